@@ -1,0 +1,26 @@
+# The two commands. Each sets up what it needs on a fresh Debian 12
+# machine (Debian packages via tools/deps.sh), builds and runs.
+.PHONY: all demo test bench build clean
+
+all: build
+
+build:
+	@tools/deps.sh demo
+	@[ -d build ] || meson setup build >/dev/null
+	@ninja -C build
+
+demo: build
+	@./build/examples/awith-demo
+
+test:
+	@tools/deps.sh test
+	@tools/test.sh
+
+bench:
+	@tools/deps.sh bench
+	@[ -d build-bench ] || meson setup build-bench -Dbuildtype=release >/dev/null
+	@ninja -C build-bench
+	@tools/bench.sh
+
+clean:
+	rm -rf build build-asan build-bench build-a64

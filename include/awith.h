@@ -1,0 +1,16 @@
+/* awith: Python's async context managers, in C. */
+#ifndef AWITH_H
+#define AWITH_H
+
+#include <awith/base.h>
+#include <awith/err.h>
+#include <awith/loop.h>
+#include <awith/cm.h>
+#include <awith/scope.h>
+#include <awith/task.h>
+#include <awith/group.h>
+#include <awith/with.h>
+#include <awith/thread.h>
+#include <awith/fd.h>
+
+#endif

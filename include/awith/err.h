@@ -1,0 +1,87 @@
+/* awith/err.h: errors as values.
+ *
+ * Every fallible awith call returns 0 (or a count) on success and a negative
+ * errno code on failure -- never -1 with errno, because errno does not
+ * survive exit handlers that run between a failure and its caller.
+ *
+ * A failure also leaves an error *record* pending on the current task:
+ * code, message, origin (file, line, function) and `context`, the record it
+ * replaced (Python's __context__). A record stays pending until the task
+ * handles it with aw_err_clear(); an error raised while another is pending
+ * chains onto it, so nothing is lost. Chains are acyclic by construction:
+ * a record is owned by exactly one place (the task, or the record that
+ * replaced it) and raising the pending record again is a no-op.
+ *
+ * A task group's error lists its children's failures in `members`, in
+ * completion order, linked by `next`. */
+#ifndef AWITH_ERR_H
+#define AWITH_ERR_H
+
+#include <awith/base.h>
+#include <errno.h>
+#include <stdio.h>
+
+/* awith's own codes, beyond errno's range; one table gives names and texts. */
+#define AW_ERR_MAP(X)                                                         \
+    X(PROTOCOL, 4096, "manager protocol violated")                            \
+    X(GROUP, 4097, "one or more tasks of a group failed")                     \
+    X(OVERFLOW, 4098, "stack overflow")
+
+enum {
+#define AW__ERR_ENUM(name, num, text) AW_E##name = (num),
+    AW_ERR_MAP(AW__ERR_ENUM)
+#undef AW__ERR_ENUM
+};
+
+typedef struct aw_err aw_err_t;
+struct aw_err {
+    int code;                 /* negative: -ECANCELED, -AW_EGROUP, ... */
+    const char *file;         /* where it was raised */
+    int line;
+    const char *func;
+    const char *task;         /* name of the task that raised it */
+    aw_err_t *context;        /* the error this one replaced, or NULL */
+    aw_err_t *members;        /* group errors: child failures, in order */
+    aw_err_t *next;           /* next member of the same group */
+    uint64_t seq;             /* private: raise order within the task */
+    char msg[];               /* a sentence a person can act on */
+};
+
+/* Short name of a code ("ECANCELED", "AW_EGROUP"); "E?" if unknown.
+ * Never suspends; the string is static. */
+AW_API const char *aw_err_name(int code);
+
+/* Human text of a code ("Operation canceled"); static, never NULL. */
+AW_API const char *aw_strerror(int code);
+
+/* Raise: record an error on the current task and return `code` (which must
+ * be negative). The pending record, if any, becomes the new record's
+ * context. Raising -ECANCELED while an -ECANCELED is pending adds nothing
+ * (a loop that ignores cancellation does not grow a chain). Outside a
+ * task the record is dropped and only the code is returned. Never
+ * suspends. */
+#define aw_raise(code, ...) aw__raise(__FILE__, __LINE__, __func__, (code), __VA_ARGS__)
+AW_API int aw__raise(const char *file, int line, const char *func, int code,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The current task's pending error record, or NULL. Borrowed: valid until
+ * the next raise or clear on this task. */
+AW_API const aw_err_t *aw_err_current(void);
+
+/* The pending error's code, or 0. */
+AW_API int aw_status(void);
+
+/* Handle the pending error: drop it and its whole chain. */
+AW_API void aw_err_clear(void);
+
+/* Print a record and its chain (and members) to `f`, one line each,
+ * innermost context last, like a traceback. */
+AW_API void aw_err_print(const aw_err_t *err, FILE *f);
+
+/* Number of records reachable from `err` through context and members. */
+AW_API int aw_err_count(const aw_err_t *err);
+
+/* First record in err's context chain (err included) with this code. */
+AW_API const aw_err_t *aw_err_find(const aw_err_t *err, int code);
+
+#endif

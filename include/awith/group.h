@@ -1,0 +1,47 @@
+/* awith/group.h: task groups (structured concurrency; Trio's nursery,
+ * asyncio's TaskGroup).
+ *
+ *   aw_with (aw_group_t *g, aw_group()) {
+ *       aw_spawn(g, worker, "a", NULL);
+ *       aw_spawn(g, worker, "b", NULL);
+ *   }   // waits for both
+ *
+ * - Leaving the block waits for every child.
+ * - The first child failure cancels the siblings and the body; leaving the
+ *   block with an error cancels the children.
+ * - The group's error (code -AW_EGROUP) lists every child failure in
+ *   completion order in `members`; its context is the body's error, if
+ *   any. Children the group cancelled are not failures.
+ * - Cancelled from outside: children are cancelled and awaited, and a plain
+ *   -ECANCELED propagates (with the group error in its chain if children
+ *   had failed).
+ * - aw_group_cancel() ends the group early; that is not an error. */
+#ifndef AWITH_GROUP_H
+#define AWITH_GROUP_H
+
+#include <awith/task.h>
+
+struct aw_group {                 /* private; public for stack storage */
+    aw_scope_t scope;             /* encloses the body and every child */
+    aw_task_t *owner;
+    aw_group_t *outer;            /* the owner's enclosing group */
+    aw_task_t *children;          /* live children (doubly linked) */
+    aw_task_t *done;              /* finished joinable children */
+    size_t nchildren;
+    aw_err_t *failures, *failures_tail;
+    size_t nfailures;
+    uint8_t state;                /* 0 new, 1 open, 2 draining, 3 closed */
+    uint8_t on_purpose;           /* cancelled by aw_group_cancel */
+    uint8_t waiting;              /* the owner waits for the last child */
+};
+
+extern AW_API const aw_cm_type_t aw_group_type;
+#define aw_group() aw_cm(&aw_group_type, &(aw_group_t){0})
+
+/* Cancel the group's body and children; leaving the block is then not an
+ * error. Idempotent; never suspends. */
+AW_API void aw_group_cancel(aw_group_t *g);
+/* Live children. */
+AW_API size_t aw_group_size(const aw_group_t *g);
+
+#endif

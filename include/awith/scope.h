@@ -1,0 +1,89 @@
+/* awith/scope.h: cancel scopes and deadlines (Trio's model).
+ *
+ * Cancellation is level-triggered and scoped: once a scope is cancelled,
+ * every suspension point inside it returns -ECANCELED until the block of
+ * that scope is left. Catching one -ECANCELED therefore cannot lose the
+ * cancel. A shielded scope hides outer cancels and deadlines (exits run in
+ * one automatically).
+ *
+ * A deadline is acted on only at a suspension point: a block that never
+ * suspends is never interrupted. The effective deadline of a task is the
+ * minimum over its enclosing scopes (up to a shield). A zero or past
+ * deadline follows the same rules: the block starts, its first suspension
+ * returns -ECANCELED.
+ *
+ * When a scope's own deadline expired and no enclosing scope is cancelled:
+ *   fail-after:    the block's error becomes -ETIMEDOUT (context: the
+ *                  -ECANCELED), even if the block swallowed the cancel;
+ *   move-on-after: the block is left quietly; aw_scope_expired() says so.
+ * When an outer cancel is also pending (same tick or not), the result is
+ * -ECANCELED and the -ETIMEDOUT is recorded in its chain.
+ *
+ * Scopes live inside the aw_with block that entered them: no malloc.
+ *
+ *   aw_with (aw_scope_t *s, aw_fail_after(AW_MS(100))) { ... }
+ *   aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(100))) { ... }
+ *   if (aw_scope_expired(s)) ...   (inside the block)
+ */
+#ifndef AWITH_SCOPE_H
+#define AWITH_SCOPE_H
+
+#include <awith/cm.h>
+
+typedef struct aw_scope aw_scope_t;
+struct aw_task;
+
+/* Fields are private; the struct is public only so that it can live on
+ * the caller's stack. */
+struct aw_scope {
+    aw_scope_t *parent;          /* enclosing scope (may belong to a parent task) */
+    struct aw_task *task;        /* the task whose stack holds the scope */
+    aw_ns_t deadline;            /* absolute; AW_NEVER */
+    aw_ns_t rel;                 /* relative deadline, resolved at enter; or exit grace */
+    uint32_t cancels;            /* cancel requests received */
+    uint8_t kind;                /* AW__SCOPE_* */
+    uint8_t cancelled;           /* level: set once, stays until the scope ends */
+    uint8_t expired;             /* cancelled by its own deadline */
+    uint8_t shield;
+    uint8_t lazy;                /* exit shield: grace starts at first suspension */
+};
+
+enum { AW__SCOPE_PLAIN, AW__SCOPE_FAIL, AW__SCOPE_MOVE, AW__SCOPE_SHIELD, AW__SCOPE_ROOT, AW__SCOPE_GROUP };
+
+extern AW_API const aw_cm_type_t aw_scope_type;
+
+#define aw__scope_cm(k, r, d, sh) \
+    aw_cm(&aw_scope_type, &(aw_scope_t){.kind = (k), .rel = (r), .deadline = (d), .shield = (sh)})
+
+/* A plain cancel scope: aw_scope_cancel() on it ends the block quietly. */
+#define aw_cancel_scope() aw__scope_cm(AW__SCOPE_MOVE, AW_NEVER, AW_NEVER, 0)
+/* Fail with -ETIMEDOUT if still inside after `ns` (relative). */
+#define aw_fail_after(ns) aw__scope_cm(AW__SCOPE_FAIL, (ns), AW_NEVER, 0)
+/* Same, with an absolute deadline (aw_now() + ...). */
+#define aw_fail_at(deadline) aw__scope_cm(AW__SCOPE_FAIL, AW_NEVER, (deadline), 0)
+/* Leave the block quietly after `ns`. */
+#define aw_move_on_after(ns) aw__scope_cm(AW__SCOPE_MOVE, (ns), AW_NEVER, 0)
+#define aw_move_on_at(deadline) aw__scope_cm(AW__SCOPE_MOVE, AW_NEVER, (deadline), 0)
+/* A shield: outer cancels and deadlines do not reach inside. Give it a
+ * deadline (`ns`, AW_NEVER for none) so that it cannot hang. */
+#define aw_shield(ns) aw__scope_cm(AW__SCOPE_MOVE, (ns), AW_NEVER, 1)
+
+/* Cancel the scope: every suspension point inside (in this task and in
+ * tasks of groups opened inside it) returns -ECANCELED from now on.
+ * Idempotent; never suspends. Cost: O(tasks inside the scope). */
+AW_API void aw_scope_cancel(aw_scope_t *s);
+
+/* Move the deadline (absolute; AW_NEVER disables it). Returns -EINVAL for
+ * a scope that is not entered (before enter or after exit). */
+AW_API int aw_scope_reschedule(aw_scope_t *s, aw_ns_t deadline);
+
+/* Did this scope's own deadline fire? */
+AW_API bool aw_scope_expired(const aw_scope_t *s);
+/* Was this scope cancelled (by aw_scope_cancel or its deadline)? */
+AW_API bool aw_scope_cancelled(const aw_scope_t *s);
+/* The deadline currently in force for the calling task (min over scopes). */
+AW_API aw_ns_t aw_effective_deadline(void);
+/* Would a suspension point return -ECANCELED right now? Never suspends. */
+AW_API bool aw_cancel_pending(void);
+
+#endif

@@ -1,0 +1,18 @@
+/* awith/thread.h: run a blocking call on the loop's thread pool
+ * (asyncio's to_thread). The calling task suspends; other tasks run. */
+#ifndef AWITH_THREAD_H
+#define AWITH_THREAD_H
+
+#include <awith/base.h>
+
+/* Run work(arg) on a worker thread and wait for it. A cancellation point.
+ * Returns 0 when work ran to completion. If the caller is cancelled first
+ * it gets -ECANCELED at once and ownership of `arg` passes to the pool:
+ * when work finishes, abandon(arg) runs on the loop thread to release what
+ * work produced (and arg itself). So `arg` must outlive the caller's frame
+ * (heap) unless abandon is NULL, in which case the wait is not cancellable
+ * (the cancel is delivered after work finished). -ENOMEM, -EAGAIN (no
+ * thread could start). */
+AW_API int aw_to_thread(void (*work)(void *arg), void *arg, void (*abandon)(void *arg));
+
+#endif

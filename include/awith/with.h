@@ -1,0 +1,72 @@
+/* awith/with.h: the `with` block (Python's `async with`).
+ *
+ *   aw_with (db_t *db, aw_cm(&db_type, &state)) {
+ *       ...                      // db is what enter produced
+ *   }                            // exit has run, whatever the way out
+ *   aw_with (aw_lock(&m)) { ... } // no `as` target
+ *
+ * Exit runs on every way out of the block: its end, `break`, `continue`,
+ * `return`, `goto` out, an error, a cancel, a deadline. Managers stacked as
+ * consecutive aw_with lines enter in order and exit in reverse; if one
+ * fails to enter, the ones already entered exit with that error and the
+ * rest never enter. Entering allocates nothing: the block's state lives on
+ * the task's stack.
+ *
+ * Errors work like exceptions. The error a block "leaves with" is the error
+ * raised inside it and still pending (see awith/err.h): a failing call
+ * raises it; aw_err_clear() handles it. So `return rc;` after a failed call
+ * hands that error to exit, as an exception would, while a block with no
+ * pending error exits clean. After the block, aw_status() is the error
+ * that left it (enter's failure, the body's error, or exit's), or 0.
+ *
+ * `break` and `continue` inside the block leave the block (it is a loop
+ * in disguise); to leave an enclosing loop use `goto` or a flag. aw_leave()
+ * is `break`, for readability; aw_fail(code, fmt, ...) raises and leaves.
+ *
+ * A `return x` that is followed by a failing exit still returns x (C cannot
+ * change it); the exit's error is pending in the caller: check
+ * aw_status(). */
+#ifndef AWITH_WITH_H
+#define AWITH_WITH_H
+
+#include <awith/cm.h>
+#include <awith/scope.h>
+
+typedef struct aw_with aw_with_t;
+struct aw_with {                  /* private; public for stack storage */
+    aw_cm_t cm;
+    void *value;                  /* what enter produced */
+    uint64_t mark;                /* seq of the error pending at entry */
+    aw_with_t *outer;             /* the task's enclosing with */
+    struct aw_task *task;
+    const char *file;
+    int line;
+    uint8_t state;                /* AW__WITH_* */
+    uint8_t once;
+    aw_ns_t since;                /* when the current phase started (introspection) */
+    aw_scope_t shield;            /* the exit's shield */
+};
+
+enum { AW__WITH_INIT, AW__WITH_ENTER, AW__WITH_BODY, AW__WITH_EXIT, AW__WITH_DONE, AW__WITH_FAILED };
+
+AW_API aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line);
+AW_API bool aw__with_enter(aw_with_t *w);
+AW_API void aw__with_cleanup(aw_with_t *w);
+
+#define aw__with2(decl, cm)                                                          \
+    for (aw_with_t AW__U(w) __attribute__((cleanup(aw__with_cleanup))) =            \
+             aw__with_init((cm), __FILE__, __LINE__);                                \
+         aw__with_enter(&AW__U(w));)                                                 \
+        for (decl = AW__U(w).value; AW__U(w).once; AW__U(w).once = 0)
+#define aw__with1(cm)                                                                \
+    for (aw_with_t AW__U(w) __attribute__((cleanup(aw__with_cleanup))) =            \
+             aw__with_init((cm), __FILE__, __LINE__);                                \
+         aw__with_enter(&AW__U(w));)                                                 \
+        for (; AW__U(w).once; AW__U(w).once = 0)
+#define aw__with_pick(_1, _2, name, ...) name
+#define aw_with(...) aw__with_pick(__VA_ARGS__, aw__with2, aw__with1, _)(__VA_ARGS__)
+
+#define aw_leave() break
+#define aw_fail(...) if ((void)aw_raise(__VA_ARGS__), 1) break; else (void)0
+
+#endif

@@ -1,0 +1,91 @@
+/* core.h (private): tasks, scopes, groups and error records, above the
+ * loop. The central invariant: a task's scopes form a chain from its
+ * innermost scope up through its root scope into the scope of the group
+ * that owns it, and so on up to the loop's root group. Cancellation state
+ * is read by walking that chain (up to the first shield); deadlines are
+ * not timers of their own: a task arms one timer per suspension, at the
+ * minimum of its own wait and the chain's deadlines, so entering and
+ * leaving a deadline scope that never fires costs no heap operation. */
+#ifndef AW_CORE_H
+#define AW_CORE_H
+
+#include "../loop/loop.h"
+#include <awith.h>
+
+enum { AW__T_READY, AW__T_RUNNING, AW__T_WAITING, AW__T_DONE };
+
+struct aw_task {
+    aw__coro_t coro;              /* first: the loop sees coroutines */
+    aw__waiter_t waiter;          /* reactor and pool wake-ups */
+    aw__timer_t timer;            /* the one timer of the current wait */
+    aw_loop_t *loop;
+    aw_task_fn fn;
+    void *arg;
+    const char *name, *file;
+    int line;
+    int status;
+    uint64_t id;
+    uint64_t errseq;              /* last error seq handed out */
+    uint8_t state;
+    uint8_t joinable;
+    uint8_t cancellable;          /* the current wait may be cut by a cancel */
+    uint8_t custom_stack;
+    int wake_rc;
+    aw_ns_t wait_until;           /* the wait's own deadline (sleep) */
+    void (*unwait)(aw_task_t *);  /* leave the wait structure early */
+    void *wait_obj;
+    int wait_fd;
+    aw_err_t *err;                /* pending error, owned */
+    aw_scope_t root;
+    aw_scope_t *scope;            /* innermost open scope */
+    aw_group_t *group;            /* owning group */
+    aw_task_t *gprev, *gnext;     /* siblings in the group */
+    aw_group_t *groups;           /* innermost group this task has open */
+    aw_with_t *withs;             /* innermost open with */
+    aw_task_t *joiner;
+    aw_task_t *lprev, *lnext;     /* every live task of the loop */
+};
+
+struct aw__core {
+    aw_group_t root;              /* the loop's root group (no owner) */
+    aw_task_t *tasks;             /* live tasks */
+    size_t ntasks;
+    uint64_t next_id;
+    aw_task_t *main;              /* aw_main's task */
+};
+
+static inline aw_task_t *aw__task_cur(void) {
+    aw_loop_t *l = aw__loop_tls;
+    return l && l->cur != &l->main ? (aw_task_t *)l->cur : NULL;
+}
+
+/* task.c */
+int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable);
+void aw__task_wake(aw_task_t *t, int rc);
+void aw__task_release(aw_task_t *t);
+
+/* scope.c */
+bool aw__cancelled(const aw_task_t *t);           /* level check, O(depth) */
+int aw__raise_cancel(aw_task_t *t);               /* -ECANCELED with a record */
+aw_ns_t aw__deadline(aw_task_t *t, aw_ns_t now);  /* effective; resolves lazy grace */
+int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
+void aw__scope_wake_tree(aw_scope_t *s, int rearm);
+bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */
+
+/* err.c */
+int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int code,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void aw__err_free(aw_err_t *e);
+aw_err_t *aw__err_copy(const aw_err_t *e);
+void aw__err_restore(aw_task_t *t, uint64_t seq);  /* drop records newer than seq */
+void aw__err_append(aw_err_t *e, aw_err_t *tail);  /* tail at the end of e's context chain */
+aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
+
+/* group.c */
+void aw__group_child_done(aw_task_t *t);
+void aw__group_init_root(aw_group_t *g);
+
+/* with.c */
+void aw__with_drop_body_error(aw_task_t *t);
+
+#endif

@@ -1,0 +1,201 @@
+/* err.c: error codes (one table for names and texts) and error records.
+ * A record is malloc'd at raise time (errors are the slow path); the
+ * pending chain of a task is a singly linked list through `context`,
+ * newest first, each record owned by the one before it. */
+#include "core.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *aw_err_name(int code) {
+    switch (-code) {
+#define AW__ERR_NAME(name, num, text) case num: return "AW_E" #name;
+    AW_ERR_MAP(AW__ERR_NAME)
+#undef AW__ERR_NAME
+    default: break;
+    }
+    const char *n = code < 0 ? strerrorname_np(-code) : NULL;
+    return n ? n : (code == 0 ? "OK" : "E?");
+}
+
+const char *aw_strerror(int code) {
+    switch (-code) {
+#define AW__ERR_TEXT(name, num, text) case num: return text;
+    AW_ERR_MAP(AW__ERR_TEXT)
+#undef AW__ERR_TEXT
+    default: break;
+    }
+    const char *d = code < 0 ? strerrordesc_np(-code) : NULL;
+    return d ? d : (code == 0 ? "Success" : "Unknown error");
+}
+
+static aw_err_t *aw__err_new(aw_task_t *t, const char *file, int line, const char *func,
+                             int code, const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0)
+        n = 0;
+    aw_err_t *e = malloc(sizeof *e + (size_t)n + 1);
+    if (e) {
+        memset(e, 0, sizeof *e);
+        vsnprintf(e->msg, (size_t)n + 1, fmt, ap2);
+        e->code = code;
+        e->file = file;
+        e->line = line;
+        e->func = func;
+        e->task = t->name;
+        e->seq = ++t->errseq;
+    }
+    va_end(ap2);
+    return e;
+}
+
+static int aw__raise_v(aw_task_t *t, const char *file, int line, const char *func, int code,
+                       const char *fmt, va_list ap) {
+    if (code >= 0)
+        code = -EINVAL; /* a raise of "success" is a bug: make it visible */
+    if (!t)
+        return code;
+    if (code == -ECANCELED && t->err && t->err->code == -ECANCELED)
+        return code;
+    aw_err_t *e = aw__err_new(t, file, line, func, code, fmt, ap);
+    if (!e)
+        return code; /* out of memory: the code still travels */
+    e->context = t->err;
+    t->err = e;
+    return code;
+}
+
+int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int code,
+                 const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = aw__raise_v(t, file, line, func, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int aw__raise(const char *file, int line, const char *func, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = aw__raise_v(aw__task_cur(), file, line, func, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void aw__err_free(aw_err_t *e) {
+    while (e) {
+        aw_err_t *next = e->context;
+        aw_err_t *m = e->members;
+        while (m) {
+            aw_err_t *mn = m->next;
+            aw__err_free(m);
+            m = mn;
+        }
+        free(e);
+        e = next;
+    }
+}
+
+aw_err_t *aw__err_copy(const aw_err_t *e) {
+    if (!e)
+        return NULL;
+    size_t n = strlen(e->msg);
+    aw_err_t *c = malloc(sizeof *c + n + 1);
+    if (!c)
+        return NULL;
+    memcpy(c, e, sizeof *c + n + 1);
+    c->context = aw__err_copy(e->context);
+    c->members = NULL;
+    aw_err_t **tail = &c->members;
+    for (const aw_err_t *m = e->members; m; m = m->next) {
+        *tail = aw__err_copy(m);
+        if (!*tail)
+            break;
+        tail = &(*tail)->next;
+    }
+    c->next = NULL;
+    return c;
+}
+
+void aw__err_restore(aw_task_t *t, uint64_t seq) {
+    while (t->err && t->err->seq > seq) {
+        aw_err_t *e = t->err;
+        t->err = e->context;
+        e->context = NULL;
+        aw__err_free(e);
+    }
+}
+
+void aw__err_append(aw_err_t *e, aw_err_t *tail) {
+    while (e->context)
+        e = e->context;
+    e->context = tail;
+}
+
+aw_err_t *aw__err_detach(aw_task_t *t) {
+    aw_err_t *e = t->err;
+    t->err = NULL;
+    return e;
+}
+
+const aw_err_t *aw_err_current(void) {
+    aw_task_t *t = aw__task_cur();
+    return t ? t->err : NULL;
+}
+
+int aw_status(void) {
+    aw_task_t *t = aw__task_cur();
+    return t && t->err ? t->err->code : 0;
+}
+
+void aw_err_clear(void) {
+    aw_task_t *t = aw__task_cur();
+    if (t) {
+        aw__err_free(t->err);
+        t->err = NULL;
+    }
+}
+
+static void aw__err_print_one(const aw_err_t *e, FILE *f, int depth, const char *label) {
+    fprintf(f, "%*s%s%s: %s [task '%s', %s:%d in %s()]\n", depth * 2, "", label,
+            aw_err_name(e->code), e->msg, e->task ? e->task : "?", e->file ? e->file : "?",
+            e->line, e->func ? e->func : "?");
+    int i = 1;
+    for (const aw_err_t *m = e->members; m; m = m->next, i++) {
+        char lab[32];
+        snprintf(lab, sizeof lab, "member %d: ", i);
+        aw__err_print_one(m, f, depth + 2, lab);
+        for (const aw_err_t *c = m->context; c; c = c->context)
+            aw__err_print_one(c, f, depth + 3, "while handling: ");
+    }
+}
+
+void aw_err_print(const aw_err_t *err, FILE *f) {
+    if (!err) {
+        fprintf(f, "no error\n");
+        return;
+    }
+    aw__err_print_one(err, f, 0, "error: ");
+    for (const aw_err_t *c = err->context; c; c = c->context)
+        aw__err_print_one(c, f, 1, "while handling: ");
+}
+
+int aw_err_count(const aw_err_t *err) {
+    int n = 0;
+    for (; err; err = err->context) {
+        n++;
+        for (const aw_err_t *m = err->members; m; m = m->next)
+            n += aw_err_count(m);
+    }
+    return n;
+}
+
+const aw_err_t *aw_err_find(const aw_err_t *err, int code) {
+    for (; err; err = err->context)
+        if (err->code == code)
+            return err;
+    return NULL;
+}

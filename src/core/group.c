@@ -1,0 +1,143 @@
+/* group.c: task groups. The group's scope encloses the body and, through
+ * each child's root scope, every child; cancelling it reaches them all.
+ * Leaving the block waits (not cancellably: cancels reach the children
+ * through their scope chains) until the last child is done. */
+#include "core.h"
+
+#include <stdlib.h>
+
+void aw__group_init_root(aw_group_t *g) {
+    g->scope.kind = AW__SCOPE_ROOT;
+    g->scope.deadline = AW_NEVER;
+    g->scope.rel = AW_NEVER;
+    g->state = 1;
+}
+
+static void aw__group_unlink(aw_group_t *g, aw_task_t *t) {
+    if (t->gprev)
+        t->gprev->gnext = t->gnext;
+    else
+        g->children = t->gnext;
+    if (t->gnext)
+        t->gnext->gprev = t->gprev;
+    t->gprev = t->gnext = NULL;
+    g->nchildren--;
+}
+
+/* Is a cancel visible from t's root scope (its own, its group's, or
+ * above)? Then an -ECANCELED status is a consequence, not a failure. */
+static bool aw__cancel_expected(const aw_task_t *t) {
+    for (const aw_scope_t *s = &t->root; s; s = s->parent) {
+        if (s->cancelled)
+            return true;
+        if (s->shield)
+            break;
+    }
+    return false;
+}
+
+void aw__group_child_done(aw_task_t *t) {
+    aw_group_t *g = t->group;
+    aw__group_unlink(g, t);
+    bool root = g->scope.kind == AW__SCOPE_ROOT;
+    bool failed = t->status < 0 && !(t->status == -ECANCELED && aw__cancel_expected(t));
+    if (failed && !(root && t->joinable)) {
+        aw_err_t *e = t->joinable ? aw__err_copy(t->err) : aw__err_detach(t);
+        if (e) {
+            if (g->failures_tail)
+                g->failures_tail->next = e;
+            else
+                g->failures = e;
+            g->failures_tail = e;
+        }
+        g->nfailures++;
+        if (!root)
+            aw_scope_cancel(&g->scope); /* the first failure stops the rest */
+    }
+    if (t->joinable) {
+        t->gnext = g->done;
+        if (g->done)
+            g->done->gprev = t;
+        g->done = t;
+    }
+    if (!g->nchildren && g->waiting && g->owner)
+        aw__task_wake(g->owner, 0);
+}
+
+static int aw__group_enter(void *self, void **out) {
+    aw_group_t *g = self;
+    aw_task_t *t = aw__task_cur();
+    g->scope.kind = AW__SCOPE_GROUP;
+    g->scope.deadline = AW_NEVER;
+    g->scope.rel = AW_NEVER;
+    g->scope.parent = t->scope;
+    g->scope.task = t;
+    t->scope = &g->scope;
+    g->owner = t;
+    g->outer = t->groups;
+    t->groups = g;
+    g->state = 1;
+    *out = g;
+    return 0;
+}
+
+static int aw__group_exit(void *self, const aw_err_t *err) {
+    aw_group_t *g = self;
+    aw_task_t *t = g->owner;
+    g->state = 2;
+    bool own_cancel = err && err->code == -ECANCELED && g->scope.cancelled;
+    if (err && !own_cancel)
+        aw_scope_cancel(&g->scope); /* the body failed: stop the children */
+    while (g->nchildren) {
+        g->waiting = 1;
+        aw__task_wait(t, AW_NEVER, 0);
+        g->waiting = 0;
+    }
+    for (aw_task_t *c = g->done, *n; c; c = n) { /* unjoined: release */
+        n = c->gnext;
+        aw__task_release(c);
+    }
+    g->done = NULL;
+    t->scope = g->scope.parent;
+    t->groups = g->outer;
+    g->state = 3;
+    bool outer = aw__outer_cancelled(&g->scope);
+    if (g->nfailures) {
+        if (own_cancel && !outer)
+            aw__with_drop_body_error(t); /* our own cancel is not the body's failure */
+        aw_err_t *m = g->failures;
+        g->failures = g->failures_tail = NULL;
+        int rc = aw__raise_at(t, __FILE__, __LINE__, __func__, -AW_EGROUP,
+                              "%zu task(s) of the group failed (first: %s)", g->nfailures,
+                              m ? aw_err_name(m->code) : "?");
+        if (t->err && t->err->code == -AW_EGROUP && !t->err->members)
+            t->err->members = m;
+        else
+            while (m) {
+                aw_err_t *n = m->next;
+                aw__err_free(m);
+                m = n;
+            }
+        if (outer)
+            return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
+                                "cancelled from outside the group");
+        return rc;
+    }
+    if (own_cancel && !outer)
+        return AW_SUPPRESS;
+    return 0;
+}
+
+const aw_cm_type_t aw_group_type = {
+    .name = "group",
+    .enter = aw__group_enter,
+    .exit = aw__group_exit,
+    .flags = AW_CM_UNSHIELDED | AW_CM_SUPPRESS_CANCEL,
+};
+
+void aw_group_cancel(aw_group_t *g) {
+    g->on_purpose = 1;
+    aw_scope_cancel(&g->scope);
+}
+
+size_t aw_group_size(const aw_group_t *g) { return g->nchildren; }

@@ -1,0 +1,223 @@
+/* scope.c: cancel scopes and deadlines.
+ *
+ * The level check walks the task's scope chain to the first shield:
+ * O(depth), a few loads per scope. Cancelling a scope wakes the tasks that
+ * are suspended inside it: the owner, and the children of every group the
+ * owner opened inside the scope, recursively: O(tasks inside). */
+#include "core.h"
+
+#include <stdlib.h>
+
+bool aw__cancelled(const aw_task_t *t) {
+    for (const aw_scope_t *s = t->scope; s; s = s->parent) {
+        if (s->cancelled)
+            return true;
+        if (s->shield)
+            break;
+    }
+    return false;
+}
+
+bool aw__outer_cancelled(const aw_scope_t *s) {
+    if (s->shield)
+        return false;
+    for (s = s->parent; s; s = s->parent) {
+        if (s->cancelled)
+            return true;
+        if (s->shield)
+            break;
+    }
+    return false;
+}
+
+int aw__raise_cancel(aw_task_t *t) {
+    /* name the outermost visible cause, for the message */
+    const aw_scope_t *cause = NULL;
+    for (const aw_scope_t *s = t->scope; s; s = s->parent) {
+        if (s->cancelled)
+            cause = s;
+        if (s->shield)
+            break;
+    }
+    if (cause && cause->expired)
+        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
+                            "cancelled: a deadline expired");
+    if (cause && cause->kind == AW__SCOPE_ROOT && cause->task)
+        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
+                            "cancelled: task '%s' was cancelled", cause->task->name);
+    return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED, "cancelled");
+}
+
+aw_ns_t aw__deadline(aw_task_t *t, aw_ns_t now) {
+    aw_ns_t d = AW_NEVER;
+    for (aw_scope_t *s = t->scope; s; s = s->parent) {
+        if (s->lazy) {
+            /* an exit's grace starts at its first suspension */
+            s->lazy = 0;
+            if (s->rel != AW_NEVER)
+                s->deadline = now + s->rel;
+        }
+        if (s->deadline < d)
+            d = s->deadline;
+        if (s->shield)
+            break;
+    }
+    return d;
+}
+
+int aw__expire(aw_task_t *t, aw_ns_t now) {
+    int n = 0;
+    for (aw_scope_t *s = t->scope; s; s = s->parent) {
+        if (s->deadline <= now && !s->cancelled) {
+            s->cancelled = 1;
+            s->expired = 1;
+            s->cancels++;
+            n++;
+            aw__scope_wake_tree(s, 0);
+        }
+        if (s->shield)
+            break;
+    }
+    return n;
+}
+
+/* A task suspended inside a scope that changed: cut its wait if a cancel
+ * is now visible to it, or re-arm its timer if a deadline moved. */
+static void aw__task_poke(aw_task_t *t, int rearm) {
+    if (t->state != AW__T_WAITING || !t->cancellable)
+        return;
+    if (aw__cancelled(t)) {
+        aw__task_wake(t, -ECANCELED);
+    } else if (rearm) {
+        aw_ns_t when = aw__deadline(t, aw_now());
+        if (t->wait_until < when)
+            when = t->wait_until;
+        if (when == AW_NEVER)
+            aw__timer_disarm(&t->loop->timers, &t->timer);
+        else
+            aw__timer_arm(&t->loop->timers, &t->timer, when);
+    }
+}
+
+static void aw__poke_subtree(aw_task_t *t, int rearm);
+
+static void aw__poke_groups(aw_group_t *g, const aw_scope_t *stop, int rearm) {
+    for (; g; g = g->outer) {
+        for (aw_task_t *c = g->children; c; c = c->gnext)
+            aw__poke_subtree(c, rearm);
+        if (&g->scope == stop)
+            break;
+    }
+}
+
+static void aw__poke_subtree(aw_task_t *t, int rearm) {
+    aw__task_poke(t, rearm);
+    aw__poke_groups(t->groups, NULL, rearm);
+}
+
+/* Is group g (opened by s's task) inside scope s? */
+static bool aw__group_inside(const aw_group_t *g, const aw_scope_t *s) {
+    for (const aw_scope_t *p = &g->scope; p; p = p->parent) {
+        if (p == s)
+            return true;
+        if (p->task != g->owner)
+            break;
+    }
+    return false;
+}
+
+void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
+    aw_task_t *t = s->task;
+    if (!t) { /* the root group's scope */
+        aw_group_t *root = (aw_group_t *)s;
+        for (aw_task_t *c = root->children; c; c = c->gnext)
+            aw__poke_subtree(c, rearm);
+        return;
+    }
+    aw__task_poke(t, rearm);
+    for (aw_group_t *g = t->groups; g && aw__group_inside(g, s); g = g->outer)
+        for (aw_task_t *c = g->children; c; c = c->gnext)
+            aw__poke_subtree(c, rearm);
+}
+
+void aw_scope_cancel(aw_scope_t *s) {
+    s->cancels++;
+    if (s->cancelled)
+        return;
+    s->cancelled = 1;
+    aw__scope_wake_tree(s, 0);
+}
+
+int aw_scope_reschedule(aw_scope_t *s, aw_ns_t deadline) {
+    if (!s || !s->task || s->kind == AW__SCOPE_ROOT)
+        return aw_raise(-EINVAL, "aw_scope_reschedule: the scope is not entered");
+    s->deadline = deadline;
+    s->rel = AW_NEVER;
+    aw__scope_wake_tree(s, 1);
+    return 0;
+}
+
+bool aw_scope_expired(const aw_scope_t *s) { return s->expired; }
+bool aw_scope_cancelled(const aw_scope_t *s) { return s->cancelled; }
+
+aw_ns_t aw_effective_deadline(void) {
+    aw_task_t *t = aw__task_cur();
+    return t ? aw__deadline(t, aw_now()) : AW_NEVER;
+}
+
+bool aw_cancel_pending(void) {
+    aw_task_t *t = aw__task_cur();
+    return t && aw__cancelled(t);
+}
+
+/* ---- the scope as a manager ---- */
+
+static int aw__scope_enter(void *self, void **out) {
+    aw_scope_t *s = self;
+    aw_task_t *t = aw__task_cur();
+    if (s->rel != AW_NEVER) {
+        aw_ns_t now = aw_now();
+        s->deadline = s->rel > AW_NEVER - now ? AW_NEVER : now + s->rel;
+    }
+    s->parent = t->scope;
+    s->task = t;
+    t->scope = s;
+    *out = s;
+    return 0;
+}
+
+static int aw__scope_exit(void *self, const aw_err_t *err) {
+    aw_scope_t *s = self;
+    aw_task_t *t = s->task;
+    t->scope = s->parent;
+    s->task = NULL; /* not entered any more: reschedule fails */
+    bool outer = aw__outer_cancelled(s);
+    int cancel = err && err->code == -ECANCELED;
+    if (s->expired && s->kind == AW__SCOPE_FAIL) {
+        if (outer || (err && !cancel)) {
+            /* the other error wins (decision 6); the timeout is recorded */
+            aw_err_t *saved = aw__err_detach(t);
+            aw__raise_at(t, __FILE__, __LINE__, __func__, -ETIMEDOUT,
+                         "the deadline of this scope expired too");
+            aw_err_t *to = aw__err_detach(t);
+            t->err = saved;
+            if (saved && to)
+                aw__err_append(saved, to);
+            else
+                aw__err_free(to);
+            return 0;
+        }
+        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ETIMEDOUT,
+                            "deadline exceeded");
+    }
+    if (s->cancelled && !outer && cancel)
+        return AW_SUPPRESS; /* our own cancel ends here */
+    return 0;
+}
+
+const aw_cm_type_t aw_scope_type = {
+    .name = "scope",
+    .enter = aw__scope_enter,
+    .exit = aw__scope_exit,
+    .flags = AW_CM_UNSHIELDED | AW_CM_SUPPRESS_CANCEL,
+};

@@ -1,0 +1,465 @@
+/* task.c: tasks on the loop: spawn, the one suspension primitive
+ * (aw__task_wait), wake-ups, sleep, join, and aw_main's life cycle.
+ *
+ * A task lives at the top of its own stack (no malloc per spawn); the
+ * stack comes from the loop's cache and goes back when the task is done
+ * (or, for a joinable task, when it is joined or its group closes). */
+#include "core.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- waiting and waking ---- */
+
+void aw__task_wake(aw_task_t *t, int rc) {
+    if (t->state != AW__T_WAITING)
+        return;
+    if (t->unwait) {
+        void (*u)(aw_task_t *) = t->unwait;
+        t->unwait = NULL;
+        u(t);
+    }
+    aw__timer_disarm(&t->loop->timers, &t->timer);
+    t->wake_rc = rc;
+    t->state = AW__T_READY;
+    aw__loop_ready(t->loop, &t->coro);
+}
+
+static void aw__task_timer_fire(aw__timer_t *tm) {
+    aw_task_t *t = (aw_task_t *)((char *)tm - offsetof(aw_task_t, timer));
+    aw_ns_t now = t->loop->now;
+    if (t->wait_until <= now) {
+        aw__task_wake(t, -ETIMEDOUT);
+        return;
+    }
+    if (t->cancellable && aw__expire(t, now) > 0 && t->state == AW__T_WAITING)
+        aw__task_wake(t, -ECANCELED);
+    if (t->state == AW__T_WAITING) { /* a deadline moved later: wait on */
+        aw_ns_t when = aw__deadline(t, now);
+        if (t->wait_until < when)
+            when = t->wait_until;
+        if (when != AW_NEVER)
+            aw__timer_arm(&t->loop->timers, &t->timer, when);
+    }
+}
+
+static void aw__task_stack_check(aw_task_t *t) {
+    if (t->coro.stack && !aw__stack_ok(t->coro.stack)) {
+        fprintf(stderr,
+                "awith: stack overflow in task '%s' (spawned at %s:%d): the canary at the "
+                "bottom of its %zu-byte stack was overwritten. Give it a bigger stack "
+                "(aw_task_opts_t.stack_size or aw_loop_opts_t.stack_size).\n",
+                t->name, t->file, t->line, (size_t)(t->coro.stack->hi - t->coro.stack->lo));
+        abort();
+    }
+}
+
+int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
+    aw__task_stack_check(t);
+    t->wait_until = until;
+    if (cancellable) {
+        aw_ns_t d = AW_NEVER;
+        if (!aw__cancelled(t)) {
+            d = aw__deadline(t, t->loop->now);
+            if (d != AW_NEVER && d <= aw_now())
+                aw__expire(t, aw_now());
+        }
+        if (aw__cancelled(t)) {
+            if (t->unwait) {
+                void (*u)(aw_task_t *) = t->unwait;
+                t->unwait = NULL;
+                u(t);
+            }
+            return aw__raise_cancel(t);
+        }
+        if (d < until)
+            until = d;
+    }
+    if (until != AW_NEVER && aw__timer_arm(&t->loop->timers, &t->timer, until) < 0) {
+        if (t->unwait) {
+            void (*u)(aw_task_t *) = t->unwait;
+            t->unwait = NULL;
+            u(t);
+        }
+        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ENOMEM, "cannot arm a timer");
+    }
+    t->cancellable = (uint8_t)cancellable;
+    t->state = AW__T_WAITING;
+    t->wake_rc = 0;
+    aw__loop_park(t->loop);
+    t->state = AW__T_RUNNING;
+    t->unwait = NULL;
+    int rc = t->wake_rc;
+    if (rc == -ECANCELED)
+        return aw__raise_cancel(t);
+    return rc;
+}
+
+int aw_sleep_until(aw_ns_t deadline) {
+    aw_task_t *t = aw__task_cur();
+    if (!t)
+        return -EPERM;
+    int rc = aw__task_wait(t, deadline, 1);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+int aw_sleep(aw_ns_t ns) {
+    if (ns <= 0)
+        return aw_yield();
+    return aw_sleep_until(aw_now() + ns);
+}
+
+int aw_yield(void) {
+    aw_task_t *t = aw__task_cur();
+    if (!t)
+        return -EPERM;
+    int rc = aw_checkpoint();
+    if (rc < 0)
+        return rc;
+    t->state = AW__T_READY;
+    aw__loop_ready(t->loop, &t->coro);
+    aw__loop_park(t->loop);
+    t->state = AW__T_RUNNING;
+    return 0;
+}
+
+int aw_checkpoint(void) {
+    aw_task_t *t = aw__task_cur();
+    if (!t)
+        return 0;
+    if (!aw__cancelled(t)) {
+        aw_ns_t d = aw__deadline(t, t->loop->now);
+        if (d == AW_NEVER || d > aw_now())
+            return 0;
+        aw__expire(t, aw_now());
+        if (!aw__cancelled(t))
+            return 0;
+    }
+    return aw__raise_cancel(t);
+}
+
+/* ---- life cycle ---- */
+
+static void aw__task_entry(void *p) {
+    aw_task_t *t = p;
+    aw_loop_t *l = t->loop;
+    aw__loop_after_switch(l);
+    t->state = AW__T_RUNNING;
+    int st = t->fn(t->arg);
+    aw__task_stack_check(t);
+    if (st < 0) {
+        if (!t->err || t->err->code != st)
+            aw__raise_at(t, t->file, t->line, t->name, st, "task '%s' returned %s (%s)",
+                         t->name, aw_err_name(st), aw_strerror(st));
+    } else {
+        aw__err_free(aw__err_detach(t)); /* returning success handles any error */
+    }
+    t->status = st;
+    t->state = AW__T_DONE;
+    struct aw__core *c = l->core;
+    if (t->lprev)
+        t->lprev->lnext = t->lnext;
+    else
+        c->tasks = t->lnext;
+    if (t->lnext)
+        t->lnext->lprev = t->lprev;
+    c->ntasks--;
+    aw__group_child_done(t);
+    if (t->joiner)
+        aw__task_wake(t->joiner, 0);
+    aw__loop_die(l);
+}
+
+/* Give the stack back. The task must be done and off its stack. */
+void aw__task_release(aw_task_t *t) {
+    aw_loop_t *l = t->loop;
+    aw__err_free(t->err);
+    t->err = NULL;
+    aw__coro_fini(&t->coro);
+    if (t->custom_stack)
+        aw__stack_unmap(t->coro.stack);
+    else
+        aw__stack_put(&l->stacks, t->coro.stack);
+}
+
+static void aw__task_reap(aw_loop_t *l, aw__coro_t *c) {
+    (void)l;
+    aw_task_t *t = (aw_task_t *)c;
+    if (!t->joinable)
+        aw__task_release(t);
+}
+
+int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
+              aw_task_t **handle, const char *name, const char *file, int line) {
+    aw_loop_t *l = aw__loop_tls;
+    if (!l)
+        return -EINVAL;
+    if (!g)
+        g = &l->core->root;
+    if (g->state != 1)
+        return aw_raise(-EINVAL, "spawn of '%s' into a task group that is %s", name,
+                        g->state == 0 ? "not entered" : "already closing");
+    aw__stack_t *s;
+    int custom = opts && opts->stack_size && opts->stack_size != l->stacks.size;
+    s = custom ? aw__stack_map(opts->stack_size) : aw__stack_get(&l->stacks);
+    if (!s)
+        return aw_raise(-ENOMEM, "no memory for the stack of task '%s'", name);
+    uintptr_t top = ((uintptr_t)s->hi - sizeof(aw_task_t)) & ~(uintptr_t)63;
+    aw_task_t *t = (aw_task_t *)top;
+    memset(t, 0, sizeof *t);
+    aw__coro_init(&t->coro, s->lo, (void *)top, aw__task_entry, t);
+    t->coro.stack = s;
+    t->custom_stack = (uint8_t)custom;
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->name = opts && opts->name ? opts->name : name;
+    t->file = file;
+    t->line = line;
+    t->id = ++l->core->next_id;
+    t->timer.fire = aw__task_timer_fire;
+    t->root.kind = AW__SCOPE_ROOT;
+    t->root.deadline = AW_NEVER;
+    t->root.rel = AW_NEVER;
+    t->root.task = t;
+    t->root.parent = &g->scope;
+    t->scope = &t->root;
+    t->wait_until = AW_NEVER;
+    t->group = g;
+    t->joinable = handle != NULL;
+    t->gnext = g->children;
+    if (g->children)
+        g->children->gprev = t;
+    g->children = t;
+    g->nchildren++;
+    struct aw__core *c = l->core;
+    t->lnext = c->tasks;
+    if (c->tasks)
+        c->tasks->lprev = t;
+    c->tasks = t;
+    c->ntasks++;
+    t->state = AW__T_READY;
+    aw__loop_ready(l, &t->coro);
+    if (handle)
+        *handle = t;
+    return 0;
+}
+
+static void aw__join_unwait(aw_task_t *self) {
+    aw_task_t *t = self->wait_obj;
+    if (t->joiner == self)
+        t->joiner = NULL;
+}
+
+int aw_task_join(aw_task_t *t) {
+    aw_task_t *self = aw__task_cur();
+    if (!self)
+        return -EPERM;
+    if (!t || !t->joinable)
+        return aw_raise(-EINVAL, "aw_task_join: not a joinable task");
+    if (t == self)
+        return aw_raise(-EDEADLK, "task '%s' cannot join itself", t->name);
+    if (t->joiner && t->joiner != self)
+        return aw_raise(-EBUSY, "task '%s' is already being joined", t->name);
+    if (t->state != AW__T_DONE) {
+        t->joiner = self;
+        self->wait_obj = t;
+        self->unwait = aw__join_unwait;
+        int rc = aw__task_wait(self, AW_NEVER, 1);
+        if (rc < 0)
+            return rc;
+    } else {
+        int rc = aw_checkpoint();
+        if (rc < 0)
+            return rc;
+    }
+    int st = t->status;
+    if (st < 0 && t->err) {
+        aw_err_t *copy = aw__err_copy(t->err);
+        if (copy) {
+            aw__err_append(copy, self->err);
+            self->err = copy;
+            /* renumber so the copy counts as raised now */
+            for (aw_err_t *e = copy; e && e->seq <= self->errseq; e = e->context)
+                e->seq = ++self->errseq;
+        }
+    }
+    /* unlink from the group's finished list and free */
+    aw_group_t *g = t->group;
+    if (t->gprev)
+        t->gprev->gnext = t->gnext;
+    else if (g->done == t)
+        g->done = t->gnext;
+    if (t->gnext)
+        t->gnext->gprev = t->gprev;
+    aw__task_release(t);
+    return st;
+}
+
+void aw_task_cancel(aw_task_t *t) {
+    if (t && t->state != AW__T_DONE)
+        aw_scope_cancel(&t->root);
+}
+
+aw_task_t *aw_task_self(void) { return aw__task_cur(); }
+const char *aw_task_name(const aw_task_t *t) { return t ? t->name : "(loop)"; }
+uint64_t aw_task_id(const aw_task_t *t) { return t ? t->id : 0; }
+
+void aw_loop_stats(aw_loop_stats_t *o) {
+    aw_loop_t *l = aw__loop_tls;
+    memset(o, 0, sizeof *o);
+    if (!l)
+        return;
+    o->tasks = l->core->ntasks;
+    o->stacks_live = l->stacks.live;
+    o->stacks_cached = l->stacks.cached;
+    o->timers = l->timers.n;
+    o->switches = l->switches;
+}
+
+/* ---- stack overflow: a guard-page fault names the task ---- */
+
+static struct sigaction aw__old_segv;
+
+static void aw__write(const char *s) {
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static void aw__segv(int sig, siginfo_t *si, void *uc) {
+    aw_loop_t *l = aw__loop_tls;
+    if (l && l->cur != &l->main) {
+        aw_task_t *t = (aw_task_t *)l->cur;
+        if (t->coro.stack && aw__stack_in_guard(t->coro.stack, si->si_addr)) {
+            aw__write("awith: stack overflow in task '");
+            aw__write(t->name);
+            aw__write("' (spawned at ");
+            aw__write(t->file);
+            aw__write("): it ran into the guard page below its stack. Give it a bigger "
+                      "stack (aw_task_opts_t.stack_size or aw_loop_opts_t.stack_size).\n");
+            abort();
+        }
+    }
+    if (aw__old_segv.sa_flags & SA_SIGINFO && aw__old_segv.sa_sigaction) {
+        aw__old_segv.sa_sigaction(sig, si, uc);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL); /* the fault repeats and is fatal, as it would be */
+}
+
+static void *aw__segv_install(void) {
+    stack_t ss = {0};
+    ss.ss_size = 64 * 1024;
+    ss.ss_sp = malloc(ss.ss_size);
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) < 0) {
+        free(ss.ss_sp);
+        return NULL;
+    }
+    struct sigaction sa = {0}, old;
+    sa.sa_sigaction = aw__segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &old) == 0 && old.sa_sigaction != aw__segv)
+        aw__old_segv = old;
+    return ss.ss_sp;
+}
+
+static void aw__segv_remove(void *altstack) {
+    if (!altstack)
+        return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    free(altstack);
+}
+
+/* ---- aw_main ---- */
+
+typedef struct aw__rt {
+    aw_loop_t loop;
+    struct aw__core core;
+} aw__rt_t;
+
+static int aw__main_done(aw_loop_t *l) { return l->core->main->state == AW__T_DONE; }
+
+static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
+
+static void aw__report_alive(aw_loop_t *l, const char *why) {
+    fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
+    for (aw_task_t *t = l->core->tasks; t; t = t->lnext) {
+        fprintf(stderr, "  task '%s' (id %llu, spawned at %s:%d), %s\n", t->name,
+                (unsigned long long)t->id, t->file, t->line,
+                t->state == AW__T_WAITING ? "suspended" : "ready");
+        for (aw_with_t *w = t->withs; w; w = w->outer)
+            fprintf(stderr, "    inside manager '%s' (entered at %s:%d), in its %s\n",
+                    w->cm.type->name, w->file, w->line,
+                    w->state == AW__WITH_ENTER ? "enter" : w->state == AW__WITH_EXIT ? "exit" : "body");
+    }
+}
+
+int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
+    if (aw__loop_tls)
+        return -EINVAL; /* one loop per thread */
+    aw__rt_t *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return -ENOMEM;
+    aw_loop_t *l = &rt->loop;
+    int rc = aw__loop_init(l, opts);
+    if (rc < 0) {
+        free(rt);
+        return rc;
+    }
+    l->core = &rt->core;
+    l->reap = aw__task_reap;
+    aw__group_init_root(&rt->core.root);
+    aw__loop_tls = l;
+    void *alt = aw__segv_install();
+
+    aw_task_t *main_task = NULL;
+    rc = aw__spawn(NULL, fn, arg, NULL, &main_task, "main", __FILE__, __LINE__);
+    if (rc == 0) {
+        rt->core.main = main_task;
+        int lr = aw__loop_run(l, aw__main_done, AW_NEVER);
+        if (lr == -EDEADLK)
+            aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
+        /* shutdown: cancel what is left, wait for it within the grace */
+        aw_scope_cancel(&rt->core.root.scope);
+        rt->core.root.state = 2;
+        lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
+        rc = main_task->status;
+        if (rc < 0 && main_task->err) {
+            fprintf(stderr, "awith: the main task failed:\n");
+            aw_err_print(main_task->err, stderr);
+        }
+        if (lr < 0 || l->core->ntasks) {
+            aw__report_alive(l, "loop closed with tasks alive");
+            if (rc == 0)
+                rc = -EBUSY;
+        }
+        /* group failures of the root group are reported, not lost */
+        if (rt->core.root.failures) {
+            for (aw_err_t *e = rt->core.root.failures; e; e = e->next) {
+                fprintf(stderr, "awith: a task of the root group failed:\n");
+                aw_err_print(e, stderr);
+            }
+            aw_err_t *e = rt->core.root.failures;
+            while (e) {
+                aw_err_t *n = e->next;
+                aw__err_free(e);
+                e = n;
+            }
+        }
+        for (aw_task_t *t = rt->core.root.done, *n; t; t = n) {
+            n = t->gnext;
+            aw__task_release(t);
+        }
+    }
+    aw__segv_remove(alt);
+    aw__loop_tls = NULL;
+    aw__loop_fini(l);
+    free(rt);
+    return rc;
+}
+
+int aw_main(aw_task_fn fn, void *arg) { return aw_main_opts(NULL, fn, arg); }

@@ -1,0 +1,65 @@
+/* thread.c: aw_to_thread, a blocking call on the loop's pool. The job is
+ * heap-allocated because a cancelled caller leaves before it finishes. */
+#include "core.h"
+
+#include <stdlib.h>
+
+typedef struct aw__tjob {
+    aw__job_t job;
+    void (*work)(void *);
+    void *arg;
+    void (*abandon)(void *);
+    aw_task_t *waiter;               /* NULL once the caller left */
+} aw__tjob_t;
+
+static void aw__tjob_work(aw__job_t *j) {
+    aw__tjob_t *tj = (aw__tjob_t *)j;
+    tj->work(tj->arg);
+}
+
+static void aw__tjob_done(aw__job_t *j) {
+    aw__tjob_t *tj = (aw__tjob_t *)j;
+    if (tj->waiter) {
+        aw__task_wake(tj->waiter, 0);
+        tj->waiter = NULL;
+        return; /* the caller frees it */
+    }
+    if (tj->abandon)
+        tj->abandon(tj->arg);
+    free(tj);
+}
+
+static void aw__tjob_unwait(aw_task_t *t) {
+    aw__tjob_t *tj = t->wait_obj;
+    tj->waiter = NULL; /* ownership passes to the pool */
+}
+
+int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
+    aw_task_t *t = aw__task_cur();
+    if (!t)
+        return -EPERM;
+    int rc = aw_checkpoint();
+    if (rc < 0)
+        return rc;
+    aw__tjob_t *tj = calloc(1, sizeof *tj);
+    if (!tj)
+        return aw_raise(-ENOMEM, "aw_to_thread: out of memory");
+    tj->job.work = aw__tjob_work;
+    tj->job.done = aw__tjob_done;
+    tj->work = work;
+    tj->arg = arg;
+    tj->abandon = abandon;
+    tj->waiter = t;
+    rc = aw__pool_submit(t->loop, &tj->job);
+    if (rc < 0) {
+        free(tj);
+        return aw_raise(rc, "aw_to_thread: cannot start the thread pool: %s", aw_strerror(rc));
+    }
+    t->wait_obj = tj;
+    t->unwait = abandon ? aw__tjob_unwait : NULL;
+    rc = aw__task_wait(t, AW_NEVER, abandon != NULL);
+    if (rc == -ECANCELED && !tj->waiter && abandon)
+        return rc; /* the pool owns tj and arg now */
+    free(tj);
+    return rc < 0 ? rc : 0;
+}

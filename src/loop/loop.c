@@ -1,0 +1,167 @@
+/* loop.c: the scheduler. One round = run what is ready, then poll the
+ * reactor (without blocking if something is still ready), then fire due
+ * timers. Within a round a parking coroutine switches directly to the next
+ * ready one (one switch instead of two through the scheduler) while the
+ * round's budget lasts, so a task that keeps yielding cannot starve I/O or
+ * timers: the budget is the queue length at the start of the round. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
+
+aw_ns_t aw_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+aw_loop_t *aw_loop_current(void) { return aw__loop_tls; }
+
+int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
+    memset(l, 0, sizeof *l);
+    if (o)
+        l->opts = *o;
+    if (!l->opts.stack_size)
+        l->opts.stack_size = 128 * 1024;
+    if (!l->opts.guarded_stacks)
+        l->opts.guarded_stacks = 8192;
+    if (!l->opts.exit_grace)
+        l->opts.exit_grace = AW_SEC(10);
+    if (!l->opts.shutdown_grace)
+        l->opts.shutdown_grace = AW_SEC(30);
+    if (l->opts.threads <= 0)
+        l->opts.threads = 4;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0)
+        return -errno;
+    l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->evfd < 0) {
+        int rc = -errno;
+        close(l->epfd);
+        return rc;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
+    aw__coro_init_thread(&l->main);
+    l->cur = &l->main;
+    aw__stack_cache_init(&l->stacks, l->opts.stack_size, l->opts.guarded_stacks);
+    l->now = aw_now();
+    return 0;
+}
+
+void aw__loop_fini(aw_loop_t *l) {
+    aw__pool_stop(l);
+    aw__stack_cache_fini(&l->stacks);
+    free(l->timers.v);
+    free(l->fds);
+    close(l->evfd);
+    close(l->epfd);
+    aw__coro_fini(&l->main);
+}
+
+void aw__loop_park(aw_loop_t *l) {
+    aw__coro_t *cur = l->cur, *next = &l->main;
+    if (l->budget > 0 && l->rq_head) {
+        l->budget--;
+        next = aw__loop_pop(l);
+        if (next == cur)
+            return; /* it yielded and nothing else was ready */
+    }
+    l->cur = next;
+    l->switches++;
+    aw__coro_switch(cur, next, 0);
+    aw__loop_after_switch(l);
+}
+
+void aw__loop_die(aw_loop_t *l) {
+    aw__coro_t *cur = l->cur, *next = &l->main;
+    if (l->budget > 0 && l->rq_head) {
+        l->budget--;
+        next = aw__loop_pop(l);
+    }
+    l->dead = cur;
+    l->cur = next;
+    l->switches++;
+    aw__coro_switch(cur, next, 1);
+    abort(); /* never resumed */
+}
+
+/* Run every coroutine that is ready now. */
+static void aw__loop_run_ready(aw_loop_t *l) {
+    if (l->rq_head) {
+        l->budget = l->rq_len - 1;
+        aw__coro_t *c = aw__loop_pop(l);
+        l->cur = c;
+        l->switches++;
+        aw__coro_switch(&l->main, c, 0);
+        l->cur = &l->main;
+        aw__loop_after_switch(l);
+        l->budget = 0; /* what became ready meanwhile waits one poll */
+    }
+}
+
+static void aw__loop_fire_timers(aw_loop_t *l) {
+    aw__timer_t *t;
+    l->now = aw_now();
+    while ((t = aw__heap_top(&l->timers)) && t->when <= l->now) {
+        aw__timer_disarm(&l->timers, t);
+        t->fire(t);
+    }
+}
+
+static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
+    struct epoll_event evs[256];
+    aw__timer_t *t = aw__heap_top(&l->timers);
+    aw_ns_t wake = t ? t->when : AW_NEVER;
+    if (until < wake)
+        wake = until;
+    struct timespec ts = {0, 0}, *tp = &ts;
+    if (l->rq_head) {
+        /* something is ready: just look */
+    } else if (wake == AW_NEVER) {
+        tp = NULL;
+    } else {
+        aw_ns_t d = wake - aw_now();
+        if (d > 0) {
+            ts.tv_sec = d / 1000000000;
+            ts.tv_nsec = d % 1000000000;
+        }
+    }
+    int n = epoll_pwait2(l->epfd, evs, 256, tp, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        int ms = tp ? (int)((ts.tv_sec * 1000) + (ts.tv_nsec + 999999) / 1000000) : -1;
+        n = epoll_wait(l->epfd, evs, 256, ms);
+    }
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.ptr == NULL) {
+            uint64_t v;
+            ssize_t r = read(l->evfd, &v, sizeof v);
+            (void)r;
+            aw__pool_drain(l);
+            continue;
+        }
+        aw__fd_t *f = evs[i].data.ptr;
+        aw__fd_dispatch(l, f, (int)(f - l->fds), evs[i].events);
+    }
+}
+
+int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
+    for (;;) {
+        aw__loop_run_ready(l);
+        if (done(l))
+            return 0;
+        if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs)
+            return -EDEADLK;
+        if (until != AW_NEVER && aw_now() >= until)
+            return -ETIMEDOUT;
+        aw__loop_poll(l, until);
+        aw__loop_fire_timers(l);
+    }
+}

@@ -1,0 +1,138 @@
+/* loop.h (private): the scheduler, timers, the reactor and the thread pool.
+ * This layer knows coroutines, not tasks: it runs what is ready, fires
+ * timers and wakes waiters through callbacks. Cancellation, errors and
+ * groups live in core/, above it. */
+#ifndef AW_LOOP_PRIV_H
+#define AW_LOOP_PRIV_H
+
+#include "../coro/coro.h"
+#include <awith/loop.h>
+#include <pthread.h>
+
+/* ---- timers (timer.c): a binary min-heap of absolute deadlines ---- */
+typedef struct aw__timer aw__timer_t;
+struct aw__timer {
+    aw_ns_t when;
+    size_t idx;                       /* heap slot + 1; 0 when not armed */
+    void (*fire)(aw__timer_t *);
+};
+typedef struct aw__heap {
+    aw__timer_t **v;
+    size_t n, cap;
+} aw__heap_t;
+
+int aw__timer_arm(aw__heap_t *h, aw__timer_t *t, aw_ns_t when); /* O(log n) */
+void aw__timer_disarm(aw__heap_t *h, aw__timer_t *t);           /* O(log n) */
+static inline int aw__timer_armed(const aw__timer_t *t) { return t->idx != 0; }
+static inline aw__timer_t *aw__heap_top(const aw__heap_t *h) { return h->n ? h->v[0] : NULL; }
+
+/* ---- waiters: anything suspended on the reactor ---- */
+typedef struct aw__waiter aw__waiter_t;
+struct aw__waiter {
+    void (*wake)(aw__waiter_t *, int rc);
+};
+
+/* Per-fd state: registered once, edge-triggered; `ready` remembers edges
+ * that arrived while nobody waited. */
+typedef struct aw__fd {
+    aw__waiter_t *rd, *wr;
+    uint32_t ready;                    /* EPOLLIN/EPOLLOUT/... seen */
+    uint8_t registered;
+} aw__fd_t;
+
+/* ---- the thread pool (pool.c) ---- */
+typedef struct aw__job aw__job_t;
+struct aw__job {
+    void (*work)(aw__job_t *);         /* runs on a worker thread */
+    void (*done)(aw__job_t *);         /* runs on the loop thread after work */
+    aw__job_t *next;
+};
+typedef struct aw__pool aw__pool_t;
+
+struct aw__core;                       /* the task layer's per-loop state */
+
+struct aw_loop {
+    aw__coro_t main;                   /* the thread's own stack: the scheduler */
+    aw__coro_t *cur;                   /* what runs now */
+    aw__coro_t *rq_head, *rq_tail;     /* ready to run, FIFO */
+    size_t rq_len;
+    size_t budget;                     /* direct switches left this round */
+    aw__coro_t *dead;                  /* finished coroutine whose stack awaits reaping */
+    void (*reap)(aw_loop_t *, aw__coro_t *);
+    aw__heap_t timers;
+    aw_ns_t now;                       /* time at the start of this round */
+    int epfd, evfd;
+    aw__fd_t *fds;
+    size_t nfds;
+    size_t fd_waiters;                 /* suspended on the reactor */
+    aw__stack_cache_t stacks;
+    aw__pool_t *pool;
+    size_t jobs;                       /* jobs submitted, not yet done */
+    uint64_t switches;
+    aw_loop_opts_t opts;
+    struct aw__core *core;
+};
+
+int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts);
+void aw__loop_fini(aw_loop_t *l);
+
+/* Make `c` runnable (FIFO). O(1). */
+static inline void aw__loop_ready(aw_loop_t *l, aw__coro_t *c) {
+    c->next = NULL;
+    if (l->rq_tail)
+        l->rq_tail->next = c;
+    else
+        l->rq_head = c;
+    l->rq_tail = c;
+    l->rq_len++;
+}
+
+static inline aw__coro_t *aw__loop_pop(aw_loop_t *l) {
+    aw__coro_t *c = l->rq_head;
+    if (c) {
+        l->rq_head = c->next;
+        if (!l->rq_head)
+            l->rq_tail = NULL;
+        l->rq_len--;
+    }
+    return c;
+}
+
+static inline void aw__loop_after_switch(aw_loop_t *l) {
+    if (l->dead) {
+        aw__coro_t *d = l->dead;
+        l->dead = NULL;
+        l->reap(l, d);
+    }
+}
+
+/* Suspend the running coroutine until someone makes it ready; switches
+ * straight to the next ready coroutine while this round's budget lasts,
+ * else to the scheduler. */
+void aw__loop_park(aw_loop_t *l);
+
+/* The running coroutine is finished: switch away for good; the loop reaps
+ * it (l->reap) once off its stack. */
+__attribute__((noreturn)) void aw__loop_die(aw_loop_t *l);
+
+/* Run rounds until `done(l)` is true or nothing can make progress.
+ * Returns 0, or -EDEADLK when tasks wait on nothing that can wake them,
+ * -ETIMEDOUT when `until` passed first. */
+int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until);
+
+/* Reactor (fd.c). Wait for `events` (EPOLLIN or EPOLLOUT) on fd: returns
+ * 1 if an edge was already seen (and consumes it), 0 if `w` was queued. */
+int aw__fd_watch(aw_loop_t *l, int fd, uint32_t events, aw__waiter_t *w);
+void aw__fd_unwatch(aw_loop_t *l, int fd, aw__waiter_t *w);
+/* Forget fd (before close): waiters are woken with -EBADF. */
+void aw__fd_forget(aw_loop_t *l, int fd);
+void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev);
+
+/* Thread pool (pool.c). */
+int aw__pool_submit(aw_loop_t *l, aw__job_t *j);
+void aw__pool_drain(aw_loop_t *l);     /* run `done` of finished jobs */
+void aw__pool_stop(aw_loop_t *l);
+
+extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
+
+#endif

@@ -1,0 +1,132 @@
+/* pool.c: the thread pool for blocking calls (getaddrinfo, SQLite, file
+ * I/O). Workers start lazily on the first job. A finished job goes on a
+ * mutex-protected list and the loop's eventfd is written; the loop runs
+ * the job's `done` on its own thread. Jobs are caller-owned (no malloc
+ * here). Cost per job: two mutex round trips and one eventfd write. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct aw__pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    aw__job_t *head, *tail;            /* waiting for a worker */
+    aw__job_t *done;                   /* finished, for the loop */
+    int stop;
+    int nthreads;
+    int evfd;
+    pthread_t threads[];
+};
+
+static void *aw__pool_worker(void *p) {
+    aw__pool_t *pool = p;
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        while (!pool->head && !pool->stop)
+            pthread_cond_wait(&pool->cv, &pool->mu);
+        if (!pool->head)
+            break;
+        aw__job_t *j = pool->head;
+        pool->head = j->next;
+        if (!pool->head)
+            pool->tail = NULL;
+        pthread_mutex_unlock(&pool->mu);
+        j->work(j);
+        pthread_mutex_lock(&pool->mu);
+        int wasempty = pool->done == NULL;
+        j->next = pool->done;
+        pool->done = j;
+        if (wasempty) {
+            uint64_t one = 1;
+            ssize_t r = write(pool->evfd, &one, sizeof one);
+            (void)r;
+        }
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return NULL;
+}
+
+static int aw__pool_start(aw_loop_t *l) {
+    int n = l->opts.threads;
+    aw__pool_t *p = calloc(1, sizeof *p + (size_t)n * sizeof(pthread_t));
+    if (!p)
+        return -ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->evfd = l->evfd;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&p->threads[i], NULL, aw__pool_worker, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    if (!p->nthreads) {
+        free(p);
+        return -EAGAIN;
+    }
+    l->pool = p;
+    return 0;
+}
+
+int aw__pool_submit(aw_loop_t *l, aw__job_t *j) {
+    if (!l->pool) {
+        int rc = aw__pool_start(l);
+        if (rc < 0)
+            return rc;
+    }
+    aw__pool_t *p = l->pool;
+    j->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    l->jobs++;
+    return 0;
+}
+
+void aw__pool_drain(aw_loop_t *l) {
+    aw__pool_t *p = l->pool;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    aw__job_t *d = p->done;
+    p->done = NULL;
+    pthread_mutex_unlock(&p->mu);
+    /* the list is newest first: reverse for completion order */
+    aw__job_t *r = NULL;
+    while (d) {
+        aw__job_t *n = d->next;
+        d->next = r;
+        r = d;
+        d = n;
+    }
+    while (r) {
+        aw__job_t *n = r->next;
+        l->jobs--;
+        r->done(r);
+        r = n;
+    }
+}
+
+void aw__pool_stop(aw_loop_t *l) {
+    aw__pool_t *p = l->pool;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    aw__pool_drain(l);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+    l->pool = NULL;
+}

@@ -1,0 +1,106 @@
+/* tests for src/core/task.c: spawn, join, sleep, yield, cancel, main. */
+#include "testutil.h"
+
+static int ret_value(void *arg) { return (int)(intptr_t)arg; }
+
+Test(task, main_returns_status) {
+    aw_test_run(ret_value, (void *)0, 0);
+    cr_assert_eq(aw_main(ret_value, (void *)(intptr_t)-EIO), -EIO);
+}
+
+static int sleeper(void *arg) {
+    aw_ns_t t0 = aw_now();
+    int rc = aw_sleep_ms(20);
+    cr_assert_eq(rc, 0);
+    cr_assert_geq(aw_now() - t0, AW_MS(20));
+    return 0;
+}
+
+Test(task, sleep_waits_at_least_the_time) { aw_test_run(sleeper, NULL, 0); }
+
+static int order[16], norder;
+static int child_rec(void *arg) {
+    int id = (int)(intptr_t)arg;
+    order[norder++] = id;
+    aw_yield();
+    order[norder++] = id + 10;
+    return 0;
+}
+
+static int spawn_join(void *arg) {
+    aw_task_t *a, *b;
+    cr_assert_eq(aw_spawn(NULL, child_rec, (void *)1, &a), 0);
+    cr_assert_eq(aw_spawn(NULL, child_rec, (void *)2, &b), 0);
+    cr_assert_eq(aw_task_join(a), 0);
+    cr_assert_eq(aw_task_join(b), 0);
+    cr_assert_eq(norder, 4);
+    cr_assert_eq(order[0], 1);
+    cr_assert_eq(order[1], 2);
+    cr_assert_eq(order[2], 11);
+    cr_assert_eq(order[3], 12);
+    return 0;
+}
+
+Test(task, spawn_join_runs_fifo) { aw_test_run(spawn_join, NULL, 0); }
+
+static int failing(void *arg) { return aw_raise(-EIO, "disk on fire"); }
+
+static int join_failure(void *arg) {
+    aw_task_t *a;
+    aw_spawn(NULL, failing, NULL, &a);
+    int rc = aw_task_join(a);
+    cr_assert_eq(rc, -EIO);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EIO);
+    cr_assert_str_eq(e->msg, "disk on fire");
+    aw_err_clear();
+    return 0;
+}
+
+Test(task, join_raises_a_copy_of_the_child_error) { aw_test_run(join_failure, NULL, 0); }
+
+static int forever(void *arg) {
+    int rc = aw_sleep(AW_SEC(3600));
+    cr_assert_eq(rc, -ECANCELED);
+    /* level-triggered: still cancelled */
+    cr_assert_eq(aw_sleep_ms(1), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_yield(), -ECANCELED);
+    return rc;
+}
+
+static int cancel_child(void *arg) {
+    aw_task_t *a;
+    aw_spawn(NULL, forever, NULL, &a);
+    aw_sleep_ms(5);
+    aw_task_cancel(a);
+    aw_task_cancel(a); /* idempotent */
+    int rc = aw_task_join(a);
+    cr_assert_eq(rc, -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+
+Test(task, cancel_is_level_triggered) { aw_test_run(cancel_child, NULL, 0); }
+
+static int leftover(void *arg) { return aw_sleep(AW_SEC(3600)) == -ECANCELED ? 0 : -1; }
+static int spawn_and_leave(void *arg) {
+    aw_spawn(NULL, leftover, NULL, NULL);
+    aw_spawn(NULL, leftover, NULL, NULL);
+    return 0;
+}
+
+Test(task, shutdown_cancels_remaining_tasks) { aw_test_run(spawn_and_leave, NULL, 0); }
+
+static int many_children(void *arg) {
+    for (int i = 0; i < 10000; i++)
+        cr_assert_eq(aw_spawn(NULL, ret_value, NULL, NULL), 0);
+    aw_sleep_ms(1);
+    aw_loop_stats_t st;
+    aw_loop_stats(&st);
+    cr_assert_eq(st.tasks, 1, "only main is alive, got %zu", st.tasks);
+    return 0;
+}
+
+Test(task, ten_thousand_tasks_come_and_go) { aw_test_run(many_children, NULL, 0); }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian packages a target needs, if any are missing.
+# Usage: tools/deps.sh test|demo|bench
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -euo pipefail
+base="meson ninja-build pkg-config gcc libc6-dev"
+case "${1:-test}" in
+  test)  pkgs="$base libcriterion-dev valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
+  demo)  pkgs="$base libcriterion-dev" ;;
+  bench) pkgs="$base libcriterion-dev g++ libuv1-dev libboost-context-dev python3 python3-uvloop" ;;
+  *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
+esac
+missing=()
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "awith needs these Debian packages: ${missing[*]}" >&2
+  echo "run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

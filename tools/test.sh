@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite: the Criterion tests in a normal build, again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, the core tests under
+# Valgrind, and the coroutine switch on aarch64 under qemu. Ends with one
+# line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+passed=0; failed=0
+log=$(mktemp -d)
+
+# Count Criterion's per-binary synthesis lines in a meson test log.
+count() {
+  local p f
+  p=$(grep -ho 'Passing: [0-9]*' "$1" | awk '{s+=$2} END {print s+0}')
+  f=$(grep -ho -E '(Failing|Crashing): [0-9]*' "$1" | awk '{s+=$2} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+  # a binary that died before its synthesis (or timed out) is a failure too
+  local bad
+  bad=$(grep -cE '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$2" || true)
+  [ "$f" -eq 0 ] && [ "$bad" -gt 0 ] && failed=$((failed + bad))
+  echo "  $3: $p passed, $f failed"
+}
+
+suite() { # name builddir meson-setup-args...
+  local name=$1 dir=$2; shift 2
+  [ -d "$dir" ] || meson setup "$dir" "$@" >/dev/null || { echo "setup $name failed"; failed=$((failed+1)); return; }
+  ninja -C "$dir" >"$log/$name.build" 2>&1 || { cat "$log/$name.build"; echo "build $name failed"; failed=$((failed+1)); return; }
+  meson test -C "$dir" --num-processes 2 --print-errorlogs >"$log/$name.out" 2>&1
+  count "$dir/meson-logs/testlog.txt" "$log/$name.out" "$name"
+  grep -E 'FAIL|TIMEOUT|Assertion|ERROR' "$log/$name.out" | head -40
+}
+
+echo "== tests (debugoptimized)"
+suite normal build
+echo "== tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+echo "== core tests under valgrind"
+for t in build/tests/test-coro-coro build/tests/test-core-task; do
+  [ -x "$t" ] || continue
+  if valgrind -q --error-exitcode=1 --leak-check=full "$t" --jobs=1 --timeout=120 >"$log/vg.out" 2>&1; then
+    passed=$((passed + 1)); echo "  valgrind $(basename "$t"): clean"
+  else
+    failed=$((failed + 1)); echo "  valgrind $(basename "$t"): FAILED"; tail -30 "$log/vg.out"
+  fi
+done
+if [ -x tools/test-aarch64.sh ]; then
+  echo "== coroutine switch on aarch64 (qemu)"
+  if tools/test-aarch64.sh >"$log/a64.out" 2>&1; then
+    passed=$((passed + 1)); tail -1 "$log/a64.out"
+  else
+    failed=$((failed + 1)); echo "  aarch64: FAILED"; tail -20 "$log/a64.out"
+  fi
+fi
+rm -rf "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
