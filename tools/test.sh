@@ -38,7 +38,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 echo "== core tests under valgrind"
 for t in build/tests/test-coro-coro build/tests/test-core-task; do
   [ -x "$t" ] || continue
-  if valgrind -q --error-exitcode=1 --leak-check=full "$t" --jobs=1 --timeout=120 >"$log/vg.out" 2>&1; then
+  if valgrind -q --trace-children=yes --error-exitcode=1 --leak-check=full "$t" --jobs=1 --timeout=120 >"$log/vg.out" 2>&1; then
     passed=$((passed + 1)); echo "  valgrind $(basename "$t"): clean"
   else
     failed=$((failed + 1)); echo "  valgrind $(basename "$t"): FAILED"; tail -30 "$log/vg.out"

@@ -134,8 +134,13 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
             ts.tv_nsec = d % 1000000000;
         }
     }
-    int n = epoll_pwait2(l->epfd, evs, 256, tp, NULL);
-    if (n < 0 && errno == ENOSYS) {
+    int n = -1;
+    if (!l->no_pwait2) {
+        n = epoll_pwait2(l->epfd, evs, 256, tp, NULL);
+        if (n < 0 && errno == ENOSYS)
+            l->no_pwait2 = 1; /* old kernel, or Valgrind: ms precision */
+    }
+    if (l->no_pwait2) {
         int ms = tp ? (int)((ts.tv_sec * 1000) + (ts.tv_nsec + 999999) / 1000000) : -1;
         n = epoll_wait(l->epfd, evs, 256, ms);
     }

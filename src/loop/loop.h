@@ -69,6 +69,7 @@ struct aw_loop {
     aw__pool_t *pool;
     size_t jobs;                       /* jobs submitted, not yet done */
     uint64_t switches;
+    int no_pwait2;                     /* epoll_pwait2 unavailable */
     aw_loop_opts_t opts;
     struct aw__core *core;
 };
