@@ -53,16 +53,18 @@ AW_API aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line);
 AW_API bool aw__with_enter(aw_with_t *w);
 AW_API void aw__with_cleanup(aw_with_t *w);
 
-#define aw__with2(decl, cm)                                                          \
-    for (aw_with_t AW__U(w) __attribute__((cleanup(aw__with_cleanup))) =            \
+#define aw__with2_(w, decl, cm)                                                      \
+    for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
              aw__with_init((cm), __FILE__, __LINE__);                                \
-         aw__with_enter(&AW__U(w));)                                                 \
-        for (decl = AW__U(w).value; AW__U(w).once; AW__U(w).once = 0)
-#define aw__with1(cm)                                                                \
-    for (aw_with_t AW__U(w) __attribute__((cleanup(aw__with_cleanup))) =            \
+         aw__with_enter(&w);)                                                        \
+        for (decl __attribute__((unused)) = w.value; w.once; w.once = 0)
+#define aw__with1_(w, cm)                                                            \
+    for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
              aw__with_init((cm), __FILE__, __LINE__);                                \
-         aw__with_enter(&AW__U(w));)                                                 \
-        for (; AW__U(w).once; AW__U(w).once = 0)
+         aw__with_enter(&w);)                                                        \
+        for (; w.once; w.once = 0)
+#define aw__with2(decl, cm) aw__with2_(AW__CAT(aw__w, __COUNTER__), decl, cm)
+#define aw__with1(cm) aw__with1_(AW__CAT(aw__w, __COUNTER__), cm)
 #define aw__with_pick(_1, _2, name, ...) name
 #define aw_with(...) aw__with_pick(__VA_ARGS__, aw__with2, aw__with1, _)(__VA_ARGS__)
 

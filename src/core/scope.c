@@ -189,6 +189,8 @@ static int aw__scope_enter(void *self, void **out) {
 static int aw__scope_exit(void *self, const aw_err_t *err) {
     aw_scope_t *s = self;
     aw_task_t *t = s->task;
+    const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
+    int line = t->withs ? t->withs->line : __LINE__;
     t->scope = s->parent;
     s->task = NULL; /* not entered any more: reschedule fails */
     bool outer = aw__outer_cancelled(s);
@@ -197,8 +199,8 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
         if (outer || (err && !cancel)) {
             /* the other error wins (decision 6); the timeout is recorded */
             aw_err_t *saved = aw__err_detach(t);
-            aw__raise_at(t, __FILE__, __LINE__, __func__, -ETIMEDOUT,
-                         "the deadline of this scope expired too");
+            aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
+                         "the deadline of the scope at %s:%d expired too", file, line);
             aw_err_t *to = aw__err_detach(t);
             t->err = saved;
             if (saved && to)
@@ -207,8 +209,8 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
                 aw__err_free(to);
             return 0;
         }
-        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ETIMEDOUT,
-                            "deadline exceeded");
+        return aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
+                            "deadline of the scope at %s:%d exceeded", file, line);
     }
     if (s->cancelled && !outer && cancel)
         return AW_SUPPRESS; /* our own cancel ends here */
