@@ -10,6 +10,7 @@
 #include <awith/task.h>
 #include <awith/group.h>
 #include <awith/with.h>
+#include <awith/gencm.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 

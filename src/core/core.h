@@ -43,6 +43,7 @@ struct aw_task {
     aw_group_t *groups;           /* innermost group this task has open */
     aw_with_t *withs;             /* innermost open with */
     aw_task_t *joiner;
+    aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *lprev, *lnext;     /* every live task of the loop */
 };
 
@@ -60,6 +61,10 @@ static inline aw_task_t *aw__task_cur(void) {
 }
 
 /* task.c */
+/* A task on a stack of its own, ready to run, in no group: the caller
+ * links it (root.parent, group) before it first runs. NULL on OOM. */
+aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_size,
+                        const char *name, const char *file, int line);
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable);
 void aw__task_wake(aw_task_t *t, int rc);
 void aw__task_release(aw_task_t *t);

@@ -101,18 +101,17 @@ static void aw__task_poke(aw_task_t *t, int rearm) {
 
 static void aw__poke_subtree(aw_task_t *t, int rearm);
 
-static void aw__poke_groups(aw_group_t *g, const aw_scope_t *stop, int rearm) {
-    for (; g; g = g->outer) {
+static void aw__poke_groups(aw_group_t *g, int rearm) {
+    for (; g; g = g->outer)
         for (aw_task_t *c = g->children; c; c = c->gnext)
             aw__poke_subtree(c, rearm);
-        if (&g->scope == stop)
-            break;
-    }
 }
 
 static void aw__poke_subtree(aw_task_t *t, int rearm) {
     aw__task_poke(t, rearm);
-    aw__poke_groups(t->groups, NULL, rearm);
+    aw__poke_groups(t->groups, rearm);
+    if (t->delegate)
+        aw__poke_subtree(t->delegate, rearm);
 }
 
 /* Is group g (opened by s's task) inside scope s? */
@@ -138,6 +137,8 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
     for (aw_group_t *g = t->groups; g && aw__group_inside(g, s); g = g->outer)
         for (aw_task_t *c = g->children; c; c = c->gnext)
             aw__poke_subtree(c, rearm);
+    if (t->delegate) /* a generator runs inside t's innermost scope */
+        aw__poke_subtree(t->delegate, rearm);
 }
 
 void aw_scope_cancel(aw_scope_t *s) {

@@ -166,7 +166,8 @@ static void aw__task_entry(void *p) {
     if (t->lnext)
         t->lnext->lprev = t->lprev;
     c->ntasks--;
-    aw__group_child_done(t);
+    if (t->group)
+        aw__group_child_done(t);
     if (t->joiner)
         aw__task_wake(t->joiner, 0);
     aw__loop_die(l);
@@ -191,6 +192,43 @@ static void aw__task_reap(aw_loop_t *l, aw__coro_t *c) {
         aw__task_release(t);
 }
 
+aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_size,
+                        const char *name, const char *file, int line) {
+    int custom = stack_size && stack_size != l->stacks.size;
+    aw__stack_t *s = custom ? aw__stack_map(stack_size) : aw__stack_get(&l->stacks);
+    if (!s)
+        return NULL;
+    uintptr_t top = ((uintptr_t)s->hi - sizeof(aw_task_t)) & ~(uintptr_t)63;
+    aw_task_t *t = (aw_task_t *)top;
+    memset(t, 0, sizeof *t);
+    aw__coro_init(&t->coro, s->lo, (void *)top, aw__task_entry, t);
+    t->coro.stack = s;
+    t->custom_stack = (uint8_t)custom;
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->name = name;
+    t->file = file;
+    t->line = line;
+    t->id = ++l->core->next_id;
+    t->timer.fire = aw__task_timer_fire;
+    t->root.kind = AW__SCOPE_ROOT;
+    t->root.deadline = AW_NEVER;
+    t->root.rel = AW_NEVER;
+    t->root.task = t;
+    t->scope = &t->root;
+    t->wait_until = AW_NEVER;
+    struct aw__core *c = l->core;
+    t->lnext = c->tasks;
+    if (c->tasks)
+        c->tasks->lprev = t;
+    c->tasks = t;
+    c->ntasks++;
+    t->state = AW__T_READY;
+    aw__loop_ready(l, &t->coro);
+    return t;
+}
+
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
               aw_task_t **handle, const char *name, const char *file, int line) {
     aw_loop_t *l = aw__loop_tls;
@@ -201,32 +239,11 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
     if (g->state != 1)
         return aw_raise(-EINVAL, "spawn of '%s' into a task group that is %s", name,
                         g->state == 0 ? "not entered" : "already closing");
-    aw__stack_t *s;
-    int custom = opts && opts->stack_size && opts->stack_size != l->stacks.size;
-    s = custom ? aw__stack_map(opts->stack_size) : aw__stack_get(&l->stacks);
-    if (!s)
+    aw_task_t *t = aw__task_new(l, fn, arg, opts ? opts->stack_size : 0,
+                                opts && opts->name ? opts->name : name, file, line);
+    if (!t)
         return aw_raise(-ENOMEM, "no memory for the stack of task '%s'", name);
-    uintptr_t top = ((uintptr_t)s->hi - sizeof(aw_task_t)) & ~(uintptr_t)63;
-    aw_task_t *t = (aw_task_t *)top;
-    memset(t, 0, sizeof *t);
-    aw__coro_init(&t->coro, s->lo, (void *)top, aw__task_entry, t);
-    t->coro.stack = s;
-    t->custom_stack = (uint8_t)custom;
-    t->loop = l;
-    t->fn = fn;
-    t->arg = arg;
-    t->name = opts && opts->name ? opts->name : name;
-    t->file = file;
-    t->line = line;
-    t->id = ++l->core->next_id;
-    t->timer.fire = aw__task_timer_fire;
-    t->root.kind = AW__SCOPE_ROOT;
-    t->root.deadline = AW_NEVER;
-    t->root.rel = AW_NEVER;
-    t->root.task = t;
     t->root.parent = &g->scope;
-    t->scope = &t->root;
-    t->wait_until = AW_NEVER;
     t->group = g;
     t->joinable = handle != NULL;
     t->gnext = g->children;
@@ -234,14 +251,6 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
         g->children->gprev = t;
     g->children = t;
     g->nchildren++;
-    struct aw__core *c = l->core;
-    t->lnext = c->tasks;
-    if (c->tasks)
-        c->tasks->lprev = t;
-    c->tasks = t;
-    c->ntasks++;
-    t->state = AW__T_READY;
-    aw__loop_ready(l, &t->coro);
     if (handle)
         *handle = t;
     return 0;

@@ -1,0 +1,70 @@
+/* awith/gencm.h: managers written as one function (Python's
+ * @asynccontextmanager).
+ *
+ *   static int resource(aw_gencm_t *g, void *arg) {
+ *       res_t *r = acquire(arg);             // enter: may suspend
+ *       if (!r) return aw_status();          // enter failed: block skipped
+ *       int rc = aw_gencm_yield(g, r);       // the block runs here
+ *       release(r);                          // exit: shielded, may suspend
+ *       return rc;                           // what leaves the block
+ *   }
+ *   aw_with (res_t *r, aw_gencm(resource, arg)) { ... }
+ *
+ * The function runs on a coroutine of its own (a stack from the loop's
+ * cache), inside the cancel scopes of the task that uses it; its cleanup
+ * runs in that task's exit shield, exactly like a class-style exit.
+ *
+ * aw_gencm_yield() hands the value to the block and returns, when the block
+ * is over, 0 or the code of the error the block left with
+ * (aw_gencm_error() gives its record). The function's return value decides
+ * what leaves the block, as Python's generator code does:
+ *   return rc (the same code)  the block's error propagates unchanged;
+ *   return 0                   the error is suppressed (handled) --
+ *                              except -ECANCELED: a cancel is never lost;
+ *   return another code < 0    it replaces the block's error, which becomes
+ *                              its context.
+ * Returning before yielding fails enter ("didn't yield" if it returned 0);
+ * yielding twice fails ("didn't stop"). An instance is single-use: entering
+ * it again gives -EALREADY naming the manager. */
+#ifndef AWITH_GENCM_H
+#define AWITH_GENCM_H
+
+#include <awith/cm.h>
+
+typedef struct aw_gencm aw_gencm_t;
+typedef int (*aw_gencm_fn)(aw_gencm_t *g, void *arg);
+
+struct aw_gencm {                 /* private; public for stack storage */
+    aw_gencm_fn fn;
+    void *arg;
+    const char *name;
+    struct aw_task *user;         /* the task using the manager */
+    struct aw_task *gen;          /* the generator's coroutine */
+    void *value;
+    const aw_err_t *body_err;
+    int body_code;
+    uint8_t state;                /* AW__GENCM_* */
+    uint8_t twice;                /* yielded a second time */
+};
+
+enum { AW__GENCM_NEW, AW__GENCM_ENTER, AW__GENCM_YIELDED, AW__GENCM_EXIT, AW__GENCM_DONE };
+
+extern AW_API const aw_cm_type_t aw_gencm_type;
+
+/* A fresh single-use instance, as a manager (lives as long as the block). */
+#define aw_gencm(fn, arg) aw_cm(&aw_gencm_type, &(aw_gencm_t){(fn), (arg), #fn})
+/* An instance to declare yourself: aw_gencm_t m = AW_GENCM_INIT(fn, arg); */
+#define AW_GENCM_INIT(fn, arg) {(fn), (arg), #fn}
+
+/* From inside the generator function: see above. Suspends until the block
+ * is over. -AW_EPROTOCOL if called twice or from outside the generator. */
+AW_API int aw_gencm_yield(aw_gencm_t *g, void *value);
+/* The error record the block left with, or NULL. Valid until the function
+ * returns. */
+AW_API const aw_err_t *aw_gencm_error(const aw_gencm_t *g);
+
+/* The decorator form: run fn(arg) inside a fresh instance of gen(garg) and
+ * return what leaves the block (0 or its error code). */
+AW_API int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,259 @@
+/* tests for src/cm/gencm.c: generator-style managers (SEMANTICS C). */
+#include "testutil.h"
+
+#include <string.h>
+
+static char log_[512];
+static void note(const char *s) {
+    strcat(log_, s);
+    strcat(log_, ";");
+}
+
+/* setup; yield; cleanup; propagate */
+static int plain(aw_gencm_t *g, void *arg) {
+    note("setup");
+    int rc = aw_gencm_yield(g, arg);
+    note(rc ? "cleanup-err" : "cleanup");
+    return rc;
+}
+
+static int c1_body(void *arg) {
+    aw_with (char *v, aw_gencm(plain, "value")) {
+        cr_assert_str_eq(v, "value");
+        note("body");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "setup;body;cleanup;");
+    return 0;
+}
+Test(gencm, C1_before_yield_is_enter_after_is_exit) { aw_test_run(c1_body, NULL, 0); }
+
+static int noyield_ok(aw_gencm_t *g, void *arg) { return 0; }
+static int noyield_err(aw_gencm_t *g, void *arg) { return aw_raise(-ENOENT, "no such resource"); }
+static int c2_body(void *arg) {
+    int ran = 0;
+    aw_with (aw_gencm(noyield_ok, NULL)) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "didn't yield"));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C2_returning_without_yield_fails_enter) { aw_test_run(c2_body, NULL, 0); }
+
+static int c8_body(void *arg) {
+    int ran = 0;
+    aw_with (aw_gencm(noyield_err, NULL)) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -ENOENT);
+    cr_assert_str_eq(aw_err_current()->msg, "no such resource");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C8_error_before_yield_propagates_from_enter) { aw_test_run(c8_body, NULL, 0); }
+
+static int twice(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    aw_gencm_yield(g, NULL);
+    return 0;
+}
+static int c3_body(void *arg) {
+    aw_with (aw_gencm(twice, NULL)) {
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "didn't stop"));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C3_yielding_twice_fails) { aw_test_run(c3_body, NULL, 0); }
+
+static const aw_err_t *seen;
+static int inspect(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    seen = aw_gencm_error(g);
+    if (rc == -EIO && arg == (void *)1)
+        return 0; /* handled: suppress */
+    if (rc == -EIO && arg == (void *)2)
+        return aw_raise(-EPIPE, "replaced");
+    return rc;
+}
+static int c4_body(void *arg) {
+    const aw_err_t *raised = NULL;
+    aw_with (aw_gencm(inspect, NULL)) {
+        aw_raise(-EIO, "body failed");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_eq(seen, raised, "the generator sees the very record the body raised");
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_eq(aw_err_current(), raised, "C6: re-raised unchanged, no wrapper");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C4_C6_body_error_reaches_generator_and_reraise_is_unchanged) { aw_test_run(c4_body, NULL, 0); }
+
+static int c5_body(void *arg) {
+    int after = 0;
+    aw_with (aw_gencm(inspect, (void *)1)) {
+        aw_fail(-EIO, "body failed");
+    }
+    after = 1;
+    cr_assert_eq(after, 1);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gencm, C5_generator_finishing_suppresses) { aw_test_run(c5_body, NULL, 0); }
+
+static int c7_body(void *arg) {
+    aw_with (aw_gencm(inspect, (void *)2)) {
+        aw_fail(-EIO, "body failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EIO);
+    cr_assert_str_eq(e->context->msg, "body failed");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C7_different_error_chains_the_body_error) { aw_test_run(c7_body, NULL, 0); }
+
+static int c11_body(void *arg) {
+    aw_gencm_t m = AW_GENCM_INIT(plain, NULL);
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+    }
+    cr_assert_eq(aw_status(), 0);
+    int ran = 0;
+    aw_with (aw_cm(&aw_gencm_type, &m)) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -EALREADY);
+    cr_assert(strstr(aw_err_current()->msg, "'plain'"), "names the manager: %s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C11_reuse_is_a_clear_EALREADY) { aw_test_run(c11_body, NULL, 0); }
+
+static int calls;
+static int decorated(void *arg) {
+    calls++;
+    note("fn");
+    return 0;
+}
+static int c12_body(void *arg) {
+    cr_assert_eq(aw_gencm_call(plain, NULL, decorated, NULL), 0);
+    cr_assert_eq(aw_gencm_call(plain, NULL, decorated, NULL), 0);
+    cr_assert_eq(calls, 2);
+    cr_assert_str_eq(log_, "setup;fn;cleanup;setup;fn;cleanup;");
+    return 0;
+}
+Test(gencm, C12_decorator_makes_a_fresh_instance_per_call) { aw_test_run(c12_body, NULL, 0); }
+
+/* Cleanup that sleeps 10 ms while the task is cancelled again and again. */
+static int slow_cleanup(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    int s = aw_sleep_ms(10);
+    note(s == 0 ? "cleanup-complete" : "cleanup-cut");
+    return rc;
+}
+static int c13_child(void *arg) {
+    aw_with (aw_gencm(slow_cleanup, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int c13_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c13_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t); /* a second cancel while cleanup runs */
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_str_eq(log_, "cleanup-complete;");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C13_second_cancel_does_not_cut_cleanup) { aw_test_run(c13_body, NULL, 0); }
+
+static int swallow(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    return 0; /* tries to swallow whatever came */
+}
+static int c14_child(void *arg) {
+    aw_with (aw_gencm(swallow, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    note(aw_status() == -ECANCELED ? "still-cancelled" : "lost");
+    return aw_status();
+}
+static int c14_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c14_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_str_eq(log_, "still-cancelled;");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C14_generator_cannot_swallow_a_cancel) { aw_test_run(c14_body, NULL, 0); }
+
+/* enter is atomic: a cancel while the generator's setup sleeps */
+static int setup_sleeps(aw_gencm_t *g, void *arg) {
+    int *held = arg;
+    *held = 1; /* acquired */
+    if (aw_sleep(AW_SEC(10)) < 0) {
+        *held = 0; /* release before failing */
+        return aw_status();
+    }
+    int rc = aw_gencm_yield(g, NULL);
+    *held = 0;
+    return rc;
+}
+static int held;
+static int atomic_child(void *arg) {
+    int ran = 0;
+    aw_with (aw_gencm(setup_sleeps, &held)) ran = 1;
+    cr_assert_eq(ran, 0);
+    return aw_status();
+}
+static int atomic_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, atomic_child, NULL, &t);
+    aw_sleep_ms(2);
+    cr_assert_eq(held, 1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_eq(held, 0);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cancel_during_setup_reaches_the_generator) { aw_test_run(atomic_body, NULL, 0); }
+
+static int nested_a(aw_gencm_t *g, void *arg) {
+    note("acquire A");
+    int rc = aw_gencm_yield(g, "A");
+    note("release A");
+    return rc;
+}
+static int nested_b(aw_gencm_t *g, void *arg) {
+    note("acquire B");
+    int rc = aw_gencm_yield(g, "B");
+    note("release B");
+    return rc;
+}
+static int nested_body(void *arg) {
+    aw_with (char *a, aw_gencm(nested_a, NULL))
+    aw_with (char *b, aw_gencm(nested_b, NULL)) {
+        note(a);
+        note(b);
+    }
+    cr_assert_str_eq(log_, "acquire A;acquire B;A;B;release B;release A;");
+    return 0;
+}
+Test(gencm, several_in_one_statement_exit_in_reverse) { aw_test_run(nested_body, NULL, 0); }
