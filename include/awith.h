@@ -11,6 +11,7 @@
 #include <awith/group.h>
 #include <awith/with.h>
 #include <awith/gencm.h>
+#include <awith/exitstack.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 

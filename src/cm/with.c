@@ -22,8 +22,13 @@ aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line) {
     return w;
 }
 
+/* Usually the innermost; exit-stack entries may sit deeper. O(depth). */
 static void aw__with_unlink(aw_with_t *w) {
-    w->task->withs = w->outer;
+    aw_with_t **p = &w->task->withs;
+    while (*p && *p != w)
+        p = &(*p)->outer;
+    if (*p)
+        *p = w->outer;
 }
 
 bool aw__with_enter(aw_with_t *w) {

@@ -1,0 +1,55 @@
+/* awith/exitstack.h: a dynamic stack of exits (Python's AsyncExitStack).
+ *
+ *   aw_with (aw_exitstack_t *st, aw_exitstack()) {
+ *       for (int i = 0; i < n; i++)
+ *           if (aw_exitstack_enter(st, aw_cm(&conn_type, &conns[i]), NULL) < 0)
+ *               aw_leave();          // the ones entered so far exit
+ *       aw_exitstack_callback(st, log_done, "done");
+ *       ...
+ *   }   // exits run LIFO, like nested aw_with blocks
+ *
+ * Each entry exits exactly like an aw_with block would (shielded, with its
+ * grace; it receives the error as the entries after it left it; it may
+ * suppress, or fail with the old error as context), so the final error is
+ * the same as with nested blocks: every error kept, in order, acyclic.
+ * Entries are heap nodes (one malloc each): the stack is for a number of
+ * managers known only at run time; use aw_with for a fixed set. */
+#ifndef AWITH_EXITSTACK_H
+#define AWITH_EXITSTACK_H
+
+#include <awith/with.h>
+
+typedef struct aw__xs_node aw__xs_node_t;
+typedef struct aw_exitstack {     /* private; public for stack storage */
+    aw__xs_node_t *top;
+    size_t n;
+    uint64_t mark;                /* seq pending when the stack's block began */
+    uint8_t in_block;
+} aw_exitstack_t;
+
+extern AW_API const aw_cm_type_t aw_exitstack_type;
+#define aw_exitstack() aw_cm(&aw_exitstack_type, &(aw_exitstack_t){0})
+
+/* Enter `cm` now and push its exit. On failure (enter's error, -ENOMEM)
+ * nothing is pushed and the error is pending. `out` may be NULL. */
+#define aw_exitstack_enter(st, cm, out) aw__exitstack_enter((st), (cm), (out), __FILE__, __LINE__)
+AW_API int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line);
+
+/* Push an exit callback: fn(arg, err) may suppress (AW_SUPPRESS) or fail
+ * (< 0), like a manager's exit. */
+AW_API int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *arg, const aw_err_t *err), void *arg);
+/* Push a plain callback: fn(arg) cannot suppress; a negative return is a
+ * failure (chained like an exit's), anything else is ignored. */
+AW_API int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *arg), void *arg);
+
+/* Move every entry to `dst` (which must be empty); `st` then has nothing
+ * to do. Ownership passes: close `dst` with aw_exitstack_close. */
+AW_API void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst);
+
+/* Run every exit now, LIFO, as if leaving a block with no error; returns
+ * aw_status() afterwards. Idempotent: a second call does nothing.
+ * Suspends if the exits do. */
+AW_API int aw_exitstack_close(aw_exitstack_t *st);
+AW_API size_t aw_exitstack_size(const aw_exitstack_t *st);
+
+#endif
