@@ -21,7 +21,9 @@
  *
  * `break` and `continue` inside the block leave the block (it is a loop
  * in disguise); to leave an enclosing loop use `goto` or a flag. aw_leave()
- * is `break`, for readability; aw_fail(code, fmt, ...) raises and leaves.
+ * is `break`, for readability; aw_fail(code, fmt, ...) raises and leaves
+ * (it is an if/else: inside an unbraced `if`, add braces, as GCC's
+ * -Wdangling-else will remind you).
  *
  * A `return x` that is followed by a failing exit still returns x (C cannot
  * change it); the exit's error is pending in the caller: check

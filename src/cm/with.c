@@ -77,6 +77,12 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
     const aw_cm_type_t *ty = w->cm.type;
     int body_cancel = body_code == -ECANCELED && !(ty->flags & AW_CM_SUPPRESS_CANCEL);
     bool raised = t->err && t->err->seq > before;
+    if (rc > 0 && rc != AW_SUPPRESS) {
+        rc = aw__raise_at(t, w->file, w->line, ty->name, -AW_EPROTOCOL,
+                          "exit of manager '%s' returned %d: an exit returns 0 (propagate), "
+                          "AW_SUPPRESS or a negative error code", ty->name, rc);
+        raised = true;
+    }
     if (rc > 0) { /* suppress */
         aw__err_restore(t, body_cancel ? body_seq : w->mark);
         return;

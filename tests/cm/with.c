@@ -1,0 +1,1238 @@
+/* tests for src/cm/with.c: the aw_with block, one test per line of
+ * SEMANTICS.md sections A (one manager) and B (several managers), plus
+ * part (c) items 7 (every exit error kept, in order, acyclic) and 13
+ * (cleanup errors never orphaned). Lines marked ⚠ in SEMANTICS.md are
+ * Python defects: those tests assert the opposite.
+ *
+ * The managers are "probes": a configurable enter/exit that logs into a
+ * static buffer (enter of A logs 'A', exit of A logs 'a'; the body logs
+ * '*', the statement after the block '.'), counts calls and remembers the
+ * error record exit received. */
+#include "testutil.h"
+
+#include <ctype.h>
+#include <string.h>
+
+/* ---- the event log ---- */
+
+static char logbuf[256];
+static int nlog;
+
+static void logc(char c) {
+    if (nlog < (int)sizeof logbuf - 1) {
+        logbuf[nlog++] = c;
+        logbuf[nlog] = 0;
+    }
+}
+
+static void log_reset(void) {
+    nlog = 0;
+    logbuf[0] = 0;
+}
+
+/* ---- the probe manager ---- */
+
+typedef struct probe {
+    char id;                  /* 'A', 'B', ...: logged upper-case by enter, lower by exit */
+    /* configuration */
+    int enter_rc;             /* < 0: enter fails with this code */
+    int enter_raise;          /* ... raising a record (else: the bare code) */
+    int enter_sleep_ms;       /* enter suspends this long after acquiring */
+    int enter_transient;      /* enter raises -EAGAIN, "handles" it and succeeds */
+    int exit_rc;              /* what exit returns */
+    int exit_raise;           /* exit_rc < 0: raise a record (else: the bare code) */
+    int exit_sleep_ms;        /* exit suspends this long */
+    void *value;              /* what enter produces (default: the probe) */
+    /* observations */
+    int entered, exited;
+    int held;                 /* acquired and not released */
+    const aw_err_t *enter_err;/* the record enter raised */
+    const aw_err_t *exit_err; /* what exit received (identity only; may be freed) */
+    int exit_err_code;
+    char exit_err_msg[128];
+    const aw_err_t *exit_raised; /* the record exit raised (identity only) */
+    int exit_sleep_rc;
+    aw_ns_t exit_slept;
+} probe_t;
+
+static int probe_enter(void *self, void **out) {
+    probe_t *p = self;
+    p->entered++;
+    logc(p->id);
+    p->held++;
+    if (p->enter_transient) {
+        /* an error raised and dealt with inside enter (a retry) */
+        aw_raise(-EAGAIN, "transient failure in enter of %c (retried)", p->id);
+    }
+    if (p->enter_sleep_ms) {
+        int rc = aw_sleep_ms(p->enter_sleep_ms);
+        if (rc < 0) {
+            p->held--; /* a well-written enter releases what it took */
+            return rc;
+        }
+    }
+    if (p->enter_rc < 0) {
+        p->held--;
+        if (p->enter_raise) {
+            int rc = aw_raise(p->enter_rc, "enter of %c failed", p->id);
+            p->enter_err = aw_err_current();
+            return rc;
+        }
+        return p->enter_rc;
+    }
+    *out = p->value ? p->value : p;
+    return 0;
+}
+
+static int probe_exit(void *self, const aw_err_t *err) {
+    probe_t *p = self;
+    p->exited++;
+    logc((char)tolower((unsigned char)p->id));
+    p->exit_err = err;
+    p->exit_err_code = err ? err->code : 0;
+    snprintf(p->exit_err_msg, sizeof p->exit_err_msg, "%s", err ? err->msg : "");
+    if (p->exit_sleep_ms) {
+        aw_ns_t t0 = aw_now();
+        p->exit_sleep_rc = aw_sleep_ms(p->exit_sleep_ms);
+        p->exit_slept = aw_now() - t0;
+        logc('~');
+    }
+    p->held--;
+    if (p->exit_rc < 0 && p->exit_raise) {
+        int rc = aw_raise(p->exit_rc, "exit of %c failed", p->id);
+        p->exit_raised = aw_err_current();
+        return rc;
+    }
+    return p->exit_rc;
+}
+
+static const aw_cm_type_t probe_type = {
+    .name = "probe",
+    .enter = probe_enter,
+    .exit = probe_exit,
+};
+
+static const aw_cm_type_t probe_sc_type = {
+    .name = "probe-suppress-cancel",
+    .enter = probe_enter,
+    .exit = probe_exit,
+    .flags = AW_CM_SUPPRESS_CANCEL,
+};
+
+static const aw_cm_type_t probe_noexit_type = {
+    .name = "probe-noexit",
+    .enter = probe_enter,
+    .exit = NULL,
+};
+
+static const aw_cm_type_t probe_noenter_type = {
+    .name = "probe-noenter",
+    .enter = NULL,
+    .exit = probe_exit,
+};
+
+#define PCM(p) aw_cm(&probe_type, (p))
+
+static probe_t pA, pB, pC;
+
+static void probes_reset(void) {
+    memset(&pA, 0, sizeof pA);
+    memset(&pB, 0, sizeof pB);
+    memset(&pC, 0, sizeof pC);
+    pA.id = 'A';
+    pB.id = 'B';
+    pC.id = 'C';
+    log_reset();
+}
+
+/* Walk a context chain; fail on a cycle (Floyd) or a chain longer than max.
+ * Fills codes[] (up to max) and returns the length. */
+static int chain_codes(const aw_err_t *e, int *codes, int max) {
+    const aw_err_t *slow = e, *fast = e;
+    while (fast && fast->context) {
+        slow = slow->context;
+        fast = fast->context->context;
+        cr_assert_neq(slow, fast, "the error chain has a cycle");
+    }
+    int n = 0;
+    for (; e; e = e->context) {
+        cr_assert_lt(n, max, "the error chain is longer than %d", max);
+        codes[n++] = e->code;
+    }
+    return n;
+}
+
+/* ================= A1: exit runs on every way out ================= */
+
+static int a1_end(void *arg) {
+    probes_reset();
+    aw_with (PCM(&pA)) {
+        logc('*');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.entered, 1);
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_end) { aw_test_run(a1_end, NULL, 0); }
+
+static int a1_break(void *arg) {
+    probes_reset();
+    int iterations = 0;
+    for (int i = 0; i < 2; i++) {
+        iterations++;
+        aw_with (PCM(&pA)) {
+            logc('*');
+            break; /* leaves the block, not the enclosing loop */
+            logc('X');
+        }
+        logc('.');
+    }
+    cr_assert_str_eq(logbuf, "A*a.A*a.");
+    cr_assert_eq(iterations, 2, "break left the enclosing loop");
+    cr_assert_eq(pA.entered, 2);
+    cr_assert_eq(pA.exited, 2);
+    cr_assert_eq(pA.exit_err_code, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_break) { aw_test_run(a1_break, NULL, 0); }
+
+static int a1_continue(void *arg) {
+    probes_reset();
+    int iterations = 0;
+    for (int i = 0; i < 2; i++) {
+        iterations++;
+        aw_with (PCM(&pA)) {
+            logc('*');
+            continue; /* leaves the block, not the enclosing iteration */
+            logc('X');
+        }
+        logc('.');
+    }
+    cr_assert_str_eq(logbuf, "A*a.A*a.");
+    cr_assert_eq(iterations, 2);
+    cr_assert_eq(pA.exited, 2);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_continue) { aw_test_run(a1_continue, NULL, 0); }
+
+static int return_from_with(probe_t *p, int x) {
+    aw_with (PCM(p)) {
+        logc('*');
+        return x;
+    }
+    logc('X');
+    return -1;
+}
+
+static int a1_return(void *arg) {
+    probes_reset();
+    int rc = return_from_with(&pA, 42);
+    logc('.');
+    cr_assert_eq(rc, 42);
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_return) { aw_test_run(a1_return, NULL, 0); }
+
+static int a1_goto(void *arg) {
+    probes_reset();
+    aw_with (PCM(&pA)) {
+        logc('*');
+        goto out;
+        logc('X');
+    }
+    logc('Y');
+out:
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_goto) { aw_test_run(a1_goto, NULL, 0); }
+
+static int a1_error_leave(void *arg) {
+    probes_reset();
+    aw_with (PCM(&pA)) {
+        logc('*');
+        aw_raise(-EIO, "disk on fire");
+        aw_leave();
+        logc('X');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, -EIO);
+    cr_assert_str_eq(pA.exit_err_msg, "disk on fire");
+    cr_assert_eq(aw_status(), -EIO);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_error_leave) { aw_test_run(a1_error_leave, NULL, 0); }
+
+static int a1_error_fail(void *arg) {
+    probes_reset();
+    aw_with (PCM(&pA)) {
+        logc('*');
+        aw_fail(-EIO, "disk on fire: %d", 7);
+        logc('X');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, -EIO);
+    cr_assert_str_eq(pA.exit_err_msg, "disk on fire: 7");
+    cr_assert_eq(aw_status(), -EIO);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_error_fail) { aw_test_run(a1_error_fail, NULL, 0); }
+
+/* A body that sleeps until cancelled, then leaves with the error. */
+static int child_status_after;
+static int sleepy_child(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        logc('*');
+        int rc = aw_sleep(AW_SEC(10));
+        if (rc < 0)
+            aw_leave();
+        logc('X');
+    }
+    logc('.');
+    child_status_after = aw_status();
+    return aw_status();
+}
+
+static int a1_cancel(void *arg) {
+    probes_reset();
+    pA.exit_sleep_ms = 2; /* exit suspends: it runs shielded (decision 2) */
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, sleepy_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(5), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ECANCELED);
+    aw_err_clear();
+    cr_assert_str_eq(logbuf, "A*a~.");
+    cr_assert_eq(pA.entered, 1);
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    cr_assert_eq(pA.exit_sleep_rc, 0, "a shielded exit's sleep was cut by the cancel");
+    cr_assert_geq(pA.exit_slept, AW_MS(2));
+    cr_assert_eq(child_status_after, -ECANCELED);
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_cancel) { aw_test_run(a1_cancel, NULL, 0); }
+
+static int a1_deadline(void *arg) {
+    probes_reset();
+    aw_ns_t t0 = aw_now();
+    int body_rc = 1;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(5))) {
+        aw_with (PCM(&pA)) {
+            logc('*');
+            body_rc = aw_sleep(AW_SEC(10));
+            if (body_rc < 0)
+                aw_leave();
+            logc('X');
+        }
+        logc('.');
+        (void)s;
+    }
+    cr_assert_geq(aw_now() - t0, AW_MS(5));
+    cr_assert_eq(body_rc, -ECANCELED);
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_not_null(aw_err_find(e, -ECANCELED), "the -ETIMEDOUT lost its -ECANCELED context");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A1_exit_runs_on_deadline) { aw_test_run(a1_deadline, NULL, 0); }
+
+/* ================= A2: enter fails ================= */
+
+static int a2_raise(void *arg) {
+    probes_reset();
+    pA.enter_rc = -EACCES;
+    pA.enter_raise = 1;
+    int body = 0;
+    aw_with (PCM(&pA)) {
+        body = 1;
+    }
+    logc('.');
+    cr_assert_eq(body, 0, "the body ran although enter failed");
+    cr_assert_str_eq(logbuf, "A.");
+    cr_assert_eq(pA.exited, 0, "exit was called although enter failed");
+    cr_assert_eq(pA.held, 0);
+    cr_assert_eq(aw_status(), -EACCES);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, pA.enter_err, "the enter error was replaced, not propagated");
+    cr_assert_str_eq(e->msg, "enter of A failed");
+    cr_assert_null(e->context, "something was added to the enter error's context");
+    cr_assert_eq(aw_err_count(e), 1);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A2_enter_error_propagates_unchanged_and_exit_not_called) { aw_test_run(a2_raise, NULL, 0); }
+
+static int a2_bare(void *arg) {
+    probes_reset();
+    pA.enter_rc = -EACCES; /* a bare code, no record */
+    int body = 0;
+    aw_with (PCM(&pA)) {
+        body = 1;
+    }
+    cr_assert_eq(body, 0);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(aw_status(), -EACCES);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_null(e->context);
+    cr_assert_eq(aw_err_count(e), 1);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A2_enter_bare_code_becomes_one_record_and_exit_not_called) { aw_test_run(a2_bare, NULL, 0); }
+
+/* ================= A3: the `as` target ================= */
+
+static int a3_value(void *arg) {
+    probes_reset();
+    static int resource = 1234;
+    pA.value = &resource;
+    int seen = 0;
+    aw_with (int *r, PCM(&pA)) {
+        cr_assert_eq(r, &resource);
+        seen = *r;
+    }
+    cr_assert_eq(seen, 1234);
+    /* default value: the probe itself */
+    pB.value = NULL;
+    aw_with (probe_t *q, PCM(&pB)) {
+        cr_assert_eq(q, &pB);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A3_body_sees_enter_value) { aw_test_run(a3_value, NULL, 0); }
+
+/* ================= A4: failure after enter, before the body's work ================= */
+
+/* C has no failing `as (x, y)` unpacking; the analogue is the body's first
+ * statement rejecting what enter produced. Exit is called with that error. */
+static int a4_unpack(void *arg) {
+    probes_reset();
+    static int bad = -1;
+    pA.value = &bad;
+    aw_with (int *v, PCM(&pA)) {
+        if (*v < 0) {
+            aw_fail(-EINVAL, "enter produced %d, expected a positive value", *v);
+        }
+        logc('X');
+    }
+    cr_assert_str_eq(logbuf, "Aa");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, -EINVAL);
+    cr_assert_eq(aw_status(), -EINVAL);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A4_failure_right_after_enter_reaches_exit) { aw_test_run(a4_unpack, NULL, 0); }
+
+/* An error that enter raised and dealt with itself (a retry) is not the
+ * block's error: a successful enter starts the body clean. */
+static int a4_transient(void *arg) {
+    probes_reset();
+    pA.enter_transient = 1;
+    aw_with (PCM(&pA)) {
+        cr_assert_eq(aw_status(), 0, "an error handled inside a successful enter leaked into the body");
+    }
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_null(pA.exit_err);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A4_error_handled_inside_enter_does_not_reach_body_or_exit) { aw_test_run(a4_transient, NULL, 0); }
+
+/* ================= A5: exit receives "no error" on normal ways out ================= */
+
+static int a5_clean(void *arg) {
+    probes_reset();
+    /* end */
+    aw_with (PCM(&pA)) {}
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_null(pA.exit_err);
+    /* return */
+    pA.exit_err = (void *)1;
+    cr_assert_eq(return_from_with(&pA, 7), 7);
+    cr_assert_eq(pA.exited, 2);
+    cr_assert_null(pA.exit_err);
+    /* break */
+    pA.exit_err = (void *)1;
+    aw_with (PCM(&pA)) {
+        break;
+    }
+    cr_assert_eq(pA.exited, 3);
+    cr_assert_null(pA.exit_err);
+    /* continue */
+    pA.exit_err = (void *)1;
+    aw_with (PCM(&pA)) {
+        continue;
+    }
+    cr_assert_eq(pA.exited, 4);
+    cr_assert_null(pA.exit_err);
+    /* an error raised and handled inside the body */
+    pA.exit_err = (void *)1;
+    aw_with (PCM(&pA)) {
+        aw_raise(-EIO, "handled below");
+        aw_err_clear();
+    }
+    cr_assert_eq(pA.exited, 5);
+    cr_assert_null(pA.exit_err);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A5_exit_receives_no_error_on_normal_way_out) { aw_test_run(a5_clean, NULL, 0); }
+
+/* An error already pending before the block is not the block's error. */
+static int a5_preexisting(void *arg) {
+    probes_reset();
+    aw_raise(-ENOENT, "raised before the block, not handled");
+    const aw_err_t *before = aw_err_current();
+    aw_with (PCM(&pA)) {
+        logc('*');
+    }
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_null(pA.exit_err, "exit received an error raised before the block");
+    cr_assert_eq(aw_err_current(), before);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A5_error_pending_before_block_is_not_passed_to_exit) { aw_test_run(a5_preexisting, NULL, 0); }
+
+/* ================= A6: exit receives the identical error ================= */
+
+static int a6_identity(void *arg) {
+    probes_reset();
+    const aw_err_t *raised = NULL;
+    int line = 0;
+    aw_with (PCM(&pA)) {
+        line = __LINE__ + 1;
+        aw_raise(-EIO, "the body's error");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_not_null(raised);
+    cr_assert_eq(pA.exit_err, raised, "exit received a copy, not the body's record");
+    cr_assert_eq(pA.exit_err_code, -EIO);
+    cr_assert_str_eq(pA.exit_err_msg, "the body's error");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, raised);
+    cr_assert_str_eq(e->file, __FILE__);
+    cr_assert_eq(e->line, line, "origin line %d, expected %d", e->line, line);
+    cr_assert_str_eq(e->func, "a6_identity");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A6_exit_receives_identical_error_record) { aw_test_run(a6_identity, NULL, 0); }
+
+/* ================= A7: suppress ================= */
+
+static int a7_suppress(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    aw_with (PCM(&pA)) {
+        logc('*');
+        aw_fail(-EIO, "swallowed by exit");
+        logc('X');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_eq(pA.exit_err_code, -EIO);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_null(aw_err_current());
+    return 0;
+}
+
+Test(with, A7_exit_suppress_continues_after_block) { aw_test_run(a7_suppress, NULL, 0); }
+
+static int a7_keeps_older(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    aw_raise(-ENOENT, "pending before the block");
+    const aw_err_t *before = aw_err_current();
+    aw_with (PCM(&pA)) {
+        aw_fail(-EIO, "swallowed by exit");
+    }
+    cr_assert_eq(pA.exit_err_code, -EIO);
+    cr_assert_eq(aw_err_current(), before, "suppress dropped more than the block's error");
+    cr_assert_eq(aw_status(), -ENOENT);
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A7_suppress_swallows_only_the_blocks_error) { aw_test_run(a7_keeps_older, NULL, 0); }
+
+/* ================= A8: exit returns 0: the error propagates unchanged ================= */
+
+static int a8_propagate(void *arg) {
+    probes_reset();
+    const aw_err_t *raised = NULL;
+    aw_with (PCM(&pA)) {
+        aw_raise(-EIO, "propagates");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, raised, "the error was not re-raised as the same record");
+    cr_assert_eq(e->code, -EIO);
+    cr_assert_str_eq(e->msg, "propagates");
+    cr_assert_null(e->context, "exit returning 0 added context");
+    cr_assert_eq(aw_err_count(e), 1);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A8_exit_returns_zero_error_propagates_unchanged) { aw_test_run(a8_propagate, NULL, 0); }
+
+/* ================= A9: exit fails while handling an error ================= */
+
+static int a9_chain(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    pA.exit_raise = 1;
+    const aw_err_t *e1 = NULL;
+    aw_with (PCM(&pA)) {
+        aw_raise(-EIO, "E1");
+        e1 = aw_err_current();
+        aw_leave();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_eq(e, pA.exit_raised);
+    cr_assert_str_eq(e->msg, "exit of A failed");
+    cr_assert_eq(e->context, e1, "E2's context is not E1");
+    cr_assert_str_eq(e->context->msg, "E1");
+    cr_assert_null(e1->context);
+    cr_assert_eq(aw_err_count(e), 2);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A9_exit_error_chains_body_error_as_context) { aw_test_run(a9_chain, NULL, 0); }
+
+static int a9_bare(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE; /* a bare code, no record */
+    const aw_err_t *e1 = NULL;
+    aw_with (PCM(&pA)) {
+        aw_raise(-EIO, "E1");
+        e1 = aw_err_current();
+        aw_leave();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_eq(e->context, e1);
+    cr_assert_eq(aw_err_count(e), 2);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A9_exit_bare_code_chains_body_error_as_context) { aw_test_run(a9_bare, NULL, 0); }
+
+/* ================= A10: exit fails on the normal path ================= */
+
+static int a10(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    pA.exit_raise = 1;
+    aw_with (PCM(&pA)) {
+        logc('*');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_null(pA.exit_err);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_null(e->context, "an exit error on the normal path got a context");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A10_exit_error_on_normal_path_has_no_context) { aw_test_run(a10, NULL, 0); }
+
+/* ================= A11: exit fails on a `return x` path ================= */
+
+/* Header (with.h): C cannot discard x, so `return x` still returns x and the
+ * exit's error is pending in the caller (SEMANTICS says x is discarded). */
+static int a11(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    pA.exit_raise = 1;
+    int rc = return_from_with(&pA, 42);
+    cr_assert_eq(rc, 42);
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(aw_status(), -EPIPE, "the exit error on the return path was lost");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A11_exit_error_on_return_path_is_pending_in_caller) { aw_test_run(a11, NULL, 0); }
+
+/* ================= A12 ⚠: exit cannot swallow a cancel ================= */
+
+static int a12_child_after_sleep;
+static int a12_child(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        int rc = aw_sleep(AW_SEC(10));
+        if (rc < 0)
+            aw_leave();
+    }
+    logc('.');
+    child_status_after = aw_status();
+    a12_child_after_sleep = aw_sleep_ms(1); /* level-triggered: still cancelled */
+    return aw_status();
+}
+
+static int a12_no_swallow(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a12_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(5), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    aw_err_clear();
+    cr_assert_str_eq(logbuf, "Aa.");
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    cr_assert_eq(child_status_after, -ECANCELED, "exit's AW_SUPPRESS swallowed the cancel");
+    cr_assert_eq(a12_child_after_sleep, -ECANCELED);
+    cr_assert_eq(rc, -ECANCELED);
+    return 0;
+}
+
+Test(with, A12_exit_suppress_does_not_swallow_cancel) { aw_test_run(a12_no_swallow, NULL, 0); }
+
+/* The explicit opt-in: AW_CM_SUPPRESS_CANCEL lets exit swallow the error.
+ * The scope stays cancelled (level-triggered) until it is left. */
+static int a12_opt_in(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    int body_rc = 1, inner_status = 1, again = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_cm(&probe_sc_type, &pA)) {
+            aw_scope_cancel(s);
+            body_rc = aw_sleep(AW_SEC(10));
+            if (body_rc < 0)
+                aw_leave();
+        }
+        inner_status = aw_status();
+        again = aw_checkpoint();
+    }
+    cr_assert_eq(body_rc, -ECANCELED);
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    cr_assert_eq(inner_status, 0, "AW_CM_SUPPRESS_CANCEL did not let exit swallow the cancel");
+    cr_assert_eq(again, -ECANCELED, "the scope stopped being cancelled");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A12_suppress_cancel_flag_opts_in) { aw_test_run(a12_opt_in, NULL, 0); }
+
+/* ================= A13: protocol checked before enter ================= */
+
+static int a13(void *arg) {
+    probes_reset();
+    int body = 0;
+    aw_with (aw_cm(&probe_noexit_type, &pA)) {
+        body = 1;
+    }
+    cr_assert_eq(body, 0);
+    cr_assert_eq(pA.entered, 0, "enter ran for a manager without exit");
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    const aw_err_t *e = aw_err_current();
+    cr_assert(strstr(e->msg, "probe-noexit"), "message does not name the manager: %s", e->msg);
+    cr_assert(strstr(e->msg, "exit"), "message does not say what is missing: %s", e->msg);
+    aw_err_clear();
+
+    aw_with (aw_cm(&probe_noenter_type, &pA)) {
+        body = 1;
+    }
+    cr_assert_eq(body, 0);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "probe-noenter"));
+    aw_err_clear();
+
+    aw_with (aw_cm(NULL, &pA)) {
+        body = 1;
+    }
+    cr_assert_eq(body, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+    cr_assert_str_eq(logbuf, "");
+    return 0;
+}
+
+Test(with, A13_manager_without_exit_rejected_before_enter) { aw_test_run(a13, NULL, 0); }
+
+/* ================= A14: invalid exit return value ================= */
+
+/* exit's contract (cm.h): 0, AW_SUPPRESS or < 0. Anything else is a
+ * protocol violation, reported with a message naming the manager; the
+ * block's error is kept in its context. */
+static int a14(void *arg) {
+    probes_reset();
+    pA.exit_rc = 7;
+    aw_with (PCM(&pA)) {
+        logc('*');
+    }
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "exit returned 7; got %s", aw_err_name(aw_status()));
+    cr_assert(strstr(aw_err_current()->msg, "probe"), "message does not name the manager: %s",
+              aw_err_current()->msg);
+    aw_err_clear();
+
+    aw_with (PCM(&pA)) {
+        aw_fail(-EIO, "E1");
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EIO), "the body error was lost");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A14_invalid_exit_return_is_protocol_error) { aw_test_run(a14, NULL, 0); }
+
+/* ================= A15: while exit is suspended, after-block waits ================= */
+
+static int a15_after_started;
+static int a15_watcher(void *arg) {
+    logc('w');
+    cr_assert_eq(a15_after_started, 0);
+    return 0;
+}
+
+static int a15(void *arg) {
+    probes_reset();
+    pA.exit_sleep_ms = 5;
+    aw_task_t *h;
+    aw_ns_t t0 = aw_now();
+    aw_with (PCM(&pA)) {
+        cr_assert_eq(aw_spawn(NULL, a15_watcher, NULL, &h), 0);
+        logc('*');
+    }
+    a15_after_started = 1;
+    logc('.');
+    cr_assert_geq(aw_now() - t0, AW_MS(5));
+    cr_assert_eq(aw_task_join(h), 0);
+    /* the watcher ran while exit slept, before the statement after the block */
+    cr_assert_str_eq(logbuf, "A*aw~.");
+    cr_assert_eq(pA.exit_sleep_rc, 0);
+    return 0;
+}
+
+Test(with, A15_statement_after_block_waits_for_suspended_exit) { aw_test_run(a15, NULL, 0); }
+
+/* ================= A16 ⚠: cancel while enter is suspended ================= */
+
+/* A well-written enter cleans up what it acquired when cancelled while
+ * suspended; exit is not called (enter failed) and nothing leaks. */
+static int a16_child(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        logc('*');
+    }
+    logc('.');
+    child_status_after = aw_status();
+    return aw_status();
+}
+
+static int a16_cancel(void *arg) {
+    probes_reset();
+    pA.enter_sleep_ms = 10000;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a16_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(5), 0);
+    cr_assert_eq(pA.held, 1, "enter has not acquired yet");
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    aw_err_clear();
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(child_status_after, -ECANCELED);
+    cr_assert_str_eq(logbuf, "A.", "body or exit ran after a cancelled enter");
+    cr_assert_eq(pA.entered, 1);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(pA.held, 0, "the half-acquired resource leaked");
+    return 0;
+}
+
+Test(with, A16_cancelled_enter_cleans_up_and_exit_not_called) { aw_test_run(a16_cancel, NULL, 0); }
+
+static int a16_deadline(void *arg) {
+    probes_reset();
+    pA.enter_sleep_ms = 10000;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (PCM(&pA)) {
+            logc('*');
+        }
+        logc('.');
+    }
+    cr_assert_geq(aw_now() - t0, AW_MS(5));
+    cr_assert_str_eq(logbuf, "A.");
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(pA.held, 0);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A16_enter_cut_by_deadline_cleans_up_and_exit_not_called) { aw_test_run(a16_deadline, NULL, 0); }
+
+/* ================= A17: a class-style manager can be re-entered ================= */
+
+static int a17(void *arg) {
+    probes_reset();
+    aw_cm_t cm = PCM(&pA); /* one manager value, used three times */
+    for (int i = 0; i < 3; i++) {
+        aw_with (probe_t *p, cm) {
+            cr_assert_eq(p, &pA);
+            logc('*');
+            if (i == 0) {
+                aw_fail(-EIO, "first use fails");
+            }
+        }
+        if (i == 0) {
+            cr_assert_eq(pA.exit_err_code, -EIO);
+            cr_assert_eq(aw_status(), -EIO);
+            aw_err_clear();
+        } else {
+            cr_assert_null(pA.exit_err, "a stale error reached a later use");
+        }
+    }
+    cr_assert_str_eq(logbuf, "A*aA*aA*a");
+    cr_assert_eq(pA.entered, 3);
+    cr_assert_eq(pA.exited, 3);
+    cr_assert_eq(pA.held, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, A17_class_manager_reentered_after_exit) { aw_test_run(a17, NULL, 0); }
+
+/* ================= B: several managers ================= */
+
+static int b1(void *arg) {
+    probes_reset();
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        logc('*');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "ABC*cba.");
+    char stacked[32];
+    strcpy(stacked, logbuf);
+    /* the same with explicit nesting */
+    probes_reset();
+    aw_with (PCM(&pA)) {
+        aw_with (PCM(&pB)) {
+            aw_with (PCM(&pC)) {
+                logc('*');
+            }
+        }
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, stacked);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, B1_stacked_enter_in_order_exit_in_reverse) { aw_test_run(b1, NULL, 0); }
+
+static int b2(void *arg) {
+    probes_reset();
+    pB.enter_rc = -EACCES;
+    pB.enter_raise = 1;
+    int body = 0;
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        body = 1;
+    }
+    logc('.');
+    cr_assert_eq(body, 0);
+    cr_assert_str_eq(logbuf, "ABa.");
+    cr_assert_eq(pA.exited, 1);
+    cr_assert_eq(pA.exit_err_code, -EACCES, "A's exit did not receive B's enter error");
+    cr_assert_eq(pA.exit_err, pB.enter_err);
+    cr_assert_eq(pB.exited, 0, "B's exit was called although its enter failed");
+    cr_assert_eq(pC.entered, 0, "C was entered after B failed");
+    cr_assert_eq(aw_status(), -EACCES);
+    cr_assert_eq(aw_err_current(), pB.enter_err);
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B2_second_enter_fails_first_exits_third_never_enters) { aw_test_run(b2, NULL, 0); }
+
+static int b3(void *arg) {
+    probes_reset();
+    pB.exit_rc = AW_SUPPRESS;
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        aw_fail(-EIO, "E1");
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "ABCcba.");
+    cr_assert_eq(pC.exit_err_code, -EIO);
+    cr_assert_eq(pB.exit_err_code, -EIO);
+    cr_assert_null(pA.exit_err, "A saw an error that B suppressed");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+
+Test(with, B3_outer_exit_sees_error_as_inner_left_it) { aw_test_run(b3, NULL, 0); }
+
+static int b4(void *arg) {
+    probes_reset();
+    pB.exit_rc = -EPIPE;
+    pB.exit_raise = 1;
+    const aw_err_t *e1 = NULL;
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB)) {
+        aw_raise(-EIO, "E1");
+        e1 = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_str_eq(logbuf, "ABba");
+    cr_assert_eq(pB.exit_err, e1);
+    cr_assert_eq(pA.exit_err_code, -EPIPE, "A did not receive E2");
+    cr_assert_eq(pA.exit_err, pB.exit_raised);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, pB.exit_raised);
+    cr_assert_eq(e->context, e1, "E2.context is not E1");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B4_outer_exit_receives_inner_exit_error_with_context) { aw_test_run(b4, NULL, 0); }
+
+static int b5(void *arg) {
+    probes_reset();
+    pB.exit_rc = -EPIPE;
+    pB.exit_raise = 1;
+    pA.exit_rc = AW_SUPPRESS;
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB)) {
+        aw_fail(-EIO, "E1");
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "ABba.");
+    cr_assert_eq(pA.exit_err_code, -EPIPE);
+    cr_assert_eq(aw_status(), 0, "A suppressed E2 but %s is pending", aw_err_name(aw_status()));
+    cr_assert_null(aw_err_current());
+    return 0;
+}
+
+Test(with, B5_outer_suppress_completes_statement) { aw_test_run(b5, NULL, 0); }
+
+static void b6_setup(void) {
+    probes_reset();
+    pA.exit_rc = -ENOSPC;
+    pB.exit_rc = -EPIPE;
+    pC.exit_rc = -EIO;
+    pA.exit_raise = pB.exit_raise = pC.exit_raise = 1;
+}
+
+static int b6(void *arg) {
+    b6_setup();
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        logc('*');
+    }
+    cr_assert_str_eq(logbuf, "ABC*cba");
+    cr_assert_null(pC.exit_err);
+    cr_assert_eq(pB.exit_err_code, -EIO);
+    cr_assert_eq(pA.exit_err_code, -EPIPE);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ENOSPC);
+    cr_assert_str_eq(e->msg, "exit of A failed");
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EPIPE);
+    cr_assert_str_eq(e->context->msg, "exit of B failed");
+    cr_assert_not_null(e->context->context);
+    cr_assert_eq(e->context->context->code, -EIO);
+    cr_assert_str_eq(e->context->context->msg, "exit of C failed");
+    cr_assert_null(e->context->context->context);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B6_all_exits_fail_chain_A_B_C) { aw_test_run(b6, NULL, 0); }
+
+static int b7(void *arg) {
+    probes_reset();
+    pC.exit_rc = -EIO;
+    pC.exit_raise = 1;
+    pB.exit_rc = -EPIPE; /* bare code */
+    pB.exit_sleep_ms = 1;
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        aw_fail(-ENOENT, "body");
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "ABCcb~a.");
+    cr_assert_eq(pA.exited, 1, "a failing inner exit skipped the outer one");
+    cr_assert_eq(pB.exited, 1);
+    cr_assert_eq(pC.exited, 1);
+    cr_assert_eq(pA.held + pB.held + pC.held, 0);
+    int codes[8];
+    int n = chain_codes(aw_err_current(), codes, 8);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(codes[0], -EPIPE);
+    cr_assert_eq(codes[1], -EIO);
+    cr_assert_eq(codes[2], -ENOENT);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B7_failing_inner_exit_never_skips_outer_exit) { aw_test_run(b7, NULL, 0); }
+
+/* ================= (c)7: every exit error kept, in order, acyclic ================= */
+
+static int c7_codes_stacked[8], c7_n_stacked;
+static char c7_msgs_stacked[8][64];
+
+static int c7(void *arg) {
+    b6_setup();
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        logc('*');
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    c7_n_stacked = chain_codes(e, c7_codes_stacked, 8);
+    cr_assert_eq(c7_n_stacked, 3);
+    cr_assert_eq(aw_err_count(e), 3);
+    cr_assert_eq(c7_codes_stacked[0], -ENOSPC, "the final error is not A's");
+    cr_assert_eq(c7_codes_stacked[1], -EPIPE);
+    cr_assert_eq(c7_codes_stacked[2], -EIO);
+    int i = 0;
+    for (const aw_err_t *x = e; x; x = x->context, i++)
+        snprintf(c7_msgs_stacked[i], sizeof c7_msgs_stacked[i], "%s", x->msg);
+    /* no record appears twice */
+    cr_assert_neq(e, e->context);
+    cr_assert_neq(e, e->context->context);
+    cr_assert_neq(e->context, e->context->context);
+    aw_err_clear();
+
+    /* the same with three explicitly nested blocks */
+    b6_setup();
+    aw_with (PCM(&pA)) {
+        aw_with (PCM(&pB)) {
+            aw_with (PCM(&pC)) {
+                logc('*');
+            }
+        }
+    }
+    e = aw_err_current();
+    int codes[8];
+    int n = chain_codes(e, codes, 8);
+    cr_assert_eq(n, c7_n_stacked);
+    i = 0;
+    for (const aw_err_t *x = e; x; x = x->context, i++) {
+        cr_assert_eq(x->code, c7_codes_stacked[i]);
+        cr_assert_str_eq(x->msg, c7_msgs_stacked[i]);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, c7_every_exit_error_kept_in_order_acyclic) { aw_test_run(c7, NULL, 0); }
+
+/* ================= (c)13: cleanup errors are never orphaned ================= */
+
+static int c13_child(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        int rc = aw_sleep(AW_SEC(10));
+        if (rc < 0)
+            aw_leave();
+    }
+    child_status_after = aw_status();
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EIO), "the close failure was dropped");
+    return aw_status();
+}
+
+static int c13(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EIO; /* close fails */
+    pA.exit_raise = 1;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, c13_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(5), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(rc, -ECANCELED, "the task's final status is %s", aw_err_name(rc));
+    cr_assert_eq(child_status_after, -ECANCELED);
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    const aw_err_t *e = aw_err_current(); /* the joined copy */
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ECANCELED);
+    const aw_err_t *close = aw_err_find(e, -EIO);
+    cr_assert_not_null(close, "the close failure is not in the cancel's chain");
+    cr_assert_str_eq(close->msg, "exit of A failed");
+    int codes[8];
+    chain_codes(e, codes, 8);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, c13_cancel_then_failing_close_keeps_both) { aw_test_run(c13, NULL, 0); }
