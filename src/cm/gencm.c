@@ -13,31 +13,6 @@ static int aw__gencm_main(void *p) {
     return g->fn(g, g->arg);
 }
 
-/* Let the generator run until it yields or returns. */
-static void aw__gencm_run(aw_gencm_t *g) {
-    aw_task_t *u = g->user, *gen = g->gen;
-    gen->root.parent = u->scope;
-    u->delegate = gen;
-    gen->joiner = u;
-    aw__task_wake(gen, 0);
-    aw__task_wait(u, AW_NEVER, 0);
-    u->delegate = NULL;
-}
-
-/* Move the generator's pending errors to the user task, on top of what the
- * user had pending, renumbered as raised now. */
-static void aw__gencm_take_error(aw_task_t *u, aw_task_t *gen) {
-    aw_err_t *e = aw__err_detach(gen);
-    if (!e)
-        return;
-    for (aw_err_t *x = e; x; x = x->context)
-        x->seq = 0;
-    aw__err_append(e, u->err);
-    u->err = e;
-    for (aw_err_t *x = e; x && x->seq == 0; x = x->context)
-        x->seq = ++u->errseq;
-}
-
 static int aw__gencm_enter(void *self, void **out) {
     aw_gencm_t *g = self;
     aw_task_t *u = aw__task_cur();
@@ -52,19 +27,14 @@ static int aw__gencm_enter(void *self, void **out) {
         return aw_raise(-ENOMEM, "no memory for generator manager '%s'", g->name);
     }
     g->gen->joinable = 1;
-    g->gen->state = AW__T_READY; /* aw__task_new queued it */
-    g->gen->root.parent = u->scope;
-    u->delegate = g->gen;
-    g->gen->joiner = u;
-    aw__task_wait(u, AW_NEVER, 0);
-    u->delegate = NULL;
+    aw__delegate_run(u, g->gen);
     if (g->state == AW__GENCM_YIELDED) {
         *out = g->value;
         return 0;
     }
     /* returned without yielding */
     int st = g->gen->status;
-    aw__gencm_take_error(u, g->gen);
+    aw__err_move(u, g->gen);
     aw__task_release(g->gen);
     g->gen = NULL;
     g->state = AW__GENCM_DONE;
@@ -79,12 +49,12 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
     g->body_err = err;
     g->body_code = err ? err->code : 0;
     g->state = AW__GENCM_EXIT;
-    aw__gencm_run(g);
+    aw__delegate_run(u, gen);
     int st = gen->status;
     g->state = AW__GENCM_DONE;
     int rc;
     if (g->twice) {
-        aw__gencm_take_error(u, gen);
+        aw__err_move(u, gen);
         rc = aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't stop (it yielded twice)",
                       g->name);
     } else if (st == 0) {
@@ -92,7 +62,7 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
     } else if (err && st == g->body_code) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
-        aw__gencm_take_error(u, gen);
+        aw__err_move(u, gen);
         rc = st;
     }
     aw__task_release(gen);
@@ -116,10 +86,7 @@ int aw_gencm_yield(aw_gencm_t *g, void *value) {
     }
     g->value = value;
     g->state = AW__GENCM_YIELDED;
-    aw_task_t *u = g->user;
-    gen->joiner = NULL;
-    aw__task_wake(u, 0);
-    aw__task_wait(gen, AW_NEVER, 0); /* until the block is over */
+    aw__delegate_handback(gen); /* until the block is over */
     return g->body_code;
 }
 

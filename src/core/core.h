@@ -44,6 +44,7 @@ struct aw_task {
     aw_with_t *withs;             /* innermost open with */
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
+    aw_task_t *delegator;         /* the task this generator runs for */
     aw_task_t *lprev, *lnext;     /* every live task of the loop */
 };
 
@@ -68,6 +69,14 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable);
 void aw__task_wake(aw_task_t *t, int rc);
 void aw__task_release(aw_task_t *t);
+/* Delegates: a generator's coroutine running on behalf of task u, inside
+ * u's innermost scope. run: let d go until it hands back or finishes (u
+ * waits, not cancellably: d sees u's cancels through its chain).
+ * handback: from d, wake u and park until run again. */
+void aw__delegate_run(aw_task_t *u, aw_task_t *d);
+void aw__delegate_handback(aw_task_t *d);
+/* Move from's pending errors onto to's, renumbered as raised now in to. */
+void aw__err_move(aw_task_t *to, aw_task_t *from);
 
 /* scope.c */
 bool aw__cancelled(const aw_task_t *t);           /* level check, O(depth) */

@@ -286,14 +286,8 @@ int aw_task_join(aw_task_t *t) {
     }
     int st = t->status;
     if (st < 0 && t->err) {
-        aw_err_t *copy = aw__err_copy(t->err);
-        if (copy) {
-            aw__err_append(copy, self->err);
-            self->err = copy;
-            /* renumber so the copy counts as raised now */
-            for (aw_err_t *e = copy; e && e->seq <= self->errseq; e = e->context)
-                e->seq = ++self->errseq;
-        }
+        aw_task_t tmp = {.err = aw__err_copy(t->err)};
+        aw__err_move(self, &tmp);
     }
     /* unlink from the group's finished list and free */
     aw_group_t *g = t->group;
@@ -312,7 +306,43 @@ void aw_task_cancel(aw_task_t *t) {
         aw_scope_cancel(&t->root);
 }
 
-aw_task_t *aw_task_self(void) { return aw__task_cur(); }
+void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
+    d->root.parent = u->scope;
+    d->delegator = u;
+    d->joiner = u;
+    u->delegate = d;
+    aw__task_wake(d, 0); /* a new task is already queued */
+    aw__task_wait(u, AW_NEVER, 0);
+    u->delegate = NULL;
+    d->joiner = NULL;
+}
+
+void aw__delegate_handback(aw_task_t *d) {
+    aw_task_t *u = d->delegator;
+    d->joiner = NULL;
+    aw__task_wake(u, 0);
+    aw__task_wait(d, AW_NEVER, 0);
+}
+
+void aw__err_move(aw_task_t *to, aw_task_t *from) {
+    aw_err_t *e = aw__err_detach(from);
+    if (!e)
+        return;
+    for (aw_err_t *x = e; x; x = x->context)
+        x->seq = 0;
+    aw__err_append(e, to->err);
+    to->err = e;
+    for (aw_err_t *x = e; x && x->seq == 0; x = x->context)
+        x->seq = ++to->errseq;
+}
+
+/* A generator's code runs on behalf of its consumer: it is that task. */
+aw_task_t *aw_task_self(void) {
+    aw_task_t *t = aw__task_cur();
+    while (t && t->delegator && t->delegator->delegate == t)
+        t = t->delegator;
+    return t;
+}
 const char *aw_task_name(const aw_task_t *t) { return t ? t->name : "(loop)"; }
 uint64_t aw_task_id(const aw_task_t *t) { return t ? t->id : 0; }
 
