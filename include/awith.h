@@ -12,6 +12,7 @@
 #include <awith/with.h>
 #include <awith/gencm.h>
 #include <awith/exitstack.h>
+#include <awith/gen.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 

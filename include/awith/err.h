@@ -25,7 +25,8 @@
 #define AW_ERR_MAP(X)                                                         \
     X(PROTOCOL, 4096, "manager protocol violated")                            \
     X(GROUP, 4097, "one or more tasks of a group failed")                     \
-    X(OVERFLOW, 4098, "stack overflow")
+    X(OVERFLOW, 4098, "stack overflow")                                       \
+    X(CLOSED, 4099, "generator closed by its consumer")
 
 enum {
 #define AW__ERR_ENUM(name, num, text) AW_E##name = (num),

@@ -1,0 +1,115 @@
+/* gen.c: async generators as delegates of their consumer (see
+ * core/task.c: aw__delegate_run). Each next is two switches; close runs
+ * the cleanup inside a shield pushed on the consumer's chain, which the
+ * generator's chain passes through. */
+#include "../core/core.h"
+
+enum { AW__GEN_CLOSE_TRIES = 16 };
+
+static int aw__gen_main(void *p) {
+    aw_gen_t *g = p;
+    return g->fn(g, g->arg);
+}
+
+/* After a run: yielded, or finished (then collect the status). */
+static int aw__gen_settle(aw_gen_t *g, aw_task_t *u) {
+    if (g->state == AW__GEN_SUSPENDED)
+        return 1;
+    aw_task_t *d = g->task;
+    int st = d->status;
+    if (st < 0 && st != -AW_ECLOSED)
+        aw__err_move(u, d);
+    aw__task_release(d);
+    g->task = NULL;
+    g->state = AW__GEN_DONE;
+    return st < 0 && st != -AW_ECLOSED ? st : 0;
+}
+
+int aw_gen_next(aw_gen_t *g, void **out) {
+    aw_task_t *u = aw__task_cur();
+    if (!u)
+        return -EPERM;
+    switch (g->state) {
+    case AW__GEN_DONE:
+        return 0;
+    case AW__GEN_RUNNING:
+        return aw_raise(-EBUSY, "async generator '%s' is already running", g->name);
+    case AW__GEN_NEW:
+        g->task = aw__task_new(u->loop, aw__gen_main, g, 0, g->name, __FILE__, __LINE__);
+        if (!g->task) {
+            g->state = AW__GEN_DONE;
+            return aw_raise(-ENOMEM, "no memory for async generator '%s'", g->name);
+        }
+        g->task->joinable = 1;
+        break;
+    default:
+        break;
+    }
+    g->state = AW__GEN_RUNNING;
+    g->resume = 0;
+    aw__delegate_run(u, g->task);
+    int rc = aw__gen_settle(g, u);
+    if (rc == 1 && out)
+        *out = g->value;
+    return rc;
+}
+
+int aw_gen_close(aw_gen_t *g) {
+    aw_task_t *u = aw__task_cur();
+    if (!u)
+        return -EPERM;
+    if (g->state == AW__GEN_NEW || g->state == AW__GEN_DONE) {
+        g->state = AW__GEN_DONE;
+        return 0;
+    }
+    if (g->state == AW__GEN_RUNNING)
+        return aw_raise(-EBUSY, "async generator '%s' is running: it cannot be closed now", g->name);
+    aw_scope_t shield = {.parent = u->scope, .task = u, .kind = AW__SCOPE_SHIELD, .shield = 1,
+                         .lazy = 1, .deadline = AW_NEVER, .rel = u->loop->opts.exit_grace};
+    u->scope = &shield;
+    int rc = 1;
+    for (int i = 0; i < AW__GEN_CLOSE_TRIES && rc == 1; i++) {
+        g->state = AW__GEN_RUNNING;
+        g->resume = -AW_ECLOSED;
+        aw__delegate_run(u, g->task);
+        rc = aw__gen_settle(g, u);
+    }
+    u->scope = shield.parent;
+    if (rc == 1) /* still yielding: leave it parked; loop close reports it */
+        return aw_raise(-AW_EPROTOCOL, "async generator '%s' ignored close %d times",
+                        g->name, AW__GEN_CLOSE_TRIES);
+    if (g->ignored_close)
+        return aw_raise(-AW_EPROTOCOL, "async generator '%s' yielded while being closed "
+                        "(it must return once aw_gen_yield gives -AW_ECLOSED)", g->name);
+    return rc;
+}
+
+int aw_gen_yield(aw_gen_t *g, void *value) {
+    aw_task_t *d = aw__task_cur();
+    if (!g || !d || d != g->task)
+        return aw_raise(-AW_EPROTOCOL, "aw_gen_yield called outside its generator function");
+    if (d->scope != &d->root || d->groups)
+        return aw_raise(-AW_EPROTOCOL,
+                        "async generator '%s' yielded inside a scope it opened (timeout, cancel "
+                        "scope or task group): that scope would leak into its consumer",
+                        g->name);
+    if (g->resume == -AW_ECLOSED)
+        g->ignored_close = 1; /* E7: close asked it to finish */
+    g->value = value;
+    g->state = AW__GEN_SUSPENDED;
+    aw__delegate_handback(d);
+    return g->resume;
+}
+
+bool aw__gen_step(aw_gen_t *g) {
+    if (g->once)
+        return false; /* the body left with break */
+    int rc = aw_gen_next(g, &g->value);
+    g->once = rc == 1;
+    return g->once;
+}
+
+void aw__gen_cleanup(aw_gen_t *g) {
+    if (g->state == AW__GEN_SUSPENDED || g->state == AW__GEN_NEW)
+        aw_gen_close(g);
+}
