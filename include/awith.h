@@ -13,6 +13,9 @@
 #include <awith/gencm.h>
 #include <awith/exitstack.h>
 #include <awith/gen.h>
+#include <awith/lock.h>
+#include <awith/sem.h>
+#include <awith/event.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 

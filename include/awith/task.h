@@ -18,6 +18,11 @@
 typedef struct aw_task aw_task_t;
 typedef struct aw_group aw_group_t;
 
+/* A FIFO of suspended tasks, embedded in synchronisation primitives. */
+typedef struct aw_waitq {
+    struct aw__wnode *head, *tail;
+} aw_waitq_t;
+
 typedef struct aw_task_opts {
     const char *name;        /* static string; default: the function's name */
     size_t stack_size;       /* 0: the loop's default (from the stack cache) */

@@ -12,6 +12,8 @@
 #include "../loop/loop.h"
 #include <awith.h>
 
+typedef aw_waitq_t aw__wq_t;      /* FIFO of waiting tasks (src/sync/wq.h) */
+
 enum { AW__T_READY, AW__T_RUNNING, AW__T_WAITING, AW__T_DONE };
 
 struct aw_task {

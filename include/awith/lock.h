@@ -1,0 +1,39 @@
+/* awith/lock.h: a mutual-exclusion lock with an owner (asyncio.Lock done
+ * right: SEMANTICS J and part (c) 12, 19).
+ *
+ *   static aw_lock_t lock = AW_LOCK_INIT("shared");
+ *   aw_with (aw_locked(&lock)) { ... }      // the seeds' `async with lock`
+ *
+ * - FIFO hand-off: release gives the lock to the first waiter directly; a
+ *   task that releases and re-acquires at once queues behind it (J1).
+ * - A waiter woken and then cancelled before it runs passes the lock on (J2).
+ * - Release by a task that does not hold it: -EPERM (J3, J4). Acquire by
+ *   the owner: -EDEADLK, never a silent hang (J5).
+ * - Acquire is always a cancellation point, even uncontended ((c) 19), and
+ *   every 128th uncontended acquire in a row yields, so a loop of them
+ *   cannot starve other tasks. */
+#ifndef AWITH_LOCK_H
+#define AWITH_LOCK_H
+
+#include <awith/task.h>
+
+typedef struct aw_lock {          /* fields private */
+    aw_task_t *owner;
+    aw_waitq_t waiters;
+    const char *name;
+    uint32_t streak;              /* uncontended acquires in a row */
+} aw_lock_t;
+
+#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0}
+
+/* Suspends while another task holds it. 0, -ECANCELED, -EDEADLK. */
+AW_API int aw_lock_acquire(aw_lock_t *l);
+/* Never suspends. 0, or -EPERM if the caller is not the owner. */
+AW_API int aw_lock_release(aw_lock_t *l);
+/* The holder, or NULL. */
+AW_API aw_task_t *aw_lock_owner(const aw_lock_t *l);
+
+extern AW_API const aw_cm_type_t aw_lock_type;
+#define aw_locked(l) aw_cm(&aw_lock_type, (l))
+
+#endif

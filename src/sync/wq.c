@@ -1,0 +1,28 @@
+/* wq.c: waiting in a FIFO queue, cancellably. */
+#include "wq.h"
+
+static void aw__wq_unwait(aw_task_t *t) {
+    aw__wnode_t *n = t->wait_obj;
+    if (n->q)
+        aw__wq_remove(n->q, n);
+}
+
+int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj) {
+    aw_task_t *t = aw__task_cur();
+    aw__wnode_t n = {.task = t, .who = aw_task_self()};
+    aw__wq_push(q, &n);
+    t->wait_obj = &n;
+    t->unwait = aw__wq_unwait;
+    int rc = aw__task_wait(t, AW_NEVER, 1);
+    if (n.q)
+        aw__wq_remove(q, &n);
+    if (n.granted && rc == 0 && aw__cancelled(t)) {
+        giveback(obj); /* woken, then cancelled before it ran: pass it on */
+        return aw__raise_cancel(t);
+    }
+    if (n.granted && rc < 0) {
+        giveback(obj);
+        return rc;
+    }
+    return rc;
+}

@@ -1,0 +1,141 @@
+/* tests for src/sync/lock.c (SEMANTICS J, (c) 12, 19; seed 002 section 5). */
+#include "testutil.h"
+
+#include <string.h>
+
+static char log_[1024];
+static void note(const char *s) {
+    strcat(log_, s);
+    strcat(log_, ";");
+}
+
+static aw_lock_t lk = AW_LOCK_INIT("shared");
+
+static int worker(void *arg) {
+    aw_with (aw_locked(&lk)) {
+        char b[32];
+        snprintf(b, sizeof b, "%s+", (char *)arg);
+        note(b);
+        aw_sleep_ms(2);
+        snprintf(b, sizeof b, "%s-", (char *)arg);
+        note(b);
+    }
+    return aw_status();
+}
+
+static int seed_workers(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, worker, "W1", NULL);
+        aw_spawn(g, worker, "W2", NULL);
+        aw_spawn(g, worker, "W3", NULL);
+    }
+    cr_assert_str_eq(log_, "W1+;W1-;W2+;W2-;W3+;W3-;", "one at a time, in order");
+    cr_assert_null(aw_lock_owner(&lk));
+    return aw_status();
+}
+Test(lock, seed_workers_take_turns) { aw_test_run(seed_workers, NULL, 0); }
+
+static int cycler(void *arg) {
+    for (int i = 0; i < 3; i++) {
+        aw_lock_acquire(&lk);
+        note(arg);
+        aw_yield();
+        aw_lock_release(&lk);
+    }
+    return 0;
+}
+static int j1_body(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cycler, "0", NULL);
+        aw_spawn(g, cycler, "1", NULL);
+        aw_spawn(g, cycler, "2", NULL);
+    }
+    cr_assert_str_eq(log_, "0;1;2;0;1;2;0;1;2;", "no barging");
+    return 0;
+}
+Test(lock, J1_fifo_and_no_queue_jumping) { aw_test_run(j1_body, NULL, 0); }
+
+static int waiter(void *arg) {
+    int rc = aw_lock_acquire(&lk);
+    note(rc == 0 ? "got" : "cancelled");
+    if (rc == 0)
+        aw_lock_release(&lk);
+    aw_err_clear();
+    return 0;
+}
+static int j2_body(void *arg) {
+    aw_task_t *a, *b;
+    aw_lock_acquire(&lk);
+    aw_spawn(NULL, waiter, NULL, &a);
+    aw_spawn(NULL, waiter, NULL, &b);
+    aw_sleep_ms(1);
+    aw_lock_release(&lk); /* granted to a ... */
+    aw_task_cancel(a);    /* ... which is cancelled before it runs */
+    aw_task_join(a);
+    aw_task_join(b);
+    cr_assert_str_eq(log_, "cancelled;got;", "the grant passed on to b");
+    cr_assert_null(aw_lock_owner(&lk));
+    return 0;
+}
+Test(lock, J2_woken_then_cancelled_passes_the_lock_on) { aw_test_run(j2_body, NULL, 0); }
+
+static int j3_body(void *arg) {
+    cr_assert_eq(aw_lock_release(&lk), -EPERM);
+    aw_err_clear();
+    return 0;
+}
+Test(lock, J3_release_of_a_free_lock_is_an_error) { aw_test_run(j3_body, NULL, 0); }
+
+static int stranger(void *arg) {
+    int rc = aw_lock_release(&lk);
+    cr_assert_eq(rc, -EPERM);
+    cr_assert(strstr(aw_err_current()->msg, "does not hold it"));
+    aw_err_clear();
+    return 0;
+}
+static int j4_body(void *arg) {
+    aw_task_t *t;
+    aw_lock_acquire(&lk);
+    aw_spawn(NULL, stranger, NULL, &t);
+    aw_task_join(t);
+    cr_assert_eq(aw_lock_owner(&lk), aw_task_self());
+    aw_lock_release(&lk);
+    return 0;
+}
+Test(lock, J4_c12_release_by_a_non_owner_is_EPERM) { aw_test_run(j4_body, NULL, 0); }
+
+static int j5_body(void *arg) {
+    aw_lock_acquire(&lk);
+    cr_assert_eq(aw_lock_acquire(&lk), -EDEADLK);
+    aw_err_clear();
+    aw_lock_release(&lk);
+    return 0;
+}
+Test(lock, J5_c12_reacquire_by_the_owner_is_EDEADLK) { aw_test_run(j5_body, NULL, 0); }
+
+static int c19_cancelled(void *arg) {
+    aw_task_cancel(aw_task_self());
+    cr_assert_eq(aw_lock_acquire(&lk), -ECANCELED, "uncontended, yet a cancellation point");
+    cr_assert_null(aw_lock_owner(&lk));
+    aw_err_clear();
+    return 0;
+}
+Test(lock, c19_uncontended_acquire_is_a_cancellation_point) {
+    cr_assert_eq(aw_main(c19_cancelled, NULL), 0);
+}
+
+static int ran;
+static int other(void *arg) {
+    ran++;
+    return 0;
+}
+static int c19_fair(void *arg) {
+    aw_spawn(NULL, other, NULL, NULL);
+    for (int i = 0; i < 100000; i++) {
+        aw_lock_acquire(&lk);
+        aw_lock_release(&lk);
+    }
+    cr_assert_geq(ran, 1, "another ready task ran during 100k uncontended acquires");
+    return 0;
+}
+Test(lock, c19_uncontended_acquires_let_others_run) { aw_test_run(c19_fair, NULL, 0); }
