@@ -60,12 +60,11 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
     aw__task_stack_check(t);
     t->wait_until = until;
     if (cancellable) {
-        aw_ns_t d = AW_NEVER;
-        if (!aw__cancelled(t)) {
-            d = aw__deadline(t, t->loop->now);
-            if (d != AW_NEVER && d <= aw_now())
-                aw__expire(t, aw_now());
-        }
+        /* deadlines past due count even when a cancel is pending too
+         * (decision 6 records both) */
+        aw_ns_t d = aw__deadline(t, t->loop->now);
+        if (d != AW_NEVER && d <= aw_now())
+            aw__expire(t, aw_now());
         if (aw__cancelled(t)) {
             if (t->unwait) {
                 void (*u)(aw_task_t *) = t->unwait;
@@ -92,8 +91,10 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
     t->state = AW__T_RUNNING;
     t->unwait = NULL;
     int rc = t->wake_rc;
-    if (rc == -ECANCELED)
+    if (rc == -ECANCELED) {
+        aw__expire(t, aw_now()); /* a deadline that landed in the same tick */
         return aw__raise_cancel(t);
+    }
     return rc;
 }
 
@@ -129,15 +130,10 @@ int aw_checkpoint(void) {
     aw_task_t *t = aw__task_cur();
     if (!t)
         return 0;
-    if (!aw__cancelled(t)) {
-        aw_ns_t d = aw__deadline(t, t->loop->now);
-        if (d == AW_NEVER || d > aw_now())
-            return 0;
+    aw_ns_t d = aw__deadline(t, t->loop->now);
+    if (d != AW_NEVER && d <= aw_now())
         aw__expire(t, aw_now());
-        if (!aw__cancelled(t))
-            return 0;
-    }
-    return aw__raise_cancel(t);
+    return aw__cancelled(t) ? aw__raise_cancel(t) : 0;
 }
 
 /* ---- life cycle ---- */

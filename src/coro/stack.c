@@ -77,11 +77,13 @@ static int aw__stack_slab(aw__stack_cache_t *sc) {
         return -1;
     sc->slabs[sc->nslabs++] = m;
     size_t stride = sc->size + aw__page();
-    /* Push from the top so the lowest stack is handed out first. */
+    /* Push from the top so the lowest stack is handed out first; the
+     * guards go to the first ones handed out. */
+    size_t guards = sc->guard_budget < AW__SLAB_STACKS ? sc->guard_budget : AW__SLAB_STACKS;
     for (int i = AW__SLAB_STACKS - 1; i >= 0; i--) {
         char *base = m + (size_t)i * stride;
         unsigned guarded = 0;
-        if (sc->guard_budget > 0 && mprotect(base, aw__page(), PROT_NONE) == 0) {
+        if ((size_t)i < guards && mprotect(base, aw__page(), PROT_NONE) == 0) {
             sc->guard_budget--;
             guarded = 1;
         }
