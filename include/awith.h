@@ -16,6 +16,7 @@
 #include <awith/lock.h>
 #include <awith/sem.h>
 #include <awith/event.h>
+#include <awith/cond.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 

@@ -43,6 +43,13 @@ int aw_lock_release(aw_lock_t *l) {
     return 0;
 }
 
+void aw__lock_take(aw_lock_t *l) {
+    if (!l->owner && !l->waiters.head)
+        l->owner = aw_task_self();
+    else
+        aw__wq_wait_shielded(&l->waiters); /* release hands it to us */
+}
+
 aw_task_t *aw_lock_owner(const aw_lock_t *l) { return l->owner; }
 
 static int aw__lock_enter(void *self, void **out) {

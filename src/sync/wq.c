@@ -26,3 +26,11 @@ int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj) {
     }
     return rc;
 }
+
+int aw__wq_wait_shielded(aw__wq_t *q) {
+    aw_task_t *t = aw__task_cur();
+    aw__wnode_t n = {.task = t, .who = aw_task_self()};
+    aw__wq_push(q, &n);
+    aw__task_wait(t, AW_NEVER, 0);
+    return 0;
+}

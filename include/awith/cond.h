@@ -1,0 +1,31 @@
+/* awith/cond.h: a condition variable bound to an aw_lock_t
+ * (asyncio.Condition).
+ *
+ *   aw_with (aw_locked(&lock)) {
+ *       while (!ready)
+ *           if (aw_cond_wait(&cond) < 0) aw_leave();
+ *   }
+ *
+ * aw_cond_wait releases the lock, waits for a notify, and re-takes the lock
+ * before returning -- also when it was cancelled (SEMANTICS J6), so the
+ * block's exit always finds the lock held. */
+#ifndef AWITH_COND_H
+#define AWITH_COND_H
+
+#include <awith/lock.h>
+
+typedef struct aw_cond {          /* fields private */
+    aw_lock_t *lock;
+    aw_waitq_t waiters;
+} aw_cond_t;
+
+#define AW_COND_INIT(lockp) {(lockp), {NULL, NULL}}
+
+/* The caller must hold the lock (-EPERM otherwise). 0, -ECANCELED; the
+ * lock is held again on return either way. */
+AW_API int aw_cond_wait(aw_cond_t *c);
+/* Wake up to n waiters (FIFO). Never suspends. */
+AW_API void aw_cond_notify(aw_cond_t *c, int n);
+AW_API void aw_cond_notify_all(aw_cond_t *c);
+
+#endif

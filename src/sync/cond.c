@@ -1,0 +1,25 @@
+/* cond.c: condition variable; re-taking the lock is not cancellable. */
+#include "wq.h"
+
+static void aw__cond_noop(void *p) { (void)p; }
+
+int aw_cond_wait(aw_cond_t *c) {
+    aw_task_t *self = aw_task_self();
+    if (!self || c->lock->owner != self)
+        return aw_raise(-EPERM, "aw_cond_wait: the caller does not hold lock '%s'",
+                        c->lock->name ? c->lock->name : "?");
+    aw_lock_release(c->lock);
+    int rc = aw__wq_wait(&c->waiters, aw__cond_noop, c);
+    aw__lock_take(c->lock);
+    return rc;
+}
+
+void aw_cond_notify(aw_cond_t *c, int n) {
+    while (n-- > 0 && aw__wq_grant(&c->waiters))
+        ;
+}
+
+void aw_cond_notify_all(aw_cond_t *c) {
+    while (aw__wq_grant(&c->waiters))
+        ;
+}

@@ -1,0 +1,63 @@
+/* tests for src/sync/cond.c (SEMANTICS J6). */
+#include "testutil.h"
+
+static aw_lock_t lk = AW_LOCK_INIT("state");
+static aw_cond_t cv = AW_COND_INIT(&lk);
+static int ready, consumed;
+
+static int consumer(void *arg) {
+    aw_with (aw_locked(&lk)) {
+        while (!ready)
+            if (aw_cond_wait(&cv) < 0)
+                aw_leave();
+        consumed++;
+    }
+    return aw_status();
+}
+
+static int notify(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, consumer, NULL, NULL);
+        aw_spawn(g, consumer, NULL, NULL);
+        aw_sleep_ms(1);
+        aw_with (aw_locked(&lk)) {
+            ready = 1;
+            aw_cond_notify_all(&cv);
+        }
+    }
+    cr_assert_eq(consumed, 2);
+    cr_assert_null(aw_lock_owner(&lk));
+    return 0;
+}
+Test(cond, notify_all_wakes_the_waiters_under_the_lock) { aw_test_run(notify, NULL, 0); }
+
+static int held_after_cancel;
+static int cancelled_waiter(void *arg) {
+    aw_with (aw_locked(&lk)) {
+        int rc = aw_cond_wait(&cv);
+        held_after_cancel = rc == -ECANCELED && aw_lock_owner(&lk) == aw_task_self();
+    }
+    return aw_status();
+}
+static int j6(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cancelled_waiter, NULL, &t);
+    aw_sleep_ms(1);
+    aw_lock_acquire(&lk); /* hold the lock while the cancel lands */
+    aw_task_cancel(t);
+    aw_sleep_ms(1);
+    aw_lock_release(&lk);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert(held_after_cancel, "the lock was re-taken before -ECANCELED returned");
+    cr_assert_null(aw_lock_owner(&lk));
+    aw_err_clear();
+    return 0;
+}
+Test(cond, J6_cancelled_wait_retakes_the_lock_first) { aw_test_run(j6, NULL, 0); }
+
+static int not_owner(void *arg) {
+    cr_assert_eq(aw_cond_wait(&cv), -EPERM);
+    aw_err_clear();
+    return 0;
+}
+Test(cond, wait_without_the_lock_is_EPERM) { aw_test_run(not_owner, NULL, 0); }
