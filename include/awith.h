@@ -17,6 +17,7 @@
 #include <awith/sem.h>
 #include <awith/event.h>
 #include <awith/cond.h>
+#include <awith/introspect.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 

@@ -22,9 +22,10 @@ typedef struct aw_lock {          /* fields private */
     aw_waitq_t waiters;
     const char *name;
     uint32_t streak;              /* uncontended acquires in a row */
+    struct aw_lock *next_held;    /* the owner's other locks (introspection) */
 } aw_lock_t;
 
-#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0}
+#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0, NULL}
 
 /* Suspends while another task holds it. 0, -ECANCELED, -EDEADLK. */
 AW_API int aw_lock_acquire(aw_lock_t *l);

@@ -11,6 +11,7 @@
 
 #include "../loop/loop.h"
 #include <awith.h>
+#include <stdio.h>
 
 typedef aw_waitq_t aw__wq_t;      /* FIFO of waiting tasks (src/sync/wq.h) */
 
@@ -47,6 +48,9 @@ struct aw_task {
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
+    const char *wait_what;        /* introspection: "lock", "event", ... */
+    const void *wait_on;          /* the object waited on */
+    aw_lock_t *locks;             /* locks held (linked through next_held) */
     aw_task_t *lprev, *lnext;     /* every live task of the loop */
 };
 

@@ -9,7 +9,7 @@ int aw_cond_wait(aw_cond_t *c) {
         return aw_raise(-EPERM, "aw_cond_wait: the caller does not hold lock '%s'",
                         c->lock->name ? c->lock->name : "?");
     aw_lock_release(c->lock);
-    int rc = aw__wq_wait(&c->waiters, aw__cond_noop, c);
+    int rc = aw__wq_wait(&c->waiters, aw__cond_noop, c, "condition");
     aw__lock_take(c->lock);
     return rc;
 }

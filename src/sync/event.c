@@ -7,7 +7,7 @@ int aw_event_wait(aw_event_t *e) {
     int rc = aw_checkpoint();
     if (rc < 0 || e->set)
         return rc;
-    rc = aw__wq_wait(&e->waiters, aw__event_noop, e);
+    rc = aw__wq_wait(&e->waiters, aw__event_noop, e, "event");
     return rc;
 }
 

@@ -3,6 +3,24 @@
 
 enum { AW__STREAK_YIELD = 128 };
 
+/* Every change of owner goes through here: keeps each task's list of held
+ * locks for introspection. O(locks held) on release. */
+static void aw__lock_set_owner(aw_lock_t *l, aw_task_t *t) {
+    if (l->owner) {
+        aw_lock_t **p = &l->owner->locks;
+        while (*p && *p != l)
+            p = &(*p)->next_held;
+        if (*p)
+            *p = l->next_held;
+    }
+    l->owner = t;
+    l->next_held = NULL;
+    if (t) {
+        l->next_held = t->locks;
+        t->locks = l;
+    }
+}
+
 static void aw__lock_giveback(void *p) {
     aw_lock_t *l = p;
     aw_lock_release(l);
@@ -19,13 +37,13 @@ int aw_lock_acquire(aw_lock_t *l) {
     if (rc < 0)
         return rc;
     if (!l->owner && !l->waiters.head) {
-        l->owner = self;
+        aw__lock_set_owner(l, self);
         if (++l->streak % AW__STREAK_YIELD == 0)
             aw_yield(); /* fairness; a cancel here is seen at the next checkpoint */
         return 0;
     }
     l->streak = 0;
-    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l);
+    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l, "lock");
     /* on a grant, release already made us the owner */
     return rc;
 }
@@ -37,7 +55,7 @@ int aw_lock_release(aw_lock_t *l) {
                         l->name ? l->name : "?", self ? self->name : "(none)",
                         l->owner ? "; the holder is " : "", l->owner ? l->owner->name : "");
     aw__wnode_t *n = l->waiters.head;
-    l->owner = n ? n->who : NULL;
+    aw__lock_set_owner(l, n ? n->who : NULL);
     if (n)
         aw__wq_grant(&l->waiters);
     return 0;
@@ -45,9 +63,9 @@ int aw_lock_release(aw_lock_t *l) {
 
 void aw__lock_take(aw_lock_t *l) {
     if (!l->owner && !l->waiters.head)
-        l->owner = aw_task_self();
+        aw__lock_set_owner(l, aw_task_self());
     else
-        aw__wq_wait_shielded(&l->waiters); /* release hands it to us */
+        aw__wq_wait_shielded(&l->waiters, l); /* release hands it to us */
 }
 
 aw_task_t *aw_lock_owner(const aw_lock_t *l) { return l->owner; }

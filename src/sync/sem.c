@@ -16,7 +16,7 @@ int aw_sem_acquire(aw_sem_t *s) {
         return 0;
     }
     s->streak = 0;
-    return aw__wq_wait(&s->waiters, aw__sem_giveback, s);
+    return aw__wq_wait(&s->waiters, aw__sem_giveback, s, "semaphore");
 }
 
 int aw_sem_release(aw_sem_t *s) {

@@ -7,13 +7,16 @@ static void aw__wq_unwait(aw_task_t *t) {
         aw__wq_remove(n->q, n);
 }
 
-int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj) {
+int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, const char *what) {
     aw_task_t *t = aw__task_cur();
     aw__wnode_t n = {.task = t, .who = aw_task_self()};
     aw__wq_push(q, &n);
     t->wait_obj = &n;
     t->unwait = aw__wq_unwait;
+    t->wait_what = what;
+    t->wait_on = obj;
     int rc = aw__task_wait(t, AW_NEVER, 1);
+    t->wait_what = NULL;
     if (n.q)
         aw__wq_remove(q, &n);
     if (n.granted && rc == 0 && aw__cancelled(t)) {
@@ -27,10 +30,13 @@ int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj) {
     return rc;
 }
 
-int aw__wq_wait_shielded(aw__wq_t *q) {
+int aw__wq_wait_shielded(aw__wq_t *q, const void *obj) {
     aw_task_t *t = aw__task_cur();
     aw__wnode_t n = {.task = t, .who = aw_task_self()};
     aw__wq_push(q, &n);
+    t->wait_what = "lock";
+    t->wait_on = obj;
     aw__task_wait(t, AW_NEVER, 0);
+    t->wait_what = NULL;
     return 0;
 }

@@ -1,0 +1,98 @@
+/* introspect.c: the loop dump. Reads the task list, each task's with
+ * chain, scope chain and held locks; costs nothing until called. A
+ * deadlock is a cycle in the wait-for graph task -> lock -> owner task:
+ * found by following at most ntasks edges from each waiting task. */
+#include "../core/core.h"
+
+#include <string.h>
+
+static const char *aw__state_name(const aw_task_t *t) {
+    switch (t->state) {
+    case AW__T_READY: return "ready";
+    case AW__T_RUNNING: return "running";
+    case AW__T_WAITING: return "suspended";
+    default: return "done";
+    }
+}
+
+static const char *aw__phase_name(const aw_with_t *w) {
+    return w->state == AW__WITH_ENTER ? "enter" : w->state == AW__WITH_EXIT ? "exit" : "body";
+}
+
+/* The task t waits for, through a lock, or NULL. */
+static aw_task_t *aw__waits_for(const aw_task_t *t) {
+    if (t->state != AW__T_WAITING || !t->wait_what || strcmp(t->wait_what, "lock") != 0)
+        return NULL;
+    return ((const aw_lock_t *)t->wait_on)->owner;
+}
+
+static int aw__dump_cycles(FILE *f, aw_task_t *tasks, size_t n) {
+    int cycles = 0;
+    for (aw_task_t *t = tasks; t; t = t->lnext) {
+        /* walk from t; a cycle through t is reported from its lowest id */
+        aw_task_t *x = aw__waits_for(t);
+        size_t steps = 0;
+        uint64_t min = t->id;
+        while (x && x != t && steps++ < n) {
+            if (x->id < min)
+                min = x->id;
+            x = aw__waits_for(x);
+        }
+        if (x != t || min != t->id)
+            continue;
+        cycles++;
+        fprintf(f, "DEADLOCK: ");
+        aw_task_t *y = t;
+        do {
+            const aw_lock_t *l = y->wait_on;
+            fprintf(f, "task '%s' (id %llu) waits for lock '%s' held by ", y->name,
+                    (unsigned long long)y->id, l->name ? l->name : "?");
+            y = l->owner;
+        } while (y != t);
+        fprintf(f, "task '%s' (id %llu)\n", t->name, (unsigned long long)t->id);
+    }
+    return cycles;
+}
+
+int aw_loop_dump(FILE *f) {
+    aw_loop_t *l = aw__loop_tls;
+    if (!l)
+        return 0;
+    aw_ns_t now = aw_now();
+    struct aw__core *c = l->core;
+    fprintf(f, "awith loop: %zu task(s), %zu timer(s), %zu fd waiter(s), %zu job(s) in the pool\n",
+            c->ntasks, l->timers.n, l->fd_waiters, l->jobs);
+    for (aw_task_t *t = c->tasks; t; t = t->lnext) {
+        fprintf(f, "task '%s' (id %llu) %s, spawned at %s:%d", t->name,
+                (unsigned long long)t->id, aw__state_name(t), t->file, t->line);
+        if (t->delegator)
+            fprintf(f, ", generator of task '%s'", t->delegator->name);
+        fputc('\n', f);
+        aw_ns_t d = AW_NEVER;
+        for (aw_scope_t *s = t->scope; s; s = s->parent) {
+            if (s->deadline < d)
+                d = s->deadline;
+            if (s->shield)
+                break;
+        }
+        if (d != AW_NEVER)
+            fprintf(f, "  deadline: in %.3f ms\n", (double)(d - now) / 1e6);
+        if (aw__cancelled(t))
+            fprintf(f, "  cancelled\n");
+        for (aw_with_t *w = t->withs; w; w = w->outer)
+            fprintf(f, "  in manager '%s' (%s phase, %.3f ms), entered at %s:%d\n",
+                    w->cm.type && w->cm.type->name ? w->cm.type->name : "?", aw__phase_name(w),
+                    (double)(now - w->since) / 1e6, w->file, w->line);
+        for (aw_lock_t *lk = t->locks; lk; lk = lk->next_held)
+            fprintf(f, "  holds lock '%s'\n", lk->name ? lk->name : "?");
+        if (t->state == AW__T_WAITING && t->wait_what) {
+            fprintf(f, "  waits for %s", t->wait_what);
+            aw_task_t *o = aw__waits_for(t);
+            if (o)
+                fprintf(f, " '%s' held by task '%s' (id %llu)",
+                        ((const aw_lock_t *)t->wait_on)->name, o->name, (unsigned long long)o->id);
+            fputc('\n', f);
+        }
+    }
+    return aw__dump_cycles(f, c->tasks, c->ntasks);
+}

@@ -1,0 +1,1461 @@
+/* tests for src/core/scope.c: cancel scopes, deadlines, shields, the
+ * shielded exit and its grace period. One test per line of SEMANTICS.md
+ * sections F, G and H (lines marked with a warning sign assert the
+ * opposite of the anchor's defect), the decisions 1-4 and 6, and part (c)
+ * items 1, 2, 5 and 6. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static int ev[256], nev; /* event log, in order */
+static void logev(int e) {
+    if (nev < 256)
+        ev[nev++] = e;
+}
+
+static int count_code(const aw_err_t *e, int code) {
+    int n = 0;
+    for (int guard = 0; e && guard < 1000; e = e->context, guard++)
+        if (e->code == code)
+            n++;
+    return n;
+}
+
+static void spin_until(aw_ns_t t) {
+    while (aw_now() < t)
+        ;
+}
+
+/* A recording manager: enter logs, exit logs what it received, optionally
+ * sleeps (and records what the sleep returned), then returns exit_rc
+ * (raised when negative). */
+typedef struct rec {
+    int id;
+    int exit_sleep_ms;
+    int exit_rc;
+    int entered, exited, in_exit, done;
+    int seen;                    /* code exit received, 0 for none */
+    int sleep_rc;                /* what exit's sleep returned */
+    bool pending_in_exit;        /* aw_cancel_pending() inside exit */
+    aw_ns_t deadline_in_exit;    /* aw_effective_deadline() inside exit */
+    aw_task_t *exit_task;
+    aw_ns_t exit_start, exit_end;
+} rec_t;
+
+static int rec_enter(void *self, void **out) {
+    rec_t *r = self;
+    r->entered++;
+    logev(r->id * 10 + 1);
+    *out = r;
+    return 0;
+}
+
+static int rec_exit(void *self, const aw_err_t *err) {
+    rec_t *r = self;
+    r->exited++;
+    r->in_exit = 1;
+    r->seen = err ? err->code : 0;
+    r->exit_task = aw_task_self();
+    r->pending_in_exit = aw_cancel_pending();
+    r->deadline_in_exit = aw_effective_deadline();
+    r->exit_start = aw_now();
+    if (r->exit_sleep_ms)
+        r->sleep_rc = aw_sleep_ms(r->exit_sleep_ms);
+    r->exit_end = aw_now();
+    r->done = 1;
+    logev(r->id * 10 + 2);
+    if (r->exit_rc < 0)
+        return aw_raise(r->exit_rc, "exit of rec %d failed", r->id);
+    return r->exit_rc;
+}
+
+static const aw_cm_type_t rec_type = {.name = "rec", .enter = rec_enter, .exit = rec_exit};
+static const aw_cm_type_t rec_unshielded_type = {
+    .name = "rec-unshielded", .enter = rec_enter, .exit = rec_exit, .flags = AW_CM_UNSHIELDED};
+static const aw_cm_type_t rec_suppress_cancel_type = {
+    .name = "rec-suppress-cancel", .enter = rec_enter, .exit = rec_exit,
+    .flags = AW_CM_SUPPRESS_CANCEL};
+static const aw_cm_type_t rec_grace5_type = {
+    .name = "rec-grace5", .enter = rec_enter, .exit = rec_exit, .grace = AW_MS(5)};
+static const aw_cm_type_t rec_grace100_type = {
+    .name = "rec-grace100", .enter = rec_enter, .exit = rec_exit, .grace = AW_MS(100)};
+
+/* ======================= F. Cancellation model ======================= */
+
+/* F1: level-triggered: every suspension point inside a cancelled scope
+ * returns -ECANCELED until the scope is left, even after the error was
+ * handled; after the scope, awaits are normal again. */
+static int f1_main(void *arg) {
+    int rc[4];
+    bool cancelled = false;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        rc[0] = aw_sleep_ms(1);
+        aw_err_clear(); /* "catch" it */
+        rc[1] = aw_sleep_ms(1);
+        aw_err_clear();
+        rc[2] = aw_yield();
+        aw_err_clear();
+        rc[3] = aw_checkpoint();
+        aw_err_clear();
+        cancelled = aw_scope_cancelled(s);
+    }
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(rc[i], -ECANCELED, "suspension %d inside the cancelled scope returned %d", i,
+                     rc[i]);
+    cr_assert(cancelled);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(!aw_cancel_pending());
+    cr_assert_eq(aw_sleep_ms(1), 0, "after leaving the scope, sleeps work again");
+    return 0;
+}
+Test(scope, F1_level_triggered) { aw_test_run(f1_main, NULL, 0); }
+
+/* F2: swallowing a cancel leaves no residue (no per-task counter to fix up
+ * with uncancel()): after the cancelled scope is left, a later timeout
+ * works normally and plain sleeps are not cancelled. */
+static int f2_main(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_scope_cancel(s);
+        (void)aw_sleep_ms(1);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(!aw_cancel_pending());
+    int rc = 1;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        rc = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "a later timeout still fires as -ETIMEDOUT");
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(scope, F2_swallowed_cancel_leaves_no_residue) { aw_test_run(f2_main, NULL, 0); }
+
+/* F3: awith picks Trio's rule: a task cancelled before its first step runs
+ * up to its first suspension point, which returns -ECANCELED; its managers
+ * enter and exit and its cleanup runs. */
+static int f3_ran, f3_rc = 1, f3_cleanup;
+static rec_t f3_rec = {.id = 3};
+static int f3_child(void *arg) {
+    f3_ran = 1;
+    aw_with (aw_cm(&rec_type, &f3_rec)) {
+        f3_rc = aw_sleep(AW_SEC(1));
+    }
+    f3_cleanup = 1;
+    return aw_status();
+}
+static int f3_main(void *arg) {
+    aw_task_t *t;
+    cr_assert_eq(aw_spawn(NULL, f3_child, NULL, &t), 0);
+    aw_task_cancel(t); /* before it ever ran */
+    cr_assert_eq(f3_ran, 0);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(f3_ran, 1, "the task ran up to its first suspension point");
+    cr_assert_eq(f3_rc, -ECANCELED);
+    cr_assert_eq(f3_rec.entered, 1);
+    cr_assert_eq(f3_rec.exited, 1);
+    cr_assert_eq(f3_rec.seen, -ECANCELED);
+    cr_assert_eq(f3_cleanup, 1);
+    return 0;
+}
+Test(scope, F3_cancelled_before_start_runs_to_first_suspension) {
+    aw_test_run(f3_main, NULL, 0);
+}
+
+/* F4: the reason travels with the error: the record names its source (the
+ * cancelled task, or an expired deadline). */
+static char f4_msg_task[256], f4_msg_deadline[256];
+static int f4_child(void *arg) {
+    int rc = aw_sleep(AW_SEC(1));
+    const aw_err_t *e = aw_err_current();
+    if (e)
+        snprintf(f4_msg_task, sizeof f4_msg_task, "%s", e->msg);
+    return rc;
+}
+static int f4_main(void *arg) {
+    aw_task_t *t;
+    aw_task_opts_t o = {.name = "f4-victim"};
+    cr_assert_eq(aw_spawn_opts(NULL, f4_child, NULL, &o, &t), 0);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ECANCELED);
+    cr_assert_str_eq(e->task, "f4-victim");
+    aw_err_clear();
+    cr_assert_not_null(strstr(f4_msg_task, "f4-victim"),
+                       "the cancel record names the cancelled task: '%s'", f4_msg_task);
+    aw_with (aw_move_on_after(AW_MS(1))) {
+        int rc = aw_sleep(AW_SEC(1));
+        cr_assert_eq(rc, -ECANCELED);
+        e = aw_err_current();
+        cr_assert_not_null(e);
+        snprintf(f4_msg_deadline, sizeof f4_msg_deadline, "%s", e->msg);
+    }
+    cr_assert_not_null(strstr(f4_msg_deadline, "deadline"),
+                       "the cancel record names the deadline: '%s'", f4_msg_deadline);
+    cr_assert_str_neq(f4_msg_task, f4_msg_deadline);
+    return 0;
+}
+Test(scope, F4_cancel_reason_travels_with_the_error) { aw_test_run(f4_main, NULL, 0); }
+
+/* F5: exit receives -ECANCELED and its awaits run to completion; unlike
+ * asyncio, a second cancel does not interrupt them; the cancel is
+ * delivered again once exit is done. */
+static rec_t f5_rec = {.id = 5, .exit_sleep_ms = 10};
+static int f5_after = 1;
+static int f5_child(void *arg) {
+    aw_with (aw_cm(&rec_type, &f5_rec)) {
+        aw_sleep(AW_SEC(1));
+    }
+    f5_after = aw_sleep(AW_SEC(1));
+    return f5_after;
+}
+static int f5_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, f5_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    while (!f5_rec.in_exit)
+        aw_sleep_ms(1);
+    aw_task_cancel(t); /* a second cancel, while exit sleeps */
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(f5_rec.seen, -ECANCELED, "exit received the cancel");
+    cr_assert_eq(f5_rec.sleep_rc, 0, "exit's await was not interrupted");
+    cr_assert_geq(f5_rec.exit_end - f5_rec.exit_start, AW_MS(10));
+    cr_assert_eq(f5_after, -ECANCELED, "the cancel is delivered again after exit");
+    return 0;
+}
+Test(scope, F5_exit_awaits_run_to_completion) { aw_test_run(f5_main, NULL, 0); }
+
+/* F6: Trio's behaviour (an await in exit raises at once) is what an
+ * AW_CM_UNSHIELDED manager gets; the default exit is shielded. */
+static rec_t f6_unshielded = {.id = 1, .exit_sleep_ms = 1000};
+static rec_t f6_shielded = {.id = 2, .exit_sleep_ms = 5};
+static int f6_child(void *arg) {
+    aw_with (aw_cm(&rec_unshielded_type, &f6_unshielded)) {
+        aw_sleep(AW_SEC(1));
+    }
+    aw_with (aw_cm(&rec_type, &f6_shielded)) {
+    }
+    return aw_status();
+}
+static int f6_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, f6_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(f6_unshielded.seen, -ECANCELED);
+    cr_assert_eq(f6_unshielded.sleep_rc, -ECANCELED, "an unshielded exit sees the cancel");
+    cr_assert_lt(f6_unshielded.exit_end - f6_unshielded.exit_start, AW_MS(500));
+    cr_assert_eq(f6_shielded.exited, 1);
+    cr_assert_eq(f6_shielded.sleep_rc, 0, "a default exit is shielded");
+    return 0;
+}
+Test(scope, F6_unshielded_exit_sees_cancel_default_does_not) { aw_test_run(f6_main, NULL, 0); }
+
+/* F7: aw_checkpoint is a cancellation point even where nothing would
+ * suspend (like Trio's Lock.acquire), and costs nothing otherwise; aw_yield
+ * lets other ready tasks run. */
+static int f7_other;
+static int f7_other_fn(void *arg) {
+    f7_other = 1;
+    return 0;
+}
+static int f7_main(void *arg) {
+    aw_spawn(NULL, f7_other_fn, NULL, NULL);
+    cr_assert_eq(aw_checkpoint(), 0);
+    cr_assert_eq(f7_other, 0, "a checkpoint that is not cancelled does not suspend");
+    cr_assert_eq(aw_yield(), 0);
+    cr_assert_eq(f7_other, 1, "aw_yield let the other task run");
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        cr_assert(aw_cancel_pending());
+        cr_assert_eq(aw_checkpoint(), -ECANCELED);
+        cr_assert_eq(aw_status(), -ECANCELED);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, F7_checkpoint_is_a_cancellation_point) { aw_test_run(f7_main, NULL, 0); }
+
+/* F8: unlike libdill, a cancelled task can still block inside a shield. */
+static int f8_main(void *arg) {
+    int rc_in = 1, rc_after = 1;
+    bool pending_in = true;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_with (aw_shield(AW_NEVER)) {
+            rc_in = aw_sleep_ms(2);
+            pending_in = aw_cancel_pending();
+        }
+        rc_after = aw_checkpoint();
+    }
+    cr_assert_eq(rc_in, 0, "a sleep inside a shield runs despite the cancel");
+    cr_assert(!pending_in);
+    cr_assert_eq(rc_after, -ECANCELED, "the cancel arrives after the shield");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, F8_shield_allows_blocking_while_cancelled) { aw_test_run(f8_main, NULL, 0); }
+
+/* ======================= G. Timeouts and deadlines ======================= */
+
+/* G1: a fired fail_after turns the cancel into -ETIMEDOUT whose context is
+ * the -ECANCELED; expired is true; nothing lingers afterwards. */
+static int g1_main(void *arg) {
+    int rc = 1;
+    bool expired = false, cancelled = false;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(5))) {
+        rc = aw_sleep(AW_SEC(1));
+        expired = aw_scope_expired(s);
+        cancelled = aw_scope_cancelled(s);
+    }
+    cr_assert_geq(aw_now() - t0, AW_MS(5));
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(expired);
+    cr_assert(cancelled);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -ECANCELED);
+    aw_err_clear();
+    cr_assert(!aw_cancel_pending());
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(scope, G1_fail_after_gives_etimedout_with_cancel_context) { aw_test_run(g1_main, NULL, 0); }
+
+/* G2: a deadline is acted on only at a suspension point: a body that never
+ * suspends finishes without error even though its deadline passed. */
+static int g2_main(void *arg) {
+    int reached = 0;
+    aw_with (aw_fail_after(AW_MS(1))) {
+        spin_until(aw_now() + AW_MS(5));
+        reached = 1;
+    }
+    cr_assert_eq(reached, 1);
+    cr_assert_eq(aw_status(), 0);
+    bool expired = true;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(1))) {
+        spin_until(aw_now() + AW_MS(5));
+        expired = aw_scope_expired(s);
+    }
+    cr_assert(!expired);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G2_deadline_acted_on_only_at_suspension) { aw_test_run(g2_main, NULL, 0); }
+
+/* G3: zero, negative and past deadlines: the body starts, its first
+ * suspension returns -ECANCELED. */
+static int g3_main(void *arg) {
+    int started, rc;
+    aw_cm_t cms[3] = {aw_fail_after(0), aw_fail_after(-AW_MS(5)),
+                      aw_fail_at(aw_now() - AW_MS(100))};
+    for (int i = 0; i < 3; i++) {
+        started = 0;
+        rc = 1;
+        aw_with (cms[i]) {
+            started = 1;
+            rc = aw_sleep_ms(1);
+        }
+        cr_assert_eq(started, 1, "case %d: the body started", i);
+        cr_assert_eq(rc, -ECANCELED, "case %d: first suspension returned %d", i, rc);
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "case %d", i);
+        aw_err_clear();
+    }
+    started = 0;
+    rc = 1;
+    bool expired = false;
+    aw_with (aw_scope_t *s, aw_move_on_after(0)) {
+        started = 1;
+        rc = aw_checkpoint();
+        expired = aw_scope_expired(s);
+    }
+    cr_assert_eq(started, 1);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(expired);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G3_zero_negative_past_deadline) { aw_test_run(g3_main, NULL, 0); }
+
+/* G4: nested timeouts, the inner fires first: only the inner raises
+ * -ETIMEDOUT, the outer block goes on. */
+static int g4a_main(void *arg) {
+    int inner = 1, later = 1;
+    aw_with (aw_fail_after(AW_MS(500))) {
+        aw_with (aw_fail_after(AW_MS(5))) {
+            aw_sleep(AW_SEC(1));
+        }
+        inner = aw_status();
+        aw_err_clear();
+        later = aw_sleep_ms(1);
+    }
+    cr_assert_eq(inner, -ETIMEDOUT);
+    cr_assert_eq(later, 0, "the outer scope is not cancelled");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G4_nested_inner_fires_first) { aw_test_run(g4a_main, NULL, 0); }
+
+/* G4: the outer fires first: the inner scope passes the cancel through
+ * unconverted; only the outer raises -ETIMEDOUT. */
+static int g4b_main(void *arg) {
+    int inner = 1;
+    bool inner_expired = true;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(1))) {
+            aw_sleep(AW_SEC(10));
+            inner_expired = aw_scope_expired(s);
+        }
+        inner = aw_status();
+    }
+    cr_assert(!inner_expired);
+    cr_assert_eq(inner, -ECANCELED, "the inner scope must not convert the outer's cancel");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_eq(count_code(e, -ETIMEDOUT), 1, "only the outer raised -ETIMEDOUT");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G4_nested_outer_fires_first) { aw_test_run(g4b_main, NULL, 0); }
+
+/* G5 (opposite of asyncio): a body that swallows the timeout's cancel and
+ * carries on still fails with -ETIMEDOUT, and cannot await meanwhile. */
+static int g5_main(void *arg) {
+    int rc1 = 1, rc2 = 1, rc3 = 1;
+    bool expired = false;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(5))) {
+        rc1 = aw_sleep(AW_SEC(1));
+        aw_err_clear(); /* swallow */
+        rc2 = aw_sleep(AW_SEC(1));
+        aw_err_clear(); /* and again */
+        rc3 = aw_yield();
+        aw_err_clear();
+        expired = aw_scope_expired(s);
+    }
+    cr_assert_eq(rc1, -ECANCELED);
+    cr_assert_eq(rc2, -ECANCELED, "level-triggered: the next await is cancelled too");
+    cr_assert_eq(rc3, -ECANCELED);
+    cr_assert(expired);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "the timeout is not lost by swallowing the cancel");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G5_swallowed_cancel_still_times_out) { aw_test_run(g5_main, NULL, 0); }
+
+/* G6: reschedule(AW_NEVER) disables the timeout. */
+static int g6a_main(void *arg) {
+    int rc = 1;
+    aw_ns_t eff = 0;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(5))) {
+        cr_assert_eq(aw_scope_reschedule(s, AW_NEVER), 0);
+        eff = aw_effective_deadline();
+        rc = aw_sleep_ms(20);
+    }
+    cr_assert_eq(eff, AW_NEVER);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G6_reschedule_never_disables) { aw_test_run(g6a_main, NULL, 0); }
+
+/* G6: reschedule(past) fires at the next suspension point. */
+static int g6b_main(void *arg) {
+    int rc = 1, before = 1;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(1))) {
+        before = aw_checkpoint();
+        cr_assert_eq(aw_scope_reschedule(s, aw_now() - 1), 0);
+        rc = aw_yield();
+    }
+    cr_assert_eq(before, 0);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G6_reschedule_past_fires_at_next_suspension) { aw_test_run(g6b_main, NULL, 0); }
+
+/* G6: rescheduling a scope that is not entered (before enter, after exit)
+ * is -EINVAL. */
+static int g6c_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_MS(50));
+    aw_scope_t *sp = cm.self;
+    cr_assert_eq(aw_scope_reschedule(sp, aw_now() + AW_SEC(1)), -EINVAL, "before enter");
+    cr_assert_eq(aw_status(), -EINVAL);
+    aw_err_clear();
+    aw_with (aw_scope_t *s, cm) {
+        cr_assert_eq((void *)s, (void *)sp);
+        cr_assert_eq(aw_scope_reschedule(s, aw_now() + AW_SEC(1)), 0, "while entered");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_scope_reschedule(sp, aw_now() + AW_SEC(1)), -EINVAL, "after exit");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G6_reschedule_not_entered_is_einval) { aw_test_run(g6c_main, NULL, 0); }
+
+/* reschedule earlier, from inside the scope */
+static int resched_earlier_main(void *arg) {
+    int rc = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(10))) {
+        cr_assert_eq(aw_scope_reschedule(s, aw_now() + AW_MS(5)), 0);
+        rc = aw_sleep(AW_SEC(10));
+    }
+    aw_ns_t el = aw_now() - t0;
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_geq(el, AW_MS(5));
+    cr_assert_lt(el, AW_SEC(5));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, reschedule_earlier) { aw_test_run(resched_earlier_main, NULL, 0); }
+
+/* reschedule earlier, from another task, while the owner sleeps: its wait
+ * is re-armed. */
+static aw_scope_t *resched_scope;
+static int resched_helper(void *arg) {
+    aw_sleep_ms(2);
+    aw_ns_t when = (aw_ns_t)(intptr_t)arg;
+    aw_scope_reschedule(resched_scope, when == 0 ? aw_now() + AW_MS(1) : aw_now() + when);
+    return 0;
+}
+static int resched_other_earlier_main(void *arg) {
+    int rc = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(10))) {
+        resched_scope = s;
+        aw_spawn(NULL, resched_helper, NULL, NULL);
+        rc = aw_sleep(AW_SEC(10));
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_lt(aw_now() - t0, AW_SEC(5));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, reschedule_earlier_from_another_task) {
+    aw_test_run(resched_other_earlier_main, NULL, 0);
+}
+
+/* reschedule later, from inside the scope */
+static int resched_later_main(void *arg) {
+    int rc1 = 1, rc2 = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(5))) {
+        cr_assert_eq(aw_scope_reschedule(s, t0 + AW_MS(40)), 0);
+        rc1 = aw_sleep_ms(15);
+        rc2 = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(rc1, 0, "the old deadline no longer applies");
+    cr_assert_eq(rc2, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_geq(aw_now() - t0, AW_MS(40));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, reschedule_later) { aw_test_run(resched_later_main, NULL, 0); }
+
+/* reschedule later from another task while the owner sleeps with a timer
+ * armed at the old deadline. */
+static int resched_other_later_main(void *arg) {
+    int rc = 1;
+    /* margins wide enough for a slow (sanitizer) build: the helper acts at
+     * ~2 ms, long before the old 50 ms deadline */
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(50))) {
+        resched_scope = s;
+        aw_spawn(NULL, resched_helper, (void *)(intptr_t)AW_MS(2000), NULL);
+        rc = aw_sleep_ms(100);
+    }
+    cr_assert_eq(rc, 0, "the deadline moved later while the owner slept");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, reschedule_later_from_another_task) { aw_test_run(resched_other_later_main, NULL, 0); }
+
+/* G7: an external cancel and the deadline in the same loop tick (cancel
+ * processed first): the result is -ECANCELED, not -ETIMEDOUT. */
+static aw_ns_t d6_deadline;
+static int d6_in_sleep, d6_sleep_rc = 1, d6_status, d6_has_timeout, d6_ncancel;
+static int d6_child(void *arg) {
+    aw_with (aw_fail_at(d6_deadline)) {
+        d6_in_sleep = 1;
+        d6_sleep_rc = aw_sleep(AW_SEC(10));
+    }
+    d6_status = aw_status();
+    d6_has_timeout = aw_err_find(aw_err_current(), -ETIMEDOUT) != NULL;
+    d6_ncancel = count_code(aw_err_current(), -ECANCELED);
+    return aw_status();
+}
+/* cancel first: the deadline has passed but its timer was not processed
+ * yet when the cancel wakes the task */
+static int d6_cancel_first_main(void *arg) {
+    aw_task_t *t;
+    d6_deadline = aw_now() + AW_MS(5);
+    aw_spawn(NULL, d6_child, NULL, &t);
+    aw_yield();
+    cr_assert_eq(d6_in_sleep, 1);
+    spin_until(d6_deadline + AW_MS(1));
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(d6_sleep_rc, -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+/* deadline first: its timer fires (and wakes the task) in one round, the
+ * cancel arrives before the task runs */
+static int d6_deadline_first_main(void *arg) {
+    aw_task_t *t;
+    d6_deadline = aw_now() + AW_MS(5);
+    aw_spawn(NULL, d6_child, NULL, &t);
+    aw_yield();
+    cr_assert_eq(d6_in_sleep, 1);
+    spin_until(d6_deadline + AW_MS(1));
+    aw_yield(); /* the loop fires the child's deadline; we run first */
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(d6_sleep_rc, -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G7_cancel_and_deadline_same_tick_is_ecanceled) {
+    aw_test_run(d6_cancel_first_main, NULL, 0);
+    cr_assert_eq(d6_status, -ECANCELED);
+}
+
+/* Decision 6, both ways: the result is -ECANCELED and the -ETIMEDOUT is
+ * recorded in its chain. */
+Test(scope, D6_deadline_then_cancel_same_tick) {
+    aw_test_run(d6_deadline_first_main, NULL, 0);
+    cr_assert_eq(d6_status, -ECANCELED);
+    cr_assert(d6_has_timeout, "the -ETIMEDOUT must be recorded in the -ECANCELED's chain");
+}
+Test(scope, D6_cancel_then_deadline_same_tick) {
+    aw_test_run(d6_cancel_first_main, NULL, 0);
+    cr_assert_eq(d6_status, -ECANCELED);
+    cr_assert(d6_has_timeout, "the -ETIMEDOUT must be recorded in the -ECANCELED's chain");
+}
+
+/* Decision 6, not in the same tick: the deadline fires, the task is
+ * cancelled while still inside the scope (in a shielded cleanup). */
+static int d6l_in_shield, d6l_status, d6l_has_timeout;
+static int d6l_deadline_first_child(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_sleep(AW_SEC(1)); /* the deadline */
+        aw_with (aw_shield(AW_SEC(5))) {
+            d6l_in_shield = 1;
+            aw_sleep_ms(20);
+        }
+    }
+    d6l_status = aw_status();
+    d6l_has_timeout = aw_err_find(aw_err_current(), -ETIMEDOUT) != NULL;
+    return aw_status();
+}
+static int d6l_cancel_first_child(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_sleep(AW_SEC(1)); /* the cancel */
+        aw_with (aw_shield(AW_SEC(5))) {
+            d6l_in_shield = 1;
+            aw_sleep_ms(20); /* the deadline passes meanwhile */
+        }
+        aw_checkpoint(); /* a suspension point past the deadline */
+    }
+    d6l_status = aw_status();
+    d6l_has_timeout = aw_err_find(aw_err_current(), -ETIMEDOUT) != NULL;
+    return aw_status();
+}
+static int d6l_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, (aw_task_fn)arg, NULL, &t);
+    if ((aw_task_fn)arg == d6l_cancel_first_child) {
+        aw_yield();
+    } else {
+        while (!d6l_in_shield)
+            aw_sleep_ms(1);
+    }
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, D6_deadline_then_cancel_later) {
+    aw_test_run(d6l_main, (void *)d6l_deadline_first_child, 0);
+    cr_assert_eq(d6l_status, -ECANCELED);
+    cr_assert(d6l_has_timeout, "the -ETIMEDOUT must be recorded in the -ECANCELED's chain");
+}
+Test(scope, D6_cancel_then_deadline_later) {
+    aw_test_run(d6l_main, (void *)d6l_cancel_first_child, 0);
+    cr_assert_eq(d6l_status, -ECANCELED);
+    cr_assert(d6l_has_timeout, "the -ETIMEDOUT must be recorded in the -ECANCELED's chain");
+}
+
+/* G8 (opposite of asyncio): a zero deadline on a task that already has a
+ * pending cancel does not lose the cancel. */
+static int g8_task_main(void *arg) {
+    aw_task_cancel(aw_task_self());
+    int rc = 1;
+    aw_with (aw_fail_after(0)) {
+        rc = aw_sleep_ms(1);
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ECANCELED, "the pending cancel wins, got %s",
+                 aw_err_name(aw_status()));
+    aw_err_clear();
+    cr_assert_eq(aw_checkpoint(), -ECANCELED, "the task is still cancelled");
+    return 0;
+}
+static int g8_scope_main(void *arg) {
+    int st_fail = 1, st_move = 1, after = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        aw_with (aw_fail_after(0)) {
+            aw_sleep_ms(1);
+        }
+        st_fail = aw_status();
+        aw_err_clear();
+        aw_with (aw_move_on_after(0)) {
+            aw_sleep_ms(1);
+        }
+        st_move = aw_status();
+        aw_err_clear();
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(st_fail, -ECANCELED, "fail_after(0) must not turn the cancel into a timeout");
+    cr_assert_eq(st_move, -ECANCELED, "move_on_after(0) must not swallow the outer cancel");
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G8_zero_deadline_keeps_pending_task_cancel) { aw_test_run(g8_task_main, NULL, 0); }
+Test(scope, G8_zero_deadline_keeps_pending_scope_cancel) { aw_test_run(g8_scope_main, NULL, 0); }
+
+/* G9 (opposite of asyncio): a deadline that fires while an inner
+ * manager's exit sleeps does not cut that exit. */
+static rec_t g9_rec = {.id = 9, .exit_sleep_ms = 20};
+static int g9_main(void *arg) {
+    int after = 1;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_cm(&rec_type, &g9_rec)) {
+        }
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(g9_rec.sleep_rc, 0, "the exit's cleanup was not cut");
+    cr_assert_geq(g9_rec.exit_end - g9_rec.exit_start, AW_MS(20));
+    cr_assert_eq(after, -ECANCELED, "the deadline applies again after the exit");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G9_deadline_does_not_cut_inner_exit) { aw_test_run(g9_main, NULL, 0); }
+
+/* G10: an exit that fails with another error after the timeout: the
+ * timeout stays visible and nothing is lost. */
+static rec_t g10_rec = {.id = 1, .exit_rc = -EIO};
+static int g10a_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_cm(&rec_type, &g10_rec)) {
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(g10_rec.seen, -ECANCELED);
+    cr_assert_eq(e->code, -ETIMEDOUT, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(aw_err_find(e, -EIO), "the exit's error is kept");
+    cr_assert_not_null(aw_err_find(e, -ECANCELED));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G10_exit_error_after_timeout_keeps_both) { aw_test_run(g10a_main, NULL, 0); }
+
+/* G10: the body fails with another error after the deadline: that error
+ * wins, the -ETIMEDOUT is recorded in its chain. */
+static int g10b_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_sleep(AW_SEC(1));
+        aw_fail(-EIO, "cleanup failed after the timeout");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EIO, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(aw_err_find(e, -ETIMEDOUT), "the timeout is visible");
+    cr_assert_not_null(aw_err_find(e, -ECANCELED));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G10_body_error_after_timeout_records_timeout) { aw_test_run(g10b_main, NULL, 0); }
+
+/* G11: cleanup bounded by its own timeout inside a cancelled task: the
+ * timeout is the cleanup's only; the original cancel still propagates.
+ * (Level-triggered: the cleanup needs a shield; without one its own
+ * timeout cannot even start.) */
+static int g11_main(void *arg) {
+    int rc0 = 1, rc1 = 1, cleanup = 1, after = 1, unshielded = 1, unshielded_rc = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        rc0 = aw_sleep(AW_SEC(1));
+        aw_with (aw_shield(AW_NEVER)) {
+            aw_with (aw_fail_after(AW_MS(5))) {
+                rc1 = aw_sleep(AW_SEC(1));
+            }
+            cleanup = aw_status();
+            aw_err_clear();
+        }
+        aw_with (aw_fail_after(AW_MS(5))) {
+            unshielded_rc = aw_sleep(AW_SEC(1));
+        }
+        unshielded = aw_status();
+        aw_err_clear();
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(rc0, -ECANCELED);
+    cr_assert_eq(rc1, -ECANCELED);
+    cr_assert_eq(cleanup, -ETIMEDOUT, "the cleanup's own timeout");
+    cr_assert_eq(unshielded_rc, -ECANCELED);
+    cr_assert_eq(unshielded, -ECANCELED, "unshielded, the outer cancel wins");
+    cr_assert_eq(after, -ECANCELED, "the original cancel still propagates");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G11_cleanup_timeout_inside_cancelled_task) { aw_test_run(g11_main, NULL, 0); }
+
+/* G12: the result of a timed-out block waits for the inner cleanup: the
+ * exit completes before the -ETIMEDOUT is seen. */
+static rec_t g12_rec = {.id = 1, .exit_sleep_ms = 20};
+static int g12_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(10))) {
+        aw_with (aw_cm(&rec_type, &g12_rec)) {
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    logev(99);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(g12_rec.done, 1);
+    cr_assert_eq(g12_rec.sleep_rc, 0);
+    cr_assert_eq(nev, 3);
+    cr_assert_eq(ev[1], 12, "exit finished ...");
+    cr_assert_eq(ev[2], 99, "... before the statement after the block");
+    cr_assert_geq(aw_now() - t0, AW_MS(30));
+    return 0;
+}
+Test(scope, G12_timeout_waits_for_inner_cleanup) { aw_test_run(g12_main, NULL, 0); }
+
+/* G13: move_on_after leaves the block quietly; aw_scope_expired says so. */
+static int g13a_main(void *arg) {
+    int rc = 1, rc2 = 1, reached = 0;
+    bool expired = false;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(5))) {
+        rc = aw_sleep(AW_SEC(1));
+        rc2 = aw_sleep_ms(1);
+        expired = aw_scope_expired(s);
+        reached = 1;
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(rc2, -ECANCELED);
+    cr_assert(expired);
+    cr_assert_eq(reached, 1);
+    cr_assert_eq(aw_status(), 0, "move_on_after leaves quietly");
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(scope, G13_move_on_after_leaves_quietly) { aw_test_run(g13a_main, NULL, 0); }
+
+/* G13: an AW_NEVER deadline disables the scope's deadline. */
+static int g13b_main(void *arg) {
+    int rc = 1;
+    aw_ns_t eff = 0;
+    aw_with (aw_fail_at(AW_NEVER)) {
+        eff = aw_effective_deadline();
+        rc = aw_sleep_ms(5);
+    }
+    cr_assert_eq(eff, AW_NEVER);
+    cr_assert_eq(rc, 0);
+    aw_with (aw_fail_after(AW_NEVER)) {
+        eff = aw_effective_deadline();
+        rc = aw_sleep_ms(1);
+    }
+    cr_assert_eq(eff, AW_NEVER);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G13_never_disables_the_deadline) { aw_test_run(g13b_main, NULL, 0); }
+
+/* G13: a shield ignores outer deadlines; the outer cancel arrives at the
+ * first checkpoint after the shield closes. */
+static int g13c_main(void *arg) {
+    int in = 1, after = 1;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_shield(AW_NEVER)) {
+            in = aw_sleep_ms(20);
+        }
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(in, 0, "the outer deadline does not reach inside the shield");
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G13_shield_ignores_outer_deadline) { aw_test_run(g13c_main, NULL, 0); }
+
+/* G14: the effective deadline is the minimum over enclosing scopes (up to
+ * a shield), also across tasks of groups opened inside. */
+static aw_ns_t g14_child_eff;
+static int g14_child(void *arg) {
+    g14_child_eff = aw_effective_deadline();
+    return 0;
+}
+static int g14_main(void *arg) {
+    cr_assert_eq(aw_effective_deadline(), AW_NEVER);
+    aw_ns_t now = aw_now();
+    aw_ns_t d1 = now + AW_SEC(10), d2 = now + AW_SEC(1), d3 = now + AW_SEC(5);
+    aw_with (aw_fail_at(d1)) {
+        cr_assert_eq(aw_effective_deadline(), d1);
+        aw_with (aw_move_on_at(d2)) {
+            cr_assert_eq(aw_effective_deadline(), d2);
+            aw_with (aw_fail_at(d3)) {
+                cr_assert_eq(aw_effective_deadline(), d2, "min over nested scopes");
+                aw_with (aw_group_t *g, aw_group()) {
+                    aw_spawn(g, g14_child, NULL, NULL);
+                }
+                cr_assert_eq(g14_child_eff, d2, "a child task inherits the deadline");
+                aw_with (aw_shield(AW_NEVER)) {
+                    cr_assert_eq(aw_effective_deadline(), AW_NEVER, "a shield hides outer deadlines");
+                    aw_with (aw_fail_at(d3)) {
+                        cr_assert_eq(aw_effective_deadline(), d3);
+                    }
+                }
+            }
+            cr_assert_eq(aw_effective_deadline(), d2);
+        }
+        cr_assert_eq(aw_effective_deadline(), d1);
+    }
+    cr_assert_eq(aw_effective_deadline(), AW_NEVER);
+    /* relative deadlines resolve at enter */
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(50))) {
+        aw_ns_t eff = aw_effective_deadline();
+        aw_ns_t t1 = aw_now();
+        cr_assert_geq(eff, t0 + AW_MS(50));
+        cr_assert_leq(eff, t1 + AW_MS(50));
+        aw_with (aw_shield(AW_MS(20))) {
+            eff = aw_effective_deadline();
+            cr_assert_leq(eff, aw_now() + AW_MS(20), "a shield's own deadline applies");
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G14_effective_deadline_is_min_over_scopes) { aw_test_run(g14_main, NULL, 0); }
+
+/* G15: cancelled vs deadline-exceeded can be told apart. */
+static int g15_main(void *arg) {
+    bool c = false, x = true;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        c = aw_scope_cancelled(s);
+        x = aw_scope_expired(s);
+    }
+    cr_assert(c);
+    cr_assert(!x, "cancelled by hand, not expired");
+    c = false, x = false;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(1))) {
+        aw_sleep(AW_SEC(1));
+        c = aw_scope_cancelled(s);
+        x = aw_scope_expired(s);
+    }
+    cr_assert(c);
+    cr_assert(x, "the deadline expired");
+    c = true, x = true;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_SEC(1))) {
+        aw_sleep_ms(1);
+        c = aw_scope_cancelled(s);
+        x = aw_scope_expired(s);
+    }
+    cr_assert(!c);
+    cr_assert(!x);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G15_cancelled_vs_expired) { aw_test_run(g15_main, NULL, 0); }
+
+/* ======================= H. Shielding ======================= */
+
+/* H1 (opposite of asyncio.shield): a second cancel during exit does not
+ * make exit return early; the cleanup finishes inside the same task
+ * before the task counts as finished, and its failure is not orphaned. */
+static rec_t h1_rec = {.id = 1, .exit_sleep_ms = 10, .exit_rc = -EIO};
+static int h1_child(void *arg) {
+    aw_with (aw_cm(&rec_type, &h1_rec)) {
+        aw_sleep(AW_SEC(1));
+    }
+    return aw_status();
+}
+static int h1_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, h1_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    while (!h1_rec.in_exit)
+        aw_sleep_ms(1);
+    aw_task_cancel(t);
+    aw_yield();
+    aw_task_cancel(t);
+    cr_assert_eq(h1_rec.done, 0, "exit still running");
+    int rc = aw_task_join(t);
+    cr_assert_eq(h1_rec.done, 1, "the task finished only after its cleanup");
+    cr_assert_eq((void *)h1_rec.exit_task, (void *)t, "the cleanup ran in the task itself");
+    cr_assert_eq(h1_rec.sleep_rc, 0);
+    cr_assert_eq(rc, -ECANCELED, "the cancel is never lost");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(aw_err_find(e, -EIO), "the cleanup's failure reaches the joiner");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, H1_exit_cleanup_finishes_in_same_task) { aw_test_run(h1_main, NULL, 0); }
+
+/* H2: a shield with its own deadline bounds the cleanup; when it runs out
+ * the shield is left quietly (expired), and the outer cancel is still
+ * pending. */
+static int h2_main(void *arg) {
+    int rc = 1, st = 1, after = 1;
+    bool expired = false;
+    aw_ns_t el = 0;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        aw_ns_t t0 = aw_now();
+        aw_with (aw_scope_t *sh, aw_shield(AW_MS(5))) {
+            rc = aw_sleep(AW_SEC(1));
+            expired = aw_scope_expired(sh);
+        }
+        el = aw_now() - t0;
+        st = aw_status();
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(expired);
+    cr_assert_geq(el, AW_MS(5));
+    cr_assert_lt(el, AW_MS(500));
+    cr_assert_eq(st, 0, "the shield's own deadline leaves it quietly");
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, H2_shield_deadline_bounds_cleanup) { aw_test_run(h2_main, NULL, 0); }
+
+/* H3: in a cancelled scope, an unshielded await in cleanup code fails at
+ * once; a shielded one runs; a manager's exit needs no shield. */
+static rec_t h3_rec = {.id = 1, .exit_sleep_ms = 2};
+static int h3_main(void *arg) {
+    int bare = 1, shielded = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_with (aw_cm(&rec_type, &h3_rec)) {
+            aw_scope_cancel(c);
+            bare = aw_sleep_ms(2);
+            aw_with (aw_shield(AW_SEC(5))) {
+                shielded = aw_sleep_ms(2);
+            }
+        }
+    }
+    cr_assert_eq(bare, -ECANCELED);
+    cr_assert_eq(shielded, 0);
+    cr_assert_eq(h3_rec.sleep_rc, 0, "exits are shielded automatically");
+    cr_assert_eq(h3_rec.seen, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, H3_awaits_in_cleanup_need_a_shield) { aw_test_run(h3_main, NULL, 0); }
+
+/* H4: like Go's WithoutCancel: inside a shield no cancel or outer deadline
+ * is visible; outside it they are. */
+static int h4_main(void *arg) {
+    bool in_pending = true, out_pending = false;
+    aw_ns_t in_eff = 0, out_eff = AW_NEVER;
+    aw_with (aw_fail_after(AW_SEC(1))) {
+        aw_with (aw_scope_t *c, aw_cancel_scope()) {
+            aw_scope_cancel(c);
+            aw_with (aw_shield(AW_NEVER)) {
+                in_pending = aw_cancel_pending();
+                in_eff = aw_effective_deadline();
+            }
+            out_pending = aw_cancel_pending();
+            out_eff = aw_effective_deadline();
+        }
+    }
+    cr_assert(!in_pending);
+    cr_assert_eq(in_eff, AW_NEVER);
+    cr_assert(out_pending);
+    cr_assert_neq(out_eff, AW_NEVER);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, H4_shield_drops_cancel_and_deadline) { aw_test_run(h4_main, NULL, 0); }
+
+/* H5: no need for async drop: leaving a block by return or goto awaits
+ * the exit before the caller continues. */
+static int h5_return(rec_t *r) {
+    aw_with (aw_cm(&rec_type, r)) {
+        return 42;
+    }
+    return 0;
+}
+static int h5_goto(rec_t *r) {
+    aw_with (aw_cm(&rec_type, r)) {
+        goto out;
+    }
+    return 1;
+out:
+    return 2;
+}
+static rec_t h5_a = {.id = 1, .exit_sleep_ms = 5}, h5_b = {.id = 2, .exit_sleep_ms = 5};
+static int h5_main(void *arg) {
+    cr_assert_eq(h5_return(&h5_a), 42);
+    logev(50);
+    cr_assert_eq(h5_goto(&h5_b), 2);
+    logev(60);
+    cr_assert_eq(nev, 6);
+    int want[] = {11, 12, 50, 21, 22, 60};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(ev[i], want[i], "event %d: %d", i, ev[i]);
+    cr_assert_eq(h5_a.sleep_rc, 0);
+    cr_assert_eq(h5_b.sleep_rc, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, H5_exit_awaited_on_return_and_goto) { aw_test_run(h5_main, NULL, 0); }
+
+/* ======================= Decisions ======================= */
+
+/* Decision 1: cancels are scoped: an inner scope does not swallow an outer
+ * cancel, an inner cancel does not reach the outer scope. */
+static int d1_main(void *arg) {
+    int inner_st = 1, rc = 1, after = 1, reached = 0;
+    aw_with (aw_scope_t *o, aw_cancel_scope()) {
+        aw_with (aw_cancel_scope()) {
+            aw_scope_cancel(o);
+            rc = aw_sleep(AW_SEC(1));
+        }
+        inner_st = aw_status();
+        after = aw_checkpoint();
+        reached = 1;
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(inner_st, -ECANCELED, "the inner scope passes the outer's cancel on");
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(reached, 1);
+    cr_assert_eq(aw_status(), 0, "the outer scope ends its own cancel");
+    /* both cancelled: the inner one does not end the outer's */
+    inner_st = 1, after = 1;
+    aw_with (aw_scope_t *o, aw_cancel_scope()) {
+        aw_with (aw_scope_t *i, aw_cancel_scope()) {
+            aw_scope_cancel(i);
+            aw_scope_cancel(o);
+            aw_sleep(AW_SEC(1));
+        }
+        inner_st = aw_status();
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(inner_st, -ECANCELED);
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    /* inner only: the outer goes on */
+    inner_st = 1, after = 1;
+    aw_with (aw_cancel_scope()) {
+        aw_with (aw_scope_t *i, aw_cancel_scope()) {
+            aw_scope_cancel(i);
+            aw_sleep(AW_SEC(1));
+        }
+        inner_st = aw_status();
+        after = aw_sleep_ms(1);
+    }
+    cr_assert_eq(inner_st, 0);
+    cr_assert_eq(after, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, D1_cancels_are_scoped) { aw_test_run(d1_main, NULL, 0); }
+
+/* Decision 2: exit runs shielded (no cancel visible, no outer deadline)
+ * under its own grace; the cancel is delivered again after it. */
+static rec_t d2_rec = {.id = 1, .exit_sleep_ms = 5};
+static int d2_main(void *arg) {
+    int after = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_SEC(100))) {
+        aw_with (aw_scope_t *c, aw_cancel_scope()) {
+            aw_with (aw_cm(&rec_type, &d2_rec)) {
+                aw_scope_cancel(c);
+            }
+            after = aw_checkpoint();
+        }
+    }
+    cr_assert(!d2_rec.pending_in_exit, "no cancel visible inside exit");
+    cr_assert_eq(d2_rec.sleep_rc, 0);
+    cr_assert_lt(d2_rec.deadline_in_exit, t0 + AW_SEC(100),
+                 "exit has its own grace deadline, not the outer one");
+    cr_assert_eq(after, -ECANCELED, "the cancel is delivered again after exit");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, D2_exit_shielded_cancel_redelivered) { aw_test_run(d2_main, NULL, 0); }
+
+/* Decision 3: exit cannot swallow -ECANCELED unless the type opts in; other
+ * errors it can. */
+static rec_t d3_plain = {.id = 1, .exit_rc = AW_SUPPRESS};
+static rec_t d3_optin = {.id = 2, .exit_rc = AW_SUPPRESS};
+static rec_t d3_eio = {.id = 3, .exit_rc = AW_SUPPRESS};
+static int d3_main(void *arg) {
+    int plain = 1, optin = 1, optin_after = 1, eio = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        aw_with (aw_cm(&rec_type, &d3_plain)) {
+            aw_sleep(AW_SEC(1));
+        }
+        plain = aw_status();
+        aw_err_clear();
+        aw_with (aw_cm(&rec_suppress_cancel_type, &d3_optin)) {
+            aw_sleep(AW_SEC(1));
+        }
+        optin = aw_status();
+        optin_after = aw_checkpoint();
+        aw_err_clear();
+    }
+    aw_with (aw_cm(&rec_type, &d3_eio)) {
+        aw_fail(-EIO, "boom");
+    }
+    eio = aw_status();
+    cr_assert_eq(d3_plain.seen, -ECANCELED);
+    cr_assert_eq(plain, -ECANCELED, "exit must not swallow a cancel without opting in");
+    cr_assert_eq(d3_optin.seen, -ECANCELED);
+    cr_assert_eq(optin, 0, "AW_CM_SUPPRESS_CANCEL lets exit swallow it");
+    cr_assert_eq(optin_after, -ECANCELED, "but the scope stays cancelled");
+    cr_assert_eq(d3_eio.seen, -EIO);
+    cr_assert_eq(eio, 0, "other errors can be suppressed");
+    return 0;
+}
+Test(scope, D3_exit_cannot_swallow_cancel_without_opt_in) { aw_test_run(d3_main, NULL, 0); }
+
+/* Decision 4: a task spawned into an already-cancelled scope runs until
+ * its first suspension point, which returns -ECANCELED. */
+static int d4_ran, d4_rc = 1, d4_cleanup;
+static int d4_child(void *arg) {
+    d4_ran = 1;
+    d4_rc = aw_sleep(AW_SEC(1));
+    d4_cleanup = 1;
+    return d4_rc;
+}
+static int d4_main(void *arg) {
+    int gst = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, d4_child, NULL, NULL), 0);
+        }
+        gst = aw_status();
+    }
+    cr_assert_eq(d4_ran, 1, "the task ran");
+    cr_assert_eq(d4_rc, -ECANCELED, "its first suspension returned -ECANCELED");
+    cr_assert_eq(d4_cleanup, 1);
+    cr_assert_eq(gst, 0, "a child cancelled by the scope is not a failure");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, D4_spawn_into_cancelled_scope_runs_to_first_suspension) {
+    aw_test_run(d4_main, NULL, 0);
+}
+
+/* ======================= (c) Beyond ======================= */
+
+/* (c)1: cancel a task 3 times while its exit sleeps 10 ms: the cleanup
+ * completes, the task ends with -ECANCELED, and its chain has exactly one
+ * -ECANCELED record. */
+static rec_t c1_rec = {.id = 1, .exit_sleep_ms = 10};
+static int c1_after = 1, c1_count = -1;
+static int c1_child(void *arg) {
+    aw_with (aw_cm(&rec_type, &c1_rec)) {
+        aw_sleep_ms(1);
+    }
+    c1_after = aw_sleep(AW_SEC(1));
+    c1_count = count_code(aw_err_current(), -ECANCELED);
+    return c1_after;
+}
+static int c1_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c1_child, NULL, &t);
+    while (!c1_rec.in_exit)
+        aw_sleep_ms(1);
+    aw_task_cancel(t);
+    aw_yield();
+    aw_task_cancel(t);
+    aw_yield();
+    aw_task_cancel(t);
+    cr_assert_eq(c1_rec.done, 0, "all three cancels arrived while exit slept");
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(c1_rec.done, 1);
+    cr_assert_eq(c1_rec.sleep_rc, 0, "the cleanup was not interrupted");
+    cr_assert_geq(c1_rec.exit_end - c1_rec.exit_start, AW_MS(10));
+    cr_assert_eq(c1_after, -ECANCELED);
+    cr_assert_eq(c1_count, 1, "exactly one -ECANCELED record, got %d", c1_count);
+    cr_assert_eq(count_code(aw_err_current(), -ECANCELED), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, c1_cleanup_survives_three_cancels) { aw_test_run(c1_main, NULL, 0); }
+
+/* (c)2: a 10 ms body timeout around a manager whose exit takes 20 ms: the
+ * exit completes, the result is -ETIMEDOUT, the time taken is at most
+ * 10 ms plus the exit's grace (100 ms) plus a margin. */
+static rec_t c2_rec = {.id = 1, .exit_sleep_ms = 20};
+static int c2_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(10))) {
+        aw_with (aw_cm(&rec_grace100_type, &c2_rec)) {
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    aw_ns_t el = aw_now() - t0;
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(c2_rec.done, 1);
+    cr_assert_eq(c2_rec.sleep_rc, 0, "the exit completed");
+    cr_assert_geq(el, AW_MS(20));
+    cr_assert_leq(el, AW_MS(10) + AW_MS(100) + AW_MS(400));
+    return 0;
+}
+Test(scope, c2_cleanup_grace_separate_from_body_deadline) { aw_test_run(c2_main, NULL, 0); }
+
+/* (c)5: cancel, catch -ECANCELED, await again: -ECANCELED again, as long
+ * as the task (its root scope) is cancelled. */
+static int c5_rcs[3];
+static int c5_child(void *arg) {
+    for (int i = 0; i < 3; i++) {
+        c5_rcs[i] = aw_sleep(AW_SEC(1));
+        aw_err_clear();
+    }
+    return 0;
+}
+static int c5_main(void *arg) {
+    aw_task_t *t;
+    aw_ns_t t0 = aw_now();
+    aw_spawn(NULL, c5_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(c5_rcs[i], -ECANCELED, "await %d returned %d", i, c5_rcs[i]);
+    cr_assert_lt(aw_now() - t0, AW_MS(900), "no await actually slept");
+    return 0;
+}
+Test(scope, c5_cancel_cannot_be_lost) { aw_test_run(c5_main, NULL, 0); }
+
+/* (c)6 is D6_* above. */
+
+/* ======================= exit grace ======================= */
+
+/* An exit that overruns its grace (5 ms) under cancellation is cut, and
+ * reported as -ETIMEDOUT "overran its grace period"; the cancel is kept. */
+static rec_t grace_rec = {.id = 1, .exit_sleep_ms = 1000};
+static int grace_cancel_main(void *arg) {
+    aw_ns_t t0 = 0, el = 0;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        t0 = aw_now();
+        aw_with (aw_cm(&rec_grace5_type, &grace_rec)) {
+            aw_scope_cancel(c);
+            aw_sleep(AW_SEC(1));
+        }
+        el = aw_now() - t0;
+        const aw_err_t *e = aw_err_current();
+        cr_assert_not_null(e);
+        cr_assert_eq(e->code, -ECANCELED, "the cancel is never lost, got %s",
+                     aw_err_name(e->code));
+        const aw_err_t *to = aw_err_find(e, -ETIMEDOUT);
+        cr_assert_not_null(to, "the overrun is reported");
+        cr_assert_not_null(strstr(to->msg, "overran its grace period"), "msg: %s", to->msg);
+    }
+    cr_assert_eq(grace_rec.sleep_rc, -ECANCELED, "the exit's sleep was cut by its grace");
+    cr_assert_geq(el, AW_MS(5));
+    cr_assert_lt(el, AW_MS(500));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, exit_grace_overrun_under_cancel) { aw_test_run(grace_cancel_main, NULL, 0); }
+
+/* Without a cancel, the overrun is the block's error. */
+static int grace_plain_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_cm(&rec_grace5_type, &grace_rec)) {
+    }
+    aw_ns_t el = aw_now() - t0;
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_not_null(strstr(e->msg, "overran its grace period"), "msg: %s", e->msg);
+    cr_assert_not_null(strstr(e->msg, "rec-grace5"), "names the manager: %s", e->msg);
+    cr_assert_eq(grace_rec.sleep_rc, -ECANCELED);
+    cr_assert_lt(el, AW_MS(500));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, exit_grace_overrun_plain) { aw_test_run(grace_plain_main, NULL, 0); }
+
+/* The loop's exit_grace applies when the type sets none. */
+static rec_t grace_loop_rec = {.id = 1, .exit_sleep_ms = 1000};
+static int grace_loop_main(void *arg) {
+    aw_with (aw_cm(&rec_type, &grace_loop_rec)) {
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_eq(grace_loop_rec.sleep_rc, -ECANCELED);
+    cr_assert_lt(grace_loop_rec.exit_end - grace_loop_rec.exit_start, AW_MS(500));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, exit_grace_from_loop_opts) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(5)};
+    cr_assert_eq(aw_main_opts(&o, grace_loop_main, NULL), 0);
+}
+
+/* aw_scope_cancel from another task wakes the scope's owner. */
+static aw_scope_t *xc_scope;
+static int xc_helper(void *arg) {
+    aw_sleep_ms(2);
+    aw_scope_cancel(xc_scope);
+    return 0;
+}
+static int xc_main(void *arg) {
+    int rc = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        xc_scope = s;
+        aw_spawn(NULL, xc_helper, NULL, NULL);
+        rc = aw_sleep(AW_SEC(10));
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_lt(aw_now() - t0, AW_SEC(5));
+    return 0;
+}
+Test(scope, cancel_from_another_task_wakes_owner) { aw_test_run(xc_main, NULL, 0); }
