@@ -52,6 +52,10 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
     c->asan_fake = NULL;
     c->bottom = lo;
     c->size = (size_t)(t - (uintptr_t)lo);
+#ifdef AW__ASAN
+    /* a coroutine that died mid-frame left redzones poisoned here */
+    __asan_unpoison_memory_region(lo, c->size);
+#endif
 #if defined(__x86_64__)
     /* [sp]=mxcsr|fpcw, r15, r14, r13, r12, rbx, rbp, ret; after `ret`
      * rsp is 16-byte aligned, as the trampoline's call expects. */
