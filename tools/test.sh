@@ -46,7 +46,8 @@ for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-
      && ! grep -v 'syscall: 441\|You may be able\|README_MISSING\|Nevertheless we consider\|it at http://valgrind' "$log"/vg.[0-9]* 2>/dev/null | grep -qs '^==[0-9]*=='; then
     passed=$((passed + 1)); echo "  valgrind $(basename "$t"): clean"
   else
-    failed=$((failed + 1)); echo "  valgrind $(basename "$t"): FAILED"; tail -30 "$log/vg.out"; cat "$log"/vg.[0-9]* 2>/dev/null | head -60
+    failed=$((failed + 1)); echo "  valgrind $(basename "$t"): FAILED"; grep -v -e "^--" "$log/vg.out" | tail -30
+    cat "$log"/vg.[0-9]* 2>/dev/null | grep -v -e "^--" | head -60
   fi
 done
 if [ -x tools/test-aarch64.sh ]; then

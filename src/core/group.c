@@ -36,11 +36,21 @@ static bool aw__cancel_expected(const aw_task_t *t) {
     return false;
 }
 
+/* Does t's error chain hold anything besides the cancel itself (say, a
+ * cleanup that failed while the task was being cancelled)? */
+static bool aw__err_beyond_cancel(const aw_err_t *e) {
+    for (; e; e = e->context)
+        if (e->code != -ECANCELED)
+            return true;
+    return false;
+}
+
 void aw__group_child_done(aw_task_t *t) {
     aw_group_t *g = t->group;
     aw__group_unlink(g, t);
     bool root = g->scope.kind == AW__SCOPE_ROOT;
-    bool failed = t->status < 0 && !(t->status == -ECANCELED && aw__cancel_expected(t));
+    bool failed = t->status < 0 && !(t->status == -ECANCELED && aw__cancel_expected(t) &&
+                                     !aw__err_beyond_cancel(t->err));
     if (failed && !(root && t->joinable)) {
         aw_err_t *e = t->joinable ? aw__err_copy(t->err) : aw__err_detach(t);
         if (e) {
@@ -125,6 +135,9 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     }
     if (own_cancel && !outer)
         return AW_SUPPRESS;
+    if (outer && !err) /* leaving is a suspension point: the cancel shows */
+        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
+                            "cancelled while leaving the group");
     return 0;
 }
 

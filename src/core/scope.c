@@ -176,6 +176,9 @@ bool aw_cancel_pending(void) {
 static int aw__scope_enter(void *self, void **out) {
     aw_scope_t *s = self;
     aw_task_t *t = aw__task_cur();
+    if (s->task) /* entering it again would make the scope chain a cycle */
+        return aw_raise(-EBUSY, "this scope is already entered (by task %s): "
+                        "a scope can be entered once at a time", aw_task_name(s->task));
     if (s->rel != AW_NEVER) {
         aw_ns_t now = aw_now();
         s->deadline = s->rel > AW_NEVER - now ? AW_NEVER : now + s->rel;

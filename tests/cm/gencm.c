@@ -225,7 +225,8 @@ static int atomic_child(void *arg) {
 static int atomic_body(void *arg) {
     aw_task_t *t;
     aw_spawn(NULL, atomic_child, NULL, &t);
-    aw_sleep_ms(2);
+    for (int i = 0; !held && i < 5000; i++) /* slow under Valgrind */
+        aw_sleep_ms(1);
     cr_assert_eq(held, 1);
     aw_task_cancel(t);
     cr_assert_eq(aw_task_join(t), -ECANCELED);

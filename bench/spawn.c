@@ -1,0 +1,82 @@
+/* spawn.c: spawn + join of a task whose stack comes from the loop's cache,
+ * amortised over 1,000,000 tasks.
+ *
+ *   spawn_join_ns   batches of 1000 no-op tasks spawned into a group; leaving
+ *                   the group joins them; repeated to 1,000,000 tasks
+ *   spawn_join1_ns  one task at a time: spawn with a handle, aw_task_join
+ *
+ * Peers: boost::context::fiber create + run to completion + destroy on a
+ * pooled stack (bench/peers/switch_boost.cpp spawn), asyncio and uvloop
+ * create_task + gather in batches of 1000. */
+#include "bench.h"
+
+#define BATCH 1000
+
+static long ntasks;
+static volatile long sink;
+
+static int noop(void *arg) {
+    sink = (long)(intptr_t)arg;
+    return 0;
+}
+
+typedef struct {
+    double batch[BENCH_REPS], one[BENCH_REPS];
+    size_t stacks_after;
+} res_t;
+
+static int bench(void *arg) {
+    res_t *r = arg;
+    /* warm the stack cache: one batch */
+    aw_with (aw_group_t *g, aw_group())
+        for (int i = 0; i < BATCH; i++)
+            aw_spawn(g, noop, NULL, NULL);
+    for (int rep = 0; rep < BENCH_REPS; rep++) {
+        double t0 = bench_now();
+        for (long done = 0; done < ntasks; done += BATCH) {
+            aw_with (aw_group_t *g, aw_group())
+                for (int i = 0; i < BATCH; i++)
+                    if (aw_spawn(g, noop, (void *)(intptr_t)i, NULL) < 0)
+                        return aw_status();
+            if (aw_status() < 0)
+                return aw_status();
+        }
+        r->batch[rep] = (bench_now() - t0) / (double)((ntasks + BATCH - 1) / BATCH * BATCH);
+
+        long n1 = ntasks / 5;
+        t0 = bench_now();
+        for (long i = 0; i < n1; i++) {
+            aw_task_t *t;
+            if (aw_spawn(NULL, noop, (void *)(intptr_t)i, &t) < 0 || aw_task_join(t) < 0)
+                return aw_status();
+        }
+        r->one[rep] = (bench_now() - t0) / (double)n1;
+    }
+    aw_loop_stats_t s;
+    aw_loop_stats(&s);
+    r->stacks_after = s.stacks_live + s.stacks_cached;
+    return 0;
+}
+
+int main(void) {
+    ntasks = bench_n(1000000);
+    res_t r = {0};
+    if (bench_main(NULL, bench, &r) < 0)
+        return 1;
+    char args[64];
+    snprintf(args, sizeof args, "spawn %ld", ntasks);
+    double boost = bench_peer("switch_boost", args, "spawn_ns");
+    long pyn = bench_n(100000);
+    snprintf(args, sizeof args, "spawn %ld asyncio", pyn);
+    double asy = bench_python(args, "spawn_ns");
+    snprintf(args, sizeof args, "spawn %ld uvloop", pyn);
+    double uvl = bench_python(args, "spawn_ns");
+    const char *peers[] = {"boost", "asyncio", "uvloop", NULL};
+    double pv[] = {boost, asy, uvl};
+    bench_print("spawn_join_ns", bench_median(r.batch, BENCH_REPS), peers, pv);
+    const char *p1[] = {"boost", NULL};
+    bench_print("spawn_join1_ns", bench_median(r.one, BENCH_REPS), p1, pv);
+    bench_note("spawn_stacks", "stacks_made=%zu (for %ld tasks, batches of %d)", r.stacks_after,
+               ntasks, BATCH);
+    return 0;
+}

@@ -1,0 +1,108 @@
+/* timers.c: 1,000,000 tasks each sleeping until its own random deadline
+ * (aw_sleep_until), all woken in order. The figure is CPU time (user +
+ * system, whole process) per timer from the first spawn to the last
+ * wake-up: the time spent waiting for the deadlines is idle and not
+ * counted. The deadlines (deadlines.h) span 500 ms, in whole ms.
+ *
+ * Peer: libuv, one uv_timer_t per deadline, the same 1,000,000 deadlines
+ * (bench/peers/timers_uv.c). awith's figure includes what a task costs
+ * (spawn, a switch in, a switch out and back, the exit); libuv's is a bare
+ * callback.
+ *
+ *   timer_ns        median of the measurements after the first (the loop's
+ *                   stack cache warm): up to 4 within a 20 s budget
+ *   timers_cold     the first measurement (stacks made and first touched)
+ *
+ * On a machine whose page faults are slow (some VMs: 20 us instead of
+ * 0.2 us) the count is lowered to fit a time budget (bench_fit), for the
+ * peer too, and the timers_order line says so; AW_BENCH_FULL=1 keeps
+ * 1,000,000.
+ *   timers_order    wake-ups earlier than the previous wake-up's deadline
+ *                   (0 = in order) and the loop's defaults used */
+#include "bench.h"
+#include "deadlines.h"
+
+static long n;
+static uint32_t *offs;
+static aw_ns_t base;
+static aw_ns_t last;
+static long inversions, woken;
+
+static int sleeper(void *arg) {
+    aw_ns_t d = base + AW_MS(offs[(intptr_t)arg]);
+    int rc = aw_sleep_until(d);
+    if (rc < 0)
+        return rc;
+    if (d < last)
+        inversions++;
+    last = d;
+    woken++;
+    return 0;
+}
+
+typedef struct {
+    double cpu[BENCH_REPS];
+    double wall[BENCH_REPS];
+    size_t peak_timers;
+    int reps;
+} res_t;
+
+static int bench(void *arg) {
+    res_t *r = arg;
+    double start = bench_now();
+    for (int rep = 0; bench_more(rep, start, 20); rep++) {
+        last = 0;
+        woken = 0;
+        double c0 = bench_cpu(), t0 = bench_now();
+        base = aw_now();
+        aw_with (aw_group_t *g, aw_group()) {
+            for (long i = 0; i < n; i++)
+                if (aw_spawn(g, sleeper, (void *)(intptr_t)i, NULL) < 0)
+                    aw_leave();
+            aw_yield(); /* every sleeper runs to its sleep */
+            aw_loop_stats_t s;
+            aw_loop_stats(&s);
+            if (s.timers > r->peak_timers)
+                r->peak_timers = s.timers;
+        }
+        if (aw_status() < 0)
+            return aw_status();
+        r->cpu[rep] = (bench_cpu() - c0) / (double)n;
+        r->wall[rep] = (bench_now() - t0) / 1e6;
+        if (woken != n)
+            fprintf(stderr, "timers: only %ld of %ld sleepers woke\n", woken, n);
+        r->reps = rep + 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    double fault_ns;
+    long want = bench_n(TIMERS_N);
+    n = bench_fit(want, 10, &fault_ns);
+    offs = timers_deadlines(n);
+    if (!offs)
+        return 1;
+    aw_loop_opts_t opts = {0};
+    if (argc > 1) /* optional: stack size in KiB */
+        opts.stack_size = (size_t)atol(argv[1]) * 1024;
+    res_t r = {0};
+    if (bench_main(&opts, bench, &r) < 0)
+        return 1;
+    double cold = r.cpu[0];
+    double warm = r.reps > 1 ? bench_median(r.cpu + 1, r.reps - 1) : cold;
+    char args[64];
+    snprintf(args, sizeof args, "%ld", n);
+    const char *peers[] = {"libuv", NULL};
+    double pv[] = {bench_peer("timers_uv", args, "timer_ns")};
+    bench_print("timer_ns", warm, peers, pv);
+    bench_note("timers_cold", "awith_first_run_ns=%.4g wall_ms_median=%.0f (deadlines span %d ms)",
+               cold, bench_median(r.wall, r.reps), TIMERS_SPAN_MS);
+    bench_note("timers_order", "inversions=%ld timers=%ld armed_at_once=%zu stack_kib=%zu "
+               "runs=%d page_fault_us=%.2g%s", inversions, n, r.peak_timers,
+               opts.stack_size ? opts.stack_size / 1024 : (size_t)128, r.reps, fault_ns / 1e3,
+               n < want ? " (fewer timers than 1,000,000: page faults are slow here; "
+                          "AW_BENCH_FULL=1 for all)" : "");
+    free(offs);
+    return 0;
+}

@@ -1,0 +1,839 @@
+/* tests for src/core/group.c: task groups. One test per line of
+ * SEMANTICS.md section I that applies to C (lines marked with a warning
+ * sign assert the opposite of the anchor's defect), decision 5, and part
+ * (c) items 17 and 18. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static int ev[512], nev; /* event log, in order */
+static void logev(int e) {
+    if (nev < 512)
+        ev[nev++] = e;
+}
+
+static int index_of(int e) {
+    for (int i = 0; i < nev; i++)
+        if (ev[i] == e)
+            return i;
+    return -1;
+}
+
+static int nmembers(const aw_err_t *e) {
+    int n = 0;
+    for (const aw_err_t *m = e ? e->members : NULL; m && n < 1000; m = m->next)
+        n++;
+    return n;
+}
+
+static const aw_err_t *member(const aw_err_t *e, int i) {
+    const aw_err_t *m = e ? e->members : NULL;
+    while (m && i--)
+        m = m->next;
+    return m;
+}
+
+/* A recording manager for the children's cleanup. */
+typedef struct rec {
+    int exit_sleep_ms;
+    int entered, exited, in_exit, done;
+    int seen, sleep_rc;
+} rec_t;
+
+static int rec_enter(void *self, void **out) {
+    rec_t *r = self;
+    r->entered++;
+    *out = r;
+    return 0;
+}
+static int rec_exit(void *self, const aw_err_t *err) {
+    rec_t *r = self;
+    r->exited++;
+    r->in_exit = 1;
+    r->seen = err ? err->code : 0;
+    if (r->exit_sleep_ms)
+        r->sleep_rc = aw_sleep_ms(r->exit_sleep_ms);
+    r->done = 1;
+    return 0;
+}
+static const aw_cm_type_t rec_type = {.name = "rec", .enter = rec_enter, .exit = rec_exit};
+
+/* A child: logs id*10+1 at start; optionally sleeps shielded (so that it
+ * fails at a set time even after the group is cancelled); sleeps; fails
+ * with `fail` if set (cancelled or not); logs id*10+2 at the end. Its body
+ * runs inside a recording manager. */
+typedef struct kid {
+    int id;
+    int shield_ms;   /* shielded sleep first */
+    int sleep_ms;    /* then a cancellable sleep */
+    int fail;        /* then fail with this code */
+    int started, rc, finished;
+    rec_t r;
+} kid_t;
+
+static int kid_fn(void *arg) {
+    kid_t *k = arg;
+    k->started = 1;
+    logev(k->id * 10 + 1);
+    aw_with (aw_cm(&rec_type, &k->r)) {
+        if (k->shield_ms) {
+            aw_with (aw_shield(AW_SEC(5))) {
+                aw_sleep_ms(k->shield_ms);
+            }
+        }
+        k->rc = k->sleep_ms ? aw_sleep_ms(k->sleep_ms) : 0;
+        if (k->fail) {
+            aw_fail(k->fail, "kid %d failed", k->id);
+        }
+    }
+    k->finished = 1;
+    logev(k->id * 10 + 2);
+    return aw_status();
+}
+
+/* ======================= I. Task groups ======================= */
+
+/* I1: leaving the block waits for every child. */
+static kid_t i1_k[2] = {{.id = 1, .sleep_ms = 5}, {.id = 2, .sleep_ms = 10}};
+static int i1_main(void *arg) {
+    size_t size = 0, size_after = 9;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i1_k[0], NULL);
+        aw_spawn(g, kid_fn, &i1_k[1], NULL);
+        size = aw_group_size(g);
+        logev(99); /* the body ends */
+    }
+    logev(100); /* after the block */
+    cr_assert_eq(size, 2);
+    cr_assert_eq(aw_status(), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(i1_k[i].finished, 1, "kid %d finished", i + 1);
+        cr_assert_eq(i1_k[i].rc, 0);
+        cr_assert_eq(i1_k[i].r.exited, 1);
+    }
+    cr_assert_lt(index_of(99), index_of(12), "the body ended before the children");
+    cr_assert_lt(index_of(12), index_of(22));
+    cr_assert_lt(index_of(22), index_of(100), "the block waited for the last child");
+    (void)size_after;
+    return 0;
+}
+Test(group, I1_leaving_waits_for_every_child) { aw_test_run(i1_main, NULL, 0); }
+
+/* I2: the first child failure cancels the siblings and the body; the
+ * siblings' cleanup is awaited before the group exits. */
+static kid_t i2_a = {.id = 1, .sleep_ms = 2, .fail = -EIO};
+static kid_t i2_b = {.id = 2, .sleep_ms = 1000, .r = {.exit_sleep_ms = 5}};
+static int i2_main(void *arg) {
+    int body_rc = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i2_a, NULL);
+        aw_spawn(g, kid_fn, &i2_b, NULL);
+        body_rc = aw_sleep(AW_SEC(1));
+    }
+    logev(100);
+    cr_assert_lt(aw_now() - t0, AW_MS(800));
+    cr_assert_eq(body_rc, -ECANCELED, "the body was cancelled");
+    cr_assert_eq(i2_b.rc, -ECANCELED, "the sibling was cancelled");
+    cr_assert_eq(i2_b.r.seen, -ECANCELED);
+    cr_assert_eq(i2_b.r.sleep_rc, 0, "the sibling's cleanup ran in full");
+    cr_assert_eq(i2_b.r.done, 1);
+    cr_assert_lt(index_of(22), index_of(100), "and was awaited");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(group, I2_first_failure_cancels_siblings_and_body) { aw_test_run(i2_main, NULL, 0); }
+
+/* I3: two children failing in the same tick are both reported. */
+static kid_t i3_a = {.id = 1, .fail = -EIO};
+static kid_t i3_b = {.id = 2, .fail = -EPIPE};
+static kid_t i3_c = {.id = 3, .sleep_ms = 1000};
+static int i3a_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i3_a, NULL);
+        aw_spawn(g, kid_fn, &i3_b, NULL);
+        aw_spawn(g, kid_fn, &i3_c, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 2, "both same-tick failures, got %d members", nmembers(e));
+    cr_assert_eq(member(e, 0)->code, -EIO);
+    cr_assert_eq(member(e, 1)->code, -EPIPE);
+    cr_assert_eq(i3_c.rc, -ECANCELED, "the third was cancelled, not a failure");
+    aw_err_clear();
+    return 0;
+}
+Test(group, I3_same_tick_failures_all_reported) { aw_test_run(i3a_main, NULL, 0); }
+
+/* I3: the body's error is included (as the group error's context). */
+static kid_t i3b_k = {.id = 1, .sleep_ms = 1, .fail = -EPIPE};
+static int i3b_main(void *arg) {
+    int body_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i3b_k, NULL);
+        body_rc = aw_sleep(AW_SEC(1));
+        aw_fail(-EIO, "the body failed too");
+    }
+    cr_assert_eq(body_rc, -ECANCELED);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EPIPE);
+    cr_assert_not_null(aw_err_find(e->context, -EIO), "the body's error is in the chain");
+    aw_err_clear();
+    return 0;
+}
+Test(group, I3_body_error_included) { aw_test_run(i3b_main, NULL, 0); }
+
+/* I4: cancelled from outside: children are cancelled and awaited, a plain
+ * -ECANCELED propagates. */
+static kid_t i4_k[2] = {{.id = 1, .sleep_ms = 1000, .r = {.exit_sleep_ms = 3}},
+                        {.id = 2, .sleep_ms = 1000, .r = {.exit_sleep_ms = 3}}};
+static int i4_status, i4_has_group;
+static int i4_parent(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i4_k[0], NULL);
+        aw_spawn(g, kid_fn, &i4_k[1], NULL);
+        aw_sleep(AW_SEC(1));
+    }
+    logev(100);
+    i4_status = aw_status();
+    i4_has_group = aw_err_find(aw_err_current(), -AW_EGROUP) != NULL;
+    return aw_status();
+}
+static int i4_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, i4_parent, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(i4_status, -ECANCELED, "a plain -ECANCELED, got %s", aw_err_name(i4_status));
+    cr_assert(!i4_has_group, "no group error: no child failed");
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(i4_k[i].rc, -ECANCELED);
+        cr_assert_eq(i4_k[i].r.sleep_rc, 0);
+        cr_assert_lt(index_of((i + 1) * 10 + 2), index_of(100), "kid %d awaited", i + 1);
+    }
+    return 0;
+}
+Test(group, I4_outer_cancel_gives_plain_ecanceled) { aw_test_run(i4_main, NULL, 0); }
+
+/* I4: with children that failed while being cancelled, the -ECANCELED
+ * carries the group error in its chain. */
+static kid_t i4b_k = {.id = 1, .sleep_ms = 1000, .fail = -EIO};
+static int i4b_parent(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i4b_k, NULL);
+        aw_sleep(AW_SEC(1));
+    }
+    i4_status = aw_status();
+    const aw_err_t *ge = aw_err_find(aw_err_current(), -AW_EGROUP);
+    i4_has_group = ge && ge->members && ge->members->code == -EIO;
+    return aw_status();
+}
+static int i4b_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, i4b_parent, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(i4_status, -ECANCELED);
+    cr_assert(i4_has_group, "the group error (member -EIO) is in the chain");
+    return 0;
+}
+Test(group, I4_outer_cancel_keeps_group_error_in_chain) { aw_test_run(i4b_main, NULL, 0); }
+
+/* I5: after a group that cancelled internally, the parent is not left
+ * cancelled. */
+static kid_t i5_a = {.id = 1, .sleep_ms = 1, .fail = -EIO};
+static kid_t i5_b = {.id = 2, .sleep_ms = 1000};
+static int i5_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i5_a, NULL);
+        aw_spawn(g, kid_fn, &i5_b, NULL);
+        aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    aw_err_clear();
+    cr_assert(!aw_cancel_pending());
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_group_cancel(g);
+        aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(!aw_cancel_pending());
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(group, I5_parent_not_left_cancelled) { aw_test_run(i5_main, NULL, 0); }
+
+/* I6 (KeyboardInterrupt/SystemExit in a child) has no C counterpart. */
+
+/* I7: spawning into a group that was left fails with -EINVAL and the
+ * function never runs; so does spawning before enter. */
+static int i7_ran;
+static int i7_fn(void *arg) {
+    i7_ran = 1;
+    return 0;
+}
+static int i7_main(void *arg) {
+    aw_cm_t cm = aw_group();
+    aw_group_t *gp = cm.self;
+    cr_assert_eq(aw_spawn(gp, i7_fn, NULL, NULL), -EINVAL, "before enter");
+    aw_err_clear();
+    aw_with (aw_group_t *g, cm) {
+        cr_assert_eq((void *)g, (void *)gp);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_spawn(gp, i7_fn, NULL, NULL), -EINVAL, "after exit");
+    cr_assert_eq(aw_status(), -EINVAL);
+    aw_err_clear();
+    aw_sleep_ms(2);
+    cr_assert_eq(i7_ran, 0);
+    return 0;
+}
+Test(group, I7_spawn_into_closed_group_is_einval) { aw_test_run(i7_main, NULL, 0); }
+
+/* I8: nested groups give nested group errors (a child that runs a group). */
+static kid_t i8_leaf = {.id = 2, .sleep_ms = 1, .fail = -EIO};
+static int i8_middle(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i8_leaf, NULL);
+    }
+    return aw_status();
+}
+static int i8_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, i8_middle, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    const aw_err_t *m = e->members;
+    cr_assert_eq(m->code, -AW_EGROUP, "the member is the inner group's error");
+    cr_assert_eq(nmembers(m), 1);
+    cr_assert_eq(m->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(group, I8_nested_groups_nest_errors) { aw_test_run(i8_main, NULL, 0); }
+
+/* I8: nested groups in one task: the inner group's error leaves the outer
+ * body and cancels the outer children. */
+static kid_t i8b_fail = {.id = 1, .sleep_ms = 1, .fail = -EIO};
+static kid_t i8b_sib = {.id = 2, .sleep_ms = 1000};
+static int i8b_main(void *arg) {
+    aw_with (aw_group_t *outer, aw_group()) {
+        aw_spawn(outer, kid_fn, &i8b_sib, NULL);
+        aw_with (aw_group_t *inner, aw_group()) {
+            aw_spawn(inner, kid_fn, &i8b_fail, NULL);
+        }
+    }
+    cr_assert_eq(i8b_sib.rc, -ECANCELED, "the outer child was cancelled");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    const aw_err_t *inner = aw_err_find(e, -AW_EGROUP);
+    cr_assert_not_null(inner);
+    int found = 0;
+    for (const aw_err_t *x = e; x; x = x->context)
+        for (const aw_err_t *m = x->members; m; m = m->next)
+            found += m->code == -EIO;
+    cr_assert_eq(found, 1, "the -EIO is reported once");
+    aw_err_clear();
+    return 0;
+}
+Test(group, I8_nested_groups_same_task) { aw_test_run(i8b_main, NULL, 0); }
+
+/* I9 (opposite of asyncio): a body that swallows the group's cancel cannot
+ * go on awaiting; the group still raises the child's error. */
+static kid_t i9_k = {.id = 1, .sleep_ms = 1, .fail = -EIO};
+static int i9_main(void *arg) {
+    int rc[3] = {1, 1, 1};
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i9_k, NULL);
+        for (int i = 0; i < 3; i++) {
+            rc[i] = aw_sleep(AW_SEC(1));
+            aw_err_clear(); /* swallow */
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(rc[i], -ECANCELED, "await %d after the swallow", i);
+    cr_assert_lt(aw_now() - t0, AW_MS(900));
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(group, I9_body_cannot_swallow_group_cancel) { aw_test_run(i9_main, NULL, 0); }
+
+/* I10: a child that fails while the body is suspended in another manager's
+ * exit does not cut that exit's cleanup (exits are shielded). */
+static rec_t i10_r = {.exit_sleep_ms = 15};
+static int i10_exit_done_at_failure = -1;
+static int i10_kid(void *arg) {
+    while (!i10_r.in_exit) /* fail while the body is in the exit */
+        aw_yield();
+    i10_exit_done_at_failure = i10_r.done;
+    return aw_raise(-EIO, "kid failed during the exit");
+}
+static int i10_main(void *arg) {
+    int after = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, i10_kid, NULL, NULL);
+        aw_with (aw_cm(&rec_type, &i10_r)) {
+            aw_sleep_ms(1);
+        }
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(i10_r.sleep_rc, 0, "the exit's cleanup was not cut");
+    cr_assert_eq(i10_r.done, 1);
+    cr_assert_eq(i10_exit_done_at_failure, 0, "the failure landed while the exit ran");
+    cr_assert_eq(after, -ECANCELED, "the cancel arrives after the exit");
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    aw_err_clear();
+    return 0;
+}
+Test(group, I10_child_failure_does_not_cut_exit) { aw_test_run(i10_main, NULL, 0); }
+
+/* I11 (opposite of gather): a failure leaves no sibling running. */
+static kid_t i11_k[3] = {{.id = 1, .sleep_ms = 2, .fail = -EIO},
+                         {.id = 2, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}},
+                         {.id = 3, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}}};
+static int i11_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, kid_fn, &i11_k[i], NULL);
+    }
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    aw_err_clear();
+    aw_loop_stats_t st;
+    aw_loop_stats(&st);
+    cr_assert_eq(st.tasks, 1, "only main is alive, got %zu", st.tasks);
+    for (int i = 1; i < 3; i++) {
+        cr_assert_eq(i11_k[i].finished, 1);
+        cr_assert_eq(i11_k[i].r.done, 1);
+    }
+    return 0;
+}
+Test(group, I11_no_orphans_after_failure) { aw_test_run(i11_main, NULL, 0); }
+
+/* I12: a single failure is still reported as a group error (strict). */
+static kid_t i12_k = {.id = 1, .fail = -EIO};
+static int i12_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i12_k, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EIO);
+    cr_assert_str_eq(e->members->msg, "kid 1 failed");
+    aw_err_clear();
+    return 0;
+}
+Test(group, I12_single_failure_is_a_group_error) { aw_test_run(i12_main, NULL, 0); }
+
+/* I13: aw_group_cancel ends the group early, quietly; idempotent. */
+static kid_t i13_k[2] = {{.id = 1, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}},
+                         {.id = 2, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}}};
+static int i13_main(void *arg) {
+    int body_rc = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i13_k[0], NULL);
+        aw_spawn(g, kid_fn, &i13_k[1], NULL);
+        aw_sleep_ms(1);
+        aw_group_cancel(g);
+        aw_group_cancel(g);
+        body_rc = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_lt(aw_now() - t0, AW_MS(800));
+    cr_assert_eq(body_rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "not an error, got %s", aw_err_name(aw_status()));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(i13_k[i].rc, -ECANCELED);
+        cr_assert_eq(i13_k[i].r.sleep_rc, 0);
+    }
+    return 0;
+}
+Test(group, I13_group_cancel_ends_quietly) { aw_test_run(i13_main, NULL, 0); }
+
+/* I13: aw_group_cancel from a child. */
+static aw_group_t *i13b_g;
+static int i13b_canceller(void *arg) {
+    aw_sleep_ms(2);
+    aw_group_cancel(i13b_g);
+    return 0;
+}
+static kid_t i13b_k = {.id = 1, .sleep_ms = 1000};
+static int i13b_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        i13b_g = g;
+        aw_spawn(g, kid_fn, &i13b_k, NULL);
+        aw_spawn(g, i13b_canceller, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(i13b_k.rc, -ECANCELED);
+    return 0;
+}
+Test(group, I13_group_cancel_from_a_child) { aw_test_run(i13b_main, NULL, 0); }
+
+/* I14 (opposite of errgroup): every error is kept, not only the first. */
+static kid_t i14_k[3] = {{.id = 1, .shield_ms = 1, .fail = -EIO},
+                         {.id = 2, .shield_ms = 3, .fail = -EPIPE},
+                         {.id = 3, .shield_ms = 5, .fail = -ENOSPC}};
+static int i14_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, kid_fn, &i14_k[i], NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 3);
+    cr_assert_eq(member(e, 0)->code, -EIO);
+    cr_assert_eq(member(e, 1)->code, -EPIPE);
+    cr_assert_eq(member(e, 2)->code, -ENOSPC);
+    aw_err_clear();
+    return 0;
+}
+Test(group, I14_all_errors_kept) { aw_test_run(i14_main, NULL, 0); }
+
+/* I14: a child that ignores the cancel cannot keep the group blocked:
+ * every await it makes returns -ECANCELED. */
+static int i14b_loops;
+static int i14b_stubborn(void *arg) {
+    for (int i = 0; i < 100; i++) {
+        aw_sleep(AW_SEC(1));
+        aw_err_clear();
+        i14b_loops++;
+    }
+    return 0;
+}
+static kid_t i14b_fail = {.id = 1, .sleep_ms = 1, .fail = -EIO};
+static int i14b_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, i14b_stubborn, NULL, NULL);
+        aw_spawn(g, kid_fn, &i14b_fail, NULL);
+    }
+    cr_assert_lt(aw_now() - t0, AW_SEC(2));
+    cr_assert_eq(i14b_loops, 100);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1, "the stubborn child returned 0: not a failure");
+    aw_err_clear();
+    return 0;
+}
+Test(group, I14_child_ignoring_cancel_cannot_block) { aw_test_run(i14b_main, NULL, 0); }
+
+/* ======================= Decision 5 ======================= */
+
+/* Every error kept: child failures in completion order (not spawn order),
+ * the body's error in the chain, acyclic. */
+static kid_t d5_k[3] = {{.id = 1, .shield_ms = 9, .fail = -ENOSPC},
+                        {.id = 2, .shield_ms = 3, .fail = -EIO},
+                        {.id = 3, .shield_ms = 6, .fail = -EPIPE}};
+static int d5_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, kid_fn, &d5_k[i], NULL);
+        aw_sleep(AW_SEC(1));
+        aw_fail(-EBADMSG, "the body failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 3);
+    cr_assert_eq(member(e, 0)->code, -EIO, "completion order: 3 ms first");
+    cr_assert_eq(member(e, 1)->code, -EPIPE);
+    cr_assert_eq(member(e, 2)->code, -ENOSPC);
+    cr_assert_not_null(aw_err_find(e, -EBADMSG), "the body's error is kept");
+    /* acyclic: the chain ends, and no record appears twice */
+    const aw_err_t *seen[64];
+    int n = 0;
+    for (const aw_err_t *x = e; x; x = x->context) {
+        cr_assert_lt(n, 64, "chain too long (cycle?)");
+        for (int i = 0; i < n; i++)
+            cr_assert_neq((void *)seen[i], (void *)x, "cycle in the chain");
+        seen[n++] = x;
+    }
+    cr_assert_eq(aw_err_count(e), n + 3);
+    aw_err_clear();
+    return 0;
+}
+Test(group, D5_every_error_kept_in_order) { aw_test_run(d5_main, NULL, 0); }
+
+/* Decision 5: a child cancelled by the group whose cleanup then fails
+ * (its exit returns -EIO) still ends with -ECANCELED (a cancel is never
+ * lost), but its cleanup failure must not be dropped: it is reachable from
+ * the group's error. */
+static int d5b_exit(void *self, const aw_err_t *err) {
+    return aw_raise(-EIO, "close failed during cancellation");
+}
+static const aw_cm_type_t d5b_type = {.name = "failing-close", .enter = rec_enter,
+                                      .exit = d5b_exit};
+static rec_t d5b_r;
+static int d5b_status;
+static int d5b_victim(void *arg) {
+    aw_with (aw_cm(&d5b_type, &d5b_r)) {
+        aw_sleep(AW_SEC(1));
+    }
+    d5b_status = aw_status();
+    return aw_status();
+}
+static kid_t d5b_fail = {.id = 1, .sleep_ms = 2, .fail = -EPIPE};
+static bool d5b_find(const aw_err_t *e, int code) {
+    for (; e; e = e->context) {
+        if (e->code == code)
+            return true;
+        for (const aw_err_t *m = e->members; m; m = m->next)
+            if (d5b_find(m, code))
+                return true;
+    }
+    return false;
+}
+static int d5b_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, d5b_victim, NULL, NULL);
+        aw_spawn(g, kid_fn, &d5b_fail, NULL);
+    }
+    cr_assert_eq(d5b_status, -ECANCELED, "the victim's cancel is kept");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert(d5b_find(e, -EPIPE));
+    cr_assert(d5b_find(e, -EIO), "the cancelled child's cleanup failure was dropped");
+    aw_err_clear();
+    return 0;
+}
+Test(group, D5_cleanup_failure_of_cancelled_child_is_kept) { aw_test_run(d5b_main, NULL, 0); }
+
+/* A deadline around a group reaches the children even while the body
+ * waits for them in the group's exit; the result is -ETIMEDOUT. */
+static kid_t dl_k[2] = {{.id = 1, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}},
+                        {.id = 2, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}}};
+static int dl_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, kid_fn, &dl_k[0], NULL);
+            aw_spawn(g, kid_fn, &dl_k[1], NULL);
+        } /* straight into the exit's wait */
+    }
+    cr_assert_lt(aw_now() - t0, AW_MS(800));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    cr_assert_null(aw_err_find(aw_err_current(), -AW_EGROUP), "cancelled children are not failures");
+    aw_err_clear();
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(dl_k[i].rc, -ECANCELED);
+        cr_assert_eq(dl_k[i].r.sleep_rc, 0);
+        cr_assert_eq(dl_k[i].finished, 1);
+    }
+    return 0;
+}
+Test(group, deadline_around_group_cancels_children) { aw_test_run(dl_main, NULL, 0); }
+
+/* I4: the parent is cancelled while its body already waits in the group's
+ * exit: the cancel still reaches the children. */
+static kid_t i4c_k = {.id = 1, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}};
+static int i4c_parent(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &i4c_k, NULL);
+    }
+    i4_status = aw_status();
+    return aw_status();
+}
+static int i4c_main(void *arg) {
+    aw_task_t *t;
+    aw_ns_t t0 = aw_now();
+    aw_spawn(NULL, i4c_parent, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_lt(aw_now() - t0, AW_MS(800));
+    cr_assert_eq(i4_status, -ECANCELED);
+    cr_assert_eq(i4c_k.rc, -ECANCELED);
+    cr_assert_eq(i4c_k.r.sleep_rc, 0);
+    return 0;
+}
+Test(group, I4_outer_cancel_while_body_waits_in_exit) { aw_test_run(i4c_main, NULL, 0); }
+
+/* ======================= (c) Beyond ======================= */
+
+/* (c)18: two children fail and a third is cancelled: the group error holds
+ * exactly the two failures, in completion order, and none of the
+ * cancels. */
+static kid_t c18_k[3] = {{.id = 1, .shield_ms = 6, .fail = -EPIPE},
+                         {.id = 2, .sleep_ms = 2, .fail = -EIO},
+                         {.id = 3, .sleep_ms = 1000}};
+static int c18_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, kid_fn, &c18_k[i], NULL);
+        aw_sleep(AW_SEC(1));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 2, "exactly the two failures, got %d", nmembers(e));
+    cr_assert_eq(member(e, 0)->code, -EIO, "completion order");
+    cr_assert_eq(member(e, 1)->code, -EPIPE);
+    cr_assert_null(member(e, 1)->next);
+    for (const aw_err_t *m = e->members; m; m = m->next)
+        cr_assert_neq(m->code, -ECANCELED);
+    cr_assert_eq(c18_k[2].rc, -ECANCELED, "the third was cancelled");
+    cr_assert_null(aw_err_find(e, -ECANCELED), "the group's own cancel is not an error");
+    aw_err_clear();
+    return 0;
+}
+Test(group, c18_group_error_has_failures_not_cancels) { aw_test_run(c18_main, NULL, 0); }
+
+/* (c)17: 100 tasks each inside a 2-level with, spawned into the root group
+ * and left running when main returns: every exit runs exactly once, during
+ * shutdown, inner before outer. */
+typedef struct c17_slot {
+    int entered, exited, after_main, seq, sleep_rc;
+} c17_slot_t;
+static c17_slot_t c17[100][2];
+static int c17_main_returned, c17_seq;
+static int c17_enter(void *self, void **out) {
+    ((c17_slot_t *)self)->entered++;
+    *out = self;
+    return 0;
+}
+static int c17_exit(void *self, const aw_err_t *err) {
+    c17_slot_t *s = self;
+    s->exited++;
+    s->after_main = c17_main_returned;
+    s->sleep_rc = aw_sleep_ms(1);
+    s->seq = ++c17_seq;
+    return 0;
+}
+static const aw_cm_type_t c17_type = {.name = "c17", .enter = c17_enter, .exit = c17_exit};
+static int c17_task(void *arg) {
+    int i = (int)(intptr_t)arg;
+    aw_with (aw_cm(&c17_type, &c17[i][0])) {
+        aw_with (aw_cm(&c17_type, &c17[i][1])) {
+            aw_sleep(AW_SEC(3600));
+        }
+    }
+    return 0;
+}
+static int c17_main(void *arg) {
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(aw_spawn(NULL, c17_task, (void *)(intptr_t)i, NULL), 0);
+    aw_sleep_ms(2);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(c17[i][1].entered, 1);
+    c17_main_returned = 1;
+    return 0;
+}
+Test(group, c17_shutdown_runs_every_exit_once) {
+    aw_test_run(c17_main, NULL, 0);
+    for (int i = 0; i < 100; i++)
+        for (int l = 0; l < 2; l++) {
+            cr_assert_eq(c17[i][l].entered, 1);
+            cr_assert_eq(c17[i][l].exited, 1, "task %d level %d exited %d times", i, l,
+                         c17[i][l].exited);
+            cr_assert_eq(c17[i][l].after_main, 1, "during shutdown");
+            cr_assert_eq(c17[i][l].sleep_rc, 0, "the shutdown exit is shielded");
+        }
+    for (int i = 0; i < 100; i++)
+        cr_assert_lt(c17[i][1].seq, c17[i][0].seq, "inner exits before outer");
+}
+
+/* ======================= more ======================= */
+
+/* A body error cancels the children; with no child failure the body's
+ * error propagates as is (no group error). */
+static kid_t be_k[2] = {{.id = 1, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}},
+                        {.id = 2, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}}};
+static int be_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &be_k[0], NULL);
+        aw_spawn(g, kid_fn, &be_k[1], NULL);
+        aw_sleep_ms(1);
+        aw_fail(-EIO, "the body failed");
+    }
+    cr_assert_lt(aw_now() - t0, AW_MS(800));
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EIO);
+    cr_assert_null(aw_err_find(e, -AW_EGROUP));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(be_k[i].rc, -ECANCELED);
+        cr_assert_eq(be_k[i].r.done, 1);
+        cr_assert_eq(be_k[i].finished, 1);
+    }
+    aw_err_clear();
+    return 0;
+}
+Test(group, body_error_cancels_children) { aw_test_run(be_main, NULL, 0); }
+
+/* Decision 4 in a group: a task spawned after aw_group_cancel runs until
+ * its first suspension point; it is not a failure. */
+static kid_t d4_k = {.id = 1, .sleep_ms = 1000};
+static int d4_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_group_cancel(g);
+        cr_assert_eq(aw_spawn(g, kid_fn, &d4_k, NULL), 0);
+    }
+    cr_assert_eq(d4_k.started, 1, "it ran");
+    cr_assert_eq(d4_k.rc, -ECANCELED, "its first suspension returned -ECANCELED");
+    cr_assert_eq(d4_k.r.exited, 1);
+    cr_assert_eq(d4_k.finished, 1);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, D4_spawn_into_cancelled_group_runs_to_first_suspension) {
+    aw_test_run(d4_main, NULL, 0);
+}
+
+/* Joinable children: join inside the block returns the child's status;
+ * unjoined ones are released when the group is left. */
+static kid_t jn_k[2] = {{.id = 1, .sleep_ms = 1}, {.id = 2, .sleep_ms = 1, .fail = -EIO}};
+static int jn_main(void *arg) {
+    int rc0 = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *a, *b;
+        aw_spawn(g, kid_fn, &jn_k[0], &a);
+        aw_spawn(g, kid_fn, &jn_k[1], &b);
+        rc0 = aw_task_join(a);
+        (void)b; /* never joined */
+    }
+    cr_assert_eq(rc0, 0);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    aw_loop_stats_t st;
+    aw_loop_stats(&st);
+    cr_assert_eq(st.tasks, 1);
+    return 0;
+}
+Test(group, joinable_children) { aw_test_run(jn_main, NULL, 0); }
