@@ -11,12 +11,41 @@
  *
  * A second figure, switch_16tasks_ns, has 16 tasks yielding round robin:
  * the per-round cost of the scheduler is shared by 16 switches.
+ * switch_coro_ns is the machine layer alone (aw__coro_switch), the same
+ * shape as the boost peer: a thread and one coroutine, back and forth.
  * switch_env gives the cost of a system call and of aw_now() here, to
  * read the others by. */
 #include "bench.h"
 
+#include "../src/coro/coro.h"
+
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* The machine layer alone, the shape of the boost peer: the thread's
+ * context and one coroutine switching back and forth. */
+static aw__coro_t coro_main, coro_peer;
+static void coro_pingpong(void *arg) {
+    for (;;)
+        aw__coro_switch(&coro_peer, &coro_main, 0);
+}
+static double coro_switch_ns(long n) {
+    double v[BENCH_REPS];
+    size_t size = 64 * 1024;
+    char *stack = aligned_alloc(4096, size);
+    aw__coro_init_thread(&coro_main);
+    aw__coro_init(&coro_peer, stack, stack + size, coro_pingpong, NULL);
+    for (int rep = 0; rep < BENCH_REPS; rep++) {
+        double t0 = bench_now();
+        for (long i = 0; i < n; i++)
+            aw__coro_switch(&coro_main, &coro_peer, 0);
+        v[rep] = (bench_now() - t0) / (2.0 * n);
+    }
+    /* the coroutine stays parked in its loop: its stack is simply freed */
+    free(stack);
+    return bench_median(v, BENCH_REPS);
+}
 
 static long rounds;       /* round trips (yields per task) per measurement */
 
@@ -78,6 +107,7 @@ int main(void) {
     double sw_per_yield = bench_median(two.sw_per_yield, BENCH_REPS);
     bench_print("switch_ns", bench_median(two.per_yield, BENCH_REPS), peers, pv);
     const char *p1[] = {"boost", NULL};
+    bench_print("switch_coro_ns", coro_switch_ns(rounds * 4), p1, pv);
     bench_print("switch_raw_ns", bench_median(two.per_switch, BENCH_REPS), p1, pv);
     bench_note("switch_count", "loop_switches_per_yield=%.3g (2 tasks)", sw_per_yield);
 

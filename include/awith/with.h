@@ -55,14 +55,14 @@ AW_API aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line);
 AW_API bool aw__with_enter(aw_with_t *w);
 AW_API void aw__with_cleanup(aw_with_t *w);
 
-#define aw__with2_(w, decl, cm)                                                      \
+#define aw__with2_(w, decl, mgr)                                                      \
     for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
-             aw__with_init((cm), __FILE__, __LINE__);                                \
+             {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
          aw__with_enter(&w);)                                                        \
         for (decl __attribute__((unused)) = w.value; w.once; w.once = 0)
-#define aw__with1_(w, cm)                                                            \
+#define aw__with1_(w, mgr)                                                            \
     for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
-             aw__with_init((cm), __FILE__, __LINE__);                                \
+             {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
          aw__with_enter(&w);)                                                        \
         for (; w.once; w.once = 0)
 #define aw__with2(decl, cm) aw__with2_(AW__CAT(aw__w, __COUNTER__), decl, cm)

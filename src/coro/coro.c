@@ -7,21 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define AW__ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AW__ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define AW__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define AW__TSAN 1
-#endif
-#endif
-
 #ifdef AW__ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -30,10 +15,12 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-extern void aw__coro_trampoline(void);
+extern void aw__coro_trampoline(void); /* aarch64 */
+extern void aw__coro_boot(void);       /* x86_64 */
+void aw__coro_start(void *p);
 
-/* Runs first on every new stack (via the trampoline). */
-static void aw__coro_start(void *p) {
+/* Runs first on every new stack (via the boot code of switch_*.S). */
+void aw__coro_start(void *p) {
     aw__coro_t *c = p;
 #ifdef AW__ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
@@ -57,14 +44,11 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
     __asan_unpoison_memory_region(lo, c->size);
 #endif
 #if defined(__x86_64__)
-    /* [sp]=mxcsr|fpcw, r15, r14, r13, r12, rbx, rbp, ret; after `ret`
-     * rsp is 16-byte aligned, as the trampoline's call expects. */
-    uint64_t *sp = (uint64_t *)(t - 80);
-    memset(sp, 0, 80);
-    sp[0] = 0x1F80 | ((uint64_t)0x037F << 32);
-    sp[3] = (uint64_t)(uintptr_t)aw__coro_start; /* r13 */
-    sp[4] = (uint64_t)(uintptr_t)c;              /* r12 */
-    sp[7] = (uint64_t)(uintptr_t)aw__coro_trampoline;
+    /* the switch protocol of switch_x86_64.S: [resume][fp control][rbp] */
+    uint64_t *sp = (uint64_t *)(t - 32);
+    memset(sp, 0, 32);
+    sp[0] = (uint64_t)(uintptr_t)aw__coro_boot;
+    sp[1] = 0x1F80 | ((uint64_t)0x037F << 32); /* default MXCSR, x87 CW */
     c->sp = sp;
 #elif defined(__aarch64__)
     uint64_t *sp = (uint64_t *)(t - 176);
@@ -108,6 +92,12 @@ void aw__coro_fini(aw__coro_t *c) {
     c->tsan_fiber = NULL;
 }
 
+/* The switch as a real function (for callers in assembly: the tests). */
+void aw__coro_switch_fn(aw__coro_t *from, aw__coro_t *to, int from_dying) {
+    aw__coro_switch(from, to, from_dying);
+}
+
+#if !AW__INLINE_SWITCH
 void aw__coro_switch(aw__coro_t *from, aw__coro_t *to, int from_dying) {
 #ifdef AW__ASAN
     __sanitizer_start_switch_fiber(from_dying ? NULL : &from->asan_fake,
@@ -118,8 +108,9 @@ void aw__coro_switch(aw__coro_t *from, aw__coro_t *to, int from_dying) {
 #ifdef AW__TSAN
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
-    aw__ctx_switch(&from->sp, to->sp);
+    aw__ctx_switch(&from->sp, to->sp, to);
 #ifdef AW__ASAN
     __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
 #endif
 }
+#endif

@@ -27,8 +27,8 @@ struct aw__coro {
     void *arg;
 };
 
-/* Assembly: save into *from_sp, switch to to_sp. */
-void aw__ctx_switch(void **from_sp, void *to_sp);
+/* Assembly: save into *from_sp, switch to to_sp (the coroutine `to`). */
+void aw__ctx_switch(void **from_sp, void *to_sp, aw__coro_t *to);
 
 /* Prepare `c` on `stack` so that the first switch to it calls
  * entry(arg) on the new stack; entry must never return. `top` is the
@@ -36,9 +36,77 @@ void aw__ctx_switch(void **from_sp, void *to_sp);
 void aw__coro_init(aw__coro_t *c, void *lo, void *top,
                    void (*entry)(void *), void *arg);
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AW__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AW__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define AW__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AW__TSAN 1
+#endif
+#endif
+
+/* Optimised x86_64 builds without sanitizers switch inline: the compiler
+ * saves only the callee-saved registers that are live here (the clobber
+ * list), and nothing is called, so the return-stack predictor stays in
+ * step. Same protocol as aw__ctx_switch in switch_x86_64.S (read it
+ * first): rbp and the FP control state are saved by hand, below the red
+ * zone the compiler may be using. */
+#if defined(__x86_64__) && defined(__OPTIMIZE__) && !defined(AW__ASAN) && !defined(AW__TSAN)
+#define AW__INLINE_SWITCH 1
+static inline __attribute__((always_inline)) void
+aw__ctx_switch_inline(void **from_sp, void *to_sp, aw__coro_t *to) {
+    register void **rdx __asm__("rdx") = from_sp;
+    register void *rsi __asm__("rsi") = to_sp;
+    register aw__coro_t *rdi __asm__("rdi") = to;
+    __asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
+                     "pushq %%rbp\n\t"
+                     "subq $8, %%rsp\n\t"
+                     "stmxcsr (%%rsp)\n\t"
+                     "fnstcw 4(%%rsp)\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "movq %%rsp, (%%rdx)\n\t"
+                     "movq %%rsi, %%rsp\n\t"
+                     "popq %%rax\n\t"
+                     "jmpq *%%rax\n"
+                     "1:\n\t"
+                     "ldmxcsr (%%rsp)\n\t"
+                     "fldcw 4(%%rsp)\n\t"
+                     "addq $8, %%rsp\n\t"
+                     "popq %%rbp\n\t"
+                     "leaq 128(%%rsp), %%rsp"
+                     : "+d"(rdx), "+S"(rsi), "+D"(rdi)
+                     :
+                     : "rax", "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+                       "r15", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+                       "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+                       "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)",
+                       "st(6)", "st(7)");
+}
+/* Switch from `from` to `to`. Inlined: with no call and no return the
+ * return-stack predictor never mispredicts. */
+static inline __attribute__((always_inline)) void
+aw__coro_switch(aw__coro_t *from, aw__coro_t *to, int from_dying) {
+    (void)from_dying;
+    aw__ctx_switch_inline(&from->sp, to->sp, to);
+}
+#else
+#define AW__INLINE_SWITCH 0
 /* Switch from `from` to `to`, with sanitizer annotations. `from_dying`
  * says `from` will never run again (lets ASan free its fake stack). */
 void aw__coro_switch(aw__coro_t *from, aw__coro_t *to, int from_dying);
+#endif
+
+
+
+/* The same, out of line: a function with the ABI's register rules. */
+void aw__coro_switch_fn(aw__coro_t *from, aw__coro_t *to, int from_dying);
 
 /* Bind `c` to the calling thread's own stack (the loop's context). */
 void aw__coro_init_thread(aw__coro_t *c);
@@ -46,12 +114,20 @@ void aw__coro_fini(aw__coro_t *c);
 
 /* ---- stacks (stack.c) ---- */
 
+enum { AW__CANARY_WORDS = 8 };
+
 struct aw__stack {
     char *lo;                  /* lowest usable byte (above the guard) */
     char *hi;                  /* one past the highest usable byte */
     aw__stack_t *next;         /* cache link */
     unsigned guarded;          /* a PROT_NONE page sits below lo */
     unsigned vg_id;            /* Valgrind stack id */
+    uint64_t canary[AW__CANARY_WORDS]; /* last: the canary of the stack above */
+};
+
+struct aw__slab {
+    char *map;
+    size_t bytes, stride;      /* stacks at map + page + k * stride */
 };
 
 typedef struct aw__stack_cache {
@@ -59,12 +135,11 @@ typedef struct aw__stack_cache {
     size_t size;               /* usable size of cached stacks */
     size_t guard_budget;       /* guarded stacks this cache may still make */
     size_t live, cached;
-    void **slabs;              /* every slab mapping, unmapped at close */
+    struct aw__slab *slabs;    /* every slab mapping, unmapped at close */
     size_t nslabs, slabcap;
-    size_t slab_bytes;
 } aw__stack_cache_t;
 
-#define AW__STACK_CANARY 0x5afe57ac6a7a2dULL
+#define AW__STACK_CANARY 0xa55afe57ac6a7a2dULL /* no zero byte */
 
 void aw__stack_cache_init(aw__stack_cache_t *sc, size_t size, size_t guard_budget);
 void aw__stack_cache_fini(aw__stack_cache_t *sc);
@@ -74,9 +149,25 @@ void aw__stack_put(aw__stack_cache_t *sc, aw__stack_t *s);
 /* A stack of another size: its own mapping, always guarded. */
 aw__stack_t *aw__stack_map(size_t size);
 void aw__stack_unmap(aw__stack_t *s);
-/* Nonzero when the canary at the bottom of an unguarded stack is intact. */
+/* Where an unguarded stack's canary lives: the 64 bytes just below its
+ * lowest byte (the last words of the descriptor of the stack below, in a
+ * packed slab), which an overflow overwrites first. 64 bytes, because
+ * frames write sparsely: a 16-byte canary can fall between two return
+ * addresses, or inside an ASan redzone (32 bytes that are never written).
+ * A frame that skips more than that (a large array left untouched) can
+ * step over it: that is what the guarded stacks are for. */
+static inline uint64_t *aw__stack_canary(const aw__stack_t *s) {
+    return (uint64_t *)(void *)(s->lo - AW__CANARY_WORDS * sizeof(uint64_t));
+}
+/* Nonzero when the canary below an unguarded stack is intact. */
 static inline int aw__stack_ok(const aw__stack_t *s) {
-    return s->guarded || *(const uint64_t *)s->lo == AW__STACK_CANARY;
+    if (s->guarded)
+        return 1;
+    const uint64_t *c = aw__stack_canary(s);
+    uint64_t diff = 0;
+    for (int i = 0; i < AW__CANARY_WORDS; i++)
+        diff |= c[i] ^ AW__STACK_CANARY;
+    return diff == 0;
 }
 /* Is `addr` inside the guard page of `s`? */
 int aw__stack_in_guard(const aw__stack_t *s, const void *addr);

@@ -5,15 +5,25 @@
  * vm.max_map_count (65530) then caps a process near 32,000 guarded stacks
  * (libdill's limit). So a cache makes guarded stacks while its guard budget
  * lasts (default: 8192 per loop, a quarter of what one process can afford)
- * and, past it, stacks whose lowest word is a canary checked every time the
+ * and, past it, stacks guarded by a canary checked every time the
  * coroutine switches out and when it dies. A guarded overflow faults at
  * once and the loop's SIGSEGV handler names the task; a canary overflow is
  * caught at the next switch. Stacks come 64 to a slab (one mmap, NORESERVE,
  * untouched pages cost nothing), so 1,000,000 stacks need ~16,000 mappings.
  *
+ * Two kinds of slab. While the budget lasts: a page below every stack,
+ * made PROT_NONE. Past it, packed: one guard page at the slab's bottom (so
+ * its lowest stack is guarded too) and stacks back to back. An unguarded
+ * stack's canary is the 64 bytes right below it: in a packed slab, the
+ * last words of the stack below's descriptor, on a page that stack touches
+ * anyway. So an idle coroutine costs the pages at its top only (the
+ * canary never faults in a page of its own), and an overflow's first byte
+ * lands on the canary, then on the neighbour's top: the check at the next
+ * switch aborts before the neighbour runs again.
+ *
  * The stack's descriptor lives at the very top of its own stack, so a
  * cached stack costs no heap. Cost: get/put are O(1) list operations; a new
- * slab is one mmap plus one mprotect per guarded stack. */
+ * slab is one mmap, plus one mprotect per guarded stack. */
 #include "coro.h"
 
 #include <stdlib.h>
@@ -41,16 +51,20 @@ static size_t aw__round_page(size_t n) {
     return (n + p - 1) & ~(p - 1);
 }
 
-/* Lay a descriptor at the top of [lo, lo+size). */
+/* Lay a descriptor at the top of [lo, lo+size): it ends exactly there
+ * (size is a page multiple, the descriptor a multiple of 16 bytes). */
+_Static_assert(sizeof(aw__stack_t) % 16 == 0, "the descriptor must end at the stack's top");
 static aw__stack_t *aw__stack_carve(char *lo, size_t size, unsigned guarded) {
-    uintptr_t top = ((uintptr_t)lo + size - sizeof(aw__stack_t)) & ~(uintptr_t)15;
-    aw__stack_t *s = (aw__stack_t *)top;
+    aw__stack_t *s = (aw__stack_t *)(void *)(lo + size - sizeof(aw__stack_t));
     s->lo = lo;
-    s->hi = (char *)top;
+    s->hi = (char *)s;
     s->next = NULL;
     s->guarded = guarded;
-    if (!guarded)
-        *(uint64_t *)lo = AW__STACK_CANARY;
+    for (int i = 0; i < AW__CANARY_WORDS; i++) {
+        s->canary[i] = AW__STACK_CANARY; /* the stack above's (packed slabs) */
+        if (!guarded)
+            aw__stack_canary(s)[i] = AW__STACK_CANARY;
+    }
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
     return s;
 }
@@ -59,35 +73,37 @@ void aw__stack_cache_init(aw__stack_cache_t *sc, size_t size, size_t guard_budge
     *sc = (aw__stack_cache_t){0};
     sc->size = aw__round_page(size < 16384 ? 16384 : size);
     sc->guard_budget = guard_budget;
-    sc->slab_bytes = (sc->size + aw__page()) * AW__SLAB_STACKS;
 }
 
 static int aw__stack_slab(aw__stack_cache_t *sc) {
     if (sc->nslabs == sc->slabcap) {
         size_t cap = sc->slabcap ? sc->slabcap * 2 : 16;
-        void **n = realloc(sc->slabs, cap * sizeof *n);
+        struct aw__slab *n = realloc(sc->slabs, cap * sizeof *n);
         if (!n)
             return -1;
         sc->slabs = n;
         sc->slabcap = cap;
     }
-    char *m = mmap(NULL, sc->slab_bytes, PROT_READ | PROT_WRITE,
+    size_t page = aw__page();
+    size_t guards = sc->guard_budget < AW__SLAB_STACKS ? sc->guard_budget : AW__SLAB_STACKS;
+    size_t stride = guards ? sc->size + page : sc->size; /* gapped or packed */
+    size_t bytes = page + stride * AW__SLAB_STACKS;
+    char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return -1;
-    sc->slabs[sc->nslabs++] = m;
-    size_t stride = sc->size + aw__page();
+    sc->slabs[sc->nslabs++] = (struct aw__slab){m, bytes, stride};
     /* Push from the top so the lowest stack is handed out first; the
      * guards go to the first ones handed out. */
-    size_t guards = sc->guard_budget < AW__SLAB_STACKS ? sc->guard_budget : AW__SLAB_STACKS;
     for (int i = AW__SLAB_STACKS - 1; i >= 0; i--) {
-        char *base = m + (size_t)i * stride;
+        char *lo = m + page + (size_t)i * stride;
         unsigned guarded = 0;
-        if ((size_t)i < guards && mprotect(base, aw__page(), PROT_NONE) == 0) {
-            sc->guard_budget--;
-            guarded = 1;
+        if ((size_t)i < guards || (!guards && i == 0)) {
+            guarded = mprotect(lo - page, page, PROT_NONE) == 0;
+            if (guarded && guards)
+                sc->guard_budget--;
         }
-        aw__stack_t *s = aw__stack_carve(base + aw__page(), sc->size, guarded);
+        aw__stack_t *s = aw__stack_carve(lo, sc->size, guarded);
         s->next = sc->free;
         sc->free = s;
         sc->cached++;
@@ -113,14 +129,13 @@ void aw__stack_put(aw__stack_cache_t *sc, aw__stack_t *s) {
 }
 
 void aw__stack_cache_fini(aw__stack_cache_t *sc) {
-    size_t stride = sc->size + aw__page();
     for (size_t i = 0; i < sc->nslabs; i++) {
+        struct aw__slab *sl = &sc->slabs[i];
         for (int k = 0; k < AW__SLAB_STACKS; k++) {
-            char *lo = (char *)sc->slabs[i] + (size_t)k * stride + aw__page();
-            uintptr_t top = ((uintptr_t)lo + sc->size - sizeof(aw__stack_t)) & ~(uintptr_t)15;
-            VALGRIND_STACK_DEREGISTER(((aw__stack_t *)top)->vg_id);
+            char *lo = sl->map + aw__page() + (size_t)k * sl->stride;
+            VALGRIND_STACK_DEREGISTER(((aw__stack_t *)(void *)(lo + sc->size) - 1)->vg_id);
         }
-        munmap(sc->slabs[i], sc->slab_bytes);
+        munmap(sl->map, sl->bytes);
     }
     free(sc->slabs);
     *sc = (aw__stack_cache_t){0};

@@ -16,15 +16,22 @@ struct aw__timer {
     size_t idx;                       /* heap slot + 1; 0 when not armed */
     void (*fire)(aw__timer_t *);
 };
+/* A heap slot carries its timer's deadline: comparisons never leave the
+ * array (a timer lives in its task's block, a page of its own). */
+typedef struct aw__heap_slot {
+    aw_ns_t when;
+    aw__timer_t *t;
+} aw__heap_slot_t;
 typedef struct aw__heap {
-    aw__timer_t **v;
+    aw__heap_slot_t *v;
     size_t n, cap;
 } aw__heap_t;
+enum { AW__HEAP_D = 4 };               /* children per node: one cache line */
 
 int aw__timer_arm(aw__heap_t *h, aw__timer_t *t, aw_ns_t when); /* O(log n) */
 void aw__timer_disarm(aw__heap_t *h, aw__timer_t *t);           /* O(log n) */
 static inline int aw__timer_armed(const aw__timer_t *t) { return t->idx != 0; }
-static inline aw__timer_t *aw__heap_top(const aw__heap_t *h) { return h->n ? h->v[0] : NULL; }
+static inline aw__timer_t *aw__heap_top(const aw__heap_t *h) { return h->n ? h->v[0].t : NULL; }
 
 /* ---- waiters: anything suspended on the reactor ---- */
 typedef struct aw__waiter aw__waiter_t;

@@ -200,7 +200,7 @@ Test(coro, locals_survive_switches) {
 enum { NREG = 6 }; /* rbx, rbp, r12, r13, r14, r15 */
 static const char *const regname[NREG] = {"rbx", "rbp", "r12", "r13", "r14", "r15"};
 
-/* Load vals into the callee-saved registers, aw__coro_switch(from, to),
+/* Load vals into the callee-saved registers, aw__coro_switch_fn(from, to),
  * store the registers into out once switched back. */
 static void reg_switch(aw__coro_t *from, aw__coro_t *to, const uint64_t *vals, uint64_t *out) {
     __asm__ volatile(
@@ -218,7 +218,7 @@ static void reg_switch(aw__coro_t *from, aw__coro_t *to, const uint64_t *vals, u
         "movq 32(%%rcx), %%r14\n\t"
         "movq 40(%%rcx), %%r15\n\t"
         "xorl %%edx, %%edx\n\t"
-        "call aw__coro_switch\n\t"
+        "call aw__coro_switch_fn\n\t"
         "popq %%rdx\n\t"
         "popq %%rdx\n\t"
         "movq %%rbx, 0(%%rdx)\n\t"

@@ -44,7 +44,7 @@ Test(stack, cached_stacks_have_the_size_and_are_usable) {
         s[i] = aw__stack_get(&sc);
         cr_assert_not_null(s[i]);
         cr_assert_eq((uintptr_t)s[i]->hi % 16, 0, "the top is 16-byte aligned");
-        cr_assert_geq((size_t)(s[i]->hi - s[i]->lo), sc.size - 64, "usable bytes");
+        cr_assert_geq((size_t)(s[i]->hi - s[i]->lo), sc.size - sizeof(aw__stack_t), "usable bytes");
         cr_assert((char *)s[i] >= s[i]->hi, "the descriptor sits above the usable range");
         memset(s[i]->lo, 0xa5, (size_t)(s[i]->hi - s[i]->lo)); /* all writable */
         cr_assert(aw__stack_ok(s[i]));
@@ -70,9 +70,11 @@ Test(stack, guard_budget_limits_guarded_stacks) {
         cr_assert_not_null(s);
         guarded += s->guarded != 0;
         if (!s->guarded)
-            cr_assert_eq(*(uint64_t *)s->lo, AW__STACK_CANARY, "stack %d: no guard and no canary", i);
+            cr_assert_eq(*aw__stack_canary(s), AW__STACK_CANARY, "stack %d: no guard and no canary", i);
     }
-    cr_assert_eq(guarded, 2);
+    /* 2 from the budget, then packed slabs: only their lowest stack has
+     * the slab's guard page below it */
+    cr_assert_eq(guarded, 3);
     cr_assert_eq(sc.guard_budget, 0);
     aw__stack_cache_fini(&sc);
 }
@@ -99,14 +101,37 @@ Test(stack, stack_ok_detects_an_overwritten_canary) {
         s = aw__stack_get(&sc);
     cr_assert(!s->guarded);
     cr_assert(aw__stack_ok(s));
-    s->lo[3] ^= 1;
+    char *canary = (char *)aw__stack_canary(s);
+    canary[3] ^= 1;
     cr_assert(!aw__stack_ok(s), "a flipped bit in the canary goes unnoticed");
-    s->lo[3] ^= 1;
+    canary[3] ^= 1;
     cr_assert(aw__stack_ok(s));
-    memset(s->lo + 8, 0, 1024); /* above the canary: fine */
+    memset(s->lo, 0, 1024); /* the stack itself: fine */
     cr_assert(aw__stack_ok(s));
-    memset(s->lo, 0, 8);
+    memset(canary, 0xa5, 64);
     cr_assert(!aw__stack_ok(s));
+    for (int i = 0; i < AW__CANARY_WORDS; i++)
+        aw__stack_canary(s)[i] = AW__STACK_CANARY;
+    cr_assert(aw__stack_ok(s));
+    canary[63] = 0;
+    cr_assert(!aw__stack_ok(s), "every byte counts");
+    aw__stack_cache_fini(&sc);
+}
+
+/* Past the budget, slabs are packed: the canary of a stack is the last
+ * word of the descriptor of the stack below, on that stack's top page,
+ * and the lowest stack of the slab has the slab's guard page. */
+Test(stack, packed_slab_canary_is_the_neighbours_last_word) {
+    aw__stack_cache_t sc;
+    aw__stack_cache_init(&sc, 16 * 1024, 0);
+    aw__stack_t *s0 = aw__stack_get(&sc), *s1 = aw__stack_get(&sc);
+    cr_assert(s0->guarded, "the slab's lowest stack sits on its guard page");
+    cr_assert(!s1->guarded);
+    cr_assert_eq(s1->lo, (char *)(s0 + 1), "packed: no gap between stacks");
+    cr_assert_eq(aw__stack_canary(s1), s0->canary);
+    cr_assert(aw__stack_ok(s1));
+    s1->lo[-1] = 0; /* the first byte of an overflow */
+    cr_assert(!aw__stack_ok(s1));
     aw__stack_cache_fini(&sc);
 }
 
@@ -135,7 +160,8 @@ Test(stack, in_guard) {
     aw__stack_unmap(s);
 
     aw__stack_cache_t sc;
-    aw__stack_cache_init(&sc, 16 * 1024, 0); /* no guards at all */
+    aw__stack_cache_init(&sc, 16 * 1024, 0); /* no guards but the slab's */
+    aw__stack_get(&sc);
     s = aw__stack_get(&sc);
     cr_assert(!s->guarded);
     cr_assert(!aw__stack_in_guard(s, s->lo - 1), "an unguarded stack has no guard page");
@@ -247,8 +273,8 @@ Test(stack, guard_page_overflow_of_the_main_task) {
 
 /* Bounded overflow: `over` bytes below the stack's bottom, then unwind. A
  * canary stack cannot stop it; the canary check at the next suspension
- * (or at the task's end) must. Stacks are laid out with a (possibly
- * unprotected) guard-page slot below each, so a small overrun lands there. */
+ * (or at the task's end) must. The overrun lands on the canary, then on
+ * the top of the stack below (or an unprotected gap page). */
 static uintptr_t rec_top;
 static size_t rec_limit;
 

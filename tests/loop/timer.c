@@ -9,9 +9,10 @@ static void no_fire(aw__timer_t *t) { (void)t; }
 /* Check the heap property and that every slot knows its index. */
 static void heap_check(const aw__heap_t *h) {
     for (size_t i = 0; i < h->n; i++) {
-        cr_assert_eq(h->v[i]->idx, i + 1, "slot %zu: idx %zu", i, h->v[i]->idx);
+        cr_assert_eq(h->v[i].t->idx, i + 1, "slot %zu: idx %zu", i, h->v[i].t->idx);
+        cr_assert_eq(h->v[i].when, h->v[i].t->when, "slot %zu: stale deadline", i);
         if (i > 0)
-            cr_assert_leq(h->v[(i - 1) / 2]->when, h->v[i]->when, "heap order broken at %zu", i);
+            cr_assert_leq(h->v[(i - 1) / AW__HEAP_D].when, h->v[i].when, "heap order broken at %zu", i);
     }
 }
 
@@ -87,7 +88,7 @@ Test(timer, random_arm_and_disarm_of_ten_thousand) {
     /* every armed timer is in the heap, exactly once */
     for (int i = 0; i < N; i++)
         if (aw__timer_armed(&t[i]))
-            cr_assert_eq(h.v[t[i].idx - 1], &t[i]);
+            cr_assert_eq(h.v[t[i].idx - 1].t, &t[i]);
     /* pops come out sorted, and are exactly the armed timers */
     aw_ns_t last = -1;
     size_t popped = 0;
@@ -115,32 +116,35 @@ Test(timer, disarm_of_a_middle_element) {
     heap_check(&h);
     /* every position in turn: the root, inner nodes, leaves, the last slot */
     for (size_t slot = 0; slot < N; slot++) {
-        aw__timer_t *m = h.v[slot];
+        aw__timer_t *m = h.v[slot].t;
         aw_ns_t when = m->when;
         aw__timer_disarm(&h, m);
         cr_assert(!aw__timer_armed(m));
         cr_assert_eq(h.n, N - 1);
         heap_check(&h);
         for (size_t i = 0; i < h.n; i++)
-            cr_assert_neq(h.v[i], m);
+            cr_assert_neq(h.v[i].t, m);
         aw__timer_arm(&h, m, when);
         heap_check(&h);
     }
     /* a middle element whose replacement must move up, not down: the last
      * slot holds a small deadline in another subtree */
     aw__heap_t g = {0};
-    aw__timer_t u[7];
-    aw_ns_t w[7] = {0, 100, 1, 101, 102, 2, 3}; /* already a heap, in this order */
-    for (int i = 0; i < 7; i++) {
+    enum { G = 10 };
+    aw__timer_t u[G];
+    /* already a 4-ary heap, in this order: slot 1 (100) has children
+     * 5..8 (101..104), slot 2 (1) has child 9 (5) */
+    aw_ns_t w[G] = {0, 100, 1, 2, 3, 101, 102, 103, 104, 5};
+    for (int i = 0; i < G; i++) {
         u[i] = (aw__timer_t){.fire = no_fire};
         aw__timer_arm(&g, &u[i], w[i]);
         cr_assert_eq(u[i].idx, (size_t)i + 1);
     }
-    aw__timer_disarm(&g, &u[4]); /* 102 under 100; the last (3) replaces it and must rise */
+    aw__timer_disarm(&g, &u[6]); /* 102 under 100; the last (5) replaces it and must rise */
     heap_check(&g);
-    cr_assert_eq(g.v[1], &u[6], "3 moved up above 101");
-    aw_ns_t expect[] = {0, 1, 2, 3, 100, 101}, last;
-    for (int i = 0; i < 6; i++) {
+    cr_assert_eq(g.v[1].t, &u[9], "5 moved up above 101");
+    aw_ns_t expect[] = {0, 1, 2, 3, 5, 100, 101, 103, 104}, last;
+    for (int i = 0; i < G - 1; i++) {
         aw__timer_t *x = pop(&g);
         cr_assert_eq(x->when, expect[i]);
         last = x->when;
