@@ -1,0 +1,583 @@
+/* tests for src/http/http.c: the session and response managers against a
+ * real nginx and a misbehaving server, both local (servers.h). Every test
+ * counts the process's fds before and after its loop, and checks that the
+ * session has no response left open. */
+#include "testutil.h"
+#include "http/servers.h"
+
+#include <awith/http.h>
+#include <criterion/redirect.h>
+
+static test_server_t srv, bad;
+
+static void start_nginx(void) { cr_assert_eq(ts_nginx_start(&srv, 0), 0, "nginx did not start"); }
+static void start_nginx_tls(void) { cr_assert_eq(ts_nginx_start(&srv, 1), 0, "nginx (TLS) did not start"); }
+static void start_both(void) {
+    start_nginx();
+    cr_assert_eq(ts_bad_start(&bad), 0, "the misbehaving server did not start");
+}
+static void stop_all(void) {
+    ts_stop(&srv);
+    ts_stop(&bad);
+}
+
+/* GET url, read the whole text; returns text()'s result, copies the text. */
+static long get_text(aw_http_session_t *s, const char *url, char *out, size_t size, long *status) {
+    long n = -1;
+    aw_with (aw_http_response_t *r, aw_http_get(s, url)) {
+        const char *t;
+        if (status)
+            *status = aw_http_response_status(r);
+        n = aw_http_response_text(r, 0, &t, NULL);
+        if (n >= 0 && out)
+            snprintf(out, size, "%s", t);
+    }
+    return aw_status() < 0 ? aw_status() : n;
+}
+
+static void check_message(const char *needle) {
+    const aw_err_t *e = aw_err_current();
+    cr_assert(e, "an error record is pending");
+    cr_assert(strstr(e->msg, needle), "the message names %s: %s", needle, e->msg);
+}
+
+/* ---- basics ---- */
+
+static int t_get_text(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+            cr_assert_eq(aw_http_response_status(r), 200);
+            cr_assert_str_eq(aw_http_response_header(r, "content-length"), "30");
+            cr_assert(aw_http_response_header(r, "Server"));
+            const char *name, *value;
+            cr_assert(aw_http_response_header_at(r, 0, &name, &value));
+            const char *t;
+            size_t len;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, &len), 30);
+            cr_assert_str_eq(t, "<html>hello from nginx</html>\n");
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.requests, 1);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, get_text_status_headers, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_get_text, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds, "no fd leaked");
+}
+
+static int t_keepalive(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        for (int i = 0; i < 20; i++) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+                const char *t;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+                cr_assert_eq(aw_http_response_connects(r), i == 0 ? 1 : 0,
+                             "request %d opened %ld connections", i, aw_http_response_connects(r));
+            }
+        }
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.requests, 20);
+        cr_assert_eq(st.connects, 1, "one connection for 20 requests (keep-alive)");
+    }
+    return aw_status();
+}
+
+Test(http, keepalive_reuses_one_connection, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_keepalive, NULL, 0);
+}
+
+/* K2: a response left half-read is never put back in the pool; a fully
+ * read one is. */
+static int t_k2(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+            const void *d;
+            cr_assert_gt(aw_http_response_read(r, &d), 0);
+        } /* leaves with most of the 1 MiB unread */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+            cr_assert_eq(aw_http_response_connects(r), 1, "the half-read connection was closed");
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+            const void *d;
+            long n, total = 0;
+            while ((n = aw_http_response_read(r, &d)) > 0)
+                total += n;
+            cr_assert_eq(total, 1 << 20);
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+            cr_assert_eq(aw_http_response_connects(r), 0, "the fully read connection was reused");
+        }
+    }
+    return aw_status();
+}
+
+Test(http, K2_half_read_response_closes_its_connection, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_k2, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+static int t_chunks(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+            size_t total = 0, bad = 0;
+            aw_for (aw_http_chunk_t *c, aw_http_chunks(r)) {
+                const char *p = c->data;
+                for (size_t i = 0; i < c->len; i++)
+                    bad += p[i] != (char)('a' + (total + i) % 26);
+                total += c->len;
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(total, (size_t)1 << 20);
+            cr_assert_eq(bad, 0, "the chunks arrive in order, unaltered");
+        }
+    }
+    return aw_status();
+}
+
+Test(http, body_streamed_in_chunks, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_chunks, NULL, 0);
+}
+
+static int t_methods(void *arg) {
+    static const char *defaults[] = {"User-Agent: awith-test", "X-Test: default", NULL};
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = defaults)) {
+        char out[256];
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua=awith-test x=default\n");
+        static const char *q[] = {"a b", "c&d", "e", "1", NULL};
+        static const char *h[] = {"X-Test: mine", NULL};
+        aw_with (aw_http_response_t *r,
+                 aw_http_post(s, "/echo", .query = q, .headers = h, .body = "hello", .body_len = 5)) {
+            const char *t;
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_str_eq(t, "POST /echo?a%20b=c%26d&e=1 len=5 ua=awith-test x=mine\n");
+        }
+        const char *methods[] = {"PUT", "PATCH", "DELETE"};
+        for (int i = 0; i < 3; i++) {
+            aw_with (aw_http_response_t *r,
+                     aw_http_req(s, .method = methods[i], .url = "/echo", .body = "xy", .body_len = 2)) {
+                const char *t;
+                char want[128];
+                aw_http_response_text(r, 0, &t, NULL);
+                snprintf(want, sizeof want, "%s /echo len=2 ua=awith-test x=default\n", methods[i]);
+                cr_assert_str_eq(t, want);
+            }
+        }
+        aw_with (aw_http_response_t *r, aw_http_head(s, "/1k.bin")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_status(r), 200);
+            cr_assert_str_eq(aw_http_response_header(r, "Content-Length"), "1024");
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 0);
+        }
+        /* a body from a file */
+        char path[256];
+        snprintf(path, sizeof path, "%s/www/1k.bin", srv.dir);
+        aw_with (aw_http_response_t *r, aw_http_post(s, "/echo", .body_file = path)) {
+            const char *t;
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_str_eq(t, "POST /echo len=1024 ua=awith-test x=default\n");
+        }
+        aw_with (aw_http_response_t *r, aw_http_post(s, "/echo", .body_file = "/nonexistent/file")) {
+            cr_assert_fail("a missing body file fails the request");
+        }
+        cr_assert_eq(aw_status(), -ENOENT);
+        check_message("/nonexistent/file");
+        aw_err_clear();
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, methods_query_headers_body, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_methods, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- status errors, redirects, cookies ---- */
+
+static int t_status(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        char out[64];
+        long status = 0;
+        cr_assert_gt(get_text(s, "/status/404", out, sizeof out, &status), 0,
+                     "an HTTP status is not a transport error");
+        cr_assert_eq(status, 404);
+        cr_assert_str_eq(out, "not here\n");
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/status/500", .raise_for_status = 1)) {
+            cr_assert_fail("raise_for_status fails the request");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        check_message("/status/500");
+        check_message("500");
+        aw_err_clear();
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .raise_for_status = 1)) {
+        cr_assert_eq(get_text(s, "/status/404", NULL, 0, NULL), -EREMOTEIO);
+        check_message("404");
+        aw_err_clear();
+        cr_assert_gt(get_text(s, "/index.html", NULL, 0, NULL), 0);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/status/404", .raise_for_status = -1))
+            cr_assert_eq(aw_http_response_status(r), 404);
+        cr_assert_eq(aw_status(), 0);
+    }
+    return aw_status();
+}
+
+Test(http, status_errors_are_not_transport_errors_unless_raised, .init = start_nginx,
+     .fini = stop_all) {
+    aw_test_run(t_status, NULL, 0);
+}
+
+static int t_redirects(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/redirect")) {
+            cr_assert_eq(aw_http_response_status(r), 200);
+            cr_assert(strstr(aw_http_response_url(r), "/index.html"));
+            cr_assert_str_eq(aw_http_response_header(r, "content-length"), "30",
+                             "the headers are the final response's");
+        }
+        cr_assert_eq(get_text(s, "/loop", NULL, 0, NULL), -ELOOP);
+        check_message("/loop");
+        aw_err_clear();
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .no_redirects = true)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/redirect")) {
+            cr_assert_eq(aw_http_response_status(r), 302);
+            cr_assert(strstr(aw_http_response_header(r, "location"), "/index.html"));
+        }
+    }
+    return aw_status();
+}
+
+Test(http, redirects_followed_bounded_and_opt_out, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_redirects, NULL, 0);
+}
+
+static int t_cookies(void *arg) {
+    char out[128];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .cookies = true)) {
+        get_text(s, "/cookie/set", NULL, 0, NULL);
+        get_text(s, "/cookie/get", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[session=s3cr3t]\n");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        get_text(s, "/cookie/set", NULL, 0, NULL);
+        get_text(s, "/cookie/get", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[]\n", "no cookie jar unless asked");
+    }
+    return aw_status();
+}
+
+Test(http, cookie_jar_is_opt_in, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_cookies, NULL, 0);
+}
+
+/* ---- deadlines and cancellation ---- */
+
+static int t_deadline(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_fail_after(AW_MS(150))) {
+            if (get_text(s, "/slow/1m.bin", NULL, 0, NULL) < 0) /* 16 s at 64 KiB/s */
+                break;
+            cr_assert_fail("the deadline aborts the transfer");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0, "the aborted response was released");
+        /* a deadline around the headers wait only (the enter) */
+        aw_with (aw_fail_after(AW_MS(100))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, bad.url)) {
+                (void)r;
+            }
+        }
+        cr_assert_eq(aw_status(), 0, "the misbehaving server's / answers 404 at once");
+        char url[128];
+        snprintf(url, sizeof url, "%s/noreply", bad.url);
+        aw_with (aw_fail_after(AW_MS(100))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, url))
+                cr_assert_fail("no reply: enter cannot succeed");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+        /* the session still works */
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    }
+    return aw_status();
+}
+
+Test(http, deadline_scope_aborts_the_transfer, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_deadline, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* Cancel a task at successive points of a request: after k turns of the
+ * canceller (k = 0, 1, 2, ...) until a request completes before the
+ * cancel lands. Nothing leaks at any point. */
+typedef struct cancel_ctx {
+    aw_http_session_t *s;
+    const char *url;
+    int result;
+    long len;
+} cancel_ctx_t;
+
+static int requester(void *arg) {
+    cancel_ctx_t *c = arg;
+    c->len = get_text(c->s, c->url, NULL, 0, NULL);
+    c->result = aw_status();
+    aw_err_clear();
+    return 0;
+}
+
+static int t_cancel_points(void *arg) {
+    const char *path = arg;
+    int completed = 0, cancelled = 0;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        for (int k = 0; k < 400 && completed < 3; k++) {
+            cancel_ctx_t c = {s, path, 1, -1};
+            aw_task_t *t;
+            cr_assert_eq(aw_spawn(NULL, requester, &c, &t), 0);
+            for (int i = 0; i < k; i++)
+                aw_yield();
+            aw_task_cancel(t);
+            cr_assert_eq(aw_task_join(t), 0);
+            cr_assert(c.result == 0 || c.result == -ECANCELED, "k=%d: %d", k, c.result);
+            if (c.result == 0) {
+                cr_assert_gt(c.len, 0);
+                completed++;
+            } else {
+                cancelled++;
+            }
+            aw_http_session_stats_t st;
+            aw_http_session_stats(s, &st);
+            cr_assert_eq(st.active, 0, "k=%d: released", k);
+        }
+        cr_assert_gt(cancelled, 2);
+        cr_assert_gt(completed, 0, "requests complete when the cancel comes late enough");
+        cr_assert_gt(get_text(s, path, NULL, 0, NULL), 0, "the session still works");
+    }
+    return aw_status();
+}
+
+Test(http, cancel_at_successive_points_leaks_nothing, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_cancel_points, "/1k.bin", 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+Test(http, cancel_at_successive_points_of_a_large_body, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_cancel_points, "/1m.bin", 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+static int t_timeouts(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        /* read_timeout: headers came, then silence */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/stall", .read_timeout = AW_MS(100))) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), -ETIMEDOUT);
+            check_message("read_timeout");
+            check_message("/stall");
+        }
+        aw_err_clear();
+        /* total timeout */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/noreply", .timeout = AW_MS(100)))
+            cr_assert_fail("no reply");
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        check_message("/noreply");
+        aw_err_clear();
+        /* read_timeout on the headers */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/noreply", .read_timeout = AW_MS(100)))
+            cr_assert_fail("no reply");
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, connect_total_and_read_timeouts, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_timeouts, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- transport errors: each its own code, the URL in the message ---- */
+
+static int t_errors(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        cr_assert_eq(get_text(s, "http://no-such-host.invalid/x", NULL, 0, NULL), -ENXIO);
+        check_message("no-such-host.invalid");
+        aw_err_clear();
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/refused", ts_free_port());
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -ECONNREFUSED);
+        check_message(url);
+        aw_err_clear();
+        snprintf(url, sizeof url, "%s/truncated", bad.url);
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -EPIPE);
+        check_message(url);
+        aw_err_clear();
+        snprintf(url, sizeof url, "%s/reset", bad.url);
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -ECONNRESET);
+        check_message(url);
+        aw_err_clear();
+        snprintf(url, sizeof url, "%s/huge-headers", bad.url);
+        long hh = get_text(s, url, NULL, 0, NULL);
+        cr_assert_eq(hh, -EBADMSG, "%ld %s", hh, aw_err_current() ? aw_err_current()->msg : "");
+        check_message(url);
+        aw_err_clear();
+        /* a body that never ends, against the text limit */
+        snprintf(url, sizeof url, "%s/endless", bad.url);
+        aw_with (aw_http_response_t *r, aw_http_get(s, url)) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 100000, &t, NULL), -EFBIG);
+            check_message("100000");
+        }
+        cr_assert_eq(aw_status(), -EFBIG);
+        aw_err_clear();
+        /* wrong Content-Length: the excess is not the next response */
+        char out[64];
+        snprintf(url, sizeof url, "%s/wrong-length", bad.url);
+        cr_assert_eq(get_text(s, url, out, sizeof out, NULL), 5);
+        cr_assert_str_eq(out, "hello");
+        snprintf(url, sizeof url, "%s/ok", bad.url);
+        cr_assert_eq(get_text(s, url, out, sizeof out, NULL), 3);
+        cr_assert_str_eq(out, "ok\n");
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, transport_errors_have_their_own_codes, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_errors, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* A never-ending body read for a while, then abandoned: the server sees
+ * its connection closed, and the next request opens a new one. */
+static int t_endless(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/endless")) {
+            long total = 0;
+            const void *d;
+            while (total < 300000) {
+                long n = aw_http_response_read(r, &d);
+                cr_assert_gt(n, 0);
+                total += n;
+            }
+        }
+        int before = ts_conns(&bad);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/ok")) {
+            const char *t;
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_eq(aw_http_response_connects(r), 1);
+        }
+        cr_assert_eq(ts_conns(&bad), before + 1, "a new connection was accepted");
+    }
+    return aw_status();
+}
+
+Test(http, K2_endless_body_abandoned_closes_the_connection, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_endless, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- TLS ---- */
+
+static int t_tls(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.ca)) {
+        char out[64];
+        cr_assert_eq(get_text(s, "/index.html", out, sizeof out, NULL), 30);
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.connects, 1, "TLS connection kept alive");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.wrong_ca)) {
+        cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EPROTO);
+        check_message(srv.tls_url);
+        aw_err_clear();
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url)) {
+        cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EPROTO,
+                     "verification is on by default: the test CA is unknown");
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, tls_verified_with_test_ca_and_wrong_ca_fails, .init = start_nginx_tls, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_tls, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- a session left open (K4) ---- */
+
+static int t_unclosed(void *arg) {
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    return 0; /* never closed */
+}
+
+Test(http, K4_unclosed_session_reported_at_loop_close, .init = start_nginx, .fini = stop_all) {
+    cr_redirect_stderr();
+    int fds = aw_test_fds();
+    aw_test_run(t_unclosed, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds, "its connections were closed anyway");
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[1024] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
+    cr_assert(strstr(buf, "http.c:"), "with where it was opened: %s", buf);
+}
+
+static int t_close_under_request(void *arg) {
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    aw_http_response_t *r;
+    cr_assert_eq(aw_http_request(s, &(aw_http_request_t){.url = "/slow/1m.bin"}, &r), 0);
+    aw_http_session_close(s);
+    const char *t;
+    cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), -ECANCELED);
+    check_message("session was closed");
+    aw_err_clear();
+    aw_http_response_close(r);
+    return 0;
+}
+
+Test(http, session_close_aborts_open_responses, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_close_under_request, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
