@@ -23,7 +23,9 @@ count() {
 
 suite() { # name builddir meson-setup-args...
   local name=$1 dir=$2; shift 2
-  [ -d "$dir" ] || meson setup "$dir" "$@" >/dev/null || { echo "setup $name failed"; failed=$((failed+1)); return; }
+  # reconfigure an existing dir: a layer's meson.build may have appeared
+  if [ -d "$dir" ]; then set -- --reconfigure "$@"; fi
+  meson setup "$dir" "$@" >/dev/null || { echo "setup $name failed"; failed=$((failed+1)); return; }
   ninja -C "$dir" >"$log/$name.build" 2>&1 || { cat "$log/$name.build"; echo "build $name failed"; failed=$((failed+1)); return; }
   meson test -C "$dir" --num-processes 2 --print-errorlogs >"$log/$name.out" 2>&1
   count "$dir/meson-logs/testlog.txt" "$log/$name.out" "$name"
