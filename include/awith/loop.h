@@ -32,6 +32,46 @@ AW_API int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg);
 /* The loop running on this thread, or NULL. */
 AW_API aw_loop_t *aw_loop_current(void);
 
+/* ---- handing work to the loop from other threads ----
+ *
+ * A thread that is not the loop's (a library's callback thread, a worker
+ * of your own) runs code on the loop through a reference:
+ *
+ *   aw_loop_ref_t *r;
+ *   aw_loop_ref(&r);                  // on the loop's thread (in a task)
+ *   ... hand r to the other thread, which calls ...
+ *   aw_loop_post(r, fn, arg);         // any thread: fn(arg) runs on the loop
+ *   aw_loop_unref(r);                 // any thread, once, when done posting
+ *
+ * fn(arg) runs on the loop's thread at its next round, in FIFO order per
+ * posting thread, outside any task: it must not suspend; it may wake tasks
+ * (aw_event_set), spawn tasks into the root group, or post again. A loop
+ * asleep in epoll is woken at once (eventfd; one write per batch).
+ *
+ * While a reference is held the loop expects posts: tasks that wait for
+ * something only a post can bring are not reported as a deadlock (the loop
+ * sleeps until a post or the last unref arrives). A reference does not
+ * keep the loop open: aw_main() still closes it when its tasks are done.
+ *
+ * Every post that returned 0 runs exactly once: normally at the loop's
+ * next round; if the loop closes first, while it closes, after its tasks
+ * are gone (then aw_loop_current() is NULL in fn). After the close,
+ * aw_loop_post() returns -ESHUTDOWN; the reference itself stays valid
+ * until unref'd, so a late post is safe. */
+typedef struct aw_loop_ref aw_loop_ref_t;
+
+/* A reference to the loop running on this thread, for other threads.
+ * Returns 0, -EPERM (no loop on this thread), -ENOMEM. Never suspends. */
+AW_API int aw_loop_ref(aw_loop_ref_t **out);
+
+/* Queue fn(arg) to run on the loop's thread. Thread-safe; never blocks
+ * beyond a short mutex hold. Returns 0, -ESHUTDOWN (the loop closed: fn
+ * will not run, arg is still yours), -ENOMEM, -EINVAL (NULL r or fn). */
+AW_API int aw_loop_post(aw_loop_ref_t *r, void (*fn)(void *arg), void *arg);
+
+/* Drop a reference (any thread, once per aw_loop_ref()). */
+AW_API void aw_loop_unref(aw_loop_ref_t *r);
+
 /* Loop statistics, for tests and benchmarks. */
 typedef struct aw_loop_stats {
     size_t tasks;            /* live tasks */

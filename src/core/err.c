@@ -4,29 +4,36 @@
  * newest first, each record owned by the one before it. */
 #include "core.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The errno number of a code: -code for a negative code, else 0 (and 0
+ * for INT_MIN, whose negation overflows). */
+static int aw__err_num(int code) { return code < 0 && code != INT_MIN ? -code : 0; }
+
 const char *aw_err_name(int code) {
-    switch (-code) {
+    int num = aw__err_num(code);
+    switch (num) {
 #define AW__ERR_NAME(name, num, text) case num: return "AW_E" #name;
     AW_ERR_MAP(AW__ERR_NAME)
 #undef AW__ERR_NAME
     default: break;
     }
-    const char *n = code < 0 ? strerrorname_np(-code) : NULL;
+    const char *n = num ? strerrorname_np(num) : NULL;
     return n ? n : (code == 0 ? "OK" : "E?");
 }
 
 const char *aw_strerror(int code) {
-    switch (-code) {
+    int num = aw__err_num(code);
+    switch (num) {
 #define AW__ERR_TEXT(name, num, text) case num: return text;
     AW_ERR_MAP(AW__ERR_TEXT)
 #undef AW__ERR_TEXT
     default: break;
     }
-    const char *d = code < 0 ? strerrordesc_np(-code) : NULL;
+    const char *d = num ? strerrordesc_np(num) : NULL;
     return d ? d : (code == 0 ? "Success" : "Unknown error");
 }
 

@@ -57,6 +57,7 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
 }
 
 void aw__loop_fini(aw_loop_t *l) {
+    aw__post_close(l); /* before the eventfd closes */
     aw__pool_stop(l);
     aw__stack_cache_fini(&l->stacks);
     free(l->timers.v);
@@ -150,6 +151,7 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
             ssize_t r = read(l->evfd, &v, sizeof v);
             (void)r;
             aw__pool_drain(l);
+            aw__post_drain(l); /* the eventfd also carries posts from other threads */
             continue;
         }
         aw__fd_t *f = evs[i].data.ptr;
@@ -168,11 +170,12 @@ int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
         aw__loop_run_ready(l);
         if (done(l))
             return 0;
-        if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs)
+        bool posts = aw__post_expected(l); /* another thread may post */
+        if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs && !posts)
             return -EDEADLK;
         if (until != AW_NEVER && aw_now() >= until)
             return -ETIMEDOUT;
-        bool reactor = l->fd_waiters || l->jobs; /* could anything come from epoll? */
+        bool reactor = l->fd_waiters || l->jobs || posts; /* could anything come from epoll? */
         if (!l->rq_head || (reactor && ++skipped >= AW__POLL_EVERY)) {
             aw__loop_poll(l, until);
             skipped = 0;

@@ -8,6 +8,7 @@
 #include "../coro/coro.h"
 #include <awith/loop.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* ---- timers (timer.c): a binary min-heap of absolute deadlines ---- */
 typedef struct aw__timer aw__timer_t;
@@ -79,6 +80,7 @@ struct aw_loop {
     int no_pwait2;                     /* epoll_pwait2 unavailable */
     aw_loop_opts_t opts;
     struct aw__core *core;
+    struct aw_loop_ref *remote;        /* posts from other threads (pool.c); lazy */
 };
 
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts);
@@ -140,6 +142,26 @@ void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev);
 int aw__pool_submit(aw_loop_t *l, aw__job_t *j);
 void aw__pool_drain(aw_loop_t *l);     /* run `done` of finished jobs */
 void aw__pool_stop(aw_loop_t *l);
+
+/* Posts from other threads (pool.c): aw_loop_post() queues under the
+ * block's mutex and writes the loop's eventfd when the queue was empty;
+ * the loop runs the queue when the eventfd fires. `expect` counts held
+ * references plus queued posts: while it is positive the loop waits for
+ * the eventfd instead of declaring a deadlock. */
+typedef struct aw__post aw__post_t;
+struct aw_loop_ref {
+    pthread_mutex_t mu;
+    aw__post_t *head, *tail;           /* queued, FIFO */
+    int evfd;
+    int closed;                        /* the loop closed: posts fail */
+    int refs;                          /* the loop's own + one per aw_loop_ref() */
+    _Atomic long expect;               /* held references + queued posts */
+};
+void aw__post_drain(aw_loop_t *l);     /* run what was posted */
+void aw__post_close(aw_loop_t *l);     /* refuse posts, run the queued ones */
+static inline bool aw__post_expected(const aw_loop_t *l) {
+    return l->remote && atomic_load_explicit(&l->remote->expect, memory_order_acquire) > 0;
+}
 
 extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 

@@ -1,0 +1,366 @@
+/* tests for src/core/thread.c: aw_to_thread, a blocking call on the pool:
+ * results, suspension of the caller only, cancellation with ownership
+ * passing to the pool (abandon), non-cancellable calls, deadlines, many
+ * concurrent calls. Blocking work waits on a semaphore the test posts, so
+ * nothing depends on timing. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct job {
+    sem_t go;                 /* work blocks on it when `block` */
+    int block;
+    int in, out;
+    atomic_int started, finished;
+    pthread_t worker;
+} job_t;
+
+static pthread_t loop_thread;
+static atomic_int abandoned;  /* abandon calls that saw a finished job */
+static atomic_int abandon_bad;
+static atomic_int abandon_closing; /* abandon calls made during the loop's close */
+
+static job_t *job_new(int in, int block) {
+    job_t *j = calloc(1, sizeof *j);
+    sem_init(&j->go, 0, 0);
+    j->in = in;
+    j->block = block;
+    return j;
+}
+
+static void job_free(job_t *j) {
+    sem_destroy(&j->go);
+    free(j);
+}
+
+static void work(void *arg) {
+    job_t *j = arg;
+    j->worker = pthread_self();
+    atomic_store(&j->started, 1);
+    if (j->block)
+        while (sem_wait(&j->go) != 0) {
+        }
+    j->out = j->in * 2;
+    atomic_store(&j->finished, 1);
+}
+
+static void abandon(void *arg) {
+    job_t *j = arg;
+    if (!atomic_load(&j->finished) || !pthread_equal(pthread_self(), loop_thread))
+        atomic_fetch_add(&abandon_bad, 1);
+    if (!aw_loop_current()) /* while the loop closes: the thread is right, the loop is gone */
+        atomic_fetch_add(&abandon_closing, 1);
+    atomic_fetch_add(&abandoned, 1);
+    job_free(j);
+}
+
+/* Yield until *flag (set by another thread) reaches want; sleeps a little
+ * between looks so a loaded machine still gets there. */
+static void wait_for(atomic_int *flag, int want) {
+    while (atomic_load(flag) < want)
+        cr_assert_eq(aw_sleep(AW_US(200)), 0);
+}
+
+static int result_main(void *arg) {
+    job_t *j = job_new(21, 0);
+    cr_assert_eq(aw_to_thread(work, j, abandon), 0);
+    cr_assert_eq(j->out, 42);
+    cr_assert_eq(atomic_load(&j->finished), 1);
+    cr_assert(!pthread_equal(j->worker, pthread_self()), "work ran on a worker thread");
+    cr_assert_eq(atomic_load(&abandoned), 0, "a completed call owns its arg: no abandon");
+    cr_assert_null(aw_err_current());
+    job_free(j);
+    return 0;
+}
+
+Test(thread, result_is_delivered_and_work_runs_on_a_worker) {
+    loop_thread = pthread_self();
+    int fds = aw_test_fds();
+    aw_test_run(result_main, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds, "the pool and the loop released their fds");
+}
+
+/* The work blocks until another task on the loop releases it: if the
+ * caller blocked the loop thread, this would hang. */
+static atomic_int ticks;
+
+static int releaser(void *arg) {
+    job_t *j = arg;
+    wait_for(&j->started, 1);
+    for (int i = 0; i < 5; i++) {
+        atomic_fetch_add(&ticks, 1);
+        aw_yield();
+    }
+    sem_post(&j->go);
+    return 0;
+}
+
+static int suspends_main(void *arg) {
+    job_t *j = job_new(5, 1);
+    aw_task_t *r;
+    aw_spawn(NULL, releaser, j, &r);
+    cr_assert_eq(aw_to_thread(work, j, abandon), 0);
+    cr_assert_eq(atomic_load(&ticks), 5, "other tasks ran while the call was in progress");
+    cr_assert_eq(j->out, 10);
+    cr_assert_eq(aw_task_join(r), 0);
+    job_free(j);
+    return 0;
+}
+
+Test(thread, caller_suspends_while_other_tasks_run) { aw_test_run(suspends_main, NULL, 0); }
+
+/* Cancelled while work runs: -ECANCELED at once, work still blocked; when
+ * it finishes, abandon runs on the loop thread and frees the job. */
+
+static int cancelled_caller(void *arg) {
+    job_t *j = arg;
+    int rc = aw_to_thread(work, j, abandon);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(atomic_load(&j->finished), 0, "the caller did not wait for the work");
+    cr_assert_eq(aw_status(), -ECANCELED);
+    return rc;
+}
+
+static int cancel_main(void *arg) {
+    loop_thread = pthread_self();
+    job_t *j = job_new(1, 1);
+    aw_task_t *c;
+    aw_spawn(NULL, cancelled_caller, j, &c);
+    wait_for(&j->started, 1);
+    aw_task_cancel(c);
+    cr_assert_eq(aw_task_join(c), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(atomic_load(&abandoned), 0, "abandon waits for the work");
+    sem_post(&j->go); /* j belongs to the pool now; only the sem is touched */
+    wait_for(&abandoned, 1);
+    cr_assert_eq(atomic_load(&abandon_bad), 0, "abandon ran after work, on the loop thread");
+    cr_assert_eq(atomic_load(&abandon_closing), 0, "with the loop current");
+    return 0;
+}
+
+Test(thread, cancel_during_call_returns_at_once_and_abandon_runs_after_work) {
+    int fds = aw_test_fds();
+    aw_test_run(cancel_main, NULL, 0);
+    cr_assert_eq(atomic_load(&abandoned), 1);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* The main task returns while an abandoned call still runs: closing the
+ * loop waits for the worker and still runs abandon (on the loop thread). */
+static void *late_release(void *arg) {
+    job_t *j = arg;
+    usleep(20000); /* let the loop reach its close first (not required) */
+    sem_post(&j->go);
+    return NULL;
+}
+
+static pthread_t releaser_thread;
+
+static int close_main(void *arg) {
+    loop_thread = pthread_self();
+    job_t *j = job_new(1, 1);
+    aw_task_t *c;
+    aw_spawn(NULL, cancelled_caller, j, &c);
+    wait_for(&j->started, 1);
+    aw_task_cancel(c);
+    cr_assert_eq(aw_task_join(c), -ECANCELED);
+    aw_err_clear();
+    pthread_create(&releaser_thread, NULL, late_release, j);
+    return 0;
+}
+
+Test(thread, abandon_runs_even_when_the_loop_closes_first) {
+    aw_test_run(close_main, NULL, 0);
+    pthread_join(releaser_thread, NULL);
+    cr_assert_eq(atomic_load(&abandoned), 1);
+    cr_assert_eq(atomic_load(&abandon_bad), 0);
+}
+
+/* abandon == NULL: not cancellable; the cancel is delivered after. */
+static int uncancellable_caller(void *arg) {
+    job_t *j = arg;
+    int rc = aw_to_thread(work, j, NULL);
+    cr_assert_eq(rc, 0, "the call completed");
+    cr_assert_eq(atomic_load(&j->finished), 1);
+    cr_assert_eq(j->out, 14);
+    cr_assert_eq(aw_checkpoint(), -ECANCELED, "the cancel was kept for the next checkpoint");
+    return -ECANCELED;
+}
+
+static int uncancellable_main(void *arg) {
+    job_t *j = job_new(7, 1);
+    aw_task_t *c;
+    aw_spawn(NULL, uncancellable_caller, j, &c);
+    wait_for(&j->started, 1);
+    aw_task_cancel(c);
+    for (int i = 0; i < 20; i++)
+        aw_yield(); /* give a wrongly cancellable wait a chance to return */
+    cr_assert_eq(atomic_load(&j->finished), 0);
+    sem_post(&j->go);
+    cr_assert_eq(aw_task_join(c), -ECANCELED);
+    aw_err_clear();
+    job_free(j);
+    return 0;
+}
+
+Test(thread, null_abandon_makes_the_call_uncancellable) {
+    aw_test_run(uncancellable_main, NULL, 0);
+    cr_assert_eq(atomic_load(&abandoned), 0);
+}
+
+static int pending_cancel_main(void *arg) {
+    job_t *j = job_new(1, 0);
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        cr_assert_eq(aw_to_thread(work, j, abandon), -ECANCELED);
+        cr_assert_eq(aw_to_thread(work, j, NULL), -ECANCELED);
+    }
+    cr_assert_eq(atomic_load(&j->started), 0, "a cancelled caller starts no work");
+    job_free(j);
+    return 0;
+}
+
+Test(thread, F1_pending_cancel_starts_no_work) { aw_test_run(pending_cancel_main, NULL, 0); }
+
+Test(thread, outside_a_task_is_eperm) {
+    job_t *j = job_new(1, 0);
+    cr_assert_eq(aw_to_thread(work, j, NULL), -EPERM);
+    cr_assert_eq(atomic_load(&j->started), 0);
+    job_free(j);
+}
+
+/* Deadlines: a fail-after scope around a cancellable call that blocks. */
+static int deadline_main(void *arg) {
+    loop_thread = pthread_self();
+    job_t *j = job_new(3, 1);
+    int rc = 0;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        rc = aw_to_thread(work, j, abandon);
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "the scope's deadline made it a timeout");
+    cr_assert_eq(atomic_load(&j->finished), 0);
+    aw_err_clear();
+    sem_post(&j->go);
+    wait_for(&abandoned, 1);
+    cr_assert_eq(atomic_load(&abandon_bad), 0);
+
+    /* move-on-after: the block is left quietly */
+    j = job_new(3, 1);
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(5))) {
+        rc = aw_to_thread(work, j, abandon);
+        cr_assert_eq(rc, -ECANCELED);
+        cr_assert(aw_scope_expired(s));
+    }
+    cr_assert_eq(aw_status(), 0);
+    sem_post(&j->go);
+    wait_for(&abandoned, 2);
+
+    /* a past deadline: the call never starts */
+    j = job_new(3, 0);
+    aw_with (aw_move_on_at(aw_now() - 1))
+        cr_assert_eq(aw_to_thread(work, j, abandon), -ECANCELED);
+    cr_assert_eq(atomic_load(&j->started), 0);
+    job_free(j);
+
+    /* a deadline that does not fire leaves the call alone */
+    j = job_new(3, 0);
+    aw_with (aw_fail_after(AW_SEC(3600)))
+        cr_assert_eq(aw_to_thread(work, j, abandon), 0);
+    cr_assert_eq(j->out, 6);
+    cr_assert_eq(aw_status(), 0);
+    job_free(j);
+    return 0;
+}
+
+Test(thread, G13_deadlines_cut_a_cancellable_call_and_abandon_cleans_up) {
+    aw_test_run(deadline_main, NULL, 0);
+    cr_assert_eq(atomic_load(&abandoned), 2);
+}
+
+/* An uncancellable call inside a deadline finishes; the deadline then
+ * acts at the next suspension point (G2: only suspension points act). */
+static int late_releaser(void *arg) {
+    job_t *j = arg;
+    wait_for(&j->started, 1);
+    aw_sleep_ms(5); /* the caller's 1 ms deadline passes meanwhile */
+    sem_post(&j->go);
+    return 0;
+}
+
+static int deadline_uncancellable_main(void *arg) {
+    job_t *j = job_new(4, 1);
+    aw_task_t *r;
+    aw_spawn(NULL, late_releaser, j, &r);
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(1))) {
+        /* the deadline passes during the call, which is not cancellable */
+        rc = aw_to_thread(work, j, NULL);
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(aw_yield(), -ECANCELED);
+        cr_assert(aw_scope_expired(s));
+    }
+    cr_assert_eq(j->out, 8);
+    cr_assert_eq(aw_status(), 0);
+    aw_task_join(r);
+    job_free(j);
+    return 0;
+}
+
+Test(thread, G2_uncancellable_call_finishes_and_the_deadline_acts_at_the_next_checkpoint) {
+    aw_test_run(deadline_uncancellable_main, NULL, 0);
+}
+
+/* Many concurrent calls from many tasks; a quarter cancelled. */
+enum { NCALLS = 400 };
+static job_t *jobs[NCALLS];
+static atomic_int completed;
+
+static int many_caller(void *arg) {
+    int i = (int)(intptr_t)arg;
+    job_t *j = jobs[i];
+    int rc = aw_to_thread(work, j, abandon);
+    if (rc == 0) {
+        cr_assert_eq(j->out, 2 * i);
+        job_free(j);
+        atomic_fetch_add(&completed, 1);
+    } else {
+        cr_assert_eq(rc, -ECANCELED);
+    }
+    return 0;
+}
+
+static int many_main(void *arg) {
+    loop_thread = pthread_self();
+    aw_task_t *t[NCALLS];
+    for (int i = 0; i < NCALLS; i++) {
+        jobs[i] = job_new(i, i % 4 == 0);
+        cr_assert_eq(aw_spawn(NULL, many_caller, (void *)(intptr_t)i, &t[i]), 0);
+    }
+    aw_yield(); /* every caller submitted its call */
+    /* the blocked quarter holds the workers: cancel those callers (they
+     * return at once), then release the work, then join the rest */
+    for (int i = 0; i < NCALLS; i += 4)
+        aw_task_cancel(t[i]);
+    for (int i = 0; i < NCALLS; i += 4)
+        cr_assert_eq(aw_task_join(t[i]), 0);
+    for (int i = 0; i < NCALLS; i += 4)
+        sem_post(&jobs[i]->go);
+    for (int i = 0; i < NCALLS; i++)
+        if (i % 4)
+            cr_assert_eq(aw_task_join(t[i]), 0);
+    wait_for(&abandoned, NCALLS / 4);
+    cr_assert_eq(atomic_load(&completed), NCALLS - NCALLS / 4);
+    cr_assert_eq(atomic_load(&abandon_bad), 0);
+    return 0;
+}
+
+Test(thread, many_concurrent_calls_with_some_cancelled) {
+    int fds = aw_test_fds();
+    aw_test_run(many_main, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
