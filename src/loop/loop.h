@@ -8,6 +8,7 @@
 #include "../coro/coro.h"
 #include <awith/loop.h>
 #include <pthread.h>
+#include <signal.h>
 
 /* ---- timers (timer.c): a binary min-heap of absolute deadlines ---- */
 typedef struct aw__timer aw__timer_t;
@@ -133,6 +134,12 @@ void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev);
 int aw__pool_submit(aw_loop_t *l, aw__job_t *j);
 void aw__pool_drain(aw_loop_t *l);     /* run `done` of finished jobs */
 void aw__pool_stop(aw_loop_t *l);
+
+/* Opt-in signal notices (aw_loop_dump_on_signal, src/cm/introspect.c): a
+ * signal handler sets the flag (and wakes epoll); every loop calls the
+ * hook at its next round. One flag test per round when unused. */
+extern volatile sig_atomic_t aw__loop_signalled;
+extern void (*aw__loop_signal_hook)(aw_loop_t *);
 
 extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 
