@@ -13,6 +13,15 @@
 #include "../../examples/nested.c"
 #include "../../examples/workers_gather.c"
 #include "../../examples/timeout.c"
+#include "../../examples/gencm_connection.c"
+#include "../../examples/gencm_errors.c"
+#include "../../examples/workers_lock.c"
+#include "../../examples/aclose.c"
+#include "../../examples/class_manager.c"
+#include "../../examples/decorator.c"
+#include "../../examples/error_handling.c"
+#include "../../examples/combined.c"
+#include "../../examples/generators.c"
 
 #include "harness.h"
 
@@ -38,6 +47,18 @@ Test(harness, seed_002_exit_args) { check(example_exit_args, "exit_args", NULL, 
 Test(harness, seed_002_nested) { check(example_nested, "nested", NULL, NULL, 0); }
 Test(harness, seed_002_workers_gather) { check(example_workers_gather, "workers_gather", NULL, NULL, 1); }
 Test(harness, seed_002_timeout) { check(example_timeout, "timeout", NULL, NULL, 1); }
+
+/* the examples of the managers toolkit */
+Test(harness, seed_002_gencm_connection) { check(example_gencm_connection, "gencm_connection", NULL, NULL, 1); }
+/* no suspension point either (as in the seed): the enters and exits are still checked */
+Test(harness, seed_002_gencm_errors) { check(example_gencm_errors, "gencm_errors", NULL, NULL, 0); }
+Test(harness, seed_002_workers_lock) { check(example_workers_lock, "workers_lock", &shared_resource, NULL, 1); }
+Test(harness, seed_002_aclose) { check(example_aclose, "aclose", NULL, NULL, 1); }
+Test(harness, seed_003_class_manager) { check(example_class_manager, "class_manager", NULL, NULL, 1); }
+Test(harness, seed_003_decorator) { check(example_decorator, "decorator", NULL, NULL, 1); }
+Test(harness, seed_003_error_handling) { check(example_error_handling, "error_handling", NULL, NULL, 1); }
+Test(harness, seed_003_combined) { check(example_combined, "combined", NULL, NULL, 1); }
+Test(harness, seed_004_generators) { check(example_generators, "generators", NULL, NULL, 1); }
 
 /* The harness itself can fail: a scenario that releases its resources
  * only when its sleep succeeds is caught leaking on the injected runs. */
