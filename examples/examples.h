@@ -17,5 +17,14 @@ int example_exit_args(void *arg);      /* seed 002 §1-2: what exit receives, su
 int example_nested(void *arg);         /* seed 002 §7: several managers, nested managers */
 int example_timeout(void *arg);        /* seed 002 §9: fail-after and move-on-after */
 int example_workers_gather(void *arg); /* seed 002 §5: workers in a task group (gather) */
+int example_gencm_connection(void *arg); /* seed 002 §3: @asynccontextmanager, with a value */
+int example_gencm_errors(void *arg);   /* seed 002 §4: catch, suppress or re-raise in a generator manager */
+int example_workers_lock(void *arg);   /* seed 002 §5: workers taking turns on a lock */
+int example_aclose(void *arg);         /* seed 002 §10: explicit close, same path as exit */
+int example_class_manager(void *arg);  /* seed 003: a class-style manager, a DB connection manager */
+int example_decorator(void *arg);      /* seed 003: the decorator form (aw_gencm, aw_gencm_call) */
+int example_error_handling(void *arg); /* seed 003: exit propagates, suppresses or replaces */
+int example_combined(void *arg);       /* seed 003: one statement, nested, combined, exit stack */
+int example_generators(void *arg);     /* seed 004: manager, async generator, both combined */
 
 #endif

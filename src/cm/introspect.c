@@ -4,7 +4,12 @@
  * found by following at most ntasks edges from each waiting task. */
 #include "../core/core.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 static const char *aw__state_name(const aw_task_t *t) {
     switch (t->state) {
@@ -95,4 +100,73 @@ int aw_loop_dump(FILE *f) {
         }
     }
     return aw__dump_cycles(f, c->tasks, c->ntasks);
+}
+
+/* ---- the dump on a signal ----
+ * The handler only sets a flag and writes an eventfd that sits in the
+ * registered loop's epoll set (edge-triggered, so the loop's own wake-up
+ * branch handles it: it reads the loop's eventfd and finds nothing). The
+ * loop sees the flag at its next round (src/loop/loop.c) and calls
+ * aw__sig_hook there, on its own thread, outside any task. */
+
+static int aw__sig_efd = -1;       /* one per process, kept open */
+static aw_loop_t *aw__sig_loop;    /* the loop that dumps */
+static int aw__sig_num;
+static struct sigaction aw__sig_old;
+
+static void aw__sig_handler(int sig) {
+    int e = errno;
+    uint64_t one = 1;
+    aw__loop_signalled = 1;
+    ssize_t r = write(aw__sig_efd, &one, sizeof one);
+    (void)r;
+    errno = e;
+}
+
+static void aw__sig_hook(aw_loop_t *l) {
+    if (l != aw__sig_loop)
+        return; /* another thread's loop: the flag is for the registered one */
+    aw__loop_signalled = 0;
+    uint64_t v;
+    ssize_t r = read(aw__sig_efd, &v, sizeof v);
+    (void)r;
+    aw_loop_dump(stderr);
+    fflush(stderr);
+}
+
+int aw_loop_dump_on_signal(int sig) {
+    aw_loop_t *l = aw__loop_tls;
+    if (!l)
+        return -EPERM;
+    if (sig == 0) {
+        if (aw__sig_num)
+            sigaction(aw__sig_num, &aw__sig_old, NULL);
+        aw__sig_num = 0;
+        aw__sig_loop = NULL;
+        return 0;
+    }
+    if (aw__sig_num && aw__sig_num != sig)
+        return aw_raise(-EBUSY, "the loop dump is already on signal %d", aw__sig_num);
+    if (aw__sig_efd < 0) {
+        aw__sig_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (aw__sig_efd < 0)
+            return aw_raise(-errno, "cannot make an eventfd for the signal dump: %s",
+                            strerror(errno));
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, aw__sig_efd, &ev) < 0 && errno != EEXIST)
+        return aw_raise(-errno, "cannot watch the signal dump's eventfd: %s", strerror(errno));
+    aw__loop_signal_hook = aw__sig_hook;
+    aw__sig_loop = l;
+    if (aw__sig_num == sig)
+        return 0;
+    struct sigaction sa = {0};
+    sa.sa_handler = aw__sig_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, &aw__sig_old) < 0)
+        return aw_raise(-errno, "cannot install the handler of signal %d: %s", sig,
+                        strerror(errno));
+    aw__sig_num = sig;
+    return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "../loop/loop.h"
 #include <awith.h>
+#include <awith/trace.h>
 #include <stdio.h>
 
 typedef aw_waitq_t aw__wq_t;      /* FIFO of waiting tasks (src/sync/wq.h) */
@@ -60,7 +61,18 @@ struct aw__core {
     size_t ntasks;
     uint64_t next_id;
     aw_task_t *main;              /* aw_main's task */
+    /* trace hook (src/cm/trace.c): NULL when unset */
+    void (*trace)(const struct aw_trace_event *, void *);
+    void *trace_arg;
 };
+
+/* Trace events (awith/trace.h): one predictable branch when no hook is set. */
+void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc);
+#define AW__TRACE(t, kind, w, rc)                                   \
+    do {                                                           \
+        if (__builtin_expect((t)->loop->core->trace != NULL, 0))   \
+            aw__trace_emit((t), (kind), (w), (rc));                \
+    } while (0)
 
 static inline aw_task_t *aw__task_cur(void) {
     aw_loop_t *l = aw__loop_tls;

@@ -60,6 +60,7 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
     aw__task_stack_check(t);
     t->wait_until = until;
     if (cancellable) {
+        AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
         /* deadlines past due count even when a cancel is pending too
          * (decision 6 records both) */
         aw_ns_t d = aw__deadline(t, t->loop->now);
@@ -87,7 +88,9 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
     t->cancellable = (uint8_t)cancellable;
     t->state = AW__T_WAITING;
     t->wake_rc = 0;
+    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
     aw__loop_park(t->loop);
+    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
     t->state = AW__T_RUNNING;
     t->unwait = NULL;
     int rc = t->wake_rc;
@@ -121,7 +124,9 @@ int aw_yield(void) {
         return rc;
     t->state = AW__T_READY;
     aw__loop_ready(t->loop, &t->coro);
+    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
     aw__loop_park(t->loop);
+    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
     t->state = AW__T_RUNNING;
     return 0;
 }
@@ -130,6 +135,7 @@ int aw_checkpoint(void) {
     aw_task_t *t = aw__task_cur();
     if (!t)
         return 0;
+    AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
     aw_ns_t d = aw__deadline(t, t->loop->now);
     if (d != AW_NEVER && d <= aw_now())
         aw__expire(t, aw_now());

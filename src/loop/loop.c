@@ -16,6 +16,9 @@
 
 __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 
+volatile sig_atomic_t aw__loop_signalled;
+void (*aw__loop_signal_hook)(aw_loop_t *);
+
 aw_ns_t aw_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -167,6 +170,8 @@ enum { AW__POLL_EVERY = 64 };
 int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
     unsigned skipped = 0;
     for (;;) {
+        if (__builtin_expect(aw__loop_signalled, 0))
+            aw__loop_signal_hook(l);
         aw__loop_run_ready(l);
         if (done(l))
             return 0;

@@ -9,6 +9,7 @@
 #include <awith/loop.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 
 /* ---- timers (timer.c): a binary min-heap of absolute deadlines ---- */
 typedef struct aw__timer aw__timer_t;
@@ -162,6 +163,11 @@ void aw__post_close(aw_loop_t *l);     /* refuse posts, run the queued ones */
 static inline bool aw__post_expected(const aw_loop_t *l) {
     return l->remote && atomic_load_explicit(&l->remote->expect, memory_order_acquire) > 0;
 }
+/* Opt-in signal notices (aw_loop_dump_on_signal, src/cm/introspect.c): a
+ * signal handler sets the flag (and wakes epoll); every loop calls the
+ * hook at its next round. One flag test per round when unused. */
+extern volatile sig_atomic_t aw__loop_signalled;
+extern void (*aw__loop_signal_hook)(aw_loop_t *);
 
 extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 

@@ -13,6 +13,15 @@
 #include "../../examples/nested.c"
 #include "../../examples/workers_gather.c"
 #include "../../examples/timeout.c"
+#include "../../examples/gencm_connection.c"
+#include "../../examples/gencm_errors.c"
+#include "../../examples/workers_lock.c"
+#include "../../examples/aclose.c"
+#include "../../examples/class_manager.c"
+#include "../../examples/decorator.c"
+#include "../../examples/error_handling.c"
+#include "../../examples/combined.c"
+#include "../../examples/generators.c"
 
 #include "testutil.h"
 
@@ -152,4 +161,151 @@ Test(seeds, timeout_fail_after_and_move_on_after) {
                   "Caught timeout\n"
                   "Moved on after 0.2s, no error\n");
     assert_slept_ms(400); /* two 0.2 s deadlines, never the 0.5 s operation */
+}
+
+/* seed 002, section 3 */
+Test(seeds, gencm_connection_setup_yield_cleanup) {
+    run_captured(example_gencm_connection, &run);
+    assert_output("Connecting to postgres://localhost...\n"
+                  "Connected!\n"
+                  "Inside context\n"
+                  "Closing connection...\n"
+                  "Connection closed!\n"
+                  "Connecting to postgres://localhost...\n"
+                  "Result: [{'result': 1}]\n"
+                  "Cleaning up...\n");
+    assert_slept_ms(70); /* 50 ms connecting, 20 ms closing */
+}
+
+/* seed 002, section 4 */
+Test(seeds, gencm_errors_suppress_or_reraise) {
+    run_captured(example_gencm_errors, &run);
+    assert_output("Setting up resource\n"
+                  "Using: resource_value\n"
+                  "Caught ValueError: Test error\n"
+                  "Cleaning up resource\n"
+                  "Setting up resource\n"
+                  "Using: resource_value\n"
+                  "Caught other exception: EIO: Disk on fire\n"
+                  "Cleaning up resource\n"
+                  "Outside context: the EIO propagated\n");
+}
+
+/* seed 002, section 5 */
+Test(seeds, workers_take_turns_on_a_lock) {
+    run_captured(example_workers_lock, &run);
+    assert_output("Worker 1: Acquired lock\n"
+                  "Worker 1: Releasing lock\n"
+                  "Worker 2: Acquired lock\n"
+                  "Worker 2: Releasing lock\n"
+                  "Worker 3: Acquired lock\n"
+                  "Worker 3: Releasing lock\n");
+    assert_slept_ms(90); /* three 30 ms turns, one after another */
+    cr_assert_null(aw_lock_owner(&shared_resource));
+}
+
+/* seed 002, section 10 */
+Test(seeds, aclose_is_the_exit_and_idempotent) {
+    run_captured(example_aclose, &run);
+    assert_output("Resource acquired\n"
+                  "Using resource\n"
+                  "Resource released\n"
+                  "Resource acquired\n"
+                  "Resource released\n"
+                  "Closed early; the exit has nothing left to do\n"
+                  "Resource acquired\n"
+                  "Using resource without a block\n"
+                  "Resource released\n");
+}
+
+/* seed 003, a class */
+Test(seeds, class_manager_returns_its_value_and_closes_after_errors) {
+    run_captured(example_class_manager, &run);
+    assert_output("Initializing the resource...\n"
+                  "Using the resource\n"
+                  "Cleaning up the resource\n"
+                  "Connection 1 open\n"
+                  "Query on connection 1\n"
+                  "Connection 1 closed after EIO\n"
+                  "Error after the block: the query failed\n");
+}
+
+/* seed 003, the decorator */
+Test(seeds, decorator_fresh_instance_per_call) {
+    run_captured(example_decorator, &run);
+    assert_output("Set up resource 1\n"
+                  "Using resource 1\n"
+                  "Cleaned up resource 1\n"
+                  "Set up resource 2\n"
+                  "Job a runs inside its own instance\n"
+                  "Cleaned up resource 2\n"
+                  "Set up resource 3\n"
+                  "Job b runs inside its own instance\n"
+                  "Cleaned up resource 3\n");
+}
+
+/* seed 003, error handling */
+Test(seeds, error_handling_propagate_suppress_replace) {
+    run_captured(example_error_handling, &run);
+    assert_output("[clean] exit: clean\n"
+                  "[clean] after the block: no error\n"
+                  "[propagate] exit received EINVAL: bad input\n"
+                  "[propagate] after the block: EINVAL: bad input\n"
+                  "[suppress] exit received EINVAL: bad input\n"
+                  "[suppress] after the block: no error\n"
+                  "[replace] exit received EINVAL: bad input\n"
+                  "[replace] after the block: EIO: cleanup of replace failed too (while handling EINVAL: bad input)\n");
+}
+
+/* seed 003, multiple managers */
+Test(seeds, combined_one_statement_nested_combined_exit_stack) {
+    run_captured(example_combined, &run);
+    assert_output("-- one statement\n"
+                  "enter manager1\n"
+                  "enter manager2\n"
+                  "using manager1 and manager2\n"
+                  "exit manager2\n"
+                  "exit manager1\n"
+                  "-- nested\n"
+                  "enter manager1\n"
+                  "enter manager2\n"
+                  "using manager1 and manager2\n"
+                  "exit manager2\n"
+                  "exit manager1\n"
+                  "-- combined\n"
+                  "enter manager1\n"
+                  "enter manager2\n"
+                  "using manager1 and manager2\n"
+                  "exit manager2\n"
+                  "exit manager1\n"
+                  "-- combined with an exit stack\n"
+                  "enter conn 0\n"
+                  "enter conn 1\n"
+                  "enter conn 2\n"
+                  "using conn 0, conn 1 and conn 2\n"
+                  "exit conn 2\n"
+                  "exit conn 1\n"
+                  "exit conn 0\n");
+}
+
+/* seed 004 */
+Test(seeds, generators_manager_async_for_and_both) {
+    run_captured(example_generators, &run);
+    assert_output("Entering context\n"
+                  "Inside context\n"
+                  "Exiting context\n"
+                  "0\n"
+                  "1\n"
+                  "2\n"
+                  "3\n"
+                  "4\n"
+                  "<html>example.com</html>\n"
+                  "released http://example.com\n"
+                  "<html>example.org</html>\n"
+                  "released http://example.org\n"
+                  "<html>example.net</html>\n"
+                  "released http://example.net\n"
+                  "<html>example.com</html>\n"
+                  "released http://example.com\n"
+                  "after the loop\n");
 }

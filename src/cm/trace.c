@@ -1,0 +1,35 @@
+/* trace.c: the per-loop trace hook (awith/trace.h). The runtime tests
+ * l->core->trace at each event site (AW__TRACE in core.h) and calls
+ * aw__trace_emit only when a hook is set. */
+#include "../core/core.h"
+
+int aw_trace_set(aw_trace_fn fn, void *arg) {
+    aw_loop_t *l = aw__loop_tls;
+    if (!l)
+        return -EPERM;
+    l->core->trace = NULL; /* never a hook with another's argument */
+    l->core->trace_arg = arg;
+    l->core->trace = fn;
+    return 0;
+}
+
+void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc) {
+    struct aw__core *c = t->loop->core;
+    aw_trace_event_t ev = {
+        .kind = (aw_trace_kind_t)kind,
+        .task = t,
+        .block = w,
+        .manager = w && w->cm.type ? w->cm.type->name : NULL,
+        .file = w ? w->file : NULL,
+        .line = w ? w->line : 0,
+        .rc = rc,
+        .now = t->loop->now,
+    };
+    c->trace(&ev, c->trace_arg);
+}
+
+const char *aw_trace_kind_name(aw_trace_kind_t k) {
+    static const char *const names[] = {"enter", "entered", "exit", "exited",
+                                        "point", "suspend", "resume"};
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
+}

@@ -1,0 +1,100 @@
+/* tests for src/cm/timing.c: the timing manager (awith/timing.h). */
+#include "testutil.h"
+#include <awith/timing.h>
+
+#include <string.h>
+#include <unistd.h>
+
+typedef struct { int calls; aw_ns_t last; int last_code; } reports_t;
+
+static void report(const aw_timing_t *t, aw_ns_t elapsed, const aw_err_t *err, void *arg) {
+    reports_t *r = arg;
+    r->calls++;
+    r->last = elapsed;
+    r->last_code = err ? err->code : 0;
+}
+
+static int measure_body(void *arg) {
+    reports_t r = {0};
+    aw_timing_t t = AW_TIMING_INIT("nap", report, &r);
+    aw_with (aw_timed_t *b, aw_timed(&t)) {
+        cr_assert_eq(b->timing, &t);
+        aw_sleep_ms(20);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_geq(r.last, AW_MS(20), "the block slept 20 ms; measured %lld ns", (long long)r.last);
+    cr_assert_eq(t.count, 1);
+    cr_assert_eq(t.failed, 0);
+    cr_assert_eq(t.total, r.last);
+    cr_assert_eq(t.min, r.last);
+    cr_assert_eq(t.max, r.last);
+    return 0;
+}
+Test(timing, measures_its_block_and_reports_through_the_hook) { aw_test_run(measure_body, NULL, 0); }
+
+/* The error still leaves the block unchanged; the hook sees it; so does a
+ * deadline (its time counts). */
+static int error_body(void *arg) {
+    reports_t r = {0};
+    aw_timing_t t = AW_TIMING_INIT("failing", report, &r);
+    aw_with (aw_timed(&t)) aw_fail(-EIO, "broken");
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_str_eq(aw_err_current()->msg, "broken");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    cr_assert_eq(r.last_code, -EIO);
+    aw_with (aw_timed(&t))
+    aw_with (aw_fail_after(AW_MS(10))) aw_sleep_ms(10000);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(r.last_code, -ETIMEDOUT);
+    cr_assert_geq(r.last, AW_MS(10));
+    cr_assert_eq(t.count, 2);
+    cr_assert_eq(t.failed, 2);
+    cr_assert_eq(r.calls, 2);
+    return 0;
+}
+Test(timing, errors_pass_through_and_are_counted) { aw_test_run(error_body, NULL, 0); }
+
+/* One aw_timing_t shared by concurrent tasks: each block keeps its own start. */
+static aw_timing_t shared = AW_TIMING_INIT("shared", NULL, NULL);
+static int sleeper(void *arg) {
+    aw_with (aw_timed(&shared)) aw_sleep_ms((intptr_t)arg);
+    return aw_status();
+}
+static int shared_body(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, sleeper, (void *)(intptr_t)30, NULL);
+        aw_spawn(g, sleeper, (void *)(intptr_t)10, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(shared.count, 2);
+    cr_assert_geq(shared.min, AW_MS(10));
+    cr_assert_geq(shared.max, AW_MS(30));
+    cr_assert_geq(shared.total, shared.min + shared.max);
+    return 0;
+}
+Test(timing, one_timing_shared_by_concurrent_blocks) { aw_test_run(shared_body, NULL, 0); }
+
+/* aw_timing_log prints one line naming the timing and the outcome. */
+static int log_body(void *arg) {
+    aw_timing_t t = AW_TIMING_INIT("logged", aw_timing_log, NULL);
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    aw_with (aw_timed(&t)) aw_fail(-ENOENT, "gone");
+    aw_err_clear();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[256] = {0};
+    rewind(tmp);
+    size_t n = fread(buf, 1, sizeof buf - 1, tmp);
+    fclose(tmp);
+    cr_assert_gt(n, 0);
+    cr_assert(strstr(buf, "timing: logged ") && strstr(buf, " ms (ENOENT)\n"), "got: %s", buf);
+    return 0;
+}
+Test(timing, log_names_the_timing_and_the_outcome) { aw_test_run(log_body, NULL, 0); }

@@ -1,0 +1,102 @@
+/* tests for src/cm/trace.c: the trace hook (awith/trace.h). */
+#include "testutil.h"
+#include <awith/trace.h>
+
+#include <string.h>
+
+static char log_[2048];
+
+static void hook(const aw_trace_event_t *ev, void *arg) {
+    char buf[128];
+    if (ev->kind <= AW_TRACE_EXITED)
+        snprintf(buf, sizeof buf, "%s %s %d;", aw_trace_kind_name(ev->kind), ev->manager, ev->rc);
+    else
+        snprintf(buf, sizeof buf, "%s;", aw_trace_kind_name(ev->kind));
+    strcat(log_, buf);
+    ++*(int *)arg;
+}
+
+static int ok_enter(void *self, void **out) { *out = self; return 0; }
+static int ok_exit(void *self, const aw_err_t *err) { return 0; }
+static int bad_enter(void *self, void **out) { return aw_raise(-EIO, "cannot"); }
+static const aw_cm_type_t a_type = {"A", ok_enter, ok_exit};
+static const aw_cm_type_t b_type = {"B", ok_enter, ok_exit};
+static const aw_cm_type_t bad_type = {"bad", bad_enter, ok_exit};
+
+static int events_body(void *arg) {
+    int n = 0;
+    cr_assert_eq(aw_trace_set(hook, &n), 0);
+    aw_with (aw_cm(&a_type, NULL))
+    aw_with (aw_cm(&b_type, NULL)) {
+        aw_raise(-EINVAL, "in the block");
+    }
+    cr_assert_eq(aw_status(), -EINVAL);
+    aw_err_clear();
+    cr_assert_str_eq(log_, "enter A 0;entered A 0;enter B 0;entered B 0;"
+                           "exit B -22;exited B -22;exit A -22;exited A -22;");
+    log_[0] = '\0';
+    aw_with (aw_cm(&bad_type, NULL)) cr_assert_fail("not entered");
+    aw_err_clear();
+    cr_assert_str_eq(log_, "enter bad 0;entered bad -5;"); /* no exit for a failed enter */
+    log_[0] = '\0';
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    cr_assert_str_eq(log_, "point;suspend;resume;");
+    log_[0] = '\0';
+    cr_assert_eq(aw_yield(), 0);
+    cr_assert_str_eq(log_, "point;suspend;resume;");
+    log_[0] = '\0';
+    cr_assert_eq(aw_checkpoint(), 0);
+    cr_assert_str_eq(log_, "point;");
+    int before = n;
+    cr_assert_eq(aw_trace_set(NULL, NULL), 0);
+    aw_with (aw_cm(&a_type, NULL)) aw_sleep_ms(1);
+    cr_assert_eq(n, before, "no event once the hook is unset");
+    return 0;
+}
+Test(trace, enter_exit_point_suspend_resume_in_order) { aw_test_run(events_body, NULL, 0); }
+
+/* A cancelled block: its exit sees -ECANCELED, the cancelled wait is a
+ * point that does not suspend. */
+static int cancel_body(void *arg) {
+    int n = 0;
+    aw_trace_set(hook, &n);
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_cm(&a_type, NULL)) {
+            aw_scope_cancel(s);
+            aw_sleep_ms(1000);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "enter scope 0;entered scope 0;enter A 0;entered A 0;point;"
+                           "exit A -125;exited A -125;exit scope -125;exited scope 0;");
+    return 0;
+}
+Test(trace, a_cancelled_block_exits_with_the_cancel) { aw_test_run(cancel_body, NULL, 0); }
+
+/* Events of other tasks and generators reach the same hook, each naming its task. */
+static aw_task_t *seen[8];
+static int nseen;
+static void task_hook(const aw_trace_event_t *ev, void *arg) {
+    if (ev->kind == AW_TRACE_POINT && nseen < 8)
+        seen[nseen++] = ev->task;
+}
+static int child(void *arg) { return aw_sleep_ms(1); }
+static int tasks_body(void *arg) {
+    aw_trace_set(task_hook, NULL);
+    aw_task_t *c = NULL;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, child, NULL, &c);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_geq(nseen, 1);
+    int found = 0;
+    for (int i = 0; i < nseen; i++)
+        found += seen[i] == c;
+    cr_assert_geq(found, 1, "the child's sleep is a point of the child");
+    return 0;
+}
+Test(trace, events_of_every_task_of_the_loop) { aw_test_run(tasks_body, NULL, 0); }
+
+Test(trace, set_outside_a_loop_is_eperm) {
+    cr_assert_eq(aw_trace_set(hook, NULL), -EPERM);
+}
