@@ -28,7 +28,7 @@ typedef struct aw_server {       /* private except the counters */
     aw_server_fn fn;
     void *arg;
     size_t accepted;             /* connections accepted */
-    size_t active;               /* handlers running */
+    size_t active;               /* connections accepted and not closed yet */
     size_t failed;               /* handlers that returned an error */
     size_t accept_errors;        /* transient accept failures (-EMFILE ...) */
     char last_error[160];        /* the last handler failure's message */
@@ -37,8 +37,8 @@ typedef struct aw_server {       /* private except the counters */
 } aw_server_t;
 
 extern AW_API const aw_cm_type_t aw_server_type;
-#define aw_server(l, fn, arg) \
-    aw_cm(&aw_server_type, &(aw_server_t){.listener = (l), .fn = (fn), .arg = (arg)})
+#define aw_server(l_, fn_, arg_) \
+    aw_cm(&aw_server_type, &(aw_server_t){.listener = (l_), .fn = (fn_), .arg = (arg_)})
 
 /* Serve in the calling task until cancelled: accept and spawn handlers
  * into a group of its own. Returns -ECANCELED (after every handler ended)

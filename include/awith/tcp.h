@@ -33,8 +33,8 @@ typedef struct aw_tcp_client {   /* private; public for stack storage */
     int port;
 } aw_tcp_client_t;
 extern AW_API const aw_cm_type_t aw_tcp_client_type;
-#define aw_tcp_client(host, port) \
-    aw_cm(&aw_tcp_client_type, &(aw_tcp_client_t){.host = (host), .port = (port)})
+#define aw_tcp_client(host_, port_) \
+    aw_cm(&aw_tcp_client_type, &(aw_tcp_client_t){.host = (host_), .port = (port_)})
 
 typedef struct aw_tcp_listener { /* private; public for stack storage */
     aw_listener_t listener;
@@ -43,7 +43,7 @@ typedef struct aw_tcp_listener { /* private; public for stack storage */
     const aw_listen_opts_t *opts;
 } aw_tcp_listener_t;
 extern AW_API const aw_cm_type_t aw_tcp_listener_type;
-#define aw_tcp_listener(host, port, opts) \
-    aw_cm(&aw_tcp_listener_type, &(aw_tcp_listener_t){.host = (host), .port = (port), .opts = (opts)})
+#define aw_tcp_listener(host_, port_, opts_) \
+    aw_cm(&aw_tcp_listener_type, &(aw_tcp_listener_t){.host = (host_), .port = (port_), .opts = (opts_)})
 
 #endif

@@ -22,7 +22,6 @@ typedef struct aw__conn {
 static int aw__server_conn(void *arg) {
     aw__conn_t *c = arg;
     aw_server_t *srv = c->srv;
-    srv->active++;
     int rc = srv->fn(&c->stream, srv->arg);
     aw_stream_close(&c->stream);
     free(c);
@@ -61,8 +60,10 @@ static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
             return rc;
         }
         srv->accepted++;
+        srv->active++;
         c->srv = srv;
         if ((rc = aw_spawn(g, aw__server_conn, c, NULL)) < 0) {
+            srv->active--;
             aw_stream_close(&c->stream);
             free(c);
             srv->accept_errors++;
