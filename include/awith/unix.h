@@ -1,0 +1,32 @@
+/* awith/unix.h: Unix domain stream sockets, with the TCP API
+ * (awith/tcp.h): the same streams, listeners and servers. */
+#ifndef AWITH_UNIX_H
+#define AWITH_UNIX_H
+
+#include <awith/listener.h>
+
+/* Connect to the socket at `path` and adopt it into *s. A cancellation
+ * point. -ENOENT, -ECONNREFUSED, -ENAMETOOLONG, -EMFILE, -ECANCELED. */
+AW_API int aw_unix_connect(aw_stream_t *s, const char *path);
+
+/* Listen at `path` (which must not exist: -EADDRINUSE; closing the
+ * listener unlinks it). Never suspends. */
+AW_API int aw_unix_listen(aw_listener_t *l, const char *path, const aw_listen_opts_t *opts);
+
+typedef struct aw_unix_client {  /* private; public for stack storage */
+    aw_stream_t stream;
+    const char *path;
+} aw_unix_client_t;
+extern AW_API const aw_cm_type_t aw_unix_client_type;
+#define aw_unix_client(path_) aw_cm(&aw_unix_client_type, &(aw_unix_client_t){.path = (path_)})
+
+typedef struct aw_unix_listener { /* private; public for stack storage */
+    aw_listener_t listener;
+    const char *path;
+    const aw_listen_opts_t *opts;
+} aw_unix_listener_t;
+extern AW_API const aw_cm_type_t aw_unix_listener_type;
+#define aw_unix_listener(path_, opts_) \
+    aw_cm(&aw_unix_listener_type, &(aw_unix_listener_t){.path = (path_), .opts = (opts_)})
+
+#endif

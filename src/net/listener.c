@@ -1,0 +1,79 @@
+/* listener.c: listening sockets and accept (TCP and Unix alike).
+ * accept4 is tried first; the task waits for readability only after
+ * EAGAIN, so a burst of connections is accepted without suspending. */
+#include "net.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o) {
+    int backlog = o && o->backlog > 0 ? o->backlog : SOMAXCONN;
+    if (listen(fd, backlog) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        if (ss.ss_family != AF_UNIX)
+            aw__net_name((struct sockaddr *)&ss, sl, l->name, sizeof l->name);
+    }
+    l->fd = fd;
+    return 0;
+}
+
+int aw_listener_accept(aw_listener_t *l, aw_stream_t *out) {
+    aw__stream_clear(out);
+    if (l->fd < 0)
+        return aw_raise(-EBADF, "accept on a closed listener (%s)", l->name);
+    int rc = aw_checkpoint();
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            char peer[64];
+            if (l->family == AF_UNIX) {
+                snprintf(peer, sizeof peer, "%.63s", l->name);
+            } else {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                aw__net_name((struct sockaddr *)&ss, sl, peer, sizeof peer);
+            }
+            aw_stream_init(out, fd, peer);
+            return 0;
+        }
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            rc = aw_fd_wait(l->fd, AW_READ);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        return aw_raise(-e, "accept on %s: %s", l->name, aw_strerror(-e));
+    }
+}
+
+int aw_listener_close(aw_listener_t *l) {
+    if (l->fd >= 0) {
+        aw_fd_forget(l->fd);
+        close(l->fd);
+        l->fd = -1;
+        if (l->family == AF_UNIX && l->name[0])
+            unlink(l->name);
+    }
+    return 0;
+}

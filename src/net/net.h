@@ -1,0 +1,32 @@
+/* net.h: what the net layer's files share (private). */
+#ifndef AW_NET_NET_H
+#define AW_NET_NET_H
+
+#include <awith.h>
+#include <awith/listener.h>
+#include <awith/stream.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+/* Resolve host:port (passive: for bind) into a list to freeaddrinfo().
+ * Numeric hosts are parsed on the spot; names go to the thread pool.
+ * Returns 0 or a raised error (-ENXIO: not found). */
+int aw__net_resolve(const char *host, int port, bool passive, struct addrinfo **out);
+
+/* "1.2.3.4:80", "[::1]:80", or the Unix path, into buf. */
+void aw__net_name(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+
+/* A stream that holds nothing (fd -1): safe to close. */
+static inline void aw__stream_clear(aw_stream_t *s) {
+    s->fd = -1;
+    s->buf = NULL;
+    s->rpos = s->wpos = 0;
+    s->broken = 0;
+    s->eof = s->wshut = 0;
+    s->why[0] = s->peer[0] = 0;
+}
+
+/* Adopt a freshly created socket fd as a listener. */
+int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o);
+
+#endif

@@ -1,0 +1,120 @@
+/* server.c: accept loop + one handler task per connection in a group.
+ *
+ * The manager enters a task group from its own enter (like an exit stack
+ * entry: an aw_with_t kept in the server) and spawns the accept loop into
+ * it; exit cancels the group and leaves it, which waits for every handler.
+ * The type is unshielded, as the group's is: the group's own exit manages
+ * the scopes (a shield pushed around it would be popped out of order).
+ *
+ * A connection costs one small malloc (the stream the handler task owns,
+ * since the task starts after the accept loop has moved on). */
+#include "net.h"
+
+#include <awith/server.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct aw__conn {
+    aw_stream_t stream;
+    aw_server_t *srv;
+} aw__conn_t;
+
+static int aw__server_conn(void *arg) {
+    aw__conn_t *c = arg;
+    aw_server_t *srv = c->srv;
+    int rc = srv->fn(&c->stream, srv->arg);
+    aw_stream_close(&c->stream);
+    free(c);
+    srv->active--;
+    if (rc < 0 && rc != -ECANCELED) {
+        const aw_err_t *e = aw_err_current();
+        srv->failed++;
+        snprintf(srv->last_error, sizeof srv->last_error, "%s",
+                 e ? e->msg : aw_strerror(rc));
+        aw_err_clear(); /* counted, not propagated: one bad client does not stop the server */
+        return 0;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
+    for (;;) {
+        aw__conn_t *c = malloc(sizeof *c);
+        if (!c) {
+            srv->accept_errors++;
+            int rc = aw_sleep(AW_MS(10));
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        int rc = aw_listener_accept(srv->listener, &c->stream);
+        if (rc < 0) {
+            free(c);
+            if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+                srv->accept_errors++;
+                aw_err_clear();
+                if ((rc = aw_sleep(AW_MS(10))) < 0)
+                    return rc;
+                continue;
+            }
+            return rc;
+        }
+        srv->accepted++;
+        srv->active++;
+        c->srv = srv;
+        if ((rc = aw_spawn(g, aw__server_conn, c, NULL)) < 0) {
+            srv->active--;
+            aw_stream_close(&c->stream);
+            free(c);
+            srv->accept_errors++;
+            aw_err_clear();
+        }
+    }
+}
+
+static int aw__server_accept_task(void *arg) {
+    aw_server_t *srv = arg;
+    return aw__server_loop(srv, &srv->group);
+}
+
+int aw_server_serve(aw_listener_t *l, aw_server_fn fn, void *arg) {
+    aw_server_t srv = {.listener = l, .fn = fn, .arg = arg};
+    aw_with (aw_group_t *g, aw_group())
+        aw__server_loop(&srv, g);
+    return aw_status();
+}
+
+static int aw__server_enter(void *self, void **out) {
+    aw_server_t *srv = self;
+    if (!srv->listener || srv->listener->fd < 0 || !srv->fn)
+        return aw_raise(-EINVAL, "server: no listener or no handler");
+    memset(&srv->group, 0, sizeof srv->group);
+    srv->gw = aw__with_init(aw_group(), __FILE__, __LINE__);
+    srv->gw.cm.self = &srv->group; /* the compound literal above is gone: use ours */
+    if (!aw__with_enter(&srv->gw))
+        return aw_status() ? aw_status() : -EPERM;
+    int rc = aw_spawn(&srv->group, aw__server_accept_task, srv, NULL);
+    if (rc < 0) {
+        aw__with_cleanup(&srv->gw);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+static int aw__server_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    aw_server_t *srv = self;
+    const aw_err_t *before = aw_err_current();
+    aw_group_cancel(&srv->group);
+    aw__with_cleanup(&srv->gw);
+    const aw_err_t *after = aw_err_current();
+    return after && after != before ? after->code : 0;
+}
+
+const aw_cm_type_t aw_server_type = {
+    .name = "server",
+    .enter = aw__server_enter,
+    .exit = aw__server_exit,
+    .flags = AW_CM_UNSHIELDED,
+};

@@ -1,0 +1,120 @@
+/* unix.c: Unix domain stream sockets; the streams and listeners are the
+ * TCP ones. A connect to a full backlog (EAGAIN on Linux) is retried
+ * after a short cancellable sleep. */
+#include "net.h"
+
+#include <awith/unix.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int aw__unix_addr(struct sockaddr_un *sa, const char *path) {
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (!path || strlen(path) >= sizeof sa->sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sa->sun_path, path);
+    return 0;
+}
+
+int aw_unix_connect(aw_stream_t *s, const char *path) {
+    aw__stream_clear(s);
+    struct sockaddr_un sa;
+    if (aw__unix_addr(&sa, path) < 0)
+        return aw_raise(-ENAMETOOLONG, "connect to %s: path too long for a Unix socket",
+                        path ? path : "(null)");
+    int rc = aw_checkpoint();
+    if (rc < 0)
+        return rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        return aw_raise(-e, "connect to %s: %s", path, aw_strerror(-e));
+    }
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            break;
+        rc = -errno;
+        if (rc == -EINTR)
+            continue;
+        if (rc == -EAGAIN && (rc = aw_sleep(AW_MS(1))) == 0)
+            continue; /* backlog full: try again */
+        if (rc == -EINPROGRESS && (rc = aw_fd_wait(fd, AW_WRITE)) == 0) {
+            int err = 0;
+            socklen_t el = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            if (!err)
+                break;
+            rc = -err;
+        }
+        aw_fd_forget(fd);
+        close(fd);
+        if (rc == -ECANCELED)
+            return rc;
+        return aw_raise(rc, "connect to %s: %s", path, aw_strerror(rc));
+    }
+    aw_stream_init(s, fd, path);
+    return 0;
+}
+
+int aw_unix_listen(aw_listener_t *l, const char *path, const aw_listen_opts_t *o) {
+    l->fd = -1;
+    l->port = 0;
+    l->name[0] = 0;
+    l->family = AF_UNIX;
+    struct sockaddr_un sa;
+    if (aw__unix_addr(&sa, path) < 0 || strlen(path) >= sizeof l->name)
+        return aw_raise(-ENAMETOOLONG, "listen on %s: path too long for a Unix socket",
+                        path ? path : "(null)");
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = fd < 0 ? -errno : 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        rc = -errno;
+        close(fd);
+    }
+    if (rc == 0) {
+        strcpy(l->name, path);
+        rc = aw__listener_start(l, fd, o);
+        if (rc < 0)
+            unlink(path);
+    }
+    if (rc < 0) {
+        l->name[0] = 0;
+        return aw_raise(rc, "listen on %s: %s", path, aw_strerror(rc));
+    }
+    return 0;
+}
+
+static int aw__unix_client_enter(void *self, void **out) {
+    aw_unix_client_t *c = self;
+    int rc = aw_unix_connect(&c->stream, c->path);
+    if (rc < 0)
+        return rc;
+    *out = &c->stream;
+    return 0;
+}
+
+static int aw__unix_client_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    return aw_stream_close(&((aw_unix_client_t *)self)->stream);
+}
+
+const aw_cm_type_t aw_unix_client_type = {"unix_client", aw__unix_client_enter,
+                                          aw__unix_client_exit, 0, 0};
+
+static int aw__unix_listener_enter(void *self, void **out) {
+    aw_unix_listener_t *u = self;
+    int rc = aw_unix_listen(&u->listener, u->path, u->opts);
+    if (rc < 0)
+        return rc;
+    *out = &u->listener;
+    return 0;
+}
+
+static int aw__unix_listener_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    return aw_listener_close(&((aw_unix_listener_t *)self)->listener);
+}
+
+const aw_cm_type_t aw_unix_listener_type = {"unix_listener", aw__unix_listener_enter,
+                                            aw__unix_listener_exit, 0, 0};

@@ -1,0 +1,173 @@
+/* tests for src/net/server.c: the server manager owns a task group of
+ * connection handlers; leaving it stops accepting, cancels the handlers
+ * and waits for them; a failing handler does not stop the server. */
+#include "netutil.h"
+
+static int fds0;
+
+static int upper(aw_stream_t *s, void *arg) {
+    char line[128];
+    ssize_t n;
+    while ((n = aw_stream_read_line(s, line, sizeof line)) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            if (line[i] >= 'a' && line[i] <= 'z')
+                line[i] -= 32;
+        if (aw_stream_write(s, line, (size_t)n) < 0)
+            return -1;
+    }
+    return (int)n;
+}
+
+typedef struct {
+    int port, id, ok;
+} cl_t;
+
+static int client(void *arg) {
+    cl_t *c = arg;
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", c->port)) {
+        char out[32], in[32];
+        for (int i = 0; i < 20; i++) {
+            int n = snprintf(out, sizeof out, "client %d line %d\n", c->id, i);
+            if (aw_stream_write(s, out, (size_t)n) < 0 || aw_stream_read_line(s, in, sizeof in) != n)
+                aw_leave();
+            c->ok += !memcmp(in, "CLIENT ", 7) && !memcmp(in + n - 1, "\n", 1);
+        }
+    }
+    return aw_status();
+}
+
+static int t_many(void *arg) {
+    cl_t cl[10];
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, upper, NULL)) {
+        aw_with (aw_group_t *g, aw_group())
+            for (int i = 0; i < 10; i++) {
+                cl[i] = (cl_t){.port = aw_listener_port(l), .id = i};
+                aw_spawn(g, client, &cl[i], NULL);
+            }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        wait_until(srv->active == 0);
+        cr_assert_eq(srv->accepted, 10);
+        cr_assert_eq(srv->failed, 0);
+    }
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(cl[i].ok, 20);
+    return aw_status();
+}
+Test(server, concurrent_clients) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_many, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+static int handlers_exited;
+
+static int forever(aw_stream_t *s, void *arg) {
+    char c;
+    ssize_t n = aw_stream_read(s, &c, 1); /* the client never writes */
+    handlers_exited++;
+    return (int)n;
+}
+
+static int t_leave(void *arg) {
+    aw_stream_t c[3];
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        aw_with (aw_server_t *srv, aw_server(l, forever, NULL)) {
+            for (int i = 0; i < 3; i++)
+                cr_assert_eq(aw_tcp_connect(&c[i], "127.0.0.1", aw_listener_port(l)), 0);
+            wait_until(srv->accepted == 3);
+        }
+        cr_assert_eq(aw_status(), 0, "leaving the server is not an error: %s", msg_now());
+        cr_assert_eq(handlers_exited, 3, "every handler was cancelled and awaited");
+        /* the listener is still open but nobody accepts any more */
+        char b;
+        for (int i = 0; i < 3; i++) {
+            cr_assert_eq(aw_stream_read(&c[i], &b, 1), 0, "the handler closed its stream");
+            aw_stream_close(&c[i]);
+        }
+    }
+    return aw_status();
+}
+Test(server, leaving_cancels_and_awaits_handlers) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_leave, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+static int failing(aw_stream_t *s, void *arg) {
+    char buf[4];
+    int rc = aw_stream_read_exactly(s, buf, 4);
+    if (rc < 0)
+        return rc;
+    return aw_raise(-EPROTO, "bad greeting %.4s", buf);
+}
+
+static int t_fail(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, failing, NULL)) {
+        for (int i = 0; i < 2; i++)
+            aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l))) {
+                char b;
+                cr_assert_eq(aw_stream_write(s, "HELO", 4), 0);
+                cr_assert_eq(aw_stream_read(s, &b, 1), 0, "the server hung up");
+            }
+        wait_until(srv->failed == 2);
+        cr_assert_str_eq(srv->last_error, "bad greeting HELO");
+    }
+    return aw_status();
+}
+Test(server, failing_handler_does_not_stop_server) { aw_test_run(t_fail, NULL, 0); }
+
+/* Cancelling the task that holds the server: handlers are cancelled, the
+ * cancel propagates. */
+static int holder(void *arg) {
+    aw_listener_t *l = arg;
+    aw_with (aw_server(l, forever, NULL))
+        aw_sleep(AW_SEC(3600));
+    return aw_status();
+}
+
+static int t_cancel_outer(void *arg) {
+    handlers_exited = 0;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        aw_stream_t c;
+        aw_task_t *t;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, holder, l, &t);
+            cr_assert_eq(aw_tcp_connect(&c, "127.0.0.1", aw_listener_port(l)), 0);
+            char b;
+            aw_with (aw_move_on_after(AW_MS(20)))
+                aw_stream_read(&c, &b, 1); /* let the handler start */
+            aw_task_cancel(t);
+            cr_assert_eq(aw_task_join(t), -ECANCELED);
+            aw_err_clear();
+        }
+        aw_stream_close(&c);
+    }
+    cr_assert_eq(handlers_exited, 1);
+    return aw_status();
+}
+Test(server, cancelled_from_outside) { aw_test_run(t_cancel_outer, NULL, 0); }
+
+/* aw_server_serve: the same, in the calling task. */
+static int serve_task(void *arg) { return aw_server_serve(arg, upper, NULL); }
+
+static int t_serve(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *t;
+        aw_spawn(g, serve_task, l, &t);
+        cl_t c = {.port = aw_listener_port(l)};
+        cr_assert_eq(client(&c), 0);
+        cr_assert_eq(c.ok, 20);
+        aw_task_cancel(t);
+        cr_assert_eq(aw_task_join(t), -ECANCELED);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+Test(server, serve_until_cancelled) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_serve, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}

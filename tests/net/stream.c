@@ -1,0 +1,373 @@
+/* tests for src/net/stream.c: buffered reads (some, exactly, until/line),
+ * writes with back-pressure, half-close, close, and what an interrupted
+ * operation does to the stream (SEMANTICS K2). Real TCP sockets on
+ * 127.0.0.1; both ends live in the test's loop. */
+#include "netutil.h"
+
+#include <stdlib.h>
+
+static int fds0;
+
+/* ---- reads ---- */
+
+static int t_read_some(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_write(&a, "hello", 5), 0);
+    char buf[16];
+    ssize_t n = aw_stream_read(&b, buf, sizeof buf);
+    cr_assert_eq(n, 5);
+    cr_assert_eq(memcmp(buf, "hello", 5), 0);
+    aw_stream_close(&a);
+    cr_assert_eq(aw_stream_read(&b, buf, sizeof buf), 0, "end of stream reads 0");
+    cr_assert_eq(aw_stream_read(&b, buf, sizeof buf), 0, "and stays at 0");
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, read_some_then_eof) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_read_some, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+static int t_exact_eof(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    cr_assert_eq(aw_stream_write(&a, "abc", 3), 0);
+    aw_stream_close(&a);
+    char buf[10];
+    int rc = aw_stream_read_exactly(&b, buf, 10);
+    cr_assert_eq(rc, -EPIPE);
+    cr_assert(msg_has("connection closed after 3 of 10 bytes"), "%s", msg_now());
+    aw_err_clear();
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, read_exactly_eof_says_k_of_n) { aw_test_run(t_exact_eof, NULL, 0); }
+
+static int t_exact_big(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    size_t n = 3 * AW_STREAM_BUF + 17;
+    unsigned char *out = malloc(n), *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)(i * 7);
+    /* a small read first leaves bytes buffered: read_exactly uses them */
+    cr_assert_eq(aw_stream_write(&a, "xy", 2), 0);
+    char two[1];
+    cr_assert_eq(aw_stream_read_exactly(&b, two, 1), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        (void)g;
+        cr_assert_eq(aw_stream_write(&a, out, n), 0);
+        cr_assert_eq(aw_stream_read_exactly(&b, in, 1), 0);
+        cr_assert_eq(in[0], 'y');
+        cr_assert_eq(aw_stream_read_exactly(&b, in, n), 0);
+    }
+    cr_assert_eq(memcmp(in, out, n), 0);
+    free(out);
+    free(in);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, read_exactly_larger_than_buffer) { aw_test_run(t_exact_big, NULL, 0); }
+
+static int t_lines(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    const char *text = "first\nsecond line\n\nlast";
+    cr_assert_eq(aw_stream_write(&a, text, strlen(text)), 0);
+    aw_stream_close(&a);
+    char line[64];
+    cr_assert_eq(aw_stream_read_line(&b, line, sizeof line), 6);
+    cr_assert_eq(memcmp(line, "first\n", 6), 0);
+    cr_assert_eq(aw_stream_read_line(&b, line, sizeof line), 12);
+    cr_assert_eq(aw_stream_read_line(&b, line, sizeof line), 1);
+    cr_assert_eq(aw_stream_read_line(&b, line, sizeof line), -EPIPE, "a last line without newline");
+    cr_assert(msg_has("closed after 4 bytes without a delimiter"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_stream_buffered(&b), 4, "the partial record stays buffered");
+    cr_assert_eq(aw_stream_read(&b, line, sizeof line), 4);
+    cr_assert_eq(aw_stream_read_line(&b, line, sizeof line), 0, "clean end of stream");
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, read_line_and_partial_last_line) { aw_test_run(t_lines, NULL, 0); }
+
+static int t_until_limit(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    cr_assert_eq(aw_stream_write(&a, "0123456789abcdef\r\nok\r\n", 22), 0);
+    char rec[8];
+    ssize_t n = aw_stream_read_until(&b, rec, sizeof rec, "\r\n", 2);
+    cr_assert_eq(n, -EMSGSIZE);
+    cr_assert(msg_has("no delimiter within 8 bytes"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert(!aw_stream_broken(&b), "a record too long does not break the stream");
+    char big[32];
+    cr_assert_eq(aw_stream_read_until(&b, big, sizeof big, "\r\n", 2), 18, "nothing was consumed");
+    cr_assert_eq(aw_stream_read_until(&b, rec, sizeof rec, "\r\n", 2), 4);
+    cr_assert_eq(memcmp(rec, "ok\r\n", 4), 0);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, read_until_limit_fails_cleanly) { aw_test_run(t_until_limit, NULL, 0); }
+
+/* A line longer than the whole buffer: -EMSGSIZE, not a hang. */
+static int t_line_huge(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    size_t n = AW_STREAM_BUF + 100;
+    char *x = malloc(n);
+    memset(x, 'x', n);
+    char *line = malloc(n);
+    aw_with (aw_group_t *g, aw_group()) {
+        (void)g;
+        cr_assert_eq(aw_stream_write(&a, x, n), 0);
+        cr_assert_eq(aw_stream_read_line(&b, line, n), -EMSGSIZE);
+        aw_err_clear();
+    }
+    free(x);
+    free(line);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, read_line_longer_than_buffer) { aw_test_run(t_line_huge, NULL, 0); }
+
+/* ---- writes ---- */
+
+typedef struct {
+    aw_stream_t *s;
+    size_t n;
+    int rc;
+    bool done;
+    int ticks_while_writing;
+} wjob_t;
+
+static int writer(void *arg) {
+    wjob_t *w = arg;
+    char *buf = malloc(w->n);
+    for (size_t i = 0; i < w->n; i++)
+        buf[i] = (char)(i % 251);
+    w->rc = aw_stream_write(w->s, buf, w->n);
+    w->done = true;
+    free(buf);
+    return w->rc;
+}
+
+static int ticker(void *arg) {
+    wjob_t *w = arg;
+    while (!w->done) {
+        w->ticks_while_writing++;
+        if (aw_sleep(AW_MS(1)) < 0)
+            break;
+    }
+    return 0;
+}
+
+static int t_backpressure(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    wjob_t w = {.s = &a, .n = 32u << 20};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, writer, &w, NULL);
+        aw_spawn(g, ticker, &w, NULL);
+        /* nobody reads yet: the writer must suspend, not buffer 32 MiB */
+        wait_until(net_outq(a.fd) > 0 && w.ticks_while_writing > 2);
+        cr_assert(!w.done, "a 32 MiB write to a peer that does not read cannot complete");
+        char *buf = malloc(65536);
+        size_t got = 0;
+        bool ok = true;
+        while (got < w.n) {
+            ssize_t r = aw_stream_read(&b, buf, 65536);
+            cr_assert_gt(r, 0);
+            for (ssize_t i = 0; i < r; i++)
+                ok &= buf[i] == (char)((got + (size_t)i) % 251);
+            got += (size_t)r;
+        }
+        free(buf);
+        cr_assert(ok, "bytes arrive in order");
+    }
+    cr_assert_eq(w.rc, 0);
+    cr_assert(w.done);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, write_suspends_when_kernel_buffer_full) { aw_test_run(t_backpressure, NULL, 0); }
+
+static int t_half_close(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    cr_assert_eq(aw_stream_write(&a, "ping", 4), 0);
+    cr_assert_eq(aw_stream_shutdown(&a), 0);
+    cr_assert_eq(aw_stream_write(&a, "x", 1), -EPIPE, "write after shutdown");
+    cr_assert(msg_has("after shutdown"), "%s", msg_now());
+    aw_err_clear();
+    char buf[8];
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, 4), 0);
+    cr_assert_eq(aw_stream_read(&b, buf, sizeof buf), 0, "the server sees end of stream");
+    cr_assert_eq(aw_stream_write(&b, "pong", 4), 0, "and can still answer");
+    cr_assert_eq(aw_stream_read_exactly(&a, buf, 4), 0);
+    cr_assert_eq(memcmp(buf, "pong", 4), 0);
+    cr_assert_eq(aw_stream_flush(&a), 0);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, half_close) { aw_test_run(t_half_close, NULL, 0); }
+
+static int t_close_twice(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    aw_with (aw_stream_t *s, aw_stream_closing(&b))
+        cr_assert_eq(aw_stream_write(s, "x", 1), 0);
+    cr_assert_eq(b.fd, -1, "the closing manager closed it");
+    cr_assert_eq(aw_stream_close(&b), 0, "close is idempotent");
+    char c;
+    cr_assert_eq(aw_stream_read(&b, &c, 1), -EBADF);
+    cr_assert(msg_has("closed stream"), "%s", msg_now());
+    aw_err_clear();
+    aw_stream_close(&a);
+    return 0;
+}
+Test(stream, closing_manager_and_idempotent_close) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_close_twice, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* ---- interruption (SEMANTICS K2) ---- */
+
+typedef struct {
+    aw_stream_t *s;
+    void *buf;
+    size_t n;
+    int rc;
+    int kind; /* 0 read_exactly, 1 read, 2 write, 3 read_line */
+} op_t;
+
+static int op_task(void *arg) {
+    op_t *o = arg;
+    switch (o->kind) {
+    case 0: o->rc = aw_stream_read_exactly(o->s, o->buf, o->n); break;
+    case 1: o->rc = (int)aw_stream_read(o->s, o->buf, o->n); break;
+    case 2: o->rc = aw_stream_write(o->s, o->buf, o->n); break;
+    default: o->rc = (int)aw_stream_read_line(o->s, o->buf, o->n); break;
+    }
+    return o->rc == -ECANCELED ? 0 : o->rc;
+}
+
+/* Cancel `o` once `ready(a, b)` holds; return the stream-level result. */
+static void run_and_cancel(op_t *o, aw_stream_t *peer, int (*ready)(op_t *, aw_stream_t *)) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *t;
+        cr_assert_eq(aw_spawn(g, op_task, o, &t), 0);
+        wait_until(ready(o, peer));
+        aw_task_cancel(t);
+        aw_task_join(t);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+}
+
+static int all_read(op_t *o, aw_stream_t *peer) { return net_inq(o->s->fd) == 0 && aw_stream_buffered(o->s) == 0; }
+static int some_sent(op_t *o, aw_stream_t *peer) { return net_inq(peer->fd) > 0 && net_outq(o->s->fd) > 0; }
+
+static int t_cancel_mid_read(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    size_t n = 2 * AW_STREAM_BUF;
+    char *buf = calloc(1, n), *half = calloc(1, n / 2);
+    cr_assert_eq(aw_stream_write(&a, half, n / 2), 0);
+    op_t o = {.s = &b, .buf = buf, .n = n, .kind = 0};
+    run_and_cancel(&o, &a, all_read); /* half of it consumed, then cancelled */
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert(aw_stream_broken(&b), "read_exactly interrupted after progress breaks the stream");
+    cr_assert_eq(aw_stream_read(&b, buf, 1), -ENOTRECOVERABLE);
+    cr_assert(msg_has("broken stream") && msg_has("interrupted after 65536 of 131072 bytes"), "%s",
+              msg_now());
+    aw_err_clear();
+    free(buf);
+    free(half);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, K2_cancel_mid_read_breaks_stream) { aw_test_run(t_cancel_mid_read, NULL, 0); }
+
+static int in_buffer(op_t *o, aw_stream_t *peer) { return net_inq(o->s->fd) == 0 && aw_stream_buffered(o->s) > 0; }
+static int nothing(op_t *o, aw_stream_t *peer) { return 1; }
+
+static int t_cancel_small_exact(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    char buf[100];
+    cr_assert_eq(aw_stream_write(&a, "0123456789", 10), 0);
+    op_t o = {.s = &b, .buf = buf, .n = 20, .kind = 0};
+    run_and_cancel(&o, &a, in_buffer);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert(!aw_stream_broken(&b), "small read_exactly keeps its bytes buffered: cancel-safe");
+    cr_assert_eq(aw_stream_buffered(&b), 10);
+    cr_assert_eq(aw_stream_write(&a, "abcdefghij", 10), 0);
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, 20), 0);
+    cr_assert_eq(memcmp(buf, "0123456789abcdefghij", 20), 0);
+    /* the same for a line */
+    cr_assert_eq(aw_stream_write(&a, "partial", 7), 0);
+    o = (op_t){.s = &b, .buf = buf, .n = sizeof buf, .kind = 3};
+    run_and_cancel(&o, &a, in_buffer);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert(!aw_stream_broken(&b));
+    cr_assert_eq(aw_stream_write(&a, " line\n", 6), 0);
+    cr_assert_eq(aw_stream_read_line(&b, buf, sizeof buf), 13);
+    /* and a read that had nothing yet */
+    o = (op_t){.s = &b, .buf = buf, .n = sizeof buf, .kind = 1};
+    run_and_cancel(&o, &a, nothing);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert(!aw_stream_broken(&b), "a read cancelled before any byte leaves the stream intact");
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, K2_cancel_without_progress_keeps_stream) { aw_test_run(t_cancel_small_exact, NULL, 0); }
+
+static int t_cancel_mid_write(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    size_t n = 64u << 20;
+    char *buf = calloc(1, n);
+    op_t o = {.s = &a, .buf = buf, .n = n, .kind = 2};
+    run_and_cancel(&o, &b, some_sent);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert(aw_stream_broken(&a), "a write interrupted after progress breaks the stream");
+    cr_assert_eq(aw_stream_write(&a, "x", 1), -ENOTRECOVERABLE);
+    cr_assert(msg_has("write to interrupted after"), "%s", msg_now());
+    aw_err_clear();
+    free(buf);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, K2_cancel_mid_write_breaks_stream) { aw_test_run(t_cancel_mid_write, NULL, 0); }
+
+/* A deadline is an interruption like a cancel: the block fails with
+ * -ETIMEDOUT and a stream that had progress is broken. */
+static int t_deadline_mid_read(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    char buf[8];
+    cr_assert_eq(aw_stream_write(&a, "1234", 4), 0);
+    aw_with (aw_fail_after(AW_MS(20)))
+        aw_stream_read_exactly(&b, buf, 8);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert(!aw_stream_broken(&b));
+    cr_assert_eq(aw_stream_write(&a, "5678", 4), 0);
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, 8), 0);
+    cr_assert_eq(memcmp(buf, "12345678", 8), 0);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, deadline_during_read_exactly) { aw_test_run(t_deadline_mid_read, NULL, 0); }
