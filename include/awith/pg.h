@@ -30,6 +30,7 @@
 
 #include <awith/cm.h>
 #include <awith/gen.h>
+#include <awith/pool.h>
 #include <stdio.h>
 
 typedef struct aw_pg aw_pg_t;          /* a connection */
@@ -135,6 +136,19 @@ AW_API int aw_pg_backend_pid(const aw_pg_t *c);
 /* Bring a poisoned connection back in sync (drain within 5 s). Suspends.
  * 0, or -ECONNRESET (it is closed for good). */
 AW_API int aw_pg_resync(aw_pg_t *c);
+
+/* DISCARD ALL (session state back to new) and forget the cached prepared
+ * statements. Suspends. */
+AW_API int aw_pg_reset(aw_pg_t *c);
+
+/* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's
+ * context is the DSN (const char *, borrowed). On acquire a local liveness
+ * check (no round trip: a connection the server closed is noticed in its
+ * socket) replaces dead idle connections; on release a poisoned, broken or
+ * mid-transaction connection is closed (K2). The _reset variant also runs
+ * DISCARD ALL on release (one round trip). */
+extern AW_API const aw_pool_ops_t aw_pg_pool_ops;
+extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
 
 /* Transactions (asyncpg's `async with conn.transaction()`): BEGIN on
  * enter; on exit COMMIT when the block left clean, ROLLBACK on an error or

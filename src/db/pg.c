@@ -826,3 +826,41 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
             return pg_lost(c, "listen");
     }
 }
+
+/* --- pool callbacks ------------------------------------------------------- */
+
+int aw_pg_reset(aw_pg_t *c) {
+    long long rc = aw_pg_exec(c, "DISCARD ALL", NULL, 0);
+    if (rc < 0)
+        return (int)rc;
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    c->nstmts = 0;
+    return 0;
+}
+
+static int pool_open(void *ctx, void **item) {
+    aw_pg_t *c;
+    int rc = aw_pg_open(&c, ctx);
+    *item = c;
+    return rc;
+}
+static void pool_close(void *ctx, void *item) { aw_pg_close(item); }
+static bool pool_usable(void *ctx, void *item) { return aw_pg_ok(item); }
+/* Local liveness: whatever the server sent an idle connection (a FATAL
+ * before it closed, or EOF) is read; no round trip. */
+static int pool_check(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    for (int i = 0; i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
+        if (!PQconsumeInput(c->pg))
+            break;
+    pg_sockcheck(c);
+    if (!aw_pg_ok(c))
+        return aw_raise(-ECONNRESET, "postgres: idle pooled connection found dead");
+    return 0;
+}
+static int pool_reset(void *ctx, void *item) { return aw_pg_reset(item); }
+
+const aw_pool_ops_t aw_pg_pool_ops = {"pg_pool", pool_open, pool_close, NULL, pool_check, pool_usable};
+const aw_pool_ops_t aw_pg_pool_ops_reset = {"pg_pool", pool_open, pool_close, pool_reset, pool_check,
+                                            pool_usable};
