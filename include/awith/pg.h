@@ -1,0 +1,194 @@
+/* awith/pg.h: PostgreSQL on libpq's non-blocking API.
+ *
+ *   aw_with (aw_pg_t *db, aw_pg_connect("postgresql://u:p@127.0.0.1/db")) {
+ *       aw_pg_res_t *r;
+ *       if (aw_pg_query(db, &r, "SELECT $1::int + 1", aw_pg_args(aw_pg_int(41))) < 0)
+ *           aw_leave();
+ *       int64_t v; aw_pg_res_int(r, 0, 0, &v);      // 42
+ *       aw_pg_res_free(r);
+ *   }
+ *
+ * Every query goes through PQsendQueryParams (or a prepared statement):
+ * values travel as parameters, never spliced into SQL text.
+ *
+ * Errors (negative, with a pending record whose message holds the
+ * SQLSTATE): -ECONNRESET the connection was lost (or is poisoned and could
+ * not be brought back in sync); -ECONNREFUSED the server cannot be reached;
+ * -EACCES authentication failed; -ENOENT the database does not exist;
+ * -EINVAL a malformed DSN; -ETIMEDOUT statement_timeout fired (SQLSTATE
+ * 57014); -EREMOTEIO any other error the server reported (aw_pg_error()
+ * gives SQLSTATE, message, detail, hint); -ECANCELED.
+ *
+ * Cancellation: a query cancelled while the server runs it sends a cancel
+ * request (PQcancel on the thread pool) and leaves the connection
+ * *poisoned* (SEMANTICS K2): its next operation first drains it back in
+ * sync (bounded by 5 s), and a pool never takes a poisoned connection back.
+ *
+ * A connection is used by one task at a time (-EBUSY otherwise). */
+#ifndef AWITH_PG_H
+#define AWITH_PG_H
+
+#include <awith/cm.h>
+#include <awith/gen.h>
+#include <awith/pool.h>
+#include <stdio.h>
+
+typedef struct aw_pg aw_pg_t;          /* a connection */
+typedef struct aw_pg_res aw_pg_res_t;  /* a result (libpq's PGresult) */
+
+/* A query parameter: text (value NULL = SQL NULL) or binary bytes
+ * (bytea). Built by the helpers below, by value, no malloc. */
+typedef struct aw_pg_arg {
+    const char *value;                 /* NULL and len 0: SQL NULL */
+    int len;                           /* binary: byte count; -1: the text is in buf */
+    int binary;
+    char buf[32];                      /* aw_pg_int/aw_pg_double: the text */
+} aw_pg_arg_t;
+
+static inline aw_pg_arg_t aw_pg_text(const char *s) { aw_pg_arg_t a = {s, 0, 0, {0}}; return a; }
+static inline aw_pg_arg_t aw_pg_null(void) { aw_pg_arg_t a = {NULL, 0, 0, {0}}; return a; }
+static inline aw_pg_arg_t aw_pg_bytes(const void *p, size_t n) {
+    aw_pg_arg_t a = {(const char *)p, (int)n, 1, {0}};
+    return a;
+}
+static inline aw_pg_arg_t aw_pg_int(long long v) {
+    aw_pg_arg_t a = {NULL, 0, 0, {0}};
+    snprintf(a.buf, sizeof a.buf, "%lld", v);
+    a.len = -1; /* in buf: the struct travels by value */
+    return a;
+}
+static inline aw_pg_arg_t aw_pg_double(double v) {
+    aw_pg_arg_t a = {NULL, 0, 0, {0}};
+    snprintf(a.buf, sizeof a.buf, "%.17g", v);
+    a.len = -1;
+    return a;
+}
+static inline aw_pg_arg_t aw_pg_bool(bool v) { return aw_pg_text(v ? "t" : "f"); }
+/* aw_pg_args(a, b, ...) expands to "array, count" for the calls below. */
+#define aw_pg_args(...) \
+    (const aw_pg_arg_t[]){__VA_ARGS__}, (int)(sizeof((aw_pg_arg_t[]){__VA_ARGS__}) / sizeof(aw_pg_arg_t))
+#define aw_pg_noargs NULL, 0
+
+/* What the server said about the last failure on this connection. */
+typedef struct aw_pg_error {
+    char sqlstate[6];                  /* "42601"; "" for client-side failures */
+    char message[256], detail[256], hint[256];
+} aw_pg_error_t;
+
+/* Connect (PQconnectStart/PQconnectPoll driven by the loop). Suspends; a
+ * cancellation point; honours the caller's deadline. On failure nothing is
+ * left open. */
+AW_API int aw_pg_open(aw_pg_t **out, const char *dsn);
+/* Close (PQfinish). Never suspends; idempotent on NULL. */
+AW_API void aw_pg_close(aw_pg_t *c);
+
+/* The connection as a manager: enter opens, exit closes. */
+typedef struct aw_pg_connect_state { const char *dsn; aw_pg_t *conn; } aw_pg_connect_t;
+extern AW_API const aw_cm_type_t aw_pg_connect_type;
+#define aw_pg_connect(dsn) aw_cm(&aw_pg_connect_type, &(aw_pg_connect_t){(dsn), NULL})
+
+/* Run one statement; on success *out owns the result (free it with
+ * aw_pg_res_free). Suspends; a cancellation point. */
+AW_API int aw_pg_query(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
+                       const aw_pg_arg_t *args, int nargs);
+/* Same through a named prepared statement, prepared on first use and
+ * cached per connection (keyed by the SQL text). */
+AW_API int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
+                                const aw_pg_arg_t *args, int nargs);
+/* Run a statement, drop its rows: returns the affected row count (>= 0). */
+AW_API long long aw_pg_exec(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs);
+/* Run a query whose first column of the first row is an integer. */
+AW_API int aw_pg_fetch_int(aw_pg_t *c, long long *out, const char *sql,
+                           const aw_pg_arg_t *args, int nargs);
+
+/* Run `sql` once per argument set, all in flight together (pipeline
+ * mode): args holds n * nargs parameters. `each` (may be NULL) sees every
+ * result in order; a non-zero return stops reading (the rest is drained).
+ * Returns 0 or the first error. */
+AW_API int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
+                          int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx);
+
+/* Results. Row and column numbers start at 0. Never suspend. Accessors
+ * return 0, -ERANGE (out of range), -ENODATA (NULL value) or -EINVAL (not
+ * parseable as the type asked for). */
+AW_API int aw_pg_res_rows(const aw_pg_res_t *r);
+AW_API int aw_pg_res_cols(const aw_pg_res_t *r);
+AW_API const char *aw_pg_res_name(const aw_pg_res_t *r, int col);
+AW_API long long aw_pg_res_affected(const aw_pg_res_t *r);
+AW_API bool aw_pg_res_isnull(const aw_pg_res_t *r, int row, int col);
+/* Text form (also timestamps), borrowed from the result; NULL for NULL. */
+AW_API const char *aw_pg_res_text(const aw_pg_res_t *r, int row, int col);
+AW_API int aw_pg_res_int(const aw_pg_res_t *r, int row, int col, long long *out);
+AW_API int aw_pg_res_double(const aw_pg_res_t *r, int row, int col, double *out);
+AW_API int aw_pg_res_bool(const aw_pg_res_t *r, int row, int col, bool *out);
+/* bytea, decoded into a malloc'd buffer the caller frees. */
+AW_API int aw_pg_res_bytea(const aw_pg_res_t *r, int row, int col, unsigned char **out, size_t *len);
+AW_API void aw_pg_res_free(aw_pg_res_t *r);
+
+/* The last server error on this connection (cleared by each new call). */
+AW_API const aw_pg_error_t *aw_pg_error(const aw_pg_t *c);
+/* Poisoned: a cancelled operation left it out of sync (K2). */
+AW_API bool aw_pg_poisoned(const aw_pg_t *c);
+/* Usable: connected and not poisoned. */
+AW_API bool aw_pg_ok(const aw_pg_t *c);
+/* The server process id serving this connection (pg_stat_activity.pid). */
+AW_API int aw_pg_backend_pid(const aw_pg_t *c);
+/* Bring a poisoned connection back in sync (drain within 5 s). Suspends.
+ * 0, or -ECONNRESET (it is closed for good). */
+AW_API int aw_pg_resync(aw_pg_t *c);
+
+/* DISCARD ALL (session state back to new) and forget the cached prepared
+ * statements. Suspends. */
+AW_API int aw_pg_reset(aw_pg_t *c);
+
+/* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's
+ * context is the DSN (const char *, borrowed). On acquire a local liveness
+ * check (no round trip: a connection the server closed is noticed in its
+ * socket) replaces dead idle connections; on release a poisoned, broken or
+ * mid-transaction connection is closed (K2). The _reset variant also runs
+ * DISCARD ALL on release (one round trip). */
+extern AW_API const aw_pool_ops_t aw_pg_pool_ops;
+extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
+
+/* Transactions (asyncpg's `async with conn.transaction()`): BEGIN on
+ * enter; on exit COMMIT when the block left clean, ROLLBACK on an error or
+ * a cancel. Nested blocks on one connection are savepoints. */
+enum { AW_PG_DEFAULT = 0, AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE };
+typedef struct aw_pg_tx {
+    aw_pg_t *conn;
+    int isolation;                     /* AW_PG_* (outermost only) */
+    bool readonly;
+    bool deferrable;
+    int depth;                         /* private: 0 outermost */
+} aw_pg_tx_t;
+extern AW_API const aw_cm_type_t aw_pg_tx_type;
+/* aw_with (aw_pg_tx(db)) {...}   aw_with (aw_pg_tx(db, .readonly = true)) {...} */
+#define aw_pg_tx(c, ...) aw_cm(&aw_pg_tx_type, &(aw_pg_tx_t){.conn = (c), __VA_ARGS__})
+
+/* Row by row (single-row mode), as an async generator:
+ *   aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT ...", aw_pg_noargs)) {...}
+ * Each row is a one-row result, valid until the next. Leaving the loop
+ * early cancels the rest of the query on the server and drains it. */
+typedef struct aw_pg_cursor {
+    aw_pg_t *conn;
+    const char *sql;
+    const aw_pg_arg_t *args;
+    int nargs;
+} aw_pg_cursor_t;
+AW_API int aw__pg_rows(aw_gen_t *g, void *cursor);
+#define aw_pg_rows(c, sql, ...) aw_gen(aw__pg_rows, (&(aw_pg_cursor_t){(c), (sql), __VA_ARGS__}))
+
+/* LISTEN/NOTIFY, as an async generator of notifications (runs LISTEN on
+ * the channel first; the channel is an identifier, quoted by libpq). */
+typedef struct aw_pg_notify {
+    const char *channel, *payload;
+    int pid;
+} aw_pg_notify_t;
+typedef struct aw_pg_listen {
+    aw_pg_t *conn;
+    const char *channel;
+} aw_pg_listen_t;
+AW_API int aw__pg_listen(aw_gen_t *g, void *listen);
+#define aw_pg_notifications(c, channel) aw_gen(aw__pg_listen, (&(aw_pg_listen_t){(c), (channel)}))
+
+#endif

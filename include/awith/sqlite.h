@@ -1,0 +1,100 @@
+/* awith/sqlite.h: SQLite, the embedded default (aiosqlite's shape).
+ *
+ *   aw_with (aw_sqlite_t *db, aw_sqlite_connect("app.db")) {
+ *       aw_sqlite_exec(db, "INSERT INTO t VALUES (?, ?)",
+ *                      aw_sqlite_args(aw_sqlite_int(1), aw_sqlite_text("x")));
+ *   }
+ *
+ * Every call runs on the loop's thread pool (SQLite blocks); the calling
+ * task suspends, other tasks run. One call at a time per connection (the
+ * next one waits for the previous). Values travel as bound parameters,
+ * never spliced into SQL; statements are prepared once and cached per
+ * connection (keyed by SQL text).
+ *
+ * Cancellation: the caller gets -ECANCELED at once and sqlite3_interrupt()
+ * stops the statement on its thread; the connection's next call waits for
+ * it to wind down (SQLite rolls back an interrupted write). Closing while a
+ * call winds down closes the database when it has.
+ *
+ * Errors (pending record: "sqlite: <message> (<code name>)"): -EREMOTEIO
+ * an SQL error (syntax, constraint, ...); -EBUSY the database is locked
+ * past the busy timeout (5 s); -ENOENT cannot open the file; -EACCES;
+ * -ENOMEM; -ECANCELED. aw_sqlite_errcode() gives SQLite's extended code. */
+#ifndef AWITH_SQLITE_H
+#define AWITH_SQLITE_H
+
+#include <awith/cm.h>
+
+typedef struct aw_sqlite aw_sqlite_t;
+typedef struct aw_sqlite_res aw_sqlite_res_t;
+
+enum { AW_SQLITE_NULL, AW_SQLITE_INT, AW_SQLITE_DOUBLE, AW_SQLITE_TEXT, AW_SQLITE_BLOB };
+
+/* A bound parameter, by value; text and blobs are borrowed for the call. */
+typedef struct aw_sqlite_arg {
+    int type;                          /* AW_SQLITE_* */
+    long long i;
+    double d;
+    const void *p;
+    int len;                           /* text: -1 = up to NUL */
+} aw_sqlite_arg_t;
+
+#define aw_sqlite_null() ((aw_sqlite_arg_t){AW_SQLITE_NULL, 0, 0, NULL, 0})
+#define aw_sqlite_int(v) ((aw_sqlite_arg_t){AW_SQLITE_INT, (v), 0, NULL, 0})
+#define aw_sqlite_double(v) ((aw_sqlite_arg_t){AW_SQLITE_DOUBLE, 0, (v), NULL, 0})
+#define aw_sqlite_text(s) ((aw_sqlite_arg_t){AW_SQLITE_TEXT, 0, 0, (s), -1})
+#define aw_sqlite_blob(b, n) ((aw_sqlite_arg_t){AW_SQLITE_BLOB, 0, 0, (b), (int)(n)})
+#define aw_sqlite_args(...)                         \
+    (const aw_sqlite_arg_t[]){__VA_ARGS__},         \
+        (int)(sizeof((aw_sqlite_arg_t[]){__VA_ARGS__}) / sizeof(aw_sqlite_arg_t))
+#define aw_sqlite_noargs NULL, 0
+
+/* Open (or create) a database file; ":memory:" for a private in-memory
+ * one. Suspends (thread pool); a cancellation point. */
+AW_API int aw_sqlite_open(aw_sqlite_t **out, const char *path);
+/* Close. Never suspends (a call still winding down closes it later).
+ * 0, or -EBUSY with a record (statements the caller left open). */
+AW_API int aw_sqlite_close(aw_sqlite_t *c);
+
+typedef struct aw_sqlite_connect_state { const char *path; aw_sqlite_t *conn; } aw_sqlite_connect_t;
+extern AW_API const aw_cm_type_t aw_sqlite_connect_type;
+#define aw_sqlite_connect(path) aw_cm(&aw_sqlite_connect_type, &(aw_sqlite_connect_t){(path), NULL})
+
+/* Run one statement; *out owns its rows (aw_sqlite_res_free). Suspends. */
+AW_API int aw_sqlite_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql,
+                           const aw_sqlite_arg_t *args, int nargs);
+/* Run one statement, drop rows; returns the changed row count (>= 0). */
+AW_API long long aw_sqlite_exec(aw_sqlite_t *c, const char *sql, const aw_sqlite_arg_t *args, int nargs);
+AW_API int aw_sqlite_fetch_int(aw_sqlite_t *c, long long *out, const char *sql,
+                               const aw_sqlite_arg_t *args, int nargs);
+/* Several statements separated by ';', no parameters (schema scripts). */
+AW_API int aw_sqlite_script(aw_sqlite_t *c, const char *sql);
+
+/* Results, materialised: never suspend. Accessors return 0, -ERANGE,
+ * -ENODATA (NULL) or -EINVAL (not that type). */
+AW_API int aw_sqlite_res_rows(const aw_sqlite_res_t *r);
+AW_API int aw_sqlite_res_cols(const aw_sqlite_res_t *r);
+AW_API const char *aw_sqlite_res_name(const aw_sqlite_res_t *r, int col);
+AW_API int aw_sqlite_res_type(const aw_sqlite_res_t *r, int row, int col);
+AW_API bool aw_sqlite_res_isnull(const aw_sqlite_res_t *r, int row, int col);
+AW_API const char *aw_sqlite_res_text(const aw_sqlite_res_t *r, int row, int col);
+AW_API int aw_sqlite_res_int(const aw_sqlite_res_t *r, int row, int col, long long *out);
+AW_API int aw_sqlite_res_double(const aw_sqlite_res_t *r, int row, int col, double *out);
+AW_API int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **out, size_t *len);
+AW_API long long aw_sqlite_res_changes(const aw_sqlite_res_t *r);
+AW_API long long aw_sqlite_res_last_id(const aw_sqlite_res_t *r);
+AW_API void aw_sqlite_res_free(aw_sqlite_res_t *r);
+
+AW_API int aw_sqlite_errcode(const aw_sqlite_t *c);
+
+/* Transactions: BEGIN (IMMEDIATE if asked) on enter, COMMIT on a clean
+ * exit, ROLLBACK on error or cancel; nested blocks are savepoints. */
+typedef struct aw_sqlite_tx {
+    aw_sqlite_t *conn;
+    bool immediate;
+    int depth;                         /* private */
+} aw_sqlite_tx_t;
+extern AW_API const aw_cm_type_t aw_sqlite_tx_type;
+#define aw_sqlite_tx(c, ...) aw_cm(&aw_sqlite_tx_type, &(aw_sqlite_tx_t){.conn = (c), __VA_ARGS__})
+
+#endif

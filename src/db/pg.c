@@ -1,0 +1,866 @@
+/* pg.c: PostgreSQL connections on libpq's non-blocking API.
+ *
+ * Every operation is: send (PQsendQueryParams & co.), flush (waiting for
+ * the socket to be writable), then read results (PQconsumeInput until
+ * PQisBusy is false, waiting for readability). The loop's reactor is
+ * edge-triggered and libpq may leave bytes in the socket after one read, so
+ * before waiting we peek (MSG_PEEK): waiting on data already there would
+ * hang. libpq closes its socket by itself when the connection drops or
+ * when connect moves to another address; we forget the fd in the reactor
+ * whenever PQsocket changes, so a recycled fd number starts clean.
+ *
+ * A wait interrupted mid-protocol (cancel, deadline) sends PQcancel from
+ * the thread pool and marks the connection poisoned; the next operation
+ * drains the pending results first (resync), bounded by 5 s, and closes
+ * the connection if that fails. Pools never take a poisoned one back. */
+#include <awith.h>
+#include <awith/pg.h>
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define AW__PG_STMTS 64        /* prepared statements cached per connection */
+#define AW__PG_RESYNC AW_SEC(5)
+
+typedef struct aw__pg_stmt {
+    char *sql;
+    char name[24];
+} aw__pg_stmt_t;
+
+struct aw_pg {
+    PGconn *pg;
+    int fd;                    /* the fd known to the reactor, or -1 */
+    bool poisoned;
+    bool busy;
+    int txdepth;
+    int nstmts;
+    unsigned stmtseq;
+    aw_pg_error_t err;
+    aw__pg_stmt_t stmts[AW__PG_STMTS];
+};
+
+#define RES(r) ((PGresult *)(r))
+
+/* The reactor must forget a socket libpq replaced or closed. */
+static void pg_sockcheck(aw_pg_t *c) {
+    int s = c->pg ? PQsocket(c->pg) : -1;
+    if (s != c->fd) {
+        if (c->fd >= 0)
+            aw_fd_forget(c->fd);
+        c->fd = s;
+    }
+}
+
+/* Bytes (or EOF) waiting in the socket that libpq has not read yet? */
+static bool pg_pending(int fd) {
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void pg_copy(char *dst, size_t n, const char *src) {
+    if (!src)
+        src = "";
+    size_t l = strlen(src);
+    while (l && (src[l - 1] == '\n' || src[l - 1] == ' '))
+        l--;
+    if (l >= n)
+        l = n - 1;
+    memcpy(dst, src, l);
+    dst[l] = 0;
+}
+
+static int pg_lost(aw_pg_t *c, const char *what) {
+    pg_copy(c->err.message, sizeof c->err.message, c->pg ? PQerrorMessage(c->pg) : "closed");
+    c->err.sqlstate[0] = 0;
+    return aw_raise(-ECONNRESET, "postgres: connection lost during %s: %s", what,
+                    c->err.message[0] ? c->err.message : "no connection");
+}
+
+/* The error a failed result carries, as a code and a record. */
+static int pg_fail(aw_pg_t *c, PGresult *res, const char *what) {
+    if (!res || PQstatus(c->pg) == CONNECTION_BAD) {
+        if (res)
+            PQclear(res);
+        return pg_lost(c, what);
+    }
+    aw_pg_error_t *e = &c->err;
+    pg_copy(e->sqlstate, sizeof e->sqlstate, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+    pg_copy(e->message, sizeof e->message, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+    if (!e->message[0])
+        pg_copy(e->message, sizeof e->message, PQresultErrorMessage(res));
+    pg_copy(e->detail, sizeof e->detail, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+    pg_copy(e->hint, sizeof e->hint, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+    PQclear(res);
+    int code = -EREMOTEIO;
+    if (!strcmp(e->sqlstate, "57014"))
+        code = strstr(e->message, "timeout") ? -ETIMEDOUT : -ECANCELED;
+    else if (!strncmp(e->sqlstate, "08", 2) || !strncmp(e->sqlstate, "57P0", 4))
+        code = -ECONNRESET;
+    return aw_raise(code, "postgres %s failed: SQLSTATE %s: %s%s%s%s%s", what, e->sqlstate,
+                    e->message, e->detail[0] ? "; detail: " : "", e->detail,
+                    e->hint[0] ? "; hint: " : "", e->hint);
+}
+
+/* Send a cancel request from the thread pool: PQcancel blocks. */
+typedef struct aw__pg_cancel {
+    PGcancel *cn;
+} aw__pg_cancel_t;
+
+static void pg_cancel_work(void *arg) {
+    aw__pg_cancel_t *j = arg;
+    char buf[256];
+    PQcancel(j->cn, buf, sizeof buf);
+}
+static void pg_cancel_free(void *arg) {
+    aw__pg_cancel_t *j = arg;
+    PQfreeCancel(j->cn);
+    free(j);
+}
+
+/* An operation was interrupted mid-protocol: ask the server to stop it and
+ * remember that the connection is out of sync. Runs shielded (the caller
+ * is usually cancelled), bounded by 2 s. */
+static void pg_poison(aw_pg_t *c) {
+    c->poisoned = true;
+    c->busy = false;
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+        return;
+    aw__pg_cancel_t *j = malloc(sizeof *j);
+    if (!j)
+        return;
+    j->cn = PQgetCancel(c->pg);
+    if (!j->cn) {
+        free(j);
+        return;
+    }
+    aw_with (aw_shield(AW_SEC(2))) {
+        if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) == 0)
+            pg_cancel_free(j);
+    }
+}
+
+static int pg_wait(aw_pg_t *c, int events) {
+    pg_sockcheck(c);
+    if (c->fd < 0)
+        return pg_lost(c, "wait");
+    return aw_fd_wait(c->fd, events);
+}
+
+static int pg_flush(aw_pg_t *c) {
+    int r;
+    while ((r = PQflush(c->pg)) == 1) {
+        if (!PQconsumeInput(c->pg))
+            return pg_lost(c, "send");
+        int rc = pg_wait(c, AW_WRITE);
+        if (rc < 0)
+            return rc;
+    }
+    return r < 0 ? pg_lost(c, "send") : 0;
+}
+
+/* Wait for the next result; *out NULL means the command is complete. */
+static int pg_next(aw_pg_t *c, PGresult **out) {
+    while (PQisBusy(c->pg)) {
+        pg_sockcheck(c);
+        if (c->fd < 0)
+            return pg_lost(c, "read");
+        if (!pg_pending(c->fd)) {
+            int rc = aw_fd_wait(c->fd, AW_READ);
+            if (rc < 0)
+                return rc;
+        }
+        if (!PQconsumeInput(c->pg))
+            return pg_lost(c, "read");
+    }
+    *out = PQgetResult(c->pg);
+    return 0;
+}
+
+static void pg_close_hard(aw_pg_t *c) {
+    if (c->fd >= 0)
+        aw_fd_forget(c->fd);
+    c->fd = -1;
+    if (c->pg)
+        PQfinish(c->pg);
+    c->pg = NULL;
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    c->nstmts = 0;
+}
+
+static int pg_drain(aw_pg_t *c) {
+    if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+        return -EPROTO; /* resync of a pipeline: not worth it, reconnect */
+    for (;;) {
+        PGresult *res;
+        int rc = pg_next(c, &res);
+        if (rc < 0)
+            return rc;
+        if (!res)
+            return 0;
+        PQclear(res);
+    }
+}
+
+int aw_pg_resync(aw_pg_t *c) {
+    if (!c->poisoned)
+        return 0;
+    int rc = -ECONNRESET;
+    bool expired = false;
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
+        aw_with (aw_scope_t *s, aw_move_on_after(AW__PG_RESYNC)) {
+            rc = pg_drain(c);
+            expired = aw_scope_expired(s);
+        }
+        if (rc == -ECANCELED && !expired)
+            return rc; /* the caller was cancelled: still poisoned */
+    }
+    if (rc == 0 && PQtransactionStatus(c->pg) != PQTRANS_ACTIVE) {
+        c->poisoned = false;
+        return 0;
+    }
+    pg_close_hard(c);
+    c->poisoned = false;
+    return aw_raise(-ECONNRESET, "postgres: a cancelled operation left the connection out of sync; "
+                                 "it could not be drained and is closed");
+}
+
+/* Preconditions of every operation. */
+static int pg_start(aw_pg_t *c, const char *what) {
+    if (!c)
+        return aw_raise(-EBADF, "postgres %s: no connection", what);
+    if (c->busy)
+        return aw_raise(-EBUSY, "postgres %s: the connection is in use by another operation", what);
+    memset(&c->err, 0, sizeof c->err);
+    if (c->poisoned) {
+        int rc = aw_pg_resync(c);
+        if (rc < 0)
+            return rc;
+    }
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+        return aw_raise(-ECONNRESET, "postgres %s: not connected (the connection was lost or closed)", what);
+    return 0;
+}
+
+/* --- connect ------------------------------------------------------------ */
+
+static int pg_connect_error(PGconn *pg) {
+    const char *m = PQerrorMessage(pg);
+    char msg[512];
+    pg_copy(msg, sizeof msg, m);
+    int code = -ECONNREFUSED;
+    if (strstr(m, "password") || strstr(m, "authentication") || strstr(m, "no pg_hba.conf"))
+        code = -EACCES;
+    else if (strstr(m, "database") && strstr(m, "does not exist"))
+        code = -ENOENT;
+    else if (strstr(m, "invalid") || strstr(m, "missing \"=\"") || strstr(m, "unrecognized"))
+        code = -EINVAL;
+    const char *host = PQhost(pg), *port = PQport(pg), *db = PQdb(pg);
+    return aw_raise(code, "postgres: cannot connect to %s:%s database \"%s\": %s",
+                    host && *host ? host : "?", port && *port ? port : "?", db ? db : "?", msg);
+}
+
+int aw_pg_open(aw_pg_t **out, const char *dsn) {
+    *out = NULL;
+    aw_pg_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return aw_raise(-ENOMEM, "postgres: out of memory");
+    c->fd = -1;
+    c->pg = PQconnectStart(dsn ? dsn : "");
+    if (!c->pg) {
+        free(c);
+        return aw_raise(-ENOMEM, "postgres: out of memory");
+    }
+    int rc = 0;
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        rc = pg_connect_error(c->pg);
+        goto fail;
+    }
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            rc = pg_connect_error(c->pg);
+            goto fail;
+        }
+        int fd = PQsocket(c->pg);
+        if (fd < 0) {
+            rc = pg_connect_error(c->pg);
+            goto fail;
+        }
+        rc = aw_fd_wait(fd, st == PGRES_POLLING_READING ? AW_READ : AW_WRITE);
+        /* connect may close this socket and open another with the same
+         * number: start every wait from a clean slate */
+        aw_fd_forget(fd);
+        if (rc < 0)
+            goto fail;
+        st = PQconnectPoll(c->pg);
+    }
+    if (PQsetnonblocking(c->pg, 1) != 0) {
+        rc = pg_lost(c, "connect");
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    PQfinish(c->pg);
+    free(c);
+    return rc;
+}
+
+void aw_pg_close(aw_pg_t *c) {
+    if (!c)
+        return;
+    pg_close_hard(c);
+    free(c);
+}
+
+static int pg_connect_enter(void *self, void **out) {
+    aw_pg_connect_t *s = self;
+    int rc = aw_pg_open(&s->conn, s->dsn);
+    *out = s->conn;
+    return rc;
+}
+static int pg_connect_exit(void *self, const aw_err_t *err) {
+    aw_pg_connect_t *s = self;
+    aw_pg_close(s->conn);
+    s->conn = NULL;
+    return 0;
+}
+const aw_cm_type_t aw_pg_connect_type = {"pg_connection", pg_connect_enter, pg_connect_exit, 0, 0};
+
+/* --- queries ------------------------------------------------------------ */
+
+typedef struct {
+    const char *values[64];
+    int lengths[64], formats[64];
+    const char **v;
+    int *l, *f;
+} aw__pg_params_t;
+
+static int pg_params(aw__pg_params_t *p, const aw_pg_arg_t *a, int n) {
+    p->v = p->values;
+    p->l = p->lengths;
+    p->f = p->formats;
+    if (n > 64) {
+        p->v = malloc(n * sizeof *p->v);
+        p->l = malloc(n * sizeof *p->l);
+        p->f = malloc(n * sizeof *p->f);
+        if (!p->v || !p->l || !p->f)
+            return aw_raise(-ENOMEM, "postgres: out of memory for %d parameters", n);
+    }
+    for (int i = 0; i < n; i++) {
+        p->v[i] = a[i].len == -1 ? a[i].buf : a[i].value;
+        p->l[i] = a[i].binary ? a[i].len : 0;
+        p->f[i] = a[i].binary ? 1 : 0;
+    }
+    return 0;
+}
+static void pg_params_free(aw__pg_params_t *p) {
+    if (p->v != p->values) {
+        free(p->v);
+        free(p->l);
+        free(p->f);
+    }
+}
+
+/* Read every result of the command just sent; keep the last one (or the
+ * first error). */
+static int pg_collect(aw_pg_t *c, PGresult **out, const char *what) {
+    PGresult *keep = NULL;
+    for (;;) {
+        PGresult *res;
+        int rc = pg_next(c, &res);
+        if (rc < 0) {
+            if (keep)
+                PQclear(keep);
+            if (rc == -ECANCELED || rc == -ETIMEDOUT)
+                pg_poison(c);
+            c->busy = false;
+            return rc;
+        }
+        if (!res)
+            break;
+        ExecStatusType st = PQresultStatus(res);
+        bool bad = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR;
+        if (keep && !bad && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(res);
+            continue;
+        }
+        if (keep)
+            PQclear(keep);
+        keep = res;
+    }
+    c->busy = false;
+    ExecStatusType st = keep ? PQresultStatus(keep) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+        return pg_fail(c, keep, what);
+    if (out)
+        *out = keep;
+    else
+        PQclear(keep);
+    return 0;
+}
+
+/* Flush what was sent, then collect. */
+static int pg_finish(aw_pg_t *c, PGresult **out, const char *what) {
+    int rc = pg_flush(c);
+    if (rc < 0) {
+        if (rc == -ECANCELED || rc == -ETIMEDOUT)
+            pg_poison(c);
+        c->busy = false;
+        return rc;
+    }
+    return pg_collect(c, out, what);
+}
+
+static int pg_query(aw_pg_t *c, PGresult **out, const char *sql, const aw_pg_arg_t *args, int n) {
+    if (out)
+        *out = NULL;
+    int rc = pg_start(c, "query");
+    if (rc < 0)
+        return rc;
+    aw__pg_params_t p;
+    if ((rc = pg_params(&p, args, n)) < 0)
+        return rc;
+    int ok = PQsendQueryParams(c->pg, sql, n, NULL, p.v, p.l, p.f, 0);
+    pg_params_free(&p);
+    if (!ok)
+        return pg_lost(c, "query");
+    c->busy = true;
+    return pg_finish(c, out, "query");
+}
+
+int aw_pg_query(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args, int nargs) {
+    return pg_query(c, (PGresult **)out, sql, args, nargs);
+}
+
+long long aw_pg_exec(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs) {
+    PGresult *res;
+    int rc = pg_query(c, &res, sql, args, nargs);
+    if (rc < 0)
+        return rc;
+    long long n = aw_pg_res_affected((aw_pg_res_t *)res);
+    PQclear(res);
+    return n;
+}
+
+int aw_pg_fetch_int(aw_pg_t *c, long long *out, const char *sql, const aw_pg_arg_t *args, int nargs) {
+    PGresult *res;
+    int rc = pg_query(c, &res, sql, args, nargs);
+    if (rc < 0)
+        return rc;
+    rc = aw_pg_res_int((aw_pg_res_t *)res, 0, 0, out);
+    PQclear(res);
+    if (rc < 0)
+        return aw_raise(rc, "postgres: the query gave no integer in row 0, column 0");
+    return 0;
+}
+
+static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
+    for (int i = 0; i < c->nstmts; i++)
+        if (!strcmp(c->stmts[i].sql, sql))
+            return &c->stmts[i];
+    return NULL;
+}
+
+int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                         int nargs) {
+    if (out)
+        *out = NULL;
+    int rc = pg_start(c, "prepared query");
+    if (rc < 0)
+        return rc;
+    aw__pg_stmt_t *s = pg_stmt(c, sql);
+    if (!s) {
+        aw__pg_stmt_t fresh;
+        /* a fresh name each time: a prepare cut short may still exist */
+        snprintf(fresh.name, sizeof fresh.name, "aw_s%u", ++c->stmtseq);
+        if (!PQsendPrepare(c->pg, fresh.name, sql, nargs, NULL))
+            return pg_lost(c, "prepare");
+        c->busy = true;
+        if ((rc = pg_finish(c, NULL, "prepare")) < 0)
+            return rc;
+        if (!(fresh.sql = strdup(sql)))
+            return aw_raise(-ENOMEM, "postgres: out of memory");
+        if (c->nstmts == AW__PG_STMTS) { /* full: forget the oldest (still prepared) */
+            free(c->stmts[0].sql);
+            memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
+            c->nstmts--;
+        }
+        c->stmts[c->nstmts] = fresh;
+        s = &c->stmts[c->nstmts++];
+    }
+    aw__pg_params_t p;
+    if ((rc = pg_params(&p, args, nargs)) < 0)
+        return rc;
+    int ok = PQsendQueryPrepared(c->pg, s->name, nargs, p.v, p.l, p.f, 0);
+    pg_params_free(&p);
+    if (!ok)
+        return pg_lost(c, "prepared query");
+    c->busy = true;
+    return pg_finish(c, (PGresult **)out, "prepared query");
+}
+
+/* --- pipeline ------------------------------------------------------------ */
+
+#define AW__PG_BATCH 256 /* queries in flight at once: bounded socket buffers */
+
+int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
+                   int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx) {
+    int rc = pg_start(c, "pipeline");
+    if (rc < 0)
+        return rc;
+    if (!PQenterPipelineMode(c->pg))
+        return pg_lost(c, "pipeline");
+    c->busy = true;
+    int first = 0, stop = 0;
+    for (int base = 0; base < n && rc == 0; base += AW__PG_BATCH) {
+        int m = n - base < AW__PG_BATCH ? n - base : AW__PG_BATCH;
+        for (int i = 0; i < m; i++) {
+            aw__pg_params_t p;
+            if ((rc = pg_params(&p, args + (size_t)(base + i) * nargs, nargs)) < 0)
+                break;
+            int ok = PQsendQueryParams(c->pg, sql, nargs, NULL, p.v, p.l, p.f, 0);
+            pg_params_free(&p);
+            if (!ok) {
+                rc = pg_lost(c, "pipeline");
+                break;
+            }
+        }
+        if (rc == 0 && !PQpipelineSync(c->pg))
+            rc = pg_lost(c, "pipeline");
+        if (rc == 0)
+            rc = pg_flush(c);
+        /* m results (each followed by NULL), then the sync marker */
+        for (int i = 0; rc == 0 && i <= m;) {
+            PGresult *res;
+            if ((rc = pg_next(c, &res)) < 0)
+                break;
+            if (!res)
+                continue; /* end of one query's results */
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                break;
+            }
+            if (st == PGRES_PIPELINE_ABORTED) {
+                PQclear(res);
+                i++;
+                continue;
+            }
+            if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+                if (!first) {
+                    c->busy = false;
+                    first = pg_fail(c, res, "pipelined query");
+                    c->busy = true;
+                } else
+                    PQclear(res);
+            } else {
+                if (each && !stop && !first)
+                    stop = each(ctx, base + i, (aw_pg_res_t *)res);
+                PQclear(res);
+            }
+            i++;
+        }
+        if (stop || first)
+            break;
+    }
+    if (rc < 0) {
+        if (rc == -ECANCELED || rc == -ETIMEDOUT)
+            pg_poison(c);
+        c->busy = false;
+        return rc;
+    }
+    PQexitPipelineMode(c->pg);
+    c->busy = false;
+    return first;
+}
+
+/* --- results ------------------------------------------------------------ */
+
+int aw_pg_res_rows(const aw_pg_res_t *r) { return r ? PQntuples(RES(r)) : 0; }
+int aw_pg_res_cols(const aw_pg_res_t *r) { return r ? PQnfields(RES(r)) : 0; }
+const char *aw_pg_res_name(const aw_pg_res_t *r, int col) { return PQfname(RES(r), col); }
+long long aw_pg_res_affected(const aw_pg_res_t *r) {
+    const char *t = PQcmdTuples(RES(r));
+    return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+void aw_pg_res_free(aw_pg_res_t *r) {
+    if (r)
+        PQclear(RES(r));
+}
+
+static int pg_cell(const aw_pg_res_t *r, int row, int col, const char **v) {
+    if (!r || row < 0 || col < 0 || row >= PQntuples(RES(r)) || col >= PQnfields(RES(r)))
+        return -ERANGE;
+    if (PQgetisnull(RES(r), row, col))
+        return -ENODATA;
+    *v = PQgetvalue(RES(r), row, col);
+    return 0;
+}
+
+bool aw_pg_res_isnull(const aw_pg_res_t *r, int row, int col) {
+    const char *v;
+    return pg_cell(r, row, col, &v) == -ENODATA;
+}
+const char *aw_pg_res_text(const aw_pg_res_t *r, int row, int col) {
+    const char *v;
+    return pg_cell(r, row, col, &v) == 0 ? v : NULL;
+}
+int aw_pg_res_int(const aw_pg_res_t *r, int row, int col, long long *out) {
+    const char *v;
+    int rc = pg_cell(r, row, col, &v);
+    if (rc < 0)
+        return rc;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno)
+        return -EINVAL;
+    *out = x;
+    return 0;
+}
+int aw_pg_res_double(const aw_pg_res_t *r, int row, int col, double *out) {
+    const char *v;
+    int rc = pg_cell(r, row, col, &v);
+    if (rc < 0)
+        return rc;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end)
+        return -EINVAL;
+    *out = x;
+    return 0;
+}
+int aw_pg_res_bool(const aw_pg_res_t *r, int row, int col, bool *out) {
+    const char *v;
+    int rc = pg_cell(r, row, col, &v);
+    if (rc < 0)
+        return rc;
+    if (!strcmp(v, "t") || !strcmp(v, "true") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "f") || !strcmp(v, "false") || !strcmp(v, "0"))
+        *out = false;
+    else
+        return -EINVAL;
+    return 0;
+}
+int aw_pg_res_bytea(const aw_pg_res_t *r, int row, int col, unsigned char **out, size_t *len) {
+    const char *v;
+    int rc = pg_cell(r, row, col, &v);
+    if (rc < 0)
+        return rc;
+    size_t n;
+    unsigned char *u = PQunescapeBytea((const unsigned char *)v, &n);
+    if (!u)
+        return -ENOMEM;
+    /* hand back memory the caller can free() */
+    unsigned char *m = malloc(n ? n : 1);
+    if (m)
+        memcpy(m, u, n);
+    PQfreemem(u);
+    if (!m)
+        return -ENOMEM;
+    *out = m;
+    *len = n;
+    return 0;
+}
+
+const aw_pg_error_t *aw_pg_error(const aw_pg_t *c) { return &c->err; }
+bool aw_pg_poisoned(const aw_pg_t *c) { return c->poisoned; }
+bool aw_pg_ok(const aw_pg_t *c) {
+    return c && c->pg && !c->poisoned && !c->busy && PQstatus(c->pg) == CONNECTION_OK &&
+           PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+}
+int aw_pg_backend_pid(const aw_pg_t *c) { return c && c->pg ? PQbackendPID(c->pg) : 0; }
+
+/* --- transactions -------------------------------------------------------- */
+
+static int pg_tx_enter(void *self, void **out) {
+    aw_pg_tx_t *t = self;
+    aw_pg_t *c = t->conn;
+    *out = c;
+    char sql[96];
+    if (c && c->txdepth > 0) {
+        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", c->txdepth);
+    } else {
+        static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED",
+                                          " ISOLATION LEVEL REPEATABLE READ",
+                                          " ISOLATION LEVEL SERIALIZABLE"};
+        int i = t->isolation >= 0 && t->isolation <= AW_PG_SERIALIZABLE ? t->isolation : 0;
+        snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[i], t->readonly ? " READ ONLY" : "",
+                 t->deferrable ? " DEFERRABLE" : "");
+    }
+    long long rc = aw_pg_exec(c, sql, NULL, 0);
+    if (rc < 0)
+        return (int)rc;
+    t->depth = c->txdepth++;
+    return 0;
+}
+
+static int pg_tx_exit(void *self, const aw_err_t *err) {
+    aw_pg_tx_t *t = self;
+    aw_pg_t *c = t->conn;
+    c->txdepth = t->depth;
+    if (!c->pg)
+        return err ? 0 : aw_raise(-ECONNRESET, "postgres: transaction lost with its connection");
+    char sql[96];
+    long long rc;
+    if (!err) {
+        if (t->depth)
+            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", t->depth);
+        else
+            snprintf(sql, sizeof sql, "COMMIT");
+        PGresult *res;
+        int r = pg_query(c, &res, sql, NULL, 0);
+        if (r < 0)
+            return r;
+        /* COMMIT of a failed transaction answers ROLLBACK: the body
+         * swallowed a server error, so nothing was committed */
+        bool rolled = !strcmp(PQcmdStatus(res), "ROLLBACK");
+        PQclear(res);
+        if (rolled)
+            return aw_raise(-EREMOTEIO, "postgres: the transaction was rolled back, not committed: "
+                                        "a statement inside it failed");
+        return 0;
+    }
+    if (t->depth) {
+        snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", t->depth);
+        rc = aw_pg_exec(c, sql, NULL, 0);
+        if (rc >= 0) {
+            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", t->depth);
+            rc = aw_pg_exec(c, sql, NULL, 0);
+        }
+    } else {
+        rc = aw_pg_exec(c, "ROLLBACK", NULL, 0);
+    }
+    if (rc < 0 && !c->pg)
+        return 0; /* the connection is gone: the server rolled back */
+    return rc < 0 ? (int)rc : 0;
+}
+const aw_cm_type_t aw_pg_tx_type = {"pg_transaction", pg_tx_enter, pg_tx_exit, 0, 0};
+
+/* --- rows as a generator -------------------------------------------------- */
+
+int aw__pg_rows(aw_gen_t *g, void *arg) {
+    aw_pg_cursor_t *cur = arg;
+    aw_pg_t *c = cur->conn;
+    int rc = pg_start(c, "row query");
+    if (rc < 0)
+        return rc;
+    aw__pg_params_t p;
+    if ((rc = pg_params(&p, cur->args, cur->nargs)) < 0)
+        return rc;
+    int ok = PQsendQueryParams(c->pg, cur->sql, cur->nargs, NULL, p.v, p.l, p.f, 0);
+    pg_params_free(&p);
+    if (!ok)
+        return pg_lost(c, "row query");
+    PQsetSingleRowMode(c->pg);
+    c->busy = true;
+    if ((rc = pg_flush(c)) < 0)
+        goto cut;
+    PGresult *err = NULL;
+    for (;;) {
+        PGresult *res;
+        if ((rc = pg_next(c, &res)) < 0)
+            goto cut;
+        if (!res)
+            break;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE && !err) {
+            int y = aw_gen_yield(g, res);
+            PQclear(res);
+            if (y < 0) { /* the consumer left early: stop the query, drain */
+                pg_poison(c);
+                return aw_pg_resync(c) < 0 ? aw_status() : 0;
+            }
+        } else if ((st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && !err) {
+            err = res;
+        } else {
+            PQclear(res);
+        }
+    }
+    c->busy = false;
+    return err ? pg_fail(c, err, "row query") : 0;
+cut:
+    if (rc == -ECANCELED || rc == -ETIMEDOUT)
+        pg_poison(c);
+    c->busy = false;
+    return rc;
+}
+
+/* --- LISTEN/NOTIFY ------------------------------------------------------- */
+
+int aw__pg_listen(aw_gen_t *g, void *arg) {
+    aw_pg_listen_t *l = arg;
+    aw_pg_t *c = l->conn;
+    int rc = pg_start(c, "listen");
+    if (rc < 0)
+        return rc;
+    char *id = PQescapeIdentifier(c->pg, l->channel, strlen(l->channel));
+    if (!id)
+        return pg_lost(c, "listen");
+    char sql[300];
+    snprintf(sql, sizeof sql, "LISTEN %s", id);
+    PQfreemem(id);
+    if ((rc = pg_query(c, NULL, sql, NULL, 0)) < 0)
+        return rc;
+    for (;;) {
+        PGnotify *n;
+        while ((n = PQnotifies(c->pg))) {
+            aw_pg_notify_t v = {n->relname, n->extra, n->be_pid};
+            int y = aw_gen_yield(g, &v);
+            PQfreemem(n);
+            if (y < 0)
+                return 0;
+        }
+        pg_sockcheck(c);
+        if (c->fd < 0)
+            return pg_lost(c, "listen");
+        if (!pg_pending(c->fd) && (rc = aw_fd_wait(c->fd, AW_READ)) < 0)
+            return rc;
+        if (!PQconsumeInput(c->pg))
+            return pg_lost(c, "listen");
+    }
+}
+
+/* --- pool callbacks ------------------------------------------------------- */
+
+int aw_pg_reset(aw_pg_t *c) {
+    long long rc = aw_pg_exec(c, "DISCARD ALL", NULL, 0);
+    if (rc < 0)
+        return (int)rc;
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    c->nstmts = 0;
+    return 0;
+}
+
+static int pool_open(void *ctx, void **item) {
+    aw_pg_t *c;
+    int rc = aw_pg_open(&c, ctx);
+    *item = c;
+    return rc;
+}
+static void pool_close(void *ctx, void *item) { aw_pg_close(item); }
+static bool pool_usable(void *ctx, void *item) { return aw_pg_ok(item); }
+/* Local liveness: whatever the server sent an idle connection (a FATAL
+ * before it closed, or EOF) is read; no round trip. */
+static int pool_check(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    for (int i = 0; i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
+        if (!PQconsumeInput(c->pg))
+            break;
+    pg_sockcheck(c);
+    if (!aw_pg_ok(c))
+        return aw_raise(-ECONNRESET, "postgres: idle pooled connection found dead");
+    return 0;
+}
+static int pool_reset(void *ctx, void *item) { return aw_pg_reset(item); }
+
+const aw_pool_ops_t aw_pg_pool_ops = {"pg_pool", pool_open, pool_close, NULL, pool_check, pool_usable};
+const aw_pool_ops_t aw_pg_pool_ops_reset = {"pg_pool", pool_open, pool_close, pool_reset, pool_check,
+                                            pool_usable};

@@ -1,0 +1,470 @@
+/* pool.c: a generic resource pool.
+ *
+ * Items live in entries on two lists: idle (most recently used first, so
+ * the oldest idle ones sit at the tail, where max_idle trims) and busy.
+ * Items being opened are only counted (`opening`), which makes
+ * size = idle + busy + opening the number the limit bounds.
+ *
+ * Waiters queue FIFO, each with its own event. A release hands the entry
+ * to the first waiter directly (grant: entry); an item closed while tasks
+ * wait gives the first of them the right to open a new one (grant: slot,
+ * counted in `opening` at once). A waiter that was granted something but
+ * was cancelled or timed out before running passes it on, so no grant is
+ * ever lost and the limit never exceeded (K6). Every suspension point of
+ * acquire (wait, open, check) undoes its own step on failure: enter is
+ * atomic with respect to cancellation (decision 7). */
+#include <awith.h>
+#include <awith/pool.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct aw__pent aw__pent_t;
+struct aw__pent {
+    void *item;
+    aw_ns_t created, used;
+    const char *file;          /* where it was acquired */
+    int line;
+    const char *task;
+    aw__pent_t *prev, *next;
+};
+
+typedef struct { aw__pent_t *head, *tail; int n; } aw__plist_t;
+
+enum { GOT_NONE, GOT_ENTRY, GOT_SLOT, GOT_CLOSED };
+
+typedef struct aw__pwait aw__pwait_t;
+struct aw__pwait {
+    aw_event_t ev;
+    int got;
+    aw__pent_t *e;
+    aw__pwait_t *prev, *next;
+};
+
+struct aw_pool {
+    const aw_pool_ops_t *ops;
+    void *ctx;
+    aw_pool_opts_t o;
+    aw__plist_t idle, busy;
+    int opening;
+    struct { aw__pwait_t *head, *tail; int n; } wq;
+    bool closed, orphaned;
+    aw_event_t drained;        /* closed and nothing out any more */
+    aw_pool_stats_t st;
+};
+
+static void pl_push(aw__plist_t *l, aw__pent_t *e) { /* at the head */
+    e->prev = NULL;
+    e->next = l->head;
+    if (l->head)
+        l->head->prev = e;
+    else
+        l->tail = e;
+    l->head = e;
+    l->n++;
+}
+static void pl_del(aw__plist_t *l, aw__pent_t *e) {
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        l->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        l->tail = e->prev;
+    e->prev = e->next = NULL;
+    l->n--;
+}
+
+static void wq_del(aw_pool_t *p, aw__pwait_t *w) {
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->wq.head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        p->wq.tail = w->prev;
+    w->prev = w->next = NULL;
+    p->wq.n--;
+}
+static aw__pwait_t *wq_pop(aw_pool_t *p) {
+    aw__pwait_t *w = p->wq.head;
+    if (w)
+        wq_del(p, w);
+    return w;
+}
+
+static int size(const aw_pool_t *p) { return p->idle.n + p->busy.n + p->opening; }
+
+static const char *pname(const aw_pool_t *p) { return p->ops->name ? p->ops->name : "pool"; }
+
+static void pool_free(aw_pool_t *p) { free(p); }
+
+/* Nothing out any more after close: wake the closer, or free an orphan. */
+static void drained_check(aw_pool_t *p) {
+    if (!p->closed || p->busy.n || p->opening)
+        return;
+    if (p->orphaned)
+        pool_free(p);
+    else
+        aw_event_set(&p->drained);
+}
+
+/* A free slot (an item was closed, or an open failed): the first waiter
+ * may open a new item. */
+static void give_slot(aw_pool_t *p) {
+    if (p->closed || size(p) >= p->o.max)
+        return;
+    aw__pwait_t *w = wq_pop(p);
+    if (!w)
+        return;
+    w->got = GOT_SLOT;
+    p->opening++;
+    aw_event_set(&w->ev);
+}
+
+/* Close an entry's item; the entry must be on no list. */
+static void destroy(aw_pool_t *p, aw__pent_t *e) {
+    p->ops->close(p->ctx, e->item);
+    free(e);
+    p->st.destroyed++;
+}
+
+/* An entry taken off the busy list comes free: to the first waiter, or
+ * idle (or closed, when the pool is). */
+static void give_entry(aw_pool_t *p, aw__pent_t *e) {
+    if (p->closed) {
+        destroy(p, e);
+        drained_check(p);
+        return;
+    }
+    aw__pwait_t *w = wq_pop(p);
+    if (w) {
+        w->got = GOT_ENTRY;
+        w->e = e;
+        pl_push(&p->busy, e);
+        aw_event_set(&w->ev);
+        return;
+    }
+    e->used = aw_now();
+    pl_push(&p->idle, e);
+}
+
+static bool too_old(const aw_pool_t *p, const aw__pent_t *e, aw_ns_t now) {
+    return p->o.max_lifetime > 0 && now - e->created >= p->o.max_lifetime;
+}
+
+/* Close idle items past max_idle (beyond min) or max_lifetime. O(closed). */
+static void trim(aw_pool_t *p) {
+    aw_ns_t now = aw_now();
+    for (aw__pent_t *e = p->idle.tail, *prev; e; e = prev) {
+        prev = e->prev;
+        bool stale = p->o.max_idle > 0 && now - e->used >= p->o.max_idle && size(p) > p->o.min;
+        if (stale || too_old(p, e, now)) {
+            pl_del(&p->idle, e);
+            destroy(p, e);
+            give_slot(p);
+        }
+    }
+}
+
+/* A callback's failure is the pool's business, not the caller's: drop the
+ * record it raised unless the caller already had one pending (then it
+ * stays chained; records cannot be removed one by one). */
+static void forget_error(const aw_err_t *before) {
+    if (!before && aw_err_current())
+        aw_err_clear();
+}
+
+static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
+    e->file = file;
+    e->line = line;
+    aw_task_t *t = aw_task_self();
+    e->task = t ? aw_task_name(t) : "?";
+    return e;
+}
+
+/* Open a new item in a slot already counted in `opening`. */
+static int open_item(aw_pool_t *p, aw__pent_t **out) {
+    aw__pent_t *e = calloc(1, sizeof *e);
+    int rc = e ? p->ops->open(p->ctx, &e->item)
+               : aw_raise(-ENOMEM, "%s: out of memory", pname(p));
+    p->opening--;
+    if (rc < 0) {
+        free(e);
+        give_slot(p);
+        drained_check(p);
+        return rc;
+    }
+    p->st.created++;
+    e->created = e->used = aw_now();
+    if (p->closed) {
+        const char *name = pname(p);
+        destroy(p, e);
+        drained_check(p); /* may free p */
+        return aw_raise(-ESHUTDOWN, "%s: closed while an item was being opened", name);
+    }
+    pl_push(&p->busy, e);
+    *out = e;
+    return 0;
+}
+
+static int acquire(aw_pool_t *p, aw__pent_t **out) {
+    for (;;) {
+        if (p->closed)
+            return aw_raise(-ESHUTDOWN, "%s: acquire from a closed pool", pname(p));
+        trim(p);
+        if (p->idle.n && !p->wq.n) {
+            aw__pent_t *e = p->idle.head;
+            pl_del(&p->idle, e);
+            pl_push(&p->busy, e);
+            if (!p->ops->check || aw_now() - e->used < p->o.check_idle) {
+                *out = e;
+                return 0;
+            }
+            const aw_err_t *before = aw_err_current();
+            int rc = p->ops->check(p->ctx, e->item);
+            if (rc == 0) {
+                *out = e;
+                return 0;
+            }
+            pl_del(&p->busy, e);
+            if (rc == -ECANCELED) { /* undo: back where it was, if still good */
+                if (!p->ops->usable || p->ops->usable(p->ctx, e->item)) {
+                    give_entry(p, e);
+                } else {
+                    destroy(p, e);
+                    give_slot(p);
+                    drained_check(p);
+                }
+                return rc;
+            }
+            p->st.check_failures++;
+            forget_error(before);
+            destroy(p, e);
+            give_slot(p);
+            continue;
+        }
+        if (size(p) < p->o.max && !p->wq.n) {
+            p->opening++;
+            return open_item(p, out);
+        }
+        /* wait for a grant */
+        aw__pwait_t w = {AW_EVENT_INIT, GOT_NONE, NULL, p->wq.tail, NULL};
+        if (p->wq.tail)
+            p->wq.tail->next = &w;
+        else
+            p->wq.head = &w;
+        p->wq.tail = &w;
+        p->wq.n++;
+        int rc = aw_event_wait(&w.ev);
+        if (w.got == GOT_NONE)
+            wq_del(p, &w);
+        switch (w.got) {
+        case GOT_ENTRY:
+            if (rc < 0) { /* woken, then cancelled: pass it on */
+                pl_del(&p->busy, w.e);
+                give_entry(p, w.e);
+                return rc;
+            }
+            *out = w.e;
+            return 0;
+        case GOT_SLOT:
+            if (rc < 0) {
+                p->opening--;
+                give_slot(p);
+                drained_check(p);
+                return rc;
+            }
+            return open_item(p, out);
+        case GOT_CLOSED:
+            return aw_raise(-ESHUTDOWN, "%s: closed while waiting for an item", pname(p));
+        default:
+            if (rc < 0)
+                return rc;
+        }
+    }
+}
+
+static int timed_out(aw_pool_t *p) {
+    p->st.timeouts++;
+    const aw__pent_t *e = p->busy.head;
+    return aw_raise(-ETIMEDOUT, "%s exhausted: all %d items in use (%d waiting)%s%s:%d by task %s",
+                    pname(p), p->o.max, p->wq.n, e ? "; the latest acquired at " : "",
+                    e ? e->file : "", e ? e->line : 0, e ? e->task : "");
+}
+
+int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *file, int line) {
+    *item = NULL;
+    int rc = aw_checkpoint(); /* a cancellation point even when an item is free */
+    if (rc < 0)
+        return rc;
+    aw__pent_t *e = NULL;
+    if (deadline == AW_NEVER) {
+        rc = acquire(p, &e);
+    } else {
+        bool expired = false;
+        rc = -ECANCELED;
+        aw_with (aw_scope_t *s, aw_move_on_at(deadline)) {
+            rc = acquire(p, &e);
+            expired = aw_scope_expired(s);
+        }
+        if (rc == -ECANCELED && expired && !aw_cancel_pending())
+            rc = timed_out(p);
+    }
+    if (rc < 0)
+        return rc;
+    p->st.acquired++;
+    *item = mark(e, file, line)->item;
+    return 0;
+}
+
+static aw__pent_t *find_busy(aw_pool_t *p, void *item) {
+    for (aw__pent_t *e = p->busy.head; e; e = e->next)
+        if (e->item == item)
+            return e;
+    return NULL;
+}
+
+static void drop(aw_pool_t *p, aw__pent_t *e) {
+    destroy(p, e);
+    give_slot(p);
+    drained_check(p);
+}
+
+int aw_pool_release(aw_pool_t *p, void *item) {
+    aw__pent_t *e = find_busy(p, item);
+    if (!e)
+        return aw_raise(-EINVAL, "%s: release of an item that is not in use from this pool", pname(p));
+    if (!p->closed && p->ops->usable && !p->ops->usable(p->ctx, item)) {
+        pl_del(&p->busy, e);
+        drop(p, e);
+        return 0;
+    }
+    if (!p->closed && p->ops->reset && !too_old(p, e, aw_now())) {
+        const aw_err_t *before = aw_err_current();
+        int rc = p->ops->reset(p->ctx, item); /* still counted busy meanwhile */
+        if (rc < 0) {
+            p->st.reset_failures++;
+            forget_error(before);
+            pl_del(&p->busy, e);
+            drop(p, e);
+            return 0;
+        }
+    }
+    pl_del(&p->busy, e);
+    if (p->closed) {
+        give_entry(p, e); /* closes it; may free an orphaned pool */
+        return 0;
+    }
+    if (too_old(p, e, aw_now())) {
+        drop(p, e);
+        return 0;
+    }
+    give_entry(p, e);
+    trim(p);
+    return 0;
+}
+
+int aw_pool_discard(aw_pool_t *p, void *item) {
+    aw__pent_t *e = find_busy(p, item);
+    if (!e)
+        return aw_raise(-EINVAL, "%s: discard of an item that is not in use from this pool", pname(p));
+    pl_del(&p->busy, e);
+    drop(p, e);
+    return 0;
+}
+
+int aw_pool_open(aw_pool_t **out, const aw_pool_ops_t *ops, void *ctx, const aw_pool_opts_t *opts) {
+    *out = NULL;
+    aw_pool_opts_t o = opts ? *opts : (aw_pool_opts_t){0};
+    if (o.max <= 0)
+        o.max = 10;
+    if (!ops || !ops->open || !ops->close || o.min < 0 || o.min > o.max)
+        return aw_raise(-EINVAL, "pool: open/close callbacks and 0 <= min <= max are required");
+    aw_pool_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return aw_raise(-ENOMEM, "pool: out of memory");
+    p->ops = ops;
+    p->ctx = ctx;
+    p->o = o;
+    for (int i = 0; i < o.min; i++) {
+        aw__pent_t *e;
+        p->opening++;
+        int rc = open_item(p, &e);
+        if (rc < 0) {
+            p->closed = true;
+            while (p->busy.head) {
+                e = p->busy.head;
+                pl_del(&p->busy, e);
+                destroy(p, e);
+            }
+            free(p);
+            return rc;
+        }
+        pl_del(&p->busy, e);
+        pl_push(&p->idle, e);
+    }
+    *out = p;
+    return 0;
+}
+
+int aw_pool_close(aw_pool_t *p, aw_ns_t grace) {
+    if (!p)
+        return 0;
+    if (p->closed)
+        return aw_raise(-EINVAL, "%s: closed twice", pname(p));
+    p->closed = true;
+    for (aw__pwait_t *w; (w = wq_pop(p));) {
+        w->got = GOT_CLOSED;
+        aw_event_set(&w->ev);
+    }
+    while (p->idle.head) {
+        aw__pent_t *e = p->idle.head;
+        pl_del(&p->idle, e);
+        destroy(p, e);
+    }
+    if (p->busy.n || p->opening) {
+        aw_with (aw_shield(grace)) {
+            while ((p->busy.n || p->opening) && aw_event_wait(&p->drained) == 0)
+                ;
+        }
+    }
+    if (p->busy.n || p->opening) {
+        char list[1024];
+        size_t n = 0;
+        list[0] = 0;
+        for (aw__pent_t *e = p->busy.head; e && n < sizeof list - 100; e = e->next)
+            n += snprintf(list + n, sizeof list - n, "; one acquired at %s:%d by task %s",
+                          e->file ? e->file : "?", e->line, e->task ? e->task : "?");
+        int out = p->busy.n, opening = p->opening;
+        p->orphaned = true; /* freed by the last release */
+        return aw_raise(-EBUSY, "%s closed with %d item(s) still in use and %d being opened%s", pname(p),
+                        out, opening, list);
+    }
+    pool_free(p);
+    return 0;
+}
+
+void aw_pool_stats(const aw_pool_t *p, aw_pool_stats_t *out) {
+    *out = p->st;
+    out->idle = p->idle.n;
+    out->in_use = p->busy.n;
+    out->opening = p->opening;
+    out->waiters = p->wq.n;
+    out->size = size(p);
+}
+
+static int use_enter(void *self, void **out) {
+    aw_pool_use_t *u = self;
+    aw_ns_t dl = u->timeout == AW_NEVER ? AW_NEVER : aw_now() + u->timeout;
+    int rc = aw__pool_acquire(u->pool, &u->item, dl, u->file, u->line);
+    *out = u->item;
+    return rc;
+}
+static int use_exit(void *self, const aw_err_t *err) {
+    aw_pool_use_t *u = self;
+    return aw_pool_release(u->pool, u->item);
+}
+const aw_cm_type_t aw_pool_use_type = {"pool_item", use_enter, use_exit, 0, 0};

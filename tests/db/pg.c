@@ -1,0 +1,414 @@
+/* tests for src/db/pg.c against a real PostgreSQL (tests/db/with-postgres.sh):
+ * typed results, parameters, errors with SQLSTATE, transactions, prepared
+ * statements, row generator, pipeline, LISTEN/NOTIFY, cancellation (K2,
+ * part (c) 11) and connect failures. Every test checks that no fd and no
+ * server connection is left behind. */
+#include <math.h>
+#include <string.h>
+
+#include "db/pgutil.h"
+
+static int fds0;
+
+static void leak_check(void) {
+    cr_assert_eq(aw_test_fds(), fds0, "no fd leaked");
+    cr_assert_eq(pg_server_conns(), 0, "no connection left on the server");
+}
+
+/* fds are counted inside the loop: the loop owns a few of its own */
+static int in_loop(void *fn) {
+    fds0 = aw_test_fds();
+    return ((aw_task_fn)fn)(NULL);
+}
+#define PG_TEST(name, fn) \
+    Test(pg, name) { aw_test_run(in_loop, (void *)fn, 0); }
+
+static int typed_values(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_res_t *r;
+        int rc = aw_pg_query(db, &r,
+                             "SELECT $1::int AS i, $2::float8 AS f, $3::text AS t, $4::bool AS b, "
+                             "NULL::int AS n, '\\x00ff10'::bytea AS y, "
+                             "'2024-01-02 03:04:05'::timestamp AS ts, $5::bytea AS y2",
+                             aw_pg_args(aw_pg_int(42), aw_pg_double(2.5), aw_pg_text("it's \"quoted\"; --"),
+                                        aw_pg_bool(true), aw_pg_bytes("\0\1\2", 3)));
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(aw_pg_res_rows(r), 1);
+        cr_assert_eq(aw_pg_res_cols(r), 8);
+        cr_assert_str_eq(aw_pg_res_name(r, 0), "i");
+        long long i;
+        double f;
+        bool b;
+        cr_assert_eq(aw_pg_res_int(r, 0, 0, &i), 0);
+        cr_assert_eq(i, 42);
+        cr_assert_eq(aw_pg_res_double(r, 0, 1, &f), 0);
+        cr_assert(fabs(f - 2.5) < 1e-12);
+        cr_assert_str_eq(aw_pg_res_text(r, 0, 2), "it's \"quoted\"; --", "parameters are never spliced");
+        cr_assert_eq(aw_pg_res_bool(r, 0, 3, &b), 0);
+        cr_assert(b);
+        cr_assert(aw_pg_res_isnull(r, 0, 4));
+        cr_assert_eq(aw_pg_res_int(r, 0, 4, &i), -ENODATA);
+        cr_assert_null(aw_pg_res_text(r, 0, 4));
+        unsigned char *y;
+        size_t n;
+        cr_assert_eq(aw_pg_res_bytea(r, 0, 5, &y, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert(y[0] == 0 && y[1] == 0xff && y[2] == 0x10);
+        free(y);
+        cr_assert_str_eq(aw_pg_res_text(r, 0, 6), "2024-01-02 03:04:05");
+        cr_assert_eq(aw_pg_res_bytea(r, 0, 7, &y, &n), 0);
+        cr_assert(n == 3 && y[0] == 0 && y[2] == 2, "binary parameters arrive intact");
+        free(y);
+        cr_assert_eq(aw_pg_res_int(r, 0, 2, &i), -EINVAL);
+        cr_assert_eq(aw_pg_res_int(r, 1, 0, &i), -ERANGE);
+        aw_pg_res_free(r);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(typed_values_and_parameters, typed_values)
+
+static int exec_counts(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE t (id int, name text)", aw_pg_noargs), 0);
+        for (int i = 0; i < 5; i++)
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO t VALUES ($1, $2)",
+                                    aw_pg_args(aw_pg_int(i), aw_pg_text("x"))), 1);
+        cr_assert_eq(aw_pg_exec(db, "UPDATE t SET name = $1 WHERE id >= $2",
+                                aw_pg_args(aw_pg_text("y"), aw_pg_int(2))), 3);
+        cr_assert_eq(aw_pg_exec(db, "DELETE FROM t", aw_pg_noargs), 5);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(exec_returns_affected_rows, exec_counts)
+
+static int syntax(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "SELEC 1", aw_pg_noargs), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "42601");
+        cr_assert(strstr(aw_err_current()->msg, "42601"), "SQLSTATE in the record: %s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_exec(db, "SELECT * FROM no_such_table", aw_pg_noargs), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "42P01");
+        aw_err_clear();
+        /* a hint travels too */
+        cr_assert_eq(aw_pg_exec(db, "SELECT nosuchfunc(1)", aw_pg_noargs), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "42883");
+        cr_assert(aw_pg_error(db)->hint[0], "hint kept");
+        aw_err_clear();
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 7", aw_pg_noargs), 0, "usable after errors");
+        cr_assert_eq(v, 7);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(syntax_error_carries_sqlstate_42601, syntax)
+
+static int timeout(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "SET statement_timeout = 50", aw_pg_noargs), 0);
+        cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(5)", aw_pg_noargs), -ETIMEDOUT);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "57014");
+        aw_err_clear();
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(statement_timeout_is_ETIMEDOUT, timeout)
+
+static int wrong_password(void *arg) {
+    aw_pg_t *c = (aw_pg_t *)1;
+    cr_assert_eq(aw_pg_open(&c, pg_dsn_with("awtest:wrong", "awtest")), -EACCES);
+    cr_assert_null(c);
+    cr_assert(strstr(aw_err_current()->msg, "password"), "%s", aw_err_current()->msg);
+    cr_assert_null(strstr(aw_err_current()->msg, "wrong"), "the password is not shown");
+    aw_err_clear();
+    cr_assert_eq(aw_pg_open(&c, pg_dsn_with("awtest:awtest", "nosuchdb")), -ENOENT);
+    cr_assert(strstr(aw_err_current()->msg, "nosuchdb"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_pg_open(&c, "host=127.0.0.1 port=1 user=x"), -ECONNREFUSED);
+    aw_err_clear();
+    cr_assert_eq(aw_pg_open(&c, "this is not a dsn"), -EINVAL);
+    aw_err_clear();
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn_with("awtest:wrong", "awtest"))) {
+        cr_assert_fail("the block does not run when connect fails");
+    }
+    cr_assert_eq(aw_status(), -EACCES);
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PG_TEST(connect_failures_have_their_own_codes, wrong_password)
+
+/* A server that accepts TCP connections and never answers: connect must
+ * honour the caller's deadline and leave nothing open. */
+#include <netinet/in.h>
+#include <sys/socket.h>
+static int connect_deadline(void *arg) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(s, 8), 0);
+    getsockname(s, (struct sockaddr *)&a, &al);
+    char dsn[128];
+    snprintf(dsn, sizeof dsn, "host=127.0.0.1 port=%d user=x dbname=x sslmode=disable", ntohs(a.sin_port));
+    int fds = aw_test_fds();
+    aw_with (aw_fail_after(AW_MS(100))) {
+        aw_pg_t *c;
+        cr_assert_eq(aw_pg_open(&c, dsn), -ECANCELED);
+        cr_assert_null(c);
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds, "the half-open connection is closed");
+    close(s);
+    return 0;
+}
+PG_TEST(connect_honours_the_deadline, connect_deadline)
+
+static int count_rows(aw_pg_t *db) {
+    long long n = -1;
+    aw_pg_fetch_int(db, &n, "SELECT count(*) FROM tx", aw_pg_noargs);
+    return (int)n;
+}
+
+static int transactions(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count_rows(db), 1, "committed");
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (2)", aw_pg_noargs);
+            aw_fail(-EIO, "the body fails");
+        }
+        cr_assert_eq(aw_status(), -EIO);
+        aw_err_clear();
+        cr_assert_eq(count_rows(db), 1, "rolled back on error");
+        /* nested: the inner savepoint rolls back, the outer commits */
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (3)", aw_pg_noargs);
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO tx VALUES (4)", aw_pg_noargs);
+                aw_fail(-EIO, "inner fails");
+            }
+            cr_assert_eq(aw_status(), -EIO);
+            aw_err_clear();
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO tx VALUES (5)", aw_pg_noargs);
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count_rows(db), 3, "1, 3 and 5");
+        /* read-only, serializable */
+        aw_with (aw_pg_tx(db, .isolation = AW_PG_SERIALIZABLE, .readonly = true)) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SHOW transaction_isolation", aw_pg_noargs), 0);
+            cr_assert_str_eq(aw_pg_res_text(r, 0, 0), "serializable");
+            aw_pg_res_free(r);
+            cr_assert_eq(aw_pg_exec(db, "CREATE TABLE ro (v int)", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25006");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        /* a swallowed server error: COMMIT answers ROLLBACK, reported */
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (7)", aw_pg_noargs);
+            aw_pg_exec(db, "SELEC", aw_pg_noargs);
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        cr_assert_eq(count_rows(db), 3);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(transaction_commits_rolls_back_and_nests, transactions)
+
+static int tx_cancel(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs);
+        aw_with (aw_move_on_after(AW_MS(50))) {
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
+                cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(10)", aw_pg_noargs), -ECANCELED);
+                aw_leave();
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count_rows(db), 0, "rolled back on cancellation");
+        cr_assert_not(aw_pg_poisoned(db), "back in sync");
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(transaction_rolls_back_on_cancellation, tx_cancel)
+
+static int prepared(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        for (int i = 0; i < 10; i++) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int * 2", aw_pg_args(aw_pg_int(i))), 0);
+            long long v;
+            aw_pg_res_int(r, 0, 0, &v);
+            cr_assert_eq(v, 2 * i);
+            aw_pg_res_free(r);
+        }
+        long long n;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_prepared_statements", aw_pg_noargs), 0);
+        cr_assert_eq(n, 1, "prepared once, cached");
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELEC $1", aw_pg_args(aw_pg_int(1))), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "42601");
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(prepared_statements_are_cached_per_connection, prepared)
+
+static int rows(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        long long sum = 0;
+        int n = 0;
+        aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g FROM generate_series(1, $1::int) g",
+                                              aw_pg_args(aw_pg_int(1000)))) {
+            long long v;
+            cr_assert_eq(aw_pg_res_rows(row), 1, "one row at a time");
+            aw_pg_res_int(row, 0, 0, &v);
+            sum += v;
+            n++;
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(n, 1000);
+        cr_assert_eq(sum, 500500);
+        /* (c) 11: leave half-way through a long result; the connection is
+         * usable at once */
+        n = 0;
+        aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g, pg_sleep(0.001) FROM generate_series(1, 100000) g",
+                                              aw_pg_noargs)) {
+            if (++n == 10)
+                break;
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(n, 10);
+        cr_assert_not(aw_pg_poisoned(db));
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+        cr_assert_eq(v, 1);
+        /* an error from the server ends the loop with it */
+        aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT 1/(g-3) FROM generate_series(1, 5) g", aw_pg_noargs)) {
+            n++;
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "22012");
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(row_generator_in_single_row_mode_and_early_break_c11, rows)
+
+static int cancelled(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int pid = aw_pg_backend_pid(db);
+        aw_ns_t t0 = aw_now();
+        aw_with (aw_move_on_after(AW_MS(50))) {
+            cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs), -ECANCELED);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert(aw_pg_poisoned(db), "K2: out of sync after a cancel");
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 5", aw_pg_noargs), 0, "resync, then run");
+        cr_assert_eq(v, 5);
+        cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection, back in sync");
+        cr_assert(aw_now() - t0 < AW_SEC(20), "the server stopped the query (cancel request sent)");
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K2_cancel_sends_a_cancel_request_and_poisons_until_resync, cancelled)
+
+static int sum_each(void *ctx, int i, const aw_pg_res_t *r) {
+    long long v;
+    aw_pg_res_int(r, 0, 0, &v);
+    *(long long *)ctx += v;
+    return 0;
+}
+
+static int pipeline(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        enum { N = 1000 };
+        static aw_pg_arg_t args[N];
+        for (int i = 0; i < N; i++)
+            args[i] = aw_pg_int(i);
+        long long sum = 0;
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT $1::int", args, 1, N, sum_each, &sum), 0);
+        cr_assert_eq(sum, (long long)N * (N - 1) / 2);
+        args[500] = aw_pg_text("x");
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT $1::int", args, 1, N, NULL, NULL), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "22P02");
+        aw_err_clear();
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 3", aw_pg_noargs), 0, "usable after a failed pipeline");
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(pipeline_runs_many_queries_in_flight, pipeline)
+
+static bool stop_notifying;
+
+static int notifier(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        for (int i = 0; i < 1000 && !stop_notifying; i++) {
+            char p[16];
+            snprintf(p, sizeof p, "m%d", i);
+            aw_pg_exec(db, "SELECT pg_notify($1, $2)", aw_pg_args(aw_pg_text("chan"), aw_pg_text(p)));
+            aw_sleep_ms(10);
+        }
+    }
+    return aw_status();
+}
+
+static int listen_notify(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int n = 0, last = -1;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, notifier, NULL, NULL);
+            aw_for (aw_pg_notify_t *m, aw_pg_notifications(db, "chan")) {
+                cr_assert_str_eq(m->channel, "chan");
+                int k = atoi(m->payload + 1);
+                cr_assert(m->payload[0] == 'm' && k > last, "in order: %s", m->payload);
+                last = k;
+                if (++n == 3)
+                    break;
+            }
+            stop_notifying = true;
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(n, 3);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(listen_notify_as_a_generator, listen_notify)

@@ -1,0 +1,380 @@
+/* tests for src/db/pool.c with real resources: each item is a pipe (two
+ * fds), so a leaked item is a leaked fd. The callbacks suspend (yield) so
+ * that every step of acquire and release has suspension points where a
+ * cancel can land (SEMANTICS K1, K6, decision 7, part (c) 3-4). */
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include <awith/pool.h>
+
+typedef struct { int fd[2]; bool broken; } item_t;
+typedef struct {
+    int open_yields, check_yields, reset_yields;
+    int fail_open, fail_check, fail_reset; /* fail the next N calls */
+    int opened, closed;
+} res_t;
+
+static int yields(int n) {
+    for (int i = 0; i < n; i++) {
+        int rc = aw_yield();
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int r_open(void *ctx, void **out) {
+    res_t *r = ctx;
+    int rc = yields(r->open_yields);
+    if (rc < 0)
+        return rc;
+    if (r->fail_open > 0) {
+        r->fail_open--;
+        return aw_raise(-ECONNREFUSED, "test: open refused");
+    }
+    item_t *it = calloc(1, sizeof *it);
+    if (pipe(it->fd) < 0) {
+        free(it);
+        return aw_raise(-errno, "pipe");
+    }
+    r->opened++;
+    *out = it;
+    return 0;
+}
+static void r_close(void *ctx, void *item) {
+    res_t *r = ctx;
+    item_t *it = item;
+    close(it->fd[0]);
+    close(it->fd[1]);
+    free(it);
+    r->closed++;
+}
+static int r_check(void *ctx, void *item) {
+    res_t *r = ctx;
+    int rc = yields(r->check_yields);
+    if (rc < 0)
+        return rc;
+    if (r->fail_check > 0) {
+        r->fail_check--;
+        return aw_raise(-EPIPE, "test: check failed");
+    }
+    return 0;
+}
+static int r_reset(void *ctx, void *item) {
+    res_t *r = ctx;
+    int rc = yields(r->reset_yields);
+    if (rc < 0) {
+        ((item_t *)item)->broken = true;
+        return rc;
+    }
+    if (r->fail_reset > 0) {
+        r->fail_reset--;
+        return aw_raise(-EIO, "test: reset failed");
+    }
+    return 0;
+}
+static bool r_usable(void *ctx, void *item) { return !((item_t *)item)->broken; }
+
+static const aw_pool_ops_t ops = {"testpool", r_open, r_close, r_reset, r_check, r_usable};
+
+static int fds0;
+
+/* The invariants after any sequence of operations, with nothing out. */
+static void quiet(aw_pool_t *p, res_t *r, int max) {
+    aw_pool_stats_t s;
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.in_use, 0, "nothing in use");
+    cr_assert_eq(s.opening, 0, "nothing being opened");
+    cr_assert_eq(s.waiters, 0, "nobody waiting");
+    cr_assert_eq(s.size, s.idle);
+    cr_assert_leq(s.size, max, "the limit holds");
+    cr_assert_eq(r->opened - r->closed, s.idle, "every item accounted for");
+    cr_assert_eq(aw_test_fds(), fds0 + 2 * s.idle, "no fd leaked");
+}
+
+static int in_loop(void *fn) {
+    fds0 = aw_test_fds();
+    return ((aw_task_fn)fn)(NULL);
+}
+#define POOL_TEST(name, fn) \
+    Test(pool, name) { aw_test_run(in_loop, (void *)fn, 0); }
+
+static int basic(void *arg) {
+    res_t r = {.open_yields = 1};
+    aw_pool_t *p;
+    cr_assert_eq(aw_pool_open(&p, &ops, &r, &(aw_pool_opts_t){.min = 2, .max = 3}), 0);
+    cr_assert_eq(r.opened, 2, "min opened up front");
+    item_t *a, *b;
+    aw_with (item_t *x, aw_pool_item(p)) {
+        a = x;
+        aw_with (item_t *y, aw_pool_item(p)) {
+            b = y;
+            cr_assert_neq(a, b);
+            aw_pool_stats_t s;
+            aw_pool_stats(p, &s);
+            cr_assert_eq(s.in_use, 2);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_with (item_t *x, aw_pool_item(p)) {
+        cr_assert_eq(x, a, "the most recently used idle item is reused");
+    }
+    cr_assert_eq(r.opened, 2, "reused, not reopened");
+    quiet(p, &r, 3);
+    cr_assert_eq(aw_pool_close(p, AW_SEC(1)), 0);
+    cr_assert_eq(r.closed, 2);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(acquire_reuses_and_close_releases_everything, basic)
+
+/* Many tasks, a small pool, cancels landing everywhere. */
+static aw_pool_t *mp;
+static int inside, peak;
+static int worker(void *arg) {
+    for (int i = 0; i < 20; i++) {
+        aw_with (item_t *it, aw_pool_item(mp)) {
+            if (++inside > peak)
+                peak = inside;
+            aw_yield();
+            inside--;
+        }
+        if (aw_status() == -ECANCELED)
+            return -ECANCELED;
+    }
+    return 0;
+}
+static int many(void *arg) {
+    res_t r = {.open_yields = 2, .check_yields = 1, .reset_yields = 1};
+    cr_assert_eq(aw_pool_open(&mp, &ops, &r, &(aw_pool_opts_t){.max = 5}), 0);
+    for (int round = 0; round < 30; round++) {
+        aw_with (aw_group_t *g, aw_group()) {
+            for (int i = 0; i < 40; i++)
+                aw_spawn(g, worker, NULL, NULL);
+            for (int k = 0; k < round * 7; k++)
+                aw_yield();
+            if (round % 3 != 2)
+                aw_group_cancel(g);
+        }
+        aw_err_clear();
+        cr_assert_leq(peak, 5, "K6: the limit is never exceeded");
+        quiet(mp, &r, 5);
+    }
+    aw_pool_stats_t s;
+    aw_pool_stats(mp, &s);
+    cr_assert_gt(s.acquired, 40 * 20, "work got done");
+    cr_assert_eq(aw_pool_close(mp, AW_SEC(1)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(K6_many_tasks_cancelled_at_random_points_keep_the_limit, many)
+
+/* The harness of part (c) 4: a scenario with N suspension points is
+ * replayed N times, cancelled after k yields of the canceller. */
+typedef struct {
+    aw_pool_t *p;
+    int hold;          /* holder: yields before releasing */
+    bool discard;      /* holder discards (the waiter then gets a slot) */
+    aw_event_t held;
+} scen_t;
+
+static int holder(void *arg) {
+    scen_t *s = arg;
+    void *it;
+    int rc = aw_pool_acquire(s->p, &it, AW_NEVER);
+    cr_assert_eq(rc, 0);
+    aw_event_set(&s->held);
+    aw_with (aw_shield(AW_SEC(5))) {
+        yields(s->hold);
+    }
+    return s->discard ? aw_pool_discard(s->p, it) : aw_pool_release(s->p, it);
+}
+static int acquirer(void *arg) {
+    scen_t *s = arg;
+    aw_with (item_t *it, aw_pool_item(s->p)) {
+        aw_yield();
+    }
+    return aw_status();
+}
+
+static void harness(int min, int max, bool contended, bool discard) {
+    for (int k = 0;; k++) {
+        res_t r = {.open_yields = 3, .check_yields = 2, .reset_yields = 2};
+        scen_t s = {.hold = 3, .discard = discard, .held = AW_EVENT_INIT};
+        cr_assert_eq(aw_pool_open(&s.p, &ops, &r, &(aw_pool_opts_t){.min = min, .max = max}), 0);
+        int status = 0;
+        aw_with (aw_group_t *g, aw_group()) {
+            if (contended) {
+                aw_spawn(g, holder, &s, NULL);
+                aw_event_wait(&s.held);
+            }
+            aw_task_t *t;
+            aw_spawn(g, acquirer, &s, &t);
+            for (int i = 0; i < k; i++)
+                aw_yield();
+            aw_task_cancel(t);
+            status = aw_task_join(t);
+        }
+        aw_err_clear();
+        quiet(s.p, &r, max);
+        cr_assert_eq(aw_pool_close(s.p, AW_SEC(1)), 0);
+        cr_assert_eq(aw_test_fds(), fds0);
+        if (status == 0)
+            { if (getenv("AW_TEST_VERBOSE")) fprintf(stderr, "harness: %d cancel points\n", k); return; } /* the scenario ran to its end before the cancel: done */
+        cr_assert_eq(status, -ECANCELED);
+        cr_assert_lt(k, 200, "the scenario ends");
+    }
+}
+
+static int h_open(void *arg) { harness(0, 2, false, false); return 0; }
+static int h_check(void *arg) { harness(1, 2, false, false); return 0; }
+static int h_wait(void *arg) { harness(1, 1, true, false); return 0; }
+static int h_slot(void *arg) { harness(1, 1, true, true); return 0; }
+POOL_TEST(decision7_cancel_at_every_point_of_an_acquire_that_opens, h_open)
+POOL_TEST(decision7_cancel_at_every_point_of_an_acquire_that_checks, h_check)
+POOL_TEST(K1_K6_cancel_at_every_point_of_an_acquire_that_waits_for_a_release, h_wait)
+POOL_TEST(K6_cancel_at_every_point_of_an_acquire_that_waits_for_a_slot, h_slot)
+
+static int exhausted(void *arg) {
+    res_t r = {0};
+    aw_pool_t *p;
+    aw_pool_open(&p, &ops, &r, &(aw_pool_opts_t){.max = 1});
+    aw_with (item_t *a, aw_pool_item(p)) {
+        aw_with (item_t *b, aw_pool_item_timeout(p, AW_MS(20))) {
+            cr_assert_fail("no second item");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        cr_assert(strstr(aw_err_current()->msg, "exhausted"), "%s", aw_err_current()->msg);
+        cr_assert(strstr(aw_err_current()->msg, "pool.c:"), "names where: %s", aw_err_current()->msg);
+        aw_err_clear();
+    }
+    aw_pool_stats_t s;
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.timeouts, 1);
+    quiet(p, &r, 1);
+    aw_pool_close(p, AW_SEC(1));
+    return 0;
+}
+POOL_TEST(exhaustion_with_a_deadline_is_ETIMEDOUT, exhausted)
+
+static int failures(void *arg) {
+    res_t r = {.fail_open = 1};
+    aw_pool_t *p;
+    cr_assert_eq(aw_pool_open(&p, &ops, &r, &(aw_pool_opts_t){.min = 1, .max = 2}), -ECONNREFUSED,
+                 "open's error, nothing left open");
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds0);
+    cr_assert_eq(aw_pool_open(&p, &ops, &r, &(aw_pool_opts_t){.min = 1, .max = 2}), 0);
+    /* a failing health check: the item is replaced, the caller sees nothing */
+    r.fail_check = 1;
+    aw_with (item_t *it, aw_pool_item(p)) {
+        cr_assert_null(aw_err_current());
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_pool_stats_t s;
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.check_failures, 1);
+    cr_assert_eq(s.destroyed, 1);
+    /* a failing reset closes the item */
+    r.fail_reset = 1;
+    aw_with (item_t *it, aw_pool_item(p)) {
+    }
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.reset_failures, 1);
+    cr_assert_eq(s.idle, 0);
+    /* K2: an unusable (poisoned) item never goes back */
+    aw_with (item_t *it, aw_pool_item(p)) {
+        it->broken = true;
+    }
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.idle, 0);
+    cr_assert_eq(s.destroyed, 3);
+    /* open failing: the caller gets the error */
+    r.fail_open = 1;
+    aw_with (item_t *it, aw_pool_item(p)) {
+        cr_assert_fail("open failed");
+    }
+    cr_assert_eq(aw_status(), -ECONNREFUSED);
+    aw_err_clear();
+    quiet(p, &r, 2);
+    aw_pool_close(p, AW_SEC(1));
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(K2_broken_items_are_closed_failures_are_contained, failures)
+
+static int ages(void *arg) {
+    res_t r = {0};
+    aw_pool_t *p;
+    aw_pool_open(&p, &ops, &r,
+                 &(aw_pool_opts_t){.min = 1, .max = 4, .max_idle = AW_MS(5), .max_lifetime = AW_MS(200)});
+    aw_with (item_t *a, aw_pool_item(p)) {
+        aw_with (item_t *b, aw_pool_item(p)) {
+            aw_with (item_t *c, aw_pool_item(p)) {
+            }
+        }
+    }
+    aw_pool_stats_t s;
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.idle, 3);
+    aw_sleep_ms(20);
+    aw_with (item_t *a, aw_pool_item(p)) {
+    }
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.idle, 1, "idle ones beyond min closed after max_idle");
+    item_t *old = NULL;
+    aw_with (item_t *a, aw_pool_item(p)) {
+        old = a;
+        aw_sleep_ms(250);
+    }
+    aw_with (item_t *a, aw_pool_item(p)) {
+        cr_assert_neq(a, old, "past max_lifetime: replaced");
+    }
+    quiet(p, &r, 4);
+    aw_pool_close(p, AW_SEC(1));
+    return 0;
+}
+POOL_TEST(max_idle_and_max_lifetime_close_items, ages)
+
+static aw_pool_t *cp;
+static aw_event_t go = AW_EVENT_INIT;
+static int late(void *arg) {
+    void *it;
+    aw_pool_acquire(cp, &it, AW_NEVER);
+    aw_event_set(&go);
+    aw_with (aw_shield(AW_SEC(5))) {
+        aw_sleep_ms(100);
+    }
+    aw_pool_release(cp, it); /* the orphaned pool frees itself here */
+    return 0;
+}
+static int closing(void *arg) {
+    res_t r = {0};
+    aw_pool_open(&cp, &ops, &r, &(aw_pool_opts_t){.max = 2});
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, late, NULL, NULL);
+        aw_event_wait(&go);
+        cr_assert_eq(aw_pool_close(cp, AW_MS(10)), -EBUSY);
+        cr_assert(strstr(aw_err_current()->msg, "late"), "names the task: %s", aw_err_current()->msg);
+        cr_assert(strstr(aw_err_current()->msg, "pool.c:"), "names the site: %s", aw_err_current()->msg);
+        aw_err_clear();
+    }
+    cr_assert_eq(r.opened, r.closed);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(close_reports_items_still_out_with_their_site, closing)
+
+static int waiting_close(void *arg) {
+    res_t r = {0};
+    aw_pool_open(&cp, &ops, &r, &(aw_pool_opts_t){.max = 1});
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, late, NULL, NULL);
+        aw_event_wait(&go);
+        cr_assert_eq(aw_pool_close(cp, AW_SEC(10)), 0, "waits for the item within the grace");
+    }
+    cr_assert_eq(r.opened, r.closed);
+    return 0;
+}
+POOL_TEST(close_waits_for_items_in_use_within_the_grace, waiting_close)

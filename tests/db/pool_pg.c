@@ -1,0 +1,181 @@
+/* tests for the pool with PostgreSQL connections (src/db/pool.c with
+ * aw_pg_pool_ops from src/db/pg.c) against a real server: many tasks,
+ * connections counted on the server, poisoned connections never reused
+ * (K2, part (c) 11), exhaustion with a deadline, and the server stopped
+ * mid-query and restarted (the pool recovers with fresh connections). */
+#include <string.h>
+
+#include "db/pgutil.h"
+
+static int fds0;
+static int in_loop(void *fn) {
+    fds0 = aw_test_fds();
+    return ((aw_task_fn)fn)(NULL);
+}
+#define PP_TEST(name, fn) \
+    Test(pool_pg, name) { aw_test_run(in_loop, (void *)fn, 0); }
+
+static aw_pool_t *pool;
+static long long total;
+
+static int worker(void *arg) {
+    for (int i = 0; i < 50; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            long long v;
+            if (aw_pg_fetch_int(db, &v, "SELECT $1::int", aw_pg_args(aw_pg_int(i))) == 0)
+                total += v;
+        }
+        if (aw_status() < 0)
+            return aw_status();
+    }
+    return 0;
+}
+
+static int many(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 2, .max = 5}), 0);
+    cr_assert_eq(pg_server_conns(), 2, "min connections opened");
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 20; i++)
+            aw_spawn(g, worker, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(total, 20LL * (49 * 50 / 2));
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.created, 5, "grew to max, never beyond");
+    cr_assert_eq(pg_server_conns(), 5);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns(), 0, "no connection left on the server");
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(tasks_share_a_pool_and_close_leaves_no_server_connection, many)
+
+static int poisoned(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops_reset, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 1, .max = 1}), 0);
+    int pid = 0;
+    aw_with (aw_move_on_after(AW_MS(50))) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            pid = aw_pg_backend_pid(db);
+            aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.destroyed, 1, "K2: the poisoned connection was closed, not pooled");
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+        cr_assert_neq(aw_pg_backend_pid(db), pid, "a new connection");
+    }
+    /* (c) 11: cancelled half-way through its rows */
+    aw_with (aw_move_on_after(AW_MS(300))) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g, pg_sleep(0.002) FROM generate_series(1, 100000) g",
+                                                  aw_pg_noargs)) {
+            }
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.destroyed, 2);
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0, "the next acquire works");
+        cr_assert_eq(v, 1);
+    }
+    cr_assert_eq(aw_status(), 0);
+    /* reset on release: session state does not leak to the next user */
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "SET application_name = 'dirty'", aw_pg_noargs);
+        aw_pg_res_t *r;
+        aw_pg_query_prepared(db, &r, "SELECT 1", aw_pg_noargs);
+        aw_pg_res_free(r);
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query(db, &r, "SHOW application_name", aw_pg_noargs), 0);
+        cr_assert_str_neq(aw_pg_res_text(r, 0, 0), "dirty", "DISCARD ALL ran");
+        aw_pg_res_free(r);
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT 1", aw_pg_noargs), 0, "the statement cache was reset");
+        aw_pg_res_free(r);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(K2_c11_a_cancelled_query_never_returns_its_connection_to_the_pool, poisoned)
+
+static int exhausted(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 2}), 0);
+    aw_with (aw_pg_t *a, aw_pool_item(pool)) {
+        aw_with (aw_pg_t *b, aw_pool_item(pool)) {
+            aw_with (aw_pg_t *c, aw_pool_item_timeout(pool, AW_MS(30))) {
+                cr_assert_fail("exhausted");
+            }
+            cr_assert_eq(aw_status(), -ETIMEDOUT);
+            aw_err_clear();
+        }
+    }
+    cr_assert_eq(pg_server_conns(), 2);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns(), 0);
+    return 0;
+}
+PP_TEST(pool_exhaustion_with_a_deadline, exhausted)
+
+static void ctl_work(void *arg) { system(arg); }
+static int pg_ctl_async(const char *what) {
+    static char cmd[600];
+    snprintf(cmd, sizeof cmd, "%s %s", getenv("AW_TEST_PG_CTL"), what);
+    return aw_to_thread(ctl_work, cmd, NULL);
+}
+
+static int stopper(void *arg) {
+    aw_sleep_ms(100);
+    return pg_ctl_async("stop");
+}
+
+static int restart(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 3, .max = 3}), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, stopper, NULL, NULL);
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs), -ECONNRESET,
+                         "the server went away mid-query");
+            aw_err_clear();
+            cr_assert_not(aw_pg_ok(db));
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_fail("no server: connect fails");
+    }
+    cr_assert_eq(aw_status(), -ECONNREFUSED);
+    aw_err_clear();
+    cr_assert_eq(pg_ctl_async("start"), 0);
+    /* every connection of the old server is dead: each acquire gets a
+     * working one */
+    for (int i = 0; i < 6; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 2", aw_pg_noargs), 0, "round %d", i);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_leq(s.size, 3);
+    cr_assert_eq(s.destroyed, 3, "the three old connections were replaced");
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+/* Stops the shared server: not to run beside the other tests. */
+Test(pool_pg_restart, server_stopped_mid_query_and_restarted_pool_recovers) {
+    aw_test_run(in_loop, (void *)restart, 0);
+}

@@ -1,0 +1,178 @@
+/* tests for src/db/sqlite.c: a real SQLite database in a temporary file,
+ * run on the thread pool: typed values, errors, transactions, several
+ * tasks sharing one connection, cancellation (interrupt) and no leaks. */
+#include <awith/sqlite.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static int fds0;
+static char path[64];
+
+static int in_loop(void *fn) {
+    snprintf(path, sizeof path, "/tmp/aw-sqlite-%d.db", (int)getpid());
+    unlink(path);
+    fds0 = aw_test_fds();
+    int rc = ((aw_task_fn)fn)(NULL);
+    cr_assert_eq(aw_test_fds(), fds0, "no fd leaked");
+    unlink(path);
+    return rc;
+}
+#define SQ_TEST(name, fn) \
+    Test(sqlite, name) { aw_test_run(in_loop, (void *)fn, 0); }
+
+static int typed(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (i INTEGER, d REAL, s TEXT, b BLOB, n INTEGER)"), 0);
+        const char *evil = "x'); DROP TABLE t; --";
+        cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                                    aw_sqlite_args(aw_sqlite_int(1LL << 40), aw_sqlite_double(2.5),
+                                                   aw_sqlite_text(evil), aw_sqlite_blob("\0\1\2", 3),
+                                                   aw_sqlite_null())),
+                     1);
+        aw_sqlite_res_t *r;
+        cr_assert_eq(aw_sqlite_query(db, &r, "SELECT i, d, s, b, n FROM t", aw_sqlite_noargs), 0);
+        cr_assert_eq(aw_sqlite_res_rows(r), 1);
+        cr_assert_eq(aw_sqlite_res_cols(r), 5);
+        cr_assert_str_eq(aw_sqlite_res_name(r, 2), "s");
+        long long i;
+        double d;
+        cr_assert_eq(aw_sqlite_res_int(r, 0, 0, &i), 0);
+        cr_assert_eq(i, 1LL << 40);
+        cr_assert_eq(aw_sqlite_res_double(r, 0, 1, &d), 0);
+        cr_assert(fabs(d - 2.5) < 1e-12);
+        cr_assert_str_eq(aw_sqlite_res_text(r, 0, 2), evil, "parameters are never spliced");
+        const void *b;
+        size_t n;
+        cr_assert_eq(aw_sqlite_res_blob(r, 0, 3, &b, &n), 0);
+        cr_assert(n == 3 && memcmp(b, "\0\1\2", 3) == 0);
+        cr_assert(aw_sqlite_res_isnull(r, 0, 4));
+        cr_assert_eq(aw_sqlite_res_int(r, 0, 4, &i), -ENODATA);
+        cr_assert_eq(aw_sqlite_res_int(r, 0, 2, &i), -EINVAL);
+        cr_assert_eq(aw_sqlite_res_int(r, 1, 0, &i), -ERANGE);
+        aw_sqlite_res_free(r);
+        cr_assert_eq(aw_sqlite_exec(db, "UPDATE t SET i = i + 1", aw_sqlite_noargs), 1);
+        long long v;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT ? + ?", aw_sqlite_args(aw_sqlite_int(40), aw_sqlite_int(2))), 0);
+        cr_assert_eq(v, 42);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(typed_values_and_bound_parameters, typed)
+
+static int errors(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_exec(db, "SELEC 1", aw_sqlite_noargs), -EREMOTEIO);
+        cr_assert(strstr(aw_err_current()->msg, "syntax error"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        aw_sqlite_script(db, "CREATE TABLE u (k INTEGER PRIMARY KEY)");
+        aw_sqlite_exec(db, "INSERT INTO u VALUES (1)", aw_sqlite_noargs);
+        cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO u VALUES (1)", aw_sqlite_noargs), -EREMOTEIO);
+        cr_assert_eq(aw_sqlite_errcode(db), 1555 /* SQLITE_CONSTRAINT_PRIMARYKEY */);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_sqlite_t *c;
+    cr_assert_eq(aw_sqlite_open(&c, "/nonexistent-dir/x.db"), -ENOENT);
+    cr_assert(strstr(aw_err_current()->msg, "/nonexistent-dir/x.db"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+SQ_TEST(errors_have_codes_and_messages, errors)
+
+static long long count(aw_sqlite_t *db) {
+    long long n = -1;
+    aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs);
+    return n;
+}
+
+static int transactions(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(count(db), 1);
+        aw_with (aw_sqlite_tx(db, .immediate = true)) {
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            aw_fail(-EIO, "body fails");
+        }
+        cr_assert_eq(aw_status(), -EIO);
+        aw_err_clear();
+        cr_assert_eq(count(db), 1, "rolled back");
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
+            aw_with (aw_sqlite_tx(db)) {
+                aw_sqlite_exec(db, "INSERT INTO tx VALUES (4)", aw_sqlite_noargs);
+                aw_fail(-EIO, "inner fails");
+            }
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count(db), 2, "savepoint rolled back, outer committed");
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(transactions_commit_roll_back_and_nest, transactions)
+
+#define SLOW "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) " \
+             "SELECT count(*) FROM c"
+
+static int cancel(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_move_on_after(AW_MS(30))) {
+            aw_with (aw_sqlite_tx(db)) {
+                aw_sqlite_exec(db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+                long long v;
+                cr_assert_eq(aw_sqlite_fetch_int(db, &v, SLOW, aw_sqlite_noargs), -ECANCELED);
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        long long v;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT 7", aw_sqlite_noargs), 0,
+                     "usable once the interrupted statement wound down");
+        cr_assert_eq(v, 7);
+        cr_assert_eq(count(db), 0, "the transaction was rolled back");
+        /* close right after a cancel: the database closes when the call ends */
+        aw_with (aw_move_on_after(AW_MS(10))) {
+            aw_sqlite_fetch_int(db, &v, SLOW, aw_sqlite_noargs);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    /* wait for the interrupted job to finish and close the file */
+    for (int i = 0; i < 1000 && aw_test_fds() != fds0; i++)
+        aw_sleep_ms(5);
+    return 0;
+}
+SQ_TEST(cancel_interrupts_the_statement_and_rolls_back, cancel)
+
+static aw_sqlite_t *shared;
+static int adder(void *arg) {
+    for (int i = 0; i < 50; i++)
+        if (aw_sqlite_exec(shared, "UPDATE n SET v = v + 1", aw_sqlite_noargs) < 0)
+            return aw_status();
+    return 0;
+}
+static int sharing(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        shared = db;
+        aw_sqlite_script(db, "CREATE TABLE n (v INTEGER); INSERT INTO n VALUES (0)");
+        aw_with (aw_group_t *g, aw_group()) {
+            for (int i = 0; i < 8; i++)
+                aw_spawn(g, adder, NULL, NULL);
+        }
+        cr_assert_eq(aw_status(), 0);
+        long long v;
+        aw_sqlite_fetch_int(db, &v, "SELECT v FROM n", aw_sqlite_noargs);
+        cr_assert_eq(v, 400, "one call at a time per connection");
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(tasks_sharing_a_connection_take_turns, sharing)
