@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: the Criterion tests in a normal build, again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, the core tests under
-# Valgrind, and the coroutine switch on aarch64 under qemu. Ends with one
+# Valgrind and ThreadSanitizer, an install check, and the coroutine switch
+# on aarch64 under qemu. Ends with one
 # line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,16 @@ for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-
   else
     failed=$((failed + 1)); echo "  valgrind $(basename "$t"): FAILED"; grep -v -e "^--" "$log/vg.out" | tail -30
     cat "$log"/vg.[0-9]* 2>/dev/null | grep -v -e "^--" | head -60
+  fi
+done
+# ThreadSanitizer (threads of the pool, posts from other threads, fiber
+# annotations), and `meson install` with a program built against it.
+for step in tsan install; do
+  echo "== $step"
+  if tools/test-$step.sh >"$log/$step.out" 2>&1; then
+    passed=$((passed + 1)); tail -1 "$log/$step.out"
+  else
+    failed=$((failed + 1)); echo "  $step: FAILED"; tail -30 "$log/$step.out"
   fi
 done
 if [ -x tools/test-aarch64.sh ]; then

@@ -30,6 +30,7 @@
 #define AWITH_GENCM_H
 
 #include <awith/cm.h>
+#include <awith/loop.h> /* aw_task_fn */
 
 typedef struct aw_gencm aw_gencm_t;
 typedef int (*aw_gencm_fn)(aw_gencm_t *g, void *arg);
