@@ -34,7 +34,7 @@ run() {
   printf '%s\n' "$out"
 }
 # compile each, run up to $par binaries at once (the tests mostly sleep)
-par=${TSAN_JOBS:-4}
+par=${TSAN_JOBS:-3}
 passed=0; failed=0; ran=""
 for t in $tests; do
   exe="$dir/tsan-${t//\//-}"

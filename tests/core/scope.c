@@ -599,12 +599,12 @@ Test(scope, reschedule_later) { aw_test_run(resched_later_main, NULL, 0); }
  * armed at the old deadline. */
 static int resched_other_later_main(void *arg) {
     int rc = 1;
-    /* margins wide enough for a slow (sanitizer) build: the helper acts at
-     * ~2 ms, long before the old 50 ms deadline */
-    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(50))) {
+    /* margins wide enough for a slow (sanitizer, loaded) build: the helper
+     * acts as soon as the owner sleeps, long before the old 250 ms deadline */
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(250))) {
         resched_scope = s;
-        aw_spawn(NULL, resched_helper, (void *)(intptr_t)AW_MS(2000), NULL);
-        rc = aw_sleep_ms(100);
+        aw_spawn(NULL, resched_helper, (void *)(intptr_t)AW_MS(5000), NULL);
+        rc = aw_sleep_ms(300);
     }
     cr_assert_eq(rc, 0, "the deadline moved later while the owner slept");
     cr_assert_eq(aw_status(), 0);
