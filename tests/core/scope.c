@@ -551,8 +551,10 @@ Test(scope, reschedule_earlier) { aw_test_run(resched_earlier_main, NULL, 0); }
 /* reschedule earlier, from another task, while the owner sleeps: its wait
  * is re-armed. */
 static aw_scope_t *resched_scope;
+/* Runs when the owner has parked in its sleep (a spawned task starts at
+ * the spawner's next suspension) and acts at once: no timer of its own
+ * that a stalled loop could fire after the owner's deadline. */
 static int resched_helper(void *arg) {
-    aw_sleep_ms(2);
     aw_ns_t when = (aw_ns_t)(intptr_t)arg;
     aw_scope_reschedule(resched_scope, when == 0 ? aw_now() + AW_MS(1) : aw_now() + when);
     return 0;
@@ -597,12 +599,12 @@ Test(scope, reschedule_later) { aw_test_run(resched_later_main, NULL, 0); }
  * armed at the old deadline. */
 static int resched_other_later_main(void *arg) {
     int rc = 1;
-    /* margins wide enough for a slow (sanitizer) build: the helper acts at
-     * ~2 ms, long before the old 50 ms deadline */
-    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(50))) {
+    /* margins wide enough for a slow (sanitizer, loaded) build: the helper
+     * acts as soon as the owner sleeps, long before the old 250 ms deadline */
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(250))) {
         resched_scope = s;
-        aw_spawn(NULL, resched_helper, (void *)(intptr_t)AW_MS(2000), NULL);
-        rc = aw_sleep_ms(100);
+        aw_spawn(NULL, resched_helper, (void *)(intptr_t)AW_MS(5000), NULL);
+        rc = aw_sleep_ms(300);
     }
     cr_assert_eq(rc, 0, "the deadline moved later while the owner slept");
     cr_assert_eq(aw_status(), 0);
@@ -612,10 +614,13 @@ Test(scope, reschedule_later_from_another_task) { aw_test_run(resched_other_late
 
 /* G7: an external cancel and the deadline in the same loop tick (cancel
  * processed first): the result is -ECANCELED, not -ETIMEDOUT. */
-static aw_ns_t d6_deadline;
+/* The child's deadline is moved into the past only once it sleeps, so a
+ * slow machine (valgrind, TSan) cannot let it pass before the sleep. */
+static aw_scope_t *d6_scope;
 static int d6_in_sleep, d6_sleep_rc = 1, d6_status, d6_has_timeout, d6_ncancel;
 static int d6_child(void *arg) {
-    aw_with (aw_fail_at(d6_deadline)) {
+    aw_with (aw_scope_t *s, aw_fail_at(AW_NEVER)) {
+        d6_scope = s;
         d6_in_sleep = 1;
         d6_sleep_rc = aw_sleep(AW_SEC(10));
     }
@@ -628,11 +633,10 @@ static int d6_child(void *arg) {
  * yet when the cancel wakes the task */
 static int d6_cancel_first_main(void *arg) {
     aw_task_t *t;
-    d6_deadline = aw_now() + AW_MS(5);
     aw_spawn(NULL, d6_child, NULL, &t);
     aw_yield();
     cr_assert_eq(d6_in_sleep, 1);
-    spin_until(d6_deadline + AW_MS(1));
+    cr_assert_eq(aw_scope_reschedule(d6_scope, aw_now()), 0); /* past due, not yet processed */
     aw_task_cancel(t);
     int rc = aw_task_join(t);
     cr_assert_eq(rc, -ECANCELED);
@@ -644,11 +648,10 @@ static int d6_cancel_first_main(void *arg) {
  * cancel arrives before the task runs */
 static int d6_deadline_first_main(void *arg) {
     aw_task_t *t;
-    d6_deadline = aw_now() + AW_MS(5);
     aw_spawn(NULL, d6_child, NULL, &t);
     aw_yield();
     cr_assert_eq(d6_in_sleep, 1);
-    spin_until(d6_deadline + AW_MS(1));
+    cr_assert_eq(aw_scope_reschedule(d6_scope, aw_now()), 0); /* past due, not yet processed */
     aw_yield(); /* the loop fires the child's deadline; we run first */
     aw_task_cancel(t);
     int rc = aw_task_join(t);

@@ -234,11 +234,24 @@ Test(thread, outside_a_task_is_eperm) {
 }
 
 /* Deadlines: a fail-after scope around a cancellable call that blocks. */
+/* The scope's deadline is moved into the past once the work runs, so
+ * the deadline cuts a call in progress however slow the machine is. */
+static aw_scope_t *cut_scope;
+
+static int expirer(void *arg) {
+    job_t *j = arg;
+    wait_for(&j->started, 1);
+    cr_assert_eq(aw_scope_reschedule(cut_scope, aw_now()), 0);
+    return 0;
+}
+
 static int deadline_main(void *arg) {
     loop_thread = pthread_self();
     job_t *j = job_new(3, 1);
     int rc = 0;
-    aw_with (aw_fail_after(AW_MS(5))) {
+    aw_spawn(NULL, expirer, j, NULL);
+    aw_with (aw_scope_t *s, aw_fail_at(AW_NEVER)) {
+        cut_scope = s;
         rc = aw_to_thread(work, j, abandon);
     }
     cr_assert_eq(rc, -ECANCELED);
@@ -249,9 +262,11 @@ static int deadline_main(void *arg) {
     wait_for(&abandoned, 1);
     cr_assert_eq(atomic_load(&abandon_bad), 0);
 
-    /* move-on-after: the block is left quietly */
+    /* move-on: the block is left quietly */
     j = job_new(3, 1);
-    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(5))) {
+    aw_spawn(NULL, expirer, j, NULL);
+    aw_with (aw_scope_t *s, aw_move_on_at(AW_NEVER)) {
+        cut_scope = s;
         rc = aw_to_thread(work, j, abandon);
         cr_assert_eq(rc, -ECANCELED);
         cr_assert(aw_scope_expired(s));
@@ -284,10 +299,16 @@ Test(thread, G13_deadlines_cut_a_cancellable_call_and_abandon_cleans_up) {
 
 /* An uncancellable call inside a deadline finishes; the deadline then
  * acts at the next suspension point (G2: only suspension points act). */
+static aw_scope_t *g2_scope;
+
+/* Moves the caller's deadline into the past while the call runs, lets
+ * the loop act on it, then releases the work. */
 static int late_releaser(void *arg) {
     job_t *j = arg;
     wait_for(&j->started, 1);
-    aw_sleep_ms(5); /* the caller's 1 ms deadline passes meanwhile */
+    cr_assert_eq(aw_scope_reschedule(g2_scope, aw_now()), 0);
+    for (int i = 0; i < 5; i++)
+        aw_yield();
     sem_post(&j->go);
     return 0;
 }
@@ -297,7 +318,8 @@ static int deadline_uncancellable_main(void *arg) {
     aw_task_t *r;
     aw_spawn(NULL, late_releaser, j, &r);
     int rc = 1;
-    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(1))) {
+    aw_with (aw_scope_t *s, aw_move_on_at(AW_NEVER)) {
+        g2_scope = s;
         /* the deadline passes during the call, which is not cancellable */
         rc = aw_to_thread(work, j, NULL);
         cr_assert_eq(rc, 0);
