@@ -114,19 +114,11 @@ LD_LIBRARY_PATH="$libdir" ldd "$tmp/prog-shared" | grep -q "$libdir/libawith.so"
   fail "the shared program does not load the installed libawith.so"
 LD_LIBRARY_PATH="$libdir" "$tmp/prog-shared" || fail "the shared program failed"
 
-<<<<<<< HEAD
-# static: the archive plus its private dependencies, themselves linked
-# dynamically (Debian ships libcurl's and libpq's own dependencies as
-# shared libraries only, so `pkg-config --static` cannot be satisfied)
-priv=$(pkg-config --print-requires-private awith | awk '{print $1}')
-libs="$( [ -z "$priv" ] || pkg-config --libs $priv) -pthread -lm"
-=======
 # static: the archive, its own private flags and the libraries it needs
 # (linked shared: Debian ships libpq and friends without static archives)
 req=$(pkg-config --print-requires-private awith | awk '{print $1}' | tr '\n' ' ')
 libs="$(sed -n 's/^Libs.private: //p' "$pc") ${req:+$(pkg-config --libs $req)}"
 
->>>>>>> core
 "$cc" -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter "$tmp/prog.c" -o "$tmp/prog-static" \
   $(pkg-config --cflags awith) "$libdir/libawith.a" $libs || fail "compiling against the static library"
 ! ldd "$tmp/prog-static" | grep -q libawith || fail "the static program still needs libawith.so"
