@@ -263,6 +263,8 @@ static int pg_connect_error(PGconn *pg) {
                     host && *host ? host : "?", port && *port ? port : "?", db ? db : "?", msg);
 }
 
+static void pg_notice(void *arg, const char *message) {}
+
 int aw_pg_open(aw_pg_t **out, const char *dsn) {
     *out = NULL;
     aw_pg_t *c = calloc(1, sizeof *c);
@@ -298,6 +300,7 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
             goto fail;
         st = PQconnectPoll(c->pg);
     }
+    PQsetNoticeProcessor(c->pg, pg_notice, NULL); /* a library does not write to stderr */
     if (PQsetnonblocking(c->pg, 1) != 0) {
         rc = pg_lost(c, "connect");
         goto fail;
