@@ -24,6 +24,7 @@
 #define AWITH_SQLITE_H
 
 #include <awith/cm.h>
+#include <awith/gen.h>
 
 typedef struct aw_sqlite aw_sqlite_t;
 typedef struct aw_sqlite_res aw_sqlite_res_t;
@@ -86,6 +87,20 @@ AW_API long long aw_sqlite_res_last_id(const aw_sqlite_res_t *r);
 AW_API void aw_sqlite_res_free(aw_sqlite_res_t *r);
 
 AW_API int aw_sqlite_errcode(const aw_sqlite_t *c);
+
+/* Row by row, as an async generator (rows are fetched 256 per trip to
+ * the thread pool):
+ *   aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT ...", aw_sqlite_noargs)) {...}
+ * Each row is a one-row result valid until the next (do not free it).
+ * Leaving early finalizes the statement. */
+typedef struct aw_sqlite_cursor {
+    aw_sqlite_t *conn;
+    const char *sql;
+    const aw_sqlite_arg_t *args;
+    int nargs;
+} aw_sqlite_cursor_t;
+AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
+#define aw_sqlite_rows(c, sql, ...) aw_gen(aw__sqlite_rows, (&(aw_sqlite_cursor_t){(c), (sql), __VA_ARGS__}))
 
 /* Transactions: BEGIN (IMMEDIATE if asked) on enter, COMMIT on a clean
  * exit, ROLLBACK on error or cancel; nested blocks are savepoints. */
