@@ -53,8 +53,10 @@ typedef struct aw_sqlite_arg {
 /* Open (or create) a database file; ":memory:" for a private in-memory
  * one. Suspends (thread pool); a cancellation point. */
 AW_API int aw_sqlite_open(aw_sqlite_t **out, const char *path);
-/* Close. Never suspends (a call still winding down closes it later).
- * 0, or -EBUSY with a record (statements the caller left open). */
+/* Close (finalizes the cached statements). Never suspends; returns 0. A
+ * call of this task still winding down after a cancel closes it when it
+ * ends. The caller owns the connection: no call of another task may be in
+ * progress on it. */
 AW_API int aw_sqlite_close(aw_sqlite_t *c);
 
 typedef struct aw_sqlite_connect_state { const char *path; aw_sqlite_t *conn; } aw_sqlite_connect_t;
