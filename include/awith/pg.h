@@ -79,7 +79,8 @@ typedef struct aw_pg_error {
  * cancellation point; honours the caller's deadline. On failure nothing is
  * left open. */
 AW_API int aw_pg_open(aw_pg_t **out, const char *dsn);
-/* Close (PQfinish). Never suspends; idempotent on NULL. */
+/* Close (PQfinish). Never suspends; idempotent on NULL. The caller owns
+ * the connection: no operation of another task may be in progress on it. */
 AW_API void aw_pg_close(aw_pg_t *c);
 
 /* The connection as a manager: enter opens, exit closes. */

@@ -24,6 +24,7 @@
 #define AWITH_SQLITE_H
 
 #include <awith/cm.h>
+#include <awith/gen.h>
 
 typedef struct aw_sqlite aw_sqlite_t;
 typedef struct aw_sqlite_res aw_sqlite_res_t;
@@ -52,8 +53,10 @@ typedef struct aw_sqlite_arg {
 /* Open (or create) a database file; ":memory:" for a private in-memory
  * one. Suspends (thread pool); a cancellation point. */
 AW_API int aw_sqlite_open(aw_sqlite_t **out, const char *path);
-/* Close. Never suspends (a call still winding down closes it later).
- * 0, or -EBUSY with a record (statements the caller left open). */
+/* Close (finalizes the cached statements). Never suspends; returns 0. A
+ * call of this task still winding down after a cancel closes it when it
+ * ends. The caller owns the connection: no call of another task may be in
+ * progress on it. */
 AW_API int aw_sqlite_close(aw_sqlite_t *c);
 
 typedef struct aw_sqlite_connect_state { const char *path; aw_sqlite_t *conn; } aw_sqlite_connect_t;
@@ -86,6 +89,20 @@ AW_API long long aw_sqlite_res_last_id(const aw_sqlite_res_t *r);
 AW_API void aw_sqlite_res_free(aw_sqlite_res_t *r);
 
 AW_API int aw_sqlite_errcode(const aw_sqlite_t *c);
+
+/* Row by row, as an async generator (rows are fetched 256 per trip to
+ * the thread pool):
+ *   aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT ...", aw_sqlite_noargs)) {...}
+ * Each row is a one-row result valid until the next (do not free it).
+ * Leaving early finalizes the statement. */
+typedef struct aw_sqlite_cursor {
+    aw_sqlite_t *conn;
+    const char *sql;
+    const aw_sqlite_arg_t *args;
+    int nargs;
+} aw_sqlite_cursor_t;
+AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
+#define aw_sqlite_rows(c, sql, ...) aw_gen(aw__sqlite_rows, (&(aw_sqlite_cursor_t){(c), (sql), __VA_ARGS__}))
 
 /* Transactions: BEGIN (IMMEDIATE if asked) on enter, COMMIT on a clean
  * exit, ROLLBACK on error or cancel; nested blocks are savepoints. */

@@ -263,6 +263,8 @@ static int pg_connect_error(PGconn *pg) {
                     host && *host ? host : "?", port && *port ? port : "?", db ? db : "?", msg);
 }
 
+static void pg_notice(void *arg, const char *message) {}
+
 int aw_pg_open(aw_pg_t **out, const char *dsn) {
     *out = NULL;
     aw_pg_t *c = calloc(1, sizeof *c);
@@ -298,6 +300,7 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
             goto fail;
         st = PQconnectPoll(c->pg);
     }
+    PQsetNoticeProcessor(c->pg, pg_notice, NULL); /* a library does not write to stderr */
     if (PQsetnonblocking(c->pg, 1) != 0) {
         rc = pg_lost(c, "connect");
         goto fail;
@@ -376,8 +379,7 @@ static int pg_collect(aw_pg_t *c, PGresult **out, const char *what) {
         if (rc < 0) {
             if (keep)
                 PQclear(keep);
-            if (rc == -ECANCELED || rc == -ETIMEDOUT)
-                pg_poison(c);
+            pg_poison(c); /* out of sync, whatever interrupted it */
             c->busy = false;
             return rc;
         }
@@ -408,8 +410,7 @@ static int pg_collect(aw_pg_t *c, PGresult **out, const char *what) {
 static int pg_finish(aw_pg_t *c, PGresult **out, const char *what) {
     int rc = pg_flush(c);
     if (rc < 0) {
-        if (rc == -ECANCELED || rc == -ETIMEDOUT)
-            pg_poison(c);
+        pg_poison(c); /* out of sync, whatever interrupted it */
         c->busy = false;
         return rc;
     }
@@ -569,8 +570,7 @@ int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nar
             break;
     }
     if (rc < 0) {
-        if (rc == -ECANCELED || rc == -ETIMEDOUT)
-            pg_poison(c);
+        pg_poison(c); /* out of sync, whatever interrupted it */
         c->busy = false;
         return rc;
     }
@@ -786,8 +786,7 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
     c->busy = false;
     return err ? pg_fail(c, err, "row query") : 0;
 cut:
-    if (rc == -ECANCELED || rc == -ETIMEDOUT)
-        pg_poison(c);
+    pg_poison(c); /* out of sync, whatever interrupted it */
     c->busy = false;
     return rc;
 }
@@ -820,8 +819,13 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
         pg_sockcheck(c);
         if (c->fd < 0)
             return pg_lost(c, "listen");
-        if (!pg_pending(c->fd) && (rc = aw_fd_wait(c->fd, AW_READ)) < 0)
-            return rc;
+        if (!pg_pending(c->fd)) {
+            c->busy = true; /* a query from another task would race for the socket */
+            rc = aw_fd_wait(c->fd, AW_READ);
+            c->busy = false;
+            if (rc < 0)
+                return rc;
+        }
         if (!PQconsumeInput(c->pg))
             return pg_lost(c, "listen");
     }

@@ -16,6 +16,8 @@
 #include <awith.h>
 #include <awith/pool.h>
 
+#include "../core/core.h" /* aw__err_restore */
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,11 +172,16 @@ static void trim(aw_pool_t *p) {
 }
 
 /* A callback's failure is the pool's business, not the caller's: drop the
- * record it raised unless the caller already had one pending (then it
- * stays chained; records cannot be removed one by one). */
-static void forget_error(const aw_err_t *before) {
-    if (!before && aw_err_current())
-        aw_err_clear();
+ * records it raised, keeping whatever was pending before (e.g. the error
+ * the block is leaving with, when release runs in exit). */
+static uint64_t err_mark(void) {
+    const aw_err_t *e = aw_err_current();
+    return e ? e->seq : 0;
+}
+static void forget_error(uint64_t mark) {
+    aw_task_t *t = aw__task_cur();
+    if (t)
+        aw__err_restore(t, mark);
 }
 
 static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
@@ -223,7 +230,7 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
                 *out = e;
                 return 0;
             }
-            const aw_err_t *before = aw_err_current();
+            uint64_t before = err_mark();
             int rc = p->ops->check(p->ctx, e->item);
             if (rc == 0) {
                 *out = e;
@@ -290,6 +297,8 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
 static int timed_out(aw_pool_t *p) {
     p->st.timeouts++;
     const aw__pent_t *e = p->busy.head;
+    if (p->busy.n < p->o.max)
+        return aw_raise(-ETIMEDOUT, "%s: no item within the deadline (opening one took too long)", pname(p));
     return aw_raise(-ETIMEDOUT, "%s exhausted: all %d items in use (%d waiting)%s%s:%d by task %s",
                     pname(p), p->o.max, p->wq.n, e ? "; the latest acquired at " : "",
                     e ? e->file : "", e ? e->line : 0, e ? e->task : "");
@@ -343,7 +352,7 @@ int aw_pool_release(aw_pool_t *p, void *item) {
         return 0;
     }
     if (!p->closed && p->ops->reset && !too_old(p, e, aw_now())) {
-        const aw_err_t *before = aw_err_current();
+        uint64_t before = err_mark();
         int rc = p->ops->reset(p->ctx, item); /* still counted busy meanwhile */
         if (rc < 0) {
             p->st.reset_failures++;

@@ -50,7 +50,8 @@ struct aw_sqlite_res {
     long long changes, last_id;
 };
 
-enum { JOB_QUERY, JOB_SCRIPT, JOB_OPEN };
+enum { JOB_QUERY, JOB_SCRIPT, JOB_OPEN, JOB_STEP };
+#define AW__SQ_BATCH 256 /* rows per trip of the row generator */
 
 typedef struct aw__sq_job {
     int kind;
@@ -65,6 +66,8 @@ typedef struct aw__sq_job {
     aw_sqlite_res_t *res;
     bool want_rows;
     bool abandoned;               /* the pool owns it (caller cancelled) */
+    sqlite3_stmt *st;             /* JOB_STEP: its own statement */
+    bool done;                    /* JOB_STEP: no more rows */
 } aw__sq_job_t;
 
 /* --- values and results ---------------------------------------------------- */
@@ -93,6 +96,8 @@ static void job_free(aw__sq_job_t *j) {
     free(j->sql);
     free(j->path);
     aw_sqlite_res_free(j->res);
+    if (j->st)
+        sqlite3_finalize(j->st);
     free(j);
 }
 
@@ -176,12 +181,8 @@ static void job_error(aw__sq_job_t *j, int rc) {
     snprintf(j->errmsg, sizeof j->errmsg, "%s", m);
 }
 
-static void run_query(aw__sq_job_t *j) {
-    aw_sqlite_t *c = j->conn;
-    int rc;
-    sqlite3_stmt *st = stmt_get(c, j->sql, &rc);
-    if (!st)
-        return job_error(j, rc);
+static int bind_all(aw__sq_job_t *j, sqlite3_stmt *st) {
+    int rc = SQLITE_OK;
     for (int i = 0; i < j->nargs && rc == SQLITE_OK; i++) {
         aw__sq_val_t *v = &j->args[i];
         switch (v->type) {
@@ -192,6 +193,13 @@ static void run_query(aw__sq_job_t *j) {
         default: rc = sqlite3_bind_null(st, i + 1);
         }
     }
+    return rc;
+}
+
+/* Step `st` for up to `limit` rows (0: all) into a fresh j->res. */
+static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
+    aw_sqlite_t *c = j->conn;
+    int rc = SQLITE_OK;
     aw_sqlite_res_t *r = NULL;
     if (rc == SQLITE_OK && !(r = calloc(1, sizeof *r)))
         rc = SQLITE_NOMEM;
@@ -204,9 +212,13 @@ static void run_query(aw__sq_job_t *j) {
                 rc = SQLITE_NOMEM;
     }
     while (rc == SQLITE_OK) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_DONE)
+        if (limit && r->nrows == limit)
             break;
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE) {
+            j->done = true;
+            break;
+        }
         if (s != SQLITE_ROW) {
             rc = s;
             break;
@@ -234,17 +246,41 @@ static void run_query(aw__sq_job_t *j) {
         }
         r->nrows++;
     }
-    if (rc != SQLITE_OK)
-        job_error(j, rc);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     if (rc != SQLITE_OK) {
+        job_error(j, rc);
         aw_sqlite_res_free(r);
-        return;
+        return rc;
     }
     r->changes = sqlite3_changes64(c->db);
     r->last_id = sqlite3_last_insert_rowid(c->db);
     j->res = r;
+    return SQLITE_OK;
+}
+
+static void run_query(aw__sq_job_t *j) {
+    int rc;
+    sqlite3_stmt *st = stmt_get(j->conn, j->sql, &rc);
+    if (!st)
+        return job_error(j, rc);
+    if ((rc = bind_all(j, st)) != SQLITE_OK)
+        job_error(j, rc);
+    else
+        step_rows(j, st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void run_step(aw__sq_job_t *j) {
+    aw_sqlite_res_free(j->res);
+    j->res = NULL;
+    if (!j->st) {
+        int rc = sqlite3_prepare_v2(j->conn->db, j->sql, -1, &j->st, NULL);
+        if (rc == SQLITE_OK)
+            rc = bind_all(j, j->st);
+        if (rc != SQLITE_OK)
+            return job_error(j, rc);
+    }
+    step_rows(j, j->st, AW__SQ_BATCH);
 }
 
 static void job_work(void *arg) {
@@ -277,6 +313,9 @@ static void job_work(void *arg) {
         sqlite3_free(err);
         return;
     }
+    case JOB_STEP:
+        run_step(j);
+        return;
     default:
         run_query(j);
     }
@@ -636,3 +675,36 @@ static int sq_tx_exit(void *self, const aw_err_t *err) {
     return rc < 0 ? (int)rc : 0;
 }
 const aw_cm_type_t aw_sqlite_tx_type = {"sqlite_transaction", sq_tx_enter, sq_tx_exit, 0, 0};
+
+/* --- rows as a generator --------------------------------------------------- */
+
+int aw__sqlite_rows(aw_gen_t *g, void *arg) {
+    aw_sqlite_cursor_t *cur = arg;
+    aw_sqlite_t *c = cur->conn;
+    if (!c || !c->db)
+        return aw_raise(-EBADF, "sqlite: not connected");
+    aw__sq_job_t *j = job_new(c, JOB_STEP, cur->sql, cur->args, cur->nargs);
+    if (!j)
+        return aw_raise(-ENOMEM, "sqlite: out of memory");
+    j->want_rows = true;
+    int rc = 0;
+    while (rc == 0) {
+        rc = job_run(j, "row query");
+        if (rc < 0)
+            break;
+        aw_sqlite_res_t *b = j->res;
+        for (int i = 0; i < b->nrows && rc == 0; i++) {
+            aw_sqlite_res_t row = *b;
+            row.nrows = 1;
+            row.cells = b->cells + (size_t)i * b->ncols;
+            if (aw_gen_yield(g, &row) < 0)
+                rc = 1; /* the consumer left */
+        }
+        if (j->done)
+            break;
+    }
+    if (rc < 0 && j->abandoned)
+        return rc; /* the pool frees j (and finalizes) when the step ends */
+    job_free(j);
+    return rc < 0 ? rc : 0;
+}

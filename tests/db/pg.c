@@ -328,7 +328,6 @@ PG_TEST(row_generator_in_single_row_mode_and_early_break_c11, rows)
 static int cancelled(void *arg) {
     aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
         int pid = aw_pg_backend_pid(db);
-        aw_ns_t t0 = aw_now();
         aw_with (aw_move_on_after(AW_MS(50))) {
             cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs), -ECANCELED);
         }
@@ -337,8 +336,9 @@ static int cancelled(void *arg) {
         long long v;
         cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 5", aw_pg_noargs), 0, "resync, then run");
         cr_assert_eq(v, 5);
-        cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection, back in sync");
-        cr_assert(aw_now() - t0 < AW_SEC(20), "the server stopped the query (cancel request sent)");
+        /* the same connection: the drain (bounded by 5 s) could only
+         * finish because the server stopped the 30 s query */
+        cr_assert_eq(aw_pg_backend_pid(db), pid, "back in sync: the cancel request reached the server");
     }
     cr_assert_eq(aw_status(), 0);
     leak_check();

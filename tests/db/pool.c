@@ -283,13 +283,23 @@ static int failures(void *arg) {
     aw_pool_stats(p, &s);
     cr_assert_eq(s.reset_failures, 1);
     cr_assert_eq(s.idle, 0);
+    /* ... and leaves the block's own error alone */
+    r.fail_reset = 1;
+    aw_with (item_t *it, aw_pool_item(p)) {
+        aw_fail(-EPIPE, "the body fails");
+    }
+    cr_assert_eq(aw_status(), -EPIPE);
+    cr_assert_eq(aw_err_count(aw_err_current()), 1, "the reset failure is the pool's business");
+    aw_err_clear();
+    aw_pool_stats(p, &s);
+    cr_assert_eq(s.reset_failures, 2);
     /* K2: an unusable (poisoned) item never goes back */
     aw_with (item_t *it, aw_pool_item(p)) {
         it->broken = true;
     }
     aw_pool_stats(p, &s);
     cr_assert_eq(s.idle, 0);
-    cr_assert_eq(s.destroyed, 3);
+    cr_assert_eq(s.destroyed, 4);
     /* open failing: the caller gets the error */
     r.fail_open = 1;
     aw_with (item_t *it, aw_pool_item(p)) {

@@ -127,6 +127,47 @@ static int exhausted(void *arg) {
 }
 PP_TEST(pool_exhaustion_with_a_deadline, exhausted)
 
+/* Part (c) 3-4 over a real network: a deadline that lands at a growing
+ * delay inside connect, acquire, BEGIN, a query, COMMIT; after each run
+ * the pool is quiet, within its limit, and the next acquire works. */
+static int sweep(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 3}), 0);
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "CREATE TABLE IF NOT EXISTS sweep (v int)", aw_pg_noargs);
+    }
+    int cut = 0;
+    for (int k = 0; k < 80; k++) {
+        aw_with (aw_scope_t *s, aw_move_on_after(AW_US(k * 100))) {
+            aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+                aw_with (aw_pg_tx(db)) {
+                    long long v;
+                    if (aw_pg_exec(db, "INSERT INTO sweep VALUES ($1)", aw_pg_args(aw_pg_int(k))) < 0 ||
+                        aw_pg_fetch_int(db, &v, "SELECT count(*) FROM sweep", aw_pg_noargs) < 0)
+                        aw_leave();
+                }
+            }
+            cut += aw_scope_expired(s);
+        }
+        cr_assert_eq(aw_status(), 0, "run %d: %s", k, aw_err_current() ? aw_err_current()->msg : "");
+        aw_pool_stats_t st;
+        aw_pool_stats(pool, &st);
+        cr_assert(st.in_use == 0 && st.opening == 0 && st.waiters == 0, "run %d: pool quiet", k);
+        cr_assert_leq(st.size, 3);
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0, "run %d: next acquire works", k);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    cr_assert_gt(cut, 0, "some runs were cut short");
+    cr_assert_leq(pg_server_conns(), 3);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(c4_deadline_at_growing_delays_leaves_the_pool_quiet, sweep)
+
 static void ctl_work(void *arg) { system(arg); }
 static int pg_ctl_async(const char *what) {
     static char cmd[600];

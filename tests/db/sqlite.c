@@ -176,3 +176,43 @@ static int sharing(void *arg) {
     return 0;
 }
 SQ_TEST(tasks_sharing_a_connection_take_turns, sharing)
+
+static int rows(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        long long sum = 0;
+        int n = 0;
+        aw_for (aw_sqlite_res_t *row,
+                aw_sqlite_rows(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+                                   "SELECT x, 'r' || x FROM c",
+                               aw_sqlite_args(aw_sqlite_int(1000)))) {
+            long long v;
+            cr_assert_eq(aw_sqlite_res_rows(row), 1);
+            cr_assert_eq(aw_sqlite_res_int(row, 0, 0, &v), 0);
+            char want[16];
+            snprintf(want, sizeof want, "r%lld", v);
+            cr_assert_str_eq(aw_sqlite_res_text(row, 0, 1), want);
+            sum += v;
+            n++;
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(n, 1000, "across several batches");
+        cr_assert_eq(sum, 500500);
+        n = 0;
+        aw_for (aw_sqlite_res_t *row,
+                aw_sqlite_rows(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
+                               aw_sqlite_noargs)) {
+            if (++n == 600)
+                break; /* an endless query, left early: finalized */
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(n, 600);
+        aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELEC", aw_sqlite_noargs)) {
+            cr_assert_fail("no rows");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(row_generator_fetches_in_batches_and_finalizes_early, rows)

@@ -1,0 +1,159 @@
+/* bench/db/pg.c -> bench-pg: PostgreSQL through awith's pool, against
+ * asyncpg (asyncio and uvloop) and a plain libpq C client, on one private
+ * server (started by tests/db/with-postgres.sh unless AW_TEST_PG_DSN is
+ * set), in the same run.
+ *
+ *   pg_select_ns     100 tasks over a pool of 10 run 50,000 prepared
+ *                    `SELECT $1::int` (one acquire per query), ns per
+ *                    query; peers: asyncpg, asyncpg_uvloop (the same
+ *                    shape), libpq_sync (10 threads, one connection each,
+ *                    PQexecPrepared, pgbench -S style)
+ *   pg_pipeline_ns   the same 50,000 queries as 10 tasks, one connection
+ *                    each, in pipeline mode; peer: libpq_sync as above
+ *   pg_tx_ns         100 tasks over a pool of 10 run 10,000 transactions
+ *                    of one INSERT each; peers: asyncpg, asyncpg_uvloop
+ * ratio_<peer> = peer / awith: above 1 means awith is faster. */
+#include <awith/pg.h>
+#include <unistd.h>
+
+#include "../bench.h"
+
+#ifndef BENCH_DB_FIXTURE
+#define BENCH_DB_FIXTURE "tests/db/with-postgres.sh"
+#endif
+#ifndef BENCH_DB_PY
+#define BENCH_DB_PY "bench/db/peers/asyncpg_bench.py"
+#endif
+
+enum { TASKS = 100, POOL = 10 };
+static const char *dsn;
+static aw_pool_t *pool;
+static long per, total_bad;
+
+static int sel_worker(void *arg) {
+    for (long i = 0; i < per; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_res_t *r;
+            if (aw_pg_query_prepared(db, &r, "SELECT $1::int", aw_pg_args(aw_pg_int(i))) < 0)
+                aw_leave();
+            long long v;
+            if (aw_pg_res_int(r, 0, 0, &v) < 0 || v != i)
+                total_bad++;
+            aw_pg_res_free(r);
+        }
+        if (aw_status() < 0)
+            return aw_status();
+    }
+    return 0;
+}
+
+static int tx_worker(void *arg) {
+    long k = (long)(intptr_t)arg;
+    for (long i = 0; i < per; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO bench_tx VALUES ($1, $2)",
+                           aw_pg_args(aw_pg_int(k * per + i), aw_pg_text("x")));
+            }
+        }
+        if (aw_status() < 0)
+            return aw_status();
+    }
+    return 0;
+}
+
+static aw_pg_arg_t *pipe_args;
+static int pipe_worker(void *arg) {
+    aw_pg_t *db;
+    int rc = aw_pool_acquire(pool, (void **)&db, AW_NEVER);
+    if (rc < 0)
+        return rc;
+    rc = aw_pg_pipeline(db, "SELECT $1::int", pipe_args, 1, (int)per, NULL, NULL);
+    aw_pool_release(pool, db);
+    return rc;
+}
+
+typedef struct {
+    int mode;               /* 0 select, 1 pipeline, 2 tx */
+    long n;
+    double ns;
+} run_t;
+
+static int run(void *arg) {
+    run_t *r = arg;
+    int rc = aw_pool_open(&pool, &aw_pg_pool_ops, (void *)dsn, &(aw_pool_opts_t){.min = POOL, .max = POOL});
+    if (rc < 0)
+        return rc;
+    int tasks = r->mode == 1 ? POOL : TASKS;
+    per = r->n / tasks;
+    if (r->mode == 2) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_exec(db, "CREATE TABLE IF NOT EXISTS bench_tx (id int, v text)", aw_pg_noargs);
+            aw_pg_exec(db, "TRUNCATE bench_tx", aw_pg_noargs);
+        }
+    }
+    double t0 = bench_now();
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < tasks; i++)
+            aw_spawn(g, r->mode == 0 ? sel_worker : r->mode == 1 ? pipe_worker : tx_worker,
+                     (void *)(intptr_t)i, NULL);
+    }
+    r->ns = (bench_now() - t0) / (double)(per * tasks);
+    rc = aw_status();
+    aw_pool_close(pool, AW_SEC(5));
+    return rc;
+}
+
+static double measure(int mode, long n) {
+    double v[BENCH_REPS];
+    for (int i = 0; i < BENCH_REPS; i++) {
+        run_t r = {mode, n, 0};
+        if (aw_main(run, &r) < 0 || total_bad)
+            return BENCH_NA;
+        v[i] = r.ns;
+    }
+    return bench_median(v, BENCH_REPS);
+}
+
+static double python(const char *args) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' %s 2>/dev/null", bench_env("AW_BENCH_PYTHON", "/usr/bin/python3"),
+             BENCH_DB_PY, args);
+    return bench_popen_value(cmd, "ns");
+}
+
+int main(int argc, char **argv) {
+    dsn = getenv("AW_TEST_PG_DSN");
+    if (!dsn) { /* start a private server and run again under it */
+        execl(BENCH_DB_FIXTURE, BENCH_DB_FIXTURE, argv[0], (char *)NULL);
+        perror("bench-pg: " BENCH_DB_FIXTURE);
+        return 1;
+    }
+    long n = bench_n(50000), ntx = bench_n(10000);
+    char args[600];
+
+    double a = measure(0, n);
+    snprintf(args, sizeof args, "select '%s' %ld %d %d", dsn, n, TASKS, POOL);
+    double py = python(args);
+    snprintf(args, sizeof args, "select '%s' %ld %d %d uvloop", dsn, n, TASKS, POOL);
+    double uv = python(args);
+    snprintf(args, sizeof args, "'%s' %ld %d", dsn, n, POOL);
+    double sync = bench_peer("pg_sync", args, "ns");
+    bench_print("pg_select_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", "libpq_sync", NULL},
+                (double[]){py, uv, sync});
+
+    pipe_args = malloc(sizeof *pipe_args * (size_t)(n / POOL));
+    for (long i = 0; i < n / POOL; i++)
+        pipe_args[i] = aw_pg_int(i);
+    a = measure(1, n);
+    bench_print("pg_pipeline_ns", a, (const char *const[]){"libpq_sync", NULL}, (double[]){sync});
+    free(pipe_args);
+
+    a = measure(2, ntx);
+    snprintf(args, sizeof args, "tx '%s' %ld %d %d", dsn, ntx, TASKS, POOL);
+    py = python(args);
+    snprintf(args, sizeof args, "tx '%s' %ld %d %d uvloop", dsn, ntx, TASKS, POOL);
+    uv = python(args);
+    bench_print("pg_tx_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", NULL}, (double[]){py, uv});
+    return 0;
+}
