@@ -42,6 +42,17 @@
 #define AW_STREAM_BUF 65536
 
 typedef struct aw_stream aw_stream_t;
+
+/* A transport layered on the socket (TLS: awith/tls.h). Private. recv and
+ * send wait themselves (cancellable) and return a count (0: end of
+ * stream) or a negative code; shutdown and close never suspend. */
+typedef struct aw_stream_io {
+    ssize_t (*recv)(aw_stream_t *s, void *buf, size_t n);
+    ssize_t (*send)(aw_stream_t *s, const void *buf, size_t n);
+    int (*shutdown)(aw_stream_t *s);
+    void (*close)(aw_stream_t *s);
+} aw_stream_io_t;
+
 struct aw_stream {               /* private; public for stack storage */
     int fd;                      /* -1 once closed */
     uint8_t eof;                 /* the peer shut its write side */
@@ -49,6 +60,8 @@ struct aw_stream {               /* private; public for stack storage */
     int broken;                  /* 0, or the error that broke it */
     char *buf;                   /* read buffer, AW_STREAM_BUF bytes */
     uint32_t rpos, wpos;         /* unread bytes: buf[rpos, wpos) */
+    const aw_stream_io_t *io;    /* NULL: plain socket */
+    void *io_ctx;
     char why[96];                /* what broke it */
     char peer[64];               /* "127.0.0.1:8080", "[::1]:80", "/tmp/s" */
 };
