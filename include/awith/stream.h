@@ -8,7 +8,8 @@
  *       ...
  *   }                                   // closed, whatever the way out
  *
- * Reads go straight to recv(2) and only wait (aw_fd_wait) after EAGAIN;
+ * Reads go straight to recv(2) and only wait (aw_fd_wait) after EAGAIN or
+ * after a short read (the socket was empty: the next edge will tell);
  * a small read buffer (AW_STREAM_BUF bytes, allocated on the first read
  * that needs it, never grown) serves read_exactly and read_until. Writes go
  * straight to send(2) with MSG_NOSIGNAL (a closed peer is -EPIPE, never
@@ -57,6 +58,7 @@ struct aw_stream {               /* private; public for stack storage */
     int fd;                      /* -1 once closed */
     uint8_t eof;                 /* the peer shut its write side */
     uint8_t wshut;               /* we shut ours */
+    uint8_t drained;             /* the last recv emptied the socket: wait before the next */
     int broken;                  /* 0, or the error that broke it */
     char *buf;                   /* read buffer, AW_STREAM_BUF bytes */
     uint32_t rpos, wpos;         /* unread bytes: buf[rpos, wpos) */

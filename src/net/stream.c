@@ -70,10 +70,22 @@ static int aw__stream_fail(aw_stream_t *s, int rc, const char *op, size_t done, 
 static ssize_t aw__stream_recv(aw_stream_t *s, void *p, size_t n) {
     if (s->io)
         return s->io->recv(s, p, n);
+    if (s->drained) {
+        /* The last recv returned less than asked: the socket was empty
+         * then, and new data brings a new edge, which the reactor keeps
+         * for us. Waiting first saves the recv that would say EAGAIN
+         * (one syscall per request-response round trip). */
+        int rc = aw_fd_wait(s->fd, AW_READ);
+        if (rc < 0)
+            return rc;
+    }
     for (;;) {
         ssize_t r = recv(s->fd, p, n, 0);
-        if (r >= 0)
+        if (r >= 0) {
+            s->drained = r > 0 && (size_t)r < n;
             return r;
+        }
+        s->drained = 0;
         int e = errno;
         if (e == EINTR)
             continue;
