@@ -358,3 +358,40 @@ static int t_cancel_copy(void *arg) {
     return 0;
 }
 Test(file, cancel_at_each_suspension_point_of_copy) { aw_test_run(t_cancel_copy, NULL, 0); }
+
+/* Opening a FIFO blocks until the other side opens: that must happen on
+ * the pool, never on the loop's thread (the loop keeps running). */
+static int fifo_reader(void *arg) {
+    char *got = arg;
+    aw_with (aw_file_t *f, aw_file(p("fifo"), O_RDONLY, 0)) {
+        cr_assert_eq(fcntl(f->fd, F_GETFL) & O_NONBLOCK, 0, "the caller's flags are kept");
+        ssize_t n = aw_file_read(f, got, 15);
+        cr_assert_eq(n, 5, "%s", msg_now());
+    }
+    return aw_status();
+}
+
+static int fifo_writer(void *arg) {
+    aw_with (aw_file_t *f, aw_file(p("fifo"), O_WRONLY, 0))
+        cr_assert_eq(aw_file_write(f, "fifo!", 5), 0, "%s", msg_now());
+    return aw_status();
+}
+
+static int t_fifo(void *arg) {
+    cr_assert_eq(mkfifo(p("fifo"), 0600), 0);
+    char got[16] = {0};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, fifo_writer, NULL, NULL); /* opens first: must wait for a reader, not fail */
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_sleep(AW_MS(1)), 0, "the loop runs while the writer waits in open");
+        aw_spawn(g, fifo_reader, got, NULL);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_str_eq(got, "fifo!");
+    /* a regular file opened on the fast path is not left non-blocking */
+    put(p("r"), "x");
+    aw_with (aw_file_t *f, aw_file(p("r"), O_RDONLY, 0))
+        cr_assert_eq(fcntl(f->fd, F_GETFL) & O_NONBLOCK, 0);
+    return aw_status();
+}
+Test(file, fifo_open_does_not_block_the_loop) { aw_test_run(t_fifo, NULL, 0); }
