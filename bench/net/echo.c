@@ -104,37 +104,27 @@ static fig_t run_one(char *const argv[], int port, double secs) {
     return f;
 }
 
-static fig_t measure(const char *kind, const char *self, double secs) {
-    double v[BENCH_NET_REPS], c[BENCH_NET_REPS];
+/* One run of one server kind. */
+static fig_t measure_one(const char *kind, const char *self, double secs) {
     fig_t na = {BENCH_NA, BENCH_NA};
-    int n = 0;
-    for (int i = 0; i < BENCH_NET_REPS; i++) {
-        int port = free_port();
-        char ps[16];
-        snprintf(ps, sizeof ps, "%d", port);
-        char peer[512];
-        fig_t x;
-        if (!strcmp(kind, "awith")) {
-            char *argv[] = {(char *)self, "--serve", ps, NULL};
-            x = run_one(argv, port, secs);
-        } else if (!strcmp(kind, "libuv")) {
-            snprintf(peer, sizeof peer, "%s/echo_uv", ECHO_PEER_DIR);
-            if (access(peer, X_OK) != 0)
-                return na;
-            char *argv[] = {peer, ps, NULL};
-            x = run_one(argv, port, secs);
-        } else {
-            char *py = (char *)bench_env("AW_BENCH_PYTHON", "/usr/bin/python3");
-            char *argv[] = {py, ECHO_PY, ps, !strcmp(kind, "asyncio") ? "asyncio" : "uvloop", NULL};
-            x = run_one(argv, port, secs);
-        }
-        if (x.rtt_per_s < 0)
-            return na;
-        v[n] = x.rtt_per_s;
-        c[n++] = x.cpu_ns;
+    int port = free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char peer[512];
+    if (!strcmp(kind, "awith")) {
+        char *argv[] = {(char *)self, "--serve", ps, NULL};
+        return run_one(argv, port, secs);
     }
-    fig_t f = {bench_median(v, n), bench_median(c, n)};
-    return f;
+    if (!strcmp(kind, "libuv")) {
+        snprintf(peer, sizeof peer, "%s/echo_uv", ECHO_PEER_DIR);
+        if (access(peer, X_OK) != 0)
+            return na;
+        char *argv[] = {peer, ps, NULL};
+        return run_one(argv, port, secs);
+    }
+    char *py = (char *)bench_env("AW_BENCH_PYTHON", "/usr/bin/python3");
+    char *argv[] = {py, ECHO_PY, ps, !strcmp(kind, "asyncio") ? "asyncio" : "uvloop", NULL};
+    return run_one(argv, port, secs);
 }
 
 int main(int argc, char **argv) {
@@ -150,9 +140,25 @@ int main(int argc, char **argv) {
         return 1;
     self[l] = 0;
     const char *names[] = {"libuv", "uvloop", "asyncio"};
-    fig_t a = measure("awith", self, secs), pv[3];
-    for (int i = 0; i < 3; i++)
-        pv[i] = measure(names[i], self, secs);
+    const char *kinds[] = {"awith", "libuv", "uvloop", "asyncio"};
+    /* runs interleaved (awith, libuv, uvloop, asyncio, awith, ...) so
+     * that a change in the machine's load hits every server alike */
+    double v[4][BENCH_NET_REPS], c[4][BENCH_NET_REPS];
+    int n[4] = {0};
+    for (int rep = 0; rep < BENCH_NET_REPS; rep++)
+        for (int k = 0; k < 4; k++) {
+            fig_t x = measure_one(kinds[k], self, secs);
+            if (x.rtt_per_s > 0) {
+                v[k][n[k]] = x.rtt_per_s;
+                c[k][n[k]++] = x.cpu_ns;
+            }
+        }
+    fig_t all[4];
+    for (int k = 0; k < 4; k++) {
+        all[k].rtt_per_s = n[k] == BENCH_NET_REPS ? bench_median(v[k], n[k]) : BENCH_NA;
+        all[k].cpu_ns = n[k] == BENCH_NET_REPS ? bench_median(c[k], n[k]) : BENCH_NA;
+    }
+    fig_t a = all[0], *pv = all + 1;
     /* throughput: ratio = awith / peer */
     printf("echo_rtt_per_s awith=%.0f", a.rtt_per_s);
     for (int i = 0; i < 3; i++)
