@@ -8,7 +8,8 @@
  *       ...
  *   }                                   // closed, whatever the way out
  *
- * Reads go straight to recv(2) and only wait (aw_fd_wait) after EAGAIN;
+ * Reads go straight to recv(2) and only wait (aw_fd_wait) after EAGAIN or
+ * after a short read (the socket was empty: the next edge will tell);
  * a small read buffer (AW_STREAM_BUF bytes, allocated on the first read
  * that needs it, never grown) serves read_exactly and read_until. Writes go
  * straight to send(2) with MSG_NOSIGNAL (a closed peer is -EPIPE, never
@@ -42,13 +43,27 @@
 #define AW_STREAM_BUF 65536
 
 typedef struct aw_stream aw_stream_t;
+
+/* A transport layered on the socket (TLS: awith/tls.h). Private. recv and
+ * send wait themselves (cancellable) and return a count (0: end of
+ * stream) or a negative code; shutdown and close never suspend. */
+typedef struct aw_stream_io {
+    ssize_t (*recv)(aw_stream_t *s, void *buf, size_t n);
+    ssize_t (*send)(aw_stream_t *s, const void *buf, size_t n);
+    int (*shutdown)(aw_stream_t *s);
+    void (*close)(aw_stream_t *s);
+} aw_stream_io_t;
+
 struct aw_stream {               /* private; public for stack storage */
     int fd;                      /* -1 once closed */
     uint8_t eof;                 /* the peer shut its write side */
     uint8_t wshut;               /* we shut ours */
+    uint8_t drained;             /* the last recv emptied the socket: wait before the next */
     int broken;                  /* 0, or the error that broke it */
     char *buf;                   /* read buffer, AW_STREAM_BUF bytes */
     uint32_t rpos, wpos;         /* unread bytes: buf[rpos, wpos) */
+    const aw_stream_io_t *io;    /* NULL: plain socket */
+    void *io_ctx;
     char why[96];                /* what broke it */
     char peer[64];               /* "127.0.0.1:8080", "[::1]:80", "/tmp/s" */
 };

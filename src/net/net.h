@@ -22,6 +22,8 @@ static inline void aw__stream_clear(aw_stream_t *s) {
     s->buf = NULL;
     s->rpos = s->wpos = 0;
     s->broken = 0;
+    s->io = NULL;
+    s->io_ctx = NULL;
     s->eof = s->wshut = 0;
     s->why[0] = s->peer[0] = 0;
 }

@@ -68,10 +68,24 @@ static int aw__stream_fail(aw_stream_t *s, int rc, const char *op, size_t done, 
 /* recv once into p[0..n): count, 0 at EOF, or -errno (-EAGAIN never:
  * waits). The wait's -ECANCELED is returned as is. */
 static ssize_t aw__stream_recv(aw_stream_t *s, void *p, size_t n) {
+    if (s->io)
+        return s->io->recv(s, p, n);
+    if (s->drained) {
+        /* The last recv returned less than asked: the socket was empty
+         * then, and new data brings a new edge, which the reactor keeps
+         * for us. Waiting first saves the recv that would say EAGAIN
+         * (one syscall per request-response round trip). */
+        int rc = aw_fd_wait(s->fd, AW_READ);
+        if (rc < 0)
+            return rc;
+    }
     for (;;) {
         ssize_t r = recv(s->fd, p, n, 0);
-        if (r >= 0)
+        if (r >= 0) {
+            s->drained = r > 0 && (size_t)r < n;
             return r;
+        }
+        s->drained = 0;
         int e = errno;
         if (e == EINTR)
             continue;
@@ -243,6 +257,13 @@ int aw_stream_write(aw_stream_t *s, const void *buf, size_t n) {
     const char *p = buf;
     size_t done = 0;
     while (done < n) {
+        if (s->io) {
+            ssize_t r = s->io->send(s, p + done, n - done);
+            if (r < 0)
+                return aw__stream_fail(s, (int)r, "write to", done, n);
+            done += (size_t)r;
+            continue;
+        }
         ssize_t r = send(s->fd, p + done, n - done, MSG_NOSIGNAL);
         if (r >= 0) {
             done += (size_t)r;
@@ -270,6 +291,8 @@ int aw_stream_shutdown(aw_stream_t *s) {
     if (s->wshut)
         return 0;
     s->wshut = 1;
+    if (s->io)
+        return s->io->shutdown(s);
     if (shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
         int e = errno;
         return aw_raise(-e, "shutdown %s: %s", s->peer, aw_strerror(-e));
@@ -278,6 +301,11 @@ int aw_stream_shutdown(aw_stream_t *s) {
 }
 
 int aw_stream_close(aw_stream_t *s) {
+    if (s->io) {
+        s->io->close(s); /* sends close_notify if it can without waiting */
+        s->io = NULL;
+        s->io_ctx = NULL;
+    }
     if (s->fd >= 0) {
         aw_fd_forget(s->fd);
         close(s->fd);

@@ -1,0 +1,178 @@
+/* echo.c -> bench-echo: TCP echo, 100 connections, 64-byte ping-pong.
+ *
+ *   echo_rtt_per_s   round trips per second through an echo server on
+ *                    127.0.0.1, the load coming from a separate process
+ *                    (peers/echo_client.c: one epoll loop, 100 connections,
+ *                    each sends 64 bytes and waits for them back, again and
+ *                    again). Servers, each in its own process on the same
+ *                    load: awith (this program with --serve: aw_server +
+ *                    aw_stream_read/aw_stream_write), libuv (peers/echo_uv.c),
+ *                    Python asyncio on uvloop and plain asyncio
+ *                    (peers/echo_uvloop.py, Protocol-based).
+ *
+ *   echo_server_cpu_ns  CPU time (user + system) the server process spent
+ *                    per round trip, whole run: on a small machine the
+ *                    client can be the bottleneck, and this figure still
+ *                    shows what each server costs.
+ *
+ * ratio_<peer> is awith / peer for round trips per second and peer /
+ * awith for CPU per round trip: above 1 means awith is better. Each server is measured BENCH_NET_REPS times for
+ * AW_BENCH_ECHO_SECS seconds (default 2) and the median is printed. */
+#include "../bench.h"
+
+#include <awith/server.h>
+#include <awith/tcp.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BENCH_NET_REPS 3
+
+static int echo(aw_stream_t *s, void *arg) {
+    char buf[4096];
+    for (;;) {
+        ssize_t n = aw_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return (int)n;
+        if (aw_stream_write(s, buf, (size_t)n) < 0)
+            return -1;
+    }
+}
+
+static int serve(void *arg) {
+    int port = *(int *)arg;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", port, &(aw_listen_opts_t){.backlog = 1024}))
+        aw_server_serve(l, echo, NULL);
+    return aw_status();
+}
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &l);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+typedef struct {
+    double rtt_per_s; /* as the client saw it */
+    double cpu_ns;    /* server CPU time (user + system) per round trip */
+} fig_t;
+
+/* Start `argv` as a server, run the client against `port`, stop it. */
+static fig_t run_one(char *const argv[], int port, double secs) {
+    fig_t f = {BENCH_NA, BENCH_NA};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/echo_client' %d 100 %g", ECHO_PEER_DIR, port, secs);
+    FILE *p = popen(cmd, "r");
+    double rate = BENCH_NA, total = BENCH_NA;
+    if (p) {
+        char tok[128];
+        while (fscanf(p, "%127s", tok) == 1) {
+            if (!strncmp(tok, "rtt_per_s=", 10))
+                rate = atof(tok + 10);
+            if (!strncmp(tok, "total=", 6))
+                total = atof(tok + 6);
+        }
+        if (pclose(p) != 0)
+            rate = BENCH_NA;
+    }
+    kill(pid, SIGTERM);
+    int st;
+    struct rusage ru;
+    wait4(pid, &st, 0, &ru);
+    if (rate > 0 && total > 0) {
+        f.rtt_per_s = rate;
+        f.cpu_ns = ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
+                   ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
+        f.cpu_ns /= total;
+    }
+    return f;
+}
+
+/* One run of one server kind. */
+static fig_t measure_one(const char *kind, const char *self, double secs) {
+    fig_t na = {BENCH_NA, BENCH_NA};
+    int port = free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char peer[512];
+    if (!strcmp(kind, "awith")) {
+        char *argv[] = {(char *)self, "--serve", ps, NULL};
+        return run_one(argv, port, secs);
+    }
+    if (!strcmp(kind, "libuv")) {
+        snprintf(peer, sizeof peer, "%s/echo_uv", ECHO_PEER_DIR);
+        if (access(peer, X_OK) != 0)
+            return na;
+        char *argv[] = {peer, ps, NULL};
+        return run_one(argv, port, secs);
+    }
+    char *py = (char *)bench_env("AW_BENCH_PYTHON", "/usr/bin/python3");
+    char *argv[] = {py, ECHO_PY, ps, !strcmp(kind, "asyncio") ? "asyncio" : "uvloop", NULL};
+    return run_one(argv, port, secs);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 2 && !strcmp(argv[1], "--serve")) {
+        int port = atoi(argv[2]);
+        return bench_main(NULL, serve, &port) < 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    double secs = atof(bench_env("AW_BENCH_ECHO_SECS", "2"));
+    char self[512];
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (l <= 0)
+        return 1;
+    self[l] = 0;
+    const char *names[] = {"libuv", "uvloop", "asyncio"};
+    const char *kinds[] = {"awith", "libuv", "uvloop", "asyncio"};
+    /* runs interleaved (awith, libuv, uvloop, asyncio, awith, ...) so
+     * that a change in the machine's load hits every server alike */
+    double v[4][BENCH_NET_REPS], c[4][BENCH_NET_REPS];
+    int n[4] = {0};
+    for (int rep = 0; rep < BENCH_NET_REPS; rep++)
+        for (int k = 0; k < 4; k++) {
+            fig_t x = measure_one(kinds[k], self, secs);
+            if (x.rtt_per_s > 0) {
+                v[k][n[k]] = x.rtt_per_s;
+                c[k][n[k]++] = x.cpu_ns;
+            }
+        }
+    fig_t all[4];
+    for (int k = 0; k < 4; k++) {
+        all[k].rtt_per_s = n[k] == BENCH_NET_REPS ? bench_median(v[k], n[k]) : BENCH_NA;
+        all[k].cpu_ns = n[k] == BENCH_NET_REPS ? bench_median(c[k], n[k]) : BENCH_NA;
+    }
+    fig_t a = all[0], *pv = all + 1;
+    /* throughput: ratio = awith / peer */
+    printf("echo_rtt_per_s awith=%.0f", a.rtt_per_s);
+    for (int i = 0; i < 3; i++)
+        pv[i].rtt_per_s < 0 ? printf(" %s=n/a", names[i]) : printf(" %s=%.0f", names[i], pv[i].rtt_per_s);
+    for (int i = 0; i < 3; i++)
+        if (pv[i].rtt_per_s > 0 && a.rtt_per_s > 0)
+            printf(" ratio_%s=%.3g", names[i], a.rtt_per_s / pv[i].rtt_per_s);
+    printf("\n");
+    /* server CPU per round trip: ratio = peer / awith */
+    double cv[4];
+    for (int i = 0; i < 3; i++)
+        cv[i] = pv[i].cpu_ns;
+    cv[3] = 0;
+    const char *peers[] = {"libuv", "uvloop", "asyncio", NULL};
+    bench_print("echo_server_cpu_ns", a.cpu_ns, peers, cv);
+    return 0;
+}

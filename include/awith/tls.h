@@ -1,0 +1,70 @@
+/* awith/tls.h: TLS client and server streams (OpenSSL).
+ *
+ *   aw_tls_ctx_t ctx;
+ *   aw_tls_ctx_init(&ctx, &(aw_tls_opts_t){.alpn = "http/1.1"}, false);
+ *   aw_with (aw_stream_t *s, aw_tls_client(&ctx, "example.com", 443)) { ... }
+ *   aw_tls_ctx_free(&ctx);
+ *
+ * A TLS stream is an aw_stream_t: every call of awith/stream.h works on it
+ * (the record layer sits under the read buffer). Verification is ON by
+ * default: the peer's chain must lead to a trusted CA (the system's, or
+ * opts.ca_file) and name the host connected to (or opts.server_name);
+ * turning it off takes `insecure_no_verify`. The client sends SNI for host
+ * names. Closing sends close_notify when the socket can take it without
+ * waiting; aw_stream_shutdown sends it and half-closes. A peer that closes
+ * without close_notify reads as end of stream (Python's
+ * suppress_ragged_eofs).
+ *
+ * Errors: -EKEYREJECTED "certificate verify failed: <reason>" (unknown CA,
+ * self-signed, expired, host name mismatch ...), -EPROTO (other TLS
+ * failures, with OpenSSL's reason), plus those of TCP. */
+#ifndef AWITH_TLS_H
+#define AWITH_TLS_H
+
+#include <awith/stream.h>
+
+typedef struct aw_tls_opts {
+    const char *ca_file;         /* PEM CAs to trust; NULL: the system's */
+    const char *cert_file;       /* PEM certificate chain (server; client auth) */
+    const char *key_file;        /* its private key */
+    const char *server_name;     /* client: SNI and name to verify; NULL: the host */
+    const char *alpn;            /* "h2,http/1.1": offered (client) / accepted (server) */
+    bool insecure_no_verify;     /* client: accept ANY certificate. Testing only. */
+} aw_tls_opts_t;
+
+typedef struct aw_tls_ctx {      /* private; public for stack storage */
+    void *ssl_ctx;               /* SSL_CTX * */
+    bool server;
+    bool no_verify;
+    const char *server_name;
+    unsigned char alpn[64];      /* wire format */
+    unsigned alpn_len;
+} aw_tls_ctx_t;
+
+/* Make a context (loads certificates: do it once, share it). Never
+ * suspends (reads files). -EINVAL/-ENOENT/-EPROTO with OpenSSL's reason. */
+AW_API int aw_tls_ctx_init(aw_tls_ctx_t *ctx, const aw_tls_opts_t *opts, bool server);
+AW_API void aw_tls_ctx_free(aw_tls_ctx_t *ctx);
+
+/* Connect to host:port over TCP and run the client handshake. A
+ * cancellation point; honours deadlines; on failure nothing stays open. */
+AW_API int aw_tls_connect(aw_stream_t *s, aw_tls_ctx_t *ctx, const char *host, int port);
+
+/* Run the server handshake on an accepted stream (e.g. in a server
+ * handler). On failure the stream is closed. */
+AW_API int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *ctx);
+
+/* The protocol ALPN selected ("" if none). */
+AW_API const char *aw_tls_alpn(const aw_stream_t *s);
+
+typedef struct aw_tls_client {   /* private; public for stack storage */
+    aw_stream_t stream;
+    aw_tls_ctx_t *ctx;
+    const char *host;
+    int port;
+} aw_tls_client_t;
+extern AW_API const aw_cm_type_t aw_tls_client_type;
+#define aw_tls_client(ctx_, host_, port_) \
+    aw_cm(&aw_tls_client_type, &(aw_tls_client_t){.ctx = (ctx_), .host = (host_), .port = (port_)})
+
+#endif
