@@ -469,7 +469,8 @@ static char *aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t
 static void aw__http_release(aw_http_response_t *r) {
     if (r->easy) {
         aw_http_session_t *s = r->s;
-        if (s && s->nspare < AW__HTTP_SPARE) {
+        /* curl_easy_reset drops (leaks) the cookie file list: no reuse then */
+        if (s && !s->share && s->nspare < AW__HTTP_SPARE) {
             curl_easy_reset(r->easy);
             s->spare[s->nspare++] = r->easy;
         } else {
