@@ -29,18 +29,35 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
 #define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
 
+/* A socket as the session's epoll set sees it. Curl's REMOVE is applied
+ * lazily: the socket stays registered (a kept-alive connection is usually
+ * wanted again by the next request, with the same events: no epoll_ctl at
+ * all); if it reports an event while unwanted, it is deleted then. Curl
+ * closes sockets through aw__http_close_cb, which forgets the entry (the
+ * kernel drops a closed fd from the set). */
+typedef struct aw__sock {
+    uint8_t reg;                   /* in the epoll set */
+    uint8_t want;                  /* curl wants events for it */
+    uint32_t events;               /* what the set holds */
+} aw__sock_t;
+
 struct aw_http_session {
     CURLM *multi;
     CURLSH *share;                 /* cookies, when enabled */
     int epfd;
+    aw__sock_t *socks;             /* by fd: what the epoll set holds, what curl wants */
+    size_t nsocks;
     aw_task_t *driver;
     aw_scope_t *drv_scope;         /* the driver's wait, while it waits */
     aw_ns_t timer_at;              /* curl's timer (absolute), AW_NEVER */
+    aw_ns_t drv_until;             /* the deadline the driver waits with */
+    uint8_t in_api;                /* a task is inside a curl call (add, pause) */
     aw_http_session_opts_t opts;   /* string fields below are copies */
     char *base_url, *ca_file;
     char **headers;
@@ -95,32 +112,76 @@ size_t aw__http_max_text(const aw_http_session_t *s) {
 
 /* ---- curl's callbacks (never suspend) ---- */
 
+static aw__sock_t *aw__http_sock(aw_http_session_t *s, curl_socket_t fd) {
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= s->nsocks) {
+        size_t n = s->nsocks ? s->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        aw__sock_t *v = realloc(s->socks, n * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + s->nsocks, 0, (n - s->nsocks) * sizeof *v);
+        s->socks = v;
+        s->nsocks = n;
+    }
+    return &s->socks[fd];
+}
+
 static int aw__http_sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp) {
-    (void)e;
+    (void)e, (void)sockp;
     aw_http_session_t *s = ud;
+    aw__sock_t *k = aw__http_sock(s, fd);
+    if (!k)
+        return -1;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+        k->want = 0; /* deleted lazily (see aw__sock_t) */
         return 0;
     }
-    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
-                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
-                             .data.fd = fd};
-    if (sockp) {
-        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 || errno != ENOENT)
-            return 0;
-    }
-    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
-        epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
-    curl_multi_assign(s->multi, fd, s);
-    return 0;
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    k->want = 1;
+    if (k->reg && k->events == events)
+        return 0;
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    int rc = epoll_ctl(s->epfd, k->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (rc < 0 && errno == ENOENT)
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc < 0 && errno == EEXIST)
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
+    k->reg = rc == 0;
+    k->events = events;
+    return rc == 0 ? 0 : -1;
+}
+
+/* Every socket curl opens comes through here: a stale entry for its fd
+ * number (a socket curl closed without aw__http_close_cb, which some of its
+ * connect paths do) is forgotten; the kernel already dropped it from the
+ * epoll set. */
+static curl_socket_t aw__http_open_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    (void)purpose;
+    aw_http_session_t *s = ud;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd >= 0 && (size_t)fd < s->nsocks)
+        s->socks[fd] = (aw__sock_t){0};
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int aw__http_close_cb(void *ud, curl_socket_t fd) {
+    aw_http_session_t *s = ud;
+    if (fd >= 0 && (size_t)fd < s->nsocks)
+        s->socks[fd] = (aw__sock_t){0};
+    return close(fd);
 }
 
 static int aw__http_timer_cb(CURLM *m, long ms, void *ud) {
     (void)m;
     aw_http_session_t *s = ud;
     s->timer_at = ms < 0 ? AW_NEVER : aw_now() + AW_MS(ms);
-    if (s->drv_scope)
+    if (s->drv_scope && !s->in_api && s->drv_until != s->timer_at) {
+        s->drv_until = s->timer_at;
         aw_scope_reschedule(s->drv_scope, s->timer_at);
+    }
     return 0;
 }
 
@@ -265,9 +326,28 @@ static void aw__http_free(aw_http_session_t *s) {
     for (size_t i = 0; i < s->nheaders; i++)
         free(s->headers[i]);
     free(s->headers);
+    free(s->socks);
     free(s->base_url);
     free(s->ca_file);
     free(s);
+}
+
+/* After a task's curl call (add_handle, pause): if curl asked for action
+ * now, act here, in this task, instead of waking the driver for it (a
+ * request on a kept-alive connection is sent right away); then move the
+ * driver's deadline to curl's timer. */
+static void aw__http_after(aw_http_session_t *s) {
+    if (s->timer_at <= aw_now()) {
+        int running;
+        s->timer_at = AW_NEVER;
+        curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        aw__http_reap(s);
+    }
+    s->in_api = 0;
+    if (s->drv_scope && s->drv_until != s->timer_at) {
+        s->drv_until = s->timer_at;
+        aw_scope_reschedule(s->drv_scope, s->timer_at);
+    }
 }
 
 /* ---- the driver ---- */
@@ -281,10 +361,16 @@ static int aw__http_driver(void *arg) {
         if (n > 0) {
             for (int i = 0; i < n; i++) {
                 uint32_t e = evs[i].events;
+                int fd = evs[i].data.fd;
+                if ((size_t)fd < s->nsocks && !s->socks[fd].want) { /* curl let go of it */
+                    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+                    s->socks[fd].reg = 0;
+                    continue;
+                }
                 int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) |
                             (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                             (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(s->multi, evs[i].data.fd, flags, &running);
+                curl_multi_socket_action(s->multi, fd, flags, &running);
             }
             aw__http_reap(s);
             if (aw_yield() < 0) /* let the woken readers run */
@@ -299,6 +385,7 @@ static int aw__http_driver(void *arg) {
         }
         aw_with (aw_scope_t *sc, aw_move_on_at(s->timer_at)) {
             s->drv_scope = sc;
+            s->drv_until = s->timer_at;
             aw_fd_wait(s->epfd, AW_READ);
             s->drv_scope = NULL;
         }
@@ -469,9 +556,9 @@ static char *aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t
 static void aw__http_release(aw_http_response_t *r) {
     if (r->easy) {
         aw_http_session_t *s = r->s;
-        /* curl_easy_reset drops (leaks) the cookie file list: no reuse then */
+        /* kept configured for the session's next request; not with
+         * cookies (curl 7.88 leaks the cookie file list of reused handles) */
         if (s && !s->share && s->nspare < AW__HTTP_SPARE) {
-            curl_easy_reset(r->easy);
             s->spare[s->nspare++] = r->easy;
         } else {
             curl_easy_cleanup(r->easy);
@@ -505,35 +592,46 @@ int aw_http_response_close(aw_http_response_t *r) {
 }
 
 static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
-                          const aw_http_request_t *req) {
+                          const aw_http_request_t *req, bool fresh) {
     CURL *e = r->easy;
     const char *m = r->method;
+    if (fresh) { /* what stays the same for every request of the session */
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aw__http_write_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, aw__http_header_cb);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, aw__http_read_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, aw__http_open_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        if (!s->opts.no_redirects) {
+            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+            curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);
+        }
+        if (s->ca_file)
+            curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+        if (s->share) {
+            curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+            curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+        }
+    }
+    /* what may differ: set every time, to its value or its default, so
+     * that a reused handle needs no curl_easy_reset */
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aw__http_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, aw__http_header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    if (!s->opts.no_redirects) {
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);
-    }
-    if (s->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
-    if (s->share) {
-        curl_easy_setopt(e, CURLOPT_SHARE, s->share);
-        curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
-    }
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
     aw_ns_t tt = req->timeout ? req->timeout : s->opts.timeout;
-    if (ct > 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((ct + AW_MS(1) - 1) / AW_MS(1)));
-    if (tt > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((tt + AW_MS(1) - 1) / AW_MS(1)));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L);
     r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
 
     if (!strcasecmp(m, "HEAD"))
@@ -551,8 +649,6 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_off_t size = ftello(r->upload);
         rewind(r->upload);
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, aw__http_read_cb);
-        curl_easy_setopt(e, CURLOPT_READDATA, r);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
         if (strcasecmp(m, "PUT"))
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
@@ -595,22 +691,26 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_r
     r->method = req->method ? req->method : "GET";
     r->connects = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
-    r->easy = s->nspare ? s->spare[--s->nspare] : curl_easy_init();
+    bool fresh = !s->nspare;
+    r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
     r->last_rx = aw_now();
     int rc;
     if (!r->easy || !(r->url = aw__http_url(s, r->easy, req))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto undo;
     }
-    if ((rc = aw__http_setup(s, r, req)) < 0)
+    if ((rc = aw__http_setup(s, r, req, fresh)) < 0)
         goto undo;
+    s->in_api = 1;
     CURLMcode mc = curl_multi_add_handle(s->multi, r->easy);
     if (mc != CURLM_OK) {
+        s->in_api = 0;
         rc = aw_raise(mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO, "%s %s: %s", r->method, r->url,
                       curl_multi_strerror(mc));
         goto undo;
     }
     r->in_multi = 1;
+    aw__http_after(s);
     r->next = s->live;
     if (s->live)
         s->live->prev = r;
@@ -811,7 +911,9 @@ const char *aw_http_response_header(const aw_http_response_t *r, const char *nam
 static void aw__http_unpause(aw_http_response_t *r) {
     if (r->paused && r->in_multi) {
         r->paused = 0;
+        r->s->in_api = 1;
         curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may deliver data right away */
+        aw__http_after(r->s);
     }
 }
 

@@ -361,6 +361,8 @@ static int t_cancel_points(void *arg) {
             aw_task_cancel(t);
             cr_assert_eq(aw_task_join(t), 0);
             cr_assert(c.result == 0 || c.result == -ECANCELED, "k=%d: %d", k, c.result);
+            if (getenv("HTTP_DEBUG"))
+                fprintf(stderr, "k=%d result=%d len=%ld\n", k, c.result, c.len);
             if (c.result == 0) {
                 cr_assert_gt(c.len, 0);
                 completed++;
