@@ -72,6 +72,8 @@ struct aw_http_session {
     uint8_t closing;
 };
 
+static void aw__http_repause(aw_http_response_t *r);
+
 /* ---- small helpers ---- */
 
 static int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
@@ -251,6 +253,21 @@ static size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
 
 static size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
+    if (r->gen || r->up_eof) { /* fed by aw__http_pump, in the waiting task */
+        size_t k = r->up.len - r->up.off;
+        if (!k) {
+            if (r->up_eof)
+                return 0;
+            r->need_data = r->up_paused = 1;
+            aw__wake(r);
+            return CURL_READFUNC_PAUSE;
+        }
+        if (k > sz * n)
+            k = sz * n;
+        memcpy(p, r->up.p + r->up.off, k);
+        r->up.off += k;
+        return k;
+    }
     size_t got = fread(p, 1, sz * n, r->upload); /* a local file: short blocking read */
     return ferror(r->upload) ? CURL_READFUNC_ABORT : got;
 }
@@ -570,6 +587,7 @@ static void aw__http_release(aw_http_response_t *r) {
     free(r->url);
     free(r->hdr.p);
     free(r->body.p);
+    free(r->up.p);
     free(r);
 }
 
@@ -577,6 +595,7 @@ int aw_http_response_close(aw_http_response_t *r) {
     if (!r)
         return 0;
     aw_http_session_t *s = r->s;
+    aw_gen_t *g = r->gen;
     if (s) {
         aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
         if (r->prev)
@@ -588,6 +607,8 @@ int aw_http_response_close(aw_http_response_t *r) {
         s->active--;
     }
     aw__http_release(r);
+    if (g) /* after the transfer is gone: curl cannot ask it for more */
+        aw_gen_close(g);
     return 0;
 }
 
@@ -652,6 +673,18 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
         if (strcasecmp(m, "PUT"))
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    } else if (req->body_gen) {
+        r->gen = req->body_gen;
+        if (!strcasecmp(m, "POST")) {
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        } else {
+            curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+            if (strcasecmp(m, "PUT"))
+                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        }
     } else if (req->body || !strcasecmp(m, "POST")) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
@@ -671,6 +704,12 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             break;
         }
         struct curl_slist *l = curl_slist_append(r->req_headers, h);
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    if (req->body_gen || req->body_file) { /* no "Expect: 100-continue" round trip */
+        struct curl_slist *l = curl_slist_append(r->req_headers, "Expect:");
         if (!l)
             return aw_raise(-ENOMEM, "out of memory for request headers");
         r->req_headers = l;
@@ -823,7 +862,40 @@ static int aw__http_fail(aw_http_response_t *r) {
     return code < 0 ? aw_raise(code, "%s", msg) : 0;
 }
 
+/* Pull the body generator while curl waits for data (in the waiting task:
+ * the generator may suspend). Its failure fails the transfer. */
+static int aw__http_pump(aw_http_response_t *r) {
+    while (r->need_data && r->in_multi && r->gen) {
+        void *v;
+        int rc = aw_gen_next(r->gen, &v);
+        if (rc < 0) {
+            aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+            return aw_raise(rc, "%s %s: the body generator failed", r->method, r->url);
+        }
+        if (rc == 0) {
+            r->gen = NULL; /* finished: nothing to close */
+            r->up_eof = 1;
+        } else {
+            const aw_http_chunk_t *c = v;
+            if (!c || !c->len)
+                continue;
+            if (aw__buf_put(&r->up, c->data, c->len) < 0) {
+                aw__http_remove(r, CURLE_OUT_OF_MEMORY);
+                return aw_raise(-ENOMEM, "out of memory for a request body");
+            }
+        }
+        r->need_data = r->up_paused = 0;
+        aw__http_repause(r);
+    }
+    return 0;
+}
+
 int aw__http_wait(aw_http_response_t *r, aw_event_t *ev) {
+    if (r->need_data) {
+        int rc = aw__http_pump(r);
+        if (rc < 0 || r->done || r->headers_done)
+            return rc;
+    }
     aw_event_clear(ev);
     if (!r->read_timeout)
         return aw_event_wait(ev);
@@ -908,12 +980,17 @@ const char *aw_http_response_header(const aw_http_response_t *r, const char *nam
     return NULL;
 }
 
+/* Tell curl which directions stay paused (may deliver data right away). */
+static void aw__http_repause(aw_http_response_t *r) {
+    r->s->in_api = 1;
+    curl_easy_pause(r->easy, (r->paused ? CURLPAUSE_RECV : 0) | (r->up_paused ? CURLPAUSE_SEND : 0));
+    aw__http_after(r->s);
+}
+
 static void aw__http_unpause(aw_http_response_t *r) {
     if (r->paused && r->in_multi) {
         r->paused = 0;
-        r->s->in_api = 1;
-        curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may deliver data right away */
-        aw__http_after(r->s);
+        aw__http_repause(r);
     }
 }
 

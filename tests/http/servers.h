@@ -149,6 +149,8 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "  default_type application/octet-stream;\n"
              "  server { listen 127.0.0.1:%d; root %s/www;\n"
              "    location /slow/ { limit_rate 64k; }\n"
+             "    location /upload/ { dav_methods PUT DELETE; create_full_put_path on; "
+             "client_max_body_size 64m; }\n"
              "    location = /redirect { return 302 /index.html; }\n"
              "    location = /loop { return 302 /loop; }\n"
              "    location = /status/404 { return 404 'not here\\n'; }\n"
