@@ -154,6 +154,10 @@ AW_API bool aw_http_response_header_at(const aw_http_response_t *r, size_t i, co
  * once the transfer finished; -1 before. */
 AW_API long aw_http_response_connects(const aw_http_response_t *r);
 
+/* HTTP version of the response: 10, 11, 20 (HTTP/2 over TLS, multiplexed:
+ * concurrent requests share one connection), 30; 0 if unknown. */
+AW_API int aw_http_response_version(const aw_http_response_t *r);
+
 /* Read the whole body (at most `limit` bytes; 0: the session's max_text) and
  * give it NUL-terminated in *text (owned by the response), its length in
  * *len (may be NULL). Returns the length, or an error (-EFBIG past the

@@ -647,6 +647,9 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_READDATA, r);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    /* HTTPS: wait for a connection being set up in case it multiplexes
+     * (HTTP/2) rather than opening one per concurrent request */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
@@ -954,6 +957,13 @@ const char *aw_http_response_url(const aw_http_response_t *r) {
     return u ? u : r->url;
 }
 long aw_http_response_connects(const aw_http_response_t *r) { return r->done ? r->connects : -1; }
+int aw_http_response_version(const aw_http_response_t *r) {
+    long v = 0;
+    if (r->easy)
+        curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v);
+    return v == CURL_HTTP_VERSION_1_0 ? 10 : v == CURL_HTTP_VERSION_1_1 ? 11
+         : v == CURL_HTTP_VERSION_2_0 ? 20 : v == CURL_HTTP_VERSION_3 ? 30 : 0;
+}
 
 bool aw_http_response_header_at(const aw_http_response_t *r, size_t i, const char **name,
                                 const char **value) {

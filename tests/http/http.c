@@ -516,9 +516,26 @@ static int t_tls(void *arg) {
         char out[64];
         cr_assert_eq(get_text(s, "/index.html", out, sizeof out, NULL), 30);
         cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html"))
+            cr_assert_eq(aw_http_response_version(r), 20, "HTTP/2 over TLS");
+        /* 10 at once: multiplexed over the one connection */
+        const char *urls[10];
+        char buf[10][96];
+        for (int i = 0; i < 10; i++) {
+            snprintf(buf[i], sizeof buf[i], "%s/1k.bin", srv.tls_url);
+            urls[i] = buf[i];
+        }
+        aw_http_fetch_t f = {.session = s, .urls = urls, .count = 10, .concurrency = 10};
+        int n = 0;
+        aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+            cr_assert_eq(res->error, 0, "%s", res->message);
+            cr_assert_eq(res->len, 1024);
+            n++;
+        }
+        cr_assert_eq(n, 10);
         aw_http_session_stats_t st;
         aw_http_session_stats(s, &st);
-        cr_assert_eq(st.connects, 1, "TLS connection kept alive");
+        cr_assert_eq(st.connects, 1, "TLS connection kept alive and multiplexed");
     }
     aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.wrong_ca)) {
         cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EPROTO);
@@ -533,7 +550,7 @@ static int t_tls(void *arg) {
     return aw_status();
 }
 
-Test(http, tls_verified_with_test_ca_and_wrong_ca_fails, .init = start_nginx_tls, .fini = stop_all) {
+Test(http, tls_verified_http2_multiplexed_and_wrong_ca_fails, .init = start_nginx_tls, .fini = stop_all) {
     int fds = aw_test_fds();
     aw_test_run(t_tls, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
