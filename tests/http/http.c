@@ -729,3 +729,41 @@ Test(http, request_body_streamed_from_a_generator, .init = start_nginx, .fini = 
     aw_test_run(t_body_gen, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* connect_timeout: a listener whose accept queue is full drops SYNs, so
+ * connecting to it hangs until the timeout. */
+static int full_port;
+
+static int t_connect_timeout(void *arg) {
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", full_port);
+    aw_with (aw_http_session_t *s, aw_http_session(.connect_timeout = AW_MS(200))) {
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -ETIMEDOUT);
+        check_message(url);
+        check_message("onnect"); /* curl: "Connection timed out after 2xx ms" */
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, connect_timeout_on_a_full_accept_queue) {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(lfd, 0), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &len);
+    full_port = ntohs(a.sin_port);
+    int fill[8], nfill = 0;
+    for (; nfill < 8; nfill++) { /* fill the queue: connects that complete */
+        fill[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[nfill], (struct sockaddr *)&a, sizeof a);
+    }
+    ts_sleep_ms(100);
+    int fds = aw_test_fds();
+    aw_test_run(t_connect_timeout, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
+}
