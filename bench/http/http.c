@@ -8,6 +8,9 @@
  *   aiohttp:        50 asyncio tasks sharing one ClientSession (limit 50);
  *   aiohttp_uvloop: the same on uvloop.
  *
+ * Then a 64 MiB download (streamed, chunk by chunk) vs curl(1) the command:
+ * http_download_64m_s (seconds, ratio curl/awith) and MiB/s.
+ *
  * Figures: http_get_1k_ns, wall time per request (ratio = peer/awith, > 1:
  * awith faster); http_get_1k_cpu_ns, the client process's CPU time per
  * request (robust on a loaded machine; nginx's CPU is not counted); and
@@ -63,6 +66,28 @@ static int run(void *arg) {
     return failed ? -EIO : aw_status();
 }
 
+/* 64 MiB download, streamed (read() chunk by chunk, discarded). */
+static double dl_mibs;
+static char dl_url[128];
+
+static int download(void *arg) {
+    (void)arg;
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        double t0 = bench_now();
+        long total = 0;
+        aw_with (aw_http_response_t *r, aw_http_get(s, dl_url)) {
+            const void *d;
+            long n;
+            while ((n = aw_http_response_read(r, &d)) > 0)
+                total += n;
+        }
+        dl_mibs = (double)total / (1 << 20) / ((bench_now() - t0) / 1e9);
+        if (total != 64L << 20)
+            return aw_raise(-EIO, "downloaded %ld bytes", total);
+    }
+    return aw_status();
+}
+
 int main(void) {
     test_server_t srv = {0};
     if (ts_nginx_start(&srv, 0) < 0) {
@@ -98,7 +123,24 @@ int main(void) {
     snprintf(args, sizeof args, "'%s' %ld %ld uvloop 3", url, total, conc);
     pv[2] = bench_python(args, "rps");
     pc[2] = bench_python(args, "cpu_ns");
+
+    /* 64 MiB: awith vs curl(1) */
+    char www[256];
+    snprintf(www, sizeof www, "%s/www", srv.dir);
+    ts_pattern_file(www, "64m.bin", (size_t)64 << 20);
+    snprintf(dl_url, sizeof dl_url, "%s/64m.bin", srv.url);
+    double dv[BENCH_REPS], cv[BENCH_REPS];
+    int nc = 0;
+    for (int i = 0; i < BENCH_REPS; i++) {
+        dv[i] = aw_main(download, NULL) == 0 ? dl_mibs : 0;
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "curl -s -o /dev/null '%s'", dl_url);
+        double t0 = bench_now();
+        if (ts_sh(cmd) == 0)
+            cv[nc++] = 64.0 / ((bench_now() - t0) / 1e9);
+    }
     ts_stop(&srv);
+    double dl = bench_median(dv, BENCH_REPS), curl_cli = nc ? bench_median(cv, nc) : BENCH_NA;
 
     const char *peers[] = {"curl_multi", "aiohttp", "aiohttp_uvloop", NULL};
     double ns[3];
@@ -106,8 +148,13 @@ int main(void) {
         ns[i] = pv[i] > 0 ? 1e9 / pv[i] : BENCH_NA;
     bench_print("http_get_1k_ns", 1e9 / awith, peers, ns);
     bench_print("http_get_1k_cpu_ns", awith_cpu, peers, pc);
-    printf("http_get_1k_rps awith=%.0f curl_multi=%.0f aiohttp=%.0f aiohttp_uvloop=%.0f "
-           "(%ld GETs, %ld concurrent, keep-alive, local nginx)\n",
-           awith, pv[0], pv[1], pv[2], total, conc);
+    printf("http_get_1k_rps awith=%.0f", awith);
+    for (int i = 0; i < 3; i++)
+        printf(pv[i] > 0 ? " %s=%.0f" : " %s=n/a", peers[i], pv[i]);
+    printf(" (%ld GETs, %ld concurrent, keep-alive, local nginx)\n", total, conc);
+    const char *cli[] = {"curl_cli", NULL};
+    double cli_s[1] = {curl_cli > 0 ? 64.0 / curl_cli : BENCH_NA};
+    bench_print("http_download_64m_s", dl > 0 ? 64.0 / dl : BENCH_NA, cli, cli_s);
+    printf("http_download_64m_mibs awith=%.0f curl_cli=%.0f\n", dl, curl_cli);
     return 0;
 }
