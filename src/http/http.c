@@ -86,7 +86,7 @@ static int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
             b->off = 0;
         }
         if (b->len + n + 1 > b->cap) {
-            size_t cap = b->cap ? b->cap : 4096;
+            size_t cap = b->cap ? b->cap : 256; /* small: malloc's per-thread cache */
             while (cap < b->len + n + 1)
                 cap *= 2;
             char *q = realloc(b->p, cap);
