@@ -104,6 +104,11 @@ extern AW_API const aw_cm_type_t aw_http_session_type;
     aw_cm(&aw_http_session_type, &(aw_http_session_cm_t){.opts = {__VA_ARGS__},              \
                                                          .file = __FILE__, .line = __LINE__})
 
+typedef struct aw_http_chunk {
+    const void *data;
+    size_t len;
+} aw_http_chunk_t;
+
 /* A request. Strings and arrays are borrowed until aw_http_request returns
  * (the body is copied, a body file is opened by then). */
 typedef struct aw_http_request {
@@ -114,6 +119,9 @@ typedef struct aw_http_request {
     const void *body;               /* request body (copied) */
     size_t body_len;
     const char *body_file;          /* or: a file to upload (read as curl sends) */
+    aw_gen_t *body_gen;             /* or: an async generator yielding aw_http_chunk_t *,
+                                       pulled as curl sends (chunked); borrowed until the
+                                       response is closed, which closes it */
     aw_ns_t connect_timeout;        /* override the session's (0: session's) */
     aw_ns_t timeout;
     aw_ns_t read_timeout;
@@ -127,7 +135,8 @@ AW_API int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req,
                            aw_http_response_t **out);
 
 /* Release the response (see the top of this file for the connection's
- * fate). Never suspends; returns 0. NULL is allowed. */
+ * fate). Never suspends, except to close a body generator (shielded);
+ * returns 0. NULL is allowed. */
 AW_API int aw_http_response_close(aw_http_response_t *r);
 
 /* Status code of the final response (after redirects); HTTP status errors
@@ -144,6 +153,10 @@ AW_API bool aw_http_response_header_at(const aw_http_response_t *r, size_t i, co
 /* Connections this transfer opened (0: it reused a kept-alive one). Known
  * once the transfer finished; -1 before. */
 AW_API long aw_http_response_connects(const aw_http_response_t *r);
+
+/* HTTP version of the response: 10, 11, 20 (HTTP/2 over TLS, multiplexed:
+ * concurrent requests share one connection), 30; 0 if unknown. */
+AW_API int aw_http_response_version(const aw_http_response_t *r);
 
 /* Read the whole body (at most `limit` bytes; 0: the session's max_text) and
  * give it NUL-terminated in *text (owned by the response), its length in
@@ -175,10 +188,6 @@ extern AW_API const aw_cm_type_t aw_http_response_type;
 /* The body in chunks, as an async generator yielding aw_http_chunk_t *:
  *   aw_for (aw_http_chunk_t *c, aw_http_chunks(r)) fwrite(c->data, 1, c->len, f);
  *   if (aw_status() < 0) ...        // a transfer error ends the loop, pending */
-typedef struct aw_http_chunk {
-    const void *data;
-    size_t len;
-} aw_http_chunk_t;
 AW_API int aw__http_chunks_gen(aw_gen_t *g, void *arg);
 #define aw_http_chunks(r) ((aw_gen_t){aw__http_chunks_gen, (r), "aw_http_chunks"})
 

@@ -29,18 +29,35 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
 #define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
 
+/* A socket as the session's epoll set sees it. Curl's REMOVE is applied
+ * lazily: the socket stays registered (a kept-alive connection is usually
+ * wanted again by the next request, with the same events: no epoll_ctl at
+ * all); if it reports an event while unwanted, it is deleted then. Curl
+ * closes sockets through aw__http_close_cb, which forgets the entry (the
+ * kernel drops a closed fd from the set). */
+typedef struct aw__sock {
+    uint8_t reg;                   /* in the epoll set */
+    uint8_t want;                  /* curl wants events for it */
+    uint32_t events;               /* what the set holds */
+} aw__sock_t;
+
 struct aw_http_session {
     CURLM *multi;
     CURLSH *share;                 /* cookies, when enabled */
     int epfd;
+    aw__sock_t *socks;             /* by fd: what the epoll set holds, what curl wants */
+    size_t nsocks;
     aw_task_t *driver;
     aw_scope_t *drv_scope;         /* the driver's wait, while it waits */
     aw_ns_t timer_at;              /* curl's timer (absolute), AW_NEVER */
+    aw_ns_t drv_until;             /* the deadline the driver waits with */
+    uint8_t in_api;                /* a task is inside a curl call (add, pause) */
     aw_http_session_opts_t opts;   /* string fields below are copies */
     char *base_url, *ca_file;
     char **headers;
@@ -55,6 +72,8 @@ struct aw_http_session {
     uint8_t closing;
 };
 
+static void aw__http_repause(aw_http_response_t *r);
+
 /* ---- small helpers ---- */
 
 static int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
@@ -67,7 +86,7 @@ static int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
             b->off = 0;
         }
         if (b->len + n + 1 > b->cap) {
-            size_t cap = b->cap ? b->cap : 4096;
+            size_t cap = b->cap ? b->cap : 256; /* small: malloc's per-thread cache */
             while (cap < b->len + n + 1)
                 cap *= 2;
             char *q = realloc(b->p, cap);
@@ -95,32 +114,76 @@ size_t aw__http_max_text(const aw_http_session_t *s) {
 
 /* ---- curl's callbacks (never suspend) ---- */
 
+static aw__sock_t *aw__http_sock(aw_http_session_t *s, curl_socket_t fd) {
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= s->nsocks) {
+        size_t n = s->nsocks ? s->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        aw__sock_t *v = realloc(s->socks, n * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + s->nsocks, 0, (n - s->nsocks) * sizeof *v);
+        s->socks = v;
+        s->nsocks = n;
+    }
+    return &s->socks[fd];
+}
+
 static int aw__http_sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp) {
-    (void)e;
+    (void)e, (void)sockp;
     aw_http_session_t *s = ud;
+    aw__sock_t *k = aw__http_sock(s, fd);
+    if (!k)
+        return -1;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+        k->want = 0; /* deleted lazily (see aw__sock_t) */
         return 0;
     }
-    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
-                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
-                             .data.fd = fd};
-    if (sockp) {
-        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 || errno != ENOENT)
-            return 0;
-    }
-    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
-        epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
-    curl_multi_assign(s->multi, fd, s);
-    return 0;
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    k->want = 1;
+    if (k->reg && k->events == events)
+        return 0;
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    int rc = epoll_ctl(s->epfd, k->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (rc < 0 && errno == ENOENT)
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc < 0 && errno == EEXIST)
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
+    k->reg = rc == 0;
+    k->events = events;
+    return rc == 0 ? 0 : -1;
+}
+
+/* Every socket curl opens comes through here: a stale entry for its fd
+ * number (a socket curl closed without aw__http_close_cb, which some of its
+ * connect paths do) is forgotten; the kernel already dropped it from the
+ * epoll set. */
+static curl_socket_t aw__http_open_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    (void)purpose;
+    aw_http_session_t *s = ud;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd >= 0 && (size_t)fd < s->nsocks)
+        s->socks[fd] = (aw__sock_t){0};
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int aw__http_close_cb(void *ud, curl_socket_t fd) {
+    aw_http_session_t *s = ud;
+    if (fd >= 0 && (size_t)fd < s->nsocks)
+        s->socks[fd] = (aw__sock_t){0};
+    return close(fd);
 }
 
 static int aw__http_timer_cb(CURLM *m, long ms, void *ud) {
     (void)m;
     aw_http_session_t *s = ud;
     s->timer_at = ms < 0 ? AW_NEVER : aw_now() + AW_MS(ms);
-    if (s->drv_scope)
+    if (s->drv_scope && !s->in_api && s->drv_until != s->timer_at) {
+        s->drv_until = s->timer_at;
         aw_scope_reschedule(s->drv_scope, s->timer_at);
+    }
     return 0;
 }
 
@@ -190,6 +253,21 @@ static size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
 
 static size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
+    if (r->gen || r->up_eof) { /* fed by aw__http_pump, in the waiting task */
+        size_t k = r->up.len - r->up.off;
+        if (!k) {
+            if (r->up_eof)
+                return 0;
+            r->need_data = r->up_paused = 1;
+            aw__wake(r);
+            return CURL_READFUNC_PAUSE;
+        }
+        if (k > sz * n)
+            k = sz * n;
+        memcpy(p, r->up.p + r->up.off, k);
+        r->up.off += k;
+        return k;
+    }
     size_t got = fread(p, 1, sz * n, r->upload); /* a local file: short blocking read */
     return ferror(r->upload) ? CURL_READFUNC_ABORT : got;
 }
@@ -265,9 +343,28 @@ static void aw__http_free(aw_http_session_t *s) {
     for (size_t i = 0; i < s->nheaders; i++)
         free(s->headers[i]);
     free(s->headers);
+    free(s->socks);
     free(s->base_url);
     free(s->ca_file);
     free(s);
+}
+
+/* After a task's curl call (add_handle, pause): if curl asked for action
+ * now, act here, in this task, instead of waking the driver for it (a
+ * request on a kept-alive connection is sent right away); then move the
+ * driver's deadline to curl's timer. */
+static void aw__http_after(aw_http_session_t *s) {
+    if (s->timer_at <= aw_now()) {
+        int running;
+        s->timer_at = AW_NEVER;
+        curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        aw__http_reap(s);
+    }
+    s->in_api = 0;
+    if (s->drv_scope && s->drv_until != s->timer_at) {
+        s->drv_until = s->timer_at;
+        aw_scope_reschedule(s->drv_scope, s->timer_at);
+    }
 }
 
 /* ---- the driver ---- */
@@ -281,10 +378,16 @@ static int aw__http_driver(void *arg) {
         if (n > 0) {
             for (int i = 0; i < n; i++) {
                 uint32_t e = evs[i].events;
+                int fd = evs[i].data.fd;
+                if ((size_t)fd < s->nsocks && !s->socks[fd].want) { /* curl let go of it */
+                    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+                    s->socks[fd].reg = 0;
+                    continue;
+                }
                 int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) |
                             (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                             (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(s->multi, evs[i].data.fd, flags, &running);
+                curl_multi_socket_action(s->multi, fd, flags, &running);
             }
             aw__http_reap(s);
             if (aw_yield() < 0) /* let the woken readers run */
@@ -299,6 +402,7 @@ static int aw__http_driver(void *arg) {
         }
         aw_with (aw_scope_t *sc, aw_move_on_at(s->timer_at)) {
             s->drv_scope = sc;
+            s->drv_until = s->timer_at;
             aw_fd_wait(s->epfd, AW_READ);
             s->drv_scope = NULL;
         }
@@ -469,8 +573,9 @@ static char *aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t
 static void aw__http_release(aw_http_response_t *r) {
     if (r->easy) {
         aw_http_session_t *s = r->s;
-        if (s && s->nspare < AW__HTTP_SPARE) {
-            curl_easy_reset(r->easy);
+        /* kept configured for the session's next request; not with
+         * cookies (curl 7.88 leaks the cookie file list of reused handles) */
+        if (s && !s->share && s->nspare < AW__HTTP_SPARE) {
             s->spare[s->nspare++] = r->easy;
         } else {
             curl_easy_cleanup(r->easy);
@@ -482,6 +587,7 @@ static void aw__http_release(aw_http_response_t *r) {
     free(r->url);
     free(r->hdr.p);
     free(r->body.p);
+    free(r->up.p);
     free(r);
 }
 
@@ -489,6 +595,7 @@ int aw_http_response_close(aw_http_response_t *r) {
     if (!r)
         return 0;
     aw_http_session_t *s = r->s;
+    aw_gen_t *g = r->gen;
     if (s) {
         aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
         if (r->prev)
@@ -500,39 +607,55 @@ int aw_http_response_close(aw_http_response_t *r) {
         s->active--;
     }
     aw__http_release(r);
+    if (g) /* after the transfer is gone: curl cannot ask it for more */
+        aw_gen_close(g);
     return 0;
 }
 
 static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
-                          const aw_http_request_t *req) {
+                          const aw_http_request_t *req, bool fresh) {
     CURL *e = r->easy;
     const char *m = r->method;
+    if (fresh) { /* what stays the same for every request of the session */
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aw__http_write_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, aw__http_header_cb);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, aw__http_read_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, aw__http_open_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        if (!s->opts.no_redirects) {
+            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+            curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);
+        }
+        if (s->ca_file)
+            curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+        if (s->share) {
+            curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+            curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+        }
+    }
+    /* what may differ: set every time, to its value or its default, so
+     * that a reused handle needs no curl_easy_reset */
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aw__http_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, aw__http_header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    if (!s->opts.no_redirects) {
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);
-    }
-    if (s->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
-    if (s->share) {
-        curl_easy_setopt(e, CURLOPT_SHARE, s->share);
-        curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
-    }
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    /* HTTPS: wait for a connection being set up in case it multiplexes
+     * (HTTP/2) rather than opening one per concurrent request */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
     aw_ns_t tt = req->timeout ? req->timeout : s->opts.timeout;
-    if (ct > 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((ct + AW_MS(1) - 1) / AW_MS(1)));
-    if (tt > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((tt + AW_MS(1) - 1) / AW_MS(1)));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L);
     r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
 
     if (!strcasecmp(m, "HEAD"))
@@ -550,11 +673,21 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_off_t size = ftello(r->upload);
         rewind(r->upload);
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, aw__http_read_cb);
-        curl_easy_setopt(e, CURLOPT_READDATA, r);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
         if (strcasecmp(m, "PUT"))
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    } else if (req->body_gen) {
+        r->gen = req->body_gen;
+        if (!strcasecmp(m, "POST")) {
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        } else {
+            curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+            if (strcasecmp(m, "PUT"))
+                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        }
     } else if (req->body || !strcasecmp(m, "POST")) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
@@ -578,6 +711,12 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             return aw_raise(-ENOMEM, "out of memory for request headers");
         r->req_headers = l;
     }
+    if (req->body_gen || req->body_file) { /* no "Expect: 100-continue" round trip */
+        struct curl_slist *l = curl_slist_append(r->req_headers, "Expect:");
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
     if (r->req_headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
     return 0;
@@ -594,22 +733,26 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_r
     r->method = req->method ? req->method : "GET";
     r->connects = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
-    r->easy = s->nspare ? s->spare[--s->nspare] : curl_easy_init();
+    bool fresh = !s->nspare;
+    r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
     r->last_rx = aw_now();
     int rc;
     if (!r->easy || !(r->url = aw__http_url(s, r->easy, req))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto undo;
     }
-    if ((rc = aw__http_setup(s, r, req)) < 0)
+    if ((rc = aw__http_setup(s, r, req, fresh)) < 0)
         goto undo;
+    s->in_api = 1;
     CURLMcode mc = curl_multi_add_handle(s->multi, r->easy);
     if (mc != CURLM_OK) {
+        s->in_api = 0;
         rc = aw_raise(mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO, "%s %s: %s", r->method, r->url,
                       curl_multi_strerror(mc));
         goto undo;
     }
     r->in_multi = 1;
+    aw__http_after(s);
     r->next = s->live;
     if (s->live)
         s->live->prev = r;
@@ -722,7 +865,40 @@ static int aw__http_fail(aw_http_response_t *r) {
     return code < 0 ? aw_raise(code, "%s", msg) : 0;
 }
 
+/* Pull the body generator while curl waits for data (in the waiting task:
+ * the generator may suspend). Its failure fails the transfer. */
+static int aw__http_pump(aw_http_response_t *r) {
+    while (r->need_data && r->in_multi && r->gen) {
+        void *v;
+        int rc = aw_gen_next(r->gen, &v);
+        if (rc < 0) {
+            aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+            return aw_raise(rc, "%s %s: the body generator failed", r->method, r->url);
+        }
+        if (rc == 0) {
+            r->gen = NULL; /* finished: nothing to close */
+            r->up_eof = 1;
+        } else {
+            const aw_http_chunk_t *c = v;
+            if (!c || !c->len)
+                continue;
+            if (aw__buf_put(&r->up, c->data, c->len) < 0) {
+                aw__http_remove(r, CURLE_OUT_OF_MEMORY);
+                return aw_raise(-ENOMEM, "out of memory for a request body");
+            }
+        }
+        r->need_data = r->up_paused = 0;
+        aw__http_repause(r);
+    }
+    return 0;
+}
+
 int aw__http_wait(aw_http_response_t *r, aw_event_t *ev) {
+    if (r->need_data) {
+        int rc = aw__http_pump(r);
+        if (rc < 0 || r->done || r->headers_done)
+            return rc;
+    }
     aw_event_clear(ev);
     if (!r->read_timeout)
         return aw_event_wait(ev);
@@ -781,6 +957,13 @@ const char *aw_http_response_url(const aw_http_response_t *r) {
     return u ? u : r->url;
 }
 long aw_http_response_connects(const aw_http_response_t *r) { return r->done ? r->connects : -1; }
+int aw_http_response_version(const aw_http_response_t *r) {
+    long v = 0;
+    if (r->easy)
+        curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v);
+    return v == CURL_HTTP_VERSION_1_0 ? 10 : v == CURL_HTTP_VERSION_1_1 ? 11
+         : v == CURL_HTTP_VERSION_2_0 ? 20 : v == CURL_HTTP_VERSION_3 ? 30 : 0;
+}
 
 bool aw_http_response_header_at(const aw_http_response_t *r, size_t i, const char **name,
                                 const char **value) {
@@ -807,10 +990,17 @@ const char *aw_http_response_header(const aw_http_response_t *r, const char *nam
     return NULL;
 }
 
+/* Tell curl which directions stay paused (may deliver data right away). */
+static void aw__http_repause(aw_http_response_t *r) {
+    r->s->in_api = 1;
+    curl_easy_pause(r->easy, (r->paused ? CURLPAUSE_RECV : 0) | (r->up_paused ? CURLPAUSE_SEND : 0));
+    aw__http_after(r->s);
+}
+
 static void aw__http_unpause(aw_http_response_t *r) {
     if (r->paused && r->in_multi) {
         r->paused = 0;
-        curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may deliver data right away */
+        aw__http_repause(r);
     }
 }
 

@@ -21,6 +21,8 @@ struct aw_http_response {
     const char *method;
     struct curl_slist *req_headers;
     FILE *upload;
+    aw_gen_t *gen;                 /* body generator, until it finished or was closed */
+    aw__buf_t up;                  /* generated body not yet taken by curl */
     aw_event_t ev;                 /* set on progress: headers, data, end */
     aw_event_t *notify;            /* also set (fetch-many's shared event) */
     /* the response */
@@ -35,6 +37,7 @@ struct aw_http_response {
     CURLcode result;
     int raise_status;
     uint8_t in_multi, headers_done, done, paused, too_big, eof, status_line;
+    uint8_t need_data, up_paused, up_eof;
     char errbuf[CURL_ERROR_SIZE];
 };
 

@@ -516,9 +516,26 @@ static int t_tls(void *arg) {
         char out[64];
         cr_assert_eq(get_text(s, "/index.html", out, sizeof out, NULL), 30);
         cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html"))
+            cr_assert_eq(aw_http_response_version(r), 20, "HTTP/2 over TLS");
+        /* 10 at once: multiplexed over the one connection */
+        const char *urls[10];
+        char buf[10][96];
+        for (int i = 0; i < 10; i++) {
+            snprintf(buf[i], sizeof buf[i], "%s/1k.bin", srv.tls_url);
+            urls[i] = buf[i];
+        }
+        aw_http_fetch_t f = {.session = s, .urls = urls, .count = 10, .concurrency = 10};
+        int n = 0;
+        aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+            cr_assert_eq(res->error, 0, "%s", res->message);
+            cr_assert_eq(res->len, 1024);
+            n++;
+        }
+        cr_assert_eq(n, 10);
         aw_http_session_stats_t st;
         aw_http_session_stats(s, &st);
-        cr_assert_eq(st.connects, 1, "TLS connection kept alive");
+        cr_assert_eq(st.connects, 1, "TLS connection kept alive and multiplexed");
     }
     aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.wrong_ca)) {
         cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EPROTO);
@@ -533,7 +550,7 @@ static int t_tls(void *arg) {
     return aw_status();
 }
 
-Test(http, tls_verified_with_test_ca_and_wrong_ca_fails, .init = start_nginx_tls, .fini = stop_all) {
+Test(http, tls_verified_http2_multiplexed_and_wrong_ca_fails, .init = start_nginx_tls, .fini = stop_all) {
     int fds = aw_test_fds();
     aw_test_run(t_tls, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
@@ -580,4 +597,173 @@ Test(http, session_close_aborts_open_responses, .init = start_nginx, .fini = sto
     int fds = aw_test_fds();
     aw_test_run(t_close_under_request, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- connection limit, proxies from the environment ---- */
+
+static int t_host_limit(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .max_host_connections = 2)) {
+        const char *urls[12];
+        char buf[12][96];
+        for (int i = 0; i < 12; i++) {
+            snprintf(buf[i], sizeof buf[i], "%s/1k.bin", srv.url);
+            urls[i] = buf[i];
+        }
+        aw_http_fetch_t f = {.session = s, .urls = urls, .count = 12, .concurrency = 12};
+        int n = 0;
+        aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+            cr_assert_eq(res->error, 0);
+            n++;
+        }
+        cr_assert_eq(n, 12);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_leq(st.connects, 2, "12 concurrent requests over at most 2 connections");
+        cr_assert_geq(st.connects, 1);
+    }
+    return aw_status();
+}
+
+Test(http, per_host_connection_limit, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_host_limit, NULL, 0);
+}
+
+/* curl's own environment rules: http_proxy sends the request through the
+ * proxy (here the misbehaving server, which answers 404 to the absolute
+ * URL it receives); no_proxy bypasses it. */
+static int t_env_proxy(void *arg) {
+    char out[64];
+    long status = 0;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/index.html", out, sizeof out, &status), 0);
+        cr_assert_eq(status, 404, "answered by the proxy");
+    }
+    setenv("no_proxy", "127.0.0.1", 1);
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/index.html", out, sizeof out, &status), 30);
+        cr_assert_eq(status, 200, "no_proxy: straight to nginx");
+    }
+    return aw_status();
+}
+
+Test(http, proxy_from_the_environment, .init = start_both, .fini = stop_all) {
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    setenv("http_proxy", bad.url, 1);
+    aw_test_run(t_env_proxy, NULL, 0);
+}
+
+/* ---- a request body streamed from an async generator ---- */
+
+typedef struct body_ctx {
+    int chunks;               /* how many 1000-byte chunks to yield */
+    int fail_at;              /* fail (-EIO) instead of yielding chunk n (0: never) */
+    int yielded, cleaned;
+} body_ctx_t;
+
+static int body_gen(aw_gen_t *g, void *arg) {
+    body_ctx_t *c = arg;
+    static char block[1000];
+    for (int i = 0; i < c->chunks; i++) {
+        if (c->fail_at && i == c->fail_at) {
+            c->cleaned++;
+            return aw_raise(-EIO, "the body source failed at chunk %d", i);
+        }
+        memset(block, 'A' + i % 26, sizeof block);
+        aw_http_chunk_t ch = {block, sizeof block};
+        if (aw_sleep(AW_MS(1)) < 0 || aw_gen_yield(g, &ch) < 0)
+            break; /* cancelled, or closed by the response */
+        c->yielded++;
+    }
+    c->cleaned++;
+    return 0;
+}
+
+static int t_body_gen(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        body_ctx_t c = {.chunks = 300};
+        aw_gen_t g = aw_gen(body_gen, &c);
+        aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/gen.bin", .body_gen = &g)) {
+            cr_assert_eq(aw_http_response_status(r), 201);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(c.yielded, 300);
+        cr_assert_eq(c.cleaned, 1);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/upload/gen.bin")) {
+            const char *t;
+            size_t len;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, &len), 300000);
+            cr_assert_eq(t[0], 'A');
+            cr_assert_eq(t[1000], 'B');
+            cr_assert_eq(t[299999], 'A' + 299 % 26);
+        }
+        /* the generator fails: the request fails with its error */
+        body_ctx_t f = {.chunks = 300, .fail_at = 5};
+        aw_gen_t g2 = aw_gen(body_gen, &f);
+        aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/fail.bin", .body_gen = &g2))
+            cr_assert_fail("the body failed");
+        cr_assert_eq(aw_status(), -EIO);
+        check_message("/upload/fail.bin");
+        aw_err_clear();
+        cr_assert_eq(f.cleaned, 1);
+        /* cancelled mid-body: the generator is closed, its cleanup runs */
+        body_ctx_t k = {.chunks = 100000};
+        aw_gen_t g3 = aw_gen(body_gen, &k);
+        aw_with (aw_fail_after(AW_MS(100))) {
+            aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/cut.bin", .body_gen = &g3))
+                cr_assert_fail("cut by the deadline");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        cr_assert_eq(k.cleaned, 1, "the generator's cleanup ran");
+        cr_assert_gt(k.yielded, 0);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, request_body_streamed_from_a_generator, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_body_gen, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* connect_timeout: a listener whose accept queue is full drops SYNs, so
+ * connecting to it hangs until the timeout. */
+static int full_port;
+
+static int t_connect_timeout(void *arg) {
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", full_port);
+    aw_with (aw_http_session_t *s, aw_http_session(.connect_timeout = AW_MS(200))) {
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -ETIMEDOUT);
+        check_message(url);
+        check_message("onnect"); /* curl: "Connection timed out after 2xx ms" */
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, connect_timeout_on_a_full_accept_queue) {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(lfd, 0), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &len);
+    full_port = ntohs(a.sin_port);
+    int fill[8], nfill = 0;
+    for (; nfill < 8; nfill++) { /* fill the queue: connects that complete */
+        fill[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[nfill], (struct sockaddr *)&a, sizeof a);
+    }
+    ts_sleep_ms(100);
+    int fds = aw_test_fds();
+    aw_test_run(t_connect_timeout, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,7 +36,7 @@ typedef struct test_server {
     char ca[192], wrong_ca[192];
 } test_server_t;
 
-static int ts_free_port(void) {
+static inline int ts_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
@@ -46,13 +47,13 @@ static int ts_free_port(void) {
     return ntohs(a.sin_port);
 }
 
-static void ts_sleep_ms(int ms) {
+static inline void ts_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
 
 /* Wait (up to 30 s) until something accepts connections on port. */
-static int ts_wait_port(int port) {
+static inline int ts_wait_port(int port) {
     for (int i = 0; i < 3000; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -66,15 +67,15 @@ static int ts_wait_port(int port) {
     return -1;
 }
 
-static void ts_write_file(const char *dir, const char *name, const char *data, size_t len) {
-    char p[256];
+static inline void ts_write_file(const char *dir, const char *name, const char *data, size_t len) {
+    char p[512];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "wb");
     if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
         abort();
 }
 
-static void ts_pattern_file(const char *dir, const char *name, size_t len) {
+static inline void ts_pattern_file(const char *dir, const char *name, size_t len) {
     char *b = malloc(len);
     for (size_t i = 0; i < len; i++)
         b[i] = (char)('a' + i % 26);
@@ -82,13 +83,13 @@ static void ts_pattern_file(const char *dir, const char *name, size_t len) {
     free(b);
 }
 
-static int ts_sh(const char *cmd) {
+static inline int ts_sh(const char *cmd) {
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 /* A CA, a certificate for 127.0.0.1 signed by it, and an unrelated CA. */
-static int ts_make_certs(test_server_t *s) {
+static inline int ts_make_certs(test_server_t *s) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "cd %s && "
@@ -107,14 +108,14 @@ static int ts_make_certs(test_server_t *s) {
     return ts_sh(cmd);
 }
 
-static void ts_mkdir(test_server_t *s) {
+static inline void ts_mkdir(test_server_t *s) {
     snprintf(s->dir, sizeof s->dir, "/tmp/awith-http-XXXXXX");
     if (!mkdtemp(s->dir))
         abort();
 }
 
 /* Start nginx; with tls, also an HTTPS server. Returns 0 or -1. */
-static int ts_nginx_start(test_server_t *s, int tls) {
+static inline int ts_nginx_start(test_server_t *s, int tls) {
     ts_mkdir(s);
     char p[256];
     snprintf(p, sizeof p, "%s/www", s->dir);
@@ -148,6 +149,8 @@ static int ts_nginx_start(test_server_t *s, int tls) {
              "  default_type application/octet-stream;\n"
              "  server { listen 127.0.0.1:%d; root %s/www;\n"
              "    location /slow/ { limit_rate 64k; }\n"
+             "    location /upload/ { dav_methods PUT DELETE; create_full_put_path on; "
+             "client_max_body_size 64m; }\n"
              "    location = /redirect { return 302 /index.html; }\n"
              "    location = /loop { return 302 /loop; }\n"
              "    location = /status/404 { return 404 'not here\\n'; }\n"
@@ -166,7 +169,9 @@ static int ts_nginx_start(test_server_t *s, int tls) {
     if (s->pid == 0) {
         char c[256];
         snprintf(c, sizeof c, "%s/nginx.conf", s->dir);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
         int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
         dup2(devnull, 2);
         execlp("nginx", "nginx", "-p", s->dir, "-c", c, "-e", "stderr", "-g",
                "daemon off; master_process off;", (char *)NULL);
@@ -179,7 +184,7 @@ static int ts_nginx_start(test_server_t *s, int tls) {
     return 0;
 }
 
-static void ts_stop(test_server_t *s) {
+static inline void ts_stop(test_server_t *s) {
     if (s->pid > 0) {
         kill(-s->pid, SIGKILL); /* the misbehaving server's group (no-op for nginx) */
         kill(s->pid, SIGKILL);
@@ -196,7 +201,7 @@ static void ts_stop(test_server_t *s) {
 
 /* ---- the misbehaving server ---- */
 
-static void ts_send(int fd, const char *p, size_t n) {
+static inline void ts_send(int fd, const char *p, size_t n) {
     while (n) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
         if (k <= 0)
@@ -208,7 +213,7 @@ static void ts_send(int fd, const char *p, size_t n) {
 #define TS_SENDS(fd, str) ts_send((fd), (str), strlen(str))
 
 /* Count connections in dir/conns (one byte appended per accept). */
-static void ts_count_conn(const char *dir) {
+static inline void ts_count_conn(const char *dir) {
     char p[256];
     snprintf(p, sizeof p, "%s/conns", dir);
     int fd = open(p, O_WRONLY | O_APPEND | O_CREAT, 0644);
@@ -219,14 +224,14 @@ static void ts_count_conn(const char *dir) {
     }
 }
 
-static int ts_conns(const test_server_t *s) {
+static inline int ts_conns(const test_server_t *s) {
     char p[256];
     struct stat st;
     snprintf(p, sizeof p, "%s/conns", s->dir);
     return stat(p, &st) == 0 ? (int)st.st_size : 0;
 }
 
-static void ts_bad_conn(int fd, const char *dir) {
+static inline void ts_bad_conn(int fd, const char *dir) {
     char req[8192];
     for (;;) { /* keep-alive: one request after another */
         size_t got = 0;
@@ -293,7 +298,7 @@ static void ts_bad_conn(int fd, const char *dir) {
     }
 }
 
-static int ts_bad_start(test_server_t *s) {
+static inline int ts_bad_start(test_server_t *s) {
     ts_mkdir(s);
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
@@ -308,6 +313,7 @@ static int ts_bad_start(test_server_t *s) {
     s->pid = fork();
     if (s->pid == 0) {
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         signal(SIGCHLD, SIG_IGN); /* no zombies */
         for (;;) {
             int c = accept(lfd, NULL, NULL);
@@ -315,6 +321,7 @@ static int ts_bad_start(test_server_t *s) {
                 continue;
             ts_count_conn(s->dir);
             if (fork() == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 close(lfd);
                 ts_bad_conn(c, s->dir);
                 _exit(0);
