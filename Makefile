@@ -6,7 +6,7 @@ all: build
 
 build:
 	@tools/deps.sh demo
-	@[ -d build ] || meson setup build >/dev/null
+	@if [ -d build ]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
 	@ninja -C build
 
 demo: build

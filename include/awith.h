@@ -20,5 +20,20 @@
 #include <awith/introspect.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
+#include <awith/trace.h>
+#include <awith/timing.h>
+
+/* resources */
+#include <awith/stream.h>
+#include <awith/listener.h>
+#include <awith/tcp.h>
+#include <awith/unix.h>
+#include <awith/server.h>
+#include <awith/tls.h>
+#include <awith/file.h>
+#include <awith/pool.h>
+#include <awith/pg.h>
+#include <awith/sqlite.h>
+#include <awith/http.h>
 
 #endif

@@ -8,7 +8,8 @@
 enum { AW_READ = 1, AW_WRITE = 4 };  /* EPOLLIN, EPOLLOUT */
 
 /* Suspend until fd is readable (AW_READ) or writable (AW_WRITE), or hung
- * up. A cancellation point. Returns 0, -ECANCELED, -EBADF (forgotten while
+ * up. One direction per call (each has its own waiter slot): given both,
+ * it waits for AW_READ; two tasks may wait for the two directions. A cancellation point. Returns 0, -ECANCELED, -EBADF (forgotten while
  * waiting), -EBUSY (another task already waits for the same direction). */
 AW_API int aw_fd_wait(int fd, int events);
 

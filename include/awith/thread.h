@@ -11,8 +11,12 @@
  * when work finishes, abandon(arg) runs on the loop thread to release what
  * work produced (and arg itself). So `arg` must outlive the caller's frame
  * (heap) unless abandon is NULL, in which case the wait is not cancellable
- * (the cancel is delivered after work finished). -ENOMEM, -EAGAIN (no
- * thread could start). */
+ * (the cancel is delivered after work finished). With abandon given,
+ * -ECANCELED always means the pool owns `arg`: if the cancel was pending
+ * before work started, work never runs and abandon(arg) runs at once, so
+ * abandon must cope with a work that did not run (e.g. a result still
+ * NULL). -ENOMEM, -EAGAIN (no thread could start): work did not run and
+ * `arg` stays the caller's. */
 AW_API int aw_to_thread(void (*work)(void *arg), void *arg, void (*abandon)(void *arg));
 
 #endif

@@ -52,10 +52,11 @@ aw_ns_t aw__deadline(aw_task_t *t, aw_ns_t now) {
     aw_ns_t d = AW_NEVER;
     for (aw_scope_t *s = t->scope; s; s = s->parent) {
         if (s->lazy) {
-            /* an exit's grace starts at its first suspension */
+            /* an exit's grace starts at its first suspension: read the
+             * clock (`now` may be the loop's, from the last timer round) */
             s->lazy = 0;
             if (s->rel != AW_NEVER)
-                s->deadline = now + s->rel;
+                s->deadline = aw_now() + s->rel;
         }
         if (s->deadline < d)
             d = s->deadline;

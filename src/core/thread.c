@@ -39,8 +39,12 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     if (!t)
         return -EPERM;
     int rc = aw_checkpoint();
-    if (rc < 0)
+    if (rc < 0) {
+        /* -ECANCELED always hands arg over: abandon it now, work never ran */
+        if (abandon)
+            abandon(arg);
         return rc;
+    }
     aw__tjob_t *tj = calloc(1, sizeof *tj);
     if (!tj)
         return aw_raise(-ENOMEM, "aw_to_thread: out of memory");

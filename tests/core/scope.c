@@ -1487,3 +1487,30 @@ static int xc_main(void *arg) {
     return 0;
 }
 Test(scope, cancel_from_another_task_wakes_owner) { aw_test_run(xc_main, NULL, 0); }
+
+/* An exit's grace starts at its first suspension, by the clock: not by
+ * the loop's cached time, which nothing refreshes while no timer is armed
+ * (here: 200 ms of work with no timer, then an exit that sleeps 2 ms
+ * under a 100 ms grace). */
+static int stale_sleep_rc = 1;
+static int stale_enter(void *self, void **out) { return 0; }
+static int stale_exit(void *self, const aw_err_t *err) {
+    stale_sleep_rc = aw_sleep_ms(2); /* the first suspension of the exit */
+    return 0;
+}
+static const aw_cm_type_t stale_type = {
+    .name = "sleepy-exit", .enter = stale_enter, .exit = stale_exit, .grace = AW_MS(100)};
+static int stale_now_main(void *arg) {
+    aw_yield(); /* a round of the loop with no timer armed */
+    aw_with (aw_cm(&stale_type, NULL)) {
+        aw_ns_t t0 = aw_now();
+        while (aw_now() - t0 < AW_MS(200))
+            ; /* busy: the loop's time stands still */
+    }
+    cr_assert_eq(stale_sleep_rc, 0, "the exit's sleep was cut: the grace began in the past");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(scope, exit_grace_starts_by_the_clock_after_a_timerless_stretch) {
+    aw_test_run(stale_now_main, NULL, 0);
+}

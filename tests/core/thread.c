@@ -212,15 +212,27 @@ Test(thread, null_abandon_makes_the_call_uncancellable) {
     cr_assert_eq(atomic_load(&abandoned), 0);
 }
 
+/* A pending cancel starts no work. With an abandon, -ECANCELED still
+ * hands arg over (abandon runs at once); without one, arg stays ours. */
+static void abandon_unstarted(void *arg) {
+    job_t *j = arg;
+    if (atomic_load(&j->started))
+        atomic_fetch_add(&abandon_bad, 1);
+    atomic_fetch_add(&abandoned, 1);
+    job_free(j);
+}
+
 static int pending_cancel_main(void *arg) {
-    job_t *j = job_new(1, 0);
+    job_t *j = job_new(1, 0), *k = job_new(1, 0);
     aw_with (aw_scope_t *s, aw_cancel_scope()) {
         aw_scope_cancel(s);
-        cr_assert_eq(aw_to_thread(work, j, abandon), -ECANCELED);
-        cr_assert_eq(aw_to_thread(work, j, NULL), -ECANCELED);
+        cr_assert_eq(aw_to_thread(work, j, abandon_unstarted), -ECANCELED);
+        cr_assert_eq(atomic_load(&abandoned), 1, "-ECANCELED hands arg to abandon");
+        cr_assert_eq(aw_to_thread(work, k, NULL), -ECANCELED);
     }
-    cr_assert_eq(atomic_load(&j->started), 0, "a cancelled caller starts no work");
-    job_free(j);
+    cr_assert_eq(atomic_load(&k->started), 0, "a cancelled caller starts no work");
+    cr_assert_eq(atomic_load(&abandon_bad), 0);
+    job_free(k);
     return 0;
 }
 
@@ -275,12 +287,11 @@ static int deadline_main(void *arg) {
     sem_post(&j->go);
     wait_for(&abandoned, 2);
 
-    /* a past deadline: the call never starts */
+    /* a past deadline: the call never starts; abandon takes arg at once */
     j = job_new(3, 0);
     aw_with (aw_move_on_at(aw_now() - 1))
-        cr_assert_eq(aw_to_thread(work, j, abandon), -ECANCELED);
-    cr_assert_eq(atomic_load(&j->started), 0);
-    job_free(j);
+        cr_assert_eq(aw_to_thread(work, j, abandon_unstarted), -ECANCELED);
+    cr_assert_eq(atomic_load(&abandoned), 3);
 
     /* a deadline that does not fire leaves the call alone */
     j = job_new(3, 0);
@@ -294,7 +305,7 @@ static int deadline_main(void *arg) {
 
 Test(thread, G13_deadlines_cut_a_cancellable_call_and_abandon_cleans_up) {
     aw_test_run(deadline_main, NULL, 0);
-    cr_assert_eq(atomic_load(&abandoned), 2);
+    cr_assert_eq(atomic_load(&abandoned), 3);
 }
 
 /* An uncancellable call inside a deadline finishes; the deadline then
