@@ -16,7 +16,8 @@
  *   - no fd leaked (/proc/self/fd counted before and after the loop);
  *   - the loop closed with no task alive (aw_main did not report one);
  *   - every lock given in `locks` is free with no waiter, every semaphore
- *     in `sems` is back at its value before the run with no waiter.
+ *     in `sems` is back at its value before the run with no waiter
+ *     (`reset`, if set, runs before each run: put static state back).
  * Memory leaks are ASan/LSan's job (the asan build runs the same tests).
  * The scenario's stdout goes to /dev/null; a summary line per scenario
  * goes to stderr ("harness: NAME: N points, C cancels and D deadlines
@@ -48,6 +49,7 @@ typedef struct aw_harness {
     const char *name;
     aw_task_fn fn;                         /* the scenario */
     void *arg;
+    void (*reset)(void *arg);              /* optional: before each run, outside the loop */
     aw_lock_t *locks[AW_HARNESS_MAX_OBJS]; /* checked free after each run */
     aw_sem_t *sems[AW_HARNESS_MAX_OBJS];   /* checked restored after each run */
 } aw_harness_t;
@@ -160,6 +162,8 @@ static int aw__h_once(int mode, int k, aw_harness_report_t *r) {
     struct aw__h_state *s = &aw__hs;
     const aw_harness_t *h = s->h;
     int64_t semv[AW_HARNESS_MAX_OBJS] = {0};
+    if (h->reset)
+        h->reset(h->arg);
     for (int i = 0; i < AW_HARNESS_MAX_OBJS && h->sems[i]; i++)
         semv[i] = aw_sem_value(h->sems[i]);
     s->mode = mode;

@@ -12,16 +12,19 @@
  * grace; it receives the error as the entries after it left it; it may
  * suppress, or fail with the old error as context), so the final error is
  * the same as with nested blocks: every error kept, in order, acyclic.
- * Entries are heap nodes (one malloc each): the stack is for a number of
- * managers known only at run time; use aw_with for a fixed set. */
+ * Entries are heap nodes (in slabs of 4, 8, 16...: a few mallocs per
+ * stack): the stack is for a number of managers known only at run time;
+ * use aw_with for a fixed set. */
 #ifndef AWITH_EXITSTACK_H
 #define AWITH_EXITSTACK_H
 
 #include <awith/with.h>
 
 typedef struct aw__xs_node aw__xs_node_t;
+typedef struct aw__xs_slab aw__xs_slab_t;
 typedef struct aw_exitstack {     /* private; public for stack storage */
     aw__xs_node_t *top;
+    aw__xs_slab_t *slabs;         /* where the nodes live */
     size_t n;
     uint64_t mark;                /* seq pending when the stack's block began */
     uint8_t in_block;

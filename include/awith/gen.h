@@ -22,7 +22,12 @@
  *
  * A yield while a scope opened by the generator (timeout, cancel scope,
  * task group) is active fails with -AW_EPROTOCOL at the yield: the scope
- * would otherwise leak into the consumer ((c) 10). */
+ * would otherwise leak into the consumer ((c) 10).
+ *
+ * Next and yield hand the thread over directly (one switch each, no trip
+ * through the loop), so, as in Python, a generator and a consumer that
+ * never suspend for real (sleep, I/O, a contended lock, aw_yield) do not
+ * let other tasks run meanwhile. */
 #ifndef AWITH_GEN_H
 #define AWITH_GEN_H
 

@@ -4,14 +4,15 @@
  *   aw_with (aw_timed(&q)) { ... }       // one measurement per block
  *   printf("%llu runs, max %lld ns\n", q.count, q.max);
  *
- * Each block is timed from just before its body to just after (enter of
- * managers stacked after it included), on every way out
- * (error, cancel, deadline: the time still counts). At exit the report
- * hook, if set, gets the statistics, this block's duration and the error
- * the block left with (NULL on a clean way out); NULL prints one line to
- * stderr with aw_timing_log (or none with NULL). One aw_timing_t can be shared by any
- * number of blocks and tasks of its loop: the start time lives in the
- * block (the aw_timed() instance), the totals in the aw_timing_t.
+ * Each block is timed from its enter to its exit (managers stacked after
+ * it on the following aw_with lines are inside the measurement), on every
+ * way out: error, cancel, deadline -- the time still counts. At exit the
+ * report hook, if set, gets the statistics, this block's duration and the
+ * error the block left with (NULL on a clean way out); aw_timing_log is a
+ * ready-made hook printing one line to stderr. Measuring never changes
+ * what leaves the block. One aw_timing_t can be shared by any number of
+ * blocks and tasks of its loop: the start time lives in the block (the
+ * aw_timed() instance), the totals in the aw_timing_t.
  * Cost: two clock reads per block. */
 #ifndef AWITH_TIMING_H
 #define AWITH_TIMING_H

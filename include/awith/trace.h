@@ -14,7 +14,10 @@
  * task the event is about, inside the runtime: it must not suspend (no
  * aw_sleep, no lock acquire); it may read the clock, count, print, and
  * cancel scopes (aw_scope_cancel, aw_scope_reschedule never suspend: that
- * is how the tests' cancel-every-point harness injects its cancels). */
+ * is how the tests' cancel-every-point harness injects its cancels).
+ * A hook installed or removed inside a manager's enter (or exit) sees that
+ * block's events from its next phase on; install it outside any block to
+ * see matching pairs. */
 #ifndef AWITH_TRACE_H
 #define AWITH_TRACE_H
 

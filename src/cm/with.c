@@ -53,9 +53,12 @@ bool aw__with_enter(aw_with_t *w) {
     t->withs = w;
     w->state = AW__WITH_ENTER;
     w->since = t->loop->now;
-    AW__TRACE(t, AW_TRACE_ENTER, w, 0);
+    bool traced = AW__TRACING(t); /* one test for both events */
+    if (traced)
+        aw__trace_emit(t, AW_TRACE_ENTER, w, 0);
     int rc = ty->enter(w->cm.self, &w->value);
-    AW__TRACE(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
+    if (traced)
+        aw__trace_emit(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
     if (rc < 0) {
         if (!t->err || t->err->seq <= w->mark || t->err->code != rc)
             aw_raise(rc, "enter of manager '%s' failed: %s", ty->name, aw_strerror(rc));
@@ -127,7 +130,9 @@ void aw__with_cleanup(aw_with_t *w) {
         t->scope = &w->shield;
     }
     uint64_t before = t->err ? t->err->seq : 0;
-    AW__TRACE(t, AW_TRACE_EXIT, w, body_code);
+    bool traced = AW__TRACING(t);
+    if (traced)
+        aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
     int rc = ty->exit(w->cm.self, body);
     if (shielded) {
         t->scope = w->shield.parent;
@@ -142,5 +147,6 @@ void aw__with_cleanup(aw_with_t *w) {
     aw__with_resolve(w, body_seq, body_code, before, rc);
     aw__with_unlink(w);
     w->state = AW__WITH_DONE;
-    AW__TRACE(t, AW_TRACE_EXITED, w, t->err && t->err->seq > w->mark ? t->err->code : 0);
+    if (traced)
+        aw__trace_emit(t, AW_TRACE_EXITED, w, t->err && t->err->seq > w->mark ? t->err->code : 0);
 }

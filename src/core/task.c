@@ -170,8 +170,11 @@ static void aw__task_entry(void *p) {
     c->ntasks--;
     if (t->group)
         aw__group_child_done(t);
-    if (t->joiner)
+    if (t->joiner) {
         aw__task_wake(t->joiner, 0);
+        if (t->delegator && l->rq_head == &t->joiner->coro)
+            l->budget++; /* a delegate's end hands straight back to its user */
+    }
     aw__loop_die(l);
 }
 
@@ -312,13 +315,45 @@ void aw_task_cancel(aw_task_t *t) {
         aw_scope_cancel(&t->root);
 }
 
+/* Delegates hand the thread to each other directly: `from` waits (not
+ * cancellably) and `to`, parked in the same kind of wait, runs now. No run
+ * queue, no round of the loop: one switch per hand-off. */
+static bool aw__delegate_parked(const aw_task_t *t) {
+    return t->state == AW__T_WAITING && !t->cancellable && !aw__timer_armed(&t->timer);
+}
+
+static void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
+    aw_loop_t *l = from->loop;
+    aw__task_stack_check(from);
+    from->wait_until = AW_NEVER;
+    from->cancellable = 0;
+    from->wake_rc = 0;
+    from->state = AW__T_WAITING;
+    to->unwait = NULL;
+    to->wake_rc = 0;
+    to->state = AW__T_READY; /* its wait returns 0 and marks it running */
+    AW__TRACE(from, AW_TRACE_SUSPEND, NULL, 0);
+    l->cur = &to->coro;
+    l->switches++;
+    aw__coro_switch(&from->coro, &to->coro, 0);
+    aw__loop_after_switch(l);
+    AW__TRACE(from, AW_TRACE_RESUME, NULL, 0);
+    from->state = AW__T_RUNNING;
+}
+
 void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
     d->root.parent = u->scope;
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;
-    aw__task_wake(d, 0); /* a new task is already queued */
-    aw__task_wait(u, AW_NEVER, 0);
+    if (aw__delegate_parked(d)) {
+        aw__delegate_switch(u, d);
+    } else {
+        aw__task_wake(d, 0); /* a new task is already queued */
+        if (u->loop->rq_head == &d->coro)
+            u->loop->budget++; /* next in line: the park switches straight to it */
+        aw__task_wait(u, AW_NEVER, 0);
+    }
     u->delegate = NULL;
     d->joiner = NULL;
 }
@@ -326,8 +361,12 @@ void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
 void aw__delegate_handback(aw_task_t *d) {
     aw_task_t *u = d->delegator;
     d->joiner = NULL;
-    aw__task_wake(u, 0);
-    aw__task_wait(d, AW_NEVER, 0);
+    if (aw__delegate_parked(u) && u->delegate == d) {
+        aw__delegate_switch(d, u);
+    } else {
+        aw__task_wake(u, 0);
+        aw__task_wait(d, AW_NEVER, 0);
+    }
 }
 
 void aw__err_move(aw_task_t *to, aw_task_t *from) {

@@ -60,32 +60,76 @@ Test(harness, seed_003_error_handling) { check(example_error_handling, "error_ha
 Test(harness, seed_003_combined) { check(example_combined, "combined", NULL, NULL, 1); }
 Test(harness, seed_004_generators) { check(example_generators, "generators", NULL, NULL, 1); }
 
+/* Semaphores: a pool of 2 permits shared by 4 workers, each also
+ * waiting on an event set by the body and taking a turn on a lock. */
+static aw_sem_t pool = AW_SEM_INIT("pool", 2, 2);
+static aw_lock_t turn = AW_LOCK_INIT("turn");
+
+static int pooled(void *arg) {
+    aw_event_t *ready = arg;
+    if (aw_event_wait(ready) < 0)
+        return aw_status();
+    aw_with (aw_sem_held(&pool))
+    aw_with (aw_locked(&turn)) {
+        aw_sleep_ms(1);
+    }
+    return aw_status();
+}
+
+static int sync_scenario(void *arg) {
+    aw_event_t ready = AW_EVENT_INIT;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++)
+            aw_spawn(g, pooled, &ready, NULL);
+        aw_yield();
+        aw_event_set(&ready);
+    }
+    return aw_status();
+}
+
+Test(harness, semaphore_lock_and_event_workers) {
+    aw_harness_t h = {.name = "sync", .fn = sync_scenario, .locks = {&turn}, .sems = {&pool}};
+    aw_harness_report_t r;
+    cr_assert_eq(aw_harness_run(&h, &r), 0);
+    cr_assert_geq(r.points, 8);
+    cr_assert_eq(r.missed, 0);
+}
+
 /* The harness itself can fail: a scenario that releases its resources
  * only when its sleep succeeds is caught leaking on the injected runs. */
 static aw_lock_t leaky_lock = AW_LOCK_INIT("leaky");
+static aw_sem_t leaky_sem = AW_SEM_INIT("leaky", 1, 1);
+
+static void leaky_reset(void *arg) {
+    leaky_lock = (aw_lock_t)AW_LOCK_INIT("leaky"); /* a previous run leaked them */
+    leaky_sem = (aw_sem_t)AW_SEM_INIT("leaky", 1, 1);
+}
 
 static int leaky(void *arg) {
-    leaky_lock = (aw_lock_t)AW_LOCK_INIT("leaky"); /* a previous run leaked it */
     if (aw_lock_acquire(&leaky_lock) < 0)
         return aw_status();
+    if (aw_sem_acquire(&leaky_sem) < 0)
+        return aw_status(); /* forgets the lock */
     int p[2];
     if (pipe(p) < 0)
         return -errno;
     if (aw_sleep_ms(1) < 0)
-        return aw_status(); /* forgets the pipe and the lock */
+        return aw_status(); /* forgets the pipe, the permit and the lock */
+    aw_sem_release(&leaky_sem);
     aw_lock_release(&leaky_lock);
     close(p[0]);
     close(p[1]);
     return 0;
 }
 
-Test(harness, reports_leaked_fds_and_held_locks) {
-    aw_harness_t h = {.name = "leaky (violations expected)", .fn = leaky, .locks = {&leaky_lock}};
+Test(harness, reports_leaked_fds_permits_and_held_locks) {
+    aw_harness_t h = {.name = "leaky (violations expected)", .fn = leaky, .reset = leaky_reset,
+                      .locks = {&leaky_lock}, .sems = {&leaky_sem}};
     aw_harness_report_t r;
     int v = aw_harness_run(&h, &r);
-    cr_assert_eq(r.points, 2); /* the lock's checkpoint, the sleep */
-    /* point 1 (the acquire's checkpoint): nothing taken yet, clean;
-     * point 2 (the sleep): two fds and the lock leak, in both modes. */
-    cr_assert_eq(v, 2 * 2, "violations: %d", v);
-    cr_assert_eq(r.cancels + r.deadlines, 4);
+    cr_assert_eq(r.points, 3); /* the lock's checkpoint, the semaphore's, the sleep */
+    /* point 1: nothing taken yet, clean; point 2: the lock leaks;
+     * point 3: the lock, the permit and two fds leak. In both modes. */
+    cr_assert_eq(v, 2 * (0 + 1 + 3), "violations: %d", v);
+    cr_assert_eq(r.cancels + r.deadlines, 6);
 }
