@@ -30,7 +30,10 @@ suite() { # name builddir meson-setup-args...
   ninja -C "$dir" >"$log/$name.build" 2>&1 || { cat "$log/$name.build"; echo "build $name failed"; failed=$((failed+1)); return; }
   meson test -C "$dir" --num-processes 2 --print-errorlogs >"$log/$name.out" 2>&1
   count "$dir/meson-logs/testlog.txt" "$log/$name.out" "$name"
-  grep -E 'FAIL|TIMEOUT|Assertion|ERROR' "$log/$name.out" | head -40
+  grep -E 'FAIL|TIMEOUT' "$log/$name.out" | head -20
+  # what went wrong, from the tests' own output
+  grep -E -A3 'Assertion Failed|runtime error|Unexpected signal|ERROR: (Address|Leak)Sanitizer' \
+    "$dir/meson-logs/testlog.txt" | head -60
 }
 
 echo "== tests (debugoptimized)"

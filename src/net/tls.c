@@ -332,8 +332,10 @@ const char *aw_tls_alpn(const aw_stream_t *s) {
     const unsigned char *p;
     unsigned l;
     SSL_get0_alpn_selected(((aw__tls_t *)s->io_ctx)->ssl, &p, &l);
-    memcpy(buf, p, l);
-    buf[l] = 0;
+    if (p && l < sizeof buf) { /* none negotiated: p NULL, l 0 */
+        memcpy(buf, p, l);
+        buf[l] = 0;
+    }
     return buf;
 }
 
