@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <signal.h>
 
-/* ---- timers (timer.c): a binary min-heap of absolute deadlines ---- */
+/* ---- timers (timer.c): a 4-ary min-heap of absolute deadlines ---- */
 typedef struct aw__timer aw__timer_t;
 struct aw__timer {
     aw_ns_t when;
