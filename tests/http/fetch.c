@@ -308,3 +308,26 @@ Test(fetch, in_order_break_releases_in_flight_and_waiting_results, .init = start
     aw_test_run(t_in_order_break, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* A URL that cannot even start (here: no session) keeps its error and its
+ * message in its slot until its turn. */
+static int t_in_order_start_fails(void *arg) {
+    const char *urls[6] = {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "http://127.0.0.1:1/c",
+                           "http://127.0.0.1:1/d", "http://127.0.0.1:1/e", "http://127.0.0.1:1/f"};
+    aw_http_fetch_t f = {.session = NULL, .urls = urls, .count = 6, .concurrency = 4,
+                         .in_order = true};
+    size_t want = 0;
+    aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+        cr_assert_eq(res->index, want);
+        cr_assert_str_eq(res->url, urls[want]);
+        cr_assert_eq(res->error, -EINVAL);
+        cr_assert(strstr(res->message, "closed session"), "%s", res->message);
+        want++;
+    }
+    cr_assert_eq(want, 6);
+    return aw_status();
+}
+
+Test(fetch, in_order_keeps_start_failures_in_their_place) {
+    aw_test_run(t_in_order_start_fails, NULL, 0);
+}
