@@ -192,10 +192,16 @@ AW_API int aw__http_chunks_gen(aw_gen_t *g, void *arg);
 #define aw_http_chunks(r) ((aw_gen_t){aw__http_chunks_gen, (r), "aw_http_chunks"})
 
 /* Fetch many URLs (seed 004), at most `concurrency` in flight, yielding
- * aw_http_result_t * as each finishes (in completion order). A failure of
- * one URL is reported in its item (error, message) and does not stop the
- * others. Leaving the loop early cancels the transfers in flight and
- * closes their connections.
+ * aw_http_result_t * as each finishes (in completion order), or with
+ * `.in_order = true` in the order of `urls`. A failure of one URL is
+ * reported in its item (error, message) and does not stop the others.
+ * In order, a URL that finished before the ones listed ahead of it keeps
+ * its body and its place in the window until its turn: at most
+ * `concurrency` URLs are started and not yet yielded (in flight or
+ * waiting), so at most `concurrency` bodies are held, and a slow URL
+ * holds back the start of the rest. Leaving the loop early cancels the
+ * transfers in flight (their connections are closed) and drops the
+ * results not yet yielded.
  *
  *   aw_http_fetch_t f = {.session = s, .urls = urls, .count = n, .concurrency = 8};
  *   aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) ...            */
@@ -214,6 +220,7 @@ typedef struct aw_http_fetch {
     size_t count;
     size_t concurrency;             /* 0: 10 */
     size_t max_text;                /* per body; 0: the session's */
+    bool in_order;                  /* yield in the order of urls */
 } aw_http_fetch_t;
 AW_API int aw__http_fetch_gen(aw_gen_t *g, void *arg);
 #define aw_http_fetch_many(f) ((aw_gen_t){aw__http_fetch_gen, (f), "aw_http_fetch_many"})

@@ -8,7 +8,8 @@
  * - a misbehaving server: a forked process (its own process group) that
  *   answers by path: /truncated, /reset, /wrong-length, /huge-headers,
  *   /endless (chunked forever), /stall (headers, then silence), /noreply,
- *   /ok (a correct keep-alive reply). It counts the connections it accepts
+ *   /ok (a correct keep-alive reply), /gate/N (a correct reply held back
+ *   until N /ok replies were sent, counted in a file). It counts the connections it accepts
  *   in a file, so that tests can tell a reused connection from a new one. */
 #ifndef AW_TEST_HTTP_SERVERS_H
 #define AW_TEST_HTTP_SERVERS_H
@@ -231,6 +232,25 @@ static inline int ts_conns(const test_server_t *s) {
     return stat(p, &st) == 0 ? (int)st.st_size : 0;
 }
 
+/* Count the /ok replies sent, in dir/served: the /gate/N path waits for N. */
+static inline void ts_count_served(const char *dir) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/served", dir);
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd >= 0) {
+        if (write(fd, "s", 1) < 0) { /* nothing to do */
+        }
+        close(fd);
+    }
+}
+
+static inline int ts_served_in(const char *dir) {
+    char p[256];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/served", dir);
+    return stat(p, &st) == 0 ? (int)st.st_size : 0;
+}
+
 static inline void ts_bad_conn(int fd, const char *dir) {
     char req[8192];
     for (;;) { /* keep-alive: one request after another */
@@ -245,8 +265,15 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         }
         char path[256] = "";
         sscanf(req, "%*s %255s", path);
+        int gate = 0;
         if (!strcmp(path, "/ok")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+            ts_count_served(dir);
+        } else if (sscanf(path, "/gate/%d", &gate) == 1) {
+            /* answers (like /ok, not counted) once `gate` /ok were answered */
+            for (int i = 0; i < 30000 && ts_served_in(dir) < gate; i++)
+                ts_sleep_ms(1);
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\ngate\n");
         } else if (!strcmp(path, "/truncated")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
             char b[100];
@@ -294,7 +321,6 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         } else {
             TS_SENDS(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         }
-        (void)dir;
     }
 }
 
