@@ -106,7 +106,9 @@ AW_API int aw_stream_flush(aw_stream_t *s);
 AW_API int aw_stream_shutdown(aw_stream_t *s);
 
 /* Close: release the socket and the buffer. Always releases; idempotent;
- * never suspends. Returns 0. */
+ * returns 0. A plain stream never suspends; a TLS stream may wait for the
+ * socket to take close_notify, bounded by the exit's grace in a with-exit
+ * (by the caller's deadlines otherwise), then releases anyway. */
 AW_API int aw_stream_close(aw_stream_t *s);
 
 /* Bytes buffered but not read yet. */
