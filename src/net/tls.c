@@ -164,7 +164,8 @@ static ssize_t aw__tls_send(aw_stream_t *s, const void *buf, size_t n) {
 
 /* Send close_notify once. With `wait`, a socket that cannot take it now is
  * waited for (aw_fd_wait) and the shutdown retried: inside a with-exit that
- * is bounded by the exit's grace (the wait then fails with -ECANCELED),
+ * is bounded by the exit's grace (the wait then fails with -ECANCELED and
+ * the runtime reports the overrun),
  * in an explicit close by the caller's deadlines and cancellation. Any
  * failure gives up quietly: the close goes on and releases everything. */
 static void aw__tls_notify(aw__tls_t *t, bool wait) {
