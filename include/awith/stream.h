@@ -46,7 +46,8 @@ typedef struct aw_stream aw_stream_t;
 
 /* A transport layered on the socket (TLS: awith/tls.h). Private. recv and
  * send wait themselves (cancellable) and return a count (0: end of
- * stream) or a negative code; shutdown and close never suspend. */
+ * stream) or a negative code; shutdown never suspends; close may wait
+ * (bounded by the caller's grace or deadline) and always releases. */
 typedef struct aw_stream_io {
     ssize_t (*recv)(aw_stream_t *s, void *buf, size_t n);
     ssize_t (*send)(aw_stream_t *s, const void *buf, size_t n);
@@ -106,7 +107,9 @@ AW_API int aw_stream_flush(aw_stream_t *s);
 AW_API int aw_stream_shutdown(aw_stream_t *s);
 
 /* Close: release the socket and the buffer. Always releases; idempotent;
- * never suspends. Returns 0. */
+ * returns 0. A plain stream never suspends; a TLS stream may wait for the
+ * socket to take close_notify, bounded by the exit's grace in a with-exit
+ * (by the caller's deadlines otherwise), then releases anyway. */
 AW_API int aw_stream_close(aw_stream_t *s);
 
 /* Bytes buffered but not read yet. */

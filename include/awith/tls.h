@@ -10,8 +10,10 @@
  * default: the peer's chain must lead to a trusted CA (the system's, or
  * opts.ca_file) and name the host connected to (or opts.server_name);
  * turning it off takes `insecure_no_verify`. The client sends SNI for host
- * names. Closing sends close_notify when the socket can take it without
- * waiting; aw_stream_shutdown sends it and half-closes. A peer that closes
+ * names. Closing sends close_notify, waiting for the socket to take it
+ * within the exit's grace (a with-exit) or the caller's deadlines (an
+ * explicit close), then releases anyway; aw_stream_shutdown sends it
+ * without waiting and half-closes. A peer that closes
  * without close_notify reads as end of stream (Python's
  * suppress_ragged_eofs).
  *

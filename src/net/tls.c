@@ -162,17 +162,31 @@ static ssize_t aw__tls_send(aw_stream_t *s, const void *buf, size_t n) {
     }
 }
 
-static void aw__tls_notify(aw__tls_t *t) {
-    if (!t->sent_notify && SSL_is_init_finished(t->ssl)) {
-        t->sent_notify = true;
-        SSL_shutdown(t->ssl); /* one try: never waits */
+/* Send close_notify once. With `wait`, a socket that cannot take it now is
+ * waited for (aw_fd_wait) and the shutdown retried: inside a with-exit that
+ * is bounded by the exit's grace (the wait then fails with -ECANCELED and
+ * the runtime reports the overrun),
+ * in an explicit close by the caller's deadlines and cancellation. Any
+ * failure gives up quietly: the close goes on and releases everything. */
+static void aw__tls_notify(aw__tls_t *t, bool wait) {
+    if (t->sent_notify || !SSL_is_init_finished(t->ssl))
+        return;
+    t->sent_notify = true;
+    for (;;) {
+        t->err = 0;
+        int rc = SSL_shutdown(t->ssl); /* 0: sent, 1: both sides done */
+        if (rc >= 0 || !wait || SSL_get_error(t->ssl, rc) != SSL_ERROR_WANT_WRITE)
+            break;
         ERR_clear_error();
+        if (aw_fd_wait(t->fd, AW_WRITE) < 0)
+            break; /* out of grace / cancelled: close anyway */
     }
+    ERR_clear_error();
 }
 
 static int aw__tls_shutdown(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
-    aw__tls_notify(t);
+    aw__tls_notify(t, false);
     shutdown(s->fd, SHUT_WR);
     return 0;
 }
@@ -181,7 +195,13 @@ static void aw__tls_close(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
     if (!t)
         return;
-    aw__tls_notify(t);
+    aw__tls_notify(t, !s->broken);
+    /* Discard what the peer sent and nobody read (TLS 1.3 session tickets
+     * at least): close(2) with unread bytes resets the connection, and the
+     * reset throws away what is still queued, close_notify included. */
+    char junk[4096];
+    for (int i = 0; i < 64 && recv(t->fd, junk, sizeof junk, MSG_DONTWAIT) > 0; i++)
+        ;
     SSL_free(t->ssl);
     free(t);
 }

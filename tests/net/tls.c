@@ -176,3 +176,300 @@ static int t_bad_files(void *arg) {
     return 0;
 }
 Test(tls, bad_certificate_files) { aw_test_run(t_bad_files, NULL, 0); }
+
+/* ---- graceful close: close_notify within the exit's grace ----
+ *
+ * The peer is plain blocking OpenSSL in a forked process. The client fills
+ * its socket while the peer does not read, then leaves the block; the
+ * peer starts reading only then. (Whether close_notify's own send finds
+ * the socket full is up to the kernel: TCP appends small writes to its
+ * last unsent segment past SO_SNDBUF, so over TCP these tests check the
+ * outcome: delivered, or released within grace. The Unix socket pair
+ * tests further down force the wait.) */
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+
+typedef struct {
+    int lfd, port;     /* the peer's listening socket */
+    int cmd[2];        /* pipe: the client tells the peer how much to read */
+    pid_t pid;
+} peer_t;
+
+/* The forked peer: accept, handshake, wait for the byte count on the pipe
+ * (a peer that never reads gets none), read that much, then expect the
+ * client's close_notify: SSL_read returns 0 with SSL_ERROR_ZERO_RETURN.
+ * Exit status 0 when it came; 2-6 say what went wrong. It issues no TLS
+ * 1.3 session tickets: a ticket still in flight when the client closes
+ * arrives after close(2) and draws a reset that would drop close_notify
+ * (TCP's rule, not the close path's; the close path discards what has
+ * already arrived). */
+static void peer_read_all(SSL *ssl, int cmd) __attribute__((noreturn));
+
+static void peer_main(peer_t *pe) {
+    close(pe->cmd[1]);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, p("srv.pem")) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, p("srv.key"), SSL_FILETYPE_PEM) != 1)
+        _exit(2);
+    SSL_CTX_set_num_tickets(ctx, 0); /* nothing for the client to leave unread */
+    int fd = accept(pe->lfd, NULL, NULL);
+    SSL *ssl = fd >= 0 ? SSL_new(ctx) : NULL;
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1)
+        _exit(3);
+    peer_read_all(ssl, pe->cmd[0]);
+}
+
+/* The peer over a Unix socket pair: the TLS client this time. */
+static void pair_peer_main(int fd, int cmd) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)
+        _exit(3);
+    peer_read_all(ssl, cmd);
+}
+
+static void peer_read_all(SSL *ssl, int cmd) {
+    unsigned long long want = 0;
+    if (read(cmd, &want, sizeof want) != (ssize_t)sizeof want)
+        _exit(4);
+    usleep(50 * 1000); /* let the client try close_notify on the full socket first */
+    char buf[16384];
+    unsigned long long got = 0;
+    int n;
+    while ((n = SSL_read(ssl, buf, sizeof buf)) > 0)
+        got += (unsigned long long)n;
+    if (got != want) {
+        fprintf(stderr, "peer: read %llu of %llu bytes, then %d (SSL error %d)\n", got, want, n,
+                SSL_get_error(ssl, n));
+        _exit(5);
+    }
+    _exit(SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ? 0 : 6);
+}
+
+static void peer_start(peer_t *pe) {
+    pe->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    cr_assert(pe->lfd >= 0 && bind(pe->lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              listen(pe->lfd, 4) == 0 && getsockname(pe->lfd, (struct sockaddr *)&a, &al) == 0);
+    pe->port = ntohs(a.sin_port);
+    cr_assert_eq(pipe2(pe->cmd, O_CLOEXEC), 0);
+    pe->pid = fork();
+    cr_assert(pe->pid >= 0);
+    if (pe->pid == 0)
+        peer_main(pe);
+    close(pe->lfd);
+    close(pe->cmd[0]);
+}
+
+/* Wait for the peer's exit (killing it first if asked); its status. */
+static int peer_end(peer_t *pe, bool kill_it) {
+    if (kill_it)
+        kill(pe->pid, SIGKILL);
+    close(pe->cmd[1]);
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pe->pid, &st, WNOHANG)) == 0)
+        cr_assert_eq(aw_sleep(AW_MS(1)), 0);
+    cr_assert_eq(r, pe->pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Write 1 KiB records while the socket is writable (the peer is not
+ * reading). Returns the bytes written. */
+static unsigned long long fill(aw_stream_t *s) {
+    static char kib[1024];
+    unsigned long long total = 0;
+    struct pollfd pf = {.fd = s->fd, .events = POLLOUT};
+    do {
+        while (poll(&pf, 1, 0) == 1 && (pf.revents & POLLOUT)) {
+            cr_assert_eq(aw_stream_write(s, kib, sizeof kib), 0, "%s", msg_now());
+            total += sizeof kib;
+        }
+        aw_sleep(AW_MS(5)); /* loopback moves data to the peer's queue: look again */
+    } while (poll(&pf, 1, 0) == 1 && (pf.revents & POLLOUT));
+    cr_assert_eq(net_outq(s->fd) > 8192, true, "queued %d", net_outq(s->fd));
+    return total;
+}
+
+static aw_tls_ctx_t *client_ctx(aw_tls_ctx_t *c) {
+    aw_tls_opts_t o = {.ca_file = p("ca.pem")};
+    cr_assert_eq(aw_tls_ctx_init(c, &o, false), 0, "%s", msg_now());
+    return c;
+}
+
+static int t_close_notify_after_exit(void *arg) {
+    (void)arg;
+    peer_t pe;
+    peer_start(&pe);
+    aw_tls_ctx_t cctx;
+    aw_with (aw_stream_t *s, aw_tls_client(client_ctx(&cctx), "localhost", pe.port)) {
+        unsigned long long total = fill(s);
+        /* the peer starts reading only now: close_notify waits for it */
+        cr_assert_eq(write(pe.cmd[1], &total, sizeof total), (ssize_t)sizeof total);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    int st = peer_end(&pe, false);
+    cr_assert_eq(st, 0, "the peer did not read everything then close_notify (status %d)", st);
+    aw_tls_ctx_free(&cctx);
+    return 0;
+}
+Test(tls, close_notify_reaches_peer_after_with_exit) { aw_test_run(t_close_notify_after_exit, NULL, 0); }
+
+static int t_close_peer_never_reads(void *arg) {
+    (void)arg;
+    peer_t pe;
+    peer_start(&pe);
+    aw_tls_ctx_t cctx;
+    aw_cm_type_t short_grace = aw_tls_client_type;
+    short_grace.grace = AW_MS(100);
+    aw_tls_client_t st = {.ctx = client_ctx(&cctx), .host = "localhost", .port = pe.port};
+    aw_with (aw_stream_t *s, aw_cm(&short_grace, &st))
+        fill(s);
+    cr_assert_eq(st.stream.fd, -1, "the exit released the socket");
+    const aw_err_t *e = aw_err_current();
+    cr_assert(!e || e->code == -ECANCELED, "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(peer_end(&pe, true), -1);
+    aw_tls_ctx_free(&cctx);
+    return 0;
+}
+Test(tls, close_releases_within_grace_when_peer_never_reads) {
+    aw_test_run(t_close_peer_never_reads, NULL, 0);
+}
+
+/* The explicit close: bounded by the caller's deadline instead. */
+static int t_explicit_close_deadline(void *arg) {
+    (void)arg;
+    peer_t pe;
+    peer_start(&pe);
+    aw_tls_ctx_t cctx;
+    aw_stream_t s;
+    cr_assert_eq(aw_tls_connect(&s, client_ctx(&cctx), "localhost", pe.port), 0, "%s", msg_now());
+    fill(&s);
+    int rc = 0;
+    aw_with (aw_scope_t *sc, aw_fail_after(AW_MS(100)))
+        rc = aw_stream_close(&s);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(s.fd, -1, "close released the socket");
+    aw_err_clear();
+    cr_assert_eq(peer_end(&pe, true), -1);
+    aw_tls_ctx_free(&cctx);
+    return 0;
+}
+Test(tls, explicit_close_bounded_by_fail_after) { aw_test_run(t_explicit_close_deadline, NULL, 0); }
+
+/* Over a Unix socket pair (awith is the TLS server here) the kernel is
+ * strict: a send that finds the queue above SO_SNDBUF fails with EAGAIN,
+ * whatever its size. Shrinking SO_SNDBUF below what is queued makes the
+ * socket refuse close_notify until the peer drains: the close MUST wait. */
+typedef struct {
+    aw_stream_t s;
+    int cmd;           /* write end of the peer's pipe */
+    pid_t pid;
+} pair_t;
+
+static void pair_start(pair_t *pr) {
+    int sv[2], cmd[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    cr_assert_eq(pipe2(cmd, O_CLOEXEC), 0);
+    pr->pid = fork();
+    cr_assert(pr->pid >= 0);
+    if (pr->pid == 0) {
+        close(sv[0]);
+        close(cmd[1]);
+        pair_peer_main(sv[1], cmd[0]);
+    }
+    close(sv[1]);
+    close(cmd[0]);
+    pr->cmd = cmd[1];
+    aw_stream_init(&pr->s, sv[0], "pair");
+    aw_tls_opts_t so = {.cert_file = p("srv.pem"), .key_file = p("srv.key")};
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &so, true), 0, "%s", msg_now());
+    cr_assert_eq(aw_tls_accept(&pr->s, &sctx), 0, "%s", msg_now());
+}
+
+static unsigned long long pair_fill(aw_stream_t *s) {
+    static char kib[1024];
+    unsigned long long total = 0;
+    struct pollfd pf = {.fd = s->fd, .events = POLLOUT};
+    while (poll(&pf, 1, 0) == 1 && (pf.revents & POLLOUT)) {
+        cr_assert_eq(aw_stream_write(s, kib, sizeof kib), 0, "%s", msg_now());
+        total += sizeof kib;
+    }
+    int one = 1;
+    cr_assert_eq(setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof one), 0);
+    cr_assert_eq(send(s->fd, "", 1, MSG_DONTWAIT), -1, "the socket must refuse any send now");
+    cr_assert_eq(errno, EAGAIN);
+    return total;
+}
+
+static int pair_end(pair_t *pr, bool kill_it) {
+    peer_t pe = {.cmd = {-1, pr->cmd}, .pid = pr->pid};
+    return peer_end(&pe, kill_it);
+}
+
+static int t_pair_close_waits(void *arg) {
+    (void)arg;
+    pair_t pr;
+    pair_start(&pr);
+    aw_with (aw_stream_t *s, aw_cm(&aw_stream_closing_type, &pr.s)) {
+        unsigned long long total = pair_fill(s);
+        cr_assert_eq(write(pr.cmd, &total, sizeof total), (ssize_t)sizeof total);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(pr.s.fd, -1);
+    int st = pair_end(&pr, false);
+    cr_assert_eq(st, 0, "the peer did not read everything then close_notify (status %d)", st);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, close_waits_for_full_socket_then_sends_close_notify) {
+    aw_test_run(t_pair_close_waits, NULL, 0);
+}
+
+static int t_pair_close_grace(void *arg) {
+    (void)arg;
+    pair_t pr;
+    pair_start(&pr);
+    aw_cm_type_t short_grace = aw_stream_closing_type;
+    short_grace.grace = AW_MS(100);
+    aw_with (aw_stream_t *s, aw_cm(&short_grace, &pr.s))
+        pair_fill(s); /* the peer never reads */
+    cr_assert_eq(pr.s.fd, -1, "the exit released the socket when its grace ran out");
+    /* the runtime reports the overrun; the socket is released all the same */
+    cr_assert(msg_has("overran its grace period of 100 ms"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(pair_end(&pr, true), -1);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, close_gives_up_when_grace_runs_out_on_full_socket) {
+    aw_test_run(t_pair_close_grace, NULL, 0);
+}
+
+static int t_pair_close_deadline(void *arg) {
+    (void)arg;
+    pair_t pr;
+    pair_start(&pr);
+    pair_fill(&pr.s);
+    int rc = -1;
+    aw_with (aw_scope_t *sc, aw_move_on_after(AW_MS(100)))
+        rc = aw_stream_close(&pr.s);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(pr.s.fd, -1, "close released the socket at the deadline");
+    cr_assert_eq(pair_end(&pr, true), -1);
+    aw_tls_ctx_free(&sctx);
+    return aw_status();
+}
+Test(tls, explicit_close_on_full_socket_bounded_by_deadline) {
+    aw_test_run(t_pair_close_deadline, NULL, 0);
+}
