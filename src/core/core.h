@@ -100,7 +100,11 @@ void aw__err_move(aw_task_t *to, aw_task_t *from);
 /* scope.c */
 bool aw__cancelled(const aw_task_t *t);           /* level check, O(depth) */
 int aw__raise_cancel(aw_task_t *t);               /* -ECANCELED with a record */
-aw_ns_t aw__deadline(aw_task_t *t, aw_ns_t now);  /* effective; resolves lazy grace */
+aw_ns_t aw__deadline(aw_task_t *t);                /* effective; resolves lazy grace */
+/* A cancellation point's check, in one walk of the scope chain: expires
+ * past deadlines, returns 0 or raises -ECANCELED; *deadline (if given)
+ * gets the effective deadline. */
+int aw__point(aw_task_t *t, aw_ns_t *deadline);
 int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
 void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */

@@ -48,12 +48,12 @@ int aw__raise_cancel(aw_task_t *t) {
     return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED, "cancelled");
 }
 
-aw_ns_t aw__deadline(aw_task_t *t, aw_ns_t now) {
+aw_ns_t aw__deadline(aw_task_t *t) {
     aw_ns_t d = AW_NEVER;
     for (aw_scope_t *s = t->scope; s; s = s->parent) {
         if (s->lazy) {
             /* an exit's grace starts at its first suspension: read the
-             * clock (`now` may be the loop's, from the last timer round) */
+             * clock (the loop's time is refreshed only by timer rounds) */
             s->lazy = 0;
             if (s->rel != AW_NEVER)
                 s->deadline = aw_now() + s->rel;
@@ -64,6 +64,35 @@ aw_ns_t aw__deadline(aw_task_t *t, aw_ns_t now) {
             break;
     }
     return d;
+}
+
+int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+    aw_ns_t d = AW_NEVER;
+    bool cancelled = false;
+    for (aw_scope_t *s = t->scope; s; s = s->parent) { /* one walk for both */
+        if (s->lazy) {
+            s->lazy = 0;
+            if (s->rel != AW_NEVER)
+                s->deadline = aw_now() + s->rel;
+        }
+        if (s->deadline < d)
+            d = s->deadline;
+        cancelled |= s->cancelled;
+        if (s->shield)
+            break;
+    }
+    if (d != AW_NEVER) {
+        /* deadlines past due count even when a cancel is pending too
+         * (decision 6 records both); an expired scope is a visible cancel */
+        aw_ns_t now = aw_now();
+        if (d <= now) {
+            aw__expire(t, now);
+            cancelled = true;
+        }
+    }
+    if (deadline)
+        *deadline = d;
+    return cancelled ? aw__raise_cancel(t) : 0;
 }
 
 int aw__expire(aw_task_t *t, aw_ns_t now) {
@@ -90,7 +119,7 @@ static void aw__task_poke(aw_task_t *t, int rearm) {
     if (aw__cancelled(t)) {
         aw__task_wake(t, -ECANCELED);
     } else if (rearm) {
-        aw_ns_t when = aw__deadline(t, aw_now());
+        aw_ns_t when = aw__deadline(t);
         if (t->wait_until < when)
             when = t->wait_until;
         if (when == AW_NEVER)
@@ -164,7 +193,7 @@ bool aw_scope_cancelled(const aw_scope_t *s) { return s->cancelled; }
 
 aw_ns_t aw_effective_deadline(void) {
     aw_task_t *t = aw__task_cur();
-    return t ? aw__deadline(t, aw_now()) : AW_NEVER;
+    return t ? aw__deadline(t) : AW_NEVER;
 }
 
 bool aw_cancel_pending(void) {

@@ -37,7 +37,7 @@ static void aw__task_timer_fire(aw__timer_t *tm) {
     if (t->cancellable && aw__expire(t, now) > 0 && t->state == AW__T_WAITING)
         aw__task_wake(t, -ECANCELED);
     if (t->state == AW__T_WAITING) { /* a deadline moved later: wait on */
-        aw_ns_t when = aw__deadline(t, now);
+        aw_ns_t when = aw__deadline(t);
         if (t->wait_until < when)
             when = t->wait_until;
         if (when != AW_NEVER)
@@ -56,42 +56,46 @@ static void aw__task_stack_check(aw_task_t *t) {
     }
 }
 
-int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
+/* Leave the wait structure early (the wait ends before it began). */
+static void aw__task_unwait(aw_task_t *t) {
+    if (t->unwait) {
+        void (*u)(aw_task_t *) = t->unwait;
+        t->unwait = NULL;
+        u(t);
+    }
+}
+
+/* Every suspension of a task goes through here: the stack canary is
+ * checked each time the task switches out, whatever it waits for. */
+static void aw__task_park(aw_task_t *t) {
     aw__task_stack_check(t);
+    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
+    aw__loop_park(t->loop);
+    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
+    t->state = AW__T_RUNNING;
+}
+
+int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
     t->wait_until = until;
     if (cancellable) {
         AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
-        /* deadlines past due count even when a cancel is pending too
-         * (decision 6 records both) */
-        aw_ns_t d = aw__deadline(t, t->loop->now);
-        if (d != AW_NEVER && d <= aw_now())
-            aw__expire(t, aw_now());
-        if (aw__cancelled(t)) {
-            if (t->unwait) {
-                void (*u)(aw_task_t *) = t->unwait;
-                t->unwait = NULL;
-                u(t);
-            }
-            return aw__raise_cancel(t);
+        aw_ns_t d;
+        int rc = aw__point(t, &d);
+        if (rc < 0) {
+            aw__task_unwait(t);
+            return rc;
         }
         if (d < until)
             until = d;
     }
     if (until != AW_NEVER && aw__timer_arm(&t->loop->timers, &t->timer, until) < 0) {
-        if (t->unwait) {
-            void (*u)(aw_task_t *) = t->unwait;
-            t->unwait = NULL;
-            u(t);
-        }
+        aw__task_unwait(t);
         return aw__raise_at(t, __FILE__, __LINE__, __func__, -ENOMEM, "cannot arm a timer");
     }
     t->cancellable = (uint8_t)cancellable;
     t->state = AW__T_WAITING;
     t->wake_rc = 0;
-    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
-    aw__loop_park(t->loop);
-    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
-    t->state = AW__T_RUNNING;
+    aw__task_park(t);
     t->unwait = NULL;
     int rc = t->wake_rc;
     if (rc == -ECANCELED) {
@@ -119,15 +123,13 @@ int aw_yield(void) {
     aw_task_t *t = aw__task_cur();
     if (!t)
         return -EPERM;
-    int rc = aw_checkpoint();
+    AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
+    int rc = aw__point(t, NULL);
     if (rc < 0)
         return rc;
     t->state = AW__T_READY;
     aw__loop_ready(t->loop, &t->coro);
-    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
-    aw__loop_park(t->loop);
-    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
-    t->state = AW__T_RUNNING;
+    aw__task_park(t);
     return 0;
 }
 
@@ -136,10 +138,7 @@ int aw_checkpoint(void) {
     if (!t)
         return 0;
     AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
-    aw_ns_t d = aw__deadline(t, t->loop->now);
-    if (d != AW_NEVER && d <= aw_now())
-        aw__expire(t, aw_now());
-    return aw__cancelled(t) ? aw__raise_cancel(t) : 0;
+    return aw__point(t, NULL);
 }
 
 /* ---- life cycle ---- */
