@@ -27,7 +27,6 @@ typedef struct aw_exitstack {     /* private; public for stack storage */
     aw__xs_slab_t *slabs;         /* where the nodes live */
     size_t n;
     uint64_t mark;                /* seq pending when the stack's block began */
-    uint8_t in_block;
 } aw_exitstack_t;
 
 extern AW_API const aw_cm_type_t aw_exitstack_type;

@@ -137,7 +137,6 @@ void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst) {
     }
     dst->top = st->top;
     dst->n = st->n;
-    dst->in_block = 0;
     st->top = NULL;
     st->n = 0;
 }
@@ -156,7 +155,6 @@ static int aw__xs_enter(void *self, void **out) {
     aw_exitstack_t *st = self;
     aw_task_t *t = aw__task_cur();
     st->mark = t->err ? t->err->seq : 0;
-    st->in_block = 1;
     *out = st;
     return 0;
 }
@@ -166,7 +164,6 @@ static int aw__xs_exit(void *self, const aw_err_t *err) {
     aw_task_t *t = aw__task_cur();
     uint64_t before = t->err ? t->err->seq : 0;
     aw__xs_unwind(st, st->mark);
-    st->in_block = 0;
     if (!t->err || t->err->seq <= st->mark)
         return err ? AW_SUPPRESS : 0; /* the entries handled it */
     if (t->err->seq > before)

@@ -351,8 +351,12 @@ static int pg_params(aw__pg_params_t *p, const aw_pg_arg_t *a, int n) {
         p->v = malloc(n * sizeof *p->v);
         p->l = malloc(n * sizeof *p->l);
         p->f = malloc(n * sizeof *p->f);
-        if (!p->v || !p->l || !p->f)
+        if (!p->v || !p->l || !p->f) {
+            free(p->v);
+            free(p->l);
+            free(p->f);
             return aw_raise(-ENOMEM, "postgres: out of memory for %d parameters", n);
+        }
     }
     for (int i = 0; i < n; i++) {
         p->v[i] = a[i].len == -1 ? a[i].buf : a[i].value;

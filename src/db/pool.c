@@ -403,10 +403,10 @@ int aw_pool_open(aw_pool_t **out, const aw_pool_ops_t *ops, void *ctx, const aw_
         p->opening++;
         int rc = open_item(p, &e);
         if (rc < 0) {
-            p->closed = true;
-            while (p->busy.head) {
-                e = p->busy.head;
-                pl_del(&p->busy, e);
+            p->closed = true; /* the items opened so far wait in idle */
+            while (p->idle.head) {
+                e = p->idle.head;
+                pl_del(&p->idle, e);
                 destroy(p, e);
             }
             free(p);

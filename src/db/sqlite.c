@@ -5,7 +5,7 @@
  * worker prepares (or finds in the per-connection cache), binds, steps
  * and copies the rows out, and the caller picks the result up. The
  * connection is opened SQLITE_OPEN_NOMUTEX: at most one job per connection
- * is in flight (`inflight`), which the pool's queue hand-off orders, so no
+ * is in flight (`busy`), which the pool's queue hand-off orders, so no
  * lock is needed. A cancelled caller interrupts its job and leaves; the
  * job's abandon callback (loop thread) frees it, wakes whoever waits for
  * the connection, and closes the database if close was asked meanwhile. */
@@ -25,7 +25,6 @@ typedef struct {
 
 struct aw_sqlite {
     sqlite3 *db;
-    struct aw__sq_job *inflight;  /* an abandoned job still running */
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
     bool close_pending;
@@ -343,7 +342,6 @@ static void job_abandon(void *arg) {
         job_free(j);
         return;
     }
-    c->inflight = NULL;
     c->busy = false;
     job_free(j);
     if (c->close_pending)
@@ -393,14 +391,18 @@ static int job_run(aw__sq_job_t *j, const char *what) {
     if (rc == -ECANCELED) { /* the pool owns j now: stop it */
         j->abandoned = true;
         if (j->kind != JOB_OPEN) {
-            c->inflight = j;
             sqlite3_interrupt(c->db);
         }
         return rc;
     }
     if (j->kind != JOB_OPEN) {
         c->busy = false;
-        aw_event_set(&c->idle);
+        if (c->close_pending) { /* closed by another task meanwhile */
+            conn_free(c);
+            c = NULL;
+        } else {
+            aw_event_set(&c->idle);
+        }
     }
     if (rc < 0)
         return rc;

@@ -322,6 +322,8 @@ static void aw__http_detach_all(aw_http_session_t *s) {
     for (aw_http_response_t *r = s->live, *n; r; r = n) {
         n = r->next;
         aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+        if (s->share) /* let the share go, or curl_share_cleanup fails (in use) */
+            curl_easy_setopt(r->easy, CURLOPT_SHARE, NULL);
         r->s = NULL;
         r->prev = r->next = NULL;
     }
@@ -739,6 +741,10 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_r
     int rc;
     if (!r->easy || !(r->url = aw__http_url(s, r->easy, req))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        if (fresh && r->easy) { /* never set up: must not join the spares */
+            curl_easy_cleanup(r->easy);
+            r->easy = NULL;
+        }
         goto undo;
     }
     if ((rc = aw__http_setup(s, r, req, fresh)) < 0)

@@ -42,7 +42,8 @@ int aw_unix_connect(aw_stream_t *s, const char *path) {
         if (rc == -EINPROGRESS && (rc = aw_fd_wait(fd, AW_WRITE)) == 0) {
             int err = 0;
             socklen_t el = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+                err = errno;
             if (!err)
                 break;
             rc = -err;
