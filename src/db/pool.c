@@ -135,7 +135,9 @@ static void destroy(aw_pool_t *p, aw__pent_t *e) {
 
 /* An entry taken off the busy list comes free: to the first waiter, or
  * idle (or closed, when the pool is). */
-static void give_entry(aw_pool_t *p, aw__pent_t *e) {
+/* `used`: when the item was last known good (now, after a release; its
+ * old time when an acquire is undone, so its health check stays due). */
+static void give_entry(aw_pool_t *p, aw__pent_t *e, aw_ns_t used) {
     if (p->closed) {
         destroy(p, e);
         drained_check(p);
@@ -149,7 +151,7 @@ static void give_entry(aw_pool_t *p, aw__pent_t *e) {
         aw_event_set(&w->ev);
         return;
     }
-    e->used = aw_now();
+    e->used = used;
     pl_push(&p->idle, e);
 }
 
@@ -157,8 +159,11 @@ static bool too_old(const aw_pool_t *p, const aw__pent_t *e, aw_ns_t now) {
     return p->o.max_lifetime > 0 && now - e->created >= p->o.max_lifetime;
 }
 
-/* Close idle items past max_idle (beyond min) or max_lifetime. O(closed). */
+/* Close idle items past max_idle (beyond min) or max_lifetime. O(idle),
+ * and nothing at all (no clock read) when neither limit is set. */
 static void trim(aw_pool_t *p) {
+    if (p->o.max_idle <= 0 && p->o.max_lifetime <= 0)
+        return;
     aw_ns_t now = aw_now();
     for (aw__pent_t *e = p->idle.tail, *prev; e; e = prev) {
         prev = e->prev;
@@ -239,7 +244,7 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
             pl_del(&p->busy, e);
             if (rc == -ECANCELED) { /* undo: back where it was, if still good */
                 if (!p->ops->usable || p->ops->usable(p->ctx, e->item)) {
-                    give_entry(p, e);
+                    give_entry(p, e, e->used); /* not checked: still due */
                 } else {
                     destroy(p, e);
                     give_slot(p);
@@ -272,7 +277,7 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
         case GOT_ENTRY:
             if (rc < 0) { /* woken, then cancelled: pass it on */
                 pl_del(&p->busy, w.e);
-                give_entry(p, w.e);
+                give_entry(p, w.e, aw_now());
                 return rc;
             }
             *out = w.e;
@@ -364,14 +369,14 @@ int aw_pool_release(aw_pool_t *p, void *item) {
     }
     pl_del(&p->busy, e);
     if (p->closed) {
-        give_entry(p, e); /* closes it; may free an orphaned pool */
+        give_entry(p, e, aw_now()); /* closes it; may free an orphaned pool */
         return 0;
     }
     if (too_old(p, e, aw_now())) {
         drop(p, e);
         return 0;
     }
-    give_entry(p, e);
+    give_entry(p, e, aw_now());
     trim(p);
     return 0;
 }

@@ -26,7 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum { J_OPEN, J_READ, J_PREAD, J_WRITE, J_FSYNC, J_MKSTEMP, J_RENAME, J_UNLINK, J_FSYNC_DIR };
+enum { J_OPEN, J_READ, J_PREAD, J_WRITE, J_FSYNC, J_MKSTEMP, J_RENAME, J_FSYNC_DIR };
 
 typedef struct aw__fjob {
     int op, fd, flags;
@@ -50,7 +50,6 @@ static void aw__fjob_run(void *arg) {
     case J_FSYNC: j->r = fsync(j->fd); break;
     case J_MKSTEMP: j->r = mkostemp(j->tmpl, O_CLOEXEC); break;
     case J_RENAME: j->r = rename(j->path, j->path2); break;
-    case J_UNLINK: j->r = unlink(j->path); break;
     case J_FSYNC_DIR: {
         int d = open(j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         j->r = d < 0 ? -1 : fsync(d);

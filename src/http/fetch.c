@@ -27,7 +27,6 @@ typedef struct aw__flight {
     size_t index;
     int error;             /* in order: the URL could not even start */
     char *emsg;            /* its message (malloc'd; NULL: see `error`) */
-    bool used;             /* in order: the slot holds URL `index` */
 } aw__flight_t;
 
 /* Fill `res` for a finished transfer (the body stays in r until it is closed). */
@@ -76,7 +75,7 @@ static int aw__fetch_in_order(aw_gen_t *g, aw_http_fetch_t *f, aw__flight_t *fly
     while (base < f->count) {
         while (next - base < conc && next < f->count) {
             aw__flight_t *fl = &fly[next % conc];
-            *fl = (aw__flight_t){.index = next, .used = true};
+            *fl = (aw__flight_t){.index = next};
             fl->error = aw__fetch_start(f, next, ev, limit, &fl->r, msg, size);
             if (fl->error)
                 fl->emsg = strdup(msg); /* NULL: reported without its message */

@@ -1023,7 +1023,6 @@ long aw_http_response_read(aw_http_response_t *r, const void **data) {
         if (r->done) {
             if (r->result != CURLE_OK)
                 return aw__http_fail(r);
-            r->eof = 1;
             return 0;
         }
         r->body.off = r->body.len = 0;
@@ -1057,7 +1056,6 @@ long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **tex
         return aw__http_fail(r);
     if (aw__buf_put(&r->body, "", 0) < 0) /* NUL-terminate even when empty */
         return aw_raise(-ENOMEM, "out of memory for a response body");
-    r->eof = 1;
     size_t n = r->body.len - r->body.off;
     *text = r->body.p + r->body.off;
     if (len)
