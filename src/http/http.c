@@ -25,6 +25,7 @@
 
 #include "../core/core.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,6 +71,7 @@ struct aw_http_session {
     const char *file;
     int line;
     uint8_t closing;
+    uint8_t managed;               /* opened by the manager: its exit closes it */
 };
 
 static void aw__http_repause(aw_http_response_t *r);
@@ -412,9 +414,11 @@ static int aw__http_driver(void *arg) {
             break; /* the session closes, or the loop shuts down */
     }
     aw_err_clear();
-    if (!s->closing) {
+    if (!s->closing && !s->managed) {
         /* Cancelled without aw_http_session_close: the loop is shutting
-         * down with the session still open (K4). */
+         * down with a session opened by hand still open (K4). A session
+         * of a with block is left to its exit, which always runs: freeing
+         * it here would pull it from under that exit. */
         fprintf(stderr,
                 "awith: HTTP session opened at %s:%d was never closed "
                 "(%zu response(s) still open); closing it at loop shutdown\n",
@@ -428,17 +432,18 @@ static int aw__http_driver(void *arg) {
 /* ---- the session ---- */
 
 
+static pthread_once_t aw__curl_once = PTHREAD_ONCE_INIT;
+static CURLcode aw__curl_rc;
+static void aw__curl_init(void) { aw__curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t *opts,
                           const char *file, int line) {
     *out = NULL;
     if (!aw_task_self())
         return aw_raise(-EINVAL, "aw_http_session_open: not inside a task of a loop");
-    static int curl_ready;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return aw_raise(-ENOMEM, "curl_global_init failed");
-        curl_ready = 1;
-    }
+    pthread_once(&aw__curl_once, aw__curl_init); /* loops may run on several threads */
+    if (aw__curl_rc != CURLE_OK)
+        return aw_raise(-ENOMEM, "curl_global_init failed: %s", curl_easy_strerror(aw__curl_rc));
     aw_http_session_t *s = calloc(1, sizeof *s);
     if (!s)
         return aw_raise(-ENOMEM, "out of memory for an HTTP session");
@@ -516,6 +521,8 @@ void aw_http_session_stats(const aw_http_session_t *s, aw_http_session_stats_t *
 static int aw__http_session_enter(void *self, void **out) {
     aw_http_session_cm_t *c = self;
     int rc = aw__http_session_open(&c->s, &c->opts, c->file, c->line);
+    if (rc == 0)
+        c->s->managed = 1;
     *out = c->s;
     return rc;
 }

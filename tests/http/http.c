@@ -578,6 +578,41 @@ static int t_unclosed(void *arg) {
     return 0; /* never closed */
 }
 
+/* A session held by a with block in a task that is still running when
+ * the main task returns: at shutdown the driver and the holder are both
+ * cancelled, in either order; the block's exit must close it (no report,
+ * no use after free: the ASan build checks), whichever runs first. */
+static int holder(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        *(int *)arg = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int holder_ready;
+static int t_held_at_shutdown(void *arg) {
+    aw_spawn(NULL, holder, &holder_ready, NULL);
+    while (!holder_ready)
+        aw_sleep_ms(1);
+    return 0; /* the holder is still inside its block */
+}
+Test(http, K4_session_in_a_with_block_closed_by_its_exit_at_shutdown, .init = start_nginx,
+     .fini = stop_all) {
+    cr_redirect_stderr();
+    int fds = aw_test_fds();
+    int rc = aw_main(t_held_at_shutdown, NULL);
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    /* the holder ends at shutdown's cancel: nothing is left alive */
+    cr_expect_eq(rc, 0, "aw_main: %d; stderr: %s", rc, buf);
+    cr_expect_eq(aw_test_fds(), fds, "its connections were closed");
+    cr_expect_null(strstr(buf, "was never closed"), "its exit closed it: %s", buf);
+}
+
 Test(http, K4_unclosed_session_reported_at_loop_close, .init = start_nginx, .fini = stop_all) {
     cr_redirect_stderr();
     int fds = aw_test_fds();
