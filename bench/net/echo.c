@@ -8,7 +8,10 @@
  *                    load: awith (this program with --serve: aw_server +
  *                    aw_stream_read/aw_stream_write), libuv (peers/echo_uv.c),
  *                    Python asyncio on uvloop and plain asyncio
- *                    (peers/echo_uvloop.py, Protocol-based).
+ *                    (peers/echo_uvloop.py, Protocol-based), and a bare
+ *                    io_uring server (peers/echo_uring.c: no runtime, one
+ *                    batched io_uring_enter per round), the floor that an
+ *                    io_uring backend could reach on this kernel.
  *
  *   echo_server_cpu_ns  CPU time (user + system) the server process spent
  *                    per round trip, whole run: on a small machine the
@@ -115,8 +118,8 @@ static fig_t measure_one(const char *kind, const char *self, double secs) {
         char *argv[] = {(char *)self, "--serve", ps, NULL};
         return run_one(argv, port, secs);
     }
-    if (!strcmp(kind, "libuv")) {
-        snprintf(peer, sizeof peer, "%s/echo_uv", ECHO_PEER_DIR);
+    if (!strcmp(kind, "libuv") || !strcmp(kind, "uring")) {
+        snprintf(peer, sizeof peer, "%s/echo_%s", ECHO_PEER_DIR, !strcmp(kind, "libuv") ? "uv" : "uring");
         if (access(peer, X_OK) != 0)
             return na;
         char *argv[] = {peer, ps, NULL};
@@ -139,40 +142,35 @@ int main(int argc, char **argv) {
     if (l <= 0)
         return 1;
     self[l] = 0;
-    const char *names[] = {"libuv", "uvloop", "asyncio"};
-    const char *kinds[] = {"awith", "libuv", "uvloop", "asyncio"};
-    /* runs interleaved (awith, libuv, uvloop, asyncio, awith, ...) so
-     * that a change in the machine's load hits every server alike */
-    double v[4][BENCH_NET_REPS], c[4][BENCH_NET_REPS];
-    int n[4] = {0};
+    /* kinds[0] is awith; the rest are its peers. Runs are interleaved
+     * (awith, libuv, ..., awith, ...) so that a change in the machine's
+     * load hits every server alike. */
+    enum { K = 5 };
+    const char *kinds[K + 1] = {"awith", "libuv", "uring", "uvloop", "asyncio", NULL};
+    double v[K][BENCH_NET_REPS], c[K][BENCH_NET_REPS];
+    int n[K] = {0};
     for (int rep = 0; rep < BENCH_NET_REPS; rep++)
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < K; k++) {
             fig_t x = measure_one(kinds[k], self, secs);
             if (x.rtt_per_s > 0) {
                 v[k][n[k]] = x.rtt_per_s;
                 c[k][n[k]++] = x.cpu_ns;
             }
         }
-    fig_t all[4];
-    for (int k = 0; k < 4; k++) {
-        all[k].rtt_per_s = n[k] == BENCH_NET_REPS ? bench_median(v[k], n[k]) : BENCH_NA;
-        all[k].cpu_ns = n[k] == BENCH_NET_REPS ? bench_median(c[k], n[k]) : BENCH_NA;
+    double rate[K], cpu[K];
+    for (int k = 0; k < K; k++) {
+        rate[k] = n[k] == BENCH_NET_REPS ? bench_median(v[k], n[k]) : BENCH_NA;
+        cpu[k] = n[k] == BENCH_NET_REPS ? bench_median(c[k], n[k]) : BENCH_NA;
     }
-    fig_t a = all[0], *pv = all + 1;
     /* throughput: ratio = awith / peer */
-    printf("echo_rtt_per_s awith=%.0f", a.rtt_per_s);
-    for (int i = 0; i < 3; i++)
-        pv[i].rtt_per_s < 0 ? printf(" %s=n/a", names[i]) : printf(" %s=%.0f", names[i], pv[i].rtt_per_s);
-    for (int i = 0; i < 3; i++)
-        if (pv[i].rtt_per_s > 0 && a.rtt_per_s > 0)
-            printf(" ratio_%s=%.3g", names[i], a.rtt_per_s / pv[i].rtt_per_s);
+    printf("echo_rtt_per_s awith=%.0f", rate[0]);
+    for (int k = 1; k < K; k++)
+        rate[k] < 0 ? printf(" %s=n/a", kinds[k]) : printf(" %s=%.0f", kinds[k], rate[k]);
+    for (int k = 1; k < K; k++)
+        if (rate[k] > 0 && rate[0] > 0)
+            printf(" ratio_%s=%.3g", kinds[k], rate[0] / rate[k]);
     printf("\n");
     /* server CPU per round trip: ratio = peer / awith */
-    double cv[4];
-    for (int i = 0; i < 3; i++)
-        cv[i] = pv[i].cpu_ns;
-    cv[3] = 0;
-    const char *peers[] = {"libuv", "uvloop", "asyncio", NULL};
-    bench_print("echo_server_cpu_ns", a.cpu_ns, peers, cv);
+    bench_print("echo_server_cpu_ns", cpu[0], kinds + 1, cpu + 1);
     return 0;
 }
