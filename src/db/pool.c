@@ -334,6 +334,8 @@ int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *fi
     return 0;
 }
 
+/* Linear, but the busy list is at most `max` long and the latest acquired
+ * sits at its head, which is where a block's release usually finds it. */
 static aw__pent_t *find_busy(aw_pool_t *p, void *item) {
     for (aw__pent_t *e = p->busy.head; e; e = e->next)
         if (e->item == item)
@@ -356,7 +358,8 @@ int aw_pool_release(aw_pool_t *p, void *item) {
         drop(p, e);
         return 0;
     }
-    if (!p->closed && p->ops->reset && !too_old(p, e, aw_now())) {
+    aw_ns_t now = aw_now(); /* one clock read: age, and when it was last used */
+    if (!p->closed && p->ops->reset && !too_old(p, e, now)) {
         uint64_t before = err_mark();
         int rc = p->ops->reset(p->ctx, item); /* still counted busy meanwhile */
         if (rc < 0) {
@@ -369,14 +372,14 @@ int aw_pool_release(aw_pool_t *p, void *item) {
     }
     pl_del(&p->busy, e);
     if (p->closed) {
-        give_entry(p, e, aw_now()); /* closes it; may free an orphaned pool */
+        give_entry(p, e, now); /* closes it; may free an orphaned pool */
         return 0;
     }
-    if (too_old(p, e, aw_now())) {
+    if (too_old(p, e, now)) {
         drop(p, e);
         return 0;
     }
-    give_entry(p, e, aw_now());
+    give_entry(p, e, now);
     trim(p);
     return 0;
 }
