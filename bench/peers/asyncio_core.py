@@ -14,6 +14,9 @@ repeats it.
                (as bench/spawn.c): spawn_ns = time / N
     with N     `async with` a no-op class manager N times: with_ns
     timeout N  `async with asyncio.timeout(10)` entered and left: timeout_ns
+    to_thread N  `await asyncio.to_thread(noop)` N times, one after
+               another: to_thread_ns; then 8 tasks doing N/8 each
+               at once: to_thread_par_ns (time / N)
     idle N     N tasks sleeping 1 h; VmRSS before and after they all
                started: idle_kib (per task), idle_total_mib
 """
@@ -107,6 +110,24 @@ async def timeout(n):
     print(f"timeout_ns={statistics.median(vals):.4f}")
 
 
+def noop():
+    return None
+
+
+async def to_thread(n):
+    async def seq(k):
+        for _ in range(k):
+            await asyncio.to_thread(noop)
+
+    for name, tasks in (("to_thread_ns", 1), ("to_thread_par_ns", 8)):
+        vals = []
+        for _ in range(REPS):
+            t0 = time.perf_counter_ns()
+            await asyncio.gather(*[seq(n // tasks) for _ in range(tasks)])
+            vals.append((time.perf_counter_ns() - t0) / (n // tasks * tasks))
+        print(f"{name}={statistics.median(vals):.4f}")
+
+
 def rss_kib():
     with open("/proc/self/status") as f:
         for line in f:
@@ -126,7 +147,8 @@ async def idle(n):
     os._exit(0)  # measured; tearing down 1,000,000 tasks would take longer than that
 
 
-WORKLOADS = {"switch": switch, "spawn": spawn, "with": with_, "timeout": timeout, "idle": idle}
+WORKLOADS = {"switch": switch, "spawn": spawn, "with": with_, "timeout": timeout, "idle": idle,
+             "to_thread": to_thread}
 
 
 def main():

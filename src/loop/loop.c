@@ -138,6 +138,14 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
             ts.tv_nsec = d % 1000000000;
         }
     }
+    /* About to block with pool jobs out: they may finish sooner than a
+     * sleeping loop could be woken (pool.c). */
+    bool sleeping = l->jobs && (tp == NULL || ts.tv_sec || ts.tv_nsec);
+    if (sleeping && aw__pool_wait_done(l, true)) {
+        ts = (struct timespec){0, 0};
+        tp = &ts;
+        sleeping = false;
+    }
     int n = -1;
     if (!l->no_pwait2) {
         n = epoll_pwait2(l->epfd, evs, 256, tp, NULL);
@@ -148,6 +156,9 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
         int ms = tp ? (int)((ts.tv_sec * 1000) + (ts.tv_nsec + 999999) / 1000000) : -1;
         n = epoll_wait(l->epfd, evs, 256, ms);
     }
+    if (sleeping)
+        aw__pool_wait_done(l, false);
+    aw__pool_drain(l); /* a worker writes the eventfd only for a sleeping loop */
     for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == NULL) {
             uint64_t v;

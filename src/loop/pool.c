@@ -1,8 +1,21 @@
 /* pool.c: the thread pool for blocking calls (getaddrinfo, SQLite, file
  * I/O). Workers start lazily on the first job. A finished job goes on a
- * mutex-protected list and the loop's eventfd is written; the loop runs
- * the job's `done` on its own thread. Jobs are caller-owned (no malloc
- * here). Cost per job: two mutex round trips and one eventfd write. */
+ * mutex-protected list and the loop runs the job's `done` on its own
+ * thread. Jobs are caller-owned (no malloc here).
+ *
+ * Hand-offs without sleeping: waking a sleeping thread costs a futex call
+ * plus a scheduler wake-up, tens of microseconds on a VM, far more than a
+ * SQLite step or a cached read. So, for a short while (AW__SPIN_NS):
+ *  - one worker at most keeps polling the queue after its job instead of
+ *    sleeping, and submit signals the condition variable only when no
+ *    spinner will take the job;
+ *  - the loop, with jobs out and nothing else to do, polls the done list
+ *    before it blocks in epoll (once per batch of submissions), and a
+ *    worker writes the eventfd only when
+ *    the loop said it sleeps (`asleep`, set before its last look at the
+ *    done list: one of the two always sees the other, seq_cst).
+ * Past that while, both sleep as before, so a long call (fsync, a slow
+ * DNS answer) costs the spin once and no CPU after. */
 #include "loop.h"
 
 #include <errno.h>
@@ -10,36 +23,81 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+enum { AW__SPIN_NS = 50000 };
+
 struct aw__pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    aw__job_t *head, *tail;            /* waiting for a worker */
-    aw__job_t *done;                   /* finished, for the loop */
+    aw__job_t *head, *tail;            /* waiting for a worker (head: atomic reads) */
+    aw__job_t *done;                   /* finished, for the loop (atomic reads) */
     int stop;
+    int spinning;                      /* a worker polls `head` (0 or 1; under mu) */
+    int asleep;                        /* the loop blocks in epoll (atomic) */
+    bool fresh;                        /* a job came since the loop last spun (loop only) */
     int nthreads;
     int evfd;
     pthread_t threads[];
 };
 
+static inline void aw__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Poll *p until it is non-NULL or AW__SPIN_NS passed. */
+static bool aw__spin_for(aw__job_t *const *p) {
+    aw_ns_t end = aw_now() + AW__SPIN_NS;
+    for (unsigned i = 1;; i++) {
+        if (__atomic_load_n(p, __ATOMIC_ACQUIRE))
+            return true;
+        aw__cpu_relax();
+        if (i % 64 == 0 && aw_now() >= end)
+            return false;
+    }
+}
+
+/* The next job for a worker, or NULL when the pool stops. Called and
+ * returns with mu held. */
+static aw__job_t *aw__pool_take(aw__pool_t *pool) {
+    bool spun = false;
+    for (;;) {
+        aw__job_t *j = pool->head;
+        if (j) {
+            __atomic_store_n(&pool->head, j->next, __ATOMIC_RELAXED);
+            if (!j->next)
+                pool->tail = NULL;
+            return j;
+        }
+        if (pool->stop)
+            return NULL;
+        if (!spun && !pool->spinning) {
+            pool->spinning = 1;
+            pthread_mutex_unlock(&pool->mu);
+            aw__spin_for(&pool->head);
+            pthread_mutex_lock(&pool->mu);
+            pool->spinning = 0;
+            spun = true;
+            continue;
+        }
+        pthread_cond_wait(&pool->cv, &pool->mu);
+        spun = false;
+    }
+}
+
 static void *aw__pool_worker(void *p) {
     aw__pool_t *pool = p;
     pthread_mutex_lock(&pool->mu);
-    for (;;) {
-        while (!pool->head && !pool->stop)
-            pthread_cond_wait(&pool->cv, &pool->mu);
-        if (!pool->head)
-            break;
-        aw__job_t *j = pool->head;
-        pool->head = j->next;
-        if (!pool->head)
-            pool->tail = NULL;
+    for (aw__job_t *j; (j = aw__pool_take(pool));) {
         pthread_mutex_unlock(&pool->mu);
         j->work(j);
         pthread_mutex_lock(&pool->mu);
-        int wasempty = pool->done == NULL;
+        bool first = pool->done == NULL;
         j->next = pool->done;
-        pool->done = j;
-        if (wasempty) {
+        __atomic_store_n(&pool->done, j, __ATOMIC_SEQ_CST);
+        if (first && __atomic_load_n(&pool->asleep, __ATOMIC_SEQ_CST)) {
             uint64_t one = 1;
             ssize_t r = write(pool->evfd, &one, sizeof one);
             (void)r;
@@ -79,24 +137,48 @@ int aw__pool_submit(aw_loop_t *l, aw__job_t *j) {
     aw__pool_t *p = l->pool;
     j->next = NULL;
     pthread_mutex_lock(&p->mu);
+    bool first = p->head == NULL;
     if (p->tail)
         p->tail->next = j;
     else
-        p->head = j;
+        __atomic_store_n(&p->head, j, __ATOMIC_RELEASE);
     p->tail = j;
-    pthread_cond_signal(&p->cv);
+    if (!(first && p->spinning)) /* else the spinner takes it */
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    p->fresh = true;
     l->jobs++;
     return 0;
 }
 
-void aw__pool_drain(aw_loop_t *l) {
+bool aw__pool_wait_done(aw_loop_t *l, bool sleeping) {
     aw__pool_t *p = l->pool;
     if (!p)
+        return false;
+    if (!sleeping) {
+        __atomic_store_n(&p->asleep, 0, __ATOMIC_RELAXED);
+        return false;
+    }
+    /* Spin once per batch of submissions: a long job (an fsync, a slow
+     * name server) must not turn every later round into a busy wait. */
+    bool spin = p->fresh;
+    p->fresh = false;
+    if (spin && aw__spin_for(&p->done))
+        return true;
+    __atomic_store_n(&p->asleep, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&p->done, __ATOMIC_SEQ_CST))
+        return false;
+    __atomic_store_n(&p->asleep, 0, __ATOMIC_RELAXED);
+    return true;
+}
+
+void aw__pool_drain(aw_loop_t *l) {
+    aw__pool_t *p = l->pool;
+    if (!p || !__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
         return;
     pthread_mutex_lock(&p->mu);
     aw__job_t *d = p->done;
-    p->done = NULL;
+    __atomic_store_n(&p->done, NULL, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->mu);
     /* the list is newest first: reverse for completion order */
     aw__job_t *r = NULL;
