@@ -23,7 +23,7 @@
 #include "../../examples/combined.c"
 #include "../../examples/generators.c"
 
-#include "testutil.h"
+#include "capture.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -36,22 +36,9 @@ typedef struct {
 
 /* Run fn as the main task with fd 1 pointing at a temporary file. */
 static void run_captured(aw_task_fn fn, run_t *r) {
-    fflush(stdout);
-    FILE *tmp = tmpfile();
-    cr_assert_not_null(tmp);
-    int saved = dup(STDOUT_FILENO);
-    cr_assert_geq(saved, 0);
-    cr_assert_geq(dup2(fileno(tmp), STDOUT_FILENO), 0);
     aw_ns_t t0 = aw_now();
-    r->status = aw_main(fn, NULL);
+    r->status = aw_test_capture(fn, NULL, r->out, sizeof r->out);
     r->elapsed = aw_now() - t0;
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(r->out, 1, sizeof r->out - 1, tmp);
-    r->out[n] = '\0';
-    fclose(tmp);
 }
 
 static run_t run; /* large: keep it off the test's stack */
