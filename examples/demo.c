@@ -11,6 +11,7 @@
 #include "db/db_demo.h"
 #include "http/http_demo.h"
 #include "net/net_demo.h"
+#include "fs/fs_demo.h"
 
 #include <stdlib.h>
 
@@ -36,6 +37,8 @@ static const struct {
     {"generator managers and async generators (seed 004)", "generators.c", example_generators},
     {"AsyncConnection over a real TCP server (seed 001)", "net/tcp_connection.c", example_tcp_connection},
     {"file reader: async_file_reader, aiofiles.open (seed 002, section 6)", "fs/file_reader.c", example_file_reader},
+    {"seed 003 on real files: aw_file, log managers, errors, copies, atomic write", "fs/file_handling.c",
+     example_file_handling},
     {"a real database: SQLite by default, PostgreSQL with a DSN (seeds 000/001, 002 sections 1 and 8)",
      "db/db_demo.c", example_db},
     {"HTTP session: session.get -> resp.text() (seed 001)", "http/http_demo.c", example_http_get},
