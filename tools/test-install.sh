@@ -3,7 +3,8 @@
 # it into a temporary DESTDIR, then compiles and runs a small program
 # against the installed headers and pkg-config file, linked once with the
 # shared library and once with the static one. Also checks that every
-# public header compiles on its own and that the shared library exports
+# public header compiles on its own, that every public macro expands
+# without warnings under -Wall -Wextra, and that the shared library exports
 # aw_* symbols only. Fails loudly (and says what is missing); ends with
 # "install: ok" or "install: FAILED".
 set -euo pipefail
@@ -63,6 +64,72 @@ done
 bad=$(nm -D --defined-only "$libdir/libawith.so" | awk '$2 ~ /[TDBRW]/ {print $3}' |
   grep -v '^aw_' | grep -v '^AWITH_' || true)
 [ -z "$bad" ] || fail "libawith.so exports non-aw_ symbols: $bad"
+
+# every public macro expands warning-free in a user's -Wall -Wextra build
+cat >"$tmp/macros.c" <<'C'
+/* Every public macro, compiled as a user would with -Wall -Wextra. */
+#include <awith.h>
+#include <fcntl.h>
+
+static int gfn(aw_gen_t *g, void *arg) { (void)g; (void)arg; return 0; }
+static int gcm(aw_gencm_t *g, void *arg) { return aw_gencm_yield(g, arg); }
+static void rep(const aw_timing_t *t, aw_ns_t ns, const aw_err_t *e, void *arg) {
+    (void)t; (void)ns; (void)e; (void)arg;
+}
+static int handler(aw_stream_t *s, void *arg) { (void)s; (void)arg; return 0; }
+static int child(void *arg) { (void)arg; return 0; }
+
+static int body(void *arg) {
+    (void)arg;
+    aw_lock_t l = AW_LOCK_INIT("l");
+    aw_cond_t c = AW_COND_INIT(&l);
+    aw_event_t e = AW_EVENT_INIT;
+    aw_sem_t s = AW_SEM_INIT("s", 1, 1);
+    aw_gen_t g = AW_GEN_INIT(gfn, NULL);
+    aw_gencm_t gc = AW_GENCM_INIT(gcm, NULL);
+    aw_timing_t t = AW_TIMING_INIT("t", rep, NULL);
+    (void)c; (void)e; (void)g; (void)gc;
+    aw_with (aw_gencm(gcm, NULL)) {}
+    aw_for (void *v, aw_gen(gfn, NULL)) { (void)v; }
+    aw_with (aw_timed(&t)) {}
+    aw_with (aw_locked(&l)) {}
+    aw_with (aw_sem_held(&s)) {}
+    aw_with (aw_exitstack_t *st, aw_exitstack()) { (void)st; }
+    aw_with (aw_group_t *gr, aw_group()) { aw_spawn(gr, child, NULL, NULL); }
+    aw_with (aw_fail_after(AW_MS(1))) {}
+    aw_with (aw_move_on_after(AW_MS(1))) {}
+    aw_with (aw_shield(AW_MS(1))) {}
+    aw_with (aw_cancel_scope()) {}
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(":memory:")) {
+        aw_with (aw_sqlite_tx(db)) {}
+        aw_for (aw_sqlite_res_t *r, aw_sqlite_rows(db, "SELECT ?",
+                aw_sqlite_args(aw_sqlite_int(1), aw_sqlite_text("x"), aw_sqlite_null(),
+                               aw_sqlite_double(1.0), aw_sqlite_blob("a", 1)))) { (void)r; }
+    }
+    aw_with (aw_pg_t *pc, aw_pg_connect("postgresql://x")) {
+        aw_with (aw_pg_tx(pc, .readonly = true)) {}
+        aw_for (aw_pg_res_t *r, aw_pg_rows(pc, "SELECT $1", aw_pg_args(aw_pg_int(1)))) { (void)r; }
+        aw_for (aw_pg_res_t *r, aw_pg_rows(pc, "SELECT 1", aw_pg_noargs)) { (void)r; }
+    }
+    aw_with (aw_stream_t *st, aw_tcp_client("127.0.0.1", 1)) { (void)st; }
+    aw_with (aw_stream_t *st, aw_unix_client("/nonexistent")) { (void)st; }
+    aw_with (aw_listener_t *li, aw_tcp_listener("127.0.0.1", 0, NULL))
+        aw_with (aw_server_t *sv, aw_server(li, handler, NULL)) { (void)sv; }
+    aw_with (aw_file_t *fl, aw_file("/nonexistent", O_RDONLY, 0)) { (void)fl; }
+    aw_for (aw_line_t *ln, aw_file_lines("/nonexistent")) { (void)ln; }
+    aw_with (aw_http_session_t *hs, aw_http_session(.base_url = "http://127.0.0.1:1")) {
+        aw_with (aw_http_response_t *r, aw_http_get(hs, "/")) {
+            aw_for (aw_http_chunk_t *ch, aw_http_chunks(r)) { (void)ch; }
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+
+int main(void) { return aw_main(body, NULL) < 0; }
+C
+"$cc" -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -c $cflags "$tmp/macros.c" -o "$tmp/macros.o" ||
+  fail "a public macro gives warnings under -Wall -Wextra (see above)"
 
 cat >"$tmp/prog.c" <<'C'
 #include <awith.h>

@@ -50,7 +50,7 @@ struct aw_gen {                   /* private; public for stack storage */
 
 enum { AW__GEN_NEW, AW__GEN_SUSPENDED, AW__GEN_RUNNING, AW__GEN_DONE };
 
-#define AW_GEN_INIT(fn, arg) {(fn), (arg), #fn}
+#define AW_GEN_INIT(fn_, arg_) {.fn = (fn_), .arg = (arg_), .name = #fn_}
 #define aw_gen(fn, arg) ((aw_gen_t)AW_GEN_INIT(fn, arg))
 
 /* From the generator: hand `value` (borrowed by the consumer until its
