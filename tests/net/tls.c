@@ -164,6 +164,16 @@ Test(tls, sni_from_opts_server_name) {
     cr_assert_str_eq(c.server_sni, "localhost");
 }
 
+/* A name whose identity cannot be checked (an IPv6 address with a zone)
+ * fails the connect: verifying the chain alone would accept any
+ * certificate the CA signed. */
+Test(tls, unverifiable_name_is_refused) {
+    case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem",
+                .server_name = "fe80::1%lo", .expect = -EINVAL,
+                .msg = "cannot verify the name \"fe80::1%lo\""};
+    aw_test_run(run_case, &c, 0);
+}
+
 Test(tls, wrong_host_name) {
     case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem",
                 .server_name = "not-localhost.test", .expect = -EKEYREJECTED,
