@@ -41,9 +41,10 @@ AW_API int aw_tcp_connect_opts(aw_stream_t *s, const char *host, int port,
                                const aw_tcp_connect_opts_t *opts);
 
 /* Race the addresses of hosts[0..n) (each numeric or a name, all on
- * `port`) in exactly that order, with no family interleaving: for a list
- * the caller already ordered (replicas, addresses from elsewhere). The
- * rest as aw_tcp_connect_opts. -EINVAL if n is 0 or a host is NULL. */
+ * `port`), taken in that order as if one name had resolved to them all
+ * (families interleaved: the first host's family first): for addresses
+ * from elsewhere (a configuration, replicas, another resolver). The rest
+ * as aw_tcp_connect_opts. -EINVAL if n is 0 or a host is NULL. */
 AW_API int aw_tcp_connect_addrs(aw_stream_t *s, const char *const *hosts, size_t n, int port,
                                 const aw_tcp_connect_opts_t *opts);
 

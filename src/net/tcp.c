@@ -316,28 +316,25 @@ static int aw__tcp_race(aw_stream_t *s, const struct addrinfo **v, size_t n,
 
 /* Interleave the families (RFC 8305 §4): the first address's family
  * (IPv6 when getaddrinfo, sorting by RFC 6724, prefers it), then the
- * other, alternating, each keeping getaddrinfo's order. */
-static size_t aw__tcp_interleave(const struct addrinfo *ai, const struct addrinfo **v) {
-    const struct addrinfo *a = ai, *b = ai;
-    size_t n = 0;
-    for (;;) {
-        while (a && a->ai_family != ai->ai_family)
-            a = a->ai_next;
-        while (b && b->ai_family == ai->ai_family)
-            b = b->ai_next;
-        if (!a && !b)
-            return n;
-        if (a)
-            v[n++] = a, a = a->ai_next;
-        if (b)
-            v[n++] = b, b = b->ai_next;
+ * other, alternating, each keeping its order. v[0..n) into out. */
+static void aw__tcp_interleave(const struct addrinfo **v, size_t n, const struct addrinfo **out) {
+    size_t a = 0, b = 0, k = 0;
+    while (k < n) {
+        while (a < n && v[a]->ai_family != v[0]->ai_family)
+            a++;
+        while (b < n && v[b]->ai_family == v[0]->ai_family)
+            b++;
+        if (a < n)
+            out[k++] = v[a++];
+        if (b < n)
+            out[k++] = v[b++];
     }
 }
 
-/* Resolve hosts[0..nh) (port: each), race the addresses: those of one
- * host interleaved (interleave) or all in the given order. */
+/* Resolve hosts[0..nh) (each on port), race all their addresses in that
+ * order, families interleaved. */
 static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t nh, int port,
-                                const aw_tcp_connect_opts_t *o, bool interleave) {
+                                const aw_tcp_connect_opts_t *o) {
     aw__stream_clear(s);
     if (nh == 0 || !hosts[0])
         return aw_raise(-EINVAL, "connect: no host");
@@ -356,18 +353,15 @@ static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t
         for (const struct addrinfo *a = ai[h]; a; a = a->ai_next)
             n++;
     }
-    const struct addrinfo **v = rc == 0 ? malloc(n * sizeof *v) : NULL;
+    const struct addrinfo **v = rc == 0 ? malloc(2 * n * sizeof *v) : NULL;
     if (rc == 0 && !v)
         rc = aw_raise(-ENOMEM, "connect to %s: out of memory", what);
     if (rc == 0) {
-        if (interleave) {
-            aw__tcp_interleave(ai[0], v);
-        } else {
-            size_t k = 0;
-            for (size_t h = 0; h < nh; h++)
-                for (const struct addrinfo *a = ai[h]; a; a = a->ai_next)
-                    v[k++] = a;
-        }
+        size_t k = 0;
+        for (size_t h = 0; h < nh; h++)
+            for (const struct addrinfo *a = ai[h]; a; a = a->ai_next)
+                v[n + k++] = a;
+        aw__tcp_interleave(v + n, n, v);
         rc = aw__tcp_race(s, v, n, o, what);
     }
     free(v);
@@ -379,16 +373,16 @@ static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t
 }
 
 int aw_tcp_connect_opts(aw_stream_t *s, const char *host, int port, const aw_tcp_connect_opts_t *o) {
-    return aw__tcp_connect_list(s, &host, 1, port, o, true);
+    return aw__tcp_connect_list(s, &host, 1, port, o);
 }
 
 int aw_tcp_connect(aw_stream_t *s, const char *host, int port) {
-    return aw__tcp_connect_list(s, &host, 1, port, NULL, true);
+    return aw__tcp_connect_list(s, &host, 1, port, NULL);
 }
 
 int aw_tcp_connect_addrs(aw_stream_t *s, const char *const *hosts, size_t n, int port,
                          const aw_tcp_connect_opts_t *o) {
-    return aw__tcp_connect_list(s, hosts, n, port, o, false);
+    return aw__tcp_connect_list(s, hosts, n, port, o);
 }
 
 int aw_tcp_listen(aw_listener_t *l, const char *host, int port, const aw_listen_opts_t *o) {

@@ -461,6 +461,34 @@ Test(tcp, eyeballs_failure_starts_the_next_attempt_at_once) {
     run_dual_stack(t_eyeballs_refused_first);
 }
 
+/* The families alternate (RFC 8305 §4), the first host's first: every
+ * address refuses, at once, so the message lists them in attempt order. */
+static int t_eyeballs_interleaved(void *arg) {
+    aw_listener_t v6, v4;
+    if (aw_tcp_listen(&v6, "::1", 0, NULL) < 0) {
+        aw_err_clear();
+        return 77;
+    }
+    int port = aw_listener_port(&v6), rc = aw_tcp_listen(&v4, "127.0.0.1", port, NULL);
+    aw_listener_close(&v6);
+    if (rc < 0) {
+        aw_err_clear();
+        return 78;
+    }
+    aw_listener_close(&v4); /* port is free in both families now */
+    aw_stream_t s;
+    const char *hosts[] = {"::1", "::1", "127.0.0.1", "127.0.0.1"};
+    cr_assert_eq(aw_tcp_connect_addrs(&s, hosts, 4, port, NULL), -ECONNREFUSED);
+    char want[256];
+    snprintf(want, sizeof want, "all 4 addresses failed: [::1]:%d: Connection refused; "
+             "127.0.0.1:%d: Connection refused; [::1]:%d: Connection refused; "
+             "127.0.0.1:%d: Connection refused", port, port, port, port);
+    cr_assert(msg_has(want), "%s", msg_now());
+    aw_err_clear();
+    return 0;
+}
+Test(tcp, eyeballs_families_interleaved) { run_dual_stack(t_eyeballs_interleaved); }
+
 static int t_eyeballs_all_refused(void *arg) {
     aw_stream_t s;
     int port = free_port();
