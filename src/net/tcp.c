@@ -199,7 +199,8 @@ static int aw__race_add(aw__race_t *r, size_t i) {
 
 /* Watch the new attempt i (r->fly counts it already): alone, directly;
  * else in the epoll fd, made now with every attempt in flight. 0 or a
- * negative code (then some attempt may be unwatched: the race ends). */
+ * negative code: with r->ep still -1 nothing changed; else some attempt
+ * may be unwatched (the race must end). */
 static int aw__race_watch(aw__race_t *r, size_t i) {
     if (r->ep >= 0)
         return aw__race_add(r, i);
@@ -232,8 +233,13 @@ static int aw__race_run(aw__race_t *r, aw_ns_t delay, const char *what) {
                 return (int)i; /* connected on the spot */
             if (rc == -EINPROGRESS) {
                 r->fly++;
-                if ((rc = aw__race_watch(r, i)) < 0)
+                if ((rc = aw__race_watch(r, i)) < 0 && r->ep >= 0)
                     return aw_raise(rc, "connect to %s: %s", what, aw_strerror(rc));
+                if (rc < 0) { /* no epoll fd (-EMFILE): the first attempt goes on alone */
+                    aw__race_fail(r, i, rc);
+                    next = r->n;
+                    continue;
+                }
                 next_at = delay > AW_NEVER - aw_now() ? AW_NEVER : aw_now() + delay;
                 continue;
             }

@@ -589,3 +589,30 @@ static int t_eyeballs_deadline(void *arg) {
     return 0;
 }
 Test(tcp, eyeballs_deadline_mid_race) { CHECK_FDS(t_eyeballs_deadline, 0); }
+
+/* No fd left for the epoll fd when the second attempt starts: that
+ * attempt is dropped, the first goes on alone (here until a deadline),
+ * and nothing leaks. */
+static int t_eyeballs_emfile(void *arg) {
+    aw_listener_t hung;
+    aw_stream_t fill[8], s;
+    int nfill, port = 0;
+    cr_assert_eq(hung_listener(&hung, "127.0.0.1", &port, fill, &nfill), 0);
+    int before = aw_test_fds();
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    low.rlim_cur = (rlim_t)before + 2; /* two sockets, no epoll fd */
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    const char *hosts[] = {"127.0.0.1", "127.0.0.1", "127.0.0.1"};
+    aw_tcp_connect_opts_t o = {.attempt_delay = AW_MS(10)};
+    aw_with (aw_fail_after(AW_MS(300)))
+        aw_tcp_connect_addrs(&s, hosts, 3, port, &o);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), before);
+    hung_close(&hung, fill, nfill);
+    return 0;
+}
+Test(tcp, eyeballs_fd_exhaustion_mid_race) { CHECK_FDS(t_eyeballs_emfile, 0); }
