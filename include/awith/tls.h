@@ -10,12 +10,12 @@
  * default: the peer's chain must lead to a trusted CA (the system's, or
  * opts.ca_file) and name the host connected to (or opts.server_name);
  * turning it off takes `insecure_no_verify`. The client sends SNI for host
- * names. Closing sends close_notify, waiting for the socket to take it
- * within the exit's grace (a with-exit) or the caller's deadlines (an
- * explicit close), then releases anyway; aw_stream_shutdown sends it
- * without waiting and half-closes. A peer that closes
- * without close_notify reads as end of stream (Python's
- * suppress_ragged_eofs).
+ * names, never for IP addresses (RFC 6066); a server reads it with
+ * aw_tls_server_name. Closing sends close_notify, waiting for the socket
+ * to take it within the exit's grace (a with-exit) or the caller's
+ * deadlines (an explicit close), then releases anyway; aw_stream_shutdown
+ * sends it without waiting and half-closes. A peer that closes without
+ * close_notify reads as end of stream (Python's suppress_ragged_eofs).
  *
  * Errors: -EKEYREJECTED "certificate verify failed: <reason>" (unknown CA,
  * self-signed, expired, host name mismatch ...), -EPROTO (other TLS
@@ -55,6 +55,12 @@ AW_API int aw_tls_connect(aw_stream_t *s, aw_tls_ctx_t *ctx, const char *host, i
 /* Run the server handshake on an accepted stream (e.g. in a server
  * handler). On failure the stream is closed. */
 AW_API int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *ctx);
+
+/* The SNI host name: on a server stream, the one the client asked for;
+ * on a client stream, the one sent. NULL if none (a client connecting by
+ * IP address sends none: RFC 6066 allows host names only), or if s is
+ * not a TLS stream. Borrowed: valid while s is open. Never suspends. */
+AW_API const char *aw_tls_server_name(const aw_stream_t *s);
 
 /* The protocol ALPN selected ("" if none). */
 AW_API const char *aw_tls_alpn(const aw_stream_t *s);

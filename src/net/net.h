@@ -16,6 +16,18 @@ int aw__net_resolve(const char *host, int port, bool passive, struct addrinfo **
 /* "1.2.3.4:80", "[::1]:80", or the Unix path, into buf. */
 void aw__net_name(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
 
+/* The non-blocking connect step TCP and Unix sockets share. Start: a new
+ * non-blocking socket (CLOEXEC) for sa's family, connect(2) issued (EINTR
+ * retried). Returns 0 (*fd connected), -EINPROGRESS (*fd open, connecting:
+ * wait for AW_WRITE, then ask aw__net_connect_result), or a negative code
+ * with nothing left open. Never suspends, raises nothing. */
+int aw__net_connect_start(const struct sockaddr *sa, socklen_t len, int *fd);
+/* How a connect in progress on fd ended (fd writable or hung up): 0 or
+ * the negative code (SO_ERROR). */
+int aw__net_connect_result(int fd);
+/* Close a socket the loop may watch (waiters get -EBADF). */
+void aw__net_close(int fd);
+
 /* A stream that holds nothing (fd -1): safe to close. */
 static inline void aw__stream_clear(aw_stream_t *s) {
     s->fd = -1;

@@ -304,16 +304,20 @@ static int aw__tls_start(aw_stream_t *s, aw_tls_ctx_t *c, const char *name) {
     s->io_ctx = t;
     if (!c->server) {
         SSL_set_connect_state(ssl);
+        /* SNI carries host names only: RFC 6066 §3 forbids IP literals
+         * (a ':' never appears in a host name: that also covers an IPv6
+         * address with a zone, "fe80::1%eth0", which inet_pton refuses). */
         struct in6_addr a;
-        bool ip = inet_pton(AF_INET, name, &a) == 1 || inet_pton(AF_INET6, name, &a) == 1;
+        bool ip = inet_pton(AF_INET, name, &a) == 1 || strchr(name, ':');
         if (!ip)
             SSL_set_tlsext_host_name(ssl, name);
-        if (!c->no_verify) {
-            X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-            if (ip)
-                X509_VERIFY_PARAM_set1_ip_asc(vp, name);
-            else
-                SSL_set1_host(ssl, name);
+        /* The identity to verify: a name that cannot be set must fail the
+         * connect, not leave the chain check alone to pass. */
+        if (!c->no_verify && (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
+                                 : SSL_set1_host(ssl, name)) != 1) {
+            ERR_clear_error();
+            aw_stream_close(s);
+            return aw_raise(-EINVAL, "TLS with %s: cannot verify the name \"%s\"", s->peer, name);
         }
     } else {
         SSL_set_accept_state(ssl);
@@ -343,6 +347,12 @@ int aw_tls_connect(aw_stream_t *s, aw_tls_ctx_t *c, const char *host, int port) 
 }
 
 int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *c) { return aw__tls_start(s, c, NULL); }
+
+const char *aw_tls_server_name(const aw_stream_t *s) {
+    if (s->io != &aw__tls_io || !s->io_ctx)
+        return NULL;
+    return SSL_get_servername(((aw__tls_t *)s->io_ctx)->ssl, TLSEXT_NAMETYPE_host_name);
+}
 
 const char *aw_tls_alpn(const aw_stream_t *s) {
     static __thread char buf[256];

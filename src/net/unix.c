@@ -26,34 +26,20 @@ int aw_unix_connect(aw_stream_t *s, const char *path) {
     int rc = aw_checkpoint();
     if (rc < 0)
         return rc;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        int e = errno;
-        return aw_raise(-e, "connect to %s: %s", path, aw_strerror(-e));
-    }
-    for (;;) {
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            break;
-        rc = -errno;
-        if (rc == -EINTR)
-            continue;
-        if (rc == -EAGAIN && (rc = aw_sleep(AW_MS(1))) == 0)
-            continue; /* backlog full: try again */
-        if (rc == -EINPROGRESS && (rc = aw_fd_wait(fd, AW_WRITE)) == 0) {
-            int err = 0;
-            socklen_t el = sizeof err;
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-                err = errno;
-            if (!err)
-                break;
-            rc = -err;
-        }
-        aw_fd_forget(fd);
-        close(fd);
-        if (rc == -ECANCELED)
-            return rc;
+    int fd = -1;
+    /* Linux answers a full backlog with EAGAIN (not EINPROGRESS): try
+     * again after a short cancellable sleep, on a fresh socket. */
+    while ((rc = aw__net_connect_start((struct sockaddr *)&sa, sizeof sa, &fd)) == -EAGAIN &&
+           (rc = aw_sleep(AW_MS(1))) == 0)
+        ;
+    if (rc == -EINPROGRESS && (rc = aw_fd_wait(fd, AW_WRITE)) == 0)
+        rc = aw__net_connect_result(fd);
+    if (rc < 0 && fd >= 0)
+        aw__net_close(fd);
+    if (rc == -ECANCELED)
+        return rc;
+    if (rc < 0)
         return aw_raise(rc, "connect to %s: %s", path, aw_strerror(rc));
-    }
     aw_stream_init(s, fd, path);
     return 0;
 }

@@ -1,12 +1,16 @@
-/* tests for src/net/tcp.c: connect by name and by address (IPv4, IPv6,
- * trying addresses in turn), listen options, and the faults of the net
- * layer, each a clear error with nothing leaked: connection refused, host
- * not found, reset by peer mid-read, peer closing mid-write (EPIPE, not
- * SIGPIPE), slow peer hitting a deadline, fd exhaustion. Then a cancel at
- * each suspension point of a client/server exchange. */
+/* tests for src/net/tcp.c: connect by name and by address (IPv4, IPv6),
+ * listen options, and the faults of the net layer, each a clear error
+ * with nothing leaked: connection refused, host not found, reset by peer
+ * mid-read, peer closing mid-write (EPIPE, not SIGPIPE), slow peer hitting
+ * a deadline, fd exhaustion. Then a cancel at each cancellation point of a
+ * client/server exchange, and the Happy Eyeballs race (RFC 8305): a hung
+ * address must not hold up a working one, a failure starts the next
+ * attempt at once, all refused, a cancel or a deadline mid-race. */
 #include "netutil.h"
 
+#include <awith/trace.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -288,24 +292,35 @@ static int client_task(void *arg) {
     return 0;
 }
 
+/* The cancel lands at exactly the client's k-th cancellation point, seen
+ * through the trace hook (counting the test's own yields instead would
+ * race with the kernel's I/O on a loaded machine). */
+static aw_task_t *cp_target;
+static int cp_points, cp_k, cp_fds_at_cancel;
+static void cp_hook(const aw_trace_event_t *ev, void *arg) {
+    if (ev->kind == AW_TRACE_POINT && ev->task == cp_target && ++cp_points == cp_k) {
+        cp_fds_at_cancel = aw_test_fds();
+        aw_task_cancel(cp_target);
+    }
+}
+
 static int t_cancel_points(void *arg) {
     int completed_at = -1;
     aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
     aw_with (aw_server_t *srv, aw_server(l, echo_lines, NULL)) {
-        for (int k = 0; k < 5000 && completed_at < 0; k++) {
+        cr_assert_eq(aw_trace_set(cp_hook, NULL), 0);
+        for (int k = 0; k < 1000 && completed_at < 0; k++) {
             int before = aw_test_fds();
             xchg_t x = {.port = aw_listener_port(l)};
-            aw_with (aw_group_t *g, aw_group()) {
-                aw_task_t *t;
-                cr_assert_eq(aw_spawn(g, client_task, &x, &t), 0);
-                for (int i = 0; i < k && !x.done; i++)
-                    aw_yield();
-                aw_task_cancel(t);
-                aw_task_join(t);
-            }
-            aw_err_clear();
+            cp_points = 0;
+            cp_k = k;
+            cr_assert_eq(aw_spawn(NULL, client_task, &x, &cp_target), 0);
+            if (k == 0)
+                aw_task_cancel(cp_target); /* before it first runs */
+            cr_assert_eq(aw_task_join(cp_target), 0);
+            cp_target = NULL;
             cr_assert(x.rc == 0 || x.rc == -ECANCELED, "k=%d: rc %d", k, x.rc);
-            /* the server side may still be closing its end */
+            cr_assert(x.done == (x.rc == 0), "k=%d", k);
             /* the server accepts in order: once a probe exchange is
              * through, every earlier connection was accepted; then wait for
              * their handlers to close */
@@ -315,10 +330,289 @@ static int t_cancel_points(void *arg) {
             if (x.done)
                 completed_at = k;
         }
-        cr_assert_geq(completed_at, 1, "the exchange completed only after some cancel points");
+        aw_trace_set(NULL, NULL);
+        /* at least connect's checkpoint and the wait for the echo */
+        cr_assert_geq(completed_at, 2, "the exchange completed only after some cancel points");
         if (getenv("AW_TEST_VERBOSE"))
             fprintf(stderr, "exchange completed at k=%d\n", completed_at);
     }
     return aw_status();
 }
 Test(tcp, cancel_at_each_suspension_point) { CHECK_FDS(t_cancel_points, 0); }
+
+/* ---- Happy Eyeballs (RFC 8305) ----
+ * The address lists are explicit (aw_tcp_connect_addrs): what "localhost"
+ * resolves to depends on /etc/hosts and on AI_ADDRCONFIG (a machine with
+ * no IPv6 address but loopback gets no ::1), so a test by name could not
+ * say which address comes first. */
+
+/* Run a test that needs ::1 and 127.0.0.1 on one port: fn returns 77
+ * when ::1 is not usable here (skip), 78 when the port was taken in the
+ * other family (try again with another). */
+static void run_dual_stack(aw_task_fn fn) {
+    int fds = aw_test_fds(), rc;
+    for (int i = 0; i < 5 && (rc = aw_main(fn, NULL)) == 78; i++)
+        ;
+    if (rc == 77)
+        cr_skip_test("no IPv6 loopback here");
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_test_fds(), fds, "file descriptors leaked");
+}
+
+/* A listener on host:*port (0: any port) that never accepts, its accept
+ * queue filled: the kernel drops new SYNs and a connect to it hangs. The
+ * fillers go to fill[] (*nfill). Returns 0 or the listen error. */
+static int hung_listener(aw_listener_t *l, const char *host, int *port, aw_stream_t *fill,
+                         int *nfill) {
+    aw_listen_opts_t o = {.backlog = 1};
+    int rc = aw_tcp_listen(l, host, *port, &o);
+    if (rc < 0)
+        return rc;
+    *port = aw_listener_port(l);
+    *nfill = 0;
+    for (;;) {
+        /* On a listener, Linux reports the accept queue's length and
+         * limit in tcpi_unacked and tcpi_sacked; full means more than the
+         * limit (sk_acceptq_is_full). */
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        cr_assert_eq(getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+        if (ti.tcpi_unacked > ti.tcpi_sacked)
+            return 0;
+        if (*nfill > 0 && ti.tcpi_unacked < (unsigned)*nfill) {
+            cr_assert_eq(aw_sleep(AW_MS(1)), 0); /* the last handshake is not in yet */
+            continue;
+        }
+        cr_assert_lt(*nfill, 8);
+        cr_assert_eq(aw_tcp_connect(&fill[(*nfill)++], host, *port), 0, "%s", msg_now());
+    }
+}
+
+static void hung_close(aw_listener_t *l, aw_stream_t *fill, int nfill) {
+    while (nfill > 0)
+        aw_stream_close(&fill[--nfill]);
+    aw_listener_close(l);
+}
+
+/* The first address never answers; the second, on the same port in the
+ * other family, works: it must win, after one attempt delay instead of
+ * the kernel's connect timeout (about two minutes), and the hung
+ * attempt's socket must be closed. */
+static int t_eyeballs_hung(void *arg) {
+    aw_listener_t hung, ok;
+    aw_stream_t fill[8], s, in;
+    int nfill, port = 0;
+    if (hung_listener(&hung, "::1", &port, fill, &nfill) < 0) {
+        aw_err_clear();
+        return 77;
+    }
+    if (aw_tcp_listen(&ok, "127.0.0.1", port, NULL) < 0) {
+        /* 127.0.0.1:port is taken by somebody else: a rare clash */
+        aw_err_clear();
+        hung_close(&hung, fill, nfill);
+        return 78;
+    }
+    int before = aw_test_fds(), rc;
+    const char *hosts[] = {"::1", "127.0.0.1"};
+    aw_with (aw_fail_after(AW_SEC(30))) /* a bound, not a measure: a hang fails clearly */
+        rc = aw_tcp_connect_addrs(&s, hosts, 2, port, NULL);
+    cr_assert_eq(rc, 0, "%s", msg_now());
+    cr_assert(strncmp(s.peer, "127.0.0.1:", 10) == 0, "won by %s", s.peer);
+    cr_assert_eq(aw_test_fds(), before + 1, "only the winner's socket is left");
+    cr_assert_eq(aw_listener_accept(&ok, &in), 0);
+    cr_assert_eq(aw_stream_write(&s, "x", 1), 0);
+    char c;
+    cr_assert_eq(aw_stream_read_exactly(&in, &c, 1), 0, "the working listener got it");
+    aw_stream_close(&in);
+    aw_stream_close(&s);
+    aw_listener_close(&ok);
+    hung_close(&hung, fill, nfill);
+    return 0;
+}
+Test(tcp, eyeballs_hung_address_does_not_hold_up_the_working_one) {
+    run_dual_stack(t_eyeballs_hung);
+}
+
+/* A refused attempt starts the next one at once, even with no attempt
+ * delay at all (AW_NEVER: one at a time): ::1 refuses, 127.0.0.1 works. */
+static int t_eyeballs_refused_first(void *arg) {
+    aw_listener_t v6;
+    if (aw_tcp_listen(&v6, "::1", 0, NULL) < 0) {
+        aw_err_clear();
+        return 77;
+    }
+    int port = aw_listener_port(&v6);
+    aw_listener_close(&v6); /* nobody listens on [::1]:port now */
+    aw_listener_t ok;
+    if (aw_tcp_listen(&ok, "127.0.0.1", port, NULL) < 0) {
+        aw_err_clear();
+        return 78;
+    }
+    aw_stream_t s;
+    const char *hosts[] = {"::1", "127.0.0.1"};
+    aw_tcp_connect_opts_t o = {.attempt_delay = AW_NEVER};
+    cr_assert_eq(aw_tcp_connect_addrs(&s, hosts, 2, port, &o), 0, "%s", msg_now());
+    cr_assert(strncmp(s.peer, "127.0.0.1:", 10) == 0, "won by %s", s.peer);
+    aw_stream_close(&s);
+    aw_listener_close(&ok);
+    return 0;
+}
+Test(tcp, eyeballs_failure_starts_the_next_attempt_at_once) {
+    run_dual_stack(t_eyeballs_refused_first);
+}
+
+/* The families alternate (RFC 8305 §4), the first host's first: every
+ * address refuses, at once, so the message lists them in attempt order. */
+static int t_eyeballs_interleaved(void *arg) {
+    aw_listener_t v6, v4;
+    if (aw_tcp_listen(&v6, "::1", 0, NULL) < 0) {
+        aw_err_clear();
+        return 77;
+    }
+    int port = aw_listener_port(&v6), rc = aw_tcp_listen(&v4, "127.0.0.1", port, NULL);
+    aw_listener_close(&v6);
+    if (rc < 0) {
+        aw_err_clear();
+        return 78;
+    }
+    aw_listener_close(&v4); /* port is free in both families now */
+    aw_stream_t s;
+    const char *hosts[] = {"::1", "::1", "127.0.0.1", "127.0.0.1"};
+    cr_assert_eq(aw_tcp_connect_addrs(&s, hosts, 4, port, NULL), -ECONNREFUSED);
+    char want[256];
+    snprintf(want, sizeof want, "all 4 addresses failed: [::1]:%d: Connection refused; "
+             "127.0.0.1:%d: Connection refused; [::1]:%d: Connection refused; "
+             "127.0.0.1:%d: Connection refused", port, port, port, port);
+    cr_assert(msg_has(want), "%s", msg_now());
+    aw_err_clear();
+    return 0;
+}
+Test(tcp, eyeballs_families_interleaved) { run_dual_stack(t_eyeballs_interleaved); }
+
+static int t_eyeballs_all_refused(void *arg) {
+    aw_stream_t s;
+    int port = free_port();
+    const char *hosts[] = {"127.0.0.1", "127.0.0.1"};
+    cr_assert_eq(aw_tcp_connect_addrs(&s, hosts, 2, port, NULL), -ECONNREFUSED);
+    char want[128];
+    snprintf(want, sizeof want, "all 2 addresses failed: 127.0.0.1:%d: Connection refused; "
+             "127.0.0.1:%d: Connection refused", port, port);
+    cr_assert(msg_has("connect to 127.0.0.1:") && msg_has(want), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(s.fd, -1);
+    cr_assert_eq(aw_tcp_connect_addrs(&s, hosts, 0, port, NULL), -EINVAL);
+    aw_err_clear();
+    return 0;
+}
+Test(tcp, eyeballs_all_refused_names_each_address) { CHECK_FDS(t_eyeballs_all_refused, 0); }
+
+/* Three addresses that never answer, attempts 10 ms apart: cancel the
+ * connecting task at its 1st, 2nd, ... cancellation point (cp_hook), up
+ * to the point where all three attempts are in flight (after which it has
+ * no more points: it waits for ever). Nothing is left. */
+typedef struct {
+    int port, rc;
+    aw_ns_t delay;
+} race_t;
+
+static int racer(void *arg) {
+    race_t *r = arg;
+    aw_stream_t s;
+    const char *hosts[] = {"127.0.0.1", "127.0.0.1", "127.0.0.1"};
+    aw_tcp_connect_opts_t o = {.attempt_delay = r->delay};
+    r->rc = aw_tcp_connect_addrs(&s, hosts, 3, r->port, &o);
+    if (r->rc == 0)
+        aw_stream_close(&s);
+    aw_err_clear();
+    return 0;
+}
+
+static int t_eyeballs_cancel(void *arg) {
+    aw_listener_t hung;
+    aw_stream_t fill[8];
+    int nfill;
+    race_t r = {.delay = AW_MS(10)};
+    cr_assert_eq(hung_listener(&hung, "127.0.0.1", &r.port, fill, &nfill), 0);
+    cr_assert_eq(aw_trace_set(cp_hook, NULL), 0);
+    int k, before;
+    for (k = 1; k < 50; k++) {
+        before = aw_test_fds();
+        cp_points = 0;
+        cp_k = k;
+        r.rc = 1;
+        cr_assert_eq(aw_spawn(NULL, racer, &r, &cp_target), 0);
+        cr_assert_eq(aw_task_join(cp_target), 0);
+        cp_target = NULL;
+        cr_assert_eq(r.rc, -ECANCELED, "k=%d", k);
+        cr_assert_eq(aw_test_fds(), before, "k=%d: fd leaked", k);
+        if (cp_fds_at_cancel == before + 4)
+            break; /* cancelled with three sockets and the epoll fd open */
+    }
+    aw_trace_set(NULL, NULL);
+    cr_assert_lt(k, 50, "never saw the three attempts in flight");
+    hung_close(&hung, fill, nfill);
+    return 0;
+}
+Test(tcp, eyeballs_cancel_at_each_point_of_the_race) { CHECK_FDS(t_eyeballs_cancel, 0); }
+
+/* A deadline that expires while two attempts are in flight: -ETIMEDOUT,
+ * nothing left. The hook brings the deadline forward at the first point
+ * reached with both sockets (and the epoll fd) open. */
+static aw_scope_t *dl_scope;
+static int dl_before;
+static void dl_hook(const aw_trace_event_t *ev, void *arg) {
+    if (ev->kind == AW_TRACE_POINT && dl_scope && aw_test_fds() == dl_before + 3) {
+        aw_scope_reschedule(dl_scope, ev->now);
+        dl_scope = NULL;
+    }
+}
+
+static int t_eyeballs_deadline(void *arg) {
+    aw_listener_t hung;
+    aw_stream_t fill[8], s;
+    int nfill, port = 0;
+    cr_assert_eq(hung_listener(&hung, "127.0.0.1", &port, fill, &nfill), 0);
+    const char *hosts[] = {"127.0.0.1", "127.0.0.1"};
+    aw_tcp_connect_opts_t o = {.attempt_delay = AW_MS(10)};
+    dl_before = aw_test_fds();
+    cr_assert_eq(aw_trace_set(dl_hook, NULL), 0);
+    aw_with (aw_scope_t *sc, aw_fail_after(AW_SEC(60))) {
+        dl_scope = sc;
+        aw_tcp_connect_addrs(&s, hosts, 2, port, &o);
+    }
+    aw_trace_set(NULL, NULL);
+    cr_assert_null(dl_scope, "the race never had both attempts in flight");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), dl_before, "the attempts' sockets are closed");
+    hung_close(&hung, fill, nfill);
+    return 0;
+}
+Test(tcp, eyeballs_deadline_mid_race) { CHECK_FDS(t_eyeballs_deadline, 0); }
+
+/* No fd left for the epoll fd when the second attempt starts: that
+ * attempt is dropped, the first goes on alone (here until a deadline),
+ * and nothing leaks. */
+static int t_eyeballs_emfile(void *arg) {
+    aw_listener_t hung;
+    aw_stream_t fill[8], s;
+    int nfill, port = 0;
+    cr_assert_eq(hung_listener(&hung, "127.0.0.1", &port, fill, &nfill), 0);
+    int before = aw_test_fds();
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    low.rlim_cur = (rlim_t)before + 2; /* two sockets, no epoll fd */
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    const char *hosts[] = {"127.0.0.1", "127.0.0.1", "127.0.0.1"};
+    aw_tcp_connect_opts_t o = {.attempt_delay = AW_MS(10)};
+    aw_with (aw_fail_after(AW_MS(300)))
+        aw_tcp_connect_addrs(&s, hosts, 3, port, &o);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), before);
+    hung_close(&hung, fill, nfill);
+    return 0;
+}
+Test(tcp, eyeballs_fd_exhaustion_mid_race) { CHECK_FDS(t_eyeballs_emfile, 0); }

@@ -58,10 +58,13 @@ TestSuite(tls, .init = setup, .fini = teardown);
 typedef struct {
     const char *cert, *key;
     const char *client_ca, *server_name, *client_alpn;
+    const char *host;      /* to connect to; NULL: "localhost" */
     bool insecure;
     int expect;            /* the client's connect result */
     const char *msg;       /* ... and a piece of its message */
     char server_alpn[32];
+    char server_sni[64];   /* what the server saw: "(none)" if no SNI */
+    char client_sni[64];   /* what the client sent, the same way */
 } case_t;
 
 static aw_tls_ctx_t sctx;
@@ -72,6 +75,8 @@ static int tls_echo(aw_stream_t *s, void *arg) {
     if (rc < 0)
         return rc;
     snprintf(c->server_alpn, sizeof c->server_alpn, "%s", aw_tls_alpn(s));
+    const char *sni = aw_tls_server_name(s);
+    snprintf(c->server_sni, sizeof c->server_sni, "%s", sni ? sni : "(none)");
     char line[128];
     ssize_t n;
     while ((n = aw_stream_read_line(s, line, sizeof line)) > 0)
@@ -95,7 +100,7 @@ static int run_case(void *arg) {
     aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
     aw_with (aw_server_t *srv, aw_server(l, tls_echo, c)) {
         aw_stream_t s;
-        int rc = aw_tls_connect(&s, &cctx, "localhost", aw_listener_port(l));
+        int rc = aw_tls_connect(&s, &cctx, c->host ? c->host : "localhost", aw_listener_port(l));
         cr_assert_eq(rc, c->expect, "rc %d: %s", rc, msg_now());
         if (rc < 0) {
             cr_assert(msg_has(c->msg), "'%s' not in '%s'", c->msg, msg_now());
@@ -109,6 +114,8 @@ static int run_case(void *arg) {
             cr_assert_eq(aw_stream_write(&s, "secret\n", 7), 0);
             cr_assert_eq(aw_stream_read_line(&s, buf, sizeof buf), 7);
             cr_assert_eq(memcmp(buf, "secret\n", 7), 0);
+            const char *sni = aw_tls_server_name(&s);
+            snprintf(c->client_sni, sizeof c->client_sni, "%s", sni ? sni : "(none)");
             if (c->client_alpn) {
                 cr_assert_str_eq(aw_tls_alpn(&s), "http/1.1");
                 cr_assert_str_eq(c->server_alpn, "http/1.1");
@@ -130,6 +137,40 @@ static int run_case(void *arg) {
 
 Test(tls, verified_exchange_alpn_half_close) {
     case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem", .client_alpn = "http/1.1"};
+    aw_test_run(run_case, &c, 0);
+}
+
+/* SNI (RFC 6066): a client connecting by name sends it and the server
+ * sees it; by IP address (the certificate names 127.0.0.1 too, so the
+ * connect verifies) it sends none; opts.server_name overrides the host. */
+Test(tls, sni_reaches_the_server) {
+    case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem"};
+    aw_test_run(run_case, &c, 0);
+    cr_assert_str_eq(c.server_sni, "localhost");
+    cr_assert_str_eq(c.client_sni, "localhost");
+}
+
+Test(tls, no_sni_for_an_ip_address) {
+    case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem", .host = "127.0.0.1"};
+    aw_test_run(run_case, &c, 0);
+    cr_assert_str_eq(c.server_sni, "(none)");
+    cr_assert_str_eq(c.client_sni, "(none)");
+}
+
+Test(tls, sni_from_opts_server_name) {
+    case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem", .host = "127.0.0.1",
+                .server_name = "localhost"};
+    aw_test_run(run_case, &c, 0);
+    cr_assert_str_eq(c.server_sni, "localhost");
+}
+
+/* A name whose identity cannot be checked (an IPv6 address with a zone)
+ * fails the connect: verifying the chain alone would accept any
+ * certificate the CA signed. */
+Test(tls, unverifiable_name_is_refused) {
+    case_t c = {.cert = "srv.pem", .key = "srv.key", .client_ca = "ca.pem",
+                .server_name = "fe80::1%lo", .expect = -EINVAL,
+                .msg = "cannot verify the name \"fe80::1%lo\""};
     aw_test_run(run_case, &c, 0);
 }
 
