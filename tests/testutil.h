@@ -23,4 +23,23 @@ static inline int aw_test_fds(void) {
     return n - 3; /* ., .., and the DIR's own fd */
 }
 
+/* Cancel a task at exactly its k-th cancellation point, seen through the
+ * trace hook: counting the test's own yields instead would race with real
+ * I/O (the kernel, the pool's threads) on a loaded machine. Set `target`
+ * and `k`, zero `points`, install with aw_trace_set(aw_test_cancel_hook,
+ * NULL). `fds_at_cancel` is aw_test_fds() when the cancel landed. */
+static struct {
+    aw_task_t *target;
+    int points, k, fds_at_cancel;
+} aw_test_cancel_at __attribute__((unused));
+
+static inline void aw_test_cancel_hook(const aw_trace_event_t *ev, void *arg) {
+    (void)arg;
+    if (ev->kind == AW_TRACE_POINT && ev->task == aw_test_cancel_at.target &&
+        ++aw_test_cancel_at.points == aw_test_cancel_at.k) {
+        aw_test_cancel_at.fds_at_cancel = aw_test_fds();
+        aw_task_cancel(aw_test_cancel_at.target);
+    }
+}
+
 #endif

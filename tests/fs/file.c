@@ -302,34 +302,25 @@ static int copy_task(void *arg) {
     return 0;
 }
 
-/* Cancel the copy exactly at its k-th cancellation point, seen through
- * the trace hook (counting yields instead would depend on how fast the
- * pool's threads are). */
-static aw_task_t *cc_target;
-static int cc_points, cc_k;
-static void cc_hook(const aw_trace_event_t *ev, void *arg) {
-    if (ev->kind == AW_TRACE_POINT && ev->task == cc_target && ++cc_points == cc_k)
-        aw_task_cancel(cc_target);
-}
-
+/* Cancelled at exactly its k-th cancellation point (testutil.h). */
 static int t_cancel_copy(void *arg) {
     FILE *fp = fopen(p("src"), "w");
     for (int i = 0; i < 20000; i++)
         fprintf(fp, "line %d\n", i);
     fclose(fp);
     int completed_at = -1;
-    cr_assert_eq(aw_trace_set(cc_hook, NULL), 0);
+    cr_assert_eq(aw_trace_set(aw_test_cancel_hook, NULL), 0);
     for (int k = 0; k < 10000 && completed_at < 0; k++) {
         int before = aw_test_fds();
         job_t j = {0};
         aw_with (aw_group_t *g, aw_group()) {
-            cc_points = 0;
-            cc_k = k;
-            cr_assert_eq(aw_spawn(g, copy_task, &j, &cc_target), 0);
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            cr_assert_eq(aw_spawn(g, copy_task, &j, &aw_test_cancel_at.target), 0);
             if (k == 0)
-                aw_task_cancel(cc_target); /* before it first runs */
-            aw_task_join(cc_target);
-            cc_target = NULL;
+                aw_task_cancel(aw_test_cancel_at.target); /* before it first runs */
+            aw_task_join(aw_test_cancel_at.target);
+            aw_test_cancel_at.target = NULL;
         }
         aw_err_clear();
         cr_assert(j.rc == 0 || j.rc == -ECANCELED, "k=%d: rc %d", k, j.rc);

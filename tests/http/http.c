@@ -348,30 +348,21 @@ static int requester(void *arg) {
     return 0;
 }
 
-/* The cancel lands at exactly the requester's k-th cancellation point,
- * seen through the trace hook (counting yields instead would race with
- * the network on a loaded machine). */
-static aw_task_t *cp_target;
-static int cp_points, cp_k;
-static void cp_hook(const aw_trace_event_t *ev, void *arg) {
-    if (ev->kind == AW_TRACE_POINT && ev->task == cp_target && ++cp_points == cp_k)
-        aw_task_cancel(cp_target);
-}
-
+/* Cancelled at exactly its k-th cancellation point (testutil.h). */
 static int t_cancel_points(void *arg) {
     const char *path = arg;
     int completed = 0, cancelled = 0;
-    cr_assert_eq(aw_trace_set(cp_hook, NULL), 0);
+    cr_assert_eq(aw_trace_set(aw_test_cancel_hook, NULL), 0);
     aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
         for (int k = 0; k < 400 && completed < 3; k++) {
             cancel_ctx_t c = {s, path, 1, -1};
-            cp_points = 0;
-            cp_k = k;
-            cr_assert_eq(aw_spawn(NULL, requester, &c, &cp_target), 0);
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            cr_assert_eq(aw_spawn(NULL, requester, &c, &aw_test_cancel_at.target), 0);
             if (k == 0)
-                aw_task_cancel(cp_target); /* before it first runs */
-            cr_assert_eq(aw_task_join(cp_target), 0);
-            cp_target = NULL;
+                aw_task_cancel(aw_test_cancel_at.target); /* before it first runs */
+            cr_assert_eq(aw_task_join(aw_test_cancel_at.target), 0);
+            aw_test_cancel_at.target = NULL;
             cr_assert(c.result == 0 || c.result == -ECANCELED, "k=%d: %d", k, c.result);
             if (c.result == 0) {
                 cr_assert_gt(c.len, 0);

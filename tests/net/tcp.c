@@ -292,33 +292,22 @@ static int client_task(void *arg) {
     return 0;
 }
 
-/* The cancel lands at exactly the client's k-th cancellation point, seen
- * through the trace hook (counting the test's own yields instead would
- * race with the kernel's I/O on a loaded machine). */
-static aw_task_t *cp_target;
-static int cp_points, cp_k, cp_fds_at_cancel;
-static void cp_hook(const aw_trace_event_t *ev, void *arg) {
-    if (ev->kind == AW_TRACE_POINT && ev->task == cp_target && ++cp_points == cp_k) {
-        cp_fds_at_cancel = aw_test_fds();
-        aw_task_cancel(cp_target);
-    }
-}
-
+/* Cancelled at exactly its k-th cancellation point (testutil.h). */
 static int t_cancel_points(void *arg) {
     int completed_at = -1;
     aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
     aw_with (aw_server_t *srv, aw_server(l, echo_lines, NULL)) {
-        cr_assert_eq(aw_trace_set(cp_hook, NULL), 0);
+        cr_assert_eq(aw_trace_set(aw_test_cancel_hook, NULL), 0);
         for (int k = 0; k < 1000 && completed_at < 0; k++) {
             int before = aw_test_fds();
             xchg_t x = {.port = aw_listener_port(l)};
-            cp_points = 0;
-            cp_k = k;
-            cr_assert_eq(aw_spawn(NULL, client_task, &x, &cp_target), 0);
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            cr_assert_eq(aw_spawn(NULL, client_task, &x, &aw_test_cancel_at.target), 0);
             if (k == 0)
-                aw_task_cancel(cp_target); /* before it first runs */
-            cr_assert_eq(aw_task_join(cp_target), 0);
-            cp_target = NULL;
+                aw_task_cancel(aw_test_cancel_at.target); /* before it first runs */
+            cr_assert_eq(aw_task_join(aw_test_cancel_at.target), 0);
+            aw_test_cancel_at.target = NULL;
             cr_assert(x.rc == 0 || x.rc == -ECANCELED, "k=%d: rc %d", k, x.rc);
             cr_assert(x.done == (x.rc == 0), "k=%d", k);
             /* the server accepts in order: once a probe exchange is
@@ -507,7 +496,7 @@ static int t_eyeballs_all_refused(void *arg) {
 Test(tcp, eyeballs_all_refused_names_each_address) { CHECK_FDS(t_eyeballs_all_refused, 0); }
 
 /* Three addresses that never answer, attempts 10 ms apart: cancel the
- * connecting task at its 1st, 2nd, ... cancellation point (cp_hook), up
+ * connecting task at its 1st, 2nd, ... cancellation point (aw_test_cancel_hook), up
  * to the point where all three attempts are in flight (after which it has
  * no more points: it waits for ever). Nothing is left. */
 typedef struct {
@@ -533,19 +522,19 @@ static int t_eyeballs_cancel(void *arg) {
     int nfill;
     race_t r = {.delay = AW_MS(10)};
     cr_assert_eq(hung_listener(&hung, "127.0.0.1", &r.port, fill, &nfill), 0);
-    cr_assert_eq(aw_trace_set(cp_hook, NULL), 0);
+    cr_assert_eq(aw_trace_set(aw_test_cancel_hook, NULL), 0);
     int k, before;
     for (k = 1; k < 50; k++) {
         before = aw_test_fds();
-        cp_points = 0;
-        cp_k = k;
+        aw_test_cancel_at.points = 0;
+        aw_test_cancel_at.k = k;
         r.rc = 1;
-        cr_assert_eq(aw_spawn(NULL, racer, &r, &cp_target), 0);
-        cr_assert_eq(aw_task_join(cp_target), 0);
-        cp_target = NULL;
+        cr_assert_eq(aw_spawn(NULL, racer, &r, &aw_test_cancel_at.target), 0);
+        cr_assert_eq(aw_task_join(aw_test_cancel_at.target), 0);
+        aw_test_cancel_at.target = NULL;
         cr_assert_eq(r.rc, -ECANCELED, "k=%d", k);
         cr_assert_eq(aw_test_fds(), before, "k=%d: fd leaked", k);
-        if (cp_fds_at_cancel == before + 4)
+        if (aw_test_cancel_at.fds_at_cancel == before + 4)
             break; /* cancelled with three sockets and the epoll fd open */
     }
     aw_trace_set(NULL, NULL);
