@@ -112,6 +112,7 @@ static int body(void *arg) {
         aw_for (aw_pg_res_t *r, aw_pg_rows(pc, "SELECT 1", aw_pg_noargs)) { (void)r; }
     }
     aw_with (aw_stream_t *st, aw_tcp_client("127.0.0.1", 1)) { (void)st; }
+    aw_with (aw_stream_t *st, aw_tcp_client_opts("127.0.0.1", 1, &(aw_tcp_connect_opts_t){.attempt_delay = AW_MS(100)})) { (void)st; }
     aw_with (aw_stream_t *st, aw_unix_client("/nonexistent")) { (void)st; }
     aw_with (aw_listener_t *li, aw_tcp_listener("127.0.0.1", 0, NULL))
         aw_with (aw_server_t *sv, aw_server(li, handler, NULL)) { (void)sv; }

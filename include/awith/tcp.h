@@ -58,10 +58,14 @@ typedef struct aw_tcp_client {   /* private; public for stack storage */
     aw_stream_t stream;
     const char *host;
     int port;
+    const aw_tcp_connect_opts_t *opts;
 } aw_tcp_client_t;
 extern AW_API const aw_cm_type_t aw_tcp_client_type;
-#define aw_tcp_client(host_, port_) \
-    aw_cm(&aw_tcp_client_type, &(aw_tcp_client_t){.host = (host_), .port = (port_)})
+#define aw_tcp_client(host_, port_) aw_tcp_client_opts(host_, port_, NULL)
+/* aw_tcp_client(h, p) with connect options, e.g.
+ * aw_tcp_client_opts(h, p, &(aw_tcp_connect_opts_t){.attempt_delay = AW_MS(100)}) */
+#define aw_tcp_client_opts(host_, port_, opts_) \
+    aw_cm(&aw_tcp_client_type, &(aw_tcp_client_t){.host = (host_), .port = (port_), .opts = (opts_)})
 
 typedef struct aw_tcp_listener { /* private; public for stack storage */
     aw_listener_t listener;

@@ -435,7 +435,7 @@ int aw_tcp_listen(aw_listener_t *l, const char *host, int port, const aw_listen_
 
 static int aw__tcp_client_enter(void *self, void **out) {
     aw_tcp_client_t *c = self;
-    int rc = aw_tcp_connect(&c->stream, c->host, c->port);
+    int rc = aw_tcp_connect_opts(&c->stream, c->host, c->port, c->opts);
     if (rc < 0)
         return rc;
     *out = &c->stream;

@@ -605,3 +605,17 @@ static int t_eyeballs_emfile(void *arg) {
     return 0;
 }
 Test(tcp, eyeballs_fd_exhaustion_mid_race) { CHECK_FDS(t_eyeballs_emfile, 0); }
+
+/* The manager form takes the same options; its exit closes the socket. */
+static int t_client_opts(void *arg) {
+    int before = aw_test_fds();
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        aw_tcp_connect_opts_t o = {.attempt_delay = AW_MS(100)};
+        aw_with (aw_stream_t *s, aw_tcp_client_opts("127.0.0.1", aw_listener_port(l), &o))
+            cr_assert(strncmp(s->peer, "127.0.0.1:", 10) == 0, "peer %s", s->peer);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    }
+    cr_assert_eq(aw_test_fds(), before);
+    return 0;
+}
+Test(tcp, client_manager_with_connect_options) { aw_test_run(t_client_opts, NULL, 0); }
