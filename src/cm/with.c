@@ -119,14 +119,9 @@ void aw__with_cleanup(aw_with_t *w) {
     w->state = AW__WITH_EXIT;
     w->since = t->loop->now;
     if (shielded) {
-        memset(&w->shield, 0, sizeof w->shield);
-        w->shield.parent = t->scope;
-        w->shield.task = t;
-        w->shield.kind = AW__SCOPE_SHIELD;
-        w->shield.shield = 1;
-        w->shield.lazy = 1;
-        w->shield.deadline = AW_NEVER;
-        w->shield.rel = ty->grace ? ty->grace : t->loop->opts.exit_grace;
+        w->shield = (aw_scope_t){.parent = t->scope, .task = t, .kind = AW__SCOPE_SHIELD,
+                                 .shield = 1, .lazy = 1, .deadline = AW_NEVER,
+                                 .rel = ty->grace ? ty->grace : t->loop->opts.exit_grace};
         t->scope = &w->shield;
     }
     uint64_t before = t->err ? t->err->seq : 0;

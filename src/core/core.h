@@ -114,7 +114,12 @@ int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void aw__err_free(aw_err_t *e);
 aw_err_t *aw__err_copy(const aw_err_t *e);
-void aw__err_restore(aw_task_t *t, uint64_t seq);  /* drop records newer than seq */
+void aw__err_drop_newer(aw_task_t *t, uint64_t seq);
+/* Drop records newer than seq (inline: usually there are none). */
+static inline void aw__err_restore(aw_task_t *t, uint64_t seq) {
+    if (t->err && t->err->seq > seq)
+        aw__err_drop_newer(t, seq);
+}
 void aw__err_append(aw_err_t *e, aw_err_t *tail);  /* tail at the end of e's context chain */
 aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
 

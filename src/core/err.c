@@ -127,7 +127,7 @@ aw_err_t *aw__err_copy(const aw_err_t *e) {
     return c;
 }
 
-void aw__err_restore(aw_task_t *t, uint64_t seq) {
+void aw__err_drop_newer(aw_task_t *t, uint64_t seq) {
     while (t->err && t->err->seq > seq) {
         aw_err_t *e = t->err;
         t->err = e->context;
