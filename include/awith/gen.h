@@ -46,11 +46,13 @@ struct aw_gen {                   /* private; public for stack storage */
     uint8_t state;                /* AW__GEN_* */
     uint8_t once;                 /* aw_for: the body is running */
     uint8_t ignored_close;
+    const char *file;             /* where it was made (reports); NULL: unknown */
+    int line;
 };
 
 enum { AW__GEN_NEW, AW__GEN_SUSPENDED, AW__GEN_RUNNING, AW__GEN_DONE };
 
-#define AW_GEN_INIT(fn, arg) {(fn), (arg), #fn}
+#define AW_GEN_INIT(fn, arg) {(fn), (arg), #fn, .file = __FILE__, .line = __LINE__}
 #define aw_gen(fn, arg) ((aw_gen_t)AW_GEN_INIT(fn, arg))
 
 /* From the generator: hand `value` (borrowed by the consumer until its

@@ -471,8 +471,11 @@ static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
 static void aw__report_alive(aw_loop_t *l, const char *why) {
     fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
     for (aw_task_t *t = l->core->tasks; t; t = t->lnext) {
-        fprintf(stderr, "  task '%s' (id %llu, spawned at %s:%d), %s\n", t->name,
-                (unsigned long long)t->id, t->file, t->line,
+        /* a generator left suspended by its consumer (which may be gone:
+         * only the pointer is tested) is named as one (SEMANTICS E3) */
+        fprintf(stderr, "  %s '%s' (id %llu, %s at %s:%d), %s\n",
+                t->delegator ? "async generator" : "task", t->name, (unsigned long long)t->id,
+                t->delegator ? "made" : "spawned", t->file, t->line,
                 t->state == AW__T_WAITING ? "suspended" : "ready");
         for (aw_with_t *w = t->withs; w; w = w->outer)
             fprintf(stderr, "    inside manager '%s' (entered at %s:%d), in its %s\n",
