@@ -150,6 +150,11 @@ static void aw__task_entry(void *p) {
     t->state = AW__T_RUNNING;
     int st = t->fn(t->arg);
     aw__task_stack_check(t);
+    /* SEMANTICS K5: a `return 0` from inside a with block whose exit then
+     * failed: the function could not see that error; it is not handled by
+     * the success return but becomes the task's status. */
+    if (st >= 0 && t->err && t->late_err && t->err->seq == t->late_err)
+        st = t->err->code;
     if (st < 0) {
         if (!t->err || t->err->code != st)
             aw__raise_at(t, t->file, t->line, t->name, st, "task '%s' returned %s (%s)",
