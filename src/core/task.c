@@ -289,7 +289,10 @@ int aw_task_join(aw_task_t *t) {
         t->joiner = self;
         self->wait_obj = t;
         self->unwait = aw__join_unwait;
+        self->wait_what = "task"; /* introspection: the await chain (SEMANTICS L2) */
+        self->wait_on = t;
         int rc = aw__task_wait(self, AW_NEVER, 1);
+        self->wait_what = NULL;
         if (rc < 0)
             return rc;
     } else {
