@@ -71,7 +71,7 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
                       g->name);
     } else if (st == 0) {
         rc = err ? AW_SUPPRESS : 0;
-    } else if (err && st == g->body_code) {
+    } else if (err && st == g->body_code && (!gen->err || gen->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
         aw__err_move(u, gen);

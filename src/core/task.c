@@ -156,9 +156,11 @@ static void aw__task_entry(void *p) {
     if (st >= 0 && t->err && t->late_err && t->err->seq == t->late_err)
         st = t->err->code;
     if (st < 0) {
-        if (!t->err || t->err->code != st)
+        if (!t->err || t->err->code != st) {
+            t->auto_err = !t->err;
             aw__raise_at(t, t->file, t->line, t->name, st, "task '%s' returned %s (%s)",
                          t->name, aw_err_name(st), aw_strerror(st));
+        }
     } else {
         aw__err_free(aw__err_detach(t)); /* returning success handles any error */
     }

@@ -389,7 +389,7 @@ static int e4_errors(void *arg) {
     return 0;
 }
 Test(gen, E4_finalizer_errors_reach_the_consumer_and_its_waits_are_bounded_by_the_grace) {
-    aw_loop_opts_t o = {.exit_grace = AW_MS(50)};
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
     cr_assert_eq(aw_main_opts(&o, e4_errors, NULL), 0);
 }
 

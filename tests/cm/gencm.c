@@ -368,3 +368,39 @@ static int k3_body(void *arg) {
     return 0;
 }
 Test(gencm, K3_cleanup_after_yield_runs_for_cancel_and_deadline) { aw_test_run(k3_body, NULL, 0); }
+
+/* C6's limit, decision 5: returning the body's code re-raises unchanged;
+ * but a generator that raised a record of its own (same code, or a
+ * cleanup failure it left pending) has that record kept, on top of the
+ * body's error, as a different error would be (C7): nothing is dropped. */
+static int own_record(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    if (arg)
+        aw_raise(-EPIPE, "cleanup failed");
+    else
+        aw_raise(rc, "the generator's own report");
+    return rc;
+}
+static int c7_own_body(void *arg) {
+    aw_with (aw_gencm(own_record, NULL)) {
+        aw_fail(-EIO, "body failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_str_eq(e->msg, "the generator's own report");
+    cr_assert_not_null(e->context);
+    cr_assert_str_eq(e->context->msg, "body failed", "the body's error is its context");
+    aw_err_clear();
+    aw_with (aw_gencm(own_record, (void *)1)) {
+        aw_fail(-EIO, "body failed");
+    }
+    e = aw_err_current();
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_not_null(aw_err_find(e, -EPIPE), "the cleanup failure is kept");
+    cr_assert_str_eq(aw_err_find(e, -EPIPE)->msg, "cleanup failed");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C7_a_record_the_generator_raised_with_the_same_code_is_kept) {
+    aw_test_run(c7_own_body, NULL, 0);
+}
