@@ -24,6 +24,14 @@
  * task group) is active fails with -AW_EPROTOCOL at the yield: the scope
  * would otherwise leak into the consumer ((c) 10).
  *
+ * A generator that returns -AW_ECLOSED when close did not ask it to ends
+ * with -AW_EPROTOCOL (the original as context), not as "finished"
+ * (SEMANTICS C10, PEP 479). If the cleanup fails while the consumer is
+ * being cancelled, -ECANCELED stays on top with the failure in its chain;
+ * a cleanup that overruns the exit grace is cut and reported by name. A
+ * generator never closed (aw_gen_next by hand) is listed at loop close,
+ * with the line where it was made, and aw_main returns -EBUSY (E3).
+ *
  * Next and yield hand the thread over directly (one switch each, no trip
  * through the loop), so, as in Python, a generator and a consumer that
  * never suspend for real (sleep, I/O, a contended lock, aw_yield) do not
