@@ -393,7 +393,7 @@ Test(gen, E4_finalizer_errors_reach_the_consumer_and_its_waits_are_bounded_by_th
     cr_assert_eq(aw_main_opts(&o, e4_errors, NULL), 0);
 }
 
-#include <unistd.h> /* after brk() above: unistd.h declares one too */
+#include "capture.h" /* after brk() above: unistd.h declares one too */
 
 /* E3 / (c) 9: a generator left suspended by a consumer that never closed
  * it (aw_gen_next by hand, then return) is not dropped silently: loop
@@ -411,19 +411,8 @@ static int abandon_it(void *arg) {
     return 0; /* never closed */
 }
 Test(gen, E3_a_generator_left_suspended_at_loop_close_is_reported_not_dropped) {
-    fflush(stderr);
-    FILE *cap = tmpfile();
-    int saved = dup(2);
-    dup2(fileno(cap), 2);
-    int rc = aw_main(abandon_it, NULL);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char out[2048] = {0};
-    rewind(cap);
-    size_t n = fread(out, 1, sizeof out - 1, cap);
-    fclose(cap);
-    cr_assert_gt(n, 0);
+    char out[2048];
+    int rc = aw_test_main_stderr(abandon_it, NULL, out, sizeof out);
     cr_assert_eq(rc, -EBUSY, "loop close reports it: %s", out);
     cr_assert(strstr(out, "async generator 'left_open'"), "names the generator: %s", out);
     cr_assert(strstr(out, "tests/cm/gen.c:"), "and where it was made: %s", out);

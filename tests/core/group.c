@@ -5,7 +5,7 @@
 #include "testutil.h"
 
 #include <string.h>
-#include <unistd.h>
+#include "capture.h"
 
 /* ---- helpers ---- */
 
@@ -894,18 +894,8 @@ static int i6_root_main(void *arg) {
     return 0;
 }
 Test(group, I6_root_group_failures_are_all_reported_at_close) {
-    fflush(stderr);
-    FILE *cap = tmpfile();
-    int saved = dup(2);
-    dup2(fileno(cap), 2);
-    int rc = aw_main(i6_root_main, NULL);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char out[4096] = {0};
-    rewind(cap);
-    cr_assert_gt(fread(out, 1, sizeof out - 1, cap), 0);
-    fclose(cap);
+    char out[4096];
+    int rc = aw_test_main_stderr(i6_root_main, NULL, out, sizeof out);
     cr_assert_eq(rc, 0);
     cr_assert(strstr(out, "child failed with EINTR"), "%s", out);
     cr_assert(strstr(out, "child failed with EIO"), "%s", out);
