@@ -24,6 +24,14 @@
  * task group) is active fails with -AW_EPROTOCOL at the yield: the scope
  * would otherwise leak into the consumer ((c) 10).
  *
+ * A generator that returns -AW_ECLOSED when close did not ask it to ends
+ * with -AW_EPROTOCOL (the original as context), not as "finished"
+ * (SEMANTICS C10, PEP 479). If the cleanup fails while the consumer is
+ * being cancelled, -ECANCELED stays on top with the failure in its chain;
+ * a cleanup that overruns the exit grace is cut and reported by name. A
+ * generator never closed (aw_gen_next by hand) is listed at loop close,
+ * with the line where it was made, and aw_main returns -EBUSY (E3).
+ *
  * Next and yield hand the thread over directly (one switch each, no trip
  * through the loop), so, as in Python, a generator and a consumer that
  * never suspend for real (sleep, I/O, a contended lock, aw_yield) do not
@@ -46,11 +54,13 @@ struct aw_gen {                   /* private; public for stack storage */
     uint8_t state;                /* AW__GEN_* */
     uint8_t once;                 /* aw_for: the body is running */
     uint8_t ignored_close;
+    const char *file;             /* where it was made (reports); NULL: unknown */
+    int line;
 };
 
 enum { AW__GEN_NEW, AW__GEN_SUSPENDED, AW__GEN_RUNNING, AW__GEN_DONE };
 
-#define AW_GEN_INIT(fn_, arg_) {.fn = (fn_), .arg = (arg_), .name = #fn_}
+#define AW_GEN_INIT(fn_, arg_) {.fn = (fn_), .arg = (arg_), .name = #fn_, .file = __FILE__, .line = __LINE__}
 #define aw_gen(fn, arg) ((aw_gen_t)AW_GEN_INIT(fn, arg))
 
 /* From the generator: hand `value` (borrowed by the consumer until its

@@ -23,6 +23,9 @@
  *                              except -ECANCELED: a cancel is never lost;
  *   return another code < 0    it replaces the block's error, which becomes
  *                              its context.
+ * A record the function raised itself is kept (on top of the block's
+ * error) even when it returns the block's code; returning -AW_ECLOSED,
+ * the generator-closed signal, is -AW_EPROTOCOL (SEMANTICS C10).
  * Returning before yielding fails enter ("didn't yield" if it returned 0);
  * yielding twice fails ("didn't stop"). An instance is single-use: entering
  * it again gives -EALREADY naming the manager. */

@@ -189,7 +189,7 @@ extern AW_API const aw_cm_type_t aw_http_response_type;
  *   aw_for (aw_http_chunk_t *c, aw_http_chunks(r)) fwrite(c->data, 1, c->len, f);
  *   if (aw_status() < 0) ...        // a transfer error ends the loop, pending */
 AW_API int aw__http_chunks_gen(aw_gen_t *g, void *arg);
-#define aw_http_chunks(r) ((aw_gen_t){.fn = aw__http_chunks_gen, .arg = (r), .name = "aw_http_chunks"})
+#define aw_http_chunks(r) ((aw_gen_t){.fn = aw__http_chunks_gen, .arg = (r), .name = "aw_http_chunks", .file = __FILE__, .line = __LINE__})
 
 /* Fetch many URLs (seed 004), at most `concurrency` in flight, yielding
  * aw_http_result_t * as each finishes (in completion order), or with
@@ -223,6 +223,6 @@ typedef struct aw_http_fetch {
     bool in_order;                  /* yield in the order of urls */
 } aw_http_fetch_t;
 AW_API int aw__http_fetch_gen(aw_gen_t *g, void *arg);
-#define aw_http_fetch_many(f) ((aw_gen_t){.fn = aw__http_fetch_gen, .arg = (f), .name = "aw_http_fetch_many"})
+#define aw_http_fetch_many(f) ((aw_gen_t){.fn = aw__http_fetch_gen, .arg = (f), .name = "aw_http_fetch_many", .file = __FILE__, .line = __LINE__})
 
 #endif

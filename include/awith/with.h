@@ -27,7 +27,8 @@
  *
  * A `return x` that is followed by a failing exit still returns x (C cannot
  * change it); the exit's error is pending in the caller: check
- * aw_status(). */
+ * aw_status(). A task function that returns 0 that way does not drop it:
+ * the exit's error becomes the task's status (SEMANTICS K5). */
 #ifndef AWITH_WITH_H
 #define AWITH_WITH_H
 

@@ -17,12 +17,24 @@ static int aw__gen_settle(aw_gen_t *g, aw_task_t *u) {
         return 1;
     aw_task_t *d = g->task;
     int st = d->status;
-    if (st < 0 && st != -AW_ECLOSED)
+    bool closing = g->resume == -AW_ECLOSED;
+    if (st == -AW_ECLOSED && closing)
+        st = 0; /* the answer to close: a clean finish */
+    if (st < 0)
         aw__err_move(u, d);
     aw__task_release(d);
     g->task = NULL;
     g->state = AW__GEN_DONE;
-    return st < 0 && st != -AW_ECLOSED ? st : 0;
+    /* SEMANTICS C10 (PEP 479): -AW_ECLOSED that close did not ask for
+     * (leaked from a nested generator, or returned by mistake) is not
+     * taken for a clean end of the iteration, which would silently cut
+     * the consumer's loop short: it becomes a protocol error, the
+     * original record as its context. */
+    if (st == -AW_ECLOSED)
+        st = aw_raise(-AW_EPROTOCOL,
+                      "async generator '%s' returned %s without being closed (only the answer "
+                      "to close may end a generator with it)", g->name, aw_err_name(st));
+    return st;
 }
 
 int aw_gen_next(aw_gen_t *g, void **out) {
@@ -35,7 +47,10 @@ int aw_gen_next(aw_gen_t *g, void **out) {
     case AW__GEN_RUNNING:
         return aw_raise(-EBUSY, "async generator '%s' is already running", g->name);
     case AW__GEN_NEW:
-        g->task = aw__task_new(u->loop, aw__gen_main, g, 0, g->name, __FILE__, __LINE__);
+        /* made where the generator was: a report of one left suspended at
+         * shutdown (SEMANTICS E3, (c) 9) names the user's line, not ours */
+        g->task = aw__task_new(u->loop, aw__gen_main, g, 0, g->name,
+                               g->file ? g->file : __FILE__, g->file ? g->line : __LINE__);
         if (!g->task) {
             g->state = AW__GEN_DONE;
             return aw_raise(-ENOMEM, "no memory for async generator '%s'", g->name);
@@ -75,6 +90,9 @@ int aw_gen_close(aw_gen_t *g) {
         rc = aw__gen_settle(g, u);
     }
     u->scope = shield.parent;
+    if (shield.expired && rc != 1) /* like a with's exit: an overrun is reported by name */
+        rc = aw_raise(-ETIMEDOUT, "closing async generator '%s' overran its grace period of %lld ms",
+                      g->name, (long long)(shield.rel / 1000000));
     if (rc == 1) /* still yielding: leave it parked; loop close reports it */
         return aw_raise(-AW_EPROTOCOL, "async generator '%s' ignored close %d times",
                         g->name, AW__GEN_CLOSE_TRIES);
@@ -110,6 +128,15 @@ bool aw__gen_step(aw_gen_t *g) {
 }
 
 void aw__gen_cleanup(aw_gen_t *g) {
-    if (g->state == AW__GEN_SUSPENDED || g->state == AW__GEN_NEW)
-        aw_gen_close(g);
+    if (g->state != AW__GEN_SUSPENDED && g->state != AW__GEN_NEW)
+        return;
+    /* Closing is the for's exit: like a with's exit (with.c), a cleanup
+     * that fails while a cancel is in flight cannot replace the cancel
+     * (SEMANTICS decision 3, (c) 13, E4): -ECANCELED goes back on top,
+     * the failure in its chain. */
+    aw_task_t *u = aw__task_cur();
+    bool cancel = u && u->err && u->err->code == -ECANCELED;
+    int rc = aw_gen_close(g);
+    if (cancel && rc < 0 && rc != -ECANCELED)
+        aw_raise(-ECANCELED, "cancelled (and closing async generator '%s' failed)", g->name);
 }

@@ -13,6 +13,16 @@ static int aw__gencm_main(void *p) {
     return g->fn(g, g->arg);
 }
 
+/* SEMANTICS C10 (PEP 479's rule for StopAsyncIteration): the generator
+ * itself (not the block) ended with -AW_ECLOSED, the runtime's "generator
+ * finished" signal. Passed on as is, it would end an enclosing aw_for's
+ * generator as if it had finished cleanly; it becomes a protocol error
+ * with the original record (already moved to the user) as its context. */
+static int aw__gencm_closed_signal(aw_gencm_t *g) {
+    return aw_raise(-AW_EPROTOCOL, "generator manager '%s' raised %s, the generator-closed "
+                    "signal, without being closed", g->name, aw_err_name(-AW_ECLOSED));
+}
+
 static int aw__gencm_enter(void *self, void **out) {
     aw_gencm_t *g = self;
     aw_task_t *u = aw__task_cur();
@@ -38,6 +48,8 @@ static int aw__gencm_enter(void *self, void **out) {
     aw__task_release(g->gen);
     g->gen = NULL;
     g->state = AW__GENCM_DONE;
+    if (st == -AW_ECLOSED) /* C10: see aw__gencm_closed_signal */
+        return aw__gencm_closed_signal(g);
     if (st < 0)
         return st;
     return aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't yield", g->name);
@@ -59,11 +71,11 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
                       g->name);
     } else if (st == 0) {
         rc = err ? AW_SUPPRESS : 0;
-    } else if (err && st == g->body_code) {
+    } else if (err && st == g->body_code && (!gen->err || gen->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
         aw__err_move(u, gen);
-        rc = st;
+        rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st;
     }
     aw__task_release(gen);
     g->gen = NULL;

@@ -24,11 +24,18 @@ static const char *aw__phase_name(const aw_with_t *w) {
     return w->state == AW__WITH_ENTER ? "enter" : w->state == AW__WITH_EXIT ? "exit" : "body";
 }
 
-/* The task t waits for, through a lock, or NULL. */
+static bool aw__waits_lock(const aw_task_t *t) {
+    return t->state == AW__T_WAITING && t->wait_what && strcmp(t->wait_what, "lock") == 0;
+}
+
+/* The task t waits for, through a lock or a join (the await chain,
+ * SEMANTICS L2), or NULL. */
 static aw_task_t *aw__waits_for(const aw_task_t *t) {
-    if (t->state != AW__T_WAITING || !t->wait_what || strcmp(t->wait_what, "lock") != 0)
-        return NULL;
-    return ((const aw_lock_t *)t->wait_on)->owner;
+    if (aw__waits_lock(t))
+        return ((const aw_lock_t *)t->wait_on)->owner;
+    if (t->state == AW__T_WAITING && t->wait_what && strcmp(t->wait_what, "task") == 0)
+        return (aw_task_t *)t->wait_on;
+    return NULL;
 }
 
 static int aw__dump_cycles(FILE *f, aw_task_t *tasks, size_t n) {
@@ -49,10 +56,14 @@ static int aw__dump_cycles(FILE *f, aw_task_t *tasks, size_t n) {
         fprintf(f, "DEADLOCK: ");
         aw_task_t *y = t;
         do {
-            const aw_lock_t *l = y->wait_on;
-            fprintf(f, "task '%s' (id %llu) waits for lock '%s' held by ", y->name,
-                    (unsigned long long)y->id, l->name ? l->name : "?");
-            y = l->owner;
+            fprintf(f, "task '%s' (id %llu) ", y->name, (unsigned long long)y->id);
+            if (aw__waits_lock(y)) {
+                const aw_lock_t *l = y->wait_on;
+                fprintf(f, "waits for lock '%s' held by ", l->name ? l->name : "?");
+            } else {
+                fprintf(f, "joins ");
+            }
+            y = aw__waits_for(y);
         } while (y != t);
         fprintf(f, "task '%s' (id %llu)\n", t->name, (unsigned long long)t->id);
     }
@@ -93,9 +104,11 @@ int aw_loop_dump(FILE *f) {
         if (t->state == AW__T_WAITING && t->wait_what) {
             fprintf(f, "  waits for %s", t->wait_what);
             aw_task_t *o = aw__waits_for(t);
-            if (o)
+            if (o && aw__waits_lock(t))
                 fprintf(f, " '%s' held by task '%s' (id %llu)",
                         ((const aw_lock_t *)t->wait_on)->name, o->name, (unsigned long long)o->id);
+            else if (o)
+                fprintf(f, " '%s' (id %llu) to finish", o->name, (unsigned long long)o->id);
             fputc('\n', f);
         }
     }

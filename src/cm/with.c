@@ -32,8 +32,10 @@ static void aw__with_unlink(aw_with_t *w) {
 }
 
 bool aw__with_enter(aw_with_t *w) {
-    if (w->state != AW__WITH_INIT)
-        return false; /* second test of the loop: the body is over */
+    if (w->state != AW__WITH_INIT) {
+        w->once = 0; /* second test of the loop: the body is over (not by return/goto) */
+        return false;
+    }
     aw_task_t *t = aw__task_cur();
     const aw_cm_type_t *ty = w->cm.type;
     w->task = t;
@@ -140,6 +142,13 @@ void aw__with_cleanup(aw_with_t *w) {
         }
     }
     aw__with_resolve(w, body_seq, body_code, before, rc);
+    /* SEMANTICS K5 (Go's `defer f.Close(); return nil`): left by return or
+     * goto (the loop's condition never ran again, so once is still set),
+     * the returned value is fixed before exit runs. If exit failed, mark
+     * the record: a task function returning success with it still pending
+     * fails with it instead of dropping it (task.c). */
+    if (w->once && t->err && t->err->seq > before)
+        t->late_err = t->err->seq;
     aw__with_unlink(w);
     w->state = AW__WITH_DONE;
     if (traced)

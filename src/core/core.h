@@ -40,6 +40,8 @@ struct aw_task {
     void *wait_obj;
     int wait_fd;
     aw_err_t *err;                /* pending error, owned */
+    uint64_t late_err;            /* seq of an exit error raised after a `return` (K5) */
+    uint8_t auto_err;             /* err is the lone "task returned X" record made at its end */
     aw_scope_t root;
     aw_scope_t *scope;            /* innermost open scope */
     aw_group_t *group;            /* owning group */

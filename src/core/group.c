@@ -100,7 +100,9 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
         aw_scope_cancel(&g->scope); /* the body failed: stop the children */
     while (g->nchildren) {
         g->waiting = 1;
+        t->wait_what = "the children of its group"; /* introspection (SEMANTICS L2) */
         aw__task_wait(t, AW_NEVER, 0);
+        t->wait_what = NULL;
         g->waiting = 0;
     }
     for (aw_task_t *c = g->done, *n; c; c = n) { /* unjoined: release */

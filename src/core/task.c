@@ -150,10 +150,17 @@ static void aw__task_entry(void *p) {
     t->state = AW__T_RUNNING;
     int st = t->fn(t->arg);
     aw__task_stack_check(t);
+    /* SEMANTICS K5: a `return 0` from inside a with block whose exit then
+     * failed: the function could not see that error; it is not handled by
+     * the success return but becomes the task's status. */
+    if (st >= 0 && t->err && t->late_err && t->err->seq == t->late_err)
+        st = t->err->code;
     if (st < 0) {
-        if (!t->err || t->err->code != st)
+        if (!t->err || t->err->code != st) {
+            t->auto_err = !t->err;
             aw__raise_at(t, t->file, t->line, t->name, st, "task '%s' returned %s (%s)",
                          t->name, aw_err_name(st), aw_strerror(st));
+        }
     } else {
         aw__err_free(aw__err_detach(t)); /* returning success handles any error */
     }
@@ -284,7 +291,10 @@ int aw_task_join(aw_task_t *t) {
         t->joiner = self;
         self->wait_obj = t;
         self->unwait = aw__join_unwait;
+        self->wait_what = "task"; /* introspection: the await chain (SEMANTICS L2) */
+        self->wait_on = t;
         int rc = aw__task_wait(self, AW_NEVER, 1);
+        self->wait_what = NULL;
         if (rc < 0)
             return rc;
     } else {
@@ -471,8 +481,11 @@ static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
 static void aw__report_alive(aw_loop_t *l, const char *why) {
     fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
     for (aw_task_t *t = l->core->tasks; t; t = t->lnext) {
-        fprintf(stderr, "  task '%s' (id %llu, spawned at %s:%d), %s\n", t->name,
-                (unsigned long long)t->id, t->file, t->line,
+        /* a generator left suspended by its consumer (which may be gone:
+         * only the pointer is tested) is named as one (SEMANTICS E3) */
+        fprintf(stderr, "  %s '%s' (id %llu, %s at %s:%d), %s\n",
+                t->delegator ? "async generator" : "task", t->name, (unsigned long long)t->id,
+                t->delegator ? "made" : "spawned", t->file, t->line,
                 t->state == AW__T_WAITING ? "suspended" : "ready");
         for (aw_with_t *w = t->withs; w; w = w->outer)
             fprintf(stderr, "    inside manager '%s' (entered at %s:%d), in its %s\n",

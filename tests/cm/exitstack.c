@@ -235,3 +235,45 @@ static int many(void *arg) {
     return 0;
 }
 Test(exitstack, fifty_managers_in_a_loop) { aw_test_run(many, NULL, 0); }
+
+/* D8: a suppressing callback clears the error for every callback outside
+ * it, whatever their kind (manager, exit callback, plain callback), and
+ * not for the ones inside it, which ran first. */
+static int d8(void *arg) {
+    res_t a = {"A"}, c = {"C"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL); /* outermost */
+        aw_exitstack_push_exit(st, xcb, "X");
+        aw_exitstack_callback(st, cb, "cb");
+        aw_exitstack_push_exit(st, xcb, "S");               /* suppresses */
+        aw_exitstack_push_exit(st, xcb, "Y");
+        aw_exitstack_enter(st, aw_cm(&res_type, &c), NULL); /* innermost */
+        aw_fail(-EIO, "body");
+    }
+    cr_assert_str_eq(log_, "+A;+C;-C(EIO);xY(EIO);xS(EIO);cb;xX(ok);-A(ok);");
+    cr_assert_eq(aw_status(), 0, "the block completes normally");
+    return 0;
+}
+Test(exitstack, D8_a_suppressing_callback_clears_the_error_for_every_outer_one) { aw_test_run(d8, NULL, 0); }
+
+/* D10: close twice: the second does nothing (no callback runs again, no
+ * error is raised again), also after a first close that failed, and the
+ * block's own exit afterwards has nothing left to do. */
+static int d10(void *arg) {
+    res_t a = {"A"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        aw_exitstack_callback(st, cb_fail, "f");
+        cr_assert_eq(aw_exitstack_close(st), -EPIPE);
+        cr_assert_str_eq(log_, "+A;-A(EPIPE);");
+        cr_assert_eq(aw_err_count(aw_err_current()), 1);
+        aw_err_clear();
+        cr_assert_eq(aw_exitstack_close(st), 0, "the second close does nothing");
+        cr_assert_null(aw_err_current());
+        cr_assert_eq(aw_exitstack_size(st), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "+A;-A(EPIPE);", "each exit ran once");
+    return 0;
+}
+Test(exitstack, D10_close_twice_the_second_does_nothing) { aw_test_run(d10, NULL, 0); }

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <stdlib.h>
 
 static char log_[512];
 static void note(const char *s) {
@@ -229,3 +230,190 @@ static int deadline_consumer(void *arg) {
     return 0;
 }
 Test(gen, a_deadline_around_the_loop_finalizes_the_generator) { aw_test_run(deadline_consumer, NULL, 0); }
+
+/* ---- C9, C10: the closed signal ---- */
+
+/* C9: the consumer's body fails with -AW_ECLOSED: the for ends, the
+ * generator is closed once, and the body's record leaves unchanged (not
+ * taken for the generator finishing). */
+static int c9_consumer(void *arg) {
+    const aw_err_t *raised = NULL;
+    int items = 0;
+    aw_for (int *v, aw_gen(count, (void *)100)) {
+        items++;
+        if (*v == 1) {
+            aw_raise(-AW_ECLOSED, "the consumer's own channel closed");
+            raised = aw_err_current();
+            break;
+        }
+    }
+    cr_assert_eq(items, 2);
+    cr_assert_str_eq(log_, "closed;cleanup;");
+    cr_assert_eq(aw_status(), -AW_ECLOSED);
+    cr_assert_eq(aw_err_current(), raised, "unchanged");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(gen, C9_body_error_with_the_closed_code_passes_through_unchanged) {
+    aw_test_run(c9_consumer, NULL, 0);
+}
+
+/* C10: a generator that ends with -AW_ECLOSED while nobody closed it
+ * (say it leaked from an inner generator) does not end the for as if it
+ * had finished: a protocol error, the original as context. */
+static int leaks_closed(aw_gen_t *g, void *arg) {
+    int x = 0;
+    aw_gen_yield(g, &x);
+    note("leaking");
+    return aw_raise(-AW_ECLOSED, "leaked from an inner generator");
+}
+static int c10_consumer(void *arg) {
+    int items = 0;
+    aw_for (int *v, aw_gen(leaks_closed, NULL)) items++;
+    cr_assert_eq(items, 1);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "not a silent end of the loop");
+    cr_assert(strstr(e->msg, "'leaks_closed'") && strstr(e->msg, "AW_ECLOSED"), "%s", e->msg);
+    cr_assert_not_null(aw_err_find(e, -AW_ECLOSED), "the original is its context");
+    cr_assert_str_eq(aw_err_find(e, -AW_ECLOSED)->msg, "leaked from an inner generator");
+    aw_err_clear();
+    /* the same through aw_gen_next: an error, not 0 ("finished") */
+    aw_gen_t g = AW_GEN_INIT(leaks_closed, NULL);
+    void *out;
+    cr_assert_eq(aw_gen_next(&g, &out), 1);
+    cr_assert_eq(aw_gen_next(&g, &out), -AW_EPROTOCOL);
+    cr_assert_eq(aw_gen_next(&g, &out), 0, "then exhausted");
+    aw_err_clear();
+    /* while a close that gets -AW_ECLOSED back is a clean finish */
+    aw_gen_t h = AW_GEN_INIT(count, (void *)5);
+    cr_assert_eq(aw_gen_next(&h, &out), 1);
+    cr_assert_eq(aw_gen_close(&h), 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, C10_generator_ending_with_the_closed_signal_is_a_protocol_error) {
+    aw_test_run(c10_consumer, NULL, 0);
+}
+
+/* ---- E2, E3, E4: generators still suspended when the loop shuts down ---- */
+
+/* The generator's cleanup records who runs it, whether it could suspend,
+ * and reads the consumer's "context" (a variable in the consumer's frame,
+ * alive only while the consumer is). */
+static uint64_t consumer_id, finalizer_id;
+static int finalizer_sleep_rc = 1;
+static const char *finalizer_ctx;
+static int ctx_gen(aw_gen_t *g, void *arg) {
+    const char **ctx = arg;
+    for (int i = 0;; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            break;
+    finalizer_sleep_rc = aw_sleep_ms(2); /* cleanup that suspends */
+    finalizer_id = aw_task_id(aw_task_self());
+    finalizer_ctx = *ctx;
+    note("finalized");
+    return 0;
+}
+static int ctx_consumer(void *arg) {
+    const char *ctx = "request-42"; /* the consumer's context */
+    consumer_id = aw_task_id(aw_task_self());
+    aw_for (int *v, aw_gen(ctx_gen, &ctx)) {
+        if (aw_sleep(AW_SEC(30)) < 0) /* the loop shuts down meanwhile */
+            break;
+    }
+    note("consumer-done");
+    return 0;
+}
+static int leave_a_consumer_suspended(void *arg) {
+    aw_spawn(NULL, ctx_consumer, NULL, NULL);
+    while (!consumer_id)
+        aw_sleep_ms(1);
+    return 0; /* main returns: the loop shuts down */
+}
+Test(gen, E2_suspended_at_shutdown_finalized_in_its_consumer_with_its_context) {
+    aw_test_run(leave_a_consumer_suspended, NULL, 0);
+    cr_assert_str_eq(log_, "finalized;consumer-done;", "finalized before its consumer ended");
+    cr_assert_eq(finalizer_id, consumer_id, "in the consumer's task, not a new one");
+    cr_assert_not_null(finalizer_ctx);
+    cr_assert_str_eq(finalizer_ctx, "request-42", "with the consumer's context");
+}
+
+Test(gen, E4_finalizer_at_shutdown_is_not_in_a_cancelled_context) {
+    aw_test_run(leave_a_consumer_suspended, NULL, 0);
+    cr_assert_eq(finalizer_sleep_rc, 0, "its suspension worked (shielded), not -ECANCELED");
+    cr_assert_str_eq(log_, "finalized;consumer-done;");
+}
+
+/* E4, the error path: a finalizer that fails while its consumer is being
+ * cancelled reaches the consumer's error (not a log), and one that would
+ * wait forever is cut by the exit grace (bounded). */
+static int failing_finalizer(aw_gen_t *g, void *arg) {
+    int x = 0;
+    aw_gen_yield(g, &x);
+    finalizer_sleep_rc = aw_sleep_ms(1);
+    if (arg) {
+        int rc = aw_sleep(AW_SEC(30));
+        note(rc < 0 ? "cut-by-grace" : "slept-30s");
+        return rc;
+    }
+    return aw_raise(-EIO, "finalizer failed");
+}
+static int fin_consumer(void *arg) {
+    aw_for (int *v, aw_gen(failing_finalizer, arg)) {
+        if (aw_sleep(AW_SEC(30)) < 0)
+            break;
+    }
+    return aw_status();
+}
+static int e4_errors(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, fin_consumer, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED, "the cancel is not lost");
+    cr_assert_eq(finalizer_sleep_rc, 0);
+    const aw_err_t *io = aw_err_find(aw_err_current(), -EIO);
+    cr_assert_not_null(io, "the finalizer's failure is in the consumer's error");
+    cr_assert_str_eq(io->msg, "finalizer failed");
+    aw_err_clear();
+    aw_spawn(NULL, fin_consumer, (void *)1, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_str_eq(log_, "cut-by-grace;");
+    const aw_err_t *late = aw_err_find(aw_err_current(), -ETIMEDOUT);
+    cr_assert(late && strstr(late->msg, "'failing_finalizer' overran its grace"), "%s",
+              late ? late->msg : "(no -ETIMEDOUT in the chain)");
+    aw_err_clear();
+    return 0;
+}
+Test(gen, E4_finalizer_errors_reach_the_consumer_and_its_waits_are_bounded_by_the_grace) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
+    cr_assert_eq(aw_main_opts(&o, e4_errors, NULL), 0);
+}
+
+#include "capture.h" /* after brk() above: unistd.h declares one too */
+
+/* E3 / (c) 9: a generator left suspended by a consumer that never closed
+ * it (aw_gen_next by hand, then return) is not dropped silently: loop
+ * close fails with -EBUSY and names it and the line where it was made. */
+static int left_open(aw_gen_t *g, void *arg) {
+    for (int i = 0;; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            return 0;
+}
+static int abandon_it(void *arg) {
+    aw_gen_t *g = malloc(sizeof *g); /* outlives this task */
+    *g = (aw_gen_t)AW_GEN_INIT(left_open, NULL);
+    void *out;
+    cr_assert_eq(aw_gen_next(g, &out), 1);
+    return 0; /* never closed */
+}
+Test(gen, E3_a_generator_left_suspended_at_loop_close_is_reported_not_dropped) {
+    char out[2048];
+    int rc = aw_test_main_stderr(abandon_it, NULL, out, sizeof out);
+    cr_assert_eq(rc, -EBUSY, "loop close reports it: %s", out);
+    cr_assert(strstr(out, "async generator 'left_open'"), "names the generator: %s", out);
+    cr_assert(strstr(out, "tests/cm/gen.c:"), "and where it was made: %s", out);
+}

@@ -258,3 +258,149 @@ static int nested_body(void *arg) {
     return 0;
 }
 Test(gencm, several_in_one_statement_exit_in_reverse) { aw_test_run(nested_body, NULL, 0); }
+
+/* ---- C6, C9, C10, K3 ---- */
+
+/* C6: re-raising (returning the code yield gave) is the same record,
+ * through two generator managers: no wrapper, no self-chaining, and a
+ * context the body built is kept as it was. */
+static int c6_body(void *arg) {
+    const aw_err_t *raised = NULL;
+    aw_with (aw_gencm(plain, NULL))
+    aw_with (aw_gencm(plain, NULL)) {
+        aw_raise(-ENOENT, "first");
+        aw_raise(-EIO, "body failed");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, raised, "the very record the body raised leaves the block");
+    cr_assert_eq(e->code, -EIO);
+    cr_assert_str_eq(e->msg, "body failed");
+    cr_assert_not_null(e->context);
+    cr_assert_neq(e->context, e, "no self-chaining");
+    cr_assert_eq(e->context->code, -ENOENT);
+    cr_assert_null(e->context->context);
+    cr_assert_eq(aw_err_count(e), 2, "no wrapper added by either generator");
+    cr_assert_str_eq(log_, "setup;setup;cleanup-err;cleanup-err;");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C6_reraise_propagates_the_same_record_without_wrapper_or_self_chaining) {
+    aw_test_run(c6_body, NULL, 0);
+}
+
+/* C9: the body fails with -AW_ECLOSED, the code the runtime uses for "the
+ * generator was closed": it passes through unchanged, and is not taken
+ * for the generator's own closed signal (C10). */
+static int c9_body(void *arg) {
+    const aw_err_t *raised = NULL;
+    aw_with (aw_gencm(plain, NULL)) {
+        aw_raise(-AW_ECLOSED, "the body's own channel was closed");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_eq(aw_status(), -AW_ECLOSED);
+    cr_assert_eq(aw_err_current(), raised, "unchanged");
+    cr_assert_null(aw_err_current()->context);
+    cr_assert_str_eq(log_, "setup;cleanup-err;", "the generator saw it and cleaned up");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C9_body_error_with_the_closed_code_passes_through_unchanged) {
+    aw_test_run(c9_body, NULL, 0);
+}
+
+/* C10: the generator itself ends with -AW_ECLOSED (after its yield, and
+ * before it): a clear protocol error whose context is the original. */
+static int leak_closed(aw_gencm_t *g, void *arg) {
+    if (arg) /* before yielding */
+        return aw_raise(-AW_ECLOSED, "leaked from an inner generator");
+    aw_gencm_yield(g, NULL);
+    return aw_raise(-AW_ECLOSED, "leaked from an inner generator");
+}
+static int c10_body(void *arg) {
+    int ran = 0;
+    aw_with (aw_gencm(leak_closed, NULL)) ran = 1;
+    cr_assert_eq(ran, 1);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "not a silent end: %s", e ? e->msg : "(none)");
+    cr_assert(strstr(e->msg, "'leak_closed'") && strstr(e->msg, "AW_ECLOSED"), "%s", e->msg);
+    cr_assert_not_null(aw_err_find(e, -AW_ECLOSED), "the original is its context");
+    cr_assert_str_eq(aw_err_find(e, -AW_ECLOSED)->msg, "leaked from an inner generator");
+    aw_err_clear();
+    ran = 0;
+    aw_with (aw_gencm(leak_closed, (void *)1)) ran = 1;
+    cr_assert_eq(ran, 0, "enter failed");
+    e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "%s", e ? e->msg : "(none)");
+    cr_assert_not_null(aw_err_find(e, -AW_ECLOSED));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C10_generator_raising_the_closed_signal_is_a_protocol_error) {
+    aw_test_run(c10_body, NULL, 0);
+}
+
+/* K3: the code after the yield runs for a cancel and for a deadline, not
+ * only for ordinary errors, and it sees what happened. */
+static int k3_child(void *arg) {
+    aw_with (aw_gencm(plain, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int k3_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, k3_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_str_eq(log_, "setup;cleanup-err;", "cleanup ran for the cancel");
+    log_[0] = 0;
+    aw_with (aw_fail_after(AW_MS(1)))
+        k3_child(NULL);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_str_eq(log_, "setup;cleanup-err;", "and for a deadline");
+    return 0;
+}
+Test(gencm, K3_cleanup_after_yield_runs_for_cancel_and_deadline) { aw_test_run(k3_body, NULL, 0); }
+
+/* C6's limit, decision 5: returning the body's code re-raises unchanged;
+ * but a generator that raised a record of its own (same code, or a
+ * cleanup failure it left pending) has that record kept, on top of the
+ * body's error, as a different error would be (C7): nothing is dropped. */
+static int own_record(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    if (arg)
+        aw_raise(-EPIPE, "cleanup failed");
+    else
+        aw_raise(rc, "the generator's own report");
+    return rc;
+}
+static int c7_own_body(void *arg) {
+    aw_with (aw_gencm(own_record, NULL)) {
+        aw_fail(-EIO, "body failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_str_eq(e->msg, "the generator's own report");
+    cr_assert_not_null(e->context);
+    cr_assert_str_eq(e->context->msg, "body failed", "the body's error is its context");
+    aw_err_clear();
+    aw_with (aw_gencm(own_record, (void *)1)) {
+        aw_fail(-EIO, "body failed");
+    }
+    e = aw_err_current();
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_not_null(aw_err_find(e, -EPIPE), "the cleanup failure is kept");
+    cr_assert_str_eq(aw_err_find(e, -EPIPE)->msg, "cleanup failed");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C7_a_record_the_generator_raised_with_the_same_code_is_kept) {
+    aw_test_run(c7_own_body, NULL, 0);
+}

@@ -80,6 +80,181 @@ static int managers(void *arg) {
 }
 Test(introspect, c15_the_dump_shows_managers_phases_deadlines_and_locks) { aw_test_run(managers, NULL, 0); }
 
+/* The part of a dump about one task: from its line to the next task's. */
+static char *section(const char *out, const char *task) {
+    char key[64];
+    snprintf(key, sizeof key, "\ntask '%s' (id", task); /* at a line's start */
+    const char *p = strstr(out, key);
+    if (!p)
+        return strdup("");
+    const char *end = strstr(p + 1, "\ntask '");
+    const char *dl = strstr(p + 1, "\nDEADLOCK");
+    if (!end || (dl && dl < end))
+        end = dl;
+    return end ? strndup(p + 1, (size_t)(end - p - 1)) : strdup(p + 1);
+}
+
+/* ---- L2: the await graph, like asyncio ps / pstree, in process ---- */
+
+static aw_task_t *ja, *jb;
+static int joins_other(void *arg) { return aw_task_join(*(aw_task_t **)arg); }
+static int nap(void *arg) { return aw_sleep(AW_SEC(3600)); }
+static int joiner(void *arg) { return aw_task_join((aw_task_t *)arg); }
+static int endless(aw_gen_t *g, void *arg) {
+    for (int i = 0;; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            return 0;
+}
+static int iterates(void *arg) {
+    aw_for (int *v, aw_gen(endless, NULL))
+        if (aw_sleep(AW_SEC(3600)) < 0)
+            break;
+    return aw_status();
+}
+static aw_event_t released = AW_EVENT_INIT;
+static char *watched;
+static int shielded_child(void *arg) {
+    aw_with (aw_shield(AW_SEC(30)))
+        aw_event_wait(&released);
+    return aw_status();
+}
+static int watcher(void *arg) {
+    aw_sleep_ms(1);
+    int cycles;
+    watched = dump(&cycles);
+    aw_event_set(&released);
+    return 0;
+}
+static int l2(void *arg) {
+    aw_task_t *napper;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, nap, NULL, &napper);
+        aw_spawn(g, joiner, napper, NULL);
+        aw_spawn(g, iterates, NULL, NULL);
+        aw_spawn(g, joins_other, &jb, &ja); /* ja joins jb ... */
+        aw_spawn(g, joins_other, &ja, &jb); /* ... and jb joins ja: a cycle */
+        aw_sleep_ms(2);
+        aw_loop_stats_t before, after;
+        aw_loop_stats(&before);
+        int cycles;
+        char *out = dump(&cycles);
+        aw_loop_stats(&after);
+        cr_assert_eq(after.switches, before.switches, "the dump runs no task code");
+        /* a flat table: every task with its id, state and spawn site */
+        for (const char *n = (const char *)"main\0nap\0joiner\0iterates\0joins_other\0"; *n; n += strlen(n) + 1) {
+            char key[64];
+            snprintf(key, sizeof key, "task '%s' (id ", n);
+            cr_assert(strstr(out, key), "no line for %s:\n%s", n, out);
+        }
+        char *np = section(out, "nap");
+        cr_assert(strstr(np, "suspended, spawned at ") && strstr(np, "tests/cm/introspect.c:"), "%s", out);
+        free(np);
+        /* the awaiter chain */
+        char *j = section(out, "joiner");
+        char key[96];
+        snprintf(key, sizeof key, "waits for task 'nap' (id %llu) to finish",
+                 (unsigned long long)aw_task_id(napper));
+        cr_assert(strstr(j, key), "%s", out);
+        char *gen = section(out, "endless");
+        cr_assert(strstr(gen, "generator of task 'iterates'"), "%s", out);
+        char *m = section(out, "main");
+        cr_assert(strstr(m, "in manager 'group' (body phase"), "%s", out);
+        /* the cycle, like pstree's "await-graph contains cycles" */
+        cr_assert_eq(cycles, 1, "%s", out);
+        cr_assert(strstr(out, "DEADLOCK: task 'joins_other'") && strstr(out, "joins task 'joins_other'"),
+                  "%s", out);
+        free(j);
+        free(gen);
+        free(m);
+        free(out);
+        aw_group_cancel(g);
+        /* leaving, the owner waits for a child that finishes shielded:
+         * a task outside the group sees that wait in the dump */
+        aw_spawn(g, shielded_child, NULL, NULL);
+        aw_spawn(NULL, watcher, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    char *m = section(watched, "main");
+    cr_assert(strstr(m, "waits for the children of its group"), "%s", watched);
+    cr_assert(strstr(m, "in manager 'group' (exit phase"), "%s", watched);
+    free(m);
+    free(watched);
+    return 0;
+}
+Test(introspect, L2_the_dump_lists_every_task_and_its_await_chain_and_flags_cycles) {
+    aw_test_run(l2, NULL, 0);
+}
+
+/* ---- L3: managers with their phase, locks held and waited, deadlines ---- */
+
+static aw_event_t l3_go = AW_EVENT_INIT;
+static int slow_enter(void *self, void **out) { return aw_event_wait(&l3_go); }
+static int plain_exit(void *self, const aw_err_t *err) { return 0; }
+static int slow_exit(void *self, const aw_err_t *err) { return aw_event_wait(&l3_go); }
+static int quick_enter(void *self, void **out) { return 0; }
+static const aw_cm_type_t entering_type = {"entering", slow_enter, plain_exit};
+static const aw_cm_type_t exiting_type = {"exiting", quick_enter, slow_exit};
+
+static int in_enter(void *arg) {
+    aw_with (aw_cm(&entering_type, NULL)) {
+    }
+    return aw_status();
+}
+static int in_body(void *arg) {
+    aw_with (aw_fail_after(AW_SEC(60)))
+    aw_with (aw_locked(&la)) {
+        aw_sleep(AW_SEC(3600));
+    }
+    return aw_status();
+}
+static int in_exit(void *arg) {
+    aw_with (aw_cm(&exiting_type, NULL)) {
+    }
+    return aw_status();
+}
+static int lock_waiter(void *arg) {
+    aw_with (aw_locked(&la)) {
+    }
+    return aw_status();
+}
+static int l3(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, in_enter, NULL, NULL);
+        aw_spawn(g, in_body, NULL, NULL);
+        aw_spawn(g, in_exit, NULL, NULL);
+        aw_sleep_ms(1);
+        aw_spawn(g, lock_waiter, NULL, NULL);
+        aw_sleep_ms(1);
+        int cycles;
+        char *out = dump(&cycles);
+        char *e = section(out, "in_enter"), *b = section(out, "in_body"), *x = section(out, "in_exit"),
+             *w = section(out, "lock_waiter");
+        cr_assert(strstr(e, "in manager 'entering' (enter phase"), "%s", out);
+        cr_assert(strstr(b, "in manager 'lock' (body phase"), "%s", out);
+        cr_assert(strstr(b, "in manager 'scope' (body phase"), "%s", out);
+        cr_assert(strstr(b, "holds lock 'A'"), "%s", out);
+        cr_assert(strstr(b, "deadline: in "), "%s", out);
+        cr_assert(strstr(x, "in manager 'exiting' (exit phase"), "%s", out);
+        cr_assert(strstr(x, "deadline: in "), "an exit's grace is its deadline: %s", out);
+        cr_assert(strstr(w, "in manager 'lock' (enter phase"), "%s", out);
+        cr_assert(strstr(w, "waits for lock 'A' held by task 'in_body'"), "%s", out);
+        cr_assert_null(strstr(e, "deadline:"), "no deadline where there is none: %s", out);
+        cr_assert(strstr(out, ", entered at ") && strstr(out, "introspect.c:"), "%s", out);
+        free(e);
+        free(b);
+        free(x);
+        free(w);
+        free(out);
+        aw_event_set(&l3_go);
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(introspect, L3_the_dump_shows_managers_with_phase_locks_held_and_waited_and_deadlines) {
+    aw_test_run(l3, NULL, 0);
+}
+
 /* ---- the dump on a signal ---- */
 
 #include <fcntl.h>

@@ -1236,3 +1236,66 @@ static int c13(void *arg) {
 }
 
 Test(with, c13_cancel_then_failing_close_keeps_both) { aw_test_run(c13, NULL, 0); }
+
+/* ================= K3: exit runs for a cancel, not only for errors ================= */
+
+static int k3_child(void *arg) {
+    aw_with (PCM((probe_t *)arg)) {
+        logc('*');
+        aw_sleep(AW_SEC(10));
+        logc('!'); /* the body goes on after the failed sleep: the exit still sees the cancel */
+    }
+    return aw_status();
+}
+static int k3(void *arg) {
+    probes_reset();
+    pA.exit_sleep_ms = 1; /* cleanup that suspends */
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, k3_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    aw_err_clear();
+    cr_assert_str_eq(logbuf, "A*!a~");
+    cr_assert_eq(pA.exited, 1, "exit ran for the cancel");
+    cr_assert_eq(pA.held, 0, "and released");
+    cr_assert_eq(pA.exit_err_code, -ECANCELED, "it received the cancel, like any error");
+    cr_assert_eq(pA.exit_sleep_rc, 0, "and its cleanup could suspend");
+    return 0;
+}
+Test(with, K3_exit_runs_for_a_cancel_not_only_for_errors) { aw_test_run(k3, NULL, 0); }
+
+/* ================= K5: a close error is never dropped ================= */
+
+/* The body succeeded and the close (exit) fails: on the normal path the
+ * error is what leaves the block; on a `return 0` path (Go's
+ * `defer f.Close(); return nil`) it is pending in the caller, and a task
+ * that returns 0 from inside the block fails with it. */
+static int k5_task(void *arg) {
+    aw_with (PCM((probe_t *)arg)) {
+        logc('*');
+        return 0; /* the body succeeded; the close fails after this */
+    }
+    return -1;
+}
+static int k5(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EIO;
+    pA.exit_raise = 1;
+    aw_with (PCM(&pA)) {
+    }
+    cr_assert_eq(aw_status(), -EIO, "normal path");
+    aw_err_clear();
+    cr_assert_eq(return_from_with(&pA, 0), 0);
+    cr_assert_eq(aw_status(), -EIO, "return path: pending in the caller");
+    aw_err_clear();
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, k5_task, &pA, &h), 0);
+    cr_assert_eq(aw_task_join(h), -EIO, "a task returning 0 from inside the block");
+    cr_assert_not_null(aw_err_current());
+    cr_assert_str_eq(aw_err_current()->msg, "exit of A failed");
+    aw_err_clear();
+    cr_assert_eq(pA.exited, 3);
+    return 0;
+}
+Test(with, K5_a_close_error_is_reported_even_when_the_body_succeeded) { aw_test_run(k5, NULL, 0); }

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include "capture.h"
 
 /* ---- helpers ---- */
 
@@ -851,3 +852,51 @@ static int jn_main(void *arg) {
     return 0;
 }
 Test(group, joinable_children) { aw_test_run(jn_main, NULL, 0); }
+
+/* ---- I6: no error class is special ----
+ * Python re-raises a KeyboardInterrupt/SystemExit from a child on its own
+ * and drops the other children's errors. In awith no code is "fatal":
+ * a child failing with -EINTR (the interrupt analog) first, then two more
+ * failing in the same tick, and the body's error: all are in the group
+ * error, in completion order, and the group error is not replaced by the
+ * "fatal" one. */
+static int fails_with(void *arg) {
+    int code = (int)(intptr_t)arg;
+    return aw_raise(code, "child failed with %s", aw_err_name(code));
+}
+static int i6_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, fails_with, (void *)(intptr_t)-EINTR, NULL);
+        aw_spawn(g, fails_with, (void *)(intptr_t)-EIO, NULL);
+        aw_spawn(g, fails_with, (void *)(intptr_t)-ENOMEM, NULL);
+        aw_yield(); /* the three run and fail in this tick */
+        aw_fail(-EPIPE, "the body failed too");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "a group error, not the interrupt on its own");
+    cr_assert_eq(nmembers(e), 3, "no collected error dropped");
+    cr_assert_eq(member(e, 0)->code, -EINTR);
+    cr_assert_eq(member(e, 1)->code, -EIO);
+    cr_assert_eq(member(e, 2)->code, -ENOMEM);
+    cr_assert_not_null(aw_err_find(e, -EPIPE), "and the body's error");
+    aw_err_clear();
+    return 0;
+}
+Test(group, I6_a_fatal_looking_child_error_drops_no_sibling_error) { aw_test_run(i6_main, NULL, 0); }
+
+/* I6, the loop's group: children of the root group that fail while the
+ * main task succeeds are reported at loop close, every one of them. */
+static int i6_root_main(void *arg) {
+    aw_spawn(NULL, fails_with, (void *)(intptr_t)-EINTR, NULL);
+    aw_spawn(NULL, fails_with, (void *)(intptr_t)-EIO, NULL);
+    aw_yield();
+    return 0;
+}
+Test(group, I6_root_group_failures_are_all_reported_at_close) {
+    char out[4096];
+    int rc = aw_test_main_stderr(i6_root_main, NULL, out, sizeof out);
+    cr_assert_eq(rc, 0);
+    cr_assert(strstr(out, "child failed with EINTR"), "%s", out);
+    cr_assert(strstr(out, "child failed with EIO"), "%s", out);
+}

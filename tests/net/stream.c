@@ -371,3 +371,71 @@ static int t_deadline_mid_read(void *arg) {
     return 0;
 }
 Test(stream, deadline_during_read_exactly) { aw_test_run(t_deadline_mid_read, NULL, 0); }
+
+/* ---- J8: an interrupted read_exactly / write never loses bytes silently ----
+ * (tokio's read_exact and write_all drop what they had done when
+ * cancelled.) Either every byte reaches the reader in order, or the
+ * stream is broken, says exactly how far it got, and refuses to go on. */
+static size_t after_k(const char *msg) {
+    const char *p = msg ? strstr(msg, "after ") : NULL;
+    size_t k = (size_t)-1;
+    if (p)
+        sscanf(p, "after %zu of", &k);
+    return k;
+}
+static int t_j8(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    /* a small read_exactly cancelled with part of its bytes there: they
+     * stay buffered and the next call returns all of them, in order */
+    char small[20];
+    cr_assert_eq(aw_stream_write(&a, "0123456789", 10), 0);
+    op_t o = {.s = &b, .buf = small, .n = 20, .kind = 0};
+    run_and_cancel(&o, &a, in_buffer);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert_eq(aw_stream_write(&a, "abcdefghij", 10), 0);
+    cr_assert_eq(aw_stream_read_exactly(&b, small, 20), 0);
+    cr_assert_eq(memcmp(small, "0123456789abcdefghij", 20), 0, "no byte lost");
+    /* a large read_exactly cancelled after consuming some: broken, with
+     * the count, rather than handing later bytes out as the start */
+    size_t n = 2 * AW_STREAM_BUF;
+    char *buf = calloc(1, n);
+    cr_assert_eq(aw_stream_write(&a, buf, n / 2), 0);
+    o = (op_t){.s = &b, .buf = buf, .n = n, .kind = 0};
+    run_and_cancel(&o, &a, all_read);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert_eq(aw_stream_write(&a, buf, n / 2), 0); /* the rest arrives */
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, n / 2), -ENOTRECOVERABLE);
+    cr_assert_eq(after_k(msg_now()), n / 2, "says how much was consumed: %s", msg_now());
+    aw_err_clear();
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    /* a write cancelled after sending some: broken, and the count it
+     * reports is exactly what the peer receives */
+    cr_assert_eq(net_pair(&a, &b), 0);
+    size_t big = 64u << 20;
+    char *out = calloc(1, big);
+    o = (op_t){.s = &a, .buf = out, .n = big, .kind = 2};
+    run_and_cancel(&o, &b, some_sent);
+    cr_assert_eq(o.rc, -ECANCELED);
+    cr_assert_eq(aw_stream_write(&a, "x", 1), -ENOTRECOVERABLE);
+    size_t k = after_k(msg_now());
+    cr_assert(k > 0 && k < big, "%s", msg_now());
+    aw_err_clear();
+    aw_stream_close(&a);
+    size_t got = 0;
+    ssize_t r;
+    while ((r = aw_stream_read(&b, out, big)) > 0)
+        got += (size_t)r;
+    cr_assert_eq(r, 0);
+    cr_assert_eq(got, k, "the peer got exactly the %zu bytes the broken stream reported", k);
+    aw_stream_close(&b);
+    free(out);
+    free(buf);
+    return 0;
+}
+Test(stream, J8_an_interrupted_read_exactly_or_write_never_loses_bytes_silently) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_j8, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}

@@ -139,3 +139,40 @@ static int c19_fair(void *arg) {
     return 0;
 }
 Test(lock, c19_uncontended_acquires_let_others_run) { aw_test_run(c19_fair, NULL, 0); }
+
+/* J8 (tokio loses a cancelled waiter's place; awith must not lose anyone
+ * else's): W1, W2, W3 queue behind the holder; W2 is cancelled while it
+ * waits; W4 queues after that. The lock goes W1, W3, W4: the cancel took
+ * only W2 out, and W3 kept its place ahead of the newcomer. */
+static int j8_waiter(void *arg) {
+    int rc = aw_lock_acquire(&lk);
+    char b[32];
+    snprintf(b, sizeof b, "%s%s", (char *)arg, rc == 0 ? "" : "-cancelled");
+    note(b);
+    if (rc == 0) {
+        aw_sleep_ms(1);
+        aw_lock_release(&lk);
+    }
+    aw_err_clear();
+    return 0;
+}
+static int j8_body(void *arg) {
+    aw_task_t *w[4];
+    static char *names[] = {"W1", "W2", "W3", "W4"};
+    cr_assert_eq(aw_lock_acquire(&lk), 0);
+    for (int i = 0; i < 3; i++)
+        aw_spawn(NULL, j8_waiter, names[i], &w[i]);
+    aw_sleep_ms(1); /* all three are queued */
+    aw_task_cancel(w[1]);
+    aw_sleep_ms(1);
+    cr_assert_str_eq(log_, "W2-cancelled;");
+    aw_spawn(NULL, j8_waiter, names[3], &w[3]);
+    aw_sleep_ms(1);
+    cr_assert_eq(aw_lock_release(&lk), 0);
+    for (int i = 0; i < 4; i++)
+        aw_task_join(w[i]);
+    cr_assert_str_eq(log_, "W2-cancelled;W1;W3;W4;", "no other waiter lost its place");
+    cr_assert_null(aw_lock_owner(&lk));
+    return 0;
+}
+Test(lock, J8_a_cancelled_waiter_costs_no_other_waiter_its_place) { aw_test_run(j8_body, NULL, 0); }

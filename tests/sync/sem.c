@@ -50,3 +50,40 @@ static int j7_body(void *arg) {
     return 0;
 }
 Test(sem, J7_bounded_semaphore_refuses_over_release) { aw_test_run(j7_body, NULL, 0); }
+
+/* J8: a waiter cancelled while queued leaves the others' order intact:
+ * W1, W3, then W4 (which queued after the cancel), and the permit count
+ * is back to its start. */
+#include <string.h>
+static aw_sem_t one = AW_SEM_INIT("one", 1, 1);
+static char order[64];
+static int j8_waiter(void *arg) {
+    int rc = aw_sem_acquire(&one);
+    strcat(order, (char *)arg);
+    strcat(order, rc == 0 ? ";" : "-cancelled;");
+    if (rc == 0) {
+        aw_sleep_ms(1);
+        aw_sem_release(&one);
+    }
+    aw_err_clear();
+    return 0;
+}
+static int j8_body(void *arg) {
+    aw_task_t *w[4];
+    static char *names[] = {"W1", "W2", "W3", "W4"};
+    cr_assert_eq(aw_sem_acquire(&one), 0);
+    for (int i = 0; i < 3; i++)
+        aw_spawn(NULL, j8_waiter, names[i], &w[i]);
+    aw_sleep_ms(1);
+    aw_task_cancel(w[1]);
+    aw_sleep_ms(1);
+    aw_spawn(NULL, j8_waiter, names[3], &w[3]);
+    aw_sleep_ms(1);
+    cr_assert_eq(aw_sem_release(&one), 0);
+    for (int i = 0; i < 4; i++)
+        aw_task_join(w[i]);
+    cr_assert_str_eq(order, "W2-cancelled;W1;W3;W4;", "no other waiter lost its place");
+    cr_assert_eq(aw_sem_value(&one), 1);
+    return 0;
+}
+Test(sem, J8_a_cancelled_waiter_costs_no_other_waiter_its_place) { aw_test_run(j8_body, NULL, 0); }
