@@ -59,12 +59,12 @@ AW_API void aw__with_cleanup(aw_with_t *w);
 #define aw__with2_(w, decl, mgr)                                                      \
     for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
              {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
-         w.state == AW__WITH_INIT && aw__with_enter(&w);)                            \
+         w.state == AW__WITH_INIT ? aw__with_enter(&w) : (w.once = 0, false);)        \
         for (decl __attribute__((unused)) = w.value; w.once; w.once = 0)
 #define aw__with1_(w, mgr)                                                            \
     for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
              {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
-         w.state == AW__WITH_INIT && aw__with_enter(&w);)                            \
+         w.state == AW__WITH_INIT ? aw__with_enter(&w) : (w.once = 0, false);)        \
         for (; w.once; w.once = 0)
 #define aw__with2(decl, cm) aw__with2_(AW__CAT(aw__w, __COUNTER__), decl, cm)
 #define aw__with1(cm) aw__with1_(AW__CAT(aw__w, __COUNTER__), cm)

@@ -1278,6 +1278,15 @@ static int k5_task(void *arg) {
     }
     return -1;
 }
+/* Left by `break`, the code after the block runs and can see the error:
+ * returning 0 there is a decision, and handles it (no late marking). */
+static int k5_break_task(void *arg) {
+    aw_with (PCM((probe_t *)arg)) {
+        logc('*');
+        break;
+    }
+    return aw_status() == -EIO ? 0 : -EINVAL;
+}
 static int k5(void *arg) {
     probes_reset();
     pA.exit_rc = -EIO;
@@ -1295,7 +1304,9 @@ static int k5(void *arg) {
     cr_assert_not_null(aw_err_current());
     cr_assert_str_eq(aw_err_current()->msg, "exit of A failed");
     aw_err_clear();
-    cr_assert_eq(pA.exited, 3);
+    cr_assert_eq(aw_spawn(NULL, k5_break_task, &pA, &h), 0);
+    cr_assert_eq(aw_task_join(h), 0, "left by break: the code after the block saw it");
+    cr_assert_eq(pA.exited, 4);
     return 0;
 }
 Test(with, K5_a_close_error_is_reported_even_when_the_body_succeeded) { aw_test_run(k5, NULL, 0); }
