@@ -34,6 +34,14 @@ suite() { # name builddir meson-setup-args...
   # what went wrong, from the tests' own output
   grep -E -A3 'Assertion Failed|runtime error|Unexpected signal|ERROR: (Address|Leak)Sanitizer' \
     "$dir/meson-logs/testlog.txt" | head -60
+  # a sanitizer report fails the run even when the test itself passed:
+  # LeakSanitizer speaks at the test process's exit, after Criterion has
+  # counted the test as passing
+  local san
+  san=$(grep -cE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$dir/meson-logs/testlog.txt" || true)
+  if [ "$san" -gt 0 ]; then
+    failed=$((failed + san)); echo "  $3: $san sanitizer report(s), counted as failures"
+  fi
 }
 
 echo "== tests (debugoptimized)"

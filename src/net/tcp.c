@@ -272,8 +272,9 @@ static int aw__race_run(aw__race_t *r, aw_ns_t delay, const char *what) {
             next_at = 0; /* a failure starts the next attempt now */
             continue;
         }
-        struct epoll_event evs[8];
-        int k = epoll_wait(r->ep, evs, 8, 0);
+        struct epoll_event evs[32]; /* the reactor's wait on r->ep is edge-triggered: take
+                                       every ready attempt (one wins, the rest are closed) */
+        int k = epoll_wait(r->ep, evs, 32, 0);
         for (int j = 0; j < k; j++) {
             size_t i = evs[j].data.u64;
             if ((rc = aw__net_connect_result(r->fd[i])) == 0)

@@ -403,8 +403,9 @@ static int left_open(aw_gen_t *g, void *arg) {
         if (aw_gen_yield(g, &i) < 0)
             return 0;
 }
+static aw_gen_t *abandoned; /* outlives the task; freed by the test after the loop */
 static int abandon_it(void *arg) {
-    aw_gen_t *g = malloc(sizeof *g); /* outlives this task */
+    aw_gen_t *g = abandoned = malloc(sizeof *g);
     *g = (aw_gen_t)AW_GEN_INIT(left_open, NULL);
     void *out;
     cr_assert_eq(aw_gen_next(g, &out), 1);
@@ -416,4 +417,5 @@ Test(gen, E3_a_generator_left_suspended_at_loop_close_is_reported_not_dropped) {
     cr_assert_eq(rc, -EBUSY, "loop close reports it: %s", out);
     cr_assert(strstr(out, "async generator 'left_open'"), "names the generator: %s", out);
     cr_assert(strstr(out, "tests/cm/gen.c:"), "and where it was made: %s", out);
+    free(abandoned);
 }
