@@ -13,6 +13,8 @@
  *                    batched io_uring_enter per round), the floor that an
  *                    io_uring backend could reach on this kernel.
  *
+ * The server runs on CPU 1 and the client on CPU 0 (pinned).
+ *
  *   echo_server_cpu_ns  CPU time (user + system) the server process spent
  *                    per round trip, whole run: on a small machine the
  *                    client can be the bottleneck, and this figure still
@@ -28,6 +30,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -70,10 +73,24 @@ typedef struct {
 } fig_t;
 
 /* Start `argv` as a server, run the client against `port`, stop it. */
+/* Pin the calling process to CPU `cpu` if the machine has more than one:
+ * the server and the client each keep a CPU of their own, so no run
+ * depends on where the scheduler happened to put them (unpinned, the same
+ * server's figure moved by 2x between runs on a 2-CPU VM). */
+static void pin(int cpu) {
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
 static fig_t run_one(char *const argv[], int port, double secs) {
     fig_t f = {BENCH_NA, BENCH_NA};
     pid_t pid = fork();
     if (pid == 0) {
+        pin(1);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 2);
         execv(argv[0], argv);
@@ -81,7 +98,11 @@ static fig_t run_one(char *const argv[], int port, double secs) {
     }
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s/echo_client' %d 100 %g", ECHO_PEER_DIR, port, secs);
+    cpu_set_t all;
+    sched_getaffinity(0, sizeof all, &all);
+    pin(0); /* the client, through popen's shell */
     FILE *p = popen(cmd, "r");
+    sched_setaffinity(0, sizeof all, &all);
     double rate = BENCH_NA, total = BENCH_NA;
     if (p) {
         char tok[128];
