@@ -25,7 +25,9 @@ typedef struct aw_loop_opts {
  * shutdown_grace), the loop is closed, and the main task's status is
  * returned; if the main task failed, its error chain is printed to stderr.
  * Returns -EBUSY if tasks outlived the grace (they are listed on stderr),
- * -EINVAL if a loop already runs on this thread, -ENOMEM. */
+ * -AW_EGROUP if the main task succeeded but a task of the loop's root
+ * group (spawned with g == NULL, not joined) failed (each failure is
+ * printed), -EINVAL if a loop already runs on this thread, -ENOMEM. */
 AW_API int aw_main(aw_task_fn fn, void *arg);
 AW_API int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg);
 

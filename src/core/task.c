@@ -533,8 +533,12 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
             if (rc == 0)
                 rc = -EBUSY;
         }
-        /* group failures of the root group are reported, not lost */
+        /* Failures of the root group's tasks are reported, and are not only
+         * printed (SEMANTICS (c) 13): a main task that succeeded still
+         * makes aw_main fail with the group error code. */
         if (rt->core.root.failures) {
+            if (rc == 0)
+                rc = -AW_EGROUP;
             for (aw_err_t *e = rt->core.root.failures; e; e = e->next) {
                 fprintf(stderr, "awith: a task of the root group failed:\n");
                 aw_err_print(e, stderr);
