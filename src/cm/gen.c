@@ -37,7 +37,9 @@ static int aw__gen_settle(aw_gen_t *g, aw_task_t *u) {
     return st;
 }
 
-int aw_gen_next(aw_gen_t *g, void **out) {
+/* Inline into both entry points: one call layer less around the switch
+ * for aw_for (see core.h, delegates). */
+static inline __attribute__((always_inline)) int aw__gen_next(aw_gen_t *g, void **out) {
     aw_task_t *u = aw__task_cur();
     if (!u)
         return -EPERM;
@@ -68,6 +70,8 @@ int aw_gen_next(aw_gen_t *g, void **out) {
         *out = g->value;
     return rc;
 }
+
+int aw_gen_next(aw_gen_t *g, void **out) { return aw__gen_next(g, out); }
 
 int aw_gen_close(aw_gen_t *g) {
     aw_task_t *u = aw__task_cur();
@@ -122,7 +126,7 @@ int aw_gen_yield(aw_gen_t *g, void *value) {
 bool aw__gen_step(aw_gen_t *g) {
     if (g->once)
         return false; /* the body left with break */
-    int rc = aw_gen_next(g, &g->value);
+    int rc = aw__gen_next(g, &g->value);
     g->once = rc == 1;
     return g->once;
 }

@@ -45,15 +45,13 @@ static void aw__task_timer_fire(aw__timer_t *tm) {
     }
 }
 
-static void aw__task_stack_check(aw_task_t *t) {
-    if (t->coro.stack && !aw__stack_ok(t->coro.stack)) {
-        fprintf(stderr,
-                "awith: stack overflow in task '%s' (spawned at %s:%d): the canary at the "
-                "bottom of its %zu-byte stack was overwritten. Give it a bigger stack "
-                "(aw_task_opts_t.stack_size or aw_loop_opts_t.stack_size).\n",
-                t->name, t->file, t->line, (size_t)(t->coro.stack->hi - t->coro.stack->lo));
-        abort();
-    }
+void aw__task_stack_fail(aw_task_t *t) {
+    fprintf(stderr,
+            "awith: stack overflow in task '%s' (spawned at %s:%d): the canary at the "
+            "bottom of its %zu-byte stack was overwritten. Give it a bigger stack "
+            "(aw_task_opts_t.stack_size or aw_loop_opts_t.stack_size).\n",
+            t->name, t->file, t->line, (size_t)(t->coro.stack->hi - t->coro.stack->lo));
+    abort();
 }
 
 /* Leave the wait structure early (the wait ends before it began). */
@@ -322,60 +320,6 @@ int aw_task_join(aw_task_t *t) {
 void aw_task_cancel(aw_task_t *t) {
     if (t && t->state != AW__T_DONE)
         aw_scope_cancel(&t->root);
-}
-
-/* Delegates hand the thread to each other directly: `from` waits (not
- * cancellably) and `to`, parked in the same kind of wait, runs now. No run
- * queue, no round of the loop: one switch per hand-off. */
-static bool aw__delegate_parked(const aw_task_t *t) {
-    return t->state == AW__T_WAITING && !t->cancellable && !aw__timer_armed(&t->timer);
-}
-
-static void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
-    aw_loop_t *l = from->loop;
-    aw__task_stack_check(from);
-    from->wait_until = AW_NEVER;
-    from->cancellable = 0;
-    from->wake_rc = 0;
-    from->state = AW__T_WAITING;
-    to->unwait = NULL;
-    to->wake_rc = 0;
-    to->state = AW__T_READY; /* its wait returns 0 and marks it running */
-    AW__TRACE(from, AW_TRACE_SUSPEND, NULL, 0);
-    l->cur = &to->coro;
-    l->switches++;
-    aw__coro_switch(&from->coro, &to->coro, 0);
-    aw__loop_after_switch(l);
-    AW__TRACE(from, AW_TRACE_RESUME, NULL, 0);
-    from->state = AW__T_RUNNING;
-}
-
-void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    d->root.parent = u->scope;
-    d->delegator = u;
-    d->joiner = u;
-    u->delegate = d;
-    if (aw__delegate_parked(d)) {
-        aw__delegate_switch(u, d);
-    } else {
-        aw__task_wake(d, 0); /* a new task is already queued */
-        if (u->loop->rq_head == &d->coro)
-            u->loop->budget++; /* next in line: the park switches straight to it */
-        aw__task_wait(u, AW_NEVER, 0);
-    }
-    u->delegate = NULL;
-    d->joiner = NULL;
-}
-
-void aw__delegate_handback(aw_task_t *d) {
-    aw_task_t *u = d->delegator;
-    d->joiner = NULL;
-    if (aw__delegate_parked(u) && u->delegate == d) {
-        aw__delegate_switch(d, u);
-    } else {
-        aw__task_wake(u, 0);
-        aw__task_wait(d, AW_NEVER, 0);
-    }
 }
 
 void aw__err_move(aw_task_t *to, aw_task_t *from) {
