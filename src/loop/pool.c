@@ -11,9 +11,9 @@
  *    spinner will take the job;
  *  - the loop, with jobs out and nothing else to do, polls the done list
  *    before it blocks in epoll (once per batch of submissions), and a
- *    worker writes the eventfd only when
- *    the loop said it sleeps (`asleep`, set before its last look at the
- *    done list: one of the two always sees the other, seq_cst).
+ *    worker writes the eventfd only when the loop said it sleeps
+ *    (`asleep`, set before its last look at the done list: one of the
+ *    two always sees the other, seq_cst).
  * Past that while, both sleep as before, so a long call (fsync, a slow
  * DNS answer) costs the spin once and no CPU after. */
 #include "loop.h"
