@@ -226,18 +226,22 @@ int example_http_fetch(void *arg) {
             break;
         /* all of them, 8 at a time, with a progress line */
         size_t done = 0, bytes = 0, failed = 0;
+        bool tty = isatty(STDOUT_FILENO); /* a progress line in place; in a log, a line each 8 */
         aw_with (aw_http_session_t *s, aw_http_session()) {
             aw_http_fetch_t f = {.session = s, .urls = urls, .count = N, .concurrency = 8};
             aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
                 done++;
                 bytes += res->len;
                 failed += res->error != 0;
-                printf("\r[%2zu/%d] %6zu bytes, %zu failed  %s", done, N, bytes, failed, res->url);
+                if (tty || done % 8 == 0 || done == N)
+                    printf("%s[%2zu/%d] %6zu bytes, %zu failed  %s%s", tty ? "\r" : "", done, N, bytes,
+                           failed, res->url, tty ? "" : "\n");
                 fflush(stdout);
             }
             aw_http_session_stats_t st;
             aw_http_session_stats(s, &st);
-            printf("\nfetched %zu pages over %llu connection(s)\n", done, (unsigned long long)st.connects);
+            printf("%sfetched %zu pages over %llu connection(s)\n", tty ? "\n" : "", done,
+                   (unsigned long long)st.connects);
         }
         if (aw_status() == 0 && (done != N || failed))
             aw_raise(-EIO, "fetch-many: %zu of %d pages, %zu failed", done, N, failed);
