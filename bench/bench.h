@@ -217,4 +217,18 @@ static inline int bench_main(const aw_loop_opts_t *opts, aw_task_fn fn, void *ar
     return rc;
 }
 
+/* A manager whose enter and exit do nothing and never suspend: the cost
+ * of the machinery alone (bench/with.c, bench/exitstack.c). */
+static inline int bench_noop_enter(void *self, void **out) {
+    *out = self;
+    return 0;
+}
+static inline int bench_noop_exit(void *self, const aw_err_t *err) {
+    (void)self;
+    (void)err;
+    return 0;
+}
+static const aw_cm_type_t bench_noop_type __attribute__((unused)) = {
+    "noop", bench_noop_enter, bench_noop_exit, 0, 0};
+
 #endif

@@ -4,17 +4,6 @@
  *   exitstack10_ns   per stack (one malloc and free per entry). */
 #include "cm_peer.h"
 
-static int noop_enter(void *self, void **out) {
-    *out = self;
-    return 0;
-}
-static int noop_exit(void *self, const aw_err_t *err) {
-    (void)self;
-    (void)err;
-    return 0;
-}
-static const aw_cm_type_t noop_type = {"noop", noop_enter, noop_exit, 0, 0};
-
 static long n;
 
 static int bench(void *arg) {
@@ -24,7 +13,7 @@ static int bench(void *arg) {
         for (long i = 0; i < n; i++) {
             aw_with (aw_exitstack_t *st, aw_exitstack()) {
                 for (int k = 0; k < 10; k++)
-                    if (aw_exitstack_enter(st, aw_cm(&noop_type, NULL), NULL) < 0)
+                    if (aw_exitstack_enter(st, aw_cm(&bench_noop_type, NULL), NULL) < 0)
                         aw_leave();
             }
             if (i % 1000 == 999)

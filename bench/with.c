@@ -12,17 +12,6 @@
  * yields) is measured and subtracted on both sides. */
 #include "bench.h"
 
-static int noop_enter(void *self, void **out) {
-    *out = self;
-    return 0;
-}
-static int noop_exit(void *self, const aw_err_t *err) {
-    (void)self;
-    (void)err;
-    return 0;
-}
-static const aw_cm_type_t noop_type = {"noop", noop_enter, noop_exit, 0, 0};
-
 static long n;
 static volatile long sink;
 
@@ -45,7 +34,7 @@ static int bench(void *arg) {
     for (int rep = 0; rep < BENCH_REPS; rep++) {
         double t0 = bench_now();
         for (long i = 0; i < n; i++) {
-            aw_with (aw_cm(&noop_type, NULL))
+            aw_with (aw_cm(&bench_noop_type, NULL))
                 sink = i;
             if (i % 1000 == 999)
                 aw_yield();

@@ -24,6 +24,7 @@
  * awith for CPU per round trip: above 1 means awith is better. Each server is measured BENCH_NET_REPS times for
  * AW_BENCH_ECHO_SECS seconds (default 2) and the median is printed. */
 #include "../bench.h"
+#include "net_bench.h"
 
 #include <awith/server.h>
 #include <awith/tcp.h>
@@ -57,22 +58,11 @@ static int serve(void *arg) {
     return aw_status();
 }
 
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 typedef struct {
     double rtt_per_s; /* as the client saw it */
     double cpu_ns;    /* server CPU time (user + system) per round trip */
 } fig_t;
 
-/* Start `argv` as a server, run the client against `port`, stop it. */
 /* Pin the calling process to CPU `cpu` if the machine has more than one:
  * the server and the client each keep a CPU of their own, so no run
  * depends on where the scheduler happened to put them (unpinned, the same
@@ -86,6 +76,7 @@ static void pin(int cpu) {
     sched_setaffinity(0, sizeof set, &set);
 }
 
+/* Start `argv` as a server, run the client against `port`, stop it. */
 static fig_t run_one(char *const argv[], int port, double secs) {
     fig_t f = {BENCH_NA, BENCH_NA};
     pid_t pid = fork();

@@ -18,6 +18,7 @@
  * uses less memory. Each server is measured BENCH_IDLE_REPS times,
  * interleaved, and the median is printed. */
 #include "../bench.h"
+#include "net_bench.h"
 
 #include <arpa/inet.h>
 #include <awith/server.h>
@@ -66,16 +67,6 @@ static int serve(void *arg) {
 }
 
 /* ---- measuring ---- */
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 static int connect_to(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
