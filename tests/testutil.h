@@ -6,6 +6,8 @@
 #include <awith.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* Run fn as the main task; assert aw_main's result. */
 #define aw_test_run(fn, arg, expect) \
@@ -21,6 +23,18 @@ static inline int aw_test_fds(void) {
         n++;
     closedir(d);
     return n - 3; /* ., .., and the DIR's own fd */
+}
+
+/* A fresh directory /tmp/awith-<tag>-XXXXXX in dir (cap bytes), and its
+ * removal with everything in it. */
+static inline void aw_test_mkdtemp(char *dir, size_t cap, const char *tag) {
+    snprintf(dir, cap, "/tmp/awith-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+}
+static inline void aw_test_rmtree(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)!system(cmd);
 }
 
 /* Cancel a task at exactly its k-th cancellation point, seen through the

@@ -16,16 +16,13 @@ static char dir[64];
 static int fds0;
 
 static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/awith-fs-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    aw_test_mkdtemp(dir, sizeof dir, "fs");
     fds0 = aw_test_fds();
 }
 
 static void teardown(void) {
     cr_assert_eq(aw_test_fds(), fds0, "file descriptors leaked");
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)system(cmd);
+    aw_test_rmtree(dir);
 }
 
 TestSuite(file, .init = setup, .fini = teardown);

@@ -34,8 +34,7 @@ static void sh(const char *fmt, ...) {
 #define EC "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
 
 static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/awith-tls-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    aw_test_mkdtemp(dir, sizeof dir, "tls");
     sh("openssl req -x509 " EC " -keyout ca.key -out ca.pem -days 2 -subj '/CN=awith test CA'");
     sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext");
     sh("openssl req " EC " -keyout srv.key -out srv.csr -subj /CN=localhost");
@@ -48,9 +47,7 @@ static void setup(void) {
 
 static void teardown(void) {
     cr_assert_eq(aw_test_fds(), fds0, "file descriptors leaked");
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)system(cmd);
+    aw_test_rmtree(dir);
 }
 
 TestSuite(tls, .init = setup, .fini = teardown);
