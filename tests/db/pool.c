@@ -348,15 +348,21 @@ static int ages(void *arg) {
 POOL_TEST(max_idle_and_max_lifetime_close_items, ages)
 
 static aw_pool_t *cp;
-static aw_event_t go = AW_EVENT_INIT;
+static aw_event_t go = AW_EVENT_INIT, let_go = AW_EVENT_INIT;
+/* Holds an item until let_go is set (an event, not a sleep: which of
+ * close's grace and the release comes first is the test's choice). */
 static int late(void *arg) {
     void *it;
     aw_pool_acquire(cp, &it, AW_NEVER);
     aw_event_set(&go);
-    aw_with (aw_shield(AW_SEC(5))) {
-        aw_sleep_ms(100);
+    aw_with (aw_shield(AW_SEC(30))) {
+        aw_event_wait(&let_go);
     }
     aw_pool_release(cp, it); /* the orphaned pool frees itself here */
+    return 0;
+}
+static int releaser(void *arg) {
+    aw_event_set(&let_go);
     return 0;
 }
 static int closing(void *arg) {
@@ -369,6 +375,7 @@ static int closing(void *arg) {
         cr_assert(strstr(aw_err_current()->msg, "late"), "names the task: %s", aw_err_current()->msg);
         cr_assert(strstr(aw_err_current()->msg, "pool.c:"), "names the site: %s", aw_err_current()->msg);
         aw_err_clear();
+        aw_event_set(&let_go);
     }
     cr_assert_eq(r.opened, r.closed);
     cr_assert_eq(aw_test_fds(), fds0);
@@ -382,6 +389,7 @@ static int waiting_close(void *arg) {
     aw_with (aw_group_t *g, aw_group()) {
         aw_spawn(g, late, NULL, NULL);
         aw_event_wait(&go);
+        aw_spawn(g, releaser, NULL, NULL); /* runs once close waits */
         cr_assert_eq(aw_pool_close(cp, AW_SEC(10)), 0, "waits for the item within the grace");
     }
     cr_assert_eq(r.opened, r.closed);
