@@ -5,6 +5,7 @@
 #include <awith.h>
 #include <awith/listener.h>
 #include <awith/stream.h>
+#include <string.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -30,14 +31,8 @@ void aw__net_close(int fd);
 
 /* A stream that holds nothing (fd -1): safe to close. */
 static inline void aw__stream_clear(aw_stream_t *s) {
+    memset(s, 0, sizeof *s);
     s->fd = -1;
-    s->buf = NULL;
-    s->rpos = s->wpos = 0;
-    s->broken = 0;
-    s->io = NULL;
-    s->io_ctx = NULL;
-    s->eof = s->wshut = 0;
-    s->why[0] = s->peer[0] = 0;
 }
 
 /* Adopt a freshly created socket fd as a listener. */

@@ -272,15 +272,18 @@ static int aw__race_run(aw__race_t *r, aw_ns_t delay, const char *what) {
             next_at = 0; /* a failure starts the next attempt now */
             continue;
         }
-        struct epoll_event evs[32]; /* the reactor's wait on r->ep is edge-triggered: take
-                                       every ready attempt (one wins, the rest are closed) */
-        int k = epoll_wait(r->ep, evs, 32, 0);
-        for (int j = 0; j < k; j++) {
-            size_t i = evs[j].data.u64;
-            if ((rc = aw__net_connect_result(r->fd[i])) == 0)
-                return (int)i; /* the first to connect wins */
-            aw__race_fail(r, i, rc);
-            next_at = 0;
+        /* the reactor's wait on r->ep is edge-triggered: take every ready
+         * attempt before waiting again (one wins, the failed are closed) */
+        struct epoll_event evs[32];
+        for (int k = 32; k == 32;) {
+            k = epoll_wait(r->ep, evs, 32, 0);
+            for (int j = 0; j < k; j++) {
+                size_t i = evs[j].data.u64;
+                if ((rc = aw__net_connect_result(r->fd[i])) == 0)
+                    return (int)i; /* the first to connect wins */
+                aw__race_fail(r, i, rc);
+                next_at = 0;
+            }
         }
     }
 }

@@ -165,28 +165,39 @@ static ssize_t aw__tls_send(aw_stream_t *s, const void *buf, size_t n) {
 /* Send close_notify once. With `wait`, a socket that cannot take it now is
  * waited for (aw_fd_wait) and the shutdown retried: inside a with-exit that
  * is bounded by the exit's grace (the wait then fails with -ECANCELED and
- * the runtime reports the overrun),
- * in an explicit close by the caller's deadlines and cancellation. Any
- * failure gives up quietly: the close goes on and releases everything. */
-static void aw__tls_notify(aw__tls_t *t, bool wait) {
+ * the runtime reports the overrun), in an explicit close or shutdown by
+ * the caller's deadlines and cancellation. It counts as sent only once
+ * SSL_shutdown took it, so a later close tries again. Returns 0, or the
+ * wait's error (raised); other TLS failures give up quietly (0). */
+static int aw__tls_notify(aw__tls_t *t, bool wait) {
     if (t->sent_notify || !SSL_is_init_finished(t->ssl))
-        return;
-    t->sent_notify = true;
+        return 0;
+    int ret = 0;
     for (;;) {
         t->err = 0;
         int rc = SSL_shutdown(t->ssl); /* 0: sent, 1: both sides done */
-        if (rc >= 0 || !wait || SSL_get_error(t->ssl, rc) != SSL_ERROR_WANT_WRITE)
+        if (rc >= 0) {
+            t->sent_notify = true;
+            break;
+        }
+        if (!wait || SSL_get_error(t->ssl, rc) != SSL_ERROR_WANT_WRITE)
             break;
         ERR_clear_error();
-        if (aw_fd_wait(t->fd, AW_WRITE) < 0)
-            break; /* out of grace / cancelled: close anyway */
+        if ((ret = aw_fd_wait(t->fd, AW_WRITE)) < 0)
+            break; /* out of grace / cancelled */
     }
     ERR_clear_error();
+    return ret;
 }
 
+/* Half-close: close_notify first (it may wait for room), then the socket's
+ * write side; cut short, the write side stays open so that nothing of the
+ * record already queued is lost. */
 static int aw__tls_shutdown(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
-    aw__tls_notify(t, false);
+    int rc = aw__tls_notify(t, true);
+    if (rc < 0)
+        return rc;
     shutdown(s->fd, SHUT_WR);
     return 0;
 }
@@ -195,7 +206,7 @@ static void aw__tls_close(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
     if (!t)
         return;
-    aw__tls_notify(t, !s->broken);
+    (void)aw__tls_notify(t, !s->broken); /* close releases anyway */
     /* Discard what the peer sent and nobody read (TLS 1.3 session tickets
      * at least): close(2) with unread bytes resets the connection, and the
      * reset throws away what is still queued, close_notify included. */
