@@ -45,7 +45,7 @@ struct aw_with {                  /* private; public for stack storage */
     const char *file;
     int line;
     uint8_t state;                /* AW__WITH_* */
-    uint8_t once;
+    uint8_t once;                 /* aw_with: the body runs, not left by its end or break */
     aw_ns_t since;                /* when the current phase started (introspection) */
     aw_scope_t shield;            /* the exit's shield */
 };
@@ -59,12 +59,12 @@ AW_API void aw__with_cleanup(aw_with_t *w);
 #define aw__with2_(w, decl, mgr)                                                      \
     for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
              {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
-         w.state == AW__WITH_INIT ? aw__with_enter(&w) : (w.once = 0, false);)        \
+         w.state == AW__WITH_INIT ? aw__with_enter(&w) && (w.once = 1) : (w.once = 0); ) \
         for (decl __attribute__((unused)) = w.value; w.once; w.once = 0)
 #define aw__with1_(w, mgr)                                                            \
     for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
              {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
-         w.state == AW__WITH_INIT ? aw__with_enter(&w) : (w.once = 0, false);)        \
+         w.state == AW__WITH_INIT ? aw__with_enter(&w) && (w.once = 1) : (w.once = 0); ) \
         for (; w.once; w.once = 0)
 #define aw__with2(decl, cm) aw__with2_(AW__CAT(aw__w, __COUNTER__), decl, cm)
 #define aw__with1(cm) aw__with1_(AW__CAT(aw__w, __COUNTER__), cm)

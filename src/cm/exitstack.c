@@ -121,7 +121,6 @@ static void aw__xs_unwind(aw_exitstack_t *st, uint64_t mark) {
         st->top = n->next;
         st->n--;
         n->w.mark = mark;
-        n->w.once = 0; /* not left by a return (with.c, K5) */
         aw__with_cleanup(&n->w);
     }
     aw__xs_release(st);

@@ -32,10 +32,8 @@ static void aw__with_unlink(aw_with_t *w) {
 }
 
 bool aw__with_enter(aw_with_t *w) {
-    if (w->state != AW__WITH_INIT) {
-        w->once = 0; /* second test of the loop: the body is over (not by return/goto) */
-        return false;
-    }
+    if (w->state != AW__WITH_INIT)
+        return false; /* entered already */
     aw_task_t *t = aw__task_cur();
     const aw_cm_type_t *ty = w->cm.type;
     w->task = t;
@@ -70,7 +68,6 @@ bool aw__with_enter(aw_with_t *w) {
     }
     aw__err_restore(t, w->mark); /* enter succeeded: what it raised was handled */
     w->state = AW__WITH_BODY;
-    w->once = 1;
     return true;
 }
 
