@@ -41,7 +41,7 @@ typedef struct aw_trace_event {
     const char *file;         /* ENTER..EXITED: where the block is */
     int line;
     int rc;                   /* see the kinds */
-    aw_ns_t now;              /* the loop's time of this round (no clock read) */
+    aw_ns_t now;              /* aw_now() at the event (read only while a hook is set) */
 } aw_trace_event_t;
 
 typedef void (*aw_trace_fn)(const aw_trace_event_t *ev, void *arg);

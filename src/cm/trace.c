@@ -23,7 +23,7 @@ void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc) {
         .file = w ? w->file : NULL,
         .line = w ? w->line : 0,
         .rc = rc,
-        .now = t->loop->now,
+        .now = aw_now(), /* the loop's cached time is only refreshed by timer rounds */
     };
     c->trace(&ev, c->trace_arg);
 }

@@ -141,7 +141,8 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
     /* About to block with pool jobs out: they may finish sooner than a
      * sleeping loop could be woken (pool.c). */
     bool sleeping = l->jobs && (tp == NULL || ts.tv_sec || ts.tv_nsec);
-    if (sleeping && aw__pool_wait_done(l, true)) {
+    aw_ns_t spin_max = tp ? (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec : AW_NEVER;
+    if (sleeping && aw__pool_wait_done(l, true, spin_max)) {
         ts = (struct timespec){0, 0};
         tp = &ts;
         sleeping = false;
@@ -157,14 +158,13 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
         n = epoll_wait(l->epfd, evs, 256, ms);
     }
     if (sleeping)
-        aw__pool_wait_done(l, false);
+        aw__pool_wait_done(l, false, 0);
     aw__pool_drain(l); /* a worker writes the eventfd only for a sleeping loop */
     for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == NULL) {
             uint64_t v;
             ssize_t r = read(l->evfd, &v, sizeof v);
-            (void)r;
-            aw__pool_drain(l);
+            (void)r; /* the pool was drained above */
             aw__post_drain(l); /* the eventfd also carries posts from other threads */
             continue;
         }

@@ -143,9 +143,10 @@ void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev);
 int aw__pool_submit(aw_loop_t *l, aw__job_t *j);
 void aw__pool_drain(aw_loop_t *l);     /* run `done` of finished jobs */
 /* The loop is about to block (sleeping) or has woken (!sleeping). Before
- * blocking: poll the done list a short while, then announce the sleep;
- * true means jobs are done: look, don't block. */
-bool aw__pool_wait_done(aw_loop_t *l, bool sleeping);
+ * blocking: poll the done list a short while (never past max_ns, the
+ * poll's timeout: a timer due sooner is not overshot), then announce the
+ * sleep; true means jobs are done: look, don't block. */
+bool aw__pool_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
 void aw__pool_stop(aw_loop_t *l);
 
 /* Posts from other threads (pool.c): aw_loop_post() queues under the

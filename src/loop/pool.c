@@ -47,9 +47,9 @@ static inline void aw__cpu_relax(void) {
 #endif
 }
 
-/* Poll *p until it is non-NULL or AW__SPIN_NS passed. */
-static bool aw__spin_for(aw__job_t *const *p) {
-    aw_ns_t end = aw_now() + AW__SPIN_NS;
+/* Poll *p until it is non-NULL or `ns` passed. */
+static bool aw__spin_for(aw__job_t *const *p, aw_ns_t ns) {
+    aw_ns_t end = aw_now() + ns;
     for (unsigned i = 1;; i++) {
         if (__atomic_load_n(p, __ATOMIC_ACQUIRE))
             return true;
@@ -76,7 +76,7 @@ static aw__job_t *aw__pool_take(aw__pool_t *pool) {
         if (!spun && !pool->spinning) {
             pool->spinning = 1;
             pthread_mutex_unlock(&pool->mu);
-            aw__spin_for(&pool->head);
+            aw__spin_for(&pool->head, AW__SPIN_NS);
             pthread_mutex_lock(&pool->mu);
             pool->spinning = 0;
             spun = true;
@@ -151,7 +151,7 @@ int aw__pool_submit(aw_loop_t *l, aw__job_t *j) {
     return 0;
 }
 
-bool aw__pool_wait_done(aw_loop_t *l, bool sleeping) {
+bool aw__pool_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
     aw__pool_t *p = l->pool;
     if (!p)
         return false;
@@ -163,7 +163,7 @@ bool aw__pool_wait_done(aw_loop_t *l, bool sleeping) {
      * name server) must not turn every later round into a busy wait. */
     bool spin = p->fresh;
     p->fresh = false;
-    if (spin && aw__spin_for(&p->done))
+    if (spin && aw__spin_for(&p->done, max_ns < AW__SPIN_NS ? max_ns : AW__SPIN_NS))
         return true;
     __atomic_store_n(&p->asleep, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&p->done, __ATOMIC_SEQ_CST))

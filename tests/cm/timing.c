@@ -72,7 +72,7 @@ static int shared_body(void *arg) {
     cr_assert_eq(shared.count, 2);
     cr_assert_geq(shared.min, AW_MS(10));
     cr_assert_geq(shared.max, AW_MS(30));
-    cr_assert_geq(shared.total, shared.min + shared.max);
+    cr_assert_eq(shared.total, shared.min + shared.max, "two blocks: the total is their sum");
     return 0;
 }
 Test(timing, one_timing_shared_by_concurrent_blocks) { aw_test_run(shared_body, NULL, 0); }
