@@ -137,8 +137,8 @@ static void pg_poison(aw_pg_t *c) {
         return;
     }
     aw_with (aw_shield(AW_SEC(2))) {
-        if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) == 0)
-            pg_cancel_free(j);
+        if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) != -ECANCELED)
+            pg_cancel_free(j); /* ran, or never started (-ENOMEM, -EAGAIN): ours */
     }
 }
 
@@ -764,9 +764,9 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
         return pg_lost(c, "row query");
     PQsetSingleRowMode(c->pg);
     c->busy = true;
+    PGresult *err = NULL; /* the first failure, reported once the results are drained */
     if ((rc = pg_flush(c)) < 0)
         goto cut;
-    PGresult *err = NULL;
     for (;;) {
         PGresult *res;
         if ((rc = pg_next(c, &res)) < 0)
@@ -790,6 +790,8 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
     c->busy = false;
     return err ? pg_fail(c, err, "row query") : 0;
 cut:
+    if (err)
+        PQclear(err);
     pg_poison(c); /* out of sync, whatever interrupted it */
     c->busy = false;
     return rc;

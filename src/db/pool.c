@@ -222,6 +222,14 @@ static int open_item(aw_pool_t *p, aw__pent_t **out) {
     return 0;
 }
 
+/* An item that will not be used again: closed, its slot given on, and a
+ * closing pool told when nothing is left out. */
+static void drop(aw_pool_t *p, aw__pent_t *e) {
+    destroy(p, e);
+    give_slot(p);
+    drained_check(p);
+}
+
 static int acquire(aw_pool_t *p, aw__pent_t **out) {
     for (;;) {
         if (p->closed)
@@ -246,16 +254,18 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
                 if (!p->ops->usable || p->ops->usable(p->ctx, e->item)) {
                     give_entry(p, e, e->used); /* not checked: still due */
                 } else {
-                    destroy(p, e);
-                    give_slot(p);
-                    drained_check(p);
+                    drop(p, e);
                 }
                 return rc;
             }
             p->st.check_failures++;
             forget_error(before);
-            destroy(p, e);
-            give_slot(p);
+            if (p->closed) { /* closed during the check: drop may free p */
+                int rc2 = aw_raise(-ESHUTDOWN, "%s: closed while an item was being checked", pname(p));
+                drop(p, e);
+                return rc2;
+            }
+            drop(p, e);
             continue;
         }
         if (size(p) < p->o.max && !p->wq.n) {
@@ -341,12 +351,6 @@ static aw__pent_t *find_busy(aw_pool_t *p, void *item) {
         if (e->item == item)
             return e;
     return NULL;
-}
-
-static void drop(aw_pool_t *p, aw__pent_t *e) {
-    destroy(p, e);
-    give_slot(p);
-    drained_check(p);
 }
 
 int aw_pool_release(aw_pool_t *p, void *item) {

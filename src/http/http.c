@@ -731,13 +731,21 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     return 0;
 }
 
+/* A request that does not start: its body generator, borrowed until the
+ * response is closed, is closed now (there will be no response). */
+static int aw__http_not_started(const aw_http_request_t *req, int rc) {
+    if (req->body_gen)
+        aw_gen_close(req->body_gen);
+    return rc;
+}
+
 int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out) {
     *out = NULL;
     if (!s || s->closing)
-        return aw_raise(-EINVAL, "HTTP request on a closed session");
+        return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
     aw_http_response_t *r = calloc(1, sizeof *r);
     if (!r)
-        return aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
     r->s = s;
     r->method = req->method ? req->method : "GET";
     r->connects = -1;
@@ -776,7 +784,7 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_r
 undo:
     r->s = s;
     aw__http_release(r);
-    return rc;
+    return aw__http_not_started(req, rc);
 }
 
 int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
