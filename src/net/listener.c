@@ -77,3 +77,8 @@ int aw_listener_close(aw_listener_t *l) {
     }
     return 0;
 }
+
+int aw__listener_cm_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    return aw_listener_close(self); /* self starts with the listener (net.h) */
+}

@@ -35,6 +35,12 @@ static inline void aw__stream_clear(aw_stream_t *s) {
     s->fd = -1;
 }
 
+/* The exit of every manager whose state starts with an aw_stream_t
+ * (closing, tcp/unix/tls clients) or an aw_listener_t (listeners): close
+ * it. One each, so the types differ only in how they enter. */
+int aw__stream_cm_exit(void *self, const aw_err_t *err);
+int aw__listener_cm_exit(void *self, const aw_err_t *err);
+
 /* Adopt a freshly created socket fd as a listener. */
 int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o);
 

@@ -11,6 +11,8 @@
 #include <awith.h>
 #include <awith/stream.h>
 
+#include "net.h"
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -324,8 +326,8 @@ static int aw__closing_enter(void *self, void **out) {
     *out = self;
     return 0;
 }
-static int aw__closing_exit(void *self, const aw_err_t *err) {
+int aw__stream_cm_exit(void *self, const aw_err_t *err) {
     (void)err;
-    return aw_stream_close(self);
+    return aw_stream_close(self); /* self starts with the stream (net.h) */
 }
-const aw_cm_type_t aw_stream_closing_type = {"stream", aw__closing_enter, aw__closing_exit, 0, 0};
+const aw_cm_type_t aw_stream_closing_type = {"stream", aw__closing_enter, aw__stream_cm_exit, 0, 0};

@@ -11,6 +11,8 @@
  * other socket is closed, on every path. */
 #include "net.h"
 
+#include <stddef.h>
+
 #include <arpa/inet.h>
 #include <awith/tcp.h>
 #include <netinet/in.h>
@@ -446,12 +448,8 @@ static int aw__tcp_client_enter(void *self, void **out) {
     return 0;
 }
 
-static int aw__tcp_client_exit(void *self, const aw_err_t *err) {
-    (void)err;
-    return aw_stream_close(&((aw_tcp_client_t *)self)->stream);
-}
-
-const aw_cm_type_t aw_tcp_client_type = {"tcp_client", aw__tcp_client_enter, aw__tcp_client_exit, 0, 0};
+_Static_assert(offsetof(aw_tcp_client_t, stream) == 0, "the shared exit closes the first member");
+const aw_cm_type_t aw_tcp_client_type = {"tcp_client", aw__tcp_client_enter, aw__stream_cm_exit, 0, 0};
 
 static int aw__tcp_listener_enter(void *self, void **out) {
     aw_tcp_listener_t *t = self;
@@ -462,10 +460,6 @@ static int aw__tcp_listener_enter(void *self, void **out) {
     return 0;
 }
 
-static int aw__tcp_listener_exit(void *self, const aw_err_t *err) {
-    (void)err;
-    return aw_listener_close(&((aw_tcp_listener_t *)self)->listener);
-}
-
+_Static_assert(offsetof(aw_tcp_listener_t, listener) == 0, "the shared exit closes the first member");
 const aw_cm_type_t aw_tcp_listener_type = {"tcp_listener", aw__tcp_listener_enter,
-                                           aw__tcp_listener_exit, 0, 0};
+                                           aw__listener_cm_exit, 0, 0};

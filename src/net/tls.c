@@ -7,6 +7,8 @@
  * a cancellation point. One malloc per connection (the SSL state). */
 #include "net.h"
 
+#include <stddef.h>
+
 #include <arpa/inet.h>
 #include <awith/tcp.h>
 #include <awith/tls.h>
@@ -389,9 +391,5 @@ static int aw__tls_client_enter(void *self, void **out) {
     return 0;
 }
 
-static int aw__tls_client_exit(void *self, const aw_err_t *err) {
-    (void)err;
-    return aw_stream_close(&((aw_tls_client_t *)self)->stream);
-}
-
-const aw_cm_type_t aw_tls_client_type = {"tls_client", aw__tls_client_enter, aw__tls_client_exit, 0, 0};
+_Static_assert(offsetof(aw_tls_client_t, stream) == 0, "the shared exit closes the first member");
+const aw_cm_type_t aw_tls_client_type = {"tls_client", aw__tls_client_enter, aw__stream_cm_exit, 0, 0};

@@ -3,6 +3,8 @@
  * after a short cancellable sleep. */
 #include "net.h"
 
+#include <stddef.h>
+
 #include <awith/unix.h>
 #include <string.h>
 #include <sys/un.h>
@@ -81,13 +83,9 @@ static int aw__unix_client_enter(void *self, void **out) {
     return 0;
 }
 
-static int aw__unix_client_exit(void *self, const aw_err_t *err) {
-    (void)err;
-    return aw_stream_close(&((aw_unix_client_t *)self)->stream);
-}
-
+_Static_assert(offsetof(aw_unix_client_t, stream) == 0, "the shared exit closes the first member");
 const aw_cm_type_t aw_unix_client_type = {"unix_client", aw__unix_client_enter,
-                                          aw__unix_client_exit, 0, 0};
+                                          aw__stream_cm_exit, 0, 0};
 
 static int aw__unix_listener_enter(void *self, void **out) {
     aw_unix_listener_t *u = self;
@@ -98,10 +96,6 @@ static int aw__unix_listener_enter(void *self, void **out) {
     return 0;
 }
 
-static int aw__unix_listener_exit(void *self, const aw_err_t *err) {
-    (void)err;
-    return aw_listener_close(&((aw_unix_listener_t *)self)->listener);
-}
-
+_Static_assert(offsetof(aw_unix_listener_t, listener) == 0, "the shared exit closes the first member");
 const aw_cm_type_t aw_unix_listener_type = {"unix_listener", aw__unix_listener_enter,
-                                            aw__unix_listener_exit, 0, 0};
+                                            aw__listener_cm_exit, 0, 0};
