@@ -63,7 +63,7 @@ struct aw__core {
     size_t ntasks;
     uint64_t next_id;
     aw_task_t *main;              /* aw_main's task */
-    /* trace hook (src/cm/trace.c): NULL when unset */
+    /* trace hook (src/core/trace.c): NULL when unset */
     void (*trace)(const struct aw_trace_event *, void *);
     void *trace_arg;
 };

@@ -54,7 +54,7 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     tj->arg = arg;
     tj->abandon = abandon;
     tj->waiter = t;
-    rc = aw__pool_submit(t->loop, &tj->job);
+    rc = aw__workers_submit(t->loop, &tj->job);
     if (rc < 0) {
         free(tj);
         return aw_raise(rc, "aw_to_thread: cannot start the thread pool: %s", aw_strerror(rc));

@@ -61,7 +61,7 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
 
 void aw__loop_fini(aw_loop_t *l) {
     aw__post_close(l); /* before the eventfd closes */
-    aw__pool_stop(l);
+    aw__workers_stop(l);
     aw__stack_cache_fini(&l->stacks);
     free(l->timers.v);
     free(l->fds);
@@ -139,10 +139,10 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
         }
     }
     /* About to block with pool jobs out: they may finish sooner than a
-     * sleeping loop could be woken (pool.c). */
+     * sleeping loop could be woken (workers.c). */
     bool sleeping = l->jobs && (tp == NULL || ts.tv_sec || ts.tv_nsec);
     aw_ns_t spin_max = tp ? (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec : AW_NEVER;
-    if (sleeping && aw__pool_wait_done(l, true, spin_max)) {
+    if (sleeping && aw__workers_wait_done(l, true, spin_max)) {
         ts = (struct timespec){0, 0};
         tp = &ts;
         sleeping = false;
@@ -158,8 +158,8 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
         n = epoll_wait(l->epfd, evs, 256, ms);
     }
     if (sleeping)
-        aw__pool_wait_done(l, false, 0);
-    aw__pool_drain(l); /* a worker writes the eventfd only for a sleeping loop */
+        aw__workers_wait_done(l, false, 0);
+    aw__workers_drain(l); /* a worker writes the eventfd only for a sleeping loop */
     for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == NULL) {
             uint64_t v;

@@ -49,14 +49,14 @@ typedef struct aw__fd {
     uint8_t registered;
 } aw__fd_t;
 
-/* ---- the thread pool (pool.c) ---- */
+/* ---- the thread pool (workers.c) ---- */
 typedef struct aw__job aw__job_t;
 struct aw__job {
     void (*work)(aw__job_t *);         /* runs on a worker thread */
     void (*done)(aw__job_t *);         /* runs on the loop thread after work */
     aw__job_t *next;
 };
-typedef struct aw__pool aw__pool_t;
+typedef struct aw__workers aw__workers_t;
 
 struct aw__core;                       /* the task layer's per-loop state */
 
@@ -75,13 +75,13 @@ struct aw_loop {
     size_t nfds;
     size_t fd_waiters;                 /* suspended on the reactor */
     aw__stack_cache_t stacks;
-    aw__pool_t *pool;
+    aw__workers_t *workers;
     size_t jobs;                       /* jobs submitted, not yet done */
     uint64_t switches;
     int no_pwait2;                     /* epoll_pwait2 unavailable */
     aw_loop_opts_t opts;
     struct aw__core *core;
-    struct aw_loop_ref *remote;        /* posts from other threads (pool.c); lazy */
+    struct aw_loop_ref *remote;        /* posts from other threads (workers.c); lazy */
 };
 
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts);
@@ -139,17 +139,17 @@ void aw__fd_unwatch(aw_loop_t *l, int fd, aw__waiter_t *w);
 void aw__fd_forget(aw_loop_t *l, int fd);
 void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev);
 
-/* Thread pool (pool.c). */
-int aw__pool_submit(aw_loop_t *l, aw__job_t *j);
-void aw__pool_drain(aw_loop_t *l);     /* run `done` of finished jobs */
+/* Thread pool (workers.c). */
+int aw__workers_submit(aw_loop_t *l, aw__job_t *j);
+void aw__workers_drain(aw_loop_t *l);     /* run `done` of finished jobs */
 /* The loop is about to block (sleeping) or has woken (!sleeping). Before
  * blocking: poll the done list a short while (never past max_ns, the
  * poll's timeout: a timer due sooner is not overshot), then announce the
  * sleep; true means jobs are done: look, don't block. */
-bool aw__pool_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
-void aw__pool_stop(aw_loop_t *l);
+bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
+void aw__workers_stop(aw_loop_t *l);
 
-/* Posts from other threads (pool.c): aw_loop_post() queues under the
+/* Posts from other threads (workers.c): aw_loop_post() queues under the
  * block's mutex and writes the loop's eventfd when the queue was empty;
  * the loop runs the queue when the eventfd fires. `expect` counts held
  * references plus queued posts: while it is positive the loop waits for

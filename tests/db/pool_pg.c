@@ -1,4 +1,4 @@
-/* tests for the pool with PostgreSQL connections (src/db/pool.c with
+/* tests for the pool with PostgreSQL connections (src/sync/pool.c with
  * aw_pg_pool_ops from src/db/pg.c) against a real server: many tasks,
  * connections counted on the server, poisoned connections never reused
  * (K2, part (c) 11), exhaustion with a deadline, and the server stopped

@@ -1,4 +1,4 @@
-/* tests for src/cm/trace.c: the trace hook (awith/trace.h). */
+/* tests for src/core/trace.c: the trace hook (awith/trace.h). */
 #include "testutil.h"
 #include <awith/trace.h>
 

@@ -1,4 +1,4 @@
-/* tests for src/db/pool.c with real resources: each item is a pipe (two
+/* tests for src/sync/pool.c with real resources: each item is a pipe (two
  * fds), so a leaked item is a leaked fd. The callbacks suspend (yield) so
  * that every step of acquire and release has suspension points where a
  * cancel can land (SEMANTICS K1, K6, decision 7, part (c) 3-4). */

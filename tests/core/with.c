@@ -1,4 +1,4 @@
-/* tests for src/cm/with.c: the aw_with block, one test per line of
+/* tests for src/core/with.c: the aw_with block, one test per line of
  * SEMANTICS.md sections A (one manager) and B (several managers), plus
  * part (c) items 7 (every exit error kept, in order, acyclic) and 13
  * (cleanup errors never orphaned). Lines marked ⚠ in SEMANTICS.md are

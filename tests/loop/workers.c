@@ -1,4 +1,4 @@
-/* tests for src/loop/pool.c: the thread pool behind aw_to_thread (lazy
+/* tests for src/loop/workers.c: the thread pool behind aw_to_thread (lazy
  * start, size, stop), and posts from other threads (aw_loop_ref,
  * aw_loop_post, aw_loop_unref): wake-ups of a sleeping loop, many
  * concurrent posters, nothing lost, order, close. Real pthreads; waits

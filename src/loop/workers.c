@@ -1,4 +1,4 @@
-/* pool.c: the thread pool for blocking calls (getaddrinfo, SQLite, file
+/* workers.c: the thread pool for blocking calls (getaddrinfo, SQLite, file
  * I/O). Workers start lazily on the first job. A finished job goes on a
  * mutex-protected list and the loop runs the job's `done` on its own
  * thread. Jobs are caller-owned (no malloc here).
@@ -25,7 +25,7 @@
 
 enum { AW__SPIN_NS = 50000 };
 
-struct aw__pool {
+struct aw__workers {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     aw__job_t *head, *tail;            /* waiting for a worker (head: atomic reads) */
@@ -61,7 +61,7 @@ static bool aw__spin_for(aw__job_t *const *p, aw_ns_t ns) {
 
 /* The next job for a worker, or NULL when the pool stops. Called and
  * returns with mu held. */
-static aw__job_t *aw__pool_take(aw__pool_t *pool) {
+static aw__job_t *aw__workers_take(aw__workers_t *pool) {
     bool spun = false;
     for (;;) {
         aw__job_t *j = pool->head;
@@ -87,10 +87,10 @@ static aw__job_t *aw__pool_take(aw__pool_t *pool) {
     }
 }
 
-static void *aw__pool_worker(void *p) {
-    aw__pool_t *pool = p;
+static void *aw__workers_worker(void *p) {
+    aw__workers_t *pool = p;
     pthread_mutex_lock(&pool->mu);
-    for (aw__job_t *j; (j = aw__pool_take(pool));) {
+    for (aw__job_t *j; (j = aw__workers_take(pool));) {
         pthread_mutex_unlock(&pool->mu);
         j->work(j);
         pthread_mutex_lock(&pool->mu);
@@ -107,16 +107,16 @@ static void *aw__pool_worker(void *p) {
     return NULL;
 }
 
-static int aw__pool_start(aw_loop_t *l) {
+static int aw__workers_start(aw_loop_t *l) {
     int n = l->opts.threads;
-    aw__pool_t *p = calloc(1, sizeof *p + (size_t)n * sizeof(pthread_t));
+    aw__workers_t *p = calloc(1, sizeof *p + (size_t)n * sizeof(pthread_t));
     if (!p)
         return -ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->evfd = l->evfd;
     for (int i = 0; i < n; i++) {
-        if (pthread_create(&p->threads[i], NULL, aw__pool_worker, p) != 0)
+        if (pthread_create(&p->threads[i], NULL, aw__workers_worker, p) != 0)
             break;
         p->nthreads++;
     }
@@ -124,17 +124,17 @@ static int aw__pool_start(aw_loop_t *l) {
         free(p);
         return -EAGAIN;
     }
-    l->pool = p;
+    l->workers = p;
     return 0;
 }
 
-int aw__pool_submit(aw_loop_t *l, aw__job_t *j) {
-    if (!l->pool) {
-        int rc = aw__pool_start(l);
+int aw__workers_submit(aw_loop_t *l, aw__job_t *j) {
+    if (!l->workers) {
+        int rc = aw__workers_start(l);
         if (rc < 0)
             return rc;
     }
-    aw__pool_t *p = l->pool;
+    aw__workers_t *p = l->workers;
     j->next = NULL;
     pthread_mutex_lock(&p->mu);
     bool first = p->head == NULL;
@@ -151,8 +151,8 @@ int aw__pool_submit(aw_loop_t *l, aw__job_t *j) {
     return 0;
 }
 
-bool aw__pool_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
-    aw__pool_t *p = l->pool;
+bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
+    aw__workers_t *p = l->workers;
     if (!p)
         return false;
     if (!sleeping) {
@@ -172,8 +172,8 @@ bool aw__pool_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
     return true;
 }
 
-void aw__pool_drain(aw_loop_t *l) {
-    aw__pool_t *p = l->pool;
+void aw__workers_drain(aw_loop_t *l) {
+    aw__workers_t *p = l->workers;
     if (!p || !__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
         return;
     pthread_mutex_lock(&p->mu);
@@ -196,8 +196,8 @@ void aw__pool_drain(aw_loop_t *l) {
     }
 }
 
-void aw__pool_stop(aw_loop_t *l) {
-    aw__pool_t *p = l->pool;
+void aw__workers_stop(aw_loop_t *l) {
+    aw__workers_t *p = l->workers;
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
@@ -206,11 +206,11 @@ void aw__pool_stop(aw_loop_t *l) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
-    aw__pool_drain(l);
+    aw__workers_drain(l);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);
-    l->pool = NULL;
+    l->workers = NULL;
 }
 
 /* ---- posts from other threads ----
