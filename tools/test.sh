@@ -54,7 +54,7 @@ echo "== core tests under valgrind"
 # by their valgrind logs (a worker's errors do not fail its test).
 for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-loop-timer \
          build/tests/test-core-with build/tests/test-cm-gencm build/tests/test-core-thread \
-         build/tests/test-core-fd build/tests/test-loop-workers; do
+         build/tests/test-core-fd build/tests/test-loop-workers build/tests/test-loop-post; do
   [ -x "$t" ] || continue
   rm -f "$log"/vg.*
   if valgrind -q --trace-children=yes --leak-check=full --log-file="$log/vg.%p" "$t" --jobs=1 --timeout=120 >"$log/vg.out" 2>&1 \

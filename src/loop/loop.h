@@ -81,7 +81,7 @@ struct aw_loop {
     int no_pwait2;                     /* epoll_pwait2 unavailable */
     aw_loop_opts_t opts;
     struct aw__core *core;
-    struct aw_loop_ref *remote;        /* posts from other threads (workers.c); lazy */
+    struct aw_loop_ref *remote;        /* posts from other threads (post.c); lazy */
 };
 
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts);
@@ -149,7 +149,7 @@ void aw__workers_drain(aw_loop_t *l);     /* run `done` of finished jobs */
 bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
 void aw__workers_stop(aw_loop_t *l);
 
-/* Posts from other threads (workers.c): aw_loop_post() queues under the
+/* Posts from other threads (post.c): aw_loop_post() queues under the
  * block's mutex and writes the loop's eventfd when the queue was empty;
  * the loop runs the queue when the eventfd fires. `expect` counts held
  * references plus queued posts: while it is positive the loop waits for

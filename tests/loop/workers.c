@@ -1,8 +1,6 @@
 /* tests for src/loop/workers.c: the thread pool behind aw_to_thread (lazy
- * start, size, stop), and posts from other threads (aw_loop_ref,
- * aw_loop_post, aw_loop_unref): wake-ups of a sleeping loop, many
- * concurrent posters, nothing lost, order, close. Real pthreads; waits
- * are for conditions, never for a time. */
+ * start, size, stop). Real pthreads; waits are for conditions, never for
+ * a time. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -33,7 +31,6 @@ static int nthreads_settled(void) {
     return nthreads();
 }
 
-/* ---- the pool ---- */
 
 typedef struct { sem_t go; atomic_int started, finished; } gate_t;
 
@@ -74,7 +71,7 @@ static int pool_main(void *arg) {
     return 0;
 }
 
-Test(pool, starts_lazily_with_the_configured_size_and_stops_with_the_loop) {
+Test(workers, starts_lazily_with_the_configured_size_and_stops_with_the_loop) {
     threads_before = nthreads_settled();
     aw_loop_opts_t o = {.threads = 2};
     cr_assert_eq(aw_main_opts(&o, pool_main, NULL), 0);
@@ -86,269 +83,8 @@ static int no_pool_main(void *arg) {
     return 0;
 }
 
-Test(pool, a_loop_that_never_calls_out_starts_no_thread) {
+Test(workers, a_loop_that_never_calls_out_starts_no_thread) {
     threads_before = nthreads_settled();
     aw_test_run(no_pool_main, NULL, 0);
     cr_assert_eq(nthreads(), threads_before);
 }
-
-/* ---- posts ---- */
-
-static pthread_t loop_thread;
-static aw_event_t done_ev;
-static atomic_int ran;
-static atomic_int bad; /* posts that ran in the wrong place */
-
-static void count_post(void *arg) {
-    if (!pthread_equal(pthread_self(), loop_thread) || aw_task_self() != NULL)
-        atomic_fetch_add(&bad, 1);
-    if (atomic_fetch_add(&ran, 1) + 1 == (int)(intptr_t)arg)
-        aw_event_set(&done_ev);
-}
-
-typedef struct {
-    aw_loop_ref_t *r;
-    int n;
-    int delay_us;
-} poster_t;
-
-static void *poster(void *p) {
-    poster_t *a = p;
-    if (a->delay_us)
-        usleep(a->delay_us); /* let the loop fall asleep first (not required) */
-    for (int i = 0; i < a->n; i++)
-        if (aw_loop_post(a->r, count_post, (void *)(intptr_t)a->n) != 0)
-            abort(); /* not cr_assert: this is not the test's thread */
-    aw_loop_unref(a->r);
-    return NULL;
-}
-
-/* The loop has nothing but a waiting task: it sleeps in epoll with no
- * timer; a post from another thread must wake it. */
-static int sleeping_main(void *arg) {
-    loop_thread = pthread_self();
-    poster_t a = {.n = 1, .delay_us = 20000};
-    cr_assert_eq(aw_loop_ref(&a.r), 0);
-    pthread_t th;
-    pthread_create(&th, NULL, poster, &a);
-    aw_loop_stats_t st;
-    aw_loop_stats(&st);
-    cr_assert_eq(st.timers, 0, "no timer could wake the loop");
-    cr_assert_eq(aw_event_wait(&done_ev), 0);
-    cr_assert_eq(atomic_load(&ran), 1);
-    pthread_join(th, NULL);
-    return 0;
-}
-
-Test(pool, a_post_wakes_a_loop_sleeping_in_epoll) {
-    int fds = aw_test_fds();
-    aw_test_run(sleeping_main, NULL, 0);
-    cr_assert_eq(atomic_load(&bad), 0, "fn ran on the loop thread, outside any task");
-    cr_assert_eq(aw_test_fds(), fds);
-}
-
-/* Many threads post concurrently; every post runs once, each thread's
- * posts in the order it made them. */
-enum { NPOSTERS = 8, NPOSTS = 20000 };
-static int next_seq[NPOSTERS];
-static atomic_int order_bad;
-
-typedef struct { aw_loop_ref_t *r; int id; } seqposter_t;
-
-static void seq_post(void *arg) {
-    intptr_t v = (intptr_t)arg;
-    int id = (int)(v / NPOSTS), seq = (int)(v % NPOSTS);
-    if (next_seq[id] != seq) /* loop thread only: no race */
-        atomic_fetch_add(&order_bad, 1);
-    next_seq[id] = seq + 1;
-    if (atomic_fetch_add(&ran, 1) + 1 == NPOSTERS * NPOSTS)
-        aw_event_set(&done_ev);
-}
-
-static void *seq_poster(void *p) {
-    seqposter_t *a = p;
-    for (int i = 0; i < NPOSTS; i++) {
-        int rc;
-        while ((rc = aw_loop_post(a->r, seq_post, (void *)(intptr_t)(a->id * NPOSTS + i))) ==
-               -ENOMEM)
-            sched_yield();
-        if (rc != 0)
-            abort();
-    }
-    aw_loop_unref(a->r);
-    return NULL;
-}
-
-static int many_main(void *arg) {
-    pthread_t th[NPOSTERS];
-    seqposter_t a[NPOSTERS];
-    for (int i = 0; i < NPOSTERS; i++) {
-        a[i].id = i;
-        cr_assert_eq(aw_loop_ref(&a[i].r), 0);
-        pthread_create(&th[i], NULL, seq_poster, &a[i]);
-    }
-    cr_assert_eq(aw_event_wait(&done_ev), 0);
-    for (int i = 0; i < NPOSTERS; i++)
-        pthread_join(th[i], NULL);
-    cr_assert_eq(atomic_load(&ran), NPOSTERS * NPOSTS, "none lost, none twice");
-    for (int i = 0; i < NPOSTERS; i++)
-        cr_assert_eq(next_seq[i], NPOSTS);
-    cr_assert_eq(atomic_load(&order_bad), 0, "each thread's posts run in its order");
-    return 0;
-}
-
-Test(pool, many_threads_post_concurrently_and_nothing_is_lost) {
-    aw_test_run(many_main, NULL, 0);
-}
-
-/* A loop kept busy by a task that never sleeps still runs posts. */
-static atomic_int spin_stop;
-
-static int spinner(void *arg) {
-    while (!atomic_load(&spin_stop))
-        aw_yield();
-    return 0;
-}
-
-static int busy_main(void *arg) {
-    loop_thread = pthread_self();
-    aw_task_t *s;
-    aw_spawn(NULL, spinner, NULL, &s);
-    poster_t a = {.n = 1000};
-    cr_assert_eq(aw_loop_ref(&a.r), 0);
-    pthread_t th;
-    pthread_create(&th, NULL, poster, &a);
-    cr_assert_eq(aw_event_wait(&done_ev), 0);
-    atomic_store(&spin_stop, 1);
-    aw_task_join(s);
-    pthread_join(th, NULL);
-    cr_assert_eq(atomic_load(&ran), 1000);
-    return 0;
-}
-
-Test(pool, posts_run_while_other_tasks_keep_the_loop_busy) {
-    aw_test_run(busy_main, NULL, 0);
-    cr_assert_eq(atomic_load(&bad), 0);
-}
-
-/* A held reference means "posts may come": waiting is not a deadlock.
- * Dropping the last one without posting wakes the loop, which then finds
- * the deadlock and cancels the waiter. */
-static void *unref_later(void *p) {
-    usleep(20000);
-    aw_loop_unref(p);
-    return NULL;
-}
-
-static pthread_t unref_thread;
-
-static int deadlock_main(void *arg) {
-    aw_loop_ref_t *r;
-    cr_assert_eq(aw_loop_ref(&r), 0);
-    pthread_create(&unref_thread, NULL, unref_later, r);
-    aw_event_t never = AW_EVENT_INIT;
-    int rc = aw_event_wait(&never);
-    cr_assert_eq(rc, -ECANCELED, "cancelled as a deadlock once nobody could post");
-    return rc;
-}
-
-Test(pool, unref_of_the_last_reference_lets_the_loop_see_a_deadlock) {
-    cr_assert_eq(aw_main(deadlock_main, NULL), -ECANCELED);
-    pthread_join(unref_thread, NULL);
-}
-
-/* Posts queued when the loop closes run during the close; later posts
- * fail with -ESHUTDOWN; the reference stays valid until unref'd. */
-static aw_loop_ref_t *kept;
-static atomic_int closing_ran;
-
-static void at_close(void *arg) {
-    if (!pthread_equal(pthread_self(), loop_thread))
-        atomic_fetch_add(&bad, 1);
-    atomic_fetch_add(&closing_ran, 1);
-    free(arg);
-}
-
-static int close_main(void *arg) {
-    loop_thread = pthread_self();
-    cr_assert_eq(aw_loop_ref(&kept), 0);
-    /* posted from the loop's own thread: runs at the next round, which
-     * never comes because the main task returns first */
-    cr_assert_eq(aw_loop_post(kept, at_close, malloc(16)), 0);
-    cr_assert_eq(aw_loop_post(kept, at_close, malloc(16)), 0);
-    return 0;
-}
-
-Test(pool, queued_posts_run_at_close_and_later_posts_get_eshutdown) {
-    int fds = aw_test_fds();
-    aw_test_run(close_main, NULL, 0);
-    cr_assert_eq(atomic_load(&closing_ran), 2, "accepted posts ran exactly once");
-    cr_assert_eq(atomic_load(&bad), 0);
-    cr_assert_eq(aw_loop_post(kept, at_close, NULL), -ESHUTDOWN);
-    aw_loop_unref(kept);
-    cr_assert_eq(aw_test_fds(), fds);
-}
-
-/* A posted fn may post again and spawn tasks. */
-static atomic_int chain_left;
-static aw_loop_ref_t *chain_ref;
-
-static int spawned_by_post(void *arg) {
-    aw_event_set(&done_ev);
-    return 0;
-}
-
-static void chain_post(void *arg) {
-    if (atomic_fetch_sub(&chain_left, 1) > 1)
-        cr_assert_eq(aw_loop_post(chain_ref, chain_post, NULL), 0);
-    else
-        cr_assert_eq(aw_spawn(NULL, spawned_by_post, NULL, NULL), 0);
-}
-
-static int chain_main(void *arg) {
-    atomic_store(&chain_left, 1000);
-    cr_assert_eq(aw_loop_ref(&chain_ref), 0);
-    cr_assert_eq(aw_loop_post(chain_ref, chain_post, NULL), 0);
-    cr_assert_eq(aw_event_wait(&done_ev), 0);
-    cr_assert_eq(atomic_load(&chain_left), 0);
-    aw_loop_unref(chain_ref);
-    return 0;
-}
-
-Test(pool, a_posted_fn_may_post_again_and_spawn) { aw_test_run(chain_main, NULL, 0); }
-
-/* Several references to one loop are counted; each unref drops one. */
-static int refs_main(void *arg) {
-    aw_loop_ref_t *a, *b;
-    cr_assert_eq(aw_loop_ref(&a), 0);
-    cr_assert_eq(aw_loop_ref(&b), 0);
-    aw_loop_unref(a);
-    cr_assert_eq(aw_loop_post(b, count_post, (void *)(intptr_t)1), 0);
-    cr_assert_eq(aw_event_wait(&done_ev), 0);
-    aw_loop_unref(b);
-    return 0;
-}
-
-Test(pool, references_are_counted) {
-    loop_thread = pthread_self();
-    aw_test_run(refs_main, NULL, 0);
-    cr_assert_eq(atomic_load(&ran), 1);
-}
-
-Test(pool, ref_outside_a_loop_and_bad_arguments) {
-    aw_loop_ref_t *r = NULL;
-    cr_assert_eq(aw_loop_ref(&r), -EPERM);
-    cr_assert_null(r);
-    cr_assert_eq(aw_loop_post(NULL, count_post, NULL), -EINVAL);
-    aw_loop_unref(NULL); /* harmless */
-}
-
-static int null_fn_main(void *arg) {
-    aw_loop_ref_t *r;
-    cr_assert_eq(aw_loop_ref(&r), 0);
-    cr_assert_eq(aw_loop_post(r, NULL, NULL), -EINVAL);
-    aw_loop_unref(r);
-    return 0;
-}
-
-Test(pool, post_of_a_null_fn_is_einval) { aw_test_run(null_fn_main, NULL, 0); }
