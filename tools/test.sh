@@ -52,7 +52,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 echo "== core tests under valgrind"
 # Criterion re-executes the binary per test: trace the children, and judge
 # by their valgrind logs (a worker's errors do not fail its test).
-for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-loop-timer \
+for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-core-main build/tests/test-loop-timer \
          build/tests/test-core-with build/tests/test-cm-gencm build/tests/test-core-thread \
          build/tests/test-core-fd build/tests/test-loop-workers build/tests/test-loop-post; do
   [ -x "$t" ] || continue

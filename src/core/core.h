@@ -90,6 +90,8 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable);
 void aw__task_wake(aw_task_t *t, int rc);
 void aw__task_release(aw_task_t *t);
+/* The loop's reaper (l->reap): release a finished task's stack. */
+void aw__task_reap(aw_loop_t *l, aw__coro_t *c);
 /* Delegates: a generator's coroutine running on behalf of task u, inside
  * u's innermost scope. run: let d go until it hands back or finishes (u
  * waits, not cancellably: d sees u's cancels through its chain).

@@ -1,12 +1,7 @@
-/* tests for src/core/task.c: spawn, join, sleep, yield, cancel, main. */
+/* tests for src/core/task.c: spawn, join, sleep, yield, cancel. */
 #include "testutil.h"
 
 static int ret_value(void *arg) { return (int)(intptr_t)arg; }
-
-Test(task, main_returns_status) {
-    aw_test_run(ret_value, (void *)0, 0);
-    cr_assert_eq(aw_main(ret_value, (void *)(intptr_t)-EIO), -EIO);
-}
 
 static int sleeper(void *arg) {
     aw_ns_t t0 = aw_now();
@@ -84,15 +79,6 @@ static int cancel_child(void *arg) {
 
 Test(task, cancel_is_level_triggered) { aw_test_run(cancel_child, NULL, 0); }
 
-static int leftover(void *arg) { return aw_sleep(AW_SEC(3600)) == -ECANCELED ? 0 : -1; }
-static int spawn_and_leave(void *arg) {
-    aw_spawn(NULL, leftover, NULL, NULL);
-    aw_spawn(NULL, leftover, NULL, NULL);
-    return 0;
-}
-
-Test(task, shutdown_cancels_remaining_tasks) { aw_test_run(spawn_and_leave, NULL, 0); }
-
 static int many_children(void *arg) {
     for (int i = 0; i < 10000; i++)
         cr_assert_eq(aw_spawn(NULL, ret_value, NULL, NULL), 0);
@@ -104,92 +90,3 @@ static int many_children(void *arg) {
 }
 
 Test(task, ten_thousand_tasks_come_and_go) { aw_test_run(many_children, NULL, 0); }
-
-/* ---- L1: the order of loop close ----
- * asyncio.run: cancel the remaining tasks and wait for them, then
- * finalize async generators, then shut the default executor down, then
- * close. awith: when main returns, every remaining task is cancelled and
- * awaited; a task's generators are finalized inside it, while it unwinds
- * (so never "already running", and the thread pool still works for
- * them); then the thread pool stops (a job abandoned by a cancelled
- * caller is released there); then the loop closes (fds, threads gone). */
-#include <awith/gen.h>
-#include <dirent.h>
-#include <stdatomic.h>
-#include <string.h>
-#include <unistd.h>
-
-static char l1_log[512];
-static atomic_int l1_tasks_done, l1_worked;
-static void l1_note(const char *s) {
-    strcat(l1_log, s);
-    strcat(l1_log, ";");
-}
-static int l1_pos(const char *s) {
-    const char *p = strstr(l1_log, s);
-    return p ? (int)(p - l1_log) : -1;
-}
-static int l1_threads(void) {
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n - 2;
-}
-static void l1_quick_work(void *arg) { atomic_store(&l1_worked, 1); }
-static void l1_slow_work(void *arg) {
-    for (int i = 0; i < 60000 && !atomic_load(&l1_tasks_done); i++)
-        usleep(500); /* until every task is gone */
-}
-static void l1_abandon(void *arg) { l1_note("pool-stop:abandoned-job-released"); }
-
-static int l1_gen(aw_gen_t *g, void *arg) {
-    for (int i = 0;; i++)
-        if (aw_gen_yield(g, &i) < 0)
-            break;
-    int rc = aw_to_thread(l1_quick_work, NULL, NULL);
-    l1_note(rc == 0 && atomic_load(&l1_worked) ? "G:finalized-using-the-pool" : "G:pool-gone");
-    return 0;
-}
-static int l1_consumer(void *arg) {
-    aw_for (int *v, aw_gen(l1_gen, NULL)) {
-        if (aw_sleep(AW_SEC(3600)) < 0) {
-            l1_note("C:cancelled");
-            break;
-        }
-    }
-    l1_note("C:done");
-    aw_err_clear();
-    atomic_store(&l1_tasks_done, 1);
-    return 0;
-}
-static int l1_job_caller(void *arg) {
-    int rc = aw_to_thread(l1_slow_work, NULL, l1_abandon);
-    l1_note(rc == -ECANCELED ? "J:cancelled" : "J:not-cancelled");
-    aw_err_clear();
-    return 0;
-}
-static int l1_main(void *arg) {
-    aw_spawn(NULL, l1_job_caller, NULL, NULL);
-    aw_spawn(NULL, l1_consumer, NULL, NULL);
-    aw_sleep_ms(2); /* both are suspended: one in the pool, one in its for */
-    l1_note("main:returns");
-    return 0;
-}
-Test(task, L1_close_cancels_and_awaits_tasks_then_stops_the_pool_then_closes) {
-    int fds = aw_test_fds(), threads = l1_threads();
-    aw_test_run(l1_main, NULL, 0);
-    l1_note("closed");
-    const char *order[] = {"main:returns", "C:cancelled", "G:finalized-using-the-pool", "C:done",
-                           "pool-stop:abandoned-job-released", "closed"};
-    for (size_t i = 0; i + 1 < sizeof order / sizeof order[0]; i++) {
-        cr_assert_geq(l1_pos(order[i]), 0, "%s missing: %s", order[i], l1_log);
-        cr_assert_lt(l1_pos(order[i]), l1_pos(order[i + 1]), "%s before %s: %s", order[i],
-                     order[i + 1], l1_log);
-    }
-    cr_assert_lt(l1_pos("J:cancelled"), l1_pos("pool-stop"), "%s", l1_log);
-    cr_assert_eq(aw_test_fds(), fds, "the loop's fds are closed");
-    cr_assert_eq(l1_threads(), threads, "the pool's threads are gone");
-}

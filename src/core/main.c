@@ -1,0 +1,164 @@
+/* main.c: aw_main, the life cycle of a loop and its tasks: start the
+ * main task, run until it ends, cancel what is left and wait for it
+ * within the shutdown grace, then report what is still alive and every
+ * failure of the root group. Also the stack-overflow guard: a SIGSEGV
+ * handler on an alternate stack that names the task whose guard page was
+ * hit. */
+#include "core.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- stack overflow: a guard-page fault names the task ---- */
+
+static struct sigaction aw__old_segv;
+
+static void aw__write(const char *s) {
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static void aw__segv(int sig, siginfo_t *si, void *uc) {
+    aw_loop_t *l = aw__loop_tls;
+    if (l && l->cur != &l->main) {
+        aw_task_t *t = (aw_task_t *)l->cur;
+        if (t->coro.stack && aw__stack_in_guard(t->coro.stack, si->si_addr)) {
+            aw__write("awith: stack overflow in task '");
+            aw__write(t->name);
+            aw__write("' (spawned at ");
+            aw__write(t->file);
+            aw__write("): it ran into the guard page below its stack. Give it a bigger "
+                      "stack (aw_task_opts_t.stack_size or aw_loop_opts_t.stack_size).\n");
+            abort();
+        }
+    }
+    if (aw__old_segv.sa_flags & SA_SIGINFO && aw__old_segv.sa_sigaction) {
+        aw__old_segv.sa_sigaction(sig, si, uc);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL); /* the fault repeats and is fatal, as it would be */
+}
+
+static void *aw__segv_install(void) {
+    stack_t ss = {0};
+    ss.ss_size = 64 * 1024;
+    ss.ss_sp = malloc(ss.ss_size);
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) < 0) {
+        free(ss.ss_sp);
+        return NULL;
+    }
+    struct sigaction sa = {0}, old;
+    sa.sa_sigaction = aw__segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &old) == 0 && old.sa_sigaction != aw__segv)
+        aw__old_segv = old;
+    return ss.ss_sp;
+}
+
+static void aw__segv_remove(void *altstack) {
+    if (!altstack)
+        return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    free(altstack);
+}
+
+/* ---- aw_main ---- */
+
+typedef struct aw__rt {
+    aw_loop_t loop;
+    struct aw__core core;
+} aw__rt_t;
+
+static int aw__main_done(aw_loop_t *l) { return l->core->main->state == AW__T_DONE; }
+
+static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
+
+static void aw__report_alive(aw_loop_t *l, const char *why) {
+    fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
+    for (aw_task_t *t = l->core->tasks; t; t = t->lnext) {
+        /* a generator left suspended by its consumer (which may be gone:
+         * only the pointer is tested) is named as one (SEMANTICS E3) */
+        fprintf(stderr, "  %s '%s' (id %llu, %s at %s:%d), %s\n",
+                t->delegator ? "async generator" : "task", t->name, (unsigned long long)t->id,
+                t->delegator ? "made" : "spawned", t->file, t->line,
+                t->state == AW__T_WAITING ? "suspended" : "ready");
+        for (aw_with_t *w = t->withs; w; w = w->outer)
+            fprintf(stderr, "    inside manager '%s' (entered at %s:%d), in its %s\n",
+                    w->cm.type->name, w->file, w->line,
+                    w->state == AW__WITH_ENTER ? "enter" : w->state == AW__WITH_EXIT ? "exit" : "body");
+    }
+}
+
+int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
+    if (aw__loop_tls)
+        return -EINVAL; /* one loop per thread */
+    aw__rt_t *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return -ENOMEM;
+    aw_loop_t *l = &rt->loop;
+    int rc = aw__loop_init(l, opts);
+    if (rc < 0) {
+        free(rt);
+        return rc;
+    }
+    l->core = &rt->core;
+    l->reap = aw__task_reap;
+    aw__group_init_root(&rt->core.root);
+    aw__loop_tls = l;
+    void *alt = aw__segv_install();
+
+    aw_task_t *main_task = NULL;
+    rc = aw__spawn(NULL, fn, arg, NULL, &main_task, "main", __FILE__, __LINE__);
+    if (rc == 0) {
+        rt->core.main = main_task;
+        int lr = aw__loop_run(l, aw__main_done, AW_NEVER);
+        if (lr == -EDEADLK)
+            aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
+        /* shutdown: cancel what is left, wait for it within the grace */
+        aw_scope_cancel(&rt->core.root.scope);
+        rt->core.root.state = 2;
+        lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
+        rc = main_task->status;
+        if (rc < 0 && main_task->err) {
+            fprintf(stderr, "awith: the main task failed:\n");
+            aw_err_print(main_task->err, stderr);
+        }
+        if (lr < 0 || l->core->ntasks) {
+            aw__report_alive(l, "loop closed with tasks alive");
+            if (rc == 0)
+                rc = -EBUSY;
+        }
+        /* Failures of the root group's tasks are reported, and are not only
+         * printed (SEMANTICS (c) 13): a main task that succeeded still
+         * makes aw_main fail with the group error code. */
+        if (rt->core.root.failures) {
+            if (rc == 0)
+                rc = -AW_EGROUP;
+            for (aw_err_t *e = rt->core.root.failures; e; e = e->next) {
+                fprintf(stderr, "awith: a task of the root group failed:\n");
+                aw_err_print(e, stderr);
+            }
+            aw_err_t *e = rt->core.root.failures;
+            while (e) {
+                aw_err_t *n = e->next;
+                aw__err_free(e);
+                e = n;
+            }
+        }
+        for (aw_task_t *t = rt->core.root.done, *n; t; t = n) {
+            n = t->gnext;
+            aw__task_release(t);
+        }
+    }
+    aw__segv_remove(alt);
+    aw__loop_tls = NULL;
+    aw__loop_fini(l);
+    free(rt);
+    return rc;
+}
+
+int aw_main(aw_task_fn fn, void *arg) { return aw_main_opts(NULL, fn, arg); }
