@@ -46,6 +46,12 @@ suite() { # name builddir meson-setup-args...
 
 echo "== tests (debugoptimized)"
 suite normal build
+echo "== layers (nothing below includes or calls anything above)"
+if python3 tools/check-layers.py build >"$log/layers.out" 2>&1; then
+  passed=$((passed + 1)); tail -1 "$log/layers.out"
+else
+  failed=$((failed + 1)); cat "$log/layers.out"
+fi
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug

@@ -3,6 +3,8 @@
  * stack's, so each exit sees exactly what a nested block's exit would.
  * Nodes come from slabs owned by the stack (4 nodes, then 8, 16...), all
  * freed once the stack is unwound: a stack of 10 costs 3 mallocs, not 10. */
+#include <awith/exitstack.h>
+
 #include "../core/core.h"
 
 #include <stdlib.h>

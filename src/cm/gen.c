@@ -2,6 +2,8 @@
  * core/task.c: aw__delegate_run). Each next is two switches; close runs
  * the cleanup inside a shield pushed on the consumer's chain, which the
  * generator's chain passes through. */
+#include <awith/gen.h>
+
 #include "../core/core.h"
 
 enum { AW__GEN_CLOSE_TRIES = 16 };

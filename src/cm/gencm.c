@@ -6,6 +6,8 @@
  * cancellably: the generator itself sees the cancel through its chain and
  * decides (so enter is atomic with respect to cancellation).
  * Cost: one spawn from the stack cache and four switches per use. */
+#include <awith/gencm.h>
+
 #include "../core/core.h"
 
 static int aw__gencm_main(void *p) {

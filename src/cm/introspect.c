@@ -2,6 +2,9 @@
  * chain, scope chain and held locks; costs nothing until called. A
  * deadlock is a cycle in the wait-for graph task -> lock -> owner task:
  * found by following at most ntasks edges from each waiting task. */
+#include <awith/introspect.h>
+#include <awith/lock.h>
+
 #include "../core/core.h"
 
 #include <errno.h>

@@ -10,7 +10,16 @@
 #define AW_CORE_H
 
 #include "../loop/loop.h"
-#include <awith.h>
+#include <awith/base.h>
+#include <awith/err.h>
+#include <awith/loop.h>
+#include <awith/cm.h>
+#include <awith/scope.h>
+#include <awith/task.h>
+#include <awith/group.h>
+#include <awith/with.h>
+#include <awith/thread.h>
+#include <awith/fd.h>
 #include <awith/trace.h>
 #include <stdio.h>
 
@@ -53,7 +62,7 @@ struct aw_task {
     aw_task_t *delegator;         /* the task this generator runs for */
     const char *wait_what;        /* introspection: "lock", "event", ... */
     const void *wait_on;          /* the object waited on */
-    aw_lock_t *locks;             /* locks held (linked through next_held) */
+    struct aw_lock *locks;        /* locks held (sync/lock.c; linked through next_held) */
     aw_task_t *lprev, *lnext;     /* every live task of the loop */
 };
 

@@ -13,7 +13,10 @@
  * the thread pool and marks the connection poisoned; the next operation
  * drains the pending results first (resync), bounded by 5 s, and closes
  * the connection if that fails. Pools never take a poisoned one back. */
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
+#include <awith/fd.h>
 #include <awith/pg.h>
 
 #include <libpq-fe.h>

@@ -9,7 +9,10 @@
  * lock is needed. A cancelled caller interrupts its job and leaves; the
  * job's abandon callback (loop thread) frees it, wakes whoever waits for
  * the connection, and closes the database if close was asked meanwhile. */
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
+#include <awith/event.h>
 #include <awith/sqlite.h>
 
 #include <sqlite3.h>

@@ -13,7 +13,9 @@
  * loop's thread first: page-cache hits cost one syscall and no thread hop. When
  * the kernel says it would block (EAGAIN) or does not support the flag
  * (EOPNOTSUPP: remembered per file), the call goes to the pool. */
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
 #include <awith/file.h>
 
 #include <libgen.h>

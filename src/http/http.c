@@ -23,8 +23,6 @@
  * the multi handle is never re-entered. */
 #include "http.h"
 
-#include "../core/core.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,11 @@
 #ifndef AW_HTTP_PRIV_H
 #define AW_HTTP_PRIV_H
 
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
+#include <awith/event.h>
+#include <awith/fd.h>
 #include <awith/http.h>
 #include <curl/curl.h>
 #include <stdio.h>

@@ -2,7 +2,10 @@
 #ifndef AW_NET_NET_H
 #define AW_NET_NET_H
 
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
+#include <awith/fd.h>
 #include <awith/listener.h>
 #include <awith/stream.h>
 #include <string.h>

@@ -8,7 +8,10 @@
  *
  * Partial progress and interruption: see stream.h. `aw__stream_break`
  * records what broke a stream; later operations report it. */
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
+#include <awith/fd.h>
 #include <awith/stream.h>
 
 #include "net.h"

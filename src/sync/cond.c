@@ -1,4 +1,6 @@
 /* cond.c: condition variable; re-taking the lock is not cancellable. */
+#include <awith/cond.h>
+
 #include "wq.h"
 
 static void aw__cond_noop(void *p) { (void)p; }

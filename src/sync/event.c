@@ -1,4 +1,6 @@
 /* event.c: a flag with a queue of waiters; set wakes them all. */
+#include <awith/event.h>
+
 #include "wq.h"
 
 static void aw__event_noop(void *p) { (void)p; }

@@ -1,4 +1,6 @@
 /* lock.c: an owned lock on the FIFO wait queue. */
+#include <awith/lock.h>
+
 #include "wq.h"
 
 enum { AW__STREAK_YIELD = 128 };

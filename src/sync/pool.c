@@ -13,7 +13,10 @@
  * ever lost and the limit never exceeded (K6). Every suspension point of
  * acquire (wait, open, check) undoes its own step on failure: enter is
  * atomic with respect to cancellation (decision 7). */
-#include <awith.h>
+#include <awith/err.h>
+#include <awith/task.h>
+#include <awith/with.h>
+#include <awith/event.h>
 #include <awith/pool.h>
 
 #include "../core/core.h" /* aw__err_restore */

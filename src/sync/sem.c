@@ -1,4 +1,6 @@
 /* sem.c: counting semaphore on the FIFO wait queue. */
+#include <awith/sem.h>
+
 #include "wq.h"
 
 enum { AW__STREAK_YIELD = 128 };

@@ -7,6 +7,7 @@
 #define AW_SYNC_WQ_H
 
 #include "../core/core.h"
+#include <awith/lock.h>
 
 typedef struct aw__wnode aw__wnode_t;
 struct aw__wnode {
