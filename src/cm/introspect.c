@@ -169,7 +169,8 @@ int aw_loop_dump_on_signal(int sig) {
             return aw_raise(-errno, "cannot make an eventfd for the signal dump: %s",
                             strerror(errno));
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
+    /* not in the fd table: the loop only wakes (it checks the flag) */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = aw__sig_efd};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, aw__sig_efd, &ev) < 0 && errno != EEXIST)
         return aw_raise(-errno, "cannot watch the signal dump's eventfd: %s", strerror(errno));
     aw__loop_signal_hook = aw__sig_hook;

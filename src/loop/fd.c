@@ -2,7 +2,8 @@
  * directions; an edge that arrives while nobody waits is remembered in
  * `ready` and consumed by the next wait, so a wait after EAGAIN never
  * misses data and no epoll_ctl is made per wait. The table is indexed by fd
- * (as Redis' ae.c does): O(1) lookup, grows by doubling. */
+ * and epoll hands back the fd itself (as Redis' ae.c does): O(1) lookup,
+ * and the table can move when it grows by doubling without telling epoll. */
 #include "loop.h"
 
 #include <errno.h>
@@ -20,14 +21,6 @@ static int aw__fd_slot(aw_loop_t *l, int fd) {
     if (!v)
         return -ENOMEM;
     memset(v + l->nfds, 0, (n - l->nfds) * sizeof *v);
-    /* epoll holds pointers into the table: re-point registered fds */
-    for (size_t i = 0; i < l->nfds; i++) {
-        if (v[i].registered) {
-            struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                     .data.ptr = &v[i]};
-            epoll_ctl(l->epfd, EPOLL_CTL_MOD, (int)i, &ev);
-        }
-    }
     l->fds = v;
     l->nfds = n;
     return 0;
@@ -42,7 +35,7 @@ int aw__fd_watch(aw_loop_t *l, int fd, uint32_t events, aw__waiter_t *w) {
     aw__fd_t *f = &l->fds[fd];
     if (!f->registered) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                 .data.ptr = f};
+                                 .data.fd = fd};
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
             return -errno;
         f->registered = 1;
@@ -76,8 +69,10 @@ void aw__fd_unwatch(aw_loop_t *l, int fd, aw__waiter_t *w) {
     }
 }
 
-void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev) {
-    (void)fd;
+void aw__fd_dispatch(aw_loop_t *l, int fd, uint32_t ev) {
+    if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].registered)
+        return; /* forgotten earlier in the same batch of events */
+    aw__fd_t *f = &l->fds[fd];
     f->ready |= ev;
     if (f->rd && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         aw__waiter_t *w = f->rd;

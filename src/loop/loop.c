@@ -50,7 +50,7 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
         close(l->epfd);
         return rc;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
     aw__coro_init_thread(&l->main);
     l->cur = &l->main;
@@ -161,15 +161,14 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
         aw__workers_wait_done(l, false, 0);
     aw__workers_drain(l); /* a worker writes the eventfd only for a sleeping loop */
     for (int i = 0; i < n; i++) {
-        if (evs[i].data.ptr == NULL) {
+        if (evs[i].data.fd == l->evfd) {
             uint64_t v;
             ssize_t r = read(l->evfd, &v, sizeof v);
             (void)r; /* the pool was drained above */
             aw__post_drain(l); /* the eventfd also carries posts from other threads */
             continue;
         }
-        aw__fd_t *f = evs[i].data.ptr;
-        aw__fd_dispatch(l, f, (int)(f - l->fds), evs[i].events);
+        aw__fd_dispatch(l, evs[i].data.fd, evs[i].events);
     }
 }
 

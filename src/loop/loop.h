@@ -137,7 +137,8 @@ int aw__fd_watch(aw_loop_t *l, int fd, uint32_t events, aw__waiter_t *w);
 void aw__fd_unwatch(aw_loop_t *l, int fd, aw__waiter_t *w);
 /* Forget fd (before close): waiters are woken with -EBADF. */
 void aw__fd_forget(aw_loop_t *l, int fd);
-void aw__fd_dispatch(aw_loop_t *l, aw__fd_t *f, int fd, uint32_t ev);
+/* An epoll event for fd (epoll's key is the fd itself). */
+void aw__fd_dispatch(aw_loop_t *l, int fd, uint32_t ev);
 
 /* Thread pool (workers.c). */
 int aw__workers_submit(aw_loop_t *l, aw__job_t *j);
