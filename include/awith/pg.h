@@ -4,7 +4,7 @@
  *       aw_pg_res_t *r;
  *       if (aw_pg_query(db, &r, "SELECT $1::int + 1", aw_pg_args(aw_pg_int(41))) < 0)
  *           aw_leave();
- *       int64_t v; aw_pg_res_int(r, 0, 0, &v);      // 42
+ *       long long v; aw_pg_res_int(r, 0, 0, &v);    // 42
  *       aw_pg_res_free(r);
  *   }
  *

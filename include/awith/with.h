@@ -3,7 +3,7 @@
  *   aw_with (db_t *db, aw_cm(&db_type, &state)) {
  *       ...                      // db is what enter produced
  *   }                            // exit has run, whatever the way out
- *   aw_with (aw_lock(&m)) { ... } // no `as` target
+ *   aw_with (aw_locked(&m)) { ... } // no `as` target
  *
  * Exit runs on every way out of the block: its end, `break`, `continue`,
  * `return`, `goto` out, an error, a cancel, a deadline. Managers stacked as
