@@ -24,10 +24,13 @@ done
 echo "# awith $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPU(s), $(uname -srm)"
 echo "# figures: median of 5; ratio_<peer> = peer / awith (above 1: awith faster or smaller)"
 rc=0
-# Core benchmarks by name, then every resource layer's (bench/<layer>/).
-all="switch spawn with timers idle"
-for d in "$dir"/*/; do
-  for e in "$d"bench-*; do [ -x "$e" ] && all="$all $(basename "$d")/$(basename "$e")"; done
+# Every benchmark program: the core's (bench/), then each resource layer's
+# (bench/<layer>/). Meson's object folders (bench-*.p) are not programs.
+all=""
+for e in "$dir"/bench-* "$dir"/*/bench-*; do
+  [ -f "$e" ] && [ -x "$e" ] || continue
+  rel=${e#"$dir"/}
+  case $rel in */*) all="$all $rel" ;; *) all="$all ${rel#bench-}" ;; esac
 done
 for b in ${@:-$all}; do
   case $b in */*) exe="$dir/$b" ;; *) exe="$dir/bench-$b" ;; esac
