@@ -12,6 +12,7 @@
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
+#include <awith/thread.h>
 #include <awith/event.h>
 #include <awith/sqlite.h>
 

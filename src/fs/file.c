@@ -16,6 +16,7 @@
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
+#include <awith/thread.h>
 #include <awith/file.h>
 
 #include <libgen.h>
