@@ -17,6 +17,7 @@
 #include <awith/task.h>
 #include <awith/with.h>
 #include <awith/fd.h>
+#include <awith/thread.h>
 #include <awith/pg.h>
 
 #include <libpq-fe.h>

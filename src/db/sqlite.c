@@ -13,6 +13,7 @@
 #include <awith/task.h>
 #include <awith/with.h>
 #include <awith/event.h>
+#include <awith/thread.h>
 #include <awith/sqlite.h>
 
 #include <sqlite3.h>
@@ -84,7 +85,7 @@ void aw_sqlite_res_free(aw_sqlite_res_t *r) {
         return;
     for (int i = 0; i < r->nrows * r->ncols; i++)
         val_free(&r->cells[i]);
-    for (int i = 0; i < r->ncols; i++)
+    for (int i = 0; r->names && i < r->ncols; i++) /* names may be half built (OOM) */
         free(r->names[i]);
     free(r->names);
     free(r->cells);
@@ -102,6 +103,27 @@ static void job_free(aw__sq_job_t *j) {
         sqlite3_finalize(j->st);
     free(j);
 }
+
+/* Test-only fault injection (debug builds): when set to N > 0, the N-th
+ * allocation made while building a result from now on fails, once. The
+ * tests sweep N over every allocation of a query (the worker thread reads
+ * it; the test sets it between calls). */
+#ifndef NDEBUG
+_Atomic int aw__sqlite_fail_alloc;
+static bool rb_fail(void) {
+    int n = aw__sqlite_fail_alloc;
+    while (n > 0 && !__atomic_compare_exchange_n(&aw__sqlite_fail_alloc, &n, n - 1, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        ;
+    return n == 1;
+}
+#else
+static inline bool rb_fail(void) { return false; }
+#endif
+static void *rb_malloc(size_t n) { return rb_fail() ? NULL : malloc(n); }
+static void *rb_calloc(size_t n, size_t m) { return rb_fail() ? NULL : calloc(n, m); }
+static void *rb_realloc(void *p, size_t n) { return rb_fail() ? NULL : realloc(p, n); }
+static char *rb_strdup(const char *s) { return rb_fail() ? NULL : strdup(s); }
 
 /* Copy a column value out of the statement (worker thread). */
 static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
@@ -122,7 +144,7 @@ static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
         const unsigned char *t = sqlite3_column_text(st, i);
         int n = sqlite3_column_bytes(st, i);
         v->type = AW_SQLITE_TEXT;
-        if (!(v->p = malloc(n + 1)))
+        if (!(v->p = rb_malloc(n + 1)))
             return SQLITE_NOMEM;
         memcpy(v->p, t, n);
         v->p[n] = 0;
@@ -133,7 +155,7 @@ static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
         const void *b = sqlite3_column_blob(st, i);
         int n = sqlite3_column_bytes(st, i);
         v->type = AW_SQLITE_BLOB;
-        if (!(v->p = malloc(n ? n : 1)))
+        if (!(v->p = rb_malloc(n ? n : 1)))
             return SQLITE_NOMEM;
         if (n)
             memcpy(v->p, b, n);
@@ -203,14 +225,14 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
     aw_sqlite_t *c = j->conn;
     int rc = SQLITE_OK;
     aw_sqlite_res_t *r = NULL;
-    if (rc == SQLITE_OK && !(r = calloc(1, sizeof *r)))
+    if (rc == SQLITE_OK && !(r = rb_calloc(1, sizeof *r)))
         rc = SQLITE_NOMEM;
     if (rc == SQLITE_OK) {
         r->ncols = sqlite3_column_count(st);
-        if (r->ncols && !(r->names = calloc(r->ncols, sizeof *r->names)))
+        if (r->ncols && !(r->names = rb_calloc(r->ncols, sizeof *r->names)))
             rc = SQLITE_NOMEM;
         for (int i = 0; i < r->ncols && rc == SQLITE_OK; i++)
-            if (!(r->names[i] = strdup(sqlite3_column_name(st, i) ? sqlite3_column_name(st, i) : "")))
+            if (!(r->names[i] = rb_strdup(sqlite3_column_name(st, i) ? sqlite3_column_name(st, i) : "")))
                 rc = SQLITE_NOMEM;
     }
     while (rc == SQLITE_OK) {
@@ -229,7 +251,7 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
             continue;
         if (r->nrows == r->cap) {
             int cap = r->cap ? r->cap * 2 : 4;
-            aw__sq_val_t *cells = realloc(r->cells, (size_t)cap * r->ncols * sizeof *cells);
+            aw__sq_val_t *cells = rb_realloc(r->cells, (size_t)cap * r->ncols * sizeof *cells);
             if (!cells) {
                 rc = SQLITE_NOMEM;
                 break;
@@ -249,7 +271,12 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
         r->nrows++;
     }
     if (rc != SQLITE_OK) {
-        job_error(j, rc);
+        if (rc == SQLITE_NOMEM && !j->rc) { /* ours, not SQLite's: its errmsg knows nothing */
+            j->rc = rc;
+            snprintf(j->errmsg, sizeof j->errmsg, "out of memory while copying the result out");
+        } else {
+            job_error(j, rc);
+        }
         aw_sqlite_res_free(r);
         return rc;
     }

@@ -216,3 +216,62 @@ static int rows(void *arg) {
     return 0;
 }
 SQ_TEST(row_generator_fetches_in_batches_and_finalizes_early, rows)
+
+#ifndef NDEBUG
+/* Issue 11, 2.1: an allocation that fails while a result is built (the
+ * column names among them) gives -ENOMEM and frees what was built; no
+ * crash, no leak (ASan), and the connection stays usable. The library's
+ * test-only counter fails the N-th allocation of result building; the
+ * sweep covers every one of them (result, names array, each name, the
+ * cells, each text), through aw_sqlite_query and the row generator. */
+extern _Atomic int aw__sqlite_fail_alloc;
+
+static int oom(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (a TEXT, b TEXT, c BLOB);"
+                                          "INSERT INTO t VALUES ('a1', 'b1', x'01'), ('a2', 'b2', x'02'),"
+                                          "('a3', 'b3', x'03'), ('a4', 'b4', x'04'), ('a5', 'b5', x'05')"),
+                     0);
+        int failed = 0, n;
+        for (n = 1; n < 200; n++) {
+            aw__sqlite_fail_alloc = n;
+            aw_sqlite_res_t *r = (aw_sqlite_res_t *)1;
+            int rc = aw_sqlite_query(db, &r, "SELECT a, b, c FROM t", aw_sqlite_noargs);
+            bool fired = aw__sqlite_fail_alloc == 0;
+            aw__sqlite_fail_alloc = 0;
+            if (!fired) { /* past the last allocation: a whole result */
+                cr_assert_eq(rc, 0);
+                cr_assert_eq(aw_sqlite_res_rows(r), 5);
+                cr_assert_str_eq(aw_sqlite_res_name(r, 2), "c");
+                aw_sqlite_res_free(r);
+                break;
+            }
+            cr_assert_eq(rc, -ENOMEM, "allocation %d failed: -ENOMEM, got %d", n, rc);
+            cr_assert_null(r, "allocation %d: no half-built result handed out", n);
+            cr_assert(strstr(aw_err_current()->msg, "out of memory"), "%s", aw_err_current()->msg);
+            aw_err_clear();
+            failed++;
+            long long v;
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t", aw_sqlite_noargs), 0,
+                         "usable after allocation %d failed", n);
+            cr_assert_eq(v, 5);
+        }
+        /* result, names array, 3 names, cells, 5 * 3 values */
+        cr_assert_geq(failed, 21, "every allocation was swept (%d)", failed);
+        /* the row generator builds its batches the same way */
+        for (int k = 1; k <= 3; k++) {
+            int rows = 0;
+            aw__sqlite_fail_alloc = k; /* 2: the names array */
+            aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT a, b FROM t", aw_sqlite_noargs))
+                rows++;
+            aw__sqlite_fail_alloc = 0;
+            cr_assert_eq(aw_status(), -ENOMEM, "generator, allocation %d", k);
+            cr_assert_eq(rows, 0);
+            aw_err_clear();
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(allocation_failure_while_building_a_result_is_ENOMEM, oom)
+#endif
