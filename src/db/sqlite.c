@@ -32,7 +32,8 @@ struct aw_sqlite {
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
     bool close_pending;
-    int txdepth;
+    int txdepth;                  /* aw_sqlite_tx blocks open on it */
+    int undo;                     /* 1 + depth of a BEGIN/SAVEPOINT nobody entered; 0: none */
     int errcode;
     int nstmts;
     aw__sq_stmt_t stmts[AW__SQ_STMTS];
@@ -53,7 +54,7 @@ struct aw_sqlite_res {
     long long changes, last_id;
 };
 
-enum { JOB_QUERY, JOB_SCRIPT, JOB_OPEN, JOB_STEP };
+enum { JOB_QUERY, JOB_SCRIPT, JOB_OPEN, JOB_STEP, JOB_BEGIN };
 #define AW__SQ_BATCH 256 /* rows per trip of the row generator */
 
 typedef struct aw__sq_job {
@@ -71,6 +72,10 @@ typedef struct aw__sq_job {
     bool abandoned;               /* the pool owns it (caller cancelled) */
     sqlite3_stmt *st;             /* JOB_STEP: its own statement */
     bool done;                    /* JOB_STEP: no more rows */
+    int depth;                    /* JOB_BEGIN: 0 BEGIN, > 0 SAVEPOINT aw_sp_<depth> */
+    bool immediate;               /* JOB_BEGIN */
+    bool begun;                   /* JOB_BEGIN: it ran and opened the transaction/savepoint */
+    bool manual;                  /* JOB_BEGIN: refused, a transaction begun by hand is open */
 } aw__sq_job_t;
 
 /* --- values and results ---------------------------------------------------- */
@@ -312,9 +317,44 @@ static void run_step(aw__sq_job_t *j) {
     step_rows(j, j->st, AW__SQ_BATCH);
 }
 
+/* A BEGIN or SAVEPOINT whose caller was cancelled before it could enter
+ * the block (decision 7): undone here, on the worker, before the
+ * connection's next job runs, so no later call ever sees it. */
+static void run_undo(aw_sqlite_t *c) {
+    int depth = c->undo - 1;
+    c->undo = 0;
+    if (depth == 0) {
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d; RELEASE SAVEPOINT aw_sp_%d", depth, depth);
+    sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+static void run_begin(aw__sq_job_t *j) {
+    aw_sqlite_t *c = j->conn;
+    if (j->depth == 0 && !sqlite3_get_autocommit(c->db)) {
+        j->manual = true; /* refused on the loop side with its own message */
+        return;
+    }
+    char sql[64];
+    if (j->depth)
+        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", j->depth);
+    else
+        snprintf(sql, sizeof sql, "BEGIN%s", j->immediate ? " IMMEDIATE" : "");
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return job_error(j, rc);
+    j->begun = true;
+}
+
 static void job_work(void *arg) {
     aw__sq_job_t *j = arg;
     j->rc = SQLITE_OK;
+    if (j->kind != JOB_OPEN && j->conn->undo)
+        run_undo(j->conn);
     switch (j->kind) {
     case JOB_OPEN: {
         sqlite3 *db = NULL;
@@ -345,6 +385,9 @@ static void job_work(void *arg) {
     case JOB_STEP:
         run_step(j);
         return;
+    case JOB_BEGIN:
+        run_begin(j);
+        return;
     default:
         run_query(j);
     }
@@ -373,6 +416,8 @@ static void job_abandon(void *arg) {
         return;
     }
     c->busy = false;
+    if (j->kind == JOB_BEGIN && j->begun && (!c->undo || j->depth + 1 < c->undo))
+        c->undo = j->depth + 1; /* began, but the caller left: the next job undoes it */
     job_free(j);
     if (c->close_pending)
         conn_free(c);
@@ -659,18 +704,34 @@ int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **
 
 /* --- transactions ----------------------------------------------------------- */
 
+/* Enter is atomic with respect to cancellation (decision 7): BEGIN runs
+ * as a job of its own; a caller cancelled while it is in flight leaves at
+ * once, and if the job did open the transaction (or savepoint) its abandon
+ * callback marks it for undoing, which the worker does before the
+ * connection's next job. A connection inside a transaction begun by hand
+ * (aw_sqlite_exec(db, "BEGIN")) is refused with -EINVAL: its COMMIT or
+ * ROLLBACK would end the user's transaction (asyncpg refuses the same). */
 static int sq_tx_enter(void *self, void **out) {
     aw_sqlite_tx_t *t = self;
     aw_sqlite_t *c = t->conn;
     *out = c;
-    char sql[64];
-    if (c->txdepth)
-        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", c->txdepth);
-    else
-        snprintf(sql, sizeof sql, "BEGIN%s", t->immediate ? " IMMEDIATE" : "");
-    long long rc = aw_sqlite_exec(c, sql, NULL, 0);
+    if (!c || !c->db)
+        return aw_raise(-EBADF, "sqlite transaction: not connected");
+    aw__sq_job_t *j = job_new(c, JOB_BEGIN, NULL, NULL, 0);
+    if (!j)
+        return aw_raise(-ENOMEM, "sqlite: out of memory");
+    j->depth = c->txdepth;
+    j->immediate = t->immediate;
+    int rc = job_run(j, j->depth ? "SAVEPOINT" : "BEGIN");
+    if (j->abandoned)
+        return rc; /* undone by the worker if it began */
+    bool manual = j->manual;
+    job_free(j);
     if (rc < 0)
-        return (int)rc;
+        return rc;
+    if (manual)
+        return aw_raise(-EINVAL, "sqlite: aw_sqlite_tx on a connection already inside a transaction "
+                                 "begun by hand; commit or roll it back first");
     t->depth = c->txdepth++;
     return 0;
 }
