@@ -19,10 +19,15 @@
  * 57014); -EREMOTEIO any other error the server reported (aw_pg_error()
  * gives SQLSTATE, message, detail, hint); -ECANCELED.
  *
- * Cancellation: a query cancelled while the server runs it sends a cancel
- * request (PQcancel on the thread pool) and leaves the connection
- * *poisoned* (SEMANTICS K2): its next operation first drains it back in
- * sync (bounded by 5 s), and a pool never takes a poisoned connection back.
+ * Cancellation: a query cancelled while the server runs it returns
+ * -ECANCELED at once and leaves the connection *poisoned* (SEMANTICS K2):
+ * out of sync. A background task (in the loop's root group) settles it:
+ * it sends the cancel request (PQcancel, on the thread pool), drains what
+ * the query left, and rolls back a transaction block left meanwhile, all
+ * within 5 s, or closes the connection if that fails. Until it is done
+ * every operation on the connection (and a pool's check) waits for it, so
+ * a connection is never used out of sync; aw_pg_close meanwhile lets the
+ * settle finish first (bounded) and then closes.
  *
  * A connection is used by one task at a time (-EBUSY otherwise). */
 #ifndef AWITH_PG_H
@@ -134,8 +139,9 @@ AW_API bool aw_pg_poisoned(const aw_pg_t *c);
 AW_API bool aw_pg_ok(const aw_pg_t *c);
 /* The server process id serving this connection (pg_stat_activity.pid). */
 AW_API int aw_pg_backend_pid(const aw_pg_t *c);
-/* Bring a poisoned connection back in sync (drain within 5 s). Suspends.
- * 0, or -ECONNRESET (it is closed for good). */
+/* Wait until a poisoned connection is back in sync (drained within 5 s).
+ * Suspends; a cancellation point. 0, or -ECONNRESET (it is closed for
+ * good). */
 AW_API int aw_pg_resync(aw_pg_t *c);
 
 /* DISCARD ALL (session state back to new) and forget the cached prepared
@@ -145,9 +151,13 @@ AW_API int aw_pg_reset(aw_pg_t *c);
 /* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's
  * context is the DSN (const char *, borrowed). On acquire a local liveness
  * check (no round trip: a connection the server closed is noticed in its
- * socket) replaces dead idle connections; on release a poisoned, broken or
- * mid-transaction connection is closed (K2). The _reset variant also runs
- * DISCARD ALL on release (one round trip). */
+ * socket) replaces dead idle connections, and waits for a settle in
+ * progress. On release a broken or mid-transaction connection is closed;
+ * one cut mid-query is kept while it settles (the settle also ends its
+ * transaction), and never handed out before it is back in sync (K2): a
+ * cancel storm does not make the pool reconnect. The _reset variant also
+ * runs DISCARD ALL on release (one round trip; after the settle for a
+ * cut connection). */
 extern AW_API const aw_pool_ops_t aw_pg_pool_ops;
 extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
 

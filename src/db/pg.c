@@ -9,16 +9,27 @@
  * when connect moves to another address; we forget the fd in the reactor
  * whenever PQsocket changes, so a recycled fd number starts clean.
  *
- * A wait interrupted mid-protocol (cancel, deadline) sends PQcancel from
- * the thread pool and marks the connection poisoned; the next operation
- * drains the pending results first (resync), bounded by 5 s, and closes
- * the connection if that fails. Pools never take a poisoned one back. */
+ * A wait interrupted mid-protocol (cancel, deadline) marks the connection
+ * poisoned and the caller leaves at once. A settler task (in the loop's
+ * root group) then sends the cancel request (PQcancel, on the thread
+ * pool: it blocks, and the postmaster forks to serve it), drains the
+ * pending results and runs what was left to do once in sync (the
+ * rollback of a transaction block left meanwhile, a pool's reset), all
+ * within 5 s; if that fails it closes the connection. Until it is done
+ * every operation on the connection waits for it: a connection is never
+ * used out of sync, and a pool can keep it instead of opening another
+ * (issue 11, 2.3-2.4). If the settler cannot be spawned, the next
+ * operation does the same inline. */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
 #include <awith/fd.h>
 #include <awith/thread.h>
 #include <awith/pg.h>
+#include <awith/event.h>
+#include <awith/group.h>
+
+#include "../core/core.h" /* aw__err_restore */
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -38,6 +49,12 @@ struct aw_pg {
     int fd;                    /* the fd known to the reactor, or -1 */
     bool poisoned;
     bool busy;
+    bool settling;             /* a settler task owns the socket */
+    bool close_pending;        /* closed while settling: the settler frees it */
+    bool released;             /* back in a pool while settling: end outside a transaction */
+    bool reset_pending;        /* a pool's reset, to run once in sync */
+    int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
+    aw_event_t settled;
     int txdepth;
     int nstmts;
     unsigned stmtseq;
@@ -124,14 +141,10 @@ static void pg_cancel_free(void *arg) {
     free(j);
 }
 
-/* An operation was interrupted mid-protocol: ask the server to stop it and
- * remember that the connection is out of sync. Runs shielded (the caller
- * is usually cancelled), bounded by 2 s. */
-static void pg_poison(aw_pg_t *c) {
-    c->poisoned = true;
-    c->busy = false;
-    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
-        return;
+/* Ask the server to stop what runs on c; returns once the postmaster has
+ * taken the request (or the caller was cancelled: the job finishes on its
+ * own). */
+static void pg_cancel_send(aw_pg_t *c) {
     aw__pg_cancel_t *j = malloc(sizeof *j);
     if (!j)
         return;
@@ -140,10 +153,8 @@ static void pg_poison(aw_pg_t *c) {
         free(j);
         return;
     }
-    aw_with (aw_shield(AW_SEC(2))) {
-        if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) != -ECANCELED)
-            pg_cancel_free(j); /* ran, or never started (-ENOMEM, -EAGAIN): ours */
-    }
+    if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) != -ECANCELED)
+        pg_cancel_free(j); /* ran, or never started (-ENOMEM, -EAGAIN): ours */
 }
 
 static int pg_wait(aw_pg_t *c, int events) {
@@ -209,27 +220,149 @@ static int pg_drain(aw_pg_t *c) {
     }
 }
 
-int aw_pg_resync(aw_pg_t *c) {
-    if (!c->poisoned)
-        return 0;
-    int rc = -ECONNRESET;
-    bool expired = false;
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
-        aw_with (aw_scope_t *s, aw_move_on_after(AW__PG_RESYNC)) {
-            rc = pg_drain(c);
-            expired = aw_scope_expired(s);
+static int pg_settle_task(void *arg);
+
+/* Run one or more statements (simple protocol) on a connection known to
+ * be in sync; no poisoning: the settler's own steps. */
+static int pg_run(aw_pg_t *c, const char *sql) {
+    if (!PQsendQuery(c->pg, sql))
+        return pg_lost(c, "settle");
+    int rc = pg_flush(c), bad = 0;
+    PGresult *res;
+    while (rc == 0 && (rc = pg_next(c, &res)) == 0 && res) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE)
+            bad = -EREMOTEIO;
+        PQclear(res);
+    }
+    return rc < 0 ? rc : bad;
+}
+
+static void pg_forget_stmts(aw_pg_t *c) {
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    c->nstmts = 0;
+}
+
+/* Drain what the interrupted operation left, then what was left to do
+ * once in sync: roll back a transaction level whose block was left
+ * meanwhile (c->undo), end any transaction of a connection handed back to
+ * a pool, a pool's reset. 0, or < 0: it cannot be trusted (close it). */
+static int pg_sync(aw_pg_t *c) {
+    int rc = pg_drain(c);
+    if (rc < 0)
+        return rc;
+    if (PQtransactionStatus(c->pg) == PQTRANS_ACTIVE)
+        return -EPROTO;
+    if (c->undo) {
+        int depth = c->undo - 1;
+        PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+        if (depth == 0 && ts != PQTRANS_IDLE) {
+            rc = pg_run(c, "ROLLBACK");
+        } else if (depth > 0 && ts != PQTRANS_IDLE) {
+            /* the savepoint exists unless the cancel hit its SAVEPOINT;
+             * if not, the outer transaction has failed and says so */
+            char sql[96];
+            snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", depth);
+            if (pg_run(c, sql) == 0) {
+                snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", depth);
+                rc = pg_run(c, sql);
+            }
         }
-        if (rc == -ECANCELED && !expired)
-            return rc; /* the caller was cancelled: still poisoned */
+        c->undo = 0;
+        if (rc < 0)
+            return rc;
     }
-    if (rc == 0 && PQtransactionStatus(c->pg) != PQTRANS_ACTIVE) {
-        c->poisoned = false;
-        return 0;
+    if (c->released && PQtransactionStatus(c->pg) != PQTRANS_IDLE && (rc = pg_run(c, "ROLLBACK")) < 0)
+        return rc;
+    if (c->reset_pending) {
+        if ((rc = pg_run(c, "DISCARD ALL")) < 0)
+            return rc;
+        pg_forget_stmts(c);
     }
-    pg_close_hard(c);
-    c->poisoned = false;
-    return aw_raise(-ECONNRESET, "postgres: a cancelled operation left the connection out of sync; "
-                                 "it could not be drained and is closed");
+    return 0;
+}
+
+/* The settle is over: in sync, or closed for good (rc < 0). */
+static void pg_settled(aw_pg_t *c, int rc) {
+    if (rc < 0 || PQstatus(c->pg) != CONNECTION_OK)
+        pg_close_hard(c);
+    c->poisoned = c->settling = c->released = c->reset_pending = false;
+    c->undo = 0;
+    if (c->close_pending) {
+        pg_close_hard(c);
+        free(c);
+        return;
+    }
+    aw_event_set(&c->settled);
+}
+
+/* The settler: cancel request, then drain, within AW__PG_RESYNC. Its
+ * errors are its own business (a connection it closes says so to its
+ * next user); at loop shutdown its scope is cancelled and it closes. */
+static int pg_settle_task(void *arg) {
+    aw_pg_t *c = arg;
+    int rc = -ECONNRESET;
+    aw_with (aw_move_on_after(AW__PG_RESYNC)) {
+        pg_cancel_send(c);
+        if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+            rc = pg_sync(c);
+    }
+    aw_err_clear();
+    pg_settled(c, rc);
+    return 0;
+}
+
+/* An operation was interrupted mid-protocol: the connection is out of
+ * sync. The caller leaves now; the settler brings it back. */
+static void pg_poison(aw_pg_t *c) {
+    c->poisoned = true;
+    c->busy = false;
+    if (c->settling || !c->pg || PQstatus(c->pg) != CONNECTION_OK)
+        return;
+    aw_event_clear(&c->settled);
+    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    if (aw_spawn(NULL, pg_settle_task, c, NULL) == 0)
+        c->settling = true;
+    else
+        aw__err_restore(aw__task_cur(), mark); /* no settler: the next operation settles inline */
+}
+
+/* Wait for the settler, if one runs. A cancellation point then. */
+static int pg_wait_settled(aw_pg_t *c) {
+    while (c->settling) {
+        int rc = aw_event_wait(&c->settled);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int aw_pg_resync(aw_pg_t *c) {
+    int rc = pg_wait_settled(c);
+    if (rc < 0)
+        return rc;
+    if (c->poisoned) { /* no settler could be spawned: settle inline */
+        rc = -ECONNRESET;
+        bool expired = false;
+        if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
+            uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+            aw_with (aw_scope_t *s, aw_move_on_after(AW__PG_RESYNC)) {
+                pg_cancel_send(c);
+                rc = pg_sync(c);
+                expired = aw_scope_expired(s);
+            }
+            if (rc == -ECANCELED && !expired)
+                return rc; /* the caller was cancelled: still poisoned */
+            aw__err_restore(aw__task_cur(), mark);
+        }
+        c->settling = true; /* pg_settled's bookkeeping */
+        pg_settled(c, rc);
+    }
+    if (!c->pg)
+        return aw_raise(-ECONNRESET, "postgres: a cancelled operation left the connection out of sync; "
+                                     "it could not be brought back and is closed");
+    return 0;
 }
 
 /* Preconditions of every operation. */
@@ -239,10 +372,12 @@ static int pg_start(aw_pg_t *c, const char *what) {
     if (c->busy)
         return aw_raise(-EBUSY, "postgres %s: the connection is in use by another operation", what);
     memset(&c->err, 0, sizeof c->err);
-    if (c->poisoned) {
+    if (c->settling || c->poisoned) {
         int rc = aw_pg_resync(c);
         if (rc < 0)
             return rc;
+        if (c->busy) /* another task got there while this one waited */
+            return aw_raise(-EBUSY, "postgres %s: the connection is in use by another operation", what);
     }
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
         return aw_raise(-ECONNRESET, "postgres %s: not connected (the connection was lost or closed)", what);
@@ -320,6 +455,10 @@ fail:
 void aw_pg_close(aw_pg_t *c) {
     if (!c)
         return;
+    if (c->settling) { /* the settler finishes (its cancel request, bounded) and frees it */
+        c->close_pending = true;
+        return;
+    }
     pg_close_hard(c);
     free(c);
 }
@@ -735,6 +874,12 @@ static int pg_tx_exit(void *self, const aw_err_t *err) {
                                         "a statement inside it failed");
         return 0;
     }
+    if (c->settling) { /* out of sync: the settler rolls back once in sync, and
+                          * every later operation waits for it */
+        if (!c->undo || t->depth + 1 < c->undo)
+            c->undo = t->depth + 1;
+        return 0;
+    }
     if (t->depth) {
         snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", t->depth);
         rc = aw_pg_exec(c, sql, NULL, 0);
@@ -847,9 +992,7 @@ int aw_pg_reset(aw_pg_t *c) {
     long long rc = aw_pg_exec(c, "DISCARD ALL", NULL, 0);
     if (rc < 0)
         return (int)rc;
-    for (int i = 0; i < c->nstmts; i++)
-        free(c->stmts[i].sql);
-    c->nstmts = 0;
+    pg_forget_stmts(c);
     return 0;
 }
 
@@ -860,11 +1003,26 @@ static int pool_open(void *ctx, void **item) {
     return rc;
 }
 static void pool_close(void *ctx, void *item) { aw_pg_close(item); }
-static bool pool_usable(void *ctx, void *item) { return aw_pg_ok(item); }
+/* A connection cut mid-query comes back while its settler runs: the pool
+ * keeps it (a new connection costs a fork and SCRAM on the server), and
+ * nobody uses it before the settle is over (every operation, and the
+ * pool's check, waits for it); once in sync it also leaves any
+ * transaction. A settle that fails closes it; the check replaces it. */
+static bool pool_usable(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    if (c->settling && c->pg) {
+        c->released = true;
+        return true;
+    }
+    return aw_pg_ok(c);
+}
 /* Local liveness: whatever the server sent an idle connection (a FATAL
  * before it closed, or EOF) is read; no round trip. */
 static int pool_check(void *ctx, void *item) {
     aw_pg_t *c = item;
+    int rc = pg_wait_settled(c);
+    if (rc < 0)
+        return rc;
     for (int i = 0; i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
         if (!PQconsumeInput(c->pg))
             break;
@@ -873,7 +1031,14 @@ static int pool_check(void *ctx, void *item) {
         return aw_raise(-ECONNRESET, "postgres: idle pooled connection found dead");
     return 0;
 }
-static int pool_reset(void *ctx, void *item) { return aw_pg_reset(item); }
+static int pool_reset(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    if (c->settling) { /* done by the settler once in sync */
+        c->reset_pending = true;
+        return 0;
+    }
+    return aw_pg_reset(c);
+}
 
 const aw_pool_ops_t aw_pg_pool_ops = {"pg_pool", pool_open, pool_close, NULL, pool_check, pool_usable};
 const aw_pool_ops_t aw_pg_pool_ops_reset = {"pg_pool", pool_open, pool_close, pool_reset, pool_check,
