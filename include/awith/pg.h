@@ -163,7 +163,15 @@ extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
 
 /* Transactions (asyncpg's `async with conn.transaction()`): BEGIN on
  * enter; on exit COMMIT when the block left clean, ROLLBACK on an error or
- * a cancel. Nested blocks on one connection are savepoints. */
+ * a cancel. Nested blocks on one connection are savepoints. Enter
+ * suspends and is a cancellation point, atomic with respect to
+ * cancellation (decision 7): if BEGIN (or SAVEPOINT) is cut in flight,
+ * enter fails and the level is rolled back by the connection's settle
+ * before any later operation runs. On a connection already inside a
+ * transaction begun by hand (aw_pg_exec(db, "BEGIN")) enter fails with
+ * -EINVAL and leaves that transaction alone. An exit on a connection cut
+ * mid-query (settling) leaves the rollback to the settle and returns at
+ * once. */
 enum { AW_PG_DEFAULT = 0, AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE };
 typedef struct aw_pg_tx {
     aw_pg_t *conn;

@@ -826,13 +826,27 @@ int aw_pg_backend_pid(const aw_pg_t *c) { return c && c->pg ? PQbackendPID(c->pg
 
 /* --- transactions -------------------------------------------------------- */
 
+/* Enter is atomic with respect to cancellation (decision 7): if BEGIN
+ * (or SAVEPOINT) is cut while in flight, the server may have run it, so
+ * the level is marked for rolling back once the connection is in sync
+ * again (the settler does it, and every later operation waits for the
+ * settler), and enter fails. A connection inside a transaction begun by
+ * hand is refused: the block's COMMIT or ROLLBACK would end the user's
+ * transaction (asyncpg refuses it the same way). */
 static int pg_tx_enter(void *self, void **out) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
     *out = c;
+    int rc = pg_start(c, "transaction");
+    if (rc < 0)
+        return rc;
+    if (c->txdepth == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        return aw_raise(-EINVAL, "postgres: aw_pg_tx on a connection already inside a transaction begun "
+                                 "by hand; commit or roll it back first");
     char sql[96];
-    if (c && c->txdepth > 0) {
-        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", c->txdepth);
+    int depth = c->txdepth;
+    if (depth > 0) {
+        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", depth);
     } else {
         static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED",
                                           " ISOLATION LEVEL REPEATABLE READ",
@@ -841,10 +855,14 @@ static int pg_tx_enter(void *self, void **out) {
         snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[i], t->readonly ? " READ ONLY" : "",
                  t->deferrable ? " DEFERRABLE" : "");
     }
-    long long rc = aw_pg_exec(c, sql, NULL, 0);
-    if (rc < 0)
-        return (int)rc;
-    t->depth = c->txdepth++;
+    long long n = aw_pg_exec(c, sql, NULL, 0);
+    if (n < 0) {
+        if (c->poisoned && (!c->undo || depth + 1 < c->undo))
+            c->undo = depth + 1; /* cut in flight: it may have begun */
+        return (int)n;
+    }
+    t->depth = depth;
+    c->txdepth = depth + 1;
     return 0;
 }
 

@@ -468,3 +468,105 @@ static int frozen(void *arg) {
     return 0;
 }
 PG_TEST(i11_2_4_deadline_with_a_frozen_server, frozen)
+
+/* Issue 10, 1 (decision 7): a cancel landing at any cancellation point of
+ * a transaction block's enter (BEGIN, or a nested SAVEPOINT, in flight)
+ * leaves the connection outside any transaction, or the block ran and its
+ * exit too. After each cut an autocommit INSERT is committed (another
+ * connection sees it) and the next transaction works. */
+static aw_pg_t *txdb;
+static bool tx_nest;
+
+static int tx_child(void *arg) {
+    aw_with (aw_pg_tx(txdb)) {
+        if (aw_pg_exec(txdb, "INSERT INTO txc VALUES (1)", aw_pg_noargs) < 0)
+            aw_leave();
+        if (tx_nest) {
+            aw_with (aw_pg_tx(txdb)) {
+                aw_pg_exec(txdb, "INSERT INTO txc VALUES (1)", aw_pg_noargs);
+            }
+        }
+    }
+    return aw_status();
+}
+
+static int run_cut(int k) {
+    aw_task_t *h;
+    int rc;
+    aw_trace_set(aw_test_cancel_hook, NULL);
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_spawn(g, tx_child, NULL, &h), 0);
+        aw_test_cancel_at.target = h;
+        aw_test_cancel_at.points = 0;
+        aw_test_cancel_at.k = k;
+        rc = aw_task_join(h);
+        aw_err_clear();
+    }
+    aw_trace_set(NULL, NULL);
+    aw_err_clear();
+    return rc;
+}
+
+static int tx_cut(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_with (aw_pg_t *other, aw_pg_connect(pg_dsn())) {
+            txdb = db;
+            cr_assert_eq(aw_pg_exec(db, "CREATE TABLE txc (v int)", aw_pg_noargs), 0);
+            for (int nest = 0; nest < 2; nest++) {
+                tx_nest = nest;
+                int k;
+                for (k = 1; k < 100; k++) {
+                    int rc = run_cut(k);
+                    long long v;
+                    cr_assert_eq(aw_pg_exec(db, "INSERT INTO txc VALUES (2)", aw_pg_noargs), 1, "cut at %d: %s",
+                                 k, aw_err_current() ? aw_err_current()->msg : "");
+                    cr_assert_eq(aw_pg_fetch_int(other, &v, "SELECT count(*) FROM txc WHERE v = 2", aw_pg_noargs), 0);
+                    cr_assert_eq(v, k, "nest %d, cut at %d: the autocommit INSERT is committed", nest, k);
+                    aw_with (aw_pg_tx(db)) {
+                        aw_pg_exec(db, "INSERT INTO txc VALUES (3)", aw_pg_noargs);
+                    }
+                    cr_assert_eq(aw_status(), 0, "nest %d, cut at %d: the next transaction works: %s", nest, k,
+                                 aw_err_current() ? aw_err_current()->msg : "");
+                    if (rc == 0)
+                        break; /* past the last point: ran whole */
+                    cr_assert_eq(rc, -ECANCELED);
+                }
+                cr_assert_gt(k, 1, "cuts landed inside the block");
+                cr_assert_lt(k, 100);
+                aw_pg_exec(db, "DELETE FROM txc", aw_pg_noargs);
+            }
+            aw_pg_exec(db, "DROP TABLE txc", aw_pg_noargs);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i10_1_cancel_at_every_point_of_tx_enter_leaves_no_transaction, tx_cut)
+
+/* Issue 11, 2.7: a transaction begun by hand is not adopted. */
+static int tx_manual(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs);
+        cr_assert_eq(aw_pg_exec(db, "BEGIN", aw_pg_noargs), 0);
+        aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_fail("refused: the block does not run");
+        }
+        cr_assert_eq(aw_status(), -EINVAL);
+        cr_assert(strstr(aw_err_current()->msg, "begun by hand"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(count_rows(db), 1, "the user's transaction is untouched");
+        cr_assert_geq(aw_pg_exec(db, "COMMIT", aw_pg_noargs), 0, "and still the user's to end");
+        cr_assert_eq(count_rows(db), 1, "committed by the user's COMMIT");
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (2)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count_rows(db), 2);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i11_2_7_tx_refuses_a_transaction_begun_by_hand, tx_manual)
