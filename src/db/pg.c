@@ -614,10 +614,8 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
     return NULL;
 }
 
-int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
-                         int nargs) {
-    if (out)
-        *out = NULL;
+static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                             int nargs) {
     int rc = pg_start(c, "prepared query");
     if (rc < 0)
         return rc;
@@ -650,6 +648,60 @@ int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const a
         return pg_lost(c, "prepared query");
     c->busy = true;
     return pg_finish(c, (PGresult **)out, "prepared query");
+}
+
+/* Did the last failure say that the cached statement no longer fits the
+ * schema (a column changed type, SELECT * grew) or is gone (DEALLOCATE or
+ * DISCARD by hand)? */
+static bool pg_stmt_stale(const aw_pg_t *c) {
+    return (!strcmp(c->err.sqlstate, "0A000") && strstr(c->err.message, "cached plan")) ||
+           !strcmp(c->err.sqlstate, "26000");
+}
+
+/* Forget the cached statement for sql; deallocate it on the server when
+ * the connection is outside a failed transaction (else it stays prepared,
+ * unused, until a reset or the end of the session). */
+static void pg_stmt_drop(aw_pg_t *c, const char *sql) {
+    aw__pg_stmt_t *s = pg_stmt(c, sql);
+    if (!s)
+        return;
+    char dealloc[48];
+    snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", s->name);
+    bool gone = !strcmp(c->err.sqlstate, "26000");
+    free(s->sql);
+    c->nstmts--;
+    memmove(s, s + 1, (size_t)(c->stmts + c->nstmts - s) * sizeof *s);
+    if (!gone && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        aw_pg_error_t keep = c->err;
+        uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+        pg_query(c, NULL, dealloc, NULL, 0);
+        aw__err_restore(aw__task_cur(), mark);
+        c->err = keep;
+    }
+}
+
+/* A statement invalidated by a schema change is dropped and prepared
+ * again: retried once, silently, outside a transaction (where the failed
+ * call changed nothing); inside one the transaction has failed, so the
+ * call fails once with a record that says why, and the next call
+ * prepares afresh (asyncpg's rule). */
+int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                         int nargs) {
+    if (out)
+        *out = NULL;
+    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    int rc = pg_query_prepared(c, out, sql, args, nargs);
+    if (rc != -EREMOTEIO || !pg_stmt_stale(c))
+        return rc;
+    bool intx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    pg_stmt_drop(c, sql);
+    if (intx)
+        return aw_raise(rc, "postgres: the cached prepared statement no longer fits the schema (SQLSTATE %s) "
+                            "inside a transaction, which has failed; it is dropped and the next call "
+                            "prepares it again",
+                        c->err.sqlstate);
+    aw__err_restore(aw__task_cur(), mark);
+    return pg_query_prepared(c, out, sql, args, nargs);
 }
 
 /* --- pipeline ------------------------------------------------------------ */

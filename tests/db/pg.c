@@ -570,3 +570,59 @@ static int tx_manual(void *arg) {
     return 0;
 }
 PG_TEST(i11_2_7_tx_refuses_a_transaction_begun_by_hand, tx_manual)
+
+/* Issue 11, 2.5: a cached prepared statement after a schema change
+ * (SQLSTATE 0A000 "cached plan must not change result type") or dropped
+ * by hand (26000): prepared again and retried once outside a
+ * transaction; inside one the call fails once, saying why, and the next
+ * call works. */
+static long long prepared_count(aw_pg_t *db) {
+    long long n = -1;
+    aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_prepared_statements", aw_pg_noargs);
+    return n;
+}
+
+static int reprepare(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_res_t *r;
+        const char *q = "SELECT * FROM ps";
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE ps (a int)", aw_pg_noargs), 0);
+        aw_pg_exec(db, "INSERT INTO ps VALUES (1)", aw_pg_noargs);
+        cr_assert_eq(aw_pg_query_prepared(db, &r, q, aw_pg_noargs), 0);
+        aw_pg_res_free(r);
+        /* a column changes type: outside a transaction, silently again */
+        cr_assert_eq(aw_pg_exec(db, "ALTER TABLE ps ALTER COLUMN a TYPE text", aw_pg_noargs), 0);
+        cr_assert_eq(aw_pg_query_prepared(db, &r, q, aw_pg_noargs), 0, "%s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_str_eq(aw_pg_res_text(r, 0, 0), "1");
+        aw_pg_res_free(r);
+        cr_assert_eq(prepared_count(db), 1, "the stale statement was deallocated");
+        /* SELECT * grows, inside a transaction: fails once, clearly */
+        cr_assert_eq(aw_pg_exec(db, "ALTER TABLE ps ADD COLUMN b int DEFAULT 7", aw_pg_noargs), 0);
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_eq(aw_pg_query_prepared(db, &r, q, aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "0A000");
+            cr_assert(strstr(aw_err_current()->msg, "prepares it again"), "%s", aw_err_current()->msg);
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_eq(aw_pg_query_prepared(db, &r, q, aw_pg_noargs), 0, "the next call prepares afresh");
+            cr_assert_eq(aw_pg_res_cols(r), 2);
+            aw_pg_res_free(r);
+        }
+        cr_assert_eq(aw_status(), 0);
+        /* deallocated by hand: 26000, prepared again */
+        cr_assert_eq(aw_pg_exec(db, "DEALLOCATE ALL", aw_pg_noargs), 0);
+        for (int i = 0; i < 2; i++) {
+            cr_assert_eq(aw_pg_query_prepared(db, &r, q, aw_pg_noargs), 0, "%s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+            aw_pg_res_free(r);
+        }
+        cr_assert_leq(prepared_count(db), 2);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i11_2_5_cached_statement_prepared_again_after_a_schema_change, reprepare)
