@@ -150,8 +150,9 @@ AW_API int aw_pg_backend_pid(const aw_pg_t *c);
  * good). */
 AW_API int aw_pg_resync(aw_pg_t *c);
 
-/* DISCARD ALL (session state back to new) and forget the cached prepared
- * statements. Suspends. */
+/* DISCARD ALL (session state back to new, UNLISTEN * included), forget
+ * the cached prepared statements and drop the notifications libpq has
+ * queued. Suspends; a cancellation point. */
 AW_API int aw_pg_reset(aw_pg_t *c);
 
 /* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's
@@ -204,7 +205,12 @@ AW_API int aw__pg_rows(aw_gen_t *g, void *cursor);
 #define aw_pg_rows(c, sql, ...) aw_gen(aw__pg_rows, (&(aw_pg_cursor_t){(c), (sql), __VA_ARGS__}))
 
 /* LISTEN/NOTIFY, as an async generator of notifications (runs LISTEN on
- * the channel first; the channel is an identifier, quoted by libpq). */
+ * the channel first; the channel is an identifier, quoted by libpq).
+ * Only that channel's notifications are yielded (others queued on the
+ * connection are dropped). Leaving the loop by any way (break, cancel,
+ * error) runs UNLISTEN (shielded, bounded) and drops what is still
+ * queued. aw_pg_reset and a pool's release drop queued notifications
+ * too: one user's notifications never reach the connection's next user. */
 typedef struct aw_pg_notify {
     const char *channel, *payload;
     int pid;

@@ -238,6 +238,14 @@ static int pg_run(aw_pg_t *c, const char *sql) {
     return rc < 0 ? rc : bad;
 }
 
+/* Drop the notifications libpq has queued (read and parsed): what was
+ * sent to a previous user of the connection is not the next one's. */
+static void pg_drop_notifies(aw_pg_t *c) {
+    PGnotify *n;
+    while (c->pg && (n = PQnotifies(c->pg)))
+        PQfreemem(n);
+}
+
 static void pg_forget_stmts(aw_pg_t *c) {
     for (int i = 0; i < c->nstmts; i++)
         free(c->stmts[i].sql);
@@ -279,6 +287,7 @@ static int pg_sync(aw_pg_t *c) {
         if ((rc = pg_run(c, "DISCARD ALL")) < 0)
             return rc;
         pg_forget_stmts(c);
+        pg_drop_notifies(c);
     }
     return 0;
 }
@@ -1018,6 +1027,11 @@ cut:
 
 /* --- LISTEN/NOTIFY ------------------------------------------------------- */
 
+/* Only the asked channel's notifications are yielded (others, e.g. from a
+ * LISTEN by hand, are dropped); leaving by any way (the consumer's break,
+ * a cancel, an error) runs UNLISTEN, shielded and bounded, and drops what
+ * is still queued, so nothing of this listener is left for the
+ * connection's next user. */
 int aw__pg_listen(aw_gen_t *g, void *arg) {
     aw_pg_listen_t *l = arg;
     aw_pg_t *c = l->conn;
@@ -1027,19 +1041,24 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
     char *id = PQescapeIdentifier(c->pg, l->channel, strlen(l->channel));
     if (!id)
         return pg_lost(c, "listen");
-    char sql[300];
+    char sql[300], unsql[300];
     snprintf(sql, sizeof sql, "LISTEN %s", id);
+    snprintf(unsql, sizeof unsql, "UNLISTEN %s", id);
     PQfreemem(id);
     if ((rc = pg_query(c, NULL, sql, NULL, 0)) < 0)
         return rc;
     for (;;) {
         PGnotify *n;
         while ((n = PQnotifies(c->pg))) {
+            if (strcmp(n->relname, l->channel)) { /* not asked for */
+                PQfreemem(n);
+                continue;
+            }
             aw_pg_notify_t v = {n->relname, n->extra, n->be_pid};
             int y = aw_gen_yield(g, &v);
             PQfreemem(n);
             if (y < 0)
-                return 0;
+                goto leave; /* the consumer left */
         }
         pg_sockcheck(c);
         if (c->fd < 0)
@@ -1049,11 +1068,24 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
             rc = aw_fd_wait(c->fd, AW_READ);
             c->busy = false;
             if (rc < 0)
-                return rc;
+                goto leave;
         }
         if (!PQconsumeInput(c->pg))
             return pg_lost(c, "listen");
     }
+leave:
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK && !c->poisoned) {
+        uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+        int urc = 0;
+        aw_with (aw_shield(AW__PG_RESYNC)) {
+            urc = pg_query(c, NULL, unsql, NULL, 0);
+        }
+        if (urc < 0 && rc == 0 && c->pg && PQstatus(c->pg) == CONNECTION_OK)
+            return urc; /* the server refused: say so */
+        aw__err_restore(aw__task_cur(), mark); /* lost or cut: the server forgets it anyway */
+    }
+    pg_drop_notifies(c);
+    return rc;
 }
 
 /* --- pool callbacks ------------------------------------------------------- */
@@ -1063,6 +1095,7 @@ int aw_pg_reset(aw_pg_t *c) {
     if (rc < 0)
         return (int)rc;
     pg_forget_stmts(c);
+    pg_drop_notifies(c); /* queued before DISCARD's UNLISTEN * */
     return 0;
 }
 
@@ -1084,6 +1117,7 @@ static bool pool_usable(void *ctx, void *item) {
         c->released = true;
         return true;
     }
+    pg_drop_notifies(c);
     return aw_pg_ok(c);
 }
 /* Local liveness: whatever the server sent an idle connection (a FATAL

@@ -626,3 +626,101 @@ static int reprepare(void *arg) {
     return 0;
 }
 PG_TEST(i11_2_5_cached_statement_prepared_again_after_a_schema_change, reprepare)
+
+/* Issue 11, 2.6: LISTEN does not leak across users. Leaving the
+ * generator (break or cancel) runs UNLISTEN; only the asked channel is
+ * delivered; a reset, and a pool's return, drop what libpq has queued. */
+static int send_notify(const char *chan, const char *payload) {
+    int rc = 0;
+    aw_with (aw_pg_t *n, aw_pg_connect(pg_dsn())) {
+        rc = (int)aw_pg_exec(n, "SELECT pg_notify($1, $2)", aw_pg_args(aw_pg_text(chan), aw_pg_text(payload)));
+    }
+    return rc < 0 ? rc : aw_status();
+}
+static const char *fresh_chan;
+static int fresh_notifier(void *arg) {
+    for (int i = 0; i < 500; i++) {
+        if (send_notify(fresh_chan, "fresh") < 0 || aw_sleep_ms(20) < 0)
+            break;
+    }
+    aw_err_clear();
+    return 0;
+}
+static long long listening(aw_pg_t *db) {
+    long long n = -1;
+    aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_listening_channels()", aw_pg_noargs);
+    return n;
+}
+/* Queue a notification for `chan` in db's libpq: LISTEN by hand and
+ * NOTIFY from the same session (delivered with the NOTIFY's answer). */
+static void queue_stale(aw_pg_t *db, const char *chan) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "LISTEN %s", chan);
+    cr_assert_eq(aw_pg_exec(db, sql, aw_pg_noargs), 0);
+    cr_assert_geq(aw_pg_exec(db, "SELECT pg_notify($1, 'stale')", aw_pg_args(aw_pg_text(chan))), 0);
+}
+/* The first notification the generator yields on `chan`. */
+static void first_is_fresh(aw_pg_t *db, const char *chan) {
+    fresh_chan = chan;
+    char got[32] = "";
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, fresh_notifier, NULL, NULL);
+        aw_for (aw_pg_notify_t *m, aw_pg_notifications(db, chan)) {
+            cr_assert_str_eq(m->channel, chan, "only the asked channel");
+            snprintf(got, sizeof got, "%s", m->payload);
+            break;
+        }
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(got, "fresh", "nothing queued for someone else is delivered");
+}
+
+static int listen_leaks(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        /* break: UNLISTEN ran */
+        aw_with (aw_group_t *g, aw_group()) {
+            fresh_chan = "a";
+            aw_spawn(g, fresh_notifier, NULL, NULL);
+            aw_for (aw_pg_notify_t *m, aw_pg_notifications(db, "a")) {
+                break;
+            }
+            aw_group_cancel(g);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(listening(db), 0, "UNLISTEN after break");
+        /* cancel while waiting: UNLISTEN ran */
+        aw_with (aw_move_on_after(AW_MS(50))) {
+            aw_for (aw_pg_notify_t *m, aw_pg_notifications(db, "b")) {
+                cr_assert_fail("nobody notifies b");
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(listening(db), 0, "UNLISTEN after a cancel");
+        /* another channel's queued notification is not delivered */
+        queue_stale(db, "test");
+        first_is_fresh(db, "other");
+        cr_assert_eq(aw_pg_exec(db, "UNLISTEN *", aw_pg_noargs), 0);
+        /* a reset drops what is queued */
+        queue_stale(db, "test");
+        cr_assert_eq(aw_pg_reset(db), 0);
+        cr_assert_eq(listening(db), 0);
+        first_is_fresh(db, "test");
+    }
+    cr_assert_eq(aw_status(), 0);
+    /* a pool's return (no reset) drops what is queued */
+    aw_pool_t *pool;
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        queue_stale(db, "test");
+        cr_assert_eq(aw_pg_exec(db, "UNLISTEN test", aw_pg_noargs), 0);
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        first_is_fresh(db, "test");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i11_2_6_listen_does_not_leak_across_users, listen_leaks)
