@@ -157,9 +157,10 @@ AW_API int aw_pg_reset(aw_pg_t *c);
 
 /* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's
  * context is the DSN (const char *, borrowed). On acquire a local liveness
- * check (no round trip: a connection the server closed is noticed in its
- * socket) replaces dead idle connections, and waits for a settle in
- * progress. On release a broken or mid-transaction connection is closed;
+ * check (no round trip: what the server sent an idle connection is read
+ * and parsed, so a terminated backend's FATAL message is noticed before
+ * its EOF arrives) replaces dead idle connections, and waits for a settle
+ * in progress. On release a broken or mid-transaction connection is closed;
  * one cut mid-query is kept while it settles (the settle also ends its
  * transaction), and never handed out before it is back in sync (K2): a
  * cancel storm does not make the pool reconnect. The _reset variant also

@@ -53,6 +53,8 @@ struct aw_pg {
     bool close_pending;        /* closed while settling: the settler frees it */
     bool released;             /* back in a pool while settling: end outside a transaction */
     bool reset_pending;        /* a pool's reset, to run once in sync */
+    bool gone;                 /* the server said FATAL while it was idle: it is closing */
+    char gonemsg[200];         /* what it said */
     int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
     aw_event_t settled;
     int txdepth;
@@ -390,6 +392,8 @@ static int pg_start(aw_pg_t *c, const char *what) {
     }
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
         return aw_raise(-ECONNRESET, "postgres %s: not connected (the connection was lost or closed)", what);
+    if (c->gone)
+        return aw_raise(-ECONNRESET, "postgres %s: the server ended the connection: %s", what, c->gonemsg);
     return 0;
 }
 
@@ -411,7 +415,20 @@ static int pg_connect_error(PGconn *pg) {
                     host && *host ? host : "?", port && *port ? port : "?", db ? db : "?", msg);
 }
 
-static void pg_notice(void *arg, const char *message) {}
+/* Notices are not printed (a library does not write to stderr), but one
+ * matters: a backend that is terminated (pg_terminate_backend, shutdown,
+ * idle timeouts) sends a FATAL error before it closes the socket, a few
+ * milliseconds earlier; libpq, idle, hands it here as a notice once the
+ * input is parsed. From then on the connection is not usable. */
+static void pg_notice(void *arg, const PGresult *res) {
+    aw_pg_t *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC"))) {
+        c->gone = true;
+        snprintf(c->gonemsg, sizeof c->gonemsg, "SQLSTATE %s: %s", PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "?",
+                 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+    }
+}
 
 int aw_pg_open(aw_pg_t **out, const char *dsn) {
     *out = NULL;
@@ -448,7 +465,7 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
             goto fail;
         st = PQconnectPoll(c->pg);
     }
-    PQsetNoticeProcessor(c->pg, pg_notice, NULL); /* a library does not write to stderr */
+    PQsetNoticeReceiver(c->pg, pg_notice, c);
     if (PQsetnonblocking(c->pg, 1) != 0) {
         rc = pg_lost(c, "connect");
         goto fail;
@@ -880,7 +897,7 @@ int aw_pg_res_bytea(const aw_pg_res_t *r, int row, int col, unsigned char **out,
 const aw_pg_error_t *aw_pg_error(const aw_pg_t *c) { return &c->err; }
 bool aw_pg_poisoned(const aw_pg_t *c) { return c->poisoned; }
 bool aw_pg_ok(const aw_pg_t *c) {
-    return c && c->pg && !c->poisoned && !c->busy && PQstatus(c->pg) == CONNECTION_OK &&
+    return c && c->pg && !c->poisoned && !c->busy && !c->gone && PQstatus(c->pg) == CONNECTION_OK &&
            PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 }
 int aw_pg_backend_pid(const aw_pg_t *c) { return c && c->pg ? PQbackendPID(c->pg) : 0; }
@@ -1127,9 +1144,12 @@ static int pool_check(void *ctx, void *item) {
     int rc = pg_wait_settled(c);
     if (rc < 0)
         return rc;
+    /* read what the server sent while it was idle, and parse it: a
+     * terminated backend's FATAL comes before its EOF (pg_notice) */
     for (int i = 0; i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
         if (!PQconsumeInput(c->pg))
             break;
+    pg_drop_notifies(c); /* parses the input */
     pg_sockcheck(c);
     if (!aw_pg_ok(c))
         return aw_raise(-ECONNRESET, "postgres: idle pooled connection found dead");

@@ -321,3 +321,133 @@ static int storm(void *arg) {
     return 0;
 }
 PP_TEST(i11_2_3_pool_keeps_serving_under_a_cancel_storm, storm)
+
+/* Issue 11, 2.8: a connection whose backend was terminated is not handed
+ * out. Between a terminated backend's FATAL message and its EOF there is
+ * a window of a few milliseconds; a relay between the pool and the server
+ * makes it last: it passes every byte on but holds the server's EOF back
+ * from the client. The pool's check must read and parse what is pending
+ * and replace the connection. */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+static bool relay_eof;
+
+typedef struct { int from, to; bool upstream; } pump_t;
+
+static int pump(void *arg) {
+    pump_t *p = arg;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = recv(p->from, buf, sizeof buf, 0);
+        if (n > 0) {
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = send(p->to, buf + off, n - off, MSG_NOSIGNAL);
+                if (w > 0)
+                    off += w;
+                else if (w < 0 && errno == EAGAIN) {
+                    if (aw_fd_wait(p->to, AW_WRITE) < 0)
+                        return 0;
+                } else
+                    return 0; /* the other side is gone: stop relaying this way */
+            }
+        } else if (n < 0 && errno == EAGAIN) {
+            if (aw_fd_wait(p->from, AW_READ) < 0)
+                return 0;
+        } else {
+            if (p->upstream)
+                relay_eof = true; /* held back: the client's socket stays open */
+            return 0;
+        }
+    }
+}
+
+static int relay_conn(void *arg) {
+    int cfd = (int)(intptr_t)arg;
+    int ufd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons(atoi(getenv("AW_TEST_PG_PORT")))};
+    if (connect(ufd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(ufd);
+        close(cfd);
+        return 0;
+    }
+    fcntl(ufd, F_SETFL, O_NONBLOCK);
+    fcntl(cfd, F_SETFL, O_NONBLOCK);
+    pump_t up = {ufd, cfd, true}, down = {cfd, ufd, false};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, pump, &up, NULL);
+        aw_spawn(g, pump, &down, NULL);
+    }
+    aw_err_clear();
+    aw_fd_forget(ufd);
+    aw_fd_forget(cfd);
+    close(ufd);
+    close(cfd);
+    return 0;
+}
+
+static int relay(void *arg) {
+    int lfd = (int)(intptr_t)arg;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (;;) {
+            int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+            if (cfd >= 0)
+                aw_spawn(g, relay_conn, (void *)(intptr_t)cfd, NULL);
+            else if (errno != EAGAIN || aw_fd_wait(lfd, AW_READ) < 0)
+                break;
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+
+static int terminated(void *arg) {
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(lfd, 8), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &al);
+    static char dsn[256];
+    snprintf(dsn, sizeof dsn,
+             "host=127.0.0.1 port=%d user=awtest password=awtest dbname=awtest sslmode=disable application_name=aw%d",
+             ntohs(a.sin_port), (int)getpid());
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, relay, (void *)(intptr_t)lfd, NULL);
+        cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, dsn, &(aw_pool_opts_t){.max = 1}), 0);
+        int pid = 0;
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            pid = aw_pg_backend_pid(db);
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_with (aw_pg_t *admin, aw_pg_connect(pg_dsn())) {
+            long long ok = 0;
+            cr_assert_eq(aw_pg_fetch_int(admin, &ok, "SELECT pg_terminate_backend($1, 5000)::int",
+                                         aw_pg_args(aw_pg_int(pid))), 0);
+            cr_assert_eq(ok, 1, "backend %d terminated", pid);
+        }
+        for (int i = 0; i < 500 && !relay_eof; i++)
+            aw_sleep_ms(10);
+        cr_assert(relay_eof, "the server closed; the relay holds the EOF back");
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_neq(aw_pg_backend_pid(db), pid, "the terminated connection was not handed out");
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 2", aw_pg_noargs), 0);
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_pool_stats_t s;
+        aw_pool_stats(pool, &s);
+        cr_assert_eq(s.check_failures, 1);
+        cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_fd_forget(lfd);
+    close(lfd);
+    return 0;
+}
+PP_TEST(i11_2_8_terminated_backend_is_not_handed_out, terminated)
