@@ -80,9 +80,13 @@ typedef struct aw_pg_error {
     char message[256], detail[256], hint[256];
 } aw_pg_error_t;
 
-/* Connect (PQconnectStart/PQconnectPoll driven by the loop). Suspends; a
- * cancellation point; honours the caller's deadline. On failure nothing is
- * left open. */
+/* Connect. PQconnectStart (which may resolve a host name) and each
+ * PQconnectPoll step (SCRAM authentication computes PBKDF2: milliseconds
+ * of CPU) run on the loop's thread pool; the loop only waits for the
+ * socket between steps, so other tasks do not stall. Suspends; a
+ * cancellation point; honours the caller's deadline (a step cut while it
+ * runs is finished and closed by the pool). On failure nothing is left
+ * open. */
 AW_API int aw_pg_open(aw_pg_t **out, const char *dsn);
 /* Close (PQfinish). Never suspends; idempotent on NULL. The caller owns
  * the connection: no operation of another task may be in progress on it. */
