@@ -70,6 +70,8 @@ typedef struct aw__sq_job {
     aw_sqlite_res_t *res;
     bool want_rows;
     bool abandoned;               /* the pool owns it (caller cancelled) */
+    bool submitting;              /* inside aw_to_thread: an abandon now means "never ran" */
+    bool never_ran;
     sqlite3_stmt *st;             /* JOB_STEP: its own statement */
     bool done;                    /* JOB_STEP: no more rows */
     int depth;                    /* JOB_BEGIN: 0 BEGIN, > 0 SAVEPOINT aw_sp_<depth> */
@@ -409,6 +411,10 @@ static void conn_free(aw_sqlite_t *c) {
 /* A cancelled caller's job finished (loop thread). */
 static void job_abandon(void *arg) {
     aw__sq_job_t *j = arg;
+    if (j->submitting) { /* a cancel pending before the work started: still the caller's */
+        j->never_ran = true;
+        return;
+    }
     aw_sqlite_t *c = j->conn;
     if (j->kind == JOB_OPEN) { /* nobody will use it */
         conn_free(c);
@@ -457,13 +463,19 @@ static int job_run(aw__sq_job_t *j, const char *what) {
     aw_sqlite_t *c = j->conn;
     int rc = c && j->kind != JOB_OPEN ? conn_ready(c) : 0;
     if (rc == 0)
-        rc = aw_checkpoint(); /* so that a -ECANCELED below always means "abandoned" */
+        rc = aw_checkpoint();
     if (rc < 0)
         return rc;
     if (j->kind != JOB_OPEN)
         c->busy = true;
+    /* aw_to_thread is a cancellation point of its own (a deadline may
+     * pass, a trace hook may cancel): a cancel found there before the
+     * work started calls job_abandon at once, inside the call, and the
+     * job stays ours */
+    j->submitting = true;
     rc = aw_to_thread(job_work, j, job_abandon);
-    if (rc == -ECANCELED) { /* the pool owns j now: stop it */
+    j->submitting = false;
+    if (rc == -ECANCELED && !j->never_ran) { /* the pool owns j now: stop it */
         j->abandoned = true;
         if (j->kind != JOB_OPEN) {
             sqlite3_interrupt(c->db);
