@@ -19,10 +19,15 @@
  * 57014); -EREMOTEIO any other error the server reported (aw_pg_error()
  * gives SQLSTATE, message, detail, hint); -ECANCELED.
  *
- * Cancellation: a query cancelled while the server runs it sends a cancel
- * request (PQcancel on the thread pool) and leaves the connection
- * *poisoned* (SEMANTICS K2): its next operation first drains it back in
- * sync (bounded by 5 s), and a pool never takes a poisoned connection back.
+ * Cancellation: a query cancelled while the server runs it returns
+ * -ECANCELED at once and leaves the connection *poisoned* (SEMANTICS K2):
+ * out of sync. A background task (in the loop's root group) settles it:
+ * it sends the cancel request (PQcancel, on the thread pool), drains what
+ * the query left, and rolls back a transaction block left meanwhile, all
+ * within 5 s, or closes the connection if that fails. Until it is done
+ * every operation on the connection (and a pool's check) waits for it, so
+ * a connection is never used out of sync; aw_pg_close meanwhile lets the
+ * settle finish first (bounded) and then closes.
  *
  * A connection is used by one task at a time (-EBUSY otherwise). */
 #ifndef AWITH_PG_H
@@ -75,9 +80,13 @@ typedef struct aw_pg_error {
     char message[256], detail[256], hint[256];
 } aw_pg_error_t;
 
-/* Connect (PQconnectStart/PQconnectPoll driven by the loop). Suspends; a
- * cancellation point; honours the caller's deadline. On failure nothing is
- * left open. */
+/* Connect. PQconnectStart (which may resolve a host name) and each
+ * PQconnectPoll step (SCRAM authentication computes PBKDF2: milliseconds
+ * of CPU) run on the loop's thread pool; the loop only waits for the
+ * socket between steps, so other tasks do not stall. Suspends; a
+ * cancellation point; honours the caller's deadline (a step cut while it
+ * runs is finished and closed by the pool). On failure nothing is left
+ * open. */
 AW_API int aw_pg_open(aw_pg_t **out, const char *dsn);
 /* Close (PQfinish). Never suspends; idempotent on NULL. The caller owns
  * the connection: no operation of another task may be in progress on it. */
@@ -93,7 +102,13 @@ extern AW_API const aw_cm_type_t aw_pg_connect_type;
 AW_API int aw_pg_query(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
                        const aw_pg_arg_t *args, int nargs);
 /* Same through a named prepared statement, prepared on first use and
- * cached per connection (keyed by the SQL text). */
+ * cached per connection (keyed by the SQL text). A cached statement the
+ * server no longer accepts (SQLSTATE 0A000 "cached plan must not change
+ * result type" after ALTER TABLE, or 26000 after DEALLOCATE/DISCARD by
+ * hand) is dropped and prepared again: outside a transaction the call is
+ * retried once, silently; inside one the transaction has failed, so the
+ * call fails (-EREMOTEIO, the record says why) and the next one prepares
+ * afresh. */
 AW_API int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
                                 const aw_pg_arg_t *args, int nargs);
 /* Run a statement, drop its rows: returns the affected row count (>= 0). */
@@ -134,26 +149,41 @@ AW_API bool aw_pg_poisoned(const aw_pg_t *c);
 AW_API bool aw_pg_ok(const aw_pg_t *c);
 /* The server process id serving this connection (pg_stat_activity.pid). */
 AW_API int aw_pg_backend_pid(const aw_pg_t *c);
-/* Bring a poisoned connection back in sync (drain within 5 s). Suspends.
- * 0, or -ECONNRESET (it is closed for good). */
+/* Wait until a poisoned connection is back in sync (drained within 5 s).
+ * Suspends; a cancellation point. 0, or -ECONNRESET (it is closed for
+ * good). */
 AW_API int aw_pg_resync(aw_pg_t *c);
 
-/* DISCARD ALL (session state back to new) and forget the cached prepared
- * statements. Suspends. */
+/* DISCARD ALL (session state back to new, UNLISTEN * included), forget
+ * the cached prepared statements and drop the notifications libpq has
+ * queued. Suspends; a cancellation point. */
 AW_API int aw_pg_reset(aw_pg_t *c);
 
 /* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's
  * context is the DSN (const char *, borrowed). On acquire a local liveness
- * check (no round trip: a connection the server closed is noticed in its
- * socket) replaces dead idle connections; on release a poisoned, broken or
- * mid-transaction connection is closed (K2). The _reset variant also runs
- * DISCARD ALL on release (one round trip). */
+ * check (no round trip: what the server sent an idle connection is read
+ * and parsed, so a terminated backend's FATAL message is noticed before
+ * its EOF arrives) replaces dead idle connections, and waits for a settle
+ * in progress. On release a broken or mid-transaction connection is closed;
+ * one cut mid-query is kept while it settles (the settle also ends its
+ * transaction), and never handed out before it is back in sync (K2): a
+ * cancel storm does not make the pool reconnect. The _reset variant also
+ * runs DISCARD ALL on release (one round trip; after the settle for a
+ * cut connection). */
 extern AW_API const aw_pool_ops_t aw_pg_pool_ops;
 extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
 
 /* Transactions (asyncpg's `async with conn.transaction()`): BEGIN on
  * enter; on exit COMMIT when the block left clean, ROLLBACK on an error or
- * a cancel. Nested blocks on one connection are savepoints. */
+ * a cancel. Nested blocks on one connection are savepoints. Enter
+ * suspends and is a cancellation point, atomic with respect to
+ * cancellation (decision 7): if BEGIN (or SAVEPOINT) is cut in flight,
+ * enter fails and the level is rolled back by the connection's settle
+ * before any later operation runs. On a connection already inside a
+ * transaction begun by hand (aw_pg_exec(db, "BEGIN")) enter fails with
+ * -EINVAL and leaves that transaction alone. An exit on a connection cut
+ * mid-query (settling) leaves the rollback to the settle and returns at
+ * once. */
 enum { AW_PG_DEFAULT = 0, AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE };
 typedef struct aw_pg_tx {
     aw_pg_t *conn;
@@ -180,7 +210,12 @@ AW_API int aw__pg_rows(aw_gen_t *g, void *cursor);
 #define aw_pg_rows(c, sql, ...) aw_gen(aw__pg_rows, (&(aw_pg_cursor_t){(c), (sql), __VA_ARGS__}))
 
 /* LISTEN/NOTIFY, as an async generator of notifications (runs LISTEN on
- * the channel first; the channel is an identifier, quoted by libpq). */
+ * the channel first; the channel is an identifier, quoted by libpq).
+ * Only that channel's notifications are yielded (others queued on the
+ * connection are dropped). Leaving the loop by any way (break, cancel,
+ * error) runs UNLISTEN (shielded, bounded) and drops what is still
+ * queued. aw_pg_reset and a pool's release drop queued notifications
+ * too: one user's notifications never reach the connection's next user. */
 typedef struct aw_pg_notify {
     const char *channel, *payload;
     int pid;

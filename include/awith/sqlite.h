@@ -105,7 +105,15 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
 #define aw_sqlite_rows(c, sql, ...) aw_gen(aw__sqlite_rows, (&(aw_sqlite_cursor_t){(c), (sql), __VA_ARGS__}))
 
 /* Transactions: BEGIN (IMMEDIATE if asked) on enter, COMMIT on a clean
- * exit, ROLLBACK on error or cancel; nested blocks are savepoints. */
+ * exit, ROLLBACK on error or cancel; nested blocks are savepoints.
+ * Enter suspends (thread pool) and is a cancellation point, atomic with
+ * respect to cancellation (decision 7): a caller cancelled while BEGIN (or
+ * SAVEPOINT) is in flight gets -ECANCELED at once, and if the statement
+ * did begin, it is undone before the connection's next call runs, so no
+ * later call sees a transaction nobody entered. Enter on a connection
+ * inside a transaction begun by hand (aw_sqlite_exec(db, "BEGIN")) fails
+ * with -EINVAL and leaves that transaction alone: the block's COMMIT or
+ * ROLLBACK would end it. */
 typedef struct aw_sqlite_tx {
     aw_sqlite_t *conn;
     bool immediate;

@@ -9,16 +9,28 @@
  * when connect moves to another address; we forget the fd in the reactor
  * whenever PQsocket changes, so a recycled fd number starts clean.
  *
- * A wait interrupted mid-protocol (cancel, deadline) sends PQcancel from
- * the thread pool and marks the connection poisoned; the next operation
- * drains the pending results first (resync), bounded by 5 s, and closes
- * the connection if that fails. Pools never take a poisoned one back. */
+ * A wait interrupted mid-protocol (cancel, deadline) marks the connection
+ * poisoned and the caller leaves at once. A settler task (in the loop's
+ * root group) then sends the cancel request (PQcancel, on the thread
+ * pool: it blocks, and the postmaster forks to serve it), drains the
+ * pending results and runs what was left to do once in sync (the
+ * rollback of a transaction block left meanwhile, a pool's reset), all
+ * within 5 s; if that fails it closes the connection. Until it is done
+ * every operation on the connection waits for it: a connection is never
+ * used out of sync, and a pool can keep it instead of opening another
+ * (issue 11, 2.3-2.4). If the settler cannot be spawned, the next
+ * operation does the same inline. */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
+#include <awith/thread.h>
 #include <awith/pg.h>
+#include <awith/event.h>
+#include <awith/group.h>
+
+#include "../core/core.h" /* aw__err_restore */
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -38,6 +50,14 @@ struct aw_pg {
     int fd;                    /* the fd known to the reactor, or -1 */
     bool poisoned;
     bool busy;
+    bool settling;             /* a settler task owns the socket */
+    bool close_pending;        /* closed while settling: the settler frees it */
+    bool released;             /* back in a pool while settling: end outside a transaction */
+    bool reset_pending;        /* a pool's reset, to run once in sync */
+    bool gone;                 /* the server said FATAL while it was idle: it is closing */
+    char gonemsg[200];         /* what it said */
+    int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
+    aw_event_t settled;
     int txdepth;
     int nstmts;
     unsigned stmtseq;
@@ -124,14 +144,10 @@ static void pg_cancel_free(void *arg) {
     free(j);
 }
 
-/* An operation was interrupted mid-protocol: ask the server to stop it and
- * remember that the connection is out of sync. Runs shielded (the caller
- * is usually cancelled), bounded by 2 s. */
-static void pg_poison(aw_pg_t *c) {
-    c->poisoned = true;
-    c->busy = false;
-    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
-        return;
+/* Ask the server to stop what runs on c; returns once the postmaster has
+ * taken the request (or the caller was cancelled: the job finishes on its
+ * own). */
+static void pg_cancel_send(aw_pg_t *c) {
     aw__pg_cancel_t *j = malloc(sizeof *j);
     if (!j)
         return;
@@ -140,10 +156,8 @@ static void pg_poison(aw_pg_t *c) {
         free(j);
         return;
     }
-    aw_with (aw_shield(AW_SEC(2))) {
-        if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) != -ECANCELED)
-            pg_cancel_free(j); /* ran, or never started (-ENOMEM, -EAGAIN): ours */
-    }
+    if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) != -ECANCELED)
+        pg_cancel_free(j); /* ran, or never started (-ENOMEM, -EAGAIN): ours */
 }
 
 static int pg_wait(aw_pg_t *c, int events) {
@@ -209,27 +223,158 @@ static int pg_drain(aw_pg_t *c) {
     }
 }
 
-int aw_pg_resync(aw_pg_t *c) {
-    if (!c->poisoned)
-        return 0;
-    int rc = -ECONNRESET;
-    bool expired = false;
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
-        aw_with (aw_scope_t *s, aw_move_on_after(AW__PG_RESYNC)) {
-            rc = pg_drain(c);
-            expired = aw_scope_expired(s);
+static int pg_settle_task(void *arg);
+
+/* Run one or more statements (simple protocol) on a connection known to
+ * be in sync; no poisoning: the settler's own steps. */
+static int pg_run(aw_pg_t *c, const char *sql) {
+    if (!PQsendQuery(c->pg, sql))
+        return pg_lost(c, "settle");
+    int rc = pg_flush(c), bad = 0;
+    PGresult *res;
+    while (rc == 0 && (rc = pg_next(c, &res)) == 0 && res) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE)
+            bad = -EREMOTEIO;
+        PQclear(res);
+    }
+    return rc < 0 ? rc : bad;
+}
+
+/* Drop the notifications libpq has queued (read and parsed): what was
+ * sent to a previous user of the connection is not the next one's. */
+static void pg_drop_notifies(aw_pg_t *c) {
+    PGnotify *n;
+    while (c->pg && (n = PQnotifies(c->pg)))
+        PQfreemem(n);
+}
+
+static void pg_forget_stmts(aw_pg_t *c) {
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    c->nstmts = 0;
+}
+
+/* Drain what the interrupted operation left, then what was left to do
+ * once in sync: roll back a transaction level whose block was left
+ * meanwhile (c->undo), end any transaction of a connection handed back to
+ * a pool, a pool's reset. 0, or < 0: it cannot be trusted (close it). */
+static int pg_sync(aw_pg_t *c) {
+    int rc = pg_drain(c);
+    if (rc < 0)
+        return rc;
+    if (PQtransactionStatus(c->pg) == PQTRANS_ACTIVE)
+        return -EPROTO;
+    if (c->undo) {
+        int depth = c->undo - 1;
+        PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+        if (depth == 0 && ts != PQTRANS_IDLE) {
+            rc = pg_run(c, "ROLLBACK");
+        } else if (depth > 0 && ts != PQTRANS_IDLE) {
+            /* the savepoint exists unless the cancel hit its SAVEPOINT;
+             * if not, the outer transaction has failed and says so */
+            char sql[96];
+            snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", depth);
+            if (pg_run(c, sql) == 0) {
+                snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", depth);
+                rc = pg_run(c, sql);
+            }
         }
-        if (rc == -ECANCELED && !expired)
-            return rc; /* the caller was cancelled: still poisoned */
+        c->undo = 0;
+        if (rc < 0)
+            return rc;
     }
-    if (rc == 0 && PQtransactionStatus(c->pg) != PQTRANS_ACTIVE) {
-        c->poisoned = false;
-        return 0;
+    if (c->released && PQtransactionStatus(c->pg) != PQTRANS_IDLE && (rc = pg_run(c, "ROLLBACK")) < 0)
+        return rc;
+    if (c->reset_pending) {
+        if ((rc = pg_run(c, "DISCARD ALL")) < 0)
+            return rc;
+        pg_forget_stmts(c);
+        pg_drop_notifies(c);
     }
-    pg_close_hard(c);
-    c->poisoned = false;
-    return aw_raise(-ECONNRESET, "postgres: a cancelled operation left the connection out of sync; "
-                                 "it could not be drained and is closed");
+    return 0;
+}
+
+/* The settle is over: in sync, or closed for good (rc < 0). */
+static void pg_settled(aw_pg_t *c, int rc) {
+    if (rc < 0 || PQstatus(c->pg) != CONNECTION_OK)
+        pg_close_hard(c);
+    c->poisoned = c->settling = c->released = c->reset_pending = false;
+    c->undo = 0;
+    if (c->close_pending) {
+        pg_close_hard(c);
+        free(c);
+        return;
+    }
+    aw_event_set(&c->settled);
+}
+
+/* The settler: cancel request, then drain, within AW__PG_RESYNC. Its
+ * errors are its own business (a connection it closes says so to its
+ * next user); at loop shutdown its scope is cancelled and it closes. */
+static int pg_settle_task(void *arg) {
+    aw_pg_t *c = arg;
+    int rc = -ECONNRESET;
+    aw_with (aw_move_on_after(AW__PG_RESYNC)) {
+        pg_cancel_send(c);
+        if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+            rc = pg_sync(c);
+    }
+    aw_err_clear();
+    pg_settled(c, rc);
+    return 0;
+}
+
+/* An operation was interrupted mid-protocol: the connection is out of
+ * sync. The caller leaves now; the settler brings it back. */
+static void pg_poison(aw_pg_t *c) {
+    c->poisoned = true;
+    c->busy = false;
+    if (c->settling || !c->pg || PQstatus(c->pg) != CONNECTION_OK)
+        return;
+    aw_event_clear(&c->settled);
+    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    if (aw_spawn(NULL, pg_settle_task, c, NULL) == 0)
+        c->settling = true;
+    else
+        aw__err_restore(aw__task_cur(), mark); /* no settler: the next operation settles inline */
+}
+
+/* Wait for the settler, if one runs. A cancellation point then. */
+static int pg_wait_settled(aw_pg_t *c) {
+    while (c->settling) {
+        int rc = aw_event_wait(&c->settled);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int aw_pg_resync(aw_pg_t *c) {
+    int rc = pg_wait_settled(c);
+    if (rc < 0)
+        return rc;
+    if (c->poisoned) { /* no settler could be spawned: settle inline */
+        rc = -ECONNRESET;
+        bool expired = false;
+        if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
+            uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+            aw_with (aw_scope_t *s, aw_move_on_after(AW__PG_RESYNC)) {
+                pg_cancel_send(c);
+                rc = pg_sync(c);
+                expired = aw_scope_expired(s);
+            }
+            if (rc == -ECANCELED && !expired)
+                return rc; /* the caller was cancelled: still poisoned */
+            aw__err_restore(aw__task_cur(), mark);
+        }
+        c->settling = true; /* pg_settled's bookkeeping */
+        pg_settled(c, rc);
+    }
+    if (!c->pg)
+        return aw_raise(-ECONNRESET, "postgres: a cancelled operation left the connection out of sync; "
+                                     "it could not be brought back and is closed");
+    return 0;
 }
 
 /* Preconditions of every operation. */
@@ -239,13 +384,17 @@ static int pg_start(aw_pg_t *c, const char *what) {
     if (c->busy)
         return aw_raise(-EBUSY, "postgres %s: the connection is in use by another operation", what);
     memset(&c->err, 0, sizeof c->err);
-    if (c->poisoned) {
+    if (c->settling || c->poisoned) {
         int rc = aw_pg_resync(c);
         if (rc < 0)
             return rc;
+        if (c->busy) /* another task got there while this one waited */
+            return aw_raise(-EBUSY, "postgres %s: the connection is in use by another operation", what);
     }
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
         return aw_raise(-ECONNRESET, "postgres %s: not connected (the connection was lost or closed)", what);
+    if (c->gone)
+        return aw_raise(-ECONNRESET, "postgres %s: the server ended the connection: %s", what, c->gonemsg);
     return 0;
 }
 
@@ -267,52 +416,112 @@ static int pg_connect_error(PGconn *pg) {
                     host && *host ? host : "?", port && *port ? port : "?", db ? db : "?", msg);
 }
 
-static void pg_notice(void *arg, const char *message) {}
+/* Notices are not printed (a library does not write to stderr), but one
+ * matters: a backend that is terminated (pg_terminate_backend, shutdown,
+ * idle timeouts) sends a FATAL error before it closes the socket, a few
+ * milliseconds earlier; libpq, idle, hands it here as a notice once the
+ * input is parsed. From then on the connection is not usable. */
+static void pg_notice(void *arg, const PGresult *res) {
+    aw_pg_t *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC"))) {
+        c->gone = true;
+        snprintf(c->gonemsg, sizeof c->gonemsg, "SQLSTATE %s: %s", PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "?",
+                 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+    }
+}
+
+/* Connect steps run on the thread pool: PQconnectStart may resolve a
+ * host name (blocking), and the PQconnectPoll steps of SCRAM
+ * authentication compute PBKDF2 (4096 HMACs, milliseconds of CPU per
+ * connect): on the loop thread they stalled every task (11 ms for one
+ * connect, 44 ms for ten; issue 11, 2.2). The loop only waits for the
+ * socket between steps. While a step runs the job owns the PGconn; a
+ * caller cancelled meanwhile leaves, and the abandon callback finishes
+ * it. */
+typedef struct aw__pg_connect_job {
+    PGconn *pg;
+    char *dsn;
+    PostgresPollingStatusType st;
+} aw__pg_connect_job_t;
+
+static void pg_connect_work(void *arg) {
+    aw__pg_connect_job_t *j = arg;
+    if (!j->pg) {
+        j->pg = PQconnectStart(j->dsn);
+        j->st = PGRES_POLLING_WRITING;
+    } else {
+        j->st = PQconnectPoll(j->pg);
+    }
+}
+static void pg_connect_free(void *arg) {
+    aw__pg_connect_job_t *j = arg;
+    if (j->pg)
+        PQfinish(j->pg);
+    free(j->dsn);
+    free(j);
+}
 
 int aw_pg_open(aw_pg_t **out, const char *dsn) {
     *out = NULL;
     aw_pg_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return aw_raise(-ENOMEM, "postgres: out of memory");
-    c->fd = -1;
-    c->pg = PQconnectStart(dsn ? dsn : "");
-    if (!c->pg) {
+    aw__pg_connect_job_t *j = calloc(1, sizeof *j);
+    if (!c || !j || !(j->dsn = strdup(dsn ? dsn : ""))) {
         free(c);
+        free(j);
         return aw_raise(-ENOMEM, "postgres: out of memory");
     }
-    int rc = 0;
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
-        rc = pg_connect_error(c->pg);
+    c->fd = -1;
+    bool given = false; /* j belongs to the thread pool (its caller was cancelled) */
+    int rc = aw_to_thread(pg_connect_work, j, pg_connect_free);
+    if (rc < 0) {
+        given = rc == -ECANCELED;
         goto fail;
     }
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    while (st != PGRES_POLLING_OK) {
-        if (st == PGRES_POLLING_FAILED) {
-            rc = pg_connect_error(c->pg);
+    if (!j->pg) {
+        rc = aw_raise(-ENOMEM, "postgres: out of memory");
+        goto fail;
+    }
+    if (PQstatus(j->pg) == CONNECTION_BAD) {
+        rc = pg_connect_error(j->pg);
+        goto fail;
+    }
+    while (j->st != PGRES_POLLING_OK) {
+        if (j->st == PGRES_POLLING_FAILED) {
+            rc = pg_connect_error(j->pg);
             goto fail;
         }
-        int fd = PQsocket(c->pg);
+        int fd = PQsocket(j->pg);
         if (fd < 0) {
-            rc = pg_connect_error(c->pg);
+            rc = pg_connect_error(j->pg);
             goto fail;
         }
-        rc = aw_fd_wait(fd, st == PGRES_POLLING_READING ? AW_READ : AW_WRITE);
+        rc = aw_fd_wait(fd, j->st == PGRES_POLLING_READING ? AW_READ : AW_WRITE);
         /* connect may close this socket and open another with the same
          * number: start every wait from a clean slate */
         aw_fd_forget(fd);
         if (rc < 0)
             goto fail;
-        st = PQconnectPoll(c->pg);
+        if ((rc = aw_to_thread(pg_connect_work, j, pg_connect_free)) < 0) {
+            given = rc == -ECANCELED;
+            goto fail;
+        }
     }
-    PQsetNoticeProcessor(c->pg, pg_notice, NULL); /* a library does not write to stderr */
+    c->pg = j->pg;
+    j->pg = NULL;
+    pg_connect_free(j);
+    PQsetNoticeReceiver(c->pg, pg_notice, c);
     if (PQsetnonblocking(c->pg, 1) != 0) {
         rc = pg_lost(c, "connect");
-        goto fail;
+        PQfinish(c->pg);
+        free(c);
+        return rc;
     }
     *out = c;
     return 0;
 fail:
-    PQfinish(c->pg);
+    if (!given)
+        pg_connect_free(j);
     free(c);
     return rc;
 }
@@ -320,6 +529,10 @@ fail:
 void aw_pg_close(aw_pg_t *c) {
     if (!c)
         return;
+    if (c->settling) { /* the settler finishes (its cancel request, bounded) and frees it */
+        c->close_pending = true;
+        return;
+    }
     pg_close_hard(c);
     free(c);
 }
@@ -475,10 +688,8 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
     return NULL;
 }
 
-int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
-                         int nargs) {
-    if (out)
-        *out = NULL;
+static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                             int nargs) {
     int rc = pg_start(c, "prepared query");
     if (rc < 0)
         return rc;
@@ -511,6 +722,60 @@ int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const a
         return pg_lost(c, "prepared query");
     c->busy = true;
     return pg_finish(c, (PGresult **)out, "prepared query");
+}
+
+/* Did the last failure say that the cached statement no longer fits the
+ * schema (a column changed type, SELECT * grew) or is gone (DEALLOCATE or
+ * DISCARD by hand)? */
+static bool pg_stmt_stale(const aw_pg_t *c) {
+    return (!strcmp(c->err.sqlstate, "0A000") && strstr(c->err.message, "cached plan")) ||
+           !strcmp(c->err.sqlstate, "26000");
+}
+
+/* Forget the cached statement for sql; deallocate it on the server when
+ * the connection is outside a failed transaction (else it stays prepared,
+ * unused, until a reset or the end of the session). */
+static void pg_stmt_drop(aw_pg_t *c, const char *sql) {
+    aw__pg_stmt_t *s = pg_stmt(c, sql);
+    if (!s)
+        return;
+    char dealloc[48];
+    snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", s->name);
+    bool gone = !strcmp(c->err.sqlstate, "26000");
+    free(s->sql);
+    c->nstmts--;
+    memmove(s, s + 1, (size_t)(c->stmts + c->nstmts - s) * sizeof *s);
+    if (!gone && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        aw_pg_error_t keep = c->err;
+        uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+        pg_query(c, NULL, dealloc, NULL, 0);
+        aw__err_restore(aw__task_cur(), mark);
+        c->err = keep;
+    }
+}
+
+/* A statement invalidated by a schema change is dropped and prepared
+ * again: retried once, silently, outside a transaction (where the failed
+ * call changed nothing); inside one the transaction has failed, so the
+ * call fails once with a record that says why, and the next call
+ * prepares afresh (asyncpg's rule). */
+int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                         int nargs) {
+    if (out)
+        *out = NULL;
+    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    int rc = pg_query_prepared(c, out, sql, args, nargs);
+    if (rc != -EREMOTEIO || !pg_stmt_stale(c))
+        return rc;
+    bool intx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    pg_stmt_drop(c, sql);
+    if (intx)
+        return aw_raise(rc, "postgres: the cached prepared statement no longer fits the schema (SQLSTATE %s) "
+                            "inside a transaction, which has failed; it is dropped and the next call "
+                            "prepares it again",
+                        c->err.sqlstate);
+    aw__err_restore(aw__task_cur(), mark);
+    return pg_query_prepared(c, out, sql, args, nargs);
 }
 
 /* --- pipeline ------------------------------------------------------------ */
@@ -680,20 +945,34 @@ int aw_pg_res_bytea(const aw_pg_res_t *r, int row, int col, unsigned char **out,
 const aw_pg_error_t *aw_pg_error(const aw_pg_t *c) { return &c->err; }
 bool aw_pg_poisoned(const aw_pg_t *c) { return c->poisoned; }
 bool aw_pg_ok(const aw_pg_t *c) {
-    return c && c->pg && !c->poisoned && !c->busy && PQstatus(c->pg) == CONNECTION_OK &&
+    return c && c->pg && !c->poisoned && !c->busy && !c->gone && PQstatus(c->pg) == CONNECTION_OK &&
            PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 }
 int aw_pg_backend_pid(const aw_pg_t *c) { return c && c->pg ? PQbackendPID(c->pg) : 0; }
 
 /* --- transactions -------------------------------------------------------- */
 
+/* Enter is atomic with respect to cancellation (decision 7): if BEGIN
+ * (or SAVEPOINT) is cut while in flight, the server may have run it, so
+ * the level is marked for rolling back once the connection is in sync
+ * again (the settler does it, and every later operation waits for the
+ * settler), and enter fails. A connection inside a transaction begun by
+ * hand is refused: the block's COMMIT or ROLLBACK would end the user's
+ * transaction (asyncpg refuses it the same way). */
 static int pg_tx_enter(void *self, void **out) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
     *out = c;
+    int rc = pg_start(c, "transaction");
+    if (rc < 0)
+        return rc;
+    if (c->txdepth == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        return aw_raise(-EINVAL, "postgres: aw_pg_tx on a connection already inside a transaction begun "
+                                 "by hand; commit or roll it back first");
     char sql[96];
-    if (c && c->txdepth > 0) {
-        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", c->txdepth);
+    int depth = c->txdepth;
+    if (depth > 0) {
+        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", depth);
     } else {
         static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED",
                                           " ISOLATION LEVEL REPEATABLE READ",
@@ -702,10 +981,14 @@ static int pg_tx_enter(void *self, void **out) {
         snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[i], t->readonly ? " READ ONLY" : "",
                  t->deferrable ? " DEFERRABLE" : "");
     }
-    long long rc = aw_pg_exec(c, sql, NULL, 0);
-    if (rc < 0)
-        return (int)rc;
-    t->depth = c->txdepth++;
+    long long n = aw_pg_exec(c, sql, NULL, 0);
+    if (n < 0) {
+        if (c->poisoned && (!c->undo || depth + 1 < c->undo))
+            c->undo = depth + 1; /* cut in flight: it may have begun */
+        return (int)n;
+    }
+    t->depth = depth;
+    c->txdepth = depth + 1;
     return 0;
 }
 
@@ -733,6 +1016,12 @@ static int pg_tx_exit(void *self, const aw_err_t *err) {
         if (rolled)
             return aw_raise(-EREMOTEIO, "postgres: the transaction was rolled back, not committed: "
                                         "a statement inside it failed");
+        return 0;
+    }
+    if (c->settling) { /* out of sync: the settler rolls back once in sync, and
+                          * every later operation waits for it */
+        if (!c->undo || t->depth + 1 < c->undo)
+            c->undo = t->depth + 1;
         return 0;
     }
     if (t->depth) {
@@ -803,6 +1092,11 @@ cut:
 
 /* --- LISTEN/NOTIFY ------------------------------------------------------- */
 
+/* Only the asked channel's notifications are yielded (others, e.g. from a
+ * LISTEN by hand, are dropped); leaving by any way (the consumer's break,
+ * a cancel, an error) runs UNLISTEN, shielded and bounded, and drops what
+ * is still queued, so nothing of this listener is left for the
+ * connection's next user. */
 int aw__pg_listen(aw_gen_t *g, void *arg) {
     aw_pg_listen_t *l = arg;
     aw_pg_t *c = l->conn;
@@ -812,19 +1106,24 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
     char *id = PQescapeIdentifier(c->pg, l->channel, strlen(l->channel));
     if (!id)
         return pg_lost(c, "listen");
-    char sql[300];
+    char sql[300], unsql[300];
     snprintf(sql, sizeof sql, "LISTEN %s", id);
+    snprintf(unsql, sizeof unsql, "UNLISTEN %s", id);
     PQfreemem(id);
     if ((rc = pg_query(c, NULL, sql, NULL, 0)) < 0)
         return rc;
     for (;;) {
         PGnotify *n;
         while ((n = PQnotifies(c->pg))) {
+            if (strcmp(n->relname, l->channel)) { /* not asked for */
+                PQfreemem(n);
+                continue;
+            }
             aw_pg_notify_t v = {n->relname, n->extra, n->be_pid};
             int y = aw_gen_yield(g, &v);
             PQfreemem(n);
             if (y < 0)
-                return 0;
+                goto leave; /* the consumer left */
         }
         pg_sockcheck(c);
         if (c->fd < 0)
@@ -834,11 +1133,24 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
             rc = aw_fd_wait(c->fd, AW_READ);
             c->busy = false;
             if (rc < 0)
-                return rc;
+                goto leave;
         }
         if (!PQconsumeInput(c->pg))
             return pg_lost(c, "listen");
     }
+leave:
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK && !c->poisoned) {
+        uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+        int urc = 0;
+        aw_with (aw_shield(AW__PG_RESYNC)) {
+            urc = pg_query(c, NULL, unsql, NULL, 0);
+        }
+        if (urc < 0 && rc == 0 && c->pg && PQstatus(c->pg) == CONNECTION_OK)
+            return urc; /* the server refused: say so */
+        aw__err_restore(aw__task_cur(), mark); /* lost or cut: the server forgets it anyway */
+    }
+    pg_drop_notifies(c);
+    return rc;
 }
 
 /* --- pool callbacks ------------------------------------------------------- */
@@ -847,9 +1159,8 @@ int aw_pg_reset(aw_pg_t *c) {
     long long rc = aw_pg_exec(c, "DISCARD ALL", NULL, 0);
     if (rc < 0)
         return (int)rc;
-    for (int i = 0; i < c->nstmts; i++)
-        free(c->stmts[i].sql);
-    c->nstmts = 0;
+    pg_forget_stmts(c);
+    pg_drop_notifies(c); /* queued before DISCARD's UNLISTEN * */
     return 0;
 }
 
@@ -860,20 +1171,46 @@ static int pool_open(void *ctx, void **item) {
     return rc;
 }
 static void pool_close(void *ctx, void *item) { aw_pg_close(item); }
-static bool pool_usable(void *ctx, void *item) { return aw_pg_ok(item); }
+/* A connection cut mid-query comes back while its settler runs: the pool
+ * keeps it (a new connection costs a fork and SCRAM on the server), and
+ * nobody uses it before the settle is over (every operation, and the
+ * pool's check, waits for it); once in sync it also leaves any
+ * transaction. A settle that fails closes it; the check replaces it. */
+static bool pool_usable(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    if (c->settling && c->pg) {
+        c->released = true;
+        return true;
+    }
+    pg_drop_notifies(c);
+    return aw_pg_ok(c);
+}
 /* Local liveness: whatever the server sent an idle connection (a FATAL
  * before it closed, or EOF) is read; no round trip. */
 static int pool_check(void *ctx, void *item) {
     aw_pg_t *c = item;
+    int rc = pg_wait_settled(c);
+    if (rc < 0)
+        return rc;
+    /* read what the server sent while it was idle, and parse it: a
+     * terminated backend's FATAL comes before its EOF (pg_notice) */
     for (int i = 0; i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
         if (!PQconsumeInput(c->pg))
             break;
+    pg_drop_notifies(c); /* parses the input */
     pg_sockcheck(c);
     if (!aw_pg_ok(c))
         return aw_raise(-ECONNRESET, "postgres: idle pooled connection found dead");
     return 0;
 }
-static int pool_reset(void *ctx, void *item) { return aw_pg_reset(item); }
+static int pool_reset(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    if (c->settling) { /* done by the settler once in sync */
+        c->reset_pending = true;
+        return 0;
+    }
+    return aw_pg_reset(c);
+}
 
 const aw_pool_ops_t aw_pg_pool_ops = {"pg_pool", pool_open, pool_close, NULL, pool_check, pool_usable};
 const aw_pool_ops_t aw_pg_pool_ops_reset = {"pg_pool", pool_open, pool_close, pool_reset, pool_check,

@@ -14,6 +14,7 @@
 #include <awith/with.h>
 #include <awith/thread.h>
 #include <awith/event.h>
+#include <awith/thread.h>
 #include <awith/sqlite.h>
 
 #include <sqlite3.h>
@@ -32,7 +33,8 @@ struct aw_sqlite {
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
     bool close_pending;
-    int txdepth;
+    int txdepth;                  /* aw_sqlite_tx blocks open on it */
+    int undo;                     /* 1 + depth of a BEGIN/SAVEPOINT nobody entered; 0: none */
     int errcode;
     int nstmts;
     aw__sq_stmt_t stmts[AW__SQ_STMTS];
@@ -53,7 +55,7 @@ struct aw_sqlite_res {
     long long changes, last_id;
 };
 
-enum { JOB_QUERY, JOB_SCRIPT, JOB_OPEN, JOB_STEP };
+enum { JOB_QUERY, JOB_SCRIPT, JOB_OPEN, JOB_STEP, JOB_BEGIN };
 #define AW__SQ_BATCH 256 /* rows per trip of the row generator */
 
 typedef struct aw__sq_job {
@@ -69,8 +71,14 @@ typedef struct aw__sq_job {
     aw_sqlite_res_t *res;
     bool want_rows;
     bool abandoned;               /* the pool owns it (caller cancelled) */
+    bool submitting;              /* inside aw_to_thread: an abandon now means "never ran" */
+    bool never_ran;
     sqlite3_stmt *st;             /* JOB_STEP: its own statement */
     bool done;                    /* JOB_STEP: no more rows */
+    int depth;                    /* JOB_BEGIN: 0 BEGIN, > 0 SAVEPOINT aw_sp_<depth> */
+    bool immediate;               /* JOB_BEGIN */
+    bool begun;                   /* JOB_BEGIN: it ran and opened the transaction/savepoint */
+    bool manual;                  /* JOB_BEGIN: refused, a transaction begun by hand is open */
 } aw__sq_job_t;
 
 /* --- values and results ---------------------------------------------------- */
@@ -85,7 +93,7 @@ void aw_sqlite_res_free(aw_sqlite_res_t *r) {
         return;
     for (int i = 0; i < r->nrows * r->ncols; i++)
         val_free(&r->cells[i]);
-    for (int i = 0; i < r->ncols; i++)
+    for (int i = 0; r->names && i < r->ncols; i++) /* names may be half built (OOM) */
         free(r->names[i]);
     free(r->names);
     free(r->cells);
@@ -103,6 +111,27 @@ static void job_free(aw__sq_job_t *j) {
         sqlite3_finalize(j->st);
     free(j);
 }
+
+/* Test-only fault injection (debug builds): when set to N > 0, the N-th
+ * allocation made while building a result from now on fails, once. The
+ * tests sweep N over every allocation of a query (the worker thread reads
+ * it; the test sets it between calls). */
+#ifndef NDEBUG
+_Atomic int aw__sqlite_fail_alloc;
+static bool rb_fail(void) {
+    int n = aw__sqlite_fail_alloc;
+    while (n > 0 && !__atomic_compare_exchange_n(&aw__sqlite_fail_alloc, &n, n - 1, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        ;
+    return n == 1;
+}
+#else
+static inline bool rb_fail(void) { return false; }
+#endif
+static void *rb_malloc(size_t n) { return rb_fail() ? NULL : malloc(n); }
+static void *rb_calloc(size_t n, size_t m) { return rb_fail() ? NULL : calloc(n, m); }
+static void *rb_realloc(void *p, size_t n) { return rb_fail() ? NULL : realloc(p, n); }
+static char *rb_strdup(const char *s) { return rb_fail() ? NULL : strdup(s); }
 
 /* Copy a column value out of the statement (worker thread). */
 static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
@@ -123,7 +152,7 @@ static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
         const unsigned char *t = sqlite3_column_text(st, i);
         int n = sqlite3_column_bytes(st, i);
         v->type = AW_SQLITE_TEXT;
-        if (!(v->p = malloc(n + 1)))
+        if (!(v->p = rb_malloc(n + 1)))
             return SQLITE_NOMEM;
         memcpy(v->p, t, n);
         v->p[n] = 0;
@@ -134,7 +163,7 @@ static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
         const void *b = sqlite3_column_blob(st, i);
         int n = sqlite3_column_bytes(st, i);
         v->type = AW_SQLITE_BLOB;
-        if (!(v->p = malloc(n ? n : 1)))
+        if (!(v->p = rb_malloc(n ? n : 1)))
             return SQLITE_NOMEM;
         if (n)
             memcpy(v->p, b, n);
@@ -204,14 +233,14 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
     aw_sqlite_t *c = j->conn;
     int rc = SQLITE_OK;
     aw_sqlite_res_t *r = NULL;
-    if (rc == SQLITE_OK && !(r = calloc(1, sizeof *r)))
+    if (rc == SQLITE_OK && !(r = rb_calloc(1, sizeof *r)))
         rc = SQLITE_NOMEM;
     if (rc == SQLITE_OK) {
         r->ncols = sqlite3_column_count(st);
-        if (r->ncols && !(r->names = calloc(r->ncols, sizeof *r->names)))
+        if (r->ncols && !(r->names = rb_calloc(r->ncols, sizeof *r->names)))
             rc = SQLITE_NOMEM;
         for (int i = 0; i < r->ncols && rc == SQLITE_OK; i++)
-            if (!(r->names[i] = strdup(sqlite3_column_name(st, i) ? sqlite3_column_name(st, i) : "")))
+            if (!(r->names[i] = rb_strdup(sqlite3_column_name(st, i) ? sqlite3_column_name(st, i) : "")))
                 rc = SQLITE_NOMEM;
     }
     while (rc == SQLITE_OK) {
@@ -230,7 +259,7 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
             continue;
         if (r->nrows == r->cap) {
             int cap = r->cap ? r->cap * 2 : 4;
-            aw__sq_val_t *cells = realloc(r->cells, (size_t)cap * r->ncols * sizeof *cells);
+            aw__sq_val_t *cells = rb_realloc(r->cells, (size_t)cap * r->ncols * sizeof *cells);
             if (!cells) {
                 rc = SQLITE_NOMEM;
                 break;
@@ -250,7 +279,12 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
         r->nrows++;
     }
     if (rc != SQLITE_OK) {
-        job_error(j, rc);
+        if (rc == SQLITE_NOMEM && !j->rc) { /* ours, not SQLite's: its errmsg knows nothing */
+            j->rc = rc;
+            snprintf(j->errmsg, sizeof j->errmsg, "out of memory while copying the result out");
+        } else {
+            job_error(j, rc);
+        }
         aw_sqlite_res_free(r);
         return rc;
     }
@@ -286,9 +320,44 @@ static void run_step(aw__sq_job_t *j) {
     step_rows(j, j->st, AW__SQ_BATCH);
 }
 
+/* A BEGIN or SAVEPOINT whose caller was cancelled before it could enter
+ * the block (decision 7): undone here, on the worker, before the
+ * connection's next job runs, so no later call ever sees it. */
+static void run_undo(aw_sqlite_t *c) {
+    int depth = c->undo - 1;
+    c->undo = 0;
+    if (depth == 0) {
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d; RELEASE SAVEPOINT aw_sp_%d", depth, depth);
+    sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+static void run_begin(aw__sq_job_t *j) {
+    aw_sqlite_t *c = j->conn;
+    if (j->depth == 0 && !sqlite3_get_autocommit(c->db)) {
+        j->manual = true; /* refused on the loop side with its own message */
+        return;
+    }
+    char sql[64];
+    if (j->depth)
+        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", j->depth);
+    else
+        snprintf(sql, sizeof sql, "BEGIN%s", j->immediate ? " IMMEDIATE" : "");
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return job_error(j, rc);
+    j->begun = true;
+}
+
 static void job_work(void *arg) {
     aw__sq_job_t *j = arg;
     j->rc = SQLITE_OK;
+    if (j->kind != JOB_OPEN && j->conn->undo)
+        run_undo(j->conn);
     switch (j->kind) {
     case JOB_OPEN: {
         sqlite3 *db = NULL;
@@ -319,6 +388,9 @@ static void job_work(void *arg) {
     case JOB_STEP:
         run_step(j);
         return;
+    case JOB_BEGIN:
+        run_begin(j);
+        return;
     default:
         run_query(j);
     }
@@ -340,6 +412,10 @@ static void conn_free(aw_sqlite_t *c) {
 /* A cancelled caller's job finished (loop thread). */
 static void job_abandon(void *arg) {
     aw__sq_job_t *j = arg;
+    if (j->submitting) { /* a cancel pending before the work started: still the caller's */
+        j->never_ran = true;
+        return;
+    }
     aw_sqlite_t *c = j->conn;
     if (j->kind == JOB_OPEN) { /* nobody will use it */
         conn_free(c);
@@ -347,6 +423,8 @@ static void job_abandon(void *arg) {
         return;
     }
     c->busy = false;
+    if (j->kind == JOB_BEGIN && j->begun && (!c->undo || j->depth + 1 < c->undo))
+        c->undo = j->depth + 1; /* began, but the caller left: the next job undoes it */
     job_free(j);
     if (c->close_pending)
         conn_free(c);
@@ -386,13 +464,19 @@ static int job_run(aw__sq_job_t *j, const char *what) {
     aw_sqlite_t *c = j->conn;
     int rc = c && j->kind != JOB_OPEN ? conn_ready(c) : 0;
     if (rc == 0)
-        rc = aw_checkpoint(); /* so that a -ECANCELED below always means "abandoned" */
+        rc = aw_checkpoint();
     if (rc < 0)
         return rc;
     if (j->kind != JOB_OPEN)
         c->busy = true;
+    /* aw_to_thread is a cancellation point of its own (a deadline may
+     * pass, a trace hook may cancel): a cancel found there before the
+     * work started calls job_abandon at once, inside the call, and the
+     * job stays ours */
+    j->submitting = true;
     rc = aw_to_thread(job_work, j, job_abandon);
-    if (rc == -ECANCELED) { /* the pool owns j now: stop it */
+    j->submitting = false;
+    if (rc == -ECANCELED && !j->never_ran) { /* the pool owns j now: stop it */
         j->abandoned = true;
         if (j->kind != JOB_OPEN) {
             sqlite3_interrupt(c->db);
@@ -633,18 +717,34 @@ int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **
 
 /* --- transactions ----------------------------------------------------------- */
 
+/* Enter is atomic with respect to cancellation (decision 7): BEGIN runs
+ * as a job of its own; a caller cancelled while it is in flight leaves at
+ * once, and if the job did open the transaction (or savepoint) its abandon
+ * callback marks it for undoing, which the worker does before the
+ * connection's next job. A connection inside a transaction begun by hand
+ * (aw_sqlite_exec(db, "BEGIN")) is refused with -EINVAL: its COMMIT or
+ * ROLLBACK would end the user's transaction (asyncpg refuses the same). */
 static int sq_tx_enter(void *self, void **out) {
     aw_sqlite_tx_t *t = self;
     aw_sqlite_t *c = t->conn;
     *out = c;
-    char sql[64];
-    if (c->txdepth)
-        snprintf(sql, sizeof sql, "SAVEPOINT aw_sp_%d", c->txdepth);
-    else
-        snprintf(sql, sizeof sql, "BEGIN%s", t->immediate ? " IMMEDIATE" : "");
-    long long rc = aw_sqlite_exec(c, sql, NULL, 0);
+    if (!c || !c->db)
+        return aw_raise(-EBADF, "sqlite transaction: not connected");
+    aw__sq_job_t *j = job_new(c, JOB_BEGIN, NULL, NULL, 0);
+    if (!j)
+        return aw_raise(-ENOMEM, "sqlite: out of memory");
+    j->depth = c->txdepth;
+    j->immediate = t->immediate;
+    int rc = job_run(j, j->depth ? "SAVEPOINT" : "BEGIN");
+    if (j->abandoned)
+        return rc; /* undone by the worker if it began */
+    bool manual = j->manual;
+    job_free(j);
     if (rc < 0)
-        return (int)rc;
+        return rc;
+    if (manual)
+        return aw_raise(-EINVAL, "sqlite: aw_sqlite_tx on a connection already inside a transaction "
+                                 "begun by hand; commit or roll it back first");
     t->depth = c->txdepth++;
     return 0;
 }

@@ -216,3 +216,162 @@ static int rows(void *arg) {
     return 0;
 }
 SQ_TEST(row_generator_fetches_in_batches_and_finalizes_early, rows)
+
+#ifndef NDEBUG
+/* Issue 11, 2.1: an allocation that fails while a result is built (the
+ * column names among them) gives -ENOMEM and frees what was built; no
+ * crash, no leak (ASan), and the connection stays usable. The library's
+ * test-only counter fails the N-th allocation of result building; the
+ * sweep covers every one of them (result, names array, each name, the
+ * cells, each text), through aw_sqlite_query and the row generator. */
+extern _Atomic int aw__sqlite_fail_alloc;
+
+static int oom(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (a TEXT, b TEXT, c BLOB);"
+                                          "INSERT INTO t VALUES ('a1', 'b1', x'01'), ('a2', 'b2', x'02'),"
+                                          "('a3', 'b3', x'03'), ('a4', 'b4', x'04'), ('a5', 'b5', x'05')"),
+                     0);
+        int failed = 0, n;
+        for (n = 1; n < 200; n++) {
+            aw__sqlite_fail_alloc = n;
+            aw_sqlite_res_t *r = (aw_sqlite_res_t *)1;
+            int rc = aw_sqlite_query(db, &r, "SELECT a, b, c FROM t", aw_sqlite_noargs);
+            bool fired = aw__sqlite_fail_alloc == 0;
+            aw__sqlite_fail_alloc = 0;
+            if (!fired) { /* past the last allocation: a whole result */
+                cr_assert_eq(rc, 0);
+                cr_assert_eq(aw_sqlite_res_rows(r), 5);
+                cr_assert_str_eq(aw_sqlite_res_name(r, 2), "c");
+                aw_sqlite_res_free(r);
+                break;
+            }
+            cr_assert_eq(rc, -ENOMEM, "allocation %d failed: -ENOMEM, got %d", n, rc);
+            cr_assert_null(r, "allocation %d: no half-built result handed out", n);
+            cr_assert(strstr(aw_err_current()->msg, "out of memory"), "%s", aw_err_current()->msg);
+            aw_err_clear();
+            failed++;
+            long long v;
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t", aw_sqlite_noargs), 0,
+                         "usable after allocation %d failed", n);
+            cr_assert_eq(v, 5);
+        }
+        /* result, names array, 3 names, cells, 5 * 3 values */
+        cr_assert_geq(failed, 21, "every allocation was swept (%d)", failed);
+        /* the row generator builds its batches the same way */
+        for (int k = 1; k <= 3; k++) {
+            int rows = 0;
+            aw__sqlite_fail_alloc = k; /* 2: the names array */
+            aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT a, b FROM t", aw_sqlite_noargs))
+                rows++;
+            aw__sqlite_fail_alloc = 0;
+            cr_assert_eq(aw_status(), -ENOMEM, "generator, allocation %d", k);
+            cr_assert_eq(rows, 0);
+            aw_err_clear();
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(allocation_failure_while_building_a_result_is_ENOMEM, oom)
+#endif
+
+/* Issue 10, 1 (decision 7): a cancel landing at any cancellation point of
+ * a transaction block's enter (BEGIN, or a nested SAVEPOINT, in flight on
+ * the thread pool) leaves the connection outside any transaction, or the
+ * block was entered and its exit ran. Checked after each cut: an
+ * autocommit INSERT is committed (a second connection sees it) and the
+ * next transaction works. */
+static aw_sqlite_t *txdb;
+static bool tx_nest;
+
+static int tx_child(void *arg) {
+    aw_with (aw_sqlite_tx(txdb)) {
+        if (aw_sqlite_exec(txdb, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs) < 0)
+            aw_leave();
+        if (tx_nest) {
+            aw_with (aw_sqlite_tx(txdb)) {
+                aw_sqlite_exec(txdb, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+            }
+        }
+    }
+    return aw_status();
+}
+
+/* Run tx_child, cancelled at its k-th cancellation point; its status. */
+static int run_cut(int k) {
+    aw_task_t *h;
+    int rc;
+    aw_trace_set(aw_test_cancel_hook, NULL);
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_spawn(g, tx_child, NULL, &h), 0);
+        aw_test_cancel_at.target = h;
+        aw_test_cancel_at.points = 0;
+        aw_test_cancel_at.k = k;
+        rc = aw_task_join(h);
+        aw_err_clear();
+    }
+    aw_trace_set(NULL, NULL);
+    aw_err_clear();
+    return rc;
+}
+
+static int tx_cut(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_with (aw_sqlite_t *other, aw_sqlite_connect(path)) {
+            txdb = db;
+            cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)"), 0);
+            for (int nest = 0; nest < 2; nest++) {
+                tx_nest = nest;
+                int k;
+                for (k = 1; k < 100; k++) {
+                    int rc = run_cut(k);
+                    long long v;
+                    cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs), 1);
+                    cr_assert_eq(aw_sqlite_fetch_int(other, &v, "SELECT count(*) FROM tx WHERE v = 2",
+                                                     aw_sqlite_noargs), 0);
+                    cr_assert_eq(v, k, "nest %d, cut at %d: the autocommit INSERT is committed", nest, k);
+                    aw_with (aw_sqlite_tx(db)) {
+                        aw_sqlite_exec(db, "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
+                    }
+                    cr_assert_eq(aw_status(), 0, "nest %d, cut at %d: the next transaction works: %s", nest,
+                                 k, aw_err_current() ? aw_err_current()->msg : "");
+                    if (rc == 0)
+                        break; /* past the last point: ran whole */
+                    cr_assert_eq(rc, -ECANCELED);
+                }
+                cr_assert_gt(k, 2, "cuts landed inside enter");
+                cr_assert_lt(k, 100);
+                aw_sqlite_exec(db, "DELETE FROM tx", aw_sqlite_noargs);
+            }
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(i10_1_cancel_at_every_point_of_tx_enter_leaves_no_transaction, tx_cut)
+
+/* Issue 11, 2.7: a transaction begun by hand is not adopted. */
+static int tx_manual(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)");
+        cr_assert_eq(aw_sqlite_exec(db, "BEGIN", aw_sqlite_noargs), 0);
+        aw_sqlite_exec(db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+        aw_with (aw_sqlite_tx(db)) {
+            cr_assert_fail("refused: the block does not run");
+        }
+        cr_assert_eq(aw_status(), -EINVAL);
+        cr_assert(strstr(aw_err_current()->msg, "begun by hand"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(count(db), 1, "the user's transaction is untouched");
+        cr_assert_geq(aw_sqlite_exec(db, "COMMIT", aw_sqlite_noargs), 0, "and still the user's to end");
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count(db), 2);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(i11_2_7_tx_refuses_a_transaction_begun_by_hand, tx_manual)
