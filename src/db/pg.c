@@ -25,7 +25,6 @@
 #include <awith/with.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
-#include <awith/thread.h>
 #include <awith/pg.h>
 #include <awith/event.h>
 #include <awith/group.h>

@@ -14,7 +14,6 @@
 #include <awith/with.h>
 #include <awith/thread.h>
 #include <awith/event.h>
-#include <awith/thread.h>
 #include <awith/sqlite.h>
 
 #include <sqlite3.h>
