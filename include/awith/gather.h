@@ -72,8 +72,9 @@ AW_API int aw__spawn_result(aw_group_t *g, aw_result_fn fn, void *arg, aw_result
  * succeeded, else the group's error, pending as for a group block:
  * -AW_EGROUP (members: each failure, in completion order), -ECANCELED, or
  * a spawn error (-ENOMEM: the children already started are cancelled;
- * the slots not started say -ECANCELED). -EPERM outside a task. The
- * children are named after their functions, spawned at the call site. */
+ * the slots not started say -ECANCELED), -EINVAL (r NULL), -EPERM outside
+ * a task. The children are named after their functions (AW_RESULT) and
+ * recorded as spawned at the call site. */
 #define aw_gather(r, n) aw__gather((r), (n), __FILE__, __LINE__)
 AW_API int aw__gather(aw_result_t *r, size_t n, const char *file, int line);
 
