@@ -32,9 +32,9 @@
  * must outlive every entry of it, and a per-entry state (a connection slot,
  * an AW_GENCM_INIT instance) must not be entered again while entered.
  * Debug builds (no NDEBUG) abort with both entry sites when the exit stack
- * enters a borrowed state that is still entered in the same task (the mark
- * of a compound literal or loop variable reused in a loop), unless the type
- * declares AW_CM_SHARED. */
+ * enters a borrowed state (other than NULL) that is still entered in the
+ * same task (the mark of a compound literal or loop variable reused in a
+ * loop), unless the type declares AW_CM_SHARED. */
 #ifndef AWITH_CM_H
 #define AWITH_CM_H
 

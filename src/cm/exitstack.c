@@ -119,7 +119,7 @@ static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra, aw_cm
  * debug builds only. */
 static void aw__xs_check_borrowed(aw_cm_t cm, const char *file, int line) {
     aw_task_t *t = aw__task_cur();
-    if (cm.size || !t || !cm.type || (cm.type->flags & AW_CM_SHARED))
+    if (cm.size || !cm.self || !t || !cm.type || (cm.type->flags & AW_CM_SHARED))
         return;
     for (const aw_with_t *w = t->withs; w; w = w->outer)
         if (w->cm.self == cm.self && w->cm.type == cm.type && w->state >= AW__WITH_ENTER &&
