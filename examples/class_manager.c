@@ -80,13 +80,13 @@ static const aw_cm_type_t cm_db_type = {
     .name = "AsyncDBConnectionManager", .enter = cm_db_enter, .exit = cm_db_exit};
 
 int example_class_manager(void *arg) {
-    aw_with (cm_resource *r, aw_cm(&cm_resource_type, &(cm_resource){"the resource"})) {
+    aw_with (cm_resource *r, aw_cm_temp(&cm_resource_type, (cm_resource){"the resource"})) {
         printf("Using %s\n", r->name);
     }
     if (aw_status() < 0)
         return aw_status();
 
-    aw_with (cm_conn *conn, aw_cm(&cm_db_type, &(cm_db_manager){{0}})) {
+    aw_with (cm_conn *conn, aw_cm_temp(&cm_db_type, (cm_db_manager){{0}})) {
         printf("Query on connection %d\n", conn->id);
         aw_fail(-EIO, "the query failed"); /* the connection is closed all the same */
     }

@@ -42,8 +42,8 @@ static int cb_exit(void *self, const aw_err_t *err) {
 }
 
 static const aw_cm_type_t cb_type = {.name = "manager", .enter = cb_enter, .exit = cb_exit};
-#define manager1() aw_cm(&cb_type, &(cb_manager){"manager1"})
-#define manager2() aw_cm(&cb_type, &(cb_manager){"manager2"})
+#define manager1() aw_cm_temp(&cb_type, (cb_manager){"manager1"})
+#define manager2() aw_cm_temp(&cb_type, (cb_manager){"manager2"})
 
 typedef struct cb_pair {
     const char *res1, *res2;

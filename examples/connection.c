@@ -47,7 +47,7 @@ static int connection_exit(void *self, const aw_err_t *err) {
 static const aw_cm_type_t connection_type = {
     .name = "AsyncConnection", .enter = connection_enter, .exit = connection_exit};
 /* AsyncConnection(host, port) */
-#define async_connection(h, p) aw_cm(&connection_type, &(async_connection){.host = (h), .port = (p)})
+#define async_connection(h, p) aw_cm_temp(&connection_type, (async_connection){.host = (h), .port = (p)})
 
 int example_connection(void *arg) {
     aw_with (async_connection *conn, async_connection("example.com", 8080)) {

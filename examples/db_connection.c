@@ -49,7 +49,7 @@ static int database_exit(void *self, const aw_err_t *err) {
 static const aw_cm_type_t database_type = {
     .name = "AsyncDatabaseConnection", .enter = database_enter, .exit = database_exit};
 /* AsyncDatabaseConnection(): the state lives in the block, no malloc */
-#define async_database_connection() aw_cm(&database_type, &(database_conn){0})
+#define async_database_connection() aw_cm_temp(&database_type, (database_conn){0})
 
 /* AsyncAPIConnection: the seed names it without showing it; same shape. */
 typedef struct { bool connected; } api_conn;
@@ -77,7 +77,7 @@ static int api_exit(void *self, const aw_err_t *err) {
 
 static const aw_cm_type_t api_type = {
     .name = "AsyncAPIConnection", .enter = api_enter, .exit = api_exit};
-#define async_api_connection() aw_cm(&api_type, &(api_conn){0})
+#define async_api_connection() aw_cm_temp(&api_type, (api_conn){0})
 
 /* async def main() */
 static int db_main(void) {

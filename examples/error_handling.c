@@ -40,7 +40,7 @@ static int eh_exit(void *self, const aw_err_t *err) {
 static const aw_cm_type_t eh_type = {.name = "policy", .enter = eh_enter, .exit = eh_exit};
 
 static void eh_run(const char *name, int verdict, int fail) {
-    aw_with (aw_cm(&eh_type, &(eh_policy){name, verdict})) {
+    aw_with (aw_cm_temp(&eh_type, (eh_policy){name, verdict})) {
         if (fail) {
             aw_fail(-EINVAL, "bad input");
         }

@@ -113,7 +113,7 @@ static int context_exit(void *self, const aw_err_t *err) {
 
 static const aw_cm_type_t context_type = {
     .name = "AsyncContextManager", .enter = context_enter, .exit = context_exit};
-#define async_context_manager(sup) aw_cm(&context_type, &(context_manager){.suppress = (sup)})
+#define async_context_manager(sup) aw_cm_temp(&context_type, (context_manager){.suppress = (sup)})
 
 static int exit_args_context(void) {
     /* the error propagates: exit returns 0 (`return False`) */

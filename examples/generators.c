@@ -81,7 +81,7 @@ static int async_fetch(aw_gen_t *g, void *arg) {
     const char *const *urls = arg;
     int rc = 0;
     for (int i = 0; urls[i] && rc == 0; i++) {
-        aw_with (gn_client *response, aw_cm(&gn_client_type, &(gn_client){urls[i]})) {
+        aw_with (gn_client *response, aw_cm_temp(&gn_client_type, (gn_client){urls[i]})) {
             rc = aw_gen_yield(g, response->text); /* yield await response.text() */
         }
         if (aw_status() < 0)

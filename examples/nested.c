@@ -32,8 +32,8 @@ static int resource_exit(void *self, const aw_err_t *err) {
 
 static const aw_cm_type_t resource_type = {
     .name = "resource", .enter = resource_enter, .exit = resource_exit};
-#define resource_a() aw_cm(&resource_type, &(resource){"A"})
-#define resource_b() aw_cm(&resource_type, &(resource){"B"})
+#define resource_a() aw_cm_temp(&resource_type, (resource){"A"})
+#define resource_b() aw_cm_temp(&resource_type, (resource){"B"})
 
 int example_nested(void *arg) {
     /* several managers: one per line, entered in order, exited in reverse */

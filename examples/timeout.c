@@ -46,7 +46,7 @@ static int report_exit(void *self, const aw_err_t *err) {
 
 static const aw_cm_type_t report_type = {
     .name = "operation_with_timeout", .enter = report_enter, .exit = report_exit};
-#define report_timeout(ns) aw_cm(&report_type, &(timeout_report){(ns)})
+#define report_timeout(ns) aw_cm_temp(&report_type, (timeout_report){(ns)})
 
 int example_timeout(void *arg) {
     /* async with async_operation_with_timeout(2): await slow_operation() */

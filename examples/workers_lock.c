@@ -11,8 +11,9 @@
  * aw_lock_t is that lock, and aw_locked() its manager (the seed's AsyncLock
  * class is the same thing written by hand). The lock hands over in FIFO
  * order, so the workers take turns in the order they asked; the owner is
- * known (a release by another task is -EPERM). The seed sleeps 1 s; here
- * 30 ms. */
+ * known (a release by another task is -EPERM). aw_gather (see
+ * workers_gather.c) runs the three calls as a task group. The seed sleeps
+ * 1 s; here 30 ms. */
 #include <awith.h>
 #include <stdio.h>
 
@@ -22,7 +23,7 @@
 
 static aw_lock_t shared_resource = AW_LOCK_INIT("shared_resource");
 
-static int wl_worker(void *arg) {
+static int wl_worker(void *arg, void **result) { /* result: None, as in the seed */
     const char *name = arg;
     aw_with (aw_locked(&shared_resource)) {
         printf("%s: Acquired lock\n", name);
@@ -34,12 +35,9 @@ static int wl_worker(void *arg) {
 }
 
 int example_workers_lock(void *arg) {
-    aw_with (aw_group_t *g, aw_group()) { /* gather */
-        aw_spawn(g, wl_worker, "Worker 1", NULL);
-        aw_spawn(g, wl_worker, "Worker 2", NULL);
-        aw_spawn(g, wl_worker, "Worker 3", NULL);
-    }
-    return aw_status();
+    aw_result_t r[] = {AW_RESULT(wl_worker, "Worker 1"), AW_RESULT(wl_worker, "Worker 2"),
+                       AW_RESULT(wl_worker, "Worker 3")};
+    return aw_gather(r, 3); /* await asyncio.gather(...) */
 }
 
 #ifndef AW_EXAMPLE_NO_MAIN

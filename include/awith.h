@@ -9,6 +9,7 @@
 #include <awith/scope.h>
 #include <awith/task.h>
 #include <awith/group.h>
+#include <awith/gather.h>
 #include <awith/with.h>
 #include <awith/gencm.h>
 #include <awith/exitstack.h>

@@ -160,7 +160,7 @@ static int fh_log_exit(void *self, const aw_err_t *err) {
 }
 
 static const aw_cm_type_t fh_log_type = {.name = "log_file", .enter = fh_log_enter, .exit = fh_log_exit};
-#define fh_log_file(name_, job_) aw_cm(&fh_log_type, &(fh_log){.name = (name_), .job = (job_)})
+#define fh_log_file(name_, job_) aw_cm_temp(&fh_log_type, (fh_log){.name = (name_), .job = (job_)})
 
 static int fh_class(void) {
     puts("-- (b) a class-style manager: enter writes a header, exit a footer");
@@ -224,7 +224,7 @@ static int fh_errors(void) {
     if (fh_after() < 0)
         return aw_status();
     puts("-- (d') the same manager told to suppress it (__aexit__ returns True)");
-    aw_with (aw_file_t *log, aw_cm(&fh_log_type, &(fh_log){.name = "run.log", .job = "job 4",
+    aw_with (aw_file_t *log, aw_cm_temp(&fh_log_type, (fh_log){.name = "run.log", .job = "job 4",
                                                            .suppress_missing = true})) {
         if (fh_read_config(log, "missing.conf") < 0)
             aw_leave();

@@ -194,7 +194,7 @@ static int async_fetch(aw_gen_t *g, void *arg) {
     for (size_t i = 0; i < a->n; i++) {
         int stop = 0;
         aw_with (aw_http_response_t *response,
-                 aw_cm(&async_http_client_type, &(async_http_client){.url = a->urls[i]})) {
+                 aw_cm_temp(&async_http_client_type, (async_http_client){.url = a->urls[i]})) {
             const char *data;
             if (aw_http_response_text(response, 0, &data, NULL) < 0)
                 break;

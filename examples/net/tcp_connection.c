@@ -52,7 +52,7 @@ static int connection_exit(void *self, const aw_err_t *err) {
 
 static const aw_cm_type_t connection_type = {
     .name = "AsyncConnection", .enter = connection_enter, .exit = connection_exit};
-#define async_connection(h, p) aw_cm(&connection_type, &(async_connection){.host = (h), .port = (p)})
+#define async_connection(h, p) aw_cm_temp(&connection_type, (async_connection){.host = (h), .port = (p)})
 
 /* The server side: echo each line back. */
 static int echo(aw_stream_t *s, void *arg) {

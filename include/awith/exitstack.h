@@ -14,7 +14,18 @@
  * the same as with nested blocks: every error kept, in order, acyclic.
  * Entries are heap nodes (in slabs of 4, 8, 16...: a few mallocs per
  * stack): the stack is for a number of managers known only at run time;
- * use aw_with for a fixed set. */
+ * use aw_with for a fixed set.
+ *
+ * Lifetime (awith/cm.h): the stack owns what its entries need. A manager
+ * built by a constructor (aw_file, aw_gencm, aw_fail_after, aw_pool_item,
+ * aw_sqlite_tx, aw_exitstack, ... : aw_cm_temp) is copied into the stack
+ * before it is entered, so
+ *     for (i = 0; i < n; i++)
+ *         aw_exitstack_enter(st, aw_file(path[i], O_RDONLY, 0), (void **)&f[i]);
+ * enters n distinct files, each closed once when the stack exits, and what
+ * enter hands out (f[i]) stays valid until then. A state passed by pointer
+ * (aw_cm(&type, &state)) is borrowed: it must live until the stack exits
+ * (debug builds abort if one is entered again while still entered). */
 #ifndef AWITH_EXITSTACK_H
 #define AWITH_EXITSTACK_H
 
@@ -30,10 +41,13 @@ typedef struct aw_exitstack {     /* private; public for stack storage */
 } aw_exitstack_t;
 
 extern AW_API const aw_cm_type_t aw_exitstack_type;
-#define aw_exitstack() aw_cm(&aw_exitstack_type, &(aw_exitstack_t){0})
+#define aw_exitstack() aw_cm_temp(&aw_exitstack_type, (aw_exitstack_t){0})
 
-/* Enter `cm` now and push its exit. On failure (enter's error, -ENOMEM)
- * nothing is pushed and the error is pending. `out` may be NULL. */
+/* Enter `cm` now and push its exit; a temporary state (cm.size > 0) is
+ * first copied into the stack, which owns it until the entry exits. May
+ * suspend (if enter does); a cancellation point if enter is. Returns 0,
+ * enter's error, or -ENOMEM; on failure nothing is pushed and the error is
+ * pending. `out` (may be NULL) gets what enter produced. */
 #define aw_exitstack_enter(st, cm, out) aw__exitstack_enter((st), (cm), (out), __FILE__, __LINE__)
 AW_API int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line);
 

@@ -74,7 +74,7 @@ typedef struct aw_file_cm {      /* private; public for stack storage */
 /* enter opens, exit closes (a close error fails the block). */
 extern AW_API const aw_cm_type_t aw_file_type;
 #define aw_file(path_, flags_, mode_) \
-    aw_cm(&aw_file_type, &(aw_file_cm_t){.path = (path_), .flags = (flags_), .mode = (mode_)})
+    aw_cm_temp(&aw_file_type, (aw_file_cm_t){.path = (path_), .flags = (flags_), .mode = (mode_)})
 
 /* Atomic replacement of `path`: enter creates a temporary file in the
  * same directory (write-only); on a clean exit it is fsync'ed, given
@@ -82,7 +82,7 @@ extern AW_API const aw_cm_type_t aw_file_type;
  * or a cancel it is closed and unlinked: nothing half-written is left. */
 extern AW_API const aw_cm_type_t aw_file_atomic_type;
 #define aw_file_atomic(path_, mode_) \
-    aw_cm(&aw_file_atomic_type, &(aw_file_cm_t){.path = (path_), .mode = (mode_)})
+    aw_cm_temp(&aw_file_atomic_type, (aw_file_cm_t){.path = (path_), .mode = (mode_)})
 
 /* ---- lines ---- */
 

@@ -56,7 +56,7 @@ enum { AW__GENCM_NEW, AW__GENCM_ENTER, AW__GENCM_YIELDED, AW__GENCM_EXIT, AW__GE
 extern AW_API const aw_cm_type_t aw_gencm_type;
 
 /* A fresh single-use instance, as a manager (lives as long as the block). */
-#define aw_gencm(fn_, arg_) aw_cm(&aw_gencm_type, &(aw_gencm_t)AW_GENCM_INIT(fn_, arg_))
+#define aw_gencm(fn_, arg_) aw_cm_temp(&aw_gencm_type, (aw_gencm_t)AW_GENCM_INIT(fn_, arg_))
 /* An instance to declare yourself: aw_gencm_t m = AW_GENCM_INIT(fn, arg); */
 #define AW_GENCM_INIT(fn_, arg_) {.fn = (fn_), .arg = (arg_), .name = #fn_}
 

@@ -36,7 +36,7 @@ struct aw_group {                 /* private; public for stack storage */
 };
 
 extern AW_API const aw_cm_type_t aw_group_type;
-#define aw_group() aw_cm(&aw_group_type, &(aw_group_t){.state = 0})
+#define aw_group() aw_cm_temp(&aw_group_type, (aw_group_t){.state = 0})
 
 /* Cancel the group's body and children; leaving the block is then not an
  * error. Idempotent; never suspends. */

@@ -101,7 +101,7 @@ typedef struct aw_http_session_cm {
 } aw_http_session_cm_t;
 extern AW_API const aw_cm_type_t aw_http_session_type;
 #define aw_http_session(...)                                                               \
-    aw_cm(&aw_http_session_type, &(aw_http_session_cm_t){.opts = {__VA_ARGS__},              \
+    aw_cm_temp(&aw_http_session_type, (aw_http_session_cm_t){.opts = {__VA_ARGS__},              \
                                                          .file = __FILE__, .line = __LINE__})
 
 typedef struct aw_http_chunk {
@@ -178,7 +178,7 @@ typedef struct aw_http_response_cm {
 } aw_http_response_cm_t;
 extern AW_API const aw_cm_type_t aw_http_response_type;
 #define aw_http_req(sess, ...) \
-    aw_cm(&aw_http_response_type, &(aw_http_response_cm_t){.s = (sess), .req = {__VA_ARGS__}})
+    aw_cm_temp(&aw_http_response_type, (aw_http_response_cm_t){.s = (sess), .req = {__VA_ARGS__}})
 #define aw_http_get(sess, u, ...) aw_http_req((sess), .method = "GET", .url = (u), __VA_ARGS__)
 #define aw_http_head(sess, u, ...) aw_http_req((sess), .method = "HEAD", .url = (u), __VA_ARGS__)
 #define aw_http_delete(sess, u, ...) aw_http_req((sess), .method = "DELETE", .url = (u), __VA_ARGS__)

@@ -18,6 +18,7 @@ typedef struct aw_loop_opts {
     aw_ns_t exit_grace;      /* default grace of a shielded exit; default 10 s */
     aw_ns_t shutdown_grace;  /* how long shutdown waits for cancelled tasks; default 30 s */
     int threads;             /* thread-pool size; default 4 */
+    size_t post_limit;       /* posts from other threads queued at once; default 16384 */
 } aw_loop_opts_t;
 
 /* Run `fn(arg)` as the main task of a new loop on this thread. When it
@@ -55,11 +56,21 @@ AW_API aw_loop_t *aw_loop_current(void);
  * sleeps until a post or the last unref arrives). A reference does not
  * keep the loop open: aw_main() still closes it when its tasks are done.
  *
+ * The queue is bounded (aw_loop_opts_t.post_limit, default 16384 posts
+ * waiting to run): when the loop falls behind, the poster chooses between
+ * aw_loop_post(), which refuses with -EAGAIN (nothing queued, arg is
+ * still yours: retry, drop or coalesce), and aw_loop_post_wait(), which
+ * blocks the posting thread until there is room. A flood thus costs the
+ * loop at most post_limit queued calls, however many threads post.
+ *
  * Every post that returned 0 runs exactly once: normally at the loop's
  * next round; if the loop closes first, while it closes, after its tasks
- * are gone (then aw_loop_current() is NULL in fn). After the close,
- * aw_loop_post() returns -ESHUTDOWN; the reference itself stays valid
- * until unref'd, so a late post is safe. */
+ * are gone (then aw_loop_current() is NULL in fn). At most post_limit
+ * posts are queued then, so closing costs at most that many calls,
+ * whatever the flood. After the close, aw_loop_post() and
+ * aw_loop_post_wait() (also one asleep waiting for room) return
+ * -ESHUTDOWN: nothing accepted is dropped, nothing refused is run. The
+ * reference itself stays valid until unref'd, so a late post is safe. */
 typedef struct aw_loop_ref aw_loop_ref_t;
 
 /* A reference to the loop running on this thread, for other threads.
@@ -67,9 +78,19 @@ typedef struct aw_loop_ref aw_loop_ref_t;
 AW_API int aw_loop_ref(aw_loop_ref_t **out);
 
 /* Queue fn(arg) to run on the loop's thread. Thread-safe; never blocks
- * beyond a short mutex hold. Returns 0, -ESHUTDOWN (the loop closed: fn
- * will not run, arg is still yours), -ENOMEM, -EINVAL (NULL r or fn). */
+ * beyond a short mutex hold. Returns 0, -EAGAIN (post_limit posts are
+ * waiting: fn will not run, arg is still yours), -ESHUTDOWN (the loop
+ * closed: likewise), -ENOMEM, -EINVAL (NULL r or fn). */
 AW_API int aw_loop_post(aw_loop_ref_t *r, void (*fn)(void *arg), void *arg);
+
+/* The same, but when the queue is full, block the calling thread until
+ * the loop has taken the queue (or closed). For threads of your own: it
+ * blocks a whole thread, so a task of another loop should call it through
+ * aw_to_thread. Returns 0, -ESHUTDOWN (the loop closed, also while this
+ * call waited: fn will not run, arg is still yours), -EDEADLK (the queue
+ * is full and this is the loop's own thread, which alone could empty it),
+ * -ENOMEM, -EINVAL. Not a cancellation point (it is not a task's call). */
+AW_API int aw_loop_post_wait(aw_loop_ref_t *r, void (*fn)(void *arg), void *arg);
 
 /* Drop a reference (any thread, once per aw_loop_ref()). */
 AW_API void aw_loop_unref(aw_loop_ref_t *r);

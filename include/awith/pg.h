@@ -95,7 +95,7 @@ AW_API void aw_pg_close(aw_pg_t *c);
 /* The connection as a manager: enter opens, exit closes. */
 typedef struct aw_pg_connect_state { const char *dsn; aw_pg_t *conn; } aw_pg_connect_t;
 extern AW_API const aw_cm_type_t aw_pg_connect_type;
-#define aw_pg_connect(dsn) aw_cm(&aw_pg_connect_type, &(aw_pg_connect_t){(dsn), NULL})
+#define aw_pg_connect(dsn) aw_cm_temp(&aw_pg_connect_type, (aw_pg_connect_t){(dsn), NULL})
 
 /* Run one statement; on success *out owns the result (free it with
  * aw_pg_res_free). Suspends; a cancellation point. */
@@ -194,7 +194,7 @@ typedef struct aw_pg_tx {
 } aw_pg_tx_t;
 extern AW_API const aw_cm_type_t aw_pg_tx_type;
 /* aw_with (aw_pg_tx(db)) {...}   aw_with (aw_pg_tx(db, .readonly = true)) {...} */
-#define aw_pg_tx(c, ...) aw_cm(&aw_pg_tx_type, &(aw_pg_tx_t){.conn = (c), __VA_ARGS__})
+#define aw_pg_tx(c, ...) aw_cm_temp(&aw_pg_tx_type, (aw_pg_tx_t){.conn = (c), __VA_ARGS__})
 
 /* Row by row (single-row mode), as an async generator:
  *   aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT ...", aw_pg_noargs)) {...}

@@ -91,7 +91,7 @@ typedef struct aw_pool_use {
 } aw_pool_use_t;
 extern AW_API const aw_cm_type_t aw_pool_use_type;
 #define aw_pool_item_timeout(p, ns) \
-    aw_cm(&aw_pool_use_type, &(aw_pool_use_t){(p), (ns), NULL, __FILE__, __LINE__})
+    aw_cm_temp(&aw_pool_use_type, (aw_pool_use_t){(p), (ns), NULL, __FILE__, __LINE__})
 #define aw_pool_item(p) aw_pool_item_timeout((p), AW_NEVER)
 
 #endif

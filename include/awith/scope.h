@@ -53,7 +53,7 @@ enum { AW__SCOPE_PLAIN, AW__SCOPE_FAIL, AW__SCOPE_MOVE, AW__SCOPE_SHIELD, AW__SC
 extern AW_API const aw_cm_type_t aw_scope_type;
 
 #define aw__scope_cm(k, r, d, sh) \
-    aw_cm(&aw_scope_type, &(aw_scope_t){.kind = (k), .rel = (r), .deadline = (d), .shield = (sh)})
+    aw_cm_temp(&aw_scope_type, (aw_scope_t){.kind = (k), .rel = (r), .deadline = (d), .shield = (sh)})
 
 /* A plain cancel scope: aw_scope_cancel() on it ends the block quietly. */
 #define aw_cancel_scope() aw__scope_cm(AW__SCOPE_MOVE, AW_NEVER, AW_NEVER, 0)

@@ -38,7 +38,7 @@ typedef struct aw_server {       /* private except the counters */
 
 extern AW_API const aw_cm_type_t aw_server_type;
 #define aw_server(l_, fn_, arg_) \
-    aw_cm(&aw_server_type, &(aw_server_t){.listener = (l_), .fn = (fn_), .arg = (arg_)})
+    aw_cm_temp(&aw_server_type, (aw_server_t){.listener = (l_), .fn = (fn_), .arg = (arg_)})
 
 /* Serve in the calling task until cancelled: accept and spawn handlers
  * into a group of its own. Returns -ECANCELED (after every handler ended)

@@ -61,7 +61,7 @@ AW_API int aw_sqlite_close(aw_sqlite_t *c);
 
 typedef struct aw_sqlite_connect_state { const char *path; aw_sqlite_t *conn; } aw_sqlite_connect_t;
 extern AW_API const aw_cm_type_t aw_sqlite_connect_type;
-#define aw_sqlite_connect(path) aw_cm(&aw_sqlite_connect_type, &(aw_sqlite_connect_t){(path), NULL})
+#define aw_sqlite_connect(path) aw_cm_temp(&aw_sqlite_connect_type, (aw_sqlite_connect_t){(path), NULL})
 
 /* Run one statement; *out owns its rows (aw_sqlite_res_free). Suspends. */
 AW_API int aw_sqlite_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql,
@@ -120,6 +120,6 @@ typedef struct aw_sqlite_tx {
     int depth;                         /* private */
 } aw_sqlite_tx_t;
 extern AW_API const aw_cm_type_t aw_sqlite_tx_type;
-#define aw_sqlite_tx(c, ...) aw_cm(&aw_sqlite_tx_type, &(aw_sqlite_tx_t){.conn = (c), __VA_ARGS__})
+#define aw_sqlite_tx(c, ...) aw_cm_temp(&aw_sqlite_tx_type, (aw_sqlite_tx_t){.conn = (c), __VA_ARGS__})
 
 #endif

@@ -65,7 +65,7 @@ extern AW_API const aw_cm_type_t aw_tcp_client_type;
 /* aw_tcp_client(h, p) with connect options, e.g.
  * aw_tcp_client_opts(h, p, &(aw_tcp_connect_opts_t){.attempt_delay = AW_MS(100)}) */
 #define aw_tcp_client_opts(host_, port_, opts_) \
-    aw_cm(&aw_tcp_client_type, &(aw_tcp_client_t){.host = (host_), .port = (port_), .opts = (opts_)})
+    aw_cm_temp(&aw_tcp_client_type, (aw_tcp_client_t){.host = (host_), .port = (port_), .opts = (opts_)})
 
 typedef struct aw_tcp_listener { /* private; public for stack storage */
     aw_listener_t listener;
@@ -75,6 +75,6 @@ typedef struct aw_tcp_listener { /* private; public for stack storage */
 } aw_tcp_listener_t;
 extern AW_API const aw_cm_type_t aw_tcp_listener_type;
 #define aw_tcp_listener(host_, port_, opts_) \
-    aw_cm(&aw_tcp_listener_type, &(aw_tcp_listener_t){.host = (host_), .port = (port_), .opts = (opts_)})
+    aw_cm_temp(&aw_tcp_listener_type, (aw_tcp_listener_t){.host = (host_), .port = (port_), .opts = (opts_)})
 
 #endif

@@ -43,7 +43,7 @@ typedef struct aw_timed {
 extern AW_API const aw_cm_type_t aw_timing_type;
 
 /* The block's value is its aw_timed_t (start time). */
-#define aw_timed(t) aw_cm(&aw_timing_type, &(aw_timed_t){(t), 0})
+#define aw_timed(t) aw_cm_temp(&aw_timing_type, (aw_timed_t){(t), 0})
 
 /* A ready-made report: one line to stderr, "timing: NAME 1.234 ms (ok)". */
 AW_API void aw_timing_log(const aw_timing_t *t, aw_ns_t elapsed, const aw_err_t *err, void *arg);

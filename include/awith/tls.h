@@ -73,6 +73,6 @@ typedef struct aw_tls_client {   /* private; public for stack storage */
 } aw_tls_client_t;
 extern AW_API const aw_cm_type_t aw_tls_client_type;
 #define aw_tls_client(ctx_, host_, port_) \
-    aw_cm(&aw_tls_client_type, &(aw_tls_client_t){.ctx = (ctx_), .host = (host_), .port = (port_)})
+    aw_cm_temp(&aw_tls_client_type, (aw_tls_client_t){.ctx = (ctx_), .host = (host_), .port = (port_)})
 
 #endif

@@ -18,7 +18,7 @@ typedef struct aw_unix_client {  /* private; public for stack storage */
     const char *path;
 } aw_unix_client_t;
 extern AW_API const aw_cm_type_t aw_unix_client_type;
-#define aw_unix_client(path_) aw_cm(&aw_unix_client_type, &(aw_unix_client_t){.path = (path_)})
+#define aw_unix_client(path_) aw_cm_temp(&aw_unix_client_type, (aw_unix_client_t){.path = (path_)})
 
 typedef struct aw_unix_listener { /* private; public for stack storage */
     aw_listener_t listener;
@@ -27,6 +27,6 @@ typedef struct aw_unix_listener { /* private; public for stack storage */
 } aw_unix_listener_t;
 extern AW_API const aw_cm_type_t aw_unix_listener_type;
 #define aw_unix_listener(path_, opts_) \
-    aw_cm(&aw_unix_listener_type, &(aw_unix_listener_t){.path = (path_), .opts = (opts_)})
+    aw_cm_temp(&aw_unix_listener_type, (aw_unix_listener_t){.path = (path_), .opts = (opts_)})
 
 #endif

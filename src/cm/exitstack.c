@@ -1,12 +1,20 @@
 /* exitstack.c: each entry is an aw_with_t in a node; leaving runs
  * aw__with_cleanup on each, LIFO, with every entry's mark set to the
  * stack's, so each exit sees exactly what a nested block's exit would.
- * Nodes come from slabs owned by the stack (4 nodes, then 8, 16...), all
- * freed once the stack is unwound: a stack of 10 costs 3 mallocs, not 10. */
+ *
+ * Entries outlive the statement that made them, so a manager built in a
+ * compound literal (aw_file(...), aw_gencm(...): cm.size > 0) is copied
+ * into the node before it is entered: the literal dies at the end of its
+ * C block, the copy when the stack unwinds. Nodes (and those copies) are
+ * carved from byte slabs owned by the stack (room for 4 nodes, then
+ * twice the last slab...), all freed once the stack is unwound: a stack of
+ * 10 costs 3 mallocs, not 10. Slabs never move, so a pointer that enter
+ * hands out into a copied state stays valid until the stack exits. */
 #include <awith/exitstack.h>
 
 #include "../core/core.h"
 
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,19 +24,28 @@ struct aw__xs_node {
     int (*exit_fn)(void *, const aw_err_t *);
     int (*cb_fn)(void *);
     void *arg;
+    alignas(max_align_t) unsigned char state[]; /* the copied manager state, if any */
 };
 
 struct aw__xs_slab {
     aw__xs_slab_t *next;
-    unsigned used, cap;
-    aw__xs_node_t nodes[];
+    size_t used, cap;             /* bytes */
+    alignas(max_align_t) unsigned char mem[];
 };
 
-static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st) {
+#define AW__XS_ALIGN(n) (((n) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
+
+/* A node with `extra` bytes of state after it. */
+static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st, size_t extra) {
+    size_t need = AW__XS_ALIGN(sizeof(aw__xs_node_t) + extra);
+    if (need < extra) /* overflow */
+        return NULL;
     aw__xs_slab_t *s = st->slabs;
-    if (!s || s->used == s->cap) {
-        unsigned cap = s ? 2 * s->cap : 4;
-        aw__xs_slab_t *n = malloc(sizeof *n + cap * sizeof n->nodes[0]);
+    if (!s || s->cap - s->used < need) {
+        size_t cap = s ? 2 * s->cap : 4 * AW__XS_ALIGN(sizeof(aw__xs_node_t) + 64);
+        if (cap < need)
+            cap = need;
+        aw__xs_slab_t *n = malloc(sizeof *n + cap);
         if (!n)
             return NULL;
         n->next = s;
@@ -36,16 +53,18 @@ static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st) {
         n->cap = cap;
         st->slabs = s = n;
     }
-    aw__xs_node_t *node = &s->nodes[s->used++];
+    aw__xs_node_t *node = (aw__xs_node_t *)(s->mem + s->used);
+    s->used += need;
     memset(node, 0, sizeof *node);
     return node;
 }
 
-/* A node whose enter failed: reuse its slot if it is the last one. */
-static void aw__xs_unalloc(aw_exitstack_t *st, aw__xs_node_t *n) {
+/* A node whose enter failed: give its bytes back if nothing came after. */
+static void aw__xs_unalloc(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra) {
     aw__xs_slab_t *s = st->slabs;
-    if (s && s->used && &s->nodes[s->used - 1] == n)
-        s->used--;
+    unsigned char *p = (unsigned char *)n;
+    if (s && p >= s->mem && p + AW__XS_ALIGN(sizeof *n + extra) == s->mem + s->used)
+        s->used = (size_t)(p - s->mem);
 }
 
 static void aw__xs_release(aw_exitstack_t *st) {
@@ -75,11 +94,11 @@ static int aw__xs_plain_cb(void *self, const aw_err_t *err) {
 static const aw_cm_type_t aw__xs_exit_type = {"exit callback", aw__xs_noop_enter, aw__xs_exit_cb};
 static const aw_cm_type_t aw__xs_plain_type = {"callback", aw__xs_noop_enter, aw__xs_plain_cb};
 
-static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, aw_cm_t cm, void **out,
-                       const char *file, int line) {
+static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra, aw_cm_t cm,
+                       void **out, const char *file, int line) {
     n->w = aw__with_init(cm, file, line);
     if (!aw__with_enter(&n->w)) {
-        aw__xs_unalloc(st, n);
+        aw__xs_unalloc(st, n, extra);
         return aw_status() ? aw_status() : -EPERM;
     }
     if (out)
@@ -90,30 +109,64 @@ static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, aw_cm_t cm, void **
     return 0;
 }
 
+#ifndef NDEBUG
+/* A borrowed state (cm.size == 0) that the task has entered and not yet
+ * exited is being entered again: almost always a compound literal or a
+ * loop variable whose storage was reused while the stack still points to
+ * it (the next exit would run on the wrong object). Abort with both
+ * sites rather than corrupt memory; types over shared objects (locks,
+ * semaphores) opt out with AW_CM_SHARED. O(entries open in the task):
+ * debug builds only. */
+static void aw__xs_check_borrowed(aw_cm_t cm, const char *file, int line) {
+    aw_task_t *t = aw__task_cur();
+    if (cm.size || !cm.self || !t || !cm.type || (cm.type->flags & AW_CM_SHARED))
+        return;
+    for (const aw_with_t *w = t->withs; w; w = w->outer)
+        if (w->cm.self == cm.self && w->cm.type == cm.type && w->state >= AW__WITH_ENTER &&
+            w->state <= AW__WITH_EXIT) {
+            fprintf(stderr,
+                    "awith: exit stack at %s:%d enters the state %p of manager '%s', which is\n"
+                    "  still entered (at %s:%d): its storage was reused while the stack keeps\n"
+                    "  it (a compound literal or a variable of a loop body?). Build the manager\n"
+                    "  with aw_cm_temp() so that the stack copies it, or give each entry storage\n"
+                    "  that lives until the stack exits (see awith/cm.h).\n",
+                    file, line, cm.self, cm.type->name ? cm.type->name : "?", w->file, w->line);
+            abort();
+        }
+}
+#endif
+
 int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line) {
-    aw__xs_node_t *n = aw__xs_alloc(st);
+#ifndef NDEBUG
+    aw__xs_check_borrowed(cm, file, line);
+#endif
+    aw__xs_node_t *n = aw__xs_alloc(st, cm.size);
     if (!n)
         return aw_raise(-ENOMEM, "exit stack: no memory for manager '%s'",
                         cm.type && cm.type->name ? cm.type->name : "?");
-    return aw__xs_push(st, n, cm, out, file, line);
+    if (cm.size) { /* the entry owns its state from now on */
+        memcpy(n->state, cm.self, cm.size);
+        cm.self = n->state;
+    }
+    return aw__xs_push(st, n, cm.size, cm, out, file, line);
 }
 
 int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *, const aw_err_t *), void *arg) {
-    aw__xs_node_t *n = aw__xs_alloc(st);
+    aw__xs_node_t *n = aw__xs_alloc(st, 0);
     if (!n)
         return aw_raise(-ENOMEM, "exit stack: no memory for a callback");
     n->exit_fn = fn;
     n->arg = arg;
-    return aw__xs_push(st, n, aw_cm(&aw__xs_exit_type, n), NULL, __FILE__, __LINE__);
+    return aw__xs_push(st, n, 0, aw_cm(&aw__xs_exit_type, n), NULL, __FILE__, __LINE__);
 }
 
 int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *), void *arg) {
-    aw__xs_node_t *n = aw__xs_alloc(st);
+    aw__xs_node_t *n = aw__xs_alloc(st, 0);
     if (!n)
         return aw_raise(-ENOMEM, "exit stack: no memory for a callback");
     n->cb_fn = fn;
     n->arg = arg;
-    return aw__xs_push(st, n, aw_cm(&aw__xs_plain_type, n), NULL, __FILE__, __LINE__);
+    return aw__xs_push(st, n, 0, aw_cm(&aw__xs_plain_type, n), NULL, __FILE__, __LINE__);
 }
 
 /* Exit every entry, LIFO, as nested blocks begun at `mark` would. */

@@ -113,6 +113,14 @@ static inline void aw__task_stack_check(aw_task_t *t) {
     if (t->coro.stack && !aw__stack_ok(t->coro.stack))
         aw__task_stack_fail(t);
 }
+/* The status of a task whose function returned st (SEMANTICS K5): a
+ * `return 0` from inside a with block whose exit then failed is that
+ * exit's error, not a success (the function could not see it). */
+static inline int aw__task_status(const aw_task_t *t, int st) {
+    if (st >= 0 && t->err && t->late_err && t->err->seq == t->late_err)
+        return t->err->code;
+    return st;
+}
 /* Move from's pending errors onto to's, renumbered as raised now in to. */
 void aw__err_move(aw_task_t *to, aw_task_t *from);
 

@@ -148,11 +148,7 @@ static void aw__task_entry(void *p) {
     t->state = AW__T_RUNNING;
     int st = t->fn(t->arg);
     aw__task_stack_check(t);
-    /* SEMANTICS K5: a `return 0` from inside a with block whose exit then
-     * failed: the function could not see that error; it is not handled by
-     * the success return but becomes the task's status. */
-    if (st >= 0 && t->err && t->late_err && t->err->seq == t->late_err)
-        st = t->err->code;
+    st = aw__task_status(t, st); /* SEMANTICS K5 */
     if (st < 0) {
         if (!t->err || t->err->code != st) {
             t->auto_err = !t->err;

@@ -41,6 +41,8 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
         l->opts.shutdown_grace = AW_SEC(30);
     if (l->opts.threads <= 0)
         l->opts.threads = 4;
+    if (!l->opts.post_limit)
+        l->opts.post_limit = 16384;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0)
         return -errno;

@@ -152,20 +152,26 @@ void aw__workers_stop(aw_loop_t *l);
 
 /* Posts from other threads (post.c): aw_loop_post() queues under the
  * block's mutex and writes the loop's eventfd when the queue was empty;
- * the loop runs the queue when the eventfd fires. `expect` counts held
- * references plus queued posts: while it is positive the loop waits for
- * the eventfd instead of declaring a deadlock. */
+ * the loop runs the queue when the eventfd fires. At most `limit` posts
+ * are queued (the loop's post_limit): a full queue refuses (-EAGAIN) or
+ * makes aw_loop_post_wait() sleep on `room`, signalled when the loop
+ * takes the queue or closes. `expect` counts held references plus queued
+ * posts: while it is positive the loop waits for the eventfd instead of
+ * declaring a deadlock. */
 typedef struct aw__post aw__post_t;
 struct aw_loop_ref {
     pthread_mutex_t mu;
+    pthread_cond_t room;               /* the queue has room, or the loop closed */
     aw__post_t *head, *tail;           /* queued, FIFO */
+    size_t queued, limit;
+    int waiters;                       /* posters asleep on `room` */
     int evfd;
     int closed;                        /* the loop closed: posts fail */
     int refs;                          /* the loop's own + one per aw_loop_ref() */
     _Atomic long expect;               /* held references + queued posts */
 };
 void aw__post_drain(aw_loop_t *l);     /* run what was posted */
-void aw__post_close(aw_loop_t *l);     /* refuse posts, run the queued ones */
+void aw__post_close(aw_loop_t *l);     /* refuse posts, run the queued ones (<= limit) */
 static inline bool aw__post_expected(const aw_loop_t *l) {
     return l->remote && atomic_load_explicit(&l->remote->expect, memory_order_acquire) > 0;
 }

@@ -1,10 +1,19 @@
 /* post.c: work handed to the loop by other threads (aw_loop_ref,
- * aw_loop_post, aw_loop_unref). One reference block per loop, made on the
- * first aw_loop_ref() and shared by every reference: the loop holds one count of `refs`, each
- * aw_loop_ref() another, and the last to let go frees it, so a post after
- * the loop closed finds `closed` instead of freed memory. A post is one
- * malloc'd node; the eventfd is written only when the queue was empty (the
- * loop takes the whole queue each time it wakes). */
+ * aw_loop_post, aw_loop_post_wait, aw_loop_unref). One reference block
+ * per loop, made on the first aw_loop_ref() and shared by every
+ * reference: the loop holds one count of `refs`, each aw_loop_ref()
+ * another, and the last to let go frees it, so a post after the loop
+ * closed finds `closed` instead of freed memory. A post is one malloc'd
+ * node; the eventfd is written only when the queue was empty (the loop
+ * takes the whole queue each time it wakes).
+ *
+ * The queue holds at most `limit` posts (the loop's post_limit): posters
+ * that outrun the loop are refused (-EAGAIN) or wait on `room`, which the
+ * loop signals when it takes the queue and when it closes. So a flood
+ * costs the loop at most `limit` calls per round, and the close at most
+ * `limit` calls, however many threads post and for how long (8 flooding
+ * threads used to queue 4 million posts and stretch the close of a
+ * 20 ms program to half a second). */
 #include "loop.h"
 
 #include <errno.h>
@@ -22,6 +31,7 @@ static void aw__ref_put(aw_loop_ref_t *r) {
     int last = --r->refs == 0;
     pthread_mutex_unlock(&r->mu);
     if (last) {
+        pthread_cond_destroy(&r->room);
         pthread_mutex_destroy(&r->mu);
         free(r);
     }
@@ -36,7 +46,9 @@ int aw_loop_ref(aw_loop_ref_t **out) {
         if (!r)
             return -ENOMEM;
         pthread_mutex_init(&r->mu, NULL);
+        pthread_cond_init(&r->room, NULL);
         r->evfd = l->evfd;
+        r->limit = l->opts.post_limit ? l->opts.post_limit : 16384;
         r->refs = 1; /* the loop's */
         l->remote = r;
     }
@@ -56,7 +68,8 @@ static void aw__ref_kick(aw_loop_ref_t *r) {
     (void)w; /* EAGAIN: the counter is saturated, the loop is awake anyway */
 }
 
-int aw_loop_post(aw_loop_ref_t *r, void (*fn)(void *), void *arg) {
+/* Queue fn(arg); `wait`: sleep while the queue is full. */
+static int aw__post(aw_loop_ref_t *r, void (*fn)(void *), void *arg, bool wait) {
     if (!r || !fn)
         return -EINVAL;
     aw__post_t *p = malloc(sizeof *p);
@@ -65,11 +78,28 @@ int aw_loop_post(aw_loop_ref_t *r, void (*fn)(void *), void *arg) {
     p->fn = fn;
     p->arg = arg;
     p->next = NULL;
+    int rc = 0;
     pthread_mutex_lock(&r->mu);
-    if (r->closed) {
+    while (!r->closed && r->queued >= r->limit) {
+        aw_loop_t *l = aw__loop_tls;
+        if (!wait) {
+            rc = -EAGAIN;
+            break;
+        }
+        if (l && l->remote == r) { /* only this thread can make room */
+            rc = -EDEADLK;
+            break;
+        }
+        r->waiters++;
+        pthread_cond_wait(&r->room, &r->mu);
+        r->waiters--;
+    }
+    if (!rc && r->closed)
+        rc = -ESHUTDOWN;
+    if (rc) {
         pthread_mutex_unlock(&r->mu);
         free(p);
-        return -ESHUTDOWN;
+        return rc;
     }
     atomic_fetch_add(&r->expect, 1);
     int wasempty = r->head == NULL;
@@ -78,10 +108,19 @@ int aw_loop_post(aw_loop_ref_t *r, void (*fn)(void *), void *arg) {
     else
         r->head = p;
     r->tail = p;
+    r->queued++;
     if (wasempty)
         aw__ref_kick(r);
     pthread_mutex_unlock(&r->mu);
     return 0;
+}
+
+int aw_loop_post(aw_loop_ref_t *r, void (*fn)(void *), void *arg) {
+    return aw__post(r, fn, arg, false);
+}
+
+int aw_loop_post_wait(aw_loop_ref_t *r, void (*fn)(void *), void *arg) {
+    return aw__post(r, fn, arg, true);
 }
 
 void aw_loop_unref(aw_loop_ref_t *r) {
@@ -95,10 +134,15 @@ void aw_loop_unref(aw_loop_ref_t *r) {
     aw__ref_put(r);
 }
 
+/* Take the whole queue (at most `limit` posts): its room goes back to
+ * the posters at once, while the loop runs what it took. */
 static aw__post_t *aw__post_take(aw_loop_ref_t *r) {
     pthread_mutex_lock(&r->mu);
     aw__post_t *p = r->head;
     r->head = r->tail = NULL;
+    r->queued = 0;
+    if (r->waiters)
+        pthread_cond_broadcast(&r->room);
     pthread_mutex_unlock(&r->mu);
     return p;
 }
@@ -124,8 +168,9 @@ void aw__post_close(aw_loop_t *l) {
         return;
     pthread_mutex_lock(&r->mu);
     r->closed = 1;
+    pthread_cond_broadcast(&r->room); /* waiting posters: -ESHUTDOWN */
     pthread_mutex_unlock(&r->mu);
-    aw__post_run(r, aw__post_take(r)); /* what was accepted runs */
+    aw__post_run(r, aw__post_take(r)); /* what was accepted runs: <= limit calls */
     l->remote = NULL;
     aw__ref_put(r);
 }

@@ -333,4 +333,5 @@ int aw__stream_cm_exit(void *self, const aw_err_t *err) {
     (void)err;
     return aw_stream_close(self); /* self starts with the stream (net.h) */
 }
-const aw_cm_type_t aw_stream_closing_type = {"stream", aw__closing_enter, aw__stream_cm_exit, 0, 0};
+const aw_cm_type_t aw_stream_closing_type = {"stream", aw__closing_enter, aw__stream_cm_exit,
+                                             AW_CM_SHARED, 0};

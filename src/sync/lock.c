@@ -82,4 +82,4 @@ static int aw__lock_exit(void *self, const aw_err_t *err) {
     return rc < 0 ? rc : 0;
 }
 
-const aw_cm_type_t aw_lock_type = {"lock", aw__lock_enter, aw__lock_exit};
+const aw_cm_type_t aw_lock_type = {"lock", aw__lock_enter, aw__lock_exit, AW_CM_SHARED};

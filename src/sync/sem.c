@@ -43,4 +43,4 @@ static int aw__sem_exit(void *self, const aw_err_t *err) {
     return rc < 0 ? rc : 0;
 }
 
-const aw_cm_type_t aw_sem_type = {"semaphore", aw__sem_enter, aw__sem_exit};
+const aw_cm_type_t aw_sem_type = {"semaphore", aw__sem_enter, aw__sem_exit, AW_CM_SHARED};

@@ -277,3 +277,191 @@ static int d10(void *arg) {
     return 0;
 }
 Test(exitstack, D10_close_twice_the_second_does_nothing) { aw_test_run(d10, NULL, 0); }
+
+/* ---- issue 10, item 2: the state a constructor builds in a compound
+ * literal dies at the end of the enclosing C block; the stack keeps its
+ * entries past it. Entered in a loop, each manager must be a distinct,
+ * live instance. ---- */
+
+#include <fcntl.h>
+#include <unistd.h>
+
+static int files_in_a_loop(void *arg) {
+    char dir[64], path[3][128];
+    aw_test_mkdtemp(dir, sizeof dir, "xs");
+    for (int i = 0; i < 3; i++) {
+        snprintf(path[i], sizeof path[i], "%s/f%d", dir, i);
+        FILE *fp = fopen(path[i], "w");
+        fprintf(fp, "file %d", i);
+        fclose(fp);
+    }
+    int fds = aw_test_fds();
+    aw_file_t *f[3];
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_file(path[i], O_RDONLY, 0), (void **)&f[i]), 0);
+        cr_assert_eq(aw_test_fds(), fds + 3, "three files open");
+        cr_assert(f[0] != f[1] && f[1] != f[2] && f[0] != f[2], "three distinct file objects");
+        for (int i = 0; i < 3; i++) {
+            char buf[32] = {0}, want[32];
+            snprintf(want, sizeof want, "file %d", i);
+            cr_assert_gt(aw_file_read(f[i], buf, sizeof buf - 1), 0);
+            cr_assert_str_eq(buf, want, "entry %d reads its own file", i);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_test_fds(), fds, "every file closed: no fd leaked");
+    aw_test_rmtree(dir);
+    return 0;
+}
+Test(exitstack, files_entered_in_a_loop_are_distinct_and_all_closed) {
+    aw_test_run(files_in_a_loop, NULL, 0);
+}
+
+static char gen_log[256];
+static int gen_res(aw_gencm_t *g, void *arg) {
+    char b[16];
+    snprintf(b, sizeof b, "+%d;", (int)(intptr_t)arg);
+    strcat(gen_log, b);
+    int rc = aw_gencm_yield(g, arg);
+    snprintf(b, sizeof b, "-%d;", (int)(intptr_t)arg);
+    strcat(gen_log, b);
+    return rc;
+}
+
+static int gencm_in_a_loop(void *arg) {
+    void *v[3];
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (intptr_t i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_gencm(gen_res, (void *)i), &v[i]), 0);
+        for (intptr_t i = 0; i < 3; i++)
+            cr_assert_eq((intptr_t)v[i], i);
+        cr_assert_eq(aw_sleep_ms(1), 0, "the generators' coroutines survive a suspension");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(gen_log, "+0;+1;+2;-2;-1;-0;", "each exits once, in reverse order");
+    return 0;
+}
+Test(exitstack, generator_managers_entered_in_a_loop_each_exit_once_in_reverse) {
+    aw_test_run(gencm_in_a_loop, NULL, 0);
+}
+
+/* Scopes entered in a loop stay on the task's scope chain until the stack
+ * unwinds: the chain must hold three scopes, not one thrice (a cycle). */
+static int fail_after_in_a_loop(void *arg) {
+    aw_scope_t *s[3];
+    aw_ns_t rel[3] = {AW_SEC(30), AW_MS(20), AW_SEC(30)};
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_fail_after(rel[i]), (void **)&s[i]), 0);
+        cr_assert(s[0] != s[1] && s[1] != s[2], "three distinct scopes");
+        cr_assert_eq(aw_sleep(AW_SEC(10)), -ECANCELED, "the 20 ms deadline cuts the sleep");
+    }
+    cr_assert_geq(aw_now() - t0, AW_MS(20));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "the scope whose deadline fired reports it");
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "no scope is left on the task's chain");
+    return 0;
+}
+Test(exitstack, deadlines_entered_in_a_loop_are_distinct_scopes) {
+    aw_test_run(fail_after_in_a_loop, NULL, 0);
+}
+
+static int item_seq;
+static int it_open(void *ctx, void **item) {
+    *item = (void *)(intptr_t)++item_seq;
+    return 0;
+}
+static void it_close(void *ctx, void *item) {}
+static const aw_pool_ops_t it_ops = {"items", it_open, it_close};
+
+static int pool_items_in_a_loop(void *arg) {
+    aw_pool_t *p;
+    cr_assert_eq(aw_pool_open(&p, &it_ops, NULL, &(aw_pool_opts_t){.max = 3}), 0);
+    void *item[3];
+    aw_pool_stats_t ps;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_pool_item(p), &item[i]), 0);
+        cr_assert(item[0] != item[1] && item[1] != item[2] && item[0] != item[2],
+                  "three distinct items");
+        aw_pool_stats(p, &ps);
+        cr_assert_eq(ps.in_use, 3);
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_pool_stats(p, &ps);
+    cr_assert_eq(ps.in_use, 0, "every item given back");
+    cr_assert_eq(ps.idle, 3);
+    cr_assert_eq(aw_pool_close(p, AW_SEC(1)), 0);
+    return 0;
+}
+Test(exitstack, pool_items_entered_in_a_loop_are_distinct_and_all_released) {
+    aw_test_run(pool_items_in_a_loop, NULL, 0);
+}
+
+/* Nested stacks and groups built by their constructors work too. */
+static int inner_stacks(void *arg) {
+    aw_exitstack_t *in[3];
+    res_t r[3] = {{"a"}, {"b"}, {"c"}};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++) {
+            cr_assert_eq(aw_exitstack_enter(st, aw_exitstack(), (void **)&in[i]), 0);
+            cr_assert_eq(aw_exitstack_enter(in[i], aw_cm(&res_type, &r[i]), NULL), 0);
+        }
+        cr_assert(in[0] != in[1] && in[1] != in[2]);
+    }
+    cr_assert_str_eq(log_, "+a;+b;+c;-c(ok);-b(ok);-a(ok);");
+    return 0;
+}
+Test(exitstack, exit_stacks_entered_in_a_loop_are_distinct) { aw_test_run(inner_stacks, NULL, 0); }
+
+/* The lifetime rule's remaining case: a state given by pointer is
+ * borrowed. A compound literal of one's own reused in a loop (the same
+ * storage each time, still entered) fails loudly in debug builds instead
+ * of exiting the wrong object. */
+#ifndef NDEBUG
+#include <criterion/redirect.h>
+#include <signal.h>
+static int misuse(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 2; i++)
+            aw_exitstack_enter(st, aw_cm(&res_type, &(res_t){"r"}), NULL);
+    }
+    return 0;
+}
+Test(exitstack, a_borrowed_state_entered_again_while_entered_aborts_in_debug_builds,
+     .signal = SIGABRT) {
+    cr_redirect_stderr();
+    aw_main(misuse, NULL);
+}
+#endif
+
+/* ... the same literal built with aw_cm_temp is copied: no abort. */
+#define res_temp(name) aw_cm_temp(&res_type, (res_t){(name)})
+static int temp_ok(void *arg) {
+    const char *names[] = {"x", "y", "z"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, res_temp(names[i]), NULL), 0);
+    }
+    cr_assert_str_eq(log_, "+x;+y;+z;-z(ok);-y(ok);-x(ok);");
+    return 0;
+}
+Test(exitstack, a_managers_own_temp_constructor_is_copied_into_the_stack) {
+    aw_test_run(temp_ok, NULL, 0);
+}
+
+/* A shared object (AW_CM_SHARED: a semaphore) may be entered several
+ * times at once: that is not the misuse above. */
+static int sem_twice(void *arg) {
+    aw_sem_t s = AW_SEM_INIT("slots", 2, 2);
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_enter(st, aw_sem_held(&s), NULL), 0);
+        cr_assert_eq(aw_exitstack_enter(st, aw_sem_held(&s), NULL), 0);
+        cr_assert_eq(aw_sem_value(&s), 0);
+    }
+    cr_assert_eq(aw_sem_value(&s), 2);
+    return 0;
+}
+Test(exitstack, a_semaphore_entered_twice_is_not_misuse) { aw_test_run(sem_twice, NULL, 0); }

@@ -375,3 +375,49 @@ static int tx_manual(void *arg) {
     return 0;
 }
 SQ_TEST(i11_2_7_tx_refuses_a_transaction_begun_by_hand, tx_manual)
+
+/* Issue 10 item 2: transactions (and connections) entered in a loop into
+ * an exit stack: each aw_sqlite_tx(...) is its own manager (BEGIN, then
+ * two savepoints), each exits once in reverse, and the connection ends
+ * outside any transaction. */
+static int tx_in_a_stack(void *arg) {
+    char p2[80];
+    snprintf(p2, sizeof p2, "%s-2", path);
+    unlink(p2);
+    const char *paths[2] = {path, p2};
+    aw_sqlite_t *db[2];
+    aw_with (aw_exitstack_t *cs, aw_exitstack()) {
+        for (int i = 0; i < 2; i++)
+            cr_assert_eq(aw_exitstack_enter(cs, aw_sqlite_connect(paths[i]), (void **)&db[i]), 0);
+        cr_assert(db[0] != db[1], "two connections");
+        aw_sqlite_script(db[0], "CREATE TABLE tx (v INTEGER)");
+        aw_sqlite_script(db[1], "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            for (int i = 0; i < 3; i++) {
+                cr_assert_eq(aw_exitstack_enter(st, aw_sqlite_tx(db[0]), NULL), 0, "tx %d", i);
+                cr_assert_eq(aw_sqlite_exec(db[0], "INSERT INTO tx VALUES (1)", aw_sqlite_noargs), 1);
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count(db[0]), 3, "every level committed");
+        cr_assert_eq(count(db[1]), 0, "the other database is another one");
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            for (int i = 0; i < 3; i++)
+                aw_exitstack_enter(st, aw_sqlite_tx(db[0]), NULL);
+            aw_sqlite_exec(db[0], "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            aw_fail(-EIO, "body fails");
+        }
+        cr_assert_eq(aw_status(), -EIO);
+        aw_err_clear();
+        cr_assert_eq(count(db[0]), 3, "rolled back at every level");
+        aw_with (aw_sqlite_tx(db[0])) { /* no transaction left open */
+            aw_sqlite_exec(db[0], "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count(db[0]), 4);
+    }
+    cr_assert_eq(aw_status(), 0);
+    unlink(p2);
+    return 0;
+}
+SQ_TEST(transactions_and_connections_entered_in_a_loop_are_distinct, tx_in_a_stack)

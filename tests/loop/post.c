@@ -62,8 +62,9 @@ Test(post, a_post_wakes_a_loop_sleeping_in_epoll) {
     cr_assert_eq(aw_test_fds(), fds);
 }
 
-/* Many threads post concurrently; every post runs once, each thread's
- * posts in the order it made them. */
+/* Many threads post concurrently (160,000 posts, more than post_limit:
+ * they wait for room); every post runs once, each thread's posts in the
+ * order it made them. */
 enum { NPOSTERS = 8, NPOSTS = 20000 };
 static int next_seq[NPOSTERS];
 static atomic_int order_bad;
@@ -83,8 +84,8 @@ static void seq_post(void *arg) {
 static void *seq_poster(void *p) {
     seqposter_t *a = p;
     for (int i = 0; i < NPOSTS; i++) {
-        int rc;
-        while ((rc = aw_loop_post(a->r, seq_post, (void *)(intptr_t)(a->id * NPOSTS + i))) ==
+        int rc; /* more posts than post_limit: wait for room when full */
+        while ((rc = aw_loop_post_wait(a->r, seq_post, (void *)(intptr_t)(a->id * NPOSTS + i))) ==
                -ENOMEM)
             sched_yield();
         if (rc != 0)
@@ -267,3 +268,207 @@ static int null_fn_main(void *arg) {
 }
 
 Test(post, post_of_a_null_fn_is_einval) { aw_test_run(null_fn_main, NULL, 0); }
+
+/* ---- the bounded queue (issue 11, section 3) ---- */
+
+enum { LIMIT = 8 };
+static const aw_loop_opts_t small_queue = {.post_limit = LIMIT};
+
+static atomic_int accepted, target, last_rc;
+static atomic_int run_in_order_bad, next_run;
+
+static void ordered_post(void *arg) {
+    if ((int)(intptr_t)arg != atomic_load(&next_run))
+        atomic_fetch_add(&run_in_order_bad, 1);
+    atomic_fetch_add(&next_run, 1);
+    if (atomic_fetch_add(&ran, 1) + 1 == atomic_load(&target))
+        aw_event_set(&done_ev);
+}
+
+/* Posts until the first -EAGAIN, then stops. */
+static void *until_full(void *p) {
+    aw_loop_ref_t *r = p;
+    int rc;
+    for (intptr_t i = 0; (rc = aw_loop_post(r, ordered_post, (void *)i)) == 0; i++)
+        atomic_fetch_add(&accepted, 1);
+    atomic_store(&last_rc, rc);
+    aw_loop_unref(r);
+    return NULL;
+}
+
+/* The loop's thread is busy (the main task does not yield while the
+ * poster runs), so nothing is taken: the queue fills and the next post is
+ * refused with -EAGAIN; what was accepted runs once the loop goes on. */
+static int full_main(void *arg) {
+    aw_loop_ref_t *r;
+    cr_assert_eq(aw_loop_ref(&r), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, until_full, r);
+    pthread_join(th, NULL); /* blocks the loop: it cannot drain meanwhile */
+    cr_assert_eq(atomic_load(&accepted), LIMIT, "post_limit posts queued");
+    cr_assert_eq(atomic_load(&last_rc), -EAGAIN, "then refused, not queued");
+    atomic_store(&target, LIMIT);
+    cr_assert_eq(aw_event_wait(&done_ev), 0);
+    cr_assert_eq(atomic_load(&ran), LIMIT, "each accepted post ran, none refused did");
+    cr_assert_eq(atomic_load(&run_in_order_bad), 0);
+    return 0;
+}
+
+Test(post, a_full_queue_refuses_with_eagain_and_loses_nothing_accepted) {
+    cr_assert_eq(aw_main_opts(&small_queue, full_main, NULL), 0);
+}
+
+/* aw_loop_post_wait blocks the poster while the queue is full, and goes
+ * on when the loop takes the queue. */
+enum { NWAIT = 200 };
+static void *waiting_poster(void *p) {
+    aw_loop_ref_t *r = p;
+    for (intptr_t i = 0; i < NWAIT; i++) {
+        int rc = aw_loop_post_wait(r, ordered_post, (void *)i);
+        if (rc != 0) {
+            atomic_store(&last_rc, rc);
+            break;
+        }
+        atomic_fetch_add(&accepted, 1);
+    }
+    aw_loop_unref(r);
+    return NULL;
+}
+
+static int wait_main(void *arg) {
+    aw_loop_ref_t *r;
+    cr_assert_eq(aw_loop_ref(&r), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, waiting_poster, r);
+    while (atomic_load(&accepted) < LIMIT) /* the loop is not draining */
+        sched_yield();
+    usleep(20000);
+    cr_assert_eq(atomic_load(&accepted), LIMIT, "the poster waits for room, it does not queue more");
+    atomic_store(&target, NWAIT); /* ordered_post signals at the last one */
+    cr_assert_eq(aw_event_wait(&done_ev), 0, "the loop drains; the poster goes on");
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&last_rc), 0);
+    cr_assert_eq(atomic_load(&ran), NWAIT, "every post ran once");
+    cr_assert_eq(atomic_load(&run_in_order_bad), 0, "in the order posted");
+    return 0;
+}
+
+Test(post, post_wait_blocks_the_poster_until_the_loop_makes_room) {
+    cr_assert_eq(aw_main_opts(&small_queue, wait_main, NULL), 0);
+}
+
+/* On the loop's own thread, waiting for room would never end. */
+static void nop(void *arg) {}
+static void last(void *arg) { aw_event_set(&done_ev); }
+static int own_thread_main(void *arg) {
+    aw_loop_ref_t *r;
+    cr_assert_eq(aw_loop_ref(&r), 0);
+    for (int i = 0; i < LIMIT; i++)
+        cr_assert_eq(aw_loop_post_wait(r, i == LIMIT - 1 ? last : nop, NULL), 0);
+    cr_assert_eq(aw_loop_post(r, nop, NULL), -EAGAIN);
+    cr_assert_eq(aw_loop_post_wait(r, nop, NULL), -EDEADLK);
+    cr_assert_eq(aw_event_wait(&done_ev), 0); /* the loop takes the queue */
+    cr_assert_eq(aw_loop_post(r, nop, NULL), 0, "room again");
+    aw_loop_unref(r);
+    return 0;
+}
+
+Test(post, post_wait_on_the_loops_own_thread_is_edeadlk_when_full) {
+    cr_assert_eq(aw_main_opts(&small_queue, own_thread_main, NULL), 0);
+}
+
+/* A poster asleep waiting for room when the loop closes gets -ESHUTDOWN;
+ * the posts accepted before run during the close. */
+static atomic_int at_close_ran;
+static void counted(void *arg) { atomic_fetch_add(&at_close_ran, 1); }
+static void *endless_waiting_poster(void *p) {
+    aw_loop_ref_t *r = p;
+    int rc;
+    while ((rc = aw_loop_post_wait(r, counted, NULL)) == 0)
+        atomic_fetch_add(&accepted, 1);
+    atomic_store(&last_rc, rc);
+    aw_loop_unref(r);
+    return NULL;
+}
+
+static pthread_t closer_thread;
+static int close_wait_main(void *arg) {
+    aw_loop_ref_t *r;
+    cr_assert_eq(aw_loop_ref(&r), 0);
+    pthread_create(&closer_thread, NULL, endless_waiting_poster, r);
+    while (atomic_load(&accepted) < LIMIT) /* full; the poster now waits */
+        sched_yield();
+    return 0; /* the loop closes with a full queue and a poster waiting */
+}
+
+Test(post, a_poster_waiting_for_room_gets_eshutdown_when_the_loop_closes) {
+    cr_assert_eq(aw_main_opts(&small_queue, close_wait_main, NULL), 0);
+    pthread_join(closer_thread, NULL);
+    cr_assert_eq(atomic_load(&last_rc), -ESHUTDOWN);
+    cr_assert_eq(atomic_load(&accepted), LIMIT, "the poster was held at the limit");
+    cr_assert_eq(atomic_load(&at_close_ran), atomic_load(&accepted),
+                 "every accepted post ran exactly once, none refused did");
+}
+
+/* The issue's flood: 8 threads post as fast as they can (retrying on
+ * -EAGAIN) while a short program runs, then the loop closes. The queue
+ * never holds more than post_limit, so the close runs at most that many
+ * posts, whatever the flood; nothing accepted is lost. */
+enum { NFLOOD = 8 };
+static atomic_long flood_accepted, flood_ran, flood_ran_at_close, flood_eagain;
+static atomic_int flood_rc[NFLOOD];
+
+static void flood_post(void *arg) {
+    atomic_fetch_add(&flood_ran, 1);
+    if (!aw_loop_current())
+        atomic_fetch_add(&flood_ran_at_close, 1); /* run by the close */
+}
+
+static void *flooder(void *p) {
+    aw_loop_ref_t *r = ((void **)p)[0];
+    int id = (int)(intptr_t)((void **)p)[1];
+    int rc;
+    for (;;) {
+        rc = aw_loop_post(r, flood_post, NULL);
+        if (rc == 0)
+            atomic_fetch_add(&flood_accepted, 1);
+        else if (rc == -EAGAIN)
+            atomic_fetch_add(&flood_eagain, 1);
+        else
+            break;
+    }
+    atomic_store(&flood_rc[id], rc);
+    aw_loop_unref(r);
+    return NULL;
+}
+
+static pthread_t flood_th[NFLOOD];
+static void *flood_args[NFLOOD][2];
+enum { FLOOD_LIMIT = 1024 };
+
+static int flood_main(void *arg) {
+    for (int i = 0; i < NFLOOD; i++) {
+        cr_assert_eq(aw_loop_ref((aw_loop_ref_t **)&flood_args[i][0]), 0);
+        flood_args[i][1] = (void *)(intptr_t)i;
+        pthread_create(&flood_th[i], NULL, flooder, flood_args[i]);
+    }
+    /* until the flood outruns the loop (an unbounded queue never refuses:
+     * then stop waiting after 100 queues' worth and let the checks fail) */
+    while (atomic_load(&flood_eagain) == 0 && atomic_load(&flood_accepted) < 100 * FLOOD_LIMIT)
+        cr_assert_eq(aw_sleep_ms(1), 0);
+    return aw_sleep_ms(20); /* the 20 ms program */
+}
+
+Test(post, a_flood_of_posts_is_bounded_and_the_close_runs_at_most_post_limit) {
+    aw_loop_opts_t o = {.post_limit = FLOOD_LIMIT};
+    cr_assert_eq(aw_main_opts(&o, flood_main, NULL), 0);
+    for (int i = 0; i < NFLOOD; i++) {
+        pthread_join(flood_th[i], NULL);
+        cr_assert_eq(atomic_load(&flood_rc[i]), -ESHUTDOWN);
+    }
+    cr_assert_gt(atomic_load(&flood_eagain), 0, "the queue was full at times");
+    cr_assert_leq(atomic_load(&flood_ran_at_close), FLOOD_LIMIT,
+                  "the close ran at most post_limit posts");
+    cr_assert_eq(atomic_load(&flood_ran), atomic_load(&flood_accepted),
+                 "every accepted post ran exactly once");
+}

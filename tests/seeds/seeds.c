@@ -137,7 +137,7 @@ Test(seeds, workers_gather_in_a_group) {
                   "Worker 1: finished\n"
                   "Worker 2: finished\n"
                   "Worker 3: finished\n"
-                  "All workers finished\n");
+                  "All workers finished: Worker 1, Worker 2, Worker 3\n");
     assert_slept_ms(100); /* concurrent: one sleep of 100 ms, not three */
 }
 
