@@ -1,6 +1,6 @@
 # The two commands. Each sets up what it needs on a fresh Debian 12
 # machine (Debian packages via tools/deps.sh), builds and runs.
-.PHONY: all demo test bench build clean
+.PHONY: all demo test faults bench build clean
 
 all: build
 
@@ -15,6 +15,11 @@ demo: build
 test:
 	@tools/deps.sh test
 	@tools/test.sh
+
+# The whole fault sweep (tools/faults.sh; make test runs a sample of it).
+faults:
+	@tools/deps.sh test
+	@tools/faults.sh
 
 bench:
 	@tools/deps.sh bench

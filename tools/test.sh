@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the Criterion tests in a normal build, again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, the core tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer, a fault-injection sweep
+# (tools/faults.sh), the core tests under
 # Valgrind and ThreadSanitizer, an install check, and the coroutine switch
 # on aarch64 under qemu. Ends with one
 # line: "N passed, N failed".
@@ -54,7 +55,13 @@ else
 fi
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+  suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dfault_injection=true
+echo "== fault sweep (ASan, a sample of every class; make faults runs all of it)"
+if tools/faults.sh quick >"$log/faults.out" 2>&1; then
+  passed=$((passed + 1)); grep -E '^(total|clean errors)' "$log/faults.out"
+else
+  failed=$((failed + 1)); echo "  faults: FAILED"; sed -n '/^total/,$p' "$log/faults.out" | head -60
+fi
 echo "== core tests under valgrind"
 # Criterion re-executes the binary per test: trace the children, and judge
 # by their valgrind logs (a worker's errors do not fail its test).

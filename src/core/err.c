@@ -37,6 +37,54 @@ const char *aw_strerror(int code) {
     return d ? d : (code == 0 ? "Success" : "Unknown error");
 }
 
+/* When malloc fails, a record comes from a small per-thread reserve
+ * instead (its message cut to fit): a failure must leave a record even
+ * out of memory, or `if (aw_status() < 0)` takes it for a success and a
+ * caller reading aw_err_current()->msg crashes. Records live and die on
+ * their loop's thread, so a thread's reserve needs no lock; aw__err_free
+ * gives a reserved record back. Only when all of them are pending does a
+ * failure travel as its code alone. */
+enum { AW__ERR_RESERVE = 16, AW__ERR_RESERVE_MSG = 128 };
+static __thread struct aw__err_spare {
+    aw_err_t e;
+    char msg[AW__ERR_RESERVE_MSG];
+    bool used;
+} aw__err_reserve[AW__ERR_RESERVE];
+
+static void aw__err_release(aw_err_t *e) {
+    struct aw__err_spare *r = (struct aw__err_spare *)e;
+    if (r >= aw__err_reserve && r < aw__err_reserve + AW__ERR_RESERVE)
+        r->used = false;
+    else
+        free(e);
+}
+
+/* A record with room for a message of *len bytes (NUL included): from
+ * the heap, or from the reserve with *len reduced to what fits. With the
+ * reserve used up, the oldest records of t's own chain make room: the
+ * newest failure matters most (it is what aw_status() reports). */
+static aw_err_t *aw__err_alloc(aw_task_t *t, size_t *len) {
+    aw_err_t *e = malloc(sizeof *e + *len);
+    if (e)
+        return e;
+    for (;;) {
+        for (int i = 0; i < AW__ERR_RESERVE; i++)
+            if (!aw__err_reserve[i].used) {
+                aw__err_reserve[i].used = true;
+                if (*len > AW__ERR_RESERVE_MSG)
+                    *len = AW__ERR_RESERVE_MSG;
+                return &aw__err_reserve[i].e;
+            }
+        if (!t || !t->err)
+            return NULL;
+        aw_err_t **last = &t->err;
+        while ((*last)->context)
+            last = &(*last)->context;
+        aw__err_free(*last);
+        *last = NULL;
+    }
+}
+
 static aw_err_t *aw__err_new(aw_task_t *t, const char *file, int line, const char *func,
                              int code, const char *fmt, va_list ap) {
     va_list ap2;
@@ -44,10 +92,11 @@ static aw_err_t *aw__err_new(aw_task_t *t, const char *file, int line, const cha
     int n = vsnprintf(NULL, 0, fmt, ap);
     if (n < 0)
         n = 0;
-    aw_err_t *e = malloc(sizeof *e + (size_t)n + 1);
+    size_t len = (size_t)n + 1;
+    aw_err_t *e = aw__err_alloc(t, &len);
     if (e) {
         memset(e, 0, sizeof *e);
-        vsnprintf(e->msg, (size_t)n + 1, fmt, ap2);
+        vsnprintf(e->msg, len, fmt, ap2);
         e->code = code;
         e->file = file;
         e->line = line;
@@ -101,7 +150,7 @@ void aw__err_free(aw_err_t *e) {
             aw__err_free(m);
             m = mn;
         }
-        free(e);
+        aw__err_release(e);
         e = next;
     }
 }
@@ -109,11 +158,12 @@ void aw__err_free(aw_err_t *e) {
 aw_err_t *aw__err_copy(const aw_err_t *e) {
     if (!e)
         return NULL;
-    size_t n = strlen(e->msg);
-    aw_err_t *c = malloc(sizeof *c + n + 1);
+    size_t len = strlen(e->msg) + 1;
+    aw_err_t *c = aw__err_alloc(NULL, &len);
     if (!c)
         return NULL;
-    memcpy(c, e, sizeof *c + n + 1);
+    memcpy(c, e, sizeof *c + len - 1);
+    c->msg[len - 1] = 0;
     c->context = aw__err_copy(e->context);
     c->members = NULL;
     aw_err_t **tail = &c->members;

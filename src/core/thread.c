@@ -61,9 +61,23 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     }
     t->wait_obj = tj;
     t->unwait = abandon ? aw__tjob_unwait : NULL;
+    uint64_t mark = t->errseq;
     rc = aw__task_wait(t, AW_NEVER, abandon != NULL);
     if (rc == -ECANCELED && !tj->waiter && abandon)
         return rc; /* the pool owns tj and arg now */
+    if (rc < 0 && rc != -ECANCELED) {
+        /* The wait never began (its deadline's timer could not be armed:
+         * -ENOMEM), but the job is queued or running: freeing it now
+         * would pull it from under the worker. Wait for it without the
+         * deadline (no timer, cannot fail); the work then ran, so the
+         * call succeeded and the wait's error is dropped. The deadline
+         * is seen at the caller's next cancellation point. */
+        tj->waiter = t;
+        t->wait_obj = tj;
+        t->unwait = NULL;
+        rc = aw__task_wait(t, AW_NEVER, 0);
+        aw__err_drop_newer(t, mark);
+    }
     free(tj);
     return rc < 0 ? rc : 0;
 }
