@@ -96,12 +96,19 @@ static void aw__report_alive(aw_loop_t *l, const char *why) {
 int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
     if (aw__loop_tls)
         return -EINVAL; /* one loop per thread */
+    /* No task exists yet to hold an error record: a failure to start is
+     * printed, naming the call that failed, and returned. */
     aw__rt_t *rt = calloc(1, sizeof *rt);
-    if (!rt)
+    if (!rt) {
+        fprintf(stderr, "awith: aw_main cannot start: out of memory for the loop\n");
         return -ENOMEM;
+    }
     aw_loop_t *l = &rt->loop;
-    int rc = aw__loop_init(l, opts);
+    const char *what = "?";
+    int rc = aw__loop_init(l, opts, &what);
     if (rc < 0) {
+        fprintf(stderr, "awith: aw_main cannot start the loop: %s failed: %s\n", what,
+                aw_strerror(rc));
         free(rt);
         return rc;
     }
@@ -153,6 +160,8 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
             n = t->gnext;
             aw__task_release(t);
         }
+    } else {
+        fprintf(stderr, "awith: aw_main cannot start the main task: %s\n", aw_strerror(rc));
     }
     aw__segv_remove(alt);
     aw__loop_tls = NULL;

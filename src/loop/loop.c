@@ -27,7 +27,7 @@ aw_ns_t aw_now(void) {
 
 aw_loop_t *aw_loop_current(void) { return aw__loop_tls; }
 
-int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
+int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
     memset(l, 0, sizeof *l);
     if (o)
         l->opts = *o;
@@ -44,16 +44,20 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o) {
     if (!l->opts.post_limit)
         l->opts.post_limit = 16384;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (l->epfd < 0)
+    if (l->epfd < 0) {
+        *what = "epoll_create1";
         return -errno;
+    }
     l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->evfd < 0) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
+    if (l->evfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) < 0) {
         int rc = -errno;
+        *what = l->evfd < 0 ? "eventfd" : "epoll_ctl(eventfd)";
+        if (l->evfd >= 0)
+            close(l->evfd);
         close(l->epfd);
         return rc;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
-    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
     aw__coro_init_thread(&l->main);
     l->cur = &l->main;
     aw__stack_cache_init(&l->stacks, l->opts.stack_size, l->opts.guarded_stacks);

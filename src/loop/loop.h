@@ -84,7 +84,8 @@ struct aw_loop {
     struct aw_loop_ref *remote;        /* posts from other threads (post.c); lazy */
 };
 
-int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts);
+/* 0, or a negative code with *what naming the call that failed. */
+int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts, const char **what);
 void aw__loop_fini(aw_loop_t *l);
 
 /* Make `c` runnable (FIFO). O(1). */

@@ -106,3 +106,36 @@ Test(main, L1_close_cancels_and_awaits_tasks_then_stops_the_pool_then_closes) {
     cr_assert_eq(aw_test_fds(), fds, "the loop's fds are closed");
     cr_assert_eq(l1_threads(), threads, "the pool's threads are gone");
 }
+
+/* A loop that cannot start has no task to hold an error record: aw_main
+ * prints which call failed and returns its code. No fd can be made once
+ * the limit sits at the lowest free descriptor, so epoll_create1 fails. */
+#include "capture.h"
+#include <sys/resource.h>
+
+static int never_runs(void *arg) { return (int)(intptr_t)arg; }
+
+Test(main, a_loop_that_cannot_start_says_which_call_failed) {
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    cr_assert_geq(dup2(fileno(tmp), 2), 0);
+    int lowest = dup(0);
+    close(lowest);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_NOFILE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)lowest;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int rc = aw_main(never_runs, (void *)(intptr_t)-EIO);
+    setrlimit(RLIMIT_NOFILE, &old);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char out[512];
+    rewind(tmp);
+    out[fread(out, 1, sizeof out - 1, tmp)] = '\0';
+    fclose(tmp);
+    cr_assert_eq(rc, -EMFILE, "got %d", rc);
+    cr_assert(strstr(out, "cannot start the loop: epoll_create1 failed"), "stderr: %s", out);
+}
