@@ -5,7 +5,8 @@
  * fail, once or from then on (persistent), and the run is classified:
  *
  *   ok      the scenario completed (the fault was absorbed: a retry, EINTR)
- *   error   it failed cleanly: nonzero status with an error record
+ *   error   it failed cleanly: nonzero status with an error record (or,
+ *           before any task exists, aw_main's message naming the call)
  *   bare    it failed with a code and no record saying what failed
  *   crash   killed by a signal, or died without reporting
  *   memory  an AddressSanitizer / UndefinedBehaviorSanitizer report
@@ -313,6 +314,8 @@ static void classify(const slot_t *s, int status, const char *text, result_t *re
         res->oc = OK;
     } else if (res->rep.record) {
         res->oc = ERROR;
+    } else if (!res->rep.ran && strstr(text, "awith: aw_main cannot start")) {
+        res->oc = ERROR; /* no task to hold a record: aw_main printed what failed */
     } else {
         res->oc = BARE;
         snprintf(res->sig, sizeof res->sig, "%s with no record after %s failed%s",
