@@ -13,7 +13,11 @@
  *                AW_CM_SUPPRESS_CANCEL: a cancel is never lost);
  *   < 0          fail: the new error (raised with aw_raise, or made from
  *                the code) replaces the old one, which becomes its context.
- * Whatever exit returns, the resource counts as released. */
+ * Whatever exit returns, the resource counts as released. An enter or exit
+ * may raise and handle errors of its own (`if (aw_raise(...) < 0)
+ * aw_err_clear();`): the clear drops only what it raised, never the error
+ * it was handed or a pending cancel (SEMANTICS M2); returning err->code
+ * afterwards still fails the block. */
 #ifndef AWITH_CM_H
 #define AWITH_CM_H
 

@@ -72,7 +72,12 @@ AW_API const aw_err_t *aw_err_current(void);
 /* The pending error's code, or 0. */
 AW_API int aw_status(void);
 
-/* Handle the pending error: drop it and its whole chain. */
+/* Handle the pending error: drop it and its whole chain. Inside a
+ * manager's enter or exit (and in blocks nested in one) it drops only the
+ * records raised there: the error an exit was handed, a pending cancel and
+ * older errors stay (an exit decides about those by its return value,
+ * awith/cm.h). So `if (aw_raise(...) < 0) aw_err_clear();` is a local
+ * try/except anywhere (SEMANTICS M2). Never suspends. */
 AW_API void aw_err_clear(void);
 
 /* Print a record and its chain (and members) to `f`, one line each,

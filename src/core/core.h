@@ -50,6 +50,8 @@ struct aw_task {
     int wait_fd;
     aw_err_t *err;                /* pending error, owned */
     uint64_t late_err;            /* seq of an exit error raised after a `return` (K5) */
+    uint64_t err_floor;           /* aw_err_clear drops only records newer than this: inside
+                                   * an enter or exit, only what it raised itself (M2) */
     uint8_t auto_err;             /* err is the lone "task returned X" record made at its end */
     aw_scope_t root;
     aw_scope_t *scope;            /* innermost open scope */

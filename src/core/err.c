@@ -158,12 +158,13 @@ int aw_status(void) {
     return t && t->err ? t->err->code : 0;
 }
 
+/* SEMANTICS M2: inside an enter or an exit (and in blocks nested in one)
+ * the floor is the seq pending when it began, so a clear there handles
+ * what it raised itself, never the error it was handed nor a cancel. */
 void aw_err_clear(void) {
     aw_task_t *t = aw__task_cur();
-    if (t) {
-        aw__err_free(t->err);
-        t->err = NULL;
-    }
+    if (t)
+        aw__err_restore(t, t->err_floor);
 }
 
 static void aw__err_print_one(const aw_err_t *e, FILE *f, int depth, const char *label) {

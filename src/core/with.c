@@ -56,7 +56,10 @@ bool aw__with_enter(aw_with_t *w) {
     bool traced = AW__TRACING(t); /* one test for both events */
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTER, w, 0);
+    uint64_t floor = t->err_floor;
+    t->err_floor = w->mark; /* M2: a clear in enter handles only what enter raised */
     int rc = ty->enter(w->cm.self, &w->value);
+    t->err_floor = floor;
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
     if (rc < 0) {
@@ -127,7 +130,10 @@ void aw__with_cleanup(aw_with_t *w) {
     bool traced = AW__TRACING(t);
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
+    uint64_t floor = t->err_floor;
+    t->err_floor = before; /* M2: a clear in exit handles only what exit raised */
     int rc = ty->exit(w->cm.self, body);
+    t->err_floor = floor;
     if (shielded) {
         t->scope = w->shield.parent;
         if (w->shield.expired) {
