@@ -15,7 +15,11 @@
  * - Cancelled from outside: children are cancelled and awaited, and a plain
  *   -ECANCELED propagates (with the group error in its chain if children
  *   had failed).
- * - aw_group_cancel() ends the group early; that is not an error. */
+ * - aw_group_cancel() ends the group early; that is not an error. The
+ *   group absorbs only its own cancel: a failure raised while it unwinds
+ *   the body or a child (an exit failing, a nested group's error) is kept,
+ *   the cancel in its context (SEMANTICS M4); a child's member record is
+ *   its failure, not the cancel re-delivered over it. */
 #ifndef AWITH_GROUP_H
 #define AWITH_GROUP_H
 

@@ -59,6 +59,7 @@ struct aw_task {
     aw_task_t *gprev, *gnext;     /* siblings in the group */
     aw_group_t *groups;           /* innermost group this task has open */
     aw_with_t *withs;             /* innermost open with */
+    aw_with_t *exiting;           /* the with whose exit runs now (innermost) */
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
@@ -142,6 +143,20 @@ static inline void aw__err_restore(aw_task_t *t, uint64_t seq) {
         aw__err_drop_newer(t, seq);
 }
 void aw__err_append(aw_err_t *e, aw_err_t *tail);  /* tail at the end of e's context chain */
+/* SEMANTICS M4: a scope or group ends its own cancel by dropping the
+ * -ECANCELED records on top of the part of t's chain newer than mark (the
+ * cancel re-delivered over an exit's failure, say) and nothing else;
+ * keep_one leaves the last of them when nothing else is there. */
+void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one);
+/* Strip the -ECANCELED records on top of a detached chain; returns the
+ * new head (NULL if it held nothing else). */
+aw_err_t *aw__err_strip_cancels(aw_err_t *e);
+/* Move t's newest record (just raised) into the part of t's chain newer
+ * than mark, just above the oldest -ECANCELED record there (the cancel
+ * that caused it), never above the top record, else at the bottom of that
+ * part. Used for a deadline's -ETIMEDOUT when another error wins:
+ * "EIO <- ETIMEDOUT <- ECANCELED", as Python 3.13 chains it (G10). */
+void aw__err_sink(aw_task_t *t, uint64_t mark);
 aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
 
 /* group.c */
@@ -149,7 +164,11 @@ void aw__group_child_done(aw_task_t *t);
 void aw__group_init_root(aw_group_t *g);
 
 /* with.c */
-void aw__with_drop_body_error(aw_task_t *t);
+/* The seq pending when the with whose exit runs now was entered (its
+ * body's records are newer). */
+static inline uint64_t aw__with_exit_mark(const aw_task_t *t) {
+    return t->exiting ? t->exiting->mark : 0;
+}
 
 /* Delegates hand the thread to each other directly: `from` waits (not
  * cancellably) and `to`, parked in the same kind of wait, runs now. No run

@@ -142,6 +142,46 @@ void aw__err_append(aw_err_t *e, aw_err_t *tail) {
     e->context = tail;
 }
 
+void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one) {
+    while (t->err && t->err->seq > mark && t->err->code == -ECANCELED) {
+        aw_err_t *e = t->err;
+        if (keep_one && !(e->context && e->context->seq > mark))
+            break;
+        t->err = e->context;
+        e->context = NULL;
+        aw__err_free(e);
+    }
+}
+
+aw_err_t *aw__err_strip_cancels(aw_err_t *e) {
+    while (e && e->code == -ECANCELED && !e->members) {
+        aw_err_t *next = e->context;
+        e->context = NULL;
+        aw__err_free(e);
+        e = next;
+    }
+    return e;
+}
+
+void aw__err_sink(aw_task_t *t, uint64_t mark) {
+    aw_err_t *e = t->err;
+    if (!e || !e->context || e->context->seq <= mark)
+        return; /* nothing else was raised since mark: it stays on top */
+    t->err = e->context;
+    aw_err_t **at = NULL, **p = &t->err;
+    for (; *p && (*p)->seq > mark; p = &(*p)->context)
+        if ((*p)->code == -ECANCELED)
+            at = p; /* the last one found is the oldest */
+    if (!at)
+        at = p;
+    else if (at == &t->err)
+        at = &t->err->context; /* never above the top: that one wins */
+    /* seqs stay non-increasing down the chain, and newer than mark */
+    e->seq = *at && (*at)->seq > mark ? (*at)->seq : mark + 1;
+    e->context = *at;
+    *at = e;
+}
+
 aw_err_t *aw__err_detach(aw_task_t *t) {
     aw_err_t *e = t->err;
     t->err = NULL;

@@ -74,10 +74,6 @@ bool aw__with_enter(aw_with_t *w) {
     return true;
 }
 
-void aw__with_drop_body_error(aw_task_t *t) {
-    aw__err_restore(t, t->withs->mark);
-}
-
 /* Decide what leaves the block, given what exit returned. */
 static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uint64_t before, int rc) {
     aw_task_t *t = w->task;
@@ -131,9 +127,12 @@ void aw__with_cleanup(aw_with_t *w) {
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
     uint64_t floor = t->err_floor;
+    aw_with_t *exiting = t->exiting;
     t->err_floor = before; /* M2: a clear in exit handles only what exit raised */
+    t->exiting = w;
     int rc = ty->exit(w->cm.self, body);
     t->err_floor = floor;
+    t->exiting = exiting;
     if (shielded) {
         t->scope = w->shield.parent;
         if (w->shield.expired) {
