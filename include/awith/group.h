@@ -6,7 +6,9 @@
  *       aw_spawn(g, worker, "b", NULL);
  *   }   // waits for both
  *
- * - Leaving the block waits for every child.
+ * - Leaving the block waits for every child. Until the last one is done
+ *   the group accepts new children, from the body or from its children
+ *   (SEMANTICS M8); aw_spawn fails with -EINVAL only once it was left.
  * - The first child failure cancels the siblings and the body; leaving the
  *   block with an error cancels the children.
  * - The group's error (code -AW_EGROUP) lists every child failure in

@@ -1011,3 +1011,40 @@ static int m4_children_main(void *arg) {
 Test(group, M4_group_cancel_reports_every_child_failure_raised_while_it_unwinds) {
     aw_test_run(m4_children_main, NULL, 0);
 }
+
+/* ======================= M8: children spawn siblings ======================= */
+
+/* A child spawns a sibling while the owner already waits at the end of
+ * the block (Trio's nursery, asyncio's TaskGroup); the group waits for it
+ * too, and a grandchild spawned by that sibling as well. */
+static int m8_ran, m8_spawn_rc = 1;
+static int m8_leaf(void *arg) {
+    aw_sleep_ms(1);
+    m8_ran++;
+    return 0;
+}
+static int m8_middle(void *arg) {
+    aw_group_t *g = arg;
+    aw_sleep_ms(1);
+    int rc = aw_spawn(g, m8_leaf, NULL, NULL);
+    m8_ran++;
+    return rc;
+}
+static int m8_first(void *arg) {
+    aw_group_t *g = arg;
+    aw_sleep_ms(2); /* the owner is waiting in the group's exit by now */
+    m8_spawn_rc = aw_spawn(g, m8_middle, g, NULL);
+    return m8_spawn_rc;
+}
+static int m8_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, m8_first, g, NULL);
+    }
+    cr_assert_eq(m8_spawn_rc, 0, "a child could not spawn a sibling while the owner waited");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(m8_ran, 2, "the group was left before the late children were done");
+    return 0;
+}
+Test(group, M8_a_child_spawns_a_sibling_while_the_owner_waits_at_the_end) {
+    aw_test_run(m8_main, NULL, 0);
+}
