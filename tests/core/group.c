@@ -1001,8 +1001,10 @@ static int m4_children_main(void *arg) {
     cr_assert_not_null(e);
     cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
     cr_assert_eq(nmembers(e), 2);
-    cr_assert_eq(member(e, 0)->code, -EIO, "the member is %s, not the failure",
-                 aw_err_name(member(e, 0)->code));
+    for (int i = 0; i < 2; i++) /* completion order depends on the timers' rounds */
+        cr_assert(member(e, i)->code == -EIO || member(e, i)->code == -EINVAL,
+                  "a member is %s, not the child's failure", aw_err_name(member(e, i)->code));
+    cr_assert(m4_find(e, -EIO));
     cr_assert(m4_find(e, -EINVAL));
     cr_assert_eq(count_top_cancels(e), 0, "the group's own cancel was left on top");
     aw_err_clear();
