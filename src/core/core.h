@@ -95,6 +95,9 @@ static inline aw_task_t *aw__task_cur(void) {
 }
 
 /* task.c */
+/* Set by sync/lock.c once a lock has an owner: called as a task that still
+ * holds locks ends (SEMANTICS M6); returns the -EOWNERDEAD it raised. */
+extern int (*aw__task_end_locks)(aw_task_t *t);
 /* A task on a stack of its own, ready to run, in no group: the caller
  * links it (root.parent, group) before it first runs. NULL on OOM. */
 aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_size,

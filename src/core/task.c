@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+int (*aw__task_end_locks)(aw_task_t *t);
+
 /* ---- waiting and waking ---- */
 
 void aw__task_wake(aw_task_t *t, int rc) {
@@ -153,6 +155,12 @@ static void aw__task_entry(void *p) {
      * the success return but becomes the task's status. */
     if (st >= 0 && t->err && t->late_err && t->err->seq == t->late_err)
         st = t->err->code;
+    /* SEMANTICS M6: locks still held are released now, and reported */
+    if (__builtin_expect(t->locks != NULL, 0) && aw__task_end_locks) {
+        int rc = aw__task_end_locks(t);
+        if (rc < 0)
+            st = rc;
+    }
     if (st < 0) {
         if (!t->err || t->err->code != st) {
             t->auto_err = !t->err;

@@ -18,8 +18,8 @@ int aw_cond_wait(aw_cond_t *c) {
                         c->lock->name ? c->lock->name : "?");
     aw_lock_release(c->lock);
     int rc = aw__wq_wait(&c->waiters, aw__cond_pass_on, c, "condition");
-    aw__lock_take(c->lock);
-    return rc;
+    int taken = aw__lock_take(c->lock);
+    return rc < 0 ? rc : taken;
 }
 
 void aw_cond_notify(aw_cond_t *c, int n) {
