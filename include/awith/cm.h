@@ -36,6 +36,9 @@ typedef struct aw_cm_type {
     int (*exit)(void *self, const aw_err_t *err);  /* see above; may suspend */
     unsigned flags;
     aw_ns_t grace;                                 /* exit's grace; 0: the loop's */
+    /* Optional: this instance's name in reports, traces and the dump (a
+     * generator manager gives its function's); NULL: the type's name. */
+    const char *(*describe)(const void *self);
 } aw_cm_type_t;
 
 /* A manager instance: a type and its state. Built by value, no malloc. */
@@ -47,6 +50,15 @@ typedef struct aw_cm {
 static inline aw_cm_t aw_cm(const aw_cm_type_t *type, void *self) {
     aw_cm_t cm = {type, self};
     return cm;
+}
+
+/* The name of a manager instance in reports: its type's describe(self),
+ * else the type's name. Never NULL; never suspends. */
+static inline const char *aw_cm_name(aw_cm_t cm) {
+    const char *n = NULL;
+    if (cm.type)
+        n = cm.type->describe ? cm.type->describe(cm.self) : cm.type->name;
+    return n ? n : "?";
 }
 
 #endif

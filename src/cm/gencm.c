@@ -84,10 +84,17 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
     return rc;
 }
 
+/* Reports name the generator function (AW_GENCM_INIT's #fn_), not the type. */
+static const char *aw__gencm_describe(const void *self) {
+    const aw_gencm_t *g = self;
+    return g->name ? g->name : "gencm";
+}
+
 const aw_cm_type_t aw_gencm_type = {
     .name = "gencm",
     .enter = aw__gencm_enter,
     .exit = aw__gencm_exit,
+    .describe = aw__gencm_describe,
 };
 
 int aw_gencm_yield(aw_gencm_t *g, void *value) {

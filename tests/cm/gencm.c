@@ -404,3 +404,25 @@ static int c7_own_body(void *arg) {
 Test(gencm, C7_a_record_the_generator_raised_with_the_same_code_is_kept) {
     aw_test_run(c7_own_body, NULL, 0);
 }
+
+/* Issue 10, item 10: a generator manager whose cleanup overruns its grace
+ * is named by its function in the report, not by the type ('gencm'). */
+static int overrunning_cleanup(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    aw_sleep(AW_SEC(5));
+    return rc;
+}
+static int overrun_body(void *arg) {
+    aw_with (aw_gencm(overrunning_cleanup, NULL)) {
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_not_null(strstr(e->msg, "'overrunning_cleanup'"), "not named by its function: %s", e->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, a_cleanup_overrunning_its_grace_is_named_by_its_function) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(5)};
+    cr_assert_eq(aw_main_opts(&o, overrun_body, NULL), 0);
+}
