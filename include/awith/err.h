@@ -59,7 +59,13 @@ AW_API const char *aw_strerror(int code);
  * be negative). The pending record, if any, becomes the new record's
  * context. Raising -ECANCELED while an -ECANCELED is pending adds nothing
  * (a loop that ignores cancellation does not grow a chain). Outside a
- * task the record is dropped and only the code is returned. Never
+ * task (no task runs on this thread, or on the loop's own stack) there is
+ * no chain to record into: the record becomes the thread's last error,
+ * one record without context (message cut at 511 bytes), replacing the
+ * previous one; aw_err_current(), aw_status() and aw_err_clear() called
+ * outside a task read and drop it. A suspending call made outside a task
+ * returns -EPERM with such a record saying why, and prints it to stderr
+ * the first time on the thread (the caller may not look). Never
  * suspends. */
 #define aw_raise(code, ...) aw__raise(__FILE__, __LINE__, __func__, (code), __VA_ARGS__)
 AW_API int aw__raise(const char *file, int line, const char *func, int code,

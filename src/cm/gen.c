@@ -44,7 +44,7 @@ static int aw__gen_settle(aw_gen_t *g, aw_task_t *u) {
 static inline __attribute__((always_inline)) int aw__gen_next(aw_gen_t *g, void **out) {
     aw_task_t *u = aw__task_cur();
     if (!u)
-        return -EPERM;
+        return aw__no_task("aw_gen_next");
     switch (g->state) {
     case AW__GEN_DONE:
         return 0;
@@ -78,7 +78,7 @@ int aw_gen_next(aw_gen_t *g, void **out) { return aw__gen_next(g, out); }
 int aw_gen_close(aw_gen_t *g) {
     aw_task_t *u = aw__task_cur();
     if (!u)
-        return -EPERM;
+        return aw__no_task("aw_gen_close");
     if (g->state == AW__GEN_NEW || g->state == AW__GEN_DONE) {
         g->state = AW__GEN_DONE;
         return 0;

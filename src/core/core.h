@@ -135,6 +135,10 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */
 
 /* err.c */
+/* A suspending call made outside a task: -EPERM, recorded as the thread's
+ * last error (aw_err_current outside a task) and printed to stderr the
+ * first time on this thread. */
+int aw__no_task(const char *func) __attribute__((cold));
 int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int code,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void aw__err_free(aw_err_t *e);

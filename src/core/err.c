@@ -59,12 +59,48 @@ static aw_err_t *aw__err_new(aw_task_t *t, const char *file, int line, const cha
     return e;
 }
 
+/* Outside a task (a thread with no loop, the loop's own stack) there is
+ * no chain to record into: the thread keeps its last record, one, no
+ * context, its message cut to fit; no malloc, so nothing to free when the
+ * thread ends. */
+enum { AW__TLS_MSG = 512 };
+static __thread union {
+    aw_err_t e;
+    char bytes[sizeof(aw_err_t) + AW__TLS_MSG];
+} aw__tls_err;
+static __thread bool aw__tls_has, aw__tls_told;
+
+static int aw__raise_tls(const char *file, int line, const char *func, int code,
+                         const char *fmt, va_list ap) {
+    aw_err_t *e = &aw__tls_err.e;
+    memset(e, 0, sizeof *e);
+    vsnprintf(e->msg, AW__TLS_MSG, fmt, ap);
+    e->code = code;
+    e->file = file;
+    e->line = line;
+    e->func = func;
+    e->task = "(no task)";
+    aw__tls_has = true;
+    return code;
+}
+
+int aw__no_task(const char *func) {
+    int rc = aw__raise(__FILE__, __LINE__, func, -EPERM,
+                       "%s called outside a task: it suspends, and only a task can (call it "
+                       "from a task: the function given to aw_main or to aw_spawn)", func);
+    if (!aw__tls_told) { /* the caller may not look: say it once per thread */
+        aw__tls_told = true;
+        fprintf(stderr, "awith: %s\n", aw__tls_err.e.msg);
+    }
+    return rc;
+}
+
 static int aw__raise_v(aw_task_t *t, const char *file, int line, const char *func, int code,
                        const char *fmt, va_list ap) {
     if (code >= 0)
         code = -EINVAL; /* a raise of "success" is a bug: make it visible */
     if (!t)
-        return code;
+        return aw__raise_tls(file, line, func, code, fmt, ap);
     if (code == -ECANCELED && t->err && t->err->code == -ECANCELED)
         return code;
     aw_err_t *e = aw__err_new(t, file, line, func, code, fmt, ap);
@@ -190,12 +226,14 @@ aw_err_t *aw__err_detach(aw_task_t *t) {
 
 const aw_err_t *aw_err_current(void) {
     aw_task_t *t = aw__task_cur();
-    return t ? t->err : NULL;
+    if (!t)
+        return aw__tls_has ? &aw__tls_err.e : NULL;
+    return t->err;
 }
 
 int aw_status(void) {
-    aw_task_t *t = aw__task_cur();
-    return t && t->err ? t->err->code : 0;
+    const aw_err_t *e = aw_err_current();
+    return e ? e->code : 0;
 }
 
 /* SEMANTICS M2: inside an enter or an exit (and in blocks nested in one)
@@ -205,6 +243,8 @@ void aw_err_clear(void) {
     aw_task_t *t = aw__task_cur();
     if (t)
         aw__err_restore(t, t->err_floor);
+    else
+        aw__tls_has = false;
 }
 
 static void aw__err_print_one(const aw_err_t *e, FILE *f, int depth, const char *label) {

@@ -108,7 +108,7 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
 int aw_sleep_until(aw_ns_t deadline) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_sleep");
     int rc = aw__task_wait(t, deadline, 1);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
@@ -122,7 +122,7 @@ int aw_sleep(aw_ns_t ns) {
 int aw_yield(void) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_yield");
     AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
     int rc = aw__point(t, NULL);
     if (rc < 0)
@@ -253,8 +253,11 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
               aw_task_t **handle, const char *name, const char *file, int line) {
     aw_loop_t *l = aw__loop_tls;
+    if (!fn)
+        return aw_raise(-EINVAL, "aw_spawn of a NULL function (as '%s' at %s:%d)", name, file, line);
     if (!l)
-        return -EINVAL;
+        return aw_raise(-EINVAL, "aw_spawn of '%s' at %s:%d outside a loop: spawn from a task "
+                        "(the function given to aw_main, or one it spawned)", name, file, line);
     if (!g)
         g = &l->core->root;
     /* Open (1) or draining (2): the owner waits at the end of the block
@@ -291,7 +294,7 @@ static void aw__join_unwait(aw_task_t *self) {
 int aw_task_join(aw_task_t *t) {
     aw_task_t *self = aw__task_cur();
     if (!self)
-        return -EPERM;
+        return aw__no_task("aw_task_join");
     if (!t || !t->joinable)
         return aw_raise(-EINVAL, "aw_task_join: not a joinable task");
     if (t == self)

@@ -73,7 +73,7 @@ static int aw__lock_owner_died(aw_lock_t *l) {
 int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
     aw_task_t *self = aw_task_self();
     if (!self)
-        return -EPERM;
+        return aw__no_task("aw_lock_acquire");
     if (l->owner == self)
         return aw_raise(-EDEADLK, "lock '%s' is already held by this task ('%s')",
                         l->name ? l->name : "?", self->name);

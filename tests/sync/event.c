@@ -67,3 +67,11 @@ static int m7(void *arg) {
 Test(event, M7_set_reaches_every_waiter_when_one_is_cancelled_before_it_runs) {
     aw_test_run(m7, NULL, 0);
 }
+
+/* Issue 10, item 10: outside a task a wait is -EPERM, not a crash. */
+static aw_event_t unset_ev = AW_EVENT_INIT;
+Test(event, wait_outside_a_task_is_EPERM) {
+    cr_assert_eq(aw_event_wait(&unset_ev), -EPERM);
+    cr_assert_not_null(aw_err_current());
+    aw_err_clear();
+}

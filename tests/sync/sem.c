@@ -118,3 +118,11 @@ static int m7(void *arg) {
 Test(sem, M7_permit_passes_to_the_next_waiter_when_the_woken_one_is_cancelled) {
     aw_test_run(m7, NULL, 0);
 }
+
+/* Issue 10, item 10: outside a task a wait is -EPERM, not a crash. */
+static aw_sem_t empty_sem = AW_SEM_INIT("empty", 0, 0);
+Test(sem, acquire_outside_a_task_is_EPERM) {
+    cr_assert_eq(aw_sem_acquire(&empty_sem), -EPERM);
+    cr_assert_not_null(aw_err_current());
+    aw_err_clear();
+}
