@@ -16,7 +16,14 @@
  *
  * aw_gencm_yield() hands the value to the block and returns, when the block
  * is over, 0 or the code of the error the block left with
- * (aw_gencm_error() gives its record). The function's return value decides
+ * (aw_gencm_error() gives its record). As Python throws the exception in
+ * at the yield, that error is then pending inside the generator (a copy
+ * of its record, SEMANTICS M3): every manager the generator holds open
+ * around its yield (an aw_with, an exit stack, a transaction) gets it in
+ * its exit and rolls back, and `return aw_status();` after the yield
+ * propagates it. A clear in the cleanup drops only what the cleanup raised
+ * (M2). Whatever the generator returns, the block's error appears once in
+ * what leaves the block. The function's return value decides
  * what leaves the block, as Python's generator code does:
  *   return rc (the same code)  the block's error propagates unchanged;
  *   return 0                   the error is suppressed (handled) --
@@ -47,6 +54,8 @@ struct aw_gencm {                 /* private; public for stack storage */
     void *value;
     const aw_err_t *body_err;
     int body_code;
+    aw_err_t *thrown;             /* the copy of body_err pending in the generator */
+    uint64_t thrown_seq;
     uint8_t state;                /* AW__GENCM_* */
     uint8_t twice;                /* yielded a second time */
 };

@@ -57,15 +57,53 @@ static int aw__gencm_enter(void *self, void **out) {
     return aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't yield", g->name);
 }
 
+/* SEMANTICS M3 (Python throws the exception in at the yield): the block's
+ * error becomes pending inside the generator, as a copy of its record on
+ * top of the generator's chain, so every manager the generator holds open
+ * around its yield (a with, an exit stack, a transaction) gets it in its
+ * exit; a clear in the generator's cleanup does not drop it (M2: the
+ * generator decides by what it returns). */
+static void aw__gencm_throw(aw_gencm_t *g, aw_task_t *gen, const aw_err_t *err) {
+    g->thrown = NULL;
+    if (!err)
+        return;
+    aw_err_t *c = aw__err_copy_top(err);
+    if (!c)
+        return; /* out of memory: the code still reaches it through the yield */
+    c->seq = ++gen->errseq;
+    c->context = gen->err;
+    gen->err = c;
+    gen->err_floor = c->seq;
+    g->thrown = c;
+    g->thrown_seq = c->seq;
+}
+
+/* Take the thrown copy out of the generator's chain (if its managers left
+ * it there): the original is still pending in the user, and must appear
+ * once. True if it was on top, nothing raised over it. */
+static bool aw__gencm_unthrow(aw_gencm_t *g, aw_task_t *gen) {
+    bool top = false;
+    for (aw_err_t *x = gen->err; g->thrown && x; x = x->context)
+        if (x == g->thrown && x->seq == g->thrown_seq && x->code == g->body_code) {
+            top = x == gen->err;
+            aw__err_free(aw__err_unlink(gen, x));
+            break;
+        }
+    g->thrown = NULL;
+    return top;
+}
+
 static int aw__gencm_exit(void *self, const aw_err_t *err) {
     aw_gencm_t *g = self;
     aw_task_t *u = g->user, *gen = g->gen;
     g->body_err = err;
     g->body_code = err ? err->code : 0;
     g->state = AW__GENCM_EXIT;
+    aw__gencm_throw(g, gen, err);
     aw__delegate_run(u, gen);
     int st = gen->status;
     g->state = AW__GENCM_DONE;
+    bool unchanged = aw__gencm_unthrow(g, gen);
     int rc;
     if (g->twice) {
         aw__err_move(u, gen);
@@ -73,7 +111,7 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
                       g->name);
     } else if (st == 0) {
         rc = err ? AW_SUPPRESS : 0;
-    } else if (err && st == g->body_code && (!gen->err || gen->auto_err)) {
+    } else if (err && st == g->body_code && (unchanged || !gen->err || gen->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
         aw__err_move(u, gen);

@@ -144,6 +144,11 @@ int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int
 void aw__err_free(aw_err_t *e);
 aw_err_t *aw__err_copy(const aw_err_t *e);
 void aw__err_drop_newer(aw_task_t *t, uint64_t seq);
+/* A copy of e alone (members too, no context). NULL on OOM. */
+aw_err_t *aw__err_copy_top(const aw_err_t *e);
+/* Take record e out of t's chain (its context closes the gap); e, or NULL
+ * if it is not there. */
+aw_err_t *aw__err_unlink(aw_task_t *t, const aw_err_t *e);
 /* Drop records newer than seq (inline: usually there are none). */
 static inline void aw__err_restore(aw_task_t *t, uint64_t seq) {
     if (t->err && t->err->seq > seq)

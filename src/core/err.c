@@ -163,6 +163,28 @@ aw_err_t *aw__err_copy(const aw_err_t *e) {
     return c;
 }
 
+aw_err_t *aw__err_copy_top(const aw_err_t *e) {
+    if (!e)
+        return NULL;
+    aw_err_t *c = aw__err_copy(e);
+    if (c) {
+        aw__err_free(c->context);
+        c->context = NULL;
+    }
+    return c;
+}
+
+aw_err_t *aw__err_unlink(aw_task_t *t, const aw_err_t *e) {
+    for (aw_err_t **p = &t->err; *p; p = &(*p)->context)
+        if (*p == e) {
+            aw_err_t *x = *p;
+            *p = x->context;
+            x->context = NULL;
+            return x;
+        }
+    return NULL;
+}
+
 void aw__err_drop_newer(aw_task_t *t, uint64_t seq) {
     while (t->err && t->err->seq > seq) {
         aw_err_t *e = t->err;
