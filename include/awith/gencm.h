@@ -23,7 +23,18 @@
  * its exit and rolls back, and `return aw_status();` after the yield
  * propagates it. A clear in the cleanup drops only what the cleanup raised
  * (M2). Whatever the generator returns, the block's error appears once in
- * what leaves the block. The function's return value decides
+ * what leaves the block.
+ *
+ * Scopes and groups the generator holds open around its yield cover the
+ * block while it runs (M3, as in Trio and asyncio): a deadline there
+ * (`aw_with (aw_fail_after(t)) { aw_gencm_yield(g, v); }`) times the block
+ * out, a move-on or cancel scope there cuts it, a group there cancels it
+ * when a child fails. Such a generator should `return aw_status();` after
+ * its managers: what they left (-ETIMEDOUT, a group error, or nothing when
+ * a move-on scope ended its own cancel) is what leaves the block; the
+ * yield's code would re-raise the cancel the scope already ended. A
+ * cancel still visible to the user (from its own scopes) is never lost,
+ * whatever the generator returns. The function's return value decides
  * what leaves the block, as Python's generator code does:
  *   return rc (the same code)  the block's error propagates unchanged;
  *   return 0                   the error is suppressed (handled) --
@@ -56,6 +67,7 @@ struct aw_gencm {                 /* private; public for stack storage */
     int body_code;
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
     uint64_t thrown_seq;
+    struct aw_scope *uscope;      /* the user's scope under the generator's, while they cover the block */
     uint8_t state;                /* AW__GENCM_* */
     uint8_t twice;                /* yielded a second time */
 };

@@ -63,6 +63,7 @@ struct aw_task {
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
+    aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
     const char *wait_what;        /* introspection: "lock", "event", ... */
     const void *wait_on;          /* the object waited on */
     struct aw_lock *locks;        /* locks held (sync/lock.c; linked through next_held) */

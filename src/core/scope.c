@@ -169,6 +169,8 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
             aw__poke_subtree(c, rearm);
     if (t->delegate) /* a generator runs inside t's innermost scope */
         aw__poke_subtree(t->delegate, rearm);
+    if (t->covered) /* t's scopes cover its user's block (cm/gencm.c, M3) */
+        aw__poke_subtree(t->covered, rearm);
 }
 
 void aw_scope_cancel(aw_scope_t *s) {

@@ -579,3 +579,97 @@ static int m3_cancel_body(void *arg) {
 Test(gencm, M3_a_manager_held_around_the_yield_sees_the_blocks_cancel) {
     aw_test_run(m3_cancel_body, NULL, 0);
 }
+
+/* ================= M3: scopes and groups the generator opens around its yield ================= */
+
+/* seed 002 section 9 written the seed's way: `async with timeout(...): yield` */
+static int m3_fail_after_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_fail_after_body(void *arg) {
+    int rc = 1;
+    aw_with (aw_gencm(m3_fail_after_gen, NULL)) {
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(rc, -ECANCELED, "the generator's deadline did not cut the block");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(count_code(aw_err_current(), -ECANCELED), 1);
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "the deadline outlived the block");
+    return 0;
+}
+Test(gencm, M3_a_deadline_around_the_yield_times_out_the_block) {
+    aw_test_run(m3_fail_after_body, NULL, 0);
+}
+
+static int m3_move_on_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_move_on_body(void *arg) {
+    int rc = 1;
+    aw_with (aw_gencm(m3_move_on_gen, NULL)) {
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(rc, -ECANCELED, "the generator's move-on scope did not cut the block");
+    cr_assert_eq(aw_status(), 0, "the move-on's own cancel leaked out: %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(gencm, M3_a_move_on_scope_around_the_yield_cuts_the_block_quietly) {
+    aw_test_run(m3_move_on_body, NULL, 0);
+}
+
+static int m3_failing_child(void *arg) {
+    aw_sleep_ms(3);
+    return aw_raise(-EIO, "background child failed");
+}
+static int m3_group_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_spawn(grp, m3_failing_child, NULL, NULL);
+        aw_gencm_yield(g, grp);
+    }
+    return aw_status();
+}
+static int m3_group_body(void *arg) {
+    int rc = 1;
+    aw_with (aw_gencm(m3_group_gen, NULL)) {
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(rc, -ECANCELED, "a child's failure did not cancel the block");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(e->members);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_group_around_the_yield_cancels_the_block_when_a_child_fails) {
+    aw_test_run(m3_group_body, NULL, 0);
+}
+
+/* A cancel of the user itself still leaves the block (never lost), even
+ * through a generator that opened a scope that ends its own cancels. */
+static int m3_user_cancel_child(void *arg) {
+    aw_with (aw_gencm(m3_move_on_gen, NULL)) {
+        aw_sleep(AW_SEC(10));
+    }
+    return aw_status();
+}
+static int m3_user_cancel_body(void *arg) {
+    aw_task_t *h;
+    aw_spawn(NULL, m3_user_cancel_child, NULL, &h);
+    aw_sleep_ms(1);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_cancel_of_the_user_passes_through_a_generators_scope) {
+    aw_test_run(m3_user_cancel_body, NULL, 0);
+}
