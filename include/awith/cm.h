@@ -13,7 +13,11 @@
  *                AW_CM_SUPPRESS_CANCEL: a cancel is never lost);
  *   < 0          fail: the new error (raised with aw_raise, or made from
  *                the code) replaces the old one, which becomes its context.
- * Whatever exit returns, the resource counts as released.
+ * Whatever exit returns, the resource counts as released. An enter or exit
+ * may raise and handle errors of its own (`if (aw_raise(...) < 0)
+ * aw_err_clear();`): the clear drops only what it raised, never the error
+ * it was handed or a pending cancel (SEMANTICS M2); returning err->code
+ * afterwards still fails the block.
  *
  * Lifetime of a manager's state. A manager is a type and a pointer to its
  * state (`self`). The library's constructors (aw_file, aw_gencm,
@@ -56,6 +60,9 @@ typedef struct aw_cm_type {
     int (*exit)(void *self, const aw_err_t *err);  /* see above; may suspend */
     unsigned flags;
     aw_ns_t grace;                                 /* exit's grace; 0: the loop's */
+    /* Optional: this instance's name in reports, traces and the dump (a
+     * generator manager gives its function's); NULL: the type's name. */
+    const char *(*describe)(const void *self);
 } aw_cm_type_t;
 
 /* A manager instance: a type and its state. Built by value, no malloc. */
@@ -82,6 +89,15 @@ static inline aw_cm_t aw_cm(const aw_cm_type_t *type, void *self) {
 static inline aw_cm_t aw__cm_sized(const aw_cm_type_t *type, void *self, size_t size) {
     aw_cm_t cm = {type, self, size};
     return cm;
+}
+
+/* The name of a manager instance in reports: its type's describe(self),
+ * else the type's name. Never NULL; never suspends. */
+static inline const char *aw_cm_name(aw_cm_t cm) {
+    const char *n = NULL;
+    if (cm.type)
+        n = cm.type->describe ? cm.type->describe(cm.self) : cm.type->name;
+    return n ? n : "?";
 }
 
 #endif

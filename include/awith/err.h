@@ -59,7 +59,13 @@ AW_API const char *aw_strerror(int code);
  * be negative). The pending record, if any, becomes the new record's
  * context. Raising -ECANCELED while an -ECANCELED is pending adds nothing
  * (a loop that ignores cancellation does not grow a chain). Outside a
- * task the record is dropped and only the code is returned. Never
+ * task (no task runs on this thread, or on the loop's own stack) there is
+ * no chain to record into: the record becomes the thread's last error,
+ * one record without context (message cut at 511 bytes), replacing the
+ * previous one; aw_err_current(), aw_status() and aw_err_clear() called
+ * outside a task read and drop it. A suspending call made outside a task
+ * returns -EPERM with such a record saying why, and prints it to stderr
+ * the first time on the thread (the caller may not look). Never
  * suspends. */
 #define aw_raise(code, ...) aw__raise(__FILE__, __LINE__, __func__, (code), __VA_ARGS__)
 AW_API int aw__raise(const char *file, int line, const char *func, int code,
@@ -72,7 +78,12 @@ AW_API const aw_err_t *aw_err_current(void);
 /* The pending error's code, or 0. */
 AW_API int aw_status(void);
 
-/* Handle the pending error: drop it and its whole chain. */
+/* Handle the pending error: drop it and its whole chain. Inside a
+ * manager's enter or exit (and in blocks nested in one) it drops only the
+ * records raised there: the error an exit was handed, a pending cancel and
+ * older errors stay (an exit decides about those by its return value,
+ * awith/cm.h). So `if (aw_raise(...) < 0) aw_err_clear();` is a local
+ * try/except anywhere (SEMANTICS M2). Never suspends. */
 AW_API void aw_err_clear(void);
 
 /* Print a record and its chain (and members) to `f`, one line each,

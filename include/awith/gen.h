@@ -17,7 +17,11 @@
  * Leaving the `for` by any way (end, break, return, goto, error, cancel)
  * closes the generator before the next statement: aw_gen_yield returns
  * -AW_ECLOSED and the generator's cleanup runs in a shield, in the
- * consumer's task (SEMANTICS E, part (c) 8). Deterministic: no finalizer,
+ * consumer's task (SEMANTICS E, part (c) 8). The close is pending inside
+ * the generator as a -AW_ECLOSED record (Python's GeneratorExit thrown in
+ * at the yield, SEMANTICS M3): a manager it holds open around the yield (a
+ * transaction) sees it in its exit and rolls back instead of committing;
+ * returning 0, or -AW_ECLOSED, answers the close cleanly. Deterministic: no finalizer,
  * no garbage collector, no other task.
  *
  * A yield while a scope opened by the generator (timeout, cancel scope,

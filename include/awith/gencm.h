@@ -16,7 +16,25 @@
  *
  * aw_gencm_yield() hands the value to the block and returns, when the block
  * is over, 0 or the code of the error the block left with
- * (aw_gencm_error() gives its record). The function's return value decides
+ * (aw_gencm_error() gives its record). As Python throws the exception in
+ * at the yield, that error is then pending inside the generator (a copy
+ * of its record, SEMANTICS M3): every manager the generator holds open
+ * around its yield (an aw_with, an exit stack, a transaction) gets it in
+ * its exit and rolls back, and `return aw_status();` after the yield
+ * propagates it. A clear in the cleanup drops only what the cleanup raised
+ * (M2). Whatever the generator returns, the block's error appears once in
+ * what leaves the block.
+ *
+ * Scopes and groups the generator holds open around its yield cover the
+ * block while it runs (M3, as in Trio and asyncio): a deadline there
+ * (`aw_with (aw_fail_after(t)) { aw_gencm_yield(g, v); }`) times the block
+ * out, a move-on or cancel scope there cuts it, a group there cancels it
+ * when a child fails. Such a generator should `return aw_status();` after
+ * its managers: what they left (-ETIMEDOUT, a group error, or nothing when
+ * a move-on scope ended its own cancel) is what leaves the block; the
+ * yield's code would re-raise the cancel the scope already ended. A
+ * cancel still visible to the user (from its own scopes) is never lost,
+ * whatever the generator returns. The function's return value decides
  * what leaves the block, as Python's generator code does:
  *   return rc (the same code)  the block's error propagates unchanged;
  *   return 0                   the error is suppressed (handled) --
@@ -47,6 +65,9 @@ struct aw_gencm {                 /* private; public for stack storage */
     void *value;
     const aw_err_t *body_err;
     int body_code;
+    aw_err_t *thrown;             /* the copy of body_err pending in the generator */
+    uint64_t thrown_seq;
+    struct aw_scope *uscope;      /* the user's scope under the generator's, while they cover the block */
     uint8_t state;                /* AW__GENCM_* */
     uint8_t twice;                /* yielded a second time */
 };

@@ -6,7 +6,9 @@
  *       aw_spawn(g, worker, "b", NULL);
  *   }   // waits for both
  *
- * - Leaving the block waits for every child.
+ * - Leaving the block waits for every child. Until the last one is done
+ *   the group accepts new children, from the body or from its children
+ *   (SEMANTICS M8); aw_spawn fails with -EINVAL only once it was left.
  * - The first child failure cancels the siblings and the body; leaving the
  *   block with an error cancels the children.
  * - The group's error (code -AW_EGROUP) lists every child failure in
@@ -15,7 +17,11 @@
  * - Cancelled from outside: children are cancelled and awaited, and a plain
  *   -ECANCELED propagates (with the group error in its chain if children
  *   had failed).
- * - aw_group_cancel() ends the group early; that is not an error. */
+ * - aw_group_cancel() ends the group early; that is not an error. The
+ *   group absorbs only its own cancel: a failure raised while it unwinds
+ *   the body or a child (an exit failing, a nested group's error) is kept,
+ *   the cancel in its context (SEMANTICS M4); a child's member record is
+ *   its failure, not the cancel re-delivered over it. */
 #ifndef AWITH_GROUP_H
 #define AWITH_GROUP_H
 

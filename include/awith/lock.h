@@ -11,7 +11,18 @@
  *   the owner: -EDEADLK, never a silent hang (J5).
  * - Acquire is always a cancellation point, even uncontended ((c) 19), and
  *   every 128th uncontended acquire in a row yields, so a loop of them
- *   cannot starve other tasks. */
+ *   cannot starve other tasks.
+ * - A task that ends while holding a lock (SEMANTICS M6): the lock is
+ *   released as it ends, so its waiters never hang; the task's status is
+ *   -EOWNERDEAD with a record naming the lock and where it was acquired;
+ *   the next acquirer gets -EOWNERDEAD once, with a record naming the task
+ *   that died, and does NOT hold the lock (unlike a robust pthread mutex:
+ *   a failed enter holds nothing, decision 7, so `aw_with (aw_locked(..))`
+ *   skips its block and no exit is owed); it checks the state the lock
+ *   protects and acquires again. A condition's wait that re-takes such a
+ *   lock returns -EOWNERDEAD holding it, as every return of aw_cond_wait
+ *   does. The dump (awith/introspect.h) shows each holder's acquisition
+ *   site. */
 #ifndef AWITH_LOCK_H
 #define AWITH_LOCK_H
 
@@ -23,12 +34,22 @@ typedef struct aw_lock {          /* fields private */
     const char *name;
     uint32_t streak;              /* uncontended acquires in a row */
     struct aw_lock *next_held;    /* the owner's other locks (introspection) */
+    const char *file;             /* where the owner acquired it */
+    int line;
+    const char *dead_task;        /* an owner ended holding it: told to the next acquirer */
+    const char *dead_file;
+    int dead_line;
 } aw_lock_t;
 
 #define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0, NULL}
 
-/* Suspends while another task holds it. 0, -ECANCELED, -EDEADLK. */
-AW_API int aw_lock_acquire(aw_lock_t *l);
+/* Suspends while another task holds it. A cancellation point. 0,
+ * -ECANCELED, -EDEADLK, -EOWNERDEAD (its last owner ended holding it; not
+ * taken, see above), -EPERM outside a task. The call site is recorded as
+ * the acquisition site (reports, dump). */
+#define aw_lock_acquire(l) aw__lock_acquire_at((l), __FILE__, __LINE__)
+AW_API int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line);
+AW_API int (aw_lock_acquire)(aw_lock_t *l); /* the same, site unknown */
 /* Never suspends. 0, or -EPERM if the caller is not the owner. */
 AW_API int aw_lock_release(aw_lock_t *l);
 /* The holder, or NULL. */

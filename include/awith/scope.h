@@ -19,6 +19,14 @@
  * When an outer cancel is also pending (same tick or not), the result is
  * -ECANCELED and the -ETIMEDOUT is recorded in its chain.
  *
+ * A scope ends only its own cancel (SEMANTICS M4): it drops the -ECANCELED
+ * records on top of what the block raised and nothing else. An error
+ * raised while its cancel unwound the block (an exit failing, an exit
+ * over its grace, a group's failure) leaves the scope with the cancel in
+ * its context: "EIO <- ECANCELED" after a move-on or cancel scope,
+ * "EIO <- ETIMEDOUT <- ECANCELED" after a fail-after (the failure, the
+ * timeout, the cancel it caused, as Python 3.13 chains it).
+ *
  * Scopes live inside the aw_with block that entered them: no malloc.
  *
  *   aw_with (aw_scope_t *s, aw_fail_after(AW_MS(100))) { ... }

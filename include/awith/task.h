@@ -32,8 +32,10 @@ typedef struct aw_task_opts {
  * NULL the task is joinable and *handle stays valid until aw_task_join()
  * returns or the group is left; otherwise the task is freed as soon as it
  * finishes. The task starts at the group owner's next suspension point.
- * Never suspends. Returns 0, -ENOMEM, or -EINVAL (group already left, or
- * outside a loop). The spawn site and the function's name are recorded
+ * Never suspends. Returns 0, -ENOMEM, or -EINVAL (group not entered yet
+ * or already left, or outside a loop). A group accepts children until its
+ * last child is done: a child may spawn a sibling while the owner waits at
+ * the end of the block (SEMANTICS M8). The spawn site and the function's name are recorded
  * for diagnostics. Cost: O(1), no malloc (the task lives at the top of its
  * stack, which comes from the loop's cache). */
 #define aw_spawn(g, fn, arg, handle) \

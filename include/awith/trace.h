@@ -37,7 +37,7 @@ typedef struct aw_trace_event {
     aw_trace_kind_t kind;
     aw_task_t *task;          /* the task (a generator's coroutine is its own) */
     const void *block;        /* ENTER..EXITED: identifies the with block (its aw_with_t) */
-    const char *manager;      /* ENTER..EXITED: the manager type's name */
+    const char *manager;      /* ENTER..EXITED: the manager's name (aw_cm_name) */
     const char *file;         /* ENTER..EXITED: where the block is */
     int line;
     int rc;                   /* see the kinds */

@@ -199,7 +199,7 @@ void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst) {
 int aw_exitstack_close(aw_exitstack_t *st) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_exitstack_close");
     aw__xs_unwind(st, t->err ? t->err->seq : 0);
     return aw_status();
 }

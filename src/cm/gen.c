@@ -44,7 +44,7 @@ static int aw__gen_settle(aw_gen_t *g, aw_task_t *u) {
 static inline __attribute__((always_inline)) int aw__gen_next(aw_gen_t *g, void **out) {
     aw_task_t *u = aw__task_cur();
     if (!u)
-        return -EPERM;
+        return aw__no_task("aw_gen_next");
     switch (g->state) {
     case AW__GEN_DONE:
         return 0;
@@ -78,7 +78,7 @@ int aw_gen_next(aw_gen_t *g, void **out) { return aw__gen_next(g, out); }
 int aw_gen_close(aw_gen_t *g) {
     aw_task_t *u = aw__task_cur();
     if (!u)
-        return -EPERM;
+        return aw__no_task("aw_gen_close");
     if (g->state == AW__GEN_NEW || g->state == AW__GEN_DONE) {
         g->state = AW__GEN_DONE;
         return 0;
@@ -122,6 +122,17 @@ int aw_gen_yield(aw_gen_t *g, void *value) {
     g->value = value;
     g->state = AW__GEN_SUSPENDED;
     aw__delegate_handback(d);
+    if (__builtin_expect(g->resume == -AW_ECLOSED, 0) &&
+        !(d->err && d->err->code == -AW_ECLOSED)) {
+        /* SEMANTICS M3 (Python throws GeneratorExit in at the yield): the
+         * close is pending inside the generator, so every manager it
+         * holds open around its yield (a transaction) sees an error in its
+         * exit and does not commit. A clear in its cleanup leaves it (M2);
+         * returning 0 or -AW_ECLOSED is the clean answer to close. */
+        aw_raise(-AW_ECLOSED, "async generator '%s' closed by its consumer", g->name);
+        if (d->err && d->err->code == -AW_ECLOSED)
+            d->err_floor = d->err->seq;
+    }
     return g->resume;
 }
 

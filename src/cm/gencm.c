@@ -25,6 +25,37 @@ static int aw__gencm_closed_signal(aw_gencm_t *g) {
                     "signal, without being closed", g->name, aw_err_name(-AW_ECLOSED));
 }
 
+/* SEMANTICS M3: the block runs "inside" the generator's yield, so the
+ * scopes and groups the generator holds open there cover it, as in Trio
+ * and asyncio: while the block runs, the user's scope chain goes through
+ * the generator's (innermost scope .. its root scope, whose parent is the
+ * user's scope at enter). Deadlines there cut the block's waits (the user's
+ * timer is armed from its chain); a cancel of one of them (a group whose
+ * child failed) wakes the user through gen->covered. At exit the chain is
+ * unhooked before the generator runs its cleanup (see the exit). */
+static void aw__gencm_cover(aw_gencm_t *g, aw_task_t *u, aw_task_t *gen) {
+    g->uscope = NULL;
+    if (gen->scope == &gen->root)
+        return; /* nothing to cover with: the common case costs nothing */
+    g->uscope = u->scope;
+    u->scope = gen->scope;
+    gen->covered = u;
+}
+
+/* Is a cancel visible at the user's own chain (below its exit shield)? */
+static bool aw__gencm_cancel_visible(const aw_task_t *u) {
+    const aw_scope_t *s = u->scope;
+    if (s && s->shield && s->kind == AW__SCOPE_SHIELD)
+        s = s->parent; /* the exit's own shield */
+    for (; s; s = s->parent) {
+        if (s->cancelled)
+            return true;
+        if (s->shield)
+            break;
+    }
+    return false;
+}
+
 static int aw__gencm_enter(void *self, void **out) {
     aw_gencm_t *g = self;
     aw_task_t *u = aw__task_cur();
@@ -42,6 +73,7 @@ static int aw__gencm_enter(void *self, void **out) {
     aw__delegate_run(u, g->gen);
     if (g->state == AW__GENCM_YIELDED) {
         *out = g->value;
+        aw__gencm_cover(g, u, g->gen);
         return 0;
     }
     /* returned without yielding */
@@ -57,37 +89,98 @@ static int aw__gencm_enter(void *self, void **out) {
     return aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't yield", g->name);
 }
 
+/* SEMANTICS M3 (Python throws the exception in at the yield): the block's
+ * error becomes pending inside the generator, as a copy of its record on
+ * top of the generator's chain, so every manager the generator holds open
+ * around its yield (a with, an exit stack, a transaction) gets it in its
+ * exit; a clear in the generator's cleanup does not drop it (M2: the
+ * generator decides by what it returns). */
+static void aw__gencm_throw(aw_gencm_t *g, aw_task_t *gen, const aw_err_t *err) {
+    g->thrown = NULL;
+    if (!err)
+        return;
+    aw_err_t *c = aw__err_copy_top(err);
+    if (!c)
+        return; /* out of memory: the code still reaches it through the yield */
+    c->seq = ++gen->errseq;
+    c->context = gen->err;
+    gen->err = c;
+    gen->err_floor = c->seq;
+    g->thrown = c;
+    g->thrown_seq = c->seq;
+}
+
+/* Take the thrown copy out of the generator's chain (if its managers left
+ * it there): the original is still pending in the user, and must appear
+ * once. True if it was on top, nothing raised over it. */
+static bool aw__gencm_unthrow(aw_gencm_t *g, aw_task_t *gen) {
+    bool top = false;
+    for (aw_err_t *x = gen->err; g->thrown && x; x = x->context)
+        if (x == g->thrown && x->seq == g->thrown_seq && x->code == g->body_code) {
+            top = x == gen->err;
+            aw__err_free(aw__err_unlink(gen, x));
+            break;
+        }
+    g->thrown = NULL;
+    return top;
+}
+
 static int aw__gencm_exit(void *self, const aw_err_t *err) {
     aw_gencm_t *g = self;
     aw_task_t *u = g->user, *gen = g->gen;
     g->body_err = err;
     g->body_code = err ? err->code : 0;
     g->state = AW__GENCM_EXIT;
+    if (g->uscope) {
+        /* unhook the generator's scopes from the user's chain: the exit's
+         * shield (u->scope) sits on the user's own scope again, and the
+         * generator runs its cleanup below that shield, its scopes over
+         * it (no cycle); the with restores u->scope from the shield */
+        if (u->scope->kind == AW__SCOPE_SHIELD)
+            u->scope->parent = g->uscope;
+        gen->covered = NULL;
+    }
+    aw__gencm_throw(g, gen, err);
     aw__delegate_run(u, gen);
     int st = gen->status;
     g->state = AW__GENCM_DONE;
+    bool unchanged = aw__gencm_unthrow(g, gen);
     int rc;
     if (g->twice) {
         aw__err_move(u, gen);
         rc = aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't stop (it yielded twice)",
                       g->name);
     } else if (st == 0) {
-        rc = err ? AW_SUPPRESS : 0;
-    } else if (err && st == g->body_code && (!gen->err || gen->auto_err)) {
+        /* A cancel is never lost (the type may suppress -ECANCELED only so
+         * that a scope of the generator covering the block can end its own
+         * cancel): one still visible in the user's chain propagates. */
+        rc = !err ? 0 : err->code == -ECANCELED && aw__gencm_cancel_visible(u) ? 0 : AW_SUPPRESS;
+    } else if (err && st == g->body_code && (unchanged || !gen->err || gen->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
         aw__err_move(u, gen);
         rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st;
+        if (err && err->code == -ECANCELED && u->err && u->err->code != -ECANCELED &&
+            aw__gencm_cancel_visible(u))
+            aw_raise(-ECANCELED, "cancelled (and generator manager '%s' failed)", g->name);
     }
     aw__task_release(gen);
     g->gen = NULL;
     return rc;
 }
 
+/* Reports name the generator function (AW_GENCM_INIT's #fn_), not the type. */
+static const char *aw__gencm_describe(const void *self) {
+    const aw_gencm_t *g = self;
+    return g->name ? g->name : "gencm";
+}
+
 const aw_cm_type_t aw_gencm_type = {
     .name = "gencm",
     .enter = aw__gencm_enter,
     .exit = aw__gencm_exit,
+    .flags = AW_CM_SUPPRESS_CANCEL, /* decided in exit: see there */
+    .describe = aw__gencm_describe,
 };
 
 int aw_gencm_yield(aw_gencm_t *g, void *value) {

@@ -100,10 +100,14 @@ int aw_loop_dump(FILE *f) {
             fprintf(f, "  cancelled\n");
         for (aw_with_t *w = t->withs; w; w = w->outer)
             fprintf(f, "  in manager '%s' (%s phase, %.3f ms), entered at %s:%d\n",
-                    w->cm.type && w->cm.type->name ? w->cm.type->name : "?", aw__phase_name(w),
+                    aw_cm_name(w->cm), aw__phase_name(w),
                     (double)(now - w->since) / 1e6, w->file, w->line);
-        for (aw_lock_t *lk = t->locks; lk; lk = lk->next_held)
-            fprintf(f, "  holds lock '%s'\n", lk->name ? lk->name : "?");
+        for (aw_lock_t *lk = t->locks; lk; lk = lk->next_held) {
+            fprintf(f, "  holds lock '%s'", lk->name ? lk->name : "?");
+            if (lk->file)
+                fprintf(f, ", acquired at %s:%d", lk->file, lk->line);
+            fputc('\n', f);
+        }
         if (t->state == AW__T_WAITING && t->wait_what) {
             fprintf(f, "  waits for %s", t->wait_what);
             aw_task_t *o = aw__waits_for(t);

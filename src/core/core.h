@@ -50,6 +50,8 @@ struct aw_task {
     int wait_fd;
     aw_err_t *err;                /* pending error, owned */
     uint64_t late_err;            /* seq of an exit error raised after a `return` (K5) */
+    uint64_t err_floor;           /* aw_err_clear drops only records newer than this: inside
+                                   * an enter or exit, only what it raised itself (M2) */
     uint8_t auto_err;             /* err is the lone "task returned X" record made at its end */
     aw_scope_t root;
     aw_scope_t *scope;            /* innermost open scope */
@@ -57,9 +59,11 @@ struct aw_task {
     aw_task_t *gprev, *gnext;     /* siblings in the group */
     aw_group_t *groups;           /* innermost group this task has open */
     aw_with_t *withs;             /* innermost open with */
+    aw_with_t *exiting;           /* the with whose exit runs now (innermost) */
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
+    aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
     const char *wait_what;        /* introspection: "lock", "event", ... */
     const void *wait_on;          /* the object waited on */
     struct aw_lock *locks;        /* locks held (sync/lock.c; linked through next_held) */
@@ -92,6 +96,9 @@ static inline aw_task_t *aw__task_cur(void) {
 }
 
 /* task.c */
+/* Set by sync/lock.c once a lock has an owner: called as a task that still
+ * holds locks ends (SEMANTICS M6); returns the -EOWNERDEAD it raised. */
+extern int (*aw__task_end_locks)(aw_task_t *t);
 /* A task on a stack of its own, ready to run, in no group: the caller
  * links it (root.parent, group) before it first runs. NULL on OOM. */
 aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_size,
@@ -137,17 +144,40 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */
 
 /* err.c */
+/* A suspending call made outside a task: -EPERM, recorded as the thread's
+ * last error (aw_err_current outside a task) and printed to stderr the
+ * first time on this thread. */
+int aw__no_task(const char *func) __attribute__((cold));
 int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int code,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void aw__err_free(aw_err_t *e);
 aw_err_t *aw__err_copy(const aw_err_t *e);
 void aw__err_drop_newer(aw_task_t *t, uint64_t seq);
+/* A copy of e alone (members too, no context). NULL on OOM. */
+aw_err_t *aw__err_copy_top(const aw_err_t *e);
+/* Take record e out of t's chain (its context closes the gap); e, or NULL
+ * if it is not there. */
+aw_err_t *aw__err_unlink(aw_task_t *t, const aw_err_t *e);
 /* Drop records newer than seq (inline: usually there are none). */
 static inline void aw__err_restore(aw_task_t *t, uint64_t seq) {
     if (t->err && t->err->seq > seq)
         aw__err_drop_newer(t, seq);
 }
 void aw__err_append(aw_err_t *e, aw_err_t *tail);  /* tail at the end of e's context chain */
+/* SEMANTICS M4: a scope or group ends its own cancel by dropping the
+ * -ECANCELED records on top of the part of t's chain newer than mark (the
+ * cancel re-delivered over an exit's failure, say) and nothing else;
+ * keep_one leaves the last of them when nothing else is there. */
+void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one);
+/* Strip the -ECANCELED records on top of a detached chain; returns the
+ * new head (NULL if it held nothing else). */
+aw_err_t *aw__err_strip_cancels(aw_err_t *e);
+/* Move t's newest record (just raised) into the part of t's chain newer
+ * than mark, just above the oldest -ECANCELED record there (the cancel
+ * that caused it), never above the top record, else at the bottom of that
+ * part. Used for a deadline's -ETIMEDOUT when another error wins:
+ * "EIO <- ETIMEDOUT <- ECANCELED", as Python 3.13 chains it (G10). */
+void aw__err_sink(aw_task_t *t, uint64_t mark);
 aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
 
 /* group.c */
@@ -155,7 +185,11 @@ void aw__group_child_done(aw_task_t *t);
 void aw__group_init_root(aw_group_t *g);
 
 /* with.c */
-void aw__with_drop_body_error(aw_task_t *t);
+/* The seq pending when the with whose exit runs now was entered (its
+ * body's records are newer). */
+static inline uint64_t aw__with_exit_mark(const aw_task_t *t) {
+    return t->exiting ? t->exiting->mark : 0;
+}
 
 /* Delegates hand the thread to each other directly: `from` waits (not
  * cancellably) and `to`, parked in the same kind of wait, runs now. No run

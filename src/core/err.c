@@ -108,12 +108,48 @@ static aw_err_t *aw__err_new(aw_task_t *t, const char *file, int line, const cha
     return e;
 }
 
+/* Outside a task (a thread with no loop, the loop's own stack) there is
+ * no chain to record into: the thread keeps its last record, one, no
+ * context, its message cut to fit; no malloc, so nothing to free when the
+ * thread ends. */
+enum { AW__TLS_MSG = 512 };
+static __thread union {
+    aw_err_t e;
+    char bytes[sizeof(aw_err_t) + AW__TLS_MSG];
+} aw__tls_err;
+static __thread bool aw__tls_has, aw__tls_told;
+
+static int aw__raise_tls(const char *file, int line, const char *func, int code,
+                         const char *fmt, va_list ap) {
+    aw_err_t *e = &aw__tls_err.e;
+    memset(e, 0, sizeof *e);
+    vsnprintf(e->msg, AW__TLS_MSG, fmt, ap);
+    e->code = code;
+    e->file = file;
+    e->line = line;
+    e->func = func;
+    e->task = "(no task)";
+    aw__tls_has = true;
+    return code;
+}
+
+int aw__no_task(const char *func) {
+    int rc = aw__raise(__FILE__, __LINE__, func, -EPERM,
+                       "%s called outside a task: it suspends, and only a task can (call it "
+                       "from a task: the function given to aw_main or to aw_spawn)", func);
+    if (!aw__tls_told) { /* the caller may not look: say it once per thread */
+        aw__tls_told = true;
+        fprintf(stderr, "awith: %s\n", aw__tls_err.e.msg);
+    }
+    return rc;
+}
+
 static int aw__raise_v(aw_task_t *t, const char *file, int line, const char *func, int code,
                        const char *fmt, va_list ap) {
     if (code >= 0)
         code = -EINVAL; /* a raise of "success" is a bug: make it visible */
     if (!t)
-        return code;
+        return aw__raise_tls(file, line, func, code, fmt, ap);
     if (code == -ECANCELED && t->err && t->err->code == -ECANCELED)
         return code;
     aw_err_t *e = aw__err_new(t, file, line, func, code, fmt, ap);
@@ -177,6 +213,28 @@ aw_err_t *aw__err_copy(const aw_err_t *e) {
     return c;
 }
 
+aw_err_t *aw__err_copy_top(const aw_err_t *e) {
+    if (!e)
+        return NULL;
+    aw_err_t *c = aw__err_copy(e);
+    if (c) {
+        aw__err_free(c->context);
+        c->context = NULL;
+    }
+    return c;
+}
+
+aw_err_t *aw__err_unlink(aw_task_t *t, const aw_err_t *e) {
+    for (aw_err_t **p = &t->err; *p; p = &(*p)->context)
+        if (*p == e) {
+            aw_err_t *x = *p;
+            *p = x->context;
+            x->context = NULL;
+            return x;
+        }
+    return NULL;
+}
+
 void aw__err_drop_newer(aw_task_t *t, uint64_t seq) {
     while (t->err && t->err->seq > seq) {
         aw_err_t *e = t->err;
@@ -192,6 +250,46 @@ void aw__err_append(aw_err_t *e, aw_err_t *tail) {
     e->context = tail;
 }
 
+void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one) {
+    while (t->err && t->err->seq > mark && t->err->code == -ECANCELED) {
+        aw_err_t *e = t->err;
+        if (keep_one && !(e->context && e->context->seq > mark))
+            break;
+        t->err = e->context;
+        e->context = NULL;
+        aw__err_free(e);
+    }
+}
+
+aw_err_t *aw__err_strip_cancels(aw_err_t *e) {
+    while (e && e->code == -ECANCELED && !e->members) {
+        aw_err_t *next = e->context;
+        e->context = NULL;
+        aw__err_free(e);
+        e = next;
+    }
+    return e;
+}
+
+void aw__err_sink(aw_task_t *t, uint64_t mark) {
+    aw_err_t *e = t->err;
+    if (!e || !e->context || e->context->seq <= mark)
+        return; /* nothing else was raised since mark: it stays on top */
+    t->err = e->context;
+    aw_err_t **at = NULL, **p = &t->err;
+    for (; *p && (*p)->seq > mark; p = &(*p)->context)
+        if ((*p)->code == -ECANCELED)
+            at = p; /* the last one found is the oldest */
+    if (!at)
+        at = p;
+    else if (at == &t->err)
+        at = &t->err->context; /* never above the top: that one wins */
+    /* seqs stay non-increasing down the chain, and newer than mark */
+    e->seq = *at && (*at)->seq > mark ? (*at)->seq : mark + 1;
+    e->context = *at;
+    *at = e;
+}
+
 aw_err_t *aw__err_detach(aw_task_t *t) {
     aw_err_t *e = t->err;
     t->err = NULL;
@@ -200,20 +298,25 @@ aw_err_t *aw__err_detach(aw_task_t *t) {
 
 const aw_err_t *aw_err_current(void) {
     aw_task_t *t = aw__task_cur();
-    return t ? t->err : NULL;
+    if (!t)
+        return aw__tls_has ? &aw__tls_err.e : NULL;
+    return t->err;
 }
 
 int aw_status(void) {
-    aw_task_t *t = aw__task_cur();
-    return t && t->err ? t->err->code : 0;
+    const aw_err_t *e = aw_err_current();
+    return e ? e->code : 0;
 }
 
+/* SEMANTICS M2: inside an enter or an exit (and in blocks nested in one)
+ * the floor is the seq pending when it began, so a clear there handles
+ * what it raised itself, never the error it was handed nor a cancel. */
 void aw_err_clear(void) {
     aw_task_t *t = aw__task_cur();
-    if (t) {
-        aw__err_free(t->err);
-        t->err = NULL;
-    }
+    if (t)
+        aw__err_restore(t, t->err_floor);
+    else
+        aw__tls_has = false;
 }
 
 static void aw__err_print_one(const aw_err_t *e, FILE *f, int depth, const char *label) {

@@ -16,7 +16,7 @@ static void aw__fd_unwait(aw_task_t *t) {
 int aw_fd_wait(int fd, int events) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_fd_wait");
     t->waiter.wake = aw__fd_wake;
     int rc = aw__fd_watch(t->loop, fd, events & AW_READ ? EPOLLIN : EPOLLOUT, &t->waiter);
     if (rc < 0)

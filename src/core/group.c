@@ -53,6 +53,8 @@ void aw__group_child_done(aw_task_t *t) {
                                      !aw__err_beyond_cancel(t->err));
     if (failed && !(root && t->joinable)) {
         aw_err_t *e = t->joinable ? aw__err_copy(t->err) : aw__err_detach(t);
+        if (aw__cancel_expected(t)) /* M4: its failure, not the cancel re-delivered over it */
+            e = aw__err_strip_cancels(e);
         if (e) {
             if (g->failures_tail)
                 g->failures_tail->next = e;
@@ -114,9 +116,13 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     t->groups = g->outer;
     g->state = 3;
     bool outer = aw__outer_cancelled(&g->scope);
+    /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records on
+     * top of what the body raised, and only those; a nested group's or an
+     * exit's failure raised while it unwound the body stays, the cancel in
+     * its context (Trio's nursery, asyncio's TaskGroup). */
+    if (g->scope.cancelled && !outer)
+        aw__err_absorb_cancels(t, aw__with_exit_mark(t), false);
     if (g->nfailures) {
-        if (own_cancel && !outer)
-            aw__with_drop_body_error(t); /* our own cancel is not the body's failure */
         aw_err_t *m = g->failures;
         g->failures = g->failures_tail = NULL;
         int rc = aw__raise_at(t, __FILE__, __LINE__, __func__, -AW_EGROUP,
@@ -135,8 +141,6 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
                                 "cancelled from outside the group");
         return rc;
     }
-    if (own_cancel && !outer)
-        return AW_SUPPRESS;
     if (outer && !err) /* leaving is a suspension point: the cancel shows */
         return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
                             "cancelled while leaving the group");

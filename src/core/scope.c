@@ -169,6 +169,8 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
             aw__poke_subtree(c, rearm);
     if (t->delegate) /* a generator runs inside t's innermost scope */
         aw__poke_subtree(t->delegate, rearm);
+    if (t->covered) /* t's scopes cover its user's block (cm/gencm.c, M3) */
+        aw__poke_subtree(t->covered, rearm);
 }
 
 void aw_scope_cancel(aw_scope_t *s) {
@@ -225,30 +227,32 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     aw_task_t *t = s->task;
     const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
     int line = t->withs ? t->withs->line : __LINE__;
+    uint64_t mark = aw__with_exit_mark(t);
     t->scope = s->parent;
     s->task = NULL; /* not entered any more: reschedule fails */
     bool outer = aw__outer_cancelled(s);
-    int cancel = err && err->code == -ECANCELED;
-    if (s->expired && s->kind == AW__SCOPE_FAIL) {
-        if (outer || (err && !cancel)) {
-            /* the other error wins (decision 6); the timeout is recorded */
-            aw_err_t *saved = aw__err_detach(t);
-            aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
-                         "the deadline of the scope at %s:%d expired too", file, line);
-            aw_err_t *to = aw__err_detach(t);
-            t->err = saved;
-            if (saved && to)
-                aw__err_append(saved, to);
-            else
-                aw__err_free(to);
-            return 0;
-        }
-        return aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
-                            "deadline of the scope at %s:%d exceeded", file, line);
+    bool fail = s->expired && s->kind == AW__SCOPE_FAIL;
+    (void)err;
+    /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records
+     * on top of what the block raised, and only those. Whatever else was
+     * raised while the cancel unwound the block (an exit failing, an exit
+     * over its grace, a group's failure) leaves the scope with the cancel
+     * in its context, as Trio's cancel scope catches only Cancelled. */
+    if (s->cancelled && !outer)
+        aw__err_absorb_cancels(t, mark, fail);
+    if (!fail)
+        return 0;
+    bool other = t->err && t->err->seq > mark && t->err->code != -ECANCELED;
+    if (outer || other) {
+        /* the other error wins (decision 6); the timeout is recorded in
+         * its chain, just above the cancel it caused (G10) */
+        aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
+                     "the deadline of the scope at %s:%d expired too", file, line);
+        aw__err_sink(t, mark);
+        return 0;
     }
-    if (s->cancelled && !outer && cancel)
-        return AW_SUPPRESS; /* our own cancel ends here */
-    return 0;
+    return aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
+                        "deadline of the scope at %s:%d exceeded", file, line);
 }
 
 const aw_cm_type_t aw_scope_type = {

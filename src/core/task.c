@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+int (*aw__task_end_locks)(aw_task_t *t);
+
 /* ---- waiting and waking ---- */
 
 void aw__task_wake(aw_task_t *t, int rc) {
@@ -106,7 +108,7 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
 int aw_sleep_until(aw_ns_t deadline) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_sleep");
     int rc = aw__task_wait(t, deadline, 1);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
@@ -120,7 +122,7 @@ int aw_sleep(aw_ns_t ns) {
 int aw_yield(void) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_yield");
     AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
     int rc = aw__point(t, NULL);
     if (rc < 0)
@@ -149,6 +151,12 @@ static void aw__task_entry(void *p) {
     int st = t->fn(t->arg);
     aw__task_stack_check(t);
     st = aw__task_status(t, st); /* SEMANTICS K5 */
+    /* SEMANTICS M6: locks still held are released now, and reported */
+    if (__builtin_expect(t->locks != NULL, 0) && aw__task_end_locks) {
+        int rc = aw__task_end_locks(t);
+        if (rc < 0)
+            st = rc;
+    }
     if (st < 0) {
         if (!t->err || t->err->code != st) {
             t->auto_err = !t->err;
@@ -241,13 +249,21 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
               aw_task_t **handle, const char *name, const char *file, int line) {
     aw_loop_t *l = aw__loop_tls;
+    if (!fn)
+        return aw_raise(-EINVAL, "aw_spawn of a NULL function (as '%s' at %s:%d)", name, file, line);
     if (!l)
-        return -EINVAL;
+        return aw_raise(-EINVAL, "aw_spawn of '%s' at %s:%d outside a loop: spawn from a task "
+                        "(the function given to aw_main, or one it spawned)", name, file, line);
     if (!g)
         g = &l->core->root;
-    if (g->state != 1)
+    /* Open (1) or draining (2): the owner waits at the end of the block
+     * for the last child, and until it is done a child may still spawn a
+     * sibling (SEMANTICS M8; Trio's nursery, asyncio's TaskGroup): the
+     * owner's wait re-checks the count. Only a group not yet entered or
+     * already left refuses. */
+    if (g->state != 1 && g->state != 2)
         return aw_raise(-EINVAL, "spawn of '%s' into a task group that is %s", name,
-                        g->state == 0 ? "not entered" : "already closing");
+                        g->state == 0 ? "not entered" : "already left");
     aw_task_t *t = aw__task_new(l, fn, arg, opts ? opts->stack_size : 0,
                                 opts && opts->name ? opts->name : name, file, line);
     if (!t)
@@ -274,7 +290,7 @@ static void aw__join_unwait(aw_task_t *self) {
 int aw_task_join(aw_task_t *t) {
     aw_task_t *self = aw__task_cur();
     if (!self)
-        return -EPERM;
+        return aw__no_task("aw_task_join");
     if (!t || !t->joinable)
         return aw_raise(-EINVAL, "aw_task_join: not a joinable task");
     if (t == self)

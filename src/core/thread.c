@@ -37,7 +37,7 @@ static void aw__tjob_unwait(aw_task_t *t) {
 int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     aw_task_t *t = aw__task_cur();
     if (!t)
-        return -EPERM;
+        return aw__no_task("aw_to_thread");
     int rc = aw_checkpoint();
     if (rc < 0) {
         /* -ECANCELED always hands arg over: abandon it now, work never ran */

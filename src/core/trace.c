@@ -19,7 +19,7 @@ void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc) {
         .kind = (aw_trace_kind_t)kind,
         .task = t,
         .block = w,
-        .manager = w && w->cm.type ? w->cm.type->name : NULL,
+        .manager = w && w->cm.type ? aw_cm_name(w->cm) : NULL,
         .file = w ? w->file : NULL,
         .line = w ? w->line : 0,
         .rc = rc,

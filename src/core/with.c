@@ -56,12 +56,15 @@ bool aw__with_enter(aw_with_t *w) {
     bool traced = AW__TRACING(t); /* one test for both events */
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTER, w, 0);
+    uint64_t floor = t->err_floor;
+    t->err_floor = w->mark; /* M2: a clear in enter handles only what enter raised */
     int rc = ty->enter(w->cm.self, &w->value);
+    t->err_floor = floor;
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
     if (rc < 0) {
         if (!t->err || t->err->seq <= w->mark || t->err->code != rc)
-            aw_raise(rc, "enter of manager '%s' failed: %s", ty->name, aw_strerror(rc));
+            aw_raise(rc, "enter of manager '%s' failed: %s", aw_cm_name(w->cm), aw_strerror(rc));
         aw__with_unlink(w);
         w->state = AW__WITH_FAILED;
         return false;
@@ -71,20 +74,17 @@ bool aw__with_enter(aw_with_t *w) {
     return true;
 }
 
-void aw__with_drop_body_error(aw_task_t *t) {
-    aw__err_restore(t, t->withs->mark);
-}
-
 /* Decide what leaves the block, given what exit returned. */
 static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uint64_t before, int rc) {
     aw_task_t *t = w->task;
     const aw_cm_type_t *ty = w->cm.type;
+    const char *name = aw_cm_name(w->cm);
     int body_cancel = body_code == -ECANCELED && !(ty->flags & AW_CM_SUPPRESS_CANCEL);
     bool raised = t->err && t->err->seq > before;
     if (rc > 0 && rc != AW_SUPPRESS) {
-        rc = aw__raise_at(t, w->file, w->line, ty->name, -AW_EPROTOCOL,
+        rc = aw__raise_at(t, w->file, w->line, name, -AW_EPROTOCOL,
                           "exit of manager '%s' returned %d: an exit returns 0 (propagate), "
-                          "AW_SUPPRESS or a negative error code", ty->name, rc);
+                          "AW_SUPPRESS or a negative error code", name, rc);
         raised = true;
     }
     if (rc > 0) { /* suppress */
@@ -98,12 +98,12 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
     if (!raised) {
         if (body_seq && rc == body_code)
             return; /* re-raised the same error: no self-chaining */
-        aw__raise_at(t, w->file, w->line, ty->name, rc, "exit of manager '%s' failed: %s",
-                     ty->name, aw_strerror(rc));
+        aw__raise_at(t, w->file, w->line, name, rc, "exit of manager '%s' failed: %s",
+                     name, aw_strerror(rc));
     }
     if (body_cancel && t->err && t->err->code != -ECANCELED) /* a cancel is never lost */
-        aw__raise_at(t, w->file, w->line, ty->name, -ECANCELED,
-                     "cancelled (and the exit of manager '%s' failed)", ty->name);
+        aw__raise_at(t, w->file, w->line, name, -ECANCELED,
+                     "cancelled (and the exit of manager '%s' failed)", name);
 }
 
 void aw__with_cleanup(aw_with_t *w) {
@@ -127,13 +127,20 @@ void aw__with_cleanup(aw_with_t *w) {
     bool traced = AW__TRACING(t);
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
+    uint64_t floor = t->err_floor;
+    aw_with_t *exiting = t->exiting;
+    t->err_floor = before; /* M2: a clear in exit handles only what exit raised */
+    t->exiting = w;
     int rc = ty->exit(w->cm.self, body);
+    t->err_floor = floor;
+    t->exiting = exiting;
     if (shielded) {
         t->scope = w->shield.parent;
         if (w->shield.expired) {
-            aw__raise_at(t, w->file, w->line, ty->name, -ETIMEDOUT,
+            const char *name = aw_cm_name(w->cm);
+            aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,
                          "exit of manager '%s' (entered at %s:%d) overran its grace period of %lld ms",
-                         ty->name, w->file, w->line, (long long)(w->shield.rel / 1000000));
+                         name, w->file, w->line, (long long)(w->shield.rel / 1000000));
             if (rc >= 0)
                 rc = -ETIMEDOUT;
         }

@@ -6,6 +6,8 @@
 static void aw__event_noop(void *p) { (void)p; }
 
 int aw_event_wait(aw_event_t *e) {
+    if (!aw__task_cur())
+        return aw__no_task("aw_event_wait");
     int rc = aw_checkpoint();
     if (rc < 0 || e->set)
         return rc;

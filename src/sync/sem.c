@@ -8,6 +8,8 @@ enum { AW__STREAK_YIELD = 128 };
 static void aw__sem_giveback(void *p) { aw_sem_release(p); }
 
 int aw_sem_acquire(aw_sem_t *s) {
+    if (!aw__task_cur())
+        return aw__no_task("aw_sem_acquire");
     int rc = aw_checkpoint();
     if (rc < 0)
         return rc;

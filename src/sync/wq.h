@@ -57,7 +57,8 @@ static inline int aw__wq_grant(aw__wq_t *q) {
 int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, const char *what);
 /* The same, not cancellable (a condition re-taking its lock). */
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj);
-/* Take the lock without a cancellation point (for conditions). */
-void aw__lock_take(aw_lock_t *l);
+/* Take the lock without a cancellation point (for conditions). 0, or
+ * -EOWNERDEAD (raised) if its last owner ended holding it: held anyway. */
+int aw__lock_take(aw_lock_t *l);
 
 #endif

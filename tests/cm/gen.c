@@ -419,3 +419,77 @@ Test(gen, E3_a_generator_left_suspended_at_loop_close_is_reported_not_dropped) {
     cr_assert(strstr(out, "tests/cm/gen.c:"), "and where it was made: %s", out);
     free(abandoned);
 }
+
+/* ================= M3: closing is pending inside the generator ================= */
+
+/* A manager the generator holds around its yields (a transaction): the
+ * consumer leaving early must make it roll back, not commit. */
+typedef struct {
+    int exited, seen, commits;
+} tx_t;
+static int tx_enter(void *self, void **out) {
+    *out = self;
+    return 0;
+}
+static int tx_exit(void *self, const aw_err_t *err) {
+    tx_t *t = self;
+    t->exited++;
+    t->seen = err ? err->code : 0;
+    t->commits += !err;
+    return 0;
+}
+static const aw_cm_type_t tx_type = {.name = "tx", .enter = tx_enter, .exit = tx_exit};
+
+static int rows_in_tx(aw_gen_t *g, void *arg) {
+    aw_with (aw_cm(&tx_type, arg)) {
+        for (int i = 0; i < 5; i++)
+            if (aw_gen_yield(g, &i) < 0)
+                break; /* the documented way to leave */
+    }
+    return 0;
+}
+static int m3_break(void *arg) {
+    tx_t tx = {0};
+    aw_for (int *v, aw_gen(rows_in_tx, &tx)) {
+        if (*v == 1)
+            break;
+    }
+    cr_assert_eq(aw_status(), 0, "closing on break is not an error");
+    cr_assert_eq(tx.exited, 1);
+    cr_assert_eq(tx.seen, -AW_ECLOSED, "the manager saw %s: it committed", aw_err_name(tx.seen));
+    cr_assert_eq(tx.commits, 0);
+    /* run to the end: it commits */
+    tx_t tx2 = {0};
+    aw_for (int *v, aw_gen(rows_in_tx, &tx2)) {
+        (void)v;
+    }
+    cr_assert_eq(tx2.commits, 1);
+    return 0;
+}
+Test(gen, M3_a_manager_held_around_the_yield_sees_an_early_close) { aw_test_run(m3_break, NULL, 0); }
+
+/* asyncpg's test_pool_handles_transaction_exit_in_asyncgen shape: the
+ * consumer is cancelled while it holds the generator open. */
+static tx_t m3_cancel_tx;
+static int m3_consumer(void *arg) {
+    aw_for (int *v, aw_gen(rows_in_tx, &m3_cancel_tx)) {
+        (void)v;
+        if (aw_sleep(AW_SEC(10)) < 0)
+            break;
+    }
+    return aw_status();
+}
+static int m3_cancel(void *arg) {
+    aw_task_t *h;
+    aw_spawn(NULL, m3_consumer, NULL, &h);
+    aw_sleep_ms(1);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(m3_cancel_tx.exited, 1);
+    cr_assert_eq(m3_cancel_tx.commits, 0, "a cancelled consumer's transaction committed");
+    return 0;
+}
+Test(gen, M3_a_manager_held_around_the_yield_sees_a_cancelled_consumers_close) {
+    aw_test_run(m3_cancel, NULL, 0);
+}

@@ -404,3 +404,272 @@ static int c7_own_body(void *arg) {
 Test(gencm, C7_a_record_the_generator_raised_with_the_same_code_is_kept) {
     aw_test_run(c7_own_body, NULL, 0);
 }
+
+/* Issue 10, item 10: a generator manager whose cleanup overruns its grace
+ * is named by its function in the report, not by the type ('gencm'). */
+static int overrunning_cleanup(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    aw_sleep(AW_SEC(5));
+    return rc;
+}
+static int overrun_body(void *arg) {
+    aw_with (aw_gencm(overrunning_cleanup, NULL)) {
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_not_null(strstr(e->msg, "'overrunning_cleanup'"), "not named by its function: %s", e->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, a_cleanup_overrunning_its_grace_is_named_by_its_function) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(5)};
+    cr_assert_eq(aw_main_opts(&o, overrun_body, NULL), 0);
+}
+
+/* ================= M3: the block runs inside the generator's yield ================= */
+
+/* A manager the generator holds open around its yield (a transaction, in
+ * real code): its exit records what it saw; "commit" only when clean. */
+typedef struct {
+    int exited, seen, commits, rollbacks;
+} tx_t;
+static int tx_enter(void *self, void **out) {
+    *out = self;
+    return 0;
+}
+static int tx_exit(void *self, const aw_err_t *err) {
+    tx_t *t = self;
+    t->exited++;
+    t->seen = err ? err->code : 0;
+    if (err)
+        t->rollbacks++;
+    else
+        t->commits++;
+    return 0;
+}
+static const aw_cm_type_t tx_type = {.name = "tx", .enter = tx_enter, .exit = tx_exit};
+
+static int count_code(const aw_err_t *e, int code) {
+    int n = 0;
+    for (; e; e = e->context)
+        n += e->code == code;
+    return n;
+}
+
+/* The documented shape: `return rc < 0 ? rc : aw_status();` */
+static int m3_tx_gen(aw_gencm_t *g, void *arg) {
+    int rc = 0;
+    aw_with (aw_cm(&tx_type, arg)) {
+        rc = aw_gencm_yield(g, arg);
+    }
+    return rc < 0 ? rc : aw_status();
+}
+static int m3_tx_body(void *arg) {
+    tx_t tx = {0};
+    aw_with (aw_gencm(m3_tx_gen, &tx)) {
+        aw_fail(-EINVAL, "the block failed");
+    }
+    cr_assert_eq(tx.exited, 1);
+    cr_assert_eq(tx.seen, -EINVAL, "the manager around the yield saw %s: it committed",
+                 aw_err_name(tx.seen));
+    cr_assert_eq(tx.commits, 0);
+    cr_assert_eq(aw_status(), -EINVAL);
+    cr_assert_eq(count_code(aw_err_current(), -EINVAL), 1, "the block's error is not there once");
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    aw_err_clear();
+    /* and a clean block commits */
+    aw_with (aw_gencm(m3_tx_gen, &tx)) {
+    }
+    cr_assert_eq(tx.commits, 1);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gencm, M3_a_manager_held_around_the_yield_sees_the_blocks_error) { aw_test_run(m3_tx_body, NULL, 0); }
+
+/* `return aw_status();` after the yield: the block's error, once. */
+static int m3_status_gen(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    return aw_status();
+}
+static int m3_status_body(void *arg) {
+    aw_with (aw_gencm(m3_status_gen, NULL)) {
+        aw_fail(-EINVAL, "the block failed");
+    }
+    cr_assert_eq(aw_status(), -EINVAL, "returning aw_status() after the yield lost the error");
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_returning_aw_status_after_the_yield_propagates_the_blocks_error) {
+    aw_test_run(m3_status_body, NULL, 0);
+}
+
+/* CPython's test_async_exit_exception_explicit_none_context: an exit stack
+ * inside the generator turns the block's error into its own. */
+static int m3_turn(void *arg, const aw_err_t *err) {
+    return aw_raise(-EDOM, "the exit stack's callback replaces %s", err ? aw_err_name(err->code) : "nothing");
+}
+static int m3_xs_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, m3_turn, NULL);
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_xs_body(void *arg) {
+    aw_with (aw_gencm(m3_xs_gen, NULL)) {
+        aw_fail(-EINVAL, "the block failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EDOM, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(strstr(e->msg, "replaces EINVAL"), "the callback saw: %s", e->msg);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EINVAL);
+    cr_assert_eq(count_code(e, -EINVAL), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_an_exit_stack_in_the_generator_replaces_the_blocks_error) {
+    aw_test_run(m3_xs_body, NULL, 0);
+}
+
+/* M2 in a generator: its cleanup raises and handles an error of its own;
+ * the block's error is kept. */
+static int m3_selfh_gen(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    if (aw_raise(-EIO, "cleanup hiccup, handled") < 0)
+        aw_err_clear();
+    return rc < 0 ? rc : aw_status();
+}
+static int m3_selfh_body(void *arg) {
+    aw_with (aw_gencm(m3_selfh_gen, NULL)) {
+        aw_fail(-EINVAL, "the block failed");
+    }
+    cr_assert_eq(aw_status(), -EINVAL);
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M2_a_clear_in_the_generators_cleanup_keeps_the_blocks_error) {
+    aw_test_run(m3_selfh_body, NULL, 0);
+}
+
+/* The block is cancelled: the manager around the yield sees the cancel. */
+static tx_t m3_cancel_tx;
+static int m3_cancel_child(void *arg) {
+    aw_with (aw_gencm(m3_tx_gen, &m3_cancel_tx)) {
+        aw_sleep(AW_SEC(10));
+    }
+    return aw_status();
+}
+static int m3_cancel_body(void *arg) {
+    aw_task_t *h;
+    aw_spawn(NULL, m3_cancel_child, NULL, &h);
+    aw_sleep_ms(1);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    cr_assert_eq(m3_cancel_tx.seen, -ECANCELED, "it saw %s", aw_err_name(m3_cancel_tx.seen));
+    cr_assert_eq(m3_cancel_tx.commits, 0);
+    cr_assert_eq(count_code(aw_err_current(), -ECANCELED), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_manager_held_around_the_yield_sees_the_blocks_cancel) {
+    aw_test_run(m3_cancel_body, NULL, 0);
+}
+
+/* ================= M3: scopes and groups the generator opens around its yield ================= */
+
+/* seed 002 section 9 written the seed's way: `async with timeout(...): yield` */
+static int m3_fail_after_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_fail_after_body(void *arg) {
+    int rc = 1;
+    aw_with (aw_gencm(m3_fail_after_gen, NULL)) {
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(rc, -ECANCELED, "the generator's deadline did not cut the block");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(count_code(aw_err_current(), -ECANCELED), 1);
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "the deadline outlived the block");
+    return 0;
+}
+Test(gencm, M3_a_deadline_around_the_yield_times_out_the_block) {
+    aw_test_run(m3_fail_after_body, NULL, 0);
+}
+
+static int m3_move_on_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_move_on_body(void *arg) {
+    int rc = 1;
+    aw_with (aw_gencm(m3_move_on_gen, NULL)) {
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(rc, -ECANCELED, "the generator's move-on scope did not cut the block");
+    cr_assert_eq(aw_status(), 0, "the move-on's own cancel leaked out: %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(gencm, M3_a_move_on_scope_around_the_yield_cuts_the_block_quietly) {
+    aw_test_run(m3_move_on_body, NULL, 0);
+}
+
+static int m3_failing_child(void *arg) {
+    aw_sleep_ms(3);
+    return aw_raise(-EIO, "background child failed");
+}
+static int m3_group_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_spawn(grp, m3_failing_child, NULL, NULL);
+        aw_gencm_yield(g, grp);
+    }
+    return aw_status();
+}
+static int m3_group_body(void *arg) {
+    int rc = 1;
+    aw_with (aw_gencm(m3_group_gen, NULL)) {
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(rc, -ECANCELED, "a child's failure did not cancel the block");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(e->members);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_group_around_the_yield_cancels_the_block_when_a_child_fails) {
+    aw_test_run(m3_group_body, NULL, 0);
+}
+
+/* A cancel of the user itself still leaves the block (never lost), even
+ * through a generator that opened a scope that ends its own cancels. */
+static int m3_user_cancel_child(void *arg) {
+    aw_with (aw_gencm(m3_move_on_gen, NULL)) {
+        aw_sleep(AW_SEC(10));
+    }
+    return aw_status();
+}
+static int m3_user_cancel_body(void *arg) {
+    aw_task_t *h;
+    aw_spawn(NULL, m3_user_cancel_child, NULL, &h);
+    aw_sleep_ms(1);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_cancel_of_the_user_passes_through_a_generators_scope) {
+    aw_test_run(m3_user_cancel_body, NULL, 0);
+}

@@ -125,11 +125,21 @@ static int raise_success(void *arg) {
 
 Test(err, raising_success_is_made_a_visible_einval) { aw_test_run(raise_success, NULL, 0); }
 
-Test(err, raise_outside_a_task_returns_the_code_and_records_nothing) {
+/* Outside a task there is no chain to record into: the thread keeps its
+ * last record (one, no context), which aw_err_current/aw_status read and
+ * aw_err_clear drops (issue 10, item 10). */
+Test(err, raise_outside_a_task_keeps_the_threads_last_record) {
+    cr_assert_null(aw_err_current());
     cr_assert_eq(aw_raise(-ENOENT, "no file %s", "x"), -ENOENT);
+    cr_assert_not_null(aw_err_current());
+    cr_assert_str_eq(aw_err_current()->msg, "no file x");
+    cr_assert_eq(aw_status(), -ENOENT);
+    cr_assert_eq(aw_raise(-EBADF, "second"), -EBADF);
+    cr_assert_eq(aw_status(), -EBADF, "the last one replaces it");
+    cr_assert_null(aw_err_current()->context, "no chain outside a task");
+    aw_err_clear();
     cr_assert_null(aw_err_current());
     cr_assert_eq(aw_status(), 0);
-    aw_err_clear(); /* harmless */
 }
 
 /* ---- chains ---- */

@@ -901,3 +901,152 @@ Test(group, I6_root_group_failures_are_all_reported_at_close) {
     cr_assert(strstr(out, "child failed with EINTR"), "%s", out);
     cr_assert(strstr(out, "child failed with EIO"), "%s", out);
 }
+
+/* ======================= M4: a group absorbs only its own cancel ======================= */
+
+static int count_top_cancels(const aw_err_t *e) {
+    return e && e->code == -ECANCELED;
+}
+
+static bool m4_find(const aw_err_t *e, int code) {
+    for (; e; e = e->context) {
+        if (e->code == code)
+            return true;
+        for (const aw_err_t *m = e->members; m; m = m->next)
+            if (m4_find(m, code))
+                return true;
+    }
+    return false;
+}
+
+/* Trio's test_nursery_collapse: a group ended with aw_group_cancel whose
+ * body holds a nested group; a child of the nested group fails while the
+ * cancel unwinds it. The nested group's failure leaves the outer group. */
+static int m4_late_eio(void *arg) {
+    aw_with (aw_shield(AW_SEC(5))) {
+        aw_sleep_ms(3);
+    }
+    return aw_raise(-EIO, "nested child failing while the outer group is cancelled");
+}
+static int m4_nested_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_group_t *h, aw_group()) {
+            aw_spawn(h, m4_late_eio, NULL, NULL);
+            aw_sleep_ms(1);
+            aw_group_cancel(g);
+            aw_sleep(AW_SEC(5));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "the nested group's failure was absorbed with the group's own cancel");
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(member(e, 0)->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(group, M4_group_cancel_keeps_a_nested_groups_failure) { aw_test_run(m4_nested_main, NULL, 0); }
+
+/* The same with the failing exit in the body itself: the group was ended
+ * with aw_group_cancel and an exit in its body fails while the cancel
+ * unwinds it (asyncio's gh-95289 test reports both errors). */
+static int m4_exit_eio(void *self, const aw_err_t *err) {
+    return aw_raise(-EIO, "close failed while the group's cancel unwound the body");
+}
+static const aw_cm_type_t m4_eio_type = {.name = "failing-close", .enter = rec_enter,
+                                         .exit = m4_exit_eio};
+static int m4_body_exit_main(void *arg) {
+    rec_t r = {0};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_cm(&m4_eio_type, &r)) {
+            aw_group_cancel(g);
+            aw_sleep(AW_SEC(5));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "the exit's failure was absorbed with the group's own cancel");
+    cr_assert_eq(e->code, -EIO, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(aw_err_find(e, -ECANCELED), "the cancel is in its context");
+    aw_err_clear();
+    return 0;
+}
+Test(group, M4_group_cancel_keeps_an_exit_failure_in_its_body) { aw_test_run(m4_body_exit_main, NULL, 0); }
+
+/* A child whose cleanup fails while aw_group_cancel unwinds it, and
+ * another child that fails outright: both are reported, and the first
+ * child's member is its failure (the cancel re-delivered over it is the
+ * group's own, absorbed). */
+static rec_t m4_child_r;
+static int m4_child_close_fails(void *arg) {
+    aw_with (aw_cm(&m4_eio_type, &m4_child_r)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int m4_child_fails(void *arg) {
+    aw_with (aw_shield(AW_SEC(5))) {
+        aw_sleep_ms(3);
+    }
+    return aw_raise(-EINVAL, "second child failing");
+}
+static int m4_children_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, m4_child_close_fails, NULL, NULL);
+        aw_spawn(g, m4_child_fails, NULL, NULL);
+        aw_sleep_ms(1);
+        aw_group_cancel(g);
+        aw_sleep(AW_SEC(5));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_eq(nmembers(e), 2);
+    for (int i = 0; i < 2; i++) /* completion order depends on the timers' rounds */
+        cr_assert(member(e, i)->code == -EIO || member(e, i)->code == -EINVAL,
+                  "a member is %s, not the child's failure", aw_err_name(member(e, i)->code));
+    cr_assert(m4_find(e, -EIO));
+    cr_assert(m4_find(e, -EINVAL));
+    cr_assert_eq(count_top_cancels(e), 0, "the group's own cancel was left on top");
+    aw_err_clear();
+    return 0;
+}
+Test(group, M4_group_cancel_reports_every_child_failure_raised_while_it_unwinds) {
+    aw_test_run(m4_children_main, NULL, 0);
+}
+
+/* ======================= M8: children spawn siblings ======================= */
+
+/* A child spawns a sibling while the owner already waits at the end of
+ * the block (Trio's nursery, asyncio's TaskGroup); the group waits for it
+ * too, and a grandchild spawned by that sibling as well. */
+static int m8_ran, m8_spawn_rc = 1;
+static int m8_leaf(void *arg) {
+    aw_sleep_ms(1);
+    m8_ran++;
+    return 0;
+}
+static int m8_middle(void *arg) {
+    aw_group_t *g = arg;
+    aw_sleep_ms(1);
+    int rc = aw_spawn(g, m8_leaf, NULL, NULL);
+    m8_ran++;
+    return rc;
+}
+static int m8_first(void *arg) {
+    aw_group_t *g = arg;
+    aw_sleep_ms(2); /* the owner is waiting in the group's exit by now */
+    m8_spawn_rc = aw_spawn(g, m8_middle, g, NULL);
+    return m8_spawn_rc;
+}
+static int m8_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, m8_first, g, NULL);
+    }
+    cr_assert_eq(m8_spawn_rc, 0, "a child could not spawn a sibling while the owner waited");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(m8_ran, 2, "the group was left before the late children were done");
+    return 0;
+}
+Test(group, M8_a_child_spawns_a_sibling_while_the_owner_waits_at_the_end) {
+    aw_test_run(m8_main, NULL, 0);
+}

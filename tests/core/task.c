@@ -1,6 +1,9 @@
 /* tests for src/core/task.c: spawn, join, sleep, yield, cancel. */
 #include "testutil.h"
 
+#include <string.h>
+#include <unistd.h>
+
 static int ret_value(void *arg) { return (int)(intptr_t)arg; }
 
 static int sleeper(void *arg) {
@@ -90,3 +93,42 @@ static int many_children(void *arg) {
 }
 
 Test(task, ten_thousand_tasks_come_and_go) { aw_test_run(many_children, NULL, 0); }
+
+/* ======================= issue 10, item 10 ======================= */
+
+static int spawn_null(void *arg) {
+    cr_assert_eq(aw_spawn(NULL, NULL, NULL, NULL), -EINVAL);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "no record says why");
+    cr_assert_not_null(strstr(e->msg, "NULL"), "msg: %s", e->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(task, spawn_of_a_NULL_function_is_EINVAL_with_a_message) { aw_test_run(spawn_null, NULL, 0); }
+
+/* A suspending call outside a task: -EPERM, and a record (the thread's
+ * last error) and one line on stderr say why. */
+Test(task, a_suspending_call_outside_a_task_is_EPERM_and_says_why) {
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    int rc = aw_sleep(AW_MS(1));
+    int rc2 = aw_yield();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    cr_assert_eq(rc, -EPERM);
+    cr_assert_eq(rc2, -EPERM);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "no record says why");
+    cr_assert_not_null(strstr(e->msg, "aw_yield"), "msg: %s", e->msg);
+    cr_assert_not_null(strstr(e->msg, "outside a task"), "msg: %s", e->msg);
+    aw_err_clear();
+    char out[1024];
+    rewind(tmp);
+    out[fread(out, 1, sizeof out - 1, tmp)] = 0;
+    fclose(tmp);
+    cr_assert_not_null(strstr(out, "aw_sleep"), "nothing printed: '%s'", out);
+    cr_assert_null(strstr(out, "aw_yield"), "printed more than once: '%s'", out);
+}

@@ -1310,3 +1310,144 @@ static int k5(void *arg) {
     return 0;
 }
 Test(with, K5_a_close_error_is_reported_even_when_the_body_succeeded) { aw_test_run(k5, NULL, 0); }
+
+/* ================= M2: an exit (or enter) handles only its own errors ================= */
+
+/* A manager whose enter and exit each raise an error of their own and
+ * handle it on the spot, the C spelling of try/except inside __aexit__:
+ * `if (aw_raise(...) < 0) aw_err_clear();`. The exit then returns
+ * `exit_rc`, or the code of the error it was handed when `reraise`. */
+typedef struct {
+    int entered, exited;
+    int exit_rc;
+    int reraise;
+    int seen_code;            /* the code of what exit was handed */
+    int after_clear_code;     /* err->code read again after the clear */
+} selfh_t;
+
+static int selfh_enter(void *self, void **out) {
+    selfh_t *s = self;
+    s->entered++;
+    if (aw_raise(-EAGAIN, "transient failure in enter, handled") < 0)
+        aw_err_clear();
+    *out = s;
+    return 0;
+}
+
+static int selfh_exit(void *self, const aw_err_t *err) {
+    selfh_t *s = self;
+    s->exited++;
+    s->seen_code = err ? err->code : 0;
+    if (aw_raise(-EIO, "cleanup hiccup, handled by the exit itself") < 0)
+        aw_err_clear();
+    /* the record it was handed is still the block's: readable after the clear */
+    s->after_clear_code = err ? err->code : 0;
+    if (s->reraise)
+        return err ? err->code : 0;
+    return s->exit_rc;
+}
+
+static const aw_cm_type_t selfh_type = {.name = "self-handling", .enter = selfh_enter,
+                                        .exit = selfh_exit};
+
+static int m2_body_error(void *arg) {
+    selfh_t s = {0};
+    aw_with (aw_cm(&selfh_type, &s)) {
+        aw_fail(-EINVAL, "the body's own failure");
+    }
+    cr_assert_eq(s.seen_code, -EINVAL);
+    cr_assert_eq(s.after_clear_code, -EINVAL);
+    cr_assert_eq(aw_status(), -EINVAL, "the exit's clear erased the block's error (got %s)",
+                 aw_err_name(aw_status()));
+    cr_assert_eq(aw_err_count(aw_err_current()), 1, "the exit's own record leaked out");
+    cr_assert_str_eq(aw_err_current()->msg, "the body's own failure");
+    aw_err_clear();
+    return 0;
+}
+Test(with, M2_exit_clearing_its_own_error_keeps_the_blocks_error) { aw_test_run(m2_body_error, NULL, 0); }
+
+static int m2_reraise(void *arg) {
+    selfh_t s = {.reraise = 1};
+    aw_with (aw_cm(&selfh_type, &s)) {
+        aw_fail(-EINVAL, "the body's own failure");
+    }
+    cr_assert_eq(aw_status(), -EINVAL, "returning the body's code after a clear left the block "
+                 "clean (cm.h: < 0 is a failure)");
+    cr_assert_eq(aw_err_count(aw_err_current()), 1, "the body's error was chained to itself");
+    aw_err_clear();
+    return 0;
+}
+Test(with, M2_exit_returning_the_body_code_after_its_own_clear_leaves_the_block_failed) {
+    aw_test_run(m2_reraise, NULL, 0);
+}
+
+static int m2_cancel_child(void *arg) {
+    selfh_t *s = arg;
+    aw_with (aw_cm(&selfh_type, s)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+
+static int m2_cancel(void *arg) {
+    selfh_t s = {0};
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, m2_cancel_child, &s, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(s.seen_code, -ECANCELED);
+    cr_assert_eq(rc, -ECANCELED, "the exit's clear erased the cancel: the task ended with %s",
+                 aw_err_name(rc));
+    aw_err_clear();
+    return 0;
+}
+Test(with, M2_exit_clearing_its_own_error_keeps_a_pending_cancel) { aw_test_run(m2_cancel, NULL, 0); }
+
+static int m2_enter(void *arg) {
+    selfh_t s = {0};
+    aw_raise(-EBADF, "an error the task has not handled yet");
+    aw_with (aw_cm(&selfh_type, &s)) {
+        cr_assert_eq(aw_status(), -EBADF, "the enter's clear erased an older pending error");
+    }
+    cr_assert_eq(s.entered, 1);
+    cr_assert_eq(s.seen_code, 0, "the older error is not the block's");
+    cr_assert_eq(aw_status(), -EBADF, "the enter's or exit's clear erased an older pending error");
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(with, M2_enter_clearing_its_own_error_keeps_older_pending_errors) { aw_test_run(m2_enter, NULL, 0); }
+
+/* A block nested inside an exit: its body's clear handles what that body
+ * raised, never the error the outer exit was handed. */
+static int m2n_exit(void *self, const aw_err_t *err) {
+    selfh_t *s = self;
+    s->exited++;
+    s->seen_code = err ? err->code : 0;
+    aw_with (PCM(&pB)) {
+        if (aw_raise(-EIO, "raised and handled in a block inside the exit") < 0)
+            aw_err_clear();
+    }
+    s->after_clear_code = err ? err->code : 0;
+    return 0;
+}
+static const aw_cm_type_t m2n_type = {.name = "nested-in-exit", .enter = selfh_enter, .exit = m2n_exit};
+
+static int m2_nested(void *arg) {
+    probes_reset();
+    selfh_t s = {0};
+    aw_with (aw_cm(&m2n_type, &s)) {
+        aw_fail(-EINVAL, "the body's own failure");
+    }
+    cr_assert_eq(pB.exited, 1);
+    cr_assert_eq(pB.exit_err_code, 0, "the inner block's error was handled in its body");
+    cr_assert_eq(s.after_clear_code, -EINVAL);
+    cr_assert_eq(aw_status(), -EINVAL, "a clear in a block inside the exit erased the block's error");
+    aw_err_clear();
+    return 0;
+}
+Test(with, M2_clear_in_a_block_inside_an_exit_keeps_the_outer_blocks_error) {
+    aw_test_run(m2_nested, NULL, 0);
+}

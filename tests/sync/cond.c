@@ -61,3 +61,39 @@ static int not_owner(void *arg) {
     return 0;
 }
 Test(cond, wait_without_the_lock_is_EPERM) { aw_test_run(not_owner, NULL, 0); }
+
+/* M7 (CPython gh-112202): notify(1) wakes the first of two waiters; that
+ * waiter is cancelled before it runs; the notification passes to the
+ * second, which would otherwise wait forever. */
+static int m7_rc[2] = {1, 1};
+static int m7_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    aw_with (aw_locked(&lk)) {
+        m7_rc[i] = aw_cond_wait(&cv);
+    }
+    aw_err_clear();
+    return 0;
+}
+static int m7(void *arg) {
+    aw_task_t *a, *b;
+    aw_spawn(NULL, m7_waiter, (void *)0, &a);
+    aw_spawn(NULL, m7_waiter, (void *)1, &b);
+    aw_sleep_ms(1); /* both wait, a first */
+    aw_with (aw_locked(&lk)) {
+        aw_cond_notify(&cv, 1); /* wakes a ... */
+        aw_task_cancel(a);      /* ... which is cancelled before it runs */
+    }
+    aw_task_join(a);
+    cr_assert_eq(m7_rc[0], -ECANCELED);
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    }
+    cr_assert_eq(m7_rc[1], 0, "the notification was lost with the cancelled waiter");
+    aw_err_clear();
+    if (m7_rc[1] == 1)
+        aw_task_cancel(b);
+    return 0;
+}
+Test(cond, M7_notify_passes_to_the_next_waiter_when_the_woken_one_is_cancelled) {
+    aw_test_run(m7, NULL, 0);
+}

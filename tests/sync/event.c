@@ -36,3 +36,42 @@ static int timeout(void *arg) {
     return 0;
 }
 Test(event, a_deadline_cuts_the_wait) { aw_test_run(timeout, NULL, 0); }
+
+/* M7: set wakes every waiter; one cancelled before it runs reports the
+ * cancel, and costs the others nothing. */
+static aw_event_t m7_ev = AW_EVENT_INIT;
+static int m7_rc[2] = {1, 1};
+static int m7_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    m7_rc[i] = aw_event_wait(&m7_ev);
+    aw_err_clear();
+    return 0;
+}
+static int m7(void *arg) {
+    aw_task_t *a, *b;
+    aw_spawn(NULL, m7_waiter, (void *)0, &a);
+    aw_spawn(NULL, m7_waiter, (void *)1, &b);
+    aw_sleep_ms(1);
+    aw_event_set(&m7_ev);
+    aw_task_cancel(a); /* woken, cancelled before it runs */
+    aw_event_clear(&m7_ev); /* cleared before either runs: the wake-up stands */
+    aw_task_join(a);
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    }
+    cr_assert_eq(m7_rc[0], -ECANCELED);
+    cr_assert_eq(m7_rc[1], 0, "a waiter woken by set must return 0 even if cleared since");
+    aw_err_clear();
+    return 0;
+}
+Test(event, M7_set_reaches_every_waiter_when_one_is_cancelled_before_it_runs) {
+    aw_test_run(m7, NULL, 0);
+}
+
+/* Issue 10, item 10: outside a task a wait is -EPERM, not a crash. */
+static aw_event_t unset_ev = AW_EVENT_INIT;
+Test(event, wait_outside_a_task_is_EPERM) {
+    cr_assert_eq(aw_event_wait(&unset_ev), -EPERM);
+    cr_assert_not_null(aw_err_current());
+    aw_err_clear();
+}

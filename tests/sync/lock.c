@@ -1,5 +1,6 @@
 /* tests for src/sync/lock.c (SEMANTICS J, (c) 12, 19; seed 002 section 5). */
 #include "testutil.h"
+#include <awith/introspect.h>
 
 #include <string.h>
 
@@ -176,3 +177,110 @@ static int j8_body(void *arg) {
     return 0;
 }
 Test(lock, J8_a_cancelled_waiter_costs_no_other_waiter_its_place) { aw_test_run(j8_body, NULL, 0); }
+
+/* ======================= M6: a task that ends holding a lock ======================= */
+
+/* Rule: the lock is released when its owner ends; the owner's status is
+ * -EOWNERDEAD naming the lock and where it was acquired; the next acquirer
+ * gets -EOWNERDEAD once (naming the dead owner), not holding the lock, and
+ * the one after gets the lock. Waiters never hang; the dump never crashes. */
+static aw_lock_t m6_lk = AW_LOCK_INIT("ledger");
+static int m6_line;
+static aw_event_t m6_go = AW_EVENT_INIT;
+static int m6_rc[3] = {1, 1, 1};
+static char m6_msg[256];
+static int m6_dies_holding(void *arg) {
+    m6_line = __LINE__ + 1;
+    aw_lock_acquire(&m6_lk);
+    aw_event_wait(&m6_go);
+    return 0; /* forgets the lock */
+}
+static int m6_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    m6_rc[i] = aw_lock_acquire(&m6_lk);
+    if (m6_rc[i] == -EOWNERDEAD)
+        snprintf(m6_msg, sizeof m6_msg, "%s", aw_err_current()->msg);
+    if (m6_rc[i] == 0) {
+        aw_sleep_ms(1);
+        aw_lock_release(&m6_lk);
+    }
+    aw_err_clear();
+    return 0;
+}
+static char m6_out[8192];
+static void m6_dump(void) {
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    aw_loop_dump(f); /* must not crash, whatever the state */
+    rewind(f);
+    m6_out[fread(m6_out, 1, sizeof m6_out - 1, f)] = 0;
+    fclose(f);
+}
+static int m6(void *arg) {
+    aw_task_t *a, *b, *c;
+    aw_spawn(NULL, m6_dies_holding, NULL, &a);
+    aw_sleep_ms(1); /* a holds it */
+    aw_spawn(NULL, m6_waiter, (void *)1, &b);
+    aw_spawn(NULL, m6_waiter, (void *)2, &c);
+    aw_sleep_ms(1);
+    m6_dump();
+    aw_event_set(&m6_go);
+    char held[96];
+    snprintf(held, sizeof held, "holds lock 'ledger', acquired at %s:%d", __FILE__, m6_line);
+    cr_assert_not_null(strstr(m6_out, held), "the dump shows no acquisition site:\n%s", m6_out);
+    int st = aw_task_join(a);
+    m6_dump();
+    cr_assert_eq(st, -EOWNERDEAD, "the task's status does not report the lock (%s)",
+                 aw_err_name(st));
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    char site[64];
+    snprintf(site, sizeof site, "lock.c:%d", m6_line);
+    cr_assert_not_null(strstr(e->msg, "ledger"), "msg: %s", e->msg);
+    cr_assert_not_null(strstr(e->msg, site), "no acquisition site in: %s", e->msg);
+    aw_err_clear();
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+        aw_task_join(c);
+    }
+    aw_err_clear();
+    m6_dump();
+    cr_assert_eq(m6_rc[1], -EOWNERDEAD, "the next acquirer was not told (%d)", m6_rc[1]);
+    cr_assert_not_null(strstr(m6_msg, "m6_dies_holding"), "msg: %s", m6_msg);
+    cr_assert_eq(m6_rc[2], 0, "the one after it gets the lock");
+    cr_assert_null(aw_lock_owner(&m6_lk));
+    cr_assert_eq(aw_lock_acquire(&m6_lk), 0, "told once only");
+    aw_lock_release(&m6_lk);
+    return 0;
+}
+Test(lock, M6_a_task_ending_with_a_lock_releases_it_and_the_next_acquirer_is_told) {
+    aw_test_run(m6, NULL, 0);
+}
+
+/* The dump in the state of the bug: the owner has ended, a waiter waits. */
+static int m6_dump_main(void *arg) {
+    aw_task_t *b;
+    /* a stack of its own, unmapped when the task is released: a dangling
+     * owner pointer is then a fault, not stale data in the stack cache */
+    aw_task_opts_t o = {.stack_size = 3 * 65536};
+    aw_spawn_opts(NULL, m6_dies_holding, NULL, &o, NULL);
+    aw_sleep_ms(1);
+    aw_spawn(NULL, m6_waiter, (void *)1, &b);
+    aw_sleep_ms(1);
+    aw_event_set(&m6_go);
+    for (int i = 0; i < 20 && m6_rc[1] == 1; i++) {
+        m6_dump();
+        aw_sleep_ms(1);
+    }
+    m6_dump();
+    aw_with (aw_move_on_after(AW_SEC(10))) {
+        aw_task_join(b);
+    }
+    aw_err_clear();
+    return 0;
+}
+Test(lock, M6_the_dump_does_not_crash_after_an_owner_ended_holding_a_lock) {
+    /* the ended owner is a root-group task that failed (-EOWNERDEAD): the
+     * loop reports it at close */
+    aw_test_run(m6_dump_main, NULL, -AW_EGROUP);
+}

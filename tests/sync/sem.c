@@ -87,3 +87,42 @@ static int j8_body(void *arg) {
     return 0;
 }
 Test(sem, J8_a_cancelled_waiter_costs_no_other_waiter_its_place) { aw_test_run(j8_body, NULL, 0); }
+
+/* M7: a permit handed to a waiter that is cancelled before it runs goes
+ * to the next waiter. */
+static aw_sem_t m7_sem = AW_SEM_INIT("m7", 0, 0);
+static int m7_rc[2] = {1, 1};
+static int m7_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    m7_rc[i] = aw_sem_acquire(&m7_sem);
+    aw_err_clear();
+    return 0;
+}
+static int m7(void *arg) {
+    aw_task_t *a, *b;
+    aw_spawn(NULL, m7_waiter, (void *)0, &a);
+    aw_spawn(NULL, m7_waiter, (void *)1, &b);
+    aw_sleep_ms(1);
+    aw_sem_release(&m7_sem); /* to a ... */
+    aw_task_cancel(a);       /* ... cancelled before it runs */
+    aw_task_join(a);
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    }
+    cr_assert_eq(m7_rc[0], -ECANCELED);
+    cr_assert_eq(m7_rc[1], 0, "the permit was lost with the cancelled waiter");
+    cr_assert_eq(aw_sem_value(&m7_sem), 0);
+    aw_err_clear();
+    return 0;
+}
+Test(sem, M7_permit_passes_to_the_next_waiter_when_the_woken_one_is_cancelled) {
+    aw_test_run(m7, NULL, 0);
+}
+
+/* Issue 10, item 10: outside a task a wait is -EPERM, not a crash. */
+static aw_sem_t empty_sem = AW_SEM_INIT("empty", 0, 0);
+Test(sem, acquire_outside_a_task_is_EPERM) {
+    cr_assert_eq(aw_sem_acquire(&empty_sem), -EPERM);
+    cr_assert_not_null(aw_err_current());
+    aw_err_clear();
+}
