@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(AW_BUILDING) && defined(__GNUC__)
 #define AW_API __attribute__((visibility("default")))
 #else
@@ -30,5 +34,9 @@ AW_API aw_ns_t aw_now(void);
 #define AW__CAT2(a, b) a##b
 #define AW__CAT(a, b) AW__CAT2(a, b)
 #define AW__U(name) AW__CAT(aw__##name##_, __LINE__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

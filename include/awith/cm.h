@@ -19,6 +19,10 @@
 
 #include <awith/err.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AW_SUPPRESS 1
 
 enum {
@@ -44,5 +48,9 @@ static inline aw_cm_t aw_cm(const aw_cm_type_t *type, void *self) {
     aw_cm_t cm = {type, self};
     return cm;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

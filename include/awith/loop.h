@@ -9,6 +9,10 @@
 
 #include <awith/base.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_loop aw_loop_t;
 typedef int (*aw_task_fn)(void *arg);
 
@@ -82,5 +86,9 @@ typedef struct aw_loop_stats {
     uint64_t switches;       /* context switches so far */
 } aw_loop_stats_t;
 AW_API void aw_loop_stats(aw_loop_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
