@@ -19,6 +19,7 @@
 #endif
 
 #include <awith/base.h>
+#include <awith/version.h>
 #include <awith/err.h>
 #include <awith/loop.h>
 #include <awith/cm.h>

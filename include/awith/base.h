@@ -19,9 +19,6 @@ extern "C" {
 #define AW_API
 #endif
 
-#define AW_VERSION_MAJOR 0
-#define AW_VERSION_MINOR 1
-
 typedef int64_t aw_ns_t;                 /* nanoseconds */
 #define AW_NEVER INT64_MAX               /* a deadline that never comes */
 #define AW_MS(x) ((aw_ns_t)(x) * 1000000)

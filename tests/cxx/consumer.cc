@@ -20,6 +20,11 @@
 #error "this test must be compiled as C++"
 #endif
 
+Test(cxx, version_at_run_time_matches_the_headers) {
+    cr_assert_eq(aw_version(), AW_VERSION_NUMBER);
+    cr_assert_str_eq(aw_version_string(), AW_VERSION_STRING);
+}
+
 namespace {
 
 int child(void *arg) {
