@@ -46,12 +46,21 @@ int count_to_three(aw_gen_t *g, void *arg) {
     return 0;
 }
 
+int gencm_body(aw_gencm_t *g, void *arg) { return aw_gencm_yield(g, arg); }
+void timing_report(const aw_timing_t *t, aw_ns_t ns, const aw_err_t *e, void *arg) {
+    (void)t, (void)ns, (void)e, (void)arg;
+}
+
 aw_lock_t lock = AW_LOCK_INIT("cxx");
+[[maybe_unused]] aw_cond_t cond = AW_COND_INIT(&lock);
 aw_sem_t sem = AW_SEM_INIT("cxx", 1, 1);
 aw_event_t ev = AW_EVENT_INIT;
+[[maybe_unused]] aw_gencm_t gencm_init = AW_GENCM_INIT(gencm_body, nullptr);
+[[maybe_unused]] aw_timing_t timing = AW_TIMING_INIT("cxx", timing_report, nullptr);
 
 int body(void *arg) {
     int *checks = static_cast<int *>(arg);
+    int rc;
 
     /* a blocking call on the thread pool, through a captureless lambda */
     int v = 21;
@@ -82,21 +91,40 @@ int body(void *arg) {
             return aw_raise(-EIO, "the lock is not held inside aw_with");
     }
     aw_with (aw_sem_held(&sem)) {}
+    /* aw_leave and aw_fail leave the block; aw_fail's error gets out */
+    int passes = 0;
+    aw_with (aw_locked(&lock)) {
+        ++passes;
+        aw_leave();
+    }
+    aw_with (aw_locked(&lock)) {
+        ++passes;
+        aw_fail(-EPERM, "left with aw_fail");
+    }
+    if (passes != 2 || aw_status() != -EPERM)
+        return aw_raise(-EIO, "aw_leave/aw_fail: %d passes, status %d", passes, aw_status());
+    aw_err_clear();
     ++*checks;
 
     /* a generator, values as void * */
     int sum = 0;
     aw_for (void *p, aw_gen(count_to_three, nullptr))
         sum += *static_cast<int *>(p);
-    if (sum != 6)
-        return aw_raise(-EIO, "aw_for summed %d", sum);
+    /* the same through the function API, from AW_GEN_INIT */
+    aw_gen_t gen = AW_GEN_INIT(count_to_three, nullptr);
+    void *item;
+    while ((rc = aw_gen_next(&gen, &item)) == 1)
+        sum += *static_cast<int *>(item);
+    aw_gen_close(&gen);
+    if (rc != 0 || sum != 12)
+        return aw_raise(-EIO, "aw_for and aw_gen_next summed %d (%d)", sum, rc);
     ++*checks;
 
     /* an event and an error record */
     aw_event_set(&ev);
     if (aw_event_wait(&ev) != 0)
         return -EIO;
-    int rc = aw_raise(-ENOENT, "raised from C++ (%s)", "ok");
+    rc = aw_raise(-ENOENT, "raised from C++ (%s)", "ok");
     if (rc != -ENOENT || aw_status() != -ENOENT || std::strcmp(aw_err_name(rc), "ENOENT") != 0)
         return aw_raise(-EIO, "aw_raise gave %d", rc);
     aw_err_clear();
