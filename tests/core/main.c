@@ -106,3 +106,83 @@ Test(main, L1_close_cancels_and_awaits_tasks_then_stops_the_pool_then_closes) {
     cr_assert_eq(aw_test_fds(), fds, "the loop's fds are closed");
     cr_assert_eq(l1_threads(), threads, "the pool's threads are gone");
 }
+
+/* ---- the SIGSEGV handler: chained, restored, optional ---- */
+#include <signal.h>
+
+static void exit_42(int sig) { _exit(42); }
+static void info_handler(int sig, siginfo_t *si, void *uc) { _exit(43); }
+
+static int fault(void *arg) {
+    *(volatile int *)arg = 1; /* a fault that is not a guard page */
+    return 0;
+}
+
+/* A program's own crash handler, installed with signal() (no SA_SIGINFO),
+ * gets a fault that is not a stack overflow: exit 42, not 139. */
+Test(main, a_fault_not_ours_reaches_a_handler_without_siginfo, .exit_code = 42) {
+    signal(SIGSEGV, exit_42);
+    aw_main(fault, NULL);
+}
+
+Test(main, a_fault_not_ours_reaches_a_siginfo_handler, .exit_code = 43) {
+    struct sigaction sa = {.sa_sigaction = info_handler, .sa_flags = SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    aw_main(fault, NULL);
+}
+
+static int segv_is_program_s(void *arg) {
+    struct sigaction cur;
+    sigaction(SIGSEGV, NULL, &cur);
+    return cur.sa_handler == exit_42 ? 1 : 0;
+}
+
+/* While aw_main runs the handler is awith's; after it returns, the
+ * program's is back, flags and all. */
+Test(main, the_previous_segv_handler_is_back_when_aw_main_returns) {
+    struct sigaction sa = {.sa_handler = exit_42, .sa_flags = SA_RESTART}, cur;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR1);
+    sigaction(SIGSEGV, &sa, NULL);
+    cr_assert_eq(aw_main(segv_is_program_s, NULL), 0, "awith's handler is in while aw_main runs");
+    sigaction(SIGSEGV, NULL, &cur);
+    cr_assert(cur.sa_handler == exit_42, "the program's handler is back");
+    cr_assert(!(cur.sa_flags & SA_SIGINFO) && (cur.sa_flags & SA_RESTART));
+    cr_assert(sigismember(&cur.sa_mask, SIGUSR1));
+    stack_t ss;
+    sigaltstack(NULL, &ss);
+    cr_assert(ss.ss_flags & SS_DISABLE, "the alternate stack is gone too");
+}
+
+/* Loops on two threads: the handler stays in until the last aw_main
+ * returns, not the first. */
+static int nothing(void *arg) { return 0; }
+static void other_thread_main(void *arg) { *(int *)arg = aw_main(nothing, NULL); }
+static int main_with_a_second_loop(void *arg) {
+    int rc = -1;
+    if (aw_to_thread(other_thread_main, &rc, NULL) != 0 || rc != 0)
+        return -EIO;
+    return segv_is_program_s(NULL) ? -EPERM : 0; /* still awith's */
+}
+
+Test(main, the_segv_handler_stays_until_the_last_loop_returns) {
+    signal(SIGSEGV, exit_42);
+    cr_assert_eq(aw_main(main_with_a_second_loop, NULL), 0);
+    struct sigaction cur;
+    sigaction(SIGSEGV, NULL, &cur);
+    cr_assert(cur.sa_handler == exit_42);
+}
+
+/* opts.no_segv_handler: awith leaves SIGSEGV to the program. */
+Test(main, no_segv_handler_leaves_sigsegv_alone) {
+    signal(SIGSEGV, exit_42);
+    aw_loop_opts_t o = {.no_segv_handler = true};
+    cr_assert_eq(aw_main_opts(&o, segv_is_program_s, NULL), 1);
+}
+
+/* A fault with no handler before aw_main is still fatal, as SIGSEGV. */
+Test(main, a_fault_not_ours_without_a_handler_is_a_plain_sigsegv, .signal = SIGSEGV) {
+    signal(SIGSEGV, SIG_DFL); /* not ASan's report-and-exit handler */
+    aw_main(fault, NULL);
+}
