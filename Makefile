@@ -2,15 +2,26 @@
 # machine (Debian packages via tools/deps.sh), builds and runs.
 .PHONY: all demo test faults bench build clean
 
+# setup DIR OPTIONS: configure DIR, or reconfigure it if it exists (a
+# layer's meson.build may have appeared, an option changed).
+setup = if [ -d $(1) ]; then meson setup --reconfigure $(1) $(2) >/dev/null; \
+        else meson setup $(1) $(2) >/dev/null; fi
+
 all: build
 
+# Everything: the library, tests (when Criterion is there), examples, benchmarks.
 build:
 	@tools/deps.sh demo
-	@if [ -d build ]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
+	@$(call setup,build,)
 	@ninja -C build
 
-demo: build
-	@./build/examples/awith-demo
+# The demo alone: its own build dir without tests and benchmarks, and of
+# that only awith-demo (the library and the example files it links).
+demo:
+	@tools/deps.sh demo
+	@$(call setup,build-demo,-Dtests=disabled -Dbench=disabled -Dexamples=enabled)
+	@ninja -C build-demo examples/awith-demo
+	@./build-demo/examples/awith-demo
 
 test:
 	@tools/deps.sh test
@@ -23,9 +34,9 @@ faults:
 
 bench:
 	@tools/deps.sh bench
-	@[ -d build-bench ] || meson setup build-bench -Dbuildtype=release >/dev/null
+	@$(call setup,build-bench,-Dbuildtype=release -Dbench=enabled -Dtests=disabled)
 	@ninja -C build-bench
 	@tools/bench.sh
 
 clean:
-	rm -rf build build-asan build-bench build-a64
+	rm -rf build build-demo build-asan build-bench build-a64 build-tsan

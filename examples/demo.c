@@ -3,22 +3,36 @@
  * (SQLite by default; PostgreSQL when given a DSN: `awith-demo
  * postgresql://user:pw@127.0.0.1/db` or AW_DEMO_DSN), HTTP.
  * Each step is one example file (linked with AW_EXAMPLE_NO_MAIN) run as
- * the main task of its own loop, like asyncio.run() in each seed snippet. */
+ * the main task of its own loop, like asyncio.run() in each seed snippet.
+ * A step whose layer this awith was built without (meson -Dpg, -Dsqlite,
+ * -Dhttp; examples/meson.build defines AW_DEMO_DB, AW_DEMO_HTTP) is
+ * listed and skipped. */
 #include <awith.h>
 #include <stdio.h>
 
 #include "examples.h"
-#include "db/db_demo.h"
-#include "http/http_demo.h"
 #include "net/net_demo.h"
 #include "fs/fs_demo.h"
+#if AW_DEMO_DB
+#include "db/db_demo.h"
+#define DEMO_DB(fn) fn
+#else
+#define DEMO_DB(fn) NULL
+#endif
+#if AW_DEMO_HTTP
+#include "http/http_demo.h"
+#define DEMO_HTTP(fn) fn
+#else
+#define DEMO_HTTP(fn) NULL
+#endif
 
 #include <stdlib.h>
 
 static const struct {
     const char *title;
     const char *file;
-    aw_task_fn fn;
+    aw_task_fn fn;   /* NULL: the layer is not built */
+    const char *needs; /* what it needs, said when skipped */
 } steps[] = {
     {"a class-style manager; two in one statement (seed 000)", "db_connection.c", example_db_connection},
     {"AsyncConnection(host, port) (seed 001)", "connection.c", example_connection},
@@ -40,10 +54,11 @@ static const struct {
     {"seed 003 on real files: aw_file, log managers, errors, copies, atomic write", "fs/file_handling.c",
      example_file_handling},
     {"a real database: SQLite by default, PostgreSQL with a DSN (seeds 000/001, 002 sections 1 and 8)",
-     "db/db_demo.c", example_db},
-    {"HTTP session: session.get -> resp.text() (seed 001)", "http/http_demo.c", example_http_get},
+     "db/db_demo.c", DEMO_DB(example_db), "PostgreSQL and SQLite (meson -Dpg, -Dsqlite)"},
+    {"HTTP session: session.get -> resp.text() (seed 001)", "http/http_demo.c",
+     DEMO_HTTP(example_http_get), "libcurl (meson -Dhttp)"},
     {"AsyncHTTPClient + async_fetch; fetch-many with progress (seed 004)", "http/http_demo.c",
-     example_http_fetch},
+     DEMO_HTTP(example_http_fetch), "libcurl (meson -Dhttp)"},
 };
 
 int main(int argc, char **argv) {
@@ -52,9 +67,13 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         printf("%s== %d/%d %s -- examples/%s\n", i ? "\n" : "", i + 1, n, steps[i].title,
                steps[i].file);
+        if (!steps[i].fn) {
+            printf("   skipped: this awith was built without %s\n", steps[i].needs);
+            continue;
+        }
         fflush(stdout);
         aw_ns_t t0 = aw_now();
-        int rc = aw_main(steps[i].fn, steps[i].fn == example_db ? (void *)dsn : NULL);
+        int rc = aw_main(steps[i].fn, steps[i].fn == DEMO_DB(example_db) ? (void *)dsn : NULL);
         fflush(stdout);
         if (rc < 0) {
             fprintf(stderr, "awith-demo: step %d failed: %s (%s)\n", i + 1, aw_err_name(rc),

@@ -21,7 +21,7 @@ RANK = {'coro': 0, 'loop': 1, 'core': 2, 'sync': 3, 'cm': 4,
 # Which layer each public header belongs to. awith.h (the umbrella) is
 # for users: the library's own files include what they use.
 HEADER = {
-    'base': 'coro', 'loop': 'loop', 'err': 'core', 'cm': 'core', 'scope': 'core',
+    'base': 'coro', 'version': 'coro', 'loop': 'loop', 'err': 'core', 'cm': 'core', 'scope': 'core',
     'task': 'core', 'group': 'core', 'gather': 'core', 'with': 'core', 'trace': 'core',
     'thread': 'core', 'fd': 'core',
     'lock': 'sync', 'sem': 'sync', 'event': 'sync', 'cond': 'sync', 'pool': 'sync',

@@ -4,12 +4,14 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 # libawith links the resource libraries: libpq (PostgreSQL), SQLite,
-# libcurl (HTTP) and OpenSSL (TLS). The tests start real servers:
-# PostgreSQL, nginx, and use openssl(1) to make their certificates.
-base="meson ninja-build pkg-config gcc libc6-dev libcriterion-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev"
+# libcurl (HTTP) and OpenSSL (TLS); each is optional (meson -Dpg=disabled,
+# ...), the demo and the tests use them all. The tests need Criterion and
+# g++ (tests/cxx, a C++ consumer), and start real servers: PostgreSQL,
+# nginx, and use openssl(1) to make their certificates.
+base="meson ninja-build pkg-config gcc libc6-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev"
 servers="postgresql nginx-light openssl"
 case "${1:-test}" in
-  test)  pkgs="$base $servers valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
+  test)  pkgs="$base $servers libcriterion-dev g++ valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
   demo)  pkgs="$base" ;;
   bench) pkgs="$base $servers g++ libuv1-dev liburing-dev libboost-context-dev python3 python3-uvloop python3-aiohttp python3-asyncpg python3-aiosqlite python3-aiofiles socat" ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;

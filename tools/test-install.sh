@@ -5,8 +5,15 @@
 # shared library and once with the static one. Also checks that every
 # public header compiles on its own, that every public macro expands
 # without warnings under -Wall -Wextra, and that the shared library exports
-# aw_* symbols only. Fails loudly (and says what is missing); ends with
-# "install: ok" or "install: FAILED".
+# aw_* symbols only.
+# Then what README.md ("Using awith from your own program") tells a user to
+# do, command for command: its hello.c (taken from the README) built with
+# pkg-config, the static line, a C++ program, a Meson parent project using
+# awith through pkg-config and as a subproject; and a core-only build
+# (every layer disabled, with LTO) installed into a prefix, which must link
+# no resource library and link fully statically.
+# Fails loudly (and says what is missing); ends with "install: ok" or
+# "install: FAILED".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -20,13 +27,16 @@ fail() { echo "install: FAILED: $*" >&2; exit 1; }
 meson setup "$tmp/build" --prefix="$prefix" --buildtype=release >"$tmp/setup.log" 2>&1 ||
   { cat "$tmp/setup.log"; fail "meson setup"; }
 # only what is installed needs building: the libraries
-targets=$(meson introspect --targets "$tmp/build" | python3 -c '
+installed_targets() {
+  meson introspect --targets "$1" | python3 -c '
 import json, os, sys
 b = sys.argv[1]
 for t in json.load(sys.stdin):
     if t.get("installed"):
         for f in t["filename"]:
-            print(os.path.relpath(f, b))' "$tmp/build")
+            print(os.path.relpath(f, b))' "$1"
+}
+targets=$(installed_targets "$tmp/build")
 [ -n "$targets" ] || fail "meson lists nothing to install"
 ninja -C "$tmp/build" $targets >"$tmp/build.log" 2>&1 ||
   { cat "$tmp/build.log"; fail "building the library"; }
@@ -191,4 +201,124 @@ libs="$(sed -n 's/^Libs.private: //p' "$pc") ${req:+$(pkg-config --libs $req)}"
   $(pkg-config --cflags awith) "$libdir/libawith.a" $libs || fail "compiling against the static library"
 ! ldd "$tmp/prog-static" | grep -q libawith || fail "the static program still needs libawith.so"
 "$tmp/prog-static" || fail "the static program failed"
+
+# ---- README.md, "Using awith from your own program" ----
+version=$(pkg-config --modversion awith)
+mkdir -p "$tmp/readme"
+# the block after the "hello.c:" marker
+awk '/<!-- hello.c:/ {m = 1; next} m && /^```c/ {p = 1; next} p && /^```/ {exit} p' \
+  "$src/README.md" >"$tmp/readme/hello.c"
+grep -q 'aw_main' "$tmp/readme/hello.c" || fail "no hello.c block found in README.md"
+# run_hello EXE: runs and prints what the README's program prints last
+run_hello() {
+  local out
+  out=$("$@") || fail "$1 exited with $?"
+  [ "$(tail -1 <<<"$out")" = "done, awith $version" ] || fail "$1 printed: $out"
+}
+(cd "$tmp/readme" &&
+  cc -o hello hello.c $(pkg-config --cflags --libs awith)) || fail "README: cc ... pkg-config --cflags --libs awith"
+LD_LIBRARY_PATH="$libdir" run_hello "$tmp/readme/hello"
+
+# README's static line for a build with the resource layers
+(cd "$tmp/readme" &&
+  cc -o hello-static hello.c $(pkg-config --cflags awith) \
+    -Wl,-Bstatic $(pkg-config --libs awith) -Wl,-Bdynamic \
+    $(pkg-config --libs $(pkg-config --print-requires-private awith)) -pthread) ||
+  fail "README: the static line (-Wl,-Bstatic ... --print-requires-private)"
+! ldd "$tmp/readme/hello-static" | grep -q libawith || fail "README's static line still loads libawith.so"
+run_hello "$tmp/readme/hello-static"
+
+# a C++ program: the headers' extern "C", the functions, the C++-safe macros
+cat >"$tmp/readme/hello.cc" <<'CXX'
+#include <awith.h>
+#include <cstdio>
+#include <cstring>
+
+static aw_lock_t lock = AW_LOCK_INIT("cxx");
+
+static int child(void *arg) { return aw_sleep(AW_MS(1)) ? -1 : (++*static_cast<int *>(arg), 0); }
+
+static int run(void *) {
+    int n = 0;
+    aw_group_t g{};
+    aw_with (aw_cm(&aw_group_type, &g)) {
+        aw_spawn(&g, child, &n, nullptr);
+        aw_spawn(&g, child, &n, nullptr);
+    }
+    aw_with (aw_locked(&lock)) {}
+    if (n != 2 || std::strcmp(aw_version_string(), AW_VERSION_STRING) != 0)
+        return aw_raise(-EIO, "n = %d", n);
+    std::printf("done, awith %s\n", aw_version_string());
+    return aw_status();
+}
+
+int main() { return aw_main(run, nullptr) < 0; }
+CXX
+(cd "$tmp/readme" && g++ -std=c++17 -Wall -Wextra -Wno-missing-field-initializers -Werror \
+  -o hello-cxx hello.cc $(pkg-config --cflags --libs awith)) || fail "a C++ program against the install"
+LD_LIBRARY_PATH="$libdir" run_hello "$tmp/readme/hello-cxx"
+
+# a Meson parent project: README's meson.build, first finding the installed
+# awith through pkg-config, then awith as its subproject
+mkdir -p "$tmp/parent"
+cp "$tmp/readme/hello.c" "$tmp/parent/"
+cat >"$tmp/parent/meson.build" <<'M'
+project('parent', 'c')
+awith_dep = dependency('awith', fallback : 'awith',
+  default_options : ['pg=disabled', 'http=disabled'])
+executable('hello', 'hello.c', dependencies : awith_dep)
+M
+meson setup "$tmp/parent-pc" "$tmp/parent" >"$tmp/parent-pc.log" 2>&1 &&
+  grep -q 'Run-time dependency awith found: YES' "$tmp/parent-pc.log" &&
+  ninja -C "$tmp/parent-pc" >>"$tmp/parent-pc.log" 2>&1 ||
+  { cat "$tmp/parent-pc.log"; fail "a Meson project using the installed awith (pkg-config)"; }
+LD_LIBRARY_PATH="$libdir" run_hello "$tmp/parent-pc/hello"
+mkdir -p "$tmp/parent/subprojects"
+ln -s "$src" "$tmp/parent/subprojects/awith"
+(unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+ meson setup "$tmp/parent-sub" "$tmp/parent" --wrap-mode=forcefallback >"$tmp/parent-sub.log" 2>&1 &&
+   ninja -C "$tmp/parent-sub" >>"$tmp/parent-sub.log" 2>&1) ||
+  { cat "$tmp/parent-sub.log"; fail "a Meson project with awith as a subproject"; }
+run_hello "$tmp/parent-sub/hello"
+[ "$(meson introspect --tests "$tmp/parent-sub")" = "[]" ] ||
+  fail "awith as a subproject added tests to its parent"
+extra=$(meson introspect --targets "$tmp/parent-sub" |
+  python3 -c 'import json,sys; print(" ".join(t["name"] for t in json.load(sys.stdin) if t["name"] not in ("hello", "awith")))')
+[ -z "$extra" ] || fail "awith as a subproject added targets to its parent: $extra"
+
+# ---- a core-only build (every resource layer disabled), with LTO, installed
+# into a prefix as README says for \$HOME/.local ----
+local=$tmp/local
+unset PKG_CONFIG_SYSROOT_DIR
+meson setup "$tmp/core" --prefix="$local" --buildtype=release -Db_lto=true \
+  -Dtls=disabled -Dpg=disabled -Dsqlite=disabled -Dhttp=disabled \
+  -Dtests=enabled -Dexamples=disabled -Dbench=disabled >"$tmp/core.log" 2>&1 ||
+  { cat "$tmp/core.log"; fail "core-only meson setup"; }
+# the library, and the coroutine test: it calls aw__coro_switch_fn from
+# assembly only, which LTO once dropped
+ninja -C "$tmp/core" $(installed_targets "$tmp/core") tests/test-coro-coro >>"$tmp/core.log" 2>&1 ||
+  { cat "$tmp/core.log"; fail "core-only LTO build (library, tests/test-coro-coro)"; }
+"$tmp/core/tests/test-coro-coro" --jobs=1 >>"$tmp/core.log" 2>&1 ||
+  { cat "$tmp/core.log"; fail "test-coro-coro built with LTO"; }
+meson install -C "$tmp/core" >>"$tmp/core.log" 2>&1 || { cat "$tmp/core.log"; fail "core-only meson install"; }
+corepc=$(find "$local" -name awith.pc | head -1)
+[ -n "$corepc" ] || fail "core-only: no awith.pc under the prefix"
+corelib=$(dirname "$(dirname "$corepc")")
+export PKG_CONFIG_PATH="$corelib/pkgconfig" LD_LIBRARY_PATH="$corelib"
+resource='libssl|libcrypto|libpq|libsqlite3|libcurl'
+! ldd "$corelib/libawith.so" | grep -Eq "$resource" ||
+  fail "core-only libawith.so links a resource library: $(ldd "$corelib/libawith.so" | grep -E "$resource")"
+for h in tls pg sqlite http; do
+  [ ! -e "$local/include/awith/$h.h" ] || fail "core-only: awith/$h.h installed"
+  grep -q "define AW_HAVE_${h^^} 0" "$local/include/awith/config.h" || fail "core-only: config.h says $h is built"
+done
+[ -z "$(pkg-config --print-requires-private awith)" ] || fail "core-only awith.pc requires $(pkg-config --print-requires-private awith)"
+(cd "$tmp/readme" && cc -o hello-core hello.c $(pkg-config --cflags --libs awith)) ||
+  fail "core-only: README's cc line"
+ldd "$tmp/readme/hello-core" | grep -q "$corelib/libawith.so" || fail "core-only: hello does not load the prefix's libawith.so"
+run_hello "$tmp/readme/hello-core"
+(cd "$tmp/readme" && cc -static -o hello-core-static hello.c $(pkg-config --static --cflags --libs awith) \
+  2>"$tmp/static.log") || { cat "$tmp/static.log"; fail "core-only: README's -static line"; }
+file "$tmp/readme/hello-core-static" | grep -q 'statically linked' || fail "core-only: hello-core-static is not static"
+run_hello "$tmp/readme/hello-core-static"
 echo "install: ok"

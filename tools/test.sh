@@ -45,8 +45,10 @@ suite() { # name builddir meson-setup-args...
   fi
 }
 
+# every layer and the tests, or a failed setup: nothing drops out silently
+full="-Dtests=enabled -Dtls=enabled -Dpg=enabled -Dsqlite=enabled -Dhttp=enabled"
 echo "== tests (debugoptimized)"
-suite normal build
+suite normal build $full
 echo "== layers (nothing below includes or calls anything above)"
 if python3 tools/check-layers.py build >"$log/layers.out" 2>&1; then
   passed=$((passed + 1)); tail -1 "$log/layers.out"
@@ -55,7 +57,7 @@ else
 fi
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dfault_injection=true
+  suite asan build-asan $full -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dfault_injection=true
 echo "== fault sweep (ASan, a sample of every class; make faults runs all of it)"
 if tools/faults.sh quick >"$log/faults.out" 2>&1; then
   passed=$((passed + 1)); grep -E '^(total|clean errors)' "$log/faults.out"

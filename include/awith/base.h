@@ -9,14 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(AW_BUILDING) && defined(__GNUC__)
 #define AW_API __attribute__((visibility("default")))
 #else
 #define AW_API
 #endif
-
-#define AW_VERSION_MAJOR 0
-#define AW_VERSION_MINOR 1
 
 typedef int64_t aw_ns_t;                 /* nanoseconds */
 #define AW_NEVER INT64_MAX               /* a deadline that never comes */
@@ -30,5 +31,9 @@ AW_API aw_ns_t aw_now(void);
 #define AW__CAT2(a, b) a##b
 #define AW__CAT(a, b) AW__CAT2(a, b)
 #define AW__U(name) AW__CAT(aw__##name##_, __LINE__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -44,6 +44,10 @@
 
 #include <awith/err.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AW_SUPPRESS 1
 
 enum {
@@ -99,5 +103,9 @@ static inline const char *aw_cm_name(aw_cm_t cm) {
         n = cm.type->describe ? cm.type->describe(cm.self) : cm.type->name;
     return n ? n : "?";
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

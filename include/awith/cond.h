@@ -16,6 +16,10 @@
 
 #include <awith/lock.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_cond {          /* fields private */
     aw_lock_t *lock;
     aw_waitq_t waiters;
@@ -29,5 +33,9 @@ AW_API int aw_cond_wait(aw_cond_t *c);
 /* Wake up to n waiters (FIFO). Never suspends. */
 AW_API void aw_cond_notify(aw_cond_t *c, int n);
 AW_API void aw_cond_notify_all(aw_cond_t *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,10 @@
 #include <errno.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* awith's own codes, beyond errno's range; one table gives names and texts. */
 #define AW_ERR_MAP(X)                                                         \
     X(PROTOCOL, 4096, "manager protocol violated")                            \
@@ -95,5 +99,9 @@ AW_API int aw_err_count(const aw_err_t *err);
 
 /* First record in err's context chain (err included) with this code. */
 AW_API const aw_err_t *aw_err_find(const aw_err_t *err, int code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,10 @@
 
 #include <awith/task.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_event {         /* fields private */
     int set;
     aw_waitq_t waiters;
@@ -17,5 +21,9 @@ AW_API int aw_event_wait(aw_event_t *e);
 AW_API void aw_event_set(aw_event_t *e);
 AW_API void aw_event_clear(aw_event_t *e);
 AW_API bool aw_event_is_set(const aw_event_t *e);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -31,6 +31,10 @@
 
 #include <awith/with.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw__xs_node aw__xs_node_t;
 typedef struct aw__xs_slab aw__xs_slab_t;
 typedef struct aw_exitstack {     /* private; public for stack storage */
@@ -67,5 +71,9 @@ AW_API void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst);
  * Suspends if the exits do. */
 AW_API int aw_exitstack_close(aw_exitstack_t *st);
 AW_API size_t aw_exitstack_size(const aw_exitstack_t *st);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,6 +5,10 @@
 
 #include <awith/base.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { AW_READ = 1, AW_WRITE = 4 };  /* EPOLLIN, EPOLLOUT */
 
 /* Suspend until fd is readable (AW_READ) or writable (AW_WRITE), or hung
@@ -16,5 +20,9 @@ AW_API int aw_fd_wait(int fd, int events);
 /* Tell the loop fd is about to be closed: waiters get -EBADF. Call it
  * before close(2). Never suspends. */
 AW_API void aw_fd_forget(int fd);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

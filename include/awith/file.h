@@ -30,6 +30,10 @@
 #include <fcntl.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_file aw_file_t;
 struct aw_file {                 /* private; public for stack storage */
     int fd;                      /* -1 once closed */
@@ -102,5 +106,9 @@ typedef struct aw_file_lines {   /* private; public for stack storage */
  * file is closed when the aw_for is left, whatever the way out. */
 AW_API int aw_file_lines_gen(aw_gen_t *g, void *arg);
 #define aw_file_lines(path_) aw_gen(aw_file_lines_gen, &(aw_file_lines_t){.path = (path_)})
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

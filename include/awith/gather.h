@@ -40,6 +40,10 @@
 
 #include <awith/group.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef int (*aw_result_fn)(void *arg, void **value);
 
 typedef struct aw_result {
@@ -77,5 +81,9 @@ AW_API int aw__spawn_result(aw_group_t *g, aw_result_fn fn, void *arg, aw_result
  * recorded as spawned at the call site. */
 #define aw_gather(r, n) aw__gather((r), (n), __FILE__, __LINE__)
 AW_API int aw__gather(aw_result_t *r, size_t n, const char *file, int line);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

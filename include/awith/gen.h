@@ -45,6 +45,10 @@
 
 #include <awith/err.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_gen aw_gen_t;
 typedef int (*aw_gen_fn)(aw_gen_t *g, void *arg);
 
@@ -94,5 +98,9 @@ AW_API void aw__gen_cleanup(aw_gen_t *g);
         for (decl __attribute__((unused)) = g.value; g.once; g.once = 0)
 /* `break` leaves the loop (and closes the generator); `continue` goes on. */
 #define aw_for(decl, gen) aw__for_(AW__CAT(aw__g, __COUNTER__), decl, gen)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

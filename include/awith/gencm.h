@@ -53,6 +53,10 @@
 #include <awith/cm.h>
 #include <awith/loop.h> /* aw_task_fn */
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_gencm aw_gencm_t;
 typedef int (*aw_gencm_fn)(aw_gencm_t *g, void *arg);
 
@@ -91,5 +95,9 @@ AW_API const aw_err_t *aw_gencm_error(const aw_gencm_t *g);
 /* The decorator form: run fn(arg) inside a fresh instance of gen(garg) and
  * return what leaves the block (0 or its error code). */
 AW_API int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -27,6 +27,10 @@
 
 #include <awith/task.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct aw_group {                 /* private; public for stack storage */
     aw_scope_t scope;             /* encloses the body and every child */
     aw_task_t *owner;
@@ -49,5 +53,9 @@ extern AW_API const aw_cm_type_t aw_group_type;
 AW_API void aw_group_cancel(aw_group_t *g);
 /* Live children. */
 AW_API size_t aw_group_size(const aw_group_t *g);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -54,6 +54,10 @@
 #include <awith/cm.h>
 #include <awith/gen.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_http_session aw_http_session_t;
 typedef struct aw_http_response aw_http_response_t;
 
@@ -225,5 +229,9 @@ typedef struct aw_http_fetch {
 } aw_http_fetch_t;
 AW_API int aw__http_fetch_gen(aw_gen_t *g, void *arg);
 #define aw_http_fetch_many(f) ((aw_gen_t){.fn = aw__http_fetch_gen, .arg = (f), .name = "aw_http_fetch_many", .file = __FILE__, .line = __LINE__})
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

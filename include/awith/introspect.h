@@ -17,6 +17,10 @@
 #include <awith/base.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Dump the current thread's loop to f. Never suspends. Returns the number
  * of deadlock cycles found (0 if none). */
 AW_API int aw_loop_dump(FILE *f);
@@ -27,5 +31,9 @@ AW_API int aw_loop_dump(FILE *f);
  * restores the signal's previous action. Keeps one eventfd open for the
  * life of the process. 0, -EPERM outside a loop, or -errno. */
 AW_API int aw_loop_dump_on_signal(int sig);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

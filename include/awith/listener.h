@@ -5,6 +5,10 @@
 
 #include <awith/stream.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_listener aw_listener_t;
 struct aw_listener {             /* private; public for stack storage */
     int fd;                      /* -1 once closed */
@@ -30,5 +34,9 @@ AW_API int aw_listener_close(aw_listener_t *l);
 
 /* The listener's TCP port (after binding port 0), or 0 for Unix. */
 static inline int aw_listener_port(const aw_listener_t *l) { return l->port; }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -28,6 +28,10 @@
 
 #include <awith/task.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_lock {          /* fields private */
     aw_task_t *owner;
     aw_waitq_t waiters;
@@ -57,5 +61,9 @@ AW_API aw_task_t *aw_lock_owner(const aw_lock_t *l);
 
 extern AW_API const aw_cm_type_t aw_lock_type;
 #define aw_locked(l) aw_cm(&aw_lock_type, (l))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

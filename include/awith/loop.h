@@ -9,6 +9,10 @@
 
 #include <awith/base.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_loop aw_loop_t;
 typedef int (*aw_task_fn)(void *arg);
 
@@ -19,6 +23,7 @@ typedef struct aw_loop_opts {
     aw_ns_t shutdown_grace;  /* how long shutdown waits for cancelled tasks; default 30 s */
     int threads;             /* thread-pool size; default 4 */
     size_t post_limit;       /* posts from other threads queued at once; default 16384 */
+    bool no_segv_handler;    /* true: leave SIGSEGV alone (see aw_main) */
 } aw_loop_opts_t;
 
 /* Run `fn(arg)` as the main task of a new loop on this thread. When it
@@ -28,7 +33,18 @@ typedef struct aw_loop_opts {
  * Returns -EBUSY if tasks outlived the grace (they are listed on stderr),
  * -AW_EGROUP if the main task succeeded but a task of the loop's root
  * group (spawned with g == NULL, not joined) failed (each failure is
- * printed), -EINVAL if a loop already runs on this thread, -ENOMEM. */
+ * printed), -EINVAL if a loop already runs on this thread, -ENOMEM.
+ *
+ * SIGSEGV: while any aw_main runs, a process-wide handler (on an
+ * alternate stack of this thread) turns a fault on a task's guard page
+ * into a report naming the task, then abort(). Any other fault goes to
+ * the handler that was installed before (called as the kernel would,
+ * with or without SA_SIGINFO) or, if there was none, kills the process
+ * as usual. When the last aw_main returns, the previous handler is put
+ * back (unless the program replaced ours meanwhile). Install your own
+ * SIGSEGV handler after aw_main starts and ours is bypassed; set
+ * opts.no_segv_handler to keep awith out of SIGSEGV altogether (an
+ * overflow is then a plain SIGSEGV). */
 AW_API int aw_main(aw_task_fn fn, void *arg);
 AW_API int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg);
 
@@ -103,5 +119,9 @@ typedef struct aw_loop_stats {
     uint64_t switches;       /* context switches so far */
 } aw_loop_stats_t;
 AW_API void aw_loop_stats(aw_loop_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -38,6 +38,10 @@
 #include <awith/pool.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_pg aw_pg_t;          /* a connection */
 typedef struct aw_pg_res aw_pg_res_t;  /* a result (libpq's PGresult) */
 
@@ -226,5 +230,9 @@ typedef struct aw_pg_listen {
 } aw_pg_listen_t;
 AW_API int aw__pg_listen(aw_gen_t *g, void *listen);
 #define aw_pg_notifications(c, channel) aw_gen(aw__pg_listen, (&(aw_pg_listen_t){(c), (channel)}))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

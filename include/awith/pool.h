@@ -24,6 +24,10 @@
 
 #include <awith/cm.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_pool aw_pool_t;
 
 /* What the pool does with an item; ctx is the pool's context argument. */
@@ -93,5 +97,9 @@ extern AW_API const aw_cm_type_t aw_pool_use_type;
 #define aw_pool_item_timeout(p, ns) \
     aw_cm_temp(&aw_pool_use_type, (aw_pool_use_t){(p), (ns), NULL, __FILE__, __LINE__})
 #define aw_pool_item(p) aw_pool_item_timeout((p), AW_NEVER)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -38,6 +38,10 @@
 
 #include <awith/cm.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_scope aw_scope_t;
 struct aw_task;
 
@@ -93,5 +97,9 @@ AW_API bool aw_scope_cancelled(const aw_scope_t *s);
 AW_API aw_ns_t aw_effective_deadline(void);
 /* Would a suspension point return -ECANCELED right now? Never suspends. */
 AW_API bool aw_cancel_pending(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 
 #include <awith/task.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_sem {           /* fields private */
     int64_t value;
     int64_t bound;                /* 0: unbounded */
@@ -28,5 +32,9 @@ AW_API int64_t aw_sem_value(const aw_sem_t *s);
 
 extern AW_API const aw_cm_type_t aw_sem_type;
 #define aw_sem_held(s) aw_cm(&aw_sem_type, (s))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

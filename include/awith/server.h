@@ -21,6 +21,10 @@
 #include <awith/listener.h>
 #include <awith/with.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef int (*aw_server_fn)(aw_stream_t *s, void *arg);
 
 typedef struct aw_server {       /* private except the counters */
@@ -44,5 +48,9 @@ extern AW_API const aw_cm_type_t aw_server_type;
  * into a group of its own. Returns -ECANCELED (after every handler ended)
  * or the accept error that stopped it. `srv` may be NULL (no counters). */
 AW_API int aw_server_serve(aw_listener_t *l, aw_server_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

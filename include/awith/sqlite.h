@@ -26,6 +26,10 @@
 #include <awith/cm.h>
 #include <awith/gen.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_sqlite aw_sqlite_t;
 typedef struct aw_sqlite_res aw_sqlite_res_t;
 
@@ -121,5 +125,9 @@ typedef struct aw_sqlite_tx {
 } aw_sqlite_tx_t;
 extern AW_API const aw_cm_type_t aw_sqlite_tx_type;
 #define aw_sqlite_tx(c, ...) aw_cm_temp(&aw_sqlite_tx_type, (aw_sqlite_tx_t){.conn = (c), __VA_ARGS__})
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -40,6 +40,10 @@
 #include <awith/cm.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AW_STREAM_BUF 65536
 
 typedef struct aw_stream aw_stream_t;
@@ -121,5 +125,9 @@ AW_API bool aw_stream_broken(const aw_stream_t *s);
  * contextlib.aclosing): aw_with (aw_stream_t *s, aw_stream_closing(&st)). */
 extern AW_API const aw_cm_type_t aw_stream_closing_type;
 #define aw_stream_closing(s) aw_cm(&aw_stream_closing_type, (s))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include <awith/loop.h>
 #include <awith/scope.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_task aw_task_t;
 typedef struct aw_group aw_group_t;
 
@@ -72,5 +76,9 @@ static inline int aw_sleep_ms(int64_t ms) { return aw_sleep(AW_MS(ms)); }
 /* A checkpoint that does not suspend unless cancelled: returns -ECANCELED
  * if a cancel is pending, else 0. */
 AW_API int aw_checkpoint(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

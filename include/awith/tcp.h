@@ -19,6 +19,10 @@
 
 #include <awith/listener.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Connect to host:port and adopt the socket into *s (TCP_NODELAY set).
  * Suspends (resolution, connect); a cancellation point; honours
  * deadlines. On failure nothing is left open and *s is closed. Errors:
@@ -76,5 +80,9 @@ typedef struct aw_tcp_listener { /* private; public for stack storage */
 extern AW_API const aw_cm_type_t aw_tcp_listener_type;
 #define aw_tcp_listener(host_, port_, opts_) \
     aw_cm_temp(&aw_tcp_listener_type, (aw_tcp_listener_t){.host = (host_), .port = (port_), .opts = (opts_)})
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

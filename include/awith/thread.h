@@ -5,6 +5,10 @@
 
 #include <awith/base.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Run work(arg) on a worker thread and wait for it. A cancellation point.
  * Returns 0 when work ran to completion. If the caller is cancelled first
  * it gets -ECANCELED at once and ownership of `arg` passes to the pool:
@@ -18,5 +22,9 @@
  * NULL). -ENOMEM, -EAGAIN (no thread could start): work did not run and
  * `arg` stays the caller's. */
 AW_API int aw_to_thread(void (*work)(void *arg), void *arg, void (*abandon)(void *arg));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -19,6 +19,10 @@
 
 #include <awith/cm.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_timing aw_timing_t;
 typedef void (*aw_timing_report_fn)(const aw_timing_t *t, aw_ns_t elapsed,
                                     const aw_err_t *err, void *arg);
@@ -47,5 +51,9 @@ extern AW_API const aw_cm_type_t aw_timing_type;
 
 /* A ready-made report: one line to stderr, "timing: NAME 1.234 ms (ok)". */
 AW_API void aw_timing_log(const aw_timing_t *t, aw_ns_t elapsed, const aw_err_t *err, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -25,6 +25,10 @@
 
 #include <awith/stream.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_tls_opts {
     const char *ca_file;         /* PEM CAs to trust; NULL: the system's */
     const char *cert_file;       /* PEM certificate chain (server; client auth) */
@@ -74,5 +78,9 @@ typedef struct aw_tls_client {   /* private; public for stack storage */
 extern AW_API const aw_cm_type_t aw_tls_client_type;
 #define aw_tls_client(ctx_, host_, port_) \
     aw_cm_temp(&aw_tls_client_type, (aw_tls_client_t){.ctx = (ctx_), .host = (host_), .port = (port_)})
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

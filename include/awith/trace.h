@@ -23,6 +23,10 @@
 
 #include <awith/task.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum aw_trace_kind {
     AW_TRACE_ENTER,    /* a manager's enter is about to run */
     AW_TRACE_ENTERED,  /* enter returned: rc is 0 or its error (then no exit follows) */
@@ -51,5 +55,9 @@ AW_API int aw_trace_set(aw_trace_fn fn, void *arg);
 
 /* The name of a kind ("enter", "entered", "exit", ...), for logs. */
 AW_API const char *aw_trace_kind_name(aw_trace_kind_t k);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,6 +5,10 @@
 
 #include <awith/listener.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Connect to the socket at `path` and adopt it into *s. A cancellation
  * point. -ENOENT, -ECONNREFUSED, -ENAMETOOLONG, -EMFILE, -ECANCELED. */
 AW_API int aw_unix_connect(aw_stream_t *s, const char *path);
@@ -28,5 +32,9 @@ typedef struct aw_unix_listener { /* private; public for stack storage */
 extern AW_API const aw_cm_type_t aw_unix_listener_type;
 #define aw_unix_listener(path_, opts_) \
     aw_cm_temp(&aw_unix_listener_type, (aw_unix_listener_t){.path = (path_), .opts = (opts_)})
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -35,6 +35,10 @@
 #include <awith/cm.h>
 #include <awith/scope.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aw_with aw_with_t;
 struct aw_with {                  /* private; public for stack storage */
     aw_cm_t cm;
@@ -73,5 +77,9 @@ AW_API void aw__with_cleanup(aw_with_t *w);
 
 #define aw_leave() break
 #define aw_fail(...) if ((void)aw_raise(__VA_ARGS__), 1) break; else (void)0
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,18 +6,50 @@
  * hit. */
 #include "core.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* ---- stack overflow: a guard-page fault names the task ---- */
+/* ---- stack overflow: a guard-page fault names the task ----
+ *
+ * The handler is process-wide while any aw_main runs (on any thread): the
+ * first aw_main to start installs it and keeps the handler it replaced,
+ * the last to return puts that one back. A fault that is not a task's
+ * guard page goes to the replaced handler as the kernel would have
+ * delivered it (sa_sigaction or sa_handler, its mask, SA_RESETHAND), or
+ * kills the process as the default action does. aw_loop_opts_t's
+ * no_segv_handler leaves SIGSEGV alone. */
 
-static struct sigaction aw__old_segv;
+static __thread stack_t aw__old_altstack; /* this thread's, put back after */
+static pthread_mutex_t aw__segv_mu = PTHREAD_MUTEX_INITIALIZER;
+static int aw__segv_users;               /* aw_main calls with the handler in */
+static struct sigaction aw__old_segv;    /* what it replaced */
 
 static void aw__write(const char *s) {
     ssize_t r = write(2, s, strlen(s));
     (void)r;
+}
+
+/* The fault is not ours: do what the replaced disposition would have done. */
+static void aw__segv_chain(int sig, siginfo_t *si, void *uc) {
+    struct sigaction old = aw__old_segv;
+    if (!(old.sa_flags & SA_SIGINFO) && (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
+        /* default (or ignored: the kernel does not ignore a fault either):
+         * return with SIG_DFL in place, the fault repeats and is fatal */
+        signal(SIGSEGV, SIG_DFL);
+        return;
+    }
+    if (old.sa_flags & SA_RESETHAND)
+        signal(SIGSEGV, SIG_DFL);
+    sigset_t prev;
+    pthread_sigmask(SIG_BLOCK, &old.sa_mask, &prev);
+    if (old.sa_flags & SA_SIGINFO)
+        old.sa_sigaction(sig, si, uc);
+    else
+        old.sa_handler(sig);
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
 }
 
 static void aw__segv(int sig, siginfo_t *si, void *uc) {
@@ -34,35 +66,51 @@ static void aw__segv(int sig, siginfo_t *si, void *uc) {
             abort();
         }
     }
-    if (aw__old_segv.sa_flags & SA_SIGINFO && aw__old_segv.sa_sigaction) {
-        aw__old_segv.sa_sigaction(sig, si, uc);
-        return;
-    }
-    signal(SIGSEGV, SIG_DFL); /* the fault repeats and is fatal, as it would be */
+    aw__segv_chain(sig, si, uc);
 }
 
-static void *aw__segv_install(void) {
+/* Returns the alternate stack to free, or NULL (none installed). */
+static void *aw__segv_install(const aw_loop_opts_t *o) {
+    if (o->no_segv_handler)
+        return NULL;
     stack_t ss = {0};
     ss.ss_size = 64 * 1024;
     ss.ss_sp = malloc(ss.ss_size);
-    if (!ss.ss_sp || sigaltstack(&ss, NULL) < 0) {
+    if (!ss.ss_sp || sigaltstack(&ss, &aw__old_altstack) < 0) {
         free(ss.ss_sp);
         return NULL;
     }
-    struct sigaction sa = {0}, old;
-    sa.sa_sigaction = aw__segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &old) == 0 && old.sa_sigaction != aw__segv)
-        aw__old_segv = old;
+    pthread_mutex_lock(&aw__segv_mu);
+    if (aw__segv_users++ == 0) {
+        struct sigaction sa = {0};
+        sa.sa_sigaction = aw__segv;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSEGV, &sa, &aw__old_segv) < 0)
+            aw__segv_users--; /* cannot fail for SIGSEGV; then no handler */
+    }
+    pthread_mutex_unlock(&aw__segv_mu);
     return ss.ss_sp;
 }
 
 static void aw__segv_remove(void *altstack) {
     if (!altstack)
         return;
-    stack_t ss = {.ss_flags = SS_DISABLE};
-    sigaltstack(&ss, NULL);
+    pthread_mutex_lock(&aw__segv_mu);
+    if (aw__segv_users > 0 && --aw__segv_users == 0) {
+        /* put the program's handler back, unless it replaced ours meanwhile */
+        struct sigaction cur;
+        if (sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+            cur.sa_sigaction == aw__segv)
+            sigaction(SIGSEGV, &aw__old_segv, NULL);
+    }
+    pthread_mutex_unlock(&aw__segv_mu);
+    if (aw__old_altstack.ss_flags & SS_DISABLE) {
+        stack_t ss = {.ss_flags = SS_DISABLE};
+        sigaltstack(&ss, NULL);
+    } else {
+        sigaltstack(&aw__old_altstack, NULL);
+    }
     free(altstack);
 }
 
@@ -116,7 +164,7 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
     l->reap = aw__task_reap;
     aw__group_init_root(&rt->core.root);
     aw__loop_tls = l;
-    void *alt = aw__segv_install();
+    void *alt = aw__segv_install(&l->opts);
 
     aw_task_t *main_task = NULL;
     rc = aw__spawn(NULL, fn, arg, NULL, &main_task, "main", __FILE__, __LINE__);

@@ -92,7 +92,16 @@ void aw__coro_fini(aw__coro_t *c) {
     c->tsan_fiber = NULL;
 }
 
-/* The switch as a real function (for callers in assembly: the tests). */
+/* The switch as a real function (for callers in assembly: the tests).
+ * Its only callers name it inside asm strings, which link-time
+ * optimisation cannot see: without `used` (kept) and, under GCC,
+ * `externally_visible` (not made local to the LTO unit) an LTO build
+ * drops it and the callers fail to link. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((used, externally_visible))
+#else
+__attribute__((used))
+#endif
 void aw__coro_switch_fn(aw__coro_t *from, aw__coro_t *to, int from_dying) {
     aw__coro_switch(from, to, from_dying);
 }
