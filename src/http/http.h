@@ -1,4 +1,4 @@
-/* http.h (private): the session and response records shared by http.c
+/* http.h (private): the session and response records shared by session.c
  * (session, driver, requests) and fetch.c (generators). */
 #ifndef AW_HTTP_PRIV_H
 #define AW_HTTP_PRIV_H

@@ -1,4 +1,4 @@
-/* http.c: the HTTP session on libcurl's multi-socket interface.
+/* session.c: the HTTP session on libcurl's multi-socket interface.
  *
  * Design. A session owns one CURLM (its connection pool), one epoll set
  * (level-triggered, as curl expects) holding the sockets curl asks for in

@@ -1,4 +1,4 @@
-/* tests for src/http/http.c: the session and response managers against a
+/* tests for src/http/session.c: the session and response managers against a
  * real nginx and a misbehaving server, both local (servers.h). Every test
  * counts the process's fds before and after its loop, and checks that the
  * session has no response left open. */
@@ -615,7 +615,7 @@ Test(http, K4_unclosed_session_reported_at_loop_close, .init = start_nginx, .fin
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
     cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
-    cr_assert(strstr(buf, "http.c:"), "with where it was opened: %s", buf);
+    cr_assert(strstr(buf, "session.c:"), "with where it was opened: %s", buf);
 }
 
 static int t_close_under_request(void *arg) {
