@@ -1,0 +1,319 @@
+/* request.c: an HTTP request: the URL, the easy handle's options, the
+ * headers and the body (copied, a file, or pulled from a generator as curl
+ * sends), adding it to the session's multi handle, and waiting for the
+ * response's headers. */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud) {
+    aw_http_response_t *r = ud;
+    if (r->gen || r->up_eof) { /* fed by aw__http_pump, in the waiting task */
+        size_t k = r->up.len - r->up.off;
+        if (!k) {
+            if (r->up_eof)
+                return 0;
+            r->need_data = r->up_paused = 1;
+            aw__wake(r);
+            return CURL_READFUNC_PAUSE;
+        }
+        if (k > sz * n)
+            k = sz * n;
+        memcpy(p, r->up.p + r->up.off, k);
+        r->up.off += k;
+        return k;
+    }
+    size_t got = fread(p, 1, sz * n, r->upload); /* a local file: short blocking read */
+    return ferror(r->upload) ? CURL_READFUNC_ABORT : got;
+}
+
+static bool aw__header_named(const char *line, const char *name, size_t nl) {
+    return !strncasecmp(line, name, nl) && (line[nl] == ':' || line[nl] == ';');
+}
+
+/* The full URL: base_url + url (unless url has a scheme) + the query. */
+static char *aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req) {
+    aw__buf_t b = {0};
+    const char *u = req->url ? req->url : "";
+    int ok = 0;
+    if (s->base_url && !strstr(u, "://")) {
+        size_t bl = strlen(s->base_url);
+        if (bl && s->base_url[bl - 1] == '/' && u[0] == '/')
+            bl--;
+        ok |= aw__buf_put(&b, s->base_url, bl);
+        if (bl && s->base_url[bl - 1] != '/' && u[0] && u[0] != '/' && u[0] != '?')
+            ok |= aw__buf_put(&b, "/", 1);
+    }
+    ok |= aw__buf_put(&b, u, strlen(u));
+    for (size_t i = 0; req->query && req->query[i] && req->query[i + 1]; i += 2) {
+        char *k = curl_easy_escape(e, req->query[i], 0);
+        char *v = curl_easy_escape(e, req->query[i + 1], 0);
+        if (!k || !v)
+            ok = -ENOMEM;
+        else {
+            ok |= aw__buf_put(&b, i == 0 && !strchr(u, '?') ? "?" : "&", 1);
+            ok |= aw__buf_put(&b, k, strlen(k));
+            ok |= aw__buf_put(&b, "=", 1);
+            ok |= aw__buf_put(&b, v, strlen(v));
+        }
+        curl_free(k);
+        curl_free(v);
+    }
+    if (ok < 0) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
+                          const aw_http_request_t *req, bool fresh) {
+    CURL *e = r->easy;
+    const char *m = r->method;
+    if (fresh) { /* what stays the same for every request of the session */
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aw__http_write_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, aw__http_header_cb);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, aw__http_read_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, aw__http_open_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        if (!s->opts.no_redirects) {
+            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+            curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);
+        }
+        if (s->ca_file)
+            curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+        if (s->share) {
+            curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+            curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+        }
+    }
+    /* what may differ: set every time, to its value or its default, so
+     * that a reused handle needs no curl_easy_reset */
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    /* HTTPS: wait for a connection being set up in case it multiplexes
+     * (HTTP/2) rather than opening one per concurrent request */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
+    aw_ns_t tt = req->timeout ? req->timeout : s->opts.timeout;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
+
+    if (!strcasecmp(m, "HEAD"))
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (!strcasecmp(m, "POST") && !req->body_file)
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+    else if (strcasecmp(m, "GET"))
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    if (req->body_file) {
+        r->upload = fopen(req->body_file, "rb");
+        if (!r->upload)
+            return aw_raise(-errno, "%s %s: cannot open the body file %s: %s", m, r->url,
+                            req->body_file, aw_strerror(-errno));
+        fseeko(r->upload, 0, SEEK_END);
+        curl_off_t size = ftello(r->upload);
+        rewind(r->upload);
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
+        if (strcasecmp(m, "PUT"))
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    } else if (req->body_gen) {
+        r->gen = req->body_gen;
+        if (!strcasecmp(m, "POST")) {
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        } else {
+            curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+            if (strcasecmp(m, "PUT"))
+                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        }
+    } else if (req->body || !strcasecmp(m, "POST")) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
+    }
+    /* headers: the session's defaults, unless the request names them too */
+    for (size_t i = 0; i < s->nheaders + (req->headers ? SIZE_MAX / 2 : 0); i++) {
+        const char *h;
+        if (i < s->nheaders) {
+            h = s->headers[i];
+            size_t nl = strcspn(h, ":;");
+            bool overridden = false;
+            for (size_t j = 0; req->headers && req->headers[j]; j++)
+                overridden |= aw__header_named(req->headers[j], h, nl);
+            if (overridden)
+                continue;
+        } else if (!(h = req->headers[i - s->nheaders])) {
+            break;
+        }
+        struct curl_slist *l = curl_slist_append(r->req_headers, h);
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    if (req->body_gen || req->body_file) { /* no "Expect: 100-continue" round trip */
+        struct curl_slist *l = curl_slist_append(r->req_headers, "Expect:");
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    if (r->req_headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
+    return 0;
+}
+
+/* A request that does not start: its body generator, borrowed until the
+ * response is closed, is closed now (there will be no response). */
+static int aw__http_not_started(const aw_http_request_t *req, int rc) {
+    if (req->body_gen)
+        aw_gen_close(req->body_gen);
+    return rc;
+}
+
+int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out) {
+    *out = NULL;
+    if (!s || s->closing)
+        return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
+    aw_http_response_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
+    r->s = s;
+    r->method = req->method ? req->method : "GET";
+    r->connects = -1;
+    r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
+    bool fresh = !s->nspare;
+    r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
+    r->last_rx = aw_now();
+    int rc;
+    if (!r->easy || !(r->url = aw__http_url(s, r->easy, req))) {
+        rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        if (fresh && r->easy) { /* never set up: must not join the spares */
+            curl_easy_cleanup(r->easy);
+            r->easy = NULL;
+        }
+        goto undo;
+    }
+    if ((rc = aw__http_setup(s, r, req, fresh)) < 0)
+        goto undo;
+    s->in_api = 1;
+    CURLMcode mc = curl_multi_add_handle(s->multi, r->easy);
+    if (mc != CURLM_OK) {
+        s->in_api = 0;
+        rc = aw_raise(mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO, "%s %s: %s", r->method, r->url,
+                      curl_multi_strerror(mc));
+        goto undo;
+    }
+    r->in_multi = 1;
+    aw__http_after(s);
+    r->next = s->live;
+    if (s->live)
+        s->live->prev = r;
+    s->live = r;
+    s->active++;
+    *out = r;
+    return 0;
+undo:
+    r->s = s;
+    aw__http_release(r);
+    return aw__http_not_started(req, rc);
+}
+
+/* Pull the body generator while curl waits for data (in the waiting task:
+ * the generator may suspend). Its failure fails the transfer. */
+static int aw__http_pump(aw_http_response_t *r) {
+    while (r->need_data && r->in_multi && r->gen) {
+        void *v;
+        int rc = aw_gen_next(r->gen, &v);
+        if (rc < 0) {
+            aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+            return aw_raise(rc, "%s %s: the body generator failed", r->method, r->url);
+        }
+        if (rc == 0) {
+            r->gen = NULL; /* finished: nothing to close */
+            r->up_eof = 1;
+        } else {
+            const aw_http_chunk_t *c = v;
+            if (!c || !c->len)
+                continue;
+            if (aw__buf_put(&r->up, c->data, c->len) < 0) {
+                aw__http_remove(r, CURLE_OUT_OF_MEMORY);
+                return aw_raise(-ENOMEM, "out of memory for a request body");
+            }
+        }
+        r->need_data = r->up_paused = 0;
+        aw__http_repause(r);
+    }
+    return 0;
+}
+
+int aw__http_wait(aw_http_response_t *r, aw_event_t *ev) {
+    if (r->need_data) {
+        int rc = aw__http_pump(r);
+        if (rc < 0 || r->done || r->headers_done)
+            return rc;
+    }
+    aw_event_clear(ev);
+    if (!r->read_timeout)
+        return aw_event_wait(ev);
+    aw_ns_t until = r->last_rx + r->read_timeout;
+    if (until > aw_now()) {
+        int rc = 0, idle = 0;
+        aw_with (aw_scope_t *sc, aw_move_on_at(until)) {
+            rc = aw_event_wait(ev);
+            idle = rc == -ECANCELED && aw_scope_expired(sc);
+        }
+        if (aw_cancel_pending())
+            return aw_checkpoint();
+        if (!idle || r->last_rx + r->read_timeout > aw_now())
+            return 0; /* progress (or a late byte): the caller looks again */
+    }
+    aw_http_session_t *s = r->s;
+    if (s)
+        aw__http_remove(r, CURLE_OPERATION_TIMEDOUT);
+    return aw_raise(-ETIMEDOUT, "%s %s: no data for %lld ms (read_timeout)", r->method, r->url,
+                    (long long)(r->read_timeout / AW_MS(1)));
+}
+
+/* Wait until r's headers are in (or the transfer ended). */
+static int aw__http_wait_headers(aw_http_response_t *r) {
+    while (!r->headers_done && !r->done) {
+        int rc = aw__http_wait(r, &r->ev);
+        if (rc < 0)
+            return rc;
+    }
+    if (r->done && r->result != CURLE_OK)
+        return aw__http_fail(r);
+    if (r->raise_status && r->status >= 400)
+        return aw_raise(-EREMOTEIO, "%s %s: HTTP status %ld", r->method, r->url, r->status);
+    return 0;
+}
+
+int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out) {
+    aw_http_response_t *r;
+    int rc = aw__http_start(s, req, &r);
+    if (rc < 0)
+        return rc;
+    rc = aw__http_wait_headers(r);
+    if (rc < 0) {
+        aw_http_response_close(r); /* enter is atomic: nothing half-acquired */
+        return rc;
+    }
+    *out = r;
+    return 0;
+}

@@ -1,0 +1,367 @@
+/* response.c: an HTTP response: curl's header and write callbacks (which
+ * never suspend) filling its buffers, the error a transfer ended with, the
+ * status and headers, the body read whole or in chunks (the transfer
+ * paused while a streaming reader is behind), and its release. */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
+    if (b->off && b->off == b->len)
+        b->off = b->len = 0;
+    if (b->len + n + 1 > b->cap) {
+        if (b->off) { /* slide the unread part down before growing */
+            memmove(b->p, b->p + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        if (b->len + n + 1 > b->cap) {
+            size_t cap = b->cap ? b->cap : 256; /* small: malloc's per-thread cache */
+            while (cap < b->len + n + 1)
+                cap *= 2;
+            char *q = realloc(b->p, cap);
+            if (!q)
+                return -ENOMEM;
+            b->p = q;
+            b->cap = cap;
+        }
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
+    aw_http_response_t *r = ud;
+    size_t len = sz * n;
+    r->last_rx = aw_now();
+    if (len >= 5 && !memcmp(p, "HTTP/", 5)) { /* a new response (redirect, 1xx) */
+        r->hdr.len = r->hdr.off = 0;
+        r->nhdr = 0;
+        const char *sp = memchr(p, ' ', len);
+        r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        return len;
+    }
+    size_t k = len;
+    while (k && (p[k - 1] == '\r' || p[k - 1] == '\n'))
+        k--;
+    if (k == 0) { /* end of this response's headers */
+        if (r->status / 100 == 1)
+            return len;
+        if (r->status / 100 == 3 && r->s && !r->s->opts.no_redirects &&
+            aw_http_response_header(r, "location"))
+            return len; /* curl follows it */
+        r->headers_done = 1;
+        aw__wake(r);
+        return len;
+    }
+    const char *colon = memchr(p, ':', k);
+    if (!colon || p[0] == ' ' || p[0] == '\t')
+        return len; /* obsolete line folding: ignored */
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1;
+    while (v < p + k && (*v == ' ' || *v == '\t'))
+        v++;
+    size_t vl = (size_t)(p + k - v);
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    if (aw__buf_put(&r->hdr, p, nl) < 0 || aw__buf_put(&r->hdr, "", 1) < 0 ||
+        aw__buf_put(&r->hdr, v, vl) < 0 || aw__buf_put(&r->hdr, "", 1) < 0)
+        return 0;
+    r->nhdr++;
+    return len;
+}
+
+size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
+    aw_http_response_t *r = ud;
+    size_t len = sz * n;
+    r->last_rx = aw_now();
+    if (!r->headers_done) {
+        r->headers_done = 1;
+        aw__wake(r);
+    }
+    if (r->limit) {
+        if (r->body.len - r->body.off + len > r->limit) {
+            r->too_big = 1;
+            return 0; /* CURLE_WRITE_ERROR: the transfer stops */
+        }
+    } else if (r->body.len - r->body.off >= AW__HTTP_STREAM_AHEAD) {
+        r->paused = 1;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps the data for later */
+    }
+    if (aw__buf_put(&r->body, p, len) < 0)
+        return 0;
+    aw__wake(r);
+    return len;
+}
+
+void aw__http_release(aw_http_response_t *r) {
+    if (r->easy) {
+        aw_http_session_t *s = r->s;
+        /* kept configured for the session's next request; not with
+         * cookies (curl 7.88 leaks the cookie file list of reused handles) */
+        if (s && !s->share && s->nspare < AW__HTTP_SPARE) {
+            s->spare[s->nspare++] = r->easy;
+        } else {
+            curl_easy_cleanup(r->easy);
+        }
+    }
+    if (r->upload)
+        fclose(r->upload);
+    curl_slist_free_all(r->req_headers);
+    free(r->url);
+    free(r->hdr.p);
+    free(r->body.p);
+    free(r->up.p);
+    free(r);
+}
+
+int aw_http_response_close(aw_http_response_t *r) {
+    if (!r)
+        return 0;
+    aw_http_session_t *s = r->s;
+    aw_gen_t *g = r->gen;
+    if (s) {
+        aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            s->live = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
+        s->active--;
+    }
+    aw__http_release(r);
+    if (g) /* after the transfer is gone: curl cannot ask it for more */
+        aw_gen_close(g);
+    return 0;
+}
+
+int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
+    const char *what, *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+    int code;
+    if (r->too_big) {
+        snprintf(msg, size, "%s %s: the body is larger than %zu bytes", r->method, r->url, r->limit);
+        return -EFBIG;
+    }
+    if (!r->s && r->result == CURLE_ABORTED_BY_CALLBACK) {
+        snprintf(msg, size, "%s %s: the session was closed", r->method, r->url);
+        return -ECANCELED;
+    }
+    long oserr = 0;
+    if (r->easy)
+        curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+    switch (r->result) {
+    case CURLE_OK:
+        msg[0] = 0;
+        return 0;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        code = -ENXIO, what = "cannot resolve the host name";
+        break;
+    case CURLE_COULDNT_CONNECT:
+        code = oserr > 0 ? -(int)oserr : -ECONNREFUSED, what = "cannot connect";
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        code = -ETIMEDOUT, what = "timed out";
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_USE_SSL_FAILED:
+        code = -EPROTO, what = "TLS failed";
+        break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+        code = -EBADMSG, what = "the server broke the HTTP protocol";
+        break;
+    case CURLE_PARTIAL_FILE:
+        code = -EPIPE, what = "the body was cut short";
+        break;
+    case CURLE_GOT_NOTHING:
+        code = -ECONNRESET, what = "the server closed the connection without a reply";
+        break;
+    case CURLE_RECV_ERROR:
+        if (strstr(why, "eaders")) { /* curl 7.88: "Too large response headers" */
+            code = -EBADMSG, what = "the response headers are too large";
+            break;
+        }
+        /* fall through */
+    case CURLE_SEND_ERROR:
+        code = oserr > 0 ? -(int)oserr : -ECONNRESET, what = "the connection failed";
+        break;
+    case CURLE_TOO_MANY_REDIRECTS:
+        code = -ELOOP, what = "too many redirects";
+        break;
+    case CURLE_FILESIZE_EXCEEDED:
+        code = -EFBIG, what = "the body is too large";
+        break;
+    case CURLE_URL_MALFORMAT:
+        code = -EINVAL, what = "malformed URL";
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        code = -EPROTONOSUPPORT, what = "unsupported protocol";
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        /* curl 7.88 also says this for headers past its 100 KiB limit */
+        if (strstr(why, "header")) {
+            code = -EBADMSG, what = "the response headers are too large";
+            break;
+        }
+        code = -ENOMEM, what = "out of memory";
+        break;
+    case CURLE_ABORTED_BY_CALLBACK:
+        code = -ECANCELED, what = "aborted";
+        break;
+    default:
+        code = -EIO, what = "transfer failed";
+        break;
+    }
+    snprintf(msg, size, "%s %s: %s (curl: %s)", r->method, r->url, what, why);
+    return code;
+}
+
+int aw__http_fail(aw_http_response_t *r) {
+    char msg[CURL_ERROR_SIZE + 512];
+    int code = aw__http_describe(r, msg, sizeof msg);
+    return code < 0 ? aw_raise(code, "%s", msg) : 0;
+}
+
+long aw_http_response_status(const aw_http_response_t *r) { return r->status; }
+const char *aw_http_response_url(const aw_http_response_t *r) {
+    char *u = NULL;
+    if (r->easy)
+        curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &u);
+    return u ? u : r->url;
+}
+long aw_http_response_connects(const aw_http_response_t *r) { return r->done ? r->connects : -1; }
+int aw_http_response_version(const aw_http_response_t *r) {
+    long v = 0;
+    if (r->easy)
+        curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v);
+    return v == CURL_HTTP_VERSION_1_0 ? 10 : v == CURL_HTTP_VERSION_1_1 ? 11
+         : v == CURL_HTTP_VERSION_2_0 ? 20 : v == CURL_HTTP_VERSION_3 ? 30 : 0;
+}
+
+bool aw_http_response_header_at(const aw_http_response_t *r, size_t i, const char **name,
+                                const char **value) {
+    if (i >= r->nhdr)
+        return false;
+    const char *p = r->hdr.p;
+    for (size_t k = 0; k < i; k++) {
+        p += strlen(p) + 1;
+        p += strlen(p) + 1;
+    }
+    *name = p;
+    *value = p + strlen(p) + 1;
+    return true;
+}
+
+const char *aw_http_response_header(const aw_http_response_t *r, const char *name) {
+    const char *p = r->hdr.p;
+    for (size_t k = 0; k < r->nhdr; k++) {
+        const char *v = p + strlen(p) + 1;
+        if (!strcasecmp(p, name))
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+/* Tell curl which directions stay paused (may deliver data right away). */
+void aw__http_repause(aw_http_response_t *r) {
+    r->s->in_api = 1;
+    curl_easy_pause(r->easy, (r->paused ? CURLPAUSE_RECV : 0) | (r->up_paused ? CURLPAUSE_SEND : 0));
+    aw__http_after(r->s);
+}
+
+static void aw__http_unpause(aw_http_response_t *r) {
+    if (r->paused && r->in_multi) {
+        r->paused = 0;
+        aw__http_repause(r);
+    }
+}
+
+long aw_http_response_read(aw_http_response_t *r, const void **data) {
+    r->body.off += r->last_chunk;
+    r->last_chunk = 0;
+    for (;;) {
+        size_t n = r->body.len - r->body.off;
+        if (n) {
+            *data = r->body.p + r->body.off;
+            r->last_chunk = n;
+            return (long)n;
+        }
+        if (r->done) {
+            if (r->result != CURLE_OK)
+                return aw__http_fail(r);
+            return 0;
+        }
+        r->body.off = r->body.len = 0;
+        aw__http_unpause(r);
+        if (r->body.len || r->done)
+            continue;
+        int rc = aw__http_wait(r, &r->ev);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **text, size_t *len) {
+    r->body.off += r->last_chunk;
+    r->last_chunk = 0;
+    r->limit = limit ? limit : r->s ? aw__http_max_text(r->s) : (size_t)64 << 20;
+    if (r->body.len - r->body.off > r->limit)
+        r->too_big = 1;
+    aw__http_unpause(r);
+    while (!r->done && !r->too_big) {
+        int rc = aw__http_wait(r, &r->ev);
+        if (rc < 0)
+            return rc;
+    }
+    if (r->too_big) {
+        if (r->s)
+            aw__http_remove(r, CURLE_WRITE_ERROR);
+        return aw__http_fail(r);
+    }
+    if (r->result != CURLE_OK)
+        return aw__http_fail(r);
+    if (aw__buf_put(&r->body, "", 0) < 0) /* NUL-terminate even when empty */
+        return aw_raise(-ENOMEM, "out of memory for a response body");
+    size_t n = r->body.len - r->body.off;
+    *text = r->body.p + r->body.off;
+    if (len)
+        *len = n;
+    r->last_chunk = n;
+    return (long)n;
+}
+
+static int aw__http_response_enter(void *self, void **out) {
+    aw_http_response_cm_t *c = self;
+    int rc = aw_http_request(c->s, &c->req, &c->r);
+    *out = c->r;
+    return rc;
+}
+
+static int aw__http_response_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    aw_http_response_cm_t *c = self;
+    aw_http_response_close(c->r);
+    c->r = NULL;
+    return 0;
+}
+
+const aw_cm_type_t aw_http_response_type = {"aw_http_response", aw__http_response_enter,
+                                            aw__http_response_exit, 0, 0};

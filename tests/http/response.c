@@ -1,0 +1,178 @@
+/* tests for src/http/response.c: status, headers and the body (whole or
+ * in chunks), a half-read response's connection, transport errors, against a real nginx and a
+ * misbehaving server, both local (servers.h, common.h). Tests count the
+ * process's fds before and after their loop, and check that the session
+ * has no response left open. */
+#include "http/common.h"
+
+/* ---- basics ---- */
+
+static int t_get_text(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+            cr_assert_eq(aw_http_response_status(r), 200);
+            cr_assert_str_eq(aw_http_response_header(r, "content-length"), "30");
+            cr_assert(aw_http_response_header(r, "Server"));
+            const char *name, *value;
+            cr_assert(aw_http_response_header_at(r, 0, &name, &value));
+            const char *t;
+            size_t len;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, &len), 30);
+            cr_assert_str_eq(t, "<html>hello from nginx</html>\n");
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.requests, 1);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, get_text_status_headers, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_get_text, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds, "no fd leaked");
+}
+
+/* K2: a response left half-read is never put back in the pool; a fully
+ * read one is. */
+static int t_k2(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+            const void *d;
+            cr_assert_gt(aw_http_response_read(r, &d), 0);
+        } /* leaves with most of the 1 MiB unread */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+            cr_assert_eq(aw_http_response_connects(r), 1, "the half-read connection was closed");
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+            const void *d;
+            long n, total = 0;
+            while ((n = aw_http_response_read(r, &d)) > 0)
+                total += n;
+            cr_assert_eq(total, 1 << 20);
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+            cr_assert_eq(aw_http_response_connects(r), 0, "the fully read connection was reused");
+        }
+    }
+    return aw_status();
+}
+
+Test(http, K2_half_read_response_closes_its_connection, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_k2, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+static int t_chunks(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+            size_t total = 0, bad = 0;
+            aw_for (aw_http_chunk_t *c, aw_http_chunks(r)) {
+                const char *p = c->data;
+                for (size_t i = 0; i < c->len; i++)
+                    bad += p[i] != (char)('a' + (total + i) % 26);
+                total += c->len;
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(total, (size_t)1 << 20);
+            cr_assert_eq(bad, 0, "the chunks arrive in order, unaltered");
+        }
+    }
+    return aw_status();
+}
+
+Test(http, body_streamed_in_chunks, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_chunks, NULL, 0);
+}
+
+/* ---- transport errors: each its own code, the URL in the message ---- */
+
+static int t_errors(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        cr_assert_eq(get_text(s, "http://no-such-host.invalid/x", NULL, 0, NULL), -ENXIO);
+        check_message("no-such-host.invalid");
+        aw_err_clear();
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/refused", ts_free_port());
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -ECONNREFUSED);
+        check_message(url);
+        aw_err_clear();
+        snprintf(url, sizeof url, "%s/truncated", bad.url);
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -EPIPE);
+        check_message(url);
+        aw_err_clear();
+        snprintf(url, sizeof url, "%s/reset", bad.url);
+        cr_assert_eq(get_text(s, url, NULL, 0, NULL), -ECONNRESET);
+        check_message(url);
+        aw_err_clear();
+        snprintf(url, sizeof url, "%s/huge-headers", bad.url);
+        long hh = get_text(s, url, NULL, 0, NULL);
+        cr_assert_eq(hh, -EBADMSG, "%ld %s", hh, aw_err_current() ? aw_err_current()->msg : "");
+        check_message(url);
+        aw_err_clear();
+        /* a body that never ends, against the text limit */
+        snprintf(url, sizeof url, "%s/endless", bad.url);
+        aw_with (aw_http_response_t *r, aw_http_get(s, url)) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 100000, &t, NULL), -EFBIG);
+            check_message("100000");
+        }
+        cr_assert_eq(aw_status(), -EFBIG);
+        aw_err_clear();
+        /* wrong Content-Length: the excess is not the next response */
+        char out[64];
+        snprintf(url, sizeof url, "%s/wrong-length", bad.url);
+        cr_assert_eq(get_text(s, url, out, sizeof out, NULL), 5);
+        cr_assert_str_eq(out, "hello");
+        snprintf(url, sizeof url, "%s/ok", bad.url);
+        cr_assert_eq(get_text(s, url, out, sizeof out, NULL), 3);
+        cr_assert_str_eq(out, "ok\n");
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, transport_errors_have_their_own_codes, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_errors, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* A never-ending body read for a while, then abandoned: the server sees
+ * its connection closed, and the next request opens a new one. */
+static int t_endless(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/endless")) {
+            long total = 0;
+            const void *d;
+            while (total < 300000) {
+                long n = aw_http_response_read(r, &d);
+                cr_assert_gt(n, 0);
+                total += n;
+            }
+        }
+        int before = ts_conns(&bad);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/ok")) {
+            const char *t;
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_eq(aw_http_response_connects(r), 1);
+        }
+        cr_assert_eq(ts_conns(&bad), before + 1, "a new connection was accepted");
+    }
+    return aw_status();
+}
+
+Test(http, K2_endless_body_abandoned_closes_the_connection, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_endless, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
