@@ -34,8 +34,9 @@
  *   -ECONNREFUSED   connection refused (other connect failures: the errno)
  *   -ETIMEDOUT      connect_timeout, timeout or read_timeout expired
  *   -EPROTO         TLS failure (handshake, certificate verification)
- *   -EBADMSG        the server broke HTTP (bad status line or headers,
- *                   headers too large, bad chunked encoding)
+ *   -EBADMSG        the server broke HTTP (a status line that is not
+ *                   HTTP, bad headers, a header line or all headers past
+ *                   curl's 100 KiB limit, bad chunked encoding)
  *   -EPIPE          the body was cut short (connection closed before
  *                   Content-Length bytes, or mid-chunk)
  *   -ECONNRESET     the connection was reset

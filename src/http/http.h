@@ -82,7 +82,8 @@ struct aw_http_response {
     aw_ns_t read_timeout, last_rx;
     CURLcode result;
     int raise_status;
-    uint8_t in_multi, headers_done, done, paused, too_big;
+    uint8_t in_multi, done, paused, too_big;
+    uint8_t headers_done;          /* the final response's headers arrived */
     uint8_t need_data, up_paused, up_eof;
     char errbuf[CURL_ERROR_SIZE];
 };

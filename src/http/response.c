@@ -198,6 +198,10 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
             code = -EBADMSG, what = "the response headers are too large";
             break;
         }
+        if (strstr(why, "hunk")) { /* "Illegal or missing hexadecimal sequence in chunked-encoding" */
+            code = -EBADMSG, what = "bad chunked encoding";
+            break;
+        }
         /* fall through */
     case CURLE_SEND_ERROR:
         code = oserr > 0 ? -(int)oserr : -ECONNRESET, what = "the connection failed";
@@ -212,11 +216,20 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
         code = -EINVAL, what = "malformed URL";
         break;
     case CURLE_UNSUPPORTED_PROTOCOL:
-        code = -EPROTONOSUPPORT, what = "unsupported protocol";
+        /* also curl's word for a status line that is not HTTP/1.x, 2 or 3
+         * ("Received HTTP/0.9 when not allowed", "Unsupported HTTP version
+         * in response"): a broken server, not a scheme we refused */
+        if (strstr(why, "HTTP")) {
+            code = -EBADMSG, what = "bad status line";
+            break;
+        }
+        code = -EPROTONOSUPPORT, what = "the URL's scheme is not allowed (session's protocols)";
         break;
     case CURLE_OUT_OF_MEMORY:
-        /* curl 7.88 also says this for headers past its 100 KiB limit */
-        if (strstr(why, "header")) {
+        /* curl 7.88 says "Out of memory" for a header line or headers past
+         * its 100 KiB limit; our own allocations are reported by us, so
+         * before the headers are complete this is the server's doing */
+        if (strstr(why, "header") || !r->headers_done) {
             code = -EBADMSG, what = "the response headers are too large";
             break;
         }

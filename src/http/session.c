@@ -136,7 +136,6 @@ void aw__http_remove(aw_http_response_t *r, CURLcode result) {
     r->in_multi = 0;
     r->done = 1;
     r->result = result;
-    r->headers_done = 1;
     aw__wake(r);
 }
 

@@ -176,3 +176,35 @@ Test(http, K2_endless_body_abandoned_closes_the_connection, .init = start_both, 
     aw_test_run(t_endless, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- hostile servers (issue 11): the error classes of http.h's table ---- */
+
+/* GET path on the misbehaving server; the code and the message. */
+static int bad_get(aw_http_session_t *s, const char *path, char *msg, size_t size) {
+    char url[128];
+    snprintf(url, sizeof url, "%s%s", bad.url, path);
+    long n = get_text(s, url, NULL, 0, NULL);
+    const aw_err_t *e = aw_err_current();
+    snprintf(msg, size, "%s", e ? e->msg : "");
+    aw_err_clear();
+    return n < 0 ? (int)n : 0;
+}
+
+static int t_error_classes(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        char msg[512];
+        static const char *paths[] = {"/bad-chunked", "/long-header", "/garbage-status"};
+        for (int i = 0; i < 3; i++) {
+            int rc = bad_get(s, paths[i], msg, sizeof msg);
+            cr_expect_eq(rc, -EBADMSG, "%s: %d %s", paths[i], rc, msg);
+            cr_expect(strstr(msg, paths[i]), "the message names the URL: %s", msg);
+        }
+    }
+    return aw_status();
+}
+
+Test(http, broken_http_is_EBADMSG, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_error_classes, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

@@ -9,8 +9,14 @@
  *   answers by path: /truncated, /reset, /wrong-length, /huge-headers,
  *   /endless (chunked forever), /stall (headers, then silence), /noreply,
  *   /ok (a correct keep-alive reply), /gate/N (a correct reply held back
- *   until N /ok replies were sent, counted in a file). It counts the connections it accepts
- *   in a file, so that tests can tell a reused connection from a new one. */
+ *   until N /ok replies were sent, counted in a file); and the hostile
+ *   ones of issue 11: /to-ftp (a redirect to ftp:// on this server's
+ *   port), /bad-chunked, /long-header (one 100 KB header line),
+ *   /garbage-status, /two-lengths (conflicting Content-Length),
+ *   /length-and-chunked (both framings; then keeps the connection open),
+ *   /cut (headers and 6 of 1000 bytes in one send, then close). It counts
+ *   the connections it accepts in a file, so that tests can tell a reused
+ *   connection from a new one. */
 #ifndef AW_TEST_HTTP_SERVERS_H
 #define AW_TEST_HTTP_SERVERS_H
 
@@ -314,6 +320,36 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         } else if (!strcmp(path, "/stall")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
             ts_sleep_ms(60000);
+            _exit(0);
+        } else if (!strcmp(path, "/to-ftp")) {
+            struct sockaddr_in me;
+            socklen_t ml = sizeof me;
+            getsockname(fd, (struct sockaddr *)&me, &ml);
+            char h[256];
+            snprintf(h, sizeof h, "HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:%d/x\r\n"
+                                  "Content-Length: 0\r\n\r\n", ntohs(me.sin_port));
+            TS_SENDS(fd, h);
+        } else if (!strcmp(path, "/bad-chunked")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\nzz-not-hex\r\nxx\r\n0\r\n\r\n");
+        } else if (!strcmp(path, "/long-header")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nX-Long: ");
+            char *b = malloc(100 * 1024);
+            memset(b, 'l', 100 * 1024);
+            ts_send(fd, b, 100 * 1024);
+            free(b);
+            TS_SENDS(fd, "\r\nContent-Length: 2\r\n\r\nok");
+        } else if (!strcmp(path, "/garbage-status")) {
+            TS_SENDS(fd, "HELLO THERE, NOT HTTP\r\nContent-Length: 2\r\n\r\nok");
+            _exit(0);
+        } else if (!strcmp(path, "/two-lengths")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 10\r\n\r\n"
+                         "helloworld");
+        } else if (!strcmp(path, "/length-and-chunked")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\n0\r\n\r\n");
+        } else if (!strcmp(path, "/cut")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabcdef");
             _exit(0);
         } else if (!strcmp(path, "/noreply")) {
             ts_sleep_ms(60000);
