@@ -290,14 +290,16 @@ int aw__http_wait(aw_http_response_t *r, aw_event_t *ev) {
                     (long long)(r->read_timeout / AW_MS(1)));
 }
 
-/* Wait until r's headers are in (or the transfer ended). */
+/* Wait until r's headers are in (or the transfer ended). A transfer that
+ * failed after the headers arrived (a body cut short, a reset) is still a
+ * response: its error comes from the read, as http.h says. */
 static int aw__http_wait_headers(aw_http_response_t *r) {
     while (!r->headers_done && !r->done) {
         int rc = aw__http_wait(r, &r->ev);
         if (rc < 0)
             return rc;
     }
-    if (r->done && r->result != CURLE_OK)
+    if (!r->headers_done && r->result != CURLE_OK)
         return aw__http_fail(r);
     if (r->raise_status && r->status >= 400)
         return aw_raise(-EREMOTEIO, "%s %s: HTTP status %ld", r->method, r->url, r->status);
