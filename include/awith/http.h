@@ -163,7 +163,9 @@ AW_API int aw_http_response_version(const aw_http_response_t *r);
 /* Read the whole body (at most `limit` bytes; 0: the session's max_text) and
  * give it NUL-terminated in *text (owned by the response), its length in
  * *len (may be NULL). Returns the length, or an error (-EFBIG past the
- * limit: the transfer is aborted). A cancellation point. */
+ * limit: the transfer is aborted). A cancellation point. Called again, it
+ * returns the same text (the limit is not looked at again); a read()
+ * after it returns 0. Chunks already taken by read() are not in the text. */
 AW_API long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **text,
                                   size_t *len);
 /* Next chunk of the body: *data (owned by the response, valid until the

@@ -308,6 +308,8 @@ static void aw__http_unpause(aw_http_response_t *r) {
 }
 
 long aw_http_response_read(aw_http_response_t *r, const void **data) {
+    if (r->texted)
+        return 0; /* text() took the whole body */
     r->body.off += r->last_chunk;
     r->last_chunk = 0;
     for (;;) {
@@ -333,6 +335,8 @@ long aw_http_response_read(aw_http_response_t *r, const void **data) {
 }
 
 long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **text, size_t *len) {
+    if (r->texted) /* again: the same text (it stays in r->body) */
+        goto out;
     r->body.off += r->last_chunk;
     r->last_chunk = 0;
     r->limit = limit ? limit : r->s ? aw__http_max_text(r->s) : (size_t)64 << 20;
@@ -353,11 +357,12 @@ long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **tex
         return aw__http_fail(r);
     if (aw__buf_put(&r->body, "", 0) < 0) /* NUL-terminate even when empty */
         return aw_raise(-ENOMEM, "out of memory for a response body");
+    r->texted = 1;
+out:;
     size_t n = r->body.len - r->body.off;
     *text = r->body.p + r->body.off;
     if (len)
         *len = n;
-    r->last_chunk = n;
     return (long)n;
 }
 

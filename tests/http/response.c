@@ -248,3 +248,24 @@ Test(http, body_cut_short_fails_the_read_not_the_request, .init = start_both, .f
     aw_test_run(t_cut_short, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* text() twice: the same text, not an empty one (issue 11, 1.10). */
+static int t_text_twice(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+            const char *t1, *t2;
+            size_t l2 = 0;
+            cr_assert_eq(aw_http_response_text(r, 0, &t1, NULL), 30);
+            cr_assert_eq(aw_http_response_text(r, 0, &t2, &l2), 30, "the second call");
+            cr_assert_eq(l2, 30);
+            cr_assert_str_eq(t2, "<html>hello from nginx</html>\n");
+            const void *d;
+            cr_assert_eq(aw_http_response_read(r, &d), 0, "read after text: the end");
+        }
+    }
+    return aw_status();
+}
+
+Test(http, text_twice_returns_the_same_text, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_text_twice, NULL, 0);
+}
