@@ -42,6 +42,8 @@
  *   -ECONNRESET     the connection was reset
  *   -EFBIG          the body is larger than the limit given to text()
  *   -ELOOP          too many redirects
+ *   -EPROTONOSUPPORT the URL's or a redirect's scheme is not in the
+ *                   session's `protocols` (default: http and https)
  *   -EREMOTEIO      status >= 400 with raise_for_status (not a transport
  *                   error: without it, the status is just returned)
  *   -ECANCELED      cancelled (a deadline scope around the request turns
@@ -72,6 +74,8 @@ typedef struct aw_http_session_opts {
     aw_ns_t timeout;                /* whole transfer; 0: none */
     aw_ns_t read_timeout;           /* longest silence while waiting for data; 0: none */
     size_t max_text;                /* default limit of text(); 0: 64 MiB */
+    const char *protocols;          /* schemes allowed for requests and redirects, curl's
+                                       list ("http,https,ftp"); NULL: "http,https" */
 } aw_http_session_opts_t;
 
 /* Open a session; *out is valid until aw_http_session_close(). Never

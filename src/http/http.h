@@ -40,7 +40,7 @@ struct aw_http_session {
     aw_ns_t drv_until;             /* the deadline the driver waits with */
     uint8_t in_api;                /* a task is inside a curl call (add, pause) */
     aw_http_session_opts_t opts;   /* string fields below are copies */
-    char *base_url, *ca_file;
+    char *base_url, *ca_file, *protocols;
     char **headers;
     size_t nheaders;
     CURL *spare[AW__HTTP_SPARE];

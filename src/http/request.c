@@ -83,6 +83,10 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        /* a redirect to ftp:// (or any scheme curl knows) is not followed,
+         * nor is such a URL asked for, unless the session allows it */
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, s->protocols);
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, s->protocols);
         if (!s->opts.no_redirects) {
             curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
             curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);

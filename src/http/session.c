@@ -186,6 +186,7 @@ static void aw__http_free(aw_http_session_t *s) {
     free(s->socks);
     free(s->base_url);
     free(s->ca_file);
+    free(s->protocols);
     free(s);
 }
 
@@ -288,7 +289,7 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     s->timer_at = AW_NEVER;
     if (opts)
         s->opts = *opts;
-    s->opts.base_url = s->opts.ca_file = NULL;
+    s->opts.base_url = s->opts.ca_file = s->opts.protocols = NULL;
     s->opts.headers = NULL;
     int rc = -ENOMEM;
     if (opts && opts->headers) {
@@ -301,6 +302,18 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
         for (; s->nheaders < n; s->nheaders++)
             if (!(s->headers[s->nheaders] = strdup(opts->headers[s->nheaders])))
                 goto undo;
+    }
+    if (!(s->protocols = strdup(opts && opts->protocols ? opts->protocols : "http,https")))
+        goto undo;
+    CURL *probe = curl_easy_init(); /* is it a list curl takes? (checked once, here) */
+    if (!probe)
+        goto undo;
+    CURLcode pc = curl_easy_setopt(probe, CURLOPT_PROTOCOLS_STR, s->protocols);
+    curl_easy_cleanup(probe);
+    if (pc != CURLE_OK) {
+        aw__http_free(s);
+        return aw_raise(-EINVAL, "cannot open an HTTP session: protocols \"%s\" is not a list "
+                        "of schemes curl knows (%s)", opts->protocols, curl_easy_strerror(pc));
     }
     if (opts && ((opts->base_url && !(s->base_url = strdup(opts->base_url))) ||
                  (opts->ca_file && !(s->ca_file = strdup(opts->ca_file)))))

@@ -379,3 +379,44 @@ Test(http, connect_timeout_on_a_full_accept_queue) {
         close(fill[i]);
     close(lfd);
 }
+
+/* ---- schemes (issue 11, 1.3) ---- */
+
+/* Only http and https, for requests and redirects, unless the session's
+ * `protocols` says otherwise: a redirect to ftp:// on a server that then
+ * says nothing used to be followed and hang until the deadline. */
+static int t_protocols(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        aw_with (aw_fail_after(AW_SEC(5))) {
+            cr_assert_eq(get_text(s, "/to-ftp", NULL, 0, NULL), -EPROTONOSUPPORT);
+            check_message("not allowed");
+            aw_err_clear();
+            char url[128];
+            snprintf(url, sizeof url, "ftp://127.0.0.1:%d/x", bad.port);
+            cr_assert_eq(get_text(s, url, NULL, 0, NULL), -EPROTONOSUPPORT);
+            check_message(url);
+            aw_err_clear();
+            cr_assert_eq(get_text(s, "file:///etc/hostname", NULL, 0, NULL), -EPROTONOSUPPORT);
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), 0, "refused at once, not timed out");
+    }
+    char url[256];
+    snprintf(url, sizeof url, "file://%s/www/index.html", srv.dir);
+    aw_with (aw_http_session_t *s, aw_http_session(.protocols = "http,https,file")) {
+        char out[64];
+        cr_assert_eq(get_text(s, url, out, sizeof out, NULL), 30, "file:// when allowed");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.protocols = "http,nonsense"))
+        cr_assert_fail("a list curl does not take");
+    cr_assert_eq(aw_status(), -EINVAL);
+    check_message("nonsense");
+    aw_err_clear();
+    return aw_status();
+}
+
+Test(http, only_http_and_https_unless_the_session_says, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_protocols, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
