@@ -61,7 +61,10 @@ typedef struct aw_http_session aw_http_session_t;
 typedef struct aw_http_response aw_http_response_t;
 
 typedef struct aw_http_session_opts {
-    const char *base_url;           /* prefixed to request URLs without a scheme */
+    const char *base_url;           /* request URLs are resolved against it as a browser
+                                       would (RFC 3986, libcurl's URL API): "/x" replaces
+                                       its path, "x" its last segment (end a base path
+                                       with "/"), an absolute URL replaces it */
     const char *const *headers;     /* default headers, "Name: value", NULL-ended */
     long max_host_connections;      /* per host; 0: 8 */
     long max_connections;           /* in total; 0: no limit */
@@ -118,9 +121,11 @@ typedef struct aw_http_chunk {
  * (the body is copied, a body file is opened by then). */
 typedef struct aw_http_request {
     const char *method;             /* GET (default), POST, PUT, DELETE, HEAD, PATCH, ... */
-    const char *url;                /* absolute, or relative to the session's base_url */
+    const char *url;                /* absolute, or relative to the session's base_url
+                                       (-EINVAL without one) */
     const char *const *headers;     /* "Name: value", NULL-ended; override the defaults */
-    const char *const *query;       /* name, value, name, value, ..., NULL: URL-encoded */
+    const char *const *query;       /* name, value, name, value, ..., NULL: URL-encoded,
+                                       appended to the URL's own query */
     const void *body;               /* request body (copied) */
     size_t body_len;
     const char *body_file;          /* or: a file to upload (read as curl sends) */

@@ -33,39 +33,63 @@ static bool aw__header_named(const char *line, const char *name, size_t nl) {
     return !strncasecmp(line, name, nl) && (line[nl] == ':' || line[nl] == ';');
 }
 
-/* The full URL: base_url + url (unless url has a scheme) + the query. */
-static char *aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req) {
-    aw__buf_t b = {0};
+/* The full URL, by libcurl's URL API: req->url resolved against the
+ * session's base_url as a browser would (RFC 3986: "/x" replaces the
+ * base's path, "x" replaces its last segment, a query may hold "://"),
+ * then the query pairs appended, each name and value escaped. Sets *out
+ * (malloc'd) or raises: -EINVAL (malformed, or relative without a base),
+ * -ENOMEM. */
+static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req, char **out) {
+    const char *m = req->method ? req->method : "GET";
     const char *u = req->url ? req->url : "";
-    int ok = 0;
-    if (s->base_url && !strstr(u, "://")) {
-        size_t bl = strlen(s->base_url);
-        if (bl && s->base_url[bl - 1] == '/' && u[0] == '/')
-            bl--;
-        ok |= aw__buf_put(&b, s->base_url, bl);
-        if (bl && s->base_url[bl - 1] != '/' && u[0] && u[0] != '/' && u[0] != '?')
-            ok |= aw__buf_put(&b, "/", 1);
+    CURLU *h = curl_url();
+    char *full = NULL;
+    int rc = 0;
+    CURLUcode uc = CURLUE_OK;
+    if (!h)
+        return aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    /* NON_SUPPORT_SCHEME: a scheme curl lacks is refused later, with the
+     * session's protocols, as -EPROTONOSUPPORT */
+    if (s->base_url && (uc = curl_url_set(h, CURLUPART_URL, s->base_url,
+                                          CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
+        rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        rc = aw_raise(rc, "%s %s: the session's base_url %s is malformed (curl: %s)", m, u,
+                      s->base_url, curl_url_strerror(uc));
+        goto out;
     }
-    ok |= aw__buf_put(&b, u, strlen(u));
+    if ((uc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
+        rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        rc = aw_raise(rc, "%s %s: malformed URL%s (curl: %s)", m, u,
+                      s->base_url ? "" : " (a relative URL needs the session's base_url)",
+                      curl_url_strerror(uc));
+        goto out;
+    }
     for (size_t i = 0; req->query && req->query[i] && req->query[i + 1]; i += 2) {
         char *k = curl_easy_escape(e, req->query[i], 0);
         char *v = curl_easy_escape(e, req->query[i + 1], 0);
-        if (!k || !v)
-            ok = -ENOMEM;
-        else {
-            ok |= aw__buf_put(&b, i == 0 && !strchr(u, '?') ? "?" : "&", 1);
-            ok |= aw__buf_put(&b, k, strlen(k));
-            ok |= aw__buf_put(&b, "=", 1);
-            ok |= aw__buf_put(&b, v, strlen(v));
+        char *pair = k && v ? malloc(strlen(k) + strlen(v) + 2) : NULL;
+        uc = CURLUE_OUT_OF_MEMORY;
+        if (pair) {
+            sprintf(pair, "%s=%s", k, v);
+            uc = curl_url_set(h, CURLUPART_QUERY, pair, CURLU_APPENDQUERY);
         }
         curl_free(k);
         curl_free(v);
+        free(pair);
+        if (uc != CURLUE_OK) {
+            rc = aw_raise(-ENOMEM, "%s %s: cannot add the query (curl: %s)", m, u,
+                          curl_url_strerror(uc));
+            goto out;
+        }
     }
-    if (ok < 0) {
-        free(b.p);
-        return NULL;
+    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(*out = strdup(full))) {
+        rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        goto out;
     }
-    return b.p;
+out:
+    curl_free(full);
+    curl_url_cleanup(h);
+    return rc;
 }
 
 static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
@@ -205,8 +229,9 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_r
     r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
     r->last_rx = aw_now();
     int rc;
-    if (!r->easy || !(r->url = aw__http_url(s, r->easy, req))) {
-        rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    if (!r->easy || (rc = aw__http_url(s, r->easy, req, &r->url)) < 0) {
+        if (!r->easy)
+            rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         if (fresh && r->easy) { /* never set up: must not join the spares */
             curl_easy_cleanup(r->easy);
             r->easy = NULL;

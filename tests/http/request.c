@@ -420,3 +420,45 @@ Test(http, only_http_and_https_unless_the_session_says, .init = start_both, .fin
     aw_test_run(t_protocols, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- URL joining (issue 11, 1.4) ---- */
+
+/* Joined by libcurl's URL API as a browser would: a query holding "://"
+ * stays a query (it made the URL "absolute": "malformed URL", or a
+ * request to another host), relative paths resolve against the base. */
+static int t_url_join(void *arg) {
+    char base[128], out[256], want[256];
+    snprintf(base, sizeof base, "%s/sub/dir/", srv.url);
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = base)) {
+        cr_assert_gt(get_text(s, "/echo?next=http://example.com/", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo?next=http://example.com/ len= ua= x=\n");
+        cr_assert_gt(get_text(s, "../../echo?u=http://127.0.0.1:1/", out, sizeof out, NULL), 0,
+                     "a relative path with :// in its query stays on the base host");
+        cr_assert_str_eq(out, "GET /echo?u=http://127.0.0.1:1/ len= ua= x=\n");
+        static const char *q[] = {"b", "2 3", NULL};
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/echo?a=1", .query = q)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "GET /echo?a=1&b=2%203 len= ua= x=\n");
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "page?x=1")) {
+            snprintf(want, sizeof want, "%s/sub/dir/page?x=1", srv.url);
+            cr_assert_str_eq(aw_http_response_url(r), want);
+            cr_assert_eq(aw_http_response_status(r), 404);
+        }
+        snprintf(want, sizeof want, "%s/index.html", srv.url);
+        cr_assert_eq(get_text(s, want, NULL, 0, NULL), 30, "an absolute URL ignores the base");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EINVAL);
+        check_message("base_url");
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, url_joined_by_curls_url_api, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_url_join, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
