@@ -36,7 +36,10 @@
  *   -EPROTO         TLS failure (handshake, certificate verification)
  *   -EBADMSG        the server broke HTTP (a status line that is not
  *                   HTTP, bad headers, a header line or all headers past
- *                   curl's 100 KiB limit, bad chunked encoding)
+ *                   curl's 100 KiB limit, bad chunked encoding, or
+ *                   ambiguous framing: Content-Length headers that
+ *                   disagree, or one with chunked encoding; such a
+ *                   response is refused and its connection closed)
  *   -EPIPE          the body was cut short (connection closed before
  *                   Content-Length bytes, or mid-chunk)
  *   -ECONNRESET     the connection was reset

@@ -84,6 +84,7 @@ struct aw_http_response {
     int raise_status;
     uint8_t in_multi, done, paused, too_big;
     uint8_t headers_done;          /* the final response's headers arrived */
+    uint8_t bad_framing;           /* refused: 1 conflicting lengths, 2 length and chunked */
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
     char errbuf[CURL_ERROR_SIZE];

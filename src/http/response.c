@@ -34,6 +34,27 @@ int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
     return 0;
 }
 
+/* Is the response's framing ambiguous (RFC 9112 6.3: the request
+ * smuggling class)? Two Content-Length headers that disagree, or one with
+ * chunked Transfer-Encoding: 1 or 2, else 0. Curl 7.88 takes the last
+ * length, or ignores it for chunked, and keeps the connection. */
+static int aw__http_framing(const aw_http_response_t *r) {
+    const char *len = NULL, *p = r->hdr.p;
+    bool chunked = false;
+    for (size_t k = 0; k < r->nhdr; k++) {
+        const char *v = p + strlen(p) + 1;
+        if (!strcasecmp(p, "content-length")) {
+            if (len && strcmp(len, v))
+                return 1;
+            len = v;
+        } else if (!strcasecmp(p, "transfer-encoding") && strcasestr(v, "chunked")) {
+            chunked = true;
+        }
+        p = v + strlen(v) + 1;
+    }
+    return len && chunked ? 2 : 0;
+}
+
 size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
     size_t len = sz * n;
@@ -51,6 +72,8 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     if (k == 0) { /* end of this response's headers */
         if (r->status / 100 == 1)
             return len;
+        if ((r->bad_framing = (uint8_t)aw__http_framing(r)))
+            return 0; /* CURLE_WRITE_ERROR: curl closes the connection (premature end) */
         if (r->status / 100 == 3 && r->s && !r->s->opts.no_redirects &&
             aw_http_response_header(r, "location"))
             return len; /* curl follows it */
@@ -146,6 +169,13 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
     if (r->too_big) {
         snprintf(msg, size, "%s %s: the body is larger than %zu bytes", r->method, r->url, r->limit);
         return -EFBIG;
+    }
+    if (r->bad_framing) {
+        snprintf(msg, size, "%s %s: the server broke the HTTP protocol: %s (refused, the "
+                 "connection closed)", r->method, r->url,
+                 r->bad_framing == 1 ? "conflicting Content-Length headers"
+                                     : "Content-Length with chunked Transfer-Encoding");
+        return -EBADMSG;
     }
     if (!r->s && r->result == CURLE_ABORTED_BY_CALLBACK) {
         snprintf(msg, size, "%s %s: the session was closed", r->method, r->url);

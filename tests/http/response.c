@@ -269,3 +269,34 @@ static int t_text_twice(void *arg) {
 Test(http, text_twice_returns_the_same_text, .init = start_nginx, .fini = stop_all) {
     aw_test_run(t_text_twice, NULL, 0);
 }
+
+/* Ambiguous framing (issue 11, 1.6): Content-Length headers that disagree,
+ * or one with chunked encoding, is refused with -EBADMSG and its
+ * connection is never reused (curl took the last length, or reused the
+ * connection after the chunked body). */
+static int t_framing(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        static const char *paths[] = {"/two-lengths", "/length-and-chunked"};
+        for (int i = 0; i < 2; i++) {
+            cr_assert_eq(get_text(s, "/ok", NULL, 0, NULL), 3);
+            int before = ts_conns(&bad);
+            cr_assert_eq(get_text(s, paths[i], NULL, 0, NULL), -EBADMSG, "%s", paths[i]);
+            check_message(paths[i]);
+            check_message(i ? "chunked" : "Content-Length");
+            aw_err_clear();
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/ok")) {
+                const char *t;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 3);
+                cr_assert_eq(aw_http_response_connects(r), 1, "%s: a new connection", paths[i]);
+            }
+            cr_assert_eq(ts_conns(&bad), before + 1, "%s: its connection was not reused", paths[i]);
+        }
+    }
+    return aw_status();
+}
+
+Test(http, ambiguous_framing_refused_and_connection_closed, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_framing, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
