@@ -133,9 +133,12 @@ typedef struct aw_http_request {
     size_t body_len;
     const char *body_file;          /* or: a file to upload (read as curl sends) */
     aw_gen_t *body_gen;             /* or: an async generator yielding aw_http_chunk_t *,
-                                       pulled as curl sends (chunked); borrowed until the
-                                       response is closed, which closes it (or until a
-                                       request that fails to start returns: closed too) */
+                                       pulled as curl sends (chunked; with a Content-Length
+                                       in `headers`: that length and no chunking, and the
+                                       generator must yield exactly that many bytes, else
+                                       -EINVAL); borrowed until the response is closed,
+                                       which closes it (or until a request that fails to
+                                       start returns: closed too) */
     aw_ns_t connect_timeout;        /* override the session's (0: session's) */
     aw_ns_t timeout;
     aw_ns_t read_timeout;

@@ -69,6 +69,7 @@ struct aw_http_response {
     FILE *upload;
     aw_gen_t *gen;                 /* body generator, until it finished or was closed */
     aw__buf_t up;                  /* generated body not yet taken by curl */
+    int64_t up_len, up_total;      /* the caller's Content-Length (-1: none, chunked); yielded */
     aw_event_t ev;                 /* set on progress: headers, data, end */
     aw_event_t *notify;            /* also set (fetch-many's shared event) */
     /* the response */

@@ -162,13 +162,30 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
     } else if (req->body_gen) {
         r->gen = req->body_gen;
+        /* the caller's Content-Length becomes curl's size: the length is
+         * sent and no chunking (both at once is the smuggling class, RFC
+         * 9112 6.2); the pump holds the generator to it */
+        r->up_len = -1;
+        for (size_t j = 0; req->headers && req->headers[j]; j++) {
+            const char *h = req->headers[j];
+            if (!aw__header_named(h, "Content-Length", 14))
+                continue;
+            char *end;
+            errno = 0;
+            long long v = strtoll(h + 15, &end, 10);
+            while (*end == ' ' || *end == '\t')
+                end++;
+            if (errno || v < 0 || end == h + 15 || *end)
+                return aw_raise(-EINVAL, "%s %s: bad Content-Length header \"%s\"", m, r->url, h);
+            r->up_len = v;
+        }
         if (!strcasecmp(m, "POST")) {
             curl_easy_setopt(e, CURLOPT_POST, 1L);
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
         } else {
             curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->up_len);
             if (strcasecmp(m, "PUT"))
                 curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
         }
@@ -190,6 +207,8 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         } else if (!(h = req->headers[i - s->nheaders])) {
             break;
         }
+        if (req->body_gen && aw__header_named(h, "Content-Length", 14))
+            continue; /* curl sends it, from the size set above */
         struct curl_slist *l = curl_slist_append(r->req_headers, h);
         if (!l)
             return aw_raise(-ENOMEM, "out of memory for request headers");
@@ -276,10 +295,23 @@ static int aw__http_pump(aw_http_response_t *r) {
         if (rc == 0) {
             r->gen = NULL; /* finished: nothing to close */
             r->up_eof = 1;
+            if (r->up_len >= 0 && r->up_total != r->up_len) {
+                aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+                return aw_raise(-EINVAL, "%s %s: the body generator ended after %lld of the %lld "
+                                "bytes of its Content-Length", r->method, r->url,
+                                (long long)r->up_total, (long long)r->up_len);
+            }
         } else {
             const aw_http_chunk_t *c = v;
             if (!c || !c->len)
                 continue;
+            r->up_total += (int64_t)c->len;
+            if (r->up_len >= 0 && r->up_total > r->up_len) {
+                aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+                return aw_raise(-EINVAL, "%s %s: the body generator yielded more than the %lld "
+                                "bytes of its Content-Length", r->method, r->url,
+                                (long long)r->up_len);
+            }
             if (aw__buf_put(&r->up, c->data, c->len) < 0) {
                 aw__http_remove(r, CURLE_OUT_OF_MEMORY);
                 return aw_raise(-ENOMEM, "out of memory for a request body");

@@ -462,3 +462,44 @@ Test(http, url_joined_by_curls_url_api, .init = start_nginx, .fini = stop_all) {
     aw_test_run(t_url_join, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* A streamed upload with the caller's Content-Length (issue 11, 1.8):
+ * that length and no chunking (both were sent; nginx refuses that with
+ * 400), and the generator held to it. */
+static int t_body_gen_length(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        static const char *cl[] = {"Content-Length: 300000", NULL};
+        body_ctx_t c = {.chunks = 300};
+        aw_gen_t g = aw_gen(body_gen, &c);
+        aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/cl.bin", .body_gen = &g, .headers = cl))
+            cr_assert_eq(aw_http_response_status(r), 201, "stored (400: both framings sent)");
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(c.cleaned, 1, "closed with the response (curl needs nothing past the length)");
+        cr_assert_eq(get_text(s, "/upload/cl.bin", NULL, 0, NULL), 300000);
+        /* the generator says less, or more, than its length */
+        static const char *more[] = {"content-length: 5000", NULL};
+        static const char *less[] = {"Content-Length: 1500", NULL};
+        const char *const *hs[] = {more, less};
+        for (int i = 0; i < 2; i++) {
+            body_ctx_t k = {.chunks = 3};
+            aw_gen_t g2 = aw_gen(body_gen, &k);
+            aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/bad.bin", .body_gen = &g2,
+                                                        .headers = hs[i]))
+                cr_assert_fail("the generator broke its length");
+            cr_assert_eq(aw_status(), -EINVAL);
+            check_message("Content-Length");
+            aw_err_clear();
+            cr_assert_eq(k.cleaned, 1);
+        }
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, streamed_upload_with_content_length_is_not_chunked, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_body_gen_length, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
