@@ -22,7 +22,12 @@
  * readable); the body is then read whole (text, with a size limit) or
  * streamed in chunks (aw_http_response_read, or the aw_http_chunks
  * generator). At most 64 KiB is buffered ahead of a streaming reader (the
- * transfer is paused). Leaving the response block releases it: a transfer
+ * transfer is paused). Bodies are asked for in gzip or deflate
+ * (Accept-Encoding) and decoded by the reader, a chunk per read, so that
+ * memory per response stays bounded whatever the compression ratio (64 KiB
+ * encoded plus one decoded chunk); a body in another coding (that the
+ * caller asked for with its own Accept-Encoding) is handed out as it came,
+ * its Content-Encoding header says which. Leaving the response block releases it: a transfer
  * that curl finished leaves its connection in the pool; an unfinished one
  * (body not fully received, cancelled, timed out, failed) is removed from
  * the multi handle, which closes its connection: a half-read connection
@@ -178,14 +183,17 @@ AW_API int aw_http_response_version(const aw_http_response_t *r);
 /* Read the whole body (at most `limit` bytes; 0: the session's max_text) and
  * give it NUL-terminated in *text (owned by the response), its length in
  * *len (may be NULL). Returns the length, or an error (-EFBIG past the
- * limit: the transfer is aborted). A cancellation point. Called again, it
+ * limit: the transfer is aborted). A cancellation point (an encoded body
+ * is decoded here, between turns as read() does). Called again, it
  * returns the same text (the limit is not looked at again); a read()
  * after it returns 0. Chunks already taken by read() are not in the text. */
 AW_API long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **text,
                                   size_t *len);
 /* Next chunk of the body: *data (owned by the response, valid until the
  * next call) and the returned length; 0 at the end of the body, or an
- * error. A cancellation point. */
+ * error. A cancellation point even when data is ready (a deadline past due
+ * ends the loop at the next call); a reader served from buffers yields to
+ * the other tasks every 32 calls. */
 AW_API long aw_http_response_read(aw_http_response_t *r, const void **data);
 
 /* The response as a manager: enter sends the request, exit closes. */

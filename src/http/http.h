@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
+#define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
 #define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
 
 /* A socket as the session's epoll set sees it. Curl's REMOVE is applied
@@ -76,7 +77,13 @@ struct aw_http_response {
     long status;
     aw__buf_t hdr;                 /* "name\0value\0" pairs of the final response */
     size_t nhdr;
-    aw__buf_t body;
+    aw__buf_t body;                /* the body (decoded), read by read/text */
+    aw__buf_t raw;                 /* encoded body not yet decoded (see response.c) */
+    struct z_stream_s *z;          /* gzip/deflate decoder, or NULL */
+    uint64_t raw_seen;             /* encoded bytes received */
+    uint8_t coding;                /* 0: none, 1: gzip or zlib, 2: deflate (raw tried) */
+    uint8_t z_end, bad_coding;     /* the stream's end seen; it was broken (1) or no memory (2) */
+    uint8_t fast;                  /* reads served without waiting, since the last yield */
     size_t limit;                  /* accumulate: fail past this; 0: streaming */
     size_t last_chunk;             /* bytes handed out by the last read */
     long connects;

@@ -106,7 +106,9 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        /* decoded by us, a chunk per read (see response.c) */
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+        curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
         /* a redirect to ftp:// (or any scheme curl knows) is not followed,
          * nor is such a URL asked for, unless the session allows it */
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, s->protocols);

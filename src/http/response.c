@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
     if (b->off && b->off == b->len)
@@ -31,6 +32,123 @@ int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
     memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = 0;
+    return 0;
+}
+
+/* Room for n more bytes (and the NUL) at b->p + b->len. */
+static int aw__buf_reserve(aw__buf_t *b, size_t n) {
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t len = b->len;
+    if (aw__buf_put(b, "", 0) < 0) /* allocate or slide */
+        return -ENOMEM;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q)
+        return -ENOMEM;
+    b->p = q;
+    b->cap = cap;
+    (void)len;
+    return 0;
+}
+
+/* ---- content decoding ----
+ * We decode gzip and deflate ourselves (zlib) instead of letting curl do
+ * it: curl 7.88 decodes all it has received at once, and while the
+ * transfer is paused it keeps the decoded output, so a paused gzip body
+ * held its compression ratio times curl's 16 KiB buffer (22 MB after one
+ * chunk; and for br or zstd there is no bound at all). Here the encoded
+ * bytes wait in r->raw (at most the read-ahead, then the transfer
+ * pauses) and are decoded by the reader, at most one chunk per read, in
+ * the reader's task: memory per response is bounded whatever the ratio,
+ * and decoding is spread over reads that are cancellation points. Only
+ * gzip and deflate are asked for (Accept-Encoding); a response in another
+ * coding (one the caller asked for) is handed out as it came. */
+
+/* At the final headers: which coding, and its decoder. */
+static int aw__http_coding_start(aw_http_response_t *r) {
+    const char *ce = aw_http_response_header(r, "content-encoding");
+    r->coding = 0;
+    if (!ce)
+        return 0;
+    if (!strcasecmp(ce, "gzip") || !strcasecmp(ce, "x-gzip"))
+        r->coding = 1;
+    else if (!strcasecmp(ce, "deflate"))
+        r->coding = 2;
+    else
+        return 0; /* identity, or a coding we do not decode: as it came */
+    if (!r->z && !(r->z = calloc(1, sizeof *r->z)))
+        return -ENOMEM;
+    int zr = r->z->state ? inflateReset2(r->z, 15 + 32) : inflateInit2(r->z, 15 + 32);
+    return zr == Z_OK ? 0 : -ENOMEM; /* 15 + 32: gzip or zlib header, detected */
+}
+
+/* Decode from r->raw into out, appending at most max bytes. Returns 0, or
+ * -EBADMSG (broken data) / -ENOMEM with r->bad_coding set. */
+static int aw__http_inflate(aw_http_response_t *r, aw__buf_t *out, size_t max) {
+    while (max && r->raw.len > r->raw.off && !r->z_end) {
+        size_t room = max < AW__HTTP_STREAM_AHEAD ? max : AW__HTTP_STREAM_AHEAD;
+        if (aw__buf_reserve(out, room) < 0) {
+            r->bad_coding = 2;
+            return -ENOMEM;
+        }
+        z_stream *z = r->z;
+        size_t in = r->raw.len - r->raw.off;
+        z->next_in = (Bytef *)r->raw.p + r->raw.off;
+        z->avail_in = (uInt)(in < UINT32_MAX ? in : UINT32_MAX);
+        z->next_out = (Bytef *)out->p + out->len;
+        z->avail_out = (uInt)room;
+        uLong before = z->total_out;
+        int zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_DATA_ERROR && r->coding == 2 && before == 0 && z->total_in < 2) {
+            /* "deflate" sent without its zlib header (as some servers do,
+             * and curl accepts): try raw deflate once */
+            r->coding = 3;
+            if (inflateReset2(z, -15) != Z_OK) {
+                r->bad_coding = 2;
+                return -ENOMEM;
+            }
+            continue;
+        }
+        size_t used = (size_t)(z->next_in - (Bytef *)(r->raw.p + r->raw.off));
+        size_t made = room - z->avail_out;
+        r->raw.off += used;
+        out->len += made;
+        out->p[out->len] = 0;
+        max -= made;
+        if (zr == Z_STREAM_END) {
+            r->z_end = 1;
+            r->raw.off = r->raw.len; /* anything after the stream is not body */
+        } else if (zr == Z_MEM_ERROR) {
+            r->bad_coding = 2;
+            return -ENOMEM;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            r->bad_coding = 1;
+            return -EBADMSG;
+        } else if (!used && !made) {
+            break;
+        }
+    }
+    if (r->raw.off == r->raw.len)
+        r->raw.off = r->raw.len = 0;
+    return 0;
+}
+
+/* Is the transfer over for the reader: finished, nothing left to decode? */
+static bool aw__http_drained(const aw_http_response_t *r) {
+    return r->done && (r->raw.len == r->raw.off || r->z_end || r->bad_coding);
+}
+
+/* The error a drained body ends with, raised; 0 if it ended well. */
+static int aw__http_end(aw_http_response_t *r) {
+    if (r->result == CURLE_OK && r->coding && !r->z_end && !r->bad_coding && r->raw_seen)
+        r->bad_coding = 1; /* complete by the framing, not by the coding */
+    if (r->result != CURLE_OK || r->bad_coding)
+        return aw__http_fail(r);
     return 0;
 }
 
@@ -77,6 +195,10 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
         if (r->status / 100 == 3 && r->s && !r->s->opts.no_redirects &&
             aw_http_response_header(r, "location"))
             return len; /* curl follows it */
+        if (aw__http_coding_start(r) < 0) {
+            r->bad_coding = 2;
+            return 0;
+        }
         r->headers_done = 1;
         aw__wake(r);
         return len;
@@ -105,6 +227,26 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
     if (!r->headers_done) {
         r->headers_done = 1;
         aw__wake(r);
+    }
+    if (r->coding) {
+        if (!r->limit && r->raw.len - r->raw.off >= AW__HTTP_STREAM_AHEAD) {
+            r->paused = 1;
+            return CURL_WRITEFUNC_PAUSE; /* curl keeps the (encoded) data for later */
+        }
+        if (aw__buf_put(&r->raw, p, len) < 0)
+            return 0;
+        r->raw_seen += len;
+        if (r->limit) { /* accumulating (fetch-many): decode now, up to the limit */
+            size_t have = r->body.len - r->body.off;
+            if (aw__http_inflate(r, &r->body, r->limit + 1 - have) < 0)
+                return 0;
+            if (r->body.len - r->body.off > r->limit) {
+                r->too_big = 1;
+                return 0;
+            }
+        }
+        aw__wake(r);
+        return len;
     }
     if (r->limit) {
         if (r->body.len - r->body.off + len > r->limit) {
@@ -138,6 +280,12 @@ void aw__http_release(aw_http_response_t *r) {
     free(r->url);
     free(r->hdr.p);
     free(r->body.p);
+    free(r->raw.p);
+    if (r->z) {
+        if (r->z->state)
+            inflateEnd(r->z);
+        free(r->z);
+    }
     free(r->up.p);
     free(r);
 }
@@ -169,6 +317,13 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
     if (r->too_big) {
         snprintf(msg, size, "%s %s: the body is larger than %zu bytes", r->method, r->url, r->limit);
         return -EFBIG;
+    }
+    if (r->bad_coding) {
+        snprintf(msg, size, r->bad_coding == 2 ? "%s %s: out of memory for the body's decoder"
+                                               : "%s %s: the server broke the HTTP protocol: "
+                                                 "bad %s data (Content-Encoding)",
+                 r->method, r->url, r->coding == 1 ? "gzip" : "deflate");
+        return r->bad_coding == 2 ? -ENOMEM : -EBADMSG;
     }
     if (r->bad_framing) {
         snprintf(msg, size, "%s %s: the server broke the HTTP protocol: %s (refused, the "
@@ -337,11 +492,35 @@ static void aw__http_unpause(aw_http_response_t *r) {
     }
 }
 
+/* Entry of a read: a cancellation point even with data ready (a deadline
+ * past due is seen here: aw_checkpoint looks at the clock), and a yield
+ * every AW__HTTP_FAST_READS reads served without waiting, so that a long
+ * stream of ready data (a fast server, a body decoded from a small one)
+ * does not starve the other tasks (as the file API does). */
+static int aw__http_turn(aw_http_response_t *r) {
+    if (++r->fast < AW__HTTP_FAST_READS)
+        return aw_checkpoint();
+    r->fast = 0;
+    return aw_yield();
+}
+
+/* Wait for more body (the transfer unpaused first). */
+static int aw__http_more(aw_http_response_t *r) {
+    aw__http_unpause(r);
+    if (r->body.len > r->body.off || r->raw.len > r->raw.off || r->done)
+        return 0; /* curl delivered at once (what it held while paused) */
+    r->fast = 0;
+    return aw__http_wait(r, &r->ev);
+}
+
 long aw_http_response_read(aw_http_response_t *r, const void **data) {
     if (r->texted)
         return 0; /* text() took the whole body */
     r->body.off += r->last_chunk;
     r->last_chunk = 0;
+    int rc = aw__http_turn(r);
+    if (rc < 0)
+        return rc;
     for (;;) {
         size_t n = r->body.len - r->body.off;
         if (n) {
@@ -349,17 +528,48 @@ long aw_http_response_read(aw_http_response_t *r, const void **data) {
             r->last_chunk = n;
             return (long)n;
         }
-        if (r->done) {
-            if (r->result != CURLE_OK)
-                return aw__http_fail(r);
-            return 0;
-        }
         r->body.off = r->body.len = 0;
-        aw__http_unpause(r);
-        if (r->body.len || r->done)
-            continue;
-        int rc = aw__http_wait(r, &r->ev);
+        if (r->coding && r->raw.len > r->raw.off && !r->z_end) {
+            if (aw__http_inflate(r, &r->body, AW__HTTP_STREAM_AHEAD) < 0) {
+                if (r->s)
+                    aw__http_remove(r, CURLE_BAD_CONTENT_ENCODING);
+                return aw__http_fail(r);
+            }
+            if (r->body.len)
+                continue;
+        }
+        if (aw__http_drained(r))
+            return aw__http_end(r);
+        if ((rc = aw__http_more(r)) < 0)
+            return rc;
+    }
+}
+
+/* text() of an encoded body: decoded here, in the reader's task, a chunk
+ * at a time between turns (not by curl's callback in the driver, where a
+ * large ratio means a long stall), appended to r->body up to the limit. */
+static int aw__http_text_decoded(aw_http_response_t *r, size_t limit) {
+    for (;;) {
+        int rc = aw__http_turn(r);
         if (rc < 0)
+            return rc;
+        if (r->raw.len > r->raw.off && !r->z_end) {
+            size_t have = r->body.len - r->body.off;
+            size_t max = limit + 1 - have, step = 4 * AW__HTTP_STREAM_AHEAD;
+            if (aw__http_inflate(r, &r->body, max < step ? max : step) < 0) {
+                if (r->s)
+                    aw__http_remove(r, CURLE_BAD_CONTENT_ENCODING);
+                return aw__http_fail(r);
+            }
+            if (r->body.len - r->body.off > limit) {
+                r->too_big = 1;
+                return 0;
+            }
+            continue;
+        }
+        if (aw__http_drained(r))
+            return aw__http_end(r);
+        if ((rc = aw__http_more(r)) < 0)
             return rc;
     }
 }
@@ -369,22 +579,35 @@ long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **tex
         goto out;
     r->body.off += r->last_chunk;
     r->last_chunk = 0;
-    r->limit = limit ? limit : r->s ? aw__http_max_text(r->s) : (size_t)64 << 20;
-    if (r->body.len - r->body.off > r->limit)
+    int rc = aw_checkpoint();
+    if (rc < 0)
+        return rc;
+    limit = limit ? limit : r->s ? aw__http_max_text(r->s) : (size_t)64 << 20;
+    if (r->body.len - r->body.off > limit)
         r->too_big = 1;
-    aw__http_unpause(r);
-    while (!r->done && !r->too_big) {
-        int rc = aw__http_wait(r, &r->ev);
+    if (r->coding && !r->too_big) {
+        /* r->limit stays 0: the callback keeps the encoded bytes, paused
+         * past the read-ahead, and this task decodes them */
+        rc = aw__http_text_decoded(r, limit);
         if (rc < 0)
             return rc;
+    } else {
+        r->limit = limit;
+        aw__http_unpause(r);
+        while (!r->done && !r->too_big) {
+            rc = aw__http_wait(r, &r->ev);
+            if (rc < 0)
+                return rc;
+        }
+        if (!r->too_big && r->result != CURLE_OK)
+            return aw__http_fail(r);
     }
     if (r->too_big) {
+        r->limit = limit; /* for the message */
         if (r->s)
             aw__http_remove(r, CURLE_WRITE_ERROR);
         return aw__http_fail(r);
     }
-    if (r->result != CURLE_OK)
-        return aw__http_fail(r);
     if (aw__buf_put(&r->body, "", 0) < 0) /* NUL-terminate even when empty */
         return aw_raise(-ENOMEM, "out of memory for a response body");
     r->texted = 1;

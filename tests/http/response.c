@@ -300,3 +300,170 @@ Test(http, ambiguous_framing_refused_and_connection_closed, .init = start_both, 
     aw_test_run(t_framing, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- long bodies of ready data (issue 11, 1.1 and 1.2) ---- */
+
+/* 64 MiB of zeros: plain (/big.bin) and gzip-encoded (/gz/big, 64 KiB on
+ * the wire, a compression ratio of 1000). */
+static void start_big(void) {
+    start_nginx();
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "cd %s/www && mkdir -p gz && head -c 64M /dev/zero > big.bin && "
+             "gzip -c < big.bin > gz/big", srv.dir);
+    cr_assert_eq(ts_sh(cmd), 0);
+}
+
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+typedef struct ticker {
+    long ticks;
+    int stop;
+} ticker_t;
+
+static int ticker(void *arg) {
+    ticker_t *t = arg;
+    while (!t->stop) {
+        t->ticks++;
+        if (aw_yield() < 0)
+            break;
+    }
+    return 0;
+}
+
+/* Every read is a cancellation point, even with data ready; a long stream
+ * of ready data yields to other tasks regularly; a deadline ends it. */
+static int t_ready_reads(void *arg) {
+    const char *path = arg;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        /* cancelled with data ready: the next read says so */
+        aw_with (aw_http_response_t *r, aw_http_get(s, path)) {
+            const void *d;
+            cr_assert_gt(aw_http_response_read(r, &d), 0);
+            aw_sleep_ms(50); /* more is buffered meanwhile */
+            aw_with (aw_scope_t *sc, aw_move_on_after(AW_SEC(60))) {
+                aw_scope_cancel(sc);
+                cr_assert_eq(aw_http_response_read(r, &d), -ECANCELED,
+                             "a read with data ready is a cancellation point");
+            }
+            aw_err_clear();
+        }
+        /* the whole body, with a task that counts its turns */
+        ticker_t t = {0};
+        aw_task_t *tk;
+        cr_assert_eq(aw_spawn(NULL, ticker, &t, &tk), 0);
+        long reads = 0, total = 0;
+        aw_with (aw_http_response_t *r, aw_http_get(s, path)) {
+            const void *d;
+            long n;
+            while ((n = aw_http_response_read(r, &d)) > 0) {
+                total += n;
+                reads++;
+            }
+            cr_assert_eq(n, 0);
+        }
+        t.stop = 1;
+        aw_task_join(tk);
+        cr_assert_eq(total, 64L << 20);
+        cr_assert_geq(t.ticks, reads / 64, "%s: the ticker ran %ld times in %ld reads", path,
+                      t.ticks, reads);
+        /* a deadline: read in a loop until it fires */
+        total = 0;
+        aw_with (aw_fail_after(AW_MS(5))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, path)) {
+                const void *d;
+                long n;
+                while ((n = aw_http_response_read(r, &d)) > 0)
+                    total += n;
+            }
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "%s: read %ld bytes", path, total);
+        aw_err_clear();
+        /* text() too */
+        aw_with (aw_fail_after(AW_MS(5))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, path)) {
+                const char *txt;
+                aw_http_response_text(r, 128 << 20, &txt, NULL);
+            }
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "%s: text()", path);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, reading_ready_data_is_cancellable_and_yields_gzip, .init = start_big, .fini = stop_all) {
+    aw_test_run(t_ready_reads, "/gz/big", 0);
+}
+
+Test(http, reading_ready_data_is_cancellable_and_yields_plain, .init = start_big, .fini = stop_all) {
+    aw_test_run(t_ready_reads, "/big.bin", 0);
+}
+
+/* The read-ahead of an encoded body is bounded (it scaled with the
+ * compression ratio: 22 MB after one chunk, 54 MB while streaming). */
+static int t_gzip_memory(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), 30); /* warm up */
+        long base = rss_kb(), peak = base;
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/gz/big")) {
+            const void *d;
+            long n, total = 0, reads = 0;
+            cr_assert_gt(n = aw_http_response_read(r, &d), 0);
+            total += n;
+            aw_sleep_ms(200); /* paused: what piles up? */
+            long paused = rss_kb();
+            cr_assert_lt(paused - base, 16 * 1024, "paused after one chunk: +%ld KiB", paused - base);
+            while ((n = aw_http_response_read(r, &d)) > 0) {
+                total += n;
+                if (++reads % 16 == 0) {
+                    long now = rss_kb();
+                    if (now > peak)
+                        peak = now;
+                }
+                const char *p = d;
+                cr_assert(p[0] == 0 && p[n - 1] == 0, "decoded");
+            }
+            cr_assert_eq(n, 0);
+            cr_assert_eq(total, 64L << 20);
+        }
+        cr_assert_lt(peak - base, 16 * 1024, "streaming: +%ld KiB", peak - base);
+        /* decoded whole by text(), and past its limit */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/gz/big")) {
+            const char *t;
+            size_t len = 0;
+            cr_assert_eq(aw_http_response_text(r, 64 << 20, &t, &len), 64L << 20);
+            cr_assert(t[0] == 0 && t[len - 1] == 0 && len == (size_t)64 << 20);
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/gz/big")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 1 << 20, &t, NULL), -EFBIG);
+        }
+        cr_assert_eq(aw_status(), -EFBIG);
+        aw_err_clear();
+        /* fetch-many decodes as it goes, up to its limit */
+        char url[128];
+        snprintf(url, sizeof url, "%s/gz/big", srv.url);
+        const char *urls[] = {url};
+        aw_http_fetch_t f = {.session = s, .urls = urls, .count = 1, .max_text = 65 << 20};
+        aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+            cr_assert_eq(res->error, 0, "%s", res->message);
+            cr_assert_eq(res->len, (size_t)64 << 20);
+        }
+    }
+    return aw_status();
+}
+
+Test(http, gzip_read_ahead_is_bounded, .init = start_big, .fini = stop_all) {
+    aw_test_run(t_gzip_memory, NULL, 0);
+}

@@ -3,7 +3,8 @@
  *
  * - nginx (Debian's), in a temp dir, on 127.0.0.1 and a free port: static
  *   files (/1k.bin, /1m.bin, /index.html), keep-alive, /slow/ (limit_rate
- *   64 KiB/s), redirects, status codes, a POST echo-ish location, and
+ *   64 KiB/s), /gz/ (files served as they are with Content-Encoding: gzip,
+ *   the test puts them there), redirects, status codes, a POST echo-ish location, and
  *   optionally HTTPS with a test CA made by openssl(1).
  * - a misbehaving server: a forked process (its own process group) that
  *   answers by path: /truncated, /reset, /wrong-length, /huge-headers,
@@ -156,6 +157,7 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "  default_type application/octet-stream;\n"
              "  server { listen 127.0.0.1:%d; root %s/www;\n"
              "    location /slow/ { limit_rate 64k; }\n"
+             "    location /gz/ { add_header Content-Encoding gzip; }\n"
              "    location /upload/ { dav_methods PUT DELETE; create_full_put_path on; "
              "client_max_body_size 64m; }\n"
              "    location = /redirect { return 302 /index.html; }\n"
