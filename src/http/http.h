@@ -115,7 +115,11 @@ curl_socket_t aw__http_open_cb(void *ud, curlsocktype purpose, struct curl_socka
 int aw__http_close_cb(void *ud, curl_socket_t fd);
 
 /* request.c */
-int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out);
+/* Start a transfer. limit: accumulate the body up to it (0: stream it);
+ * notify: an event also set on progress. Both are in place before curl
+ * sees the transfer: it may deliver data before this returns. */
+int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t limit,
+                   aw_event_t *notify, aw_http_response_t **out);
 /* Wait for progress on r (a cancellation point; honours read_timeout). */
 int aw__http_wait(aw_http_response_t *r, aw_event_t *ev);
 size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud);

@@ -235,7 +235,8 @@ static int aw__http_not_started(const aw_http_request_t *req, int rc) {
     return rc;
 }
 
-int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out) {
+int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t limit,
+                   aw_event_t *notify, aw_http_response_t **out) {
     *out = NULL;
     if (!s || s->closing)
         return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
@@ -243,6 +244,8 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_r
     if (!r)
         return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
     r->s = s;
+    r->limit = limit;
+    r->notify = notify;
     r->method = req->method ? req->method : "GET";
     r->connects = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
@@ -371,7 +374,7 @@ static int aw__http_wait_headers(aw_http_response_t *r) {
 
 int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out) {
     aw_http_response_t *r;
-    int rc = aw__http_start(s, req, &r);
+    int rc = aw__http_start(s, req, 0, NULL, &r);
     if (rc < 0)
         return rc;
     rc = aw__http_wait_headers(r);

@@ -458,7 +458,7 @@ static int t_gzip_memory(void *arg) {
         aw_http_fetch_t f = {.session = s, .urls = urls, .count = 1, .max_text = 65 << 20};
         aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
             cr_assert_eq(res->error, 0, "%s", res->message);
-            cr_assert_eq(res->len, (size_t)64 << 20);
+            cr_assert_eq(res->len, (size_t)64 << 20, "len %zu status %ld", res->len, res->status);
         }
     }
     return aw_status();
