@@ -78,7 +78,14 @@ typedef struct aw_http_session_opts {
     long max_connections;           /* in total; 0: no limit */
     bool cookies;                   /* keep cookies (in memory) across requests */
     bool raise_for_status;          /* status >= 400 fails with -EREMOTEIO */
-    bool no_redirects;              /* do not follow redirects (default: up to max_redirects) */
+    bool no_redirects;              /* do not follow redirects (default: up to max_redirects,
+                                       301 302 303 307 308, by aiohttp's rules: 303 makes
+                                       every method but HEAD a GET without a body, 301 and
+                                       302 change only POST so, 307 and 308 keep method and
+                                       body; a dropped body drops the caller's
+                                       Content-Length/-Type; another origin drops
+                                       Authorization and Cookie; a generator's body is not
+                                       sent twice: its 307/308 is the response) */
     long max_redirects;             /* 0: 10 */
     const char *ca_file;            /* CA bundle (PEM); default: the system's */
     aw_ns_t connect_timeout;        /* default per request; 0: curl's (300 s) */

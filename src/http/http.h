@@ -93,6 +93,9 @@ struct aw_http_response {
     uint8_t in_multi, done, paused, too_big;
     uint8_t headers_done;          /* the final response's headers arrived */
     uint8_t bad_framing;           /* refused: 1 conflicting lengths, 2 length and chunked */
+    uint8_t redirecting;           /* this hop's answer is a redirect we follow */
+    int hops_left;                 /* redirects still allowed */
+    long hop_connects;             /* connections opened by earlier hops */
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
     char errbuf[CURL_ERROR_SIZE];
@@ -123,6 +126,11 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
 /* Wait for progress on r (a cancellation point; honours read_timeout). */
 int aw__http_wait(aw_http_response_t *r, aw_event_t *ev);
 size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud);
+/* Is r's answer (its final headers just in) a redirect we follow? */
+bool aw__http_will_follow(const aw_http_response_t *r);
+/* Start r's next hop (its transfer finished with a redirect): CURLE_OK,
+ * or the code the transfer ends with (-ELOOP's, no memory, ...). */
+CURLcode aw__http_follow(aw_http_response_t *r);
 
 /* response.c */
 int aw__buf_put(aw__buf_t *b, const void *p, size_t n);

@@ -110,13 +110,10 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
         curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
         /* a redirect to ftp:// (or any scheme curl knows) is not followed,
-         * nor is such a URL asked for, unless the session allows it */
+         * nor is such a URL asked for, unless the session allows it.
+         * Redirects are followed by us (aw__http_follow), not by curl */
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, s->protocols);
         curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, s->protocols);
-        if (!s->opts.no_redirects) {
-            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-            curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->opts.max_redirects ? s->opts.max_redirects : 10L);
-        }
         if (s->ca_file)
             curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
         if (s->share) {
@@ -227,6 +224,133 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     return 0;
 }
 
+/* ---- redirects ----
+ * Followed by us, not by curl: curl repeats the request as it was told
+ * (a PUT answered with 303 stays a PUT; a caller's Content-Length
+ * survives a POST turned into a GET, which then hangs). The rules are
+ * aiohttp's (and browsers'): 303 turns every method but HEAD into a GET
+ * without a body; 301 and 302 change only POST; 307 and 308 keep the
+ * method and the body. A dropped body takes the caller's Content-Length,
+ * Content-Type and Transfer-Encoding headers with it; a redirect to
+ * another origin drops Authorization and Cookie (curl's own jar still
+ * applies its cookies). */
+
+static bool aw__http_is_redirect(long status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Does following r's redirect turn it into a GET without a body? */
+static bool aw__http_to_get(const aw_http_response_t *r) {
+    bool head = !strcasecmp(r->method, "HEAD"), post = !strcasecmp(r->method, "POST");
+    return (r->status == 303 && !head) || ((r->status == 301 || r->status == 302) && post);
+}
+
+bool aw__http_will_follow(const aw_http_response_t *r) {
+    if (!r->s || r->s->opts.no_redirects || !aw__http_is_redirect(r->status) ||
+        !aw_http_response_header(r, "location"))
+        return false;
+    /* a generated body cannot be sent twice: its 307/308 is the answer
+     * (too many redirects is decided when following: -ELOOP) */
+    return aw__http_to_get(r) || !(r->gen || r->up_eof);
+}
+
+static bool aw__http_same_origin(const char *a, const char *b) {
+    CURLU *ua = curl_url(), *ub = curl_url();
+    bool same = false;
+    if (ua && ub && !curl_url_set(ua, CURLUPART_URL, a, CURLU_NON_SUPPORT_SCHEME) &&
+        !curl_url_set(ub, CURLUPART_URL, b, CURLU_NON_SUPPORT_SCHEME)) {
+        same = true;
+        static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+        for (int i = 0; i < 3 && same; i++) {
+            char *x = NULL, *y = NULL;
+            curl_url_get(ua, parts[i], &x, CURLU_DEFAULT_PORT);
+            curl_url_get(ub, parts[i], &y, CURLU_DEFAULT_PORT);
+            same = x && y && !strcasecmp(x, y);
+            curl_free(x);
+            curl_free(y);
+        }
+    }
+    curl_url_cleanup(ua);
+    curl_url_cleanup(ub);
+    return same;
+}
+
+/* The request headers for the next hop (NULL with *fail on no memory). */
+static struct curl_slist *aw__http_hop_headers(const aw_http_response_t *r, bool drop_body,
+                                               bool other_origin, bool *fail) {
+    struct curl_slist *out = NULL;
+    *fail = false;
+    for (const struct curl_slist *l = r->req_headers; l; l = l->next) {
+        const char *h = l->data;
+        if (drop_body && (aw__header_named(h, "Content-Length", 14) ||
+                          aw__header_named(h, "Content-Type", 12) ||
+                          aw__header_named(h, "Transfer-Encoding", 17)))
+            continue;
+        if (other_origin && (aw__header_named(h, "Authorization", 13) ||
+                             aw__header_named(h, "Cookie", 6)))
+            continue;
+        struct curl_slist *n = curl_slist_append(out, h);
+        if (!n) {
+            curl_slist_free_all(out);
+            *fail = true;
+            return NULL;
+        }
+        out = n;
+    }
+    return out;
+}
+
+CURLcode aw__http_follow(aw_http_response_t *r) {
+    aw_http_session_t *s = r->s;
+    CURL *e = r->easy;
+    if (r->hops_left <= 0)
+        return CURLE_TOO_MANY_REDIRECTS;
+    char *loc = NULL, *from = NULL;
+    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &from);
+    if (!loc)
+        return CURLE_WEIRD_SERVER_REPLY; /* a Location curl could not make a URL of */
+    char *next = strdup(loc);
+    bool drop = aw__http_to_get(r), fail;
+    struct curl_slist *hs = next ? aw__http_hop_headers(r, drop, !from || !aw__http_same_origin(from, next), &fail) : NULL;
+    if (!next || fail) {
+        free(next);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    long c = 0;
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &c);
+    r->hop_connects += c;
+    s->connects += (uint64_t)c;
+    /* finished: its connection is back in the pool. r->in_multi stays
+     * set: if the next hop cannot start, aw__http_remove ends the
+     * transfer (its curl_multi_remove_handle is then a no-op) */
+    curl_multi_remove_handle(s->multi, e);
+    curl_easy_setopt(e, CURLOPT_URL, next);
+    free(next);
+    if (drop) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no body */
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        r->method = "GET";
+    } else if (r->upload) {
+        rewind(r->upload); /* a body file is sent again (307, 308, or not POST) */
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+    curl_slist_free_all(r->req_headers);
+    r->req_headers = hs;
+    r->hops_left--;
+    /* a fresh response */
+    r->status = 0;
+    r->hdr.len = r->hdr.off = 0;
+    r->nhdr = 0;
+    r->redirecting = 0;
+    r->paused = 0;
+    r->errbuf[0] = 0;
+    CURLMcode mc = curl_multi_add_handle(s->multi, e);
+    if (mc != CURLM_OK)
+        return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+    return CURLE_OK;
+}
+
 /* A request that does not start: its body generator, borrowed until the
  * response is closed, is closed now (there will be no response). */
 static int aw__http_not_started(const aw_http_request_t *req, int rc) {
@@ -249,6 +373,7 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     r->method = req->method ? req->method : "GET";
     r->connects = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
+    r->hops_left = s->opts.no_redirects ? 0 : s->opts.max_redirects ? s->opts.max_redirects : 10;
     bool fresh = !s->nspare;
     r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
     r->last_rx = aw_now();

@@ -192,9 +192,10 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
             return len;
         if ((r->bad_framing = (uint8_t)aw__http_framing(r)))
             return 0; /* CURLE_WRITE_ERROR: curl closes the connection (premature end) */
-        if (r->status / 100 == 3 && r->s && !r->s->opts.no_redirects &&
-            aw_http_response_header(r, "location"))
-            return len; /* curl follows it */
+        if (aw__http_will_follow(r)) {
+            r->redirecting = 1; /* its body is dropped; then aw__http_follow */
+            return len;
+        }
         if (aw__http_coding_start(r) < 0) {
             r->bad_coding = 2;
             return 0;
@@ -224,6 +225,8 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
     size_t len = sz * n;
     r->last_rx = aw_now();
+    if (r->redirecting)
+        return len; /* a redirect's body: not the response's */
     if (!r->headers_done) {
         r->headers_done = 1;
         aw__wake(r);

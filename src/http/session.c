@@ -116,7 +116,7 @@ static int aw__http_timer_cb(CURLM *m, long ms, void *ud) {
 static void aw__http_count(aw_http_response_t *r) {
     long c = 0;
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &c);
-    r->connects = c;
+    r->connects = c + r->hop_connects; /* the hops' were counted in s as they went */
     if (r->s) {
         r->s->requests++;
         r->s->connects += (uint64_t)c;
@@ -148,6 +148,8 @@ static void aw__http_reap(aw_http_session_t *s) {
         CURLcode rc = m->data.result;
         aw_http_response_t *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r && rc == CURLE_OK && r->redirecting && (rc = aw__http_follow(r)) == CURLE_OK)
+            continue; /* the next hop is under way */
         if (r)
             aw__http_remove(r, rc);
     }

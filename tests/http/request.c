@@ -503,3 +503,54 @@ Test(http, streamed_upload_with_content_length_is_not_chunked, .init = start_ngi
     aw_test_run(t_body_gen_length, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- redirect rules (issue 11, 1.7) ---- */
+
+/* As aiohttp (and browsers) do: 303 turns every method but HEAD into a
+ * GET without a body; 301 and 302 change only POST; 307 and 308 keep the
+ * method and the body. A dropped body takes its Content-Length and
+ * Content-Type with it (a GET with Content-Length: 5 and no body hangs). */
+static int t_redirect_rules(void *arg) {
+    static const struct {
+        const char *method, *path, *want;
+    } cases[] = {
+        {"PUT", "/r/303", "GET len= ct=\n"},
+        {"DELETE", "/r/303", "GET len= ct=\n"},
+        {"POST", "/r/303", "GET len= ct=\n"},
+        {"PUT", "/r/302", "PUT len=5 ct=text/plain\n"},
+        {"PATCH", "/r/301", "PATCH len=5 ct=text/plain\n"},
+        {"POST", "/r/302", "GET len= ct=\n"},
+        {"POST", "/r/301", "GET len= ct=\n"},
+        {"POST", "/r/307", "POST len=5 ct=text/plain\n"},
+        {"PUT", "/r/308", "PUT len=5 ct=text/plain\n"},
+    };
+    static const char *hs[] = {"Content-Type: text/plain", "Content-Length: 5", NULL};
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .timeout = AW_SEC(5))) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            aw_with (aw_http_response_t *r, aw_http_req(s, .method = cases[i].method, .url = cases[i].path,
+                                                        .body = "hello", .body_len = 5, .headers = hs)) {
+                const char *t = "";
+                cr_expect_eq(aw_http_response_status(r), 200);
+                aw_http_response_text(r, 0, &t, NULL);
+                cr_expect_str_eq(t, cases[i].want, "%s %s", cases[i].method, cases[i].path);
+            }
+            cr_expect_eq(aw_status(), 0, "%s %s: %s", cases[i].method, cases[i].path,
+                         aw_err_current() ? aw_err_current()->msg : "");
+            aw_err_clear();
+        }
+        aw_with (aw_http_response_t *r, aw_http_head(s, "/r/303")) {
+            cr_expect_eq(aw_http_response_status(r), 200, "HEAD stays HEAD");
+            const char *t;
+            cr_expect_eq(aw_http_response_text(r, 0, &t, NULL), 0);
+        }
+        cr_expect_eq(aw_status(), 0);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, redirects_change_method_and_body_as_aiohttp, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_redirect_rules, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

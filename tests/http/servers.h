@@ -146,7 +146,7 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
                  "  server { listen 127.0.0.1:%d ssl http2; root %s/www;\n"
                  "    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key; }\n",
                  s->tls_port, s->dir, s->dir, s->dir);
-    char conf[4096];
+    char conf[8192];
     int n = snprintf(conf, sizeof conf,
              "worker_processes 1; pid %s/nginx.pid; error_log %s/error.log;\n"
              "events { worker_connections 1024; }\n"
@@ -162,6 +162,13 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "client_max_body_size 64m; }\n"
              "    location = /redirect { return 302 /index.html; }\n"
              "    location = /loop { return 302 /loop; }\n"
+             "    location = /r/301 { return 301 /echo-ct; }\n"
+             "    location = /r/302 { return 302 /echo-ct; }\n"
+             "    location = /r/303 { return 303 /echo-ct; }\n"
+             "    location = /r/307 { return 307 /echo-ct; }\n"
+             "    location = /r/308 { return 308 /echo-ct; }\n"
+             "    location = /echo-ct { return 200 '$request_method len=$content_length "
+             "ct=$content_type\\n'; }\n"
              "    location = /status/404 { return 404 'not here\\n'; }\n"
              "    location = /status/500 { return 500 'broken\\n'; }\n"
              "    location = /cookie/set { add_header Set-Cookie 'session=s3cr3t; Path=/'; return 200 'set\\n'; }\n"
