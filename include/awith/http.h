@@ -76,7 +76,10 @@ typedef struct aw_http_session_opts {
     const char *const *headers;     /* default headers, "Name: value", NULL-ended */
     long max_host_connections;      /* per host; 0: 8 */
     long max_connections;           /* in total; 0: no limit */
-    bool cookies;                   /* keep cookies (in memory) across requests */
+    bool cookies;                   /* keep cookies (in memory) across requests: curl's
+                                       jar (RFC 6265), with one known difference: libcurl
+                                       drops a trailing "/" of a cookie's Path, so
+                                       Path=/a/b/ is also sent to /a/b (not to /a/bc) */
     bool raise_for_status;          /* status >= 400 fails with -EREMOTEIO */
     bool no_redirects;              /* do not follow redirects (default: up to max_redirects,
                                        301 302 303 307 308, by aiohttp's rules: 303 makes

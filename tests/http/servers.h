@@ -173,6 +173,8 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "    location = /status/500 { return 500 'broken\\n'; }\n"
              "    location = /cookie/set { add_header Set-Cookie 'session=s3cr3t; Path=/'; return 200 'set\\n'; }\n"
              "    location = /cookie/get { return 200 'cookie=[$http_cookie]\\n'; }\n"
+             "    location = /one/set { add_header Set-Cookie 'p=1; Path=/one/two/'; return 200 'set\\n'; }\n"
+             "    location /one/ { return 200 'cookie=[$http_cookie]\\n'; }\n"
              "    location = /echo { return 200 '$request_method $request_uri len=$content_length "
              "ua=$http_user_agent x=$http_x_test\\n'; }\n"
              "  }\n%s}\n",
