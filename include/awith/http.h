@@ -27,8 +27,9 @@
  * memory per response stays bounded whatever the compression ratio (64 KiB
  * encoded plus one decoded chunk); a body in another coding (that the
  * caller asked for with its own Accept-Encoding) is handed out as it came,
- * its Content-Encoding header says which. Leaving the response block releases it: a transfer
- * that curl finished leaves its connection in the pool; an unfinished one
+ * its Content-Encoding header says which. Leaving the response block
+ * releases it: a transfer that curl finished leaves its connection in the
+ * pool; an unfinished one
  * (body not fully received, cancelled, timed out, failed) is removed from
  * the multi handle, which closes its connection: a half-read connection
  * never goes back to the pool (SEMANTICS K2).
@@ -44,7 +45,8 @@
  *                   curl's 100 KiB limit, bad chunked encoding, or
  *                   ambiguous framing: Content-Length headers that
  *                   disagree, or one with chunked encoding; such a
- *                   response is refused and its connection closed)
+ *                   response is refused and its connection closed; bad
+ *                   gzip or deflate data)
  *   -EPIPE          the body was cut short (connection closed before
  *                   Content-Length bytes, or mid-chunk)
  *   -ECONNRESET     the connection was reset
@@ -54,6 +56,8 @@
  *                   session's `protocols` (default: http and https)
  *   -EREMOTEIO      status >= 400 with raise_for_status (not a transport
  *                   error: without it, the status is just returned)
+ *   -EINVAL         a malformed URL, a relative URL without a base_url,
+ *                   a body generator that broke its Content-Length
  *   -ECANCELED      cancelled (a deadline scope around the request turns
  *                   it into -ETIMEDOUT when the block is left)
  *   -EIO            any other curl failure
