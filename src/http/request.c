@@ -312,7 +312,8 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
         return CURLE_WEIRD_SERVER_REPLY; /* a Location curl could not make a URL of */
     char *next = strdup(loc);
     bool drop = aw__http_to_get(r), fail;
-    struct curl_slist *hs = next ? aw__http_hop_headers(r, drop, !from || !aw__http_same_origin(from, next), &fail) : NULL;
+    bool other = !next || !from || !aw__http_same_origin(from, next);
+    struct curl_slist *hs = next ? aw__http_hop_headers(r, drop, other, &fail) : NULL;
     if (!next || fail) {
         free(next);
         return CURLE_OUT_OF_MEMORY;

@@ -386,7 +386,8 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
             code = -EBADMSG, what = "the response headers are too large";
             break;
         }
-        if (strstr(why, "hunk")) { /* "Illegal or missing hexadecimal sequence in chunked-encoding" */
+        /* "Illegal or missing hexadecimal sequence in chunked-encoding" */
+        if (strstr(why, "hunk")) {
             code = -EBADMSG, what = "bad chunked encoding";
             break;
         }
