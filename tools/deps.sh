@@ -8,7 +8,7 @@ set -euo pipefail
 # ...), the demo and the tests use them all. The tests need Criterion and
 # g++ (tests/cxx, a C++ consumer), and start real servers: PostgreSQL,
 # nginx, and use openssl(1) to make their certificates.
-base="meson ninja-build pkg-config gcc libc6-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev"
+base="meson ninja-build pkg-config gcc libc6-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libssl-dev"
 servers="postgresql nginx-light openssl"
 case "${1:-test}" in
   test)  pkgs="$base $servers libcriterion-dev g++ valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;

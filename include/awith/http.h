@@ -22,8 +22,14 @@
  * readable); the body is then read whole (text, with a size limit) or
  * streamed in chunks (aw_http_response_read, or the aw_http_chunks
  * generator). At most 64 KiB is buffered ahead of a streaming reader (the
- * transfer is paused). Leaving the response block releases it: a transfer
- * that curl finished leaves its connection in the pool; an unfinished one
+ * transfer is paused). Bodies are asked for in gzip or deflate
+ * (Accept-Encoding) and decoded by the reader, a chunk per read, so that
+ * memory per response stays bounded whatever the compression ratio (64 KiB
+ * encoded plus one decoded chunk); a body in another coding (that the
+ * caller asked for with its own Accept-Encoding) is handed out as it came,
+ * its Content-Encoding header says which. Leaving the response block
+ * releases it: a transfer that curl finished leaves its connection in the
+ * pool; an unfinished one
  * (body not fully received, cancelled, timed out, failed) is removed from
  * the multi handle, which closes its connection: a half-read connection
  * never goes back to the pool (SEMANTICS K2).
@@ -34,15 +40,24 @@
  *   -ECONNREFUSED   connection refused (other connect failures: the errno)
  *   -ETIMEDOUT      connect_timeout, timeout or read_timeout expired
  *   -EPROTO         TLS failure (handshake, certificate verification)
- *   -EBADMSG        the server broke HTTP (bad status line or headers,
- *                   headers too large, bad chunked encoding)
+ *   -EBADMSG        the server broke HTTP (a status line that is not
+ *                   HTTP, bad headers, a header line or all headers past
+ *                   curl's 100 KiB limit, bad chunked encoding, or
+ *                   ambiguous framing: Content-Length headers that
+ *                   disagree, or one with chunked encoding; such a
+ *                   response is refused and its connection closed; bad
+ *                   gzip or deflate data)
  *   -EPIPE          the body was cut short (connection closed before
  *                   Content-Length bytes, or mid-chunk)
  *   -ECONNRESET     the connection was reset
  *   -EFBIG          the body is larger than the limit given to text()
  *   -ELOOP          too many redirects
+ *   -EPROTONOSUPPORT the URL's or a redirect's scheme is not in the
+ *                   session's `protocols` (default: http and https)
  *   -EREMOTEIO      status >= 400 with raise_for_status (not a transport
  *                   error: without it, the status is just returned)
+ *   -EINVAL         a malformed URL, a relative URL without a base_url,
+ *                   a body generator that broke its Content-Length
  *   -ECANCELED      cancelled (a deadline scope around the request turns
  *                   it into -ETIMEDOUT when the block is left)
  *   -EIO            any other curl failure
@@ -62,19 +77,34 @@ typedef struct aw_http_session aw_http_session_t;
 typedef struct aw_http_response aw_http_response_t;
 
 typedef struct aw_http_session_opts {
-    const char *base_url;           /* prefixed to request URLs without a scheme */
+    const char *base_url;           /* request URLs are resolved against it as a browser
+                                       would (RFC 3986, libcurl's URL API): "/x" replaces
+                                       its path, "x" its last segment (end a base path
+                                       with "/"), an absolute URL replaces it */
     const char *const *headers;     /* default headers, "Name: value", NULL-ended */
     long max_host_connections;      /* per host; 0: 8 */
     long max_connections;           /* in total; 0: no limit */
-    bool cookies;                   /* keep cookies (in memory) across requests */
+    bool cookies;                   /* keep cookies (in memory) across requests: curl's
+                                       jar (RFC 6265), with one known difference: libcurl
+                                       drops a trailing "/" of a cookie's Path, so
+                                       Path=/a/b/ is also sent to /a/b (not to /a/bc) */
     bool raise_for_status;          /* status >= 400 fails with -EREMOTEIO */
-    bool no_redirects;              /* do not follow redirects (default: up to max_redirects) */
+    bool no_redirects;              /* do not follow redirects (default: up to max_redirects,
+                                       301 302 303 307 308, by aiohttp's rules: 303 makes
+                                       every method but HEAD a GET without a body, 301 and
+                                       302 change only POST so, 307 and 308 keep method and
+                                       body; a dropped body drops the caller's
+                                       Content-Length/-Type; another origin drops
+                                       Authorization and Cookie; a generator's body is not
+                                       sent twice: its 307/308 is the response) */
     long max_redirects;             /* 0: 10 */
     const char *ca_file;            /* CA bundle (PEM); default: the system's */
     aw_ns_t connect_timeout;        /* default per request; 0: curl's (300 s) */
     aw_ns_t timeout;                /* whole transfer; 0: none */
     aw_ns_t read_timeout;           /* longest silence while waiting for data; 0: none */
     size_t max_text;                /* default limit of text(); 0: 64 MiB */
+    const char *protocols;          /* schemes allowed for requests and redirects, curl's
+                                       list ("http,https,ftp"); NULL: "http,https" */
 } aw_http_session_opts_t;
 
 /* Open a session; *out is valid until aw_http_session_close(). Never
@@ -117,16 +147,21 @@ typedef struct aw_http_chunk {
  * (the body is copied, a body file is opened by then). */
 typedef struct aw_http_request {
     const char *method;             /* GET (default), POST, PUT, DELETE, HEAD, PATCH, ... */
-    const char *url;                /* absolute, or relative to the session's base_url */
+    const char *url;                /* absolute, or relative to the session's base_url
+                                       (-EINVAL without one) */
     const char *const *headers;     /* "Name: value", NULL-ended; override the defaults */
-    const char *const *query;       /* name, value, name, value, ..., NULL: URL-encoded */
+    const char *const *query;       /* name, value, name, value, ..., NULL: URL-encoded,
+                                       appended to the URL's own query */
     const void *body;               /* request body (copied) */
     size_t body_len;
     const char *body_file;          /* or: a file to upload (read as curl sends) */
     aw_gen_t *body_gen;             /* or: an async generator yielding aw_http_chunk_t *,
-                                       pulled as curl sends (chunked); borrowed until the
-                                       response is closed, which closes it (or until a
-                                       request that fails to start returns: closed too) */
+                                       pulled as curl sends (chunked; with a Content-Length
+                                       in `headers`: that length and no chunking, and the
+                                       generator must yield exactly that many bytes, else
+                                       -EINVAL); borrowed until the response is closed,
+                                       which closes it (or until a request that fails to
+                                       start returns: closed too) */
     aw_ns_t connect_timeout;        /* override the session's (0: session's) */
     aw_ns_t timeout;
     aw_ns_t read_timeout;
@@ -166,12 +201,17 @@ AW_API int aw_http_response_version(const aw_http_response_t *r);
 /* Read the whole body (at most `limit` bytes; 0: the session's max_text) and
  * give it NUL-terminated in *text (owned by the response), its length in
  * *len (may be NULL). Returns the length, or an error (-EFBIG past the
- * limit: the transfer is aborted). A cancellation point. */
+ * limit: the transfer is aborted). A cancellation point (an encoded body
+ * is decoded here, between turns as read() does). Called again, it
+ * returns the same text (the limit is not looked at again); a read()
+ * after it returns 0. Chunks already taken by read() are not in the text. */
 AW_API long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **text,
                                   size_t *len);
 /* Next chunk of the body: *data (owned by the response, valid until the
  * next call) and the returned length; 0 at the end of the body, or an
- * error. A cancellation point. */
+ * error. A cancellation point even when data is ready (a deadline past due
+ * ends the loop at the next call); a reader served from buffers yields to
+ * the other tasks every 32 calls. */
 AW_API long aw_http_response_read(aw_http_response_t *r, const void **data);
 
 /* The response as a manager: enter sends the request, exit closes. */

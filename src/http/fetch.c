@@ -51,7 +51,7 @@ static void aw__fetch_result(const aw_http_fetch_t *f, aw_http_response_t *r, si
 static int aw__fetch_start(const aw_http_fetch_t *f, size_t i, aw_event_t *ev, size_t limit,
                            aw_http_response_t **out, char *msg, size_t size) {
     aw_http_request_t req = {.url = f->urls[i]};
-    if (aw__http_start(f->session, &req, out) < 0) { /* this URL fails alone */
+    if (aw__http_start(f->session, &req, limit, ev, out) < 0) { /* this URL fails alone */
         const aw_err_t *e = aw_err_current();
         snprintf(msg, size, "%s", e ? e->msg : "cannot start the request");
         int code = aw_status();
@@ -59,8 +59,6 @@ static int aw__fetch_start(const aw_http_fetch_t *f, size_t i, aw_event_t *ev, s
         *out = NULL;
         return code ? code : -EIO;
     }
-    (*out)->notify = ev;
-    (*out)->limit = limit;
     return 0;
 }
 

@@ -1,5 +1,6 @@
-/* http.h (private): the session and response records shared by http.c
- * (session, driver, requests) and fetch.c (generators). */
+/* http.h (private): the session and response records, and the functions
+ * shared by session.c (multi handle, driver), request.c, response.c and
+ * fetch.c (generators). */
 #ifndef AW_HTTP_PRIV_H
 #define AW_HTTP_PRIV_H
 
@@ -11,6 +12,48 @@
 #include <awith/http.h>
 #include <curl/curl.h>
 #include <stdio.h>
+
+#define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
+#define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
+#define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
+
+/* A socket as the session's epoll set sees it. Curl's REMOVE is applied
+ * lazily: the socket stays registered (a kept-alive connection is usually
+ * wanted again by the next request, with the same events: no epoll_ctl at
+ * all); if it reports an event while unwanted, it is deleted then. Curl
+ * closes sockets through aw__http_close_cb, which forgets the entry (the
+ * kernel drops a closed fd from the set). */
+typedef struct aw__sock {
+    uint8_t reg;                   /* in the epoll set */
+    uint8_t want;                  /* curl wants events for it */
+    uint32_t events;               /* what the set holds */
+} aw__sock_t;
+
+struct aw_http_session {
+    CURLM *multi;
+    CURLSH *share;                 /* cookies, when enabled */
+    int epfd;
+    aw__sock_t *socks;             /* by fd: what the epoll set holds, what curl wants */
+    size_t nsocks;
+    aw_task_t *driver;
+    aw_scope_t *drv_scope;         /* the driver's wait, while it waits */
+    aw_ns_t timer_at;              /* curl's timer (absolute), AW_NEVER */
+    aw_ns_t drv_until;             /* the deadline the driver waits with */
+    uint8_t in_api;                /* a task is inside a curl call (add, pause) */
+    aw_http_session_opts_t opts;   /* string fields below are copies */
+    char *base_url, *ca_file, *protocols;
+    char **headers;
+    size_t nheaders;
+    CURL *spare[AW__HTTP_SPARE];
+    size_t nspare;
+    aw_http_response_t *live;      /* responses not yet closed */
+    size_t active;
+    uint64_t requests, connects;
+    const char *file;
+    int line;
+    uint8_t closing;
+    uint8_t managed;               /* opened by the manager: its exit closes it */
+};
 
 typedef struct aw__buf {
     char *p;
@@ -27,31 +70,80 @@ struct aw_http_response {
     FILE *upload;
     aw_gen_t *gen;                 /* body generator, until it finished or was closed */
     aw__buf_t up;                  /* generated body not yet taken by curl */
+    int64_t up_len, up_total;      /* the caller's Content-Length (-1: none, chunked); yielded */
     aw_event_t ev;                 /* set on progress: headers, data, end */
     aw_event_t *notify;            /* also set (fetch-many's shared event) */
     /* the response */
     long status;
     aw__buf_t hdr;                 /* "name\0value\0" pairs of the final response */
     size_t nhdr;
-    aw__buf_t body;
+    aw__buf_t body;                /* the body (decoded), read by read/text */
+    aw__buf_t raw;                 /* encoded body not yet decoded (see response.c) */
+    struct z_stream_s *z;          /* gzip/deflate decoder, or NULL */
+    uint64_t raw_seen;             /* encoded bytes received */
+    uint8_t coding;                /* 0: none, 1: gzip or zlib, 2: deflate (raw tried) */
+    uint8_t z_end, bad_coding;     /* the stream's end seen; it was broken (1) or no memory (2) */
+    uint8_t fast;                  /* reads served without waiting, since the last yield */
     size_t limit;                  /* accumulate: fail past this; 0: streaming */
     size_t last_chunk;             /* bytes handed out by the last read */
     long connects;
     aw_ns_t read_timeout, last_rx;
     CURLcode result;
     int raise_status;
-    uint8_t in_multi, headers_done, done, paused, too_big;
+    uint8_t in_multi, done, paused, too_big;
+    uint8_t headers_done;          /* the final response's headers arrived */
+    uint8_t bad_framing;           /* refused: 1 conflicting lengths, 2 length and chunked */
+    uint8_t redirecting;           /* this hop's answer is a redirect we follow */
+    int hops_left;                 /* redirects still allowed */
+    long hop_connects;             /* connections opened by earlier hops */
+    uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* http.c */
-int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out);
+static inline void aw__wake(aw_http_response_t *r) {
+    aw_event_set(&r->ev);
+    if (r->notify)
+        aw_event_set(r->notify);
+}
+
+/* session.c */
+size_t aw__http_max_text(const aw_http_session_t *s);
+/* Take r's transfer out of the multi handle (see session.c). */
+void aw__http_remove(aw_http_response_t *r, CURLcode result);
+/* After a task's curl call: act on curl's timer if due, re-arm the driver. */
+void aw__http_after(aw_http_session_t *s);
+/* Curl opens and closes sockets through these (the epoll set's book). */
+curl_socket_t aw__http_open_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+int aw__http_close_cb(void *ud, curl_socket_t fd);
+
+/* request.c */
+/* Start a transfer. limit: accumulate the body up to it (0: stream it);
+ * notify: an event also set on progress. Both are in place before curl
+ * sees the transfer: it may deliver data before this returns. */
+int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t limit,
+                   aw_event_t *notify, aw_http_response_t **out);
 /* Wait for progress on r (a cancellation point; honours read_timeout). */
 int aw__http_wait(aw_http_response_t *r, aw_event_t *ev);
+size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud);
+/* Is r's answer (its final headers just in) a redirect we follow? */
+bool aw__http_will_follow(const aw_http_response_t *r);
+/* Start r's next hop (its transfer finished with a redirect): CURLE_OK,
+ * or the code the transfer ends with (-ELOOP's, no memory, ...). */
+CURLcode aw__http_follow(aw_http_response_t *r);
+
+/* response.c */
+int aw__buf_put(aw__buf_t *b, const void *p, size_t n);
+size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud);
+size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud);
+/* Free r and its buffers; its easy handle joins the session's spares. */
+void aw__http_release(aw_http_response_t *r);
+/* Tell curl which directions stay paused (may deliver data right away). */
+void aw__http_repause(aw_http_response_t *r);
 /* The error a finished transfer ended with: fills msg, returns the code
  * (0 if the transfer succeeded). Raises nothing. */
 int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size);
-size_t aw__http_max_text(const aw_http_session_t *s);
+/* aw__http_describe, raised. */
+int aw__http_fail(aw_http_response_t *r);
 
 #endif

@@ -288,16 +288,18 @@ static int t_in_order_break(void *arg) {
         /* left open: the pooled connections of URLs 0..2, at most; the two
          * stalled ones were closed */
         cr_assert_leq(aw_test_fds() - fds0, 3, "fds %d -> %d", fds0, aw_test_fds());
-        int conns = ts_conns(&bad);
+        /* (asked of curl, not of the server's count of accepts, which
+         * may still be catching up with the stalled URLs' connections) */
         for (int i = 0; i < 3; i++) {
             aw_with (aw_http_response_t *r, aw_http_get(s, urls[1])) {
                 const char *t;
                 cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 3);
                 cr_assert_str_eq(t, "ok\n");
+                cr_assert_eq(aw_http_response_connects(r), 0,
+                             "the next requests reuse a pooled connection");
             }
         }
         cr_assert_eq(aw_status(), 0);
-        cr_assert_eq(ts_conns(&bad), conns, "the next requests reuse a pooled connection");
     }
     return aw_status();
 }

@@ -3,14 +3,21 @@
  *
  * - nginx (Debian's), in a temp dir, on 127.0.0.1 and a free port: static
  *   files (/1k.bin, /1m.bin, /index.html), keep-alive, /slow/ (limit_rate
- *   64 KiB/s), redirects, status codes, a POST echo-ish location, and
+ *   64 KiB/s), /gz/ (files served as they are with Content-Encoding: gzip,
+ *   the test puts them there), redirects, status codes, a POST echo-ish location, and
  *   optionally HTTPS with a test CA made by openssl(1).
  * - a misbehaving server: a forked process (its own process group) that
  *   answers by path: /truncated, /reset, /wrong-length, /huge-headers,
  *   /endless (chunked forever), /stall (headers, then silence), /noreply,
  *   /ok (a correct keep-alive reply), /gate/N (a correct reply held back
- *   until N /ok replies were sent, counted in a file). It counts the connections it accepts
- *   in a file, so that tests can tell a reused connection from a new one. */
+ *   until N /ok replies were sent, counted in a file); and the hostile
+ *   ones of issue 11: /to-ftp (a redirect to ftp:// on this server's
+ *   port), /bad-chunked, /long-header (one 100 KB header line),
+ *   /garbage-status, /two-lengths (conflicting Content-Length),
+ *   /length-and-chunked (both framings; then keeps the connection open),
+ *   /cut (headers and 6 of 1000 bytes in one send, then close). It counts
+ *   the connections it accepts in a file, so that tests can tell a reused
+ *   connection from a new one. */
 #ifndef AW_TEST_HTTP_SERVERS_H
 #define AW_TEST_HTTP_SERVERS_H
 
@@ -139,7 +146,7 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
                  "  server { listen 127.0.0.1:%d ssl http2; root %s/www;\n"
                  "    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key; }\n",
                  s->tls_port, s->dir, s->dir, s->dir);
-    char conf[4096];
+    char conf[8192];
     int n = snprintf(conf, sizeof conf,
              "worker_processes 1; pid %s/nginx.pid; error_log %s/error.log;\n"
              "events { worker_connections 1024; }\n"
@@ -150,14 +157,24 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "  default_type application/octet-stream;\n"
              "  server { listen 127.0.0.1:%d; root %s/www;\n"
              "    location /slow/ { limit_rate 64k; }\n"
+             "    location /gz/ { add_header Content-Encoding gzip; }\n"
              "    location /upload/ { dav_methods PUT DELETE; create_full_put_path on; "
              "client_max_body_size 64m; }\n"
              "    location = /redirect { return 302 /index.html; }\n"
              "    location = /loop { return 302 /loop; }\n"
+             "    location = /r/301 { return 301 /echo-ct; }\n"
+             "    location = /r/302 { return 302 /echo-ct; }\n"
+             "    location = /r/303 { return 303 /echo-ct; }\n"
+             "    location = /r/307 { return 307 /echo-ct; }\n"
+             "    location = /r/308 { return 308 /echo-ct; }\n"
+             "    location = /echo-ct { return 200 '$request_method len=$content_length "
+             "ct=$content_type\\n'; }\n"
              "    location = /status/404 { return 404 'not here\\n'; }\n"
              "    location = /status/500 { return 500 'broken\\n'; }\n"
              "    location = /cookie/set { add_header Set-Cookie 'session=s3cr3t; Path=/'; return 200 'set\\n'; }\n"
              "    location = /cookie/get { return 200 'cookie=[$http_cookie]\\n'; }\n"
+             "    location = /one/set { add_header Set-Cookie 'p=1; Path=/one/two/'; return 200 'set\\n'; }\n"
+             "    location /one/ { return 200 'cookie=[$http_cookie]\\n'; }\n"
              "    location = /echo { return 200 '$request_method $request_uri len=$content_length "
              "ua=$http_user_agent x=$http_x_test\\n'; }\n"
              "  }\n%s}\n",
@@ -314,6 +331,36 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         } else if (!strcmp(path, "/stall")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
             ts_sleep_ms(60000);
+            _exit(0);
+        } else if (!strcmp(path, "/to-ftp")) {
+            struct sockaddr_in me;
+            socklen_t ml = sizeof me;
+            getsockname(fd, (struct sockaddr *)&me, &ml);
+            char h[256];
+            snprintf(h, sizeof h, "HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:%d/x\r\n"
+                                  "Content-Length: 0\r\n\r\n", ntohs(me.sin_port));
+            TS_SENDS(fd, h);
+        } else if (!strcmp(path, "/bad-chunked")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\nzz-not-hex\r\nxx\r\n0\r\n\r\n");
+        } else if (!strcmp(path, "/long-header")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nX-Long: ");
+            char *b = malloc(100 * 1024);
+            memset(b, 'l', 100 * 1024);
+            ts_send(fd, b, 100 * 1024);
+            free(b);
+            TS_SENDS(fd, "\r\nContent-Length: 2\r\n\r\nok");
+        } else if (!strcmp(path, "/garbage-status")) {
+            TS_SENDS(fd, "HELLO THERE, NOT HTTP\r\nContent-Length: 2\r\n\r\nok");
+            _exit(0);
+        } else if (!strcmp(path, "/two-lengths")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 10\r\n\r\n"
+                         "helloworld");
+        } else if (!strcmp(path, "/length-and-chunked")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\n0\r\n\r\n");
+        } else if (!strcmp(path, "/cut")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabcdef");
             _exit(0);
         } else if (!strcmp(path, "/noreply")) {
             ts_sleep_ms(60000);

@@ -1,0 +1,513 @@
+/* request.c: an HTTP request: the URL, the easy handle's options, the
+ * headers and the body (copied, a file, or pulled from a generator as curl
+ * sends), adding it to the session's multi handle, and waiting for the
+ * response's headers. */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud) {
+    aw_http_response_t *r = ud;
+    if (r->gen || r->up_eof) { /* fed by aw__http_pump, in the waiting task */
+        size_t k = r->up.len - r->up.off;
+        if (!k) {
+            if (r->up_eof)
+                return 0;
+            r->need_data = r->up_paused = 1;
+            aw__wake(r);
+            return CURL_READFUNC_PAUSE;
+        }
+        if (k > sz * n)
+            k = sz * n;
+        memcpy(p, r->up.p + r->up.off, k);
+        r->up.off += k;
+        return k;
+    }
+    size_t got = fread(p, 1, sz * n, r->upload); /* a local file: short blocking read */
+    return ferror(r->upload) ? CURL_READFUNC_ABORT : got;
+}
+
+static bool aw__header_named(const char *line, const char *name, size_t nl) {
+    return !strncasecmp(line, name, nl) && (line[nl] == ':' || line[nl] == ';');
+}
+
+/* The full URL, by libcurl's URL API: req->url resolved against the
+ * session's base_url as a browser would (RFC 3986: "/x" replaces the
+ * base's path, "x" replaces its last segment, a query may hold "://"),
+ * then the query pairs appended, each name and value escaped. Sets *out
+ * (malloc'd) or raises: -EINVAL (malformed, or relative without a base),
+ * -ENOMEM. */
+static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req, char **out) {
+    const char *m = req->method ? req->method : "GET";
+    const char *u = req->url ? req->url : "";
+    CURLU *h = curl_url();
+    char *full = NULL;
+    int rc = 0;
+    CURLUcode uc = CURLUE_OK;
+    if (!h)
+        return aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    /* NON_SUPPORT_SCHEME: a scheme curl lacks is refused later, with the
+     * session's protocols, as -EPROTONOSUPPORT */
+    if (s->base_url && (uc = curl_url_set(h, CURLUPART_URL, s->base_url,
+                                          CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
+        rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        rc = aw_raise(rc, "%s %s: the session's base_url %s is malformed (curl: %s)", m, u,
+                      s->base_url, curl_url_strerror(uc));
+        goto out;
+    }
+    if ((uc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
+        rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        rc = aw_raise(rc, "%s %s: malformed URL%s (curl: %s)", m, u,
+                      s->base_url ? "" : " (a relative URL needs the session's base_url)",
+                      curl_url_strerror(uc));
+        goto out;
+    }
+    for (size_t i = 0; req->query && req->query[i] && req->query[i + 1]; i += 2) {
+        char *k = curl_easy_escape(e, req->query[i], 0);
+        char *v = curl_easy_escape(e, req->query[i + 1], 0);
+        char *pair = k && v ? malloc(strlen(k) + strlen(v) + 2) : NULL;
+        uc = CURLUE_OUT_OF_MEMORY;
+        if (pair) {
+            sprintf(pair, "%s=%s", k, v);
+            uc = curl_url_set(h, CURLUPART_QUERY, pair, CURLU_APPENDQUERY);
+        }
+        curl_free(k);
+        curl_free(v);
+        free(pair);
+        if (uc != CURLUE_OK) {
+            rc = aw_raise(-ENOMEM, "%s %s: cannot add the query (curl: %s)", m, u,
+                          curl_url_strerror(uc));
+            goto out;
+        }
+    }
+    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(*out = strdup(full))) {
+        rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        goto out;
+    }
+out:
+    curl_free(full);
+    curl_url_cleanup(h);
+    return rc;
+}
+
+static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
+                          const aw_http_request_t *req, bool fresh) {
+    CURL *e = r->easy;
+    const char *m = r->method;
+    if (fresh) { /* what stays the same for every request of the session */
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aw__http_write_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, aw__http_header_cb);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, aw__http_read_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, aw__http_open_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
+        curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+        /* decoded by us, a chunk per read (see response.c) */
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+        curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+        /* a redirect to ftp:// (or any scheme curl knows) is not followed,
+         * nor is such a URL asked for, unless the session allows it.
+         * Redirects are followed by us (aw__http_follow), not by curl */
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, s->protocols);
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, s->protocols);
+        if (s->ca_file)
+            curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+        if (s->share) {
+            curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+            curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+        }
+    }
+    /* what may differ: set every time, to its value or its default, so
+     * that a reused handle needs no curl_easy_reset */
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    /* HTTPS: wait for a connection being set up in case it multiplexes
+     * (HTTP/2) rather than opening one per concurrent request */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
+    aw_ns_t tt = req->timeout ? req->timeout : s->opts.timeout;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
+
+    if (!strcasecmp(m, "HEAD"))
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (!strcasecmp(m, "POST") && !req->body_file)
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+    else if (strcasecmp(m, "GET"))
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    if (req->body_file) {
+        r->upload = fopen(req->body_file, "rb");
+        if (!r->upload)
+            return aw_raise(-errno, "%s %s: cannot open the body file %s: %s", m, r->url,
+                            req->body_file, aw_strerror(-errno));
+        fseeko(r->upload, 0, SEEK_END);
+        curl_off_t size = ftello(r->upload);
+        rewind(r->upload);
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
+        if (strcasecmp(m, "PUT"))
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    } else if (req->body_gen) {
+        r->gen = req->body_gen;
+        /* the caller's Content-Length becomes curl's size: the length is
+         * sent and no chunking (both at once is the smuggling class, RFC
+         * 9112 6.2); the pump holds the generator to it */
+        r->up_len = -1;
+        for (size_t j = 0; req->headers && req->headers[j]; j++) {
+            const char *h = req->headers[j];
+            if (!aw__header_named(h, "Content-Length", 14))
+                continue;
+            char *end;
+            errno = 0;
+            long long v = strtoll(h + 15, &end, 10);
+            while (*end == ' ' || *end == '\t')
+                end++;
+            if (errno || v < 0 || end == h + 15 || *end)
+                return aw_raise(-EINVAL, "%s %s: bad Content-Length header \"%s\"", m, r->url, h);
+            r->up_len = v;
+        }
+        if (!strcasecmp(m, "POST")) {
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
+        } else {
+            curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->up_len);
+            if (strcasecmp(m, "PUT"))
+                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        }
+    } else if (req->body || !strcasecmp(m, "POST")) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
+    }
+    /* headers: the session's defaults, unless the request names them too */
+    for (size_t i = 0; i < s->nheaders + (req->headers ? SIZE_MAX / 2 : 0); i++) {
+        const char *h;
+        if (i < s->nheaders) {
+            h = s->headers[i];
+            size_t nl = strcspn(h, ":;");
+            bool overridden = false;
+            for (size_t j = 0; req->headers && req->headers[j]; j++)
+                overridden |= aw__header_named(req->headers[j], h, nl);
+            if (overridden)
+                continue;
+        } else if (!(h = req->headers[i - s->nheaders])) {
+            break;
+        }
+        if (req->body_gen && aw__header_named(h, "Content-Length", 14))
+            continue; /* curl sends it, from the size set above */
+        struct curl_slist *l = curl_slist_append(r->req_headers, h);
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    if (req->body_gen || req->body_file) { /* no "Expect: 100-continue" round trip */
+        struct curl_slist *l = curl_slist_append(r->req_headers, "Expect:");
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    if (r->req_headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
+    return 0;
+}
+
+/* ---- redirects ----
+ * Followed by us, not by curl: curl repeats the request as it was told
+ * (a PUT answered with 303 stays a PUT; a caller's Content-Length
+ * survives a POST turned into a GET, which then hangs). The rules are
+ * aiohttp's (and browsers'): 303 turns every method but HEAD into a GET
+ * without a body; 301 and 302 change only POST; 307 and 308 keep the
+ * method and the body. A dropped body takes the caller's Content-Length,
+ * Content-Type and Transfer-Encoding headers with it; a redirect to
+ * another origin drops Authorization and Cookie (curl's own jar still
+ * applies its cookies). */
+
+static bool aw__http_is_redirect(long status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Does following r's redirect turn it into a GET without a body? */
+static bool aw__http_to_get(const aw_http_response_t *r) {
+    bool head = !strcasecmp(r->method, "HEAD"), post = !strcasecmp(r->method, "POST");
+    return (r->status == 303 && !head) || ((r->status == 301 || r->status == 302) && post);
+}
+
+bool aw__http_will_follow(const aw_http_response_t *r) {
+    if (!r->s || r->s->opts.no_redirects || !aw__http_is_redirect(r->status) ||
+        !aw_http_response_header(r, "location"))
+        return false;
+    /* a generated body cannot be sent twice: its 307/308 is the answer
+     * (too many redirects is decided when following: -ELOOP) */
+    return aw__http_to_get(r) || !(r->gen || r->up_eof);
+}
+
+static bool aw__http_same_origin(const char *a, const char *b) {
+    CURLU *ua = curl_url(), *ub = curl_url();
+    bool same = false;
+    if (ua && ub && !curl_url_set(ua, CURLUPART_URL, a, CURLU_NON_SUPPORT_SCHEME) &&
+        !curl_url_set(ub, CURLUPART_URL, b, CURLU_NON_SUPPORT_SCHEME)) {
+        same = true;
+        static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+        for (int i = 0; i < 3 && same; i++) {
+            char *x = NULL, *y = NULL;
+            curl_url_get(ua, parts[i], &x, CURLU_DEFAULT_PORT);
+            curl_url_get(ub, parts[i], &y, CURLU_DEFAULT_PORT);
+            same = x && y && !strcasecmp(x, y);
+            curl_free(x);
+            curl_free(y);
+        }
+    }
+    curl_url_cleanup(ua);
+    curl_url_cleanup(ub);
+    return same;
+}
+
+/* The request headers for the next hop (NULL with *fail on no memory). */
+static struct curl_slist *aw__http_hop_headers(const aw_http_response_t *r, bool drop_body,
+                                               bool other_origin, bool *fail) {
+    struct curl_slist *out = NULL;
+    *fail = false;
+    for (const struct curl_slist *l = r->req_headers; l; l = l->next) {
+        const char *h = l->data;
+        if (drop_body && (aw__header_named(h, "Content-Length", 14) ||
+                          aw__header_named(h, "Content-Type", 12) ||
+                          aw__header_named(h, "Transfer-Encoding", 17)))
+            continue;
+        if (other_origin && (aw__header_named(h, "Authorization", 13) ||
+                             aw__header_named(h, "Cookie", 6)))
+            continue;
+        struct curl_slist *n = curl_slist_append(out, h);
+        if (!n) {
+            curl_slist_free_all(out);
+            *fail = true;
+            return NULL;
+        }
+        out = n;
+    }
+    return out;
+}
+
+CURLcode aw__http_follow(aw_http_response_t *r) {
+    aw_http_session_t *s = r->s;
+    CURL *e = r->easy;
+    if (r->hops_left <= 0)
+        return CURLE_TOO_MANY_REDIRECTS;
+    char *loc = NULL, *from = NULL;
+    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &from);
+    if (!loc)
+        return CURLE_WEIRD_SERVER_REPLY; /* a Location curl could not make a URL of */
+    char *next = strdup(loc);
+    bool drop = aw__http_to_get(r), fail;
+    bool other = !next || !from || !aw__http_same_origin(from, next);
+    struct curl_slist *hs = next ? aw__http_hop_headers(r, drop, other, &fail) : NULL;
+    if (!next || fail) {
+        free(next);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    long c = 0;
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &c);
+    r->hop_connects += c;
+    s->connects += (uint64_t)c;
+    /* finished: its connection is back in the pool. r->in_multi stays
+     * set: if the next hop cannot start, aw__http_remove ends the
+     * transfer (its curl_multi_remove_handle is then a no-op) */
+    curl_multi_remove_handle(s->multi, e);
+    curl_easy_setopt(e, CURLOPT_URL, next);
+    free(next);
+    if (drop) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no body */
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        r->method = "GET";
+    } else if (r->upload) {
+        rewind(r->upload); /* a body file is sent again (307, 308, or not POST) */
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+    curl_slist_free_all(r->req_headers);
+    r->req_headers = hs;
+    r->hops_left--;
+    /* a fresh response */
+    r->status = 0;
+    r->hdr.len = r->hdr.off = 0;
+    r->nhdr = 0;
+    r->redirecting = 0;
+    r->paused = 0;
+    r->errbuf[0] = 0;
+    CURLMcode mc = curl_multi_add_handle(s->multi, e);
+    if (mc != CURLM_OK)
+        return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+    return CURLE_OK;
+}
+
+/* A request that does not start: its body generator, borrowed until the
+ * response is closed, is closed now (there will be no response). */
+static int aw__http_not_started(const aw_http_request_t *req, int rc) {
+    if (req->body_gen)
+        aw_gen_close(req->body_gen);
+    return rc;
+}
+
+int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t limit,
+                   aw_event_t *notify, aw_http_response_t **out) {
+    *out = NULL;
+    if (!s || s->closing)
+        return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
+    aw_http_response_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
+    r->s = s;
+    r->limit = limit;
+    r->notify = notify;
+    r->method = req->method ? req->method : "GET";
+    r->connects = -1;
+    r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
+    r->hops_left = s->opts.no_redirects ? 0 : s->opts.max_redirects ? s->opts.max_redirects : 10;
+    bool fresh = !s->nspare;
+    r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
+    r->last_rx = aw_now();
+    int rc;
+    if (!r->easy || (rc = aw__http_url(s, r->easy, req, &r->url)) < 0) {
+        if (!r->easy)
+            rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        if (fresh && r->easy) { /* never set up: must not join the spares */
+            curl_easy_cleanup(r->easy);
+            r->easy = NULL;
+        }
+        goto undo;
+    }
+    if ((rc = aw__http_setup(s, r, req, fresh)) < 0)
+        goto undo;
+    s->in_api = 1;
+    CURLMcode mc = curl_multi_add_handle(s->multi, r->easy);
+    if (mc != CURLM_OK) {
+        s->in_api = 0;
+        rc = aw_raise(mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO, "%s %s: %s", r->method, r->url,
+                      curl_multi_strerror(mc));
+        goto undo;
+    }
+    r->in_multi = 1;
+    aw__http_after(s);
+    r->next = s->live;
+    if (s->live)
+        s->live->prev = r;
+    s->live = r;
+    s->active++;
+    *out = r;
+    return 0;
+undo:
+    r->s = s;
+    aw__http_release(r);
+    return aw__http_not_started(req, rc);
+}
+
+/* Pull the body generator while curl waits for data (in the waiting task:
+ * the generator may suspend). Its failure fails the transfer. */
+static int aw__http_pump(aw_http_response_t *r) {
+    while (r->need_data && r->in_multi && r->gen) {
+        void *v;
+        int rc = aw_gen_next(r->gen, &v);
+        if (rc < 0) {
+            aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+            return aw_raise(rc, "%s %s: the body generator failed", r->method, r->url);
+        }
+        if (rc == 0) {
+            r->gen = NULL; /* finished: nothing to close */
+            r->up_eof = 1;
+            if (r->up_len >= 0 && r->up_total != r->up_len) {
+                aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+                return aw_raise(-EINVAL, "%s %s: the body generator ended after %lld of the %lld "
+                                "bytes of its Content-Length", r->method, r->url,
+                                (long long)r->up_total, (long long)r->up_len);
+            }
+        } else {
+            const aw_http_chunk_t *c = v;
+            if (!c || !c->len)
+                continue;
+            r->up_total += (int64_t)c->len;
+            if (r->up_len >= 0 && r->up_total > r->up_len) {
+                aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+                return aw_raise(-EINVAL, "%s %s: the body generator yielded more than the %lld "
+                                "bytes of its Content-Length", r->method, r->url,
+                                (long long)r->up_len);
+            }
+            if (aw__buf_put(&r->up, c->data, c->len) < 0) {
+                aw__http_remove(r, CURLE_OUT_OF_MEMORY);
+                return aw_raise(-ENOMEM, "out of memory for a request body");
+            }
+        }
+        r->need_data = r->up_paused = 0;
+        aw__http_repause(r);
+    }
+    return 0;
+}
+
+int aw__http_wait(aw_http_response_t *r, aw_event_t *ev) {
+    if (r->need_data) {
+        int rc = aw__http_pump(r);
+        if (rc < 0 || r->done || r->headers_done)
+            return rc;
+    }
+    aw_event_clear(ev);
+    if (!r->read_timeout)
+        return aw_event_wait(ev);
+    aw_ns_t until = r->last_rx + r->read_timeout;
+    if (until > aw_now()) {
+        int rc = 0, idle = 0;
+        aw_with (aw_scope_t *sc, aw_move_on_at(until)) {
+            rc = aw_event_wait(ev);
+            idle = rc == -ECANCELED && aw_scope_expired(sc);
+        }
+        if (aw_cancel_pending())
+            return aw_checkpoint();
+        if (!idle || r->last_rx + r->read_timeout > aw_now())
+            return 0; /* progress (or a late byte): the caller looks again */
+    }
+    aw_http_session_t *s = r->s;
+    if (s)
+        aw__http_remove(r, CURLE_OPERATION_TIMEDOUT);
+    return aw_raise(-ETIMEDOUT, "%s %s: no data for %lld ms (read_timeout)", r->method, r->url,
+                    (long long)(r->read_timeout / AW_MS(1)));
+}
+
+/* Wait until r's headers are in (or the transfer ended). A transfer that
+ * failed after the headers arrived (a body cut short, a reset) is still a
+ * response: its error comes from the read, as http.h says. */
+static int aw__http_wait_headers(aw_http_response_t *r) {
+    while (!r->headers_done && !r->done) {
+        int rc = aw__http_wait(r, &r->ev);
+        if (rc < 0)
+            return rc;
+    }
+    if (!r->headers_done && r->result != CURLE_OK)
+        return aw__http_fail(r);
+    if (r->raise_status && r->status >= 400)
+        return aw_raise(-EREMOTEIO, "%s %s: HTTP status %ld", r->method, r->url, r->status);
+    return 0;
+}
+
+int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req, aw_http_response_t **out) {
+    aw_http_response_t *r;
+    int rc = aw__http_start(s, req, 0, NULL, &r);
+    if (rc < 0)
+        return rc;
+    rc = aw__http_wait_headers(r);
+    if (rc < 0) {
+        aw_http_response_close(r); /* enter is atomic: nothing half-acquired */
+        return rc;
+    }
+    *out = r;
+    return 0;
+}

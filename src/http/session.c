@@ -1,0 +1,389 @@
+/* session.c: the HTTP session on libcurl's multi-socket interface: the
+ * multi handle (the connection pool), the share (cookies), curl's socket
+ * and timer callbacks, the driver task, and transfers ending.
+ *
+ * Design. A session owns one CURLM (its connection pool), one epoll set
+ * (level-triggered, as curl expects) holding the sockets curl asks for in
+ * its socket callback, and one driver task. The loop's reactor, which is
+ * edge-triggered and allows one waiter per fd and direction, sees only the
+ * epoll set's fd: the driver waits for it to become readable with a
+ * deadline at curl's timer (the timer callback reschedules the driver's
+ * scope), then drains it with epoll_wait(0) and hands each ready socket to
+ * curl_multi_socket_action. Because the inner set is level-triggered, a
+ * socket curl did not drain shows up again at the next epoll_wait(0);
+ * because the driver only suspends after epoll_wait(0) found nothing, the
+ * next readiness is a new edge for the reactor. Cost per wake-up: one
+ * epoll_wait(0) plus curl's own calls; per socket state change, one
+ * epoll_ctl.
+ *
+ * Requests (request.c) are easy handles added to the multi handle by the
+ * requesting task, which then waits on its response's event; curl's
+ * callbacks (which never suspend; response.c) fill the response's buffers
+ * and set the event; the driver removes finished transfers (their
+ * connection goes back to the pool) and wakes their owner. Everything runs
+ * on the loop's thread, and tasks switch only at suspension points, never
+ * inside a curl call, so the multi handle is never re-entered. */
+#include "http.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+size_t aw__http_max_text(const aw_http_session_t *s) {
+    return s->opts.max_text ? s->opts.max_text : (size_t)64 << 20;
+}
+
+/* ---- curl's callbacks (never suspend) ---- */
+
+static aw__sock_t *aw__http_sock(aw_http_session_t *s, curl_socket_t fd) {
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= s->nsocks) {
+        size_t n = s->nsocks ? s->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        aw__sock_t *v = realloc(s->socks, n * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + s->nsocks, 0, (n - s->nsocks) * sizeof *v);
+        s->socks = v;
+        s->nsocks = n;
+    }
+    return &s->socks[fd];
+}
+
+static int aw__http_sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp) {
+    (void)e, (void)sockp;
+    aw_http_session_t *s = ud;
+    aw__sock_t *k = aw__http_sock(s, fd);
+    if (!k)
+        return -1;
+    if (what == CURL_POLL_REMOVE) {
+        k->want = 0; /* deleted lazily (see aw__sock_t) */
+        return 0;
+    }
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    k->want = 1;
+    if (k->reg && k->events == events)
+        return 0;
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    int rc = epoll_ctl(s->epfd, k->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (rc < 0 && errno == ENOENT)
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc < 0 && errno == EEXIST)
+        rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
+    k->reg = rc == 0;
+    k->events = events;
+    return rc == 0 ? 0 : -1;
+}
+
+/* Every socket curl opens comes through here: a stale entry for its fd
+ * number (a socket curl closed without aw__http_close_cb, which some of its
+ * connect paths do) is forgotten; the kernel already dropped it from the
+ * epoll set. */
+curl_socket_t aw__http_open_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    (void)purpose;
+    aw_http_session_t *s = ud;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd >= 0 && (size_t)fd < s->nsocks)
+        s->socks[fd] = (aw__sock_t){0};
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+int aw__http_close_cb(void *ud, curl_socket_t fd) {
+    aw_http_session_t *s = ud;
+    if (fd >= 0 && (size_t)fd < s->nsocks)
+        s->socks[fd] = (aw__sock_t){0};
+    return close(fd);
+}
+
+static int aw__http_timer_cb(CURLM *m, long ms, void *ud) {
+    (void)m;
+    aw_http_session_t *s = ud;
+    s->timer_at = ms < 0 ? AW_NEVER : aw_now() + AW_MS(ms);
+    if (s->drv_scope && !s->in_api && s->drv_until != s->timer_at) {
+        s->drv_until = s->timer_at;
+        aw_scope_reschedule(s->drv_scope, s->timer_at);
+    }
+    return 0;
+}
+
+/* ---- transfers ending ---- */
+
+static void aw__http_count(aw_http_response_t *r) {
+    long c = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &c);
+    r->connects = c + r->hop_connects; /* the hops' were counted in s as they went */
+    if (r->s) {
+        r->s->requests++;
+        r->s->connects += (uint64_t)c;
+    }
+    if (!r->status)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+}
+
+/* Take r's transfer out of the multi handle. Finished: its connection is
+ * back in the pool. Unfinished: curl closes the connection (premature
+ * end), so no half-read connection is ever reused (K2). */
+void aw__http_remove(aw_http_response_t *r, CURLcode result) {
+    if (!r->in_multi)
+        return;
+    aw__http_count(r);
+    curl_multi_remove_handle(r->s->multi, r->easy);
+    r->in_multi = 0;
+    r->done = 1;
+    r->result = result;
+    aw__wake(r);
+}
+
+static void aw__http_reap(aw_http_session_t *s) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURLcode rc = m->data.result;
+        aw_http_response_t *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r && rc == CURLE_OK && r->redirecting && (rc = aw__http_follow(r)) == CURLE_OK)
+            continue; /* the next hop is under way */
+        if (r)
+            aw__http_remove(r, rc);
+    }
+}
+
+/* Detach every live response from s (the session goes away under them):
+ * their transfers are aborted, their waiters woken; closing them later
+ * frees them alone. */
+static void aw__http_detach_all(aw_http_session_t *s) {
+    for (aw_http_response_t *r = s->live, *n; r; r = n) {
+        n = r->next;
+        aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+        if (s->share) /* let the share go, or curl_share_cleanup fails (in use) */
+            curl_easy_setopt(r->easy, CURLOPT_SHARE, NULL);
+        r->s = NULL;
+        r->prev = r->next = NULL;
+    }
+    s->live = NULL;
+    s->active = 0;
+}
+
+static void aw__http_free(aw_http_session_t *s) {
+    if (s->multi)
+        curl_multi_cleanup(s->multi); /* closes the pooled connections */
+    for (size_t i = 0; i < s->nspare; i++)
+        curl_easy_cleanup(s->spare[i]);
+    if (s->share)
+        curl_share_cleanup(s->share);
+    if (s->epfd >= 0) {
+        aw_fd_forget(s->epfd);
+        close(s->epfd);
+    }
+    for (size_t i = 0; i < s->nheaders; i++)
+        free(s->headers[i]);
+    free(s->headers);
+    free(s->socks);
+    free(s->base_url);
+    free(s->ca_file);
+    free(s->protocols);
+    free(s);
+}
+
+/* After a task's curl call (add_handle, pause): if curl asked for action
+ * now, act here, in this task, instead of waking the driver for it (a
+ * request on a kept-alive connection is sent right away); then move the
+ * driver's deadline to curl's timer. */
+void aw__http_after(aw_http_session_t *s) {
+    if (s->timer_at <= aw_now()) {
+        int running;
+        s->timer_at = AW_NEVER;
+        curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        aw__http_reap(s);
+    }
+    s->in_api = 0;
+    if (s->drv_scope && s->drv_until != s->timer_at) {
+        s->drv_until = s->timer_at;
+        aw_scope_reschedule(s->drv_scope, s->timer_at);
+    }
+}
+
+/* ---- the driver ---- */
+
+static int aw__http_driver(void *arg) {
+    aw_http_session_t *s = arg;
+    struct epoll_event evs[64];
+    int running;
+    while (!s->closing) {
+        int n = epoll_wait(s->epfd, evs, 64, 0);
+        if (n > 0) {
+            for (int i = 0; i < n; i++) {
+                uint32_t e = evs[i].events;
+                int fd = evs[i].data.fd;
+                if ((size_t)fd < s->nsocks && !s->socks[fd].want) { /* curl let go of it */
+                    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+                    s->socks[fd].reg = 0;
+                    continue;
+                }
+                int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                            (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                            (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+                curl_multi_socket_action(s->multi, fd, flags, &running);
+            }
+            aw__http_reap(s);
+            if (aw_yield() < 0) /* let the woken readers run */
+                break;
+            continue;
+        }
+        if (s->timer_at <= aw_now()) {
+            s->timer_at = AW_NEVER;
+            curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            aw__http_reap(s);
+            continue;
+        }
+        aw_with (aw_scope_t *sc, aw_move_on_at(s->timer_at)) {
+            s->drv_scope = sc;
+            s->drv_until = s->timer_at;
+            aw_fd_wait(s->epfd, AW_READ);
+            s->drv_scope = NULL;
+        }
+        if (aw_status() == -ECANCELED)
+            break; /* the session closes, or the loop shuts down */
+    }
+    aw_err_clear();
+    if (!s->closing && !s->managed) {
+        /* Cancelled without aw_http_session_close: the loop is shutting
+         * down with a session opened by hand still open (K4). A session
+         * of a with block is left to its exit, which always runs: freeing
+         * it here would pull it from under that exit. */
+        fprintf(stderr,
+                "awith: HTTP session opened at %s:%d was never closed "
+                "(%zu response(s) still open); closing it at loop shutdown\n",
+                s->file, s->line, s->active);
+        aw__http_detach_all(s);
+        aw__http_free(s);
+    }
+    return 0;
+}
+
+/* ---- the session ---- */
+
+static pthread_once_t aw__curl_once = PTHREAD_ONCE_INIT;
+static CURLcode aw__curl_rc;
+static void aw__curl_init(void) { aw__curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t *opts,
+                          const char *file, int line) {
+    *out = NULL;
+    if (!aw_task_self())
+        return aw_raise(-EINVAL, "aw_http_session_open: not inside a task of a loop");
+    pthread_once(&aw__curl_once, aw__curl_init); /* loops may run on several threads */
+    if (aw__curl_rc != CURLE_OK)
+        return aw_raise(-ENOMEM, "curl_global_init failed: %s", curl_easy_strerror(aw__curl_rc));
+    aw_http_session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return aw_raise(-ENOMEM, "out of memory for an HTTP session");
+    s->epfd = -1;
+    s->file = file;
+    s->line = line;
+    s->timer_at = AW_NEVER;
+    if (opts)
+        s->opts = *opts;
+    s->opts.base_url = s->opts.ca_file = s->opts.protocols = NULL;
+    s->opts.headers = NULL;
+    int rc = -ENOMEM;
+    if (opts && opts->headers) {
+        size_t n = 0;
+        while (opts->headers[n])
+            n++;
+        s->headers = calloc(n ? n : 1, sizeof *s->headers);
+        if (!s->headers)
+            goto undo;
+        for (; s->nheaders < n; s->nheaders++)
+            if (!(s->headers[s->nheaders] = strdup(opts->headers[s->nheaders])))
+                goto undo;
+    }
+    if (!(s->protocols = strdup(opts && opts->protocols ? opts->protocols : "http,https")))
+        goto undo;
+    CURL *probe = curl_easy_init(); /* is it a list curl takes? (checked once, here) */
+    if (!probe)
+        goto undo;
+    CURLcode pc = curl_easy_setopt(probe, CURLOPT_PROTOCOLS_STR, s->protocols);
+    curl_easy_cleanup(probe);
+    if (pc != CURLE_OK) {
+        aw__http_free(s);
+        return aw_raise(-EINVAL, "cannot open an HTTP session: protocols \"%s\" is not a list "
+                        "of schemes curl knows (%s)", opts->protocols, curl_easy_strerror(pc));
+    }
+    if (opts && ((opts->base_url && !(s->base_url = strdup(opts->base_url))) ||
+                 (opts->ca_file && !(s->ca_file = strdup(opts->ca_file)))))
+        goto undo;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        rc = -errno;
+        goto undo;
+    }
+    if (!(s->multi = curl_multi_init()))
+        goto undo;
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, aw__http_sock_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, aw__http_timer_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      s->opts.max_host_connections ? s->opts.max_host_connections : 8L);
+    if (s->opts.max_connections)
+        curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, s->opts.max_connections);
+    if (s->opts.cookies) {
+        if (!(s->share = curl_share_init()))
+            goto undo;
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+    }
+    rc = aw_spawn(NULL, aw__http_driver, s, &s->driver);
+    if (rc < 0)
+        goto undo;
+    *out = s;
+    return 0;
+undo:
+    aw__http_free(s);
+    return aw_raise(rc, "cannot open an HTTP session: %s", aw_strerror(rc));
+}
+
+int aw_http_session_close(aw_http_session_t *s) {
+    if (!s)
+        return 0;
+    s->closing = 1;
+    aw__http_detach_all(s);
+    aw_task_cancel(s->driver);
+    aw_with (aw_shield(AW_SEC(10)))
+        aw_task_join(s->driver); /* it returns 0 at once: nothing to report */
+    aw__http_free(s);
+    return 0;
+}
+
+void aw_http_session_stats(const aw_http_session_t *s, aw_http_session_stats_t *out) {
+    out->requests = s->requests;
+    out->connects = s->connects;
+    out->active = s->active;
+}
+
+static int aw__http_session_enter(void *self, void **out) {
+    aw_http_session_cm_t *c = self;
+    int rc = aw__http_session_open(&c->s, &c->opts, c->file, c->line);
+    if (rc == 0)
+        c->s->managed = 1;
+    *out = c->s;
+    return rc;
+}
+
+static int aw__http_session_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    aw_http_session_cm_t *c = self;
+    int rc = aw_http_session_close(c->s);
+    c->s = NULL;
+    return rc;
+}
+
+const aw_cm_type_t aw_http_session_type = {"aw_http_session", aw__http_session_enter,
+                                           aw__http_session_exit, 0, 0};

@@ -1,0 +1,251 @@
+/* tests for src/http/session.c: the session (keep-alive, the cookie jar,
+ * TLS and HTTP/2, a session left open or closed under its responses,
+ * connection limits, proxies from the environment), against a real nginx and a
+ * misbehaving server, both local (servers.h, common.h). Tests count the
+ * process's fds before and after their loop, and check that the session
+ * has no response left open. */
+#include "http/common.h"
+
+#include <criterion/redirect.h>
+
+static int t_keepalive(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        for (int i = 0; i < 20; i++) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+                const char *t;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+                cr_assert_eq(aw_http_response_connects(r), i == 0 ? 1 : 0,
+                             "request %d opened %ld connections", i, aw_http_response_connects(r));
+            }
+        }
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.requests, 20);
+        cr_assert_eq(st.connects, 1, "one connection for 20 requests (keep-alive)");
+    }
+    return aw_status();
+}
+
+Test(http, keepalive_reuses_one_connection, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_keepalive, NULL, 0);
+}
+
+static int t_cookies(void *arg) {
+    char out[128];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .cookies = true)) {
+        get_text(s, "/cookie/set", NULL, 0, NULL);
+        get_text(s, "/cookie/get", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[session=s3cr3t]\n");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        get_text(s, "/cookie/set", NULL, 0, NULL);
+        get_text(s, "/cookie/get", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[]\n", "no cookie jar unless asked");
+    }
+    return aw_status();
+}
+
+Test(http, cookie_jar_is_opt_in, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_cookies, NULL, 0);
+}
+
+/* ---- TLS ---- */
+
+static int t_tls(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.ca)) {
+        char out[64];
+        cr_assert_eq(get_text(s, "/index.html", out, sizeof out, NULL), 30);
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html"))
+            cr_assert_eq(aw_http_response_version(r), 20, "HTTP/2 over TLS");
+        /* 10 at once: multiplexed over the one connection */
+        const char *urls[10];
+        char buf[10][96];
+        for (int i = 0; i < 10; i++) {
+            snprintf(buf[i], sizeof buf[i], "%s/1k.bin", srv.tls_url);
+            urls[i] = buf[i];
+        }
+        aw_http_fetch_t f = {.session = s, .urls = urls, .count = 10, .concurrency = 10};
+        int n = 0;
+        aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+            cr_assert_eq(res->error, 0, "%s", res->message);
+            cr_assert_eq(res->len, 1024);
+            n++;
+        }
+        cr_assert_eq(n, 10);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.connects, 1, "TLS connection kept alive and multiplexed");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.wrong_ca)) {
+        cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EPROTO);
+        check_message(srv.tls_url);
+        aw_err_clear();
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url)) {
+        cr_assert_eq(get_text(s, "/index.html", NULL, 0, NULL), -EPROTO,
+                     "verification is on by default: the test CA is unknown");
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, tls_verified_http2_multiplexed_and_wrong_ca_fails, .init = start_nginx_tls, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_tls, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- a session left open (K4) ---- */
+
+static int t_unclosed(void *arg) {
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    return 0; /* never closed */
+}
+
+/* A session held by a with block in a task that is still running when
+ * the main task returns: at shutdown the driver and the holder are both
+ * cancelled, in either order; the block's exit must close it (no report,
+ * no use after free: the ASan build checks), whichever runs first. */
+static int holder(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        *(int *)arg = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int holder_ready;
+static int t_held_at_shutdown(void *arg) {
+    aw_spawn(NULL, holder, &holder_ready, NULL);
+    while (!holder_ready)
+        aw_sleep_ms(1);
+    return 0; /* the holder is still inside its block */
+}
+Test(http, K4_session_in_a_with_block_closed_by_its_exit_at_shutdown, .init = start_nginx,
+     .fini = stop_all) {
+    cr_redirect_stderr();
+    int fds = aw_test_fds();
+    int rc = aw_main(t_held_at_shutdown, NULL);
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    /* the holder ends at shutdown's cancel: nothing is left alive */
+    cr_expect_eq(rc, 0, "aw_main: %d; stderr: %s", rc, buf);
+    cr_expect_eq(aw_test_fds(), fds, "its connections were closed");
+    cr_expect_null(strstr(buf, "was never closed"), "its exit closed it: %s", buf);
+}
+
+Test(http, K4_unclosed_session_reported_at_loop_close, .init = start_nginx, .fini = stop_all) {
+    cr_redirect_stderr();
+    int fds = aw_test_fds();
+    aw_test_run(t_unclosed, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds, "its connections were closed anyway");
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[1024] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
+    cr_assert(strstr(buf, "session.c:"), "with where it was opened: %s", buf);
+}
+
+static int t_close_under_request(void *arg) {
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    aw_http_response_t *r;
+    cr_assert_eq(aw_http_request(s, &(aw_http_request_t){.url = "/slow/1m.bin"}, &r), 0);
+    aw_http_session_close(s);
+    const char *t;
+    cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), -ECANCELED);
+    check_message("session was closed");
+    aw_err_clear();
+    aw_http_response_close(r);
+    return 0;
+}
+
+Test(http, session_close_aborts_open_responses, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_close_under_request, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- connection limit, proxies from the environment ---- */
+
+static int t_host_limit(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .max_host_connections = 2)) {
+        const char *urls[12];
+        char buf[12][96];
+        for (int i = 0; i < 12; i++) {
+            snprintf(buf[i], sizeof buf[i], "%s/1k.bin", srv.url);
+            urls[i] = buf[i];
+        }
+        aw_http_fetch_t f = {.session = s, .urls = urls, .count = 12, .concurrency = 12};
+        int n = 0;
+        aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+            cr_assert_eq(res->error, 0);
+            n++;
+        }
+        cr_assert_eq(n, 12);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_leq(st.connects, 2, "12 concurrent requests over at most 2 connections");
+        cr_assert_geq(st.connects, 1);
+    }
+    return aw_status();
+}
+
+Test(http, per_host_connection_limit, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_host_limit, NULL, 0);
+}
+
+/* curl's own environment rules: http_proxy sends the request through the
+ * proxy (here the misbehaving server, which answers 404 to the absolute
+ * URL it receives); no_proxy bypasses it. */
+static int t_env_proxy(void *arg) {
+    char out[64];
+    long status = 0;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/index.html", out, sizeof out, &status), 0);
+        cr_assert_eq(status, 404, "answered by the proxy");
+    }
+    setenv("no_proxy", "127.0.0.1", 1);
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        cr_assert_eq(get_text(s, "/index.html", out, sizeof out, &status), 30);
+        cr_assert_eq(status, 200, "no_proxy: straight to nginx");
+    }
+    return aw_status();
+}
+
+Test(http, proxy_from_the_environment, .init = start_both, .fini = stop_all) {
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    setenv("http_proxy", bad.url, 1);
+    aw_test_run(t_env_proxy, NULL, 0);
+}
+
+/* Cookie paths: curl's jar. RFC 6265 5.1.4 says a cookie with Path=/one/two/
+ * is not sent to /one/two; libcurl 7.88 strips the trailing slash when it
+ * stores the path, so it is (documented in http.h). This test pins what
+ * the session does, so that a libcurl that changes it is noticed. */
+static int t_cookie_path(void *arg) {
+    char out[128];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .cookies = true)) {
+        get_text(s, "/one/set", NULL, 0, NULL);
+        get_text(s, "/one/two/x", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[p=1]\n", "below the path: sent");
+        get_text(s, "/one/twothree", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[]\n", "not a path-match");
+        get_text(s, "/one/two", out, sizeof out, NULL);
+        cr_assert_str_eq(out, "cookie=[p=1]\n", "libcurl's trailing-slash difference");
+    }
+    return aw_status();
+}
+
+Test(http, cookie_path_match_is_curls, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_cookie_path, NULL, 0);
+}
