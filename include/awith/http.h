@@ -170,7 +170,7 @@ typedef struct aw_http_request {
 
 /* Send a request and wait for the response's headers. On success *out is a
  * response to close with aw_http_response_close(). On failure nothing is
- * left behind (enter is atomic, SEMANTICS 7). A cancellation point. */
+ * left behind (enter is atomic, decision 7). A cancellation point. */
 AW_API int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req,
                            aw_http_response_t **out);
 
