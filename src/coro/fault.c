@@ -12,6 +12,9 @@
  * It sits in coro/, the lowest layer, because coro/stack.c already maps
  * stacks: every layer above may have its calls wrapped. Cost when built:
  * one atomic add per wrapped call. */
+#include <execinfo.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include "fault.h"
 
 #include <errno.h>
@@ -69,7 +72,13 @@ static int aw__fault_hit(int cls, const char *fn) {
     long n = atomic_load_explicit(&aw__fault[cls].n, memory_order_relaxed);
     if (n <= 0 || c < n || (c > n && !atomic_load(&aw__fault[cls].persistent)))
         return 0;
-    atomic_fetch_add(&aw__fault[cls].fired, 1);
+    if (atomic_fetch_add(&aw__fault[cls].fired, 1) == 0 && getenv("AW_FAULT_TRACE")) {
+        /* where the first injected failure lands (debugging a finding) */
+        void *pc[32];
+        int k = backtrace(pc, 32);
+        fprintf(stderr, "aw-fault: %s failed here:\n", fn);
+        backtrace_symbols_fd(pc, k, 2);
+    }
     const char *none = NULL;
     atomic_compare_exchange_strong(&aw__fault[cls].what, &none, fn);
     return atomic_load(&aw__fault[cls].err);
