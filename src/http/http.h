@@ -53,6 +53,8 @@ struct aw_http_session {
     int line;
     uint8_t closing;
     uint8_t managed;               /* opened by the manager: its exit closes it */
+    uint8_t orphaned;              /* close could not await the driver: it frees s */
+    int cb_err;                    /* why our socket callback refused curl (-errno) */
 };
 
 typedef struct aw__buf {
@@ -98,6 +100,7 @@ struct aw_http_response {
     long hop_connects;             /* connections opened by earlier hops */
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
+    int own_error;                 /* our own failure under curl (-errno), or 0 */
     char errbuf[CURL_ERROR_SIZE];
 };
 

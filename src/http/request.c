@@ -399,12 +399,12 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
         goto undo;
     }
     r->in_multi = 1;
-    aw__http_after(s);
-    r->next = s->live;
+    r->next = s->live; /* live before curl acts: a failure there ends it too */
     if (s->live)
         s->live->prev = r;
     s->live = r;
     s->active++;
+    aw__http_after(s);
     *out = r;
     return 0;
 undo:

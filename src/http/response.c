@@ -335,6 +335,11 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
                                      : "Content-Length with chunked Transfer-Encoding");
         return -EBADMSG;
     }
+    if (r->own_error) {
+        snprintf(msg, size, "%s %s: the HTTP session failed under curl: %s", r->method, r->url,
+                 aw_strerror(r->own_error));
+        return r->own_error;
+    }
     if (!r->s && r->result == CURLE_ABORTED_BY_CALLBACK) {
         snprintf(msg, size, "%s %s: the session was closed", r->method, r->url);
         return -ECANCELED;

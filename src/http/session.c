@@ -59,8 +59,10 @@ static int aw__http_sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void 
     (void)e, (void)sockp;
     aw_http_session_t *s = ud;
     aw__sock_t *k = aw__http_sock(s, fd);
-    if (!k)
+    if (!k) {
+        s->cb_err = -ENOMEM; /* the socket table could not grow */
         return -1;
+    }
     if (what == CURL_POLL_REMOVE) {
         k->want = 0; /* deleted lazily (see aw__sock_t) */
         return 0;
@@ -77,6 +79,8 @@ static int aw__http_sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void 
         rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
     k->reg = rc == 0;
     k->events = events;
+    if (rc < 0)
+        s->cb_err = -errno;
     return rc == 0 ? 0 : -1;
 }
 
@@ -171,6 +175,35 @@ static void aw__http_detach_all(aw_http_session_t *s) {
     s->active = 0;
 }
 
+/* Curl refused to go on (our socket callback failed it: no memory for the
+ * socket table, epoll_ctl failed): its transfers would wait forever, so
+ * every one in flight ends now with our code, which their reads report. */
+static void aw__http_fail_all(aw_http_session_t *s, int code) {
+    for (aw_http_response_t *r = s->live; r; r = r->next) {
+        if (!r->in_multi)
+            continue;
+        r->own_error = code;
+        aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+    }
+}
+
+/* After any curl call that may call our socket callback: curl 7.88 does
+ * not always report the callback's failure (the socket is then simply
+ * never watched), so our own record of it decides. */
+static void aw__http_check(aw_http_session_t *s, CURLMcode mc) {
+    if (mc == CURLM_OK && !s->cb_err)
+        return;
+    int code = s->cb_err ? s->cb_err : mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+    s->cb_err = 0;
+    aw__http_fail_all(s, code);
+}
+
+/* curl_multi_socket_action, and what to do when it fails. */
+static void aw__http_act(aw_http_session_t *s, curl_socket_t fd, int flags) {
+    int running;
+    aw__http_check(s, curl_multi_socket_action(s->multi, fd, flags, &running));
+}
+
 static void aw__http_free(aw_http_session_t *s) {
     if (s->multi)
         curl_multi_cleanup(s->multi); /* closes the pooled connections */
@@ -197,10 +230,10 @@ static void aw__http_free(aw_http_session_t *s) {
  * request on a kept-alive connection is sent right away); then move the
  * driver's deadline to curl's timer. */
 void aw__http_after(aw_http_session_t *s) {
+    aw__http_check(s, CURLM_OK); /* add_handle, pause: our callback may have failed */
     if (s->timer_at <= aw_now()) {
-        int running;
         s->timer_at = AW_NEVER;
-        curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        aw__http_act(s, CURL_SOCKET_TIMEOUT, 0);
         aw__http_reap(s);
     }
     s->in_api = 0;
@@ -215,7 +248,6 @@ void aw__http_after(aw_http_session_t *s) {
 static int aw__http_driver(void *arg) {
     aw_http_session_t *s = arg;
     struct epoll_event evs[64];
-    int running;
     while (!s->closing) {
         int n = epoll_wait(s->epfd, evs, 64, 0);
         if (n > 0) {
@@ -230,7 +262,7 @@ static int aw__http_driver(void *arg) {
                 int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) |
                             (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                             (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(s->multi, fd, flags, &running);
+                aw__http_act(s, fd, flags);
             }
             aw__http_reap(s);
             if (aw_yield() < 0) /* let the woken readers run */
@@ -239,7 +271,7 @@ static int aw__http_driver(void *arg) {
         }
         if (s->timer_at <= aw_now()) {
             s->timer_at = AW_NEVER;
-            curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            aw__http_act(s, CURL_SOCKET_TIMEOUT, 0);
             aw__http_reap(s);
             continue;
         }
@@ -253,6 +285,10 @@ static int aw__http_driver(void *arg) {
             break; /* the session closes, or the loop shuts down */
     }
     aw_err_clear();
+    if (s->orphaned) { /* close gave up waiting for us: s is ours to free */
+        aw__http_free(s);
+        return 0;
+    }
     if (!s->closing && !s->managed) {
         /* Cancelled without aw_http_session_close: the loop is shutting
          * down with a session opened by hand still open (K4). A session
@@ -356,8 +392,16 @@ int aw_http_session_close(aw_http_session_t *s) {
     s->closing = 1;
     aw__http_detach_all(s);
     aw_task_cancel(s->driver);
+    int rc = 0;
     aw_with (aw_shield(AW_SEC(10)))
-        aw_task_join(s->driver); /* it returns 0 at once: nothing to report */
+        rc = aw_task_join(s->driver); /* the driver always returns 0 */
+    if (rc < 0) {
+        /* The join itself failed (no memory to arm its timer, the grace
+         * ran out): the driver still runs and reads s. It frees s when it
+         * ends; the session counts as closed either way. */
+        s->orphaned = 1;
+        return rc;
+    }
     aw__http_free(s);
     return 0;
 }
