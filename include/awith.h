@@ -22,6 +22,7 @@
 #include <awith/fd.h>
 #include <awith/trace.h>
 #include <awith/timing.h>
+#include <awith/testing.h>
 
 /* resources */
 #include <awith/stream.h>
