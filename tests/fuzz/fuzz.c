@@ -865,7 +865,6 @@ struct fz_frame {
     aw_cond_t cv;
     int cv_flag, cv_armed;
     fz_ids_t child_ids;
-    aw_scope_t scope_copy; /* groups: was it cancelled (read after it is gone) */
 };
 
 struct fz_ctx {
@@ -1549,7 +1548,7 @@ static void frame_sync_init(fz_frame_t *f) {
 
 static int exec_group(fz_ctx_t *c, const fz_node_t *n) {
     fz_frame_t f = {.kind = FR_GROUP, .node = n->id, .task = c->task, .rel = -1};
-    aw_group_t *gsaved = NULL;
+    bool gcancelled = false;
     frame_sync_init(&f);
     uint64_t mark = mark_now();
     fz_snap_t B = {0};
@@ -1562,14 +1561,14 @@ static int exec_group(fz_ctx_t *c, const fz_node_t *n) {
         exec_list(c, &n->body);
         pop(c, &f);
         B = snap(mark);
-        gsaved = g;
+        /* what its exit decides "own cancel" by (the group is gone after) */
+        gcancelled = aw_scope_cancelled(&g->scope);
     }
-    f.scope_copy.cancelled = gsaved && aw_scope_cancelled(&gsaved->scope);
     live_clear(n->id, &f);
     c->withs--;
     bool outer = aw_cancel_pending();
     fz_snap_t A = snap(mark);
-    if (aw_scope_cancelled(&f.scope_copy) && !outer)
+    if (B.top == -ECANCELED && gcancelled && !outer)
         pending_absorb(&B.ids, &f.child_ids, &A);
     int lost = missing(&B.ids, &A);
     if (lost)
@@ -1680,15 +1679,22 @@ static int exec_condwait(fz_ctx_t *c, const fz_node_t *n) {
     uint64_t mark = mark_now();
     bool baton = !(R.p->features & FZ_F_PENDING_COND_NOBATON);
     aw_with (aw_locked(&f->cl)) {
+        bool cancelled = false;
         while (!f->cv_flag) {
             pt_t pt;
             pre_point(c, &pt);
             int rc = post_point(c, n, &pt, aw_cond_wait(&f->cv), "aw_cond_wait");
-            if (rc < 0)
+            if (rc < 0) {
+                cancelled = true;
                 break;
+            }
         }
-        if (f->cv_flag || baton)
-            aw_cond_notify(&f->cv, 1); /* pass it on to the next waiter */
+        /* pass the notification on to the next waiter: a waiter that
+         * leaves on a cancel does not, as the natural code does not
+         * (`if (wait() < 0) leave;`) -- item 7: the notification it was
+         * given must not be lost with it */
+        if (!cancelled || baton)
+            aw_cond_notify(&f->cv, 1);
     }
     return snap(mark).top;
 }
@@ -1919,7 +1925,9 @@ void fz_run(const fz_prog_t *p, fz_result_t *res) {
     char *tlog = NULL, *errs = NULL;
     size_t tlen = 0, elen = 0;
     FILE *tf = open_memstream(&tlog, &tlen);
-    aw_loop_opts_t opts = {.shutdown_grace = AW_SEC(2)};
+    /* one guarded slab, then canaries: a loop per program makes carving 64
+     * guarded stacks (64 mprotects) the main cost of a run */
+    aw_loop_opts_t opts = {.shutdown_grace = AW_SEC(2), .guarded_stacks = 1};
     aw_testing_t t = {.name = "fuzz", .fn = fz_main, .arg = (void *)p, .reset = res_reset,
                       .locks = {&res_locks[0], &res_locks[1], &res_locks[2]},
                       .sems = {&res_sems[0], &res_sems[1]}, .trace = fz_hook, .opts = &opts,
