@@ -256,9 +256,11 @@ static void gen_list(gen_t *g, fz_list_t *l, gctx_t c, int max);
 
 static fz_node_t *gen_simple(gen_t *g, gctx_t c) {
     for (;;) {
-        switch (rn(g, 8)) {
+        switch (rn(g, 10)) {
         case 0:
         case 1:
+        case 8:
+        case 9:
             return node_new(g->p, K_YIELD);
         case 2:
             return node_new(g->p, K_CHECKPOINT);
@@ -271,7 +273,8 @@ static fz_node_t *gen_simple(gen_t *g, gctx_t c) {
             break;
         case 4:
         case 5:
-            if (on(g, FZ_F_RAISE)) {
+            /* raises end the statement list: not too many */
+            if (on(g, FZ_F_RAISE) && rn(g, 3) == 0) {
                 fz_node_t *n = node_new(g->p, K_RAISE);
                 n->a = rn(g, NRAISE);
                 return n;
@@ -297,20 +300,20 @@ static fz_node_t *gen_simple(gen_t *g, gctx_t c) {
 
 static fz_node_t *gen_class(gen_t *g, gctx_t c, bool body) {
     fz_node_t *n = node_new(g->p, K_CLASS);
-    int er = rn(g, 10), xr = rn(g, 10);
+    int er = rn(g, 20), xr = rn(g, 20);
     n->a = ENTER_OK;
     if (er == 0 && on(g, FZ_F_RAISE))
         n->a = ENTER_FAIL;
-    else if (er == 1 && on(g, FZ_F_PENDING_EXIT_OWN))
+    else if (er < 3 && on(g, FZ_F_PENDING_EXIT_OWN))
         n->a = ENTER_OWN;
     n->b = EXIT_PROPAGATE;
-    if (xr < 2 && on(g, FZ_F_SUPPRESS))
+    if (xr < 3 && on(g, FZ_F_SUPPRESS))
         n->b = EXIT_SUPPRESS;
-    else if (xr < 4 && on(g, FZ_F_RAISE))
+    else if (xr < 5 && on(g, FZ_F_RAISE))
         n->b = EXIT_FAIL;
-    else if (xr == 4 && on(g, FZ_F_PENDING_EXIT_OWN))
+    else if (xr < 7 && on(g, FZ_F_PENDING_EXIT_OWN))
         n->b = EXIT_OWN;
-    else if (xr == 5 && on(g, FZ_F_PENDING_EXIT_OWN))
+    else if (xr < 8 && on(g, FZ_F_PENDING_EXIT_OWN))
         n->b = EXIT_OWN_CODE;
     n->c = rn(g, NRAISE);
     gctx_t s = c;
@@ -560,16 +563,27 @@ void fz_gen(fz_prog_t *p, uint64_t seed, unsigned features) {
     gctx_t c = {.held = -1};
     gen_list(&g, &p->main, c, 5);
     if (on(&g, FZ_F_INJECT)) {
-        int n = rn(&g, 3);
+        /* points are placeholders in 1..1000: fz_place scales them to the
+         * number of points a first run counted */
+        int n = rn(&g, 4);
         for (int i = 0; i < n && g.ntargets; i++)
-            p->inj[p->ninj++] = (fz_inject_t){.point = 1 + rn(&g, 30),
+            p->inj[p->ninj++] = (fz_inject_t){.point = 1 + rn(&g, 1000),
                                               .target = g.targets[rn(&g, g.ntargets)],
                                               .how = rn(&g, 2)};
-        if (rn(&g, 4) == 0) {
+        if (rn(&g, 3) == 0) {
             p->harness_how = 1 + rn(&g, 2);
-            p->harness_k = 1 + rn(&g, 30);
+            p->harness_k = 1 + rn(&g, 1000);
         }
     }
+}
+
+void fz_place(fz_prog_t *p, int points) {
+    if (points < 1)
+        points = 1;
+    for (int i = 0; i < p->ninj; i++)
+        p->inj[i].point = 1 + (p->inj[i].point - 1) * points / 1000;
+    if (p->harness_how)
+        p->harness_k = 1 + (p->harness_k - 1) * points / 1000;
 }
 
 /* ---- printing and parsing (s-expressions) ---- */
@@ -1870,6 +1884,7 @@ static void fz_hook(const aw_trace_event_t *ev, void *arg) {
         fz_frame_t *f = R.live[p->inj[i].target];
         if (!f)
             continue;
+        R.res->landed++;
         if (f->kind == FR_GROUP) {
             aw_group_cancel(f->g);
         } else if (p->inj[i].how == 0) {
@@ -2096,4 +2111,67 @@ int fz_shrink(fz_prog_t *p, int v, int tries, FILE *progress) {
     *p = *cur;
     free(cur);
     return steps;
+}
+
+/* ---- classifying a finding by the open item it hits ---- */
+
+static bool list_has(const fz_list_t *l, int kind) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i]->kind == kind || list_has(&l->v[i]->body, kind) ||
+            list_has(&l->v[i]->l1, kind) || list_has(&l->v[i]->l2, kind))
+            return true;
+    return false;
+}
+
+static void pending_used(const fz_list_t *l, unsigned *items, bool in_exit) {
+    for (int i = 0; i < l->n; i++) {
+        const fz_node_t *n = l->v[i];
+        if (n->kind == K_CLASS && (n->a == ENTER_OWN || n->b == EXIT_OWN || n->b == EXIT_OWN_CODE))
+            *items |= 1u << 3;
+        if (n->kind == K_CATCH && in_exit)
+            *items |= 1u << 3;
+        if (n->kind == K_GENCM || n->kind == K_AGEN) {
+            bool after = false;
+            for (int j = 0; j < n->l1.n; j++) {
+                const fz_node_t *w = n->l1.v[j];
+                if (w->kind == K_GYIELD || w->kind == K_AYIELD)
+                    after = true;
+                else if (list_has(&w->body, n->kind == K_GENCM ? K_GYIELD : K_AYIELD) &&
+                         w->kind != K_SCOPE)
+                    *items |= 1u << 4, after = true;
+                else if (list_has(&w->body, K_GYIELD))
+                    *items |= 1u << 4, after = true;
+                if (after && w->kind == K_CATCH)
+                    *items |= 1u << 3;
+            }
+        }
+        if (n->kind == K_LEAKLOCK)
+            *items |= 1u << 6;
+        if (n->kind == K_SPAWN_OUTER)
+            *items |= 1u << 8;
+        pending_used(&n->body, items, in_exit);
+        pending_used(&n->l1, items, false);
+        pending_used(&n->l2, items, n->kind == K_CLASS);
+    }
+}
+
+unsigned fz_classify(const fz_prog_t *p, int v, int tries) {
+    unsigned items = 0;
+    pending_used(&p->main, &items, false);
+    /* the behaviour switches: needed if the violation goes away without */
+    const struct {
+        unsigned f;
+        int item;
+    } sw[] = {{FZ_F_PENDING_ABSORB, 5}, {FZ_F_PENDING_COND_NOBATON, 7}};
+    for (int i = 0; i < 2; i++) {
+        if (!(p->features & sw[i].f))
+            continue;
+        fz_prog_t *c = fz_prog_clone(p);
+        c->features &= ~sw[i].f;
+        c->main = p->main; /* shared: only features differ */
+        if (!reproduces(c, v, tries))
+            items |= 1u << sw[i].item;
+        free(c);
+    }
+    return items;
 }

@@ -135,11 +135,16 @@ typedef struct fz_result {
     unsigned classes;        /* bit per FZ_V_* seen */
     int first;               /* class of the first one, -1 if none */
     int points, status;
+    int landed;              /* injections that found their target live */
     long enters;
     char *log;               /* the violations, one per line (malloc'd) */
 } fz_result_t;
 
+/* A program from a seed. Its injection points are placeholders (1..1000)
+ * until fz_place scales them to the points a run without them counted
+ * (the driver runs each seed that way: once plain, once injected). */
 void fz_gen(fz_prog_t *p, uint64_t seed, unsigned features);
+void fz_place(fz_prog_t *p, int points);
 void fz_prog_free(fz_prog_t *p);
 fz_prog_t *fz_prog_clone(const fz_prog_t *p);
 void fz_print(const fz_prog_t *p, FILE *f);
@@ -152,6 +157,12 @@ void fz_result_free(fz_result_t *res);
 
 /* Shrink p (in place) while some run out of `tries` still shows class v. */
 int fz_shrink(fz_prog_t *p, int v, int tries, FILE *progress);
+
+/* Which issue-10 items a (shrunk) program's violation of class v needs:
+ * bit N for item N, found from the PENDING constructs it contains and, for
+ * the behaviour switches (absorb, cond-nobaton), by running it without
+ * them. 0: none of them, a new finding. */
+unsigned fz_classify(const fz_prog_t *p, int v, int tries);
 
 /* The seed of the program now running (for the crash handler). */
 extern volatile uint64_t fz_current_seed;

@@ -27,6 +27,9 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static volatile sig_atomic_t stop; /* SIGINT, SIGTERM: finish the program, summarize */
+static void on_stop(int sig) { (void)sig; stop = 1; }
+
 static void wr(const char *s) {
     ssize_t r = write(2, s, strlen(s));
     (void)r;
@@ -51,6 +54,18 @@ static void report(const fz_prog_t *p, const fz_result_t *r, FILE *f) {
             r->log ? r->log : "");
 }
 
+static void print_items(unsigned items, FILE *f) {
+    if (!items) {
+        fputs("fuzz: classified: NEW (needs none of the open items 3-8)\n", f);
+        return;
+    }
+    fputs("fuzz: classified: issue 10 item(s)", f);
+    for (int i = 0; i < 32; i++)
+        if (items & (1u << i))
+            fprintf(f, " %d", i);
+    fputc('\n', f);
+}
+
 static int shrink_and_print(fz_prog_t *p, int v, int tries) {
     fprintf(stderr, "fuzz: shrinking (class '%s', %d nodes)\n", fz_violation_name(v),
             fz_count_nodes(p));
@@ -66,6 +81,7 @@ static int shrink_and_print(fz_prog_t *p, int v, int tries) {
     fz_print(p, stderr);
     fprintf(stderr, "fuzz: its violations:\n%s", r.log ? r.log : "");
     fz_result_free(&r);
+    print_items(fz_classify(p, v, tries), stderr);
     return 0;
 }
 
@@ -90,9 +106,19 @@ static void signature(const char *log, char *sig, size_t cap) {
     const char *p = log ? log : "";
     while (*p == ' ')
         p++;
-    for (; *p && *p != '\n' && n + 1 < cap; p++)
-        if (!(*p >= '0' && *p <= '9'))
-            sig[n++] = *p;
+    /* numbers and error names out: one finding, whatever the codes */
+    for (; *p && *p != '\n' && n + 1 < cap; p++) {
+        if (*p >= '0' && *p <= '9')
+            continue;
+        if ((*p == 'E' || !strncmp(p, "AW_E", 4)) && (p == log || p[-1] == ' ' || p[-1] == '(')) {
+            while (*p == '_' || (*p >= 'A' && *p <= 'Z'))
+                p++;
+            sig[n++] = 'E';
+            p--;
+            continue;
+        }
+        sig[n++] = *p;
+    }
     sig[n] = 0;
 }
 
@@ -101,6 +127,27 @@ static bool known_sig(char **sigs, int n, const char *sig) {
         if (!strcmp(sigs[i], sig))
             return true;
     return false;
+}
+
+/* A seed's run: the program plain (counting its points), then, if it has
+ * injections, with them placed among those points. The result is the
+ * first run that broke an invariant, else the injected one; p keeps its
+ * placed injections (what --print and the shrinker see). */
+static void run_seed(fz_prog_t *p, fz_result_t *r) {
+    fz_prog_t plain = *p;
+    plain.ninj = 0;
+    plain.harness_how = plain.harness_k = 0;
+    fz_run(&plain, r);
+    fz_place(p, r->points);
+    if (r->nv || (!p->ninj && !p->harness_how)) {
+        if (r->nv) { /* the plain program is the repro */
+            p->ninj = 0;
+            p->harness_how = p->harness_k = 0;
+        }
+        return;
+    }
+    fz_result_free(r);
+    fz_run(p, r);
 }
 
 typedef struct opts {
@@ -118,17 +165,22 @@ static int worker(const opts_t *o, uint64_t first, uint64_t step, uint64_t *ran)
     char *sigs[256];
     int nsigs = 0;
     uint64_t n = 0, bad = 0, counts[FZ_NV] = {0};
+    uint64_t points = 0, enters = 0, landed = 0, failed_status = 0;
     int status = 0;
     for (uint64_t s = first;; s += step) {
-        if (o->count && n >= o->count)
+        if ((o->count && n >= o->count) || stop)
             break;
         if (o->seconds > 0 && (n & 15) == 0 && now_ms() - t0 >= o->seconds * 1000)
             break;
         fz_prog_t p;
         fz_gen(&p, s, o->features);
         fz_result_t r;
-        fz_run(&p, &r);
+        run_seed(&p, &r);
         n++;
+        points += (uint64_t)r.points;
+        enters += (uint64_t)r.enters;
+        landed += r.landed > 0;
+        failed_status += r.status < 0;
         if (r.nv) {
             bad++;
             status = 1;
@@ -173,6 +225,11 @@ static int worker(const opts_t *o, uint64_t first, uint64_t step, uint64_t *ran)
         if (counts[v])
             fprintf(stderr, " [%s: %llu]", fz_violation_name(v), (unsigned long long)counts[v]);
     fputc('\n', stderr);
+    if (n)
+        fprintf(stderr, "fuzz: per program: %.1f cancellation points, %.1f managers entered; "
+                "%.0f%% had an injected cancel land, %.0f%% ended with an error\n",
+                (double)points / (double)n, (double)enters / (double)n,
+                100.0 * (double)landed / (double)n, 100.0 * (double)failed_status / (double)n);
     *ran = n;
     for (int i = 0; i < nsigs; i++)
         free(sigs[i]);
@@ -229,6 +286,8 @@ int main(int argc, char **argv) {
         o.seed = (uint64_t)time(NULL) * 1000003u;
     if (!o.count && o.seconds <= 0)
         o.count = 1000;
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
     signal(SIGSEGV, on_fatal);
     signal(SIGBUS, on_fatal);
     signal(SIGABRT, on_fatal);
@@ -239,6 +298,9 @@ int main(int argc, char **argv) {
     if (o.print) {
         fz_prog_t p;
         fz_gen(&p, o.seed, o.features);
+        fz_result_t r;
+        run_seed(&p, &r);
+        fz_result_free(&r);
         fz_print(&p, stdout);
         fz_prog_free(&p);
         return 0;

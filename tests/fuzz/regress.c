@@ -85,7 +85,12 @@ Test(fuzz, default_features_are_clean, .timeout = 120) {
         fz_prog_t p;
         fz_gen(&p, s, FZ_DEFAULT);
         fz_result_t r;
-        fz_run(&p, &r);
+        fz_run(&p, &r); /* the plain program */
+        if (!r.nv && (p.ninj || p.harness_how)) {
+            fz_place(&p, r.points); /* and with its injections */
+            fz_result_free(&r);
+            fz_run(&p, &r);
+        }
         if (r.nv) {
             fz_print(&p, stderr);
             cr_assert_fail("seed %llu broke invariants:\n%s", (unsigned long long)s, r.log);
