@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 volatile uint64_t fz_current_seed;
+uint64_t fz_runs;
 
 /* ---- features and violation names ---- */
 
@@ -383,9 +384,79 @@ static fz_node_t *gen_gencm(gen_t *g, gctx_t c, bool body, bool around_ok) {
     return n;
 }
 
+static fz_node_t *add(gen_t *g, fz_list_t *l, int kind) {
+    fz_node_t *n = node_new(g->p, kind);
+    list_push(l, n);
+    return n;
+}
+
+static void yields(gen_t *g, fz_list_t *l, int max) {
+    for (int i = rn(g, max + 1); i > 0; i--)
+        add(g, l, K_YIELD);
+}
+
+/* Hand-offs under cancellation: the interleavings the line-by-line tests
+ * aim at one by one (a waiter woken, then cancelled before it runs), set
+ * up on purpose, the cancels landing from the owner, a scope or an
+ * injection. Random programs reach them too rarely. */
+static fz_node_t *gen_pattern(gen_t *g, gctx_t c) {
+    fz_node_t *grp = node_new(g->p, K_GROUP);
+    if (g->ntargets < 64)
+        g->targets[g->ntargets++] = grp->id;
+    int kind = rn(g, 3), waiters = 1 + rn(g, 3);
+    int r = c.held + 1 + rn(g, 4 - c.held);
+    if (kind == 0 && (!on(g, FZ_F_LOCK) || c.held >= 4))
+        kind = 1;
+    if (kind == 1 && !on(g, FZ_F_COND))
+        kind = 2;
+    if (kind == 2 && !on(g, FZ_F_EVENT))
+        return grp;
+    if (kind) { /* the setter comes last, when the waiters wait */
+        fz_node_t *st = add(g, &grp->body, K_SETTER);
+        add(g, &st->body, K_YIELD);
+        add(g, &st->body, K_YIELD);
+        yields(g, &st->body, 3);
+    }
+    if (rn(g, 2)) /* a busy sibling: points between a wake-up and the run */
+        yields(g, &add(g, &grp->body, K_SPAWN)->body, 6);
+    for (int i = 0; i < waiters; i++) {
+        fz_node_t *ch = add(g, &grp->body, K_SPAWN);
+        yields(g, &ch->body, 1);
+        fz_list_t *l = &ch->body;
+        if (rn(g, 2)) { /* inside a scope that may be cancelled */
+            fz_node_t *sc = add(g, l, K_SCOPE);
+            sc->a = rn(g, 2) ? SC_CANCEL : SC_MOVEON;
+            sc->b = -1;
+            if (g->ntargets < 64)
+                g->targets[g->ntargets++] = sc->id;
+            l = &sc->body;
+        }
+        fz_node_t *w = add(g, l, kind == 0 ? K_LOCK : kind == 1 ? K_CONDWAIT : K_EVWAIT);
+        w->a = r;
+        if (kind == 0)
+            yields(g, &w->body, 2);
+    }
+    if (kind == 0) {
+        fz_node_t *w = add(g, &grp->body, K_LOCK);
+        w->a = r;
+        yields(g, &w->body, 3);
+    } else { /* the owner outlasts the setter: its points fall after the wake-up */
+        for (int i = 0; i < 3; i++)
+            add(g, &grp->body, K_YIELD);
+        yields(g, &grp->body, 5);
+    }
+    if (rn(g, 2))
+        add(g, &grp->body, K_GROUP_CANCEL);
+    return grp;
+}
+
 static fz_node_t *gen_stmt(gen_t *g, gctx_t c) {
     if (c.simple || c.depth >= 6 || g->budget <= 0)
         return gen_simple(g, c);
+    if (!c.nowait && on(g, FZ_F_GROUP) && rn(g, 12) == 0) {
+        g->budget -= 8;
+        return gen_pattern(g, c);
+    }
     for (int tries = 0;; tries++) {
         if (tries > 40)
             return gen_simple(g, c);
@@ -471,7 +542,7 @@ static fz_node_t *gen_stmt(gen_t *g, gctx_t c) {
             return n;
         }
         case 14:
-            if (c.group && rn(g, 3) == 0)
+            if (c.group && rn(g, 2) == 0)
                 return node_new(g->p, K_GROUP_CANCEL);
             if (c.child && on(g, FZ_F_PENDING_SPAWN_OUTER) && !c.nowait) {
                 n = node_new(g->p, K_SPAWN_OUTER);
@@ -482,10 +553,12 @@ static fz_node_t *gen_stmt(gen_t *g, gctx_t c) {
             }
             break;
         case 15:
+        case 19:
             if (!on(g, FZ_F_LOCK) || c.nowait || c.held >= 4)
                 break;
             n = node_new(g->p, K_LOCK);
-            n->a = c.held + 1 + rn(g, 4 - c.held);
+            /* contention wants few resources: the lowest free one half the time */
+            n->a = c.held + 1 + (rn(g, 2) ? 0 : rn(g, 4 - c.held));
             in.held = n->a;
             gen_list(g, &n->body, in, 2);
             return n;
@@ -540,8 +613,6 @@ static fz_node_t *gen_stmt(gen_t *g, gctx_t c) {
                 return n;
             }
             break;
-        case 19:
-            return gen_simple(g, c);
         }
     }
 }
@@ -1930,6 +2001,7 @@ static int fz_main(void *arg) {
 void fz_run(const fz_prog_t *p, fz_result_t *res) {
     memset(res, 0, sizeof *res);
     res->first = -1;
+    fz_runs++;
     memset(&R, 0, sizeof R);
     R.p = p;
     R.res = res;
@@ -2174,4 +2246,21 @@ unsigned fz_classify(const fz_prog_t *p, int v, int tries) {
         free(c);
     }
     return items;
+}
+
+static void targets_in(const fz_list_t *l, int *ids, int max, int *n) {
+    for (int i = 0; i < l->n; i++) {
+        const fz_node_t *x = l->v[i];
+        if ((x->kind == K_SCOPE || x->kind == K_GROUP) && *n < max)
+            ids[(*n)++] = x->id;
+        targets_in(&x->body, ids, max, n);
+        targets_in(&x->l1, ids, max, n);
+        targets_in(&x->l2, ids, max, n);
+    }
+}
+
+int fz_targets(const fz_prog_t *p, int *ids, int max) {
+    int n = 0;
+    targets_in(&p->main, ids, max, &n);
+    return n;
 }

@@ -145,6 +145,8 @@ typedef struct fz_result {
  * (the driver runs each seed that way: once plain, once injected). */
 void fz_gen(fz_prog_t *p, uint64_t seed, unsigned features);
 void fz_place(fz_prog_t *p, int points);
+/* The ids of the scopes and groups of p (what injections can target). */
+int fz_targets(const fz_prog_t *p, int *ids, int max);
 void fz_prog_free(fz_prog_t *p);
 fz_prog_t *fz_prog_clone(const fz_prog_t *p);
 void fz_print(const fz_prog_t *p, FILE *f);
@@ -163,6 +165,10 @@ int fz_shrink(fz_prog_t *p, int v, int tries, FILE *progress);
  * the behaviour switches (absorb, cond-nobaton), by running it without
  * them. 0: none of them, a new finding. */
 unsigned fz_classify(const fz_prog_t *p, int v, int tries);
+
+/* Runs so far in this process (a seed may take several: plain, injected,
+ * a sweep of injection points). */
+extern uint64_t fz_runs;
 
 /* The seed of the program now running (for the crash handler). */
 extern volatile uint64_t fz_current_seed;

@@ -138,7 +138,28 @@ static void run_seed(fz_prog_t *p, fz_result_t *r) {
     plain.ninj = 0;
     plain.harness_how = plain.harness_k = 0;
     fz_run(&plain, r);
-    fz_place(p, r->points);
+    int points = r->points;
+    /* one seed in 4: a sweep -- one scope or group cancelled (or expired)
+     * at each point in turn, as aw_testing_run does for the whole program:
+     * a window one point wide is found for sure */
+    int ids[64], nt = r->nv ? 0 : fz_targets(p, ids, 64);
+    if (p->seed % 4 == 0 && nt && points < 64) {
+        /* every target when the program is small, else one */
+        int t0 = nt * points <= 64 ? 0 : (int)((p->seed / 4) % (uint64_t)nt);
+        int t1 = nt * points <= 64 ? nt : t0 + 1;
+        for (int t = t0; t < t1; t++)
+            for (int k = 1; k <= points; k++) {
+                fz_result_free(r);
+                p->inj[0] = (fz_inject_t){.point = k, .target = ids[t], .how = (p->seed / 4) & 1};
+                p->ninj = 1;
+                p->harness_how = p->harness_k = 0;
+                fz_run(p, r);
+                if (r->nv)
+                    return;
+            }
+        return;
+    }
+    fz_place(p, points);
     if (r->nv || (!p->ninj && !p->harness_how)) {
         if (r->nv) { /* the plain program is the repro */
             p->ninj = 0;
@@ -212,15 +233,16 @@ static int worker(const opts_t *o, uint64_t first, uint64_t step, uint64_t *ran)
         fz_prog_free(&p);
         if (o->verbose && now_ms() - last > 10000) {
             last = now_ms();
-            fprintf(stderr, "fuzz: [%d] %llu programs, %llu broke invariants\n", (int)getpid(),
-                    (unsigned long long)n, (unsigned long long)bad);
+            fprintf(stderr, "fuzz: [%d] %llu programs (%llu runs), %llu broke invariants\n",
+                    (int)getpid(), (unsigned long long)n, (unsigned long long)fz_runs,
+                    (unsigned long long)bad);
         }
     }
     double secs = (double)(now_ms() - t0) / 1000;
-    fprintf(stderr, "fuzz: %llu programs (seeds from %llu, step %llu) in %.1f s (%.0f/s), %llu "
-            "broke invariants", (unsigned long long)n, (unsigned long long)first,
-            (unsigned long long)step, secs, secs > 0 ? (double)n / secs : 0.0,
-            (unsigned long long)bad);
+    fprintf(stderr, "fuzz: %llu programs (seeds from %llu, step %llu; %llu runs) in %.1f s "
+            "(%.0f programs/s), %llu broke invariants", (unsigned long long)n,
+            (unsigned long long)first, (unsigned long long)step, (unsigned long long)fz_runs,
+            secs, secs > 0 ? (double)n / secs : 0.0, (unsigned long long)bad);
     for (int v = 0; v < FZ_NV; v++)
         if (counts[v])
             fprintf(stderr, " [%s: %llu]", fz_violation_name(v), (unsigned long long)counts[v]);
