@@ -75,6 +75,7 @@ Test(fuzz, item5_scope_absorb) { check_case("item5_scope_absorb.fz"); }
 Test(fuzz, item5_shield_absorb) { check_case("item5_shield_absorb.fz"); }
 Test(fuzz, item6_lock_leak) { check_case("item6_lock_leak.fz"); }
 Test(fuzz, item7_cond_nobaton) { check_case("item7_cond_nobaton.fz"); }
+Test(fuzz, item7_found) { check_case("item7_found.fz"); }
 Test(fuzz, item7_cond_baton) { check_case("item7_cond_baton.fz"); }
 Test(fuzz, item8_spawn_outer) { check_case("item8_spawn_outer.fz"); }
 
