@@ -40,6 +40,7 @@
 #include <awith/fd.h>
 #include <awith/trace.h>
 #include <awith/timing.h>
+#include <awith/testing.h>
 
 /* resources: streams, TCP, Unix sockets, files and the pool are core */
 #include <awith/stream.h>

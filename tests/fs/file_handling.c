@@ -1,7 +1,7 @@
 /* tests for examples/fs/file_handling.c (seed 003's patterns on real
  * files): it prints exactly the lines below, and leaves no file and no fd
  * behind -- on its normal path and when cancelled, or hit by a deadline,
- * at any of its cancellation points (tests/harness.h). The example runs
+ * at any of its cancellation points (awith/testing.h). The example runs
  * in a scratch directory of the test's, which must be empty afterwards:
  * the example removes the files it knows it made, so anything else (a
  * temporary file of an atomic write) would remain and fail the test. */
@@ -9,7 +9,8 @@
 #include "../../examples/fs/file_handling.c"
 
 #include "capture.h"
-#include "harness.h"
+#include "testutil.h"
+#include <awith/testing.h>
 
 static char dir[64];
 static int fds0;
@@ -105,17 +106,17 @@ Test(file_handling, prints_the_seed_003_patterns_and_leaves_nothing_behind) {
     cr_assert_str_eq(out, expected);
 }
 
-/* Before each run of the harness: the previous run left nothing. */
+/* Before each run of the checker: the previous run left nothing. */
 static void no_leftovers(void *arg) {
     (void)arg;
     cr_assert_str_empty(leftovers(), "files left behind by the previous run:%s", leftovers());
 }
 
 Test(file_handling, K3_cancel_or_deadline_at_every_point_leaves_no_file_or_fd) {
-    aw_harness_t h = {.name = "file_handling", .fn = example_file_handling, .arg = dir,
-                      .reset = no_leftovers};
-    aw_harness_report_t r;
-    int v = aw_harness_run(&h, &r);
+    aw_testing_t h = {.name = "file_handling", .fn = example_file_handling, .arg = dir,
+                      .reset = no_leftovers, .mute_stdout = true};
+    aw_testing_report_t r;
+    int v = aw_testing_run(&h, &r);
     cr_assert_eq(v, 0, "%d invariant violation(s), listed on stderr", v);
     cr_assert_geq(r.points, 20, "%d cancellation points counted", r.points);
     /* a point served from the page cache on one run may go to the thread

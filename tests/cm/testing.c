@@ -1,4 +1,4 @@
-/* tests/harness/harness.c: the cancel-every-point harness (tests/harness.h)
+/* tests/cm/testing.c: the cancel-every-point checker (awith/testing.h)
  * over every seed scenario (the programs in examples/) and a few
  * scenarios of the managers toolkit: for each, a cancel and a deadline
  * expiry are injected at every cancellation point in turn, and after
@@ -23,16 +23,19 @@
 #include "../../examples/combined.c"
 #include "../../examples/generators.c"
 
-#include "harness.h"
+#include "testutil.h"
+#include <awith/testing.h>
+
+#include <unistd.h>
 
 /* Every cancel and deadline was injected: the scenario is deterministic
  * enough that run k reaches point k (a timing-dependent scenario would
  * count its shortfall in `missed`, which the test allows for below). */
 static void check(aw_task_fn fn, const char *name, aw_lock_t *lock, aw_sem_t *sem,
                   int min_points) {
-    aw_harness_t h = {.name = name, .fn = fn, .locks = {lock}, .sems = {sem}};
-    aw_harness_report_t r;
-    int v = aw_harness_run(&h, &r);
+    aw_testing_t h = {.name = name, .fn = fn, .locks = {lock}, .sems = {sem}, .mute_stdout = true};
+    aw_testing_report_t r;
+    int v = aw_testing_run(&h, &r);
     cr_assert_eq(v, 0, "%s: %d invariant violation(s), listed on stderr", name, v);
     cr_assert_geq(r.points, min_points, "%s: %d cancellation points counted", name, r.points);
     cr_assert_eq(r.cancels + r.deadlines + r.missed, 2 * r.points);
@@ -40,25 +43,25 @@ static void check(aw_task_fn fn, const char *name, aw_lock_t *lock, aw_sem_t *se
     cr_assert_gt(r.enters, 0);
 }
 
-Test(harness, seed_000_db_connection) { check(example_db_connection, "db_connection", NULL, NULL, 1); }
-Test(harness, seed_001_connection) { check(example_connection, "connection", NULL, NULL, 1); }
-Test(harness, seed_002_exit_args) { check(example_exit_args, "exit_args", NULL, NULL, 1); }
+Test(testing, seed_000_db_connection) { check(example_db_connection, "db_connection", NULL, NULL, 1); }
+Test(testing, seed_001_connection) { check(example_connection, "connection", NULL, NULL, 1); }
+Test(testing, seed_002_exit_args) { check(example_exit_args, "exit_args", NULL, NULL, 1); }
 /* no suspension at all: nothing to inject, still every manager exits */
-Test(harness, seed_002_nested) { check(example_nested, "nested", NULL, NULL, 0); }
-Test(harness, seed_002_workers_gather) { check(example_workers_gather, "workers_gather", NULL, NULL, 1); }
-Test(harness, seed_002_timeout) { check(example_timeout, "timeout", NULL, NULL, 1); }
+Test(testing, seed_002_nested) { check(example_nested, "nested", NULL, NULL, 0); }
+Test(testing, seed_002_workers_gather) { check(example_workers_gather, "workers_gather", NULL, NULL, 1); }
+Test(testing, seed_002_timeout) { check(example_timeout, "timeout", NULL, NULL, 1); }
 
 /* the examples of the managers toolkit */
-Test(harness, seed_002_gencm_connection) { check(example_gencm_connection, "gencm_connection", NULL, NULL, 1); }
+Test(testing, seed_002_gencm_connection) { check(example_gencm_connection, "gencm_connection", NULL, NULL, 1); }
 /* no suspension point either (as in the seed): the enters and exits are still checked */
-Test(harness, seed_002_gencm_errors) { check(example_gencm_errors, "gencm_errors", NULL, NULL, 0); }
-Test(harness, seed_002_workers_lock) { check(example_workers_lock, "workers_lock", &shared_resource, NULL, 1); }
-Test(harness, seed_002_aclose) { check(example_aclose, "aclose", NULL, NULL, 1); }
-Test(harness, seed_003_class_manager) { check(example_class_manager, "class_manager", NULL, NULL, 1); }
-Test(harness, seed_003_decorator) { check(example_decorator, "decorator", NULL, NULL, 1); }
-Test(harness, seed_003_error_handling) { check(example_error_handling, "error_handling", NULL, NULL, 1); }
-Test(harness, seed_003_combined) { check(example_combined, "combined", NULL, NULL, 1); }
-Test(harness, seed_004_generators) { check(example_generators, "generators", NULL, NULL, 1); }
+Test(testing, seed_002_gencm_errors) { check(example_gencm_errors, "gencm_errors", NULL, NULL, 0); }
+Test(testing, seed_002_workers_lock) { check(example_workers_lock, "workers_lock", &shared_resource, NULL, 1); }
+Test(testing, seed_002_aclose) { check(example_aclose, "aclose", NULL, NULL, 1); }
+Test(testing, seed_003_class_manager) { check(example_class_manager, "class_manager", NULL, NULL, 1); }
+Test(testing, seed_003_decorator) { check(example_decorator, "decorator", NULL, NULL, 1); }
+Test(testing, seed_003_error_handling) { check(example_error_handling, "error_handling", NULL, NULL, 1); }
+Test(testing, seed_003_combined) { check(example_combined, "combined", NULL, NULL, 1); }
+Test(testing, seed_004_generators) { check(example_generators, "generators", NULL, NULL, 1); }
 
 /* Semaphores: a pool of 2 permits shared by 4 workers, each also
  * waiting on an event set by the body and taking a turn on a lock. */
@@ -87,10 +90,10 @@ static int sync_scenario(void *arg) {
     return aw_status();
 }
 
-Test(harness, semaphore_lock_and_event_workers) {
-    aw_harness_t h = {.name = "sync", .fn = sync_scenario, .locks = {&turn}, .sems = {&pool}};
-    aw_harness_report_t r;
-    cr_assert_eq(aw_harness_run(&h, &r), 0);
+Test(testing, semaphore_lock_and_event_workers) {
+    aw_testing_t h = {.name = "sync", .fn = sync_scenario, .locks = {&turn}, .sems = {&pool}};
+    aw_testing_report_t r;
+    cr_assert_eq(aw_testing_run(&h, &r), 0);
     cr_assert_geq(r.points, 8);
     cr_assert_eq(r.missed, 0);
 }
@@ -122,14 +125,59 @@ static int leaky(void *arg) {
     return 0;
 }
 
-Test(harness, reports_leaked_fds_permits_and_held_locks) {
-    aw_harness_t h = {.name = "leaky (violations expected)", .fn = leaky, .reset = leaky_reset,
+Test(testing, reports_leaked_fds_permits_and_held_locks) {
+    aw_testing_t h = {.name = "leaky (violations expected)", .fn = leaky, .reset = leaky_reset,
                       .locks = {&leaky_lock}, .sems = {&leaky_sem}};
-    aw_harness_report_t r;
-    int v = aw_harness_run(&h, &r);
+    aw_testing_report_t r;
+    int v = aw_testing_run(&h, &r);
     cr_assert_eq(r.points, 3); /* the lock's checkpoint, the semaphore's, the sleep */
     /* point 1: nothing taken yet, clean; point 2: the lock leaks;
      * point 3: the lock, the permit and two fds leak. In both modes. */
     cr_assert_eq(v, 2 * (0 + 1 + 3), "violations: %d", v);
     cr_assert_eq(r.cancels + r.deadlines, 6);
+}
+
+/* One run at one point, with a hook of the user's own chained after the
+ * checker's: the result says what the scenario returned. */
+static int two_sleeps(void *arg) {
+    aw_with (aw_locked(&turn)) {
+        if (aw_sleep_ms(1) < 0 || aw_yield() < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+
+static void count_points(const aw_trace_event_t *ev, void *arg) {
+    if (ev->kind == AW_TRACE_POINT)
+        ++*(int *)arg;
+}
+
+Test(testing, run_once_injects_at_one_point_and_chains_the_users_hook) {
+    int seen = 0;
+    aw_testing_t h = {.name = "two_sleeps", .fn = two_sleeps, .locks = {&turn},
+                      .trace = count_points, .trace_arg = &seen};
+    aw_testing_result_t res;
+    cr_assert_eq(aw_testing_run_once(&h, AW_TESTING_NONE, 0, &res), 0);
+    cr_assert_eq(res.points, 3); /* the lock, the sleep, the yield */
+    cr_assert_eq(seen, 3);
+    cr_assert_eq(res.status, 0);
+    cr_assert_eq(res.enters, 2); /* the checker's own scope and the lock */
+    cr_assert_eq(aw_testing_run_once(&h, AW_TESTING_CANCEL, 2, &res), 0);
+    cr_assert(res.injected);
+    cr_assert_eq(res.status, -ECANCELED);
+    cr_assert_eq(res.err, -ECANCELED);
+    cr_assert_eq(aw_testing_run_once(&h, AW_TESTING_DEADLINE, 3, &res), 0);
+    cr_assert(res.injected);
+    cr_assert_eq(res.err, -ECANCELED); /* the scope turns it into -ETIMEDOUT on the way out */
+    cr_assert_eq(aw_testing_run_once(&h, AW_TESTING_CANCEL, 4, &res), 0);
+    cr_assert(!res.injected);
+}
+
+static int nested_run(void *arg) {
+    aw_testing_t h = {.name = "inner", .fn = two_sleeps};
+    return aw_testing_run_once(&h, AW_TESTING_NONE, 0, NULL);
+}
+
+Test(testing, refuses_to_run_inside_a_loop) {
+    cr_assert_eq(aw_main(nested_run, NULL), -EINVAL);
 }
