@@ -45,7 +45,7 @@ typedef struct aw_lock {          /* fields private */
     int dead_line;
 } aw_lock_t;
 
-#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0, NULL}
+#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0, NULL, NULL, 0, NULL, NULL, 0}
 
 /* Suspends while another task holds it. A cancellation point. 0,
  * -ECANCELED, -EDEADLK, -EOWNERDEAD (its last owner ended holding it; not
