@@ -338,12 +338,18 @@ void aw__err_move(aw_task_t *to, aw_task_t *from) {
     aw_err_t *e = aw__err_detach(from);
     if (!e)
         return;
+    /* Seqs fall down a chain (the top is the newest): code that drops
+     * "what was raised since mark" stops at the first record not newer,
+     * so the moved records are numbered from the top down. */
+    uint64_t n = 0;
     for (aw_err_t *x = e; x; x = x->context)
-        x->seq = 0;
+        n++;
+    uint64_t seq = to->errseq + n;
+    to->errseq = seq;
+    for (aw_err_t *x = e; x; x = x->context)
+        x->seq = seq--;
     aw__err_append(e, to->err);
     to->err = e;
-    for (aw_err_t *x = e; x && x->seq == 0; x = x->context)
-        x->seq = ++to->errseq;
 }
 
 /* A generator's code runs on behalf of its consumer: it is that task. */

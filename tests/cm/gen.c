@@ -493,3 +493,39 @@ static int m3_cancel(void *arg) {
 Test(gen, M3_a_manager_held_around_the_yield_sees_a_cancelled_consumers_close) {
     aw_test_run(m3_cancel, NULL, 0);
 }
+
+/* A group cancelled on purpose unwinds a consumer whose generator holds a
+ * manager around its yield; that manager's exit fails while the close
+ * unwinds the generator. The failure is not the group's own cancel: it
+ * leaves the group (found by the composition fuzzer, seed 5295). */
+static int failing_exit(void *self, const aw_err_t *err) {
+    return aw_raise(-EINVAL, "the generator's manager failed to close");
+}
+static const aw_cm_type_t failing_type = {.name = "failing", .enter = tx_enter,
+                                          .exit = failing_exit};
+static int gen_holding_failing(aw_gen_t *g, void *arg) {
+    aw_with (aw_cm(&failing_type, NULL)) {
+        int i = 0;
+        if (aw_checkpoint() < 0) /* the group's cancel reaches the generator */
+            aw_leave();
+        aw_gen_yield(g, &i);
+    }
+    return aw_status();
+}
+static int m5_group_cancel_body(void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_group_cancel(grp);
+        aw_for (int *v, aw_gen(gen_holding_failing, NULL)) {
+            (void)v;
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "the generator's failure vanished with the group's cancel");
+    cr_assert_not_null(aw_err_find(e, -EINVAL), "EINVAL is not in what left: %s",
+                       aw_err_name(e->code));
+    aw_err_clear();
+    return 0;
+}
+Test(gen, M4_a_generators_close_failure_leaves_a_group_cancelled_on_purpose) {
+    aw_test_run(m5_group_cancel_body, NULL, 0);
+}
