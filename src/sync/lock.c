@@ -74,12 +74,13 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
     aw_task_t *self = aw_task_self();
     if (!self)
         return aw__no_task("aw_lock_acquire");
-    if (l->owner == self)
-        return aw_raise(-EDEADLK, "lock '%s' is already held by this task ('%s')",
-                        l->name ? l->name : "?", self->name);
+    /* a cancellation point first, whatever else is wrong (Trio's order) */
     int rc = aw_checkpoint();
     if (rc < 0)
         return rc;
+    if (l->owner == self)
+        return aw_raise(-EDEADLK, "lock '%s' is already held by this task ('%s')",
+                        l->name ? l->name : "?", self->name);
     if (!l->owner && !l->waiters.head) {
         aw__lock_set_owner(l, self);
         l->file = file;

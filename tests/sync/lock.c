@@ -284,3 +284,19 @@ Test(lock, M6_the_dump_does_not_crash_after_an_owner_ended_holding_a_lock) {
      * loop reports it at close */
     aw_test_run(m6_dump_main, NULL, -AW_EGROUP);
 }
+
+/* Acquiring a lock the task already holds, with a cancel pending: the
+ * cancellation point answers first (-ECANCELED, not -EDEADLK; found by
+ * the composition fuzzer, seed 11264). */
+static int reacquire_cancelled(void *arg) {
+    aw_lock_t l = AW_LOCK_INIT("relock");
+    cr_assert_eq(aw_lock_acquire(&l), 0);
+    aw_task_cancel(aw_task_self());
+    cr_assert_eq(aw_lock_acquire(&l), -ECANCELED);
+    aw_err_clear();
+    aw_lock_release(&l);
+    return 0;
+}
+Test(lock, a_cancel_pending_wins_over_reacquiring_a_held_lock) {
+    aw_test_run(reacquire_cancelled, NULL, 0);
+}
