@@ -1281,7 +1281,10 @@ static int cls_exit(void *self, const aw_err_t *err) {
     }
     switch (in->n->b) {
     case EXIT_SUPPRESS:
-        handle_ids(&in->saw);
+        /* a cancel cannot be suppressed: an exit handed one (with what
+         * it unwound underneath) suppresses nothing */
+        if (in->saw_top != -ECANCELED)
+            handle_ids(&in->saw);
         in->suppressed = 1;
         return AW_SUPPRESS;
     case EXIT_FAIL:
@@ -1400,7 +1403,8 @@ static int gcm_fn(aw_gencm_t *g, void *arg) {
     switch (gi->n->b) {
     case RULE_SUPPRESS: {
         fz_snap_t s = snap_err(aw_gencm_error(g));
-        handle_ids(&s);
+        if (s.top != -ECANCELED) /* a cancel cannot be suppressed */
+            handle_ids(&s);
         gi->suppressed = 1;
         return 0;
     }
@@ -1452,10 +1456,34 @@ static void gcm_exiting(fz_gcm_t *gi) {
     gi->gctx.base = &gi->exit_shield;
 }
 
+/* The block's cancel is the generator's own: a scope the generator holds
+ * around its yield (the frames from `gen` up to its link) is cancelled,
+ * and none of the user's (from `user` up to a shield) is. The generator's
+ * scope then ends its own cancel as scopes do (a fail-after's becomes
+ * ETIMEDOUT, a move-on's nothing): Python's `async with timeout(): yield`. */
+static bool gen_scope_cancel(fz_ctx_t *c, fz_frame_t *gen, fz_frame_t *user) {
+    bool mine = false;
+    for (fz_frame_t *f = gen; f && f->kind != FR_LINK; f = f->parent)
+        mine |= fr_cancelled(f);
+    if (!mine)
+        return false;
+    fz_frame_t *saved = c->top;
+    c->top = user;
+    bool theirs = false;
+    for (fz_frame_t *f = first(c); f && !theirs; f = up(f)) {
+        theirs = fr_cancelled(f);
+        if (fr_shield(f))
+            break;
+    }
+    c->top = saved;
+    return !theirs;
+}
+
 static int exec_gencm(fz_ctx_t *c, const fz_node_t *n) {
     fz_gcm_t *gi = gcm_new(n, c);
     uint64_t mark = mark_now();
     fz_snap_t B = {0};
+    bool gen_own = false;
     int ran = 0;
     c->withs++;
     aw_with (aw_cm(&aw_gencm_type, &gi->g)) {
@@ -1463,8 +1491,10 @@ static int exec_gencm(fz_ctx_t *c, const fz_node_t *n) {
         fz_frame_t *saved = c->top;
         c->top = gi->yield_top; /* the generator's scopes cover the block (item 4) */
         exec_list(c, &n->body);
-        c->top = saved;
         B = snap(mark);
+        if (B.top == -ECANCELED)
+            gen_own = gen_scope_cancel(c, gi->yield_top, saved);
+        c->top = saved;
         gcm_exiting(gi);
     }
     c->withs--;
@@ -1482,7 +1512,8 @@ static int exec_gencm(fz_ctx_t *c, const fz_node_t *n) {
         viol(FZ_V_EXIT_SAW, n, "aw_gencm_yield returned %s, the body left %s",
              aw_err_name(gi->yield_rc), aw_err_name(B.top));
     int rule = gi->failed_rc ? RULE_FAIL : gi->suppressed ? RULE_SUPPRESS : RULE_PROPAGATE;
-    check_rule(n, "generator manager", rule, gi->failed_rc, &B, &A);
+    if (!gen_own) /* else the generator's scope decided, as scopes do */
+        check_rule(n, "generator manager", rule, gi->failed_rc, &B, &A);
     return A.top;
 }
 
@@ -1615,9 +1646,21 @@ static int exec_scope(fz_ctx_t *c, const fz_node_t *n) {
     if (B.top && outer && !A.top && n->a != SC_SHIELD)
         viol(FZ_V_LOST_CANCEL, n, "scope left clean with %s from the body while an outer scope "
              "is cancelled", aw_err_name(B.top));
-    if (n->a == SC_FAILAFTER && expired && !outer && (!B.top || B.top == -ECANCELED) &&
-        A.top != -ETIMEDOUT)
-        viol(FZ_V_OUTCOME, n, "fail-after expired: %s left, not ETIMEDOUT", aw_err_name(A.top));
+    if (n->a == SC_FAILAFTER && expired && !outer && (!B.top || B.top == -ECANCELED)) {
+        /* a failure raised while the scope's cancel unwound the block
+         * leaves on top, the timeout in its chain (issue 10 item 5) */
+        bool failure = false;
+        for (int i = 0; i < B.ids.n; i++)
+            failure |= !R.raised[B.ids.v[i]].handled;
+        if (!failure && A.top != -ETIMEDOUT)
+            viol(FZ_V_OUTCOME, n, "fail-after expired: %s left, not ETIMEDOUT", aw_err_name(A.top));
+        else if (failure && (!A.top || A.top == -ETIMEDOUT || A.top == -ECANCELED))
+            viol(FZ_V_OUTCOME, n, "fail-after expired while a failure unwound the block: %s "
+                 "left on top, not the failure", aw_err_name(A.top));
+        else if (failure && !aw_err_find(aw_err_current(), -ETIMEDOUT))
+            viol(FZ_V_OUTCOME, n, "fail-after expired while a failure unwound the block: "
+                 "ETIMEDOUT is not in the chain of %s", aw_err_name(A.top));
+    }
     if (!B.top && !(n->a == SC_FAILAFTER && expired) && A.top)
         viol(FZ_V_OUTCOME, n, "the body left clean, %s left the scope", aw_err_name(A.top));
     if (A.dup)
