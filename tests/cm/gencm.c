@@ -673,3 +673,35 @@ static int m3_user_cancel_body(void *arg) {
 Test(gencm, M3_a_cancel_of_the_user_passes_through_a_generators_scope) {
     aw_test_run(m3_user_cancel_body, NULL, 0);
 }
+
+/* The generator's deadline passes while the block runs without
+ * suspending: the block's next checkpoint (and yield) sees it, as it
+ * would see a deadline of its own (found by the composition fuzzer). */
+static int m3_spin_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_MS(1))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_spin_body(void *arg) {
+    int *which = arg;
+    int rc = 1;
+    aw_with (aw_gencm(m3_spin_gen, NULL)) {
+        aw_ns_t until = aw_now() + AW_MS(3);
+        while (aw_now() < until)
+            ; /* past the generator's deadline without a suspension point */
+        rc = *which ? aw_yield() : aw_checkpoint();
+    }
+    cr_assert_eq(rc, -ECANCELED, "the block's %s did not see the generator's past deadline",
+                 *which ? "yield" : "checkpoint");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gencm, M3_a_checkpoint_in_the_block_sees_the_generators_past_deadline) {
+    int which = 0;
+    aw_test_run(m3_spin_body, &which, 0);
+}
+Test(gencm, M3_a_yield_in_the_block_sees_the_generators_past_deadline) {
+    int which = 1;
+    aw_test_run(m3_spin_body, &which, 0);
+}
