@@ -38,6 +38,7 @@
 #include <awith/introspect.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
+#include <awith/track.h>
 #include <awith/trace.h>
 #include <awith/timing.h>
 #include <awith/testing.h>

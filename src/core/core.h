@@ -79,6 +79,8 @@ struct aw__core {
     /* trace hook (src/core/trace.c): NULL when unset */
     void (*trace)(const struct aw_trace_event *, void *);
     void *trace_arg;
+    struct aw__track_rec *tracked; /* open resources (track.c) */
+    uint64_t track_id;            /* this loop's id for their handles; 0 until one */
 };
 
 /* Trace events (awith/trace.h): one predictable branch when no hook is set. */
@@ -179,6 +181,10 @@ aw_err_t *aw__err_strip_cancels(aw_err_t *e);
  * "EIO <- ETIMEDOUT <- ECANCELED", as Python 3.13 chains it (G10). */
 void aw__err_sink(aw_task_t *t, uint64_t mark);
 aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
+
+/* track.c: report every resource still open, free the records; the
+ * count. Called at loop close. */
+size_t aw__track_report(aw_loop_t *l);
 
 /* group.c */
 void aw__group_child_done(aw_task_t *t);

@@ -187,6 +187,10 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
             if (rc == 0)
                 rc = -EBUSY;
         }
+        /* Resources left open (SEMANTICS (c) 16, issue 10 item 9): each is
+         * named with who opened it, and the loop did not close cleanly. */
+        if (aw__track_report(l) && rc == 0)
+            rc = -EBUSY;
         /* Failures of the root group's tasks are reported, and are not only
          * printed (SEMANTICS (c) 13): a main task that succeeded still
          * makes aw_main fail with the group error code. */

@@ -1,0 +1,74 @@
+/* tests for src/core/track.c: resources left open are reported at loop
+ * close with who opened them, and make aw_main fail with -EBUSY (issue 10
+ * item 9); closed ones leave no trace; a handle closed after its loop is
+ * gone is a no-op. */
+#include "capture.h"
+
+#include <string.h>
+
+typedef struct { int fd; aw_track_t track; } conn_t;
+static conn_t leaked, kept;
+
+static int leave_one_open(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_track_open(&leaked.track, "conn", "%s:%d", "db.example", 5432), 0);
+    cr_assert_eq(aw_track_open(&kept.track, "conn", "closed one"), 0);
+    aw_track_close(&kept.track);
+    aw_track_close(&kept.track); /* idempotent */
+    return 0;
+}
+
+Test(track, a_resource_left_open_is_reported_and_fails_aw_main) {
+    char err[2048];
+    int rc = aw_test_main_stderr(leave_one_open, NULL, err, sizeof err);
+    cr_assert_eq(rc, -EBUSY, "aw_main: %d", rc);
+    cr_assert(strstr(err, "conn 'db.example:5432' was never closed"), "stderr: %s", err);
+    cr_assert(strstr(err, "task 'main'"), "names who opened it: %s", err);
+    cr_assert_null(strstr(err, "closed one"), "a closed one is not reported: %s", err);
+    aw_track_close(&leaked.track); /* after its loop: a no-op, no use of freed memory */
+}
+
+static int close_all(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_track_open(&kept.track, "conn", "x"), 0);
+    aw_track_close(&kept.track);
+    return 0;
+}
+
+Test(track, closed_resources_leave_no_report) {
+    char err[512];
+    cr_assert_eq(aw_test_main_stderr(close_all, NULL, err, sizeof err), 0);
+    cr_assert_eq(err[0], 0, "stderr: %s", err);
+}
+
+/* A manager's enter that opens a resource: the report names the aw_with. */
+static int conn_enter(void *self, void **out) {
+    conn_t *c = self;
+    *out = c;
+    return aw_track_open(&c->track, "conn", "from a manager");
+}
+static int conn_exit_forgets(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    return 0; /* a buggy exit: never closes */
+}
+static const aw_cm_type_t conn_type = {.name = "conn", .enter = conn_enter,
+                                       .exit = conn_exit_forgets};
+static int leak_in_manager(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&conn_type, &leaked)) {
+    }
+    return 0;
+}
+
+Test(track, a_resource_opened_by_a_managers_enter_names_the_with) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(leak_in_manager, NULL, err, sizeof err), -EBUSY);
+    cr_assert(strstr(err, "entering the aw_with at") && strstr(err, "track.c:"), "stderr: %s",
+              err);
+}
+
+Test(track, outside_a_loop_it_is_eperm_and_untracked) {
+    conn_t c;
+    cr_assert_eq(aw_track_open(&c.track, "conn", "x"), -EPERM);
+    aw_track_close(&c.track); /* harmless */
+}
