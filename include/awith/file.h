@@ -27,6 +27,7 @@
 
 #include <awith/cm.h>
 #include <awith/gen.h>
+#include <awith/track.h>
 #include <fcntl.h>
 #include <sys/types.h>
 
@@ -40,6 +41,7 @@ struct aw_file {                 /* private; public for stack storage */
     uint8_t nowait_off;          /* RWF_NOWAIT not supported here */
     uint8_t fast;                /* calls served without a thread since the last yield */
     char path[240];              /* for messages (truncated if longer) */
+    aw_track_t track;            /* reported at loop close if never closed */
 };
 
 /* Open `path` (open(2) flags; O_CLOEXEC is added; mode for O_CREAT).

@@ -15,6 +15,7 @@ struct aw_listener {             /* private; public for stack storage */
     int family;                  /* AF_INET, AF_INET6, AF_UNIX */
     int port;                    /* TCP: the bound port (useful with port 0) */
     char name[108];              /* "127.0.0.1:8080" or the Unix path */
+    aw_track_t track;            /* reported at loop close if never closed */
 };
 
 typedef struct aw_listen_opts {

@@ -38,6 +38,7 @@
 #define AWITH_STREAM_H
 
 #include <awith/cm.h>
+#include <awith/track.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -69,6 +70,7 @@ struct aw_stream {               /* private; public for stack storage */
     uint32_t rpos, wpos;         /* unread bytes: buf[rpos, wpos) */
     const aw_stream_io_t *io;    /* NULL: plain socket */
     void *io_ctx;
+    aw_track_t track;            /* reported at loop close if never closed */
     char why[96];                /* what broke it */
     char peer[64];               /* "127.0.0.1:8080", "[::1]:80", "/tmp/s" */
 };

@@ -23,6 +23,7 @@
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
+#include <awith/track.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
 #include <awith/pg.h>
@@ -45,6 +46,7 @@ typedef struct aw__pg_stmt {
 } aw__pg_stmt_t;
 
 struct aw_pg {
+    aw_track_t track;          /* reported at loop close if never closed */
     PGconn *pg;
     int fd;                    /* the fd known to the reactor, or -1 */
     bool poisoned;
@@ -516,6 +518,9 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
         free(c);
         return rc;
     }
+    /* named without the password a DSN may hold */
+    aw_track_open(&c->track, "postgres connection", "%s@%s:%s/%s", PQuser(c->pg),
+                  PQhost(c->pg), PQport(c->pg), PQdb(c->pg));
     *out = c;
     return 0;
 fail:
@@ -528,6 +533,7 @@ fail:
 void aw_pg_close(aw_pg_t *c) {
     if (!c)
         return;
+    aw_track_close(&c->track); /* closed as far as its user goes */
     if (c->settling) { /* the settler finishes (its cancel request, bounded) and frees it */
         c->close_pending = true;
         return;

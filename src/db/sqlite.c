@@ -12,6 +12,7 @@
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
+#include <awith/track.h>
 #include <awith/thread.h>
 #include <awith/event.h>
 #include <awith/sqlite.h>
@@ -28,6 +29,7 @@ typedef struct {
 } aw__sq_stmt_t;
 
 struct aw_sqlite {
+    aw_track_t track;             /* reported at loop close if never closed */
     sqlite3 *db;
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
@@ -557,6 +559,7 @@ int aw_sqlite_open(aw_sqlite_t **out, const char *path) {
         conn_free(c);
         return rc;
     }
+    aw_track_open(&c->track, "sqlite connection", "%s", path ? path : ":memory:");
     *out = c;
     return 0;
 }
@@ -564,6 +567,7 @@ int aw_sqlite_open(aw_sqlite_t **out, const char *path) {
 int aw_sqlite_close(aw_sqlite_t *c) {
     if (!c)
         return 0;
+    aw_track_close(&c->track); /* closed as far as its user goes */
     if (c->busy) {
         c->close_pending = true; /* closed when the interrupted call ends */
         return 0;

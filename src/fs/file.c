@@ -87,6 +87,7 @@ int aw_file_open(aw_file_t *f, const char *path, int flags, mode_t mode) {
     f->fd = -1;
     f->nowait_off = 0;
     f->fast = 0;
+    f->track = (aw_track_t){0};
     aw__file_name(f, path);
     ssize_t r = -EAGAIN;
     if (!(flags & (O_CREAT | O_TRUNC | O_TMPFILE))) {
@@ -122,6 +123,7 @@ int aw_file_open(aw_file_t *f, const char *path, int flags, mode_t mode) {
     if (r < 0)
         return aw_raise((int)r, "open %s: %s", path, aw_strerror((int)r));
     f->fd = (int)r;
+    aw_track_open(&f->track, "file", "%s", f->path); /* -ENOMEM: untracked, still open */
     return 0;
 }
 
@@ -239,6 +241,7 @@ int aw_file_close(aw_file_t *f) {
         return 0;
     int rc = close(f->fd);
     f->fd = -1;
+    aw_track_close(&f->track);
     if (rc < 0 && errno != EINTR)
         return aw_raise(-errno, "close %s: %s", f->path, aw_strerror(-errno));
     return 0;

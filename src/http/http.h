@@ -7,6 +7,7 @@
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
+#include <awith/track.h>
 #include <awith/event.h>
 #include <awith/fd.h>
 #include <awith/http.h>
@@ -54,6 +55,7 @@ struct aw_http_session {
     uint8_t closing;
     uint8_t managed;               /* opened by the manager: its exit closes it */
     uint8_t orphaned;              /* close could not await the driver: it frees s */
+    aw_track_t track;              /* reported at loop close if never closed */
     int cb_err;                    /* why our socket callback refused curl (-errno) */
 };
 

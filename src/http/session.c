@@ -222,6 +222,7 @@ static void aw__http_free(aw_http_session_t *s) {
     free(s->base_url);
     free(s->ca_file);
     free(s->protocols);
+    aw_track_close(&s->track);
     free(s);
 }
 
@@ -294,10 +295,7 @@ static int aw__http_driver(void *arg) {
          * down with a session opened by hand still open (K4). A session
          * of a with block is left to its exit, which always runs: freeing
          * it here would pull it from under that exit. */
-        fprintf(stderr,
-                "awith: HTTP session opened at %s:%d was never closed "
-                "(%zu response(s) still open); closing it at loop shutdown\n",
-                s->file, s->line, s->active);
+        s->track.rec = NULL; /* its record stays: reported at loop close */
         aw__http_detach_all(s);
         aw__http_free(s);
     }
@@ -379,6 +377,8 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     rc = aw_spawn(NULL, aw__http_driver, s, &s->driver);
     if (rc < 0)
         goto undo;
+    aw_track_open(&s->track, "HTTP session", "%s, opened at %s:%d",
+                  s->base_url ? s->base_url : "no base URL", file, line);
     *out = s;
     return 0;
 undo:

@@ -28,6 +28,7 @@ int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o) {
             aw__net_name((struct sockaddr *)&ss, sl, l->name, sizeof l->name);
     }
     l->fd = fd;
+    aw_track_open(&l->track, "listener", "%s", l->name); /* -ENOMEM: untracked */
     return 0;
 }
 
@@ -75,6 +76,7 @@ int aw_listener_close(aw_listener_t *l) {
         if (l->family == AF_UNIX && l->name[0])
             unlink(l->name);
     }
+    aw_track_close(&l->track);
     return 0;
 }
 

@@ -32,6 +32,7 @@ void aw_stream_init(aw_stream_t *s, int fd, const char *peer) {
         snprintf(s->peer, sizeof s->peer, "%s", peer);
     else
         snprintf(s->peer, sizeof s->peer, "fd %d", fd);
+    aw_track_open(&s->track, "stream", "%s", s->peer); /* -ENOMEM: untracked */
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -319,6 +320,7 @@ int aw_stream_close(aw_stream_t *s) {
     free(s->buf);
     s->buf = NULL;
     s->rpos = s->wpos = 0;
+    aw_track_close(&s->track);
     return 0;
 }
 

@@ -268,6 +268,7 @@ int aw_tcp_connect_addrs(aw_stream_t *s, const char *const *hosts, size_t n, int
 
 int aw_tcp_listen(aw_listener_t *l, const char *host, int port, const aw_listen_opts_t *o) {
     l->fd = -1;
+    l->track = (aw_track_t){0};
     l->port = 0;
     l->name[0] = 0;
     struct addrinfo *ai;

@@ -48,6 +48,7 @@ int aw_unix_connect(aw_stream_t *s, const char *path) {
 
 int aw_unix_listen(aw_listener_t *l, const char *path, const aw_listen_opts_t *o) {
     l->fd = -1;
+    l->track = (aw_track_t){0};
     l->port = 0;
     l->name[0] = 0;
     l->family = AF_UNIX;

@@ -16,6 +16,7 @@
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
+#include <awith/track.h>
 #include <awith/event.h>
 #include <awith/pool.h>
 
@@ -47,6 +48,7 @@ struct aw__pwait {
 };
 
 struct aw_pool {
+    aw_track_t track;          /* reported at loop close if never closed */
     const aw_pool_ops_t *ops;
     void *ctx;
     aw_pool_opts_t o;
@@ -430,6 +432,7 @@ int aw_pool_open(aw_pool_t **out, const aw_pool_ops_t *ops, void *ctx, const aw_
         pl_del(&p->busy, e);
         pl_push(&p->idle, e);
     }
+    aw_track_open(&p->track, "pool", "%s", pname(p)); /* -ENOMEM: untracked */
     *out = p;
     return 0;
 }
@@ -440,6 +443,7 @@ int aw_pool_close(aw_pool_t *p, aw_ns_t grace) {
     if (p->closed)
         return aw_raise(-EINVAL, "%s: closed twice", pname(p));
     p->closed = true;
+    aw_track_close(&p->track);
     for (aw__pwait_t *w; (w = wq_pop(p));) {
         w->got = GOT_CLOSED;
         aw_event_set(&w->ev);

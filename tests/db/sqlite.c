@@ -421,3 +421,18 @@ static int tx_in_a_stack(void *arg) {
     return 0;
 }
 SQ_TEST(transactions_and_connections_entered_in_a_loop_are_distinct, tx_in_a_stack)
+
+/* A connection left open is reported at loop close, and aw_main fails
+ * with -EBUSY (issue 10 item 9). */
+#include "../capture.h"
+static aw_sqlite_t *leaked_db;
+static int leave_sqlite_open(void *arg) {
+    cr_assert_eq(aw_sqlite_open(&leaked_db, ":memory:"), 0);
+    return 0; /* never closed: the loop's report says so */
+}
+Test(sqlite, I9_a_connection_left_open_is_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(leave_sqlite_open, NULL, err, sizeof err), -EBUSY);
+    cr_assert(strstr(err, "sqlite connection ':memory:' was never closed"), "stderr: %s", err);
+    aw_sqlite_close(leaked_db); /* after the loop: frees it, the record is gone already */
+}

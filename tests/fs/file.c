@@ -389,3 +389,18 @@ static int t_fifo(void *arg) {
     return aw_status();
 }
 Test(file, fifo_open_does_not_block_the_loop) { aw_test_run(t_fifo, NULL, 0); }
+
+/* A file left open is reported at loop close, by path, and aw_main fails
+ * with -EBUSY (issue 10 item 9). */
+#include "capture.h"
+static aw_file_t leaked_file;
+static int leave_file_open(void *arg) {
+    cr_assert_eq(aw_file_open(&leaked_file, "/proc/self/status", O_RDONLY, 0), 0);
+    return 0;
+}
+Test(file, I9_a_file_left_open_is_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(leave_file_open, NULL, err, sizeof err), -EBUSY);
+    cr_assert(strstr(err, "file '/proc/self/status' was never closed"), "stderr: %s", err);
+    close(leaked_file.fd);
+}

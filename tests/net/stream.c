@@ -439,3 +439,24 @@ Test(stream, J8_an_interrupted_read_exactly_or_write_never_loses_bytes_silently)
     aw_test_run(t_j8, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* A stream and a listener left open are reported at loop close, by peer
+ * and address, and aw_main fails with -EBUSY (issue 10 item 9). */
+#include "../capture.h"
+#include <awith/tcp.h>
+static aw_listener_t leaked_l;
+static aw_stream_t leaked_s;
+static int leave_socket_open(void *arg) {
+    cr_assert_eq(aw_tcp_listen(&leaked_l, "127.0.0.1", 0, NULL), 0);
+    cr_assert_eq(aw_tcp_connect(&leaked_s, "127.0.0.1", leaked_l.port), 0);
+    return 0;
+}
+Test(stream, I9_a_stream_and_a_listener_left_open_are_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(leave_socket_open, NULL, err, sizeof err), -EBUSY);
+    cr_assert(strstr(err, "stream '127.0.0.1:"), "stderr: %s", err);
+    cr_assert(strstr(err, "listener '127.0.0.1:"), "stderr: %s", err);
+    close(leaked_s.fd);
+    close(leaked_l.fd);
+    free(leaked_s.buf);
+}

@@ -396,3 +396,18 @@ static int waiting_close(void *arg) {
     return 0;
 }
 POOL_TEST(close_waits_for_items_in_use_within_the_grace, waiting_close)
+
+/* A pool left open is reported at loop close, by name, and aw_main fails
+ * with -EBUSY (issue 10 item 9). */
+#include "capture.h"
+static aw_pool_t *leaked_pool;
+static res_t leaked_res;
+static int leave_pool_open(void *arg) {
+    cr_assert_eq(aw_pool_open(&leaked_pool, &ops, &leaked_res, &(aw_pool_opts_t){.max = 2}), 0);
+    return 0;
+}
+Test(pool, I9_a_pool_left_open_is_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(leave_pool_open, NULL, err, sizeof err), -EBUSY);
+    cr_assert(strstr(err, "pool 'testpool' was never closed"), "stderr: %s", err);
+}
