@@ -33,7 +33,7 @@ static void aw__lock_giveback(void *p) {
 
 /* Hand l to its first waiter, or free it. */
 static void aw__lock_pass(aw_lock_t *l) {
-    aw__wnode_t *n = l->waiters.head;
+    aw__wnode_t *n = aw__wq_first(&l->waiters);
     aw__lock_set_owner(l, n ? n->who : NULL);
     if (n)
         aw__wq_grant(&l->waiters);
