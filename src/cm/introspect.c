@@ -41,9 +41,10 @@ static aw_task_t *aw__waits_for(const aw_task_t *t) {
     return NULL;
 }
 
-static int aw__dump_cycles(FILE *f, aw_task_t *tasks, size_t n) {
+static int aw__dump_cycles(FILE *f, const aw__list_t *tasks, size_t n) {
     int cycles = 0;
-    for (aw_task_t *t = tasks; t; t = t->lnext) {
+    aw__list_each(tasks, node) {
+        aw_task_t *t = aw__container(node, aw_task_t, live);
         /* walk from t; a cycle through t is reported from its lowest id */
         aw_task_t *x = aw__waits_for(t);
         size_t steps = 0;
@@ -81,7 +82,8 @@ int aw_loop_dump(FILE *f) {
     struct aw__core *c = l->core;
     fprintf(f, "awith loop: %zu task(s), %zu timer(s), %zu fd waiter(s), %zu job(s) in the pool\n",
             c->ntasks, l->timers.n, l->fd_waiters, l->jobs);
-    for (aw_task_t *t = c->tasks; t; t = t->lnext) {
+    aw__list_each(&c->tasks, node) {
+        aw_task_t *t = aw__container(node, aw_task_t, live);
         fprintf(f, "task '%s' (id %llu) %s, spawned at %s:%d", t->name,
                 (unsigned long long)t->id, aw__state_name(t), t->file, t->line);
         if (t->delegator)
@@ -119,7 +121,7 @@ int aw_loop_dump(FILE *f) {
             fputc('\n', f);
         }
     }
-    return aw__dump_cycles(f, c->tasks, c->ntasks);
+    return aw__dump_cycles(f, &c->tasks, c->ntasks);
 }
 
 /* ---- the dump on a signal ----

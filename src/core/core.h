@@ -10,6 +10,7 @@
 #define AW_CORE_H
 
 #include "../loop/loop.h"
+#include "list.h"
 #include <awith/base.h>
 #include <awith/err.h>
 #include <awith/loop.h>
@@ -67,12 +68,12 @@ struct aw_task {
     const char *wait_what;        /* introspection: "lock", "event", ... */
     const void *wait_on;          /* the object waited on */
     struct aw_lock *locks;        /* locks held (sync/lock.c; linked through next_held) */
-    aw_task_t *lprev, *lnext;     /* every live task of the loop */
+    aw__link_t live;              /* in the loop's core->tasks */
 };
 
 struct aw__core {
     aw_group_t root;              /* the loop's root group (no owner) */
-    aw_task_t *tasks;             /* live tasks */
+    aw__list_t tasks;             /* live tasks (aw_task_t.live) */
     size_t ntasks;
     uint64_t next_id;
     aw_task_t *main;              /* aw_main's task */

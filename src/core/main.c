@@ -127,7 +127,8 @@ static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
 
 static void aw__report_alive(aw_loop_t *l, const char *why) {
     fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
-    for (aw_task_t *t = l->core->tasks; t; t = t->lnext) {
+    aw__list_each(&l->core->tasks, n) {
+        aw_task_t *t = aw__container(n, aw_task_t, live);
         /* a generator left suspended by its consumer (which may be gone:
          * only the pointer is tested) is named as one (SEMANTICS E3) */
         fprintf(stderr, "  %s '%s' (id %llu, %s at %s:%d), %s\n",

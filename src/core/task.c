@@ -169,12 +169,7 @@ static void aw__task_entry(void *p) {
     t->status = st;
     t->state = AW__T_DONE;
     struct aw__core *c = l->core;
-    if (t->lprev)
-        t->lprev->lnext = t->lnext;
-    else
-        c->tasks = t->lnext;
-    if (t->lnext)
-        t->lnext->lprev = t->lprev;
+    aw__list_remove(&c->tasks, &t->live);
     c->ntasks--;
     if (t->group)
         aw__group_child_done(t);
@@ -236,10 +231,7 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     t->scope = &t->root;
     t->wait_until = AW_NEVER;
     struct aw__core *c = l->core;
-    t->lnext = c->tasks;
-    if (c->tasks)
-        c->tasks->lprev = t;
-    c->tasks = t;
+    aw__list_push_front(&c->tasks, &t->live);
     c->ntasks++;
     t->state = AW__T_READY;
     aw__loop_ready(l, &t->coro);
