@@ -35,8 +35,8 @@ struct aw_group {                 /* private; public for stack storage */
     aw_scope_t scope;             /* encloses the body and every child */
     aw_task_t *owner;
     aw_group_t *outer;            /* the owner's enclosing group */
-    aw_task_t *children;          /* live children (doubly linked) */
-    aw_task_t *done;              /* finished joinable children */
+    aw__list_t children;          /* live children (aw_task_t.sibling) */
+    aw__list_t done;              /* finished joinable children (the same link) */
     size_t nchildren;
     aw_err_t *failures, *failures_tail;
     size_t nfailures;

@@ -57,7 +57,7 @@ struct aw_task {
     aw_scope_t root;
     aw_scope_t *scope;            /* innermost open scope */
     aw_group_t *group;            /* owning group */
-    aw_task_t *gprev, *gnext;     /* siblings in the group */
+    aw__link_t sibling;           /* in group->children, then (joinable) group->done */
     aw_group_t *groups;           /* innermost group this task has open */
     aw_with_t *withs;             /* innermost open with */
     aw_with_t *exiting;           /* the with whose exit runs now (innermost) */

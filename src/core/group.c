@@ -13,17 +13,6 @@ void aw__group_init_root(aw_group_t *g) {
     g->state = 1;
 }
 
-static void aw__group_unlink(aw_group_t *g, aw_task_t *t) {
-    if (t->gprev)
-        t->gprev->gnext = t->gnext;
-    else
-        g->children = t->gnext;
-    if (t->gnext)
-        t->gnext->gprev = t->gprev;
-    t->gprev = t->gnext = NULL;
-    g->nchildren--;
-}
-
 /* Is a cancel visible from t's root scope (its own, its group's, or
  * above)? Then an -ECANCELED status is a consequence, not a failure. */
 static bool aw__cancel_expected(const aw_task_t *t) {
@@ -47,7 +36,8 @@ static bool aw__err_beyond_cancel(const aw_err_t *e) {
 
 void aw__group_child_done(aw_task_t *t) {
     aw_group_t *g = t->group;
-    aw__group_unlink(g, t);
+    aw__list_remove(&g->children, &t->sibling);
+    g->nchildren--;
     bool root = g->scope.kind == AW__SCOPE_ROOT;
     bool failed = t->status < 0 && !(t->status == -ECANCELED && aw__cancel_expected(t) &&
                                      !aw__err_beyond_cancel(t->err));
@@ -66,12 +56,8 @@ void aw__group_child_done(aw_task_t *t) {
         if (!root)
             aw_scope_cancel(&g->scope); /* the first failure stops the rest */
     }
-    if (t->joinable) {
-        t->gnext = g->done;
-        if (g->done)
-            g->done->gprev = t;
-        g->done = t;
-    }
+    if (t->joinable)
+        aw__list_push_front(&g->done, &t->sibling);
     if (!g->nchildren && g->waiting && g->owner)
         aw__task_wake(g->owner, 0);
 }
@@ -107,11 +93,9 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
         t->wait_what = NULL;
         g->waiting = 0;
     }
-    for (aw_task_t *c = g->done, *n; c; c = n) { /* unjoined: release */
-        n = c->gnext;
-        aw__task_release(c);
-    }
-    g->done = NULL;
+    aw__list_each_safe(&g->done, n) /* unjoined: release */
+        aw__task_release(aw__container(n, aw_task_t, sibling));
+    g->done = (aw__list_t){NULL, NULL};
     t->scope = g->scope.parent;
     t->groups = g->outer;
     g->state = 3;

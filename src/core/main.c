@@ -205,10 +205,8 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
                 e = n;
             }
         }
-        for (aw_task_t *t = rt->core.root.done, *n; t; t = n) {
-            n = t->gnext;
-            aw__task_release(t);
-        }
+        aw__list_each_safe(&rt->core.root.done, n)
+            aw__task_release(aw__container(n, aw_task_t, sibling));
     } else {
         fprintf(stderr, "awith: aw_main cannot start the main task: %s\n", aw_strerror(rc));
     }

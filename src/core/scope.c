@@ -133,8 +133,8 @@ static void aw__poke_subtree(aw_task_t *t, int rearm);
 
 static void aw__poke_groups(aw_group_t *g, int rearm) {
     for (; g; g = g->outer)
-        for (aw_task_t *c = g->children; c; c = c->gnext)
-            aw__poke_subtree(c, rearm);
+        aw__list_each(&g->children, n)
+            aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
 }
 
 static void aw__poke_subtree(aw_task_t *t, int rearm) {
@@ -159,14 +159,14 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
     aw_task_t *t = s->task;
     if (!t) { /* the root group's scope */
         aw_group_t *root = (aw_group_t *)s;
-        for (aw_task_t *c = root->children; c; c = c->gnext)
-            aw__poke_subtree(c, rearm);
+        aw__list_each(&root->children, n)
+            aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
         return;
     }
     aw__task_poke(t, rearm);
     for (aw_group_t *g = t->groups; g && aw__group_inside(g, s); g = g->outer)
-        for (aw_task_t *c = g->children; c; c = c->gnext)
-            aw__poke_subtree(c, rearm);
+        aw__list_each(&g->children, n)
+            aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
     if (t->delegate) /* a generator runs inside t's innermost scope */
         aw__poke_subtree(t->delegate, rearm);
     if (t->covered) /* t's scopes cover its user's block (cm/gencm.c, M3) */

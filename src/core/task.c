@@ -263,10 +263,7 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
     t->root.parent = &g->scope;
     t->group = g;
     t->joinable = handle != NULL;
-    t->gnext = g->children;
-    if (g->children)
-        g->children->gprev = t;
-    g->children = t;
+    aw__list_push_front(&g->children, &t->sibling);
     g->nchildren++;
     if (handle)
         *handle = t;
@@ -310,13 +307,7 @@ int aw_task_join(aw_task_t *t) {
         aw__err_move(self, &tmp);
     }
     /* unlink from the group's finished list and free */
-    aw_group_t *g = t->group;
-    if (t->gprev)
-        t->gprev->gnext = t->gnext;
-    else if (g->done == t)
-        g->done = t->gnext;
-    if (t->gnext)
-        t->gnext->gprev = t->gprev;
+    aw__list_remove(&t->group->done, &t->sibling);
     aw__task_release(t);
     return st;
 }
