@@ -104,7 +104,8 @@ int aw_loop_dump(FILE *f) {
             fprintf(f, "  in manager '%s' (%s phase, %.3f ms), entered at %s:%d\n",
                     aw_cm_name(w->cm), aw__phase_name(w),
                     (double)(now - w->since) / 1e6, w->file, w->line);
-        for (aw_lock_t *lk = t->locks; lk; lk = lk->next_held) {
+        aw__list_each(&t->locks, n) {
+            const aw_lock_t *lk = aw__container(n, aw_lock_t, held);
             fprintf(f, "  holds lock '%s'", lk->name ? lk->name : "?");
             if (lk->file)
                 fprintf(f, ", acquired at %s:%d", lk->file, lk->line);

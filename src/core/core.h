@@ -67,7 +67,7 @@ struct aw_task {
     aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
     const char *wait_what;        /* introspection: "lock", "event", ... */
     const void *wait_on;          /* the object waited on */
-    struct aw_lock *locks;        /* locks held (sync/lock.c; linked through next_held) */
+    aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
     aw__link_t live;              /* in the loop's core->tasks */
 };
 

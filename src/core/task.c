@@ -152,7 +152,7 @@ static void aw__task_entry(void *p) {
     aw__task_stack_check(t);
     st = aw__task_status(t, st); /* SEMANTICS K5 */
     /* SEMANTICS M6: locks still held are released now, and reported */
-    if (__builtin_expect(t->locks != NULL, 0) && aw__task_end_locks) {
+    if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
         int rc = aw__task_end_locks(t);
         if (rc < 0)
             st = rc;

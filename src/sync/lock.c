@@ -8,21 +8,14 @@ enum { AW__STREAK_YIELD = 128 };
 static int aw__lock_owner_ended(aw_task_t *t);
 
 /* Every change of owner goes through here: keeps each task's list of held
- * locks for introspection. O(locks held) on release. */
+ * locks for introspection. O(1). */
 static void aw__lock_set_owner(aw_lock_t *l, aw_task_t *t) {
-    if (l->owner) {
-        aw_lock_t **p = &l->owner->locks;
-        while (*p && *p != l)
-            p = &(*p)->next_held;
-        if (*p)
-            *p = l->next_held;
-    }
+    if (l->owner)
+        aw__list_remove(&l->owner->locks, &l->held);
     l->owner = t;
-    l->next_held = NULL;
     if (t) {
         aw__task_end_locks = aw__lock_owner_ended; /* one store: the core calls it back */
-        l->next_held = t->locks;
-        t->locks = l;
+        aw__list_push_front(&t->locks, &l->held);
     }
 }
 
@@ -45,8 +38,8 @@ static void aw__lock_pass(aw_lock_t *l) {
  * and marked for its next acquirer; t fails with -EOWNERDEAD naming it. */
 static int aw__lock_owner_ended(aw_task_t *t) {
     int rc = 0;
-    while (t->locks) {
-        aw_lock_t *l = t->locks;
+    while (!aw__list_empty(&t->locks)) {
+        aw_lock_t *l = aw__container(t->locks.head, aw_lock_t, held);
         const char *name = l->name ? l->name : "?";
         const char *file = l->file ? l->file : "?";
         l->dead_task = t->name;
