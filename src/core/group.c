@@ -10,7 +10,7 @@ void aw__group_init_root(aw_group_t *g) {
     g->scope.kind = AW__SCOPE_ROOT;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
-    g->state = 1;
+    g->state = AW__GROUP_OPEN;
 }
 
 /* Is a cancel visible from t's root scope (its own, its group's, or
@@ -74,7 +74,7 @@ static int aw__group_enter(void *self, void **out) {
     g->owner = t;
     g->outer = t->groups;
     t->groups = g;
-    g->state = 1;
+    g->state = AW__GROUP_OPEN;
     *out = g;
     return 0;
 }
@@ -82,7 +82,7 @@ static int aw__group_enter(void *self, void **out) {
 static int aw__group_exit(void *self, const aw_err_t *err) {
     aw_group_t *g = self;
     aw_task_t *t = g->owner;
-    g->state = 2;
+    g->state = AW__GROUP_DRAINING;
     bool own_cancel = err && err->code == -ECANCELED && g->scope.cancelled;
     if (err && !own_cancel)
         aw_scope_cancel(&g->scope); /* the body failed: stop the children */
@@ -98,7 +98,7 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     g->done = (aw__list_t){NULL, NULL};
     t->scope = g->scope.parent;
     t->groups = g->outer;
-    g->state = 3;
+    g->state = AW__GROUP_CLOSED;
     bool outer = aw__outer_cancelled(&g->scope);
     /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records on
      * top of what the body raised, and only those; a nested group's or an

@@ -176,7 +176,7 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
             aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
         /* shutdown: cancel what is left, wait for it within the grace */
         aw_scope_cancel(&rt->core.root.scope);
-        rt->core.root.state = 2;
+        rt->core.root.state = AW__GROUP_DRAINING;
         lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
         rc = main_task->status;
         if (rc < 0 && main_task->err) {

@@ -248,14 +248,14 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
                         "(the function given to aw_main, or one it spawned)", name, file, line);
     if (!g)
         g = &l->core->root;
-    /* Open (1) or draining (2): the owner waits at the end of the block
-     * for the last child, and until it is done a child may still spawn a
-     * sibling (SEMANTICS M8; Trio's nursery, asyncio's TaskGroup): the
-     * owner's wait re-checks the count. Only a group not yet entered or
-     * already left refuses. */
-    if (g->state != 1 && g->state != 2)
+    /* Open or draining: the owner waits at the end of the block for the
+     * last child, and until it is done a child may still spawn a sibling
+     * (SEMANTICS M8; Trio's nursery, asyncio's TaskGroup): the owner's
+     * wait re-checks the count. Only a group not yet entered or already
+     * left refuses. */
+    if (g->state != AW__GROUP_OPEN && g->state != AW__GROUP_DRAINING)
         return aw_raise(-EINVAL, "spawn of '%s' into a task group that is %s", name,
-                        g->state == 0 ? "not entered" : "already left");
+                        g->state == AW__GROUP_NEW ? "not entered" : "already left");
     aw_task_t *t = aw__task_new(l, fn, arg, opts ? opts->stack_size : 0,
                                 opts && opts->name ? opts->name : name, file, line);
     if (!t)
