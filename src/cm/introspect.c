@@ -28,7 +28,7 @@ static const char *aw__phase_name(const aw_with_t *w) {
 }
 
 static bool aw__waits_lock(const aw_task_t *t) {
-    return t->state == AW__T_WAITING && t->wait_what && strcmp(t->wait_what, "lock") == 0;
+    return t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_LOCK;
 }
 
 /* The task t waits for, through a lock or a join (the await chain,
@@ -36,7 +36,7 @@ static bool aw__waits_lock(const aw_task_t *t) {
 static aw_task_t *aw__waits_for(const aw_task_t *t) {
     if (aw__waits_lock(t))
         return ((const aw_lock_t *)t->wait_on)->owner;
-    if (t->state == AW__T_WAITING && t->wait_what && strcmp(t->wait_what, "task") == 0)
+    if (t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_TASK)
         return (aw_task_t *)t->wait_on;
     return NULL;
 }
@@ -111,8 +111,8 @@ int aw_loop_dump(FILE *f) {
                 fprintf(f, ", acquired at %s:%d", lk->file, lk->line);
             fputc('\n', f);
         }
-        if (t->state == AW__T_WAITING && t->wait_what) {
-            fprintf(f, "  waits for %s", t->wait_what);
+        if (t->state == AW__T_WAITING && t->wait_kind != AW__WAIT_NONE) {
+            fprintf(f, "  waits for %s", aw__wait_names[t->wait_kind]);
             aw_task_t *o = aw__waits_for(t);
             if (o && aw__waits_lock(t))
                 fprintf(f, " '%s' held by task '%s' (id %llu)",

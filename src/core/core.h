@@ -28,6 +28,21 @@ typedef aw_waitq_t aw__wq_t;      /* FIFO of waiting tasks (src/sync/wq.h) */
 
 enum { AW__T_READY, AW__T_RUNNING, AW__T_WAITING, AW__T_DONE };
 
+/* What a suspended task waits for, for the dump and its wait-for graph
+ * (SEMANTICS L2): a join and a lock name the task waited on (wait_on is
+ * the aw_task_t, or the aw_lock_t whose owner it is). */
+typedef enum {
+    AW__WAIT_NONE,
+    AW__WAIT_TASK,                /* aw_task_join: wait_on is the task */
+    AW__WAIT_GROUP,               /* leaving a group: its last child */
+    AW__WAIT_LOCK,                /* wait_on is the aw_lock_t */
+    AW__WAIT_EVENT,
+    AW__WAIT_CONDITION,
+    AW__WAIT_SEMAPHORE,
+} aw__wait_kind_t;
+/* Its words in the dump ("waits for <name>"), indexed by kind. */
+extern const char *const aw__wait_names[];
+
 struct aw_task {
     aw__coro_t coro;              /* first: the loop sees coroutines */
     aw__waiter_t waiter;          /* reactor and pool wake-ups */
@@ -65,7 +80,7 @@ struct aw_task {
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
     aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
-    const char *wait_what;        /* introspection: "lock", "event", ... */
+    uint8_t wait_kind;            /* introspection: aw__wait_kind_t */
     const void *wait_on;          /* the object waited on */
     aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
     aw__link_t live;              /* in the loop's core->tasks */

@@ -88,9 +88,9 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
         aw_scope_cancel(&g->scope); /* the body failed: stop the children */
     while (g->nchildren) {
         g->waiting = 1;
-        t->wait_what = "the children of its group"; /* introspection (SEMANTICS L2) */
+        t->wait_kind = AW__WAIT_GROUP; /* introspection (SEMANTICS L2) */
         aw__task_wait(t, AW_NEVER, 0);
-        t->wait_what = NULL;
+        t->wait_kind = AW__WAIT_NONE;
         g->waiting = 0;
     }
     aw__list_each_safe(&g->done, n) /* unjoined: release */

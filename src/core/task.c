@@ -13,6 +13,16 @@
 
 int (*aw__task_end_locks)(aw_task_t *t);
 
+const char *const aw__wait_names[] = {
+    [AW__WAIT_NONE] = "nothing",
+    [AW__WAIT_TASK] = "task",
+    [AW__WAIT_GROUP] = "the children of its group",
+    [AW__WAIT_LOCK] = "lock",
+    [AW__WAIT_EVENT] = "event",
+    [AW__WAIT_CONDITION] = "condition",
+    [AW__WAIT_SEMAPHORE] = "semaphore",
+};
+
 /* ---- waiting and waking ---- */
 
 void aw__task_wake(aw_task_t *t, int rc) {
@@ -290,10 +300,10 @@ int aw_task_join(aw_task_t *t) {
         t->joiner = self;
         self->wait_obj = t;
         self->unwait = aw__join_unwait;
-        self->wait_what = "task"; /* introspection: the await chain (SEMANTICS L2) */
+        self->wait_kind = AW__WAIT_TASK; /* introspection: the await chain (SEMANTICS L2) */
         self->wait_on = t;
         int rc = aw__task_wait(self, AW_NEVER, 1);
-        self->wait_what = NULL;
+        self->wait_kind = AW__WAIT_NONE;
         if (rc < 0)
             return rc;
     } else {

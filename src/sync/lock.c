@@ -86,7 +86,7 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
         return 0;
     }
     l->streak = 0;
-    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l, "lock");
+    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l, AW__WAIT_LOCK);
     if (rc < 0)
         return rc;
     /* granted: release (or an ending owner) already made us the owner */

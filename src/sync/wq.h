@@ -47,7 +47,7 @@ static inline int aw__wq_grant(aw__wq_t *q) {
 
 /* Wait in q until granted. 0 when granted; -ECANCELED (not granted, or
  * the grant handed back through `giveback`). */
-int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, const char *what);
+int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_t kind);
 /* The same, not cancellable (a condition re-taking its lock). */
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj);
 /* Take the lock without a cancellation point (for conditions). 0, or
