@@ -89,16 +89,10 @@ int aw_loop_dump(FILE *f) {
         if (t->delegator)
             fprintf(f, ", generator of task '%s'", t->delegator->name);
         fputc('\n', f);
-        aw_ns_t d = AW_NEVER;
-        for (aw_scope_t *s = t->scope; s; s = s->parent) {
-            if (s->deadline < d)
-                d = s->deadline;
-            if (s->shield)
-                break;
-        }
-        if (d != AW_NEVER)
-            fprintf(f, "  deadline: in %.3f ms\n", (double)(d - now) / 1e6);
-        if (aw__cancelled(t))
+        aw__chain_t chain = aw__scope_walk(t->scope);
+        if (chain.deadline != AW_NEVER)
+            fprintf(f, "  deadline: in %.3f ms\n", (double)(chain.deadline - now) / 1e6);
+        if (chain.cancelled)
             fprintf(f, "  cancelled\n");
         for (aw_with_t *w = t->withs; w; w = w->outer)
             fprintf(f, "  in manager '%s' (%s phase, %.3f ms), entered at %s:%d\n",

@@ -1,11 +1,13 @@
 /* core.h (private): tasks, scopes, groups and error records, above the
  * loop. The central invariant: a task's scopes form a chain from its
  * innermost scope up through its root scope into the scope of the group
- * that owns it, and so on up to the loop's root group. Cancellation state
- * is read by walking that chain (up to the first shield); deadlines are
- * not timers of their own: a task arms one timer per suspension, at the
- * minimum of its own wait and the chain's deadlines, so entering and
- * leaving a deadline scope that never fires costs no heap operation. */
+ * that owns it, and so on up to the loop's root group. What the chain
+ * shows up to its first shield (a cancel, the earliest deadline) is kept
+ * in each scope, computed from its parent's as it is entered, so that a
+ * suspension point reads it in O(1) (scope.c); deadlines are not timers
+ * of their own: a task arms one timer per suspension, at the minimum of
+ * its own wait and the chain's deadline, so entering and leaving a
+ * deadline scope that never fires costs no heap operation. */
 #ifndef AW_CORE_H
 #define AW_CORE_H
 
@@ -148,12 +150,54 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
 void aw__err_move(aw_task_t *to, aw_task_t *from);
 
 /* scope.c */
-bool aw__cancelled(const aw_task_t *t);           /* level check, O(depth) */
+/* The scope epoch: a scope's chain_* fields are valid while its epoch is
+ * this thread's. Anything that changes what a chain shows (a cancel, an
+ * expiry, a rescheduled deadline, a chain re-hung above scopes already
+ * entered) moves it on: every cached chain is then read again, once, by
+ * a walk. Thread-local: a loop and its scopes live on one thread. */
+extern __thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec")));
+static inline bool aw__scope_known(const aw_scope_t *s) { return s->epoch == aw__scope_epoch; }
+/* What a chain shows from s up to its first shield (included). */
+typedef struct aw__chain {
+    aw_ns_t deadline;             /* the earliest; AW_NEVER */
+    bool cancelled;
+} aw__chain_t;
+/* One walk, O(depth), no side effect: an exit's grace not started yet
+ * counts as no deadline. Shared by everything that reads a chain without
+ * suspending (the dump, a group judging a child's cancel). */
+aw__chain_t aw__scope_walk(const aw_scope_t *s);
+/* Link s (its own fields set) below parent and compute its chain_* from
+ * the parent's in O(1) when the parent's are known. An exit's shield
+ * whose grace has not started is left unknown: the first suspension
+ * inside it starts the grace. */
+static inline void aw__scope_link(aw_scope_t *s, aw_scope_t *parent) {
+    s->parent = parent;
+    if (s->lazy) {
+        s->epoch = 0;
+    } else if (s->shield || !parent) {
+        s->chain_deadline = s->deadline;
+        s->chain_cancelled = s->cancelled;
+        s->epoch = aw__scope_epoch;
+    } else if (aw__scope_known(parent)) {
+        s->chain_deadline = s->deadline < parent->chain_deadline ? s->deadline : parent->chain_deadline;
+        s->chain_cancelled = s->cancelled | parent->chain_cancelled;
+        s->epoch = aw__scope_epoch;
+    } else {
+        s->epoch = 0;
+    }
+}
+/* What t's chain shows now, starting the grace of an exit it is in (a
+ * suspension begins): O(1) when known, else one walk (then known). */
+aw__chain_t aw__chain(aw_task_t *t);
+/* A generator's (or a new task's) root scope hung below parent: O(1)
+ * when nothing hangs below it yet, else every chain is read again. */
+void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent);
+bool aw__cancelled(const aw_task_t *t);           /* level check, O(1) when known */
 int aw__raise_cancel(aw_task_t *t);               /* -ECANCELED with a record */
-aw_ns_t aw__deadline(aw_task_t *t);                /* effective; resolves lazy grace */
-/* A cancellation point's check, in one walk of the scope chain: expires
- * past deadlines, returns 0 or raises -ECANCELED; *deadline (if given)
- * gets the effective deadline. */
+aw_ns_t aw__deadline(aw_task_t *t);                /* effective; starts an exit's grace */
+/* A cancellation point's check: expires past deadlines, returns 0 or
+ * raises -ECANCELED; *deadline (if given) gets the effective deadline.
+ * O(1) (a clock read if a deadline is set), unless the chain changed. */
 int aw__point(aw_task_t *t, aw_ns_t *deadline);
 int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
 void aw__scope_wake_tree(aw_scope_t *s, int rearm);
@@ -239,7 +283,7 @@ static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
 }
 
 static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    d->root.parent = u->scope;
+    aw__scope_rehang(d, u->scope);
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;

@@ -10,20 +10,13 @@ void aw__group_init_root(aw_group_t *g) {
     g->scope.kind = AW__SCOPE_ROOT;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
+    aw__scope_link(&g->scope, NULL);
     g->state = AW__GROUP_OPEN;
 }
 
 /* Is a cancel visible from t's root scope (its own, its group's, or
  * above)? Then an -ECANCELED status is a consequence, not a failure. */
-static bool aw__cancel_expected(const aw_task_t *t) {
-    for (const aw_scope_t *s = &t->root; s; s = s->parent) {
-        if (s->cancelled)
-            return true;
-        if (s->shield)
-            break;
-    }
-    return false;
-}
+static bool aw__cancel_expected(const aw_task_t *t) { return aw__scope_walk(&t->root).cancelled; }
 
 /* Does t's error chain hold anything besides the cancel itself (say, a
  * cleanup that failed while the task was being cancelled)? */
@@ -68,8 +61,8 @@ static int aw__group_enter(void *self, void **out) {
     g->scope.kind = AW__SCOPE_GROUP;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
-    g->scope.parent = t->scope;
     g->scope.task = t;
+    aw__scope_link(&g->scope, t->scope);
     t->scope = &g->scope;
     g->owner = t;
     g->outer = t->groups;

@@ -270,7 +270,7 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
                                 opts && opts->name ? opts->name : name, file, line);
     if (!t)
         return aw_raise(-ENOMEM, "no memory for the stack of task '%s'", name);
-    t->root.parent = &g->scope;
+    aw__scope_link(&t->root, &g->scope);
     t->group = g;
     t->joinable = handle != NULL;
     aw__list_push_front(&g->children, &t->sibling);
