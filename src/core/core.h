@@ -197,8 +197,19 @@ int aw__raise_cancel(aw_task_t *t);               /* -ECANCELED with a record */
 aw_ns_t aw__deadline(aw_task_t *t);                /* effective; starts an exit's grace */
 /* A cancellation point's check: expires past deadlines, returns 0 or
  * raises -ECANCELED; *deadline (if given) gets the effective deadline.
- * O(1) (a clock read if a deadline is set), unless the chain changed. */
-int aw__point(aw_task_t *t, aw_ns_t *deadline);
+ * O(1) (a clock read if a deadline is set), unless the chain changed.
+ * Inline: the common case (known chain, no cancel, no deadline) is a
+ * few loads at the call site. */
+int aw__point_slow(aw_task_t *t, aw_ns_t *deadline);
+static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+    const aw_scope_t *s = t->scope;
+    if (__builtin_expect(aw__scope_known(s) && s->chain_deadline == AW_NEVER && !s->chain_cancelled, 1)) {
+        if (deadline)
+            *deadline = AW_NEVER;
+        return 0;
+    }
+    return aw__point_slow(t, deadline);
+}
 int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
 void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */

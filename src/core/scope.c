@@ -117,16 +117,23 @@ int aw__raise_cancel(aw_task_t *t) {
 
 aw_ns_t aw__deadline(aw_task_t *t) { return aw__chain(t).deadline; }
 
-int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+/* A deadline on the chain is past due: deadlines past due count even
+ * when a cancel is pending too (decision 6 records both); an expired
+ * scope is a visible cancel. */
+static __attribute__((noinline, cold)) int aw__point_expired(aw_task_t *t, aw_ns_t now,
+                                                            aw_ns_t *deadline, aw_ns_t d) {
+    aw__expire(t, now);
+    if (deadline)
+        *deadline = d;
+    return aw__raise_cancel(t);
+}
+
+int aw__point_slow(aw_task_t *t, aw_ns_t *deadline) {
     aw__chain_t c = aw__chain(t);
     if (c.deadline != AW_NEVER) {
-        /* deadlines past due count even when a cancel is pending too
-         * (decision 6 records both); an expired scope is a visible cancel */
         aw_ns_t now = aw_now();
-        if (c.deadline <= now) {
-            aw__expire(t, now);
-            c.cancelled = true;
-        }
+        if (__builtin_expect(c.deadline <= now, 0))
+            return aw__point_expired(t, now, deadline, c.deadline);
     }
     if (deadline)
         *deadline = c.deadline;
