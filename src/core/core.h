@@ -113,6 +113,15 @@ static inline aw_task_t *aw__task_cur(void) {
     return l && l->cur != &l->main ? (aw_task_t *)l->cur : NULL;
 }
 
+/* aw_task_self, inline: a generator's code runs on behalf of its
+ * consumer, so it is that task (what owns a lock, what a dump names). */
+static inline aw_task_t *aw__task_self(void) {
+    aw_task_t *t = aw__task_cur();
+    while (t && t->delegator && t->delegator->delegate == t)
+        t = t->delegator;
+    return t;
+}
+
 /* task.c */
 /* Set by sync/lock.c once a lock has an owner: called as a task that still
  * holds locks ends (SEMANTICS M6); returns the -EOWNERDEAD it raised. */
@@ -192,7 +201,11 @@ aw__chain_t aw__chain(aw_task_t *t);
 /* A generator's (or a new task's) root scope hung below parent: O(1)
  * when nothing hangs below it yet, else every chain is read again. */
 void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent);
-bool aw__cancelled(const aw_task_t *t);           /* level check, O(1) when known */
+bool aw__cancelled_walk(const aw_task_t *t);
+static inline bool aw__cancelled(const aw_task_t *t) { /* level check, O(1) when known */
+    const aw_scope_t *s = t->scope;
+    return aw__scope_known(s) ? s->chain_cancelled : aw__cancelled_walk(t);
+}
 int aw__raise_cancel(aw_task_t *t);               /* -ECANCELED with a record */
 aw_ns_t aw__deadline(aw_task_t *t);                /* effective; starts an exit's grace */
 /* A cancellation point's check: expires past deadlines, returns 0 or

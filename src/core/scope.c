@@ -81,13 +81,8 @@ void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
     aw__scope_epoch++;
 }
 
-bool aw__cancelled(const aw_task_t *t) {
-    const aw_scope_t *s = t->scope;
-    if (aw__scope_known(s)) {
-        assert(aw__chain_true(s));
-        return s->chain_cancelled;
-    }
-    return aw__scope_walk(s).cancelled; /* not a suspension: no grace starts */
+bool aw__cancelled_walk(const aw_task_t *t) {
+    return aw__scope_walk(t->scope).cancelled; /* not a suspension: no grace starts */
 }
 
 bool aw__outer_cancelled(const aw_scope_t *s) {

@@ -33,7 +33,8 @@ void aw__task_wake(aw_task_t *t, int rc) {
         t->unwait = NULL;
         u(t);
     }
-    aw__timer_disarm(&t->loop->timers, &t->timer);
+    if (aw__timer_armed(&t->timer))
+        aw__timer_disarm(&t->loop->timers, &t->timer);
     t->wake_rc = rc;
     t->state = AW__T_READY;
     aw__loop_ready(t->loop, &t->coro);
@@ -340,12 +341,7 @@ void aw__err_move(aw_task_t *to, aw_task_t *from) {
 }
 
 /* A generator's code runs on behalf of its consumer: it is that task. */
-aw_task_t *aw_task_self(void) {
-    aw_task_t *t = aw__task_cur();
-    while (t && t->delegator && t->delegator->delegate == t)
-        t = t->delegator;
-    return t;
-}
+aw_task_t *aw_task_self(void) { return aw__task_self(); }
 const char *aw_task_name(const aw_task_t *t) { return t ? t->name : "(loop)"; }
 uint64_t aw_task_id(const aw_task_t *t) { return t ? t->id : 0; }
 

@@ -12,7 +12,7 @@ static void aw__cond_pass_on(void *p) {
 }
 
 int aw_cond_wait(aw_cond_t *c) {
-    aw_task_t *self = aw_task_self();
+    aw_task_t *self = aw__task_self();
     if (!self)
         return aw__no_task("aw_cond_wait");
     if (c->lock->owner != self)

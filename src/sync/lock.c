@@ -64,13 +64,14 @@ static int aw__lock_owner_died(aw_lock_t *l) {
 }
 
 int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
-    aw_task_t *self = aw_task_self();
+    aw_task_t *cur = aw__task_cur(), *self = aw__task_self();
     if (!self)
         return aw__no_task("aw_lock_acquire");
     if (l->owner == self)
         return aw_raise(-EDEADLK, "lock '%s' is already held by this task ('%s')",
                         l->name ? l->name : "?", self->name);
-    int rc = aw_checkpoint();
+    AW__TRACE(cur, AW_TRACE_POINT, NULL, 0); /* aw_checkpoint, inline */
+    int rc = aw__point(cur, NULL);
     if (rc < 0)
         return rc;
     if (!l->owner && !l->waiters.head) {
@@ -102,7 +103,7 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
 int (aw_lock_acquire)(aw_lock_t *l) { return aw__lock_acquire_at(l, NULL, 0); }
 
 int aw_lock_release(aw_lock_t *l) {
-    aw_task_t *self = aw_task_self();
+    aw_task_t *self = aw__task_self();
     if (l->owner != self || !self)
         return aw_raise(-EPERM, "lock '%s' released by task '%s', which does not hold it%s%s",
                         l->name ? l->name : "?", self ? self->name : "(none)",
@@ -113,7 +114,7 @@ int aw_lock_release(aw_lock_t *l) {
 
 int aw__lock_take(aw_lock_t *l) {
     if (!l->owner && !l->waiters.head)
-        aw__lock_set_owner(l, aw_task_self());
+        aw__lock_set_owner(l, aw__task_self());
     else
         aw__wq_wait_shielded(&l->waiters, l); /* release hands it to us */
     if (__builtin_expect(l->dead_task != NULL, 0))

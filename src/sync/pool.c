@@ -177,7 +177,7 @@ static void forget_error(uint64_t mark) {
 static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
     e->file = file;
     e->line = line;
-    aw_task_t *t = aw_task_self();
+    aw_task_t *t = aw__task_self();
     e->task = t ? aw_task_name(t) : "?";
     return e;
 }

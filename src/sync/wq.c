@@ -9,7 +9,7 @@ static void aw__wq_unwait(aw_task_t *t) {
 
 int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_t kind) {
     aw_task_t *t = aw__task_cur();
-    aw__wnode_t n = {.task = t, .who = aw_task_self()};
+    aw__wnode_t n = {.task = t, .who = aw__task_self()};
     aw__wq_push(q, &n);
     t->wait_obj = &n;
     t->unwait = aw__wq_unwait;
@@ -32,7 +32,7 @@ int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_
 
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj) {
     aw_task_t *t = aw__task_cur();
-    aw__wnode_t n = {.task = t, .who = aw_task_self()};
+    aw__wnode_t n = {.task = t, .who = aw__task_self()};
     aw__wq_push(q, &n);
     t->wait_kind = AW__WAIT_LOCK;
     t->wait_on = obj;
