@@ -29,8 +29,10 @@ static bool aw__err_beyond_cancel(const aw_err_t *e) {
 
 void aw__group_child_done(aw_task_t *t) {
     aw_group_t *g = t->group;
+    assert(g->nchildren > 0);
     aw__list_remove(&g->children, &t->sibling);
     g->nchildren--;
+    assert(aw__list_empty(&g->children) == (g->nchildren == 0));
     bool root = g->scope.kind == AW__SCOPE_ROOT;
     bool failed = t->status < 0 && !(t->status == -ECANCELED && aw__cancel_expected(t) &&
                                      !aw__err_beyond_cancel(t->err));
@@ -89,6 +91,7 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     aw__list_each_safe(&g->done, n) /* unjoined: release */
         aw__task_release(aw__container(n, aw_task_t, sibling));
     g->done = (aw__list_t){NULL, NULL};
+    assert(t->scope == &g->scope); /* scopes and groups end innermost first */
     t->scope = g->scope.parent;
     t->groups = g->outer;
     g->state = AW__GROUP_CLOSED;

@@ -271,6 +271,7 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
     int line = t->withs ? t->withs->line : __LINE__;
     uint64_t mark = aw__with_exit_mark(t);
+    assert(t->scope == s); /* scopes end innermost first */
     t->scope = s->parent;
     s->task = NULL; /* not entered any more: reschedule fails */
     bool outer = aw__outer_cancelled(s);

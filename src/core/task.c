@@ -87,6 +87,7 @@ static void aw__task_park(aw_task_t *t) {
 }
 
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
+    assert(t == aw__task_cur()); /* only a task suspends itself */
     t->wait_until = until;
     if (cancellable) {
         AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
@@ -177,6 +178,8 @@ static void aw__task_entry(void *p) {
     } else {
         aw__err_free(aw__err_detach(t)); /* returning success handles any error */
     }
+    /* every block of the function has ended: its cleanups ran on the way out */
+    assert(t->scope == &t->root && !t->withs && !t->groups && !t->exiting);
     t->status = st;
     t->state = AW__T_DONE;
     struct aw__core *c = l->core;
