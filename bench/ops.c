@@ -36,24 +36,7 @@ static int yielder(void *arg) { /* two of them: n yields in all */
     return 0;
 }
 
-static int nest(int k) {
-    if (k == 0)
-        return yielder(NULL);
-    int rc = 0;
-    if (with_deadline) {
-        aw_with (aw_move_on_after(AW_SEC(1000)))
-            rc = nest(k - 1);
-    } else {
-        aw_with (aw_cancel_scope())
-            rc = nest(k - 1);
-    }
-    return rc;
-}
-
-static int nested_yielder(void *arg) {
-    (void)arg;
-    return nest(depth);
-}
+static int nested_yielder(void *arg) { return bench_in_scopes(depth, with_deadline, yielder, arg); }
 
 static int run_yield(void) {
     aw_with (aw_group_t *g, aw_group()) {

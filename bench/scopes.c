@@ -18,28 +18,15 @@
 static long rounds;
 static int depth, deadlines;
 
-static int nest(int k) {
-    if (k == 0) {
-        for (long i = 0; i < rounds; i++)
-            if (aw_yield() < 0)
-                return aw_status();
-        return 0;
-    }
-    int rc = 0;
-    if (deadlines) {
-        aw_with (aw_move_on_after(AW_SEC(1000)))
-            rc = nest(k - 1);
-    } else {
-        aw_with (aw_cancel_scope())
-            rc = nest(k - 1);
-    }
-    return rc;
+static int yield_loop(void *arg) {
+    (void)arg;
+    for (long i = 0; i < rounds; i++)
+        if (aw_yield() < 0)
+            return aw_status();
+    return 0;
 }
 
-static int yielder(void *arg) {
-    (void)arg;
-    return nest(depth);
-}
+static int yielder(void *arg) { return bench_in_scopes(depth, deadlines, yield_loop, arg); }
 
 static double run(int d, int dl) {
     depth = d;
