@@ -217,6 +217,22 @@ static inline int bench_main(const aw_loop_opts_t *opts, aw_task_fn fn, void *ar
     return rc;
 }
 
+/* fn(arg) run inside `depth` nested scopes: cancel scopes, or scopes
+ * with a far deadline (bench/scopes.c, bench/ops.c). */
+static inline int bench_in_scopes(int depth, bool deadlines, aw_task_fn fn, void *arg) {
+    if (depth == 0)
+        return fn(arg);
+    int rc = 0;
+    if (deadlines) {
+        aw_with (aw_move_on_after(AW_SEC(1000)))
+            rc = bench_in_scopes(depth - 1, deadlines, fn, arg);
+    } else {
+        aw_with (aw_cancel_scope())
+            rc = bench_in_scopes(depth - 1, deadlines, fn, arg);
+    }
+    return rc;
+}
+
 /* A manager whose enter and exit do nothing and never suspend: the cost
  * of the machinery alone (bench/with.c, bench/exitstack.c). */
 static inline int bench_noop_enter(void *self, void **out) {

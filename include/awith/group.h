@@ -35,18 +35,24 @@ struct aw_group {                 /* private; public for stack storage */
     aw_scope_t scope;             /* encloses the body and every child */
     aw_task_t *owner;
     aw_group_t *outer;            /* the owner's enclosing group */
-    aw_task_t *children;          /* live children (doubly linked) */
-    aw_task_t *done;              /* finished joinable children */
+    aw__list_t children;          /* live children (aw_task_t.sibling) */
+    aw__list_t done;              /* finished joinable children (the same link) */
     size_t nchildren;
     aw_err_t *failures, *failures_tail;
     size_t nfailures;
-    uint8_t state;                /* 0 new, 1 open, 2 draining, 3 closed */
+    uint8_t state;                /* AW__GROUP_* */
     uint8_t on_purpose;           /* cancelled by aw_group_cancel */
     uint8_t waiting;              /* the owner waits for the last child */
 };
 
+/* A group's life: made (not entered), open (the body runs), draining
+ * (the owner waits at the end of the block for the last child: children
+ * may still spawn siblings, SEMANTICS M8), closed (left). aw_spawn accepts
+ * a child while the group is open or draining. */
+enum { AW__GROUP_NEW, AW__GROUP_OPEN, AW__GROUP_DRAINING, AW__GROUP_CLOSED };
+
 extern AW_API const aw_cm_type_t aw_group_type;
-#define aw_group() aw_cm_temp(&aw_group_type, (aw_group_t){.state = 0})
+#define aw_group() aw_cm_temp(&aw_group_type, (aw_group_t){.state = AW__GROUP_NEW})
 
 /* Cancel the group's body and children; leaving the block is then not an
  * error. Idempotent; never suspends. */

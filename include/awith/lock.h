@@ -37,7 +37,7 @@ typedef struct aw_lock {          /* fields private */
     aw_waitq_t waiters;
     const char *name;
     uint32_t streak;              /* uncontended acquires in a row */
-    struct aw_lock *next_held;    /* the owner's other locks (introspection) */
+    struct aw__link held;         /* in the owner's list of locks held (introspection) */
     const char *file;             /* where the owner acquired it */
     int line;
     const char *dead_task;        /* an owner ended holding it: told to the next acquirer */
@@ -45,7 +45,7 @@ typedef struct aw_lock {          /* fields private */
     int dead_line;
 } aw_lock_t;
 
-#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0, NULL, NULL, 0, NULL, NULL, 0}
+#define AW_LOCK_INIT(name) {NULL, {NULL, NULL}, (name), 0, {NULL, NULL}, NULL, 0, NULL, NULL, 0}
 
 /* Suspends while another task holds it. A cancellation point. 0,
  * -ECANCELED, -EDEADLK, -EOWNERDEAD (its last owner ended holding it; not

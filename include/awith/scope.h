@@ -52,6 +52,12 @@ struct aw_scope {
     struct aw_task *task;        /* the task whose stack holds the scope */
     aw_ns_t deadline;            /* absolute; AW_NEVER */
     aw_ns_t rel;                 /* relative deadline, resolved at enter; or exit grace */
+    /* What the chain from here up to its first shield shows (the earliest
+     * deadline, a cancel), valid while `epoch` is the thread's scope epoch
+     * (src/core/scope.c): a suspension point reads it in O(1). */
+    aw_ns_t chain_deadline;
+    uint64_t epoch;              /* 0: not known */
+    uint8_t chain_cancelled;
     uint32_t cancels;            /* cancel requests received */
     uint8_t kind;                /* AW__SCOPE_* */
     uint8_t cancelled;           /* level: set once, stays until the scope ends */

@@ -22,10 +22,17 @@ extern "C" {
 typedef struct aw_task aw_task_t;
 typedef struct aw_group aw_group_t;
 
+/* An intrusive doubly linked list (src/core/list.h), embedded in public
+ * structs; fields private. All-zero is empty. */
+struct aw__link {
+    struct aw__link *prev, *next;
+};
+typedef struct aw__list {
+    struct aw__link *head, *tail;
+} aw__list_t;
+
 /* A FIFO of suspended tasks, embedded in synchronisation primitives. */
-typedef struct aw_waitq {
-    struct aw__wnode *head, *tail;
-} aw_waitq_t;
+typedef aw__list_t aw_waitq_t;
 
 typedef struct aw_task_opts {
     const char *name;        /* static string; default: the function's name */

@@ -60,15 +60,32 @@ AW_API aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line);
 AW_API bool aw__with_enter(aw_with_t *w);
 AW_API void aw__with_cleanup(aw_with_t *w);
 
+/* The fields enter reads, and nothing else: the record is ~150 bytes, and
+ * zero-filling it (a designated initialiser) costs more than the whole
+ * enter; enter and exit set the rest. Returns w, to mark the first pass
+ * of the macro's loop. */
+static inline aw_with_t *aw__with_prep(aw_with_t *w, aw_cm_t cm, const char *file, int line) {
+    w->cm = cm;
+    w->file = file;
+    w->line = line;
+    w->state = AW__WITH_INIT;
+    return w;
+}
+
+/* The outer loop runs its condition twice: first (p set) it enters, then
+ * (p cleared, after the body or a break) it ends the loop; w's cleanup
+ * runs the exit on every way out of the statement. `once` is set while
+ * the body runs, so a cleanup that finds it set knows the block was left
+ * by return or goto (SEMANTICS K5). */
+#define aw__with_loop_(w, p, mgr)                                                      \
+    for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))),                       \
+         *p = aw__with_prep(&w, (mgr), __FILE__, __LINE__);                            \
+         p ? (p = NULL, w.once = aw__with_enter(&w)) : (w.once = 0);)
 #define aw__with2_(w, decl, mgr)                                                      \
-    for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
-             {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
-         w.state == AW__WITH_INIT ? aw__with_enter(&w) && (w.once = 1) : (w.once = 0); ) \
+    aw__with_loop_(w, AW__CAT(w, _p), mgr)                                            \
         for (decl __attribute__((unused)) = w.value; w.once; w.once = 0)
 #define aw__with1_(w, mgr)                                                            \
-    for (aw_with_t w __attribute__((cleanup(aw__with_cleanup))) =                    \
-             {.cm = (mgr), .file = __FILE__, .line = __LINE__};                        \
-         w.state == AW__WITH_INIT ? aw__with_enter(&w) && (w.once = 1) : (w.once = 0); ) \
+    aw__with_loop_(w, AW__CAT(w, _p), mgr)                                            \
         for (; w.once; w.once = 0)
 #define aw__with2(decl, cm) aw__with2_(AW__CAT(aw__w, __COUNTER__), decl, cm)
 #define aw__with1(cm) aw__with1_(AW__CAT(aw__w, __COUNTER__), cm)

@@ -47,13 +47,7 @@ static bool aw__gencm_cancel_visible(const aw_task_t *u) {
     const aw_scope_t *s = u->scope;
     if (s && s->shield && s->kind == AW__SCOPE_SHIELD)
         s = s->parent; /* the exit's own shield */
-    for (; s; s = s->parent) {
-        if (s->cancelled)
-            return true;
-        if (s->shield)
-            break;
-    }
-    return false;
+    return aw__scope_walk(s).cancelled;
 }
 
 static int aw__gencm_enter(void *self, void **out) {

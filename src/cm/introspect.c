@@ -28,7 +28,7 @@ static const char *aw__phase_name(const aw_with_t *w) {
 }
 
 static bool aw__waits_lock(const aw_task_t *t) {
-    return t->state == AW__T_WAITING && t->wait_what && strcmp(t->wait_what, "lock") == 0;
+    return t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_LOCK;
 }
 
 /* The task t waits for, through a lock or a join (the await chain,
@@ -36,14 +36,15 @@ static bool aw__waits_lock(const aw_task_t *t) {
 static aw_task_t *aw__waits_for(const aw_task_t *t) {
     if (aw__waits_lock(t))
         return ((const aw_lock_t *)t->wait_on)->owner;
-    if (t->state == AW__T_WAITING && t->wait_what && strcmp(t->wait_what, "task") == 0)
+    if (t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_TASK)
         return (aw_task_t *)t->wait_on;
     return NULL;
 }
 
-static int aw__dump_cycles(FILE *f, aw_task_t *tasks, size_t n) {
+static int aw__dump_cycles(FILE *f, const aw__list_t *tasks, size_t n) {
     int cycles = 0;
-    for (aw_task_t *t = tasks; t; t = t->lnext) {
+    aw__list_each(tasks, node) {
+        aw_task_t *t = aw__container(node, aw_task_t, live);
         /* walk from t; a cycle through t is reported from its lowest id */
         aw_task_t *x = aw__waits_for(t);
         size_t steps = 0;
@@ -81,35 +82,31 @@ int aw_loop_dump(FILE *f) {
     struct aw__core *c = l->core;
     fprintf(f, "awith loop: %zu task(s), %zu timer(s), %zu fd waiter(s), %zu job(s) in the pool\n",
             c->ntasks, l->timers.n, l->fd_waiters, l->jobs);
-    for (aw_task_t *t = c->tasks; t; t = t->lnext) {
+    aw__list_each(&c->tasks, node) {
+        aw_task_t *t = aw__container(node, aw_task_t, live);
         fprintf(f, "task '%s' (id %llu) %s, spawned at %s:%d", t->name,
                 (unsigned long long)t->id, aw__state_name(t), t->file, t->line);
         if (t->delegator)
             fprintf(f, ", generator of task '%s'", t->delegator->name);
         fputc('\n', f);
-        aw_ns_t d = AW_NEVER;
-        for (aw_scope_t *s = t->scope; s; s = s->parent) {
-            if (s->deadline < d)
-                d = s->deadline;
-            if (s->shield)
-                break;
-        }
-        if (d != AW_NEVER)
-            fprintf(f, "  deadline: in %.3f ms\n", (double)(d - now) / 1e6);
-        if (aw__cancelled(t))
+        aw__chain_t chain = aw__scope_walk(t->scope);
+        if (chain.deadline != AW_NEVER)
+            fprintf(f, "  deadline: in %.3f ms\n", (double)(chain.deadline - now) / 1e6);
+        if (chain.cancelled)
             fprintf(f, "  cancelled\n");
         for (aw_with_t *w = t->withs; w; w = w->outer)
             fprintf(f, "  in manager '%s' (%s phase, %.3f ms), entered at %s:%d\n",
                     aw_cm_name(w->cm), aw__phase_name(w),
                     (double)(now - w->since) / 1e6, w->file, w->line);
-        for (aw_lock_t *lk = t->locks; lk; lk = lk->next_held) {
+        aw__list_each(&t->locks, n) {
+            const aw_lock_t *lk = aw__container(n, aw_lock_t, held);
             fprintf(f, "  holds lock '%s'", lk->name ? lk->name : "?");
             if (lk->file)
                 fprintf(f, ", acquired at %s:%d", lk->file, lk->line);
             fputc('\n', f);
         }
-        if (t->state == AW__T_WAITING && t->wait_what) {
-            fprintf(f, "  waits for %s", t->wait_what);
+        if (t->state == AW__T_WAITING && t->wait_kind != AW__WAIT_NONE) {
+            fprintf(f, "  waits for %s", aw__wait_names[t->wait_kind]);
             aw_task_t *o = aw__waits_for(t);
             if (o && aw__waits_lock(t))
                 fprintf(f, " '%s' held by task '%s' (id %llu)",
@@ -119,7 +116,7 @@ int aw_loop_dump(FILE *f) {
             fputc('\n', f);
         }
     }
-    return aw__dump_cycles(f, c->tasks, c->ntasks);
+    return aw__dump_cycles(f, &c->tasks, c->ntasks);
 }
 
 /* ---- the dump on a signal ----

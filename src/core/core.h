@@ -1,15 +1,18 @@
 /* core.h (private): tasks, scopes, groups and error records, above the
  * loop. The central invariant: a task's scopes form a chain from its
  * innermost scope up through its root scope into the scope of the group
- * that owns it, and so on up to the loop's root group. Cancellation state
- * is read by walking that chain (up to the first shield); deadlines are
- * not timers of their own: a task arms one timer per suspension, at the
- * minimum of its own wait and the chain's deadlines, so entering and
- * leaving a deadline scope that never fires costs no heap operation. */
+ * that owns it, and so on up to the loop's root group. What the chain
+ * shows up to its first shield (a cancel, the earliest deadline) is kept
+ * in each scope, computed from its parent's as it is entered, so that a
+ * suspension point reads it in O(1) (scope.c); deadlines are not timers
+ * of their own: a task arms one timer per suspension, at the minimum of
+ * its own wait and the chain's deadline, so entering and leaving a
+ * deadline scope that never fires costs no heap operation. */
 #ifndef AW_CORE_H
 #define AW_CORE_H
 
 #include "../loop/loop.h"
+#include "list.h"
 #include <awith/base.h>
 #include <awith/err.h>
 #include <awith/loop.h>
@@ -26,6 +29,21 @@
 typedef aw_waitq_t aw__wq_t;      /* FIFO of waiting tasks (src/sync/wq.h) */
 
 enum { AW__T_READY, AW__T_RUNNING, AW__T_WAITING, AW__T_DONE };
+
+/* What a suspended task waits for, for the dump and its wait-for graph
+ * (SEMANTICS L2): a join and a lock name the task waited on (wait_on is
+ * the aw_task_t, or the aw_lock_t whose owner it is). */
+typedef enum {
+    AW__WAIT_NONE,
+    AW__WAIT_TASK,                /* aw_task_join: wait_on is the task */
+    AW__WAIT_GROUP,               /* leaving a group: its last child */
+    AW__WAIT_LOCK,                /* wait_on is the aw_lock_t */
+    AW__WAIT_EVENT,
+    AW__WAIT_CONDITION,
+    AW__WAIT_SEMAPHORE,
+} aw__wait_kind_t;
+/* Its words in the dump ("waits for <name>"), indexed by kind. */
+extern const char *const aw__wait_names[];
 
 struct aw_task {
     aw__coro_t coro;              /* first: the loop sees coroutines */
@@ -56,7 +74,7 @@ struct aw_task {
     aw_scope_t root;
     aw_scope_t *scope;            /* innermost open scope */
     aw_group_t *group;            /* owning group */
-    aw_task_t *gprev, *gnext;     /* siblings in the group */
+    aw__link_t sibling;           /* in group->children, then (joinable) group->done */
     aw_group_t *groups;           /* innermost group this task has open */
     aw_with_t *withs;             /* innermost open with */
     aw_with_t *exiting;           /* the with whose exit runs now (innermost) */
@@ -64,15 +82,15 @@ struct aw_task {
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
     aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
-    const char *wait_what;        /* introspection: "lock", "event", ... */
+    uint8_t wait_kind;            /* introspection: aw__wait_kind_t */
     const void *wait_on;          /* the object waited on */
-    struct aw_lock *locks;        /* locks held (sync/lock.c; linked through next_held) */
-    aw_task_t *lprev, *lnext;     /* every live task of the loop */
+    aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
+    aw__link_t live;              /* in the loop's core->tasks */
 };
 
 struct aw__core {
     aw_group_t root;              /* the loop's root group (no owner) */
-    aw_task_t *tasks;             /* live tasks */
+    aw__list_t tasks;             /* live tasks (aw_task_t.live) */
     size_t ntasks;
     uint64_t next_id;
     aw_task_t *main;              /* aw_main's task */
@@ -95,6 +113,15 @@ void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc);
 static inline aw_task_t *aw__task_cur(void) {
     aw_loop_t *l = aw__loop_tls;
     return l && l->cur != &l->main ? (aw_task_t *)l->cur : NULL;
+}
+
+/* aw_task_self, inline: a generator's code runs on behalf of its
+ * consumer, so it is that task (what owns a lock, what a dump names). */
+static inline aw_task_t *aw__task_self(void) {
+    aw_task_t *t = aw__task_cur();
+    while (t && t->delegator && t->delegator->delegate == t)
+        t = t->delegator;
+    return t;
 }
 
 /* task.c */
@@ -134,13 +161,70 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
 void aw__err_move(aw_task_t *to, aw_task_t *from);
 
 /* scope.c */
-bool aw__cancelled(const aw_task_t *t);           /* level check, O(depth) */
+/* The scope epoch: a scope's chain_* fields are valid while its epoch is
+ * this thread's. Anything that changes what a chain shows (a cancel, an
+ * expiry, a rescheduled deadline, a chain re-hung above scopes already
+ * entered) moves it on: every cached chain is then read again, once, by
+ * a walk. Thread-local: a loop and its scopes live on one thread. */
+extern __thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec")));
+static inline bool aw__scope_known(const aw_scope_t *s) { return s->epoch == aw__scope_epoch; }
+/* What a chain shows from s up to its first shield (included). */
+typedef struct aw__chain {
+    aw_ns_t deadline;             /* the earliest; AW_NEVER */
+    bool cancelled;
+} aw__chain_t;
+/* One walk, O(depth), no side effect: an exit's grace not started yet
+ * counts as no deadline. Shared by everything that reads a chain without
+ * suspending (the dump, a group judging a child's cancel). */
+aw__chain_t aw__scope_walk(const aw_scope_t *s);
+/* Link s (its own fields set) below parent and compute its chain_* from
+ * the parent's in O(1) when the parent's are known. An exit's shield
+ * whose grace has not started is left unknown: the first suspension
+ * inside it starts the grace. */
+static inline void aw__scope_link(aw_scope_t *s, aw_scope_t *parent) {
+    s->parent = parent;
+    if (s->lazy) {
+        s->epoch = 0;
+    } else if (s->shield || !parent) {
+        s->chain_deadline = s->deadline;
+        s->chain_cancelled = s->cancelled;
+        s->epoch = aw__scope_epoch;
+    } else if (aw__scope_known(parent)) {
+        s->chain_deadline = s->deadline < parent->chain_deadline ? s->deadline : parent->chain_deadline;
+        s->chain_cancelled = s->cancelled | parent->chain_cancelled;
+        s->epoch = aw__scope_epoch;
+    } else {
+        s->epoch = 0;
+    }
+}
+/* What t's chain shows now, starting the grace of an exit it is in (a
+ * suspension begins): O(1) when known, else one walk (then known). */
+aw__chain_t aw__chain(aw_task_t *t);
+/* A generator's (or a new task's) root scope hung below parent: O(1)
+ * when nothing hangs below it yet, else every chain is read again. */
+void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent);
+bool aw__cancelled_walk(const aw_task_t *t);
+static inline bool aw__cancelled(const aw_task_t *t) { /* level check, O(1) when known */
+    const aw_scope_t *s = t->scope;
+    return aw__scope_known(s) ? s->chain_cancelled : aw__cancelled_walk(t);
+}
 int aw__raise_cancel(aw_task_t *t);               /* -ECANCELED with a record */
-aw_ns_t aw__deadline(aw_task_t *t);                /* effective; resolves lazy grace */
-/* A cancellation point's check, in one walk of the scope chain: expires
- * past deadlines, returns 0 or raises -ECANCELED; *deadline (if given)
- * gets the effective deadline. */
-int aw__point(aw_task_t *t, aw_ns_t *deadline);
+aw_ns_t aw__deadline(aw_task_t *t);                /* effective; starts an exit's grace */
+/* A cancellation point's check: expires past deadlines, returns 0 or
+ * raises -ECANCELED; *deadline (if given) gets the effective deadline.
+ * O(1) (a clock read if a deadline is set), unless the chain changed.
+ * Inline: the common case (known chain, no cancel, no deadline) is a
+ * few loads at the call site. */
+int aw__point_slow(aw_task_t *t, aw_ns_t *deadline);
+static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+    const aw_scope_t *s = t->scope;
+    if (__builtin_expect(aw__scope_known(s) && s->chain_deadline == AW_NEVER && !s->chain_cancelled, 1)) {
+        if (deadline)
+            *deadline = AW_NEVER;
+        return 0;
+    }
+    return aw__point_slow(t, deadline);
+}
 int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
 void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */
@@ -229,7 +313,7 @@ static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
 }
 
 static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    d->root.parent = u->scope;
+    aw__scope_rehang(d, u->scope);
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;

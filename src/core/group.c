@@ -10,31 +10,13 @@ void aw__group_init_root(aw_group_t *g) {
     g->scope.kind = AW__SCOPE_ROOT;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
-    g->state = 1;
-}
-
-static void aw__group_unlink(aw_group_t *g, aw_task_t *t) {
-    if (t->gprev)
-        t->gprev->gnext = t->gnext;
-    else
-        g->children = t->gnext;
-    if (t->gnext)
-        t->gnext->gprev = t->gprev;
-    t->gprev = t->gnext = NULL;
-    g->nchildren--;
+    aw__scope_link(&g->scope, NULL);
+    g->state = AW__GROUP_OPEN;
 }
 
 /* Is a cancel visible from t's root scope (its own, its group's, or
  * above)? Then an -ECANCELED status is a consequence, not a failure. */
-static bool aw__cancel_expected(const aw_task_t *t) {
-    for (const aw_scope_t *s = &t->root; s; s = s->parent) {
-        if (s->cancelled)
-            return true;
-        if (s->shield)
-            break;
-    }
-    return false;
-}
+static bool aw__cancel_expected(const aw_task_t *t) { return aw__scope_walk(&t->root).cancelled; }
 
 /* Does t's error chain hold anything besides the cancel itself (say, a
  * cleanup that failed while the task was being cancelled)? */
@@ -47,7 +29,10 @@ static bool aw__err_beyond_cancel(const aw_err_t *e) {
 
 void aw__group_child_done(aw_task_t *t) {
     aw_group_t *g = t->group;
-    aw__group_unlink(g, t);
+    assert(g->nchildren > 0);
+    aw__list_remove(&g->children, &t->sibling);
+    g->nchildren--;
+    assert(aw__list_empty(&g->children) == (g->nchildren == 0));
     bool root = g->scope.kind == AW__SCOPE_ROOT;
     bool failed = t->status < 0 && !(t->status == -ECANCELED && aw__cancel_expected(t) &&
                                      !aw__err_beyond_cancel(t->err));
@@ -66,12 +51,8 @@ void aw__group_child_done(aw_task_t *t) {
         if (!root)
             aw_scope_cancel(&g->scope); /* the first failure stops the rest */
     }
-    if (t->joinable) {
-        t->gnext = g->done;
-        if (g->done)
-            g->done->gprev = t;
-        g->done = t;
-    }
+    if (t->joinable)
+        aw__list_push_front(&g->done, &t->sibling);
     if (!g->nchildren && g->waiting && g->owner)
         aw__task_wake(g->owner, 0);
 }
@@ -82,13 +63,13 @@ static int aw__group_enter(void *self, void **out) {
     g->scope.kind = AW__SCOPE_GROUP;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
-    g->scope.parent = t->scope;
     g->scope.task = t;
+    aw__scope_link(&g->scope, t->scope);
     t->scope = &g->scope;
     g->owner = t;
     g->outer = t->groups;
     t->groups = g;
-    g->state = 1;
+    g->state = AW__GROUP_OPEN;
     *out = g;
     return 0;
 }
@@ -96,25 +77,24 @@ static int aw__group_enter(void *self, void **out) {
 static int aw__group_exit(void *self, const aw_err_t *err) {
     aw_group_t *g = self;
     aw_task_t *t = g->owner;
-    g->state = 2;
+    g->state = AW__GROUP_DRAINING;
     bool own_cancel = err && err->code == -ECANCELED && g->scope.cancelled;
     if (err && !own_cancel)
         aw_scope_cancel(&g->scope); /* the body failed: stop the children */
     while (g->nchildren) {
         g->waiting = 1;
-        t->wait_what = "the children of its group"; /* introspection (SEMANTICS L2) */
+        t->wait_kind = AW__WAIT_GROUP; /* introspection (SEMANTICS L2) */
         aw__task_wait(t, AW_NEVER, 0);
-        t->wait_what = NULL;
+        t->wait_kind = AW__WAIT_NONE;
         g->waiting = 0;
     }
-    for (aw_task_t *c = g->done, *n; c; c = n) { /* unjoined: release */
-        n = c->gnext;
-        aw__task_release(c);
-    }
-    g->done = NULL;
+    aw__list_each_safe(&g->done, n) /* unjoined: release */
+        aw__task_release(aw__container(n, aw_task_t, sibling));
+    g->done = (aw__list_t){NULL, NULL};
+    assert(t->scope == &g->scope); /* scopes and groups end innermost first */
     t->scope = g->scope.parent;
     t->groups = g->outer;
-    g->state = 3;
+    g->state = AW__GROUP_CLOSED;
     bool outer = aw__outer_cancelled(&g->scope);
     /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records on
      * top of what the body raised, and only those; a nested group's or an

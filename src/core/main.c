@@ -127,7 +127,8 @@ static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
 
 static void aw__report_alive(aw_loop_t *l, const char *why) {
     fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
-    for (aw_task_t *t = l->core->tasks; t; t = t->lnext) {
+    aw__list_each(&l->core->tasks, n) {
+        aw_task_t *t = aw__container(n, aw_task_t, live);
         /* a generator left suspended by its consumer (which may be gone:
          * only the pointer is tested) is named as one (SEMANTICS E3) */
         fprintf(stderr, "  %s '%s' (id %llu, %s at %s:%d), %s\n",
@@ -175,7 +176,7 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
             aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
         /* shutdown: cancel what is left, wait for it within the grace */
         aw_scope_cancel(&rt->core.root.scope);
-        rt->core.root.state = 2;
+        rt->core.root.state = AW__GROUP_DRAINING;
         lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
         rc = main_task->status;
         if (rc < 0 && main_task->err) {
@@ -208,10 +209,8 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
                 e = n;
             }
         }
-        for (aw_task_t *t = rt->core.root.done, *n; t; t = n) {
-            n = t->gnext;
-            aw__task_release(t);
-        }
+        aw__list_each_safe(&rt->core.root.done, n)
+            aw__task_release(aw__container(n, aw_task_t, sibling));
     } else {
         fprintf(stderr, "awith: aw_main cannot start the main task: %s\n", aw_strerror(rc));
     }

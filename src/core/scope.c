@@ -1,33 +1,95 @@
 /* scope.c: cancel scopes and deadlines.
  *
- * The level check walks the task's scope chain to the first shield:
- * O(depth), a few loads per scope. Cancelling a scope wakes the tasks that
- * are suspended inside it: the owner, and the children of every group the
- * owner opened inside the scope, recursively: O(tasks inside). */
+ * Each scope keeps what its chain shows up to the first shield (a cancel,
+ * the earliest deadline), computed from its parent's as it is entered
+ * (aw__scope_link: a compare and three stores), so a suspension point
+ * reads one scope, whatever the depth: O(1), plus a clock read when a
+ * deadline is set (Trio keeps each task's effective cancel state the same
+ * way). What a chain shows changes only when a scope on it is cancelled,
+ * expires or is rescheduled, or a chain is re-hung (a generator resumed
+ * from another scope); those move the thread's scope epoch on, which
+ * makes every kept value stale, and each chain is walked again once, at
+ * its next read: O(depth) per change, not per suspension. Cancelling a
+ * scope wakes the tasks that are suspended inside it: the owner, and the
+ * children of every group the owner opened inside the scope, recursively:
+ * O(tasks inside). */
 #include "core.h"
 
 #include <stdlib.h>
 
-bool aw__cancelled(const aw_task_t *t) {
-    for (const aw_scope_t *s = t->scope; s; s = s->parent) {
-        if (s->cancelled)
-            return true;
+/* 0 is "not known": a scope made by a compound literal starts stale. */
+__thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec"))) = 1;
+
+aw__chain_t aw__scope_walk(const aw_scope_t *s) {
+    aw__chain_t c = {AW_NEVER, false};
+    for (; s; s = s->parent) {
+        if (s->deadline < c.deadline)
+            c.deadline = s->deadline;
+        c.cancelled |= s->cancelled;
         if (s->shield)
             break;
     }
-    return false;
+    return c;
+}
+
+#ifndef NDEBUG
+/* The invariant every kept value rests on: it is what a walk finds. */
+static bool aw__chain_true(const aw_scope_t *s) {
+    aw__chain_t c = aw__scope_walk(s);
+    return c.deadline == s->chain_deadline && c.cancelled == s->chain_cancelled;
+}
+#endif
+
+/* Walk t's chain, starting the grace of an exit's shield on it (lazy:
+ * the exit suspends now), and keep the result in t's innermost scope. No
+ * kept value can depend on a grace not started (aw__scope_link leaves a
+ * lazy shield unknown, and what is linked below an unknown scope is
+ * unknown), so starting one does not move the epoch on. */
+static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
+    for (aw_scope_t *s = top; s; s = s->parent) {
+        if (s->lazy) {
+            /* the loop's time is refreshed only by timer rounds: read the clock */
+            s->lazy = 0;
+            if (s->rel != AW_NEVER)
+                s->deadline = aw_now() + s->rel;
+        }
+        if (s->shield)
+            break;
+    }
+    aw__chain_t c = aw__scope_walk(top);
+    top->chain_deadline = c.deadline;
+    top->chain_cancelled = c.cancelled;
+    top->epoch = aw__scope_epoch;
+}
+
+aw__chain_t aw__chain(aw_task_t *t) {
+    aw_scope_t *s = t->scope;
+    if (__builtin_expect(!aw__scope_known(s), 0))
+        aw__chain_refresh(s);
+    assert(aw__chain_true(s));
+    return (aw__chain_t){s->chain_deadline, s->chain_cancelled};
+}
+
+void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
+    if (d->root.parent == parent)
+        return;
+    if (d->scope == &d->root && !d->groups && !d->delegate && !d->covered) {
+        aw__scope_link(&d->root, parent); /* nothing below it */
+        return;
+    }
+    d->root.parent = parent;
+    aw__scope_epoch++;
+}
+
+bool aw__cancelled_walk(const aw_task_t *t) {
+    return aw__scope_walk(t->scope).cancelled; /* not a suspension: no grace starts */
 }
 
 bool aw__outer_cancelled(const aw_scope_t *s) {
-    if (s->shield)
+    if (s->shield || !s->parent)
         return false;
-    for (s = s->parent; s; s = s->parent) {
-        if (s->cancelled)
-            return true;
-        if (s->shield)
-            break;
-    }
-    return false;
+    return aw__scope_known(s->parent) ? s->parent->chain_cancelled
+                                      : aw__scope_walk(s->parent).cancelled;
 }
 
 int aw__raise_cancel(aw_task_t *t) {
@@ -48,51 +110,29 @@ int aw__raise_cancel(aw_task_t *t) {
     return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED, "cancelled");
 }
 
-aw_ns_t aw__deadline(aw_task_t *t) {
-    aw_ns_t d = AW_NEVER;
-    for (aw_scope_t *s = t->scope; s; s = s->parent) {
-        if (s->lazy) {
-            /* an exit's grace starts at its first suspension: read the
-             * clock (the loop's time is refreshed only by timer rounds) */
-            s->lazy = 0;
-            if (s->rel != AW_NEVER)
-                s->deadline = aw_now() + s->rel;
-        }
-        if (s->deadline < d)
-            d = s->deadline;
-        if (s->shield)
-            break;
-    }
-    return d;
-}
+aw_ns_t aw__deadline(aw_task_t *t) { return aw__chain(t).deadline; }
 
-int aw__point(aw_task_t *t, aw_ns_t *deadline) {
-    aw_ns_t d = AW_NEVER;
-    bool cancelled = false;
-    for (aw_scope_t *s = t->scope; s; s = s->parent) { /* one walk for both */
-        if (s->lazy) {
-            s->lazy = 0;
-            if (s->rel != AW_NEVER)
-                s->deadline = aw_now() + s->rel;
-        }
-        if (s->deadline < d)
-            d = s->deadline;
-        cancelled |= s->cancelled;
-        if (s->shield)
-            break;
-    }
-    if (d != AW_NEVER) {
-        /* deadlines past due count even when a cancel is pending too
-         * (decision 6 records both); an expired scope is a visible cancel */
-        aw_ns_t now = aw_now();
-        if (d <= now) {
-            aw__expire(t, now);
-            cancelled = true;
-        }
-    }
+/* A deadline on the chain is past due: deadlines past due count even
+ * when a cancel is pending too (decision 6 records both); an expired
+ * scope is a visible cancel. */
+static __attribute__((noinline, cold)) int aw__point_expired(aw_task_t *t, aw_ns_t now,
+                                                            aw_ns_t *deadline, aw_ns_t d) {
+    aw__expire(t, now);
     if (deadline)
         *deadline = d;
-    return cancelled ? aw__raise_cancel(t) : 0;
+    return aw__raise_cancel(t);
+}
+
+int aw__point_slow(aw_task_t *t, aw_ns_t *deadline) {
+    aw__chain_t c = aw__chain(t);
+    if (c.deadline != AW_NEVER) {
+        aw_ns_t now = aw_now();
+        if (__builtin_expect(c.deadline <= now, 0))
+            return aw__point_expired(t, now, deadline, c.deadline);
+    }
+    if (deadline)
+        *deadline = c.deadline;
+    return c.cancelled ? aw__raise_cancel(t) : 0;
 }
 
 int aw__expire(aw_task_t *t, aw_ns_t now) {
@@ -103,6 +143,7 @@ int aw__expire(aw_task_t *t, aw_ns_t now) {
             s->expired = 1;
             s->cancels++;
             n++;
+            aw__scope_epoch++;
             aw__scope_wake_tree(s, 0);
         }
         if (s->shield)
@@ -133,8 +174,8 @@ static void aw__poke_subtree(aw_task_t *t, int rearm);
 
 static void aw__poke_groups(aw_group_t *g, int rearm) {
     for (; g; g = g->outer)
-        for (aw_task_t *c = g->children; c; c = c->gnext)
-            aw__poke_subtree(c, rearm);
+        aw__list_each(&g->children, n)
+            aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
 }
 
 static void aw__poke_subtree(aw_task_t *t, int rearm) {
@@ -159,14 +200,14 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
     aw_task_t *t = s->task;
     if (!t) { /* the root group's scope */
         aw_group_t *root = (aw_group_t *)s;
-        for (aw_task_t *c = root->children; c; c = c->gnext)
-            aw__poke_subtree(c, rearm);
+        aw__list_each(&root->children, n)
+            aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
         return;
     }
     aw__task_poke(t, rearm);
     for (aw_group_t *g = t->groups; g && aw__group_inside(g, s); g = g->outer)
-        for (aw_task_t *c = g->children; c; c = c->gnext)
-            aw__poke_subtree(c, rearm);
+        aw__list_each(&g->children, n)
+            aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
     if (t->delegate) /* a generator runs inside t's innermost scope */
         aw__poke_subtree(t->delegate, rearm);
     if (t->covered) /* t's scopes cover its user's block (cm/gencm.c, M3) */
@@ -178,6 +219,7 @@ void aw_scope_cancel(aw_scope_t *s) {
     if (s->cancelled)
         return;
     s->cancelled = 1;
+    aw__scope_epoch++;
     aw__scope_wake_tree(s, 0);
 }
 
@@ -186,6 +228,7 @@ int aw_scope_reschedule(aw_scope_t *s, aw_ns_t deadline) {
         return aw_raise(-EINVAL, "aw_scope_reschedule: the scope is not entered");
     s->deadline = deadline;
     s->rel = AW_NEVER;
+    aw__scope_epoch++;
     aw__scope_wake_tree(s, 1);
     return 0;
 }
@@ -215,8 +258,8 @@ static int aw__scope_enter(void *self, void **out) {
         aw_ns_t now = aw_now();
         s->deadline = s->rel > AW_NEVER - now ? AW_NEVER : now + s->rel;
     }
-    s->parent = t->scope;
     s->task = t;
+    aw__scope_link(s, t->scope);
     t->scope = s;
     *out = s;
     return 0;
@@ -228,6 +271,7 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
     int line = t->withs ? t->withs->line : __LINE__;
     uint64_t mark = aw__with_exit_mark(t);
+    assert(t->scope == s); /* scopes end innermost first */
     t->scope = s->parent;
     s->task = NULL; /* not entered any more: reschedule fails */
     bool outer = aw__outer_cancelled(s);

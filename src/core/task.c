@@ -13,6 +13,16 @@
 
 int (*aw__task_end_locks)(aw_task_t *t);
 
+const char *const aw__wait_names[] = {
+    [AW__WAIT_NONE] = "nothing",
+    [AW__WAIT_TASK] = "task",
+    [AW__WAIT_GROUP] = "the children of its group",
+    [AW__WAIT_LOCK] = "lock",
+    [AW__WAIT_EVENT] = "event",
+    [AW__WAIT_CONDITION] = "condition",
+    [AW__WAIT_SEMAPHORE] = "semaphore",
+};
+
 /* ---- waiting and waking ---- */
 
 void aw__task_wake(aw_task_t *t, int rc) {
@@ -23,7 +33,8 @@ void aw__task_wake(aw_task_t *t, int rc) {
         t->unwait = NULL;
         u(t);
     }
-    aw__timer_disarm(&t->loop->timers, &t->timer);
+    if (aw__timer_armed(&t->timer))
+        aw__timer_disarm(&t->loop->timers, &t->timer);
     t->wake_rc = rc;
     t->state = AW__T_READY;
     aw__loop_ready(t->loop, &t->coro);
@@ -76,6 +87,7 @@ static void aw__task_park(aw_task_t *t) {
 }
 
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
+    assert(t == aw__task_cur()); /* only a task suspends itself */
     t->wait_until = until;
     if (cancellable) {
         AW__TRACE(t, AW_TRACE_POINT, NULL, 0);
@@ -152,7 +164,7 @@ static void aw__task_entry(void *p) {
     aw__task_stack_check(t);
     st = aw__task_status(t, st); /* SEMANTICS K5 */
     /* SEMANTICS M6: locks still held are released now, and reported */
-    if (__builtin_expect(t->locks != NULL, 0) && aw__task_end_locks) {
+    if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
         int rc = aw__task_end_locks(t);
         if (rc < 0)
             st = rc;
@@ -166,15 +178,12 @@ static void aw__task_entry(void *p) {
     } else {
         aw__err_free(aw__err_detach(t)); /* returning success handles any error */
     }
+    /* every block of the function has ended: its cleanups ran on the way out */
+    assert(t->scope == &t->root && !t->withs && !t->groups && !t->exiting);
     t->status = st;
     t->state = AW__T_DONE;
     struct aw__core *c = l->core;
-    if (t->lprev)
-        t->lprev->lnext = t->lnext;
-    else
-        c->tasks = t->lnext;
-    if (t->lnext)
-        t->lnext->lprev = t->lprev;
+    aw__list_remove(&c->tasks, &t->live);
     c->ntasks--;
     if (t->group)
         aw__group_child_done(t);
@@ -236,10 +245,7 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     t->scope = &t->root;
     t->wait_until = AW_NEVER;
     struct aw__core *c = l->core;
-    t->lnext = c->tasks;
-    if (c->tasks)
-        c->tasks->lprev = t;
-    c->tasks = t;
+    aw__list_push_front(&c->tasks, &t->live);
     c->ntasks++;
     t->state = AW__T_READY;
     aw__loop_ready(l, &t->coro);
@@ -256,25 +262,22 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
                         "(the function given to aw_main, or one it spawned)", name, file, line);
     if (!g)
         g = &l->core->root;
-    /* Open (1) or draining (2): the owner waits at the end of the block
-     * for the last child, and until it is done a child may still spawn a
-     * sibling (SEMANTICS M8; Trio's nursery, asyncio's TaskGroup): the
-     * owner's wait re-checks the count. Only a group not yet entered or
-     * already left refuses. */
-    if (g->state != 1 && g->state != 2)
+    /* Open or draining: the owner waits at the end of the block for the
+     * last child, and until it is done a child may still spawn a sibling
+     * (SEMANTICS M8; Trio's nursery, asyncio's TaskGroup): the owner's
+     * wait re-checks the count. Only a group not yet entered or already
+     * left refuses. */
+    if (g->state != AW__GROUP_OPEN && g->state != AW__GROUP_DRAINING)
         return aw_raise(-EINVAL, "spawn of '%s' into a task group that is %s", name,
-                        g->state == 0 ? "not entered" : "already left");
+                        g->state == AW__GROUP_NEW ? "not entered" : "already left");
     aw_task_t *t = aw__task_new(l, fn, arg, opts ? opts->stack_size : 0,
                                 opts && opts->name ? opts->name : name, file, line);
     if (!t)
         return aw_raise(-ENOMEM, "no memory for the stack of task '%s'", name);
-    t->root.parent = &g->scope;
+    aw__scope_link(&t->root, &g->scope);
     t->group = g;
     t->joinable = handle != NULL;
-    t->gnext = g->children;
-    if (g->children)
-        g->children->gprev = t;
-    g->children = t;
+    aw__list_push_front(&g->children, &t->sibling);
     g->nchildren++;
     if (handle)
         *handle = t;
@@ -301,10 +304,10 @@ int aw_task_join(aw_task_t *t) {
         t->joiner = self;
         self->wait_obj = t;
         self->unwait = aw__join_unwait;
-        self->wait_what = "task"; /* introspection: the await chain (SEMANTICS L2) */
+        self->wait_kind = AW__WAIT_TASK; /* introspection: the await chain (SEMANTICS L2) */
         self->wait_on = t;
         int rc = aw__task_wait(self, AW_NEVER, 1);
-        self->wait_what = NULL;
+        self->wait_kind = AW__WAIT_NONE;
         if (rc < 0)
             return rc;
     } else {
@@ -318,13 +321,7 @@ int aw_task_join(aw_task_t *t) {
         aw__err_move(self, &tmp);
     }
     /* unlink from the group's finished list and free */
-    aw_group_t *g = t->group;
-    if (t->gprev)
-        t->gprev->gnext = t->gnext;
-    else if (g->done == t)
-        g->done = t->gnext;
-    if (t->gnext)
-        t->gnext->gprev = t->gprev;
+    aw__list_remove(&t->group->done, &t->sibling);
     aw__task_release(t);
     return st;
 }
@@ -353,12 +350,7 @@ void aw__err_move(aw_task_t *to, aw_task_t *from) {
 }
 
 /* A generator's code runs on behalf of its consumer: it is that task. */
-aw_task_t *aw_task_self(void) {
-    aw_task_t *t = aw__task_cur();
-    while (t && t->delegator && t->delegator->delegate == t)
-        t = t->delegator;
-    return t;
-}
+aw_task_t *aw_task_self(void) { return aw__task_self(); }
 const char *aw_task_name(const aw_task_t *t) { return t ? t->name : "(loop)"; }
 uint64_t aw_task_id(const aw_task_t *t) { return t ? t->id : 0; }
 

@@ -31,47 +31,74 @@ static void aw__with_unlink(aw_with_t *w) {
         *p = w->outer;
 }
 
-bool aw__with_enter(aw_with_t *w) {
-    if (w->state != AW__WITH_INIT)
-        return false; /* entered already */
-    aw_task_t *t = aw__task_cur();
+/* Why a block cannot be entered (cold): outside a task, or a type with
+ * no enter or exit. */
+static __attribute__((noinline, cold)) bool aw__with_refuse(aw_with_t *w, aw_task_t *t) {
     const aw_cm_type_t *ty = w->cm.type;
-    w->task = t;
     w->state = AW__WITH_FAILED;
     if (!t) {
         fprintf(stderr, "awith: aw_with at %s:%d used outside a task; block skipped\n",
                 w->file, w->line);
         return false;
     }
-    if (!ty || !ty->enter || !ty->exit) {
-        aw_raise(-AW_EPROTOCOL, "manager '%s' at %s:%d has no %s", ty && ty->name ? ty->name : "?",
-                 w->file, w->line, !ty ? "type" : !ty->enter ? "enter" : "exit");
-        return false;
-    }
-    w->mark = t->err ? t->err->seq : 0;
-    w->outer = t->withs;
-    t->withs = w;
-    w->state = AW__WITH_ENTER;
-    w->since = t->loop->now;
-    bool traced = AW__TRACING(t); /* one test for both events */
+    aw_raise(-AW_EPROTOCOL, "manager '%s' at %s:%d has no %s", ty && ty->name ? ty->name : "?",
+             w->file, w->line, !ty ? "type" : !ty->enter ? "enter" : "exit");
+    return false;
+}
+
+static __attribute__((noinline, cold)) bool aw__with_enter_failed(aw_with_t *w, int rc) {
+    aw_task_t *t = w->task;
+    if (!t->err || t->err->seq <= w->mark || t->err->code != rc)
+        aw_raise(rc, "enter of manager '%s' failed: %s", aw_cm_name(w->cm), aw_strerror(rc));
+    aw__with_unlink(w);
+    w->state = AW__WITH_FAILED;
+    return false;
+}
+
+/* The enter itself, once w is linked. Inlined twice: with and without
+ * the trace hook, so that the common path keeps no flag across the call. */
+static inline __attribute__((always_inline)) bool aw__with_run_enter(aw_with_t *w, aw_task_t *t,
+                                                                      const aw_cm_type_t *ty,
+                                                                      uint64_t mark, bool traced) {
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTER, w, 0);
     uint64_t floor = t->err_floor;
-    t->err_floor = w->mark; /* M2: a clear in enter handles only what enter raised */
+    t->err_floor = mark; /* M2: a clear in enter handles only what enter raised */
     int rc = ty->enter(w->cm.self, &w->value);
     t->err_floor = floor;
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
-    if (rc < 0) {
-        if (!t->err || t->err->seq <= w->mark || t->err->code != rc)
-            aw_raise(rc, "enter of manager '%s' failed: %s", aw_cm_name(w->cm), aw_strerror(rc));
-        aw__with_unlink(w);
-        w->state = AW__WITH_FAILED;
-        return false;
-    }
-    aw__err_restore(t, w->mark); /* enter succeeded: what it raised was handled */
+    if (__builtin_expect(rc < 0, 0))
+        return aw__with_enter_failed(w, rc);
+    aw__err_restore(t, mark); /* enter succeeded: what it raised was handled */
     w->state = AW__WITH_BODY;
     return true;
+}
+
+static __attribute__((noinline, cold)) bool aw__with_enter_traced(aw_with_t *w, aw_task_t *t,
+                                                                  const aw_cm_type_t *ty,
+                                                                  uint64_t mark) {
+    return aw__with_run_enter(w, t, ty, mark, true);
+}
+
+bool aw__with_enter(aw_with_t *w) {
+    if (w->state != AW__WITH_INIT)
+        return false; /* entered already */
+    aw_task_t *t = aw__task_cur();
+    const aw_cm_type_t *ty = w->cm.type;
+    w->task = t;
+    w->value = NULL;
+    if (__builtin_expect(!t || !ty || !ty->enter || !ty->exit, 0))
+        return aw__with_refuse(w, t);
+    uint64_t mark = t->err ? t->err->seq : 0;
+    w->mark = mark;
+    w->outer = t->withs;
+    t->withs = w;
+    w->state = AW__WITH_ENTER;
+    w->since = t->loop->now;
+    if (AW__TRACING(t))
+        return aw__with_enter_traced(w, t, ty, mark);
+    return aw__with_run_enter(w, t, ty, mark, false);
 }
 
 /* Decide what leaves the block, given what exit returned. */
@@ -106,25 +133,47 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
                      "cancelled (and the exit of manager '%s' failed)", name);
 }
 
-void aw__with_cleanup(aw_with_t *w) {
-    if (w->state != AW__WITH_BODY)
-        return;
-    aw_task_t *t = w->task;
-    const aw_cm_type_t *ty = w->cm.type;
-    aw_err_t *body = t->err && t->err->seq > w->mark ? t->err : NULL;
+/* The exit's shield, on the task's chain for the time of the exit: the
+ * fields a scope needs, no zero-fill (the record is reused by no one).
+ * Its grace starts at the exit's first suspension (lazy), and its chain
+ * is unknown until then (epoch 0), so an exit that never suspends reads
+ * no clock and walks nothing. */
+static inline void aw__with_shield(aw_with_t *w, aw_task_t *t, const aw_cm_type_t *ty) {
+    aw_scope_t *s = &w->shield;
+    s->parent = t->scope;
+    s->task = t;
+    s->deadline = AW_NEVER;
+    s->rel = ty->grace ? ty->grace : t->loop->opts.exit_grace;
+    s->epoch = 0;
+    s->cancels = 0;
+    s->kind = AW__SCOPE_SHIELD;
+    s->cancelled = 0;
+    s->expired = 0;
+    s->shield = 1;
+    s->lazy = 1;
+    t->scope = s;
+}
+
+static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_task_t *t, int rc) {
+    const char *name = aw_cm_name(w->cm);
+    aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,
+                 "exit of manager '%s' (entered at %s:%d) overran its grace period of %lld ms",
+                 name, w->file, w->line, (long long)(w->shield.rel / 1000000));
+    return rc >= 0 ? -ETIMEDOUT : rc;
+}
+
+/* The exit, from the state set to EXIT on. Inlined twice, as enter. */
+static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w, aw_task_t *t,
+                                                                     const aw_cm_type_t *ty,
+                                                                     bool traced) {
+    uint64_t before = t->err ? t->err->seq : 0;
+    aw_err_t *body = before > w->mark ? t->err : NULL;
+    /* read now: the exit may free the record (a scope absorbing its cancel) */
     uint64_t body_seq = body ? body->seq : 0;
     int body_code = body ? body->code : 0;
     bool shielded = !(ty->flags & AW_CM_UNSHIELDED);
-    w->state = AW__WITH_EXIT;
-    w->since = t->loop->now;
-    if (shielded) {
-        w->shield = (aw_scope_t){.parent = t->scope, .task = t, .kind = AW__SCOPE_SHIELD,
-                                 .shield = 1, .lazy = 1, .deadline = AW_NEVER,
-                                 .rel = ty->grace ? ty->grace : t->loop->opts.exit_grace};
-        t->scope = &w->shield;
-    }
-    uint64_t before = t->err ? t->err->seq : 0;
-    bool traced = AW__TRACING(t);
+    if (shielded)
+        aw__with_shield(w, t, ty);
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
     uint64_t floor = t->err_floor;
@@ -136,16 +185,13 @@ void aw__with_cleanup(aw_with_t *w) {
     t->exiting = exiting;
     if (shielded) {
         t->scope = w->shield.parent;
-        if (w->shield.expired) {
-            const char *name = aw_cm_name(w->cm);
-            aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,
-                         "exit of manager '%s' (entered at %s:%d) overran its grace period of %lld ms",
-                         name, w->file, w->line, (long long)(w->shield.rel / 1000000));
-            if (rc >= 0)
-                rc = -ETIMEDOUT;
-        }
+        if (__builtin_expect(w->shield.expired, 0))
+            rc = aw__with_overran(w, t, rc);
     }
-    aw__with_resolve(w, body_seq, body_code, before, rc);
+    bool raised = t->err && t->err->seq > before;
+    /* the common way out: a clean body, a clean exit, nothing to decide */
+    if (__builtin_expect(rc != 0 || body_seq || raised, 0))
+        aw__with_resolve(w, body_seq, body_code, before, rc);
     /* SEMANTICS K5 (Go's `defer f.Close(); return nil`): left by return or
      * goto (the loop's condition never ran again, so once is still set),
      * the returned value is fixed before exit runs. If exit failed, mark
@@ -153,8 +199,28 @@ void aw__with_cleanup(aw_with_t *w) {
      * fails with it instead of dropping it (task.c). */
     if (w->once && t->err && t->err->seq > before)
         t->late_err = t->err->seq;
-    aw__with_unlink(w);
+    if (__builtin_expect(t->withs == w, 1))
+        t->withs = w->outer;
+    else
+        aw__with_unlink(w);
     w->state = AW__WITH_DONE;
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXITED, w, t->err && t->err->seq > w->mark ? t->err->code : 0);
+}
+
+static __attribute__((noinline, cold)) void aw__with_exit_traced(aw_with_t *w, aw_task_t *t,
+                                                                 const aw_cm_type_t *ty) {
+    aw__with_run_exit(w, t, ty, true);
+}
+
+void aw__with_cleanup(aw_with_t *w) {
+    if (w->state != AW__WITH_BODY)
+        return;
+    aw_task_t *t = w->task;
+    w->state = AW__WITH_EXIT;
+    w->since = t->loop->now;
+    if (AW__TRACING(t))
+        aw__with_exit_traced(w, t, w->cm.type);
+    else
+        aw__with_run_exit(w, t, w->cm.type, false);
 }

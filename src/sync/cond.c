@@ -12,14 +12,14 @@ static void aw__cond_pass_on(void *p) {
 }
 
 int aw_cond_wait(aw_cond_t *c) {
-    aw_task_t *self = aw_task_self();
+    aw_task_t *self = aw__task_self();
     if (!self)
         return aw__no_task("aw_cond_wait");
     if (c->lock->owner != self)
         return aw_raise(-EPERM, "aw_cond_wait: the caller does not hold lock '%s'",
                         c->lock->name ? c->lock->name : "?");
     aw_lock_release(c->lock);
-    int rc = aw__wq_wait(&c->waiters, aw__cond_pass_on, c, "condition");
+    int rc = aw__wq_wait(&c->waiters, aw__cond_pass_on, c, AW__WAIT_CONDITION);
     int taken = aw__lock_take(c->lock);
     return rc < 0 ? rc : taken;
 }

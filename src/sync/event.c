@@ -11,7 +11,7 @@ int aw_event_wait(aw_event_t *e) {
     int rc = aw_checkpoint();
     if (rc < 0 || e->set)
         return rc;
-    rc = aw__wq_wait(&e->waiters, aw__event_noop, e, "event");
+    rc = aw__wq_wait(&e->waiters, aw__event_noop, e, AW__WAIT_EVENT);
     return rc;
 }
 

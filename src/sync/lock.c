@@ -8,21 +8,14 @@ enum { AW__STREAK_YIELD = 128 };
 static int aw__lock_owner_ended(aw_task_t *t);
 
 /* Every change of owner goes through here: keeps each task's list of held
- * locks for introspection. O(locks held) on release. */
+ * locks for introspection. O(1). */
 static void aw__lock_set_owner(aw_lock_t *l, aw_task_t *t) {
-    if (l->owner) {
-        aw_lock_t **p = &l->owner->locks;
-        while (*p && *p != l)
-            p = &(*p)->next_held;
-        if (*p)
-            *p = l->next_held;
-    }
+    if (l->owner)
+        aw__list_remove(&l->owner->locks, &l->held);
     l->owner = t;
-    l->next_held = NULL;
     if (t) {
         aw__task_end_locks = aw__lock_owner_ended; /* one store: the core calls it back */
-        l->next_held = t->locks;
-        t->locks = l;
+        aw__list_push_front(&t->locks, &l->held);
     }
 }
 
@@ -33,7 +26,7 @@ static void aw__lock_giveback(void *p) {
 
 /* Hand l to its first waiter, or free it. */
 static void aw__lock_pass(aw_lock_t *l) {
-    aw__wnode_t *n = l->waiters.head;
+    aw__wnode_t *n = aw__wq_first(&l->waiters);
     aw__lock_set_owner(l, n ? n->who : NULL);
     if (n)
         aw__wq_grant(&l->waiters);
@@ -45,8 +38,8 @@ static void aw__lock_pass(aw_lock_t *l) {
  * and marked for its next acquirer; t fails with -EOWNERDEAD naming it. */
 static int aw__lock_owner_ended(aw_task_t *t) {
     int rc = 0;
-    while (t->locks) {
-        aw_lock_t *l = t->locks;
+    while (!aw__list_empty(&t->locks)) {
+        aw_lock_t *l = aw__container(t->locks.head, aw_lock_t, held);
         const char *name = l->name ? l->name : "?";
         const char *file = l->file ? l->file : "?";
         l->dead_task = t->name;
@@ -71,11 +64,12 @@ static int aw__lock_owner_died(aw_lock_t *l) {
 }
 
 int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
-    aw_task_t *self = aw_task_self();
+    aw_task_t *cur = aw__task_cur(), *self = aw__task_self();
     if (!self)
         return aw__no_task("aw_lock_acquire");
     /* a cancellation point first, whatever else is wrong (Trio's order) */
-    int rc = aw_checkpoint();
+    AW__TRACE(cur, AW_TRACE_POINT, NULL, 0); /* aw_checkpoint, inline */
+    int rc = aw__point(cur, NULL);
     if (rc < 0)
         return rc;
     if (l->owner == self)
@@ -94,7 +88,7 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
         return 0;
     }
     l->streak = 0;
-    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l, "lock");
+    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l, AW__WAIT_LOCK);
     if (rc < 0)
         return rc;
     /* granted: release (or an ending owner) already made us the owner */
@@ -110,7 +104,7 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
 int (aw_lock_acquire)(aw_lock_t *l) { return aw__lock_acquire_at(l, NULL, 0); }
 
 int aw_lock_release(aw_lock_t *l) {
-    aw_task_t *self = aw_task_self();
+    aw_task_t *self = aw__task_self();
     if (l->owner != self || !self)
         return aw_raise(-EPERM, "lock '%s' released by task '%s', which does not hold it%s%s",
                         l->name ? l->name : "?", self ? self->name : "(none)",
@@ -121,7 +115,7 @@ int aw_lock_release(aw_lock_t *l) {
 
 int aw__lock_take(aw_lock_t *l) {
     if (!l->owner && !l->waiters.head)
-        aw__lock_set_owner(l, aw_task_self());
+        aw__lock_set_owner(l, aw__task_self());
     else
         aw__wq_wait_shielded(&l->waiters, l); /* release hands it to us */
     if (__builtin_expect(l->dead_task != NULL, 0))

@@ -21,30 +21,31 @@
 #include <awith/pool.h>
 
 #include "../core/core.h" /* aw__err_restore */
+#include "../core/list.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct aw__pent aw__pent_t;
 struct aw__pent {
+    aw__link_t link;           /* on idle or busy */
     void *item;
     aw_ns_t created, used;
     const char *file;          /* where it was acquired */
     int line;
     const char *task;
-    aw__pent_t *prev, *next;
 };
 
-typedef struct { aw__pent_t *head, *tail; int n; } aw__plist_t;
+typedef struct { aw__list_t l; int n; } aw__plist_t;
 
 enum { GOT_NONE, GOT_ENTRY, GOT_SLOT, GOT_CLOSED };
 
 typedef struct aw__pwait aw__pwait_t;
 struct aw__pwait {
+    aw__link_t link;           /* on the pool's wq */
     aw_event_t ev;
     int got;
     aw__pent_t *e;
-    aw__pwait_t *prev, *next;
 };
 
 struct aw_pool {
@@ -54,52 +55,33 @@ struct aw_pool {
     aw_pool_opts_t o;
     aw__plist_t idle, busy;
     int opening;
-    struct { aw__pwait_t *head, *tail; int n; } wq;
+    struct { aw__list_t l; int n; } wq; /* aw__pwait_t, FIFO */
     bool closed, orphaned;
     aw_event_t drained;        /* closed and nothing out any more */
     aw_pool_stats_t st;
 };
 
+static aw__pent_t *pent(aw__link_t *n) { return n ? aw__container(n, aw__pent_t, link) : NULL; }
+
 static void pl_push(aw__plist_t *l, aw__pent_t *e) { /* at the head */
-    e->prev = NULL;
-    e->next = l->head;
-    if (l->head)
-        l->head->prev = e;
-    else
-        l->tail = e;
-    l->head = e;
+    aw__list_push_front(&l->l, &e->link);
     l->n++;
 }
 static void pl_del(aw__plist_t *l, aw__pent_t *e) {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        l->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        l->tail = e->prev;
-    e->prev = e->next = NULL;
+    aw__list_remove(&l->l, &e->link);
     l->n--;
 }
 
 static void wq_del(aw_pool_t *p, aw__pwait_t *w) {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        p->wq.head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        p->wq.tail = w->prev;
-    w->prev = w->next = NULL;
+    aw__list_remove(&p->wq.l, &w->link);
     p->wq.n--;
 }
 static aw__pwait_t *wq_pop(aw_pool_t *p) {
-    aw__pwait_t *w = p->wq.head;
-    if (w)
-        wq_del(p, w);
-    return w;
+    aw__link_t *n = aw__list_pop_front(&p->wq.l);
+    if (!n)
+        return NULL;
+    p->wq.n--;
+    return aw__container(n, aw__pwait_t, link);
 }
 
 static int size(const aw_pool_t *p) { return p->idle.n + p->busy.n + p->opening; }
@@ -170,8 +152,8 @@ static void trim(aw_pool_t *p) {
     if (p->o.max_idle <= 0 && p->o.max_lifetime <= 0)
         return;
     aw_ns_t now = aw_now();
-    for (aw__pent_t *e = p->idle.tail, *prev; e; e = prev) {
-        prev = e->prev;
+    aw__list_each_back_safe(&p->idle.l, n) {
+        aw__pent_t *e = pent(n);
         bool stale = p->o.max_idle > 0 && now - e->used >= p->o.max_idle && size(p) > p->o.min;
         if (stale || too_old(p, e, now)) {
             pl_del(&p->idle, e);
@@ -197,7 +179,7 @@ static void forget_error(uint64_t mark) {
 static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
     e->file = file;
     e->line = line;
-    aw_task_t *t = aw_task_self();
+    aw_task_t *t = aw__task_self();
     e->task = t ? aw_task_name(t) : "?";
     return e;
 }
@@ -241,7 +223,7 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
             return aw_raise(-ESHUTDOWN, "%s: acquire from a closed pool", pname(p));
         trim(p);
         if (p->idle.n && !p->wq.n) {
-            aw__pent_t *e = p->idle.head;
+            aw__pent_t *e = pent(p->idle.l.head);
             pl_del(&p->idle, e);
             pl_push(&p->busy, e);
             if (!p->ops->check || aw_now() - e->used < p->o.check_idle) {
@@ -278,12 +260,8 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
             return open_item(p, out);
         }
         /* wait for a grant */
-        aw__pwait_t w = {AW_EVENT_INIT, GOT_NONE, NULL, p->wq.tail, NULL};
-        if (p->wq.tail)
-            p->wq.tail->next = &w;
-        else
-            p->wq.head = &w;
-        p->wq.tail = &w;
+        aw__pwait_t w = {{NULL, NULL}, AW_EVENT_INIT, GOT_NONE, NULL};
+        aw__list_push_back(&p->wq.l, &w.link);
         p->wq.n++;
         int rc = aw_event_wait(&w.ev);
         if (w.got == GOT_NONE)
@@ -316,7 +294,7 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
 
 static int timed_out(aw_pool_t *p) {
     p->st.timeouts++;
-    const aw__pent_t *e = p->busy.head;
+    const aw__pent_t *e = pent(p->busy.l.head);
     if (p->busy.n < p->o.max)
         return aw_raise(-ETIMEDOUT, "%s: no item within the deadline (opening one took too long)", pname(p));
     return aw_raise(-ETIMEDOUT, "%s exhausted: all %d items in use (%d waiting)%s%s:%d by task %s",
@@ -352,9 +330,9 @@ int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *fi
 /* Linear, but the busy list is at most `max` long and the latest acquired
  * sits at its head, which is where a block's release usually finds it. */
 static aw__pent_t *find_busy(aw_pool_t *p, void *item) {
-    for (aw__pent_t *e = p->busy.head; e; e = e->next)
-        if (e->item == item)
-            return e;
+    aw__list_each(&p->busy.l, n)
+        if (pent(n)->item == item)
+            return pent(n);
     return NULL;
 }
 
@@ -421,8 +399,8 @@ int aw_pool_open(aw_pool_t **out, const aw_pool_ops_t *ops, void *ctx, const aw_
         int rc = open_item(p, &e);
         if (rc < 0) {
             p->closed = true; /* the items opened so far wait in idle */
-            while (p->idle.head) {
-                e = p->idle.head;
+            while (p->idle.n) {
+                e = pent(p->idle.l.head);
                 pl_del(&p->idle, e);
                 destroy(p, e);
             }
@@ -448,8 +426,8 @@ int aw_pool_close(aw_pool_t *p, aw_ns_t grace) {
         w->got = GOT_CLOSED;
         aw_event_set(&w->ev);
     }
-    while (p->idle.head) {
-        aw__pent_t *e = p->idle.head;
+    while (p->idle.n) {
+        aw__pent_t *e = pent(p->idle.l.head);
         pl_del(&p->idle, e);
         destroy(p, e);
     }
@@ -463,9 +441,13 @@ int aw_pool_close(aw_pool_t *p, aw_ns_t grace) {
         char list[1024];
         size_t n = 0;
         list[0] = 0;
-        for (aw__pent_t *e = p->busy.head; e && n < sizeof list - 100; e = e->next)
+        aw__list_each(&p->busy.l, node) {
+            const aw__pent_t *e = pent(node);
+            if (n >= sizeof list - 100)
+                break;
             n += snprintf(list + n, sizeof list - n, "; one acquired at %s:%d by task %s",
                           e->file ? e->file : "?", e->line, e->task ? e->task : "?");
+        }
         int out = p->busy.n, opening = p->opening;
         p->orphaned = true; /* freed by the last release */
         return aw_raise(-EBUSY, "%s closed with %d item(s) still in use and %d being opened%s", pname(p),

@@ -20,7 +20,7 @@ int aw_sem_acquire(aw_sem_t *s) {
         return 0;
     }
     s->streak = 0;
-    return aw__wq_wait(&s->waiters, aw__sem_giveback, s, "semaphore");
+    return aw__wq_wait(&s->waiters, aw__sem_giveback, s, AW__WAIT_SEMAPHORE);
 }
 
 int aw_sem_release(aw_sem_t *s) {

@@ -7,16 +7,16 @@ static void aw__wq_unwait(aw_task_t *t) {
         aw__wq_remove(n->q, n);
 }
 
-int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, const char *what) {
+int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_t kind) {
     aw_task_t *t = aw__task_cur();
-    aw__wnode_t n = {.task = t, .who = aw_task_self()};
+    aw__wnode_t n = {.task = t, .who = aw__task_self()};
     aw__wq_push(q, &n);
     t->wait_obj = &n;
     t->unwait = aw__wq_unwait;
-    t->wait_what = what;
+    t->wait_kind = (uint8_t)kind;
     t->wait_on = obj;
     int rc = aw__task_wait(t, AW_NEVER, 1);
-    t->wait_what = NULL;
+    t->wait_kind = AW__WAIT_NONE;
     if (n.q)
         aw__wq_remove(q, &n);
     if (n.granted && rc == 0 && aw__cancelled(t)) {
@@ -32,11 +32,11 @@ int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, const char *wh
 
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj) {
     aw_task_t *t = aw__task_cur();
-    aw__wnode_t n = {.task = t, .who = aw_task_self()};
+    aw__wnode_t n = {.task = t, .who = aw__task_self()};
     aw__wq_push(q, &n);
-    t->wait_what = "lock";
+    t->wait_kind = AW__WAIT_LOCK;
     t->wait_on = obj;
     aw__task_wait(t, AW_NEVER, 0);
-    t->wait_what = NULL;
+    t->wait_kind = AW__WAIT_NONE;
     return 0;
 }

@@ -7,43 +7,36 @@
 #define AW_SYNC_WQ_H
 
 #include "../core/core.h"
+#include "../core/list.h"
 #include <awith/lock.h>
 
 typedef struct aw__wnode aw__wnode_t;
 struct aw__wnode {
+    aw__link_t link;              /* in q (src/core/list.h) */
     aw_task_t *task;              /* the coroutine to wake */
     aw_task_t *who;               /* the task it acts for (aw_task_self) */
-    aw__wnode_t *prev, *next;
-    aw__wq_t *q;
+    aw__wq_t *q;                  /* NULL once off the queue */
     int granted;
 };
 
+static inline aw__wnode_t *aw__wq_first(const aw__wq_t *q) {
+    return q->head ? aw__container(q->head, aw__wnode_t, link) : NULL;
+}
+
 static inline void aw__wq_push(aw__wq_t *q, aw__wnode_t *n) {
-    n->next = NULL;
-    n->prev = q->tail;
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
+    aw__list_push_back(q, &n->link);
     n->q = q;
 }
 
 static inline void aw__wq_remove(aw__wq_t *q, aw__wnode_t *n) {
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        q->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        q->tail = n->prev;
+    assert(n->q == q);
+    aw__list_remove(q, &n->link);
     n->q = NULL;
 }
 
 /* Wake the first waiter with the grant. Returns 0 if nobody waited. */
 static inline int aw__wq_grant(aw__wq_t *q) {
-    aw__wnode_t *n = q->head;
+    aw__wnode_t *n = aw__wq_first(q);
     if (!n)
         return 0;
     aw__wq_remove(q, n);
@@ -54,7 +47,7 @@ static inline int aw__wq_grant(aw__wq_t *q) {
 
 /* Wait in q until granted. 0 when granted; -ECANCELED (not granted, or
  * the grant handed back through `giveback`). */
-int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, const char *what);
+int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_t kind);
 /* The same, not cancellable (a condition re-taking its lock). */
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj);
 /* Take the lock without a cancellation point (for conditions). 0, or

@@ -1669,3 +1669,122 @@ static int m4_older_main(void *arg) {
     return 0;
 }
 Test(scope, M4_records_from_before_the_scope_are_untouched) { aw_test_run(m4_older_main, NULL, 0); }
+
+/* ---- what a chain shows, kept per scope (issue 14) ----
+ * A suspension point reads the cancel and the earliest deadline kept in
+ * the innermost scope, computed from its parent's as it was entered. A
+ * change above scopes already entered (a cancel, a reschedule, an outer
+ * deadline expiring, a generator resumed from another scope) must still
+ * reach the innermost point: these check it 64 scopes deep (debug builds
+ * also assert, at every read, that the kept value is what a walk finds). */
+
+enum { DEEP = 64 };
+static aw_scope_t *deep_outer;
+static int deep_rc;
+
+static int deep_nest(int k, aw_ns_t sleep) {
+    if (k == 0)
+        return sleep ? aw_sleep(sleep) : aw_yield();
+    int rc = 0;
+    aw_with (aw_cancel_scope())
+        rc = deep_nest(k - 1, sleep);
+    return rc;
+}
+
+/* yields in a loop DEEP scopes below `deep_outer` until one fails */
+static int deep_yielder(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        deep_outer = s;
+        for (int i = 0; i < 1000000 && (deep_rc = deep_nest(DEEP, 0)) == 0; i++)
+            ;
+    }
+    return 0;
+}
+
+static int deep_cancel_main(void *arg) {
+    aw_task_t *t;
+    cr_assert_eq(aw_spawn(NULL, deep_yielder, NULL, &t), 0);
+    for (int i = 0; i < 10; i++)
+        aw_yield(); /* it yields, its chain known all the way down */
+    aw_scope_cancel(deep_outer);
+    cr_assert_eq(aw_task_join(t), 0);
+    cr_assert_eq(deep_rc, -ECANCELED);
+    return 0;
+}
+Test(scope, F1_an_outer_cancel_reaches_a_point_64_scopes_deep) {
+    aw_test_run(deep_cancel_main, NULL, 0);
+}
+
+/* An outer deadline moved earlier from another task while the owner
+ * sleeps DEEP scopes below it: its timer is re-armed, the sleep cut. */
+static int deep_resched_helper(void *arg) {
+    aw_scope_reschedule(resched_scope, aw_now() + AW_MS(1));
+    return 0;
+}
+static int deep_resched_main(void *arg) {
+    int rc = 1;
+    bool expired = false;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_SEC(100))) {
+        resched_scope = s;
+        aw_spawn(NULL, deep_resched_helper, NULL, NULL);
+        rc = deep_nest(DEEP, AW_SEC(10));
+        expired = aw_scope_expired(s);
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(expired);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G6_an_outer_reschedule_reaches_a_sleep_64_scopes_deep) {
+    aw_test_run(deep_resched_main, NULL, 0);
+}
+
+/* A deadline DEEP scopes up expires at the innermost point (the kept
+ * earliest deadline is the outer one), and only once: the next point
+ * still sees the cancel (level-triggered). */
+static int deep_deadline_main(void *arg) {
+    int rc1 = 1, rc2 = 1;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(2))) {
+        rc1 = deep_nest(DEEP, AW_SEC(10));
+        rc2 = deep_nest(DEEP, 0);
+        cr_assert(aw_scope_expired(s));
+    }
+    cr_assert_eq(rc1, -ECANCELED);
+    cr_assert_eq(rc2, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G4_an_outer_deadline_cuts_a_sleep_64_scopes_deep) {
+    aw_test_run(deep_deadline_main, NULL, 0);
+}
+
+/* A generator resumed from two different scopes: its root scope is
+ * re-hung below the consumer's scope of the moment, so its checkpoint
+ * sees the second scope's cancel and not the first's absence of one. */
+static int deep_gen(aw_gen_t *g, void *arg) {
+    for (;;) {
+        int rc = aw_checkpoint();
+        if (rc < 0)
+            return rc;
+        if (aw_gen_yield(g, NULL) < 0)
+            return 0;
+    }
+}
+static int deep_gen_main(void *arg) {
+    aw_gen_t g = AW_GEN_INIT(deep_gen, NULL);
+    int rc1 = 1, rc2 = 1;
+    aw_with (aw_cancel_scope())
+        rc1 = aw_gen_next(&g, NULL);
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        rc2 = aw_gen_next(&g, NULL);
+    }
+    cr_assert_eq(rc1, 1);
+    cr_assert_eq(rc2, -ECANCELED);
+    aw_gen_close(&g);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, F1_a_generator_resumed_in_a_cancelled_scope_sees_it) {
+    aw_test_run(deep_gen_main, NULL, 0);
+}
