@@ -37,6 +37,7 @@
 #include <awith/cond.h>
 #include <awith/introspect.h>
 #include <awith/thread.h>
+#include <awith/loops.h>
 #include <awith/fd.h>
 #include <awith/trace.h>
 #include <awith/timing.h>
