@@ -48,6 +48,7 @@
 #include <awith/tcp.h>
 #include <awith/unix.h>
 #include <awith/server.h>
+#include <awith/reuseport.h>
 #include <awith/file.h>
 #include <awith/pool.h>
 #if AW_HAVE_TLS
