@@ -49,6 +49,7 @@
 #include <awith/unix.h>
 #include <awith/server.h>
 #include <awith/reuseport.h>
+#include <awith/process.h>
 #include <awith/file.h>
 #include <awith/pool.h>
 #if AW_HAVE_TLS

@@ -26,7 +26,7 @@ HEADER = {
     'thread': 'core', 'fd': 'core', 'loops': 'core',
     'lock': 'sync', 'sem': 'sync', 'event': 'sync', 'cond': 'sync', 'pool': 'sync',
     'gencm': 'cm', 'gen': 'cm', 'exitstack': 'cm', 'timing': 'cm', 'introspect': 'cm',
-    'stream': 'net', 'listener': 'net', 'tcp': 'net', 'unix': 'net', 'server': 'net', 'reuseport': 'net',
+    'stream': 'net', 'listener': 'net', 'tcp': 'net', 'unix': 'net', 'server': 'net', 'reuseport': 'net', 'process': 'net',
     'tls': 'net', 'file': 'fs', 'pg': 'db', 'sqlite': 'db', 'http': 'http',
 }
 
