@@ -37,6 +37,7 @@
 #include <awith/cond.h>
 #include <awith/introspect.h>
 #include <awith/thread.h>
+#include <awith/loops.h>
 #include <awith/fd.h>
 #include <awith/track.h>
 #include <awith/trace.h>
@@ -49,6 +50,8 @@
 #include <awith/tcp.h>
 #include <awith/unix.h>
 #include <awith/server.h>
+#include <awith/reuseport.h>
+#include <awith/process.h>
 #include <awith/file.h>
 #include <awith/pool.h>
 #if AW_HAVE_TLS

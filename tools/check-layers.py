@@ -23,11 +23,12 @@ RANK = {'coro': 0, 'loop': 1, 'core': 2, 'sync': 3, 'cm': 4,
 HEADER = {
     'base': 'coro', 'version': 'coro', 'loop': 'loop', 'err': 'core', 'cm': 'core', 'scope': 'core',
     'task': 'core', 'group': 'core', 'gather': 'core', 'with': 'core', 'trace': 'core',
-    'thread': 'core', 'fd': 'core', 'track': 'core',
+    'thread': 'core', 'fd': 'core', 'track': 'core', 'loops': 'core',
     'lock': 'sync', 'sem': 'sync', 'event': 'sync', 'cond': 'sync', 'pool': 'sync',
     'gencm': 'cm', 'gen': 'cm', 'exitstack': 'cm', 'timing': 'cm', 'introspect': 'cm',
     'testing': 'cm',
     'stream': 'net', 'listener': 'net', 'tcp': 'net', 'unix': 'net', 'server': 'net',
+    'reuseport': 'net', 'process': 'net',
     'tls': 'net', 'file': 'fs', 'pg': 'db', 'sqlite': 'db', 'http': 'http',
 }
 

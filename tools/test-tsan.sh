@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${TSAN_BUILD:-build-tsan}
 cc=${CC:-cc}
-tests=${TSAN_TESTS:-"loop/workers loop/post core/thread core/fd core/err core/scope core/group loop/timer coro/coro coro/stack
+tests=${TSAN_TESTS:-"loop/workers loop/post core/thread core/loops core/fd core/err core/scope core/group loop/timer coro/coro coro/stack
   core/with sync/lock sync/sem sync/event sync/cond"}
 if [ ! -d "$dir" ]; then
   meson setup "$dir" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug >/dev/null ||

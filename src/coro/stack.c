@@ -26,6 +26,7 @@
  * slab is one mmap, plus one mprotect per guarded stack. */
 #include "coro.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -40,10 +41,15 @@
 enum { AW__SLAB_STACKS = 64 };
 
 static size_t aw__page(void) {
-    static size_t page; /* constant for the process; benign race */
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    /* constant for the process; loops starting on several threads at once
+     * may all compute it (aw_loops_run): relaxed atomics, not a data race */
+    static _Atomic size_t page;
+    size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 static size_t aw__round_page(size_t n) {

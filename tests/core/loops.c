@@ -1,0 +1,374 @@
+/* tests for src/core/loops.c: a loop per core. Calls between loops
+ * (results, errors, calls to self, many at once both ways), a cancel
+ * while a caller awaits the answer (with and without abandon: the remote
+ * task is cancelled, the caller's arg is safe, abandon runs once), a
+ * loop closing with calls in flight (every caller answered -ESHUTDOWN,
+ * none hangs), an answer to a caller whose loop closed (released on the
+ * answering loop), stop from another thread, a failing loop stopping the
+ * others. Loops run on real threads; the test body runs outside them, so
+ * the loops record what they see and the body asserts after the join.
+ * Waits are for conditions (events, counters), never for time. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct {
+    atomic_int started;
+    atomic_int ran_on[4];       /* calls run, per loop */
+    atomic_int abandoned;
+    atomic_int abandoned_on;    /* the loop index abandon ran on */
+    atomic_int remote_cancelled;
+    atomic_int shutdowns;
+    atomic_int other;
+    int rc[8];
+    char msg[256];
+} seen;
+
+static void reset(void) { memset(&seen, 0, sizeof seen); }
+
+static int wait_for(atomic_int *v, int want) {
+    while (atomic_load(v) < want) {
+        int rc = aw_sleep(AW_MS(1));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- calls ---- */
+
+typedef struct {
+    int in, out, index;
+} call_arg_t;
+
+static int twice(void *arg) {
+    call_arg_t *a = arg;
+    a->index = aw_loops_index();
+    atomic_fetch_add(&seen.ran_on[a->index], 1);
+    if (aw_sleep(AW_MS(1)) < 0) /* it is a task: it may suspend */
+        return aw_status();
+    a->out = a->in * 2;
+    return 7;
+}
+
+static int fails(void *arg) {
+    (void)arg;
+    return aw_raise(-EIO, "disk on fire");
+}
+
+static int idle_fn(void *arg, int index) {
+    (void)arg;
+    (void)index;
+    atomic_fetch_add(&seen.started, 1);
+    return aw_sleep_until(AW_NEVER); /* until aw_loops_stop */
+}
+
+static int calls_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    call_arg_t a = {.in = 21};
+    seen.rc[0] = aw_loops_call(1, twice, &a, NULL);
+    seen.rc[1] = a.out;
+    seen.rc[2] = a.index;
+    call_arg_t b = {.in = 5};
+    seen.rc[3] = aw_loops_call(0, twice, &b, NULL); /* to itself */
+    seen.rc[4] = b.index;
+    seen.rc[5] = aw_loops_call(1, fails, NULL, NULL);
+    const aw_err_t *e = aw_err_current();
+    if (e)
+        snprintf(seen.msg, sizeof seen.msg, "%s", e->msg);
+    aw_err_clear();
+    seen.rc[6] = aw_loops_call(2, twice, &a, NULL);
+    aw_err_clear();
+    seen.rc[7] = aw_loops_count() * 10 + aw_loops_index();
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+Test(loops, a_call_runs_on_the_target_loop_and_returns_its_result) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, calls_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], 7);
+    cr_assert_eq(seen.rc[1], 42);
+    cr_assert_eq(seen.rc[2], 1, "ran on loop %d", seen.rc[2]);
+    cr_assert_eq(seen.rc[3], 7);
+    cr_assert_eq(seen.rc[4], 0, "a call to itself runs on the caller's loop");
+    cr_assert_eq(seen.rc[5], -EIO);
+    cr_assert(strstr(seen.msg, "loop 1: disk on fire"), "message: %s", seen.msg);
+    cr_assert_eq(seen.rc[6], -EINVAL);
+    cr_assert_eq(seen.rc[7], 20);
+}
+
+/* Many calls at once, both ways. */
+enum { MANY = 200 };
+static int one_call(void *arg) {
+    call_arg_t *a = arg;
+    int to = 1 - aw_loops_index();
+    int rc = aw_loops_call(to, twice, a, NULL);
+    if (rc != 7 || a->out != a->in * 2 || a->index != to)
+        atomic_fetch_add(&seen.other, 1);
+    return 0;
+}
+
+static int many_main(void *arg, int index) {
+    (void)arg;
+    call_arg_t *as = calloc(MANY, sizeof *as);
+    aw_with (aw_group_t *g, aw_group())
+        for (int i = 0; i < MANY; i++) {
+            as[i].in = i;
+            aw_spawn(g, one_call, &as[i], NULL);
+        }
+    free(as);
+    /* close only once the other loop is done calling this one */
+    atomic_fetch_add(&seen.started, 1);
+    return wait_for(&seen.started, 2);
+}
+
+Test(loops, many_calls_both_ways_at_once) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, many_main, NULL, NULL), 0);
+    cr_assert_eq(atomic_load(&seen.other), 0);
+    cr_assert_eq(atomic_load(&seen.ran_on[0]), MANY);
+    cr_assert_eq(atomic_load(&seen.ran_on[1]), MANY);
+}
+
+static int one_call_outside(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_loops_call(0, twice, NULL, NULL), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_loops_index(), -1);
+    cr_assert_eq(aw_loops_count(), 0);
+    cr_assert_null(aw_loops_current());
+    return 0;
+}
+
+Test(loops, a_call_outside_a_set_is_eperm) {
+    aw_test_run(one_call_outside, NULL, 0);
+}
+
+/* ---- cancel while awaiting the answer ---- */
+
+static int sleeper(void *arg) {
+    atomic_fetch_add(&seen.ran_on[aw_loops_index()], 1);
+    int rc = aw_sleep_until(AW_NEVER);
+    if (rc == -ECANCELED)
+        atomic_fetch_add(&seen.remote_cancelled, 1);
+    return rc;
+}
+
+/* Cancel scope s once the remote function runs (not after a time: on a
+ * loaded machine it might not have started, and then it never runs). */
+static int cancel_when_started(void *arg) {
+    if (wait_for(&seen.ran_on[1], 1) == 0)
+        aw_scope_cancel(arg);
+    return 0;
+}
+
+static int cancel_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    call_arg_t a = {0};
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cancel_when_started, s, NULL);
+        rc = aw_loops_call(1, sleeper, &a, NULL);
+    }
+    seen.rc[0] = rc;
+    /* without abandon the caller waited for the remote task's end */
+    seen.rc[1] = atomic_load(&seen.remote_cancelled);
+    seen.rc[2] = aw_status();
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+Test(loops, cancel_while_awaiting_cancels_the_remote_task_and_waits_for_it) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, cancel_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], -ECANCELED);
+    cr_assert_eq(seen.rc[1], 1, "the remote task was cancelled before the caller left");
+    cr_assert_eq(seen.rc[2], 0, "the move-on scope absorbed its cancel");
+}
+
+static void free_abandon(void *arg) {
+    atomic_store(&seen.abandoned_on, aw_loops_index());
+    atomic_fetch_add(&seen.abandoned, 1);
+    free(arg);
+}
+
+static int abandon_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    call_arg_t *a = calloc(1, sizeof *a);
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cancel_when_started, s, NULL);
+        rc = aw_loops_call(1, sleeper, a, free_abandon);
+    }
+    seen.rc[0] = rc;
+    /* the caller left at once; abandon runs here once fn has ended */
+    if (wait_for(&seen.abandoned, 1) < 0)
+        return aw_status();
+    seen.rc[1] = atomic_load(&seen.remote_cancelled);
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+Test(loops, cancel_with_abandon_leaves_at_once_and_abandon_runs_once_on_the_caller) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, abandon_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], -ECANCELED);
+    cr_assert_eq(seen.rc[1], 1);
+    cr_assert_eq(atomic_load(&seen.abandoned), 1);
+    cr_assert_eq(atomic_load(&seen.abandoned_on), 0);
+}
+
+/* A pending cancel: nothing is sent, abandon runs at once. */
+static int pending_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        seen.rc[0] = aw_loops_call(1, twice, calloc(1, sizeof(call_arg_t)), free_abandon);
+    }
+    seen.rc[1] = atomic_load(&seen.ran_on[1]);
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+Test(loops, a_pending_cancel_sends_nothing_and_abandon_runs_at_once) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, pending_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], -ECANCELED);
+    cr_assert_eq(seen.rc[1], 0);
+    cr_assert_eq(atomic_load(&seen.abandoned), 1);
+}
+
+/* ---- loops closing ---- */
+
+static aw_event_t first_arrived = AW_EVENT_INIT; /* loop 1's only */
+
+static int slow(void *arg) {
+    (void)arg;
+    aw_event_set(&first_arrived);
+    return aw_sleep_until(AW_NEVER);
+}
+
+static int inflight_caller(void *arg) {
+    (void)arg;
+    int rc = aw_loops_call(1, slow, NULL, NULL);
+    if (rc == -ESHUTDOWN)
+        atomic_fetch_add(&seen.shutdowns, 1);
+    else
+        atomic_fetch_add(&seen.other, 1);
+    aw_err_clear();
+    return 0;
+}
+
+static int inflight_main(void *arg, int index) {
+    if (index == 1) {
+        /* close as soon as a call runs here: the others are in flight */
+        first_arrived = (aw_event_t)AW_EVENT_INIT;
+        return aw_event_wait(&first_arrived);
+    }
+    aw_with (aw_group_t *g, aw_group())
+        for (int i = 0; i < 50; i++)
+            aw_spawn(g, inflight_caller, NULL, NULL);
+    /* and once it has closed, a call fails at once */
+    seen.rc[0] = aw_loops_call(1, slow, NULL, NULL);
+    aw_err_clear();
+    return 0;
+}
+
+Test(loops, a_loop_closing_with_calls_in_flight_answers_each_eshutdown) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, inflight_main, NULL, NULL), 0);
+    cr_assert_eq(atomic_load(&seen.shutdowns), 50);
+    cr_assert_eq(atomic_load(&seen.other), 0);
+    cr_assert_eq(seen.rc[0], -ESHUTDOWN);
+}
+
+/* The caller is cancelled with abandon and its loop closes; the remote
+ * function finishes later (it shields itself): the answer finds the
+ * caller's loop closed and is released on the answering loop. */
+static int noop(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+static int stubborn(void *arg) {
+    (void)arg;
+    aw_with (aw_scope_t *s, aw_shield(AW_SEC(30))) {
+        /* answer only once loop 0's inbox has closed */
+        for (;;) {
+            int rc = aw_loops_call(0, noop, NULL, NULL);
+            const aw_err_t *e = aw_err_current();
+            int gone = rc == -ESHUTDOWN && e && strstr(e->msg, "has closed");
+            aw_err_clear();
+            if (gone || aw_sleep(AW_MS(1)) < 0)
+                break;
+        }
+    }
+    return 0;
+}
+
+static int orphan_main(void *arg, int index) {
+    if (index == 1)
+        return wait_for(&seen.abandoned, 1); /* then close */
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(1)))
+        seen.rc[0] = aw_loops_call(1, stubborn, calloc(1, 8), free_abandon);
+    return 0; /* loop 0 closes before the answer */
+}
+
+Test(loops, an_answer_to_a_closed_loop_is_released_on_the_answering_loop) {
+    reset();
+    atomic_store(&seen.abandoned_on, -7);
+    cr_assert_eq(aw_loops_run(2, orphan_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], -ECANCELED);
+    cr_assert_eq(atomic_load(&seen.abandoned), 1);
+    cr_assert_eq(atomic_load(&seen.abandoned_on), 1);
+}
+
+/* ---- stop and failures ---- */
+
+Test(loops, stop_from_another_thread_ends_every_loop_cleanly) {
+    reset();
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 3, idle_fn, NULL, &(aw_loops_opts_t){.pin = true}), 0);
+    while (atomic_load(&seen.started) < 3)
+        usleep(1000);
+    aw_loops_stop(ls);
+    aw_loops_stop(ls); /* idempotent */
+    cr_assert_eq(aw_loops_join(ls), 0);
+}
+
+Test(loops, stop_before_the_loops_start_still_stops_them) {
+    reset();
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 2, idle_fn, NULL, NULL), 0);
+    aw_loops_stop(ls);
+    cr_assert_eq(aw_loops_join(ls), 0);
+}
+
+static int fail_main(void *arg, int index) {
+    if (index == 1)
+        return aw_raise(-EIO, "loop 1 gives up");
+    return idle_fn(arg, index);
+}
+
+Test(loops, a_failing_loop_stops_the_others_and_its_status_is_returned) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, fail_main, NULL, NULL), -EIO);
+}
+
+Test(loops, bad_arguments_are_einval) {
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 0, idle_fn, NULL, NULL), -EINVAL);
+    cr_assert_eq(aw_loops_start(&ls, 1, NULL, NULL, NULL), -EINVAL);
+    aw_err_clear();
+}

@@ -1,0 +1,401 @@
+/* tests for src/net/process.c: child processes with real programs
+ * (/bin/cat, /bin/sh -c, sleep). Echo through cat, exit codes, death by
+ * a signal, spawn failures leaving nothing behind, PATH search, stderr
+ * into stdout, environment and directory, a write to a child that closed
+ * its stdin (-EPIPE, no SIGPIPE), a clean exit waiting for the child, a
+ * cancel while waiting (SIGTERM, reaped), SIGKILL after the kill grace, a
+ * deadline around a slow process, an exit grace running out, and the
+ * cancel-every-point harness over a cat round trip. After each: no fd
+ * left (aw_test_fds) and no child left (waitpid(-1, WNOHANG) says ECHILD:
+ * not even a zombie). */
+#include "netutil.h"
+#include <awith/testing.h>
+
+#include <awith/process.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void assert_no_child(void) {
+    int st;
+    errno = 0;
+    pid_t r = waitpid(-1, &st, WNOHANG);
+    cr_assert_eq(r, -1, "a child was left behind (pid %d)", (int)r);
+    cr_assert_eq(errno, ECHILD);
+}
+
+/* Is pid still a child of ours (running or a zombie)? */
+static bool is_child(pid_t pid) {
+    siginfo_t si = {0};
+    return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+static const char *CAT[] = {"/bin/cat", NULL};
+static const aw_process_opts_t PIPES = {.in = AW_PROCESS_PIPE, .out = AW_PROCESS_PIPE};
+
+/* ---- round trips and statuses ---- */
+
+static int echo_cat(void *arg) {
+    (void)arg;
+    aw_process_t st = AW_PROCESS_INIT(CAT, &PIPES);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        cr_assert_gt(p->pid, 0);
+        cr_assert_eq(aw_stream_write(&p->in, "hello\nworld\n", 12), 0);
+        cr_assert_eq(aw_stream_shutdown(&p->in), 0); /* cat reads end of file */
+        char line[32];
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 6);
+        cr_assert_eq(memcmp(line, "hello\n", 6), 0);
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 6);
+        cr_assert_eq(memcmp(line, "world\n", 6), 0);
+        cr_assert_eq(aw_stream_read(&p->out, line, sizeof line), 0);
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert(p->reaped);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(st.exit_code, 0);
+    cr_assert_eq(st.term_signal, 0);
+    return 0;
+}
+
+Test(process, echo_through_cat) {
+    int fds = aw_test_fds();
+    aw_test_run(echo_cat, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+static int run_sh(const char *script, aw_process_t *st, const aw_process_opts_t *o) {
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    *st = (aw_process_t)AW_PROCESS_INIT(argv, o);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, st))
+        aw_process_wait(p);
+    return aw_status();
+}
+
+static int exit_codes(void *arg) {
+    (void)arg;
+    aw_process_t st;
+    cr_assert_eq(run_sh("exit 3", &st, NULL), 0, "an exit code is no error of the wait");
+    cr_assert_eq(st.exit_code, 3);
+    cr_assert_eq(st.term_signal, 0);
+    cr_assert_eq(run_sh("exit 0", &st, NULL), 0);
+    cr_assert_eq(st.exit_code, 0);
+    cr_assert_eq(run_sh("kill -USR1 $$", &st, NULL), 0);
+    cr_assert_eq(st.exit_code, -1);
+    cr_assert_eq(st.term_signal, SIGUSR1);
+    return 0;
+}
+
+Test(process, exit_codes_and_death_by_a_signal_are_reported) {
+    aw_test_run(exit_codes, NULL, 0);
+    assert_no_child();
+}
+
+static int signal_it(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sleep", "100", NULL};
+    aw_process_t st = AW_PROCESS_INIT(argv, NULL);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        cr_assert_eq(aw_process_signal(p, SIGINT), 0);
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert_eq(aw_process_signal(p, SIGINT), -ESRCH);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(st.term_signal, SIGINT);
+    return 0;
+}
+
+Test(process, a_signal_sent_ends_it_and_none_goes_to_a_reaped_pid) {
+    aw_test_run(signal_it, NULL, 0);
+    assert_no_child();
+}
+
+/* A lot of output: the pipe fills, the reader waits, nothing is lost. */
+static int big_output(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "head -c 1000000 /dev/zero", NULL};
+    aw_process_opts_t o = {.out = AW_PROCESS_PIPE};
+    size_t total = 0;
+    aw_with (aw_process_t *p, aw_process(argv, &o)) {
+        char buf[8192];
+        ssize_t n;
+        while ((n = aw_stream_read(&p->out, buf, sizeof buf)) > 0)
+            total += (size_t)n;
+        cr_assert_eq(n, 0);
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert_eq(p->exit_code, 0);
+    }
+    cr_assert_eq(total, 1000000);
+    return aw_status();
+}
+
+Test(process, a_megabyte_of_output_arrives_whole) {
+    aw_test_run(big_output, NULL, 0);
+    assert_no_child();
+}
+
+static int streams(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; echo $FOO; pwd", NULL};
+    char *env[] = {"FOO=bar", NULL};
+    aw_process_opts_t o = {.out = AW_PROCESS_PIPE, .err = AW_PROCESS_STDOUT, .envp = env,
+                           .cwd = "/tmp", .in = AW_PROCESS_DEVNULL};
+    char all[128] = {0};
+    size_t got = 0;
+    aw_with (aw_process_t *p, aw_process(argv, &o)) {
+        cr_assert_eq(p->in.fd, -1, "not a pipe");
+        cr_assert_eq(p->err.fd, -1);
+        ssize_t n;
+        while ((n = aw_stream_read(&p->out, all + got, sizeof all - 1 - got)) > 0)
+            got += (size_t)n;
+    }
+    cr_assert_str_eq(all, "out\nerr\nbar\n/tmp\n");
+    /* stderr as a pipe of its own, stdout to /dev/null */
+    const char *argv2[] = {"/bin/sh", "-c", "echo gone; echo kept >&2", NULL};
+    aw_process_opts_t o2 = {.out = AW_PROCESS_DEVNULL, .err = AW_PROCESS_PIPE};
+    aw_with (aw_process_t *p, aw_process(argv2, &o2)) {
+        char line[16];
+        cr_assert_eq(aw_stream_read_line(&p->err, line, sizeof line), 5);
+        cr_assert_eq(memcmp(line, "kept\n", 5), 0);
+        cr_assert_eq(aw_stream_read(&p->err, line, sizeof line), 0);
+    }
+    return aw_status();
+}
+
+Test(process, stderr_into_stdout_devnull_environment_and_directory) {
+    int fds = aw_test_fds();
+    aw_test_run(streams, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* ---- failures ---- */
+
+static int spawn_failures(void *arg) {
+    (void)arg;
+    int fds = aw_test_fds();
+    aw_process_t p;
+    const char *nope[] = {"/bin/nope", NULL};
+    cr_assert_eq(aw_process_spawn(&p, nope, &PIPES), -ENOENT);
+    cr_assert(msg_has("spawn /bin/nope: No such file"), "%s", msg_now());
+    cr_assert_eq(p.pid, 0);
+    aw_err_clear();
+    const char *bare[] = {"true", NULL};
+    cr_assert_eq(aw_process_spawn(&p, bare, NULL), -ENOENT, "no PATH search unless asked");
+    aw_err_clear();
+    cr_assert_eq(aw_process_spawn(&p, bare, &(aw_process_opts_t){.path = true}), 0);
+    cr_assert_eq(aw_process_wait(&p), 0);
+    cr_assert_eq(p.exit_code, 0);
+    cr_assert_eq(aw_process_close(&p), 0);
+    cr_assert_eq(aw_process_close(&p), 0, "idempotent");
+    const char *empty[] = {NULL};
+    cr_assert_eq(aw_process_spawn(&p, empty, NULL), -EINVAL);
+    cr_assert_eq(aw_process_spawn(&p, CAT, &(aw_process_opts_t){.out = 9}), -EINVAL);
+    aw_err_clear();
+    int entered = 0;
+    aw_with (aw_process_t *q, aw_process(nope, NULL))
+        entered = 1;
+    cr_assert_eq(entered, 0);
+    cr_assert_eq(aw_status(), -ENOENT);
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds);
+    return 0;
+}
+
+Test(process, a_failed_spawn_leaves_nothing_behind) {
+    aw_test_run(spawn_failures, NULL, 0);
+    assert_no_child();
+}
+
+static int write_to_gone(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/true", NULL};
+    aw_process_opts_t o = {.in = AW_PROCESS_PIPE};
+    aw_with (aw_process_t *p, aw_process(argv, &o)) {
+        cr_assert_eq(aw_process_wait(p), 0);
+        int rc = aw_stream_write(&p->in, "x", 1);
+        cr_assert_eq(rc, -EPIPE, "the write fails, the program lives: %d", rc);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(process, writing_to_a_child_that_is_gone_is_epipe_not_sigpipe) {
+    aw_test_run(write_to_gone, NULL, 0);
+    assert_no_child();
+}
+
+/* ---- the ways out ---- */
+
+/* A clean way out closes the pipes and waits for the child's own end. */
+static int clean_exit(void *arg) {
+    (void)arg;
+    aw_process_opts_t o = {.in = AW_PROCESS_PIPE, .out = AW_PROCESS_DEVNULL};
+    aw_process_t st = AW_PROCESS_INIT(CAT, &o);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st))
+        cr_assert_eq(aw_stream_write(&p->in, "x", 1), 0);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(st.reaped);
+    cr_assert_eq(st.exit_code, 0, "cat read end of file and exited (signal %d)", st.term_signal);
+    const char *argv[] = {"/bin/sh", "-c", "sleep 0.05; exit 4", NULL};
+    aw_process_t st2 = AW_PROCESS_INIT(argv, NULL);
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st2)) {
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(st2.exit_code, 4, "it ran to its end");
+    cr_assert_geq(aw_now() - t0, AW_MS(50));
+    return 0;
+}
+
+Test(process, a_clean_exit_closes_the_pipes_and_waits_for_the_child) {
+    int fds = aw_test_fds();
+    aw_test_run(clean_exit, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+static aw_process_t cancel_st;
+static const char *SLEEP[] = {"/bin/sleep", "100", NULL};
+
+static int cancel_waiting(void *arg) {
+    (void)arg;
+    cancel_st = (aw_process_t)AW_PROCESS_INIT(SLEEP, NULL);
+    pid_t pid = 0;
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(20)))
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &cancel_st)) {
+        pid = p->pid;
+        rc = aw_process_wait(p);
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(cancel_st.reaped);
+    cr_assert_eq(cancel_st.term_signal, SIGTERM, "terminated, not killed");
+    cr_assert(!is_child(pid), "pid %d is still a child (a zombie?)", (int)pid);
+    return 0;
+}
+
+Test(process, cancel_while_waiting_terminates_and_reaps) {
+    int fds = aw_test_fds();
+    aw_test_run(cancel_waiting, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* A child that ignores SIGTERM is killed once the kill grace is over. */
+static int stubborn(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "trap '' TERM; echo ready; exec sleep 100", NULL};
+    aw_process_opts_t o = {.out = AW_PROCESS_PIPE, .kill_grace = AW_MS(50)};
+    aw_process_t st = AW_PROCESS_INIT(argv, &o);
+    aw_ns_t t0 = 0;
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        char line[16];
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 6); /* TERM ignored now */
+        t0 = aw_now();
+        aw_scope_cancel(s);
+        aw_process_wait(p);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(st.term_signal, SIGKILL);
+    cr_assert_geq(aw_now() - t0, AW_MS(50), "SIGTERM had its grace first");
+    return 0;
+}
+
+Test(process, a_child_ignoring_sigterm_is_killed_after_the_grace) {
+    aw_test_run(stubborn, NULL, 0);
+    assert_no_child();
+}
+
+static int deadline(void *arg) {
+    (void)arg;
+    aw_process_t st = AW_PROCESS_INIT(SLEEP, NULL);
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(30)))
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st))
+        aw_process_wait(p);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert(st.reaped);
+    cr_assert_eq(st.term_signal, SIGTERM);
+    return 0;
+}
+
+Test(process, a_deadline_around_a_slow_process_ends_it) {
+    aw_test_run(deadline, NULL, 0);
+    assert_no_child();
+}
+
+/* A clean way out whose child never ends: the exit's grace runs out, the
+ * child is killed and reaped, the block fails naming the manager. */
+static int grace_overrun(void *arg) {
+    (void)arg;
+    aw_process_t st = AW_PROCESS_INIT(SLEEP, NULL);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert(msg_has("process"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert(st.reaped);
+    cr_assert(st.term_signal == SIGKILL || st.term_signal == SIGTERM, "signal %d",
+              st.term_signal);
+    return 0;
+}
+
+Test(process, a_clean_exit_past_its_grace_kills_and_reaps) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(30)};
+    cr_assert_eq(aw_main_opts(&o, grace_overrun, NULL), 0);
+    assert_no_child();
+}
+
+/* aw_process_close called by a cancelled task: no grace, SIGKILL. */
+static int close_cancelled(void *arg) {
+    (void)arg;
+    aw_process_t p;
+    cr_assert_eq(aw_process_spawn(&p, SLEEP, &PIPES), 0);
+    int rc = 0;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        rc = aw_process_close(&p);
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(p.reaped);
+    cr_assert_eq(p.in.fd, -1);
+    cr_assert_eq(p.out.fd, -1);
+    return aw_status();
+}
+
+Test(process, close_in_a_cancelled_task_kills_at_once_and_reaps) {
+    int fds = aw_test_fds();
+    aw_test_run(close_cancelled, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* ---- the cancel-every-point harness ---- */
+
+static int cat_round_trip(void *arg) {
+    (void)arg;
+    aw_with (aw_process_t *p, aw_process(CAT, &PIPES)) {
+        if (aw_stream_write(&p->in, "ping\n", 5) < 0)
+            aw_leave();
+        char line[16];
+        if (aw_stream_read_line(&p->out, line, sizeof line) < 0)
+            aw_leave();
+        if (aw_stream_shutdown(&p->in) < 0 || aw_stream_read(&p->out, line, sizeof line) < 0)
+            aw_leave();
+        aw_process_wait(p);
+    }
+    return aw_status();
+}
+
+Test(process, harness_cancel_at_every_point_leaves_no_fd_and_no_zombie) {
+    aw_testing_t h = {.name = "process", .fn = cat_round_trip};
+    aw_testing_report_t r;
+    cr_assert_eq(aw_testing_run(&h, &r), 0);
+    cr_assert_gt(r.points, 2);
+    cr_assert_gt(r.cancels, 0);
+    assert_no_child();
+}
