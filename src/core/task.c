@@ -128,7 +128,10 @@ int aw_sleep_until(aw_ns_t deadline) {
 int aw_sleep(aw_ns_t ns) {
     if (ns <= 0)
         return aw_yield();
-    return aw_sleep_until(aw_now() + ns);
+    aw_ns_t now = aw_now();
+    /* AW_NEVER (or anything past it) sleeps for ever: now + ns would wrap
+     * negative and return at once */
+    return aw_sleep_until(ns >= AW_NEVER - now ? AW_NEVER : now + ns);
 }
 
 int aw_yield(void) {

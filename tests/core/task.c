@@ -132,3 +132,22 @@ Test(task, a_suspending_call_outside_a_task_is_EPERM_and_says_why) {
     cr_assert_not_null(strstr(out, "aw_sleep"), "nothing printed: '%s'", out);
     cr_assert_null(strstr(out, "aw_yield"), "printed more than once: '%s'", out);
 }
+
+/* aw_sleep(AW_NEVER) sleeps until cancelled (now + AW_NEVER wrapped and
+ * returned at once). */
+static int sleeps_for_ever(void *arg) {
+    (void)arg;
+    return aw_sleep(AW_NEVER);
+}
+static int never_main(void *arg) {
+    (void)arg;
+    aw_task_t *t;
+    cr_assert_eq(aw_spawn(NULL, sleeps_for_ever, NULL, &t), 0);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(aw_yield(), 0);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED, "it slept until cancelled");
+    aw_err_clear();
+    return 0;
+}
+Test(task, sleep_for_AW_NEVER_sleeps_until_cancelled) { aw_test_run(never_main, NULL, 0); }
