@@ -55,6 +55,12 @@ if python3 tools/check-layers.py build >"$log/layers.out" 2>&1; then
 else
   failed=$((failed + 1)); cat "$log/layers.out"
 fi
+echo "== man pages (every public name has a contract comment to make its page from)"
+if python3 tools/mkman.py --check include >"$log/man.out" 2>&1; then
+  passed=$((passed + 1)); tail -1 "$log/man.out"
+else
+  failed=$((failed + 1)); cat "$log/man.out"
+fi
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   suite asan build-asan $full -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dfault_injection=true

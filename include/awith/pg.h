@@ -54,6 +54,10 @@ typedef struct aw_pg_arg {
     char buf[32];                      /* aw_pg_int/aw_pg_double: the text */
 } aw_pg_arg_t;
 
+/* Query arguments, passed by value (no allocation, never fail): text
+ * (borrowed until the call returns), SQL NULL, bytes (binary, borrowed),
+ * an integer or a double (formatted into the argument itself), a boolean
+ * ('t'/'f'). Values travel as parameters, never spliced into SQL. */
 static inline aw_pg_arg_t aw_pg_text(const char *s) { aw_pg_arg_t a = {s, 0, 0, {0}}; return a; }
 static inline aw_pg_arg_t aw_pg_null(void) { aw_pg_arg_t a = {NULL, 0, 0, {0}}; return a; }
 static inline aw_pg_arg_t aw_pg_bytes(const void *p, size_t n) {

@@ -81,6 +81,8 @@ AW_API int aw_pool_discard(aw_pool_t *p, void *item);
  * them is released. Suspends; not a cancellation point (shielded). */
 AW_API int aw_pool_close(aw_pool_t *p, aw_ns_t grace);
 
+/* The pool's sizes and counters now, into *out (aw_pool_stats_t). Never
+ * suspends; never fails. */
 AW_API void aw_pool_stats(const aw_pool_t *p, aw_pool_stats_t *out);
 
 /* Acquire as a manager: enter acquires, exit releases.

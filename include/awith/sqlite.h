@@ -44,6 +44,9 @@ typedef struct aw_sqlite_arg {
     int len;                           /* text: -1 = up to NUL */
 } aw_sqlite_arg_t;
 
+/* Bound parameters, by value (no allocation, never fail): SQL NULL, an
+ * integer, a double, text (up to its NUL) and a blob of n bytes; text and
+ * blobs are borrowed until the call returns. */
 #define aw_sqlite_null() ((aw_sqlite_arg_t){AW_SQLITE_NULL, 0, 0, NULL, 0})
 #define aw_sqlite_int(v) ((aw_sqlite_arg_t){AW_SQLITE_INT, (v), 0, NULL, 0})
 #define aw_sqlite_double(v) ((aw_sqlite_arg_t){AW_SQLITE_DOUBLE, 0, (v), NULL, 0})

@@ -17,6 +17,9 @@ AW_API int aw_unix_connect(aw_stream_t *s, const char *path);
  * listener unlinks it). Never suspends. */
 AW_API int aw_unix_listen(aw_listener_t *l, const char *path, const aw_listen_opts_t *opts);
 
+/* A manager connected to the Unix socket at path: enter connects (a
+ * cancellation point; fails as aw_unix_connect), the block gets the
+ * stream, exit closes it. */
 typedef struct aw_unix_client {  /* private; public for stack storage */
     aw_stream_t stream;
     const char *path;
@@ -24,6 +27,9 @@ typedef struct aw_unix_client {  /* private; public for stack storage */
 extern AW_API const aw_cm_type_t aw_unix_client_type;
 #define aw_unix_client(path_) aw_cm_temp(&aw_unix_client_type, (aw_unix_client_t){.path = (path_)})
 
+/* A manager listening on the Unix socket at path: enter binds and
+ * listens (as aw_unix_listen), the block gets the listener, exit closes it
+ * and unlinks the path. */
 typedef struct aw_unix_listener { /* private; public for stack storage */
     aw_listener_t listener;
     const char *path;
