@@ -90,6 +90,17 @@ AW_API int aw_status(void);
  * try/except anywhere (SEMANTICS M2). Never suspends. */
 AW_API void aw_err_clear(void);
 
+/* A narrower try/except: aw_err_mark() names the errors pending now;
+ * aw_err_restore(mark) handles what was raised since, and nothing older
+ * (never below what aw_err_clear may drop, so not the error an exit was
+ * handed). For code that tries a step, drops its failure and goes on:
+ *     uint64_t m = aw_err_mark();
+ *     if (try_step() < 0)
+ *         aw_err_restore(m);   // the step's failure handled, the rest kept
+ * Never suspend; outside a task, mark is 0 and restore a no-op. */
+AW_API uint64_t aw_err_mark(void);
+AW_API void aw_err_restore(uint64_t mark);
+
 /* Print a record and its chain (and members) to `f`, one line each,
  * innermost context last, like a traceback. */
 AW_API void aw_err_print(const aw_err_t *err, FILE *f);

@@ -311,6 +311,17 @@ int aw_status(void) {
 /* SEMANTICS M2: inside an enter or an exit (and in blocks nested in one)
  * the floor is the seq pending when it began, so a clear there handles
  * what it raised itself, never the error it was handed nor a cancel. */
+uint64_t aw_err_mark(void) {
+    aw_task_t *t = aw__task_cur();
+    return t && t->err ? t->err->seq : 0;
+}
+
+void aw_err_restore(uint64_t mark) {
+    aw_task_t *t = aw__task_cur();
+    if (t)
+        aw__err_restore(t, mark > t->err_floor ? mark : t->err_floor);
+}
+
 void aw_err_clear(void) {
     aw_task_t *t = aw__task_cur();
     if (t)

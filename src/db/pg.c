@@ -30,7 +30,6 @@
 #include <awith/event.h>
 #include <awith/group.h>
 
-#include "../core/core.h" /* aw__err_restore */
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -334,11 +333,11 @@ static void pg_poison(aw_pg_t *c) {
     if (c->settling || !c->pg || PQstatus(c->pg) != CONNECTION_OK)
         return;
     aw_event_clear(&c->settled);
-    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    uint64_t mark = aw_err_mark();
     if (aw_spawn(NULL, pg_settle_task, c, NULL) == 0)
         c->settling = true;
     else
-        aw__err_restore(aw__task_cur(), mark); /* no settler: the next operation settles inline */
+        aw_err_restore(mark); /* no settler: the next operation settles inline */
 }
 
 /* Wait for the settler, if one runs. A cancellation point then. */
@@ -359,7 +358,7 @@ int aw_pg_resync(aw_pg_t *c) {
         rc = -ECONNRESET;
         bool expired = false;
         if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
-            uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+            uint64_t mark = aw_err_mark();
             aw_with (aw_scope_t *s, aw_move_on_after(AW__PG_RESYNC)) {
                 pg_cancel_send(c);
                 rc = pg_sync(c);
@@ -367,7 +366,7 @@ int aw_pg_resync(aw_pg_t *c) {
             }
             if (rc == -ECANCELED && !expired)
                 return rc; /* the caller was cancelled: still poisoned */
-            aw__err_restore(aw__task_cur(), mark);
+            aw_err_restore(mark);
         }
         c->settling = true; /* pg_settled's bookkeeping */
         pg_settled(c, rc);
@@ -752,9 +751,9 @@ static void pg_stmt_drop(aw_pg_t *c, const char *sql) {
     memmove(s, s + 1, (size_t)(c->stmts + c->nstmts - s) * sizeof *s);
     if (!gone && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
         aw_pg_error_t keep = c->err;
-        uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+        uint64_t mark = aw_err_mark();
         pg_query(c, NULL, dealloc, NULL, 0);
-        aw__err_restore(aw__task_cur(), mark);
+        aw_err_restore(mark);
         c->err = keep;
     }
 }
@@ -768,7 +767,7 @@ int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const a
                          int nargs) {
     if (out)
         *out = NULL;
-    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    uint64_t mark = aw_err_mark();
     int rc = pg_query_prepared(c, out, sql, args, nargs);
     if (rc != -EREMOTEIO || !pg_stmt_stale(c))
         return rc;
@@ -779,7 +778,7 @@ int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const a
                             "inside a transaction, which has failed; it is dropped and the next call "
                             "prepares it again",
                         c->err.sqlstate);
-    aw__err_restore(aw__task_cur(), mark);
+    aw_err_restore(mark);
     return pg_query_prepared(c, out, sql, args, nargs);
 }
 
@@ -1145,14 +1144,14 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
     }
 leave:
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK && !c->poisoned) {
-        uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+        uint64_t mark = aw_err_mark();
         int urc = 0;
         aw_with (aw_shield(AW__PG_RESYNC)) {
             urc = pg_query(c, NULL, unsql, NULL, 0);
         }
         if (urc < 0 && rc == 0 && c->pg && PQstatus(c->pg) == CONNECTION_OK)
             return urc; /* the server refused: say so */
-        aw__err_restore(aw__task_cur(), mark); /* lost or cut: the server forgets it anyway */
+        aw_err_restore(mark); /* lost or cut: the server forgets it anyway */
     }
     pg_drop_notifies(c);
     return rc;

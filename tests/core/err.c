@@ -386,3 +386,43 @@ static int group_members(void *arg) {
 }
 
 Test(err, D5_group_error_lists_members_and_prints_them) { aw_test_run(group_members, NULL, 0); }
+
+/* aw_err_mark / aw_err_restore: handle what was raised since the mark,
+ * nothing older; inside an exit, never the error it was handed. */
+static int mark_restore(void *arg) {
+    (void)arg;
+    aw_raise(-EIO, "older");
+    uint64_t m = aw_err_mark();
+    aw_raise(-EINVAL, "the step's failure");
+    aw_err_restore(m);
+    cr_assert_eq(aw_status(), -EIO, "only what was raised since the mark went");
+    aw_err_clear();
+    cr_assert_eq(aw_err_mark(), 0);
+    return 0;
+}
+Test(err, mark_and_restore_handle_only_what_was_raised_since) { aw_test_run(mark_restore, NULL, 0); }
+
+static int restoring_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    aw_raise(-ENOENT, "the exit's own");
+    aw_err_restore(0); /* a mark from before the block: clamped to the exit's floor */
+    return 0;
+}
+static int restoring_enter(void *self, void **out) {
+    *out = self;
+    return 0;
+}
+static const aw_cm_type_t restoring_type = {.name = "restoring", .enter = restoring_enter,
+                                            .exit = restoring_exit};
+static int restore_in_exit(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&restoring_type, NULL)) {
+        aw_raise(-EIO, "the body's");
+    }
+    cr_assert_eq(aw_status(), -EIO, "the block's error survives the exit's restore");
+    aw_err_clear();
+    return 0;
+}
+Test(err, restore_in_an_exit_never_drops_the_error_it_was_handed) {
+    aw_test_run(restore_in_exit, NULL, 0);
+}
