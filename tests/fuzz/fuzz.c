@@ -1175,6 +1175,18 @@ static bool fr_shield(const fz_frame_t *f) {
     return f->kind == FR_SHIELD || (f->kind == FR_SCOPE && f->skind == SC_SHIELD);
 }
 
+/* Is a scope or group of the user's chain (from c's top up to a shield)
+ * cancelled? */
+static bool user_cancelled(fz_ctx_t *c) {
+    for (fz_frame_t *f = first(c); f; f = up(f)) {
+        if (fr_cancelled(f))
+            return true;
+        if (fr_shield(f))
+            break;
+    }
+    return false;
+}
+
 typedef struct pt {
     bool pend, exp, due;
     int exp_node;
@@ -1403,7 +1415,10 @@ static int gcm_fn(aw_gencm_t *g, void *arg) {
     switch (gi->n->b) {
     case RULE_SUPPRESS: {
         fz_snap_t s = snap_err(aw_gencm_error(g));
-        if (s.top != -ECANCELED) /* a cancel cannot be suppressed */
+        /* the user's cancel cannot be suppressed; the generator's own
+         * scope or group around its yield ends its own, and the generator
+         * then suppresses what is left */
+        if (s.top != -ECANCELED || !user_cancelled(gi->user))
             handle_ids(&s);
         gi->suppressed = 1;
         return 0;
@@ -2283,9 +2298,9 @@ unsigned fz_classify(const fz_prog_t *p, int v, int tries) {
             continue;
         fz_prog_t *c = fz_prog_clone(p);
         c->features &= ~sw[i].f;
-        c->main = p->main; /* shared: only features differ */
         if (!reproduces(c, v, tries))
             items |= 1u << sw[i].item;
+        fz_prog_free(c);
         free(c);
     }
     return items;
