@@ -539,6 +539,16 @@ static fz_node_t *gen_stmt(gen_t *g, gctx_t c) {
             if (setter)
                 ch.nowait = 1;
             gen_list(g, &n->body, ch, 3);
+            /* A task that ends holding a lock (item 6): its last statement,
+             * so that it waits for nothing while it holds it (a wait for a
+             * child that takes the lock would be the program's own
+             * deadlock), above the locks its parent holds. */
+            if (!setter && ch.child && on(g, FZ_F_PENDING_LOCK_LEAK) && in.held < 2 &&
+                rn(g, 4) == 0) {
+                fz_node_t *k = node_new(g->p, K_LEAKLOCK);
+                k->a = in.held + 1 + rn(g, 2 - in.held);
+                list_push(&n->body, k);
+            }
             return n;
         }
         case 14:
@@ -607,12 +617,7 @@ static fz_node_t *gen_stmt(gen_t *g, gctx_t c) {
             return n;
         }
         case 18:
-            if (c.child && on(g, FZ_F_PENDING_LOCK_LEAK) && c.held < 2 && rn(g, 4) == 0) {
-                n = node_new(g->p, K_LEAKLOCK);
-                n->a = c.held + 1 + rn(g, 2 - c.held);
-                return n;
-            }
-            break;
+            break; /* leak-lock: only as a child's last statement (see spawn) */
         }
     }
 }
