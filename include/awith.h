@@ -22,6 +22,7 @@
 #include <awith/version.h>
 #include <awith/err.h>
 #include <awith/loop.h>
+#include <awith/log.h>
 #include <awith/cm.h>
 #include <awith/scope.h>
 #include <awith/task.h>

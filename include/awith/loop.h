@@ -16,6 +16,11 @@ extern "C" {
 typedef struct aw_loop aw_loop_t;
 typedef int (*aw_task_fn)(void *arg);
 
+/* Where the library's reports go (awith/log.h): `msg` is one whole report,
+ * NUL-terminated, ending in a newline, possibly several lines. Called on
+ * the reporting thread; it must not suspend. */
+typedef void (*aw_log_fn)(const char *msg, void *arg);
+
 typedef struct aw_loop_opts {
     size_t stack_size;       /* per task; default 128 KiB (pages untouched cost nothing) */
     size_t guarded_stacks;   /* stacks with a guard page before canaries take over; default 8192 */
@@ -24,16 +29,19 @@ typedef struct aw_loop_opts {
     int threads;             /* thread-pool size; default 4 */
     size_t post_limit;       /* posts from other threads queued at once; default 16384 */
     bool no_segv_handler;    /* true: leave SIGSEGV alone (see aw_main) */
+    aw_log_fn log;           /* this loop's reports go here; default: aw_log_set's, or stderr */
+    void *log_arg;
 } aw_loop_opts_t;
 
 /* Run `fn(arg)` as the main task of a new loop on this thread. When it
  * returns, every remaining task is cancelled and awaited (within
  * shutdown_grace), the loop is closed, and the main task's status is
- * returned; if the main task failed, its error chain is printed to stderr.
- * Returns -EBUSY if tasks outlived the grace (they are listed on stderr),
+ * returned; if the main task failed, its error chain is reported (to the
+ * log hook, awith/log.h; stderr by default).
+ * Returns -EBUSY if tasks outlived the grace (they are listed in the report),
  * -AW_EGROUP if the main task succeeded but a task of the loop's root
  * group (spawned with g == NULL, not joined) failed (each failure is
- * printed), -EINVAL if a loop already runs on this thread, -ENOMEM.
+ * reported), -EINVAL if a loop already runs on this thread, -ENOMEM.
  *
  * SIGSEGV: while any aw_main runs, a process-wide handler (on an
  * alternate stack of this thread) turns a fault on a task's guard page

@@ -39,7 +39,7 @@ bool aw__with_enter(aw_with_t *w) {
     w->task = t;
     w->state = AW__WITH_FAILED;
     if (!t) {
-        fprintf(stderr, "awith: aw_with at %s:%d used outside a task; block skipped\n",
+        aw__log(aw__loop_tls, "awith: aw_with at %s:%d used outside a task; block skipped\n",
                 w->file, w->line);
         return false;
     }

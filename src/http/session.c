@@ -24,6 +24,7 @@
  * on the loop's thread, and tasks switch only at suspension points, never
  * inside a curl call, so the multi handle is never re-entered. */
 #include "http.h"
+#include "../core/core.h" /* aw__log */
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -258,7 +259,7 @@ static int aw__http_driver(void *arg) {
          * down with a session opened by hand still open (K4). A session
          * of a with block is left to its exit, which always runs: freeing
          * it here would pull it from under that exit. */
-        fprintf(stderr,
+        aw__log(aw_loop_current(),
                 "awith: HTTP session opened at %s:%d was never closed "
                 "(%zu response(s) still open); closing it at loop shutdown\n",
                 s->file, s->line, s->active);
