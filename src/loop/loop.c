@@ -178,6 +178,43 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
     }
 }
 
+/* One step that never blocks, for a loop embedded in another program's
+ * (aw_loop_run_once): what is ready runs, the reactor is looked at, due
+ * timers fire, and what they woke runs. Before the host sleeps in its own
+ * poll the pool is told the loop sleeps, so that a finished job writes
+ * the eventfd (and wakes the host through the epoll fd) instead of
+ * waiting for a loop that spins. Returns 0 when done(l), 1 when there is
+ * more to do later, -EDEADLK when nothing can make progress. */
+int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *)) {
+    aw__workers_wait_done(l, false, 0); /* awake: workers need not write */
+    if (__builtin_expect(aw__loop_signalled, 0))
+        aw__loop_signal_hook(l);
+    aw__loop_run_ready(l);
+    if (done(l))
+        return 0;
+    aw__loop_poll(l, 0); /* a deadline in the past: only look */
+    if (l->timers.n)
+        aw__loop_fire_timers(l);
+    aw__loop_run_ready(l);
+    if (done(l))
+        return 0;
+    if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs && !aw__post_expected(l))
+        return -EDEADLK;
+    if (l->jobs)
+        aw__workers_wait_done(l, true, 0); /* done already: aw__loop_timeout says 0 */
+    return 1;
+}
+
+aw_ns_t aw__loop_timeout(aw_loop_t *l) {
+    if (l->rq_head || aw__loop_signalled || aw__workers_has_done(l))
+        return 0;
+    aw__timer_t *t = aw__heap_top(&l->timers);
+    if (!t)
+        return -1;
+    aw_ns_t d = t->when - aw_now();
+    return d > 0 ? d : 0;
+}
+
 /* While tasks stay ready, the reactor is polled every AW__POLL_EVERY
  * rounds only: a system call costs ~1 us on a VM, the switches it would
  * separate a few ns. Timers are still checked every round (a clock read). */

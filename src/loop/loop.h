@@ -131,6 +131,12 @@ __attribute__((noreturn)) void aw__loop_die(aw_loop_t *l);
  * Returns 0, or -EDEADLK when tasks wait on nothing that can wake them,
  * -ETIMEDOUT when `until` passed first. */
 int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until);
+/* One round that never blocks (an embedded loop): 0 when done(l), 1 when
+ * more is to come (wait for the epoll fd or aw__loop_timeout), -EDEADLK. */
+int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *));
+/* How long the host may sleep before the next step: 0 (step now), the
+ * time to the next timer in ns, or -1 (until the epoll fd is readable). */
+aw_ns_t aw__loop_timeout(aw_loop_t *l);
 
 /* Reactor (fd.c). Wait for `events` (EPOLLIN or EPOLLOUT) on fd: returns
  * 1 if an edge was already seen (and consumes it), 0 if `w` was queued. */
@@ -150,6 +156,7 @@ void aw__workers_drain(aw_loop_t *l);     /* run `done` of finished jobs */
  * sleep; true means jobs are done: look, don't block. */
 bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
 void aw__workers_stop(aw_loop_t *l);
+bool aw__workers_has_done(aw_loop_t *l);  /* finished jobs await the loop */
 
 /* Posts from other threads (post.c): aw_loop_post() queues under the
  * block's mutex and writes the loop's eventfd when the queue was empty;

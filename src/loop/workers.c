@@ -172,6 +172,11 @@ bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
     return true;
 }
 
+bool aw__workers_has_done(aw_loop_t *l) {
+    aw__workers_t *p = l->workers;
+    return p && __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+}
+
 void aw__workers_drain(aw_loop_t *l) {
     aw__workers_t *p = l->workers;
     if (!p || !__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
