@@ -39,6 +39,8 @@
 #include <awith/introspect.h>
 #include <awith/thread.h>
 #include <awith/fd.h>
+/* <awith/signal.h> is left out: it needs <signal.h>, whose names (and on
+ * glibc <unistd.h>'s) a program may not want; include it where used. */
 #include <awith/trace.h>
 #include <awith/timing.h>
 

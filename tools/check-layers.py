@@ -23,7 +23,7 @@ RANK = {'coro': 0, 'loop': 1, 'core': 2, 'sync': 3, 'cm': 4,
 HEADER = {
     'base': 'coro', 'version': 'coro', 'loop': 'loop', 'err': 'core', 'cm': 'core', 'scope': 'core',
     'task': 'core', 'group': 'core', 'gather': 'core', 'with': 'core', 'trace': 'core',
-    'thread': 'core', 'fd': 'core', 'log': 'core',
+    'thread': 'core', 'fd': 'core', 'log': 'core', 'signal': 'core',
     'lock': 'sync', 'sem': 'sync', 'event': 'sync', 'cond': 'sync', 'pool': 'sync',
     'gencm': 'cm', 'gen': 'cm', 'exitstack': 'cm', 'timing': 'cm', 'introspect': 'cm',
     'stream': 'net', 'listener': 'net', 'tcp': 'net', 'unix': 'net', 'server': 'net',

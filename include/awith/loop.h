@@ -31,6 +31,7 @@ typedef struct aw_loop_opts {
     bool no_segv_handler;    /* true: leave SIGSEGV alone (see aw_main) */
     aw_log_fn log;           /* this loop's reports go here; default: aw_log_set's, or stderr */
     void *log_arg;
+    bool cancel_on_signals;  /* SIGINT/SIGTERM cancel the main task (awith/signal.h) */
 } aw_loop_opts_t;
 
 /* Run `fn(arg)` as the main task of a new loop on this thread. When it

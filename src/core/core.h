@@ -211,6 +211,12 @@ void aw__rt_cancel(aw__rt_t *rt);   /* begin the shutdown: cancel the root group
  * Returns the main task's status (rc when there is none), or as aw_main. */
 int aw__rt_close(aw__rt_t *rt, int rc);
 
+/* signal.c: aw_loop_opts_t.cancel_on_signals. install: -EBUSY when
+ * another loop has it; remove: before the loop's eventfd closes. */
+int aw__sigc_install(aw_loop_t *l);
+void aw__sigc_remove(aw_loop_t *l);
+void aw__sigc_refork(aw_loop_t *l);
+
 /* group.c */
 void aw__group_child_done(aw_task_t *t);
 void aw__group_init_root(aw_group_t *g);

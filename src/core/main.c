@@ -175,6 +175,13 @@ int aw__rt_open(const aw_loop_opts_t *opts, const char *who, aw__rt_t **out) {
     l->core = &rt->core;
     l->reap = aw__task_reap;
     aw__group_init_root(&rt->core.root);
+    if (l->opts.cancel_on_signals && aw__sigc_install(l) < 0) {
+        aw__log(&tmp, "awith: %s cannot start: cancel_on_signals is taken by another loop "
+                      "(one per process)\n", who);
+        aw__loop_fini(l);
+        free(rt);
+        return -EBUSY;
+    }
     aw__loop_tls = l;
     rt->altstack = aw__segv_install(&l->opts);
     *out = rt;
@@ -237,6 +244,7 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
         aw__task_release(t);
     }
     aw__segv_remove(rt->altstack);
+    aw__sigc_remove(l);
     aw__loop_tls = NULL;
     aw__loop_fini(l);
     free(rt);

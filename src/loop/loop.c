@@ -18,6 +18,14 @@ __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 
 volatile sig_atomic_t aw__loop_signalled;
 void (*aw__loop_signal_hook)(aw_loop_t *);
+volatile sig_atomic_t aw__loop_sigcancel;
+
+void aw__loop_signals(aw_loop_t *l) {
+    if (aw__loop_signalled && aw__loop_signal_hook)
+        aw__loop_signal_hook(l);
+    if (aw__loop_sigcancel && l->on_signal)
+        l->on_signal(l);
+}
 
 aw_ns_t aw_now(void) {
     struct timespec ts;
@@ -187,8 +195,8 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
  * more to do later, -EDEADLK when nothing can make progress. */
 int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *)) {
     aw__workers_wait_done(l, false, 0); /* awake: workers need not write */
-    if (__builtin_expect(aw__loop_signalled, 0))
-        aw__loop_signal_hook(l);
+    if (AW__LOOP_SIGNALLED())
+        aw__loop_signals(l);
     aw__loop_run_ready(l);
     if (done(l))
         return 0;
@@ -206,7 +214,7 @@ int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *)) {
 }
 
 aw_ns_t aw__loop_timeout(aw_loop_t *l) {
-    if (l->rq_head || aw__loop_signalled || aw__workers_has_done(l))
+    if (l->rq_head || AW__LOOP_SIGNALLED() || aw__workers_has_done(l))
         return 0;
     aw__timer_t *t = aw__heap_top(&l->timers);
     if (!t)
@@ -223,8 +231,8 @@ enum { AW__POLL_EVERY = 64 };
 int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
     unsigned skipped = 0;
     for (;;) {
-        if (__builtin_expect(aw__loop_signalled, 0))
-            aw__loop_signal_hook(l);
+        if (AW__LOOP_SIGNALLED())
+            aw__loop_signals(l);
         aw__loop_run_ready(l);
         if (done(l))
             return 0;

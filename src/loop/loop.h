@@ -82,6 +82,7 @@ struct aw_loop {
     aw_loop_opts_t opts;
     struct aw__core *core;
     struct aw_loop_ref *remote;        /* posts from other threads (post.c); lazy */
+    void (*on_signal)(aw_loop_t *);    /* aw__loop_sigcancel is set (core/signal.c) */
 };
 
 /* 0, or a negative code with *what naming the call that failed. */
@@ -188,6 +189,14 @@ static inline bool aw__post_expected(const aw_loop_t *l) {
  * hook at its next round. One flag test per round when unused. */
 extern volatile sig_atomic_t aw__loop_signalled;
 extern void (*aw__loop_signal_hook)(aw_loop_t *);
+/* The same for SIGINT/SIGTERM cancelling the main task
+ * (aw_loop_opts_t.cancel_on_signals, src/core/signal.c): the handler sets
+ * the flag and wakes the loop; the loop that installed it calls its
+ * on_signal at its next round (other loops pass). */
+extern volatile sig_atomic_t aw__loop_sigcancel;
+/* A round's signal check: one test of both flags when none is set. */
+#define AW__LOOP_SIGNALLED() __builtin_expect(aw__loop_signalled | aw__loop_sigcancel, 0)
+void aw__loop_signals(aw_loop_t *l);
 
 extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 

@@ -115,11 +115,22 @@ static int aw__workers_start(aw_loop_t *l) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->evfd = l->evfd;
+    /* Workers block every asynchronous signal (they inherit the mask), as
+     * libuv's threadpool does: a process-directed SIGINT or a signal a
+     * task waits for through signalfd (awith/signal.h) is then never
+     * taken by a worker. Faults stay deliverable to the thread that
+     * faults. */
+    sigset_t all, old;
+    sigfillset(&all);
+    for (int s = 0; s < 7; s++)
+        sigdelset(&all, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}[s]);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&p->threads[i], NULL, aw__workers_worker, p) != 0)
             break;
         p->nthreads++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!p->nthreads) {
         free(p);
         return -EAGAIN;
