@@ -142,6 +142,35 @@ AW_API void aw_loop_cancel(aw_loop_t *l);
  * thread's loop or from a task: nothing is done). l is gone after. */
 AW_API int aw_loop_close(aw_loop_t *l);
 
+/* ---- fork ----
+ *
+ * After fork() only the forking thread exists in the child, and its loop
+ * still shares the parent's epoll instance and eventfd (polling them
+ * would steal the parent's events) and counts on pool threads that are
+ * not there. Until the child calls aw_loop_fork(), its loop refuses
+ * fast instead of hanging: aw_to_thread returns -ECHILD saying so, the
+ * loop stops at its next poll (aw_main: the report says why, returns
+ * -ECHILD; aw_loop_run_once: -ECHILD). A child that only exec()s or
+ * _exit()s needs nothing. */
+
+/* Make this thread's loop the child's own, as libuv's uv_loop_fork: a
+ * new epoll instance and eventfd, every fd the loop watches registered
+ * again (an fd closed meanwhile wakes its waiters with -EBADF), a fresh
+ * thread pool started lazily. The parent's pool and post block are left
+ * behind untouched (a parent thread may have held their mutexes at the
+ * fork; a few hundred bytes): pool jobs queued and not started run on the
+ * child's pool; finished ones are delivered; one running on a parent
+ * worker at the fork completes here with -ECHILD (its caller's
+ * aw_to_thread says so; the work may have run partly, in the parent
+ * only). Posts queued by the parent's threads are not run here (the
+ * parent runs them), and references they held are forgotten: a post to
+ * such a reference in the child is not run. Tasks, timers and fds carry
+ * on. Call it in the child before anything else of awith, from a task or
+ * from the host of an embedded loop; harmless where no fork happened.
+ * Returns 0, -EPERM (no loop on this thread), or the error of
+ * epoll_create1/eventfd (the loop then stays unusable). Never suspends. */
+AW_API int aw_loop_fork(void);
+
 /* ---- handing work to the loop from other threads ----
  *
  * A thread that is not the loop's (a library's callback thread, a worker

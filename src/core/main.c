@@ -219,11 +219,17 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
         if (rc < 0 && main_task->err)
             aw__report_err(l, "the main task failed", main_task->err);
     }
+    if (lr == -ECHILD || rt->stopped == -ECHILD)
+        aw__log(l, "awith: this process is a child of fork() and its loop is still the "
+                   "parent's: its tasks cannot be awaited (call aw_loop_fork() in the child "
+                   "before using the loop)\n");
     if (lr < 0 || l->core->ntasks) {
         aw__report_alive(l, "loop closed with tasks alive");
         if (rc == 0)
-            rc = lr == -ECHILD ? -ECHILD : -EBUSY;
+            rc = -EBUSY;
     }
+    if (lr == -ECHILD || rt->stopped == -ECHILD)
+        rc = -ECHILD; /* the cause, rather than the cancel it led to */
     /* Failures of the root group's tasks are reported, and are not only
      * printed (SEMANTICS (c) 13): a main task that succeeded still
      * makes aw_main fail with the group error code. */
@@ -249,6 +255,26 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
     aw__loop_fini(l);
     free(rt);
     return rc;
+}
+
+/* ---- fork ---- */
+
+int aw_loop_fork(void) {
+    aw_loop_t *l = aw__loop_tls;
+    if (!l)
+        return -EPERM;
+    const char *what = "?";
+    int rc = aw__loop_refork(l, &what);
+    if (rc < 0) {
+        if (aw__task_cur())
+            return aw_raise(rc, "aw_loop_fork: %s failed: %s", what, aw_strerror(rc));
+        aw__log(l, "awith: aw_loop_fork: %s failed: %s\n", what, aw_strerror(rc));
+        return rc;
+    }
+    aw__sigc_refork(l); /* SIGINT/SIGTERM wake the child's eventfd now */
+    if (((aw__rt_t *)l)->stopped == -ECHILD)
+        ((aw__rt_t *)l)->stopped = 0; /* a step's -ECHILD is over */
+    return 0;
 }
 
 /* ---- aw_main ---- */
