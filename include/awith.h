@@ -22,6 +22,7 @@
 #include <awith/version.h>
 #include <awith/err.h>
 #include <awith/loop.h>
+#include <awith/log.h>
 #include <awith/cm.h>
 #include <awith/scope.h>
 #include <awith/task.h>
@@ -40,6 +41,8 @@
 #include <awith/loops.h>
 #include <awith/fd.h>
 #include <awith/track.h>
+/* <awith/signal.h> is left out: it needs <signal.h>, whose names (and on
+ * glibc <unistd.h>'s) a program may not want; include it where used. */
 #include <awith/trace.h>
 #include <awith/timing.h>
 #include <awith/testing.h>

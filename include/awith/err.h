@@ -68,8 +68,8 @@ AW_API const char *aw_strerror(int code);
  * one record without context (message cut at 511 bytes), replacing the
  * previous one; aw_err_current(), aw_status() and aw_err_clear() called
  * outside a task read and drop it. A suspending call made outside a task
- * returns -EPERM with such a record saying why, and prints it to stderr
- * the first time on the thread (the caller may not look). Never
+ * returns -EPERM with such a record saying why, and reports it (awith/log.h:
+ * stderr by default) the first time on the thread (the caller may not look). Never
  * suspends. */
 #define aw_raise(code, ...) aw__raise(__FILE__, __LINE__, __func__, (code), __VA_ARGS__)
 AW_API int aw__raise(const char *file, int line, const char *func, int code,

@@ -62,7 +62,8 @@
  *                   it into -ETIMEDOUT when the block is left)
  *   -EIO            any other curl failure
  * A session that is never closed is closed by its driver when the loop
- * shuts down, and reported on stderr with the place it was opened. */
+ * shuts down, and reported (awith/log.h: stderr by default) with the
+ * place it was opened. */
 #ifndef AWITH_HTTP_H
 #define AWITH_HTTP_H
 

@@ -9,7 +9,7 @@
  * way out: error, cancel, deadline -- the time still counts. At exit the
  * report hook, if set, gets the statistics, this block's duration and the
  * error the block left with (NULL on a clean way out); aw_timing_log is a
- * ready-made hook printing one line to stderr. Measuring never changes
+ * ready-made hook reporting one line (awith/log.h: stderr by default). Measuring never changes
  * what leaves the block. One aw_timing_t can be shared by any number of
  * blocks and tasks of its loop: the start time lives in the block (the
  * aw_timed() instance), the totals in the aw_timing_t.
@@ -49,7 +49,8 @@ extern AW_API const aw_cm_type_t aw_timing_type;
 /* The block's value is its aw_timed_t (start time). */
 #define aw_timed(t) aw_cm_temp(&aw_timing_type, (aw_timed_t){(t), 0})
 
-/* A ready-made report: one line to stderr, "timing: NAME 1.234 ms (ok)". */
+/* A ready-made report: one line, "timing: NAME 1.234 ms (ok)", to the
+ * loop's log hook (awith/log.h; stderr by default). */
 AW_API void aw_timing_log(const aw_timing_t *t, aw_ns_t elapsed, const aw_err_t *err, void *arg);
 
 #ifdef __cplusplus

@@ -124,7 +124,7 @@ static void aw__xs_check_borrowed(aw_cm_t cm, const char *file, int line) {
     for (const aw_with_t *w = t->withs; w; w = w->outer)
         if (w->cm.self == cm.self && w->cm.type == cm.type && w->state >= AW__WITH_ENTER &&
             w->state <= AW__WITH_EXIT) {
-            fprintf(stderr,
+            aw__log(t->loop,
                     "awith: exit stack at %s:%d enters the state %p of manager '%s', which is\n"
                     "  still entered (at %s:%d): its storage was reused while the stack keeps\n"
                     "  it (a compound literal or a variable of a loop body?). Build the manager\n"

@@ -33,6 +33,6 @@ const aw_cm_type_t aw_timing_type = {"timing", aw__timing_enter, aw__timing_exit
 
 void aw_timing_log(const aw_timing_t *t, aw_ns_t elapsed, const aw_err_t *err, void *arg) {
     (void)arg;
-    fprintf(stderr, "timing: %s %.3f ms (%s)\n", t->name ? t->name : "?", (double)elapsed / 1e6,
+    aw__log(aw_loop_current(), "timing: %s %.3f ms (%s)\n", t->name ? t->name : "?", (double)elapsed / 1e6,
             err ? aw_err_name(err->code) : "ok");
 }

@@ -270,6 +270,43 @@ aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
  * count. Called at loop close. */
 size_t aw__track_report(aw_loop_t *l);
 
+/* log.c: reports (awith/log.h). To l's hook, else the process-wide one,
+ * else stderr; l may be NULL (no loop). One hook call per report. */
+void aw__log(aw_loop_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3), cold));
+void aw__log_msg(aw_loop_t *l, const char *msg) __attribute__((cold));
+/* A report of several parts (aw_err_print's lines, say): print into the
+ * FILE begin returns, then end sends it whole. */
+typedef struct aw__logbuf {
+    FILE *f;
+    char *text;
+    size_t len;
+} aw__logbuf_t;
+FILE *aw__log_begin(aw__logbuf_t *b) __attribute__((cold));
+void aw__log_end(aw_loop_t *l, aw__logbuf_t *b) __attribute__((cold));
+
+/* main.c: a loop's life, shared by aw_main and the embedded loop
+ * (embed.c). The loop comes first: an aw_loop_t * is its aw__rt_t *. */
+typedef struct aw__rt {
+    aw_loop_t loop;
+    struct aw__core core;
+    void *altstack;               /* the SIGSEGV handler's, this thread's */
+    int stopped;                  /* why running stopped early: -EDEADLK, -ECHILD, 0 */
+} aw__rt_t;
+/* Make a loop on this thread (who: "aw_main", for the report of a failure
+ * to start). -EINVAL (a loop runs here), -ENOMEM, the loop's init error. */
+int aw__rt_open(const aw_loop_opts_t *opts, const char *who, aw__rt_t **out);
+int aw__rt_start(aw__rt_t *rt, aw_task_fn fn, void *arg);  /* the main task */
+void aw__rt_cancel(aw__rt_t *rt);   /* begin the shutdown: cancel the root group */
+/* Cancel what is left, wait within shutdown_grace, report, free rt.
+ * Returns the main task's status (rc when there is none), or as aw_main. */
+int aw__rt_close(aw__rt_t *rt, int rc);
+
+/* signal.c: aw_loop_opts_t.cancel_on_signals. install: -EBUSY when
+ * another loop has it; remove: before the loop's eventfd closes. */
+int aw__sigc_install(aw_loop_t *l);
+void aw__sigc_remove(aw_loop_t *l);
+void aw__sigc_refork(aw_loop_t *l);
+
 /* group.c */
 void aw__group_child_done(aw_task_t *t);
 void aw__group_init_root(aw_group_t *g);

@@ -139,7 +139,7 @@ int aw__no_task(const char *func) {
                        "from a task: the function given to aw_main or to aw_spawn)", func);
     if (!aw__tls_told) { /* the caller may not look: say it once per thread */
         aw__tls_told = true;
-        fprintf(stderr, "awith: %s\n", aw__tls_err.e.msg);
+        aw__log(aw__loop_tls, "awith: %s\n", aw__tls_err.e.msg);
     }
     return rc;
 }

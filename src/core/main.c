@@ -114,49 +114,61 @@ static void aw__segv_remove(void *altstack) {
     free(altstack);
 }
 
-/* ---- aw_main ---- */
+/* ---- the life of a loop: open, start, close (aw_main, aw_loop_new) ---- */
 
-typedef struct aw__rt {
-    aw_loop_t loop;
-    struct aw__core core;
-} aw__rt_t;
-
-static int aw__main_done(aw_loop_t *l) { return l->core->main->state == AW__T_DONE; }
+static int aw__main_done(aw_loop_t *l) {
+    return !l->core->main || l->core->main->state == AW__T_DONE;
+}
 
 static int aw__all_done(aw_loop_t *l) { return l->core->ntasks == 0; }
 
 static void aw__report_alive(aw_loop_t *l, const char *why) {
-    fprintf(stderr, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
+    aw__logbuf_t b;
+    FILE *f = aw__log_begin(&b);
+    fprintf(f, "awith: %s; %zu task(s) still alive:\n", why, l->core->ntasks);
     aw__list_each(&l->core->tasks, n) {
         aw_task_t *t = aw__container(n, aw_task_t, live);
         /* a generator left suspended by its consumer (which may be gone:
          * only the pointer is tested) is named as one (SEMANTICS E3) */
-        fprintf(stderr, "  %s '%s' (id %llu, %s at %s:%d), %s\n",
+        fprintf(f, "  %s '%s' (id %llu, %s at %s:%d), %s\n",
                 t->delegator ? "async generator" : "task", t->name, (unsigned long long)t->id,
                 t->delegator ? "made" : "spawned", t->file, t->line,
                 t->state == AW__T_WAITING ? "suspended" : "ready");
         for (aw_with_t *w = t->withs; w; w = w->outer)
-            fprintf(stderr, "    inside manager '%s' (entered at %s:%d), in its %s\n",
+            fprintf(f, "    inside manager '%s' (entered at %s:%d), in its %s\n",
                     w->cm.type->name, w->file, w->line,
                     w->state == AW__WITH_ENTER ? "enter" : w->state == AW__WITH_EXIT ? "exit" : "body");
     }
+    aw__log_end(l, &b);
 }
 
-int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
+static void aw__report_err(aw_loop_t *l, const char *what, const aw_err_t *e) {
+    aw__logbuf_t b;
+    FILE *f = aw__log_begin(&b);
+    fprintf(f, "awith: %s:\n", what);
+    aw_err_print(e, f);
+    aw__log_end(l, &b);
+}
+
+int aw__rt_open(const aw_loop_opts_t *opts, const char *who, aw__rt_t **out) {
     if (aw__loop_tls)
         return -EINVAL; /* one loop per thread */
     /* No task exists yet to hold an error record: a failure to start is
-     * printed, naming the call that failed, and returned. */
+     * reported, naming the call that failed, and returned. The loop's own
+     * hook is not there yet either: the options' is used directly. */
+    aw_loop_t tmp = {0};
+    if (opts)
+        tmp.opts = *opts;
     aw__rt_t *rt = calloc(1, sizeof *rt);
     if (!rt) {
-        fprintf(stderr, "awith: aw_main cannot start: out of memory for the loop\n");
+        aw__log(&tmp, "awith: %s cannot start: out of memory for the loop\n", who);
         return -ENOMEM;
     }
     aw_loop_t *l = &rt->loop;
     const char *what = "?";
     int rc = aw__loop_init(l, opts, &what);
     if (rc < 0) {
-        fprintf(stderr, "awith: aw_main cannot start the loop: %s failed: %s\n", what,
+        aw__log(&tmp, "awith: %s cannot start the loop: %s failed: %s\n", who, what,
                 aw_strerror(rc));
         free(rt);
         return rc;
@@ -164,61 +176,121 @@ int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
     l->core = &rt->core;
     l->reap = aw__task_reap;
     aw__group_init_root(&rt->core.root);
-    aw__loop_tls = l;
-    void *alt = aw__segv_install(&l->opts);
-
-    aw_task_t *main_task = NULL;
-    rc = aw__spawn(NULL, fn, arg, NULL, &main_task, "main", __FILE__, __LINE__);
-    if (rc == 0) {
-        rt->core.main = main_task;
-        int lr = aw__loop_run(l, aw__main_done, AW_NEVER);
-        if (lr == -EDEADLK)
-            aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
-        /* shutdown: cancel what is left, wait for it within the grace */
-        aw_scope_cancel(&rt->core.root.scope);
-        rt->core.root.state = AW__GROUP_DRAINING;
-        lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
-        rc = main_task->status;
-        if (rc < 0 && main_task->err) {
-            fprintf(stderr, "awith: the main task failed:\n");
-            aw_err_print(main_task->err, stderr);
-        }
-        if (lr < 0 || l->core->ntasks) {
-            aw__report_alive(l, "loop closed with tasks alive");
-            if (rc == 0)
-                rc = -EBUSY;
-        }
-        /* Resources left open (SEMANTICS (c) 16, issue 10 item 9): each is
-         * named with who opened it, and the loop did not close cleanly. */
-        if (aw__track_report(l) && rc == 0)
-            rc = -EBUSY;
-        /* Failures of the root group's tasks are reported, and are not only
-         * printed (SEMANTICS (c) 13): a main task that succeeded still
-         * makes aw_main fail with the group error code. */
-        if (rt->core.root.failures) {
-            if (rc == 0)
-                rc = -AW_EGROUP;
-            for (aw_err_t *e = rt->core.root.failures; e; e = e->next) {
-                fprintf(stderr, "awith: a task of the root group failed:\n");
-                aw_err_print(e, stderr);
-            }
-            aw_err_t *e = rt->core.root.failures;
-            while (e) {
-                aw_err_t *n = e->next;
-                aw__err_free(e);
-                e = n;
-            }
-        }
-        aw__list_each_safe(&rt->core.root.done, n)
-            aw__task_release(aw__container(n, aw_task_t, sibling));
-    } else {
-        fprintf(stderr, "awith: aw_main cannot start the main task: %s\n", aw_strerror(rc));
+    if (l->opts.cancel_on_signals && aw__sigc_install(l) < 0) {
+        aw__log(&tmp, "awith: %s cannot start: cancel_on_signals is taken by another loop "
+                      "(one per process)\n", who);
+        aw__loop_fini(l);
+        free(rt);
+        return -EBUSY;
     }
-    aw__segv_remove(alt);
+    aw__loop_tls = l;
+    rt->altstack = aw__segv_install(&l->opts);
+    *out = rt;
+    return 0;
+}
+
+int aw__rt_start(aw__rt_t *rt, aw_task_fn fn, void *arg) {
+    aw_task_t *main_task = NULL;
+    int rc = aw__spawn(NULL, fn, arg, NULL, &main_task, "main", __FILE__, __LINE__);
+    if (rc < 0) {
+        aw__log(&rt->loop, "awith: cannot start the main task: %s\n", aw_strerror(rc));
+        return rc;
+    }
+    rt->core.main = main_task;
+    return 0;
+}
+
+void aw__rt_cancel(aw__rt_t *rt) {
+    if (rt->core.root.state == AW__GROUP_DRAINING)
+        return;
+    aw_scope_cancel(&rt->core.root.scope);
+    rt->core.root.state = AW__GROUP_DRAINING;
+}
+
+int aw__rt_close(aw__rt_t *rt, int rc) {
+    aw_loop_t *l = &rt->loop;
+    if (rt->stopped == -EDEADLK)
+        aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
+    /* shutdown: cancel what is left, wait for it within the grace */
+    aw__rt_cancel(rt);
+    int lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
+    aw_task_t *main_task = rt->core.main;
+    if (main_task) {
+        rc = main_task->status; /* 0 while it runs: then -EBUSY below */
+        if (rc < 0 && main_task->err)
+            aw__report_err(l, "the main task failed", main_task->err);
+    }
+    if (lr == -ECHILD || rt->stopped == -ECHILD)
+        aw__log(l, "awith: this process is a child of fork() and its loop is still the "
+                   "parent's: its tasks cannot be awaited (call aw_loop_fork() in the child "
+                   "before using the loop)\n");
+    if (lr < 0 || l->core->ntasks) {
+        aw__report_alive(l, "loop closed with tasks alive");
+        if (rc == 0)
+            rc = -EBUSY;
+    }
+    /* Resources left open (SEMANTICS (c) 16, issue 10 item 9): each is
+     * named with who opened it, and the loop did not close cleanly. */
+    if (aw__track_report(l) && rc == 0)
+        rc = -EBUSY;
+    if (lr == -ECHILD || rt->stopped == -ECHILD)
+        rc = -ECHILD; /* the cause, rather than the cancel it led to */
+    /* Failures of the root group's tasks are reported, and are not only
+     * printed (SEMANTICS (c) 13): a main task that succeeded still
+     * makes aw_main fail with the group error code. */
+    if (rt->core.root.failures) {
+        if (rc == 0)
+            rc = -AW_EGROUP;
+        for (aw_err_t *e = rt->core.root.failures; e; e = e->next)
+            aw__report_err(l, "a task of the root group failed", e);
+        aw_err_t *e = rt->core.root.failures;
+        while (e) {
+            aw_err_t *n = e->next;
+            aw__err_free(e);
+            e = n;
+        }
+    }
+    aw__list_each_safe(&rt->core.root.done, n)
+        aw__task_release(aw__container(n, aw_task_t, sibling));
+    aw__segv_remove(rt->altstack);
+    aw__sigc_remove(l);
     aw__loop_tls = NULL;
     aw__loop_fini(l);
     free(rt);
     return rc;
+}
+
+/* ---- fork ---- */
+
+int aw_loop_fork(void) {
+    aw_loop_t *l = aw__loop_tls;
+    if (!l)
+        return -EPERM;
+    const char *what = "?";
+    int rc = aw__loop_refork(l, &what);
+    if (rc < 0) {
+        if (aw__task_cur())
+            return aw_raise(rc, "aw_loop_fork: %s failed: %s", what, aw_strerror(rc));
+        aw__log(l, "awith: aw_loop_fork: %s failed: %s\n", what, aw_strerror(rc));
+        return rc;
+    }
+    aw__sigc_refork(l); /* SIGINT/SIGTERM wake the child's eventfd now */
+    if (((aw__rt_t *)l)->stopped == -ECHILD)
+        ((aw__rt_t *)l)->stopped = 0; /* a step's -ECHILD is over */
+    return 0;
+}
+
+/* ---- aw_main ---- */
+
+int aw_main_opts(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
+    aw__rt_t *rt;
+    int rc = aw__rt_open(opts, "aw_main", &rt);
+    if (rc < 0)
+        return rc;
+    rc = aw__rt_start(rt, fn, arg);
+    if (rc == 0)
+        rt->stopped = aw__loop_run(&rt->loop, aw__main_done, AW_NEVER);
+    return aw__rt_close(rt, rc);
 }
 
 int aw_main(aw_task_fn fn, void *arg) { return aw_main_opts(NULL, fn, arg); }

@@ -59,7 +59,7 @@ static void aw__task_timer_fire(aw__timer_t *tm) {
 }
 
 void aw__task_stack_fail(aw_task_t *t) {
-    fprintf(stderr,
+    aw__log(t->loop,
             "awith: stack overflow in task '%s' (spawned at %s:%d): the canary at the "
             "bottom of its %zu-byte stack was overwritten. Give it a bigger stack "
             "(aw_task_opts_t.stack_size or aw_loop_opts_t.stack_size).\n",

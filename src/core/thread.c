@@ -20,7 +20,7 @@ static void aw__tjob_work(aw__job_t *j) {
 static void aw__tjob_done(aw__job_t *j) {
     aw__tjob_t *tj = (aw__tjob_t *)j;
     if (tj->waiter) {
-        aw__task_wake(tj->waiter, 0);
+        aw__task_wake(tj->waiter, j->rc); /* -ECHILD: lost in a fork */
         tj->waiter = NULL;
         return; /* the caller frees it */
     }
@@ -55,6 +55,11 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     tj->abandon = abandon;
     tj->waiter = t;
     rc = aw__workers_submit(t->loop, &tj->job);
+    if (rc == -ECHILD) {
+        free(tj);
+        return aw_raise(rc, "aw_to_thread in a forked child whose loop is still the parent's: "
+                            "call aw_loop_fork() in the child first");
+    }
     if (rc < 0) {
         free(tj);
         return aw_raise(rc, "aw_to_thread: cannot start the thread pool: %s", aw_strerror(rc));
@@ -65,6 +70,11 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     rc = aw__task_wait(t, AW_NEVER, abandon != NULL);
     if (rc == -ECANCELED && !tj->waiter && abandon)
         return rc; /* the pool owns tj and arg now */
+    if (rc == -ECHILD) { /* done by aw_loop_fork: its worker was the parent's */
+        free(tj);
+        return aw_raise(rc, "aw_to_thread: the process forked while this call ran on the "
+                            "parent's thread pool; it may have run partly, in the parent only");
+    }
     if (rc < 0 && rc != -ECANCELED) {
         /* The wait never began (its deadline's timer could not be armed:
          * -ENOMEM), but the job is queued or running: freeing it now

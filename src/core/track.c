@@ -87,7 +87,7 @@ size_t aw__track_report(aw_loop_t *l) {
     size_t n = 0;
     for (struct aw__track_rec *r = c->tracked, *next; r; r = next, n++) {
         next = r->next;
-        fprintf(stderr, "awith: %s '%s' was never closed (opened by task '%s', %s %s:%d)\n",
+        aw__log(l, "awith: %s '%s' was never closed (opened by task '%s', %s %s:%d)\n",
                 r->kind, r->name, r->task, r->in_with ? "entering the aw_with at" : "spawned at",
                 r->file ? r->file : "?", r->line);
         free(r);

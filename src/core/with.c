@@ -37,7 +37,7 @@ static __attribute__((noinline, cold)) bool aw__with_refuse(aw_with_t *w, aw_tas
     const aw_cm_type_t *ty = w->cm.type;
     w->state = AW__WITH_FAILED;
     if (!t) {
-        fprintf(stderr, "awith: aw_with at %s:%d used outside a task; block skipped\n",
+        aw__log(aw__loop_tls, "awith: aw_with at %s:%d used outside a task; block skipped\n",
                 w->file, w->line);
         return false;
     }

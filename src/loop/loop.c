@@ -18,6 +18,14 @@ __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 
 volatile sig_atomic_t aw__loop_signalled;
 void (*aw__loop_signal_hook)(aw_loop_t *);
+volatile sig_atomic_t aw__loop_sigcancel;
+
+void aw__loop_signals(aw_loop_t *l) {
+    if (aw__loop_signalled && aw__loop_signal_hook)
+        aw__loop_signal_hook(l);
+    if (aw__loop_sigcancel && l->on_signal)
+        l->on_signal(l);
+}
 
 aw_ns_t aw_now(void) {
     struct timespec ts;
@@ -27,7 +35,20 @@ aw_ns_t aw_now(void) {
 
 aw_loop_t *aw_loop_current(void) { return aw__loop_tls; }
 
+/* fork(): only the forking thread lives on in the child, so only its
+ * loop can be used there, and only after aw_loop_fork: its epoll
+ * instance, eventfd and pool threads are the parent's. Marking it here
+ * makes every use fail fast (-ECHILD) instead of stealing the parent's
+ * events or waiting for a worker that does not exist. */
+static void aw__loop_atfork_child(void) {
+    if (aw__loop_tls)
+        aw__loop_tls->forked = 1;
+}
+static pthread_once_t aw__loop_atfork_once = PTHREAD_ONCE_INIT;
+static void aw__loop_atfork_init(void) { pthread_atfork(NULL, NULL, aw__loop_atfork_child); }
+
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
+    pthread_once(&aw__loop_atfork_once, aw__loop_atfork_init);
     memset(l, 0, sizeof *l);
     if (o)
         l->opts = *o;
@@ -66,6 +87,10 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
 }
 
 void aw__loop_fini(aw_loop_t *l) {
+    if (l->forked) { /* the parent's: never touch their mutexes or threads */
+        aw__post_fork(l);
+        aw__workers_fork(l, false); /* tasks are gone: deliver nothing */
+    }
     aw__post_close(l); /* before the eventfd closes */
     aw__workers_stop(l);
     aw__stack_cache_fini(&l->stacks);
@@ -126,7 +151,48 @@ static void aw__loop_fire_timers(aw_loop_t *l) {
     }
 }
 
-static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
+int aw__loop_refork(aw_loop_t *l, const char **what) {
+    if (!l->forked)
+        return 0;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int ev = ep < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = ev};
+    if (ep < 0 || ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
+        int rc = -errno;
+        *what = ep < 0 ? "epoll_create1" : ev < 0 ? "eventfd" : "epoll_ctl(eventfd)";
+        if (ev >= 0)
+            close(ev);
+        if (ep >= 0)
+            close(ep);
+        return rc; /* still forked: try again, or leave it */
+    }
+    /* the child's copies only: the parent's epoll and eventfd live on */
+    close(l->epfd);
+    close(l->evfd);
+    l->epfd = ep;
+    l->evfd = ev;
+    aw__post_fork(l);
+    aw__workers_fork(l, true); /* after the swap: the new pool wakes the new eventfd */
+    /* Every watched fd again, as fd.c registers it; an edge the parent
+     * consumed is reported again by the ADD when the fd is ready. */
+    for (size_t fd = 0; fd < l->nfds; fd++) {
+        aw__fd_t *f = &l->fds[fd];
+        if (!f->registered)
+            continue;
+        struct epoll_event fe = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 .data.fd = (int)fd};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, (int)fd, &fe) < 0) {
+            f->registered = 0; /* closed meanwhile: its waiters learn it */
+            aw__fd_forget(l, (int)fd);
+        }
+    }
+    l->forked = 0;
+    return 0;
+}
+
+static int aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
+    if (__builtin_expect(l->forked, 0))
+        return -ECHILD; /* the epoll instance is the parent's */
     struct epoll_event evs[256];
     aw__timer_t *t = aw__heap_top(&l->timers);
     aw_ns_t wake = t ? t->when : AW_NEVER;
@@ -176,6 +242,45 @@ static void aw__loop_poll(aw_loop_t *l, aw_ns_t until) {
         }
         aw__fd_dispatch(l, evs[i].data.fd, evs[i].events);
     }
+    return 0;
+}
+
+/* One step that never blocks, for a loop embedded in another program's
+ * (aw_loop_run_once): what is ready runs, the reactor is looked at, due
+ * timers fire, and what they woke runs. Before the host sleeps in its own
+ * poll the pool is told the loop sleeps, so that a finished job writes
+ * the eventfd (and wakes the host through the epoll fd) instead of
+ * waiting for a loop that spins. Returns 0 when done(l), 1 when there is
+ * more to do later, -EDEADLK when nothing can make progress. */
+int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *)) {
+    aw__workers_wait_done(l, false, 0); /* awake: workers need not write */
+    if (AW__LOOP_SIGNALLED())
+        aw__loop_signals(l);
+    aw__loop_run_ready(l);
+    if (done(l))
+        return 0;
+    if (aw__loop_poll(l, 0) < 0) /* a deadline in the past: only look */
+        return -ECHILD;
+    if (l->timers.n)
+        aw__loop_fire_timers(l);
+    aw__loop_run_ready(l);
+    if (done(l))
+        return 0;
+    if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs && !aw__post_expected(l))
+        return -EDEADLK;
+    if (l->jobs)
+        aw__workers_wait_done(l, true, 0); /* done already: aw__loop_timeout says 0 */
+    return 1;
+}
+
+aw_ns_t aw__loop_timeout(aw_loop_t *l) {
+    if (l->rq_head || AW__LOOP_SIGNALLED() || aw__workers_has_done(l))
+        return 0;
+    aw__timer_t *t = aw__heap_top(&l->timers);
+    if (!t)
+        return -1;
+    aw_ns_t d = t->when - aw_now();
+    return d > 0 ? d : 0;
 }
 
 /* While tasks stay ready, the reactor is polled every AW__POLL_EVERY
@@ -186,8 +291,8 @@ enum { AW__POLL_EVERY = 64 };
 int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
     unsigned skipped = 0;
     for (;;) {
-        if (__builtin_expect(aw__loop_signalled, 0))
-            aw__loop_signal_hook(l);
+        if (AW__LOOP_SIGNALLED())
+            aw__loop_signals(l);
         aw__loop_run_ready(l);
         if (done(l))
             return 0;
@@ -198,7 +303,8 @@ int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
             return -ETIMEDOUT;
         bool reactor = l->fd_waiters || l->jobs || posts; /* could anything come from epoll? */
         if (!l->rq_head || (reactor && ++skipped >= AW__POLL_EVERY)) {
-            aw__loop_poll(l, until);
+            if (aw__loop_poll(l, until) < 0)
+                return -ECHILD;
             skipped = 0;
         }
         if (l->timers.n)

@@ -55,6 +55,7 @@ struct aw__job {
     void (*work)(aw__job_t *);         /* runs on a worker thread */
     void (*done)(aw__job_t *);         /* runs on the loop thread after work */
     aw__job_t *next;
+    int rc;                            /* 0; -ECHILD: its worker was lost in a fork */
 };
 typedef struct aw__workers aw__workers_t;
 
@@ -82,11 +83,17 @@ struct aw_loop {
     aw_loop_opts_t opts;
     struct aw__core *core;
     struct aw_loop_ref *remote;        /* posts from other threads (post.c); lazy */
+    void (*on_signal)(aw_loop_t *);    /* aw__loop_sigcancel is set (core/signal.c) */
+    int forked;                        /* a child of fork(), aw_loop_fork not called yet */
 };
 
 /* 0, or a negative code with *what naming the call that failed. */
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts, const char **what);
 void aw__loop_fini(aw_loop_t *l);
+/* A forked child's loop made its own (aw_loop_fork): new epoll and
+ * eventfd with every watched fd registered again, a new pool, no posts
+ * from the parent's threads. 0 or a negative code, *what naming the call. */
+int aw__loop_refork(aw_loop_t *l, const char **what);
 
 /* Make `c` runnable (FIFO). O(1). */
 static inline void aw__loop_ready(aw_loop_t *l, aw__coro_t *c) {
@@ -129,8 +136,15 @@ __attribute__((noreturn)) void aw__loop_die(aw_loop_t *l);
 
 /* Run rounds until `done(l)` is true or nothing can make progress.
  * Returns 0, or -EDEADLK when tasks wait on nothing that can wake them,
- * -ETIMEDOUT when `until` passed first. */
+ * -ETIMEDOUT when `until` passed first, -ECHILD in a forked child that
+ * did not call aw_loop_fork (its epoll and eventfd are the parent's). */
 int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until);
+/* One round that never blocks (an embedded loop): 0 when done(l), 1 when
+ * more is to come (wait for the epoll fd or aw__loop_timeout), -EDEADLK. */
+int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *));
+/* How long the host may sleep before the next step: 0 (step now), the
+ * time to the next timer in ns, or -1 (until the epoll fd is readable). */
+aw_ns_t aw__loop_timeout(aw_loop_t *l);
 
 /* Reactor (fd.c). Wait for `events` (EPOLLIN or EPOLLOUT) on fd: returns
  * 1 if an edge was already seen (and consumes it), 0 if `w` was queued. */
@@ -150,6 +164,12 @@ void aw__workers_drain(aw_loop_t *l);     /* run `done` of finished jobs */
  * sleep; true means jobs are done: look, don't block. */
 bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
 void aw__workers_stop(aw_loop_t *l);
+/* In a forked child: drop the parent's pool without touching its mutex
+ * (a parent thread may have held it); queued jobs go to a fresh pool,
+ * started lazily, finished ones are delivered, running ones (their
+ * thread does not exist here) are done with rc -ECHILD. */
+void aw__workers_fork(aw_loop_t *l, bool deliver);
+bool aw__workers_has_done(aw_loop_t *l);  /* finished jobs await the loop */
 
 /* Posts from other threads (post.c): aw_loop_post() queues under the
  * block's mutex and writes the loop's eventfd when the queue was empty;
@@ -172,6 +192,7 @@ struct aw_loop_ref {
     _Atomic long expect;               /* held references + queued posts */
 };
 void aw__post_drain(aw_loop_t *l);     /* run what was posted */
+void aw__post_fork(aw_loop_t *l);      /* a forked child: abandon the parent's block */
 void aw__post_close(aw_loop_t *l);     /* refuse posts, run the queued ones (<= limit) */
 static inline bool aw__post_expected(const aw_loop_t *l) {
     return l->remote && atomic_load_explicit(&l->remote->expect, memory_order_acquire) > 0;
@@ -181,6 +202,14 @@ static inline bool aw__post_expected(const aw_loop_t *l) {
  * hook at its next round. One flag test per round when unused. */
 extern volatile sig_atomic_t aw__loop_signalled;
 extern void (*aw__loop_signal_hook)(aw_loop_t *);
+/* The same for SIGINT/SIGTERM cancelling the main task
+ * (aw_loop_opts_t.cancel_on_signals, src/core/signal.c): the handler sets
+ * the flag and wakes the loop; the loop that installed it calls its
+ * on_signal at its next round (other loops pass). */
+extern volatile sig_atomic_t aw__loop_sigcancel;
+/* A round's signal check: one test of both flags when none is set. */
+#define AW__LOOP_SIGNALLED() __builtin_expect(aw__loop_signalled | aw__loop_sigcancel, 0)
+void aw__loop_signals(aw_loop_t *l);
 
 extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 

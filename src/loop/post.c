@@ -174,3 +174,16 @@ void aw__post_close(aw_loop_t *l) {
     l->remote = NULL;
     aw__ref_put(r);
 }
+
+void aw__post_fork(aw_loop_t *l) {
+    aw_loop_ref_t *r = l->remote;
+    if (!r)
+        return;
+    /* Posts queued here were the parent's threads' (the parent runs them)
+     * and references held by those threads will never be dropped here:
+     * the child starts without the block. Its mutex may be held by a
+     * parent thread forever: the block is left behind, not freed, and a
+     * reference the child still holds posts into nothing that runs. */
+    r->closed = 1;
+    l->remote = NULL;
+}

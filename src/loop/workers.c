@@ -35,7 +35,9 @@ struct aw__workers {
     int asleep;                        /* the loop blocks in epoll (atomic) */
     bool fresh;                        /* a job came since the loop last spun (loop only) */
     int nthreads;
+    int started;                       /* workers that took a slot in running[] */
     int evfd;
+    aw__job_t **running;               /* per worker, its job (under mu): for fork */
     pthread_t threads[];
 };
 
@@ -90,10 +92,13 @@ static aw__job_t *aw__workers_take(aw__workers_t *pool) {
 static void *aw__workers_worker(void *p) {
     aw__workers_t *pool = p;
     pthread_mutex_lock(&pool->mu);
+    int me = pool->started++;
     for (aw__job_t *j; (j = aw__workers_take(pool));) {
+        pool->running[me] = j;
         pthread_mutex_unlock(&pool->mu);
         j->work(j);
         pthread_mutex_lock(&pool->mu);
+        pool->running[me] = NULL;
         bool first = pool->done == NULL;
         j->next = pool->done;
         __atomic_store_n(&pool->done, j, __ATOMIC_SEQ_CST);
@@ -110,17 +115,34 @@ static void *aw__workers_worker(void *p) {
 static int aw__workers_start(aw_loop_t *l) {
     int n = l->opts.threads;
     aw__workers_t *p = calloc(1, sizeof *p + (size_t)n * sizeof(pthread_t));
-    if (!p)
+    aw__job_t **running = calloc((size_t)n, sizeof *running);
+    if (!p || !running) {
+        free(p);
+        free(running);
         return -ENOMEM;
+    }
+    p->running = running;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->evfd = l->evfd;
+    /* Workers block every asynchronous signal (they inherit the mask), as
+     * libuv's threadpool does: a process-directed SIGINT or a signal a
+     * task waits for through signalfd (awith/signal.h) is then never
+     * taken by a worker. Faults stay deliverable to the thread that
+     * faults. */
+    sigset_t all, old;
+    sigfillset(&all);
+    for (int s = 0; s < 7; s++)
+        sigdelset(&all, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}[s]);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&p->threads[i], NULL, aw__workers_worker, p) != 0)
             break;
         p->nthreads++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!p->nthreads) {
+        free(p->running);
         free(p);
         return -EAGAIN;
     }
@@ -128,7 +150,7 @@ static int aw__workers_start(aw_loop_t *l) {
     return 0;
 }
 
-int aw__workers_submit(aw_loop_t *l, aw__job_t *j) {
+static int aw__workers_queue(aw_loop_t *l, aw__job_t *j) {
     if (!l->workers) {
         int rc = aw__workers_start(l);
         if (rc < 0)
@@ -151,6 +173,13 @@ int aw__workers_submit(aw_loop_t *l, aw__job_t *j) {
     return 0;
 }
 
+int aw__workers_submit(aw_loop_t *l, aw__job_t *j) {
+    if (__builtin_expect(l->forked, 0))
+        return -ECHILD; /* the pool's threads are the parent's */
+    j->rc = 0;
+    return aw__workers_queue(l, j);
+}
+
 bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
     aw__workers_t *p = l->workers;
     if (!p)
@@ -170,6 +199,11 @@ bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
         return false;
     __atomic_store_n(&p->asleep, 0, __ATOMIC_RELAXED);
     return true;
+}
+
+bool aw__workers_has_done(aw_loop_t *l) {
+    aw__workers_t *p = l->workers;
+    return p && __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
 }
 
 void aw__workers_drain(aw_loop_t *l) {
@@ -209,6 +243,46 @@ void aw__workers_stop(aw_loop_t *l) {
     aw__workers_drain(l);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    free(p->running);
     free(p);
     l->workers = NULL;
+}
+
+void aw__workers_fork(aw_loop_t *l, bool deliver) {
+    aw__workers_t *p = l->workers;
+    if (!p)
+        return;
+    /* Only this thread exists now: the lists are read without the mutex
+     * (which a parent thread may have held at the fork: it stays locked
+     * here forever). The block itself is left behind (a few hundred bytes
+     * per fork): freeing a locked mutex's memory is no better. */
+    l->workers = NULL;
+    l->jobs = 0;
+    if (!deliver)
+        return;
+    aw__job_t *queued = p->head, *lost = NULL;
+    for (int i = 0; i < p->started; i++)
+        if (p->running[i]) {
+            p->running[i]->rc = -ECHILD;
+            p->running[i]->next = lost;
+            lost = p->running[i];
+        }
+    /* Queued jobs never started: the child's own pool (started now) runs
+     * them. If it cannot start, they are lost too. */
+    for (aw__job_t *j = queued, *n; j; j = n) {
+        n = j->next;
+        if (aw__workers_queue(l, j) < 0) {
+            j->rc = -ECHILD;
+            j->next = lost;
+            lost = j;
+        }
+    }
+    /* Finished and lost jobs complete now, on this thread (oldest first
+     * does not matter: each wakes its own caller). */
+    aw__job_t *lists[2] = {p->done, lost};
+    for (int k = 0; k < 2; k++)
+        for (aw__job_t *j = lists[k], *n; j; j = n) {
+            n = j->next;
+            j->done(j);
+        }
 }

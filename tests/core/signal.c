@@ -1,0 +1,274 @@
+/* tests for src/core/signal.c: a signal as an awaitable (aw_signals,
+ * aw_signals_wait, aw_signal_wait) and aw_loop_opts_t.cancel_on_signals,
+ * with real signals (kill, pthread_kill, a child process's kill). */
+#include "testutil.h"
+
+#include <awith/signal.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static bool blocked(int sig) {
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    return sigismember(&cur, sig) == 1;
+}
+
+static sigset_t one(int sig) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    return s;
+}
+
+/* ---- aw_signals ---- */
+
+static int wait_own(void *arg) {
+    sigset_t set = one(SIGUSR1);
+    int got = 0;
+    aw_with (aw_signals_t *s, aw_signals(&set)) {
+        cr_assert(blocked(SIGUSR1), "blocked inside the block");
+        pthread_kill(pthread_self(), SIGUSR1); /* pending: read by the signalfd */
+        cr_assert_eq(aw_signals_wait(s, &got), 0);
+    }
+    cr_assert_eq(got, SIGUSR1);
+    cr_assert_not(blocked(SIGUSR1), "the mask is restored at exit");
+    return aw_status();
+}
+
+Test(signal, a_signal_sent_before_the_wait_is_returned_by_it) { aw_test_run(wait_own, NULL, 0); }
+
+typedef struct {
+    pthread_t target;
+    int sig;
+} sender_t;
+static void *sender(void *arg) {
+    sender_t *s = arg;
+    usleep(20000); /* the task is (probably) asleep in epoll by now */
+    pthread_kill(s->target, s->sig);
+    return NULL;
+}
+
+static int wait_from_thread(void *arg) {
+    sigset_t set = one(SIGUSR2);
+    sigaddset(&set, SIGHUP);
+    int got = 0;
+    pthread_t th;
+    sender_t snd = {pthread_self(), SIGHUP};
+    aw_with (aw_signals_t *s, aw_signals(&set)) {
+        pthread_create(&th, NULL, sender, &snd);
+        cr_assert_eq(aw_signals_wait(s, &got), 0, "a suspended task is woken by the signal");
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(got, SIGHUP);
+    return aw_status();
+}
+
+Test(signal, a_task_suspended_in_the_wait_is_woken_by_a_signal) {
+    aw_test_run(wait_from_thread, NULL, 0);
+}
+
+static int wait_cancelled(void *arg) {
+    sigset_t set = one(SIGUSR1);
+    int rc = 0;
+    aw_with (aw_move_on_after(AW_MS(20)))
+        aw_with (aw_signals_t *s, aw_signals(&set))
+            rc = aw_signals_wait(s, NULL);
+    cr_assert_eq(rc, -ECANCELED, "the wait is a cancellation point");
+    cr_assert_not(blocked(SIGUSR1));
+    return aw_status();
+}
+
+Test(signal, the_wait_is_a_cancellation_point) { aw_test_run(wait_cancelled, NULL, 0); }
+
+static int second_task_done;
+static int second_task(void *arg) {
+    sigset_t set = one(SIGUSR1);
+    aw_with (aw_signals_t *s, aw_signals(&set))
+        aw_sleep(AW_MS(40)); /* outlives the main task's block */
+    second_task_done = 1;
+    return aw_status();
+}
+static int counted(void *arg) {
+    aw_task_t *t;
+    sigset_t set = one(SIGUSR1);
+    aw_with (aw_signals(&set)) {
+        aw_spawn(NULL, second_task, NULL, &t);
+        aw_yield(); /* it enters its own block */
+    }
+    cr_assert(blocked(SIGUSR1), "still blocked: the other task's block holds it");
+    cr_assert_eq(aw_task_join(t), 0);
+    cr_assert_not(blocked(SIGUSR1), "unblocked when the last block leaves");
+    return 0;
+}
+
+Test(signal, blocks_of_several_tasks_count_and_end_in_any_order) {
+    aw_test_run(counted, NULL, 0);
+}
+
+static int keeps_program_mask(void *arg) {
+    sigset_t set = one(SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* the program blocked it itself */
+    aw_with (aw_signals(&set))
+        ;
+    cr_assert(blocked(SIGUSR1), "what the program blocked stays blocked");
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return aw_status();
+}
+
+Test(signal, a_signal_the_program_blocked_stays_blocked) { aw_test_run(keeps_program_mask, NULL, 0); }
+
+static int one_shot(void *arg) {
+    sigset_t set = one(SIGUSR2);
+    int got = 0;
+    pthread_t th;
+    sender_t snd = {pthread_self(), SIGUSR2};
+    pthread_create(&th, NULL, sender, &snd);
+    /* the signal may come before the call blocks it: keep it pending */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int rc = aw_signal_wait(&set, &got);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(got, SIGUSR2);
+    return 0;
+}
+
+Test(signal, aw_signal_wait_takes_one_signal) { aw_test_run(one_shot, NULL, 0); }
+
+static int bad_sets(void *arg) {
+    sigset_t empty, kill9 = one(SIGKILL);
+    sigemptyset(&empty);
+    aw_with (aw_signals(&empty))
+        cr_assert_fail("an empty set is refused");
+    cr_assert_eq(aw_status(), -EINVAL);
+    aw_err_clear();
+    aw_with (aw_signals(&kill9))
+        cr_assert_fail("SIGKILL is refused");
+    cr_assert_eq(aw_status(), -EINVAL);
+    aw_err_clear();
+    return 0;
+}
+
+Test(signal, an_empty_set_or_sigkill_is_refused) { aw_test_run(bad_sets, NULL, 0); }
+
+/* ---- cancel_on_signals ---- */
+
+static int main_cancelled;
+static int waits_for_ctrl_c(void *arg) {
+    int sig = (int)(intptr_t)arg;
+    if (sig == SIGINT) {
+        kill(getpid(), SIGINT); /* a real signal, process-directed */
+    } else {
+        pid_t pid = fork(); /* from another process: a real kill */
+        if (pid == 0) {
+            usleep(20000);
+            kill(getppid(), sig);
+            _exit(0);
+        }
+        int rc = aw_sleep(AW_SEC(3600));
+        waitpid(pid, NULL, 0);
+        main_cancelled = rc == -ECANCELED;
+        return rc;
+    }
+    int rc = aw_sleep(AW_SEC(3600));
+    main_cancelled = rc == -ECANCELED;
+    return rc;
+}
+
+static char logged[1024];
+static void hook(const char *msg, void *arg) { strncat(logged, msg, sizeof logged - strlen(logged) - 1); }
+
+Test(signal, sigint_cancels_the_main_task_and_aw_main_returns) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    cr_assert_eq(aw_main_opts(&o, waits_for_ctrl_c, (void *)(intptr_t)SIGINT), -ECANCELED);
+    cr_assert(main_cancelled, "the main task saw -ECANCELED");
+    cr_assert(strstr(logged, "INT received: cancelling the main task"), "%s", logged);
+    struct sigaction cur;
+    sigaction(SIGINT, NULL, &cur);
+    cr_assert_eq(cur.sa_handler, SIG_DFL, "the previous disposition is back");
+}
+
+Test(signal, sigterm_from_another_process_cancels_the_main_task) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    cr_assert_eq(aw_main_opts(&o, waits_for_ctrl_c, (void *)(intptr_t)SIGTERM), -ECANCELED);
+    cr_assert(main_cancelled);
+    cr_assert(strstr(logged, "TERM received"), "%s", logged);
+}
+
+static void prog_handler(int sig) {}
+
+Test(signal, the_programs_handler_is_put_back_at_close) {
+    signal(SIGINT, prog_handler);
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    aw_main_opts(&o, waits_for_ctrl_c, (void *)(intptr_t)SIGINT);
+    struct sigaction cur;
+    sigaction(SIGINT, NULL, &cur);
+    cr_assert_eq(cur.sa_handler, prog_handler);
+}
+
+/* The main task ignores its cancel (a shielded wait): the second Ctrl-C
+ * ends the process at once, by the signal. */
+static int stubborn(void *arg) {
+    kill(getpid(), SIGINT);
+    aw_with (aw_shield(AW_NEVER)) {
+        aw_sleep(AW_MS(20)); /* the loop sees the first one meanwhile */
+        kill(getpid(), SIGINT);
+        aw_sleep(AW_SEC(3600));
+    }
+    return 0;
+}
+
+Test(signal, a_second_signal_while_cancelled_ends_the_process, .signal = SIGINT) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    aw_main_opts(&o, stubborn, NULL);
+}
+
+static int quick(void *arg) { return 0; }
+static void *other_loop(void *arg) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    return (void *)(intptr_t)aw_main_opts(&o, quick, NULL);
+}
+static int holds_signals(void *arg) {
+    pthread_t th;
+    void *rc;
+    pthread_create(&th, NULL, other_loop, NULL);
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, -EBUSY, "one loop per process may take SIGINT");
+    return 0;
+}
+
+Test(signal, one_loop_at_a_time_may_cancel_on_signals) {
+    aw_loop_opts_t o = {.cancel_on_signals = true};
+    cr_assert_eq(aw_main_opts(&o, holds_signals, NULL), 0);
+}
+
+/* Embedded: the signal reaches a loop the host drives. */
+Test(signal, an_embedded_loop_is_cancelled_by_sigint) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    aw_loop_t *l;
+    cr_assert_eq(aw_loop_new(&o, &l), 0);
+    cr_assert_eq(aw_loop_start(l, waits_for_ctrl_c, (void *)(intptr_t)SIGINT), 0);
+    while (aw_loop_run_once(l) == 1)
+        ; /* a busy host: the signal is seen at a step */
+    cr_assert_eq(aw_loop_close(l), -ECANCELED);
+    cr_assert(main_cancelled);
+}
+
+/* A process-directed signal is not taken by the loop's pool workers
+ * (which would die of it: SIGUSR1's default action). */
+static void noop(void *arg) {}
+static int pool_then_kill(void *arg) {
+    cr_assert_eq(aw_to_thread(noop, NULL, NULL), 0); /* the workers exist now */
+    sigset_t set = one(SIGUSR1);
+    int got = 0;
+    aw_with (aw_signals_t *s, aw_signals(&set)) {
+        kill(getpid(), SIGUSR1);
+        cr_assert_eq(aw_signals_wait(s, &got), 0);
+    }
+    cr_assert_eq(got, SIGUSR1);
+    return aw_status();
+}
+
+Test(signal, the_pool_workers_never_take_a_process_signal) { aw_test_run(pool_then_kill, NULL, 0); }
