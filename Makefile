@@ -32,6 +32,8 @@ faults:
 	@tools/deps.sh test
 	@tools/faults.sh
 
+# Every benchmark against its peers; writes build-bench/bench.jsonl (one
+# JSON line per figure), bench-report.md and bench-ratios.svg.
 bench:
 	@tools/deps.sh bench
 	@$(call setup,build-bench,-Dbuildtype=release -Dbench=enabled -Dtests=disabled)

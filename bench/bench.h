@@ -208,6 +208,23 @@ static inline void bench_note(const char *name, const char *fmt, ...) {
     fflush(stdout);
 }
 
+/* The peers' configuration, printed once by each benchmark before its
+ * figures so that a reader can check the comparison (pool size, reset on
+ * release, keep-alive, pinning, warm or cold): a line
+ *   config <text>
+ * which tools/bench.sh copies into the JSON line of each of the
+ * benchmark's figures. */
+static inline void bench_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void bench_config(const char *fmt, ...) {
+    va_list ap;
+    printf("config ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
 /* Run the awith side: aw_main(fn, arg), complaining (not asserting) if it
  * fails. */
 static inline int bench_main(const aw_loop_opts_t *opts, aw_task_fn fn, void *arg) {
