@@ -9,7 +9,16 @@
  *                    shape), libpq_sync (10 threads, one connection each,
  *                    PQexecPrepared, pgbench -S style)
  *   pg_pipeline_ns   the same 50,000 queries as 10 tasks, one connection
- *                    each, in pipeline mode; peer: libpq_sync as above
+ *                    each, in pipeline mode (aw_pg_pipeline); peers:
+ *                    pgbench's own pipeline mode, 10 clients on one
+ *                    thread, two ways: pgbench_pipe_prepared (-M
+ *                    prepared, 50 queries per \startpipeline: pgbench 15
+ *                    prepares each line of a script with a round trip,
+ *                    so longer pipelines cost it more) and
+ *                    pgbench_pipe_extended (-M extended: unnamed
+ *                    statements, 1,000 per pipeline); libpq_sync as
+ *                    above (not pipelined: the round trip that
+ *                    pipelining saves)
  *   pg_tx_ns         100 tasks over a pool of 10 run 10,000 transactions
  *                    of one INSERT each; peers: asyncpg, asyncpg_uvloop
  * ratio_<peer> = peer / awith: above 1 means awith is faster. */
@@ -115,6 +124,42 @@ static double measure(int mode, long n) {
     return bench_median(v, BENCH_REPS);
 }
 
+/* pgbench in pipeline mode: `clients` connections on one thread (as
+ * awith's one loop), each running per/K transactions of a script that is
+ * one pipeline of K `SELECT $1::int`, in `mode` (-M prepared: named
+ * statements; -M extended: unnamed). ns per query from its tps (without
+ * the connection time). */
+static double pgbench_pipeline(long n, int clients, const char *mode, long k) {
+    long per = n / clients;
+    if (k > per)
+        k = per;
+    char script[64];
+    snprintf(script, sizeof script, "/tmp/aw-bench-pgbench-%d.sql", (int)getpid());
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return BENCH_NA;
+    fprintf(f, "\\startpipeline\n");
+    for (long i = 0; i < k; i++)
+        fprintf(f, "SELECT :client_id::int;\n");
+    fprintf(f, "\\endpipeline\n");
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "PATH=\"$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)\"; "
+             "pgbench -n -M %s -c %d -j 1 -t %ld -f '%s' '%s' 2>/dev/null | "
+             "sed -n 's/^tps = \\([0-9.]*\\).*/tps=\\1/p'",
+             mode, clients, per / k, script, dsn);
+    double v[BENCH_REPS];
+    int got = 0;
+    for (int i = 0; i < BENCH_REPS; i++) {
+        double tps = bench_popen_value(cmd, "tps");
+        if (tps > 0)
+            v[got++] = 1e9 / (tps * (double)k);
+    }
+    unlink(script);
+    return got ? bench_median(v, got) : BENCH_NA;
+}
+
 static double python(const char *args) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' '%s' %s 2>/dev/null", bench_env("AW_BENCH_PYTHON", "/usr/bin/python3"),
@@ -132,6 +177,14 @@ int main(int argc, char **argv) {
     long n = bench_n(50000), ntx = bench_n(10000);
     char args[600];
 
+    bench_config("wall time, median of 5 on every side, one private server (fsync off), all "
+                 "unpinned; select/tx: %d tasks over a pool of %d; awith: aw_pg_pool_ops (no reset on "
+                 "release), statements prepared once per connection; asyncpg: create_pool(%d), its "
+                 "reset on release (one round trip: advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), "
+                 "statement cache; libpq_sync: %d threads, one connection each, PQexecPrepared, no "
+                 "pool; pipeline: %d connections on one loop / pgbench -c %d -j 1, -M prepared 50 "
+                 "queries per pipeline, -M extended 1,000",
+                 TASKS, POOL, POOL, POOL, POOL, POOL);
     double a = measure(0, n);
     snprintf(args, sizeof args, "select '%s' %ld %d %d", dsn, n, TASKS, POOL);
     double py = python(args);
@@ -146,7 +199,11 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n / POOL; i++)
         pipe_args[i] = aw_pg_int(i);
     a = measure(1, n);
-    bench_print("pg_pipeline_ns", a, (const char *const[]){"libpq_sync", NULL}, (double[]){sync});
+    double pgp = pgbench_pipeline(n, POOL, "prepared", 50);
+    double pge = pgbench_pipeline(n, POOL, "extended", 1000);
+    bench_print("pg_pipeline_ns", a,
+                (const char *const[]){"pgbench_pipe_prepared", "pgbench_pipe_extended", "libpq_sync", NULL},
+                (double[]){pgp, pge, sync});
     free(pipe_args);
 
     a = measure(2, ntx);
