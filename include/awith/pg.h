@@ -122,9 +122,16 @@ AW_API int aw_pg_fetch_int(aw_pg_t *c, long long *out, const char *sql,
                            const aw_pg_arg_t *args, int nargs);
 
 /* Run `sql` once per argument set, all in flight together (pipeline
- * mode): args holds n * nargs parameters. `each` (may be NULL) sees every
- * result in order; a non-zero return stops reading (the rest is drained).
- * Returns 0 or the first error. */
+ * mode): args holds n * nargs parameters. `sql` is a named prepared
+ * statement from the connection's cache (prepared on first use, as
+ * aw_pg_query_prepared; prepared again once, outside a transaction, when
+ * a schema change made it stale). The whole pipeline is one implicit
+ * transaction on the server (unless its statements make their own): the
+ * first failure makes the rest fail and undoes the queries before it.
+ * `each` (may be NULL) sees every result before a failure, in order; a
+ * non-zero return stops sending (what was sent is drained). Returns 0 or
+ * the first error. Suspends; a cancellation point (a cancel poisons the
+ * connection until it is back in sync). */
 AW_API int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
                           int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx);
 

@@ -687,11 +687,10 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
     return NULL;
 }
 
-static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
-                             int nargs) {
-    int rc = pg_start(c, "prepared query");
-    if (rc < 0)
-        return rc;
+/* The cached statement for sql, prepared now if it is not (the connection
+ * started and idle, out of pipeline mode). */
+static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **out) {
+    int rc;
     aw__pg_stmt_t *s = pg_stmt(c, sql);
     if (!s) {
         aw__pg_stmt_t fresh;
@@ -712,6 +711,18 @@ static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, con
         c->stmts[c->nstmts] = fresh;
         s = &c->stmts[c->nstmts++];
     }
+    *out = s;
+    return 0;
+}
+
+static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                             int nargs) {
+    int rc = pg_start(c, "prepared query");
+    if (rc < 0)
+        return rc;
+    aw__pg_stmt_t *s;
+    if ((rc = pg_stmt_get(c, sql, nargs, &s)) < 0)
+        return rc;
     aw__pg_params_t p;
     if ((rc = pg_params(&p, args, nargs)) < 0)
         return rc;
@@ -779,36 +790,59 @@ int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const a
 
 /* --- pipeline ------------------------------------------------------------ */
 
-#define AW__PG_BATCH 256 /* queries in flight at once: bounded socket buffers */
+/* The queries go out in chunks, each followed by a flush request (the
+ * server sends what it has: results stream back while later chunks go
+ * out), at most AW__PG_AHEAD chunks ahead of the results read (bounded
+ * buffers on both sides), and one sync at the end: no stop to wait for a
+ * batch's results before sending the next (issue 14: a sync and a wait
+ * every 256 queries left the server idle between batches). The statement
+ * is a named prepared one, from the connection's cache: parsed once, not
+ * per query. Between its start and its sync, a pipeline is one implicit
+ * transaction on the server (unless its statements make their own): the
+ * first failure aborts the rest and undoes what ran before it. */
+#define AW__PG_CHUNK 256
+#define AW__PG_AHEAD 4
 
-int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
-                   int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx) {
-    int rc = pg_start(c, "pipeline");
-    if (rc < 0)
-        return rc;
+static int pg_pipeline_run(aw_pg_t *c, aw__pg_stmt_t *s, const aw_pg_arg_t *args, int nargs, int n,
+                           int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx,
+                           int *fail_at) {
     if (!PQenterPipelineMode(c->pg))
         return pg_lost(c, "pipeline");
     c->busy = true;
-    int first = 0, stop = 0;
-    for (int base = 0; base < n && rc == 0; base += AW__PG_BATCH) {
-        int m = n - base < AW__PG_BATCH ? n - base : AW__PG_BATCH;
-        for (int i = 0; i < m; i++) {
-            aw__pg_params_t p;
-            if ((rc = pg_params(&p, args + (size_t)(base + i) * nargs, nargs)) < 0)
+    int rc = 0, first = 0, stop = 0, sent = 0, got = 0;
+    bool synced = false, sync_seen = false;
+    *fail_at = -1;
+    while (rc == 0 && !sync_seen) {
+        while (!synced && !stop && !first && sent < n && sent - got < AW__PG_CHUNK * AW__PG_AHEAD) {
+            int m = n - sent < AW__PG_CHUNK ? n - sent : AW__PG_CHUNK;
+            for (int i = 0; i < m && rc == 0; i++) {
+                aw__pg_params_t p;
+                if ((rc = pg_params(&p, args + (size_t)(sent + i) * nargs, nargs)) < 0)
+                    break;
+                if (!PQsendQueryPrepared(c->pg, s->name, nargs, p.v, p.l, p.f, 0))
+                    rc = pg_lost(c, "pipeline");
+                pg_params_free(&p);
+            }
+            if (rc < 0)
                 break;
-            int ok = PQsendQueryParams(c->pg, sql, nargs, NULL, p.v, p.l, p.f, 0);
-            pg_params_free(&p);
-            if (!ok) {
+            sent += m;
+            if (sent < n && !PQsendFlushRequest(c->pg))
+                rc = pg_lost(c, "pipeline");
+        }
+        if (rc < 0)
+            break;
+        if (!synced && (sent == n || stop || first)) { /* nothing more goes out */
+            if (!PQpipelineSync(c->pg)) {
                 rc = pg_lost(c, "pipeline");
                 break;
             }
+            synced = true;
         }
-        if (rc == 0 && !PQpipelineSync(c->pg))
-            rc = pg_lost(c, "pipeline");
-        if (rc == 0)
-            rc = pg_flush(c);
-        /* m results (each followed by NULL), then the sync marker */
-        for (int i = 0; rc == 0 && i <= m;) {
+        if ((rc = pg_flush(c)) < 0)
+            break;
+        /* read one chunk's results (or, once all are read, the sync) */
+        int upto = got + AW__PG_CHUNK < sent ? got + AW__PG_CHUNK : sent;
+        while (rc == 0 && (got < upto || (got == sent && synced && !sync_seen))) {
             PGresult *res;
             if ((rc = pg_next(c, &res)) < 0)
                 break;
@@ -817,29 +851,27 @@ int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nar
             ExecStatusType st = PQresultStatus(res);
             if (st == PGRES_PIPELINE_SYNC) {
                 PQclear(res);
+                sync_seen = true;
                 break;
             }
             if (st == PGRES_PIPELINE_ABORTED) {
                 PQclear(res);
-                i++;
-                continue;
-            }
-            if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
                 if (!first) {
                     c->busy = false;
                     first = pg_fail(c, res, "pipelined query");
                     c->busy = true;
-                } else
+                    *fail_at = got;
+                } else {
                     PQclear(res);
+                }
             } else {
                 if (each && !stop && !first)
-                    stop = each(ctx, base + i, (aw_pg_res_t *)res);
+                    stop = each(ctx, got, (aw_pg_res_t *)res);
                 PQclear(res);
             }
-            i++;
+            got++;
         }
-        if (stop || first)
-            break;
     }
     if (rc < 0) {
         pg_poison(c); /* out of sync, whatever interrupted it */
@@ -849,6 +881,31 @@ int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nar
     PQexitPipelineMode(c->pg);
     c->busy = false;
     return first;
+}
+
+int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
+                   int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx) {
+    int rc = pg_start(c, "pipeline");
+    if (rc < 0)
+        return rc;
+    if (n <= 0)
+        return 0;
+    uint64_t mark = aw_err_current() ? aw_err_current()->seq : 0;
+    bool intx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    for (int attempt = 0;; attempt++) {
+        aw__pg_stmt_t *s;
+        if ((rc = pg_stmt_get(c, sql, nargs, &s)) < 0)
+            return rc;
+        int at;
+        rc = pg_pipeline_run(c, s, args, nargs, n, each, ctx, &at);
+        /* the cached statement no longer fits the schema: it failed at
+         * the first query, so nothing ran (one transaction); outside a
+         * transaction, drop it and run again once, as aw_pg_query_prepared */
+        if (rc != -EREMOTEIO || at != 0 || !pg_stmt_stale(c) || intx || attempt)
+            return rc;
+        pg_stmt_drop(c, sql);
+        aw__err_restore(aw__task_cur(), mark);
+    }
 }
 
 /* --- results ------------------------------------------------------------ */
