@@ -19,6 +19,10 @@
  *                    statements, 1,000 per pipeline); libpq_sync as
  *                    above (not pipelined: the round trip that
  *                    pipelining saves)
+ *   pg_select_always_reset_ns  pg_select with aw_pg_pool_ops_reset
+ *                    (DISCARD ALL on every release, so every query
+ *                    prepares again), against asyncpg, which also resets
+ *                    on every release: what a reset that runs always costs
  *   pg_tx_ns         100 tasks over a pool of 10 run 10,000 transactions
  *                    of one INSERT each; peers: asyncpg, asyncpg_uvloop
  * ratio_<peer> = peer / awith: above 1 means awith is faster. */
@@ -37,6 +41,7 @@
 enum { TASKS = 100, POOL = 10 };
 static const char *dsn;
 static aw_pool_t *pool;
+static const aw_pool_ops_t *ops = &aw_pg_pool_ops;
 static long per, total_bad;
 
 static int sel_worker(void *arg) {
@@ -90,7 +95,7 @@ typedef struct {
 
 static int run(void *arg) {
     run_t *r = arg;
-    int rc = aw_pool_open(&pool, &aw_pg_pool_ops, (void *)dsn, &(aw_pool_opts_t){.min = POOL, .max = POOL});
+    int rc = aw_pool_open(&pool, ops, (void *)dsn, &(aw_pool_opts_t){.min = POOL, .max = POOL});
     if (rc < 0)
         return rc;
     int tasks = r->mode == 1 ? POOL : TASKS;
@@ -178,8 +183,10 @@ int main(int argc, char **argv) {
     char args[600];
 
     bench_config("wall time, median of 5 on every side, one private server (fsync off), all "
-                 "unpinned; select/tx: %d tasks over a pool of %d; awith: aw_pg_pool_ops (no reset on "
-                 "release), statements prepared once per connection; asyncpg: create_pool(%d), its "
+                 "unpinned; select/tx: %d tasks over a pool of %d; awith: aw_pg_pool_ops (on release it "
+                 "resets only the session state that changed: none here, so no round trip), "
+                 "statements prepared once per connection; always_reset: aw_pg_pool_ops_reset "
+                 "(DISCARD ALL on every release); asyncpg: create_pool(%d), its "
                  "reset on release (one round trip: advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), "
                  "statement cache; libpq_sync: %d threads, one connection each, PQexecPrepared, no "
                  "pool; pipeline: %d connections on one loop / pgbench -c %d -j 1, -M prepared 50 "
@@ -194,6 +201,11 @@ int main(int argc, char **argv) {
     double sync = bench_peer("pg_sync", args, "ns");
     bench_print("pg_select_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", "libpq_sync", NULL},
                 (double[]){py, uv, sync});
+    ops = &aw_pg_pool_ops_reset;
+    a = measure(0, n);
+    ops = &aw_pg_pool_ops;
+    bench_print("pg_select_always_reset_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", NULL},
+                (double[]){py, uv});
 
     pipe_args = malloc(sizeof *pipe_args * (size_t)(n / POOL));
     for (long i = 0; i < n / POOL; i++)
