@@ -1,6 +1,6 @@
-/* spin.h: when a thread should spin for another (workers.c: the loop
- * waiting for a job's result, a worker waiting for the next job). Pure
- * bookkeeping, no clock: the caller times the spin.
+/* spin.h: when the loop and the pool's workers should spin for each other
+ * (workers.c: the loop waiting for a job's result, a worker waiting for
+ * the next job). Pure bookkeeping, no clock: the caller times the spin.
  *
  * A spin pays for itself when the other side answers within it: a hand-off
  * then costs about 1 us on each of two CPUs, where sleeping and being woken
@@ -15,10 +15,15 @@
  * that succeeds clears it: a slow or absent peer costs one spin per 2^k
  * operations, a prompt one keeps both threads spinning.
  *
+ * The loop and the workers share one state: spinning pays only when both
+ * sides do (a side that sleeps makes the other's spin cover its wake-up),
+ * so both back off together and both try again together; with a state
+ * each, their tries rarely met again once they had backed off, and the
+ * pair stayed asleep on a quiet machine. The state is read and written
+ * with relaxed atomics from both threads: a lost update only moves a try.
  * The limit itself stays AW__SPIN_MAX: shorter limits learned from recent
- * waits (tried: 4x the average + 2 us) do not survive one side falling
- * asleep once: the other side's next spin must cover a wake-up (~30 us
- * here), times out, backs off, and both end up sleeping for good. */
+ * waits (tried: 4x the average + 2 us) do not cover a wake-up of the other
+ * side after it slept once. */
 #ifndef AW_LOOP_SPIN_H
 #define AW_LOOP_SPIN_H
 
@@ -35,8 +40,9 @@ typedef struct aw__spin {
 
 /* How long to spin at this chance, in ns (at most `max`); 0: do not spin. */
 static inline int64_t aw__spin_plan(aw__spin_t *s, int64_t max) {
-    if (s->skip) {
-        s->skip--;
+    unsigned k = __atomic_load_n(&s->skip, __ATOMIC_RELAXED);
+    if (k) {
+        __atomic_store_n(&s->skip, k - 1, __ATOMIC_RELAXED);
         return 0;
     }
     return AW__SPIN_MAX < max ? AW__SPIN_MAX : max;
@@ -46,12 +52,14 @@ static inline int64_t aw__spin_plan(aw__spin_t *s, int64_t max) {
  * (ok) or the spin timed out. */
 static inline void aw__spin_done(aw__spin_t *s, bool ok) {
     if (ok) {
-        s->fails = 0;
+        __atomic_store_n(&s->fails, 0, __ATOMIC_RELAXED);
         return;
     }
-    if (s->fails < AW__SPIN_BACKOFF)
-        s->fails++;
-    s->skip = (1u << s->fails) - 1;
+    unsigned f = __atomic_load_n(&s->fails, __ATOMIC_RELAXED);
+    if (f < AW__SPIN_BACKOFF)
+        f++;
+    __atomic_store_n(&s->fails, f, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->skip, (1u << f) - 1, __ATOMIC_RELAXED);
 }
 
 #endif

@@ -37,8 +37,7 @@ struct aw__workers {
     aw__job_t *done;                   /* finished, for the loop (atomic reads) */
     int stop;
     int spinning;                      /* a worker polls `head` (0 or 1; under mu) */
-    aw__spin_t wspin;                  /* the workers' spin policy (under mu) */
-    aw__spin_t lspin;                  /* the loop's (loop only) */
+    aw__spin_t spin;                   /* when to spin: the loop's and the workers' (spin.h) */
     int asleep;                        /* the loop blocks in epoll (atomic) */
     bool fresh;                        /* a job came since the loop last spun (loop only) */
     int nthreads;
@@ -81,12 +80,12 @@ static aw__job_t *aw__workers_take(aw__workers_t *pool) {
         if (pool->stop)
             return NULL;
         aw_ns_t lim;
-        if (!spun && !pool->spinning && (lim = aw__spin_plan(&pool->wspin, AW__SPIN_MAX)) > 0) {
+        if (!spun && !pool->spinning && (lim = aw__spin_plan(&pool->spin, AW__SPIN_MAX)) > 0) {
             pool->spinning = 1;
             pthread_mutex_unlock(&pool->mu);
             bool ok = aw__spin_for(&pool->head, lim);
             pthread_mutex_lock(&pool->mu);
-            aw__spin_done(&pool->wspin, ok);
+            aw__spin_done(&pool->spin, ok);
             pool->spinning = 0;
             spun = true;
             continue;
@@ -172,12 +171,12 @@ bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
      * name server) must not turn every later round into a busy wait. */
     bool spin = p->fresh;
     p->fresh = false;
-    aw_ns_t lim = spin ? aw__spin_plan(&p->lspin, max_ns) : 0;
+    aw_ns_t lim = spin ? aw__spin_plan(&p->spin, max_ns) : 0;
     if (lim > 0) {
         bool ok = aw__spin_for(&p->done, lim);
         /* a spin cut short by the next timer says nothing about the worker */
         if (ok || lim == AW__SPIN_MAX)
-            aw__spin_done(&p->lspin, ok);
+            aw__spin_done(&p->spin, ok);
         if (ok)
             return true;
     }
