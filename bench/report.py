@@ -120,12 +120,14 @@ def svg(figures, outdir):
             d.write(f'{i} {r:.6g} {lo:.6g} {hi:.6g} {0x2e8b57 if r >= 1 else 0xc0392b} "{label}"\n')
     out = os.path.join(outdir, "bench-ratios.svg")
     h = 120 + 16 * len(rows)
+    lo = min([0.05] + [r / 3 for _, r in rows])  # room for a loss's label left of its bar
+    hi = max([1000] + [r * 3 for _, r in rows])
     script = f"""
 set terminal svg size 900,{h} dynamic font "sans,10" background rgb "white"
 set output "{out}"
 set title "awith against its peers, same run: ratio (above 1: awith faster or smaller)"
 set logscale x 10
-set xrange [0.05:1000]
+set xrange [{lo:.3g}:{hi:.3g}]
 set yrange [-1:{len(rows)}]
 set grid xtics
 set ytics nomirror scale 0
@@ -133,7 +135,8 @@ set key off
 set termoption noenhanced
 set arrow from 1, graph 0 to 1, graph 1 nohead lc rgb "black" lw 1.5
 plot "{dat}" using 2:1:3:4:($1-0.35):($1+0.35):5:ytic(6) with boxxyerror fs solid 0.8 lc rgb variable, \\
-     "" using ($2 > 1000 ? 1000 : $2):1:(sprintf(" %.3g", $2)) with labels left font "sans,8"
+     "" using ($2 >= 1 ? $2 : 1/0):1:(sprintf(" %.3g", $2)) with labels left font "sans,8", \\
+     "" using ($2 < 1 ? $2 : 1/0):1:(sprintf("%.3g ", $2)) with labels right font "sans,8"
 """
     r = subprocess.run([gp], input=script, text=True, capture_output=True)
     if r.returncode != 0:
