@@ -45,6 +45,8 @@ fuzz:
 	  build-asan/tests/fuzz/fuzz --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) \
 	  --features $(FUZZ_FEATURES) --keep-going --verbose $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
+# Every benchmark against its peers; writes build-bench/bench.jsonl (one
+# JSON line per figure), bench-report.md and bench-ratios.svg.
 bench:
 	@tools/deps.sh bench
 	@$(call setup,build-bench,-Dbuildtype=release -Dbench=enabled -Dtests=disabled)

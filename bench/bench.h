@@ -152,6 +152,27 @@ static inline double bench_popen_value(const char *cmd, const char *key) {
     return st == 0 ? v : BENCH_NA;
 }
 
+/* Like bench_popen_value, for several keys of one run: out[i] is the
+ * value of keys[i] (NULL-terminated), BENCH_NA where missing or failed. */
+static inline void bench_popen_values(const char *cmd, const char *const *keys, double *out) {
+    int k = 0;
+    while (keys[k])
+        out[k++] = BENCH_NA;
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return;
+    char tok[256];
+    while (fscanf(p, "%255s", tok) == 1)
+        for (int i = 0; i < k; i++) {
+            size_t kl = strlen(keys[i]);
+            if (!strncmp(tok, keys[i], kl) && tok[kl] == '=')
+                out[i] = atof(tok + kl + 1);
+        }
+    if (pclose(p) != 0)
+        for (int i = 0; i < k; i++)
+            out[i] = BENCH_NA;
+}
+
 /* The median over BENCH_REPS runs of a compiled peer: `<peers>/<prog> args`. */
 static inline double bench_peer(const char *prog, const char *args, const char *key) {
     char cmd[1024];
@@ -201,6 +222,23 @@ static inline void bench_note(const char *name, const char *fmt, ...)
 static inline void bench_note(const char *name, const char *fmt, ...) {
     va_list ap;
     printf("%s ", name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* The peers' configuration, printed once by each benchmark before its
+ * figures so that a reader can check the comparison (pool size, reset on
+ * release, keep-alive, pinning, warm or cold): a line
+ *   config <text>
+ * which tools/bench.sh copies into the JSON line of each of the
+ * benchmark's figures. */
+static inline void bench_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void bench_config(const char *fmt, ...) {
+    va_list ap;
+    printf("config ");
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);

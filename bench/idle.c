@@ -154,6 +154,11 @@ int main(void) {
     pv[0] = python_median(args, "idle_kib", k < 3 ? k : 3);
     snprintf(args, sizeof args, "idle %ld uvloop", pyn);
     pv[1] = python_median(args, "idle_kib", k < 3 ? k : 3);
+    bench_config("VmRSS growth per task, median of %d fresh processes; awith: %ld coroutines%s, "
+                 "128 KiB stacks, guard pages; asyncio/uvloop: %ld tasks in asyncio.sleep(3600), "
+                 "median of %d processes", k, n,
+                 n < want ? " (not 1,000,000: page faults cost too much here; AW_BENCH_FULL=1 for all)" : "",
+                 pyn, k < 3 ? k : 3);
     bench_print("idle_kib", bench_median(kib, k), peers, pv);
     long mmc = -1;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");

@@ -43,6 +43,8 @@ int main(void) {
     double r[BENCH_REPS];
     if (bench_main(NULL, bench, r) < 0)
         return 1;
+    bench_config("CPU time, median of 5; both: %d tasks x %ld acquires, a yield while held, FIFO "
+                 "hand-off (aw_lock / asyncio.Lock)", TASKS, per);
     cm_figure("lock_ns", bench_median(r, BENCH_REPS), "lock", TASKS * per, "lock_ns");
     return 0;
 }

@@ -4,6 +4,13 @@
  *   spawn_join_ns   batches of 1000 no-op tasks spawned into a group; leaving
  *                   the group joins them; repeated to 1,000,000 tasks
  *   spawn_join1_ns  one task at a time: spawn with a handle, aw_task_join
+ *   spawn_join_live_ns  100,000 tasks spawned into one group, all live at
+ *                   once, then joined by leaving it: what a server with
+ *                   many tasks pays (stacks beyond the cache, cache misses)
+ *   spawn_join_live_cold_ns  the first of those runs (stacks made)
+ *
+ * The headline spawn_join_ns reuses a warm stack cache (batches of 1000
+ * never need more than ~1000 stacks); read it with spawn_join_live_ns.
  *
  * Peers: boost::context::fiber create + run to completion + destroy on a
  * pooled stack (bench/peers/switch_boost.cpp spawn), asyncio and uvloop
@@ -12,7 +19,7 @@
 
 #define BATCH 1000
 
-static long ntasks;
+static long ntasks, nlive;
 static volatile long sink;
 
 static int noop(void *arg) {
@@ -21,7 +28,7 @@ static int noop(void *arg) {
 }
 
 typedef struct {
-    double batch[BENCH_REPS], one[BENCH_REPS];
+    double batch[BENCH_REPS], one[BENCH_REPS], live[BENCH_REPS], live_cold;
     size_t stacks_after;
 } res_t;
 
@@ -55,11 +62,27 @@ static int bench(void *arg) {
     aw_loop_stats_t s;
     aw_loop_stats(&s);
     r->stacks_after = s.stacks_live + s.stacks_cached;
+    /* 100,000 live at once: the first run makes the stacks */
+    for (int rep = 0; rep <= BENCH_REPS; rep++) {
+        double t0 = bench_now();
+        aw_with (aw_group_t *g, aw_group())
+            for (long i = 0; i < nlive; i++)
+                if (aw_spawn(g, noop, (void *)(intptr_t)i, NULL) < 0)
+                    aw_leave();
+        if (aw_status() < 0)
+            return aw_status();
+        double t = (bench_now() - t0) / (double)nlive;
+        if (rep == 0)
+            r->live_cold = t;
+        else
+            r->live[rep - 1] = t;
+    }
     return 0;
 }
 
 int main(void) {
     ntasks = bench_n(1000000);
+    nlive = bench_n(100000);
     res_t r = {0};
     if (bench_main(NULL, bench, &r) < 0)
         return 1;
@@ -71,11 +94,23 @@ int main(void) {
     double asy = bench_python(args, "spawn_ns");
     snprintf(args, sizeof args, "spawn %ld uvloop", pyn);
     double uvl = bench_python(args, "spawn_ns");
+    snprintf(args, sizeof args, "spawn_live %ld asyncio", nlive);
+    double asy_live = bench_python(args, "spawn_live_ns");
+    snprintf(args, sizeof args, "spawn_live %ld uvloop", nlive);
+    double uvl_live = bench_python(args, "spawn_live_ns");
+    bench_config("wall time, median of 5; spawn_join: batches of %d, %ld tasks, awith's stack "
+                 "cache warm (one batch first), asyncio/uvloop %ld tasks in batches of %d, boost: "
+                 "fiber create+run+destroy on a pooled stack; live: %ld tasks in one group/gather, "
+                 "awith median of 5 after a first (cold) run, asyncio/uvloop median of 5",
+                 BATCH, ntasks, pyn, BATCH, nlive);
     const char *peers[] = {"boost", "asyncio", "uvloop", NULL};
     double pv[] = {boost, asy, uvl};
     bench_print("spawn_join_ns", bench_median(r.batch, BENCH_REPS), peers, pv);
     const char *p1[] = {"boost", NULL};
     bench_print("spawn_join1_ns", bench_median(r.one, BENCH_REPS), p1, pv);
+    const char *pl[] = {"asyncio", "uvloop", NULL};
+    bench_print("spawn_join_live_ns", bench_median(r.live, BENCH_REPS), pl, (double[]){asy_live, uvl_live});
+    bench_print("spawn_join_live_cold_ns", r.live_cold, pl, (double[]){asy_live, uvl_live});
     bench_note("spawn_stacks", "stacks_made=%zu (for %ld tasks, batches of %d)", r.stacks_after,
                ntasks, BATCH);
     return 0;

@@ -60,6 +60,9 @@ int main(void) {
     snprintf(args, sizeof args, "to_thread %ld uvloop", bench_n(5000));
     double uvl = bench_python(args, "to_thread_ns");
     double uvl_par = bench_python(args, "to_thread_par_ns");
+    bench_config("wall time, median of 5; awith: aw_to_thread(noop) on the loop's pool (default "
+                 "size), %ld calls; asyncio/uvloop: asyncio.to_thread(noop) on the default executor, "
+                 "%ld calls; par: %d tasks at once; unpinned (a pool needs both CPUs)", n, bench_n(5000), PAR);
     const char *peers[] = {"asyncio", "uvloop", NULL};
     bench_print("to_thread_ns", bench_median(r.seq, BENCH_REPS), peers, (double[]){asy, uvl});
     bench_print("to_thread_par_ns", bench_median(r.par, BENCH_REPS), peers, (double[]){asy_par, uvl_par});

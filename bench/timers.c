@@ -4,18 +4,22 @@
  * wake-up: the time spent waiting for the deadlines is idle and not
  * counted. The deadlines (deadlines.h) span 500 ms, in whole ms.
  *
- * Peer: libuv, one uv_timer_t per deadline, the same 1,000,000 deadlines
+ * Peer: libuv, one uv_timer_t per deadline, the same deadlines
  * (bench/peers/timers_uv.c). awith's figure includes what a task costs
  * (spawn, a switch in, a switch out and back, the exit); libuv's is a bare
- * callback.
+ * callback. Both sides repeat in one process (one loop, one timer array or
+ * stack cache) as many times, so warm is compared with warm and cold with
+ * cold:
  *
- *   timer_ns        median of the measurements after the first (the loop's
- *                   stack cache warm): up to 4 within a 20 s budget
- *   timers_cold     the first measurement (stacks made and first touched)
+ *   timer_ns        median of the runs after the first (awith: the loop's
+ *                   stack cache warm; libuv: its timer array touched);
+ *                   up to 4 within a 20 s budget
+ *   timer_cold_ns   the first run (awith: stacks made and first touched;
+ *                   libuv: the array's pages first touched)
  *
  * On a machine whose page faults are slow (some VMs: 20 us instead of
  * 0.2 us) the count is lowered to fit a time budget (bench_fit), for the
- * peer too, and the timers_order line says so; AW_BENCH_FULL=1 keeps
+ * peer too; the config line prints the count used. AW_BENCH_FULL=1 keeps
  * 1,000,000.
  *   timers_order    wake-ups earlier than the previous wake-up's deadline
  *                   (0 = in order) and the loop's defaults used */
@@ -91,18 +95,25 @@ int main(int argc, char **argv) {
         return 1;
     double cold = r.cpu[0];
     double warm = r.reps > 1 ? bench_median(r.cpu + 1, r.reps - 1) : cold;
-    char args[64];
-    snprintf(args, sizeof args, "%ld", n);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/timers_uv' %ld %d 2>/dev/null",
+             bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR), n, r.reps > 1 ? r.reps : 2);
+    double uv[2];
+    bench_popen_values(cmd, (const char *const[]){"timer_ns", "timer_cold_ns", NULL}, uv);
+    bench_config("timers=%ld%s, deadlines over %d ms; awith: a task per timer (aw_sleep_until), "
+                 "%zu KiB stacks; libuv: a bare uv_timer_t per deadline; both: %d runs in one "
+                 "process, warm = median of runs 2..%d, cold = run 1; CPU time of the process",
+                 n, n < want ? " (not 1,000,000: page faults cost too much here; AW_BENCH_FULL=1 for all)" : "",
+                 TIMERS_SPAN_MS, opts.stack_size ? opts.stack_size / 1024 : (size_t)128, r.reps,
+                 r.reps);
     const char *peers[] = {"libuv", NULL};
-    double pv[] = {bench_peer("timers_uv", args, "timer_ns")};
-    bench_print("timer_ns", warm, peers, pv);
-    bench_note("timers_cold", "awith_first_run_ns=%.4g wall_ms_median=%.0f (deadlines span %d ms)",
-               cold, bench_median(r.wall, r.reps), TIMERS_SPAN_MS);
+    bench_print("timer_ns", warm, peers, (double[]){uv[0]});
+    bench_print("timer_cold_ns", cold, peers, (double[]){uv[1]});
+    bench_note("timers_wall", "wall_ms_median=%.0f (deadlines span %d ms)",
+               bench_median(r.wall, r.reps), TIMERS_SPAN_MS);
     bench_note("timers_order", "inversions=%ld timers=%ld armed_at_once=%zu stack_kib=%zu "
-               "runs=%d page_fault_us=%.2g%s", inversions, n, r.peak_timers,
-               opts.stack_size ? opts.stack_size / 1024 : (size_t)128, r.reps, fault_ns / 1e3,
-               n < want ? " (fewer timers than 1,000,000: page faults are slow here; "
-                          "AW_BENCH_FULL=1 for all)" : "");
+               "runs=%d page_fault_us=%.2g", inversions, n, r.peak_timers,
+               opts.stack_size ? opts.stack_size / 1024 : (size_t)128, r.reps, fault_ns / 1e3);
     free(offs);
     return 0;
 }

@@ -72,6 +72,9 @@ int main(void) {
     pv[0] = bench_python(args, "with_ns");
     snprintf(args, sizeof args, "with %ld uvloop", pyn);
     pv[1] = bench_python(args, "with_ns");
+    bench_config("wall time, median of 5; awith: %ld blocks; asyncio/uvloop: %ld (timeout: %ld); "
+                 "both yield to the loop every 1000 blocks and subtract the same loop without the "
+                 "blocks (its counter, test and yields)", n, pyn, pyn / 3);
     bench_print("with_ns", bench_median(r.with, BENCH_REPS), peers, pv);
     snprintf(args, sizeof args, "timeout %ld asyncio", pyn / 3);
     pv[0] = bench_python(args, "timeout_ns");

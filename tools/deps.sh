@@ -14,7 +14,7 @@ servers="postgresql nginx-light openssl"
 case "${1:-test}" in
   test)  pkgs="$base $servers libcriterion-dev g++ libuv1-dev valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
   demo)  pkgs="$base" ;;
-  bench) pkgs="$base $servers g++ libuv1-dev liburing-dev libboost-context-dev python3 python3-uvloop python3-aiohttp python3-asyncpg python3-aiosqlite python3-aiofiles socat" ;;
+  bench) pkgs="$base $servers g++ libuv1-dev liburing-dev libboost-context-dev python3 python3-uvloop python3-aiohttp python3-asyncpg python3-aiosqlite python3-aiofiles socat gnuplot-nox" ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
 esac
 missing=()

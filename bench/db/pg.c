@@ -9,7 +9,20 @@
  *                    shape), libpq_sync (10 threads, one connection each,
  *                    PQexecPrepared, pgbench -S style)
  *   pg_pipeline_ns   the same 50,000 queries as 10 tasks, one connection
- *                    each, in pipeline mode; peer: libpq_sync as above
+ *                    each, in pipeline mode (aw_pg_pipeline); peers:
+ *                    pgbench's own pipeline mode, 10 clients on one
+ *                    thread, two ways: pgbench_pipe_prepared (-M
+ *                    prepared, 50 queries per \startpipeline: pgbench 15
+ *                    prepares each line of a script with a round trip,
+ *                    so longer pipelines cost it more) and
+ *                    pgbench_pipe_extended (-M extended: unnamed
+ *                    statements, 1,000 per pipeline); libpq_sync as
+ *                    above (not pipelined: the round trip that
+ *                    pipelining saves)
+ *   pg_select_always_reset_ns  pg_select with aw_pg_pool_ops_reset
+ *                    (DISCARD ALL on every release, so every query
+ *                    prepares again), against asyncpg, which also resets
+ *                    on every release: what a reset that runs always costs
  *   pg_tx_ns         100 tasks over a pool of 10 run 10,000 transactions
  *                    of one INSERT each; peers: asyncpg, asyncpg_uvloop
  * ratio_<peer> = peer / awith: above 1 means awith is faster. */
@@ -28,6 +41,7 @@
 enum { TASKS = 100, POOL = 10 };
 static const char *dsn;
 static aw_pool_t *pool;
+static const aw_pool_ops_t *ops = &aw_pg_pool_ops;
 static long per, total_bad;
 
 static int sel_worker(void *arg) {
@@ -81,7 +95,7 @@ typedef struct {
 
 static int run(void *arg) {
     run_t *r = arg;
-    int rc = aw_pool_open(&pool, &aw_pg_pool_ops, (void *)dsn, &(aw_pool_opts_t){.min = POOL, .max = POOL});
+    int rc = aw_pool_open(&pool, ops, (void *)dsn, &(aw_pool_opts_t){.min = POOL, .max = POOL});
     if (rc < 0)
         return rc;
     int tasks = r->mode == 1 ? POOL : TASKS;
@@ -115,6 +129,42 @@ static double measure(int mode, long n) {
     return bench_median(v, BENCH_REPS);
 }
 
+/* pgbench in pipeline mode: `clients` connections on one thread (as
+ * awith's one loop), each running per/K transactions of a script that is
+ * one pipeline of K `SELECT $1::int`, in `mode` (-M prepared: named
+ * statements; -M extended: unnamed). ns per query from its tps (without
+ * the connection time). */
+static double pgbench_pipeline(long n, int clients, const char *mode, long k) {
+    long per = n / clients;
+    if (k > per)
+        k = per;
+    char script[64];
+    snprintf(script, sizeof script, "/tmp/aw-bench-pgbench-%d.sql", (int)getpid());
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return BENCH_NA;
+    fprintf(f, "\\startpipeline\n");
+    for (long i = 0; i < k; i++)
+        fprintf(f, "SELECT :client_id::int;\n");
+    fprintf(f, "\\endpipeline\n");
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "PATH=\"$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)\"; "
+             "pgbench -n -M %s -c %d -j 1 -t %ld -f '%s' '%s' 2>/dev/null | "
+             "sed -n 's/^tps = \\([0-9.]*\\).*/tps=\\1/p'",
+             mode, clients, per / k, script, dsn);
+    double v[BENCH_REPS];
+    int got = 0;
+    for (int i = 0; i < BENCH_REPS; i++) {
+        double tps = bench_popen_value(cmd, "tps");
+        if (tps > 0)
+            v[got++] = 1e9 / (tps * (double)k);
+    }
+    unlink(script);
+    return got ? bench_median(v, got) : BENCH_NA;
+}
+
 static double python(const char *args) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' '%s' %s 2>/dev/null", bench_env("AW_BENCH_PYTHON", "/usr/bin/python3"),
@@ -132,6 +182,16 @@ int main(int argc, char **argv) {
     long n = bench_n(50000), ntx = bench_n(10000);
     char args[600];
 
+    bench_config("wall time, median of 5 on every side, one private server (fsync off), all "
+                 "unpinned; select/tx: %d tasks over a pool of %d; awith: aw_pg_pool_ops (on release it "
+                 "resets only the session state that changed: none here, so no round trip), "
+                 "statements prepared once per connection; always_reset: aw_pg_pool_ops_reset "
+                 "(DISCARD ALL on every release); asyncpg: create_pool(%d), its "
+                 "reset on release (one round trip: advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), "
+                 "statement cache; libpq_sync: %d threads, one connection each, PQexecPrepared, no "
+                 "pool; pipeline: %d connections on one loop / pgbench -c %d -j 1, -M prepared 50 "
+                 "queries per pipeline, -M extended 1,000",
+                 TASKS, POOL, POOL, POOL, POOL, POOL);
     double a = measure(0, n);
     snprintf(args, sizeof args, "select '%s' %ld %d %d", dsn, n, TASKS, POOL);
     double py = python(args);
@@ -141,12 +201,21 @@ int main(int argc, char **argv) {
     double sync = bench_peer("pg_sync", args, "ns");
     bench_print("pg_select_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", "libpq_sync", NULL},
                 (double[]){py, uv, sync});
+    ops = &aw_pg_pool_ops_reset;
+    a = measure(0, n);
+    ops = &aw_pg_pool_ops;
+    bench_print("pg_select_always_reset_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", NULL},
+                (double[]){py, uv});
 
     pipe_args = malloc(sizeof *pipe_args * (size_t)(n / POOL));
     for (long i = 0; i < n / POOL; i++)
         pipe_args[i] = aw_pg_int(i);
     a = measure(1, n);
-    bench_print("pg_pipeline_ns", a, (const char *const[]){"libpq_sync", NULL}, (double[]){sync});
+    double pgp = pgbench_pipeline(n, POOL, "prepared", 50);
+    double pge = pgbench_pipeline(n, POOL, "extended", 1000);
+    bench_print("pg_pipeline_ns", a,
+                (const char *const[]){"pgbench_pipe_prepared", "pgbench_pipe_extended", "libpq_sync", NULL},
+                (double[]){pgp, pge, sync});
     free(pipe_args);
 
     a = measure(2, ntx);

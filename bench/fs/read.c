@@ -6,10 +6,14 @@
  *                       Python aiofiles (peers/read_aiofiles.py).
  *
  *   fs_small_files_per_s  2,000 files of 4 KiB, each read whole
- *                       (aw_file_read_all: open on the pool, reads from
- *                       the page cache on the loop's thread) vs
- *                       open/read/close in a plain loop and aiofiles
- *                       (open, read, close per file).
+ *                       (aw_file_read_all: open and reads on the loop's
+ *                       thread when the page cache has them, a malloc'd
+ *                       buffer of the file's size) vs open/read/close in a
+ *                       plain loop into a stack buffer ("sync": the
+ *                       floor), the same as aw_file_read_all does it but
+ *                       synchronous ("sync_alloc": open, fstat, malloc of
+ *                       the size, read to EOF, close) and aiofiles (open,
+ *                       read, close per file).
  *
  * The file is written once (AW_BENCH_DIR, default /tmp) and read once
  * before measuring, so every side reads from a warm page cache: the figure
@@ -19,9 +23,11 @@
 
 #include <awith/file.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BENCH_FS_REPS 3
+#define BENCH_SMALL_REPS 11 /* a run is ~10 ms: more of them on a shared machine */
 #define CHUNK 65536
 
 static const char *path;
@@ -93,6 +99,30 @@ static double sync_small(void) {
     return total == (size_t)NSMALL * 4096 ? NSMALL / (t / 1e9) : BENCH_NA;
 }
 
+/* What aw_file_read_all does, synchronously: the like-for-like peer. */
+static double sync_alloc_small(void) {
+    char name[300];
+    double t0 = bench_now();
+    size_t total = 0;
+    for (int i = 0; i < NSMALL; i++) {
+        snprintf(name, sizeof name, "%s/f%d", small_dir, i);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+            return BENCH_NA;
+        size_t cap = (size_t)st.st_size + 1, n = 0;
+        char *b = malloc(cap + 1);
+        ssize_t r;
+        while (b && (r = read(fd, b + n, cap - n)) > 0)
+            n += (size_t)r;
+        total += n;
+        free(b);
+        close(fd);
+    }
+    double t = bench_now() - t0;
+    return total == (size_t)NSMALL * 4096 ? NSMALL / (t / 1e9) : BENCH_NA;
+}
+
 static void small_files(void) {
     snprintf(small_dir, sizeof small_dir, "%s/awith-bench-small.XXXXXX", bench_env("AW_BENCH_DIR", "/tmp"));
     if (!mkdtemp(small_dir))
@@ -106,19 +136,21 @@ static void small_files(void) {
         close(fd);
     }
     sync_small();
-    double a[BENCH_FS_REPS], s[BENCH_FS_REPS];
-    for (int i = 0; i < BENCH_FS_REPS; i++) {
+    double a[BENCH_SMALL_REPS], s[BENCH_SMALL_REPS], sa[BENCH_SMALL_REPS];
+    for (int i = 0; i < BENCH_SMALL_REPS; i++) { /* interleaved: a load change hits all */
         bench_main(NULL, awith_small, &a[i]);
         s[i] = sync_small();
+        sa[i] = sync_alloc_small();
     }
     char cmd[512];
     snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' %d small %d 2>/dev/null",
              bench_env("AW_BENCH_PYTHON", "/usr/bin/python3"), READ_PY, small_dir, BENCH_FS_REPS, NSMALL);
     double py = bench_popen_value(cmd, "files_per_s");
-    double am = bench_median(a, BENCH_FS_REPS), sm = bench_median(s, BENCH_FS_REPS);
-    printf("fs_small_files_per_s awith=%.0f sync=%.0f aiofiles=", am, sm);
+    double am = bench_median(a, BENCH_SMALL_REPS), sm = bench_median(s, BENCH_SMALL_REPS);
+    double sam = bench_median(sa, BENCH_SMALL_REPS);
+    printf("fs_small_files_per_s awith=%.0f sync=%.0f sync_alloc=%.0f aiofiles=", am, sm, sam);
     py < 0 ? printf("n/a") : printf("%.0f", py);
-    printf(" ratio_sync=%.3g", am / sm);
+    printf(" ratio_sync=%.3g ratio_sync_alloc=%.3g", am / sm, am / sam);
     if (py > 0)
         printf(" ratio_aiofiles=%.3g", am / py);
     printf("\n");
@@ -151,6 +183,11 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' %d 2>/dev/null", bench_env("AW_BENCH_PYTHON", "/usr/bin/python3"),
              READ_PY, path, BENCH_FS_REPS);
     double py = bench_popen_value(cmd, "mib_per_s");
+    bench_config("median of %d (small files: %d) interleaved runs, warm page cache, unpinned; read: %zu MiB in "
+                 "64 KiB chunks, awith aw_file_read (RWF_NOWAIT on the loop's thread) vs read(2) "
+                 "and aiofiles; small: %d files of 4 KiB read whole, aw_file_read_all vs "
+                 "open/read/close into a stack buffer (sync), open/fstat/malloc/read/close "
+                 "(sync_alloc) and aiofiles", BENCH_FS_REPS, BENCH_SMALL_REPS, size >> 20, NSMALL);
     double am = bench_median(a, BENCH_FS_REPS), sm = bench_median(s, BENCH_FS_REPS);
     printf("fs_read_mib_per_s awith=%.0f sync=%.0f aiofiles=", am, sm);
     py < 0 ? printf("n/a") : printf("%.0f", py);

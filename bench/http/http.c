@@ -1,20 +1,27 @@
-/* bench/http/http.c -> bench-http: 20,000 GETs of a 1 KiB file from a local
- * nginx (started here, 127.0.0.1, keep-alive), 50 at a time.
+/* bench/http/http.c -> bench-http: GETs of a file from a local nginx
+ * (started here, 127.0.0.1, keep-alive), three body sizes:
  *
- *   awith:          50 tasks sharing one aw_http_session, each looping
+ *   1k    20,000 GETs, 50 at a time
+ *   64k    5,000 GETs, 10 at a time
+ *   1m       500 GETs, 10 at a time
+ *
+ *   awith:          tasks sharing one aw_http_session, each looping
  *                   aw_with (response) + text(), as the seeds write it;
  *   curl_multi:     a plain C program on libcurl's multi interface
  *                   (curl_multi_poll), the dependency's own limit;
- *   aiohttp:        50 asyncio tasks sharing one ClientSession (limit 50);
- *   aiohttp_uvloop: the same on uvloop.
+ *   aiohttp:        asyncio tasks sharing one ClientSession (limit as
+ *                   the concurrency); aiohttp_uvloop: the same on uvloop
+ *                   (1k only: the Python side is slow enough that one
+ *                   loop says it).
  *
  * Then a 64 MiB download (streamed, chunk by chunk) vs curl(1) the command:
  * http_download_64m_s (seconds, ratio curl/awith) and MiB/s.
  *
- * Figures: http_get_1k_ns, wall time per request (ratio = peer/awith, > 1:
- * awith faster); http_get_1k_cpu_ns, the client process's CPU time per
- * request (robust on a loaded machine; nginx's CPU is not counted); and
- * requests/s for each. Each side is run separately (median of runs). */
+ * Figures: http_get_<size>_ns, wall time per request (ratio = peer/awith,
+ * > 1: awith faster); http_get_<size>_cpu_ns, the client process's CPU
+ * time per request (robust on a loaded machine; nginx's CPU is not
+ * counted); http_get_1k_rps. Each side is run separately, median of 5
+ * (aiohttp: 3), all unpinned (nginx needs the other CPU). */
 #include "../bench.h"
 #include "../../tests/http/servers.h"
 
@@ -26,12 +33,15 @@ typedef struct {
     long failed;
 } worker_t;
 
+static const char *path;   /* "/1k.bin" ... */
+static long body_len;      /* its size */
+
 static int worker(void *arg) {
     worker_t *w = arg;
     for (long i = 0; i < w->n; i++) {
-        aw_with (aw_http_response_t *r, aw_http_get(w->s, "/1k.bin")) {
+        aw_with (aw_http_response_t *r, aw_http_get(w->s, path)) {
             const char *t;
-            if (aw_http_response_text(r, 0, &t, NULL) != 1024)
+            if (aw_http_response_text(r, 0, &t, NULL) != body_len)
                 w->failed++;
         }
         if (aw_status() < 0)
@@ -88,6 +98,88 @@ static int download(void *arg) {
     return aw_status();
 }
 
+typedef struct {
+    const char *name, *file;
+    long len, total, conc;
+    int py;                 /* peers: 2 asyncio and uvloop, 1 asyncio */
+} size_t_;
+
+static const size_t_ sizes[] = {
+    {"1k", "1k.bin", 1024, 20000, 50, 2},
+    {"64k", "64k.bin", 64 << 10, 5000, 10, 1},
+    {"1m", "1m.bin", 1 << 20, 500, 10, 1},
+};
+
+/* One body size: awith, curl_multi, aiohttp; prints its figures. */
+static int one_size(test_server_t *srv, const size_t_ *z) {
+    char p[64];
+    snprintf(p, sizeof p, "/%s", z->file);
+    path = p;
+    body_len = z->len;
+    total = bench_n(z->total);
+    conc = z->conc;
+    double v[BENCH_REPS], cpu[BENCH_REPS];
+    aw_main(run, NULL); /* warm-up */
+    for (int i = 0; i < BENCH_REPS; i++) {
+        if (aw_main(run, NULL) < 0) {
+            fprintf(stderr, "bench-http: the awith run (%s) failed\n", z->name);
+            return -1;
+        }
+        v[i] = rate;
+        cpu[i] = cpu_per_req;
+    }
+    double awith = bench_median(v, BENCH_REPS), awith_cpu = bench_median(cpu, BENCH_REPS);
+
+    char url[128], args[256];
+    snprintf(url, sizeof url, "%s%s", srv->url, path);
+    snprintf(args, sizeof args, "'%s' %ld %ld", url, total, conc);
+    double pv[3] = {BENCH_NA, BENCH_NA, BENCH_NA}, pc[3] = {BENCH_NA, BENCH_NA, BENCH_NA};
+    char cmd[1024];
+    double rv[BENCH_REPS], rc[BENCH_REPS];
+    int got = 0;
+    snprintf(cmd, sizeof cmd, "'%s/curl_multi' %s 2>/dev/null", bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR), args);
+    for (int i = 0; i < BENCH_REPS; i++) {
+        double x[2];
+        bench_popen_values(cmd, (const char *const[]){"rps", "cpu_ns", NULL}, x);
+        if (x[0] > 0) {
+            rv[got] = x[0];
+            rc[got++] = x[1];
+        }
+    }
+    if (got) {
+        pv[0] = bench_median(rv, got);
+        pc[0] = bench_median(rc, got);
+    }
+    const char *kinds[] = {"asyncio", "uvloop"};
+    for (int k = 0; k < z->py; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' %ld %ld %s 3 2>/dev/null",
+                 bench_env("AW_BENCH_PYTHON", "/usr/bin/python3"), bench_env("AW_BENCH_PY", BENCH_PY_SCRIPT),
+                 url, z->len > 4096 ? total / 5 : total, conc, kinds[k]);
+        double x[2];
+        bench_popen_values(cmd, (const char *const[]){"rps", "cpu_ns", NULL}, x);
+        pv[1 + k] = x[0];
+        pc[1 + k] = x[1];
+    }
+    const char *peers3[] = {"curl_multi", "aiohttp", "aiohttp_uvloop", NULL};
+    const char *peers2[] = {"curl_multi", "aiohttp", NULL};
+    const char *const *peers = z->py == 2 ? peers3 : peers2;
+    double ns[3];
+    for (int i = 0; i < 3; i++)
+        ns[i] = pv[i] > 0 ? 1e9 / pv[i] : BENCH_NA;
+    char name[64];
+    snprintf(name, sizeof name, "http_get_%s_ns", z->name);
+    bench_print(name, 1e9 / awith, peers, ns);
+    snprintf(name, sizeof name, "http_get_%s_cpu_ns", z->name);
+    bench_print(name, awith_cpu, peers, pc);
+    if (z->py == 2) {
+        printf("http_get_%s_rps awith=%.0f", z->name, awith);
+        for (int i = 0; i < 3; i++)
+            printf(pv[i] > 0 ? " %s=%.0f" : " %s=n/a", peers[i], pv[i]);
+        printf(" (%ld GETs, %ld concurrent, keep-alive, local nginx)\n", total, conc);
+    }
+    return 0;
+}
+
 int main(void) {
     test_server_t srv = {0};
     if (ts_nginx_start(&srv, 0) < 0) {
@@ -96,37 +188,23 @@ int main(void) {
         return 1;
     }
     base_url = srv.url;
-    total = bench_n(20000);
-    conc = 50;
-    double v[BENCH_REPS], cpu[BENCH_REPS];
-    aw_main(run, NULL); /* warm-up */
-    for (int i = 0; i < BENCH_REPS; i++) {
-        if (aw_main(run, NULL) < 0) {
-            fprintf(stderr, "bench-http: the awith run failed\n");
+    char www[256];
+    snprintf(www, sizeof www, "%s/www", srv.dir);
+    ts_pattern_file(www, "64k.bin", (size_t)64 << 10);
+    bench_config("wall and CPU time per GET, median of 5 (aiohttp: 3, a fifth of the GETs for "
+                 "64k and 1m); local nginx, keep-alive on every side; 1k: %ld GETs, 50 at a time; "
+                 "64k: %ld, 10; 1m: %ld, 10; awith: one aw_http_session (max_host_connections = "
+                 "the concurrency), text() per response; curl_multi: one multi handle, "
+                 "CURLMOPT_MAX_HOST_CONNECTIONS = the concurrency, easy handles reused; aiohttp: "
+                 "one ClientSession, TCPConnector(limit = the concurrency); unpinned",
+                 bench_n(20000), bench_n(5000), bench_n(500));
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (one_size(&srv, &sizes[i]) < 0) {
             ts_stop(&srv);
             return 1;
         }
-        v[i] = rate;
-        cpu[i] = cpu_per_req;
-    }
-    double awith = bench_median(v, BENCH_REPS), awith_cpu = bench_median(cpu, BENCH_REPS);
-
-    char url[128], args[256];
-    snprintf(url, sizeof url, "%s/1k.bin", srv.url);
-    snprintf(args, sizeof args, "'%s' %ld %ld", url, total, conc);
-    double pv[3], pc[3];
-    pv[0] = bench_peer("curl_multi", args, "rps");
-    pc[0] = bench_peer("curl_multi", args, "cpu_ns");
-    snprintf(args, sizeof args, "'%s' %ld %ld asyncio 3", url, total, conc);
-    pv[1] = bench_python(args, "rps");
-    pc[1] = bench_python(args, "cpu_ns");
-    snprintf(args, sizeof args, "'%s' %ld %ld uvloop 3", url, total, conc);
-    pv[2] = bench_python(args, "rps");
-    pc[2] = bench_python(args, "cpu_ns");
 
     /* 64 MiB: awith vs curl(1) */
-    char www[256];
-    snprintf(www, sizeof www, "%s/www", srv.dir);
     ts_pattern_file(www, "64m.bin", (size_t)64 << 20);
     snprintf(dl_url, sizeof dl_url, "%s/64m.bin", srv.url);
     double dv[BENCH_REPS], cv[BENCH_REPS];
@@ -141,17 +219,6 @@ int main(void) {
     }
     ts_stop(&srv);
     double dl = bench_median(dv, BENCH_REPS), curl_cli = nc ? bench_median(cv, nc) : BENCH_NA;
-
-    const char *peers[] = {"curl_multi", "aiohttp", "aiohttp_uvloop", NULL};
-    double ns[3];
-    for (int i = 0; i < 3; i++)
-        ns[i] = pv[i] > 0 ? 1e9 / pv[i] : BENCH_NA;
-    bench_print("http_get_1k_ns", 1e9 / awith, peers, ns);
-    bench_print("http_get_1k_cpu_ns", awith_cpu, peers, pc);
-    printf("http_get_1k_rps awith=%.0f", awith);
-    for (int i = 0; i < 3; i++)
-        printf(pv[i] > 0 ? " %s=%.0f" : " %s=n/a", peers[i], pv[i]);
-    printf(" (%ld GETs, %ld concurrent, keep-alive, local nginx)\n", total, conc);
     const char *cli[] = {"curl_cli", NULL};
     double cli_s[1] = {curl_cli > 0 ? 64.0 / curl_cli : BENCH_NA};
     bench_print("http_download_64m_s", dl > 0 ? 64.0 / dl : BENCH_NA, cli, cli_s);

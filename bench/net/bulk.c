@@ -132,6 +132,9 @@ int main(void) {
         b[i] = one(false);
     }
     double am = bench_median(a, BENCH_NET_REPS), bm = bench_median(b, BENCH_NET_REPS);
+    bench_config("median of %d runs; %zu MiB over one loopback TCP connection, 256 KiB writes, "
+                 "sender and receiver in two processes, unpinned; blocking: write(2)/read(2)",
+                 BENCH_NET_REPS, total >> 20);
     printf("bulk_mib_per_s awith=%.0f blocking=%.0f ratio_blocking=%.3g\n", am, bm,
            am > 0 && bm > 0 ? am / bm : 0.0);
     free(buf);

@@ -234,6 +234,10 @@ int main(int argc, char **argv) {
     double a = got[0] == BENCH_IDLE_REPS ? bench_median(v[0], got[0]) : BENCH_NA;
     double p = got[1] == BENCH_IDLE_REPS ? bench_median(v[1], got[1]) : BENCH_NA;
     const char *peers[] = {"asyncio", NULL};
+    bench_config("VmRSS growth of the server per idle connection, %d connections from a forked "
+                 "client, median of %d interleaved runs; awith: aw_server, a task per connection "
+                 "in aw_stream_read; asyncio: start_server, a handler in reader.read",
+                 n, BENCH_IDLE_REPS);
     bench_note("idle_conn_count", "%d", n);
     bench_print("idle_conn_kib", a, peers, &p);
     return a < 0;

@@ -12,6 +12,8 @@ repeats it.
                switch_ns = time / (2N)
     spawn N    create_task + gather of N no-op tasks, in batches of 1000
                (as bench/spawn.c): spawn_ns = time / N
+    spawn_live N  create_task of N no-op tasks, all live at once, then one
+               gather: spawn_live_ns = time / N
     with N     `async with` a no-op class manager N times: with_ns
     timeout N  `async with asyncio.timeout(10)` entered and left: timeout_ns
     to_thread N  `await asyncio.to_thread(noop)` N times, one after
@@ -66,6 +68,18 @@ async def spawn(n):
     print(f"spawn_ns={statistics.median(vals):.4f}")
 
 
+async def spawn_live(n):
+    async def noop():
+        return None
+
+    vals = []
+    for _ in range(REPS):
+        t0 = time.perf_counter_ns()
+        await asyncio.gather(*[asyncio.create_task(noop()) for _ in range(n)])
+        vals.append((time.perf_counter_ns() - t0) / n)
+    print(f"spawn_live_ns={statistics.median(vals):.4f}")
+
+
 class Noop:
     async def __aenter__(self):
         return self
@@ -85,8 +99,9 @@ async def with_(n):
             if i % 1000 == 999:  # let the loop run (as in bench/with.c)
                 await asyncio.sleep(0)
         t1 = time.perf_counter_ns()
-        for _ in range(n):  # the loop alone, subtracted
-            pass
+        for i in range(n):  # the loop alone, with the same yields, subtracted
+            if i % 1000 == 999:
+                await asyncio.sleep(0)
         t2 = time.perf_counter_ns()
         vals.append(((t1 - t0) - (t2 - t1)) / n)
     print(f"with_ns={statistics.median(vals):.4f}")
@@ -147,7 +162,7 @@ async def idle(n):
     os._exit(0)  # measured; tearing down 1,000,000 tasks would take longer than that
 
 
-WORKLOADS = {"switch": switch, "spawn": spawn, "with": with_, "timeout": timeout, "idle": idle,
+WORKLOADS = {"switch": switch, "spawn": spawn, "spawn_live": spawn_live, "with": with_, "timeout": timeout, "idle": idle,
              "to_thread": to_thread}
 
 

@@ -126,9 +126,16 @@ AW_API int aw_pg_fetch_int(aw_pg_t *c, long long *out, const char *sql,
                            const aw_pg_arg_t *args, int nargs);
 
 /* Run `sql` once per argument set, all in flight together (pipeline
- * mode): args holds n * nargs parameters. `each` (may be NULL) sees every
- * result in order; a non-zero return stops reading (the rest is drained).
- * Returns 0 or the first error. */
+ * mode): args holds n * nargs parameters. `sql` is a named prepared
+ * statement from the connection's cache (prepared on first use, as
+ * aw_pg_query_prepared; prepared again once, outside a transaction, when
+ * a schema change made it stale). The whole pipeline is one implicit
+ * transaction on the server (unless its statements make their own): the
+ * first failure makes the rest fail and undoes the queries before it.
+ * `each` (may be NULL) sees every result before a failure, in order; a
+ * non-zero return stops sending (what was sent is drained). Returns 0 or
+ * the first error. Suspends; a cancellation point (a cancel poisons the
+ * connection until it is back in sync). */
 AW_API int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
                           int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx);
 
@@ -175,9 +182,17 @@ AW_API int aw_pg_reset(aw_pg_t *c);
  * in progress. On release a broken or mid-transaction connection is closed;
  * one cut mid-query is kept while it settles (the settle also ends its
  * transaction), and never handed out before it is back in sync (K2): a
- * cancel storm does not make the pool reconnect. The _reset variant also
- * runs DISCARD ALL on release (one round trip; after the settle for a
- * cut connection). */
+ * cancel storm does not make the pool reconnect. On release, the session
+ * state its user changed is reset, and only that: RESET ALL after SET or
+ * set_config (or a reported parameter that changed), UNLISTEN * after
+ * LISTEN, pg_advisory_unlock_all() after an advisory lock, DISCARD TEMP
+ * after CREATE or a temporary table, CLOSE ALL after DECLARE, DISCARD
+ * ALL after a PREPARE of the user's own (found from the command tags,
+ * the reported parameters and, for function calls, the SQL text); a
+ * connection that only ran queries costs no round trip and keeps its
+ * cached prepared statements. The _reset variant runs DISCARD ALL on
+ * every release instead (one round trip; the cached statements are
+ * prepared again; after the settle for a cut connection). */
 extern AW_API const aw_pool_ops_t aw_pg_pool_ops;
 extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
 

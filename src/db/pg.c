@@ -42,7 +42,26 @@
 typedef struct aw__pg_stmt {
     char *sql;
     char name[24];
+    unsigned dirt;             /* session state its SQL may change (PG_DIRTY_*) */
 } aw__pg_stmt_t;
+
+/* Session state a connection's user may have changed, which the next user
+ * of a pooled connection must not inherit: found from each command's tag
+ * (SET, LISTEN, PREPARE, DECLARE CURSOR, CREATE ...), from the SQL of
+ * function calls no tag shows (advisory locks, set_config, temporary
+ * tables made by SELECT INTO / CREATE TABLE AS), and from the reported
+ * parameters (application_name, TimeZone, ...: ParameterStatus) compared
+ * with those at connect. A pool's release resets only what changed
+ * (pg_reset_changed): nothing, and no round trip, for the usual
+ * connection that only ran queries (issue 14). */
+enum {
+    PG_DIRTY_GUC = 1,          /* RESET ALL */
+    PG_DIRTY_LISTEN = 2,       /* UNLISTEN * */
+    PG_DIRTY_LOCK = 4,         /* SELECT pg_advisory_unlock_all() */
+    PG_DIRTY_TEMP = 8,         /* DISCARD TEMP */
+    PG_DIRTY_CURSOR = 16,      /* CLOSE ALL */
+    PG_DIRTY_PREPARE = 32,     /* DISCARD ALL (and forget our own statements) */
+};
 
 struct aw_pg {
     aw_track_t track;          /* reported at loop close if never closed */
@@ -59,6 +78,8 @@ struct aw_pg {
     int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
     aw_event_t settled;
     int txdepth;
+    unsigned dirty;            /* PG_DIRTY_*: session state changed since the last reset */
+    uint64_t params0;          /* hash of the reported parameters at connect */
     int nstmts;
     unsigned stmtseq;
     aw_pg_error_t err;
@@ -255,6 +276,77 @@ static void pg_forget_stmts(aw_pg_t *c) {
     c->nstmts = 0;
 }
 
+/* The reported parameters a user can change (SET, set_config): a hash of
+ * their values (search_path is reported from PostgreSQL 18 on). */
+static uint64_t pg_params_hash(const aw_pg_t *c) {
+    static const char *const names[] = {"application_name", "TimeZone", "DateStyle", "IntervalStyle",
+                                        "client_encoding", "search_path", "default_transaction_read_only",
+                                        NULL};
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; names[i]; i++) {
+        const char *v = c->pg ? PQparameterStatus(c->pg, names[i]) : NULL;
+        for (const char *p = v ? v : "\1"; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* "temp" or "temporary" as a word of sql (CREATE TEMP TABLE ... AS,
+ * SELECT ... INTO TEMP t: tagged SELECT, not CREATE). */
+static bool pg_sql_temp(const char *sql) {
+    for (const char *p = sql; (p = strcasestr(p, "temp")); p += 4) {
+        bool before = p == sql || strchr(" \t\n\r(", p[-1]);
+        const char *q = p + 4;
+        if (!strncasecmp(q, "orary", 5))
+            q += 5;
+        if (before && (!*q || strchr(" \t\n\r", *q)))
+            return true;
+    }
+    return false;
+}
+
+/* What sql may change that no command tag shows. */
+static unsigned pg_sql_dirt(const char *sql) {
+    unsigned d = 0;
+    if (strcasestr(sql, "advisory"))
+        d |= PG_DIRTY_LOCK;
+    if (strcasestr(sql, "set_config"))
+        d |= PG_DIRTY_GUC;
+    if (pg_sql_temp(sql))
+        d |= PG_DIRTY_TEMP;
+    return d;
+}
+
+/* What a finished command's tag says it changed. */
+static void pg_note_tag(aw_pg_t *c, const PGresult *res) {
+    const char *t = PQcmdStatus((PGresult *)res);
+    if (!t)
+        return;
+    switch (t[0]) {
+    case 'S':
+        if (!strcmp(t, "SET"))
+            c->dirty |= PG_DIRTY_GUC;
+        break;
+    case 'L':
+        if (!strcmp(t, "LISTEN"))
+            c->dirty |= PG_DIRTY_LISTEN;
+        break;
+    case 'P':
+        if (!strcmp(t, "PREPARE"))
+            c->dirty |= PG_DIRTY_PREPARE;
+        break;
+    case 'D':
+        if (!strcmp(t, "DECLARE CURSOR"))
+            c->dirty |= PG_DIRTY_CURSOR;
+        break;
+    case 'C':
+        if (!strncmp(t, "CREATE", 6)) /* a temporary object maybe: DISCARD TEMP is cheap */
+            c->dirty |= PG_DIRTY_TEMP;
+        break;
+    }
+}
+
 /* Drain what the interrupted operation left, then what was left to do
  * once in sync: roll back a transaction level whose block was left
  * meanwhile (c->undo), end any transaction of a connection handed back to
@@ -291,6 +383,7 @@ static int pg_sync(aw_pg_t *c) {
             return rc;
         pg_forget_stmts(c);
         pg_drop_notifies(c);
+        c->dirty = 0;
     }
     return 0;
 }
@@ -511,6 +604,7 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
     j->pg = NULL;
     pg_connect_free(j);
     PQsetNoticeReceiver(c->pg, pg_notice, c);
+    c->params0 = pg_params_hash(c);
     if (PQsetnonblocking(c->pg, 1) != 0) {
         rc = pg_lost(c, "connect");
         PQfinish(c->pg);
@@ -612,6 +706,8 @@ static int pg_collect(aw_pg_t *c, PGresult **out, const char *what) {
             break;
         ExecStatusType st = PQresultStatus(res);
         bool bad = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR;
+        if (st == PGRES_COMMAND_OK)
+            pg_note_tag(c, res);
         if (keep && !bad && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
             PQclear(res);
             continue;
@@ -651,6 +747,7 @@ static int pg_query(aw_pg_t *c, PGresult **out, const char *sql, const aw_pg_arg
     aw__pg_params_t p;
     if ((rc = pg_params(&p, args, n)) < 0)
         return rc;
+    c->dirty |= pg_sql_dirt(sql);
     int ok = PQsendQueryParams(c->pg, sql, n, NULL, p.v, p.l, p.f, 0);
     pg_params_free(&p);
     if (!ok)
@@ -692,11 +789,10 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
     return NULL;
 }
 
-static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
-                             int nargs) {
-    int rc = pg_start(c, "prepared query");
-    if (rc < 0)
-        return rc;
+/* The cached statement for sql, prepared now if it is not (the connection
+ * started and idle, out of pipeline mode). */
+static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **out) {
+    int rc;
     aw__pg_stmt_t *s = pg_stmt(c, sql);
     if (!s) {
         aw__pg_stmt_t fresh;
@@ -709,6 +805,7 @@ static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, con
             return rc;
         if (!(fresh.sql = strdup(sql)))
             return aw_raise(-ENOMEM, "postgres: out of memory");
+        fresh.dirt = pg_sql_dirt(sql);
         if (c->nstmts == AW__PG_STMTS) { /* full: forget the oldest (still prepared) */
             free(c->stmts[0].sql);
             memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
@@ -717,6 +814,19 @@ static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, con
         c->stmts[c->nstmts] = fresh;
         s = &c->stmts[c->nstmts++];
     }
+    c->dirty |= s->dirt;
+    *out = s;
+    return 0;
+}
+
+static int pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const aw_pg_arg_t *args,
+                             int nargs) {
+    int rc = pg_start(c, "prepared query");
+    if (rc < 0)
+        return rc;
+    aw__pg_stmt_t *s;
+    if ((rc = pg_stmt_get(c, sql, nargs, &s)) < 0)
+        return rc;
     aw__pg_params_t p;
     if ((rc = pg_params(&p, args, nargs)) < 0)
         return rc;
@@ -784,36 +894,59 @@ int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql, const a
 
 /* --- pipeline ------------------------------------------------------------ */
 
-#define AW__PG_BATCH 256 /* queries in flight at once: bounded socket buffers */
+/* The queries go out in chunks, each followed by a flush request (the
+ * server sends what it has: results stream back while later chunks go
+ * out), at most AW__PG_AHEAD chunks ahead of the results read (bounded
+ * buffers on both sides), and one sync at the end: no stop to wait for a
+ * batch's results before sending the next (issue 14: a sync and a wait
+ * every 256 queries left the server idle between batches). The statement
+ * is a named prepared one, from the connection's cache: parsed once, not
+ * per query. Between its start and its sync, a pipeline is one implicit
+ * transaction on the server (unless its statements make their own): the
+ * first failure aborts the rest and undoes what ran before it. */
+#define AW__PG_CHUNK 256
+#define AW__PG_AHEAD 4
 
-int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
-                   int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx) {
-    int rc = pg_start(c, "pipeline");
-    if (rc < 0)
-        return rc;
+static int pg_pipeline_run(aw_pg_t *c, aw__pg_stmt_t *s, const aw_pg_arg_t *args, int nargs, int n,
+                           int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx,
+                           int *fail_at) {
     if (!PQenterPipelineMode(c->pg))
         return pg_lost(c, "pipeline");
     c->busy = true;
-    int first = 0, stop = 0;
-    for (int base = 0; base < n && rc == 0; base += AW__PG_BATCH) {
-        int m = n - base < AW__PG_BATCH ? n - base : AW__PG_BATCH;
-        for (int i = 0; i < m; i++) {
-            aw__pg_params_t p;
-            if ((rc = pg_params(&p, args + (size_t)(base + i) * nargs, nargs)) < 0)
+    int rc = 0, first = 0, stop = 0, sent = 0, got = 0;
+    bool synced = false, sync_seen = false;
+    *fail_at = -1;
+    while (rc == 0 && !sync_seen) {
+        while (!synced && !stop && !first && sent < n && sent - got < AW__PG_CHUNK * AW__PG_AHEAD) {
+            int m = n - sent < AW__PG_CHUNK ? n - sent : AW__PG_CHUNK;
+            for (int i = 0; i < m && rc == 0; i++) {
+                aw__pg_params_t p;
+                if ((rc = pg_params(&p, args + (size_t)(sent + i) * nargs, nargs)) < 0)
+                    break;
+                if (!PQsendQueryPrepared(c->pg, s->name, nargs, p.v, p.l, p.f, 0))
+                    rc = pg_lost(c, "pipeline");
+                pg_params_free(&p);
+            }
+            if (rc < 0)
                 break;
-            int ok = PQsendQueryParams(c->pg, sql, nargs, NULL, p.v, p.l, p.f, 0);
-            pg_params_free(&p);
-            if (!ok) {
+            sent += m;
+            if (sent < n && !PQsendFlushRequest(c->pg))
+                rc = pg_lost(c, "pipeline");
+        }
+        if (rc < 0)
+            break;
+        if (!synced && (sent == n || stop || first)) { /* nothing more goes out */
+            if (!PQpipelineSync(c->pg)) {
                 rc = pg_lost(c, "pipeline");
                 break;
             }
+            synced = true;
         }
-        if (rc == 0 && !PQpipelineSync(c->pg))
-            rc = pg_lost(c, "pipeline");
-        if (rc == 0)
-            rc = pg_flush(c);
-        /* m results (each followed by NULL), then the sync marker */
-        for (int i = 0; rc == 0 && i <= m;) {
+        if ((rc = pg_flush(c)) < 0)
+            break;
+        /* read one chunk's results (or, once all are read, the sync) */
+        int upto = got + AW__PG_CHUNK < sent ? got + AW__PG_CHUNK : sent;
+        while (rc == 0 && (got < upto || (got == sent && synced && !sync_seen))) {
             PGresult *res;
             if ((rc = pg_next(c, &res)) < 0)
                 break;
@@ -822,29 +955,27 @@ int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nar
             ExecStatusType st = PQresultStatus(res);
             if (st == PGRES_PIPELINE_SYNC) {
                 PQclear(res);
+                sync_seen = true;
                 break;
             }
             if (st == PGRES_PIPELINE_ABORTED) {
                 PQclear(res);
-                i++;
-                continue;
-            }
-            if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
                 if (!first) {
                     c->busy = false;
                     first = pg_fail(c, res, "pipelined query");
                     c->busy = true;
-                } else
+                    *fail_at = got;
+                } else {
                     PQclear(res);
+                }
             } else {
                 if (each && !stop && !first)
-                    stop = each(ctx, base + i, (aw_pg_res_t *)res);
+                    stop = each(ctx, got, (aw_pg_res_t *)res);
                 PQclear(res);
             }
-            i++;
+            got++;
         }
-        if (stop || first)
-            break;
     }
     if (rc < 0) {
         pg_poison(c); /* out of sync, whatever interrupted it */
@@ -854,6 +985,31 @@ int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nar
     PQexitPipelineMode(c->pg);
     c->busy = false;
     return first;
+}
+
+int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
+                   int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx) {
+    int rc = pg_start(c, "pipeline");
+    if (rc < 0)
+        return rc;
+    if (n <= 0)
+        return 0;
+    uint64_t mark = aw_err_mark();
+    bool intx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    for (int attempt = 0;; attempt++) {
+        aw__pg_stmt_t *s;
+        if ((rc = pg_stmt_get(c, sql, nargs, &s)) < 0)
+            return rc;
+        int at;
+        rc = pg_pipeline_run(c, s, args, nargs, n, each, ctx, &at);
+        /* the cached statement no longer fits the schema: it failed at
+         * the first query, so nothing ran (one transaction); outside a
+         * transaction, drop it and run again once, as aw_pg_query_prepared */
+        if (rc != -EREMOTEIO || at != 0 || !pg_stmt_stale(c) || intx || attempt)
+            return rc;
+        pg_stmt_drop(c, sql);
+        aw_err_restore(mark);
+    }
 }
 
 /* --- results ------------------------------------------------------------ */
@@ -1055,6 +1211,7 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
     aw__pg_params_t p;
     if ((rc = pg_params(&p, cur->args, cur->nargs)) < 0)
         return rc;
+    c->dirty |= pg_sql_dirt(cur->sql);
     int ok = PQsendQueryParams(c->pg, cur->sql, cur->nargs, NULL, p.v, p.l, p.f, 0);
     pg_params_free(&p);
     if (!ok)
@@ -1165,6 +1322,40 @@ int aw_pg_reset(aw_pg_t *c) {
         return (int)rc;
     pg_forget_stmts(c);
     pg_drop_notifies(c); /* queued before DISCARD's UNLISTEN * */
+    c->dirty = 0;
+    return 0;
+}
+
+/* Undo only the session state that changed (see PG_DIRTY_*): no round
+ * trip for a connection that only ran queries; our cached prepared
+ * statements survive unless the user prepared their own (then DISCARD
+ * ALL). One round trip per kind of change otherwise. */
+static int pg_reset_changed(aw_pg_t *c) {
+    unsigned d = c->dirty;
+    if (pg_params_hash(c) != c->params0)
+        d |= PG_DIRTY_GUC;
+    if (!d) {
+        pg_drop_notifies(c);
+        return 0;
+    }
+    if (d & PG_DIRTY_PREPARE)
+        return aw_pg_reset(c);
+    static const struct { unsigned bit; const char *sql; } undo[] = {
+        {PG_DIRTY_GUC, "RESET ALL"},
+        {PG_DIRTY_CURSOR, "CLOSE ALL"},
+        {PG_DIRTY_LISTEN, "UNLISTEN *"},
+        {PG_DIRTY_LOCK, "SELECT pg_advisory_unlock_all()"},
+        {PG_DIRTY_TEMP, "DISCARD TEMP"},
+    };
+    for (size_t i = 0; i < sizeof undo / sizeof *undo; i++) {
+        if (!(d & undo[i].bit))
+            continue;
+        long long rc = aw_pg_exec(c, undo[i].sql, NULL, 0);
+        if (rc < 0)
+            return (int)rc;
+    }
+    c->dirty = 0; /* what the undo commands themselves marked included */
+    pg_drop_notifies(c);
     return 0;
 }
 
@@ -1215,7 +1406,16 @@ static int pool_reset(void *ctx, void *item) {
     }
     return aw_pg_reset(c);
 }
+static int pool_reset_changed(void *ctx, void *item) {
+    aw_pg_t *c = item;
+    if (c->settling) { /* a cut connection: the settler's DISCARD ALL, once in sync */
+        c->reset_pending = c->dirty || pg_params_hash(c) != c->params0;
+        return 0;
+    }
+    return pg_reset_changed(c);
+}
 
-const aw_pool_ops_t aw_pg_pool_ops = {"pg_pool", pool_open, pool_close, NULL, pool_check, pool_usable};
+const aw_pool_ops_t aw_pg_pool_ops = {"pg_pool", pool_open, pool_close, pool_reset_changed, pool_check,
+                                      pool_usable};
 const aw_pool_ops_t aw_pg_pool_ops_reset = {"pg_pool", pool_open, pool_close, pool_reset, pool_check,
                                             pool_usable};

@@ -41,14 +41,27 @@ typedef struct aw__fjob {
     off_t off;
     ssize_t r;
     int err;
+    bool clear_nb;             /* a read: the fd kept O_NONBLOCK (read_all); EAGAIN clears it */
 } aw__fjob_t;
 
 static void aw__fjob_run(void *arg) {
     aw__fjob_t *j = arg;
     switch (j->op) {
     case J_OPEN: j->r = open(j->path, j->flags | O_CLOEXEC, j->mode); break;
-    case J_READ: j->r = read(j->fd, j->buf, j->n); break;
-    case J_PREAD: j->r = pread(j->fd, j->buf, j->n, j->off); break;
+    case J_READ:
+    case J_PREAD:
+        for (;;) {
+            j->r = j->op == J_READ ? read(j->fd, j->buf, j->n) : pread(j->fd, j->buf, j->n, j->off);
+            if (j->r >= 0 || errno != EAGAIN || !j->clear_nb)
+                break;
+            /* a file system that honours O_NONBLOCK on a regular file:
+             * blocking is what the pool is for */
+            j->clear_nb = false;
+            int fl = fcntl(j->fd, F_GETFL);
+            if (fl < 0 || fcntl(j->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                break;
+        }
+        break;
     case J_WRITE: j->r = write(j->fd, j->buf, j->n); break;
     case J_FSYNC: j->r = fsync(j->fd); break;
     case J_MKSTEMP: j->r = mkostemp(j->tmpl, O_CLOEXEC); break;
@@ -83,7 +96,18 @@ static void aw__file_name(aw_file_t *f, const char *path) {
         snprintf(f->path, sizeof f->path, "...%s", path + l - (sizeof f->path - 4));
 }
 
-int aw_file_open(aw_file_t *f, const char *path, int flags, mode_t mode) {
+/* Open; st (if not NULL) gets the file's stat when the open on the loop's
+ * thread made one (st_mode 0 otherwise). keep_nb: leave O_NONBLOCK on a
+ * regular file opened there, for an fd the caller never hands out
+ * (read_all): Linux ignores it on regular files of local file systems,
+ * and the pool's reads clear it if one says EAGAIN (aw__fjob_run); it
+ * saves a fcntl per file. */
+static int aw__file_open(aw_file_t *f, const char *path, int flags, mode_t mode, struct stat *st,
+                         bool keep_nb) {
+    struct stat local;
+    if (!st)
+        st = &local;
+    st->st_mode = 0;
     f->fd = -1;
     f->nowait_off = 0;
     f->fast = 0;
@@ -105,11 +129,11 @@ int aw_file_open(aw_file_t *f, const char *path, int flags, mode_t mode) {
                         errno == ENXIO /* a FIFO without reader */
                     ? -EAGAIN : -errno;
         } else {
-            struct stat st;
-            if (fstat((int)r, &st) < 0 || !S_ISREG(st.st_mode)) {
+            if (fstat((int)r, st) < 0 || !S_ISREG(st->st_mode)) {
                 close((int)r);
+                st->st_mode = 0;
                 r = -EAGAIN; /* not a regular file: open it the ordinary way */
-            } else if (!(flags & O_NONBLOCK)) {
+            } else if (!(flags & O_NONBLOCK) && !keep_nb) {
                 fcntl((int)r, F_SETFL, flags & ~O_NONBLOCK);
             }
         }
@@ -125,6 +149,10 @@ int aw_file_open(aw_file_t *f, const char *path, int flags, mode_t mode) {
     f->fd = (int)r;
     aw_track_open(&f->track, "file", "%s", f->path); /* -ENOMEM: untracked, still open */
     return 0;
+}
+
+int aw_file_open(aw_file_t *f, const char *path, int flags, mode_t mode) {
+    return aw__file_open(f, path, flags, mode, NULL, false);
 }
 
 static int aw__file_check(aw_file_t *f, const char *op) {
@@ -143,7 +171,7 @@ static int aw__file_turn(aw_file_t *f) {
 }
 
 /* One read at `off` (-1: the current offset). */
-static ssize_t aw__file_read(aw_file_t *f, void *buf, size_t n, off_t off, const char *op) {
+static ssize_t aw__file_read(aw_file_t *f, void *buf, size_t n, off_t off, const char *op, bool nb) {
     int rc = aw__file_check(f, op);
     if (rc < 0)
         return rc;
@@ -164,19 +192,20 @@ static ssize_t aw__file_read(aw_file_t *f, void *buf, size_t n, off_t off, const
             break;
         }
     }
-    aw__fjob_t j = {.op = off < 0 ? J_READ : J_PREAD, .fd = f->fd, .buf = buf, .n = n, .off = off};
+    aw__fjob_t j = {.op = off < 0 ? J_READ : J_PREAD, .fd = f->fd, .buf = buf, .n = n, .off = off,
+                    .clear_nb = nb};
     ssize_t r = aw__fjob(&j);
     if (r < 0 && r != -ECANCELED)
         return aw_raise((int)r, "%s %s: %s", op, f->path, aw_strerror((int)r));
     return r;
 }
 
-ssize_t aw_file_read(aw_file_t *f, void *buf, size_t n) { return aw__file_read(f, buf, n, -1, "read"); }
+ssize_t aw_file_read(aw_file_t *f, void *buf, size_t n) { return aw__file_read(f, buf, n, -1, "read", false); }
 
 ssize_t aw_file_pread(aw_file_t *f, void *buf, size_t n, off_t off) {
     if (off < 0)
         return aw_raise(-EINVAL, "pread %s: negative offset", f->path);
-    return aw__file_read(f, buf, n, off, "pread");
+    return aw__file_read(f, buf, n, off, "pread", false);
 }
 
 int aw_file_write(aw_file_t *f, const void *buf, size_t n) {
@@ -251,11 +280,19 @@ int aw_file_read_all(const char *path, char **out, size_t *len, size_t max) {
     *out = NULL;
     *len = 0;
     aw_file_t f;
-    int rc = aw_file_open(&f, path, O_RDONLY, 0);
+    struct stat st;
+    /* 5 system calls for a small cached file: openat2, fstat (a regular
+     * file? its size: taken from the open, not asked again), the read,
+     * the confirming read, close; O_NONBLOCK stays (aw__file_open). The
+     * confirming read stays: a read shorter than asked is not the end of
+     * the file on every file system (FUSE, network ones), and the file
+     * may have grown since fstat. */
+    int rc = aw__file_open(&f, path, O_RDONLY, 0, &st, true);
     if (rc < 0)
         return rc;
-    struct stat st;
-    size_t cap = fstat(f.fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    if (!st.st_mode && fstat(f.fd, &st) < 0) /* opened on the pool */
+        st.st_size = 0;
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     if (max && cap > max + 1)
         cap = max + 1;
     char *buf = malloc(cap + 1);
@@ -276,7 +313,7 @@ int aw_file_read_all(const char *path, char **out, size_t *len, size_t max) {
             buf = nb;
             cap *= 2;
         }
-        ssize_t r = aw_file_read(&f, buf + n, cap - n);
+        ssize_t r = aw__file_read(&f, buf + n, cap - n, -1, "read", true);
         if (r < 0)
             rc = (int)r;
         else if (r == 0)

@@ -17,6 +17,15 @@
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
 #define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
 #define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
+/* Response buffers (headers, bodies) a session keeps for its next
+ * responses: at most this many, each at most KEEP_ONE bytes, KEEP_ALL in
+ * all. A body buffer sized from Content-Length and reused costs no
+ * realloc chain, no memmove and (below glibc's mmap threshold, or reused)
+ * no fresh pages per response (issue 14: 64 KiB GETs spent half their CPU
+ * there). */
+#define AW__HTTP_SPARE_BUFS 16
+#define AW__HTTP_KEEP_ONE ((size_t)2 << 20)
+#define AW__HTTP_KEEP_ALL ((size_t)8 << 20)
 
 /* A socket as the session's epoll set sees it. Curl's REMOVE is applied
  * lazily: the socket stays registered (a kept-alive connection is usually
@@ -47,6 +56,8 @@ struct aw_http_session {
     size_t nheaders;
     CURL *spare[AW__HTTP_SPARE];
     size_t nspare;
+    struct { char *p; size_t cap; } bufs[AW__HTTP_SPARE_BUFS]; /* see AW__HTTP_SPARE_BUFS */
+    size_t nbufs, bufs_bytes;
     aw_http_response_t *live;      /* responses not yet closed */
     size_t active;
     uint64_t requests, connects;
@@ -82,6 +93,8 @@ struct aw_http_response {
     aw__buf_t hdr;                 /* "name\0value\0" pairs of the final response */
     size_t nhdr;
     aw__buf_t body;                /* the body (decoded), read by read/text */
+    int64_t clen;                  /* the final response's Content-Length; -1: unknown */
+    uint64_t body_seen;            /* bytes the write callback put into body (no coding) */
     aw__buf_t raw;                 /* encoded body not yet decoded (see response.c) */
     struct z_stream_s *z;          /* gzip/deflate decoder, or NULL */
     uint64_t raw_seen;             /* encoded bytes received */
@@ -139,6 +152,13 @@ CURLcode aw__http_follow(aw_http_response_t *r);
 
 /* response.c */
 int aw__buf_put(aw__buf_t *b, const void *p, size_t n);
+/* A spare buffer of s for b (empty, b->p NULL), at least `want` bytes if
+ * one is kept, else the largest; nothing if s keeps none. */
+void aw__http_buf_take(aw_http_session_t *s, aw__buf_t *b, size_t want);
+/* b's memory back to s's spares (or freed); b is left empty. */
+void aw__http_buf_give(aw_http_session_t *s, aw__buf_t *b);
+/* Free the spares of s. */
+void aw__http_bufs_free(aw_http_session_t *s);
 size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud);
 size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud);
 /* Free r and its buffers; its easy handle joins the session's spares. */

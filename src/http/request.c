@@ -373,6 +373,7 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     r->notify = notify;
     r->method = req->method ? req->method : "GET";
     r->connects = -1;
+    r->clen = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
     r->hops_left = s->opts.no_redirects ? 0 : s->opts.max_redirects ? s->opts.max_redirects : 10;
     bool fresh = !s->nspare;

@@ -35,6 +35,59 @@ int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
     return 0;
 }
 
+/* b can hold `total` bytes from b->p (the unread part slid down first);
+ * grown to exactly that when it must grow: the caller knows the size. */
+static int aw__buf_size(aw__buf_t *b, size_t total) {
+    if (b->off) {
+        memmove(b->p, b->p + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+    }
+    if (total <= b->cap)
+        return 0;
+    char *q = realloc(b->p, total);
+    if (!q)
+        return -ENOMEM;
+    b->p = q;
+    b->cap = total;
+    return 0;
+}
+
+void aw__http_buf_take(aw_http_session_t *s, aw__buf_t *b, size_t want) {
+    if (!s || b->p || !s->nbufs)
+        return;
+    size_t pick = s->nbufs, big = 0;
+    for (size_t i = 0; i < s->nbufs; i++) {
+        if (s->bufs[i].cap >= want && (pick == s->nbufs || s->bufs[i].cap < s->bufs[pick].cap))
+            pick = i;
+        if (s->bufs[i].cap > s->bufs[big].cap)
+            big = i;
+    }
+    if (pick == s->nbufs)
+        pick = big; /* none big enough: the largest, grown by the caller */
+    *b = (aw__buf_t){.p = s->bufs[pick].p, .cap = s->bufs[pick].cap};
+    s->bufs_bytes -= b->cap;
+    s->bufs[pick] = s->bufs[--s->nbufs];
+}
+
+void aw__http_buf_give(aw_http_session_t *s, aw__buf_t *b) {
+    if (b->p && s && !s->closing && s->nbufs < AW__HTTP_SPARE_BUFS && b->cap <= AW__HTTP_KEEP_ONE &&
+        s->bufs_bytes + b->cap <= AW__HTTP_KEEP_ALL) {
+        s->bufs[s->nbufs].p = b->p;
+        s->bufs[s->nbufs++].cap = b->cap;
+        s->bufs_bytes += b->cap;
+    } else {
+        free(b->p);
+    }
+    *b = (aw__buf_t){0};
+}
+
+void aw__http_bufs_free(aw_http_session_t *s) {
+    for (size_t i = 0; i < s->nbufs; i++)
+        free(s->bufs[i].p);
+    s->nbufs = s->bufs_bytes = 0;
+}
+
 /* Room for n more bytes (and the NUL) at b->p + b->len. */
 static int aw__buf_reserve(aw__buf_t *b, size_t n) {
     if (b->len + n + 1 <= b->cap)
@@ -173,12 +226,48 @@ static int aw__http_framing(const aw_http_response_t *r) {
     return len && chunked ? 2 : 0;
 }
 
+/* The final response's Content-Length, or -1 (none, chunked, unreadable). */
+static int64_t aw__http_clen(const aw_http_response_t *r) {
+    const char *p = r->hdr.p;
+    int64_t len = -1;
+    for (size_t k = 0; k < r->nhdr; k++) {
+        const char *v = p + strlen(p) + 1;
+        if (!strcasecmp(p, "content-length")) {
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            len = end != v && !*end && x >= 0 ? x : -1;
+        } else if (!strcasecmp(p, "transfer-encoding") && strcasestr(v, "chunked")) {
+            return -1;
+        }
+        p = v + strlen(v) + 1;
+    }
+    return len;
+}
+
+/* Size the body buffer, once the length is known, for what it will hold:
+ * the whole rest of the body when accumulating (up to the limit), the
+ * read-ahead and one delivery when streaming. Exact, so that a 64 KiB
+ * body takes 64 KiB + 1, not a 128 KiB block past malloc's mmap
+ * threshold (fresh pages, unmapped at free). An unknown length (chunked,
+ * encoded) grows by doubling as before. */
+static int aw__http_body_size(aw_http_response_t *r) {
+    if (r->coding || r->clen < 0)
+        return 0;
+    uint64_t left = (uint64_t)r->clen > r->body_seen ? (uint64_t)r->clen - r->body_seen : 0;
+    size_t most = r->limit ? r->limit + 1 : AW__HTTP_STREAM_AHEAD + CURL_MAX_WRITE_SIZE;
+    size_t want = (r->body.len - r->body.off) + (left < most ? (size_t)left : most) + 1;
+    aw__http_buf_take(r->s, &r->body, want);
+    return aw__buf_size(&r->body, want);
+}
+
 size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
     size_t len = sz * n;
     r->last_rx = aw_now();
     if (len >= 5 && !memcmp(p, "HTTP/", 5)) { /* a new response (redirect, 1xx) */
+        aw__http_buf_take(r->s, &r->hdr, 1024);
         r->hdr.len = r->hdr.off = 0;
+        r->clen = -1;
         r->nhdr = 0;
         const char *sp = memchr(p, ' ', len);
         r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
@@ -200,6 +289,9 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
             r->bad_coding = 2;
             return 0;
         }
+        r->clen = aw__http_clen(r);
+        if (aw__http_body_size(r) < 0)
+            return 0; /* no memory: CURLE_WRITE_ERROR */
         r->headers_done = 1;
         aw__wake(r);
         return len;
@@ -262,6 +354,7 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
     }
     if (aw__buf_put(&r->body, p, len) < 0)
         return 0;
+    r->body_seen += len;
     aw__wake(r);
     return len;
 }
@@ -281,9 +374,9 @@ void aw__http_release(aw_http_response_t *r) {
         fclose(r->upload);
     curl_slist_free_all(r->req_headers);
     free(r->url);
-    free(r->hdr.p);
-    free(r->body.p);
-    free(r->raw.p);
+    aw__http_buf_give(r->s, &r->hdr);
+    aw__http_buf_give(r->s, &r->body);
+    aw__http_buf_give(r->s, &r->raw);
     if (r->z) {
         if (r->z->state)
             inflateEnd(r->z);
@@ -602,6 +695,8 @@ long aw_http_response_text(aw_http_response_t *r, size_t limit, const char **tex
             return rc;
     } else {
         r->limit = limit;
+        if (aw__http_body_size(r) < 0) /* the whole body now, in one block */
+            return aw_raise(-ENOMEM, "out of memory for a response body");
         aw__http_unpause(r);
         while (!r->done && !r->too_big) {
             rc = aw__http_wait(r, &r->ev);

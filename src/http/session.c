@@ -209,6 +209,7 @@ static void aw__http_free(aw_http_session_t *s) {
         curl_multi_cleanup(s->multi); /* closes the pooled connections */
     for (size_t i = 0; i < s->nspare; i++)
         curl_easy_cleanup(s->spare[i]);
+    aw__http_bufs_free(s);
     if (s->share)
         curl_share_cleanup(s->share);
     if (s->epfd >= 0) {

@@ -5,7 +5,8 @@
  *
  * Hand-offs without sleeping: waking a sleeping thread costs a futex call
  * plus a scheduler wake-up, tens of microseconds on a VM, far more than a
- * SQLite step or a cached read. So, for a short while (AW__SPIN_NS):
+ * SQLite step or a cached read. So, for a short while (at most
+ * AW__SPIN_MAX, as long as spinning has been paying off: spin.h):
  *  - one worker at most keeps polling the queue after its job instead of
  *    sleeping, and submit signals the condition variable only when no
  *    spinner will take the job;
@@ -15,15 +16,19 @@
  *    (`asleep`, set before its last look at the done list: one of the
  *    two always sees the other, seq_cst).
  * Past that while, both sleep as before, so a long call (fsync, a slow
- * DNS answer) costs the spin once and no CPU after. */
+ * DNS answer) costs the spin once and no CPU after; and a spinner whose
+ * spins keep timing out (long jobs, or a loaded machine where the other
+ * thread is not running) spins at ever fewer chances (spin.h), so that
+ * spinning costs less CPU per operation than sleeping, not only less
+ * latency (issue 14). */
 #include "loop.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-enum { AW__SPIN_NS = 50000 };
 
 struct aw__workers {
     pthread_mutex_t mu;
@@ -32,6 +37,7 @@ struct aw__workers {
     aw__job_t *done;                   /* finished, for the loop (atomic reads) */
     int stop;
     int spinning;                      /* a worker polls `head` (0 or 1; under mu) */
+    aw__spin_t spin;                   /* when to spin: the loop's and the workers' (spin.h) */
     int asleep;                        /* the loop blocks in epoll (atomic) */
     bool fresh;                        /* a job came since the loop last spun (loop only) */
     int nthreads;
@@ -75,11 +81,13 @@ static aw__job_t *aw__workers_take(aw__workers_t *pool) {
         }
         if (pool->stop)
             return NULL;
-        if (!spun && !pool->spinning) {
+        aw_ns_t lim;
+        if (!spun && !pool->spinning && (lim = aw__spin_plan(&pool->spin, AW__SPIN_MAX)) > 0) {
             pool->spinning = 1;
             pthread_mutex_unlock(&pool->mu);
-            aw__spin_for(&pool->head, AW__SPIN_NS);
+            bool ok = aw__spin_for(&pool->head, lim);
             pthread_mutex_lock(&pool->mu);
+            aw__spin_done(&pool->spin, ok);
             pool->spinning = 0;
             spun = true;
             continue;
@@ -192,8 +200,15 @@ bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
      * name server) must not turn every later round into a busy wait. */
     bool spin = p->fresh;
     p->fresh = false;
-    if (spin && aw__spin_for(&p->done, max_ns < AW__SPIN_NS ? max_ns : AW__SPIN_NS))
-        return true;
+    aw_ns_t lim = spin ? aw__spin_plan(&p->spin, max_ns) : 0;
+    if (lim > 0) {
+        bool ok = aw__spin_for(&p->done, lim);
+        /* a spin cut short by the next timer says nothing about the worker */
+        if (ok || lim == AW__SPIN_MAX)
+            aw__spin_done(&p->spin, ok);
+        if (ok)
+            return true;
+    }
     __atomic_store_n(&p->asleep, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&p->done, __ATOMIC_SEQ_CST))
         return false;

@@ -375,6 +375,58 @@ static int pipeline(void *arg) {
 }
 PG_TEST(pipeline_runs_many_queries_in_flight, pipeline)
 
+/* Issue 14: a pipeline sends its queries as one named prepared statement
+ * (parsed once, from the connection's cache), without a sync and a wait
+ * every 256 queries: it is one implicit transaction up to its one sync,
+ * so a failure undoes the queries before it and runs none after it,
+ * however long the pipeline. A statement gone stale (a schema change)
+ * fails at the first query, when nothing ran: prepared again, once. */
+static long long prepared_count(aw_pg_t *db);
+
+static int count_each(void *ctx, int i, const aw_pg_res_t *r) {
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int pipeline_named(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        enum { N = 2000 };
+        static aw_pg_arg_t args[N];
+        for (int i = 0; i < N; i++)
+            args[i] = aw_pg_int(i);
+        cr_assert_eq(prepared_count(db), 0);
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT $1::int", args, 1, N, NULL, NULL), 0);
+        cr_assert_eq(prepared_count(db), 1, "a named prepared statement, kept for the next use");
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT $1::int", args, 1, N, NULL, NULL), 0);
+        cr_assert_eq(prepared_count(db), 1, "the same one again");
+
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE pl (v int PRIMARY KEY)", aw_pg_noargs), 0);
+        args[1500] = aw_pg_int(3); /* a duplicate key, far past the first 256 */
+        int seen = 0;
+        cr_assert_eq(aw_pg_pipeline(db, "INSERT INTO pl VALUES ($1)", args, 1, N, count_each, &seen),
+                     -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "23505");
+        aw_err_clear();
+        long long rows = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &rows, "SELECT count(*) FROM pl", aw_pg_noargs), 0);
+        cr_assert_eq(rows, 0, "one transaction: the 1,500 rows before the failure are undone");
+        cr_assert_eq(seen, 1500, "each saw the results before the failure");
+
+        /* a schema change: the cached statement is stale, prepared again */
+        args[1500] = aw_pg_int(1500);
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT * FROM pl WHERE v = $1", args, 1, 10, NULL, NULL), 0);
+        cr_assert_eq(aw_pg_exec(db, "ALTER TABLE pl ADD COLUMN w int", aw_pg_noargs), 0);
+        seen = 0;
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT * FROM pl WHERE v = $1", args, 1, 10, count_each, &seen),
+                     0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_eq(seen, 10);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i14_pipeline_is_one_named_statement_and_one_transaction, pipeline_named)
+
 static bool stop_notifying;
 
 static int notifier(void *arg) {

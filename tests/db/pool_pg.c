@@ -451,3 +451,63 @@ static int terminated(void *arg) {
     return 0;
 }
 PP_TEST(i11_2_8_terminated_backend_is_not_handed_out, terminated)
+
+/* Issue 14: the pool's release resets exactly the session state its user
+ * changed (SET, set_config, LISTEN, an advisory lock, a temporary table,
+ * a cursor WITH HOLD), so that none of it leaks to the next user, and
+ * nothing at all for a connection that only ran queries: its cached
+ * prepared statements stay (DISCARD ALL would drop them). */
+static long long int_of(aw_pg_t *db, const char *sql) {
+    long long v = -1;
+    cr_assert_eq(aw_pg_fetch_int(db, &v, sql, aw_pg_noargs), 0, "%s: %s", sql,
+                 aw_err_current() ? aw_err_current()->msg : "");
+    return v;
+}
+
+static int reset_changed(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 1, .max = 1}), 0);
+    int pid = 0;
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        pid = aw_pg_backend_pid(db);
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", aw_pg_args(aw_pg_int(7))), 0);
+        aw_pg_res_free(r);
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection");
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_prepared_statements"), 1,
+                     "a connection that only ran queries is not reset: its statements stay");
+        cr_assert_geq(aw_pg_exec(db, "SET statement_timeout = '123s'", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "SELECT set_config('application_name', 'leak', false)", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "SELECT pg_advisory_lock(4242)", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "LISTEN leak_chan", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "CREATE TEMP TABLE leak_t AS SELECT 1 AS v", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "BEGIN", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "DECLARE leak_c CURSOR WITH HOLD FOR SELECT 1", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(db, "COMMIT", aw_pg_noargs), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection, reset");
+        cr_assert_eq(int_of(db, "SELECT (current_setting('statement_timeout') = '0')::int"), 1, "SET undone");
+        cr_assert_eq(int_of(db, "SELECT (current_setting('application_name') <> 'leak')::int"), 1,
+                     "set_config undone");
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND pid = pg_backend_pid()"), 0, "advisory lock released");
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_listening_channels()"), 0, "UNLISTEN");
+        cr_assert_eq(int_of(db, "SELECT (to_regclass('pg_temp.leak_t') IS NULL)::int"), 1, "temp table dropped");
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_cursors WHERE name = 'leak_c'"), 0, "cursor closed");
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_prepared_statements"), 1,
+                     "our statements survive a targeted reset");
+        cr_assert_geq(aw_pg_exec(db, "PREPARE mine AS SELECT 1", aw_pg_noargs), 0);
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'mine'"), 0,
+                     "a user's PREPARE: DISCARD ALL");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(i14_release_resets_only_what_the_user_changed, reset_changed)

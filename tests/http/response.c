@@ -5,6 +5,8 @@
  * has no response left open. */
 #include "http/common.h"
 
+#include <malloc.h>
+
 /* ---- basics ---- */
 
 static int t_get_text(void *arg) {
@@ -33,6 +35,47 @@ Test(http, get_text_status_headers, .init = start_nginx, .fini = stop_all) {
     int fds = aw_test_fds();
     aw_test_run(t_get_text, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds, "no fd leaked");
+}
+
+/* A body of known length is held in one block of that size (issue 14:
+ * growing it by doubling from 256 bytes put a 1 MiB body in a 2 MiB
+ * block, and a 64 KiB one past malloc's mmap threshold, with a memmove
+ * per step), and buffers a session reuses for its next responses never
+ * show an earlier response's bytes. */
+static bool is_pattern(const char *t, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (t[i] != (char)('a' + i % 26))
+            return false;
+    return true;
+}
+
+static int t_body_sized(void *arg) {
+    (void)arg;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        const char *paths[] = {"/1m.bin", "/1k.bin", "/1m.bin", "/index.html", "/1k.bin", "/1m.bin"};
+        const size_t lens[] = {1 << 20, 1024, 1 << 20, 30, 1024, 1 << 20};
+        for (int i = 0; i < 6; i++) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, paths[i])) {
+                const char *t;
+                size_t len;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, &len), (long)lens[i]);
+                cr_assert_eq(t[len], 0, "NUL-terminated");
+                if (lens[i] != 30)
+                    cr_assert(is_pattern(t, len), "%s: the body as sent", paths[i]);
+                else
+                    cr_assert_str_eq(t, "<html>hello from nginx</html>\n");
+                if (lens[i] == 1 << 20)
+                    cr_assert_lt(malloc_usable_size((void *)t), lens[i] + 64 * 1024,
+                                 "%s: its body in a block of its size, not %zu bytes", paths[i],
+                                 malloc_usable_size((void *)t));
+            }
+        }
+    }
+    return aw_status();
+}
+
+Test(http, body_of_known_length_held_in_one_block_of_its_size, .init = start_nginx, .fini = stop_all) {
+    aw_test_run(t_body_sized, NULL, 0);
 }
 
 /* K2: a response left half-read is never put back in the pool; a fully

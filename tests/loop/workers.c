@@ -88,3 +88,43 @@ Test(workers, a_loop_that_never_calls_out_starts_no_thread) {
     aw_test_run(no_pool_main, NULL, 0);
     cr_assert_eq(nthreads(), threads_before);
 }
+
+/* The spin policy (src/loop/spin.h, issue 14): a spin that times out
+ * makes its spinner skip ever more chances (1, 3, 7, ... 255) so that an
+ * absent or slow peer (a loaded machine, long jobs) costs a spin per 2^k
+ * operations instead of 50 us of CPU per operation; a spin that succeeds
+ * keeps the spinner spinning at every chance. */
+#include "../../src/loop/spin.h"
+
+static int skipped_before_next_spin(aw__spin_t *s) {
+    int k = 0;
+    while (aw__spin_plan(s, AW__SPIN_MAX) == 0)
+        k++;
+    return k;
+}
+
+Test(workers, spin_backs_off_after_timeouts_and_resumes_after_a_success) {
+    aw__spin_t s = {0};
+    cr_assert_eq(aw__spin_plan(&s, AW__SPIN_MAX), AW__SPIN_MAX, "a fresh spinner spins");
+    cr_assert_eq(aw__spin_plan(&s, 1000), 1000, "never past the caller's bound (the next timer)");
+    for (int i = 0; i < 100; i++) {
+        cr_assert_gt(aw__spin_plan(&s, AW__SPIN_MAX), 0);
+        aw__spin_done(&s, true);
+    }
+    aw__spin_done(&s, false);
+    cr_assert_eq(skipped_before_next_spin(&s), 1);
+    aw__spin_done(&s, false);
+    cr_assert_eq(skipped_before_next_spin(&s), 3);
+    aw__spin_done(&s, false);
+    cr_assert_eq(skipped_before_next_spin(&s), 7);
+    for (int i = 0; i < 20; i++) {
+        aw__spin_done(&s, false);
+        skipped_before_next_spin(&s);
+    }
+    aw__spin_done(&s, false);
+    cr_assert_eq(skipped_before_next_spin(&s), (1 << AW__SPIN_BACKOFF) - 1, "bounded");
+    aw__spin_done(&s, true);
+    cr_assert_gt(aw__spin_plan(&s, AW__SPIN_MAX), 0, "a success: spinning at every chance again");
+    aw__spin_done(&s, false);
+    cr_assert_eq(skipped_before_next_spin(&s), 1, "the count starts over");
+}

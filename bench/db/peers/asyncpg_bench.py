@@ -4,7 +4,9 @@
   asyncpg_bench.py tx DSN N TASKS POOL [uvloop]       N transactions, one INSERT each
   asyncpg_bench.py sqlite PATH N [uvloop]             N x SELECT ? on one aiosqlite connection
 
-Each workload runs 5 times; prints ns=<median ns per query or transaction>."""
+Each workload runs 5 times; prints ns=<median ns per query or transaction>
+(sqlite: and cpu_ns=<median CPU ns of the process, its threads included,
+per query>)."""
 import asyncio
 import statistics
 import sys
@@ -55,12 +57,12 @@ async def pg_tx(dsn, n, tasks, pool_size):
 async def sqlite_select(path, n):
     import aiosqlite
     async with aiosqlite.connect(path) as db:
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.process_time_ns()
         for i in range(n):
             async with db.execute("SELECT ?", (i,)) as cur:
                 row = await cur.fetchone()
                 assert row[0] == i
-        return (time.perf_counter_ns() - t0) / n
+        return (time.perf_counter_ns() - t0) / n, (time.process_time_ns() - c0) / n
 
 
 def main():
@@ -68,15 +70,17 @@ def main():
     if sys.argv[-1] == "uvloop":
         import uvloop
         uvloop.install()
-    vals = []
+    vals, cpu = [], []
     for _ in range(REPS):
         if mode == "select":
             vals.append(asyncio.run(pg_select(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))))
         elif mode == "tx":
             vals.append(asyncio.run(pg_tx(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))))
         else:
-            vals.append(asyncio.run(sqlite_select(sys.argv[2], int(sys.argv[3]))))
-    print(f"ns={statistics.median(vals):.1f}")
+            wall, c = asyncio.run(sqlite_select(sys.argv[2], int(sys.argv[3])))
+            vals.append(wall)
+            cpu.append(c)
+    print(f"ns={statistics.median(vals):.1f}" + (f" cpu_ns={statistics.median(cpu):.1f}" if cpu else ""))
 
 
 main()
