@@ -314,7 +314,7 @@ static void classify(const slot_t *s, int status, const char *text, result_t *re
         res->oc = OK;
     } else if (res->rep.record) {
         res->oc = ERROR;
-    } else if (!res->rep.ran && strstr(text, "awith: aw_main cannot start")) {
+    } else if (!res->rep.ran && strstr(text, "awith: ") && strstr(text, "cannot start")) {
         res->oc = ERROR; /* no task to hold a record: aw_main printed what failed */
     } else {
         res->oc = BARE;
