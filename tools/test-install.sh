@@ -46,6 +46,14 @@ DESTDIR="$dest" meson install -C "$tmp/build" --no-rebuild >"$tmp/install.log" 2
 root=$dest$prefix
 pc=$(find "$root" -name awith.pc | head -1)
 [ -n "$pc" ] || fail "no awith.pc installed under $prefix"
+# man pages: one per public function (section 3), one per header (7)
+mandir=$(find "$root" -type d -name man3 -path '*man*' | head -1)
+[ -n "$mandir" ] && [ -f "$mandir/aw_with.3" ] && [ -f "$mandir/../man7/awith-with.7" ] ||
+  fail "man pages not installed (aw_with.3, awith-with.7)"
+if command -v man >/dev/null; then # man-db is not on every machine
+  MANPATH=$(dirname "$mandir") man -P cat aw_with 2>/dev/null | grep -q 'aw_with' ||
+    fail "man aw_with does not show the page"
+fi
 libdir=$(dirname "$(dirname "$pc")")
 for f in "$libdir/libawith.a" "$libdir/libawith.so" "$root/include/awith.h"; do
   [ -e "$f" ] || fail "missing ${f#"$dest"}"
