@@ -488,7 +488,10 @@ static int pg_start(aw_pg_t *c, const char *what) {
         return aw_raise(-ECONNRESET, "postgres %s: not connected (the connection was lost or closed)", what);
     if (c->gone)
         return aw_raise(-ECONNRESET, "postgres %s: the server ended the connection: %s", what, c->gonemsg);
-    return 0;
+    /* Every operation is a cancellation point, before anything is sent:
+     * its wait is skipped when the answer is already there, and a cancel
+     * must not depend on how fast the server was. */
+    return aw_checkpoint();
 }
 
 /* --- connect ------------------------------------------------------------ */

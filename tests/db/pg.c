@@ -871,3 +871,32 @@ static int connect_stall(void *arg) {
     return 0;
 }
 PG_TEST(i11_2_2_connect_runs_scram_off_the_loop_thread, connect_stall)
+
+/* Every operation is a cancellation point before anything is sent, even
+ * when its answer would already be waiting (a cut at k=1 of the
+ * transaction test ran whole when the server was quick). A cancelled
+ * task's INSERT is not sent at all, so nothing is committed. */
+static aw_pg_t *point_db;
+static int cancelled_insert(void *arg) {
+    aw_task_cancel(aw_task_self());
+    int rc = aw_pg_exec(point_db, "INSERT INTO pointt VALUES (1)", aw_pg_noargs);
+    cr_assert_eq(rc, -ECANCELED);
+    return rc;
+}
+static int op_is_a_point(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        point_db = db;
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE pointt (v int)", aw_pg_noargs), 0);
+        aw_task_t *t;
+        cr_assert_eq(aw_spawn(NULL, cancelled_insert, NULL, &t), 0);
+        cr_assert_eq(aw_task_join(t), -ECANCELED);
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pointt", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0, "the cancelled INSERT was sent and committed");
+    }
+    return aw_status();
+}
+Test(pg, every_operation_is_a_cancellation_point_before_it_sends) {
+    aw_test_run(op_is_a_point, NULL, 0);
+}
