@@ -6,13 +6,14 @@ set -euo pipefail
 # libawith links the resource libraries: libpq (PostgreSQL), SQLite,
 # libcurl (HTTP) and OpenSSL (TLS); each is optional (meson -Dpg=disabled,
 # ...), the demo and the tests use them all. The tests need Criterion and
-# g++ (tests/cxx, a C++ consumer), libuv (examples/embed_libuv.c, awith
+# g++ (tests/cxx, a C++ consumer), strace (a test counts the system
+# calls of a small-file read), libuv (examples/embed_libuv.c, awith
 # embedded in a libuv program), and start real servers: PostgreSQL,
 # nginx, and use openssl(1) to make their certificates.
 base="meson ninja-build pkg-config gcc libc6-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libssl-dev"
 servers="postgresql nginx-light openssl"
 case "${1:-test}" in
-  test)  pkgs="$base $servers libcriterion-dev g++ libuv1-dev valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
+  test)  pkgs="$base $servers libcriterion-dev g++ libuv1-dev strace valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
   demo)  pkgs="$base" ;;
   bench) pkgs="$base $servers g++ libuv1-dev liburing-dev libboost-context-dev python3 python3-uvloop python3-aiohttp python3-asyncpg python3-aiosqlite python3-aiofiles socat gnuplot-nox" ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
