@@ -20,7 +20,7 @@
 #include <awith/event.h>
 #include <awith/pool.h>
 
-#include "../core/core.h" /* aw__err_restore */
+#include "../core/core.h" /* the list facility, aw__task_self */
 #include "../core/list.h"
 
 #include <stdlib.h>
@@ -163,19 +163,6 @@ static void trim(aw_pool_t *p) {
     }
 }
 
-/* A callback's failure is the pool's business, not the caller's: drop the
- * records it raised, keeping whatever was pending before (e.g. the error
- * the block is leaving with, when release runs in exit). */
-static uint64_t err_mark(void) {
-    const aw_err_t *e = aw_err_current();
-    return e ? e->seq : 0;
-}
-static void forget_error(uint64_t mark) {
-    aw_task_t *t = aw__task_cur();
-    if (t)
-        aw__err_restore(t, mark);
-}
-
 static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
     e->file = file;
     e->line = line;
@@ -230,7 +217,9 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
                 *out = e;
                 return 0;
             }
-            uint64_t before = err_mark();
+            /* a callback's failure is the pool's business: aw_err_restore
+             * drops only what it raised (not the error a block leaves with) */
+            uint64_t before = aw_err_mark();
             int rc = p->ops->check(p->ctx, e->item);
             if (rc == 0) {
                 *out = e;
@@ -246,7 +235,7 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
                 return rc;
             }
             p->st.check_failures++;
-            forget_error(before);
+            aw_err_restore(before);
             if (p->closed) { /* closed during the check: drop may free p */
                 int rc2 = aw_raise(-ESHUTDOWN, "%s: closed while an item was being checked", pname(p));
                 drop(p, e);
@@ -347,11 +336,11 @@ int aw_pool_release(aw_pool_t *p, void *item) {
     }
     aw_ns_t now = aw_now(); /* one clock read: age, and when it was last used */
     if (!p->closed && p->ops->reset && !too_old(p, e, now)) {
-        uint64_t before = err_mark();
+        uint64_t before = aw_err_mark();
         int rc = p->ops->reset(p->ctx, item); /* still counted busy meanwhile */
         if (rc < 0) {
             p->st.reset_failures++;
-            forget_error(before);
+            aw_err_restore(before);
             pl_del(&p->busy, e);
             drop(p, e);
             return 0;
