@@ -57,7 +57,7 @@ static inline __attribute__((always_inline)) int aw__gen_next(aw_gen_t *g, void 
                                g->file ? g->file : __FILE__, g->file ? g->line : __LINE__);
         if (!g->task) {
             g->state = AW__GEN_DONE;
-            return aw_raise(-ENOMEM, "no memory for async generator '%s'", g->name);
+            return aw__task_no_stack("async generator", g->name);
         }
         g->task->joinable = 1;
         break;

@@ -61,7 +61,7 @@ static int aw__gencm_enter(void *self, void **out) {
     g->gen = aw__task_new(u->loop, aw__gencm_main, g, 0, g->name, __FILE__, __LINE__);
     if (!g->gen) {
         g->state = AW__GENCM_DONE;
-        return aw_raise(-ENOMEM, "no memory for generator manager '%s'", g->name);
+        return aw__task_no_stack("generator manager", g->name);
     }
     g->gen->joinable = 1;
     aw__delegate_run(u, g->gen);

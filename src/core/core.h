@@ -130,6 +130,9 @@ static inline aw_task_t *aw__task_self(void) {
 extern int (*aw__task_end_locks)(aw_task_t *t);
 /* A task on a stack of its own, ready to run, in no group: the caller
  * links it (root.parent, group) before it first runs. NULL on OOM. */
+/* aw__task_new returned NULL: raise -ENOMEM saying why (no memory, or
+ * vm.max_map_count reached), for `what` ("task", "generator manager") `name`. */
+int aw__task_no_stack(const char *what, const char *name);
 aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_size,
                         const char *name, const char *file, int line);
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable);

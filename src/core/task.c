@@ -255,6 +255,17 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     return t;
 }
 
+int aw__task_no_stack(const char *what, const char *name) {
+    size_t maps, limit;
+    if (aw__stack_why(&maps, &limit))
+        return aw_raise(-ENOMEM, "no stack for %s '%s': the process reached its limit on memory "
+                        "mappings, vm.max_map_count = %zu (stacks account for %zu, %d are kept "
+                        "for the rest of the process; 64 stacks take one mapping): raise it "
+                        "(sysctl -w vm.max_map_count=N) or run fewer tasks at once",
+                        what, name, limit, maps, aw__stack_map_max ? 0 : AW__MAPS_RESERVE);
+    return aw_raise(-ENOMEM, "no memory for the stack of %s '%s'", what, name);
+}
+
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
               aw_task_t **handle, const char *name, const char *file, int line) {
     aw_loop_t *l = aw__loop_tls;
@@ -276,7 +287,7 @@ int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opt
     aw_task_t *t = aw__task_new(l, fn, arg, opts ? opts->stack_size : 0,
                                 opts && opts->name ? opts->name : name, file, line);
     if (!t)
-        return aw_raise(-ENOMEM, "no memory for the stack of task '%s'", name);
+        return aw__task_no_stack("task", name);
     aw__scope_link(&t->root, &g->scope);
     t->group = g;
     t->joinable = handle != NULL;

@@ -128,13 +128,16 @@ struct aw__stack {
 struct aw__slab {
     char *map;
     size_t bytes, stride;      /* stacks at map + page + k * stride */
+    unsigned carved;           /* stacks 0..carved-1 are made (lazily, one at a time) */
+    unsigned guards;           /* stacks 0..guards-1 have a guard page below */
+    unsigned maps;             /* memory mappings it accounts for (vm.max_map_count) */
 };
 
 typedef struct aw__stack_cache {
     aw__stack_t *free;         /* LIFO: the warmest stack first */
     size_t size;               /* usable size of cached stacks */
     size_t guard_budget;       /* guarded stacks this cache may still make */
-    size_t live, cached;
+    size_t live, cached;       /* cached: free, or reserved in a slab, not yet made */
     struct aw__slab *slabs;    /* every slab mapping, unmapped at close */
     size_t nslabs, slabcap;
 } aw__stack_cache_t;
@@ -143,12 +146,28 @@ typedef struct aw__stack_cache {
 
 void aw__stack_cache_init(aw__stack_cache_t *sc, size_t size, size_t guard_budget);
 void aw__stack_cache_fini(aw__stack_cache_t *sc);
-/* A stack of the cache's size: from the cache, or a new slab. NULL on OOM. */
+/* A stack of the cache's size: from the cache, or a new slab. NULL when
+ * no memory or no mapping is left; aw__stack_why() says which. */
 aw__stack_t *aw__stack_get(aw__stack_cache_t *sc);
 void aw__stack_put(aw__stack_cache_t *sc, aw__stack_t *s);
 /* A stack of another size: its own mapping, always guarded. */
 aw__stack_t *aw__stack_map(size_t size);
 void aw__stack_unmap(aw__stack_t *s);
+/* Why the calling thread's last aw__stack_get/aw__stack_map failed:
+ * 1 when the process's memory mappings reached the limit (maps made by
+ * stacks, the limit: vm.max_map_count less a reserve, or the test knob),
+ * 0 when the kernel had no memory. */
+int aw__stack_why(size_t *maps, size_t *limit);
+/* Tests: when nonzero, the number of memory mappings the stacks of the
+ * whole process may account for (instead of vm.max_map_count less a
+ * reserve). Set it before the loop makes its stacks. */
+extern size_t aw__stack_map_max;
+/* Mappings left to the rest of the process (libraries, malloc arenas,
+ * thread stacks, mapped files) when stacks count against the limit. */
+enum { AW__MAPS_RESERVE = 2048 };
+/* Mappings the stacks of the process account for now. */
+size_t aw__stack_maps(void);
+
 /* Where an unguarded stack's canary lives: the 64 bytes just below its
  * lowest byte (the last words of the descriptor of the stack below, in a
  * packed slab), which an overflow overwrites first. 64 bytes, because

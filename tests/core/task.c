@@ -1,6 +1,8 @@
 /* tests for src/core/task.c: spawn, join, sleep, yield, cancel. */
+#include "../../src/coro/coro.h"
 #include "testutil.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -151,3 +153,40 @@ static int never_main(void *arg) {
     return 0;
 }
 Test(task, sleep_for_AW_NEVER_sleeps_until_cancelled) { aw_test_run(never_main, NULL, 0); }
+
+/* issue 14: a process whose stacks reach vm.max_map_count is told so by
+ * name, not "out of memory". The limit is lowered through the stacks'
+ * test knob (the system setting is left alone): room for what is mapped
+ * now and nothing more, so the first new slab is refused. */
+static int noop(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+static int spawn_past_the_map_limit(void *arg) {
+    (void)arg;
+    aw__stack_map_max = aw__stack_maps();
+    int rc = 0;
+    long n = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (; n < 1000 && rc == 0; n++)
+            rc = aw_spawn(g, noop, NULL, NULL);
+        cr_assert_eq(rc, -ENOMEM, "spawn %ld: %d", n, rc);
+        const aw_err_t *e = aw_err_current();
+        cr_assert_not_null(e);
+        cr_assert_not_null(strstr(e->msg, "vm.max_map_count"), "message: %s", e->msg);
+        cr_assert_null(strstr(e->msg, "no memory"), "message: %s", e->msg);
+        aw_err_clear();
+    }
+    cr_assert_lt(n, 1000, "the limit never hit");
+    aw__stack_map_max = 0;
+    /* the tasks made before the limit ran; later spawns work again */
+    aw_with (aw_group_t *g, aw_group())
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(aw_spawn(g, noop, NULL, NULL), 0);
+    return 0;
+}
+
+Test(task, issue14_map_limit_is_named_not_out_of_memory) {
+    aw_test_run(spawn_past_the_map_limit, NULL, 0);
+}

@@ -354,3 +354,47 @@ Test(stack, canary_stacks_used_within_bounds_are_fine) {
     cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "status %#x; stderr:\n%s",
               c.status, c.err);
 }
+
+/* issue 14: stacks are made as they are first handed out, so a fresh
+ * loop with a task or two touches a page or two, not a slab's 64 top
+ * pages; the slab's address space is reserved (counted as cached). */
+Test(stack, issue14_a_fresh_cache_makes_only_the_stacks_handed_out) {
+    aw__stack_cache_t sc;
+    aw__stack_cache_init(&sc, 16 * 1024, 8192);
+    aw__stack_t *a = aw__stack_get(&sc);
+    cr_assert_not_null(a);
+    cr_assert_eq(sc.nslabs, 1);
+    cr_assert_eq(sc.slabs[0].carved, 1, "made %u stacks for one", sc.slabs[0].carved);
+    aw__stack_t *b = aw__stack_get(&sc);
+    cr_assert_eq(sc.slabs[0].carved, 2);
+    aw__stack_put(&sc, b);
+    cr_assert_eq(aw__stack_get(&sc), b, "a returned stack is used before a new one is made");
+    cr_assert_eq(sc.slabs[0].carved, 2);
+    cr_assert_eq(sc.live + sc.cached, 64, "the slab's stacks: live or cached");
+    aw__stack_cache_fini(&sc);
+}
+
+/* issue 14: every mapping the stacks make is counted against the limit
+ * (vm.max_map_count less a reserve), and given back at close; past the
+ * limit a get fails and says why. Guard markers (Linux 6.13+) do not split
+ * a slab: one mapping for 64 guarded stacks; mprotect guards split it. */
+Test(stack, issue14_mappings_are_counted_against_the_limit) {
+    size_t base = aw__stack_maps();
+    aw__stack_cache_t sc;
+    aw__stack_cache_init(&sc, 16 * 1024, 8192);
+    cr_assert_not_null(aw__stack_get(&sc));
+    size_t one = aw__stack_maps() - base;
+    cr_assert_geq(one, 1);
+    cr_assert_leq(one, 1 + 2 * 64);
+    aw__stack_map_max = aw__stack_maps(); /* no room for another slab */
+    for (int i = 1; i < 64; i++)
+        cr_assert_not_null(aw__stack_get(&sc), "stack %d of the slab already mapped", i);
+    cr_assert_null(aw__stack_get(&sc), "a slab past the limit was made");
+    size_t maps, limit;
+    cr_assert_eq(aw__stack_why(&maps, &limit), 1, "the failure is not put on the map limit");
+    cr_assert_eq(limit, aw__stack_map_max);
+    aw__stack_map_max = 0;
+    cr_assert_not_null(aw__stack_get(&sc), "the limit lifted, stacks come again");
+    aw__stack_cache_fini(&sc);
+    cr_assert_eq(aw__stack_maps(), base, "mappings not given back at close");
+}
