@@ -49,6 +49,7 @@ static void aw__loop_atfork_init(void) { pthread_atfork(NULL, NULL, aw__loop_atf
 
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
     pthread_once(&aw__loop_atfork_once, aw__loop_atfork_init);
+    aw__alloc_freeze(); /* the allocator table is fixed once a loop exists */
     memset(l, 0, sizeof *l);
     if (o)
         l->opts = *o;
