@@ -85,7 +85,9 @@ def parse(path):
                 i += 1
                 decl.append(lines[i])
         elif not s.startswith(('typedef', 'struct', 'enum', '}', '#')):
-            while not re.search(r'[;{]\s*(/\*.*)?$', decl[-1]) and i + 1 < n:
+            # a one-line inline function ends in `}`: stop there, or the
+            # next declaration (aw_checkpoint after aw_sleep_ms) is lost
+            while not re.search(r'[;{}]\s*(/\*.*)?$', decl[-1]) and i + 1 < n:
                 i += 1
                 decl.append(lines[i])
         text = ' '.join(d.strip() for d in decl)
