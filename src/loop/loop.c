@@ -95,8 +95,8 @@ void aw__loop_fini(aw_loop_t *l) {
     aw__post_close(l); /* before the eventfd closes */
     aw__workers_stop(l);
     aw__stack_cache_fini(&l->stacks);
-    free(l->timers.v);
-    free(l->fds);
+    aw__free(l->timers.v);
+    aw__free(l->fds);
     close(l->evfd);
     close(l->epfd);
     aw__coro_fini(&l->main);

@@ -10,6 +10,8 @@
  * aw_main, every block must be back. */
 #include <awith.h>
 #include <awith/alloc.h>
+#include <awith/server.h>
+#include <awith/tcp.h>
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -62,6 +64,73 @@ static void *c_calloc(size_t n, size_t size) {
     if (q)
         memset(q, 0, n * size);
     return q;
+}
+
+/* ---- the workload ---- */
+
+static void on_thread(void *arg) { *(int *)arg += 1; }
+
+static int child(void *arg) {
+    aw_sleep(AW_MS(1));
+    return (int)(intptr_t)arg;
+}
+
+static int echo(aw_stream_t *s, void *arg) {
+    char line[64];
+    ssize_t n = aw_stream_read_line(s, line, sizeof line);
+    return n > 0 && aw_stream_write(s, line, (size_t)n) >= 0 ? 0 : (int)n;
+}
+
+static int noop_exit(void *self, const aw_err_t *err) { return 0; }
+static int noop_enter(void *self, void **out) { return 0; }
+static const aw_cm_type_t noop_type = {"noop", noop_enter, noop_exit};
+
+static int workload(void *arg) {
+    /* a group whose child fails: a group error with a member record */
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, child, (void *)0, NULL);
+        aw_spawn(g, child, (void *)(intptr_t)-EIO, NULL);
+    }
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    aw_err_clear();
+    /* an exit stack past its first slab */
+    static char states[200];
+    aw_with (aw_exitstack_t *st, aw_exitstack())
+        for (int i = 0; i < 200; i++)
+            aw_exitstack_enter(st, aw_cm(&noop_type, &states[i]), NULL);
+    cr_assert_eq(aw_status(), 0);
+    /* the thread pool */
+    int ran = 0;
+    cr_assert_eq(aw_to_thread(on_thread, &ran, NULL), 0);
+    cr_assert_eq(ran, 1);
+    /* a deadline (timer heap) */
+    aw_with (aw_move_on_after(AW_MS(1)))
+        aw_sleep(AW_SEC(10));
+    /* TCP: a server, a connection, a line each way */
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server(l, echo, NULL))
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l))) {
+        char line[16];
+        cr_assert_eq(aw_stream_write(s, "hi\n", 3), 0);
+        cr_assert_eq(aw_stream_read_line(s, line, sizeof line), 3);
+    }
+    cr_assert_eq(aw_status(), 0);
+    /* a file read whole: the caller frees the buffer with aw_free */
+    char *buf;
+    size_t len;
+    cr_assert_eq(aw_file_read_all("/proc/self/stat", &buf, &len, 1 << 20), 0);
+    cr_assert_gt(len, 0);
+    aw_free(buf);
+    return 0;
+}
+
+Test(alloc, N1_every_block_goes_through_the_table_and_all_come_back) {
+    cr_assert_eq(aw_allocator_set(c_malloc, c_realloc, c_calloc, c_free), 0);
+    cr_assert_eq(aw_main(workload, NULL), 0);
+    long a = atomic_load(&allocs), f = atomic_load(&frees);
+    cr_assert_gt(a, 10, "only %ld allocations went through the table", a);
+    cr_assert_eq(a, f, "%ld allocations, %ld frees: %ld blocks never came back", a, f, a - f);
+    cr_assert_eq(atomic_load(&bad), 0);
 }
 
 static int try_set(void *arg) {
