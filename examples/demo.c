@@ -50,6 +50,8 @@ static const struct {
     {"multiple, nested and combined managers; exit stack (seed 003)", "combined.c", example_combined},
     {"generator managers and async generators (seed 004)", "generators.c", example_generators},
     {"AsyncConnection over a real TCP server (seed 001)", "net/tcp_connection.c", example_tcp_connection},
+    {"the timing manager around real requests, with deadlines (seed 003; seed 002, section 9)",
+     "net/timing.c", example_timing},
     {"file reader: async_file_reader, aiofiles.open (seed 002, section 6)", "fs/file_reader.c", example_file_reader},
     {"seed 003 on real files: aw_file, log managers, errors, copies, atomic write", "fs/file_handling.c",
      example_file_handling},

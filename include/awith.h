@@ -20,6 +20,7 @@
 
 #include <awith/base.h>
 #include <awith/version.h>
+#include <awith/alloc.h>
 #include <awith/err.h>
 #include <awith/loop.h>
 #include <awith/log.h>

@@ -24,7 +24,7 @@ HEADER = {
     'base': 'coro', 'version': 'coro', 'loop': 'loop', 'err': 'core', 'cm': 'core', 'scope': 'core',
     'task': 'core', 'group': 'core', 'gather': 'core', 'with': 'core', 'trace': 'core',
     'thread': 'core', 'fd': 'core', 'track': 'core', 'loops': 'core', 'log': 'core',
-    'signal': 'core',
+    'signal': 'core', 'alloc': 'core',
     'lock': 'sync', 'sem': 'sync', 'event': 'sync', 'cond': 'sync', 'pool': 'sync',
     'gencm': 'cm', 'gen': 'cm', 'exitstack': 'cm', 'timing': 'cm', 'introspect': 'cm',
     'testing': 'cm',

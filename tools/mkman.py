@@ -8,7 +8,14 @@ header and the declaration), DESCRIPTION (the contract comment above the
 declaration; one comment may cover a run of declarations with no blank
 line between them), SEE ALSO (the header's other names and its concept
 page). Every header gets a section 7 concept page, awith-<concept>(7),
-from the comment at its top. The pages are generated, never edited, so
+from the comment at its top; every page of docs/ (docs/<name>.md, beside
+INCLUDE_DIR) becomes awith-<name>(7) too, converted from its Markdown,
+and where a header has the same name the two are one page (the doc, then
+the header's comment and its functions). A doc page's SEE ALSO lists the
+function pages of every public name it mentions, and --check fails on a
+name it mentions that does not exist (a page that drifted from the code)
+or a contract id it cites that docs/semantics.md does not define. The
+pages are generated, never edited, so
 they cannot drift from the headers; a public name with no contract
 comment is an error, so none goes undocumented.
 
@@ -85,7 +92,9 @@ def parse(path):
                 i += 1
                 decl.append(lines[i])
         elif not s.startswith(('typedef', 'struct', 'enum', '}', '#')):
-            while not re.search(r'[;{]\s*(/\*.*)?$', decl[-1]) and i + 1 < n:
+            # a one-line inline function ends in `}`: stop there, or the
+            # next declaration (aw_checkpoint after aw_sleep_ms) is lost
+            while not re.search(r'[;{}]\s*(/\*.*)?$', decl[-1]) and i + 1 < n:
                 i += 1
                 decl.append(lines[i])
         text = ' '.join(d.strip() for d in decl)
@@ -163,7 +172,112 @@ def pages(incdir):
                 esc('\n'.join(body)), '.fi', '.SH FUNCTIONS']
         text += [f'.BR {n} (3)' for n in names]
         out[f'awith-{c}.7'] = '\n'.join(text) + '\n'
+    public = {p[:-2] for p in out if p.endswith('.3')}
+    docs, bad = doc_pages(incdir, public)
+    missing += bad
+    for name, (title, body, used) in docs.items():
+        key = f'awith-{name}.7'
+        head = [f'.TH AWITH-{name.upper()} 7 "" "awith {VERSION}" "awith manual"',
+                '.SH NAME', f'awith-{name} \\- {esc(title)}', '.SH DESCRIPTION']
+        if key in out:
+            # the header's page follows the doc: its comment and functions
+            hdr = out[key].split('\n.SH DESCRIPTION\n', 1)[1]
+            body = body + ['.SH THE HEADER', f'.B #include <awith/{name}.h>'] + \
+                hdr.rstrip('\n').split('\n')
+        also = [f'.BR {n} (3)' for n in used]
+        tail = ['.SH SEE ALSO'] + [a + ',' for a in also[:-1]] + also[-1:] if also else []
+        out[key] = '\n'.join(head + body + tail) + '\n'
     return out, missing
+
+
+def inline(text):
+    """Markdown inline markup to roff: `code` bold, **x** bold, *x* italic."""
+    text = esc(text)
+    text = re.sub(r'`([^`]+)`', r'\\fB\1\\fR', text)
+    text = re.sub(r'\*\*([^*]+)\*\*', r'\\fB\1\\fR', text)
+    text = re.sub(r'(?<![\w*])\*([^*\s][^*]*)\*(?!\w)', r'\\fI\1\\fR', text)
+    text = re.sub(r'\[([^\]]+)\]\([^)]+\)', r'\1', text)
+    return text
+
+
+def md_to_roff(lines):
+    """The body of a Markdown page as roff (headings, paragraphs, lists,
+    code blocks, tables kept as preformatted text)."""
+    out, i = [], 0
+    while i < len(lines):
+        l = lines[i]
+        if l.startswith('```'):
+            out += ['.PP', '.nf', '.RS 4']
+            i += 1
+            while i < len(lines) and not lines[i].startswith('```'):
+                out.append(esc(lines[i]) if lines[i] else '')
+                i += 1
+            out += ['.RE', '.fi']
+        elif l.startswith('<!--'):
+            while '-->' not in lines[i]:
+                i += 1
+        elif l.startswith('## ') or l.startswith('### '):
+            out.append(('.SH ' if l.startswith('## ') else '.SS ') + esc(l.lstrip('#').strip().upper()
+                                                                       if l.startswith('## ') else l.lstrip('#').strip()))
+        elif l.startswith('|'):
+            out += ['.PP', '.nf']
+            while i < len(lines) and lines[i].startswith('|'):
+                if not re.match(r'^\|[-| :]+\|$', lines[i]):
+                    out.append(inline(lines[i]))
+                i += 1
+            out.append('.fi')
+            continue
+        elif re.match(r'^\s*([-*]|\d+\.) ', l):
+            m = re.match(r'^\s*([-*]|\d+\.) (.*)', l)
+            item = [m.group(2)]
+            while i + 1 < len(lines) and lines[i + 1].startswith('  ') and lines[i + 1].strip():
+                i += 1
+                item.append(lines[i].strip())
+            out += ['.IP \\(bu 2' if m.group(1) in '-*' else f'.IP {m.group(1)} 4',
+                    inline(' '.join(item))]
+        elif l.strip():
+            para = [l.strip()]
+            while i + 1 < len(lines) and lines[i + 1].strip() and not re.match(
+                    r'^(```|#|\||<!--|\s*([-*]|\d+\.) )', lines[i + 1]):
+                i += 1
+                para.append(lines[i].strip())
+            out += ['.PP', inline(' '.join(para))]
+        i += 1
+    return out
+
+
+def doc_pages(incdir, names):
+    """docs/*.md: name -> (title, roff body, public names mentioned), and
+    the problems --check reports."""
+    d = os.path.join(incdir, os.pardir, 'docs')
+    if not os.path.isdir(d):
+        return {}, []
+    ids = set()
+    sem = os.path.join(d, 'semantics.md')
+    if os.path.exists(sem):
+        for l in open(sem, encoding='utf-8'):
+            m = re.match(r'^- ([A-N]\d+)\.', l)
+            if m:
+                ids.add(m.group(1))
+    out, bad = {}, []
+    for f in sorted(os.listdir(d)):
+        if not f.endswith('.md'):
+            continue
+        lines = open(os.path.join(d, f), encoding='utf-8').read().split('\n')
+        title = lines[0].lstrip('#').strip() if lines and lines[0].startswith('#') else f[:-3]
+        text = '\n'.join(lines)
+        used = sorted({n for n in re.findall(r'\b(aw_[a-z0-9_]+)\s*\(', text)
+                       if not n.startswith('aw__')})
+        for n in used:
+            if n not in names:
+                bad.append(f'docs/{f}: mentions {n}(), which no header declares')
+        if f != 'semantics.md' and ids:
+            for m in re.finditer(r'SEMANTICS ((?:[A-N]\d+(?:,\s*)?)+)', text):
+                for ident in re.findall(r'[A-N]\d+', m.group(1)):
+                    if ident not in ids:
+                        bad.append(f'docs/{f}: cites SEMANTICS {ident}, not in docs/semantics.md')
+        out[f[:-3]] = (title, md_to_roff(lines[1:]), [n for n in used if n in names])
+    return out, bad
 
 
 def main(argv):

@@ -61,6 +61,12 @@ if python3 tools/mkman.py --check include >"$log/man.out" 2>&1; then
 else
   failed=$((failed + 1)); cat "$log/man.out"
 fi
+echo "== examples (every header and doc example compiles and links against the library)"
+if python3 tools/check-examples.py build >"$log/examples.out" 2>&1; then
+  passed=$((passed + 1)); tail -1 "$log/examples.out"
+else
+  failed=$((failed + 1)); cat "$log/examples.out" | head -80
+fi
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   suite asan build-asan $full -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dfault_injection=true

@@ -5,6 +5,7 @@
 #define AWITH_NET_DEMO_H
 
 int example_tcp_connection(void *arg); /* seed 001: AsyncConnection over a real TCP server */
+int example_timing(void *arg);         /* seeds 003 + 002 §9: the timing manager, deadlines, real requests */
 int example_file_reader(void *arg);    /* seed 002 §6: async_file_reader, aiofiles.open */
 int aw_example_net_demo(void);
 

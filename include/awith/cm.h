@@ -27,7 +27,7 @@
  * uses the state in place (the block ends before the literal does); the
  * exit stack, whose entries outlive the statement that built them, copies
  * such a state into storage of its own before entering it, so
- *     for (i = 0; i < n; i++) aw_exitstack_enter(st, aw_file(p[i], ...), &f[i]);
+ *     for (i = 0; i < n; i++) aw_exitstack_enter(st, aw_file(p[i], O_RDONLY, 0), (void **)&f[i]);
  * enters n distinct files. Only the state itself is copied: what its
  * fields point to (a path, a request's headers) must live as long as the
  * manager uses it (for most managers: until enter returns).

@@ -62,7 +62,8 @@ AW_API int aw_file_sync(aw_file_t *f);
  * never dropped: SEMANTICS K5). Never suspends. */
 AW_API int aw_file_close(aw_file_t *f);
 
-/* Read a whole file into a new NUL-terminated buffer (*out, free() it;
+/* Read a whole file into a new NUL-terminated buffer (*out, the caller's:
+ * aw_free() it, or free() with the default allocator, awith/alloc.h;
  * *len without the NUL). -EFBIG beyond `max` bytes (0: no limit). */
 AW_API int aw_file_read_all(const char *path, char **out, size_t *len, size_t max);
 

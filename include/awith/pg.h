@@ -152,7 +152,8 @@ AW_API const char *aw_pg_res_text(const aw_pg_res_t *r, int row, int col);
 AW_API int aw_pg_res_int(const aw_pg_res_t *r, int row, int col, long long *out);
 AW_API int aw_pg_res_double(const aw_pg_res_t *r, int row, int col, double *out);
 AW_API int aw_pg_res_bool(const aw_pg_res_t *r, int row, int col, bool *out);
-/* bytea, decoded into a malloc'd buffer the caller frees. */
+/* bytea, decoded into a buffer the caller frees with aw_free() (free()
+ * with the default allocator, awith/alloc.h). */
 AW_API int aw_pg_res_bytea(const aw_pg_res_t *r, int row, int col, unsigned char **out, size_t *len);
 AW_API void aw_pg_res_free(aw_pg_res_t *r);
 

@@ -30,8 +30,10 @@
  * Scopes live inside the aw_with block that entered them: no malloc.
  *
  *   aw_with (aw_scope_t *s, aw_fail_after(AW_MS(100))) { ... }
- *   aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(100))) { ... }
- *   if (aw_scope_expired(s)) ...   (inside the block)
+ *   aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(100))) {
+ *       ...
+ *       if (aw_scope_expired(s)) ...  // inside the block: the deadline fired
+ *   }
  */
 #ifndef AWITH_SCOPE_H
 #define AWITH_SCOPE_H

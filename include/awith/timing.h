@@ -2,7 +2,7 @@
  *
  *   static aw_timing_t q = AW_TIMING_INIT("query", NULL, NULL);
  *   aw_with (aw_timed(&q)) { ... }       // one measurement per block
- *   printf("%llu runs, max %lld ns\n", q.count, q.max);
+ *   printf("%llu runs, max %lld ns\n", (unsigned long long)q.count, (long long)q.max);
  *
  * Each block is timed from its enter to its exit (managers stacked after
  * it on the following aw_with lines are inside the measurement), on every

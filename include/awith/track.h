@@ -6,10 +6,15 @@
  * it would have returned 0). A program's own resources join the same way:
  *
  *   typedef struct { int fd; aw_track_t track; } conn_t;
- *   conn->fd = open_it(...);
- *   aw_track_open(&conn->track, "conn", "%s:%d", host, port);
- *   ...
- *   aw_track_close(&conn->track);   // with the close, on every path
+ *   static int conn_open(conn_t *conn, const char *host, int port) {
+ *       if ((conn->fd = open_it(host, port)) < 0)
+ *           return aw_status();
+ *       return aw_track_open(&conn->track, "conn", "%s:%d", host, port);
+ *   }
+ *   static void conn_close(conn_t *conn) {
+ *       close(conn->fd);
+ *       aw_track_close(&conn->track);   // with the close, on every path
+ *   }
  *
  * The handle lives in the resource; the registry keeps a small record of
  * its own (one malloc), so a resource whose memory is gone is still

@@ -45,7 +45,7 @@ static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st, size_t extra) {
         size_t cap = s ? 2 * s->cap : 4 * AW__XS_ALIGN(sizeof(aw__xs_node_t) + 64);
         if (cap < need)
             cap = need;
-        aw__xs_slab_t *n = malloc(sizeof *n + cap);
+        aw__xs_slab_t *n = aw__malloc(sizeof *n + cap);
         if (!n)
             return NULL;
         n->next = s;
@@ -70,7 +70,7 @@ static void aw__xs_unalloc(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra) {
 static void aw__xs_release(aw_exitstack_t *st) {
     for (aw__xs_slab_t *s = st->slabs, *next; s; s = next) {
         next = s->next;
-        free(s);
+        aw__free(s);
     }
     st->slabs = NULL;
 }

@@ -4,6 +4,7 @@
  * static state is involved. The manager bookkeeping is a small array of
  * live blocks: exits usually match the newest entry (a LIFO walk from the
  * end finds it at once). */
+#include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
 #include <awith/testing.h>
 #include <awith/scope.h>
 #include <awith/with.h>
@@ -70,7 +71,7 @@ static void aw__t_trace(const aw_trace_event_t *ev, void *arg) {
             break; /* a failed enter gets no exit */
         if (s->nlive == s->cap) {
             size_t cap = s->cap ? 2 * s->cap : 64;
-            aw__t_live_t *p = realloc(s->live, cap * sizeof *p);
+            aw__t_live_t *p = aw__realloc(s->live, cap * sizeof *p);
             if (!p)
                 abort(); /* a checker that loses track would lie */
             s->live = p;
@@ -183,7 +184,7 @@ static int aw__t_once(const aw_testing_t *t, aw_testing_inject_t how, int k,
             aw__t_violation(&s, "semaphore '%s' has %lld permits (had %lld)%s", t->sems[i]->name,
                             (long long)aw_sem_value(t->sems[i]), (long long)semv[i],
                             t->sems[i]->waiters.head ? " and waiters" : "");
-    free(s.live);
+    aw__free(s.live);
     if (res)
         *res = (aw_testing_result_t){.points = s.points, .injected = s.injected,
                                      .status = s.status, .err = s.err, .enters = s.enters,

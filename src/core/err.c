@@ -56,7 +56,7 @@ static void aw__err_release(aw_err_t *e) {
     if (r >= aw__err_reserve && r < aw__err_reserve + AW__ERR_RESERVE)
         r->used = false;
     else
-        free(e);
+        aw__free(e);
 }
 
 /* A record with room for a message of *len bytes (NUL included): from
@@ -64,7 +64,7 @@ static void aw__err_release(aw_err_t *e) {
  * reserve used up, the oldest records of t's own chain make room: the
  * newest failure matters most (it is what aw_status() reports). */
 static aw_err_t *aw__err_alloc(aw_task_t *t, size_t *len) {
-    aw_err_t *e = malloc(sizeof *e + *len);
+    aw_err_t *e = aw__malloc(sizeof *e + *len);
     if (e)
         return e;
     for (;;) {

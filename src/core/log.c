@@ -54,7 +54,7 @@ void aw__log(aw_loop_t *l, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char *s = NULL;
-    int n = vasprintf(&s, fmt, ap);
+    int n = aw__vasprintf(&s, fmt, ap);
     va_end(ap);
     if (n < 0) { /* no memory for the text: stderr, never nothing */
         va_start(ap, fmt);
@@ -63,7 +63,7 @@ void aw__log(aw_loop_t *l, const char *fmt, ...) {
         return;
     }
     aw__log_msg(l, s);
-    free(s);
+    aw__free(s);
 }
 
 FILE *aw__log_begin(aw__logbuf_t *b) {

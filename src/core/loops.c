@@ -140,7 +140,7 @@ static aw__lnode_t *aw__inbox_take(aw__lslot_t *s, int close) {
 
 static void aw__lcall_put(aw__lcall_t *m) {
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
-        free(m);
+        aw__free(m);
 }
 
 /* The answer found no caller's loop (it has closed, so the caller is
@@ -281,7 +281,7 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
             abandon(arg); /* -ECANCELED always hands arg over */
         return rc;
     }
-    aw__lcall_t *m = calloc(1, sizeof *m);
+    aw__lcall_t *m = aw__calloc(1, sizeof *m);
     if (!m)
         return aw_raise(-ENOMEM, "aw_loops_call: no memory for the message");
     atomic_init(&m->refs, 1);
@@ -296,7 +296,7 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
     m->waiter = t;
     m->owner = 1;
     if (aw__inbox_push(&set->slots[to], &m->node) < 0) {
-        free(m);
+        aw__free(m);
         return aw_raise(-ESHUTDOWN, "call to loop %d: it has closed", to);
     }
     t->wait_obj = m;
@@ -439,7 +439,7 @@ static void aw__loops_free(aw_loops_t *ls) {
             close(ls->slots[i].evfd);
         pthread_mutex_destroy(&ls->slots[i].mu);
     }
-    free(ls);
+    aw__free(ls);
 }
 
 int aw_loops_join(aw_loops_t *ls) {
@@ -459,7 +459,7 @@ int aw_loops_start(aw_loops_t **out, int n, aw_loops_fn fn, void *arg,
     if (n < 1 || !fn || !out)
         return aw_raise(-EINVAL, "aw_loops_start: %s", n < 1 ? "n must be at least 1"
                                                      : "NULL function or result");
-    aw_loops_t *ls = calloc(1, sizeof *ls + (size_t)n * sizeof ls->slots[0]);
+    aw_loops_t *ls = aw__calloc(1, sizeof *ls + (size_t)n * sizeof ls->slots[0]);
     if (!ls)
         return aw_raise(-ENOMEM, "aw_loops_start: no memory for %d loops", n);
     ls->n = n;

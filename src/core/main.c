@@ -75,9 +75,9 @@ static void *aw__segv_install(const aw_loop_opts_t *o) {
         return NULL;
     stack_t ss = {0};
     ss.ss_size = 64 * 1024;
-    ss.ss_sp = malloc(ss.ss_size);
+    ss.ss_sp = aw__malloc(ss.ss_size);
     if (!ss.ss_sp || sigaltstack(&ss, &aw__old_altstack) < 0) {
-        free(ss.ss_sp);
+        aw__free(ss.ss_sp);
         return NULL;
     }
     pthread_mutex_lock(&aw__segv_mu);
@@ -111,7 +111,7 @@ static void aw__segv_remove(void *altstack) {
     } else {
         sigaltstack(&aw__old_altstack, NULL);
     }
-    free(altstack);
+    aw__free(altstack);
 }
 
 /* ---- the life of a loop: open, start, close (aw_main, aw_loop_new) ---- */
@@ -159,7 +159,7 @@ int aw__rt_open(const aw_loop_opts_t *opts, const char *who, aw__rt_t **out) {
     aw_loop_t tmp = {0};
     if (opts)
         tmp.opts = *opts;
-    aw__rt_t *rt = calloc(1, sizeof *rt);
+    aw__rt_t *rt = aw__calloc(1, sizeof *rt);
     if (!rt) {
         aw__log(&tmp, "awith: %s cannot start: out of memory for the loop\n", who);
         return -ENOMEM;
@@ -170,7 +170,7 @@ int aw__rt_open(const aw_loop_opts_t *opts, const char *who, aw__rt_t **out) {
     if (rc < 0) {
         aw__log(&tmp, "awith: %s cannot start the loop: %s failed: %s\n", who, what,
                 aw_strerror(rc));
-        free(rt);
+        aw__free(rt);
         return rc;
     }
     l->core = &rt->core;
@@ -180,7 +180,7 @@ int aw__rt_open(const aw_loop_opts_t *opts, const char *who, aw__rt_t **out) {
         aw__log(&tmp, "awith: %s cannot start: cancel_on_signals is taken by another loop "
                       "(one per process)\n", who);
         aw__loop_fini(l);
-        free(rt);
+        aw__free(rt);
         return -EBUSY;
     }
     aw__loop_tls = l;
@@ -256,7 +256,7 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
     aw__sigc_remove(l);
     aw__loop_tls = NULL;
     aw__loop_fini(l);
-    free(rt);
+    aw__free(rt);
     return rc;
 }
 

@@ -26,7 +26,7 @@ static void aw__tjob_done(aw__job_t *j) {
     }
     if (tj->abandon)
         tj->abandon(tj->arg);
-    free(tj);
+    aw__free(tj);
 }
 
 static void aw__tjob_unwait(aw_task_t *t) {
@@ -45,7 +45,7 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
             abandon(arg);
         return rc;
     }
-    aw__tjob_t *tj = calloc(1, sizeof *tj);
+    aw__tjob_t *tj = aw__calloc(1, sizeof *tj);
     if (!tj)
         return aw_raise(-ENOMEM, "aw_to_thread: out of memory");
     tj->job.work = aw__tjob_work;
@@ -56,12 +56,12 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     tj->waiter = t;
     rc = aw__workers_submit(t->loop, &tj->job);
     if (rc == -ECHILD) {
-        free(tj);
+        aw__free(tj);
         return aw_raise(rc, "aw_to_thread in a forked child whose loop is still the parent's: "
                             "call aw_loop_fork() in the child first");
     }
     if (rc < 0) {
-        free(tj);
+        aw__free(tj);
         return aw_raise(rc, "aw_to_thread: cannot start the thread pool: %s", aw_strerror(rc));
     }
     t->wait_obj = tj;
@@ -71,7 +71,7 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     if (rc == -ECANCELED && !tj->waiter && abandon)
         return rc; /* the pool owns tj and arg now */
     if (rc == -ECHILD) { /* done by aw_loop_fork: its worker was the parent's */
-        free(tj);
+        aw__free(tj);
         return aw_raise(rc, "aw_to_thread: the process forked while this call ran on the "
                             "parent's thread pool; it may have run partly, in the parent only");
     }
@@ -88,6 +88,6 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
         rc = aw__task_wait(t, AW_NEVER, 0);
         aw__err_drop_newer(t, mark);
     }
-    free(tj);
+    aw__free(tj);
     return rc < 0 ? rc : 0;
 }

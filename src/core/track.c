@@ -40,7 +40,7 @@ int aw_track_open(aw_track_t *t, const char *kind, const char *fmt, ...) {
     aw_loop_t *l = aw__loop_tls;
     if (!l || !l->core)
         return -EPERM;
-    struct aw__track_rec *r = calloc(1, sizeof *r);
+    struct aw__track_rec *r = aw__calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
     r->kind = kind;
@@ -79,7 +79,7 @@ void aw_track_close(aw_track_t *t) {
         c->tracked = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    free(r);
+    aw__free(r);
 }
 
 size_t aw__track_report(aw_loop_t *l) {
@@ -90,7 +90,7 @@ size_t aw__track_report(aw_loop_t *l) {
         aw__log(l, "awith: %s '%s' was never closed (opened by task '%s', %s %s:%d)\n",
                 r->kind, r->name, r->task, r->in_with ? "entering the aw_with at" : "spawned at",
                 r->file ? r->file : "?", r->line);
-        free(r);
+        aw__free(r);
     }
     c->tracked = NULL;
     c->track_id = 0; /* handles still out are now stale: never this id again */

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc.h"
+
 typedef struct aw__stack aw__stack_t;
 typedef struct aw__coro aw__coro_t;
 

@@ -278,7 +278,7 @@ static int aw__stack_slab(aw__stack_cache_t *sc) {
     aw__why.maps = 0;
     if (sc->nslabs == sc->slabcap) {
         size_t cap = sc->slabcap ? sc->slabcap * 2 : 16;
-        struct aw__slab *n = realloc(sc->slabs, cap * sizeof *n);
+        struct aw__slab *n = aw__realloc(sc->slabs, cap * sizeof *n);
         if (!n)
             return -1;
         sc->slabs = n;
@@ -365,7 +365,7 @@ void aw__stack_cache_fini(aw__stack_cache_t *sc) {
         munmap(sl->map, sl->bytes);
         aw__maps_give(sl->maps);
     }
-    free(sc->slabs);
+    aw__free(sc->slabs);
     *sc = (aw__stack_cache_t){0};
 }
 

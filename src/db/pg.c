@@ -20,6 +20,7 @@
  * used out of sync, and a pool can keep it instead of opening another
  * (issue 11, 2.3-2.4). If the settler cannot be spawned, the next
  * operation does the same inline. */
+#include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
@@ -162,19 +163,19 @@ static void pg_cancel_work(void *arg) {
 static void pg_cancel_free(void *arg) {
     aw__pg_cancel_t *j = arg;
     PQfreeCancel(j->cn);
-    free(j);
+    aw__free(j);
 }
 
 /* Ask the server to stop what runs on c; returns once the postmaster has
  * taken the request (or the caller was cancelled: the job finishes on its
  * own). */
 static void pg_cancel_send(aw_pg_t *c) {
-    aw__pg_cancel_t *j = malloc(sizeof *j);
+    aw__pg_cancel_t *j = aw__malloc(sizeof *j);
     if (!j)
         return;
     j->cn = PQgetCancel(c->pg);
     if (!j->cn) {
-        free(j);
+        aw__free(j);
         return;
     }
     if (aw_to_thread(pg_cancel_work, j, pg_cancel_free) != -ECANCELED)
@@ -226,7 +227,7 @@ static void pg_close_hard(aw_pg_t *c) {
         PQfinish(c->pg);
     c->pg = NULL;
     for (int i = 0; i < c->nstmts; i++)
-        free(c->stmts[i].sql);
+        aw__free(c->stmts[i].sql);
     c->nstmts = 0;
 }
 
@@ -272,7 +273,7 @@ static void pg_drop_notifies(aw_pg_t *c) {
 
 static void pg_forget_stmts(aw_pg_t *c) {
     for (int i = 0; i < c->nstmts; i++)
-        free(c->stmts[i].sql);
+        aw__free(c->stmts[i].sql);
     c->nstmts = 0;
 }
 
@@ -396,7 +397,7 @@ static void pg_settled(aw_pg_t *c, int rc) {
     c->undo = 0;
     if (c->close_pending) {
         pg_close_hard(c);
-        free(c);
+        aw__free(c);
         return;
     }
     aw_event_set(&c->settled);
@@ -554,17 +555,17 @@ static void pg_connect_free(void *arg) {
     aw__pg_connect_job_t *j = arg;
     if (j->pg)
         PQfinish(j->pg);
-    free(j->dsn);
-    free(j);
+    aw__free(j->dsn);
+    aw__free(j);
 }
 
 int aw_pg_open(aw_pg_t **out, const char *dsn) {
     *out = NULL;
-    aw_pg_t *c = calloc(1, sizeof *c);
-    aw__pg_connect_job_t *j = calloc(1, sizeof *j);
-    if (!c || !j || !(j->dsn = strdup(dsn ? dsn : ""))) {
-        free(c);
-        free(j);
+    aw_pg_t *c = aw__calloc(1, sizeof *c);
+    aw__pg_connect_job_t *j = aw__calloc(1, sizeof *j);
+    if (!c || !j || !(j->dsn = aw__strdup(dsn ? dsn : ""))) {
+        aw__free(c);
+        aw__free(j);
         return aw_raise(-ENOMEM, "postgres: out of memory");
     }
     c->fd = -1;
@@ -611,7 +612,7 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
     if (PQsetnonblocking(c->pg, 1) != 0) {
         rc = pg_lost(c, "connect");
         PQfinish(c->pg);
-        free(c);
+        aw__free(c);
         return rc;
     }
     /* named without the password a DSN may hold */
@@ -622,7 +623,7 @@ int aw_pg_open(aw_pg_t **out, const char *dsn) {
 fail:
     if (!given)
         pg_connect_free(j);
-    free(c);
+    aw__free(c);
     return rc;
 }
 
@@ -635,7 +636,7 @@ void aw_pg_close(aw_pg_t *c) {
         return;
     }
     pg_close_hard(c);
-    free(c);
+    aw__free(c);
 }
 
 static int pg_connect_enter(void *self, void **out) {
@@ -666,13 +667,13 @@ static int pg_params(aw__pg_params_t *p, const aw_pg_arg_t *a, int n) {
     p->l = p->lengths;
     p->f = p->formats;
     if (n > 64) {
-        p->v = malloc(n * sizeof *p->v);
-        p->l = malloc(n * sizeof *p->l);
-        p->f = malloc(n * sizeof *p->f);
+        p->v = aw__malloc(n * sizeof *p->v);
+        p->l = aw__malloc(n * sizeof *p->l);
+        p->f = aw__malloc(n * sizeof *p->f);
         if (!p->v || !p->l || !p->f) {
-            free(p->v);
-            free(p->l);
-            free(p->f);
+            aw__free(p->v);
+            aw__free(p->l);
+            aw__free(p->f);
             return aw_raise(-ENOMEM, "postgres: out of memory for %d parameters", n);
         }
     }
@@ -685,9 +686,9 @@ static int pg_params(aw__pg_params_t *p, const aw_pg_arg_t *a, int n) {
 }
 static void pg_params_free(aw__pg_params_t *p) {
     if (p->v != p->values) {
-        free(p->v);
-        free(p->l);
-        free(p->f);
+        aw__free(p->v);
+        aw__free(p->l);
+        aw__free(p->f);
     }
 }
 
@@ -806,11 +807,11 @@ static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **o
         c->busy = true;
         if ((rc = pg_finish(c, NULL, "prepare")) < 0)
             return rc;
-        if (!(fresh.sql = strdup(sql)))
+        if (!(fresh.sql = aw__strdup(sql)))
             return aw_raise(-ENOMEM, "postgres: out of memory");
         fresh.dirt = pg_sql_dirt(sql);
         if (c->nstmts == AW__PG_STMTS) { /* full: forget the oldest (still prepared) */
-            free(c->stmts[0].sql);
+            aw__free(c->stmts[0].sql);
             memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
             c->nstmts--;
         }
@@ -859,7 +860,7 @@ static void pg_stmt_drop(aw_pg_t *c, const char *sql) {
     char dealloc[48];
     snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", s->name);
     bool gone = !strcmp(c->err.sqlstate, "26000");
-    free(s->sql);
+    aw__free(s->sql);
     c->nstmts--;
     memmove(s, s + 1, (size_t)(c->stmts + c->nstmts - s) * sizeof *s);
     if (!gone && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
@@ -1094,7 +1095,7 @@ int aw_pg_res_bytea(const aw_pg_res_t *r, int row, int col, unsigned char **out,
     if (!u)
         return -ENOMEM;
     /* hand back memory the caller can free() */
-    unsigned char *m = malloc(n ? n : 1);
+    unsigned char *m = aw__malloc(n ? n : 1);
     if (m)
         memcpy(m, u, n);
     PQfreemem(u);

@@ -9,6 +9,7 @@
  * lock is needed. A cancelled caller interrupts its job and leaves; the
  * job's abandon callback (loop thread) frees it, wakes whoever waits for
  * the connection, and closes the database if close was asked meanwhile. */
+#include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
@@ -86,7 +87,7 @@ typedef struct aw__sq_job {
 
 static void val_free(aw__sq_val_t *v) {
     if (v->type == AW_SQLITE_TEXT || v->type == AW_SQLITE_BLOB)
-        free(v->p);
+        aw__free(v->p);
 }
 
 void aw_sqlite_res_free(aw_sqlite_res_t *r) {
@@ -95,22 +96,22 @@ void aw_sqlite_res_free(aw_sqlite_res_t *r) {
     for (int i = 0; i < r->nrows * r->ncols; i++)
         val_free(&r->cells[i]);
     for (int i = 0; r->names && i < r->ncols; i++) /* names may be half built (OOM) */
-        free(r->names[i]);
-    free(r->names);
-    free(r->cells);
-    free(r);
+        aw__free(r->names[i]);
+    aw__free(r->names);
+    aw__free(r->cells);
+    aw__free(r);
 }
 
 static void job_free(aw__sq_job_t *j) {
     for (int i = 0; i < j->nargs; i++)
         val_free(&j->args[i]);
-    free(j->args);
-    free(j->sql);
-    free(j->path);
+    aw__free(j->args);
+    aw__free(j->sql);
+    aw__free(j->path);
     aw_sqlite_res_free(j->res);
     if (j->st)
         sqlite3_finalize(j->st);
-    free(j);
+    aw__free(j);
 }
 
 /* Test-only fault injection (debug builds): when set to N > 0, the N-th
@@ -129,10 +130,10 @@ static bool rb_fail(void) {
 #else
 static inline bool rb_fail(void) { return false; }
 #endif
-static void *rb_malloc(size_t n) { return rb_fail() ? NULL : malloc(n); }
-static void *rb_calloc(size_t n, size_t m) { return rb_fail() ? NULL : calloc(n, m); }
-static void *rb_realloc(void *p, size_t n) { return rb_fail() ? NULL : realloc(p, n); }
-static char *rb_strdup(const char *s) { return rb_fail() ? NULL : strdup(s); }
+static void *rb_malloc(size_t n) { return rb_fail() ? NULL : aw__malloc(n); }
+static void *rb_calloc(size_t n, size_t m) { return rb_fail() ? NULL : aw__calloc(n, m); }
+static void *rb_realloc(void *p, size_t n) { return rb_fail() ? NULL : aw__realloc(p, n); }
+static char *rb_strdup(const char *s) { return rb_fail() ? NULL : aw__strdup(s); }
 
 /* Copy a column value out of the statement (worker thread). */
 static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
@@ -191,7 +192,7 @@ static sqlite3_stmt *stmt_get(aw_sqlite_t *c, const char *sql, int *rc) {
     *rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (*rc != SQLITE_OK)
         return NULL;
-    char *copy = strdup(sql);
+    char *copy = aw__strdup(sql);
     if (!copy) {
         sqlite3_finalize(st);
         *rc = SQLITE_NOMEM;
@@ -200,7 +201,7 @@ static sqlite3_stmt *stmt_get(aw_sqlite_t *c, const char *sql, int *rc) {
     if (c->nstmts == AW__SQ_STMTS) {
         c->nstmts--;
         sqlite3_finalize(c->stmts[c->nstmts].st);
-        free(c->stmts[c->nstmts].sql);
+        aw__free(c->stmts[c->nstmts].sql);
     }
     memmove(c->stmts + 1, c->stmts, c->nstmts * sizeof *c->stmts);
     c->stmts[0] = (aw__sq_stmt_t){copy, st};
@@ -402,12 +403,12 @@ static void job_work(void *arg) {
 static void conn_free(aw_sqlite_t *c) {
     for (int i = 0; i < c->nstmts; i++) {
         sqlite3_finalize(c->stmts[i].st);
-        free(c->stmts[i].sql);
+        aw__free(c->stmts[i].sql);
     }
     c->nstmts = 0;
     if (c->db)
         sqlite3_close_v2(c->db);
-    free(c);
+    aw__free(c);
 }
 
 /* A cancelled caller's job finished (loop thread). */
@@ -504,14 +505,14 @@ static int job_run(aw__sq_job_t *j, const char *what) {
 }
 
 static aw__sq_job_t *job_new(aw_sqlite_t *c, int kind, const char *sql, const aw_sqlite_arg_t *a, int n) {
-    aw__sq_job_t *j = calloc(1, sizeof *j);
+    aw__sq_job_t *j = aw__calloc(1, sizeof *j);
     if (!j)
         return NULL;
     j->kind = kind;
     j->conn = c;
-    if (sql && !(j->sql = strdup(sql)))
+    if (sql && !(j->sql = aw__strdup(sql)))
         goto oom;
-    if (n > 0 && !(j->args = calloc(n, sizeof *j->args)))
+    if (n > 0 && !(j->args = aw__calloc(n, sizeof *j->args)))
         goto oom;
     for (int i = 0; i < n; i++, j->nargs++) {
         aw__sq_val_t *v = &j->args[i];
@@ -526,7 +527,7 @@ static aw__sq_job_t *job_new(aw_sqlite_t *c, int kind, const char *sql, const aw
                 v->type = AW_SQLITE_NULL;
                 continue;
             }
-            if (!(v->p = malloc(len ? len : 1)))
+            if (!(v->p = aw__malloc(len ? len : 1)))
                 goto oom;
             if (len)
                 memcpy(v->p, a[i].p, len);
@@ -541,12 +542,12 @@ oom:
 
 int aw_sqlite_open(aw_sqlite_t **out, const char *path) {
     *out = NULL;
-    aw_sqlite_t *c = calloc(1, sizeof *c);
+    aw_sqlite_t *c = aw__calloc(1, sizeof *c);
     aw__sq_job_t *j = c ? job_new(c, JOB_OPEN, NULL, NULL, 0) : NULL;
     if (j)
-        j->path = strdup(path ? path : ":memory:");
+        j->path = aw__strdup(path ? path : ":memory:");
     if (!c || !j || !j->path) {
-        free(c);
+        aw__free(c);
         if (j)
             job_free(j);
         return aw_raise(-ENOMEM, "sqlite: out of memory");

@@ -13,6 +13,7 @@
  * loop's thread first: page-cache hits cost one syscall and no thread hop. When
  * the kernel says it would block (EAGAIN) or does not support the flag
  * (EOPNOTSUPP: remembered per file), the call goes to the pool. */
+#include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
@@ -295,7 +296,7 @@ int aw_file_read_all(const char *path, char **out, size_t *len, size_t max) {
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     if (max && cap > max + 1)
         cap = max + 1;
-    char *buf = malloc(cap + 1);
+    char *buf = aw__malloc(cap + 1);
     size_t n = 0;
     if (!buf)
         rc = aw_raise(-ENOMEM, "read %s: out of memory", path);
@@ -305,7 +306,7 @@ int aw_file_read_all(const char *path, char **out, size_t *len, size_t max) {
                 rc = aw_raise(-EFBIG, "read %s: larger than %zu bytes", path, max);
                 break;
             }
-            char *nb = realloc(buf, cap * 2 + 1);
+            char *nb = aw__realloc(buf, cap * 2 + 1);
             if (!nb) {
                 rc = aw_raise(-ENOMEM, "read %s: out of memory", path);
                 break;
@@ -327,7 +328,7 @@ int aw_file_read_all(const char *path, char **out, size_t *len, size_t max) {
     if (rc == 0)
         rc = crc;
     if (rc < 0) {
-        free(buf);
+        aw__free(buf);
         return rc;
     }
     buf[n] = 0;
@@ -355,8 +356,8 @@ static int aw__file_exit(void *self, const aw_err_t *err) {
 const aw_cm_type_t aw_file_type = {"file", aw__file_enter, aw__file_exit, 0, 0};
 
 static void aw__atomic_free(aw_file_cm_t *c) {
-    free(c->tmp);
-    free(c->target);
+    aw__free(c->tmp);
+    aw__free(c->target);
     c->tmp = c->target = NULL;
 }
 
@@ -366,8 +367,8 @@ static int aw__atomic_enter(void *self, void **out) {
     c->file.nowait_off = c->file.fast = 0;
     aw__file_name(&c->file, c->path);
     size_t l = strlen(c->path);
-    c->target = strdup(c->path);
-    c->tmp = malloc(l + 16);
+    c->target = aw__strdup(c->path);
+    c->tmp = aw__malloc(l + 16);
     if (!c->target || !c->tmp) {
         aw__atomic_free(c);
         return aw_raise(-ENOMEM, "atomic write %s: out of memory", c->path);
@@ -413,14 +414,14 @@ static int aw__atomic_exit(void *self, const aw_err_t *err) {
     if (rc < 0)
         return aw__atomic_discard(c), rc;
     /* make the rename durable: fsync the directory */
-    char *dir = strdup(c->target);
+    char *dir = aw__strdup(c->target);
     if (dir) {
         aw__fjob_t j = {.op = J_FSYNC_DIR, .path = dirname(dir)};
         ssize_t r = aw__fjob(&j);
         if (r < 0)
             rc = aw_raise((int)r, "atomic write %s: fsync of its directory: %s", c->path,
                           aw_strerror((int)r));
-        free(dir);
+        aw__free(dir);
     }
     aw__atomic_free(c);
     return rc;
@@ -434,7 +435,7 @@ int aw_file_lines_gen(aw_gen_t *g, void *arg) {
     aw_file_lines_t *a = arg;
     size_t max = a->max ? a->max : (size_t)1 << 20;
     size_t cap = 65536;
-    char *buf = malloc(cap + 1);
+    char *buf = aw__malloc(cap + 1);
     if (!buf)
         return aw_raise(-ENOMEM, "read lines of %s: out of memory", a->path);
     aw_line_t line = {0};
@@ -459,7 +460,7 @@ int aw_file_lines_gen(aw_gen_t *g, void *arg) {
                                       a->path, line.lineno + 1, max);
                         break;
                     }
-                    char *nb = realloc(buf, cap * 2 + 1);
+                    char *nb = aw__realloc(buf, cap * 2 + 1);
                     if (!nb) {
                         rc = aw_raise(-ENOMEM, "read lines of %s: out of memory", a->path);
                         break;
@@ -489,7 +490,7 @@ int aw_file_lines_gen(aw_gen_t *g, void *arg) {
                 break; /* the consumer left */
         }
     }
-    free(buf);
+    aw__free(buf);
     if (rc == 1)
         return aw_status(); /* open's error */
     return rc < 0 ? rc : 0;

@@ -76,7 +76,7 @@ static int aw__fetch_in_order(aw_gen_t *g, aw_http_fetch_t *f, aw__flight_t *fly
             *fl = (aw__flight_t){.index = next};
             fl->error = aw__fetch_start(f, next, ev, limit, &fl->r, msg, size);
             if (fl->error)
-                fl->emsg = strdup(msg); /* NULL: reported without its message */
+                fl->emsg = aw__strdup(msg); /* NULL: reported without its message */
             next++;
         }
         aw__flight_t *fl = &fly[base % conc];
@@ -97,7 +97,7 @@ static int aw__fetch_in_order(aw_gen_t *g, aw_http_fetch_t *f, aw__flight_t *fly
         }
         int y = aw_gen_yield(g, &res);
         aw_http_response_close(fl->r);
-        free(fl->emsg);
+        aw__free(fl->emsg);
         *fl = (aw__flight_t){0};
         base++;
         if (y < 0)
@@ -111,7 +111,7 @@ int aw__http_fetch_gen(aw_gen_t *g, void *arg) {
     aw_http_session_t *s = f->session;
     size_t conc = f->concurrency ? f->concurrency : 10;
     size_t limit = f->max_text ? f->max_text : s ? aw__http_max_text(s) : 0;
-    aw__flight_t *fly = calloc(conc, sizeof *fly);
+    aw__flight_t *fly = aw__calloc(conc, sizeof *fly);
     if (!fly)
         return aw_raise(-ENOMEM, "out of memory for fetch-many");
     aw_event_t ev = AW_EVENT_INIT;
@@ -168,8 +168,8 @@ leave:
      * connections are closed, never pooled half-read */
     for (size_t k = 0; k < conc; k++) {
         aw_http_response_close(fly[k].r);
-        free(fly[k].emsg);
+        aw__free(fly[k].emsg);
     }
-    free(fly);
+    aw__free(fly);
     return rc;
 }

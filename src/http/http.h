@@ -4,6 +4,7 @@
 #ifndef AW_HTTP_PRIV_H
 #define AW_HTTP_PRIV_H
 
+#include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>

@@ -67,7 +67,7 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
     for (size_t i = 0; req->query && req->query[i] && req->query[i + 1]; i += 2) {
         char *k = curl_easy_escape(e, req->query[i], 0);
         char *v = curl_easy_escape(e, req->query[i + 1], 0);
-        char *pair = k && v ? malloc(strlen(k) + strlen(v) + 2) : NULL;
+        char *pair = k && v ? aw__malloc(strlen(k) + strlen(v) + 2) : NULL;
         uc = CURLUE_OUT_OF_MEMORY;
         if (pair) {
             sprintf(pair, "%s=%s", k, v);
@@ -75,14 +75,14 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
         }
         curl_free(k);
         curl_free(v);
-        free(pair);
+        aw__free(pair);
         if (uc != CURLUE_OK) {
             rc = aw_raise(-ENOMEM, "%s %s: cannot add the query (curl: %s)", m, u,
                           curl_url_strerror(uc));
             goto out;
         }
     }
-    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(*out = strdup(full))) {
+    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(*out = aw__strdup(full))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto out;
     }
@@ -310,12 +310,12 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
     curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &from);
     if (!loc)
         return CURLE_WEIRD_SERVER_REPLY; /* a Location curl could not make a URL of */
-    char *next = strdup(loc);
+    char *next = aw__strdup(loc);
     bool drop = aw__http_to_get(r), fail;
     bool other = !next || !from || !aw__http_same_origin(from, next);
     struct curl_slist *hs = next ? aw__http_hop_headers(r, drop, other, &fail) : NULL;
     if (!next || fail) {
-        free(next);
+        aw__free(next);
         return CURLE_OUT_OF_MEMORY;
     }
     long c = 0;
@@ -327,7 +327,7 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
      * transfer (its curl_multi_remove_handle is then a no-op) */
     curl_multi_remove_handle(s->multi, e);
     curl_easy_setopt(e, CURLOPT_URL, next);
-    free(next);
+    aw__free(next);
     if (drop) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no body */
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
@@ -365,7 +365,7 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     *out = NULL;
     if (!s || s->closing)
         return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
-    aw_http_response_t *r = calloc(1, sizeof *r);
+    aw_http_response_t *r = aw__calloc(1, sizeof *r);
     if (!r)
         return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
     r->s = s;

@@ -22,7 +22,7 @@ int aw__buf_put(aw__buf_t *b, const void *p, size_t n) {
             size_t cap = b->cap ? b->cap : 256; /* small: malloc's per-thread cache */
             while (cap < b->len + n + 1)
                 cap *= 2;
-            char *q = realloc(b->p, cap);
+            char *q = aw__realloc(b->p, cap);
             if (!q)
                 return -ENOMEM;
             b->p = q;
@@ -45,7 +45,7 @@ static int aw__buf_size(aw__buf_t *b, size_t total) {
     }
     if (total <= b->cap)
         return 0;
-    char *q = realloc(b->p, total);
+    char *q = aw__realloc(b->p, total);
     if (!q)
         return -ENOMEM;
     b->p = q;
@@ -77,14 +77,14 @@ void aw__http_buf_give(aw_http_session_t *s, aw__buf_t *b) {
         s->bufs[s->nbufs++].cap = b->cap;
         s->bufs_bytes += b->cap;
     } else {
-        free(b->p);
+        aw__free(b->p);
     }
     *b = (aw__buf_t){0};
 }
 
 void aw__http_bufs_free(aw_http_session_t *s) {
     for (size_t i = 0; i < s->nbufs; i++)
-        free(s->bufs[i].p);
+        aw__free(s->bufs[i].p);
     s->nbufs = s->bufs_bytes = 0;
 }
 
@@ -100,7 +100,7 @@ static int aw__buf_reserve(aw__buf_t *b, size_t n) {
     size_t cap = b->cap;
     while (cap < b->len + n + 1)
         cap *= 2;
-    char *q = realloc(b->p, cap);
+    char *q = aw__realloc(b->p, cap);
     if (!q)
         return -ENOMEM;
     b->p = q;
@@ -134,7 +134,7 @@ static int aw__http_coding_start(aw_http_response_t *r) {
         r->coding = 2;
     else
         return 0; /* identity, or a coding we do not decode: as it came */
-    if (!r->z && !(r->z = calloc(1, sizeof *r->z)))
+    if (!r->z && !(r->z = aw__calloc(1, sizeof *r->z)))
         return -ENOMEM;
     int zr = r->z->state ? inflateReset2(r->z, 15 + 32) : inflateInit2(r->z, 15 + 32);
     return zr == Z_OK ? 0 : -ENOMEM; /* 15 + 32: gzip or zlib header, detected */
@@ -373,17 +373,17 @@ void aw__http_release(aw_http_response_t *r) {
     if (r->upload)
         fclose(r->upload);
     curl_slist_free_all(r->req_headers);
-    free(r->url);
+    aw__free(r->url);
     aw__http_buf_give(r->s, &r->hdr);
     aw__http_buf_give(r->s, &r->body);
     aw__http_buf_give(r->s, &r->raw);
     if (r->z) {
         if (r->z->state)
             inflateEnd(r->z);
-        free(r->z);
+        aw__free(r->z);
     }
-    free(r->up.p);
-    free(r);
+    aw__free(r->up.p);
+    aw__free(r);
 }
 
 int aw_http_response_close(aw_http_response_t *r) {

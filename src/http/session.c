@@ -45,7 +45,7 @@ static aw__sock_t *aw__http_sock(aw_http_session_t *s, curl_socket_t fd) {
         size_t n = s->nsocks ? s->nsocks : 64;
         while (n <= (size_t)fd)
             n *= 2;
-        aw__sock_t *v = realloc(s->socks, n * sizeof *v);
+        aw__sock_t *v = aw__realloc(s->socks, n * sizeof *v);
         if (!v)
             return NULL;
         memset(v + s->nsocks, 0, (n - s->nsocks) * sizeof *v);
@@ -217,14 +217,14 @@ static void aw__http_free(aw_http_session_t *s) {
         close(s->epfd);
     }
     for (size_t i = 0; i < s->nheaders; i++)
-        free(s->headers[i]);
-    free(s->headers);
-    free(s->socks);
-    free(s->base_url);
-    free(s->ca_file);
-    free(s->protocols);
+        aw__free(s->headers[i]);
+    aw__free(s->headers);
+    aw__free(s->socks);
+    aw__free(s->base_url);
+    aw__free(s->ca_file);
+    aw__free(s->protocols);
     aw_track_close(&s->track);
-    free(s);
+    aw__free(s);
 }
 
 /* After a task's curl call (add_handle, pause): if curl asked for action
@@ -317,7 +317,7 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     pthread_once(&aw__curl_once, aw__curl_init); /* loops may run on several threads */
     if (aw__curl_rc != CURLE_OK)
         return aw_raise(-ENOMEM, "curl_global_init failed: %s", curl_easy_strerror(aw__curl_rc));
-    aw_http_session_t *s = calloc(1, sizeof *s);
+    aw_http_session_t *s = aw__calloc(1, sizeof *s);
     if (!s)
         return aw_raise(-ENOMEM, "out of memory for an HTTP session");
     s->epfd = -1;
@@ -333,14 +333,14 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
         size_t n = 0;
         while (opts->headers[n])
             n++;
-        s->headers = calloc(n ? n : 1, sizeof *s->headers);
+        s->headers = aw__calloc(n ? n : 1, sizeof *s->headers);
         if (!s->headers)
             goto undo;
         for (; s->nheaders < n; s->nheaders++)
-            if (!(s->headers[s->nheaders] = strdup(opts->headers[s->nheaders])))
+            if (!(s->headers[s->nheaders] = aw__strdup(opts->headers[s->nheaders])))
                 goto undo;
     }
-    if (!(s->protocols = strdup(opts && opts->protocols ? opts->protocols : "http,https")))
+    if (!(s->protocols = aw__strdup(opts && opts->protocols ? opts->protocols : "http,https")))
         goto undo;
     CURL *probe = curl_easy_init(); /* is it a list curl takes? (checked once, here) */
     if (!probe)
@@ -352,8 +352,8 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
         return aw_raise(-EINVAL, "cannot open an HTTP session: protocols \"%s\" is not a list "
                         "of schemes curl knows (%s)", opts->protocols, curl_easy_strerror(pc));
     }
-    if (opts && ((opts->base_url && !(s->base_url = strdup(opts->base_url))) ||
-                 (opts->ca_file && !(s->ca_file = strdup(opts->ca_file)))))
+    if (opts && ((opts->base_url && !(s->base_url = aw__strdup(opts->base_url))) ||
+                 (opts->ca_file && !(s->ca_file = aw__strdup(opts->ca_file)))))
         goto undo;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) {

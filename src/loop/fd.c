@@ -17,7 +17,7 @@ static int aw__fd_slot(aw_loop_t *l, int fd) {
     size_t n = l->nfds ? l->nfds : 64;
     while (n <= (size_t)fd)
         n *= 2;
-    aw__fd_t *v = realloc(l->fds, n * sizeof *v);
+    aw__fd_t *v = aw__realloc(l->fds, n * sizeof *v);
     if (!v)
         return -ENOMEM;
     memset(v + l->nfds, 0, (n - l->nfds) * sizeof *v);

@@ -49,6 +49,7 @@ static void aw__loop_atfork_init(void) { pthread_atfork(NULL, NULL, aw__loop_atf
 
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
     pthread_once(&aw__loop_atfork_once, aw__loop_atfork_init);
+    aw__alloc_freeze(); /* the allocator table is fixed once a loop exists */
     memset(l, 0, sizeof *l);
     if (o)
         l->opts = *o;
@@ -94,8 +95,8 @@ void aw__loop_fini(aw_loop_t *l) {
     aw__post_close(l); /* before the eventfd closes */
     aw__workers_stop(l);
     aw__stack_cache_fini(&l->stacks);
-    free(l->timers.v);
-    free(l->fds);
+    aw__free(l->timers.v);
+    aw__free(l->fds);
     close(l->evfd);
     close(l->epfd);
     aw__coro_fini(&l->main);

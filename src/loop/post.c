@@ -33,7 +33,7 @@ static void aw__ref_put(aw_loop_ref_t *r) {
     if (last) {
         pthread_cond_destroy(&r->room);
         pthread_mutex_destroy(&r->mu);
-        free(r);
+        aw__free(r);
     }
 }
 
@@ -42,7 +42,7 @@ int aw_loop_ref(aw_loop_ref_t **out) {
     if (!l)
         return -EPERM;
     if (!l->remote) {
-        aw_loop_ref_t *r = calloc(1, sizeof *r);
+        aw_loop_ref_t *r = aw__calloc(1, sizeof *r);
         if (!r)
             return -ENOMEM;
         pthread_mutex_init(&r->mu, NULL);
@@ -72,7 +72,7 @@ static void aw__ref_kick(aw_loop_ref_t *r) {
 static int aw__post(aw_loop_ref_t *r, void (*fn)(void *), void *arg, bool wait) {
     if (!r || !fn)
         return -EINVAL;
-    aw__post_t *p = malloc(sizeof *p);
+    aw__post_t *p = aw__malloc(sizeof *p);
     if (!p)
         return -ENOMEM;
     p->fn = fn;
@@ -98,7 +98,7 @@ static int aw__post(aw_loop_ref_t *r, void (*fn)(void *), void *arg, bool wait) 
         rc = -ESHUTDOWN;
     if (rc) {
         pthread_mutex_unlock(&r->mu);
-        free(p);
+        aw__free(p);
         return rc;
     }
     atomic_fetch_add(&r->expect, 1);
@@ -151,7 +151,7 @@ static void aw__post_run(aw_loop_ref_t *r, aw__post_t *p) {
     while (p) {
         aw__post_t *n = p->next;
         p->fn(p->arg);
-        free(p);
+        aw__free(p);
         atomic_fetch_sub(&r->expect, 1);
         p = n;
     }

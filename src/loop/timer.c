@@ -52,7 +52,7 @@ int aw__timer_arm(aw__heap_t *h, aw__timer_t *t, aw_ns_t when) {
         aw__timer_disarm(h, t);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        aw__heap_slot_t *v = realloc(h->v, cap * sizeof *v);
+        aw__heap_slot_t *v = aw__realloc(h->v, cap * sizeof *v);
         if (!v)
             return -ENOMEM;
         h->v = v;

@@ -122,11 +122,11 @@ static void *aw__workers_worker(void *p) {
 
 static int aw__workers_start(aw_loop_t *l) {
     int n = l->opts.threads;
-    aw__workers_t *p = calloc(1, sizeof *p + (size_t)n * sizeof(pthread_t));
-    aw__job_t **running = calloc((size_t)n, sizeof *running);
+    aw__workers_t *p = aw__calloc(1, sizeof *p + (size_t)n * sizeof(pthread_t));
+    aw__job_t **running = aw__calloc((size_t)n, sizeof *running);
     if (!p || !running) {
-        free(p);
-        free(running);
+        aw__free(p);
+        aw__free(running);
         return -ENOMEM;
     }
     p->running = running;
@@ -150,8 +150,8 @@ static int aw__workers_start(aw_loop_t *l) {
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!p->nthreads) {
-        free(p->running);
-        free(p);
+        aw__free(p->running);
+        aw__free(p);
         return -EAGAIN;
     }
     l->workers = p;
@@ -258,8 +258,8 @@ void aw__workers_stop(aw_loop_t *l) {
     aw__workers_drain(l);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
-    free(p->running);
-    free(p);
+    aw__free(p->running);
+    aw__free(p);
     l->workers = NULL;
 }
 

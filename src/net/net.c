@@ -34,7 +34,7 @@ static void aw__resolve_abandon(void *arg) {
     aw__resolve_t *j = arg;
     if (j->res)
         freeaddrinfo(j->res);
-    free(j);
+    aw__free(j);
 }
 
 static int aw__gai_code(int gai, int err) {
@@ -75,7 +75,7 @@ int aw__net_resolve(const char *host, int port, bool passive, struct addrinfo **
         return aw_raise(aw__gai_code(gai, errno), "resolve *:%d: %s", port, gai_strerror(gai));
     if (strlen(host) >= sizeof ((aw__resolve_t *)0)->host)
         return aw_raise(-ENAMETOOLONG, "resolve %.40s...: host name too long", host);
-    aw__resolve_t *j = calloc(1, sizeof *j);
+    aw__resolve_t *j = aw__calloc(1, sizeof *j);
     if (!j)
         return aw_raise(-ENOMEM, "resolve %s: out of memory", host);
     strcpy(j->host, host);
@@ -91,7 +91,7 @@ int aw__net_resolve(const char *host, int port, bool passive, struct addrinfo **
         return aw_raise(rc, "resolve %s: %s", host, why);
     }
     *out = j->res;
-    free(j);
+    aw__free(j);
     return 0;
 }
 

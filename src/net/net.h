@@ -2,6 +2,7 @@
 #ifndef AW_NET_NET_H
 #define AW_NET_NET_H
 
+#include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>

@@ -24,7 +24,7 @@ static int aw__server_conn(void *arg) {
     aw_server_t *srv = c->srv;
     int rc = srv->fn(&c->stream, srv->arg);
     aw_stream_close(&c->stream);
-    free(c);
+    aw__free(c);
     srv->active--;
     if (rc < 0 && rc != -ECANCELED) {
         const aw_err_t *e = aw_err_current();
@@ -39,7 +39,7 @@ static int aw__server_conn(void *arg) {
 
 static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
     for (;;) {
-        aw__conn_t *c = malloc(sizeof *c);
+        aw__conn_t *c = aw__malloc(sizeof *c);
         if (!c) {
             srv->accept_errors++;
             int rc = aw_sleep(AW_MS(10));
@@ -49,7 +49,7 @@ static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
         }
         int rc = aw_listener_accept(srv->listener, &c->stream);
         if (rc < 0) {
-            free(c);
+            aw__free(c);
             if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
                 srv->accept_errors++;
                 aw_err_clear();
@@ -65,7 +65,7 @@ static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
         if ((rc = aw_spawn(g, aw__server_conn, c, NULL)) < 0) {
             srv->active--;
             aw_stream_close(&c->stream);
-            free(c);
+            aw__free(c);
             srv->accept_errors++;
             aw_err_clear();
         }

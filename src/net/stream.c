@@ -106,7 +106,7 @@ static ssize_t aw__stream_recv(aw_stream_t *s, void *p, size_t n) {
 static int aw__stream_buf(aw_stream_t *s) {
     if (s->buf)
         return 0;
-    s->buf = malloc(AW_STREAM_BUF);
+    s->buf = aw__malloc(AW_STREAM_BUF);
     if (!s->buf)
         return aw_raise(-ENOMEM, "stream to %s: no memory for a read buffer", s->peer);
     s->rpos = s->wpos = 0;
@@ -317,7 +317,7 @@ int aw_stream_close(aw_stream_t *s) {
         close(s->fd);
         s->fd = -1;
     }
-    free(s->buf);
+    aw__free(s->buf);
     s->buf = NULL;
     s->rpos = s->wpos = 0;
     aw_track_close(&s->track);

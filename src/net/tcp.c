@@ -166,7 +166,7 @@ static int aw__tcp_race(aw_stream_t *s, const struct addrinfo **v, size_t n,
     aw_ns_t delay = o && o->attempt_delay ? o->attempt_delay : AW_MS(250);
     if (delay < AW_MS(10))
         delay = AW_MS(10); /* RFC 8305 §5: never less than 10 ms */
-    aw__race_t r = {.v = v, .n = n, .fd = malloc(n * sizeof(int)), .ep = -1, .err = -ENXIO};
+    aw__race_t r = {.v = v, .n = n, .fd = aw__malloc(n * sizeof(int)), .ep = -1, .err = -ENXIO};
     if (!r.fd)
         return aw_raise(-ENOMEM, "connect to %s: out of memory", what);
     for (size_t i = 0; i < n; i++)
@@ -191,7 +191,7 @@ static int aw__tcp_race(aw_stream_t *s, const struct addrinfo **v, size_t n,
             rc = aw_raise(r.err, "connect to %s: all %zu addresses failed: %s%s", what, r.nfail,
                           r.why, strlen(r.why) + 1 >= sizeof r.why ? "..." : "");
     }
-    free(r.fd);
+    aw__free(r.fd);
     return rc;
 }
 
@@ -224,7 +224,7 @@ static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t
         return rc;
     char what[300];
     snprintf(what, sizeof what, nh == 1 ? "%s:%d" : "%s:%d and %zu more", hosts[0], port, nh - 1);
-    struct addrinfo **ai = calloc(nh, sizeof *ai);
+    struct addrinfo **ai = aw__calloc(nh, sizeof *ai);
     if (!ai)
         return aw_raise(-ENOMEM, "connect to %s: out of memory", what);
     size_t n = 0;
@@ -234,7 +234,7 @@ static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t
         for (const struct addrinfo *a = ai[h]; a; a = a->ai_next)
             n++;
     }
-    const struct addrinfo **v = rc == 0 ? malloc(2 * n * sizeof *v) : NULL;
+    const struct addrinfo **v = rc == 0 ? aw__malloc(2 * n * sizeof *v) : NULL;
     if (rc == 0 && !v)
         rc = aw_raise(-ENOMEM, "connect to %s: out of memory", what);
     if (rc == 0) {
@@ -245,11 +245,11 @@ static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t
         aw__tcp_interleave(v + n, n, v);
         rc = aw__tcp_race(s, v, n, o, what);
     }
-    free(v);
+    aw__free(v);
     for (size_t h = 0; h < nh; h++)
         if (ai[h])
             freeaddrinfo(ai[h]);
-    free(ai);
+    aw__free(ai);
     return rc;
 }
 

@@ -216,7 +216,7 @@ static void aw__tls_close(aw_stream_t *s) {
     for (int i = 0; i < 64 && recv(t->fd, junk, sizeof junk, MSG_DONTWAIT) > 0; i++)
         ;
     SSL_free(t->ssl);
-    free(t);
+    aw__free(t);
 }
 
 static const aw_stream_io_t aw__tls_io = {aw__tls_recv, aw__tls_send, aw__tls_shutdown, aw__tls_close};
@@ -299,12 +299,12 @@ void aw_tls_ctx_free(aw_tls_ctx_t *c) {
 
 /* Put TLS on an open stream and run the handshake. Closes s on failure. */
 static int aw__tls_start(aw_stream_t *s, aw_tls_ctx_t *c, const char *name) {
-    aw__tls_t *t = calloc(1, sizeof *t);
+    aw__tls_t *t = aw__calloc(1, sizeof *t);
     SSL *ssl = t && c->ssl_ctx ? SSL_new(c->ssl_ctx) : NULL;
     BIO *b = ssl ? BIO_new(aw__bio_method()) : NULL;
     if (!b) {
         SSL_free(ssl);
-        free(t);
+        aw__free(t);
         aw_stream_close(s);
         return aw_raise(c->ssl_ctx ? -ENOMEM : -EINVAL, "TLS with %s: %s", s->peer,
                         c->ssl_ctx ? "out of memory" : "context not initialised");

@@ -88,7 +88,7 @@ static int size(const aw_pool_t *p) { return p->idle.n + p->busy.n + p->opening;
 
 static const char *pname(const aw_pool_t *p) { return p->ops->name ? p->ops->name : "pool"; }
 
-static void pool_free(aw_pool_t *p) { free(p); }
+static void pool_free(aw_pool_t *p) { aw__free(p); }
 
 /* Nothing out any more after close: wake the closer, or free an orphan. */
 static void drained_check(aw_pool_t *p) {
@@ -116,7 +116,7 @@ static void give_slot(aw_pool_t *p) {
 /* Close an entry's item; the entry must be on no list. */
 static void destroy(aw_pool_t *p, aw__pent_t *e) {
     p->ops->close(p->ctx, e->item);
-    free(e);
+    aw__free(e);
     p->st.destroyed++;
 }
 
@@ -173,12 +173,12 @@ static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
 
 /* Open a new item in a slot already counted in `opening`. */
 static int open_item(aw_pool_t *p, aw__pent_t **out) {
-    aw__pent_t *e = calloc(1, sizeof *e);
+    aw__pent_t *e = aw__calloc(1, sizeof *e);
     int rc = e ? p->ops->open(p->ctx, &e->item)
                : aw_raise(-ENOMEM, "%s: out of memory", pname(p));
     p->opening--;
     if (rc < 0) {
-        free(e);
+        aw__free(e);
         give_slot(p);
         drained_check(p);
         return rc;
@@ -376,7 +376,7 @@ int aw_pool_open(aw_pool_t **out, const aw_pool_ops_t *ops, void *ctx, const aw_
         o.max = 10;
     if (!ops || !ops->open || !ops->close || o.min < 0 || o.min > o.max)
         return aw_raise(-EINVAL, "pool: open/close callbacks and 0 <= min <= max are required");
-    aw_pool_t *p = calloc(1, sizeof *p);
+    aw_pool_t *p = aw__calloc(1, sizeof *p);
     if (!p)
         return aw_raise(-ENOMEM, "pool: out of memory");
     p->ops = ops;
@@ -393,7 +393,7 @@ int aw_pool_open(aw_pool_t **out, const aw_pool_ops_t *ops, void *ctx, const aw_
                 pl_del(&p->idle, e);
                 destroy(p, e);
             }
-            free(p);
+            aw__free(p);
             return rc;
         }
         pl_del(&p->busy, e);
