@@ -1,5 +1,5 @@
 /* awith/loop.h: the event loop. One loop per thread; it owns the run queue,
- * the timers (a binary heap: O(log n) arm and disarm), the epoll reactor,
+ * the timers (a 4-ary heap: O(log n) arm, O(1) amortised disarm), the epoll reactor,
  * the stack cache and a lazily started thread pool for blocking calls.
  *
  * Most programs only call aw_main(): it makes a loop, runs `fn` as the main

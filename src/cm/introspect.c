@@ -81,7 +81,7 @@ int aw_loop_dump(FILE *f) {
     aw_ns_t now = aw_now();
     struct aw__core *c = l->core;
     fprintf(f, "awith loop: %zu task(s), %zu timer(s), %zu fd waiter(s), %zu job(s) in the pool\n",
-            c->ntasks, l->timers.n, l->fd_waiters, l->jobs);
+            c->ntasks, l->timers.live, l->fd_waiters, l->jobs);
     aw__list_each(&c->tasks, node) {
         aw_task_t *t = aw__container(node, aw_task_t, live);
         fprintf(f, "task '%s' (id %llu) %s, spawned at %s:%d", t->name,

@@ -376,6 +376,6 @@ void aw_loop_stats(aw_loop_stats_t *o) {
     o->tasks = l->core->ntasks;
     o->stacks_live = l->stacks.live;
     o->stacks_cached = l->stacks.cached;
-    o->timers = l->timers.n;
+    o->timers = l->timers.live;
     o->switches = l->switches;
 }

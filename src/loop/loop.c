@@ -95,7 +95,7 @@ void aw__loop_fini(aw_loop_t *l) {
     aw__post_close(l); /* before the eventfd closes */
     aw__workers_stop(l);
     aw__stack_cache_fini(&l->stacks);
-    aw__free(l->timers.v);
+    aw__heap_fini(&l->timers);
     aw__free(l->fds);
     close(l->evfd);
     close(l->epfd);
@@ -146,10 +146,8 @@ static void aw__loop_run_ready(aw_loop_t *l) {
 static void aw__loop_fire_timers(aw_loop_t *l) {
     aw__timer_t *t;
     l->now = aw_now();
-    while ((t = aw__heap_top(&l->timers)) && t->when <= l->now) {
-        aw__timer_disarm(&l->timers, t);
+    while ((t = aw__timer_pop_due(&l->timers, l->now)))
         t->fire(t);
-    }
 }
 
 int aw__loop_refork(aw_loop_t *l, const char **what) {
@@ -262,12 +260,12 @@ int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *)) {
         return 0;
     if (aw__loop_poll(l, 0) < 0) /* a deadline in the past: only look */
         return -ECHILD;
-    if (l->timers.n)
+    if (l->timers.live)
         aw__loop_fire_timers(l);
     aw__loop_run_ready(l);
     if (done(l))
         return 0;
-    if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs && !aw__post_expected(l))
+    if (!l->rq_head && !l->timers.live && !l->fd_waiters && !l->jobs && !aw__post_expected(l))
         return -EDEADLK;
     if (l->jobs)
         aw__workers_wait_done(l, true, 0); /* done already: aw__loop_timeout says 0 */
@@ -298,7 +296,7 @@ int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
         if (done(l))
             return 0;
         bool posts = aw__post_expected(l); /* another thread may post */
-        if (!l->rq_head && !l->timers.n && !l->fd_waiters && !l->jobs && !posts)
+        if (!l->rq_head && !l->timers.live && !l->fd_waiters && !l->jobs && !posts)
             return -EDEADLK;
         if (until != AW_NEVER && aw_now() >= until)
             return -ETIMEDOUT;
@@ -308,7 +306,7 @@ int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
                 return -ECHILD;
             skipped = 0;
         }
-        if (l->timers.n)
+        if (l->timers.live)
             aw__loop_fire_timers(l);
     }
 }

@@ -11,29 +11,46 @@
 #include <stdatomic.h>
 #include <signal.h>
 
-/* ---- timers (timer.c): a 4-ary min-heap of absolute deadlines ---- */
+/* ---- timers (timer.c): a 4-ary min-heap of absolute deadlines ----
+ * The heap never writes into a timer while it sifts: a slot names its
+ * timer by an id, an entry in a dense table of the heap's own, and a
+ * disarmed timer's slot is only marked dead there (lazy cancellation),
+ * dropped when it reaches the top or when half the heap is dead. With a
+ * million timers in a million task blocks (a page each), a pop then
+ * touches the heap's arrays and the one timer it fires, not ten pages. */
 typedef struct aw__timer aw__timer_t;
 struct aw__timer {
     aw_ns_t when;
-    size_t idx;                       /* heap slot + 1; 0 when not armed */
+    uint32_t id;                      /* its entry in the heap's table + 1; 0: not armed */
     void (*fire)(aw__timer_t *);
 };
-/* A heap slot carries its timer's deadline: comparisons never leave the
- * array (a timer lives in its task's block, a page of its own). */
+/* A slot carries the deadline and the arm's sequence number: comparisons
+ * never leave the array, equal deadlines fire in the order they were armed
+ * (FIFO), and four children share a cache line. */
 typedef struct aw__heap_slot {
     aw_ns_t when;
-    aw__timer_t *t;
+    uint32_t id;                       /* entry in `ent` */
+    uint32_t seq;                      /* arm order, for ties (wraps: compared as a difference) */
 } aw__heap_slot_t;
 typedef struct aw__heap {
     aw__heap_slot_t *v;
-    size_t n, cap;
+    size_t n, cap;                     /* slots, live and dead */
+    uintptr_t *ent;                    /* id -> the timer; 0: its slot is dead; odd: free */
+    uint32_t nent, capent, free;       /* free: first free id + 1, 0 when none */
+    uint32_t seq;
+    size_t live, dead;                 /* armed timers; dead slots still in `v` */
 } aw__heap_t;
 enum { AW__HEAP_D = 4 };               /* children per node: one cache line */
 
 int aw__timer_arm(aw__heap_t *h, aw__timer_t *t, aw_ns_t when); /* O(log n) */
-void aw__timer_disarm(aw__heap_t *h, aw__timer_t *t);           /* O(log n) */
-static inline int aw__timer_armed(const aw__timer_t *t) { return t->idx != 0; }
-static inline aw__timer_t *aw__heap_top(const aw__heap_t *h) { return h->n ? h->v[0].t : NULL; }
+void aw__timer_disarm(aw__heap_t *h, aw__timer_t *t);           /* O(1) amortised */
+static inline int aw__timer_armed(const aw__timer_t *t) { return t->id != 0; }
+/* The armed timer due first (dead slots on top are dropped), or NULL. */
+aw__timer_t *aw__heap_top(aw__heap_t *h);
+/* Take the armed timer due first if its deadline is <= now (it is then
+ * disarmed), else NULL: what a loop round fires. */
+aw__timer_t *aw__timer_pop_due(aw__heap_t *h, aw_ns_t now);
+void aw__heap_fini(aw__heap_t *h);
 
 /* ---- waiters: anything suspended on the reactor ---- */
 typedef struct aw__waiter aw__waiter_t;

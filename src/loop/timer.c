@@ -1,54 +1,120 @@
-/* timer.c: a 4-ary min-heap of timers keyed by absolute deadline.
- * Arm, disarm and pop are O(log n); each timer remembers its slot so that
- * disarming a timer in the middle of the heap needs no search. Timers are
- * caller-owned (embedded in tasks); a slot holds the pointer and a copy of
- * the deadline, so sifting compares within the array, and the four
- * children of a node share a cache line: with a million timers spread
- * over a million task blocks, that is what keeps the heap fast. */
+/* timer.c: a 4-ary min-heap of timers keyed by (deadline, arm order).
+ *
+ * Timers are caller-owned (embedded in tasks, a page each when there are a
+ * million). A heap that keeps a back-index in each timer writes into every
+ * timer it moves: a pop of a million-timer heap moves ~10 slots, so ~10
+ * writes to random task pages (cache and TLB misses; 18% of the timers
+ * bench went to those stores). Here a slot holds the deadline, an id and
+ * the arm's sequence number; the id is an entry in a dense table (`ent`)
+ * that points to the timer. Sifting stays inside the slot array. Disarm
+ * clears the entry (the slot is dead, its id kept until the slot leaves
+ * the heap, so an id is never reused while a slot names it); a dead slot
+ * is dropped when it reaches the top, or all at once when dead slots
+ * outnumber live ones (a compaction and an O(n) heapify, O(1) amortised
+ * per disarm; the heap stays under twice the armed timers). */
 #include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-static void aw__heap_set(aw__heap_t *h, size_t i, aw__heap_slot_t x) {
-    h->v[i] = x;
-    x.t->idx = i + 1;
+/* a before b: earlier deadline, or the same one armed earlier. The
+ * sequence wraps at 2^32; ties are compared as a difference, exact while
+ * the timers sharing a deadline were armed within 2^31 arms of each
+ * other. */
+static inline int before(const aw__heap_slot_t *a, const aw__heap_slot_t *b) {
+    return a->when < b->when || (a->when == b->when && (int32_t)(a->seq - b->seq) < 0);
 }
 
-static void aw__heap_up(aw__heap_t *h, size_t i) {
+static void heap_up(aw__heap_t *h, size_t i) {
     aw__heap_slot_t x = h->v[i];
     while (i > 0) {
         size_t p = (i - 1) / AW__HEAP_D;
-        if (h->v[p].when <= x.when)
+        if (!before(&x, &h->v[p]))
             break;
-        aw__heap_set(h, i, h->v[p]);
+        h->v[i] = h->v[p];
         i = p;
     }
-    aw__heap_set(h, i, x);
+    h->v[i] = x;
 }
 
-static void aw__heap_down(aw__heap_t *h, size_t i) {
+static void heap_down(aw__heap_t *h, size_t i) {
     aw__heap_slot_t x = h->v[i];
+    size_t n = h->n;
     for (;;) {
         size_t c = AW__HEAP_D * i + 1, end = c + AW__HEAP_D;
-        if (c >= h->n)
+        if (c >= n)
             break;
-        if (end > h->n)
-            end = h->n;
+        if (end > n)
+            end = n;
         size_t m = c;
         for (size_t k = c + 1; k < end; k++)
-            if (h->v[k].when < h->v[m].when)
+            if (before(&h->v[k], &h->v[m]))
                 m = k;
-        if (x.when <= h->v[m].when)
+        if (!before(&h->v[m], &x))
             break;
-        aw__heap_set(h, i, h->v[m]);
+        h->v[i] = h->v[m];
         i = m;
     }
-    aw__heap_set(h, i, x);
+    h->v[i] = x;
+}
+
+static void id_free(aw__heap_t *h, uint32_t id) {
+    h->ent[id] = ((uintptr_t)h->free << 1) | 1;
+    h->free = id + 1;
+}
+
+static void pop_top(aw__heap_t *h) {
+    id_free(h, h->v[0].id);
+    h->v[0] = h->v[--h->n];
+    if (h->n > 1)
+        heap_down(h, 0);
+}
+
+/* Drop every dead slot and rebuild the heap bottom-up (Floyd: O(n)). */
+static void compact(aw__heap_t *h) {
+    size_t j = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->ent[h->v[i].id])
+            h->v[j++] = h->v[i];
+        else
+            id_free(h, h->v[i].id);
+    }
+    h->n = j;
+    h->dead = 0;
+    for (size_t i = j > 1 ? (j - 2) / AW__HEAP_D + 1 : 0; i-- > 0;)
+        heap_down(h, i);
+}
+
+aw__timer_t *aw__heap_top(aw__heap_t *h) {
+    while (h->n) {
+        uintptr_t e = h->ent[h->v[0].id];
+        if (e)
+            return (aw__timer_t *)e;
+        h->dead--;
+        pop_top(h);
+    }
+    return NULL;
+}
+
+aw__timer_t *aw__timer_pop_due(aw__heap_t *h, aw_ns_t now) {
+    aw__timer_t *t = aw__heap_top(h);
+    if (!t || h->v[0].when > now) /* the slot's copy: t's page may be cold */
+        return NULL;
+    t->id = 0;
+    h->live--;
+    pop_top(h);
+    /* the next one due is likely fired next, after t's callback: start
+     * bringing its timer (a task's page) in now */
+    if (h->n) {
+        uintptr_t e = h->ent[h->v[0].id];
+        if (e)
+            __builtin_prefetch((void *)e, 1);
+    }
+    return t;
 }
 
 int aw__timer_arm(aw__heap_t *h, aw__timer_t *t, aw_ns_t when) {
-    if (t->idx)
+    if (t->id)
         aw__timer_disarm(h, t);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
@@ -58,23 +124,50 @@ int aw__timer_arm(aw__heap_t *h, aw__timer_t *t, aw_ns_t when) {
         h->v = v;
         h->cap = cap;
     }
+    uint32_t id;
+    if (h->free) {
+        id = h->free - 1;
+        h->free = (uint32_t)(h->ent[id] >> 1);
+    } else {
+        if (h->nent == h->capent) {
+            /* ids in use <= slots, and the slot array has room for one more */
+            if (h->capent >= UINT32_MAX / 2)
+                return -ENOMEM;
+            uint32_t cap = h->capent ? h->capent * 2 : 64;
+            uintptr_t *e = aw__realloc(h->ent, (size_t)cap * sizeof *e);
+            if (!e)
+                return -ENOMEM;
+            h->ent = e;
+            h->capent = cap;
+        }
+        id = h->nent++;
+    }
+    h->ent[id] = (uintptr_t)t;
+    t->id = id + 1;
     t->when = when;
-    h->v[h->n++] = (aw__heap_slot_t){when, t};
-    aw__heap_up(h, h->n - 1);
+    h->v[h->n++] = (aw__heap_slot_t){when, id, h->seq++};
+    h->live++;
+    heap_up(h, h->n - 1);
     return 0;
 }
 
 void aw__timer_disarm(aw__heap_t *h, aw__timer_t *t) {
-    if (!t->idx)
+    if (!t->id)
         return;
-    size_t i = t->idx - 1;
-    t->idx = 0;
-    aw__heap_slot_t last = h->v[--h->n];
-    if (i == h->n)
+    uint32_t id = t->id - 1;
+    t->id = 0;
+    h->live--;
+    if (h->v[0].id == id) { /* the top (a fired timer): out at once */
+        pop_top(h);
         return;
-    aw__heap_set(h, i, last);
-    if (i > 0 && h->v[(i - 1) / AW__HEAP_D].when > last.when)
-        aw__heap_up(h, i);
-    else
-        aw__heap_down(h, i);
+    }
+    h->ent[id] = 0;
+    if (++h->dead > h->live)
+        compact(h);
+}
+
+void aw__heap_fini(aw__heap_t *h) {
+    aw__free(h->v);
+    aw__free(h->ent);
+    *h = (aw__heap_t){0};
 }

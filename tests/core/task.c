@@ -190,3 +190,48 @@ static int spawn_past_the_map_limit(void *arg) {
 Test(task, issue14_map_limit_is_named_not_out_of_memory) {
     aw_test_run(spawn_past_the_map_limit, NULL, 0);
 }
+
+/* Sleepers on the same deadline wake in the order they went to sleep;
+ * a cancelled sleeper's timer is gone: it never wakes another task, the
+ * others still wake in order, and the loop counts only armed timers. */
+enum { TIE_N = 300 };
+static int tie_order[TIE_N], ntie;
+static aw_ns_t tie_at;
+
+static int tie_sleeper(void *arg) {
+    int rc = aw_sleep_until(tie_at + AW_MS((intptr_t)arg % 3));
+    if (rc < 0)
+        return rc;
+    tie_order[ntie++] = (int)(intptr_t)arg;
+    return 0;
+}
+
+static int ties_main(void *arg) {
+    (void)arg;
+    aw_task_t *t[TIE_N];
+    tie_at = aw_now() + AW_MS(30);
+    for (int i = 0; i < TIE_N; i++)
+        cr_assert_eq(aw_spawn(NULL, tie_sleeper, (void *)(intptr_t)i, &t[i]), 0);
+    aw_yield(); /* all asleep, armed in spawn order */
+    aw_loop_stats_t s;
+    aw_loop_stats(&s);
+    cr_assert_eq(s.timers, TIE_N);
+    for (int i = 0; i < TIE_N; i += 2) /* cancel every other one, asleep */
+        aw_task_cancel(t[i]);
+    for (int i = 0; i < TIE_N; i++) {
+        int rc = aw_task_join(t[i]);
+        cr_assert_eq(rc, i % 2 ? 0 : -ECANCELED, "task %d: %d", i, rc);
+        aw_err_clear();
+    }
+    aw_loop_stats(&s);
+    cr_assert_eq(s.timers, 0);
+    cr_assert_eq(ntie, TIE_N / 2);
+    /* by deadline (i % 3), then in the order they slept (i) */
+    for (int k = 1; k < ntie; k++) {
+        int a = tie_order[k - 1], b = tie_order[k];
+        cr_assert(a % 3 < b % 3 || (a % 3 == b % 3 && a < b), "woke %d then %d", a, b);
+    }
+    return 0;
+}
+
+Test(task, same_deadline_sleepers_wake_in_sleep_order) { aw_test_run(ties_main, NULL, 0); }
