@@ -7,6 +7,17 @@
 #   tools/faults.sh quick    a sample of each class (make test's budget)
 # Exit status 1 if any run crashed, corrupted memory, leaked, hung or
 # left an fd open. PostgreSQL joins when it is installed (with-postgres.sh).
+#
+# A scenario whose server cannot accept must still end: the server's
+# accept loop backs off and retries for as long as accept4 fails with
+# EMFILE/ENFILE/ENOBUFS/ENOMEM (as asyncio and Trio do: fds come back when
+# connections close) and logs it once per episode. So under a persistent
+# accept4 fault the client's connection sits in the backlog unanswered,
+# and the client ends the run with its own deadline (tcp_connection: 5 s,
+# aw_fail_after, in examples/net/tcp_connection.c): a clean -ETIMEDOUT
+# error, not a hang. The deadline belongs to the client, not to the
+# driver: a deadline around a whole scenario would turn a real hang
+# (a lost wakeup) into an "error" too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${AW_FAULT_BUILD:-build-asan}

@@ -4,7 +4,8 @@
  * connect() opens a TCP connection (awith/tcp.h), close() closes it; the
  * block sends a line and reads the answer. The server is local: an echo
  * server on 127.0.0.1, a free port, run by the same program in a task
- * group (awith/server.h). Messages are the seed's, in Russian. */
+ * group (awith/server.h); the client gives it 5 s (aw_fail_after) to
+ * answer. Messages are the seed's, in Russian. */
 #include <awith.h>
 #include <awith/server.h>
 #include <awith/tcp.h>
@@ -67,6 +68,10 @@ static int echo(aw_stream_t *s, void *arg) {
 int example_tcp_connection(void *arg) {
     aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
     aw_with (aw_server(l, echo, NULL)) {
+        /* a client bounds its wait for the answer (asyncio.wait_for): a
+         * server that cannot accept (out of fds, it retries until it can)
+         * leaves the connection in its backlog, unanswered */
+        aw_with (aw_fail_after(AW_SEC(5)))
         aw_with (async_connection *conn, async_connection("127.0.0.1", aw_listener_port(l))) {
             if (conn->connected)
                 puts("Соединение установлено. Используем...");

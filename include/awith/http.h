@@ -86,9 +86,9 @@ typedef struct aw_http_session_opts {
     long max_host_connections;      /* per host; 0: 8 */
     long max_connections;           /* in total; 0: no limit */
     bool cookies;                   /* keep cookies (in memory) across requests: curl's
-                                       jar (RFC 6265), with one known difference: libcurl
-                                       drops a trailing "/" of a cookie's Path, so
-                                       Path=/a/b/ is also sent to /a/b (not to /a/bc) */
+                                       jar (RFC 6265), its path-match made the RFC's
+                                       (libcurl 7.88 also sends Path=/a/b/ to /a/b; the
+                                       session withholds it there, per redirect hop) */
     bool raise_for_status;          /* status >= 400 fails with -EREMOTEIO */
     bool no_redirects;              /* do not follow redirects (default: up to max_redirects,
                                        301 302 303 307 308, by aiohttp's rules: 303 makes

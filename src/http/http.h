@@ -43,6 +43,7 @@ typedef struct aw__sock {
 struct aw_http_session {
     CURLM *multi;
     CURLSH *share;                 /* cookies, when enabled */
+    CURL *cookie_scratch;          /* curl parses Set-Cookie lines in it (cookie.c) */
     int epfd;
     aw__sock_t *socks;             /* by fd: what the epoll set holds, what curl wants */
     size_t nsocks;
@@ -117,6 +118,7 @@ struct aw_http_response {
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
     int own_error;                 /* our own failure under curl (-errno), or 0 */
+    struct curl_slist *withheld;   /* jar lines kept from this request (cookie.c) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -150,6 +152,19 @@ bool aw__http_will_follow(const aw_http_response_t *r);
 /* Start r's next hop (its transfer finished with a redirect): CURLE_OK,
  * or the code the transfer ends with (-ELOOP's, no memory, ...). */
 CURLcode aw__http_follow(aw_http_response_t *r);
+
+/* cookie.c: RFC 6265 path-match over curl's jar (sessions with cookies) */
+/* CURLOPT_PREREQFUNCTION: withhold the cookies curl would send against
+ * the RFC (data: the response). */
+int aw__http_cookie_prereq(void *ud, char *ip, char *lip, int port, int lport);
+/* CURLOPT_DEBUGFUNCTION (on while cookies are withheld): put them back. */
+int aw__http_cookie_debug(CURL *e, curl_infotype type, char *p, size_t n, void *ud);
+/* Put back what r's request withheld, if anything (its transfer ends). */
+void aw__http_cookie_restore(aw_http_response_t *r);
+/* A Set-Cookie header of r's response (its value, n bytes), after curl
+ * stored it: the RFC's default path for a cookie without Path. 0 or
+ * -ENOMEM. */
+int aw__http_cookie_seen(aw_http_response_t *r, const char *v, size_t n);
 
 /* response.c */
 int aw__buf_put(aw__buf_t *b, const void *p, size_t n);

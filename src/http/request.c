@@ -119,7 +119,14 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         if (s->share) {
             curl_easy_setopt(e, CURLOPT_SHARE, s->share);
             curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+            curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, aw__http_cookie_prereq);
+            curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, aw__http_cookie_debug);
         }
+    }
+    if (s->share) {
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, r);
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 0L); /* on only while cookies are withheld */
     }
     /* what may differ: set every time, to its value or its default, so
      * that a reused handle needs no curl_easy_reset */
@@ -322,6 +329,7 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &c);
     r->hop_connects += c;
     s->connects += (uint64_t)c;
+    aw__http_cookie_restore(r);
     /* finished: its connection is back in the pool. r->in_multi stays
      * set: if the next hop cannot start, aw__http_remove ends the
      * transfer (its curl_multi_remove_handle is then a no-op) */

@@ -306,6 +306,11 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     size_t vl = (size_t)(p + k - v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
         vl--;
+    if (nl == 10 && r->s && r->s->share && !strncasecmp(p, "Set-Cookie", 10) &&
+        aw__http_cookie_seen(r, v, vl) < 0) { /* curl stored it before this call */
+        r->own_error = -ENOMEM;
+        return 0;
+    }
     if (aw__buf_put(&r->hdr, p, nl) < 0 || aw__buf_put(&r->hdr, "", 1) < 0 ||
         aw__buf_put(&r->hdr, v, vl) < 0 || aw__buf_put(&r->hdr, "", 1) < 0)
         return 0;
@@ -373,6 +378,7 @@ void aw__http_release(aw_http_response_t *r) {
     if (r->upload)
         fclose(r->upload);
     curl_slist_free_all(r->req_headers);
+    curl_slist_free_all(r->withheld); /* put back when the transfer was removed */
     aw__free(r->url);
     aw__http_buf_give(r->s, &r->hdr);
     aw__http_buf_give(r->s, &r->body);

@@ -136,6 +136,7 @@ void aw__http_remove(aw_http_response_t *r, CURLcode result) {
     if (!r->in_multi)
         return;
     aw__http_count(r);
+    aw__http_cookie_restore(r); /* ended before its request went out */
     curl_multi_remove_handle(r->s->multi, r->easy);
     r->in_multi = 0;
     r->done = 1;
@@ -212,6 +213,8 @@ static void aw__http_free(aw_http_session_t *s) {
     aw__http_bufs_free(s);
     if (s->share)
         curl_share_cleanup(s->share);
+    if (s->cookie_scratch)
+        curl_easy_cleanup(s->cookie_scratch);
     if (s->epfd >= 0) {
         aw_fd_forget(s->epfd);
         close(s->epfd);

@@ -9,6 +9,7 @@
  * A connection costs one small malloc (the stream the handler task owns,
  * since the task starts after the accept loop has moved on). */
 #include "net.h"
+#include "../core/core.h"
 
 #include <awith/server.h>
 #include <stdlib.h>
@@ -37,12 +38,31 @@ static int aw__server_conn(void *arg) {
     return rc < 0 ? rc : 0;
 }
 
+/* A transient accept failure (no fd, no memory): the loop backs off 10 ms
+ * and retries for as long as it lasts, as asyncio and Trio do, since
+ * what is short now (fds, memory) usually comes back when connections
+ * close. Not silently: the first failure of an episode is logged, with
+ * what failed and that the server retries, and so is the end of the
+ * episode; the failures between are only counted (accept_errors), so
+ * that a long shortage does not flood the log. */
+static int aw__server_backoff(aw_server_t *srv, size_t *failing, int code, const char *what) {
+    srv->accept_errors++;
+    if ((*failing)++ == 0)
+        aw__log(aw_loop_current(),
+                "server on %s: %s (%s): retrying every 10 ms until it succeeds; the "
+                "connections waiting are not answered meanwhile\n",
+                srv->listener->name, what, aw_err_name(code));
+    aw_err_clear();
+    return aw_sleep(AW_MS(10));
+}
+
 static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
+    size_t failing = 0; /* transient failures in a row (see aw__server_backoff) */
     for (;;) {
         aw__conn_t *c = aw__malloc(sizeof *c);
         if (!c) {
-            srv->accept_errors++;
-            int rc = aw_sleep(AW_MS(10));
+            int rc = aw__server_backoff(srv, &failing, -ENOMEM,
+                                        "no memory for a connection");
             if (rc < 0)
                 return rc;
             continue;
@@ -51,13 +71,19 @@ static int aw__server_loop(aw_server_t *srv, aw_group_t *g) {
         if (rc < 0) {
             aw__free(c);
             if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
-                srv->accept_errors++;
-                aw_err_clear();
-                if ((rc = aw_sleep(AW_MS(10))) < 0)
+                const aw_err_t *e = aw_err_current();
+                char what[160];
+                snprintf(what, sizeof what, "%s", e && e->msg[0] ? e->msg : aw_strerror(rc));
+                if ((rc = aw__server_backoff(srv, &failing, rc, what)) < 0)
                     return rc;
                 continue;
             }
             return rc;
+        }
+        if (failing) {
+            aw__log(aw_loop_current(), "server on %s: accepting again, after %zu failed "
+                    "attempts\n", srv->listener->name, failing);
+            failing = 0;
         }
         srv->accepted++;
         srv->active++;

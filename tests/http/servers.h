@@ -4,7 +4,10 @@
  * - nginx (Debian's), in a temp dir, on 127.0.0.1 and a free port: static
  *   files (/1k.bin, /1m.bin, /index.html), keep-alive, /slow/ (limit_rate
  *   64 KiB/s), /gz/ (files served as they are with Content-Encoding: gzip,
- *   the test puts them there), redirects, status codes, a POST echo-ish location, and
+ *   the test puts them there), redirects, status codes, a POST echo-ish location,
+ *   cookie paths (/one/set: Path=/one/two/; /dflt/sub/set: no Path;
+ *   /ex/set: Path=/ex/, its own directory; each directory echoes the
+ *   Cookie header it got; /one/two/go and /one/go-x redirect there), and
  *   optionally HTTPS with a test CA made by openssl(1).
  * - a misbehaving server: a forked process (its own process group) that
  *   answers by path: /truncated, /reset, /wrong-length, /huge-headers,
@@ -175,6 +178,12 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "    location = /cookie/get { return 200 'cookie=[$http_cookie]\\n'; }\n"
              "    location = /one/set { add_header Set-Cookie 'p=1; Path=/one/two/'; return 200 'set\\n'; }\n"
              "    location /one/ { return 200 'cookie=[$http_cookie]\\n'; }\n"
+             "    location = /one/two/go { return 302 /one/two; }\n"
+             "    location = /one/go-x { return 302 /one/two/x; }\n"
+             "    location = /dflt/sub/set { add_header Set-Cookie 'd=1'; return 200 'set\\n'; }\n"
+             "    location /dflt { return 200 'cookie=[$http_cookie]\\n'; }\n"
+             "    location = /ex/set { add_header Set-Cookie 'e=1; Path=/ex/'; return 200 'set\\n'; }\n"
+             "    location /ex { return 200 'cookie=[$http_cookie]\\n'; }\n"
              "    location = /echo { return 200 '$request_method $request_uri len=$content_length "
              "ua=$http_user_agent x=$http_x_test\\n'; }\n"
              "  }\n%s}\n",

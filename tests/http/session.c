@@ -228,25 +228,3 @@ Test(http, proxy_from_the_environment, .init = start_both, .fini = stop_all) {
     setenv("http_proxy", bad.url, 1);
     aw_test_run(t_env_proxy, NULL, 0);
 }
-
-/* Cookie paths: curl's jar. RFC 6265 5.1.4 says a cookie with Path=/one/two/
- * is not sent to /one/two; libcurl 7.88 strips the trailing slash when it
- * stores the path, so it is (documented in http.h). This test pins what
- * the session does, so that a libcurl that changes it is noticed. */
-static int t_cookie_path(void *arg) {
-    char out[128];
-    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .cookies = true)) {
-        get_text(s, "/one/set", NULL, 0, NULL);
-        get_text(s, "/one/two/x", out, sizeof out, NULL);
-        cr_assert_str_eq(out, "cookie=[p=1]\n", "below the path: sent");
-        get_text(s, "/one/twothree", out, sizeof out, NULL);
-        cr_assert_str_eq(out, "cookie=[]\n", "not a path-match");
-        get_text(s, "/one/two", out, sizeof out, NULL);
-        cr_assert_str_eq(out, "cookie=[p=1]\n", "libcurl's trailing-slash difference");
-    }
-    return aw_status();
-}
-
-Test(http, cookie_path_match_is_curls, .init = start_nginx, .fini = stop_all) {
-    aw_test_run(t_cookie_path, NULL, 0);
-}

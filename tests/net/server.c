@@ -3,6 +3,12 @@
  * and waits for them; a failing handler does not stop the server. */
 #include "netutil.h"
 
+#include <awith/log.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 static int fds0;
 
 static int upper(aw_stream_t *s, void *arg) {
@@ -169,5 +175,71 @@ static int t_serve(void *arg) {
 Test(server, serve_until_cancelled) {
     fds0 = aw_test_fds();
     aw_test_run(t_serve, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* Out of fds (-EMFILE from accept4, for real: the process's descriptors
+ * used up under a lowered RLIMIT_NOFILE while a client waits in the
+ * backlog): the server backs off and retries until it can accept, and
+ * says so once per episode, naming EMFILE and the retry, not once per
+ * retry; it says so again when it accepts again. */
+static int log_emfile, log_again;
+static void on_log(const char *msg, void *arg) {
+    log_emfile += strstr(msg, "EMFILE") && strstr(msg, "retrying") ? 1 : 0;
+    log_again += strstr(msg, "accepting again") ? 1 : 0;
+}
+
+static int t_emfile(void *arg) {
+    struct rlimit old, low;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 256;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    static int spare[256];
+    int nspare = 0;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, upper, NULL)) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(aw_listener_port(l)),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd, e;
+        while ((fd = dup(0)) >= 0)
+            spare[nspare++] = fd;
+        e = errno;
+        close(spare[--nspare]); /* the client's socket takes the last fd */
+        /* blocking: the kernel completes it into the backlog, no accept needed */
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int crc = c >= 0 ? connect(c, (struct sockaddr *)&a, sizeof a) : -1;
+        /* no Criterion call until the fds are back: it needs some */
+        while (srv->accept_errors < 5 && aw_sleep(AW_MS(1)) == 0)
+            ;
+        size_t errs = srv->accept_errors, acc = srv->accepted;
+        int emfile = log_emfile, again = log_again;
+        while (nspare)
+            close(spare[--nspare]);
+        cr_assert_eq(e, EMFILE);
+        cr_assert_geq(c, 0);
+        cr_assert_eq(crc, 0);
+        cr_assert_geq(errs, 5, "%s", msg_now());
+        cr_assert_eq(acc, 0);
+        cr_assert_eq(emfile, 1, "one report for %zu failures", errs);
+        cr_assert_eq(again, 0);
+        cr_assert_eq(write(c, "ping\n", 5), 5);
+        wait_until(net_inq(c) >= 5); /* accepted, answered */
+        char in[8];
+        cr_assert_eq(read(c, in, sizeof in), 5);
+        cr_assert_eq(memcmp(in, "PING\n", 5), 0);
+        cr_assert_eq(srv->accepted, 1);
+        cr_assert_eq(log_emfile, 1);
+        cr_assert_eq(log_again, 1);
+        close(c);
+        wait_until(srv->active == 0);
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    return aw_status();
+}
+Test(server, accept_out_of_fds_retries_and_says_so_once) {
+    aw_log_set(on_log, NULL);
+    fds0 = aw_test_fds();
+    aw_test_run(t_emfile, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
