@@ -221,6 +221,7 @@ static void aw__http_free(aw_http_session_t *s) {
     free(s->headers);
     free(s->socks);
     free(s->base_url);
+    curl_url_cleanup(s->base_h);
     free(s->ca_file);
     free(s->protocols);
     aw_track_close(&s->track);
