@@ -1,5 +1,5 @@
-/* bench/db/sqlite.c -> bench-sqlite: SQLite through awith (each call on
- * the thread pool) against synchronous SQLite C calls (the floor: the
+/* bench/db/sqlite.c -> bench-sqlite: SQLite through awith (a cached
+ * read stepped inline on the loop thread, anything else on the pool) against synchronous SQLite C calls (the floor: the
  * same statement prepared once, bound, stepped and reset on the calling
  * thread) and aiosqlite (asyncio and uvloop), same run.
  *
@@ -9,9 +9,14 @@
  *                         counted: the loop and a pool worker each spin a
  *                         while for the other (src/loop/workers.c), which
  *                         buys latency with CPU
+ *   sqlite_stall_us       the loop's worst stall while reads of 10 to
+ *                         1,000,000 rows run (inline first, the long
+ *                         ones sent on to the worker)
  * ratio_<peer> = peer / awith: above 1 means awith is faster. */
 #include <awith/sqlite.h>
 #include <sqlite3.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../bench.h"
@@ -41,6 +46,89 @@ static int run(void *arg) {
         }
         r->ns = (bench_now() - t0) / (double)r->n;
         r->cpu = (bench_cpu() - c0) / (double)r->n;
+    }
+    return aw_status();
+}
+
+/* The loop's worst stall while reads of every size run: a ticker task
+ * sleeps 100 us at a time and records how late it wakes, while the main
+ * task counts to 10, 100, ... 1,000,000 (cached statements, so each is
+ * tried inline first and the long ones go to the worker once the inline
+ * budget runs out). `idle` is the same ticker with nothing else to do:
+ * the machine's own lateness. */
+#define COUNT_TO "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) " \
+                 "SELECT count(*) FROM c"
+#define TICKS 100000
+typedef struct {
+    double late[TICKS];           /* us */
+    int n;
+    bool stop;
+} tick_t;
+static int ticker(void *arg) {
+    tick_t *t = arg;
+    while (!t->stop) {
+        aw_ns_t due = aw_now() + AW_US(100);
+        if (aw_sleep_until(due) < 0)
+            return 0;
+        if (t->n < TICKS)
+            t->late[t->n++] = (double)(aw_now() - due) / 1e3;
+    }
+    return 0;
+}
+static double pct(tick_t *t, double p) {
+    if (!t->n)
+        return BENCH_NA;
+    bench_median(t->late, t->n); /* sorts */
+    int i = (int)(p * (t->n - 1));
+    return t->late[i];
+}
+typedef struct {
+    tick_t *idle, *busy;
+    double hold_max;              /* us of the loop thread's CPU inside one call, worst */
+    long hold_n;
+} stall_t;
+static double thread_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+/* Count to 10, 100, ... 1,000,000, 20 rounds; with `s`, the worst CPU
+ * time the loop thread spent inside one call. */
+static int count_all(aw_sqlite_t *db, stall_t *s) {
+    for (int rep = 0; rep < 20; rep++)
+        for (long n = 10; n <= 1000000; n *= 10) {
+            long long v;
+            double c0 = s ? thread_cpu_us() : 0;
+            if (aw_sqlite_fetch_int(db, &v, COUNT_TO, aw_sqlite_args(aw_sqlite_int(n))) < 0)
+                return aw_status();
+            if (!s)
+                continue;
+            /* the inline step (or the attempt cut at its budget) and the
+             * submission; scheduling noise excluded */
+            double hold = thread_cpu_us() - c0;
+            if (hold > s->hold_max)
+                s->hold_max = hold;
+            s->hold_n++;
+        }
+    return 0;
+}
+
+static int stall(void *arg) {
+    stall_t *s = arg;
+    tick_t *idle = s->idle, *busy = s->busy;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, ticker, idle, NULL);
+        aw_sleep_ms(200);
+        idle->stop = true;
+    }
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        if (count_all(db, s) < 0) /* alone: the loop thread's CPU is the call's */
+            aw_leave();
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, ticker, busy, NULL);
+            count_all(db, NULL);
+            busy->stop = true;
+        }
     }
     return aw_status();
 }
@@ -95,12 +183,23 @@ int main(void) {
     unlink(path);
     bench_config("median of 5 (interleaved with sqlite_sync), unpinned (the pool needs the other "
                  "CPU); %ld `SELECT ?` on one connection to a file database; awith: "
-                 "aw_sqlite_fetch_int on the loop's pool (default size), statement cached; "
+                 "aw_sqlite_fetch_int, statement cached (so stepped inline on the loop thread), "
                  "sqlite_sync: the same statement prepared once, bind/step/reset on the calling "
                  "thread; aiosqlite: one connection (its own thread), execute + fetchone; CPU: "
                  "the whole process, all threads", n);
     const char *peers[] = {"sqlite_sync", "aiosqlite", "aiosqlite_uvloop", NULL};
     bench_print("sqlite_select_ns", a, peers, (double[]){s, py[0], uv[0]});
     bench_print("sqlite_select_cpu_ns", ac, peers, (double[]){scpu, py[1], uv[1]});
+    stall_t st = {calloc(1, sizeof(tick_t)), calloc(1, sizeof(tick_t)), 0, 0};
+    if (st.idle && st.busy && aw_main(stall, &st) == 0)
+        bench_note("sqlite_stall_us",
+                   "loop_cpu_per_call_max=%.0f ticker_p99=%.0f ticker_max=%.0f idle_p99=%.0f "
+                   "idle_max=%.0f (%ld reads of 10..1,000,000 rows: the loop thread's CPU time inside "
+                   "one call, worst; a 100 us ticker's lateness meanwhile, %d ticks; idle: the ticker "
+                   "alone, %d ticks: the machine's own noise)",
+                   st.hold_max, pct(st.busy, 0.99), pct(st.busy, 1), pct(st.idle, 0.99), pct(st.idle, 1),
+                   st.hold_n, st.busy->n, st.idle->n);
+    free(st.idle);
+    free(st.busy);
     return 0;
 }

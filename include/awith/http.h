@@ -85,6 +85,9 @@ typedef struct aw_http_session_opts {
     const char *const *headers;     /* default headers, "Name: value", NULL-ended */
     long max_host_connections;      /* per host; 0: 8 */
     long max_connections;           /* in total; 0: no limit */
+                                    /* connections kept alive when idle: max_connections,
+                                       or (no limit) 4 x max_host_connections; past that
+                                       the oldest idle one is closed */
     bool cookies;                   /* keep cookies (in memory) across requests: curl's
                                        jar (RFC 6265), its path-match made the RFC's
                                        (libcurl 7.88 also sends Path=/a/b/ to /a/b; the

@@ -54,6 +54,8 @@ struct aw_http_session {
     uint8_t in_api;                /* a task is inside a curl call (add, pause) */
     aw_http_session_opts_t opts;   /* string fields below are copies */
     char *base_url, *ca_file, *protocols;
+    CURLU *base_h;                 /* base_url parsed, once (request URLs are resolved
+                                      against a copy of it), NULL until the first */
     char **headers;
     size_t nheaders;
     CURL *spare[AW__HTTP_SPARE];

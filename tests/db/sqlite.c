@@ -436,3 +436,182 @@ Test(sqlite, I9_a_connection_left_open_is_reported_at_loop_close) {
     cr_assert(strstr(err, "sqlite connection ':memory:' was never closed"), "stderr: %s", err);
     aw_sqlite_close(leaked_db); /* after the loop: frees it, the record is gone already */
 }
+
+/* Issue 14, 3: the optimistic inline step. A cached read-only statement
+ * is stepped on the loop thread within a budget; one that runs past it,
+ * or finds the database locked, is reset and run on the worker as before.
+ * The library's test-only counters (debug builds) tell which way a query
+ * went. */
+#ifndef NDEBUG
+extern _Atomic long aw__sqlite_inline_runs, aw__sqlite_inline_fallbacks, aw__sqlite_loop_busy_sleeps;
+
+#define COUNT_TO "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) " \
+                 "SELECT count(*) FROM c"
+
+static int inline_reads(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (i INTEGER, s TEXT)"), 0);
+        long long v;
+        long runs = aw__sqlite_inline_runs;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT ?", aw_sqlite_args(aw_sqlite_int(1))), 0);
+        cr_assert_eq(aw__sqlite_inline_runs, runs, "a first use is prepared on the worker");
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT ?", aw_sqlite_args(aw_sqlite_int(42))), 0);
+        cr_assert_eq(v, 42);
+        cr_assert_eq(aw__sqlite_inline_runs, runs + 1, "the cached read ran inline");
+        /* fetch_int's own errors, inline as on the worker */
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT ?", aw_sqlite_args(aw_sqlite_null())), -ENODATA);
+        aw_err_clear();
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT ?", aw_sqlite_args(aw_sqlite_text("x"))), -EINVAL);
+        aw_err_clear();
+        /* writes never run inline */
+        runs = aw__sqlite_inline_runs;
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO t VALUES (?, ?)",
+                                        aw_sqlite_args(aw_sqlite_int(i), aw_sqlite_text("row"))), 1);
+        cr_assert_eq(aw__sqlite_inline_runs, runs);
+        /* a whole result, inline: rows, names, text copied out */
+        aw_sqlite_res_t *r;
+        for (int k = 0; k < 2; k++) {
+            cr_assert_eq(aw_sqlite_query(db, &r, "SELECT i, s FROM t WHERE i >= ? ORDER BY i",
+                                         aw_sqlite_args(aw_sqlite_int(1))), 0);
+            cr_assert_eq(aw_sqlite_res_rows(r), 2);
+            cr_assert_str_eq(aw_sqlite_res_name(r, 1), "s");
+            cr_assert_str_eq(aw_sqlite_res_text(r, 1, 1), "row");
+            aw_sqlite_res_free(r);
+        }
+        cr_assert_eq(aw__sqlite_inline_runs, runs + 1);
+        /* an error found inline is reported as the worker reports it */
+        cr_assert_eq(aw_sqlite_query(db, &r, "SELECT ?", aw_sqlite_args(aw_sqlite_int(1), aw_sqlite_int(2))),
+                     -EREMOTEIO);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(inline_a_cached_read_runs_on_the_loop_thread, inline_reads)
+
+static long ticks;
+static int ticker(void *arg) {
+    for (;;) {
+        if (aw_sleep_ms(1) < 0)
+            return 0;
+        ticks++;
+    }
+}
+
+static int inline_long(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, ticker, NULL, NULL);
+            long long v;
+            for (int k = 0; k < 2; k++) /* prepared, then cached: inline */
+                cr_assert_eq(aw_sqlite_fetch_int(db, &v, COUNT_TO, aw_sqlite_args(aw_sqlite_int(10))), 0);
+            long runs = aw__sqlite_inline_runs, falls = aw__sqlite_inline_fallbacks;
+            cr_assert_eq(runs > 0, true);
+            long t0 = ticks;
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, COUNT_TO, aw_sqlite_args(aw_sqlite_int(3000000))), 0);
+            cr_assert_eq(v, 3000000);
+            cr_assert_eq(aw__sqlite_inline_fallbacks, falls + 1, "interrupted inline, run on the worker");
+            cr_assert_gt(ticks, t0, "the loop ran the ticker while the long query ran");
+            /* the statement goes straight to the worker for a while */
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, COUNT_TO, aw_sqlite_args(aw_sqlite_int(10))), 0);
+            cr_assert_eq(v, 10);
+            cr_assert_eq(aw__sqlite_inline_runs, runs);
+            aw_group_cancel(g);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(inline_a_long_read_runs_on_the_worker_and_the_loop_stays_responsive, inline_long)
+
+/* A read interrupted by the inline budget inside an explicit transaction
+ * rolls nothing back (only an interrupted write would end the
+ * transaction, which is why writes never run inline). */
+static int inline_in_tx(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)");
+        long long v;
+        for (int k = 0; k < 2; k++)
+            aw_sqlite_fetch_int(db, &v, COUNT_TO, aw_sqlite_args(aw_sqlite_int(10)));
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+            long falls = aw__sqlite_inline_fallbacks;
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, COUNT_TO, aw_sqlite_args(aw_sqlite_int(3000000))), 0);
+            cr_assert_eq(aw__sqlite_inline_fallbacks, falls + 1);
+            cr_assert_eq(count(db), 1, "the transaction's insert is still there");
+        }
+        cr_assert_eq(aw_status(), 0, "and it commits");
+        cr_assert_eq(count(db), 1);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(inline_an_interrupted_read_inside_a_transaction_keeps_it, inline_in_tx)
+
+/* A locked database: the inline attempt gets SQLITE_BUSY at once (no busy
+ * wait on the loop thread) and the worker waits with the busy timeout
+ * until the lock goes. */
+static aw_sqlite_t *locker;
+static bool committing;
+static int unlock_later(void *arg) {
+    aw_sleep_ms(50);
+    committing = true;
+    aw_sqlite_exec(locker, "COMMIT", aw_sqlite_noargs);
+    return aw_status();
+}
+
+static int inline_busy(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        aw_sqlite_script(db, "CREATE TABLE t (i INTEGER); INSERT INTO t VALUES (1)");
+        long long v;
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t", aw_sqlite_noargs), 0);
+        aw_with (aw_sqlite_t *db2, aw_sqlite_connect(path)) {
+            locker = db2;
+            cr_assert_eq(aw_sqlite_exec(db2, "BEGIN EXCLUSIVE", aw_sqlite_noargs), 0);
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, unlock_later, NULL, NULL);
+                aw_spawn(g, ticker, NULL, NULL);
+                long falls = aw__sqlite_inline_fallbacks, t0 = ticks;
+                cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t", aw_sqlite_noargs), 0,
+                             "waited for the lock on the worker");
+                cr_assert_eq(v, 1);
+                cr_assert(committing, "it returned only once the lock went");
+                cr_assert_eq(aw__sqlite_inline_fallbacks, falls + 1);
+                cr_assert_gt(ticks, t0, "the loop ran meanwhile");
+                cr_assert_eq(aw__sqlite_loop_busy_sleeps, 0, "no busy wait on the loop's thread");
+                aw_group_cancel(g);
+            }
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(inline_a_busy_database_waits_on_the_worker, inline_busy)
+
+/* Inline queries do not suspend: a task querying in a loop still lets
+ * the others run (a yield every few queries). */
+static bool other_ran;
+static int other(void *arg) {
+    other_ran = true;
+    return 0;
+}
+static int inline_fair(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        long long v;
+        aw_sqlite_fetch_int(db, &v, "SELECT 1", aw_sqlite_noargs);
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, other, NULL, NULL);
+            long runs = aw__sqlite_inline_runs;
+            for (int i = 0; i < 100; i++)
+                aw_sqlite_fetch_int(db, &v, "SELECT 1", aw_sqlite_noargs);
+            cr_assert_eq(aw__sqlite_inline_runs, runs + 100);
+            cr_assert(other_ran, "the other task ran while this one queried inline");
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+SQ_TEST(inline_queries_in_a_row_let_other_tasks_run, inline_fair)
+#endif
