@@ -65,13 +65,13 @@ struct aw_gencm {                 /* private; public for stack storage */
     void *arg;
     const char *name;
     struct aw_task *user;         /* the task using the manager */
-    struct aw_task *gen;          /* the generator's coroutine */
+    void *side;                   /* the generator's coroutine (cm/gencm.c) */
     void *value;
     const aw_err_t *body_err;
     int body_code;
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
     uint64_t thrown_seq;
-    struct aw_scope *uscope;      /* the user's scope under the generator's, while they cover the block */
+    struct aw_scope *uscope;      /* the user's scope at enter, under the generator's */
     uint8_t state;                /* AW__GENCM_* */
     uint8_t twice;                /* yielded a second time */
 };

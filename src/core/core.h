@@ -81,7 +81,6 @@ struct aw_task {
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
-    aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
     uint8_t wait_kind;            /* introspection: aw__wait_kind_t */
     const void *wait_on;          /* the object waited on */
     aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
@@ -159,6 +158,8 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
 }
 /* Move from's pending errors onto to's, renumbered as raised now in to. */
 void aw__err_move(aw_task_t *to, aw_task_t *from);
+/* The same for a detached chain e (owned: it becomes to's). */
+void aw__err_move_chain(aw_task_t *to, aw_err_t *e);
 
 /* scope.c */
 /* The scope epoch: a scope's chain_* fields are valid while its epoch is
@@ -375,6 +376,57 @@ static inline void aw__delegate_handback(aw_task_t *d) {
         aw__task_wake(u, 0);
         aw__task_wait(d, AW_NEVER, 0);
     }
+}
+
+
+/* Side coroutines: a bare stack that runs code on behalf of a task, as
+ * that task (a generator manager's function, cm/gencm.c). No task record:
+ * while it runs, aw__task_cur() is the task, its scopes, withs and groups
+ * go on the task's chains, and a suspension parks the task; the task's
+ * coro record describes whichever stack runs for it (its stack, and the
+ * sanitizers' bounds), so the loop resumes the right one. Entering and
+ * leaving are a direct switch each way: a few stores, no run queue. */
+typedef struct aw__side aw__side_t;
+struct aw__side {
+    aw__coro_t co;                /* the side's context while switched out */
+    aw__coro_t back;              /* the task's own context while the side runs */
+    aw_task_t *task;
+    void (*fn)(aw__side_t *);     /* runs once; the side is done when it returns */
+    uint8_t done;
+};
+/* A side on a stack from t's loop's cache, its record (size bytes, an
+ * aw__side_t first) at the top; fn runs at the first aw__side_run. NULL
+ * on OOM. */
+aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *));
+/* Give the stack back: the side is done, or never ran. */
+void aw__side_free(aw__side_t *s);
+
+/* Which fields say which stack runs (the switch saves sp itself). */
+static inline void aw__side_describe(aw__coro_t *to, const aw__coro_t *from) {
+    to->stack = from->stack;
+#if defined(AW__ASAN) || defined(AW__TSAN)
+    to->bottom = from->bottom;
+    to->size = from->size;
+    to->tsan_fiber = from->tsan_fiber;
+#endif
+}
+
+/* From the task: run the side until it hands back or is done. */
+static inline void aw__side_run(aw_task_t *t, aw__side_t *s) {
+    aw__task_stack_check(t);
+    aw__side_describe(&s->back, &t->coro);
+    aw__side_describe(&t->coro, &s->co);
+    t->loop->switches++;
+    aw__coro_switch(&s->back, &s->co, 0);
+}
+
+/* From the side: back to the task's own stack (for good when done). */
+static inline void aw__side_back(aw__side_t *s) {
+    aw_task_t *t = s->task;
+    aw__task_stack_check(t); /* t->coro.stack is the side's */
+    aw__side_describe(&t->coro, &s->back);
+    t->loop->switches++;
+    aw__coro_switch(&s->co, &s->back, s->done);
 }
 
 

@@ -255,6 +255,35 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     return t;
 }
 
+/* ---- side coroutines (core.h) ---- */
+
+static void aw__side_entry(void *p) {
+    aw__side_t *s = (aw__side_t *)((char *)p - offsetof(aw__side_t, co));
+    s->fn(s);
+    s->done = 1;
+    aw__side_back(s);
+    abort(); /* never resumed once done */
+}
+
+aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *)) {
+    aw__stack_t *st = aw__stack_get(&t->loop->stacks);
+    if (!st)
+        return NULL;
+    uintptr_t top = ((uintptr_t)st->hi - size) & ~(uintptr_t)63;
+    aw__side_t *s = (aw__side_t *)top;
+    aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
+    s->co.stack = st;
+    s->task = t;
+    s->fn = fn;
+    s->done = 0;
+    return s;
+}
+
+void aw__side_free(aw__side_t *s) {
+    aw__coro_fini(&s->co);
+    aw__stack_put(&s->task->loop->stacks, s->co.stack);
+}
+
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
               aw_task_t **handle, const char *name, const char *file, int line) {
     aw_loop_t *l = aw__loop_tls;
@@ -334,8 +363,9 @@ void aw_task_cancel(aw_task_t *t) {
         aw_scope_cancel(&t->root);
 }
 
-void aw__err_move(aw_task_t *to, aw_task_t *from) {
-    aw_err_t *e = aw__err_detach(from);
+void aw__err_move(aw_task_t *to, aw_task_t *from) { aw__err_move_chain(to, aw__err_detach(from)); }
+
+void aw__err_move_chain(aw_task_t *to, aw_err_t *e) {
     if (!e)
         return;
     /* Seqs fall down a chain (the top is the newest): code that drops
