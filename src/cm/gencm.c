@@ -11,7 +11,8 @@
  * and what is thrown in at its yield (M2, M3). The user waits for it, not
  * cancellably: the generator itself sees the cancel through the chain and
  * decides (so enter is atomic with respect to cancellation).
- * Cost: a stack from the loop's cache and four direct switches per use. */
+ * Cost: a warm side from the core's cache and four direct switches per
+ * use. */
 #include <awith/gencm.h>
 
 #include "../core/core.h"
@@ -27,6 +28,7 @@ typedef struct gencm_side {
     aw_with_t *exiting;
     aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
 } gencm_side_t;
+_Static_assert(sizeof(gencm_side_t) <= AW__SIDE_MAX, "the side's record must fit its slot");
 
 static inline void aw__gencm_swap(aw_task_t *u, gencm_side_t *c) {
     aw_err_t *e = u->err;

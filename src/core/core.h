@@ -98,6 +98,8 @@ struct aw__core {
     void *trace_arg;
     struct aw__track_rec *tracked; /* open resources (track.c) */
     uint64_t track_id;            /* this loop's id for their handles; 0 until one */
+    struct aw__side *sides;       /* finished side coroutines, parked for reuse */
+    size_t nsides;
 };
 
 /* Trace events (awith/trace.h): one predictable branch when no hook is set. */
@@ -391,15 +393,21 @@ struct aw__side {
     aw__coro_t co;                /* the side's context while switched out */
     aw__coro_t back;              /* the task's own context while the side runs */
     aw_task_t *task;
-    void (*fn)(aw__side_t *);     /* runs once; the side is done when it returns */
+    void (*fn)(aw__side_t *);     /* runs once per use; the side is done when it returns */
+    aw__side_t *next;             /* in the core's cache */
     uint8_t done;
 };
-/* A side on a stack from t's loop's cache, its record (size bytes, an
- * aw__side_t first) at the top; fn runs at the first aw__side_run. NULL
- * on OOM. */
+/* The largest record (an aw__side_t first) a side carries at its top. */
+enum { AW__SIDE_MAX = 256 };
+/* A side for t: a finished one from the core's cache (parked at the top
+ * of its loop), else a new one on a stack from the loop's cache; its
+ * record (size bytes, at most AW__SIDE_MAX) at the top of the stack; fn
+ * runs at the first aw__side_run. NULL on OOM. */
 aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *));
-/* Give the stack back: the side is done, or never ran. */
+/* Done with it: back to the core's cache, or its stack to the loop's. */
 void aw__side_free(aw__side_t *s);
+/* At loop close: give the cached sides' stacks back. */
+void aw__side_cache_drop(aw_loop_t *l);
 
 /* Which fields say which stack runs (the switch saves sp itself). */
 static inline void aw__side_describe(aw__coro_t *to, const aw__coro_t *from) {
@@ -420,13 +428,13 @@ static inline void aw__side_run(aw_task_t *t, aw__side_t *s) {
     aw__coro_switch(&s->back, &s->co, 0);
 }
 
-/* From the side: back to the task's own stack (for good when done). */
+/* From the side: back to the task's own stack. */
 static inline void aw__side_back(aw__side_t *s) {
     aw_task_t *t = s->task;
     aw__task_stack_check(t); /* t->coro.stack is the side's */
     aw__side_describe(&t->coro, &s->back);
     t->loop->switches++;
-    aw__coro_switch(&s->co, &s->back, s->done);
+    aw__coro_switch(&s->co, &s->back, 0); /* a done side is reused */
 }
 
 

@@ -257,31 +257,71 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
 
 /* ---- side coroutines (core.h) ---- */
 
+/* A side is done when fn returns; it then parks at the top of this loop,
+ * in the core's cache, and the next use resumes it there: no new frame to
+ * lay out, a warm stack. */
 static void aw__side_entry(void *p) {
-    aw__side_t *s = (aw__side_t *)((char *)p - offsetof(aw__side_t, co));
-    s->fn(s);
-    s->done = 1;
-    aw__side_back(s);
-    abort(); /* never resumed once done */
+    aw__side_t *s = p; /* co is first */
+    for (;;) {
+        s->fn(s);
+        s->done = 1;
+        aw__side_back(s);
+    }
 }
 
 aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *)) {
-    aw__stack_t *st = aw__stack_get(&t->loop->stacks);
-    if (!st)
-        return NULL;
-    uintptr_t top = ((uintptr_t)st->hi - size) & ~(uintptr_t)63;
-    aw__side_t *s = (aw__side_t *)top;
-    aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
-    s->co.stack = st;
+    struct aw__core *c = t->loop->core;
+    aw__side_t *s = c->sides;
+    if (__builtin_expect(s != NULL, 1)) {
+        c->sides = s->next;
+        c->nsides--;
+    } else {
+        aw__stack_t *st = aw__stack_get(&t->loop->stacks);
+        if (!st)
+            return NULL;
+        /* room for the largest record a user asks for: the cached side
+         * may be handed to another */
+        (void)size;
+        assert(size <= AW__SIDE_MAX);
+        uintptr_t top = ((uintptr_t)st->hi - AW__SIDE_MAX) & ~(uintptr_t)63;
+        s = (aw__side_t *)top;
+        aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
+        s->co.stack = st;
+    }
     s->task = t;
     s->fn = fn;
     s->done = 0;
     return s;
 }
 
-void aw__side_free(aw__side_t *s) {
+/* The cache keeps a few: a program nests generator managers a few deep. */
+enum { AW__SIDES_CACHED = 8 };
+
+static void aw__side_drop(aw_loop_t *l, aw__side_t *s) {
     aw__coro_fini(&s->co);
-    aw__stack_put(&s->task->loop->stacks, s->co.stack);
+    aw__stack_put(&l->stacks, s->co.stack);
+}
+
+void aw__side_free(aw__side_t *s) {
+    aw_loop_t *l = s->task->loop;
+    struct aw__core *c = l->core;
+    if (!s->done || c->nsides >= AW__SIDES_CACHED) {
+        aw__side_drop(l, s);
+        return;
+    }
+    s->next = c->sides;
+    c->sides = s;
+    c->nsides++;
+}
+
+void aw__side_cache_drop(aw_loop_t *l) {
+    struct aw__core *c = l->core;
+    while (c->sides) {
+        aw__side_t *s = c->sides;
+        c->sides = s->next;
+        aw__side_drop(l, s);
+    }
+    c->nsides = 0;
 }
 
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
