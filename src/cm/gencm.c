@@ -17,11 +17,20 @@
 
 #include "../core/core.h"
 
+/* The state of one use, on the generator's stack: the instance itself
+ * (usually a compound literal the block zero-fills) stays five words. */
 typedef struct gencm_side {
-    aw__side_t side;              /* first */
+    aw__side_t side;              /* first; side.task is the user */
     aw_gencm_t *g;
+    void *value;                  /* what the generator yielded */
+    const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
+    aw_err_t *thrown;             /* the copy of body_err pending in the generator */
+    uint64_t thrown_seq;
+    aw_scope_t *uscope;           /* the user's scope at enter, under the generator's */
+    int body_code;
     int st;                       /* what the function returned, once done */
     uint8_t auto_err;             /* its chain is the lone "returned X" record */
+    uint8_t twice;                /* it yielded a second time */
     /* the generator's error context while the user's is in the task */
     aw_err_t *err;
     uint64_t floor, late;
@@ -66,14 +75,15 @@ static void aw__gencm_main(aw__side_t *s) {
                          "generator manager '%s' returned %s (%s)", g->name, aw_err_name(st),
                          aw_strerror(st));
         }
-    } else {
+    } else if (u->err) {
         aw__err_free(aw__err_detach(u)); /* returning success handles any error */
     }
     c->st = st;
 }
 
 static void aw__gencm_done(aw_gencm_t *g, gencm_side_t *c) {
-    aw__err_free(c->err);
+    if (c->err)
+        aw__err_free(c->err);
     aw__side_free(&c->side);
     g->side = NULL;
     g->state = AW__GENCM_DONE;
@@ -103,7 +113,6 @@ static int aw__gencm_enter(void *self, void **out) {
     if (g->state != AW__GENCM_NEW)
         return aw_raise(-EALREADY, "generator manager '%s' was already used; make a new instance",
                         g->name ? g->name : "?");
-    g->user = u;
     g->state = AW__GENCM_ENTER;
     gencm_side_t *c = (gencm_side_t *)aw__side_new(u, sizeof *c, aw__gencm_main);
     if (!c) {
@@ -111,19 +120,22 @@ static int aw__gencm_enter(void *self, void **out) {
         return aw_raise(-ENOMEM, "no memory for the stack of generator manager '%s'", g->name);
     }
     c->g = g;
-    c->auto_err = 0;
+    c->body_err = NULL;
+    c->body_code = 0;
+    c->thrown = NULL;
+    c->auto_err = c->twice = 0;
     c->err = NULL;
     c->floor = c->late = 0;
     c->exiting = NULL;
     g->side = c;
-    g->uscope = u->scope;
+    c->uscope = u->scope;
     aw__gencm_run(u, c);
     if (g->state == AW__GENCM_YIELDED) {
         /* SEMANTICS M3: the scopes the generator holds open at its yield
          * stay on the user's chain (u->scope is its innermost): they
          * cover the block, and their cancels wake the user, their task */
-        c->gtop = u->scope != g->uscope ? u->scope : NULL;
-        *out = g->value;
+        c->gtop = u->scope != c->uscope ? u->scope : NULL;
+        *out = c->value;
         return 0;
     }
     /* returned without yielding */
@@ -144,8 +156,8 @@ static int aw__gencm_enter(void *self, void **out) {
  * around its yield (a with, an exit stack, a transaction) gets it in its
  * exit; a clear in the generator's cleanup does not drop it (M2: the
  * generator decides by what it returns). */
-static void aw__gencm_throw(aw_gencm_t *g, aw_task_t *u, gencm_side_t *c, const aw_err_t *err) {
-    g->thrown = NULL;
+static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) {
+    c->thrown = NULL;
     if (!err)
         return;
     aw_err_t *x = aw__err_copy_top(err);
@@ -155,18 +167,18 @@ static void aw__gencm_throw(aw_gencm_t *g, aw_task_t *u, gencm_side_t *c, const 
     x->context = c->err;
     c->err = x;
     c->floor = x->seq;
-    g->thrown = x;
-    g->thrown_seq = x->seq;
+    c->thrown = x;
+    c->thrown_seq = x->seq;
 }
 
 /* Take the thrown copy out of the generator's chain (if its managers left
  * it there): the original is still pending in the user, and must appear
  * once. True if it was on top, nothing raised over it. */
-static bool aw__gencm_unthrow(aw_gencm_t *g, gencm_side_t *c) {
+static bool aw__gencm_unthrow(gencm_side_t *c) {
     bool top = false;
-    for (aw_err_t **p = &c->err; g->thrown && *p; p = &(*p)->context) {
+    for (aw_err_t **p = &c->err; c->thrown && *p; p = &(*p)->context) {
         aw_err_t *x = *p;
-        if (x == g->thrown && x->seq == g->thrown_seq && x->code == g->body_code) {
+        if (x == c->thrown && x->seq == c->thrown_seq && x->code == c->body_code) {
             top = p == &c->err;
             *p = x->context;
             x->context = NULL;
@@ -174,7 +186,7 @@ static bool aw__gencm_unthrow(aw_gencm_t *g, gencm_side_t *c) {
             break;
         }
     }
-    g->thrown = NULL;
+    c->thrown = NULL;
     return top;
 }
 
@@ -184,15 +196,15 @@ static bool aw__gencm_unthrow(aw_gencm_t *g, gencm_side_t *c) {
  * below sh); move them above sh, the shield then sits on the user's own
  * scope, and the with restores u->scope from it. O(their depth), only for
  * a generator that holds scopes open at its yield. */
-static void aw__gencm_unhook(aw_gencm_t *g, gencm_side_t *c, aw_task_t *u) {
+static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
     aw_scope_t *sh = u->scope, *top = c->gtop, *o = top;
-    while (o->parent && o->parent != g->uscope)
+    while (o->parent && o->parent != c->uscope)
         o = o->parent; /* the generator's outermost, hung on the user's scope at enter */
     if (!o->parent)
         return;
-    for (aw_scope_t *p = sh; p && p != g->uscope; p = p->parent)
+    for (aw_scope_t *p = sh; p && p != c->uscope; p = p->parent)
         if (p->parent == top) {
-            p->parent = g->uscope;
+            p->parent = c->uscope;
             o->parent = sh;
             u->scope = top;
             aw__scope_epoch++; /* chains re-hung: every kept value is read again */
@@ -202,20 +214,20 @@ static void aw__gencm_unhook(aw_gencm_t *g, gencm_side_t *c, aw_task_t *u) {
 
 static int aw__gencm_exit(void *self, const aw_err_t *err) {
     aw_gencm_t *g = self;
-    aw_task_t *u = g->user;
     gencm_side_t *c = g->side;
-    g->body_err = err;
-    g->body_code = err ? err->code : 0;
+    aw_task_t *u = c->side.task;
+    c->body_err = err;
+    c->body_code = err ? err->code : 0;
     g->state = AW__GENCM_EXIT;
     if (c->gtop)
-        aw__gencm_unhook(g, c, u);
-    aw__gencm_throw(g, u, c, err);
+        aw__gencm_unhook(c, u);
+    aw__gencm_throw(u, c, err);
     aw__gencm_run(u, c);
     int st = c->st;
     g->state = AW__GENCM_DONE;
-    bool unchanged = aw__gencm_unthrow(g, c);
+    bool unchanged = aw__gencm_unthrow(c);
     int rc;
-    if (g->twice) {
+    if (c->twice) {
         aw__err_move_chain(u, c->err);
         c->err = NULL;
         rc = aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't stop (it yielded twice)",
@@ -225,7 +237,7 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
          * that a scope of the generator covering the block can end its own
          * cancel): one still visible in the user's chain propagates. */
         rc = !err ? 0 : err->code == -ECANCELED && aw__gencm_cancel_visible(u) ? 0 : AW_SUPPRESS;
-    } else if (err && st == g->body_code && (unchanged || !c->err || c->auto_err)) {
+    } else if (err && st == c->body_code && (unchanged || !c->err || c->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
         aw__err_move_chain(u, c->err);
@@ -260,16 +272,20 @@ int aw_gencm_yield(aw_gencm_t *g, void *value) {
     if (!c || u != c->side.task || u->coro.stack != c->side.co.stack)
         return aw_raise(-AW_EPROTOCOL, "aw_gencm_yield called outside its generator function");
     if (g->state != AW__GENCM_ENTER) {
-        g->twice = 1;
+        c->twice = 1;
         return aw_raise(-AW_EPROTOCOL, "generator manager '%s' yielded twice", g->name);
     }
-    g->value = value;
+    c->value = value;
     g->state = AW__GENCM_YIELDED;
     aw__side_back(&c->side); /* until the block is over */
-    return g->body_code;
+    return c->body_code;
 }
 
-const aw_err_t *aw_gencm_error(const aw_gencm_t *g) { return g->body_err; }
+/* Called by the generator function (after its yield): its side is live. */
+const aw_err_t *aw_gencm_error(const aw_gencm_t *g) {
+    const gencm_side_t *c = g->side;
+    return c ? c->body_err : NULL;
+}
 
 int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg) {
     aw_gencm_t g = {gen, garg, "aw_gencm_call"};

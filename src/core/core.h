@@ -398,16 +398,48 @@ struct aw__side {
     uint8_t done;
 };
 /* The largest record (an aw__side_t first) a side carries at its top. */
-enum { AW__SIDE_MAX = 256 };
+enum { AW__SIDE_MAX = 384 };
+/* The core's cache keeps a few: a program nests generator managers a
+ * few deep. */
+enum { AW__SIDES_CACHED = 8 };
+aw__side_t *aw__side_make(aw_task_t *t);          /* on a fresh stack; NULL on OOM */
+void aw__side_drop(aw_loop_t *l, aw__side_t *s);  /* its stack back to the loop */
+/* At loop close: give the cached sides' stacks back. */
+void aw__side_cache_drop(aw_loop_t *l);
+
 /* A side for t: a finished one from the core's cache (parked at the top
  * of its loop), else a new one on a stack from the loop's cache; its
  * record (size bytes, at most AW__SIDE_MAX) at the top of the stack; fn
  * runs at the first aw__side_run. NULL on OOM. */
-aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *));
+static inline aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *)) {
+    struct aw__core *c = t->loop->core;
+    aw__side_t *s = c->sides;
+    assert(size <= AW__SIDE_MAX);
+    (void)size;
+    if (__builtin_expect(s != NULL, 1)) {
+        c->sides = s->next;
+        c->nsides--;
+    } else if (!(s = aw__side_make(t))) {
+        return NULL;
+    }
+    s->task = t;
+    s->fn = fn;
+    s->done = 0;
+    return s;
+}
+
 /* Done with it: back to the core's cache, or its stack to the loop's. */
-void aw__side_free(aw__side_t *s);
-/* At loop close: give the cached sides' stacks back. */
-void aw__side_cache_drop(aw_loop_t *l);
+static inline void aw__side_free(aw__side_t *s) {
+    aw_loop_t *l = s->task->loop;
+    struct aw__core *c = l->core;
+    if (__builtin_expect(!s->done || c->nsides >= AW__SIDES_CACHED, 0)) {
+        aw__side_drop(l, s);
+        return;
+    }
+    s->next = c->sides;
+    c->sides = s;
+    c->nsides++;
+}
 
 /* Which fields say which stack runs (the switch saves sp itself). */
 static inline void aw__side_describe(aw__coro_t *to, const aw__coro_t *from) {

@@ -269,49 +269,21 @@ static void aw__side_entry(void *p) {
     }
 }
 
-aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *)) {
-    struct aw__core *c = t->loop->core;
-    aw__side_t *s = c->sides;
-    if (__builtin_expect(s != NULL, 1)) {
-        c->sides = s->next;
-        c->nsides--;
-    } else {
-        aw__stack_t *st = aw__stack_get(&t->loop->stacks);
-        if (!st)
-            return NULL;
-        /* room for the largest record a user asks for: the cached side
-         * may be handed to another */
-        (void)size;
-        assert(size <= AW__SIDE_MAX);
-        uintptr_t top = ((uintptr_t)st->hi - AW__SIDE_MAX) & ~(uintptr_t)63;
-        s = (aw__side_t *)top;
-        aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
-        s->co.stack = st;
-    }
-    s->task = t;
-    s->fn = fn;
-    s->done = 0;
+aw__side_t *aw__side_make(aw_task_t *t) {
+    aw__stack_t *st = aw__stack_get(&t->loop->stacks);
+    if (!st)
+        return NULL;
+    /* room for the largest record: a cached side may serve another user */
+    uintptr_t top = ((uintptr_t)st->hi - AW__SIDE_MAX) & ~(uintptr_t)63;
+    aw__side_t *s = (aw__side_t *)top;
+    aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
+    s->co.stack = st;
     return s;
 }
 
-/* The cache keeps a few: a program nests generator managers a few deep. */
-enum { AW__SIDES_CACHED = 8 };
-
-static void aw__side_drop(aw_loop_t *l, aw__side_t *s) {
+void aw__side_drop(aw_loop_t *l, aw__side_t *s) {
     aw__coro_fini(&s->co);
     aw__stack_put(&l->stacks, s->co.stack);
-}
-
-void aw__side_free(aw__side_t *s) {
-    aw_loop_t *l = s->task->loop;
-    struct aw__core *c = l->core;
-    if (!s->done || c->nsides >= AW__SIDES_CACHED) {
-        aw__side_drop(l, s);
-        return;
-    }
-    s->next = c->sides;
-    c->sides = s;
-    c->nsides++;
 }
 
 void aw__side_cache_drop(aw_loop_t *l) {
