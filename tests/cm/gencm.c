@@ -655,16 +655,25 @@ Test(gencm, M3_a_group_around_the_yield_cancels_the_block_when_a_child_fails) {
 
 /* A cancel of the user itself still leaves the block (never lost), even
  * through a generator that opened a scope that ends its own cancels. */
+static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_SEC(60))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
 static int m3_user_cancel_child(void *arg) {
-    aw_with (aw_gencm(m3_move_on_gen, NULL)) {
+    aw_with (aw_gencm(m3_long_move_on_gen, NULL)) {
+        aw_event_set(arg);
         aw_sleep(AW_SEC(10));
     }
     return aw_status();
 }
 static int m3_user_cancel_body(void *arg) {
     aw_task_t *h;
-    aw_spawn(NULL, m3_user_cancel_child, NULL, &h);
-    aw_sleep_ms(1);
+    aw_event_t in_block = AW_EVENT_INIT;
+    aw_spawn(NULL, m3_user_cancel_child, &in_block, &h);
+    /* a condition, not a time: the child is in the block, below the scope */
+    cr_assert_eq(aw_event_wait(&in_block), 0);
     aw_task_cancel(h);
     cr_assert_eq(aw_task_join(h), -ECANCELED);
     aw_err_clear();
