@@ -53,9 +53,10 @@ static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st, size_t extra) {
         n->cap = cap;
         st->slabs = s = n;
     }
+    /* no zero-fill: the with record is prepared field by field at push
+     * (enter sets the rest), the callback fields only for callbacks */
     aw__xs_node_t *node = (aw__xs_node_t *)(s->mem + s->used);
     s->used += need;
-    memset(node, 0, sizeof *node);
     return node;
 }
 
@@ -96,7 +97,8 @@ static const aw_cm_type_t aw__xs_plain_type = {"callback", aw__xs_noop_enter, aw
 
 static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra, aw_cm_t cm,
                        void **out, const char *file, int line) {
-    n->w = aw__with_init(cm, file, line);
+    aw__with_prep(&n->w, cm, file, line);
+    n->w.once = 0; /* never left by return: K5 is the block's business */
     if (!aw__with_enter(&n->w)) {
         aw__xs_unalloc(st, n, extra);
         return aw_status() ? aw_status() : -EPERM;
