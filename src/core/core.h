@@ -100,6 +100,11 @@ struct aw__core {
     uint64_t track_id;            /* this loop's id for their handles; 0 until one */
     struct aw__side *sides;       /* finished side coroutines, parked for reuse */
     size_t nsides;
+    /* blocks malloc'd by a layer above, kept for reuse (an exit stack's
+     * first slab, cm/exitstack.c): each begins with its next pointer;
+     * freed at loop close */
+    void *spare;
+    size_t nspare;
 };
 
 /* Trace events (awith/trace.h): one predictable branch when no hook is set. */
