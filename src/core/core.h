@@ -358,7 +358,8 @@ static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
 }
 
 static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    aw__scope_rehang(d, u->scope);
+    if (d->root.parent != u->scope) /* usually resumed from the same scope */
+        aw__scope_rehang(d, u->scope);
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;
