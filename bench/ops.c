@@ -16,6 +16,7 @@
  *   with                 a no-op manager's aw_with, enter + exit
  *   deadline             aw_with (aw_fail_after(10 s)) entered and left
  *   gencm                aw_with (aw_gencm(f)) of a function that only yields
+ *   exitstack10          an exit stack of 10 no-op managers, entered and left
  *   agen                 one item of an async generator consumed by aw_for
  *   lock                 one acquire of a lock 100 tasks contend for (a hand-off)
  *   spawn                spawn + join in batches of 1,000 (group)
@@ -66,6 +67,14 @@ static int run_gencm(void) {
     for (long i = 0; i < n; i++)
         aw_with (aw_gencm(only_yield, NULL))
             sink = i;
+    return aw_status();
+}
+
+static int run_exitstack10(void) {
+    for (long i = 0; i < n; i++)
+        aw_with (aw_exitstack_t *st, aw_exitstack())
+            for (int k = 0; k < 10; k++)
+                aw_exitstack_enter(st, aw_cm(&bench_noop_type, NULL), NULL);
     return aw_status();
 }
 
@@ -158,6 +167,8 @@ static int body(void *arg) {
         return run_deadline();
     if (!strcmp(path, "gencm"))
         return run_gencm();
+    if (!strcmp(path, "exitstack10"))
+        return run_exitstack10();
     if (!strcmp(path, "agen"))
         return run_agen();
     if (!strcmp(path, "lock"))

@@ -64,16 +64,8 @@ struct aw_gencm {                 /* private; public for stack storage */
     aw_gencm_fn fn;
     void *arg;
     const char *name;
-    struct aw_task *user;         /* the task using the manager */
-    struct aw_task *gen;          /* the generator's coroutine */
-    void *value;
-    const aw_err_t *body_err;
-    int body_code;
-    aw_err_t *thrown;             /* the copy of body_err pending in the generator */
-    uint64_t thrown_seq;
-    struct aw_scope *uscope;      /* the user's scope under the generator's, while they cover the block */
+    void *side;                   /* the generator's coroutine and the use's state (cm/gencm.c) */
     uint8_t state;                /* AW__GENCM_* */
-    uint8_t twice;                /* yielded a second time */
 };
 
 enum { AW__GENCM_NEW, AW__GENCM_ENTER, AW__GENCM_YIELDED, AW__GENCM_EXIT, AW__GENCM_DONE };

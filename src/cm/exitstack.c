@@ -6,10 +6,12 @@
  * compound literal (aw_file(...), aw_gencm(...): cm.size > 0) is copied
  * into the node before it is entered: the literal dies at the end of its
  * C block, the copy when the stack unwinds. Nodes (and those copies) are
- * carved from byte slabs owned by the stack (room for 4 nodes, then
- * twice the last slab...), all freed once the stack is unwound: a stack of
- * 10 costs 3 mallocs, not 10. Slabs never move, so a pointer that enter
- * hands out into a copied state stays valid until the stack exits. */
+ * carved from byte slabs owned by the stack (room for 16 nodes, then
+ * twice the last slab...), all given back once the stack is unwound; the
+ * loop keeps a few first slabs for the next stacks, so a stack of 10
+ * costs no malloc once the loop is warm. Slabs never move, so a pointer
+ * that enter hands out into a copied state stays valid until the stack
+ * exits. */
 #include <awith/exitstack.h>
 
 #include "../core/core.h"
@@ -34,6 +36,17 @@ struct aw__xs_slab {
 };
 
 #define AW__XS_ALIGN(n) (((n) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
+/* The first slab: room for 16 entries with a small state each, enough for
+ * most stacks; the loop keeps a few freed ones (core.h: spare), so a
+ * stack that fits costs no malloc. */
+#define AW__XS_FIRST (16 * AW__XS_ALIGN(sizeof(aw__xs_node_t) + 64))
+enum { AW__XS_SPARE = 4 };
+
+/* The loop's core, for its spare slabs; NULL outside a loop. */
+static struct aw__core *aw__xs_core(void) {
+    aw_loop_t *l = aw__loop_tls;
+    return l ? l->core : NULL;
+}
 
 /* A node with `extra` bytes of state after it. */
 static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st, size_t extra) {
@@ -42,20 +55,27 @@ static aw__xs_node_t *aw__xs_alloc(aw_exitstack_t *st, size_t extra) {
         return NULL;
     aw__xs_slab_t *s = st->slabs;
     if (!s || s->cap - s->used < need) {
-        size_t cap = s ? 2 * s->cap : 4 * AW__XS_ALIGN(sizeof(aw__xs_node_t) + 64);
+        size_t cap = s ? 2 * s->cap : AW__XS_FIRST;
         if (cap < need)
             cap = need;
-        aw__xs_slab_t *n = aw__malloc(sizeof *n + cap);
-        if (!n)
+        aw__xs_slab_t *n = NULL;
+        struct aw__core *c = aw__xs_core();
+        if (cap == AW__XS_FIRST && c && c->spare) { /* a first slab kept by the loop */
+            n = c->spare;
+            c->spare = n->next;
+            c->nspare--;
+        } else if (!(n = aw__malloc(sizeof *n + cap))) {
             return NULL;
+        }
         n->next = s;
         n->used = 0;
         n->cap = cap;
         st->slabs = s = n;
     }
+    /* no zero-fill: the with record is prepared field by field at push
+     * (enter sets the rest), the callback fields only for callbacks */
     aw__xs_node_t *node = (aw__xs_node_t *)(s->mem + s->used);
     s->used += need;
-    memset(node, 0, sizeof *node);
     return node;
 }
 
@@ -68,9 +88,16 @@ static void aw__xs_unalloc(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra) {
 }
 
 static void aw__xs_release(aw_exitstack_t *st) {
+    struct aw__core *c = st->slabs ? aw__xs_core() : NULL;
     for (aw__xs_slab_t *s = st->slabs, *next; s; s = next) {
         next = s->next;
-        aw__free(s);
+        if (c && s->cap == AW__XS_FIRST && c->nspare < AW__XS_SPARE) {
+            s->next = c->spare;
+            c->spare = s;
+            c->nspare++;
+        } else {
+            aw__free(s);
+        }
     }
     st->slabs = NULL;
 }
@@ -96,7 +123,8 @@ static const aw_cm_type_t aw__xs_plain_type = {"callback", aw__xs_noop_enter, aw
 
 static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra, aw_cm_t cm,
                        void **out, const char *file, int line) {
-    n->w = aw__with_init(cm, file, line);
+    aw__with_prep(&n->w, cm, file, line);
+    n->w.once = 0; /* never left by return: K5 is the block's business */
     if (!aw__with_enter(&n->w)) {
         aw__xs_unalloc(st, n, extra);
         return aw_status() ? aw_status() : -EPERM;

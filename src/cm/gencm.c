@@ -1,18 +1,92 @@
-/* gencm.c: generator-style managers. The generator function runs as a
- * task of its own that belongs to no group: its root scope hangs below the
- * user task's innermost scope (re-pointed at enter and at exit, so the
- * cleanup sits inside the user's exit shield), and the user task lists it
- * as its delegate so that cancels reach it. The user waits for it, not
- * cancellably: the generator itself sees the cancel through its chain and
+/* gencm.c: generator-style managers. The generator function runs on a
+ * bare coroutine of its own (core.h: a side), as the task that uses the
+ * manager: no task record, no group, no run queue. While it runs,
+ * aw__task_cur() is the user, its scopes, withs and groups go on the
+ * user's chains (so the scopes it holds open at its yield cover the
+ * block, SEMANTICS M3, and a cancel of them wakes the user, the task they
+ * belong to), and a suspension inside it parks the user. Only its error
+ * context is its own, as a task's would be: the user's pending chain, its
+ * clear floor, its K5 mark and the exit it is in are swapped with the
+ * generator's around each run, so the generator sees only what it raised
+ * and what is thrown in at its yield (M2, M3). The user waits for it, not
+ * cancellably: the generator itself sees the cancel through the chain and
  * decides (so enter is atomic with respect to cancellation).
- * Cost: one spawn from the stack cache and four switches per use. */
+ * Cost: a warm side from the core's cache and four direct switches per
+ * use. */
 #include <awith/gencm.h>
 
 #include "../core/core.h"
 
-static int aw__gencm_main(void *p) {
-    aw_gencm_t *g = p;
-    return g->fn(g, g->arg);
+/* The state of one use, on the generator's stack: the instance itself
+ * (usually a compound literal the block zero-fills) stays five words. */
+typedef struct gencm_side {
+    aw__side_t side;              /* first; side.task is the user */
+    aw_gencm_t *g;
+    void *value;                  /* what the generator yielded */
+    const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
+    aw_err_t *thrown;             /* the copy of body_err pending in the generator */
+    uint64_t thrown_seq;
+    aw_scope_t *uscope;           /* the user's scope at enter, under the generator's */
+    int body_code;
+    int st;                       /* what the function returned, once done */
+    uint8_t auto_err;             /* its chain is the lone "returned X" record */
+    uint8_t twice;                /* it yielded a second time */
+    /* the generator's error context while the user's is in the task */
+    aw_err_t *err;
+    uint64_t floor, late;
+    aw_with_t *exiting;
+    aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
+} gencm_side_t;
+_Static_assert(sizeof(gencm_side_t) <= AW__SIDE_MAX, "the side's record must fit its slot");
+
+static inline void aw__gencm_swap(aw_task_t *u, gencm_side_t *c) {
+    aw_err_t *e = u->err;
+    u->err = c->err;
+    c->err = e;
+    uint64_t f = u->err_floor;
+    u->err_floor = c->floor;
+    c->floor = f;
+    uint64_t l = u->late_err;
+    u->late_err = c->late;
+    c->late = l;
+    aw_with_t *x = u->exiting;
+    u->exiting = c->exiting;
+    c->exiting = x;
+}
+
+/* Let the generator go until it yields or is done. */
+static inline void aw__gencm_run(aw_task_t *u, gencm_side_t *c) {
+    aw__gencm_swap(u, c);
+    aw__side_run(u, &c->side);
+    aw__gencm_swap(u, c);
+}
+
+/* The generator's coroutine, as a task's entry ends a task: its status
+ * (K5), and a record for an error it returned without raising. */
+static void aw__gencm_main(aw__side_t *s) {
+    gencm_side_t *c = (gencm_side_t *)s;
+    aw_gencm_t *g = c->g;
+    aw_task_t *u = s->task;
+    int st = aw__task_status(u, g->fn(g, g->arg));
+    if (st < 0) {
+        if (!u->err || u->err->code != st) {
+            c->auto_err = !u->err;
+            aw__raise_at(u, __FILE__, __LINE__, g->name, st,
+                         "generator manager '%s' returned %s (%s)", g->name, aw_err_name(st),
+                         aw_strerror(st));
+        }
+    } else if (u->err) {
+        aw__err_free(aw__err_detach(u)); /* returning success handles any error */
+    }
+    c->st = st;
+}
+
+static void aw__gencm_done(aw_gencm_t *g, gencm_side_t *c) {
+    if (c->err)
+        aw__err_free(c->err);
+    aw__side_free(&c->side);
+    g->side = NULL;
+    g->state = AW__GENCM_DONE;
 }
 
 /* SEMANTICS C10 (PEP 479's rule for StopAsyncIteration): the generator
@@ -23,23 +97,6 @@ static int aw__gencm_main(void *p) {
 static int aw__gencm_closed_signal(aw_gencm_t *g) {
     return aw_raise(-AW_EPROTOCOL, "generator manager '%s' raised %s, the generator-closed "
                     "signal, without being closed", g->name, aw_err_name(-AW_ECLOSED));
-}
-
-/* SEMANTICS M3: the block runs "inside" the generator's yield, so the
- * scopes and groups the generator holds open there cover it, as in Trio
- * and asyncio: while the block runs, the user's scope chain goes through
- * the generator's (innermost scope .. its root scope, whose parent is the
- * user's scope at enter). Deadlines there cut the block's waits (the user's
- * timer is armed from its chain); a cancel of one of them (a group whose
- * child failed) wakes the user through gen->covered. At exit the chain is
- * unhooked before the generator runs its cleanup (see the exit). */
-static void aw__gencm_cover(aw_gencm_t *g, aw_task_t *u, aw_task_t *gen) {
-    g->uscope = NULL;
-    if (gen->scope == &gen->root)
-        return; /* nothing to cover with: the common case costs nothing */
-    g->uscope = u->scope;
-    u->scope = gen->scope;
-    gen->covered = u;
 }
 
 /* Is a cancel visible at the user's own chain (below its exit shield)? */
@@ -56,26 +113,36 @@ static int aw__gencm_enter(void *self, void **out) {
     if (g->state != AW__GENCM_NEW)
         return aw_raise(-EALREADY, "generator manager '%s' was already used; make a new instance",
                         g->name ? g->name : "?");
-    g->user = u;
     g->state = AW__GENCM_ENTER;
-    g->gen = aw__task_new(u->loop, aw__gencm_main, g, 0, g->name, __FILE__, __LINE__);
-    if (!g->gen) {
+    gencm_side_t *c = (gencm_side_t *)aw__side_new(u, sizeof *c, aw__gencm_main);
+    if (!c) {
         g->state = AW__GENCM_DONE;
         return aw__task_no_stack("generator manager", g->name);
     }
-    g->gen->joinable = 1;
-    aw__delegate_run(u, g->gen);
+    c->g = g;
+    c->body_err = NULL;
+    c->body_code = 0;
+    c->thrown = NULL;
+    c->auto_err = c->twice = 0;
+    c->err = NULL;
+    c->floor = c->late = 0;
+    c->exiting = NULL;
+    g->side = c;
+    c->uscope = u->scope;
+    aw__gencm_run(u, c);
     if (g->state == AW__GENCM_YIELDED) {
-        *out = g->value;
-        aw__gencm_cover(g, u, g->gen);
+        /* SEMANTICS M3: the scopes the generator holds open at its yield
+         * stay on the user's chain (u->scope is its innermost): they
+         * cover the block, and their cancels wake the user, their task */
+        c->gtop = u->scope != c->uscope ? u->scope : NULL;
+        *out = c->value;
         return 0;
     }
     /* returned without yielding */
-    int st = g->gen->status;
-    aw__err_move(u, g->gen);
-    aw__task_release(g->gen);
-    g->gen = NULL;
-    g->state = AW__GENCM_DONE;
+    int st = c->st;
+    aw__err_move_chain(u, c->err);
+    c->err = NULL;
+    aw__gencm_done(g, c);
     if (st == -AW_ECLOSED) /* C10: see aw__gencm_closed_signal */
         return aw__gencm_closed_signal(g);
     if (st < 0)
@@ -89,59 +156,80 @@ static int aw__gencm_enter(void *self, void **out) {
  * around its yield (a with, an exit stack, a transaction) gets it in its
  * exit; a clear in the generator's cleanup does not drop it (M2: the
  * generator decides by what it returns). */
-static void aw__gencm_throw(aw_gencm_t *g, aw_task_t *gen, const aw_err_t *err) {
-    g->thrown = NULL;
+static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) {
+    c->thrown = NULL;
     if (!err)
         return;
-    aw_err_t *c = aw__err_copy_top(err);
-    if (!c)
+    aw_err_t *x = aw__err_copy_top(err);
+    if (!x)
         return; /* out of memory: the code still reaches it through the yield */
-    c->seq = ++gen->errseq;
-    c->context = gen->err;
-    gen->err = c;
-    gen->err_floor = c->seq;
-    g->thrown = c;
-    g->thrown_seq = c->seq;
+    x->seq = ++u->errseq;
+    x->context = c->err;
+    c->err = x;
+    c->floor = x->seq;
+    c->thrown = x;
+    c->thrown_seq = x->seq;
 }
 
 /* Take the thrown copy out of the generator's chain (if its managers left
  * it there): the original is still pending in the user, and must appear
  * once. True if it was on top, nothing raised over it. */
-static bool aw__gencm_unthrow(aw_gencm_t *g, aw_task_t *gen) {
+static bool aw__gencm_unthrow(gencm_side_t *c) {
     bool top = false;
-    for (aw_err_t *x = gen->err; g->thrown && x; x = x->context)
-        if (x == g->thrown && x->seq == g->thrown_seq && x->code == g->body_code) {
-            top = x == gen->err;
-            aw__err_free(aw__err_unlink(gen, x));
+    for (aw_err_t **p = &c->err; c->thrown && *p; p = &(*p)->context) {
+        aw_err_t *x = *p;
+        if (x == c->thrown && x->seq == c->thrown_seq && x->code == c->body_code) {
+            top = p == &c->err;
+            *p = x->context;
+            x->context = NULL;
+            aw__err_free(x);
             break;
         }
-    g->thrown = NULL;
+    }
+    c->thrown = NULL;
     return top;
+}
+
+/* The cleanup runs below the exit's shield (sh, u->scope now), with the
+ * generator's own scopes over it: they were on the user's chain while the
+ * block ran (between sh and the user's scope at enter, usually right
+ * below sh); move them above sh, the shield then sits on the user's own
+ * scope, and the with restores u->scope from it. O(their depth), only for
+ * a generator that holds scopes open at its yield. */
+static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
+    aw_scope_t *sh = u->scope, *top = c->gtop, *o = top;
+    while (o->parent && o->parent != c->uscope)
+        o = o->parent; /* the generator's outermost, hung on the user's scope at enter */
+    if (!o->parent)
+        return;
+    for (aw_scope_t *p = sh; p && p != c->uscope; p = p->parent)
+        if (p->parent == top) {
+            p->parent = c->uscope;
+            o->parent = sh;
+            u->scope = top;
+            aw__scope_epoch++; /* chains re-hung: every kept value is read again */
+            return;
+        }
 }
 
 static int aw__gencm_exit(void *self, const aw_err_t *err) {
     aw_gencm_t *g = self;
-    aw_task_t *u = g->user, *gen = g->gen;
-    g->body_err = err;
-    g->body_code = err ? err->code : 0;
+    gencm_side_t *c = g->side;
+    aw_task_t *u = c->side.task;
+    c->body_err = err;
+    c->body_code = err ? err->code : 0;
     g->state = AW__GENCM_EXIT;
-    if (g->uscope) {
-        /* unhook the generator's scopes from the user's chain: the exit's
-         * shield (u->scope) sits on the user's own scope again, and the
-         * generator runs its cleanup below that shield, its scopes over
-         * it (no cycle); the with restores u->scope from the shield */
-        if (u->scope->kind == AW__SCOPE_SHIELD)
-            u->scope->parent = g->uscope;
-        gen->covered = NULL;
-    }
-    aw__gencm_throw(g, gen, err);
-    aw__delegate_run(u, gen);
-    int st = gen->status;
+    if (c->gtop)
+        aw__gencm_unhook(c, u);
+    aw__gencm_throw(u, c, err);
+    aw__gencm_run(u, c);
+    int st = c->st;
     g->state = AW__GENCM_DONE;
-    bool unchanged = aw__gencm_unthrow(g, gen);
+    bool unchanged = aw__gencm_unthrow(c);
     int rc;
-    if (g->twice) {
-        aw__err_move(u, gen);
+    if (c->twice) {
+        aw__err_move_chain(u, c->err);
+        c->err = NULL;
         rc = aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't stop (it yielded twice)",
                       g->name);
     } else if (st == 0) {
@@ -149,17 +237,17 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
          * that a scope of the generator covering the block can end its own
          * cancel): one still visible in the user's chain propagates. */
         rc = !err ? 0 : err->code == -ECANCELED && aw__gencm_cancel_visible(u) ? 0 : AW_SUPPRESS;
-    } else if (err && st == g->body_code && (unchanged || !gen->err || gen->auto_err)) {
+    } else if (err && st == c->body_code && (unchanged || !c->err || c->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
-        aw__err_move(u, gen);
+        aw__err_move_chain(u, c->err);
+        c->err = NULL;
         rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st;
         if (err && err->code == -ECANCELED && u->err && u->err->code != -ECANCELED &&
             aw__gencm_cancel_visible(u))
             aw_raise(-ECANCELED, "cancelled (and generator manager '%s' failed)", g->name);
     }
-    aw__task_release(gen);
-    g->gen = NULL;
+    aw__gencm_done(g, c);
     return rc;
 }
 
@@ -178,20 +266,26 @@ const aw_cm_type_t aw_gencm_type = {
 };
 
 int aw_gencm_yield(aw_gencm_t *g, void *value) {
-    aw_task_t *gen = aw__task_cur();
-    if (!g || !gen || gen != g->gen)
+    aw_task_t *u = aw__task_cur();
+    gencm_side_t *c = g ? g->side : NULL;
+    /* on its coroutine: the user's coro record describes the side's stack */
+    if (!c || u != c->side.task || u->coro.stack != c->side.co.stack)
         return aw_raise(-AW_EPROTOCOL, "aw_gencm_yield called outside its generator function");
     if (g->state != AW__GENCM_ENTER) {
-        g->twice = 1;
+        c->twice = 1;
         return aw_raise(-AW_EPROTOCOL, "generator manager '%s' yielded twice", g->name);
     }
-    g->value = value;
+    c->value = value;
     g->state = AW__GENCM_YIELDED;
-    aw__delegate_handback(gen); /* until the block is over */
-    return g->body_code;
+    aw__side_back(&c->side); /* until the block is over */
+    return c->body_code;
 }
 
-const aw_err_t *aw_gencm_error(const aw_gencm_t *g) { return g->body_err; }
+/* Called by the generator function (after its yield): its side is live. */
+const aw_err_t *aw_gencm_error(const aw_gencm_t *g) {
+    const gencm_side_t *c = g->side;
+    return c ? c->body_err : NULL;
+}
 
 int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg) {
     aw_gencm_t g = {gen, garg, "aw_gencm_call"};

@@ -81,7 +81,6 @@ struct aw_task {
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
-    aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
     uint8_t wait_kind;            /* introspection: aw__wait_kind_t */
     const void *wait_on;          /* the object waited on */
     aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
@@ -99,6 +98,13 @@ struct aw__core {
     void *trace_arg;
     struct aw__track_rec *tracked; /* open resources (track.c) */
     uint64_t track_id;            /* this loop's id for their handles; 0 until one */
+    struct aw__side *sides;       /* finished side coroutines, parked for reuse */
+    size_t nsides;
+    /* blocks malloc'd by a layer above, kept for reuse (an exit stack's
+     * first slab, cm/exitstack.c): each begins with its next pointer;
+     * freed at loop close */
+    void *spare;
+    size_t nspare;
 };
 
 /* Trace events (awith/trace.h): one predictable branch when no hook is set. */
@@ -162,6 +168,8 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
 }
 /* Move from's pending errors onto to's, renumbered as raised now in to. */
 void aw__err_move(aw_task_t *to, aw_task_t *from);
+/* The same for a detached chain e (owned: it becomes to's). */
+void aw__err_move_chain(aw_task_t *to, aw_err_t *e);
 
 /* scope.c */
 /* The scope epoch: a scope's chain_* fields are valid while its epoch is
@@ -353,7 +361,8 @@ static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
 }
 
 static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    aw__scope_rehang(d, u->scope);
+    if (d->root.parent != u->scope) /* usually resumed from the same scope */
+        aw__scope_rehang(d, u->scope);
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;
@@ -378,6 +387,95 @@ static inline void aw__delegate_handback(aw_task_t *d) {
         aw__task_wake(u, 0);
         aw__task_wait(d, AW_NEVER, 0);
     }
+}
+
+
+/* Side coroutines: a bare stack that runs code on behalf of a task, as
+ * that task (a generator manager's function, cm/gencm.c). No task record:
+ * while it runs, aw__task_cur() is the task, its scopes, withs and groups
+ * go on the task's chains, and a suspension parks the task; the task's
+ * coro record describes whichever stack runs for it (its stack, and the
+ * sanitizers' bounds), so the loop resumes the right one. Entering and
+ * leaving are a direct switch each way: a few stores, no run queue. */
+typedef struct aw__side aw__side_t;
+struct aw__side {
+    aw__coro_t co;                /* the side's context while switched out */
+    aw__coro_t back;              /* the task's own context while the side runs */
+    aw_task_t *task;
+    void (*fn)(aw__side_t *);     /* runs once per use; the side is done when it returns */
+    aw__side_t *next;             /* in the core's cache */
+    uint8_t done;
+};
+/* The largest record (an aw__side_t first) a side carries at its top. */
+enum { AW__SIDE_MAX = 384 };
+/* The core's cache keeps a few: a program nests generator managers a
+ * few deep. */
+enum { AW__SIDES_CACHED = 8 };
+aw__side_t *aw__side_make(aw_task_t *t);          /* on a fresh stack; NULL on OOM */
+void aw__side_drop(aw_loop_t *l, aw__side_t *s);  /* its stack back to the loop */
+/* At loop close: give the cached sides' stacks back. */
+void aw__side_cache_drop(aw_loop_t *l);
+
+/* A side for t: a finished one from the core's cache (parked at the top
+ * of its loop), else a new one on a stack from the loop's cache; its
+ * record (size bytes, at most AW__SIDE_MAX) at the top of the stack; fn
+ * runs at the first aw__side_run. NULL on OOM. */
+static inline aw__side_t *aw__side_new(aw_task_t *t, size_t size, void (*fn)(aw__side_t *)) {
+    struct aw__core *c = t->loop->core;
+    aw__side_t *s = c->sides;
+    assert(size <= AW__SIDE_MAX);
+    (void)size;
+    if (__builtin_expect(s != NULL, 1)) {
+        c->sides = s->next;
+        c->nsides--;
+    } else if (!(s = aw__side_make(t))) {
+        return NULL;
+    }
+    s->task = t;
+    s->fn = fn;
+    s->done = 0;
+    return s;
+}
+
+/* Done with it: back to the core's cache, or its stack to the loop's. */
+static inline void aw__side_free(aw__side_t *s) {
+    aw_loop_t *l = s->task->loop;
+    struct aw__core *c = l->core;
+    if (__builtin_expect(!s->done || c->nsides >= AW__SIDES_CACHED, 0)) {
+        aw__side_drop(l, s);
+        return;
+    }
+    s->next = c->sides;
+    c->sides = s;
+    c->nsides++;
+}
+
+/* Which fields say which stack runs (the switch saves sp itself). */
+static inline void aw__side_describe(aw__coro_t *to, const aw__coro_t *from) {
+    to->stack = from->stack;
+#if defined(AW__ASAN) || defined(AW__TSAN)
+    to->bottom = from->bottom;
+    to->size = from->size;
+    to->tsan_fiber = from->tsan_fiber;
+#endif
+}
+
+/* From the task: run the side until it hands back or is done. */
+static inline void aw__side_run(aw_task_t *t, aw__side_t *s) {
+    aw__task_stack_check(t);
+    aw__side_describe(&s->back, &t->coro);
+    aw__side_describe(&t->coro, &s->co);
+    t->loop->switches++;
+    aw__coro_switch(&s->back, &s->co, 0);
+}
+
+/* From the side: back to the task's own stack. */
+static inline void aw__side_back(aw__side_t *s) {
+    aw_task_t *t = s->task;
+    aw__task_stack_check(t); /* t->coro.stack is the side's */
+    aw__side_describe(&t->coro, &s->back);
+    t->loop->switches++;
+    aw__coro_switch(&s->co, &s->back, 0); /* a done side is reused */
 }
 
 

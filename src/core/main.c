@@ -252,6 +252,12 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
     }
     aw__list_each_safe(&rt->core.root.done, n)
         aw__task_release(aw__container(n, aw_task_t, sibling));
+    aw__side_cache_drop(l);
+    while (rt->core.spare) {
+        void *next = *(void **)rt->core.spare;
+        aw__free(rt->core.spare);
+        rt->core.spare = next;
+    }
     aw__segv_remove(rt->altstack);
     aw__sigc_remove(l);
     aw__loop_tls = NULL;

@@ -73,7 +73,7 @@ aw__chain_t aw__chain(aw_task_t *t) {
 void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
     if (d->root.parent == parent)
         return;
-    if (d->scope == &d->root && !d->groups && !d->delegate && !d->covered) {
+    if (d->scope == &d->root && !d->groups && !d->delegate) {
         aw__scope_link(&d->root, parent); /* nothing below it */
         return;
     }
@@ -210,8 +210,6 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
             aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
     if (t->delegate) /* a generator runs inside t's innermost scope */
         aw__poke_subtree(t->delegate, rearm);
-    if (t->covered) /* t's scopes cover its user's block (cm/gencm.c, M3) */
-        aw__poke_subtree(t->covered, rearm);
 }
 
 void aw_scope_cancel(aw_scope_t *s) {

@@ -266,6 +266,47 @@ int aw__task_no_stack(const char *what, const char *name) {
     return aw_raise(-ENOMEM, "no memory for the stack of %s '%s'", what, name);
 }
 
+/* ---- side coroutines (core.h) ---- */
+
+/* A side is done when fn returns; it then parks at the top of this loop,
+ * in the core's cache, and the next use resumes it there: no new frame to
+ * lay out, a warm stack. */
+static void aw__side_entry(void *p) {
+    aw__side_t *s = p; /* co is first */
+    for (;;) {
+        s->fn(s);
+        s->done = 1;
+        aw__side_back(s);
+    }
+}
+
+aw__side_t *aw__side_make(aw_task_t *t) {
+    aw__stack_t *st = aw__stack_get(&t->loop->stacks);
+    if (!st)
+        return NULL;
+    /* room for the largest record: a cached side may serve another user */
+    uintptr_t top = ((uintptr_t)st->hi - AW__SIDE_MAX) & ~(uintptr_t)63;
+    aw__side_t *s = (aw__side_t *)top;
+    aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
+    s->co.stack = st;
+    return s;
+}
+
+void aw__side_drop(aw_loop_t *l, aw__side_t *s) {
+    aw__coro_fini(&s->co);
+    aw__stack_put(&l->stacks, s->co.stack);
+}
+
+void aw__side_cache_drop(aw_loop_t *l) {
+    struct aw__core *c = l->core;
+    while (c->sides) {
+        aw__side_t *s = c->sides;
+        c->sides = s->next;
+        aw__side_drop(l, s);
+    }
+    c->nsides = 0;
+}
+
 int aw__spawn(aw_group_t *g, aw_task_fn fn, void *arg, const aw_task_opts_t *opts,
               aw_task_t **handle, const char *name, const char *file, int line) {
     aw_loop_t *l = aw__loop_tls;
@@ -345,8 +386,9 @@ void aw_task_cancel(aw_task_t *t) {
         aw_scope_cancel(&t->root);
 }
 
-void aw__err_move(aw_task_t *to, aw_task_t *from) {
-    aw_err_t *e = aw__err_detach(from);
+void aw__err_move(aw_task_t *to, aw_task_t *from) { aw__err_move_chain(to, aw__err_detach(from)); }
+
+void aw__err_move_chain(aw_task_t *to, aw_err_t *e) {
     if (!e)
         return;
     /* Seqs fall down a chain (the top is the newest): code that drops

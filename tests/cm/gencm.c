@@ -655,16 +655,25 @@ Test(gencm, M3_a_group_around_the_yield_cancels_the_block_when_a_child_fails) {
 
 /* A cancel of the user itself still leaves the block (never lost), even
  * through a generator that opened a scope that ends its own cancels. */
+static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_SEC(60))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
 static int m3_user_cancel_child(void *arg) {
-    aw_with (aw_gencm(m3_move_on_gen, NULL)) {
+    aw_with (aw_gencm(m3_long_move_on_gen, NULL)) {
+        aw_event_set(arg);
         aw_sleep(AW_SEC(10));
     }
     return aw_status();
 }
 static int m3_user_cancel_body(void *arg) {
     aw_task_t *h;
-    aw_spawn(NULL, m3_user_cancel_child, NULL, &h);
-    aw_sleep_ms(1);
+    aw_event_t in_block = AW_EVENT_INIT;
+    aw_spawn(NULL, m3_user_cancel_child, &in_block, &h);
+    /* a condition, not a time: the child is in the block, below the scope */
+    cr_assert_eq(aw_event_wait(&in_block), 0);
     aw_task_cancel(h);
     cr_assert_eq(aw_task_join(h), -ECANCELED);
     aw_err_clear();
@@ -705,3 +714,54 @@ Test(gencm, M3_a_yield_in_the_block_sees_the_generators_past_deadline) {
     int which = 1;
     aw_test_run(m3_spin_body, &which, 0);
 }
+
+/* ================= the generator is not a task (issue 14) ================= */
+
+/* It runs on a bare coroutine as its user: no task is made per use, and
+ * inside it the running task is the user. */
+static aw_task_t *seen_self;
+static size_t seen_tasks;
+static int self_gen(aw_gencm_t *g, void *arg) {
+    aw_loop_stats_t s;
+    aw_loop_stats(&s);
+    seen_tasks = s.tasks;
+    seen_self = aw_task_self();
+    return aw_gencm_yield(g, arg);
+}
+static int no_task_body(void *arg) {
+    aw_loop_stats_t before;
+    aw_loop_stats(&before);
+    aw_with (aw_gencm(self_gen, NULL)) {
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(seen_tasks, before.tasks, "a task was made for the generator");
+    cr_assert_eq(seen_self, aw_task_self());
+    return 0;
+}
+Test(gencm, issue14_a_generator_manager_makes_no_task) { aw_test_run(no_task_body, NULL, 0); }
+
+/* M3 inside an exit stack: the stack's own shield sits between the block
+ * and the generator's scope when the entry exits; the generator's cleanup
+ * still runs inside its scope and the chain is whole afterwards. */
+static int es_scope_gen(aw_gencm_t *g, void *arg) {
+    int *cleaned = arg;
+    aw_with (aw_fail_after(AW_SEC(60))) {
+        aw_gencm_yield(g, NULL);
+        cr_assert_lt(aw_effective_deadline(), AW_NEVER, "the cleanup left its scope");
+        *cleaned += aw_sleep_ms(1) == 0;
+    }
+    return aw_status();
+}
+static int es_scope_body(void *arg) {
+    int cleaned = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_enter(st, aw_gencm(es_scope_gen, &cleaned), NULL), 0);
+        cr_assert_lt(aw_effective_deadline(), AW_NEVER, "the generator's scope does not cover");
+    }
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    cr_assert_eq(cleaned, 1);
+    cr_assert_eq(aw_effective_deadline(), AW_NEVER, "the generator's scope outlived it");
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(gencm, M3_a_scope_around_the_yield_inside_an_exit_stack) { aw_test_run(es_scope_body, NULL, 0); }
