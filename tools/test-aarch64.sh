@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The context switch on aarch64: cross-compile tests/coro/a64_smoke.c with
 # Debian's aarch64-linux-gnu-gcc against src/coro/switch_aarch64.S,
-# coro.c, stack.c and (when it links) the whole runtime, statically, and
+# the coroutine layer's sources and (when it links) the whole runtime, statically, and
 # run it under qemu-aarch64. The same program is first built and run
 # natively (x86_64) as a control. Needs: gcc-aarch64-linux-gnu
 # libc6-dev-arm64-cross qemu-user. Output ends with one line:
@@ -14,7 +14,9 @@ mkdir -p "$out"
 CFLAGS=(-std=gnu11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
         -Wno-missing-field-initializers -Iinclude)
 LIBFLAGS=(-DAW_BUILDING -fvisibility=hidden)
-CORO=(src/coro/coro.c src/coro/stack.c)
+# the coroutine layer's C sources as meson.build lists them (fault.c is
+# the fault-injection build's only)
+mapfile -t CORO < <(grep -oE "'src/coro/[A-Za-z0-9_]+\.c'" meson.build | tr -d "'" | grep -v fault.c)
 # the runtime's C sources outside src/coro, as meson.build lists them
 mapfile -t RUNTIME < <(grep -oE "'src/[A-Za-z0-9_/]+\.c'" meson.build | tr -d "'" | grep -v '^src/coro/')
 
@@ -34,7 +36,7 @@ build() {
   if ! "$cc" "${CFLAGS[@]}" "$@" -DAW_SMOKE_RUNTIME -static tests/coro/a64_smoke.c "${objs[@]}" \
        -o "$tmp" -lm -lpthread 2>"$exe.link.log"; then
     echo "note: the runtime did not link statically (see $exe.link.log); testing the switch alone" >&2
-    "$cc" "${CFLAGS[@]}" "$@" -static tests/coro/a64_smoke.c "${objs[@]:0:3}" -o "$tmp" -lm
+    "$cc" "${CFLAGS[@]}" "$@" -static tests/coro/a64_smoke.c "${objs[@]:0:$((1 + ${#CORO[@]}))}" -o "$tmp" -lm
   fi
   mv -f "$tmp" "$exe"
   rm -rf "$objdir"
