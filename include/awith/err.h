@@ -48,9 +48,35 @@ struct aw_err {
     aw_err_t *context;        /* the error this one replaced, or NULL */
     aw_err_t *members;        /* group errors: child failures, in order */
     aw_err_t *next;           /* next member of the same group */
+    int origin;               /* AW_ORIGIN_*: whose own code the two below are */
+    int origin_code;          /* SQLite's extended result code, an HTTP status */
+    char sqlstate[6];         /* PostgreSQL's SQLSTATE ("23505"), else "" */
     uint64_t seq;             /* private: raise order within the task */
     char msg[];               /* a sentence a person can act on */
 };
+
+/* Where a record's own code came from. The errno-style `code` is the
+ * class a program branches on and the same in every layer (-EREMOTEIO:
+ * the server or the database said no); the origin's code says exactly
+ * what, in the terms of the resource's own documentation (an SQLite
+ * unique violation is origin_code 2067, SQLITE_CONSTRAINT_UNIQUE):
+ *   const aw_err_t *e = aw_err_find(aw_err_current(), -EREMOTEIO);
+ *   if (e && e->origin == AW_ORIGIN_POSTGRES && !strcmp(e->sqlstate, "23505"))
+ *       aw_err_clear();   // unique_violation: the row is there already
+ *   else if (e && e->origin == AW_ORIGIN_HTTP && e->origin_code == 404)
+ *       aw_err_clear();   // not found: nothing to do */
+enum {
+    AW_ORIGIN_NONE = 0, /* only the errno-style code */
+    AW_ORIGIN_POSTGRES, /* sqlstate: the server's SQLSTATE */
+    AW_ORIGIN_SQLITE,   /* origin_code: the extended result code */
+    AW_ORIGIN_HTTP,     /* origin_code: the response's status */
+};
+
+/* Give the pending record (the one just raised) its origin: for a
+ * resource of your own, as the PostgreSQL, SQLite and HTTP layers do.
+ * `sqlstate` may be NULL (cut to 5 characters). Does nothing if no error
+ * is pending. Never suspends. */
+AW_API void aw_err_set_origin(int origin, int origin_code, const char *sqlstate);
 
 /* Short name of a code ("ECANCELED", "AW_EGROUP"); "E?" if unknown.
  * Never suspends; the string is static. */

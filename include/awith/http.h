@@ -55,7 +55,8 @@
  *   -EPROTONOSUPPORT the URL's or a redirect's scheme is not in the
  *                   session's `protocols` (default: http and https)
  *   -EREMOTEIO      status >= 400 with raise_for_status (not a transport
- *                   error: without it, the status is just returned)
+ *                   error: without it, the status is just returned); the
+ *                   record's origin is AW_ORIGIN_HTTP, origin_code the status
  *   -EINVAL         a malformed URL, a relative URL without a base_url,
  *                   a body generator that broke its Content-Length
  *   -ECANCELED      cancelled (a deadline scope around the request turns

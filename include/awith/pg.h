@@ -17,7 +17,10 @@
  * -EACCES authentication failed; -ENOENT the database does not exist;
  * -EINVAL a malformed DSN; -ETIMEDOUT statement_timeout fired (SQLSTATE
  * 57014); -EREMOTEIO any other error the server reported (aw_pg_error()
- * gives SQLSTATE, message, detail, hint); -ECANCELED.
+ * gives SQLSTATE, message, detail, hint); -ECANCELED. Every record of a
+ * server error carries its SQLSTATE (origin AW_ORIGIN_POSTGRES, field
+ * sqlstate: awith/err.h), so it can be tested after the error has left
+ * the connection's block.
  *
  * Cancellation: a query cancelled while the server runs it returns
  * -ECANCELED at once and leaves the connection *poisoned* (SEMANTICS K2):

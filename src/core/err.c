@@ -177,6 +177,16 @@ int aw__raise(const char *file, int line, const char *func, int code, const char
     return rc;
 }
 
+void aw_err_set_origin(int origin, int origin_code, const char *sqlstate) {
+    aw_task_t *t = aw__task_cur();
+    aw_err_t *e = t ? t->err : aw__tls_has ? &aw__tls_err.e : NULL;
+    if (!e)
+        return;
+    e->origin = origin;
+    e->origin_code = origin_code;
+    snprintf(e->sqlstate, sizeof e->sqlstate, "%s", sqlstate ? sqlstate : "");
+}
+
 void aw__err_free(aw_err_t *e) {
     while (e) {
         aw_err_t *next = e->context;

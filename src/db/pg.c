@@ -145,9 +145,11 @@ static int pg_fail(aw_pg_t *c, PGresult *res, const char *what) {
         code = strstr(e->message, "timeout") ? -ETIMEDOUT : -ECANCELED;
     else if (!strncmp(e->sqlstate, "08", 2) || !strncmp(e->sqlstate, "57P0", 4))
         code = -ECONNRESET;
-    return aw_raise(code, "postgres %s failed: SQLSTATE %s: %s%s%s%s%s", what, e->sqlstate,
-                    e->message, e->detail[0] ? "; detail: " : "", e->detail,
-                    e->hint[0] ? "; hint: " : "", e->hint);
+    aw_raise(code, "postgres %s failed: SQLSTATE %s: %s%s%s%s%s", what, e->sqlstate,
+             e->message, e->detail[0] ? "; detail: " : "", e->detail,
+             e->hint[0] ? "; hint: " : "", e->hint);
+    aw_err_set_origin(AW_ORIGIN_POSTGRES, 0, e->sqlstate);
+    return code;
 }
 
 /* Send a cancel request from the thread pool: PQcancel blocks. */

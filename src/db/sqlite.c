@@ -538,6 +538,18 @@ static int sq_code(int rc) {
     }
 }
 
+/* Raise SQLite's failure `rc` (an extended result code) as its errno
+ * class, with the code itself as the record's origin (err.h), so that a
+ * program tells SQLITE_CONSTRAINT_UNIQUE from other -EREMOTEIO failures.
+ * A macro: the record names the caller's line. */
+#define sq_raise(rc, ...)                                                                   \
+    __extension__({                                                                        \
+        int rc_ = (rc), code_ = aw_raise(sq_code(rc_), __VA_ARGS__);                       \
+        if (code_ != -ECANCELED)                                                           \
+            aw_err_set_origin(AW_ORIGIN_SQLITE, rc_, NULL);                                \
+        code_;                                                                             \
+    })
+
 /* Wait until no abandoned job runs on the connection. */
 static int conn_ready(aw_sqlite_t *c) {
     while (c->busy) {
@@ -588,7 +600,7 @@ static int job_run(aw__sq_job_t *j, const char *what) {
     if (j->rc != SQLITE_OK) {
         if (c)
             c->errcode = j->rc;
-        return aw_raise(sq_code(j->rc), "sqlite %s failed: %s (%s)", what, j->errmsg, sqlite3_errstr(j->rc));
+        return sq_raise(j->rc, "sqlite %s failed: %s (%s)", what, j->errmsg, sqlite3_errstr(j->rc));
     }
     return 0;
 }
@@ -811,7 +823,7 @@ static int sq_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql, cons
     if (try_inline(j, a, n)) {
         if (j->rc != SQLITE_OK) {
             c->errcode = j->rc;
-            return aw_raise(sq_code(j->rc), "sqlite query failed: %s (%s)", j->errmsg, sqlite3_errstr(j->rc));
+            return sq_raise(j->rc, "sqlite query failed: %s (%s)", j->errmsg, sqlite3_errstr(j->rc));
         }
         if (iout) {
             int e = j->have_first ? val_int(&j->first, iout) : -ERANGE;

@@ -509,8 +509,11 @@ static int aw__http_wait_headers(aw_http_response_t *r) {
     }
     if (!r->headers_done && r->result != CURLE_OK)
         return aw__http_fail(r);
-    if (r->raise_status && r->status >= 400)
-        return aw_raise(-EREMOTEIO, "%s %s: HTTP status %ld", r->method, r->url, r->status);
+    if (r->raise_status && r->status >= 400) {
+        aw_raise(-EREMOTEIO, "%s %s: HTTP status %ld", r->method, r->url, r->status);
+        aw_err_set_origin(AW_ORIGIN_HTTP, (int)r->status, NULL);
+        return -EREMOTEIO;
+    }
     return 0;
 }
 

@@ -109,6 +109,28 @@ static int syntax(void *arg) {
 }
 PG_TEST(syntax_error_carries_sqlstate_42601, syntax)
 
+/* Issue 12: the record itself carries the SQLSTATE, in a field a program
+ * tests, also once the error has left a transaction block under it. */
+static int origin(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE o (k text UNIQUE)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO o VALUES ('a')", aw_pg_noargs);
+            aw_pg_exec(db, "INSERT INTO o VALUES ('a')", aw_pg_noargs);
+        }
+        const aw_err_t *e = aw_err_find(aw_err_current(), -EREMOTEIO);
+        cr_assert_not_null(e);
+        cr_assert_eq(e->origin, AW_ORIGIN_POSTGRES);
+        cr_assert_str_eq(e->sqlstate, "23505", "unique_violation, got '%s'", e->sqlstate);
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM o", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0, "the failed block committed nothing");
+    }
+    return aw_status();
+}
+PG_TEST(issue12_the_record_carries_the_sqlstate, origin)
+
 static int timeout(void *arg) {
     aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
         cr_assert_eq(aw_pg_exec(db, "SET statement_timeout = 50", aw_pg_noargs), 0);

@@ -84,6 +84,34 @@ static int errors(void *arg) {
 }
 SQ_TEST(errors_have_codes_and_messages, errors)
 
+/* Issue 12: the record itself carries SQLite's extended result code, so
+ * a program tells a unique violation from other -EREMOTEIO failures,
+ * also once the error has left a transaction block under it. */
+static int origin(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_exec(db, "SELEC 1", aw_sqlite_noargs), -EREMOTEIO);
+        cr_assert_eq(aw_err_current()->origin, AW_ORIGIN_SQLITE);
+        cr_assert_eq(aw_err_current()->origin_code, 1 /* SQLITE_ERROR */);
+        aw_err_clear();
+        aw_sqlite_script(db, "CREATE TABLE o (k TEXT UNIQUE)");
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO o VALUES ('a')", aw_sqlite_noargs);
+            aw_sqlite_exec(db, "INSERT INTO o VALUES ('a')", aw_sqlite_noargs);
+        }
+        const aw_err_t *e = aw_err_find(aw_err_current(), -EREMOTEIO);
+        cr_assert_not_null(e);
+        cr_assert_eq(e->origin, AW_ORIGIN_SQLITE);
+        cr_assert_eq(e->origin_code, 2067 /* SQLITE_CONSTRAINT_UNIQUE */, "got %d", e->origin_code);
+        cr_assert_str_eq(e->sqlstate, "");
+        aw_err_clear();
+    }
+    aw_sqlite_t *c;
+    cr_assert_eq(aw_sqlite_open(&c, "/nonexistent-dir/x.db"), -ENOENT);
+    aw_err_clear();
+    return aw_status();
+}
+SQ_TEST(issue12_the_record_carries_sqlites_extended_code, origin)
+
 static long long count(aw_sqlite_t *db) {
     long long n = -1;
     aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs);

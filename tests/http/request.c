@@ -85,6 +85,9 @@ static int t_status(void *arg) {
     aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .raise_for_status = 1)) {
         cr_assert_eq(get_text(s, "/status/404", NULL, 0, NULL), -EREMOTEIO);
         check_message("404");
+        /* issue 12: the status in a field a program tests */
+        cr_assert_eq(aw_err_current()->origin, AW_ORIGIN_HTTP);
+        cr_assert_eq(aw_err_current()->origin_code, 404);
         aw_err_clear();
         cr_assert_gt(get_text(s, "/index.html", NULL, 0, NULL), 0);
         aw_with (aw_http_response_t *r, aw_http_get(s, "/status/404", .raise_for_status = -1))
