@@ -50,6 +50,8 @@ static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
         if (s->lazy) {
             /* the loop's time is refreshed only by timer rounds: read the clock */
             s->lazy = 0;
+            if (!s->rel) /* the task's own exit shield: the grace of its with's type */
+                s->rel = aw__with_grace(s->task->xshield_with);
             if (s->rel != AW_NEVER)
                 s->deadline = aw_now() + s->rel;
         }
