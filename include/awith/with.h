@@ -51,7 +51,7 @@ struct aw_with {                  /* private; public for stack storage */
     uint8_t state;                /* AW__WITH_* */
     uint8_t once;                 /* aw_with: the body runs, not left by its end or break */
     aw_ns_t since;                /* when the current phase started (introspection) */
-    aw_scope_t shield;            /* the exit's shield */
+    aw_scope_t shield;            /* the exit's shield, when nested in another exit */
 };
 
 enum { AW__WITH_INIT, AW__WITH_ENTER, AW__WITH_BODY, AW__WITH_EXIT, AW__WITH_DONE, AW__WITH_FAILED };

@@ -85,6 +85,14 @@ struct aw_task {
     const void *wait_on;          /* the object waited on */
     aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
     aw__link_t live;              /* in the loop's core->tasks */
+    aw_with_t *xshield_with;      /* whose exit holds xshield; NULL: free */
+    /* Last: the exit shield of the outermost exit running now (with.c),
+     * kept here with its constant fields set at spawn (not zero-filled
+     * with the rest), so that an exit costs two stores to hang it and one
+     * to take it off; a nested exit (this one taken) builds its own in
+     * its with record. xshield.rel is 0 until its grace starts, then the
+     * grace of xshield_with's type. */
+    aw_scope_t xshield;
 };
 
 struct aw__core {
@@ -179,6 +187,10 @@ void aw__err_move_chain(aw_task_t *to, aw_err_t *e);
  * a walk. Thread-local: a loop and its scopes live on one thread. */
 extern __thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec")));
 static inline bool aw__scope_known(const aw_scope_t *s) { return s->epoch == aw__scope_epoch; }
+/* The grace of the exit of w: its type's, or the loop's default. */
+static inline aw_ns_t aw__with_grace(const aw_with_t *w) {
+    return w->cm.type->grace ? w->cm.type->grace : w->task->loop->opts.exit_grace;
+}
 /* What a chain shows from s up to its first shield (included). */
 typedef struct aw__chain {
     aw_ns_t deadline;             /* the earliest; AW_NEVER */

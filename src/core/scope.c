@@ -50,6 +50,8 @@ static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
         if (s->lazy) {
             /* the loop's time is refreshed only by timer rounds: read the clock */
             s->lazy = 0;
+            if (!s->rel) /* the task's own exit shield: the grace of its with's type */
+                s->rel = aw__with_grace(s->task->xshield_with);
             if (s->rel != AW_NEVER)
                 s->deadline = aw_now() + s->rel;
         }
@@ -246,16 +248,22 @@ bool aw_cancel_pending(void) {
 
 /* ---- the scope as a manager ---- */
 
+static __attribute__((noinline, cold)) int aw__scope_enter_busy(const aw_scope_t *s) {
+    return aw_raise(-EBUSY, "this scope is already entered (by task %s): "
+                    "a scope can be entered once at a time", aw_task_name(s->task));
+}
+
 static int aw__scope_enter(void *self, void **out) {
     aw_scope_t *s = self;
-    aw_task_t *t = aw__task_cur();
-    if (s->task) /* entering it again would make the scope chain a cycle */
-        return aw_raise(-EBUSY, "this scope is already entered (by task %s): "
-                        "a scope can be entered once at a time", aw_task_name(s->task));
+    if (__builtin_expect(s->task != NULL, 0)) /* again: the scope chain would be a cycle */
+        return aw__scope_enter_busy(s);
     if (s->rel != AW_NEVER) {
+        /* relative to the clock now, as Trio's current_time(): the loop's
+         * cached time may be a whole round old, and the deadline early */
         aw_ns_t now = aw_now();
         s->deadline = s->rel > AW_NEVER - now ? AW_NEVER : now + s->rel;
     }
+    aw_task_t *t = aw__task_cur();
     s->task = t;
     aw__scope_link(s, t->scope);
     t->scope = s;
@@ -263,24 +271,34 @@ static int aw__scope_enter(void *self, void **out) {
     return 0;
 }
 
+static __attribute__((noinline)) int aw__scope_exit_cancelled(aw_scope_t *s, aw_task_t *t);
+
 static int aw__scope_exit(void *self, const aw_err_t *err) {
     aw_scope_t *s = self;
     aw_task_t *t = s->task;
-    const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
-    int line = t->withs ? t->withs->line : __LINE__;
-    uint64_t mark = aw__with_exit_mark(t);
+    (void)err;
     assert(t->scope == s); /* scopes end innermost first */
     t->scope = s->parent;
     s->task = NULL; /* not entered any more: reschedule fails */
+    /* never cancelled (an expiry cancels too): nothing to absorb or report */
+    if (__builtin_expect(!s->cancelled, 1))
+        return 0;
+    return aw__scope_exit_cancelled(s, t);
+}
+
+/* The exit of a scope that was cancelled or expired, already off t's chain. */
+static int aw__scope_exit_cancelled(aw_scope_t *s, aw_task_t *t) {
+    const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
+    int line = t->withs ? t->withs->line : __LINE__;
+    uint64_t mark = aw__with_exit_mark(t);
     bool outer = aw__outer_cancelled(s);
     bool fail = s->expired && s->kind == AW__SCOPE_FAIL;
-    (void)err;
     /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records
      * on top of what the block raised, and only those. Whatever else was
      * raised while the cancel unwound the block (an exit failing, an exit
      * over its grace, a group's failure) leaves the scope with the cancel
      * in its context, as Trio's cancel scope catches only Cancelled. */
-    if (s->cancelled && !outer)
+    if (!outer)
         aw__err_absorb_cancels(t, mark, fail);
     if (!fail)
         return 0;

@@ -229,7 +229,7 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     size_t colour = (size_t)(l->core->next_id & 7) * 128;
     uintptr_t top = ((uintptr_t)s->hi - sizeof(aw_task_t) - colour) & ~(uintptr_t)63;
     aw_task_t *t = (aw_task_t *)top;
-    memset(t, 0, sizeof *t);
+    memset(t, 0, offsetof(aw_task_t, xshield));
     aw__coro_init(&t->coro, s->lo, (void *)top, aw__task_entry, t);
     t->coro.stack = s;
     t->custom_stack = (uint8_t)custom;
@@ -246,6 +246,18 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     t->root.rel = AW_NEVER;
     t->root.task = t;
     t->scope = &t->root;
+    /* the exit shield, free, lazy and unknown: what with.c does not set */
+    t->xshield.task = t;
+    t->xshield.deadline = AW_NEVER;
+    t->xshield.rel = 0;
+    t->xshield.epoch = 0;
+    t->xshield.chain_cancelled = 0;
+    t->xshield.cancels = 0;
+    t->xshield.kind = AW__SCOPE_SHIELD;
+    t->xshield.cancelled = 0;
+    t->xshield.expired = 0;
+    t->xshield.shield = 1;
+    t->xshield.lazy = 1;
     t->wait_until = AW_NEVER;
     struct aw__core *c = l->core;
     aw__list_push_front(&c->tasks, &t->live);

@@ -5,8 +5,9 @@
  * pending: records newer than `mark`, the seq pending at entry. Exit runs
  * inside a shield scope (outer cancels and deadlines hidden) whose grace
  * period starts at its first suspension, so a non-suspending exit costs no
- * clock read and no timer. Cost of a non-suspending with: two indirect
- * calls and a few stores; no malloc. */
+ * clock read and no timer; the shield is the task's own, hung by two
+ * stores, unless the exit is nested in another. Cost of a non-suspending
+ * with: two indirect calls and a few stores; no malloc. */
 #include "../core/core.h"
 
 #include <string.h>
@@ -133,17 +134,19 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
                      "cancelled (and the exit of manager '%s' failed)", name);
 }
 
-/* The exit's shield, on the task's chain for the time of the exit: the
- * fields a scope needs, no zero-fill (the record is reused by no one).
- * Its grace starts at the exit's first suspension (lazy), and its chain
- * is unknown until then (epoch 0), so an exit that never suspends reads
- * no clock and walks nothing. */
-static inline void aw__with_shield(aw_with_t *w, aw_task_t *t, const aw_cm_type_t *ty) {
+/* The exit's shield, on the task's chain for the time of the exit. Its
+ * grace starts at the exit's first suspension (lazy), and its chain is
+ * unknown until then (epoch 0), so an exit that never suspends reads no
+ * clock and walks nothing. The outermost exit running uses the task's own
+ * shield, whose constant fields were set at spawn: hanging it is two
+ * stores. An exit nested in another's (the task's is taken) builds one in
+ * its with record: the fields a scope needs, no zero-fill. */
+static __attribute__((noinline)) aw_scope_t *aw__with_own_shield(aw_with_t *w, aw_task_t *t) {
     aw_scope_t *s = &w->shield;
     s->parent = t->scope;
     s->task = t;
     s->deadline = AW_NEVER;
-    s->rel = ty->grace ? ty->grace : t->loop->opts.exit_grace;
+    s->rel = aw__with_grace(w);
     s->epoch = 0;
     s->cancels = 0;
     s->kind = AW__SCOPE_SHIELD;
@@ -152,14 +155,60 @@ static inline void aw__with_shield(aw_with_t *w, aw_task_t *t, const aw_cm_type_
     s->shield = 1;
     s->lazy = 1;
     t->scope = s;
+    return s;
 }
 
-static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_task_t *t, int rc) {
+static inline aw_scope_t *aw__with_shield(aw_with_t *w, aw_task_t *t) {
+    if (__builtin_expect(t->xshield_with != NULL, 0))
+        return aw__with_own_shield(w, t);
+    aw_scope_t *s = &t->xshield;
+    t->xshield_with = w;
+    s->parent = t->scope;
+    t->scope = s;
+    return s;
+}
+
+static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_task_t *t, int rc,
+                                                            aw_ns_t grace) {
     const char *name = aw_cm_name(w->cm);
     aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,
                  "exit of manager '%s' (entered at %s:%d) overran its grace period of %lld ms",
-                 name, w->file, w->line, (long long)(w->shield.rel / 1000000));
+                 name, w->file, w->line, (long long)(grace / 1000000));
     return rc >= 0 ? -ETIMEDOUT : rc;
+}
+
+/* The task's shield after an exit whose grace started (it suspended, or
+ * its chain was read): report an overrun, and make the shield lazy and
+ * unknown again for the next exit. Chains below it may have kept values
+ * computed from its deadline (a generator's root hung below it keeps its
+ * parent pointer across uses): move the epoch on so that none survives. */
+static __attribute__((noinline, cold)) int aw__with_shield_used(aw_with_t *w, aw_task_t *t, int rc) {
+    aw_scope_t *s = &t->xshield;
+    if (s->expired)
+        rc = aw__with_overran(w, t, rc, s->rel);
+    s->deadline = AW_NEVER;
+    s->rel = 0;
+    s->epoch = 0;
+    s->cancels = 0;
+    s->cancelled = 0;
+    s->expired = 0;
+    s->lazy = 1;
+    aw__scope_epoch++;
+    return rc;
+}
+
+/* Take the shield s off t's chain after w's exit; returns what exit
+ * returned, or the overrun's -ETIMEDOUT. */
+static inline int aw__with_unshield(aw_with_t *w, aw_task_t *t, aw_scope_t *s, int rc) {
+    t->scope = s->parent;
+    if (__builtin_expect(s == &t->xshield, 1)) {
+        t->xshield_with = NULL;
+        if (__builtin_expect(!s->lazy, 0))
+            rc = aw__with_shield_used(w, t, rc);
+    } else if (__builtin_expect(s->expired, 0)) {
+        rc = aw__with_overran(w, t, rc, s->rel);
+    }
+    return rc;
 }
 
 /* The exit, from the state set to EXIT on. Inlined twice, as enter. */
@@ -171,9 +220,7 @@ static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w
     /* read now: the exit may free the record (a scope absorbing its cancel) */
     uint64_t body_seq = body ? body->seq : 0;
     int body_code = body ? body->code : 0;
-    bool shielded = !(ty->flags & AW_CM_UNSHIELDED);
-    if (shielded)
-        aw__with_shield(w, t, ty);
+    aw_scope_t *shield = ty->flags & AW_CM_UNSHIELDED ? NULL : aw__with_shield(w, t);
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
     uint64_t floor = t->err_floor;
@@ -183,11 +230,8 @@ static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w
     int rc = ty->exit(w->cm.self, body);
     t->err_floor = floor;
     t->exiting = exiting;
-    if (shielded) {
-        t->scope = w->shield.parent;
-        if (__builtin_expect(w->shield.expired, 0))
-            rc = aw__with_overran(w, t, rc);
-    }
+    if (shield)
+        rc = aw__with_unshield(w, t, shield, rc);
     bool raised = t->err && t->err->seq > before;
     /* the common way out: a clean body, a clean exit, nothing to decide */
     if (__builtin_expect(rc != 0 || body_seq || raised, 0))

@@ -3,7 +3,8 @@
  * timers. Within a round a parking coroutine switches directly to the next
  * ready one (one switch instead of two through the scheduler) while the
  * round's budget lasts, so a task that keeps yielding cannot starve I/O or
- * timers: the budget is the queue length at the start of the round. */
+ * timers: the budget is the queue length at the start of the round, and
+ * at least AW__ROUND_MIN. */
 #include "loop.h"
 
 #include <errno.h>
@@ -129,17 +130,27 @@ void aw__loop_die(aw_loop_t *l) {
     abort(); /* never resumed */
 }
 
-/* Run every coroutine that is ready now. */
+/* At least this many direct switches a round. asyncio and libuv run what
+ * was ready when the round began and nothing more; here a round may also
+ * run what became ready during it, up to this bound: a lock's hand-off or
+ * a ping-pong of two tasks (a queue of 0 or 1 at the round's start) would
+ * otherwise go back through the scheduler on every park, two switches
+ * instead of one (lock: 834 -> 668 instructions per acquire). The bound
+ * keeps the delay it adds to timers, I/O and signals to 32 task runs. */
+enum { AW__ROUND_MIN = 32 };
+
+/* Run every coroutine that is ready now, and what becomes ready meanwhile
+ * while the round's budget lasts. */
 static void aw__loop_run_ready(aw_loop_t *l) {
     if (l->rq_head) {
-        l->budget = l->rq_len - 1;
+        l->budget = l->rq_len - 1 > AW__ROUND_MIN ? l->rq_len - 1 : AW__ROUND_MIN;
         aw__coro_t *c = aw__loop_pop(l);
         l->cur = c;
         l->switches++;
         aw__coro_switch(&l->main, c, 0);
         l->cur = &l->main;
         aw__loop_after_switch(l);
-        l->budget = 0; /* what became ready meanwhile waits one poll */
+        l->budget = 0; /* what is ready now waits for the poll and the timers */
     }
 }
 

@@ -1442,6 +1442,58 @@ static int grace_plain_main(void *arg) {
 }
 Test(scope, exit_grace_overrun_plain) { aw_test_run(grace_plain_main, NULL, 0); }
 
+/* Every exit but a nested one runs in the task's own shield (with.c): an
+ * exit that overran its grace leaves nothing on it for the next one,
+ * which gets a fresh grace of its own type's length. */
+static rec_t reuse_over = {.id = 1, .exit_sleep_ms = 1000};
+static rec_t reuse_ok = {.id = 2, .exit_sleep_ms = 1};
+static int grace_reuse_main(void *arg) {
+    aw_with (aw_cm(&rec_grace5_type, &reuse_over)) {
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    aw_with (aw_cm(&rec_grace100_type, &reuse_ok)) {
+    }
+    cr_assert_eq(aw_status(), 0, "the second exit inherited the first one's overrun");
+    cr_assert_eq(reuse_ok.sleep_rc, 0);
+    cr_assert_geq(reuse_ok.deadline_in_exit, reuse_ok.exit_start + AW_MS(50),
+                  "the second exit's grace is its own (100 ms), started in it");
+    return 0;
+}
+Test(scope, exit_grace_is_fresh_for_each_exit_of_a_task) { aw_test_run(grace_reuse_main, NULL, 0); }
+
+/* An exit inside an exit (the task's shield taken) has a shield and a
+ * grace of its own; the outer exit's grace goes on after it. */
+static rec_t nest_inner = {.id = 3, .exit_sleep_ms = 1000};
+static int nest_inner_rc;
+static aw_ns_t nest_outer_deadline, nest_outer_after;
+static int nest_outer_exit(void *self, const aw_err_t *err) {
+    (void)self;
+    (void)err;
+    nest_outer_deadline = aw_effective_deadline(); /* starts the outer grace */
+    aw_with (aw_cm(&rec_grace5_type, &nest_inner)) {
+    }
+    nest_inner_rc = aw_status();
+    aw_err_clear();
+    nest_outer_after = aw_effective_deadline();
+    return aw_sleep_ms(1);
+}
+static const aw_cm_type_t nest_outer_type = {
+    .name = "nest-outer", .enter = rec_enter, .exit = nest_outer_exit, .grace = AW_SEC(100)};
+static rec_t nest_outer = {.id = 4};
+static int grace_nested_main(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_cm(&nest_outer_type, &nest_outer)) {
+    }
+    cr_assert_eq(aw_status(), 0, "the outer exit kept its own grace");
+    cr_assert_eq(nest_inner_rc, -ETIMEDOUT, "the inner exit overran its own 5 ms");
+    cr_assert_eq(nest_inner.sleep_rc, -ECANCELED);
+    cr_assert_geq(nest_outer_deadline, t0 + AW_SEC(50));
+    cr_assert_eq(nest_outer_after, nest_outer_deadline, "the outer grace is unchanged after the inner");
+    return 0;
+}
+Test(scope, exit_grace_of_an_exit_nested_in_an_exit) { aw_test_run(grace_nested_main, NULL, 0); }
+
 /* The loop's exit_grace applies when the type sets none. */
 static rec_t grace_loop_rec = {.id = 1, .exit_sleep_ms = 1000};
 static int grace_loop_main(void *arg) {

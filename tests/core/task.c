@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -235,3 +236,61 @@ static int ties_main(void *arg) {
 }
 
 Test(task, same_deadline_sleepers_wake_in_sleep_order) { aw_test_run(ties_main, NULL, 0); }
+
+/* A round runs at least 32 tasks (loop.c, AW__ROUND_MIN) and at most that
+ * many more than were ready at its start, so two tasks yielding to each
+ * other forever leave room for a timer that is due and an fd that is
+ * ready: each gets its turn within a bounded number of yields (a few
+ * thousand: 32 runs a round, the reactor looked at every 64 rounds while
+ * tasks stay ready). A count of yields, not time, is the bound. */
+enum { STARVE_CAP = 1000000 };
+static int starve_timer_done, starve_fd_done;
+static long starve_yields;
+
+static int starve_yielder(void *arg) {
+    (void)arg;
+    while (!(starve_timer_done && starve_fd_done) && starve_yields < STARVE_CAP) {
+        starve_yields++;
+        if (aw_yield() < 0)
+            return aw_status();
+    }
+    return 0;
+}
+
+static int starve_sleeper(void *arg) {
+    (void)arg;
+    int rc = aw_sleep(1); /* due at once: fired by the next round's timers */
+    starve_timer_done = rc == 0;
+    return rc;
+}
+
+static int starve_reader(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    int rc = aw_fd_wait(fd, AW_READ);
+    starve_fd_done = rc >= 0;
+    return rc < 0 ? rc : 0;
+}
+
+static int starve_main(void *arg) {
+    (void)arg;
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, starve_yielder, NULL, NULL);
+        aw_spawn(g, starve_yielder, NULL, NULL);
+        aw_spawn(g, starve_sleeper, NULL, NULL);
+        aw_spawn(g, starve_reader, (void *)(intptr_t)p[0], NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    /* the yielders stopped because both turns came, not at the cap */
+    cr_assert_lt(starve_yields, STARVE_CAP, "a due timer (%s) or a ready fd (%s) starved by the yields",
+                 starve_timer_done ? "ran" : "starved", starve_fd_done ? "ran" : "starved");
+    aw_fd_forget(p[0]);
+    aw_fd_forget(p[1]);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+Test(task, yielding_tasks_do_not_starve_a_due_timer_or_a_ready_fd) { aw_test_run(starve_main, NULL, 0); }
