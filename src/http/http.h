@@ -96,6 +96,14 @@ struct aw_http_response {
     long status;
     aw__buf_t hdr;                 /* "name\0value\0" pairs of the final response */
     size_t nhdr;
+    /* what the framing and decoding need of hdr, noted as each line is
+     * stored (response.c), so the end of the headers scans nothing:
+     * offsets in hdr of the first Content-Length and Content-Encoding
+     * values (0: none), the last Content-Length parsed (-1: unreadable) */
+    size_t cl_at, ce_at;
+    int64_t cl_last;
+    uint8_t cl_conflict;           /* a Content-Length differs from the first */
+    uint8_t chunked;               /* Transfer-Encoding names chunked */
     aw__buf_t body;                /* the body (decoded), read by read/text */
     int64_t clen;                  /* the final response's Content-Length; -1: unknown */
     uint64_t body_seen;            /* bytes the write callback put into body (no coding) */

@@ -124,7 +124,7 @@ static int aw__buf_reserve(aw__buf_t *b, size_t n) {
 
 /* At the final headers: which coding, and its decoder. */
 static int aw__http_coding_start(aw_http_response_t *r) {
-    const char *ce = aw_http_response_header(r, "content-encoding");
+    const char *ce = r->ce_at ? r->hdr.p + r->ce_at : NULL;
     r->coding = 0;
     if (!ce)
         return 0;
@@ -210,38 +210,34 @@ static int aw__http_end(aw_http_response_t *r) {
  * chunked Transfer-Encoding: 1 or 2, else 0. Curl 7.88 takes the last
  * length, or ignores it for chunked, and keeps the connection. */
 static int aw__http_framing(const aw_http_response_t *r) {
-    const char *len = NULL, *p = r->hdr.p;
-    bool chunked = false;
-    for (size_t k = 0; k < r->nhdr; k++) {
-        const char *v = p + strlen(p) + 1;
-        if (!strcasecmp(p, "content-length")) {
-            if (len && strcmp(len, v))
-                return 1;
-            len = v;
-        } else if (!strcasecmp(p, "transfer-encoding") && strcasestr(v, "chunked")) {
-            chunked = true;
-        }
-        p = v + strlen(v) + 1;
-    }
-    return len && chunked ? 2 : 0;
+    return r->cl_conflict ? 1 : r->cl_at && r->chunked ? 2 : 0;
 }
 
-/* The final response's Content-Length, or -1 (none, chunked, unreadable). */
+/* The final response's Content-Length (its last one), or -1 (none,
+ * chunked, unreadable). */
 static int64_t aw__http_clen(const aw_http_response_t *r) {
-    const char *p = r->hdr.p;
-    int64_t len = -1;
-    for (size_t k = 0; k < r->nhdr; k++) {
-        const char *v = p + strlen(p) + 1;
-        if (!strcasecmp(p, "content-length")) {
-            char *end;
-            long long x = strtoll(v, &end, 10);
-            len = end != v && !*end && x >= 0 ? x : -1;
-        } else if (!strcasecmp(p, "transfer-encoding") && strcasestr(v, "chunked")) {
-            return -1;
-        }
-        p = v + strlen(v) + 1;
+    return r->chunked || !r->cl_at ? -1 : r->cl_last;
+}
+
+/* Note what a header line just stored (name n, nl bytes; its value at
+ * offset `at` of r->hdr, NUL-terminated) tells of the framing and the
+ * coding: the names that matter differ in length, so most lines cost a
+ * length compare. */
+static void aw__http_note(aw_http_response_t *r, const char *n, size_t nl, size_t at) {
+    const char *v = r->hdr.p + at;
+    if (nl == 14 && !strncasecmp(n, "content-length", 14)) {
+        if (r->cl_at && strcmp(r->hdr.p + r->cl_at, v))
+            r->cl_conflict = 1;
+        if (!r->cl_at)
+            r->cl_at = at;
+        char *end;
+        long long x = strtoll(v, &end, 10);
+        r->cl_last = end != v && !*end && x >= 0 ? x : -1;
+    } else if (nl == 17 && !strncasecmp(n, "transfer-encoding", 17)) {
+        r->chunked |= strcasestr(v, "chunked") != NULL;
+    } else if (nl == 16 && !r->ce_at && !strncasecmp(n, "content-encoding", 16)) {
+        r->ce_at = at;
     }
-    return len;
 }
 
 /* Size the body buffer, once the length is known, for what it will hold:
@@ -269,6 +265,8 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
         r->hdr.len = r->hdr.off = 0;
         r->clen = -1;
         r->nhdr = 0;
+        r->cl_at = r->ce_at = 0;
+        r->cl_conflict = r->chunked = 0;
         const char *sp = memchr(p, ' ', len);
         r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         return len;
@@ -311,10 +309,17 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
         r->own_error = -ENOMEM;
         return 0;
     }
-    if (aw__buf_put(&r->hdr, p, nl) < 0 || aw__buf_put(&r->hdr, "", 1) < 0 ||
-        aw__buf_put(&r->hdr, v, vl) < 0 || aw__buf_put(&r->hdr, "", 1) < 0)
+    if (aw__buf_reserve(&r->hdr, nl + vl + 2) < 0)
         return 0;
+    char *q = r->hdr.p + r->hdr.len;
+    memcpy(q, p, nl);
+    q[nl] = 0;
+    memcpy(q + nl + 1, v, vl);
+    q[nl + 1 + vl] = 0;
+    size_t at = r->hdr.len + nl + 1;
+    r->hdr.len += nl + vl + 2;
     r->nhdr++;
+    aw__http_note(r, q, nl, at);
     return len;
 }
 

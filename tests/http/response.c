@@ -348,6 +348,14 @@ static int t_framing(void *arg) {
             }
             cr_assert_eq(ts_conns(&bad), before + 1, "%s: its connection was not reused", paths[i]);
         }
+        /* the same length twice is not ambiguous (RFC 9112 6.3); header
+         * names match in any case */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/same-lengths")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 5);
+            cr_assert_str_eq(t, "hello");
+            cr_assert_str_eq(aw_http_response_header(r, "x-a"), "1");
+        }
     }
     return aw_status();
 }

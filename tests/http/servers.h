@@ -17,6 +17,7 @@
  *   ones of issue 11: /to-ftp (a redirect to ftp:// on this server's
  *   port), /bad-chunked, /long-header (one 100 KB header line),
  *   /garbage-status, /two-lengths (conflicting Content-Length),
+ *   /same-lengths (the same Content-Length twice, names in other cases),
  *   /length-and-chunked (both framings; then keeps the connection open),
  *   /cut (headers and 6 of 1000 bytes in one send, then close). It counts
  *   the connections it accepts in a file, so that tests can tell a reused
@@ -365,6 +366,9 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         } else if (!strcmp(path, "/two-lengths")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 10\r\n\r\n"
                          "helloworld");
+        } else if (!strcmp(path, "/same-lengths")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nX-A: 1\r\nCONTENT-LENGTH: 5\r\n\r\n"
+                         "hello");
         } else if (!strcmp(path, "/length-and-chunked")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "5\r\nhello\r\n0\r\n\r\n");
