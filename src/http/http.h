@@ -116,7 +116,7 @@ struct aw_http_response {
     size_t limit;                  /* accumulate: fail past this; 0: streaming */
     size_t last_chunk;             /* bytes handed out by the last read */
     long connects;
-    aw_ns_t read_timeout, last_rx;
+    aw_ns_t read_timeout, last_rx; /* last_rx: the last byte in, kept only with a read_timeout */
     CURLcode result;
     int raise_status;
     uint8_t in_multi, done, paused, too_big;

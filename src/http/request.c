@@ -393,7 +393,6 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     r->hops_left = s->opts.no_redirects ? 0 : s->opts.max_redirects ? s->opts.max_redirects : 10;
     bool fresh = !s->nspare;
     r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
-    r->last_rx = aw_now();
     int rc;
     if (!r->easy || (rc = aw__http_url(s, r->easy, req, &r->url)) < 0) {
         if (!r->easy)
@@ -406,6 +405,8 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     }
     if ((rc = aw__http_setup(s, r, req, fresh)) < 0)
         goto undo;
+    if (r->read_timeout) /* the callbacks read the clock only then, too */
+        r->last_rx = aw_now();
     s->in_api = 1;
     CURLMcode mc = curl_multi_add_handle(s->multi, r->easy);
     if (mc != CURLM_OK) {

@@ -259,7 +259,8 @@ static int aw__http_body_size(aw_http_response_t *r) {
 size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
     size_t len = sz * n;
-    r->last_rx = aw_now();
+    if (r->read_timeout) /* the clock is read only where it is used */
+        r->last_rx = aw_now();
     if (len >= 5 && !memcmp(p, "HTTP/", 5)) { /* a new response (redirect, 1xx) */
         aw__http_buf_take(r->s, &r->hdr, 1024);
         r->hdr.len = r->hdr.off = 0;
@@ -326,7 +327,8 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
 size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
     aw_http_response_t *r = ud;
     size_t len = sz * n;
-    r->last_rx = aw_now();
+    if (r->read_timeout)
+        r->last_rx = aw_now();
     if (r->redirecting)
         return len; /* a redirect's body: not the response's */
     if (!r->headers_done) {
