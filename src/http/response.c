@@ -351,8 +351,9 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
                 r->too_big = 1;
                 return 0;
             }
+        } else {
+            aw__wake(r);
         }
-        aw__wake(r);
         return len;
     }
     if (r->limit) {
@@ -367,7 +368,11 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
     if (aw__buf_put(&r->body, p, len) < 0)
         return 0;
     r->body_seen += len;
-    aw__wake(r);
+    /* a streaming reader wants each chunk; one accumulating the body
+     * (text, fetch-many) only its end, which aw__http_remove signals:
+     * a 1 MiB body is ~66 deliveries, each a wake and a switch */
+    if (!r->limit)
+        aw__wake(r);
     return len;
 }
 
