@@ -64,6 +64,53 @@ Test(http, methods_query_headers_body, .init = start_nginx, .fini = stop_all) {
     cr_assert_eq(aw_test_fds(), fds);
 }
 
+/* A session reuses its easy handles, and a plain GET skips resetting the
+ * options a plain GET leaves alone (request.c): nothing of a request's
+ * method, body, headers or timeout may reach the next one. */
+static int t_handle_reuse(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        char out[256];
+        const char *t;
+        static const char *h[] = {"X-Test: once", NULL};
+        aw_with (aw_http_response_t *r,
+                 aw_http_post(s, "/echo", .headers = h, .body = "abc", .body_len = 3)) {
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_str_eq(t, "POST /echo len=3 ua= x=once\n");
+        }
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "after a POST with a header");
+        aw_with (aw_http_response_t *r, aw_http_head(s, "/echo"))
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 0);
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "after a HEAD");
+        aw_with (aw_http_response_t *r, aw_http_req(s, .method = "DELETE", .url = "/echo")) {
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_str_eq(t, "DELETE /echo len= ua= x=\n");
+        }
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "after a DELETE");
+        /* a timeout ends with its request: the next GET of a slow body
+         * (64 KiB/s) still reads after 300 ms */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html", .timeout = AW_MS(100)))
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 30);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/slow/1m.bin")) {
+            aw_ns_t t0 = aw_now();
+            const void *d;
+            long n = 0;
+            while (aw_now() - t0 < AW_MS(300) && (n = aw_http_response_read(r, &d)) > 0) {
+            }
+            cr_assert_gt(n, 0, "after a request with a timeout: %s", aw_strerror((int)n));
+        }
+    }
+    return aw_status();
+}
+
+Test(http, reused_handle_keeps_nothing_of_the_last_request, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_handle_reuse, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
 /* ---- status errors, redirects ---- */
 
 static int t_status(void *arg) {
