@@ -379,9 +379,8 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
 void aw__http_release(aw_http_response_t *r) {
     if (r->easy) {
         aw_http_session_t *s = r->s;
-        /* kept configured for the session's next request; not with
-         * cookies (curl 7.88 leaks the cookie file list of reused handles) */
-        if (s && !s->share && s->nspare < AW__HTTP_SPARE) {
+        /* kept configured for the session's next request */
+        if (s && s->nspare < AW__HTTP_SPARE) {
             s->spare[s->nspare++] = r->easy;
         } else {
             curl_easy_cleanup(r->easy);
