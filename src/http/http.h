@@ -18,15 +18,16 @@
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
 #define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
 #define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
-/* Response buffers (headers, bodies) a session keeps for its next
- * responses: at most this many, each at most KEEP_ONE bytes, KEEP_ALL in
- * all. A body buffer sized from Content-Length and reused costs no
+/* Body buffers a session keeps for its next responses: at most this
+ * many, each at least KEEP_MIN and at most KEEP_ONE bytes, KEEP_ALL in
+ * all (header blocks are small: malloc's caches serve them). A body buffer sized from Content-Length and reused costs no
  * realloc chain, no memmove and (below glibc's mmap threshold, or reused)
  * no fresh pages per response (issue 14: 64 KiB GETs spent half their CPU
  * there). */
 #define AW__HTTP_SPARE_BUFS 16
+#define AW__HTTP_KEEP_MIN ((size_t)16 << 10)
 #define AW__HTTP_KEEP_ONE ((size_t)2 << 20)
-#define AW__HTTP_KEEP_ALL ((size_t)8 << 20)
+#define AW__HTTP_KEEP_ALL ((size_t)16 << 20)
 
 /* A socket as the session's epoll set sees it. Curl's REMOVE is applied
  * lazily: the socket stays registered (a kept-alive connection is usually

@@ -71,7 +71,8 @@ void aw__http_buf_take(aw_http_session_t *s, aw__buf_t *b, size_t want) {
 }
 
 void aw__http_buf_give(aw_http_session_t *s, aw__buf_t *b) {
-    if (b->p && s && !s->closing && s->nbufs < AW__HTTP_SPARE_BUFS && b->cap <= AW__HTTP_KEEP_ONE &&
+    if (b->p && s && !s->closing && s->nbufs < AW__HTTP_SPARE_BUFS && b->cap >= AW__HTTP_KEEP_MIN &&
+        b->cap <= AW__HTTP_KEEP_ONE &&
         s->bufs_bytes + b->cap <= AW__HTTP_KEEP_ALL) {
         s->bufs[s->nbufs].p = b->p;
         s->bufs[s->nbufs++].cap = b->cap;
@@ -262,7 +263,8 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     if (r->read_timeout) /* the clock is read only where it is used */
         r->last_rx = aw_now();
     if (len >= 5 && !memcmp(p, "HTTP/", 5)) { /* a new response (redirect, 1xx) */
-        aw__http_buf_take(r->s, &r->hdr, 1024);
+        /* not from the session's spares: those are body-sized, and a
+         * header block taking one made the next body allocate afresh */
         r->hdr.len = r->hdr.off = 0;
         r->clen = -1;
         r->nhdr = 0;
