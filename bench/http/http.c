@@ -26,8 +26,9 @@
  * Figures: http_get_<size>_ns, wall time per request (ratio = peer/awith,
  * > 1: awith faster); http_get_<size>_cpu_ns, the client process's CPU
  * time per request (robust on a loaded machine; nginx's CPU is not
- * counted); http_get_1k_rps. Each side is run separately, median of 5
- * (aiohttp: 3), all unpinned (nginx needs the other CPU). */
+ * counted); http_get_1k_rps. Each side is run separately (awith and the
+ * curl programs taking turns), median of 5 (aiohttp: 3), all unpinned
+ * (nginx needs the other CPU). */
 #include "../bench.h"
 #include "../../tests/http/servers.h"
 
@@ -124,7 +125,18 @@ static int one_size(test_server_t *srv, const size_t_ *z) {
     body_len = z->len;
     total = bench_n(z->total);
     conc = z->conc;
+    char url[128], args[256];
+    snprintf(url, sizeof url, "%s%s", srv->url, path);
+    snprintf(args, sizeof args, "'%s' %ld %ld", url, total, conc);
+    double pv[4] = {BENCH_NA, BENCH_NA, BENCH_NA, BENCH_NA};
+    double pc[4] = {BENCH_NA, BENCH_NA, BENCH_NA, BENCH_NA};
+    char cmd[1024];
+    /* awith and the two curl programs take turns, so that load changes
+     * on this shared machine fall on all three alike (run one after the
+     * other, a ratio moved by 0.3 between runs) */
     double v[BENCH_REPS], cpu[BENCH_REPS];
+    double rv[2][BENCH_REPS], rc[2][BENCH_REPS];
+    int got[2] = {0, 0};
     aw_main(run, NULL); /* warm-up */
     for (int i = 0; i < BENCH_REPS; i++) {
         if (aw_main(run, NULL) < 0) {
@@ -133,20 +145,6 @@ static int one_size(test_server_t *srv, const size_t_ *z) {
         }
         v[i] = rate;
         cpu[i] = cpu_per_req;
-    }
-    double awith = bench_median(v, BENCH_REPS), awith_cpu = bench_median(cpu, BENCH_REPS);
-
-    char url[128], args[256];
-    snprintf(url, sizeof url, "%s%s", srv->url, path);
-    snprintf(args, sizeof args, "'%s' %ld %ld", url, total, conc);
-    double pv[4] = {BENCH_NA, BENCH_NA, BENCH_NA, BENCH_NA};
-    double pc[4] = {BENCH_NA, BENCH_NA, BENCH_NA, BENCH_NA};
-    char cmd[1024];
-    /* the two curl programs take turns, so that load changes on this
-     * shared machine fall on both alike */
-    double rv[2][BENCH_REPS], rc[2][BENCH_REPS];
-    int got[2] = {0, 0};
-    for (int i = 0; i < BENCH_REPS; i++)
         for (int k = 0; k < 2; k++) {
             snprintf(cmd, sizeof cmd, "'%s/curl_multi' %s%s 2>/dev/null",
                      bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR), args, k ? " same" : "");
@@ -157,6 +155,8 @@ static int one_size(test_server_t *srv, const size_t_ *z) {
                 rc[k][got[k]++] = x[1];
             }
         }
+    }
+    double awith = bench_median(v, BENCH_REPS), awith_cpu = bench_median(cpu, BENCH_REPS);
     for (int k = 0; k < 2; k++)
         if (got[k]) {
             pv[k] = bench_median(rv[k], got[k]);
@@ -203,7 +203,7 @@ int main(void) {
     char www[256];
     snprintf(www, sizeof www, "%s/www", srv.dir);
     ts_pattern_file(www, "64k.bin", (size_t)64 << 10);
-    bench_config("wall and CPU time per GET, median of 5 (aiohttp: 3, a fifth of the GETs for "
+    bench_config("wall and CPU time per GET, median of 5, awith and curl taking turns (aiohttp: 3, a fifth of the GETs for "
                  "64k and 1m); local nginx, keep-alive on every side; 1k: %ld GETs, 50 at a time; "
                  "64k: %ld, 10; 1m: %ld, 10; awith: one aw_http_session (max_host_connections = "
                  "the concurrency), text() per response; curl_multi: one multi handle, "
