@@ -1330,11 +1330,13 @@ static fz_inst_t *inst_new(const fz_node_t *n, fz_ctx_t *c) {
 }
 
 /* What leaves a block whose manager propagates, suppresses or fails,
- * given what the body left (B) and what left (A). */
+ * given what the body left (B) and what left (A). sticky: a cancel the
+ * body left cannot be suppressed or replaced (else it is an error as
+ * any other). */
 static void check_rule(const fz_node_t *n, const char *what, int rule, int fail_code,
-                       const fz_snap_t *B, const fz_snap_t *A) {
+                       const fz_snap_t *B, const fz_snap_t *A, bool sticky) {
     int lost = missing(&B->ids, A);
-    if (B->top == -ECANCELED) {
+    if (B->top == -ECANCELED && sticky) {
         if (A->top != -ECANCELED)
             viol(FZ_V_OUTCOME, n, "%s: the body left ECANCELED, %s left (a cancel cannot be "
                  "suppressed or replaced)", what, aw_err_name(A->top));
@@ -1401,7 +1403,7 @@ static int exec_class(fz_ctx_t *c, const fz_node_t *n) {
     int rule = in->exit_failed ? RULE_FAIL
                : n->b == EXIT_SUPPRESS ? RULE_SUPPRESS
                                        : RULE_PROPAGATE;
-    check_rule(n, "class manager", rule, in->exit_failed, &B, &A);
+    check_rule(n, "class manager", rule, in->exit_failed, &B, &A, true);
     return A.top;
 }
 
@@ -1518,6 +1520,9 @@ static int exec_gencm(fz_ctx_t *c, const fz_node_t *n) {
         gcm_exiting(gi);
     }
     c->withs--;
+    /* is the block's cancel still visible to the user (gencm.c decides by
+     * the same test, at its exit, with the generator's scopes unhooked)? */
+    bool visible = aw_cancel_pending();
     fz_snap_t A = snap(mark);
     if (!ran) {
         if (!A.top)
@@ -1532,8 +1537,21 @@ static int exec_gencm(fz_ctx_t *c, const fz_node_t *n) {
         viol(FZ_V_EXIT_SAW, n, "aw_gencm_yield returned %s, the body left %s",
              aw_err_name(gi->yield_rc), aw_err_name(B.top));
     int rule = gi->failed_rc ? RULE_FAIL : gi->suppressed ? RULE_SUPPRESS : RULE_PROPAGATE;
-    if (!gen_own) /* else the generator's scope decided, as scopes do */
-        check_rule(n, "generator manager", rule, gi->failed_rc, &B, &A);
+    if (gen_own) /* the generator's scope decided, as scopes do */
+        return A.top;
+    if (B.top == -ECANCELED && !visible) {
+        /* A cancel whose scope is gone: a nested generator's own scope
+         * ended it, and that generator then returned its yield's code,
+         * which re-raises it (gencm.h: such a generator should return
+         * aw_status()). No scope is cancelled any more, so nothing is
+         * lost if it is handled: gencm.c lets the generator's return
+         * value decide, as for any error (Python: a generator manager may
+         * suppress a Cancelled no scope accounts for). */
+        check_rule(n, "generator manager (a cancel no scope accounts for)", rule, gi->failed_rc,
+                   &B, &A, false);
+        return A.top;
+    }
+    check_rule(n, "generator manager", rule, gi->failed_rc, &B, &A, true);
     return A.top;
 }
 
@@ -1811,7 +1829,7 @@ static int exec_lock(fz_ctx_t *c, const fz_node_t *n) {
         return A.top;
     }
     post_point(c, n, &pt, 0, "lock/semaphore acquire");
-    check_rule(n, "lock", RULE_PROPAGATE, 0, &B, &A);
+    check_rule(n, "lock", RULE_PROPAGATE, 0, &B, &A, true);
     return A.top;
 }
 
