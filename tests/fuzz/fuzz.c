@@ -971,6 +971,7 @@ typedef struct fz_snap {
     int top;
     fz_ids_t ids;
     int dup;
+    int rtfail; /* a failure the runtime raised (a group's, a lock's owner ended) */
 } fz_snap_t;
 
 typedef struct fz_inst {
@@ -1111,6 +1112,13 @@ static fz_snap_t snap(uint64_t mark) {
     const aw_err_t *e = aw_err_current();
     s.top = e && e->seq > mark ? e->code : 0;
     snap_rec(&s, e, mark, false);
+    /* Not every failure carries a serial: a group's AW_EGROUP over a child
+     * that ended holding a lock (-EOWNERDEAD, raised by the runtime), say.
+     * A cancel is no failure; a timeout is ambiguous (a nested deadline,
+     * an exit over its grace) and left out. */
+    for (; e && e->seq > mark && !s.rtfail; e = e->context)
+        if (e->code != -ECANCELED && e->code != -ETIMEDOUT && !err_serial(e))
+            s.rtfail = e->code;
     return s;
 }
 
@@ -1687,7 +1695,7 @@ static int exec_scope(fz_ctx_t *c, const fz_node_t *n) {
     if (n->a == SC_FAILAFTER && expired && !outer && (!B.top || B.top == -ECANCELED)) {
         /* a failure raised while the scope's cancel unwound the block
          * leaves on top, the timeout in its chain (issue 10 item 5) */
-        bool failure = false;
+        bool failure = B.rtfail != 0;
         for (int i = 0; i < B.ids.n; i++)
             failure |= !R.raised[B.ids.v[i]].handled;
         if (!failure && A.top != -ETIMEDOUT)
