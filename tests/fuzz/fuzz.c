@@ -361,6 +361,8 @@ static fz_node_t *gen_gencm(gen_t *g, gctx_t c, bool body, bool around_ok) {
             w = node_new(g->p, K_SCOPE);
             w->a = rn(g, 4);
             w->b = on(g, FZ_F_REALTIME) && rn(g, 2) ? 100 * rn(g, 20) : -1;
+            if (w->a == SC_CANCEL)
+                w->b = -1; /* aw_cancel_scope() has no deadline (same draws: same seeds) */
             if (g->ntargets < 64)
                 g->targets[g->ntargets++] = w->id;
         } else {
@@ -1649,9 +1651,11 @@ static void pending_absorb(const fz_ids_t *b, const fz_ids_t *ch, const fz_snap_
 }
 
 static int exec_scope(fz_ctx_t *c, const fz_node_t *n) {
+    /* a cancel scope has no deadline (a file may still say `us=`) */
+    int us = n->a == SC_CANCEL ? -1 : n->b;
     fz_frame_t f = {.kind = FR_SCOPE, .skind = n->a, .node = n->id, .task = c->task,
-                    .rel = n->b >= 0 ? AW_US(n->b) : -1};
-    aw_ns_t rel = n->b >= 0 ? AW_US(n->b) : AW_NEVER;
+                    .rel = us >= 0 ? AW_US(us) : -1};
+    aw_ns_t rel = us >= 0 ? AW_US(us) : AW_NEVER;
     uint64_t mark = mark_now();
     fz_snap_t B = {0};
     bool cancelled = false, expired = false, ran = false;

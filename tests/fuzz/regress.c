@@ -81,6 +81,7 @@ Test(fuzz, item8_spawn_outer) { check_case("item8_spawn_outer.fz"); }
 Test(fuzz, gencm_zombie_cancel_suppressed) { check_case("gencm_zombie_cancel_suppressed.fz"); }
 Test(fuzz, gencm_zombie_cancel_replaced) { check_case("gencm_zombie_cancel_replaced.fz"); }
 Test(fuzz, failafter_group_ownerdead) { check_case("failafter_group_ownerdead.fz"); }
+Test(fuzz, gencm_cancel_scope_no_deadline) { check_case("gencm_cancel_scope_no_deadline.fz"); }
 Test(fuzz, agen_close_failure_in_cancelled_group) {
     check_case("agen_close_failure_in_cancelled_group.fz");
 }
