@@ -2111,7 +2111,7 @@ void fz_run(const fz_prog_t *p, fz_result_t *res) {
     aw_testing_t t = {.name = "fuzz", .fn = fz_main, .arg = (void *)p, .reset = res_reset,
                       .locks = {&res_locks[0], &res_locks[1], &res_locks[2]},
                       .sems = {&res_sems[0], &res_sems[1]}, .trace = fz_hook, .opts = &opts,
-                      .log = tf};
+                      .log = tf, .keep_stacks = true};
     /* the runtime's reports (deadlock, loop close) go to stderr: catch them */
     FILE *saved = stderr, *ef = open_memstream(&errs, &elen);
     stderr = ef;
