@@ -32,7 +32,12 @@
  * when a child fails. Such a generator should `return aw_status();` after
  * its managers: what they left (-ETIMEDOUT, a group error, or nothing when
  * a move-on scope ended its own cancel) is what leaves the block; the
- * yield's code would re-raise the cancel the scope already ended. A
+ * yield's code would re-raise the cancel the scope already ended. While
+ * the cleanup runs they keep their place below the user's scopes: the
+ * children of a group held around the yield still see the user's cancels
+ * as the group drains (within the exit's grace), as Python's unshielded
+ * cleanup lets them, while the cleanup's own waits, and any scope or group
+ * it opens after the yield, are shielded like any exit. A
  * cancel still visible to the user (from its own scopes) is never lost,
  * whatever the generator returns. The function's return value decides
  * what leaves the block, as Python's generator code does:

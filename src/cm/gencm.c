@@ -40,6 +40,7 @@ static void aw__gencm_cover(aw_gencm_t *g, aw_task_t *u, aw_task_t *gen) {
     g->uscope = u->scope;
     u->scope = gen->scope;
     gen->covered = u;
+    u->ncovers++; /* a cancel of u's scopes reaches gen's groups' children */
 }
 
 /* Is a cancel visible at the user's own chain (below its exit shield)? */
@@ -122,20 +123,43 @@ static bool aw__gencm_unthrow(aw_gencm_t *g, aw_task_t *gen) {
 static int aw__gencm_exit(void *self, const aw_err_t *err) {
     aw_gencm_t *g = self;
     aw_task_t *u = g->user, *gen = g->gen;
+    aw_scope_t *below = u->scope, grace;
     g->body_err = err;
     g->body_code = err ? err->code : 0;
     g->state = AW__GENCM_EXIT;
     if (g->uscope) {
         /* unhook the generator's scopes from the user's chain: the exit's
-         * shield (u->scope) sits on the user's own scope again, and the
-         * generator runs its cleanup below that shield, its scopes over
-         * it (no cycle); the with restores u->scope from the shield */
-        if (u->scope->kind == AW__SCOPE_SHIELD)
-            u->scope->parent = g->uscope;
+         * shield (u->scope) sits on the user's own scope again (no cycle);
+         * the with restores u->scope from the shield */
         gen->covered = NULL;
+        u->ncovers--;
+        if (u->scope->kind == AW__SCOPE_SHIELD) {
+            u->scope->parent = g->uscope;
+            /* M3: the generator's own code runs in the exit's shield
+             * (own_shield), but the scopes and groups it holds around its
+             * yield stay below the user's own scope, so that their
+             * children see the user's cancels while they drain (Python:
+             * `async with nursery: yield` is not shielded), within the
+             * exit's grace (a scope of that deadline in between). */
+            aw_ns_t rel = u->scope->rel;
+            grace = (aw_scope_t){.task = gen, .kind = AW__SCOPE_PLAIN, .rel = AW_NEVER,
+                                 .deadline = rel == AW_NEVER ? AW_NEVER : aw_now() + rel};
+            aw__scope_link(&grace, g->uscope);
+            gen->own_shield = u->scope;
+            below = &grace;
+            /* the children's chain changed: a cancel they now see (one
+             * that landed while the block ran) or the grace reaches them */
+            aw__scope_rehang(gen, below);
+            aw__scope_wake_tree(&grace, 1);
+        }
     }
     aw__gencm_throw(g, gen, err);
-    aw__delegate_run(u, gen);
+    aw__delegate_run_below(u, gen, below);
+    if (gen->own_shield) {
+        gen->own_shield = NULL;
+        if (grace.expired) /* a child outlived the grace: the exit overran it */
+            u->scope->expired = 1;
+    }
     int st = gen->status;
     g->state = AW__GENCM_DONE;
     bool unchanged = aw__gencm_unthrow(g, gen);

@@ -82,6 +82,9 @@ struct aw_task {
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
     aw_task_t *covered;           /* a generator manager whose scopes cover its user's block */
+    aw_scope_t *own_shield;       /* a generator in its user's exit: its own chain ends at its
+                                   * root and goes on at this shield (cm/gencm.c, scope.c) */
+    uint32_t ncovers;             /* generator managers whose scopes cover this task's block */
     uint8_t wait_kind;            /* introspection: aw__wait_kind_t */
     const void *wait_on;          /* the object waited on */
     aw__list_t locks;             /* locks held (sync/lock.c: aw_lock_t.held) */
@@ -349,8 +352,9 @@ static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
     from->state = AW__T_RUNNING;
 }
 
-static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    aw__scope_rehang(d, u->scope);
+/* Run d on u's behalf until it hands back, its root hung below `parent`. */
+static inline void aw__delegate_run_below(aw_task_t *u, aw_task_t *d, aw_scope_t *parent) {
+    aw__scope_rehang(d, parent);
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;
@@ -364,6 +368,10 @@ static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
     }
     u->delegate = NULL;
     d->joiner = NULL;
+}
+
+static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
+    aw__delegate_run_below(u, d, u->scope);
 }
 
 static inline void aw__delegate_handback(aw_task_t *d) {

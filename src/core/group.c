@@ -64,6 +64,7 @@ static int aw__group_enter(void *self, void **out) {
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
     g->scope.task = t;
+    g->scope.cleanup = t->own_shield != NULL; /* scope.c: aw__up */
     aw__scope_link(&g->scope, t->scope);
     t->scope = &g->scope;
     g->owner = t;

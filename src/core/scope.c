@@ -20,9 +20,27 @@
 /* 0 is "not known": a scope made by a compound literal starts stale. */
 __thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec"))) = 1;
 
-aw__chain_t aw__scope_walk(const aw_scope_t *s) {
+/* A generator manager's cleanup (cm/gencm.c, M3) runs in its user's exit
+ * shield, as every exit does, while the scopes and groups it holds open
+ * around its yield keep covering what they hold: their children still see
+ * the user's cancels, as in Python, where the cleanup is not shielded.
+ * So for that time the generator's root (its task's own_shield set) hangs
+ * below the user's own scope, and a chain reaching it goes on at the
+ * user's exit shield instead when it is the generator's own (its points,
+ * `via` from the start) or passes a scope the generator entered during
+ * its cleanup (s->cleanup: a group of cleanup workers is shielded like
+ * the exit). The generator's own scopes keep their children's view in
+ * their kept values: the generator reads past them (see aw__chain). */
+static inline const aw_scope_t *aw__up(const aw_scope_t *s, bool *via) {
+    *via |= s->cleanup;
+    if (*via && s->kind == AW__SCOPE_ROOT && s->task && s->task->own_shield)
+        return s->task->own_shield;
+    return s->parent;
+}
+
+static aw__chain_t aw__walk_from(const aw_scope_t *s, bool via) {
     aw__chain_t c = {AW_NEVER, false};
-    for (; s; s = s->parent) {
+    for (; s; s = aw__up(s, &via)) {
         if (s->deadline < c.deadline)
             c.deadline = s->deadline;
         c.cancelled |= s->cancelled;
@@ -31,6 +49,8 @@ aw__chain_t aw__scope_walk(const aw_scope_t *s) {
     }
     return c;
 }
+
+aw__chain_t aw__scope_walk(const aw_scope_t *s) { return aw__walk_from(s, false); }
 
 #ifndef NDEBUG
 /* The invariant every kept value rests on: it is what a walk finds. */
@@ -45,8 +65,9 @@ static bool aw__chain_true(const aw_scope_t *s) {
  * kept value can depend on a grace not started (aw__scope_link leaves a
  * lazy shield unknown, and what is linked below an unknown scope is
  * unknown), so starting one does not move the epoch on. */
-static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
-    for (aw_scope_t *s = top; s; s = s->parent) {
+static __attribute__((noinline)) aw__chain_t aw__chain_refresh(aw_scope_t *top, bool own) {
+    bool via = own;
+    for (aw_scope_t *s = top; s; s = (aw_scope_t *)aw__up(s, &via)) {
         if (s->lazy) {
             /* the loop's time is refreshed only by timer rounds: read the clock */
             s->lazy = 0;
@@ -56,21 +77,31 @@ static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
         if (s->shield)
             break;
     }
-    aw__chain_t c = aw__scope_walk(top);
+    aw__chain_t c = aw__walk_from(top, own);
+    if (own) /* a generator in its cleanup: top keeps its children's view */
+        return c;
     top->chain_deadline = c.deadline;
     top->chain_cancelled = c.cancelled;
     top->epoch = aw__scope_epoch;
+    return c;
 }
 
 aw__chain_t aw__chain(aw_task_t *t) {
+    if (__builtin_expect(t->own_shield != NULL, 0))
+        return aw__chain_refresh(t->scope, true); /* read past the kept values */
     aw_scope_t *s = t->scope;
     if (__builtin_expect(!aw__scope_known(s), 0))
-        aw__chain_refresh(s);
+        aw__chain_refresh(s, false);
     assert(aw__chain_true(s));
     return (aw__chain_t){s->chain_deadline, s->chain_cancelled};
 }
 
 void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
+    if (d->own_shield) { /* every kept value below may be the other view now */
+        d->root.parent = parent;
+        aw__scope_epoch++;
+        return;
+    }
     if (d->root.parent == parent)
         return;
     if (d->scope == &d->root && !d->groups && !d->delegate && !d->covered) {
@@ -82,12 +113,15 @@ void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
 }
 
 bool aw__cancelled_walk(const aw_task_t *t) {
-    return aw__scope_walk(t->scope).cancelled; /* not a suspension: no grace starts */
+    /* not a suspension: no grace starts */
+    return aw__walk_from(t->scope, t->own_shield != NULL).cancelled;
 }
 
 bool aw__outer_cancelled(const aw_scope_t *s) {
     if (s->shield || !s->parent)
         return false;
+    if (s->cleanup) /* entered in a generator's cleanup: above it is the exit's view */
+        return aw__walk_from(s->parent, true).cancelled;
     return aw__scope_known(s->parent) ? s->parent->chain_cancelled
                                       : aw__scope_walk(s->parent).cancelled;
 }
@@ -95,7 +129,8 @@ bool aw__outer_cancelled(const aw_scope_t *s) {
 int aw__raise_cancel(aw_task_t *t) {
     /* name the outermost visible cause, for the message */
     const aw_scope_t *cause = NULL;
-    for (const aw_scope_t *s = t->scope; s; s = s->parent) {
+    bool via = t->own_shield != NULL;
+    for (const aw_scope_t *s = t->scope; s; s = aw__up(s, &via)) {
         if (s->cancelled)
             cause = s;
         if (s->shield)
@@ -137,7 +172,8 @@ int aw__point_slow(aw_task_t *t, aw_ns_t *deadline) {
 
 int aw__expire(aw_task_t *t, aw_ns_t now) {
     int n = 0;
-    for (aw_scope_t *s = t->scope; s; s = s->parent) {
+    bool via = t->own_shield != NULL;
+    for (aw_scope_t *s = t->scope; s; s = (aw_scope_t *)aw__up(s, &via)) {
         if (s->deadline <= now && !s->cancelled) {
             s->cancelled = 1;
             s->expired = 1;
@@ -178,11 +214,22 @@ static void aw__poke_groups(aw_group_t *g, int rearm) {
             aw__poke_subtree(aw__container(n, aw_task_t, sibling), rearm);
 }
 
+/* Generators whose scopes cover t's block (cm/gencm.c, M3) hang below
+ * t's scopes, and so do their groups' children: t's chain passes their
+ * roots. A generator poked this way does not follow `covered` back. */
+static void aw__poke_coverers(aw_task_t *t, int rearm) {
+    for (aw_scope_t *p = t->scope; p; p = p->parent)
+        if (p->kind == AW__SCOPE_ROOT && p->task && p->task != t && p->task->covered == t)
+            aw__poke_subtree(p->task, rearm);
+}
+
 static void aw__poke_subtree(aw_task_t *t, int rearm) {
     aw__task_poke(t, rearm);
     aw__poke_groups(t->groups, rearm);
     if (t->delegate)
         aw__poke_subtree(t->delegate, rearm);
+    if (t->ncovers)
+        aw__poke_coverers(t, rearm);
 }
 
 /* Is group g (opened by s's task) inside scope s? */
@@ -212,6 +259,8 @@ void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
         aw__poke_subtree(t->delegate, rearm);
     if (t->covered) /* t's scopes cover its user's block (cm/gencm.c, M3) */
         aw__poke_subtree(t->covered, rearm);
+    else if (t->ncovers) /* generators covering t's block hang below s */
+        aw__poke_coverers(t, rearm);
 }
 
 void aw_scope_cancel(aw_scope_t *s) {
@@ -259,6 +308,7 @@ static int aw__scope_enter(void *self, void **out) {
         s->deadline = s->rel > AW_NEVER - now ? AW_NEVER : now + s->rel;
     }
     s->task = t;
+    s->cleanup = t->own_shield != NULL; /* see aw__up */
     aw__scope_link(s, t->scope);
     t->scope = s;
     *out = s;

@@ -705,3 +705,72 @@ Test(gencm, M3_a_yield_in_the_block_sees_the_generators_past_deadline) {
     int which = 1;
     aw_test_run(m3_spin_body, &which, 0);
 }
+
+/* M3: the groups a generator holds around its yield keep covering their
+ * children while its cleanup runs. The user's outer group is cancelled
+ * while a child the block spawned into the generator's group sleeps; the
+ * block ends without another point, and the generator's cleanup runs in
+ * the user's exit shield. The child is cancelled at once (Trio: the
+ * nursery in an @asynccontextmanager is not shielded), not left to sleep
+ * through it with status 0 (composition fuzzer, seed 2033752). */
+static int m3_child_status = 1;
+static int m3_sleeping_child(void *arg) {
+    aw_with (aw_group_t *h, aw_group()) { /* the fuzzer's shape: a group of its own */
+        aw_sleep(AW_SEC(2));
+    }
+    return m3_child_status = aw_status();
+}
+static int m3_hold_group_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_gencm_yield(g, grp);
+    }
+    return aw_status();
+}
+static int m3_outer_cancel_body(void *arg) {
+    aw_with (aw_group_t *outer, aw_group()) {
+        aw_with (aw_group_t *grp, aw_gencm(m3_hold_group_gen, NULL)) {
+            cr_assert_eq(aw_spawn(grp, m3_sleeping_child, NULL, NULL), 0);
+            aw_yield(); /* the child starts and sleeps */
+            aw_group_cancel(outer);
+        }
+    }
+    cr_assert_eq(m3_child_status, -ECANCELED, "the child ended with %s",
+                 aw_err_name(m3_child_status));
+    cr_assert_eq(aw_status(), 0, "the outer group ends its own cancel");
+    return 0;
+}
+Test(gencm, M3_an_outer_cancel_reaches_the_generators_group_in_its_cleanup) {
+    aw_test_run(m3_outer_cancel_body, NULL, 0);
+}
+
+/* ... while what the generator starts in its cleanup is shielded as any
+ * exit is: a group of cleanup workers opened after the yield finishes its
+ * work although the user's scope was cancelled. */
+static int m3_worker_status = 1;
+static int m3_cleanup_worker(void *arg) {
+    aw_sleep_ms(3);
+    return m3_worker_status = aw_status();
+}
+static int m3_cleanup_group_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_gencm_yield(g, grp);
+        aw_with (aw_group_t *workers, aw_group()) {
+            aw_spawn(workers, m3_cleanup_worker, NULL, NULL);
+        }
+    }
+    return aw_status();
+}
+static int m3_cleanup_group_body(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_gencm(m3_cleanup_group_gen, NULL)) {
+            aw_scope_cancel(s);
+        }
+    }
+    cr_assert_eq(m3_worker_status, 0, "the cleanup worker ended with %s",
+                 aw_err_name(m3_worker_status));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_group_opened_in_the_generators_cleanup_is_shielded) {
+    aw_test_run(m3_cleanup_group_body, NULL, 0);
+}

@@ -949,6 +949,7 @@ struct fz_frame {
     aw_scope_t *s;
     aw_group_t *g;
     aw_ns_t t0, t1, rel;   /* real deadline: rel >= 0 */
+    int cleanup;           /* entered in a generator manager's cleanup (see up()) */
     int checked, resched;
     /* groups: what their children share */
     aw_event_t ev;
@@ -992,7 +993,7 @@ typedef struct fz_gcm {
     fz_ctx_t *user;
     fz_ctx_t gctx;
     fz_task_t *task;
-    int started, finished, yielded, yield_rc, failed_rc, suppressed;
+    int started, finished, yielded, yield_rc, failed_rc, suppressed, exiting;
     fz_frame_t *yield_top;
     fz_frame_t exit_shield;
 } fz_gcm_t;
@@ -1030,6 +1031,7 @@ static struct fz_run {
     int nallocs, capallocs;
     fz_frame_t **live;      /* node id -> its live frame */
     long points, events;
+    int harness_hit;        /* the whole-program injection happened */
     FILE *devnull;
     uint64_t dumps;
 } R;
@@ -1170,17 +1172,53 @@ static void push(fz_ctx_t *c, fz_frame_t *f) {
 }
 static void pop(fz_ctx_t *c, fz_frame_t *f) { c->top = f->parent; }
 
-static fz_frame_t *up(fz_frame_t *f) {
-    f = f->parent;
-    while (f && f->kind == FR_LINK)
+/* A generator manager's cleanup runs in the user's exit shield, but the
+ * scopes and groups it holds around its yield stay below the user's own
+ * (core/scope.c, M3): a walk up from the generator's own code, or from a
+ * frame entered during its cleanup, meets the exit shield at the
+ * generator's link; one from a frame it held at its yield (a child of its
+ * group) goes on to the user's frames. Walks do not nest: one flag. */
+static bool walk_via;
+
+static fz_frame_t *past_links(fz_frame_t *f) {
+    while (f && f->kind == FR_LINK) {
+        struct fz_gcm *gi = f->ctx->gcm;
+        if (gi && gi->exiting && walk_via)
+            return &gi->exit_shield;
         f = f->ctx->base;
+    }
     return f;
 }
+static fz_frame_t *up(fz_frame_t *f) {
+    walk_via |= f->cleanup;
+    return past_links(f->parent);
+}
 static fz_frame_t *first(fz_ctx_t *c) {
-    fz_frame_t *f = c->top;
-    while (f && f->kind == FR_LINK)
-        f = f->ctx->base;
-    return f;
+    walk_via = c->gcm && c->gcm->exiting && c == &c->gcm->gctx;
+    return past_links(c->top);
+}
+/* Is a frame above f cancelled, as f's own exit sees it (its children's
+ * view), or, with no shield in between, the whole program? 1 yes, 0 no,
+ * -1 not known: the program's deadline was moved to now, and whether a
+ * point has marked it expired yet is the runtime's to know. */
+static int above_cancelled(fz_frame_t *f) {
+    walk_via = false;
+    for (fz_frame_t *x = up(f); x; x = up(x)) {
+        if (x->kind == FR_SCOPE || x->kind == FR_GROUP ? aw_scope_cancelled(x->s) : false)
+            return 1;
+        if (x->kind == FR_SHIELD || (x->kind == FR_SCOPE && x->skind == SC_SHIELD))
+            return 0;
+    }
+    return !R.harness_hit ? 0 : R.p->harness_how == 1 ? 1 : -1;
+}
+/* The scope or group of frame f was left in c: is an outer cancel visible
+ * to it (1, 0, -1 not known)? The task's view (aw_cancel_pending), except
+ * for one a generator held around its yield, left in its cleanup: that
+ * one's view is the user's (the whole program's injection included). */
+static int left_outer(fz_ctx_t *c, fz_frame_t *f) {
+    if (c->gcm && c->gcm->exiting && c == &c->gcm->gctx && !f->cleanup)
+        return above_cancelled(f);
+    return aw_cancel_pending();
 }
 
 static bool fr_cancelled(const fz_frame_t *f) {
@@ -1483,9 +1521,9 @@ static fz_gcm_t *gcm_new(const fz_node_t *n, fz_ctx_t *c) {
 }
 
 static void gcm_exiting(fz_gcm_t *gi) {
-    /* the cleanup runs in the user's exit shield */
+    /* the cleanup runs in the user's exit shield (see up()) */
     gi->exit_shield.parent = gi->user->top;
-    gi->gctx.base = &gi->exit_shield;
+    gi->exiting = 1;
 }
 
 /* The block's cancel is the generator's own: a scope the generator holds
@@ -1654,7 +1692,8 @@ static int exec_scope(fz_ctx_t *c, const fz_node_t *n) {
     /* a cancel scope has no deadline (a file may still say `us=`) */
     int us = n->a == SC_CANCEL ? -1 : n->b;
     fz_frame_t f = {.kind = FR_SCOPE, .skind = n->a, .node = n->id, .task = c->task,
-                    .rel = us >= 0 ? AW_US(us) : -1};
+                    .rel = us >= 0 ? AW_US(us) : -1,
+                    .cleanup = c->gcm && c->gcm->exiting && c == &c->gcm->gctx};
     aw_ns_t rel = us >= 0 ? AW_US(us) : AW_NEVER;
     uint64_t mark = mark_now();
     fz_snap_t B = {0};
@@ -1679,7 +1718,8 @@ static int exec_scope(fz_ctx_t *c, const fz_node_t *n) {
         expired = aw_scope_expired(s);
     }
     c->withs--;
-    bool outer = aw_cancel_pending();
+    int outer3 = left_outer(c, &f);
+    bool outer = outer3 > 0, maybe_outer = outer3 != 0;
     fz_snap_t A = snap(mark);
     if (!ran)
         return A.top;
@@ -1696,7 +1736,7 @@ static int exec_scope(fz_ctx_t *c, const fz_node_t *n) {
     if (B.top && outer && !A.top && n->a != SC_SHIELD)
         viol(FZ_V_LOST_CANCEL, n, "scope left clean with %s from the body while an outer scope "
              "is cancelled", aw_err_name(B.top));
-    if (n->a == SC_FAILAFTER && expired && !outer && (!B.top || B.top == -ECANCELED)) {
+    if (n->a == SC_FAILAFTER && expired && !maybe_outer && (!B.top || B.top == -ECANCELED)) {
         /* a failure raised while the scope's cancel unwound the block
          * leaves on top, the timeout in its chain (issue 10 item 5) */
         bool failure = B.rtfail != 0;
@@ -1725,7 +1765,8 @@ static void frame_sync_init(fz_frame_t *f) {
 }
 
 static int exec_group(fz_ctx_t *c, const fz_node_t *n) {
-    fz_frame_t f = {.kind = FR_GROUP, .node = n->id, .task = c->task, .rel = -1};
+    fz_frame_t f = {.kind = FR_GROUP, .node = n->id, .task = c->task, .rel = -1,
+                    .cleanup = c->gcm && c->gcm->exiting && c == &c->gcm->gctx};
     bool gcancelled = false;
     frame_sync_init(&f);
     uint64_t mark = mark_now();
@@ -1744,7 +1785,7 @@ static int exec_group(fz_ctx_t *c, const fz_node_t *n) {
     }
     live_clear(n->id, &f);
     c->withs--;
-    bool outer = aw_cancel_pending();
+    bool outer = left_outer(c, &f) > 0;
     fz_snap_t A = snap(mark);
     if (B.top == -ECANCELED && gcancelled && !outer)
         pending_absorb(&B.ids, &f.child_ids, &A);
@@ -2042,6 +2083,8 @@ static void fz_hook(const aw_trace_event_t *ev, void *arg) {
         return;
     R.points++;
     const fz_prog_t *p = R.p;
+    if (p->harness_how && R.points >= p->harness_k)
+        R.harness_hit = 1; /* the checker's hook ran first: it injected */
     for (int i = 0; i < p->ninj; i++) {
         if (p->inj[i].point != R.points || p->inj[i].target <= 0 || p->inj[i].target > p->nids)
             continue;
