@@ -38,6 +38,15 @@ static inline const aw_scope_t *aw__up(const aw_scope_t *s, bool *via) {
     return s->parent;
 }
 
+/* Is t's code a generator's cleanup (its own, or run on its behalf by a
+ * generator it drives: an aw_for or a generator manager it uses then)? */
+static inline bool aw__own(const aw_task_t *t) {
+    for (; t; t = t->delegator)
+        if (t->own_shield)
+            return true;
+    return false;
+}
+
 static aw__chain_t aw__walk_from(const aw_scope_t *s, bool via) {
     aw__chain_t c = {AW_NEVER, false};
     for (; s; s = aw__up(s, &via)) {
@@ -87,7 +96,7 @@ static __attribute__((noinline)) aw__chain_t aw__chain_refresh(aw_scope_t *top, 
 }
 
 aw__chain_t aw__chain(aw_task_t *t) {
-    if (__builtin_expect(t->own_shield != NULL, 0))
+    if (__builtin_expect(t->own_shield || t->delegator, 0) && aw__own(t))
         return aw__chain_refresh(t->scope, true); /* read past the kept values */
     aw_scope_t *s = t->scope;
     if (__builtin_expect(!aw__scope_known(s), 0))
@@ -114,7 +123,7 @@ void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
 
 bool aw__cancelled_walk(const aw_task_t *t) {
     /* not a suspension: no grace starts */
-    return aw__walk_from(t->scope, t->own_shield != NULL).cancelled;
+    return aw__walk_from(t->scope, aw__own(t)).cancelled;
 }
 
 bool aw__outer_cancelled(const aw_scope_t *s) {
@@ -129,7 +138,7 @@ bool aw__outer_cancelled(const aw_scope_t *s) {
 int aw__raise_cancel(aw_task_t *t) {
     /* name the outermost visible cause, for the message */
     const aw_scope_t *cause = NULL;
-    bool via = t->own_shield != NULL;
+    bool via = aw__own(t);
     for (const aw_scope_t *s = t->scope; s; s = aw__up(s, &via)) {
         if (s->cancelled)
             cause = s;
@@ -172,7 +181,7 @@ int aw__point_slow(aw_task_t *t, aw_ns_t *deadline) {
 
 int aw__expire(aw_task_t *t, aw_ns_t now) {
     int n = 0;
-    bool via = t->own_shield != NULL;
+    bool via = aw__own(t);
     for (aw_scope_t *s = t->scope; s; s = (aw_scope_t *)aw__up(s, &via)) {
         if (s->deadline <= now && !s->cancelled) {
             s->cancelled = 1;

@@ -774,3 +774,35 @@ static int m3_cleanup_group_body(void *arg) {
 Test(gencm, M3_a_group_opened_in_the_generators_cleanup_is_shielded) {
     aw_test_run(m3_cleanup_group_body, NULL, 0);
 }
+
+/* ... and so is what runs on the cleanup's behalf: a generator manager the
+ * cleanup uses (its function runs as a task of its own) waits unbothered
+ * by the user's cancel, as the cleanup itself does. */
+static int m3_inner_status = 1;
+static int m3_inner_gen(aw_gencm_t *g, void *arg) {
+    m3_inner_status = aw_sleep_ms(3);
+    aw_gencm_yield(g, NULL);
+    return aw_status();
+}
+static int m3_cleanup_uses_gencm_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_gencm_yield(g, grp);
+    }
+    aw_with (aw_gencm(m3_inner_gen, NULL)) {
+    }
+    return aw_status();
+}
+static int m3_cleanup_uses_gencm_body(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_gencm(m3_cleanup_uses_gencm_gen, NULL)) {
+            aw_scope_cancel(s);
+        }
+    }
+    cr_assert_eq(m3_inner_status, 0, "the cleanup's generator manager's sleep ended with %s",
+                 aw_err_name(m3_inner_status));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_generator_manager_used_in_the_cleanup_is_shielded) {
+    aw_test_run(m3_cleanup_uses_gencm_body, NULL, 0);
+}
