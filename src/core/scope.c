@@ -241,12 +241,13 @@ static void aw__poke_subtree(aw_task_t *t, int rearm) {
         aw__poke_coverers(t, rearm);
 }
 
-/* Is group g (opened by s's task) inside scope s? */
+/* Is group g (opened by s's task) inside scope s? Its chain may pass the
+ * scopes of generators whose scopes cover its owner's block (gencm.c). */
 static bool aw__group_inside(const aw_group_t *g, const aw_scope_t *s) {
     for (const aw_scope_t *p = &g->scope; p; p = p->parent) {
         if (p == s)
             return true;
-        if (p->task != g->owner)
+        if (p->task != g->owner && !(p->task && p->task->covered == g->owner))
             break;
     }
     return false;

@@ -47,7 +47,12 @@ static void aw__task_timer_fire(aw__timer_t *tm) {
         aw__task_wake(t, -ETIMEDOUT);
         return;
     }
-    if (t->cancellable && aw__expire(t, now) > 0 && t->state == AW__T_WAITING)
+    /* cancelled: by this deadline, or by one another task's point expired
+     * first (waking every task inside should have woken this one; if
+     * that walk missed it, the timer must not re-arm at a deadline past
+     * already: it would fire again at once, for ever) */
+    if (t->cancellable && (aw__expire(t, now) > 0 || aw__cancelled(t)) &&
+        t->state == AW__T_WAITING)
         aw__task_wake(t, -ECANCELED);
     if (t->state == AW__T_WAITING) { /* a deadline moved later: wait on */
         aw_ns_t when = aw__deadline(t);

@@ -806,3 +806,79 @@ static int m3_cleanup_uses_gencm_body(void *arg) {
 Test(gencm, M3_a_generator_manager_used_in_the_cleanup_is_shielded) {
     aw_test_run(m3_cleanup_uses_gencm_body, NULL, 0);
 }
+
+/* A deadline of the user's expires while a child of a group in the block
+ * sleeps; the block runs inside a generator's scope (covered). The first
+ * timer to fire expires the user's scope; the child's own timer, due at
+ * the same deadline, must then wake it cancelled, not find nothing new
+ * to expire and re-arm at the past deadline forever (the loop spun at
+ * 100% CPU: composition fuzzer, seed 79379 with realtime on). And the
+ * expiry reaches the group's children at once: the group's scope hangs
+ * below the generator's, which cover the owner. */
+static int m3_sleeper_rc = 1;
+static int m3_sleeper(void *arg) {
+    m3_sleeper_rc = aw_sleep(AW_SEC(2));
+    return aw_status();
+}
+static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_SEC(10))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3_expiry_body(void *arg) {
+    int *child_first = arg;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_gencm(m3_long_move_on_gen, NULL)) {
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, m3_sleeper, NULL, NULL);
+                if (*child_first)
+                    aw_yield(); /* the child arms its timer first */
+                aw_sleep(AW_SEC(2));
+            }
+        }
+    }
+    cr_assert_eq(m3_sleeper_rc, -ECANCELED, "the child's sleep ended with %s",
+                 aw_err_name(m3_sleeper_rc));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_users_deadline_wakes_a_child_in_a_covered_block, .timeout = 20) {
+    int order[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        m3_sleeper_rc = 1;
+        aw_test_run(m3_expiry_body, &order[i], 0);
+    }
+}
+
+/* ... and a cancel of the user's scope reaches such a child at once, not
+ * when the owner leaves the group: here the owner waits shielded, and the
+ * child has ended cancelled before that wait is over. */
+static int m3_cancelled_child_rc = 1;
+static int m3_cancel_sleeper(void *arg) {
+    m3_cancelled_child_rc = aw_sleep(AW_SEC(2));
+    return aw_status();
+}
+static int m3_cancel_reach_body(void *arg) {
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        aw_with (aw_gencm(m3_long_move_on_gen, NULL)) {
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, m3_cancel_sleeper, NULL, NULL);
+                aw_yield(); /* the child sleeps */
+                aw_scope_cancel(outer);
+                aw_with (aw_shield(AW_NEVER)) {
+                    aw_sleep_ms(5);
+                }
+                cr_assert_eq(m3_cancelled_child_rc, -ECANCELED,
+                             "the child was not woken by the cancel (%s)",
+                             aw_err_name(m3_cancelled_child_rc));
+            }
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_cancel_of_the_user_reaches_a_child_in_a_covered_block_at_once) {
+    aw_test_run(m3_cancel_reach_body, NULL, 0);
+}

@@ -84,6 +84,7 @@ Test(fuzz, failafter_group_ownerdead) { check_case("failafter_group_ownerdead.fz
 Test(fuzz, gencm_cancel_scope_no_deadline) { check_case("gencm_cancel_scope_no_deadline.fz"); }
 Test(fuzz, gencm_group_child_outer_cancel) { check_case("gencm_group_child_outer_cancel.fz"); }
 Test(fuzz, gencm_scope_outer_in_cleanup) { check_case("gencm_scope_outer_in_cleanup.fz"); }
+Test(fuzz, gencm_covered_deadline_spin) { check_case("gencm_covered_deadline_spin.fz"); }
 Test(fuzz, agen_close_failure_in_cancelled_group) {
     check_case("agen_close_failure_in_cancelled_group.fz");
 }
