@@ -77,12 +77,12 @@ else
   failed=$((failed + 1)); echo "  faults: FAILED"; sed -n '/^total/,$p' "$log/faults.out" | head -60
 fi
 echo "== composition fuzzer (ASan, 60 s; make fuzz runs it longer)"
-# seeds 1-30,000 at most (the same programs each time, as many as a
-# minute allows), without real sleeps and deadlines, whose outcome moves
-# with the load (make fuzz runs them, and the seeds past these: findings
-# still open are listed in tests/fuzz/README.md)
+# seeds 1-60,000 at most (the same programs each time, as many as a
+# minute allows: about 50 s of CPU under ASan), without real sleeps and
+# deadlines, whose outcome moves with the load (make fuzz runs them, and
+# the seeds past these: see tests/fuzz/README.md, Findings)
 if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-   build-asan/tests/fuzz/fuzz --seed 1 --count 30000 --seconds 60 \
+   build-asan/tests/fuzz/fuzz --seed 1 --count 60000 --seconds 60 \
    --features default,-sleep,-realtime \
    >"$log/fuzz.out" 2>&1; then
   passed=$((passed + 1)); echo "  $(tail -1 "$log/fuzz.out")"

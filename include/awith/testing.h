@@ -45,7 +45,10 @@
  *
  * Both functions run a loop on the calling thread: call them outside any
  * loop (-EINVAL inside one). They never suspend. Nothing is allocated
- * that outlives the call. The scenario may install no trace hook of its
+ * that outlives the call, unless `keep_stacks` is set: then the loop's
+ * coroutine stacks are kept for the next run on this thread (unmapped
+ * when the thread exits), which makes a short run several times cheaper
+ * (a fuzzer's thousands of aw_testing_run_once calls). The scenario may install no trace hook of its
  * own (the checker's would be replaced): give yours in `trace` instead,
  * it sees every event after the checker. */
 #ifndef AWITH_TESTING_H
@@ -77,6 +80,7 @@ typedef struct aw_testing {
     const aw_loop_opts_t *opts;            /* optional: the loop's options */
     FILE *log;                             /* violations and summary; NULL: stderr */
     bool mute_stdout;                      /* the scenario's stdout goes to /dev/null */
+    bool keep_stacks;                      /* reuse coroutine stacks across calls (see above) */
 } aw_testing_t;
 
 /* What one run did. */

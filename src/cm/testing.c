@@ -9,6 +9,8 @@
 #include <awith/scope.h>
 #include <awith/with.h>
 
+#include "../loop/loop.h" /* aw__loop_keep_stacks */
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -202,6 +204,8 @@ int aw_testing_run_once(const aw_testing_t *t, aw_testing_inject_t how, int k,
         if (rc < 0)
             return rc;
     }
+    if (t->keep_stacks)
+        aw__loop_keep_stacks(true);
     int v = aw__t_once(t, how, k, res);
     aw__t_unmute(saved);
     return v;
@@ -220,6 +224,10 @@ int aw_testing_run(const aw_testing_t *t, aw_testing_report_t *r) {
         if (rc < 0)
             return rc;
     }
+    /* 1 + 2N loops in a row: each takes the stacks the one before left
+     * (a fresh slab is most of a short run's cost); unmapped at the end
+     * unless the caller keeps them */
+    bool kept = aw__loop_keep_stacks(true);
     aw_testing_result_t one;
     aw__t_once(t, AW_TESTING_NONE, 0, &one);
     r->points = one.points;
@@ -237,6 +245,8 @@ int aw_testing_run(const aw_testing_t *t, aw_testing_report_t *r) {
             else
                 r->deadlines++;
         }
+    if (!kept && !t->keep_stacks)
+        aw__loop_keep_stacks(false);
     aw__t_unmute(saved);
     fprintf(t->log ? t->log : stderr,
             "testing: %s: %d points, %d cancels and %d deadlines injected (%d runs ended "

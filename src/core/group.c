@@ -78,7 +78,10 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     aw_group_t *g = self;
     aw_task_t *t = g->owner;
     g->state = AW__GROUP_DRAINING;
-    bool own_cancel = err && err->code == -ECANCELED && g->scope.cancelled;
+    /* cancelled before the body ended (aw_group_cancel, a child's failure):
+     * only then can a cancel the body left be the group's own */
+    bool was_cancelled = g->scope.cancelled;
+    bool own_cancel = err && err->code == -ECANCELED && was_cancelled;
     if (err && !own_cancel)
         aw_scope_cancel(&g->scope); /* the body failed: stop the children */
     while (g->nchildren) {
@@ -99,8 +102,12 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records on
      * top of what the body raised, and only those; a nested group's or an
      * exit's failure raised while it unwound the body stays, the cancel in
-     * its context (Trio's nursery, asyncio's TaskGroup). */
-    if (g->scope.cancelled && !outer)
+     * its context (Trio's nursery, asyncio's TaskGroup). The cancel made
+     * above because the body failed is not one the body could have seen:
+     * a body that left a cancel the group had not asked for (an outer
+     * cancel hidden since, as a generator's chain is re-hung below the
+     * user's exit shield, or a cancel re-raised by hand) keeps it. */
+    if (was_cancelled && !outer)
         aw__err_absorb_cancels(t, aw__with_exit_mark(t), false);
     if (g->nfailures) {
         aw_err_t *m = g->failures;

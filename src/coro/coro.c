@@ -4,6 +4,7 @@
 #include "coro.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,17 +69,27 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
 }
 
 void aw__coro_init_thread(aw__coro_t *c) {
+    /* A thread's stack does not move: ask once per thread. For the main
+     * thread glibc reads /proc/self/maps and two more syscalls each time,
+     * a visible cost for a program running many short loops (the checker,
+     * cm/testing.c). */
+    static __thread void *bottom;
+    static __thread size_t bsize;
+    static __thread bool known;
     memset(c, 0, sizeof *c);
     pthread_attr_t a;
-    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+    if (!known && pthread_getattr_np(pthread_self(), &a) == 0) {
         void *addr;
         size_t size;
         if (pthread_attr_getstack(&a, &addr, &size) == 0) {
-            c->bottom = addr;
-            c->size = size;
+            bottom = addr;
+            bsize = size;
+            known = true;
         }
         pthread_attr_destroy(&a);
     }
+    c->bottom = bottom;
+    c->size = bsize;
 #ifdef AW__TSAN
     c->tsan_fiber = __tsan_get_current_fiber();
 #endif

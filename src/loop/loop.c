@@ -48,6 +48,42 @@ static void aw__loop_atfork_child(void) {
 static pthread_once_t aw__loop_atfork_once = PTHREAD_ONCE_INIT;
 static void aw__loop_atfork_init(void) { pthread_atfork(NULL, NULL, aw__loop_atfork_child); }
 
+/* One stack cache kept on this thread from a loop to the next, while
+ * aw__loop_keep_stacks(true) holds here (the checker's: it runs one
+ * short loop per checked run, thousands in a row, and mapping a fresh
+ * slab and faulting in its 64 stack descriptors, then unmapping it, was
+ * most of a run's cost). Only a cache every stack came back to is kept,
+ * and only one; the next loop with the same stack options takes it. The
+ * stacks are as a loop leaves them for its next task (coro.c unpoisons a
+ * stack as it starts a coroutine on it). Freed by keep_stacks(false) or
+ * at thread exit. */
+static __thread struct {
+    aw__stack_cache_t sc;
+    size_t guarded; /* the opts.guarded_stacks it was made with */
+    bool on;
+} aw__spare;
+static pthread_key_t aw__spare_key;
+static pthread_once_t aw__spare_once = PTHREAD_ONCE_INIT;
+
+static void aw__spare_free(void *p) {
+    (void)p;
+    aw__stack_cache_fini(&aw__spare.sc);
+    aw__spare.on = false;
+}
+static void aw__spare_key_init(void) { (void)pthread_key_create(&aw__spare_key, aw__spare_free); }
+
+bool aw__loop_keep_stacks(bool on) {
+    bool was = aw__spare.on;
+    if (on && !was) {
+        pthread_once(&aw__spare_once, aw__spare_key_init);
+        (void)pthread_setspecific(aw__spare_key, &aw__spare); /* non-NULL: the destructor runs */
+        aw__spare.on = true;
+    } else if (!on && was) {
+        aw__spare_free(NULL);
+    }
+    return was;
+}
+
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
     pthread_once(&aw__loop_atfork_once, aw__loop_atfork_init);
     aw__alloc_freeze(); /* the allocator table is fixed once a loop exists */
@@ -84,6 +120,11 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
     aw__coro_init_thread(&l->main);
     l->cur = &l->main;
     aw__stack_cache_init(&l->stacks, l->opts.stack_size, l->opts.guarded_stacks);
+    if (aw__spare.sc.nslabs && aw__spare.sc.size == l->stacks.size &&
+        aw__spare.guarded == l->opts.guarded_stacks) {
+        l->stacks = aw__spare.sc; /* init only set fields: nothing to undo */
+        aw__spare.sc = (aw__stack_cache_t){0};
+    }
     l->now = aw_now();
     return 0;
 }
@@ -95,7 +136,13 @@ void aw__loop_fini(aw_loop_t *l) {
     }
     aw__post_close(l); /* before the eventfd closes */
     aw__workers_stop(l);
-    aw__stack_cache_fini(&l->stacks);
+    if (aw__spare.on && !l->forked && !l->stacks.live && !aw__spare.sc.nslabs) {
+        aw__spare.sc = l->stacks;
+        aw__spare.guarded = l->opts.guarded_stacks;
+        l->stacks = (aw__stack_cache_t){0};
+    } else {
+        aw__stack_cache_fini(&l->stacks);
+    }
     aw__heap_fini(&l->timers);
     aw__free(l->fds);
     close(l->evfd);

@@ -107,6 +107,12 @@ struct aw_loop {
 /* 0, or a negative code with *what naming the call that failed. */
 int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *opts, const char **what);
 void aw__loop_fini(aw_loop_t *l);
+/* on: from now on, the next loop on this thread reuses the coroutine
+ * stacks of the one that closed last (same stack options) instead of
+ * mapping fresh ones, for a program that runs many short loops
+ * (cm/testing.c); off: the kept stacks are unmapped. Returns the previous
+ * setting. Kept stacks are freed at thread exit too. */
+bool aw__loop_keep_stacks(bool on);
 /* A forked child's loop made its own (aw_loop_fork): new epoll and
  * eventfd with every watched fd registered again, a new pool, no posts
  * from the parent's threads. 0 or a negative code, *what naming the call. */

@@ -765,3 +765,175 @@ static int es_scope_body(void *arg) {
     return 0;
 }
 Test(gencm, M3_a_scope_around_the_yield_inside_an_exit_stack) { aw_test_run(es_scope_body, NULL, 0); }
+
+/* M3: the groups a generator holds around its yield keep covering their
+ * children while its cleanup runs. The user's outer group is cancelled
+ * while a child the block spawned into the generator's group sleeps; the
+ * block ends without another point, and the generator's cleanup runs in
+ * the user's exit shield. The child is cancelled at once (Trio: the
+ * nursery in an @asynccontextmanager is not shielded), not left to sleep
+ * through it with status 0 (composition fuzzer, seed 2033752). */
+static int m3_child_status = 1;
+static int m3_sleeping_child(void *arg) {
+    aw_with (aw_group_t *h, aw_group()) { /* the fuzzer's shape: a group of its own */
+        aw_sleep(AW_SEC(2));
+    }
+    return m3_child_status = aw_status();
+}
+static int m3_hold_group_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_gencm_yield(g, grp);
+    }
+    return aw_status();
+}
+static int m3_outer_cancel_body(void *arg) {
+    aw_with (aw_group_t *outer, aw_group()) {
+        aw_with (aw_group_t *grp, aw_gencm(m3_hold_group_gen, NULL)) {
+            cr_assert_eq(aw_spawn(grp, m3_sleeping_child, NULL, NULL), 0);
+            aw_yield(); /* the child starts and sleeps */
+            aw_group_cancel(outer);
+        }
+    }
+    cr_assert_eq(m3_child_status, -ECANCELED, "the child ended with %s",
+                 aw_err_name(m3_child_status));
+    cr_assert_eq(aw_status(), 0, "the outer group ends its own cancel (%s)",
+                 aw_err_name(aw_status()));
+    return 0;
+}
+Test(gencm, M3_an_outer_cancel_reaches_the_generators_group_in_its_cleanup) {
+    aw_test_run(m3_outer_cancel_body, NULL, 0);
+}
+
+/* ... while what the generator starts in its cleanup is shielded as any
+ * exit is: a group of cleanup workers opened after the yield finishes its
+ * work although the user's scope was cancelled. */
+static int m3_worker_status = 1;
+static int m3_cleanup_worker(void *arg) {
+    aw_sleep_ms(3);
+    return m3_worker_status = aw_status();
+}
+static int m3_cleanup_group_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_gencm_yield(g, grp);
+        aw_with (aw_group_t *workers, aw_group()) {
+            aw_spawn(workers, m3_cleanup_worker, NULL, NULL);
+        }
+    }
+    return aw_status();
+}
+static int m3_cleanup_group_body(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_gencm(m3_cleanup_group_gen, NULL)) {
+            aw_scope_cancel(s);
+        }
+    }
+    cr_assert_eq(m3_worker_status, 0, "the cleanup worker ended with %s",
+                 aw_err_name(m3_worker_status));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_group_opened_in_the_generators_cleanup_is_shielded) {
+    aw_test_run(m3_cleanup_group_body, NULL, 0);
+}
+
+/* ... and so is what runs on the cleanup's behalf: a generator manager the
+ * cleanup uses (its function runs as a task of its own) waits unbothered
+ * by the user's cancel, as the cleanup itself does. */
+static int m3_inner_status = 1;
+static int m3_inner_gen(aw_gencm_t *g, void *arg) {
+    m3_inner_status = aw_sleep_ms(3);
+    aw_gencm_yield(g, NULL);
+    return aw_status();
+}
+static int m3_cleanup_uses_gencm_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_gencm_yield(g, grp);
+    }
+    aw_with (aw_gencm(m3_inner_gen, NULL)) {
+    }
+    return aw_status();
+}
+static int m3_cleanup_uses_gencm_body(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_gencm(m3_cleanup_uses_gencm_gen, NULL)) {
+            aw_scope_cancel(s);
+        }
+    }
+    cr_assert_eq(m3_inner_status, 0, "the cleanup's generator manager's sleep ended with %s",
+                 aw_err_name(m3_inner_status));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_generator_manager_used_in_the_cleanup_is_shielded) {
+    aw_test_run(m3_cleanup_uses_gencm_body, NULL, 0);
+}
+
+/* A deadline of the user's expires while a child of a group in the block
+ * sleeps; the block runs inside a generator's scope (covered). The first
+ * timer to fire expires the user's scope; the child's own timer, due at
+ * the same deadline, must then wake it cancelled, not find nothing new
+ * to expire and re-arm at the past deadline forever (the loop spun at
+ * 100% CPU: composition fuzzer, seed 79379 with realtime on). And the
+ * expiry reaches the group's children at once: the group's scope hangs
+ * below the generator's, which cover the owner. */
+static int m3_sleeper_rc = 1;
+static int m3_sleeper(void *arg) {
+    m3_sleeper_rc = aw_sleep(AW_SEC(2));
+    return aw_status();
+}
+static int m3_expiry_body(void *arg) {
+    int *child_first = arg;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_gencm(m3_long_move_on_gen, NULL)) {
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, m3_sleeper, NULL, NULL);
+                if (*child_first)
+                    aw_yield(); /* the child arms its timer first */
+                aw_sleep(AW_SEC(2));
+            }
+        }
+    }
+    cr_assert_eq(m3_sleeper_rc, -ECANCELED, "the child's sleep ended with %s",
+                 aw_err_name(m3_sleeper_rc));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_users_deadline_wakes_a_child_in_a_covered_block, .timeout = 20) {
+    int order[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        m3_sleeper_rc = 1;
+        aw_test_run(m3_expiry_body, &order[i], 0);
+    }
+}
+
+/* ... and a cancel of the user's scope reaches such a child at once, not
+ * when the owner leaves the group: here the owner waits shielded, and the
+ * child has ended cancelled before that wait is over. */
+static int m3_cancelled_child_rc = 1;
+static int m3_cancel_sleeper(void *arg) {
+    m3_cancelled_child_rc = aw_sleep(AW_SEC(2));
+    return aw_status();
+}
+static int m3_cancel_reach_body(void *arg) {
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        aw_with (aw_gencm(m3_long_move_on_gen, NULL)) {
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, m3_cancel_sleeper, NULL, NULL);
+                aw_yield(); /* the child sleeps */
+                aw_scope_cancel(outer);
+                aw_with (aw_shield(AW_NEVER)) {
+                    aw_sleep_ms(5);
+                }
+                cr_assert_eq(m3_cancelled_child_rc, -ECANCELED,
+                             "the child was not woken by the cancel (%s)",
+                             aw_err_name(m3_cancelled_child_rc));
+            }
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_cancel_of_the_user_reaches_a_child_in_a_covered_block_at_once) {
+    aw_test_run(m3_cancel_reach_body, NULL, 0);
+}

@@ -181,3 +181,52 @@ static int nested_run(void *arg) {
 Test(testing, refuses_to_run_inside_a_loop) {
     cr_assert_eq(aw_main(nested_run, NULL), -EINVAL);
 }
+
+/* keep_stacks: a run leaves its loop's coroutine stacks for the next run
+ * on this thread (each Criterion test runs in a process of its own, so
+ * every test starts with none kept). 70 tasks take two slabs of 64: a run
+ * after them starts with 128 stacks, a fresh loop with one slab. */
+static int yield_once(void *arg) {
+    (void)arg;
+    return aw_yield();
+}
+
+static int seventy_tasks(void *arg) {
+    (void)arg;
+    aw_with (aw_group_t *g, aw_group())
+        for (int i = 0; i < 70; i++)
+            if (aw_spawn(g, yield_once, NULL, NULL) < 0)
+                aw_leave();
+    return aw_status();
+}
+
+static int count_stacks(void *arg) {
+    aw_loop_stats_t s;
+    aw_loop_stats(&s);
+    *(size_t *)arg = s.stacks_live + s.stacks_cached;
+    return 0;
+}
+
+Test(testing, keep_stacks_hands_a_runs_stacks_to_the_next) {
+    size_t n = 0;
+    aw_testing_t many = {.name = "many", .fn = seventy_tasks, .keep_stacks = true};
+    aw_testing_t count = {.name = "count", .fn = count_stacks, .arg = &n, .keep_stacks = true};
+    cr_assert_eq(aw_testing_run_once(&count, AW_TESTING_NONE, 0, NULL), 0);
+    cr_assert_eq(n, 64, "a fresh loop maps one slab");
+    cr_assert_eq(aw_testing_run_once(&many, AW_TESTING_NONE, 0, NULL), 0);
+    cr_assert_eq(aw_testing_run_once(&count, AW_TESTING_NONE, 0, NULL), 0);
+    cr_assert_eq(n, 128, "the run after 70 tasks starts with their stacks");
+    cr_assert_eq(aw_testing_run_once(&count, AW_TESTING_NONE, 0, NULL), 0);
+    cr_assert_eq(n, 128, "and hands them on");
+}
+
+Test(testing, run_keeps_stacks_for_its_own_runs_only) {
+    size_t n = 0;
+    aw_testing_t many = {.name = "many", .fn = seventy_tasks, .mute_stdout = true};
+    aw_testing_t count = {.name = "count", .fn = count_stacks, .arg = &n};
+    aw_testing_report_t r;
+    cr_assert_eq(aw_testing_run(&many, &r), 0);
+    cr_assert_gt(r.points, 0);
+    cr_assert_eq(aw_testing_run_once(&count, AW_TESTING_NONE, 0, NULL), 0);
+    cr_assert_eq(n, 64, "nothing outlives aw_testing_run without keep_stacks");
+}

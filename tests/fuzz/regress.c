@@ -78,6 +78,13 @@ Test(fuzz, item7_cond_nobaton) { check_case("item7_cond_nobaton.fz"); }
 Test(fuzz, item7_found) { check_case("item7_found.fz"); }
 Test(fuzz, item7_cond_baton) { check_case("item7_cond_baton.fz"); }
 Test(fuzz, item8_spawn_outer) { check_case("item8_spawn_outer.fz"); }
+Test(fuzz, gencm_zombie_cancel_suppressed) { check_case("gencm_zombie_cancel_suppressed.fz"); }
+Test(fuzz, gencm_zombie_cancel_replaced) { check_case("gencm_zombie_cancel_replaced.fz"); }
+Test(fuzz, failafter_group_ownerdead) { check_case("failafter_group_ownerdead.fz"); }
+Test(fuzz, gencm_cancel_scope_no_deadline) { check_case("gencm_cancel_scope_no_deadline.fz"); }
+Test(fuzz, gencm_group_child_outer_cancel) { check_case("gencm_group_child_outer_cancel.fz"); }
+Test(fuzz, gencm_scope_outer_in_cleanup) { check_case("gencm_scope_outer_in_cleanup.fz"); }
+Test(fuzz, gencm_covered_deadline_spin) { check_case("gencm_covered_deadline_spin.fz"); }
 Test(fuzz, agen_close_failure_in_cancelled_group) {
     check_case("agen_close_failure_in_cancelled_group.fz");
 }
