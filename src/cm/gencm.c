@@ -207,6 +207,12 @@ static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
             p->parent = c->uscope;
             o->parent = sh;
             u->scope = top;
+            /* what the generator holds at its yield still covers its
+             * children's chains (core/scope.c: aw__walk_on); the scope
+             * and group exits clear the mark */
+            for (aw_scope_t *h = top; h != sh; h = h->parent)
+                if (h != &u->xshield)
+                    h->held = 1;
             aw__scope_epoch++; /* chains re-hung: every kept value is read again */
             return;
         }

@@ -212,7 +212,8 @@ static inline void aw__scope_link(aw_scope_t *s, aw_scope_t *parent) {
         s->chain_deadline = s->deadline;
         s->chain_cancelled = s->cancelled;
         s->epoch = aw__scope_epoch;
-    } else if (aw__scope_known(parent)) {
+    } else if (aw__scope_known(parent) && !parent->held) {
+        /* (below a held scope a task's chain is not its parent's: scope.c) */
         s->chain_deadline = s->deadline < parent->chain_deadline ? s->deadline : parent->chain_deadline;
         s->chain_cancelled = s->cancelled | parent->chain_cancelled;
         s->epoch = aw__scope_epoch;

@@ -8,6 +8,7 @@
 
 void aw__group_init_root(aw_group_t *g) {
     g->scope.kind = AW__SCOPE_ROOT;
+    g->scope.held = 0;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
     aw__scope_link(&g->scope, NULL);
@@ -61,6 +62,7 @@ static int aw__group_enter(void *self, void **out) {
     aw_group_t *g = self;
     aw_task_t *t = aw__task_cur();
     g->scope.kind = AW__SCOPE_GROUP;
+    g->scope.held = 0;
     g->scope.deadline = AW_NEVER;
     g->scope.rel = AW_NEVER;
     g->scope.task = t;
@@ -99,6 +101,7 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     t->groups = g->outer;
     g->state = AW__GROUP_CLOSED;
     bool outer = aw__outer_cancelled(&g->scope);
+    g->scope.held = 0; /* (set by cm/gencm.c while the generator's cleanup runs) */
     /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records on
      * top of what the body raised, and only those; a nested group's or an
      * exit's failure raised while it unwound the body stays, the cancel in

@@ -20,13 +20,35 @@
 /* 0 is "not known": a scope made by a compound literal starts stale. */
 __thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec"))) = 1;
 
+/* M3 (cm/gencm.c: aw__gencm_unhook): while a generator manager's cleanup
+ * runs, the scopes and groups it held open around its yield (marked held)
+ * hang on the user's exit shield, so the generator's own code is shielded
+ * as every exit is, and what it starts in its cleanup too. But a chain
+ * that comes into them from another task (a child of a group held at the
+ * yield) passes that shield on to the user's own scope: Trio's nursery in
+ * an @asynccontextmanager is not shielded, its children see the user's
+ * outer cancels while the cleanup drains them, within the exit's grace.
+ * A walk steps from s (prev before it) with this; false: stop here. */
+static inline bool aw__walk_on(const aw_scope_t *s, const aw_scope_t *prev, bool *via) {
+    if (s->held && prev && prev->task != s->task)
+        *via = true;
+    if (!s->shield)
+        return true;
+    if (*via && prev && prev->held && !s->held) { /* the exit's shield */
+        *via = false;
+        return true;
+    }
+    return false;
+}
+
 aw__chain_t aw__scope_walk(const aw_scope_t *s) {
     aw__chain_t c = {AW_NEVER, false};
-    for (; s; s = s->parent) {
+    bool via = false;
+    for (const aw_scope_t *prev = NULL; s; prev = s, s = s->parent) {
         if (s->deadline < c.deadline)
             c.deadline = s->deadline;
         c.cancelled |= s->cancelled;
-        if (s->shield)
+        if (!aw__walk_on(s, prev, &via))
             break;
     }
     return c;
@@ -46,7 +68,8 @@ static bool aw__chain_true(const aw_scope_t *s) {
  * lazy shield unknown, and what is linked below an unknown scope is
  * unknown), so starting one does not move the epoch on. */
 static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
-    for (aw_scope_t *s = top; s; s = s->parent) {
+    bool via = false;
+    for (aw_scope_t *s = top, *prev = NULL; s; prev = s, s = s->parent) {
         if (s->lazy) {
             /* the loop's time is refreshed only by timer rounds: read the clock */
             s->lazy = 0;
@@ -55,7 +78,7 @@ static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
             if (s->rel != AW_NEVER)
                 s->deadline = aw_now() + s->rel;
         }
-        if (s->shield)
+        if (!aw__walk_on(s, prev, &via))
             break;
     }
     aw__chain_t c = aw__scope_walk(top);
@@ -90,6 +113,17 @@ bool aw__cancelled_walk(const aw_task_t *t) {
 bool aw__outer_cancelled(const aw_scope_t *s) {
     if (s->shield || !s->parent)
         return false;
+    if (__builtin_expect(s->held, 0)) {
+        /* held at a generator's yield: judged by its own view above, the
+         * one its children have (aw__walk_on), not the cleanup's shield */
+        bool via = true, c = false;
+        for (const aw_scope_t *p = s->parent, *prev = s; p; prev = p, p = p->parent) {
+            c |= p->cancelled;
+            if (!aw__walk_on(p, prev, &via))
+                break;
+        }
+        return c;
+    }
     return aw__scope_known(s->parent) ? s->parent->chain_cancelled
                                       : aw__scope_walk(s->parent).cancelled;
 }
@@ -97,10 +131,11 @@ bool aw__outer_cancelled(const aw_scope_t *s) {
 int aw__raise_cancel(aw_task_t *t) {
     /* name the outermost visible cause, for the message */
     const aw_scope_t *cause = NULL;
-    for (const aw_scope_t *s = t->scope; s; s = s->parent) {
+    bool via = false;
+    for (const aw_scope_t *s = t->scope, *prev = NULL; s; prev = s, s = s->parent) {
         if (s->cancelled)
             cause = s;
-        if (s->shield)
+        if (!aw__walk_on(s, prev, &via))
             break;
     }
     if (cause && cause->expired)
@@ -139,7 +174,8 @@ int aw__point_slow(aw_task_t *t, aw_ns_t *deadline) {
 
 int aw__expire(aw_task_t *t, aw_ns_t now) {
     int n = 0;
-    for (aw_scope_t *s = t->scope; s; s = s->parent) {
+    bool via = false;
+    for (aw_scope_t *s = t->scope, *prev = NULL; s; prev = s, s = s->parent) {
         if (s->deadline <= now && !s->cancelled) {
             s->cancelled = 1;
             s->expired = 1;
@@ -148,7 +184,7 @@ int aw__expire(aw_task_t *t, aw_ns_t now) {
             aw__scope_epoch++;
             aw__scope_wake_tree(s, 0);
         }
-        if (s->shield)
+        if (!aw__walk_on(s, prev, &via))
             break;
     }
     return n;
@@ -281,8 +317,10 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     t->scope = s->parent;
     s->task = NULL; /* not entered any more: reschedule fails */
     /* never cancelled (an expiry cancels too): nothing to absorb or report */
-    if (__builtin_expect(!s->cancelled, 1))
+    if (__builtin_expect(!s->cancelled, 1)) {
+        s->held = 0; /* (set by cm/gencm.c while the generator's cleanup runs) */
         return 0;
+    }
     return aw__scope_exit_cancelled(s, t);
 }
 
@@ -292,6 +330,7 @@ static int aw__scope_exit_cancelled(aw_scope_t *s, aw_task_t *t) {
     int line = t->withs ? t->withs->line : __LINE__;
     uint64_t mark = aw__with_exit_mark(t);
     bool outer = aw__outer_cancelled(s);
+    s->held = 0;
     bool fail = s->expired && s->kind == AW__SCOPE_FAIL;
     /* Our own cancel ends here (SEMANTICS M4): absorb the cancel records
      * on top of what the block raised, and only those. Whatever else was

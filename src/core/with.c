@@ -154,6 +154,7 @@ static __attribute__((noinline)) aw_scope_t *aw__with_own_shield(aw_with_t *w, a
     s->expired = 0;
     s->shield = 1;
     s->lazy = 1;
+    s->held = 0;
     t->scope = s;
     return s;
 }
