@@ -836,6 +836,32 @@ Test(gencm, M3_a_group_opened_in_the_generators_cleanup_is_shielded) {
     aw_test_run(m3_cleanup_group_body, NULL, 0);
 }
 
+/* ... and a deadline of the user's that expires while the cleanup drains
+ * the generator's group reaches the group's children too: the child
+ * asleep is cancelled (not left to sleep its 2 s with status 0), the
+ * group, judged by its children's view, leaves with the cancel, and the
+ * user's fail-after reports its timeout. */
+static int m3_drained_rc = 1;
+static int m3_drained_sleeper(void *arg) {
+    m3_drained_rc = aw_sleep(AW_SEC(2));
+    return aw_status();
+}
+static int m3_deadline_in_cleanup_body(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_group_t *grp, aw_gencm(m3_hold_group_gen, NULL)) {
+            cr_assert_eq(aw_spawn(grp, m3_drained_sleeper, NULL, NULL), 0);
+        } /* the block ends at once: the deadline expires in the cleanup */
+    }
+    cr_assert_eq(m3_drained_rc, -ECANCELED, "the child's sleep ended with %s",
+                 aw_err_name(m3_drained_rc));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_users_deadline_reaches_the_generators_group_in_its_cleanup) {
+    aw_test_run(m3_deadline_in_cleanup_body, NULL, 0);
+}
+
 /* ... and so is what runs on the cleanup's behalf: a generator manager the
  * cleanup uses (its function runs as a task of its own) waits unbothered
  * by the user's cancel, as the cleanup itself does. */
