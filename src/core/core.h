@@ -283,10 +283,14 @@ void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one);
  * new head (NULL if it held nothing else). */
 aw_err_t *aw__err_strip_cancels(aw_err_t *e);
 /* Move t's newest record (just raised) into the part of t's chain newer
- * than mark, just above the oldest -ECANCELED record there (the cancel
- * that caused it), never above the top record, else at the bottom of that
+ * than mark: just below the oldest failure there (a record other than
+ * -ECANCELED), else just above the oldest -ECANCELED (the cancel that
+ * caused it), never above the top record, else at the bottom of that
  * part. Used for a deadline's -ETIMEDOUT when another error wins:
- * "EIO <- ETIMEDOUT <- ECANCELED", as Python 3.13 chains it (G10). */
+ * "EIO <- ETIMEDOUT <- ECANCELED", as Python 3.13 chains it (G10), and
+ * "ECANCELED <- AW_EGROUP <- ETIMEDOUT" when an outer cancel is re-raised
+ * over a group's failure, so that the failure, not this timeout, is what
+ * the outer scope finds when it absorbs its cancel (M4). */
 void aw__err_sink(aw_task_t *t, uint64_t mark);
 aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
 

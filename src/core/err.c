@@ -286,13 +286,18 @@ void aw__err_sink(aw_task_t *t, uint64_t mark) {
     if (!e || !e->context || e->context->seq <= mark)
         return; /* nothing else was raised since mark: it stays on top */
     t->err = e->context;
-    aw_err_t **at = NULL, **p = &t->err;
-    for (; *p && (*p)->seq > mark; p = &(*p)->context)
+    /* below the oldest failure of that part (a cancel on top of a failure,
+     * an outer cancel re-raised over a group's error, is not what the
+     * deadline caused), else just above its oldest cancel */
+    aw_err_t **cancel = NULL, **failure = NULL, **p = &t->err;
+    for (; *p && (*p)->seq > mark; p = &(*p)->context) {
         if ((*p)->code == -ECANCELED)
-            at = p; /* the last one found is the oldest */
-    if (!at)
-        at = p;
-    else if (at == &t->err)
+            cancel = p; /* the last one found is the oldest */
+        else
+            failure = p;
+    }
+    aw_err_t **at = failure ? &(*failure)->context : cancel ? cancel : p;
+    if (at == &t->err)
         at = &t->err->context; /* never above the top: that one wins */
     /* seqs stay non-increasing down the chain, and newer than mark */
     e->seq = *at && (*at)->seq > mark ? (*at)->seq : mark + 1;

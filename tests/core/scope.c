@@ -1826,3 +1826,61 @@ static int deep_gen_main(void *arg) {
 Test(scope, F1_a_generator_resumed_in_a_cancelled_scope_sees_it) {
     aw_test_run(deep_gen_main, NULL, 0);
 }
+
+/* M4 with two deadlines (composition fuzzer, seed 310012): the inner
+ * fail-after expires, then the outer one, while a child's exit fails in
+ * a group under both. The group's error is the failure: it leaves each
+ * scope on top, with both timeouts below it (G10's order), as Trio's and
+ * asyncio's scopes let an ExceptionGroup through. The outer cancel that
+ * the inner scope re-raised over the group's error does not put the
+ * inner timeout above that error. */
+static aw_scope_t *m4t_outer, *m4t_inner;
+static int m4t_enter(void *self, void **out) {
+    *out = self;
+    aw_scope_reschedule(m4t_inner, aw_now());
+    aw_sleep(AW_US(10));
+    aw_scope_reschedule(m4t_outer, aw_now());
+    aw_sleep(AW_MS(1));
+    aw_err_clear(); /* the enter's own cancels, handled (M2) */
+    return 0;
+}
+static int m4t_exit(void *self, const aw_err_t *err) {
+    return aw_raise(-EIO, "the exit failed");
+}
+static const aw_cm_type_t m4t_type = {.name = "m4t", .enter = m4t_enter, .exit = m4t_exit};
+static int m4t_child(void *arg) {
+    aw_with (aw_cm(&m4t_type, NULL)) {
+        aw_yield();
+    }
+    return aw_status();
+}
+static int m4t_main(void *arg) {
+    const aw_err_t *inner_left = NULL;
+    int inner_top = 0;
+    aw_with (aw_scope_t *o, aw_fail_after(AW_NEVER)) {
+        m4t_outer = o;
+        aw_with (aw_scope_t *i, aw_fail_after(AW_SEC(10))) {
+            m4t_inner = i;
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, m4t_child, NULL, NULL);
+                aw_yield();
+            }
+        }
+        inner_left = aw_err_current();
+        inner_top = inner_left ? inner_left->code : 0;
+        cr_assert_eq(inner_top, -ECANCELED, "the outer cancel is still visible");
+        cr_assert_eq(inner_left->context->code, -AW_EGROUP, "got %s below the cancel",
+                     aw_err_name(inner_left->context->code));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "the failure leaves on top, got %s", aw_err_name(e->code));
+    cr_assert_eq(e->members->code, -EIO);
+    int timeouts = 0;
+    for (const aw_err_t *x = e->context; x; x = x->context)
+        timeouts += x->code == -ETIMEDOUT;
+    cr_assert_eq(timeouts, 2, "both deadlines recorded below the failure");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, M4_a_failure_stays_on_top_of_two_expired_deadlines) { aw_test_run(m4t_main, NULL, 0); }
