@@ -17,9 +17,9 @@ extern "C" {
 
 /* Kept equal to meson.build's project version (meson setup checks). */
 #define AW_VERSION_MAJOR 0
-#define AW_VERSION_MINOR 1
+#define AW_VERSION_MINOR 2
 #define AW_VERSION_PATCH 0
-#define AW_VERSION_STRING "0.1.0"
+#define AW_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH: 0.1.0 is 100, 1.2.3 is 10203. */
 #define AW_VERSION_NUMBER (AW_VERSION_MAJOR * 10000 + AW_VERSION_MINOR * 100 + AW_VERSION_PATCH)
 
