@@ -200,6 +200,25 @@ typedef struct aw__chain {
  * counts as no deadline. Shared by everything that reads a chain without
  * suspending (the dump, a group judging a child's cancel). */
 aw__chain_t aw__scope_walk(const aw_scope_t *s);
+
+/* An exit shield, free, lazy and unknown (its grace starts at the first
+ * suspension inside it): what every exit shield starts as, whether the
+ * task's own (set at spawn, reset after an exit that used it) or one a
+ * nested exit builds in its with record. `rel` is its grace. */
+static inline void aw__shield_reset(aw_scope_t *s, aw_task_t *t, aw_ns_t rel) {
+    s->task = t;
+    s->deadline = AW_NEVER;
+    s->rel = rel;
+    s->epoch = 0;
+    s->chain_cancelled = 0;
+    s->cancels = 0;
+    s->kind = AW__SCOPE_SHIELD;
+    s->cancelled = 0;
+    s->expired = 0;
+    s->shield = 1;
+    s->lazy = 1;
+    s->held = 0;
+}
 /* Link s (its own fields set) below parent and compute its chain_* from
  * the parent's in O(1) when the parent's are known. An exit's shield
  * whose grace has not started is left unknown: the first suspension

@@ -248,18 +248,7 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     t->root.held = 0; /* (the task's memory is reused: set what scope.c reads) */
     t->scope = &t->root;
     /* the exit shield, free, lazy and unknown: what with.c does not set */
-    t->xshield.task = t;
-    t->xshield.deadline = AW_NEVER;
-    t->xshield.rel = 0;
-    t->xshield.epoch = 0;
-    t->xshield.chain_cancelled = 0;
-    t->xshield.cancels = 0;
-    t->xshield.kind = AW__SCOPE_SHIELD;
-    t->xshield.cancelled = 0;
-    t->xshield.expired = 0;
-    t->xshield.shield = 1;
-    t->xshield.lazy = 1;
-    t->xshield.held = 0;
+    aw__shield_reset(&t->xshield, t, 0);
     t->wait_until = AW_NEVER;
     struct aw__core *c = l->core;
     aw__list_push_front(&c->tasks, &t->live);

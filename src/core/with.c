@@ -143,18 +143,8 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
  * its with record: the fields a scope needs, no zero-fill. */
 static __attribute__((noinline)) aw_scope_t *aw__with_own_shield(aw_with_t *w, aw_task_t *t) {
     aw_scope_t *s = &w->shield;
+    aw__shield_reset(s, t, aw__with_grace(w));
     s->parent = t->scope;
-    s->task = t;
-    s->deadline = AW_NEVER;
-    s->rel = aw__with_grace(w);
-    s->epoch = 0;
-    s->cancels = 0;
-    s->kind = AW__SCOPE_SHIELD;
-    s->cancelled = 0;
-    s->expired = 0;
-    s->shield = 1;
-    s->lazy = 1;
-    s->held = 0;
     t->scope = s;
     return s;
 }
@@ -187,13 +177,7 @@ static __attribute__((noinline, cold)) int aw__with_shield_used(aw_with_t *w, aw
     aw_scope_t *s = &t->xshield;
     if (s->expired)
         rc = aw__with_overran(w, t, rc, s->rel);
-    s->deadline = AW_NEVER;
-    s->rel = 0;
-    s->epoch = 0;
-    s->cancels = 0;
-    s->cancelled = 0;
-    s->expired = 0;
-    s->lazy = 1;
+    aw__shield_reset(s, t, 0);
     aw__scope_epoch++;
     return rc;
 }
