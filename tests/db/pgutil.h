@@ -44,6 +44,18 @@ static inline long long pg_server_conns(void) {
     return n;
 }
 
+/* Connections of this process left on the server once every client has
+ * closed. A backend leaves pg_stat_activity a moment after its client's
+ * Terminate (it exits on its own schedule), so this waits up to 5 s for
+ * the count to reach 0 and returns the last count: a leaked connection
+ * stays and still fails the caller's check. Call it inside the loop. */
+static inline long long pg_server_conns_settled(void) {
+    long long n = -1;
+    for (int i = 0; i < 500 && (n = pg_server_conns()) != 0; i++)
+        aw_sleep_ms(10);
+    return n;
+}
+
 /* Stop or start the server (fault tests). */
 static inline int pg_ctl(const char *what) {
     char cmd[600];
