@@ -80,6 +80,52 @@ static int bench(void *arg) {
     return 0;
 }
 
+/* The floor of a live task: the memory it must touch, and nothing else.
+ * A task's record sits at the top of its own stack (coloured within the
+ * top page, task.c) below the stack's descriptor, and its first run
+ * writes a frame under it. With 1,000 tasks those lines stay in cache and
+ * their pages in the TLB; with 100,000 they cannot (100,000 pages, 400
+ * MiB), so every spawn and every first run misses. This peer does that
+ * much on plain memory: n slots a stack's stride apart, already faulted
+ * in (as the cached stacks are); a pass writing the record's lines at the
+ * top of each slot (the spawn), then a pass in the same FIFO order
+ * reading them and writing a frame below (the run). Whatever runs a task
+ * on a stack page of its own pays what this pays as n grows; the rest of
+ * awith's figure is its own work. */
+enum { FLOOR_STRIDE = 128 * 1024, FLOOR_REC_LINES = 8, FLOOR_FRAME_LINES = 4 };
+
+static double touch_floor(long n) {
+    size_t len = (size_t)n * FLOOR_STRIDE;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return BENCH_NA;
+    for (long i = 0; i < n; i++) /* resident, as cached stacks are */
+        m[(size_t)(i + 1) * FLOOR_STRIDE - 1] = 1;
+    double v[BENCH_REPS];
+    for (int rep = 0; rep < BENCH_REPS; rep++) {
+        double t0 = bench_now();
+        for (long i = 0; i < n; i++) {
+            size_t colour = (size_t)(i & 7) * 128;
+            volatile long *rec = (long *)(m + (size_t)(i + 1) * FLOOR_STRIDE - 64 * (FLOOR_REC_LINES + 1) - colour);
+            for (int k = 0; k < FLOOR_REC_LINES; k++)
+                rec[k * 8] = i;
+        }
+        long sum = 0;
+        for (long i = 0; i < n; i++) {
+            size_t colour = (size_t)(i & 7) * 128;
+            volatile long *rec = (long *)(m + (size_t)(i + 1) * FLOOR_STRIDE - 64 * (FLOOR_REC_LINES + 1) - colour);
+            for (int k = 0; k < FLOOR_REC_LINES; k++)
+                sum += rec[k * 8];
+            for (int k = 1; k <= FLOOR_FRAME_LINES; k++)
+                rec[-k * 8] = sum;
+        }
+        sink = sum;
+        v[rep] = (bench_now() - t0) / (double)n;
+    }
+    munmap(m, len);
+    return bench_median(v, BENCH_REPS);
+}
+
 int main(void) {
     ntasks = bench_n(1000000);
     nlive = bench_n(100000);
@@ -111,6 +157,13 @@ int main(void) {
     const char *pl[] = {"asyncio", "uvloop", NULL};
     bench_print("spawn_join_live_ns", bench_median(r.live, BENCH_REPS), pl, (double[]){asy_live, uvl_live});
     bench_print("spawn_join_live_cold_ns", r.live_cold, pl, (double[]){asy_live, uvl_live});
+    /* the term that grows with live tasks, against the memory floor's */
+    double fb = touch_floor(BATCH), fl = touch_floor(nlive);
+    double awb = bench_median(r.batch, BENCH_REPS), awl = bench_median(r.live, BENCH_REPS);
+    bench_note("spawn_live_floor",
+               "touch_floor_%d=%.1f touch_floor_%ld=%.1f ns/task; growth from %d to %ld live: "
+               "awith %.1f ns (live/batch %.2f), floor %.1f ns (awith live/(batch+floor growth) %.2f)",
+               BATCH, fb, nlive, fl, BATCH, nlive, awl - awb, awl / awb, fl - fb, awl / (awb + fl - fb));
     bench_note("spawn_stacks", "stacks_made=%zu (for %ld tasks, batches of %d)", r.stacks_after,
                ntasks, BATCH);
     return 0;
