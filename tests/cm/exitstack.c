@@ -314,7 +314,7 @@ static int files_in_a_loop(void *arg) {
     aw_test_rmtree(dir);
     return 0;
 }
-Test(exitstack, files_entered_in_a_loop_are_distinct_and_all_closed) {
+Test(exitstack, M5_files_entered_in_a_loop_are_distinct_and_all_closed) {
     aw_test_run(files_in_a_loop, NULL, 0);
 }
 
@@ -342,7 +342,7 @@ static int gencm_in_a_loop(void *arg) {
     cr_assert_str_eq(gen_log, "+0;+1;+2;-2;-1;-0;", "each exits once, in reverse order");
     return 0;
 }
-Test(exitstack, generator_managers_entered_in_a_loop_each_exit_once_in_reverse) {
+Test(exitstack, M5_generator_managers_entered_in_a_loop_each_exit_once_in_reverse) {
     aw_test_run(gencm_in_a_loop, NULL, 0);
 }
 
@@ -364,7 +364,7 @@ static int fail_after_in_a_loop(void *arg) {
     cr_assert_eq(aw_sleep_ms(1), 0, "no scope is left on the task's chain");
     return 0;
 }
-Test(exitstack, deadlines_entered_in_a_loop_are_distinct_scopes) {
+Test(exitstack, M5_deadlines_entered_in_a_loop_are_distinct_scopes) {
     aw_test_run(fail_after_in_a_loop, NULL, 0);
 }
 
@@ -396,7 +396,7 @@ static int pool_items_in_a_loop(void *arg) {
     cr_assert_eq(aw_pool_close(p, AW_SEC(1)), 0);
     return 0;
 }
-Test(exitstack, pool_items_entered_in_a_loop_are_distinct_and_all_released) {
+Test(exitstack, M5_pool_items_entered_in_a_loop_are_distinct_and_all_released) {
     aw_test_run(pool_items_in_a_loop, NULL, 0);
 }
 
@@ -414,7 +414,7 @@ static int inner_stacks(void *arg) {
     cr_assert_str_eq(log_, "+a;+b;+c;-c(ok);-b(ok);-a(ok);");
     return 0;
 }
-Test(exitstack, exit_stacks_entered_in_a_loop_are_distinct) { aw_test_run(inner_stacks, NULL, 0); }
+Test(exitstack, M5_exit_stacks_entered_in_a_loop_are_distinct) { aw_test_run(inner_stacks, NULL, 0); }
 
 /* The lifetime rule's remaining case: a state given by pointer is
  * borrowed. A compound literal of one's own reused in a loop (the same

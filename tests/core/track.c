@@ -18,7 +18,7 @@ static int leave_one_open(void *arg) {
     return 0;
 }
 
-Test(track, a_resource_left_open_is_reported_and_fails_aw_main) {
+Test(track, M9_a_resource_left_open_is_reported_and_fails_aw_main) {
     char err[2048];
     int rc = aw_test_main_stderr(leave_one_open, NULL, err, sizeof err);
     cr_assert_eq(rc, -EBUSY, "aw_main: %d", rc);

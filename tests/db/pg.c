@@ -616,7 +616,7 @@ static int tx_cut(void *arg) {
     leak_check();
     return 0;
 }
-PG_TEST(i10_1_cancel_at_every_point_of_tx_enter_leaves_no_transaction, tx_cut)
+PG_TEST(M1_cancel_at_every_point_of_tx_enter_leaves_no_transaction, tx_cut)
 
 /* Issue 11, 2.7: a transaction begun by hand is not adopted. */
 static int tx_manual(void *arg) {

@@ -377,7 +377,7 @@ static int tx_cut(void *arg) {
     cr_assert_eq(aw_status(), 0);
     return 0;
 }
-SQ_TEST(i10_1_cancel_at_every_point_of_tx_enter_leaves_no_transaction, tx_cut)
+SQ_TEST(M1_cancel_at_every_point_of_tx_enter_leaves_no_transaction, tx_cut)
 
 /* Issue 11, 2.7: a transaction begun by hand is not adopted. */
 static int tx_manual(void *arg) {
@@ -448,7 +448,7 @@ static int tx_in_a_stack(void *arg) {
     unlink(p2);
     return 0;
 }
-SQ_TEST(transactions_and_connections_entered_in_a_loop_are_distinct, tx_in_a_stack)
+SQ_TEST(M5_transactions_and_connections_entered_in_a_loop_are_distinct, tx_in_a_stack)
 
 /* A connection left open is reported at loop close, and aw_main fails
  * with -EBUSY (issue 10 item 9). */
@@ -458,7 +458,7 @@ static int leave_sqlite_open(void *arg) {
     cr_assert_eq(aw_sqlite_open(&leaked_db, ":memory:"), 0);
     return 0; /* never closed: the loop's report says so */
 }
-Test(sqlite, I9_a_connection_left_open_is_reported_at_loop_close) {
+Test(sqlite, M9_a_connection_left_open_is_reported_at_loop_close) {
     char err[2048];
     cr_assert_eq(aw_test_main_stderr(leave_sqlite_open, NULL, err, sizeof err), -EBUSY);
     cr_assert(strstr(err, "sqlite connection ':memory:' was never closed"), "stderr: %s", err);

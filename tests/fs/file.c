@@ -577,7 +577,7 @@ static int leave_file_open(void *arg) {
     cr_assert_eq(aw_file_open(&leaked_file, "/proc/self/status", O_RDONLY, 0), 0);
     return 0;
 }
-Test(file, I9_a_file_left_open_is_reported_at_loop_close) {
+Test(file, M9_a_file_left_open_is_reported_at_loop_close) {
     char err[2048];
     cr_assert_eq(aw_test_main_stderr(leave_file_open, NULL, err, sizeof err), -EBUSY);
     cr_assert(strstr(err, "file '/proc/self/status' was never closed"), "stderr: %s", err);

@@ -451,7 +451,7 @@ static int leave_socket_open(void *arg) {
     cr_assert_eq(aw_tcp_connect(&leaked_s, "127.0.0.1", leaked_l.port), 0);
     return 0;
 }
-Test(stream, I9_a_stream_and_a_listener_left_open_are_reported_at_loop_close) {
+Test(stream, M9_a_stream_and_a_listener_left_open_are_reported_at_loop_close) {
     char err[2048];
     cr_assert_eq(aw_test_main_stderr(leave_socket_open, NULL, err, sizeof err), -EBUSY);
     cr_assert(strstr(err, "stream '127.0.0.1:"), "stderr: %s", err);

@@ -406,7 +406,7 @@ static int leave_pool_open(void *arg) {
     cr_assert_eq(aw_pool_open(&leaked_pool, &ops, &leaked_res, &(aw_pool_opts_t){.max = 2}), 0);
     return 0;
 }
-Test(pool, I9_a_pool_left_open_is_reported_at_loop_close) {
+Test(pool, M9_a_pool_left_open_is_reported_at_loop_close) {
     char err[2048];
     cr_assert_eq(aw_test_main_stderr(leave_pool_open, NULL, err, sizeof err), -EBUSY);
     cr_assert(strstr(err, "pool 'testpool' was never closed"), "stderr: %s", err);
