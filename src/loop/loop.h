@@ -33,7 +33,8 @@ typedef struct aw__heap_slot {
     uint32_t seq;                      /* arm order, for ties (wraps: compared as a difference) */
 } aw__heap_slot_t;
 typedef struct aw__heap {
-    aw__heap_slot_t *v;
+    aw__heap_slot_t *v;                /* v[1] starts a cache line (timer.c) */
+    void *mem;                         /* the block v lies in */
     size_t n, cap;                     /* slots, live and dead */
     uintptr_t *ent;                    /* id -> the timer; 0: its slot is dead; odd: free */
     uint32_t nent, capent, free;       /* free: first free id + 1, 0 when none */
