@@ -465,3 +465,192 @@ static int sem_twice(void *arg) {
     return 0;
 }
 Test(exitstack, a_semaphore_entered_twice_is_not_misuse) { aw_test_run(sem_twice, NULL, 0); }
+
+/* ---- An entry enters and exits exactly as an aw_with block would: the
+ * stack takes a lighter path than with.c for entries (exitstack.c), so
+ * every outcome of enter and exit, with a clean or a failing body, is
+ * run both ways and the results compared: the calls, the status, and
+ * the whole chain of records (codes and messages, sites left out). ---- */
+
+enum { EN_OK, EN_FAIL, EN_BARE, EN_RAISE_CLEAR, EN_RAISE_OK, EN_KINDS };
+enum { EX_OK, EX_SUPPRESS, EX_BADRC, EX_FAIL, EX_BARE, EX_RAISE_CLEAR, EX_RAISE_RET0,
+       EX_RERAISE, EX_SLEEP, EX_OVERRUN, EX_KINDS };
+typedef struct { char name; int en, ex; } dv_t;
+static char dv_log[256];
+
+static int dv_enter(void *self, void **out) {
+    dv_t *d = self;
+    size_t k = strlen(dv_log);
+    snprintf(dv_log + k, sizeof dv_log - k, "+%c;", d->name);
+    *out = d;
+    switch (d->en) {
+    case EN_FAIL: return aw_raise(-EACCES, "enter %c", d->name);
+    case EN_BARE: return -ENOENT;
+    case EN_RAISE_CLEAR: aw_raise(-EAGAIN, "enter %c", d->name); aw_err_clear(); return 0;
+    case EN_RAISE_OK: aw_raise(-EAGAIN, "enter %c", d->name); return 0;
+    }
+    return 0;
+}
+static int dv_exit(void *self, const aw_err_t *err) {
+    dv_t *d = self;
+    size_t k = strlen(dv_log);
+    snprintf(dv_log + k, sizeof dv_log - k, "-%c(%s);", d->name, err ? aw_err_name(err->code) : "ok");
+    switch (d->ex) {
+    case EX_SUPPRESS: return AW_SUPPRESS;
+    case EX_BADRC: return 5;
+    case EX_FAIL: return aw_raise(-EIO, "exit %c", d->name);
+    case EX_BARE: return -EPIPE;
+    case EX_RAISE_CLEAR: aw_raise(-EAGAIN, "exit %c", d->name); aw_err_clear(); return 0;
+    case EX_RAISE_RET0: aw_raise(-EAGAIN, "exit %c", d->name); return 0;
+    case EX_RERAISE: return err ? err->code : 0;
+    case EX_SLEEP: return aw_sleep_ms(1);
+    case EX_OVERRUN: return aw_sleep(AW_SEC(10)) < 0 ? 0 : -EINVAL; /* cut by its 5 ms */
+    }
+    return 0;
+}
+static const aw_cm_type_t dv_type = {.name = "dv", .enter = dv_enter, .exit = dv_exit,
+                                     .grace = AW_MS(5)};
+
+/* The chain pending now, as text: each record's code and message, digits
+ * after a ':' dropped (the "entered at file:line" of an overrun). */
+static void dv_chain(char *out, size_t cap) {
+    size_t k = snprintf(out, cap, "[%s]", aw_err_name(aw_status()));
+    for (const aw_err_t *e = aw_err_current(); e && k < cap; e = e->context) {
+        k += snprintf(out + k, cap - k, " %s:", aw_err_name(e->code));
+        for (const char *p = e->msg; *p && k + 1 < cap; p++) {
+            out[k++] = *p;
+            if (*p == ':')
+                while (p[1] >= '0' && p[1] <= '9')
+                    p++;
+        }
+        out[k] = 0;
+    }
+}
+
+static void dv_body(int fail) {
+    if (fail)
+        aw_raise(-ECONNRESET, "body");
+}
+
+static int dv_compare(void *arg) {
+    static char with_log[256], with_chain[1024], xs_log[256], xs_chain[1024];
+    int cases = 0;
+    for (int fail = 0; fail < 2; fail++)
+        for (int inner = 0; inner < 2; inner++) /* which of A (outer), B varies */
+            for (int en = 0; en < EN_KINDS; en++)
+                for (int ex = 0; ex < EX_KINDS; ex++) {
+                    if (ex == EX_OVERRUN && en) /* one overrun per enter kind is enough */
+                        continue;
+                    dv_t a = {'A', inner ? EN_OK : en, inner ? EX_OK : ex};
+                    dv_t b = {'B', inner ? en : EN_OK, inner ? ex : EX_OK};
+                    dv_log[0] = 0;
+                    aw_with (aw_cm(&dv_type, &a))
+                        aw_with (aw_cm(&dv_type, &b))
+                            dv_body(fail);
+                    snprintf(with_log, sizeof with_log, "%s", dv_log);
+                    dv_chain(with_chain, sizeof with_chain);
+                    aw_err_clear();
+                    dv_log[0] = 0;
+                    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+                        if (aw_exitstack_enter(st, aw_cm(&dv_type, &a), NULL) < 0 ||
+                            aw_exitstack_enter(st, aw_cm(&dv_type, &b), NULL) < 0)
+                            aw_leave();
+                        dv_body(fail);
+                    }
+                    snprintf(xs_log, sizeof xs_log, "%s", dv_log);
+                    dv_chain(xs_chain, sizeof xs_chain);
+                    aw_err_clear();
+                    cr_assert_str_eq(xs_log, with_log, "calls (fail %d, inner %d, en %d, ex %d)",
+                                     fail, inner, en, ex);
+                    cr_assert_str_eq(xs_chain, with_chain,
+                                     "outcome (fail %d, inner %d, en %d, ex %d)", fail, inner, en, ex);
+                    cases++;
+                }
+    cr_assert_eq(cases, 2 * 2 * (EN_KINDS * EX_KINDS - (EN_KINDS - 1)));
+    return 0;
+}
+Test(exitstack, an_entry_enters_and_exits_as_a_with_block_would) { aw_test_run(dv_compare, NULL, 0); }
+
+/* A clean body's entries exit shielded: a cancel of the task that lands
+ * while an entry's exit is suspended does not cut it (nor the entries
+ * after it), and is delivered once the stack is left. */
+static int sh_in_exit, sh_rcs[2];
+static int sh_exit(void *self, const aw_err_t *err) {
+    int *rc = self;
+    sh_in_exit = 1;
+    *rc = aw_sleep_ms(20);
+    return 0;
+}
+static int sh_enter(void *self, void **out) {
+    *out = self;
+    return 0;
+}
+static const aw_cm_type_t sh_type = {.name = "sh", .enter = sh_enter, .exit = sh_exit};
+static int sh_child(void *arg) {
+    res_t r = {"r"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&sh_type, &sh_rcs[0]), NULL);
+        aw_exitstack_enter(st, aw_cm(&sh_type, &sh_rcs[1]), NULL);
+        aw_exitstack_enter(st, aw_cm(&res_type, &r), NULL);
+    }
+    int after = aw_status();
+    cr_assert_eq(after, 0, "no cancel inside the stack's exits: %s", aw_err_name(after));
+    return aw_sleep_ms(1); /* the cancel, delivered now */
+}
+static int sh_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, sh_child, NULL, &t);
+    while (!sh_in_exit)
+        aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_eq(sh_rcs[1], 0, "the entry's exit was not cut");
+    cr_assert_eq(sh_rcs[0], 0, "nor the next one's");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, entries_exit_shielded_from_a_cancel_of_the_task) { aw_test_run(sh_main, NULL, 0); }
+
+/* The dump shows every entry: in its body phase while the stack is open,
+ * and the one exiting in its exit phase. */
+static char *xs_dump_text(void) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    aw_loop_dump(f);
+    fclose(f);
+    return buf;
+}
+static char *dump_in_exit;
+static int dump_exit(void *self, const aw_err_t *err) {
+    dump_in_exit = xs_dump_text();
+    return 0;
+}
+static const aw_cm_type_t dump_type = {.name = "dumper", .enter = r_enter, .exit = dump_exit};
+static int count_of(const char *s, const char *what) {
+    int n = 0;
+    for (; (s = strstr(s, what)); s++)
+        n++;
+    return n;
+}
+static int dump_main(void *arg) {
+    res_t a = {"a"}, b = {"b"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        aw_exitstack_enter(st, aw_cm(&dump_type, &b), NULL);
+        aw_exitstack_enter(st, aw_cm(&res_type, &b), NULL);
+        char *in_body = xs_dump_text();
+        cr_assert_eq(count_of(in_body, "in manager 'res' (body phase"), 2, "%s", in_body);
+        cr_assert_eq(count_of(in_body, "in manager 'dumper' (body phase"), 1, "%s", in_body);
+        cr_assert_eq(count_of(in_body, "in manager 'exitstack' (body phase"), 1, "%s", in_body);
+        free(in_body);
+    }
+    cr_assert_not_null(dump_in_exit);
+    cr_assert_eq(count_of(dump_in_exit, "in manager 'dumper' (exit phase"), 1, "%s", dump_in_exit);
+    cr_assert_eq(count_of(dump_in_exit, "in manager 'res' (body phase"), 1, "the inner one is gone:\n%s",
+                 dump_in_exit);
+    cr_assert_eq(count_of(dump_in_exit, "in manager 'exitstack' (exit phase"), 1, "%s", dump_in_exit);
+    free(dump_in_exit);
+    return 0;
+}
+Test(exitstack, the_dump_shows_each_entry_and_its_phase) { aw_test_run(dump_main, NULL, 0); }
