@@ -383,13 +383,16 @@ static inline bool aw__delegate_parked(const aw_task_t *t) {
 static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
     aw_loop_t *l = from->loop;
     aw__task_stack_check(from);
-    from->wait_until = AW_NEVER;
+    /* from parks in the state aw__delegate_parked asks for, and resumes
+     * here, where nothing reads what a wait sets (wait_until, wake_rc):
+     * not cancellable, it has no timer armed and no poke reaches it */
     from->cancellable = 0;
-    from->wake_rc = 0;
     from->state = AW__T_WAITING;
+    /* to resumes here or in aw__task_wait (a hand-back that could not
+     * switch parked it there): that wait returns 0 */
     to->unwait = NULL;
     to->wake_rc = 0;
-    to->state = AW__T_READY; /* its wait returns 0 and marks it running */
+    to->state = AW__T_READY; /* marked running as it resumes */
     AW__TRACE(from, AW_TRACE_SUSPEND, NULL, 0);
     l->cur = &to->coro;
     l->switches++;
