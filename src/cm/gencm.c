@@ -11,17 +11,14 @@
  * and what is thrown in at its yield (M2, M3). The user waits for it, not
  * cancellably: the generator itself sees the cancel through the chain and
  * decides (so enter is atomic with respect to cancellation).
- * Cost: a warm side from the core's cache and four direct switches per
- * use. */
+ * Cost: a warm side from the core's cache, four direct switches per use
+ * and four swaps of the error context (two 16-byte moves each way). */
 #include <awith/gencm.h>
 
 #include "../core/core.h"
 
-#include <stddef.h>
-#include <string.h>
+#include <stddef.h> /* offsetof */
 
-/* The state of one use, on the generator's stack: the instance itself
- * (usually a compound literal the block zero-fills) stays five words. */
 /* The generator's error context while the user's is in the task: the
  * four words of aw_task_t from err to exiting, in its order, so that a
  * swap is two 16-byte moves each way (it runs four times per use). */
@@ -43,14 +40,12 @@ typedef struct gencm_side {
     void *value;                  /* what the generator yielded */
     aw_scope_t *uscope;           /* the user's scope at enter, under the generator's */
     aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
-    /* zeroed at enter (ctx: set to the user's, then swapped) */
     const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
     gencm_ctx_t ctx;              /* the generator's error context, while the user's is in */
     int body_code;
     uint8_t auto_err;             /* its chain is the lone "returned X" record */
     uint8_t twice;                /* it yielded a second time */
-    /* set before they are read */
     int st;                       /* what the function returned, once done */
     uint64_t thrown_seq;
 } gencm_side_t;
@@ -156,8 +151,8 @@ static int aw__gencm_enter(void *self, void **out) {
         return aw__task_no_stack("generator manager", g->name);
     }
     c->g = g;
-    /* one block of zeros: the compiler writes it 16 bytes at a time */
-    memset(&c->body_err, 0, offsetof(gencm_side_t, ctx) - offsetof(gencm_side_t, body_err));
+    c->body_err = NULL;
+    c->thrown = NULL;
     c->body_code = 0;
     c->auto_err = c->twice = 0;
     g->side = c;
