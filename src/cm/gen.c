@@ -109,8 +109,12 @@ int aw_gen_close(aw_gen_t *g) {
 }
 
 int aw_gen_yield(aw_gen_t *g, void *value) {
-    aw_task_t *d = aw__task_cur();
-    if (!g || !d || d != g->task)
+    aw_task_t *d = g ? g->task : NULL;
+    /* on the generator's coroutine: this frame lies on its stack, below
+     * its task record (aw__task_new puts it at the top), which only the
+     * generator's code runs on */
+    const char *sp = __builtin_frame_address(0);
+    if (!d || sp >= (const char *)d || sp < d->coro.stack->lo)
         return aw_raise(-AW_EPROTOCOL, "aw_gen_yield called outside its generator function");
     if (d->scope != &d->root || d->groups)
         return aw_raise(-AW_EPROTOCOL,
@@ -136,12 +140,34 @@ int aw_gen_yield(aw_gen_t *g, void *value) {
     return g->resume;
 }
 
-bool aw__gen_step(aw_gen_t *g) {
-    if (g->once)
-        return false; /* the body left with break */
+/* The generator finished (or failed) instead of yielding. */
+static __attribute__((noinline)) bool aw__gen_step_slow_end(aw_gen_t *g, aw_task_t *u) {
+    g->once = aw__gen_settle(g, u) == 1;
+    return g->once;
+}
+
+static __attribute__((noinline)) bool aw__gen_step_slow(aw_gen_t *g) {
     int rc = aw__gen_next(g, &g->value);
     g->once = rc == 1;
     return g->once;
+}
+
+/* aw_for's next item. The common case (a suspended generator, resumed by
+ * the task that iterates it, yielding again) apart: no state dispatch,
+ * and the value is already where the body reads it (g->value). */
+bool aw__gen_step(aw_gen_t *g) {
+    if (g->once)
+        return false; /* the body left with break */
+    aw_task_t *u = aw__task_cur();
+    if (__builtin_expect(!u || g->state != AW__GEN_SUSPENDED, 0))
+        return aw__gen_step_slow(g);
+    g->state = AW__GEN_RUNNING;
+    g->resume = 0;
+    aw__delegate_run(u, g->task);
+    if (__builtin_expect(g->state != AW__GEN_SUSPENDED, 0))
+        return aw__gen_step_slow_end(g, u);
+    g->once = 1;
+    return true;
 }
 
 void aw__gen_cleanup(aw_gen_t *g) {

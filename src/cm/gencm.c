@@ -11,11 +11,26 @@
  * and what is thrown in at its yield (M2, M3). The user waits for it, not
  * cancellably: the generator itself sees the cancel through the chain and
  * decides (so enter is atomic with respect to cancellation).
- * Cost: a warm side from the core's cache and four direct switches per
- * use. */
+ * Cost: a warm side from the core's cache, four direct switches per use
+ * and four swaps of the error context (two 16-byte moves each way). */
 #include <awith/gencm.h>
 
 #include "../core/core.h"
+
+#include <stddef.h> /* offsetof */
+
+/* The generator's error context while the user's is in the task: the
+ * four words of aw_task_t from err to exiting, in its order, so that a
+ * swap is two 16-byte moves each way (it runs four times per use). */
+typedef struct gencm_ctx {
+    aw_err_t *err;
+    uint64_t late, floor;
+    aw_with_t *exiting;
+} gencm_ctx_t;
+_Static_assert(offsetof(aw_task_t, late_err) == offsetof(aw_task_t, err) + 8 &&
+               offsetof(aw_task_t, err_floor) == offsetof(aw_task_t, err) + 16 &&
+               offsetof(aw_task_t, exiting) == offsetof(aw_task_t, err) + 24,
+               "aw_task_t's error context must be four adjacent words (core.h)");
 
 /* The state of one use, on the generator's stack: the instance itself
  * (usually a compound literal the block zero-fills) stays five words. */
@@ -23,67 +38,83 @@ typedef struct gencm_side {
     aw__side_t side;              /* first; side.task is the user */
     aw_gencm_t *g;
     void *value;                  /* what the generator yielded */
+    aw_scope_t *uscope;           /* the user's scope at enter, under the generator's */
+    aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
     const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
-    uint64_t thrown_seq;
-    aw_scope_t *uscope;           /* the user's scope at enter, under the generator's */
+    gencm_ctx_t ctx;              /* the generator's error context, while the user's is in */
     int body_code;
-    int st;                       /* what the function returned, once done */
     uint8_t auto_err;             /* its chain is the lone "returned X" record */
     uint8_t twice;                /* it yielded a second time */
-    /* the generator's error context while the user's is in the task */
-    aw_err_t *err;
-    uint64_t floor, late;
-    aw_with_t *exiting;
-    aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
+    int st;                       /* what the function returned, once done */
+    uint64_t thrown_seq;
 } gencm_side_t;
 _Static_assert(sizeof(gencm_side_t) <= AW__SIDE_MAX, "the side's record must fit its slot");
 
+/* Two 16-byte words, as the compiler's generic vectors (SSE2, NEON):
+ * a swap is then four loads and four stores, with nothing spilled. */
+typedef uint64_t aw__w2 __attribute__((vector_size(16), aligned(8), may_alias));
+
 static inline void aw__gencm_swap(aw_task_t *u, gencm_side_t *c) {
-    aw_err_t *e = u->err;
-    u->err = c->err;
-    c->err = e;
-    uint64_t f = u->err_floor;
-    u->err_floor = c->floor;
-    c->floor = f;
-    uint64_t l = u->late_err;
-    u->late_err = c->late;
-    c->late = l;
-    aw_with_t *x = u->exiting;
-    u->exiting = c->exiting;
-    c->exiting = x;
+    aw__w2 *a = (aw__w2 *)(void *)&u->err, *b = (aw__w2 *)(void *)&c->ctx;
+    aw__w2 a0 = a[0], a1 = a[1], b0 = b[0], b1 = b[1];
+    a[0] = b0;
+    a[1] = b1;
+    b[0] = a0;
+    b[1] = a1;
+}
+
+/* The first run: the user's context into c, a fresh one (no error, no
+ * floor, no exit) for the generator. */
+static inline void aw__gencm_swap_first(aw_task_t *u, gencm_side_t *c) {
+    aw__w2 *a = (aw__w2 *)(void *)&u->err, *b = (aw__w2 *)(void *)&c->ctx;
+    aw__w2 a0 = a[0], a1 = a[1];
+    b[0] = a0;
+    b[1] = a1;
+    a[0] = (aw__w2){0, 0};
+    a[1] = (aw__w2){0, 0};
 }
 
 /* Let the generator go until it yields or is done. */
-static inline void aw__gencm_run(aw_task_t *u, gencm_side_t *c) {
-    aw__gencm_swap(u, c);
+static inline void aw__gencm_run(aw_task_t *u, gencm_side_t *c, bool first) {
+    if (first)
+        aw__gencm_swap_first(u, c);
+    else
+        aw__gencm_swap(u, c);
     aw__side_run(u, &c->side);
     aw__gencm_swap(u, c);
 }
 
 /* The generator's coroutine, as a task's entry ends a task: its status
  * (K5), and a record for an error it returned without raising. */
-static void aw__gencm_main(aw__side_t *s) {
-    gencm_side_t *c = (gencm_side_t *)s;
-    aw_gencm_t *g = c->g;
-    aw_task_t *u = s->task;
-    int st = aw__task_status(u, g->fn(g, g->arg));
+static __attribute__((noinline)) int aw__gencm_end(gencm_side_t *c, aw_task_t *u, int st) {
     if (st < 0) {
         if (!u->err || u->err->code != st) {
             c->auto_err = !u->err;
-            aw__raise_at(u, __FILE__, __LINE__, g->name, st,
-                         "generator manager '%s' returned %s (%s)", g->name, aw_err_name(st),
+            aw__raise_at(u, __FILE__, __LINE__, c->g->name, st,
+                         "generator manager '%s' returned %s (%s)", c->g->name, aw_err_name(st),
                          aw_strerror(st));
         }
     } else if (u->err) {
         aw__err_free(aw__err_detach(u)); /* returning success handles any error */
     }
+    return st;
+}
+
+/* Only c lives across the call: one register to save. */
+static void aw__gencm_main(aw__side_t *s) {
+    gencm_side_t *c = (gencm_side_t *)s;
+    int st = c->g->fn(c->g, c->g->arg);
+    aw_task_t *u = c->side.task;
+    st = aw__task_status(u, st);
+    if (__builtin_expect(st < 0 || u->err, 0))
+        st = aw__gencm_end(c, u, st);
     c->st = st;
 }
 
 static void aw__gencm_done(aw_gencm_t *g, gencm_side_t *c) {
-    if (c->err)
-        aw__err_free(c->err);
+    if (c->ctx.err)
+        aw__err_free(c->ctx.err);
     aw__side_free(&c->side);
     g->side = NULL;
     g->state = AW__GENCM_DONE;
@@ -121,15 +152,12 @@ static int aw__gencm_enter(void *self, void **out) {
     }
     c->g = g;
     c->body_err = NULL;
-    c->body_code = 0;
     c->thrown = NULL;
+    c->body_code = 0;
     c->auto_err = c->twice = 0;
-    c->err = NULL;
-    c->floor = c->late = 0;
-    c->exiting = NULL;
     g->side = c;
     c->uscope = u->scope;
-    aw__gencm_run(u, c);
+    aw__gencm_run(u, c, true);
     if (g->state == AW__GENCM_YIELDED) {
         /* SEMANTICS M3: the scopes the generator holds open at its yield
          * stay on the user's chain (u->scope is its innermost): they
@@ -140,8 +168,8 @@ static int aw__gencm_enter(void *self, void **out) {
     }
     /* returned without yielding */
     int st = c->st;
-    aw__err_move_chain(u, c->err);
-    c->err = NULL;
+    aw__err_move_chain(u, c->ctx.err);
+    c->ctx.err = NULL;
     aw__gencm_done(g, c);
     if (st == -AW_ECLOSED) /* C10: see aw__gencm_closed_signal */
         return aw__gencm_closed_signal(g);
@@ -157,16 +185,13 @@ static int aw__gencm_enter(void *self, void **out) {
  * exit; a clear in the generator's cleanup does not drop it (M2: the
  * generator decides by what it returns). */
 static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) {
-    c->thrown = NULL;
-    if (!err)
-        return;
     aw_err_t *x = aw__err_copy_top(err);
     if (!x)
         return; /* out of memory: the code still reaches it through the yield */
     x->seq = ++u->errseq;
-    x->context = c->err;
-    c->err = x;
-    c->floor = x->seq;
+    x->context = c->ctx.err;
+    c->ctx.err = x;
+    c->ctx.floor = x->seq;
     c->thrown = x;
     c->thrown_seq = x->seq;
 }
@@ -176,10 +201,10 @@ static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) 
  * once. True if it was on top, nothing raised over it. */
 static bool aw__gencm_unthrow(gencm_side_t *c) {
     bool top = false;
-    for (aw_err_t **p = &c->err; c->thrown && *p; p = &(*p)->context) {
+    for (aw_err_t **p = &c->ctx.err; c->thrown && *p; p = &(*p)->context) {
         aw_err_t *x = *p;
         if (x == c->thrown && x->seq == c->thrown_seq && x->code == c->body_code) {
-            top = p == &c->err;
+            top = p == &c->ctx.err;
             *p = x->context;
             x->context = NULL;
             aw__err_free(x);
@@ -218,24 +243,17 @@ static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
         }
 }
 
-static int aw__gencm_exit(void *self, const aw_err_t *err) {
-    aw_gencm_t *g = self;
-    gencm_side_t *c = g->side;
-    aw_task_t *u = c->side.task;
-    c->body_err = err;
-    c->body_code = err ? err->code : 0;
-    g->state = AW__GENCM_EXIT;
-    if (c->gtop)
-        aw__gencm_unhook(c, u);
-    aw__gencm_throw(u, c, err);
-    aw__gencm_run(u, c);
-    int st = c->st;
-    g->state = AW__GENCM_DONE;
+/* What leaves the block, when the generator did more than finish cleanly
+ * on a clean block: it raised, returned an error, yielded twice, or was
+ * handed the block's error. */
+static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_t *c,
+                                                      aw_task_t *u, const aw_err_t *err,
+                                                      int st) {
     bool unchanged = aw__gencm_unthrow(c);
     int rc;
     if (c->twice) {
-        aw__err_move_chain(u, c->err);
-        c->err = NULL;
+        aw__err_move_chain(u, c->ctx.err);
+        c->ctx.err = NULL;
         rc = aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't stop (it yielded twice)",
                       g->name);
     } else if (st == 0) {
@@ -243,11 +261,11 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
          * that a scope of the generator covering the block can end its own
          * cancel): one still visible in the user's chain propagates. */
         rc = !err ? 0 : err->code == -ECANCELED && aw__gencm_cancel_visible(u) ? 0 : AW_SUPPRESS;
-    } else if (err && st == c->body_code && (unchanged || !c->err || c->auto_err)) {
+    } else if (err && st == c->body_code && (unchanged || !c->ctx.err || c->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
-        aw__err_move_chain(u, c->err);
-        c->err = NULL;
+        aw__err_move_chain(u, c->ctx.err);
+        c->ctx.err = NULL;
         rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st;
         if (err && err->code == -ECANCELED && u->err && u->err->code != -ECANCELED &&
             aw__gencm_cancel_visible(u))
@@ -255,6 +273,27 @@ static int aw__gencm_exit(void *self, const aw_err_t *err) {
     }
     aw__gencm_done(g, c);
     return rc;
+}
+
+static int aw__gencm_exit(void *self, const aw_err_t *err) {
+    aw_gencm_t *g = self;
+    gencm_side_t *c = g->side;
+    aw_task_t *u = c->side.task;
+    c->body_err = err;
+    g->state = AW__GENCM_EXIT;
+    if (c->gtop)
+        aw__gencm_unhook(c, u);
+    if (err) {
+        c->body_code = err->code;
+        aw__gencm_throw(u, c, err);
+    }
+    aw__gencm_run(u, c, false);
+    int st = c->st;
+    /* the common way out: a clean block, a clean finish, nothing raised */
+    if (__builtin_expect(st != 0 || err || c->twice || c->ctx.err, 0))
+        return aw__gencm_decide(g, c, u, err, st);
+    aw__gencm_done(g, c);
+    return 0;
 }
 
 /* Reports name the generator function (AW_GENCM_INIT's #fn_), not the type. */
@@ -272,10 +311,11 @@ const aw_cm_type_t aw_gencm_type = {
 };
 
 int aw_gencm_yield(aw_gencm_t *g, void *value) {
-    aw_task_t *u = aw__task_cur();
     gencm_side_t *c = g ? g->side : NULL;
-    /* on its coroutine: the user's coro record describes the side's stack */
-    if (!c || u != c->side.task || u->coro.stack != c->side.co.stack)
+    /* on its coroutine: this frame lies on the side's stack, below its
+     * record (the only code that runs there is the generator's) */
+    const char *sp = __builtin_frame_address(0);
+    if (!c || sp >= (const char *)c || sp < c->side.co.stack->lo)
         return aw_raise(-AW_EPROTOCOL, "aw_gencm_yield called outside its generator function");
     if (g->state != AW__GENCM_ENTER) {
         c->twice = 1;

@@ -66,10 +66,14 @@ struct aw_task {
     void (*unwait)(aw_task_t *);  /* leave the wait structure early */
     void *wait_obj;
     int wait_fd;
+    /* The error context, four adjacent words: a generator manager's
+     * coroutine swaps it whole with its own around each run (cm/gencm.c:
+     * two 16-byte moves each way). */
     aw_err_t *err;                /* pending error, owned */
     uint64_t late_err;            /* seq of an exit error raised after a `return` (K5) */
     uint64_t err_floor;           /* aw_err_clear drops only records newer than this: inside
                                    * an enter or exit, only what it raised itself (M2) */
+    aw_with_t *exiting;           /* the with whose exit runs now (innermost) */
     uint8_t auto_err;             /* err is the lone "task returned X" record made at its end */
     aw_scope_t root;
     aw_scope_t *scope;            /* innermost open scope */
@@ -77,7 +81,6 @@ struct aw_task {
     aw__link_t sibling;           /* in group->children, then (joinable) group->done */
     aw_group_t *groups;           /* innermost group this task has open */
     aw_with_t *withs;             /* innermost open with */
-    aw_with_t *exiting;           /* the with whose exit runs now (innermost) */
     aw_task_t *joiner;
     aw_task_t *delegate;          /* a generator running on this task's behalf */
     aw_task_t *delegator;         /* the task this generator runs for */
@@ -380,13 +383,16 @@ static inline bool aw__delegate_parked(const aw_task_t *t) {
 static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
     aw_loop_t *l = from->loop;
     aw__task_stack_check(from);
-    from->wait_until = AW_NEVER;
+    /* from parks in the state aw__delegate_parked asks for, and resumes
+     * here, where nothing reads what a wait sets (wait_until, wake_rc):
+     * not cancellable, it has no timer armed and no poke reaches it */
     from->cancellable = 0;
-    from->wake_rc = 0;
     from->state = AW__T_WAITING;
+    /* to resumes here or in aw__task_wait (a hand-back that could not
+     * switch parked it there): that wait returns 0 */
     to->unwait = NULL;
     to->wake_rc = 0;
-    to->state = AW__T_READY; /* its wait returns 0 and marks it running */
+    to->state = AW__T_READY; /* marked running as it resumes */
     AW__TRACE(from, AW_TRACE_SUSPEND, NULL, 0);
     l->cur = &to->coro;
     l->switches++;

@@ -529,3 +529,38 @@ static int m5_group_cancel_body(void *arg) {
 Test(gen, M4_a_generators_close_failure_leaves_a_group_cancelled_on_purpose) {
     aw_test_run(m5_group_cancel_body, NULL, 0);
 }
+
+/* aw_gen_yield is the generator function's alone: from the consumer's
+ * body, from another task, or for a generator not started, it fails with
+ * -AW_EPROTOCOL and the iteration goes on unchanged. */
+static aw_gen_t *outsider_g;
+static int yield_outsider(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_gen_yield(outsider_g, NULL), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "outside its generator"));
+    aw_err_clear();
+    return 0;
+}
+static int yield_outside_body(void *arg) {
+    aw_gen_t fresh = aw_gen(count, (void *)3);
+    cr_assert_eq(aw_gen_yield(&fresh, NULL), -AW_EPROTOCOL);
+    aw_err_clear();
+    log_[0] = 0;
+    int sum = 0;
+    aw_gen_t g = aw_gen(count, (void *)3);
+    outsider_g = &g;
+    void *v;
+    while (aw_gen_next(&g, &v) == 1) {
+        sum += *(int *)v;
+        cr_assert_eq(aw_gen_yield(&g, NULL), -AW_EPROTOCOL);
+        cr_assert(strstr(aw_err_current()->msg, "outside its generator"));
+        aw_err_clear();
+        aw_with (aw_group_t *grp, aw_group())
+            aw_spawn(grp, yield_outsider, NULL, NULL);
+    }
+    cr_assert_eq(sum, 0 + 1 + 2);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "cleanup;");
+    return 0;
+}
+Test(gen, yield_outside_its_generator_is_refused) { aw_test_run(yield_outside_body, NULL, 0); }

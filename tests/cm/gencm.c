@@ -963,3 +963,37 @@ static int m3_cancel_reach_body(void *arg) {
 Test(gencm, M3_a_cancel_of_the_user_reaches_a_child_in_a_covered_block_at_once) {
     aw_test_run(m3_cancel_reach_body, NULL, 0);
 }
+
+/* aw_gencm_yield is the generator function's alone: from the block (on
+ * the user's stack), from another task, or for an instance not entered,
+ * it fails with -AW_EPROTOCOL and changes nothing: the generator still
+ * runs its cleanup once, after the block. */
+static aw_gencm_t *outsider_g;
+static int outsider(void *arg) {
+    (void)arg;
+    int rc = aw_gencm_yield(outsider_g, NULL);
+    cr_assert_eq(rc, -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "outside its generator"));
+    aw_err_clear();
+    return 0;
+}
+static int yield_outside_body(void *arg) {
+    log_[0] = 0;
+    aw_gencm_t fresh = AW_GENCM_INIT(plain, NULL);
+    cr_assert_eq(aw_gencm_yield(&fresh, NULL), -AW_EPROTOCOL);
+    aw_err_clear();
+    aw_gencm_t m = AW_GENCM_INIT(plain, "v");
+    outsider_g = &m;
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+        cr_assert_eq(aw_gencm_yield(&m, NULL), -AW_EPROTOCOL);
+        cr_assert(strstr(aw_err_current()->msg, "outside its generator"));
+        aw_err_clear();
+        aw_with (aw_group_t *grp, aw_group())
+            aw_spawn(grp, outsider, NULL, NULL);
+        note("body");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "setup;body;cleanup;");
+    return 0;
+}
+Test(gencm, yield_outside_its_generator_is_refused) { aw_test_run(yield_outside_body, NULL, 0); }
