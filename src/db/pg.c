@@ -75,6 +75,7 @@ struct aw_pg {
     bool released;             /* back in a pool while settling: end outside a transaction */
     bool reset_pending;        /* a pool's reset, to run once in sync */
     bool gone;                 /* the server said FATAL while it was idle: it is closing */
+    bool answer_due;           /* a command just went out, no wait since: see pg_next */
     char gonemsg[200];         /* what it said */
     int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
     aw_event_t settled;
@@ -203,13 +204,25 @@ static int pg_flush(aw_pg_t *c) {
     return r < 0 ? pg_lost(c, "send") : 0;
 }
 
-/* Wait for the next result; *out NULL means the command is complete. */
+/* Wait for the next result; *out NULL means the command is complete.
+ * Before waiting, a peek (MSG_PEEK) makes sure the socket holds nothing
+ * libpq left unread: the reactor is edge-triggered, and an edge already
+ * consumed by an earlier wait does not come again. The peek is skipped
+ * for the first wait after a command went out (c->answer_due): its
+ * answer has not been read by anyone, so it either made an edge the
+ * reactor remembers (the wait returns at once) or will make one; a
+ * stale edge only makes that wait return early, and the loop peeks from
+ * then on. One system call less per query (issue 14: 3 per query, as
+ * many as synchronous libpq's send/poll/recv, and now 2 plus a share of
+ * the loop's epoll_wait). */
 static int pg_next(aw_pg_t *c, PGresult **out) {
     while (PQisBusy(c->pg)) {
         pg_sockcheck(c);
         if (c->fd < 0)
             return pg_lost(c, "read");
-        if (!pg_pending(c->fd)) {
+        bool due = c->answer_due;
+        c->answer_due = false;
+        if (due || !pg_pending(c->fd)) {
             int rc = aw_fd_wait(c->fd, AW_READ);
             if (rc < 0)
                 return rc;
@@ -217,6 +230,7 @@ static int pg_next(aw_pg_t *c, PGresult **out) {
         if (!PQconsumeInput(c->pg))
             return pg_lost(c, "read");
     }
+    c->answer_due = false;
     *out = PQgetResult(c->pg);
     return 0;
 }
@@ -741,6 +755,7 @@ static int pg_finish(aw_pg_t *c, PGresult **out, const char *what) {
         c->busy = false;
         return rc;
     }
+    c->answer_due = true; /* one command (with its Sync) went out whole */
     return pg_collect(c, out, what);
 }
 
