@@ -7,7 +7,15 @@
  *                    `SELECT $1::int` (one acquire per query), ns per
  *                    query; peers: asyncpg, asyncpg_uvloop (the same
  *                    shape), libpq_sync (10 threads, one connection each,
- *                    PQexecPrepared, pgbench -S style)
+ *                    PQexecPrepared, pgbench -S style); awith and
+ *                    libpq_sync take turns, run by run (a load change
+ *                    hits both)
+ *   pg_select_cpu_ns the same runs' CPU time per query, the client
+ *                    process's (every thread, user + system), awith
+ *                    against libpq_sync: on a machine whose other load
+ *                    takes CPU from the client, one loop thread loses
+ *                    more wall time than ten threads do, whatever the
+ *                    cost of a query
  *   pg_pipeline_ns   the same 50,000 queries as 10 tasks, one connection
  *                    each, in pipeline mode (aw_pg_pipeline); peers:
  *                    pgbench's own pipeline mode, 10 clients on one
@@ -90,7 +98,7 @@ static int pipe_worker(void *arg) {
 typedef struct {
     int mode;               /* 0 select, 1 pipeline, 2 tx */
     long n;
-    double ns;
+    double ns, cpu;
 } run_t;
 
 static int run(void *arg) {
@@ -106,22 +114,50 @@ static int run(void *arg) {
             aw_pg_exec(db, "TRUNCATE bench_tx", aw_pg_noargs);
         }
     }
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = bench_cpu();
     aw_with (aw_group_t *g, aw_group()) {
         for (int i = 0; i < tasks; i++)
             aw_spawn(g, r->mode == 0 ? sel_worker : r->mode == 1 ? pipe_worker : tx_worker,
                      (void *)(intptr_t)i, NULL);
     }
     r->ns = (bench_now() - t0) / (double)(per * tasks);
+    r->cpu = (bench_cpu() - c0) / (double)(per * tasks);
     rc = aw_status();
     aw_pool_close(pool, AW_SEC(5));
     return rc;
 }
 
+/* pg_select against libpq_sync, run by run in turn: wall and CPU time
+ * per query, medians. */
+static void measure_select(long n, double *a, double *acpu, double *s, double *scpu) {
+    double v[4][BENCH_REPS];
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/pg_sync' '%s' %ld %d 2>/dev/null", bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR),
+             dsn, n, POOL);
+    *a = *acpu = *s = *scpu = BENCH_NA;
+    for (int i = 0; i < BENCH_REPS; i++) {
+        run_t r = {0, n, 0, 0};
+        if (aw_main(run, &r) < 0 || total_bad)
+            return;
+        double out[2];
+        bench_popen_values(cmd, (const char *const[]){"ns", "cpu", NULL}, out);
+        if (out[0] < 0 || out[1] < 0)
+            return;
+        v[0][i] = r.ns;
+        v[1][i] = r.cpu;
+        v[2][i] = out[0];
+        v[3][i] = out[1];
+    }
+    *a = bench_median(v[0], BENCH_REPS);
+    *acpu = bench_median(v[1], BENCH_REPS);
+    *s = bench_median(v[2], BENCH_REPS);
+    *scpu = bench_median(v[3], BENCH_REPS);
+}
+
 static double measure(int mode, long n) {
     double v[BENCH_REPS];
     for (int i = 0; i < BENCH_REPS; i++) {
-        run_t r = {mode, n, 0};
+        run_t r = {mode, n, 0, 0};
         if (aw_main(run, &r) < 0 || total_bad)
             return BENCH_NA;
         v[i] = r.ns;
@@ -189,18 +225,18 @@ int main(int argc, char **argv) {
                  "(DISCARD ALL on every release); asyncpg: create_pool(%d), its "
                  "reset on release (one round trip: advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), "
                  "statement cache; libpq_sync: %d threads, one connection each, PQexecPrepared, no "
-                 "pool; pipeline: %d connections on one loop / pgbench -c %d -j 1, -M prepared 50 "
+                 "pool (it and awith take turns, run by run); cpu: the client process's CPU time per query; pipeline: %d connections on one loop / pgbench -c %d -j 1, -M prepared 50 "
                  "queries per pipeline, -M extended 1,000",
                  TASKS, POOL, POOL, POOL, POOL, POOL);
-    double a = measure(0, n);
+    double a, acpu, sync, scpu;
+    measure_select(n, &a, &acpu, &sync, &scpu);
     snprintf(args, sizeof args, "select '%s' %ld %d %d", dsn, n, TASKS, POOL);
     double py = python(args);
     snprintf(args, sizeof args, "select '%s' %ld %d %d uvloop", dsn, n, TASKS, POOL);
     double uv = python(args);
-    snprintf(args, sizeof args, "'%s' %ld %d", dsn, n, POOL);
-    double sync = bench_peer("pg_sync", args, "ns");
     bench_print("pg_select_ns", a, (const char *const[]){"asyncpg", "asyncpg_uvloop", "libpq_sync", NULL},
                 (double[]){py, uv, sync});
+    bench_print("pg_select_cpu_ns", acpu, (const char *const[]){"libpq_sync", NULL}, (double[]){scpu});
     ops = &aw_pg_pool_ops_reset;
     a = measure(0, n);
     ops = &aw_pg_pool_ops;

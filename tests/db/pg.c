@@ -890,6 +890,102 @@ static int connect_stall(void *arg) {
 }
 PG_TEST(i11_2_2_connect_runs_scram_off_the_loop_thread, connect_stall)
 
+/* A query on an idle connection costs a send, the loop's wait and a
+ * recv: 3 system calls, as synchronous libpq's send/poll/recv. The first
+ * wait after a command went out needs no peek (MSG_PEEK) to see whether
+ * libpq left bytes in the socket: the answer makes an edge of its own
+ * (pg_next); there were 4 per query (issue 14). Counted by strace
+ * between two marker calls, in a run of the test below, on the loop's
+ * thread. A peek is allowed now and then (a stale edge). */
+enum { SC_QUERIES = 20 };
+static int sc_marked(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_res_t *r;
+        for (int i = 0; i < 3; i++) { /* warm: prepared, the fd in the reactor */
+            cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", aw_pg_args(aw_pg_int(i))), 0);
+            aw_pg_res_free(r);
+        }
+        access("/aw-pg-begin", F_OK);
+        for (int i = 0; i < SC_QUERIES; i++) {
+            cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", aw_pg_args(aw_pg_int(i))), 0);
+            long long v;
+            cr_assert_eq(aw_pg_res_int(r, 0, 0, &v), 0);
+            cr_assert_eq(v, i);
+            aw_pg_res_free(r);
+        }
+        access("/aw-pg-end", F_OK);
+    }
+    return aw_status();
+}
+Test(pg, syscalls_marked_run) {
+    if (!getenv("AW_TEST_PG_SYSCALLS"))
+        cr_skip_test("run by a_query_costs_3_system_calls, under strace");
+    aw_test_run(sc_marked, NULL, 0);
+}
+
+Test(pg, a_query_costs_3_system_calls_no_peek) {
+    if (system("command -v strace >/dev/null 2>&1") != 0)
+        cr_skip_test("strace is not installed");
+    const char *dsn = getenv("AW_TEST_PG_DSN");
+    if (!dsn)
+        cr_skip_test("AW_TEST_PG_DSN not set: run under tests/db/with-postgres.sh");
+    char self[512], cmd[2048], trace[64];
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    cr_assert_gt(l, 0);
+    self[l] = 0;
+    snprintf(trace, sizeof trace, "/tmp/aw-pg-strace.%d", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             /* env -i: Criterion's own variables would make the inner run a worker */
+             "env -i PATH=\"$PATH\" AW_TEST_PG_SYSCALLS=1 AW_TEST_PG_DSN='%s' strace -f -o '%s' '%s' "
+             "--filter 'pg/syscalls_marked_run' >%s.out 2>&1", dsn, trace, self, trace);
+    if (system(cmd) != 0) {
+        char out[600] = "";
+        snprintf(cmd, sizeof cmd, "%s.out", trace);
+        FILE *o = fopen(cmd, "r");
+        if (o) {
+            out[fread(out, 1, sizeof out - 1, o)] = 0;
+            fclose(o);
+        }
+        unlink(trace);
+        unlink(cmd);
+        cr_skip_test("strace could not trace here (ptrace refused?): %s", out);
+    }
+    FILE *t = fopen(trace, "r");
+    cr_assert(t);
+    char line[2048];
+    long pid = -1;
+    int n = 0, peeks = 0, sends = 0, recvs = 0;
+    bool done = false;
+    while (!done && fgets(line, sizeof line, t)) {
+        if (pid < 0) {
+            if (strstr(line, "/aw-pg-begin"))
+                pid = atol(line);
+            continue;
+        }
+        if (atol(line) != pid)
+            continue; /* another thread */
+        if (strstr(line, "/aw-pg-end")) {
+            done = true;
+            continue;
+        }
+        if (strstr(line, "resumed>"))
+            continue; /* the second half of a call strace split */
+        n++;
+        peeks += strstr(line, "MSG_PEEK") != NULL;
+        sends += strstr(line, "sendto(") != NULL;
+        recvs += strstr(line, "recvfrom(") != NULL;
+    }
+    fclose(t);
+    unlink(trace);
+    snprintf(cmd, sizeof cmd, "%s.out", trace);
+    unlink(cmd);
+    cr_assert(done, "the markers were traced");
+    cr_assert_eq(sends, SC_QUERIES, "one send per query");
+    cr_assert_leq(peeks, 2, "%d peeks for %d queries", peeks, SC_QUERIES);
+    cr_assert_leq(n, 3 * SC_QUERIES + 4, "%d system calls for %d queries (%d sends, %d recvs, %d peeks)", n,
+                  SC_QUERIES, sends, recvs, peeks);
+}
+
 /* Every operation is a cancellation point before anything is sent, even
  * when its answer would already be waiting (a cut at k=1 of the
  * transaction test ran whole when the server was quick). A cancelled

@@ -516,3 +516,45 @@ static int reset_changed(void *arg) {
     return 0;
 }
 PP_TEST(i14_release_resets_only_what_the_user_changed, reset_changed)
+
+/* A reported parameter changed where neither a command tag nor the SQL's
+ * text shows it (a function that calls set_config) is still undone on
+ * release: the reported values (ParameterStatus) are compared with those
+ * at connect, client_encoding among them (libpq's own copy,
+ * PQclientEncoding). The function is made over another connection, so
+ * that the pooled one never sees "set_config" in its SQL. */
+static int reset_hidden(void *arg) {
+    aw_with (aw_pg_t *c, aw_pg_connect(pg_dsn())) {
+        cr_assert_geq(aw_pg_exec(c, "CREATE OR REPLACE FUNCTION aw_hide(n text, v text) RETURNS int "
+                                    "LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config(n, v, false); "
+                                    "RETURN 1; END $$", aw_pg_noargs), 0, "%s",
+                      aw_err_current() ? aw_err_current()->msg : "");
+    }
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 1, .max = 1}), 0);
+    const char *const set[][3] = {
+        {"application_name", "hidden", "SELECT (current_setting('application_name') <> 'hidden')::int"},
+        {"TimeZone", "Asia/Tokyo", "SELECT (current_setting('TimeZone') <> 'Asia/Tokyo')::int"},
+        {"client_encoding", "LATIN1", "SELECT (current_setting('client_encoding') = 'UTF8')::int"},
+    };
+    for (int i = 0; i < 3; i++) {
+        int pid = 0;
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            pid = aw_pg_backend_pid(db);
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT aw_hide($1, $2)",
+                                              aw_pg_args(aw_pg_text(set[i][0]), aw_pg_text(set[i][1]))), 0);
+            aw_pg_res_free(r);
+        }
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection");
+            cr_assert_eq(int_of(db, set[i][2]), 1, "%s undone", set[i][0]);
+        }
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    aw_with (aw_pg_t *c, aw_pg_connect(pg_dsn()))
+        aw_pg_exec(c, "DROP FUNCTION aw_hide(text, text)", aw_pg_noargs);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(i14_release_resets_a_reported_parameter_changed_out_of_sight, reset_hidden)

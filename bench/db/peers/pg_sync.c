@@ -1,7 +1,8 @@
 /* pg_sync.c: the plain libpq peer of bench-pg (pgbench -S style): THREADS
  * threads, each with its own connection, run N/THREADS prepared
  * `SELECT $1::int` synchronously (PQexecPrepared). Prints ns=<wall ns per
- * query>.   pg_sync DSN N THREADS */
+ * query> cpu=<the process's CPU ns per query, every thread>.
+ *   pg_sync DSN N THREADS */
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,12 @@
 static const char *dsn;
 static long per;
 static pthread_barrier_t ready;
+
+static double cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 static double now(void) {
     struct timespec ts;
@@ -53,16 +60,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, client, NULL);
     pthread_barrier_wait(&ready);
-    double t0 = now();
+    double t0 = now(), c0 = cpu();
     long bad = 0;
     for (int i = 0; i < threads; i++) {
         void *b;
         pthread_join(t[i], &b);
         bad += (long)b;
     }
-    double dt = now() - t0;
+    double dt = now() - t0, dc = cpu() - c0;
     if (bad)
         return 1;
-    printf("ns=%.1f\n", dt / (double)(per * threads));
+    printf("ns=%.1f cpu=%.1f\n", dt / (double)(per * threads), dc / (double)(per * threads));
     return 0;
 }
