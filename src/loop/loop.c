@@ -150,19 +150,7 @@ void aw__loop_fini(aw_loop_t *l) {
     aw__coro_fini(&l->main);
 }
 
-void aw__loop_park(aw_loop_t *l) {
-    aw__coro_t *cur = l->cur, *next = &l->main;
-    if (l->budget > 0 && l->rq_head) {
-        l->budget--;
-        next = aw__loop_pop(l);
-        if (next == cur)
-            return; /* it yielded and nothing else was ready */
-    }
-    l->cur = next;
-    l->switches++;
-    aw__coro_switch(cur, next, 0);
-    aw__loop_after_switch(l);
-}
+void aw__loop_park(aw_loop_t *l) { aw__loop_park_inline(l); }
 
 void aw__loop_die(aw_loop_t *l) {
     aw__coro_t *cur = l->cur, *next = &l->main;

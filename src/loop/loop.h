@@ -152,6 +152,23 @@ static inline void aw__loop_after_switch(aw_loop_t *l) {
  * straight to the next ready coroutine while this round's budget lasts,
  * else to the scheduler. */
 void aw__loop_park(aw_loop_t *l);
+/* The same, inline: the task layer's one park (core/task.c) keeps the
+ * switch in its own frame, so the callee-saved registers the switch
+ * clobbers are saved once, not once per layer (and no call or return
+ * is added around the switch). */
+static inline __attribute__((always_inline)) void aw__loop_park_inline(aw_loop_t *l) {
+    aw__coro_t *cur = l->cur, *next = &l->main;
+    if (l->budget > 0 && l->rq_head) {
+        l->budget--;
+        next = aw__loop_pop(l);
+        if (next == cur)
+            return; /* it yielded and nothing else was ready */
+    }
+    l->cur = next;
+    l->switches++;
+    aw__coro_switch(cur, next, 0);
+    aw__loop_after_switch(l);
+}
 
 /* The running coroutine is finished: switch away for good; the loop reaps
  * it (l->reap) once off its stack. */
