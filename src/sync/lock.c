@@ -7,16 +7,21 @@ enum { AW__STREAK_YIELD = 128 };
 
 static int aw__lock_owner_ended(aw_task_t *t);
 
-/* Every change of owner goes through here: keeps each task's list of held
- * locks for introspection. O(1). */
-static void aw__lock_set_owner(aw_lock_t *l, aw_task_t *t) {
+/* Every change of owner goes through these two: they keep each task's
+ * list of held locks for introspection. O(1). */
+static inline void aw__lock_disown(aw_lock_t *l) {
     if (l->owner)
         aw__list_remove(&l->owner->locks, &l->held);
+    l->owner = NULL;
+}
+
+/* hook: set the core's call-back, needed only for a lock that had no
+ * owner (a hand-off goes to a waiter of a lock that had one). */
+static inline void aw__lock_own(aw_lock_t *l, aw_task_t *t, bool hook) {
     l->owner = t;
-    if (t) {
+    if (hook)
         aw__task_end_locks = aw__lock_owner_ended; /* one store: the core calls it back */
-        aw__list_push_front(&t->locks, &l->held);
-    }
+    aw__list_push_front(&t->locks, &l->held);
 }
 
 static void aw__lock_giveback(void *p) {
@@ -26,10 +31,12 @@ static void aw__lock_giveback(void *p) {
 
 /* Hand l to its first waiter, or free it. */
 static void aw__lock_pass(aw_lock_t *l) {
+    aw__lock_disown(l);
     aw__wnode_t *n = aw__wq_first(&l->waiters);
-    aw__lock_set_owner(l, n ? n->who : NULL);
-    if (n)
+    if (n) {
+        aw__lock_own(l, n->who, false);
         aw__wq_grant(&l->waiters);
+    }
 }
 
 /* SEMANTICS M6, from the core as task t ends (t->locks not empty): each
@@ -63,20 +70,23 @@ static int aw__lock_owner_died(aw_lock_t *l) {
                     "acquire again", l->name ? l->name : "?", dead, file, l->dead_line);
 }
 
-int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
-    aw_task_t *cur = aw__task_cur(), *self = aw__task_self();
-    if (!self)
+/* The acquire, by the running coroutine cur (NULL outside a task). */
+static inline __attribute__((always_inline)) int aw__lock_acquire_in(aw_lock_t *l, aw_task_t *cur,
+                                                                     const char *file, int line) {
+    if (!cur)
         return aw__no_task("aw_lock_acquire");
+    aw_task_t *self = aw__task_self_of(cur);
     /* a cancellation point first, whatever else is wrong (Trio's order) */
     AW__TRACE(cur, AW_TRACE_POINT, NULL, 0); /* aw_checkpoint, inline */
-    int rc = aw__point(cur, NULL);
+    aw_ns_t d;
+    int rc = aw__point(cur, &d);
     if (rc < 0)
         return rc;
     if (l->owner == self)
         return aw_raise(-EDEADLK, "lock '%s' is already held by this task ('%s')",
                         l->name ? l->name : "?", self->name);
     if (!l->owner && !l->waiters.head) {
-        aw__lock_set_owner(l, self);
+        aw__lock_own(l, self, true);
         l->file = file;
         l->line = line;
         if (__builtin_expect(l->dead_task != NULL, 0)) {
@@ -88,7 +98,8 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
         return 0;
     }
     l->streak = 0;
-    rc = aw__wq_wait(&l->waiters, aw__lock_giveback, l, AW__WAIT_LOCK);
+    /* the point above was the wait's: it is not made twice */
+    rc = aw__wq_wait_point(&l->waiters, cur, self, d, aw__lock_giveback, l, AW__WAIT_LOCK);
     if (rc < 0)
         return rc;
     /* granted: release (or an ending owner) already made us the owner */
@@ -99,6 +110,10 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
         return aw__lock_owner_died(l);
     }
     return 0;
+}
+
+int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
+    return aw__lock_acquire_in(l, aw__task_cur(), file, line);
 }
 
 int (aw_lock_acquire)(aw_lock_t *l) { return aw__lock_acquire_at(l, NULL, 0); }
@@ -115,7 +130,7 @@ int aw_lock_release(aw_lock_t *l) {
 
 int aw__lock_take(aw_lock_t *l) {
     if (!l->owner && !l->waiters.head)
-        aw__lock_set_owner(l, aw__task_self());
+        aw__lock_own(l, aw__task_self(), true);
     else
         aw__wq_wait_shielded(&l->waiters, l); /* release hands it to us */
     if (__builtin_expect(l->dead_task != NULL, 0))
@@ -131,8 +146,8 @@ static int aw__lock_enter(void *self, void **out) {
     aw_task_t *t = aw__task_cur();
     const aw_with_t *w = t ? t->withs : NULL;
     if (w && w->state == AW__WITH_ENTER && w->cm.self == self)
-        return aw__lock_acquire_at(self, w->file, w->line);
-    return aw__lock_acquire_at(self, NULL, 0);
+        return aw__lock_acquire_in(self, t, w->file, w->line);
+    return aw__lock_acquire_in(self, t, NULL, 0);
 }
 
 static int aw__lock_exit(void *self, const aw_err_t *err) {

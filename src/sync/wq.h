@@ -41,6 +41,7 @@ static inline int aw__wq_grant(aw__wq_t *q) {
         return 0;
     aw__wq_remove(q, n);
     n->granted = 1;
+    n->task->unwait = NULL; /* off the queue already: nothing to leave */
     aw__task_wake(n->task, 0);
     return 1;
 }
@@ -48,6 +49,11 @@ static inline int aw__wq_grant(aw__wq_t *q) {
 /* Wait in q until granted. 0 when granted; -ECANCELED (not granted, or
  * the grant handed back through `giveback`). */
 int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_t kind);
+/* The same, right after a cancellation point of t (the running
+ * coroutine, acting for task who) that passed and found the effective
+ * deadline d, with nothing run since (aw__task_wait_point). */
+int aw__wq_wait_point(aw__wq_t *q, aw_task_t *t, aw_task_t *who, aw_ns_t d,
+                      void (*giveback)(void *), void *obj, aw__wait_kind_t kind);
 /* The same, not cancellable (a condition re-taking its lock). */
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj);
 /* Take the lock without a cancellation point (for conditions). 0, or
