@@ -140,6 +140,17 @@ static inline aw__coro_t *aw__loop_pop(aw_loop_t *l) {
     return c;
 }
 
+/* A yield's turn of the queue: its head (the queue is not empty) comes
+ * off and c goes on at the back, rq_len unchanged; no branch. Returns the
+ * head, to run next. */
+static inline aw__coro_t *aw__loop_rotate(aw_loop_t *l, aw__coro_t *c) {
+    aw__coro_t *h = l->rq_head;
+    c->next = NULL;
+    l->rq_tail->next = c; /* h->next when h is the tail: then c is the new head */
+    l->rq_head = h->next;
+    l->rq_tail = c;
+    return h;
+}
 static inline void aw__loop_after_switch(aw_loop_t *l) {
     if (l->dead) {
         aw__coro_t *d = l->dead;
