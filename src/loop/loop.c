@@ -28,11 +28,7 @@ void aw__loop_signals(aw_loop_t *l) {
         l->on_signal(l);
 }
 
-aw_ns_t aw_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+aw_ns_t aw_now(void) { return aw__clock_now(); }
 
 aw_loop_t *aw_loop_current(void) { return aw__loop_tls; }
 

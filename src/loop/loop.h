@@ -10,7 +10,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <time.h>
 
+/* aw_now, inline: CLOCK_MONOTONIC in ns (a deadline scope reads it as it
+ * is entered). */
+static inline aw_ns_t aw__clock_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 /* ---- timers (timer.c): a 4-ary min-heap of absolute deadlines ----
  * The heap never writes into a timer while it sifts: a slot names its
  * timer by an id, an entry in a dense table of the heap's own, and a
