@@ -30,7 +30,7 @@ static void aw__lock_giveback(void *p) {
 }
 
 /* Hand l to its first waiter, or free it. */
-static void aw__lock_pass(aw_lock_t *l) {
+static inline __attribute__((always_inline)) void aw__lock_pass_inline(aw_lock_t *l) {
     aw__lock_disown(l);
     aw__wnode_t *n = aw__wq_first(&l->waiters);
     if (n) {
@@ -38,6 +38,8 @@ static void aw__lock_pass(aw_lock_t *l) {
         aw__wq_grant(&l->waiters);
     }
 }
+
+static void aw__lock_pass(aw_lock_t *l) { aw__lock_pass_inline(l); }
 
 /* SEMANTICS M6, from the core as task t ends (t->locks not empty): each
  * lock it still holds is released (its waiters must not hang on an owner
@@ -70,6 +72,15 @@ static int aw__lock_owner_died(aw_lock_t *l) {
                     "acquire again", l->name ? l->name : "?", dead, file, l->dead_line);
 }
 
+/* A contended acquire's wait, right after its cancellation point (d: the
+ * effective deadline). Out of line: an uncontended acquire saves none of
+ * the registers the switch clobbers. */
+static __attribute__((noinline)) int aw__lock_wait(aw_lock_t *l, aw_task_t *cur, aw_task_t *self,
+                                                   aw_ns_t d) {
+    return aw__wq_wait_point_inline(&l->waiters, cur, self, d, aw__lock_giveback, l,
+                                    AW__WAIT_LOCK);
+}
+
 /* The acquire, by the running coroutine cur (NULL outside a task). */
 static inline __attribute__((always_inline)) int aw__lock_acquire_in(aw_lock_t *l, aw_task_t *cur,
                                                                      const char *file, int line) {
@@ -99,7 +110,7 @@ static inline __attribute__((always_inline)) int aw__lock_acquire_in(aw_lock_t *
     }
     l->streak = 0;
     /* the point above was the wait's: it is not made twice */
-    rc = aw__wq_wait_point(&l->waiters, cur, self, d, aw__lock_giveback, l, AW__WAIT_LOCK);
+    rc = aw__lock_wait(l, cur, self, d);
     if (rc < 0)
         return rc;
     /* granted: release (or an ending owner) already made us the owner */
@@ -118,15 +129,23 @@ int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
 
 int (aw_lock_acquire)(aw_lock_t *l) { return aw__lock_acquire_at(l, NULL, 0); }
 
-int aw_lock_release(aw_lock_t *l) {
+static __attribute__((noinline, cold)) int aw__lock_not_held(aw_lock_t *l, aw_task_t *self) {
+    return aw_raise(-EPERM, "lock '%s' released by task '%s', which does not hold it%s%s",
+                    l->name ? l->name : "?", self ? self->name : "(none)",
+                    l->owner ? "; the holder is " : "", l->owner ? l->owner->name : "");
+}
+
+/* aw_lock_release, inline: the lock's exit calls it without the
+ * exported symbol's call. */
+static inline __attribute__((always_inline)) int aw__lock_release_inline(aw_lock_t *l) {
     aw_task_t *self = aw__task_self();
-    if (l->owner != self || !self)
-        return aw_raise(-EPERM, "lock '%s' released by task '%s', which does not hold it%s%s",
-                        l->name ? l->name : "?", self ? self->name : "(none)",
-                        l->owner ? "; the holder is " : "", l->owner ? l->owner->name : "");
-    aw__lock_pass(l);
+    if (__builtin_expect(l->owner != self || !self, 0))
+        return aw__lock_not_held(l, self);
+    aw__lock_pass_inline(l);
     return 0;
 }
+
+int aw_lock_release(aw_lock_t *l) { return aw__lock_release_inline(l); }
 
 int aw__lock_take(aw_lock_t *l) {
     if (!l->owner && !l->waiters.head)
@@ -151,7 +170,7 @@ static int aw__lock_enter(void *self, void **out) {
 }
 
 static int aw__lock_exit(void *self, const aw_err_t *err) {
-    int rc = aw_lock_release(self);
+    int rc = aw__lock_release_inline(self);
     return rc < 0 ? rc : 0;
 }
 
