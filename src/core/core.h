@@ -259,9 +259,14 @@ aw_ns_t aw__deadline(aw_task_t *t);                /* effective; starts an exit'
  * Inline: the common case (known chain, no cancel, no deadline) is a
  * few loads at the call site. */
 int aw__point_slow(aw_task_t *t, aw_ns_t *deadline);
-static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+/* The common case of a point, known without a call: t's chain is known
+ * and shows no cancel and no deadline (the point returns 0, AW_NEVER). */
+static inline bool aw__point_clear(const aw_task_t *t) {
     const aw_scope_t *s = t->scope;
-    if (__builtin_expect(aw__scope_known(s) && s->chain_deadline == AW_NEVER && !s->chain_cancelled, 1)) {
+    return aw__scope_known(s) && s->chain_deadline == AW_NEVER && !s->chain_cancelled;
+}
+static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+    if (__builtin_expect(aw__point_clear(t), 1)) {
         if (deadline)
             *deadline = AW_NEVER;
         return 0;

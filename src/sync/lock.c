@@ -72,18 +72,31 @@ static int aw__lock_owner_died(aw_lock_t *l) {
                     "acquire again", l->name ? l->name : "?", dead, file, l->dead_line);
 }
 
-/* A contended acquire's wait, right after its cancellation point (d: the
- * effective deadline). Out of line: an uncontended acquire saves none of
- * the registers the switch clobbers. */
+/* A contended acquire, from its wait on, right after its cancellation
+ * point (d: the effective deadline). Out of line, and the acquire's last
+ * call: an uncontended acquire saves none of the registers the switch
+ * clobbers, and a contended one saves them once. */
 static __attribute__((noinline)) int aw__lock_wait(aw_lock_t *l, aw_task_t *cur, aw_task_t *self,
-                                                   aw_ns_t d) {
-    return aw__wq_wait_point_inline(&l->waiters, cur, self, d, aw__lock_giveback, l,
-                                    AW__WAIT_LOCK);
+                                                   aw_ns_t d, const char *file, int line) {
+    l->streak = 0;
+    int rc = aw__wq_wait_point_inline(&l->waiters, cur, self, d, aw__lock_giveback, l,
+                                      AW__WAIT_LOCK);
+    if (rc < 0)
+        return rc;
+    /* granted: release (or an ending owner) already made us the owner */
+    l->file = file;
+    l->line = line;
+    if (__builtin_expect(l->dead_task != NULL, 0)) {
+        aw__lock_pass(l);
+        return aw__lock_owner_died(l);
+    }
+    return 0;
 }
 
-/* The acquire, by the running coroutine cur (NULL outside a task). */
-static inline __attribute__((always_inline)) int aw__lock_acquire_in(aw_lock_t *l, aw_task_t *cur,
-                                                                     const char *file, int line) {
+/* The acquire, by the running coroutine cur (NULL outside a task): the
+ * general one. */
+static __attribute__((noinline)) int aw__lock_acquire_slow(aw_lock_t *l, aw_task_t *cur,
+                                                           const char *file, int line) {
     if (!cur)
         return aw__no_task("aw_lock_acquire");
     aw_task_t *self = aw__task_self_of(cur);
@@ -108,19 +121,32 @@ static inline __attribute__((always_inline)) int aw__lock_acquire_in(aw_lock_t *
             aw_yield(); /* fairness; a cancel here is seen at the next checkpoint */
         return 0;
     }
-    l->streak = 0;
     /* the point above was the wait's: it is not made twice */
-    rc = aw__lock_wait(l, cur, self, d);
-    if (rc < 0)
-        return rc;
-    /* granted: release (or an ending owner) already made us the owner */
-    l->file = file;
-    l->line = line;
-    if (__builtin_expect(l->dead_task != NULL, 0)) {
-        aw__lock_pass(l);
-        return aw__lock_owner_died(l);
+    return aw__lock_wait(l, cur, self, d, file, line);
+}
+
+/* The same when its point is clear (no trace hook, no cancel, no
+ * deadline: aw__point_clear) and nothing unusual happens, inline; every
+ * other case goes to the general acquire, which makes the point itself.
+ * Each call here is the last thing done (no register kept across it). */
+static inline __attribute__((always_inline)) int aw__lock_acquire_in(aw_lock_t *l, aw_task_t *cur,
+                                                                     const char *file, int line) {
+    if (__builtin_expect(!cur || AW__TRACING(cur) || !aw__point_clear(cur), 0))
+        return aw__lock_acquire_slow(l, cur, file, line);
+    aw_task_t *self = aw__task_self_of(cur);
+    if (__builtin_expect(!l->owner, 1) && !l->waiters.head) {
+        if (__builtin_expect(l->dead_task != NULL || (l->streak + 1) % AW__STREAK_YIELD == 0, 0))
+            return aw__lock_acquire_slow(l, cur, file, line);
+        l->streak++;
+        aw__lock_own(l, self, true);
+        l->file = file;
+        l->line = line;
+        return 0;
     }
-    return 0;
+    if (__builtin_expect(l->owner == self, 0))
+        return aw__lock_acquire_slow(l, cur, file, line); /* -EDEADLK */
+    /* the point (clear) was the wait's: it is not made twice */
+    return aw__lock_wait(l, cur, self, AW_NEVER, file, line);
 }
 
 int aw__lock_acquire_at(aw_lock_t *l, const char *file, int line) {
