@@ -332,20 +332,24 @@ static inline void aw__task_unwait(aw_task_t *t) {
 /* Every suspension of a task goes through here: the stack canary is
  * checked each time the task switches out, whatever it waits for. The
  * loop's park is inlined: the switch sits in the frame of the wait, and
- * the registers it clobbers are saved once. */
-static inline __attribute__((always_inline)) void aw__task_park(aw_task_t *t) {
+ * the registers it clobbers are saved once. queued: t yields (it is on
+ * the run queue), else it waits. unhooked: the caller saw no trace hook
+ * and nothing since could set one (no SUSPEND event to test for). */
+static inline __attribute__((always_inline)) void aw__task_park(aw_task_t *t, bool queued,
+                                                                bool unhooked) {
     aw__task_stack_check(t);
-    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
-    aw__loop_park_inline(t->loop);
+    if (!unhooked)
+        AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
+    aw__loop_park_inline(t->loop, queued);
     AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
     t->state = AW__T_RUNNING;
 }
 
 /* The wait, once its cancellation point passed: arm the timer at `until`
  * (the wait's own deadline, or the chain's if sooner), park. What
- * aw__task_wait returns. */
+ * aw__task_wait returns. unhooked: as aw__task_park's. */
 static inline __attribute__((always_inline)) int aw__task_suspend(aw_task_t *t, aw_ns_t until,
-                                                                   int cancellable) {
+                                                                   int cancellable, bool unhooked) {
     if (until != AW_NEVER && aw__timer_arm(&t->loop->timers, &t->timer, until) < 0) {
         aw__task_unwait(t);
         return aw__raise_at(t, __FILE__, __LINE__, __func__, -ENOMEM, "cannot arm a timer");
@@ -353,7 +357,7 @@ static inline __attribute__((always_inline)) int aw__task_suspend(aw_task_t *t, 
     t->cancellable = (uint8_t)cancellable;
     t->state = AW__T_WAITING;
     t->wake_rc = 0;
-    aw__task_park(t);
+    aw__task_park(t, false, unhooked);
     t->unwait = NULL;
     int rc = t->wake_rc;
     if (rc == -ECANCELED) {
@@ -373,7 +377,7 @@ static inline __attribute__((always_inline)) int aw__task_wait_point(aw_task_t *
         return aw__task_wait(t, until, 1);
     assert(t == aw__task_cur());
     t->wait_until = until;
-    return aw__task_suspend(t, d < until ? d : until, 1);
+    return aw__task_suspend(t, d < until ? d : until, 1, true);
 }
 
 /* track.c: report every resource still open, free the records; the

@@ -81,7 +81,7 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
         if (d < until)
             until = d;
     }
-    return aw__task_suspend(t, until, cancellable);
+    return aw__task_suspend(t, until, cancellable, false);
 }
 
 int aw_sleep_until(aw_ns_t deadline) {
@@ -106,7 +106,7 @@ int aw_sleep(aw_ns_t ns) {
 static __attribute__((noinline)) int aw__task_yield(aw_task_t *t) {
     t->state = AW__T_READY;
     aw__loop_ready(t->loop, &t->coro);
-    aw__task_park(t);
+    aw__task_park(t, true, false);
     return 0;
 }
 

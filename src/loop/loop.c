@@ -146,7 +146,7 @@ void aw__loop_fini(aw_loop_t *l) {
     aw__coro_fini(&l->main);
 }
 
-void aw__loop_park(aw_loop_t *l) { aw__loop_park_inline(l); }
+void aw__loop_park(aw_loop_t *l) { aw__loop_park_inline(l, true); }
 
 void aw__loop_die(aw_loop_t *l) {
     aw__coro_t *cur = l->cur, *next = &l->main;

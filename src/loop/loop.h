@@ -175,12 +175,14 @@ void aw__loop_park(aw_loop_t *l);
  * switch in its own frame, so the callee-saved registers the switch
  * clobbers are saved once, not once per layer (and no call or return
  * is added around the switch). */
-static inline __attribute__((always_inline)) void aw__loop_park_inline(aw_loop_t *l) {
+/* queued: the running coroutine may be on the run queue (it yields);
+ * false for a wait, which the queue's head then cannot be. */
+static inline __attribute__((always_inline)) void aw__loop_park_inline(aw_loop_t *l, bool queued) {
     aw__coro_t *cur = l->cur, *next = &l->main;
     if (l->budget > 0 && l->rq_head) {
         l->budget--;
         next = aw__loop_pop(l);
-        if (next == cur)
+        if (queued && next == cur)
             return; /* it yielded and nothing else was ready */
     }
     l->cur = next;

@@ -52,7 +52,15 @@ static inline int aw__wq_grant(aw__wq_t *q) {
     aw__wnode_t *n = aw__wq_first(q);
     if (!n)
         return 0;
-    aw__wq_remove(q, n);
+    /* aw__wq_remove of the head; the node's links are left as they are
+     * (its waiter reads only n->q and n->granted) */
+    aw__link_t *next = n->link.next;
+    q->head = next;
+    if (next)
+        next->prev = NULL;
+    else
+        q->tail = NULL;
+    n->q = NULL;
     n->granted = 1;
     aw__wq_wake(n->task);
     return 1;
