@@ -134,12 +134,12 @@ static inline aw_task_t *aw__task_cur(void) {
 
 /* aw_task_self, inline: a generator's code runs on behalf of its
  * consumer, so it is that task (what owns a lock, what a dump names). */
-static inline aw_task_t *aw__task_self(void) {
-    aw_task_t *t = aw__task_cur();
+static inline aw_task_t *aw__task_self_of(aw_task_t *t) {
     while (t && t->delegator && t->delegator->delegate == t)
         t = t->delegator;
     return t;
 }
+static inline aw_task_t *aw__task_self(void) { return aw__task_self_of(aw__task_cur()); }
 
 /* task.c */
 /* Set by sync/lock.c once a lock has an owner: called as a task that still
@@ -262,9 +262,14 @@ aw_ns_t aw__deadline(aw_task_t *t);                /* effective; starts an exit'
  * Inline: the common case (known chain, no cancel, no deadline) is a
  * few loads at the call site. */
 int aw__point_slow(aw_task_t *t, aw_ns_t *deadline);
-static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+/* The common case of a point, known without a call: t's chain is known
+ * and shows no cancel and no deadline (the point returns 0, AW_NEVER). */
+static inline bool aw__point_clear(const aw_task_t *t) {
     const aw_scope_t *s = t->scope;
-    if (__builtin_expect(aw__scope_known(s) && s->chain_deadline == AW_NEVER && !s->chain_cancelled, 1)) {
+    return aw__scope_known(s) && s->chain_deadline == AW_NEVER && !s->chain_cancelled;
+}
+static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
+    if (__builtin_expect(aw__point_clear(t), 1)) {
         if (deadline)
             *deadline = AW_NEVER;
         return 0;
@@ -315,6 +320,68 @@ aw_err_t *aw__err_strip_cancels(aw_err_t *e);
  * the outer scope finds when it absorbs its cancel (M4). */
 void aw__err_sink(aw_task_t *t, uint64_t mark);
 aw_err_t *aw__err_detach(aw_task_t *t);            /* take the pending chain */
+
+/* ---- the suspension itself (task.c's waits; sync/wq.c's, inline) ---- */
+
+/* Leave the wait structure early (the wait ends before it began). */
+static inline void aw__task_unwait(aw_task_t *t) {
+    if (t->unwait) {
+        void (*u)(aw_task_t *) = t->unwait;
+        t->unwait = NULL;
+        u(t);
+    }
+}
+
+/* Every suspension of a task goes through here: the stack canary is
+ * checked each time the task switches out, whatever it waits for. The
+ * loop's park is inlined: the switch sits in the frame of the wait, and
+ * the registers it clobbers are saved once. queued: t yields (it is on
+ * the run queue), else it waits. unhooked: the caller saw no trace hook
+ * and nothing since could set one (no SUSPEND event to test for). */
+static inline __attribute__((always_inline)) void aw__task_park(aw_task_t *t, bool queued,
+                                                                bool unhooked) {
+    aw__task_stack_check(t);
+    if (!unhooked)
+        AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
+    aw__loop_park_inline(t->loop, queued);
+    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
+    t->state = AW__T_RUNNING;
+}
+
+/* The wait, once its cancellation point passed: arm the timer at `until`
+ * (the wait's own deadline, or the chain's if sooner), park. What
+ * aw__task_wait returns. unhooked: as aw__task_park's. */
+static inline __attribute__((always_inline)) int aw__task_suspend(aw_task_t *t, aw_ns_t until,
+                                                                   int cancellable, bool unhooked) {
+    if (until != AW_NEVER && aw__timer_arm(&t->loop->timers, &t->timer, until) < 0) {
+        aw__task_unwait(t);
+        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ENOMEM, "cannot arm a timer");
+    }
+    t->cancellable = (uint8_t)cancellable;
+    t->state = AW__T_WAITING;
+    t->wake_rc = 0;
+    aw__task_park(t, false, unhooked);
+    t->unwait = NULL;
+    int rc = t->wake_rc;
+    if (rc == -ECANCELED) {
+        aw__expire(t, aw_now()); /* a deadline that landed in the same tick */
+        return aw__raise_cancel(t);
+    }
+    return rc;
+}
+
+/* aw__task_wait(t, until, 1), right after a cancellation point of t that
+ * passed (aw__point returned 0 and the effective deadline d) with nothing
+ * run since: the point is not made twice. Unless a trace hook is set: it
+ * may act at every point (cancel, reschedule), and gets this one too. */
+static inline __attribute__((always_inline)) int aw__task_wait_point(aw_task_t *t, aw_ns_t until,
+                                                                      aw_ns_t d) {
+    if (AW__TRACING(t))
+        return aw__task_wait(t, until, 1);
+    assert(t == aw__task_cur());
+    t->wait_until = until;
+    return aw__task_suspend(t, d < until ? d : until, 1, true);
+}
 
 /* track.c: report every resource still open, free the records; the
  * count. Called at loop close. */

@@ -289,21 +289,38 @@ static __attribute__((noinline, cold)) int aw__scope_enter_busy(const aw_scope_t
                     "a scope can be entered once at a time", aw_task_name(s->task));
 }
 
+/* Ordered so that only s lives across the clock read: fewer registers
+ * to save. */
 static int aw__scope_enter(void *self, void **out) {
     aw_scope_t *s = self;
     if (__builtin_expect(s->task != NULL, 0)) /* again: the scope chain would be a cycle */
         return aw__scope_enter_busy(s);
+    assert(!s->lazy); /* only an exit's shield is (with.c), never entered as a manager */
+    *out = s;
     if (s->rel != AW_NEVER) {
         /* relative to the clock now, as Trio's current_time(): the loop's
          * cached time may be a whole round old, and the deadline early */
-        aw_ns_t now = aw_now();
-        s->deadline = s->rel > AW_NEVER - now ? AW_NEVER : now + s->rel;
+        aw_ns_t d;
+        if (__builtin_add_overflow(aw__clock_now(), s->rel, &d))
+            d = AW_NEVER; /* far beyond any clock: never */
+        s->deadline = d;
     }
-    aw_task_t *t = aw__task_cur();
+    /* entered by a with block, which runs only in a task (with.c) */
+    aw_task_t *t = (aw_task_t *)aw__loop_tls->cur;
+    assert(t == aw__task_cur() && t);
+    aw_scope_t *p = t->scope;
     s->task = t;
-    aw__scope_link(s, t->scope);
+    s->parent = p;
+    /* aw__scope_link for a scope that is not lazy, its common case first */
+    uint64_t epoch = aw__scope_epoch;
+    if (__builtin_expect(!s->shield && p->epoch == epoch && !p->held, 1)) {
+        s->chain_deadline = s->deadline < p->chain_deadline ? s->deadline : p->chain_deadline;
+        s->chain_cancelled = s->cancelled | p->chain_cancelled;
+        s->epoch = epoch;
+    } else {
+        aw__scope_link(s, p);
+    }
     t->scope = s;
-    *out = s;
     return 0;
 }
 

@@ -67,25 +67,6 @@ void aw__task_stack_fail(aw_task_t *t) {
     abort();
 }
 
-/* Leave the wait structure early (the wait ends before it began). */
-static void aw__task_unwait(aw_task_t *t) {
-    if (t->unwait) {
-        void (*u)(aw_task_t *) = t->unwait;
-        t->unwait = NULL;
-        u(t);
-    }
-}
-
-/* Every suspension of a task goes through here: the stack canary is
- * checked each time the task switches out, whatever it waits for. */
-static void aw__task_park(aw_task_t *t) {
-    aw__task_stack_check(t);
-    AW__TRACE(t, AW_TRACE_SUSPEND, NULL, 0);
-    aw__loop_park(t->loop);
-    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0);
-    t->state = AW__T_RUNNING;
-}
-
 int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
     assert(t == aw__task_cur()); /* only a task suspends itself */
     t->wait_until = until;
@@ -100,21 +81,7 @@ int aw__task_wait(aw_task_t *t, aw_ns_t until, int cancellable) {
         if (d < until)
             until = d;
     }
-    if (until != AW_NEVER && aw__timer_arm(&t->loop->timers, &t->timer, until) < 0) {
-        aw__task_unwait(t);
-        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ENOMEM, "cannot arm a timer");
-    }
-    t->cancellable = (uint8_t)cancellable;
-    t->state = AW__T_WAITING;
-    t->wake_rc = 0;
-    aw__task_park(t);
-    t->unwait = NULL;
-    int rc = t->wake_rc;
-    if (rc == -ECANCELED) {
-        aw__expire(t, aw_now()); /* a deadline that landed in the same tick */
-        return aw__raise_cancel(t);
-    }
-    return rc;
+    return aw__task_suspend(t, until, cancellable, false);
 }
 
 int aw_sleep_until(aw_ns_t deadline) {
@@ -134,6 +101,33 @@ int aw_sleep(aw_ns_t ns) {
     return aw_sleep_until(ns >= AW_NEVER - now ? AW_NEVER : now + ns);
 }
 
+/* The yield through the scheduler (the round's budget is spent) or with
+ * a trace hook set: queued, parked. */
+static __attribute__((noinline)) int aw__task_yield(aw_task_t *t) {
+    t->state = AW__T_READY;
+    aw__loop_ready(t->loop, &t->coro);
+    aw__task_park(t, true, false);
+    return 0;
+}
+
+/* The yield's direct switch to next, the head of the run queue, while
+ * the round's budget lasts: what aw__task_park does then, with the queue
+ * turned once (next off its head, t on its tail) instead of a push and a
+ * pop. In a frame of its own: the registers the switch clobbers are
+ * saved only when it switches. */
+static __attribute__((noinline)) int aw__task_yield_to(aw_task_t *t, aw__coro_t *next) {
+    aw_loop_t *l = t->loop;
+    t->state = AW__T_READY;
+    aw__loop_rotate(l, &t->coro);
+    l->cur = next;
+    l->switches++;
+    aw__coro_switch(&t->coro, next, 0);
+    aw__loop_after_switch(l);
+    AW__TRACE(t, AW_TRACE_RESUME, NULL, 0); /* a hook set while it was switched out */
+    t->state = AW__T_RUNNING;
+    return 0;
+}
+
 int aw_yield(void) {
     aw_task_t *t = aw__task_cur();
     if (!t)
@@ -142,10 +136,20 @@ int aw_yield(void) {
     int rc = aw__point(t, NULL);
     if (rc < 0)
         return rc;
-    t->state = AW__T_READY;
-    aw__loop_ready(t->loop, &t->coro);
-    aw__task_park(t);
-    return 0;
+    aw_loop_t *l = t->loop;
+    if (__builtin_expect(l->budget > 0 && !AW__TRACING(t), 1)) {
+        aw__coro_t *next = l->rq_head;
+        l->budget--;
+        aw__task_stack_check(t);
+        /* nothing else is ready and the round goes on: the park would
+         * take this task off the run queue again at once (a lock's holder
+         * yielding while the others wait for the lock); the same without
+         * the queue's round trip */
+        if (!next)
+            return 0;
+        return aw__task_yield_to(t, next);
+    }
+    return aw__task_yield(t);
 }
 
 int aw_checkpoint(void) {

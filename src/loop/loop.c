@@ -28,11 +28,7 @@ void aw__loop_signals(aw_loop_t *l) {
         l->on_signal(l);
 }
 
-aw_ns_t aw_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+aw_ns_t aw_now(void) { return aw__clock_now(); }
 
 aw_loop_t *aw_loop_current(void) { return aw__loop_tls; }
 
@@ -150,19 +146,7 @@ void aw__loop_fini(aw_loop_t *l) {
     aw__coro_fini(&l->main);
 }
 
-void aw__loop_park(aw_loop_t *l) {
-    aw__coro_t *cur = l->cur, *next = &l->main;
-    if (l->budget > 0 && l->rq_head) {
-        l->budget--;
-        next = aw__loop_pop(l);
-        if (next == cur)
-            return; /* it yielded and nothing else was ready */
-    }
-    l->cur = next;
-    l->switches++;
-    aw__coro_switch(cur, next, 0);
-    aw__loop_after_switch(l);
-}
+void aw__loop_park(aw_loop_t *l) { aw__loop_park_inline(l, true); }
 
 void aw__loop_die(aw_loop_t *l) {
     aw__coro_t *cur = l->cur, *next = &l->main;

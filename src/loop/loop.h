@@ -10,7 +10,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <time.h>
 
+/* aw_now, inline: CLOCK_MONOTONIC in ns (a deadline scope reads it as it
+ * is entered). */
+static inline aw_ns_t aw__clock_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (aw_ns_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 /* ---- timers (timer.c): a 4-ary min-heap of absolute deadlines ----
  * The heap never writes into a timer while it sifts: a slot names its
  * timer by an id, an entry in a dense table of the heap's own, and a
@@ -141,6 +149,17 @@ static inline aw__coro_t *aw__loop_pop(aw_loop_t *l) {
     return c;
 }
 
+/* A yield's turn of the queue: its head (the queue is not empty) comes
+ * off and c goes on at the back, rq_len unchanged; no branch. Returns the
+ * head, to run next. */
+static inline aw__coro_t *aw__loop_rotate(aw_loop_t *l, aw__coro_t *c) {
+    aw__coro_t *h = l->rq_head;
+    c->next = NULL;
+    l->rq_tail->next = c; /* h->next when h is the tail: then c is the new head */
+    l->rq_head = h->next;
+    l->rq_tail = c;
+    return h;
+}
 static inline void aw__loop_after_switch(aw_loop_t *l) {
     if (l->dead) {
         aw__coro_t *d = l->dead;
@@ -153,6 +172,25 @@ static inline void aw__loop_after_switch(aw_loop_t *l) {
  * straight to the next ready coroutine while this round's budget lasts,
  * else to the scheduler. */
 void aw__loop_park(aw_loop_t *l);
+/* The same, inline: the task layer's one park (core/task.c) keeps the
+ * switch in its own frame, so the callee-saved registers the switch
+ * clobbers are saved once, not once per layer (and no call or return
+ * is added around the switch). */
+/* queued: the running coroutine may be on the run queue (it yields);
+ * false for a wait, which the queue's head then cannot be. */
+static inline __attribute__((always_inline)) void aw__loop_park_inline(aw_loop_t *l, bool queued) {
+    aw__coro_t *cur = l->cur, *next = &l->main;
+    if (l->budget > 0 && l->rq_head) {
+        l->budget--;
+        next = aw__loop_pop(l);
+        if (queued && next == cur)
+            return; /* it yielded and nothing else was ready */
+    }
+    l->cur = next;
+    l->switches++;
+    aw__coro_switch(cur, next, 0);
+    aw__loop_after_switch(l);
+}
 
 /* The running coroutine is finished: switch away for good; the loop reaps
  * it (l->reap) once off its stack. */

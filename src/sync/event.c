@@ -6,13 +6,17 @@
 static void aw__event_noop(void *p) { (void)p; }
 
 int aw_event_wait(aw_event_t *e) {
-    if (!aw__task_cur())
+    aw_task_t *t = aw__task_cur();
+    if (!t)
         return aw__no_task("aw_event_wait");
-    int rc = aw_checkpoint();
+    AW__TRACE(t, AW_TRACE_POINT, NULL, 0); /* aw_checkpoint, inline */
+    aw_ns_t d;
+    int rc = aw__point(t, &d);
     if (rc < 0 || e->set)
         return rc;
-    rc = aw__wq_wait(&e->waiters, aw__event_noop, e, AW__WAIT_EVENT);
-    return rc;
+    /* the point above was the wait's: it is not made twice */
+    return aw__wq_wait_point(&e->waiters, t, aw__task_self_of(t), d, aw__event_noop, e,
+                             AW__WAIT_EVENT);
 }
 
 void aw_event_set(aw_event_t *e) {

@@ -8,9 +8,12 @@ enum { AW__STREAK_YIELD = 128 };
 static void aw__sem_giveback(void *p) { aw_sem_release(p); }
 
 int aw_sem_acquire(aw_sem_t *s) {
-    if (!aw__task_cur())
+    aw_task_t *t = aw__task_cur();
+    if (!t)
         return aw__no_task("aw_sem_acquire");
-    int rc = aw_checkpoint();
+    AW__TRACE(t, AW_TRACE_POINT, NULL, 0); /* aw_checkpoint, inline */
+    aw_ns_t d;
+    int rc = aw__point(t, &d);
     if (rc < 0)
         return rc;
     if (s->value > 0 && !s->waiters.head) {
@@ -20,7 +23,9 @@ int aw_sem_acquire(aw_sem_t *s) {
         return 0;
     }
     s->streak = 0;
-    return aw__wq_wait(&s->waiters, aw__sem_giveback, s, AW__WAIT_SEMAPHORE);
+    /* the point above was the wait's: it is not made twice */
+    return aw__wq_wait_point(&s->waiters, t, aw__task_self_of(t), d, aw__sem_giveback, s,
+                             AW__WAIT_SEMAPHORE);
 }
 
 int aw_sem_release(aw_sem_t *s) {

@@ -1,7 +1,7 @@
 /* wq.c: waiting in a FIFO queue, cancellably. */
 #include "wq.h"
 
-static void aw__wq_unwait(aw_task_t *t) {
+void aw__wq_unwait(aw_task_t *t) {
     aw__wnode_t *n = t->wait_obj;
     if (n->q)
         aw__wq_remove(n->q, n);
@@ -10,24 +10,14 @@ static void aw__wq_unwait(aw_task_t *t) {
 int aw__wq_wait(aw__wq_t *q, void (*giveback)(void *), void *obj, aw__wait_kind_t kind) {
     aw_task_t *t = aw__task_cur();
     aw__wnode_t n = {.task = t, .who = aw__task_self()};
-    aw__wq_push(q, &n);
-    t->wait_obj = &n;
-    t->unwait = aw__wq_unwait;
-    t->wait_kind = (uint8_t)kind;
-    t->wait_on = obj;
+    aw__wq_enqueue(q, &n, t, obj, kind);
     int rc = aw__task_wait(t, AW_NEVER, 1);
-    t->wait_kind = AW__WAIT_NONE;
-    if (n.q)
-        aw__wq_remove(q, &n);
-    if (n.granted && rc == 0 && aw__cancelled(t)) {
-        giveback(obj); /* woken, then cancelled before it ran: pass it on */
-        return aw__raise_cancel(t);
-    }
-    if (n.granted && rc < 0) {
-        giveback(obj);
-        return rc;
-    }
-    return rc;
+    return aw__wq_waited(q, &n, t, rc, giveback, obj);
+}
+
+int aw__wq_wait_point(aw__wq_t *q, aw_task_t *t, aw_task_t *who, aw_ns_t d,
+                      void (*giveback)(void *), void *obj, aw__wait_kind_t kind) {
+    return aw__wq_wait_point_inline(q, t, who, d, giveback, obj, kind);
 }
 
 int aw__wq_wait_shielded(aw__wq_t *q, const void *obj) {

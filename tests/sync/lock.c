@@ -300,3 +300,41 @@ static int reacquire_cancelled(void *arg) {
 Test(lock, a_cancel_pending_wins_over_reacquiring_a_held_lock) {
     aw_test_run(reacquire_cancelled, NULL, 0);
 }
+
+/* A waiter under a deadline: one that expires leaves the queue with
+ * -ECANCELED and costs nobody a place; one that does not (its timer is
+ * armed for the wait) is granted the lock, and its timer goes with the
+ * wake-up. The acquire's path for a chain with a deadline (the inline
+ * path takes only a clear point). */
+static int timed_waiter(void *arg) {
+    aw_ns_t after = *(aw_ns_t *)arg;
+    int rc = -1;
+    aw_with (aw_scope_t *s, aw_move_on_after(after)) {
+        rc = aw_lock_acquire(&lk);
+        note(rc == 0 ? "got" : aw_scope_expired(s) ? "expired" : "cancelled");
+        if (rc == 0) {
+            cr_assert_eq(aw_lock_owner(&lk), aw_task_self());
+            aw_lock_release(&lk);
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+static int deadline_body(void *arg) {
+    static aw_ns_t soon = AW_MS(1), late = AW_SEC(100);
+    aw_task_t *a, *b;
+    aw_lock_acquire(&lk);
+    aw_spawn(NULL, timed_waiter, &soon, &a);
+    aw_spawn(NULL, timed_waiter, &late, &b);
+    aw_task_join(a); /* its deadline expires while the lock is held */
+    cr_assert_str_eq(log_, "expired;");
+    aw_lock_release(&lk); /* to b, queued behind a */
+    aw_task_join(b);
+    cr_assert_str_eq(log_, "expired;got;");
+    cr_assert_null(aw_lock_owner(&lk));
+    aw_loop_stats_t st;
+    aw_loop_stats(&st);
+    cr_assert_eq(st.timers, 0, "no timer left armed by the granted wait");
+    return 0;
+}
+Test(lock, a_waiter_under_a_deadline_expires_or_is_granted) { aw_test_run(deadline_body, NULL, 0); }
