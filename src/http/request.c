@@ -33,15 +33,61 @@ static bool aw__header_named(const char *line, const char *name, size_t nl) {
     return !strncasecmp(line, name, nl) && (line[nl] == ':' || line[nl] == ';');
 }
 
+/* The session's resolved URL for the request URL u (asked without
+ * query pairs), or -1. */
+static int aw__http_url_find(const aw_http_session_t *s, const char *u) {
+    for (size_t i = 0; i < s->nurls; i++)
+        if (!strcmp(s->urls[i].req, u))
+            return (int)i;
+    return -1;
+}
+
+/* Keep u's resolution (h, its full URL url) for the session's next
+ * requests of u, in place of the oldest when all are taken. Without the
+ * memory for it nothing is kept: the next request resolves again. */
+static void aw__http_url_keep(aw_http_session_t *s, const char *u, const char *url, CURLU *h) {
+    char *k = aw__strdup(u), *f = aw__strdup(url);
+    CURLU *c = curl_url_dup(h);
+    if (!k || !f || !c) {
+        aw__free(k);
+        aw__free(f);
+        curl_url_cleanup(c);
+        return;
+    }
+    size_t i = s->nurls < AW__HTTP_URLS ? s->nurls++ : s->url_next;
+    if (i == s->url_next) {
+        s->url_next = (s->url_next + 1) % AW__HTTP_URLS;
+        if (s->urls[i].req) { /* the oldest goes */
+            aw__free(s->urls[i].req);
+            aw__free(s->urls[i].url);
+            curl_url_cleanup(s->urls[i].h);
+        }
+    }
+    s->urls[i].req = k;
+    s->urls[i].url = f;
+    s->urls[i].h = c;
+}
+
 /* The full URL, by libcurl's URL API: req->url resolved against the
  * session's base_url as a browser would (RFC 3986: "/x" replaces the
  * base's path, "x" replaces its last segment, a query may hold "://"),
- * then the query pairs appended, each name and value escaped. Sets *out
- * (malloc'd) or raises: -EINVAL (malformed, or relative without a base),
- * -ENOMEM. */
-static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req, char **out) {
+ * then the query pairs appended, each name and value escaped. Sets r->url
+ * (malloc'd) and r->uh, the same parsed, which curl is handed instead of
+ * the string (CURLOPT_CURLU: curl would parse the string and format it
+ * again, ~11,800 instructions). A URL without query pairs is resolved
+ * once per session (AW__HTTP_URLS). Raises: -EINVAL (malformed, or
+ * relative without a base), -ENOMEM. */
+static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req,
+                        aw_http_response_t *r) {
     const char *m = req->method ? req->method : "GET";
     const char *u = req->url ? req->url : "";
+    bool pairs = req->query && req->query[0] && req->query[1];
+    int at = pairs ? -1 : aw__http_url_find(s, u);
+    if (at >= 0) {
+        r->uh = curl_url_dup(s->urls[at].h);
+        r->url = aw__strdup(s->urls[at].url);
+        return r->uh && r->url ? 0 : aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    }
     char *full = NULL;
     int rc = 0;
     CURLUcode uc = CURLUE_OK;
@@ -89,10 +135,14 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
             goto out;
         }
     }
-    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(*out = aw__strdup(full))) {
+    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(r->url = aw__strdup(full))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto out;
     }
+    if (!pairs)
+        aw__http_url_keep(s, u, r->url, h);
+    r->uh = h;
+    h = NULL;
 out:
     curl_free(full);
     curl_url_cleanup(h);
@@ -137,7 +187,8 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     }
     /* what may differ: set every time, to its value or its default, so
      * that a reused handle needs no curl_easy_reset */
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_URL, r->url);  /* the string for messages and */
+    curl_easy_setopt(e, CURLOPT_CURLU, r->uh); /* its parts: curl reparses neither */
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -341,6 +392,7 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
      * set: if the next hop cannot start, aw__http_remove ends the
      * transfer (its curl_multi_remove_handle is then a no-op) */
     curl_multi_remove_handle(s->multi, e);
+    curl_easy_setopt(e, CURLOPT_CURLU, NULL); /* the next hop: curl parses the string */
     curl_easy_setopt(e, CURLOPT_URL, next);
     aw__free(next);
     if (drop) {
@@ -394,7 +446,7 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     bool fresh = !s->nspare;
     r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
     int rc;
-    if (!r->easy || (rc = aw__http_url(s, r->easy, req, &r->url)) < 0) {
+    if (!r->easy || (rc = aw__http_url(s, r->easy, req, r)) < 0) {
         if (!r->easy)
             rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         if (fresh && r->easy) { /* never set up: must not join the spares */

@@ -205,6 +205,15 @@ static void aw__http_act(aw_http_session_t *s, curl_socket_t fd, int flags) {
     aw__http_check(s, curl_multi_socket_action(s->multi, fd, flags, &running));
 }
 
+void aw__http_urls_free(aw_http_session_t *s) {
+    for (size_t i = 0; i < s->nurls; i++) {
+        aw__free(s->urls[i].req);
+        aw__free(s->urls[i].url);
+        curl_url_cleanup(s->urls[i].h);
+    }
+    s->nurls = s->url_next = 0;
+}
+
 static void aw__http_free(aw_http_session_t *s) {
     if (s->multi)
         curl_multi_cleanup(s->multi); /* closes the pooled connections */
@@ -225,6 +234,7 @@ static void aw__http_free(aw_http_session_t *s) {
     aw__free(s->socks);
     aw__free(s->base_url);
     curl_url_cleanup(s->base_h);
+    aw__http_urls_free(s);
     aw__free(s->ca_file);
     aw__free(s->protocols);
     aw_track_close(&s->track);

@@ -546,6 +546,68 @@ Test(http, url_joined_by_curls_url_api, .init = start_nginx, .fini = stop_all) {
     cr_assert_eq(aw_test_fds(), fds);
 }
 
+/* A session keeps the URLs it resolved (request.c, AW__HTTP_URLS: 8)
+ * and hands curl the parsed URL (CURLOPT_CURLU): a URL asked again, the
+ * same URL with query pairs and then without, more URLs than are kept
+ * and the first again, a redirect on a handle that had a parsed URL and
+ * the handle's next request, each reaches the server as asked. */
+static int t_url_kept(void *arg) {
+    char base[128], out[256], want[256];
+    snprintf(base, sizeof base, "%s/sub/", srv.url);
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = base)) {
+        for (int i = 0; i < 3; i++) {
+            cr_assert_gt(get_text(s, "../echo?k=v", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "GET /echo?k=v len= ua= x=\n", "ask %d", i);
+        }
+        static const char *q[] = {"p", "1", NULL};
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/echo", .query = q)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "GET /echo?p=1 len= ua= x=\n");
+        }
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "the pairs stay with their request");
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/echo", .query = q)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "GET /echo?p=1 len= ua= x=\n", "pairs on a kept URL");
+        }
+        for (int round = 0; round < 2; round++)
+            for (int i = 0; i < 12; i++) {
+                char u[64];
+                snprintf(u, sizeof u, "/echo?n=%d", i);
+                cr_assert_gt(get_text(s, u, out, sizeof out, NULL), 0);
+                snprintf(want, sizeof want, "GET /echo?n=%d len= ua= x=\n", i);
+                cr_assert_str_eq(out, want, "round %d", round);
+            }
+        for (int i = 0; i < 2; i++) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/redirect")) {
+                snprintf(want, sizeof want, "%s/index.html", srv.url);
+                cr_assert_str_eq(aw_http_response_url(r), want);
+                cr_assert_eq(aw_http_response_status(r), 200);
+            }
+            cr_assert_gt(get_text(s, "../echo?k=v", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "GET /echo?k=v len= ua= x=\n", "after a redirect");
+        }
+        /* a response outlives its session: its URL is its own */
+        aw_http_session_t *s2;
+        aw_http_response_t *r;
+        cr_assert_eq(aw_http_session_open(&s2, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+        cr_assert_eq(aw_http_request(s2, &(aw_http_request_t){.url = "/index.html"}, &r), 0);
+        cr_assert_eq(aw_http_session_close(s2), 0);
+        snprintf(want, sizeof want, "%s/index.html", srv.url);
+        cr_assert_str_eq(aw_http_response_url(r), want);
+        aw_http_response_close(r);
+    }
+    return aw_status();
+}
+
+Test(http, url_kept_per_session_and_handed_parsed, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_url_kept, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
 /* A streamed upload with the caller's Content-Length (issue 11, 1.8):
  * that length and no chunking (both were sent; nginx refuses that with
  * 400), and the generator held to it. */
