@@ -29,11 +29,22 @@
 #define AW__HTTP_KEEP_ONE ((size_t)2 << 20)
 #define AW__HTTP_KEEP_ALL ((size_t)16 << 20)
 /* Request URLs a session keeps resolved (the caller's string, libcurl's
- * handle and its full URL): a URL asked for again costs a compare and a
- * copy, not curl_url_set's resolving against the base (~12,500
- * instructions: it formats the base, joins, and parses the result) and
- * curl_url_get (~6,200). Most sessions ask a few URLs over and over. */
+ * handle and its full URL): a URL asked for again costs a compare, not
+ * curl_url_set's resolving against the base (~12,500 instructions: it
+ * formats the base, joins, and parses the result) and curl_url_get
+ * (~6,200). Most sessions ask a few URLs over and over. */
 #define AW__HTTP_URLS 8
+
+/* A resolved request URL, shared by the session's list and the responses
+ * that asked for it (read only, curl included: CURLOPT_CURLU is copied
+ * by curl before use); freed by its last holder. */
+typedef struct aw__http_url {
+    char *req;                     /* the caller's string (NULL: not listed) */
+    char *url;                     /* the full URL, as libcurl writes it */
+    CURLU *h;                      /* the same, parsed */
+    size_t refs;
+    uint8_t https;                 /* its scheme is https */
+} aw__http_url_t;
 
 /* A socket as the session's epoll set sees it. Curl's REMOVE is applied
  * lazily: the socket stays registered (a kept-alive connection is usually
@@ -63,7 +74,7 @@ struct aw_http_session {
     char *base_url, *ca_file, *protocols;
     CURLU *base_h;                 /* base_url parsed, once (request URLs are resolved
                                       against a copy of it), NULL until the first */
-    struct { char *req, *url; CURLU *h; } urls[AW__HTTP_URLS]; /* see AW__HTTP_URLS */
+    aw__http_url_t *urls[AW__HTTP_URLS]; /* see AW__HTTP_URLS */
     size_t nurls, url_next;        /* entries in use; the one replaced next */
     char **headers;
     size_t nheaders;
@@ -92,8 +103,8 @@ struct aw_http_response {
     aw_http_session_t *s;          /* NULL once the session closed under us */
     aw_http_response_t *prev, *next; /* the session's live responses */
     CURL *easy;
-    char *url;                     /* what was asked (full URL) */
-    CURLU *uh;                     /* the same, parsed: curl's CURLOPT_CURLU (it
+    const char *url;               /* what was asked (full URL): u->url */
+    aw__http_url_t *u;             /* the same, parsed: curl's CURLOPT_CURLU (it
                                       parses no string of ours) */
     const char *method;
     struct curl_slist *req_headers;
@@ -151,8 +162,10 @@ static inline void aw__wake(aw_http_response_t *r) {
 
 /* session.c */
 size_t aw__http_max_text(const aw_http_session_t *s);
-/* Free the session's resolved URLs (request.c fills them). */
+/* Let go of the session's resolved URLs (request.c fills them). */
 void aw__http_urls_free(aw_http_session_t *s);
+/* Let go of u (NULL: nothing); its last holder frees it. */
+void aw__http_url_put(aw__http_url_t *u);
 /* Take r's transfer out of the multi handle (see session.c). */
 void aw__http_remove(aw_http_response_t *r, CURLcode result);
 /* After a task's curl call: act on curl's timer if due, re-arm the driver. */

@@ -33,60 +33,62 @@ static bool aw__header_named(const char *line, const char *name, size_t nl) {
     return !strncasecmp(line, name, nl) && (line[nl] == ':' || line[nl] == ';');
 }
 
-/* The session's resolved URL for the request URL u (asked without
- * query pairs), or -1. */
-static int aw__http_url_find(const aw_http_session_t *s, const char *u) {
-    for (size_t i = 0; i < s->nurls; i++)
-        if (!strcmp(s->urls[i].req, u))
-            return (int)i;
-    return -1;
+void aw__http_url_put(aw__http_url_t *u) {
+    if (!u || --u->refs)
+        return;
+    aw__free(u->req);
+    aw__free(u->url);
+    curl_url_cleanup(u->h);
+    aw__free(u);
 }
 
-/* Keep u's resolution (h, its full URL url) for the session's next
+/* The session's resolved URL for the request URL u (asked without
+ * query pairs), or NULL. */
+static aw__http_url_t *aw__http_url_find(const aw_http_session_t *s, const char *u) {
+    for (size_t i = 0; i < s->nurls; i++)
+        if (!strcmp(s->urls[i]->req, u))
+            return s->urls[i];
+    return NULL;
+}
+
+/* List e (resolved from the request URL u) for the session's next
  * requests of u, in place of the oldest when all are taken. Without the
- * memory for it nothing is kept: the next request resolves again. */
-static void aw__http_url_keep(aw_http_session_t *s, const char *u, const char *url, CURLU *h) {
-    char *k = aw__strdup(u), *f = aw__strdup(url);
-    CURLU *c = curl_url_dup(h);
-    if (!k || !f || !c) {
-        aw__free(k);
-        aw__free(f);
-        curl_url_cleanup(c);
+ * memory for it nothing is listed: the next request resolves again. */
+static void aw__http_url_keep(aw_http_session_t *s, const char *u, aw__http_url_t *e) {
+    if (!(e->req = aw__strdup(u)))
         return;
+    size_t i;
+    if (s->nurls < AW__HTTP_URLS) {
+        i = s->nurls++;
+    } else {
+        i = s->url_next;
+        s->url_next = (i + 1) % AW__HTTP_URLS;
+        aw__http_url_put(s->urls[i]); /* the oldest goes */
     }
-    size_t i = s->nurls < AW__HTTP_URLS ? s->nurls++ : s->url_next;
-    if (i == s->url_next) {
-        s->url_next = (s->url_next + 1) % AW__HTTP_URLS;
-        if (s->urls[i].req) { /* the oldest goes */
-            aw__free(s->urls[i].req);
-            aw__free(s->urls[i].url);
-            curl_url_cleanup(s->urls[i].h);
-        }
-    }
-    s->urls[i].req = k;
-    s->urls[i].url = f;
-    s->urls[i].h = c;
+    e->refs++;
+    s->urls[i] = e;
 }
 
 /* The full URL, by libcurl's URL API: req->url resolved against the
  * session's base_url as a browser would (RFC 3986: "/x" replaces the
  * base's path, "x" replaces its last segment, a query may hold "://"),
- * then the query pairs appended, each name and value escaped. Sets r->url
- * (malloc'd) and r->uh, the same parsed, which curl is handed instead of
- * the string (CURLOPT_CURLU: curl would parse the string and format it
- * again, ~11,800 instructions). A URL without query pairs is resolved
- * once per session (AW__HTTP_URLS). Raises: -EINVAL (malformed, or
- * relative without a base), -ENOMEM. */
+ * then the query pairs appended, each name and value escaped. Sets r->u
+ * (r->url: its string): the URL also parsed, which curl is handed
+ * instead of the string alone (CURLOPT_CURLU: curl would parse the
+ * string and format it again, ~11,800 instructions). A URL without
+ * query pairs is resolved once per session (AW__HTTP_URLS). Raises:
+ * -EINVAL (malformed, or relative without a base), -ENOMEM. */
 static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req,
                         aw_http_response_t *r) {
     const char *m = req->method ? req->method : "GET";
     const char *u = req->url ? req->url : "";
     bool pairs = req->query && req->query[0] && req->query[1];
-    int at = pairs ? -1 : aw__http_url_find(s, u);
-    if (at >= 0) {
-        r->uh = curl_url_dup(s->urls[at].h);
-        r->url = aw__strdup(s->urls[at].url);
-        return r->uh && r->url ? 0 : aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    aw__http_url_t *kept = pairs ? NULL : aw__http_url_find(s, u);
+    if (kept) {
+        kept->refs++;
+        r->u = kept;
+        r->url = kept->url;
+        return 0;
     }
     char *full = NULL;
     int rc = 0;
@@ -107,9 +109,12 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
         }
         s->base_h = b;
     }
+    aw__http_url_t *x = aw__calloc(1, sizeof *x);
     CURLU *h = s->base_h ? curl_url_dup(s->base_h) : curl_url();
-    if (!h)
-        return aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    if (!x || !h) {
+        rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        goto out;
+    }
     if ((uc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
         rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
         rc = aw_raise(rc, "%s %s: malformed URL%s (curl: %s)", m, u,
@@ -135,15 +140,24 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
             goto out;
         }
     }
-    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(r->url = aw__strdup(full))) {
+    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(x->url = aw__strdup(full))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto out;
     }
-    if (!pairs)
-        aw__http_url_keep(s, u, r->url, h);
-    r->uh = h;
+    x->h = h;
+    x->refs = 1;
+    x->https = !strncasecmp(x->url, "https:", 6);
     h = NULL;
+    r->u = x;
+    r->url = x->url;
+    x = NULL;
+    if (!pairs)
+        aw__http_url_keep(s, u, r->u);
 out:
+    if (x) {
+        aw__free(x->url);
+        aw__free(x);
+    }
     curl_free(full);
     curl_url_cleanup(h);
     return rc;
@@ -188,7 +202,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     /* what may differ: set every time, to its value or its default, so
      * that a reused handle needs no curl_easy_reset */
     curl_easy_setopt(e, CURLOPT_URL, r->url);  /* the string for messages and */
-    curl_easy_setopt(e, CURLOPT_CURLU, r->uh); /* its parts: curl reparses neither */
+    curl_easy_setopt(e, CURLOPT_CURLU, r->u->h); /* its parts: curl reparses neither */
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -197,7 +211,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
     /* HTTPS: wait for a connection being set up in case it multiplexes
      * (HTTP/2) rather than opening one per concurrent request */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)r->u->https);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;

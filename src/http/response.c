@@ -392,8 +392,7 @@ void aw__http_release(aw_http_response_t *r) {
         fclose(r->upload);
     curl_slist_free_all(r->req_headers);
     curl_slist_free_all(r->withheld); /* put back when the transfer was removed */
-    aw__free(r->url);
-    curl_url_cleanup(r->uh); /* a spare handle's CURLOPT_CURLU is set before it is used */
+    aw__http_url_put(r->u); /* a spare handle's CURLOPT_CURLU is set before it is used */
     aw__http_buf_give(r->s, &r->hdr);
     aw__http_buf_give(r->s, &r->body);
     aw__http_buf_give(r->s, &r->raw);

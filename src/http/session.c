@@ -206,11 +206,8 @@ static void aw__http_act(aw_http_session_t *s, curl_socket_t fd, int flags) {
 }
 
 void aw__http_urls_free(aw_http_session_t *s) {
-    for (size_t i = 0; i < s->nurls; i++) {
-        aw__free(s->urls[i].req);
-        aw__free(s->urls[i].url);
-        curl_url_cleanup(s->urls[i].h);
-    }
+    for (size_t i = 0; i < s->nurls; i++)
+        aw__http_url_put(s->urls[i]);
     s->nurls = s->url_next = 0;
 }
 
