@@ -17,7 +17,9 @@
 
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
 #define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
-#define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
+#define AW__HTTP_SPARE 64                 /* response records (and their easy handles) kept */
+#define AW__HTTP_KEEP_SMALL ((size_t)16 << 10) /* a reused record keeps a header or body
+                                                  buffer up to this size */
 /* Body buffers a session keeps for its next responses: at most this
  * many, each at least KEEP_MIN and at most KEEP_ONE bytes, KEEP_ALL in
  * all (header blocks are small: malloc's caches serve them). A body buffer sized from Content-Length and reused costs no
@@ -78,7 +80,10 @@ struct aw_http_session {
     size_t nurls, url_next;        /* entries in use; the one replaced next */
     char **headers;
     size_t nheaders;
-    CURL *spare[AW__HTTP_SPARE];
+    /* closed responses kept for the next requests, with their easy handle
+     * configured and their small buffers (aw__http_release): a request then
+     * allocates nothing and sets only the options that differ */
+    aw_http_response_t *spare[AW__HTTP_SPARE];
     size_t nspare;
     struct { char *p; size_t cap; } bufs[AW__HTTP_SPARE_BUFS]; /* see AW__HTTP_SPARE_BUFS */
     size_t nbufs, bufs_bytes;
@@ -150,6 +155,11 @@ struct aw_http_response {
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
     int own_error;                 /* our own failure under curl (-errno), or 0 */
+    /* what the easy handle holds, kept with it when the record is reused:
+     * options set to the same value again are skipped (request.c) */
+    uint8_t h_plain;               /* a GET's method, no body, no request headers */
+    uint8_t h_pipewait;
+    long h_ct, h_tt;               /* CONNECTTIMEOUT_MS, TIMEOUT_MS */
     struct curl_slist *withheld;   /* jar lines kept from this request (cookie.c) */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -213,8 +223,12 @@ void aw__http_buf_give(aw_http_session_t *s, aw__buf_t *b);
 void aw__http_bufs_free(aw_http_session_t *s);
 size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud);
 size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud);
-/* Free r and its buffers; its easy handle joins the session's spares. */
+/* Let go of r: kept for the session's next request (its easy handle
+ * and small buffers with it), or freed. */
 void aw__http_release(aw_http_response_t *r);
+/* Free r, its easy handle and its buffers (a spare of a session that
+ * closes). */
+void aw__http_record_free(aw_http_response_t *r);
 /* Tell curl which directions stay paused (may deliver data right away). */
 void aw__http_repause(aw_http_response_t *r);
 /* The error a finished transfer ended with: fills msg, returns the code

@@ -194,31 +194,51 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, aw__http_cookie_debug);
         }
     }
-    if (s->share) {
-        curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
-        curl_easy_setopt(e, CURLOPT_DEBUGDATA, r);
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 0L); /* on only while cookies are withheld */
+    if (fresh) { /* the record is the handle's for good (see aw__http_release) */
+        curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(e, CURLOPT_READDATA, r);
+        if (s->share) {
+            curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+            curl_easy_setopt(e, CURLOPT_DEBUGDATA, r);
+        }
     }
-    /* what may differ: set every time, to its value or its default, so
-     * that a reused handle needs no curl_easy_reset */
+    if (s->share)
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 0L); /* on only while cookies are withheld */
+    /* what may differ: set to its value or its default whenever the
+     * handle holds another (r->h_*), so that a reused handle needs no
+     * curl_easy_reset */
     curl_easy_setopt(e, CURLOPT_URL, r->url);  /* the string for messages and */
     curl_easy_setopt(e, CURLOPT_CURLU, r->u->h); /* its parts: curl reparses neither */
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    bool plain = !strcmp(m, "GET") && !req->body && !req->body_file && !req->body_gen &&
+                 !s->nheaders && !(req->headers && req->headers[0]);
+    if (!plain || !r->h_plain) {
+        r->h_plain = 0; /* until this request's options are all set */
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    }
     /* HTTPS: wait for a connection being set up in case it multiplexes
      * (HTTP/2) rather than opening one per concurrent request */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)r->u->https);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    if (r->h_pipewait != r->u->https) {
+        r->h_pipewait = r->u->https;
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)r->h_pipewait);
+    }
     aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
     aw_ns_t tt = req->timeout ? req->timeout : s->opts.timeout;
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    long ct_ms = ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L;
+    long tt_ms = tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L;
+    if (r->h_ct != ct_ms)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->h_ct = ct_ms);
+    if (r->h_tt != tt_ms)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->h_tt = tt_ms);
     r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
+    if (plain) {
+        r->h_plain = 1;
+        return 0;
+    }
 
     if (!strcasecmp(m, "HEAD"))
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -417,6 +437,7 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
         rewind(r->upload); /* a body file is sent again (307, 308, or not POST) */
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+    r->h_plain = 0; /* set again for the handle's next request */
     curl_slist_free_all(r->req_headers);
     r->req_headers = hs;
     r->hops_left--;
@@ -446,7 +467,8 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     *out = NULL;
     if (!s || s->closing)
         return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
-    aw_http_response_t *r = aw__calloc(1, sizeof *r);
+    bool fresh = !s->nspare; /* else a closed response, its handle configured */
+    aw_http_response_t *r = fresh ? aw__calloc(1, sizeof *r) : s->spare[--s->nspare];
     if (!r)
         return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
     r->s = s;
@@ -457,8 +479,8 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     r->clen = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
     r->hops_left = s->opts.no_redirects ? 0 : s->opts.max_redirects ? s->opts.max_redirects : 10;
-    bool fresh = !s->nspare;
-    r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
+    if (fresh)
+        r->easy = curl_easy_init();
     int rc;
     if (!r->easy || (rc = aw__http_url(s, r->easy, req, r)) < 0) {
         if (!r->easy)

@@ -215,7 +215,7 @@ static void aw__http_free(aw_http_session_t *s) {
     if (s->multi)
         curl_multi_cleanup(s->multi); /* closes the pooled connections */
     for (size_t i = 0; i < s->nspare; i++)
-        curl_easy_cleanup(s->spare[i]);
+        aw__http_record_free(s->spare[i]);
     aw__http_bufs_free(s);
     if (s->share)
         curl_share_cleanup(s->share);

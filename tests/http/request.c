@@ -89,6 +89,24 @@ static int t_handle_reuse(void *arg) {
         }
         cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
         cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "after a DELETE");
+        /* a closed response's record is reused (its handle, its buffers):
+         * nothing of the last response shows in the next */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            cr_assert(aw_http_response_header(r, "ETag"), "a static file has an ETag");
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/status/404")) {
+            cr_assert_eq(aw_http_response_status(r), 404);
+            cr_assert_null(aw_http_response_header(r, "ETag"), "no header of the last response");
+            cr_assert_str_eq(aw_http_response_header(r, "Content-Length"), "9");
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 9);
+            cr_assert_str_eq(t, "not here\n");
+            const char *name, *value;
+            size_t n = 0;
+            while (aw_http_response_header_at(r, n, &name, &value))
+                n++;
+            cr_assert_lt(n, 8, "this response's headers only (%zu)", n);
+        }
         /* a timeout ends with its request: the next GET of a slow body
          * (64 KiB/s) still reads after 300 ms */
         aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html", .timeout = AW_MS(100)))
