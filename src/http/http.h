@@ -36,6 +36,11 @@
  * formats the base, joins, and parses the result) and curl_url_get
  * (~6,200). Most sessions ask a few URLs over and over. */
 #define AW__HTTP_URLS 8
+/* The codings we decode (response.c), asked for as a request header of
+ * ours, not with CURLOPT_ACCEPT_ENCODING: curl formats that header anew
+ * for every request (an aprintf, ~3,700 instructions); a header of the
+ * caller's with this name replaces it, as it replaced curl's. */
+#define AW__HTTP_AE "Accept-Encoding: gzip, deflate"
 
 /* A resolved request URL, shared by the session's list and the responses
  * that asked for it (read only, curl included: CURLOPT_CURLU is copied
@@ -63,6 +68,8 @@ typedef struct aw__sock {
 struct aw_http_session {
     CURLM *multi;
     CURLSH *share;                 /* cookies, when enabled */
+    struct curl_slist *ae;         /* "Accept-Encoding: gzip, deflate": a plain GET's
+                                      request headers (see request.c) */
     CURL *cookie_scratch;          /* curl parses Set-Cookie lines in it (cookie.c) */
     int epfd;
     aw__sock_t *socks;             /* by fd: what the epoll set holds, what curl wants */

@@ -177,8 +177,8 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-        /* decoded by us, a chunk per read (see response.c) */
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+        /* decoded by us, a chunk per read (see response.c); asked for
+         * with a header of ours (AW__HTTP_AE) */
         curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
         /* a redirect to ftp:// (or any scheme curl knows) is not followed,
          * nor is such a URL asked for, unless the session allows it.
@@ -218,7 +218,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         r->h_plain = 0; /* until this request's options are all set */
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, plain ? s->ae : NULL); /* else set below */
     }
     /* HTTPS: wait for a connection being set up in case it multiplexes
      * (HTTP/2) rather than opening one per concurrent request */
@@ -291,7 +291,9 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
     }
-    /* headers: the session's defaults, unless the request names them too */
+    /* headers: the session's defaults, unless the request names them
+     * too; then ours (AW__HTTP_AE) unless one of them names it */
+    bool own_ae = false;
     for (size_t i = 0; i < s->nheaders + (req->headers ? SIZE_MAX / 2 : 0); i++) {
         const char *h;
         if (i < s->nheaders) {
@@ -307,6 +309,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         }
         if (req->body_gen && aw__header_named(h, "Content-Length", 14))
             continue; /* curl sends it, from the size set above */
+        own_ae |= aw__header_named(h, "Accept-Encoding", 15);
         struct curl_slist *l = curl_slist_append(r->req_headers, h);
         if (!l)
             return aw_raise(-ENOMEM, "out of memory for request headers");
@@ -318,8 +321,13 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             return aw_raise(-ENOMEM, "out of memory for request headers");
         r->req_headers = l;
     }
-    if (r->req_headers)
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
+    if (!own_ae) {
+        struct curl_slist *l = curl_slist_append(r->req_headers, AW__HTTP_AE);
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
     return 0;
 }
 
@@ -379,7 +387,9 @@ static struct curl_slist *aw__http_hop_headers(const aw_http_response_t *r, bool
                                                bool other_origin, bool *fail) {
     struct curl_slist *out = NULL;
     *fail = false;
-    for (const struct curl_slist *l = r->req_headers; l; l = l->next) {
+    /* a plain GET's are the session's (see aw__http_setup) */
+    const struct curl_slist *from = r->req_headers ? r->req_headers : r->s->ae;
+    for (const struct curl_slist *l = from; l; l = l->next) {
         const char *h = l->data;
         if (drop_body && (aw__header_named(h, "Content-Length", 14) ||
                           aw__header_named(h, "Content-Type", 12) ||

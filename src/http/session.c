@@ -219,6 +219,7 @@ static void aw__http_free(aw_http_session_t *s) {
     aw__http_bufs_free(s);
     if (s->share)
         curl_share_cleanup(s->share);
+    curl_slist_free_all(s->ae);
     if (s->cookie_scratch)
         curl_easy_cleanup(s->cookie_scratch);
     if (s->epfd >= 0) {
@@ -365,6 +366,8 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     }
     if (opts && ((opts->base_url && !(s->base_url = aw__strdup(opts->base_url))) ||
                  (opts->ca_file && !(s->ca_file = aw__strdup(opts->ca_file)))))
+        goto undo;
+    if (!(s->ae = curl_slist_append(NULL, AW__HTTP_AE)))
         goto undo;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) {

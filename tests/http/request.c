@@ -626,6 +626,52 @@ Test(http, url_kept_per_session_and_handed_parsed, .init = start_nginx, .fini = 
     cr_assert_eq(aw_test_fds(), fds);
 }
 
+/* The codings we decode are asked for on every request and every hop
+ * of a redirect (request.c: a header of ours, AW__HTTP_AE); a header of
+ * the caller's with that name replaces ours, an empty one drops it, as
+ * curl's CURLOPT_ACCEPT_ENCODING would. */
+static int t_accept_encoding(void *arg) {
+    static const char *dflt[] = {"X-Test: 1", NULL};
+    static const char *br[] = {"Accept-Encoding: br", NULL};
+    static const char *none[] = {"Accept-Encoding:", NULL};
+    char out[128];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        for (int i = 0; i < 2; i++) {
+            cr_assert_gt(get_text(s, "/echo-ae", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "ae=[gzip, deflate]\n", "a plain GET (%d)", i);
+            cr_assert_gt(get_text(s, "/r/ae", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "ae=[gzip, deflate]\n", "after a redirect (%d)", i);
+        }
+        const char *const *hs[] = {br, none, NULL};
+        const char *want[] = {"ae=[br]\n", "ae=[]\n", "ae=[gzip, deflate]\n"};
+        for (int i = 0; i < 3; i++)
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/r/ae", .headers = hs[i])) {
+                const char *t;
+                cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+                cr_assert_str_eq(t, want[i], "the caller's header %d, redirected", i);
+            }
+        aw_with (aw_http_response_t *r, aw_http_post(s, "/echo-ae", .body = "x", .body_len = 1)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "ae=[gzip, deflate]\n", "a POST");
+        }
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = dflt)) {
+        cr_assert_gt(get_text(s, "/echo-ae", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "ae=[gzip, deflate]\n", "with the session's headers");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = br)) {
+        cr_assert_gt(get_text(s, "/echo-ae", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "ae=[br]\n", "the session's own");
+    }
+    return aw_status();
+}
+
+Test(http, accept_encoding_on_every_request_unless_the_caller_names_it, .init = start_nginx,
+     .fini = stop_all) {
+    aw_test_run(t_accept_encoding, NULL, 0);
+}
+
 /* A streamed upload with the caller's Content-Length (issue 11, 1.8):
  * that length and no chunking (both were sent; nginx refuses that with
  * 400), and the generator held to it. */
