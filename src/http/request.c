@@ -180,6 +180,9 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         /* decoded by us, a chunk per read (see response.c); asked for
          * with a header of ours (AW__HTTP_AE) */
         curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+        /* a recv per 32 KiB, not per 16 KiB (curl's default): see
+         * AW__HTTP_RECV_BUF */
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)AW__HTTP_RECV_BUF);
         /* a redirect to ftp:// (or any scheme curl knows) is not followed,
          * nor is such a URL asked for, unless the session allows it.
          * Redirects are followed by us (aw__http_follow), not by curl */
