@@ -4,6 +4,7 @@
  * response's headers. */
 #include "http.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,7 +35,10 @@ static bool aw__header_named(const char *line, const char *name, size_t nl) {
 }
 
 void aw__http_url_put(aw__http_url_t *u) {
-    if (!u || --u->refs)
+    if (!u)
+        return;
+    assert(u->refs > 0);
+    if (--u->refs)
         return;
     aw__free(u->req);
     aw__free(u->url);

@@ -4,6 +4,7 @@
  * paused while a streaming reader is behind), and its release. */
 #include "http.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -428,6 +429,7 @@ void aw__http_release(aw_http_response_t *r) {
         return;
     }
     /* kept, its easy handle configured, for the session's next request */
+    assert(!r->in_multi && r != s->live && !r->prev && !r->next); /* off every list */
     aw__http_buf_keep(s, &r->hdr);
     aw__http_buf_keep(s, &r->body);
     aw__http_buf_keep(s, &r->raw);
@@ -452,6 +454,7 @@ int aw_http_response_close(aw_http_response_t *r) {
             s->live = r->next;
         if (r->next)
             r->next->prev = r->prev;
+        r->prev = r->next = NULL;
         s->active--;
     }
     aw__http_release(r);
