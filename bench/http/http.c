@@ -192,7 +192,49 @@ static int one_size(test_server_t *srv, const size_t_ *z) {
     return 0;
 }
 
-int main(void) {
+/* The parts bench/http/icount.sh measures one at a time:
+ *   bench-http serve            start the nginx, print its URL, stop it
+ *                               at EOF on stdin
+ *   bench-http get URL PATH N C awith alone: N GETs of URL PATH, C at
+ *                               a time; prints rps= cpu_ns= */
+static int modes(int argc, char **argv) {
+    if (!strcmp(argv[1], "serve")) {
+        test_server_t srv = {0};
+        if (ts_nginx_start(&srv, 0) < 0) {
+            ts_stop(&srv);
+            return 1;
+        }
+        char www[256];
+        snprintf(www, sizeof www, "%s/www", srv.dir);
+        ts_pattern_file(www, "64k.bin", (size_t)64 << 10);
+        printf("%s\n", srv.url);
+        fflush(stdout);
+        char buf[64];
+        while (fread(buf, 1, sizeof buf, stdin) > 0)
+            ;
+        ts_stop(&srv);
+        return 0;
+    }
+    if (!strcmp(argv[1], "get") && argc == 6) {
+        base_url = argv[2];
+        path = argv[3];
+        total = atol(argv[4]);
+        conc = atol(argv[5]);
+        if (conc < 1 || conc > 64 || total < conc)
+            return 2;
+        body_len = !strcmp(path, "/1k.bin") ? 1024 : !strcmp(path, "/64k.bin") ? 64 << 10 : 1 << 20;
+        if (aw_main(run, NULL) < 0)
+            return 1;
+        printf("rps=%.1f cpu_ns=%.0f\n", rate, cpu_per_req);
+        return 0;
+    }
+    fprintf(stderr, "usage: bench-http [serve | get URL PATH N C]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1)
+        return modes(argc, argv);
     test_server_t srv = {0};
     if (ts_nginx_start(&srv, 0) < 0) {
         fprintf(stderr, "bench-http: nginx did not start\n");

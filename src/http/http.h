@@ -16,8 +16,18 @@
 #include <stdio.h>
 
 #define AW__HTTP_STREAM_AHEAD (64 * 1024) /* buffered ahead of a streaming reader */
+/* Curl's receive buffer (CURLOPT_BUFFERSIZE): a recv per 32 KiB, not per
+ * 16 KiB, halves the system calls of a large body (1 MiB: 133 -> 69 per
+ * GET, 64 KiB: 12 -> 8). Curl 7.88 mallocs it at each transfer's start
+ * and frees it at its end, and still hands it to the write callback 16
+ * KiB at a time. Not 64 KiB: 10 transfers' 64 KiB blocks freed at once
+ * let glibc trim the heap, and the next ones fault in fresh pages (1 to 3
+ * faults per GET, at ~13 us each here). */
+#define AW__HTTP_RECV_BUF (32 * 1024)
 #define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
-#define AW__HTTP_SPARE 64                 /* easy handles kept for reuse */
+#define AW__HTTP_SPARE 64                 /* response records (and their easy handles) kept */
+#define AW__HTTP_KEEP_SMALL ((size_t)16 << 10) /* a reused record keeps a header or body
+                                                  buffer up to this size */
 /* Body buffers a session keeps for its next responses: at most this
  * many, each at least KEEP_MIN and at most KEEP_ONE bytes, KEEP_ALL in
  * all (header blocks are small: malloc's caches serve them). A body buffer sized from Content-Length and reused costs no
@@ -28,6 +38,28 @@
 #define AW__HTTP_KEEP_MIN ((size_t)16 << 10)
 #define AW__HTTP_KEEP_ONE ((size_t)2 << 20)
 #define AW__HTTP_KEEP_ALL ((size_t)16 << 20)
+/* Request URLs a session keeps resolved (the caller's string, libcurl's
+ * handle and its full URL): a URL asked for again costs a compare, not
+ * curl_url_set's resolving against the base (~12,500 instructions: it
+ * formats the base, joins, and parses the result) and curl_url_get
+ * (~6,200). Most sessions ask a few URLs over and over. */
+#define AW__HTTP_URLS 8
+/* The codings we decode (response.c), asked for as a request header of
+ * ours, not with CURLOPT_ACCEPT_ENCODING: curl formats that header anew
+ * for every request (an aprintf, ~3,700 instructions); a header of the
+ * caller's with this name replaces it, as it replaced curl's. */
+#define AW__HTTP_AE "Accept-Encoding: gzip, deflate"
+
+/* A resolved request URL, shared by the session's list and the responses
+ * that asked for it (read only, curl included: CURLOPT_CURLU is copied
+ * by curl before use); freed by its last holder. */
+typedef struct aw__http_url {
+    char *req;                     /* the caller's string (NULL: not listed) */
+    char *url;                     /* the full URL, as libcurl writes it */
+    CURLU *h;                      /* the same, parsed */
+    size_t refs;
+    uint8_t https;                 /* its scheme is https */
+} aw__http_url_t;
 
 /* A socket as the session's epoll set sees it. Curl's REMOVE is applied
  * lazily: the socket stays registered (a kept-alive connection is usually
@@ -44,6 +76,8 @@ typedef struct aw__sock {
 struct aw_http_session {
     CURLM *multi;
     CURLSH *share;                 /* cookies, when enabled */
+    struct curl_slist *ae;         /* "Accept-Encoding: gzip, deflate": a plain GET's
+                                      request headers (see request.c) */
     CURL *cookie_scratch;          /* curl parses Set-Cookie lines in it (cookie.c) */
     int epfd;
     aw__sock_t *socks;             /* by fd: what the epoll set holds, what curl wants */
@@ -57,9 +91,14 @@ struct aw_http_session {
     char *base_url, *ca_file, *protocols;
     CURLU *base_h;                 /* base_url parsed, once (request URLs are resolved
                                       against a copy of it), NULL until the first */
+    aw__http_url_t *urls[AW__HTTP_URLS]; /* see AW__HTTP_URLS */
+    size_t nurls, url_next;        /* entries in use; the one replaced next */
     char **headers;
     size_t nheaders;
-    CURL *spare[AW__HTTP_SPARE];
+    /* closed responses kept for the next requests, with their easy handle
+     * configured and their small buffers (aw__http_release): a request then
+     * allocates nothing and sets only the options that differ */
+    aw_http_response_t *spare[AW__HTTP_SPARE];
     size_t nspare;
     struct { char *p; size_t cap; } bufs[AW__HTTP_SPARE_BUFS]; /* see AW__HTTP_SPARE_BUFS */
     size_t nbufs, bufs_bytes;
@@ -84,7 +123,9 @@ struct aw_http_response {
     aw_http_session_t *s;          /* NULL once the session closed under us */
     aw_http_response_t *prev, *next; /* the session's live responses */
     CURL *easy;
-    char *url;                     /* what was asked (full URL) */
+    const char *url;               /* what was asked (full URL): u->url */
+    aw__http_url_t *u;             /* the same, parsed: curl's CURLOPT_CURLU (it
+                                      parses no string of ours) */
     const char *method;
     struct curl_slist *req_headers;
     FILE *upload;
@@ -129,6 +170,11 @@ struct aw_http_response {
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t need_data, up_paused, up_eof;
     int own_error;                 /* our own failure under curl (-errno), or 0 */
+    /* what the easy handle holds, kept with it when the record is reused:
+     * options set to the same value again are skipped (request.c) */
+    uint8_t h_plain;               /* a GET's method, no body, no request headers */
+    uint8_t h_pipewait;
+    long h_ct, h_tt;               /* CONNECTTIMEOUT_MS, TIMEOUT_MS */
     struct curl_slist *withheld;   /* jar lines kept from this request (cookie.c) */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -141,6 +187,10 @@ static inline void aw__wake(aw_http_response_t *r) {
 
 /* session.c */
 size_t aw__http_max_text(const aw_http_session_t *s);
+/* Let go of the session's resolved URLs (request.c fills them). */
+void aw__http_urls_free(aw_http_session_t *s);
+/* Let go of u (NULL: nothing); its last holder frees it. */
+void aw__http_url_put(aw__http_url_t *u);
 /* Take r's transfer out of the multi handle (see session.c). */
 void aw__http_remove(aw_http_response_t *r, CURLcode result);
 /* After a task's curl call: act on curl's timer if due, re-arm the driver. */
@@ -188,8 +238,12 @@ void aw__http_buf_give(aw_http_session_t *s, aw__buf_t *b);
 void aw__http_bufs_free(aw_http_session_t *s);
 size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud);
 size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud);
-/* Free r and its buffers; its easy handle joins the session's spares. */
+/* Let go of r: kept for the session's next request (its easy handle
+ * and small buffers with it), or freed. */
 void aw__http_release(aw_http_response_t *r);
+/* Free r, its easy handle and its buffers (a spare of a session that
+ * closes). */
+void aw__http_record_free(aw_http_response_t *r);
 /* Tell curl which directions stay paused (may deliver data right away). */
 void aw__http_repause(aw_http_response_t *r);
 /* The error a finished transfer ended with: fills msg, returns the code

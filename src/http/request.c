@@ -4,6 +4,7 @@
  * response's headers. */
 #include "http.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,15 +34,66 @@ static bool aw__header_named(const char *line, const char *name, size_t nl) {
     return !strncasecmp(line, name, nl) && (line[nl] == ':' || line[nl] == ';');
 }
 
+void aw__http_url_put(aw__http_url_t *u) {
+    if (!u)
+        return;
+    assert(u->refs > 0);
+    if (--u->refs)
+        return;
+    aw__free(u->req);
+    aw__free(u->url);
+    curl_url_cleanup(u->h);
+    aw__free(u);
+}
+
+/* The session's resolved URL for the request URL u (asked without
+ * query pairs), or NULL. */
+static aw__http_url_t *aw__http_url_find(const aw_http_session_t *s, const char *u) {
+    for (size_t i = 0; i < s->nurls; i++)
+        if (!strcmp(s->urls[i]->req, u))
+            return s->urls[i];
+    return NULL;
+}
+
+/* List e (resolved from the request URL u) for the session's next
+ * requests of u, in place of the oldest when all are taken. Without the
+ * memory for it nothing is listed: the next request resolves again. */
+static void aw__http_url_keep(aw_http_session_t *s, const char *u, aw__http_url_t *e) {
+    if (!(e->req = aw__strdup(u)))
+        return;
+    size_t i;
+    if (s->nurls < AW__HTTP_URLS) {
+        i = s->nurls++;
+    } else {
+        i = s->url_next;
+        s->url_next = (i + 1) % AW__HTTP_URLS;
+        aw__http_url_put(s->urls[i]); /* the oldest goes */
+    }
+    e->refs++;
+    s->urls[i] = e;
+}
+
 /* The full URL, by libcurl's URL API: req->url resolved against the
  * session's base_url as a browser would (RFC 3986: "/x" replaces the
  * base's path, "x" replaces its last segment, a query may hold "://"),
- * then the query pairs appended, each name and value escaped. Sets *out
- * (malloc'd) or raises: -EINVAL (malformed, or relative without a base),
- * -ENOMEM. */
-static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req, char **out) {
+ * then the query pairs appended, each name and value escaped. Sets r->u
+ * (r->url: its string): the URL also parsed, which curl is handed
+ * instead of the string alone (CURLOPT_CURLU: curl would parse the
+ * string and format it again, ~11,800 instructions). A URL without
+ * query pairs is resolved once per session (AW__HTTP_URLS). Raises:
+ * -EINVAL (malformed, or relative without a base), -ENOMEM. */
+static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *req,
+                        aw_http_response_t *r) {
     const char *m = req->method ? req->method : "GET";
     const char *u = req->url ? req->url : "";
+    bool pairs = req->query && req->query[0] && req->query[1];
+    aw__http_url_t *kept = pairs ? NULL : aw__http_url_find(s, u);
+    if (kept) {
+        kept->refs++;
+        r->u = kept;
+        r->url = kept->url;
+        return 0;
+    }
     char *full = NULL;
     int rc = 0;
     CURLUcode uc = CURLUE_OK;
@@ -61,9 +113,12 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
         }
         s->base_h = b;
     }
+    aw__http_url_t *x = aw__calloc(1, sizeof *x);
     CURLU *h = s->base_h ? curl_url_dup(s->base_h) : curl_url();
-    if (!h)
-        return aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    if (!x || !h) {
+        rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
+        goto out;
+    }
     if ((uc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
         rc = uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
         rc = aw_raise(rc, "%s %s: malformed URL%s (curl: %s)", m, u,
@@ -89,11 +144,24 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
             goto out;
         }
     }
-    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(*out = aw__strdup(full))) {
+    if ((uc = curl_url_get(h, CURLUPART_URL, &full, 0)) != CURLUE_OK || !(x->url = aw__strdup(full))) {
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto out;
     }
+    x->h = h;
+    x->refs = 1;
+    x->https = !strncasecmp(x->url, "https:", 6);
+    h = NULL;
+    r->u = x;
+    r->url = x->url;
+    x = NULL;
+    if (!pairs)
+        aw__http_url_keep(s, u, r->u);
 out:
+    if (x) {
+        aw__free(x->url);
+        aw__free(x);
+    }
     curl_free(full);
     curl_url_cleanup(h);
     return rc;
@@ -113,9 +181,12 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, aw__http_close_cb);
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-        /* decoded by us, a chunk per read (see response.c) */
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+        /* decoded by us, a chunk per read (see response.c); asked for
+         * with a header of ours (AW__HTTP_AE) */
         curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+        /* a recv per 32 KiB, not per 16 KiB (curl's default): see
+         * AW__HTTP_RECV_BUF */
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)AW__HTTP_RECV_BUF);
         /* a redirect to ftp:// (or any scheme curl knows) is not followed,
          * nor is such a URL asked for, unless the session allows it.
          * Redirects are followed by us (aw__http_follow), not by curl */
@@ -130,30 +201,51 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, aw__http_cookie_debug);
         }
     }
-    if (s->share) {
-        curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
-        curl_easy_setopt(e, CURLOPT_DEBUGDATA, r);
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 0L); /* on only while cookies are withheld */
+    if (fresh) { /* the record is the handle's for good (see aw__http_release) */
+        curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(e, CURLOPT_READDATA, r);
+        if (s->share) {
+            curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+            curl_easy_setopt(e, CURLOPT_DEBUGDATA, r);
+        }
     }
-    /* what may differ: set every time, to its value or its default, so
-     * that a reused handle needs no curl_easy_reset */
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+    if (s->share)
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 0L); /* on only while cookies are withheld */
+    /* what may differ: set to its value or its default whenever the
+     * handle holds another (r->h_*), so that a reused handle needs no
+     * curl_easy_reset */
+    curl_easy_setopt(e, CURLOPT_URL, r->url);  /* the string for messages and */
+    curl_easy_setopt(e, CURLOPT_CURLU, r->u->h); /* its parts: curl reparses neither */
+    bool plain = !strcmp(m, "GET") && !req->body && !req->body_file && !req->body_gen &&
+                 !s->nheaders && !(req->headers && req->headers[0]);
+    if (!plain || !r->h_plain) {
+        r->h_plain = 0; /* until this request's options are all set */
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also: no upload, no NOBODY */
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, plain ? s->ae : NULL); /* else set below */
+    }
     /* HTTPS: wait for a connection being set up in case it multiplexes
      * (HTTP/2) rather than opening one per concurrent request */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    if (r->h_pipewait != r->u->https) {
+        r->h_pipewait = r->u->https;
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)r->h_pipewait);
+    }
     aw_ns_t ct = req->connect_timeout ? req->connect_timeout : s->opts.connect_timeout;
     aw_ns_t tt = req->timeout ? req->timeout : s->opts.timeout;
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L);
+    long ct_ms = ct > 0 ? (long)((ct + AW_MS(1) - 1) / AW_MS(1)) : 0L;
+    long tt_ms = tt > 0 ? (long)((tt + AW_MS(1) - 1) / AW_MS(1)) : 0L;
+    if (r->h_ct != ct_ms)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->h_ct = ct_ms);
+    if (r->h_tt != tt_ms)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->h_tt = tt_ms);
     r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
+    if (plain) {
+        r->h_plain = 1;
+        return 0;
+    }
 
     if (!strcasecmp(m, "HEAD"))
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -206,7 +298,9 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
     }
-    /* headers: the session's defaults, unless the request names them too */
+    /* headers: the session's defaults, unless the request names them
+     * too; then ours (AW__HTTP_AE) unless one of them names it */
+    bool own_ae = false;
     for (size_t i = 0; i < s->nheaders + (req->headers ? SIZE_MAX / 2 : 0); i++) {
         const char *h;
         if (i < s->nheaders) {
@@ -222,6 +316,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         }
         if (req->body_gen && aw__header_named(h, "Content-Length", 14))
             continue; /* curl sends it, from the size set above */
+        own_ae |= aw__header_named(h, "Accept-Encoding", 15);
         struct curl_slist *l = curl_slist_append(r->req_headers, h);
         if (!l)
             return aw_raise(-ENOMEM, "out of memory for request headers");
@@ -233,8 +328,13 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
             return aw_raise(-ENOMEM, "out of memory for request headers");
         r->req_headers = l;
     }
-    if (r->req_headers)
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
+    if (!own_ae) {
+        struct curl_slist *l = curl_slist_append(r->req_headers, AW__HTTP_AE);
+        if (!l)
+            return aw_raise(-ENOMEM, "out of memory for request headers");
+        r->req_headers = l;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
     return 0;
 }
 
@@ -294,7 +394,9 @@ static struct curl_slist *aw__http_hop_headers(const aw_http_response_t *r, bool
                                                bool other_origin, bool *fail) {
     struct curl_slist *out = NULL;
     *fail = false;
-    for (const struct curl_slist *l = r->req_headers; l; l = l->next) {
+    /* a plain GET's are the session's (see aw__http_setup) */
+    const struct curl_slist *from = r->req_headers ? r->req_headers : r->s->ae;
+    for (const struct curl_slist *l = from; l; l = l->next) {
         const char *h = l->data;
         if (drop_body && (aw__header_named(h, "Content-Length", 14) ||
                           aw__header_named(h, "Content-Type", 12) ||
@@ -341,6 +443,7 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
      * set: if the next hop cannot start, aw__http_remove ends the
      * transfer (its curl_multi_remove_handle is then a no-op) */
     curl_multi_remove_handle(s->multi, e);
+    curl_easy_setopt(e, CURLOPT_CURLU, NULL); /* the next hop: curl parses the string */
     curl_easy_setopt(e, CURLOPT_URL, next);
     aw__free(next);
     if (drop) {
@@ -351,6 +454,7 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
         rewind(r->upload); /* a body file is sent again (307, 308, or not POST) */
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+    r->h_plain = 0; /* set again for the handle's next request */
     curl_slist_free_all(r->req_headers);
     r->req_headers = hs;
     r->hops_left--;
@@ -380,7 +484,8 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     *out = NULL;
     if (!s || s->closing)
         return aw__http_not_started(req, aw_raise(-EINVAL, "HTTP request on a closed session"));
-    aw_http_response_t *r = aw__calloc(1, sizeof *r);
+    bool fresh = !s->nspare; /* else a closed response, its handle configured */
+    aw_http_response_t *r = fresh ? aw__calloc(1, sizeof *r) : s->spare[--s->nspare];
     if (!r)
         return aw__http_not_started(req, aw_raise(-ENOMEM, "out of memory for an HTTP request"));
     r->s = s;
@@ -391,10 +496,10 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     r->clen = -1;
     r->raise_status = req->raise_for_status ? req->raise_for_status > 0 : s->opts.raise_for_status;
     r->hops_left = s->opts.no_redirects ? 0 : s->opts.max_redirects ? s->opts.max_redirects : 10;
-    bool fresh = !s->nspare;
-    r->easy = fresh ? curl_easy_init() : s->spare[--s->nspare];
+    if (fresh)
+        r->easy = curl_easy_init();
     int rc;
-    if (!r->easy || (rc = aw__http_url(s, r->easy, req, &r->url)) < 0) {
+    if (!r->easy || (rc = aw__http_url(s, r->easy, req, r)) < 0) {
         if (!r->easy)
             rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         if (fresh && r->easy) { /* never set up: must not join the spares */

@@ -4,6 +4,7 @@
  * paused while a streaming reader is behind), and its release. */
 #include "http.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -253,6 +254,10 @@ static int aw__http_body_size(aw_http_response_t *r) {
     uint64_t left = (uint64_t)r->clen > r->body_seen ? (uint64_t)r->clen - r->body_seen : 0;
     size_t most = r->limit ? r->limit + 1 : AW__HTTP_STREAM_AHEAD + CURL_MAX_WRITE_SIZE;
     size_t want = (r->body.len - r->body.off) + (left < most ? (size_t)left : most) + 1;
+    if (r->body.p && r->body.cap < want && r->body.off == r->body.len) {
+        aw__free(r->body.p); /* a reused record's small buffer: a spare of the size instead */
+        r->body = (aw__buf_t){0};
+    }
     aw__http_buf_take(r->s, &r->body, want);
     return aw__buf_size(&r->body, want);
 }
@@ -378,31 +383,62 @@ size_t aw__http_write_cb(char *p, size_t sz, size_t n, void *ud) {
     return len;
 }
 
-void aw__http_release(aw_http_response_t *r) {
-    if (r->easy) {
-        aw_http_session_t *s = r->s;
-        /* kept configured for the session's next request */
-        if (s && s->nspare < AW__HTTP_SPARE) {
-            s->spare[s->nspare++] = r->easy;
-        } else {
-            curl_easy_cleanup(r->easy);
-        }
-    }
+/* What a record holds that is the request's alone. */
+static void aw__http_record_clear(aw_http_response_t *r) {
     if (r->upload)
         fclose(r->upload);
     curl_slist_free_all(r->req_headers);
     curl_slist_free_all(r->withheld); /* put back when the transfer was removed */
-    aw__free(r->url);
-    aw__http_buf_give(r->s, &r->hdr);
-    aw__http_buf_give(r->s, &r->body);
-    aw__http_buf_give(r->s, &r->raw);
-    if (r->z) {
+    aw__http_url_put(r->u); /* a spare handle's CURLOPT_CURLU is set before it is used */
+    aw__free(r->up.p);
+    if (r->z) { /* not kept: a decoder holds ~40 KiB */
         if (r->z->state)
             inflateEnd(r->z);
         aw__free(r->z);
+        r->z = NULL;
     }
-    aw__free(r->up.p);
+}
+
+void aw__http_record_free(aw_http_response_t *r) {
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    aw__free(r->hdr.p);
+    aw__free(r->body.p);
+    aw__free(r->raw.p);
     aw__free(r);
+}
+
+/* A small buffer stays with the record (emptied); a larger one goes to
+ * the session's spares (or is freed). */
+static void aw__http_buf_keep(aw_http_session_t *s, aw__buf_t *b) {
+    if (b->cap <= AW__HTTP_KEEP_SMALL) {
+        b->off = b->len = 0;
+        return;
+    }
+    aw__http_buf_give(s, b);
+}
+
+void aw__http_release(aw_http_response_t *r) {
+    aw_http_session_t *s = r->s;
+    aw__http_record_clear(r);
+    if (!r->easy || !s || s->nspare >= AW__HTTP_SPARE) {
+        aw__http_buf_give(s, &r->hdr);
+        aw__http_buf_give(s, &r->body);
+        aw__http_buf_give(s, &r->raw);
+        aw__http_record_free(r);
+        return;
+    }
+    /* kept, its easy handle configured, for the session's next request */
+    assert(!r->in_multi && r != s->live && !r->prev && !r->next); /* off every list */
+    aw__http_buf_keep(s, &r->hdr);
+    aw__http_buf_keep(s, &r->body);
+    aw__http_buf_keep(s, &r->raw);
+    aw_http_response_t keep = {
+        .easy = r->easy, .hdr = r->hdr, .body = r->body, .raw = r->raw,
+        .h_plain = r->h_plain, .h_pipewait = r->h_pipewait, .h_ct = r->h_ct, .h_tt = r->h_tt,
+    };
+    *r = keep;
+    s->spare[s->nspare++] = r;
 }
 
 int aw_http_response_close(aw_http_response_t *r) {
@@ -418,6 +454,7 @@ int aw_http_response_close(aw_http_response_t *r) {
             s->live = r->next;
         if (r->next)
             r->next->prev = r->prev;
+        r->prev = r->next = NULL;
         s->active--;
     }
     aw__http_release(r);

@@ -205,14 +205,21 @@ static void aw__http_act(aw_http_session_t *s, curl_socket_t fd, int flags) {
     aw__http_check(s, curl_multi_socket_action(s->multi, fd, flags, &running));
 }
 
+void aw__http_urls_free(aw_http_session_t *s) {
+    for (size_t i = 0; i < s->nurls; i++)
+        aw__http_url_put(s->urls[i]);
+    s->nurls = s->url_next = 0;
+}
+
 static void aw__http_free(aw_http_session_t *s) {
     if (s->multi)
         curl_multi_cleanup(s->multi); /* closes the pooled connections */
     for (size_t i = 0; i < s->nspare; i++)
-        curl_easy_cleanup(s->spare[i]);
+        aw__http_record_free(s->spare[i]);
     aw__http_bufs_free(s);
     if (s->share)
         curl_share_cleanup(s->share);
+    curl_slist_free_all(s->ae);
     if (s->cookie_scratch)
         curl_easy_cleanup(s->cookie_scratch);
     if (s->epfd >= 0) {
@@ -225,6 +232,7 @@ static void aw__http_free(aw_http_session_t *s) {
     aw__free(s->socks);
     aw__free(s->base_url);
     curl_url_cleanup(s->base_h);
+    aw__http_urls_free(s);
     aw__free(s->ca_file);
     aw__free(s->protocols);
     aw_track_close(&s->track);
@@ -358,6 +366,8 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     }
     if (opts && ((opts->base_url && !(s->base_url = aw__strdup(opts->base_url))) ||
                  (opts->ca_file && !(s->ca_file = aw__strdup(opts->ca_file)))))
+        goto undo;
+    if (!(s->ae = curl_slist_append(NULL, AW__HTTP_AE)))
         goto undo;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) {

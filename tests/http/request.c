@@ -89,6 +89,24 @@ static int t_handle_reuse(void *arg) {
         }
         cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
         cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "after a DELETE");
+        /* a closed response's record is reused (its handle, its buffers):
+         * nothing of the last response shows in the next */
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            cr_assert(aw_http_response_header(r, "ETag"), "a static file has an ETag");
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/status/404")) {
+            cr_assert_eq(aw_http_response_status(r), 404);
+            cr_assert_null(aw_http_response_header(r, "ETag"), "no header of the last response");
+            cr_assert_str_eq(aw_http_response_header(r, "Content-Length"), "9");
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 9);
+            cr_assert_str_eq(t, "not here\n");
+            const char *name, *value;
+            size_t n = 0;
+            while (aw_http_response_header_at(r, n, &name, &value))
+                n++;
+            cr_assert_lt(n, 8, "this response's headers only (%zu)", n);
+        }
         /* a timeout ends with its request: the next GET of a slow body
          * (64 KiB/s) still reads after 300 ms */
         aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html", .timeout = AW_MS(100)))
@@ -544,6 +562,114 @@ Test(http, url_joined_by_curls_url_api, .init = start_nginx, .fini = stop_all) {
     int fds = aw_test_fds();
     aw_test_run(t_url_join, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* A session keeps the URLs it resolved (request.c, AW__HTTP_URLS: 8)
+ * and hands curl the parsed URL (CURLOPT_CURLU): a URL asked again, the
+ * same URL with query pairs and then without, more URLs than are kept
+ * and the first again, a redirect on a handle that had a parsed URL and
+ * the handle's next request, each reaches the server as asked. */
+static int t_url_kept(void *arg) {
+    char base[128], out[256], want[256];
+    snprintf(base, sizeof base, "%s/sub/", srv.url);
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = base)) {
+        for (int i = 0; i < 3; i++) {
+            cr_assert_gt(get_text(s, "../echo?k=v", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "GET /echo?k=v len= ua= x=\n", "ask %d", i);
+        }
+        static const char *q[] = {"p", "1", NULL};
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/echo", .query = q)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "GET /echo?p=1 len= ua= x=\n");
+        }
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "the pairs stay with their request");
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/echo", .query = q)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "GET /echo?p=1 len= ua= x=\n", "pairs on a kept URL");
+        }
+        for (int round = 0; round < 2; round++)
+            for (int i = 0; i < 12; i++) {
+                char u[64];
+                snprintf(u, sizeof u, "/echo?n=%d", i);
+                cr_assert_gt(get_text(s, u, out, sizeof out, NULL), 0);
+                snprintf(want, sizeof want, "GET /echo?n=%d len= ua= x=\n", i);
+                cr_assert_str_eq(out, want, "round %d", round);
+            }
+        for (int i = 0; i < 2; i++) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/redirect")) {
+                snprintf(want, sizeof want, "%s/index.html", srv.url);
+                cr_assert_str_eq(aw_http_response_url(r), want);
+                cr_assert_eq(aw_http_response_status(r), 200);
+            }
+            cr_assert_gt(get_text(s, "../echo?k=v", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "GET /echo?k=v len= ua= x=\n", "after a redirect");
+        }
+        /* a response outlives its session: its URL is its own */
+        aw_http_session_t *s2;
+        aw_http_response_t *r;
+        cr_assert_eq(aw_http_session_open(&s2, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+        cr_assert_eq(aw_http_request(s2, &(aw_http_request_t){.url = "/index.html"}, &r), 0);
+        cr_assert_eq(aw_http_session_close(s2), 0);
+        snprintf(want, sizeof want, "%s/index.html", srv.url);
+        cr_assert_str_eq(aw_http_response_url(r), want);
+        aw_http_response_close(r);
+    }
+    return aw_status();
+}
+
+Test(http, url_kept_per_session_and_handed_parsed, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_url_kept, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* The codings we decode are asked for on every request and every hop
+ * of a redirect (request.c: a header of ours, AW__HTTP_AE); a header of
+ * the caller's with that name replaces ours, an empty one drops it, as
+ * curl's CURLOPT_ACCEPT_ENCODING would. */
+static int t_accept_encoding(void *arg) {
+    static const char *dflt[] = {"X-Test: 1", NULL};
+    static const char *br[] = {"Accept-Encoding: br", NULL};
+    static const char *none[] = {"Accept-Encoding:", NULL};
+    char out[128];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        for (int i = 0; i < 2; i++) {
+            cr_assert_gt(get_text(s, "/echo-ae", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "ae=[gzip, deflate]\n", "a plain GET (%d)", i);
+            cr_assert_gt(get_text(s, "/r/ae", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "ae=[gzip, deflate]\n", "after a redirect (%d)", i);
+        }
+        const char *const *hs[] = {br, none, NULL};
+        const char *want[] = {"ae=[br]\n", "ae=[]\n", "ae=[gzip, deflate]\n"};
+        for (int i = 0; i < 3; i++)
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/r/ae", .headers = hs[i])) {
+                const char *t;
+                cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+                cr_assert_str_eq(t, want[i], "the caller's header %d, redirected", i);
+            }
+        aw_with (aw_http_response_t *r, aw_http_post(s, "/echo-ae", .body = "x", .body_len = 1)) {
+            const char *t;
+            cr_assert_gt(aw_http_response_text(r, 0, &t, NULL), 0);
+            cr_assert_str_eq(t, "ae=[gzip, deflate]\n", "a POST");
+        }
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = dflt)) {
+        cr_assert_gt(get_text(s, "/echo-ae", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "ae=[gzip, deflate]\n", "with the session's headers");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = br)) {
+        cr_assert_gt(get_text(s, "/echo-ae", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "ae=[br]\n", "the session's own");
+    }
+    return aw_status();
+}
+
+Test(http, accept_encoding_on_every_request_unless_the_caller_names_it, .init = start_nginx,
+     .fini = stop_all) {
+    aw_test_run(t_accept_encoding, NULL, 0);
 }
 
 /* A streamed upload with the caller's Content-Length (issue 11, 1.8):

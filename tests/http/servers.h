@@ -171,6 +171,8 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "    location = /r/303 { return 303 /echo-ct; }\n"
              "    location = /r/307 { return 307 /echo-ct; }\n"
              "    location = /r/308 { return 308 /echo-ct; }\n"
+             "    location = /r/ae { return 302 /echo-ae; }\n"
+             "    location = /echo-ae { return 200 'ae=[$http_accept_encoding]\\n'; }\n"
              "    location = /echo-ct { return 200 '$request_method len=$content_length "
              "ct=$content_type\\n'; }\n"
              "    location = /status/404 { return 404 'not here\\n'; }\n"
