@@ -50,7 +50,13 @@ struct aw_with {                  /* private; public for stack storage */
     int line;
     uint8_t state;                /* AW__WITH_* */
     uint8_t once;                 /* aw_with: the body runs, not left by its end or break */
+    int code;                     /* exit: the code of the error the block left with */
     aw_ns_t since;                /* when the current phase started (introspection) */
+    /* What enter and exit keep across the manager's call here rather than
+     * in registers (one callee-saved register, not five, to spill): */
+    uint64_t floor;               /* the task's err_floor, restored after the call */
+    aw_with_t *exiting;           /* exit: the task's exiting, likewise (adjacent to floor) */
+    uint64_t before;              /* exit: seq of the error pending when it began */
     aw_scope_t shield;            /* the exit's shield, when nested in another exit */
 };
 
