@@ -56,6 +56,22 @@ static __attribute__((noinline, cold)) bool aw__with_enter_failed(aw_with_t *w, 
     return false;
 }
 
+/* state = BODY and once = 1 (the macro's loop runs the body), as one
+ * 32-bit store over the two bytes and the padding after them: two byte
+ * stores, or a 16-bit one (which the compiler loads from memory first),
+ * cost an instruction more on every with. */
+static inline void aw__with_set_body(aw_with_t *w) {
+    _Static_assert(offsetof(aw_with_t, once) == offsetof(aw_with_t, state) + 1 &&
+                   offsetof(aw_with_t, code) >= offsetof(aw_with_t, state) + 4,
+                   "state, once and two bytes of padding are written as one word");
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v = AW__WITH_BODY | 1u << 8;
+#else
+    uint32_t v = (uint32_t)AW__WITH_BODY << 24 | 1u << 16;
+#endif
+    memcpy((char *)w + offsetof(aw_with_t, state), &v, sizeof v);
+}
+
 /* The enter itself, once w is linked. Inlined twice: with and without
  * the trace hook, so that the common path keeps no flag across the call.
  * Only w lives across the manager's call: what is needed after it (the
@@ -76,7 +92,7 @@ static inline __attribute__((always_inline)) bool aw__with_run_enter(aw_with_t *
     if (__builtin_expect(rc < 0, 0))
         return aw__with_enter_failed(w, rc);
     aw__err_restore(t, w->mark); /* enter succeeded: what it raised was handled */
-    w->state = AW__WITH_BODY;
+    aw__with_set_body(w);
     return true;
 }
 
@@ -89,16 +105,20 @@ static __attribute__((noinline, cold)) bool aw__with_enter_traced(aw_with_t *w, 
 /* w was prepared (aw__with_prep or aw__with_init) and is entered once:
  * every way out of here sets w->state (BODY, or FAILED). */
 bool aw__with_enter(aw_with_t *w) {
-    aw_task_t *t = aw__task_cur();
+    /* aw__task_cur, spelled out to keep the loop: the task runs on it */
+    aw_loop_t *l = aw__loop_tls;
     const aw_cm_type_t *ty = w->cm.type;
-    w->task = t;
     w->value = NULL;
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(!l || l->cur == &l->main, 0)) {
+        w->task = NULL;
         return aw__with_refuse(w, NULL);
+    }
+    aw_task_t *t = (aw_task_t *)l->cur;
+    assert(t->loop == l);
+    w->task = t;
     if (__builtin_expect(!ty || !ty->enter || !ty->exit, 0))
         return aw__with_refuse(w, t);
-    uint64_t mark = t->err ? t->err->seq : 0;
-    aw_loop_t *l = t->loop;
+    uint64_t mark = __builtin_expect(t->err != NULL, 0) ? t->err->seq : 0;
     w->mark = mark;
     w->outer = t->withs;
     t->withs = w;
