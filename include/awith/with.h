@@ -60,7 +60,8 @@ struct aw_with {                  /* private; public for stack storage */
     aw_scope_t shield;            /* the exit's shield, when nested in another exit */
 };
 
-enum { AW__WITH_INIT, AW__WITH_ENTER, AW__WITH_BODY, AW__WITH_EXIT, AW__WITH_DONE, AW__WITH_FAILED };
+/* EXIT lasts after the exit (the record is off the task's chain by then). */
+enum { AW__WITH_INIT, AW__WITH_ENTER, AW__WITH_BODY, AW__WITH_EXIT, AW__WITH_FAILED };
 
 AW_API aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line);
 /* Enter w (prepared): true if the body is to run, with state BODY and

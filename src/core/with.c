@@ -161,13 +161,15 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
                      "cancelled (and the exit of manager '%s' failed)", name);
 }
 
-/* w's exit is over: off the task's chain of withs. */
+/* w's exit is over: off the task's chain of withs. Its state stays EXIT
+ * (no store): every reader of a state (the dump, locks, tracking, the
+ * exit stack's check) finds records through that chain, and a second
+ * cleanup returns at once, as for any state but BODY. */
 static inline void aw__with_done(aw_with_t *w, aw_task_t *t) {
     if (__builtin_expect(t->withs == w, 1))
         t->withs = w->outer;
     else
         aw__with_unlink(w);
-    w->state = AW__WITH_DONE;
 }
 
 /* The exit's shield, on the task's chain for the time of the exit. Its
@@ -302,7 +304,7 @@ static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w
      * started, with no error pending (nothing raised, so K5 has nothing to
      * mark; and a body error the exit dropped leaves nothing to restore),
      * or only errors older than the block's */
-    if (__builtin_expect(!traced && rc == 0 && shield == AW__UNSHIELD_LAZY &&
+    if (__builtin_expect(!traced && shield == AW__UNSHIELD_LAZY && rc == 0 &&
                          (!t->err || (t->err->seq <= w->before && w->before <= w->mark)), 1)) {
         aw__with_done(w, t);
         return;
