@@ -124,11 +124,11 @@ static const aw_cm_type_t aw__xs_plain_type = {"callback", aw__xs_noop_enter, aw
 static int aw__xs_push(aw_exitstack_t *st, aw__xs_node_t *n, size_t extra, aw_cm_t cm,
                        void **out, const char *file, int line) {
     aw__with_prep(&n->w, cm, file, line);
-    n->w.once = 0; /* never left by return: K5 is the block's business */
     if (!aw__with_enter(&n->w)) {
         aw__xs_unalloc(st, n, extra);
         return aw_status() ? aw_status() : -EPERM;
     }
+    n->w.once = 0; /* never left by return: K5 is the block's business */
     if (out)
         *out = n->w.value;
     n->next = st->top;

@@ -120,7 +120,7 @@ struct aw__core {
 
 /* Trace events (awith/trace.h): one predictable branch when no hook is set. */
 void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc);
-#define AW__TRACING(t) __builtin_expect((t)->loop->core->trace != NULL, 0)
+#define AW__TRACING(t) __builtin_expect((t)->loop->tracing != 0, 0)
 #define AW__TRACE(t, kind, w, rc)                                   \
     do {                                                           \
         if (AW__TRACING(t))                                        \

@@ -1,6 +1,8 @@
 /* trace.c: the per-loop trace hook (awith/trace.h). The runtime tests
- * l->core->trace at each event site (AW__TRACE in core.h) and calls
- * aw__trace_emit only when a hook is set. */
+ * l->tracing, a copy of "the hook is set" kept beside the loop's clock,
+ * at each event site (AW__TRACE in core.h) and calls aw__trace_emit only
+ * when a hook is set. The hook is per loop (a loop's core is its own), so
+ * the flag is exact for every task and side coroutine of the loop. */
 #include "../core/core.h"
 
 int aw_trace_set(aw_trace_fn fn, void *arg) {
@@ -10,6 +12,7 @@ int aw_trace_set(aw_trace_fn fn, void *arg) {
     l->core->trace = NULL; /* never a hook with another's argument */
     l->core->trace_arg = arg;
     l->core->trace = fn;
+    l->tracing = fn != NULL;
     return 0;
 }
 

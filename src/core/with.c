@@ -56,23 +56,43 @@ static __attribute__((noinline, cold)) bool aw__with_enter_failed(aw_with_t *w, 
     return false;
 }
 
+/* state = BODY and once = 1 (the macro's loop runs the body), as one
+ * 32-bit store over the two bytes and the padding after them: two byte
+ * stores, or a 16-bit one (which the compiler loads from memory first),
+ * cost an instruction more on every with. */
+static inline void aw__with_set_body(aw_with_t *w) {
+    _Static_assert(offsetof(aw_with_t, once) == offsetof(aw_with_t, state) + 1 &&
+                   offsetof(aw_with_t, code) >= offsetof(aw_with_t, state) + 4,
+                   "state, once and two bytes of padding are written as one word");
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v = AW__WITH_BODY | 1u << 8;
+#else
+    uint32_t v = (uint32_t)AW__WITH_BODY << 24 | 1u << 16;
+#endif
+    memcpy((char *)w + offsetof(aw_with_t, state), &v, sizeof v);
+}
+
 /* The enter itself, once w is linked. Inlined twice: with and without
- * the trace hook, so that the common path keeps no flag across the call. */
+ * the trace hook, so that the common path keeps no flag across the call.
+ * Only w lives across the manager's call: what is needed after it (the
+ * task, the saved floor, the mark) is read back from w, so the function
+ * saves one callee-saved register instead of four. */
 static inline __attribute__((always_inline)) bool aw__with_run_enter(aw_with_t *w, aw_task_t *t,
                                                                       const aw_cm_type_t *ty,
                                                                       uint64_t mark, bool traced) {
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTER, w, 0);
-    uint64_t floor = t->err_floor;
+    w->floor = t->err_floor;
     t->err_floor = mark; /* M2: a clear in enter handles only what enter raised */
     int rc = ty->enter(w->cm.self, &w->value);
-    t->err_floor = floor;
+    t = w->task;
+    t->err_floor = w->floor;
     if (traced)
         aw__trace_emit(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
     if (__builtin_expect(rc < 0, 0))
         return aw__with_enter_failed(w, rc);
-    aw__err_restore(t, mark); /* enter succeeded: what it raised was handled */
-    w->state = AW__WITH_BODY;
+    aw__err_restore(t, w->mark); /* enter succeeded: what it raised was handled */
+    aw__with_set_body(w);
     return true;
 }
 
@@ -82,22 +102,29 @@ static __attribute__((noinline, cold)) bool aw__with_enter_traced(aw_with_t *w, 
     return aw__with_run_enter(w, t, ty, mark, true);
 }
 
+/* w was prepared (aw__with_prep or aw__with_init) and is entered once:
+ * every way out of here sets w->state (BODY, or FAILED). */
 bool aw__with_enter(aw_with_t *w) {
-    if (w->state != AW__WITH_INIT)
-        return false; /* entered already */
-    aw_task_t *t = aw__task_cur();
+    /* aw__task_cur, spelled out to keep the loop: the task runs on it */
+    aw_loop_t *l = aw__loop_tls;
     const aw_cm_type_t *ty = w->cm.type;
-    w->task = t;
     w->value = NULL;
-    if (__builtin_expect(!t || !ty || !ty->enter || !ty->exit, 0))
+    if (__builtin_expect(!l || l->cur == &l->main, 0)) {
+        w->task = NULL;
+        return aw__with_refuse(w, NULL);
+    }
+    aw_task_t *t = (aw_task_t *)l->cur;
+    assert(t->loop == l);
+    w->task = t;
+    if (__builtin_expect(!ty || !ty->enter || !ty->exit, 0))
         return aw__with_refuse(w, t);
-    uint64_t mark = t->err ? t->err->seq : 0;
+    uint64_t mark = __builtin_expect(t->err != NULL, 0) ? t->err->seq : 0;
     w->mark = mark;
     w->outer = t->withs;
     t->withs = w;
     w->state = AW__WITH_ENTER;
-    w->since = t->loop->now;
-    if (AW__TRACING(t))
+    w->since = l->now;
+    if (__builtin_expect(l->tracing, 0))
         return aw__with_enter_traced(w, t, ty, mark);
     return aw__with_run_enter(w, t, ty, mark, false);
 }
@@ -132,6 +159,17 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
     if (body_cancel && t->err && t->err->code != -ECANCELED) /* a cancel is never lost */
         aw__raise_at(t, w->file, w->line, name, -ECANCELED,
                      "cancelled (and the exit of manager '%s' failed)", name);
+}
+
+/* w's exit is over: off the task's chain of withs. Its state stays EXIT
+ * (no store): every reader of a state (the dump, locks, tracking, the
+ * exit stack's check) finds records through that chain, and a second
+ * cleanup returns at once, as for any state but BODY. */
+static inline void aw__with_done(aw_with_t *w, aw_task_t *t) {
+    if (__builtin_expect(t->withs == w, 1))
+        t->withs = w->outer;
+    else
+        aw__with_unlink(w);
 }
 
 /* The exit's shield, on the task's chain for the time of the exit. Its
@@ -182,45 +220,44 @@ static __attribute__((noinline, cold)) int aw__with_shield_used(aw_with_t *w, aw
     return rc;
 }
 
-/* Take the shield s off t's chain after w's exit; returns what exit
- * returned, or the overrun's -ETIMEDOUT. */
-static inline int aw__with_unshield(aw_with_t *w, aw_task_t *t, aw_scope_t *s, int rc) {
-    t->scope = s->parent;
-    if (__builtin_expect(s == &t->xshield, 1)) {
+enum { AW__UNSHIELD_LAZY, AW__UNSHIELD_USED, AW__UNSHIELD_EXPIRED };
+
+/* Take w's shield, if it has one, off t's chain after its exit. Read
+ * from the task rather than kept across the exit's call: the exit leaves
+ * t->scope as it found it (its scopes are nested in it), and only w's own
+ * exit hangs the task's shield for w, or w's own shield. Returns what is
+ * left to do (aw__with_settle): nothing (LAZY: the grace never started),
+ * the task's shield to reset (USED), an overrun to report (EXPIRED). */
+static inline int aw__with_unshield(aw_with_t *w, aw_task_t *t) {
+    if (__builtin_expect(t->xshield_with == w, 1)) {
+        aw_scope_t *s = &t->xshield;
+        assert(t->scope == s);
+        t->scope = s->parent;
         t->xshield_with = NULL;
-        if (__builtin_expect(!s->lazy, 0))
-            rc = aw__with_shield_used(w, t, rc);
-    } else if (__builtin_expect(s->expired, 0)) {
-        rc = aw__with_overran(w, t, rc, s->rel);
+        return __builtin_expect(!s->lazy, 0) ? AW__UNSHIELD_USED : AW__UNSHIELD_LAZY;
     }
-    return rc;
+    if (t->scope == &w->shield) {
+        aw_scope_t *s = &w->shield;
+        t->scope = s->parent;
+        return __builtin_expect(s->expired, 0) ? AW__UNSHIELD_EXPIRED : AW__UNSHIELD_LAZY;
+    }
+    return AW__UNSHIELD_LAZY;
 }
 
-/* The exit, from the state set to EXIT on. Inlined twice, as enter. */
-static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w, aw_task_t *t,
-                                                                     const aw_cm_type_t *ty,
-                                                                     bool traced) {
-    uint64_t before = t->err ? t->err->seq : 0;
-    aw_err_t *body = before > w->mark ? t->err : NULL;
-    /* read now: the exit may free the record (a scope absorbing its cancel) */
-    uint64_t body_seq = body ? body->seq : 0;
-    int body_code = body ? body->code : 0;
-    aw_scope_t *shield = ty->flags & AW_CM_UNSHIELDED ? NULL : aw__with_shield(w, t);
-    if (traced)
-        aw__trace_emit(t, AW_TRACE_EXIT, w, body_code);
-    uint64_t floor = t->err_floor;
-    aw_with_t *exiting = t->exiting;
-    t->err_floor = before; /* M2: a clear in exit handles only what exit raised */
-    t->exiting = w;
-    int rc = ty->exit(w->cm.self, body);
-    t->err_floor = floor;
-    t->exiting = exiting;
-    if (shield)
-        rc = aw__with_unshield(w, t, shield, rc);
-    bool raised = t->err && t->err->seq > before;
-    /* the common way out: a clean body, a clean exit, nothing to decide */
-    if (__builtin_expect(rc != 0 || body_seq || raised, 0))
-        aw__with_resolve(w, body_seq, body_code, before, rc);
+/* The exit's end when there is something to decide (an error, a
+ * non-zero return, a shield whose grace started) or to trace: out of
+ * line, and given only w and what exit returned, so that the common way
+ * out keeps nothing but w across the manager's call. */
+static __attribute__((noinline)) void aw__with_settle(aw_with_t *w, int rc, int shield, bool traced) {
+    aw_task_t *t = w->task;
+    if (shield == AW__UNSHIELD_USED)
+        rc = aw__with_shield_used(w, t, rc);
+    else if (shield == AW__UNSHIELD_EXPIRED)
+        rc = aw__with_overran(w, t, rc, w->shield.rel);
+    uint64_t before = w->before;
+    uint64_t body_seq = before > w->mark ? before : 0;
+    if (rc != 0 || body_seq || (t->err && t->err->seq > before))
+        aw__with_resolve(w, body_seq, body_seq ? w->code : 0, before, rc);
     /* SEMANTICS K5 (Go's `defer f.Close(); return nil`): left by return or
      * goto (the loop's condition never ran again, so once is still set),
      * the returned value is fixed before exit runs. If exit failed, mark
@@ -228,13 +265,51 @@ static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w
      * fails with it instead of dropping it (task.c). */
     if (w->once && t->err && t->err->seq > before)
         t->late_err = t->err->seq;
-    if (__builtin_expect(t->withs == w, 1))
-        t->withs = w->outer;
-    else
-        aw__with_unlink(w);
-    w->state = AW__WITH_DONE;
+    aw__with_done(w, t);
     if (traced)
         aw__trace_emit(t, AW_TRACE_EXITED, w, t->err && t->err->seq > w->mark ? t->err->code : 0);
+}
+
+/* The exit, from the state set to EXIT on. Inlined twice, as enter. As
+ * there, only w lives across the manager's call: the task's floor and
+ * exiting are saved in w (one 16-byte move each way), and what the
+ * resolution needs (the seq pending at the start, the body's code) too. */
+static inline __attribute__((always_inline)) void aw__with_run_exit(aw_with_t *w, aw_task_t *t,
+                                                                     const aw_cm_type_t *ty,
+                                                                     bool traced) {
+    _Static_assert(offsetof(aw_task_t, exiting) == offsetof(aw_task_t, err_floor) + 8 &&
+                   offsetof(aw_with_t, exiting) == offsetof(aw_with_t, floor) + 8,
+                   "err_floor and exiting are saved as one 16-byte block");
+    aw_err_t *e = t->err;
+    uint64_t before = __builtin_expect(e != NULL, 0) ? e->seq : 0;
+    aw_err_t *body = NULL;
+    w->before = before;
+    if (__builtin_expect(before > w->mark, 0)) {
+        body = e;
+        /* read now: the exit may free the record (a scope absorbing its cancel) */
+        w->code = e->code;
+    }
+    if (__builtin_expect(!(ty->flags & AW_CM_UNSHIELDED), 1))
+        aw__with_shield(w, t);
+    if (traced)
+        aw__trace_emit(t, AW_TRACE_EXIT, w, body ? w->code : 0);
+    memcpy(&w->floor, &t->err_floor, 16);
+    t->err_floor = before; /* M2: a clear in exit handles only what exit raised */
+    t->exiting = w;
+    int rc = ty->exit(w->cm.self, body);
+    t = w->task;
+    memcpy(&t->err_floor, &w->floor, 16);
+    int shield = aw__with_unshield(w, t);
+    /* the common way out: a clean exit and a shield whose grace never
+     * started, with no error pending (nothing raised, so K5 has nothing to
+     * mark; and a body error the exit dropped leaves nothing to restore),
+     * or only errors older than the block's */
+    if (__builtin_expect(!traced && shield == AW__UNSHIELD_LAZY && rc == 0 &&
+                         (!t->err || (t->err->seq <= w->before && w->before <= w->mark)), 1)) {
+        aw__with_done(w, t);
+        return;
+    }
+    aw__with_settle(w, rc, shield, traced);
 }
 
 static __attribute__((noinline, cold)) void aw__with_exit_traced(aw_with_t *w, aw_task_t *t,
@@ -246,9 +321,10 @@ void aw__with_cleanup(aw_with_t *w) {
     if (w->state != AW__WITH_BODY)
         return;
     aw_task_t *t = w->task;
+    aw_loop_t *l = t->loop;
     w->state = AW__WITH_EXIT;
-    w->since = t->loop->now;
-    if (AW__TRACING(t))
+    w->since = l->now;
+    if (__builtin_expect(l->tracing, 0))
         aw__with_exit_traced(w, t, w->cm.type);
     else
         aw__with_run_exit(w, t, w->cm.type, false);

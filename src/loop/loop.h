@@ -98,6 +98,8 @@ struct aw_loop {
     aw__heap_t timers;
     aw_ns_t now;                       /* time at the start of this round */
     int epfd, evfd;
+    uint8_t tracing;                   /* core->trace is set (trace.c keeps it exact): one
+                                          load next to `now`, not two more behind core */
     aw__fd_t *fds;
     size_t nfds;
     size_t fd_waiters;                 /* suspended on the reactor */

@@ -119,6 +119,7 @@ static int aw__server_enter(void *self, void **out) {
     srv->gw.cm.self = &srv->group; /* the compound literal above is gone: use ours */
     if (!aw__with_enter(&srv->gw))
         return aw_status() ? aw_status() : -EPERM;
+    srv->gw.once = 0; /* not a block left by return: no K5 mark */
     int rc = aw_spawn(&srv->group, aw__server_accept_task, srv, NULL);
     if (rc < 0) {
         aw__with_cleanup(&srv->gw);
