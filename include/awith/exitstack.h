@@ -12,9 +12,10 @@
  * grace; it receives the error as the entries after it left it; it may
  * suppress, or fail with the old error as context), so the final error is
  * the same as with nested blocks: every error kept, in order, acyclic.
- * Entries are heap nodes (in slabs of 4, 8, 16...: a few mallocs per
- * stack): the stack is for a number of managers known only at run time;
- * use aw_with for a fixed set.
+ * Entries are nodes bumped from slabs (room for 16 small entries, then
+ * twice the last; the loop keeps a few first slabs, so a warm stack of up
+ * to 16 costs no malloc): the stack is for a number of managers known
+ * only at run time; use aw_with for a fixed set.
  *
  * Lifetime (awith/cm.h): the stack owns what its entries need. A manager
  * built by a constructor (aw_file, aw_gencm, aw_fail_after, aw_pool_item,
@@ -39,7 +40,8 @@ typedef struct aw__xs_node aw__xs_node_t;
 typedef struct aw__xs_slab aw__xs_slab_t;
 typedef struct aw_exitstack {     /* private; public for stack storage */
     aw__xs_node_t *top;
-    aw__xs_slab_t *slabs;         /* where the nodes live */
+    unsigned char *bump, *end;    /* the free part of the current slab */
+    aw__xs_slab_t *slabs;         /* where the nodes live; the first is current */
     size_t n;
     uint64_t mark;                /* seq pending when the stack's block began */
 } aw_exitstack_t;
