@@ -54,8 +54,19 @@ extern AW_API const aw_cm_type_t aw_exitstack_type;
  * suspend (if enter does); a cancellation point if enter is. Returns 0,
  * enter's error, or -ENOMEM; on failure nothing is pushed and the error is
  * pending. `out` (may be NULL) gets what enter produced. */
-#define aw_exitstack_enter(st, cm, out) aw__exitstack_enter((st), (cm), (out), __FILE__, __LINE__)
+#define aw_exitstack_enter(st, cm, out) aw__exitstack_enter_at((st), (cm), (out), __FILE__, __LINE__)
 AW_API int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line);
+/* The same for a borrowed state (cm.size == 0), given in registers rather
+ * than as a manager on the stack: the macro picks it when the size is 0,
+ * which the compiler knows for aw_cm(...), so the test costs nothing. */
+AW_API int aw__exitstack_enter_ref(aw_exitstack_t *st, const aw_cm_type_t *type, void *self,
+                                   void **out, const char *file, int line);
+static inline int aw__exitstack_enter_at(aw_exitstack_t *st, aw_cm_t cm, void **out,
+                                         const char *file, int line) {
+    if (cm.size)
+        return aw__exitstack_enter(st, cm, out, file, line);
+    return aw__exitstack_enter_ref(st, cm.type, cm.self, out, file, line);
+}
 
 /* Push an exit callback: fn(arg, err) may suppress (AW_SUPPRESS) or fail
  * (< 0), like a manager's exit. */

@@ -184,36 +184,42 @@ static __attribute__((noinline, cold)) int aw__xs_no_memory(aw_cm_t cm) {
                     cm.type && cm.type->name ? cm.type->name : "?");
 }
 
-/* A manager built in a temporary (cm.size > 0): the entry owns a copy of
- * its state from now on. */
-static __attribute__((noinline)) int aw__xs_enter_copy(aw_exitstack_t *st, aw_cm_t cm, void **out,
+/* Every entry but a borrowed one that fits the current slab: a manager
+ * built in a temporary (cm.size > 0), whose entry owns a copy of its
+ * state from now on, or the first entry of a slab. */
+static __attribute__((noinline)) int aw__xs_enter_slow(aw_exitstack_t *st, aw_cm_t cm, void **out,
                                                        const char *file, int line) {
     aw__xs_node_t *n = aw__xs_alloc(st, cm.size);
     if (!n)
         return aw__xs_no_memory(cm);
-    memcpy(n->state, cm.self, cm.size);
-    cm.self = n->state;
+    if (cm.size) {
+        memcpy(n->state, cm.self, cm.size);
+        cm.self = n->state;
+    }
     aw__with_prep(&n->w, cm, file, line);
     return aw__xs_push(st, n, cm.size, out);
 }
 
-/* The common case, a borrowed state (cm.size == 0), costs a bump of the
- * current slab, the with's enter and three stores to link the node. */
-int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line) {
+/* The common case, a borrowed state that fits the current slab, costs a
+ * bump, the with's enter and three stores to link the node; the rest is
+ * out of line, so that only st, the node and out live across enter. */
+int aw__exitstack_enter_ref(aw_exitstack_t *st, const aw_cm_type_t *type, void *self, void **out,
+                            const char *file, int line) {
 #ifndef NDEBUG
-    aw__xs_check_borrowed(cm, file, line);
+    aw__xs_check_borrowed(aw_cm(type, self), file, line);
 #endif
-    if (__builtin_expect(cm.size != 0, 0))
-        return aw__xs_enter_copy(st, cm, out, file, line);
+    if (__builtin_expect((size_t)(st->end - st->bump) < AW__XS_NODE, 0))
+        return aw__xs_enter_slow(st, aw_cm(type, self), out, file, line);
     aw__xs_node_t *n = (aw__xs_node_t *)st->bump;
-    if (__builtin_expect((size_t)(st->end - st->bump) < AW__XS_NODE, 0)) {
-        if (!aw__xs_grow(st, AW__XS_NODE))
-            return aw__xs_no_memory(cm);
-        n = (aw__xs_node_t *)st->bump;
-    }
     st->bump += AW__XS_NODE;
-    aw__with_prep(&n->w, cm, file, line);
+    aw__with_prep(&n->w, aw_cm(type, self), file, line);
     return aw__xs_push(st, n, 0, out);
+}
+
+int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line) {
+    if (!cm.size)
+        return aw__exitstack_enter_ref(st, cm.type, cm.self, out, file, line);
+    return aw__xs_enter_slow(st, cm, out, file, line);
 }
 
 int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *, const aw_err_t *), void *arg) {
