@@ -184,20 +184,27 @@ static __attribute__((noinline, cold)) int aw__xs_no_memory(aw_cm_t cm) {
                     cm.type && cm.type->name ? cm.type->name : "?");
 }
 
-/* Every entry but a borrowed one that fits the current slab: a manager
- * built in a temporary (cm.size > 0), whose entry owns a copy of its
- * state from now on, or the first entry of a slab. */
-static __attribute__((noinline)) int aw__xs_enter_slow(aw_exitstack_t *st, aw_cm_t cm, void **out,
+/* A manager built in a temporary (cm.size > 0): the entry owns a copy of
+ * its state from now on. */
+static __attribute__((noinline)) int aw__xs_enter_copy(aw_exitstack_t *st, aw_cm_t cm, void **out,
                                                        const char *file, int line) {
     aw__xs_node_t *n = aw__xs_alloc(st, cm.size);
     if (!n)
         return aw__xs_no_memory(cm);
-    if (cm.size) {
-        memcpy(n->state, cm.self, cm.size);
-        cm.self = n->state;
-    }
+    memcpy(n->state, cm.self, cm.size);
+    cm.self = n->state;
     aw__with_prep(&n->w, cm, file, line);
     return aw__xs_push(st, n, cm.size, out);
+}
+
+/* A borrowed state that does not fit the current slab (the first entry
+ * of a stack, usually): a new slab, then the common path. */
+static __attribute__((noinline)) int aw__xs_enter_grow(aw_exitstack_t *st, const aw_cm_type_t *type,
+                                                       void *self, void **out, const char *file,
+                                                       int line) {
+    if (!aw__xs_grow(st, AW__XS_NODE))
+        return aw__xs_no_memory(aw_cm(type, self));
+    return aw__exitstack_enter_ref(st, type, self, out, file, line);
 }
 
 /* The common case, a borrowed state that fits the current slab, costs a
@@ -209,7 +216,7 @@ int aw__exitstack_enter_ref(aw_exitstack_t *st, const aw_cm_type_t *type, void *
     aw__xs_check_borrowed(aw_cm(type, self), file, line);
 #endif
     if (__builtin_expect((size_t)(st->end - st->bump) < AW__XS_NODE, 0))
-        return aw__xs_enter_slow(st, aw_cm(type, self), out, file, line);
+        return aw__xs_enter_grow(st, type, self, out, file, line);
     aw__xs_node_t *n = (aw__xs_node_t *)st->bump;
     st->bump += AW__XS_NODE;
     aw__with_prep(&n->w, aw_cm(type, self), file, line);
@@ -219,7 +226,7 @@ int aw__exitstack_enter_ref(aw_exitstack_t *st, const aw_cm_type_t *type, void *
 int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line) {
     if (!cm.size)
         return aw__exitstack_enter_ref(st, cm.type, cm.self, out, file, line);
-    return aw__xs_enter_slow(st, cm, out, file, line);
+    return aw__xs_enter_copy(st, cm, out, file, line);
 }
 
 int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *, const aw_err_t *), void *arg) {
