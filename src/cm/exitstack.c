@@ -11,7 +11,11 @@
  * loop keeps a few first slabs for the next stacks, so a stack of 10
  * costs no malloc once the loop is warm. Slabs never move, so a pointer
  * that enter hands out into a copied state stays valid until the stack
- * exits. */
+ * exits. An entry of a borrowed state costs, besides with.c's enter and
+ * exit, a bump of the current slab, four stores to prepare the record
+ * and three to link the node (about 30 instructions in, 8 out); the
+ * stack's first slab, taken from and given back to the loop, about 65
+ * per use. */
 #include <awith/exitstack.h>
 
 #include "../core/core.h"
@@ -53,7 +57,7 @@ static struct aw__core *aw__xs_core(void) {
 /* A new slab for at least `need` bytes, made current (st->bump..end);
  * the free end of the one it replaces is left unused. Once per stack
  * when it fits in the first slab (a spare of the loop's: no malloc). */
-static __attribute__((noinline)) bool aw__xs_grow(aw_exitstack_t *st, size_t need) {
+static bool aw__xs_grow(aw_exitstack_t *st, size_t need) {
     aw__xs_slab_t *s = st->slabs;
     size_t cap = s ? 2 * s->cap : AW__XS_FIRST;
     if (cap < need)
