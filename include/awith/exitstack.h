@@ -12,9 +12,10 @@
  * grace; it receives the error as the entries after it left it; it may
  * suppress, or fail with the old error as context), so the final error is
  * the same as with nested blocks: every error kept, in order, acyclic.
- * Entries are heap nodes (in slabs of 4, 8, 16...: a few mallocs per
- * stack): the stack is for a number of managers known only at run time;
- * use aw_with for a fixed set.
+ * Entries are nodes bumped from slabs (room for 16 small entries, then
+ * twice the last; the loop keeps a few first slabs, so a warm stack of up
+ * to 16 costs no malloc): the stack is for a number of managers known
+ * only at run time; use aw_with for a fixed set.
  *
  * Lifetime (awith/cm.h): the stack owns what its entries need. A manager
  * built by a constructor (aw_file, aw_gencm, aw_fail_after, aw_pool_item,
@@ -39,7 +40,8 @@ typedef struct aw__xs_node aw__xs_node_t;
 typedef struct aw__xs_slab aw__xs_slab_t;
 typedef struct aw_exitstack {     /* private; public for stack storage */
     aw__xs_node_t *top;
-    aw__xs_slab_t *slabs;         /* where the nodes live */
+    unsigned char *bump, *end;    /* the free part of the current slab */
+    aw__xs_slab_t *slabs;         /* where the nodes live; the first is current */
     size_t n;
     uint64_t mark;                /* seq pending when the stack's block began */
 } aw_exitstack_t;
@@ -52,8 +54,19 @@ extern AW_API const aw_cm_type_t aw_exitstack_type;
  * suspend (if enter does); a cancellation point if enter is. Returns 0,
  * enter's error, or -ENOMEM; on failure nothing is pushed and the error is
  * pending. `out` (may be NULL) gets what enter produced. */
-#define aw_exitstack_enter(st, cm, out) aw__exitstack_enter((st), (cm), (out), __FILE__, __LINE__)
+#define aw_exitstack_enter(st, cm, out) aw__exitstack_enter_at((st), (cm), (out), __FILE__, __LINE__)
 AW_API int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *file, int line);
+/* The same for a borrowed state (cm.size == 0), given in registers rather
+ * than as a manager on the stack: the macro picks it when the size is 0,
+ * which the compiler knows for aw_cm(...), so the test costs nothing. */
+AW_API int aw__exitstack_enter_ref(aw_exitstack_t *st, const aw_cm_type_t *type, void *self,
+                                   void **out, const char *file, int line);
+static inline int aw__exitstack_enter_at(aw_exitstack_t *st, aw_cm_t cm, void **out,
+                                         const char *file, int line) {
+    if (cm.size)
+        return aw__exitstack_enter(st, cm, out, file, line);
+    return aw__exitstack_enter_ref(st, cm.type, cm.self, out, file, line);
+}
 
 /* Push an exit callback: fn(arg, err) may suppress (AW_SUPPRESS) or fail
  * (< 0), like a manager's exit. */

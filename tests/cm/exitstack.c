@@ -452,6 +452,73 @@ Test(exitstack, a_managers_own_temp_constructor_is_copied_into_the_stack) {
     aw_test_run(temp_ok, NULL, 0);
 }
 
+/* Entries of every kind across several slabs (the first holds 16 small
+ * ones): borrowed states, copied ones, callbacks, a failed enter whose
+ * bytes are given back, and the entry point of the macro before it
+ * passed a borrowed state in registers (binaries built against it) all
+ * exit once, LIFO. */
+static int slabs_mixed(void *arg) {
+    res_t r[40], bad = {"!", -EIO};
+    char names[40][4], want[512] = "", tail[512] = "";
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 40; i++) {
+            snprintf(names[i], sizeof names[i], "%d", i);
+            r[i] = (res_t){names[i]};
+            int rc;
+            if (i % 4 == 1)
+                rc = aw_exitstack_enter(st, res_temp(names[i]), NULL);
+            else if (i % 4 == 2)
+                rc = aw__exitstack_enter(st, aw_cm(&res_type, &r[i]), NULL, __FILE__, __LINE__);
+            else if (i % 4 == 3)
+                rc = aw_exitstack_callback(st, cb, names[i]);
+            else
+                rc = aw_exitstack_enter(st, aw_cm(&res_type, &r[i]), NULL);
+            cr_assert_eq(rc, 0);
+            if (i == 20) {
+                cr_assert_eq(aw_exitstack_enter(st, aw_cm(&res_type, &bad), NULL), -EIO);
+                aw_err_clear();
+            }
+            char b[16];
+            snprintf(b, sizeof b, i % 4 == 3 ? "" : "+%.3s;", names[i]);
+            strcat(want, b);
+            snprintf(b, sizeof b, i % 4 == 3 ? "%.3s;" : "-%.3s(ok);", names[i]);
+            memmove(tail + strlen(b), tail, strlen(tail) + 1);
+            memcpy(tail, b, strlen(b));
+        }
+        cr_assert_eq(aw_exitstack_size(st), 40);
+    }
+    strcat(want, tail);
+    cr_assert_str_eq(log_, want);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(exitstack, entries_of_every_kind_across_slabs_exit_once_in_reverse) {
+    aw_test_run(slabs_mixed, NULL, 0);
+}
+
+/* After pop_all both stacks take entries while both are open: the new
+ * owner goes on filling the moved slab, the old one starts afresh, and
+ * no node of one lands on a node of the other. */
+static int pop_all_then_more(void *arg) {
+    res_t a = {"A"}, b = {"B"}, c = {"C"}, d = {"D"};
+    aw_exitstack_t keep = {0};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        aw_exitstack_enter(st, res_temp("T"), NULL);
+        aw_exitstack_pop_all(st, &keep);
+        cr_assert_eq(aw_exitstack_enter(st, aw_cm(&res_type, &c), NULL), 0);
+        cr_assert_eq(aw_exitstack_enter(&keep, aw_cm(&res_type, &b), NULL), 0);
+        cr_assert_eq(aw_exitstack_callback(&keep, cb, "cb"), 0);
+        cr_assert_eq(aw_exitstack_enter(st, aw_cm(&res_type, &d), NULL), 0);
+        cr_assert_eq(aw_exitstack_size(st), 2);
+        cr_assert_eq(aw_exitstack_size(&keep), 4);
+    }
+    cr_assert_eq(aw_exitstack_close(&keep), 0);
+    cr_assert_str_eq(log_, "+A;+T;+C;+B;+D;-D(ok);-C(ok);cb;-B(ok);-T(ok);-A(ok);");
+    return 0;
+}
+Test(exitstack, pop_all_then_more_entries_in_the_new_owner) { aw_test_run(pop_all_then_more, NULL, 0); }
+
 /* A shared object (AW_CM_SHARED: a semaphore) may be entered several
  * times at once: that is not the misuse above. */
 static int sem_twice(void *arg) {
@@ -467,8 +534,8 @@ static int sem_twice(void *arg) {
 Test(exitstack, a_semaphore_entered_twice_is_not_misuse) { aw_test_run(sem_twice, NULL, 0); }
 
 /* ---- An entry enters and exits exactly as an aw_with block would: the
- * stack takes a lighter path than with.c for entries (exitstack.c), so
- * every outcome of enter and exit, with a clean or a failing body, is
+ * stack enters its own copy of a with record for each entry and leaves
+ * them from its exit (exitstack.c), so every outcome of enter and exit, with a clean or a failing body, is
  * run both ways and the results compared: the calls, the status, and
  * the whole chain of records (codes and messages, sites left out). ---- */
 
