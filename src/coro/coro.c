@@ -37,9 +37,13 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
     c->arg = arg;
     c->stack = NULL;
     c->next = NULL;
+#if defined(AW__ASAN) || defined(AW__TSAN)
     c->asan_fake = NULL;
     c->bottom = lo;
     c->size = (size_t)(t - (uintptr_t)lo);
+#else
+    (void)lo;
+#endif
 #ifdef AW__ASAN
     /* a coroutine that died mid-frame left redzones poisoned here */
     __asan_unpoison_memory_region(lo, c->size);
@@ -63,12 +67,14 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
 #endif
 #ifdef AW__TSAN
     c->tsan_fiber = __tsan_create_fiber(0);
-#else
+#elif defined(AW__ASAN)
     c->tsan_fiber = NULL;
 #endif
 }
 
 void aw__coro_init_thread(aw__coro_t *c) {
+    memset(c, 0, sizeof *c);
+#if defined(AW__ASAN) || defined(AW__TSAN)
     /* A thread's stack does not move: ask once per thread. For the main
      * thread glibc reads /proc/self/maps and two more syscalls each time,
      * a visible cost for a program running many short loops (the checker,
@@ -76,7 +82,6 @@ void aw__coro_init_thread(aw__coro_t *c) {
     static __thread void *bottom;
     static __thread size_t bsize;
     static __thread bool known;
-    memset(c, 0, sizeof *c);
     pthread_attr_t a;
     if (!known && pthread_getattr_np(pthread_self(), &a) == 0) {
         void *addr;
@@ -90,6 +95,7 @@ void aw__coro_init_thread(aw__coro_t *c) {
     }
     c->bottom = bottom;
     c->size = bsize;
+#endif
 #ifdef AW__TSAN
     c->tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -100,7 +106,11 @@ void aw__coro_fini(aw__coro_t *c) {
     if (c->stack && c->tsan_fiber)
         __tsan_destroy_fiber(c->tsan_fiber);
 #endif
+#if defined(AW__ASAN) || defined(AW__TSAN)
     c->tsan_fiber = NULL;
+#else
+    (void)c;
+#endif
 }
 
 /* The switch as a real function (for callers in assembly: the tests).

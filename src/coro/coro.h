@@ -17,27 +17,6 @@
 typedef struct aw__stack aw__stack_t;
 typedef struct aw__coro aw__coro_t;
 
-struct aw__coro {
-    void *sp;                  /* saved stack pointer while switched out */
-    aw__stack_t *stack;        /* NULL for the thread's own stack */
-    aw__coro_t *next;          /* run-queue link (loop layer) */
-    void *asan_fake;           /* ASan fake-stack handle while switched out */
-    const void *bottom;        /* stack bounds, for the sanitizers */
-    size_t size;
-    void *tsan_fiber;
-    void (*entry)(void *);     /* first function run on the stack */
-    void *arg;
-};
-
-/* Assembly: save into *from_sp, switch to to_sp (the coroutine `to`). */
-void aw__ctx_switch(void **from_sp, void *to_sp, aw__coro_t *to);
-
-/* Prepare `c` on `stack` so that the first switch to it calls
- * entry(arg) on the new stack; entry must never return. `top` is the
- * highest usable address (16-byte aligned). */
-void aw__coro_init(aw__coro_t *c, void *lo, void *top,
-                   void (*entry)(void *), void *arg);
-
 #if defined(__SANITIZE_ADDRESS__)
 #define AW__ASAN 1
 #elif defined(__has_feature)
@@ -52,6 +31,35 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
 #define AW__TSAN 1
 #endif
 #endif
+
+/* A task's record (core/task.c) begins with its coroutine and lies on
+ * the top page of its stack, next to the stack's descriptor: with many
+ * live tasks every line of it is a cache miss at spawn and again at the
+ * first run. The sanitizers' fields exist only in sanitizer builds, so
+ * that the record and the descriptor's hot words share their last line
+ * (issue 14: 9 lines a task at the top of its stack, not 10). */
+struct aw__coro {
+    void *sp;                  /* saved stack pointer while switched out */
+    aw__stack_t *stack;        /* NULL for the thread's own stack */
+    aw__coro_t *next;          /* run-queue link (loop layer) */
+    void (*entry)(void *);     /* first function run on the stack */
+    void *arg;
+#if defined(AW__ASAN) || defined(AW__TSAN)
+    void *asan_fake;           /* ASan fake-stack handle while switched out */
+    const void *bottom;        /* stack bounds, for the sanitizers */
+    size_t size;
+    void *tsan_fiber;
+#endif
+};
+
+/* Assembly: save into *from_sp, switch to to_sp (the coroutine `to`). */
+void aw__ctx_switch(void **from_sp, void *to_sp, aw__coro_t *to);
+
+/* Prepare `c` on `stack` so that the first switch to it calls
+ * entry(arg) on the new stack; entry must never return. `top` is the
+ * highest usable address (16-byte aligned). */
+void aw__coro_init(aw__coro_t *c, void *lo, void *top,
+                   void (*entry)(void *), void *arg);
 
 /* Optimised x86_64 builds without sanitizers switch inline: the compiler
  * saves only the callee-saved registers that are live here (the clobber

@@ -343,6 +343,7 @@ aw__stack_t *aw__stack_get(aw__stack_cache_t *sc) {
         return NULL;
     aw__stack_t *s = sc->free;
     sc->free = s->next;
+    __builtin_prefetch(sc->free, 1);
     sc->cached--;
     sc->live++;
     return s;

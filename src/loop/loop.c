@@ -153,6 +153,11 @@ void aw__loop_die(aw_loop_t *l) {
     if (l->budget > 0 && l->rq_head) {
         l->budget--;
         next = aw__loop_pop(l);
+        /* Many short tasks (a spawned batch, a millisecond of timers) run
+         * one after another: the queue is a list through their records,
+         * one cold page each, so each switch would wait on the next
+         * record's line to learn the one after. Start it now. */
+        __builtin_prefetch(l->rq_head);
     }
     l->dead = cur;
     l->cur = next;

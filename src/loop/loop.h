@@ -34,11 +34,14 @@ struct aw__timer {
 };
 /* A slot carries the deadline and the arm's sequence number: comparisons
  * never leave the array, equal deadlines fire in the order they were armed
- * (FIFO), and four children share a cache line. */
+ * (FIFO), and four children share a cache line. Read as one 128-bit
+ * integer (little-endian: `when` the high, signed half; seq above id in
+ * the low, unsigned half) a slot orders as (deadline, arm order): a
+ * comparison is a cmp and an sbb (timer.c). */
 typedef struct aw__heap_slot {
-    aw_ns_t when;
     uint32_t id;                       /* entry in `ent` */
-    uint32_t seq;                      /* arm order, for ties (wraps: compared as a difference) */
+    uint32_t seq;                      /* arm order, for ties (renumbered before it wraps) */
+    aw_ns_t when;
 } aw__heap_slot_t;
 typedef struct aw__heap {
     aw__heap_slot_t *v;                /* v[1] starts a cache line (timer.c) */
