@@ -7,7 +7,7 @@
 static void no_fire(aw__timer_t *t) { (void)t; }
 
 static int slot_before(const aw__heap_slot_t *a, const aw__heap_slot_t *b) {
-    return a->when < b->when || (a->when == b->when && (int32_t)(a->seq - b->seq) < 0);
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
 /* Check the heap property, that every live slot names its timer and
@@ -271,6 +271,41 @@ Test(timer, same_deadline_fires_in_arm_order) {
             last0 = x;
     }
     cr_assert_eq(last0, &t[0], "a re-armed timer goes behind the others of its deadline");
+    aw__heap_fini(&h);
+    free(t);
+}
+
+/* The arm sequence renumbers the armed slots before it wraps: timers of
+ * one deadline armed across the wrap still fire in arm order, with some
+ * armed long before (negative deadlines too: a deadline in the past). */
+Test(timer, same_deadline_in_arm_order_across_the_sequence_wrap) {
+    enum { N = 300 };
+    aw__heap_t h = {0};
+    aw__timer_t *t = calloc(N, sizeof *t);
+    for (int i = 0; i < N / 3; i++) {
+        t[i].fire = no_fire;
+        aw__timer_arm(&h, &t[i], (aw_ns_t)(i % 3) - 1);
+    }
+    h.seq = UINT32_MAX - N / 3; /* the wrap comes in the middle of the next third */
+    for (int i = N / 3; i < N; i++) {
+        t[i].fire = no_fire;
+        aw__timer_arm(&h, &t[i], (aw_ns_t)(i % 3) - 1);
+        heap_check(&h);
+    }
+    cr_assert_lt(h.seq, (uint32_t)(2 * N), "renumbered: the sequence went on from the slot count");
+    int prev[3] = {-1, -1, -1};
+    aw_ns_t last = -2;
+    aw__timer_t *x;
+    int popped = 0;
+    while ((x = pop(&h))) {
+        int i = (int)(x - t), d = (int)x->when + 1;
+        cr_assert_geq(x->when, last, "deadline order");
+        last = x->when;
+        cr_assert_gt(i, prev[d], "deadline %d: timer %d after %d", d - 1, i, prev[d]);
+        prev[d] = i;
+        popped++;
+    }
+    cr_assert_eq(popped, N);
     aw__heap_fini(&h);
     free(t);
 }
