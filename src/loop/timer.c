@@ -185,11 +185,14 @@ aw__timer_t *aw__timer_pop_due(aw__heap_t *h, aw_ns_t now) {
     h->live--;
     pop_top(h);
     /* the next one due is likely fired next, after t's callback: start
-     * bringing its timer (a task's page) in now */
+     * bringing its timer (a task's page) in now, both ends (it may
+     * straddle two lines of its task's record) */
     if (h->n) {
         uintptr_t e = h->ent[h->v[0].id];
-        if (e)
+        if (e) {
             __builtin_prefetch((void *)e, 1);
+            __builtin_prefetch((char *)e + sizeof(aw__timer_t) - 1, 1);
+        }
     }
     return t;
 }
