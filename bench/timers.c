@@ -21,6 +21,10 @@
  * 0.2 us) the count is lowered to fit a time budget (bench_fit), for the
  * peer too; the config line prints the count used. AW_BENCH_FULL=1 keeps
  * 1,000,000.
+ *   timers_floor    the memory floor of a task per timer (timers_floor()
+ *                   below): CPU time per timer on plain memory, printed
+ *                   next to libuv; what awith spends beyond it is its own
+ *                   work (the heap, the scheduler, the task's life)
  *   timers_order    wake-ups earlier than the previous wake-up's deadline
  *                   (0 = in order), sleepers whose deadline passed before
  *                   they armed it (late: kept out of the order check), and
@@ -100,6 +104,91 @@ static int bench(void *arg) {
     return 0;
 }
 
+/* The floor of a task per timer: the memory it must touch, and nothing
+ * else (bench/spawn.c's touch_floor, with a wait in the middle). A task's
+ * record lies at the top of its own stack (coloured within the top page)
+ * and its frames below it: with 1,000,000 tasks those are 1,000,000
+ * pages, so the caches and the TLB hold none of them between visits. On
+ * plain memory, n slots a stack's stride apart, resident as cached stacks
+ * are, in the order awith visits them: spawn (write the record's lines),
+ * run to the sleep (read them, write a frame), then per millisecond of
+ * deadlines, in deadline order and arm order within one (as the heap
+ * fires them): fire (write the timer's and the run queue's lines), then
+ * run and die (read the record and the frame, write the lines a death
+ * writes). No heap, no scheduler: libuv's bare timer is the peer for
+ * those. CPU time per timer, median of `reps` runs. */
+enum { FLOOR_STRIDE = 128 * 1024, FLOOR_REC_LINES = 8, FLOOR_FRAME_LINES = 4 };
+
+static volatile long floor_sink;
+
+static volatile long *floor_rec(char *m, long i) {
+    size_t colour = (size_t)(i & 7) * 128;
+    return (long *)(m + (size_t)(i + 1) * FLOOR_STRIDE - 64 * (FLOOR_REC_LINES + 1) - colour);
+}
+
+static double timers_floor(long n, const uint32_t *d, int reps) {
+    size_t len = (size_t)n * FLOOR_STRIDE;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint32_t *order = malloc((size_t)n * sizeof *order);
+    long start[TIMERS_SPAN_MS + 1] = {0};
+    double v[BENCH_REPS];
+    if (m == MAP_FAILED || !order) {
+        free(order);
+        if (m != MAP_FAILED)
+            munmap(m, len);
+        return BENCH_NA;
+    }
+    for (long i = 0; i < n; i++) /* resident, as cached stacks are */
+        m[(size_t)(i + 1) * FLOOR_STRIDE - 1] = 1;
+    /* the heap's order: by deadline, then by arm (spawn) order */
+    for (long i = 0; i < n; i++)
+        start[d[i] + 1]++;
+    for (int k = 0; k < TIMERS_SPAN_MS; k++)
+        start[k + 1] += start[k];
+    long fill[TIMERS_SPAN_MS];
+    memcpy(fill, start, sizeof fill);
+    for (long i = 0; i < n; i++)
+        order[fill[d[i]]++] = (uint32_t)i;
+    if (reps > BENCH_REPS)
+        reps = BENCH_REPS;
+    for (int rep = 0; rep < reps; rep++) {
+        double c0 = bench_cpu();
+        long sum = 0;
+        for (long i = 0; i < n; i++) { /* spawn */
+            volatile long *rec = floor_rec(m, i);
+            for (int k = 0; k < FLOOR_REC_LINES; k++)
+                rec[k * 8] = i;
+        }
+        for (long i = 0; i < n; i++) { /* run to the sleep */
+            volatile long *rec = floor_rec(m, i);
+            for (int k = 0; k < FLOOR_REC_LINES; k++)
+                sum += rec[k * 8];
+            for (int k = 1; k <= FLOOR_FRAME_LINES; k++)
+                rec[-k * 8] = sum;
+        }
+        for (int ms = 0; ms < TIMERS_SPAN_MS; ms++) {
+            for (long j = start[ms]; j < start[ms + 1]; j++) { /* fire: wake, queue */
+                volatile long *rec = floor_rec(m, order[j]);
+                rec[8] = j;
+                rec[0] = j;
+            }
+            for (long j = start[ms]; j < start[ms + 1]; j++) { /* run, die */
+                volatile long *rec = floor_rec(m, order[j]);
+                for (int k = 0; k < FLOOR_REC_LINES; k++)
+                    sum += rec[k * 8];
+                for (int k = 1; k <= FLOOR_FRAME_LINES; k++)
+                    sum += rec[-k * 8];
+                rec[6 * 8] = sum;
+            }
+        }
+        floor_sink = sum;
+        v[rep] = (bench_cpu() - c0) / (double)n;
+    }
+    munmap(m, len);
+    free(order);
+    return bench_median(v, reps);
+}
+
 int main(int argc, char **argv) {
     double fault_ns;
     long want = bench_n(TIMERS_N);
@@ -126,9 +215,13 @@ int main(int argc, char **argv) {
                  n, n < want ? " (not 1,000,000: page faults cost too much here; AW_BENCH_FULL=1 for all)" : "",
                  TIMERS_SPAN_MS, opts.stack_size ? opts.stack_size / 1024 : (size_t)128, r.reps,
                  r.reps);
-    const char *peers[] = {"libuv", NULL};
-    bench_print("timer_ns", warm, peers, (double[]){uv[0]});
-    bench_print("timer_cold_ns", cold, peers, (double[]){uv[1]});
+    double fl = timers_floor(n, offs, r.reps > 1 ? r.reps : 2);
+    const char *peers[] = {"libuv", "floor", NULL};
+    bench_print("timer_ns", warm, peers, (double[]){uv[0], fl});
+    bench_print("timer_cold_ns", cold, peers, (double[]){uv[1], BENCH_NA});
+    bench_note("timers_floor", "floor=%.0f ns/timer (a task's lines on plain memory, no heap); "
+               "awith beyond the floor %.0f ns, libuv (heap and callback) %.0f ns",
+               fl, warm - fl, uv[0]);
     bench_note("timers_wall", "wall_ms_median=%.0f (deadlines span %d ms)",
                bench_median(r.wall, r.reps), TIMERS_SPAN_MS);
     bench_note("timers_order", "inversions=%ld timers=%ld late=%ld armed_at_once=%zu stack_kib=%zu "
