@@ -166,7 +166,7 @@ static inline void aw__delegate_handback(aw_task_t *d);
 /* The stack canary of t was overwritten: report and abort. */
 void aw__task_stack_fail(aw_task_t *t) __attribute__((noreturn, cold));
 static inline void aw__task_stack_check(aw_task_t *t) {
-    if (t->coro.stack && !aw__stack_ok(t->coro.stack))
+    if (!aw__coro_stack_ok(&t->coro))
         aw__task_stack_fail(t);
 }
 /* The status of a task whose function returned st (SEMANTICS K5): a
@@ -562,6 +562,7 @@ static inline void aw__side_free(aw__side_t *s) {
 /* Which fields say which stack runs (the switch saves sp itself). */
 static inline void aw__side_describe(aw__coro_t *to, const aw__coro_t *from) {
     to->stack = from->stack;
+    to->canary = from->canary;
 #if defined(AW__ASAN) || defined(AW__TSAN)
     to->bottom = from->bottom;
     to->size = from->size;

@@ -43,6 +43,10 @@ void aw__task_wake(aw_task_t *t, int rc) {
 static void aw__task_timer_fire(aw__timer_t *tm) {
     aw_task_t *t = (aw_task_t *)((char *)tm - offsetof(aw_task_t, timer));
     aw_ns_t now = t->loop->now;
+    /* the task runs after this round's other due timers fire and checks
+     * its canary as it parks or ends: on another stack's page in a packed
+     * slab, as cold as its own was */
+    __builtin_prefetch(t->coro.canary);
     if (t->wait_until <= now) {
         aw__task_wake(t, -ETIMEDOUT);
         return;
@@ -235,7 +239,7 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     aw_task_t *t = (aw_task_t *)top;
     memset(t, 0, offsetof(aw_task_t, xshield));
     aw__coro_init(&t->coro, s->lo, (void *)top, aw__task_entry, t);
-    t->coro.stack = s;
+    aw__coro_set_stack(&t->coro, s);
     t->custom_stack = (uint8_t)custom;
     t->loop = l;
     t->fn = fn;
@@ -295,7 +299,7 @@ aw__side_t *aw__side_make(aw_task_t *t) {
     uintptr_t top = ((uintptr_t)st->hi - AW__SIDE_MAX) & ~(uintptr_t)63;
     aw__side_t *s = (aw__side_t *)top;
     aw__coro_init(&s->co, st->lo, (void *)top, aw__side_entry, &s->co);
-    s->co.stack = st;
+    aw__coro_set_stack(&s->co, st);
     return s;
 }
 

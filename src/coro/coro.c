@@ -37,6 +37,7 @@ void aw__coro_init(aw__coro_t *c, void *lo, void *top,
     c->arg = arg;
     c->stack = NULL;
     c->next = NULL;
+    c->canary = NULL;
 #if defined(AW__ASAN) || defined(AW__TSAN)
     c->asan_fake = NULL;
     c->bottom = lo;

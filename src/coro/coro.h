@@ -44,6 +44,13 @@ struct aw__coro {
     aw__coro_t *next;          /* run-queue link (loop layer) */
     void (*entry)(void *);     /* first function run on the stack */
     void *arg;
+    /* The canary below an unguarded stack (aw__stack_canary), NULL for a
+     * guarded one or the thread's: the check at every switch-out reads
+     * it without the stack's descriptor (a line of its own), and a timer
+     * that wakes the task can start bringing it in (in a packed slab it
+     * lies on the neighbour stack's top page, cold when tasks wake in
+     * deadline order). */
+    const uint64_t *canary;
 #if defined(AW__ASAN) || defined(AW__TSAN)
     void *asan_fake;           /* ASan fake-stack handle while switched out */
     const void *bottom;        /* stack bounds, for the sanitizers */
@@ -129,7 +136,7 @@ enum { AW__CANARY_WORDS = 8 };
 struct aw__stack {
     char *lo;                  /* lowest usable byte (above the guard) */
     char *hi;                  /* one past the highest usable byte */
-    aw__stack_t *next;         /* cache link */
+    aw__stack_t *next;         /* (unused: the cache keeps an array) */
     unsigned guarded;          /* a PROT_NONE page sits below lo */
     unsigned vg_id;            /* Valgrind stack id */
     uint64_t canary[AW__CANARY_WORDS]; /* last: the canary of the stack above */
@@ -144,7 +151,13 @@ struct aw__slab {
 };
 
 typedef struct aw__stack_cache {
-    aw__stack_t *free;         /* LIFO: the warmest stack first */
+    /* The free stacks, LIFO (the warmest first), in an array of the
+     * cache's own rather than a list through the descriptors: giving a
+     * stack back then writes nothing on its page (with many live tasks
+     * the descriptor's line is cold by the time its task ends). Room for
+     * every stack made is reserved as it is made: a put cannot fail. */
+    aw__stack_t **freev;
+    size_t nfree, capfree;
     size_t size;               /* usable size of cached stacks */
     size_t guard_budget;       /* guarded stacks this cache may still make */
     size_t live, cached;       /* cached: free, or reserved in a slab, not yet made */
@@ -197,6 +210,22 @@ static inline int aw__stack_ok(const aw__stack_t *s) {
     for (int i = 0; i < AW__CANARY_WORDS; i++)
         diff |= c[i] ^ AW__STACK_CANARY;
     return diff == 0;
+}
+/* Nonzero when the canary below the stack c runs on is intact (or it
+ * has none: guarded). What aw__stack_ok says of c->stack. */
+static inline int aw__coro_stack_ok(const aw__coro_t *c) {
+    const uint64_t *k = c->canary;
+    if (!k)
+        return 1;
+    uint64_t diff = 0;
+    for (int i = 0; i < AW__CANARY_WORDS; i++)
+        diff |= k[i] ^ AW__STACK_CANARY;
+    return diff == 0;
+}
+/* c is to run on s: remember where its canary is. */
+static inline void aw__coro_set_stack(aw__coro_t *c, aw__stack_t *s) {
+    c->stack = s;
+    c->canary = s->guarded ? NULL : aw__stack_canary(s);
 }
 /* Is `addr` inside the guard page of `s`? */
 int aw__stack_in_guard(const aw__stack_t *s, const void *addr);

@@ -331,27 +331,31 @@ static int aw__stack_grow(aw__stack_cache_t *sc) {
             return -1;
         sl = &sc->slabs[sc->nslabs - 1];
     }
+    if (sc->live + sc->nfree == sc->capfree) { /* room for every stack made */
+        size_t cap = sc->capfree ? sc->capfree * 2 : AW__SLAB_STACKS;
+        aw__stack_t **v = aw__realloc(sc->freev, cap * sizeof *v);
+        if (!v)
+            return -1;
+        sc->freev = v;
+        sc->capfree = cap;
+    }
     unsigned k = sl->carved++;
     aw__stack_t *s = aw__stack_carve(aw__slab_lo(sc, sl, k), sc->size, k < sl->guards);
-    s->next = sc->free;
-    sc->free = s;
+    sc->freev[sc->nfree++] = s;
     return 0;
 }
 
 aw__stack_t *aw__stack_get(aw__stack_cache_t *sc) {
-    if (!sc->free && aw__stack_grow(sc) < 0)
+    if (!sc->nfree && aw__stack_grow(sc) < 0)
         return NULL;
-    aw__stack_t *s = sc->free;
-    sc->free = s->next;
-    __builtin_prefetch(sc->free, 1);
+    aw__stack_t *s = sc->freev[--sc->nfree];
     sc->cached--;
     sc->live++;
     return s;
 }
 
 void aw__stack_put(aw__stack_cache_t *sc, aw__stack_t *s) {
-    s->next = sc->free;
-    sc->free = s;
+    sc->freev[sc->nfree++] = s;
     sc->cached++;
     sc->live--;
 }
@@ -367,6 +371,7 @@ void aw__stack_cache_fini(aw__stack_cache_t *sc) {
         aw__maps_give(sl->maps);
     }
     aw__free(sc->slabs);
+    aw__free(sc->freev);
     *sc = (aw__stack_cache_t){0};
 }
 
