@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Run fn as the main task; assert aw_main's result. */
 #define aw_test_run(fn, arg, expect) \
@@ -54,6 +56,80 @@ static inline void aw_test_cancel_hook(const aw_trace_event_t *ev, void *arg) {
         aw_test_cancel_at.fds_at_cancel = aw_test_fds();
         aw_task_cancel(aw_test_cancel_at.target);
     }
+}
+
+/* The system calls a path makes, as strace sees them (a test that a path
+ * costs N calls). The test `marked` (Criterion's "suite/name") is run
+ * again in a child under strace, with `env` ("NAME='value' ...") added;
+ * it calls access("/aw-<tag>-begin") and access("/aw-<tag>-end") around
+ * what is counted. Returns the calls its thread made between the two
+ * markers, one a line, each starting with the call's name ("resumed"
+ * halves of a split call left out), in a string to free; *n gets their
+ * number. Skips the test where strace is missing or cannot trace (ptrace
+ * refused, as under LeakSanitizer). */
+static inline char *aw_test_strace(const char *marked, const char *env, const char *tag, int *n) {
+    if (system("command -v strace >/dev/null 2>&1") != 0)
+        cr_skip_test("strace is not installed");
+    char self[512], cmd[2048], trace[64], out_path[80], begin[64], end[64];
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    cr_assert_gt(l, 0);
+    self[l] = 0;
+    snprintf(trace, sizeof trace, "/tmp/aw-strace.%d", (int)getpid());
+    snprintf(out_path, sizeof out_path, "%s.out", trace);
+    snprintf(cmd, sizeof cmd,
+             /* env -i: Criterion's own variables would make the inner run a worker */
+             "env -i PATH=\"$PATH\" %s strace -f -o '%s' '%s' --filter '%s' >%s 2>&1", env, trace,
+             self, marked, out_path);
+    if (system(cmd) != 0) {
+        char out[600] = "";
+        FILE *o = fopen(out_path, "r");
+        if (o) {
+            out[fread(out, 1, sizeof out - 1, o)] = 0;
+            fclose(o);
+        }
+        unlink(trace);
+        unlink(out_path);
+        cr_skip_test("strace could not trace here (ptrace refused?): %s", out);
+    }
+    unlink(out_path);
+    FILE *t = fopen(trace, "r");
+    cr_assert(t);
+    snprintf(begin, sizeof begin, "/aw-%s-begin", tag);
+    snprintf(end, sizeof end, "/aw-%s-end", tag);
+    size_t cap = 4096, len = 0;
+    char *calls = malloc(cap), line[2048];
+    cr_assert(calls);
+    calls[0] = 0;
+    long pid = -1;
+    bool done = false;
+    *n = 0;
+    while (!done && fgets(line, sizeof line, t)) {
+        if (pid < 0) {
+            if (strstr(line, begin))
+                pid = atol(line);
+            continue;
+        }
+        if (atol(line) != pid || strstr(line, "resumed>"))
+            continue; /* another thread, or the second half of a split call */
+        if (strstr(line, end)) {
+            done = true;
+            continue;
+        }
+        const char *name = line + strspn(line, "0123456789 "); /* past the pid */
+        size_t k = strlen(name);
+        if (len + k + 1 > cap) {
+            cap = 2 * (len + k + 1);
+            calls = realloc(calls, cap);
+            cr_assert(calls);
+        }
+        memcpy(calls + len, name, k + 1);
+        len += k;
+        (*n)++;
+    }
+    fclose(t);
+    unlink(trace);
+    cr_assert(done, "the markers %s and %s were traced", begin, end);
+    return calls;
 }
 
 #endif

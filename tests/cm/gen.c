@@ -36,7 +36,7 @@ static int full(void *arg) {
 }
 Test(gen, for_runs_to_exhaustion) { aw_test_run(full, NULL, 0); }
 
-static int brk(void *arg) {
+static int brk_at(void *arg) {
     int seen = 0;
     aw_for (int *v, aw_gen(count, (void *)100)) {
         seen++;
@@ -49,7 +49,7 @@ static int brk(void *arg) {
     cr_assert_eq(cleanup_task_id, aw_task_id(aw_task_self()), "in the iterating task");
     return 0;
 }
-Test(gen, E1_c8_break_finalizes_in_the_iterating_task_before_the_next_statement) { aw_test_run(brk, NULL, 0); }
+Test(gen, E1_c8_break_finalizes_in_the_iterating_task_before_the_next_statement) { aw_test_run(brk_at, NULL, 0); }
 
 static int cont(void *arg) {
     int odd = 0;
@@ -393,7 +393,7 @@ Test(gen, E4_finalizer_errors_reach_the_consumer_and_its_waits_are_bounded_by_th
     cr_assert_eq(aw_main_opts(&o, e4_errors, NULL), 0);
 }
 
-#include "capture.h" /* after brk() above: unistd.h declares one too */
+#include "capture.h" /* after brk_at() above: unistd.h declares one too */
 
 /* E3 / (c) 9: a generator left suspended by a consumer that never closed
  * it (aw_gen_next by hand, then return) is not dropped silently: loop

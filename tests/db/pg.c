@@ -924,62 +924,23 @@ Test(pg, syscalls_marked_run) {
 }
 
 Test(pg, a_query_costs_3_system_calls_no_peek) {
-    if (system("command -v strace >/dev/null 2>&1") != 0)
-        cr_skip_test("strace is not installed");
     const char *dsn = getenv("AW_TEST_PG_DSN");
     if (!dsn)
         cr_skip_test("AW_TEST_PG_DSN not set: run under tests/db/with-postgres.sh");
-    char self[512], cmd[2048], trace[64];
-    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert_gt(l, 0);
-    self[l] = 0;
-    snprintf(trace, sizeof trace, "/tmp/aw-pg-strace.%d", (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             /* env -i: Criterion's own variables would make the inner run a worker */
-             "env -i PATH=\"$PATH\" AW_TEST_PG_SYSCALLS=1 AW_TEST_PG_DSN='%s' strace -f -o '%s' '%s' "
-             "--filter 'pg/syscalls_marked_run' >%s.out 2>&1", dsn, trace, self, trace);
-    if (system(cmd) != 0) {
-        char out[600] = "";
-        snprintf(cmd, sizeof cmd, "%s.out", trace);
-        FILE *o = fopen(cmd, "r");
-        if (o) {
-            out[fread(out, 1, sizeof out - 1, o)] = 0;
-            fclose(o);
-        }
-        unlink(trace);
-        unlink(cmd);
-        cr_skip_test("strace could not trace here (ptrace refused?): %s", out);
+    char env[600];
+    snprintf(env, sizeof env, "AW_TEST_PG_SYSCALLS=1 AW_TEST_PG_DSN='%s'", dsn);
+    int n, peeks = 0, sends = 0, recvs = 0;
+    char *calls = aw_test_strace("pg/syscalls_marked_run", env, "pg", &n);
+    for (char *c = calls, *next; *c; c = next) { /* a line a call */
+        char *nl = strchr(c, '\n');
+        next = nl ? nl + 1 : c + strlen(c);
+        if (nl)
+            *nl = 0;
+        peeks += strstr(c, "MSG_PEEK") != NULL;
+        sends += !strncmp(c, "sendto(", 7);
+        recvs += !strncmp(c, "recvfrom(", 9);
     }
-    FILE *t = fopen(trace, "r");
-    cr_assert(t);
-    char line[2048];
-    long pid = -1;
-    int n = 0, peeks = 0, sends = 0, recvs = 0;
-    bool done = false;
-    while (!done && fgets(line, sizeof line, t)) {
-        if (pid < 0) {
-            if (strstr(line, "/aw-pg-begin"))
-                pid = atol(line);
-            continue;
-        }
-        if (atol(line) != pid)
-            continue; /* another thread */
-        if (strstr(line, "/aw-pg-end")) {
-            done = true;
-            continue;
-        }
-        if (strstr(line, "resumed>"))
-            continue; /* the second half of a call strace split */
-        n++;
-        peeks += strstr(line, "MSG_PEEK") != NULL;
-        sends += strstr(line, "sendto(") != NULL;
-        recvs += strstr(line, "recvfrom(") != NULL;
-    }
-    fclose(t);
-    unlink(trace);
-    snprintf(cmd, sizeof cmd, "%s.out", trace);
-    unlink(cmd);
-    cr_assert(done, "the markers were traced");
+    free(calls);
     cr_assert_eq(sends, SC_QUERIES, "one send per query");
     cr_assert_leq(peeks, 2, "%d peeks for %d queries", peeks, SC_QUERIES);
     cr_assert_leq(n, 3 * SC_QUERIES + 4, "%d system calls for %d queries (%d sends, %d recvs, %d peeks)", n,

@@ -125,64 +125,18 @@ Test(file, read_all_marked_run) {
 }
 
 Test(file, read_all_small_file_takes_4_system_calls) {
-    if (system("command -v strace >/dev/null 2>&1") != 0)
-        cr_skip_test("strace is not installed");
     char data[4096];
     memset(data, 'x', sizeof data);
     char *path = strdup(p("small"));
     FILE *f = fopen(path, "w");
     cr_assert(f && fwrite(data, 1, sizeof data, f) == sizeof data && fclose(f) == 0);
-    char self[512], cmd[2048], *trace = strdup(p("trace"));
-    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert_gt(l, 0);
-    self[l] = 0;
-    snprintf(cmd, sizeof cmd,
-             /* env -i: Criterion's own variables would make the inner run a worker */
-             "env -i PATH=\"$PATH\" AW_TEST_READ_ALL='%s' strace -f -o '%s' '%s' "
-             "--filter 'file/read_all_marked_run' "
-             ">%s.out 2>&1", path, trace, self, trace);
-    if (system(cmd) != 0) {
-        char out[600] = "";
-        snprintf(cmd, sizeof cmd, "%s.out", trace);
-        FILE *o = fopen(cmd, "r");
-        if (o) {
-            out[fread(out, 1, sizeof out - 1, o)] = 0;
-            fclose(o);
-        }
-        cr_skip_test("strace could not trace here (ptrace refused?): %s", out);
-    }
-    FILE *t = fopen(trace, "r");
-    cr_assert(t);
-    char line[1024], calls[1024] = "";
-    long pid = -1;
-    int n = 0;
-    bool done = false;
-    while (!done && fgets(line, sizeof line, t)) {
-        if (pid < 0) {
-            if (strstr(line, "/aw-read-all-begin"))
-                pid = atol(line);
-            continue;
-        }
-        if (atol(line) != pid)
-            continue; /* another thread or process */
-        if (strstr(line, "/aw-read-all-end")) {
-            done = true;
-            continue;
-        }
-        char *name = line;
-        while (*name && *name != ' ')
-            name++; /* past the pid */
-        while (*name == ' ')
-            name++;
-        size_t k = strcspn(name, "(");
-        n++;
-        snprintf(calls + strlen(calls), sizeof calls - strlen(calls), "%.*s ", (int)k, name);
-    }
-    fclose(t);
-    cr_assert(done, "the markers were traced");
-    cr_assert_leq(n, 4, "read_all of a 4 KiB cached file made %d system calls: %s", n, calls);
+    char env[600];
+    snprintf(env, sizeof env, "AW_TEST_READ_ALL='%s'", path);
+    int n;
+    char *calls = aw_test_strace("file/read_all_marked_run", env, "read-all", &n);
+    cr_assert_leq(n, 4, "read_all of a 4 KiB cached file made %d system calls:\n%s", n, calls);
+    free(calls);
     free(path);
-    free(trace);
 }
 
 /* read_all stops at the size lseek gave only when a read lands on it
