@@ -9,6 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0; failed=0
 log=$(mktemp -d)
+# what failed, said again just above the last line: CI keeps only the tail
+recap() { echo "$*" >>"$log/recap"; }
 
 # Count Criterion's per-binary synthesis lines in a meson test log.
 count() {
@@ -32,6 +34,8 @@ suite() { # name builddir meson-setup-args...
   meson test -C "$dir" --num-processes 2 --print-errorlogs >"$log/$name.out" 2>&1
   count "$dir/meson-logs/testlog.txt" "$log/$name.out" "$name"
   grep -E 'FAIL|TIMEOUT' "$log/$name.out" | head -20
+  grep -E 'FAIL|TIMEOUT' "$log/$name.out" | head -8 | sed "s/^/$name: /" >>"$log/recap"
+  grep -hE '^\[FAIL\]|Assertion Failed' "$dir/meson-logs/testlog.txt" | head -8 | sed "s/^/$name: /" >>"$log/recap"
   # what went wrong, from the tests' own output
   grep -E -A3 'Assertion Failed|runtime error|Unexpected signal|ERROR: (Address|Leak)Sanitizer' \
     "$dir/meson-logs/testlog.txt" | head -60
@@ -42,6 +46,7 @@ suite() { # name builddir meson-setup-args...
   san=$(grep -cE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$dir/meson-logs/testlog.txt" || true)
   if [ "$san" -gt 0 ]; then
     failed=$((failed + san)); echo "  $3: $san sanitizer report(s), counted as failures"
+    recap "$3: $san sanitizer report(s)"
   fi
 }
 
@@ -53,19 +58,19 @@ echo "== layers (nothing below includes or calls anything above)"
 if python3 tools/check-layers.py build >"$log/layers.out" 2>&1; then
   passed=$((passed + 1)); tail -1 "$log/layers.out"
 else
-  failed=$((failed + 1)); cat "$log/layers.out"
+  failed=$((failed + 1)); recap "layers check failed"; cat "$log/layers.out"
 fi
 echo "== man pages (every public name has a contract comment to make its page from)"
 if python3 tools/mkman.py --check include >"$log/man.out" 2>&1; then
   passed=$((passed + 1)); tail -1 "$log/man.out"
 else
-  failed=$((failed + 1)); cat "$log/man.out"
+  failed=$((failed + 1)); recap "man check failed"; cat "$log/man.out"
 fi
 echo "== examples (every header and doc example compiles and links against the library)"
 if python3 tools/check-examples.py build >"$log/examples.out" 2>&1; then
   passed=$((passed + 1)); tail -1 "$log/examples.out"
 else
-  failed=$((failed + 1)); cat "$log/examples.out" | head -80
+  failed=$((failed + 1)); recap "examples check failed"; cat "$log/examples.out" | head -80
 fi
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -74,7 +79,7 @@ echo "== fault sweep (ASan, a sample of every class; make faults runs all of it)
 if tools/faults.sh quick >"$log/faults.out" 2>&1; then
   passed=$((passed + 1)); grep -E '^(total|clean errors)' "$log/faults.out"
 else
-  failed=$((failed + 1)); echo "  faults: FAILED"; sed -n '/^total/,$p' "$log/faults.out" | head -60
+  failed=$((failed + 1)); recap "fault sweep failed"; echo "  faults: FAILED"; sed -n '/^total/,$p' "$log/faults.out" | head -60
 fi
 echo "== composition fuzzer (ASan, 60 s; make fuzz runs it longer)"
 # seeds 1-60,000 at most (the same programs each time, as many as a
@@ -87,7 +92,7 @@ if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 
    >"$log/fuzz.out" 2>&1; then
   passed=$((passed + 1)); echo "  $(tail -1 "$log/fuzz.out")"
 else
-  failed=$((failed + 1)); echo "  fuzzer: FAILED"; tail -80 "$log/fuzz.out"
+  failed=$((failed + 1)); recap "fuzzer failed: $(tail -1 "$log/fuzz.out")"; echo "  fuzzer: FAILED"; tail -80 "$log/fuzz.out"
 fi
 echo "== core tests under valgrind"
 # Criterion re-executes the binary per test: trace the children, and judge
@@ -101,7 +106,7 @@ for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-
      && ! grep -v 'syscall: 441\|You may be able\|README_MISSING\|Nevertheless we consider\|it at http://valgrind' "$log"/vg.[0-9]* 2>/dev/null | grep -qs '^==[0-9]*=='; then
     passed=$((passed + 1)); echo "  valgrind $(basename "$t"): clean"
   else
-    failed=$((failed + 1)); echo "  valgrind $(basename "$t"): FAILED"; grep -v -e "^--" "$log/vg.out" | tail -30
+    failed=$((failed + 1)); recap "valgrind $(basename "$t") failed"; echo "  valgrind $(basename "$t"): FAILED"; grep -v -e "^--" "$log/vg.out" | tail -30
     cat "$log"/vg.[0-9]* 2>/dev/null | grep -v -e "^--" | head -60
   fi
 done
@@ -112,7 +117,7 @@ for step in tsan install; do
   if tools/test-$step.sh >"$log/$step.out" 2>&1; then
     passed=$((passed + 1)); tail -1 "$log/$step.out"
   else
-    failed=$((failed + 1)); echo "  $step: FAILED"; tail -30 "$log/$step.out"
+    failed=$((failed + 1)); recap "$step failed"; echo "  $step: FAILED"; tail -30 "$log/$step.out"
   fi
 done
 if [ -x tools/test-aarch64.sh ]; then
@@ -120,9 +125,10 @@ if [ -x tools/test-aarch64.sh ]; then
   if tools/test-aarch64.sh >"$log/a64.out" 2>&1; then
     passed=$((passed + 1)); tail -1 "$log/a64.out"
   else
-    failed=$((failed + 1)); echo "  aarch64: FAILED"; tail -20 "$log/a64.out"
+    failed=$((failed + 1)); recap "aarch64 failed"; echo "  aarch64: FAILED"; tail -20 "$log/a64.out"
   fi
 fi
+if [ -s "$log/recap" ]; then echo "== what failed"; head -30 "$log/recap"; fi
 rm -rf "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
