@@ -303,6 +303,7 @@ static int noop(void *arg) {
 
 static int stubborn(void *arg) {
     (void)arg;
+    atomic_fetch_add(&seen.ran_on[1], 1);
     aw_with (aw_scope_t *s, aw_shield(AW_SEC(30))) {
         /* answer only once loop 0's inbox has closed */
         for (;;) {
@@ -320,8 +321,15 @@ static int stubborn(void *arg) {
 static int orphan_main(void *arg, int index) {
     if (index == 1)
         return wait_for(&seen.abandoned, 1); /* then close */
-    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(1)))
+    /* cancelled once stubborn runs: a cancel that came before it started
+     * would skip it, and its answer could reach loop 0 while loop 0
+     * still runs (abandon would then rightly run there; a 1 ms deadline
+     * did that on a loaded machine) */
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cancel_when_started, s, NULL);
         seen.rc[0] = aw_loops_call(1, stubborn, calloc(1, 8), free_abandon);
+    }
     return 0; /* loop 0 closes before the answer */
 }
 
