@@ -29,6 +29,8 @@
  *                   2-core VM): the rest is instructions (~1,360 a timer
  *                   in callgrind at 100,000, the heap's pop ~410 of them),
  *                   not the task's pages
+ *   timers_phases   each side's figure split at the moment every timer is
+ *                   armed: what arming costs, and what firing does
  *   timers_order    wake-ups earlier than the previous wake-up's deadline
  *                   (0 = in order), sleepers whose deadline passed before
  *                   they armed it (late: kept out of the order check), and
@@ -66,6 +68,7 @@ static int sleeper(void *arg) {
 
 typedef struct {
     double cpu[BENCH_REPS];
+    double arm[BENCH_REPS];            /* of cpu: spawn until every sleeper is armed */
     double wall[BENCH_REPS];
     size_t peak_timers;
     int reps;
@@ -92,6 +95,7 @@ static int bench(void *arg) {
             aw_ns_t now = aw_now();
             base = now + 2 * (now - s0) + AW_MS(20);
             aw_yield(); /* every sleeper runs to its sleep */
+            r->arm[rep] = (bench_cpu() - c0) / (double)n;
             aw_loop_stats_t s;
             aw_loop_stats(&s);
             if (s.timers > r->peak_timers)
@@ -208,11 +212,12 @@ int main(int argc, char **argv) {
         return 1;
     double cold = r.cpu[0];
     double warm = r.reps > 1 ? bench_median(r.cpu + 1, r.reps - 1) : cold;
+    double arm = r.reps > 1 ? bench_median(r.arm + 1, r.reps - 1) : r.arm[0];
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s/timers_uv' %ld %d 2>/dev/null",
              bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR), n, r.reps > 1 ? r.reps : 2);
-    double uv[2];
-    bench_popen_values(cmd, (const char *const[]){"timer_ns", "timer_cold_ns", NULL}, uv);
+    double uv[3];
+    bench_popen_values(cmd, (const char *const[]){"timer_ns", "timer_cold_ns", "timer_arm_ns", NULL}, uv);
     bench_config("timers=%ld%s, deadlines over %d ms; awith: a task per timer (aw_sleep_until), "
                  "%zu KiB stacks; libuv: a bare uv_timer_t per deadline; both: %d runs in one "
                  "process, warm = median of runs 2..%d, cold = run 1; CPU time of the process",
@@ -226,6 +231,10 @@ int main(int argc, char **argv) {
     bench_note("timers_floor", "floor=%.0f ns/timer (a task's lines on plain memory, no heap); "
                "awith beyond the floor %.0f ns, libuv (heap and callback) %.0f ns",
                fl, warm - fl, uv[0]);
+    bench_note("timers_phases", "awith arm=%.0f fire=%.0f ns/timer, libuv arm=%.0f fire=%.0f "
+               "(arm: spawn or uv_timer_start until every timer is armed; fire: the rest, "
+               "each wake-up and what follows it; warm medians)",
+               arm, warm - arm, uv[2], uv[0] - uv[2]);
     bench_note("timers_wall", "wall_ms_median=%.0f (deadlines span %d ms)",
                bench_median(r.wall, r.reps), TIMERS_SPAN_MS);
     bench_note("timers_order", "inversions=%ld timers=%ld late=%ld armed_at_once=%zu stack_kib=%zu "
