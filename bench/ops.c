@@ -21,7 +21,11 @@
  *   lock                 one acquire of a lock 100 tasks contend for (a hand-off)
  *   spawn                spawn + join in batches of 1,000 (group)
  *   spawnlive            spawn + join with 100,000 tasks live (parked on an
- *                        event) in a second group */
+ *                        event) in a second group
+ *   sleep                spawn + a sleep until a deadline already passed +
+ *                        join, in batches of 1,000 (bench/timers' task per
+ *                        timer, without the wait: subtract spawn for the
+ *                        sleep's arm, fire and wake-up) */
 #include "bench.h"
 
 static long n;
@@ -128,6 +132,19 @@ static int run_spawn(void) {
     return aw_status();
 }
 
+static int sleeper(void *arg) {
+    (void)arg;
+    return aw_sleep_until(1) < 0 ? aw_status() : 0; /* long passed: fires at the next check */
+}
+
+static int run_sleep(void) {
+    for (long done = 0; done < n; done += 1000)
+        aw_with (aw_group_t *g, aw_group())
+            for (int i = 0; i < 1000; i++)
+                aw_spawn(g, sleeper, NULL, NULL);
+    return aw_status();
+}
+
 static aw_event_t stop = AW_EVENT_INIT;
 static int parked(void *arg) {
     (void)arg;
@@ -177,6 +194,8 @@ static int body(void *arg) {
         return run_spawn();
     if (!strcmp(path, "spawnlive"))
         return run_spawnlive();
+    if (!strcmp(path, "sleep"))
+        return run_sleep();
     fprintf(stderr, "bench-ops: unknown path '%s'\n", path);
     return -EINVAL;
 }
