@@ -153,11 +153,7 @@ void aw__loop_die(aw_loop_t *l) {
     if (l->budget > 0 && l->rq_head) {
         l->budget--;
         next = aw__loop_pop(l);
-        /* Many short tasks (a spawned batch, a millisecond of timers) run
-         * one after another: the queue is a list through their records,
-         * one cold page each, so each switch would wait on the next
-         * record's line to learn the one after. Start it now. */
-        __builtin_prefetch(l->rq_head);
+        aw__loop_preload(l, cur);
     }
     l->dead = cur;
     l->cur = next;
@@ -181,6 +177,7 @@ static void aw__loop_run_ready(aw_loop_t *l) {
     if (l->rq_head) {
         l->budget = l->rq_len - 1 > AW__ROUND_MIN ? l->rq_len - 1 : AW__ROUND_MIN;
         aw__coro_t *c = aw__loop_pop(l);
+        aw__loop_preload(l, &l->main);
         l->cur = c;
         l->switches++;
         aw__coro_switch(&l->main, c, 0);
