@@ -174,10 +174,10 @@ static inline aw__coro_t *aw__loop_rotate(aw_loop_t *l, aw__coro_t *c) {
  * successor's record. A load, not a prefetch: at a million tasks the
  * line is on a page the TLB does not hold, where a prefetch did
  * nothing measurable; the load's page walk and miss overlap the run of
- * the coroutine switched to (bench-timers at 1,000,000: arming 1,300 ->
- * 1,050 ns a timer, medians of 5 and 11 runs). `cur` is the running
- * coroutine: queued by a yield, its saved sp is stale, and the sanitizers
- * and Valgrind would see a read of a dead frame. */
+ * the coroutine switched to (bench-timers at 1,000,000: arming about
+ * 1,225 -> 1,034 ns a timer, medians of alternating runs). `cur` is
+ * the running coroutine: queued by a yield, its saved sp is stale, and
+ * the sanitizers and Valgrind would see a read of a dead frame. */
 static inline void aw__loop_preload(aw_loop_t *l, const aw__coro_t *cur) {
 #if !defined(AW__ASAN) && !defined(AW__TSAN)
     const aw__coro_t *h = l->rq_head;
