@@ -153,7 +153,6 @@ void aw__loop_die(aw_loop_t *l) {
     if (l->budget > 0 && l->rq_head) {
         l->budget--;
         next = aw__loop_pop(l);
-        aw__loop_preload(l, cur);
     }
     l->dead = cur;
     l->cur = next;
@@ -177,7 +176,6 @@ static void aw__loop_run_ready(aw_loop_t *l) {
     if (l->rq_head) {
         l->budget = l->rq_len - 1 > AW__ROUND_MIN ? l->rq_len - 1 : AW__ROUND_MIN;
         aw__coro_t *c = aw__loop_pop(l);
-        aw__loop_preload(l, &l->main);
         l->cur = c;
         l->switches++;
         aw__coro_switch(&l->main, c, 0);

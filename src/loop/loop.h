@@ -143,6 +143,32 @@ static inline void aw__loop_ready(aw_loop_t *l, aw__coro_t *c) {
     l->rq_len++;
 }
 
+/* The queue is a list through the records of the coroutines on it, one
+ * cold page each when many tasks run in turn (a spawned batch, a
+ * millisecond of timers): each switch would wait on the next
+ * coroutine's saved registers, and each pop on the next record. With
+ * the next coroutine just taken off, load the new head's saved
+ * registers (what the switch after this one reads first) and start its
+ * successor's record. A load, not a prefetch: at a million tasks the
+ * line is on a page the TLB does not hold, where a prefetch did
+ * nothing measurable; the load's page walk and miss overlap the run of
+ * the coroutine switched to (bench-timers at 1,000,000: arming about
+ * 1,225 -> 1,034 ns a timer, medians of alternating runs). Not for the
+ * running coroutine (l->cur at every pop): queued by a yield, its saved
+ * sp is stale, and the sanitizers and Valgrind would see a read of a
+ * dead frame. */
+static inline void aw__loop_preload(const aw_loop_t *l) {
+#if !defined(AW__ASAN) && !defined(AW__TSAN)
+    const aw__coro_t *h = l->rq_head;
+    if (h && h != l->cur) {
+        __asm__ volatile("" ::"r"(*(const volatile char *)h->sp));
+        __builtin_prefetch(h->next);
+    }
+#else
+    (void)l;
+#endif
+}
+
 static inline aw__coro_t *aw__loop_pop(aw_loop_t *l) {
     aw__coro_t *c = l->rq_head;
     if (c) {
@@ -150,6 +176,7 @@ static inline aw__coro_t *aw__loop_pop(aw_loop_t *l) {
         if (!l->rq_head)
             l->rq_tail = NULL;
         l->rq_len--;
+        aw__loop_preload(l);
     }
     return c;
 }
@@ -165,32 +192,6 @@ static inline aw__coro_t *aw__loop_rotate(aw_loop_t *l, aw__coro_t *c) {
     l->rq_tail = c;
     return h;
 }
-/* The queue is a list through the records of the coroutines on it, one
- * cold page each when many tasks run in turn (a spawned batch, a
- * millisecond of timers): each switch would wait on the next
- * coroutine's saved registers, and each pop on the next record. With
- * the next coroutine just taken off, load the new head's saved
- * registers (what the switch after this one reads first) and start its
- * successor's record. A load, not a prefetch: at a million tasks the
- * line is on a page the TLB does not hold, where a prefetch did
- * nothing measurable; the load's page walk and miss overlap the run of
- * the coroutine switched to (bench-timers at 1,000,000: arming about
- * 1,225 -> 1,034 ns a timer, medians of alternating runs). `cur` is
- * the running coroutine: queued by a yield, its saved sp is stale, and
- * the sanitizers and Valgrind would see a read of a dead frame. */
-static inline void aw__loop_preload(aw_loop_t *l, const aw__coro_t *cur) {
-#if !defined(AW__ASAN) && !defined(AW__TSAN)
-    const aw__coro_t *h = l->rq_head;
-    if (h && h != cur) {
-        __asm__ volatile("" ::"r"(*(const volatile char *)h->sp));
-        __builtin_prefetch(h->next);
-    }
-#else
-    (void)l;
-    (void)cur;
-#endif
-}
-
 static inline void aw__loop_after_switch(aw_loop_t *l) {
     if (l->dead) {
         aw__coro_t *d = l->dead;
@@ -216,7 +217,6 @@ static inline __attribute__((always_inline)) void aw__loop_park_inline(aw_loop_t
         next = aw__loop_pop(l);
         if (queued && next == cur)
             return; /* it yielded and nothing else was ready */
-        aw__loop_preload(l, cur);
     }
     l->cur = next;
     l->switches++;
