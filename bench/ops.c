@@ -124,25 +124,18 @@ static int noop(void *arg) {
     return 0;
 }
 
-static int run_spawn(void) {
+/* n tasks running fn, spawned and joined in batches of 1,000 */
+static int run_batches(aw_task_fn fn) {
     for (long done = 0; done < n; done += 1000)
         aw_with (aw_group_t *g, aw_group())
             for (int i = 0; i < 1000; i++)
-                aw_spawn(g, noop, NULL, NULL);
+                aw_spawn(g, fn, NULL, NULL);
     return aw_status();
 }
 
 static int sleeper(void *arg) {
     (void)arg;
     return aw_sleep_until(1) < 0 ? aw_status() : 0; /* long passed: fires at the next check */
-}
-
-static int run_sleep(void) {
-    for (long done = 0; done < n; done += 1000)
-        aw_with (aw_group_t *g, aw_group())
-            for (int i = 0; i < 1000; i++)
-                aw_spawn(g, sleeper, NULL, NULL);
-    return aw_status();
 }
 
 static aw_event_t stop = AW_EVENT_INIT;
@@ -160,10 +153,7 @@ static int run_spawnlive(void) {
         for (long i = 0; i < live; i++)
             aw_spawn(keep, parked, NULL, NULL);
         aw_yield(); /* let them all park */
-        for (long done = 0; done < n; done += 1000)
-            aw_with (aw_group_t *g, aw_group())
-                for (int i = 0; i < 1000; i++)
-                    aw_spawn(g, noop, NULL, NULL);
+        run_batches(noop);
         aw_event_set(&stop);
     }
     return aw_status();
@@ -191,11 +181,11 @@ static int body(void *arg) {
     if (!strcmp(path, "lock"))
         return run_lock();
     if (!strcmp(path, "spawn"))
-        return run_spawn();
+        return run_batches(noop);
     if (!strcmp(path, "spawnlive"))
         return run_spawnlive();
     if (!strcmp(path, "sleep"))
-        return run_sleep();
+        return run_batches(sleeper);
     fprintf(stderr, "bench-ops: unknown path '%s'\n", path);
     return -EINVAL;
 }

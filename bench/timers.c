@@ -13,7 +13,8 @@
  *
  *   timer_ns        median of the runs after the first (awith: the loop's
  *                   stack cache warm; libuv: its timer array touched);
- *                   at least 1, up to 4 within a 20 s budget
+ *                   at least 1, up to 4 within a 20 s budget (2 runs
+ *                   at least, whatever the budget)
  *   timer_cold_ns   the first run (awith: stacks made and first touched;
  *                   libuv: the array's pages first touched)
  *
@@ -214,11 +215,11 @@ int main(int argc, char **argv) {
     if (bench_main(&opts, bench, &r) < 0)
         return 1;
     double cold = r.cpu[0];
-    double warm = r.reps > 1 ? bench_median(r.cpu + 1, r.reps - 1) : cold;
-    double arm = r.reps > 1 ? bench_median(r.arm + 1, r.reps - 1) : r.arm[0];
+    double warm = bench_median(r.cpu + 1, r.reps - 1); /* reps >= 2: bench() */
+    double arm = bench_median(r.arm + 1, r.reps - 1);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s/timers_uv' %ld %d 2>/dev/null",
-             bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR), n, r.reps > 1 ? r.reps : 2);
+             bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR), n, r.reps);
     double uv[3];
     bench_popen_values(cmd, (const char *const[]){"timer_ns", "timer_cold_ns", "timer_arm_ns", NULL}, uv);
     bench_config("timers=%ld%s, deadlines over %d ms; awith: a task per timer (aw_sleep_until), "
@@ -227,7 +228,7 @@ int main(int argc, char **argv) {
                  n, n < want ? " (not 1,000,000: page faults cost too much here; AW_BENCH_FULL=1 for all)" : "",
                  TIMERS_SPAN_MS, opts.stack_size ? opts.stack_size / 1024 : (size_t)128, r.reps,
                  r.reps);
-    double fl = timers_floor(n, offs, r.reps > 1 ? r.reps : 2);
+    double fl = timers_floor(n, offs, r.reps);
     const char *peers[] = {"libuv", "floor", NULL};
     bench_print("timer_ns", warm, peers, (double[]){uv[0], fl});
     bench_print("timer_cold_ns", cold, peers, (double[]){uv[1], BENCH_NA});
