@@ -20,7 +20,8 @@ count() {
   passed=$((passed + p)); failed=$((failed + f))
   # a binary that died before its synthesis (or timed out) is a failure too
   local bad
-  bad=$(grep -cE '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$2" || true)
+  # (meson prints each such line twice: as it runs and in its summary)
+  bad=$(grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$2" | sort -u | wc -l)
   [ "$f" -eq 0 ] && [ "$bad" -gt 0 ] && failed=$((failed + bad))
   echo "  $3: $p passed, $f failed"
 }
@@ -128,7 +129,7 @@ if [ -x tools/test-aarch64.sh ]; then
     failed=$((failed + 1)); recap "aarch64 failed"; echo "  aarch64: FAILED"; tail -20 "$log/a64.out"
   fi
 fi
-if [ -s "$log/recap" ]; then echo "== what failed"; head -30 "$log/recap"; fi
+if [ -s "$log/recap" ]; then echo "== what failed"; awk '!seen[$0]++' "$log/recap" | head -30; fi
 rm -rf "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
