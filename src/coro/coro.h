@@ -173,6 +173,11 @@ void aw__stack_cache_fini(aw__stack_cache_t *sc);
  * no memory or no mapping is left; aw__stack_why() says which. */
 aw__stack_t *aw__stack_get(aw__stack_cache_t *sc);
 void aw__stack_put(aw__stack_cache_t *sc, aw__stack_t *s);
+/* The stack the next aw__stack_get hands out, if cached; not touched
+ * (its descriptor sits at its hi: the caller may prefetch around it). */
+static inline const aw__stack_t *aw__stack_peek(const aw__stack_cache_t *sc) {
+    return sc->nfree ? sc->freev[sc->nfree - 1] : NULL;
+}
 /* A stack of another size: its own mapping, always guarded. */
 aw__stack_t *aw__stack_map(size_t size);
 void aw__stack_unmap(aw__stack_t *s);
