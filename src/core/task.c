@@ -230,10 +230,11 @@ void aw__task_reap(aw_loop_t *l, aw__coro_t *c) {
  * it). With many live tasks each record lies on a page no cache holds,
  * and writing 480 bytes there stalls on one miss per line; a prefetch
  * for write, one spawn ahead, overlaps those misses with this spawn's
- * work. Timers bench at 1,000,000 (warm, same run, pinned): spawn alone
- * 600 -> 350 ns a task, arm phase 1,350-1,430 -> 870-940 ns, timer_ns
- * 0.77-0.79x -> 0.98-1.03x libuv. Two spawns ahead did worse (arm
- * 1,030-1,170 ns): sixteen lines in flight outrun the line fill buffers.
+ * work. bench-timers at 1,000,000 (warm, pinned, alternating builds):
+ * spawning alone 545-680 -> 340-500 ns a task, the arm phase's median
+ * 1,380 -> 1,040 ns, timer_ns against libuv's median 0.83x -> 0.98x.
+ * Two spawns ahead did worse (arm 1,030-1,170 ns): eighteen lines in
+ * flight outrun the line fill buffers.
  * Always inline: GCC takes a function that only prefetches for one
  * without side effects and deletes the call. */
 static inline __attribute__((always_inline)) void aw__task_preload_next(aw_loop_t *l) {
