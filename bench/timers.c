@@ -13,8 +13,8 @@
  *
  *   timer_ns        median of the runs after the first (awith: the loop's
  *                   stack cache warm; libuv: its timer array touched);
- *                   at least 1, up to 4 within a 20 s budget (2 runs
- *                   at least, whatever the budget)
+ *                   2 runs at least, whatever the budget, up to 4
+ *                   within a 20 s budget
  *   timer_cold_ns   the first run (awith: stacks made and first touched;
  *                   libuv: the array's pages first touched)
  *
@@ -24,12 +24,13 @@
  * 1,000,000.
  *   timers_floor    the memory floor of a task per timer (timers_floor()
  *                   below): CPU time per timer on plain memory, printed
- *                   next to libuv; what awith spends beyond it is its own
- *                   work (the heap, the scheduler, the task's life). At
- *                   1,000,000 it is ~340 ns of awith's ~2,600 (2026-12,
- *                   2-core VM): the rest is instructions (~1,360 a timer
- *                   in callgrind at 100,000, the heap's pop ~410 of them),
- *                   not the task's pages
+ *                   next to libuv: a lower bound, not an explanation. Its
+ *                   accesses are independent, so their misses overlap;
+ *                   awith's go through pointers (run queue, record, saved
+ *                   registers) and wait on each other. At 1,000,000 it
+ *                   is ~200-280 ns of awith's ~2,400, while the same
+ *                   path in cache (bench-ops sleep) is ~120 ns: the rest
+ *                   is those misses, not instructions
  *   timers_phases   each side's figure split at the moment every timer is
  *                   armed: what arming costs, and what firing does
  *   timers_order    wake-ups earlier than the previous wake-up's deadline
