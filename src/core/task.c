@@ -225,6 +225,15 @@ void aw__task_reap(aw_loop_t *l, aw__coro_t *c) {
         aw__task_release(t);
 }
 
+/* Where the record of the task numbered `id` goes on a stack whose top
+ * is `hi`. Stacks are page-aligned, so every record would fall in the
+ * same L1 sets (and evict each other when many tasks take turns): each
+ * is offset by a colour of 0..7 cache-line pairs, within the top page. */
+static inline uintptr_t aw__task_record_at(const void *hi, uint64_t id) {
+    size_t colour = (size_t)(id & 7) * 128;
+    return ((uintptr_t)hi - sizeof(aw_task_t) - colour) & ~(uintptr_t)63;
+}
+
 /* Ask for the lines the next spawn will write, now: the record of the
  * next cached stack (its address and colour are known without touching
  * it). With many live tasks each record lies on a page no cache holds,
@@ -241,8 +250,8 @@ static inline __attribute__((always_inline)) void aw__task_preload_next(aw_loop_
     const aw__stack_t *s = aw__stack_peek(&l->stacks);
     if (!s)
         return;
-    size_t colour = (size_t)((l->core->next_id + 1) & 7) * 128;
-    const char *next = (const char *)(((uintptr_t)s - sizeof(aw_task_t) - colour) & ~(uintptr_t)63);
+    /* s is its hi (the descriptor sits there): not read, not touched */
+    const char *next = (const char *)aw__task_record_at(s, l->core->next_id + 1);
     for (size_t o = 0; o < sizeof(aw_task_t) + 64; o += 64)
         __builtin_prefetch(next + o, 1, 3);
 }
@@ -253,11 +262,8 @@ aw_task_t *aw__task_new(aw_loop_t *l, aw_task_fn fn, void *arg, size_t stack_siz
     aw__stack_t *s = custom ? aw__stack_map(stack_size) : aw__stack_get(&l->stacks);
     if (!s)
         return NULL;
-    /* Stacks are page-aligned, so every task block would fall in the same
-     * L1 sets (and evict each other when many tasks take turns): offset
-     * each by a colour of 0..7 cache-line pairs, within the top page. */
-    size_t colour = (size_t)(l->core->next_id & 7) * 128;
-    uintptr_t top = ((uintptr_t)s->hi - sizeof(aw_task_t) - colour) & ~(uintptr_t)63;
+    assert(s->hi == (char *)s); /* what aw__task_preload_next relies on */
+    uintptr_t top = aw__task_record_at(s->hi, l->core->next_id);
     aw_task_t *t = (aw_task_t *)top;
     aw__task_preload_next(l);
     memset(t, 0, offsetof(aw_task_t, xshield));
