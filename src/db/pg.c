@@ -76,6 +76,7 @@ struct aw_pg {
     bool reset_pending;        /* a pool's reset, to run once in sync */
     bool gone;                 /* the server said FATAL while it was idle: it is closing */
     bool answer_due;           /* a command just went out, no wait since: see pg_next */
+    aw_ns_t idle_since;        /* back in a pool at (its reset ran): see pool_check */
     char gonemsg[200];         /* what it said */
     int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
     aw_event_t settled;
@@ -1422,6 +1423,18 @@ static bool pool_usable(void *ctx, void *item) {
     pg_drop_notifies(c);
     return aw_pg_ok(c);
 }
+/* A connection back in the pool less than this long ago is not read
+ * again by the check: its last answer was read just now, and what the
+ * server could have sent since (a FATAL, an EOF) is as likely to come
+ * just after the check as before it, so the first query finds it either
+ * way. The read is a system call (MSG_PEEK): a task that releases a
+ * connection and takes it again paid it on every query, the fourth
+ * system call of a round trip that needs three (issue 14). HikariCP
+ * skips its alive check for a connection used in the last 500 ms,
+ * pgxpool pings only one idle over 1 s; ours is a local read, so the
+ * window is short. */
+#define AW__PG_FRESH AW_MS(1)
+
 /* Local liveness: whatever the server sent an idle connection (a FATAL
  * before it closed, or EOF) is read; no round trip. */
 static int pool_check(void *ctx, void *item) {
@@ -1431,7 +1444,8 @@ static int pool_check(void *ctx, void *item) {
         return rc;
     /* read what the server sent while it was idle, and parse it: a
      * terminated backend's FATAL comes before its EOF (pg_notice) */
-    for (int i = 0; i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
+    bool fresh = aw_now() - c->idle_since < AW__PG_FRESH;
+    for (int i = 0; !fresh && i < 4 && c->pg && PQsocket(c->pg) >= 0 && pg_pending(PQsocket(c->pg)); i++)
         if (!PQconsumeInput(c->pg))
             break;
     pg_drop_notifies(c); /* parses the input */
@@ -1442,6 +1456,7 @@ static int pool_check(void *ctx, void *item) {
 }
 static int pool_reset(void *ctx, void *item) {
     aw_pg_t *c = item;
+    c->idle_since = aw_now();
     if (c->settling) { /* done by the settler once in sync */
         c->reset_pending = true;
         return 0;
@@ -1450,6 +1465,7 @@ static int pool_reset(void *ctx, void *item) {
 }
 static int pool_reset_changed(void *ctx, void *item) {
     aw_pg_t *c = item;
+    c->idle_since = aw_now();
     if (c->settling) { /* a cut connection: the settler's DISCARD ALL, once in sync */
         c->reset_pending = c->dirty || pg_params_hash(c) != c->params0;
         return 0;

@@ -558,3 +558,83 @@ static int reset_hidden(void *arg) {
     return 0;
 }
 PP_TEST(i14_release_resets_a_reported_parameter_changed_out_of_sight, reset_hidden)
+
+/* Issue 14: a task that releases its connection and takes it again pays
+ * a round trip's 3 system calls a query (send, the loop's wait, recv):
+ * the pool's check does not read the socket of a connection back for
+ * less than a millisecond (pg.c: AW__PG_FRESH); it did, a MSG_PEEK per
+ * acquire. One idle for longer is still read (a FATAL the server sent
+ * while it was idle is found before the connection is handed out: the
+ * test i11_2_8 above). Counted by strace between markers, in a run of
+ * the test below, on the loop's thread. */
+enum { PSC_QUERIES = 20, PSC_IDLE = 5 };
+static void psc_query(int i) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", aw_pg_args(aw_pg_int(i))), 0);
+        long long v;
+        cr_assert_eq(aw_pg_res_int(r, 0, 0, &v), 0);
+        cr_assert_eq(v, i);
+        aw_pg_res_free(r);
+    }
+    cr_assert_eq(aw_status(), 0);
+}
+static int psc_marked(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    for (int i = 0; i < 3; i++) /* warm: opened, prepared, the fd in the reactor */
+        psc_query(i);
+    access("/aw-pool-fresh-begin", F_OK);
+    for (int i = 0; i < PSC_QUERIES; i++)
+        psc_query(i);
+    access("/aw-pool-fresh-end", F_OK);
+    access("/aw-pool-idle-begin", F_OK);
+    for (int i = 0; i < PSC_IDLE; i++) {
+        aw_sleep_ms(3); /* past the window: the check reads the socket */
+        psc_query(i);
+    }
+    access("/aw-pool-idle-end", F_OK);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+Test(pool_pg, syscalls_marked_run) {
+    if (!getenv("AW_TEST_PG_SYSCALLS"))
+        cr_skip_test("run by the two tests below, under strace");
+    aw_test_run(psc_marked, NULL, 0);
+}
+
+/* The calls between the markers of `tag`: their number, and how many
+ * were sends and peeks. */
+static int psc_count(const char *tag, int *sends, int *peeks) {
+    const char *dsn = getenv("AW_TEST_PG_DSN");
+    if (!dsn)
+        cr_skip_test("AW_TEST_PG_DSN not set: run under tests/db/with-postgres.sh");
+    char env[600];
+    snprintf(env, sizeof env, "AW_TEST_PG_SYSCALLS=1 AW_TEST_PG_DSN='%s'", dsn);
+    int n;
+    char *calls = aw_test_strace("pool_pg/syscalls_marked_run", env, tag, &n);
+    *sends = *peeks = 0;
+    for (char *c = calls, *next; *c; c = next) { /* a line a call */
+        char *nl = strchr(c, '\n');
+        next = nl ? nl + 1 : c + strlen(c);
+        if (nl)
+            *nl = 0;
+        *peeks += strstr(c, "MSG_PEEK") != NULL;
+        *sends += !strncmp(c, "sendto(", 7);
+    }
+    free(calls);
+    return n;
+}
+
+Test(pool_pg, i14_a_connection_taken_again_at_once_costs_3_system_calls_a_query) {
+    int sends, peeks, n = psc_count("pool-fresh", &sends, &peeks);
+    cr_assert_eq(sends, PSC_QUERIES, "one send per query");
+    cr_assert_leq(peeks, 2, "%d peeks for %d acquires", peeks, PSC_QUERIES);
+    cr_assert_leq(n, 3 * PSC_QUERIES + 4, "%d system calls for %d queries (%d peeks)", n, PSC_QUERIES, peeks);
+}
+
+Test(pool_pg, i14_a_connection_idle_past_a_millisecond_is_read_by_the_check) {
+    int sends, peeks;
+    psc_count("pool-idle", &sends, &peeks);
+    cr_assert_eq(sends, PSC_IDLE, "one send per query");
+    cr_assert_geq(peeks, PSC_IDLE, "%d peeks for %d acquires after 3 ms idle", peeks, PSC_IDLE);
+}
