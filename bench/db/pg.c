@@ -10,6 +10,11 @@
  *                    PQexecPrepared, pgbench -S style); awith and
  *                    libpq_sync take turns, run by run (a load change
  *                    hits both)
+ *   pg_roundtrip_ns  one task, a pool of one, 20,000 `SELECT $1::int` one
+ *                    after another (an acquire and a release each): a
+ *                    round trip and what the loop adds to it; peer:
+ *                    libpq_sync on one thread and one connection; the two
+ *                    take turns, run by run
  *   pg_select_cpu_ns the same runs' CPU time per query, the client
  *                    process's (every thread, user + system), awith
  *                    against libpq_sync: on a machine whose other load
@@ -96,17 +101,18 @@ static int pipe_worker(void *arg) {
 }
 
 typedef struct {
-    int mode;               /* 0 select, 1 pipeline, 2 tx */
+    int mode;               /* 0 select, 1 pipeline, 2 tx, 3 round trip (one task, one connection) */
     long n;
     double ns, cpu;
 } run_t;
 
 static int run(void *arg) {
     run_t *r = arg;
-    int rc = aw_pool_open(&pool, ops, (void *)dsn, &(aw_pool_opts_t){.min = POOL, .max = POOL});
+    int conns = r->mode == 3 ? 1 : POOL;
+    int rc = aw_pool_open(&pool, ops, (void *)dsn, &(aw_pool_opts_t){.min = conns, .max = conns});
     if (rc < 0)
         return rc;
-    int tasks = r->mode == 1 ? POOL : TASKS;
+    int tasks = r->mode == 3 ? 1 : r->mode == 1 ? POOL : TASKS;
     per = r->n / tasks;
     if (r->mode == 2) {
         aw_with (aw_pg_t *db, aw_pool_item(pool)) {
@@ -117,7 +123,7 @@ static int run(void *arg) {
     double t0 = bench_now(), c0 = bench_cpu();
     aw_with (aw_group_t *g, aw_group()) {
         for (int i = 0; i < tasks; i++)
-            aw_spawn(g, r->mode == 0 ? sel_worker : r->mode == 1 ? pipe_worker : tx_worker,
+            aw_spawn(g, r->mode == 1 ? pipe_worker : r->mode == 2 ? tx_worker : sel_worker,
                      (void *)(intptr_t)i, NULL);
     }
     r->ns = (bench_now() - t0) / (double)(per * tasks);
@@ -127,16 +133,18 @@ static int run(void *arg) {
     return rc;
 }
 
-/* pg_select against libpq_sync, run by run in turn: wall and CPU time
- * per query, medians. */
-static void measure_select(long n, double *a, double *acpu, double *s, double *scpu) {
+/* pg_select (mode 0) or pg_roundtrip (mode 3) against libpq_sync on
+ * `threads` threads, run by run in turn: wall and CPU time per query,
+ * medians. */
+static void measure_select(int mode, int threads, long n, double *a, double *acpu, double *s,
+                           double *scpu) {
     double v[4][BENCH_REPS];
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s/pg_sync' '%s' %ld %d 2>/dev/null", bench_env("AW_BENCH_PEERS", BENCH_PEER_DIR),
-             dsn, n, POOL);
+             dsn, n, threads);
     *a = *acpu = *s = *scpu = BENCH_NA;
     for (int i = 0; i < BENCH_REPS; i++) {
-        run_t r = {0, n, 0, 0};
+        run_t r = {mode, n, 0, 0};
         if (aw_main(run, &r) < 0 || total_bad)
             return;
         double out[2];
@@ -219,7 +227,8 @@ int main(int argc, char **argv) {
     char args[600];
 
     bench_config("wall time, median of 5 on every side, one private server (fsync off), all "
-                 "unpinned; select/tx: %d tasks over a pool of %d; awith: aw_pg_pool_ops (on release it "
+                 "unpinned; roundtrip: 1 task over a pool of 1 against libpq_sync on 1 thread; "
+                 "select/tx: %d tasks over a pool of %d; awith: aw_pg_pool_ops (on release it "
                  "resets only the session state that changed: none here, so no round trip), "
                  "statements prepared once per connection; always_reset: aw_pg_pool_ops_reset "
                  "(DISCARD ALL on every release); asyncpg: create_pool(%d), its "
@@ -229,7 +238,10 @@ int main(int argc, char **argv) {
                  "queries per pipeline, -M extended 1,000",
                  TASKS, POOL, POOL, POOL, POOL, POOL);
     double a, acpu, sync, scpu;
-    measure_select(n, &a, &acpu, &sync, &scpu);
+    measure_select(3, 1, bench_n(20000), &a, &acpu, &sync, &scpu);
+    bench_print("pg_roundtrip_ns", a, (const char *const[]){"libpq_sync", NULL}, (double[]){sync});
+    bench_print("pg_roundtrip_cpu_ns", acpu, (const char *const[]){"libpq_sync", NULL}, (double[]){scpu});
+    measure_select(0, POOL, n, &a, &acpu, &sync, &scpu);
     snprintf(args, sizeof args, "select '%s' %ld %d %d", dsn, n, TASKS, POOL);
     double py = python(args);
     snprintf(args, sizeof args, "select '%s' %ld %d %d uvloop", dsn, n, TASKS, POOL);
