@@ -51,7 +51,7 @@ fi
 command -v aarch64-linux-gnu-gcc >/dev/null || { echo "aarch64: aarch64-linux-gnu-gcc missing"; exit 1; }
 command -v qemu-aarch64 >/dev/null || { echo "aarch64: qemu-aarch64 missing"; exit 1; }
 build aarch64-linux-gnu-gcc src/coro/switch_aarch64.S "$out/smoke-aarch64"
-if file "$out/smoke-aarch64" 2>/dev/null | grep -q 'statically linked'; then
+if grep -q 'statically linked' <<<"$(file "$out/smoke-aarch64" 2>/dev/null)"; then
   exec qemu-aarch64 "$out/smoke-aarch64"
 else
   exec qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/smoke-aarch64"

@@ -23,6 +23,10 @@ cc=${CC:-cc}
 prefix=/opt/awith
 dest=$tmp/root
 fail() { echo "install: FAILED: $*" >&2; exit 1; }
+# A check greps a command's output kept in a string, not through a pipe:
+# under pipefail, `ldd x | grep -q y` fails when grep, done at its first
+# match, closes the pipe while ldd still writes (SIGPIPE), so it failed
+# now and then on a loaded machine although the line was there.
 
 meson setup "$tmp/build" --prefix="$prefix" --buildtype=release >"$tmp/setup.log" 2>&1 ||
   { cat "$tmp/setup.log"; fail "meson setup"; }
@@ -51,7 +55,7 @@ mandir=$(find "$root" -type d -name man3 -path '*man*' | head -1)
 [ -n "$mandir" ] && [ -f "$mandir/aw_with.3" ] && [ -f "$mandir/../man7/awith-with.7" ] ||
   fail "man pages not installed (aw_with.3, awith-with.7)"
 if command -v man >/dev/null; then # man-db is not on every machine
-  MANPATH=$(dirname "$mandir") man -P cat aw_with 2>/dev/null | grep -q 'aw_with' ||
+  grep -q 'aw_with' <<<"$(MANPATH=$(dirname "$mandir") man -P cat aw_with 2>/dev/null)" ||
     fail "man aw_with does not show the page"
 fi
 libdir=$(dirname "$(dirname "$pc")")
@@ -196,7 +200,7 @@ C
 # shared
 "$cc" -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter "$tmp/prog.c" -o "$tmp/prog-shared" \
   $(pkg-config --cflags --libs awith) || fail "compiling against the shared library"
-LD_LIBRARY_PATH="$libdir" ldd "$tmp/prog-shared" | grep -q "$libdir/libawith.so" ||
+grep -q "$libdir/libawith.so" <<<"$(LD_LIBRARY_PATH="$libdir" ldd "$tmp/prog-shared")" ||
   fail "the shared program does not load the installed libawith.so"
 LD_LIBRARY_PATH="$libdir" "$tmp/prog-shared" || fail "the shared program failed"
 
@@ -207,7 +211,7 @@ libs="$(sed -n 's/^Libs.private: //p' "$pc") ${req:+$(pkg-config --libs $req)}"
 
 "$cc" -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter "$tmp/prog.c" -o "$tmp/prog-static" \
   $(pkg-config --cflags awith) "$libdir/libawith.a" $libs || fail "compiling against the static library"
-! ldd "$tmp/prog-static" | grep -q libawith || fail "the static program still needs libawith.so"
+! grep -q libawith <<<"$(ldd "$tmp/prog-static" 2>&1)" || fail "the static program still needs libawith.so"
 "$tmp/prog-static" || fail "the static program failed"
 
 # ---- README.md, "Using awith from your own program" ----
@@ -233,7 +237,7 @@ LD_LIBRARY_PATH="$libdir" run_hello "$tmp/readme/hello"
     -Wl,-Bstatic $(pkg-config --libs awith) -Wl,-Bdynamic \
     $(pkg-config --libs $(pkg-config --print-requires-private awith)) -pthread) ||
   fail "README: the static line (-Wl,-Bstatic ... --print-requires-private)"
-! ldd "$tmp/readme/hello-static" | grep -q libawith || fail "README's static line still loads libawith.so"
+! grep -q libawith <<<"$(ldd "$tmp/readme/hello-static" 2>&1)" || fail "README's static line still loads libawith.so"
 run_hello "$tmp/readme/hello-static"
 
 # a C++ program: the headers' extern "C", the functions, the C++-safe macros
@@ -314,7 +318,7 @@ corepc=$(find "$local" -name awith.pc | head -1)
 corelib=$(dirname "$(dirname "$corepc")")
 export PKG_CONFIG_PATH="$corelib/pkgconfig" LD_LIBRARY_PATH="$corelib"
 resource='libssl|libcrypto|libpq|libsqlite3|libcurl'
-! ldd "$corelib/libawith.so" | grep -Eq "$resource" ||
+! grep -Eq "$resource" <<<"$(ldd "$corelib/libawith.so")" ||
   fail "core-only libawith.so links a resource library: $(ldd "$corelib/libawith.so" | grep -E "$resource")"
 for h in tls pg sqlite http; do
   [ ! -e "$local/include/awith/$h.h" ] || fail "core-only: awith/$h.h installed"
@@ -323,10 +327,10 @@ done
 [ -z "$(pkg-config --print-requires-private awith)" ] || fail "core-only awith.pc requires $(pkg-config --print-requires-private awith)"
 (cd "$tmp/readme" && cc -o hello-core hello.c $(pkg-config --cflags --libs awith)) ||
   fail "core-only: README's cc line"
-ldd "$tmp/readme/hello-core" | grep -q "$corelib/libawith.so" || fail "core-only: hello does not load the prefix's libawith.so"
+grep -q "$corelib/libawith.so" <<<"$(ldd "$tmp/readme/hello-core")" || fail "core-only: hello does not load the prefix's libawith.so"
 run_hello "$tmp/readme/hello-core"
 (cd "$tmp/readme" && cc -static -o hello-core-static hello.c $(pkg-config --static --cflags --libs awith) \
   2>"$tmp/static.log") || { cat "$tmp/static.log"; fail "core-only: README's -static line"; }
-file "$tmp/readme/hello-core-static" | grep -q 'statically linked' || fail "core-only: hello-core-static is not static"
+grep -q 'statically linked' <<<"$(file "$tmp/readme/hello-core-static")" || fail "core-only: hello-core-static is not static"
 run_hello "$tmp/readme/hello-core-static"
 echo "install: ok"
