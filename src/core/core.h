@@ -61,6 +61,8 @@ struct aw_task {
     uint8_t joinable;
     uint8_t cancellable;          /* the current wait may be cut by a cancel */
     uint8_t custom_stack;
+    uint8_t unjoined_failure;     /* a joinable root-group task that failed: reported at loop
+                                   * close unless joined (SEMANTICS I6, (c) 13) */
     int wake_rc;
     aw_ns_t wait_until;           /* the wait's own deadline (sleep) */
     void (*unwait)(aw_task_t *);  /* leave the wait structure early */

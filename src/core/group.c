@@ -52,6 +52,8 @@ void aw__group_child_done(aw_task_t *t) {
         if (!root)
             aw_scope_cancel(&g->scope); /* the first failure stops the rest */
     }
+    if (failed && root && t->joinable)
+        t->unjoined_failure = 1; /* its joiner gets it; if none comes, loop close reports it */
     if (t->joinable)
         aw__list_push_front(&g->done, &t->sibling);
     if (!g->nchildren && g->waiting && g->owner)

@@ -250,8 +250,22 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
             e = n;
         }
     }
-    aw__list_each_safe(&rt->core.root.done, n)
-        aw__task_release(aw__container(n, aw_task_t, sibling));
+    /* A joinable task of the root group hands its failure to its joiner;
+     * one never joined has no one else to report it to (SEMANTICS I6,
+     * (c) 13): it fails aw_main as any other root-group failure. */
+    aw__list_each_safe(&rt->core.root.done, n) {
+        aw_task_t *t = aw__container(n, aw_task_t, sibling);
+        if (t->unjoined_failure && t != main_task) { /* (the main task's is reported above) */
+            if (rc == 0)
+                rc = -AW_EGROUP;
+            if (t->err)
+                aw__report_err(l, "a task of the root group failed and was never joined", t->err);
+            else
+                aw__log(l, "awith: task '%s' of the root group failed (%s) and was never joined\n",
+                        t->name, aw_err_name(t->status));
+        }
+        aw__task_release(t);
+    }
     aw__side_cache_drop(l);
     while (rt->core.spare) {
         void *next = *(void **)rt->core.spare;

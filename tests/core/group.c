@@ -898,6 +898,36 @@ Test(group, I6_root_group_failures_are_all_reported_at_close) {
     cr_assert(strstr(out, "child failed with EIO"), "%s", out);
 }
 
+/* A joinable task of the root group hands its failure to its joiner;
+ * one never joined must not lose it: loop close reports it and aw_main
+ * fails, as for a root task spawned without a handle (I6, (c) 13). */
+static int i6_unjoined_main(void *arg) {
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, fails_with, (void *)(intptr_t)-EIO, &h), 0);
+    aw_sleep_ms(2); /* it has failed by now; never joined */
+    return 0;
+}
+Test(group, I6_a_joinable_root_task_never_joined_still_fails_aw_main) {
+    char out[4096];
+    int rc = aw_test_main_stderr(i6_unjoined_main, NULL, out, sizeof out);
+    cr_assert_eq(rc, -AW_EGROUP, "%s", out);
+    cr_assert(strstr(out, "child failed with EIO"), "%s", out);
+}
+static int i6_joined_main(void *arg) {
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, fails_with, (void *)(intptr_t)-EIO, &h), 0);
+    cr_assert_eq(aw_task_join(h), -EIO, "the joiner receives the failure");
+    cr_assert_eq(aw_status(), -EIO);
+    aw_err_clear(); /* handled by the joiner */
+    return 0;
+}
+Test(group, I6_a_joined_root_task_failure_belongs_to_its_joiner) {
+    char out[4096];
+    int rc = aw_test_main_stderr(i6_joined_main, NULL, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_null(strstr(out, "child failed with EIO"), "%s", out);
+}
+
 /* ======================= M4: a group absorbs only its own cancel ======================= */
 
 static int count_top_cancels(const aw_err_t *e) {
