@@ -335,9 +335,10 @@ const aw_err_t *aw_gencm_error(const aw_gencm_t *g) {
 
 int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg) {
     aw_gencm_t g = {gen, garg, "aw_gencm_call"};
+    uint64_t mark = aw_err_mark(); /* what leaves the block, not what was pending before */
     aw_with (aw_cm(&aw_gencm_type, &g)) {
         if (fn(arg) < 0)
             aw_leave();
     }
-    return aw_status();
+    return aw__status_since(mark);
 }

@@ -591,4 +591,18 @@ static inline void aw__side_back(aw__side_t *s) {
 }
 
 
+/* The status of a call that ran a block since aw_err_mark() gave `mark`:
+ * the code of what it raised, not of what was pending before it (an
+ * exit's handed error, an earlier failure not handled yet). A cancel
+ * raised while one is pending adds no record: it is the call's too while
+ * a cancel is visible. */
+static inline int aw__status_since(uint64_t mark) {
+    const aw_err_t *e = aw_err_current();
+    if (!e)
+        return 0;
+    if (e->seq > mark)
+        return e->code;
+    return e->code == -ECANCELED && aw_cancel_pending() ? -ECANCELED : 0;
+}
+
 #endif

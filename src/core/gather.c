@@ -44,11 +44,15 @@ int aw__gather(aw_result_t *r, size_t n, const char *file, int line) {
         r[i].status = -ECANCELED; /* not started (yet) */
         r[i].value = NULL;
     }
+    /* What this call raised, not what was pending before it (an exit's
+     * handed error, an earlier failure not handled yet): those are not
+     * its children's, and every child may have succeeded. */
+    uint64_t mark = aw_err_mark();
     aw_with (aw_group_t *g, aw_group()) {
         for (size_t i = 0; i < n; i++)
             if (aw__spawn_result(g, r[i].fn, r[i].arg, &r[i], r[i].name ? r[i].name : "gather",
                                  file, line) < 0)
                 aw_leave(); /* the body failed: the group cancels the others */
     }
-    return aw_status();
+    return aw__status_since(mark);
 }

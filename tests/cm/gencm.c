@@ -997,3 +997,30 @@ static int yield_outside_body(void *arg) {
     return 0;
 }
 Test(gencm, yield_outside_its_generator_is_refused) { aw_test_run(yield_outside_body, NULL, 0); }
+
+/* C12: aw_gencm_call returns what leaves its block, not an error pending
+ * before the call (an exit's handed error, a failure not yet handled). */
+static int c12p_gen(aw_gencm_t *g, void *arg) { return aw_gencm_yield(g, NULL); }
+static int c12p_fn(void *arg) { return aw_sleep_ms(1); }
+static int c12p_rc = 1;
+static int c12p_enter(void *self, void **out) { return 0; }
+static int c12p_exit(void *self, const aw_err_t *err) {
+    c12p_rc = aw_gencm_call(c12p_gen, NULL, c12p_fn, NULL);
+    return 0;
+}
+static const aw_cm_type_t c12p_type = {.name = "calls-in-exit", .enter = c12p_enter, .exit = c12p_exit};
+static int c12p_body(void *arg) {
+    aw_with (aw_cm(&c12p_type, NULL)) {
+        aw_fail(-EIO, "block failed");
+    }
+    cr_assert_eq(c12p_rc, 0, "in an exit handed EIO, a clean call returned %s", aw_err_name(c12p_rc));
+    aw_err_clear();
+    aw_raise(-ENOENT, "earlier failure");
+    cr_assert_eq(aw_gencm_call(c12p_gen, NULL, c12p_fn, NULL), 0);
+    cr_assert_eq(aw_status(), -ENOENT, "still pending");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C12_the_decorator_form_returns_its_own_outcome_not_an_older_error) {
+    aw_test_run(c12p_body, NULL, 0);
+}

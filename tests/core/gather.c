@@ -183,3 +183,45 @@ Test(gather, outside_a_task_is_eperm) {
     aw_result_t r[] = {AW_RESULT(counts, NULL)};
     cr_assert_eq(aw_gather(r, 1), -EPERM);
 }
+
+/* aw_gather's return value is its children's outcome, not an error that
+ * was pending before the call: inside an exit handed the block's error,
+ * or with an earlier failure not handled yet, children that all succeed
+ * give 0 (gather.h: "Returns 0 if every child succeeded"). A cancel
+ * still pending in the caller's scope is still returned. */
+static int g_ok(void *arg, void **value) {
+    *value = arg;
+    return aw_sleep_ms(1);
+}
+static int gp_rc = 1;
+static int gp_enter(void *self, void **out) { return 0; }
+static int gp_exit(void *self, const aw_err_t *err) {
+    aw_result_t r[] = {AW_RESULT(g_ok, 1), AW_RESULT(g_ok, 2)};
+    gp_rc = aw_gather(r, 2);
+    cr_assert(r[0].status == 0 && r[1].status == 0, "both children succeeded");
+    return 0;
+}
+static const aw_cm_type_t gp_type = {.name = "gathers-in-exit", .enter = gp_enter, .exit = gp_exit};
+static int pending_before(void *arg) {
+    aw_with (aw_cm(&gp_type, NULL)) {
+        aw_fail(-EIO, "the block failed");
+    }
+    cr_assert_eq(gp_rc, 0, "in an exit handed EIO, gather of succeeding children returned %s",
+                 aw_err_name(gp_rc));
+    cr_assert_eq(aw_status(), -EIO, "the block's error propagates");
+    aw_err_clear();
+    aw_raise(-ENOENT, "an earlier failure, not handled yet");
+    aw_result_t r[] = {AW_RESULT(g_ok, 1), AW_RESULT(g_ok, 2)};
+    cr_assert_eq(aw_gather(r, 2), 0, "the earlier failure is not the gather's");
+    cr_assert_eq(aw_status(), -ENOENT, "and it stays pending");
+    aw_err_clear();
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        cr_assert_eq(aw_sleep_ms(1), -ECANCELED); /* a cancel record is pending now */
+        cr_assert_eq(aw_gather(r, 2), -ECANCELED, "a visible cancel is still the gather's");
+    }
+    return 0;
+}
+Test(gather, a_pending_error_from_before_the_call_is_not_its_result) {
+    aw_test_run(pending_before, NULL, 0);
+}
