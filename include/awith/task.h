@@ -42,7 +42,9 @@ typedef struct aw_task_opts {
 /* Spawn fn(arg) into group `g` (NULL: the root group). If `handle` is not
  * NULL the task is joinable and *handle stays valid until aw_task_join()
  * returns or the group is left; otherwise the task is freed as soon as it
- * finishes. The task starts at the group owner's next suspension point.
+ * finishes. A joinable root-group task hands its failure to its joiner;
+ * one that failed and is never joined is reported at loop close and makes
+ * aw_main return -AW_EGROUP (SEMANTICS I6). The task starts at the group owner's next suspension point.
  * Never suspends. Returns 0, -ENOMEM, or -EINVAL (group not entered yet
  * or already left, or outside a loop). A group accepts children until its
  * last child is done: a child may spawn a sibling while the owner waits at
