@@ -26,7 +26,10 @@
  * left. An operation interrupted before it made progress leaves the stream
  * intact. read_exactly (n <= AW_STREAM_BUF) and read_until keep their bytes
  * in the buffer until they complete, so they never break the stream on a
- * cancel; read_exactly of more than AW_STREAM_BUF bytes and write can.
+ * cancel; read_exactly of more than AW_STREAM_BUF bytes and write can. A
+ * TLS write cut while it waits for room always breaks the stream: OpenSSL
+ * then holds a record of its bytes half sent, which only that very write
+ * may finish.
  *
  * Errors (negative errno, raised with a message naming the peer):
  * -ECONNRESET, -EPIPE (peer closed; write after shutdown; EOF inside

@@ -46,6 +46,11 @@ static inline void aw__stream_clear(aw_stream_t *s) {
 int aw__stream_cm_exit(void *self, const aw_err_t *err);
 int aw__listener_cm_exit(void *self, const aw_err_t *err);
 
+/* Mark s broken by `code` (first call only), with what broke it; every
+ * later operation fails with -ENOTRECOVERABLE (SEMANTICS K2). */
+__attribute__((format(printf, 3, 4)))
+void aw__stream_break(aw_stream_t *s, int code, const char *fmt, ...);
+
 /* Adopt a freshly created socket fd as a listener. */
 int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o);
 

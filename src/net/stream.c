@@ -39,7 +39,7 @@ void aw_stream_init(aw_stream_t *s, int fd, const char *peer) {
 }
 
 __attribute__((format(printf, 3, 4)))
-static void aw__stream_break(aw_stream_t *s, int code, const char *fmt, ...) {
+void aw__stream_break(aw_stream_t *s, int code, const char *fmt, ...) {
     if (s->broken)
         return;
     s->broken = code;

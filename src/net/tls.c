@@ -156,11 +156,21 @@ static ssize_t aw__tls_send(aw_stream_t *s, const void *buf, size_t n) {
         int rc = SSL_write_ex(t->ssl, buf, n, &put);
         if (rc == 1)
             return (ssize_t)put;
+        int e = SSL_get_error(t->ssl, rc);
         rc = aw__tls_wait(s, t, rc, NULL);
         if (rc == 1)
             return -EPIPE;
-        if (rc < 0)
+        if (rc < 0) {
+            /* A write that must be retried holds a record built from
+             * these bytes, partly on the wire: they are consumed though
+             * none is counted as sent, and only a retry of this very
+             * write may finish the record (another write would send the
+             * old bytes as its own). A cut here is progress: the stream
+             * is broken (K2), whatever the caller's count says. */
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                aw__stream_break(s, rc, "write to %s interrupted with a TLS record half sent", s->peer);
             return rc;
+        }
     }
 }
 

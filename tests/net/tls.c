@@ -511,3 +511,78 @@ static int t_pair_close_deadline(void *arg) {
 Test(tls, explicit_close_on_full_socket_bounded_by_deadline) {
     aw_test_run(t_pair_close_deadline, NULL, 0);
 }
+
+/* K2, J8 over TLS: a write cut while OpenSSL holds a record of it half
+ * sent (SSL_write said WANT_WRITE: the record is built from this call's
+ * bytes and must be finished by the next SSL_write) has consumed bytes,
+ * even though it reports none sent. The stream must then be broken;
+ * left usable, the next write finishes the old record (the cut write's
+ * bytes reach the peer) and counts it as the new one's: the peer reads
+ * bytes of a write that failed and misses bytes of one that succeeded. */
+static volatile int k2_reading, k2_done;
+static size_t k2_a, k2_b;
+
+static int k2_server(aw_stream_t *s, void *arg) {
+    (void)arg;
+    if (aw_tls_accept(s, &sctx) < 0)
+        return aw_status();
+    while (!k2_reading)
+        aw_sleep(AW_MS(5));
+    char buf[65536];
+    ssize_t n;
+    while ((n = aw_stream_read(s, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            k2_a += buf[i] == 'A', k2_b += buf[i] == 'B';
+    aw_err_clear();
+    k2_done = 1;
+    return 0;
+}
+
+static int t_k2_tls_write_cut(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    aw_tls_ctx_t cctx;
+    cr_assert_eq(aw_tls_ctx_init(&cctx, &(aw_tls_opts_t){.ca_file = p("ca.pem")}, false), 0, "%s", msg_now());
+    static char a[16384], b[100000];
+    memset(a, 'A', sizeof a);
+    memset(b, 'B', sizeof b);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, k2_server, NULL)) {
+        aw_stream_t s;
+        cr_assert_eq(aw_tls_connect(&s, &cctx, "localhost", aw_listener_port(l)), 0, "%s", msg_now());
+        int small = 4096;
+        setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        size_t sent_a = 0;
+        int rc = 0;
+        for (int i = 0; i < 1000 && rc == 0; i++) {
+            aw_with (aw_move_on_after(AW_MS(30)))
+                rc = aw_stream_write(&s, a, sizeof a);
+            if (rc == 0)
+                sent_a += sizeof a;
+        }
+        cr_assert_eq(rc, -ECANCELED, "a write was cut");
+        aw_err_clear();
+        k2_reading = 1;
+        rc = aw_stream_write(&s, b, sizeof b);
+        if (rc == 0) {
+            /* not broken: then the peer must get exactly what succeeded */
+            aw_stream_shutdown(&s);
+            wait_until(k2_done);
+            cr_assert_eq(k2_b, sizeof b, "every byte of the write that succeeded arrives");
+            cr_assert_eq(k2_a, sent_a, "no byte of the write that failed arrives (%zu extra)", k2_a - sent_a);
+        } else {
+            cr_assert_eq(rc, -ENOTRECOVERABLE, "rc %d: %s", rc, msg_now());
+            cr_assert(msg_has("TLS record"), "%s", msg_now());
+            aw_err_clear();
+        }
+        aw_stream_close(&s);
+        wait_until(srv->active == 0);
+    }
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return aw_status();
+}
+Test(tls, K2_write_cut_with_a_record_half_sent_breaks_the_stream) {
+    aw_test_run(t_k2_tls_write_cut, NULL, 0);
+}
