@@ -131,7 +131,11 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
  * later call sees a transaction nobody entered. Enter on a connection
  * inside a transaction begun by hand (aw_sqlite_exec(db, "BEGIN")) fails
  * with -EINVAL and leaves that transaction alone: the block's COMMIT or
- * ROLLBACK would end it. */
+ * ROLLBACK would end it. A write interrupted inside a block (a cancel, a
+ * deadline handled inside it) makes SQLite roll the whole transaction
+ * back; every later call in the block then fails with -EREMOTEIO
+ * (SQLITE_ABORT_ROLLBACK) until the block is left, rather than run in
+ * autocommit mode and commit on its own (PostgreSQL's 25P02, likewise). */
 typedef struct aw_sqlite_tx {
     aw_sqlite_t *conn;
     bool immediate;

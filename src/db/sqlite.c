@@ -561,11 +561,30 @@ static int conn_ready(aw_sqlite_t *c) {
     return 0;
 }
 
+/* Is the transaction of the aw_sqlite_tx blocks open on c still there?
+ * An interrupted write inside it makes SQLite roll the whole transaction
+ * back (sqlite.org/c3ref/interrupt.html), and so does a ROLLBACK or
+ * COMMIT by hand: a statement run then would be committed on its own at
+ * once (autocommit), inside a block whose COMMIT then fails. Refused
+ * instead, as PostgreSQL refuses statements in an aborted transaction,
+ * until the block is left (its exit sees there is nothing to roll back).
+ * Called with no job in flight (after conn_ready). 0 or raised. */
+static int tx_check(aw_sqlite_t *c, const char *what) {
+    if (c->txdepth == 0 || !sqlite3_get_autocommit(c->db))
+        return 0;
+    c->errcode = SQLITE_ABORT_ROLLBACK;
+    return sq_raise(SQLITE_ABORT_ROLLBACK,
+                    "sqlite %s: the transaction of the enclosing aw_sqlite_tx block was rolled back "
+                    "(an interrupted write rolls back the whole transaction); leave the block", what);
+}
+
 /* Run a job, and free it unless it was abandoned. On success the caller
  * takes j->res before job_free. Returns 0 or an error (record raised). */
 static int job_run(aw__sq_job_t *j, const char *what) {
     aw_sqlite_t *c = j->conn;
     int rc = c && j->kind != JOB_OPEN ? conn_ready(c) : 0;
+    if (rc == 0 && c && j->kind != JOB_OPEN)
+        rc = tx_check(c, what);
     if (rc == 0)
         rc = aw_checkpoint();
     if (rc < 0)
@@ -814,6 +833,8 @@ static int sq_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql, cons
     if (!c || !c->db)
         return aw_raise(-EBADF, "sqlite: not connected");
     int rc = conn_ready(c);
+    if (rc == 0)
+        rc = tx_check(c, "query");
     if (rc == 0)
         rc = sq_point(c);
     if (rc < 0)

@@ -643,3 +643,51 @@ static int inline_fair(void *arg) {
 }
 SQ_TEST(inline_queries_in_a_row_let_other_tasks_run, inline_fair)
 #endif
+
+/* A write interrupted inside a transaction block makes SQLite roll the
+ * whole transaction back (sqlite.org/c3ref/interrupt.html). A block that
+ * handles the cut (a move_on_after inside it) and goes on must not have
+ * its later statements run in autocommit mode, each committed at once:
+ * the block then fails at COMMIT ("no transaction is active") with its
+ * work half committed. They fail instead, as PostgreSQL's do in an
+ * aborted transaction (25P02), and nothing of the block is committed. */
+#define SLOW_WRITE "INSERT INTO big WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) " \
+                   "SELECT x FROM c LIMIT 1000000000"
+
+static int cut_write(void *arg) {
+    for (int nest = 0; nest < 2; nest++) {
+        unlink(path);
+        aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+            aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER); CREATE TABLE big (v INTEGER)");
+            long long after = 0;
+            aw_with (aw_sqlite_tx(db)) {
+                aw_sqlite_exec(db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+                aw_with (aw_move_on_after(AW_MS(50))) {
+                    if (nest) {
+                        aw_with (aw_sqlite_tx(db))
+                            aw_sqlite_exec(db, SLOW_WRITE, aw_sqlite_noargs);
+                    } else {
+                        aw_sqlite_exec(db, SLOW_WRITE, aw_sqlite_noargs);
+                    }
+                }
+                cr_assert_eq(aw_status(), 0);
+                after = aw_sqlite_exec(db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+                if (after < 0)
+                    aw_leave();
+            }
+            cr_assert_lt(aw_status(), 0, "nest %d: the block failed (its transaction is gone)", nest);
+            if (after < 0)
+                cr_assert_eq(after, -EREMOTEIO, "nest %d: %lld", nest, after);
+            aw_err_clear();
+            cr_assert_eq(count(db), 0, "nest %d: nothing of the failed block is committed", nest);
+            aw_with (aw_sqlite_tx(db))
+                aw_sqlite_exec(db, "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), 0, "nest %d: the next transaction works: %s", nest,
+                         aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count(db), 1);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    return 0;
+}
+SQ_TEST(K3_a_write_cut_inside_a_transaction_leaves_nothing_committed, cut_write)
