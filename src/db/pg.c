@@ -394,8 +394,12 @@ static int pg_sync(aw_pg_t *c) {
         return rc;
     if (PQtransactionStatus(c->pg) == PQTRANS_ACTIVE)
         return -EPROTO;
-    if (c->undo) {
+    /* c->undo is claimed before the rollback runs: a block left while it
+     * runs (an outer transaction's exit, which finds the connection still
+     * settling) sets it again, and the loop rolls that level back too */
+    while (c->undo) {
         int depth = c->undo - 1;
+        c->undo = 0;
         PGTransactionStatusType ts = PQtransactionStatus(c->pg);
         if (depth == 0 && ts != PQTRANS_IDLE) {
             rc = pg_run(c, "ROLLBACK");
@@ -409,7 +413,6 @@ static int pg_sync(aw_pg_t *c) {
                 rc = pg_run(c, sql);
             }
         }
-        c->undo = 0;
         if (rc < 0)
             return rc;
     }

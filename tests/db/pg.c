@@ -975,3 +975,52 @@ static int op_is_a_point(void *arg) {
 Test(pg, every_operation_is_a_cancellation_point_before_it_sends) {
     aw_test_run(op_is_a_point, NULL, 0);
 }
+
+/* K3 with nested transactions: the inner block's query is cut (a
+ * move_on_after around the inner block), so the connection settles in
+ * the background and the settler rolls the savepoint back; the outer
+ * block, after other work that suspends, fails while that rollback runs.
+ * The outer block's ROLLBACK, left to the settler as well, must not be
+ * lost: afterwards the connection is outside any transaction and nothing
+ * of the block is visible. The other work's length is swept around the
+ * settle's own to land in that window. */
+static int nested_cut_outer_fails(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs), 0);
+        aw_ns_t settle = 0;
+        for (int k = 0; k < 5; k++) {
+            aw_with (aw_pg_tx(db)) {
+                aw_with (aw_move_on_after(AW_MS(20)))
+                    aw_with (aw_pg_tx(db))
+                        aw_pg_exec(db, "SELECT pg_sleep(10)", aw_pg_noargs);
+                aw_ns_t t0 = aw_now();
+                aw_pg_resync(db);
+                settle += aw_now() - t0;
+                aw_fail(-EIO, "the outer block fails");
+            }
+            aw_err_clear();
+        }
+        int lo = (int)(settle / 5 / 1000) - 1500;
+        for (int us = lo < 0 ? 0 : lo, i = 0; i < 150; us += 20, i++) {
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
+                aw_with (aw_move_on_after(AW_MS(20)))
+                    aw_with (aw_pg_tx(db))
+                        aw_pg_exec(db, "SELECT pg_sleep(10)", aw_pg_noargs);
+                aw_sleep(AW_US(us)); /* other work, while the settler runs */
+                aw_fail(-EIO, "the outer block fails");
+            }
+            cr_assert_eq(aw_status(), -EIO);
+            aw_err_clear();
+            aw_with (aw_pg_tx(db)) {
+            }
+            cr_assert_eq(aw_status(), 0, "after %d us: the outer ROLLBACK was lost: %s", us,
+                         aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count_rows(db), 0, "after %d us: nothing of the failed block is visible", us);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K3_outer_rollback_asked_while_the_settler_rolls_a_savepoint_back, nested_cut_outer_fails)
