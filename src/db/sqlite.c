@@ -767,8 +767,8 @@ static void step_first(aw__sq_job_t *j, sqlite3_stmt *st) {
  * so they outlive it). */
 static bool try_inline(aw__sq_job_t *j, const aw_sqlite_arg_t *a, int n) {
     aw_sqlite_t *c = j->conn;
-    if (c->undo)
-        return false; /* the worker undoes an abandoned BEGIN first */
+    if (c->undo || c->busy)
+        return false; /* the worker undoes an abandoned BEGIN first; or it runs a job */
     aw__sq_stmt_t *s = NULL;
     for (int i = 0; i < c->nstmts; i++)
         if (!strcmp(c->stmts[i].sql, j->sql)) {
@@ -832,11 +832,15 @@ static int sq_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql, cons
         *out = NULL;
     if (!c || !c->db)
         return aw_raise(-EBADF, "sqlite: not connected");
-    int rc = conn_ready(c);
+    /* the point first: it may yield (every AW__SQ_YIELD_EVERY inline
+     * queries), and another task may start a job on the connection then;
+     * from conn_ready on nothing suspends before the inline step, which
+     * must never run while a worker uses the connection (NOMUTEX) */
+    int rc = sq_point(c);
+    if (rc == 0)
+        rc = conn_ready(c);
     if (rc == 0)
         rc = tx_check(c, "query");
-    if (rc == 0)
-        rc = sq_point(c);
     if (rc < 0)
         return rc;
     aw__sq_job_t ij = {.kind = JOB_QUERY, .conn = c, .sql = (char *)sql, .want_rows = rows, .first_only = iout};

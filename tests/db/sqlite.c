@@ -9,6 +9,33 @@
 
 #include "testutil.h"
 
+#include <dlfcn.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+/* sqlite3_step, interposed (the binary exports it: export_dynamic) to
+ * see when the loop's thread and a worker step at once: connections are
+ * opened SQLITE_OPEN_NOMUTEX, so a connection must never be used by two
+ * threads at a time (one_connection_never_steps_on_two_threads_at_once). */
+static _Atomic int steps_on_loop, steps_on_worker;
+static _Atomic long steps_crossed;
+static __thread int step_depth;
+int sqlite3_step(sqlite3_stmt *st) {
+    static int (*real)(sqlite3_stmt *);
+    if (!real)
+        real = (int (*)(sqlite3_stmt *))dlsym(RTLD_NEXT, "sqlite3_step");
+    bool loop = aw_task_self() != NULL;
+    if (step_depth++ == 0) {
+        atomic_fetch_add(loop ? &steps_on_loop : &steps_on_worker, 1);
+        if (loop ? steps_on_worker > 0 : steps_on_loop > 0)
+            atomic_fetch_add(&steps_crossed, 1);
+    }
+    int r = real(st);
+    if (--step_depth == 0)
+        atomic_fetch_sub(loop ? &steps_on_loop : &steps_on_worker, 1);
+    return r;
+}
+
 static int fds0;
 static char path[64];
 
@@ -691,3 +718,47 @@ static int cut_write(void *arg) {
     return 0;
 }
 SQ_TEST(K3_a_write_cut_inside_a_transaction_leaves_nothing_committed, cut_write)
+
+/* One connection shared by two tasks: a reader of short cached queries
+ * (stepped inline on the loop's thread) and a writer of long statements
+ * (on a worker) that pauses between them. The reader's query must not be
+ * stepped on the loop's thread while the writer's runs on the worker:
+ * the connection is NOMUTEX. (The reader's yield every
+ * AW__SQ_YIELD_EVERY inline queries let the writer start its job after
+ * the reader had found the connection idle.) */
+static aw_sqlite_t *two_db;
+static int two_done;
+static int two_writer(void *arg) {
+    for (int i = 0; i < 10; i++) {
+        aw_sleep(AW_US(300));
+        cr_assert_geq(aw_sqlite_exec(two_db, "INSERT INTO big WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                                             "SELECT x + 1 FROM c) SELECT x FROM c LIMIT 100000",
+                                     aw_sqlite_noargs), 0);
+    }
+    two_done = 1;
+    return 0;
+}
+static int two_reader(void *arg) {
+    while (!two_done) {
+        long long v;
+        cr_assert_eq(aw_sqlite_fetch_int(two_db, &v, "SELECT 42", aw_sqlite_noargs), 0);
+        cr_assert_eq(v, 42);
+    }
+    return 0;
+}
+static int two_threads(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        two_db = db;
+        aw_sqlite_script(db, "CREATE TABLE big (v INTEGER)");
+        steps_crossed = 0;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, two_reader, NULL, NULL);
+            aw_spawn(g, two_writer, NULL, NULL);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(steps_crossed, 0, "%ld statements were stepped on the loop's thread and a worker at once",
+                     (long)steps_crossed);
+    }
+    return aw_status();
+}
+SQ_TEST(one_connection_never_steps_on_two_threads_at_once, two_threads)
