@@ -97,10 +97,13 @@ else
 fi
 echo "== core tests under valgrind"
 # Criterion re-executes the binary per test: trace the children, and judge
-# by their valgrind logs (a worker's errors do not fail its test).
+# by their valgrind logs (a worker's errors do not fail its test). The
+# compose suite is here for the state that crosses coroutines when the
+# pieces are combined (generators inside generators, groups in exits).
 for t in build/tests/test-coro-coro build/tests/test-core-task build/tests/test-core-main build/tests/test-loop-timer \
          build/tests/test-core-with build/tests/test-cm-gencm build/tests/test-core-thread \
-         build/tests/test-core-fd build/tests/test-loop-workers build/tests/test-loop-post; do
+         build/tests/test-core-fd build/tests/test-loop-workers build/tests/test-loop-post \
+         build/tests/test-core-compose; do
   [ -x "$t" ] || continue
   rm -f "$log"/vg.*
   if valgrind -q --trace-children=yes --leak-check=full --log-file="$log/vg.%p" "$t" --jobs=1 --timeout=120 >"$log/vg.out" 2>&1 \
