@@ -229,7 +229,13 @@ extern AW_API const aw_cm_type_t aw_pg_tx_type;
 /* Row by row (single-row mode), as an async generator:
  *   aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT ...", aw_pg_noargs)) {...}
  * Each row is a one-row result, valid until the next. Leaving the loop
- * early cancels the rest of the query on the server and drains it. */
+ * early cancels the rest of the query on the server and drains it; inside
+ * a transaction (aw_pg_tx, or one begun by hand) it reads and drops the
+ * rest instead, since a cancel would abort the transaction: a block left
+ * by `break` still commits. A rest that takes over a second to arrive is
+ * cancelled after all and the loop fails with -ETIMEDOUT, saying the
+ * transaction is lost (stop such a query on the server: LIMIT, a
+ * cursor); an error the server raises in the rest fails the loop too. */
 typedef struct aw_pg_cursor {
     aw_pg_t *conn;
     const char *sql;

@@ -1248,6 +1248,42 @@ const aw_cm_type_t aw_pg_tx_type = {"pg_transaction", pg_tx_enter, pg_tx_exit, 0
 
 /* --- rows as a generator -------------------------------------------------- */
 
+/* How long a row loop left early inside a transaction may read the rest
+ * of its result (aw__pg_rows): a short rest (a search that stops at its
+ * first match) costs less than a cancel, which would abort the
+ * transaction; a long one is not worth waiting for. */
+#define AW__PG_DRAIN AW_SEC(1)
+
+/* pg_next before `until`: -ETIMEDOUT (nothing raised) past it. */
+static int pg_rows_next_until(aw_pg_t *c, PGresult **out, aw_ns_t until) {
+    int rc = 0;
+    bool expired = false;
+    uint64_t mark = aw_err_mark();
+    aw_with (aw_scope_t *s, aw_move_on_at(until)) {
+        rc = pg_next(c, out);
+        expired = aw_scope_expired(s);
+    }
+    if (expired && rc == -ECANCELED) {
+        aw_err_restore(mark);
+        return -ETIMEDOUT;
+    }
+    return rc;
+}
+
+/* The rest did not arrive within AW__PG_DRAIN: cancel it after all (the
+ * transaction is lost with it) and fail the loop, saying so. */
+static int pg_rows_drain_cut(aw_pg_t *c, PGresult *err) {
+    if (err)
+        PQclear(err);
+    pg_poison(c);
+    aw_pg_resync(c);
+    return aw_raise(-ETIMEDOUT,
+                    "postgres: a row loop left early inside a transaction: the rest of its result "
+                    "did not arrive within %lld ms, so the query was cancelled, which aborts the "
+                    "transaction (stop the query on the server instead: LIMIT, or a cursor)",
+                    (long long)(AW__PG_DRAIN / 1000000));
+}
+
 int aw__pg_rows(aw_gen_t *g, void *arg) {
     aw_pg_cursor_t *cur = arg;
     aw_pg_t *c = cur->conn;
@@ -1258,6 +1294,18 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
     if ((rc = pg_params(&p, cur->args, cur->nargs)) < 0)
         return rc;
     c->dirty |= pg_sql_dirt(cur->sql);
+    /* Inside a transaction (a block's or one begun by hand), leaving the
+     * loop early reads the rest of the rows instead of cancelling the
+     * query: the server would abort the transaction on the cancel
+     * (57014), and a block the user left by `break` (a clean way out,
+     * SEMANTICS A5) would then fail at its next statement or COMMIT.
+     * asyncpg's cursors, likewise, can be left early inside one. A rest
+     * that takes over AW__PG_DRAIN to arrive is cut after all, and the
+     * loop fails, saying the transaction went with it (pg_rows_drained).
+     * Outside a transaction the cancel loses nothing. */
+    bool in_tx = PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
+    bool draining = false;
+    aw_ns_t drain_until = 0;
     int ok = PQsendQueryParams(c->pg, cur->sql, cur->nargs, NULL, p.v, p.l, p.f, 0);
     pg_params_free(&p);
     if (!ok)
@@ -1269,15 +1317,21 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
         goto cut;
     for (;;) {
         PGresult *res;
-        if ((rc = pg_next(c, &res)) < 0)
+        rc = draining ? pg_rows_next_until(c, &res, drain_until) : pg_next(c, &res);
+        if (rc == -ETIMEDOUT)
+            return pg_rows_drain_cut(c, err);
+        if (rc < 0)
             goto cut;
         if (!res)
             break;
         ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_SINGLE_TUPLE && !err) {
+        if (st == PGRES_SINGLE_TUPLE && !err && !draining) {
             int y = aw_gen_yield(g, res);
             PQclear(res);
-            if (y < 0) { /* the consumer left early: stop the query, drain */
+            if (y < 0 && in_tx) { /* the consumer left early: read the rest */
+                draining = true;
+                drain_until = aw_now() + AW__PG_DRAIN;
+            } else if (y < 0) { /* the consumer left early: stop the query, drain */
                 pg_poison(c);
                 return aw_pg_resync(c) < 0 ? aw_status() : 0;
             }

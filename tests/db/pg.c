@@ -347,6 +347,92 @@ static int rows(void *arg) {
 }
 PG_TEST(row_generator_in_single_row_mode_and_early_break_c11, rows)
 
+/* A5, K3: `break` out of a row loop inside a transaction is a clean way
+ * out, so the block commits. A cancel of the rest of the query would
+ * abort the transaction on the server (57014): the next statement would
+ * fail with 25P02 and the block with it although nothing the user ran
+ * failed. Inside a transaction the rest is read and dropped instead; an
+ * error the server raises in that rest still fails the block, which then
+ * commits nothing. */
+static int rows_break_in_tx(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE rb (v int)", aw_pg_noargs), 0);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO rb VALUES (1)", aw_pg_noargs);
+            int n = 0;
+            /* still running at the break (a ms a row, rows of 1 KB: the
+             * server's 8 KB output buffer sends them as they come), so a
+             * cancel would land */
+            aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g, repeat('x', 1000), pg_sleep(0.001) FROM generate_series(1, 300) g",
+                                                  aw_pg_noargs)) {
+                if (++n == 10)
+                    break;
+            }
+            cr_assert_eq(n, 10);
+            cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO rb VALUES (2)", aw_pg_noargs), 1,
+                         "the transaction goes on after the break: %s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+        }
+        cr_assert_eq(aw_status(), 0, "the block left by break commits: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        long long v = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT count(*) FROM rb", aw_pg_noargs), 0);
+        cr_assert_eq(v, 2, "both rows committed");
+        cr_assert_not(aw_pg_poisoned(db));
+
+        /* the rest fails on the server after the break: the block fails
+         * with the server's error and commits nothing */
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO rb VALUES (3)", aw_pg_noargs);
+            int n = 0;
+            aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT 1/(200-g), repeat('x', 1000), pg_sleep(0.001) FROM generate_series(1, 300) g",
+                                                  aw_pg_noargs)) {
+                if (++n == 10)
+                    break;
+            }
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO, "the error in the rest fails the block");
+        bool by_zero = false;
+        for (const aw_err_t *e = aw_err_current(); e; e = e->context)
+            by_zero |= !strcmp(e->sqlstate, "22012");
+        cr_assert(by_zero, "the server's division by zero (22012) is in the chain");
+        aw_err_clear();
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT count(*) FROM rb", aw_pg_noargs), 0);
+        cr_assert_eq(v, 2, "the failed block committed nothing");
+
+        /* a rest too long to wait for (10 s): cancelled after a second,
+         * and the loop says the transaction went with it; nothing is
+         * committed and the connection is usable */
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO rb VALUES (5)", aw_pg_noargs);
+            aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g, repeat('x', 1000), pg_sleep(0.01) FROM generate_series(1, 1000) g",
+                                                  aw_pg_noargs))
+                break;
+            cr_assert_eq(aw_status(), -ETIMEDOUT, "the cut rest fails the loop");
+            cr_assert(strstr(aw_err_current()->msg, "aborts the transaction"), "%s", aw_err_current()->msg);
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT count(*) FROM rb", aw_pg_noargs), 0);
+        cr_assert_eq(v, 2, "the failed block committed nothing");
+
+        /* by hand: the same */
+        cr_assert_eq(aw_pg_exec(db, "BEGIN", aw_pg_noargs), 0);
+        aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g, repeat('x', 1000), pg_sleep(0.001) FROM generate_series(1, 300) g",
+                                              aw_pg_noargs))
+            break;
+        cr_assert_eq(aw_pg_exec(db, "INSERT INTO rb VALUES (4)", aw_pg_noargs), 1);
+        cr_assert_eq(aw_pg_exec(db, "COMMIT", aw_pg_noargs), 0);
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT count(*) FROM rb", aw_pg_noargs), 0);
+        cr_assert_eq(v, 3);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(A5_break_out_of_rows_inside_a_transaction_keeps_it_and_commits, rows_break_in_tx)
+
 static int cancelled(void *arg) {
     aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
         int pid = aw_pg_backend_pid(db);
