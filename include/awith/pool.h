@@ -78,7 +78,9 @@ AW_API int aw_pool_discard(aw_pool_t *p, void *item);
  * `grace` for items in use to come back (closing them as they do). 0, or
  * -EBUSY with a record listing each item still out, with where and by
  * which task it was acquired; the pool then frees itself when the last of
- * them is released. Suspends; not a cancellation point (shielded). */
+ * them is released (and, either way, not before every task still inside
+ * aw_pool_acquire, a waiter told -ESHUTDOWN, has left it). Suspends; not
+ * a cancellation point (shielded). */
 AW_API int aw_pool_close(aw_pool_t *p, aw_ns_t grace);
 
 /* The pool's sizes and counters now, into *out (aw_pool_stats_t). Never

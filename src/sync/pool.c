@@ -55,6 +55,7 @@ struct aw_pool {
     aw_pool_opts_t o;
     aw__plist_t idle, busy;
     int opening;
+    int acquiring;             /* tasks inside aw_pool_acquire: keep p alive */
     struct { aw__list_t l; int n; } wq; /* aw__pwait_t, FIFO */
     bool closed, orphaned;
     aw_event_t drained;        /* closed and nothing out any more */
@@ -90,13 +91,16 @@ static const char *pname(const aw_pool_t *p) { return p->ops->name ? p->ops->nam
 
 static void pool_free(aw_pool_t *p) { aw__free(p); }
 
-/* Nothing out any more after close: wake the closer, or free an orphan. */
+/* Nothing out any more after close: wake the closer, or free an orphan
+ * (once no acquire still runs: a waiter told of the close, or one undoing
+ * its step, reads p after this). */
 static void drained_check(aw_pool_t *p) {
     if (!p->closed || p->busy.n || p->opening)
         return;
-    if (p->orphaned)
-        pool_free(p);
-    else
+    if (p->orphaned) {
+        if (!p->acquiring)
+            pool_free(p);
+    } else
         aw_event_set(&p->drained);
 }
 
@@ -297,6 +301,7 @@ int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *fi
     if (rc < 0)
         return rc;
     aw__pent_t *e = NULL;
+    p->acquiring++; /* a close meanwhile frees p only once we are out */
     if (deadline == AW_NEVER) {
         rc = acquire(p, &e);
     } else {
@@ -309,8 +314,11 @@ int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *fi
         if (rc == -ECANCELED && expired && !aw_cancel_pending())
             rc = timed_out(p);
     }
-    if (rc < 0)
+    p->acquiring--;
+    if (rc < 0) {
+        drained_check(p); /* closed meanwhile: the last one out frees it */
         return rc;
+    }
     p->st.acquired++;
     *item = mark(e, file, line)->item;
     return 0;
@@ -441,6 +449,10 @@ int aw_pool_close(aw_pool_t *p, aw_ns_t grace) {
         p->orphaned = true; /* freed by the last release */
         return aw_raise(-EBUSY, "%s closed with %d item(s) still in use and %d being opened%s", pname(p),
                         out, opening, list);
+    }
+    if (p->acquiring) { /* waiters told -ESHUTDOWN have yet to run */
+        p->orphaned = true;
+        return 0;
     }
     pool_free(p);
     return 0;

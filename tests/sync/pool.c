@@ -411,3 +411,95 @@ Test(pool, M9_a_pool_left_open_is_reported_at_loop_close) {
     cr_assert_eq(aw_test_main_stderr(leave_pool_open, NULL, err, sizeof err), -EBUSY);
     cr_assert(strstr(err, "pool 'testpool' was never closed"), "stderr: %s", err);
 }
+
+/* A close that frees the pool while a task is still inside acquire: a
+ * waiter told -ESHUTDOWN that has yet to run (close with no grace), or an
+ * acquirer whose deadline cuts its check after close orphaned the pool.
+ * The acquirer read the freed pool (its name for the message, its counts
+ * for the timeout's). The allocator here poisons what it frees and never
+ * hands it out again, so such a read crashes instead of passing. */
+#include <awith/alloc.h>
+enum { PHDR = 16 };
+static void *z_malloc(size_t n) {
+    unsigned char *b = malloc(n + PHDR);
+    if (!b)
+        return NULL;
+    *(size_t *)b = n;
+    return b + PHDR;
+}
+static void *z_calloc(size_t n, size_t size) {
+    void *q = z_malloc(n * size);
+    return q ? memset(q, 0, n * size) : NULL;
+}
+static void z_free(void *q) { /* poisoned and kept: a later read finds garbage */
+    if (q)
+        memset(q, 0xa5, *(size_t *)((unsigned char *)q - PHDR));
+}
+static void *z_realloc(void *q, size_t n) {
+    void *r = z_malloc(n);
+    if (r && q) {
+        size_t old = *(size_t *)((unsigned char *)q - PHDR);
+        memcpy(r, q, old < n ? old : n);
+        z_free(q);
+    }
+    return r;
+}
+#define POOL_TEST_POISONED(name, fn)                                                  \
+    Test(pool, name) {                                                                \
+        cr_assert_eq(aw_allocator_set(z_malloc, z_realloc, z_calloc, z_free), 0);     \
+        aw_test_run(in_loop, (void *)fn, 0);                                          \
+    }
+
+static aw_pool_t *fp;
+static int fp_rc;
+static int fp_waiter(void *arg) {
+    void *it;
+    fp_rc = aw_pool_acquire(fp, &it, AW_NEVER);
+    aw_err_clear();
+    return 0;
+}
+static int close_no_grace(void *arg) {
+    res_t r = {0};
+    aw_pool_open(&fp, &ops, &r, &(aw_pool_opts_t){.max = 1});
+    fp_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        void *it;
+        cr_assert_eq(aw_pool_acquire(fp, &it, AW_NEVER), 0);
+        aw_spawn(g, fp_waiter, NULL, NULL);
+        aw_yield();
+        aw_yield(); /* the waiter waits */
+        cr_assert_eq(aw_pool_close(fp, 0), -EBUSY, "the item is still out");
+        aw_err_clear();
+        aw_pool_release(fp, it); /* the last item back, before the waiter ran */
+    }
+    cr_assert_eq(fp_rc, -ESHUTDOWN);
+    cr_assert_eq(r.opened, r.closed);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST_POISONED(a_waiter_told_of_a_close_with_no_grace_reads_a_live_pool, close_no_grace)
+
+static int fp_timed(void *arg) {
+    void *it;
+    fp_rc = aw_pool_acquire(fp, &it, aw_now() + AW_MS(5));
+    aw_err_clear();
+    return 0;
+}
+static int close_during_check(void *arg) {
+    res_t r = {.check_yields = 1000000};
+    aw_pool_open(&fp, &ops, &r, &(aw_pool_opts_t){.min = 1, .max = 1});
+    fp_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, fp_timed, NULL, NULL);
+        aw_yield();
+        aw_yield(); /* the acquirer is in its check */
+        cr_assert_eq(aw_pool_close(fp, 0), -EBUSY, "the item being checked is out");
+        aw_err_clear();
+    }
+    cr_assert_eq(fp_rc, -ETIMEDOUT, "the deadline cut the check");
+    cr_assert_eq(r.opened, r.closed);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST_POISONED(an_acquire_timed_out_after_close_orphaned_the_pool_reads_a_live_pool,
+                   close_during_check)
