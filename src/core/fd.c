@@ -21,8 +21,12 @@ int aw_fd_wait(int fd, int events) {
     int rc = aw__fd_watch(t->loop, fd, events & AW_READ ? EPOLLIN : EPOLLOUT, &t->waiter);
     if (rc < 0)
         return aw_raise(rc, "wait for fd %d: %s", fd, aw_strerror(rc));
-    if (rc == 1)
-        return aw_checkpoint(); /* already ready */
+    if (rc == 1) { /* already ready */
+        rc = aw_checkpoint();
+        if (rc < 0) /* the edge is not used: keep it for the next wait */
+            aw__fd_unconsume(t->loop, fd, events & AW_READ ? EPOLLIN : EPOLLOUT);
+        return rc;
+    }
     t->wait_fd = fd;
     t->unwait = aw__fd_unwait;
     rc = aw__task_wait(t, AW_NEVER, 1);

@@ -55,6 +55,12 @@ int aw__fd_watch(aw_loop_t *l, int fd, uint32_t events, aw__waiter_t *w) {
     return 0;
 }
 
+void aw__fd_unconsume(aw_loop_t *l, int fd, uint32_t events) {
+    if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].registered)
+        return;
+    l->fds[fd].ready |= events & (EPOLLIN | EPOLLOUT);
+}
+
 void aw__fd_unwatch(aw_loop_t *l, int fd, aw__waiter_t *w) {
     if (fd < 0 || (size_t)fd >= l->nfds)
         return;

@@ -244,6 +244,9 @@ aw_ns_t aw__loop_timeout(aw_loop_t *l);
  * 1 if an edge was already seen (and consumes it), 0 if `w` was queued. */
 int aw__fd_watch(aw_loop_t *l, int fd, uint32_t events, aw__waiter_t *w);
 void aw__fd_unwatch(aw_loop_t *l, int fd, aw__waiter_t *w);
+/* Give back an edge aw__fd_watch consumed (returned 1) but the waiter did
+ * not use: a cancel or deadline seen right after. The next wait gets it. */
+void aw__fd_unconsume(aw_loop_t *l, int fd, uint32_t events);
 /* Forget fd (before close): waiters are woken with -EBADF. */
 void aw__fd_forget(aw_loop_t *l, int fd);
 /* An epoll event for fd (epoll's key is the fd itself). */

@@ -348,6 +348,39 @@ Test(fd, F1_pending_cancel_makes_every_wait_return_ecanceled) {
     aw_test_run(pending_cancel_main, NULL, 0);
 }
 
+/* An edge the reactor already saw, taken by a wait that then returns
+ * -ECANCELED (the "already ready" path is still a cancellation point),
+ * must stay for the next wait: nothing new will arrive, the data waits in
+ * the kernel. (A stream whose last recv drained the socket waits first, so
+ * a read_line reused after a deadline cut it there would hang.) */
+static int unused_edge_main(void *arg) {
+    (void)arg;
+    int p[2];
+    mkpipe(p);
+    int rc = 1;
+    aw_with (aw_move_on_after(AW_MS(1)))
+        rc = aw_fd_wait(p[0], AW_READ); /* registered, nothing there */
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    cr_assert_eq(aw_sleep(AW_MS(2)), 0); /* the loop polls: the edge is remembered */
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        cr_assert_eq(aw_fd_wait(p[0], AW_READ), -ECANCELED);
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_move_on_after(AW_SEC(2)))
+        rc = aw_fd_wait(p[0], AW_READ);
+    cr_assert_eq(rc, 0, "the edge seen before the cancel was lost: the wait hung");
+    char c;
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    close_both(p);
+    return 0;
+}
+
+Test(fd, F1_a_cancelled_wait_on_a_ready_fd_keeps_the_edge) {
+    aw_test_run(unused_edge_main, NULL, 0);
+}
+
 static int deadline_main(void *arg) {
     int p[2];
     mkpipe(p);
