@@ -446,8 +446,16 @@ static int aw__atomic_discard(aw_file_cm_t *c) {
 
 static int aw__atomic_exit(void *self, const aw_err_t *err) {
     aw_file_cm_t *c = self;
-    if (err || c->file.fd < 0)
+    if (err)
         return aw__atomic_discard(c);
+    if (c->file.fd < 0) {
+        /* closed inside the block: its data was never synced, and a clean
+         * exit that quietly kept the old content would lose it unseen */
+        int rc = aw_raise(-EBADF, "atomic write %s: the file was closed inside the block; "
+                          "nothing was written (leave the block to commit)", c->path);
+        aw__atomic_discard(c);
+        return rc;
+    }
     int rc = aw_file_sync(&c->file);
     if (rc == 0 && fchmod(c->file.fd, c->mode) < 0)
         rc = aw_raise(-errno, "atomic write %s: chmod: %s", c->path, aw_strerror(-errno));

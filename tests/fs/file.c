@@ -449,6 +449,29 @@ static int t_atomic_fail(void *arg) {
 }
 Test(file, atomic_write_discards_on_error) { aw_test_run(t_atomic_fail, NULL, 0); }
 
+/* The file closed inside the block: the clean exit cannot commit it (the
+ * data was never synced); it must say so, not keep the old content while
+ * the block reports success. */
+static int t_atomic_closed(void *arg) {
+    put(p("conf"), "old\n");
+    aw_with (aw_file_t *f, aw_file_atomic(p("conf"), 0600)) {
+        cr_assert_eq(aw_file_write(f, "new\n", 4), 0);
+        cr_assert_eq(aw_file_close(f), 0);
+    }
+    cr_assert_eq(aw_status(), -EBADF, "the write was dropped silently");
+    cr_assert(strstr(msg_now(), "atomic write ") && strstr(msg_now(), "closed inside the block"),
+              "%s", msg_now());
+    aw_err_clear();
+    char *cur;
+    size_t len;
+    cr_assert_eq(aw_file_read_all(p("conf"), &cur, &len, 0), 0);
+    cr_assert_str_eq(cur, "old\n", "the target is untouched");
+    free(cur);
+    cr_assert_eq(count_entries(), 1, "no temporary file left: %s", listing());
+    return 0;
+}
+Test(file, atomic_write_closed_in_the_block_fails_loudly) { aw_test_run(t_atomic_closed, NULL, 0); }
+
 /* ---- cancel at each suspension point of a copy ---- */
 
 static int copy(const char *from, const char *to) {
