@@ -82,8 +82,12 @@ int aw__net_resolve(const char *host, int port, bool passive, struct addrinfo **
     memcpy(j->port, ps, sizeof ps);
     j->hints = hints;
     int rc = aw_to_thread(aw__resolve_work, j, aw__resolve_abandon);
-    if (rc < 0)
-        return rc; /* cancelled: the pool owns j now; or it could not start */
+    if (rc == -ECANCELED)
+        return rc; /* the pool owns j now: abandon frees it */
+    if (rc < 0) { /* it could not start (-ENOMEM, -EAGAIN, -ECHILD): j is still ours */
+        aw__free(j);
+        return rc;
+    }
     if (j->gai) {
         rc = aw__gai_code(j->gai, j->err);
         const char *why = j->gai == EAI_SYSTEM ? aw_strerror(rc) : gai_strerror(j->gai);
