@@ -104,7 +104,13 @@ AW_API bool aw_scope_expired(const aw_scope_t *s);
 AW_API bool aw_scope_cancelled(const aw_scope_t *s);
 /* The deadline currently in force for the calling task (min over scopes). */
 AW_API aw_ns_t aw_effective_deadline(void);
-/* Would a suspension point return -ECANCELED right now? Never suspends. */
+/* Is a cancel marked on the calling task's chain (up to a shield): a
+ * scope cancelled (aw_scope_cancel, a group stopping its children), or a
+ * deadline a suspension point has already found passed? Reads no clock
+ * and never suspends, so a deadline that passed while the task ran
+ * without suspending shows at its next suspension point, not here: a CPU
+ * loop under a deadline polls aw_checkpoint() (it reads the clock and
+ * returns -ECANCELED), not this. */
 AW_API bool aw_cancel_pending(void);
 
 #ifdef __cplusplus
