@@ -904,7 +904,7 @@ Test(group, I6_root_group_failures_are_all_reported_at_close) {
 static int i6_unjoined_main(void *arg) {
     aw_task_t *h;
     cr_assert_eq(aw_spawn(NULL, fails_with, (void *)(intptr_t)-EIO, &h), 0);
-    aw_sleep_ms(2); /* it has failed by now; never joined */
+    aw_yield(); /* it runs (FIFO) and fails; never joined */
     return 0;
 }
 Test(group, I6_a_joinable_root_task_never_joined_still_fails_aw_main) {
@@ -920,6 +920,23 @@ static int i6_joined_main(void *arg) {
     cr_assert_eq(aw_status(), -EIO);
     aw_err_clear(); /* handled by the joiner */
     return 0;
+}
+/* Ended early on purpose: a joinable root task cancelled by its spawner
+ * and never joined is no failure (a cancel asked for is not reported). */
+static int i6_sleeper(void *arg) { return aw_sleep(AW_SEC(30)) < 0 ? aw_status() : 0; }
+static int i6_cancelled_main(void *arg) {
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, i6_sleeper, NULL, &h), 0);
+    aw_yield(); /* it sleeps */
+    aw_task_cancel(h);
+    aw_yield(); /* it ends with -ECANCELED; never joined */
+    return 0;
+}
+Test(group, I6_a_joinable_root_task_cancelled_and_never_joined_is_no_failure) {
+    char out[4096];
+    int rc = aw_test_main_stderr(i6_cancelled_main, NULL, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_null(strstr(out, "never joined"), "%s", out);
 }
 Test(group, I6_a_joined_root_task_failure_belongs_to_its_joiner) {
     char out[4096];
