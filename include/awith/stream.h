@@ -19,6 +19,15 @@
  * Every operation is a cancellation point (it checks on entry, and its
  * waits are cancellable) and honours deadlines (aw_fail_after ...).
  *
+ * One reader and one writer at a time: a task may read while another
+ * writes, but a read (read, read_exactly, read_until, read_line) started
+ * while another task is suspended in one is refused with -EBUSY ("another
+ * task is reading this stream"), and so is a second write: it would take
+ * the first one's bytes or put its own among them (Trio's
+ * BusyResourceError). The refused call does nothing; the stream and the
+ * first operation go on intact. Closing is always allowed: the suspended
+ * operations then fail with -EBADF.
+ *
  * Cancellation and partial progress (SEMANTICS K2): an operation
  * interrupted (cancel, deadline, error) after it consumed or sent part of
  * its bytes marks the stream *broken*: every later operation fails with
@@ -36,7 +45,8 @@
  * read_exactly / read_until: "connection closed after k of n bytes"),
  * -EMSGSIZE (read_until: no delimiter within the limit; the bytes stay
  * buffered), -ETIMEDOUT/-ECANCELED (deadline, cancel), -ENOTRECOVERABLE
- * (broken), -EBADF (closed). */
+ * (broken), -EBADF (closed), -EBUSY (another task is in the same
+ * direction). */
 #ifndef AWITH_STREAM_H
 #define AWITH_STREAM_H
 
@@ -68,6 +78,7 @@ struct aw_stream {               /* private; public for stack storage */
     uint8_t eof;                 /* the peer shut its write side */
     uint8_t wshut;               /* we shut ours */
     uint8_t drained;             /* the last recv emptied the socket: wait before the next */
+    uint8_t busy;                /* a read, a write in progress (stream.c): one of each at a time */
     int broken;                  /* 0, or the error that broke it */
     char *buf;                   /* read buffer, AW_STREAM_BUF bytes */
     uint32_t rpos, wpos;         /* unread bytes: buf[rpos, wpos) */

@@ -59,6 +59,25 @@ static int aw__stream_check(aw_stream_t *s, const char *op) {
     return aw_checkpoint();
 }
 
+/* The directions of aw_stream_t.busy. */
+enum { AW__STREAM_READING = 1, AW__STREAM_WRITING = 2 };
+
+/* Start an operation in direction dir: as aw__stream_check, and refused
+ * while another task is suspended in the same direction, whose bytes the
+ * new one would take or interleave with (Trio's BusyResourceError).
+ * Marks the direction busy until aw__stream_end. */
+static int aw__stream_begin(aw_stream_t *s, const char *op, int dir) {
+    int rc = aw__stream_check(s, op);
+    if (rc < 0)
+        return rc;
+    if (s->busy & dir)
+        return aw_raise(-EBUSY, "%s %s: another task is %s this stream (one reader and one writer at a time)",
+                        op, s->peer, dir == AW__STREAM_READING ? "reading" : "writing");
+    s->busy |= (uint8_t)dir;
+    return 0;
+}
+static inline void aw__stream_end(aw_stream_t *s, int dir) { s->busy &= (uint8_t)~dir; }
+
 /* A failed or interrupted operation: raise rc with a message, and break
  * the stream if it made progress or the connection itself failed. */
 static int aw__stream_fail(aw_stream_t *s, int rc, const char *op, size_t done, size_t want) {
@@ -135,10 +154,7 @@ static ssize_t aw__stream_fill(aw_stream_t *s) {
     return r;
 }
 
-ssize_t aw_stream_read(aw_stream_t *s, void *buf, size_t n) {
-    int rc = aw__stream_check(s, "read");
-    if (rc < 0)
-        return rc;
+static ssize_t stream_read(aw_stream_t *s, void *buf, size_t n) {
     if (n == 0)
         return 0;
     size_t have = s->wpos - s->rpos;
@@ -159,10 +175,8 @@ ssize_t aw_stream_read(aw_stream_t *s, void *buf, size_t n) {
     return r;
 }
 
-int aw_stream_read_exactly(aw_stream_t *s, void *buf, size_t n) {
-    int rc = aw__stream_check(s, "read_exactly");
-    if (rc < 0)
-        return rc;
+static int stream_read_exactly(aw_stream_t *s, void *buf, size_t n) {
+    int rc;
     char *p = buf;
     if (n == 0)
         return 0;
@@ -209,10 +223,8 @@ int aw_stream_read_exactly(aw_stream_t *s, void *buf, size_t n) {
     return 0;
 }
 
-ssize_t aw_stream_read_until(aw_stream_t *s, void *buf, size_t cap, const void *delim, size_t dlen) {
-    int rc = aw__stream_check(s, "read_until");
-    if (rc < 0)
-        return rc;
+static ssize_t stream_read_until(aw_stream_t *s, void *buf, size_t cap, const void *delim, size_t dlen) {
+    int rc;
     if (dlen == 0)
         return aw_raise(-EINVAL, "read_until: empty delimiter");
     if ((rc = aw__stream_buf(s)) < 0)
@@ -250,14 +262,39 @@ ssize_t aw_stream_read_until(aw_stream_t *s, void *buf, size_t cap, const void *
     return aw_raise(-EMSGSIZE, "read from %s: no delimiter within %zu bytes", s->peer, limit);
 }
 
+ssize_t aw_stream_read(aw_stream_t *s, void *buf, size_t n) {
+    int rc = aw__stream_begin(s, "read", AW__STREAM_READING);
+    if (rc < 0)
+        return rc;
+    ssize_t r = stream_read(s, buf, n);
+    aw__stream_end(s, AW__STREAM_READING);
+    return r;
+}
+
+int aw_stream_read_exactly(aw_stream_t *s, void *buf, size_t n) {
+    int rc = aw__stream_begin(s, "read_exactly", AW__STREAM_READING);
+    if (rc < 0)
+        return rc;
+    rc = stream_read_exactly(s, buf, n);
+    aw__stream_end(s, AW__STREAM_READING);
+    return rc;
+}
+
+ssize_t aw_stream_read_until(aw_stream_t *s, void *buf, size_t cap, const void *delim, size_t dlen) {
+    int rc = aw__stream_begin(s, "read_until", AW__STREAM_READING);
+    if (rc < 0)
+        return rc;
+    ssize_t r = stream_read_until(s, buf, cap, delim, dlen);
+    aw__stream_end(s, AW__STREAM_READING);
+    return r;
+}
+
 ssize_t aw_stream_read_line(aw_stream_t *s, void *buf, size_t cap) {
     return aw_stream_read_until(s, buf, cap, "\n", 1);
 }
 
-int aw_stream_write(aw_stream_t *s, const void *buf, size_t n) {
-    int rc = aw__stream_check(s, "write");
-    if (rc < 0)
-        return rc;
+static int stream_write(aw_stream_t *s, const void *buf, size_t n) {
+    int rc;
     if (s->wshut)
         return aw_raise(-EPIPE, "write to %s after shutdown", s->peer);
     const char *p = buf;
@@ -287,6 +324,15 @@ int aw_stream_write(aw_stream_t *s, const void *buf, size_t n) {
         return aw__stream_fail(s, -e, "write to", done, n);
     }
     return 0;
+}
+
+int aw_stream_write(aw_stream_t *s, const void *buf, size_t n) {
+    int rc = aw__stream_begin(s, "write", AW__STREAM_WRITING);
+    if (rc < 0)
+        return rc;
+    rc = stream_write(s, buf, n);
+    aw__stream_end(s, AW__STREAM_WRITING);
+    return rc;
 }
 
 int aw_stream_flush(aw_stream_t *s) { return aw__stream_check(s, "flush"); }

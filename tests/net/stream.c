@@ -460,3 +460,93 @@ Test(stream, M9_a_stream_and_a_listener_left_open_are_reported_at_loop_close) {
     close(leaked_l.fd);
     free(leaked_s.buf);
 }
+
+/* ---- one reader and one writer at a time (Trio's BusyResourceError,
+ * asyncio's "already waiting for incoming data") ----
+ * A second operation in the same direction while one is suspended in it
+ * would take the first one's bytes or put its own in the middle of them;
+ * it is refused with -EBUSY, and the first one goes on untouched. */
+static aw_stream_t busy_a, busy_b;
+static char *busy_big;
+enum { BUSY_BIG = 4 << 20 };
+static int big_writer(void *arg) {
+    (void)arg;
+    return aw_stream_write(&busy_a, busy_big, BUSY_BIG);
+}
+static int t_second_writer(void *arg) {
+    cr_assert_eq(net_pair(&busy_a, &busy_b), 0);
+    busy_big = malloc(BUSY_BIG);
+    memset(busy_big, 'A', BUSY_BIG);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, big_writer, NULL, NULL);
+        wait_until(net_outq(busy_a.fd) > 0);   /* the writer is suspended, buffer full */
+        char *buf = malloc(1 << 20);
+        size_t got = 0;
+        while (got < (1 << 20)) {              /* make room: the kernel takes more */
+            ssize_t r = aw_stream_read(&busy_b, buf, (1 << 20) - got);
+            cr_assert_gt(r, 0);
+            got += (size_t)r;
+        }
+        cr_assert_eq(aw_stream_write(&busy_a, "BBBB", 4), -EBUSY, "a second writer is refused");
+        cr_assert(msg_has("another task is writing"), "%s", msg_now());
+        aw_err_clear();
+        cr_assert(!aw_stream_broken(&busy_a), "the refusal made no progress: the stream is intact");
+        for (;;) {
+            ssize_t r = aw_stream_read(&busy_b, buf, 1 << 20);
+            cr_assert_gt(r, 0);
+            for (ssize_t i = 0; i < r; i++)
+                cr_assert_eq(buf[i], 'A', "byte %zu is not the first writer's", got + (size_t)i);
+            got += (size_t)r;
+            if (got == BUSY_BIG)
+                break;
+        }
+        free(buf);
+    }
+    cr_assert_eq(aw_status(), 0, "the first writer finished: %s", msg_now());
+    free(busy_big);
+    aw_stream_close(&busy_a);
+    aw_stream_close(&busy_b);
+    return 0;
+}
+Test(stream, a_second_writer_while_one_is_suspended_is_refused_not_interleaved) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_second_writer, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+static char busy_got[100];
+static int exact_reader(void *arg) {
+    (void)arg;
+    return aw_stream_read_exactly(&busy_b, busy_got, sizeof busy_got);
+}
+static int t_second_reader(void *arg) {
+    cr_assert_eq(net_pair(&busy_a, &busy_b), 0);
+    char first[50], second[50], buf[100];
+    memset(first, '1', sizeof first);
+    memset(second, '2', sizeof second);
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_stream_write(&busy_a, first, sizeof first), 0);
+        aw_spawn(g, exact_reader, NULL, NULL);
+        wait_until(aw_stream_buffered(&busy_b) == 50); /* it holds 50 of its 100 */
+        cr_assert_eq(aw_stream_read(&busy_b, buf, sizeof buf), -EBUSY, "a second reader is refused");
+        cr_assert(msg_has("another task is reading"), "%s", msg_now());
+        aw_err_clear();
+        cr_assert_eq(aw_stream_read_line(&busy_b, buf, sizeof buf), -EBUSY);
+        aw_err_clear();
+        cr_assert_eq(aw_stream_write(&busy_a, second, sizeof second), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(memcmp(busy_got, first, 50), 0);
+    cr_assert_eq(memcmp(busy_got + 50, second, 50), 0, "the first reader got all its bytes");
+    /* either direction alone is no conflict; after it, a read is fine */
+    cr_assert_eq(aw_stream_write(&busy_a, "x", 1), 0);
+    cr_assert_eq(aw_stream_read(&busy_b, buf, 1), 1);
+    aw_stream_close(&busy_a);
+    aw_stream_close(&busy_b);
+    return 0;
+}
+Test(stream, a_second_reader_while_one_is_suspended_is_refused) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_second_reader, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
