@@ -586,3 +586,62 @@ static int t_k2_tls_write_cut(void *arg) {
 Test(tls, K2_write_cut_with_a_record_half_sent_breaks_the_stream) {
     aw_test_run(t_k2_tls_write_cut, NULL, 0);
 }
+
+/* ---- full duplex: one task writes while another reads, on one TLS
+ * stream. The server echoes in chunks; 8 MiB are more than both kernel
+ * buffers hold, so the writer finishes only if the reader runs beside it
+ * (one reader and one writer at a time is the stream's rule). ---- */
+enum { DUPLEX_N = 8 << 20 };
+static int duplex_echo(aw_stream_t *s, void *arg) {
+    (void)arg;
+    int rc = aw_tls_accept(s, &sctx);
+    if (rc < 0)
+        return rc;
+    char buf[16384];
+    ssize_t n;
+    while ((n = aw_stream_read(s, buf, sizeof buf)) > 0)
+        if ((rc = aw_stream_write(s, buf, (size_t)n)) < 0)
+            return rc;
+    return (int)n;
+}
+static aw_stream_t duplex_s;
+static int duplex_writer(void *arg) {
+    unsigned char *out = arg;
+    for (size_t i = 0; i < DUPLEX_N; i++)
+        out[i] = (unsigned char)(i * 7 + i / 251);
+    int rc = aw_stream_write(&duplex_s, out, DUPLEX_N);
+    if (rc == 0)
+        rc = aw_stream_shutdown(&duplex_s);
+    return rc;
+}
+static int t_duplex(void *arg) {
+    (void)arg;
+    aw_tls_opts_t so = {.cert_file = p("srv.pem"), .key_file = p("srv.key")};
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &so, true), 0, "%s", msg_now());
+    aw_tls_opts_t co = {.ca_file = p("ca.pem")};
+    aw_tls_ctx_t cctx;
+    cr_assert_eq(aw_tls_ctx_init(&cctx, &co, false), 0, "%s", msg_now());
+    unsigned char *out = malloc(DUPLEX_N), *in = malloc(DUPLEX_N);
+    size_t got = 0;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server(l, duplex_echo, NULL)) {
+        cr_assert_eq(aw_tls_connect(&duplex_s, &cctx, "localhost", aw_listener_port(l)), 0, "%s",
+                     msg_now());
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, duplex_writer, out, NULL);
+            ssize_t n;
+            while (got < DUPLEX_N && (n = aw_stream_read(&duplex_s, in + got, DUPLEX_N - got)) > 0)
+                got += (size_t)n;
+        }
+        aw_stream_close(&duplex_s);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(got, (size_t)DUPLEX_N);
+    cr_assert_eq(memcmp(in, out, DUPLEX_N), 0, "the echo is the bytes written, in order");
+    free(out);
+    free(in);
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, a_reader_task_and_a_writer_task_share_one_stream) { aw_test_run(t_duplex, NULL, 0); }
