@@ -19,6 +19,9 @@ int aw_fd_wait(int fd, int events) {
         return aw__no_task("aw_fd_wait");
     t->waiter.wake = aw__fd_wake;
     int rc = aw__fd_watch(t->loop, fd, events & AW_READ ? EPOLLIN : EPOLLOUT, &t->waiter);
+    if (rc == -EBUSY)
+        return aw_raise(rc, "wait for fd %d: another task is already waiting to %s it (one waiter "
+                        "a direction)", fd, events & AW_READ ? "read" : "write");
     if (rc < 0)
         return aw_raise(rc, "wait for fd %d: %s", fd, aw_strerror(rc));
     if (rc == 1) { /* already ready */

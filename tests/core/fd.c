@@ -241,6 +241,8 @@ static int second_reader(void *arg) {
     int rc = aw_fd_wait(fd, AW_READ);
     cr_assert_eq(rc, -EBUSY);
     cr_assert_eq(aw_status(), -EBUSY);
+    cr_assert(strstr(aw_err_current()->msg, "another task is already waiting to read"), "%s",
+              aw_err_current()->msg);
     aw_err_clear();
     cr_assert_eq(aw_fd_wait(fd, AW_WRITE), 0, "the other direction is free");
     return 0;
