@@ -17,10 +17,14 @@
  *                  -ECANCELED), even if the block swallowed the cancel;
  *   move-on-after: the block is left quietly; aw_scope_expired() says so.
  * When an outer cancel is also pending (same tick or not), the result is
- * -ECANCELED and the -ETIMEDOUT is recorded in its chain.
+ * -ECANCELED and the -ETIMEDOUT is recorded in its chain; it belongs to
+ * that cancel, and the scope or group that ends the cancel drops it too
+ * (a move-on around a fail-after of the same deadline is left quietly,
+ * as in Trio).
  *
  * A scope ends only its own cancel (SEMANTICS M4): it drops the -ECANCELED
- * records on top of what the block raised and nothing else. An error
+ * records on top of what the block raised (with the timeouts they
+ * outranked) and nothing else. An error
  * raised while its cancel unwound the block (an exit failing, an exit
  * over its grace, a group's failure) leaves the scope with the cancel in
  * its context: "EIO <- ECANCELED" after a move-on or cancel scope,

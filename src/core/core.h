@@ -281,6 +281,15 @@ static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
 int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
 void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */
+/* The func of the -ETIMEDOUT a fail-after scope records when a cancel
+ * above it outranks its own deadline (decision 6): that record is part of
+ * the outer cancel, not a failure, so whatever ends that cancel (a scope,
+ * a group, err.c) ends it too, as Trio's fail_at raises nothing when the
+ * Cancelled it saw was not its own. Told apart by address. */
+extern const char aw__fail_after_outranked[];
+static inline bool aw__err_outranked(const aw_err_t *e) {
+    return e->code == -ETIMEDOUT && e->func == aw__fail_after_outranked;
+}
 
 /* err.c */
 /* A suspending call made outside a task: -EPERM, recorded as the thread's
@@ -305,11 +314,12 @@ static inline void aw__err_restore(aw_task_t *t, uint64_t seq) {
 void aw__err_append(aw_err_t *e, aw_err_t *tail);  /* tail at the end of e's context chain */
 /* SEMANTICS M4: a scope or group ends its own cancel by dropping the
  * -ECANCELED records on top of the part of t's chain newer than mark (the
- * cancel re-delivered over an exit's failure, say) and nothing else;
- * keep_one leaves the last of them when nothing else is there. */
+ * cancel re-delivered over an exit's failure, say), with the timeouts
+ * that cancel outranked among them (aw__err_outranked), and nothing else;
+ * keep_one leaves the last -ECANCELED when nothing else is there. */
 void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one);
-/* Strip the -ECANCELED records on top of a detached chain; returns the
- * new head (NULL if it held nothing else). */
+/* Strip the -ECANCELED records (and the timeouts they outranked) on top
+ * of a detached chain; returns the new head (NULL if it held nothing else). */
 aw_err_t *aw__err_strip_cancels(aw_err_t *e);
 /* Move t's newest record (just raised) into the part of t's chain newer
  * than mark: just below the oldest failure there (a record other than

@@ -260,19 +260,34 @@ void aw__err_append(aw_err_t *e, aw_err_t *tail) {
     e->context = tail;
 }
 
+/* A record that is the cancel itself, or a timeout it outranked. */
+static bool aw__err_cancel_part(const aw_err_t *e) {
+    return e->code == -ECANCELED || aw__err_outranked(e);
+}
+
 void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one) {
-    while (t->err && t->err->seq > mark && t->err->code == -ECANCELED) {
+    aw_err_t *last = NULL; /* the oldest -ECANCELED taken off */
+    while (t->err && t->err->seq > mark && aw__err_cancel_part(t->err)) {
         aw_err_t *e = t->err;
-        if (keep_one && !(e->context && e->context->seq > mark))
-            break;
         t->err = e->context;
         e->context = NULL;
-        aw__err_free(e);
+        if (e->code == -ECANCELED) {
+            aw__err_free(last);
+            last = e;
+        } else {
+            aw__err_free(e);
+        }
+    }
+    if (last && keep_one && !(t->err && t->err->seq > mark)) {
+        last->context = t->err; /* nothing else newer: it stays, on top */
+        t->err = last;
+    } else {
+        aw__err_free(last);
     }
 }
 
 aw_err_t *aw__err_strip_cancels(aw_err_t *e) {
-    while (e && e->code == -ECANCELED && !e->members) {
+    while (e && aw__err_cancel_part(e) && !e->members) {
         aw_err_t *next = e->context;
         e->context = NULL;
         aw__err_free(e);

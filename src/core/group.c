@@ -20,10 +20,11 @@ void aw__group_init_root(aw_group_t *g) {
 static bool aw__cancel_expected(const aw_task_t *t) { return aw__scope_walk(&t->root).cancelled; }
 
 /* Does t's error chain hold anything besides the cancel itself (say, a
- * cleanup that failed while the task was being cancelled)? */
+ * cleanup that failed while the task was being cancelled)? A timeout the
+ * cancel outranked is part of it (decision 6): not a failure. */
 static bool aw__err_beyond_cancel(const aw_err_t *e) {
     for (; e; e = e->context)
-        if (e->code != -ECANCELED)
+        if (e->code != -ECANCELED && !aw__err_outranked(e))
             return true;
     return false;
 }

@@ -341,6 +341,8 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     return aw__scope_exit_cancelled(s, t);
 }
 
+const char aw__fail_after_outranked[] = "aw_fail_after";
+
 /* The exit of a scope that was cancelled or expired, already off t's chain. */
 static int aw__scope_exit_cancelled(aw_scope_t *s, aw_task_t *t) {
     const char *file = t->withs ? t->withs->file : __FILE__; /* the user's block */
@@ -361,8 +363,9 @@ static int aw__scope_exit_cancelled(aw_scope_t *s, aw_task_t *t) {
     bool other = t->err && t->err->seq > mark && t->err->code != -ECANCELED;
     if (outer || other) {
         /* the other error wins (decision 6); the timeout is recorded in
-         * its chain, just above the cancel it caused (G10) */
-        aw__raise_at(t, file, line, "aw_fail_after", -ETIMEDOUT,
+         * its chain, just above the cancel it caused (G10); under an
+         * outer cancel, marked as outranked: it ends with that cancel */
+        aw__raise_at(t, file, line, outer ? aw__fail_after_outranked : "aw_fail_after", -ETIMEDOUT,
                      "the deadline of the scope at %s:%d expired too", file, line);
         aw__err_sink(t, mark);
         return 0;

@@ -1114,3 +1114,31 @@ static int m4_foreign_cancel_main(void *arg) {
 Test(group, M4_a_group_keeps_a_cancel_it_did_not_ask_for) {
     aw_test_run(m4_foreign_cancel_main, NULL, 0);
 }
+
+/* I13 with decision 6: a child's fail-after whose deadline has passed
+ * when aw_group_cancel lands records its -ETIMEDOUT under the group's
+ * cancel, and that record is part of the cancel: the group is left
+ * quietly, with no member (Trio's fail_at raises nothing then). */
+static void i13dl_spin(aw_ns_t until) {
+    while (aw_now() < until)
+        ;
+}
+static int i13dl_child(void *arg) {
+    aw_with (aw_fail_after(AW_MS(1))) {
+        i13dl_spin(aw_now() + AW_MS(3));
+        aw_group_cancel(arg);
+        aw_sleep(AW_SEC(10));
+    }
+    return aw_status();
+}
+static int i13dl_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, i13dl_child, g, NULL);
+    }
+    cr_assert_eq(aw_status(), 0, "a group cancelled on purpose is no error, got %s",
+                 aw_err_name(aw_status()));
+    return 0;
+}
+Test(group, I13_a_child_deadline_outranked_by_the_group_cancel_is_no_failure) {
+    aw_test_run(i13dl_main, NULL, 0);
+}

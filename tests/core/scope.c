@@ -1884,3 +1884,71 @@ static int m4t_main(void *arg) {
     return 0;
 }
 Test(scope, M4_a_failure_stays_on_top_of_two_expired_deadlines) { aw_test_run(m4t_main, NULL, 0); }
+
+/* Decision 6 meets G13 and M4: when an outer scope's cancel outranks an
+ * inner fail-after's deadline, the -ETIMEDOUT the inner scope records is
+ * part of that cancel, and the scope that ends the cancel ends it too, as
+ * Trio's fail_at raises nothing when the Cancelled was not its own. A
+ * helper given the caller's deadline (fail_at(d) inside move_on_at(d)) is
+ * the common case: the caller's block is left quietly. */
+static int g13eq_inner_rc = 1, g13eq_inner_top = 1;
+static int g13eq_main(void *arg) {
+    aw_ns_t d = aw_now() + AW_MS(2);
+    aw_with (aw_scope_t *s, aw_move_on_at(d)) {
+        aw_with (aw_fail_at(d)) {
+            g13eq_inner_rc = aw_sleep(AW_SEC(10));
+        }
+        g13eq_inner_top = aw_status();
+        cr_assert(aw_scope_expired(s));
+    }
+    cr_assert_eq(g13eq_inner_rc, -ECANCELED);
+    cr_assert_eq(g13eq_inner_top, -ECANCELED, "the outer cancel outranks the inner deadline");
+    cr_assert_eq(aw_status(), 0, "the move-on block must be left quietly, got %s",
+                 aw_err_name(aw_status()));
+    return 0;
+}
+Test(scope, G13_move_on_around_a_fail_after_of_the_same_deadline_is_left_quietly) {
+    aw_test_run(g13eq_main, NULL, 0);
+}
+
+/* The same with a cancel scope cancelled by hand once the inner deadline
+ * has passed: the inner scope sees both at its next point. */
+static int m4oc_main(void *arg) {
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_with (aw_fail_after(AW_MS(1))) {
+            spin_until(aw_now() + AW_MS(3));
+            aw_scope_cancel(c);
+            aw_sleep(AW_SEC(10));
+        }
+        cr_assert_eq(aw_status(), -ECANCELED);
+        cr_assert_not_null(aw_err_find(aw_err_current(), -ETIMEDOUT), "decision 6 records it");
+    }
+    cr_assert_eq(aw_status(), 0, "the cancel scope must be left quietly, got %s",
+                 aw_err_name(aw_status()));
+    return 0;
+}
+Test(scope, M4_a_cancel_scope_ends_the_timeout_its_cancel_outranked) {
+    aw_test_run(m4oc_main, NULL, 0);
+}
+
+/* Two fail-afters of the same deadline: one -ETIMEDOUT, the outer's, its
+ * context the cancel (G1), not the inner's recorded timeout. */
+static int g4eq_main(void *arg) {
+    aw_ns_t d = aw_now() + AW_MS(2);
+    aw_with (aw_fail_at(d)) {
+        aw_with (aw_fail_at(d)) {
+            aw_sleep(AW_SEC(10));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_eq(count_code(e, -ETIMEDOUT), 1, "one timeout, got %d",
+                 count_code(e, -ETIMEDOUT));
+    cr_assert(e->context && e->context->code == -ECANCELED, "its context is the cancel");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G4_two_fail_afters_of_the_same_deadline_give_one_timeout) {
+    aw_test_run(g4eq_main, NULL, 0);
+}
