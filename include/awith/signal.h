@@ -27,7 +27,9 @@
  *    loop lives (aw_main_opts, aw_loop_new), SIGINT and SIGTERM are
  *    caught (a sigaction handler, process-wide; the previous one is put
  *    back when the loop closes). The first one cancels the main task: it
- *    sees -ECANCELED at its suspension points, its with blocks exit, and
+ *    sees -ECANCELED at its suspension points (until it comes, tasks that
+ *    only wait for it, as aw_sleep(AW_NEVER), are not taken for a
+ *    deadlock), its with blocks exit, and
  *    aw_main shuts down as usual and returns the main task's status
  *    (-ECANCELED, unless the task handled it), after a one-line report
  *    naming the signal. A second SIGINT or SIGTERM while that is under

@@ -211,7 +211,10 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
     aw_loop_t *l = &rt->loop;
     if (rt->stopped == -EDEADLK)
         aw__report_alive(l, "deadlock: every task waits for something that cannot happen");
-    /* shutdown: cancel what is left, wait for it within the grace */
+    /* shutdown: cancel what is left, wait for it within the grace; a
+     * signal now cancels nothing more (the main task is done or
+     * cancelled), so a task stuck for good is a deadlock again */
+    l->signal_awaited = 0;
     aw__rt_cancel(rt);
     int lr = aw__loop_run(l, aw__all_done, aw_now() + l->opts.shutdown_grace);
     aw_task_t *main_task = rt->core.main;

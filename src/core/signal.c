@@ -139,6 +139,7 @@ static void aw__sigc_handler(int sig) {
 /* On the loop's thread, at its next round after the first signal. */
 static void aw__sigc_act(aw_loop_t *l) {
     aw__loop_sigcancel = 0;
+    l->signal_awaited = 0; /* a second one ends the process: no progress to wait for */
     aw_task_t *m = l->core->main;
     aw__log(l, "awith: %s received: cancelling the main task (another one ends the process)\n",
             sigabbrev_np(aw__sigc_signo) ? sigabbrev_np(aw__sigc_signo) : "signal");
@@ -159,6 +160,7 @@ int aw__sigc_install(aw_loop_t *l) {
     aw__loop_sigcancel = 0;
     aw__sigc_evfd = l->evfd;
     l->on_signal = aw__sigc_act;
+    l->signal_awaited = 1;
     struct sigaction sa = {0};
     sa.sa_handler = aw__sigc_handler;
     sa.sa_flags = SA_RESTART;
@@ -185,6 +187,7 @@ void aw__sigc_remove(aw_loop_t *l) {
         aw__sigc_evfd = -1;
         aw__loop_sigcancel = 0;
         l->on_signal = NULL;
+        l->signal_awaited = 0;
         aw__sigc_loop = NULL;
     }
     pthread_mutex_unlock(&aw__sigc_mu);

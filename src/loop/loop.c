@@ -307,7 +307,8 @@ int aw__loop_step(aw_loop_t *l, int (*done)(aw_loop_t *)) {
     aw__loop_run_ready(l);
     if (done(l))
         return 0;
-    if (!l->rq_head && !l->timers.live && !l->fd_waiters && !l->jobs && !aw__post_expected(l))
+    if (!l->rq_head && !l->timers.live && !l->fd_waiters && !l->jobs && !aw__post_expected(l) &&
+        !l->signal_awaited)
         return -EDEADLK;
     if (l->jobs)
         aw__workers_wait_done(l, true, 0); /* done already: aw__loop_timeout says 0 */
@@ -338,7 +339,10 @@ int aw__loop_run(aw_loop_t *l, int (*done)(aw_loop_t *), aw_ns_t until) {
         if (done(l))
             return 0;
         bool posts = aw__post_expected(l); /* another thread may post */
-        if (!l->rq_head && !l->timers.live && !l->fd_waiters && !l->jobs && !posts)
+        /* a task that waits for Ctrl-C (sleeps for ever under
+         * cancel_on_signals) waits for something that can happen */
+        if (!l->rq_head && !l->timers.live && !l->fd_waiters && !l->jobs && !posts &&
+            !l->signal_awaited)
             return -EDEADLK;
         if (until != AW_NEVER && aw_now() >= until)
             return -ETIMEDOUT;

@@ -115,6 +115,8 @@ struct aw_loop {
     struct aw__core *core;
     struct aw_loop_ref *remote;        /* posts from other threads (post.c); lazy */
     void (*on_signal)(aw_loop_t *);    /* aw__loop_sigcancel is set (core/signal.c) */
+    uint8_t signal_awaited;            /* a first SIGINT/SIGTERM would still cancel the main
+                                          task (core/signal.c): waiting for it is no deadlock */
     int forked;                        /* a child of fork(), aw_loop_fork not called yet */
 };
 

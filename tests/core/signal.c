@@ -197,6 +197,38 @@ Test(signal, sigterm_from_another_process_cancels_the_main_task) {
     cr_assert(strstr(logged, "TERM received"), "%s", logged);
 }
 
+/* Waiting for Ctrl-C with nothing else to do (Trio's sleep_forever(),
+ * asyncio's `await Event().wait()` until KeyboardInterrupt) is no
+ * deadlock: the signal can come, and it cancels the main task. Neither
+ * a sleep for ever nor an event nobody sets arms a timer or waits on an
+ * fd. */
+static aw_event_t never_set = AW_EVENT_INIT;
+static int until_ctrl_c(void *arg) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(50000);
+        kill(getppid(), SIGINT);
+        _exit(0);
+    }
+    int rc = arg ? aw_event_wait(&never_set) : aw_sleep(AW_NEVER);
+    waitpid(pid, NULL, 0);
+    main_cancelled = rc == -ECANCELED;
+    return rc;
+}
+Test(signal, a_main_task_waiting_for_ctrl_c_is_no_deadlock) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    cr_assert_eq(aw_main_opts(&o, until_ctrl_c, NULL), -ECANCELED);
+    cr_assert(main_cancelled);
+    cr_assert_null(strstr(logged, "deadlock"), "%s", logged);
+    cr_assert(strstr(logged, "INT received"), "the signal cancelled it: %s", logged);
+    logged[0] = 0;
+    main_cancelled = 0;
+    cr_assert_eq(aw_main_opts(&o, until_ctrl_c, &never_set), -ECANCELED);
+    cr_assert(main_cancelled);
+    cr_assert_null(strstr(logged, "deadlock"), "%s", logged);
+    cr_assert(strstr(logged, "INT received"), "the signal cancelled it: %s", logged);
+}
+
 static void prog_handler(int sig) {}
 
 Test(signal, the_programs_handler_is_put_back_at_close) {
