@@ -72,7 +72,8 @@ extern AW_API const aw_cm_type_t aw_signals_type;
  * *signo (may be NULL). Signals that arrived since the block was entered
  * are returned first, one per call, lowest number first. A cancellation
  * point when it waits. Returns 0, -ECANCELED, -EINVAL (s is not entered),
- * -EPERM (outside a task), or read's error. */
+ * -EBUSY (another task already waits on this block: one waiter at a
+ * time, as Trio's receiver), -EPERM (outside a task), or read's error. */
 AW_API int aw_signals_wait(aw_signals_t *s, int *signo);
 
 /* One signal of *set, in one call: enter aw_signals(set), wait, exit.

@@ -137,6 +137,35 @@ static int one_shot(void *arg) {
 
 Test(signal, aw_signal_wait_takes_one_signal) { aw_test_run(one_shot, NULL, 0); }
 
+/* One waiter per block at a time (Trio's BusyResourceError): a second
+ * task that waits on the same block gets -EBUSY at once, and the first
+ * one still gets the signal. */
+static int first_got, first_rc = 1;
+static aw_signals_t *shared;
+static int first_waiter(void *arg) {
+    first_rc = aw_signals_wait(shared, &first_got);
+    return first_rc;
+}
+static int two_waiters(void *arg) {
+    sigset_t set = one(SIGUSR2);
+    aw_with (aw_signals_t *s, aw_signals(&set)) {
+        shared = s;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, first_waiter, NULL, NULL);
+            aw_yield(); /* it waits now */
+            int sig = 0;
+            cr_assert_eq(aw_signals_wait(s, &sig), -EBUSY);
+            aw_err_clear();
+            kill(getpid(), SIGUSR2);
+        }
+    }
+    cr_assert_eq(first_rc, 0);
+    cr_assert_eq(first_got, SIGUSR2);
+    return aw_status();
+}
+
+Test(signal, a_second_waiter_on_one_block_is_EBUSY) { aw_test_run(two_waiters, NULL, 0); }
+
 static int bad_sets(void *arg) {
     sigset_t empty, kill9 = one(SIGKILL);
     sigemptyset(&empty);
