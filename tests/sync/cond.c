@@ -97,3 +97,44 @@ static int m7(void *arg) {
 Test(cond, M7_notify_passes_to_the_next_waiter_when_the_woken_one_is_cancelled) {
     aw_test_run(m7, NULL, 0);
 }
+
+/* M6 through a condition (awith/lock.h): the notifier ends holding the
+ * lock; the notified waiter re-takes it, is told -EOWNERDEAD once, and
+ * holds it, as every return of aw_cond_wait does (J6), so its block's
+ * exit releases it and the lock is free afterwards. */
+static aw_lock_t m6c_lk = AW_LOCK_INIT("m6c");
+static aw_cond_t m6c_cv = AW_COND_INIT(&m6c_lk);
+static int m6c_rc = 1, m6c_held;
+static int m6c_waiter(void *arg) {
+    aw_with (aw_locked(&m6c_lk)) {
+        m6c_rc = aw_cond_wait(&m6c_cv);
+        m6c_held = aw_lock_owner(&m6c_lk) == aw_task_self();
+        aw_err_clear();
+    }
+    return aw_status();
+}
+static int m6c_notifier_dies(void *arg) {
+    aw_lock_acquire(&m6c_lk);
+    aw_cond_notify(&m6c_cv, 1);
+    return 0; /* ends holding the lock */
+}
+static int m6c(void *arg) {
+    aw_task_t *w, *n;
+    aw_spawn(NULL, m6c_waiter, NULL, &w);
+    aw_sleep_ms(1); /* it waits */
+    aw_spawn(NULL, m6c_notifier_dies, NULL, &n);
+    cr_assert_eq(aw_task_join(n), -EOWNERDEAD);
+    aw_err_clear();
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        cr_assert_eq(aw_task_join(w), 0);
+    }
+    cr_assert_eq(m6c_rc, -EOWNERDEAD, "the waiter was not told (%s)", aw_err_name(m6c_rc));
+    cr_assert(m6c_held, "aw_cond_wait returned without the lock");
+    cr_assert_null(aw_lock_owner(&m6c_lk));
+    cr_assert_eq(aw_lock_acquire(&m6c_lk), 0, "told once only");
+    aw_lock_release(&m6c_lk);
+    return 0;
+}
+Test(cond, M6_a_wait_retaking_a_lock_whose_owner_ended_holds_it_and_is_told) {
+    aw_test_run(m6c, NULL, 0);
+}
