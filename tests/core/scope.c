@@ -1952,3 +1952,44 @@ static int g4eq_main(void *arg) {
 Test(scope, G4_two_fail_afters_of_the_same_deadline_give_one_timeout) {
     aw_test_run(g4eq_main, NULL, 0);
 }
+
+/* G6 after the deadline fired: the scope stays cancelled (Trio's
+ * cancel_called cannot be undone); moving the deadline away does not
+ * stop its cancellation points from returning -ECANCELED, and a
+ * fail-after still leaves with -ETIMEDOUT. */
+static int g6x_main(void *arg) {
+    int first = 1, again = 1;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(1))) {
+        first = aw_sleep(AW_SEC(10));
+        aw_err_clear();
+        cr_assert_eq(aw_scope_reschedule(s, AW_NEVER), 0);
+        again = aw_sleep_ms(1);
+        cr_assert(aw_scope_expired(s));
+    }
+    cr_assert_eq(first, -ECANCELED);
+    cr_assert_eq(again, -ECANCELED, "a reschedule after expiry undid the cancel");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G6_rescheduling_after_expiry_does_not_undo_the_cancel) {
+    aw_test_run(g6x_main, NULL, 0);
+}
+
+/* G6 with G2: a deadline is read at cancellation points only, so a past
+ * deadline moved into the future before the block's first point never
+ * fires (Trio's cancel_called stays false). */
+static int g6f_main(void *arg) {
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_fail_after(0)) {
+        cr_assert_eq(aw_scope_reschedule(s, aw_now() + AW_SEC(10)), 0);
+        rc = aw_sleep_ms(1);
+        cr_assert(!aw_scope_cancelled(s));
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, G6_a_past_deadline_moved_away_before_any_point_never_fires) {
+    aw_test_run(g6f_main, NULL, 0);
+}
