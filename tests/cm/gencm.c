@@ -1024,3 +1024,35 @@ static int c12p_body(void *arg) {
 Test(gencm, C12_the_decorator_form_returns_its_own_outcome_not_an_older_error) {
     aw_test_run(c12p_body, NULL, 0);
 }
+
+/* M3 with G6: a generator that yields the deadline scope it holds around
+ * its yield (Trio's `with fail_after(t) as cs: yield cs`) lets the block
+ * move it: later (the block outlives the old deadline) or earlier (the
+ * block is cut at once, and times out). */
+static int m3r_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_scope_t *s, aw_fail_after(*(aw_ns_t *)arg)) {
+        aw_gencm_yield(g, s);
+    }
+    return aw_status();
+}
+static int m3r_body(void *arg) {
+    aw_ns_t short_ = AW_MS(2), long_ = AW_SEC(10);
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_gencm(m3r_gen, &short_)) {
+        cr_assert_eq(aw_scope_reschedule(s, aw_now() + AW_SEC(10)), 0);
+        rc = aw_sleep_ms(10);
+    }
+    cr_assert_eq(rc, 0, "the old deadline still cut the block");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    aw_with (aw_scope_t *s, aw_gencm(m3r_gen, &long_)) {
+        cr_assert_eq(aw_scope_reschedule(s, aw_now()), 0);
+        rc = aw_sleep(AW_SEC(10));
+    }
+    cr_assert_eq(rc, -ECANCELED, "the earlier deadline did not cut the block");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_a_deadline_held_at_the_yield_can_be_moved_by_the_block) {
+    aw_test_run(m3r_body, NULL, 0);
+}
