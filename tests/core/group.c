@@ -1142,3 +1142,47 @@ static int i13dl_main(void *arg) {
 Test(group, I13_a_child_deadline_outranked_by_the_group_cancel_is_no_failure) {
     aw_test_run(i13dl_main, NULL, 0);
 }
+
+/* G14 with groups (Trio's nursery): a child lives in its group's scope,
+ * not in the scopes the body had open where it spawned it. A move-on
+ * inside the body that expires, or a cancel scope of a sibling that
+ * spawns into the outer group, does not reach it, and its effective
+ * deadline is the group's. */
+static int g14s_rc = 1;
+static aw_ns_t g14s_deadline;
+static aw_group_t *g14s_group;
+static int g14s_child(void *arg) {
+    g14s_deadline = aw_effective_deadline();
+    g14s_rc = aw_sleep_ms(20);
+    return g14s_rc;
+}
+static int g14s_spawner(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_spawn(g14s_group, g14s_child, NULL, NULL);
+        aw_sleep(AW_SEC(10));
+    }
+    return aw_status();
+}
+static int g14s_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_move_on_after(AW_MS(2))) {
+            aw_spawn(g, g14s_child, NULL, NULL);
+            aw_sleep(AW_SEC(10));
+        }
+    }
+    cr_assert_eq(g14s_rc, 0, "the body's move-on reached the child");
+    cr_assert_eq(g14s_deadline, AW_NEVER, "the child saw the body's deadline");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    g14s_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        g14s_group = g;
+        aw_spawn(g, g14s_spawner, NULL, NULL);
+    }
+    cr_assert_eq(g14s_rc, 0, "the spawner's cancelled scope reached its sibling");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(group, G14_a_child_lives_in_its_groups_scope_not_the_spawners) {
+    aw_test_run(g14s_main, NULL, 0);
+}
