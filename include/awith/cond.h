@@ -30,9 +30,12 @@ typedef struct aw_cond {          /* fields private */
 /* The caller must hold the lock (-EPERM otherwise). 0, -ECANCELED; the
  * lock is held again on return either way. */
 AW_API int aw_cond_wait(aw_cond_t *c);
-/* Wake up to n waiters (FIFO). Never suspends. */
-AW_API void aw_cond_notify(aw_cond_t *c, int n);
-AW_API void aw_cond_notify_all(aw_cond_t *c);
+/* Wake up to n waiters (FIFO), or all of them. Never suspends. The
+ * caller must hold the lock, as asyncio's and Trio's notify require: a
+ * notify without it races the state the waiters test. Returns 0, or
+ * -EPERM ("the caller does not hold lock 'NAME'"), waking nobody. */
+AW_API int aw_cond_notify(aw_cond_t *c, int n);
+AW_API int aw_cond_notify_all(aw_cond_t *c);
 
 #ifdef __cplusplus
 }

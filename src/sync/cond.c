@@ -11,25 +11,42 @@ static void aw__cond_pass_on(void *p) {
     aw__wq_grant(&c->waiters);
 }
 
+/* The caller holds c's lock: 0, or -EPERM raised (op names the call). */
+static int aw__cond_held(aw_cond_t *c, const char *op) {
+    aw_task_t *self = aw__task_self();
+    if (!self || c->lock->owner != self)
+        return aw_raise(-EPERM, "%s: the caller does not hold lock '%s'", op,
+                        c->lock->name ? c->lock->name : "?");
+    return 0;
+}
+
 int aw_cond_wait(aw_cond_t *c) {
     aw_task_t *self = aw__task_self();
     if (!self)
         return aw__no_task("aw_cond_wait");
-    if (c->lock->owner != self)
-        return aw_raise(-EPERM, "aw_cond_wait: the caller does not hold lock '%s'",
-                        c->lock->name ? c->lock->name : "?");
+    int rc = aw__cond_held(c, "aw_cond_wait");
+    if (rc < 0)
+        return rc;
     aw_lock_release(c->lock);
-    int rc = aw__wq_wait(&c->waiters, aw__cond_pass_on, c, AW__WAIT_CONDITION);
+    rc = aw__wq_wait(&c->waiters, aw__cond_pass_on, c, AW__WAIT_CONDITION);
     int taken = aw__lock_take(c->lock);
     return rc < 0 ? rc : taken;
 }
 
-void aw_cond_notify(aw_cond_t *c, int n) {
+int aw_cond_notify(aw_cond_t *c, int n) {
+    int rc = aw__cond_held(c, "aw_cond_notify");
+    if (rc < 0)
+        return rc;
     while (n-- > 0 && aw__wq_grant(&c->waiters))
         ;
+    return 0;
 }
 
-void aw_cond_notify_all(aw_cond_t *c) {
+int aw_cond_notify_all(aw_cond_t *c) {
+    int rc = aw__cond_held(c, "aw_cond_notify_all");
+    if (rc < 0)
+        return rc;
     while (aw__wq_grant(&c->waiters))
         ;
+    return 0;
 }

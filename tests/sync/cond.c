@@ -138,3 +138,36 @@ static int m6c(void *arg) {
 Test(cond, M6_a_wait_retaking_a_lock_whose_owner_ended_holds_it_and_is_told) {
     aw_test_run(m6c, NULL, 0);
 }
+
+/* A notify from a task that does not hold the lock is refused, as
+ * asyncio's and Trio's Condition.notify raise RuntimeError: the waiter
+ * may not have checked its predicate yet, and the wake-up would race the
+ * state it guards. Nobody is woken; under the lock the same call works. */
+static int unlocked_woken;
+static int unlocked_waiter(void *arg) {
+    aw_with (aw_locked(&lk)) {
+        if (aw_cond_wait(&cv) == 0)
+            unlocked_woken = 1;
+    }
+    return aw_status();
+}
+static int notify_unlocked(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, unlocked_waiter, NULL, NULL);
+        aw_sleep_ms(1); /* it waits */
+        cr_assert_eq(aw_cond_notify(&cv, 1), -EPERM);
+        cr_assert(strstr(aw_err_current()->msg, "does not hold lock 'state'"), "%s",
+                  aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(aw_cond_notify_all(&cv), -EPERM);
+        aw_err_clear();
+        aw_sleep_ms(1);
+        cr_assert_eq(unlocked_woken, 0, "a refused notify woke nobody");
+        aw_with (aw_locked(&lk))
+            cr_assert_eq(aw_cond_notify(&cv, 1), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(unlocked_woken, 1);
+    return 0;
+}
+Test(cond, a_notify_without_the_lock_is_refused) { aw_test_run(notify_unlocked, NULL, 0); }
