@@ -31,7 +31,11 @@
  * "EIO <- ETIMEDOUT <- ECANCELED" after a fail-after (the failure, the
  * timeout, the cancel it caused, as Python 3.13 chains it).
  *
- * Scopes live inside the aw_with block that entered them: no malloc.
+ * Scopes live inside the aw_with block that entered them: no malloc. A
+ * scope entered into an exit stack lasts until the stack's entry exits,
+ * also when the block it was entered in ends first (as a timeout entered
+ * into Python's AsyncExitStack): the scopes of that block stop applying
+ * as it ends, the stack's keep applying (SEMANTICS M5).
  *
  *   aw_with (aw_scope_t *s, aw_fail_after(AW_MS(100))) { ... }
  *   aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(100))) {

@@ -251,6 +251,11 @@ aw__chain_t aw__chain(aw_task_t *t);
 /* A generator's (or a new task's) root scope hung below parent: O(1)
  * when nothing hangs below it yet, else every chain is read again. */
 void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent);
+/* A scope (or group) s of t ends: take it off t's chain, also when a
+ * scope entered after it is still on the chain (an exit stack's entry
+ * entered inside s's block outlives it): O(1) when s is innermost, else
+ * O(scopes above it). */
+void aw__scope_unlink(aw_task_t *t, aw_scope_t *s);
 bool aw__cancelled_walk(const aw_task_t *t);
 static inline bool aw__cancelled(const aw_task_t *t) { /* level check, O(1) when known */
     const aw_scope_t *s = t->scope;

@@ -106,6 +106,30 @@ void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
     aw__scope_epoch++;
 }
 
+/* SEMANTICS M5: an exit stack keeps its entries beyond the block they
+ * were entered in, so a deadline, a group or a generator manager holding
+ * one, entered into a stack inside a scope's block, is still on the chain
+ * when that scope ends (as a timeout entered into Python's AsyncExitStack
+ * outlives the `async with` it was entered in). Take s out from under
+ * what was entered after it, which hangs on s's parent from then on:
+ * s's deadline and cancel no longer apply, theirs still do. */
+static __attribute__((noinline, cold)) void aw__scope_unlink_inner(aw_task_t *t, aw_scope_t *s) {
+    for (aw_scope_t *p = t->scope; p; p = p->parent)
+        if (p->parent == s) {
+            p->parent = s->parent;
+            aw__scope_epoch++; /* the chains above s kept what s showed */
+            return;
+        }
+    assert(!"a scope that ends is on its task's chain");
+}
+
+void aw__scope_unlink(aw_task_t *t, aw_scope_t *s) {
+    if (__builtin_expect(t->scope == s, 1))
+        t->scope = s->parent;
+    else
+        aw__scope_unlink_inner(t, s);
+}
+
 bool aw__cancelled_walk(const aw_task_t *t) {
     return aw__scope_walk(t->scope).cancelled; /* not a suspension: no grace starts */
 }
@@ -330,8 +354,7 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     aw_scope_t *s = self;
     aw_task_t *t = s->task;
     (void)err;
-    assert(t->scope == s); /* scopes end innermost first */
-    t->scope = s->parent;
+    aw__scope_unlink(t, s); /* innermost, unless an exit stack's entry outlives it */
     s->task = NULL; /* not entered any more: reschedule fails */
     /* never cancelled (an expiry cancels too): nothing to absorb or report */
     if (__builtin_expect(!s->cancelled, 1)) {

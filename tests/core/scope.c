@@ -1993,3 +1993,46 @@ static int g6f_main(void *arg) {
 Test(scope, G6_a_past_deadline_moved_away_before_any_point_never_fires) {
     aw_test_run(g6f_main, NULL, 0);
 }
+
+/* M5: an exit stack keeps a deadline beyond the block it was entered in
+ * (async with timeout(1): await stack.enter_async_context(timeout(0.03))):
+ * the block's scope ends first, the stack's deadline still covers the
+ * task and times out the stack's block, and nothing lingers after it. */
+static int m5_outlive_main(void *arg) {
+    int rc = 1, inner = 1;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_with (aw_move_on_after(AW_SEC(60))) {
+            aw_exitstack_enter(st, aw_fail_after(AW_MS(20)), NULL);
+        }
+        inner = aw_status();
+        rc = aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(inner, 0, "the block the deadline was entered in ended clean");
+    cr_assert_eq(rc, -ECANCELED, "the stack's deadline no longer cut the wait");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(30), 0, "a deadline lingers after the stack");
+    return 0;
+}
+Test(scope, M5_a_deadline_entered_into_an_exit_stack_outlives_the_block_it_was_entered_in) {
+    aw_test_run(m5_outlive_main, NULL, 0);
+}
+
+/* M5, the other way round: the block's own deadline ends with its block,
+ * under an entry of the stack that outlives it, and no longer applies. */
+static int m5_ended_main(void *arg) {
+    int rc = 1;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_with (aw_fail_after(AW_MS(20))) {
+            aw_exitstack_enter(st, aw_move_on_after(AW_SEC(60)), NULL);
+        }
+        cr_assert_eq(aw_status(), 0);
+        rc = aw_sleep_ms(60);
+    }
+    cr_assert_eq(rc, 0, "a deadline whose block had ended cut the wait: %s", aw_err_name(rc));
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(scope, M5_a_deadline_that_ended_under_an_exit_stack_entry_no_longer_applies) {
+    aw_test_run(m5_ended_main, NULL, 0);
+}
