@@ -99,9 +99,13 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     aw__list_each_safe(&g->done, n) /* unjoined: release */
         aw__task_release(aw__container(n, aw_task_t, sibling));
     g->done = (aw__list_t){NULL, NULL};
-    assert(t->scope == &g->scope); /* scopes and groups end innermost first */
-    t->scope = g->scope.parent;
-    t->groups = g->outer;
+    /* innermost, unless an exit stack's entry (a group, a deadline)
+     * entered inside the body outlives it (SEMANTICS M5) */
+    aw__scope_unlink(t, &g->scope);
+    aw_group_t **p = &t->groups;
+    while (*p != g)
+        p = &(*p)->outer;
+    *p = g->outer;
     g->state = AW__GROUP_CLOSED;
     bool outer = aw__outer_cancelled(&g->scope);
     g->scope.held = 0; /* (set by cm/gencm.c while the generator's cleanup runs) */

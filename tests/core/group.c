@@ -1186,3 +1186,34 @@ static int g14s_main(void *arg) {
 Test(group, G14_a_child_lives_in_its_groups_scope_not_the_spawners) {
     aw_test_run(g14s_main, NULL, 0);
 }
+
+/* SEMANTICS M5: a group entered into an exit stack inside another
+ * group's body outlives that body (Python's TaskGroup entered into an
+ * AsyncExitStack): the inner body's group ends first and the stack's
+ * group still takes children, which run to the end before the stack's
+ * block is left. */
+static int m5_child(void *arg) {
+    int rc = aw_sleep_ms(10);
+    logev(rc ? -1 : (int)(intptr_t)arg);
+    return rc;
+}
+static int m5_outlive_main(void *arg) {
+    nev = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_group_t *kept = NULL;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, m5_child, (void *)1, NULL);
+            aw_exitstack_enter(st, aw_group(), (void **)&kept);
+        }
+        cr_assert_eq(aw_status(), 0);
+        logev(2);
+        cr_assert_eq(aw_spawn(kept, m5_child, (void *)3, NULL), 0, "the stack's group was lost");
+    }
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(nev, 3);
+    cr_assert(ev[0] == 1 && ev[1] == 2 && ev[2] == 3, "order %d %d %d", ev[0], ev[1], ev[2]);
+    return 0;
+}
+Test(group, M5_a_group_entered_into_an_exit_stack_outlives_the_group_it_was_entered_in) {
+    aw_test_run(m5_outlive_main, NULL, 0);
+}
