@@ -38,7 +38,7 @@ typedef struct gencm_side {
     aw__side_t side;              /* first; side.task is the user */
     aw_gencm_t *g;
     void *value;                  /* what the generator yielded */
-    aw_scope_t *uscope;           /* the user's scope at enter, under the generator's */
+    aw_scope_t *gbot;             /* its outermost scope at the yield, if it holds one open */
     aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
     const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
@@ -156,13 +156,15 @@ static int aw__gencm_enter(void *self, void **out) {
     c->body_code = 0;
     c->auto_err = c->twice = 0;
     g->side = c;
-    c->uscope = u->scope;
+    aw_scope_t *uscope = u->scope;
     aw__gencm_run(u, c, true);
     if (g->state == AW__GENCM_YIELDED) {
         /* SEMANTICS M3: the scopes the generator holds open at its yield
          * stay on the user's chain (u->scope is its innermost): they
          * cover the block, and their cancels wake the user, their task */
-        c->gtop = u->scope != c->uscope ? u->scope : NULL;
+        c->gtop = c->gbot = u->scope != uscope ? u->scope : NULL;
+        while (c->gbot && c->gbot->parent != uscope)
+            c->gbot = c->gbot->parent;
         *out = c->value;
         return 0;
     }
@@ -217,19 +219,20 @@ static bool aw__gencm_unthrow(gencm_side_t *c) {
 
 /* The cleanup runs below the exit's shield (sh, u->scope now), with the
  * generator's own scopes over it: they were on the user's chain while the
- * block ran (between sh and the user's scope at enter, usually right
+ * block ran (between sh and the user's scope they hang on, usually right
  * below sh); move them above sh, the shield then sits on the user's own
- * scope, and the with restores u->scope from it. O(their depth), only for
- * a generator that holds scopes open at its yield. */
+ * scope, and the with restores u->scope from it. That user's scope is
+ * read now, not kept from enter: the one the generator was entered in
+ * may have ended since, taken off the chain (an exit stack's entry
+ * outlives the block it was entered in, SEMANTICS M5). O(their depth),
+ * only for a generator that holds scopes open at its yield. */
 static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
-    aw_scope_t *sh = u->scope, *top = c->gtop, *o = top;
-    while (o->parent && o->parent != c->uscope)
-        o = o->parent; /* the generator's outermost, hung on the user's scope at enter */
-    if (!o->parent)
+    aw_scope_t *sh = u->scope, *top = c->gtop, *o = c->gbot, *below = o->parent;
+    if (!below)
         return;
-    for (aw_scope_t *p = sh; p && p != c->uscope; p = p->parent)
+    for (aw_scope_t *p = sh; p && p != below; p = p->parent)
         if (p->parent == top) {
-            p->parent = c->uscope;
+            p->parent = below;
             o->parent = sh;
             u->scope = top;
             /* what the generator holds at its yield still covers its

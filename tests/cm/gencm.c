@@ -1056,3 +1056,33 @@ static int m3r_body(void *arg) {
 Test(gencm, M3_a_deadline_held_at_the_yield_can_be_moved_by_the_block) {
     aw_test_run(m3r_body, NULL, 0);
 }
+
+/* M3 with M5: a generator manager holding a deadline around its yield,
+ * entered into an exit stack inside a block that has ended since (the
+ * seed's async_operation_with_timeout, entered into a stack under a
+ * per-item timeout). Its cleanup still runs inside its own deadline,
+ * which cuts the cleanup's wait, as it does when entered at the stack's
+ * level. */
+static int m3m5_cleanup_rc;
+static int m3m5_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(AW_MS(20))) {
+        aw_gencm_yield(g, NULL);
+        m3m5_cleanup_rc = aw_sleep(AW_SEC(2)); /* still inside the deadline */
+    }
+    return aw_status();
+}
+static int m3m5_body(void *arg) {
+    m3m5_cleanup_rc = 1;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_with (aw_move_on_after(AW_SEC(60))) {
+            aw_exitstack_enter(st, aw_gencm(m3m5_gen, NULL), NULL);
+        }
+    }
+    cr_assert_eq(m3m5_cleanup_rc, -ECANCELED, "the generator's deadline did not cover its cleanup");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, M3_M5_a_deadline_around_the_yield_covers_the_cleanup_after_its_block_ended) {
+    aw_test_run(m3m5_body, NULL, 0);
+}
