@@ -85,7 +85,9 @@ AW_API int aw_gencm_yield(aw_gencm_t *g, void *value);
 AW_API const aw_err_t *aw_gencm_error(const aw_gencm_t *g);
 
 /* The decorator form: run fn(arg) inside a fresh instance of gen(garg) and
- * return what leaves the block (0 or its error code). */
+ * return what leaves the block (0 or its error code). A negative return
+ * of fn is the block's error, as a task's is its status: raised for it
+ * ("returned EIO") if fn returned the code without raising it. */
 AW_API int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg);
 
 #ifdef __cplusplus

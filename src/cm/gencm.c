@@ -340,8 +340,17 @@ int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg) {
     aw_gencm_t g = {gen, garg, "aw_gencm_call"};
     uint64_t mark = aw_err_mark(); /* what leaves the block, not what was pending before */
     aw_with (aw_cm(&aw_gencm_type, &g)) {
-        if (fn(arg) < 0)
+        int rc = fn(arg);
+        if (rc < 0) {
+            /* a code returned without raising it is the block's error all
+             * the same, as a task's return is its status (SEMANTICS K5):
+             * the generator sees it at its yield, and it is returned */
+            const aw_err_t *e = aw_err_current();
+            if (!e || e->seq <= mark || e->code != rc)
+                aw_raise(rc, "the function run by aw_gencm_call returned %s (%s)",
+                         aw_err_name(rc), aw_strerror(rc));
             aw_leave();
+        }
     }
     return aw__status_since(mark);
 }

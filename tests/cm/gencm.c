@@ -1086,3 +1086,26 @@ static int m3m5_body(void *arg) {
 Test(gencm, M3_M5_a_deadline_around_the_yield_covers_the_cleanup_after_its_block_ended) {
     aw_test_run(m3m5_body, NULL, 0);
 }
+
+/* C12 (Python: the decorated function's exception goes through the
+ * generator): a code the decorated function returns without raising is
+ * what leaves the block, as a task's return is its status (K5). The
+ * generator sees it at its yield, and the call returns it, pending. */
+static int c12b_seen = 1;
+static int c12b_gen(aw_gencm_t *g, void *arg) {
+    c12b_seen = aw_gencm_yield(g, NULL);
+    return c12b_seen;
+}
+static int c12b_fn(void *arg) { return -EIO; } /* no aw_raise */
+static int c12b_body(void *arg) {
+    int rc = aw_gencm_call(c12b_gen, NULL, c12b_fn, NULL);
+    cr_assert_eq(c12b_seen, -EIO, "the generator saw %s at its yield", aw_err_name(c12b_seen));
+    cr_assert_eq(rc, -EIO, "the call returned %s", aw_err_name(rc));
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C12_a_code_the_decorated_function_returns_without_raising_leaves_the_block) {
+    aw_test_run(c12b_body, NULL, 0);
+}
