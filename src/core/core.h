@@ -248,9 +248,6 @@ static inline void aw__scope_link(aw_scope_t *s, aw_scope_t *parent) {
 /* What t's chain shows now, starting the grace of an exit it is in (a
  * suspension begins): O(1) when known, else one walk (then known). */
 aw__chain_t aw__chain(aw_task_t *t);
-/* A generator's (or a new task's) root scope hung below parent: O(1)
- * when nothing hangs below it yet, else every chain is read again. */
-void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent);
 /* A scope (or group) s of t ends: take it off t's chain, also when a
  * scope entered after it is still on the chain (an exit stack's entry
  * entered inside s's block outlives it): O(1) when s is innermost, else
@@ -487,8 +484,15 @@ static inline void aw__delegate_switch(aw_task_t *from, aw_task_t *to) {
 }
 
 static inline void aw__delegate_run(aw_task_t *u, aw_task_t *d) {
-    if (d->root.parent != u->scope) /* usually resumed from the same scope */
-        aw__scope_rehang(d, u->scope);
+    /* Hung below the consumer's scope, its kept values read again: the
+     * same address is not the same scope (a deadline around each next,
+     * as `async with timeout(t): await anext(g)` in a loop, is a new
+     * scope in the same place each time), and the old one's deadline
+     * must not stay in the root's kept values. O(1): nothing hangs below
+     * the root of a generator that is new or parked at its yield (no
+     * scope or group can be open there, cm/gen.c). */
+    assert(d->scope == &d->root && !d->groups && !d->delegate);
+    aw__scope_link(&d->root, u->scope);
     d->delegator = u;
     d->joiner = u;
     u->delegate = d;

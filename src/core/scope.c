@@ -95,17 +95,6 @@ aw__chain_t aw__chain(aw_task_t *t) {
     return (aw__chain_t){s->chain_deadline, s->chain_cancelled};
 }
 
-void aw__scope_rehang(aw_task_t *d, aw_scope_t *parent) {
-    if (d->root.parent == parent)
-        return;
-    if (d->scope == &d->root && !d->groups && !d->delegate) {
-        aw__scope_link(&d->root, parent); /* nothing below it */
-        return;
-    }
-    d->root.parent = parent;
-    aw__scope_epoch++;
-}
-
 /* SEMANTICS M5: an exit stack keeps its entries beyond the block they
  * were entered in, so a deadline, a group or a generator manager holding
  * one, entered into a stack inside a scope's block, is still on the chain

@@ -564,3 +564,42 @@ static int yield_outside_body(void *arg) {
     return 0;
 }
 Test(gen, yield_outside_its_generator_is_refused) { aw_test_run(yield_outside_body, NULL, 0); }
+
+/* G14 (the generator runs inside its consumer's scopes, E1): a deadline
+ * around each next, as `async with timeout(t): await anext(g)` in a loop,
+ * is a new scope each time, usually at the same address. The generator
+ * sees the deadline of the scope it is resumed in, not the one before it
+ * (long past here): its own waits are not cut, and its effective deadline
+ * is its consumer's. */
+static aw_ns_t g14_seen;
+static int g14_producer(aw_gen_t *g, void *arg) {
+    for (int i = 0;; i++) {
+        g14_seen = aw_effective_deadline();
+        if (aw_sleep_ms(2) < 0)
+            return aw_status();
+        if (aw_gen_yield(g, &i) < 0)
+            return 0;
+    }
+}
+static int g14_main(void *arg) {
+    aw_gen_t g = aw_gen(g14_producer, NULL);
+    void *v;
+    for (int i = 0; i < 3; i++) {
+        int rc = 0;
+        aw_ns_t mine = 0;
+        aw_with (aw_fail_after(AW_MS(30))) {
+            mine = aw_effective_deadline();
+            rc = aw_gen_next(&g, &v);
+        }
+        cr_assert_eq(rc, 1, "item %d: next returned %s", i, aw_err_name(rc));
+        cr_assert_eq(aw_status(), 0, "item %d: %s", i, aw_err_name(aw_status()));
+        cr_assert_eq(g14_seen, mine, "item %d: the generator saw a deadline %lld ns off", i,
+                     (long long)(g14_seen - mine));
+        cr_assert_eq(aw_sleep_ms(40), 0); /* the last deadline passes */
+    }
+    cr_assert_eq(aw_gen_close(&g), 0);
+    return 0;
+}
+Test(gen, G14_a_deadline_around_each_next_is_the_one_the_generator_sees) {
+    aw_test_run(g14_main, NULL, 0);
+}
