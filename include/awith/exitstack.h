@@ -26,7 +26,15 @@
  * enters n distinct files, each closed once when the stack exits, and what
  * enter hands out (f[i]) stays valid until then. A state passed by pointer
  * (aw_cm(&type, &state)) is borrowed: it must live until the stack exits
- * (debug builds abort if one is entered again while still entered). */
+ * (debug builds abort if one is entered again while still entered).
+ *
+ * Another task may fill the stack: a child of a group, or a generator,
+ * given the stack by the task that holds it (Python's AsyncExitStack
+ * shared with tasks or an async generator). Its entries outlive it and
+ * exit in the task that unwinds the stack, seeing that task's error
+ * (SEMANTICS M5). An entry that opens a scope (a deadline, a group, a
+ * generator manager holding one around its yield) covers the task that
+ * entered it, so only the task that holds the stack may enter one. */
 #ifndef AWITH_EXITSTACK_H
 #define AWITH_EXITSTACK_H
 

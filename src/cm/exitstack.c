@@ -255,11 +255,16 @@ int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *), void *arg) {
 
 /* Exit every entry, LIFO, as nested blocks begun at `mark` would. */
 static void aw__xs_unwind(aw_exitstack_t *st, uint64_t mark) {
+    aw_task_t *t = aw__task_cur();
     while (st->top) {
         aw__xs_node_t *n = st->top;
         st->top = n->next;
         st->n--;
         n->w.mark = mark;
+        /* entered by another task (a child, a generator): its exit runs
+         * here, in the task that unwinds the stack (SEMANTICS M5) */
+        if (__builtin_expect(n->w.task != t, 0))
+            aw__with_adopt(&n->w, t);
         aw__with_cleanup(&n->w);
     }
     aw__xs_release(st);

@@ -281,7 +281,12 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
 static int aw__gencm_exit(void *self, const aw_err_t *err) {
     aw_gencm_t *g = self;
     gencm_side_t *c = g->side;
-    aw_task_t *u = c->side.task;
+    /* the task that runs the exit: the one that entered it, or, for an
+     * exit stack's entry entered by a child or a generator, the one that
+     * unwinds the stack (SEMANTICS M5; a generator's yield refuses an
+     * entry that holds a scope, which could not move to another task) */
+    aw_task_t *u = aw__task_cur();
+    c->side.task = u;
     c->body_err = err;
     g->state = AW__GENCM_EXIT;
     if (c->gtop)

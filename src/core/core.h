@@ -143,6 +143,13 @@ static inline aw_task_t *aw__task_self_of(aw_task_t *t) {
 }
 static inline aw_task_t *aw__task_self(void) { return aw__task_self_of(aw__task_cur()); }
 
+/* with.c: an exit stack's entry moves to the task t that will run its
+ * exit (aw__with_adopt), and the entries a task leaves in a stack it
+ * does not hold go to the task it ran for as it ends (aw__with_hand_over:
+ * SEMANTICS M5). O(depth of the withs) each. */
+void aw__with_adopt(aw_with_t *w, aw_task_t *t);
+void aw__with_hand_over(aw_task_t *t);
+
 /* task.c */
 /* Set by sync/lock.c once a lock has an owner: called as a task that still
  * holds locks ends (SEMANTICS M6); returns the -EOWNERDEAD it raised. */

@@ -189,7 +189,10 @@ static void aw__task_entry(void *p) {
     } else {
         aw__err_free(aw__err_detach(t)); /* returning success handles any error */
     }
-    /* every block of the function has ended: its cleanups ran on the way out */
+    /* every block of the function has ended: its cleanups ran on the way
+     * out; what it entered into another task's exit stack is handed over */
+    if (__builtin_expect(t->withs != NULL, 0))
+        aw__with_hand_over(t);
     assert(t->scope == &t->root && !t->withs && !t->groups && !t->exiting);
     t->status = st;
     t->state = AW__T_DONE;

@@ -32,6 +32,38 @@ static void aw__with_unlink(aw_with_t *w) {
         *p = w->outer;
 }
 
+/* SEMANTICS M5: an exit stack's entry may be entered by another task
+ * than the one that unwinds the stack (a child task, or a generator,
+ * entering into a stack its parent or consumer holds, as Python's
+ * AsyncExitStack allows). The entry's exit runs in the task that unwinds
+ * the stack, so the record moves to that task's chain of withs. */
+void aw__with_adopt(aw_with_t *w, aw_task_t *t) {
+    if (w->task)
+        aw__with_unlink(w);
+    w->task = t;
+    w->outer = t->withs;
+    t->withs = w;
+}
+
+/* A task ends with withs still linked: only exit-stack entries it entered
+ * into a stack another task holds (its blocks have all ended). They go to
+ * the task it ran for (a generator's consumer, a child's group owner),
+ * which usually holds the stack, or to none until the stack's unwind
+ * adopts them: never left pointing at a task that is gone. */
+void aw__with_hand_over(aw_task_t *t) {
+    aw_task_t *heir = t->delegator && t->delegator->delegate == t ? t->delegator
+                      : t->group                                  ? t->group->owner
+                                                                  : NULL;
+    while (t->withs) {
+        aw_with_t *w = t->withs;
+        assert(w->state == AW__WITH_BODY);
+        t->withs = w->outer;
+        w->task = NULL;
+        if (heir)
+            aw__with_adopt(w, heir);
+    }
+}
+
 /* Why a block cannot be entered (cold): outside a task, or a type with
  * no enter or exit. */
 static __attribute__((noinline, cold)) bool aw__with_refuse(aw_with_t *w, aw_task_t *t) {

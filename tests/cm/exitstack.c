@@ -721,3 +721,84 @@ static int dump_main(void *arg) {
     return 0;
 }
 Test(exitstack, the_dump_shows_each_entry_and_its_phase) { aw_test_run(dump_main, NULL, 0); }
+
+/* M5: a generator may fill its consumer's exit stack (Python: an async
+ * generator calling `await stack.enter_async_context(...)` on a stack its
+ * consumer holds). The generator finishes first; the entries, a class
+ * manager and a generator manager each time, stay entered until the
+ * stack's block ends and exit there, in the consumer, in reverse. */
+static res_t m5g_res[2] = {{"r0", 0, 0, 1}, {"r1", 0, 0, 1}};
+static int m5g_gm(aw_gencm_t *g, void *arg) {
+    char b[16];
+    snprintf(b, sizeof b, "+g%d", (int)(intptr_t)arg);
+    note(b);
+    int rc = aw_gencm_yield(g, NULL);
+    if (aw_sleep_ms(1) < 0) /* the cleanup may suspend */
+        note("cut");
+    b[0] = '-';
+    note(b);
+    return rc;
+}
+static int m5g_opener(aw_gen_t *g, void *arg) {
+    aw_exitstack_t *st = arg;
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        if (aw_exitstack_enter(st, aw_cm(&res_type, &m5g_res[i]), &r) < 0 ||
+            aw_exitstack_enter(st, aw_gencm(m5g_gm, (void *)(intptr_t)i), NULL) < 0)
+            return aw_status();
+        if (aw_gen_yield(g, r) < 0)
+            break;
+    }
+    return 0;
+}
+static int m5g_body(void *arg) {
+    log_[0] = 0;
+    aw_task_t *me = aw_task_self();
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_for (res_t *r, aw_gen(m5g_opener, st)) {
+            note(r->name);
+        }
+        cr_assert_eq(aw_exitstack_size(st), 4);
+        note("end");
+    }
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(aw_task_self(), me);
+    cr_assert_str_eq(log_, "+r0;+g0;r0;+r1;+g1;r1;end;-g1;-r1(ok);-g0;-r0(ok);");
+    return 0;
+}
+Test(exitstack, M5_a_generator_may_fill_its_consumers_exit_stack) {
+    aw_test_run(m5g_body, NULL, 0);
+}
+
+/* M5: children of a group may fill their parent's exit stack (Python:
+ * tasks of a TaskGroup entering connections into a shared
+ * AsyncExitStack). The children end first; the entries exit when the
+ * stack's block ends, in the parent, and see its error. */
+static res_t m5c_res[2] = {{"c0", 0, 0, 1}, {"c1", 0, 0, 1}};
+static int m5c_child(void *arg) {
+    aw_exitstack_t **st = arg;
+    res_t *r = &m5c_res[st[1] != NULL];
+    if (aw_sleep_ms(st[1] ? 4 : 1) < 0)
+        return aw_status();
+    return aw_exitstack_enter(st[0], aw_cm(&res_type, r), NULL);
+}
+static int m5c_body(void *arg) {
+    log_[0] = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_t *a0[2] = {st, NULL}, *a1[2] = {st, st};
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, m5c_child, a0, NULL);
+            aw_spawn(g, m5c_child, a1, NULL);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(aw_exitstack_size(st), 2);
+        aw_fail(-EIO, "the block fails");
+    }
+    cr_assert_eq(aw_status(), -EIO, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    cr_assert_str_eq(log_, "+c0;+c1;-c1(EIO);-c0(EIO);");
+    return 0;
+}
+Test(exitstack, M5_children_of_a_group_may_fill_their_parents_exit_stack) {
+    aw_test_run(m5c_body, NULL, 0);
+}
