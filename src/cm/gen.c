@@ -73,7 +73,24 @@ static inline __attribute__((always_inline)) int aw__gen_next(aw_gen_t *g, void 
     return rc;
 }
 
-int aw_gen_next(aw_gen_t *g, void **out) { return aw__gen_next(g, out); }
+/* Driven by hand, a generator parked at its yield runs for nobody until
+ * a next resume links it again: the scopes it was resumed in, and the
+ * task that resumed it, may end before that (workers taking turns on one
+ * generator), and the dump reads a parked generator's chain and names the
+ * task it runs for (SEMANTICS L2, M6). An aw_for's generator stays
+ * linked: its consumer stays in the for, in the scope of each step,
+ * until it closes the generator. */
+static void aw__gen_unlink(aw_gen_t *g) {
+    g->task->root.parent = NULL;
+    g->task->root.epoch = 0;
+}
+
+int aw_gen_next(aw_gen_t *g, void **out) {
+    int rc = aw__gen_next(g, out);
+    if (rc == 1)
+        aw__gen_unlink(g);
+    return rc;
+}
 
 int aw_gen_close(aw_gen_t *g) {
     aw_task_t *u = aw__task_cur();
@@ -99,9 +116,11 @@ int aw_gen_close(aw_gen_t *g) {
     if (shield.expired && rc != 1) /* like a with's exit: an overrun is reported by name */
         rc = aw_raise(-ETIMEDOUT, "closing async generator '%s' overran its grace period of %lld ms",
                       g->name, (long long)(shield.rel / 1000000));
-    if (rc == 1) /* still yielding: leave it parked; loop close reports it */
+    if (rc == 1) { /* still yielding: leave it parked; loop close reports it */
+        aw__gen_unlink(g);
         return aw_raise(-AW_EPROTOCOL, "async generator '%s' ignored close %d times",
                         g->name, AW__GEN_CLOSE_TRIES);
+    }
     if (g->ignored_close)
         return aw_raise(-AW_EPROTOCOL, "async generator '%s' yielded while being closed "
                         "(it must return once aw_gen_yield gives -AW_ECLOSED)", g->name);

@@ -86,8 +86,14 @@ int aw_loop_dump(FILE *f) {
         aw_task_t *t = aw__container(node, aw_task_t, live);
         fprintf(f, "task '%s' (id %llu) %s, spawned at %s:%d", t->name,
                 (unsigned long long)t->id, aw__state_name(t), t->file, t->line);
-        if (t->delegator)
+        /* a generator names the task it runs for while its root hangs in
+         * that task's chain (it runs, or an aw_for consumes it); driven by
+         * hand and parked at its yield, it runs for nobody, and the last
+         * task that resumed it may be gone (cm/gen.c) */
+        if (t->delegator && t->root.parent)
             fprintf(f, ", generator of task '%s'", t->delegator->name);
+        else if (t->delegator)
+            fputs(", async generator parked at its yield", f);
         fputc('\n', f);
         aw__chain_t chain = aw__scope_walk(t->scope);
         if (chain.deadline != AW_NEVER)

@@ -381,3 +381,48 @@ Test(introspect, sigusr1_dumps_a_busy_loop_at_its_next_round) { aw_test_run(on_s
 Test(introspect, dump_on_signal_outside_a_loop_is_eperm) {
     cr_assert_eq(aw_loop_dump_on_signal(SIGUSR1), -EPERM);
 }
+
+/* L2, M6 (the dump never crashes, whatever the state): a generator driven
+ * by hand from several tasks in turn (workers pulling from one shared
+ * async generator) stays parked at its yield after the worker that
+ * resumed it last has ended, with its scopes. The dump does not read that
+ * worker or its scopes through the generator: it shows the generator as
+ * parked, with no deadline, not as the generator of a task that is gone. */
+static aw_gen_t l2_gen;
+static int l2_items(aw_gen_t *g, void *arg) {
+    for (int i = 0;; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            return 0;
+}
+static int l2_worker(void *arg) {
+    void *v;
+    int rc = 0;
+    aw_with (aw_fail_after(AW_SEC(30))) { /* the worker's own deadline */
+        rc = aw_gen_next(&l2_gen, &v);
+    }
+    return rc < 0 ? rc : aw_status();
+}
+static int l2_parked(void *arg) {
+    l2_gen = (aw_gen_t)AW_GEN_INIT(l2_items, NULL);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, l2_worker, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    int cycles;
+    char *out = dump(&cycles);
+    const char *line = strstr(out, "task 'l2_items'");
+    cr_assert_not_null(line, "%s", out);
+    const char *next = strstr(line, "\ntask ");
+    size_t len = next ? (size_t)(next - line) : strlen(line);
+    char mine[512];
+    snprintf(mine, sizeof mine, "%.*s", (int)(len < 511 ? len : 511), line);
+    cr_assert(strstr(mine, "parked at its yield"), "%s", out);
+    cr_assert_null(strstr(mine, "l2_worker"), "names a task that has ended:\n%s", out);
+    cr_assert_null(strstr(mine, "deadline"), "shows a deadline of a scope that has ended:\n%s", out);
+    free(out);
+    cr_assert_eq(aw_gen_close(&l2_gen), 0);
+    return 0;
+}
+Test(introspect, L2_a_generator_parked_after_its_last_consumer_ended_is_dumped_as_parked) {
+    aw_test_run(l2_parked, NULL, 0);
+}
