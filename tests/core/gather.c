@@ -225,3 +225,44 @@ static int pending_before(void *arg) {
 Test(gather, a_pending_error_from_before_the_call_is_not_its_result) {
     aw_test_run(pending_before, NULL, 0);
 }
+
+/* Seed 002, section 5, with a failure (SEMANTICS I2, J2): three workers
+ * share one lock; the first holds it, the second waits for it, the third
+ * fails. The failure cancels both: the holder's exit releases the lock
+ * (shielded), the waiter leaves the queue without ever running its
+ * block, and the lock ends free, with every slot saying what happened. */
+static aw_lock_t sl_lock = AW_LOCK_INIT("shared_resource");
+static int sl_ran;
+static int sl_worker(void *arg, void **value) {
+    aw_with (aw_locked(&sl_lock)) {
+        sl_ran++;
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int sl_failing(void *arg, void **value) {
+    if (aw_sleep_ms(5) < 0)
+        return aw_status();
+    return aw_raise(-EIO, "worker 3 failed");
+}
+static int sl_main(void *arg) {
+    aw_result_t r[] = {AW_RESULT(sl_worker, NULL), AW_RESULT(sl_worker, NULL),
+                       AW_RESULT(sl_failing, NULL)};
+    cr_assert_eq(aw_gather(r, 3), -AW_EGROUP);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->members->code, -EIO);
+    cr_assert_null(e->members->next, "a cancelled worker counted as a failure");
+    cr_assert_eq(r[0].status, -ECANCELED);
+    cr_assert_eq(r[1].status, -ECANCELED);
+    cr_assert_eq(r[2].status, -EIO);
+    cr_assert_eq(sl_ran, 1, "the waiter ran its block");
+    cr_assert_null(aw_lock_owner(&sl_lock));
+    aw_err_clear();
+    cr_assert_eq(aw_lock_acquire(&sl_lock), 0);
+    cr_assert_eq(aw_lock_release(&sl_lock), 0);
+    return 0;
+}
+Test(gather, I2_J2_a_failure_cancels_a_lock_holder_and_its_waiter_and_the_lock_ends_free) {
+    aw_test_run(sl_main, NULL, 0);
+}
