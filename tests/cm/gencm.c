@@ -1109,3 +1109,86 @@ static int c12b_body(void *arg) {
 Test(gencm, C12_a_code_the_decorated_function_returns_without_raising_leaves_the_block) {
     aw_test_run(c12b_body, NULL, 0);
 }
+
+/* C6 through nesting (seed 003, "combined" managers): a generator
+ * manager holding two others around its yield, all three re-raising.
+ * The block's error leaves unchanged, once, with nothing added to its
+ * chain, and every cleanup ran in reverse order. */
+static char c6n_log[64];
+static int c6n_res(aw_gencm_t *g, void *arg) {
+    const char *name = arg;
+    strcat(c6n_log, "+");
+    strcat(c6n_log, name);
+    int rc = aw_gencm_yield(g, (void *)name);
+    strcat(c6n_log, "-");
+    strcat(c6n_log, name);
+    return rc;
+}
+static int c6n_combined(aw_gencm_t *g, void *arg) {
+    aw_with (char *a, aw_gencm(c6n_res, "A"))
+    aw_with (char *b, aw_gencm(c6n_res, "B")) {
+        char *pair[2] = {a, b};
+        aw_gencm_yield(g, pair);
+    }
+    return aw_status();
+}
+static int c6n_body(void *arg) {
+    const aw_err_t *raised = NULL;
+    aw_with (char **pair, aw_gencm(c6n_combined, NULL)) {
+        cr_assert_str_eq(pair[0], "A");
+        cr_assert_str_eq(pair[1], "B");
+        aw_raise(-EINVAL, "the block failed");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, raised, "not the record the block raised");
+    cr_assert_eq(e->code, -EINVAL);
+    cr_assert_null(e->context, "something was chained to it: %s",
+                   e->context ? aw_err_name(e->context->code) : "");
+    cr_assert_str_eq(c6n_log, "+A+B-B-A");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C6_generator_managers_nested_in_one_reraise_the_blocks_error_once) {
+    aw_test_run(c6n_body, NULL, 0);
+}
+
+/* M3 with D8 (a Python user's AsyncExitStack holding an
+ * @asynccontextmanager whose `async with Suppressing():` surrounds the
+ * yield): the class exit held at the yield suppresses the block's error,
+ * the generator returns what is pending (nothing), so the error is gone
+ * for the stack's outer entries too and the code after the block runs. */
+static char m3s_log[128];
+static int m3s_enter(void *self, void **out) { return 0; }
+static int m3s_exit(void *self, const aw_err_t *err) {
+    strcat(m3s_log, err ? "suppress(EINVAL);" : "clean;");
+    return err ? AW_SUPPRESS : 0;
+}
+static const aw_cm_type_t m3s_type = {.name = "suppressing", .enter = m3s_enter, .exit = m3s_exit};
+static int m3s_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_cm(&m3s_type, NULL)) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int m3s_outer(void *arg, const aw_err_t *err) {
+    strcat(m3s_log, err ? "outer-saw-error;" : "outer-clean;");
+    return 0;
+}
+static int m3s_body(void *arg) {
+    int after = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_push_exit(st, m3s_outer, NULL), 0);
+        cr_assert_eq(aw_exitstack_enter(st, aw_gencm(m3s_gen, NULL), NULL), 0);
+        aw_fail(-EINVAL, "the block failed");
+    }
+    after = 1;
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_str_eq(m3s_log, "suppress(EINVAL);outer-clean;");
+    cr_assert_eq(after, 1);
+    return 0;
+}
+Test(gencm, M3_D8_an_exit_held_at_the_yield_suppresses_for_the_stacks_outer_entries) {
+    aw_test_run(m3s_body, NULL, 0);
+}
