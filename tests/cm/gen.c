@@ -603,3 +603,35 @@ static int g14_main(void *arg) {
 Test(gen, G14_a_deadline_around_each_next_is_the_one_the_generator_sees) {
     aw_test_run(g14_main, NULL, 0);
 }
+
+/* M3 with C10 (Python: `async with res(): yield x` in an async generator,
+ * left by break): the close is thrown in at the yield, the generator
+ * manager held there re-raises it, and that is the clean answer to the
+ * close, not a generator ending with the closed signal by mistake. */
+static int m3c_res(aw_gencm_t *g, void *arg) {
+    note("acquire");
+    int rc = aw_gencm_yield(g, NULL);
+    note(rc == -AW_ECLOSED ? "release(closed)" : "release");
+    return rc;
+}
+static int m3c_items(aw_gen_t *g, void *arg) {
+    aw_with (aw_gencm(m3c_res, NULL)) {
+        for (int i = 0; i < 3; i++)
+            if (aw_gen_yield(g, &i) < 0)
+                aw_leave();
+    }
+    return aw_status();
+}
+static int m3c_main(void *arg) {
+    log_[0] = 0;
+    aw_for (int *v, aw_gen(m3c_items, NULL)) {
+        if (*v == 1)
+            break;
+    }
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_str_eq(log_, "acquire;release(closed);");
+    return 0;
+}
+Test(gen, M3_C10_a_generator_manager_held_at_the_yield_answers_a_close_cleanly) {
+    aw_test_run(m3c_main, NULL, 0);
+}
