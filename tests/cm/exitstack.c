@@ -802,3 +802,35 @@ static int m5c_body(void *arg) {
 Test(exitstack, M5_children_of_a_group_may_fill_their_parents_exit_stack) {
     aw_test_run(m5c_body, NULL, 0);
 }
+
+/* D10 with M5 (Python: `await stack.aclose()` inside an `async with
+ * timeout(...)` opened after the stack's entries): closing the stack
+ * early ends its deadline and its group under the block's scope, which
+ * still applies afterwards; the group's child ran to its end. */
+static int d10m5_child(void *arg) {
+    int rc = aw_sleep_ms(5);
+    note(rc ? "child-cut" : "child-done");
+    return rc;
+}
+static int d10m5_body(void *arg) {
+    log_[0] = 0;
+    int rc = 1;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_group_t *g = NULL;
+        cr_assert_eq(aw_exitstack_enter(st, aw_fail_after(AW_SEC(60)), NULL), 0);
+        cr_assert_eq(aw_exitstack_enter(st, aw_group(), (void **)&g), 0);
+        cr_assert_eq(aw_spawn(g, d10m5_child, NULL, NULL), 0);
+        aw_with (aw_move_on_after(AW_MS(20))) {
+            cr_assert_eq(aw_exitstack_close(st), 0);
+            note("closed");
+            rc = aw_sleep(AW_SEC(2)); /* cut by the block's own scope */
+        }
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_str_eq(log_, "child-done;closed;");
+    return 0;
+}
+Test(exitstack, D10_M5_a_stack_closed_inside_a_block_opened_after_its_entries) {
+    aw_test_run(d10m5_body, NULL, 0);
+}
