@@ -241,8 +241,9 @@ static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_tas
 /* The task's shield after an exit whose grace started (it suspended, or
  * its chain was read): report an overrun, and make the shield lazy and
  * unknown again for the next exit. Chains below it may have kept values
- * computed from its deadline (a generator's root hung below it keeps its
- * parent pointer across uses): move the epoch on so that none survives. */
+ * computed from its deadline: move the epoch on so that none survives
+ * into the next use of the same shield. (A generator's root resumed
+ * below it no longer keeps them: every resume links it again, core.h.) */
 static __attribute__((noinline, cold)) int aw__with_shield_used(aw_with_t *w, aw_task_t *t, int rc) {
     aw_scope_t *s = &t->xshield;
     if (s->expired)
