@@ -6,10 +6,13 @@
  * reads one scope, whatever the depth: O(1), plus a clock read when a
  * deadline is set (Trio keeps each task's effective cancel state the same
  * way). What a chain shows changes only when a scope on it is cancelled,
- * expires or is rescheduled, or a chain is re-hung (a generator resumed
- * from another scope); those move the thread's scope epoch on, which
- * makes every kept value stale, and each chain is walked again once, at
- * its next read: O(depth) per change, not per suspension. Cancelling a
+ * expires or is rescheduled, or a chain is re-hung (a generator manager's
+ * scopes moved above its exit's shield, a scope ending under an exit
+ * stack's entry that outlives it); those move the thread's scope epoch
+ * on, which makes every kept value stale, and each chain is walked again
+ * once, at its next read: O(depth) per change, not per suspension. A
+ * generator's root is linked again below its consumer's scope at every
+ * resume (core.h), which recomputes its kept values in O(1). Cancelling a
  * scope wakes the tasks that are suspended inside it: the owner, and the
  * children of every group the owner opened inside the scope, recursively:
  * O(tasks inside). */
