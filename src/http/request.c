@@ -571,7 +571,9 @@ static int aw__http_pump(aw_http_response_t *r) {
             }
         }
         r->need_data = r->up_paused = 0;
-        aw__http_repause(r);
+        if (r->in_multi) /* the transfer may have ended while the generator ran (the
+                            session closed under it: r->s is NULL): nothing to resume */
+            aw__http_repause(r);
     }
     return 0;
 }

@@ -270,3 +270,63 @@ Test(http, proxy_from_the_environment, .init = start_both, .fini = stop_all) {
     setenv("http_proxy", bad.url, 1);
     aw_test_run(t_env_proxy, NULL, 0);
 }
+
+/* ---- the session closed under another task's request ---- */
+
+/* A body generator that sleeps between its chunks, counting them. */
+static int slow_body(aw_gen_t *g, void *arg) {
+    int *yielded = arg;
+    static char block[1000];
+    memset(block, 'u', sizeof block);
+    for (int i = 0; i < 100000; i++) {
+        aw_http_chunk_t ch = {block, sizeof block};
+        if (aw_sleep(AW_MS(2)) < 0 || aw_gen_yield(g, &ch) < 0)
+            break;
+        (*yielded)++;
+    }
+    return 0;
+}
+
+typedef struct upload_ctx {
+    aw_http_session_t *s;
+    int yielded, result;
+} upload_ctx_t;
+
+static int uploader(void *arg) {
+    upload_ctx_t *c = arg;
+    aw_gen_t g = aw_gen(slow_body, &c->yielded);
+    aw_with (aw_http_response_t *r, aw_http_put(c->s, "/upload/closed.bin", .body_gen = &g))
+        cr_assert_fail("the session closed before the upload ended");
+    c->result = aw_status();
+    check_message("session was closed");
+    aw_err_clear();
+    return 0;
+}
+
+/* The session's block is left while a task of an outer group is still
+ * uploading: the generator is suspended in its sleep when the close
+ * aborts the transfer. When it yields again, the request must see the
+ * session gone (its pump used to hand the chunk to curl through the
+ * session, NULL by then: a crash) and fail with -ECANCELED, as http.h
+ * says of a session's close. */
+static int t_close_under_upload(void *arg) {
+    upload_ctx_t c = {.result = 1};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+            c.s = s;
+            cr_assert_eq(aw_spawn(g, uploader, &c, NULL), 0);
+            while (c.yielded < 5)
+                aw_sleep_ms(1);
+        } /* closes s while the uploader's generator sleeps */
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(c.result, -ECANCELED, "the upload failed: %d", c.result);
+    return aw_status();
+}
+
+Test(http, K2_session_closed_under_a_streamed_upload_fails_it, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_close_under_upload, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
