@@ -547,6 +547,15 @@ static int aw__http_pump(aw_http_response_t *r) {
         }
         if (rc == 0) {
             r->gen = NULL; /* finished: nothing to close */
+            if (aw_cancel_pending()) {
+                /* It ended while a cancel is unwinding this request (a
+                 * generator stops producing when its wait is cancelled):
+                 * not the body's end. The request fails with the cancel,
+                 * so the server must not get a complete body either: the
+                 * transfer is aborted, no terminating chunk (SEMANTICS M1) */
+                aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
+                return aw_checkpoint();
+            }
             r->up_eof = 1;
             if (r->up_len >= 0 && r->up_total != r->up_len) {
                 aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);

@@ -410,6 +410,45 @@ Test(http, request_body_streamed_from_a_generator, .init = start_nginx, .fini = 
     cr_assert_eq(aw_test_fds(), fds);
 }
 
+/* A deadline cuts a chunked upload: the generator, as body_gen does,
+ * stops producing when its sleep is cancelled and returns 0. That end is
+ * the cancel's doing, not the body's: the request fails with the
+ * deadline, so the server must not receive a complete body either (M1:
+ * enter failed, the work it started does not stay done). Before, the
+ * pump took the return for the end of the body and sent the chunked
+ * terminator: nginx stored the truncated file (201) while the caller saw
+ * -ETIMEDOUT. */
+static int t_upload_cut(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        body_ctx_t k = {.chunks = 100000};
+        aw_gen_t g = aw_gen(body_gen, &k);
+        aw_with (aw_fail_after(AW_MS(100))) {
+            aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/cut.bin", .body_gen = &g))
+                cr_assert_fail("cut by the deadline");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        cr_assert_gt(k.yielded, 0, "the upload was under way");
+        cr_assert_eq(k.cleaned, 1);
+        /* the server saw the connection close mid-body: nothing stored */
+        long status = 0;
+        long n = get_text(s, "/upload/cut.bin", NULL, 0, &status);
+        cr_assert_eq(status, 404, "the cut upload was stored: %ld bytes of %d yielded", n,
+                     k.yielded * 1000);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, M1_upload_cut_by_a_deadline_is_not_stored_by_the_server, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_upload_cut, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
 /* connect_timeout: a listener whose accept queue is full drops SYNs, so
  * connecting to it hangs until the timeout. */
 static int full_port;
