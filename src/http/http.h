@@ -84,6 +84,8 @@ struct aw_http_session {
     size_t nsocks;
     aw_task_t *driver;
     aw_scope_t *drv_scope;         /* the driver's wait, while it waits */
+    aw_scope_t *drv_life;          /* the scope its loop runs in (a shield for a
+                                      managed session), while it runs */
     aw_ns_t timer_at;              /* curl's timer (absolute), AW_NEVER */
     aw_ns_t drv_until;             /* the deadline the driver waits with */
     uint8_t in_api;                /* a task is inside a curl call (add, pause) */

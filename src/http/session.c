@@ -259,8 +259,8 @@ void aw__http_after(aw_http_session_t *s) {
 
 /* ---- the driver ---- */
 
-static int aw__http_driver(void *arg) {
-    aw_http_session_t *s = arg;
+/* The driver's loop, until the session closes or the driver is cancelled. */
+static void aw__http_drive(aw_http_session_t *s) {
     struct epoll_event evs[64];
     while (!s->closing) {
         int n = epoll_wait(s->epfd, evs, 64, 0);
@@ -297,6 +297,22 @@ static int aw__http_driver(void *arg) {
         }
         if (aw_status() == -ECANCELED)
             break; /* the session closes, or the loop shuts down */
+    }
+}
+
+static int aw__http_driver(void *arg) {
+    aw_http_session_t *s = arg;
+    /* A session of a with block is closed by its exit, which always runs,
+     * also at loop shutdown; until then the exits still to run (shielded,
+     * decision 2) may make requests on it (a logout), and those need the
+     * driver: the shutdown's cancel of the root group must not stop it.
+     * Its loop runs in a shield that aw_http_session_close cancels. A
+     * session opened by hand has no exit: the shutdown's cancel stops
+     * its driver, which then closes and reports it (K4). */
+    aw_with (aw_scope_t *life, s->managed ? aw_shield(AW_NEVER) : aw_cancel_scope()) {
+        s->drv_life = life;
+        aw__http_drive(s);
+        s->drv_life = NULL;
     }
     aw_err_clear();
     if (s->orphaned) { /* close gave up waiting for us: s is ours to free */
@@ -414,6 +430,8 @@ int aw_http_session_close(aw_http_session_t *s) {
         return 0;
     s->closing = 1;
     aw__http_detach_all(s);
+    if (s->drv_life) /* a managed session's driver runs shielded (see aw__http_driver) */
+        aw_scope_cancel(s->drv_life);
     aw_task_cancel(s->driver);
     int rc = 0;
     aw_with (aw_shield(AW_SEC(10)))

@@ -330,3 +330,58 @@ Test(http, K2_session_closed_under_a_streamed_upload_fails_it, .init = start_ngi
     aw_test_run(t_close_under_upload, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- a request in an exit at loop shutdown ---- */
+
+/* A manager whose exit makes a request (a logout, a final report), in a
+ * task still inside its session's block when the main task returns: the
+ * loop's shutdown cancels that task and, in the same root group, the
+ * session's driver. The exit runs shielded (decision 2), and so must the
+ * transfer it starts: before, the driver had stopped on the shutdown's
+ * cancel, nothing watched the request's socket, and it hung until the
+ * exit's grace cut it with -ECANCELED. */
+static aw_http_session_t *logout_s;
+static long logout_len = 1;
+static int logout_enter(void *self, void **out) {
+    (void)self;
+    *out = NULL;
+    return 0;
+}
+static int logout_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    /* not get_text: aw_status() here is the block's pending -ECANCELED */
+    logout_len = -1;
+    aw_with (aw_http_response_t *r, aw_http_get(logout_s, "/index.html")) {
+        const char *t;
+        logout_len = aw_http_response_text(r, 0, &t, NULL);
+    }
+    return 0;
+}
+static const aw_cm_type_t logout_type = {"logout", logout_enter, logout_exit, 0, AW_SEC(5)};
+static int logout_ready;
+static int logout_holder(void *arg) {
+    (void)arg;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        logout_s = s;
+        aw_with (aw_cm(&logout_type, NULL)) {
+            logout_ready = 1;
+            aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+        }
+    }
+    return 0;
+}
+static int t_exit_request_at_shutdown(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_spawn(NULL, logout_holder, NULL, NULL), 0);
+    while (!logout_ready)
+        aw_sleep_ms(1);
+    return 0; /* the holder is still inside both blocks */
+}
+Test(http, decision2_an_exits_request_at_loop_shutdown_completes, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    int rc = aw_main(t_exit_request_at_shutdown, NULL);
+    cr_assert_eq(logout_len, 30, "the exit's GET: %ld", logout_len);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
