@@ -385,3 +385,45 @@ Test(http, decision2_an_exits_request_at_loop_shutdown_completes, .init = start_
     cr_assert_eq(rc, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* The same exit opening its own session (a with block) to make its
+ * request: the session's driver is spawned into the root group the
+ * shutdown has already cancelled; it must still serve the request
+ * (before the driver's shield, it stopped at once and the GET failed
+ * when the exit's grace ran out). */
+static long report_len = 1;
+static int report_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    report_len = -1;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url))
+    aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+        const char *t;
+        report_len = aw_http_response_text(r, 0, &t, NULL);
+    }
+    return 0;
+}
+static const aw_cm_type_t report_type = {"report", logout_enter, report_exit, 0, AW_SEC(5)};
+static int report_ready;
+static int report_holder(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&report_type, NULL)) {
+        report_ready = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int t_session_in_exit_at_shutdown(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_spawn(NULL, report_holder, NULL, NULL), 0);
+    while (!report_ready)
+        aw_sleep_ms(1);
+    return 0;
+}
+Test(http, decision2_a_session_opened_in_an_exit_at_loop_shutdown_works, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    int rc = aw_main(t_session_in_exit_at_shutdown, NULL);
+    cr_assert_eq(report_len, 30, "the exit's GET: %ld", report_len);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
