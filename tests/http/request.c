@@ -6,6 +6,8 @@
  * has no response left open. */
 #include "http/common.h"
 
+#include <awith/gather.h>
+
 static int t_methods(void *arg) {
     static const char *defaults[] = {"User-Agent: awith-test", "X-Test: default", NULL};
     aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = defaults)) {
@@ -297,6 +299,129 @@ Test(http, cancel_at_successive_points_of_a_large_body, .init = start_nginx, .fi
     int fds = aw_test_fds();
     aw_test_run(t_cancel_points, "/1m.bin", 0);
     cr_assert_eq(aw_test_fds(), fds);
+}
+
+Test(http, decision7_cancel_at_successive_points_of_a_redirected_request, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_cancel_points, "/redirect", 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* A deadline that expires while redirects are followed (each hop a
+ * transfer of its own): fail_after leaves with -ETIMEDOUT, move_on
+ * quietly; the hop in flight is released and the session goes on. */
+static int t_redirect_deadline(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .max_redirects = 1000000)) {
+        aw_with (aw_fail_after(AW_MS(100))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/loop")) /* 302 to itself */
+                cr_assert_fail("endless redirects");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        cr_assert(aw_err_find(aw_err_current(), -ECANCELED), "the cancel is in its chain (G1)");
+        aw_err_clear();
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+        bool moved_on = false;
+        aw_with (aw_scope_t *sc, aw_move_on_after(AW_MS(100))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/loop"))
+                cr_assert_fail("endless redirects");
+            moved_on = aw_scope_expired(sc);
+        }
+        cr_assert_eq(aw_status(), 0, "move-on absorbs its own deadline");
+        cr_assert(moved_on);
+        char out[64];
+        cr_assert_eq(get_text(s, "/redirect", out, sizeof out, NULL), 30, "the session goes on");
+        cr_assert_str_eq(out, "<html>hello from nginx</html>\n");
+    }
+    return aw_status();
+}
+
+Test(http, G13_a_deadline_across_a_redirect_chain_fails_or_moves_on, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_redirect_deadline, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* aiohttp's gather of requests under raise_for_status, the structured
+ * way: the 404 fails its child, which cancels the slow siblings (their
+ * transfers released); the group error has that one failure as its
+ * member, its origin and status kept (I2, I3). */
+static aw_http_session_t *group_s;
+static int fetch_child(void *arg, void **value) {
+    long n = -1;
+    aw_with (aw_http_response_t *r, aw_http_get(group_s, arg, .raise_for_status = 1)) {
+        const char *t;
+        n = aw_http_response_text(r, 0, &t, NULL);
+    }
+    *value = (void *)(intptr_t)n;
+    return aw_status();
+}
+
+static int t_gather_404(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        group_s = s;
+        aw_result_t r[] = {AW_RESULT(fetch_child, "/slow/1m.bin"), AW_RESULT(fetch_child, "/status/404"),
+                           AW_RESULT(fetch_child, "/slow/1m.bin")};
+        cr_assert_eq(aw_gather(r, 3), -AW_EGROUP);
+        const aw_err_t *e = aw_err_current();
+        cr_assert(e->members && !e->members->next, "one failure, the siblings were cancelled");
+        cr_assert_eq(e->members->code, -EREMOTEIO);
+        cr_assert_eq(e->members->origin, AW_ORIGIN_HTTP);
+        cr_assert_eq(e->members->origin_code, 404);
+        cr_assert(strstr(e->members->msg, "/status/404"), "%s", e->members->msg);
+        cr_assert_eq(r[0].status, -ECANCELED);
+        cr_assert_eq(r[1].status, -EREMOTEIO);
+        cr_assert_eq(r[2].status, -ECANCELED);
+        aw_err_clear();
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0, "the cancelled transfers were released");
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    }
+    return aw_status();
+}
+
+Test(http, I2_a_404_under_raise_for_status_cancels_the_sibling_requests, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_gather_404, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* A cancelled task's cleanup makes a request inside aw_shield: it runs
+ * to its end, and the task still ends cancelled afterwards (H2). */
+static long shielded_len;
+static int cancelled_then_cleans(void *arg) {
+    aw_http_session_t *s = arg;
+    cr_assert_eq(aw_sleep(AW_SEC(30)), -ECANCELED);
+    aw_with (aw_shield(AW_SEC(10))) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            const char *t;
+            shielded_len = aw_http_response_text(r, 0, &t, NULL);
+        }
+    }
+    return aw_checkpoint(); /* the cancel is still there */
+}
+
+static int t_shielded_request(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_task_t *t;
+        cr_assert_eq(aw_spawn(NULL, cancelled_then_cleans, s, &t), 0);
+        aw_sleep_ms(10);
+        aw_task_cancel(t);
+        cr_assert_eq(aw_task_join(t), -ECANCELED);
+        aw_err_clear();
+        cr_assert_eq(shielded_len, 1024);
+    }
+    return aw_status();
+}
+
+Test(http, H2_a_shielded_request_runs_in_the_cleanup_of_a_cancelled_task, .init = start_nginx,
+     .fini = stop_all) {
+    aw_test_run(t_shielded_request, NULL, 0);
 }
 
 static int t_timeouts(void *arg) {

@@ -532,3 +532,55 @@ static int t_gzip_memory(void *arg) {
 Test(http, gzip_read_ahead_is_bounded, .init = start_big, .fini = stop_all) {
     aw_test_run(t_gzip_memory, NULL, 0);
 }
+
+/* ---- deadlines inside a response's block ---- */
+
+/* asyncio.timeout around `async for chunk in r.content.iter_chunked()`:
+ * a move_on deadline that fires mid-body ends the chunk loop with the
+ * cancel pending, then leaves quietly (G13); a fail_after one leaves with
+ * -ETIMEDOUT. Once expired, every read returns -ECANCELED until the
+ * scope is left (F1). The cut connections are never reused (K2). */
+static int t_deadline_in_body(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        long total = 0;
+        bool expired = false;
+        aw_with (aw_scope_t *sc, aw_move_on_after(AW_MS(200))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/slow/1m.bin")) { /* 16 s */
+                aw_for (aw_http_chunk_t *c, aw_http_chunks(r))
+                    total += (long)c->len;
+                cr_assert_eq(aw_status(), -ECANCELED, "the loop ended on the deadline");
+                const void *d;
+                cr_assert_eq(aw_http_response_read(r, &d), -ECANCELED, "and reads stay cancelled");
+            }
+            expired = aw_scope_expired(sc);
+        }
+        cr_assert_eq(aw_status(), 0, "move-on absorbs its own deadline");
+        cr_assert(expired);
+        cr_assert_gt(total, 0);
+        cr_assert_lt(total, 1 << 20, "a partial body is not a whole one");
+        aw_with (aw_fail_after(AW_MS(200))) {
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/slow/1m.bin")) {
+                const char *t;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), -ECANCELED);
+            }
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+            cr_assert_eq(aw_http_response_connects(r), 1, "the cut connections were closed");
+        }
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, G13_a_deadline_in_a_streamed_body_moves_on_or_fails, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_deadline_in_body, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

@@ -6,6 +6,8 @@
  * has no response left open. */
 #include "http/common.h"
 
+#include <awith/exitstack.h>
+#include <awith/gencm.h>
 #include <criterion/redirect.h>
 
 static int t_keepalive(void *arg) {
@@ -425,5 +427,100 @@ Test(http, decision2_a_session_opened_in_an_exit_at_loop_shutdown_works, .init =
     int rc = aw_main(t_session_in_exit_at_shutdown, NULL);
     cr_assert_eq(report_len, 30, "the exit's GET: %ld", report_len);
     cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- sessions kept by an exit stack or a generator manager (M5) ---- */
+
+static int session_gen(aw_gencm_t *g, void *arg) {
+    (void)arg;
+    int rc = 0;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url))
+        rc = aw_gencm_yield(g, s);
+    return rc;
+}
+
+/* The loop that fills an exit stack with sessions, then with one
+ * response of each: the copied manager states keep them apart; the
+ * stack closes the responses, then the sessions. A session yielded by a
+ * generator manager sees the block's error and is closed by it. */
+static int t_kept_sessions(void *arg) {
+    (void)arg;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_http_session_t *ss[3];
+        aw_http_response_t *rs[3];
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_http_session(.base_url = srv.url), (void **)&ss[i]), 0);
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_http_get(ss[i], "/1k.bin"), (void **)&rs[i]), 0);
+        for (int i = 0; i < 3; i++) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(rs[i], 0, &t, NULL), 1024);
+            cr_assert_eq(aw_http_response_connects(rs[i]), 1, "session %d has its own pool", i);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_http_session_t *s, aw_gencm(session_gen, NULL)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin"))
+            aw_fail(-EIO, "the block fails with the body unread");
+    }
+    cr_assert_eq(aw_status(), -EIO);
+    aw_err_clear();
+    return aw_status();
+}
+
+Test(http, M5_sessions_kept_by_an_exit_stack_and_a_generator_manager, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_kept_sessions, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* The session's block left while tasks of an outer group read bodies
+ * (text, and text under a read_timeout): each read fails with
+ * -ECANCELED, "the session was closed", as http.h says. */
+typedef struct text_ctx {
+    aw_http_session_t *s;
+    aw_ns_t read_timeout;
+    int started, result;
+    char msg[256];
+} text_ctx_t;
+
+static int text_reader(void *arg) {
+    text_ctx_t *c = arg;
+    aw_with (aw_http_response_t *r, aw_http_get(c->s, "/slow/1m.bin", .read_timeout = c->read_timeout)) {
+        c->started = 1;
+        const char *t;
+        aw_http_response_text(r, 0, &t, NULL);
+    }
+    c->result = aw_status();
+    snprintf(c->msg, sizeof c->msg, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    aw_err_clear();
+    return 0;
+}
+
+static int t_close_under_readers(void *arg) {
+    (void)arg;
+    text_ctx_t a = {0}, b = {.read_timeout = AW_SEC(5)};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+            a.s = b.s = s;
+            cr_assert_eq(aw_spawn(g, text_reader, &a, NULL), 0);
+            cr_assert_eq(aw_spawn(g, text_reader, &b, NULL), 0);
+            while (!a.started || !b.started)
+                aw_sleep_ms(1);
+        }
+    }
+    cr_assert_eq(a.result, -ECANCELED, "%d %s", a.result, a.msg);
+    cr_assert_eq(b.result, -ECANCELED, "%d %s", b.result, b.msg);
+    cr_assert(strstr(a.msg, "session was closed"), "%s", a.msg);
+    cr_assert(strstr(b.msg, "session was closed"), "%s", b.msg);
+    return aw_status();
+}
+
+Test(http, session_close_fails_other_tasks_reads_with_ECANCELED, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_close_under_readers, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
