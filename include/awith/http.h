@@ -121,7 +121,10 @@ AW_API int aw__http_session_open(aw_http_session_t **out, const aw_http_session_
 
 /* Close: abort the session's unfinished transfers (their responses fail
  * with -ECANCELED and must still be closed), stop the driver, close every
- * connection, free the session. Suspends briefly (shielded); returns 0. */
+ * connection, free the session. Suspends briefly (shielded); returns 0.
+ * A session of aw_http_session() may be closed by hand inside its block
+ * (aiohttp's close): all of the above but the free happens then, requests
+ * after it fail with -EINVAL, and the block's exit frees it. */
 AW_API int aw_http_session_close(aw_http_session_t *s);
 
 typedef struct aw_http_session_stats {

@@ -111,6 +111,7 @@ struct aw_http_session {
     int line;
     uint8_t closing;
     uint8_t managed;               /* opened by the manager: its exit closes it */
+    uint8_t stopped;               /* closed: transfers aborted, driver joined */
     uint8_t orphaned;              /* close could not await the driver: it frees s */
     aw_track_t track;              /* reported at loop close if never closed */
     int cb_err;                    /* why our socket callback refused curl (-errno) */

@@ -425,9 +425,9 @@ undo:
     return aw_raise(rc, "cannot open an HTTP session: %s", aw_strerror(rc));
 }
 
-int aw_http_session_close(aw_http_session_t *s) {
-    if (!s)
-        return 0;
+/* Stop the session: abort its transfers, stop and join its driver.
+ * 0, or the join's error (the driver still runs). */
+static int aw__http_stop(aw_http_session_t *s) {
     s->closing = 1;
     aw__http_detach_all(s);
     if (s->drv_life) /* a managed session's driver runs shielded (see aw__http_driver) */
@@ -436,12 +436,33 @@ int aw_http_session_close(aw_http_session_t *s) {
     int rc = 0;
     aw_with (aw_shield(AW_SEC(10)))
         rc = aw_task_join(s->driver); /* the driver always returns 0 */
-    if (rc < 0) {
-        /* The join itself failed (no memory to arm its timer, the grace
-         * ran out): the driver still runs and reads s. It frees s when it
-         * ends; the session counts as closed either way. */
-        s->orphaned = 1;
-        return rc;
+    return rc;
+}
+
+int aw_http_session_close(aw_http_session_t *s) {
+    if (!s)
+        return 0;
+    if (!s->stopped) {
+        int rc = aw__http_stop(s);
+        if (rc < 0 && s->managed)
+            return rc; /* the driver still runs: its block's exit tries again */
+        if (rc < 0) {
+            /* The join itself failed (no memory to arm its timer, the grace
+             * ran out): the driver still runs and reads s. It frees s when it
+             * ends; the session counts as closed either way. */
+            s->orphaned = 1;
+            return rc;
+        }
+        s->stopped = 1;
+    }
+    if (s->managed) {
+        /* Closed by hand inside its with block (aiohttp allows it): the
+         * connections go now, the record when the block's exit closes it
+         * again, which then has nothing else to do (as file.h's close) */
+        if (s->multi)
+            curl_multi_cleanup(s->multi);
+        s->multi = NULL;
+        return 0;
     }
     aw__http_free(s);
     return 0;
@@ -465,6 +486,7 @@ static int aw__http_session_enter(void *self, void **out) {
 static int aw__http_session_exit(void *self, const aw_err_t *err) {
     (void)err;
     aw_http_session_cm_t *c = self;
+    c->s->managed = 0; /* this close frees it (also after a close by hand) */
     int rc = aw_http_session_close(c->s);
     c->s = NULL;
     return rc;

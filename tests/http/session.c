@@ -524,3 +524,35 @@ Test(http, session_close_fails_other_tasks_reads_with_ECANCELED, .init = start_n
     aw_test_run(t_close_under_readers, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- a session closed by hand inside its block ---- */
+
+/* aiohttp's `await session.close()` inside `async with session:` is
+ * allowed, and the block's exit then has nothing left to do (as an exit
+ * stack closed by hand, D10, or a file, awith/file.h). The close
+ * releases the connections at once; requests after it fail with -EINVAL;
+ * the exit frees the session once. Before, the exit closed the session
+ * the hand close had freed: a heap use after free. */
+static int t_closed_by_hand(void *arg) {
+    (void)arg;
+    int fds_open = 0;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        fds_open = aw_test_fds();
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        cr_assert_eq(aw_http_session_close(s), 0);
+        cr_assert_leq(aw_test_fds(), fds_open, "its kept-alive connection was closed");
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), -EINVAL);
+        check_message("closed session");
+        aw_err_clear();
+        cr_assert_eq(aw_http_session_close(s), 0, "a second close does nothing");
+    }
+    cr_assert_eq(aw_status(), 0);
+    return aw_status();
+}
+
+Test(http, A1_a_session_closed_inside_its_block_is_released_once, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_closed_by_hand, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
