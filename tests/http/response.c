@@ -584,3 +584,35 @@ Test(http, G13_a_deadline_in_a_streamed_body_moves_on_or_fails, .init = start_ng
     aw_test_run(t_deadline_in_body, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* asyncio.timeout around `await r.text()` of a large body from a fast
+ * local server: the deadline ends the read long before the body is in.
+ * Before, the session's driver yielded between its batches of curl
+ * reading with aw_yield, which ran it again at once while the round's
+ * budget lasted (32 runs, each up to megabytes): the loop's timers, the
+ * reader's deadline among them, fired only after the 64 MiB body had
+ * often arrived whole, and text() returned it (G1: no -ETIMEDOUT). */
+static int t_deadline_in_text(void *arg) {
+    (void)arg;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        for (int i = 0; i < 20; i++) {
+            long n = 0;
+            aw_with (aw_fail_after(AW_MS(5))) {
+                aw_with (aw_http_response_t *r, aw_http_get(s, "/big.bin")) {
+                    const char *t;
+                    n = aw_http_response_text(r, 128 << 20, &t, NULL);
+                }
+            }
+            cr_assert_eq(aw_status(), -ETIMEDOUT, "round %d: %d, text() gave %ld", i, aw_status(), n);
+            cr_assert_neq(n, 64L << 20, "round %d: text() gave the body past its deadline", i);
+            aw_err_clear();
+        }
+    }
+    return aw_status();
+}
+
+Test(http, G1_a_deadline_ends_text_of_a_fast_large_body, .init = start_big, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_deadline_in_text, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
