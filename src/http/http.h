@@ -25,6 +25,10 @@
  * faults per GET, at ~13 us each here). */
 #define AW__HTTP_RECV_BUF (32 * 1024)
 #define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
+/* How long a session's driver goes on serving after the loop's shutdown
+ * cancelled it, for the exits still to run (session.c): the default
+ * exit grace. */
+#define AW__HTTP_LINGER AW_SEC(10)
 #define AW__HTTP_SPARE 64                 /* response records (and their easy handles) kept */
 #define AW__HTTP_KEEP_SMALL ((size_t)16 << 10) /* a reused record keeps a header or body
                                                   buffer up to this size */
@@ -84,8 +88,8 @@ struct aw_http_session {
     size_t nsocks;
     aw_task_t *driver;
     aw_scope_t *drv_scope;         /* the driver's wait, while it waits */
-    aw_scope_t *drv_life;          /* the scope its loop runs in (a shield for a
-                                      managed session), while it runs */
+    aw_scope_t *drv_life;          /* the shield it serves in after the loop's
+                                      shutdown (managed session), while it does */
     aw_ns_t timer_at;              /* curl's timer (absolute), AW_NEVER */
     aw_ns_t drv_until;             /* the deadline the driver waits with */
     uint8_t in_api;                /* a task is inside a curl call (add, pause) */

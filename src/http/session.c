@@ -308,19 +308,24 @@ static void aw__http_drive(aw_http_session_t *s) {
 
 static int aw__http_driver(void *arg) {
     aw_http_session_t *s = arg;
-    /* A session of a with block is closed by its exit, which always runs,
-     * also at loop shutdown; until then the exits still to run (shielded,
-     * decision 2) may make requests on it (a logout), and those need the
-     * driver: the shutdown's cancel of the root group must not stop it.
-     * Its loop runs in a shield that aw_http_session_close cancels. A
-     * session opened by hand has no exit: the shutdown's cancel stops
-     * its driver, which then closes and reports it (K4). */
-    aw_with (aw_scope_t *life, s->managed ? aw_shield(AW_NEVER) : aw_cancel_scope()) {
-        s->drv_life = life;
-        aw__http_drive(s);
-        s->drv_life = NULL;
-    }
+    aw__http_drive(s); /* until the session closes, or the loop shuts down */
     aw_err_clear();
+    if (!s->closing && s->managed) {
+        /* The loop shuts down with the session's with block still open:
+         * its exit will close it, and the exits still to run (shielded,
+         * decision 2) may make requests on it first (a logout), which
+         * need the driver: it goes on in a shield that the close cancels.
+         * Bounded (an exit's default grace), for a block whose exit never
+         * runs (in a generator never closed: E3) must not hold the
+         * shutdown for its whole grace. A session opened by hand has no
+         * exit: the driver closes and reports it now (K4, below). */
+        aw_with (aw_scope_t *linger, aw_shield(AW__HTTP_LINGER)) {
+            s->drv_life = linger;
+            aw__http_drive(s);
+            s->drv_life = NULL;
+        }
+        aw_err_clear();
+    }
     if (s->orphaned) { /* close gave up waiting for us: s is ours to free */
         aw__http_free(s);
         return 0;

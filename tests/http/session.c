@@ -556,3 +556,43 @@ Test(http, A1_a_session_closed_inside_its_block_is_released_once, .init = start_
     aw_test_run(t_closed_by_hand, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- a session whose block's exit never runs ---- */
+
+/* A session's with block inside a generator driven by hand and never
+ * closed (E3): its exit never runs. The driver's service after the
+ * shutdown's cancel (for the exits still to run) is bounded, so it does
+ * not hold the shutdown past its grace: before the bound, it was still
+ * alive when the grace (15 s here) ran out, and listed as such. */
+static int session_in_gen(aw_gen_t *g, void *arg) {
+    (void)arg;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        int one = 1;
+        (void)s;
+        if (aw_gen_yield(g, &one) < 0)
+            break;
+    }
+    return 0;
+}
+static aw_gen_t left_gen;
+static int t_gen_never_closed(void *arg) {
+    (void)arg;
+    left_gen = aw_gen(session_in_gen, NULL);
+    void *v;
+    cr_assert_eq(aw_gen_next(&left_gen, &v), 1);
+    return 0; /* never closed */
+}
+Test(http, E3_a_session_in_a_generator_never_closed_does_not_hold_the_shutdown,
+     .init = start_nginx, .fini = stop_all, .timeout = 60) {
+    cr_redirect_stderr();
+    aw_loop_opts_t o = {.shutdown_grace = AW_SEC(15)};
+    int rc = aw_main_opts(&o, t_gen_never_closed, NULL);
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[8192] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    cr_assert_eq(rc, -EBUSY, "the generator left open is reported (E3): %s", buf);
+    cr_assert(strstr(buf, "session_in_gen"), "named: %s", buf);
+    cr_assert_null(strstr(buf, "aw__http_driver"), "no driver outlived the shutdown: %s", buf);
+}
