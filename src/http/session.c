@@ -285,8 +285,14 @@ static void aw__http_drive(aw_http_session_t *s) {
              * runs), each batch up to megabytes of curl's reading: a
              * reader's 5 ms deadline fired only once a 64 MiB body was in,
              * and its wait returned the body instead (SEMANTICS G1). */
-            if (aw_sleep_until(aw_now()) < 0)
+            int rc = aw_sleep_until(aw_now());
+            if (rc == -ECANCELED)
                 break;
+            if (rc < 0) { /* no memory to arm the timer: a plain yield, not the end */
+                aw_err_clear();
+                if (aw_yield() < 0)
+                    break;
+            }
             continue;
         }
         if (s->timer_at <= aw_now()) {
