@@ -184,7 +184,10 @@ AW_API int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req,
 
 /* Release the response (see the top of this file for the connection's
  * fate). Never suspends, except to close a body generator (shielded);
- * returns 0. NULL is allowed. */
+ * returns 0. NULL is allowed. A response of aw_http_req() may be closed
+ * by hand inside its block (aiohttp's release()): its connection goes
+ * then, its status and headers stay readable, and the block's exit frees
+ * it. */
 AW_API int aw_http_response_close(aw_http_response_t *r);
 
 /* Status code of the final response (after redirects); HTTP status errors

@@ -175,6 +175,7 @@ struct aw_http_response {
     int hops_left;                 /* redirects still allowed */
     long hop_connects;             /* connections opened by earlier hops */
     uint8_t texted;                /* text() returned the body: it stays in `body` */
+    uint8_t held;                  /* entered by the manager: its exit releases it */
     uint8_t need_data, up_paused, up_eof;
     int own_error;                 /* our own failure under curl (-errno), or 0 */
     /* what the easy handle holds, kept with it when the record is reused:

@@ -446,6 +446,7 @@ int aw_http_response_close(aw_http_response_t *r) {
         return 0;
     aw_http_session_t *s = r->s;
     aw_gen_t *g = r->gen;
+    r->gen = NULL;
     if (s) {
         aw__http_remove(r, CURLE_ABORTED_BY_CALLBACK);
         if (r->prev)
@@ -457,7 +458,17 @@ int aw_http_response_close(aw_http_response_t *r) {
         r->prev = r->next = NULL;
         s->active--;
     }
-    aw__http_release(r);
+    if (r->held && s) {
+        /* Closed by hand inside its with block (aiohttp's release()): the
+         * transfer and its connection go now; the record, still readable
+         * (status, headers), when the block's exit closes it again, off
+         * the session, which may close first (as aw__http_detach_all) */
+        if (s->share)
+            curl_easy_setopt(r->easy, CURLOPT_SHARE, NULL);
+        r->s = NULL;
+    } else if (!r->held) {
+        aw__http_release(r);
+    }
     if (g) /* after the transfer is gone: curl cannot ask it for more */
         aw_gen_close(g);
     return 0;
@@ -782,6 +793,8 @@ out:;
 static int aw__http_response_enter(void *self, void **out) {
     aw_http_response_cm_t *c = self;
     int rc = aw_http_request(c->s, &c->req, &c->r);
+    if (rc == 0)
+        c->r->held = 1; /* its exit releases it (see aw_http_response_close) */
     *out = c->r;
     return rc;
 }
@@ -789,6 +802,7 @@ static int aw__http_response_enter(void *self, void **out) {
 static int aw__http_response_exit(void *self, const aw_err_t *err) {
     (void)err;
     aw_http_response_cm_t *c = self;
+    c->r->held = 0;
     aw_http_response_close(c->r);
     c->r = NULL;
     return 0;

@@ -616,3 +616,65 @@ Test(http, G1_a_deadline_ends_text_of_a_fast_large_body, .init = start_big, .fin
     aw_test_run(t_deadline_in_text, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- a response closed by hand inside its block ---- */
+
+/* aiohttp's `r.release()` inside `async with s.get(url) as r:` is
+ * allowed: the connection goes (back to the pool, or closed if the body
+ * was not all read) and the block's exit has nothing left to do; the
+ * status and headers stay readable. Before, the exit closed the record
+ * the hand close had already put back in the session's spares: the next
+ * request reused a freed record (a heap use after free), and the
+ * session's list of live responses lost the others. */
+static aw_http_session_t *hand_s;
+static int other_response(void *arg) {
+    int *done = arg;
+    aw_with (aw_http_response_t *r, aw_http_get(hand_s, "/1m.bin")) {
+        aw_sleep_ms(50); /* live while the main task closes its own by hand */
+        const char *t;
+        cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1 << 20);
+    }
+    *done = 1;
+    return aw_status();
+}
+
+static int t_closed_by_hand(void *arg) {
+    (void)arg;
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        hand_s = s;
+        int other_done = 0;
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, other_response, &other_done, NULL), 0);
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/1k.bin")) {
+                const char *t;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 1024);
+                cr_assert_eq(aw_http_response_close(r), 0);
+                cr_assert_eq(aw_http_response_status(r), 200, "still readable");
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/1m.bin")) {
+                const void *d;
+                cr_assert_gt(aw_http_response_read(r, &d), 0);
+                aw_http_response_close(r); /* half read: its connection is closed */
+            }
+            aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+                const char *t;
+                cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 30);
+                cr_assert_str_eq(t, "<html>hello from nginx</html>\n");
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert(other_done);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0, "%zu responses counted open", st.active);
+    }
+    return aw_status();
+}
+
+Test(http, A1_a_response_closed_inside_its_block_is_released_once, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_closed_by_hand, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
