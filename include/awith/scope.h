@@ -99,7 +99,9 @@ extern AW_API const aw_cm_type_t aw_scope_type;
 
 /* Cancel the scope: every suspension point inside (in this task and in
  * tasks of groups opened inside it) returns -ECANCELED from now on.
- * Idempotent; never suspends. Cost: O(tasks inside the scope). */
+ * Idempotent; never suspends. Cost: O(tasks inside the scope). On a
+ * scope whose block has ended (its state still in scope) it does nothing
+ * but mark it cancelled, as Trio's cancel() after the block. */
 AW_API void aw_scope_cancel(aw_scope_t *s);
 
 /* Move the deadline (absolute; AW_NEVER disables it). Returns -EINVAL for

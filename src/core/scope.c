@@ -252,6 +252,8 @@ static bool aw__group_inside(const aw_group_t *g, const aw_scope_t *s) {
 
 void aw__scope_wake_tree(aw_scope_t *s, int rearm) {
     aw_task_t *t = s->task;
+    if (!t && s->kind != AW__SCOPE_ROOT)
+        return; /* not entered (its block ended, or not begun): nobody inside */
     if (!t) { /* the root group's scope */
         aw_group_t *root = (aw_group_t *)s;
         aw__list_each(&root->children, n)

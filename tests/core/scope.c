@@ -2036,3 +2036,30 @@ static int m5_ended_main(void *arg) {
 Test(scope, M5_a_deadline_that_ended_under_an_exit_stack_entry_no_longer_applies) {
     aw_test_run(m5_ended_main, NULL, 0);
 }
+
+/* A scope cancelled after its block ended (a task kept a pointer to its
+ * state, declared in an outer block): nothing is inside it any more, so
+ * nothing is woken, as Trio's cancel() after the block does nothing. It
+ * was taken for the loop's root group and read as one (beyond the
+ * scope's own bytes). */
+static int ended_sibling_rc = 1;
+static int ended_sibling(void *arg) {
+    ended_sibling_rc = aw_sleep_ms(20);
+    return 0;
+}
+static int ended_main(void *arg) {
+    aw_scope_t sc = {.kind = AW__SCOPE_MOVE, .rel = AW_NEVER, .deadline = AW_NEVER};
+    aw_task_t *sib;
+    aw_spawn(NULL, ended_sibling, NULL, &sib);
+    aw_with (aw_cm(&aw_scope_type, &sc))
+        cr_assert_eq(aw_yield(), 0);
+    aw_scope_cancel(&sc);
+    cr_assert(aw_scope_cancelled(&sc));
+    cr_assert_eq(aw_sleep_ms(1), 0, "the task itself is not cancelled");
+    cr_assert_eq(aw_task_join(sib), 0);
+    cr_assert_eq(ended_sibling_rc, 0, "a task outside the ended scope was cancelled");
+    return 0;
+}
+Test(scope, F2_a_scope_cancelled_after_its_block_ended_cancels_nothing) {
+    aw_test_run(ended_main, NULL, 0);
+}
