@@ -141,8 +141,12 @@ static void aw__sigc_act(aw_loop_t *l) {
     aw__loop_sigcancel = 0;
     l->signal_awaited = 0; /* a second one ends the process: no progress to wait for */
     aw_task_t *m = l->core->main;
-    aw__log(l, "awith: %s received: cancelling the main task (another one ends the process)\n",
-            sigabbrev_np(aw__sigc_signo) ? sigabbrev_np(aw__sigc_signo) : "signal");
+    const char *sig = sigabbrev_np(aw__sigc_signo) ? sigabbrev_np(aw__sigc_signo) : "signal";
+    if (m && m->state == AW__T_DONE) { /* shutting down: what is left is cancelled already */
+        aw__log(l, "awith: %s received while shutting down (another one ends the process)\n", sig);
+        return;
+    }
+    aw__log(l, "awith: %s received: cancelling the main task (another one ends the process)\n", sig);
     if (m)
         aw_task_cancel(m);
     else

@@ -333,3 +333,26 @@ static int pool_then_kill(void *arg) {
 }
 
 Test(signal, the_pool_workers_never_take_a_process_signal) { aw_test_run(pool_then_kill, NULL, 0); }
+
+/* A signal while the loop shuts down (the main task has ended, a task
+ * left over is finishing its cleanup) has no main task to cancel: it
+ * says so, and the second one still ends the process. */
+static int lingers_in_cleanup(void *arg) {
+    int rc = aw_sleep(AW_SEC(10)); /* cancelled by the shutdown */
+    aw_with (aw_shield(AW_SEC(5))) {
+        kill(getpid(), SIGINT);
+        aw_sleep_ms(30);
+    }
+    return rc;
+}
+static int returns_at_once(void *arg) {
+    aw_spawn(NULL, lingers_in_cleanup, NULL, NULL);
+    return 0;
+}
+Test(signal, a_signal_during_shutdown_says_so_and_cancels_no_ended_task) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    logged[0] = 0;
+    cr_assert_eq(aw_main_opts(&o, returns_at_once, NULL), 0);
+    cr_assert(strstr(logged, "INT received while shutting down"), "%s", logged);
+    cr_assert_null(strstr(logged, "cancelling the main task"), "%s", logged);
+}
