@@ -34,7 +34,9 @@
  * exit in the task that unwinds the stack, seeing that task's error
  * (SEMANTICS M5). An entry that opens a scope (a deadline, a group, a
  * generator manager holding one around its yield) covers the task that
- * entered it, so only the task that holds the stack may enter one. */
+ * entered it, so only the task that holds the stack may enter one: a
+ * generator's yield refuses one, and a child that ends with one left in
+ * another task's stack stops the program, naming the entry's site. */
 #ifndef AWITH_EXITSTACK_H
 #define AWITH_EXITSTACK_H
 

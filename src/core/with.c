@@ -10,6 +10,7 @@
  * with: two indirect calls and a few stores; no malloc. */
 #include "../core/core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 aw_with_t aw__with_init(aw_cm_t cm, const char *file, int line) {
@@ -50,7 +51,11 @@ void aw__with_adopt(aw_with_t *w, aw_task_t *t) {
  * the task it ran for (a generator's consumer, a child's group owner),
  * which usually holds the stack, or to none until the stack's unwind
  * adopts them: never left pointing at a task that is gone. */
+static void aw__with_scope_orphaned(aw_task_t *t) __attribute__((noreturn, cold));
+
 void aw__with_hand_over(aw_task_t *t) {
+    if (t->scope != &t->root || t->groups)
+        aw__with_scope_orphaned(t);
     aw_task_t *heir = t->delegator && t->delegator->delegate == t ? t->delegator
                       : t->group                                  ? t->group->owner
                                                                   : NULL;
@@ -62,6 +67,23 @@ void aw__with_hand_over(aw_task_t *t) {
         if (heir)
             aw__with_adopt(w, heir);
     }
+}
+
+/* t ends while a scope or group it entered into another task's exit
+ * stack is open: that scope covers t (its deadline and cancel reach t's
+ * waits), so it cannot outlive t, and the stack's unwind would end it on
+ * a chain it is not on. exitstack.h: only the task that holds the stack
+ * may enter such an entry. Nothing can be done right any more: say where
+ * and stop, rather than corrupt the scope chain of a live task. */
+static void aw__with_scope_orphaned(aw_task_t *t) {
+    const aw_with_t *w = t->withs;
+    aw__log(t->loop,
+            "awith: task '%s' ends with a deadline, cancel scope or group it entered into\n"
+            "  another task's exit stack still open (the newest entry it left there: %s:%d).\n"
+            "  Such an entry covers the task that enters it; only the task that holds the\n"
+            "  stack may enter one (awith/exitstack.h).\n",
+            t->name, w ? w->file : "?", w ? w->line : 0);
+    abort();
 }
 
 /* Why a block cannot be entered (cold): outside a task, or a type with

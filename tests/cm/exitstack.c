@@ -423,6 +423,7 @@ Test(exitstack, M5_exit_stacks_entered_in_a_loop_are_distinct) { aw_test_run(inn
 #ifndef NDEBUG
 #include <criterion/redirect.h>
 #include <signal.h>
+#include <sys/wait.h>
 static int misuse(void *arg) {
     aw_with (aw_exitstack_t *st, aw_exitstack()) {
         for (int i = 0; i < 2; i++)
@@ -833,4 +834,40 @@ static int d10m5_body(void *arg) {
 }
 Test(exitstack, D10_M5_a_stack_closed_inside_a_block_opened_after_its_entries) {
     aw_test_run(d10m5_body, NULL, 0);
+}
+
+/* M5's limit (exitstack.h): a deadline entered by a child into its
+ * parent's stack covers the child, so it cannot outlive it. The child's
+ * end says where, and stops: the scope chain of a live task is never
+ * left pointing at it (before: an assertion in debug builds, a dangling
+ * scope in release builds). */
+static int m5s_child(void *arg) {
+    return aw_exitstack_enter(arg, aw_fail_after(AW_SEC(60)), NULL);
+}
+static int m5s_body(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack())
+    aw_with (aw_group_t *g, aw_group())
+        aw_spawn(g, m5s_child, st, NULL);
+    return 0;
+}
+Test(exitstack, M5_a_child_leaving_a_deadline_in_its_parents_stack_is_stopped_with_its_site) {
+    char path[] = "/tmp/awith-m5s-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 2);
+        aw_main(m5s_body, NULL);
+        _exit(0); /* not reached: the child's end stops the program */
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    char out[1024] = {0};
+    cr_assert_geq(pread(fd, out, sizeof out - 1, 0), 0);
+    close(fd);
+    unlink(path);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+    cr_assert(strstr(out, "task 'm5s_child' ends with a deadline") && strstr(out, "exitstack.c:"),
+              "what it said: %s", out);
 }
