@@ -72,6 +72,7 @@ typedef struct aw_process {      /* private except as marked */
     char name[48];               /* argv[0], for messages */
     const char *const *argv;     /* the manager's arguments, read by enter */
     const aw_process_opts_t *opts;
+    aw_track_t track;            /* reported at loop close if never closed */
 } aw_process_t;
 
 /* Start argv[0] with arguments argv (NULL-terminated) into *p, its
@@ -83,7 +84,9 @@ typedef struct aw_process {      /* private except as marked */
  * value out of range), -EMFILE (no fd for a pipe or the pidfd), -EAGAIN
  * (process limit), -ENOMEM, -ECANCELED. argv and opts are read during the
  * call only. Once started, the process must be closed (aw_process_close)
- * or it stays a child of ours. */
+ * or it stays a child of ours: one never closed is reported at loop
+ * close with where it was spawned, and aw_main returns -EBUSY (SEMANTICS
+ * M9; the process itself is left running). */
 AW_API int aw_process_spawn(aw_process_t *p, const char *const argv[],
                             const aw_process_opts_t *opts);
 

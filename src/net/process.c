@@ -271,6 +271,7 @@ int aw_process_spawn(aw_process_t *p, const char *const argv[], const aw_process
         p->pid = 0;
         goto fail;
     }
+    aw_track_open(&p->track, "process", "%s (pid %d)", p->name, (int)pid); /* -ENOMEM: untracked */
     char peer[64];
     if (pin[1] >= 0) {
         snprintf(peer, sizeof peer, "%s stdin", p->name);
@@ -379,6 +380,7 @@ static void aw__process_close_pipes(aw_process_t *p) {
 }
 
 int aw_process_close(aw_process_t *p) {
+    aw_track_close(&p->track); /* closed from here on, whatever the way out */
     aw__process_close_pipes(p);
     if (p->pid <= 0 || p->reaped) {
         aw__process_release_pidfd(p);
@@ -427,7 +429,7 @@ static int aw__process_exit(void *self, const aw_err_t *err) {
         aw__process_close_pipes(p);
         int rc = aw_process_wait(p);
         if (rc == 0)
-            return 0;
+            return aw_process_close(p); /* reaped: releases what is left, 0 */
         if (rc != -ECANCELED) {
             aw_process_close(p);
             return rc;

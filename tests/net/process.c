@@ -399,3 +399,34 @@ Test(process, harness_cancel_at_every_point_leaves_no_fd_and_no_zombie) {
     cr_assert_gt(r.cancels, 0);
     assert_no_child();
 }
+
+/* M9: a process spawned and never closed is reported at loop close with
+ * where it was spawned, and aw_main fails with -EBUSY; it is left
+ * running (a report is not a kill). A closed one is not reported. */
+#include "../capture.h"
+static aw_process_t m9_leaked;
+static int m9_leave_running(void *arg) {
+    const char *argv[] = {"/bin/sleep", "30", NULL};
+    cr_assert_eq(aw_process_spawn(&m9_leaked, argv, NULL), 0);
+    aw_process_t done;
+    const char *t[] = {"/bin/true", NULL};
+    cr_assert_eq(aw_process_spawn(&done, t, NULL), 0);
+    cr_assert_eq(aw_process_close(&done), 0);
+    aw_with (aw_process(t, NULL)) { }  /* the manager closes its own */
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(process, M9_a_process_never_closed_is_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(m9_leave_running, NULL, err, sizeof err), -EBUSY);
+    char want[64];
+    snprintf(want, sizeof want, "process 'sleep (pid %d)'", (int)m9_leaked.pid);
+    cr_assert(strstr(err, want), "stderr: %s", err);
+    cr_assert_null(strstr(err, "'true"), "a closed one is reported: %s", err);
+    cr_assert(is_child(m9_leaked.pid), "the report killed it");
+    kill(m9_leaked.pid, SIGKILL);
+    waitpid(m9_leaked.pid, NULL, 0);
+    if (m9_leaked.pidfd >= 0)
+        close(m9_leaked.pidfd);
+    assert_no_child();
+}
