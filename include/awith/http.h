@@ -64,7 +64,10 @@
  *   -EIO            any other curl failure
  * A session that is never closed is closed by its driver when the loop
  * shuts down, and reported (awith/log.h: stderr by default) with the
- * place it was opened. */
+ * place it was opened. The cleanups still running at the shutdown
+ * (exits, exit-stack callbacks) may use a session and close it: the
+ * driver serves until no other task is alive, 10 s at most; a session
+ * closed later has no connections left, but its close still frees it. */
 #ifndef AWITH_HTTP_H
 #define AWITH_HTTP_H
 

@@ -27,8 +27,12 @@
 #define AW__HTTP_FAST_READS 32            /* a reader served from buffers yields this often */
 /* How long a session's driver goes on serving after the loop's shutdown
  * cancelled it, for the exits still to run (session.c): the default
- * exit grace. */
+ * exit grace, at most. */
 #define AW__HTTP_LINGER AW_SEC(10)
+/* Meanwhile it looks this often whether tasks other than session drivers
+ * are still alive (no task's end wakes it): the delay it adds to a
+ * shutdown, at most. */
+#define AW__HTTP_LINGER_POLL AW_MS(1)
 #define AW__HTTP_SPARE 64                 /* response records (and their easy handles) kept */
 #define AW__HTTP_KEEP_SMALL ((size_t)16 << 10) /* a reused record keeps a header or body
                                                   buffer up to this size */
@@ -89,8 +93,10 @@ struct aw_http_session {
     aw_task_t *driver;
     aw_scope_t *drv_scope;         /* the driver's wait, while it waits */
     aw_scope_t *drv_life;          /* the shield it serves in after the loop's
-                                      shutdown (managed session), while it does */
+                                      shutdown, while it does */
     aw_ns_t timer_at;              /* curl's timer (absolute), AW_NEVER */
+    aw_ns_t poll_at;               /* while it serves after the shutdown: its next
+                                      look at the loop's tasks; else AW_NEVER */
     aw_ns_t drv_until;             /* the deadline the driver waits with */
     uint8_t in_api;                /* a task is inside a curl call (add, pause) */
     aw_http_session_opts_t opts;   /* string fields below are copies */
@@ -117,6 +123,7 @@ struct aw_http_session {
     uint8_t managed;               /* opened by the manager: its exit closes it */
     uint8_t stopped;               /* closed: transfers aborted, driver joined */
     uint8_t orphaned;              /* close could not await the driver: it frees s */
+    uint8_t lingering;             /* the driver serves after the loop's shutdown */
     aw_track_t track;              /* reported at loop close if never closed */
     int cb_err;                    /* why our socket callback refused curl (-errno) */
 };

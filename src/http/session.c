@@ -25,6 +25,7 @@
  * inside a curl call, so the multi handle is never re-entered. */
 #include "http.h"
 
+#include <awith/loop.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,12 @@
 
 size_t aw__http_max_text(const aw_http_session_t *s) {
     return s->opts.max_text ? s->opts.max_text : (size_t)64 << 20;
+}
+
+/* The deadline the driver waits with: curl's timer, or sooner its next
+ * look at the loop's tasks (after the shutdown). */
+static aw_ns_t aw__http_until(const aw_http_session_t *s) {
+    return s->timer_at < s->poll_at ? s->timer_at : s->poll_at;
 }
 
 /* ---- curl's callbacks (never suspend) ---- */
@@ -108,9 +115,10 @@ static int aw__http_timer_cb(CURLM *m, long ms, void *ud) {
     (void)m;
     aw_http_session_t *s = ud;
     s->timer_at = ms < 0 ? AW_NEVER : aw_now() + AW_MS(ms);
-    if (s->drv_scope && !s->in_api && s->drv_until != s->timer_at) {
-        s->drv_until = s->timer_at;
-        aw_scope_reschedule(s->drv_scope, s->timer_at);
+    aw_ns_t until = aw__http_until(s);
+    if (s->drv_scope && !s->in_api && s->drv_until != until) {
+        s->drv_until = until;
+        aw_scope_reschedule(s->drv_scope, until);
     }
     return 0;
 }
@@ -251,18 +259,33 @@ void aw__http_after(aw_http_session_t *s) {
         aw__http_reap(s);
     }
     s->in_api = 0;
-    if (s->drv_scope && s->drv_until != s->timer_at) {
-        s->drv_until = s->timer_at;
-        aw_scope_reschedule(s->drv_scope, s->timer_at);
+    aw_ns_t until = aw__http_until(s);
+    if (s->drv_scope && s->drv_until != until) {
+        s->drv_until = until;
+        aw_scope_reschedule(s->drv_scope, until);
     }
 }
 
 /* ---- the driver ---- */
 
-/* The driver's loop, until the session closes or the driver is cancelled. */
+/* Session drivers alive on this thread's loop (a thread runs one loop):
+ * at the shutdown, they are the tasks that will not close a session. */
+static __thread size_t aw__http_drivers;
+
+/* Are tasks other than session drivers alive in the loop? After the
+ * shutdown's cancel, only they can still use a session or close it. */
+static int aw__http_others(void) {
+    aw_loop_stats_t st;
+    aw_loop_stats(&st);
+    return st.tasks > aw__http_drivers;
+}
+
+/* The driver's loop, until the session closes or the driver is cancelled;
+ * after the shutdown (s->lingering), also once no other task can still
+ * use the session. */
 static void aw__http_drive(aw_http_session_t *s) {
     struct epoll_event evs[64];
-    while (!s->closing) {
+    while (!s->closing && (!s->lingering || aw__http_others())) {
         int n = epoll_wait(s->epfd, evs, 64, 0);
         if (n > 0) {
             for (int i = 0; i < n; i++) {
@@ -301,9 +324,11 @@ static void aw__http_drive(aw_http_session_t *s) {
             aw__http_reap(s);
             continue;
         }
-        aw_with (aw_scope_t *sc, aw_move_on_at(s->timer_at)) {
+        s->poll_at = s->lingering ? aw_now() + AW__HTTP_LINGER_POLL : AW_NEVER;
+        aw_ns_t until = aw__http_until(s);
+        aw_with (aw_scope_t *sc, aw_move_on_at(until)) {
             s->drv_scope = sc;
-            s->drv_until = s->timer_at;
+            s->drv_until = until;
             aw_fd_wait(s->epfd, AW_READ);
             s->drv_scope = NULL;
         }
@@ -312,39 +337,56 @@ static void aw__http_drive(aw_http_session_t *s) {
     }
 }
 
+/* The loop shuts down and nobody closed s, a session opened by hand: its
+ * transfers end and its connections close now; its record stays,
+ * reported at loop close (K4). Once no other task is alive, none can
+ * close it any more: it is freed. A task still alive (its cleanup outran
+ * the driver's service) may still close it, and that close frees it:
+ * freeing it here would pull it from under that close. */
+static void aw__http_abandon(aw_http_session_t *s) {
+    s->closing = 1;
+    aw__http_detach_all(s);
+    if (aw__http_others()) {
+        if (s->multi)
+            curl_multi_cleanup(s->multi);
+        s->multi = NULL;
+        s->stopped = 1; /* its close has nothing left to do but free it */
+        return;
+    }
+    s->track.rec = NULL; /* its record stays: reported at loop close */
+    aw__http_free(s);
+}
+
 static int aw__http_driver(void *arg) {
     aw_http_session_t *s = arg;
+    aw__http_drivers++;
     aw__http_drive(s); /* until the session closes, or the loop shuts down */
     aw_err_clear();
-    if (!s->closing && s->managed) {
-        /* The loop shuts down with the session's with block still open:
-         * its exit will close it, and the exits still to run (shielded,
-         * decision 2) may make requests on it first (a logout), which
-         * need the driver: it goes on in a shield that the close cancels.
-         * Bounded (an exit's default grace), for a block whose exit never
-         * runs (in a generator never closed: E3) must not hold the
-         * shutdown for its whole grace. A session opened by hand has no
-         * exit: the driver closes and reports it now (K4, below). */
+    if (!s->closing) {
+        /* The loop shuts down with the session open. Whoever closes it
+         * (its with block's exit; for a session opened by hand, a cleanup:
+         * an exit stack's callback, the exit that opened it) still runs,
+         * shielded (decision 2), and may make requests on it first (a
+         * logout), which need the driver: it goes on in a shield that the
+         * close cancels, while tasks other than session drivers are alive
+         * (none else can close it). Bounded (an exit's default grace), for
+         * a block whose exit never runs (in a generator never closed: E3)
+         * must not hold the shutdown for its whole grace. */
         aw_with (aw_scope_t *linger, aw_shield(AW__HTTP_LINGER)) {
             s->drv_life = linger;
+            s->lingering = 1;
             aw__http_drive(s);
+            s->lingering = 0;
+            s->poll_at = AW_NEVER;
             s->drv_life = NULL;
         }
         aw_err_clear();
     }
-    if (s->orphaned) { /* close gave up waiting for us: s is ours to free */
+    if (s->orphaned) /* close gave up waiting for us: s is ours to free */
         aw__http_free(s);
-        return 0;
-    }
-    if (!s->closing && !s->managed) {
-        /* Cancelled without aw_http_session_close: the loop is shutting
-         * down with a session opened by hand still open (K4). A session
-         * of a with block is left to its exit, which always runs: freeing
-         * it here would pull it from under that exit. */
-        s->track.rec = NULL; /* its record stays: reported at loop close */
-        aw__http_detach_all(s);
-        aw__http_free(s);
-    }
+    else if (!s->closing && !s->managed)
+        aw__http_abandon(s); /* a session of a with block is left to its exit */
+    aw__http_drivers--; /* last: aw__http_abandon counts this task as a driver */
     return 0;
 }
 
@@ -368,7 +410,7 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     s->epfd = -1;
     s->file = file;
     s->line = line;
-    s->timer_at = AW_NEVER;
+    s->timer_at = s->poll_at = AW_NEVER;
     if (opts)
         s->opts = *opts;
     s->opts.base_url = s->opts.ca_file = s->opts.protocols = NULL;

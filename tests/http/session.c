@@ -596,3 +596,190 @@ Test(http, E3_a_session_in_a_generator_never_closed_does_not_hold_the_shutdown,
     cr_assert(strstr(buf, "session_in_gen"), "named: %s", buf);
     cr_assert_null(strstr(buf, "aw__http_driver"), "no driver outlived the shutdown: %s", buf);
 }
+
+/* ---- a session opened by hand, at loop shutdown (decision 2, K4) ---- */
+
+/* A task (not main) opens a session by hand and closes it in a cleanup
+ * (an exit stack's callback), after a last request on it; the main task
+ * returns while that task still runs. The shutdown cancels the task and
+ * the session's driver, in either order; the cleanup is not reached by
+ * the cancel (decision 2), so its request and its close must work: the
+ * driver serves until the close. Before, the driver, cancelled, took the
+ * session for one nobody would close, freed it, and the cleanup then
+ * used it (a heap use after free: the ASan build shows it). */
+static long bye_len = 1;
+static int bye_closed = 1, bye_ready;
+static int bye_close(void *arg) {
+    aw_http_session_t *s = arg;
+    bye_len = -1;
+    aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+        const char *t;
+        bye_len = aw_http_response_text(r, 0, &t, NULL);
+    }
+    aw_err_clear(); /* the block's pending -ECANCELED is not ours */
+    bye_closed = aw_http_session_close(s);
+    return 0;
+}
+static int bye_holder(void *arg) {
+    (void)arg;
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_callback(st, bye_close, s), 0);
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        bye_ready = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int t_bye_at_shutdown(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_spawn(NULL, bye_holder, NULL, NULL), 0);
+    while (!bye_ready)
+        aw_sleep_ms(1);
+    return 0; /* the holder still has the session open */
+}
+Test(http, decision2_a_hand_opened_session_closed_by_a_cleanup_at_shutdown_works,
+     .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    int rc = aw_main(t_bye_at_shutdown, NULL);
+    cr_assert_eq(bye_len, 30, "the cleanup's GET: %ld", bye_len);
+    cr_assert_eq(bye_closed, 0);
+    cr_assert_eq(rc, 0, "closed, so not reported (K4)");
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* An exit running at the shutdown opens a session by hand, makes its
+ * request and closes it: the session's driver, spawned into the root
+ * group the shutdown already cancelled, must serve until the close.
+ * Before, it freed the session at once, under the exit's request. */
+static long hand_exit_len = 1;
+static int hand_exit_closed = 1;
+static int hand_report_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    hand_exit_len = -1;
+    aw_http_session_t *s;
+    if (aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}) < 0)
+        return aw_status();
+    aw_with (aw_http_response_t *r, aw_http_get(s, "/index.html")) {
+        const char *t;
+        hand_exit_len = aw_http_response_text(r, 0, &t, NULL);
+    }
+    hand_exit_closed = aw_http_session_close(s);
+    return 0;
+}
+static const aw_cm_type_t hand_report_type = {"report", logout_enter, hand_report_exit, 0,
+                                              AW_SEC(5)};
+static int hand_report_ready;
+static int hand_report_holder(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&hand_report_type, NULL)) {
+        hand_report_ready = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int t_hand_session_in_exit(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_spawn(NULL, hand_report_holder, NULL, NULL), 0);
+    while (!hand_report_ready)
+        aw_sleep_ms(1);
+    return 0;
+}
+Test(http, decision2_a_session_opened_by_hand_in_an_exit_at_loop_shutdown_works,
+     .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    int rc = aw_main(t_hand_session_in_exit, NULL);
+    cr_assert_eq(hand_exit_len, 30, "the exit's GET: %ld", hand_exit_len);
+    cr_assert_eq(hand_exit_closed, 0);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* A session opened by hand and never closed, while another task's
+ * cleanup still runs at the shutdown (and does not close it): it is
+ * still reported at loop close, its connections closed and its memory
+ * freed (the ASan build's leak check), once that cleanup is over, not
+ * after the driver's whole service for the exits (10 s): the shutdown
+ * grace here (3 s) would list the driver as still alive. */
+static int slow_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    aw_sleep(AW_MS(100)); /* a cleanup that takes a while (shielded: decision 2) */
+    return 0;
+}
+static const aw_cm_type_t slow_type = {"slow", logout_enter, slow_exit, 0, AW_SEC(5)};
+static int slow_ready;
+static int slow_holder(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&slow_type, NULL)) {
+        slow_ready = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int t_unclosed_beside_a_cleanup(void *arg) {
+    (void)arg;
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    cr_assert_eq(aw_spawn(NULL, slow_holder, NULL, NULL), 0);
+    while (!slow_ready)
+        aw_sleep_ms(1);
+    return 0; /* s never closed */
+}
+Test(http, K4_an_unclosed_session_is_reported_once_the_cleanups_at_shutdown_end,
+     .init = start_nginx, .fini = stop_all, .timeout = 60) {
+    cr_redirect_stderr();
+    int fds = aw_test_fds();
+    aw_loop_opts_t o = {.shutdown_grace = AW_SEC(3)};
+    int rc = aw_main_opts(&o, t_unclosed_beside_a_cleanup, NULL);
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[8192] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    cr_assert_eq(rc, -EBUSY, "reported: %s", buf);
+    cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
+    cr_assert_null(strstr(buf, "still alive"), "no task outlived the shutdown: %s", buf);
+    cr_assert_eq(aw_test_fds(), fds, "its connections were closed anyway");
+}
+
+/* The same cleanup, closing its session opened by hand only after the
+ * driver's service for the exits (10 s) is over: the driver closed the
+ * session's connections and left it to that close, which frees it (no
+ * report: it was closed). Freeing it when the service ended would have
+ * pulled it from under the close (a use after free under ASan). */
+static int late_closed = 1, late_ready;
+static int late_exit(void *self, const aw_err_t *err) {
+    (void)err;
+    aw_sleep(AW_MS(10500)); /* past AW__HTTP_LINGER (src/http/http.h) */
+    late_closed = aw_http_session_close(self);
+    return 0;
+}
+static const aw_cm_type_t late_type = {"late close", logout_enter, late_exit, 0, AW_SEC(20)};
+static int late_holder(void *arg) {
+    (void)arg;
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    aw_with (aw_cm(&late_type, s)) {
+        late_ready = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int t_late_close(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_spawn(NULL, late_holder, NULL, NULL), 0);
+    while (!late_ready)
+        aw_sleep_ms(1);
+    return 0;
+}
+Test(http, decision2_a_hand_opened_session_closed_after_the_drivers_service_is_freed_once,
+     .init = start_nginx, .fini = stop_all, .timeout = 60) {
+    int fds = aw_test_fds();
+    int rc = aw_main(t_late_close, NULL);
+    cr_assert_eq(late_closed, 0);
+    cr_assert_eq(rc, 0, "closed, so not reported (K4)");
+    cr_assert_eq(aw_test_fds(), fds);
+}
