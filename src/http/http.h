@@ -33,6 +33,9 @@
  * are still alive (no task's end wakes it): the delay it adds to a
  * shutdown, at most. */
 #define AW__HTTP_LINGER_POLL AW_MS(1)
+/* How long the driver pauses when its wait for the epoll fd failed
+ * (no memory) before it tries again. */
+#define AW__HTTP_RETRY AW_MS(1)
 #define AW__HTTP_SPARE 64                 /* response records (and their easy handles) kept */
 #define AW__HTTP_KEEP_SMALL ((size_t)16 << 10) /* a reused record keeps a header or body
                                                   buffer up to this size */

@@ -280,6 +280,21 @@ static int aw__http_others(void) {
     return st.tasks > aw__http_drivers;
 }
 
+/* Let the loop go round (its timers and fds) until at, at the latest:
+ * 0, or -ECANCELED. Without memory to arm the timer, a plain yield: not
+ * the driver's end. */
+static int aw__http_pause(aw_ns_t at) {
+    int rc = aw_sleep_until(at);
+    if (rc == -ECANCELED)
+        return rc;
+    if (rc < 0) {
+        aw_err_clear();
+        if (aw_yield() < 0)
+            return -ECANCELED;
+    }
+    return 0;
+}
+
 /* The driver's loop, until the session closes or the driver is cancelled;
  * after the shutdown (s->lingering), also once no other task can still
  * use the session. */
@@ -308,14 +323,8 @@ static void aw__http_drive(aw_http_session_t *s) {
              * runs), each batch up to megabytes of curl's reading: a
              * reader's 5 ms deadline fired only once a 64 MiB body was in,
              * and its wait returned the body instead (SEMANTICS G1). */
-            int rc = aw_sleep_until(aw_now());
-            if (rc == -ECANCELED)
+            if (aw__http_pause(aw_now()) < 0)
                 break;
-            if (rc < 0) { /* no memory to arm the timer: a plain yield, not the end */
-                aw_err_clear();
-                if (aw_yield() < 0)
-                    break;
-            }
             continue;
         }
         if (s->timer_at <= aw_now()) {
@@ -332,8 +341,21 @@ static void aw__http_drive(aw_http_session_t *s) {
             aw_fd_wait(s->epfd, AW_READ);
             s->drv_scope = NULL;
         }
-        if (aw_status() == -ECANCELED)
+        int rc = aw_status();
+        if (rc == -ECANCELED)
             break; /* the session closes, or the loop shuts down */
+        if (rc < 0) {
+            /* The wait failed without suspending (no memory for the loop's
+             * fd table to reach the epoll fd, or for the deadline's timer),
+             * and would fail so again at once: the driver spun, and no
+             * other task ran again, while each failure chained one more
+             * error record. The error is the driver's own: cleared; it
+             * pauses, then tries again (curl's sockets are polled at each
+             * turn meanwhile). */
+            aw_err_clear();
+            if (aw__http_pause(aw_now() + AW__HTTP_RETRY) < 0)
+                break;
+        }
     }
 }
 

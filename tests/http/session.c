@@ -6,9 +6,13 @@
  * has no response left open. */
 #include "http/common.h"
 
+#include <awith/alloc.h>
 #include <awith/exitstack.h>
 #include <awith/gencm.h>
 #include <criterion/redirect.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static int t_keepalive(void *arg) {
     aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
@@ -781,5 +785,42 @@ Test(http, decision2_a_hand_opened_session_closed_after_the_drivers_service_is_f
     int rc = aw_main(t_late_close, NULL);
     cr_assert_eq(late_closed, 0);
     cr_assert_eq(rc, 0, "closed, so not reported (K4)");
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* ---- the driver's wait without memory ---- */
+
+/* The driver's wait for its epoll fd fails when the loop's fd table
+ * cannot grow to that fd (no memory: the allocator table, N1, refuses
+ * every realloc here). It must neither spin (it never suspended: no other
+ * task ran again, the loop hung) nor keep the error pending (each try
+ * chained one more record), and it must serve once memory is back. */
+static volatile int no_realloc;
+static void *t_malloc(size_t n) { return malloc(n); }
+static void *t_calloc(size_t n, size_t k) { return calloc(n, k); }
+static void t_free(void *p) { free(p); }
+static void *t_realloc(void *p, size_t n) { return no_realloc ? NULL : realloc(p, n); }
+static int t_wait_without_memory(void *arg) {
+    (void)arg;
+    int fill[80], nfill = 0;
+    while (nfill < 80) /* the session's epoll fd beyond the fd table's first 64 */
+        fill[nfill++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    no_realloc = 1; /* the driver has not run yet: its first wait fails */
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(aw_yield(), 0);
+    no_realloc = 0;
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    aw_http_session_close(s);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    return aw_status();
+}
+Test(http, N1_a_drivers_wait_without_memory_lets_the_loop_run_and_serves_after,
+     .init = start_nginx, .fini = stop_all) {
+    cr_assert_eq(aw_allocator_set(t_malloc, t_realloc, t_calloc, t_free), 0);
+    int fds = aw_test_fds();
+    aw_test_run(t_wait_without_memory, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
