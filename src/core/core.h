@@ -104,6 +104,11 @@ struct aw__core {
     aw_group_t root;              /* the loop's root group (no owner) */
     aw__list_t tasks;             /* live tasks (aw_task_t.live) */
     size_t ntasks;
+    /* of them, those of a layer above that only serve the others (an HTTP
+     * session's driver, src/http/session.c): after the shutdown's cancel
+     * they serve while other tasks live, which alone can still need them.
+     * Per loop: one left alive at a loop's close counts in no other. */
+    size_t nservants;
     uint64_t next_id;
     aw_task_t *main;              /* aw_main's task */
     /* trace hook (src/core/trace.c): NULL when unset */

@@ -24,8 +24,8 @@
  * on the loop's thread, and tasks switch only at suspension points, never
  * inside a curl call, so the multi handle is never re-entered. */
 #include "http.h"
+#include "../core/core.h" /* the loop's count of tasks */
 
-#include <awith/loop.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,16 +268,12 @@ void aw__http_after(aw_http_session_t *s) {
 
 /* ---- the driver ---- */
 
-/* Session drivers alive on this thread's loop (a thread runs one loop):
- * at the shutdown, they are the tasks that will not close a session. */
-static __thread size_t aw__http_drivers;
-
-/* Are tasks other than session drivers alive in the loop? After the
- * shutdown's cancel, only they can still use a session or close it. */
+/* Are tasks other than session drivers (the loop's servants, core.h)
+ * alive in the loop? After the shutdown's cancel, only they can still use
+ * a session or close it. */
 static int aw__http_others(void) {
-    aw_loop_stats_t st;
-    aw_loop_stats(&st);
-    return st.tasks > aw__http_drivers;
+    struct aw__core *c = aw__loop_tls->core;
+    return c->ntasks > c->nservants;
 }
 
 /* Let the loop go round (its timers and fds) until at, at the latest:
@@ -381,7 +377,7 @@ static void aw__http_abandon(aw_http_session_t *s) {
 
 static int aw__http_driver(void *arg) {
     aw_http_session_t *s = arg;
-    aw__http_drivers++;
+    aw__loop_tls->core->nservants++;
     aw__http_drive(s); /* until the session closes, or the loop shuts down */
     aw_err_clear();
     if (!s->closing) {
@@ -408,7 +404,7 @@ static int aw__http_driver(void *arg) {
         aw__http_free(s);
     else if (!s->closing && !s->managed)
         aw__http_abandon(s); /* a session of a with block is left to its exit */
-    aw__http_drivers--; /* last: aw__http_abandon counts this task as a driver */
+    aw__loop_tls->core->nservants--; /* last: aw__http_abandon counts this task as one */
     return 0;
 }
 
