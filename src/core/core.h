@@ -100,6 +100,19 @@ struct aw_task {
     aw_scope_t xshield;
 };
 
+/* Something a layer above leaves for its loop's close to finish (an HTTP
+ * session nobody closed, with tasks still alive that might have:
+ * src/http/session.c): embedded in it, no allocation. fn runs once the
+ * loop's tasks are done or given up on, before the report of resources
+ * left open; it is off the list when it runs. */
+typedef struct aw__atclose {
+    struct aw__atclose *prev, *next;
+    void (*fn)(struct aw__atclose *a);
+    bool linked;
+} aw__atclose_t;
+void aw__atclose_add(aw__atclose_t *a);    /* to the current loop's list */
+void aw__atclose_remove(aw__atclose_t *a); /* a no-op when not on it */
+
 struct aw__core {
     aw_group_t root;              /* the loop's root group (no owner) */
     aw__list_t tasks;             /* live tasks (aw_task_t.live) */
@@ -109,6 +122,7 @@ struct aw__core {
      * they serve while other tasks live, which alone can still need them.
      * Per loop: one left alive at a loop's close counts in no other. */
     size_t nservants;
+    aw__atclose_t *atclose;       /* see aw__atclose_t */
     uint64_t next_id;
     aw_task_t *main;              /* aw_main's task */
     /* trace hook (src/core/trace.c): NULL when unset */

@@ -142,6 +142,38 @@ static void aw__report_alive(aw_loop_t *l, const char *why) {
     aw__log_end(l, &b);
 }
 
+void aw__atclose_add(aw__atclose_t *a) {
+    struct aw__core *c = aw__loop_tls->core;
+    a->prev = NULL;
+    a->next = c->atclose;
+    if (c->atclose)
+        c->atclose->prev = a;
+    c->atclose = a;
+    a->linked = true;
+}
+
+void aw__atclose_remove(aw__atclose_t *a) {
+    if (!a->linked)
+        return;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        aw__loop_tls->core->atclose = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    a->linked = false;
+}
+
+/* What layers above left for the close (aw__atclose_t): no task runs
+ * any more, so nothing of theirs can be in use. */
+static void aw__atclose_run(struct aw__core *c) {
+    while (c->atclose) {
+        aw__atclose_t *a = c->atclose;
+        aw__atclose_remove(a);
+        a->fn(a);
+    }
+}
+
 static void aw__report_err(aw_loop_t *l, const char *what, const aw_err_t *e) {
     aw__logbuf_t b;
     FILE *f = aw__log_begin(&b);
@@ -232,6 +264,7 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
         if (rc == 0)
             rc = -EBUSY;
     }
+    aw__atclose_run(l->core);
     /* Resources left open (SEMANTICS (c) 16, issue 10 item 9): each is
      * named with who opened it, and the loop did not close cleanly. */
     if (aw__track_report(l) && rc == 0)

@@ -5,6 +5,7 @@
 #define AW_HTTP_PRIV_H
 
 #include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
+#include "../core/core.h"  /* the loop's count of tasks, its close (session.c) */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
@@ -128,6 +129,7 @@ struct aw_http_session {
     uint8_t orphaned;              /* close could not await the driver: it frees s */
     uint8_t lingering;             /* the driver serves after the loop's shutdown */
     aw_track_t track;              /* reported at loop close if never closed */
+    aw__atclose_t atclose;         /* left by its driver for the loop's close to free */
     int cb_err;                    /* why our socket callback refused curl (-errno) */
 };
 

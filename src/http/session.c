@@ -24,7 +24,6 @@
  * on the loop's thread, and tasks switch only at suspension points, never
  * inside a curl call, so the multi handle is never re-entered. */
 #include "http.h"
-#include "../core/core.h" /* the loop's count of tasks */
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -220,6 +219,7 @@ void aw__http_urls_free(aw_http_session_t *s) {
 }
 
 static void aw__http_free(aw_http_session_t *s) {
+    aw__atclose_remove(&s->atclose); /* closed after all (aw__http_abandon) */
     if (s->multi)
         curl_multi_cleanup(s->multi); /* closes the pooled connections */
     for (size_t i = 0; i < s->nspare; i++)
@@ -355,12 +355,23 @@ static void aw__http_drive(aw_http_session_t *s) {
     }
 }
 
+/* Nobody closed s: freed, its record left for the report (K4). */
+static void aw__http_free_unclosed(aw_http_session_t *s) {
+    s->track.rec = NULL;
+    aw__http_free(s);
+}
+
+static void aw__http_at_close(aw__atclose_t *a) {
+    aw__http_free_unclosed(aw__container(a, aw_http_session_t, atclose));
+}
+
 /* The loop shuts down and nobody closed s, a session opened by hand: its
  * transfers end and its connections close now; its record stays,
  * reported at loop close (K4). Once no other task is alive, none can
  * close it any more: it is freed. A task still alive (its cleanup outran
  * the driver's service) may still close it, and that close frees it:
- * freeing it here would pull it from under that close. */
+ * freeing it here would pull it from under that close. If none does,
+ * the loop's close frees it, when no task runs any more. */
 static void aw__http_abandon(aw_http_session_t *s) {
     s->closing = 1;
     aw__http_detach_all(s);
@@ -369,10 +380,11 @@ static void aw__http_abandon(aw_http_session_t *s) {
             curl_multi_cleanup(s->multi);
         s->multi = NULL;
         s->stopped = 1; /* its close has nothing left to do but free it */
+        s->atclose.fn = aw__http_at_close;
+        aw__atclose_add(&s->atclose);
         return;
     }
-    s->track.rec = NULL; /* its record stays: reported at loop close */
-    aw__http_free(s);
+    aw__http_free_unclosed(s);
 }
 
 static int aw__http_driver(void *arg) {

@@ -846,3 +846,77 @@ Test(http, decision2_a_cleanups_session_is_served_after_a_loop_closed_with_a_dri
     cr_assert_eq(rc, 0, "closed, so not reported (K4)");
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* A session opened by hand that nobody closes, while a cleanup outruns
+ * the driver's service at the shutdown (10 s) and ends without closing
+ * it: reported (K4), and freed by the loop's close, once no task can use
+ * it any more. Every block of the allocator table (N1) is back when
+ * aw_main returns. Before, the driver left it for a close that never
+ * came: the session leaked. */
+static _Atomic long live_blocks;
+static void *n_malloc(size_t n) {
+    void *p = malloc(n);
+    if (p)
+        live_blocks++;
+    return p;
+}
+static void *n_calloc(size_t n, size_t k) {
+    void *p = calloc(n, k);
+    if (p)
+        live_blocks++;
+    return p;
+}
+static void n_free(void *p) {
+    if (p)
+        live_blocks--;
+    free(p);
+}
+static void *n_realloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    if (!p && q)
+        live_blocks++;
+    else if (p && !q && n == 0)
+        live_blocks--;
+    return q;
+}
+static int never_ready;
+static int never_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    aw_sleep(AW_MS(10500)); /* past AW__HTTP_LINGER (src/http/http.h) */
+    return 0;                /* and the session is never closed */
+}
+static const aw_cm_type_t never_type = {"never closes", logout_enter, never_exit, 0, AW_SEC(20)};
+static int never_holder(void *arg) {
+    (void)arg;
+    aw_http_session_t *s;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    aw_with (aw_cm(&never_type, NULL)) {
+        never_ready = 1;
+        aw_sleep(AW_SEC(60)); /* cancelled by the shutdown */
+    }
+    return 0;
+}
+static int t_never_closed(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_spawn(NULL, never_holder, NULL, NULL), 0);
+    while (!never_ready)
+        aw_sleep_ms(1);
+    return 0;
+}
+Test(http, K4_a_session_nobody_closes_is_freed_by_the_loops_close_after_a_long_cleanup,
+     .init = start_nginx, .fini = stop_all) {
+    cr_assert_eq(aw_allocator_set(n_malloc, n_realloc, n_calloc, n_free), 0);
+    cr_redirect_stderr();
+    int fds = aw_test_fds();
+    int rc = aw_main(t_never_closed, NULL);
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    cr_assert_eq(rc, -EBUSY, "reported: %s", buf);
+    cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
+    cr_assert_eq(aw_test_fds(), fds, "its connections were closed");
+    cr_assert_eq(live_blocks, 0, "%ld blocks of the library never came back", (long)live_blocks);
+}
