@@ -67,7 +67,8 @@
  * place it was opened. The cleanups still running at the shutdown
  * (exits, exit-stack callbacks) may use a session and close it: the
  * driver serves until no other task is alive, 10 s at most; a session
- * closed later has no connections left, but its close still frees it. */
+ * closed later has no connections left, but its close still frees it,
+ * and one never closed is freed when the loop closes. */
 #ifndef AWITH_HTTP_H
 #define AWITH_HTTP_H
 
