@@ -1,7 +1,10 @@
 /* tests for src/cm/exitstack.c (SEMANTICS D). */
 #include "testutil.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static char log_[512];
 static void note(const char *s) {
