@@ -502,18 +502,22 @@ int aw_file_lines_gen(aw_gen_t *g, void *arg) {
             char *nl = memchr(buf + start, '\n', end - start);
             if (!nl && eof && start == end)
                 break;
+            /* the limit is the line's (its newline apart), checked on
+             * every line and on a partial one as it grows: the buffer's
+             * size only bounds it by powers of two */
+            size_t text = nl ? (size_t)(nl - (buf + start)) : end - start;
+            if (text > max) {
+                rc = aw_raise(-EMSGSIZE, "read lines of %s: line %zu is longer than %zu bytes",
+                              a->path, line.lineno + 1, max);
+                break;
+            }
             if (!nl && !eof) {
                 if (start > 0) { /* move the partial line to the front */
                     memmove(buf, buf + start, end - start);
                     end -= start;
                     start = 0;
                 }
-                if (end == cap) {
-                    if (cap >= max) {
-                        rc = aw_raise(-EMSGSIZE, "read lines of %s: line %zu is longer than %zu bytes",
-                                      a->path, line.lineno + 1, max);
-                        break;
-                    }
+                if (end == cap) { /* cap <= max here: the partial line fills it */
                     char *nb = aw__realloc(buf, cap * 2 + 1);
                     if (!nb) {
                         rc = aw_raise(-ENOMEM, "read lines of %s: out of memory", a->path);
