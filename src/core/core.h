@@ -205,6 +205,11 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
         return t->err->code;
     return st;
 }
+/* The status of task t whose function returned st, as the task ends
+ * with it: K5 (a late exit error), then M6 (locks still held are released
+ * and reported, -EOWNERDEAD). Call once the function's work is over (its
+ * entry, or a trampoline that must publish the status it ends with). */
+int aw__task_end_status(aw_task_t *t, int st);
 /* Move from's pending errors onto to's, renumbered as raised now in to. */
 void aw__err_move(aw_task_t *to, aw_task_t *from);
 /* The same for a detached chain e (owned: it becomes to's). */

@@ -1,7 +1,7 @@
 /* gather.c: the children's results on task groups (awith/gather.h). A
  * child is an ordinary group child whose task function is a trampoline:
- * it calls fn(arg, &slot->value) and writes the task's status (K5
- * included) into the caller's slot before the task ends, so the group's
+ * it calls fn(arg, &slot->value) and writes the task's status (K5 and
+ * M6 included) into the caller's slot before the task ends, so the group's
  * rules (cancel the rest on the first failure, collect the failures)
  * apply unchanged and every slot is filled by the time the group is left.
  * No malloc: the slot holds the call. */
@@ -11,7 +11,9 @@
 
 static int aw__result_run(void *p) {
     aw_result_t *r = p;
-    int st = aw__task_status(aw__task_cur(), r->fn(r->arg, &r->value));
+    /* the status the task will end with, locks left held included (M6):
+     * the slot must say what the group error says */
+    int st = aw__task_end_status(aw__task_cur(), r->fn(r->arg, &r->value));
     r->status = st;
     return st;
 }

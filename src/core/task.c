@@ -166,13 +166,7 @@ int aw_checkpoint(void) {
 
 /* ---- life cycle ---- */
 
-static void aw__task_entry(void *p) {
-    aw_task_t *t = p;
-    aw_loop_t *l = t->loop;
-    aw__loop_after_switch(l);
-    t->state = AW__T_RUNNING;
-    int st = t->fn(t->arg);
-    aw__task_stack_check(t);
+int aw__task_end_status(aw_task_t *t, int st) {
     st = aw__task_status(t, st); /* SEMANTICS K5 */
     /* SEMANTICS M6: locks still held are released now, and reported */
     if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
@@ -180,6 +174,17 @@ static void aw__task_entry(void *p) {
         if (rc < 0)
             st = rc;
     }
+    return st;
+}
+
+static void aw__task_entry(void *p) {
+    aw_task_t *t = p;
+    aw_loop_t *l = t->loop;
+    aw__loop_after_switch(l);
+    t->state = AW__T_RUNNING;
+    int st = t->fn(t->arg);
+    aw__task_stack_check(t);
+    st = aw__task_end_status(t, st);
     if (st < 0) {
         if (!t->err || t->err->code != st) {
             t->auto_err = !t->err;

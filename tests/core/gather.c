@@ -266,3 +266,24 @@ static int sl_main(void *arg) {
 Test(gather, I2_J2_a_failure_cancels_a_lock_holder_and_its_waiter_and_the_lock_ends_free) {
     aw_test_run(sl_main, NULL, 0);
 }
+
+/* A child that returns 0 still holding a lock ends with -EOWNERDEAD (M6):
+ * its slot says so too, as the group error does (gather.h: the slot's
+ * status is the child's task status). */
+static aw_lock_t kept = AW_LOCK_INIT("kept");
+static int keeps_lock(void *arg, void **value) {
+    *value = (void *)7;
+    return aw_lock_acquire(&kept);
+}
+static int kl_main(void *arg) {
+    aw_result_t r[] = {AW_RESULT(keeps_lock, NULL)};
+    cr_assert_eq(aw_gather(r, 1), -AW_EGROUP);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->members->code, -EOWNERDEAD, "%s", e->members->msg);
+    cr_assert_eq(r[0].status, -EOWNERDEAD, "the slot says %d, the group error EOWNERDEAD",
+                 r[0].status);
+    cr_assert_eq(r[0].value, (void *)7, "what the child stored is kept");
+    aw_err_clear();
+    return 0;
+}
+Test(gather, M6_a_child_ending_with_a_lock_held_has_its_slot_say_so) { aw_test_run(kl_main, NULL, 0); }
