@@ -79,7 +79,8 @@ AW_API int aw_pool_discard(aw_pool_t *p, void *item);
  * -EBUSY with a record listing each item still out, with where and by
  * which task it was acquired; the pool then frees itself when the last of
  * them is released (and, either way, not before every task still inside
- * aw_pool_acquire, a waiter told -ESHUTDOWN, has left it). Suspends; not
+ * aw_pool_acquire, a waiter told -ESHUTDOWN, has left it); one never
+ * released is reported at loop close, like an open resource (M9). Suspends; not
  * a cancellation point (shielded). */
 AW_API int aw_pool_close(aw_pool_t *p, aw_ns_t grace);
 

@@ -89,7 +89,10 @@ static int size(const aw_pool_t *p) { return p->idle.n + p->busy.n + p->opening;
 
 static const char *pname(const aw_pool_t *p) { return p->ops->name ? p->ops->name : "pool"; }
 
-static void pool_free(aw_pool_t *p) { aw__free(p); }
+static void pool_free(aw_pool_t *p) {
+    aw_track_close(&p->track); /* an orphan's items are all back (M9) */
+    aw__free(p);
+}
 
 /* Nothing out any more after close: wake the closer, or free an orphan
  * (once no acquire still runs: a waiter told of the close, or one undoing
@@ -447,6 +450,12 @@ int aw_pool_close(aw_pool_t *p, aw_ns_t grace) {
         }
         int out = p->busy.n, opening = p->opening;
         p->orphaned = true; /* freed by the last release */
+        /* until then its items are open resources like any other: one
+         * never given back is reported at loop close (SEMANTICS M9) */
+        const aw__pent_t *first = pent(p->busy.l.head);
+        aw_track_open(&p->track, "pool", "%s: %d item(s) not given back after close, one "
+                      "taken at %s:%d", pname(p), out, first && first->file ? first->file : "?",
+                      first ? first->line : 0);
         return aw_raise(-EBUSY, "%s closed with %d item(s) still in use and %d being opened%s", pname(p),
                         out, opening, list);
     }

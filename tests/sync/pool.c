@@ -412,6 +412,26 @@ Test(pool, M9_a_pool_left_open_is_reported_at_loop_close) {
     cr_assert(strstr(err, "pool 'testpool' was never closed"), "stderr: %s", err);
 }
 
+/* A pool closed while an item is out, the item never given back: close
+ * said -EBUSY, but the item (a connection) stays open for good; loop close
+ * reports it too, and aw_main fails (M9: a pool with items out). The
+ * pool stays reachable from here, as in the test above. */
+static int never_returned(void *arg) {
+    cr_assert_eq(aw_pool_open(&leaked_pool, &ops, &leaked_res, &(aw_pool_opts_t){.max = 2}), 0);
+    void *it;
+    cr_assert_eq(aw_pool_acquire(leaked_pool, &it, AW_NEVER), 0);
+    cr_assert_eq(aw_pool_close(leaked_pool, 0), -EBUSY);
+    aw_err_clear();
+    return 0;
+}
+Test(pool, M9_an_item_never_given_back_to_a_closed_pool_is_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(never_returned, NULL, err, sizeof err), -EBUSY, "stderr: %s", err);
+    cr_assert(strstr(err, "pool 'testpool"), "stderr: %s", err);
+    cr_assert(strstr(err, "not given back after close"), "stderr: %s", err);
+    cr_assert(strstr(err, "pool.c:"), "names where it was acquired: %s", err);
+}
+
 /* A close that frees the pool while a task is still inside acquire: a
  * waiter told -ESHUTDOWN that has yet to run (close with no grace), or an
  * acquirer whose deadline cuts its check after close orphaned the pool.
