@@ -22,6 +22,8 @@ static int aw__gen_settle(aw_gen_t *g, aw_task_t *u) {
     bool closing = g->resume == -AW_ECLOSED;
     if (st == -AW_ECLOSED && closing)
         st = 0; /* the answer to close: a clean finish */
+    if (st > 0)
+        st = 0; /* a count or a flag returned: finished, not one more item (E6) */
     if (st < 0)
         aw__err_move(u, d);
     aw__task_release(d);

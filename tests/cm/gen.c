@@ -159,6 +159,33 @@ static int e6(void *arg) {
 }
 Test(gen, E6_next_after_close_is_exhausted_and_close_is_idempotent) { aw_test_run(e6, NULL, 0); }
 
+/* A generator's function that ends returning a positive value (a byte
+ * count, a flag) has finished: neither a phantom last item for aw_for (the
+ * previous value again, or NULL before any yield) nor a result of
+ * aw_gen_next outside its 1 / 0 / error contract. */
+static int ends_positive(aw_gen_t *g, void *arg) {
+    static int x = 42;
+    if ((intptr_t)arg != 3 && aw_gen_yield(g, &x) < 0)
+        return 0;
+    return (int)(intptr_t)arg;
+}
+static int e6_positive(void *arg) {
+    int n = 0;
+    aw_for (int *v, aw_gen(ends_positive, (void *)1)) n++;
+    cr_assert_eq(n, 1, "one item yielded, %d seen", n);
+    cr_assert_eq(aw_status(), 0);
+    n = 0;
+    aw_for (int *v, aw_gen(ends_positive, (void *)3)) n++; /* never yields */
+    cr_assert_eq(n, 0, "no item yielded, %d seen", n);
+    aw_gen_t g = AW_GEN_INIT(ends_positive, (void *)5);
+    void *v;
+    cr_assert_eq(aw_gen_next(&g, &v), 1);
+    cr_assert_eq(aw_gen_next(&g, &v), 0, "finished: exhausted");
+    cr_assert_eq(aw_gen_next(&g, &v), 0);
+    return 0;
+}
+Test(gen, E6_a_generator_ending_with_a_positive_value_is_exhausted) { aw_test_run(e6_positive, NULL, 0); }
+
 static int stubborn(aw_gen_t *g, void *arg) {
     int x = 0;
     for (int i = 0; i < 3; i++)
