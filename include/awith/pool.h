@@ -90,7 +90,9 @@ AW_API void aw_pool_stats(const aw_pool_t *p, aw_pool_stats_t *out);
 
 /* Acquire as a manager: enter acquires, exit releases.
  *   aw_with (conn_t *c, aw_pool_item(pool)) { ... }
- *   aw_with (conn_t *c, aw_pool_item_timeout(pool, AW_MS(100))) { ... } */
+ *   aw_with (conn_t *c, aw_pool_item_timeout(pool, AW_MS(100))) { ... }
+ * An item the block gives back itself (aw_pool_discard when it broke, or
+ * aw_pool_release) is not given back again by the exit. */
 typedef struct aw_pool_use {
     aw_pool_t *pool;
     aw_ns_t timeout;         /* relative; AW_NEVER */

@@ -34,6 +34,7 @@ struct aw__pent {
     const char *file;          /* where it was acquired */
     int line;
     const char *task;
+    aw_pool_use_t *use;        /* the aw_pool_item block holding it; NULL: by hand */
 };
 
 typedef struct { aw__list_t l; int n; } aw__plist_t;
@@ -173,6 +174,7 @@ static void trim(aw_pool_t *p) {
 static aw__pent_t *mark(aw__pent_t *e, const char *file, int line) {
     e->file = file;
     e->line = line;
+    e->use = NULL;
     aw_task_t *t = aw__task_self();
     e->task = t ? aw_task_name(t) : "?";
     return e;
@@ -298,8 +300,8 @@ static int timed_out(aw_pool_t *p) {
                     e ? e->file : "", e ? e->line : 0, e ? e->task : "");
 }
 
-int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *file, int line) {
-    *item = NULL;
+static int acquire_entry(aw_pool_t *p, aw__pent_t **out, aw_ns_t deadline, const char *file, int line) {
+    *out = NULL;
     int rc = aw_checkpoint(); /* a cancellation point even when an item is free */
     if (rc < 0)
         return rc;
@@ -323,8 +325,25 @@ int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *fi
         return rc;
     }
     p->st.acquired++;
-    *item = mark(e, file, line)->item;
+    *out = mark(e, file, line);
     return 0;
+}
+
+int aw__pool_acquire(aw_pool_t *p, void **item, aw_ns_t deadline, const char *file, int line) {
+    aw__pent_t *e;
+    int rc = acquire_entry(p, &e, deadline, file, line);
+    *item = rc < 0 ? NULL : e->item;
+    return rc;
+}
+
+/* The entry leaves the busy list: a block that held it has nothing left
+ * to give back, so its exit cannot release the item a second time, nor a
+ * new item that came to have the same address (K2, K6). */
+static void unhold(aw__pent_t *e) {
+    if (e->use) {
+        e->use->item = NULL;
+        e->use = NULL;
+    }
 }
 
 /* Linear, but the busy list is at most `max` long and the latest acquired
@@ -340,6 +359,7 @@ int aw_pool_release(aw_pool_t *p, void *item) {
     aw__pent_t *e = find_busy(p, item);
     if (!e)
         return aw_raise(-EINVAL, "%s: release of an item that is not in use from this pool", pname(p));
+    unhold(e);
     if (!p->closed && p->ops->usable && !p->ops->usable(p->ctx, item)) {
         pl_del(&p->busy, e);
         drop(p, e);
@@ -375,6 +395,7 @@ int aw_pool_discard(aw_pool_t *p, void *item) {
     aw__pent_t *e = find_busy(p, item);
     if (!e)
         return aw_raise(-EINVAL, "%s: discard of an item that is not in use from this pool", pname(p));
+    unhold(e);
     pl_del(&p->busy, e);
     drop(p, e);
     return 0;
@@ -479,12 +500,18 @@ void aw_pool_stats(const aw_pool_t *p, aw_pool_stats_t *out) {
 static int use_enter(void *self, void **out) {
     aw_pool_use_t *u = self;
     aw_ns_t dl = u->timeout == AW_NEVER ? AW_NEVER : aw_now() + u->timeout;
-    int rc = aw__pool_acquire(u->pool, &u->item, dl, u->file, u->line);
+    aw__pent_t *e;
+    int rc = acquire_entry(u->pool, &e, dl, u->file, u->line);
+    u->item = rc < 0 ? NULL : e->item;
+    if (rc == 0)
+        e->use = u; /* lives in the block until exit */
     *out = u->item;
     return rc;
 }
 static int use_exit(void *self, const aw_err_t *err) {
     aw_pool_use_t *u = self;
+    if (!u->item) /* given back inside the block (aw_pool_discard, aw_pool_release) */
+        return 0;
     return aw_pool_release(u->pool, u->item);
 }
 const aw_cm_type_t aw_pool_use_type = {"pool_item", use_enter, use_exit, 0, 0};

@@ -397,6 +397,60 @@ static int waiting_close(void *arg) {
 }
 POOL_TEST(close_waits_for_items_in_use_within_the_grace, waiting_close)
 
+/* aw_pool_discard inside the item's own block (docs/streams.md: "or give
+ * it back with aw_pool_discard"): the block's exit gives nothing back a
+ * second time. Items come from a LIFO free list, so the next item opened
+ * has the discarded one's address, as malloc often gives it: the exit
+ * must not release that item, which another task is using (K2, K6). */
+static long lifo_slots[4], *lifo_free[4];
+static int lifo_nfree, lifo_next;
+static int lifo_open(void *ctx, void **out) {
+    *out = lifo_nfree ? lifo_free[--lifo_nfree] : &lifo_slots[lifo_next++];
+    return 0;
+}
+static void lifo_close(void *ctx, void *item) { lifo_free[lifo_nfree++] = item; }
+static const aw_pool_ops_t lifo_ops = {"lifo", lifo_open, lifo_close};
+static aw_pool_t *dp;
+static void *holder_item;
+static aw_event_t holder_got = AW_EVENT_INIT, holder_done = AW_EVENT_INIT;
+static int holder_of_new(void *arg) {
+    aw_with (void *it, aw_pool_item(dp)) {
+        holder_item = it;
+        aw_event_set(&holder_got);
+        aw_event_wait(&holder_done);
+        aw_pool_stats_t s;
+        aw_pool_stats(dp, &s);
+        cr_assert_eq(s.in_use, 1, "the item this task holds is still in use (idle %d)", s.idle);
+    }
+    return aw_status();
+}
+static int discard_in_block(void *arg) {
+    cr_assert_eq(aw_pool_open(&dp, &lifo_ops, NULL, &(aw_pool_opts_t){.max = 2}), 0);
+    aw_with (void *it, aw_pool_item(dp)) {
+        cr_assert_eq(aw_pool_discard(dp, it), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (void *it, aw_pool_item(dp)) {
+            cr_assert_eq(aw_pool_discard(dp, it), 0);
+            aw_spawn(g, holder_of_new, NULL, NULL);
+            aw_event_wait(&holder_got);
+            cr_assert_eq(holder_item, it, "the test's premise: the address is reused");
+        }
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+        aw_event_set(&holder_done);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    aw_pool_stats_t s;
+    aw_pool_stats(dp, &s);
+    cr_assert_eq(s.in_use, 0);
+    cr_assert_eq(s.idle, 1);
+    cr_assert_eq(s.destroyed, 2);
+    cr_assert_eq(aw_pool_close(dp, 0), 0);
+    return 0;
+}
+POOL_TEST(K2_an_item_discarded_in_its_block_is_not_given_back_again, discard_in_block)
+
 /* A pool left open is reported at loop close, by name, and aw_main fails
  * with -EBUSY (issue 10 item 9). */
 #include "capture.h"
