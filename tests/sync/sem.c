@@ -126,3 +126,37 @@ Test(sem, acquire_outside_a_task_is_EPERM) {
     cr_assert_not_null(aw_err_current());
     aw_err_clear();
 }
+
+/* The seeds' rate limit: a gather of calls each inside the semaphore, one
+ * failing. The waiters still queued are cancelled and the holders cut:
+ * every permit comes back, and only the real failure is a member of the
+ * group error (K6, I3). */
+static aw_sem_t rate = AW_SEM_INIT("rate", 2, 2);
+static int limited_call(void *arg, void **value) {
+    aw_with (aw_sem_held(&rate)) {
+        if (aw_sleep_ms(5) == 0 && (intptr_t)arg == 3)
+            aw_fail(-EIO, "call 3 failed");
+    }
+    return aw_status();
+}
+static int limited_gather(void *arg) {
+    aw_result_t r[6];
+    for (intptr_t i = 0; i < 6; i++)
+        r[i] = (aw_result_t)AW_RESULT(limited_call, i);
+    cr_assert_eq(aw_gather(r, 6), -AW_EGROUP);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->members->code, -EIO);
+    cr_assert_null(e->members->next, "a cancelled waiter counted as a failure");
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(r[i].status, 0, "call %d ran before the failure", i);
+    cr_assert(r[2].status == 0 || r[2].status == -ECANCELED, "call 2 ran beside it: %d", r[2].status);
+    cr_assert_eq(r[3].status, -EIO);
+    cr_assert_eq(r[4].status, -ECANCELED);
+    cr_assert_eq(r[5].status, -ECANCELED);
+    cr_assert_eq(aw_sem_value(&rate), 2, "every permit back");
+    aw_err_clear();
+    return 0;
+}
+Test(sem, K6_I3_a_limited_gather_with_one_failure_gives_every_permit_back) {
+    aw_test_run(limited_gather, NULL, 0);
+}
