@@ -98,3 +98,24 @@ static int log_body(void *arg) {
     return 0;
 }
 Test(timing, log_names_the_timing_and_the_outcome) { aw_test_run(log_body, NULL, 0); }
+
+/* A report hook that raises (a log that failed) changes nothing that
+ * leaves the block: neither a clean block nor a failing one. */
+static void failing_report(const aw_timing_t *t, aw_ns_t elapsed, const aw_err_t *err, void *arg) {
+    (*(int *)arg)++;
+    aw_raise(-EIO, "report failed");
+}
+static int report_raises_body(void *arg) {
+    int calls = 0;
+    aw_timing_t t = AW_TIMING_INIT("hooked", failing_report, &calls);
+    aw_with (aw_timed(&t)) aw_sleep_ms(1);
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    aw_with (aw_timed(&t)) aw_fail(-EINVAL, "body");
+    cr_assert_eq(aw_status(), -EINVAL);
+    cr_assert_str_eq(aw_err_current()->msg, "body");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    cr_assert_eq(calls, 2);
+    return 0;
+}
+Test(timing, a_report_hook_that_raises_changes_nothing_that_leaves) { aw_test_run(report_raises_body, NULL, 0); }
