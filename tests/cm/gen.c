@@ -662,3 +662,43 @@ static int m3c_main(void *arg) {
 Test(gen, M3_C10_a_generator_manager_held_at_the_yield_answers_a_close_cleanly) {
     aw_test_run(m3c_main, NULL, 0);
 }
+
+/* A generator consuming another (`async for` inside an async generator):
+ * a break in the outer consumer closes the outer one, whose own for
+ * closes the inner one, innermost cleanup first, all before the next
+ * statement, and nothing is left pending (E1, E9). */
+static int inner_gen(aw_gen_t *g, void *arg) {
+    for (int i = 0; i < 10; i++)
+        if (aw_gen_yield(g, &i) < 0) {
+            note("inner-closed");
+            break;
+        }
+    aw_sleep_ms(1);
+    note("inner-cleanup");
+    return 0;
+}
+static int outer_gen(aw_gen_t *g, void *arg) {
+    aw_for (int *v, aw_gen(inner_gen, NULL)) {
+        int x = *v * 10;
+        if (aw_gen_yield(g, &x) < 0) {
+            note("outer-closed");
+            break;
+        }
+    }
+    note("outer-cleanup");
+    return 0;
+}
+static int nested_break(void *arg) {
+    int n = 0, last = -1;
+    aw_for (int *v, aw_gen(outer_gen, NULL)) {
+        last = *v;
+        if (++n == 3)
+            break;
+    }
+    note("after");
+    cr_assert_eq(last, 20);
+    cr_assert_str_eq(log_, "outer-closed;inner-closed;inner-cleanup;outer-cleanup;after;");
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    return 0;
+}
+Test(gen, E1_a_break_closes_nested_generators_innermost_cleanup_first) { aw_test_run(nested_break, NULL, 0); }
