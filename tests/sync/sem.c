@@ -134,8 +134,9 @@ Test(sem, acquire_outside_a_task_is_EPERM) {
 static aw_sem_t rate = AW_SEM_INIT("rate", 2, 2);
 static int limited_call(void *arg, void **value) {
     aw_with (aw_sem_held(&rate)) {
-        if (aw_sleep_ms(5) == 0 && (intptr_t)arg == 3)
+        if (aw_sleep_ms(5) == 0 && (intptr_t)arg == 3) {
             aw_fail(-EIO, "call 3 failed");
+        }
     }
     return aw_status();
 }
