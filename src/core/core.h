@@ -209,7 +209,16 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
  * with it: K5 (a late exit error), then M6 (locks still held are released
  * and reported, -EOWNERDEAD). Call once the function's work is over (its
  * entry, or a trampoline that must publish the status it ends with). */
-int aw__task_end_status(aw_task_t *t, int st);
+static inline int aw__task_end_status(aw_task_t *t, int st) {
+    st = aw__task_status(t, st); /* SEMANTICS K5 */
+    /* SEMANTICS M6: locks still held are released now, and reported */
+    if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
+        int rc = aw__task_end_locks(t);
+        if (rc < 0)
+            st = rc;
+    }
+    return st;
+}
 /* Move from's pending errors onto to's, renumbered as raised now in to. */
 void aw__err_move(aw_task_t *to, aw_task_t *from);
 /* The same for a detached chain e (owned: it becomes to's). */

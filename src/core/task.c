@@ -166,17 +166,6 @@ int aw_checkpoint(void) {
 
 /* ---- life cycle ---- */
 
-int aw__task_end_status(aw_task_t *t, int st) {
-    st = aw__task_status(t, st); /* SEMANTICS K5 */
-    /* SEMANTICS M6: locks still held are released now, and reported */
-    if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
-        int rc = aw__task_end_locks(t);
-        if (rc < 0)
-            st = rc;
-    }
-    return st;
-}
-
 static void aw__task_entry(void *p) {
     aw_task_t *t = p;
     aw_loop_t *l = t->loop;
