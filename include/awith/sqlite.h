@@ -123,7 +123,10 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
 #define aw_sqlite_rows(c, sql, ...) aw_gen(aw__sqlite_rows, (&(aw_sqlite_cursor_t){(c), (sql), __VA_ARGS__}))
 
 /* Transactions: BEGIN (IMMEDIATE if asked) on enter, COMMIT on a clean
- * exit, ROLLBACK on error or cancel; nested blocks are savepoints.
+ * exit, ROLLBACK on error or cancel; nested blocks are savepoints. A
+ * COMMIT that fails (-EBUSY: another connection's lock outlived the busy
+ * timeout) is followed by a ROLLBACK: the block fails with the COMMIT's
+ * error and leaves no transaction (nor its locks) on the connection.
  * Enter suspends (thread pool) and is a cancellation point, atomic with
  * respect to cancellation (decision 7): a caller cancelled while BEGIN (or
  * SAVEPOINT) is in flight gets -ECANCELED at once, and if the statement

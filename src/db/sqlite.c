@@ -1011,36 +1011,51 @@ static int sq_tx_enter(void *self, void **out) {
     return 0;
 }
 
-static int sq_tx_exit(void *self, const aw_err_t *err) {
-    aw_sqlite_tx_t *t = self;
-    aw_sqlite_t *c = t->conn;
-    c->txdepth = t->depth;
+/* Roll back the level `depth` (0: the transaction), if it is still
+ * there. 0 or an error (raised). */
+static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
     char sql[96];
     long long rc;
-    if (!err) {
-        if (t->depth)
-            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", t->depth);
-        else
-            snprintf(sql, sizeof sql, "COMMIT");
-        rc = aw_sqlite_exec(c, sql, NULL, 0);
-        return rc < 0 ? (int)rc : 0;
-    }
     /* an interrupted write may have rolled the transaction back already */
     if ((rc = conn_ready(c)) < 0)
         return (int)rc;
     if (sqlite3_get_autocommit(c->db))
         return 0;
-    if (t->depth) {
-        snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", t->depth);
+    if (depth) {
+        snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", depth);
         rc = aw_sqlite_exec(c, sql, NULL, 0);
         if (rc >= 0) {
-            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", t->depth);
+            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", depth);
             rc = aw_sqlite_exec(c, sql, NULL, 0);
         }
     } else {
         rc = aw_sqlite_exec(c, "ROLLBACK", NULL, 0);
     }
     return rc < 0 ? (int)rc : 0;
+}
+
+static int sq_tx_exit(void *self, const aw_err_t *err) {
+    aw_sqlite_tx_t *t = self;
+    aw_sqlite_t *c = t->conn;
+    c->txdepth = t->depth;
+    if (!err) {
+        char sql[96];
+        if (t->depth)
+            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", t->depth);
+        else
+            snprintf(sql, sizeof sql, "COMMIT");
+        long long rc = aw_sqlite_exec(c, sql, NULL, 0);
+        if (rc >= 0)
+            return 0;
+        /* A COMMIT that failed (SQLITE_BUSY: a reader's lock outlived the
+         * busy timeout) leaves the transaction open, its writes pending
+         * and its locks held, blocking every other connection: the block
+         * failed, so it is rolled back, as Python's sqlite3 does for
+         * `with conn:` (SEMANTICS K3). The COMMIT's error stays. */
+        int undo = sq_tx_rollback(c, t->depth);
+        return undo < 0 ? undo : (int)rc;
+    }
+    return sq_tx_rollback(c, t->depth);
 }
 const aw_cm_type_t aw_sqlite_tx_type = {"sqlite_transaction", sq_tx_enter, sq_tx_exit, 0, 0};
 

@@ -762,3 +762,35 @@ static int two_threads(void *arg) {
     return aw_status();
 }
 SQ_TEST(one_connection_never_steps_on_two_threads_at_once, two_threads)
+
+/* A COMMIT that fails (SQLITE_BUSY: a reader's shared lock outlived the
+ * busy timeout) leaves SQLite's transaction open: the block failed, so
+ * its exit rolls back, as Python's sqlite3 does for `with conn:` ("commit
+ * failed; try to rollback in order to unlock the database"). Otherwise
+ * the block's writes stay pending on the connection, its write lock
+ * stays held, and the next aw_sqlite_tx is refused as "begun by hand". */
+static int commit_busy(void *arg) {
+    aw_with (aw_sqlite_t *w, aw_sqlite_connect(path)) {
+        aw_sqlite_script(w, "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_sqlite_t *r, aw_sqlite_connect(path)) {
+            long long n;
+            cr_assert_eq(aw_sqlite_exec(r, "BEGIN", aw_sqlite_noargs), 0);
+            cr_assert_eq(aw_sqlite_fetch_int(r, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs), 0);
+            aw_with (aw_sqlite_tx(w))
+                aw_sqlite_exec(w, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), -EBUSY, "COMMIT failed: the reader holds its lock");
+            aw_err_clear();
+            cr_assert_eq(aw_sqlite_exec(r, "COMMIT", aw_sqlite_noargs), 0);
+            long long c0 = count(r);
+            cr_assert_eq(c0, 0, "nothing of the failed block is committed (count %lld: %s)", c0,
+                         aw_err_current() ? aw_err_current()->msg : "");
+            aw_with (aw_sqlite_tx(w))
+                aw_sqlite_exec(w, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), 0, "the next transaction works: %s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count(r), 1);
+        }
+    }
+    return aw_status();
+}
+SQ_TEST(K3_a_commit_that_fails_rolls_back_and_leaves_no_transaction, commit_busy)
