@@ -74,6 +74,7 @@ struct aw_pg {
     bool close_pending;        /* closed while settling: the settler frees it */
     bool released;             /* back in a pool while settling: end outside a transaction */
     bool reset_pending;        /* a pool's reset, to run once in sync */
+    bool reset_changed;        /* ...of what changed: decided once drained (pg_sync) */
     bool gone;                 /* the server said FATAL while it was idle: it is closing */
     bool answer_due;           /* a command just went out, no wait since: see pg_next */
     aw_ns_t idle_since;        /* back in a pool at (its reset ran): see pool_check */
@@ -249,6 +250,8 @@ static void pg_close_hard(aw_pg_t *c) {
     c->nstmts = 0;
 }
 
+static void pg_note_tag(aw_pg_t *c, const PGresult *res);
+
 static int pg_drain(aw_pg_t *c) {
     if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
         return -EPROTO; /* resync of a pipeline: not worth it, reconnect */
@@ -259,6 +262,10 @@ static int pg_drain(aw_pg_t *c) {
             return rc;
         if (!res)
             return 0;
+        /* a command cut while its answer was in flight (a SET) ran all
+         * the same: what it changed is for a pool's reset to undo */
+        if (PQresultStatus(res) == PGRES_COMMAND_OK)
+            pg_note_tag(c, res);
         PQclear(res);
     }
 }
@@ -418,6 +425,9 @@ static int pg_sync(aw_pg_t *c) {
     }
     if (c->released && PQtransactionStatus(c->pg) != PQTRANS_IDLE && (rc = pg_run(c, "ROLLBACK")) < 0)
         return rc;
+    /* what the cut command changed is known only now that it is drained */
+    if (c->reset_changed && (c->dirty || pg_params_hash(c) != c->params0))
+        c->reset_pending = true;
     if (c->reset_pending) {
         if ((rc = pg_run(c, "DISCARD ALL")) < 0)
             return rc;
@@ -432,7 +442,7 @@ static int pg_sync(aw_pg_t *c) {
 static void pg_settled(aw_pg_t *c, int rc) {
     if (rc < 0 || PQstatus(c->pg) != CONNECTION_OK)
         pg_close_hard(c);
-    c->poisoned = c->settling = c->released = c->reset_pending = false;
+    c->poisoned = c->settling = c->released = c->reset_pending = c->reset_changed = false;
     c->undo = 0;
     if (c->close_pending) {
         pg_close_hard(c);
@@ -1523,8 +1533,9 @@ static int pool_reset(void *ctx, void *item) {
 static int pool_reset_changed(void *ctx, void *item) {
     aw_pg_t *c = item;
     c->idle_since = aw_now();
-    if (c->settling) { /* a cut connection: the settler's DISCARD ALL, once in sync */
-        c->reset_pending = c->dirty || pg_params_hash(c) != c->params0;
+    if (c->settling) { /* a cut connection: the settler's DISCARD ALL, once in sync, if the
+                          * session changed (the cut command's tag is read by the drain) */
+        c->reset_changed = true;
         return 0;
     }
     return pg_reset_changed(c);

@@ -638,3 +638,60 @@ Test(pool_pg, i14_a_connection_idle_past_a_millisecond_is_read_by_the_check) {
     cr_assert_eq(sends, PSC_IDLE, "one send per query");
     cr_assert_geq(peeks, PSC_IDLE, "%d peeks for %d acquires after 3 ms idle", peeks, PSC_IDLE);
 }
+
+/* K2 and issue 14: a SET cut while its answer is in flight has run on the
+ * server, though its tag (which marks the session changed) was never read
+ * by the task. The settle drains it; the release must still undo it, or
+ * the next user of the pooled connection inherits the setting. A cancel
+ * lands at every point of the task in turn. */
+static int set_user(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        if (aw_pg_exec(db, "SET work_mem = '8MB'", aw_pg_noargs) < 0)
+            aw_leave();
+        aw_pg_exec(db, "SELECT 1", aw_pg_noargs);
+    }
+    return aw_status();
+}
+static int set_cut(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    char dflt[32] = "";
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query(db, &r, "SELECT current_setting('work_mem')", aw_pg_noargs), 0);
+        snprintf(dflt, sizeof dflt, "%s", aw_pg_res_text(r, 0, 0));
+        aw_pg_res_free(r);
+    }
+    cr_assert_str_neq(dflt, "8MB");
+    int k;
+    for (k = 1; k < 100; k++) {
+        aw_task_t *h;
+        int rc = 0;
+        aw_trace_set(aw_test_cancel_hook, NULL);
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, set_user, NULL, &h), 0);
+            aw_test_cancel_at.target = h;
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            rc = aw_task_join(h);
+            aw_err_clear();
+        }
+        aw_trace_set(NULL, NULL);
+        aw_err_clear();
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SELECT current_setting('work_mem')", aw_pg_noargs), 0,
+                         "cut at %d: %s", k, aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_str_eq(aw_pg_res_text(r, 0, 0), dflt, "cut at %d: the next user inherits the SET", k);
+            aw_pg_res_free(r);
+        }
+        cr_assert_eq(aw_status(), 0);
+        if (rc == 0)
+            break; /* past the last point: ran whole */
+    }
+    cr_assert_gt(k, 1);
+    cr_assert_lt(k, 100);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    return 0;
+}
+PP_TEST(K2_a_set_cut_in_flight_is_undone_before_the_next_user, set_cut)
