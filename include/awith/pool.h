@@ -8,7 +8,9 @@
  * Guarantees (SEMANTICS K1, K6, decision 7):
  * - never more than `max` items exist (idle + in use + being opened);
  * - waiters are served first come, first served; an item released while
- *   tasks wait goes straight to the first of them;
+ *   tasks wait goes straight to the first of them, which runs the `check`
+ *   on it as on an idle one (and opens a new item in its slot if it
+ *   fails);
  * - acquire is atomic with respect to cancellation: cancelled or timed out
  *   at any suspension point (waiting, opening, checking), it leaves the
  *   counts as they were; a waiter woken with an item (or a free slot) and

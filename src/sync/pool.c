@@ -213,6 +213,41 @@ static void drop(aw_pool_t *p, aw__pent_t *e) {
     drained_check(p);
 }
 
+/* The health check of an entry just taken (on the busy list), when it
+ * is due. 0: use it. -ECANCELED: the acquire is undone, the entry given
+ * on (or closed if no longer good). 1: it failed the check and is off
+ * the busy list, for the caller to close. */
+static int check_entry(aw_pool_t *p, aw__pent_t *e) {
+    if (!p->ops->check || aw_now() - e->used < p->o.check_idle)
+        return 0;
+    /* a callback's failure is the pool's business: aw_err_restore
+     * drops only what it raised (not the error a block leaves with) */
+    uint64_t before = aw_err_mark();
+    int rc = p->ops->check(p->ctx, e->item);
+    if (rc == 0)
+        return 0;
+    pl_del(&p->busy, e);
+    if (rc == -ECANCELED) { /* undo: back where it was, if still good */
+        if (!p->ops->usable || p->ops->usable(p->ctx, e->item)) {
+            give_entry(p, e, e->used); /* not checked: still due */
+        } else {
+            drop(p, e);
+        }
+        return rc;
+    }
+    p->st.check_failures++;
+    aw_err_restore(before);
+    return 1;
+}
+
+/* An entry that failed its check while the pool was closed: drop may
+ * free p. */
+static int closed_in_check(aw_pool_t *p, aw__pent_t *e) {
+    int rc = aw_raise(-ESHUTDOWN, "%s: closed while an item was being checked", pname(p));
+    drop(p, e);
+    return rc;
+}
+
 static int acquire(aw_pool_t *p, aw__pent_t **out) {
     for (;;) {
         if (p->closed)
@@ -222,34 +257,14 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
             aw__pent_t *e = pent(p->idle.l.head);
             pl_del(&p->idle, e);
             pl_push(&p->busy, e);
-            if (!p->ops->check || aw_now() - e->used < p->o.check_idle) {
-                *out = e;
-                return 0;
-            }
-            /* a callback's failure is the pool's business: aw_err_restore
-             * drops only what it raised (not the error a block leaves with) */
-            uint64_t before = aw_err_mark();
-            int rc = p->ops->check(p->ctx, e->item);
-            if (rc == 0) {
-                *out = e;
-                return 0;
-            }
-            pl_del(&p->busy, e);
-            if (rc == -ECANCELED) { /* undo: back where it was, if still good */
-                if (!p->ops->usable || p->ops->usable(p->ctx, e->item)) {
-                    give_entry(p, e, e->used); /* not checked: still due */
-                } else {
-                    drop(p, e);
-                }
+            int rc = check_entry(p, e);
+            if (rc <= 0) {
+                if (rc == 0)
+                    *out = e;
                 return rc;
             }
-            p->st.check_failures++;
-            aw_err_restore(before);
-            if (p->closed) { /* closed during the check: drop may free p */
-                int rc2 = aw_raise(-ESHUTDOWN, "%s: closed while an item was being checked", pname(p));
-                drop(p, e);
-                return rc2;
-            }
+            if (p->closed)
+                return closed_in_check(p, e);
             drop(p, e);
             continue;
         }
@@ -271,8 +286,19 @@ static int acquire(aw_pool_t *p, aw__pent_t **out) {
                 give_entry(p, w.e, aw_now());
                 return rc;
             }
-            *out = w.e;
-            return 0;
+            /* checked as one taken from idle: a release hands over an
+             * item that may still be settling (a connection cut
+             * mid-query), or whose settle failed (K2) */
+            if ((rc = check_entry(p, w.e)) <= 0) {
+                if (rc == 0)
+                    *out = w.e;
+                return rc;
+            }
+            if (p->closed)
+                return closed_in_check(p, w.e);
+            destroy(p, w.e); /* a new item in its slot, which was given to us */
+            p->opening++;
+            return open_item(p, out);
         case GOT_SLOT:
             if (rc < 0) {
                 p->opening--;

@@ -695,3 +695,67 @@ static int set_cut(void *arg) {
     return 0;
 }
 PP_TEST(K2_a_set_cut_in_flight_is_undone_before_the_next_user, set_cut)
+
+/* K2 with a waiter: a connection cut mid-operation and released while a
+ * task waits for the pool goes to that task only once it is back in sync,
+ * and if its settle fails (a cut pipeline cannot be brought back: it is
+ * closed), the waiter gets a working connection, as an acquire finds one
+ * when nobody waits (the check). Before, the release handed the settling
+ * connection straight to the waiter, unchecked. */
+static aw_event_t held = AW_EVENT_INIT;
+static bool cut_pipeline, waiter_poisoned;
+static int cut_holder(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_event_set(&held);
+        if (cut_pipeline) {
+            aw_pg_arg_t a[3] = {aw_pg_double(10), aw_pg_double(10), aw_pg_double(10)};
+            aw_pg_pipeline(db, "SELECT pg_sleep($1)", a, 1, 3, NULL, NULL);
+        } else {
+            aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs);
+        }
+    }
+    return aw_status();
+}
+static int next_user(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        waiter_poisoned = aw_pg_poisoned(db);
+        long long v = 0;
+        if (aw_pg_fetch_int(db, &v, "SELECT 41 + 1", aw_pg_noargs) < 0)
+            aw_leave();
+        cr_assert_eq(v, 42);
+    }
+    return aw_status();
+}
+static int handoff(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    for (int pipe = 0; pipe < 2; pipe++) {
+        cut_pipeline = pipe;
+        aw_event_clear(&held);
+        aw_task_t *h, *w;
+        int wrc = -1;
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, cut_holder, NULL, &h), 0);
+            aw_event_wait(&held);
+            aw_sleep_ms(20); /* the holder's operation is on the server */
+            cr_assert_eq(aw_spawn(g, next_user, NULL, &w), 0);
+            aw_pool_stats_t s;
+            for (int i = 0; i < 100 && (aw_pool_stats(pool, &s), s.waiters == 0); i++)
+                aw_sleep_ms(1);
+            cr_assert_eq(s.waiters, 1, "the next user waits for the pool");
+            aw_task_cancel(h);
+            aw_task_join(h);
+            wrc = aw_task_join(w);
+            aw_err_clear();
+        }
+        aw_err_clear();
+        cr_assert_eq(wrc, 0, "pipeline %d: the next user's query works", pipe);
+        cr_assert_not(waiter_poisoned, "pipeline %d: K2: never handed out out of sync", pipe);
+        aw_pool_stats_t s;
+        aw_pool_stats(pool, &s);
+        cr_assert(s.in_use == 0 && s.waiters == 0 && s.size <= 1, "pipeline %d: the pool is quiet", pipe);
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    return 0;
+}
+PP_TEST(K2_a_cut_connection_goes_to_a_waiter_only_in_sync_or_replaced, handoff)

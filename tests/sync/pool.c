@@ -599,3 +599,47 @@ static int close_during_check(void *arg) {
 }
 POOL_TEST_POISONED(an_acquire_timed_out_after_close_orphaned_the_pool_reads_a_live_pool,
                    close_during_check)
+
+/* K2: an item released while a task waits goes to that task checked, as
+ * one taken from idle: the check of a PostgreSQL connection waits for a
+ * cut query's settle and finds a connection the settle closed. One that
+ * fails its check is replaced by a new item in its slot, and the waiter
+ * gets that one. Before, the hand-off skipped the check. */
+static aw_pool_t *hp;
+static item_t *handed;
+static int handed_rc = 1;
+static int hand_waiter(void *arg) {
+    aw_with (item_t *it, aw_pool_item(hp))
+        handed = it;
+    handed_rc = aw_status();
+    return handed_rc;
+}
+static int handoff_checked(void *arg) {
+    res_t r = {0};
+    cr_assert_eq(aw_pool_open(&hp, &ops, &r, &(aw_pool_opts_t){.max = 1}), 0);
+    item_t *first = NULL;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (item_t *it, aw_pool_item(hp)) {
+            first = it;
+            aw_spawn(g, hand_waiter, NULL, NULL);
+            aw_pool_stats_t s;
+            for (int i = 0; i < 100 && (aw_pool_stats(hp, &s), s.waiters == 0); i++)
+                aw_yield();
+            cr_assert_eq(s.waiters, 1, "the other task waits");
+            r.fail_check = 1; /* the item goes bad while in use */
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(handed_rc, 0, "the waiter got an item");
+    aw_pool_stats_t s;
+    aw_pool_stats(hp, &s);
+    cr_assert_eq(s.check_failures, 1, "the hand-off was checked");
+    cr_assert_eq(s.destroyed, 1, "the bad item was closed");
+    cr_assert_eq(r.opened, 2, "a new one was opened for the waiter");
+    (void)first;
+    quiet(hp, &r, 1);
+    cr_assert_eq(aw_pool_close(hp, AW_SEC(1)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(K2_an_item_handed_to_a_waiter_is_checked_and_replaced_if_bad, handoff_checked)
