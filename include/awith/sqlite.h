@@ -126,7 +126,10 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
  * exit, ROLLBACK on error or cancel; nested blocks are savepoints. A
  * COMMIT that fails (-EBUSY: another connection's lock outlived the busy
  * timeout) is followed by a ROLLBACK: the block fails with the COMMIT's
- * error and leaves no transaction (nor its locks) on the connection.
+ * error and leaves no transaction (nor its locks) on the connection. A
+ * COMMIT or ROLLBACK the exit's grace cut short goes on on its worker;
+ * if the transaction is still open when it ends, it is rolled back
+ * before the connection's next call runs.
  * Enter suspends (thread pool) and is a cancellation point, atomic with
  * respect to cancellation (decision 7): a caller cancelled while BEGIN (or
  * SAVEPOINT) is in flight gets -ECANCELED at once, and if the statement

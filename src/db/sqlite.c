@@ -1011,6 +1011,16 @@ static int sq_tx_enter(void *self, void **out) {
     return 0;
 }
 
+/* The rollback of level `depth` could not run now (the exit's grace ran
+ * out while a cut COMMIT winds down on its worker, or it failed): the
+ * worker runs it before the connection's next call, if the level is
+ * still there, as for an abandoned BEGIN (decision 7). Returns rc. */
+static int sq_tx_undo_later(aw_sqlite_t *c, int depth, int rc) {
+    if (!c->undo || depth + 1 < c->undo)
+        c->undo = depth + 1;
+    return rc;
+}
+
 /* Roll back the level `depth` (0: the transaction), if it is still
  * there. 0 or an error (raised). */
 static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
@@ -1018,7 +1028,7 @@ static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
     long long rc;
     /* an interrupted write may have rolled the transaction back already */
     if ((rc = conn_ready(c)) < 0)
-        return (int)rc;
+        return sq_tx_undo_later(c, depth, (int)rc);
     if (sqlite3_get_autocommit(c->db))
         return 0;
     if (depth) {
@@ -1031,7 +1041,7 @@ static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
     } else {
         rc = aw_sqlite_exec(c, "ROLLBACK", NULL, 0);
     }
-    return rc < 0 ? (int)rc : 0;
+    return rc < 0 ? sq_tx_undo_later(c, depth, (int)rc) : 0;
 }
 
 static int sq_tx_exit(void *self, const aw_err_t *err) {

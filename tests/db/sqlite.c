@@ -794,3 +794,37 @@ static int commit_busy(void *arg) {
     return aw_status();
 }
 SQ_TEST(K3_a_commit_that_fails_rolls_back_and_leaves_no_transaction, commit_busy)
+
+/* A COMMIT cut by the exit's grace (a reader's lock keeps it waiting)
+ * goes on on its worker, and fails there once the busy timeout passes:
+ * the transaction is still open, with nobody left to end it. The exit
+ * could not roll back (its grace was over), so the worker does, before
+ * the connection's next call, as for an abandoned BEGIN (decision 7).
+ * Before, the next aw_sqlite_tx was refused ("begun by hand") and the
+ * block's write stayed pending on the connection. */
+static int commit_grace(void *arg) {
+    aw_with (aw_sqlite_t *w, aw_sqlite_connect(path)) {
+        aw_sqlite_script(w, "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_sqlite_t *r, aw_sqlite_connect(path)) {
+            long long n;
+            cr_assert_eq(aw_sqlite_exec(r, "BEGIN", aw_sqlite_noargs), 0);
+            cr_assert_eq(aw_sqlite_fetch_int(r, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs), 0);
+            aw_with (aw_sqlite_tx(w))
+                aw_sqlite_exec(w, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), -ETIMEDOUT, "the exit overran its grace");
+            aw_err_clear();
+            aw_sleep(AW_MS(5500)); /* the COMMIT gives up on its worker (busy timeout: 5 s) */
+            cr_assert_eq(aw_sqlite_exec(r, "COMMIT", aw_sqlite_noargs), 0);
+            aw_with (aw_sqlite_tx(w))
+                aw_sqlite_exec(w, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), 0, "the next transaction works: %s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count(r), 1, "nothing of the failed block is committed");
+        }
+    }
+    return aw_status();
+}
+Test(sqlite, K3_a_commit_cut_by_the_grace_is_rolled_back_before_the_next_call) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
+    cr_assert_eq(aw_main_opts(&o, in_loop, (void *)commit_grace), 0);
+}
