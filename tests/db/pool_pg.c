@@ -2,7 +2,9 @@
  * aw_pg_pool_ops from src/db/pg.c) against a real server: many tasks,
  * connections counted on the server, poisoned connections never reused
  * (K2, part (c) 11), exhaustion with a deadline, and the server stopped
- * mid-query and restarted (the pool recovers with fresh connections). */
+ * mid-query and restarted (the pool recovers with fresh connections);
+ * pooled transactions composed with exit stacks, generator managers,
+ * groups and deadlines (M1, M3, M5, I2, K5, K6, decision 2). */
 #include <string.h>
 
 #include "db/pgutil.h"
@@ -759,3 +761,377 @@ static int handoff(void *arg) {
     return 0;
 }
 PP_TEST(K2_a_cut_connection_goes_to_a_waiter_only_in_sync_or_replaced, handoff)
+
+/* ---- pooled connections and transactions, composed as users write them:
+ * a child filling its parent's exit stack, a generator manager yielding a
+ * transaction, children of a group each with their own connection and
+ * savepoints, waiters cancelled by a group's failure, a backend terminated
+ * inside a transaction, a COMMIT cut by the exit's grace. After each: the
+ * pool is quiet, nothing of a failed block is committed, the next user
+ * gets a clean connection. */
+
+/* Nothing in use, nobody waiting: every connection is back. */
+static void pool_quiet(const char *tag) {
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.in_use, 0, "%s: nothing in use", tag);
+    cr_assert_eq(s.waiters, 0, "%s: nobody waiting", tag);
+    cr_assert_eq(s.opening, 0, "%s: nothing being opened", tag);
+}
+
+/* Rows of `table`, counted over a connection of its own. */
+static long long rows_in(const char *table) {
+    long long n = -1;
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+        cr_assert_eq(aw_pg_fetch_int(db, &n, sql, aw_pg_noargs), 0);
+    }
+    return n;
+}
+
+static void create(const char *sql) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool))
+        aw_pg_exec(db, sql, aw_pg_noargs);
+    cr_assert_eq(aw_status(), 0, "%s: %s", sql, aw_err_current() ? aw_err_current()->msg : "");
+}
+
+/* M5: a child enters a pooled connection and a transaction on it into
+ * the stack its parent holds; they exit in the parent, with the parent's
+ * error: the failed block commits nothing, the clean one commits. */
+static aw_exitstack_t *pst;
+static aw_pg_t *pconn;
+static int child_enters(void *arg) {
+    if (aw_exitstack_enter(pst, aw_pool_item(pool), (void **)&pconn) < 0 ||
+        aw_exitstack_enter(pst, aw_pg_tx(pconn), NULL) < 0)
+        return aw_status();
+    return aw_pg_exec(pconn, "INSERT INTO cs VALUES (1)", aw_pg_noargs) < 0 ? aw_status() : 0;
+}
+static int child_stack(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    create("CREATE TABLE cs (v int)");
+    for (int fail = 1; fail >= 0; fail--) {
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            pst = st;
+            aw_with (aw_group_t *g, aw_group())
+                aw_spawn(g, child_enters, NULL, NULL);
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(aw_pg_exec(pconn, "INSERT INTO cs VALUES (2)", aw_pg_noargs), 1);
+            if (fail) {
+                aw_fail(-EIO, "the block fails");
+            }
+        }
+        cr_assert_eq(aw_status(), fail ? -EIO : 0);
+        aw_err_clear();
+        pool_quiet("child stack");
+        cr_assert_eq(rows_in("cs"), fail ? 0 : 2, "only the clean block committed");
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+PP_TEST(M5_a_child_enters_a_pooled_connection_and_tx_into_its_parents_stack, child_stack)
+
+/* M3: a generator manager holding a pooled connection and a transaction
+ * around its yield: the block failing, cancelled by a move-on, or timed
+ * out mid-query commits nothing and gives the connection back clean; a
+ * block that breaks out of a row loop commits. */
+static int tx_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_with (aw_pg_tx(db))
+            aw_gencm_yield(g, db);
+    }
+    return aw_status();
+}
+static void next_user_clean(const char *tag) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0, "%s: %s", tag,
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert(aw_pg_ok(db), "%s: in sync, no transaction", tag);
+    }
+    cr_assert_eq(aw_status(), 0);
+}
+static int gencm_tx(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    create("CREATE TABLE gt (v int)");
+    aw_with (aw_pg_t *db, aw_gencm(tx_gen, NULL)) {
+        aw_pg_exec(db, "INSERT INTO gt VALUES (1)", aw_pg_noargs);
+        aw_fail(-EIO, "the block fails");
+    }
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_null(aw_err_current()->context, "the block's error, once");
+    aw_err_clear();
+    pool_quiet("failed");
+    cr_assert_eq(rows_in("gt"), 0);
+    next_user_clean("failed");
+    aw_with (aw_move_on_after(AW_MS(30))) {
+        aw_with (aw_pg_t *db, aw_gencm(tx_gen, NULL)) {
+            aw_pg_exec(db, "INSERT INTO gt VALUES (1)", aw_pg_noargs);
+            aw_sleep_ms(10000);
+        }
+    }
+    cr_assert_eq(aw_status(), 0, "the move-on ended its own cancel");
+    pool_quiet("moved on");
+    cr_assert_eq(rows_in("gt"), 0);
+    next_user_clean("moved on");
+    aw_with (aw_fail_after(AW_MS(50))) {
+        aw_with (aw_pg_t *db, aw_gencm(tx_gen, NULL)) {
+            aw_pg_exec(db, "INSERT INTO gt VALUES (1)", aw_pg_noargs);
+            aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs);
+        }
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    pool_quiet("timed out");
+    cr_assert_eq(rows_in("gt"), 0);
+    next_user_clean("timed out");
+    aw_with (aw_pg_t *db, aw_gencm(tx_gen, NULL)) {
+        aw_pg_exec(db, "INSERT INTO gt VALUES (2)", aw_pg_noargs);
+        int k = 0;
+        aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT g FROM generate_series(1, 1000) g", aw_pg_noargs)) {
+            if (++k == 3)
+                break;
+        }
+        aw_pg_exec(db, "INSERT INTO gt VALUES (3)", aw_pg_noargs);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    cr_assert_eq(rows_in("gt"), 2, "a block left by break commits");
+    pool_quiet("rows");
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+PP_TEST(M3_a_generator_manager_yielding_a_pooled_tx_commits_nothing_on_failure, gencm_tx)
+
+/* I2: children of a group, each with its own pooled connection, a
+ * transaction and a savepoint; one fails inside its savepoint, the
+ * others are cut mid-query: nothing is committed, every connection comes
+ * back usable. */
+static int sp_child(void *arg) {
+    int i = (int)(intptr_t)arg;
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO sp VALUES ($1)", aw_pg_args(aw_pg_int(i)));
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO sp VALUES ($1)", aw_pg_args(aw_pg_int(100 + i)));
+                if (i == 2) {
+                    aw_sleep_ms(20);
+                    aw_fail(-EIO, "child %d fails in its savepoint", i);
+                }
+                aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs);
+            }
+        }
+    }
+    return aw_status();
+}
+static int group_sp(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 4}), 0);
+    create("CREATE TABLE sp (v int)");
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++)
+            aw_spawn(g, sp_child, (void *)(intptr_t)i, NULL);
+    }
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    cr_assert_eq(aw_err_current()->members->code, -EIO);
+    cr_assert_null(aw_err_current()->members->next, "the siblings' cancels are not failures");
+    aw_err_clear();
+    pool_quiet("group");
+    cr_assert_eq(rows_in("sp"), 0);
+    total = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++)
+            aw_spawn(g, worker, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0, "every connection works");
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+PP_TEST(I2_children_with_savepoints_cut_by_a_sibling_commit_nothing, group_sp)
+
+/* K6: with the pool exhausted, waiters cancelled by a sibling's failure
+ * leave it quiet and within its limit. */
+static int holder(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool))
+        aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs);
+    return aw_status();
+}
+static int waiter(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool))
+        aw_pg_exec(db, "SELECT 1", aw_pg_noargs);
+    return aw_status();
+}
+static int failer(void *arg) {
+    aw_pool_stats_t s;
+    do {
+        aw_sleep_ms(1);
+        aw_pool_stats(pool, &s);
+    } while (s.waiters < 3);
+    return aw_raise(-EIO, "a sibling fails");
+}
+static int exhausted_group(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 2}), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, holder, NULL, NULL);
+        aw_spawn(g, holder, NULL, NULL);
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, waiter, NULL, NULL);
+        aw_spawn(g, failer, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    cr_assert_eq(aw_err_current()->members->code, -EIO);
+    cr_assert_null(aw_err_current()->members->next, "only the failure");
+    aw_err_clear();
+    pool_quiet("exhausted");
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_leq(s.size, 2);
+    total = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++)
+            aw_spawn(g, worker, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_leq(pg_server_conns(), 2, "the limit held");
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+PP_TEST(K6_waiters_cancelled_by_a_group_failure_leave_the_pool_quiet, exhausted_group)
+
+/* K5: a backend terminated (pg_terminate_backend) while its connection
+ * is inside a transaction in an exit stack: whether the block then ends
+ * cleanly, queries, or fails, the error names the lost connection,
+ * nothing is committed, and the next acquire gets a working one. */
+static int terminated_tx(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    create("CREATE TABLE tt (v int)");
+    for (int mode = 0; mode < 3; mode++) {
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_pg_t *db;
+            if (aw_exitstack_enter(st, aw_pool_item(pool), (void **)&db) < 0 ||
+                aw_exitstack_enter(st, aw_pg_tx(db), NULL) < 0)
+                aw_leave();
+            aw_pg_exec(db, "INSERT INTO tt VALUES (1)", aw_pg_noargs);
+            int pid = aw_pg_backend_pid(db);
+            aw_with (aw_pg_t *admin, aw_pg_connect(pg_dsn())) {
+                long long ok = 0;
+                aw_pg_fetch_int(admin, &ok, "SELECT pg_terminate_backend($1, 5000)::int",
+                                aw_pg_args(aw_pg_int(pid)));
+                cr_assert_eq(ok, 1);
+            }
+            if (mode == 1)
+                aw_pg_exec(db, "INSERT INTO tt VALUES (2)", aw_pg_noargs);
+            if (mode == 2) {
+                aw_fail(-EIO, "the block fails after the kill");
+            }
+        }
+        cr_assert_lt(aw_status(), 0, "mode %d: the block failed", mode);
+        cr_assert_not_null(aw_err_find(aw_err_current(), -ECONNRESET), "mode %d: the lost connection is named",
+                           mode);
+        if (mode == 2)
+            cr_assert_not_null(aw_err_find(aw_err_current(), -EIO), "the block's own error is kept");
+        aw_err_clear();
+        pool_quiet("terminated");
+        cr_assert_eq(rows_in("tt"), 0);
+        next_user_clean("terminated");
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+PP_TEST(K5_a_backend_terminated_inside_a_tx_in_an_exit_stack_is_reported, terminated_tx)
+
+/* Decision 2 and K3: a COMMIT slowed by a deferred trigger is cut by the
+ * exit's grace (not by the deadline around the block, which the exit's
+ * shield holds off): the block fails naming the overrun, the settle
+ * cancels the COMMIT on the server, nothing is committed, and the
+ * connection comes back in sync. */
+static int slow_commit(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    create("CREATE TABLE sc (v int)");
+    create("CREATE FUNCTION sc_slow() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$");
+    create("CREATE CONSTRAINT TRIGGER sc_t AFTER INSERT ON sc DEFERRABLE INITIALLY DEFERRED "
+           "FOR EACH ROW EXECUTE FUNCTION sc_slow()");
+    aw_with (aw_fail_after(AW_MS(50))) {
+        aw_with (aw_pg_t *db, aw_gencm(tx_gen, NULL))
+            aw_pg_exec(db, "INSERT INTO sc VALUES (1)", aw_pg_noargs);
+    }
+    cr_assert_lt(aw_status(), 0);
+    const aw_err_t *e = aw_err_find(aw_err_current(), -ETIMEDOUT);
+    cr_assert_not_null(e);
+    cr_assert(strstr(e->msg, "pg_transaction") && strstr(e->msg, "grace"), "%s", e->msg);
+    aw_err_clear();
+    next_user_clean("commit cut");
+    cr_assert_eq(rows_in("sc"), 0);
+    pool_quiet("commit cut");
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    return 0;
+}
+Test(pool_pg, decision2_a_commit_cut_by_the_exit_grace_commits_nothing) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
+    cr_assert_eq(aw_main_opts(&o, in_loop, (void *)slow_commit), 0);
+}
+
+/* M1: a cancel at every point of a task that uses a generator manager
+ * holding a pooled connection (with a SET) and a transaction, and opens
+ * a savepoint in its block: after each cut, nothing is committed, no SET
+ * is left, the next user's connection is in sync. */
+static int tx_gen_set(aw_gencm_t *g, void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        if (aw_pg_exec(db, "SET work_mem = '8MB'", aw_pg_noargs) < 0)
+            aw_leave();
+        aw_with (aw_pg_tx(db))
+            aw_gencm_yield(g, db);
+    }
+    return aw_status();
+}
+static int gencm_user(void *arg) {
+    aw_with (aw_pg_t *db, aw_gencm(tx_gen_set, NULL)) {
+        if (aw_pg_exec(db, "INSERT INTO gs VALUES (1)", aw_pg_noargs) < 0)
+            aw_leave();
+        aw_with (aw_pg_tx(db))
+            aw_pg_exec(db, "INSERT INTO gs VALUES (2)", aw_pg_noargs);
+    }
+    return aw_status();
+}
+static int gencm_cut(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    create("CREATE TABLE gs (v int)");
+    int k;
+    for (k = 1; k < 200; k++) {
+        aw_task_t *h;
+        int rc = 0;
+        aw_trace_set(aw_test_cancel_hook, NULL);
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, gencm_user, NULL, &h), 0);
+            aw_test_cancel_at.target = h;
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            rc = aw_task_join(h);
+            aw_err_clear();
+        }
+        aw_trace_set(NULL, NULL);
+        aw_err_clear();
+        pool_quiet("cut");
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SELECT current_setting('work_mem'), (SELECT count(*) FROM gs)",
+                                     aw_pg_noargs), 0, "cut at %d: %s", k,
+                         aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_str_neq(aw_pg_res_text(r, 0, 0), "8MB", "cut at %d: the SET is left", k);
+            long long n = -1;
+            aw_pg_res_int(r, 0, 1, &n);
+            aw_pg_res_free(r);
+            cr_assert_eq(n, rc == 0 ? 2 : 0, "cut at %d (status %d): %lld rows", k, rc, n);
+            cr_assert(aw_pg_ok(db), "cut at %d", k);
+            aw_pg_exec(db, "DELETE FROM gs", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        if (rc == 0)
+            break; /* past the last point: ran whole */
+    }
+    cr_assert_gt(k, 1);
+    cr_assert_lt(k, 200);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    return 0;
+}
+PP_TEST(M1_cancel_at_every_point_of_a_generator_manager_holding_a_pooled_tx, gencm_cut)
