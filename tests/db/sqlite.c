@@ -828,3 +828,42 @@ Test(sqlite, K3_a_commit_cut_by_the_grace_is_rolled_back_before_the_next_call) {
     aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
     cr_assert_eq(aw_main_opts(&o, in_loop, (void *)commit_grace), 0);
 }
+
+/* M1 under contention: BEGIN IMMEDIATE waiting for another writer's lock
+ * is cut by a deadline (or a move-on). The caller leaves at once; the
+ * BEGIN goes on on its worker and, once the lock comes free, begins, and
+ * is undone before the connection's next call: the next transaction
+ * works, and nothing of the cut block is committed. */
+static int begin_busy(void *arg) {
+    aw_with (aw_sqlite_t *a, aw_sqlite_connect(path)) {
+        aw_sqlite_script(a, "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_sqlite_t *b, aw_sqlite_connect(path)) {
+            cr_assert_eq(aw_sqlite_exec(a, "BEGIN IMMEDIATE", aw_sqlite_noargs), 0);
+            aw_with (aw_fail_after(AW_MS(50))) {
+                aw_with (aw_sqlite_tx(b, .immediate = true))
+                    aw_sqlite_exec(b, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+            }
+            cr_assert_eq(aw_status(), -ETIMEDOUT);
+            aw_err_clear();
+            cr_assert_eq(aw_sqlite_exec(a, "COMMIT", aw_sqlite_noargs), 0);
+            aw_with (aw_sqlite_tx(b, .immediate = true))
+                aw_sqlite_exec(b, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count(a), 1, "only the second block");
+            cr_assert_eq(aw_sqlite_exec(a, "BEGIN IMMEDIATE", aw_sqlite_noargs), 0);
+            aw_with (aw_move_on_after(AW_MS(50))) {
+                aw_with (aw_sqlite_tx(b))
+                    aw_sqlite_exec(b, "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(aw_sqlite_exec(a, "COMMIT", aw_sqlite_noargs), 0);
+            cr_assert_eq(count(b), 1, "nothing of the cut block");
+            aw_with (aw_sqlite_tx(b))
+                aw_sqlite_exec(b, "INSERT INTO tx VALUES (4)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count(a), 2);
+        }
+    }
+    return aw_status();
+}
+SQ_TEST(M1_a_begin_cut_while_another_writer_holds_the_lock_is_undone, begin_busy)
