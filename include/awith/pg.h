@@ -186,7 +186,9 @@ AW_API int aw_pg_reset(aw_pg_t *c);
  * in progress; a connection released less than 1 ms before is not read
  * again (what could have come since is as likely to come just after the
  * check: the first query finds it), so that releasing and taking a
- * connection again costs no system call. On release a broken or mid-transaction connection is closed;
+ * connection again costs no system call. On release a broken or mid-transaction connection is closed,
+ * and so is one with a row or notification loop still open on it (iterated by hand: the loop,
+ * resumed, ends quietly when closed, with -ECONNRESET when asked for more);
  * one cut mid-query is kept while it settles (the settle also ends its
  * transaction), and never handed out before it is back in sync (K2): a
  * cancel storm does not make the pool reconnect. On release, the session

@@ -80,6 +80,7 @@ struct aw_pg {
     aw_ns_t idle_since;        /* back in a pool at (its reset ran): see pool_check */
     char gonemsg[200];         /* what it said */
     int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
+    int gens;                  /* row or notification loops suspended at a yield on it */
     aw_event_t settled;
     int txdepth;
     unsigned dirty;            /* PG_DIRTY_*: session state changed since the last reset */
@@ -446,7 +447,8 @@ static void pg_settled(aw_pg_t *c, int rc) {
     c->undo = 0;
     if (c->close_pending) {
         pg_close_hard(c);
-        aw__free(c);
+        if (!c->gens) /* else the last loop to resume frees it (pg_gen_back) */
+            aw__free(c);
         return;
     }
     aw_event_set(&c->settled);
@@ -687,7 +689,33 @@ void aw_pg_close(aw_pg_t *c) {
         return;
     }
     pg_close_hard(c);
+    if (c->gens) { /* a loop left open (a pool took the connection back under it) */
+        c->close_pending = true;
+        return;
+    }
     aw__free(c);
+}
+
+/* Back from a row or notification loop's yield: false, or true when the
+ * connection was closed meanwhile (its pool took it back, or its block
+ * ended, while the loop stayed open, iterated by hand): the loop must
+ * end without touching it; the last one out frees it, unless the settler
+ * still runs (it frees it then). */
+static bool pg_gen_back(aw_pg_t *c) {
+    c->gens--;
+    if (!c->close_pending)
+        return false;
+    if (!c->gens && !c->settling)
+        aw__free(c);
+    return true;
+}
+
+/* A loop asked for its next item after its connection was closed. */
+static int pg_gen_closed(int y, const char *what) {
+    if (y < 0)
+        return 0; /* the consumer left: nothing to say */
+    return aw_raise(-ECONNRESET, "postgres %s: the connection was closed (or given back to its pool) "
+                                 "while the loop was still open", what);
 }
 
 static int pg_connect_enter(void *self, void **out) {
@@ -1336,8 +1364,11 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
             break;
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_SINGLE_TUPLE && !err && !draining) {
+            c->gens++;
             int y = aw_gen_yield(g, res);
             PQclear(res);
+            if (pg_gen_back(c))
+                return pg_gen_closed(y, "row query");
             if (y < 0 && in_tx) { /* the consumer left early: read the rest */
                 draining = true;
                 drain_until = aw_now() + AW__PG_DRAIN;
@@ -1391,8 +1422,11 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
                 continue;
             }
             aw_pg_notify_t v = {n->relname, n->extra, n->be_pid};
+            c->gens++;
             int y = aw_gen_yield(g, &v);
             PQfreemem(n);
+            if (pg_gen_back(c))
+                return pg_gen_closed(y, "listen");
             if (y < 0)
                 goto leave; /* the consumer left */
         }
@@ -1483,6 +1517,8 @@ static void pool_close(void *ctx, void *item) { aw_pg_close(item); }
  * transaction. A settle that fails closes it; the check replaces it. */
 static bool pool_usable(void *ctx, void *item) {
     aw_pg_t *c = item;
+    if (c->gens) /* a row or notification loop still open on it: never another user's */
+        return false;
     if (c->settling && c->pg) {
         c->released = true;
         return true;

@@ -1135,3 +1135,61 @@ static int gencm_cut(void *arg) {
     return 0;
 }
 PP_TEST(M1_cancel_at_every_point_of_a_generator_manager_holding_a_pooled_tx, gencm_cut)
+
+/* K2: a row loop iterated by hand (aw_gen_next) and closed by an exit
+ * stack's callback pushed before the pooled connection: the connection
+ * goes back to the pool while the loop is still open mid-result. It is
+ * closed (never another user's), and closing the loop afterwards touches
+ * nothing freed; a notification loop likewise. Before, the pool closed
+ * and freed the connection and the loop's close used it (ASan:
+ * heap-use-after-free in pg_poison), and a connection with a
+ * notification loop open went to the next user. */
+static int close_gen(void *g) { return aw_gen_close(g); }
+static int open_loop_notifier(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        while (aw_pg_exec(db, "NOTIFY aw_open_loop", aw_pg_noargs) >= 0 && aw_sleep_ms(5) == 0) {
+        }
+    }
+    return 0;
+}
+static int loop_left_open(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    static aw_pg_cursor_t cur;
+    static aw_pg_listen_t lis;
+    static aw_gen_t gen;
+    for (int listen = 0; listen < 2; listen++) {
+        int pid = 0;
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_exitstack_callback(st, close_gen, &gen);
+            aw_pg_t *db;
+            if (aw_exitstack_enter(st, aw_pool_item(pool), (void **)&db) < 0)
+                aw_leave();
+            pid = aw_pg_backend_pid(db);
+            void *v;
+            if (listen) {
+                lis = (aw_pg_listen_t){db, "aw_open_loop"};
+                gen = aw_gen(aw__pg_listen, &lis);
+                aw_with (aw_group_t *g, aw_group()) {
+                    aw_spawn(g, open_loop_notifier, NULL, NULL);
+                    cr_assert_eq(aw_gen_next(&gen, &v), 1);
+                    aw_group_cancel(g);
+                }
+            } else {
+                cur = (aw_pg_cursor_t){db, "SELECT g FROM generate_series(1, 100000) g", NULL, 0};
+                gen = aw_gen(aw__pg_rows, &cur);
+                cr_assert_eq(aw_gen_next(&gen, &v), 1);
+            }
+        }
+        cr_assert_eq(aw_status(), 0, "listen %d: %s", listen, aw_err_current() ? aw_err_current()->msg : "");
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+            cr_assert(aw_pg_backend_pid(db) != pid, "listen %d: the connection was not handed on", listen);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    return 0;
+}
+PP_TEST(K2_a_loop_left_open_when_its_connection_goes_back_is_ended_safely, loop_left_open)
