@@ -216,7 +216,13 @@ extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
  * transaction begun by hand (aw_pg_exec(db, "BEGIN")) enter fails with
  * -EINVAL and leaves that transaction alone. An exit on a connection cut
  * mid-query (settling) leaves the rollback to the settle and returns at
- * once. */
+ * once. The blocks open on a connection belong to the task that entered
+ * the outermost one: another task's enter fails with -EBUSY, naming that
+ * task, and leaves its transaction alone (its block would be a savepoint
+ * the owner's COMMIT commits though it failed). Only enter is checked: an
+ * exit stack may exit the blocks in another task. Ownership does not move:
+ * once the owner ended with its block in a parent's exit stack, no task
+ * can enter a block on the connection until that stack exits it. */
 enum { AW_PG_DEFAULT = 0, AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE };
 typedef struct aw_pg_tx {
     aw_pg_t *conn;

@@ -141,7 +141,14 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
  * deadline handled inside it) makes SQLite roll the whole transaction
  * back; every later call in the block then fails with -EREMOTEIO
  * (SQLITE_ABORT_ROLLBACK) until the block is left, rather than run in
- * autocommit mode and commit on its own (PostgreSQL's 25P02, likewise). */
+ * autocommit mode and commit on its own (PostgreSQL's 25P02, likewise).
+ * The blocks open on a connection belong to the task that entered the
+ * outermost one: another task's enter fails with -EBUSY, naming that
+ * task, and leaves its transaction alone (its block would be a savepoint
+ * the owner's COMMIT commits though it failed). Only enter is checked: an
+ * exit stack may exit the blocks in another task. Ownership does not move:
+ * once the owner ended with its block in a parent's exit stack, no task
+ * can enter a block on the connection until that stack exits it. */
 typedef struct aw_sqlite_tx {
     aw_sqlite_t *conn;
     bool immediate;

@@ -83,6 +83,8 @@ struct aw_pg {
     int gens;                  /* row or notification loops suspended at a yield on it */
     aw_event_t settled;
     int txdepth;
+    uint64_t txowner;          /* aw_task_id of the task that entered the outermost block */
+    char txowner_name[32];     /* its name, for the refusal (the task may be gone) */
     unsigned dirty;            /* PG_DIRTY_*: session state changed since the last reset */
     uint64_t params0;          /* hash of the reported parameters at connect */
     unsigned preported;        /* which of pg_param_names the server reports */
@@ -1207,6 +1209,13 @@ static int pg_tx_enter(void *self, void **out) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
     *out = c;
+    /* Another task's block would become a savepoint of the owner's
+     * transaction: its failure could not undo what the owner commits.
+     * Only enter is checked: an exit stack may exit a block elsewhere. */
+    if (c && c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
+        return aw_raise(-EBUSY, "postgres: the connection's transaction belongs to task '%s' (id %llu): "
+                                "one task's blocks at a time; use a connection per task",
+                        c->txowner_name, (unsigned long long)c->txowner);
     int rc = pg_start(c, "transaction");
     if (rc < 0)
         return rc;
@@ -1233,6 +1242,12 @@ static int pg_tx_enter(void *self, void **out) {
     }
     t->depth = depth;
     c->txdepth = depth + 1;
+    if (depth == 0) {
+        aw_task_t *me = aw_task_self();
+        const char *name = aw_task_name(me);
+        c->txowner = aw_task_id(me);
+        snprintf(c->txowner_name, sizeof c->txowner_name, "%s", name ? name : "?");
+    }
     return 0;
 }
 

@@ -68,6 +68,8 @@ struct aw_sqlite {
     bool busy;                    /* a job is in flight: one at a time */
     bool close_pending;
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
+    uint64_t txowner;             /* aw_task_id of the task that entered the outermost block */
+    char txowner_name[32];        /* its name, for the refusal (the task may be gone) */
     int undo;                     /* 1 + depth of a BEGIN/SAVEPOINT nobody entered; 0: none */
     int errcode;
     int inlined;                  /* inline queries since this connection last yielded */
@@ -986,12 +988,27 @@ int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **
  * connection's next job. A connection inside a transaction begun by hand
  * (aw_sqlite_exec(db, "BEGIN")) is refused with -EINVAL: its COMMIT or
  * ROLLBACK would end the user's transaction (asyncpg refuses the same). */
+/* The running task now owns c's transaction blocks. */
+static void sq_tx_own(aw_sqlite_t *c) {
+    aw_task_t *me = aw_task_self();
+    c->txowner = aw_task_id(me);
+    const char *name = aw_task_name(me);
+    snprintf(c->txowner_name, sizeof c->txowner_name, "%s", name ? name : "?");
+}
+
 static int sq_tx_enter(void *self, void **out) {
     aw_sqlite_tx_t *t = self;
     aw_sqlite_t *c = t->conn;
     *out = c;
     if (!c || !c->db)
         return aw_raise(-EBADF, "sqlite transaction: not connected");
+    /* Another task's block would become a savepoint of the owner's
+     * transaction: its failure could not undo what the owner commits.
+     * Only enter is checked: an exit stack may exit a block elsewhere. */
+    if (c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
+        return aw_raise(-EBUSY, "sqlite: the connection's transaction belongs to task '%s' (id %llu): "
+                                "one task's blocks at a time; use a connection per task",
+                        c->txowner_name, (unsigned long long)c->txowner);
     aw__sq_job_t *j = job_new(c, JOB_BEGIN, NULL, NULL, 0);
     if (!j)
         return aw_raise(-ENOMEM, "sqlite: out of memory");
@@ -1008,6 +1025,8 @@ static int sq_tx_enter(void *self, void **out) {
         return aw_raise(-EINVAL, "sqlite: aw_sqlite_tx on a connection already inside a transaction "
                                  "begun by hand; commit or roll it back first");
     t->depth = c->txdepth++;
+    if (t->depth == 0)
+        sq_tx_own(c);
     return 0;
 }
 

@@ -1110,3 +1110,62 @@ static int nested_cut_outer_fails(void *arg) {
     return 0;
 }
 PG_TEST(K3_outer_rollback_asked_while_the_settler_rolls_a_savepoint_back, nested_cut_outer_fails)
+
+/* Two tasks entering transaction blocks on one shared connection: the
+ * second task's block would be a savepoint of the first's transaction,
+ * whose COMMIT would commit what the failed block wrote, and the depth
+ * would stay stuck. The second task is refused at enter (-EBUSY, naming
+ * the owner); the owner commits only its work; the connection is usable
+ * after. */
+static aw_pg_t *own_db;
+static int own_b_rc;
+static char own_b_msg[256];
+
+static int owner_a(void *arg) {
+    aw_with (aw_pg_tx(own_db)) {
+        aw_pg_exec(own_db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
+        aw_sleep_ms(50); /* B tries while A's block is open */
+        aw_pg_exec(own_db, "INSERT INTO tx VALUES (3)", aw_pg_noargs);
+    }
+    return aw_status();
+}
+
+static int intruder_b(void *arg) {
+    aw_sleep_ms(10);
+    aw_with (aw_pg_tx(own_db)) {
+        aw_pg_exec(own_db, "INSERT INTO tx VALUES (2)", aw_pg_noargs);
+        aw_fail(-EIO, "B's block fails");
+    }
+    own_b_rc = aw_status();
+    snprintf(own_b_msg, sizeof own_b_msg, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    aw_err_clear();
+    return 0;
+}
+
+static int tx_owner(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        own_db = db;
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs);
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, owner_a, NULL, NULL);
+            aw_spawn(g, intruder_b, NULL, NULL);
+        }
+        cr_assert_eq(aw_status(), 0, "A committed");
+        cr_assert_eq(own_b_rc, -EBUSY, "B refused at enter: %d", own_b_rc);
+        cr_assert(strstr(own_b_msg, "belongs to task 'owner_a'"), "%s", own_b_msg);
+        long long n = -1;
+        aw_pg_fetch_int(db, &n, "SELECT count(*) FROM tx WHERE v = 2", aw_pg_noargs);
+        cr_assert_eq(n, 0, "B's failed block committed nothing");
+        aw_pg_fetch_int(db, &n, "SELECT sum(v) FROM tx", aw_pg_noargs);
+        cr_assert_eq(n, 4, "A's work committed");
+        aw_with (aw_pg_tx(db)) { /* depth back to 0: a new BEGIN */
+            aw_pg_exec(db, "INSERT INTO tx VALUES (10)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_pg_fetch_int(db, &n, "SELECT sum(v) FROM tx", aw_pg_noargs);
+        cr_assert_eq(n, 14);
+    }
+    leak_check();
+    return aw_status();
+}
+PG_TEST(K3_another_tasks_block_on_a_shared_connection_is_refused, tx_owner)

@@ -867,3 +867,101 @@ static int begin_busy(void *arg) {
     return aw_status();
 }
 SQ_TEST(M1_a_begin_cut_while_another_writer_holds_the_lock_is_undone, begin_busy)
+
+/* Two tasks entering transaction blocks on one shared connection: the
+ * second task's block would be a savepoint of the first's transaction,
+ * whose COMMIT would commit what the failed block wrote. The second task
+ * is refused at enter (-EBUSY, naming the owner); the owner's transaction
+ * commits only its own work, and the connection is usable after. */
+static aw_sqlite_t *own_db;
+static int own_b_rc;
+static char own_b_msg[256];
+
+static int owner_a(void *arg) {
+    aw_with (aw_sqlite_tx(own_db)) {
+        aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+        aw_sleep_ms(50); /* B tries while A's block is open */
+        aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
+    }
+    return aw_status();
+}
+
+static int intruder_b(void *arg) {
+    aw_sleep_ms(10);
+    aw_with (aw_sqlite_tx(own_db)) {
+        aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+        aw_fail(-EIO, "B's block fails");
+    }
+    own_b_rc = aw_status();
+    snprintf(own_b_msg, sizeof own_b_msg, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    aw_err_clear();
+    return 0;
+}
+
+static int tx_owner(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        own_db = db;
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)"), 0);
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, owner_a, NULL, NULL);
+            aw_spawn(g, intruder_b, NULL, NULL);
+        }
+        cr_assert_eq(aw_status(), 0, "A committed");
+        cr_assert_eq(own_b_rc, -EBUSY, "B refused at enter: %d", own_b_rc);
+        cr_assert(strstr(own_b_msg, "belongs to task 'owner_a'"), "%s", own_b_msg);
+        long long n = -1, sum = -1;
+        aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM tx WHERE v = 2", aw_sqlite_noargs);
+        cr_assert_eq(n, 0, "B's failed block committed nothing");
+        aw_sqlite_fetch_int(db, &sum, "SELECT sum(v) FROM tx", aw_sqlite_noargs);
+        cr_assert_eq(sum, 4, "A's work committed");
+        aw_with (aw_sqlite_tx(db)) { /* depth back to 0: a new BEGIN */
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (10)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_sqlite_fetch_int(db, &sum, "SELECT sum(v) FROM tx", aw_sqlite_noargs);
+        cr_assert_eq(sum, 14);
+    }
+    return aw_status();
+}
+SQ_TEST(K3_another_tasks_block_on_a_shared_connection_is_refused, tx_owner)
+
+/* A task that ended with its transaction entered into its parent's exit
+ * stack: the parent unwinds it (exits run whoever runs them), and the
+ * transaction commits; a block the parent enters meanwhile is refused
+ * (the owner is gone; ownership does not move). */
+static aw_exitstack_t *own_st;
+
+static int enter_into_stack(void *arg) {
+    cr_assert_eq(aw_exitstack_enter(own_st, aw_sqlite_tx(own_db), NULL), 0);
+    return aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs) < 0 ? -EIO : 0;
+}
+
+static int tx_owner_gone(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        own_db = db;
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)"), 0);
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            own_st = st;
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, enter_into_stack, NULL, NULL);
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_with (aw_sqlite_tx(db)) {
+                aw_sqlite_exec(db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            }
+            cr_assert_eq(aw_status(), -EBUSY, "the parent is not the owner");
+            cr_assert(strstr(aw_err_current()->msg, "enter_into_stack"), "%s", aw_err_current()->msg);
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), 0, "the parent exits the gone task's block: COMMIT");
+        long long sum = -1;
+        aw_sqlite_fetch_int(db, &sum, "SELECT sum(v) FROM tx", aw_sqlite_noargs);
+        cr_assert_eq(sum, 1);
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO tx VALUES (10)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(aw_status(), 0, "depth back to 0: the parent may begin anew");
+    }
+    return aw_status();
+}
+SQ_TEST(K3_a_gone_tasks_transaction_is_exited_by_its_stack_not_reentered, tx_owner_gone)
