@@ -44,6 +44,7 @@
 #include <awith/sqlite.h>
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,7 @@ struct aw_sqlite {
     sqlite3 *db;
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
+    _Atomic bool gave_up;         /* its caller left the job in flight: stop busy waits */
     bool close_pending;
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
     uint64_t txowner;             /* aw_task_id of the task that entered the outermost block */
@@ -348,6 +350,12 @@ static void run_query(aw__sq_job_t *j) {
         step_rows(j, st, 0);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    /* A COMMIT its caller gave up on (busy_wait stopped it): nobody will
+     * roll back before the connection's next call, and meanwhile its
+     * locks would block every other connection. Rolled back now. */
+    if (j->rc != SQLITE_OK && atomic_load(&j->conn->gave_up) && !strcmp(j->sql, "COMMIT") &&
+        !sqlite3_get_autocommit(j->conn->db))
+        sqlite3_exec(j->conn->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void run_step(aw__sq_job_t *j) {
@@ -409,6 +417,12 @@ static int busy_wait(void *arg, int count) {
     static const unsigned char totals[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
     aw_sqlite_t *c = arg;
     if (c->inline_on)
+        return 0;
+    /* sqlite3_interrupt does not stop a busy wait: a COMMIT cut by the
+     * exit's grace would commit once the lock frees up, after its block
+     * reported failure. SQLITE_BUSY instead: the transaction stays open,
+     * and is rolled back before the connection's next call. */
+    if (atomic_load(&c->gave_up))
         return 0;
     enum { N = sizeof delays };
     int delay = count < N ? delays[count] : delays[N - 1];
@@ -591,8 +605,10 @@ static int job_run(aw__sq_job_t *j, const char *what) {
         rc = aw_checkpoint();
     if (rc < 0)
         return rc;
-    if (j->kind != JOB_OPEN)
+    if (j->kind != JOB_OPEN) {
         c->busy = true;
+        atomic_store(&c->gave_up, false); /* no job in flight: conn_ready waited */
+    }
     /* aw_to_thread is a cancellation point of its own (a deadline may
      * pass, a trace hook may cancel): a cancel found there before the
      * work started calls job_abandon at once, inside the call, and the
@@ -603,6 +619,7 @@ static int job_run(aw__sq_job_t *j, const char *what) {
     if (rc == -ECANCELED && !j->never_ran) { /* the pool owns j now: stop it */
         j->abandoned = true;
         if (j->kind != JOB_OPEN) {
+            atomic_store(&c->gave_up, true);
             sqlite3_interrupt(c->db);
         }
         return rc;

@@ -829,6 +829,42 @@ Test(sqlite, K3_a_commit_cut_by_the_grace_is_rolled_back_before_the_next_call) {
     cr_assert_eq(aw_main_opts(&o, in_loop, (void *)commit_grace), 0);
 }
 
+/* A COMMIT cut by the exit's grace whose lock frees up within the busy
+ * timeout: sqlite3_interrupt does not stop a busy wait, so before, the
+ * COMMIT went on waiting on its worker and committed the block's write
+ * once the reader ended, although the block had reported -ETIMEDOUT. A
+ * block that failed commits nothing: the busy wait stops when its caller
+ * gives up, the COMMIT fails, and the transaction is rolled back. */
+static int commit_grace_late(void *arg) {
+    aw_with (aw_sqlite_t *w, aw_sqlite_connect(path)) {
+        aw_sqlite_script(w, "CREATE TABLE tx (v INTEGER)");
+        aw_with (aw_sqlite_t *r, aw_sqlite_connect(path)) {
+            long long n;
+            cr_assert_eq(aw_sqlite_exec(r, "BEGIN", aw_sqlite_noargs), 0);
+            cr_assert_eq(aw_sqlite_fetch_int(r, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs), 0);
+            aw_with (aw_sqlite_tx(w))
+                aw_sqlite_exec(w, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), -ETIMEDOUT, "the exit overran its grace");
+            aw_err_clear();
+            aw_sleep(AW_MS(300)); /* the grace is over; the busy timeout (5 s) is not */
+            cr_assert_eq(aw_sqlite_exec(r, "COMMIT", aw_sqlite_noargs), 0, "the reader's lock frees up");
+            aw_sleep(AW_MS(300)); /* a COMMIT still waiting would get the lock now */
+            long long c0 = count(r);
+            cr_assert_eq(c0, 0, "the failed block committed nothing (count %lld)", c0);
+            aw_with (aw_sqlite_tx(w))
+                aw_sqlite_exec(w, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            cr_assert_eq(aw_status(), 0, "the next transaction works: %s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+            cr_assert_eq(count(r), 1);
+        }
+    }
+    return aw_status();
+}
+Test(sqlite, K3_a_commit_cut_by_the_grace_never_commits_later) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
+    cr_assert_eq(aw_main_opts(&o, in_loop, (void *)commit_grace_late), 0);
+}
+
 /* M1 under contention: BEGIN IMMEDIATE waiting for another writer's lock
  * is cut by a deadline (or a move-on). The caller leaves at once; the
  * BEGIN goes on on its worker and, once the lock comes free, begins, and
