@@ -162,6 +162,17 @@ static inline aw_task_t *aw__task_self_of(aw_task_t *t) {
 }
 static inline aw_task_t *aw__task_self(void) { return aw__task_self_of(aw__task_cur()); }
 
+/* Where the block whose enter runs now was written ("file:line"), for a
+ * manager's messages; "?" outside an enter. Copied: the task may end. */
+static inline void aw__with_entering_at(char *buf, size_t n) {
+    aw_task_t *t = aw__task_cur();
+    aw_with_t *w = t ? t->withs : NULL;
+    if (w && w->state == AW__WITH_ENTER && w->file)
+        snprintf(buf, n, "%s:%d", w->file, w->line);
+    else
+        snprintf(buf, n, "?");
+}
+
 /* with.c: an exit stack's entry moves to the task t that will run its
  * exit (aw__with_adopt), and the entries a task leaves in a stack it
  * does not hold go to the task it ran for as it ends (aw__with_hand_over:

@@ -21,6 +21,7 @@
  * (issue 11, 2.3-2.4). If the settler cannot be spawned, the next
  * operation does the same inline. */
 #include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
+#include "../core/core.h"  /* aw__task_cur: where the block being entered is */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
@@ -85,6 +86,7 @@ struct aw_pg {
     int txdepth;
     uint64_t txowner;          /* aw_task_id of the task that entered the outermost block */
     char txowner_name[32];     /* its name, for the refusal (the task may be gone) */
+    char txowner_at[96];       /* where it entered it (file:line) */
     unsigned dirty;            /* PG_DIRTY_*: session state changed since the last reset */
     uint64_t params0;          /* hash of the reported parameters at connect */
     unsigned preported;        /* which of pg_param_names the server reports */
@@ -1213,9 +1215,9 @@ static int pg_tx_enter(void *self, void **out) {
      * transaction: its failure could not undo what the owner commits.
      * Only enter is checked: an exit stack may exit a block elsewhere. */
     if (c && c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
-        return aw_raise(-EBUSY, "postgres: the connection's transaction belongs to task '%s' (id %llu): "
-                                "one task's blocks at a time; use a connection per task",
-                        c->txowner_name, (unsigned long long)c->txowner);
+        return aw_raise(-EBUSY, "postgres: the connection's transaction belongs to task '%s' (id %llu, "
+                                "begun at %s): one task's blocks at a time; use a connection per task",
+                        c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
     int rc = pg_start(c, "transaction");
     if (rc < 0)
         return rc;
@@ -1247,6 +1249,7 @@ static int pg_tx_enter(void *self, void **out) {
         const char *name = aw_task_name(me);
         c->txowner = aw_task_id(me);
         snprintf(c->txowner_name, sizeof c->txowner_name, "%s", name ? name : "?");
+        aw__with_entering_at(c->txowner_at, sizeof c->txowner_at);
     }
     return 0;
 }

@@ -35,6 +35,7 @@
  * every AW__SQ_YIELD_EVERY of them (and after one that ran long), as a
  * worker hand-off would have let others run. */
 #include "../coro/alloc.h" /* aw__malloc ...: the allocator table */
+#include "../core/core.h"  /* aw__task_cur: where the block being entered is */
 #include <awith/err.h>
 #include <awith/task.h>
 #include <awith/with.h>
@@ -72,6 +73,7 @@ struct aw_sqlite {
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
     uint64_t txowner;             /* aw_task_id of the task that entered the outermost block */
     char txowner_name[32];        /* its name, for the refusal (the task may be gone) */
+    char txowner_at[96];          /* where it entered it (file:line) */
     int undo;                     /* 1 + depth of a BEGIN/SAVEPOINT nobody entered; 0: none */
     int errcode;
     int inlined;                  /* inline queries since this connection last yielded */
@@ -1011,6 +1013,7 @@ static void sq_tx_own(aw_sqlite_t *c) {
     c->txowner = aw_task_id(me);
     const char *name = aw_task_name(me);
     snprintf(c->txowner_name, sizeof c->txowner_name, "%s", name ? name : "?");
+    aw__with_entering_at(c->txowner_at, sizeof c->txowner_at);
 }
 
 static int sq_tx_enter(void *self, void **out) {
@@ -1023,9 +1026,9 @@ static int sq_tx_enter(void *self, void **out) {
      * transaction: its failure could not undo what the owner commits.
      * Only enter is checked: an exit stack may exit a block elsewhere. */
     if (c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
-        return aw_raise(-EBUSY, "sqlite: the connection's transaction belongs to task '%s' (id %llu): "
-                                "one task's blocks at a time; use a connection per task",
-                        c->txowner_name, (unsigned long long)c->txowner);
+        return aw_raise(-EBUSY, "sqlite: the connection's transaction belongs to task '%s' (id %llu, "
+                                "begun at %s): one task's blocks at a time; use a connection per task",
+                        c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
     aw__sq_job_t *j = job_new(c, JOB_BEGIN, NULL, NULL, 0);
     if (!j)
         return aw_raise(-ENOMEM, "sqlite: out of memory");

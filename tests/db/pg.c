@@ -1153,6 +1153,7 @@ static int tx_owner(void *arg) {
         cr_assert_eq(aw_status(), 0, "A committed");
         cr_assert_eq(own_b_rc, -EBUSY, "B refused at enter: %d", own_b_rc);
         cr_assert(strstr(own_b_msg, "belongs to task 'owner_a'"), "%s", own_b_msg);
+        cr_assert(strstr(own_b_msg, "tests/db/pg.c:"), "%s", own_b_msg);
         long long n = -1;
         aw_pg_fetch_int(db, &n, "SELECT count(*) FROM tx WHERE v = 2", aw_pg_noargs);
         cr_assert_eq(n, 0, "B's failed block committed nothing");

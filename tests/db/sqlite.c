@@ -945,6 +945,7 @@ static int tx_owner(void *arg) {
         cr_assert_eq(aw_status(), 0, "A committed");
         cr_assert_eq(own_b_rc, -EBUSY, "B refused at enter: %d", own_b_rc);
         cr_assert(strstr(own_b_msg, "belongs to task 'owner_a'"), "%s", own_b_msg);
+        cr_assert(strstr(own_b_msg, "tests/db/sqlite.c:"), "%s", own_b_msg);
         long long n = -1, sum = -1;
         aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM tx WHERE v = 2", aw_sqlite_noargs);
         cr_assert_eq(n, 0, "B's failed block committed nothing");
