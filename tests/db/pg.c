@@ -1170,3 +1170,45 @@ static int tx_owner(void *arg) {
     return aw_status();
 }
 PG_TEST(K3_another_tasks_block_on_a_shared_connection_is_refused, tx_owner)
+
+/* A task that ended with its transaction entered into its parent's exit
+ * stack: the parent unwinds it (exits run whoever runs them) and it
+ * commits; a block the parent enters meanwhile is refused (the owner is
+ * gone; ownership does not move). */
+static aw_exitstack_t *own_st;
+
+static int enter_into_stack(void *arg) {
+    cr_assert_eq(aw_exitstack_enter(own_st, aw_pg_tx(own_db), NULL), 0);
+    return aw_pg_exec(own_db, "INSERT INTO tx VALUES (1)", aw_pg_noargs) < 0 ? -EIO : 0;
+}
+
+static int tx_owner_gone(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        own_db = db;
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs);
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            own_st = st;
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, enter_into_stack, NULL, NULL);
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO tx VALUES (2)", aw_pg_noargs);
+            }
+            cr_assert_eq(aw_status(), -EBUSY, "the parent is not the owner");
+            cr_assert(strstr(aw_err_current()->msg, "enter_into_stack"), "%s", aw_err_current()->msg);
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), 0, "the parent exits the gone task's block: COMMIT");
+        long long sum = -1;
+        aw_pg_fetch_int(db, &sum, "SELECT sum(v) FROM tx", aw_pg_noargs);
+        cr_assert_eq(sum, 1);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (10)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0, "depth back to 0: the parent may begin anew");
+    }
+    leak_check();
+    return aw_status();
+}
+PG_TEST(K3_a_gone_tasks_transaction_is_exited_by_its_stack_not_reentered, tx_owner_gone)
