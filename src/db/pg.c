@@ -1211,16 +1211,18 @@ static int pg_tx_enter(void *self, void **out) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
     *out = c;
-    /* Another task's block would become a savepoint of the owner's
-     * transaction: its failure could not undo what the owner commits.
-     * Only enter is checked: an exit stack may exit a block elsewhere. */
-    if (c && c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
-        return aw_raise(-EBUSY, "postgres: the connection's transaction belongs to task '%s' (id %llu, "
-                                "begun at %s): one task's blocks at a time; use a connection per task",
-                        c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
     int rc = pg_start(c, "transaction");
     if (rc < 0)
         return rc;
+    /* Another task's block would become a savepoint of the owner's
+     * transaction: its failure could not undo what the owner commits.
+     * Checked after pg_start, which may wait (the owner's BEGIN may end
+     * meanwhile). Only enter is checked: an exit stack may exit a block
+     * in another task. */
+    if (c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
+        return aw_raise(-EBUSY, "postgres: the connection's transaction belongs to task '%s' (id %llu, "
+                                "begun at %s): one task's blocks at a time; use a connection per task",
+                        c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
     if (c->txdepth == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         return aw_raise(-EINVAL, "postgres: aw_pg_tx on a connection already inside a transaction begun "
                                  "by hand; commit or roll it back first");

@@ -1016,6 +1016,17 @@ static void sq_tx_own(aw_sqlite_t *c) {
     aw__with_entering_at(c->txowner_at, sizeof c->txowner_at);
 }
 
+/* Is c's transaction another task's? */
+static bool sq_tx_foreign(aw_sqlite_t *c) {
+    return c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self());
+}
+
+static int sq_tx_refuse(aw_sqlite_t *c) {
+    return aw_raise(-EBUSY, "sqlite: the connection's transaction belongs to task '%s' (id %llu, "
+                            "begun at %s): one task's blocks at a time; use a connection per task",
+                    c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
+}
+
 static int sq_tx_enter(void *self, void **out) {
     aw_sqlite_tx_t *t = self;
     aw_sqlite_t *c = t->conn;
@@ -1025,10 +1036,8 @@ static int sq_tx_enter(void *self, void **out) {
     /* Another task's block would become a savepoint of the owner's
      * transaction: its failure could not undo what the owner commits.
      * Only enter is checked: an exit stack may exit a block elsewhere. */
-    if (c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
-        return aw_raise(-EBUSY, "sqlite: the connection's transaction belongs to task '%s' (id %llu, "
-                                "begun at %s): one task's blocks at a time; use a connection per task",
-                        c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
+    if (sq_tx_foreign(c))
+        return sq_tx_refuse(c);
     aw__sq_job_t *j = job_new(c, JOB_BEGIN, NULL, NULL, 0);
     if (!j)
         return aw_raise(-ENOMEM, "sqlite: out of memory");
@@ -1041,6 +1050,8 @@ static int sq_tx_enter(void *self, void **out) {
     job_free(j);
     if (rc < 0)
         return rc;
+    if (manual && sq_tx_foreign(c)) /* the owner's BEGIN ended while this one waited */
+        return sq_tx_refuse(c);
     if (manual)
         return aw_raise(-EINVAL, "sqlite: aw_sqlite_tx on a connection already inside a transaction "
                                  "begun by hand; commit or roll it back first");

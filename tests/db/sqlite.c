@@ -922,8 +922,10 @@ static int owner_a(void *arg) {
     return aw_status();
 }
 
+static int own_b_delay = 10; /* 0: B enters while A's BEGIN is in flight */
+
 static int intruder_b(void *arg) {
-    aw_sleep_ms(10);
+    aw_sleep_ms(own_b_delay);
     aw_with (aw_sqlite_tx(own_db)) {
         aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
         aw_fail(-EIO, "B's block fails");
@@ -961,6 +963,17 @@ static int tx_owner(void *arg) {
     return aw_status();
 }
 SQ_TEST(K3_another_tasks_block_on_a_shared_connection_is_refused, tx_owner)
+
+/* The same, B entering while A's BEGIN is still in flight: B's BEGIN
+ * waits for A's, then finds A's transaction; refused as A's, not as a
+ * transaction "begun by hand". */
+static int tx_owner_at_once(void *arg) {
+    own_b_delay = 0;
+    int rc = tx_owner(arg);
+    own_b_delay = 10;
+    return rc;
+}
+SQ_TEST(K3_another_tasks_block_entered_during_the_owners_begin_is_refused, tx_owner_at_once)
 
 /* A task that ended with its transaction entered into its parent's exit
  * stack: the parent unwinds it (exits run whoever runs them), and the
