@@ -1015,3 +1015,32 @@ static int tx_owner_gone(void *arg) {
     return aw_status();
 }
 SQ_TEST(K3_a_gone_tasks_transaction_is_exited_by_its_stack_not_reentered, tx_owner_gone)
+
+/* A generator manager holding a transaction around its yield: the block
+ * runs in the task that uses it, so a nested block there is the same
+ * task's (a savepoint), not another task's refused one. */
+static int tx_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_sqlite_tx(own_db)) {
+        aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+        aw_gencm_yield(g, own_db);
+    }
+    return aw_status();
+}
+
+static int tx_owner_gencm(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        own_db = db;
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE tx (v INTEGER)"), 0);
+        aw_with (aw_sqlite_t *d, aw_gencm(tx_gen, NULL)) {
+            aw_with (aw_sqlite_tx(d)) {
+                aw_sqlite_exec(d, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+            }
+            cr_assert_eq(aw_status(), 0, "the user's own nested block: %s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count(db), 2);
+    }
+    return aw_status();
+}
+SQ_TEST(K3_a_generator_managers_transaction_nests_in_its_user, tx_owner_gencm)
