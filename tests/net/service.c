@@ -1,0 +1,201 @@
+/* A small service written the way a user writes one: a TCP server whose
+ * handlers take a semaphore, hold a lock, write a file, and run under a
+ * per-request deadline; shutdown on SIGTERM (cancel_on_signals) with
+ * requests in flight. Covers A1 (every handler's exits run on every way
+ * out), G1 (a request's deadline fails only that request) and the
+ * contracts of awith/server.h and awith/signal.h. */
+#include "netutil.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static aw_sem_t sem;
+static aw_lock_t lock = AW_LOCK_INIT("db");
+static int started, exits, in_sem, max_in_sem;
+static int fds0;
+
+/* A request: a line; the reply is the line, after a short hold of the
+ * semaphore and the lock. "slow" never finishes (the request's deadline
+ * cuts it), "boom" fails. */
+static int handler(aw_stream_t *s, void *arg) {
+    char line[64];
+    ssize_t n;
+    started++;
+    aw_with (aw_sem_held(&sem)) {
+        if (++in_sem > max_in_sem)
+            max_in_sem = in_sem;
+        aw_with (aw_fail_after(AW_MS(200))) {
+            if ((n = aw_stream_read_line(s, line, sizeof line)) <= 0)
+                aw_leave();
+            aw_with (aw_locked(&lock))
+                aw_sleep(AW_MS(2));
+            if (!strncmp(line, "slow", 4))
+                aw_sleep(AW_NEVER);
+            if (!strncmp(line, "boom", 4)) {
+                aw_fail(-EIO, "handler: boom");
+            }
+            aw_stream_write(s, line, (size_t)n);
+        }
+        in_sem--;
+    }
+    exits++;
+    return aw_status();
+}
+
+typedef struct {
+    int port;
+    const char *req;
+    int ok;
+} cl_t;
+
+static int client(void *arg) {
+    cl_t *c = arg;
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", c->port)) {
+        char in[64];
+        size_t n = strlen(c->req);
+        if (aw_stream_write(s, c->req, n) < 0)
+            aw_leave();
+        ssize_t r = aw_stream_read_line(s, in, sizeof in);
+        c->ok = r == (ssize_t)n && !memcmp(in, c->req, n);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+/* A burst of 12 clients over a semaphore of 3, some slow, some failing:
+ * every request ends, the limit held, exits ran, the good ones answered. */
+static int t_burst(void *arg) {
+    static cl_t cl[12];
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 3, 3);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, handler, NULL)) {
+        aw_with (aw_group_t *g, aw_group())
+            for (int i = 0; i < 12; i++) {
+                cl[i] = (cl_t){.port = aw_listener_port(l),
+                               .req = i % 4 == 1 ? "slow\n" : i % 4 == 2 ? "boom\n" : "hello\n"};
+                aw_spawn(g, client, &cl[i], NULL);
+            }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        wait_until(srv->active == 0);
+        cr_assert_eq(srv->accepted, 12);
+        cr_assert_eq(srv->failed, 6, "slow ones time out, boom ones fail: %zu", srv->failed);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    for (int i = 0; i < 12; i++)
+        cr_assert_eq(cl[i].ok, i % 4 == 0 || i % 4 == 3, "client %d", i);
+    cr_assert_eq(exits, 12);
+    cr_assert_eq(max_in_sem, 3);
+    cr_assert_eq(aw_sem_value(&sem), 3);
+    return 0;
+}
+Test(service, G1_a_burst_past_a_semaphore_with_deadlines_and_failures) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_burst, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* SIGTERM from another process while requests are in flight: the main
+ * task is cancelled, the server's block exits, every handler's exits run,
+ * aw_main returns -ECANCELED after the one-line report. */
+static char logged[1024];
+static void hook(const char *msg, void *a) { strncat(logged, msg, sizeof logged - strlen(logged) - 1); }
+
+static int holder(void *arg) {
+    cl_t *c = arg;
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", c->port)) {
+        aw_stream_write(s, "slow\n", 5);
+        char in[8];
+        aw_stream_read_line(s, in, sizeof in);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+static int main_saw;
+static int t_sigterm(void *arg) {
+    static cl_t cl[4];
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 2, 2);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, handler, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++) {
+            cl[i] = (cl_t){.port = aw_listener_port(l)};
+            aw_spawn(g, holder, &cl[i], NULL);
+        }
+        while (started < 4 && aw_sleep(AW_MS(1)) == 0)
+            ;
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill(getppid(), SIGTERM);
+            _exit(0);
+        }
+        main_saw = aw_sleep(AW_NEVER);
+        waitpid(pid, NULL, 0);
+    }
+    return aw_status();
+}
+Test(service, A1_sigterm_with_requests_in_flight_runs_every_exit) {
+    fds0 = aw_test_fds();
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    int rc = aw_main_opts(&o, t_sigterm, NULL);
+    cr_assert_eq(rc, -ECANCELED, "aw_main: %d", rc);
+    cr_assert_eq(main_saw, -ECANCELED);
+    cr_assert(strstr(logged, "TERM received"), "%s", logged);
+    cr_assert_eq(started, 4);
+    cr_assert_eq(exits, 4, "every handler's exits ran: %d", exits);
+    cr_assert_eq(in_sem, 0);
+    cr_assert_eq(aw_sem_value(&sem), 2);
+    cr_assert_null(aw_lock_owner(&lock));
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* A client that disconnects mid-request: the handler's read sees the end,
+ * its exits run, the server keeps serving the next one. */
+static int t_disconnect(void *arg) {
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 1, 1);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, handler, NULL)) {
+        aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l)))
+            aw_stream_write(s, "hal", 3); /* half a line, then gone */
+        wait_until(srv->active == 0 && srv->accepted == 1);
+        cl_t c = {.port = aw_listener_port(l), .req = "again\n"};
+        client(&c);
+        cr_assert(c.ok);
+    }
+    cr_assert_eq(exits, 2);
+    return aw_status();
+}
+Test(service, A1_a_client_gone_mid_request_leaves_the_server_serving) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_disconnect, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* The server's block left while handlers wait on the semaphore and the
+ * lock: each handler is cancelled, its exits run, nothing stays held. */
+static int t_leave(void *arg) {
+    static cl_t cl[5];
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 1, 1);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_server_t *srv, aw_server(l, handler, NULL)) {
+            for (int i = 0; i < 5; i++) {
+                cl[i] = (cl_t){.port = aw_listener_port(l)};
+                aw_spawn(g, holder, &cl[i], NULL);
+            }
+            wait_until(started == 5);
+        }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(exits, 5);
+        cr_assert_eq(aw_sem_value(&sem), 1);
+        cr_assert_null(aw_lock_owner(&lock));
+    }
+    return aw_status();
+}
+Test(service, A1_leaving_the_server_while_handlers_queue_on_a_semaphore) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_leave, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
