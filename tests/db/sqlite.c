@@ -1044,3 +1044,87 @@ static int tx_owner_gencm(void *arg) {
     return aw_status();
 }
 SQ_TEST(K3_a_generator_managers_transaction_nests_in_its_user, tx_owner_gencm)
+
+/* ---- a service: handlers in transactions when SIGTERM comes ---- */
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static int svc_in_tx, svc_exits;
+static char svc_log[1024];
+static void svc_hook(const char *msg, void *a) { strncat(svc_log, msg, sizeof svc_log - strlen(svc_log) - 1); }
+
+/* Each request: its own connection, a transaction, a write (the second
+ * waits for the first's lock), then a wait that only SIGTERM ends. */
+static int svc_handler(aw_stream_t *s, void *arg) {
+    char line[16];
+    if (aw_stream_read_line(s, line, sizeof line) <= 0)
+        return aw_status();
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path))
+    aw_with (aw_sqlite_tx(db)) {
+        svc_in_tx++;
+        if (aw_sqlite_exec(db, "INSERT INTO t VALUES (1)", aw_sqlite_noargs) < 0)
+            aw_leave();
+        aw_sleep(AW_NEVER);
+    }
+    svc_exits++;
+    return aw_status();
+}
+
+static int svc_client(void *arg) {
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", (int)(intptr_t)arg)) {
+        aw_stream_write(s, "go\n", 3);
+        char c;
+        aw_stream_read(s, &c, 1);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+static int svc_main(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path))
+        aw_sqlite_exec(db, "CREATE TABLE t (x INTEGER)", aw_sqlite_noargs);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, svc_handler, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, svc_client, (void *)(intptr_t)aw_listener_port(l), NULL);
+        while (svc_in_tx < 3 && aw_sleep(AW_MS(1)) == 0)
+            ;
+        aw_sleep(AW_MS(20)); /* the first write done, the others waiting on its lock */
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill(getppid(), SIGTERM);
+            _exit(0);
+        }
+        aw_sleep(AW_NEVER);
+        waitpid(pid, NULL, 0);
+    }
+    return aw_status();
+}
+
+static int svc_check(void *arg) {
+    long long n = -1;
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM t", aw_sqlite_noargs), 0);
+        aw_with (aw_sqlite_tx(db, .immediate = true))
+            aw_sqlite_exec(db, "INSERT INTO t VALUES (2)", aw_sqlite_noargs);
+        cr_assert_eq(aw_status(), 0, "no lock left behind: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+    }
+    cr_assert_eq(n, 0, "every transaction cut by SIGTERM rolled back");
+    return aw_status();
+}
+
+Test(sqlite, A1_sigterm_rolls_back_every_handlers_transaction) {
+    snprintf(path, sizeof path, "/tmp/aw-sqlite-%d.db", (int)getpid());
+    unlink(path);
+    int fds = aw_test_fds();
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = svc_hook};
+    cr_assert_eq(aw_main_opts(&o, svc_main, NULL), -ECANCELED);
+    cr_assert(strstr(svc_log, "TERM received"), "%s", svc_log);
+    cr_assert_eq(svc_exits, 3, "every handler's exits ran");
+    cr_assert_eq(aw_main(svc_check, NULL), 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    unlink(path);
+}
