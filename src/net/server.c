@@ -27,7 +27,11 @@ static int aw__server_conn(void *arg) {
     aw_stream_close(&c->stream);
     aw__free(c);
     srv->active--;
-    if (rc < 0 && rc != -ECANCELED) {
+    /* -ECANCELED is the server's own cancel only when one is marked on
+     * this task: a handler that returns the -ECANCELED a read gave it in
+     * a scope of its own that moved on was not cancelled by anyone, and
+     * passing it up would fail the group and stop the server. */
+    if (rc < 0 && (rc != -ECANCELED || !aw_cancel_pending())) {
         const aw_err_t *e = aw_err_current();
         srv->failed++;
         snprintf(srv->last_error, sizeof srv->last_error, "%s",

@@ -243,3 +243,36 @@ Test(server, accept_out_of_fds_retries_and_says_so_once) {
     aw_test_run(t_emfile, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* A handler that returns the -ECANCELED a read gave it inside its own
+ * aw_move_on_after (nobody cancelled the handler: its scope moved on) is
+ * a handler's result like any other: counted in `failed`, the server goes
+ * on accepting (server.h: a handler's failure does not stop the server). */
+static int moveon_exits;
+static int moveon_handler(aw_stream_t *s, void *arg) {
+    ssize_t n = 0;
+    char c;
+    aw_with (aw_move_on_after(AW_MS(10)))
+        n = aw_stream_read(s, &c, 1); /* the client stays silent */
+    moveon_exits++;
+    return (int)n;
+}
+
+static int t_moveon(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, moveon_handler, NULL)) {
+        for (size_t i = 1; i <= 2; i++)
+            aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l)))
+                wait_until(srv->accepted == i && srv->active == 0);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(srv->failed, 2);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(moveon_exits, 2);
+    return aw_status();
+}
+Test(server, server_h_a_handler_returning_its_own_moved_on_cancel_is_a_failure) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_moveon, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
