@@ -1193,3 +1193,101 @@ static int loop_left_open(void *arg) {
     return 0;
 }
 PP_TEST(K2_a_loop_left_open_when_its_connection_goes_back_is_ended_safely, loop_left_open)
+
+/* ---- a service: SIGTERM while handlers hold pooled transactions ---- */
+
+#include <awith/server.h>
+#include <awith/tcp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+static int svc_in_query, svc_exits;
+static char svc_log[1024];
+static void svc_hook(const char *msg, void *a) { strncat(svc_log, msg, sizeof svc_log - strlen(svc_log) - 1); }
+
+/* A request: a pooled connection (the pool is smaller than the burst,
+ * so some wait for one), a transaction, a write, then a query that runs
+ * on the server until SIGTERM cuts it. */
+static int svc_handler(aw_stream_t *s, void *arg) {
+    char line[16];
+    if (aw_stream_read_line(s, line, sizeof line) <= 0)
+        return aw_status();
+    aw_with (aw_pg_t *db, aw_pool_item(pool))
+    aw_with (aw_pg_tx(db)) {
+        if (aw_pg_exec(db, "INSERT INTO svc VALUES (1)", NULL, 0) < 0)
+            aw_leave();
+        svc_in_query++;
+        aw_pg_exec(db, "SELECT pg_sleep(3600)", NULL, 0);
+    }
+    svc_exits++;
+    return aw_status();
+}
+
+static int svc_client(void *arg) {
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", (int)(intptr_t)arg)) {
+        aw_stream_write(s, "go\n", 3);
+        char c;
+        aw_stream_read(s, &c, 1);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+static long long svc_rows = -1, svc_idle_in_tx = -1, svc_conns = -1;
+static int svc_close = -1;
+static int svc_main(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 2}), 0);
+    aw_with (aw_pg_t *db, aw_pool_item(pool))
+        aw_pg_exec(db, "CREATE TABLE IF NOT EXISTS svc (x int)", NULL, 0);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, svc_handler, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++)
+            aw_spawn(g, svc_client, (void *)(intptr_t)aw_listener_port(l), NULL);
+        while (svc_in_query < 2 && aw_sleep(AW_MS(1)) == 0)
+            ;
+        aw_sleep(AW_MS(50)); /* both pg_sleep on the server, two handlers wait for a connection */
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill(getppid(), SIGTERM);
+            _exit(0);
+        }
+        aw_sleep(AW_NEVER);
+        waitpid(pid, NULL, 0);
+    }
+    int rc = aw_status();
+    aw_err_clear();
+    aw_with (aw_shield(AW_SEC(10))) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_fetch_int(db, &svc_rows, "SELECT count(*) FROM svc", NULL, 0);
+            /* a connection cut mid-query settles in the background (K2):
+             * give its cancel request a moment to land */
+            for (int i = 0; i < 500 && svc_idle_in_tx != 0; i++) {
+                aw_pg_fetch_int(db, &svc_idle_in_tx,
+                                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
+                                "AND pid <> pg_backend_pid() AND application_name = $1",
+                                aw_pg_args(aw_pg_text(strrchr(pg_dsn(), '=') + 1)));
+                if (svc_idle_in_tx)
+                    aw_sleep_ms(10);
+            }
+        }
+        svc_close = aw_pool_close(pool, AW_SEC(5));
+        svc_conns = pg_server_conns_settled();
+    }
+    return rc;
+}
+
+Test(pool_pg, A1_sigterm_cuts_pooled_transactions_and_leaves_none) {
+    (void)pg_dsn();
+    int fds = aw_test_fds();
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = svc_hook};
+    int rc = aw_main_opts(&o, svc_main, NULL);
+    cr_assert_eq(rc, -ECANCELED, "aw_main: %d", rc);
+    cr_assert(strstr(svc_log, "TERM received"), "%s", svc_log);
+    cr_assert_eq(svc_exits, 4, "every handler's exits ran: %d", svc_exits);
+    cr_assert_eq(svc_rows, 0, "the cut transactions rolled back");
+    cr_assert_eq(svc_idle_in_tx, 0, "no backend left busy or in a transaction");
+    cr_assert_eq(svc_close, 0, "the pool closed in its grace");
+    cr_assert_eq(svc_conns, 0, "no connection left on the server");
+    cr_assert_eq(aw_test_fds(), fds);
+}
