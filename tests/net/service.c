@@ -1,8 +1,9 @@
 /* A small service written the way a user writes one: a TCP server whose
- * handlers take a semaphore, hold a lock, write a file, and run under a
+ * handlers take a semaphore, hold a lock, and run under a
  * per-request deadline; shutdown on SIGTERM (cancel_on_signals) with
  * requests in flight. Covers A1 (every handler's exits run on every way
- * out), G1 (a request's deadline fails only that request) and the
+ * out), G1 (a request's deadline fails only that request, a slow reader
+ * included), A8 (the server's block failing keeps its error) and the
  * contracts of awith/server.h and awith/signal.h. */
 #include "netutil.h"
 
@@ -197,5 +198,76 @@ static int t_leave(void *arg) {
 Test(service, A1_leaving_the_server_while_handlers_queue_on_a_semaphore) {
     fds0 = aw_test_fds();
     aw_test_run(t_leave, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* A8: the server's block failing while handlers run: the handlers are
+ * cancelled and their exits run, and the block's own error leaves the
+ * statement unchanged (same record, not the handlers' cancels). */
+static int t_body_fails(void *arg) {
+    static cl_t cl[3];
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 1, 1);
+    const aw_err_t *raised = NULL;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_server_t *srv, aw_server(l, handler, NULL)) {
+            for (int i = 0; i < 3; i++) {
+                cl[i] = (cl_t){.port = aw_listener_port(l)};
+                aw_spawn(g, holder, &cl[i], NULL);
+            }
+            wait_until(started == 3);
+            aw_raise(-EIO, "config reload failed");
+            raised = aw_err_current();
+            aw_leave();
+        }
+        cr_assert_eq(aw_status(), -EIO, "%s", msg_now());
+        cr_assert_eq(aw_err_current(), raised, "the same record");
+        cr_assert(msg_has("config reload failed"));
+        cr_assert_eq(exits, 3);
+        cr_assert_eq(aw_sem_value(&sem), 1);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+Test(service, A8_the_servers_block_failing_keeps_its_error_and_runs_every_exit) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_body_fails, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* G1: a slow client that never reads a large reply: the request's
+ * deadline cuts the write, the handler fails with the deadline's error
+ * (counted, its message kept), and the server answers the next client. */
+static int big_writer(aw_stream_t *s, void *arg) {
+    static char chunk[65536];
+    aw_with (aw_fail_after(AW_MS(50)))
+        for (;;)
+            if (aw_stream_write(s, chunk, sizeof chunk) < 0)
+                aw_leave();
+    exits++;
+    return aw_status();
+}
+static int t_slow_reader(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, big_writer, NULL)) {
+        aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l)))
+            wait_until(srv->accepted == 1 && srv->active == 0); /* never reads */
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(srv->failed, 1);
+        cr_assert(strstr(srv->last_error, "deadline") || strstr(srv->last_error, "timed out"),
+                  "%s", srv->last_error);
+        aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l))) {
+            char buf[4096];
+            cr_assert_gt(aw_stream_read(s, buf, sizeof buf), 0, "the next client is served");
+        }
+        aw_err_clear();
+        wait_until(srv->accepted == 2 && srv->active == 0);
+    }
+    cr_assert_eq(exits, 2);
+    return aw_status();
+}
+Test(service, G1_a_slow_reader_is_cut_by_its_deadline_and_the_server_goes_on) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_slow_reader, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
