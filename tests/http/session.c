@@ -920,3 +920,79 @@ Test(http, K4_a_session_nobody_closes_is_freed_by_the_loops_close_after_a_long_c
     cr_assert_eq(aw_test_fds(), fds, "its connections were closed");
     cr_assert_eq(live_blocks, 0, "%ld blocks of the library never came back", (long)live_blocks);
 }
+
+/* ---- a service: handlers mid-upstream-call when SIGTERM comes ---- */
+
+#include <awith/server.h>
+#include <awith/tcp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+static aw_http_session_t *svc_sess;
+static int svc_waiting, svc_exits;
+static char svc_log[1024];
+static void svc_hook(const char *msg, void *a) { strncat(svc_log, msg, sizeof svc_log - strlen(svc_log) - 1); }
+
+/* A request: an upstream call on the shared session whose body never
+ * comes (/stall), cut by SIGTERM. */
+static int svc_handler(aw_stream_t *st, void *arg) {
+    char line[16];
+    if (aw_stream_read_line(st, line, sizeof line) <= 0)
+        return aw_status();
+    char url[128];
+    snprintf(url, sizeof url, "%s/stall", bad.url);
+    aw_with (aw_http_response_t *r, aw_http_get(svc_sess, url)) {
+        svc_waiting++;
+        const char *t;
+        aw_http_response_text(r, 0, &t, NULL);
+    }
+    svc_exits++;
+    return aw_status();
+}
+
+static int svc_client(void *arg) {
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", (int)(intptr_t)arg)) {
+        aw_stream_write(s, "go\n", 3);
+        char c;
+        aw_stream_read(s, &c, 1);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+static size_t svc_active = 99;
+static int svc_main(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        svc_sess = s;
+        aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+        aw_with (aw_server_t *sv, aw_server(l, svc_handler, NULL))
+        aw_with (aw_group_t *g, aw_group()) {
+            for (int i = 0; i < 3; i++)
+                aw_spawn(g, svc_client, (void *)(intptr_t)aw_listener_port(l), NULL);
+            while (svc_waiting < 3 && aw_sleep(AW_MS(1)) == 0)
+                ;
+            pid_t pid = fork();
+            if (pid == 0) {
+                kill(getppid(), SIGTERM);
+                _exit(0);
+            }
+            aw_sleep(AW_NEVER);
+            waitpid(pid, NULL, 0);
+        }
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        svc_active = st.active;
+    }
+    return aw_status();
+}
+
+Test(http, A1_sigterm_cuts_every_handlers_upstream_call, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = svc_hook};
+    int rc = aw_main_opts(&o, svc_main, NULL);
+    cr_assert_eq(rc, -ECANCELED, "aw_main: %d", rc);
+    cr_assert(strstr(svc_log, "TERM received"), "%s", svc_log);
+    cr_assert_eq(svc_exits, 3, "every handler's exits ran: %d", svc_exits);
+    cr_assert_eq(svc_active, 0, "no response left open");
+    cr_assert_eq(aw_test_fds(), fds);
+}
