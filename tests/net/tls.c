@@ -645,3 +645,52 @@ static int t_duplex(void *arg) {
     return 0;
 }
 Test(tls, a_reader_task_and_a_writer_task_share_one_stream) { aw_test_run(t_duplex, NULL, 0); }
+
+/* G1 on a TLS service: a client that connects and never starts the
+ * handshake, and one that sends garbage, fail their own requests (the
+ * handshake's deadline, -EPROTO), counted; the next client is served. */
+static int hs_exits;
+static int tls_deadline_echo(aw_stream_t *s, void *arg) {
+    aw_with (aw_fail_after(AW_MS(50))) {
+        if (aw_tls_accept(s, &sctx) < 0)
+            aw_leave();
+        char line[64];
+        ssize_t n = aw_stream_read_line(s, line, sizeof line);
+        if (n > 0)
+            aw_stream_write(s, line, (size_t)n);
+    }
+    hs_exits++;
+    return aw_status();
+}
+static int t_tls_slow(void *arg) {
+    aw_tls_opts_t so = {.cert_file = p("srv.pem"), .key_file = p("srv.key")};
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &so, true), 0, "%s", msg_now());
+    aw_tls_ctx_t cctx;
+    cr_assert_eq(aw_tls_ctx_init(&cctx, &(aw_tls_opts_t){.ca_file = p("ca.pem")}, false), 0);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, tls_deadline_echo, NULL)) {
+        aw_with (aw_stream_t *mute, aw_tcp_client("127.0.0.1", aw_listener_port(l)))
+        aw_with (aw_stream_t *junk, aw_tcp_client("127.0.0.1", aw_listener_port(l))) {
+            aw_stream_write(junk, "GET / HTTP/1.0\r\n\r\n", 18);
+            wait_until(srv->accepted == 2 && srv->active == 0);
+        }
+        cr_assert_eq(srv->failed, 2, "%zu: %s", srv->failed, srv->last_error);
+        aw_with (aw_stream_t *s, aw_tls_client(&cctx, "localhost", aw_listener_port(l))) {
+            char buf[16];
+            cr_assert_eq(aw_stream_write(s, "hi\n", 3), 0);
+            cr_assert_eq(aw_stream_read_line(s, buf, sizeof buf), 3, "%s", msg_now());
+        }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        wait_until(srv->active == 0);
+        cr_assert_eq(srv->failed, 2, "%s", srv->last_error);
+    }
+    cr_assert_eq(hs_exits, 3);
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return aw_status();
+}
+Test(tls, G1_a_mute_and_a_garbage_client_fail_only_their_handshakes) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_tls_slow, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
