@@ -3,7 +3,8 @@
  * per-request deadline; shutdown on SIGTERM (cancel_on_signals) with
  * requests in flight. Covers A1 (every handler's exits run on every way
  * out), G1 (a request's deadline fails only that request, a slow reader
- * included), A8 (the server's block failing keeps its error) and the
+ * included), A8 (the server's block failing keeps its error), atomic
+ * file writes cut by SIGTERM, and the
  * contracts of awith/server.h and awith/signal.h. */
 #include "netutil.h"
 
@@ -270,4 +271,73 @@ Test(service, G1_a_slow_reader_is_cut_by_its_deadline_and_the_server_goes_on) {
     fds0 = aw_test_fds();
     aw_test_run(t_slow_reader, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* A1 with files: handlers write their reply atomically (aw_file_atomic);
+ * SIGTERM lands while three are mid-write: their temporary files are
+ * unlinked and no final file appears, while the one that finished
+ * before stays. */
+static char fdir[128];
+static int fw_writing;
+static int file_handler(aw_stream_t *s, void *arg) {
+    char line[16], path[192];
+    ssize_t n = aw_stream_read_line(s, line, sizeof line);
+    if (n <= 1)
+        return aw_status();
+    snprintf(path, sizeof path, "%s/%c", fdir, line[0]);
+    aw_with (aw_file_t *f, aw_file_atomic(path, 0644)) {
+        aw_file_write(f, line, (size_t)n);
+        if (line[0] != 'a') {
+            fw_writing++;
+            aw_sleep(AW_NEVER);
+        }
+    }
+    exits++;
+    return aw_status();
+}
+static int fw_client(void *arg) {
+    cl_t *c = arg;
+    aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", c->port)) {
+        aw_stream_write(s, c->req, strlen(c->req));
+        char ch;
+        aw_stream_read(s, &ch, 1);
+    }
+    aw_err_clear();
+    return 0;
+}
+static int t_files(void *arg) {
+    static cl_t cl[4];
+    static const char *reqs[] = {"a\n", "b\n", "c\n", "d\n"};
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, file_handler, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 4; i++) {
+            cl[i] = (cl_t){.port = aw_listener_port(l), .req = reqs[i]};
+            aw_spawn(g, fw_client, &cl[i], NULL);
+        }
+        while ((fw_writing < 3 || exits < 1) && aw_sleep(AW_MS(1)) == 0)
+            ;
+        kill(getpid(), SIGTERM);
+        aw_sleep(AW_NEVER);
+    }
+    return aw_status();
+}
+Test(service, A1_sigterm_mid_write_leaves_no_half_written_file) {
+    aw_test_mkdtemp(fdir, sizeof fdir, "svc");
+    fds0 = aw_test_fds();
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    cr_assert_eq(aw_main_opts(&o, t_files, NULL), -ECANCELED);
+    cr_assert(strstr(logged, "TERM received"), "%s", logged);
+    cr_assert_eq(exits, 4);
+    cr_assert_eq(aw_test_fds(), fds0);
+    int n = 0;
+    DIR *d = opendir(fdir);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            cr_assert_str_eq(e->d_name, "a", "only the finished reply is left");
+            n++;
+        }
+    closedir(d);
+    cr_assert_eq(n, 1);
+    aw_test_rmtree(fdir);
 }
