@@ -3,8 +3,9 @@
  * The manager enters a task group from its own enter (like an exit stack
  * entry: an aw_with_t kept in the server) and spawns the accept loop into
  * it; exit cancels the group and leaves it, which waits for every handler.
- * The type is unshielded, as the group's is: the group's own exit manages
- * the scopes (a shield pushed around it would be popped out of order).
+ * The type is unshielded and may suppress a cancel, as the group's is:
+ * the group's own exit manages the scopes (a shield pushed around it
+ * would be popped out of order) and decides what its cancel leaves.
  *
  * A connection costs one small malloc (the stream the handler task owns,
  * since the task starts after the accept loop has moved on). */
@@ -147,5 +148,9 @@ const aw_cm_type_t aw_server_type = {
     .name = "server",
     .enter = aw__server_enter,
     .exit = aw__server_exit,
-    .flags = AW_CM_UNSHIELDED,
+    /* The exit is the group's (SEMANTICS M4): the body's -ECANCELED may be
+     * the group's own cancel, after an accept error; the group absorbs
+     * it and raises that error, which must leave the block in its place.
+     * An outer cancel still leaves as -ECANCELED: the group re-raises it. */
+    .flags = AW_CM_UNSHIELDED | AW_CM_SUPPRESS_CANCEL,
 };

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int fds0;
@@ -274,5 +275,31 @@ static int t_moveon(void *arg) {
 Test(server, server_h_a_handler_returning_its_own_moved_on_cancel_is_a_failure) {
     fds0 = aw_test_fds();
     aw_test_run(t_moveon, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* server.h: an accept error other than running out fails the server's
+ * group, which cancels the block; the block's statement sees it. Here
+ * the listening socket is shut down under the server (accept: EINVAL).
+ * The group's own cancel of the block is absorbed (M4): what leaves is
+ * the group's failure naming the accept error, not -ECANCELED. */
+static int t_accept_fails(void *arg) {
+    int seen = 1;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        aw_with (aw_server_t *srv, aw_server(l, upper, NULL)) {
+            aw_sleep(AW_MS(5));
+            shutdown(l->fd, SHUT_RDWR);
+            seen = aw_sleep(AW_SEC(30));
+        }
+        cr_assert_eq(seen, -ECANCELED, "the block was cancelled");
+        cr_assert_eq(aw_status(), -AW_EGROUP, "the group's failure, not a bare cancel: %s", msg_now());
+        cr_assert(msg_has("EINVAL"), "%s", msg_now());
+        aw_err_clear();
+    }
+    return aw_status();
+}
+Test(server, M4_an_accept_error_leaves_the_servers_block_as_the_group_failure) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_accept_fails, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
