@@ -341,3 +341,37 @@ Test(service, A1_sigterm_mid_write_leaves_no_half_written_file) {
     cr_assert_eq(n, 1);
     aw_test_rmtree(fdir);
 }
+
+/* A1: `return` from inside the server's block (a helper that finds what
+ * it wanted) cancels the handlers queued on the semaphore and runs their
+ * exits before the caller continues. */
+static int serve_until_started(aw_listener_t *l, int want) {
+    static cl_t cl[4];
+    aw_with (aw_server_t *srv, aw_server(l, handler, NULL)) {
+        for (int i = 0; i < 4; i++) {
+            cl[i] = (cl_t){.port = aw_listener_port(l)};
+            aw_spawn(NULL, holder, &cl[i], NULL);
+        }
+        while (started < want)
+            if (aw_sleep(AW_MS(1)) < 0)
+                break;
+        return started;
+    }
+    return -1;
+}
+static int t_return(void *arg) {
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 1, 1);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        cr_assert_eq(serve_until_started(l, 4), 4);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(exits, 4, "every handler's exits ran before the return arrived");
+        cr_assert_eq(aw_sem_value(&sem), 1);
+        cr_assert_null(aw_lock_owner(&lock));
+    }
+    return aw_status();
+}
+Test(service, A1_a_return_from_the_servers_block_runs_every_handlers_exits) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_return, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
