@@ -46,7 +46,8 @@ extern AW_API const aw_cm_type_t aw_server_type;
 
 /* Serve in the calling task until cancelled: accept and spawn handlers
  * into a group of its own. Returns -ECANCELED (after every handler ended)
- * or the accept error that stopped it. `srv` may be NULL (no counters). */
+ * or the accept error that stopped it. No counters: a handler's failure
+ * is dropped (use aw_server to see them). */
 AW_API int aw_server_serve(aw_listener_t *l, aw_server_fn fn, void *arg);
 
 #ifdef __cplusplus
