@@ -375,3 +375,43 @@ Test(service, A1_a_return_from_the_servers_block_runs_every_handlers_exits) {
     aw_test_run(t_return, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* G1 on a semaphore: requests whose deadlines fire while they wait for a
+ * permit, some just as the permit is handed to them; no permit is lost
+ * or doubled, and every request ended. */
+static int sem_deadline_handler(aw_stream_t *s, void *arg) {
+    static int k;
+    aw_with (aw_fail_after(AW_US(500 + 250 * (k++ % 8))))
+    aw_with (aw_sem_held(&sem)) {
+        if (++in_sem > max_in_sem)
+            max_in_sem = in_sem;
+        aw_sleep(AW_US(300));
+        in_sem--;
+    }
+    exits++;
+    return aw_status();
+}
+static int t_sem_deadlines(void *arg) {
+    sem = (aw_sem_t)AW_SEM_INIT("slots", 2, 2);
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, sem_deadline_handler, NULL)) {
+        for (int round = 0; round < 5; round++) {
+            aw_stream_t c[12];
+            for (int i = 0; i < 12; i++)
+                cr_assert_eq(aw_tcp_connect(&c[i], "127.0.0.1", aw_listener_port(l)), 0);
+            wait_until(srv->accepted == (size_t)(round + 1) * 12 && srv->active == 0);
+            for (int i = 0; i < 12; i++)
+                aw_stream_close(&c[i]);
+            cr_assert_eq(aw_sem_value(&sem), 2, "round %d", round);
+        }
+    }
+    cr_assert_eq(exits, 60);
+    cr_assert_eq(in_sem, 0);
+    cr_assert_leq(max_in_sem, 2);
+    return aw_status();
+}
+Test(service, G1_deadlines_firing_at_a_semaphore_lose_no_permit) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_sem_deadlines, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
