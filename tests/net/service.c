@@ -415,3 +415,34 @@ Test(service, G1_deadlines_firing_at_a_semaphore_lose_no_permit) {
     aw_test_run(t_sem_deadlines, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* signal.h: a handler whose cleanup never ends (a shielded wait) holds
+ * the shutdown; a second SIGTERM is the user insisting: the process ends
+ * by the signal at once. */
+static int stuck_handler(aw_stream_t *s, void *arg) {
+    started++;
+    aw_with (aw_shield(AW_NEVER))
+        aw_sleep(AW_SEC(3600)); /* AW_NEVER would be a deadlock, reported */
+    return 0;
+}
+static int t_insist(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, stuck_handler, NULL))
+    aw_with (aw_stream_t *c, aw_tcp_client("127.0.0.1", aw_listener_port(l))) {
+        while (started < 1 && aw_sleep(AW_MS(1)) == 0)
+            ;
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill(getppid(), SIGTERM);
+            usleep(100000);
+            kill(getppid(), SIGTERM);
+            _exit(0);
+        }
+        aw_sleep(AW_NEVER);
+    }
+    return aw_status();
+}
+Test(service, signal_h_a_second_sigterm_ends_a_shutdown_a_handler_holds, .signal = SIGTERM) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    aw_main_opts(&o, t_insist, NULL);
+}
