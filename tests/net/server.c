@@ -303,3 +303,42 @@ Test(server, M4_an_accept_error_leaves_the_servers_block_as_the_group_failure) {
     aw_test_run(t_accept_fails, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* M4 the other way: a deadline outside the server's block still cuts it
+ * (the server's exit suppresses only its group's own cancel): a move_on
+ * scope around it absorbs its cancel and goes on, a fail_after one
+ * leaves with -ETIMEDOUT, and the handlers' exits ran both times. */
+static int t_outer_deadline(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        aw_stream_t c;
+        handlers_exited = 0;
+        aw_with (aw_move_on_after(AW_MS(20)))
+        aw_with (aw_server_t *srv, aw_server(l, forever, NULL)) {
+            cr_assert_eq(aw_tcp_connect(&c, "127.0.0.1", aw_listener_port(l)), 0);
+            wait_until(srv->active == 1);
+            aw_sleep(AW_SEC(30));
+        }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(handlers_exited, 1);
+        aw_stream_close(&c);
+        int seen = 0;
+        aw_with (aw_fail_after(AW_MS(20)))
+        aw_with (aw_server_t *srv, aw_server(l, forever, NULL)) {
+            cr_assert_eq(aw_tcp_connect(&c, "127.0.0.1", aw_listener_port(l)), 0);
+            while (srv->active != 1 && aw_sleep(AW_MS(1)) == 0)
+                ;
+            seen = aw_sleep(AW_SEC(30));
+        }
+        cr_assert_eq(seen, -ECANCELED);
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", msg_now());
+        cr_assert_eq(handlers_exited, 2);
+        aw_stream_close(&c);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+Test(server, M4_a_deadline_outside_the_servers_block_still_cuts_it) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_outer_deadline, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
