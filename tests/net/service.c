@@ -446,3 +446,62 @@ Test(service, signal_h_a_second_sigterm_ends_a_shutdown_a_handler_holds, .signal
     aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
     aw_main_opts(&o, t_insist, NULL);
 }
+
+/* A request that fans out (aw_gather) to three parts, each holding locks
+ * entered in a loop on an exit stack; one part fails: the request fails
+ * with the group's error (counted), the siblings' exits ran, the locks
+ * are free, and the server answers the next request. */
+static aw_lock_t parts[3] = {AW_LOCK_INIT("p0"), AW_LOCK_INIT("p1"), AW_LOCK_INIT("p2")};
+static int part_exits;
+static int part(void *arg, void **value) {
+    intptr_t id = (intptr_t)arg;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++)
+            if (aw_exitstack_enter(st, aw_locked(&parts[i]), NULL) < 0)
+                aw_leave();
+        aw_sleep(AW_MS(1));
+        if (id == 1) {
+            aw_fail(-EIO, "part 1 failed");
+        }
+        *value = (void *)id;
+    }
+    part_exits++;
+    return aw_status();
+}
+static int fan_handler(aw_stream_t *s, void *arg) {
+    char line[16];
+    ssize_t n = aw_stream_read_line(s, line, sizeof line);
+    if (n <= 0)
+        return aw_status();
+    if (line[0] == 'f') {
+        aw_result_t r[] = {AW_RESULT(part, (void *)0), AW_RESULT(part, (void *)1),
+                           AW_RESULT(part, (void *)2)};
+        if (aw_gather(r, 3) < 0)
+            return aw_status();
+    }
+    return aw_stream_write(s, line, (size_t)n);
+}
+static int t_fanout(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, fan_handler, NULL)) {
+        cl_t a = {.port = aw_listener_port(l), .req = "fan\n"};
+        client(&a);
+        cr_assert(!a.ok);
+        wait_until(srv->active == 0);
+        cr_assert_eq(srv->failed, 1);
+        cr_assert(strstr(srv->last_error, "group") || strstr(srv->last_error, "part 1"), "%s",
+                  srv->last_error);
+        cl_t b = {.port = aw_listener_port(l), .req = "next\n"};
+        client(&b);
+        cr_assert(b.ok);
+    }
+    cr_assert_eq(part_exits, 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert_null(aw_lock_owner(&parts[i]));
+    return aw_status();
+}
+Test(service, I11_a_fan_out_request_with_one_failing_part_fails_only_itself) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_fanout, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
