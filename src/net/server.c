@@ -25,6 +25,8 @@ static int aw__server_conn(void *arg) {
     aw__conn_t *c = arg;
     aw_server_t *srv = c->srv;
     int rc = srv->fn(&c->stream, srv->arg);
+    if (rc >= 0 && aw_status() < 0)
+        rc = aw_status(); /* a return 0 whose with block's exit then failed (SEMANTICS K5) */
     aw_stream_close(&c->stream);
     aw__free(c);
     srv->active--;

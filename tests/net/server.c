@@ -342,3 +342,35 @@ Test(server, M4_a_deadline_outside_the_servers_block_still_cuts_it) {
     aw_test_run(t_outer_deadline, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* A11/K5: a handler that `return 0`s from inside a block whose exit then
+ * fails (a commit that failed, say) ends with the exit's error. That is a
+ * handler's failure like any other: counted, and the server goes on. */
+static int commit_enter(void *self, void **out) { return 0; }
+static int commit_exit(void *self, const aw_err_t *err) {
+    return aw_raise(-EIO, "commit failed");
+}
+static const aw_cm_type_t commit_type = {.name = "commit", .enter = commit_enter, .exit = commit_exit};
+static int k5_handler(aw_stream_t *s, void *arg) {
+    aw_with (aw_cm(&commit_type, NULL))
+        return 0;
+    return 0;
+}
+static int t_k5(void *arg) {
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, k5_handler, NULL)) {
+        for (size_t i = 1; i <= 2; i++)
+            aw_with (aw_stream_t *s, aw_tcp_client("127.0.0.1", aw_listener_port(l)))
+                wait_until(srv->accepted == i && srv->active == 0);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(srv->failed, 2);
+        cr_assert(strstr(srv->last_error, "commit failed"), "%s", srv->last_error);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    return aw_status();
+}
+Test(server, K5_a_handler_whose_exit_failed_after_return_0_is_a_failure) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_k5, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
