@@ -162,16 +162,20 @@ static inline aw_task_t *aw__task_self_of(aw_task_t *t) {
 }
 static inline aw_task_t *aw__task_self(void) { return aw__task_self_of(aw__task_cur()); }
 
-/* Where the block whose enter runs now was written ("file:line"), for a
- * manager's messages; "?" outside an enter. Copied: the task may end. */
-static inline void aw__with_entering_at(char *buf, size_t n) {
-    aw_task_t *t = aw__task_cur();
-    aw_with_t *w = t ? t->withs : NULL;
-    if (w && w->state == AW__WITH_ENTER && w->file)
-        snprintf(buf, n, "%s:%d", w->file, w->line);
-    else
-        snprintf(buf, n, "?");
-}
+/* with.c: who owns what a manager lets one task use at a time (a
+ * connection's transaction blocks, src/db/): the task's id, its name and
+ * where it entered the block, copied, so that nothing dangles once the
+ * task ends. take: the running task, entering now; other: owned by
+ * another task than the running one; refuse: -EBUSY raised, naming the
+ * owner ("WHAT: ... belongs to task ..."). */
+typedef struct aw__owner {
+    uint64_t id;
+    char name[32];
+    char at[96];
+} aw__owner_t;
+void aw__owner_take(aw__owner_t *o);
+bool aw__owner_other(const aw__owner_t *o);
+int aw__owner_refuse(const aw__owner_t *o, const char *what);
 
 /* with.c: an exit stack's entry moves to the task t that will run its
  * exit (aw__with_adopt), and the entries a task leaves in a stack it

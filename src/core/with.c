@@ -86,6 +86,27 @@ static void aw__with_scope_orphaned(aw_task_t *t) {
     abort();
 }
 
+void aw__owner_take(aw__owner_t *o) {
+    aw_task_t *me = aw__task_self();
+    const char *name = me ? aw_task_name(me) : NULL;
+    aw_task_t *t = aw__task_cur();
+    const aw_with_t *w = t ? t->withs : NULL;
+    o->id = aw_task_id(me);
+    snprintf(o->name, sizeof o->name, "%s", name ? name : "?");
+    if (w && w->state == AW__WITH_ENTER && w->file)
+        snprintf(o->at, sizeof o->at, "%s:%d", w->file, w->line);
+    else
+        snprintf(o->at, sizeof o->at, "?");
+}
+
+bool aw__owner_other(const aw__owner_t *o) { return o->id != aw_task_id(aw__task_self()); }
+
+int aw__owner_refuse(const aw__owner_t *o, const char *what) {
+    return aw_raise(-EBUSY, "%s: the connection's transaction belongs to task '%s' (id %llu, begun at "
+                            "%s): one task's blocks at a time; use a connection per task",
+                    what, o->name, (unsigned long long)o->id, o->at);
+}
+
 /* Why a block cannot be entered (cold): outside a task, or a type with
  * no enter or exit. */
 static __attribute__((noinline, cold)) bool aw__with_refuse(aw_with_t *w, aw_task_t *t) {

@@ -84,9 +84,7 @@ struct aw_pg {
     int gens;                  /* row or notification loops suspended at a yield on it */
     aw_event_t settled;
     int txdepth;
-    uint64_t txowner;          /* aw_task_id of the task that entered the outermost block */
-    char txowner_name[32];     /* its name, for the refusal (the task may be gone) */
-    char txowner_at[96];       /* where it entered it (file:line) */
+    aw__owner_t txowner;       /* the task that entered the outermost block */
     unsigned dirty;            /* PG_DIRTY_*: session state changed since the last reset */
     uint64_t params0;          /* hash of the reported parameters at connect */
     unsigned preported;        /* which of pg_param_names the server reports */
@@ -1219,10 +1217,8 @@ static int pg_tx_enter(void *self, void **out) {
      * Checked after pg_start, which may wait (the owner's BEGIN may end
      * meanwhile). Only enter is checked: an exit stack may exit a block
      * in another task. */
-    if (c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self()))
-        return aw_raise(-EBUSY, "postgres: the connection's transaction belongs to task '%s' (id %llu, "
-                                "begun at %s): one task's blocks at a time; use a connection per task",
-                        c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
+    if (c->txdepth > 0 && aw__owner_other(&c->txowner))
+        return aw__owner_refuse(&c->txowner, "postgres");
     if (c->txdepth == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         return aw_raise(-EINVAL, "postgres: aw_pg_tx on a connection already inside a transaction begun "
                                  "by hand; commit or roll it back first");
@@ -1246,13 +1242,8 @@ static int pg_tx_enter(void *self, void **out) {
     }
     t->depth = depth;
     c->txdepth = depth + 1;
-    if (depth == 0) {
-        aw_task_t *me = aw_task_self();
-        const char *name = aw_task_name(me);
-        c->txowner = aw_task_id(me);
-        snprintf(c->txowner_name, sizeof c->txowner_name, "%s", name ? name : "?");
-        aw__with_entering_at(c->txowner_at, sizeof c->txowner_at);
-    }
+    if (depth == 0)
+        aw__owner_take(&c->txowner);
     return 0;
 }
 

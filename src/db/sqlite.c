@@ -71,9 +71,7 @@ struct aw_sqlite {
     _Atomic bool gave_up;         /* its caller left the job in flight: stop busy waits */
     bool close_pending;
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
-    uint64_t txowner;             /* aw_task_id of the task that entered the outermost block */
-    char txowner_name[32];        /* its name, for the refusal (the task may be gone) */
-    char txowner_at[96];          /* where it entered it (file:line) */
+    aw__owner_t txowner;          /* the task that entered the outermost block */
     int undo;                     /* 1 + depth of a BEGIN/SAVEPOINT nobody entered; 0: none */
     int errcode;
     int inlined;                  /* inline queries since this connection last yielded */
@@ -1007,25 +1005,8 @@ int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **
  * connection's next job. A connection inside a transaction begun by hand
  * (aw_sqlite_exec(db, "BEGIN")) is refused with -EINVAL: its COMMIT or
  * ROLLBACK would end the user's transaction (asyncpg refuses the same). */
-/* The running task now owns c's transaction blocks. */
-static void sq_tx_own(aw_sqlite_t *c) {
-    aw_task_t *me = aw_task_self();
-    c->txowner = aw_task_id(me);
-    const char *name = aw_task_name(me);
-    snprintf(c->txowner_name, sizeof c->txowner_name, "%s", name ? name : "?");
-    aw__with_entering_at(c->txowner_at, sizeof c->txowner_at);
-}
-
 /* Is c's transaction another task's? */
-static bool sq_tx_foreign(aw_sqlite_t *c) {
-    return c->txdepth > 0 && c->txowner != aw_task_id(aw_task_self());
-}
-
-static int sq_tx_refuse(aw_sqlite_t *c) {
-    return aw_raise(-EBUSY, "sqlite: the connection's transaction belongs to task '%s' (id %llu, "
-                            "begun at %s): one task's blocks at a time; use a connection per task",
-                    c->txowner_name, (unsigned long long)c->txowner, c->txowner_at);
-}
+static bool sq_tx_foreign(aw_sqlite_t *c) { return c->txdepth > 0 && aw__owner_other(&c->txowner); }
 
 static int sq_tx_enter(void *self, void **out) {
     aw_sqlite_tx_t *t = self;
@@ -1037,7 +1018,7 @@ static int sq_tx_enter(void *self, void **out) {
      * transaction: its failure could not undo what the owner commits.
      * Only enter is checked: an exit stack may exit a block elsewhere. */
     if (sq_tx_foreign(c))
-        return sq_tx_refuse(c);
+        return aw__owner_refuse(&c->txowner, "sqlite");
     aw__sq_job_t *j = job_new(c, JOB_BEGIN, NULL, NULL, 0);
     if (!j)
         return aw_raise(-ENOMEM, "sqlite: out of memory");
@@ -1051,13 +1032,13 @@ static int sq_tx_enter(void *self, void **out) {
     if (rc < 0)
         return rc;
     if (manual && sq_tx_foreign(c)) /* the owner's BEGIN ended while this one waited */
-        return sq_tx_refuse(c);
+        return aw__owner_refuse(&c->txowner, "sqlite");
     if (manual)
         return aw_raise(-EINVAL, "sqlite: aw_sqlite_tx on a connection already inside a transaction "
                                  "begun by hand; commit or roll it back first");
     t->depth = c->txdepth++;
     if (t->depth == 0)
-        sq_tx_own(c);
+        aw__owner_take(&c->txowner);
     return 0;
 }
 
