@@ -550,3 +550,38 @@ Test(stream, a_second_reader_while_one_is_suspended_is_refused) {
     aw_test_run(t_second_reader, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* The same rule where a user meets it: the first reader waits inside a
+ * move-on scope; while it waits a second read is refused, and once its
+ * scope has moved on (nothing consumed, the stream intact) the direction
+ * is free again and the next read gets the bytes. */
+static int busy_moved_on = 1;
+static int reader_moving_on(void *arg) {
+    char b[8];
+    aw_with (aw_move_on_after(AW_MS(20)))
+        busy_moved_on = (int)aw_stream_read(&busy_b, b, sizeof b);
+    return aw_status();
+}
+static int t_busy_then_moved_on(void *arg) {
+    cr_assert_eq(net_pair(&busy_a, &busy_b), 0);
+    char buf[8];
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, reader_moving_on, NULL, NULL);
+        aw_sleep_ms(1); /* it waits */
+        cr_assert_eq(aw_stream_read(&busy_b, buf, sizeof buf), -EBUSY);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(busy_moved_on, -ECANCELED, "its scope moved on");
+    cr_assert(!aw_stream_broken(&busy_b));
+    cr_assert_eq(aw_stream_write(&busy_a, "late", 4), 0);
+    cr_assert_eq(aw_stream_read(&busy_b, buf, sizeof buf), 4, "the direction is free again: %s", msg_now());
+    aw_stream_close(&busy_a);
+    aw_stream_close(&busy_b);
+    return 0;
+}
+Test(stream, a_reader_cut_by_its_move_on_frees_the_direction_for_the_next) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_busy_then_moved_on, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
