@@ -27,6 +27,33 @@ static inline int aw_test_fds(void) {
     return n - 3; /* ., .., and the DIR's own fd */
 }
 
+/* Threads of this process. */
+static inline int aw_test_threads(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The thread count once it reaches `want`, or after about 5 s of polling.
+ * A joined thread can still be listed in /proc/self/task for a moment:
+ * pthread_join returns when the kernel clears the thread's tid, which
+ * happens before the kernel reaps the task. A count read right after a
+ * join may be one high (CI saw it once). */
+static inline int aw_test_threads_await(int want) {
+    int n = aw_test_threads();
+    for (int i = 0; i < 5000 && n != want; i++) {
+        usleep(1000);
+        n = aw_test_threads();
+    }
+    return n;
+}
+
 /* A fresh directory /tmp/awith-<tag>-XXXXXX in dir (cap bytes), and its
  * removal with everything in it. */
 static inline void aw_test_mkdtemp(char *dir, size_t cap, const char *tag) {

@@ -42,15 +42,6 @@ static int l1_pos(const char *s) {
     const char *p = strstr(l1_log, s);
     return p ? (int)(p - l1_log) : -1;
 }
-static int l1_threads(void) {
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n - 2;
-}
 static void l1_quick_work(void *arg) { atomic_store(&l1_worked, 1); }
 static void l1_slow_work(void *arg) {
     for (int i = 0; i < 60000 && !atomic_load(&l1_tasks_done); i++)
@@ -92,7 +83,7 @@ static int l1_main(void *arg) {
     return 0;
 }
 Test(main, L1_close_cancels_and_awaits_tasks_then_stops_the_pool_then_closes) {
-    int fds = aw_test_fds(), threads = l1_threads();
+    int fds = aw_test_fds(), threads = aw_test_threads();
     aw_test_run(l1_main, NULL, 0);
     l1_note("closed");
     const char *order[] = {"main:returns", "C:cancelled", "G:finalized-using-the-pool", "C:done",
@@ -104,7 +95,7 @@ Test(main, L1_close_cancels_and_awaits_tasks_then_stops_the_pool_then_closes) {
     }
     cr_assert_lt(l1_pos("J:cancelled"), l1_pos("pool-stop"), "%s", l1_log);
     cr_assert_eq(aw_test_fds(), fds, "the loop's fds are closed");
-    cr_assert_eq(l1_threads(), threads, "the pool's threads are gone");
+    cr_assert_eq(aw_test_threads_await(threads), threads, "the pool's threads are gone");
 }
 
 /* A loop that cannot start has no task to hold an error record: aw_main

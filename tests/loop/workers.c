@@ -3,32 +3,29 @@
  * a time. */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Threads of this process. */
-static int nthreads(void) {
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 /* Threads of this process once a sanitizer's helper thread (TSan starts
- * one at the first pthread_create) exists. */
-static void *noop(void *p) { return p; }
+ * one at the first pthread_create) exists, and once the probe thread is
+ * gone from /proc/self/task, not only joined. */
+static void *note_tid(void *p) {
+    *(pid_t *)p = gettid();
+    return NULL;
+}
 static int nthreads_settled(void) {
     pthread_t th;
-    pthread_create(&th, NULL, noop, NULL);
+    pid_t tid = 0;
+    char path[64];
+    pthread_create(&th, NULL, note_tid, &tid);
     pthread_join(th, NULL);
-    return nthreads();
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    for (int i = 0; i < 5000 && access(path, F_OK) == 0; i++)
+        usleep(1000);
+    return aw_test_threads();
 }
 
 
@@ -48,7 +45,7 @@ static void gated(void *arg) {
 static int call_gated(void *arg) { return aw_to_thread(gated, arg, NULL); }
 
 static int pool_main(void *arg) {
-    cr_assert_eq(nthreads(), threads_before, "no worker before the first call");
+    cr_assert_eq(aw_test_threads(), threads_before, "no worker before the first call");
     aw_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         sem_init(&gates[i].go, 0, 0);
@@ -56,7 +53,7 @@ static int pool_main(void *arg) {
     }
     while (!(atomic_load(&gates[0].started) && atomic_load(&gates[1].started)))
         aw_sleep(AW_US(200));
-    cr_assert_eq(nthreads(), threads_before + 2, "threads = 2 workers, started lazily");
+    cr_assert_eq(aw_test_threads(), threads_before + 2, "threads = 2 workers, started lazily");
     for (int i = 0; i < 50; i++)
         aw_yield();
     cr_assert_eq(atomic_load(&gates[2].started), 0, "the third call waits for a worker");
@@ -75,18 +72,19 @@ Test(workers, starts_lazily_with_the_configured_size_and_stops_with_the_loop) {
     threads_before = nthreads_settled();
     aw_loop_opts_t o = {.threads = 2};
     cr_assert_eq(aw_main_opts(&o, pool_main, NULL), 0);
-    cr_assert_eq(nthreads(), threads_before, "the workers were joined");
+    cr_assert_eq(aw_test_threads_await(threads_before), threads_before, "the workers were joined");
 }
 
 static int no_pool_main(void *arg) {
     aw_yield();
+    cr_assert_eq(aw_test_threads(), threads_before, "no thread while the loop runs");
     return 0;
 }
 
 Test(workers, a_loop_that_never_calls_out_starts_no_thread) {
     threads_before = nthreads_settled();
     aw_test_run(no_pool_main, NULL, 0);
-    cr_assert_eq(nthreads(), threads_before);
+    cr_assert_eq(aw_test_threads_await(threads_before), threads_before);
 }
 
 /* The spin policy (src/loop/spin.h, issue 14): a spin that times out
