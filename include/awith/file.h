@@ -38,7 +38,7 @@ extern "C" {
 typedef struct aw_file aw_file_t;
 struct aw_file {                 /* private; public for stack storage */
     int fd;                      /* -1 once closed */
-    uint8_t nowait_off;          /* RWF_NOWAIT not supported here */
+    uint8_t nowait_off;          /* RWF_NOWAIT not supported here; a FIFO (file.c) */
     uint8_t fast;                /* calls served without a thread since the last yield */
     char path[240];              /* for messages (truncated if longer) */
     aw_track_t track;            /* reported at loop close if never closed */

@@ -22,6 +22,7 @@
 
 #include <libgen.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,10 @@
 #include <unistd.h>
 
 enum { J_OPEN, J_READ, J_PREAD, J_WRITE, J_FSYNC, J_MKSTEMP, J_RENAME, J_FSYNC_DIR };
+
+/* aw_file_t.nowait_off: whether preadv2/pwritev2 with RWF_NOWAIT is worth
+ * trying, and the FIFO whose read end was opened on the loop's thread. */
+enum { AW__NOWAIT_TRY, AW__NOWAIT_OFF, AW__NOWAIT_FIFO };
 
 typedef struct aw__fjob {
     int op, fd, flags;
@@ -43,7 +48,26 @@ typedef struct aw__fjob {
     ssize_t r;
     int err;
     bool clear_nb;             /* a read: the fd kept O_NONBLOCK (read_all); EAGAIN clears it */
+    bool fifo;                 /* a read: a FIFO opened without waiting for a writer */
 } aw__fjob_t;
+
+/* A read of 0 from a FIFO opened without O_NONBLOCK's wait for a writer
+ * (aw__file_keep_fifo) is the end only once a writer has come: the kernel
+ * says so by POLLHUP, which it raises for a read end only when a writer
+ * opened since the read end did and none is left. Before that, wait here
+ * (on the pool, as the blocking open did) for a writer's first bytes or
+ * its close. True: read again. */
+static bool aw__fifo_no_writer_yet(int fd) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR) {
+    }
+    if (n != 0)
+        return n > 0 && (p.revents & POLLIN); /* bytes came since the read; else the end */
+    while ((n = poll(&p, 1, -1)) < 0 && errno == EINTR) {
+    }
+    return n > 0;
+}
 
 static void aw__fjob_run(void *arg) {
     aw__fjob_t *j = arg;
@@ -53,6 +77,8 @@ static void aw__fjob_run(void *arg) {
     case J_PREAD:
         for (;;) {
             j->r = j->op == J_READ ? read(j->fd, j->buf, j->n) : pread(j->fd, j->buf, j->n, j->off);
+            if (j->r == 0 && j->fifo && aw__fifo_no_writer_yet(j->fd))
+                continue;
             if (j->r >= 0 || errno != EAGAIN || !j->clear_nb)
                 break;
             /* a file system that honours O_NONBLOCK on a regular file:
@@ -103,6 +129,24 @@ typedef struct aw__fsize {
     bool at;                   /* read at explicit offsets (lseek moved the offset) */
 } aw__fsize_t;
 
+/* A FIFO opened on the loop's thread (with O_NONBLOCK, which does not
+ * wait for the other end) is kept, not closed and opened again on the
+ * pool as other files that are not regular are: that open and close
+ * would be a reader (or writer) that comes and goes, and would let go a
+ * peer waiting in its own open: a reader then saw the end before any
+ * byte, a writer got EPIPE, and the open on the pool waited for a peer
+ * that had left (for ever). A blocking open of the read end waits for a
+ * writer; here the first read of 0 does (aw__fifo_no_writer_yet), unless
+ * the caller asked for O_NONBLOCK. The flag is cleared otherwise: reads
+ * and writes go to the pool. */
+static int aw__file_keep_fifo(aw_file_t *f, int fd, int flags) {
+    if (!(flags & O_NONBLOCK))
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    bool reads = (flags & O_ACCMODE) != O_WRONLY;
+    f->nowait_off = reads && !(flags & O_NONBLOCK) ? AW__NOWAIT_FIFO : AW__NOWAIT_OFF;
+    return 0;
+}
+
 /* Up to this size, what lseek(SEEK_END) says is taken as the size of the
  * buffer read_all starts with; beyond it a fstat says whether the file is
  * regular first (a directory says 2^31 or more, a block device its
@@ -118,15 +162,19 @@ typedef struct aw__fsize {
  * passes is read with RWF_NOWAIT like a file: that never blocks (EAGAIN
  * or EOPNOTSUPP send the read to the pool, which clears O_NONBLOCK if
  * the device says EAGAIN; a directory says EISDIR, as from the pool).
- * 0: go on with fd; -EAGAIN: closed, open it on the pool. */
-static int aw__file_sized(int fd, aw__fsize_t *sz) {
+ * 0: go on with fd (a FIFO too: aw__file_keep_fifo); -EAGAIN: closed,
+ * open it on the pool. */
+static int aw__file_sized(aw_file_t *f, int fd, int flags, aw__fsize_t *sz) {
     off_t end = lseek(fd, 0, SEEK_END);
     if (end >= 0 && end <= AW__FILE_LSEEK_MAX) {
         *sz = (aw__fsize_t){end, true};
         return 0;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    int rc = fstat(fd, &st);
+    if (rc == 0 && S_ISFIFO(st.st_mode))
+        return aw__file_keep_fifo(f, fd, flags);
+    if (rc < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return -EAGAIN; /* not a regular file: open it the ordinary way */
     }
@@ -147,7 +195,7 @@ static int aw__file_open(aw_file_t *f, const char *path, int flags, mode_t mode,
     if (sz)
         *sz = (aw__fsize_t){-1, false};
     f->fd = -1;
-    f->nowait_off = 0;
+    f->nowait_off = AW__NOWAIT_TRY;
     f->fast = 0;
     f->track = (aw_track_t){0};
     aw__file_name(f, path);
@@ -167,10 +215,13 @@ static int aw__file_open(aw_file_t *f, const char *path, int flags, mode_t mode,
                         errno == ENXIO /* a FIFO without reader */
                     ? -EAGAIN : -errno;
         } else if (sz) {
-            r = aw__file_sized((int)r, sz) < 0 ? -EAGAIN : r;
+            r = aw__file_sized(f, (int)r, flags, sz) < 0 ? -EAGAIN : r;
         } else {
             struct stat st;
-            if (fstat((int)r, &st) < 0 || !S_ISREG(st.st_mode)) {
+            int src = fstat((int)r, &st);
+            if (src == 0 && S_ISFIFO(st.st_mode)) {
+                aw__file_keep_fifo(f, (int)r, flags);
+            } else if (src < 0 || !S_ISREG(st.st_mode)) {
                 close((int)r);
                 r = -EAGAIN; /* not a regular file: open it the ordinary way */
             } else if (!(flags & O_NONBLOCK)) {
@@ -219,7 +270,7 @@ static ssize_t aw__file_read(aw_file_t *f, void *buf, size_t n, off_t off, const
     int rc = aw__file_check(f, op);
     if (rc < 0)
         return rc;
-    if (!f->nowait_off) {
+    if (f->nowait_off == AW__NOWAIT_TRY) {
         if ((rc = aw__file_turn(f)) < 0)
             return rc;
         struct iovec iov = {buf, n};
@@ -230,14 +281,14 @@ static ssize_t aw__file_read(aw_file_t *f, void *buf, size_t n, off_t off, const
             if (errno == EINTR)
                 continue;
             if (errno == EOPNOTSUPP || errno == EINVAL)
-                f->nowait_off = 1; /* not here (pipes, some file systems) */
+                f->nowait_off = AW__NOWAIT_OFF; /* not here (pipes, some file systems) */
             else if (errno != EAGAIN)
                 return aw_raise(-errno, "%s %s: %s", op, f->path, aw_strerror(-errno));
             break;
         }
     }
     aw__fjob_t j = {.op = off < 0 ? J_READ : J_PREAD, .fd = f->fd, .buf = buf, .n = n, .off = off,
-                    .clear_nb = nb};
+                    .clear_nb = nb, .fifo = f->nowait_off == AW__NOWAIT_FIFO};
     ssize_t r = aw__fjob(&j);
     if (r < 0 && r != -ECANCELED)
         return aw_raise((int)r, "%s %s: %s", op, f->path, aw_strerror((int)r));
@@ -261,13 +312,13 @@ int aw_file_write(aw_file_t *f, const void *buf, size_t n) {
     const char *p = buf;
     while (n > 0) {
         ssize_t r = -EAGAIN;
-        if (!f->nowait_off) {
+        if (f->nowait_off == AW__NOWAIT_TRY) {
             struct iovec iov = {(void *)p, n};
             r = pwritev2(f->fd, &iov, 1, -1, RWF_NOWAIT);
             if (r < 0) {
                 r = -errno;
                 if (r == -EOPNOTSUPP || r == -EINVAL) {
-                    f->nowait_off = 1;
+                    f->nowait_off = AW__NOWAIT_OFF;
                     r = -EAGAIN;
                 }
             }

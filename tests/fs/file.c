@@ -7,6 +7,8 @@
 
 #include <awith/file.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -228,6 +230,138 @@ static int t_read_all_sizeless(void *arg) {
     return aw_status();
 }
 Test(file, read_all_of_proc_files_and_a_fifo_reads_to_the_end) { aw_test_run(t_read_all_sizeless, NULL, 0); }
+
+/* A FIFO's other end as a plain program (cat, a shell's `>`) holds it: a
+ * thread with blocking open/read/write. `wait_first`: the thread is in its
+ * open before awith opens (it blocks there until awith's end comes). */
+typedef struct {
+    char path[128];
+    int write;            /* 1: open for writing and write `data` */
+    const char *data;
+    char got[64];         /* what a reader read, to the end */
+    ssize_t n;
+    atomic_int in_open;
+} fifo_peer_t;
+static void *fifo_peer(void *arg) {
+    fifo_peer_t *q = arg;
+    atomic_store(&q->in_open, 1);
+    int fd = open(q->path, q->write ? O_WRONLY : O_RDONLY);
+    if (fd < 0) {
+        q->n = -errno;
+        return NULL;
+    }
+    if (q->write) {
+        q->n = q->data ? write(fd, q->data, strlen(q->data)) : 0;
+    } else {
+        ssize_t r;
+        q->n = 0;
+        while ((r = read(fd, q->got + q->n, sizeof q->got - 1 - (size_t)q->n)) > 0)
+            q->n += r;
+    }
+    close(fd);
+    return NULL;
+}
+static void fifo_peer_start(fifo_peer_t *q, pthread_t *th, const char *name, int write,
+                            const char *data) {
+    memset(q, 0, sizeof *q);
+    snprintf(q->path, sizeof q->path, "%s", p(name));
+    cr_assert_eq(mkfifo(q->path, 0600), 0);
+    q->write = write;
+    q->data = data;
+    pthread_create(th, NULL, fifo_peer, q);
+    while (!atomic_load(&q->in_open))
+        aw_sleep(AW_MS(1));
+    aw_sleep(AW_MS(20)); /* most likely in open(2) by now: the case below */
+}
+
+static int t_fifo_write_to_waiting_reader(void *arg) {
+    static fifo_peer_t q;
+    const char *names[] = {"pfifo0", "pfifo1", "pfifo2"}; /* the old race lost 5 runs in 6 */
+    for (int i = 0; i < 3; i++) {
+        pthread_t th;
+        fifo_peer_start(&q, &th, names[i], 0, NULL);
+        aw_with (aw_file_t *f, aw_file(q.path, O_WRONLY, 0))
+            cr_assert_eq(aw_file_write(f, "hello", 5), 0, "%s", msg_now());
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        pthread_join(th, NULL);
+        cr_assert_eq(q.n, 5, "the reader read %zd bytes, not the 5 written", q.n);
+        cr_assert_eq(memcmp(q.got, "hello", 5), 0);
+    }
+    return 0;
+}
+/* The open on the loop's thread used to close its end and open it again
+ * on the pool: the reader, let go by the first open, read the end before
+ * any byte, and the second open waited for a reader for ever. */
+Test(file, a_fifo_opened_for_writing_lets_a_waiting_reader_read_every_byte) {
+    aw_test_run(t_fifo_write_to_waiting_reader, NULL, 0);
+}
+
+static int t_fifo_read_from_waiting_writer(void *arg) {
+    static fifo_peer_t q;
+    pthread_t th;
+    fifo_peer_start(&q, &th, "pfifo", 1, "hello from a writer");
+    char *all;
+    size_t len;
+    cr_assert_eq(aw_file_read_all(q.path, &all, &len, 0), 0, "%s", msg_now());
+    pthread_join(th, NULL);
+    cr_assert_eq(q.n, 19, "the writer wrote: %zd", q.n);
+    cr_assert_eq(len, 19, "read_all got %zu bytes", len);
+    cr_assert_str_eq(all, "hello from a writer");
+    free(all);
+    return 0;
+}
+/* The mirror: a writer waiting in its open was let go by the read end
+ * that came and went, wrote into a FIFO about to lose its last reader. */
+Test(file, a_fifo_read_whole_gets_every_byte_of_a_writer_that_was_waiting) {
+    aw_test_run(t_fifo_read_from_waiting_writer, NULL, 0);
+}
+
+/* The read end opened first, as a blocking open would not return: the
+ * first read waits for a writer, and the end comes only after one came
+ * and went, with or without bytes. */
+typedef struct {
+    char path[128];
+    const char *data;
+} late_writer_t;
+static void *late_writer(void *arg) {
+    late_writer_t *w = arg;
+    usleep(30000); /* after the reader's open and first read */
+    int fd = open(w->path, O_WRONLY);
+    if (fd >= 0) {
+        if (w->data)
+            (void)!write(fd, w->data, strlen(w->data));
+        close(fd);
+    }
+    return NULL;
+}
+static int t_fifo_read_before_writer(void *arg) {
+    const char *datas[] = {"late bytes", NULL};
+    for (int i = 0; i < 2; i++) {
+        static late_writer_t w;
+        snprintf(w.path, sizeof w.path, "%s", p(i ? "lfifo1" : "lfifo0"));
+        cr_assert_eq(mkfifo(w.path, 0600), 0);
+        w.data = datas[i];
+        pthread_t th;
+        pthread_create(&th, NULL, late_writer, &w);
+        char buf[64] = {0};
+        ssize_t n = -1;
+        aw_with (aw_file_t *f, aw_file(w.path, O_RDONLY, 0)) {
+            size_t got = 0;
+            while ((n = aw_file_read(f, buf + got, sizeof buf - 1 - got)) > 0)
+                got += (size_t)n;
+            n = n < 0 ? n : (ssize_t)got;
+        }
+        pthread_join(th, NULL);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        size_t want = datas[i] ? strlen(datas[i]) : 0;
+        cr_assert_eq(n, (ssize_t)want, "round %d: read %zd bytes before the end", i, n);
+        cr_assert_str_eq(buf, datas[i] ? datas[i] : "");
+    }
+    return 0;
+}
+Test(file, a_fifo_read_end_opened_before_any_writer_waits_for_one) {
+    aw_test_run(t_fifo_read_before_writer, NULL, 0);
+}
 
 /* read_all takes a file's size from lseek(SEEK_END) on the loop's
  * thread, up to 1 MiB; beyond, fstat says whether it is a regular file
