@@ -210,9 +210,13 @@ static int tie_sleeper(void *arg) {
 static int ties_main(void *arg) {
     (void)arg;
     aw_task_t *t[TIE_N];
-    tie_at = aw_now() + AW_MS(30);
     for (int i = 0; i < TIE_N; i++)
         cr_assert_eq(aw_spawn(NULL, tie_sleeper, (void *)(intptr_t)i, &t[i]), 0);
+    /* read by the sleepers when they first run, at the yield below; far
+     * enough ahead that all 300 are asleep before it passes, even under
+     * Valgrind on a busy machine (30 ms from before the spawns was not:
+     * CI once found fewer than 300 armed) */
+    tie_at = aw_now() + AW_MS(250);
     aw_yield(); /* all asleep, armed in spawn order */
     aw_loop_stats_t s;
     aw_loop_stats(&s);
