@@ -1451,3 +1451,337 @@ static int m2_nested(void *arg) {
 Test(with, M2_clear_in_a_block_inside_an_exit_keeps_the_outer_blocks_error) {
     aw_test_run(m2_nested, NULL, 0);
 }
+
+/* ================= audit of A and B: the halves the tests above leave out ================= */
+
+/* A8's second sentence: records the exit raised and left pending are
+ * dropped when it returns 0, on an error path and on a clean one. */
+static int a8r_exit(void *self, const aw_err_t *err) {
+    probe_t *p = self;
+    p->exited++;
+    p->exit_err = err;
+    aw_raise(-EPIPE, "raised by exit %c, then returned 0", p->id);
+    return 0;
+}
+static const aw_cm_type_t a8r_type = {.name = "a8r", .enter = probe_enter, .exit = a8r_exit};
+
+static int a8_exit_record_dropped(void *arg) {
+    probes_reset();
+    const aw_err_t *raised = NULL;
+    aw_with (aw_cm(&a8r_type, &pA)) {
+        aw_raise(-EIO, "E1");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_eq(pA.exit_err, raised);
+    cr_assert_eq(aw_err_current(), raised, "the block's record is not what propagates");
+    cr_assert_eq(aw_err_count(aw_err_current()), 1, "the exit's own record was kept");
+    cr_assert_null(aw_err_find(aw_err_current(), -EPIPE));
+    aw_err_clear();
+    aw_with (aw_cm(&a8r_type, &pA)) {
+        logc('*');
+    }
+    cr_assert_eq(pA.exited, 2);
+    cr_assert_eq(aw_status(), 0, "a record exit left pending with return 0 leaked: %s",
+                 aw_err_name(aw_status()));
+    return 0;
+}
+
+Test(with, A8_records_an_exit_raised_before_returning_0_are_dropped) {
+    aw_test_run(a8_exit_record_dropped, NULL, 0);
+}
+
+/* A9's last sentence: an exit that returns E1's own code and raises
+ * nothing re-raises E1: the same record, no new one, no self-chain. */
+static int a9_same_code(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EIO; /* the body's code, bare */
+    const aw_err_t *e1 = NULL;
+    aw_with (PCM(&pA)) {
+        aw_raise(-EIO, "E1");
+        e1 = aw_err_current();
+        aw_leave();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e, e1, "a new record was made for a re-raise");
+    cr_assert_null(e->context, "the re-raise chained E1 to something");
+    cr_assert_eq(aw_err_count(e), 1);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A9_exit_returning_the_blocks_code_bare_reraises_it_unchanged) {
+    aw_test_run(a9_same_code, NULL, 0);
+}
+
+/* A9: the record made from an exit's bare code names the manager. */
+static int a9_bare_names(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    aw_with (PCM(&pA)) {
+        aw_fail(-EIO, "E1");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert(strstr(e->msg, "probe"), "the record made for a bare exit code does not name the manager: %s",
+              e->msg);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A9_a_bare_exit_code_becomes_a_record_naming_the_manager) { aw_test_run(a9_bare_names, NULL, 0); }
+
+/* A10: an exit failing on a clean way out gets as context what was
+ * pending before the block, and nothing else. */
+static int a10_pending(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    pA.exit_raise = 1;
+    aw_raise(-ENOENT, "pending before the block");
+    const aw_err_t *before = aw_err_current();
+    aw_with (PCM(&pA)) {
+        logc('*');
+    }
+    cr_assert_null(pA.exit_err);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_eq(e->context, before, "the exit error's context is not the older error");
+    cr_assert_eq(aw_err_count(e), 2);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A10_exit_error_context_is_only_what_was_pending_before) { aw_test_run(a10_pending, NULL, 0); }
+
+/* A11's second sentence: a task function that returns 0 from inside a
+ * block whose exit fails ends with the exit's error as its status. */
+static int a11_task(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        return 0;
+    }
+    return 0;
+}
+
+static int a11_task_status(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    pA.exit_raise = 1;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a11_task, &pA, &h), 0);
+    int rc = aw_task_join(h);
+    cr_assert_eq(rc, -EPIPE, "the task ended with %s, not its exit's error", aw_err_name(rc));
+    aw_err_clear();
+    /* bare code too */
+    probes_reset();
+    pA.exit_rc = -EPIPE;
+    cr_assert_eq(aw_spawn(NULL, a11_task, &pA, &h), 0);
+    rc = aw_task_join(h);
+    cr_assert_eq(rc, -EPIPE);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A11_a_task_returning_0_through_a_failing_exit_ends_with_its_error) {
+    aw_test_run(a11_task_status, NULL, 0);
+}
+
+/* A14: the protocol error names the value exit returned. */
+static int a14_value(void *arg) {
+    probes_reset();
+    pA.exit_rc = 7;
+    aw_with (PCM(&pA)) {
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "7"), "the message does not name the value: %s",
+              aw_err_current()->msg);
+    aw_err_clear();
+    /* A7: only AW_SUPPRESS suppresses; 2 neither suppresses nor passes */
+    pA.exit_rc = 2;
+    aw_with (PCM(&pA)) {
+        aw_fail(-EIO, "E1");
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "a positive value other than AW_SUPPRESS: %s",
+                 aw_err_name(aw_status()));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EIO));
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A14_A7_the_protocol_error_names_the_value_and_only_1_suppresses) {
+    aw_test_run(a14_value, NULL, 0);
+}
+
+/* A14 under a cancel: an invalid exit value on a cancelled block keeps
+ * the cancel on top (decision 3 / M4: a protocol error cannot hide it). */
+static int a14_cancel_child(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    child_status_after = aw_status();
+    return aw_status();
+}
+
+static int a14_cancel(void *arg) {
+    probes_reset();
+    pA.exit_rc = 7;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a14_cancel_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(pA.exited, 1);
+    cr_assert(rc == -ECANCELED || rc == -AW_EPROTOCOL, "%s", aw_err_name(rc));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -ECANCELED), "the cancel left the chain");
+    cr_assert_not_null(aw_err_find(aw_err_current(), -AW_EPROTOCOL), "the protocol error was lost");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A14_an_invalid_exit_value_on_a_cancelled_block_keeps_both) { aw_test_run(a14_cancel, NULL, 0); }
+
+/* A12 with a deadline: an exit returning AW_SUPPRESS on a block cut by its
+ * deadline cannot swallow it; the fail-after still leaves with -ETIMEDOUT. */
+static int a12_deadline(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    int after_block = 1;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (PCM(&pA)) {
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+        after_block = aw_status();
+    }
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    cr_assert_eq(after_block, -ECANCELED, "exit's AW_SUPPRESS swallowed the deadline's cancel");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A12_exit_suppress_does_not_swallow_a_deadline) { aw_test_run(a12_deadline, NULL, 0); }
+
+/* A12: suppressing a non-cancel error raised after a cancel (the body
+ * failed differently while cancelled) drops that error, but the scope is
+ * still cancelled: the next cancellation point returns -ECANCELED and the
+ * task ends cancelled. */
+static int a12_other_child(void *arg) {
+    probe_t *p = arg;
+    aw_with (PCM(p)) {
+        if (aw_sleep(AW_SEC(10)) < 0) {
+            aw_fail(-EIO, "the body failed while cancelled");
+        }
+    }
+    a12_child_after_sleep = aw_sleep_ms(1);
+    return aw_status();
+}
+
+static int a12_other(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a12_other_child, &pA, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(pA.exit_err_code, -EIO);
+    cr_assert_eq(a12_child_after_sleep, -ECANCELED, "the task stopped being cancelled");
+    cr_assert_eq(rc, -ECANCELED, "%s", aw_err_name(rc));
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, A12_suppressing_another_error_leaves_the_task_cancelled) { aw_test_run(a12_other, NULL, 0); }
+
+/* A2 under a deadline: enter failing on its own (not cut) inside a
+ * deadline that has not fired propagates unchanged; and B2 with a bare
+ * enter code: A's exit receives the record made for it. */
+static int a2_b2_bare(void *arg) {
+    probes_reset();
+    pB.enter_rc = -EACCES; /* bare */
+    aw_with (aw_fail_after(AW_SEC(10))) {
+        aw_with (PCM(&pA))
+        aw_with (PCM(&pB))
+        aw_with (PCM(&pC)) {
+            logc('*');
+        }
+    }
+    cr_assert_str_eq(logbuf, "ABa");
+    cr_assert_eq(pA.exit_err_code, -EACCES);
+    cr_assert_not_null(pA.exit_err);
+    cr_assert_eq(aw_status(), -EACCES);
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    cr_assert(strstr(aw_err_current()->msg, "probe"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B2_A2_a_bare_enter_code_reaches_the_outer_exit_as_one_record) { aw_test_run(a2_b2_bare, NULL, 0); }
+
+/* B3 with a cancel: B suppressing a cancelled block cannot clear it for A
+ * (decision 3): A still receives -ECANCELED. */
+static int b3_cancel_child(void *arg) {
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+
+static int b3_cancel(void *arg) {
+    probes_reset();
+    pB.exit_rc = AW_SUPPRESS;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, b3_cancel_child, NULL, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(pB.exit_err_code, -ECANCELED);
+    cr_assert_eq(pA.exit_err_code, -ECANCELED, "B's suppress hid the cancel from A");
+    cr_assert_eq(rc, -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B3_an_inner_suppress_of_a_cancel_still_shows_it_to_the_outer_exit) { aw_test_run(b3_cancel, NULL, 0); }
+
+/* B6/B7 under a deadline: all three exits fail after the deadline cut the
+ * body; every exit runs, and the chain keeps every failure, the
+ * -ETIMEDOUT and the -ECANCELED (G10 order: failures, timeout, cancel). */
+static int b6_deadline(void *arg) {
+    b6_setup();
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (PCM(&pA))
+        aw_with (PCM(&pB))
+        aw_with (PCM(&pC)) {
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+    }
+    cr_assert_eq(pA.exited + pB.exited + pC.exited, 3);
+    cr_assert_eq(pC.exit_err_code, -ECANCELED);
+    /* the cancel may be recorded again above each exit that failed while
+     * it unwound (c13); the failures, the timeout and the cancel that
+     * started it all must be there, in this order */
+    int codes[16];
+    int n = chain_codes(aw_err_current(), codes, 16);
+    int want[] = {-ENOSPC, -EPIPE, -EIO, -ETIMEDOUT}, k = 0;
+    for (int i = 0; i < n; i++) {
+        if (codes[i] == -ECANCELED)
+            continue;
+        cr_assert_lt(k, 4, "an unexpected %s in the chain", aw_err_name(codes[i]));
+        cr_assert_eq(codes[i], want[k], "link %d is %s", i, aw_err_name(codes[i]));
+        k++;
+    }
+    cr_assert_eq(k, 4, "a failure was lost");
+    cr_assert_eq(codes[0], -ENOSPC, "the outermost failure is not on top");
+    cr_assert_eq(codes[n - 1], -ECANCELED, "the cancel the deadline caused is not at the bottom");
+    aw_err_clear();
+    return 0;
+}
+
+Test(with, B6_every_exit_failure_after_a_deadline_is_kept_with_the_timeout) { aw_test_run(b6_deadline, NULL, 0); }
