@@ -1192,3 +1192,256 @@ static int m3s_body(void *arg) {
 Test(gencm, M3_D8_an_exit_held_at_the_yield_suppresses_for_the_stacks_outer_entries) {
     aw_test_run(m3s_body, NULL, 0);
 }
+
+/* ================= audit of C: the halves the tests above leave out ================= */
+
+/* C3: the second aw_gencm_yield returns -AW_EPROTOCOL at once, the block
+ * fails with "didn't stop" naming the manager, and a block error is kept
+ * in its chain. */
+static int second_yield_rc = 1;
+static int twice_noting(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    note(rc ? "first-err" : "first-ok");
+    second_yield_rc = aw_gencm_yield(g, NULL);
+    note("after-second");
+    return second_yield_rc < 0 ? second_yield_rc : 0;
+}
+static int c3_full_body(void *arg) {
+    aw_with (aw_gencm(twice_noting, NULL)) {
+        note("body");
+    }
+    cr_assert_eq(second_yield_rc, -AW_EPROTOCOL, "the second yield returned %d", second_yield_rc);
+    cr_assert_str_eq(log_, "body;first-ok;after-second;", "the block ran again or the function stopped");
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    const aw_err_t *e = aw_err_current();
+    cr_assert(strstr(e->msg, "didn't stop") && strstr(e->msg, "twice_noting"),
+              "the message does not say didn't stop naming the manager: %s", e->msg);
+    aw_err_clear();
+    /* after a failed block: the block's error in its chain */
+    log_[0] = 0;
+    second_yield_rc = 1;
+    aw_with (aw_gencm(twice_noting, NULL)) {
+        aw_fail(-EIO, "body failed");
+    }
+    cr_assert_eq(second_yield_rc, -AW_EPROTOCOL);
+    cr_assert_str_eq(log_, "first-err;after-second;");
+    e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "%s", aw_err_name(aw_status()));
+    cr_assert(strstr(e->msg, "didn't stop"), "%s", e->msg);
+    cr_assert_not_null(aw_err_find(e, -EIO), "the block's error left the chain");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C3_a_second_yield_returns_EPROTOCOL_at_once_and_keeps_the_blocks_error) {
+    aw_test_run(c3_full_body, NULL, 0);
+}
+
+/* C2: the "didn't yield" message names the manager (its function). */
+static int c2_named_body(void *arg) {
+    aw_with (aw_gencm(noyield_ok, NULL)) {
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "noyield_ok"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C2_didnt_yield_names_the_manager) { aw_test_run(c2_named_body, NULL, 0); }
+
+/* C4: on a clean block the yield returns 0 and there is no error record. */
+static int c4_clean_rc = 1;
+static const aw_err_t *c4_clean_err = (void *)1;
+static int c4_clean_gen(aw_gencm_t *g, void *arg) {
+    c4_clean_rc = aw_gencm_yield(g, NULL);
+    c4_clean_err = aw_gencm_error(g);
+    return c4_clean_rc;
+}
+static int c4_clean_body(void *arg) {
+    aw_raise(-ENOENT, "pending before the block");
+    aw_with (aw_gencm(c4_clean_gen, NULL)) {
+        uint64_t m = aw_err_mark();
+        aw_raise(-EIO, "handled inside the block");
+        aw_err_restore(m);
+    }
+    cr_assert_eq(c4_clean_rc, 0);
+    cr_assert_null(c4_clean_err, "a clean block handed the generator an error");
+    cr_assert_eq(aw_status(), -ENOENT);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C4_a_clean_block_gives_0_and_no_record) { aw_test_run(c4_clean_body, NULL, 0); }
+
+/* C11: a reused instance does not run its function again. */
+static int c11_runs;
+static int counted(aw_gencm_t *g, void *arg) {
+    c11_runs++;
+    return aw_gencm_yield(g, NULL);
+}
+static int c11_norun_body(void *arg) {
+    aw_gencm_t m = AW_GENCM_INIT(counted, NULL);
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+    }
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+    }
+    cr_assert_eq(aw_status(), -EALREADY);
+    aw_err_clear();
+    cr_assert_eq(c11_runs, 1, "the function ran again on reuse");
+    /* a fresh instance per evaluation of aw_gencm() */
+    for (int i = 0; i < 2; i++)
+        aw_with (aw_gencm(counted, NULL)) {
+        }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(c11_runs, 3);
+    return 0;
+}
+Test(gencm, C11_a_reused_instance_does_not_run_again) { aw_test_run(c11_norun_body, NULL, 0); }
+
+/* C13: after the shielded cleanup, the cancel is visible again in the
+ * task: the next cancellation point returns -ECANCELED. */
+static int c13_after_rc = 1;
+static int c13_again_child(void *arg) {
+    aw_with (aw_gencm(slow_cleanup, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    c13_after_rc = aw_checkpoint();
+    return aw_status();
+}
+static int c13_again_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c13_again_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_str_eq(log_, "cleanup-complete;");
+    cr_assert_eq(c13_after_rc, -ECANCELED, "the cancel was not visible again after the cleanup");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C13_the_cancel_is_visible_again_after_the_cleanup) { aw_test_run(c13_again_body, NULL, 0); }
+
+/* C13 with an enclosing deadline that fires while the cleanup sleeps: the
+ * cleanup is not cut, and the block leaves with -ETIMEDOUT. */
+static int c13_dl_body(void *arg) {
+    int after = 1;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(3))) {
+        aw_with (aw_gencm(slow_cleanup, NULL)) {
+            /* clean block: the deadline fires during the 10 ms cleanup */
+        }
+        after = aw_checkpoint(); /* G2: a deadline acts at a cancellation point */
+    }
+    cr_assert_eq(after, -ECANCELED, "the deadline does not apply again after the cleanup");
+    cr_assert_str_eq(log_, "cleanup-complete;", "the deadline cut the cleanup");
+    cr_assert_geq(aw_now() - t0, AW_MS(10));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C13_an_enclosing_deadline_firing_in_the_cleanup_does_not_cut_it) { aw_test_run(c13_dl_body, NULL, 0); }
+
+/* C14 with a deadline: a generator returning 0 on the deadline's cancel
+ * does not swallow it; the fail-after still leaves with -ETIMEDOUT. */
+static int c14_dl_body(void *arg) {
+    int after = 1;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_gencm(swallow, NULL)) {
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+        after = aw_status();
+    }
+    cr_assert_eq(after, -ECANCELED, "the generator swallowed the deadline's cancel");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C14_a_generator_cannot_swallow_a_deadline) { aw_test_run(c14_dl_body, NULL, 0); }
+
+/* C14: returning 0 for another error raised while cancelled suppresses
+ * that error but the task stays cancelled. */
+static int c14_other_after = 1;
+static int c14_other_child(void *arg) {
+    aw_with (aw_gencm(swallow, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0) {
+            aw_fail(-EIO, "failed while cancelled");
+        }
+    }
+    c14_other_after = aw_checkpoint();
+    return aw_status();
+}
+static int c14_other_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c14_other_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_eq(c14_other_after, -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C14_suppressing_another_error_leaves_the_task_cancelled) { aw_test_run(c14_other_body, NULL, 0); }
+
+/* C7 under a cancel: the generator failing differently on a cancelled
+ * block keeps the cancel on top (c13) with its failure in the chain. */
+static int fail_on_cancel(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    if (rc == -ECANCELED)
+        return aw_raise(-EPIPE, "cleanup failed");
+    return rc;
+}
+static int c7_cancel_child(void *arg) {
+    aw_with (aw_gencm(fail_on_cancel, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int c7_cancel_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c7_cancel_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "%s", aw_err_name(rc));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EPIPE), "the cleanup's failure was dropped");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C7_a_cleanup_failure_on_a_cancelled_block_keeps_the_cancel_on_top) {
+    aw_test_run(c7_cancel_body, NULL, 0);
+}
+
+/* C8 under a deadline: setup cut by the deadline fails enter with the
+ * deadline's error; the block and cleanup never run. */
+static int setup_then_yield(aw_gencm_t *g, void *arg) {
+    note("setup");
+    if (aw_sleep(AW_SEC(10)) < 0)
+        return aw_status();
+    int rc = aw_gencm_yield(g, NULL);
+    note("cleanup");
+    return rc;
+}
+static int c8_dl_body(void *arg) {
+    int ran = 0;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_gencm(setup_then_yield, NULL)) ran = 1;
+    }
+    cr_assert_eq(ran, 0);
+    cr_assert_str_eq(log_, "setup;");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C8_a_setup_cut_by_a_deadline_fails_enter_and_runs_no_cleanup) { aw_test_run(c8_dl_body, NULL, 0); }
+
+/* C12: the decorated function's error leaves the call, and the cleanup
+ * saw it. */
+static int failing_fn(void *arg) { return aw_raise(-EIO, "decorated failed"); }
+static int c12_err_body(void *arg) {
+    cr_assert_eq(aw_gencm_call(plain, NULL, failing_fn, NULL), -EIO);
+    cr_assert_str_eq(log_, "setup;cleanup-err;");
+    cr_assert_str_eq(aw_err_current()->msg, "decorated failed");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C12_the_decorated_functions_error_reaches_the_cleanup_and_leaves) { aw_test_run(c12_err_body, NULL, 0); }
