@@ -874,3 +874,234 @@ Test(exitstack, M5_a_child_leaving_a_deadline_in_its_parents_stack_is_stopped_wi
     cr_assert(strstr(out, "task 'm5s_child' ends with a deadline") && strstr(out, "exitstack.c:"),
               "what it said: %s", out);
 }
+
+/* ================= audit of D: the halves the tests above leave out ================= */
+
+/* D3: an exit callback may fail, raising or with a bare code, and its
+ * failure is chained to the error it received, like a manager's exit. */
+static int xfail_raise(void *arg, const aw_err_t *err) {
+    note("xfail");
+    return aw_raise(-EPIPE, "exit callback failed");
+}
+static int xfail_bare(void *arg, const aw_err_t *err) {
+    note("xbare");
+    return -EBUSY;
+}
+static int d3_fail(void *arg) {
+    const aw_err_t *body = NULL;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, xcb, "X");
+        aw_exitstack_push_exit(st, xfail_bare, NULL);
+        aw_exitstack_push_exit(st, xfail_raise, NULL);
+        aw_raise(-EIO, "body");
+        body = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_str_eq(log_, "xfail;xbare;xX(EBUSY);", "each saw the error the next one left");
+    const aw_err_t *e = aw_err_current();
+    int want[] = {-EBUSY, -EPIPE, -EIO};
+    for (int i = 0; i < 3; i++, e = e->context) {
+        cr_assert_not_null(e, "link %d missing", i);
+        cr_assert_eq(e->code, want[i], "link %d is %s", i, aw_err_name(e->code));
+    }
+    cr_assert_null(e);
+    cr_assert_eq(aw_err_find(aw_err_current(), -EIO), body, "the body's record was replaced");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D3_an_exit_callback_fails_raising_or_bare_and_is_chained) { aw_test_run(d3_fail, NULL, 0); }
+
+/* D3 "like a manager's exit": a positive value other than AW_SUPPRESS is
+ * a protocol error (A14), the error it received kept in the chain. */
+static int xseven(void *arg, const aw_err_t *err) { return 7; }
+static int d3_bad(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, xseven, NULL);
+        aw_fail(-EIO, "body");
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "an exit callback returning 7: %s", aw_err_name(aw_status()));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EIO));
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D3_A14_an_exit_callback_returning_7_is_a_protocol_error) { aw_test_run(d3_bad, NULL, 0); }
+
+/* D4: a plain callback's return >= 0 (1, 7) is ignored on both paths;
+ * a bare negative return is a failure chained like an exit's. */
+static int cb_seven(void *arg) { return 7; }
+static int cb_bare(void *arg) { return -EBUSY; }
+static int d4_more(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb_seven, NULL);
+        aw_exitstack_callback(st, cb_suppress_try, NULL);
+    }
+    cr_assert_eq(aw_status(), 0, "a plain callback's positive return was not ignored: %s",
+                 aw_err_name(aw_status()));
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb_seven, NULL);
+        aw_fail(-EIO, "body");
+    }
+    cr_assert_eq(aw_status(), -EIO, "%s", aw_err_name(aw_status()));
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    aw_err_clear();
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb_bare, NULL);
+        aw_fail(-EIO, "body");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -EBUSY);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D4_a_plain_callbacks_positive_return_is_ignored_and_a_negative_one_chained) {
+    aw_test_run(d4_more, NULL, 0);
+}
+
+/* D7 with a failing block: an entry re-raising what it received (a
+ * callback's failure on top of the body's) adds no record; the chain is
+ * the callback's failure then the body's, acyclic. A manager whose exit
+ * returns err->code does the same. */
+static int d7_exit(void *self, const aw_err_t *err) { return err ? err->code : 0; }
+static int d7_enter(void *self, void **out) { return 0; }
+static const aw_cm_type_t d7_type = {"reraiser", d7_enter, d7_exit};
+static int d7_body(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&d7_type, NULL), NULL);
+        aw_exitstack_push_exit(st, reraise, NULL);
+        aw_exitstack_callback(st, cb_fail, "inner");
+        aw_exitstack_push_exit(st, reraise, NULL);
+        aw_fail(-EIO, "body");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EIO);
+    cr_assert_null(e->context->context);
+    cr_assert_eq(aw_err_count(e), 2, "a re-raise added a record");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D7_reraises_around_a_failing_block_add_no_record) { aw_test_run(d7_body, NULL, 0); }
+
+/* D11: nothing is pushed, a manager without enter is rejected too, and
+ * the message names the manager. */
+static int d11_more(void *arg) {
+    static const aw_cm_type_t no_exit = {"half", r_enter, NULL};
+    static const aw_cm_type_t no_enter = {"other-half", NULL, r_exit};
+    res_t a = {"A"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_enter(st, aw_cm(&no_exit, &a), NULL), -AW_EPROTOCOL);
+        cr_assert_eq(aw_exitstack_size(st), 0, "a rejected manager was pushed");
+        cr_assert(strstr(aw_err_current()->msg, "half"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(aw_exitstack_enter(st, aw_cm(&no_enter, &a), NULL), -AW_EPROTOCOL);
+        cr_assert_eq(aw_exitstack_size(st), 0);
+        cr_assert(strstr(aw_err_current()->msg, "other-half"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+    }
+    cr_assert_str_eq(log_, "", "enter or exit ran");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(exitstack, D11_a_manager_without_enter_or_exit_is_not_pushed_and_is_named) { aw_test_run(d11_more, NULL, 0); }
+
+/* D12 with a deadline: it fires while the inner entry's exit sleeps;
+ * nothing is cut, every entry receives -ECANCELED, the block times out. */
+static int d12_dl(void *arg) {
+    res_t a = {"A", 0, 0, 10}, b = {"B", 0, 0, 10};
+    aw_with (aw_fail_after(AW_MS(3))) {
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+            aw_exitstack_enter(st, aw_cm(&res_type, &b), NULL);
+            if (aw_sleep_ms(1) < 0)
+                aw_leave();
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+    }
+    cr_assert_str_eq(log_, "+A;+B;-B(ECANCELED);-A(ECANCELED);", "an entry was cut");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D12_a_deadline_cuts_no_entry_and_each_receives_the_cancel) { aw_test_run(d12_dl, NULL, 0); }
+
+/* D2 under a cancel: an enter cut while suspended releases what it took,
+ * is not pushed, and the earlier entries exit with -ECANCELED. */
+typedef struct { int held, entered, exited; } slow_t;
+static int slow_enter(void *self, void **out) {
+    slow_t *s = self;
+    s->entered++;
+    s->held = 1;
+    int rc = aw_sleep(AW_SEC(10));
+    if (rc < 0) {
+        s->held = 0;
+        return rc;
+    }
+    return 0;
+}
+static int slow_exit(void *self, const aw_err_t *err) {
+    slow_t *s = self;
+    s->exited++;
+    s->held = 0;
+    return 0;
+}
+static const aw_cm_type_t slow_type = {"slow", slow_enter, slow_exit};
+static slow_t d2s;
+static int d2_cancel_child(void *arg) {
+    res_t a = {"A"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        if (aw_exitstack_enter(st, aw_cm(&slow_type, &d2s), NULL) < 0) {
+            cr_assert_eq(aw_exitstack_size(st), 1, "the cut enter was pushed");
+            aw_leave();
+        }
+        note("X");
+    }
+    return aw_status();
+}
+static int d2_cancel(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, d2_cancel_child, NULL, &t);
+    aw_sleep_ms(2);
+    cr_assert_eq(d2s.held, 1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_str_eq(log_, "+A;-A(ECANCELED);");
+    cr_assert_eq(d2s.held, 0);
+    cr_assert_eq(d2s.exited, 0, "the exit of an enter that failed ran");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D2_an_enter_cut_by_a_cancel_is_not_pushed) { aw_test_run(d2_cancel, NULL, 0); }
+
+/* D9 under a cancel: the entries moved by pop_all run once, shielded,
+ * when the new stack is closed in a cancelled task. */
+static aw_exitstack_t d9_keep;
+static int d9_cancel_child(void *arg) {
+    static res_t a = {"A", 0, 0, 5};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        aw_exitstack_pop_all(st, &d9_keep);
+    }
+    aw_sleep(AW_SEC(10)); /* cancelled here */
+    int rc = aw_exitstack_close(&d9_keep);
+    note(rc == -ECANCELED ? "close-cancelled" : "close-other");
+    return aw_status();
+}
+static int d9_cancel(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, d9_cancel_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert(strstr(log_, "+A;-A(ok);"), "the moved entry did not run once, clean: %s", log_);
+    cr_assert_null(strstr(log_, "cut"), "the moved entry's exit was cut: %s", log_);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D9_moved_entries_run_once_shielded_when_closed_in_a_cancelled_task) {
+    aw_test_run(d9_cancel, NULL, 0);
+}
