@@ -702,3 +702,139 @@ static int nested_break(void *arg) {
     return 0;
 }
 Test(gen, E1_a_break_closes_nested_generators_innermost_cleanup_first) { aw_test_run(nested_break, NULL, 0); }
+
+/* ================= audit of E: the halves the tests above leave out ================= */
+
+/* E5: aw_gen_close while another task is inside aw_gen_next of the same
+ * generator fails with -EBUSY too, and leaves the generator usable. */
+static int second_closer(void *arg) {
+    int rc = aw_gen_close(&shared);
+    note(rc == -EBUSY ? "close-busy" : "close-not-busy");
+    aw_err_clear();
+    return 0;
+}
+static int e5_close(void *arg) {
+    shared = (aw_gen_t)AW_GEN_INIT(slow_gen, NULL);
+    aw_with (aw_group_t *gr, aw_group()) {
+        aw_spawn(gr, second_closer, NULL, NULL);
+        void *v;
+        cr_assert_eq(aw_gen_next(&shared, &v), 1, "the close cut the next in flight");
+        cr_assert_eq(*(int *)v, 1);
+    }
+    cr_assert_str_eq(log_, "close-busy;");
+    cr_assert_eq(aw_gen_close(&shared), 0);
+    return 0;
+}
+Test(gen, E5_close_while_another_next_runs_is_EBUSY) { aw_test_run(e5_close, NULL, 0); }
+
+/* E7: the generator that yields while being closed is resumed with
+ * -AW_ECLOSED each time, until it finishes. */
+static int e7_yields_rc[4], e7_n, e7_finished;
+static int stubborn_noting(aw_gen_t *g, void *arg) {
+    int x = 0;
+    aw_gen_yield(g, &x);
+    for (int i = 0; i < 3; i++)
+        e7_yields_rc[e7_n++] = aw_gen_yield(g, &x);
+    e7_finished = 1;
+    return 0;
+}
+static int e7_resumed(void *arg) {
+    aw_gen_t g = AW_GEN_INIT(stubborn_noting, NULL);
+    void *v;
+    cr_assert_eq(aw_gen_next(&g, &v), 1);
+    cr_assert_eq(aw_gen_close(&g), -AW_EPROTOCOL);
+    aw_err_clear();
+    cr_assert_eq(e7_finished, 1, "the generator was not run to its end");
+    cr_assert_eq(e7_n, 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(e7_yields_rc[i], -AW_ECLOSED, "yield %d during close returned %d", i, e7_yields_rc[i]);
+    cr_assert_eq(aw_gen_next(&g, &v), 0, "E6: exhausted after the close");
+    cr_assert_eq(aw_gen_close(&g), 0);
+    return 0;
+}
+Test(gen, E7_a_generator_yielding_during_close_is_resumed_with_closed_until_it_ends) {
+    aw_test_run(e7_resumed, NULL, 0);
+}
+
+/* E8 for each kind of scope a generator can open: a cancel scope, a
+ * fail-after and a group; the consumer is never cancelled later. */
+static int scoped_kind(aw_gen_t *g, void *arg) {
+    int rc = 0, x = 1, kind = (int)(intptr_t)arg;
+    if (kind == 0) {
+        aw_with (aw_cancel_scope()) {
+            if ((rc = aw_gen_yield(g, &x)) < 0)
+                aw_leave();
+        }
+    } else if (kind == 1) {
+        aw_with (aw_fail_after(AW_MS(5))) {
+            if ((rc = aw_gen_yield(g, &x)) < 0)
+                aw_leave();
+        }
+    } else {
+        aw_with (aw_group()) {
+            if ((rc = aw_gen_yield(g, &x)) < 0)
+                aw_leave();
+        }
+    }
+    return aw_status() ? aw_status() : rc;
+}
+static int e8_kinds(void *arg) {
+    for (int kind = 0; kind < 3; kind++) {
+        int items = 0;
+        aw_for (int *v, aw_gen(scoped_kind, (void *)(intptr_t)kind)) {
+            items++;
+            aw_sleep_ms(10);
+        }
+        cr_assert_eq(items, 0, "kind %d: an item crossed the scope", kind);
+        cr_assert_eq(aw_status(), -AW_EPROTOCOL, "kind %d: %s", kind, aw_err_name(aw_status()));
+        cr_assert(strstr(aw_err_current()->msg, "inside a scope"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(aw_sleep_ms(10), 0, "kind %d: the consumer was cancelled later", kind);
+    }
+    return 0;
+}
+Test(gen, E8_a_yield_inside_a_cancel_scope_a_fail_after_or_a_group_fails) { aw_test_run(e8_kinds, NULL, 0); }
+
+/* E9: the body's error propagates and, if the generator's cleanup fails
+ * too, both are kept. */
+static int cleanup_fails(aw_gen_t *g, void *arg) {
+    for (int i = 0;; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            break;
+    return aw_raise(-EPIPE, "cleanup failed");
+}
+static int e9_both(void *arg) {
+    aw_for (int *v, aw_gen(cleanup_fails, NULL)) {
+        if (*v == 1) {
+            aw_fail(-EIO, "consumer failed");
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_not_null(aw_err_find(e, -EIO), "the body's error was lost");
+    cr_assert_not_null(aw_err_find(e, -EPIPE), "the cleanup's failure was lost");
+    cr_assert_eq(e->code, -EPIPE, "the cleanup's failure is on top, like an exit's: %s", aw_err_name(e->code));
+    aw_err_clear();
+    return 0;
+}
+Test(gen, E9_a_failing_cleanup_after_a_failing_body_keeps_both) { aw_test_run(e9_both, NULL, 0); }
+
+/* E1 under a deadline around the loop: the generator's cleanup runs in
+ * the consumer, before the next statement, not cut by the deadline. */
+static int e1_dl(void *arg) {
+    aw_with (aw_fail_after(AW_MS(3))) {
+        aw_for (int *v, aw_gen(count, (void *)1000000)) {
+            if (aw_sleep_ms(1) < 0)
+                break;
+        }
+        note("after");
+    }
+    cr_assert_str_eq(log_, "closed;cleanup;after;");
+    cr_assert_eq(cleanup_task_id, aw_task_id(aw_task_self()));
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(gen, E1_a_deadline_closes_the_generator_in_the_consumer_before_the_next_statement) {
+    aw_test_run(e1_dl, NULL, 0);
+}
