@@ -2063,3 +2063,205 @@ static int ended_main(void *arg) {
 Test(scope, F2_a_scope_cancelled_after_its_block_ended_cancels_nothing) {
     aw_test_run(ended_main, NULL, 0);
 }
+
+/* ================= audit of F and the decisions: the halves left out ================= */
+
+/* F7: every blocking call is a cancellation point even when it would not
+ * suspend: an uncontended lock, a semaphore with permits, a set event.
+ * Each returns -ECANCELED and takes nothing. */
+static int f7_all_main(void *arg) {
+    aw_lock_t lk = AW_LOCK_INIT("f7");
+    aw_sem_t sem = AW_SEM_INIT("f7", 1, 1);
+    aw_event_t e = AW_EVENT_INIT;
+    aw_event_set(&e);
+    int lrc = 1, src = 1, erc = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        lrc = aw_lock_acquire(&lk);
+        aw_err_clear();
+        src = aw_sem_acquire(&sem);
+        aw_err_clear();
+        erc = aw_event_wait(&e);
+        aw_err_clear();
+    }
+    cr_assert_eq(lrc, -ECANCELED, "an uncontended lock acquire: %d", lrc);
+    cr_assert_null(aw_lock_owner(&lk), "the cancelled acquire took the lock");
+    cr_assert_eq(src, -ECANCELED, "a semaphore acquire with permits: %d", src);
+    cr_assert_eq(aw_sem_value(&sem), 1, "the cancelled acquire took a permit");
+    cr_assert_eq(erc, -ECANCELED, "a wait on a set event: %d", erc);
+    /* outside the cancelled scope they work and do not suspend needlessly */
+    cr_assert_eq(aw_lock_acquire(&lk), 0);
+    cr_assert_eq(aw_lock_release(&lk), 0);
+    cr_assert_eq(aw_sem_acquire(&sem), 0);
+    cr_assert_eq(aw_sem_release(&sem), 0);
+    cr_assert_eq(aw_event_wait(&e), 0);
+    return 0;
+}
+Test(scope, F7_a_lock_a_semaphore_and_a_set_event_are_cancellation_points) { aw_test_run(f7_all_main, NULL, 0); }
+
+/* F7 for file operations, on entry: a read and a write on an open file in
+ * a cancelled scope return -ECANCELED and write nothing. */
+#include <fcntl.h>
+#include <unistd.h>
+static int f7_file_main(void *arg) {
+    char dir[256], path[300];
+    aw_test_mkdtemp(dir, sizeof dir, "f7file");
+    snprintf(path, sizeof path, "%s/f", dir);
+    int wrc = 1;
+    ssize_t rrc = 1;
+    aw_with (aw_file_t *f, aw_file(path, O_RDWR | O_CREAT, 0600)) {
+        aw_with (aw_scope_t *s, aw_cancel_scope()) {
+            aw_scope_cancel(s);
+            wrc = aw_file_write(f, "abc", 3);
+            aw_err_clear();
+            char b[8];
+            rrc = aw_file_read(f, b, sizeof b);
+            aw_err_clear();
+        }
+    }
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    cr_assert_eq(wrc, -ECANCELED, "a write in a cancelled scope: %d", wrc);
+    cr_assert_eq(rrc, -ECANCELED, "a read in a cancelled scope: %zd", rrc);
+    char *data = NULL;
+    size_t len = 99;
+    cr_assert_eq(aw_file_read_all(path, &data, &len, 100), 0);
+    cr_assert_eq(len, 0, "the cancelled write wrote %zu bytes", len);
+    free(data);
+    aw_test_rmtree(dir);
+    return 0;
+}
+Test(scope, F7_file_operations_are_cancellation_points_on_entry) { aw_test_run(f7_file_main, NULL, 0); }
+
+/* F1 / decision 1: a cancelled scope reaches the tasks of a group opened
+ * inside it, level-triggered there too: each of their cancellation points
+ * returns -ECANCELED, again after the error was handled. */
+static int f1g_rc[3];
+static int f1g_child(void *arg) {
+    for (int i = 0; i < 3; i++) {
+        f1g_rc[i] = aw_sleep(AW_SEC(10));
+        aw_err_clear();
+    }
+    return 0;
+}
+static int f1g_main(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, f1g_child, NULL, NULL), 0);
+            aw_scope_cancel(s);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(f1g_rc[i], -ECANCELED, "the child's wait %d returned %d", i, f1g_rc[i]);
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(scope, F1_a_cancelled_scope_reaches_a_groups_children_level_triggered) { aw_test_run(f1g_main, NULL, 0); }
+
+/* F4: the record of a fail-after's cancel names the deadline, and the
+ * -ETIMEDOUT that leaves says so too. */
+static int f4_dl_main(void *arg) {
+    char msg[256] = "";
+    aw_with (aw_fail_after(AW_MS(1))) {
+        if (aw_sleep(AW_SEC(1)) < 0)
+            snprintf(msg, sizeof msg, "%s", aw_err_current()->msg);
+    }
+    cr_assert(strstr(msg, "deadline"), "the cancel record does not name the deadline: '%s'", msg);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert(strstr(aw_err_current()->msg, "deadline"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, F4_a_fail_afters_cancel_names_the_deadline) { aw_test_run(f4_dl_main, NULL, 0); }
+
+/* F3 under a deadline: a task spawned into a group inside an expired
+ * fail-after runs to its first cancellation point; its manager enters and
+ * exits; the block leaves with -ETIMEDOUT. */
+static rec_t f3d_rec = {.id = 7};
+static int f3d_ran, f3d_rc = 1;
+static int f3d_child(void *arg) {
+    f3d_ran = 1;
+    aw_with (aw_cm(&rec_type, &f3d_rec)) {
+        f3d_rc = aw_sleep(AW_SEC(1));
+    }
+    return aw_status();
+}
+static int f3d_main(void *arg) {
+    aw_with (aw_fail_after(0)) {
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, f3d_child, NULL, NULL), 0);
+        }
+    }
+    cr_assert_eq(f3d_ran, 1);
+    cr_assert_eq(f3d_rc, -ECANCELED);
+    cr_assert_eq(f3d_rec.entered, 1);
+    cr_assert_eq(f3d_rec.exited, 1);
+    cr_assert_eq(f3d_rec.seen, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, F3_a_task_spawned_under_an_expired_deadline_runs_to_its_first_point) { aw_test_run(f3d_main, NULL, 0); }
+
+/* F5 with a failing exit: exit's waits complete, its failure joins the
+ * chain, and -ECANCELED stays on top ((c) 13). */
+static rec_t f5f_rec = {.id = 8, .exit_sleep_ms = 5, .exit_rc = -EPIPE};
+static int f5f_child(void *arg) {
+    aw_with (aw_cm(&rec_type, &f5f_rec)) {
+        aw_sleep(AW_SEC(1));
+    }
+    return aw_status();
+}
+static int f5f_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, f5f_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(f5f_rec.sleep_rc, 0);
+    cr_assert_eq(rc, -ECANCELED, "%s", aw_err_name(rc));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EPIPE));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, F5_a_failing_exit_of_a_cancelled_block_keeps_the_cancel_on_top) { aw_test_run(f5f_main, NULL, 0); }
+
+/* F6 under a deadline: an unshielded exit sees the enclosing deadline
+ * that cut its block; a default one does not. */
+static rec_t f6d_un = {.id = 1, .exit_sleep_ms = 1000};
+static rec_t f6d_sh = {.id = 2, .exit_sleep_ms = 5};
+static int f6d_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_cm(&rec_type, &f6d_sh))
+        aw_with (aw_cm(&rec_unshielded_type, &f6d_un)) {
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    cr_assert_eq(f6d_un.sleep_rc, -ECANCELED, "an unshielded exit did not see the deadline");
+    cr_assert_eq(f6d_sh.sleep_rc, 0, "a default exit saw the deadline");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, F6_an_unshielded_exit_sees_an_enclosing_deadline) { aw_test_run(f6d_main, NULL, 0); }
+
+/* Decision 3 for a non-scope manager opting in, under a deadline: the
+ * exit may swallow the -ECANCELED, but the deadline's scope stays
+ * cancelled and still leaves with -ETIMEDOUT at its next point. */
+static rec_t d3d_rec = {.id = 4, .exit_rc = AW_SUPPRESS};
+static int d3d_main(void *arg) {
+    int inner = 1, again = 1;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_cm(&rec_suppress_cancel_type, &d3d_rec)) {
+            aw_sleep(AW_SEC(1));
+        }
+        inner = aw_status();
+        again = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(d3d_rec.seen, -ECANCELED);
+    cr_assert_eq(inner, 0);
+    cr_assert_eq(again, -ECANCELED, "the expired scope stopped being cancelled");
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, D3_an_opted_in_exit_swallowing_a_deadline_leaves_the_scope_expired) { aw_test_run(d3d_main, NULL, 0); }
