@@ -838,3 +838,59 @@ static int e1_dl(void *arg) {
 Test(gen, E1_a_deadline_closes_the_generator_in_the_consumer_before_the_next_statement) {
     aw_test_run(e1_dl, NULL, 0);
 }
+
+/* E6: closing a generator that never started runs none of its code and
+ * leaves it exhausted (Python: aclose() before the first anext). */
+static int e6_unstarted_ran;
+static int noting_gen(aw_gen_t *g, void *arg) {
+    e6_unstarted_ran = 1;
+    int x = 0;
+    aw_gen_yield(g, &x);
+    return 0;
+}
+static int e6_unstarted(void *arg) {
+    aw_gen_t g = AW_GEN_INIT(noting_gen, NULL);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    void *v;
+    cr_assert_eq(aw_gen_next(&g, &v), 0, "next after close of an unstarted generator");
+    cr_assert_eq(e6_unstarted_ran, 0, "the function of a generator closed before it started ran");
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, E6_a_generator_closed_before_it_started_never_runs) { aw_test_run(e6_unstarted, NULL, 0); }
+
+/* E5: a generator calling aw_gen_next on itself (it is running) fails
+ * with -EBUSY, it does not hang or crash. */
+static aw_gen_t *e5_self;
+static int e5_self_rc = 1;
+static int self_nexter(aw_gen_t *g, void *arg) {
+    void *v;
+    e5_self_rc = aw_gen_next(g, &v);
+    aw_err_clear();
+    int x = 0;
+    aw_gen_yield(g, &x);
+    return 0;
+}
+static int e5_self_body(void *arg) {
+    aw_gen_t g = AW_GEN_INIT(self_nexter, NULL);
+    e5_self = &g;
+    void *v;
+    cr_assert_eq(aw_gen_next(&g, &v), 1);
+    cr_assert_eq(e5_self_rc, -EBUSY, "next of a running generator from inside itself: %d", e5_self_rc);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    return 0;
+}
+Test(gen, E5_next_of_a_generator_from_inside_itself_is_EBUSY) { aw_test_run(e5_self_body, NULL, 0); }
+
+/* E1 by aw_leave() and by continue on the last item: closed the same way. */
+static int e1_leave(void *arg) {
+    aw_for (int *v, aw_gen(count, (void *)100)) {
+        if (*v == 1)
+            aw_leave();
+    }
+    cr_assert_str_eq(log_, "closed;cleanup;");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, E1_aw_leave_closes_the_generator) { aw_test_run(e1_leave, NULL, 0); }

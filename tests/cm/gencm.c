@@ -1445,3 +1445,66 @@ static int c12_err_body(void *arg) {
     return 0;
 }
 Test(gencm, C12_the_decorated_functions_error_reaches_the_cleanup_and_leaves) { aw_test_run(c12_err_body, NULL, 0); }
+
+/* C11: entering an instance again while its block is still open (nested)
+ * is -EALREADY too, and the open block's cleanup still runs once. */
+static int c11_nested_body(void *arg) {
+    aw_gencm_t m = AW_GENCM_INIT(counted, NULL);
+    c11_runs = 0;
+    int inner = 0;
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+        aw_with (aw_cm(&aw_gencm_type, &m)) inner = 1;
+        cr_assert_eq(inner, 0);
+        cr_assert_eq(aw_status(), -EALREADY, "%s", aw_err_name(aw_status()));
+        aw_err_clear();
+    }
+    cr_assert_eq(c11_runs, 1);
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(gencm, C11_an_instance_entered_again_inside_its_own_block_is_EALREADY) { aw_test_run(c11_nested_body, NULL, 0); }
+
+/* C11: an instance whose enter failed (it did not yield) is used up too. */
+static int c11_failed_body(void *arg) {
+    aw_gencm_t m = AW_GENCM_INIT(noyield_ok, NULL);
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+    aw_with (aw_cm(&aw_gencm_type, &m)) {
+    }
+    cr_assert_eq(aw_status(), -EALREADY, "%s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C11_an_instance_whose_enter_failed_is_used_up) { aw_test_run(c11_failed_body, NULL, 0); }
+
+/* C6 and C14 inside an exit stack: a generator manager entered into a
+ * stack re-raises the block's record unchanged, and cannot swallow a
+ * cancel there either. */
+static int c6_es_body(void *arg) {
+    const aw_err_t *raised = NULL;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(plain, NULL), NULL);
+        aw_raise(-EIO, "body failed");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_eq(aw_err_current(), raised);
+    cr_assert_eq(aw_err_count(raised), 1);
+    aw_err_clear();
+    int after = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_exitstack_enter(st, aw_gencm(swallow, NULL), NULL);
+            aw_scope_cancel(s);
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+        after = aw_status();
+    }
+    cr_assert_eq(after, -ECANCELED, "a generator in an exit stack swallowed the cancel");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gencm, C6_C14_inside_an_exit_stack) { aw_test_run(c6_es_body, NULL, 0); }

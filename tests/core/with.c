@@ -1785,3 +1785,52 @@ static int b6_deadline(void *arg) {
 }
 
 Test(with, B6_every_exit_failure_after_a_deadline_is_kept_with_the_timeout) { aw_test_run(b6_deadline, NULL, 0); }
+
+/* A1/A5: aw_leave() with no error pending is a clean way out. */
+static int a1_leave_clean(void *arg) {
+    probes_reset();
+    pA.exit_err = (void *)1;
+    aw_with (PCM(&pA)) {
+        logc('*');
+        aw_leave();
+        logc('X');
+    }
+    logc('.');
+    cr_assert_str_eq(logbuf, "A*a.");
+    cr_assert_null(pA.exit_err);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(with, A1_A5_aw_leave_without_an_error_is_a_clean_way_out) { aw_test_run(a1_leave_clean, NULL, 0); }
+
+/* A2 in a cancelled task: enter failing with its own error after the
+ * cancel arrived keeps both (decision 5), with the cancel on top. */
+static int a2_cancel_enter(void *self, void **out) {
+    int rc = aw_sleep(AW_SEC(10));
+    if (rc < 0)
+        return aw_raise(-EIO, "enter gave up after the cancel");
+    return 0;
+}
+static const aw_cm_type_t a2c_type = {.name = "a2c", .enter = a2_cancel_enter, .exit = probe_exit};
+static int a2c_child(void *arg) {
+    aw_with (aw_cm(&a2c_type, &pA)) {
+        logc('*');
+    }
+    return aw_status();
+}
+static int a2_cancel(void *arg) {
+    probes_reset();
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a2c_child, NULL, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_str_eq(logbuf, "");
+    cr_assert(rc == -EIO || rc == -ECANCELED, "%s", aw_err_name(rc));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -ECANCELED));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EIO));
+    aw_err_clear();
+    return 0;
+}
+Test(with, A2_an_enter_failing_after_a_cancel_keeps_both) { aw_test_run(a2_cancel, NULL, 0); }
