@@ -40,7 +40,8 @@
  *   return 0                   the error is suppressed (handled) --
  *                              except -ECANCELED: a cancel is never lost;
  *   return another code < 0    it replaces the block's error, which becomes
- *                              its context.
+ *                              its context;
+ *   return AW_SUPPRESS         as 0; any other value > 0 is -AW_EPROTOCOL.
  * A record the function raised itself is kept (on top of the block's
  * error) even when it returns the block's code; returning -AW_ECLOSED,
  * the generator-closed signal, is -AW_EPROTOCOL (SEMANTICS C10).

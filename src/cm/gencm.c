@@ -130,6 +130,14 @@ static int aw__gencm_closed_signal(aw_gencm_t *g) {
                     "signal, without being closed", g->name, aw_err_name(-AW_ECLOSED));
 }
 
+/* The function returned a positive value other than AW_SUPPRESS: a
+ * protocol error naming it (A14), raised here so that a cancel the block
+ * left with is put back on top below. */
+static int aw__gencm_bad_return(aw_gencm_t *g, int st) {
+    return aw_raise(-AW_EPROTOCOL, "generator manager '%s' returned %d: it returns 0 (handled), "
+                    "the code its yield gave or another negative code", g->name, st);
+}
+
 /* Is a cancel visible at the user's own chain (below its exit shield)? */
 static bool aw__gencm_cancel_visible(const aw_task_t *u) {
     const aw_scope_t *s = u->scope;
@@ -254,6 +262,11 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
                                                       int st) {
     bool unchanged = aw__gencm_unthrow(c);
     int rc;
+    /* A function answering as an exit would, AW_SUPPRESS, has finished:
+     * it means what 0 means, so a cancel still visible is not lost
+     * (decision 3, C14); other positive values are refused below. */
+    if (st == AW_SUPPRESS)
+        st = 0;
     if (c->twice) {
         aw__err_move_chain(u, c->ctx.err);
         c->ctx.err = NULL;
@@ -269,7 +282,7 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
     } else {
         aw__err_move_chain(u, c->ctx.err);
         c->ctx.err = NULL;
-        rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st;
+        rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st > 0 ? aw__gencm_bad_return(g, st) : st;
         if (err && err->code == -ECANCELED && u->err && u->err->code != -ECANCELED &&
             aw__gencm_cancel_visible(u))
             aw_raise(-ECANCELED, "cancelled (and generator manager '%s' failed)", g->name);

@@ -1508,3 +1508,79 @@ static int c6_es_body(void *arg) {
     return 0;
 }
 Test(gencm, C6_C14_inside_an_exit_stack) { aw_test_run(c6_es_body, NULL, 0); }
+
+/* C14 / decision 3 for a function that answers the way an exit would,
+ * with AW_SUPPRESS: it does not swallow a cancel either. */
+static int returns_suppress(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    return AW_SUPPRESS;
+}
+static int c14_sup_child(void *arg) {
+    aw_with (aw_gencm(returns_suppress, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    note(aw_status() == -ECANCELED ? "still-cancelled" : "lost");
+    return aw_status();
+}
+static int c14_sup_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c14_sup_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_str_eq(log_, "still-cancelled;", "a generator returning AW_SUPPRESS swallowed the cancel");
+    cr_assert_eq(rc, -ECANCELED, "%s", aw_err_name(rc));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C14_a_generator_returning_AW_SUPPRESS_cannot_swallow_a_cancel) { aw_test_run(c14_sup_body, NULL, 0); }
+
+static int returns_seven(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    return 7;
+}
+static int c5_pos_body(void *arg) {
+    aw_with (aw_gencm(returns_suppress, NULL)) {
+        aw_fail(-EIO, "body failed");
+    }
+    cr_assert_eq(aw_status(), 0, "AW_SUPPRESS after a failed block: %s", aw_err_name(aw_status()));
+    aw_with (aw_gencm(returns_seven, NULL)) {
+        aw_fail(-EIO, "body failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(e->msg, "'returns_seven'") && strstr(e->msg, "7"), "%s", e->msg);
+    cr_assert_not_null(aw_err_find(e, -EIO), "the block's error left the chain");
+    aw_err_clear();
+    aw_with (aw_gencm(returns_seven, NULL)) {
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C5_A14_a_generator_returning_AW_SUPPRESS_suppresses_and_7_is_a_protocol_error) {
+    aw_test_run(c5_pos_body, NULL, 0);
+}
+
+static int c14_seven_child(void *arg) {
+    aw_with (aw_gencm(returns_seven, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int c14_seven_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c14_seven_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "a protocol error hid the cancel: %s", aw_err_name(rc));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -AW_EPROTOCOL));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C14_a_generator_returning_7_on_a_cancelled_block_keeps_the_cancel_on_top) {
+    aw_test_run(c14_seven_body, NULL, 0);
+}
