@@ -278,6 +278,14 @@ static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_tas
     aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,
                  "exit of manager '%s' (entered at %s:%d) overran its grace period of %lld ms",
                  name, w->file, w->line, (long long)(grace / 1000000));
+    /* Decision 2: a cancel unwinding the block stays on top of the
+     * overrun. aw__with_resolve puts it back for the other types; a type
+     * that may end a cancel (a generator manager) decided before its
+     * overrun was known, so a cancel still visible goes back on here. */
+    if ((w->cm.type->flags & AW_CM_SUPPRESS_CANCEL) && w->before > w->mark &&
+        w->code == -ECANCELED && aw__cancelled_walk(t))
+        aw__raise_at(t, w->file, w->line, name, -ECANCELED,
+                     "cancelled (and the exit of manager '%s' overran its grace period)", name);
     return rc >= 0 ? -ETIMEDOUT : rc;
 }
 

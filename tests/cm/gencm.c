@@ -1584,3 +1584,44 @@ static int c14_seven_body(void *arg) {
 Test(gencm, C14_a_generator_returning_7_on_a_cancelled_block_keeps_the_cancel_on_top) {
     aw_test_run(c14_seven_body, NULL, 0);
 }
+
+/* C13 / decision 2: a cleanup cut by its grace under an outer cancel:
+ * -ECANCELED stays on top, the overrun naming the function is in its
+ * chain; under a deadline the fail-after leaves with the overrun on top
+ * of its -ETIMEDOUT (M4). */
+static int c13g_child(void *arg) {
+    aw_with (aw_gencm(overrunning_cleanup, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int c13g_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c13g_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "the overrun went on top of the cancel: %s", aw_err_name(rc));
+    const aw_err_t *late = aw_err_find(aw_err_current(), -ETIMEDOUT);
+    cr_assert(late && strstr(late->msg, "overrunning_cleanup") && strstr(late->msg, "grace"), "%s",
+              late ? late->msg : "(no overrun in the chain)");
+    aw_err_clear();
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_gencm(overrunning_cleanup, NULL)) {
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "%s", aw_err_name(e->code));
+    cr_assert(strstr(e->msg, "overran"), "the overrun is not on top: %s", e->msg);
+    cr_assert_not_null(aw_err_find(e, -ECANCELED));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C13_a_cleanup_cut_by_its_grace_keeps_the_cancel_and_the_deadline) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(30)};
+    cr_assert_eq(aw_main_opts(&o, c13g_body, NULL), 0);
+}
