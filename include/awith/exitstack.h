@@ -79,10 +79,11 @@ static inline int aw__exitstack_enter_at(aw_exitstack_t *st, aw_cm_t cm, void **
 }
 
 /* Push an exit callback: fn(arg, err) may suppress (AW_SUPPRESS) or fail
- * (< 0), like a manager's exit. */
+ * (< 0), like a manager's exit. A NULL fn is -AW_EPROTOCOL, nothing pushed. */
 AW_API int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *arg, const aw_err_t *err), void *arg);
 /* Push a plain callback: fn(arg) cannot suppress; a negative return is a
- * failure (chained like an exit's), anything else is ignored. */
+ * failure (chained like an exit's), anything else is ignored. A NULL fn
+ * is -AW_EPROTOCOL, nothing pushed. */
 AW_API int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *arg), void *arg);
 
 /* Move every entry to `dst` (which must be empty); `st` then has nothing

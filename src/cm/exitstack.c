@@ -233,7 +233,15 @@ int aw__exitstack_enter(aw_exitstack_t *st, aw_cm_t cm, void **out, const char *
     return aw__xs_enter_copy(st, cm, out, file, line);
 }
 
+/* SEMANTICS D11: a callback without its function is refused now, with
+ * nothing pushed, rather than called through NULL when the stack unwinds. */
+static __attribute__((noinline, cold)) int aw__xs_no_function(const char *what) {
+    return aw_raise(-AW_EPROTOCOL, "exit stack: %s pushed with a NULL function", what);
+}
+
 int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *, const aw_err_t *), void *arg) {
+    if (!fn)
+        return aw__xs_no_function("aw_exitstack_push_exit: an exit callback");
     aw__xs_node_t *n = aw__xs_alloc(st, 0);
     if (!n)
         return aw_raise(-ENOMEM, "exit stack: no memory for a callback");
@@ -244,6 +252,8 @@ int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *, const aw_err_t 
 }
 
 int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *), void *arg) {
+    if (!fn)
+        return aw__xs_no_function("aw_exitstack_callback: a callback");
     aw__xs_node_t *n = aw__xs_alloc(st, 0);
     if (!n)
         return aw_raise(-ENOMEM, "exit stack: no memory for a callback");

@@ -1105,3 +1105,21 @@ static int d9_cancel(void *arg) {
 Test(exitstack, D9_moved_entries_run_once_shielded_when_closed_in_a_cancelled_task) {
     aw_test_run(d9_cancel, NULL, 0);
 }
+
+/* D11 for callbacks: a NULL exit callback or plain callback is refused
+ * when pushed (-AW_EPROTOCOL, nothing pushed), not called at unwind. */
+static int d11_null(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_push_exit(st, NULL, NULL), -AW_EPROTOCOL);
+        cr_assert_eq(aw_exitstack_size(st), 0);
+        aw_err_clear();
+        cr_assert_eq(aw_exitstack_callback(st, NULL, NULL), -AW_EPROTOCOL);
+        cr_assert_eq(aw_exitstack_size(st), 0);
+        aw_err_clear();
+        aw_exitstack_callback(st, cb, "kept");
+    }
+    cr_assert_str_eq(log_, "kept;");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(exitstack, D11_a_null_callback_is_refused_when_pushed) { aw_test_run(d11_null, NULL, 0); }
