@@ -152,6 +152,9 @@ static int aw__gencm_enter(void *self, void **out) {
     if (g->state != AW__GENCM_NEW)
         return aw_raise(-EALREADY, "generator manager '%s' was already used; make a new instance",
                         g->name ? g->name : "?");
+    if (__builtin_expect(!g->fn, 0)) /* SEMANTICS A13: refused before anything runs */
+        return aw_raise(-AW_EPROTOCOL, "generator manager '%s' has no function",
+                        g->name ? g->name : "?");
     g->state = AW__GENCM_ENTER;
     gencm_side_t *c = (gencm_side_t *)aw__side_new(u, sizeof *c, aw__gencm_main);
     if (!c) {

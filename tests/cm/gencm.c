@@ -1625,3 +1625,17 @@ Test(gencm, C13_a_cleanup_cut_by_its_grace_keeps_the_cancel_and_the_deadline) {
     aw_loop_opts_t o = {.exit_grace = AW_MS(30)};
     cr_assert_eq(aw_main_opts(&o, c13g_body, NULL), 0);
 }
+
+/* A13 for a generator manager without its function: refused before
+ * anything runs, -AW_EPROTOCOL naming it; the block does not run. */
+static int a13_null_body(void *arg) {
+    int ran = 0;
+    aw_with (aw_gencm(NULL, NULL)) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "%s", aw_err_name(aw_status()));
+    aw_err_clear();
+    cr_assert_eq(aw_gencm_call(NULL, NULL, decorated, NULL), -AW_EPROTOCOL);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, A13_a_generator_manager_without_a_function_is_refused) { aw_test_run(a13_null_body, NULL, 0); }
