@@ -79,7 +79,8 @@ AW_API int aw_gen_yield(aw_gen_t *g, void *value);
 
 /* From the consumer: run the generator to its next yield. Returns 1 with
  * *out set, 0 when it finished (and after close), or its error (< 0,
- * pending). -EBUSY while another task is inside next. A suspension point
+ * pending). -EBUSY while another task is inside next; -AW_EPROTOCOL (and
+ * finished) for a generator made with a NULL function. A suspension point
  * in the generator's code; the consumer's own wait is not cancellable
  * (the generator sees the cancel and decides). */
 AW_API int aw_gen_next(aw_gen_t *g, void **out);

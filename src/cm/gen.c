@@ -53,6 +53,11 @@ static inline __attribute__((always_inline)) int aw__gen_next(aw_gen_t *g, void 
     case AW__GEN_RUNNING:
         return aw_raise(-EBUSY, "async generator '%s' is already running", g->name);
     case AW__GEN_NEW:
+        if (__builtin_expect(!g->fn, 0)) { /* refused before anything runs, as a manager (A13) */
+            g->state = AW__GEN_DONE;
+            return aw_raise(-AW_EPROTOCOL, "async generator '%s' has no function",
+                            g->name ? g->name : "?");
+        }
         /* made where the generator was: a report of one left suspended at
          * shutdown (SEMANTICS E3, (c) 9) names the user's line, not ours */
         g->task = aw__task_new(u->loop, aw__gen_main, g, 0, g->name,

@@ -894,3 +894,15 @@ static int e1_leave(void *arg) {
     return 0;
 }
 Test(gen, E1_aw_leave_closes_the_generator) { aw_test_run(e1_leave, NULL, 0); }
+
+/* A generator without its function is refused at its first next
+ * (-AW_EPROTOCOL), and the aw_for over it runs no iteration. */
+static int null_gen_body(void *arg) {
+    int n = 0;
+    aw_for (int *v, aw_gen(NULL, NULL)) n++;
+    cr_assert_eq(n, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "%s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(gen, a_generator_without_a_function_is_refused) { aw_test_run(null_gen_body, NULL, 0); }
