@@ -286,10 +286,12 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
         aw__err_move_chain(u, c->ctx.err);
         c->ctx.err = NULL;
         rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st > 0 ? aw__gencm_bad_return(g, st) : st;
-        if (err && err->code == -ECANCELED && u->err && u->err->code != -ECANCELED &&
-            aw__gencm_cancel_visible(u))
-            aw_raise(-ECANCELED, "cancelled (and generator manager '%s' failed)", g->name);
     }
+    /* a failure ("didn't stop" included) while a cancel still visible to
+     * the user unwinds the block: the cancel stays on top ((c) 13) */
+    if (rc < 0 && err && err->code == -ECANCELED && u->err && u->err->code != -ECANCELED &&
+        aw__gencm_cancel_visible(u))
+        aw_raise(-ECANCELED, "cancelled (and generator manager '%s' failed)", g->name);
     aw__gencm_done(g, c);
     return rc;
 }

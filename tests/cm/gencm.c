@@ -1639,3 +1639,26 @@ static int a13_null_body(void *arg) {
     return 0;
 }
 Test(gencm, A13_a_generator_manager_without_a_function_is_refused) { aw_test_run(a13_null_body, NULL, 0); }
+
+/* C3 on a cancelled block: "didn't stop" joins the chain and the cancel
+ * stays on top ((c) 13), as for any other failure of the cleanup. */
+static int c3_cancel_child(void *arg) {
+    aw_with (aw_gencm(twice_noting, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int c3_cancel_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, c3_cancel_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "\"didn't stop\" went on top of the cancel: %s", aw_err_name(rc));
+    const aw_err_t *p = aw_err_find(aw_err_current(), -AW_EPROTOCOL);
+    cr_assert(p && strstr(p->msg, "didn't stop"), "%s", p ? p->msg : "(no protocol error)");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C3_didnt_stop_on_a_cancelled_block_keeps_the_cancel_on_top) { aw_test_run(c3_cancel_body, NULL, 0); }
