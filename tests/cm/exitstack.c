@@ -1123,3 +1123,44 @@ static int d11_null(void *arg) {
     return 0;
 }
 Test(exitstack, D11_a_null_callback_is_refused_when_pushed) { aw_test_run(d11_null, NULL, 0); }
+
+/* B6 / D6 across kinds: a manager, a generator manager and a callback,
+ * entered in one stack, each failing on a clean block: the chain is the
+ * outermost's failure, then the next, then the innermost's, nothing lost,
+ * as nested blocks of the three give. */
+static int gen_fails(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    return aw_raise(-EBUSY, "generator cleanup failed"); /* whatever the block left */
+}
+static int b6_kinds(void *arg) {
+    res_t a = {"A", 0, -EACCES};
+    int codes[2][8], n[2] = {0, 0};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        aw_exitstack_enter(st, aw_gencm(gen_fails, NULL), NULL);
+        aw_exitstack_callback(st, cb_fail, "C");
+    }
+    for (const aw_err_t *e = aw_err_current(); e && n[0] < 8; e = e->context)
+        codes[0][n[0]++] = e->code;
+    aw_err_clear();
+    aw_with (aw_cm(&res_type, &a))
+    aw_with (aw_gencm(gen_fails, NULL)) {
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_exitstack_callback(st, cb_fail, "C");
+        }
+    }
+    for (const aw_err_t *e = aw_err_current(); e && n[1] < 8; e = e->context)
+        codes[1][n[1]++] = e->code;
+    aw_err_clear();
+    cr_assert_eq(n[0], 3, "chain of %d", n[0]);
+    cr_assert_eq(codes[0][0], -EACCES);
+    cr_assert_eq(codes[0][1], -EBUSY);
+    cr_assert_eq(codes[0][2], -EPIPE);
+    cr_assert_eq(n[1], n[0], "nested blocks give %d records", n[1]);
+    for (int i = 0; i < n[0]; i++)
+        cr_assert_eq(codes[1][i], codes[0][i]);
+    return 0;
+}
+Test(exitstack, B6_D6_a_manager_a_generator_and_a_callback_failing_keep_every_error) {
+    aw_test_run(b6_kinds, NULL, 0);
+}

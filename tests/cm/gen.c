@@ -906,3 +906,28 @@ static int null_gen_body(void *arg) {
     return 0;
 }
 Test(gen, a_generator_without_a_function_is_refused) { aw_test_run(null_gen_body, NULL, 0); }
+
+/* E7 with E4: a generator yielding during the close of a cancelled
+ * consumer: the protocol error joins the chain, -ECANCELED stays on top. */
+static int stubborn_consumer(void *arg) {
+    aw_for (int *v, aw_gen(stubborn, NULL)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            break;
+    }
+    return aw_status();
+}
+static int e7_cancel(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, stubborn_consumer, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "the protocol error went on top of the cancel: %s", aw_err_name(rc));
+    const aw_err_t *p = aw_err_find(aw_err_current(), -AW_EPROTOCOL);
+    cr_assert(p && strstr(p->msg, "yielded while being closed"), "%s", p ? p->msg : "(none)");
+    aw_err_clear();
+    return 0;
+}
+Test(gen, E7_E4_yielding_during_the_close_of_a_cancelled_consumer_keeps_the_cancel_on_top) {
+    aw_test_run(e7_cancel, NULL, 0);
+}
