@@ -1164,3 +1164,26 @@ static int b6_kinds(void *arg) {
 Test(exitstack, B6_D6_a_manager_a_generator_and_a_callback_failing_keep_every_error) {
     aw_test_run(b6_kinds, NULL, 0);
 }
+
+/* D9, Python's pattern: entries moved by pop_all into an enclosing live
+ * stack do not run when the inner block fails; they run once, when the
+ * enclosing block ends, and receive the error that reached it. */
+static int d9_outer(void *arg) {
+    res_t a = {"A"}, b = {"B"};
+    aw_with (aw_exitstack_t *outer, aw_exitstack()) {
+        aw_with (aw_exitstack_t *inner, aw_exitstack()) {
+            aw_exitstack_enter(inner, aw_cm(&res_type, &a), NULL);
+            aw_exitstack_enter(inner, aw_cm(&res_type, &b), NULL);
+            aw_exitstack_pop_all(inner, outer);
+            aw_fail(-EIO, "after the move");
+        }
+        note("inner-left");
+        cr_assert_eq(aw_exitstack_size(outer), 2);
+    }
+    cr_assert_str_eq(log_, "+A;+B;inner-left;-B(EIO);-A(EIO);");
+    cr_assert_eq(aw_status(), -EIO);
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D9_entries_moved_into_an_enclosing_stack_run_when_it_ends) { aw_test_run(d9_outer, NULL, 0); }

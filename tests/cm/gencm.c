@@ -1662,3 +1662,24 @@ static int c3_cancel_body(void *arg) {
     return 0;
 }
 Test(gencm, C3_didnt_stop_on_a_cancelled_block_keeps_the_cancel_on_top) { aw_test_run(c3_cancel_body, NULL, 0); }
+
+/* A4 for a generator manager: a record the setup raised and left pending
+ * before a successful yield (a retried step) is not the block's error;
+ * the block starts clean, and a clean block ends clean. */
+static int a4_rc = 1;
+static int setup_retries(aw_gencm_t *g, void *arg) {
+    aw_raise(-EAGAIN, "first try failed, retried");
+    a4_rc = aw_gencm_yield(g, NULL);
+    return a4_rc;
+}
+static int a4_body(void *arg) {
+    int in_block = 1;
+    aw_with (aw_gencm(setup_retries, NULL)) {
+        in_block = aw_status();
+    }
+    cr_assert_eq(in_block, 0, "the setup's record leaked into the block: %s", aw_err_name(in_block));
+    cr_assert_eq(a4_rc, 0);
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(gencm, A4_a_record_the_setup_left_pending_is_not_the_blocks_error) { aw_test_run(a4_body, NULL, 0); }

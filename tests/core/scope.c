@@ -2265,3 +2265,33 @@ static int d3d_main(void *arg) {
     return 0;
 }
 Test(scope, D3_an_opted_in_exit_swallowing_a_deadline_leaves_the_scope_expired) { aw_test_run(d3d_main, NULL, 0); }
+
+/* Decision 6 with a failing exit: an outer cancel, then the block's
+ * deadline, then its exit fails: -ECANCELED on top, the -ETIMEDOUT and
+ * the exit's failure both in the chain. */
+static rec_t d6f_rec = {.id = 6, .exit_sleep_ms = 20, .exit_rc = -EPIPE};
+static int d6f_status;
+static int d6f_child(void *arg) {
+    aw_with (aw_fail_after(AW_MS(10))) {
+        aw_with (aw_cm(&rec_type, &d6f_rec)) {
+            aw_sleep(AW_SEC(1)); /* the cancel lands here; the deadline passes in exit */
+        }
+        aw_checkpoint();
+    }
+    d6f_status = aw_status();
+    return aw_status();
+}
+static int d6f_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, d6f_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "%s", aw_err_name(rc));
+    cr_assert_not_null(aw_err_find(aw_err_current(), -EPIPE), "the exit's failure was lost");
+    cr_assert_not_null(aw_err_find(aw_err_current(), -ETIMEDOUT), "the deadline was not recorded");
+    cr_assert_eq(d6f_rec.sleep_rc, 0);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, D6_cancel_then_deadline_with_a_failing_exit_keeps_all_three) { aw_test_run(d6f_main, NULL, 0); }
