@@ -931,3 +931,38 @@ static int e7_cancel(void *arg) {
 Test(gen, E7_E4_yielding_during_the_close_of_a_cancelled_consumer_keeps_the_cancel_on_top) {
     aw_test_run(e7_cancel, NULL, 0);
 }
+
+/* E8 for a shield the generator opened around its yield: refused at the
+ * yield too; the consumer's body never runs inside the generator's
+ * shield, so a cancel of the consumer still reaches it. */
+static int shielded_yield(aw_gen_t *g, void *arg) {
+    int rc = 0, x = 1;
+    aw_with (aw_shield(AW_NEVER)) {
+        if ((rc = aw_gen_yield(g, &x)) < 0)
+            aw_leave();
+    }
+    return aw_status() ? aw_status() : rc;
+}
+static int e8_shield_rc = 1;
+static int e8_shield_consumer(void *arg) {
+    aw_for (int *v, aw_gen(shielded_yield, NULL)) {
+        e8_shield_rc = aw_sleep(AW_SEC(10));
+        if (e8_shield_rc < 0)
+            break;
+    }
+    return aw_status();
+}
+static int e8_shield(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, e8_shield_consumer, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_neq(e8_shield_rc, 0, "the consumer slept 10 s inside the generator's shield");
+    cr_assert(rc == -AW_EPROTOCOL || rc == -ECANCELED, "%s", aw_err_name(rc));
+    aw_err_clear();
+    return 0;
+}
+Test(gen, E8_a_yield_inside_a_shield_the_generator_opened_does_not_shield_the_consumer) {
+    aw_test_run(e8_shield, NULL, 0);
+}

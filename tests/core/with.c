@@ -1834,3 +1834,33 @@ static int a2_cancel(void *arg) {
     return 0;
 }
 Test(with, A2_an_enter_failing_after_a_cancel_keeps_both) { aw_test_run(a2_cancel, NULL, 0); }
+
+/* B2 with a cancel: the 2nd enter is cut while suspended (it releases
+ * what it took); the 1st exits with -ECANCELED, the 3rd never enters,
+ * the 2nd's exit is never called. */
+static int b2c_child(void *arg) {
+    aw_with (PCM(&pA))
+    aw_with (PCM(&pB))
+    aw_with (PCM(&pC)) {
+        logc('*');
+    }
+    return aw_status();
+}
+static int b2_cancel(void *arg) {
+    probes_reset();
+    pB.enter_sleep_ms = 10000;
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, b2c_child, NULL, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    int rc = aw_task_join(h);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_str_eq(logbuf, "ABa");
+    cr_assert_eq(pA.exit_err_code, -ECANCELED);
+    cr_assert_eq(pB.exited, 0);
+    cr_assert_eq(pB.held, 0);
+    cr_assert_eq(pC.entered, 0);
+    aw_err_clear();
+    return 0;
+}
+Test(with, B2_a_second_enter_cut_by_a_cancel_exits_the_first_only) { aw_test_run(b2_cancel, NULL, 0); }
