@@ -91,8 +91,9 @@ AW_API int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *arg), void 
 AW_API void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst);
 
 /* Run every exit now, LIFO, as if leaving a block with no error; returns
- * aw_status() afterwards. Idempotent: a second call does nothing.
- * Suspends if the exits do. */
+ * the error they left (pending), or -ECANCELED if a cancel is visible,
+ * else 0: an older error still pending is not the close's. Idempotent: a
+ * second call does nothing and returns 0. Suspends if the exits do. */
 AW_API int aw_exitstack_close(aw_exitstack_t *st);
 AW_API size_t aw_exitstack_size(const aw_exitstack_t *st);
 

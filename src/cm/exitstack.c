@@ -302,8 +302,11 @@ int aw_exitstack_close(aw_exitstack_t *st) {
     aw_task_t *t = aw__task_cur();
     if (!t)
         return aw__no_task("aw_exitstack_close");
-    aw__xs_unwind(st, t->err ? t->err->seq : 0);
-    return aw_status();
+    uint64_t mark = t->err ? t->err->seq : 0;
+    aw__xs_unwind(st, mark);
+    /* what this close's exits left (D10: a second close did nothing, so
+     * 0), not an older error still pending (A10) */
+    return aw__status_since(mark);
 }
 
 size_t aw_exitstack_size(const aw_exitstack_t *st) { return st->n; }

@@ -1187,3 +1187,32 @@ static int d9_outer(void *arg) {
     return 0;
 }
 Test(exitstack, D9_entries_moved_into_an_enclosing_stack_run_when_it_ends) { aw_test_run(d9_outer, NULL, 0); }
+
+/* D10: the second close does nothing, so it returns 0, even while the
+ * first close's failure is still pending (not handled yet); and a close
+ * whose entries all succeed returns 0 although an older error is pending
+ * (as if leaving a block with no error, A10). */
+static int d10_ret(void *arg) {
+    res_t a = {"A"};
+    aw_exitstack_t keep = {0};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb_fail, "f");
+        aw_exitstack_pop_all(st, &keep);
+    }
+    cr_assert_eq(aw_exitstack_close(&keep), -EPIPE);
+    cr_assert_eq(aw_exitstack_close(&keep), 0, "the second close, which did nothing, returned %s",
+                 aw_err_name(aw_status()));
+    cr_assert_eq(aw_status(), -EPIPE, "the first close's failure stays pending until handled");
+    aw_err_clear();
+    aw_raise(-ENOENT, "an older error, pending");
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        aw_exitstack_pop_all(st, &keep);
+    }
+    cr_assert_eq(aw_exitstack_close(&keep), 0, "a close whose entries succeeded");
+    cr_assert_str_eq(log_, "+A;-A(ok);");
+    cr_assert_eq(aw_status(), -ENOENT);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D10_close_returns_what_its_own_exits_left) { aw_test_run(d10_ret, NULL, 0); }
