@@ -1683,3 +1683,25 @@ static int a4_body(void *arg) {
     return 0;
 }
 Test(gencm, A4_a_record_the_setup_left_pending_is_not_the_blocks_error) { aw_test_run(a4_body, NULL, 0); }
+
+/* A10 for a generator manager: its cleanup failing on a clean block gets
+ * as context only what was pending before the block. */
+static int fails_clean(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    if (rc < 0)
+        return rc;
+    return aw_raise(-EPIPE, "cleanup failed");
+}
+static int a10_body(void *arg) {
+    aw_raise(-ENOENT, "pending before the block");
+    const aw_err_t *before = aw_err_current();
+    aw_with (aw_gencm(fails_clean, NULL)) {
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -EPIPE);
+    cr_assert_eq(e->context, before, "context is not the older error");
+    cr_assert_eq(aw_err_count(e), 2, "%d records", aw_err_count(e));
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, A10_a_cleanup_failing_on_a_clean_block_chains_only_the_older_error) { aw_test_run(a10_body, NULL, 0); }

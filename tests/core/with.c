@@ -1864,3 +1864,31 @@ static int b2_cancel(void *arg) {
     return 0;
 }
 Test(with, B2_a_second_enter_cut_by_a_cancel_exits_the_first_only) { aw_test_run(b2_cancel, NULL, 0); }
+
+/* Terms: the error a block leaves with is the record raised inside it
+ * and still pending, whatever the way out: a `return` or a `goto` with
+ * such a record pending hands it to exit (A6), and it stays pending. */
+static int return_with_pending(probe_t *p) {
+    aw_with (PCM(p)) {
+        aw_raise(-EIO, "raised, not handled, then return");
+        return 5;
+    }
+    return -1;
+}
+static int a6_return(void *arg) {
+    probes_reset();
+    cr_assert_eq(return_with_pending(&pA), 5);
+    cr_assert_eq(pA.exit_err_code, -EIO, "exit did not receive the pending record on return");
+    cr_assert_eq(aw_status(), -EIO);
+    aw_err_clear();
+    aw_with (PCM(&pB)) {
+        aw_raise(-EPIPE, "raised, not handled, then goto");
+        goto out;
+    }
+out:
+    cr_assert_eq(pB.exit_err_code, -EPIPE, "exit did not receive the pending record on goto");
+    cr_assert_eq(aw_status(), -EPIPE);
+    aw_err_clear();
+    return 0;
+}
+Test(with, A6_A1_a_record_pending_at_a_return_or_goto_reaches_exit) { aw_test_run(a6_return, NULL, 0); }
