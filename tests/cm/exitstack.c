@@ -1216,3 +1216,32 @@ static int d10_ret(void *arg) {
     return 0;
 }
 Test(exitstack, D10_close_returns_what_its_own_exits_left) { aw_test_run(d10_ret, NULL, 0); }
+
+/* C13 with D12: a generator manager in an exit stack, its cleanup
+ * sleeping while a second cancel lands: not cut. */
+static int es_slow_cleanup(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    note(aw_sleep_ms(10) == 0 ? "gen-cleanup-complete" : "gen-cleanup-cut");
+    return rc;
+}
+static int d12g_child(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(es_slow_cleanup, NULL), NULL);
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+static int d12g(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, d12g_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    aw_sleep_ms(3);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_str_eq(log_, "gen-cleanup-complete;");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, D12_C13_a_generators_cleanup_in_a_stack_is_not_cut_by_a_second_cancel) { aw_test_run(d12g, NULL, 0); }

@@ -1892,3 +1892,37 @@ out:
     return 0;
 }
 Test(with, A6_A1_a_record_pending_at_a_return_or_goto_reaches_exit) { aw_test_run(a6_return, NULL, 0); }
+
+/* A8 and A9 on a cancelled block: an exit raising a record then
+ * returning 0 leaves the cancel unchanged (its record dropped); an exit
+ * returning -ECANCELED bare re-raises the cancel's record, no new one. */
+static int a8c_child(void *arg) {
+    const aw_cm_type_t *ty = arg;
+    aw_with (aw_cm(ty, &pA)) {
+        if (aw_sleep(AW_SEC(10)) < 0)
+            aw_leave();
+    }
+    child_status_after = aw_err_count(aw_err_current());
+    return aw_status();
+}
+static int a8_a9_cancel(void *arg) {
+    probes_reset();
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, a8c_child, (void *)&a8r_type, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    cr_assert_eq(child_status_after, 1, "the chain holds %d records", child_status_after);
+    cr_assert_null(aw_err_find(aw_err_current(), -EPIPE));
+    aw_err_clear();
+    probes_reset();
+    pA.exit_rc = -ECANCELED; /* bare */
+    cr_assert_eq(aw_spawn(NULL, a8c_child, (void *)&probe_type, &h), 0);
+    cr_assert_eq(aw_sleep_ms(2), 0);
+    aw_task_cancel(h);
+    cr_assert_eq(aw_task_join(h), -ECANCELED);
+    cr_assert_eq(child_status_after, 1, "a bare re-raise of the cancel added records: %d", child_status_after);
+    aw_err_clear();
+    return 0;
+}
+Test(with, A8_A9_an_exit_on_a_cancelled_block_reraising_or_dropping_its_record) { aw_test_run(a8_a9_cancel, NULL, 0); }
