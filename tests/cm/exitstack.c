@@ -1245,3 +1245,24 @@ static int d12g(void *arg) {
     return 0;
 }
 Test(exitstack, D12_C13_a_generators_cleanup_in_a_stack_is_not_cut_by_a_second_cancel) { aw_test_run(d12g, NULL, 0); }
+
+/* D1: an entry that pushes another onto its own stack while the stack
+ * unwinds: the new one runs too, once (Python's exit loop pops until the
+ * stack is empty). */
+static aw_exitstack_t *d1p_st;
+static int pushes_more(void *arg) {
+    note("pusher");
+    aw_exitstack_callback(d1p_st, cb, "pushed-late");
+    return 0;
+}
+static int d1_push_late(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        d1p_st = st;
+        aw_exitstack_callback(st, cb, "first");
+        aw_exitstack_callback(st, pushes_more, NULL);
+    }
+    cr_assert_str_eq(log_, "pusher;pushed-late;first;");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(exitstack, D1_an_entry_pushed_while_the_stack_unwinds_runs_once) { aw_test_run(d1_push_late, NULL, 0); }

@@ -1705,3 +1705,30 @@ static int a10_body(void *arg) {
     return 0;
 }
 Test(gencm, A10_a_cleanup_failing_on_a_clean_block_chains_only_the_older_error) { aw_test_run(a10_body, NULL, 0); }
+
+/* C1/C13: the code after the yield runs in the user's exit shield: no
+ * cancel is visible there and the effective deadline is the grace's, not
+ * an enclosing deadline that already passed. */
+static int c1s_pending = -1;
+static aw_ns_t c1s_deadline;
+static int peeks(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    c1s_pending = aw_cancel_pending();
+    c1s_deadline = aw_effective_deadline();
+    return rc;
+}
+static int c1s_body(void *arg) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_gencm(peeks, NULL)) {
+            if (aw_sleep(AW_SEC(10)) < 0)
+                aw_leave();
+        }
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(c1s_pending, 0, "a cancel was visible in the cleanup");
+    cr_assert_gt(c1s_deadline, t0 + AW_MS(2), "the cleanup saw the expired enclosing deadline");
+    return 0;
+}
+Test(gencm, C1_C13_the_cleanup_sees_no_cancel_and_its_own_grace) { aw_test_run(c1s_body, NULL, 0); }
