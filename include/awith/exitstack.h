@@ -86,8 +86,9 @@ AW_API int aw_exitstack_push_exit(aw_exitstack_t *st, int (*fn)(void *arg, const
  * is -AW_EPROTOCOL, nothing pushed. */
 AW_API int aw_exitstack_callback(aw_exitstack_t *st, int (*fn)(void *arg), void *arg);
 
-/* Move every entry to `dst` (which must be empty); `st` then has nothing
- * to do. Ownership passes: close `dst` with aw_exitstack_close. */
+/* Move every entry to `dst`; `st` then has nothing to do. Ownership
+ * passes: close `dst` with aw_exitstack_close. Entries `dst` already
+ * holds are kept, below the moved ones (which exit first). */
 AW_API void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst);
 
 /* Run every exit now, LIFO, as if leaving a block with no error; returns

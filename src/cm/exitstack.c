@@ -292,8 +292,18 @@ void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst) {
         st->slabs = NULL;
         st->bump = st->end = NULL;
     }
-    dst->top = st->top;
-    dst->n = st->n;
+    /* A1: a dst that already holds entries keeps them, below the moved
+     * ones (which exit first), instead of dropping them unrun; finding
+     * the bottom of st's list is O(its entries), only in that case */
+    if (dst->top && st->top) {
+        aw__xs_node_t *bottom = st->top;
+        while (bottom->next)
+            bottom = bottom->next;
+        bottom->next = dst->top;
+    }
+    if (st->top)
+        dst->top = st->top;
+    dst->n += st->n;
     st->top = NULL;
     st->n = 0;
 }

@@ -1266,3 +1266,25 @@ static int d1_push_late(void *arg) {
     return 0;
 }
 Test(exitstack, D1_an_entry_pushed_while_the_stack_unwinds_runs_once) { aw_test_run(d1_push_late, NULL, 0); }
+
+/* D9 / A1: pop_all into a stack that already holds entries loses none:
+ * the moved ones go on top of its own (they exit first) and every entry
+ * runs once when it is closed. */
+static int d9_nonempty(void *arg) {
+    aw_exitstack_t keep = {0};
+    aw_with (aw_exitstack_t *a, aw_exitstack()) {
+        aw_exitstack_callback(a, cb, "X");
+        aw_exitstack_callback(a, cb, "Y");
+        aw_exitstack_pop_all(a, &keep);
+    }
+    aw_with (aw_exitstack_t *b, aw_exitstack()) {
+        aw_exitstack_callback(b, cb, "A");
+        aw_exitstack_callback(b, cb, "B");
+        aw_exitstack_pop_all(b, &keep);
+    }
+    cr_assert_eq(aw_exitstack_size(&keep), 4);
+    cr_assert_eq(aw_exitstack_close(&keep), 0);
+    cr_assert_str_eq(log_, "B;A;Y;X;", "an entry of the stack moved into was lost");
+    return 0;
+}
+Test(exitstack, D9_pop_all_into_a_stack_with_entries_keeps_them_all) { aw_test_run(d9_nonempty, NULL, 0); }
