@@ -281,6 +281,8 @@ static void aw__xs_unwind(aw_exitstack_t *st, uint64_t mark) {
 }
 
 void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst) {
+    if (st == dst)
+        return; /* moved onto itself: nothing moves (linking would make a cycle) */
     if (st->slabs) { /* the nodes move with their slabs; st's current one goes on in dst */
         aw__xs_slab_t *last = st->slabs;
         while (last->next)

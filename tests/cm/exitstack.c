@@ -1288,3 +1288,16 @@ static int d9_nonempty(void *arg) {
     return 0;
 }
 Test(exitstack, D9_pop_all_into_a_stack_with_entries_keeps_them_all) { aw_test_run(d9_nonempty, NULL, 0); }
+
+/* pop_all of a stack into itself moves nothing and loses nothing. */
+static int d9_self(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb, "X");
+        aw_exitstack_callback(st, cb, "Y");
+        aw_exitstack_pop_all(st, st);
+        cr_assert_eq(aw_exitstack_size(st), 2);
+    }
+    cr_assert_str_eq(log_, "Y;X;");
+    return 0;
+}
+Test(exitstack, D9_pop_all_into_itself_moves_nothing, .timeout = 10) { aw_test_run(d9_self, NULL, 0); }
