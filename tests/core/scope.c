@@ -2319,3 +2319,36 @@ static int a17_scope_main(void *arg) {
     return 0;
 }
 Test(scope, A17_a_scope_is_entered_by_one_block_at_a_time_and_again_after) { aw_test_run(a17_scope_main, NULL, 0); }
+
+/* F7 for streams, on entry: with bytes ready to read and room to write,
+ * a read and a write in a cancelled scope return -ECANCELED; nothing is
+ * consumed and nothing is sent. */
+#include <sys/socket.h>
+static int f7_stream_main(void *arg) {
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(write(sv[1], "hello", 5), 5);
+    aw_stream_t s;
+    aw_stream_init(&s, sv[0], "pair");
+    ssize_t rrc = 1;
+    int wrc = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        char b[8];
+        rrc = aw_stream_read(&s, b, sizeof b);
+        aw_err_clear();
+        wrc = aw_stream_write(&s, "x", 1);
+        aw_err_clear();
+    }
+    cr_assert_eq(rrc, -ECANCELED, "a read with bytes ready, in a cancelled scope: %zd", rrc);
+    cr_assert_eq(wrc, -ECANCELED, "a write with room, in a cancelled scope: %d", wrc);
+    char b[8];
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 5, "the cancelled read consumed bytes");
+    char peer[4];
+    ssize_t n = recv(sv[1], peer, sizeof peer, MSG_DONTWAIT);
+    cr_assert_lt(n, 0, "the cancelled write sent %zd bytes", n);
+    aw_stream_close(&s);
+    close(sv[1]);
+    return 0;
+}
+Test(scope, F7_stream_operations_are_cancellation_points_on_entry) { aw_test_run(f7_stream_main, NULL, 0); }
