@@ -1732,3 +1732,31 @@ static int c1s_body(void *arg) {
     return 0;
 }
 Test(gencm, C1_C13_the_cleanup_sees_no_cancel_and_its_own_grace) { aw_test_run(c1s_body, NULL, 0); }
+
+/* C12: a setup that fails makes the call return its error without
+ * running the function; a cancel while the function waits leaves the
+ * call with -ECANCELED after the cleanup ran. */
+static int c12_fn_ran;
+static int c12_sleeper(void *arg) {
+    c12_fn_ran++;
+    return aw_sleep(AW_SEC(10));
+}
+static int c12_cancel_child(void *arg) {
+    int rc = aw_gencm_call(plain, NULL, c12_sleeper, NULL);
+    note(rc == -ECANCELED ? "call-cancelled" : "call-other");
+    return rc;
+}
+static int c12_more_body(void *arg) {
+    cr_assert_eq(aw_gencm_call(noyield_err, NULL, c12_sleeper, NULL), -ENOENT);
+    cr_assert_eq(c12_fn_ran, 0, "the function ran although the setup failed");
+    aw_err_clear();
+    aw_task_t *t;
+    aw_spawn(NULL, c12_cancel_child, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_str_eq(log_, "setup;cleanup-err;call-cancelled;");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, C12_a_failed_setup_skips_the_function_and_a_cancel_runs_the_cleanup) { aw_test_run(c12_more_body, NULL, 0); }
