@@ -1760,3 +1760,35 @@ static int c12_more_body(void *arg) {
     return 0;
 }
 Test(gencm, C12_a_failed_setup_skips_the_function_and_a_cancel_runs_the_cleanup) { aw_test_run(c12_more_body, NULL, 0); }
+
+/* Decision 2 and 5 together: a group child cancelled because a sibling
+ * failed, whose generator manager's cleanup overran its grace: the group
+ * error keeps the sibling's failure and the overrun (nothing reported
+ * only by the child's cancel). */
+static int d25_failer(void *arg) {
+    aw_sleep_ms(2);
+    return aw_raise(-EPIPE, "sibling failed");
+}
+static int d25_body(void *arg) {
+    aw_with (aw_group_t *gr, aw_group()) {
+        aw_spawn(gr, c13g_child, NULL, NULL);
+        aw_spawn(gr, d25_failer, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "%s", aw_err_name(e->code));
+    bool pipe = false, over = false;
+    for (const aw_err_t *mm = e->members; mm; mm = mm->next)
+        for (const aw_err_t *m = mm; m; m = m->context) {
+            pipe |= m->code == -EPIPE;
+            over |= m->code == -ETIMEDOUT && strstr(m->msg, "overran") != NULL;
+        }
+    cr_assert(pipe, "the sibling's failure was dropped");
+    cr_assert(over, "the cancelled child's overrun was dropped");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, decision2_a_cancelled_childs_cleanup_overrun_reaches_the_group_error) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(30)};
+    cr_assert_eq(aw_main_opts(&o, d25_body, NULL), 0);
+}
