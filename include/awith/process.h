@@ -95,7 +95,10 @@ AW_API int aw_process_spawn(aw_process_t *p, const char *const argv[],
  * this call). A cancellation point, even when it has already ended:
  * cancelled, the process goes on running (close or the manager's exit
  * ends it). Returns 0, -ECANCELED, -ETIMEDOUT (a deadline), -ECHILD
- * (reaped elsewhere, or never started). Reading the pipes is up to the
+ * (reaped elsewhere, or never started). Several tasks may wait at once
+ * (a watcher and the body, or aw_process_close): each gets 0 once it has
+ * ended, whichever reaps it (a task waiting beside another holds a
+ * duplicate of the pidfd meanwhile). Reading the pipes is up to the
  * caller: a child blocked writing to a full pipe nobody reads never ends. */
 AW_API int aw_process_wait(aw_process_t *p);
 

@@ -334,25 +334,57 @@ static int aw__process_reap(aw_process_t *p, bool block) {
     return 1;
 }
 
+/* Wait until the pidfd is readable (the process ended). Several tasks
+ * may wait for one process, as Trio's and asyncio's waits allow (a
+ * watcher task and the body, or aw_process_close while a watcher waits),
+ * but the reactor has one reader per fd: a task that finds the slot
+ * taken waits on a duplicate of the pidfd, an fd of its own for the same
+ * process, held while it waits. Without an fd for it, it naps (*nap).
+ * 0, or < 0 (raised). */
+static int aw__process_wait_pidfd(aw_process_t *p, aw_ns_t *nap) {
+    uint64_t m = aw_err_mark();
+    int rc = aw_fd_wait(p->pidfd, AW_READ);
+    if (rc != -EBUSY)
+        return rc;
+    aw_err_restore(m); /* another task waits: not an error of this wait */
+    int dup = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0) {
+        rc = aw_sleep(*nap);
+        if (*nap < AW_MS(50))
+            *nap *= 2;
+        return rc;
+    }
+    rc = aw_fd_wait(dup, AW_READ);
+    aw_fd_forget(dup);
+    close(dup);
+    return rc;
+}
+
 int aw_process_wait(aw_process_t *p) {
     int rc = aw_checkpoint();
     if (rc < 0)
         return rc;
-    if (p->reaped)
-        return 0;
-    if (p->pid <= 0)
+    if (p->pid <= 0 && !p->reaped)
         return aw_raise(-ECHILD, "wait for a process that was never started");
     aw_ns_t nap = AW_MS(1);
     for (;;) {
+        if (p->reaped)
+            return 0; /* by us, or by another task that waited too */
         rc = aw__process_reap(p, false);
         if (rc)
             return rc < 0 ? rc : 0;
+        uint64_t m = aw_err_mark();
         if (p->pidfd >= 0) {
-            rc = aw_fd_wait(p->pidfd, AW_READ);
+            rc = aw__process_wait_pidfd(p, &nap);
         } else {
             rc = aw_sleep(nap);
             if (nap < AW_MS(50))
                 nap *= 2;
+        }
+        if (rc == -EBADF && p->reaped) {
+            /* another task reaped it and closed the pidfd under our wait */
+            aw_err_restore(m);
+            return 0;
         }
         if (rc < 0)
             return rc;

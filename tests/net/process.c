@@ -284,6 +284,72 @@ Test(process, cancel_while_waiting_terminates_and_reaps) {
     assert_no_child();
 }
 
+/* Several tasks may wait for one process (Trio's Process.wait, asyncio's
+ * proc.wait): a watcher task and the body both get 0 and the status,
+ * whichever reaps it; the reactor's one reader per fd is no error of
+ * theirs. */
+static int watcher_rc;
+static int watch_process(void *arg) {
+    watcher_rc = aw_process_wait(arg);
+    return 0;
+}
+
+static int two_waiters(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "sleep 0.05; exit 3", NULL};
+    aw_process_t st = AW_PROCESS_INIT(argv, NULL);
+    watcher_rc = 1;
+    int rc = 1;
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st))
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_spawn(g, watch_process, p, NULL), 0);
+        aw_yield(); /* the watcher waits first */
+        rc = aw_process_wait(p);
+        cr_assert_eq(rc, 0, "the body's wait: %s", msg_now());
+        cr_assert_eq(p->exit_code, 3);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(watcher_rc, 0);
+    cr_assert_eq(st.exit_code, 3);
+    return 0;
+}
+
+Test(process, a_process_waited_for_by_two_tasks_ends_both_waits) {
+    int fds = aw_test_fds();
+    aw_test_run(two_waiters, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* aw_process_close while another task waits: the close gives SIGTERM its
+ * grace and returns 0, and the waiter gets 0 (not the closed pidfd's
+ * -EBADF). */
+static int close_while_watched(void *arg) {
+    (void)arg;
+    aw_process_t p;
+    watcher_rc = 1;
+    int rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_process_spawn(&p, SLEEP, NULL), 0);
+        cr_assert_eq(aw_spawn(g, watch_process, &p, NULL), 0);
+        aw_yield();
+        rc = aw_process_close(&p);
+        cr_assert_eq(rc, 0, "close: %s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(watcher_rc, 0);
+    cr_assert(p.reaped);
+    cr_assert_eq(p.term_signal, SIGTERM, "terminated, not killed at once");
+    return 0;
+}
+
+Test(process, close_while_another_task_waits_terminates_and_ends_the_wait) {
+    int fds = aw_test_fds();
+    aw_test_run(close_while_watched, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
 /* A child that ignores SIGTERM is killed once the kill grace is over. */
 static int stubborn(void *arg) {
     (void)arg;
