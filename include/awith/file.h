@@ -20,7 +20,9 @@
  * served on the loop's thread yields, so that a long copy from the page
  * cache does not starve other tasks. Once a call is handed
  * to a thread it completes (its result is kept: no byte read is lost) and
- * a pending cancel is delivered at the next cancellation point. Errors
+ * a pending cancel is delivered at the next cancellation point; a call
+ * still queued for a free thread is cut by a cancel or deadline (nothing
+ * ran). Errors
  * name the path: "open /x/y: No such file or directory". */
 #ifndef AWITH_FILE_H
 #define AWITH_FILE_H

@@ -14,8 +14,12 @@ extern "C" {
  * it gets -ECANCELED at once and ownership of `arg` passes to the pool:
  * when work finishes, abandon(arg) runs on the loop thread to release what
  * work produced (and arg itself). So `arg` must outlive the caller's frame
- * (heap) unless abandon is NULL, in which case the wait is not cancellable
- * (the cancel is delivered after work finished). With abandon given,
+ * (heap) unless abandon is NULL, in which case the wait is cancellable
+ * only until a worker takes the job: while it waits for a free thread a
+ * cancel takes it off the queue (work never runs, -ECANCELED, arg stays
+ * the caller's, as Trio's to_thread); once work has started it finishes
+ * and the call returns 0 (the cancel is delivered at the next
+ * cancellation point). With abandon given,
  * -ECANCELED always means the pool owns `arg`: if the cancel was pending
  * before work started, work never runs and abandon(arg) runs at once, so
  * abandon must cope with a work that did not run (e.g. a result still

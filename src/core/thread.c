@@ -67,21 +67,37 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
     t->wait_obj = tj;
     t->unwait = abandon ? aw__tjob_unwait : NULL;
     uint64_t mark = t->errseq;
-    rc = aw__task_wait(t, AW_NEVER, abandon != NULL);
+    /* Cancellable even without abandon: until a worker takes the job,
+     * nothing ran, so a cancel can take it back (Trio's to_thread is
+     * cancellable while it waits for a thread). */
+    rc = aw__task_wait(t, AW_NEVER, 1);
     if (rc == -ECANCELED && !tj->waiter && abandon)
         return rc; /* the pool owns tj and arg now */
+    if (rc == -ECANCELED && !abandon) {
+        if (!tj->waiter) {
+            /* done since the cancel woke us: the call completed, its
+             * result is kept; the cancel is seen at the next point */
+            aw__err_drop_newer(t, mark);
+            rc = tj->job.rc;
+        } else if (aw__workers_unqueue(t->loop, &tj->job)) {
+            aw__free(tj); /* never ran: arg is untouched, the caller's */
+            return rc;
+        } /* else a worker has it: waited for below */
+    }
     if (rc == -ECHILD) { /* done by aw_loop_fork: its worker was the parent's */
         aw__free(tj);
         return aw_raise(rc, "aw_to_thread: the process forked while this call ran on the "
                             "parent's thread pool; it may have run partly, in the parent only");
     }
-    if (rc < 0 && rc != -ECANCELED) {
+    if (rc < 0) {
         /* The wait never began (its deadline's timer could not be armed:
-         * -ENOMEM), but the job is queued or running: freeing it now
-         * would pull it from under the worker. Wait for it without the
-         * deadline (no timer, cannot fail); the work then ran, so the
-         * call succeeded and the wait's error is dropped. The deadline
-         * is seen at the caller's next cancellation point. */
+         * -ENOMEM), or a cancel came once a worker had the job (no
+         * abandon: the call is not abandoned), but the job is queued or
+         * running: freeing it now would pull it from under the worker.
+         * Wait for it without the deadline (no timer, cannot fail); the
+         * work then ran, so the call succeeded and the wait's error is
+         * dropped. The deadline or cancel is seen at the caller's next
+         * cancellation point. */
         tj->waiter = t;
         t->wait_obj = tj;
         t->unwait = NULL;

@@ -1,11 +1,13 @@
 /* file.c: files on the thread pool, as managers.
  *
  * A blocking call is described by a job on the caller's stack and run by
- * aw_to_thread without an abandon hook: the wait is not cut short by a
- * cancel (the call completes and its result is kept; the cancel shows at
- * the next cancellation point). That keeps the job off the heap and makes
- * an fd from open(2) impossible to lose. aw_to_thread itself checks for
- * cancellation first, so every operation is a cancellation point.
+ * aw_to_thread without an abandon hook: once a worker has it, the wait is
+ * not cut short by a cancel (the call completes and its result is kept;
+ * the cancel shows at the next cancellation point). That keeps the job
+ * off the heap and makes an fd from open(2) impossible to lose. A call
+ * still waiting for a free thread is taken back by a cancel (nothing ran:
+ * -ECANCELED). aw_to_thread itself checks for cancellation first, so
+ * every operation is a cancellation point.
  *
  * Opens without O_CREAT/O_TRUNC try openat2(RESOLVE_CACHED) on the loop's
  * thread first (the path is in the dentry cache: no I/O), as io_uring

@@ -257,6 +257,10 @@ void aw__fd_dispatch(aw_loop_t *l, int fd, uint32_t ev);
 /* Thread pool (workers.c). */
 int aw__workers_submit(aw_loop_t *l, aw__job_t *j);
 void aw__workers_drain(aw_loop_t *l);     /* run `done` of finished jobs */
+/* Take j off the queue if no worker has taken it yet: true then (it
+ * never runs, and its `done` is never called); false if a worker has it
+ * or it is done. O(queued jobs). */
+bool aw__workers_unqueue(aw_loop_t *l, aw__job_t *j);
 /* The loop is about to block (sleeping) or has woken (!sleeping). Before
  * blocking: poll the done list a short while (never past max_ns, the
  * poll's timeout: a timer due sooner is not overshot), then announce the

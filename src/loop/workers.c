@@ -188,6 +188,30 @@ int aw__workers_submit(aw_loop_t *l, aw__job_t *j) {
     return aw__workers_queue(l, j);
 }
 
+bool aw__workers_unqueue(aw_loop_t *l, aw__job_t *j) {
+    aw__workers_t *p = l->workers;
+    if (!p)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&p->mu);
+    for (aw__job_t *prev = NULL, *q = p->head; q; prev = q, q = q->next) {
+        if (q != j)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else /* a spinner reads head without the mutex */
+            __atomic_store_n(&p->head, j->next, __ATOMIC_RELAXED);
+        if (p->tail == j)
+            p->tail = prev;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (found)
+        l->jobs--;
+    return found;
+}
+
 bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns) {
     aw__workers_t *p = l->workers;
     if (!p)

@@ -348,6 +348,50 @@ Test(thread, G2_uncancellable_call_finishes_and_the_deadline_acts_at_the_next_ch
     aw_test_run(deadline_uncancellable_main, NULL, 0);
 }
 
+/* abandon == NULL, but no worker free: while the call waits in the
+ * queue nothing has run, so a cancel takes it back (Trio's to_thread is
+ * cancellable while it waits for a thread): -ECANCELED, work never runs,
+ * arg stays the caller's. One worker, held by a blocking job. */
+static atomic_int queued_returned;
+static int queued_rc;
+
+static int queued_caller(void *arg) {
+    queued_rc = aw_to_thread(work, arg, NULL);
+    atomic_store(&queued_returned, 1);
+    return 0;
+}
+
+static int queued_main(void *arg) {
+    (void)arg;
+    job_t *busy = job_new(1, 1), *k = job_new(2, 0);
+    aw_task_t *holder, *c;
+    cr_assert_eq(aw_spawn(NULL, queued_caller, busy, &holder), 0);
+    wait_for(&busy->started, 1); /* the only worker is taken */
+    cr_assert_eq(aw_spawn(NULL, queued_caller, k, &c), 0);
+    for (int i = 0; i < 5; i++)
+        aw_yield(); /* c's call is queued */
+    atomic_store(&queued_returned, 0);
+    aw_task_cancel(c);
+    for (int i = 0; i < 20 && !atomic_load(&queued_returned); i++)
+        aw_yield();
+    cr_assert(atomic_load(&queued_returned), "the queued call was not cut by the cancel");
+    cr_assert_eq(queued_rc, -ECANCELED);
+    sem_post(&busy->go);
+    cr_assert_eq(aw_task_join(c), 0);
+    cr_assert_eq(aw_task_join(holder), 0);
+    cr_assert_eq(atomic_load(&busy->finished), 1);
+    cr_assert_eq(atomic_load(&k->started), 0, "the cancelled call's work ran");
+    job_free(busy);
+    job_free(k);
+    return 0;
+}
+
+Test(thread, F1_a_cancel_takes_back_a_call_still_queued_for_a_thread) {
+    aw_loop_opts_t o = {.threads = 1};
+    cr_assert_eq(aw_main_opts(&o, queued_main, NULL), 0);
+    cr_assert_eq(atomic_load(&abandoned), 0);
+}
+
 /* Many concurrent calls from many tasks; a quarter cancelled. */
 enum { NCALLS = 400 };
 static job_t *jobs[NCALLS];

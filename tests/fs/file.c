@@ -730,6 +730,67 @@ static int t_cancel_copy(void *arg) {
 }
 Test(file, cancel_at_each_suspension_point_of_copy) { aw_test_run(t_cancel_copy, NULL, 0); }
 
+/* A deadline cuts a file call still waiting for a free thread: nothing
+ * has run, so nothing is lost by taking it back (Trio's to_thread is
+ * cancellable until a thread has it). The loop's one worker is held by
+ * a call on a semaphore; the open under a 20 ms deadline fails with
+ * -ETIMEDOUT and creates nothing. (The holder lets go once the open has
+ * returned, or after 500 ms: a call that waited for the thread then runs
+ * and creates the file.) */
+#include <awith/thread.h>
+#include <semaphore.h>
+static sem_t held;
+static bool opened_or_failed;
+
+static void hold_worker(void *arg) {
+    (void)arg;
+    while (sem_wait(&held) != 0) {
+    }
+}
+
+static int holder(void *arg) {
+    (void)arg;
+    return aw_to_thread(hold_worker, NULL, NULL);
+}
+
+static int releaser(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 500 && !opened_or_failed; i++)
+        aw_sleep(AW_MS(1));
+    sem_post(&held);
+    return 0;
+}
+
+static int t_queued_open(void *arg) {
+    (void)arg;
+    sem_init(&held, 0, 0);
+    int rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_spawn(g, holder, NULL, NULL), 0);
+        aw_yield(); /* the holder's call has the only worker */
+        cr_assert_eq(aw_spawn(g, releaser, NULL, NULL), 0);
+        aw_with (aw_fail_after(AW_MS(20))) {
+            aw_file_t f;
+            rc = aw_file_open(&f, p("new"), O_WRONLY | O_CREAT, 0600);
+            if (rc == 0)
+                aw_file_close(&f);
+        }
+        opened_or_failed = true;
+        cr_assert_eq(rc, -ECANCELED, "the open waited for the thread: %d", rc);
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", msg_now());
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_str_eq(listing(), "", "the open ran after its deadline");
+    sem_destroy(&held);
+    return 0;
+}
+
+Test(file, G13_a_deadline_cuts_a_call_waiting_for_a_free_thread) {
+    aw_loop_opts_t o = {.threads = 1};
+    cr_assert_eq(aw_main_opts(&o, t_queued_open, NULL), 0);
+}
+
 /* Opening a FIFO blocks until the other side opens: that must happen on
  * the pool, never on the loop's thread (the loop keeps running). */
 /* A FIFO read with no writer is EOF: if the writer's pool thread has not
