@@ -260,7 +260,12 @@ int aw_process_spawn(aw_process_t *p, const char *const argv[], const aw_process
     }
     p->pid = pid;
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (p->pidfd < 0 && errno != ENOSYS) {
+    if (p->pidfd < 0 && errno == ESRCH) {
+        /* It ran, ended and was reaped already, by the kernel (SIGCHLD
+         * ignored) or a waitpid(-1) elsewhere: the spawn succeeded, and
+         * the wait says its status is gone (-ECHILD), as it does when
+         * that happens after this point. No kill: the pid is not ours. */
+    } else if (p->pidfd < 0 && errno != ENOSYS) {
         /* no fd left for it: do not leave a child nobody can wait for */
         rc = -errno;
         what = "pidfd_open";

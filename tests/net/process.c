@@ -208,6 +208,38 @@ Test(process, a_failed_spawn_leaves_nothing_behind) {
     assert_no_child();
 }
 
+/* A program that ignores SIGCHLD hands every child's status to the
+ * kernel (header: the wait then fails with -ECHILD). A child that ends
+ * and is reaped before its pidfd is opened was spawned all the same: the
+ * block runs and its wait says -ECHILD, as for one that ends later; the
+ * spawn does not fail as if the program had not run. */
+static int sigchld_ignored(void *arg) {
+    (void)arg;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    const char *argv[] = {"/bin/true", NULL};
+    for (int i = 0; i < 200; i++) { /* the race: /bin/true ends first some of the time */
+        bool ran = false;
+        aw_with (aw_process_t *p, aw_process(argv, NULL)) {
+            ran = true;
+            cr_assert_eq(aw_process_wait(p), -ECHILD, "%s", msg_now());
+            cr_assert(msg_has("reaped elsewhere"), "%s", msg_now());
+            aw_err_clear();
+        }
+        cr_assert(ran, "run %d: the spawn failed: %s", i, msg_now());
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    }
+    sigaction(SIGCHLD, &old, NULL);
+    return 0;
+}
+
+Test(process, a_child_reaped_by_the_kernel_before_its_pidfd_was_spawned_all_the_same) {
+    int fds = aw_test_fds();
+    aw_test_run(sigchld_ignored, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
 static int write_to_gone(void *arg) {
     (void)arg;
     const char *argv[] = {"/bin/true", NULL};
