@@ -80,7 +80,8 @@ typedef struct aw_process {      /* private except as marked */
  * cancellation point only in that it checks on entry. On failure nothing
  * is left open or running and p->pid is 0. Returns 0, or -ENOENT /
  * -EACCES / -ENOEXEC (the program could not be executed: "spawn
- * /bin/nope: No such file or directory"), -EINVAL (argv empty, an opts
+ * /bin/nope: No such file or directory"; -ENOTDIR too when opts->cwd is
+ * the cause: "spawn /bin/true: working directory /x: ..."), -EINVAL (argv empty, an opts
  * value out of range), -EMFILE (no fd for a pipe or the pidfd), -EAGAIN
  * (process limit), -ENOMEM, -ECANCELED. argv and opts are read during the
  * call only. Once started, the process must be closed (aw_process_close)

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -203,6 +204,7 @@ int aw_process_spawn(aw_process_t *p, const char *const argv[], const aw_process
 
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     const char *what = "pipe";
+    char cwd_what[320];
     if ((o->in == AW_PROCESS_PIPE && (rc = aw__pipe_open(pin)) < 0) ||
         (o->out == AW_PROCESS_PIPE && (rc = aw__pipe_open(pout)) < 0) ||
         (o->err == AW_PROCESS_PIPE && (rc = aw__pipe_open(perr)) < 0))
@@ -256,6 +258,15 @@ int aw_process_spawn(aw_process_t *p, const char *const argv[], const aw_process
     aw__fd_close(&perr[1]);
     if (e) {
         rc = -e;
+        /* A missing or closed working directory fails with the codes of
+         * a missing program: name the directory when it is the cause
+         * (Python's subprocess names it too), not only the program. */
+        struct stat st;
+        if (o->cwd && (e == ENOENT || e == ENOTDIR || e == EACCES) &&
+            (access(o->cwd, X_OK) < 0 || (stat(o->cwd, &st) == 0 && !S_ISDIR(st.st_mode)))) {
+            snprintf(cwd_what, sizeof cwd_what, "working directory %s", o->cwd);
+            what = cwd_what;
+        }
         goto fail;
     }
     p->pid = pid;

@@ -208,6 +208,37 @@ Test(process, a_failed_spawn_leaves_nothing_behind) {
     assert_no_child();
 }
 
+/* A working directory that does not exist fails the spawn with the
+ * program's codes (-ENOENT); the message names the directory, not only
+ * the program, which does exist (errors name the path). */
+static int missing_cwd(void *arg) {
+    (void)arg;
+    int fds = aw_test_fds();
+    aw_process_t p;
+    const char *argv[] = {"/bin/true", NULL};
+    aw_process_opts_t o = {.cwd = "/nonexistent-awith-dir"};
+    cr_assert_eq(aw_process_spawn(&p, argv, &o), -ENOENT);
+    cr_assert(msg_has("working directory /nonexistent-awith-dir"), "%s", msg_now());
+    cr_assert_eq(p.pid, 0);
+    aw_err_clear();
+    o.cwd = "/etc/passwd"; /* not a directory */
+    cr_assert_eq(aw_process_spawn(&p, argv, &o), -ENOTDIR);
+    cr_assert(msg_has("working directory /etc/passwd"), "%s", msg_now());
+    aw_err_clear();
+    o.cwd = "/tmp"; /* and the program's own ENOENT is still the program's */
+    const char *nope[] = {"/bin/nope", NULL};
+    cr_assert_eq(aw_process_spawn(&p, nope, &o), -ENOENT);
+    cr_assert(!msg_has("working directory"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds);
+    return 0;
+}
+
+Test(process, a_missing_working_directory_is_named_in_the_spawn_error) {
+    aw_test_run(missing_cwd, NULL, 0);
+    assert_no_child();
+}
+
 /* A program that ignores SIGCHLD hands every child's status to the
  * kernel (header: the wait then fails with -ECHILD). A child that ends
  * and is reaped before its pidfd is opened was spawned all the same: the
