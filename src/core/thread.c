@@ -29,9 +29,15 @@ static void aw__tjob_done(aw__job_t *j) {
     aw__free(tj);
 }
 
+/* The caller is woken (a cancel, or the job's done). Ownership of a
+ * job still out passes to the pool: its done hook abandons arg and frees
+ * tj, maybe before the woken caller runs (tasks ahead of it in the run
+ * queue, then a poll that drains the pool), so the caller must not read
+ * tj again: wait_obj NULL tells it so. */
 static void aw__tjob_unwait(aw_task_t *t) {
     aw__tjob_t *tj = t->wait_obj;
-    tj->waiter = NULL; /* ownership passes to the pool */
+    tj->waiter = NULL;
+    t->wait_obj = NULL;
 }
 
 int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
@@ -71,8 +77,8 @@ int aw_to_thread(void (*work)(void *), void *arg, void (*abandon)(void *)) {
      * nothing ran, so a cancel can take it back (Trio's to_thread is
      * cancellable while it waits for a thread). */
     rc = aw__task_wait(t, AW_NEVER, 1);
-    if (rc == -ECANCELED && !tj->waiter && abandon)
-        return rc; /* the pool owns tj and arg now */
+    if (rc == -ECANCELED && abandon && !t->wait_obj)
+        return rc; /* the pool owns tj and arg now (tj may be freed already) */
     if (rc == -ECANCELED && !abandon) {
         if (!tj->waiter) {
             /* done since the cancel woke us: the call completed, its

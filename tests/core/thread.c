@@ -392,6 +392,76 @@ Test(thread, F1_a_cancel_takes_back_a_call_still_queued_for_a_thread) {
     cr_assert_eq(atomic_load(&abandoned), 0);
 }
 
+/* A cancelled caller (with abandon) can stay in the run queue behind
+ * other ready tasks while the loop polls and drains the pool: the job's
+ * done hook then abandons arg and frees the call's record before the
+ * caller runs. The caller must not read that record any more (ASan saw
+ * a heap-use-after-free; a reused block could send the caller into a
+ * wait that never ends). Each run: the job finishes, the caller is
+ * cancelled behind n yielding tasks. */
+static atomic_int late_finished;
+static sem_t late_go;
+static int late_cancelled;
+
+static void late_work(void *arg) {
+    (void)arg;
+    while (sem_wait(&late_go) != 0) {
+    }
+    atomic_store(&late_finished, 1);
+}
+
+static void late_abandon(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&abandoned, 1);
+}
+
+static int late_caller(void *arg) {
+    *(int *)arg = aw_to_thread(late_work, NULL, late_abandon);
+    return 0;
+}
+
+static int yielder(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        aw_yield();
+    return 0;
+}
+
+static int late_main(void *arg) {
+    (void)arg;
+    sem_init(&late_go, 0, 0);
+    for (int n = 0; n < 80; n++) {
+        int rc = 1;
+        aw_task_t *c;
+        atomic_store(&late_finished, 0);
+        cr_assert_eq(aw_spawn(NULL, late_caller, &rc, &c), 0);
+        aw_yield();
+        aw_yield(); /* its call is out */
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(aw_spawn(NULL, yielder, NULL, NULL), 0);
+        aw_yield();
+        sem_post(&late_go);
+        while (!atomic_load(&late_finished)) {
+        }
+        usleep(200); /* the worker puts it on the done list */
+        aw_task_cancel(c);
+        aw_yield();
+        cr_assert_eq(aw_task_join(c), 0);
+        cr_assert(rc == -ECANCELED || rc == 0, "run %d: %d", n, rc);
+        late_cancelled += rc == -ECANCELED;
+        aw_err_clear();
+    }
+    while (atomic_load(&abandoned) < late_cancelled)
+        aw_sleep(AW_US(200));
+    cr_assert_eq(atomic_load(&abandoned), late_cancelled, "each abandoned call once");
+    sem_destroy(&late_go);
+    return 0;
+}
+
+Test(thread, a_cancelled_caller_left_in_the_run_queue_reads_no_freed_record) {
+    aw_test_run(late_main, NULL, 0);
+}
+
 /* Many concurrent calls from many tasks; a quarter cancelled. */
 enum { NCALLS = 400 };
 static job_t *jobs[NCALLS];
