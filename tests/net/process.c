@@ -4,8 +4,11 @@
  * into stdout, environment and directory, a write to a child that closed
  * its stdin (-EPIPE, no SIGPIPE), a clean exit waiting for the child, a
  * cancel while waiting (SIGTERM, reaped), SIGKILL after the kill grace, a
- * deadline around a slow process, an exit grace running out, and the
- * cancel-every-point harness over a cat round trip. After each: no fd
+ * deadline around a slow process, an exit grace running out, several
+ * tasks waiting for one process, a program ignoring SIGCHLD, a missing
+ * working directory, an exit stack of processes failing midway (M5), the
+ * processes of tasks alive at shutdown (L1), a SIGTERM while waiting, and
+ * the cancel-every-point harness over a cat round trip. After each: no fd
  * left (aw_test_fds) and no child left (waitpid(-1, WNOHANG) says ECHILD:
  * not even a zombie). */
 #include "netutil.h"
@@ -499,6 +502,91 @@ static int close_cancelled(void *arg) {
 Test(process, close_in_a_cancelled_task_kills_at_once_and_reaps) {
     int fds = aw_test_fds();
     aw_test_run(close_cancelled, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* ---- with the rest: exit stacks, shutdown, signals ---- */
+
+/* M5, B2: processes entered into an exit stack in a loop, the fourth
+ * spawn failing: the three before it are terminated and reaped once,
+ * their pipes closed, and the spawn's error is the stack's. */
+static pid_t xs_pids[5];
+static int xs_spawns(void *arg) {
+    (void)arg;
+    int fds = aw_test_fds();
+    const char *nope[] = {"/nonexistent/prog", NULL};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 5; i++) {
+            aw_process_t *p;
+            if (aw_exitstack_enter(st, aw_process(i == 3 ? nope : CAT, &PIPES), (void **)&p) < 0)
+                aw_leave();
+            xs_pids[i] = p->pid;
+            cr_assert_eq(aw_stream_write(&p->in, "x\n", 2), 0);
+        }
+    }
+    cr_assert_eq(aw_status(), -ENOENT, "%s", msg_now());
+    cr_assert(msg_has("/nonexistent/prog"), "%s", msg_now());
+    aw_err_clear();
+    for (int i = 0; i < 3; i++)
+        cr_assert(!is_child(xs_pids[i]), "process %d is still a child", i);
+    cr_assert_eq(aw_test_fds(), fds);
+    return 0;
+}
+
+Test(process, M5_an_exit_stack_of_processes_failing_midway_ends_the_ones_started) {
+    aw_test_run(xs_spawns, NULL, 0);
+    assert_no_child();
+}
+
+/* L1: aw_main returning while root-group tasks hold processes (which
+ * ignore SIGTERM): the tasks' blocks exit, the processes are killed
+ * after their kill grace and reaped, within the shutdown grace. */
+static int holds_a_process(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "trap '' TERM; exec sleep 100", NULL};
+    aw_process_opts_t o = {.kill_grace = AW_MS(20)};
+    aw_with (aw_process_t *p, aw_process(argv, &o))
+        aw_process_wait(p);
+    return aw_status();
+}
+
+static int leaves_processes(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(aw_spawn(NULL, holds_a_process, NULL, NULL), 0);
+    aw_sleep(AW_MS(10));
+    return 0;
+}
+
+Test(process, L1_processes_of_tasks_alive_at_shutdown_are_ended_and_reaped) {
+    int fds = aw_test_fds();
+    cr_assert_eq(aw_main(leaves_processes, NULL), 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* SIGTERM to the program while its main task waits for a child
+ * (cancel_on_signals, asyncio.run's Ctrl-C): the main task is
+ * cancelled, the process block terminates and reaps the child, and
+ * aw_main returns -ECANCELED. */
+static pid_t sig_kid;
+static int waits_for_child(void *arg) {
+    (void)arg;
+    aw_with (aw_process_t *p, aw_process(SLEEP, &PIPES)) {
+        sig_kid = p->pid;
+        kill(getpid(), SIGTERM);
+        cr_assert_eq(aw_process_wait(p), -ECANCELED);
+    }
+    return aw_status();
+}
+
+Test(process, a_sigterm_while_waiting_for_a_child_cancels_and_reaps_it) {
+    int fds = aw_test_fds();
+    aw_loop_opts_t o = {.cancel_on_signals = true};
+    cr_assert_eq(aw_main_opts(&o, waits_for_child, NULL), -ECANCELED);
+    cr_assert_gt(sig_kid, 0);
+    cr_assert(!is_child(sig_kid), "the child was left");
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
