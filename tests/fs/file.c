@@ -1,6 +1,8 @@
 /* tests for src/fs/file.c: files as managers on the thread pool; read
  * whole file; lines as an async generator; atomic write (nothing
- * half-written is ever left); errors that name the path; a cancel at each
+ * half-written is ever left); errors that name the path; exit stacks of
+ * files failing midway (D2, M5); a write failing with ENOSPC (K5); a
+ * deadline cutting a call queued for a thread; a cancel at each
  * suspension point of a file copy. Every test works in its own temporary
  * directory and counts fds before and after. */
 #include "testutil.h"
@@ -652,6 +654,81 @@ static int t_atomic_closed(void *arg) {
     return 0;
 }
 Test(file, atomic_write_closed_in_the_block_fails_loudly) { aw_test_run(t_atomic_closed, NULL, 0); }
+
+/* ---- with exit stacks, and writes that fail ---- */
+
+/* D2, M5: files entered into an exit stack in a loop, the fourth open
+ * failing: the three before it are closed once, the open's error (with
+ * its path) is the stack's; atomic files the same way leave no
+ * temporary file, and the targets are untouched. */
+static int t_xs_midway(void *arg) {
+    (void)arg;
+    char paths[5][128];
+    for (int i = 0; i < 5; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/%s%d", dir, i == 3 ? "missing/f" : "f", i);
+        if (i != 3)
+            put(paths[i], "old\n");
+    }
+    int fds = aw_test_fds();
+    int opened = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 5; i++, opened++) {
+            aw_file_t *f;
+            if (aw_exitstack_enter(st, aw_file(paths[i], O_RDONLY, 0), (void **)&f) < 0)
+                aw_leave();
+        }
+    }
+    cr_assert_eq(opened, 3);
+    cr_assert_eq(aw_status(), -ENOENT);
+    cr_assert(strstr(msg_now(), "missing/f3"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds, "the three opened are closed");
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 5; i++) {
+            aw_file_t *f;
+            if (aw_exitstack_enter(st, aw_file_atomic(paths[i], 0644), (void **)&f) < 0)
+                aw_leave();
+            cr_assert_eq(aw_file_write(f, "new\n", 4), 0);
+        }
+    }
+    cr_assert_eq(aw_status(), -ENOENT);
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds);
+    cr_assert_str_eq(listing(), "f0 f1 f2 f4", "a temporary file was left");
+    char *cur;
+    size_t len;
+    cr_assert_eq(aw_file_read_all(paths[0], &cur, &len, 0), 0);
+    cr_assert_str_eq(cur, "old\n", "nothing was committed");
+    free(cur);
+    return 0;
+}
+Test(file, D2_an_exit_stack_of_files_failing_midway_closes_the_ones_opened) {
+    aw_test_run(t_xs_midway, NULL, 0);
+}
+
+/* K5: a write that fails (/dev/full: ENOSPC) reaches the caller with the
+ * path; left unhandled in the body it is the block's error, the file
+ * still closed. */
+static int t_write_fails(void *arg) {
+    (void)arg;
+    int fds = aw_test_fds();
+    int rc = 1;
+    aw_with (aw_file_t *f, aw_file("/dev/full", O_WRONLY, 0))
+        rc = aw_file_write(f, "abc", 3);
+    cr_assert_eq(rc, -ENOSPC);
+    cr_assert_eq(aw_status(), -ENOSPC);
+    cr_assert(strstr(msg_now(), "write /dev/full"), "%s", msg_now());
+    aw_err_clear();
+    aw_with (aw_file_t *f, aw_file("/dev/full", O_WRONLY, 0))
+        (void)aw_file_write(f, "abc", 3); /* ignored: still pending */
+    cr_assert_eq(aw_status(), -ENOSPC, "an ignored write error was lost");
+    aw_err_clear();
+    cr_assert_eq(aw_test_fds(), fds);
+    return 0;
+}
+Test(file, K5_a_failed_write_reaches_the_caller_and_fails_the_block) {
+    aw_test_run(t_write_fails, NULL, 0);
+}
 
 /* ---- cancel at each suspension point of a copy ---- */
 
