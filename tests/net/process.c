@@ -591,6 +591,50 @@ Test(process, a_sigterm_while_waiting_for_a_child_cancels_and_reaps_it) {
     assert_no_child();
 }
 
+/* Header: the child starts with an empty signal mask and SIGPIPE at its
+ * default, whatever the loop's thread blocks (an aw_signals block) or
+ * the program ignores: a signal the parent takes through its signalfd
+ * still ends the child, and the child's mask and SIGPIPE say so. */
+#include <awith/signal.h>
+static int clean_signal_state(void *arg) {
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGPIPE, &ign, &old);
+    const char *argv[] = {"/bin/sh", "-c",
+                          "grep -E '^Sig(Blk|Ign)' /proc/self/status; echo ready; exec sleep 100",
+                          NULL};
+    aw_process_opts_t o = {.out = AW_PROCESS_PIPE};
+    aw_process_t st = AW_PROCESS_INIT(argv, &o);
+    aw_with (aw_signals_t *s, aw_signals(&set))
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        char line[128];
+        unsigned long long blk = 1, ign_mask = 0;
+        for (int i = 0; i < 3; i++) {
+            ssize_t n = aw_stream_read_line(&p->out, line, sizeof line);
+            cr_assert_gt(n, 0, "%s", msg_now());
+            sscanf(line, "SigBlk: %llx", &blk);
+            sscanf(line, "SigIgn: %llx", &ign_mask);
+        }
+        cr_assert_eq(blk, 0, "the child's mask is not empty: %llx", blk);
+        cr_assert_eq(ign_mask & (1ULL << (SIGPIPE - 1)), 0, "SIGPIPE still ignored in the child");
+        cr_assert_eq(aw_process_signal(p, SIGUSR1), 0);
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert_eq(p->term_signal, SIGUSR1, "blocked in the child?");
+    }
+    sigaction(SIGPIPE, &old, NULL);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    return 0;
+}
+
+Test(process, a_child_starts_with_no_blocked_signal_and_sigpipe_at_its_default) {
+    aw_test_run(clean_signal_state, NULL, 0);
+    assert_no_child();
+}
+
 /* ---- the cancel-every-point harness ---- */
 
 static int cat_round_trip(void *arg) {
