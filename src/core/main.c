@@ -302,6 +302,14 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
         }
         aw__task_release(t);
     }
+    /* The close joins the pool's threads: a work that never returns (a
+     * cancelled call's work runs to its end) would hold it without a
+     * word. Said after 1 s; the close still waits (the work may use
+     * memory the program frees after aw_main returns). */
+    int busy = aw__workers_busy_after(l, AW_SEC(1));
+    if (busy)
+        aw__log(l, "awith: the loop's close waits for %d thread-pool call%s still running "
+                   "(aw_to_thread work that has not returned)\n", busy, busy > 1 ? "s" : "");
     aw__side_cache_drop(l);
     while (rt->core.spare) {
         void *next = *(void **)rt->core.spare;

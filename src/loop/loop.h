@@ -267,6 +267,10 @@ bool aw__workers_unqueue(aw_loop_t *l, aw__job_t *j);
  * sleep; true means jobs are done: look, don't block. */
 bool aw__workers_wait_done(aw_loop_t *l, bool sleeping, aw_ns_t max_ns);
 void aw__workers_stop(aw_loop_t *l);
+/* Jobs queued or running on the pool once they are all done or `wait`
+ * has passed, whichever comes first (polled every 1 ms): 0, or how many
+ * a close would wait for. */
+int aw__workers_busy_after(aw_loop_t *l, aw_ns_t wait);
 /* In a forked child: drop the parent's pool without touching its mutex
  * (a parent thread may have held it); queued jobs go to a fresh pool,
  * started lazily, finished ones are delivered, running ones (their

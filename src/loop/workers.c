@@ -269,6 +269,28 @@ void aw__workers_drain(aw_loop_t *l) {
     }
 }
 
+static int aw__workers_busy(aw__workers_t *p) {
+    int n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (aw__job_t *q = p->head; q; q = q->next)
+        n++;
+    for (int i = 0; i < p->started; i++)
+        n += p->running[i] != NULL;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+int aw__workers_busy_after(aw_loop_t *l, aw_ns_t wait) {
+    aw__workers_t *p = l->workers;
+    if (!p)
+        return 0;
+    aw_ns_t end = aw_now() + wait;
+    int n;
+    while ((n = aw__workers_busy(p)) > 0 && aw_now() < end)
+        usleep(1000);
+    return n;
+}
+
 void aw__workers_stop(aw_loop_t *l) {
     aw__workers_t *p = l->workers;
     if (!p)

@@ -511,3 +511,39 @@ Test(thread, many_concurrent_calls_with_some_cancelled) {
     aw_test_run(many_main, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* L1: the close joins the pool's threads, so a work still running holds
+ * it; after a second the close says why it waits instead of hanging
+ * without a word, and still waits (the work may use what the program
+ * frees after aw_main). */
+#include "capture.h"
+static atomic_int slow_done;
+static void slow_work(void *arg) {
+    usleep(1500 * 1000);
+    atomic_store(&slow_done, 1);
+}
+static void slow_abandon(void *arg) {}
+static int abandon_slow_main(void *arg) {
+    aw_with (aw_move_on_after(AW_MS(10)))
+        cr_assert_eq(aw_to_thread(slow_work, NULL, slow_abandon), -ECANCELED);
+    return 0;
+}
+Test(thread, L1_a_close_held_by_a_running_thread_call_says_why) {
+    char err[1024];
+    cr_assert_eq(aw_test_main_stderr(abandon_slow_main, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(atomic_load(&slow_done), 1, "the close waited for the work");
+    cr_assert(strstr(err, "the loop's close waits for 1 thread-pool call still running"),
+              "stderr: %s", err);
+}
+
+static void quick_work(void *arg) { usleep(50 * 1000); }
+static int abandon_quick_main(void *arg) {
+    aw_with (aw_move_on_after(AW_MS(5)))
+        cr_assert_eq(aw_to_thread(quick_work, NULL, slow_abandon), -ECANCELED);
+    return 0;
+}
+Test(thread, L1_a_close_that_waits_briefly_for_a_thread_call_says_nothing) {
+    char err[1024];
+    cr_assert_eq(aw_test_main_stderr(abandon_quick_main, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(err[0], 0, "stderr: %s", err);
+}
