@@ -31,6 +31,9 @@
  * "EIO <- ETIMEDOUT <- ECANCELED" after a fail-after (the failure, the
  * timeout, the cancel it caused, as Python 3.13 chains it).
  *
+ * A scope is entered once: entering it again while its block runs fails
+ * with -EBUSY, after its block ended with -EALREADY (SEMANTICS G6).
+ *
  * Scopes live inside the aw_with block that entered them: no malloc. A
  * scope entered into an exit stack lasts until the stack's entry exits,
  * also when the block it was entered in ends first (as a timeout entered
@@ -75,6 +78,7 @@ struct aw_scope {
     uint8_t shield;
     uint8_t lazy;                /* exit shield: grace starts at first suspension */
     uint8_t held;                /* held at a generator's yield, in its cleanup (core/scope.c) */
+    uint8_t done;                /* its block ended: a scope is entered once (SEMANTICS G6) */
 };
 
 enum { AW__SCOPE_PLAIN, AW__SCOPE_FAIL, AW__SCOPE_MOVE, AW__SCOPE_SHIELD, AW__SCOPE_ROOT, AW__SCOPE_GROUP };

@@ -307,12 +307,22 @@ static __attribute__((noinline, cold)) int aw__scope_enter_busy(const aw_scope_t
                     "a scope can be entered once at a time", aw_task_name(s->task));
 }
 
+/* Entered again after its block ended: its cancel and expiry are still
+ * set, so the new block would start cancelled for no visible reason.
+ * Python's Timeout and Trio's CancelScope refuse it too (SEMANTICS G6). */
+static __attribute__((noinline, cold)) int aw__scope_enter_done(void) {
+    return aw_raise(-EALREADY, "this scope has already been entered and its block ended: "
+                    "a scope is used once, make a new one for each block");
+}
+
 /* Ordered so that only s lives across the clock read: fewer registers
  * to save. */
 static int aw__scope_enter(void *self, void **out) {
     aw_scope_t *s = self;
     if (__builtin_expect(s->task != NULL, 0)) /* again: the scope chain would be a cycle */
         return aw__scope_enter_busy(s);
+    if (__builtin_expect(s->done, 0))
+        return aw__scope_enter_done();
     assert(!s->lazy); /* only an exit's shield is (with.c), never entered as a manager */
     *out = s;
     if (s->rel != AW_NEVER) {
@@ -350,6 +360,7 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     (void)err;
     aw__scope_unlink(t, s); /* innermost, unless an exit stack's entry outlives it */
     s->task = NULL; /* not entered any more: reschedule fails */
+    s->done = 1;    /* nor can it be entered again */
     /* never cancelled (an expiry cancels too): nothing to absorb or report */
     if (__builtin_expect(!s->cancelled, 1)) {
         s->held = 0; /* (set by cm/gencm.c while the generator's cleanup runs) */

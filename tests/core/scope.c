@@ -529,6 +529,32 @@ static int g6d_main(void *arg) {
 }
 Test(scope, G6_reentering_an_entered_scope_fails) { aw_test_run(g6d_main, NULL, 0); }
 
+/* G6: entering a scope again after its block ended is an error too
+ * (Python: "Timeout has already been entered", Trio: "Each CancelScope
+ * may only be used once"): the second body does not run, rather than
+ * start cancelled by the first block's expired deadline. */
+static int g6e_main(void *arg) {
+    aw_cm_t cm = aw_move_on_after(AW_MS(2));
+    int rc = 1, ran = 0;
+    aw_with (cm) {
+        rc = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    aw_with (cm) {
+        ran = 1;
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(ran, 0, "the second enter of a finished scope must fail");
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EALREADY, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(strstr(e->msg, "already been entered"), "%s", e->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "nothing of the first block lingers");
+    return 0;
+}
+Test(scope, G6_reentering_a_finished_scope_fails) { aw_test_run(g6e_main, NULL, 0); }
+
 /* reschedule earlier, from inside the scope */
 static int resched_earlier_main(void *arg) {
     int rc = 1;
