@@ -4,8 +4,9 @@
  * SEMANTICS.md still hold where two or three of them meet. Lines covered
  * (each test names the main one first): decisions 2, 3, 4, 5 and 7; A1,
  * A7, A11, A12; C6, C7, C8, C12, C13; D1, D2, D3, D9, D10, D12; E1, E4,
- * E6, E8; F5, F7; G1, G5, G6, G8, G11, G12, G13, G14; H4, H5; I2, I3,
- * I5, I12, I13; J5, J6; K5; M3, M4, M5, M8; (c) 10, (c) 13.
+ * E6, E8; F5, F7; G1, G3, G4, G5, G6, G8, G9, G10, G11, G12, G13, G14;
+ * H2, H3, H4, H5; I2, I3, I4, I5, I10, I12, I13; J2, J5, J6; K5; M3, M4,
+ * M5, M8; (c) 10, (c) 13.
  *
  * Timing: a wait that must be cut is 5 s against a deadline of a few ms,
  * and what must finish before a deadline gets 200 ms; where the order of
@@ -1093,3 +1094,374 @@ static int cwm_main(void *arg) {
 Test(compose, J6_a_cond_wait_cut_by_a_move_on_retakes_the_lock_from_its_holder) {
     aw_test_run(cwm_main, NULL, 0);
 }
+/* ======= G-M lines combined: deadlines, shields, groups, exits, locks ======= */
+
+/* A manager whose exit records what it received, optionally sleeps, and
+ * fails with exit_rc when negative. */
+typedef struct pgrec { int exit_rc, exit_sleep_ms, seen, sleep_rc, exited; } pgrec_t;
+static int pgrec_enter(void *self, void **out) { *out = self; return 0; }
+static int pgrec_exit(void *self, const aw_err_t *err) {
+    pgrec_t *r = self;
+    r->exited++;
+    r->seen = err ? err->code : 0;
+    if (r->exit_sleep_ms)
+        r->sleep_rc = aw_sleep_ms(r->exit_sleep_ms);
+    if (r->exit_rc < 0)
+        return aw_raise(r->exit_rc, "pgrec exit failed");
+    return 0;
+}
+static const aw_cm_type_t pgrec_type = {.name = "pgrec", .enter = pgrec_enter, .exit = pgrec_exit};
+
+/* G11 with H2, I2, I3: in a group member cancelled by a sibling's failure,
+ * a deadline inside a shield still fires on its own (-ETIMEDOUT, the
+ * cleanup's only), the group's cancel arrives after the shield, and the
+ * member's exit failing while that cancel unwinds it is a member of the
+ * group error after the sibling's failure, not dropped as a cancel. */
+static pgrec_t p3_rec = {.exit_rc = -EIO};
+static int p3_rc = 1, p3_st = 1, p3_after = 1;
+static int p3_a(void *arg) {
+    aw_with (aw_cm(&pgrec_type, &p3_rec)) {
+        aw_with (aw_shield(AW_NEVER)) {
+            aw_with (aw_fail_after(AW_MS(20))) {
+                p3_rc = aw_sleep(AW_SEC(5));
+            }
+            p3_st = aw_status();
+            aw_err_clear();
+        }
+        p3_after = aw_checkpoint();
+    }
+    return aw_status();
+}
+static int p3_b(void *arg) {
+    aw_sleep_ms(2);
+    return aw_raise(-EPIPE, "b failed");
+}
+static int p3_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, p3_a, NULL, NULL);
+        aw_spawn(g, p3_b, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(p3_rc, -ECANCELED);
+    cr_assert_eq(p3_st, -ETIMEDOUT, "own deadline in the shield: got %s", aw_err_name(p3_st));
+    cr_assert_eq(p3_after, -ECANCELED);
+    cr_assert_eq(p3_rec.seen, -ECANCELED);
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    const aw_err_t *m = e->members;
+    cr_assert_not_null(m);
+    cr_assert_eq(m->code, -EPIPE);
+    cr_assert_not_null(m->next, "the exit's failure is a member too");
+    cr_assert_eq(m->next->code, -EIO);
+    cr_assert_null(m->next->next);
+    aw_err_clear();
+    return 0;
+}
+Test(compose, G11_a_deadline_in_a_shield_in_a_cancelled_member_fires_and_its_failing_exit_is_kept) { aw_test_run(p3_main, NULL, 0); }
+
+/* G10 with M4, I4: a deadline around a group fires; a child's exit fails
+ * (after a shielded 5 ms) while the cancel unwinds it: the group error
+ * leaves the fail-after with the -ETIMEDOUT kept in its chain, and
+ * nothing lingers after the block. */
+static pgrec_t p4_rec = {.exit_rc = -EIO, .exit_sleep_ms = 5};
+static int p4_kid(void *arg) {
+    aw_with (aw_cm(&pgrec_type, &p4_rec)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int p4_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, p4_kid, NULL, NULL);
+            aw_sleep(AW_SEC(5));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_eq(e->members->code, -EIO);
+    cr_assert_eq(p4_rec.sleep_rc, 0);
+    cr_assert_not_null(aw_err_find(e, -ETIMEDOUT), "the timeout stays visible");
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(compose, G10_a_childs_exit_failing_under_a_deadline_around_its_group_keeps_the_timeout) { aw_test_run(p4_main, NULL, 0); }
+
+/* H3 with J6: an exit is shielded, so a cancelled task's exit can wait
+ * for a lock another task holds, get it, and give it back. */
+static aw_lock_t p6_lk = AW_LOCK_INIT("p6");
+static int p6_acq = 1, p6_owned;
+static int p6_exit(void *self, const aw_err_t *err) {
+    p6_acq = aw_lock_acquire(&p6_lk);
+    if (p6_acq == 0) {
+        p6_owned = aw_lock_owner(&p6_lk) == aw_task_self();
+        aw_lock_release(&p6_lk);
+    }
+    return 0;
+}
+static const aw_cm_type_t p6_type = {.name = "p6", .enter = pgrec_enter, .exit = p6_exit};
+static int p6_child(void *arg) {
+    aw_with (aw_cm(&p6_type, NULL)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int p6_main(void *arg) {
+    aw_task_t *t;
+    aw_lock_acquire(&p6_lk);
+    aw_spawn(NULL, p6_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    aw_sleep_ms(5); /* the child waits for the lock in its exit */
+    aw_lock_release(&p6_lk);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(p6_acq, 0, "a shielded exit may wait for a lock");
+    cr_assert(p6_owned);
+    cr_assert_null(aw_lock_owner(&p6_lk));
+    return 0;
+}
+Test(compose, H3_a_cancelled_tasks_exit_waits_for_a_contended_lock) { aw_test_run(p6_main, NULL, 0); }
+
+/* I4 with H2: a parent cancelled from outside while a child is in a
+ * shield: the shield's sleep runs to its end, the cancel reaches the
+ * child at its next checkpoint, the parent ends with a plain -ECANCELED. */
+static int p10_in = 1, p10_after = 1;
+static int p10_kid(void *arg) {
+    aw_with (aw_shield(AW_NEVER)) {
+        p10_in = aw_sleep_ms(10);
+    }
+    p10_after = aw_checkpoint();
+    return aw_status();
+}
+static int p10_parent(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, p10_kid, NULL, NULL);
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int p10_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, p10_parent, NULL, &t);
+    aw_sleep_ms(2);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_null(aw_err_find(aw_err_current(), -AW_EGROUP), "no group error");
+    aw_err_clear();
+    cr_assert_eq(p10_in, 0);
+    cr_assert_eq(p10_after, -ECANCELED);
+    return 0;
+}
+Test(compose, I4_an_outer_cancel_lets_a_shielded_child_finish_its_shield_first) { aw_test_run(p10_main, NULL, 0); }
+
+/* G4 with I2: a child's own fail-after is a failure of the group (it
+ * cancels the sibling); the enclosing fail-after did not fire and the
+ * block goes on with its deadline untouched. */
+static int p12_sib = 1;
+static int p12_t(void *arg) {
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int p12_s(void *arg) {
+    p12_sib = aw_sleep(AW_SEC(5));
+    return aw_status();
+}
+static int p12_main(void *arg) {
+    int outer = 1;
+    aw_with (aw_fail_after(AW_SEC(5))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, p12_t, NULL, NULL);
+            aw_spawn(g, p12_s, NULL, NULL);
+        }
+        outer = aw_status();
+        aw_err_clear();
+        cr_assert_eq(aw_sleep_ms(1), 0, "the outer deadline is untouched");
+    }
+    cr_assert_eq(outer, -AW_EGROUP);
+    cr_assert_eq(p12_sib, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(compose, G4_a_childs_own_timeout_fails_its_group_and_not_the_outer_deadline) { aw_test_run(p12_main, NULL, 0); }
+
+/* G3 with (c) 19: a zero deadline around an uncontended lock acquire
+ * cuts it (the acquire is a cancellation point): no owner is left, and a
+ * locked block inside does not run. */
+static aw_lock_t p14_lk = AW_LOCK_INIT("p14");
+static int p14_main(void *arg) {
+    int rc = 1;
+    aw_with (aw_move_on_after(0)) {
+        rc = aw_lock_acquire(&p14_lk);
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_null(aw_lock_owner(&p14_lk));
+    cr_assert_eq(aw_status(), 0);
+    int ran = 0;
+    aw_with (aw_move_on_after(0)) {
+        aw_with (aw_locked(&p14_lk)) {
+            ran = 1;
+        }
+    }
+    cr_assert_eq(ran, 0);
+    cr_assert_null(aw_lock_owner(&p14_lk));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(compose, G3_a_zero_deadline_cuts_an_uncontended_lock_acquire) { aw_test_run(p14_main, NULL, 0); }
+
+/* H2 with G13: a shield with its own deadline inside a fail-after that
+ * expires first: the shield ends at its own deadline (expired), quietly;
+ * the outer deadline acts at the first checkpoint after it and gives
+ * -ETIMEDOUT. */
+static int p15_main(void *arg) {
+    int rc = 1, after = 1;
+    bool sx = false;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_scope_t *sh, aw_shield(AW_MS(15))) {
+            rc = aw_sleep(AW_SEC(5));
+            sx = aw_scope_expired(sh);
+        }
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(sx);
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(compose, H2_a_shields_own_deadline_inside_an_expired_fail_after) { aw_test_run(p15_main, NULL, 0); }
+
+/* G9 with I4: a deadline around a group cancels a child, whose exit's
+ * 20 ms cleanup is not cut; the block ends with -ETIMEDOUT. */
+static pgrec_t p16_rec = {.exit_sleep_ms = 20};
+static int p16_kid(void *arg) {
+    aw_with (aw_cm(&pgrec_type, &p16_rec)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int p16_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, p16_kid, NULL, NULL);
+        }
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    cr_assert_eq(p16_rec.seen, -ECANCELED);
+    cr_assert_eq(p16_rec.sleep_rc, 0);
+    return 0;
+}
+Test(compose, G9_a_deadline_around_a_group_does_not_cut_a_childs_exit) { aw_test_run(p16_main, NULL, 0); }
+
+/* I10 with I3: a child fails while the body waits in an exit, and that
+ * exit fails too: the exit ran in full, the child's failure is the one
+ * member, and the exit's failure is kept in the chain. */
+static pgrec_t p18_rec = {.exit_sleep_ms = 10, .exit_rc = -ENOSPC};
+static int p18_kid(void *arg) {
+    while (!p18_rec.exited)
+        aw_yield();
+    return aw_raise(-EIO, "kid");
+}
+static int p18_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, p18_kid, NULL, NULL);
+        aw_with (aw_cm(&pgrec_type, &p18_rec)) {
+            aw_sleep_ms(1);
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(e->members->code, -EIO);
+    cr_assert_null(e->members->next);
+    cr_assert_not_null(aw_err_find(e, -ENOSPC), "the body's exit failure is kept");
+    cr_assert_eq(p18_rec.sleep_rc, 0);
+    aw_err_clear();
+    return 0;
+}
+Test(compose, I10_an_exit_failing_while_a_child_fails_keeps_both) { aw_test_run(p18_main, NULL, 0); }
+
+/* J2 with G6, M7: the lock is handed to a waiter whose deadline is then
+ * moved to now, before it runs: whatever that waiter gets, the next waiter
+ * gets the lock and it ends free (no lost hand-off). */
+static aw_lock_t p19_lk = AW_LOCK_INIT("p19");
+static aw_scope_t *p19_scope;
+static int p19_rc[2] = {1, 1};
+static int p19_a(void *arg) {
+    aw_with (aw_scope_t *s, aw_move_on_at(AW_NEVER)) {
+        p19_scope = s;
+        p19_rc[0] = aw_lock_acquire(&p19_lk);
+        if (p19_rc[0] == 0)
+            aw_lock_release(&p19_lk);
+    }
+    return 0;
+}
+static int p19_b(void *arg) {
+    p19_rc[1] = aw_lock_acquire(&p19_lk);
+    if (p19_rc[1] == 0)
+        aw_lock_release(&p19_lk);
+    return 0;
+}
+static int p19_main(void *arg) {
+    aw_task_t *a, *b;
+    aw_lock_acquire(&p19_lk);
+    aw_spawn(NULL, p19_a, NULL, &a);
+    aw_spawn(NULL, p19_b, NULL, &b);
+    aw_sleep_ms(1);
+    aw_lock_release(&p19_lk);                 /* granted to a ... */
+    aw_scope_reschedule(p19_scope, aw_now()); /* ... whose deadline passes first */
+    aw_task_join(a);
+    aw_with (aw_move_on_after(AW_SEC(10))) {
+        aw_task_join(b);
+    }
+    cr_assert_eq(p19_rc[1], 0, "b got the lock (a: %d)", p19_rc[0]);
+    cr_assert_null(aw_lock_owner(&p19_lk));
+    aw_err_clear();
+    return 0;
+}
+Test(compose, J2_a_woken_waiter_whose_deadline_passes_hands_the_lock_on) { aw_test_run(p19_main, NULL, 0); }
+
+/* G11 in an exit: a cancelled task's exit bounds its cleanup with its own
+ * fail-after: the cleanup is cut at that deadline (not at once), its
+ * -ETIMEDOUT is the exit's own, and the task still ends -ECANCELED. */
+static int p21_rc = 1, p21_st = 1;
+static aw_ns_t p21_el;
+static int p21_exit(void *self, const aw_err_t *err) {
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(5))) {
+        p21_rc = aw_sleep(AW_SEC(5));
+    }
+    p21_el = aw_now() - t0;
+    p21_st = aw_status();
+    aw_err_clear();
+    return 0;
+}
+static const aw_cm_type_t p21_type = {.name = "p21", .enter = pgrec_enter, .exit = p21_exit};
+static int p21_child(void *arg) {
+    aw_with (aw_cm(&p21_type, NULL)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int p21_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, p21_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED, "the cancel still propagates");
+    aw_err_clear();
+    cr_assert_eq(p21_rc, -ECANCELED);
+    cr_assert_eq(p21_st, -ETIMEDOUT);
+    cr_assert_geq(p21_el, AW_MS(5));
+    return 0;
+}
+Test(compose, G11_an_exit_bounded_by_its_own_deadline_in_a_cancelled_task) { aw_test_run(p21_main, NULL, 0); }
+
