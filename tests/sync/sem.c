@@ -161,3 +161,32 @@ static int limited_gather(void *arg) {
 Test(sem, K6_I3_a_limited_gather_with_one_failure_gives_every_permit_back) {
     aw_test_run(limited_gather, NULL, 0);
 }
+
+/* J1 for Semaphore(1): waiters take the permit in FIFO order, and a task
+ * that releases and at once acquires again queues behind the others: the
+ * order is 0,1,2,0,1,2,0,1,2. */
+static aw_sem_t j1_sem = AW_SEM_INIT("j1", 1, 1);
+static char j1_log[64];
+static int j1_cycler(void *arg) {
+    for (int i = 0; i < 3; i++) {
+        aw_sem_acquire(&j1_sem);
+        strcat(j1_log, arg);
+        strcat(j1_log, ";");
+        aw_yield();
+        aw_sem_release(&j1_sem);
+    }
+    return 0;
+}
+static int j1_body(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, j1_cycler, "0", NULL);
+        aw_spawn(g, j1_cycler, "1", NULL);
+        aw_spawn(g, j1_cycler, "2", NULL);
+    }
+    cr_assert_str_eq(j1_log, "0;1;2;0;1;2;0;1;2;", "no barging");
+    cr_assert_eq(aw_sem_value(&j1_sem), 1);
+    return 0;
+}
+Test(sem, J1_semaphore_one_is_fifo_and_a_releaser_does_not_jump_the_queue) {
+    aw_test_run(j1_body, NULL, 0);
+}
