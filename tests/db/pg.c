@@ -1212,3 +1212,28 @@ static int tx_owner_gone(void *arg) {
     return aw_status();
 }
 PG_TEST(K3_a_gone_tasks_transaction_is_exited_by_its_stack_not_reentered, tx_owner_gone)
+
+/* M9: a connection opened outside any aw_with and never closed is
+ * reported at loop close by kind and server, with
+ * the task that opened it, and aw_main fails with -EBUSY. */
+#include "capture.h"
+static aw_pg_t *m9_leaked;
+static int m9_opener(void *arg) {
+    cr_assert_eq(aw_pg_open(&m9_leaked, pg_dsn()), 0);
+    return 0; /* never closed */
+}
+static int m9_leave_pg_open(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn_opts(g, m9_opener, NULL, &(aw_task_opts_t){.name = "pg-opener"}, NULL);
+    }
+    return aw_status();
+}
+Test(pg, M9_a_connection_left_open_is_reported_at_loop_close) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(m9_leave_pg_open, NULL, err, sizeof err), -EBUSY,
+                 "stderr: %s", err);
+    cr_assert(strstr(err, "postgres connection '"), "stderr: %s", err);
+    cr_assert(strstr(err, "was never closed"), "stderr: %s", err);
+    cr_assert(strstr(err, "task 'pg-opener'"), "names who opened it: %s", err);
+    aw_pg_close(m9_leaked); /* after its loop: closes the socket, the record is gone */
+}
