@@ -1389,45 +1389,73 @@ static int p18_main(void *arg) {
 }
 Test(compose, I10_an_exit_failing_while_a_child_fails_keeps_both) { aw_test_run(p18_main, NULL, 0); }
 
-/* J2 with G6, M7: the lock is handed to a waiter whose deadline is then
- * moved to now, before it runs: whatever that waiter gets, the next waiter
- * gets the lock and it ends free (no lost hand-off). */
+/* J2 the other way round: a queued waiter is cancelled (woken, not yet
+ * run) and the holder releases in the same tick: the lock goes past the
+ * leaving waiter to the next one, the leaving one gets -ECANCELED and
+ * does not own the lock, and the lock ends free. Also with a semaphore
+ * permit and a condition notification. */
 static aw_lock_t p19_lk = AW_LOCK_INIT("p19");
-static aw_scope_t *p19_scope;
-static int p19_rc[2] = {1, 1};
-static int p19_a(void *arg) {
-    aw_with (aw_scope_t *s, aw_move_on_at(AW_NEVER)) {
-        p19_scope = s;
-        p19_rc[0] = aw_lock_acquire(&p19_lk);
-        if (p19_rc[0] == 0)
+static aw_sem_t p19_sem = AW_SEM_INIT("p19", 0, 0);
+static aw_lock_t p19_clk = AW_LOCK_INIT("p19c");
+static aw_cond_t p19_cv = AW_COND_INIT(&p19_clk);
+static int p19_rc[2] = {1, 1}, p19_owned[2];
+static int p19_waiter(void *arg) {
+    int i = (int)(intptr_t)arg & 1, kind = (int)(intptr_t)arg >> 1;
+    if (kind == 0) {
+        p19_rc[i] = aw_lock_acquire(&p19_lk);
+        p19_owned[i] = aw_lock_owner(&p19_lk) == aw_task_self();
+        if (p19_rc[i] == 0)
             aw_lock_release(&p19_lk);
+    } else if (kind == 1) {
+        p19_rc[i] = aw_sem_acquire(&p19_sem);
+    } else {
+        aw_with (aw_locked(&p19_clk)) {
+            p19_rc[i] = aw_cond_wait(&p19_cv);
+        }
     }
-    return 0;
-}
-static int p19_b(void *arg) {
-    p19_rc[1] = aw_lock_acquire(&p19_lk);
-    if (p19_rc[1] == 0)
-        aw_lock_release(&p19_lk);
-    return 0;
-}
-static int p19_main(void *arg) {
-    aw_task_t *a, *b;
-    aw_lock_acquire(&p19_lk);
-    aw_spawn(NULL, p19_a, NULL, &a);
-    aw_spawn(NULL, p19_b, NULL, &b);
-    aw_sleep_ms(1);
-    aw_lock_release(&p19_lk);                 /* granted to a ... */
-    aw_scope_reschedule(p19_scope, aw_now()); /* ... whose deadline passes first */
-    aw_task_join(a);
-    aw_with (aw_move_on_after(AW_SEC(10))) {
-        aw_task_join(b);
-    }
-    cr_assert_eq(p19_rc[1], 0, "b got the lock (a: %d)", p19_rc[0]);
-    cr_assert_null(aw_lock_owner(&p19_lk));
     aw_err_clear();
     return 0;
 }
-Test(compose, J2_a_woken_waiter_whose_deadline_passes_hands_the_lock_on) { aw_test_run(p19_main, NULL, 0); }
+static int p19_main(void *arg) {
+    int kind = (int)(intptr_t)arg;
+    aw_task_t *a, *b;
+    if (kind == 0)
+        aw_lock_acquire(&p19_lk);
+    aw_spawn(NULL, p19_waiter, (void *)(intptr_t)(kind << 1 | 0), &a);
+    aw_spawn(NULL, p19_waiter, (void *)(intptr_t)(kind << 1 | 1), &b);
+    aw_sleep_ms(1); /* both wait, a first */
+    aw_task_cancel(a); /* a is woken to leave ... */
+    if (kind == 0) {   /* ... and before it runs the hand-off is made */
+        aw_lock_release(&p19_lk);
+    } else if (kind == 1) {
+        aw_sem_release(&p19_sem);
+    } else {
+        aw_with (aw_locked(&p19_clk)) {
+            aw_cond_notify(&p19_cv, 1);
+        }
+    }
+    aw_task_join(a);
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    }
+    cr_assert_eq(p19_rc[0], -ECANCELED, "the leaving waiter: %d", p19_rc[0]);
+    cr_assert_eq(p19_owned[0], 0, "the leaving waiter does not own the lock");
+    cr_assert_eq(p19_rc[1], 0, "the hand-off reached the next waiter");
+    cr_assert_null(aw_lock_owner(&p19_lk));
+    cr_assert_null(aw_lock_owner(&p19_clk));
+    cr_assert_eq(aw_sem_value(&p19_sem), 0);
+    aw_err_clear();
+    return 0;
+}
+Test(compose, J2_a_lock_released_as_its_first_waiter_leaves_goes_to_the_next) {
+    aw_test_run(p19_main, (void *)0, 0);
+}
+Test(compose, M7_a_permit_released_as_its_first_waiter_leaves_goes_to_the_next) {
+    aw_test_run(p19_main, (void *)1, 0);
+}
+Test(compose, M7_a_notify_made_as_its_first_waiter_leaves_goes_to_the_next) {
+    aw_test_run(p19_main, (void *)2, 0);
+}
 
 /* G11 in an exit: a cancelled task's exit bounds its cleanup with its own
  * fail-after: the cleanup is cut at that deadline (not at once), its

@@ -643,3 +643,46 @@ static int handoff_checked(void *arg) {
     return 0;
 }
 POOL_TEST(K2_an_item_handed_to_a_waiter_is_checked_and_replaced_if_bad, handoff_checked)
+
+/* K6 and M7 in one tick: the first of two waiters is cancelled (woken to
+ * leave, not yet run) and the holder releases before it runs: the item
+ * goes past the leaving waiter to the next one, the leaving one ends
+ * -ECANCELED holding nothing, and the pool is quiet afterwards. */
+static aw_pool_t *lp;
+static int leave_rc[2] = {1, 1};
+static int leave_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    void *it = NULL;
+    leave_rc[i] = aw_pool_acquire(lp, &it, AW_NEVER);
+    if (leave_rc[i] == 0)
+        aw_pool_release(lp, it);
+    aw_err_clear();
+    return 0;
+}
+static int leave_then_release(void *arg) {
+    res_t r = {0};
+    cr_assert_eq(aw_pool_open(&lp, &ops, &r, &(aw_pool_opts_t){.max = 1}), 0);
+    void *held;
+    cr_assert_eq(aw_pool_acquire(lp, &held, AW_NEVER), 0);
+    aw_task_t *a, *b;
+    aw_spawn(NULL, leave_waiter, (void *)0, &a);
+    aw_spawn(NULL, leave_waiter, (void *)1, &b);
+    aw_pool_stats_t s;
+    for (int i = 0; i < 100 && (aw_pool_stats(lp, &s), s.waiters < 2); i++)
+        aw_yield();
+    cr_assert_eq(s.waiters, 2, "both wait, a first");
+    aw_task_cancel(a);               /* a is woken to leave ... */
+    cr_assert_eq(aw_pool_release(lp, held), 0); /* ... and the item is given back first */
+    aw_task_join(a);
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    }
+    cr_assert_eq(leave_rc[0], -ECANCELED, "the leaving waiter: %d", leave_rc[0]);
+    cr_assert_eq(leave_rc[1], 0, "the item reached the next waiter: %d", leave_rc[1]);
+    aw_err_clear();
+    quiet(lp, &r, 1);
+    cr_assert_eq(aw_pool_close(lp, AW_SEC(1)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(K6_an_item_released_as_its_first_waiter_leaves_goes_to_the_next, leave_then_release)
