@@ -1493,3 +1493,123 @@ static int p21_main(void *arg) {
 }
 Test(compose, G11_an_exit_bounded_by_its_own_deadline_in_a_cancelled_task) { aw_test_run(p21_main, NULL, 0); }
 
+
+/* Decision 1 (Trio's CancelScope cancelled before its with): a scope
+ * cancelled before it is entered starts its block, whose first suspension
+ * returns -ECANCELED; the block is left quietly. */
+static int r1_main(void *arg) {
+    aw_cm_t cm = aw_cancel_scope();
+    aw_scope_cancel(cm.self);
+    int rc = 1, started = 0;
+    aw_with (aw_scope_t *s, cm) {
+        started = 1;
+        rc = aw_sleep(AW_SEC(5));
+        cr_assert(aw_scope_cancelled(s));
+    }
+    cr_assert_eq(started, 1);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(compose, D1_a_scope_cancelled_before_its_block_cuts_its_first_wait) { aw_test_run(r1_main, NULL, 0); }
+
+/* G4 three deep: the outer fail-after fires first; the inner fail-after
+ * and the move-on between pass its cancel through (a move-on absorbs only
+ * its own), and only the outer raises -ETIMEDOUT, once. */
+static int r3_main(void *arg) {
+    int mid = 1, inner = 1;
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_move_on_after(AW_SEC(1))) {
+            aw_with (aw_fail_after(AW_SEC(10))) {
+                aw_sleep(AW_SEC(5));
+            }
+            inner = aw_status();
+        }
+        mid = aw_status();
+    }
+    cr_assert_eq(inner, -ECANCELED);
+    cr_assert_eq(mid, -ECANCELED, "the move-on must not absorb the outer's cancel: %s", aw_err_name(mid));
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    int n = 0;
+    for (const aw_err_t *x = e; x; x = x->context) n += x->code == -ETIMEDOUT;
+    cr_assert_eq(n, 1);
+    aw_err_clear();
+    return 0;
+}
+Test(compose, G4_an_outer_deadline_passes_through_a_move_on_between_unabsorbed) { aw_test_run(r3_main, NULL, 0); }
+
+/* G10 with A-lines: after the timeout the body fails, then the exit
+ * fails too: the exit's error is on top, and the body's error, the
+ * timeout and the cancel are all in its chain. */
+static pgrec_t r5_rec = {.exit_rc = -EIO};
+static int r5_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_cm(&pgrec_type, &r5_rec)) {
+            aw_sleep(AW_SEC(5));
+            aw_fail(-ENOSPC, "body after timeout");
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EIO, "got %s", aw_err_name(e->code));
+    cr_assert_eq(r5_rec.seen, -ENOSPC);
+    cr_assert_not_null(aw_err_find(e, -ENOSPC));
+    cr_assert_not_null(aw_err_find(e, -ETIMEDOUT));
+    cr_assert_not_null(aw_err_find(e, -ECANCELED));
+    aw_err_clear();
+    return 0;
+}
+Test(compose, G10_a_body_and_an_exit_failing_after_the_timeout_keep_all_four) { aw_test_run(r5_main, NULL, 0); }
+
+
+/* J5 through blocks: a locked block nested in one on the same lock is
+ * refused at enter (-EDEADLK, its body does not run); the outer block
+ * still holds the lock and its exit releases it. */
+static aw_lock_t r6_lk = AW_LOCK_INIT("r6");
+static int r6_main(void *arg) {
+    int inner_ran = 0, inner_st = 0, held_after = 0;
+    aw_with (aw_locked(&r6_lk)) {
+        aw_with (aw_locked(&r6_lk)) {
+            inner_ran = 1;
+        }
+        inner_st = aw_status();
+        aw_err_clear();
+        held_after = aw_lock_owner(&r6_lk) == aw_task_self();
+    }
+    cr_assert_eq(inner_ran, 0);
+    cr_assert_eq(inner_st, -EDEADLK);
+    cr_assert(held_after);
+    cr_assert_null(aw_lock_owner(&r6_lk));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(compose, J5_a_locked_block_nested_in_one_on_the_same_lock_is_refused) { aw_test_run(r6_main, NULL, 0); }
+
+/* J4 through a block: another task's release of a lock held by a block
+ * fails with -EPERM and leaves the owner holding it; the block's exit
+ * then releases it without error. */
+static aw_lock_t r7_lk = AW_LOCK_INIT("r7");
+static int r7_stranger_rc = 1;
+static int r7_stranger(void *arg) {
+    r7_stranger_rc = aw_lock_release(&r7_lk);
+    aw_err_clear();
+    return 0;
+}
+static int r7_main(void *arg) {
+    aw_with (aw_locked(&r7_lk)) {
+        aw_task_t *t;
+        aw_spawn(NULL, r7_stranger, NULL, &t);
+        aw_task_join(t);
+        cr_assert_eq(aw_lock_owner(&r7_lk), aw_task_self());
+    }
+    cr_assert_eq(r7_stranger_rc, -EPERM);
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    cr_assert_null(aw_lock_owner(&r7_lk));
+    return 0;
+}
+Test(compose, J4_a_strangers_release_leaves_the_blocks_lock_to_its_exit) { aw_test_run(r7_main, NULL, 0); }
+
+
