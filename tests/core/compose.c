@@ -1613,3 +1613,165 @@ static int r7_main(void *arg) {
 Test(compose, J4_a_strangers_release_leaves_the_blocks_lock_to_its_exit) { aw_test_run(r7_main, NULL, 0); }
 
 
+
+/* H3 with I1: an exit is shielded, so a group it opens in a cancelled
+ * task runs its children to their end and adds no error. */
+static int t4_kid_rc = 1, t4_grp_st = 1;
+static int t4_kid(void *arg) { t4_kid_rc = aw_sleep_ms(5); return t4_kid_rc; }
+static int t4_exit(void *self, const aw_err_t *err) {
+    const aw_err_t *before = aw_err_current(); /* the block's cancel, being handled */
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, t4_kid, NULL, NULL);
+    }
+    t4_grp_st = aw_err_current() == before ? 0 : aw_status();
+    return 0;
+}
+static const aw_cm_type_t t4_type = {.name = "t4", .enter = pgrec_enter, .exit = t4_exit};
+static int t4_child(void *arg) {
+    aw_with (aw_cm(&t4_type, NULL)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int t4_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, t4_child, NULL, &t);
+    aw_sleep_ms(1);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(t4_kid_rc, 0, "the exit's group child ran (exit shielded): %d", t4_kid_rc);
+    cr_assert_eq(t4_grp_st, 0);
+    return 0;
+}
+Test(compose, H3_a_group_opened_in_a_cancelled_tasks_exit_runs_its_children) { aw_test_run(t4_main, NULL, 0); }
+
+/* M4 with I2: a move-on around a group cancels a child whose exit then
+ * overruns its grace: that overrun is the child's failure, and the group
+ * error leaves the move-on (it absorbs only its own cancel). */
+static const aw_cm_type_t t5_type = {.name = "t5-grace5", .enter = pgrec_enter, .exit = pgrec_exit, .grace = AW_MS(5)};
+static pgrec_t t5_rec = {.exit_sleep_ms = 5000};
+static int t5_kid(void *arg) {
+    aw_with (aw_cm(&t5_type, &t5_rec)) {
+        aw_sleep(AW_SEC(5));
+    }
+    return aw_status();
+}
+static int t5_main(void *arg) {
+    aw_with (aw_move_on_after(AW_MS(2))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, t5_kid, NULL, NULL);
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "an exit over its grace must not vanish in a move-on");
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_eq(e->members->code, -ETIMEDOUT);
+    cr_assert_not_null(strstr(e->members->msg, "overran its grace period"), "%s", e->members->msg);
+    cr_assert_eq(t5_rec.sleep_rc, -ECANCELED, "the exit was cut at its grace");
+    aw_err_clear();
+    return 0;
+}
+Test(compose, M4_an_exit_over_its_grace_in_a_child_leaves_a_move_on_around_the_group) { aw_test_run(t5_main, NULL, 0); }
+
+/* G6 with G9: another task moves a scope's deadline to the past while
+ * its owner waits in an inner manager's exit: the exit is not cut, the
+ * deadline acts at the first checkpoint after it, -ETIMEDOUT. */
+static aw_scope_t *t12_s;
+static pgrec_t t12_rec = {.exit_sleep_ms = 10};
+static int t12_after = 1, t12_st = 1;
+static int t12_child(void *arg) {
+    aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(10))) {
+        t12_s = s;
+        aw_with (aw_cm(&pgrec_type, &t12_rec)) {
+        }
+        t12_after = aw_checkpoint();
+    }
+    t12_st = aw_status();
+    return aw_status();
+}
+static int t12_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, t12_child, NULL, &t);
+    aw_yield();
+    aw_yield();
+    cr_assert_eq(aw_scope_reschedule(t12_s, aw_now() - 1), 0);
+    aw_task_join(t);
+    aw_err_clear();
+    cr_assert_eq(t12_rec.sleep_rc, 0, "the exit was not cut");
+    cr_assert_eq(t12_after, -ECANCELED);
+    cr_assert_eq(t12_st, -ETIMEDOUT);
+    return 0;
+}
+Test(compose, G6_a_deadline_moved_to_the_past_during_an_exit_acts_after_it) { aw_test_run(t12_main, NULL, 0); }
+
+/* I4 with decision 1: a child cancels a scope around its parent's group:
+ * the body and the child are cancelled, the child's -ECANCELED is not a
+ * failure, and the scope ends it quietly. */
+static aw_scope_t *t13_s;
+static int t13_rc = 1;
+static int t13_kid(void *arg) {
+    aw_sleep_ms(1);
+    aw_scope_cancel(t13_s);
+    t13_rc = aw_sleep(AW_SEC(5));
+    return aw_status();
+}
+static int t13_main(void *arg) {
+    int body = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        t13_s = s;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, t13_kid, NULL, NULL);
+            body = aw_sleep(AW_SEC(5));
+        }
+    }
+    cr_assert_eq(t13_rc, -ECANCELED);
+    cr_assert_eq(body, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(compose, I4_a_child_cancelling_a_scope_around_its_group_ends_it_quietly) { aw_test_run(t13_main, NULL, 0); }
+
+/* I4 with G1: a deadline around a group cancels its children, which are
+ * not failures: the result is a plain -ETIMEDOUT, no group error. */
+static int t14_kid(void *arg) { return aw_sleep(AW_SEC(5)); }
+static int t14_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(3))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, t14_kid, NULL, NULL);
+            aw_spawn(g, t14_kid, NULL, NULL);
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT);
+    cr_assert_null(aw_err_find(e, -AW_EGROUP), "no group error: the children were cancelled");
+    aw_err_clear();
+    return 0;
+}
+Test(compose, I4_a_deadline_around_a_group_gives_a_plain_timeout) { aw_test_run(t14_main, NULL, 0); }
+
+/* I2 with H2: a sibling fails while a child is in a shield: the shield's
+ * sleep runs to its end, the child is then cancelled, and the group error
+ * holds the one failure. */
+static int t15_in = 1;
+static int t15_kid(void *arg) {
+    aw_with (aw_shield(AW_SEC(5))) { t15_in = aw_sleep_ms(10); }
+    return aw_sleep(AW_SEC(5));
+}
+static int t15_fail(void *arg) { aw_sleep_ms(1); return aw_raise(-EIO, "f"); }
+static int t15_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, t15_kid, NULL, NULL);
+        aw_spawn(g, t15_fail, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(t15_in, 0);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(e->members->code, -EIO);
+    cr_assert_null(e->members->next);
+    aw_err_clear();
+    return 0;
+}
+Test(compose, I2_a_child_in_a_shield_finishes_it_and_is_no_failure) { aw_test_run(t15_main, NULL, 0); }
+
