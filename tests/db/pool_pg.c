@@ -1291,3 +1291,52 @@ Test(pool_pg, A1_sigterm_cuts_pooled_transactions_and_leaves_none) {
     cr_assert_eq(svc_conns, 0, "no connection left on the server");
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* Part (c) 3: a cancel lands at every point k of a task whose acquire
+ * opens a new connection (connect, startup, authentication, the check)
+ * and then runs a query. After each run the pool is quiet (nothing in
+ * use, being opened or waiting; idle plus in use is its size), and once
+ * it is closed no fd and no server connection is left: the enter either
+ * handed a connection over, to be released by the exit, or left nothing
+ * behind. The pool is made anew for each k, so that every acquire opens. */
+static int open_cut_user(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        long long v;
+        aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs);
+    }
+    return aw_status();
+}
+static int open_cut(void *arg) {
+    int k, cut = 0;
+    for (k = 1; k < 400; k++) {
+        cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+        aw_task_t *h;
+        int rc = 0;
+        aw_trace_set(aw_test_cancel_hook, NULL);
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, open_cut_user, NULL, &h), 0);
+            aw_test_cancel_at.target = h;
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            rc = aw_task_join(h);
+            aw_err_clear();
+        }
+        aw_trace_set(NULL, NULL);
+        aw_err_clear();
+        aw_pool_stats_t st;
+        aw_pool_stats(pool, &st);
+        cr_assert(st.in_use == 0 && st.opening == 0 && st.waiters == 0, "cut at %d: pool quiet", k);
+        cr_assert_eq(st.size, st.idle, "cut at %d", k);
+        cr_assert_leq(st.size, 1, "cut at %d", k);
+        cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0, "cut at %d", k);
+        cr_assert_eq(pg_server_conns_settled(), 0, "cut at %d: a connection left on the server", k);
+        cr_assert_eq(aw_test_fds(), fds0, "cut at %d: an fd leaked", k);
+        cut += rc == -ECANCELED;
+        if (rc == 0)
+            break; /* past the last point: ran whole */
+    }
+    cr_assert_gt(cut, 3, "the cancel landed inside the acquire's open");
+    cr_assert_lt(k, 400);
+    return 0;
+}
+PP_TEST(c3_cancel_at_every_point_of_an_acquire_that_opens_leaves_nothing, open_cut)
