@@ -426,3 +426,107 @@ static int l2_parked(void *arg) {
 Test(introspect, L2_a_generator_parked_after_its_last_consumer_ended_is_dumped_as_parked) {
     aw_test_run(l2_parked, NULL, 0);
 }
+
+static FILE *df_devnull;
+static int df_ndumps;
+static void df_dump_hook(const aw_trace_event_t *ev, void *arg) {
+    (void)ev; (void)arg;
+    if (df_ndumps++ < 20000)
+        aw_loop_dump(df_devnull);
+}
+static aw_lock_t df_lk = AW_LOCK_INIT("L");
+static aw_cond_t df_cv = AW_COND_INIT(&df_lk);
+static aw_sem_t df_sem = AW_SEM_INIT("S", 1, 1);
+static int df_ready;
+
+static int df_gen_cm(aw_gencm_t *g, void *arg) {
+    int rc = 1;
+    aw_with (aw_locked(&df_lk)) {
+        rc = aw_gencm_yield(g, NULL);
+    }
+    aw_sleep_ms(1);
+    return rc;
+}
+static int df_waiter(void *arg) {
+    aw_with (aw_locked(&df_lk)) {
+        while (!df_ready)
+            if (aw_cond_wait(&df_cv) < 0)
+                aw_leave();
+    }
+    return aw_status();
+}
+static int df_semuser(void *arg) {
+    aw_with (aw_fail_after(AW_MS(3))) {
+        aw_with (aw_sem_held(&df_sem)) {
+            aw_sleep_ms(2);
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+static int df_failer(void *arg) {
+    aw_sleep_ms(4);
+    return aw_raise(-EIO, "fail");
+}
+static int df_holder_dies(void *arg) {
+    aw_lock_acquire(&df_lk);
+    return 0; /* ends holding the lock (M6) */
+}
+static int df_gen(aw_gen_t *g, void *arg) {
+    for (int i = 0; i < 5; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            break;
+    aw_sleep_ms(1);
+    return 0;
+}
+static int df_stacker(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++) {
+            void *o;
+            aw_exitstack_enter(st, aw_move_on_after(AW_MS(2 + i)), &o);
+        }
+        aw_for (int *v, aw_gen(df_gen, NULL)) {
+            if (aw_sleep_ms(1) < 0)
+                break;
+        }
+    }
+    aw_err_clear();
+    return 0;
+}
+static int df_scenario(void *arg) {
+    df_devnull = fopen("/dev/null", "w");
+    aw_trace_set(df_dump_hook, NULL);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, df_waiter, NULL, NULL);
+        aw_spawn(g, df_waiter, NULL, NULL);
+        for (int i = 0; i < 4; i++)
+            aw_spawn(g, df_semuser, NULL, NULL);
+        aw_spawn(g, df_stacker, NULL, NULL);
+        aw_with (aw_gencm(df_gen_cm, NULL)) {
+            aw_sleep_ms(1);
+        }
+        aw_spawn(g, df_failer, NULL, NULL);
+        aw_with (aw_shield(AW_MS(20))) {
+            aw_sleep_ms(6);
+        }
+        aw_with (aw_locked(&df_lk)) {
+            df_ready = 1;
+            aw_cond_notify_all(&df_cv);
+        }
+    }
+    aw_err_clear();
+    aw_task_t *t;
+    aw_spawn(NULL, df_holder_dies, NULL, &t);
+    aw_task_join(t);
+    aw_err_clear();
+    aw_loop_dump(df_devnull);
+    aw_with (aw_move_on_after(AW_MS(5))) {
+        aw_lock_acquire(&df_lk);
+    }
+    aw_err_clear();
+    aw_trace_set(NULL, NULL);
+    cr_assert_gt(df_ndumps, 50, "the hook dumped at every event: %d", df_ndumps);
+    fclose(df_devnull);
+    return 0;
+}
+Test(introspect, M6_L2_a_dump_at_every_event_of_a_busy_loop_never_crashes) { aw_test_run(df_scenario, NULL, 0); }
