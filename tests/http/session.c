@@ -104,8 +104,10 @@ Test(http, tls_verified_http2_multiplexed_and_wrong_ca_fails, .init = start_ngin
 
 /* ---- a session left open (K4) ---- */
 
+static int unclosed_line;
 static int t_unclosed(void *arg) {
     aw_http_session_t *s;
+    unclosed_line = __LINE__ + 1;
     cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
     cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
     return 0; /* never closed */
@@ -158,7 +160,9 @@ Test(http, K4_unclosed_session_reported_at_loop_close, .init = start_nginx, .fin
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
     cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
-    cr_assert(strstr(buf, "session.c:"), "with where it was opened: %s", buf);
+    char site[32];
+    snprintf(site, sizeof site, "session.c:%d", unclosed_line);
+    cr_assert(strstr(buf, site), "with the file and line where it was opened (%s): %s", site, buf);
 }
 
 static int t_close_under_request(void *arg) {
