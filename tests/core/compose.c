@@ -1775,3 +1775,45 @@ static int t15_main(void *arg) {
 }
 Test(compose, I2_a_child_in_a_shield_finishes_it_and_is_no_failure) { aw_test_run(t15_main, NULL, 0); }
 
+/* G10 in order, as Python 3.13 chains it: a failure after a timeout is
+ * on top, the -ETIMEDOUT right under it, the -ECANCELED it caused under
+ * that, whether the body or an inner exit failed; after a move-on the
+ * failure sits right on the cancel; a plain timeout is -ETIMEDOUT over
+ * -ECANCELED (G1). */
+static pgrec_t o1_rec = {.exit_rc = -EIO};
+static void o1_expect(const char *what, const int *codes, int n) {
+    const aw_err_t *x = aw_err_current();
+    for (int i = 0; i < n; i++, x = x->context) {
+        cr_assert_not_null(x, "%s: record %d missing", what, i);
+        cr_assert_eq(x->code, codes[i], "%s: record %d is %s", what, i, aw_err_name(x->code));
+    }
+    cr_assert_null(x, "%s: more than %d records", what, n);
+    aw_err_clear();
+}
+static int o1_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_cm(&pgrec_type, &o1_rec)) {
+            aw_sleep(AW_SEC(5));
+        }
+    }
+    o1_expect("an exit fails", (int[]){-EIO, -ETIMEDOUT, -ECANCELED}, 3);
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_sleep(AW_SEC(5));
+        aw_fail(-EIO, "the body failed after its timeout");
+    }
+    o1_expect("the body fails", (int[]){-EIO, -ETIMEDOUT, -ECANCELED}, 3);
+    aw_with (aw_move_on_after(AW_MS(2))) {
+        aw_with (aw_cm(&pgrec_type, &o1_rec)) {
+            aw_sleep(AW_SEC(5));
+        }
+    }
+    o1_expect("an exit fails in a move-on", (int[]){-EIO, -ECANCELED}, 2);
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_sleep(AW_SEC(5));
+    }
+    o1_expect("a plain timeout", (int[]){-ETIMEDOUT, -ECANCELED}, 2);
+    return 0;
+}
+Test(compose, G10_a_failure_after_a_timeout_chains_failure_timeout_cancel_in_order) {
+    aw_test_run(o1_main, NULL, 0);
+}
