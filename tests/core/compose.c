@@ -1817,3 +1817,56 @@ static int o1_main(void *arg) {
 Test(compose, G10_a_failure_after_a_timeout_chains_failure_timeout_cancel_in_order) {
     aw_test_run(o1_main, NULL, 0);
 }
+/* M5 with I4, G1: a deadline and then a group entered into one exit
+ * stack: the deadline cancels the body and the group's child, the group
+ * closes first (its cancelled child is no failure), then the deadline:
+ * a plain -ETIMEDOUT, and nothing lingers after the stack. */
+static int v1_kid_rc = 1;
+static int v1_kid(void *arg) { v1_kid_rc = aw_sleep(AW_SEC(5)); return aw_status(); }
+static int v1_main(void *arg) {
+    int body = 1;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_scope_t *s;
+        aw_group_t *g;
+        cr_assert_eq(aw_exitstack_enter(st, aw_fail_after(AW_MS(3)), (void **)&s), 0);
+        cr_assert_eq(aw_exitstack_enter(st, aw_group(), (void **)&g), 0);
+        aw_spawn(g, v1_kid, NULL, NULL);
+        body = aw_sleep(AW_SEC(5));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(body, -ECANCELED);
+    cr_assert_eq(v1_kid_rc, -ECANCELED);
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "got %s", aw_err_name(e->code));
+    cr_assert_null(aw_err_find(e, -AW_EGROUP));
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(compose, M5_a_deadline_and_a_group_in_one_exit_stack_end_in_a_plain_timeout) { aw_test_run(v1_main, NULL, 0); }
+
+/* H4 with M5, G11: a shield entered into an exit stack inside a cancelled
+ * scope hides the cancel for the rest of the stack's block (a fail-after
+ * in it works on its own), and the cancel arrives once the stack closes. */
+static int v2_main(void *arg) {
+    int in = 1, after = 1, in2 = 1;
+    aw_with (aw_scope_t *c, aw_cancel_scope()) {
+        aw_scope_cancel(c);
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            cr_assert_eq(aw_exitstack_enter(st, aw_shield(AW_NEVER), NULL), 0);
+            in = aw_sleep_ms(2);
+            aw_with (aw_fail_after(AW_MS(2))) {
+                in2 = aw_sleep(AW_SEC(5));
+            }
+            cr_assert_eq(aw_status(), -ETIMEDOUT);
+            aw_err_clear();
+        }
+        after = aw_checkpoint();
+    }
+    cr_assert_eq(in, 0, "the stack's shield hides the cancel");
+    cr_assert_eq(in2, -ECANCELED);
+    cr_assert_eq(after, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(compose, H4_a_shield_in_an_exit_stack_hides_a_cancel_until_the_stack_closes) { aw_test_run(v2_main, NULL, 0); }
