@@ -21,7 +21,9 @@
  *   group absorbs only its own cancel: a failure raised while it unwinds
  *   the body or a child (an exit failing, a nested group's error) is kept,
  *   the cancel in its context (SEMANTICS M4); a child's member record is
- *   its failure, not the cancel re-delivered over it. */
+ *   its failure, not the cancel re-delivered over it.
+ * - A group is used once (asyncio's TaskGroup): entered again inside its
+ *   block it fails with -EBUSY, after its block with -EALREADY. */
 #ifndef AWITH_GROUP_H
 #define AWITH_GROUP_H
 

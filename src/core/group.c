@@ -61,8 +61,23 @@ void aw__group_child_done(aw_task_t *t) {
         aw__task_wake(g->owner, 0);
 }
 
+/* A group is used once, as asyncio's TaskGroup ("has already been
+ * entered"): entered again while open, its scope would link to itself
+ * and the inner block's end would wait forever; after it was left, the
+ * new block would start with the old cancel and state. */
+static __attribute__((noinline, cold)) int aw__group_enter_again(const aw_group_t *g) {
+    if (g->state == AW__GROUP_CLOSED)
+        return aw_raise(-EALREADY, "this task group was entered and left already: "
+                        "a group is used once, make a new one for each block");
+    return aw_raise(-EBUSY, "this task group is already entered (by task %s): "
+                    "a group is used once, make a new one for each block",
+                    aw_task_name(g->owner));
+}
+
 static int aw__group_enter(void *self, void **out) {
     aw_group_t *g = self;
+    if (__builtin_expect(g->state != AW__GROUP_NEW, 0))
+        return aw__group_enter_again(g);
     aw_task_t *t = aw__task_cur();
     g->scope.kind = AW__SCOPE_GROUP;
     g->scope.held = 0;

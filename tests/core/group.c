@@ -1217,3 +1217,57 @@ static int m5_outlive_main(void *arg) {
 Test(group, M5_a_group_entered_into_an_exit_stack_outlives_the_group_it_was_entered_in) {
     aw_test_run(m5_outlive_main, NULL, 0);
 }
+/* I7 and asyncio's TaskGroup ("has already been entered"): a group is
+ * used once. Entered again after it was left, the block does not run
+ * (before, it ran with the first block's cancel still set: its first
+ * wait returned -ECANCELED for no visible reason). */
+static int again_kid(void *arg) { return aw_sleep_ms(1); }
+static int again_after_main(void *arg) {
+    aw_cm_t cm = aw_group();
+    aw_with (aw_group_t *g, cm) {
+        aw_spawn(g, again_kid, NULL, NULL);
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(aw_status(), 0);
+    int ran = 0;
+    aw_with (aw_group_t *g, cm) {
+        ran = 1;
+        aw_sleep_ms(1);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(ran, 0, "a group entered again after it was left must be refused");
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EALREADY, "got %s", aw_err_name(e->code));
+    cr_assert_not_null(strstr(e->msg, "used once"), "%s", e->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "nothing of the first block lingers");
+    return 0;
+}
+Test(group, I7_a_group_entered_again_after_it_was_left_is_refused) {
+    aw_test_run(again_after_main, NULL, 0);
+}
+
+/* The same inside the group's own block: refused with -EBUSY, the outer
+ * group goes on and accepts children. Before, the group's scope linked to
+ * itself and the inner block's end waited forever. */
+static int again_nested_main(void *arg) {
+    aw_cm_t cm = aw_group();
+    int ran = 0, st = 0;
+    aw_with (aw_group_t *g, cm) {
+        aw_with (aw_group_t *g2, cm) {
+            ran = 1;
+            aw_spawn(g2, again_kid, NULL, NULL);
+        }
+        st = aw_status();
+        aw_err_clear();
+        cr_assert_eq(aw_spawn(g, again_kid, NULL, NULL), 0);
+        cr_assert_eq(aw_sleep_ms(1), 0);
+    }
+    cr_assert_eq(ran, 0, "a group entered inside its own block must be refused");
+    cr_assert_eq(st, -EBUSY, "got %s", aw_err_name(st));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, I7_a_group_entered_again_inside_its_own_block_is_refused, .timeout = 30) {
+    aw_test_run(again_nested_main, NULL, 0);
+}
