@@ -525,6 +525,14 @@ void aw_pool_stats(const aw_pool_t *p, aw_pool_stats_t *out) {
 
 static int use_enter(void *self, void **out) {
     aw_pool_use_t *u = self;
+    /* Entered again inside its own block: a second item in the same
+     * record would orphan the first (the inner exit clears the record,
+     * so the outer exit would give nothing back). After its block the
+     * record is clear and it may be entered anew (SEMANTICS A17). */
+    if (__builtin_expect(u->item != NULL, 0))
+        return aw_raise(-EBUSY, "this pool item block (pool '%s', %s:%d) is already entered: "
+                        "each block needs its own aw_pool_item()", pname(u->pool),
+                        u->file ? u->file : "?", u->line);
     aw_ns_t dl = u->timeout == AW_NEVER ? AW_NEVER : aw_now() + u->timeout;
     aw__pent_t *e;
     int rc = acquire_entry(u->pool, &e, dl, u->file, u->line);

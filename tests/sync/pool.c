@@ -686,3 +686,39 @@ static int leave_then_release(void *arg) {
     return 0;
 }
 POOL_TEST(K6_an_item_released_as_its_first_waiter_leaves_goes_to_the_next, leave_then_release)
+
+/* A pool item manager kept and entered again inside its own block: the
+ * second enter must not take a second item into the same record (the
+ * first would never go back: its block's exit finds the record cleared
+ * by the inner one). It is refused with -EBUSY, the outer block's item
+ * goes back at its exit, and the pool is quiet. Entered again after its
+ * block, it takes an item anew (A17). */
+static int reenter_use(void *arg) {
+    res_t r = {0};
+    aw_pool_t *p;
+    cr_assert_eq(aw_pool_open(&p, &ops, &r, &(aw_pool_opts_t){.max = 2}), 0);
+    aw_cm_t cm = aw_pool_item(p);
+    int ran = 0, st = 0;
+    aw_with (item_t *a, cm) {
+        aw_with (item_t *b, cm) {
+            ran = 1;
+        }
+        st = aw_status();
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(ran, 0, "the second enter of a pool item block must be refused");
+    cr_assert_eq(st, -EBUSY, "got %s", aw_err_name(st));
+    quiet(p, &r, 2);
+    ran = 0;
+    aw_with (item_t *a, cm) {
+        ran = a != NULL;
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(ran, 1, "entered again after its block, it takes an item");
+    quiet(p, &r, 2);
+    cr_assert_eq(aw_pool_close(p, AW_SEC(1)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+POOL_TEST(K1_a_pool_item_block_entered_again_inside_itself_is_refused, reenter_use)
