@@ -229,6 +229,7 @@ typedef struct aw_pg_tx {
     int isolation;                     /* AW_PG_* (outermost only) */
     bool readonly;
     bool deferrable;
+    bool entered;                      /* private: its block runs */
     int depth;                         /* private: 0 outermost */
 } aw_pg_tx_t;
 extern AW_API const aw_cm_type_t aw_pg_tx_type;

@@ -152,6 +152,7 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
 typedef struct aw_sqlite_tx {
     aw_sqlite_t *conn;
     bool immediate;
+    bool entered;                      /* private: its block runs */
     int depth;                         /* private */
 } aw_sqlite_tx_t;
 extern AW_API const aw_cm_type_t aw_sqlite_tx_type;

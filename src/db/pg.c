@@ -1209,6 +1209,12 @@ static int pg_tx_enter(void *self, void **out) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
     *out = c;
+    /* Entered again inside its own block: the inner block's level would
+     * overwrite the outer's, and the outer's rollback would find no level
+     * to undo (what the inner one did would stay, SEMANTICS K3). */
+    if (t->entered)
+        return aw_raise(-EBUSY, "postgres: this transaction block is already entered: "
+                        "each block needs its own aw_pg_tx()");
     int rc = pg_start(c, "transaction");
     if (rc < 0)
         return rc;
@@ -1241,6 +1247,7 @@ static int pg_tx_enter(void *self, void **out) {
         return (int)n;
     }
     t->depth = depth;
+    t->entered = true;
     c->txdepth = depth + 1;
     if (depth == 0)
         aw__owner_take(&c->txowner);
@@ -1250,6 +1257,7 @@ static int pg_tx_enter(void *self, void **out) {
 static int pg_tx_exit(void *self, const aw_err_t *err) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
+    t->entered = false;
     c->txdepth = t->depth;
     if (!c->pg)
         return err ? 0 : aw_raise(-ECONNRESET, "postgres: transaction lost with its connection");

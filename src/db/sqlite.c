@@ -1014,6 +1014,12 @@ static int sq_tx_enter(void *self, void **out) {
     *out = c;
     if (!c || !c->db)
         return aw_raise(-EBADF, "sqlite transaction: not connected");
+    /* Entered again inside its own block: the inner block's level would
+     * overwrite the outer's, and the outer's rollback would find no level
+     * to undo (what the inner one did would stay, SEMANTICS K3). */
+    if (t->entered)
+        return aw_raise(-EBUSY, "sqlite: this transaction block is already entered: "
+                        "each block needs its own aw_sqlite_tx()");
     /* Another task's block would become a savepoint of the owner's
      * transaction: its failure could not undo what the owner commits.
      * Only enter is checked: an exit stack may exit a block elsewhere. */
@@ -1037,6 +1043,7 @@ static int sq_tx_enter(void *self, void **out) {
         return aw_raise(-EINVAL, "sqlite: aw_sqlite_tx on a connection already inside a transaction "
                                  "begun by hand; commit or roll it back first");
     t->depth = c->txdepth++;
+    t->entered = true;
     if (t->depth == 0)
         aw__owner_take(&c->txowner);
     return 0;
@@ -1078,6 +1085,7 @@ static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
 static int sq_tx_exit(void *self, const aw_err_t *err) {
     aw_sqlite_tx_t *t = self;
     aw_sqlite_t *c = t->conn;
+    t->entered = false;
     c->txdepth = t->depth;
     if (!err) {
         char sql[96];

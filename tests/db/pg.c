@@ -1237,3 +1237,44 @@ Test(pg, M9_a_connection_left_open_is_reported_at_loop_close) {
     cr_assert(strstr(err, "task 'pg-opener'"), "names who opened it: %s", err);
     aw_pg_close(m9_leaked); /* after its loop: closes the socket, the record is gone */
 }
+
+/* K3: a transaction manager kept and entered again inside its own block
+ * is refused (-EBUSY); when the outer block then fails, everything in it
+ * is rolled back. Before, the inner block took the outer's level and the
+ * outer's rollback could not undo what was written inside it. Entered
+ * again after its block, it begins anew (A17). */
+static int pg_tx_again(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "CREATE TEMP TABLE again (v int)", aw_pg_noargs), 0);
+        aw_cm_t tx = aw_pg_tx(db);
+        int ran = 0, st = 0;
+        aw_with (tx) {
+            aw_pg_exec(db, "INSERT INTO again VALUES (1)", aw_pg_noargs);
+            aw_with (tx) {
+                ran = 1;
+                aw_pg_exec(db, "INSERT INTO again VALUES (2)", aw_pg_noargs);
+            }
+            st = aw_status();
+            aw_err_clear();
+            aw_fail(-EIO, "the outer block fails");
+        }
+        const aw_err_t *e = aw_err_current();
+        cr_assert_eq(ran, 0, "the inner block must not run");
+        cr_assert_eq(st, -EBUSY, "got %s", aw_err_name(st));
+        cr_assert_not_null(e);
+        cr_assert_eq(e->code, -EIO, "the block's own error, got %s", aw_err_name(e->code));
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM again", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0, "the failed block's rows were rolled back");
+        aw_with (tx) {
+            aw_pg_exec(db, "INSERT INTO again VALUES (3)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0, "entered again after its block");
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM again", aw_pg_noargs), 0);
+        cr_assert_eq(n, 1);
+    }
+    leak_check();
+    return aw_status();
+}
+PG_TEST(K3_a_transaction_block_entered_again_inside_itself_is_refused, pg_tx_again)

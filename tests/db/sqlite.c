@@ -1128,3 +1128,45 @@ Test(sqlite, A1_sigterm_rolls_back_every_handlers_transaction) {
     cr_assert_eq(aw_test_fds(), fds);
     unlink(path);
 }
+/* K3: a transaction manager kept and entered again inside its own block
+ * is refused (-EBUSY); when the outer block then fails, everything in it
+ * is rolled back. Before, the inner block took the outer's level: the
+ * outer's rollback found nothing to undo (-EREMOTEIO on top) and the rows
+ * written inside it stayed committed. Entered again after its block, it
+ * begins anew (A17). */
+static long long sq_count(aw_sqlite_t *db) {
+    long long n = -1;
+    aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM t", NULL, 0);
+    return n;
+}
+static int tx_again(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(":memory:")) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (v int)"), 0);
+        aw_cm_t tx = aw_sqlite_tx(db);
+        int ran = 0, st = 0;
+        aw_with (tx) {
+            aw_sqlite_exec(db, "INSERT INTO t VALUES (1)", NULL, 0);
+            aw_with (tx) {
+                ran = 1;
+                aw_sqlite_exec(db, "INSERT INTO t VALUES (2)", NULL, 0);
+            }
+            st = aw_status();
+            aw_err_clear();
+            aw_fail(-EIO, "the outer block fails");
+        }
+        const aw_err_t *e = aw_err_current();
+        cr_assert_eq(ran, 0, "the inner block must not run");
+        cr_assert_eq(st, -EBUSY, "got %s", aw_err_name(st));
+        cr_assert_not_null(e);
+        cr_assert_eq(e->code, -EIO, "the block's own error, got %s", aw_err_name(e->code));
+        aw_err_clear();
+        cr_assert_eq(sq_count(db), 0, "the failed block's rows were rolled back");
+        aw_with (tx) {
+            aw_sqlite_exec(db, "INSERT INTO t VALUES (3)", NULL, 0);
+        }
+        cr_assert_eq(aw_status(), 0, "entered again after its block");
+        cr_assert_eq(sq_count(db), 1);
+    }
+    return aw_status();
+}
+SQ_TEST(K3_a_transaction_block_entered_again_inside_itself_is_refused, tx_again)
