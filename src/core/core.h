@@ -347,6 +347,14 @@ extern const char aw__fail_after_outranked[];
 static inline bool aw__err_outranked(const aw_err_t *e) {
     return e->code == -ETIMEDOUT && e->func == aw__fail_after_outranked;
 }
+/* The func of the -ECANCELED a suspension point raises (aw__raise_cancel):
+ * the cancel cutting what the task did, over whatever it had pending
+ * then; told apart, by address, from a cancel an exit or a group raises
+ * again over a failure raised while the cancel unwound the block. */
+extern const char aw__cancel_at_point[];
+static inline bool aw__err_cut(const aw_err_t *e) {
+    return e->code == -ECANCELED && e->func == aw__cancel_at_point;
+}
 
 /* err.c */
 /* A suspending call made outside a task: -EPERM, recorded as the thread's
@@ -373,7 +381,9 @@ void aw__err_append(aw_err_t *e, aw_err_t *tail);  /* tail at the end of e's con
  * -ECANCELED records on top of the part of t's chain newer than mark (the
  * cancel re-delivered over an exit's failure, say), with the timeouts
  * that cancel outranked among them (aw__err_outranked), and nothing else;
- * keep_one leaves the last -ECANCELED when nothing else is there. */
+ * keep_one leaves the last -ECANCELED on top when nothing else is there,
+ * or when a suspension point raised it over failures pending from before
+ * (aw__err_cut; none raised while it unwound the block). */
 void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one);
 /* Strip the -ECANCELED records (and the timeouts they outranked) on top
  * of a detached chain; returns the new head (NULL if it held nothing else). */

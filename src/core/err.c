@@ -265,6 +265,15 @@ static bool aw__err_cancel_part(const aw_err_t *e) {
     return e->code == -ECANCELED || aw__err_outranked(e);
 }
 
+/* A cancel among the records of e's chain newer than mark: a failure
+ * above it was raised while that cancel unwound the block. */
+static bool aw__err_cancel_since(const aw_err_t *e, uint64_t mark) {
+    for (; e && e->seq > mark; e = e->context)
+        if (aw__err_cancel_part(e))
+            return true;
+    return false;
+}
+
 void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one) {
     aw_err_t *last = NULL; /* the oldest -ECANCELED taken off */
     while (t->err && t->err->seq > mark && aw__err_cancel_part(t->err)) {
@@ -278,8 +287,13 @@ void aw__err_absorb_cancels(aw_task_t *t, uint64_t mark, bool keep_one) {
             aw__err_free(e);
         }
     }
-    if (last && keep_one && !(t->err && t->err->seq > mark)) {
-        last->context = t->err; /* nothing else newer: it stays, on top */
+    bool newer = t->err && t->err->seq > mark;
+    if (last && keep_one &&
+        (!newer || (aw__err_cut(last) && !aw__err_cancel_since(t->err, mark)))) {
+        /* nothing newer, or only failures pending from before a point cut
+         * the block (none raised while the cancel unwound it): it stays,
+         * on top, in raise order */
+        last->context = t->err;
         t->err = last;
     } else {
         aw__err_free(last);

@@ -144,6 +144,8 @@ bool aw__outer_cancelled(const aw_scope_t *s) {
                                       : aw__scope_walk(s->parent).cancelled;
 }
 
+const char aw__cancel_at_point[] = "aw__raise_cancel";
+
 int aw__raise_cancel(aw_task_t *t) {
     /* name the outermost visible cause, for the message */
     const aw_scope_t *cause = NULL;
@@ -155,12 +157,12 @@ int aw__raise_cancel(aw_task_t *t) {
             break;
     }
     if (cause && cause->expired)
-        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
+        return aw__raise_at(t, __FILE__, __LINE__, aw__cancel_at_point, -ECANCELED,
                             "cancelled: a deadline expired");
     if (cause && cause->kind == AW__SCOPE_ROOT && cause->task)
-        return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED,
+        return aw__raise_at(t, __FILE__, __LINE__, aw__cancel_at_point, -ECANCELED,
                             "cancelled: task '%s' was cancelled", cause->task->name);
-    return aw__raise_at(t, __FILE__, __LINE__, __func__, -ECANCELED, "cancelled");
+    return aw__raise_at(t, __FILE__, __LINE__, aw__cancel_at_point, -ECANCELED, "cancelled");
 }
 
 aw_ns_t aw__deadline(aw_task_t *t) { return aw__chain(t).deadline; }
@@ -383,7 +385,11 @@ static int aw__scope_exit_cancelled(aw_scope_t *s, aw_task_t *t) {
      * on top of what the block raised, and only those. Whatever else was
      * raised while the cancel unwound the block (an exit failing, an exit
      * over its grace, a group's failure) leaves the scope with the cancel
-     * in its context, as Trio's cancel scope catches only Cancelled. */
+     * in its context, as Trio's cancel scope catches only Cancelled. A
+     * failure the block had pending when the cancel cut it is older than
+     * the cancel: a fail-after keeps the cancel over it, and its timeout
+     * goes on top (decision 5: in raise order; Python's TimeoutError <-
+     * CancelledError <- OSError). */
     if (!outer)
         aw__err_absorb_cancels(t, mark, fail);
     if (!fail)

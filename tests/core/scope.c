@@ -850,6 +850,33 @@ static int g10b_main(void *arg) {
 }
 Test(scope, G10_body_error_after_timeout_records_timeout) { aw_test_run(g10b_main, NULL, 0); }
 
+/* Decision 5 ("in order") and the fail-after rule: a failure the block
+ * had pending when its deadline cut it (an error being handled by an
+ * await: Python's `except OSError: await sleep()`) was raised before the
+ * timeout, so the block's error becomes -ETIMEDOUT with the cancel and
+ * then that failure below it, as Python gives TimeoutError <-
+ * CancelledError <- OSError. Not G10: nothing failed after the deadline. */
+static int g1_pending_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_raise(-EIO, "the query failed");
+        cr_assert_eq(aw_sleep(AW_SEC(1)), -ECANCELED); /* backing off: cut */
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "got %s: %s", aw_err_name(e->code), e->msg);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -ECANCELED, "got %s", aw_err_name(e->context->code));
+    cr_assert_not_null(e->context->context);
+    cr_assert_eq(e->context->context->code, -EIO);
+    cr_assert_str_eq(e->context->context->msg, "the query failed");
+    cr_assert_null(e->context->context->context);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G1_a_failure_pending_when_the_deadline_cut_the_block_stays_below_the_timeout) {
+    aw_test_run(g1_pending_main, NULL, 0);
+}
+
 /* G11: cleanup bounded by its own timeout inside a cancelled task: the
  * timeout is the cleanup's only; the original cancel still propagates.
  * (Level-triggered: the cleanup needs a shield; without one its own
