@@ -62,7 +62,10 @@ static void aw__err_release(aw_err_t *e) {
 /* A record with room for a message of *len bytes (NUL included): from
  * the heap, or from the reserve with *len reduced to what fits. With the
  * reserve used up, the oldest records of t's own chain make room: the
- * newest failure matters most (it is what aw_status() reports). */
+ * newest failure matters most (it is what aw_status() reports). Only
+ * records newer than t's floor: an enter or exit never gives up the
+ * error it was handed, which it may be reading and the block still
+ * propagates, nor anything older (SEMANTICS M2). */
 static aw_err_t *aw__err_alloc(aw_task_t *t, size_t *len) {
     aw_err_t *e = aw__malloc(sizeof *e + *len);
     if (e)
@@ -75,13 +78,16 @@ static aw_err_t *aw__err_alloc(aw_task_t *t, size_t *len) {
                     *len = AW__ERR_RESERVE_MSG;
                 return &aw__err_reserve[i].e;
             }
-        if (!t || !t->err)
+        aw_err_t **last = NULL;
+        for (aw_err_t **p = t ? &t->err : NULL; p && *p && (*p)->seq > t->err_floor;
+             p = &(*p)->context)
+            last = p;
+        if (!last)
             return NULL;
-        aw_err_t **last = &t->err;
-        while ((*last)->context)
-            last = &(*last)->context;
-        aw__err_free(*last);
-        *last = NULL;
+        aw_err_t *x = *last;
+        *last = x->context; /* (what lies below the floor stays) */
+        x->context = NULL;
+        aw__err_free(x);
     }
 }
 

@@ -426,3 +426,48 @@ static int restore_in_exit(void *arg) {
 Test(err, restore_in_an_exit_never_drops_the_error_it_was_handed) {
     aw_test_run(restore_in_exit, NULL, 0);
 }
+
+/* ---- out of memory: the reserve never takes what an exit was handed ---- */
+
+/* An allocator whose malloc fails on demand (the library's records come
+ * from it; aw_allocator_set before the first loop of the process). */
+static int oom_on;
+static void *oom_malloc(size_t n) { return oom_on ? NULL : malloc(n); }
+static void *oom_realloc(void *p, size_t n) { return oom_on ? NULL : realloc(p, n); }
+static void *oom_calloc(size_t a, size_t b) { return oom_on ? NULL : calloc(a, b); }
+
+static char oom_seen[64];
+static int oom_exit(void *self, const aw_err_t *err) {
+    (void)self;
+    oom_on = 1;
+    /* more failures than the per-thread reserve holds (16), each handled */
+    for (int i = 0; i < 40; i++)
+        aw_raise(-ENOSPC, "closing part %d failed", i);
+    snprintf(oom_seen, sizeof oom_seen, "%s", err ? err->msg : "(none)");
+    aw_err_clear(); /* handled: only what the exit raised (M2) */
+    oom_on = 0;
+    return 0;
+}
+static const aw_cm_type_t oom_type = {.name = "oom", .enter = failer_enter, .exit = oom_exit};
+
+static int oom_main(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&oom_type, NULL)) {
+        aw_raise(-EIO, "the body's failure");
+    }
+    cr_assert_str_eq(oom_seen, "the body's failure", "the exit's err was taken from under it");
+    cr_assert_eq(aw_status(), -EIO, "the block's error was lost: %s", aw_err_name(aw_status()));
+    cr_assert_str_eq(aw_err_current()->msg, "the body's failure");
+    aw_err_clear();
+    return 0;
+}
+
+/* SEMANTICS M2: out of memory, records come from a small reserve, and
+ * when it is used up the oldest of the task's records make room; that
+ * must never be the error the exit was handed (nor anything older than
+ * the exit's own records), which the exit is reading and the block
+ * still has to propagate. */
+Test(err, M2_out_of_memory_an_exit_never_gives_up_the_error_it_was_handed) {
+    cr_assert_eq(aw_allocator_set(oom_malloc, oom_realloc, oom_calloc, free), 0);
+    aw_test_run(oom_main, NULL, 0);
+}
