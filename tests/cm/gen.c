@@ -101,6 +101,37 @@ static int err_body(void *arg) {
 }
 Test(gen, E9_an_error_in_the_body_closes_the_generator) { aw_test_run(err_body, NULL, 0); }
 
+/* Decision 5 where Python loses one: `async with aclosing(g): async for
+ * x in g: raise KeyError` with a cleanup that raises OSError gives
+ * OSError <- GeneratorExit, the KeyError gone. Here the cleanup's failure
+ * leaves on top, the close that caused it below, and the body's error at
+ * the bottom: all three, in raise order. */
+static int failing_cleanup(aw_gen_t *g, void *arg) {
+    int i = 0;
+    while (aw_gen_yield(g, &i) == 0)
+        i++;
+    aw_sleep_ms(1);
+    return aw_raise(-EPIPE, "cleanup failed");
+}
+static int err_body_cleanup_fails(void *arg) {
+    aw_for (int *v, aw_gen(failing_cleanup, NULL)) {
+        aw_fail(-EIO, "consumer failed");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EPIPE, "got %s", aw_err_name(e->code));
+    cr_assert_str_eq(e->msg, "cleanup failed");
+    cr_assert(e->context && e->context->code == -AW_ECLOSED);
+    cr_assert(e->context->context && e->context->context->code == -EIO);
+    cr_assert_str_eq(e->context->context->msg, "consumer failed");
+    cr_assert_null(e->context->context->context);
+    aw_err_clear();
+    return 0;
+}
+Test(gen, E9_a_cleanup_failing_after_a_body_error_keeps_both) {
+    aw_test_run(err_body_cleanup_fails, NULL, 0);
+}
+
 static int consumer(void *arg) {
     aw_for (int *v, aw_gen(count, (void *)1000000)) {
         if (aw_sleep_ms(1) < 0)

@@ -471,3 +471,52 @@ Test(err, M2_out_of_memory_an_exit_never_gives_up_the_error_it_was_handed) {
     cr_assert_eq(aw_allocator_set(oom_malloc, oom_realloc, oom_calloc, free), 0);
     aw_test_run(oom_main, NULL, 0);
 }
+
+/* I8 (Python: ExceptionGroup inside ExceptionGroup): a child whose own
+ * group failed is a member whose members are its children's failures;
+ * the count and the print reach every level, each member's chain with
+ * it. */
+static int nested_leaf(void *arg) {
+    aw_sleep_ms((intptr_t)arg);
+    return aw_raise(-EIO, "leaf %d failed", (int)(intptr_t)arg);
+}
+static int nested_inner(void *arg) {
+    (void)arg;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, nested_leaf, (void *)(intptr_t)0, NULL);
+        aw_spawn(g, nested_leaf, (void *)(intptr_t)0, NULL);
+    }
+    return aw_status();
+}
+static int nested_print(void *arg) {
+    (void)arg;
+    aw_with (aw_group_t *g, aw_group())
+        aw_spawn(g, nested_inner, NULL, NULL);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    cr_assert(e->members && !e->members->next, "one member: the inner group's failure");
+    const aw_err_t *in = e->members;
+    cr_assert_eq(in->code, -AW_EGROUP);
+    cr_assert(in->members && in->members->next && !in->members->next->next);
+    cr_assert_eq(aw_err_count(e), 4);
+    assert_acyclic(e);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    aw_err_print(e, f);
+    fclose(f);
+    const char *outer = strstr(buf, "error: AW_EGROUP");
+    const char *inner = strstr(buf, "member 1: AW_EGROUP");
+    const char *leaf1 = inner ? strstr(inner, "member 1: EIO: leaf 0 failed") : NULL;
+    const char *leaf2 = leaf1 ? strstr(leaf1, "member 2: EIO: leaf 0 failed") : NULL;
+    cr_assert(outer && inner && leaf1 && leaf2 && outer < inner, "%s", buf);
+    /* each level is indented further than the one holding it */
+    const char *l1 = leaf1, *i1 = inner;
+    while (l1 > buf && l1[-1] == ' ') l1--;
+    while (i1 > buf && i1[-1] == ' ') i1--;
+    cr_assert_gt(leaf1 - l1, inner - i1, "a leaf is indented below its group:\n%s", buf);
+    free(buf);
+    aw_err_clear();
+    return 0;
+}
+Test(err, I8_nested_group_errors_count_and_print_every_level) { aw_test_run(nested_print, NULL, 0); }
