@@ -323,14 +323,21 @@ void aw__err_sink(aw_task_t *t, uint64_t mark) {
     t->err = e->context;
     /* below the oldest failure of that part (a cancel on top of a failure,
      * an outer cancel re-raised over a group's error, is not what the
-     * deadline caused), else just above its oldest cancel */
-    aw_err_t **cancel = NULL, **failure = NULL, **p = &t->err;
+     * deadline caused), else just above its oldest cancel. A failure
+     * below that cancel was pending before the deadline cut the block:
+     * then the oldest failure above the cancel is the one (decision 5,
+     * raise order: "EPIPE <- ETIMEDOUT <- ECANCELED <- EIO"). */
+    aw_err_t **cancel = NULL, **failure = NULL, **above = NULL, **p = &t->err;
     for (; *p && (*p)->seq > mark; p = &(*p)->context) {
-        if ((*p)->code == -ECANCELED)
+        if ((*p)->code == -ECANCELED) {
             cancel = p; /* the last one found is the oldest */
-        else
+            above = failure;
+        } else {
             failure = p;
+        }
     }
+    if (above)
+        failure = above;
     aw_err_t **at = failure ? &(*failure)->context : cancel ? cancel : p;
     if (at == &t->err)
         at = &t->err->context; /* never above the top: that one wins */

@@ -877,6 +877,35 @@ Test(scope, G1_a_failure_pending_when_the_deadline_cut_the_block_stays_below_the
     aw_test_run(g1_pending_main, NULL, 0);
 }
 
+/* G10 with a failure pending from before the deadline: the block failed
+ * (EIO), then, while it went on, the deadline cut it, and an exit failed
+ * (EPIPE) as the cancel unwound it. Raise order, as Python 3.13 chains
+ * it: the exit's failure, the timeout, the cancel it caused, and the
+ * earlier failure below them all (decision 5). */
+static rec_t g10_pending_rec = {.id = 1, .exit_rc = -EPIPE};
+static int g10_pending_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_raise(-EIO, "the query failed");
+        aw_with (aw_cm(&rec_type, &g10_pending_rec)) {
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    int want[] = {-EPIPE, -ETIMEDOUT, -ECANCELED, -EIO};
+    const aw_err_t *x = e;
+    for (int i = 0; i < 4; i++, x = x->context) {
+        cr_assert_not_null(x, "record %d missing", i);
+        cr_assert_eq(x->code, want[i], "record %d: %s, not %s", i, aw_err_name(x->code),
+                     aw_err_name(want[i]));
+    }
+    cr_assert_null(x, "nothing else: %s", x ? aw_err_name(x->code) : "");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, G10_an_exit_failing_after_the_timeout_over_an_earlier_failure_in_raise_order) {
+    aw_test_run(g10_pending_main, NULL, 0);
+}
+
 /* G11: cleanup bounded by its own timeout inside a cancelled task: the
  * timeout is the cleanup's only; the original cancel still propagates.
  * (Level-triggered: the cleanup needs a shield; without one its own
