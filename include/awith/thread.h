@@ -24,7 +24,15 @@ extern "C" {
  * before work started, work never runs and abandon(arg) runs at once, so
  * abandon must cope with a work that did not run (e.g. a result still
  * NULL). -ENOMEM, -EAGAIN (no thread could start): work did not run and
- * `arg` stays the caller's. */
+ * `arg` stays the caller's.
+ *
+ * work's own failure does not cross: unlike Python's to_thread, which
+ * re-raises the function's exception in the caller, work returns nothing,
+ * and an aw_raise on the worker thread (no task runs there) only sets that
+ * thread's last error (awith/err.h), which the caller never sees. A work
+ * that can fail stores its result in `arg`; the caller raises from it:
+ *     if (aw_to_thread(hash_file, &job, NULL) < 0) return aw_status();
+ *     if (job.err) return aw_raise(-job.err, "hashing %s: %s", job.path, strerror(job.err)); */
 AW_API int aw_to_thread(void (*work)(void *arg), void *arg, void (*abandon)(void *arg));
 
 #ifdef __cplusplus

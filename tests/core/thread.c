@@ -113,6 +113,32 @@ static int suspends_main(void *arg) {
 
 Test(thread, caller_suspends_while_other_tasks_run) { aw_test_run(suspends_main, NULL, 0); }
 
+/* thread.h: work's failure does not cross. A raise on the worker thread
+ * (no task there) sets that thread's last error only: the caller's
+ * pending errors are neither replaced nor added to, and the result comes
+ * back through arg. */
+typedef struct { int err; const char *seen; } raising_job_t;
+static void raising_work(void *arg) {
+    raising_job_t *j = arg;
+    j->err = -aw_raise(-EIO, "raised on a worker");
+    j->seen = aw_err_current() ? aw_err_current()->msg : NULL;
+}
+static int raising_main(void *arg) {
+    (void)arg;
+    raising_job_t j = {0};
+    cr_assert_eq(aw_to_thread(raising_work, &j, NULL), 0);
+    cr_assert_eq(j.err, EIO);
+    cr_assert_str_eq(j.seen, "raised on a worker", "the worker's own last error");
+    cr_assert_null(aw_err_current(), "nothing crossed into the caller");
+    aw_raise(-ENOENT, "the caller's");
+    cr_assert_eq(aw_to_thread(raising_work, &j, NULL), 0);
+    cr_assert_eq(aw_err_count(aw_err_current()), 1);
+    cr_assert_str_eq(aw_err_current()->msg, "the caller's");
+    aw_err_clear();
+    return 0;
+}
+Test(thread, a_raise_in_work_stays_on_the_worker_thread) { aw_test_run(raising_main, NULL, 0); }
+
 /* Cancelled while work runs: -ECANCELED at once, work still blocked; when
  * it finishes, abandon runs on the loop thread and frees the job. */
 
