@@ -641,6 +641,41 @@ static int d5b_main(void *arg) {
 }
 Test(group, D5_cleanup_failure_of_cancelled_child_is_kept) { aw_test_run(d5b_main, NULL, 0); }
 
+/* (c) 13 where Python drops it: a child whose step failed (EIO pending)
+ * is cancelled by a sibling while it still awaits (a back-off, a report):
+ * it ends with -ECANCELED <- EIO. asyncio's TaskGroup ignores a cancelled
+ * child and the OSError is gone; here the cancel is not the group's, the
+ * EIO is a failure, and it is the member (the cancel stripped off it). */
+static int c13_failing_then_cut(void *arg) {
+    (void)arg;
+    aw_raise(-EIO, "step failed");
+    cr_assert_eq(aw_sleep_ms(500), -ECANCELED); /* backing off: cut */
+    return aw_status();
+}
+static int c13_cancel_it(void *arg) {
+    aw_sleep_ms(5);
+    aw_task_cancel(arg);
+    return 0;
+}
+static int c13_pending_main(void *arg) {
+    (void)arg;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *t;
+        aw_spawn(g, c13_failing_then_cut, NULL, &t);
+        aw_spawn(g, c13_cancel_it, t, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EGROUP, "got %s", aw_err_name(aw_status()));
+    cr_assert(e->members && !e->members->next, "one member");
+    cr_assert_eq(e->members->code, -EIO, "member %s", aw_err_name(e->members->code));
+    cr_assert_str_eq(e->members->msg, "step failed");
+    aw_err_clear();
+    return 0;
+}
+Test(group, c13_a_child_cancelled_with_a_failure_pending_reports_that_failure) {
+    aw_test_run(c13_pending_main, NULL, 0);
+}
+
 /* A deadline around a group reaches the children even while the body
  * waits for them in the group's exit; the result is -ETIMEDOUT. */
 static kid_t dl_k[2] = {{.id = 1, .sleep_ms = 1000, .r = {.exit_sleep_ms = 2}},
