@@ -224,10 +224,16 @@ static inline int aw__task_status(const aw_task_t *t, int st) {
  * with it: K5 (a late exit error), then M6 (locks still held are released
  * and reported, -EOWNERDEAD). Call once the function's work is over (its
  * entry, or a trampoline that must publish the status it ends with). */
+/* A task ends with status st < 0: unless the record on top says so
+ * already, raise "task 'x' returned EIO", so that a bare `return -EIO`
+ * leaves a record too. */
+void aw__task_raise_status(aw_task_t *t, int st);
 static inline int aw__task_end_status(aw_task_t *t, int st) {
     st = aw__task_status(t, st); /* SEMANTICS K5 */
     /* SEMANTICS M6: locks still held are released now, and reported */
     if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
+        if (st < 0) /* its own failure first: the report goes over it (decision 5) */
+            aw__task_raise_status(t, st);
         int rc = aw__task_end_locks(t);
         if (rc < 0)
             st = rc;

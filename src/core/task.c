@@ -166,6 +166,14 @@ int aw_checkpoint(void) {
 
 /* ---- life cycle ---- */
 
+void aw__task_raise_status(aw_task_t *t, int st) {
+    if (!t->err || t->err->code != st) {
+        t->auto_err = !t->err;
+        aw__raise_at(t, t->file, t->line, t->name, st, "task '%s' returned %s (%s)", t->name,
+                     aw_err_name(st), aw_strerror(st));
+    }
+}
+
 static void aw__task_entry(void *p) {
     aw_task_t *t = p;
     aw_loop_t *l = t->loop;
@@ -175,11 +183,7 @@ static void aw__task_entry(void *p) {
     aw__task_stack_check(t);
     st = aw__task_end_status(t, st);
     if (st < 0) {
-        if (!t->err || t->err->code != st) {
-            t->auto_err = !t->err;
-            aw__raise_at(t, t->file, t->line, t->name, st, "task '%s' returned %s (%s)",
-                         t->name, aw_err_name(st), aw_strerror(st));
-        }
+        aw__task_raise_status(t, st);
     } else {
         aw__err_free(aw__err_detach(t)); /* returning success handles any error */
     }

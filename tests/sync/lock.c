@@ -257,6 +257,52 @@ Test(lock, M6_a_task_ending_with_a_lock_releases_it_and_the_next_acquirer_is_tol
     aw_test_run(m6, NULL, 0);
 }
 
+/* M6 with decision 5: a task that fails by returning a bare code (no
+ * record raised) while it still holds a lock ends with -EOWNERDEAD, and
+ * its own failure stays in the chain below it: the lock's report goes
+ * over the failure, not instead of it. The same through aw_gather's
+ * slot, which reports the lock too. */
+static aw_lock_t m6b_lk = AW_LOCK_INIT("journal");
+static int m6b_fails_holding(void *arg) {
+    (void)arg;
+    aw_lock_acquire(&m6b_lk);
+    return -EIO; /* the write failed; the lock is left held */
+}
+static int m6b_result(void *arg, void **v) {
+    (void)v;
+    return m6b_fails_holding(arg);
+}
+static int m6b_main(void *arg) {
+    (void)arg;
+    aw_task_t *t;
+    aw_spawn(NULL, m6b_fails_holding, NULL, &t);
+    cr_assert_eq(aw_task_join(t), -EOWNERDEAD);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EOWNERDEAD);
+    const aw_err_t *io = aw_err_find(e, -EIO);
+    cr_assert_not_null(io, "the task's own failure was lost under -EOWNERDEAD");
+    cr_assert_not_null(strstr(io->msg, "m6b_fails_holding"), "msg: %s", io->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_lock_acquire(&m6b_lk), -EOWNERDEAD, "the next acquirer is told");
+    aw_err_clear();
+    aw_lock_release(&m6b_lk);
+    aw_result_t r[] = {AW_RESULT(m6b_result, NULL)};
+    cr_assert_eq(aw_gather(r, 1), -AW_EGROUP);
+    cr_assert_eq(r[0].status, -EOWNERDEAD);
+    const aw_err_t *m = aw_err_current()->members;
+    cr_assert(m && m->code == -EOWNERDEAD);
+    cr_assert_not_null(aw_err_find(m, -EIO), "the child's own failure was lost");
+    aw_err_clear();
+    if (aw_lock_acquire(&m6b_lk) < 0)
+        aw_err_clear();
+    aw_lock_release(&m6b_lk);
+    return 0;
+}
+Test(lock, M6_a_bare_failure_of_a_task_ending_with_a_lock_is_kept_below_the_report) {
+    aw_test_run(m6b_main, NULL, 0);
+}
+
 /* The dump in the state of the bug: the owner has ended, a waiter waits. */
 static int m6_dump_main(void *arg) {
     aw_task_t *b;
