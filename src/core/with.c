@@ -275,6 +275,15 @@ static inline aw_scope_t *aw__with_shield(aw_with_t *w, aw_task_t *t) {
 static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_task_t *t, int rc,
                                                             aw_ns_t grace) {
     const char *name = aw_cm_name(w->cm);
+    /* An exit cut by its grace that then failed with a bare code has
+     * raised nothing with it (the cut's -ECANCELED is not it): record it
+     * now, below the overrun, as its own raise would be (decision 5). */
+    bool recorded = false;
+    for (const aw_err_t *e = t->err; e && e->seq > w->before && !recorded; e = e->context)
+        recorded = e->code == rc;
+    if (rc < 0 && !recorded)
+        aw__raise_at(t, w->file, w->line, name, rc, "exit of manager '%s' failed: %s", name,
+                     aw_strerror(rc));
     aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,
                  "exit of manager '%s' (entered at %s:%d) overran its grace period of %lld ms",
                  name, w->file, w->line, (long long)(grace / 1000000));

@@ -1926,3 +1926,36 @@ static int a8_a9_cancel(void *arg) {
     return 0;
 }
 Test(with, A8_A9_an_exit_on_a_cancelled_block_reraising_or_dropping_its_record) { aw_test_run(a8_a9_cancel, NULL, 0); }
+
+/* (c) 13 and decision 5 with the exit grace: an exit that overruns its
+ * grace and then fails by returning a bare code (no record raised: its
+ * close's errno) keeps that failure, below the overrun's -ETIMEDOUT, as
+ * one that raised its failure does: "ETIMEDOUT <- EPIPE <- ECANCELED". */
+static int overrun_enter(void *self, void **out) {
+    *out = self;
+    return 0;
+}
+static int overrun_bare_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    aw_sleep_ms(1000); /* cut by the grace */
+    return -EPIPE;
+}
+static const aw_cm_type_t overrun_bare_type = {.name = "slow-close", .enter = overrun_enter,
+                                               .exit = overrun_bare_exit, .grace = AW_MS(5)};
+static int overrun_bare_main(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&overrun_bare_type, NULL)) {
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "got %s", aw_err_name(e->code));
+    const aw_err_t *pipe = aw_err_find(e, -EPIPE);
+    cr_assert_not_null(pipe, "the exit's own failure was lost under the overrun");
+    cr_assert_not_null(strstr(pipe->msg, "slow-close"), "names the manager: %s", pipe->msg);
+    cr_assert_eq(e->context, pipe, "the failure right below the overrun");
+    aw_err_clear();
+    return 0;
+}
+Test(with, c13_a_bare_failure_of_an_exit_over_its_grace_is_kept) {
+    aw_test_run(overrun_bare_main, NULL, 0);
+}
