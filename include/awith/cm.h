@@ -13,6 +13,8 @@
  *                AW_CM_SUPPRESS_CANCEL: a cancel is never lost);
  *   < 0          fail: the new error (raised with aw_raise, or made from
  *                the code) replaces the old one, which becomes its context.
+ *                A code the block has no record of gets one, on top of
+ *                what exit raised and left pending (as a task's return).
  * Whatever exit returns, the resource counts as released. An enter or exit
  * may raise and handle errors of its own (`if (aw_raise(...) < 0)
  * aw_err_clear();`): the clear drops only what it raised, never the error

@@ -204,6 +204,14 @@ bool aw__with_enter(aw_with_t *w) {
     return aw__with_run_enter(w, t, ty, mark, false);
 }
 
+/* Is there a record of code rc among those newer than seq? */
+static bool aw__with_recorded(const aw_task_t *t, uint64_t seq, int rc) {
+    for (const aw_err_t *e = t->err; e && e->seq > seq; e = e->context)
+        if (e->code == rc)
+            return true;
+    return false;
+}
+
 /* Decide what leaves the block, given what exit returned. */
 static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uint64_t before, int rc) {
     aw_task_t *t = w->task;
@@ -225,12 +233,14 @@ static void aw__with_resolve(aw_with_t *w, uint64_t body_seq, int body_code, uin
         aw__err_restore(t, body_seq ? body_seq : w->mark);
         return;
     }
-    if (!raised) {
-        if (body_seq && rc == body_code)
-            return; /* re-raised the same error: no self-chaining */
+    if (!raised && body_seq && rc == body_code)
+        return; /* re-raised the same error: no self-chaining */
+    /* a bare code: its record, also over what the exit raised and left
+     * pending (a failed first step), as a task's or a generator's
+     * return is read; none for a code the block has a record of */
+    if (!raised || !aw__with_recorded(t, w->mark, rc))
         aw__raise_at(t, w->file, w->line, name, rc, "exit of manager '%s' failed: %s",
                      name, aw_strerror(rc));
-    }
     if (body_cancel && t->err && t->err->code != -ECANCELED) /* a cancel is never lost */
         aw__raise_at(t, w->file, w->line, name, -ECANCELED,
                      "cancelled (and the exit of manager '%s' failed)", name);
@@ -278,10 +288,7 @@ static __attribute__((noinline, cold)) int aw__with_overran(aw_with_t *w, aw_tas
     /* An exit cut by its grace that then failed with a bare code has
      * raised nothing with it (the cut's -ECANCELED is not it): record it
      * now, below the overrun, as its own raise would be (decision 5). */
-    bool recorded = false;
-    for (const aw_err_t *e = t->err; e && e->seq > w->before && !recorded; e = e->context)
-        recorded = e->code == rc;
-    if (rc < 0 && !recorded)
+    if (rc < 0 && !aw__with_recorded(t, w->before, rc))
         aw__raise_at(t, w->file, w->line, name, rc, "exit of manager '%s' failed: %s", name,
                      aw_strerror(rc));
     aw__raise_at(t, w->file, w->line, name, -ETIMEDOUT,

@@ -1959,3 +1959,47 @@ static int overrun_bare_main(void *arg) {
 Test(with, c13_a_bare_failure_of_an_exit_over_its_grace_is_kept) {
     aw_test_run(overrun_bare_main, NULL, 0);
 }
+
+/* Decision 5, as a task's and a generator manager's return are read: an
+ * exit whose first step failed (its record left pending) and whose last
+ * step then failed with a bare code fails with that code, the first
+ * failure in its context: "EPIPE <- EIO", not the EPIPE dropped. A code
+ * the block already has (the body's, re-raised) adds nothing. */
+static int two_steps_exit(void *self, const aw_err_t *err) {
+    (void)self, (void)err;
+    aw_raise(-EIO, "flushing the buffer failed");
+    return -EPIPE; /* closing failed too, bare */
+}
+static const aw_cm_type_t two_steps_type = {.name = "two-steps", .enter = overrun_enter,
+                                            .exit = two_steps_exit};
+static int reraise_after_own_exit(void *self, const aw_err_t *err) {
+    (void)self;
+    aw_raise(-EIO, "flushing the buffer failed");
+    return err ? err->code : 0;
+}
+static const aw_cm_type_t reraise_type = {.name = "reraise", .enter = overrun_enter,
+                                          .exit = reraise_after_own_exit};
+static int two_steps_main(void *arg) {
+    (void)arg;
+    aw_with (aw_cm(&two_steps_type, NULL)) {
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EPIPE, "got %s: %s", aw_err_name(e->code), e->msg);
+    cr_assert_not_null(strstr(e->msg, "two-steps"), "names the manager: %s", e->msg);
+    cr_assert(e->context && e->context->code == -EIO);
+    cr_assert_null(e->context->context);
+    aw_err_clear();
+    aw_with (aw_cm(&reraise_type, NULL)) {
+        aw_raise(-ENOENT, "the body's");
+    }
+    e = aw_err_current();
+    cr_assert_eq(aw_err_count(e), 2, "nothing added for a re-raise");
+    cr_assert_eq(e->code, -EIO);
+    cr_assert_eq(e->context->code, -ENOENT);
+    aw_err_clear();
+    return 0;
+}
+Test(with, A9_an_exit_failing_bare_after_raising_its_own_keeps_both) {
+    aw_test_run(two_steps_main, NULL, 0);
+}
