@@ -56,6 +56,8 @@ GIVEN = {
             'static const aw_cm_type_t my_conn_type = {"my_conn", NULL, NULL};\n'
             'static aw_exitstack_t *st; static int i, n; static const char *p[4];\n'
             'static aw_file_t *f[4];\n',
+    'thread.h': 'typedef struct { const char *path; int err; } hash_job_t;\n'
+                'static void hash_file(void *arg) { (void)arg; }\nstatic hash_job_t job;\n',
     'cond.h': 'static aw_lock_t lock = AW_LOCK_INIT("lock");\n'
               'static aw_cond_t cond = AW_COND_INIT(&lock);\nstatic bool ready;\n',
     'err.h': 'static int try_step(void) { return 0; }\n',
