@@ -25,7 +25,16 @@ typedef struct aw__tls {
     int fd;
     int err;          /* errno of the last failed socket call */
     bool sent_notify;
+    bool closing;     /* a close is under way (it may be waiting) */
 } aw__tls_t;
+
+/* Has s been closed since t was read from it? Another task may close the
+ * stream while this one waits, or after its wait woke it and before it
+ * runs: the close frees t and the fd (whose number may then be reused).
+ * So every wait on t's fd is followed by this test, before t is touched
+ * again; it compares pointers only. aw_stream_close clears io_ctx before
+ * it next suspends. */
+static inline bool aw__tls_gone(const aw_stream_t *s, const aw__tls_t *t) { return s->io_ctx != t; }
 
 /* ---- the BIO ---- */
 
@@ -97,15 +106,26 @@ static const char *aw__ssl_reason(void) {
     return buf;
 }
 
+/* Wait for t's fd in direction dir: 0, the wait's error (raised), or
+ * -EBADF (not raised) when another task closed s meanwhile, which freed
+ * t: the caller must not touch t then (stream.h: the suspended
+ * operations fail with -EBADF). */
+static int aw__tls_wait_fd(aw_stream_t *s, aw__tls_t *t, int dir) {
+    int rc = aw_fd_wait(t->fd, dir);
+    if (rc == 0 && aw__tls_gone(s, t))
+        return -EBADF;
+    return rc;
+}
+
 /* Wait as OpenSSL asks after a call that returned rc. 0 to retry, 1 for a
  * clean TLS close, or a negative code (raised when `what` says so). */
 static int aw__tls_wait(aw_stream_t *s, aw__tls_t *t, int rc, const char *what) {
     int e = SSL_get_error(t->ssl, rc);
     switch (e) {
     case SSL_ERROR_WANT_READ:
-        return aw_fd_wait(t->fd, AW_READ);
+        return aw__tls_wait_fd(s, t, AW_READ);
     case SSL_ERROR_WANT_WRITE:
-        return aw_fd_wait(t->fd, AW_WRITE);
+        return aw__tls_wait_fd(s, t, AW_WRITE);
     case SSL_ERROR_ZERO_RETURN:
         return 1;
     case SSL_ERROR_SYSCALL:
@@ -180,8 +200,9 @@ static ssize_t aw__tls_send(aw_stream_t *s, const void *buf, size_t n) {
  * the runtime reports the overrun), in an explicit close or shutdown by
  * the caller's deadlines and cancellation. It counts as sent only once
  * SSL_shutdown took it, so a later close tries again. Returns 0, or the
- * wait's error (raised); other TLS failures give up quietly (0). */
-static int aw__tls_notify(aw__tls_t *t, bool wait) {
+ * wait's error (raised; -EBADF, not raised, when another task closed s
+ * meanwhile: t is gone); other TLS failures give up quietly (0). */
+static int aw__tls_notify(aw_stream_t *s, aw__tls_t *t, bool wait) {
     if (t->sent_notify || !SSL_is_init_finished(t->ssl))
         return 0;
     int ret = 0;
@@ -195,8 +216,8 @@ static int aw__tls_notify(aw__tls_t *t, bool wait) {
         if (!wait || SSL_get_error(t->ssl, rc) != SSL_ERROR_WANT_WRITE)
             break;
         ERR_clear_error();
-        if ((ret = aw_fd_wait(t->fd, AW_WRITE)) < 0)
-            break; /* out of grace / cancelled */
+        if ((ret = aw__tls_wait_fd(s, t, AW_WRITE)) < 0)
+            return ret; /* out of grace / cancelled / closed by another task */
     }
     ERR_clear_error();
     return ret;
@@ -207,18 +228,33 @@ static int aw__tls_notify(aw__tls_t *t, bool wait) {
  * record already queued is lost. */
 static int aw__tls_shutdown(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
-    int rc = aw__tls_notify(t, true);
+    int rc = aw__tls_notify(s, t, true);
+    if (rc == -EBADF && aw__tls_gone(s, t))
+        return aw_raise(rc, "shutdown %s: the stream was closed meanwhile", s->peer);
     if (rc < 0)
         return rc;
     shutdown(s->fd, SHUT_WR);
     return 0;
 }
 
+/* Close may wait for room for close_notify; another task may close the
+ * stream meanwhile ("closing is always allowed"). That second close must
+ * not wait in the same direction (-EBUSY) nor free t under the first:
+ * it releases at once, and the first, finding t gone, returns without
+ * touching it, the -EBADF of its wait dropped (a close returns 0). */
 static void aw__tls_close(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
     if (!t)
         return;
-    (void)aw__tls_notify(t, !s->broken); /* close releases anyway */
+    if (!t->closing) {
+        t->closing = true;
+        uint64_t mark = aw_err_mark();
+        (void)aw__tls_notify(s, t, !s->broken); /* close releases anyway */
+        if (aw__tls_gone(s, t)) {
+            aw_err_restore(mark);
+            return;
+        }
+    }
     /* Discard what the peer sent and nobody read (TLS 1.3 session tickets
      * at least): close(2) with unread bytes resets the connection, and the
      * reset throws away what is still queued, close_notify included. */
@@ -227,6 +263,7 @@ static void aw__tls_close(aw_stream_t *s) {
         ;
     SSL_free(t->ssl);
     aw__free(t);
+    s->io_ctx = NULL; /* gone, for the tasks still holding t (aw__tls_gone) */
 }
 
 static const aw_stream_io_t aw__tls_io = {aw__tls_recv, aw__tls_send, aw__tls_shutdown, aw__tls_close};

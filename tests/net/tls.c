@@ -694,3 +694,104 @@ Test(tls, G1_a_mute_and_a_garbage_client_fail_only_their_handshakes) {
     aw_test_run(t_tls_slow, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* stream.h: "Closing is always allowed: the suspended operations then
+ * fail with -EBADF", also for the TLS layer, whose state the close frees.
+ * A reader woken by its data but not run yet when another task closes
+ * the stream resumes after the close: it must fail with -EBADF, not go
+ * on into the freed SSL state. The closer waits on a pipe written just
+ * before the data, so that one poll wakes it first and the reader
+ * second: the close runs between the reader's wake and its run. */
+static aw_stream_t race_s, race_peer;
+static int race_pipe[2];
+static ssize_t race_read;
+static int race_closer(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_fd_wait(race_pipe[0], AW_READ), 0);
+    cr_assert_eq(aw_stream_close(&race_s), 0);
+    return aw_status();
+}
+static int race_reader(void *arg) {
+    (void)arg;
+    char buf[16];
+    race_read = aw_stream_read(&race_s, buf, sizeof buf);
+    if (race_read == -EBADF)
+        aw_err_clear();
+    return 0;
+}
+static int race_accept(void *arg) {
+    aw_listener_t *l = arg;
+    if (aw_listener_accept(l, &race_peer) < 0)
+        return aw_status();
+    return aw_tls_accept(&race_peer, &sctx);
+}
+static int t_close_woken_reader(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    aw_tls_ctx_t cctx;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, race_accept, l, NULL);
+        cr_assert_eq(aw_tls_connect(&race_s, client_ctx(&cctx), "localhost", aw_listener_port(l)), 0,
+                     "%s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(pipe2(race_pipe, O_NONBLOCK | O_CLOEXEC), 0);
+    race_read = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, race_closer, NULL, NULL);
+        aw_spawn(g, race_reader, NULL, NULL);
+        aw_sleep(AW_MS(10)); /* both wait: the closer on the pipe, the reader on the socket */
+        cr_assert_eq(write(race_pipe[1], "c", 1), 1);
+        cr_assert_eq(aw_stream_write(&race_peer, "data", 4), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(race_read, -EBADF, "the reader fails as the stream was closed (%zd)", race_read);
+    cr_assert_eq(race_s.fd, -1);
+    aw_stream_close(&race_peer);
+    close(race_pipe[0]);
+    close(race_pipe[1]);
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, stream_h_a_close_between_a_readers_wake_and_its_run_fails_the_read) {
+    aw_test_run(t_close_woken_reader, NULL, 0);
+}
+
+/* stream.h: close is "always allowed", "idempotent" and "always
+ * releases", so a second close while the first waits for room for
+ * close_notify releases the stream at once and returns 0 with nothing
+ * pending; the first then returns 0 too, touching nothing freed. */
+static pair_t twice;
+static int twice_rc = 1, twice_status = 1;
+static int twice_first_close(void *arg) {
+    (void)arg;
+    twice_rc = aw_stream_close(&twice.s);
+    twice_status = aw_status();
+    aw_err_clear();
+    return 0;
+}
+static int t_close_twice(void *arg) {
+    (void)arg;
+    pair_start(&twice);
+    pair_fill(&twice.s);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, twice_first_close, NULL, NULL);
+        aw_sleep(AW_MS(20));
+        cr_assert_geq(twice.s.fd, 0, "the first close waits for room for close_notify");
+        cr_assert_eq(aw_stream_close(&twice.s), 0);
+        cr_assert_eq(twice.s.fd, -1, "the second close released the stream");
+        cr_assert_eq(aw_status(), 0, "nothing pending after a close: %s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(twice_rc, 0);
+    cr_assert_eq(twice_status, 0, "the first close returns with nothing pending");
+    cr_assert_eq(pair_end(&twice, true), -1);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, stream_h_a_second_close_while_the_first_waits_releases_at_once) {
+    aw_test_run(t_close_twice, NULL, 0);
+}
