@@ -9,7 +9,10 @@
  *   }   // stopped accepting, handlers cancelled and awaited
  *
  * Each handler runs in its own task with the connection's stream, which
- * is closed when the handler returns (whatever it returns). A handler's
+ * is closed when the handler returns (whatever it returns), as a with
+ * block's exit: shielded, within the exit grace (a TLS close_notify to a
+ * client that stopped reading waits no longer; the overrun is then the
+ * handler's failure). A handler's
  * failure does not stop the server: it is counted in `failed` and its
  * message kept in `last_error` (asyncio logs it). Accept running out of
  * fds (-EMFILE) pauses accepting for 10 ms and retries; any other accept

@@ -21,21 +21,40 @@ typedef struct aw__conn {
     aw_server_t *srv;
 } aw__conn_t;
 
+/* The first record of e's chain that is neither a cancel nor a timeout
+ * a cancel outranked (decision 6): what a cancelled handler met besides
+ * its cancel. NULL if nothing. */
+static const aw_err_t *aw__server_beyond_cancel(const aw_err_t *e) {
+    for (; e; e = e->context)
+        if (e->code != -ECANCELED && !aw__err_outranked(e))
+            return e;
+    return NULL;
+}
+
 static int aw__server_conn(void *arg) {
     aw__conn_t *c = arg;
     aw_server_t *srv = c->srv;
-    int rc = srv->fn(&c->stream, srv->arg);
+    int rc = 0;
+    /* The stream is closed as a with-exit (decision 2): shielded and
+     * bounded by the exit grace, as the client managers' are. A bare
+     * close would wait for room for a TLS close_notify for as long as
+     * the client stalls (no deadline of the caller's applies here), or
+     * give up at once in a handler the server cancelled. */
+    aw_with (aw_stream_t *s, aw_stream_closing(&c->stream))
+        rc = srv->fn(s, srv->arg);
     if (rc >= 0 && aw_status() < 0)
         rc = aw_status(); /* a return 0 whose with block's exit then failed (SEMANTICS K5) */
-    aw_stream_close(&c->stream);
     aw__free(c);
     srv->active--;
     /* -ECANCELED is the server's own cancel only when one is marked on
      * this task: a handler that returns the -ECANCELED a read gave it in
      * a scope of its own that moved on was not cancelled by anyone, and
-     * passing it up would fail the group and stop the server. */
-    if (rc < 0 && (rc != -ECANCELED || !aw_cancel_pending())) {
-        const aw_err_t *e = aw_err_current();
+     * passing it up would fail the group and stop the server. Under the
+     * server's cancel the handler may still have failed (its close over
+     * the grace: that error leaves, the cancel in its context, M4). */
+    bool own_cancel = rc == -ECANCELED && aw_cancel_pending();
+    const aw_err_t *e = own_cancel ? aw__server_beyond_cancel(aw_err_current()) : aw_err_current();
+    if (rc < 0 && (!own_cancel || e)) {
         srv->failed++;
         snprintf(srv->last_error, sizeof srv->last_error, "%s",
                  e ? e->msg : aw_strerror(rc));

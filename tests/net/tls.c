@@ -234,6 +234,7 @@ Test(tls, bad_certificate_files) { aw_test_run(t_bad_files, NULL, 0); }
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
 typedef struct {
     int lfd, port;     /* the peer's listening socket */
@@ -794,4 +795,104 @@ static int t_close_twice(void *arg) {
 }
 Test(tls, stream_h_a_second_close_while_the_first_waits_releases_at_once) {
     aw_test_run(t_close_twice, NULL, 0);
+}
+
+/* Decision 2 (and server.h: the handler's stream "is closed when the
+ * handler returns"): that close is the connection's exit, bounded by the
+ * exit grace as a with-exit's is. A TLS handler that answers and returns
+ * while its client reads nothing leaves close_notify no room: the close
+ * must release the connection when the grace runs out, not hold the
+ * handler (and its fd) for as long as the client stalls. Over a Unix
+ * socket, where a full socket refuses close_notify (see pair_fill). */
+static int answer_and_return(aw_stream_t *s, void *arg) {
+    (void)arg;
+    if (aw_tls_accept(s, &sctx) < 0)
+        return aw_status();
+    pair_fill(s); /* the client does not read: no room left for close_notify */
+    return 0;
+}
+static int t_server_close_bounded(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    int cmd[2];
+    cr_assert_eq(pipe2(cmd, O_CLOEXEC), 0);
+    pid_t pid = -1;
+    aw_with (aw_listener_t *l, aw_unix_listener(p("srv.sock"), NULL))
+    aw_with (aw_server_t *srv, aw_server(l, answer_and_return, NULL)) {
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) { /* the client: connects, handshakes, never reads */
+            close(cmd[1]);
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un a = {.sun_family = AF_UNIX};
+            snprintf(a.sun_path, sizeof a.sun_path, "%s", p("srv.sock"));
+            if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+                _exit(3);
+            pair_peer_main(fd, cmd[0]);
+        }
+        wait_until(srv->accepted == 1 && srv->active == 0);
+        cr_assert_eq(srv->failed, 1, "the close that overran its grace is reported");
+        cr_assert(strstr(srv->last_error, "grace"), "%s", srv->last_error);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    close(cmd[0]);
+    peer_t pe = {.cmd = {-1, cmd[1]}, .pid = pid};
+    cr_assert_eq(peer_end(&pe, true), -1);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, decision2_a_handlers_close_is_bounded_by_the_exit_grace) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
+    cr_assert_eq(aw_main_opts(&o, t_server_close_bounded, NULL), 0);
+}
+
+/* The same close when the server is left (its handlers cancelled): it
+ * still gets the grace, and its overrun is the handler's failure,
+ * counted as such (server.h), not a failure of the server's block. */
+static int answer_and_wait(aw_stream_t *s, void *arg) {
+    if (aw_tls_accept(s, &sctx) < 0)
+        return aw_status();
+    pair_fill(s);
+    *(int *)arg = 1;
+    return aw_sleep(AW_SEC(100));
+}
+static int t_server_left_stalled(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    int cmd[2];
+    cr_assert_eq(pipe2(cmd, O_CLOEXEC), 0);
+    pid_t pid = -1;
+    int filled = 0;
+    aw_with (aw_listener_t *l, aw_unix_listener(p("srv.sock"), NULL)) {
+        aw_server_t st = {.listener = l, .fn = answer_and_wait, .arg = &filled}, *sv = &st;
+        aw_with (aw_cm(&aw_server_type, &st)) { /* its counters are read after the block */
+            pid = fork();
+            cr_assert(pid >= 0);
+            if (pid == 0) { /* the client: connects, handshakes, never reads */
+                close(cmd[1]);
+                int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                struct sockaddr_un a = {.sun_family = AF_UNIX};
+                snprintf(a.sun_path, sizeof a.sun_path, "%s", p("srv.sock"));
+                if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+                    _exit(3);
+                pair_peer_main(fd, cmd[0]);
+            }
+            wait_until(filled);
+        }
+        cr_assert_eq(aw_status(), 0, "the server's block ends clean: %s", msg_now());
+        cr_assert_eq(sv->active, 0);
+        cr_assert_eq(sv->failed, 1, "the close over its grace is the handler's failure");
+        cr_assert(strstr(sv->last_error, "grace"), "%s", sv->last_error);
+    }
+    close(cmd[0]);
+    peer_t pe = {.cmd = {-1, cmd[1]}, .pid = pid};
+    cr_assert_eq(peer_end(&pe, true), -1);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, server_h_leaving_the_server_counts_a_handlers_close_over_its_grace) {
+    aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
+    cr_assert_eq(aw_main_opts(&o, t_server_left_stalled, NULL), 0);
 }
