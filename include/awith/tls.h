@@ -57,7 +57,10 @@ AW_API void aw_tls_ctx_free(aw_tls_ctx_t *ctx);
 AW_API int aw_tls_connect(aw_stream_t *s, aw_tls_ctx_t *ctx, const char *host, int port);
 
 /* Run the server handshake on an accepted stream (e.g. in a server
- * handler). On failure the stream is closed. */
+ * handler, or after a STARTTLS line). Bytes the stream had read ahead
+ * (aw_stream_buffered) are taken as the peer's first TLS bytes: the
+ * handshake reads them first, and nothing received in the clear is ever
+ * returned as data. On failure the stream is closed. */
 AW_API int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *ctx);
 
 /* The SNI host name: on a server stream, the one the client asked for;

@@ -26,6 +26,8 @@ typedef struct aw__tls {
     int err;          /* errno of the last failed socket call */
     bool sent_notify;
     bool closing;     /* a close is under way (it may be waiting) */
+    size_t npre, ppre; /* pre[ppre, npre): read ahead before TLS started */
+    char pre[];       /* the peer's first TLS bytes, read before the socket */
 } aw__tls_t;
 
 /* Has s been closed since t was read from it? Another task may close the
@@ -54,6 +56,12 @@ static int aw__bio_write(BIO *b, const char *buf, int n) {
 static int aw__bio_read(BIO *b, char *buf, int n) {
     aw__tls_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (t->ppre < t->npre) {
+        size_t k = t->npre - t->ppre < (size_t)n ? t->npre - t->ppre : (size_t)n;
+        memcpy(buf, t->pre + t->ppre, k);
+        t->ppre += k;
+        return (int)k;
+    }
     ssize_t r = recv(t->fd, buf, (size_t)n, 0);
     if (r < 0) {
         t->err = errno;
@@ -344,9 +352,21 @@ void aw_tls_ctx_free(aw_tls_ctx_t *c) {
     c->ssl_ctx = NULL;
 }
 
-/* Put TLS on an open stream and run the handshake. Closes s on failure. */
+/* Put TLS on an open stream and run the handshake. Closes s on failure.
+ * What the stream's buffer holds was read ahead from the socket before
+ * TLS started (a STARTTLS line read with read_line takes what followed
+ * it): the peer's first TLS bytes. They move into t, where the BIO reads
+ * them before the socket; left in the buffer, the handshake would wait
+ * for bytes already read, and reads would return them as decrypted data
+ * (plaintext a man in the middle appended to STARTTLS, CVE-2011-0411). */
 static int aw__tls_start(aw_stream_t *s, aw_tls_ctx_t *c, const char *name) {
-    aw__tls_t *t = aw__calloc(1, sizeof *t);
+    size_t ahead = s->wpos - s->rpos;
+    aw__tls_t *t = aw__calloc(1, sizeof *t + ahead);
+    if (t && ahead) {
+        memcpy(t->pre, s->buf + s->rpos, ahead);
+        t->npre = ahead;
+        s->rpos = s->wpos = 0;
+    }
     SSL *ssl = t && c->ssl_ctx ? SSL_new(c->ssl_ctx) : NULL;
     BIO *b = ssl ? BIO_new(aw__bio_method()) : NULL;
     if (!b) {

@@ -896,3 +896,85 @@ Test(tls, server_h_leaving_the_server_counts_a_handlers_close_over_its_grace) {
     aw_loop_opts_t o = {.exit_grace = AW_MS(200)};
     cr_assert_eq(aw_main_opts(&o, t_server_left_stalled, NULL), 0);
 }
+
+/* STARTTLS (RFC 3207): a server reads the "STARTTLS" line, then runs the
+ * handshake on the same stream. The read may take more than the line
+ * into the stream's buffer: here the client sends its ClientHello right
+ * behind the line. Those bytes are the handshake's first: aw_tls_accept
+ * must read them (before, it waited for a ClientHello already read). And
+ * what arrived in the clear must never read back as if it came through
+ * TLS (CVE-2011-0411): a man in the middle that appends a command to the
+ * client's STARTTLS makes the handshake fail, it never returns the
+ * command as data. */
+static char starttls_got[64];
+static int starttls_handler(aw_stream_t *s, void *arg) {
+    (void)arg;
+    char line[64];
+    ssize_t n = aw_stream_read_line(s, line, sizeof line);
+    if (n != 9 || memcmp(line, "STARTTLS\n", 9) != 0)
+        return aw_raise(-EPROTO, "expected STARTTLS");
+    if (aw_tls_accept(s, &sctx) < 0)
+        return aw_status();
+    n = aw_stream_read_line(s, line, sizeof line);
+    if (n > 0)
+        snprintf(starttls_got, sizeof starttls_got, "%.*s", (int)n, line);
+    return n < 0 ? (int)n : 0;
+}
+/* The forked client: the STARTTLS line (and what `extra` adds to it in
+ * the same segment), at once its handshake, then "hello\n". Exits 0
+ * once the server closed the TLS session, 5 if the handshake failed. */
+static void starttls_client(int port, const char *extra) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+        _exit(3);
+    char cmd[64];
+    int len = snprintf(cmd, sizeof cmd, "STARTTLS\n%s", extra);
+    if (write(fd, cmd, (size_t)len) != len)
+        _exit(4);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)
+        _exit(5);
+    SSL_write(ssl, "hello\n", 6);
+    char c;
+    _exit(SSL_read(ssl, &c, 1) == 0 ? 0 : 6);
+}
+static int t_starttls(void *arg) {
+    const char *extra = arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    pid_t pid = -1;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL)) {
+        aw_server_t st = {.listener = l, .fn = starttls_handler}, *srv = &st;
+        aw_with (aw_cm(&aw_server_type, &st)) { /* its counters are read after the block */
+            pid = fork();
+            cr_assert(pid >= 0);
+            if (pid == 0)
+                starttls_client(aw_listener_port(l), extra);
+            wait_until(srv->accepted == 1 && srv->active == 0);
+        }
+        if (!extra[0]) {
+            cr_assert_eq(st.failed, 0, "%s", st.last_error);
+            cr_assert_str_eq(starttls_got, "hello\n");
+        } else {
+            cr_assert_neq(strcmp(starttls_got, "INJECTED\n"), 0,
+                          "bytes sent in the clear were read as if they came through TLS");
+            cr_assert_eq(st.failed, 1, "the handshake fails on them");
+            cr_assert(strstr(st.last_error, "TLS handshake with 127.0.0.1:"), "%s", st.last_error);
+        }
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == (extra[0] ? 5 : 0), "client status %d", status);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, tls_h_a_handshake_reads_first_the_bytes_the_stream_read_ahead) {
+    aw_test_run(t_starttls, "", 0);
+}
+Test(tls, tls_h_bytes_sent_in_the_clear_never_read_as_tls_data) {
+    aw_test_run(t_starttls, "INJECTED\n", 0);
+}
