@@ -22,9 +22,9 @@
  * One reader and one writer at a time: a task may read while another
  * writes, but a read (read, read_exactly, read_until, read_line) started
  * while another task is suspended in one is refused with -EBUSY ("another
- * task is reading this stream"), and so is a second write: it would take
- * the first one's bytes or put its own among them (Trio's
- * BusyResourceError). The refused call does nothing; the stream and the
+ * task is reading this stream"), and so is a second write or a shutdown:
+ * it would take the first one's bytes, put its own among them, or cut
+ * them short (Trio's BusyResourceError). The refused call does nothing; the stream and the
  * first operation go on intact. Closing is always allowed: the suspended
  * operations then fail with -EBADF.
  *
@@ -123,7 +123,7 @@ AW_API int aw_stream_write(aw_stream_t *s, const void *buf, size_t n);
 AW_API int aw_stream_flush(aw_stream_t *s);
 
 /* Half-close: shut our write side (the peer reads end of stream); reads
- * go on. Never suspends. */
+ * go on. Never suspends. -EBUSY while another task is writing; -EBADF. */
 AW_API int aw_stream_shutdown(aw_stream_t *s);
 
 /* Close: release the socket and the buffer. Always releases; idempotent;

@@ -342,6 +342,11 @@ int aw_stream_shutdown(aw_stream_t *s) {
         return aw_raise(-EBADF, "shutdown of a closed stream (%s)", s->peer);
     if (s->wshut)
         return 0;
+    /* The half-close is a write: under a writer suspended halfway it would
+     * cut its bytes short, the peer reading the cut as a clean end. */
+    if (s->busy & AW__STREAM_WRITING)
+        return aw_raise(-EBUSY, "shutdown %s: another task is writing this stream (one reader "
+                        "and one writer at a time)", s->peer);
     s->wshut = 1;
     if (s->io)
         return s->io->shutdown(s);

@@ -585,3 +585,42 @@ Test(stream, a_reader_cut_by_its_move_on_frees_the_direction_for_the_next) {
     aw_test_run(t_busy_then_moved_on, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* stream.h's one-writer rule covers the half-close too (Trio's send_eof
+ * raises BusyResourceError while a send_all runs): shutting the write
+ * side under a writer suspended halfway through its bytes would cut them
+ * short and let the peer read the cut as a clean end of stream. The
+ * shutdown is refused with -EBUSY and the writer finishes intact. */
+static int t_shutdown_under_writer(void *arg) {
+    (void)arg;
+    cr_assert_eq(net_pair(&busy_a, &busy_b), 0);
+    busy_big = malloc(BUSY_BIG);
+    memset(busy_big, 'A', BUSY_BIG);
+    size_t got = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, big_writer, NULL, NULL);
+        wait_until(net_outq(busy_a.fd) > 0); /* the writer is suspended, buffer full */
+        cr_assert_eq(aw_stream_shutdown(&busy_a), -EBUSY, "a half-close under a writer is refused");
+        cr_assert(msg_has("another task is writing"), "%s", msg_now());
+        aw_err_clear();
+        char *buf = malloc(1 << 20);
+        ssize_t r;
+        while (got < BUSY_BIG && (r = aw_stream_read(&busy_b, buf, 1 << 20)) > 0)
+            got += (size_t)r;
+        free(buf);
+    }
+    cr_assert_eq(aw_status(), 0, "the writer finished: %s", msg_now());
+    cr_assert_eq(got, (size_t)BUSY_BIG, "every byte arrived");
+    cr_assert_eq(aw_stream_shutdown(&busy_a), 0, "once the writer is done, the half-close works");
+    char c;
+    cr_assert_eq(aw_stream_read(&busy_b, &c, 1), 0);
+    free(busy_big);
+    aw_stream_close(&busy_a);
+    aw_stream_close(&busy_b);
+    return 0;
+}
+Test(stream, stream_h_a_shutdown_while_another_task_writes_is_refused) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_shutdown_under_writer, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
