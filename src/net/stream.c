@@ -342,6 +342,9 @@ int aw_stream_shutdown(aw_stream_t *s) {
         return aw_raise(-EBADF, "shutdown of a closed stream (%s)", s->peer);
     if (s->wshut)
         return 0;
+    if (s->broken) /* K2: only close is left; a FIN would end the cut bytes cleanly */
+        return aw_raise(-ENOTRECOVERABLE, "shutdown on a broken stream to %s (%s): close it",
+                        s->peer, s->why);
     /* The half-close is a write: under a writer suspended halfway it would
      * cut its bytes short, the peer reading the cut as a clean end. */
     if (s->busy & AW__STREAM_WRITING)

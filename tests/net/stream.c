@@ -351,6 +351,37 @@ static int t_cancel_mid_write(void *arg) {
 }
 Test(stream, K2_cancel_mid_write_breaks_stream) { aw_test_run(t_cancel_mid_write, NULL, 0); }
 
+/* K2: "only close is left" on a broken stream, so no half-close either:
+ * its FIN would tell the peer that the cut write's bytes were a complete
+ * message, ended cleanly. */
+static int t_broken_shutdown(void *arg) {
+    (void)arg;
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    size_t n = 64u << 20;
+    char *buf = calloc(1, n);
+    op_t o = {.s = &a, .buf = buf, .n = n, .kind = 2};
+    run_and_cancel(&o, &b, some_sent);
+    cr_assert(aw_stream_broken(&a));
+    cr_assert_eq(aw_stream_shutdown(&a), -ENOTRECOVERABLE, "a broken stream refuses the half-close");
+    cr_assert(msg_has("broken stream") && msg_has("write to interrupted after"), "%s", msg_now());
+    aw_err_clear();
+    /* the peer reads the cut bytes, then nothing: no end of stream */
+    size_t got = 0;
+    ssize_t r = 1;
+    aw_with (aw_move_on_after(AW_MS(50)))
+        while ((r = aw_stream_read(&b, buf, n)) > 0)
+            got += (size_t)r;
+    cr_assert_gt(got, 0);
+    cr_assert_neq(r, 0, "the peer saw no clean end of stream after the cut");
+    aw_err_clear();
+    free(buf);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, K2_a_broken_stream_refuses_shutdown) { aw_test_run(t_broken_shutdown, NULL, 0); }
+
 /* A deadline is an interruption like a cancel: the block fails with
  * -ETIMEDOUT and a stream that had progress is broken. */
 static int t_deadline_mid_read(void *arg) {
