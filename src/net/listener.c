@@ -32,6 +32,22 @@ int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o) {
     return 0;
 }
 
+/* Errors accept(2) reports for the one pending connection it was about
+ * to return, already gone: its man page says to treat them like EAGAIN
+ * and retry, as Trio's SocketListener does (EPERM: a firewall rule on
+ * Linux). Raised, one client's network trouble would stop a server. The
+ * retry yields first: an error that does not go away (a seccomp rule)
+ * must not keep the loop's other tasks, or a cancel, from running. */
+static bool aw__accept_transient(int e) {
+    switch (e) {
+    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case EPERM:
+        return true;
+    default:
+        return false;
+    }
+}
+
 int aw_listener_accept(aw_listener_t *l, aw_stream_t *out) {
     aw__stream_clear(out);
     if (l->fd < 0)
@@ -56,8 +72,13 @@ int aw_listener_accept(aw_listener_t *l, aw_stream_t *out) {
             return 0;
         }
         int e = errno;
-        if (e == EINTR || e == ECONNABORTED)
+        if (e == EINTR)
             continue;
+        if (aw__accept_transient(e)) {
+            if ((rc = aw_yield()) < 0)
+                return rc;
+            continue;
+        }
         if (e == EAGAIN || e == EWOULDBLOCK) {
             rc = aw_fd_wait(l->fd, AW_READ);
             if (rc < 0)
