@@ -74,11 +74,14 @@ static int cb_pool_gen(aw_gencm_t *g, void *arg) {
     cb_pool *p = arg;
     int rc = 0;
     aw_with (aw_exitstack_t *stack, aw_exitstack()) {
-        for (int i = 0; i < p->n; i++) {
+        int i = 0;
+        for (; i < p->n; i++) {
             p->conns[i].name = cb_conn_names[i];
             if (aw_exitstack_enter(stack, aw_cm(&cb_type, &p->conns[i]), (void **)&p->names[i]) < 0)
-                aw_leave();
+                break; /* leaves the for only */
         }
+        if (i < p->n)
+            aw_leave(); /* the ones entered so far exit, with the error */
         rc = aw_gencm_yield(g, p->names);
     }
     return rc < 0 ? rc : aw_status();

@@ -1,9 +1,12 @@
 /* awith/exitstack.h: a dynamic stack of exits (Python's AsyncExitStack).
  *
  *   aw_with (aw_exitstack_t *st, aw_exitstack()) {
- *       for (int i = 0; i < n; i++)
- *           if (aw_exitstack_enter(st, aw_cm(&conn_type, &conns[i]), NULL) < 0)
- *               aw_leave();          // the ones entered so far exit
+ *       int i = 0;
+ *       while (i < n && aw_exitstack_enter(st, aw_cm(&conn_type, &conns[i]), NULL) == 0)
+ *           i++;
+ *       if (i < n)
+ *           aw_leave();          // the ones entered so far exit (aw_leave is
+ *                                // `break`: inside the loop, it would leave the loop only)
  *       aw_exitstack_callback(st, log_done, "done");
  *       ...
  *   }   // exits run LIFO, like nested aw_with blocks
