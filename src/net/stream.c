@@ -82,6 +82,10 @@ static inline void aw__stream_end(aw_stream_t *s, int dir) { s->busy &= (uint8_t
  * the stream if it made progress or the connection itself failed. */
 static int aw__stream_fail(aw_stream_t *s, int rc, const char *op, size_t done, size_t want) {
     bool interrupted = rc == -ECANCELED || rc == -ETIMEDOUT;
+    /* An operation starts only on an intact stream: broken now with this
+     * code, the transport broke it (TLS), and its reason says more. */
+    if (s->broken == rc && !interrupted)
+        return aw_raise(rc, "%s %s: %s (%s)", op, s->peer, aw_strerror(rc), s->why);
     if (done > 0 || !interrupted)
         aw__stream_break(s, rc, "%s %s after %zu of %zu bytes", op,
                          interrupted ? "interrupted" : aw_strerror(rc), done, want);

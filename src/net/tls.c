@@ -153,6 +153,9 @@ static int aw__tls_wait(aw_stream_t *s, aw__tls_t *t, int rc, const char *what) 
             return aw_raise(-EPROTO, "%s %s: %s", what, s->peer, why);
         if (strstr(why, "unexpected eof"))
             return 1; /* OpenSSL 3 reports a ragged EOF this way */
+        /* the session is unusable now: break the stream with the reason,
+         * which the failing read or write then reports (tls.h) */
+        aw__stream_break(s, -EPROTO, "TLS: %s", why);
         return -EPROTO;
     }
     }

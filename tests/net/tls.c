@@ -978,3 +978,48 @@ Test(tls, tls_h_a_handshake_reads_first_the_bytes_the_stream_read_ahead) {
 Test(tls, tls_h_bytes_sent_in_the_clear_never_read_as_tls_data) {
     aw_test_run(t_starttls, "INJECTED\n", 0);
 }
+
+/* tls.h: "-EPROTO (other TLS failures, with OpenSSL's reason)", after the
+ * handshake too: a record that fails its integrity check (here one
+ * forged on the raw socket, as a middlebox that rewrites bytes would)
+ * fails the read with OpenSSL's reason in the message, not a bare
+ * "Protocol error"; the stream is broken, and says why. */
+static aw_stream_t forge_c, forge_s;
+static int forge_accept(void *arg) {
+    aw_listener_t *l = arg;
+    if (aw_listener_accept(l, &forge_s) < 0)
+        return aw_status();
+    return aw_tls_accept(&forge_s, &sctx);
+}
+static int t_forged_record(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    aw_tls_ctx_t cctx;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, forge_accept, l, NULL);
+        cr_assert_eq(aw_tls_connect(&forge_c, client_ctx(&cctx), "localhost", aw_listener_port(l)), 0,
+                     "%s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    /* an application-data record header and 32 bytes no key produced */
+    static const char forged[] = "\x17\x03\x03\x00\x20" "0123456789abcdef0123456789abcdef";
+    cr_assert_eq(send(forge_s.fd, forged, sizeof forged - 1, 0), (ssize_t)sizeof forged - 1);
+    char buf[64];
+    cr_assert_eq(aw_stream_read(&forge_c, buf, sizeof buf), -EPROTO);
+    cr_assert(msg_has("read from 127.0.0.1:") && msg_has("bad record mac"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert(aw_stream_broken(&forge_c));
+    cr_assert_eq(aw_stream_read(&forge_c, buf, sizeof buf), -ENOTRECOVERABLE);
+    cr_assert(msg_has("bad record mac"), "the broken stream says why: %s", msg_now());
+    aw_err_clear();
+    aw_stream_close(&forge_c);
+    aw_stream_close(&forge_s);
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, tls_h_a_tls_error_after_the_handshake_gives_openssls_reason) {
+    aw_test_run(t_forged_record, NULL, 0);
+}
