@@ -6,6 +6,7 @@
 #include "netutil.h"
 
 #include <awith/tls.h>
+#include <awith/trace.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -1022,4 +1023,76 @@ static int t_forged_record(void *arg) {
 }
 Test(tls, tls_h_a_tls_error_after_the_handshake_gives_openssls_reason) {
     aw_test_run(t_forged_record, NULL, 0);
+}
+
+/* A cancel at each cancellation point of a TLS client's connect,
+ * handshake, exchange and close, in turn (testutil.h's hook): every run
+ * ends in success or -ECANCELED, and no fd is left, on either side. */
+static aw_tls_ctx_t sweep_cctx;
+typedef struct {
+    int port, rc;
+    bool done;
+} sweep_t;
+static int sweep_echo(aw_stream_t *s, void *arg) {
+    (void)arg;
+    if (aw_tls_accept(s, &sctx) < 0)
+        return aw_status();
+    char line[64];
+    ssize_t n;
+    while ((n = aw_stream_read_line(s, line, sizeof line)) > 0)
+        if (aw_stream_write(s, line, (size_t)n) < 0)
+            return aw_status();
+    return (int)n;
+}
+static int sweep_client(void *arg) {
+    sweep_t *x = arg;
+    aw_with (aw_stream_t *s, aw_tls_client(&sweep_cctx, "localhost", x->port)) {
+        char buf[16];
+        if (aw_stream_write(s, "hello\n", 6) < 0 || aw_stream_read_line(s, buf, sizeof buf) != 6)
+            aw_leave();
+        cr_assert_eq(memcmp(buf, "hello\n", 6), 0);
+    }
+    x->rc = aw_status();
+    x->done = x->rc == 0;
+    return 0;
+}
+static int t_tls_cancel_points(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    client_ctx(&sweep_cctx);
+    int completed_at = -1;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_server_t *srv, aw_server(l, sweep_echo, NULL)) {
+        cr_assert_eq(aw_trace_set(aw_test_cancel_hook, NULL), 0);
+        for (int k = 0; k < 1000 && completed_at < 0; k++) {
+            int before = aw_test_fds();
+            sweep_t x = {.port = aw_listener_port(l)};
+            aw_test_cancel_at.points = 0;
+            aw_test_cancel_at.k = k;
+            cr_assert_eq(aw_spawn(NULL, sweep_client, &x, &aw_test_cancel_at.target), 0);
+            if (k == 0)
+                aw_task_cancel(aw_test_cancel_at.target); /* before it first runs */
+            cr_assert_eq(aw_task_join(aw_test_cancel_at.target), 0);
+            aw_test_cancel_at.target = NULL;
+            cr_assert(x.rc == 0 || x.rc == -ECANCELED, "k=%d: rc %d", k, x.rc);
+            /* the server accepts in order: once a whole exchange is through,
+             * every earlier connection was accepted; then their handlers end */
+            sweep_t probe = {.port = x.port};
+            sweep_client(&probe);
+            cr_assert_eq(probe.rc, 0, "k=%d: %s", k, msg_now());
+            wait_until(srv->active == 0);
+            cr_assert_eq(aw_test_fds(), before, "k=%d: fd leaked", k);
+            if (x.done)
+                completed_at = k;
+        }
+        aw_trace_set(NULL, NULL);
+        cr_assert_geq(completed_at, 4, "the exchange completed only after the handshake's points");
+    }
+    aw_tls_ctx_free(&sweep_cctx);
+    aw_tls_ctx_free(&sctx);
+    return aw_status();
+}
+Test(tls, M1_a_cancel_at_each_point_of_a_tls_exchange_leaves_no_fd) {
+    aw_test_run(t_tls_cancel_points, NULL, 0);
 }
