@@ -252,7 +252,11 @@ static int aw__tls_shutdown(aw_stream_t *s) {
  * stream meanwhile ("closing is always allowed"). That second close must
  * not wait in the same direction (-EBUSY) nor free t under the first:
  * it releases at once, and the first, finding t gone, returns without
- * touching it, the -EBADF of its wait dropped (a close returns 0). */
+ * touching it, the -EBADF of its wait dropped (a close returns 0). So
+ * does a close while another task waits to write (a writer with its
+ * record half sent, a shutdown): close_notify could only follow that
+ * record, which only that task may finish; the close releases at once,
+ * the -EBUSY of its wait dropped too. */
 static void aw__tls_close(aw_stream_t *s) {
     aw__tls_t *t = s->io_ctx;
     if (!t)
@@ -260,11 +264,12 @@ static void aw__tls_close(aw_stream_t *s) {
     if (!t->closing) {
         t->closing = true;
         uint64_t mark = aw_err_mark();
-        (void)aw__tls_notify(s, t, !s->broken); /* close releases anyway */
-        if (aw__tls_gone(s, t)) {
+        int rc = aw__tls_notify(s, t, !s->broken); /* close releases anyway */
+        bool gone = aw__tls_gone(s, t);
+        if (gone || rc == -EBUSY)
             aw_err_restore(mark);
+        if (gone)
             return;
-        }
     }
     /* Discard what the peer sent and nobody read (TLS 1.3 session tickets
      * at least): close(2) with unread bytes resets the connection, and the

@@ -1097,3 +1097,58 @@ static int t_tls_cancel_points(void *arg) {
 Test(tls, M1_a_cancel_at_each_point_of_a_tls_exchange_leaves_no_fd) {
     aw_test_run(t_tls_cancel_points, NULL, 0);
 }
+
+/* stream.h: closing is always allowed and returns 0, and the operations
+ * suspended on the stream fail with -EBADF. A close while another task
+ * is suspended in a write (its record half sent, the peer not reading)
+ * cannot send close_notify, which would have to follow that record: it
+ * releases at once, with nothing left pending in the closing task (it
+ * used to try to wait in the writer's direction and leave that -EBUSY). */
+static aw_stream_t cw_c, cw_s;
+static int cw_rc = 1;
+static int cw_accept(void *arg) {
+    aw_listener_t *l = arg;
+    if (aw_listener_accept(l, &cw_s) < 0)
+        return aw_status();
+    return aw_tls_accept(&cw_s, &sctx);
+}
+static int cw_writer(void *arg) {
+    (void)arg;
+    static char chunk[1 << 16];
+    int rc = 0;
+    for (int i = 0; i < 1000 && rc == 0; i++) /* far more than the socket buffers hold */
+        rc = aw_stream_write(&cw_c, chunk, sizeof chunk);
+    cw_rc = rc;
+    aw_err_clear();
+    return 0;
+}
+static int t_close_under_writer(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    aw_tls_ctx_t cctx;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cw_accept, l, NULL);
+        cr_assert_eq(aw_tls_connect(&cw_c, client_ctx(&cctx), "localhost", aw_listener_port(l)), 0,
+                     "%s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cw_writer, NULL, NULL);
+        wait_until(net_outq(cw_c.fd) > 65536); /* the writer waits for room */
+        aw_sleep(AW_MS(10));
+        cr_assert_eq(aw_stream_close(&cw_c), 0);
+        cr_assert_eq(cw_c.fd, -1);
+        cr_assert_eq(aw_status(), 0, "nothing pending after a close: %s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(cw_rc, -EBADF, "the suspended write fails with -EBADF");
+    aw_stream_close(&cw_s);
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, stream_h_a_close_while_another_task_writes_leaves_nothing_pending) {
+    aw_test_run(t_close_under_writer, NULL, 0);
+}
