@@ -60,7 +60,9 @@ AW_API int aw_tls_connect(aw_stream_t *s, aw_tls_ctx_t *ctx, const char *host, i
  * handler, or after a STARTTLS line). Bytes the stream had read ahead
  * (aw_stream_buffered) are taken as the peer's first TLS bytes: the
  * handshake reads them first, and nothing received in the clear is ever
- * returned as data. On failure the stream is closed. */
+ * returned as data. On failure the stream is closed, except for
+ * -EALREADY (s already runs TLS) and -EBADF (s is closed), which change
+ * nothing. */
 AW_API int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *ctx);
 
 /* The SNI host name: on a server stream, the one the client asked for;

@@ -434,7 +434,16 @@ int aw_tls_connect(aw_stream_t *s, aw_tls_ctx_t *c, const char *host, int port) 
     return aw__tls_start(s, c, c->server_name ? c->server_name : host);
 }
 
-int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *c) { return aw__tls_start(s, c, NULL); }
+int aw_tls_accept(aw_stream_t *s, aw_tls_ctx_t *c) {
+    if (s->fd < 0)
+        return aw_raise(-EBADF, "TLS handshake on a closed stream (%s)", s->peer);
+    /* A second handshake would put a second TLS state over the first
+     * (leaking it) and wait for a ClientHello among the session's
+     * records: refused, the stream left as it is. */
+    if (s->io)
+        return aw_raise(-EALREADY, "TLS handshake with %s: the stream already runs TLS", s->peer);
+    return aw__tls_start(s, c, NULL);
+}
 
 const char *aw_tls_server_name(const aw_stream_t *s) {
     if (s->io != &aw__tls_io || !s->io_ctx)

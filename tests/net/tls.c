@@ -1152,3 +1152,36 @@ static int t_close_under_writer(void *arg) {
 Test(tls, stream_h_a_close_while_another_task_writes_leaves_nothing_pending) {
     aw_test_run(t_close_under_writer, NULL, 0);
 }
+
+/* aw_tls_accept on a stream that already runs TLS (a handler that
+ * answers a second STARTTLS with a second handshake) is refused with
+ * -EALREADY before anything changes: it used to put a second TLS state
+ * over the first, leaking it, and run a handshake over the session's
+ * records. The session goes on. */
+static int t_tls_twice(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &(aw_tls_opts_t){.cert_file = p("srv.pem"), .key_file = p("srv.key")}, true),
+                 0, "%s", msg_now());
+    aw_tls_ctx_t cctx;
+    aw_with (aw_listener_t *l, aw_tcp_listener("127.0.0.1", 0, NULL))
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, forge_accept, l, NULL);
+        cr_assert_eq(aw_tls_connect(&forge_c, client_ctx(&cctx), "localhost", aw_listener_port(l)), 0,
+                     "%s", msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(aw_tls_accept(&forge_s, &sctx), -EALREADY);
+    cr_assert(msg_has("already"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_geq(forge_s.fd, 0, "the refusal closed nothing");
+    char buf[8];
+    cr_assert_eq(aw_stream_write(&forge_s, "still\n", 6), 0);
+    cr_assert_eq(aw_stream_read_line(&forge_c, buf, sizeof buf), 6, "%s", msg_now());
+    cr_assert_eq(memcmp(buf, "still\n", 6), 0);
+    aw_stream_close(&forge_c);
+    aw_stream_close(&forge_s);
+    aw_tls_ctx_free(&cctx);
+    aw_tls_ctx_free(&sctx);
+    return 0;
+}
+Test(tls, tls_h_a_second_handshake_on_a_tls_stream_is_refused) { aw_test_run(t_tls_twice, NULL, 0); }
