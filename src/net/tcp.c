@@ -223,7 +223,9 @@ static int aw__tcp_connect_list(aw_stream_t *s, const char *const *hosts, size_t
     if (rc < 0)
         return rc;
     char what[300];
-    snprintf(what, sizeof what, nh == 1 ? "%s:%d" : "%s:%d and %zu more", hosts[0], port, nh - 1);
+    bool v6 = strchr(hosts[0], ':') != NULL; /* an IPv6 literal: "[::1]:80", as peers are named */
+    snprintf(what, sizeof what, nh == 1 ? "%s%s%s:%d" : "%s%s%s:%d and %zu more", v6 ? "[" : "",
+             hosts[0], v6 ? "]" : "", port, nh - 1);
     struct addrinfo **ai = aw__calloc(nh, sizeof *ai);
     if (!ai)
         return aw_raise(-ENOMEM, "connect to %s: out of memory", what);

@@ -120,6 +120,33 @@ static int t_not_found(void *arg) {
 }
 Test(tcp, host_not_found) { CHECK_FDS(t_not_found, 0); }
 
+/* A message names an IPv6 literal the way the stream names its peer,
+ * "[::1]:80": "::1:80" reads as another address. */
+static int t_refused_v6(void *arg) {
+    aw_listener_t l;
+    if (aw_tcp_listen(&l, "::1", 0, NULL) < 0) {
+        aw_err_clear();
+        return 77;
+    }
+    int port = aw_listener_port(&l);
+    aw_listener_close(&l);
+    aw_stream_t s;
+    cr_assert_eq(aw_tcp_connect(&s, "::1", port), -ECONNREFUSED);
+    char want[32];
+    snprintf(want, sizeof want, "connect to [::1]:%d", port);
+    cr_assert(msg_has(want), "%s", msg_now());
+    aw_err_clear();
+    return 0;
+}
+Test(tcp, a_refused_ipv6_literal_is_named_in_brackets) {
+    fds0 = aw_test_fds();
+    int rc = aw_main(t_refused_v6, NULL);
+    if (rc == 77)
+        cr_skip_test("no IPv6 loopback here");
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
 /* ---- faults from the peer ---- */
 
 static void reset(aw_stream_t *s) {
