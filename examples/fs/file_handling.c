@@ -108,9 +108,11 @@ static int fh_direct(void) {
     puts("-- (a) aw_file, used directly: async with aiofiles.open(...) as f");
     static const char *const notes[] = {"buy milk", "call Ann", "back up the laptop"};
     aw_with (aw_file_t *f, aw_file(fh_path("notes.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644)) {
-        for (int i = 0; i < 3; i++)
-            if (fh_printf(f, "%s\n", notes[i]) < 0)
-                aw_leave();
+        int i = 0;
+        while (i < 3 && fh_printf(f, "%s\n", notes[i]) == 0)
+            i++;
+        if (i < 3)
+            aw_leave(); /* (a break inside a loop would leave only the loop) */
         puts("wrote notes.txt: 3 lines");
     } /* closed here; a close error would fail the block */
     if (aw_status() < 0)
