@@ -64,7 +64,8 @@ typedef struct aw_stream aw_stream_t;
 
 /* A transport layered on the socket (TLS: awith/tls.h). Private. recv and
  * send wait themselves (cancellable) and return a count (0: end of
- * stream) or a negative code; shutdown never suspends; close may wait
+ * stream) or a negative code; shutdown may wait as send does (TLS:
+ * room for close_notify; plain: never); close may wait
  * (bounded by the caller's grace or deadline) and always releases. */
 typedef struct aw_stream_io {
     ssize_t (*recv)(aw_stream_t *s, void *buf, size_t n);
@@ -123,7 +124,10 @@ AW_API int aw_stream_write(aw_stream_t *s, const void *buf, size_t n);
 AW_API int aw_stream_flush(aw_stream_t *s);
 
 /* Half-close: shut our write side (the peer reads end of stream); reads
- * go on. Never suspends. -EBUSY while another task is writing; -EBADF. */
+ * go on. A plain stream never suspends; over TLS it first sends
+ * close_notify, waiting for room as a write does (a cancellation point).
+ * -EBUSY while another task is writing; -ENOTRECOVERABLE on a broken
+ * stream (only close is left); -EBADF. */
 AW_API int aw_stream_shutdown(aw_stream_t *s);
 
 /* Close: release the socket and the buffer. Always releases; idempotent;

@@ -14,7 +14,9 @@
  * aw_tls_server_name. Closing sends close_notify, waiting for the socket
  * to take it within the exit's grace (a with-exit) or the caller's
  * deadlines (an explicit close), then releases anyway; aw_stream_shutdown
- * sends it without waiting and half-closes. A peer that closes without
+ * sends it, waiting for room for it as a write does (a cancellation
+ * point; cut short, the write side stays open so that no record queued
+ * is lost), then half-closes. A peer that closes without
  * close_notify reads as end of stream (Python's suppress_ragged_eofs).
  *
  * Errors: -EKEYREJECTED "certificate verify failed: <reason>" (unknown CA,
