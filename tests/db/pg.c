@@ -1120,18 +1120,23 @@ PG_TEST(K3_outer_rollback_asked_while_the_settler_rolls_a_savepoint_back, nested
 static aw_pg_t *own_db;
 static int own_b_rc;
 static char own_b_msg[256];
+/* A's block is open and idle / B has tried: events, not sleeps (10 ms
+ * was not enough for A's BEGIN under ASan on a busy machine, and B met
+ * A's query in flight instead of its block) */
+static aw_event_t own_a_in = AW_EVENT_INIT, own_b_tried = AW_EVENT_INIT;
 
 static int owner_a(void *arg) {
     aw_with (aw_pg_tx(own_db)) {
         aw_pg_exec(own_db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
-        aw_sleep_ms(50); /* B tries while A's block is open */
+        aw_event_set(&own_a_in);
+        aw_event_wait(&own_b_tried); /* B tries while A's block is open */
         aw_pg_exec(own_db, "INSERT INTO tx VALUES (3)", aw_pg_noargs);
     }
     return aw_status();
 }
 
 static int intruder_b(void *arg) {
-    aw_sleep_ms(10);
+    aw_event_wait(&own_a_in);
     aw_with (aw_pg_tx(own_db)) {
         aw_pg_exec(own_db, "INSERT INTO tx VALUES (2)", aw_pg_noargs);
         aw_fail(-EIO, "B's block fails");
@@ -1139,6 +1144,7 @@ static int intruder_b(void *arg) {
     own_b_rc = aw_status();
     snprintf(own_b_msg, sizeof own_b_msg, "%s", aw_err_current() ? aw_err_current()->msg : "");
     aw_err_clear();
+    aw_event_set(&own_b_tried);
     return 0;
 }
 

@@ -912,20 +912,25 @@ SQ_TEST(M1_a_begin_cut_while_another_writer_holds_the_lock_is_undone, begin_busy
 static aw_sqlite_t *own_db;
 static int own_b_rc;
 static char own_b_msg[256];
+/* A's block is open / B has tried: events, not sleeps (on a busy machine
+ * B could try after A's block had ended) */
+static aw_event_t own_a_in = AW_EVENT_INIT, own_b_tried = AW_EVENT_INIT;
 
 static int owner_a(void *arg) {
     aw_with (aw_sqlite_tx(own_db)) {
         aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
-        aw_sleep_ms(50); /* B tries while A's block is open */
+        aw_event_set(&own_a_in);
+        aw_event_wait(&own_b_tried); /* B tries while A's block is open */
         aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (3)", aw_sqlite_noargs);
     }
     return aw_status();
 }
 
-static int own_b_delay = 10; /* 0: B enters while A's BEGIN is in flight */
+static bool own_b_at_once; /* B enters while A's BEGIN is in flight */
 
 static int intruder_b(void *arg) {
-    aw_sleep_ms(own_b_delay);
+    if (!own_b_at_once)
+        aw_event_wait(&own_a_in);
     aw_with (aw_sqlite_tx(own_db)) {
         aw_sqlite_exec(own_db, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
         aw_fail(-EIO, "B's block fails");
@@ -933,6 +938,7 @@ static int intruder_b(void *arg) {
     own_b_rc = aw_status();
     snprintf(own_b_msg, sizeof own_b_msg, "%s", aw_err_current() ? aw_err_current()->msg : "");
     aw_err_clear();
+    aw_event_set(&own_b_tried);
     return 0;
 }
 
@@ -968,10 +974,8 @@ SQ_TEST(K3_another_tasks_block_on_a_shared_connection_is_refused, tx_owner)
  * waits for A's, then finds A's transaction; refused as A's, not as a
  * transaction "begun by hand". */
 static int tx_owner_at_once(void *arg) {
-    own_b_delay = 0;
-    int rc = tx_owner(arg);
-    own_b_delay = 10;
-    return rc;
+    own_b_at_once = true;
+    return tx_owner(arg);
 }
 SQ_TEST(K3_another_tasks_block_entered_during_the_owners_begin_is_refused, tx_owner_at_once)
 
