@@ -39,7 +39,10 @@ typedef struct aw_loops aw_loops_t;
 typedef int (*aw_loops_fn)(void *arg, int index);
 
 typedef struct aw_loops_opts {
-    aw_loop_opts_t loop;         /* every loop's options (aw_main_opts) */
+    aw_loop_opts_t loop;         /* every loop's options (aw_main_opts); with
+                                  * cancel_on_signals, SIGINT/SIGTERM cancel
+                                  * loop 0's main task, which stops the set:
+                                  * aw_loops_join returns -ECANCELED */
     bool pin;                    /* pin loop i's thread to CPU i % CPUs */
 } aw_loops_opts_t;
 

@@ -421,8 +421,14 @@ static void *aw__loops_thread(void *arg) {
             pthread_setaffinity_np(pthread_self(), sizeof cs, &cs);
         }
     }
+    /* cancel_on_signals is one loop's per process: loop 0 takes it (the
+     * others would fail to start with -EBUSY); the signal cancels loop
+     * 0's main task, whose failure stops the set like any other. */
+    aw_loop_opts_t lo = set->opts.loop;
+    if (s->index != 0)
+        lo.cancel_on_signals = false;
     aw__loops_tls = s;
-    s->status = aw_main_opts(&set->opts.loop, aw__loops_main, s);
+    s->status = aw_main_opts(&lo, aw__loops_main, s);
     aw__loops_tls = NULL;
     if (s->status < 0) {
         int none = -1;

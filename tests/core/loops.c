@@ -380,3 +380,43 @@ Test(loops, bad_arguments_are_einval) {
     cr_assert_eq(aw_loops_start(&ls, 1, NULL, NULL, NULL), -EINVAL);
     aw_err_clear();
 }
+
+/* ---- probes (loopsx) ---- */
+
+#include <signal.h>
+
+static void *send_sigint_when_started(void *arg) {
+    int n = (int)(intptr_t)arg;
+    for (int i = 0; atomic_load(&seen.started) < n; i++) {
+        if (i == 5000)
+            return NULL; /* the loops did not all start: no signal */
+        usleep(1000);
+    }
+    usleep(20000);
+    kill(getpid(), SIGINT);
+    return NULL;
+}
+
+static char sig_logged[2048];
+static void sig_hook(const char *msg, void *arg) {
+    (void)arg;
+    strncat(sig_logged, msg, sizeof sig_logged - strlen(sig_logged) - 1);
+}
+
+/* Ctrl-C stops a set started with cancel_on_signals, as it stops
+ * aw_main: the option is one loop's per process, and every loop of the
+ * set used to ask for it, so all but one failed to start (-EBUSY). */
+Test(loops, L1_ctrl_c_with_cancel_on_signals_stops_every_loop_of_a_set) {
+    reset();
+    sig_logged[0] = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, send_sigint_when_started, (void *)(intptr_t)3);
+    aw_loops_opts_t o = {.loop = {.cancel_on_signals = true, .log = sig_hook}};
+    int rc = aw_loops_run(3, idle_fn, NULL, &o);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, -ECANCELED, "rc %d, log: %s", rc, sig_logged);
+    cr_assert(strstr(sig_logged, "INT received"), "%s", sig_logged);
+    struct sigaction cur;
+    sigaction(SIGINT, NULL, &cur);
+    cr_assert_eq(cur.sa_handler, SIG_DFL, "the previous disposition is back");
+}
