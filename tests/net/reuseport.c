@@ -142,3 +142,95 @@ Test(reuseport, the_listener_manager_listens_on_the_reserved_port) {
     aw_test_run(closed_reservation, &rp, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* ---- a stop while clients are mid-request (loopsx probes) ---- */
+
+static struct {
+    atomic_int entered, left, remote_ran, remote_left;
+    atomic_int rc_cancel, rc_shutdown, rc_other;
+} mid;
+
+static int remote_wait(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&mid.remote_ran, 1);
+    int rc = aw_sleep_until(AW_NEVER);
+    atomic_fetch_add(&mid.remote_left, 1);
+    return rc;
+}
+
+/* Reads half a request, then waits on the other loop for the rest of
+ * its work (a cross-loop call) when the stop lands. */
+static int half_request(aw_stream_t *s, void *arg) {
+    (void)arg;
+    atomic_fetch_add(&mid.entered, 1);
+    char c;
+    ssize_t n = aw_stream_read(s, &c, 1);
+    if (n == 1) {
+        int rc = aw_loops_call((aw_loops_index() + 1) % aw_loops_count(), remote_wait, NULL, NULL);
+        if (rc == -ECANCELED)
+            atomic_fetch_add(&mid.rc_cancel, 1);
+        else if (rc == -ESHUTDOWN)
+            atomic_fetch_add(&mid.rc_shutdown, 1);
+        else
+            atomic_fetch_add(&mid.rc_other, 1);
+    }
+    atomic_fetch_add(&mid.left, 1);
+    return aw_status();
+}
+
+static int serve_half(void *arg, int index) {
+    (void)index;
+    aw_with (aw_server_t *srv, aw_reuseport_server(arg, half_request, NULL)) {
+        atomic_fetch_add(&seen.ready, 1);
+        aw_sleep_until(AW_NEVER);
+    }
+    return aw_status();
+}
+
+static int connect_to(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -errno;
+    }
+    return fd;
+}
+
+enum { MID = 24 };
+
+Test(reuseport, L1_a_stop_mid_request_closes_every_connection_once_on_every_loop) {
+    memset(&seen, 0, sizeof seen);
+    memset(&mid, 0, sizeof mid);
+    int fds = aw_test_fds();
+    aw_reuseport_t rp;
+    cr_assert_eq(aw_reuseport_open(&rp, "127.0.0.1", 0, 0), 0);
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 2, serve_half, &rp, NULL), 0);
+    while (atomic_load(&seen.ready) < 2)
+        usleep(1000);
+    int cfd[MID];
+    for (int i = 0; i < MID; i++) {
+        cfd[i] = connect_to(rp.port);
+        cr_assert_geq(cfd[i], 0, "client %d: %d", i, cfd[i]);
+        cr_assert_eq(write(cfd[i], "x", 1), 1);
+    }
+    while (atomic_load(&mid.remote_ran) < MID)
+        usleep(1000);
+    aw_loops_stop(ls);
+    cr_assert_eq(aw_loops_join(ls), 0);
+    aw_reuseport_close(&rp);
+    cr_assert_eq(atomic_load(&mid.entered), MID);
+    cr_assert_eq(atomic_load(&mid.left), MID);
+    cr_assert_eq(atomic_load(&mid.remote_left), MID, "every remote call's task ended");
+    cr_assert_eq(atomic_load(&mid.rc_other), 0);
+    cr_assert_eq(atomic_load(&mid.rc_cancel) + atomic_load(&mid.rc_shutdown), MID);
+    for (int i = 0; i < MID; i++) {
+        char c;
+        ssize_t n = read(cfd[i], &c, 1);
+        cr_assert(n == 0 || (n < 0 && errno == ECONNRESET), "client %d: read %zd", i, n);
+        close(cfd[i]);
+    }
+    cr_assert_eq(aw_test_fds(), fds);
+}
