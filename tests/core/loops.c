@@ -420,3 +420,49 @@ Test(loops, L1_ctrl_c_with_cancel_on_signals_stops_every_loop_of_a_set) {
     sigaction(SIGINT, NULL, &cur);
     cr_assert_eq(cur.sa_handler, SIG_DFL, "the previous disposition is back");
 }
+
+/* A function whose cleanup fails once it is cancelled (G10). */
+static int cleanup_fails(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&seen.ran_on[aw_loops_index()], 1);
+    aw_sleep_until(AW_NEVER);
+    aw_err_clear();
+    return aw_raise(-EIO, "cleanup failed");
+}
+
+static int g10_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    /* the same function called in this task, for reference */
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(20)))
+        seen.rc[0] = cleanup_fails(NULL);
+    seen.rc[1] = aw_status();
+    const aw_err_t *e = aw_err_current();
+    if (e)
+        snprintf(seen.msg, 100, "%s", e->msg);
+    aw_err_clear();
+    atomic_store(&seen.ran_on[0], 0);
+    /* and on loop 1, through a call */
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(20)))
+        seen.rc[2] = aw_loops_call(1, cleanup_fails, NULL, NULL);
+    seen.rc[3] = aw_status();
+    e = aw_err_current();
+    if (e)
+        snprintf(seen.msg + 100, 100, "%s", e->msg);
+    aw_err_clear();
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+/* The call returns -ECANCELED (its contract), and the remote cleanup's
+ * failure is still what the block ends with, as the same function
+ * called in the task ends it: -EIO, not swallowed by the deadline. */
+Test(loops, G10_a_remote_cleanup_failing_under_a_deadline_reaches_the_caller) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, g10_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], -EIO);
+    cr_assert_eq(seen.rc[1], -EIO, "%s", seen.msg);
+    cr_assert_eq(seen.rc[2], -ECANCELED);
+    cr_assert_eq(seen.rc[3], -EIO, "%s", seen.msg + 100);
+    cr_assert(strstr(seen.msg + 100, "loop 1: cleanup failed"), "%s", seen.msg + 100);
+}

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -471,4 +472,87 @@ Test(post, a_flood_of_posts_is_bounded_and_the_close_runs_at_most_post_limit) {
                   "the close ran at most post_limit posts");
     cr_assert_eq(atomic_load(&flood_ran), atomic_load(&flood_accepted),
                  "every accepted post ran exactly once");
+}
+
+/* ---- posts racing the close (loopsx probes) ---- */
+
+static atomic_int race_accepted, race_ran, race_refused, race_spawn_failed, race_spawned;
+
+static int race_task(void *arg) {
+    free(arg);
+    atomic_fetch_add(&race_spawned, 1);
+    return 0;
+}
+
+/* Runs on the loop, during its life or during its close: hands its
+ * memory to a task when it can, else frees it. */
+static void race_post(void *arg) {
+    atomic_fetch_add(&race_ran, 1);
+    if (aw_spawn(NULL, race_task, arg, NULL) < 0) {
+        aw_err_clear();
+        atomic_fetch_add(&race_spawn_failed, 1);
+        free(arg);
+    }
+}
+
+typedef struct {
+    aw_loop_ref_t *r;
+    int wait;
+} racer_t;
+
+static void *racer(void *p) {
+    racer_t *a = p;
+    for (;;) {
+        void *mem = malloc(32);
+        int rc = a->wait ? aw_loop_post_wait(a->r, race_post, mem)
+                         : aw_loop_post(a->r, race_post, mem);
+        if (rc == 0) {
+            atomic_fetch_add(&race_accepted, 1);
+            continue;
+        }
+        free(mem);
+        if (rc == -EAGAIN) {
+            sched_yield();
+            continue;
+        }
+        if (rc != -ESHUTDOWN)
+            abort();
+        atomic_fetch_add(&race_refused, 1);
+        break;
+    }
+    aw_loop_unref(a->r); /* after the close: the reference is still valid */
+    return NULL;
+}
+
+enum { RACERS = 4 };
+static pthread_t racers[RACERS];
+static racer_t racer_args[RACERS];
+
+static int race_main(void *arg) {
+    (void)arg;
+    for (int i = 0; i < RACERS; i++) {
+        racer_args[i].wait = i % 2;
+        cr_assert_eq(aw_loop_ref(&racer_args[i].r), 0);
+        pthread_create(&racers[i], NULL, racer, &racer_args[i]);
+    }
+    while (atomic_load(&race_ran) < 2000)
+        if (aw_sleep(AW_MS(1)) < 0)
+            return aw_status();
+    return 0; /* close while every thread still posts */
+}
+
+/* Four threads post (two with aw_loop_post, two with aw_loop_post_wait)
+ * while the loop closes: every accepted post runs once (those run at the
+ * close cannot spawn and free their memory), every poster then gets
+ * -ESHUTDOWN, and its unref after the close is safe. */
+Test(post, posts_racing_the_close_run_once_each_and_then_are_refused) {
+    aw_loop_opts_t o = {.post_limit = 64};
+    cr_assert_eq(aw_main_opts(&o, race_main, NULL), 0);
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(racers[i], NULL);
+    cr_assert_eq(atomic_load(&race_refused), RACERS, "every poster saw -ESHUTDOWN");
+    cr_assert_eq(atomic_load(&race_ran), atomic_load(&race_accepted),
+                 "accepted %d, ran %d", atomic_load(&race_accepted), atomic_load(&race_ran));
+    cr_assert_eq(atomic_load(&race_spawned) + atomic_load(&race_spawn_failed),
+                 atomic_load(&race_ran));
 }
