@@ -42,7 +42,8 @@ typedef struct aw_loops_opts {
     aw_loop_opts_t loop;         /* every loop's options (aw_main_opts); with
                                   * cancel_on_signals, SIGINT/SIGTERM cancel
                                   * loop 0's main task, which stops the set:
-                                  * aw_loops_join returns -ECANCELED */
+                                  * aw_loops_join returns -ECANCELED (loop 0
+                                  * holds the signals until it closes) */
     bool pin;                    /* pin loop i's thread to CPU i % CPUs */
 } aw_loops_opts_t;
 
