@@ -91,7 +91,9 @@ AW_API int aw_loops_count(void);
  * A cancellation point. On a cancel (or deadline) the cancel is passed
  * on: fn's task is cancelled (if it has not started, it never runs), and
  *  - abandon NULL: the caller waits, not cancellably, for fn's task to
- *    end (arg stays borrowed, so it may live on the caller's stack), then
+ *    end (arg stays borrowed, so it may live on the caller's stack; if
+ *    the caller's loop closes first, past its shutdown_grace, the close
+ *    blocks its thread until fn is done, as it does for aw_to_thread), then
  *    returns -ECANCELED, or fn's status if fn had already succeeded (the
  *    cancel is then seen at the caller's next cancellation point);
  *  - abandon given: the caller returns -ECANCELED at once, and `arg`

@@ -31,6 +31,7 @@
 #include <awith/loops.h>
 
 #include <pthread.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,8 @@ struct aw__lslot {
     aw_loop_t *loop;
     aw_scope_t *stop_scope;          /* around fn while it runs */
     int closing;                     /* fn returned: calls are refused */
+    int lent;                        /* calls out whose caller awaits the answer */
+    aw__atclose_t atclose;           /* waits for them if the grace ran out */
     int index;
     int status;                      /* aw_main_opts' */
     int started;                     /* the thread was created */
@@ -195,6 +198,8 @@ static int aw__lcall_task(void *arg) {
 /* The answer is back on the caller's loop. */
 static void aw__lcall_answered(aw__lcall_t *m) {
     m->replied = 1;
+    if (m->owner)
+        m->set->slots[m->from].lent--;
     if (m->waiter) {
         aw_task_t *t = m->waiter;
         m->waiter = NULL;
@@ -299,6 +304,7 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
         aw__free(m);
         return aw_raise(-ESHUTDOWN, "call to loop %d: it has closed", to);
     }
+    self->lent++;
     t->wait_obj = m;
     t->unwait = aw__lcall_unwait;
     uint64_t mark = t->errseq;
@@ -313,6 +319,7 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
             aw__lcall_put(m); /* closed: it answers -ESHUTDOWN, if not already */
         if (cancelled && abandon) {
             m->owner = 0; /* the answer releases arg through abandon */
+            self->lent--;
             return rc;
         }
         /* arg is borrowed: wait for fn's end, not cancellably (no timer:
@@ -360,11 +367,52 @@ void aw_loops_stop(aw_loops_t *ls) {
     }
 }
 
+/* The loop closes with callers still awaiting answers: its shutdown
+ * grace ran out while they waited (not cancellably: their arg is lent,
+ * maybe from their stack). Their stacks go with the loop, and fn may
+ * still write into arg: wait for each answer first, blocking the thread
+ * as the close waits for the pool's threads, and refuse new calls. */
+static void aw__loops_atclose(aw__atclose_t *a) {
+    aw__lslot_t *s = (aw__lslot_t *)((char *)a - offsetof(aw__lslot_t, atclose));
+    if (s->lent > 0)
+        aw__log(s->loop, "awith: loop %d's close waits for %d call%s to other loops still "
+                         "running with its tasks' arg (aw_loops_call without abandon)\n",
+                s->index, s->lent, s->lent > 1 ? "s" : "");
+    while (s->lent > 0) {
+        for (aw__lnode_t *n = aw__inbox_take(s, 0), *next; n; n = next) {
+            next = n->next;
+            if (n->kind == AW__LM_CALL) {
+                char why[96];
+                snprintf(why, sizeof why, "loop %d is closing (its main task returned)", s->index);
+                aw__lcall_refuse((aw__lcall_t *)n, -ESHUTDOWN, why);
+            } else if (n->kind == AW__LM_REPLY) {
+                aw__lcall_t *m = (aw__lcall_t *)n;
+                if (m->owner) {
+                    s->lent--;
+                    aw__lcall_put(m); /* its caller never resumes */
+                } else {
+                    aw__lcall_orphan(m);
+                }
+            } else if (n->kind == AW__LM_CANCEL) {
+                aw__lcall_put((aw__lcall_t *)((char *)n - offsetof(aw__lcall_t, cnode)));
+            }
+        }
+        if (s->lent > 0) {
+            struct pollfd p = {.fd = s->evfd, .events = POLLIN};
+            uint64_t v;
+            if (poll(&p, 1, -1) > 0 && read(s->evfd, &v, sizeof v) < 0)
+                continue; /* EAGAIN: taken by a wake already */
+        }
+    }
+}
+
 /* Each loop's main task: the doorbell, then fn inside the stop scope. */
 static int aw__loops_main(void *arg) {
     aw__lslot_t *s = arg;
     aw_loops_t *set = s->set;
     s->loop = aw_loop_current();
+    s->atclose.fn = aw__loops_atclose;
+    aw__atclose_add(&s->atclose);
     s->waiter.wake = aw__inbox_wake;
     int rc = aw__fd_watch(s->loop, s->evfd, EPOLLIN, &s->waiter);
     if (rc < 0)

@@ -466,3 +466,46 @@ Test(loops, G10_a_remote_cleanup_failing_under_a_deadline_reaches_the_caller) {
     cr_assert_eq(seen.rc[3], -EIO, "%s", seen.msg + 100);
     cr_assert(strstr(seen.msg + 100, "loop 1: cleanup failed"), "%s", seen.msg + 100);
 }
+
+/* A caller whose loop closes past its grace while its call, with arg on
+ * its stack (abandon NULL), still runs elsewhere: the close waits for the
+ * answer before the stacks go (the other loop used to write into an
+ * unmapped stack: SIGSEGV). The caller itself stays alive past the grace
+ * and never resumes (reported; its cancel record is not freed). */
+static int writes_late(void *arg) {
+    call_arg_t *a = arg;
+    atomic_fetch_add(&seen.ran_on[1], 1);
+    usleep(300000); /* blocks loop 1's thread: no cancel reaches it */
+    a->out = 42;    /* into the caller's stack */
+    atomic_fetch_add(&seen.other, 1);
+    return 0;
+}
+
+static int borrowing_caller(void *arg) {
+    (void)arg;
+    call_arg_t a = {0};
+    seen.rc[0] = aw_loops_call(1, writes_late, &a, NULL);
+    seen.rc[1] = a.out;
+    return 0;
+}
+
+static int late_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    aw_spawn(NULL, borrowing_caller, NULL, NULL);
+    wait_for(&seen.ran_on[1], 1);
+    return 0; /* close: the caller is cancelled and waits, past the grace */
+}
+
+Test(loops, L1_a_caller_whose_loop_closes_keeps_its_borrowed_arg_until_the_answer) {
+    reset();
+    aw_loops_opts_t o = {.loop = {.shutdown_grace = AW_MS(30), .log = sig_hook}};
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 2, late_main, NULL, &o), 0);
+    while (atomic_load(&seen.other) < 1)
+        usleep(1000);
+    aw_loops_stop(ls);
+    aw_loops_join(ls); /* -EBUSY: loop 0 closed with its caller alive */
+    cr_assert_eq(atomic_load(&seen.other), 1, "fn wrote into arg");
+    cr_assert(strstr(sig_logged, "loop 0's close waits for 1 call"), "%s", sig_logged);
+}
