@@ -119,10 +119,13 @@ static volatile sig_atomic_t aw__sigc_signo, aw__sigc_evfd = -1;
 static void aw__sigc_handler(int sig) {
     int e = errno;
     if (__atomic_add_fetch(&aw__sigc_count, 1, __ATOMIC_SEQ_CST) == 1) {
-        aw__sigc_signo = sig;
-        aw__loop_sigcancel = 1;
+        /* atomics: this handler runs on whichever thread took the
+         * signal, the loop's reads them on its own (lock-free, so
+         * async-signal-safe) */
+        __atomic_store_n(&aw__sigc_signo, sig, __ATOMIC_RELAXED);
+        __atomic_store_n(&aw__loop_sigcancel, 1, __ATOMIC_RELEASE);
         uint64_t one = 1;
-        ssize_t w = write(aw__sigc_evfd, &one, sizeof one);
+        ssize_t w = write(__atomic_load_n(&aw__sigc_evfd, __ATOMIC_RELAXED), &one, sizeof one);
         (void)w;
     } else {
         /* the user insists: end now, as the signal would have */
@@ -138,10 +141,11 @@ static void aw__sigc_handler(int sig) {
 
 /* On the loop's thread, at its next round after the first signal. */
 static void aw__sigc_act(aw_loop_t *l) {
-    aw__loop_sigcancel = 0;
+    __atomic_store_n(&aw__loop_sigcancel, 0, __ATOMIC_RELAXED);
     l->signal_awaited = 0; /* a second one ends the process: no progress to wait for */
     aw_task_t *m = l->core->main;
-    const char *sig = sigabbrev_np(aw__sigc_signo) ? sigabbrev_np(aw__sigc_signo) : "signal";
+    int signo = __atomic_load_n(&aw__sigc_signo, __ATOMIC_RELAXED);
+    const char *sig = sigabbrev_np(signo) ? sigabbrev_np(signo) : "signal";
     if (m && m->state == AW__T_DONE) { /* shutting down: what is left is cancelled already */
         aw__log(l, "awith: %s received while shutting down (another one ends the process)\n", sig);
         return;
@@ -161,8 +165,8 @@ int aw__sigc_install(aw_loop_t *l) {
     }
     aw__sigc_loop = l;
     __atomic_store_n(&aw__sigc_count, 0, __ATOMIC_SEQ_CST);
-    aw__loop_sigcancel = 0;
-    aw__sigc_evfd = l->evfd;
+    __atomic_store_n(&aw__loop_sigcancel, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&aw__sigc_evfd, l->evfd, __ATOMIC_RELAXED);
     l->on_signal = aw__sigc_act;
     l->signal_awaited = 1;
     struct sigaction sa = {0};
@@ -188,8 +192,8 @@ void aw__sigc_remove(aw_loop_t *l) {
             if (sigaction(aw__sigc_sigs[i], NULL, &cur) == 0 && cur.sa_handler == aw__sigc_handler)
                 sigaction(aw__sigc_sigs[i], &aw__sigc_old[i], NULL);
         }
-        aw__sigc_evfd = -1;
-        aw__loop_sigcancel = 0;
+        __atomic_store_n(&aw__sigc_evfd, -1, __ATOMIC_RELAXED);
+        __atomic_store_n(&aw__loop_sigcancel, 0, __ATOMIC_RELAXED);
         l->on_signal = NULL;
         l->signal_awaited = 0;
         aw__sigc_loop = NULL;
@@ -200,5 +204,5 @@ void aw__sigc_remove(aw_loop_t *l) {
 /* After aw_loop_fork: the handler must wake the child's new eventfd. */
 void aw__sigc_refork(aw_loop_t *l) {
     if (aw__sigc_loop == l)
-        aw__sigc_evfd = l->evfd;
+        __atomic_store_n(&aw__sigc_evfd, l->evfd, __ATOMIC_RELAXED);
 }

@@ -24,7 +24,9 @@ volatile sig_atomic_t aw__loop_sigcancel;
 void aw__loop_signals(aw_loop_t *l) {
     if (aw__loop_signalled && aw__loop_signal_hook)
         aw__loop_signal_hook(l);
-    if (aw__loop_sigcancel && l->on_signal)
+    /* atomic: the handler may run on another thread (a set of loops,
+     * a thread of the program's), not only on this loop's */
+    if (__atomic_load_n(&aw__loop_sigcancel, __ATOMIC_ACQUIRE) && l->on_signal)
         l->on_signal(l);
 }
 

@@ -315,7 +315,8 @@ extern void (*aw__loop_signal_hook)(aw_loop_t *);
  * on_signal at its next round (other loops pass). */
 extern volatile sig_atomic_t aw__loop_sigcancel;
 /* A round's signal check: one test of both flags when none is set. */
-#define AW__LOOP_SIGNALLED() __builtin_expect(aw__loop_signalled | aw__loop_sigcancel, 0)
+#define AW__LOOP_SIGNALLED()                                                            \
+    __builtin_expect(aw__loop_signalled | __atomic_load_n(&aw__loop_sigcancel, __ATOMIC_RELAXED), 0)
 void aw__loop_signals(aw_loop_t *l);
 
 extern __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
