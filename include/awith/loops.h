@@ -104,7 +104,9 @@ AW_API int aw_loops_count(void);
  *
  * Errors: -ESHUTDOWN (loop `to` has closed or is closing: its main task
  * returned; fn did not run, or was cancelled by that loop's shutdown;
- * arg stays the caller's unless the caller was cancelled with abandon),
+ * arg stays the caller's unless the caller was cancelled with abandon;
+ * when aw_loops_stop closed it, a caller inside fn's stop scope gets
+ * the stop's -ECANCELED instead, so a stop stays a clean stop),
  * -EPERM (the caller is not a task of a loop of a set), -EINVAL (to out
  * of range, fn NULL), -ENOMEM, -ECANCELED, or fn's own error.
  *

@@ -263,6 +263,18 @@ static void aw__inbox_wake(aw__waiter_t *w, int rc) {
 
 /* ---- calls ---- */
 
+/* The call answered -ESHUTDOWN while the set is stopping: the target was
+ * closed by the set's stop, which stops this loop too (its notice may
+ * still be on the way). Act on it now, so that a caller inside the stop
+ * scope sees the stop's cancel, as it would have had the notice come
+ * first: a stop stays a clean stop, whichever loop it reaches first. */
+static bool aw__stopped_by_set(aw__lslot_t *self, int res) {
+    if (res != -ESHUTDOWN || !atomic_load(&self->set->stopping) || !self->stop_scope)
+        return false;
+    aw_scope_cancel(self->stop_scope);
+    return true;
+}
+
 static void aw__lcall_unwait(aw_task_t *t) {
     aw__lcall_t *m = t->wait_obj;
     m->waiter = NULL; /* woken by a cancel: the caller decides what next */
@@ -302,6 +314,11 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
     m->owner = 1;
     if (aw__inbox_push(&set->slots[to], &m->node) < 0) {
         aw__free(m);
+        if (aw__stopped_by_set(self, -ESHUTDOWN) && (rc = aw_checkpoint()) < 0) {
+            if (abandon)
+                abandon(arg); /* -ECANCELED hands arg over */
+            return rc;
+        }
         return aw_raise(-ESHUTDOWN, "call to loop %d: it has closed", to);
     }
     self->lent++;
@@ -347,12 +364,18 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
             aw__err_restore(t, mark);
             return res;
         }
-        if (res != -ECANCELED && cancelled)
+        if (res != -ECANCELED && cancelled && !aw__stopped_by_set(self, res))
             aw_raise(res, "loop %d: %s", to, msg); /* its own failure, under the cancel */
         return cancelled ? aw__raise_cancel(t) : rc;
     }
-    if (res < 0)
+    if (res < 0) {
+        if (aw__stopped_by_set(self, res) && (rc = aw_checkpoint()) < 0) {
+            if (abandon)
+                abandon(a); /* -ECANCELED hands arg over */
+            return rc;
+        }
         return aw_raise(res, "loop %d: %s", to, msg);
+    }
     return res;
 }
 
