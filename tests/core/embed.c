@@ -9,6 +9,8 @@
 #include <awith/log.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -242,4 +244,64 @@ Test(embed, a_task_cannot_step_or_close_its_loop) {
     cr_assert_eq(drive(l), 0);
     cr_assert_eq(aw_loop_close(l), 0);
     cr_assert_eq(aw_main(steps_itself, NULL), 0, "nor inside aw_main");
+}
+
+/* ---- a host's cancel while another thread keeps posting (loopsx) ---- */
+
+static atomic_int flood_accepted, flood_ran, flood_spawned, flood_ended;
+
+static int flood_child(void *arg) {
+    (void)arg;
+    aw_sleep(AW_SEC(3600)); /* until the cancel */
+    atomic_fetch_add(&flood_ended, 1);
+    return 0;
+}
+
+static void flood_post(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&flood_ran, 1);
+    if (aw_spawn(NULL, flood_child, NULL, NULL) == 0)
+        atomic_fetch_add(&flood_spawned, 1);
+    else
+        aw_err_clear();
+}
+
+static void *flooder(void *arg) {
+    aw_loop_ref_t *r = arg;
+    for (;;) {
+        int rc = aw_loop_post(r, flood_post, NULL);
+        if (rc == 0)
+            atomic_fetch_add(&flood_accepted, 1);
+        else if (rc == -EAGAIN)
+            sched_yield();
+        else
+            break; /* -ESHUTDOWN */
+    }
+    aw_loop_unref(r);
+    return NULL;
+}
+
+static int idle_main(void *arg) { return aw_sleep(AW_SEC(3600)); }
+
+Test(embed, L1_a_cancel_while_a_thread_floods_posts_drains_and_closes) {
+    aw_loop_t *l;
+    aw_loop_opts_t o = {.post_limit = 32};
+    cr_assert_eq(aw_loop_new(&o, &l), 0);
+    aw_loop_ref_t *r;
+    cr_assert_eq(aw_loop_ref(&r), 0);
+    cr_assert_eq(aw_loop_start(l, idle_main, NULL), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, flooder, r);
+    while (atomic_load(&flood_ran) < 500) {
+        cr_assert_eq(aw_loop_run_once(l), 1);
+        struct pollfd p = {.fd = aw_loop_backend_fd(l), .events = POLLIN};
+        poll(&p, 1, 10);
+    }
+    aw_loop_cancel(l);
+    cr_assert_eq(drive(l), 0, "the drain ends though posts keep coming");
+    cr_assert_eq(aw_loop_close(l), -ECANCELED);
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&flood_ran), atomic_load(&flood_accepted));
+    cr_assert_eq(atomic_load(&flood_ended), atomic_load(&flood_spawned),
+                 "every spawned task ended (%d spawned)", atomic_load(&flood_spawned));
 }
