@@ -535,3 +535,39 @@ Test(loops, L1_a_stop_while_each_loop_awaits_the_other_is_a_success) {
         cr_assert_eq(aw_loops_join(ls), 0, "round %d", i);
     }
 }
+
+/* SIGTERM while every loop awaits a call into the next one. */
+static int ring_main(void *arg, int index) {
+    (void)arg;
+    atomic_fetch_add(&seen.started, 1);
+    int rc = aw_loops_call((index + 1) % aw_loops_count(), sleeper, NULL, NULL);
+    if (rc == -ECANCELED)
+        atomic_fetch_add(&seen.other, 1);
+    return rc;
+}
+
+static void *send_sigterm_when_running(void *arg) {
+    (void)arg;
+    for (int i = 0; atomic_load(&seen.ran_on[0]) + atomic_load(&seen.ran_on[1]) +
+                        atomic_load(&seen.ran_on[2]) < 3; i++) {
+        if (i == 5000)
+            return NULL;
+        usleep(1000);
+    }
+    kill(getpid(), SIGTERM);
+    return NULL;
+}
+
+Test(loops, L1_sigterm_while_calls_are_in_flight_stops_the_set) {
+    reset();
+    sig_logged[0] = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, send_sigterm_when_running, NULL);
+    aw_loops_opts_t o = {.loop = {.cancel_on_signals = true, .log = sig_hook}};
+    int rc = aw_loops_run(3, ring_main, NULL, &o);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, -ECANCELED, "%s", sig_logged);
+    cr_assert(strstr(sig_logged, "TERM received"), "%s", sig_logged);
+    cr_assert_eq(atomic_load(&seen.remote_cancelled), 3, "every remote task was cancelled");
+    cr_assert_eq(atomic_load(&seen.other), 3, "every caller saw -ECANCELED");
+}
