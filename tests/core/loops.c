@@ -571,3 +571,67 @@ Test(loops, L1_sigterm_while_calls_are_in_flight_stops_the_set) {
     cr_assert_eq(atomic_load(&seen.remote_cancelled), 3, "every remote task was cancelled");
     cr_assert_eq(atomic_load(&seen.other), 3, "every caller saw -ECANCELED");
 }
+
+/* The same with a call to the caller's own loop whose fn outlives the
+ * grace: fn's task dies with the loop, so the close has nothing to wait
+ * for (it must not wait for an answer that can never come). */
+static int shielded_long(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&seen.ran_on[aw_loops_index()], 1);
+    aw_with (aw_shield(AW_NEVER))
+        aw_sleep(AW_SEC(3600));
+    return 0;
+}
+
+static int self_caller(void *arg) {
+    (void)arg;
+    call_arg_t a = {0};
+    seen.rc[0] = aw_loops_call(aw_loops_index(), shielded_long, &a, NULL);
+    return 0;
+}
+
+static int self_late_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    aw_spawn(NULL, self_caller, NULL, NULL);
+    wait_for(&seen.ran_on[0], 1);
+    return 0;
+}
+
+Test(loops, L1_a_call_to_its_own_loop_outliving_the_grace_does_not_hold_the_close) {
+    reset();
+    aw_loops_opts_t o = {.loop = {.shutdown_grace = AW_MS(30), .log = sig_hook}};
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 2, self_late_main, NULL, &o), 0);
+    while (atomic_load(&seen.ran_on[0]) < 1)
+        usleep(1000);
+    aw_loops_stop(ls);
+    cr_assert_eq(aw_loops_join(ls), -EBUSY, "loop 0 closed with tasks alive: %s", sig_logged);
+}
+
+/* A caller that left with abandon; fn's task on the other loop outlives
+ * that loop's grace: the close answers it, so abandon still runs once. */
+static int abandon_late_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cancel_when_started, s, NULL);
+        seen.rc[0] = aw_loops_call(1, shielded_long, calloc(1, 8), free_abandon);
+    }
+    atomic_store(&seen.other, 1);
+    return idle_fn(arg, index);
+}
+
+Test(loops, L1_abandon_runs_once_when_the_target_closes_with_fn_alive) {
+    reset();
+    aw_loops_opts_t o = {.loop = {.shutdown_grace = AW_MS(30), .log = sig_hook}};
+    aw_loops_t *ls;
+    cr_assert_eq(aw_loops_start(&ls, 2, abandon_late_main, NULL, &o), 0);
+    while (atomic_load(&seen.other) < 1)
+        usleep(1000);
+    aw_loops_stop(ls);
+    cr_assert_eq(aw_loops_join(ls), -EBUSY, "loop 1 closed with fn's task alive");
+    cr_assert_eq(seen.rc[0], -ECANCELED);
+    cr_assert_eq(atomic_load(&seen.abandoned), 1, "abandon ran once");
+}
