@@ -635,3 +635,44 @@ Test(loops, L1_abandon_runs_once_when_the_target_closes_with_fn_alive) {
     cr_assert_eq(seen.rc[0], -ECANCELED);
     cr_assert_eq(atomic_load(&seen.abandoned), 1, "abandon ran once");
 }
+
+/* A deadline passes while the target loop is too busy to start fn (its
+ * thread is blocked): fn never runs, the caller gets -ECANCELED and its
+ * move-on scope absorbs it (F3: a call cancelled before it started runs
+ * none of its code). */
+static int release_later(void *arg) {
+    (void)arg;
+    int rc = aw_sleep(AW_MS(40));
+    atomic_store(&seen.other, 1);
+    return rc;
+}
+
+static int busy_main(void *arg, int index) {
+    if (index == 1) {
+        atomic_fetch_add(&seen.started, 1);
+        while (atomic_load(&seen.other) == 0)
+            usleep(1000); /* loop 1's thread is busy: nothing runs there */
+        return idle_fn(arg, index);
+    }
+    while (atomic_load(&seen.started) < 1)
+        aw_sleep(AW_MS(1));
+    call_arg_t a = {.in = 1};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, release_later, NULL, NULL); /* after the deadline, in timer order */
+        aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(20)))
+            seen.rc[0] = aw_loops_call(1, twice, &a, NULL);
+    }
+    seen.rc[1] = aw_status();
+    seen.rc[2] = atomic_load(&seen.ran_on[1]);
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+
+Test(loops, F3_a_call_whose_deadline_passes_before_it_starts_never_runs) {
+    reset();
+    cr_assert_eq(aw_loops_run(2, busy_main, NULL, NULL), 0);
+    cr_assert_eq(seen.rc[0], -ECANCELED);
+    cr_assert_eq(seen.rc[1], 0, "the move-on scope absorbed its cancel");
+    cr_assert_eq(seen.rc[2], 0, "fn never ran");
+}
