@@ -210,7 +210,7 @@ static int aw__lcall_task(void *arg) {
     }
     aw_err_clear(); /* moved to the caller, in m->msg */
     m->rc = rc;
-    aw__running_remove(aw__loops_tls, m);
+    aw__running_remove(&m->set->slots[m->to], m);
     aw__lcall_reply(m);
     return 0;
 }
@@ -455,8 +455,10 @@ static void aw__loops_atclose(aw__atclose_t *a) {
         if (s->lent > 0) {
             struct pollfd p = {.fd = s->evfd, .events = POLLIN};
             uint64_t v;
-            if (poll(&p, 1, -1) > 0 && read(s->evfd, &v, sizeof v) < 0)
-                continue; /* EAGAIN: taken by a wake already */
+            if (poll(&p, 1, -1) > 0) {
+                ssize_t r = read(s->evfd, &v, sizeof v);
+                (void)r; /* only the doorbell: the inbox is taken above */
+            }
         }
     }
 }
