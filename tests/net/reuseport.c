@@ -10,6 +10,7 @@
 #include <awith/loops.h>
 #include <awith/reuseport.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -226,6 +227,41 @@ Test(reuseport, L1_a_stop_mid_request_closes_every_connection_once_on_every_loop
     cr_assert_eq(atomic_load(&mid.remote_left), MID, "every remote call's task ended");
     cr_assert_eq(atomic_load(&mid.rc_other), 0);
     cr_assert_eq(atomic_load(&mid.rc_cancel) + atomic_load(&mid.rc_shutdown), MID);
+    for (int i = 0; i < MID; i++) {
+        char c;
+        ssize_t n = read(cfd[i], &c, 1);
+        cr_assert(n == 0 || (n < 0 && errno == ECONNRESET), "client %d: read %zd", i, n);
+        close(cfd[i]);
+    }
+    cr_assert_eq(aw_test_fds(), fds);
+}
+
+/* The same, ended by Ctrl-C: a set started with cancel_on_signals. */
+Test(reuseport, L1_ctrl_c_mid_request_closes_every_connection_once) {
+    memset(&seen, 0, sizeof seen);
+    memset(&mid, 0, sizeof mid);
+    int fds = aw_test_fds();
+    aw_reuseport_t rp;
+    cr_assert_eq(aw_reuseport_open(&rp, "127.0.0.1", 0, 0), 0);
+    aw_loops_t *ls;
+    aw_loops_opts_t o = {.loop = {.cancel_on_signals = true}};
+    cr_assert_eq(aw_loops_start(&ls, 2, serve_half, &rp, &o), 0);
+    while (atomic_load(&seen.ready) < 2)
+        usleep(1000);
+    int cfd[MID];
+    for (int i = 0; i < MID; i++) {
+        cfd[i] = connect_to(rp.port);
+        cr_assert_geq(cfd[i], 0, "client %d: %d", i, cfd[i]);
+        cr_assert_eq(write(cfd[i], "x", 1), 1);
+    }
+    while (atomic_load(&mid.remote_ran) < MID)
+        usleep(1000);
+    kill(getpid(), SIGINT);
+    cr_assert_eq(aw_loops_join(ls), -ECANCELED);
+    aw_reuseport_close(&rp);
+    cr_assert_eq(atomic_load(&mid.left), MID);
+    cr_assert_eq(atomic_load(&mid.remote_left), MID);
+    cr_assert_eq(atomic_load(&mid.rc_other), 0);
     for (int i = 0; i < MID; i++) {
         char c;
         ssize_t n = read(cfd[i], &c, 1);
