@@ -31,8 +31,11 @@
  *    only wait for it, as aw_sleep(AW_NEVER), are not taken for a
  *    deadlock), its with blocks exit, and
  *    aw_main shuts down as usual and returns the main task's status
- *    (-ECANCELED, unless the task handled it), after a one-line report
- *    naming the signal. A second SIGINT or SIGTERM while that is under
+ *    (-ECANCELED, unless the task handled it: saw -ECANCELED and returned
+ *    0; one that returns 0 without ever seeing it, the signal having come
+ *    during an exit or a shield, did not, and aw_main returns -ECANCELED,
+ *    as asyncio.run raises KeyboardInterrupt then), after a one-line
+ *    report naming the signal. A second SIGINT or SIGTERM while that is under
  *    way (a task ignoring its cancel, an exit stuck in its grace) is the
  *    user insisting: awith restores the default disposition and lets the
  *    signal end the process at once, as asyncio's second Ctrl-C raises

@@ -63,6 +63,8 @@ struct aw_task {
     uint8_t custom_stack;
     uint8_t unjoined_failure;     /* a joinable root-group task that failed: reported at loop
                                    * close unless joined (SEMANTICS I6, (c) 13) */
+    uint8_t cancel_seen;          /* a -ECANCELED was raised in it (cancel_on_signals: a
+                                   * Ctrl-C it never saw is not lost, (c) 5) */
     int wake_rc;
     aw_ns_t wait_until;           /* the wait's own deadline (sleep) */
     void (*unwait)(aw_task_t *);  /* leave the wait structure early */
@@ -493,6 +495,7 @@ typedef struct aw__rt {
     struct aw__core core;
     void *altstack;               /* the SIGSEGV handler's, this thread's */
     int stopped;                  /* why running stopped early: -EDEADLK, -ECHILD, 0 */
+    int signo;                    /* the signal that cancelled the main task, or 0 */
 } aw__rt_t;
 /* Make a loop on this thread (who: "aw_main", for the report of a failure
  * to start). -EINVAL (a loop runs here), -ENOMEM, the loop's init error. */

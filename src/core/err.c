@@ -156,6 +156,8 @@ static int aw__raise_v(aw_task_t *t, const char *file, int line, const char *fun
         code = -EINVAL; /* a raise of "success" is a bug: make it visible */
     if (!t)
         return aw__raise_tls(file, line, func, code, fmt, ap);
+    if (code == -ECANCELED)
+        t->cancel_seen = 1; /* whatever it does next, it was told */
     if (code == -ECANCELED && t->err && t->err->code == -ECANCELED)
         return code;
     aw_err_t *e = aw__err_new(t, file, line, func, code, fmt, ap);

@@ -254,6 +254,18 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
         rc = main_task->status; /* 0 while it runs: then -EBUSY below */
         if (rc < 0 && main_task->err)
             aw__report_err(l, "the main task failed", main_task->err);
+        /* A Ctrl-C is never lost ((c) 5): a main task that returned 0
+         * without reaching a point where the signal's cancel showed (it
+         * came during an exit or a shield, and no suspension followed)
+         * did not handle it, so the run was interrupted, as asyncio.run
+         * and trio.run then raise KeyboardInterrupt. One that saw
+         * -ECANCELED and returned 0 handled it (awith/signal.h). */
+        if (rt->signo && rc == 0 && main_task->state == AW__T_DONE && !main_task->cancel_seen) {
+            const char *sig = sigabbrev_np(rt->signo) ? sigabbrev_np(rt->signo) : "signal";
+            aw__log(l, "awith: the main task returned 0 but never saw the cancel of the SIG%s "
+                       "it got: aw_main returns -ECANCELED\n", sig);
+            rc = -ECANCELED;
+        }
     }
     if (lr == -ECHILD || rt->stopped == -ECHILD)
         aw__log(l, "awith: this process is a child of fork() and its loop is still the "

@@ -151,8 +151,11 @@ static void aw__sigc_act(aw_loop_t *l) {
         return;
     }
     aw__log(l, "awith: %s received: cancelling the main task (another one ends the process)\n", sig);
-    if (m)
+    if (m) {
+        m->cancel_seen = 0; /* from now on: does the task see it? (aw__rt_close) */
+        ((aw__rt_t *)l)->signo = aw__sigc_signo;
         aw_task_cancel(m);
+    }
     else
         aw__rt_cancel((aw__rt_t *)l); /* an embedded loop with no main task */
 }

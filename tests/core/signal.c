@@ -356,3 +356,38 @@ Test(signal, a_signal_during_shutdown_says_so_and_cancels_no_ended_task) {
     cr_assert(strstr(logged, "INT received while shutting down"), "%s", logged);
     cr_assert_null(strstr(logged, "cancelling the main task"), "%s", logged);
 }
+
+/* (c) 5, decision 1: a Ctrl-C the main task never saw is not lost. The
+ * signal lands while the task is inside a with block's exit (shielded,
+ * so the exit finishes undisturbed); the task then returns 0 without
+ * reaching another suspension point. asyncio.run raises
+ * KeyboardInterrupt in that case (the task ends cancelled: _must_cancel)
+ * and trio.run raises it too (ki_pending): aw_main must not report
+ * success for an interrupted run. A task that saw -ECANCELED and chose
+ * to return 0 has handled it (signal.h), and aw_main returns 0. */
+static int sig_exit_sleep_rc = 1;
+static int sig_in_exit_enter(void *self, void **out) { return 0; }
+static int sig_in_exit_exit(void *self, const aw_err_t *err) {
+    kill(getpid(), SIGINT); /* taken by the loop while the exit sleeps */
+    sig_exit_sleep_rc = aw_sleep_ms(30);
+    return 0;
+}
+static const aw_cm_type_t sig_in_exit_type = {"sig-in-exit", sig_in_exit_enter, sig_in_exit_exit};
+static int ctrl_c_in_an_exit(void *arg) {
+    static int state;
+    aw_with (aw_cm(&sig_in_exit_type, &state)) {
+    }
+    if (arg) /* the task sees the cancel, and handles it */
+        cr_assert_eq(aw_sleep_ms(1), -ECANCELED);
+    return 0;
+}
+Test(signal, c5_a_ctrl_c_taken_during_an_exit_is_not_lost_when_main_returns_0) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    logged[0] = 0;
+    cr_assert_eq(aw_main_opts(&o, ctrl_c_in_an_exit, NULL), -ECANCELED, "%s", logged);
+    cr_assert_eq(sig_exit_sleep_rc, 0, "the exit ran undisturbed");
+    cr_assert(strstr(logged, "INT received: cancelling the main task"), "%s", logged);
+    cr_assert(strstr(logged, "never saw"), "the report says why: %s", logged);
+    logged[0] = 0;
+    cr_assert_eq(aw_main_opts(&o, ctrl_c_in_an_exit, (void *)1), 0, "handled: %s", logged);
+}
