@@ -187,9 +187,16 @@ void aw__with_adopt(aw_with_t *w, aw_task_t *t);
 void aw__with_hand_over(aw_task_t *t);
 
 /* task.c */
-/* Set by sync/lock.c once a lock has an owner: called as a task that still
- * holds locks ends (SEMANTICS M6); returns the -EOWNERDEAD it raised. */
-extern int (*aw__task_end_locks)(aw_task_t *t);
+/* Set by sync/lock.c once a lock has an owner (one store, of its table):
+ * `end` is called as a task that still holds locks ends (SEMANTICS M6)
+ * and returns the -EOWNERDEAD it raised; `print` writes a line per lock
+ * t holds, with where it was acquired, for the report of tasks alive at
+ * loop close (M9: a held lock is reported with its site). */
+typedef struct aw__task_lock_ops {
+    int (*end)(aw_task_t *t);
+    void (*print)(const aw_task_t *t, FILE *f);
+} aw__task_lock_ops_t;
+extern const aw__task_lock_ops_t *aw__task_locks;
 /* A task on a stack of its own, ready to run, in no group: the caller
  * links it (root.parent, group) before it first runs. NULL on OOM. */
 /* aw__task_new returned NULL: raise -ENOMEM saying why (no memory, or
@@ -233,10 +240,10 @@ void aw__task_raise_status(aw_task_t *t, int st);
 static inline int aw__task_end_status(aw_task_t *t, int st) {
     st = aw__task_status(t, st); /* SEMANTICS K5 */
     /* SEMANTICS M6: locks still held are released now, and reported */
-    if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_end_locks) {
+    if (__builtin_expect(!aw__list_empty(&t->locks), 0) && aw__task_locks) {
         if (st < 0) /* its own failure first: the report goes over it (decision 5) */
             aw__task_raise_status(t, st);
-        int rc = aw__task_end_locks(t);
+        int rc = aw__task_locks->end(t);
         if (rc < 0)
             st = rc;
     }

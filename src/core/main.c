@@ -138,6 +138,8 @@ static void aw__report_alive(aw_loop_t *l, const char *why) {
             fprintf(f, "    inside manager '%s' (entered at %s:%d), in its %s\n",
                     w->cm.type->name, w->file, w->line,
                     w->state == AW__WITH_ENTER ? "enter" : w->state == AW__WITH_EXIT ? "exit" : "body");
+        if (aw__task_locks) /* a held lock is reported with its site (SEMANTICS M9) */
+            aw__task_locks->print(t, f);
     }
     aw__log_end(l, &b);
 }

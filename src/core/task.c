@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int (*aw__task_end_locks)(aw_task_t *t);
+const aw__task_lock_ops_t *aw__task_locks;
 
 const char *const aw__wait_names[] = {
     [AW__WAIT_NONE] = "nothing",

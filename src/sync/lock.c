@@ -5,7 +5,7 @@
 
 enum { AW__STREAK_YIELD = 128 };
 
-static int aw__lock_owner_ended(aw_task_t *t);
+static const aw__task_lock_ops_t aw__lock_task_ops;
 
 /* Every change of owner goes through these two: they keep each task's
  * list of held locks for introspection. O(1). */
@@ -20,7 +20,7 @@ static inline void aw__lock_disown(aw_lock_t *l) {
 static inline void aw__lock_own(aw_lock_t *l, aw_task_t *t, bool hook) {
     l->owner = t;
     if (hook)
-        aw__task_end_locks = aw__lock_owner_ended; /* one store: the core calls it back */
+        aw__task_locks = &aw__lock_task_ops; /* one store: the core calls it back */
     aw__list_push_front(&t->locks, &l->held);
 }
 
@@ -62,6 +62,18 @@ static int aw__lock_owner_ended(aw_task_t *t) {
     }
     return rc;
 }
+
+/* The report of a task alive at loop close (SEMANTICS M9): each lock it
+ * still holds, with where it took it. */
+static void aw__lock_print_held(const aw_task_t *t, FILE *f) {
+    aw__list_each(&t->locks, n) {
+        const aw_lock_t *l = aw__container(n, aw_lock_t, held);
+        fprintf(f, "    holding lock '%s' (acquired at %s:%d)\n", l->name ? l->name : "?",
+                l->file ? l->file : "?", l->line);
+    }
+}
+
+static const aw__task_lock_ops_t aw__lock_task_ops = {aw__lock_owner_ended, aw__lock_print_held};
 
 /* After taking l: if its last owner ended holding it, tell (once). */
 static int aw__lock_owner_died(aw_lock_t *l) {

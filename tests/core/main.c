@@ -130,3 +130,35 @@ Test(main, a_loop_that_cannot_start_says_which_call_failed) {
     cr_assert_eq(rc, -EMFILE, "got %d", rc);
     cr_assert(strstr(out, "cannot start the loop: epoll_create1 failed"), "stderr: %s", out);
 }
+
+/* M9, L1: a task still alive after the shutdown grace is listed, and so
+ * is every lock it holds, with where it took it: the lock stays held for
+ * good (nothing will release it), and the report is the only place that
+ * says so. */
+#include "capture.h"
+
+static aw_lock_t m9_lock = AW_LOCK_INIT("config-lock");
+static int m9_holder(void *arg) {
+    cr_assert_eq(aw_lock_acquire(&m9_lock), 0);
+    aw_sleep(AW_SEC(3600)); /* cancelled by the shutdown */
+    aw_with (aw_shield(AW_NEVER)) /* then stuck past the grace */
+        aw_sleep(AW_SEC(3600));
+    aw_lock_release(&m9_lock);
+    return 0;
+}
+static int m9_leaves_a_holder(void *arg) {
+    aw_spawn(NULL, m9_holder, NULL, NULL);
+    aw_sleep_ms(5);
+    return 0;
+}
+static char m9_log[2048];
+static void m9_hook(const char *msg, void *arg) {
+    strncat(m9_log, msg, sizeof m9_log - strlen(m9_log) - 1);
+}
+Test(main, M9_a_lock_held_by_a_task_alive_at_close_is_reported_with_its_site) {
+    aw_loop_opts_t o = {.shutdown_grace = AW_MS(50), .log = m9_hook};
+    cr_assert_eq(aw_main_opts(&o, m9_leaves_a_holder, NULL), -EBUSY, "%s", m9_log);
+    cr_assert(strstr(m9_log, "task 'm9_holder'"), "%s", m9_log);
+    cr_assert(strstr(m9_log, "holding lock 'config-lock' (acquired at") &&
+                  strstr(m9_log, "tests/core/main.c:"), "the lock and its site: %s", m9_log);
+}
