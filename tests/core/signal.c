@@ -391,3 +391,30 @@ Test(signal, c5_a_ctrl_c_taken_during_an_exit_is_not_lost_when_main_returns_0) {
     logged[0] = 0;
     cr_assert_eq(aw_main_opts(&o, ctrl_c_in_an_exit, (void *)1), 0, "handled: %s", logged);
 }
+
+/* E4 with a real Ctrl-C: the signal lands while an aw_for's generator
+ * runs its cleanup (the consumer broke out); the cleanup's waits are not
+ * cut (shielded, as every exit), and the run still ends cancelled. */
+#include <awith/gen.h>
+static int gen_cleanup_sleep_rc = 1;
+static int counting(aw_gen_t *g, void *arg) {
+    for (int i = 0;; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            break;
+    kill(getpid(), SIGINT);
+    gen_cleanup_sleep_rc = aw_sleep_ms(20);
+    return 0;
+}
+static int ctrl_c_in_a_generator_cleanup(void *arg) {
+    aw_for (int *v, aw_gen(counting, NULL))
+        if (*v == 2)
+            break;
+    return aw_status();
+}
+Test(signal, E4_a_ctrl_c_during_a_generators_cleanup_lets_it_finish_and_cancels) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    logged[0] = 0;
+    cr_assert_eq(aw_main_opts(&o, ctrl_c_in_a_generator_cleanup, NULL), -ECANCELED, "%s", logged);
+    cr_assert_eq(gen_cleanup_sleep_rc, 0, "the cleanup's sleep was not cut");
+    cr_assert(strstr(logged, "INT received"), "%s", logged);
+}
