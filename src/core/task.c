@@ -436,8 +436,11 @@ void aw__err_move_chain(aw_task_t *to, aw_err_t *e) {
      * "what was raised since mark" stops at the first record not newer,
      * so the moved records are numbered from the top down. */
     uint64_t n = 0;
-    for (aw_err_t *x = e; x; x = x->context)
+    for (aw_err_t *x = e; x; x = x->context) {
         n++;
+        if (x->code == -ECANCELED) /* seen there, for it (a generator's wait) */
+            to->cancel_seen = 1;
+    }
     uint64_t seq = to->errseq + n;
     to->errseq = seq;
     for (aw_err_t *x = e; x; x = x->context)

@@ -418,3 +418,25 @@ Test(signal, E4_a_ctrl_c_during_a_generators_cleanup_lets_it_finish_and_cancels)
     cr_assert_eq(gen_cleanup_sleep_rc, 0, "the cleanup's sleep was not cut");
     cr_assert(strstr(logged, "INT received"), "%s", logged);
 }
+
+/* A main task that sees the Ctrl-C's -ECANCELED only through what a
+ * generator it drives returned (the generator's own wait was the one
+ * cut), and then handles it, has seen it: aw_main returns its 0. */
+static int sleeps_in_next(aw_gen_t *g, void *arg) {
+    kill(getpid(), SIGINT);
+    int rc = aw_sleep(AW_SEC(3600)); /* cut by the consumer's cancel */
+    return rc < 0 ? aw_status() : 0;
+}
+static int sees_it_through_a_generator(void *arg) {
+    aw_gen_t g = AW_GEN_INIT(sleeps_in_next, NULL);
+    void *v;
+    cr_assert_eq(aw_gen_next(&g, &v), -ECANCELED);
+    aw_err_clear(); /* handled */
+    aw_gen_close(&g);
+    return 0;
+}
+Test(signal, c5_a_ctrl_c_seen_through_a_generator_and_handled_gives_0) {
+    aw_loop_opts_t o = {.cancel_on_signals = true, .log = hook};
+    logged[0] = 0;
+    cr_assert_eq(aw_main_opts(&o, sees_it_through_a_generator, NULL), 0, "%s", logged);
+}
