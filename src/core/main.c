@@ -277,6 +277,13 @@ int aw__rt_close(aw__rt_t *rt, int rc) {
         aw__report_alive(l, "loop closed with tasks alive");
         if (rc == 0)
             rc = -EBUSY;
+        /* they never run again: what they had raised goes with the loop
+         * (their stacks go with its stack cache) */
+        aw__list_each(&l->core->tasks, n) {
+            aw_task_t *t = aw__container(n, aw_task_t, live);
+            aw__err_free(t->err);
+            t->err = NULL;
+        }
     }
     aw__atclose_run(l->core);
     /* Resources left open (SEMANTICS (c) 16, issue 10 item 9): each is

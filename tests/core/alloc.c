@@ -163,3 +163,27 @@ Test(alloc, N1_set_twice_before_any_loop_the_last_one_wins) {
     cr_assert_eq(aw_main(empty, NULL), 0);
     cr_assert_eq(atomic_load(&allocs), 0);
 }
+
+/* L1, N1: a task still alive after the shutdown grace is reported and
+ * never runs again; what it had raised (the -ECANCELED of the shutdown)
+ * goes with the loop, not leaked. */
+static int stuck_past_the_grace(void *arg) {
+    aw_sleep(AW_SEC(3600)); /* cancelled by the shutdown: a record */
+    aw_with (aw_shield(AW_NEVER))
+        aw_sleep(AW_SEC(3600)); /* past the grace */
+    return aw_status();
+}
+static int leaves_a_stuck_task(void *arg) {
+    aw_spawn(NULL, stuck_past_the_grace, NULL, NULL);
+    aw_sleep(AW_MS(5));
+    return 0;
+}
+static void quiet(const char *msg, void *arg) {}
+
+Test(alloc, L1_a_task_alive_past_the_grace_gives_every_block_back) {
+    cr_assert_eq(aw_allocator_set(c_malloc, c_realloc, c_calloc, c_free), 0);
+    aw_loop_opts_t o = {.shutdown_grace = AW_MS(20), .log = quiet};
+    cr_assert_eq(aw_main_opts(&o, leaves_a_stuck_task, NULL), -EBUSY);
+    long a = atomic_load(&allocs), f = atomic_load(&frees);
+    cr_assert_eq(a, f, "%ld allocations, %ld frees: %ld blocks never came back", a, f, a - f);
+}
