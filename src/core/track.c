@@ -21,7 +21,7 @@ struct aw__track_rec {
     char task[32];
     const char *file;             /* the manager's aw_with, or the task's spawn site */
     int line;
-    int in_with;
+    int in_with;                  /* 1: entering that aw_with, 2: inside its block */
     struct aw__track_rec *prev, *next;
 };
 
@@ -51,11 +51,12 @@ int aw_track_open(aw_track_t *t, const char *kind, const char *fmt, ...) {
     aw_task_t *cur = aw__task_cur(), *self = aw_task_self();
     snprintf(r->task, sizeof r->task, "%s", self ? self->name : "(loop)");
     aw_with_t *w = cur ? cur->withs : NULL;
-    if (w && w->state == AW__WITH_ENTER) { /* opened by a manager's enter */
-        r->file = w->file, r->line = w->line, r->in_with = 1;
-    } else if (self) {
+    if (w) { /* opened by a manager's enter, or in a block: the nearest site */
+        r->file = w->file, r->line = w->line, r->in_with = w->state == AW__WITH_ENTER ? 1 : 2;
+    } else if (self && self != l->core->main) {
         r->file = self->file, r->line = self->line;
-    }
+    } /* the main task's spawn site is aw_main's, in the library: none is
+       * better than a wrong one (SEMANTICS M9) */
     struct aw__core *c = l->core;
     r->next = c->tracked;
     if (c->tracked)
@@ -85,11 +86,16 @@ void aw_track_close(aw_track_t *t) {
 size_t aw__track_report(aw_loop_t *l) {
     struct aw__core *c = l->core;
     size_t n = 0;
+    static const char *const where[] = {"spawned at", "entering the aw_with at",
+                                        "inside the aw_with at"};
     for (struct aw__track_rec *r = c->tracked, *next; r; r = next, n++) {
         next = r->next;
-        aw__log(l, "awith: %s '%s' was never closed (opened by task '%s', %s %s:%d)\n",
-                r->kind, r->name, r->task, r->in_with ? "entering the aw_with at" : "spawned at",
-                r->file ? r->file : "?", r->line);
+        if (r->file)
+            aw__log(l, "awith: %s '%s' was never closed (opened by task '%s', %s %s:%d)\n",
+                    r->kind, r->name, r->task, where[r->in_with], r->file, r->line);
+        else
+            aw__log(l, "awith: %s '%s' was never closed (opened by task '%s', outside any "
+                       "aw_with)\n", r->kind, r->name, r->task);
         aw__free(r);
     }
     c->tracked = NULL;

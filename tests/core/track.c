@@ -72,3 +72,23 @@ Test(track, outside_a_loop_it_is_eperm_and_untracked) {
     cr_assert_eq(aw_track_open(&c.track, "conn", "x"), -EPERM);
     aw_track_close(&c.track); /* harmless */
 }
+
+/* M9: "where it was opened" is the user's code. Opened in a block, the
+ * report names that aw_with; opened by the main task outside any block,
+ * it names no site rather than aw_main's spawn of the main task, which
+ * is in the library (src/core/main.c). */
+static int leak_in_a_body(void *arg) {
+    aw_with (aw_shield(AW_SEC(1)))
+        cr_assert_eq(aw_track_open(&leaked.track, "conn", "in a body"), 0);
+    cr_assert_eq(aw_track_open(&kept.track, "conn", "at top level"), 0);
+    return 0;
+}
+Test(track, M9_the_site_named_is_the_users_not_the_librarys) {
+    char err[2048];
+    cr_assert_eq(aw_test_main_stderr(leak_in_a_body, NULL, err, sizeof err), -EBUSY);
+    cr_assert(strstr(err, "'in a body' was never closed (opened by task 'main', inside the aw_with "
+                          "at") && strstr(err, "tests/core/track.c:"), "stderr: %s", err);
+    cr_assert(strstr(err, "'at top level' was never closed (opened by task 'main', outside any "
+                          "aw_with)"), "stderr: %s", err);
+    cr_assert_null(strstr(err, "src/core/main.c"), "stderr: %s", err);
+}
