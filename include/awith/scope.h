@@ -78,7 +78,6 @@ struct aw_scope {
     uint8_t shield;
     uint8_t lazy;                /* exit shield: grace starts at first suspension */
     uint8_t held;                /* held at a generator's yield, in its cleanup (core/scope.c) */
-    uint8_t done;                /* its block ended: a scope is entered once (SEMANTICS G6) */
 };
 
 enum { AW__SCOPE_PLAIN, AW__SCOPE_FAIL, AW__SCOPE_MOVE, AW__SCOPE_SHIELD, AW__SCOPE_ROOT, AW__SCOPE_GROUP };

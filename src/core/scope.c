@@ -323,7 +323,7 @@ static int aw__scope_enter(void *self, void **out) {
     aw_scope_t *s = self;
     if (__builtin_expect(s->task != NULL, 0)) /* again: the scope chain would be a cycle */
         return aw__scope_enter_busy(s);
-    if (__builtin_expect(s->done, 0))
+    if (__builtin_expect(s->parent != NULL, 0)) /* entered before: every enter sets parent */
         return aw__scope_enter_done();
     assert(!s->lazy); /* only an exit's shield is (with.c), never entered as a manager */
     *out = s;
@@ -362,7 +362,6 @@ static int aw__scope_exit(void *self, const aw_err_t *err) {
     (void)err;
     aw__scope_unlink(t, s); /* innermost, unless an exit stack's entry outlives it */
     s->task = NULL; /* not entered any more: reschedule fails */
-    s->done = 1;    /* nor can it be entered again */
     /* never cancelled (an expiry cancels too): nothing to absorb or report */
     if (__builtin_expect(!s->cancelled, 1)) {
         s->held = 0; /* (set by cm/gencm.c while the generator's cleanup runs) */

@@ -2432,3 +2432,35 @@ static int f7_stream_main(void *arg) {
     return 0;
 }
 Test(scope, F7_stream_operations_are_cancellation_points_on_entry) { aw_test_run(f7_stream_main, NULL, 0); }
+
+/* G6's single use, the way loops are written: a deadline written inside
+ * the loop is a new scope each time round (its compound literal is made
+ * anew), in a with block and in an exit stack filled in the loop; only
+ * one scope kept across rounds is refused. */
+static int g6_loop_main(void *arg) {
+    for (int i = 0; i < 3; i++) {
+        int rc = 1;
+        aw_with (aw_move_on_after(AW_MS(1)))
+            rc = aw_sleep_ms(50);
+        cr_assert_eq(rc, -ECANCELED, "round %d: a fresh deadline each time", i);
+        cr_assert_eq(aw_status(), 0, "round %d: %s", i, aw_err_name(aw_status()));
+    }
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(aw_exitstack_enter(st, aw_fail_after(AW_SEC(60)), NULL), 0, "entry %d", i);
+        cr_assert_eq(aw_exitstack_size(st), 3);
+        cr_assert_eq(aw_sleep_ms(1), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+    aw_cm_t kept = aw_move_on_after(AW_MS(1));
+    int refused = 0;
+    for (int i = 0; i < 2; i++) {
+        aw_with (kept)
+            aw_sleep_ms(5);
+        refused += aw_status() == -EALREADY;
+        aw_err_clear();
+    }
+    cr_assert_eq(refused, 1, "the kept scope: used once, refused the second time");
+    return 0;
+}
+Test(scope, G6_a_deadline_written_inside_a_loop_is_a_new_scope_each_round) { aw_test_run(g6_loop_main, NULL, 0); }
