@@ -83,8 +83,11 @@ AW_API int aw_loops_count(void);
 
 /* Run fn(arg) on loop `to` of the calling loop's set (to may be the
  * calling loop itself) as a task of that loop's root group, and wait for
- * it. Returns what fn returned; if fn failed, its error's message is
- * raised here ("loop 1: ..."; the record stays on neither loop). fn runs
+ * it. Returns what fn returned; if fn failed, its error is raised here
+ * whole, as if fn had run in the caller: its context chain, group
+ * members, origin and SQLSTATE (err.h), the top message prefixed
+ * "loop 1: " (copies: the records stay on neither loop; out of memory,
+ * the message alone). fn runs
  * on the other thread: it may use only what arg hands it, and must not
  * touch the caller's loop (shared nothing).
  *

@@ -380,6 +380,10 @@ int aw__raise_at(aw_task_t *t, const char *file, int line, const char *func, int
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void aw__err_free(aw_err_t *e);
 aw_err_t *aw__err_copy(const aw_err_t *e);
+/* A deep copy of e for another thread (aw_loops_call's answer): heap
+ * records only, which any thread may free; prefix before the top's
+ * message. NULL on OOM (an older record that fails ends the chain). */
+aw_err_t *aw__err_export(const aw_err_t *e, const char *prefix);
 void aw__err_drop_newer(aw_task_t *t, uint64_t seq);
 /* A copy of e alone (members too, no context). NULL on OOM. */
 aw_err_t *aw__err_copy_top(const aw_err_t *e);

@@ -209,26 +209,37 @@ void aw__err_free(aw_err_t *e) {
     }
 }
 
-aw_err_t *aw__err_copy(const aw_err_t *e) {
+/* A deep copy of e (its context and members), prefix before the top
+ * record's message. heap: every record from the heap, none from this
+ * thread's reserve, so that another thread may free the copy; an older
+ * record that cannot be copied ends the copy's chain there. */
+static aw_err_t *aw__err_copy_in(const aw_err_t *e, const char *prefix, bool heap) {
     if (!e)
         return NULL;
-    size_t len = strlen(e->msg) + 1;
-    aw_err_t *c = aw__err_alloc(NULL, &len);
+    size_t pl = strlen(prefix), ml = strlen(e->msg);
+    size_t len = pl + ml + 1;
+    aw_err_t *c = heap ? aw__malloc(sizeof *c + len) : aw__err_alloc(NULL, &len);
     if (!c)
         return NULL;
-    memcpy(c, e, sizeof *c + len - 1);
-    c->msg[len - 1] = 0;
-    c->context = aw__err_copy(e->context);
+    memcpy(c, e, sizeof *c);
+    snprintf(c->msg, len, "%s%s", prefix, e->msg);
+    c->context = aw__err_copy_in(e->context, "", heap);
     c->members = NULL;
     aw_err_t **tail = &c->members;
     for (const aw_err_t *m = e->members; m; m = m->next) {
-        *tail = aw__err_copy(m);
+        *tail = aw__err_copy_in(m, "", heap);
         if (!*tail)
             break;
         tail = &(*tail)->next;
     }
     c->next = NULL;
     return c;
+}
+
+aw_err_t *aw__err_copy(const aw_err_t *e) { return aw__err_copy_in(e, "", false); }
+
+aw_err_t *aw__err_export(const aw_err_t *e, const char *prefix) {
+    return aw__err_copy_in(e, prefix, true);
 }
 
 aw_err_t *aw__err_copy_top(const aw_err_t *e) {

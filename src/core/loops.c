@@ -67,7 +67,8 @@ typedef struct aw__lcall {
     struct aw__lcall *rprev, *rnext; /* on the target's `running` list */
     /* the answer */
     int rc;
-    char msg[200];
+    aw_err_t *err;                   /* fn's error, whole (heap records), or NULL */
+    char msg[200];                   /* else what went wrong, in words */
 } aw__lcall_t;
 
 struct aw__lslot {
@@ -144,8 +145,10 @@ static aw__lnode_t *aw__inbox_take(aw__lslot_t *s, int close) {
 }
 
 static void aw__lcall_put(aw__lcall_t *m) {
-    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        aw__err_free(m->err); /* an answer nobody took */
         aw__free(m);
+    }
 }
 
 /* The answer found no caller's loop (it has closed, so the caller is
@@ -204,11 +207,17 @@ static int aw__lcall_task(void *arg) {
             snprintf(m->msg, sizeof m->msg, "loop %d closed while running the call",
                      m->to);
         } else if (rc < 0) {
+            /* the whole error, as the caller's own call would leave it
+             * (its context, members, origin and SQLSTATE); words alone
+             * if there is no memory for it */
             const aw_err_t *e = aw_err_current();
+            char prefix[24];
+            snprintf(prefix, sizeof prefix, "loop %d: ", m->to);
+            m->err = aw__err_strip_cancels(aw__err_export(e, prefix));
             snprintf(m->msg, sizeof m->msg, "%s", e ? e->msg : aw_strerror(rc));
         }
     }
-    aw_err_clear(); /* moved to the caller, in m->msg */
+    aw_err_clear(); /* moved to the caller, in m->err or m->msg */
     m->rc = rc;
     aw__running_remove(&m->set->slots[m->to], m);
     aw__lcall_reply(m);
@@ -302,6 +311,19 @@ static void aw__lcall_unwait(aw_task_t *t) {
     m->waiter = NULL; /* woken by a cancel: the caller decides what next */
 }
 
+/* fn's failure, raised in the caller: the record fn's task left (moved
+ * whole, *err taken), or its words when there was no memory for it, or
+ * when fn's status is not that record's code (a bare code over it). */
+static int aw__lcall_raise(aw_task_t *t, int to, int res, const char *msg, aw_err_t **err) {
+    if (*err) {
+        aw__err_move_chain(t, *err);
+        *err = NULL;
+        if (t->err->code == res)
+            return res;
+    }
+    return aw_raise(res, "loop %d: %s", to, msg);
+}
+
 int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
     aw_task_t *t = aw__task_cur();
     if (!t)
@@ -373,9 +395,12 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
     int res = m->rc;
     char msg[sizeof m->msg];
     memcpy(msg, m->msg, sizeof msg);
+    aw_err_t *err = m->err;
+    m->err = NULL;
     void *a = m->arg;
     aw__lcall_put(m);
     if (cancelled && abandon) {
+        aw__err_free(err);
         abandon(a); /* -ECANCELED hands arg over, even when the answer won */
         return rc;
     }
@@ -387,17 +412,20 @@ int aw_loops_call(int to, aw_task_fn fn, void *arg, void (*abandon)(void *)) {
             return res;
         }
         if (res != -ECANCELED && cancelled && !aw__stopped_by_set(self, res))
-            aw_raise(res, "loop %d: %s", to, msg); /* its own failure, under the cancel */
+            aw__lcall_raise(t, to, res, msg, &err); /* its own failure, under the cancel */
+        aw__err_free(err);
         return cancelled ? aw__raise_cancel(t) : rc;
     }
     if (res < 0) {
         if (aw__stopped_by_set(self, res) && (rc = aw_checkpoint()) < 0) {
+            aw__err_free(err);
             if (abandon)
                 abandon(a); /* -ECANCELED hands arg over */
             return rc;
         }
-        return aw_raise(res, "loop %d: %s", to, msg);
+        return aw__lcall_raise(t, to, res, msg, &err);
     }
+    aw__err_free(err);
     return res;
 }
 

@@ -676,3 +676,58 @@ Test(loops, F3_a_call_whose_deadline_passes_before_it_starts_never_runs) {
     cr_assert_eq(seen.rc[1], 0, "the move-on scope absorbed its cancel");
     cr_assert_eq(seen.rc[2], 0, "fn never ran");
 }
+
+/* ---- a remote failure arrives whole ---- */
+
+static int insert_fails(void *arg) {
+    (void)arg;
+    aw_raise(-ECONNRESET, "the first try's connection was reset");
+    aw_raise(-EREMOTEIO, "insert into users: duplicate key");
+    aw_err_set_origin(AW_ORIGIN_POSTGRES, 0, "23505");
+    return aw_status();
+}
+
+static struct {
+    int rc, count, origin, has_reset, handled;
+    char sqlstate[6];
+    char top[128], below[128];
+} whole;
+
+static int whole_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    aw_raise(-EPIPE, "pending before the call");
+    whole.rc = aw_loops_call(1, insert_fails, NULL, NULL);
+    const aw_err_t *e = aw_err_current();
+    whole.count = aw_err_count(e);
+    whole.origin = e ? e->origin : -1;
+    snprintf(whole.sqlstate, sizeof whole.sqlstate, "%s", e ? e->sqlstate : "");
+    snprintf(whole.top, sizeof whole.top, "%s", e ? e->msg : "");
+    const aw_err_t *r = aw_err_find(e, -ECONNRESET);
+    whole.has_reset = r != NULL;
+    snprintf(whole.below, sizeof whole.below, "%s", r ? r->msg : "");
+    /* handled as the same call made in this task would be (err.h) */
+    if (e && e->origin == AW_ORIGIN_POSTGRES && !strcmp(e->sqlstate, "23505")) {
+        aw_err_clear();
+        whole.handled = 1;
+    }
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+/* asyncio's run_coroutine_threadsafe and Trio's from_thread re-raise the
+ * exception object itself: its context and its attributes arrive. So does
+ * a remote error here: the whole chain, each record's origin and SQLSTATE,
+ * above what the caller had pending. */
+Test(loops, a_remote_failure_arrives_with_its_chain_and_origin) {
+    memset(&whole, 0, sizeof whole);
+    cr_assert_eq(aw_loops_run(2, whole_main, NULL, NULL), 0);
+    cr_assert_eq(whole.rc, -EREMOTEIO);
+    cr_assert(strstr(whole.top, "loop 1: insert into users: duplicate key"), "%s", whole.top);
+    cr_assert_eq(whole.origin, AW_ORIGIN_POSTGRES);
+    cr_assert_str_eq(whole.sqlstate, "23505");
+    cr_assert(whole.has_reset, "the remote error's context was dropped");
+    cr_assert(strstr(whole.below, "the first try's connection was reset"), "%s", whole.below);
+    cr_assert_eq(whole.count, 3, "remote 2 above the caller's own EPIPE: %d", whole.count);
+    cr_assert(whole.handled);
+}
