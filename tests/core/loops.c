@@ -731,3 +731,52 @@ Test(loops, a_remote_failure_arrives_with_its_chain_and_origin) {
     cr_assert_eq(whole.count, 3, "remote 2 above the caller's own EPIPE: %d", whole.count);
     cr_assert(whole.handled);
 }
+
+/* The same for a task group's failure run on another loop: its members
+ * (every child's failure) arrive with it, as an ExceptionGroup's
+ * exceptions do through run_coroutine_threadsafe. */
+static int child_eio(void *arg) {
+    (void)arg;
+    return aw_raise(-EIO, "child one failed");
+}
+static int child_eperm(void *arg) {
+    (void)arg;
+    return aw_raise(-EPERM, "child two failed");
+}
+static int two_children_fail(void *arg) {
+    (void)arg;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, child_eio, NULL, NULL);
+        aw_spawn(g, child_eperm, NULL, NULL);
+    }
+    return aw_status();
+}
+
+static struct {
+    int rc, members, count;
+    int codes[2];
+} grp;
+
+static int group_main(void *arg, int index) {
+    if (index != 0)
+        return idle_fn(arg, index);
+    grp.rc = aw_loops_call(1, two_children_fail, NULL, NULL);
+    const aw_err_t *e = aw_err_current();
+    grp.count = aw_err_count(e);
+    for (const aw_err_t *m = e ? e->members : NULL; m; m = m->next)
+        if (grp.members < 2)
+            grp.codes[grp.members++] = m->code;
+    aw_err_clear();
+    aw_loops_stop(aw_loops_current());
+    return 0;
+}
+
+Test(loops, a_remote_group_failure_arrives_with_every_member) {
+    memset(&grp, 0, sizeof grp);
+    cr_assert_eq(aw_loops_run(2, group_main, NULL, NULL), 0);
+    cr_assert_eq(grp.rc, -AW_EGROUP);
+    cr_assert_eq(grp.members, 2, "members: %d", grp.members);
+    cr_assert((grp.codes[0] == -EIO && grp.codes[1] == -EPERM) ||
+              (grp.codes[0] == -EPERM && grp.codes[1] == -EIO));
+    cr_assert_eq(grp.count, 3, "the group's record and its two members: %d", grp.count);
+}
