@@ -18,6 +18,11 @@ int aw_trace_set(aw_trace_fn fn, void *arg) {
 
 void aw__trace_emit(aw_task_t *t, int kind, const aw_with_t *w, int rc) {
     struct aw__core *c = t->loop->core;
+    /* A block decides once, before its enter (or exit), that it is traced;
+     * a hook removed by that enter (or exit) leaves nothing to call for
+     * the event after it: the block's next phase sees no hook (trace.h). */
+    if (!c->trace)
+        return;
     aw_trace_event_t ev = {
         .kind = (aw_trace_kind_t)kind,
         .task = t,

@@ -100,3 +100,36 @@ Test(trace, events_of_every_task_of_the_loop) { aw_test_run(tasks_body, NULL, 0)
 Test(trace, set_outside_a_loop_is_eperm) {
     cr_assert_eq(aw_trace_set(hook, NULL), -EPERM);
 }
+
+/* trace.h: "A hook installed or removed inside a manager's enter (or
+ * exit) sees that block's events from its next phase on". The block
+ * decided it was traced before its enter ran; the event after an enter
+ * (or exit) that removed the hook must find none to call, not a NULL one.
+ * A hook installed inside an enter sees the exit's pair. */
+static int rm_enter(void *self, void **out) { *out = self; aw_trace_set(NULL, NULL); return 0; }
+static int rm_exit(void *self, const aw_err_t *err) { aw_trace_set(NULL, NULL); return 0; }
+static int add_enter(void *self, void **out) { *out = self; aw_trace_set(hook, self); return 0; }
+static const aw_cm_type_t rm_enter_type = {"RE", rm_enter, ok_exit};
+static const aw_cm_type_t rm_exit_type = {"RX", ok_enter, rm_exit};
+static const aw_cm_type_t add_enter_type = {"AE", add_enter, ok_exit};
+static int phase_body(void *arg) {
+    int n = 0;
+    aw_trace_set(hook, &n);
+    aw_with (aw_cm(&rm_enter_type, NULL)) aw_sleep_ms(1);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "enter RE 0;", "removed in enter: nothing after the enter");
+    log_[0] = '\0';
+    aw_trace_set(hook, &n);
+    aw_with (aw_cm(&rm_exit_type, NULL)) aw_checkpoint();
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "enter RX 0;entered RX 0;point;exit RX 0;",
+                     "removed in exit: nothing after the exit");
+    log_[0] = '\0';
+    aw_with (aw_cm(&add_enter_type, &n)) aw_checkpoint();
+    cr_assert_str_eq(log_, "point;exit AE 0;exited AE 0;", "installed in enter: from the body on");
+    aw_trace_set(NULL, NULL);
+    return 0;
+}
+Test(trace, a_hook_removed_inside_an_enter_or_exit_ends_its_events_there) {
+    aw_test_run(phase_body, NULL, 0);
+}
