@@ -39,7 +39,7 @@ int aw__spawn_result(aw_group_t *g, aw_result_fn fn, void *arg, aw_result_t *slo
 
 int aw__gather(aw_result_t *r, size_t n, const char *file, int line) {
     if (!aw__task_cur())
-        return -EPERM;
+        return aw__no_task("aw_gather"); /* it suspends: said and recorded as aw_sleep's */
     if (n && !r)
         return aw_raise(-EINVAL, "aw_gather at %s:%d: no result slots", file, line);
     for (size_t i = 0; i < n; i++) {

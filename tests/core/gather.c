@@ -179,9 +179,26 @@ static int bad_spawns(void *arg) {
 }
 Test(gather, spawn_errors_are_returned_and_stored_in_the_slot) { aw_test_run(bad_spawns, NULL, 0); }
 
-Test(gather, outside_a_task_is_eperm) {
+/* Outside a task aw_gather is -EPERM, reported as every suspending call
+ * made there is (awith/log.h: "a suspending call ... used outside a
+ * task"), and recorded as the thread's last error, as aw_sleep's is: a
+ * caller that only logs aw_err_current() sees why. No child runs. */
+static char gl_logged[512];
+static void gl_hook(const char *msg, void *arg) {
+    strncat(gl_logged, msg, sizeof gl_logged - strlen(gl_logged) - 1);
+}
+Test(gather, outside_a_task_is_eperm_reported_and_recorded) {
+    aw_log_set(gl_hook, NULL);
     aw_result_t r[] = {AW_RESULT(counts, NULL)};
     cr_assert_eq(aw_gather(r, 1), -EPERM);
+    aw_log_set(NULL, NULL);
+    cr_assert_eq(ran, 0);
+    cr_assert_not_null(aw_err_current(), "nothing recorded");
+    cr_assert_eq(aw_err_current()->code, -EPERM);
+    cr_assert(strstr(aw_err_current()->msg, "aw_gather called outside a task"), "%s",
+              aw_err_current()->msg);
+    cr_assert(strstr(gl_logged, "aw_gather called outside a task"), "logged: '%s'", gl_logged);
+    aw_err_clear();
 }
 
 /* aw_gather's return value is its children's outcome, not an error that
@@ -287,3 +304,4 @@ static int kl_main(void *arg) {
     return 0;
 }
 Test(gather, M6_a_child_ending_with_a_lock_held_has_its_slot_say_so) { aw_test_run(kl_main, NULL, 0); }
+
