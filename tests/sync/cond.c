@@ -171,3 +171,65 @@ static int notify_unlocked(void *arg) {
     return 0;
 }
 Test(cond, a_notify_without_the_lock_is_refused) { aw_test_run(notify_unlocked, NULL, 0); }
+
+/* J6 with a deadline: a wait cut by its scope's deadline returns holding
+ * the lock (the block's exit releases it), and the scope leaves with
+ * -ETIMEDOUT; a waiter the deadline did not cut still gets the notify. */
+static aw_lock_t dl_lk = AW_LOCK_INIT("dl");
+static aw_cond_t dl_cv = AW_COND_INIT(&dl_lk);
+static int dl_held = -1, dl_other_rc = 1;
+static int dl_other(void *arg) {
+    aw_with (aw_locked(&dl_lk))
+        dl_other_rc = aw_cond_wait(&dl_cv);
+    return aw_status();
+}
+static int dl_body(void *arg) {
+    aw_task_t *o;
+    aw_spawn(NULL, dl_other, NULL, &o);
+    aw_sleep_ms(1);
+    aw_with (aw_fail_after(AW_MS(5)))
+        aw_with (aw_locked(&dl_lk)) {
+            int rc = aw_cond_wait(&dl_cv);
+            dl_held = rc == -ECANCELED && aw_lock_owner(&dl_lk) == aw_task_self();
+        }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(dl_held, 1, "the cut wait returned without the lock");
+    cr_assert_null(aw_lock_owner(&dl_lk));
+    aw_with (aw_locked(&dl_lk))
+        cr_assert_eq(aw_cond_notify(&dl_cv, 1), 0);
+    cr_assert_eq(aw_task_join(o), 0);
+    cr_assert_eq(dl_other_rc, 0);
+    return 0;
+}
+Test(cond, J6_a_wait_cut_by_a_deadline_returns_holding_the_lock) { aw_test_run(dl_body, NULL, 0); }
+
+/* J6 with the cancel already pending: the wait returns -ECANCELED at
+ * once, holding the lock again. As in Trio (release, then park), the
+ * lock may change hands in between: a task queued for it runs its block
+ * first, and the wait re-takes it after. */
+static aw_lock_t pc_lk = AW_LOCK_INIT("pc");
+static aw_cond_t pc_cv = AW_COND_INIT(&pc_lk);
+static int pc_in;
+static int pc_other(void *arg) {
+    aw_with (aw_locked(&pc_lk))
+        pc_in = 1;
+    return aw_status();
+}
+static int pc_body(void *arg) {
+    aw_task_t *o = NULL;
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+        aw_with (aw_locked(&pc_lk)) {
+            aw_spawn(NULL, pc_other, NULL, &o);
+            aw_with (aw_shield(AW_NEVER)) aw_sleep_ms(1); /* o queues for the lock */
+            aw_scope_cancel(s);
+            cr_assert_eq(aw_cond_wait(&pc_cv), -ECANCELED);
+            cr_assert_eq(aw_lock_owner(&pc_lk), aw_task_self());
+        }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_null(aw_lock_owner(&pc_lk));
+    cr_assert_eq(aw_task_join(o), 0);
+    cr_assert_eq(pc_in, 1);
+    return 0;
+}
+Test(cond, J6_a_wait_with_a_cancel_pending_returns_holding_the_lock) { aw_test_run(pc_body, NULL, 0); }

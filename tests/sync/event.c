@@ -75,3 +75,47 @@ Test(event, wait_outside_a_task_is_EPERM) {
     cr_assert_not_null(aw_err_current());
     aw_err_clear();
 }
+
+/* event.h: "A cancellation point even when already set": with a cancel
+ * pending the wait returns -ECANCELED though the event is set; under a
+ * shield in that scope it returns 0. */
+static aw_event_t cp_ev = AW_EVENT_INIT;
+static int cp_body(void *arg) {
+    aw_event_set(&cp_ev);
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        cr_assert_eq(aw_event_wait(&cp_ev), -ECANCELED);
+        aw_with (aw_shield(AW_NEVER))
+            cr_assert_eq(aw_event_wait(&cp_ev), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(aw_event_is_set(&cp_ev), "a cancelled wait changes nothing");
+    return 0;
+}
+Test(event, a_wait_is_a_cancellation_point_even_when_already_set) { aw_test_run(cp_body, NULL, 0); }
+
+/* A cleared event blocks again; set wakes a waiter that queued after a
+ * clear, and a shielded waiter in a cancelled scope waits for the set. */
+static aw_event_t sh_ev = AW_EVENT_INIT;
+static int sh_rc = 1;
+static int sh_waiter(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_with (aw_shield(AW_NEVER))
+            sh_rc = aw_event_wait(&sh_ev);
+    }
+    return aw_status();
+}
+static int sh_body(void *arg) {
+    aw_event_set(&sh_ev);
+    aw_event_clear(&sh_ev);
+    aw_task_t *t;
+    aw_spawn(NULL, sh_waiter, NULL, &t);
+    aw_sleep_ms(2);
+    cr_assert_eq(sh_rc, 1, "a cleared event let the waiter through");
+    aw_event_set(&sh_ev);
+    cr_assert_eq(aw_task_join(t), 0);
+    cr_assert_eq(sh_rc, 0);
+    return 0;
+}
+Test(event, a_shielded_waiter_in_a_cancelled_scope_waits_for_the_set) { aw_test_run(sh_body, NULL, 0); }

@@ -190,3 +190,71 @@ static int j1_body(void *arg) {
 Test(sem, J1_semaphore_one_is_fifo_and_a_releaser_does_not_jump_the_queue) {
     aw_test_run(j1_body, NULL, 0);
 }
+
+/* (c) 19 for semaphores (Trio's acquire is a checkpoint): with a cancel
+ * pending, acquire returns -ECANCELED even with a permit free, and takes
+ * none; under a shield inside that scope it takes one. */
+static aw_sem_t c19_sem = AW_SEM_INIT("c19", 1, 1);
+static int c19_body(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        cr_assert_eq(aw_sem_acquire(&c19_sem), -ECANCELED);
+        cr_assert_eq(aw_sem_value(&c19_sem), 1, "a cancelled acquire took a permit");
+        aw_with (aw_shield(AW_NEVER)) {
+            cr_assert_eq(aw_sem_acquire(&c19_sem), 0);
+            cr_assert_eq(aw_sem_value(&c19_sem), 0);
+            cr_assert_eq(aw_sem_release(&c19_sem), 0);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_sem_value(&c19_sem), 1);
+    return 0;
+}
+Test(sem, c19_acquire_is_a_cancellation_point_even_with_a_permit_free) {
+    aw_test_run(c19_body, NULL, 0);
+}
+
+/* A deadline cuts a wait for a permit: the scope's -ETIMEDOUT, no permit
+ * taken, and a permit released later goes to the next waiter, not to the
+ * one that timed out. */
+static aw_sem_t dl_sem = AW_SEM_INIT("dl", 0, 1);
+static int dl_late_rc = 1;
+static int dl_late(void *arg) {
+    dl_late_rc = aw_sem_acquire(&dl_sem);
+    return dl_late_rc;
+}
+static int dl_body(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5)))
+        aw_with (aw_sem_held(&dl_sem))
+            cr_assert_fail("entered with no permit");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    cr_assert_eq(aw_sem_value(&dl_sem), 0);
+    aw_task_t *t;
+    aw_spawn(NULL, dl_late, NULL, &t);
+    aw_sleep_ms(1);
+    cr_assert_eq(aw_sem_release(&dl_sem), 0);
+    cr_assert_eq(aw_task_join(t), 0);
+    cr_assert_eq(dl_late_rc, 0);
+    cr_assert_eq(aw_sem_value(&dl_sem), 0, "the permit went to the waiter");
+    cr_assert_eq(aw_sem_release(&dl_sem), 0);
+    return 0;
+}
+Test(sem, a_deadline_cuts_the_wait_and_takes_no_permit) { aw_test_run(dl_body, NULL, 0); }
+
+/* J7 through the manager: a block of a bounded semaphore that released
+ * its permit itself leaves with the exit's -EINVAL, naming the semaphore;
+ * the value stays at the bound. */
+static aw_sem_t j7m_sem = AW_SEM_INIT("pool-slots", 1, 1);
+static int j7m_body(void *arg) {
+    aw_with (aw_sem_held(&j7m_sem))
+        cr_assert_eq(aw_sem_release(&j7m_sem), 0);
+    cr_assert_eq(aw_status(), -EINVAL);
+    cr_assert(strstr(aw_err_current()->msg, "'pool-slots'"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_sem_value(&j7m_sem), 1);
+    return 0;
+}
+Test(sem, J7_a_block_that_released_its_permit_fails_at_exit_naming_it) {
+    aw_test_run(j7m_body, NULL, 0);
+}
