@@ -119,3 +119,53 @@ static int report_raises_body(void *arg) {
     return 0;
 }
 Test(timing, a_report_hook_that_raises_changes_nothing_that_leaves) { aw_test_run(report_raises_body, NULL, 0); }
+
+/* "on every way out: error, cancel, deadline -- the time still counts":
+ * a block cut by its scope's cancel is measured, counted as failed, and
+ * the hook sees the cancel; the scope still ends it quietly. */
+static int cancel_body(void *arg) {
+    reports_t r = {0};
+    aw_timing_t t = AW_TIMING_INIT("cut", report, &r);
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+        aw_with (aw_timed(&t)) {
+            aw_sleep_ms(2);
+            aw_scope_cancel(s);
+            aw_sleep_ms(10000);
+        }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.last_code, -ECANCELED);
+    cr_assert_geq(r.last, AW_MS(2));
+    cr_assert_eq(t.count, 1);
+    cr_assert_eq(t.failed, 1);
+    return 0;
+}
+Test(timing, a_cancelled_block_is_measured_and_counted_as_failed) { aw_test_run(cancel_body, NULL, 0); }
+
+/* SEMANTICS M5 and "the start time lives in the block": timed blocks
+ * entered in a loop into an exit stack are distinct (the stack copies
+ * each aw_timed() state), each keeps its own start, and each is measured
+ * once when the stack exits: the first entered was open longest. */
+static int xs_body(void *arg) {
+    reports_t r = {0};
+    aw_timing_t t = AW_TIMING_INIT("stacked", report, &r);
+    aw_timed_t *b[3];
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 3; i++) {
+            cr_assert_eq(aw_exitstack_enter(st, aw_timed(&t), (void **)&b[i]), 0);
+            aw_sleep_ms(5);
+        }
+        cr_assert(b[0] != b[1] && b[1] != b[2], "one state per entry");
+        cr_assert(b[0]->start < b[1]->start && b[1]->start < b[2]->start);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(t.count, 3);
+    cr_assert_eq(r.calls, 3);
+    cr_assert_geq(t.max, AW_MS(15), "the first entry was open for the three sleeps");
+    cr_assert_geq(t.min, AW_MS(5));
+    cr_assert_eq(r.last, t.max, "LIFO: the first entered exits last");
+    return 0;
+}
+Test(timing, M5_blocks_entered_in_a_loop_into_an_exit_stack_keep_their_own_start) {
+    aw_test_run(xs_body, NULL, 0);
+}
