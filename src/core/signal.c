@@ -101,10 +101,13 @@ int aw_signals_wait(aw_signals_t *s, int *signo) {
 int aw_signal_wait(const sigset_t *set, int *signo) {
     if (!aw__task_cur())
         return aw__no_task("aw_signal_wait");
+    /* What this call raised (a failed enter), not what was pending before
+     * it (an earlier failure, an exit's handed error): those are not its. */
+    uint64_t mark = aw_err_mark();
     int rc = 0;
     aw_with (aw_signals_t *s, aw_signals(set))
         rc = aw_signals_wait(s, signo);
-    return rc < 0 ? rc : aw_status();
+    return rc < 0 ? rc : aw__status_since(mark);
 }
 
 /* ---- cancel_on_signals ---- */

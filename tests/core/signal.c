@@ -440,3 +440,42 @@ Test(signal, c5_a_ctrl_c_seen_through_a_generator_and_handled_gives_0) {
     logged[0] = 0;
     cr_assert_eq(aw_main_opts(&o, sees_it_through_a_generator, NULL), 0, "%s", logged);
 }
+
+/* aw_signal_wait's result is its own: 0 once it took a signal, not an
+ * error that was pending before the call (an earlier failure not handled
+ * yet, or the error an exit is handed: a cleanup that waits for a signal
+ * inside a failing block's exit), which stays pending. */
+static int pw_rc = 1, pw_got;
+static int pw_enter(void *self, void **out) { return 0; }
+static int pw_exit(void *self, const aw_err_t *err) {
+    sigset_t set = one(SIGUSR2);
+    pthread_kill(pthread_self(), SIGUSR2); /* kept pending: the caller blocked it */
+    pw_rc = aw_signal_wait(&set, &pw_got);
+    return 0;
+}
+static const aw_cm_type_t pw_type = {"waits-for-a-signal-in-exit", pw_enter, pw_exit};
+static int pending_before(void *arg) {
+    sigset_t set = one(SIGUSR2);
+    int got = 0;
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    aw_raise(-ENOENT, "an earlier failure, not handled yet");
+    pthread_kill(pthread_self(), SIGUSR2);
+    cr_assert_eq(aw_signal_wait(&set, &got), 0, "the earlier failure is not the wait's");
+    cr_assert_eq(got, SIGUSR2);
+    cr_assert_eq(aw_status(), -ENOENT, "and it stays pending");
+    sigset_t empty;
+    sigemptyset(&empty);
+    cr_assert_eq(aw_signal_wait(&empty, &got), -EINVAL, "a failed enter is the wait's");
+    aw_err_clear();
+    aw_with (aw_cm(&pw_type, NULL))
+        aw_fail(-EIO, "the block failed");
+    cr_assert_eq(pw_rc, 0, "in an exit handed EIO, the wait returned %s", aw_err_name(pw_rc));
+    cr_assert_eq(pw_got, SIGUSR2);
+    cr_assert_eq(aw_status(), -EIO, "the block's error propagates");
+    aw_err_clear();
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return 0;
+}
+Test(signal, aw_signal_wait_returns_its_own_status_not_an_older_error) {
+    aw_test_run(pending_before, NULL, 0);
+}
