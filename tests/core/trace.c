@@ -133,3 +133,39 @@ static int phase_body(void *arg) {
 Test(trace, a_hook_removed_inside_an_enter_or_exit_ends_its_events_there) {
     aw_test_run(phase_body, NULL, 0);
 }
+
+/* EXIT's rc is the block's error, EXITED's what leaves the block: 0 when
+ * the exit suppressed, the exit's own code when it failed a clean block;
+ * exit-stack entries are blocks too, each with its own pair, seeing the
+ * error as the entries after it left it (B3). */
+static int sup_exit(void *self, const aw_err_t *err) { return AW_SUPPRESS; }
+static int fail_exit(void *self, const aw_err_t *err) { return aw_raise(-EPIPE, "exit failed"); }
+static const aw_cm_type_t sup_type = {"S", ok_enter, sup_exit};
+static const aw_cm_type_t fail_type = {"F", ok_enter, fail_exit};
+static int exited_body(void *arg) {
+    int n = 0;
+    aw_trace_set(hook, &n);
+    aw_with (aw_cm(&sup_type, NULL)) aw_fail(-EIO, "suppressed");
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "enter S 0;entered S 0;exit S -5;exited S 0;");
+    log_[0] = '\0';
+    aw_with (aw_cm(&fail_type, NULL)) {}
+    cr_assert_eq(aw_status(), -EPIPE);
+    aw_err_clear();
+    cr_assert_str_eq(log_, "enter F 0;entered F 0;exit F 0;exited F -32;");
+    log_[0] = '\0';
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&a_type, NULL), NULL);
+        aw_exitstack_enter(st, aw_cm(&sup_type, NULL), NULL);
+        aw_fail(-EIO, "y");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "enter exitstack 0;entered exitstack 0;enter A 0;entered A 0;"
+                           "enter S 0;entered S 0;exit exitstack -5;exit S -5;exited S 0;"
+                           "exit A 0;exited A 0;exited exitstack 0;");
+    aw_trace_set(NULL, NULL);
+    return 0;
+}
+Test(trace, exited_says_what_leaves_a_block_suppressed_failed_or_stacked) {
+    aw_test_run(exited_body, NULL, 0);
+}

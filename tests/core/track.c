@@ -92,3 +92,24 @@ Test(track, M9_the_site_named_is_the_users_not_the_librarys) {
                           "aw_with)"), "stderr: %s", err);
     cr_assert_null(strstr(err, "src/core/main.c"), "stderr: %s", err);
 }
+
+/* "aw_main returns -EBUSY (when it would have returned 0)": a main task
+ * that fails keeps its own error as aw_main's result, and the resource is
+ * reported all the same; one opened by a child outside any block names
+ * the child and where it was spawned. */
+static int m9_child(void *arg) {
+    return aw_track_open(&leaked.track, "conn", "by a child");
+}
+static int m9_fail_and_leak(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, m9_child, NULL, &t);
+    cr_assert_eq(aw_task_join(t), 0);
+    return aw_raise(-EIO, "main failed");
+}
+Test(track, M9_a_failed_main_keeps_its_error_and_the_leak_is_still_reported) {
+    char err[4096];
+    int rc = aw_test_main_stderr(m9_fail_and_leak, NULL, err, sizeof err);
+    cr_assert_eq(rc, -EIO, "aw_main: %s", aw_err_name(rc));
+    cr_assert(strstr(err, "conn 'by a child' was never closed (opened by task 'm9_child', "
+                          "spawned at ") && strstr(err, "tests/core/track.c:"), "stderr: %s", err);
+}
