@@ -31,13 +31,22 @@ static bool aw__waits_lock(const aw_task_t *t) {
     return t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_LOCK;
 }
 
+static bool aw__waits_join(const aw_task_t *t) {
+    return t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_TASK;
+}
+
 /* The task t waits for, through a lock or a join (the await chain,
- * SEMANTICS L2), or NULL. */
+ * SEMANTICS L2), or NULL. A task whose generator runs on its behalf
+ * (aw_for, aw_gen_next) waits for that generator: a lock the generator
+ * waits for, held by a task that waits for a lock this task holds, is a
+ * deadlock too ((c) 12), and it goes through the task. */
 static aw_task_t *aw__waits_for(const aw_task_t *t) {
     if (aw__waits_lock(t))
         return ((const aw_lock_t *)t->wait_on)->owner;
-    if (t->state == AW__T_WAITING && t->wait_kind == AW__WAIT_TASK)
+    if (aw__waits_join(t))
         return (aw_task_t *)t->wait_on;
+    if (t->state == AW__T_WAITING && t->delegate)
+        return t->delegate;
     return NULL;
 }
 
@@ -64,8 +73,10 @@ static int aw__dump_cycles(FILE *f, const aw__list_t *tasks, size_t n) {
             if (aw__waits_lock(y)) {
                 const aw_lock_t *l = y->wait_on;
                 fprintf(f, "waits for lock '%s' held by ", l->name ? l->name : "?");
-            } else {
+            } else if (aw__waits_join(y)) {
                 fprintf(f, "joins ");
+            } else {
+                fprintf(f, "runs its generator ");
             }
             y = aw__waits_for(y);
         } while (y != t);

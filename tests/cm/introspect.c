@@ -530,3 +530,54 @@ static int df_scenario(void *arg) {
     return 0;
 }
 Test(introspect, M6_L2_a_dump_at_every_event_of_a_busy_loop_never_crashes) { aw_test_run(df_scenario, NULL, 0); }
+
+/* (c) 12 through a generator: the consumer holds lock GB and iterates a
+ * generator that waits for lock GA; the other task holds GA and waits for
+ * GB. The generator acts for its consumer, so this is a deadlock on A/B
+ * like the one above, and the dump flags it, through the generator. */
+static aw_lock_t ga = AW_LOCK_INIT("GA"), gb = AW_LOCK_INIT("GB");
+static int gd_gen(aw_gen_t *g, void *arg) {
+    aw_with (aw_locked(&ga)) {
+        int v = 1;
+        aw_gen_yield(g, &v);
+    }
+    return aw_status();
+}
+static int gd_consumer(void *arg) {
+    aw_with (aw_locked(&gb)) {
+        aw_sleep_ms(2);
+        aw_for (int *v, aw_gen(gd_gen, NULL)) {
+        }
+    }
+    return aw_status();
+}
+static int gd_other(void *arg) {
+    aw_with (aw_locked(&ga)) {
+        aw_sleep_ms(2);
+        aw_with (aw_locked(&gb)) {
+        }
+    }
+    return aw_status();
+}
+static int gen_deadlock(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, gd_consumer, NULL, NULL);
+        aw_spawn(g, gd_other, NULL, NULL);
+        aw_sleep_ms(10);
+        int cycles;
+        char *out = dump(&cycles);
+        cr_assert_eq(cycles, 1, "one wait-for cycle:\n%s", out);
+        cr_assert(strstr(out, "DEADLOCK: task 'gd_consumer' (id 2) runs its generator task "
+                              "'gd_gen' (id 4) waits for lock 'GA' held by task 'gd_other' (id 3) "
+                              "waits for lock 'GB' held by task 'gd_consumer' (id 2)"), "%s", out);
+        free(out);
+        aw_group_cancel(g); /* break the deadlock */
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_null(aw_lock_owner(&ga));
+    cr_assert_null(aw_lock_owner(&gb));
+    return 0;
+}
+Test(introspect, c12_a_lock_cycle_through_a_generator_is_flagged_as_a_deadlock) {
+    aw_test_run(gen_deadlock, NULL, 0);
+}
