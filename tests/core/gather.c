@@ -305,3 +305,50 @@ static int kl_main(void *arg) {
 }
 Test(gather, M6_a_child_ending_with_a_lock_held_has_its_slot_say_so) { aw_test_run(kl_main, NULL, 0); }
 
+
+/* Decision 2: an exit runs shielded, and so does a gather made in it: in
+ * the exit of a block its scope cancelled (a class-style exit, and a
+ * generator manager's cleanup), the children run to the end, each slot
+ * says 0 and so does the gather; the scope then ends its cancel. */
+static int ge_rc = 1;
+static aw_result_t ge_r[2];
+static int ge_gather(void) {
+    ge_r[0] = (aw_result_t)AW_RESULT(g_ok, 1);
+    ge_r[1] = (aw_result_t)AW_RESULT(g_ok, 2);
+    return aw_gather(ge_r, 2);
+}
+static int ge_enter(void *self, void **out) { return 0; }
+static int ge_exit(void *self, const aw_err_t *err) {
+    ge_rc = ge_gather();
+    return 0;
+}
+static const aw_cm_type_t ge_type = {.name = "gathers-in-exit", .enter = ge_enter, .exit = ge_exit};
+static int ge_gen(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    ge_rc = ge_gather();
+    return rc;
+}
+static int gather_in_exit(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+        aw_with (aw_cm(&ge_type, NULL)) {
+            aw_scope_cancel(s);
+            aw_sleep_ms(10000);
+        }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(ge_rc, 0, "class exit: %s", aw_err_name(ge_rc));
+    cr_assert(ge_r[0].status == 0 && ge_r[1].status == 0, "the children were cut");
+    ge_rc = 1;
+    ge_r[0].status = ge_r[1].status = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+        aw_with (aw_gencm(ge_gen, NULL)) {
+            aw_scope_cancel(s);
+            aw_sleep_ms(10000);
+        }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(ge_rc, 0, "generator cleanup: %s", aw_err_name(ge_rc));
+    cr_assert(ge_r[0].status == 0 && ge_r[1].status == 0, "the children were cut");
+    return 0;
+}
+Test(gather, decision2_a_gather_in_a_cancelled_blocks_exit_runs_to_the_end) {
+    aw_test_run(gather_in_exit, NULL, 0);
+}
