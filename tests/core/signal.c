@@ -479,3 +479,38 @@ static int pending_before(void *arg) {
 Test(signal, aw_signal_wait_returns_its_own_status_not_an_older_error) {
     aw_test_run(pending_before, NULL, 0);
 }
+
+/* signal.h: enter fails with signalfd's error "blocking nothing then":
+ * out of fds, the block is skipped with -EMFILE, the signal is not left
+ * blocked, and its count is given back (the next block blocks it and
+ * unblocks it at exit). */
+#include <sys/resource.h>
+static int emfile(void *arg) {
+    sigset_t set = one(SIGUSR1);
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 64;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int fds[64], n = 0;
+    for (int fd; n < 64 && (fd = dup(0)) >= 0;)
+        fds[n++] = fd;
+    int entered = 0;
+    aw_with (aw_signals(&set))
+        entered = 1;
+    int st = aw_status();
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    setrlimit(RLIMIT_NOFILE, &old);
+    cr_assert_eq(entered, 0);
+    cr_assert_eq(st, -EMFILE, "%s", aw_err_name(st));
+    cr_assert(strstr(aw_err_current()->msg, "signalfd failed"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    cr_assert_not(blocked(SIGUSR1), "a failed enter left the signal blocked");
+    aw_with (aw_signals(&set))
+        cr_assert(blocked(SIGUSR1));
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_not(blocked(SIGUSR1), "the failed enter's count was not given back");
+    return 0;
+}
+Test(signal, a_failed_enter_blocks_nothing_and_gives_its_count_back) { aw_test_run(emfile, NULL, 0); }
