@@ -1,13 +1,16 @@
 /* introspect.c: the loop dump. Reads the task list, each task's with
  * chain, scope chain and held locks; costs nothing until called. A
- * deadlock is a cycle in the wait-for graph task -> lock -> owner task:
- * found by following at most ntasks edges from each waiting task. */
+ * deadlock is a cycle in the wait-for graph (task -> lock -> owner task,
+ * joins, generators, a group's owner -> its children): found by one
+ * depth-first walk over the tasks (see aw__dump_cycles). */
 #include <awith/introspect.h>
 #include <awith/lock.h>
 
 #include "../core/core.h"
+#include "../coro/alloc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -50,38 +53,135 @@ static aw_task_t *aw__waits_for(const aw_task_t *t) {
     return NULL;
 }
 
-static int aw__dump_cycles(FILE *f, const aw__list_t *tasks, size_t n) {
-    int cycles = 0;
-    aw__list_each(tasks, node) {
-        aw_task_t *t = aw__container(node, aw_task_t, live);
-        /* walk from t; a cycle through t is reported from its lowest id */
-        aw_task_t *x = aw__waits_for(t);
-        size_t steps = 0;
-        uint64_t min = t->id;
-        while (x && x != t && steps++ < n) {
-            if (x->id < min)
-                min = x->id;
-            x = aw__waits_for(x);
-        }
-        if (x != t || min != t->id)
-            continue;
-        cycles++;
-        fprintf(f, "DEADLOCK: ");
-        aw_task_t *y = t;
-        do {
-            fprintf(f, "task '%s' (id %llu) ", y->name, (unsigned long long)y->id);
-            if (aw__waits_lock(y)) {
-                const aw_lock_t *l = y->wait_on;
-                fprintf(f, "waits for lock '%s' held by ", l->name ? l->name : "?");
-            } else if (aw__waits_join(y)) {
-                fprintf(f, "joins ");
-            } else {
-                fprintf(f, "runs its generator ");
-            }
-            y = aw__waits_for(y);
-        } while (y != t);
-        fprintf(f, "task '%s' (id %llu)\n", t->name, (unsigned long long)t->id);
+/* The group t's owner waits for at the end of its block, or NULL. */
+static aw_group_t *aw__waits_group(const aw_task_t *t) {
+    if (t->state != AW__T_WAITING || t->wait_kind != AW__WAIT_GROUP)
+        return NULL;
+    for (aw_group_t *g = t->groups; g; g = g->outer)
+        if (g->waiting)
+            return g;
+    return NULL;
+}
+
+/* ---- wait-for cycles ----
+ * The graph: a lock's waiter -> the lock's owner, a joiner -> the task it
+ * joins, a task whose generator runs for it -> that generator (one edge
+ * each, aw__waits_for), and a group's owner waiting at the end of its
+ * block -> every live child: it waits for all of them, so a cycle through
+ * any one (the owner holds a lock a child waits for) is a deadlock too.
+ * One depth-first walk with an explicit stack (a dump may run on a task's
+ * small stack); a back edge closes a cycle, printed from its lowest id.
+ * Cost: O(n log n) for the index, O(n + edges) for the walk, and four
+ * arrays of n for the call (without them: no search, said so). */
+
+typedef struct aw__dfs_frame {
+    size_t i;                     /* the task (its index) */
+    aw__link_t *child;            /* a group's owner: the next child to try */
+    bool started;                 /* its edges are being tried */
+} aw__dfs_frame_t;
+
+static int aw__task_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(aw_task_t *const *)a, y = (uintptr_t)*(aw_task_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* t's index in the sorted tasks, or n (not a live task: no edge) */
+static size_t aw__task_index(aw_task_t **v, size_t n, const aw_task_t *t) {
+    aw_task_t **p = t ? bsearch(&t, v, n, sizeof *v, aw__task_cmp) : NULL;
+    return p ? (size_t)(p - v) : n;
+}
+
+/* The next task frame f's task waits for, NULL when its edges are done. */
+static aw_task_t *aw__dfs_next(aw__dfs_frame_t *f, aw_task_t *t) {
+    aw_group_t *g = aw__waits_group(t);
+    if (g) {
+        f->child = f->started ? (f->child ? f->child->next : NULL) : g->children.head;
+        f->started = true;
+        return f->child ? aw__container(f->child, aw_task_t, sibling) : NULL;
     }
+    if (f->started)
+        return NULL;
+    f->started = true;
+    return aw__waits_for(t);
+}
+
+/* One cycle: the tasks on the walk's stack from `from` to its top. */
+static void aw__dump_cycle(FILE *f, aw_task_t **v, const aw__dfs_frame_t *st, size_t from,
+                           size_t top) {
+    size_t len = top - from + 1, low = from;
+    for (size_t k = from; k <= top; k++)
+        if (v[st[k].i]->id < v[st[low].i]->id)
+            low = k;
+    fprintf(f, "DEADLOCK: ");
+    for (size_t c = 0; c < len; c++) {
+        aw_task_t *y = v[st[from + (low - from + c) % len].i];
+        fprintf(f, "task '%s' (id %llu) ", y->name, (unsigned long long)y->id);
+        if (aw__waits_lock(y)) {
+            const aw_lock_t *l = y->wait_on;
+            fprintf(f, "waits for lock '%s' held by ", l->name ? l->name : "?");
+        } else if (aw__waits_join(y)) {
+            fprintf(f, "joins ");
+        } else if (aw__waits_group(y)) {
+            fprintf(f, "waits for the children of its group, among them ");
+        } else {
+            fprintf(f, "runs its generator ");
+        }
+    }
+    aw_task_t *t = v[st[low].i];
+    fprintf(f, "task '%s' (id %llu)\n", t->name, (unsigned long long)t->id);
+}
+
+static int aw__dump_cycles(FILE *f, const aw__list_t *tasks, size_t n) {
+    aw_task_t **v = aw__malloc(n * sizeof *v + 1);
+    aw__dfs_frame_t *st = aw__malloc(n * sizeof *st + 1);
+    unsigned char *color = aw__calloc(n + 1, 1); /* 0 not seen, 1 on the stack, 2 done */
+    size_t *pos = aw__malloc(n * sizeof *pos + 1); /* where on the stack, while on it */
+    int cycles = 0;
+    if (!v || !st || !color || !pos) {
+        fprintf(f, "(no memory to look for deadlocks)\n");
+        goto out;
+    }
+    size_t m = 0;
+    aw__list_each(tasks, node) {
+        if (m < n)
+            v[m++] = aw__container(node, aw_task_t, live);
+    }
+    n = m;
+    qsort(v, n, sizeof *v, aw__task_cmp);
+    aw__list_each(tasks, node) { /* in the list's order, as the dump */
+        size_t r = aw__task_index(v, n, aw__container(node, aw_task_t, live));
+        if (r == n || color[r])
+            continue;
+        size_t top = 0;
+        st[0] = (aw__dfs_frame_t){.i = r};
+        color[r] = 1;
+        pos[r] = 0;
+        for (;;) {
+            aw_task_t *next = aw__dfs_next(&st[top], v[st[top].i]);
+            if (!next) {
+                color[st[top].i] = 2;
+                if (top-- == 0)
+                    break;
+                continue;
+            }
+            size_t j = aw__task_index(v, n, next);
+            if (j == n || color[j] == 2)
+                continue;
+            if (color[j] == 1) { /* back to a task on the stack: a cycle */
+                cycles++;
+                aw__dump_cycle(f, v, st, pos[j], top);
+                continue;
+            }
+            st[++top] = (aw__dfs_frame_t){.i = j};
+            color[j] = 1;
+            pos[j] = top;
+        }
+    }
+out:
+    aw__free(v);
+    aw__free(st);
+    aw__free(color);
+    aw__free(pos);
     return cycles;
 }
 

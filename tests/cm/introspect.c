@@ -581,3 +581,51 @@ static int gen_deadlock(void *arg) {
 Test(introspect, c12_a_lock_cycle_through_a_generator_is_flagged_as_a_deadlock) {
     aw_test_run(gen_deadlock, NULL, 0);
 }
+
+/* (c) 12 through a group: the owner holds lock GL and waits at the end of
+ * its group's block for a child that waits for GL (asyncio's "await the
+ * tasks while holding the lock they need"). The owner waits for every
+ * child, so this is a wait-for cycle, and the dump flags it; a sibling
+ * that only sleeps is in no cycle. A watcher outside dumps, then cancels
+ * the owner to break it. */
+static aw_lock_t gl = AW_LOCK_INIT("GL");
+static char *gl_out;
+static int gl_cycles = -1;
+static int gl_child(void *arg) {
+    aw_with (aw_locked(&gl)) {
+    }
+    return aw_status();
+}
+static int gl_sleeper(void *arg) { return aw_sleep(AW_SEC(3600)); }
+static int gl_watcher(void *arg) {
+    aw_sleep_ms(5);
+    gl_out = dump(&gl_cycles);
+    aw_task_cancel(arg);
+    return 0;
+}
+static int gl_owner(void *arg) {
+    aw_with (aw_locked(&gl))
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, gl_sleeper, NULL, NULL);
+            aw_spawn(g, gl_child, NULL, NULL);
+        }
+    return aw_status();
+}
+static int group_deadlock(void *arg) {
+    aw_task_t *o, *w;
+    aw_spawn(NULL, gl_owner, NULL, &o);
+    aw_spawn(NULL, gl_watcher, o, &w);
+    cr_assert_eq(aw_task_join(o), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_task_join(w), 0);
+    cr_assert_eq(gl_cycles, 1, "one wait-for cycle:\n%s", gl_out);
+    cr_assert(strstr(gl_out, "DEADLOCK: task 'gl_owner' (id 2) waits for the children of its "
+                             "group, among them task 'gl_child' (id 5) waits for lock 'GL' held "
+                             "by task 'gl_owner' (id 2)\n"), "%s", gl_out);
+    free(gl_out);
+    cr_assert_null(aw_lock_owner(&gl));
+    return 0;
+}
+Test(introspect, c12_a_group_owner_holding_a_lock_its_child_waits_for_is_a_deadlock) {
+    aw_test_run(group_deadlock, NULL, 0);
+}
