@@ -514,3 +514,30 @@ static int emfile(void *arg) {
     return 0;
 }
 Test(signal, a_failed_enter_blocks_nothing_and_gives_its_count_back) { aw_test_run(emfile, NULL, 0); }
+
+/* signal.h: "Signals that arrived since the block was entered are returned
+ * first, one per call, lowest number first": SIGUSR2 then SIGUSR1 sent
+ * before the first wait come back as SIGUSR1, then SIGUSR2. */
+static int lowest_first(void *arg) {
+    sigset_t set = one(SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    int a = 0, b = 0;
+    aw_with (aw_signals_t *s, aw_signals(&set)) {
+        pthread_kill(pthread_self(), SIGUSR2);
+        pthread_kill(pthread_self(), SIGUSR1);
+        cr_assert_eq(aw_signals_wait(s, &a), 0);
+        cr_assert_eq(aw_signals_wait(s, &b), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(a, SIGUSR1, "got %d first", a);
+    cr_assert_eq(b, SIGUSR2, "got %d second", b);
+    cr_assert_not(blocked(SIGUSR1) || blocked(SIGUSR2), "both unblocked at exit");
+    aw_signals_t never = {.set = set, .fd = -1};
+    cr_assert_eq(aw_signals_wait(&never, &a), -EINVAL, "a block never entered");
+    cr_assert(strstr(aw_err_current()->msg, "not entered"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_signals_wait(NULL, &a), -EINVAL);
+    aw_err_clear();
+    return 0;
+}
+Test(signal, pending_signals_come_one_per_wait_lowest_number_first) { aw_test_run(lowest_first, NULL, 0); }
