@@ -28,7 +28,8 @@ AW_API int aw_loop_dump(FILE *f);
 /* Opt-in: dump the calling task's loop to stderr whenever `sig` arrives.
  * One loop and one signal per process at a time (-EBUSY for a second
  * signal); calling it from another loop moves the dump there. sig == 0
- * restores the signal's previous action. Keeps one eventfd open for the
+ * restores the signal's previous action, and so does the close of the
+ * loop that dumps (a later loop may then ask for any signal). Keeps one eventfd open for the
  * life of the process. 0, -EPERM outside a loop, or -errno. */
 AW_API int aw_loop_dump_on_signal(int sig);
 

@@ -268,15 +268,29 @@ static void aw__sig_hook(aw_loop_t *l) {
     fflush(stderr);
 }
 
+/* Stop dumping on the signal: its previous action back. */
+static void aw__sig_off(void) {
+    if (aw__sig_num)
+        sigaction(aw__sig_num, &aw__sig_old, NULL);
+    aw__sig_num = 0;
+    aw__sig_loop = NULL;
+}
+
+/* A loop closes: if it is the one that dumps, the dump ends with it, as
+ * cancel_on_signals' handler does. Left in place, it would point to a
+ * freed loop, keep the signal from its previous action, and refuse
+ * another signal to every later loop (-EBUSY). */
+static void aw__sig_loop_closed(aw_loop_t *l) {
+    if (l == aw__sig_loop)
+        aw__sig_off();
+}
+
 int aw_loop_dump_on_signal(int sig) {
     aw_loop_t *l = aw__loop_tls;
     if (!l)
         return -EPERM;
     if (sig == 0) {
-        if (aw__sig_num)
-            sigaction(aw__sig_num, &aw__sig_old, NULL);
-        aw__sig_num = 0;
-        aw__sig_loop = NULL;
+        aw__sig_off();
         return 0;
     }
     if (aw__sig_num && aw__sig_num != sig)
@@ -292,6 +306,7 @@ int aw_loop_dump_on_signal(int sig) {
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, aw__sig_efd, &ev) < 0 && errno != EEXIST)
         return aw_raise(-errno, "cannot watch the signal dump's eventfd: %s", strerror(errno));
     aw__loop_signal_hook = aw__sig_hook;
+    aw__loop_close_hook = aw__sig_loop_closed;
     aw__sig_loop = l;
     if (aw__sig_num == sig)
         return 0;

@@ -19,6 +19,7 @@ __thread aw_loop_t *aw__loop_tls __attribute__((tls_model("initial-exec")));
 
 volatile sig_atomic_t aw__loop_signalled;
 void (*aw__loop_signal_hook)(aw_loop_t *);
+void (*aw__loop_close_hook)(aw_loop_t *);
 volatile sig_atomic_t aw__loop_sigcancel;
 
 void aw__loop_signals(aw_loop_t *l) {
@@ -128,6 +129,8 @@ int aw__loop_init(aw_loop_t *l, const aw_loop_opts_t *o, const char **what) {
 }
 
 void aw__loop_fini(aw_loop_t *l) {
+    if (aw__loop_close_hook)
+        aw__loop_close_hook(l);
     if (l->forked) { /* the parent's: never touch their mutexes or threads */
         aw__post_fork(l);
         aw__workers_fork(l, false); /* tasks are gone: deliver nothing */

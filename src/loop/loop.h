@@ -309,6 +309,9 @@ static inline bool aw__post_expected(const aw_loop_t *l) {
  * hook at its next round. One flag test per round when unused. */
 extern volatile sig_atomic_t aw__loop_signalled;
 extern void (*aw__loop_signal_hook)(aw_loop_t *);
+/* Called by aw__loop_fini for each loop that closes, when set: the dump
+ * on a signal ends with the loop that asked for it. */
+extern void (*aw__loop_close_hook)(aw_loop_t *);
 /* The same for SIGINT/SIGTERM cancelling the main task
  * (aw_loop_opts_t.cancel_on_signals, src/core/signal.c): the handler sets
  * the flag and wakes the loop; the loop that installed it calls its

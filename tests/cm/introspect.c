@@ -629,3 +629,36 @@ static int group_deadlock(void *arg) {
 Test(introspect, c12_a_group_owner_holding_a_lock_its_child_waits_for_is_a_deadlock) {
     aw_test_run(group_deadlock, NULL, 0);
 }
+
+/* introspect.h: "sig == 0 restores the signal's previous action", and so
+ * does the close of the loop that dumps: a program's own SIGUSR2 handler
+ * is back once aw_main returns, and a later loop may ask for another
+ * signal (not -EBUSY for a signal no loop has any more). */
+static void own_usr2(int sig) { (void)sig; }
+static int dumps_on_usr2(void *arg) {
+    cr_assert_eq(aw_loop_dump_on_signal(SIGUSR2), 0);
+    return 0; /* never turned off: the loop closes with it */
+}
+static int dumps_on_usr1_then_off(void *arg) {
+    cr_assert_eq(aw_loop_dump_on_signal(SIGUSR1), 0, "refused: %s",
+                 aw_err_current() ? aw_err_current()->msg : "");
+    cr_assert_eq(aw_loop_dump_on_signal(0), 0);
+    return 0;
+}
+static bool usr2_is_own(void) {
+    struct sigaction cur;
+    sigaction(SIGUSR2, NULL, &cur);
+    return cur.sa_handler == own_usr2;
+}
+Test(introspect, the_dump_on_a_signal_ends_with_its_loop_and_the_old_action_is_back) {
+    struct sigaction sa = {0}, usr1;
+    sa.sa_handler = own_usr2;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+    cr_assert_eq(aw_main(dumps_on_usr2, NULL), 0);
+    cr_assert(usr2_is_own(), "the loop closed, but the dump still holds SIGUSR2");
+    cr_assert_eq(aw_main(dumps_on_usr1_then_off, NULL), 0);
+    sigaction(SIGUSR1, NULL, &usr1);
+    cr_assert_eq(usr1.sa_handler, SIG_DFL, "sig 0 put SIGUSR1's default back");
+    cr_assert(usr2_is_own());
+}
