@@ -15,10 +15,11 @@
  *
  * A hook gets one call per report: the whole text, NUL-terminated, ending
  * in a newline (a report of several lines comes in one call). It runs on
- * the thread that reports, never in a signal handler (the SIGSEGV
- * stack-overflow report, made in one, is written to fd 2 directly). It
- * must not suspend and should not call into the loop; the text is valid
- * during the call only.
+ * the thread that reports, never in a signal handler (the two reports
+ * made in one are written to fd 2 directly: the SIGSEGV stack-overflow
+ * report, and the line of a second Ctrl-C ending the process,
+ * awith/signal.h). It must not suspend and should not call into the
+ * loop; the text is valid during the call only.
  *
  * aw_log_set is process-wide configuration, the one exception to "no
  * state outside the per-thread loop": set it before loops start, as
