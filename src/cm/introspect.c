@@ -4,7 +4,9 @@
  * joins, generators, a group's owner -> its children): found by one
  * depth-first walk over the tasks (see aw__dump_cycles). */
 #include <awith/introspect.h>
+#include <awith/cond.h>
 #include <awith/lock.h>
+#include <awith/sem.h>
 
 #include "../core/core.h"
 #include "../coro/alloc.h"
@@ -185,6 +187,38 @@ out:
     return cycles;
 }
 
+/* Which one t waits for (L3: the objects it waits on, not only their
+ * kind): a lock or a semaphore by its name, a condition by its lock's,
+ * a task by its name and id. An event has no name. */
+static void aw__dump_wait_on(FILE *f, const aw_task_t *t) {
+    aw_task_t *o = aw__waits_for(t);
+    switch (t->wait_kind) {
+    case AW__WAIT_LOCK: {
+        const aw_lock_t *l = t->wait_on;
+        fprintf(f, " '%s'", l->name ? l->name : "?");
+        if (o)
+            fprintf(f, " held by task '%s' (id %llu)", o->name, (unsigned long long)o->id);
+        break;
+    }
+    case AW__WAIT_SEMAPHORE: {
+        const aw_sem_t *sem = t->wait_on;
+        fprintf(f, " '%s'", sem->name ? sem->name : "?");
+        break;
+    }
+    case AW__WAIT_CONDITION: {
+        const aw_cond_t *c = t->wait_on;
+        fprintf(f, " of lock '%s'", c->lock && c->lock->name ? c->lock->name : "?");
+        break;
+    }
+    case AW__WAIT_TASK:
+        if (o)
+            fprintf(f, " '%s' (id %llu) to finish", o->name, (unsigned long long)o->id);
+        break;
+    default:
+        break;
+    }
+}
+
 int aw_loop_dump(FILE *f) {
     aw_loop_t *l = aw__loop_tls;
     if (!l)
@@ -224,12 +258,7 @@ int aw_loop_dump(FILE *f) {
         }
         if (t->state == AW__T_WAITING && t->wait_kind != AW__WAIT_NONE) {
             fprintf(f, "  waits for %s", aw__wait_names[t->wait_kind]);
-            aw_task_t *o = aw__waits_for(t);
-            if (o && aw__waits_lock(t))
-                fprintf(f, " '%s' held by task '%s' (id %llu)",
-                        ((const aw_lock_t *)t->wait_on)->name, o->name, (unsigned long long)o->id);
-            else if (o)
-                fprintf(f, " '%s' (id %llu) to finish", o->name, (unsigned long long)o->id);
+            aw__dump_wait_on(f, t);
             fputc('\n', f);
         }
     }

@@ -662,3 +662,44 @@ Test(introspect, the_dump_on_a_signal_ends_with_its_loop_and_the_old_action_is_b
     cr_assert_eq(usr1.sa_handler, SIG_DFL, "sig 0 put SIGUSR1's default back");
     cr_assert(usr2_is_own());
 }
+
+/* L3: the dump says which object a task waits on, not only its kind: a
+ * semaphore by its name, a condition by its lock's, a lock without a
+ * name as '?'. */
+static aw_sem_t w_sem = AW_SEM_INIT("slots", 0, 0);
+static aw_lock_t w_lk = AW_LOCK_INIT("state"), w_anon = AW_LOCK_INIT(NULL);
+static aw_cond_t w_cv = AW_COND_INIT(&w_lk);
+static int w_sem_waiter(void *arg) { return aw_sem_acquire(&w_sem); }
+static int w_cond_waiter(void *arg) {
+    aw_with (aw_locked(&w_lk))
+        if (aw_cond_wait(&w_cv) < 0)
+            aw_leave();
+    return aw_status();
+}
+static int w_anon_waiter(void *arg) {
+    aw_with (aw_locked(&w_anon)) {
+    }
+    return aw_status();
+}
+static int waits_on(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_locked(&w_anon)) {
+            aw_spawn(g, w_sem_waiter, NULL, NULL);
+            aw_spawn(g, w_cond_waiter, NULL, NULL);
+            aw_spawn(g, w_anon_waiter, NULL, NULL);
+            aw_sleep_ms(2);
+            int cycles;
+            char *out = dump(&cycles);
+            cr_assert(strstr(out, "  waits for semaphore 'slots'\n"), "%s", out);
+            cr_assert(strstr(out, "  waits for condition of lock 'state'\n"), "%s", out);
+            cr_assert(strstr(out, "  waits for lock '?' held by task 'main'"), "%s", out);
+            free(out);
+            aw_group_cancel(g);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(introspect, L3_a_waiter_names_the_semaphore_condition_or_lock_it_waits_on) {
+    aw_test_run(waits_on, NULL, 0);
+}
