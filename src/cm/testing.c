@@ -177,13 +177,16 @@ static int aw__t_once(const aw_testing_t *t, aw_testing_inject_t how, int k,
     for (size_t i = 0; i < s.nlive; i++)
         aw__t_violation(&s, "manager '%s' entered at %s:%d never exited", s.live[i].manager,
                         s.live[i].file, s.live[i].line);
+    /* a name may be NULL (AW_LOCK_INIT(NULL)): "?", as the dump says */
     for (int i = 0; i < AW_TESTING_MAX_OBJS && t->locks[i]; i++)
         if (aw_lock_owner(t->locks[i]) || t->locks[i]->waiters.head)
-            aw__t_violation(&s, "lock '%s' is still %s", t->locks[i]->name,
+            aw__t_violation(&s, "lock '%s' is still %s",
+                            t->locks[i]->name ? t->locks[i]->name : "?",
                             aw_lock_owner(t->locks[i]) ? "held" : "awaited");
     for (int i = 0; i < AW_TESTING_MAX_OBJS && t->sems[i]; i++)
         if (aw_sem_value(t->sems[i]) != semv[i] || t->sems[i]->waiters.head)
-            aw__t_violation(&s, "semaphore '%s' has %lld permits (had %lld)%s", t->sems[i]->name,
+            aw__t_violation(&s, "semaphore '%s' has %lld permits (had %lld)%s",
+                            t->sems[i]->name ? t->sems[i]->name : "?",
                             (long long)aw_sem_value(t->sems[i]), (long long)semv[i],
                             t->sems[i]->waiters.head ? " and waiters" : "");
     aw__free(s.live);

@@ -230,3 +230,22 @@ Test(testing, run_keeps_stacks_for_its_own_runs_only) {
     cr_assert_eq(aw_testing_run_once(&count, AW_TESTING_NONE, 0, NULL), 0);
     cr_assert_eq(n, 64, "nothing outlives aw_testing_run without keep_stacks");
 }
+
+/* A semaphore made without a name is reported as '?', never through
+ * "%s" with NULL ("(null)" with glibc, undefined elsewhere). */
+static aw_sem_t anon_sem = AW_SEM_INIT(NULL, 1, 1);
+static void anon_reset(void *arg) { anon_sem = (aw_sem_t)AW_SEM_INIT(NULL, 1, 1); }
+static int anon_leaks(void *arg) {
+    return aw_sem_acquire(&anon_sem); /* never given back */
+}
+Test(testing, a_nameless_semaphore_is_reported_as_a_question_mark) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *log = open_memstream(&buf, &len);
+    aw_testing_t h = {.name = "anon", .fn = anon_leaks, .reset = anon_reset,
+                      .sems = {&anon_sem}, .log = log};
+    cr_assert_eq(aw_testing_run_once(&h, AW_TESTING_NONE, 0, NULL), 1);
+    fclose(log);
+    cr_assert(strstr(buf, "semaphore '?' has 0 permits (had 1)"), "%s", buf);
+    free(buf);
+}
