@@ -169,3 +169,30 @@ static int xs_body(void *arg) {
 Test(timing, M5_blocks_entered_in_a_loop_into_an_exit_stack_keep_their_own_start) {
     aw_test_run(xs_body, NULL, 0);
 }
+
+/* "managers stacked after it on the following aw_with lines are inside
+ * the measurement": a manager whose exit takes 15 ms, on the line after
+ * aw_timed(), is measured with its exit; on the line before, it is not. */
+static int slow_exit_enter(void *self, void **out) { return 0; }
+static int slow_exit_exit(void *self, const aw_err_t *err) { return aw_sleep_ms(15); }
+static const aw_cm_type_t slow_exit_type = {"slow-exit", slow_exit_enter, slow_exit_exit};
+static int stacked_body(void *arg) {
+    reports_t r = {0};
+    aw_timing_t t = AW_TIMING_INIT("stacked", report, &r);
+    aw_with (aw_timed(&t))
+    aw_with (aw_cm(&slow_exit_type, NULL)) {
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_geq(r.last, AW_MS(15), "the inner exit is inside: %lld ns", (long long)r.last);
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_cm(&slow_exit_type, NULL))
+    aw_with (aw_timed(&t)) {
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_lt(r.last, aw_now() - t0, "the outer exit is outside the measurement");
+    cr_assert_eq(t.count, 2);
+    return 0;
+}
+Test(timing, managers_on_the_lines_after_it_are_inside_the_measurement) {
+    aw_test_run(stacked_body, NULL, 0);
+}
