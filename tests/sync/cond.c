@@ -233,3 +233,57 @@ static int pc_body(void *arg) {
     return 0;
 }
 Test(cond, J6_a_wait_with_a_cancel_pending_returns_holding_the_lock) { aw_test_run(pc_body, NULL, 0); }
+
+/* M7 through a generator: the first waiter is an async generator's
+ * coroutine, waiting on behalf of its consumer; notify(1) wakes it, and
+ * its consumer is cancelled before it runs. The generator's wait returns
+ * -ECANCELED (the consumer's cancel reaches it through the chain) and the
+ * notification passes to the next waiter, a plain task. */
+static aw_lock_t gm_lk = AW_LOCK_INIT("gm");
+static aw_cond_t gm_cv = AW_COND_INIT(&gm_lk);
+static int gm_rc[2] = {1, 1};
+static int gm_gen(aw_gen_t *g, void *arg) {
+    aw_with (aw_locked(&gm_lk))
+        gm_rc[0] = aw_cond_wait(&gm_cv);
+    aw_err_clear();
+    int v = 1;
+    aw_gen_yield(g, &v);
+    return 0;
+}
+static int gm_consumer(void *arg) {
+    aw_for (int *v, aw_gen(gm_gen, NULL))
+        break;
+    aw_err_clear();
+    return 0;
+}
+static int gm_task(void *arg) {
+    aw_with (aw_locked(&gm_lk))
+        gm_rc[1] = aw_cond_wait(&gm_cv);
+    aw_err_clear();
+    return 0;
+}
+static int gm_body(void *arg) {
+    aw_task_t *c, *b;
+    aw_spawn(NULL, gm_consumer, NULL, &c);
+    aw_sleep_ms(1); /* the generator waits first */
+    aw_spawn(NULL, gm_task, NULL, &b);
+    aw_sleep_ms(1);
+    aw_with (aw_locked(&gm_lk)) {
+        aw_cond_notify(&gm_cv, 1); /* wakes the generator ... */
+        aw_task_cancel(c);         /* ... whose consumer is cancelled before it runs */
+    }
+    aw_task_join(c);
+    aw_with (aw_move_on_after(AW_SEC(10))) { /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    }
+    cr_assert_eq(gm_rc[0], -ECANCELED);
+    cr_assert_eq(gm_rc[1], 0, "the notification was lost with the generator's cancel");
+    aw_err_clear();
+    if (gm_rc[1] == 1)
+        aw_task_cancel(b);
+    cr_assert_null(aw_lock_owner(&gm_lk));
+    return 0;
+}
+Test(cond, M7_a_notify_to_a_generator_whose_consumer_is_cancelled_passes_on) {
+    aw_test_run(gm_body, NULL, 0);
+}
