@@ -39,7 +39,8 @@ typedef struct aw_track {          /* private; public for storage in resources *
 /* Register an open resource: kind is a static string ("file", "stream"),
  * the name is formatted (a path, a peer address). Records the task that
  * opened it and, when called from a manager's enter, the aw_with's
- * file:line. Never suspends. Returns 0, -ENOMEM (the resource then goes
+ * file:line (from an async generator's code outside its own blocks: the
+ * line where the generator was made). Never suspends. Returns 0, -ENOMEM (the resource then goes
  * untracked, which is not an error for it) or -EPERM outside a loop. */
 AW_API int aw_track_open(aw_track_t *t, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -21,7 +21,8 @@ struct aw__track_rec {
     char task[32];
     const char *file;             /* the manager's aw_with, or the task's spawn site */
     int line;
-    int in_with;                  /* 1: entering that aw_with, 2: inside its block */
+    int in_with;                  /* 1: entering that aw_with, 2: inside its block,
+                                     3: in the generator made there */
     struct aw__track_rec *prev, *next;
 };
 
@@ -53,6 +54,10 @@ int aw_track_open(aw_track_t *t, const char *kind, const char *fmt, ...) {
     aw_with_t *w = cur ? cur->withs : NULL;
     if (w) { /* opened by a manager's enter, or in a block: the nearest site */
         r->file = w->file, r->line = w->line, r->in_with = w->state == AW__WITH_ENTER ? 1 : 2;
+    } else if (cur && cur != self) {
+        /* an async generator's code, in no block of its own: where it
+         * was made (its aw_gen), not its consumer's spawn site */
+        r->file = cur->file, r->line = cur->line, r->in_with = 3;
     } else if (self && self != l->core->main) {
         r->file = self->file, r->line = self->line;
     } /* the main task's spawn site is aw_main's, in the library: none is
@@ -87,7 +92,7 @@ size_t aw__track_report(aw_loop_t *l) {
     struct aw__core *c = l->core;
     size_t n = 0;
     static const char *const where[] = {"spawned at", "entering the aw_with at",
-                                        "inside the aw_with at"};
+                                        "inside the aw_with at", "in the generator made at"};
     for (struct aw__track_rec *r = c->tracked, *next; r; r = next, n++) {
         next = r->next;
         if (r->file)

@@ -113,3 +113,41 @@ Test(track, M9_a_failed_main_keeps_its_error_and_the_leak_is_still_reported) {
     cr_assert(strstr(err, "conn 'by a child' was never closed (opened by task 'm9_child', "
                           "spawned at ") && strstr(err, "tests/core/track.c:"), "stderr: %s", err);
 }
+
+/* M9 in an async generator: a resource its code opens outside any block
+ * of its own is reported with the line where the generator was made (its
+ * aw_gen), the user's site, for a consumer that is the main task (whose
+ * spawn site is aw_main's) as for any other; the task named is the
+ * consumer it runs for. */
+static int m9_gen(aw_gen_t *g, void *arg) {
+    cr_assert_eq(aw_track_open((aw_track_t *)arg, "conn", "by a generator"), 0);
+    int v = 1;
+    aw_gen_yield(g, &v);
+    return 0;
+}
+static int made_at[2];
+static int m9_consumer(void *arg) {
+    made_at[0] = __LINE__ + 1;
+    aw_for (int *v, aw_gen(m9_gen, &leaked.track))
+        break;
+    return 0;
+}
+static int m9_gens(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, m9_consumer, NULL, &t);
+    cr_assert_eq(aw_task_join(t), 0);
+    made_at[1] = __LINE__ + 1;
+    aw_for (int *v, aw_gen(m9_gen, &kept.track))
+        break;
+    return 0;
+}
+Test(track, M9_a_resource_opened_by_a_generator_names_where_it_was_made) {
+    char err[4096], want[256];
+    cr_assert_eq(aw_test_main_stderr(m9_gens, NULL, err, sizeof err), -EBUSY);
+    snprintf(want, sizeof want, "(opened by task 'm9_consumer', in the generator made at %s:%d)",
+             __FILE__, made_at[0]);
+    cr_assert(strstr(err, want), "want %s\nstderr: %s", want, err);
+    snprintf(want, sizeof want, "(opened by task 'main', in the generator made at %s:%d)",
+             __FILE__, made_at[1]);
+    cr_assert(strstr(err, want), "want %s\nstderr: %s", want, err);
+}
