@@ -26,7 +26,9 @@
  * Errors (pending record: "sqlite: <message> (<code name>)"): -EREMOTEIO
  * an SQL error (syntax, constraint, ...); -EBUSY the database is locked
  * past the busy timeout (5 s); -ENOENT cannot open the file; -EACCES;
- * -ENOMEM; -ECANCELED. aw_sqlite_errcode() gives SQLite's extended code,
+ * -ENOMEM; -ECANCELED; -EINVAL (SQLITE_MISUSE) SQL that holds more than
+ * one statement (a call runs one; aw_sqlite_script runs several).
+ * aw_sqlite_errcode() gives SQLite's extended code,
  * and so does every record of an SQLite failure (origin AW_ORIGIN_SQLITE,
  * field origin_code: awith/err.h). */
 #ifndef AWITH_SQLITE_H

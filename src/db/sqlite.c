@@ -220,7 +220,36 @@ static int col_copy(sqlite3_stmt *st, int i, aw__sq_val_t *v) {
 
 /* --- the worker side --------------------------------------------------------- */
 
-static sqlite3_stmt *stmt_get(aw_sqlite_t *c, const char *sql, int *rc) {
+/* Prepare the one statement of `sql` (worker thread). SQL that holds a
+ * second statement is refused, as Python's sqlite3 ("You can only execute
+ * one statement at a time") and libpq's extended protocol refuse it:
+ * sqlite3_prepare compiles only the first and would drop the rest
+ * silently, a write that never happens with no error. What follows the
+ * first is prepared too, to let SQLite itself say whether it is only
+ * blanks, comments and semicolons. SQLITE_MISUSE (-EINVAL) then. */
+static int prepare_one(aw__sq_job_t *j, unsigned flags, sqlite3_stmt **st) {
+    sqlite3 *db = j->conn->db;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(db, j->sql, -1, flags, st, &tail);
+    if (rc != SQLITE_OK || !tail || !*tail)
+        return rc;
+    sqlite3_stmt *next = NULL;
+    int trc = sqlite3_prepare_v2(db, tail, -1, &next, NULL);
+    sqlite3_finalize(next);
+    if (trc == SQLITE_OK && !next)
+        return SQLITE_OK;
+    sqlite3_finalize(*st);
+    *st = NULL;
+    j->rc = SQLITE_MISUSE;
+    snprintf(j->errmsg, sizeof j->errmsg,
+             "the SQL holds more than one statement (\"%.60s\" follows the first); "
+             "one call runs one statement, aw_sqlite_script runs several", tail);
+    return SQLITE_MISUSE;
+}
+
+static sqlite3_stmt *stmt_get(aw__sq_job_t *j, int *rc) {
+    aw_sqlite_t *c = j->conn;
+    const char *sql = j->sql;
     for (int i = 0; i < c->nstmts; i++)
         if (!strcmp(c->stmts[i].sql, sql)) {
             if (i) { /* move to front: most recently used first */
@@ -232,7 +261,7 @@ static sqlite3_stmt *stmt_get(aw_sqlite_t *c, const char *sql, int *rc) {
             return c->stmts[0].st;
         }
     sqlite3_stmt *st = NULL;
-    *rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    *rc = prepare_one(j, SQLITE_PREPARE_PERSISTENT, &st);
     if (*rc != SQLITE_OK)
         return NULL;
     char *copy = aw__strdup(sql);
@@ -253,6 +282,8 @@ static sqlite3_stmt *stmt_get(aw_sqlite_t *c, const char *sql, int *rc) {
 }
 
 static void job_error(aw__sq_job_t *j, int rc) {
+    if (j->rc == rc && j->errmsg[0])
+        return; /* ours (prepare_one), not SQLite's: its errmsg knows nothing */
     j->rc = rc;
     const char *m = j->conn && j->conn->db ? sqlite3_errmsg(j->conn->db) : sqlite3_errstr(rc);
     snprintf(j->errmsg, sizeof j->errmsg, "%s", m);
@@ -341,7 +372,7 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
 
 static void run_query(aw__sq_job_t *j) {
     int rc;
-    sqlite3_stmt *st = stmt_get(j->conn, j->sql, &rc);
+    sqlite3_stmt *st = stmt_get(j, &rc);
     if (!st)
         return job_error(j, rc);
     if ((rc = bind_all(j, st)) != SQLITE_OK)
@@ -362,7 +393,7 @@ static void run_step(aw__sq_job_t *j) {
     aw_sqlite_res_free(j->res);
     j->res = NULL;
     if (!j->st) {
-        int rc = sqlite3_prepare_v2(j->conn->db, j->sql, -1, &j->st, NULL);
+        int rc = prepare_one(j, 0, &j->st);
         if (rc == SQLITE_OK)
             rc = bind_all(j, j->st);
         if (rc != SQLITE_OK)
@@ -460,6 +491,7 @@ static int inline_progress(void *arg) {
 static void job_work(void *arg) {
     aw__sq_job_t *j = arg;
     j->rc = SQLITE_OK;
+    j->errmsg[0] = 0;
     if (j->kind != JOB_OPEN && j->conn->undo)
         run_undo(j->conn);
     switch (j->kind) {
@@ -549,6 +581,7 @@ static int sq_code(int rc) {
     case SQLITE_READONLY: return -EACCES;
     case SQLITE_NOMEM: return -ENOMEM;
     case SQLITE_INTERRUPT: return -ECANCELED;
+    case SQLITE_MISUSE: return -EINVAL; /* the call's own mistake (prepare_one) */
     case SQLITE_IOERR: return -EIO;
     default: return -EREMOTEIO;
     }

@@ -1174,3 +1174,36 @@ static int tx_again(void *arg) {
     return aw_status();
 }
 SQ_TEST(K3_a_transaction_block_entered_again_inside_itself_is_refused, tx_again)
+
+/* Decision 5: a call runs one statement. SQL that holds two is refused
+ * with -EINVAL, and neither runs, as Python's sqlite3 refuses it ("You
+ * can only execute one statement at a time"). Before, SQLite compiled the
+ * first and the rest was dropped without a word: the second INSERT never
+ * happened and the call returned 1. Trailing blanks, comments and
+ * semicolons are not a statement. */
+static int two_statements(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (v INTEGER)"), 0);
+        long long r = aw_sqlite_exec(db, "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)", aw_sqlite_noargs);
+        cr_assert_eq(r, -EINVAL, "got %lld", r);
+        cr_assert(strstr(aw_err_current()->msg, "more than one statement"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(sq_count(db), 0, "neither statement ran");
+        aw_sqlite_res_t *res = NULL;
+        cr_assert_eq(aw_sqlite_query(db, &res, "SELECT 1; DELETE FROM t", aw_sqlite_noargs), -EINVAL);
+        cr_assert_null(res);
+        aw_err_clear();
+        int n = 0, st = 0;
+        aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT 1; SELECT 2", aw_sqlite_noargs))
+            n += row != NULL;
+        st = aw_status();
+        cr_assert_eq(st, -EINVAL, "the row generator refuses it too, got %s", aw_err_name(st));
+        cr_assert_eq(n, 0);
+        aw_err_clear();
+        cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO t VALUES (3);  -- done\n ; /* end */ ", aw_sqlite_noargs), 1);
+        cr_assert_eq(sq_count(db), 1);
+    }
+    return aw_status();
+}
+SQ_TEST(decision5_sql_holding_two_statements_is_refused_not_cut_short, two_statements)
+
