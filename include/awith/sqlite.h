@@ -24,7 +24,8 @@
  * call winds down closes the database when it has.
  *
  * Errors (pending record: "sqlite: <message> (<code name>)"): -EREMOTEIO
- * an SQL error (syntax, constraint, ...); -EBUSY the database is locked
+ * an SQL error (syntax, constraint, ...; SQLITE_RANGE: more or fewer
+ * arguments than the statement has parameters, never bound as NULL); -EBUSY the database is locked
  * past the busy timeout (5 s); -ENOENT cannot open the file; -EACCES;
  * -ENOMEM; -ECANCELED; -EINVAL (SQLITE_MISUSE) SQL that holds more than
  * one statement (a call runs one; aw_sqlite_script runs several).

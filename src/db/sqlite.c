@@ -289,8 +289,23 @@ static void job_error(aw__sq_job_t *j, int rc) {
     snprintf(j->errmsg, sizeof j->errmsg, "%s", m);
 }
 
+/* Do n arguments fit the parameters of st? SQLite binds what it is given
+ * and leaves the rest NULL: one argument short would write NULL where a
+ * value was meant, silently. Refused instead, as Python's sqlite3 does
+ * ("Incorrect number of bindings supplied"), with the code one too many
+ * already gave: SQLITE_RANGE (-EREMOTEIO). */
+static int nargs_check(aw__sq_job_t *j, sqlite3_stmt *st, int n) {
+    int want = sqlite3_bind_parameter_count(st);
+    if (n == want)
+        return SQLITE_OK;
+    j->rc = SQLITE_RANGE;
+    snprintf(j->errmsg, sizeof j->errmsg, "the statement has %d parameter%s and %d argument%s %s given", want,
+             want == 1 ? "" : "s", n, n == 1 ? "" : "s", n == 1 ? "was" : "were");
+    return SQLITE_RANGE;
+}
+
 static int bind_all(aw__sq_job_t *j, sqlite3_stmt *st) {
-    int rc = SQLITE_OK;
+    int rc = nargs_check(j, st, j->nargs);
     for (int i = 0; i < j->nargs && rc == SQLITE_OK; i++) {
         aw__sq_val_t *v = &j->args[i];
         switch (v->type) {
@@ -774,8 +789,8 @@ _Atomic long aw__sqlite_inline_runs, aw__sqlite_inline_fallbacks;
 #define SQ_COUNT(x) ((void)0)
 #endif
 
-static int bind_args(sqlite3_stmt *st, const aw_sqlite_arg_t *a, int n) {
-    int rc = SQLITE_OK;
+static int bind_args(aw__sq_job_t *j, sqlite3_stmt *st, const aw_sqlite_arg_t *a, int n) {
+    int rc = nargs_check(j, st, n);
     for (int i = 0; i < n && rc == SQLITE_OK; i++) {
         switch (a[i].type) {
         case AW_SQLITE_INT: rc = sqlite3_bind_int64(st, i + 1, a[i].i); break;
@@ -834,7 +849,7 @@ static bool try_inline(aw__sq_job_t *j, const aw_sqlite_arg_t *a, int n) {
         return false;
     }
     sqlite3_stmt *st = s->st;
-    int rc = bind_args(st, a, n);
+    int rc = bind_args(j, st, a, n);
     if (rc != SQLITE_OK) {
         job_error(j, rc);
         sqlite3_clear_bindings(st);

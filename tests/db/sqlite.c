@@ -1207,3 +1207,38 @@ static int two_statements(void *arg) {
 }
 SQ_TEST(decision5_sql_holding_two_statements_is_refused_not_cut_short, two_statements)
 
+/* Decision 5: arguments must match the statement's parameters in
+ * number. One short was bound as NULL without a word (SQLite leaves an
+ * unbound parameter NULL): the row was written with a NULL where a value
+ * was meant. Now it fails with -EREMOTEIO (SQLITE_RANGE, as one too many
+ * already did) and writes nothing, as Python's sqlite3 refuses it
+ * ("Incorrect number of bindings supplied"); the same when the statement
+ * is cached and runs inline. */
+static int too_few_args(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (k INTEGER, v TEXT)"), 0);
+        long long r = aw_sqlite_exec(db, "INSERT INTO t VALUES (?, ?)", aw_sqlite_args(aw_sqlite_int(1)));
+        cr_assert_eq(r, -EREMOTEIO, "got %lld", r);
+        cr_assert(strstr(aw_err_current()->msg, "2 parameters and 1 argument"), "%s", aw_err_current()->msg);
+        cr_assert_eq(aw_sqlite_errcode(db), SQLITE_RANGE);
+        aw_err_clear();
+        cr_assert_eq(sq_count(db), 0, "nothing written");
+        long long v;
+        for (int k = 0; k < 3; k++) { /* the first on the worker, then cached and inline */
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t WHERE k = ? OR k = ?",
+                                             aw_sqlite_args(aw_sqlite_int(1))), -EREMOTEIO);
+            aw_err_clear();
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t WHERE k = ? OR k = ?",
+                                             aw_sqlite_args(aw_sqlite_int(1), aw_sqlite_int(2))), 0);
+        }
+        int n = 0;
+        aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT ?, ?", aw_sqlite_args(aw_sqlite_int(1))))
+            n += row != NULL;
+        cr_assert_eq(aw_status(), -EREMOTEIO, "the row generator refuses it too");
+        cr_assert_eq(n, 0);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+SQ_TEST(decision5_an_argument_short_is_refused_not_bound_as_null, too_few_args)
+
