@@ -87,7 +87,8 @@ extern AW_API const aw_cm_type_t aw_sqlite_connect_type;
  * inline (above). */
 AW_API int aw_sqlite_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql,
                            const aw_sqlite_arg_t *args, int nargs);
-/* Run one statement, drop rows; returns the changed row count (>= 0). */
+/* Run one statement, drop rows; returns the rows it inserted, updated or
+ * deleted (>= 0; 0 for any other statement, whatever ran before). */
 AW_API long long aw_sqlite_exec(aw_sqlite_t *c, const char *sql, const aw_sqlite_arg_t *args, int nargs);
 AW_API int aw_sqlite_fetch_int(aw_sqlite_t *c, long long *out, const char *sql,
                                const aw_sqlite_arg_t *args, int nargs);

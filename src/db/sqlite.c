@@ -324,6 +324,7 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
     aw_sqlite_t *c = j->conn;
     int rc = SQLITE_OK;
     aw_sqlite_res_t *r = NULL;
+    sqlite3_int64 total0 = sqlite3_total_changes64(c->db);
     if (rc == SQLITE_OK && !(r = rb_calloc(1, sizeof *r)))
         rc = SQLITE_NOMEM;
     if (rc == SQLITE_OK) {
@@ -379,7 +380,11 @@ static int step_rows(aw__sq_job_t *j, sqlite3_stmt *st, int limit) {
         aw_sqlite_res_free(r);
         return rc;
     }
-    r->changes = sqlite3_changes64(c->db);
+    /* sqlite3_changes64 keeps the count of the last INSERT, UPDATE or
+     * DELETE: after a SELECT, a CREATE or a BEGIN it would be that older
+     * statement's. Python's rowcount is -1 there; ours, 0: this statement
+     * changed no row unless the connection's total moved. */
+    r->changes = sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
     r->last_id = sqlite3_last_insert_rowid(c->db);
     j->res = r;
     return SQLITE_OK;

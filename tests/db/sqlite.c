@@ -1242,3 +1242,27 @@ static int too_few_args(void *arg) {
 }
 SQ_TEST(decision5_an_argument_short_is_refused_not_bound_as_null, too_few_args)
 
+/* aw_sqlite_exec returns the rows its own statement changed.
+ * sqlite3_changes keeps the last INSERT/UPDATE/DELETE's count, so a
+ * SELECT, a CREATE or a BEGIN after an INSERT of 3 rows returned 3 (and a
+ * SELECT's result said 3 changes), where nothing changed. */
+static int own_changes(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (v INTEGER)"), 0);
+        cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO t SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3",
+                                    aw_sqlite_noargs), 3);
+        cr_assert_eq(aw_sqlite_exec(db, "SELECT v FROM t", aw_sqlite_noargs), 0);
+        cr_assert_eq(aw_sqlite_exec(db, "CREATE TABLE u (x)", aw_sqlite_noargs), 0);
+        for (int k = 0; k < 2; k++) { /* on the worker, then inline */
+            aw_sqlite_res_t *r;
+            cr_assert_eq(aw_sqlite_query(db, &r, "SELECT v FROM t", aw_sqlite_noargs), 0);
+            cr_assert_eq(aw_sqlite_res_changes(r), 0);
+            aw_sqlite_res_free(r);
+        }
+        cr_assert_eq(aw_sqlite_exec(db, "UPDATE t SET v = v + 1 WHERE v > 1", aw_sqlite_noargs), 2);
+        cr_assert_eq(aw_sqlite_exec(db, "DELETE FROM t WHERE v > 100", aw_sqlite_noargs), 0);
+    }
+    return aw_status();
+}
+SQ_TEST(exec_returns_the_rows_its_own_statement_changed, own_changes)
+
