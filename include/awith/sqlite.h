@@ -14,8 +14,12 @@
  * the pool as any other call. Such a query does not suspend (a task that
  * runs them back to back yields every few), and costs about what a
  * synchronous sqlite3_step does, where the hand-off costs 10-50 us. One
- * call at a time per connection (the next one waits for the previous). Values travel as bound parameters,
- * never spliced into SQL; statements are prepared once and cached per
+ * call at a time per connection (the next one waits for the previous).
+ * A call that finds the database locked waits out the busy timeout on
+ * the loop (it sleeps between tries), not on a pool thread, so however
+ * many wait, the pool stays free for the lock's holder (aw_sqlite_script
+ * and the row generator still wait on their thread). Values travel as
+ * bound parameters, never spliced into SQL; statements are prepared once and cached per
  * connection (keyed by SQL text).
  *
  * Cancellation: the caller gets -ECANCELED at once and sqlite3_interrupt()
@@ -131,9 +135,10 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
  * COMMIT that fails (-EBUSY: another connection's lock outlived the busy
  * timeout) is followed by a ROLLBACK: the block fails with the COMMIT's
  * error and leaves no transaction (nor its locks) on the connection. A
- * COMMIT or ROLLBACK the exit's grace cut short goes on on its worker;
- * if the transaction is still open when it ends, it is rolled back
- * before the connection's next call runs.
+ * COMMIT the exit's grace cut short while it waited for a lock is rolled
+ * back at once; a COMMIT or ROLLBACK cut while it runs goes on on its
+ * worker, and if the transaction is still open when it ends, it is
+ * rolled back before the connection's next call runs.
  * Enter suspends (thread pool) and is a cancellation point, atomic with
  * respect to cancellation (decision 7): a caller cancelled while BEGIN (or
  * SAVEPOINT) is in flight gets -ECANCELED at once, and if the statement

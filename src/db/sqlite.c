@@ -69,6 +69,8 @@ struct aw_sqlite {
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
     _Atomic bool gave_up;         /* its caller left the job in flight: stop busy waits */
+    bool busy_loop;               /* the job's busy waits happen on the loop (worker only) */
+    bool busy_hit;                /* the job found a lock the busy timeout would wait for */
     bool close_pending;
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
     aw__owner_t txowner;          /* the task that entered the outermost block */
@@ -124,6 +126,8 @@ typedef struct aw__sq_job {
     bool immediate;               /* JOB_BEGIN */
     bool begun;                   /* JOB_BEGIN: it ran and opened the transaction/savepoint */
     bool manual;                  /* JOB_BEGIN: refused, a transaction begun by hand is open */
+    bool busy_hit;                /* it failed on a lock worth waiting for (busy_wait) */
+    int busy_waits;               /* waits on the loop so far (busy_delay's count) */
 } aw__sq_job_t;
 
 /* --- values and results ---------------------------------------------------- */
@@ -459,13 +463,34 @@ static void run_begin(aw__sq_job_t *j) {
 _Atomic long aw__sqlite_loop_busy_sleeps; /* test-only: busy waits on a loop's thread */
 #endif
 
-/* The busy handler: on the worker, SQLite's own busy timeout
- * (sqliteDefaultBusyCallback's schedule, AW__SQ_BUSY_MS in all); during
- * an inline step, none (SQLITE_BUSY at once: the query goes to the
- * worker, which waits). */
-static int busy_wait(void *arg, int count) {
+/* SQLite's own busy timeout (sqliteDefaultBusyCallback's schedule,
+ * AW__SQ_BUSY_MS in all): how many ms the count-th wait (from 0) sleeps,
+ * 0 once the timeout is spent. */
+static int busy_delay(int count) {
     static const unsigned char delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
     static const unsigned char totals[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+    enum { N = sizeof delays };
+    int delay = count < N ? delays[count] : delays[N - 1];
+    int prior = count < N ? totals[count] : totals[N - 1] + delay * (count - (N - 1));
+    if (prior + delay > AW__SQ_BUSY_MS)
+        delay = AW__SQ_BUSY_MS - prior;
+    return delay > 0 ? delay : 0;
+}
+
+/* The busy handler. A single statement (a query, BEGIN, COMMIT) does not
+ * wait here: it fails with SQLITE_BUSY, marked `busy_hit`, and job_run
+ * sleeps on the loop and runs it again (busy_delay's schedule), as
+ * SQLite would have retried. A wait here holds a pool thread: enough
+ * writers waiting for one lock took every thread, and the holder's
+ * COMMIT, queued behind them, could not run until their busy timeout
+ * ran out and they all failed. Retrying is safe where SQLite says so: a
+ * statement outside a transaction, or a COMMIT, or a write that could
+ * not take the lock a transaction needs (it changed nothing yet); a
+ * block's transaction rolled back meanwhile is caught by tx_check. A
+ * script (its earlier statements ran) and the row generator (rows went
+ * out) wait here as before. During an inline step, no wait at all
+ * (SQLITE_BUSY at once: the query goes to the worker). */
+static int busy_wait(void *arg, int count) {
     aw_sqlite_t *c = arg;
     if (c->inline_on)
         return 0;
@@ -475,14 +500,13 @@ static int busy_wait(void *arg, int count) {
      * and is rolled back before the connection's next call. */
     if (atomic_load(&c->gave_up))
         return 0;
-    enum { N = sizeof delays };
-    int delay = count < N ? delays[count] : delays[N - 1];
-    int prior = count < N ? totals[count] : totals[N - 1] + delay * (count - (N - 1));
-    if (prior + delay > AW__SQ_BUSY_MS) {
-        delay = AW__SQ_BUSY_MS - prior;
-        if (delay <= 0)
-            return 0;
+    if (c->busy_loop) {
+        c->busy_hit = true;
+        return 0;
     }
+    int delay = busy_delay(count);
+    if (!delay)
+        return 0;
 #ifndef NDEBUG
     if (aw_task_self()) /* the loop's thread: must never happen (tests) */
         aw__sqlite_loop_busy_sleeps++;
@@ -514,6 +538,10 @@ static void job_work(void *arg) {
     j->errmsg[0] = 0;
     if (j->kind != JOB_OPEN && j->conn->undo)
         run_undo(j->conn);
+    if (j->kind == JOB_QUERY || j->kind == JOB_BEGIN) { /* busy waits on the loop */
+        j->conn->busy_loop = true;
+        j->conn->busy_hit = false;
+    }
     switch (j->kind) {
     case JOB_OPEN: {
         sqlite3 *db = NULL;
@@ -549,10 +577,12 @@ static void job_work(void *arg) {
         return;
     case JOB_BEGIN:
         run_begin(j);
-        return;
+        break;
     default:
         run_query(j);
     }
+    j->busy_hit = j->conn->busy_hit && j->rc != SQLITE_OK;
+    j->conn->busy_loop = false;
 }
 
 /* --- the loop side --------------------------------------------------------- */
@@ -651,6 +681,7 @@ static int tx_check(aw_sqlite_t *c, const char *what) {
  * takes j->res before job_free. Returns 0 or an error (record raised). */
 static int job_run(aw__sq_job_t *j, const char *what) {
     aw_sqlite_t *c = j->conn;
+again:;
     int rc = c && j->kind != JOB_OPEN ? conn_ready(c) : 0;
     if (rc == 0 && c && j->kind != JOB_OPEN)
         rc = tx_check(c, what);
@@ -688,6 +719,14 @@ static int job_run(aw__sq_job_t *j, const char *what) {
     }
     if (rc < 0)
         return rc;
+    int delay = j->busy_hit && c ? busy_delay(j->busy_waits++) : 0;
+    if (delay) { /* locked: wait here, not on a pool thread (busy_wait) */
+        if ((rc = aw_sleep(AW_MS(delay))) < 0)
+            return rc;
+        j->rc = SQLITE_OK;
+        j->busy_hit = false;
+        goto again;
+    }
     if (j->rc != SQLITE_OK) {
         if (c)
             c->errcode = j->rc;
@@ -1112,6 +1151,19 @@ static int sq_tx_undo_later(aw_sqlite_t *c, int depth, int rc) {
     return rc;
 }
 
+/* The exit could not run its rollback (its grace is spent: a COMMIT
+ * waiting for a lock on the loop used it up, busy_wait) and no job is in
+ * flight: undone here, on the loop thread, at once. Left for the
+ * connection's next call, the transaction would hold its locks until
+ * then, maybe for ever: a failed COMMIT's PENDING lock keeps every other
+ * connection from even reading. A ROLLBACK takes no lock it lacks, so it
+ * never waits for another connection (gave_up: no busy wait anyway). */
+static void sq_undo_now(aw_sqlite_t *c) {
+    atomic_store(&c->gave_up, true);
+    run_undo(c);
+    atomic_store(&c->gave_up, false);
+}
+
 /* Roll back the level `depth` (0: the transaction), if it is still
  * there. 0 or an error (raised). */
 static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
@@ -1132,7 +1184,12 @@ static int sq_tx_rollback(aw_sqlite_t *c, int depth) {
     } else {
         rc = aw_sqlite_exec(c, "ROLLBACK", NULL, 0);
     }
-    return rc < 0 ? sq_tx_undo_later(c, depth, (int)rc) : 0;
+    if (rc >= 0)
+        return 0;
+    sq_tx_undo_later(c, depth, (int)rc);
+    if (!c->busy)
+        sq_undo_now(c);
+    return (int)rc;
 }
 
 static int sq_tx_exit(void *self, const aw_err_t *err) {
