@@ -1301,3 +1301,48 @@ static int busy_holder(void *arg) {
 }
 SQ_TEST(EBUSY_only_past_the_busy_timeout_however_many_writers_wait, busy_holder)
 
+/* K3: a COMMIT that SQLite refuses (a deferred foreign key still
+ * violated) is the block's error, and the block commits nothing: SQLite
+ * leaves the transaction open after such a COMMIT, and the exit rolls it
+ * back, as Python's `with conn:` does. Nested, the inner block's RELEASE
+ * does not check the key; the outer COMMIT does, and undoes both. */
+static int fk_commit(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "PRAGMA foreign_keys=ON; CREATE TABLE p (id INTEGER PRIMARY KEY);"
+                                          "CREATE TABLE t (pid INTEGER REFERENCES p(id) "
+                                          "DEFERRABLE INITIALLY DEFERRED)"), 0);
+        aw_with (aw_sqlite_tx(db)) {
+            cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO t VALUES (42)", aw_sqlite_noargs), 1,
+                         "deferred: the insert itself passes");
+        }
+        const aw_err_t *e = aw_err_find(aw_err_current(), -EREMOTEIO);
+        cr_assert_not_null(e, "the COMMIT's failure is the block's error");
+        cr_assert_eq(e->origin_code, SQLITE_CONSTRAINT_FOREIGNKEY, "got %d", e->origin_code);
+        aw_err_clear();
+        cr_assert_eq(sq_count(db), 0, "nothing committed");
+        int inner = -1;
+        aw_with (aw_sqlite_tx(db)) {
+            aw_with (aw_sqlite_tx(db))
+                aw_sqlite_exec(db, "INSERT INTO t VALUES (43)", aw_sqlite_noargs);
+            inner = aw_status();
+            aw_sqlite_exec(db, "INSERT INTO p VALUES (1)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(inner, 0);
+        cr_assert_not_null(aw_err_find(aw_err_current(), -EREMOTEIO));
+        aw_err_clear();
+        cr_assert_eq(sq_count(db), 0, "nothing committed");
+        long long n = -1;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM p", aw_sqlite_noargs), 0);
+        cr_assert_eq(n, 0, "the outer block's own row neither");
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "INSERT INTO t VALUES (2)", aw_sqlite_noargs);
+            aw_sqlite_exec(db, "INSERT INTO p VALUES (2)", aw_sqlite_noargs);
+        }
+        cr_assert_eq(aw_status(), 0, "no transaction left behind: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_eq(sq_count(db), 1);
+    }
+    return aw_status();
+}
+SQ_TEST(K3_a_commit_refused_by_a_deferred_foreign_key_commits_nothing, fk_commit)
+
