@@ -138,12 +138,13 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
  * COMMIT the exit's grace cut short while it waited for a lock is rolled
  * back at once; a COMMIT or ROLLBACK cut while it runs goes on on its
  * worker, and if the transaction is still open when it ends, it is
- * rolled back before the connection's next call runs.
+ * rolled back then.
  * Enter suspends (thread pool) and is a cancellation point, atomic with
  * respect to cancellation (decision 7): a caller cancelled while BEGIN (or
  * SAVEPOINT) is in flight gets -ECANCELED at once, and if the statement
- * did begin, it is undone before the connection's next call runs, so no
- * later call sees a transaction nobody entered. Enter on a connection
+ * did begin, it is undone as soon as it ends, locks and all: no later
+ * call sees a transaction nobody entered, and no other connection waits
+ * for its lock (M1). Enter on a connection
  * inside a transaction begun by hand (aw_sqlite_exec(db, "BEGIN")) fails
  * with -EINVAL and leaves that transaction alone: the block's COMMIT or
  * ROLLBACK would end it. A write interrupted inside a block (a cancel, a

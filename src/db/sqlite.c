@@ -427,8 +427,9 @@ static void run_step(aw__sq_job_t *j) {
 }
 
 /* A BEGIN or SAVEPOINT whose caller was cancelled before it could enter
- * the block (decision 7): undone here, on the worker, before the
- * connection's next job runs, so no later call ever sees it. */
+ * the block (decision 7): undone when its job ends (sq_undo_now), or
+ * here, on the worker, before the connection's next job runs, so no
+ * later call ever sees it. */
 static void run_undo(aw_sqlite_t *c) {
     int depth = c->undo - 1;
     c->undo = 0;
@@ -598,6 +599,20 @@ static void conn_free(aw_sqlite_t *c) {
     aw__free(c);
 }
 
+/* A level nobody will end (c->undo: a BEGIN whose caller left, a
+ * rollback the exit's grace cut) with no job in flight: undone here, on
+ * the loop thread, at once. Left for the connection's next call, it
+ * would hold its locks until then, maybe for ever: a BEGIN IMMEDIATE's
+ * write lock, a failed COMMIT's PENDING lock that keeps every other
+ * connection from even reading (M1: the enter's work released). A
+ * ROLLBACK takes no lock it lacks, so it never waits for another
+ * connection (gave_up: no busy wait anyway). */
+static void sq_undo_now(aw_sqlite_t *c) {
+    atomic_store(&c->gave_up, true);
+    run_undo(c);
+    atomic_store(&c->gave_up, false);
+}
+
 /* A cancelled caller's job finished (loop thread). */
 static void job_abandon(void *arg) {
     aw__sq_job_t *j = arg;
@@ -613,12 +628,19 @@ static void job_abandon(void *arg) {
     }
     c->busy = false;
     if (j->kind == JOB_BEGIN && j->begun && (!c->undo || j->depth + 1 < c->undo))
-        c->undo = j->depth + 1; /* began, but the caller left: the next job undoes it */
+        c->undo = j->depth + 1; /* began, but the caller left */
+    /* a COMMIT that failed (a lock) after its caller left, too late for
+     * run_query to see gave_up: the transaction is open, nobody's */
+    if (j->kind == JOB_QUERY && j->rc != SQLITE_OK && !strcmp(j->sql, "COMMIT") && !sqlite3_get_autocommit(c->db))
+        c->undo = 1;
     job_free(j);
-    if (c->close_pending)
-        conn_free(c);
-    else
-        aw_event_set(&c->idle);
+    if (c->close_pending) {
+        conn_free(c); /* closing rolls back */
+        return;
+    }
+    if (c->undo)
+        sq_undo_now(c);
+    aw_event_set(&c->idle);
 }
 
 static int sq_code(int rc) {
@@ -1093,8 +1115,7 @@ int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **
 /* Enter is atomic with respect to cancellation (decision 7): BEGIN runs
  * as a job of its own; a caller cancelled while it is in flight leaves at
  * once, and if the job did open the transaction (or savepoint) its abandon
- * callback marks it for undoing, which the worker does before the
- * connection's next job. A connection inside a transaction begun by hand
+ * callback undoes it at once (sq_undo_now), its locks with it. A connection inside a transaction begun by hand
  * (aw_sqlite_exec(db, "BEGIN")) is refused with -EINVAL: its COMMIT or
  * ROLLBACK would end the user's transaction (asyncpg refuses the same). */
 /* Is c's transaction another task's? */
@@ -1142,26 +1163,14 @@ static int sq_tx_enter(void *self, void **out) {
 }
 
 /* The rollback of level `depth` could not run now (the exit's grace ran
- * out while a cut COMMIT winds down on its worker, or it failed): the
- * worker runs it before the connection's next call, if the level is
- * still there, as for an abandoned BEGIN (decision 7). Returns rc. */
+ * out while a cut COMMIT winds down on its worker, or it failed): run
+ * when that job ends (job_abandon), or before the connection's next call,
+ * if the level is still there, as for an abandoned BEGIN (decision 7).
+ * Returns rc. */
 static int sq_tx_undo_later(aw_sqlite_t *c, int depth, int rc) {
     if (!c->undo || depth + 1 < c->undo)
         c->undo = depth + 1;
     return rc;
-}
-
-/* The exit could not run its rollback (its grace is spent: a COMMIT
- * waiting for a lock on the loop used it up, busy_wait) and no job is in
- * flight: undone here, on the loop thread, at once. Left for the
- * connection's next call, the transaction would hold its locks until
- * then, maybe for ever: a failed COMMIT's PENDING lock keeps every other
- * connection from even reading. A ROLLBACK takes no lock it lacks, so it
- * never waits for another connection (gave_up: no busy wait anyway). */
-static void sq_undo_now(aw_sqlite_t *c) {
-    atomic_store(&c->gave_up, true);
-    run_undo(c);
-    atomic_store(&c->gave_up, false);
 }
 
 /* Roll back the level `depth` (0: the transaction), if it is still

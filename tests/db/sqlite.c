@@ -1346,3 +1346,49 @@ static int fk_commit(void *arg) {
 }
 SQ_TEST(K3_a_commit_refused_by_a_deferred_foreign_key_commits_nothing, fk_commit)
 
+/* M1: an enter cut while its BEGIN IMMEDIATE is in flight releases what
+ * the BEGIN took, its write lock included, at once. Before, a BEGIN that
+ * began on its worker after its caller left was undone only before the
+ * connection's next call: until then it kept the database's write lock,
+ * and a writer on another connection waited out its busy timeout and
+ * failed with -EBUSY (the connection of a handler whose deadline cut its
+ * enter may stay idle for ever). */
+static aw_sqlite_t *cut_b;
+static int cut_begin_child(void *arg) {
+    aw_with (aw_sqlite_tx(cut_b, .immediate = true))
+        aw_sqlite_exec(cut_b, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+    return aw_status();
+}
+static int cut_begin(void *arg) {
+    aw_with (aw_sqlite_t *a, aw_sqlite_connect(path))
+    aw_with (aw_sqlite_t *b, aw_sqlite_connect(path)) {
+        cut_b = b;
+        cr_assert_eq(aw_sqlite_script(a, "CREATE TABLE tx (v INTEGER)"), 0);
+        int k, rc = -1;
+        for (k = 1; k < 50 && rc != 0; k++) {
+            aw_task_t *h;
+            aw_trace_set(aw_test_cancel_hook, NULL);
+            aw_with (aw_group_t *g, aw_group()) {
+                cr_assert_eq(aw_spawn(g, cut_begin_child, NULL, &h), 0);
+                aw_test_cancel_at.target = h;
+                aw_test_cancel_at.points = 0;
+                aw_test_cancel_at.k = k;
+                rc = aw_task_join(h);
+                aw_err_clear();
+            }
+            aw_trace_set(NULL, NULL);
+            aw_err_clear();
+            /* b makes no call: its lock must be gone without one */
+            cr_assert_eq(aw_sqlite_exec(a, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs), 1,
+                         "cut at %d: another connection writes: %s", k,
+                         aw_err_current() ? aw_err_current()->msg : "");
+        }
+        cr_assert_gt(k, 3, "cuts landed inside enter");
+        long long n = -1;
+        cr_assert_eq(aw_sqlite_fetch_int(a, &n, "SELECT count(*) FROM tx WHERE v = 1", aw_sqlite_noargs), 0);
+        cr_assert_eq(n, 1, "only the block that ran whole committed");
+    }
+    return aw_status();
+}
+SQ_TEST(M1_a_begin_cut_in_flight_releases_its_lock_without_a_next_call, cut_begin)
+
