@@ -22,9 +22,11 @@
  * bound parameters, never spliced into SQL; statements are prepared once and cached per
  * connection (keyed by SQL text).
  *
- * Cancellation: the caller gets -ECANCELED at once and sqlite3_interrupt()
- * stops the statement on its thread; the connection's next call waits for
- * it to wind down (SQLite rolls back an interrupted write). Closing while a
+ * Cancellation: the caller gets -ECANCELED at once and the statement is
+ * stopped on its thread (SQLITE_INTERRUPT through a progress handler, that
+ * statement only: a row loop open on the connection goes on); the
+ * connection's next call waits for it to wind down (SQLite rolls back an
+ * interrupted write). Closing while a
  * call winds down closes the database when it has.
  *
  * Errors (pending record: "sqlite: <message> (<code name>)"): -EREMOTEIO

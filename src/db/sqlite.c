@@ -23,7 +23,7 @@
  * statement rolls nothing back (sqlite3VdbeHalt: readOnly && INTERRUPT),
  * so an interrupted or busy attempt is reset, its partial rows dropped,
  * and the query runs on the worker as before, where the busy timeout and
- * a cancel's sqlite3_interrupt apply unchanged; that statement then skips
+ * a cancel's interrupt apply unchanged; that statement then skips
  * the inline attempt for its next AW__SQ_SKIP uses, so a long query pays
  * the wasted budget once in a while, not every time. The connection is
  * NOMUTEX (multi-thread mode): used by one thread at a time, which `busy`
@@ -495,10 +495,10 @@ static int busy_wait(void *arg, int count) {
     aw_sqlite_t *c = arg;
     if (c->inline_on)
         return 0;
-    /* sqlite3_interrupt does not stop a busy wait: a COMMIT cut by the
-     * exit's grace would commit once the lock frees up, after its block
+    /* An interrupt does not stop a busy wait: a COMMIT cut by the exit's
+     * grace would commit once the lock frees up, after its block
      * reported failure. SQLITE_BUSY instead: the transaction stays open,
-     * and is rolled back before the connection's next call. */
+     * and is rolled back when the job ends (job_abandon). */
     if (atomic_load(&c->gave_up))
         return 0;
     if (c->busy_loop) {
@@ -516,14 +516,19 @@ static int busy_wait(void *arg, int count) {
     return 1;
 }
 
-/* The progress handler: on the worker, nothing; during an inline step,
- * called every AW__SQ_INLINE_OPS VM steps: the first call starts the
- * clock, a later one past the budget interrupts (SQLITE_INTERRUPT, this
- * statement only). */
+/* The progress handler, called every AW__SQ_INLINE_OPS VM steps. On the
+ * worker it stops the statement whose caller left (gave_up): a cancel's
+ * interrupt. Not sqlite3_interrupt, which stops every statement of the
+ * connection and stays in force while any is active: a row loop's
+ * statement, open between two batches, kept it, and every later call on
+ * the connection failed "interrupted" (-ECANCELED) outside the cancelled
+ * scope (decision 1). During an inline step: the first call starts the
+ * clock, a later one past the budget interrupts. Either way
+ * SQLITE_INTERRUPT, for this statement only. */
 static int inline_progress(void *arg) {
     aw_sqlite_t *c = arg;
     if (!c->inline_on)
-        return 0;
+        return atomic_load(&c->gave_up);
     aw_ns_t now = aw_now();
     c->inline_long = true;
     if (!c->inline_t0) {
@@ -725,8 +730,12 @@ again:;
     if (rc == -ECANCELED && !j->never_ran) { /* the pool owns j now: stop it */
         j->abandoned = true;
         if (j->kind != JOB_OPEN) {
-            atomic_store(&c->gave_up, true);
-            sqlite3_interrupt(c->db);
+            atomic_store(&c->gave_up, true); /* inline_progress stops the statement */
+            /* a script's statements may each be too short for the
+             * progress handler: sqlite3_exec sees sqlite3_interrupt
+             * before it prepares the next */
+            if (j->kind == JOB_SCRIPT)
+                sqlite3_interrupt(c->db);
         }
         return rc;
     }

@@ -1392,3 +1392,39 @@ static int cut_begin(void *arg) {
 }
 SQ_TEST(M1_a_begin_cut_in_flight_releases_its_lock_without_a_next_call, cut_begin)
 
+/* Decision 1: a cancel ends at its scope. A query cut inside a
+ * move-on block, in the body of a row loop on the same connection, was
+ * stopped with sqlite3_interrupt, which stops every statement of the
+ * connection and stays in force while any of them is active (SQLite
+ * clears it only once none is): the row loop's statement, open between
+ * two batches, kept it. So the next query, outside the cancelled scope,
+ * failed with -ECANCELED ("interrupted"), and the row loop ended after
+ * its first batch of 256 rows with -ECANCELED, though nothing cancelled
+ * it. Now only the cut statement is stopped. */
+static int scoped_interrupt(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        int n = 0, cut = 0, after = -1;
+        long long v = 0;
+        aw_for (aw_sqlite_res_t *row,
+                aw_sqlite_rows(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                                   "WHERE x < 1000) SELECT x FROM c", aw_sqlite_noargs)) {
+            if (n++ == 0) {
+                aw_with (aw_move_on_after(AW_MS(20)))
+                    cut = aw_sqlite_fetch_int(db, &v, SLOW, aw_sqlite_noargs);
+                after = aw_sqlite_fetch_int(db, &v, "SELECT 5", aw_sqlite_noargs);
+                if (after < 0)
+                    aw_leave();
+            }
+        }
+        cr_assert_eq(cut, -ECANCELED);
+        cr_assert_eq(after, 0, "the next query is not cancelled: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_eq(v, 5);
+        cr_assert_eq(aw_status(), 0, "the row loop is not cancelled: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_eq(n, 1000);
+    }
+    return aw_status();
+}
+SQ_TEST(decision1_a_cut_query_stops_no_other_statement_of_its_connection, scoped_interrupt)
+
