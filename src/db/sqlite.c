@@ -587,7 +587,10 @@ static void job_work(void *arg) {
     default:
         run_query(j);
     }
-    j->busy_hit = j->conn->busy_hit && j->rc != SQLITE_OK;
+    /* the handler is also asked while a big transaction tries to spill
+     * its cache (it keeps the pages and goes on): only a statement that
+     * failed on the lock runs again (a stale WAL snapshot never frees) */
+    j->busy_hit = j->conn->busy_hit && (j->rc & 0xff) == SQLITE_BUSY && j->rc != SQLITE_BUSY_SNAPSHOT;
     j->conn->busy_loop = false;
 }
 

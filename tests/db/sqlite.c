@@ -20,10 +20,15 @@
 static _Atomic int steps_on_loop, steps_on_worker;
 static _Atomic long steps_crossed;
 static __thread int step_depth;
+static const char *_Atomic counted_sql; /* its steps are counted in counted_steps */
+static _Atomic int counted_steps;
 int sqlite3_step(sqlite3_stmt *st) {
     static int (*real)(sqlite3_stmt *);
     if (!real)
         real = (int (*)(sqlite3_stmt *))dlsym(RTLD_NEXT, "sqlite3_step");
+    const char *want = counted_sql;
+    if (want && sqlite3_sql(st) && !strcmp(sqlite3_sql(st), want))
+        counted_steps++;
     bool loop = aw_task_self() != NULL;
     if (step_depth++ == 0) {
         atomic_fetch_add(loop ? &steps_on_loop : &steps_on_worker, 1);
@@ -1427,4 +1432,36 @@ static int scoped_interrupt(void *arg) {
     return aw_status();
 }
 SQ_TEST(decision1_a_cut_query_stops_no_other_statement_of_its_connection, scoped_interrupt)
+
+/* Only a statement that failed on a lock waits and runs again. SQLite
+ * also asks the busy handler while a big transaction tries to spill its
+ * cache (a reader's lock stops it; it keeps the pages in memory and goes
+ * on), so a statement that asked it and then failed for another reason
+ * (here a UNIQUE violation) was run again and again for the whole busy
+ * timeout (5 s), then reported. */
+#define SPILL_SQL "INSERT INTO u SELECT x % 150, randomblob(3000) FROM " \
+                  "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200) SELECT x FROM c)"
+static int busy_only(void *arg) {
+    aw_with (aw_sqlite_t *w, aw_sqlite_connect(path))
+    aw_with (aw_sqlite_t *r, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(w, "CREATE TABLE u (k INTEGER UNIQUE, v BLOB); PRAGMA cache_size=10"), 0);
+        long long n;
+        cr_assert_eq(aw_sqlite_exec(r, "BEGIN", aw_sqlite_noargs), 0);
+        cr_assert_eq(aw_sqlite_fetch_int(r, &n, "SELECT count(*) FROM u", aw_sqlite_noargs), 0);
+        long long rc = 0;
+        aw_with (aw_sqlite_tx(w)) {
+            counted_sql = SPILL_SQL;
+            counted_steps = 0;
+            rc = aw_sqlite_exec(w, SPILL_SQL, aw_sqlite_noargs);
+            counted_sql = NULL;
+        }
+        cr_assert_eq(rc, -EREMOTEIO);
+        cr_assert_eq(aw_sqlite_errcode(w), SQLITE_CONSTRAINT_UNIQUE, "got %d", aw_sqlite_errcode(w));
+        aw_err_clear();
+        cr_assert_eq(counted_steps, 1, "the failed INSERT ran once, got %d", (int)counted_steps);
+        cr_assert_eq(aw_sqlite_exec(r, "COMMIT", aw_sqlite_noargs), 0);
+    }
+    return aw_status();
+}
+SQ_TEST(EBUSY_only_a_statement_failed_on_a_lock_runs_again, busy_only)
 
