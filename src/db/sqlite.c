@@ -443,6 +443,31 @@ static void run_undo(aw_sqlite_t *c) {
     sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 }
 
+/* A script, one statement after the other, as sqlite3_exec runs it, but
+ * stopping before the next statement once its caller left (gave_up; the
+ * progress handler stops a long one): sqlite3_exec sees only
+ * sqlite3_interrupt there, whose flag outlives the script while a row
+ * loop's statement is open on the connection (inline_progress). */
+static void run_script(aw__sq_job_t *j) {
+    sqlite3 *db = j->conn->db;
+    const char *sql = j->sql;
+    while (*sql) {
+        if (atomic_load(&j->conn->gave_up))
+            return job_error(j, SQLITE_INTERRUPT);
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
+        while (rc == SQLITE_OK && st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (rc != SQLITE_OK && rc != SQLITE_DONE)
+            job_error(j, rc); /* before finalize: the message is the statement's */
+        sqlite3_finalize(st);
+        if (j->rc != SQLITE_OK || !tail || tail == sql) /* no statement was left to read */
+            return;
+        sql = tail; /* after a statement, or an empty one (";"), as sqlite3_exec goes on */
+    }
+}
+
 static void run_begin(aw__sq_job_t *j) {
     aw_sqlite_t *c = j->conn;
     if (j->depth == 0 && !sqlite3_get_autocommit(c->db)) {
@@ -518,7 +543,7 @@ static int busy_wait(void *arg, int count) {
 
 /* The progress handler, called every AW__SQ_INLINE_OPS VM steps. On the
  * worker it stops the statement whose caller left (gave_up): a cancel's
- * interrupt. Not sqlite3_interrupt, which stops every statement of the
+ * interrupt (a script also stops before its next statement). Not sqlite3_interrupt, which stops every statement of the
  * connection and stays in force while any is active: a row loop's
  * statement, open between two batches, kept it, and every later call on
  * the connection failed "interrupted" (-ECANCELED) outside the cancelled
@@ -568,16 +593,9 @@ static void job_work(void *arg) {
         j->conn->db = db;
         return;
     }
-    case JOB_SCRIPT: {
-        char *err = NULL;
-        int rc = sqlite3_exec(j->conn->db, j->sql, NULL, NULL, &err);
-        if (rc != SQLITE_OK) {
-            j->rc = rc;
-            snprintf(j->errmsg, sizeof j->errmsg, "%s", err ? err : sqlite3_errstr(rc));
-        }
-        sqlite3_free(err);
+    case JOB_SCRIPT:
+        run_script(j);
         return;
-    }
     case JOB_STEP:
         run_step(j);
         return;
@@ -733,12 +751,8 @@ again:;
     if (rc == -ECANCELED && !j->never_ran) { /* the pool owns j now: stop it */
         j->abandoned = true;
         if (j->kind != JOB_OPEN) {
-            atomic_store(&c->gave_up, true); /* inline_progress stops the statement */
-            /* a script's statements may each be too short for the
-             * progress handler: sqlite3_exec sees sqlite3_interrupt
-             * before it prepares the next */
-            if (j->kind == JOB_SCRIPT)
-                sqlite3_interrupt(c->db);
+            /* inline_progress stops the statement, run_script the script */
+            atomic_store(&c->gave_up, true);
         }
         return rc;
     }

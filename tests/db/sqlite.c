@@ -1433,6 +1433,45 @@ static int scoped_interrupt(void *arg) {
 }
 SQ_TEST(decision1_a_cut_query_stops_no_other_statement_of_its_connection, scoped_interrupt)
 
+/* Decision 1, the same for a script cut in a row loop's body: it was
+ * stopped with sqlite3_interrupt too (its statements may each be too
+ * short for the progress handler), and the flag outlived it the same
+ * way. Now the script's statements run one by one, and it stops before
+ * the next when its caller left. */
+static int scoped_interrupt_script(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        /* as sqlite3_exec: empty statements and comments are skipped */
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE s (v INTEGER);; ; INSERT INTO s VALUES (1); -- c\n"
+                                          " /* x */ INSERT INTO s VALUES (2); "), 0);
+        long long m = 0;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &m, "SELECT count(*) FROM s", aw_sqlite_noargs), 0);
+        cr_assert_eq(m, 2);
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (v INTEGER)"), 0);
+        int n = 0, cut = 0, after = -1;
+        long long v = 0;
+        aw_for (aw_sqlite_res_t *row,
+                aw_sqlite_rows(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                                   "WHERE x < 1000) SELECT x FROM c", aw_sqlite_noargs)) {
+            if (n++ == 0) {
+                aw_with (aw_move_on_after(AW_MS(20)))
+                    cut = aw_sqlite_script(db, "INSERT INTO t VALUES (1); " SLOW "; INSERT INTO t VALUES (2)");
+                after = aw_sqlite_fetch_int(db, &v, "SELECT count(*) FROM t", aw_sqlite_noargs);
+                if (after < 0)
+                    aw_leave();
+            }
+        }
+        cr_assert_eq(cut, -ECANCELED);
+        cr_assert_eq(after, 0, "the next query is not cancelled: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_eq(v, 1, "the script stopped at its cut statement");
+        cr_assert_eq(aw_status(), 0, "the row loop is not cancelled: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+        cr_assert_eq(n, 1000);
+    }
+    return aw_status();
+}
+SQ_TEST(decision1_a_cut_script_stops_no_other_statement_of_its_connection, scoped_interrupt_script)
+
 /* Only a statement that failed on a lock waits and runs again. SQLite
  * also asks the busy handler while a big transaction tries to spill its
  * cache (a reader's lock stops it; it keeps the pages in memory and goes
