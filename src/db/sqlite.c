@@ -729,16 +729,17 @@ static int tx_check(aw_sqlite_t *c, const char *what) {
  * takes j->res before job_free. Returns 0 or an error (record raised). */
 static int job_run(aw__sq_job_t *j, const char *what) {
     aw_sqlite_t *c = j->conn;
-again:;
+    bool held = false; /* c->busy is this call's */
     int rc = c && j->kind != JOB_OPEN ? conn_ready(c) : 0;
+again:
     if (rc == 0 && c && j->kind != JOB_OPEN)
         rc = tx_check(c, what);
     if (rc == 0)
         rc = aw_checkpoint();
     if (rc < 0)
-        return rc;
+        goto release;
     if (j->kind != JOB_OPEN) {
-        c->busy = true;
+        c->busy = held = true;
         atomic_store(&c->gave_up, false); /* no job in flight: conn_ready waited */
     }
     /* aw_to_thread is a cancellation point of its own (a deadline may
@@ -756,7 +757,20 @@ again:;
         }
         return rc;
     }
-    if (j->kind != JOB_OPEN) {
+    int delay = rc == 0 && j->busy_hit && !c->close_pending ? busy_delay(j->busy_waits++) : 0;
+    if (delay) {
+        /* Locked: wait here, not on a pool thread (busy_wait), and run
+         * it again. The call goes on: the connection stays this call's
+         * (busy), one call at a time, as when the wait was the worker's;
+         * another task's call between two tries could join or refuse a
+         * transaction whose COMMIT is under way. */
+        j->rc = SQLITE_OK;
+        j->busy_hit = false;
+        if ((rc = aw_sleep(AW_MS(delay))) == 0)
+            goto again;
+    }
+release:
+    if (held) {
         c->busy = false;
         if (c->close_pending) { /* closed by another task meanwhile */
             conn_free(c);
@@ -767,14 +781,6 @@ again:;
     }
     if (rc < 0)
         return rc;
-    int delay = j->busy_hit && c ? busy_delay(j->busy_waits++) : 0;
-    if (delay) { /* locked: wait here, not on a pool thread (busy_wait) */
-        if ((rc = aw_sleep(AW_MS(delay))) < 0)
-            return rc;
-        j->rc = SQLITE_OK;
-        j->busy_hit = false;
-        goto again;
-    }
     if (j->rc != SQLITE_OK) {
         if (c)
             c->errcode = j->rc;

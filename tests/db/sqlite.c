@@ -1504,3 +1504,48 @@ static int busy_only(void *arg) {
 }
 SQ_TEST(EBUSY_only_a_statement_failed_on_a_lock_runs_again, busy_only)
 
+/* sqlite.h: one call at a time per connection, also while a call waits
+ * for a lock on the loop. A COMMIT waiting for a reader's lock between
+ * two tries let another task's call on the same connection run: its
+ * transaction block was refused ("begun by hand": the first block's
+ * transaction was still open), and a plain statement would have joined
+ * the transaction being committed. Now the next call waits for the
+ * COMMIT to end, as it did when the COMMIT waited on its worker. */
+static aw_sqlite_t *turn_w;
+static int turn_status[2] = {-1, -1};
+static int turn_block(void *arg) {
+    int i = (int)(intptr_t)arg;
+    aw_with (aw_sqlite_tx(turn_w))
+        aw_sqlite_exec(turn_w, "INSERT INTO tx VALUES (?)", aw_sqlite_args(aw_sqlite_int(i)));
+    turn_status[i] = aw_status();
+    aw_err_clear();
+    return 0;
+}
+static int one_call_while_waiting(void *arg) {
+    aw_with (aw_sqlite_t *w, aw_sqlite_connect(path))
+    aw_with (aw_sqlite_t *r, aw_sqlite_connect(path)) {
+        turn_w = w;
+        cr_assert_eq(aw_sqlite_script(w, "CREATE TABLE tx (v INTEGER)"), 0);
+        long long n;
+        cr_assert_eq(aw_sqlite_exec(r, "BEGIN", aw_sqlite_noargs), 0);
+        cr_assert_eq(aw_sqlite_fetch_int(r, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs), 0);
+        aw_with (aw_group_t *g, aw_group()) {
+            counted_steps = 0;
+            counted_sql = "COMMIT";
+            aw_spawn(g, turn_block, (void *)0, NULL);
+            while (counted_steps < 2) /* its COMMIT waits for r's lock */
+                aw_sleep(AW_MS(1));
+            aw_spawn(g, turn_block, (void *)1, NULL);
+            aw_sleep(AW_MS(20));
+            cr_assert_eq(aw_sqlite_exec(r, "COMMIT", aw_sqlite_noargs), 0);
+        }
+        counted_sql = NULL;
+        cr_assert_eq(turn_status[0], 0);
+        cr_assert_eq(turn_status[1], 0, "the second block waits for the first's COMMIT, got %s",
+                     aw_err_name(turn_status[1]));
+        cr_assert_eq(count(w), 2);
+    }
+    return aw_status();
+}
+SQ_TEST(EBUSY_one_call_at_a_time_while_a_commit_waits_for_a_lock, one_call_while_waiting)
+
