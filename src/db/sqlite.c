@@ -416,7 +416,8 @@ static void run_query(aw__sq_job_t *j) {
 static void run_step(aw__sq_job_t *j) {
     aw_sqlite_res_free(j->res);
     j->res = NULL;
-    if (!j->st) {
+    bool first = !j->st;
+    if (first) {
         int rc = prepare_one(j, 0, &j->st);
         if (rc == SQLITE_OK)
             rc = bind_all(j, j->st);
@@ -424,6 +425,12 @@ static void run_step(aw__sq_job_t *j) {
             return job_error(j, rc);
     }
     step_rows(j, j->st, AW__SQ_BATCH);
+    /* the first batch found the database locked (busy_wait): no row went
+     * out, so it starts afresh when job_run runs it again */
+    if (first && j->rc != SQLITE_OK && j->conn->busy_hit) {
+        sqlite3_finalize(j->st);
+        j->st = NULL;
+    }
 }
 
 /* A BEGIN or SAVEPOINT whose caller was cancelled before it could enter
@@ -513,8 +520,8 @@ static int busy_delay(int count) {
  * statement outside a transaction, or a COMMIT, or a write that could
  * not take the lock a transaction needs (it changed nothing yet); a
  * block's transaction rolled back meanwhile is caught by tx_check. A
- * script (its earlier statements ran) and the row generator (rows went
- * out) wait here as before. During an inline step, no wait at all
+ * script (its earlier statements ran) and a row loop past its first
+ * batch (rows went out) wait here as before. During an inline step, no wait at all
  * (SQLITE_BUSY at once: the query goes to the worker). */
 static int busy_wait(void *arg, int count) {
     aw_sqlite_t *c = arg;
@@ -569,10 +576,9 @@ static void job_work(void *arg) {
     j->errmsg[0] = 0;
     if (j->kind != JOB_OPEN && j->conn->undo)
         run_undo(j->conn);
-    if (j->kind == JOB_QUERY || j->kind == JOB_BEGIN) { /* busy waits on the loop */
-        j->conn->busy_loop = true;
-        j->conn->busy_hit = false;
-    }
+    /* busy waits on the loop: a statement, or a row loop's first batch */
+    j->conn->busy_loop = j->kind == JOB_QUERY || j->kind == JOB_BEGIN || (j->kind == JOB_STEP && !j->st);
+    j->conn->busy_hit = false;
     switch (j->kind) {
     case JOB_OPEN: {
         sqlite3 *db = NULL;
@@ -598,7 +604,7 @@ static void job_work(void *arg) {
         return;
     case JOB_STEP:
         run_step(j);
-        return;
+        break;
     case JOB_BEGIN:
         run_begin(j);
         break;

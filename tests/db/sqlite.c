@@ -1549,3 +1549,35 @@ static int one_call_while_waiting(void *arg) {
 }
 SQ_TEST(EBUSY_one_call_at_a_time_while_a_commit_waits_for_a_lock, one_call_while_waiting)
 
+/* The same for readers: row loops waiting for a lock (BEGIN EXCLUSIVE
+ * on another connection keeps every reader out) waited on their pool
+ * threads, the lock holder's COMMIT queued behind them, and they failed
+ * with -EBUSY after 5 s. A row loop's first batch (no row has gone out
+ * yet) now waits on the loop too. */
+static int busy_reader(void *arg) {
+    int n = 0;
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path))
+        aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT v FROM t", aw_sqlite_noargs))
+            n += row != NULL;
+    cr_assert(aw_status() < 0 || n == 2, "got %d rows", n);
+    return aw_status();
+}
+static int busy_readers(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(path)) {
+        cr_assert_eq(aw_sqlite_script(db, "CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (0)"), 0);
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_sqlite_exec(db, "BEGIN EXCLUSIVE", aw_sqlite_noargs), 0);
+            aw_sqlite_exec(db, "INSERT INTO t VALUES (1)", aw_sqlite_noargs);
+            for (int i = 0; i < 8; i++)
+                aw_spawn(g, busy_reader, NULL, NULL);
+            aw_sleep(AW_MS(50)); /* every reader waits for the lock now */
+            cr_assert_eq(aw_sqlite_exec(db, "COMMIT", aw_sqlite_noargs), 0, "%s",
+                         aw_err_current() ? aw_err_current()->msg : "");
+        }
+        cr_assert_eq(aw_status(), 0, "every reader got the lock: %s",
+                     aw_err_current() ? aw_err_current()->msg : "");
+    }
+    return aw_status();
+}
+SQ_TEST(EBUSY_only_past_the_busy_timeout_however_many_row_loops_wait, busy_readers)
+
