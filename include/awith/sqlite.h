@@ -17,8 +17,8 @@
  * call at a time per connection (the next one waits for the previous).
  * A call that finds the database locked waits out the busy timeout on
  * the loop (it sleeps between tries), not on a pool thread, so however
- * many wait, the pool stays free for the lock's holder (aw_sqlite_script
- * and a row loop past its first batch still wait on their thread). Values travel as
+ * many wait, the pool stays free for the lock's holder (a row loop past
+ * its first batch still waits on its thread). Values travel as
  * bound parameters, never spliced into SQL; statements are prepared once and cached per
  * connection (keyed by SQL text).
  *

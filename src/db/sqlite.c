@@ -128,6 +128,7 @@ typedef struct aw__sq_job {
     bool manual;                  /* JOB_BEGIN: refused, a transaction begun by hand is open */
     bool busy_hit;                /* it failed on a lock worth waiting for (busy_wait) */
     int busy_waits;               /* waits on the loop so far (busy_delay's count) */
+    size_t done_upto;             /* JOB_SCRIPT: the statements before this offset ran */
 } aw__sq_job_t;
 
 /* --- values and results ---------------------------------------------------- */
@@ -457,7 +458,7 @@ static void run_undo(aw_sqlite_t *c) {
  * loop's statement is open on the connection (inline_progress). */
 static void run_script(aw__sq_job_t *j) {
     sqlite3 *db = j->conn->db;
-    const char *sql = j->sql;
+    const char *sql = j->sql + j->done_upto; /* run again after a lock: from there */
     while (*sql) {
         if (atomic_load(&j->conn->gave_up))
             return job_error(j, SQLITE_INTERRUPT);
@@ -472,6 +473,7 @@ static void run_script(aw__sq_job_t *j) {
         if (j->rc != SQLITE_OK || !tail || tail == sql) /* no statement was left to read */
             return;
         sql = tail; /* after a statement, or an empty one (";"), as sqlite3_exec goes on */
+        j->done_upto = (size_t)(sql - j->sql);
     }
 }
 
@@ -520,8 +522,9 @@ static int busy_delay(int count) {
  * statement outside a transaction, or a COMMIT, or a write that could
  * not take the lock a transaction needs (it changed nothing yet); a
  * block's transaction rolled back meanwhile is caught by tx_check. A
- * script (its earlier statements ran) and a row loop past its first
- * batch (rows went out) wait here as before. During an inline step, no wait at all
+ * script runs again from the statement that found the lock (the ones
+ * before it ran); a row loop past its first batch (rows went out) waits
+ * here as before. During an inline step, no wait at all
  * (SQLITE_BUSY at once: the query goes to the worker). */
 static int busy_wait(void *arg, int count) {
     aw_sqlite_t *c = arg;
@@ -577,7 +580,8 @@ static void job_work(void *arg) {
     if (j->kind != JOB_OPEN && j->conn->undo)
         run_undo(j->conn);
     /* busy waits on the loop: a statement, or a row loop's first batch */
-    j->conn->busy_loop = j->kind == JOB_QUERY || j->kind == JOB_BEGIN || (j->kind == JOB_STEP && !j->st);
+    j->conn->busy_loop = j->kind == JOB_QUERY || j->kind == JOB_BEGIN || j->kind == JOB_SCRIPT ||
+                         (j->kind == JOB_STEP && !j->st);
     j->conn->busy_hit = false;
     switch (j->kind) {
     case JOB_OPEN: {
@@ -601,7 +605,7 @@ static void job_work(void *arg) {
     }
     case JOB_SCRIPT:
         run_script(j);
-        return;
+        break;
     case JOB_STEP:
         run_step(j);
         break;
