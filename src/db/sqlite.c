@@ -69,7 +69,7 @@ struct aw_sqlite {
     aw_event_t idle;              /* set when a job ends */
     bool busy;                    /* a job is in flight: one at a time */
     _Atomic bool gave_up;         /* its caller left the job in flight: stop busy waits */
-    bool busy_loop;               /* the job's busy waits happen on the loop (worker only) */
+    bool busy_loop;               /* busy_wait answers at once: the loop waits (job_run) */
     bool busy_hit;                /* the job found a lock the busy timeout would wait for */
     bool close_pending;
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
@@ -553,13 +553,14 @@ static int busy_wait(void *arg, int count) {
 
 /* The progress handler, called every AW__SQ_INLINE_OPS VM steps. On the
  * worker it stops the statement whose caller left (gave_up): a cancel's
- * interrupt (a script also stops before its next statement). Not sqlite3_interrupt, which stops every statement of the
- * connection and stays in force while any is active: a row loop's
- * statement, open between two batches, kept it, and every later call on
- * the connection failed "interrupted" (-ECANCELED) outside the cancelled
- * scope (decision 1). During an inline step: the first call starts the
- * clock, a later one past the budget interrupts. Either way
- * SQLITE_INTERRUPT, for this statement only. */
+ * interrupt (a script also stops before its next statement). Not
+ * sqlite3_interrupt, which stops every statement of the connection and
+ * stays in force while any is active: a row loop's statement, open
+ * between two batches, kept it, and every later call on the connection
+ * failed "interrupted" (-ECANCELED) outside the cancelled scope
+ * (decision 1). During an inline step: the first call starts the clock,
+ * a later one past the budget interrupts. Either way SQLITE_INTERRUPT,
+ * for this statement only. */
 static int inline_progress(void *arg) {
     aw_sqlite_t *c = arg;
     if (!c->inline_on)
@@ -642,11 +643,14 @@ static void conn_free(aw_sqlite_t *c) {
  * write lock, a failed COMMIT's PENDING lock that keeps every other
  * connection from even reading (M1: the enter's work released). A
  * ROLLBACK takes no lock it lacks, so it never waits for another
- * connection (gave_up: no busy wait anyway). */
+ * connection; should SQLite ask, busy_loop answers at once, without
+ * sleeping on the loop thread. gave_up (the cut job's) is dropped first:
+ * the progress handler must not stop the ROLLBACK as a cut statement. */
 static void sq_undo_now(aw_sqlite_t *c) {
-    atomic_store(&c->gave_up, true);
-    run_undo(c);
     atomic_store(&c->gave_up, false);
+    c->busy_loop = true;
+    run_undo(c);
+    c->busy_loop = false;
 }
 
 /* A cancelled caller's job finished (loop thread). */
@@ -667,7 +671,8 @@ static void job_abandon(void *arg) {
         c->undo = j->depth + 1; /* began, but the caller left */
     /* a COMMIT that failed (a lock) after its caller left, too late for
      * run_query to see gave_up: the transaction is open, nobody's */
-    if (j->kind == JOB_QUERY && j->rc != SQLITE_OK && !strcmp(j->sql, "COMMIT") && !sqlite3_get_autocommit(c->db))
+    if (j->kind == JOB_QUERY && j->rc != SQLITE_OK && !strcmp(j->sql, "COMMIT") &&
+        !sqlite3_get_autocommit(c->db))
         c->undo = 1;
     job_free(j);
     if (c->close_pending) {
@@ -1157,9 +1162,10 @@ int aw_sqlite_res_blob(const aw_sqlite_res_t *r, int row, int col, const void **
 /* Enter is atomic with respect to cancellation (decision 7): BEGIN runs
  * as a job of its own; a caller cancelled while it is in flight leaves at
  * once, and if the job did open the transaction (or savepoint) its abandon
- * callback undoes it at once (sq_undo_now), its locks with it. A connection inside a transaction begun by hand
- * (aw_sqlite_exec(db, "BEGIN")) is refused with -EINVAL: its COMMIT or
- * ROLLBACK would end the user's transaction (asyncpg refuses the same). */
+ * callback undoes it at once (sq_undo_now), its locks with it. A
+ * connection inside a transaction begun by hand (aw_sqlite_exec(db,
+ * "BEGIN")) is refused with -EINVAL: its COMMIT or ROLLBACK would end the
+ * user's transaction (asyncpg refuses the same). */
 /* Is c's transaction another task's? */
 static bool sq_tx_foreign(aw_sqlite_t *c) { return c->txdepth > 0 && aw__owner_other(&c->txowner); }
 
