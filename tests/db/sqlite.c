@@ -1610,3 +1610,54 @@ static int busy_scripts(void *arg) {
 }
 SQ_TEST(EBUSY_only_past_the_busy_timeout_however_many_scripts_wait, busy_scripts)
 
+/* M1 with the wait for a lock on the loop: a BEGIN IMMEDIATE waiting for
+ * another connection's write lock, cancelled at each of its points (the
+ * tries and the sleeps between them), leaves no transaction and no lock:
+ * the other connection begins again at once, and the next block on the
+ * cut connection works. */
+static aw_sqlite_t *lw_b;
+static int lw_child(void *arg) {
+    aw_with (aw_sqlite_tx(lw_b, .immediate = true))
+        aw_sqlite_exec(lw_b, "INSERT INTO tx VALUES (1)", aw_sqlite_noargs);
+    return aw_status();
+}
+static int lw_release(void *arg) {
+    aw_sleep(AW_MS(30));
+    return aw_sqlite_exec(arg, "COMMIT", aw_sqlite_noargs) < 0 ? aw_status() : 0;
+}
+static int cut_lock_wait(void *arg) {
+    aw_with (aw_sqlite_t *a, aw_sqlite_connect(path))
+    aw_with (aw_sqlite_t *b, aw_sqlite_connect(path)) {
+        lw_b = b;
+        cr_assert_eq(aw_sqlite_script(a, "CREATE TABLE tx (v INTEGER)"), 0);
+        int k, rc = -1;
+        for (k = 1; k < 200 && rc != 0; k++) {
+            cr_assert_eq(aw_sqlite_exec(a, "BEGIN IMMEDIATE", aw_sqlite_noargs), 0, "cut at %d: %s", k - 1,
+                         aw_err_current() ? aw_err_current()->msg : "");
+            aw_task_t *h;
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, lw_release, a, NULL);
+                aw_trace_set(aw_test_cancel_hook, NULL);
+                cr_assert_eq(aw_spawn(g, lw_child, NULL, &h), 0);
+                aw_test_cancel_at.target = h;
+                aw_test_cancel_at.points = 0;
+                aw_test_cancel_at.k = k;
+                rc = aw_task_join(h);
+                aw_err_clear();
+            }
+            aw_trace_set(NULL, NULL);
+            cr_assert_eq(aw_status(), 0, "cut at %d: %s", k, aw_err_current() ? aw_err_current()->msg : "");
+            long long n = -1;
+            cr_assert_eq(aw_sqlite_fetch_int(a, &n, "SELECT count(*) FROM tx", aw_sqlite_noargs), 0);
+            cr_assert_eq(n, rc == 0 ? 1 : 0, "cut at %d: the cut block committed nothing", k);
+        }
+        cr_assert_gt(k, 6, "cuts landed in the waits");
+        cr_assert_lt(k, 200);
+        aw_with (aw_sqlite_tx(b))
+            aw_sqlite_exec(b, "INSERT INTO tx VALUES (2)", aw_sqlite_noargs);
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    }
+    return aw_status();
+}
+SQ_TEST(M1_cancel_at_every_point_of_a_begin_waiting_for_a_lock_leaves_nothing, cut_lock_wait)
+
