@@ -18,26 +18,26 @@
  * A call that finds the database locked waits out the busy timeout on
  * the loop (it sleeps between tries), not on a pool thread, so however
  * many wait, the pool stays free for the lock's holder (a row loop past
- * its first batch still waits on its thread). Values travel as
- * bound parameters, never spliced into SQL; statements are prepared once and cached per
- * connection (keyed by SQL text).
+ * its first batch still waits on its thread). Values travel as bound
+ * parameters, never spliced into SQL; statements are prepared once and
+ * cached per connection (keyed by SQL text).
  *
  * Cancellation: the caller gets -ECANCELED at once and the statement is
  * stopped on its thread (SQLITE_INTERRUPT through a progress handler, that
  * statement only: a row loop open on the connection goes on); the
  * connection's next call waits for it to wind down (SQLite rolls back an
- * interrupted write). Closing while a
- * call winds down closes the database when it has.
+ * interrupted write). Closing while a call winds down closes the database
+ * when it has.
  *
  * Errors (pending record: "sqlite: <message> (<code name>)"): -EREMOTEIO
  * an SQL error (syntax, constraint, ...; SQLITE_RANGE: more or fewer
- * arguments than the statement has parameters, never bound as NULL); -EBUSY the database is locked
- * past the busy timeout (5 s); -ENOENT cannot open the file; -EACCES;
- * -ENOMEM; -ECANCELED; -EINVAL (SQLITE_MISUSE) SQL that holds more than
- * one statement (a call runs one; aw_sqlite_script runs several).
- * aw_sqlite_errcode() gives SQLite's extended code,
- * and so does every record of an SQLite failure (origin AW_ORIGIN_SQLITE,
- * field origin_code: awith/err.h). */
+ * arguments than the statement has parameters, never bound as NULL);
+ * -EBUSY the database is locked past the busy timeout (5 s); -ENOENT
+ * cannot open the file; -EACCES; -ENOMEM; -ECANCELED; -EINVAL
+ * (SQLITE_MISUSE) SQL that holds more than one statement (a call runs
+ * one; aw_sqlite_script runs several). aw_sqlite_errcode() gives SQLite's
+ * extended code, and so does every record of an SQLite failure (origin
+ * AW_ORIGIN_SQLITE, field origin_code: awith/err.h). */
 #ifndef AWITH_SQLITE_H
 #define AWITH_SQLITE_H
 
@@ -146,10 +146,9 @@ AW_API int aw__sqlite_rows(aw_gen_t *g, void *cursor);
  * SAVEPOINT) is in flight gets -ECANCELED at once, and if the statement
  * did begin, it is undone as soon as it ends, locks and all: no later
  * call sees a transaction nobody entered, and no other connection waits
- * for its lock (M1). Enter on a connection
- * inside a transaction begun by hand (aw_sqlite_exec(db, "BEGIN")) fails
- * with -EINVAL and leaves that transaction alone: the block's COMMIT or
- * ROLLBACK would end it. A write interrupted inside a block (a cancel, a
+ * for its lock (M1). Enter on a connection inside a transaction begun by
+ * hand (aw_sqlite_exec(db, "BEGIN")) fails with -EINVAL and leaves that
+ * transaction alone: the block's COMMIT or ROLLBACK would end it. A write interrupted inside a block (a cancel, a
  * deadline handled inside it) makes SQLite roll the whole transaction
  * back; every later call in the block then fails with -EREMOTEIO
  * (SQLITE_ABORT_ROLLBACK) until the block is left, rather than run in
