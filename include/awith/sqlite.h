@@ -80,8 +80,10 @@ typedef struct aw_sqlite_arg {
 AW_API int aw_sqlite_open(aw_sqlite_t **out, const char *path);
 /* Close (finalizes the cached statements). Never suspends; returns 0. A
  * call of this task still winding down after a cancel closes it when it
- * ends. The caller owns the connection: no call of another task may be in
- * progress on it. */
+ * ends; closed in the body of a row loop on it (aw_sqlite_rows), it
+ * closes when the loop ends, which it does at once, with -EBADF. The
+ * caller owns the connection: no call of another task may be in progress
+ * on it. */
 AW_API int aw_sqlite_close(aw_sqlite_t *c);
 
 typedef struct aw_sqlite_connect_state { const char *path; aw_sqlite_t *conn; } aw_sqlite_connect_t;

@@ -72,6 +72,7 @@ struct aw_sqlite {
     bool busy_loop;               /* busy_wait answers at once: the loop waits (job_run) */
     bool busy_hit;                /* the job found a lock the busy timeout would wait for */
     bool close_pending;
+    int cursors;                  /* row loops running on it: a close waits for them (M5) */
     int txdepth;                  /* aw_sqlite_tx blocks open on it */
     aw__owner_t txowner;          /* the task that entered the outermost block */
     int undo;                     /* 1 + depth of a BEGIN/SAVEPOINT nobody entered; 0: none */
@@ -676,7 +677,8 @@ static void job_abandon(void *arg) {
         c->undo = 1;
     job_free(j);
     if (c->close_pending) {
-        conn_free(c); /* closing rolls back */
+        if (!c->cursors) /* else the last row loop to end closes it */
+            conn_free(c); /* closing rolls back */
         return;
     }
     if (c->undo)
@@ -745,6 +747,8 @@ static int tx_check(aw_sqlite_t *c, const char *what) {
 static int job_run(aw__sq_job_t *j, const char *what) {
     aw_sqlite_t *c = j->conn;
     bool held = false; /* c->busy is this call's */
+    if (j->kind != JOB_OPEN && c->close_pending) /* a row loop's, after a close in its body */
+        return aw_raise(-EBADF, "sqlite %s: the connection was closed", what);
     int rc = c && j->kind != JOB_OPEN ? conn_ready(c) : 0;
 again:
     if (rc == 0 && c && j->kind != JOB_OPEN)
@@ -788,8 +792,10 @@ release:
     if (held) {
         c->busy = false;
         if (c->close_pending) { /* closed by another task meanwhile */
-            conn_free(c);
-            c = NULL;
+            if (!c->cursors) { /* else the last row loop to end closes it */
+                conn_free(c);
+                c = NULL;
+            }
         } else {
             aw_event_set(&c->idle);
         }
@@ -869,8 +875,11 @@ int aw_sqlite_close(aw_sqlite_t *c) {
     if (!c)
         return 0;
     aw_track_close(&c->track); /* closed as far as its user goes */
-    if (c->busy) {
-        c->close_pending = true; /* closed when the interrupted call ends */
+    if (c->busy || c->cursors) {
+        /* closed when the interrupted call ends, and when the row loops
+         * open on it (a close in a loop's body) end: each holds one of
+         * its statements and reads it at its next batch (M5) */
+        c->close_pending = true;
         return 0;
     }
     conn_free(c);
@@ -1286,6 +1295,7 @@ int aw__sqlite_rows(aw_gen_t *g, void *arg) {
     if (!j)
         return aw_raise(-ENOMEM, "sqlite: out of memory");
     j->want_rows = true;
+    c->cursors++;
     int rc = 0;
     while (rc == 0) {
         rc = job_run(j, "row query");
@@ -1296,14 +1306,18 @@ int aw__sqlite_rows(aw_gen_t *g, void *arg) {
             aw_sqlite_res_t row = *b;
             row.nrows = 1;
             row.cells = b->cells + (size_t)i * b->ncols;
-            if (aw_gen_yield(g, &row) < 0)
+            if (c->close_pending) /* closed in the loop's body: no row after */
+                rc = aw_raise(-EBADF, "sqlite row query: the connection was closed");
+            else if (aw_gen_yield(g, &row) < 0)
                 rc = 1; /* the consumer left */
         }
         if (j->done)
             break;
     }
-    if (rc < 0 && j->abandoned)
-        return rc; /* the pool frees j (and finalizes) when the step ends */
-    job_free(j);
+    bool abandoned = rc < 0 && j->abandoned; /* the pool frees j (and finalizes) when the step ends */
+    if (!abandoned)
+        job_free(j); /* its statement goes before the database closes */
+    if (--c->cursors == 0 && c->close_pending && !c->busy)
+        conn_free(c); /* closed in the loop's body (aw_sqlite_close) */
     return rc < 0 ? rc : 0;
 }

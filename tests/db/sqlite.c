@@ -1661,3 +1661,28 @@ static int cut_lock_wait(void *arg) {
 }
 SQ_TEST(M1_cancel_at_every_point_of_a_begin_waiting_for_a_lock_leaves_nothing, cut_lock_wait)
 
+/* M5: a row loop keeps what it needs, its connection included, until it
+ * ends. A connection closed inside the loop's body was freed at once,
+ * and the loop's next batch read the freed connection (ASan:
+ * heap-use-after-free in conn_ready). Now the close takes effect when
+ * the loop ends, and the loop ends at once with -EBADF, as Python's
+ * sqlite3 raises "Cannot operate on a closed database" on the next
+ * fetch; no fd stays open. */
+static int close_in_loop(void *arg) {
+    aw_sqlite_t *db;
+    cr_assert_eq(aw_sqlite_open(&db, path), 0);
+    int n = 0;
+    aw_for (aw_sqlite_res_t *row,
+            aw_sqlite_rows(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) "
+                               "SELECT x FROM c", aw_sqlite_noargs)) {
+        if (n++ == 10)
+            cr_assert_eq(aw_sqlite_close(db), 0);
+    }
+    cr_assert_eq(aw_status(), -EBADF, "got %s", aw_err_name(aw_status()));
+    cr_assert(strstr(aw_err_current()->msg, "closed"), "%s", aw_err_current()->msg);
+    cr_assert_eq(n, 11, "no row after the close");
+    aw_err_clear();
+    return 0;
+}
+SQ_TEST(M5_a_row_loop_keeps_its_connection_until_it_ends, close_in_loop)
+
