@@ -1021,6 +1021,8 @@ static int sq_query(aw_sqlite_t *c, aw_sqlite_res_t **out, const char *sql, cons
         *out = NULL;
     if (!c || !c->db)
         return aw_raise(-EBADF, "sqlite: not connected");
+    if (c->close_pending) /* closed in a row loop's body: the inline step would still run */
+        return aw_raise(-EBADF, "sqlite query: the connection was closed");
     /* the point first: it may yield (every AW__SQ_YIELD_EVERY inline
      * queries), and another task may start a job on the connection then;
      * from conn_ready on nothing suspends before the inline step, which

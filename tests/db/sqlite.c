@@ -1675,8 +1675,14 @@ static int close_in_loop(void *arg) {
     aw_for (aw_sqlite_res_t *row,
             aw_sqlite_rows(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) "
                                "SELECT x FROM c", aw_sqlite_noargs)) {
-        if (n++ == 10)
+        long long v;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT 1", aw_sqlite_noargs), 0); /* cached: inline */
+        if (n++ == 10) {
             cr_assert_eq(aw_sqlite_close(db), 0);
+            cr_assert_eq(aw_sqlite_fetch_int(db, &v, "SELECT 1", aw_sqlite_noargs), -EBADF,
+                         "a call after the close, inline or not, does not run");
+            aw_err_clear();
+        }
     }
     cr_assert_eq(aw_status(), -EBADF, "got %s", aw_err_name(aw_status()));
     cr_assert(strstr(aw_err_current()->msg, "closed"), "%s", aw_err_current()->msg);
