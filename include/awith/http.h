@@ -109,7 +109,7 @@ typedef struct aw_http_session_opts {
     long max_redirects;             /* 0: 10 */
     const char *ca_file;            /* CA bundle (PEM); default: the system's */
     aw_ns_t connect_timeout;        /* default per request; 0: curl's (300 s) */
-    aw_ns_t timeout;                /* whole transfer; 0: none */
+    aw_ns_t timeout;                /* whole transfer, redirects included; 0: none */
     aw_ns_t read_timeout;           /* longest silence while waiting for data; 0: none */
     size_t max_text;                /* default limit of text(); 0: 64 MiB */
     const char *protocols;          /* schemes allowed for requests and redirects, curl's

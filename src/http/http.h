@@ -186,6 +186,8 @@ struct aw_http_response {
     uint8_t redirecting;           /* this hop's answer is a redirect we follow */
     int hops_left;                 /* redirects still allowed */
     long hop_connects;             /* connections opened by earlier hops */
+    aw_ns_t timeout_at;            /* the request's timeout (absolute; 0: none): it bounds
+                                      the whole redirect chain, each hop gets what is left */
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t held;                  /* entered by the manager: its exit releases it */
     uint8_t need_data, up_paused, up_eof;

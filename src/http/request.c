@@ -241,6 +241,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->h_ct = ct_ms);
     if (r->h_tt != tt_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->h_tt = tt_ms);
+    r->timeout_at = tt > 0 ? aw_now() + tt : 0;
     r->read_timeout = req->read_timeout ? req->read_timeout : s->opts.read_timeout;
     if (plain) {
         r->h_plain = 1;
@@ -426,6 +427,16 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
     curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &from);
     if (!loc)
         return CURLE_WEIRD_SERVER_REPLY; /* a Location curl could not make a URL of */
+    if (r->timeout_at) {
+        /* curl's TIMEOUT_MS counts from each transfer's start, and each
+         * hop is a transfer of its own: the next one gets only what is
+         * left of the request's timeout (http.h: the whole transfer; as
+         * curl's own, across redirects) */
+        aw_ns_t left = r->timeout_at - aw_now();
+        if (left <= 0)
+            return CURLE_OPERATION_TIMEDOUT;
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->h_tt = (long)((left + AW_MS(1) - 1) / AW_MS(1)));
+    }
     char *next = aw__strdup(loc);
     bool drop = aw__http_to_get(r), fail;
     bool other = !next || !from || !aw__http_same_origin(from, next);

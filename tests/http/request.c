@@ -927,3 +927,29 @@ Test(http, redirects_change_method_and_body_as_aiohttp, .init = start_nginx, .fi
     aw_test_run(t_redirect_rules, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* The session's (or a request's) timeout is the whole transfer's (http.h),
+ * redirects included, as curl's own and aiohttp's total timeout: each hop
+ * is a transfer of its own for curl, whose timer restarted at each one,
+ * so 5 hops of 300 ms each passed a 700 ms timeout. */
+static int t_timeout_chain(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url, .timeout = AW_MS(700))) {
+        cr_assert_eq(get_text(s, "/sleepy/4", NULL, 0, NULL), -ETIMEDOUT);
+        check_message("/sleepy/4");
+        aw_err_clear();
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/sleepy/1", .timeout = AW_SEC(30))) {
+            const char *t = "";
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 3, "a request's own timeout");
+            cr_assert_str_eq(t, "ok\n");
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(get_text(s, "/ok", NULL, 0, NULL), 3, "the handle's timeout is set anew");
+    }
+    return aw_status();
+}
+
+Test(http, G14_the_timeout_bounds_the_whole_redirect_chain, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_timeout_chain, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

@@ -19,7 +19,8 @@
  *   /garbage-status, /two-lengths (conflicting Content-Length),
  *   /same-lengths (the same Content-Length twice, names in other cases),
  *   /length-and-chunked (both framings; then keeps the connection open),
- *   /cut (headers and 6 of 1000 bytes in one send, then close). It counts
+ *   /cut (headers and 6 of 1000 bytes in one send, then close),
+ *   /sleepy/N (300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers). It counts
  *   the connections it accepts in a file, so that tests can tell a reused
  *   connection from a new one. */
 #ifndef AW_TEST_HTTP_SERVERS_H
@@ -377,6 +378,16 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         } else if (!strcmp(path, "/cut")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabcdef");
             _exit(0);
+        } else if (sscanf(path, "/sleepy/%d", &gate) == 1) {
+            /* 300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers */
+            ts_sleep_ms(300);
+            char h[128];
+            if (gate > 0)
+                snprintf(h, sizeof h, "HTTP/1.1 302 Found\r\nLocation: /sleepy/%d\r\n"
+                                      "Content-Length: 0\r\n\r\n", gate - 1);
+            else
+                snprintf(h, sizeof h, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+            TS_SENDS(fd, h);
         } else if (!strcmp(path, "/noreply")) {
             ts_sleep_ms(60000);
             _exit(0);
