@@ -200,7 +200,8 @@ AW_API long aw_http_response_status(const aw_http_response_t *r);
 /* The effective URL (after redirects). */
 AW_API const char *aw_http_response_url(const aw_http_response_t *r);
 /* Value of the first header named `name` (case-insensitive), or NULL.
- * Valid until the response is closed. */
+ * Valid until the response is closed. The trailer fields of a chunked
+ * body are not headers: they are dropped (as aiohttp does). */
 AW_API const char *aw_http_response_header(const aw_http_response_t *r, const char *name);
 /* Headers in order: returns false past the last. */
 AW_API bool aw_http_response_header_at(const aw_http_response_t *r, size_t i, const char **name,

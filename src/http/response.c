@@ -267,6 +267,13 @@ size_t aw__http_header_cb(char *p, size_t sz, size_t n, void *ud) {
     size_t len = sz * n;
     if (r->read_timeout) /* the clock is read only where it is used */
         r->last_rx = aw_now();
+    /* The final headers are in: what curl hands here now is a chunked
+     * body's trailer, not a header (aiohttp and requests drop trailers
+     * too). Stored, it grew r->hdr under the values header() returned
+     * (valid until the close, http.h), and a trailer line that looked
+     * like a status line reset the status and the headers. */
+    if (r->headers_done)
+        return len;
     if (len >= 5 && !memcmp(p, "HTTP/", 5)) { /* a new response (redirect, 1xx) */
         /* not from the session's spares: those are body-sized, and a
          * header block taking one made the next body allocate afresh */

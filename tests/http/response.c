@@ -678,3 +678,50 @@ Test(http, A1_a_response_closed_inside_its_block_is_released_once, .init = start
     aw_test_run(t_closed_by_hand, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* Trailer fields (after a chunked body's last chunk) are not headers
+ * of the response (aiohttp and requests drop them too): curl hands them
+ * to the header callback, which stored them with the headers, growing
+ * the block that the values aw_http_response_header returned live in
+ * (valid until the response is closed, http.h: the ASan build saw them
+ * freed), and a trailer line that looked like a status line replaced
+ * the status and wiped the headers. */
+static int t_trailers(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/trailer")) {
+            const char *h = aw_http_response_header(r, "X-Head");
+            cr_assert(h);
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), 5);
+            cr_assert_str_eq(t, "hello");
+            cr_assert_str_eq(h, "h", "a header value stays valid until the response is closed");
+            cr_assert_eq(aw_http_response_header(r, "X-Head"), h);
+            cr_assert_null(aw_http_response_header(r, "X-Trail"), "a trailer is no header");
+            cr_assert_eq(aw_http_response_status(r), 200);
+            size_t n = 0;
+            const char *name, *value;
+            while (aw_http_response_header_at(r, n, &name, &value))
+                n++;
+            cr_assert_eq(n, 3, "Transfer-Encoding, Trailer, X-Head: %zu", n);
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/trailer")) {
+            const char *h = aw_http_response_header(r, "X-Head");
+            const void *d;
+            long n, total = 0;
+            while ((n = aw_http_response_read(r, &d)) > 0)
+                total += n;
+            cr_assert_eq(n, 0);
+            cr_assert_eq(total, 5);
+            cr_assert_str_eq(h, "h");
+            cr_assert_eq(aw_http_response_status(r), 200);
+        }
+    }
+    return aw_status();
+}
+
+Test(http, trailers_neither_move_nor_replace_the_headers, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_trailers, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

@@ -20,7 +20,8 @@
  *   /same-lengths (the same Content-Length twice, names in other cases),
  *   /length-and-chunked (both framings; then keeps the connection open),
  *   /cut (headers and 6 of 1000 bytes in one send, then close),
- *   /sleepy/N (300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers). It counts
+ *   /sleepy/N (300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers),
+ *   /trailer (a chunked body, its trailer fields after a pause). It counts
  *   the connections it accepts in a file, so that tests can tell a reused
  *   connection from a new one. */
 #ifndef AW_TEST_HTTP_SERVERS_H
@@ -378,6 +379,18 @@ static inline void ts_bad_conn(int fd, const char *dir) {
         } else if (!strcmp(path, "/cut")) {
             TS_SENDS(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabcdef");
             _exit(0);
+        } else if (!strcmp(path, "/trailer")) {
+            /* chunked, with trailer fields after the last chunk, sent
+             * after a pause (one of 2000 bytes, one that looks like a
+             * status line) */
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trail\r\n"
+                         "X-Head: h\r\n\r\n5\r\nhello\r\n0\r\n");
+            ts_sleep_ms(100); /* the reader has the headers by then */
+            TS_SENDS(fd, "X-Trail: ");
+            char b[2000];
+            memset(b, 't', sizeof b);
+            ts_send(fd, b, sizeof b);
+            TS_SENDS(fd, "\r\nHTTP/1.1 500 Trailer: x\r\n\r\n");
         } else if (sscanf(path, "/sleepy/%d", &gate) == 1) {
             /* 300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers */
             ts_sleep_ms(300);
