@@ -953,3 +953,52 @@ Test(http, G14_the_timeout_bounds_the_whole_redirect_chain, .init = start_both, 
     aw_test_run(t_timeout_chain, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* Redirects to another origin (here localhost instead of 127.0.0.1,
+ * the same nginx) drop Authorization and Cookie, whether the request or
+ * the session's defaults set them, and the jar's cookies of the first
+ * host stay there; on the same origin both are sent again (aiohttp,
+ * requests and curl -L behave so). A cookie set by a redirect's answer
+ * is kept for the next hop; another session's jar does not see it. */
+static int t_redirect_credentials(void *arg) {
+    static const char *mine[] = {"Authorization: Bearer s3cr3t", "Cookie: c=1", NULL};
+    char out[256];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/r/same-auth", .headers = mine)) {
+            const char *t = "";
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_str_eq(t, "auth=[Bearer s3cr3t] cookie=[c=1]\n");
+        }
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/r/other-auth", .headers = mine)) {
+            const char *t = "";
+            aw_http_response_text(r, 0, &t, NULL);
+            cr_assert_str_eq(t, "auth=[] cookie=[]\n");
+            cr_assert(strstr(aw_http_response_url(r), "//localhost:"), "the final URL: %s",
+                      aw_http_response_url(r));
+        }
+    }
+    static const char *dflt[] = {"Authorization: Bearer s3cr3t", NULL};
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .headers = dflt)) {
+        cr_assert_gt(get_text(s, "/r/other-auth", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "auth=[] cookie=[]\n", "a session's default header");
+    }
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .cookies = true)) {
+        cr_assert_gt(get_text(s, "/cookie/set", out, sizeof out, NULL), 0);
+        cr_assert_gt(get_text(s, "/r/other-auth", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "auth=[] cookie=[]\n", "the jar's cookie of 127.0.0.1");
+        cr_assert_gt(get_text(s, "/cookie/redir", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "cookie=[session=s3cr3t; redir=1]\n", "set by the redirect");
+        aw_with (aw_http_session_t *other, aw_http_session(.base_url = srv.url, .cookies = true)) {
+            cr_assert_gt(get_text(other, "/cookie/get", out, sizeof out, NULL), 0);
+            cr_assert_str_eq(out, "cookie=[]\n", "one session's jar is its own");
+        }
+    }
+    return aw_status();
+}
+
+Test(http, redirect_to_another_origin_drops_authorization_and_cookies, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_redirect_credentials, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

@@ -5,6 +5,9 @@
  *   files (/1k.bin, /1m.bin, /index.html), keep-alive, /slow/ (limit_rate
  *   64 KiB/s), /gz/ (files served as they are with Content-Encoding: gzip,
  *   the test puts them there), redirects, status codes, a POST echo-ish location,
+ *   /r/same-auth and /r/other-auth (redirects to /echo-auth, which echoes
+ *   the Authorization and Cookie it got, on this origin or on
+ *   localhost's), /cookie/redir (sets a cookie and redirects),
  *   cookie paths (/one/set: Path=/one/two/; /dflt/sub/set: no Path;
  *   /ex/set: Path=/ex/, its own directory; each directory echoes the
  *   Cookie header it got; /one/two/go and /one/go-x redirect there), and
@@ -152,7 +155,7 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
                  "  server { listen 127.0.0.1:%d ssl http2; root %s/www;\n"
                  "    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key; }\n",
                  s->tls_port, s->dir, s->dir, s->dir);
-    char conf[8192];
+    char conf[12288];
     int n = snprintf(conf, sizeof conf,
              "worker_processes 1; pid %s/nginx.pid; error_log %s/error.log;\n"
              "events { worker_connections 1024; }\n"
@@ -189,6 +192,10 @@ static inline int ts_nginx_start(test_server_t *s, int tls) {
              "    location /dflt { return 200 'cookie=[$http_cookie]\\n'; }\n"
              "    location = /ex/set { add_header Set-Cookie 'e=1; Path=/ex/'; return 200 'set\\n'; }\n"
              "    location /ex { return 200 'cookie=[$http_cookie]\\n'; }\n"
+             "    location = /r/other-auth { return 302 http://localhost:$server_port/echo-auth; }\n"
+             "    location = /r/same-auth { return 302 /echo-auth; }\n"
+             "    location = /echo-auth { return 200 'auth=[$http_authorization] cookie=[$http_cookie]\\n'; }\n"
+             "    location = /cookie/redir { add_header Set-Cookie 'redir=1; Path=/'; return 302 /cookie/get; }\n"
              "    location = /echo { return 200 '$request_method $request_uri len=$content_length "
              "ua=$http_user_agent x=$http_x_test\\n'; }\n"
              "  }\n%s}\n",
