@@ -104,8 +104,10 @@ typedef struct aw_http_session_opts {
                                        302 change only POST so, 307 and 308 keep method and
                                        body; a dropped body drops the caller's
                                        Content-Length/-Type; another origin drops
-                                       Authorization and Cookie; a generator's body is not
-                                       sent twice: its 307/308 is the response) */
+                                       Authorization and Cookie, and the URL's
+                                       user:password, which the same origin keeps; a
+                                       generator's body is not sent twice: its 307/308
+                                       is the response) */
     long max_redirects;             /* 0: 10 */
     const char *ca_file;            /* CA bundle (PEM); default: the system's */
     aw_ns_t connect_timeout;        /* default per request; 0: curl's (300 s) */

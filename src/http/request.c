@@ -348,7 +348,8 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
  * method and the body. A dropped body takes the caller's Content-Length,
  * Content-Type and Transfer-Encoding headers with it; a redirect to
  * another origin drops Authorization and Cookie (curl's own jar still
- * applies its cookies). */
+ * applies its cookies) and the URL's credentials, which the same origin
+ * keeps (aw__http_next_url). */
 
 static bool aw__http_is_redirect(long status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
@@ -388,6 +389,41 @@ static bool aw__http_same_origin(const char *a, const char *b) {
     curl_url_cleanup(ua);
     curl_url_cleanup(ub);
     return same;
+}
+
+/* The next hop's URL (malloc'd; NULL: no memory): the Location as curl
+ * resolved it against the URL it came from, which keeps that URL's
+ * credentials (user:password@) for a relative Location only. On the same
+ * origin an absolute Location that names none keeps them too, as
+ * curl -L, requests and aiohttp do: without them, the next hop is
+ * asked without its Basic Authorization. Another origin gets none. */
+static char *aw__http_next_url(const char *loc, const char *from, bool other) {
+    if (other)
+        return aw__strdup(loc);
+    char *user = NULL, *pw = NULL, *own = NULL, *full = NULL, *out = NULL;
+    CURLU *hf = curl_url(), *hn = curl_url();
+    if (!hf || !hn)
+        goto out;
+    if (curl_url_set(hf, CURLUPART_URL, from, CURLU_NON_SUPPORT_SCHEME) ||
+        curl_url_get(hf, CURLUPART_USER, &user, 0) ||
+        curl_url_set(hn, CURLUPART_URL, loc, CURLU_NON_SUPPORT_SCHEME) ||
+        curl_url_get(hn, CURLUPART_USER, &own, 0) != CURLUE_NO_USER) {
+        out = aw__strdup(loc); /* none to keep, or the Location names its own */
+        goto out;
+    }
+    curl_url_get(hf, CURLUPART_PASSWORD, &pw, 0);
+    if (!curl_url_set(hn, CURLUPART_USER, user, 0) &&
+        (!pw || !curl_url_set(hn, CURLUPART_PASSWORD, pw, 0)) &&
+        !curl_url_get(hn, CURLUPART_URL, &full, 0))
+        out = aw__strdup(full);
+out:
+    curl_free(user);
+    curl_free(pw);
+    curl_free(own);
+    curl_free(full);
+    curl_url_cleanup(hf);
+    curl_url_cleanup(hn);
+    return out;
 }
 
 /* The request headers for the next hop (NULL with *fail on no memory). */
@@ -437,9 +473,9 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
             return CURLE_OPERATION_TIMEDOUT;
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->h_tt = (long)((left + AW_MS(1) - 1) / AW_MS(1)));
     }
-    char *next = aw__strdup(loc);
     bool drop = aw__http_to_get(r), fail;
-    bool other = !next || !from || !aw__http_same_origin(from, next);
+    bool other = !from || !aw__http_same_origin(from, loc);
+    char *next = aw__http_next_url(loc, from, other);
     struct curl_slist *hs = next ? aw__http_hop_headers(r, drop, other, &fail) : NULL;
     if (!next || fail) {
         aw__free(next);

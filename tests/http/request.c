@@ -1002,3 +1002,26 @@ Test(http, redirect_to_another_origin_drops_authorization_and_cookies, .init = s
     aw_test_run(t_redirect_credentials, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* Credentials in the URL (user:password@, sent as Basic Authorization)
+ * are kept across a redirect on the same origin, as curl -L, requests
+ * and aiohttp keep them; before, an absolute Location (nginx makes every
+ * Location absolute) lost them and the next hop was asked without its
+ * Authorization. Another origin still gets none. */
+static int t_url_credentials(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        char url[256], out[256] = "";
+        snprintf(url, sizeof url, "http://user:pw@127.0.0.1:%d/r/same-auth", srv.port);
+        cr_assert_gt(get_text(s, url, out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "auth=[Basic dXNlcjpwdw==] cookie=[]\n");
+        snprintf(url, sizeof url, "http://user:pw@127.0.0.1:%d/r/other-auth", srv.port);
+        cr_assert_gt(get_text(s, url, out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "auth=[] cookie=[]\n", "another origin");
+    }
+    return aw_status();
+}
+
+Test(http, redirect_keeps_url_credentials_on_its_origin_only, .init = start_nginx,
+     .fini = stop_all) {
+    aw_test_run(t_url_credentials, NULL, 0);
+}
