@@ -34,6 +34,9 @@ static void aw__fetch_result(const aw_http_fetch_t *f, aw_http_response_t *r, si
                              aw_http_result_t *res, char *msg, size_t size) {
     *res = (aw_http_result_t){.index = index, .url = f->urls[index], .status = r->status,
                               .message = "", .body = ""};
+    /* decoded as it came (accumulating): a gzip stream cut short is an
+     * error, as text() says, never a short body */
+    aw__http_coding_end(r);
     res->error = aw__http_describe(r, msg, size);
     if (!res->error && r->raise_status && r->status >= 400) {
         snprintf(msg, size, "%s %s: HTTP status %ld", r->method, r->url, r->status);

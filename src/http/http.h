@@ -268,6 +268,9 @@ void aw__http_release(aw_http_response_t *r);
 void aw__http_record_free(aw_http_response_t *r);
 /* Tell curl which directions stay paused (may deliver data right away). */
 void aw__http_repause(aw_http_response_t *r);
+/* A body drained to its end: an encoded one whose stream did not end is
+ * broken (bad_coding), however complete its framing was. */
+void aw__http_coding_end(aw_http_response_t *r);
 /* The error a finished transfer ended with: fills msg, returns the code
  * (0 if the transfer succeeded). Raises nothing. */
 int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size);

@@ -198,10 +198,14 @@ static bool aw__http_drained(const aw_http_response_t *r) {
     return r->done && (r->raw.len == r->raw.off || r->z_end || r->bad_coding);
 }
 
-/* The error a drained body ends with, raised; 0 if it ended well. */
-static int aw__http_end(aw_http_response_t *r) {
+void aw__http_coding_end(aw_http_response_t *r) {
     if (r->result == CURLE_OK && r->coding && !r->z_end && !r->bad_coding && r->raw_seen)
         r->bad_coding = 1; /* complete by the framing, not by the coding */
+}
+
+/* The error a drained body ends with, raised; 0 if it ended well. */
+static int aw__http_end(aw_http_response_t *r) {
+    aw__http_coding_end(r);
     if (r->result != CURLE_OK || r->bad_coding)
         return aw__http_fail(r);
     return 0;

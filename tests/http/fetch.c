@@ -333,3 +333,55 @@ static int t_in_order_start_fails(void *arg) {
 Test(fetch, in_order_keeps_start_failures_in_their_place) {
     aw_test_run(t_in_order_start_fails, NULL, 0);
 }
+
+/* A gzip-encoded body whose framing is complete but whose gzip stream is
+ * not (the server sent 200 bytes of a longer one) is an error, never a
+ * short success: text() says -EBADMSG, and so does fetch-many's item
+ * (its bodies are decoded as they arrive; before, that item came with
+ * error 0 and the part decoded so far). */
+static void start_gz_cut(void) {
+    start_nginx();
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cd %s/www && mkdir -p gz && gzip -c < index.html > gz/hello && "
+             "gzip -c < 1m.bin | head -c 200 > gz/cut", srv.dir);
+    cr_assert_eq(ts_sh(cmd), 0);
+}
+
+static int t_gz_cut(void *arg) {
+    char urls_buf[2][128];
+    const char *urls[2] = {urls_buf[0], urls_buf[1]};
+    snprintf(urls_buf[0], sizeof urls_buf[0], "%s/gz/hello", srv.url);
+    snprintf(urls_buf[1], sizeof urls_buf[1], "%s/gz/cut", srv.url);
+    aw_with (aw_http_session_t *s, aw_http_session()) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, urls[1])) {
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), -EBADMSG);
+        }
+        cr_assert_eq(aw_status(), -EBADMSG);
+        aw_err_clear();
+        for (int in_order = 0; in_order < 2; in_order++) {
+            aw_http_fetch_t f = {.session = s, .urls = urls, .count = 2, .in_order = in_order};
+            int n = 0;
+            aw_for (aw_http_result_t *res, aw_http_fetch_many(&f)) {
+                n++;
+                if (res->index == 0) {
+                    cr_assert_eq(res->error, 0, "%s", res->message);
+                    cr_assert_str_eq(res->body, "<html>hello from nginx</html>\n");
+                } else {
+                    cr_assert_eq(res->error, -EBADMSG, "in_order %d: error %d, %zu bytes", in_order,
+                                 res->error, res->len);
+                    cr_assert(strstr(res->message, "/gz/cut"), "%s", res->message);
+                    cr_assert(strstr(res->message, "gzip"), "%s", res->message);
+                }
+            }
+            cr_assert_eq(n, 2);
+            cr_assert_eq(aw_status(), 0);
+        }
+    }
+    return aw_status();
+}
+
+Test(fetch, a_gzip_body_cut_short_is_an_error_not_a_short_body, .init = start_gz_cut,
+     .fini = stop_all) {
+    aw_test_run(t_gz_cut, NULL, 0);
+}
