@@ -1000,3 +1000,62 @@ Test(http, A1_sigterm_cuts_every_handlers_upstream_call, .init = start_both, .fi
     cr_assert_eq(svc_active, 0, "no response left open");
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* Requests queued behind the session's per-host limit (one connection,
+ * held by a half-read response): one of them cancelled while it waits
+ * gets -ECANCELED and leaves the queue; the others are unharmed and
+ * share the one new connection once the holder releases its own (closed:
+ * half read, K2); the limit is never exceeded (K6). */
+static aw_http_session_t *q_s;
+static aw_event_t q_release = AW_EVENT_INIT;
+static long q_result[4];
+static int q_holder(void *arg) {
+    aw_with (aw_http_response_t *r, aw_http_get(q_s, "/slow/1m.bin")) {
+        const void *d;
+        q_result[0] = aw_http_response_read(r, &d);
+        aw_event_wait(&q_release);
+    }
+    return aw_status();
+}
+static int q_small(void *arg) {
+    int i = (int)(intptr_t)arg;
+    q_result[i] = get_text(q_s, "/1k.bin", NULL, 0, NULL);
+    if (q_result[i] < 0)
+        aw_err_clear();
+    return 0;
+}
+static int t_queue_cancel(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url, .max_host_connections = 1)) {
+        q_s = s;
+        aw_task_t *t[4];
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, q_holder, NULL, &t[0]);
+            while (!q_result[0])
+                aw_sleep_ms(1);
+            for (int i = 1; i < 4; i++)
+                aw_spawn(g, q_small, (void *)(intptr_t)i, &t[i]);
+            aw_sleep_ms(20); /* they wait for the connection */
+            aw_task_cancel(t[2]);
+            aw_sleep_ms(20);
+            aw_event_set(&q_release);
+        }
+        cr_assert_gt(q_result[0], 0);
+        cr_assert_eq(q_result[1], 1024);
+        cr_assert_eq(q_result[2], -ECANCELED);
+        cr_assert_eq(q_result[3], 1024);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+        cr_assert_eq(st.connects, 2, "the holder's, then one for the two others: %lu",
+                     (unsigned long)st.connects);
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    }
+    return aw_status();
+}
+
+Test(http, K6_a_request_cancelled_in_the_host_queue_leaves_the_others_unharmed,
+     .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_queue_cancel, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
