@@ -725,3 +725,40 @@ Test(http, trailers_neither_move_nor_replace_the_headers, .init = start_both, .f
     aw_test_run(t_trailers, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* A chunked body whose connection closes before its last chunk is an
+ * error, never a short success: -EPIPE from text(), from read() and from
+ * the chunks generator (pending after its loop), with the bytes that did
+ * arrive handed out first by the streaming readers. */
+static int t_chunk_cut(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = bad.url)) {
+        cr_assert_eq(get_text(s, "/chunk-cut", NULL, 0, NULL), -EPIPE);
+        check_message("/chunk-cut");
+        aw_err_clear();
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/chunk-cut")) {
+            const void *d;
+            long n, total = 0;
+            while ((n = aw_http_response_read(r, &d)) > 0)
+                total += n;
+            cr_assert_eq(n, -EPIPE);
+            cr_assert_eq(total, 5);
+        }
+        cr_assert_eq(aw_status(), -EPIPE);
+        aw_err_clear();
+        long total = 0;
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/chunk-cut")) {
+            aw_for (aw_http_chunk_t *c, aw_http_chunks(r))
+                total += (long)c->len;
+        }
+        cr_assert_eq(aw_status(), -EPIPE);
+        cr_assert_eq(total, 5);
+        aw_err_clear();
+    }
+    return aw_status();
+}
+
+Test(http, chunked_body_cut_short_is_EPIPE, .init = start_both, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_chunk_cut, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}

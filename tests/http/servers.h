@@ -24,7 +24,8 @@
  *   /length-and-chunked (both framings; then keeps the connection open),
  *   /cut (headers and 6 of 1000 bytes in one send, then close),
  *   /sleepy/N (300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers),
- *   /trailer (a chunked body, its trailer fields after a pause). It counts
+ *   /trailer (a chunked body, its trailer fields after a pause),
+ *   /chunk-cut (one chunk of a chunked body, then close). It counts
  *   the connections it accepts in a file, so that tests can tell a reused
  *   connection from a new one. */
 #ifndef AW_TEST_HTTP_SERVERS_H
@@ -398,6 +399,9 @@ static inline void ts_bad_conn(int fd, const char *dir) {
             memset(b, 't', sizeof b);
             ts_send(fd, b, sizeof b);
             TS_SENDS(fd, "\r\nHTTP/1.1 500 Trailer: x\r\n\r\n");
+        } else if (!strcmp(path, "/chunk-cut")) {
+            TS_SENDS(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            _exit(0);
         } else if (sscanf(path, "/sleepy/%d", &gate) == 1) {
             /* 300 ms, then a redirect to /sleepy/N-1; /sleepy/0 answers */
             ts_sleep_ms(300);
