@@ -168,7 +168,8 @@ typedef struct aw_http_request {
                                        appended to the URL's own query */
     const void *body;               /* request body (copied) */
     size_t body_len;
-    const char *body_file;          /* or: a file to upload (read as curl sends) */
+    const char *body_file;          /* or: a file to upload (read as curl sends; a read
+                                       error fails the request with its errno) */
     aw_gen_t *body_gen;             /* or: an async generator yielding aw_http_chunk_t *,
                                        pulled as curl sends (chunked; with a Content-Length
                                        in `headers`: that length and no chunking, and the

@@ -192,6 +192,7 @@ struct aw_http_response {
     uint8_t held;                  /* entered by the manager: its exit releases it */
     uint8_t need_data, up_paused, up_eof;
     int own_error;                 /* our own failure under curl (-errno), or 0 */
+    int file_err;                  /* reading the body file failed (-errno), or 0 */
     /* what the easy handle holds, kept with it when the record is reused:
      * options set to the same value again are skipped (request.c) */
     uint8_t h_plain;               /* a GET's method, no body, no request headers */

@@ -27,7 +27,11 @@ size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud) {
         return k;
     }
     size_t got = fread(p, 1, sz * n, r->upload); /* a local file: short blocking read */
-    return ferror(r->upload) ? CURL_READFUNC_ABORT : got;
+    if (!ferror(r->upload))
+        return got;
+    /* reported as itself: curl's "aborted by callback" reads as a cancel */
+    r->file_err = errno ? -errno : -EIO;
+    return CURL_READFUNC_ABORT;
 }
 
 static bool aw__header_named(const char *line, const char *name, size_t nl) {

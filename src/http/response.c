@@ -506,6 +506,11 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
                                      : "Content-Length with chunked Transfer-Encoding");
         return -EBADMSG;
     }
+    if (r->file_err) {
+        snprintf(msg, size, "%s %s: cannot read the body file: %s", r->method, r->url,
+                 aw_strerror(r->file_err));
+        return r->file_err;
+    }
     if (r->own_error) {
         snprintf(msg, size, "%s %s: the HTTP session failed under curl: %s", r->method, r->url,
                  aw_strerror(r->own_error));

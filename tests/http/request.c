@@ -1025,3 +1025,27 @@ Test(http, redirect_keeps_url_credentials_on_its_origin_only, .init = start_ngin
      .fini = stop_all) {
     aw_test_run(t_url_credentials, NULL, 0);
 }
+
+/* A body file that cannot be read as curl sends it (here a directory:
+ * fopen takes it, fread fails with EISDIR) fails the request with that
+ * error; before, curl's "aborted by callback" made it -ECANCELED, a
+ * cancel nobody asked for (http.h: -ECANCELED is a cancel). */
+static int t_body_file_error(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_put(s, "/upload/x", .body_file = "/tmp"))
+            cr_assert_fail("the body cannot be read: no response (%ld)", aw_http_response_status(r));
+        cr_assert_eq(aw_status(), -EISDIR, "%d", aw_status());
+        check_message("cannot read the body file");
+        check_message("/upload/x");
+        aw_err_clear();
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024, "the session goes on");
+    }
+    return aw_status();
+}
+
+Test(http, a_body_file_read_error_is_its_errno_not_ECANCELED, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_body_file_error, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
