@@ -35,7 +35,8 @@
  * never goes back to the pool (SEMANTICS K2).
  *
  * Errors (negative codes; the pending record's message names the method
- * and the URL and gives curl's own explanation):
+ * and the URL, its password shown as "***", and gives curl's own
+ * explanation):
  *   -ENXIO          the host name did not resolve (DNS)
  *   -ECONNREFUSED   connection refused (other connect failures: the errno)
  *   -ETIMEDOUT      connect_timeout, timeout or read_timeout expired

@@ -68,6 +68,8 @@
 typedef struct aw__http_url {
     char *req;                     /* the caller's string (NULL: not listed) */
     char *url;                     /* the full URL, as libcurl writes it */
+    char *shown;                   /* the same with its password as "***", for
+                                      messages (NULL: it has none) */
     CURLU *h;                      /* the same, parsed */
     size_t refs;
     uint8_t https;                 /* its scheme is https */
@@ -142,7 +144,8 @@ struct aw_http_response {
     aw_http_session_t *s;          /* NULL once the session closed under us */
     aw_http_response_t *prev, *next; /* the session's live responses */
     CURL *easy;
-    const char *url;               /* what was asked (full URL): u->url */
+    const char *url;               /* what was asked (full URL), for messages: u->shown
+                                      or u->url */
     aw__http_url_t *u;             /* the same, parsed: curl's CURLOPT_CURLU (it
                                       parses no string of ours) */
     const char *method;

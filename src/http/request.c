@@ -46,6 +46,7 @@ void aw__http_url_put(aw__http_url_t *u) {
         return;
     aw__free(u->req);
     aw__free(u->url);
+    aw__free(u->shown);
     curl_url_cleanup(u->h);
     aw__free(u);
 }
@@ -77,12 +78,30 @@ static void aw__http_url_keep(aw_http_session_t *s, const char *u, aw__http_url_
     s->urls[i] = e;
 }
 
+/* x->shown: the URL of h for messages, its password (if any) replaced
+ * by "***": error records are printed and logged, and aiohttp, requests
+ * and curl do not show it either. 0, or -ENOMEM (raised). */
+static int aw__http_url_shown(CURLU *h, aw__http_url_t *x) {
+    char *pw = NULL, *full = NULL;
+    if (curl_url_get(h, CURLUPART_PASSWORD, &pw, 0) != CURLUE_OK)
+        return 0; /* none */
+    curl_free(pw);
+    CURLU *c = curl_url_dup(h);
+    if (c && !curl_url_set(c, CURLUPART_PASSWORD, "***", 0) &&
+        !curl_url_get(c, CURLUPART_URL, &full, 0))
+        x->shown = aw__strdup(full);
+    curl_free(full);
+    curl_url_cleanup(c);
+    return x->shown ? 0 : aw_raise(-ENOMEM, "out of memory for an HTTP request");
+}
+
 /* The full URL, by libcurl's URL API: req->url resolved against the
  * session's base_url as a browser would (RFC 3986: "/x" replaces the
  * base's path, "x" replaces its last segment, a query may hold "://"),
  * then the query pairs appended, each name and value escaped. Sets r->u
- * (r->url: its string): the URL also parsed, which curl is handed
- * instead of the string alone (CURLOPT_CURLU: curl would parse the
+ * (r->url: its string for messages, its password hidden): the URL also
+ * parsed, which curl is handed instead of the string alone
+ * (CURLOPT_CURLU: curl would parse the
  * string and format it again, ~11,800 instructions). A URL without
  * query pairs is resolved once per session (AW__HTTP_URLS). Raises:
  * -EINVAL (malformed, or relative without a base), -ENOMEM. */
@@ -95,7 +114,7 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
     if (kept) {
         kept->refs++;
         r->u = kept;
-        r->url = kept->url;
+        r->url = kept->shown ? kept->shown : kept->url;
         return 0;
     }
     char *full = NULL;
@@ -152,18 +171,21 @@ static int aw__http_url(aw_http_session_t *s, CURL *e, const aw_http_request_t *
         rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         goto out;
     }
+    if ((rc = aw__http_url_shown(h, x)) < 0)
+        goto out;
     x->h = h;
     x->refs = 1;
     x->https = !strncasecmp(x->url, "https:", 6);
     h = NULL;
     r->u = x;
-    r->url = x->url;
+    r->url = x->shown ? x->shown : x->url;
     x = NULL;
     if (!pairs)
         aw__http_url_keep(s, u, r->u);
 out:
     if (x) {
         aw__free(x->url);
+        aw__free(x->shown);
         aw__free(x);
     }
     curl_free(full);
@@ -221,7 +243,7 @@ static int aw__http_setup(aw_http_session_t *s, aw_http_response_t *r,
     /* what may differ: set to its value or its default whenever the
      * handle holds another (r->h_*), so that a reused handle needs no
      * curl_easy_reset */
-    curl_easy_setopt(e, CURLOPT_URL, r->url);  /* the string for messages and */
+    curl_easy_setopt(e, CURLOPT_URL, r->u->url); /* the string for messages and */
     curl_easy_setopt(e, CURLOPT_CURLU, r->u->h); /* its parts: curl reparses neither */
     bool plain = !strcmp(m, "GET") && !req->body && !req->body_file && !req->body_gen &&
                  !s->nheaders && !(req->headers && req->headers[0]);

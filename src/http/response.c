@@ -627,7 +627,7 @@ const char *aw_http_response_url(const aw_http_response_t *r) {
     char *u = NULL;
     if (r->easy)
         curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &u);
-    return u ? u : r->url;
+    return u ? u : r->u ? r->u->url : r->url;
 }
 long aw_http_response_connects(const aw_http_response_t *r) { return r->done ? r->connects : -1; }
 int aw_http_response_version(const aw_http_response_t *r) {
