@@ -1059,3 +1059,58 @@ Test(http, K6_a_request_cancelled_in_the_host_queue_leaves_the_others_unharmed,
     aw_test_run(t_queue_cancel, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* HTTP/2 (TLS, nginx): four GETs multiplexed on one connection, one
+ * cancelled halfway through its body. Its stream is reset, not its
+ * connection: the three others get their whole body, and the next
+ * request reuses that one connection (K2's "never reused half-read"
+ * is per stream there: curl resets the stream, the connection is in
+ * sync). */
+static aw_http_session_t *h2_s;
+static long h2_res[4];
+static aw_event_t h2_never = AW_EVENT_INIT;
+static int h2_get(void *arg) {
+    int i = (int)(intptr_t)arg;
+    aw_with (aw_http_response_t *r, aw_http_get(h2_s, "/1m.bin")) {
+        const void *d;
+        long n, total = 0;
+        while ((n = aw_http_response_read(r, &d)) > 0) {
+            total += n;
+            if (i == 2 && total > 100000)
+                aw_event_wait(&h2_never); /* cancelled here, halfway */
+        }
+        h2_res[i] = n < 0 ? n : total;
+    }
+    if (aw_status() < 0) {
+        h2_res[i] = aw_status();
+        aw_err_clear();
+    }
+    return 0;
+}
+static int t_h2_cancel(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.tls_url, .ca_file = srv.ca)) {
+        h2_s = s;
+        aw_task_t *t[4];
+        aw_with (aw_group_t *g, aw_group()) {
+            for (int i = 0; i < 4; i++)
+                aw_spawn(g, h2_get, (void *)(intptr_t)i, &t[i]);
+            aw_sleep_ms(50);
+            aw_task_cancel(t[2]);
+        }
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(h2_res[i], i == 2 ? -ECANCELED : 1 << 20, "GET %d: %ld", i, h2_res[i]);
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.connects, 1, "one connection throughout: %lu", (unsigned long)st.connects);
+        cr_assert_eq(st.active, 0);
+    }
+    return aw_status();
+}
+
+Test(http, K2_a_cancelled_http2_stream_leaves_its_siblings_and_connection,
+     .init = start_nginx_tls, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_h2_cancel, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
