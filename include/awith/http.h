@@ -59,7 +59,10 @@
  *                   error: without it, the status is just returned); the
  *                   record's origin is AW_ORIGIN_HTTP, origin_code the status
  *   -EINVAL         a malformed URL, a relative URL without a base_url,
- *                   a body generator that broke its Content-Length
+ *                   a body generator that broke its Content-Length, a
+ *                   header (or a session's default header: its open
+ *                   fails) holding a line break, a method holding one
+ *                   or a space (curl would send them as they are)
  *   -ECANCELED      cancelled (a deadline scope around the request turns
  *                   it into -ETIMEDOUT when the block is left)
  *   -EIO            any other curl failure

@@ -544,6 +544,31 @@ CURLcode aw__http_follow(aw_http_response_t *r) {
     return CURLE_OK;
 }
 
+/* A header line (a request's or a session default's) that curl would
+ * send as it is, breaking the request: it holds a line break. The index
+ * in `hs` of the first one, or -1. Curl checks neither; aiohttp,
+ * requests and httpx refuse them: a value built from someone else's
+ * input could add headers, or a whole second request whose response the
+ * next request on the kept-alive connection would read as its own. */
+long aw__http_bad_header(const char *const *hs) {
+    for (long i = 0; hs && hs[i]; i++)
+        if (strpbrk(hs[i], "\r\n"))
+            return i;
+    return -1;
+}
+
+/* The method and headers can be sent as they are: 0, or -EINVAL
+ * (raised; the message names the header, not its value). */
+static int aw__http_check(const aw_http_request_t *req, const char *m, const char *url) {
+    if (strpbrk(m, " \t\r\n"))
+        return aw_raise(-EINVAL, "%s: the method holds a space or a line break", url);
+    long i = aw__http_bad_header(req->headers);
+    if (i >= 0)
+        return aw_raise(-EINVAL, "%s %s: request header \"%.*s\" holds a line break", m, url,
+                        (int)strcspn(req->headers[i], ":\r\n"), req->headers[i]);
+    return 0;
+}
+
 /* A request that does not start: its body generator, borrowed until the
  * response is closed, is closed now (there will be no response). */
 static int aw__http_not_started(const aw_http_request_t *req, int rc) {
@@ -572,7 +597,8 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
     if (fresh)
         r->easy = curl_easy_init();
     int rc;
-    if (!r->easy || (rc = aw__http_url(s, r->easy, req, r)) < 0) {
+    if (!r->easy || (rc = aw__http_url(s, r->easy, req, r)) < 0 ||
+        (rc = aw__http_check(req, r->method, r->url)) < 0) {
         if (!r->easy)
             rc = aw_raise(-ENOMEM, "out of memory for an HTTP request");
         if (fresh && r->easy) { /* never set up: must not join the spares */

@@ -446,6 +446,12 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     s->opts.base_url = s->opts.ca_file = s->opts.protocols = NULL;
     s->opts.headers = NULL;
     int rc = -ENOMEM;
+    long bad = opts ? aw__http_bad_header(opts->headers) : -1;
+    if (bad >= 0) {
+        aw__free(s);
+        return aw_raise(-EINVAL, "cannot open an HTTP session: default header \"%.*s\" holds a "
+                        "line break", (int)strcspn(opts->headers[bad], ":\r\n"), opts->headers[bad]);
+    }
     if (opts && opts->headers) {
         size_t n = 0;
         while (opts->headers[n])

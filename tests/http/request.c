@@ -1078,3 +1078,51 @@ static int t_password_hidden(void *arg) {
 Test(http, error_messages_hide_the_urls_password, .init = start_nginx, .fini = stop_all) {
     aw_test_run(t_password_hidden, NULL, 0);
 }
+
+/* A header (of the request or the session's defaults) or a method that
+ * holds a line break is refused with -EINVAL before anything is sent, as
+ * aiohttp, requests and httpx refuse it. Curl sends such a string as it
+ * is: "X-A: a\r\nX-Test: injected" reached nginx as two headers, and a
+ * value built from someone else's input could add headers or a whole
+ * second request, whose response the next request on the kept-alive
+ * connection would then read as its own. */
+static int t_line_breaks(void *arg) {
+    static const char *inj[] = {"X-Ok: fine", "X-A: a\r\nX-Test: injected", NULL};
+    static const char *lf[] = {"X-A: a\nX-Test: injected", NULL};
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/echo", .headers = inj))
+            cr_assert_fail("sent: %ld", aw_http_response_status(r));
+        cr_assert_eq(aw_status(), -EINVAL);
+        check_message("X-A");
+        check_message("line break");
+        aw_err_clear();
+        aw_with (aw_http_response_t *r, aw_http_post(s, "/echo", .headers = lf, .body = "x", .body_len = 1))
+            cr_assert_fail("sent: %ld", aw_http_response_status(r));
+        cr_assert_eq(aw_status(), -EINVAL);
+        aw_err_clear();
+        aw_with (aw_http_response_t *r, aw_http_req(s, .method = "GET /other HTTP/1.1\r\nX-B: b\r\n\r\nGET", .url = "/echo"))
+            cr_assert_fail("sent: %ld", aw_http_response_status(r));
+        cr_assert_eq(aw_status(), -EINVAL);
+        check_message("method");
+        aw_err_clear();
+        char out[128] = "";
+        cr_assert_gt(get_text(s, "/echo", out, sizeof out, NULL), 0);
+        cr_assert_str_eq(out, "GET /echo len= ua= x=\n", "the session goes on");
+        aw_http_session_stats_t st;
+        aw_http_session_stats(s, &st);
+        cr_assert_eq(st.active, 0);
+    }
+    static const char *bad_default[] = {"X-Test: a\r\nX-Evil: 1", NULL};
+    aw_http_session_t *s = NULL;
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.headers = bad_default}), -EINVAL);
+    cr_assert_null(s);
+    check_message("line break");
+    aw_err_clear();
+    return aw_status();
+}
+
+Test(http, a_header_or_method_with_a_line_break_is_refused, .init = start_nginx, .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_line_breaks, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
