@@ -234,6 +234,11 @@ int aw__http_start(aw_http_session_t *s, const aw_http_request_t *req, size_t li
 /* Wait for progress on r (a cancellation point; honours read_timeout). */
 int aw__http_wait(aw_http_response_t *r, aw_event_t *ev);
 size_t aw__http_read_cb(char *p, size_t sz, size_t n, void *ud);
+/* The URL of h with its password as "***" (malloc'd), for messages and
+ * reports: error records are printed and logged, and aiohttp, requests
+ * and curl do not show it either. NULL: h has no password (*oom false),
+ * or no memory (*oom true). */
+char *aw__http_shown(CURLU *h, bool *oom);
 /* The index of the first header line in hs (NULL-ended, may be NULL)
  * that holds a line break, or -1. */
 long aw__http_bad_header(const char *const *hs);

@@ -78,21 +78,27 @@ static void aw__http_url_keep(aw_http_session_t *s, const char *u, aw__http_url_
     s->urls[i] = e;
 }
 
-/* x->shown: the URL of h for messages, its password (if any) replaced
- * by "***": error records are printed and logged, and aiohttp, requests
- * and curl do not show it either. 0, or -ENOMEM (raised). */
-static int aw__http_url_shown(CURLU *h, aw__http_url_t *x) {
-    char *pw = NULL, *full = NULL;
+char *aw__http_shown(CURLU *h, bool *oom) {
+    char *pw = NULL, *full = NULL, *out = NULL;
+    *oom = false;
     if (curl_url_get(h, CURLUPART_PASSWORD, &pw, 0) != CURLUE_OK)
-        return 0; /* none */
+        return NULL; /* none */
     curl_free(pw);
     CURLU *c = curl_url_dup(h);
     if (c && !curl_url_set(c, CURLUPART_PASSWORD, "***", 0) &&
         !curl_url_get(c, CURLUPART_URL, &full, 0))
-        x->shown = aw__strdup(full);
+        out = aw__strdup(full);
     curl_free(full);
     curl_url_cleanup(c);
-    return x->shown ? 0 : aw_raise(-ENOMEM, "out of memory for an HTTP request");
+    *oom = !out;
+    return out;
+}
+
+/* x->shown, for h (see aw__http_shown): 0, or -ENOMEM (raised). */
+static int aw__http_url_shown(CURLU *h, aw__http_url_t *x) {
+    bool oom;
+    x->shown = aw__http_shown(h, &oom);
+    return oom ? aw_raise(-ENOMEM, "out of memory for an HTTP request") : 0;
 }
 
 /* The full URL, by libcurl's URL API: req->url resolved against the

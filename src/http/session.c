@@ -511,8 +511,21 @@ int aw__http_session_open(aw_http_session_t **out, const aw_http_session_opts_t 
     rc = aw_spawn(NULL, aw__http_driver, s, &s->driver);
     if (rc < 0)
         goto undo;
+    /* the report shows base_url as request messages show URLs: its
+     * password hidden (a base that does not parse fails its first
+     * request; its report then says only that there is one) */
+    char *shown = NULL;
+    bool oom = false;
+    CURLU *b = s->base_url ? curl_url() : NULL;
+    if (b && curl_url_set(b, CURLUPART_URL, s->base_url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK)
+        shown = aw__http_shown(b, &oom);
+    else if (s->base_url)
+        oom = true;
+    curl_url_cleanup(b);
     aw_track_open(&s->track, "HTTP session", "%s, opened at %s:%d",
-                  s->base_url ? s->base_url : "no base URL", file, line);
+                  shown ? shown : oom ? "a base URL" : s->base_url ? s->base_url : "no base URL",
+                  file, line);
+    aw__free(shown);
     *out = s;
     return 0;
 undo:

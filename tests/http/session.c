@@ -165,6 +165,32 @@ Test(http, K4_unclosed_session_reported_at_loop_close, .init = start_nginx, .fin
     cr_assert(strstr(buf, site), "with the file and line where it was opened (%s): %s", site, buf);
 }
 
+/* The report names the session by its base_url with the password (if
+ * any) shown as "***", as request messages show URLs: the report goes to
+ * stderr and the logs. */
+static int t_unclosed_password(void *arg) {
+    aw_http_session_t *s;
+    char base[128];
+    snprintf(base, sizeof base, "http://user:s3cr3t@127.0.0.1:%d", srv.port);
+    cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = base}), 0);
+    cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    return 0; /* never closed */
+}
+
+Test(http, K4_an_unclosed_sessions_report_hides_its_base_urls_password, .init = start_nginx,
+     .fini = stop_all) {
+    cr_redirect_stderr();
+    aw_test_run(t_unclosed_password, NULL, -EBUSY);
+    fflush(stderr);
+    FILE *f = cr_get_redirected_stderr();
+    char buf[1024] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "never closed"), "reported: %s", buf);
+    cr_assert(strstr(buf, "http://user:***@127.0.0.1:"), "named by its base URL: %s", buf);
+    cr_assert_null(strstr(buf, "s3cr3t"), "the password shown: %s", buf);
+}
+
 static int t_close_under_request(void *arg) {
     aw_http_session_t *s;
     cr_assert_eq(aw_http_session_open(&s, &(aw_http_session_opts_t){.base_url = srv.url}), 0);
