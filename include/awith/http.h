@@ -197,7 +197,8 @@ AW_API int aw_http_request(aw_http_session_t *s, const aw_http_request_t *req,
  * fate). Never suspends, except to close a body generator (shielded);
  * returns 0. NULL is allowed. A response of aw_http_req() may be closed
  * by hand inside its block (aiohttp's release()): its connection goes
- * then, its status and headers stay readable, and the block's exit frees
+ * then, its status and headers stay readable (and its body if it was all
+ * in; else read and text fail with -EBADF), and the block's exit frees
  * it. */
 AW_API int aw_http_response_close(aw_http_response_t *r);
 

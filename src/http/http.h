@@ -193,6 +193,7 @@ struct aw_http_response {
                                       the whole redirect chain, each hop gets what is left */
     uint8_t texted;                /* text() returned the body: it stays in `body` */
     uint8_t held;                  /* entered by the manager: its exit releases it */
+    uint8_t released;              /* closed by hand inside its block (see response.c) */
     uint8_t need_data, up_paused, up_eof;
     int own_error;                 /* our own failure under curl (-errno), or 0 */
     int file_err;                  /* reading the body file failed (-errno), or 0 */

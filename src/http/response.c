@@ -477,6 +477,7 @@ int aw_http_response_close(aw_http_response_t *r) {
         if (s->share)
             curl_easy_setopt(r->easy, CURLOPT_SHARE, NULL);
         r->s = NULL;
+        r->released = 1;
     } else if (!r->held) {
         aw__http_release(r);
     }
@@ -515,6 +516,13 @@ int aw__http_describe(const aw_http_response_t *r, char *msg, size_t size) {
         snprintf(msg, size, "%s %s: the HTTP session failed under curl: %s", r->method, r->url,
                  aw_strerror(r->own_error));
         return r->own_error;
+    }
+    if (r->released && r->result == CURLE_ABORTED_BY_CALLBACK) {
+        /* the caller's own close cut it: no cancel, and the session goes
+         * on (a stream closed under its reader: -EBADF, stream.h) */
+        snprintf(msg, size, "%s %s: the response was closed by hand before its body was all in",
+                 r->method, r->url);
+        return -EBADF;
     }
     if (!r->s && r->result == CURLE_ABORTED_BY_CALLBACK) {
         snprintf(msg, size, "%s %s: the session was closed", r->method, r->url);

@@ -762,3 +762,36 @@ Test(http, chunked_body_cut_short_is_EPIPE, .init = start_both, .fini = stop_all
     aw_test_run(t_chunk_cut, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
 }
+
+/* A response closed by hand (aiohttp's release()) before its body was
+ * all in has no body left to read: read() and text() fail with -EBADF
+ * ("closed", as a stream closed under its reader), not with -ECANCELED
+ * and "the session was closed": nothing was cancelled, and the session
+ * goes on. */
+static int t_read_after_release(void *arg) {
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        aw_with (aw_http_response_t *r, aw_http_get(s, "/slow/1m.bin")) {
+            const void *d;
+            cr_assert_gt(aw_http_response_read(r, &d), 0);
+            aw_http_response_close(r);
+            cr_assert_eq(aw_http_response_read(r, &d), -EBADF);
+            check_message("/slow/1m.bin");
+            check_message("closed by hand");
+            aw_err_clear();
+            const char *t;
+            cr_assert_eq(aw_http_response_text(r, 0, &t, NULL), -EBADF);
+            aw_err_clear();
+            cr_assert_eq(aw_http_response_status(r), 200, "still readable");
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(get_text(s, "/1k.bin", NULL, 0, NULL), 1024);
+    }
+    return aw_status();
+}
+
+Test(http, a_response_closed_by_hand_reads_EBADF_not_ECANCELED, .init = start_nginx,
+     .fini = stop_all) {
+    int fds = aw_test_fds();
+    aw_test_run(t_read_after_release, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+}
