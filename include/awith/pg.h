@@ -193,8 +193,9 @@ AW_API int aw_pg_reset(aw_pg_t *c);
  * transaction), and never handed out before it is back in sync (K2): a
  * cancel storm does not make the pool reconnect. On release, the session
  * state its user changed is reset (a command cut while its answer was in
- * flight included: the settle reads its tag), and only that: RESET ALL after SET or
- * set_config (or a reported parameter that changed), UNLISTEN * after
+ * flight included: the settle reads its tag), and only that: SET SESSION
+ * AUTHORIZATION DEFAULT and RESET ALL after SET or set_config (or a
+ * reported parameter that changed; a role taken is dropped), UNLISTEN * after
  * LISTEN, pg_advisory_unlock_all() after an advisory lock, DISCARD TEMP
  * after CREATE or a temporary table, CLOSE ALL after DECLARE, DISCARD
  * ALL after a PREPARE of the user's own (found from the command tags,

@@ -57,7 +57,7 @@ typedef struct aw__pg_stmt {
  * (pg_reset_changed): nothing, and no round trip, for the usual
  * connection that only ran queries (issue 14). */
 enum {
-    PG_DIRTY_GUC = 1,          /* RESET ALL */
+    PG_DIRTY_GUC = 1,          /* SET SESSION AUTHORIZATION DEFAULT, RESET ALL */
     PG_DIRTY_LISTEN = 2,       /* UNLISTEN * */
     PG_DIRTY_LOCK = 4,         /* SELECT pg_advisory_unlock_all() */
     PG_DIRTY_TEMP = 8,         /* DISCARD TEMP */
@@ -1492,7 +1492,7 @@ int aw_pg_reset(aw_pg_t *c) {
 /* Undo only the session state that changed (see PG_DIRTY_*): no round
  * trip for a connection that only ran queries; our cached prepared
  * statements survive unless the user prepared their own (then DISCARD
- * ALL). One round trip per kind of change otherwise. */
+ * ALL). One round trip per kind of change otherwise (two for a SET). */
 static int pg_reset_changed(aw_pg_t *c) {
     unsigned d = c->dirty;
     if (pg_params_hash(c) != c->params0)
@@ -1503,7 +1503,12 @@ static int pg_reset_changed(aw_pg_t *c) {
     }
     if (d & PG_DIRTY_PREPARE)
         return aw_pg_reset(c);
+    /* RESET ALL leaves role and session_authorization alone: a SET ROLE
+     * would hand its privileges to the next user. SET SESSION
+     * AUTHORIZATION DEFAULT (any user may: it names the one who logged in)
+     * ends both, as DISCARD ALL does before its RESET ALL. */
     static const struct { unsigned bit; const char *sql; } undo[] = {
+        {PG_DIRTY_GUC, "SET SESSION AUTHORIZATION DEFAULT"},
         {PG_DIRTY_GUC, "RESET ALL"},
         {PG_DIRTY_CURSOR, "CLOSE ALL"},
         {PG_DIRTY_LISTEN, "UNLISTEN *"},

@@ -561,6 +561,59 @@ static int reset_hidden(void *arg) {
 }
 PP_TEST(i14_release_resets_a_reported_parameter_changed_out_of_sight, reset_hidden)
 
+/* The role is session state too, and the one that matters most: a user
+ * who ran SET ROLE (or set_config('role', ...), or, logged in as a
+ * superuser, SET SESSION AUTHORIZATION) must not hand the next user of
+ * the connection its privileges. RESET ALL leaves both alone (role and
+ * session_authorization are not reset by it, only by DISCARD ALL's SET
+ * SESSION AUTHORIZATION DEFAULT). */
+static const char *role_of(aw_pg_t *db) {
+    static char who[64];
+    aw_pg_res_t *r;
+    cr_assert_eq(aw_pg_query(db, &r, "SELECT current_user::text || '/' || current_setting('role')",
+                             aw_pg_noargs), 0);
+    snprintf(who, sizeof who, "%s", aw_pg_res_text(r, 0, 0));
+    aw_pg_res_free(r);
+    return who;
+}
+
+static int reset_role(void *arg) {
+    aw_with (aw_pg_t *su, aw_pg_connect(pg_dsn_with("postgres:postgres", "awtest"))) {
+        aw_pg_exec(su, "DROP ROLE IF EXISTS aw_other", aw_pg_noargs);
+        cr_assert_geq(aw_pg_exec(su, "CREATE ROLE aw_other", aw_pg_noargs), 0);
+        cr_assert_geq(aw_pg_exec(su, "GRANT aw_other TO awtest", aw_pg_noargs), 0);
+    }
+    const char *const change[] = {"SET ROLE aw_other", "SELECT set_config('role', 'aw_other', false)"};
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    for (int i = 0; i < 2; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_geq(aw_pg_exec(db, change[i], aw_pg_noargs), 0);
+            cr_assert_str_eq(role_of(db), "aw_other/aw_other");
+        }
+        aw_with (aw_pg_t *db, aw_pool_item(pool))
+            cr_assert_str_eq(role_of(db), "awtest/none", "after %s", change[i]);
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    /* a superuser's SET SESSION AUTHORIZATION */
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn_with("postgres:postgres", "awtest"),
+                              &(aw_pool_opts_t){.max = 1}), 0);
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_geq(aw_pg_exec(db, "SET SESSION AUTHORIZATION awtest", aw_pg_noargs), 0);
+        cr_assert_str_eq(role_of(db), "awtest/none");
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool))
+        cr_assert_str_eq(role_of(db), "postgres/none", "after SET SESSION AUTHORIZATION");
+    cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    aw_with (aw_pg_t *su, aw_pg_connect(pg_dsn_with("postgres:postgres", "awtest")))
+        aw_pg_exec(su, "DROP ROLE aw_other", aw_pg_noargs);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(i14_release_undoes_a_role_the_user_took, reset_role)
+
 /* Issue 14: a task that releases its connection and takes it again pays
  * a round trip's 3 system calls a query (send, the loop's wait, recv):
  * the pool's check does not read the socket of a connection back for
