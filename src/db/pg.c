@@ -146,11 +146,16 @@ static int pg_fail(aw_pg_t *c, PGresult *res, const char *what) {
         pg_copy(e->message, sizeof e->message, PQresultErrorMessage(res));
     pg_copy(e->detail, sizeof e->detail, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
     pg_copy(e->hint, sizeof e->hint, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+    /* a connection error class (08, 57P0x) means the session ends only
+     * when the server says FATAL: a wrong parameter count is 08P01 too,
+     * an ERROR after which the connection goes on */
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    bool fatal = !sev || !strcmp(sev, "FATAL") || !strcmp(sev, "PANIC");
     PQclear(res);
     int code = -EREMOTEIO;
     if (!strcmp(e->sqlstate, "57014"))
         code = strstr(e->message, "timeout") ? -ETIMEDOUT : -ECANCELED;
-    else if (!strncmp(e->sqlstate, "08", 2) || !strncmp(e->sqlstate, "57P0", 4))
+    else if ((!strncmp(e->sqlstate, "08", 2) || !strncmp(e->sqlstate, "57P0", 4)) && fatal)
         code = -ECONNRESET;
     aw_raise(code, "postgres %s failed: SQLSTATE %s: %s%s%s%s%s", what, e->sqlstate,
              e->message, e->detail[0] ? "; detail: " : "", e->detail,

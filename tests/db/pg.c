@@ -1284,3 +1284,33 @@ static int pg_tx_again(void *arg) {
     return aw_status();
 }
 PG_TEST(K3_a_transaction_block_entered_again_inside_itself_is_refused, pg_tx_again)
+
+/* A statement given more or fewer parameters than it has placeholders is
+ * refused by the server with SQLSTATE 08P01 (protocol_violation: "bind
+ * message supplies 1 parameters, but prepared statement requires 2"), an
+ * ERROR after which the session goes on. It is a server error like any
+ * other (-EREMOTEIO, asyncpg: an error naming the counts), not -ECONNRESET,
+ * which says the connection is lost: a pool user would discard a good
+ * connection, a caller retry on another one the same wrong call. */
+static int wrong_nargs(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(aw_pg_exec(db, "SELECT $1::int + $2::int", aw_pg_args(aw_pg_int(1))), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "08P01");
+        cr_assert(strstr(aw_err_current()->msg, "parameters"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_exec(db, "SELECT $1::int", aw_pg_args(aw_pg_int(1), aw_pg_int(2))), -EREMOTEIO);
+        aw_err_clear();
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int + $2::int", aw_pg_args(aw_pg_int(1))),
+                     -EREMOTEIO);
+        aw_err_clear();
+        cr_assert(aw_pg_ok(db), "the connection is still good");
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 9", aw_pg_noargs), 0);
+        cr_assert_eq(v, 9);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K2_a_wrong_parameter_count_is_a_server_error_not_a_lost_connection, wrong_nargs)
