@@ -17,7 +17,9 @@
  * -EACCES authentication failed; -ENOENT the database does not exist;
  * -EINVAL a malformed DSN; -ETIMEDOUT statement_timeout fired (SQLSTATE
  * 57014); -EREMOTEIO any other error the server reported (aw_pg_error()
- * gives SQLSTATE, message, detail, hint); -ECANCELED. Every record of a
+ * gives SQLSTATE, message, detail, hint), a query another session
+ * cancelled (57014 too) included; -ECANCELED (the caller's scope was
+ * cancelled). Every record of a
  * server error carries its SQLSTATE (origin AW_ORIGIN_POSTGRES, field
  * sqlstate: awith/err.h), so it can be tested after the error has left
  * the connection's block.

@@ -153,8 +153,13 @@ static int pg_fail(aw_pg_t *c, PGresult *res, const char *what) {
     bool fatal = !sev || !strcmp(sev, "FATAL") || !strcmp(sev, "PANIC");
     PQclear(res);
     int code = -EREMOTEIO;
-    if (!strcmp(e->sqlstate, "57014"))
-        code = strstr(e->message, "timeout") ? -ETIMEDOUT : -ECANCELED;
+    /* 57014 reaches here only from the server's side (statement_timeout,
+     * lock_timeout, another session's pg_cancel_backend): a cancel of
+     * ours returns -ECANCELED from its wait and the settler drains the
+     * answer. Nothing cancelled the caller's scope, so the rest is a
+     * server error, not -ECANCELED (decision 1) */
+    if (!strcmp(e->sqlstate, "57014") && strstr(e->message, "timeout"))
+        code = -ETIMEDOUT;
     else if ((!strncmp(e->sqlstate, "08", 2) || !strncmp(e->sqlstate, "57P0", 4)) && fatal)
         code = -ECONNRESET;
     aw_raise(code, "postgres %s failed: SQLSTATE %s: %s%s%s%s%s", what, e->sqlstate,

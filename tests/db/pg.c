@@ -1314,3 +1314,47 @@ static int wrong_nargs(void *arg) {
     return 0;
 }
 PG_TEST(K2_a_wrong_parameter_count_is_a_server_error_not_a_lost_connection, wrong_nargs)
+
+/* A query another session cancels (pg_cancel_backend, an operator, a
+ * pooler) fails with SQLSTATE 57014 "canceling statement due to user
+ * request": a server error (-EREMOTEIO, asyncpg's QueryCanceledError, an
+ * ordinary exception), not -ECANCELED. Nothing cancelled the task: its
+ * scope is not cancelled (decision 1: -ECANCELED means a cancelled scope,
+ * and its next suspension point says so again), so a caller that leaves
+ * quietly on -ECANCELED, as on a cancel of its own, would lose the
+ * failure. */
+static int ext_canceller(void *arg) {
+    int pid = (int)(intptr_t)arg;
+    long long hit = 0;
+    aw_with (aw_pg_t *o, aw_pg_connect(pg_dsn())) {
+        while (hit == 0 && aw_status() == 0) {
+            aw_pg_fetch_int(o, &hit, "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
+                                     "WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+                            aw_pg_args(aw_pg_int(pid)));
+            if (hit == 0)
+                aw_sleep_ms(10);
+        }
+    }
+    return aw_status();
+}
+
+static int cancelled_by_another(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, ext_canceller, (void *)(intptr_t)aw_pg_backend_pid(db), NULL);
+            cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(30)", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "57014");
+            cr_assert_eq(aw_err_current()->origin, AW_ORIGIN_POSTGRES);
+            aw_err_clear();
+            cr_assert_eq(aw_sleep_ms(1), 0, "the task itself is not cancelled");
+        }
+        cr_assert_eq(aw_status(), 0);
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 4", aw_pg_noargs), 0);
+        cr_assert_eq(v, 4);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(decision1_a_query_another_session_cancels_is_a_server_error, cancelled_by_another)
