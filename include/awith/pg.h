@@ -115,7 +115,8 @@ extern AW_API const aw_cm_type_t aw_pg_connect_type;
 AW_API int aw_pg_query(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
                        const aw_pg_arg_t *args, int nargs);
 /* Same through a named prepared statement, prepared on first use and
- * cached per connection (keyed by the SQL text). A cached statement the
+ * cached per connection (keyed by the SQL text; the 64 last prepared: the
+ * one it forgets is deallocated on the server, a round trip). A cached statement the
  * server no longer accepts (SQLSTATE 0A000 "cached plan must not change
  * result type" after ALTER TABLE, or 26000 after DEALLOCATE/DISCARD by
  * hand) is dropped and prepared again: outside a transaction the call is

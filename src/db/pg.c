@@ -885,12 +885,41 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
     return NULL;
 }
 
+/* The cache is full: forget its oldest statement, and deallocate it on
+ * the server, where it would stay for the session's life (a pooled
+ * connection running ever new SQL grew without bound; asyncpg and
+ * psycopg close what their caches evict). DEALLOCATE is not
+ * transactional, so it runs inside a transaction too, not in a failed
+ * one (the prepare that follows fails there anyway). One round trip per
+ * eviction. A statement already gone (DEALLOCATE ALL by hand) is no
+ * error outside a transaction (inside one the server's error failed it,
+ * and the prepare that follows says so); a cancel or a lost connection
+ * is the caller's. */
+static int pg_stmt_evict(aw_pg_t *c) {
+    char dealloc[48];
+    snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", c->stmts[0].name);
+    aw__free(c->stmts[0].sql);
+    memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
+    c->nstmts--;
+    if (PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+        return 0;
+    uint64_t mark = aw_err_mark();
+    int rc = pg_query(c, NULL, dealloc, NULL, 0);
+    if (rc == -EREMOTEIO) {
+        aw_err_restore(mark);
+        rc = 0;
+    }
+    return rc;
+}
+
 /* The cached statement for sql, prepared now if it is not (the connection
  * started and idle, out of pipeline mode). */
 static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **out) {
     int rc;
     aw__pg_stmt_t *s = pg_stmt(c, sql);
     if (!s) {
+        if (c->nstmts == AW__PG_STMTS && (rc = pg_stmt_evict(c)) < 0)
+            return rc;
         aw__pg_stmt_t fresh;
         /* a fresh name each time: a prepare cut short may still exist */
         snprintf(fresh.name, sizeof fresh.name, "aw_s%u", ++c->stmtseq);
@@ -902,11 +931,6 @@ static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **o
         if (!(fresh.sql = aw__strdup(sql)))
             return aw_raise(-ENOMEM, "postgres: out of memory");
         fresh.dirt = pg_sql_dirt(sql);
-        if (c->nstmts == AW__PG_STMTS) { /* full: forget the oldest (still prepared) */
-            aw__free(c->stmts[0].sql);
-            memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
-            c->nstmts--;
-        }
         c->stmts[c->nstmts] = fresh;
         s = &c->stmts[c->nstmts++];
     }

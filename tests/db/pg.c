@@ -1358,3 +1358,47 @@ static int cancelled_by_another(void *arg) {
     return 0;
 }
 PG_TEST(decision1_a_query_another_session_cancels_is_a_server_error, cancelled_by_another)
+
+/* The statement cache holds AW__PG_STMTS (64) statements; the oldest
+ * one it forgets is deallocated on the server too, as asyncpg's and
+ * psycopg's caches do: a long-lived (pooled) connection that runs ever
+ * new SQL (IN lists of every length, generated queries) kept every
+ * statement it ever prepared in the backend's memory. Inside a
+ * transaction too (DEALLOCATE is not transactional), and the evicted
+ * statement is prepared afresh when it comes back. */
+static int cache_evicts(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        for (int round = 0; round < 2; round++) {
+            aw_with (aw_pg_tx(db)) {
+                for (int i = 0; i < 150; i++) {
+                    if (round == 0 && i == 75)
+                        break; /* the rest outside a transaction (below) */
+                    char sql[64];
+                    snprintf(sql, sizeof sql, "SELECT $1::int + %d", i);
+                    long long v;
+                    aw_pg_res_t *r;
+                    cr_assert_eq(aw_pg_query_prepared(db, &r, sql, aw_pg_args(aw_pg_int(1))), 0, "%s",
+                                 aw_err_current() ? aw_err_current()->msg : "");
+                    cr_assert_eq(aw_pg_res_int(r, 0, 0, &v), 0);
+                    cr_assert_eq(v, i + 1);
+                    aw_pg_res_free(r);
+                }
+            }
+            cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+            for (int i = 75; round == 0 && i < 150; i++) {
+                char sql[64];
+                snprintf(sql, sizeof sql, "SELECT $1::int + %d", i);
+                aw_pg_res_t *r;
+                cr_assert_eq(aw_pg_query_prepared(db, &r, sql, aw_pg_args(aw_pg_int(1))), 0);
+                aw_pg_res_free(r);
+            }
+            long long n = -1;
+            cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_prepared_statements", aw_pg_noargs), 0);
+            cr_assert_eq(n, 64, "as many on the server as in the cache, round %d: %lld", round, n);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i14_a_statement_the_cache_forgets_is_deallocated_on_the_server, cache_evicts)
