@@ -218,7 +218,10 @@ extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
  * enter fails and the level is rolled back by the connection's settle
  * before any later operation runs. On a connection already inside a
  * transaction begun by hand (aw_pg_exec(db, "BEGIN")) enter fails with
- * -EINVAL and leaves that transaction alone. An exit on a connection cut
+ * -EINVAL and leaves that transaction alone; a block whose transaction
+ * was ended inside it by hand (COMMIT or ROLLBACK run as SQL) fails on
+ * exit with -EINVAL (what ran after that was committed statement by
+ * statement). An exit on a connection cut
  * mid-query (settling) leaves the rollback to the settle and returns at
  * once. The blocks open on a connection belong to the task that entered
  * the outermost one: another task's enter fails with -EBUSY, naming that

@@ -1288,6 +1288,23 @@ static int pg_tx_enter(void *self, void **out) {
     return 0;
 }
 
+/* The outermost block finds its connection, in sync, outside any
+ * transaction: a COMMIT or ROLLBACK of the user's ended it inside the
+ * block. What ran after that was committed statement by statement, and
+ * the block's own COMMIT or ROLLBACK would only draw a warning from the
+ * server: a failed block would report a rollback that undid nothing
+ * (K3), a clean one a commit of what was rolled back. Savepoint levels
+ * need no check: the server refuses their RELEASE or ROLLBACK TO. */
+static bool pg_tx_ended_by_hand(const aw_pg_tx_t *t, const aw_pg_t *c) {
+    return !t->depth && c->pg && !c->poisoned && PQstatus(c->pg) == CONNECTION_OK &&
+           PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+}
+static int pg_tx_ended_error(void) {
+    return aw_raise(-EINVAL, "postgres: the transaction of this aw_pg_tx block was ended inside it by hand "
+                             "(COMMIT or ROLLBACK): what ran after that was committed statement by "
+                             "statement; let the block commit or roll back");
+}
+
 static int pg_tx_exit(void *self, const aw_err_t *err) {
     aw_pg_tx_t *t = self;
     aw_pg_t *c = t->conn;
@@ -1298,6 +1315,12 @@ static int pg_tx_exit(void *self, const aw_err_t *err) {
     char sql[96];
     long long rc;
     if (!err) {
+        /* in sync first: a settle may still run (a cut query the body
+         * let go); the status is known only then */
+        if (!t->depth && (c->settling || c->poisoned) && (rc = aw_pg_resync(c)) < 0)
+            return (int)rc;
+        if (pg_tx_ended_by_hand(t, c))
+            return pg_tx_ended_error();
         if (t->depth)
             snprintf(sql, sizeof sql, "RELEASE SAVEPOINT aw_sp_%d", t->depth);
         else
@@ -1321,6 +1344,8 @@ static int pg_tx_exit(void *self, const aw_err_t *err) {
             c->undo = t->depth + 1;
         return 0;
     }
+    if (pg_tx_ended_by_hand(t, c))
+        return pg_tx_ended_error();
     if (t->depth) {
         snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT aw_sp_%d", t->depth);
         rc = aw_pg_exec(c, sql, NULL, 0);

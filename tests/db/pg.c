@@ -1402,3 +1402,45 @@ static int cache_evicts(void *arg) {
     return 0;
 }
 PG_TEST(i14_a_statement_the_cache_forgets_is_deallocated_on_the_server, cache_evicts)
+
+/* A COMMIT or ROLLBACK run by hand inside an aw_pg_tx block ends the
+ * block's transaction: what runs after it is committed statement by
+ * statement, and the block's own COMMIT or ROLLBACK then finds no
+ * transaction (the server only warns). The block must say so instead of
+ * reporting a commit, or a rollback that undid nothing: a failed block
+ * whose rows stay committed (K3), a clean one whose first rows were
+ * rolled back. As enter refuses a transaction begun by hand (-EINVAL). */
+static int tx_ended_by_hand(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs);
+            aw_pg_exec(db, "COMMIT", aw_pg_noargs);
+            aw_pg_exec(db, "INSERT INTO tx VALUES (2)", aw_pg_noargs);
+            aw_fail(-EIO, "the body fails");
+        }
+        cr_assert_eq(aw_status(), -EINVAL, "the block says its rollback undid nothing");
+        cr_assert_not_null(aw_err_find(aw_err_current(), -EIO), "the body's error is kept");
+        cr_assert(strstr(aw_err_current()->msg, "by hand"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert_eq(count_rows(db), 2);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (3)", aw_pg_noargs);
+            aw_pg_exec(db, "ROLLBACK", aw_pg_noargs);
+            aw_pg_exec(db, "INSERT INTO tx VALUES (4)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), -EINVAL, "a clean block whose transaction was ended is not a commit");
+        aw_err_clear();
+        cr_assert_eq(count_rows(db), 3, "1, 2 and 4");
+        /* the connection is still good for blocks */
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO tx VALUES (5)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count_rows(db), 4);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K3_a_transaction_ended_by_hand_inside_its_block_is_reported, tx_ended_by_hand)
