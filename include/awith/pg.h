@@ -201,7 +201,7 @@ AW_API int aw_pg_reset(aw_pg_t *c);
  * reported parameter that changed; a role taken is dropped), UNLISTEN * after
  * LISTEN, pg_advisory_unlock_all() after an advisory lock, DISCARD TEMP
  * after CREATE or a temporary table, CLOSE ALL after DECLARE, DISCARD
- * ALL after a PREPARE of the user's own (found from the command tags,
+ * ALL after a PREPARE of the user's own or a DO block (found from the command tags,
  * the reported parameters and, for function calls, the SQL text); a
  * connection that only ran queries costs no round trip and keeps its
  * cached prepared statements. The _reset variant runs DISCARD ALL on

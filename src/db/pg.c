@@ -62,7 +62,8 @@ enum {
     PG_DIRTY_LOCK = 4,         /* SELECT pg_advisory_unlock_all() */
     PG_DIRTY_TEMP = 8,         /* DISCARD TEMP */
     PG_DIRTY_CURSOR = 16,      /* CLOSE ALL */
-    PG_DIRTY_PREPARE = 32,     /* DISCARD ALL (and forget our own statements) */
+    PG_DIRTY_PREPARE = 32,     /* DISCARD ALL (and forget our own statements): a
+                                * PREPARE of the user's, or a DO block */
 };
 
 struct aw_pg {
@@ -396,6 +397,8 @@ static void pg_note_tag(aw_pg_t *c, const PGresult *res) {
     case 'D':
         if (!strcmp(t, "DECLARE CURSOR"))
             c->dirty |= PG_DIRTY_CURSOR;
+        else if (!strcmp(t, "DO")) /* its SET, its EXECUTE 'LISTEN ...': no tag shows them */
+            c->dirty |= PG_DIRTY_PREPARE;
         break;
     case 'C':
         if (!strncmp(t, "CREATE", 6)) /* a temporary object maybe: DISCARD TEMP is cheap */

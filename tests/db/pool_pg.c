@@ -614,6 +614,32 @@ static int reset_role(void *arg) {
 }
 PP_TEST(i14_release_undoes_a_role_the_user_took, reset_role)
 
+/* A DO block runs commands no tag shows (its own tag is DO): a SET in
+ * it, or a LISTEN it EXECUTEs, changed the session as much as the
+ * command itself, and the next user of the connection must not inherit
+ * it. */
+static int reset_do(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    int pid = 0;
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        pid = aw_pg_backend_pid(db);
+        cr_assert_geq(aw_pg_exec(db, "DO $$BEGIN SET statement_timeout = 4242; "
+                                     "EXECUTE 'LISTEN do_chan'; END$$", aw_pg_noargs), 0);
+        cr_assert_eq(int_of(db, "SELECT (current_setting('statement_timeout') = '4242ms')::int"), 1);
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection, reset");
+        cr_assert_eq(int_of(db, "SELECT (current_setting('statement_timeout') = '0')::int"), 1,
+                     "the DO block's SET undone");
+        cr_assert_eq(int_of(db, "SELECT count(*) FROM pg_listening_channels()"), 0, "its LISTEN undone");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(i14_release_resets_what_a_do_block_changed, reset_do)
+
 /* Issue 14: a task that releases its connection and takes it again pays
  * a round trip's 3 system calls a query (send, the loop's wait, recv):
  * the pool's check does not read the socket of a connection back for
