@@ -118,11 +118,12 @@ AW_API int aw_pg_query(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
  * cached per connection (keyed by the SQL text; the 64 last prepared: the
  * one it forgets is deallocated on the server, a round trip). A cached statement the
  * server no longer accepts (SQLSTATE 0A000 "cached plan must not change
- * result type" after ALTER TABLE, or 26000 after DEALLOCATE/DISCARD by
+ * result type" after ALTER TABLE, or 26000 after a DEALLOCATE of it by
  * hand) is dropped and prepared again: outside a transaction the call is
  * retried once, silently; inside one the transaction has failed, so the
  * call fails (-EREMOTEIO, the record says why) and the next one prepares
- * afresh. */
+ * afresh. DISCARD ALL or DEALLOCATE ALL run by hand empties the cache at
+ * once. */
 AW_API int aw_pg_query_prepared(aw_pg_t *c, aw_pg_res_t **out, const char *sql,
                                 const aw_pg_arg_t *args, int nargs);
 /* Run a statement, drop its rows: returns the affected row count (>= 0). */

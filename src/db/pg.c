@@ -399,6 +399,8 @@ static void pg_note_tag(aw_pg_t *c, const PGresult *res) {
             c->dirty |= PG_DIRTY_CURSOR;
         else if (!strcmp(t, "DO")) /* its SET, its EXECUTE 'LISTEN ...': no tag shows them */
             c->dirty |= PG_DIRTY_PREPARE;
+        else if (!strcmp(t, "DISCARD ALL") || !strcmp(t, "DEALLOCATE ALL"))
+            pg_forget_stmts(c); /* by hand: gone on the server (see pg_stmt_evict) */
         break;
     case 'C':
         if (!strncmp(t, "CREATE", 6)) /* a temporary object maybe: DISCARD TEMP is cheap */
@@ -894,7 +896,8 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
  * psycopg close what their caches evict). DEALLOCATE is not
  * transactional, so it runs inside a transaction too, not in a failed
  * one (the prepare that follows fails there anyway). One round trip per
- * eviction. A statement already gone (DEALLOCATE ALL by hand) is no
+ * eviction. DISCARD ALL and DEALLOCATE ALL by hand empty the cache at
+ * once (pg_note_tag); a statement deallocated by its name by hand is no
  * error outside a transaction (inside one the server's error failed it,
  * and the prepare that follows says so); a cancel or a lost connection
  * is the caller's. */

@@ -772,8 +772,18 @@ static int reprepare(void *arg) {
             aw_pg_res_free(r);
         }
         cr_assert_eq(aw_status(), 0);
-        /* deallocated by hand: 26000, prepared again */
-        cr_assert_eq(aw_pg_exec(db, "DEALLOCATE ALL", aw_pg_noargs), 0);
+        /* deallocated by hand, by its name: 26000, prepared again
+         * (DEALLOCATE ALL empties the cache at once: its tag says so) */
+        aw_pg_res_t *named;
+        cr_assert_eq(aw_pg_query(db, &named, "SELECT name FROM pg_prepared_statements WHERE statement = $1",
+                                 aw_pg_args(aw_pg_text(q))), 0);
+        cr_assert_geq(aw_pg_res_rows(named), 1);
+        for (int i = 0; i < aw_pg_res_rows(named); i++) {
+            char dealloc[96];
+            snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", aw_pg_res_text(named, i, 0));
+            cr_assert_eq(aw_pg_exec(db, dealloc, aw_pg_noargs), 0);
+        }
+        aw_pg_res_free(named);
         for (int i = 0; i < 2; i++) {
             cr_assert_eq(aw_pg_query_prepared(db, &r, q, aw_pg_noargs), 0, "%s",
                          aw_err_current() ? aw_err_current()->msg : "");
@@ -1444,3 +1454,43 @@ static int tx_ended_by_hand(void *arg) {
     return 0;
 }
 PG_TEST(K3_a_transaction_ended_by_hand_inside_its_block_is_reported, tx_ended_by_hand)
+
+/* DISCARD ALL or DEALLOCATE ALL run by hand empties the server's
+ * prepared statements: the cache forgets them at once (their tags say
+ * so). Else a full cache, evicting inside a transaction, would
+ * DEALLOCATE a statement already gone, and the server's error (26000)
+ * would abort the user's transaction. */
+static int hand_discard(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        const char *const how[] = {"DISCARD ALL", "DEALLOCATE ALL"};
+        for (int k = 0; k < 2; k++) {
+            for (int i = 0; i < 64; i++) {
+                char sql[64];
+                snprintf(sql, sizeof sql, "SELECT $1::int + %d", i);
+                aw_pg_res_t *r;
+                cr_assert_eq(aw_pg_query_prepared(db, &r, sql, aw_pg_args(aw_pg_int(1))), 0);
+                aw_pg_res_free(r);
+            }
+            cr_assert_geq(aw_pg_exec(db, how[k], aw_pg_noargs), 0);
+            aw_with (aw_pg_tx(db)) {
+                for (int i = 100; i < 110; i++) {
+                    char sql[64];
+                    snprintf(sql, sizeof sql, "SELECT $1::int + %d", i);
+                    aw_pg_res_t *r;
+                    cr_assert_eq(aw_pg_query_prepared(db, &r, sql, aw_pg_args(aw_pg_int(1))), 0, "%s: %s",
+                                 how[k], aw_err_current() ? aw_err_current()->msg : "");
+                    aw_pg_res_free(r);
+                }
+            }
+            cr_assert_eq(aw_status(), 0);
+            long long n = -1;
+            cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_prepared_statements", aw_pg_noargs), 0);
+            cr_assert_eq(n, 10, "after %s", how[k]);
+            cr_assert_geq(aw_pg_exec(db, "DEALLOCATE ALL", aw_pg_noargs), 0);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i14_a_discard_all_by_hand_empties_the_statement_cache, hand_discard)
