@@ -192,7 +192,8 @@ AW_API int aw_pg_reset(aw_pg_t *c);
  * check: the first query finds it), so that releasing and taking a
  * connection again costs no system call. On release a broken or mid-transaction connection is closed,
  * and so is one with a row or notification loop still open on it (iterated by hand: the loop,
- * resumed, ends quietly when closed, with -ECONNRESET when asked for more);
+ * resumed, ends quietly when closed, with -ECONNRESET when asked for more),
+ * or a transaction block an exit stack keeps (its exit finds it closed);
  * one cut mid-query is kept while it settles (the settle also ends its
  * transaction), and never handed out before it is back in sync (K2): a
  * cancel storm does not make the pool reconnect. On release, the session
@@ -230,7 +231,11 @@ extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
  * the owner's COMMIT commits though it failed). Only enter is checked: an
  * exit stack may exit the blocks in another task. Ownership does not move:
  * once the owner ended with its block in a parent's exit stack, no task
- * can enter a block on the connection until that stack exits it. */
+ * can enter a block on the connection until that stack exits it. A block
+ * kept beyond its connection (by an exit stack, while the connection's
+ * own block or its pool's release closes it) finds it closed: its exit
+ * says the transaction was lost (-ECONNRESET on a clean way out; the
+ * server rolled it back), and never touches the freed connection. */
 enum { AW_PG_DEFAULT = 0, AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE };
 typedef struct aw_pg_tx {
     aw_pg_t *conn;

@@ -73,7 +73,7 @@ struct aw_pg {
     bool poisoned;
     bool busy;
     bool settling;             /* a settler task owns the socket */
-    bool close_pending;        /* closed while settling: the settler frees it */
+    bool close_pending;        /* closed while still held: see pg_free_unheld */
     bool released;             /* back in a pool while settling: end outside a transaction */
     bool reset_pending;        /* a pool's reset, to run once in sync */
     bool reset_changed;        /* ...of what changed: decided once drained (pg_sync) */
@@ -456,6 +456,15 @@ static int pg_sync(aw_pg_t *c) {
     return 0;
 }
 
+/* A connection its owner closed is freed by the last of what still
+ * refers to it: its settler, a row or notification loop suspended on it,
+ * a transaction block still open on it (an exit stack may keep one past
+ * the connection's own block, SEMANTICS M5). */
+static void pg_free_unheld(aw_pg_t *c) {
+    if (!c->settling && !c->gens && !c->txdepth)
+        aw__free(c);
+}
+
 /* The settle is over: in sync, or closed for good (rc < 0). */
 static void pg_settled(aw_pg_t *c, int rc) {
     if (rc < 0 || PQstatus(c->pg) != CONNECTION_OK)
@@ -464,8 +473,7 @@ static void pg_settled(aw_pg_t *c, int rc) {
     c->undo = 0;
     if (c->close_pending) {
         pg_close_hard(c);
-        if (!c->gens) /* else the last loop to resume frees it (pg_gen_back) */
-            aw__free(c);
+        pg_free_unheld(c);
         return;
     }
     aw_event_set(&c->settled);
@@ -706,7 +714,9 @@ void aw_pg_close(aw_pg_t *c) {
         return;
     }
     pg_close_hard(c);
-    if (c->gens) { /* a loop left open (a pool took the connection back under it) */
+    /* a loop left open (a pool took the connection back under it), or a
+     * transaction block kept beyond the connection's block */
+    if (c->gens || c->txdepth) {
         c->close_pending = true;
         return;
     }
@@ -722,8 +732,7 @@ static bool pg_gen_back(aw_pg_t *c) {
     c->gens--;
     if (!c->close_pending)
         return false;
-    if (!c->gens && !c->settling)
-        aw__free(c);
+    pg_free_unheld(c);
     return true;
 }
 
@@ -1316,8 +1325,14 @@ static int pg_tx_exit(void *self, const aw_err_t *err) {
     aw_pg_t *c = t->conn;
     t->entered = false;
     c->txdepth = t->depth;
-    if (!c->pg)
-        return err ? 0 : aw_raise(-ECONNRESET, "postgres: transaction lost with its connection");
+    /* closed under the block (its own block, or its pool's release,
+     * ended first: M5): the server rolled the transaction back */
+    if (!c->pg || c->close_pending) {
+        int rc = err ? 0 : aw_raise(-ECONNRESET, "postgres: transaction lost with its connection");
+        if (c->close_pending)
+            pg_free_unheld(c);
+        return rc;
+    }
     char sql[96];
     long long rc;
     if (!err) {
@@ -1606,7 +1621,9 @@ static void pool_close(void *ctx, void *item) { aw_pg_close(item); }
  * transaction. A settle that fails closes it; the check replaces it. */
 static bool pool_usable(void *ctx, void *item) {
     aw_pg_t *c = item;
-    if (c->gens) /* a row or notification loop still open on it: never another user's */
+    /* a row or notification loop, or a transaction block (kept by an exit
+     * stack), still open on it: never another user's */
+    if (c->gens || c->txdepth)
         return false;
     if (c->settling && c->pg) {
         c->released = true;

@@ -1419,3 +1419,41 @@ static int open_cut(void *arg) {
     return 0;
 }
 PP_TEST(c3_cancel_at_every_point_of_an_acquire_that_opens_leaves_nothing, open_cut)
+
+/* A transaction block kept by an exit stack beyond the block of its
+ * pooled connection (M5): the connection goes back first. In a
+ * transaction it is closed; its block's exit, later, finds it closed and
+ * says the transaction was lost (the server rolled it back), instead of
+ * using the freed connection. One whose transaction was ended by hand
+ * is not handed to the next user with the block still open on it: that
+ * block's COMMIT or ROLLBACK would land in the next user's session. */
+static int tx_outlives_conn(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    for (int by_hand = 0; by_hand < 2; by_hand++) {
+        int pid = 0;
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+                pid = aw_pg_backend_pid(db);
+                cr_assert_eq(aw_exitstack_enter(st, aw_pg_tx(db), NULL), 0);
+                cr_assert_geq(aw_pg_exec(db, "SELECT 1", aw_pg_noargs), 0);
+                if (by_hand)
+                    cr_assert_geq(aw_pg_exec(db, "COMMIT", aw_pg_noargs), 0);
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+                cr_assert_neq(aw_pg_backend_pid(db), pid, "not handed out with a block open on it");
+                aw_with (aw_pg_tx(db))
+                    cr_assert_geq(aw_pg_exec(db, "SELECT 2", aw_pg_noargs), 0);
+            }
+            cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+        }
+        cr_assert_eq(aw_status(), -ECONNRESET, "the kept block's exit: its transaction was lost");
+        cr_assert(strstr(aw_err_current()->msg, "lost"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(M5_a_tx_block_kept_past_its_pooled_connection_finds_it_closed, tx_outlives_conn)
