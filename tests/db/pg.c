@@ -1494,3 +1494,45 @@ static int hand_discard(void *arg) {
     return 0;
 }
 PG_TEST(i14_a_discard_all_by_hand_empties_the_statement_cache, hand_discard)
+
+/* An inner block failed by the server (a unique violation: the whole
+ * transaction is aborted, 25P02 for what follows) is rolled back to its
+ * savepoint, which brings the outer transaction back: the outer block
+ * goes on and commits what it did itself (asyncpg's nested transactions).
+ * A COMMIT the server refuses (a deferred constraint) is reported with
+ * its SQLSTATE (K5), and commits nothing. */
+static int inner_server_error(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE tx (v int UNIQUE)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs), 1);
+            aw_with (aw_pg_tx(db)) {
+                cr_assert_eq(aw_pg_exec(db, "INSERT INTO tx VALUES (2)", aw_pg_noargs), 1);
+                if (aw_pg_exec(db, "INSERT INTO tx VALUES (1)", aw_pg_noargs) < 0)
+                    aw_leave();
+            }
+            cr_assert_eq(aw_status(), -EREMOTEIO);
+            cr_assert_str_eq(aw_err_current()->sqlstate, "23505");
+            aw_err_clear();
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO tx VALUES (3)", aw_pg_noargs), 1, "the outer goes on");
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(count_rows(db), 2, "1 and 3");
+        aw_pg_exec(db, "CREATE TEMP TABLE d (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO d VALUES (1)", aw_pg_noargs), 1);
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO d VALUES (1)", aw_pg_noargs), 1, "checked at COMMIT");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO, "the failed COMMIT is reported");
+        cr_assert_str_eq(aw_err_current()->sqlstate, "23505");
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM d", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0, "nothing committed");
+        cr_assert(aw_pg_ok(db));
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K5_an_inner_block_failed_by_the_server_and_a_failed_commit, inner_server_error)

@@ -1457,3 +1457,38 @@ static int tx_outlives_conn(void *arg) {
     return 0;
 }
 PP_TEST(M5_a_tx_block_kept_past_its_pooled_connection_finds_it_closed, tx_outlives_conn)
+
+/* A connection given back inside a transaction (begun by hand, failed
+ * or not) is closed, never handed to the next user mid-transaction: what
+ * it wrote is not committed (the server rolls back on close) and the
+ * next user starts on a clean connection, outside any transaction. */
+static int release_in_tx(void *arg) {
+    aw_with (aw_pg_t *c, aw_pg_connect(pg_dsn()))
+        cr_assert_geq(aw_pg_exec(c, "CREATE TABLE IF NOT EXISTS rel_tx (v int)", aw_pg_noargs), 0);
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    for (int failed = 0; failed < 2; failed++) {
+        int pid = 0;
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            pid = aw_pg_backend_pid(db);
+            cr_assert_geq(aw_pg_exec(db, "BEGIN", aw_pg_noargs), 0);
+            cr_assert_eq(aw_pg_exec(db, "INSERT INTO rel_tx VALUES (1)", aw_pg_noargs), 1);
+            if (failed) {
+                cr_assert_eq(aw_pg_exec(db, "SELEC", aw_pg_noargs), -EREMOTEIO);
+                aw_err_clear();
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_neq(aw_pg_backend_pid(db), pid, "a new connection");
+            cr_assert(aw_pg_ok(db), "outside any transaction");
+            cr_assert_eq(int_of(db, "SELECT count(*) FROM rel_tx"), 0, "nothing committed");
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    aw_with (aw_pg_t *c, aw_pg_connect(pg_dsn()))
+        aw_pg_exec(c, "DROP TABLE rel_tx", aw_pg_noargs);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(K3_a_connection_given_back_inside_a_transaction_commits_nothing, release_in_tx)
