@@ -15,7 +15,8 @@
  * SQLSTATE): -ECONNRESET the connection was lost (or is poisoned and could
  * not be brought back in sync); -ECONNREFUSED the server cannot be reached;
  * -EACCES authentication failed; -ENOENT the database does not exist;
- * -EINVAL a malformed DSN; -ETIMEDOUT statement_timeout fired (SQLSTATE
+ * -EINVAL a malformed DSN, or over 65535 parameters (refused before
+ * anything is sent); -ETIMEDOUT statement_timeout fired (SQLSTATE
  * 57014); -EREMOTEIO any other error the server reported (aw_pg_error()
  * gives SQLSTATE, message, detail, hint), a query another session
  * cancelled (57014 too) included; -ECANCELED (the caller's scope was

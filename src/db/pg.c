@@ -767,7 +767,20 @@ typedef struct {
     int *l, *f;
 } aw__pg_params_t;
 
+/* The protocol carries 0 to 65535 parameters (a 16-bit count). libpq
+ * refuses more without sending anything: the caller's mistake, not a
+ * lost connection (-ECONNRESET said so, and the connection was good). */
+static int pg_nargs_check(int n) {
+    if (n < 0 || n > 65535)
+        return aw_raise(-EINVAL, "postgres: %d query parameters: the protocol carries at most 65535 "
+                                 "(split the statement, or pass an array as one parameter)", n);
+    return 0;
+}
+
 static int pg_params(aw__pg_params_t *p, const aw_pg_arg_t *a, int n) {
+    int rc = pg_nargs_check(n);
+    if (rc < 0)
+        return rc;
     p->v = p->values;
     p->l = p->lengths;
     p->f = p->formats;
@@ -933,6 +946,8 @@ static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **o
     int rc;
     aw__pg_stmt_t *s = pg_stmt(c, sql);
     if (!s) {
+        if ((rc = pg_nargs_check(nargs)) < 0)
+            return rc;
         if (c->nstmts == AW__PG_STMTS && (rc = pg_stmt_evict(c)) < 0)
             return rc;
         aw__pg_stmt_t fresh;
@@ -1129,6 +1144,8 @@ int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nar
         return rc;
     if (n <= 0)
         return 0;
+    if ((rc = pg_nargs_check(nargs)) < 0) /* not once in pipeline mode: a cut there closes it */
+        return rc;
     uint64_t mark = aw_err_mark();
     bool intx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
     for (int attempt = 0;; attempt++) {

@@ -1536,3 +1536,49 @@ static int inner_server_error(void *arg) {
     return 0;
 }
 PG_TEST(K5_an_inner_block_failed_by_the_server_and_a_failed_commit, inner_server_error)
+
+/* More parameters than the protocol carries (65535: a generated VALUES
+ * list of a bulk insert reaches it) is refused before anything is sent,
+ * as -EINVAL saying so (asyncpg: "the number of query arguments cannot
+ * exceed 32767"), not -ECONNRESET: libpq's refusal is not a lost
+ * connection, which stays good. */
+static int too_many_args(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        enum { N = 65536 };
+        static aw_pg_arg_t a[N];
+        for (int i = 0; i < N; i++)
+            a[i] = aw_pg_int(i);
+        cr_assert_eq(aw_pg_exec(db, "SELECT $1::int", a, N), -EINVAL);
+        cr_assert(strstr(aw_err_current()->msg, "65535"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", a, N), -EINVAL);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT $1::int", a, N, 1, NULL, NULL), -EINVAL);
+        aw_err_clear();
+        /* a statement already cached, called with too many */
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", a, 1), 0);
+        aw_pg_res_free(r);
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT $1::int", a, N), -EINVAL);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_pipeline(db, "SELECT $1::int", a, N, 1, NULL, NULL), -EINVAL);
+        aw_err_clear();
+        cr_assert(!aw_pg_poisoned(db));
+        int n = 0;
+        aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT $1::int", a, N)) {
+            (void)row;
+            n++;
+        }
+        cr_assert_eq(aw_status(), -EINVAL);
+        aw_err_clear();
+        cr_assert_eq(n, 0);
+        cr_assert(aw_pg_ok(db), "the connection is still good");
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 6", aw_pg_noargs), 0);
+        cr_assert_eq(v, 6);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K2_too_many_parameters_are_refused_not_a_lost_connection, too_many_args)
