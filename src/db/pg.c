@@ -1120,6 +1120,8 @@ static int pg_pipeline_run(aw_pg_t *c, aw__pg_stmt_t *s, const aw_pg_arg_t *args
                     PQclear(res);
                 }
             } else {
+                if (st == PGRES_COMMAND_OK) /* a SET, a LISTEN: for a pool's reset */
+                    pg_note_tag(c, res);
                 if (each && !stop && !first)
                     stop = each(ctx, got, (aw_pg_res_t *)res);
                 PQclear(res);
@@ -1495,6 +1497,8 @@ int aw__pg_rows(aw_gen_t *g, void *arg) {
         } else if ((st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && !err) {
             err = res;
         } else {
+            if (st == PGRES_COMMAND_OK) /* a SET, a LISTEN: for a pool's reset */
+                pg_note_tag(c, res);
             PQclear(res);
         }
     }

@@ -640,6 +640,40 @@ static int reset_do(void *arg) {
 }
 PP_TEST(i14_release_resets_what_a_do_block_changed, reset_do)
 
+/* A command run through the row loop (aw_pg_rows: a SET, a LISTEN,
+ * which yield no rows) or a pipeline changed the session as much as
+ * through aw_pg_exec: its tag is read too, and the release undoes it. */
+static int reset_rows(void *arg) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.max = 1}), 0);
+    const char *const cmd[][2] = {
+        {"SET statement_timeout = 4242", "SELECT (current_setting('statement_timeout') = '0')::int"},
+        {"LISTEN rows_chan", "SELECT (count(*) = 0)::int FROM pg_listening_channels()"},
+        {"SET work_mem = '7MB'", "SELECT (current_setting('work_mem') <> '7MB')::int"},
+    };
+    for (int i = 0; i < 3; i++) {
+        int pid = 0;
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            pid = aw_pg_backend_pid(db);
+            if (i < 2) {
+                aw_for (aw_pg_res_t *row, aw_pg_rows(db, cmd[i][0], aw_pg_noargs))
+                    (void)row;
+            } else {
+                cr_assert_eq(aw_pg_pipeline(db, cmd[i][0], NULL, 0, 1, NULL, NULL), 0);
+            }
+            cr_assert_eq(aw_status(), 0, "%s", aw_err_current() ? aw_err_current()->msg : "");
+        }
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_eq(aw_pg_backend_pid(db), pid, "the same connection, reset");
+            cr_assert_eq(int_of(db, cmd[i][1]), 1, "%s undone", cmd[i][0]);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(i14_release_resets_what_a_row_loop_or_pipeline_command_changed, reset_rows)
+
 /* Issue 14: a task that releases its connection and takes it again pays
  * a round trip's 3 system calls a query (send, the loop's wait, recv):
  * the pool's check does not read the socket of a connection back for
