@@ -912,25 +912,31 @@ static aw__pg_stmt_t *pg_stmt(aw_pg_t *c, const char *sql) {
     return NULL;
 }
 
+static void pg_stmt_forget_oldest(aw_pg_t *c) {
+    aw__free(c->stmts[0].sql);
+    memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
+    c->nstmts--;
+}
+
 /* The cache is full: forget its oldest statement, and deallocate it on
  * the server, where it would stay for the session's life (a pooled
  * connection running ever new SQL grew without bound; asyncpg and
  * psycopg close what their caches evict). DEALLOCATE is not
- * transactional, so it runs inside a transaction too, not in a failed
- * one (the prepare that follows fails there anyway). One round trip per
+ * transactional, so it runs inside a transaction too; not in a failed
+ * one, where the prepare that follows fails as well, so nothing is
+ * forgotten there (it would stay prepared on the server: one more for
+ * every failed transaction that met a full cache). One round trip per
  * eviction. DISCARD ALL and DEALLOCATE ALL by hand empty the cache at
  * once (pg_note_tag); a statement deallocated by its name by hand is no
  * error outside a transaction (inside one the server's error failed it,
  * and the prepare that follows says so); a cancel or a lost connection
  * is the caller's. */
 static int pg_stmt_evict(aw_pg_t *c) {
+    if (PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+        return 0; /* nothing evicted: forgotten only if the prepare works */
     char dealloc[48];
     snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", c->stmts[0].name);
-    aw__free(c->stmts[0].sql);
-    memmove(c->stmts, c->stmts + 1, (AW__PG_STMTS - 1) * sizeof *c->stmts);
-    c->nstmts--;
-    if (PQtransactionStatus(c->pg) == PQTRANS_INERROR)
-        return 0;
+    pg_stmt_forget_oldest(c);
     uint64_t mark = aw_err_mark();
     int rc = pg_query(c, NULL, dealloc, NULL, 0);
     if (rc == -EREMOTEIO) {
@@ -961,6 +967,8 @@ static int pg_stmt_get(aw_pg_t *c, const char *sql, int nargs, aw__pg_stmt_t **o
         if (!(fresh.sql = aw__strdup(sql)))
             return aw_raise(-ENOMEM, "postgres: out of memory");
         fresh.dirt = pg_sql_dirt(sql);
+        if (c->nstmts == AW__PG_STMTS) /* not evicted: forgotten, still prepared */
+            pg_stmt_forget_oldest(c);
         c->stmts[c->nstmts] = fresh;
         s = &c->stmts[c->nstmts++];
     }

@@ -1582,3 +1582,44 @@ static int too_many_args(void *arg) {
     return 0;
 }
 PG_TEST(K2_too_many_parameters_are_refused_not_a_lost_connection, too_many_args)
+
+/* A new prepared query called inside a failed transaction (it fails
+ * with 25P02) does not make a full cache forget a statement it cannot
+ * deallocate there: it would stay prepared on the server, one more for
+ * every failed transaction that met a full cache. */
+static int prepared_n(aw_pg_t *db, int from, int to) {
+    for (int i = from; i < to; i++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT $1::int + %d", i);
+        aw_pg_res_t *r;
+        int rc = aw_pg_query_prepared(db, &r, sql, aw_pg_args(aw_pg_int(1)));
+        if (rc < 0)
+            return rc;
+        aw_pg_res_free(r);
+    }
+    return 0;
+}
+static int cache_failed_tx(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        cr_assert_eq(prepared_n(db, 0, 64), 0);
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_eq(aw_pg_exec(db, "SELEC", aw_pg_noargs), -EREMOTEIO);
+            aw_err_clear();
+            for (int i = 100; i < 110; i++) {
+                cr_assert_eq(prepared_n(db, i, i + 1), -EREMOTEIO);
+                cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P02");
+                aw_err_clear();
+            }
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO, "COMMIT answered ROLLBACK");
+        aw_err_clear();
+        cr_assert_eq(prepared_n(db, 200, 210), 0);
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_prepared_statements", aw_pg_noargs), 0);
+        cr_assert_eq(n, 64, "as many on the server as in the cache: %lld", n);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(i14_a_failed_transaction_leaks_no_statement_from_the_cache, cache_failed_tx)
