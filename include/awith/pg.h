@@ -240,7 +240,7 @@ extern AW_API const aw_pool_ops_t aw_pg_pool_ops_reset;
 enum { AW_PG_DEFAULT = 0, AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE };
 typedef struct aw_pg_tx {
     aw_pg_t *conn;
-    int isolation;                     /* AW_PG_* (outermost only) */
+    int isolation;                     /* AW_PG_* (outermost only; else enter: -EINVAL) */
     bool readonly;
     bool deferrable;
     bool entered;                      /* private: its block runs */

@@ -1291,6 +1291,11 @@ static int pg_tx_enter(void *self, void **out) {
     if (t->entered)
         return aw_raise(-EBUSY, "postgres: this transaction block is already entered: "
                         "each block needs its own aw_pg_tx()");
+    /* an unknown level ran at the server's default, weaker maybe than
+     * the one meant, without a word */
+    if (t->isolation < AW_PG_DEFAULT || t->isolation > AW_PG_SERIALIZABLE)
+        return aw_raise(-EINVAL, "postgres: aw_pg_tx isolation %d is not one of AW_PG_DEFAULT, "
+                        "AW_PG_READ_COMMITTED, AW_PG_REPEATABLE_READ, AW_PG_SERIALIZABLE", t->isolation);
     int rc = pg_start(c, "transaction");
     if (rc < 0)
         return rc;
@@ -1312,8 +1317,7 @@ static int pg_tx_enter(void *self, void **out) {
         static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED",
                                           " ISOLATION LEVEL REPEATABLE READ",
                                           " ISOLATION LEVEL SERIALIZABLE"};
-        int i = t->isolation >= 0 && t->isolation <= AW_PG_SERIALIZABLE ? t->isolation : 0;
-        snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[i], t->readonly ? " READ ONLY" : "",
+        snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[t->isolation], t->readonly ? " READ ONLY" : "",
                  t->deferrable ? " DEFERRABLE" : "");
     }
     long long n = aw_pg_exec(c, sql, NULL, 0);

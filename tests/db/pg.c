@@ -1623,3 +1623,30 @@ static int cache_failed_tx(void *arg) {
     return 0;
 }
 PG_TEST(i14_a_failed_transaction_leaks_no_statement_from_the_cache, cache_failed_tx)
+
+/* An isolation level that is none of AW_PG_* is refused by enter
+ * (-EINVAL, the block does not run), not run at the server's default,
+ * weaker maybe than the one meant. */
+static int bad_isolation(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        const int bad[] = {AW_PG_SERIALIZABLE + 1, -1};
+        for (int i = 0; i < 2; i++) {
+            aw_with (aw_pg_tx(db, .isolation = bad[i]))
+                cr_assert_fail("the block does not run");
+            cr_assert_eq(aw_status(), -EINVAL);
+            aw_err_clear();
+            cr_assert(aw_pg_ok(db), "no transaction begun");
+        }
+        aw_with (aw_pg_tx(db, .isolation = AW_PG_REPEATABLE_READ)) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SHOW transaction_isolation", aw_pg_noargs), 0);
+            cr_assert_str_eq(aw_pg_res_text(r, 0, 0), "repeatable read");
+            aw_pg_res_free(r);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(A2_an_unknown_isolation_level_fails_enter, bad_isolation)
