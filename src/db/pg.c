@@ -1538,8 +1538,11 @@ int aw__pg_listen(aw_gen_t *g, void *arg) {
     if (rc < 0)
         return rc;
     char *id = PQescapeIdentifier(c->pg, l->channel, strlen(l->channel));
-    if (!id)
-        return pg_lost(c, "listen");
+    if (!id) { /* a name libpq cannot quote (invalid in the client encoding): not a lost connection */
+        char why[200];
+        pg_copy(why, sizeof why, PQerrorMessage(c->pg));
+        return aw_raise(-EINVAL, "postgres listen: channel name refused: %s", why);
+    }
     char sql[300], unsql[300];
     snprintf(sql, sizeof sql, "LISTEN %s", id);
     snprintf(unsql, sizeof unsql, "UNLISTEN %s", id);

@@ -1650,3 +1650,20 @@ static int bad_isolation(void *arg) {
     return 0;
 }
 PG_TEST(A2_an_unknown_isolation_level_fails_enter, bad_isolation)
+
+/* A channel name libpq cannot quote (not valid in the client encoding)
+ * is refused as -EINVAL, not -ECONNRESET: the connection is not lost. */
+static int bad_channel(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_for (aw_pg_notify_t *n, aw_pg_notifications(db, "bad\xff\xfe"))
+            (void)n;
+        cr_assert_eq(aw_status(), -EINVAL);
+        cr_assert(strstr(aw_err_current()->msg, "channel"), "%s", aw_err_current()->msg);
+        aw_err_clear();
+        cr_assert(aw_pg_ok(db), "the connection is still good");
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K2_a_channel_name_libpq_cannot_quote_is_refused_not_a_lost_connection, bad_channel)
