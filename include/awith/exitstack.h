@@ -39,7 +39,10 @@
  * generator manager holding one around its yield) covers the task that
  * entered it, so only the task that holds the stack may enter one: a
  * generator's yield refuses one, and a child that ends with one left in
- * another task's stack stops the program, naming the entry's site. */
+ * another task's stack stops the program, naming the entry's site. Only
+ * that task may close such a stack: aw_exitstack_close from another task
+ * fails with -EPERM, naming the entry, and closes nothing (Trio refuses
+ * the same misnesting). */
 #ifndef AWITH_EXITSTACK_H
 #define AWITH_EXITSTACK_H
 
@@ -97,7 +100,9 @@ AW_API void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst);
 /* Run every exit now, LIFO, as if leaving a block with no error; returns
  * the error they left (pending), or -ECANCELED if a cancel is visible,
  * else 0: an older error still pending is not the close's. Idempotent: a
- * second call does nothing and returns 0. Suspends if the exits do. */
+ * second call does nothing and returns 0. Suspends if the exits do.
+ * -EPERM, nothing closed: a scope or group in it was entered by another
+ * task (see above). */
 AW_API int aw_exitstack_close(aw_exitstack_t *st);
 AW_API size_t aw_exitstack_size(const aw_exitstack_t *st);
 

@@ -310,10 +310,33 @@ void aw_exitstack_pop_all(aw_exitstack_t *st, aw_exitstack_t *dst) {
     st->n = 0;
 }
 
+/* A scope or group entry another task entered: it covers that task (its
+ * deadline and cancel reach that task's waits, and its cancel is that
+ * task's to end), so only that task may exit it. NULL if none. */
+static const aw__xs_node_t *aw__xs_foreign_scope(const aw_exitstack_t *st, const aw_task_t *t) {
+    for (const aw__xs_node_t *n = st->top; n; n = n->next)
+        if (n->w.task && n->w.task != t &&
+            (n->w.cm.type == &aw_scope_type || n->w.cm.type == &aw_group_type))
+            return n;
+    return NULL;
+}
+
 int aw_exitstack_close(aw_exitstack_t *st) {
     aw_task_t *t = aw__task_cur();
     if (!t)
         return aw__no_task("aw_exitstack_close");
+    /* SEMANTICS M4 (Trio refuses the same misnesting: exiting a scope
+     * from an unrelated task raises and changes nothing): ended here, the
+     * scope's timeout would be raised in this task and the cancel it
+     * caused left in the other with no scope to end it */
+    const aw__xs_node_t *f = aw__xs_foreign_scope(st, t);
+    if (__builtin_expect(f != NULL, 0))
+        return aw_raise(-EPERM,
+                        "aw_exitstack_close: the stack holds a %s that task '%s' entered at %s:%d; "
+                        "it covers that task, so only that task may close the stack "
+                        "(nothing was closed)",
+                        f->w.cm.type == &aw_group_type ? "task group" : "scope",
+                        aw_task_name(f->w.task), f->w.file, f->w.line);
     uint64_t mark = t->err ? t->err->seq : 0;
     aw__xs_unwind(st, mark);
     /* what this close's exits left (D10: a second close did nothing, so

@@ -1301,3 +1301,43 @@ static int d9_self(void *arg) {
     return 0;
 }
 Test(exitstack, D9_pop_all_into_itself_moves_nothing, .timeout = 10) { aw_test_run(d9_self, NULL, 0); }
+
+/* M4 with M5 (Trio's test_cancel_scope_misnesting_3: exiting a scope from
+ * an unrelated task raises and changes nothing): a deadline entered into
+ * the stack covers the task that entered it; a child closing that stack
+ * would end the scope in the wrong task, its timeout raised in the child
+ * and the parent's cancel left with no scope to end it. The close is
+ * refused, nothing exits, and the parent's deadline works as written. */
+static aw_exitstack_t *mis_st;
+static struct {
+    int close_rc, size_after, sleep_rc, end;
+} mis;
+static int mis_closer(void *arg) {
+    (void)arg;
+    mis.close_rc = aw_exitstack_close(mis_st);
+    mis.size_after = (int)aw_exitstack_size(mis_st);
+    aw_err_clear();
+    return 0;
+}
+static int mis_body(void *arg) {
+    (void)arg;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        mis_st = st;
+        cr_assert_eq(aw_exitstack_enter(st, aw_fail_after(AW_MS(20)), NULL), 0);
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, mis_closer, NULL, NULL);
+            mis.sleep_rc = aw_sleep(AW_SEC(5));
+        }
+    }
+    mis.end = aw_status();
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, M4_a_stack_holding_another_tasks_scope_is_not_closed_by_a_child) {
+    memset(&mis, 0, sizeof mis);
+    aw_test_run(mis_body, NULL, 0);
+    cr_assert_eq(mis.close_rc, -EPERM, "the child's close: %d", mis.close_rc);
+    cr_assert_eq(mis.size_after, 1, "the refused close exited entries");
+    cr_assert_eq(mis.sleep_rc, -ECANCELED);
+    cr_assert_eq(mis.end, -ETIMEDOUT, "the parent's deadline ended as %s", aw_err_name(mis.end));
+}
