@@ -1306,3 +1306,180 @@ static int again_nested_main(void *arg) {
 Test(group, I7_a_group_entered_again_inside_its_own_block_is_refused, .timeout = 30) {
     aw_test_run(again_nested_main, NULL, 0);
 }
+
+/* ============ Trio's own tests (src/trio/_core/_tests/test_run.py),
+ * ported: nursery -> aw_group, Cancelled -> -ECANCELED,
+ * ExceptionGroup -> -AW_EGROUP with members. ============ */
+
+static int trio_sleep_forever(void *arg) {
+    (void)arg;
+    return aw_sleep(AW_NEVER);
+}
+static int trio_crasher(void *arg) {
+    (void)arg;
+    return aw_raise(-ENOKEY, "KeyError");
+}
+
+/* test_cancel_scope_exceptiongroup_filtering: two children cancelled by
+ * the group, one by an outer scope, one that fails: outside the outer
+ * scope only the failure is left, in a group error. */
+static int trio_filtering_main(void *arg) {
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, trio_sleep_forever, NULL, NULL);
+            aw_spawn(g, trio_sleep_forever, NULL, NULL);
+            aw_group_cancel(g);
+            aw_with (aw_shield(AW_NEVER)) {
+                (void)aw_sleep_ms(5);
+            }
+            aw_spawn(g, trio_sleep_forever, NULL, NULL);
+            aw_scope_cancel(outer);
+            aw_spawn(g, trio_crasher, NULL, NULL);
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "the child's failure was lost");
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -ENOKEY);
+    aw_err_clear();
+    return 0;
+}
+Test(group, trio_test_cancel_scope_exceptiongroup_filtering) { aw_test_run(trio_filtering_main, NULL, 0); }
+
+/* test_precancelled_task: a task spawned into a cancelled group starts. */
+static int trio_pre_started;
+static int trio_blocker(void *arg) {
+    (void)arg;
+    trio_pre_started++;
+    return aw_sleep(AW_NEVER);
+}
+static int trio_precancelled_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_group_cancel(g);
+        aw_spawn(g, trio_blocker, NULL, NULL);
+    }
+    cr_assert_eq(trio_pre_started, 1);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, trio_test_precancelled_task) { aw_test_run(trio_precancelled_main, NULL, 0); }
+
+/* test_cancel_inheritance: a group's cancel reaches its grandchildren. */
+static int trio_inherit_seen;
+static int trio_leaf(void *arg) {
+    (void)arg;
+    if (aw_sleep(AW_NEVER) == -ECANCELED)
+        trio_inherit_seen++;
+    return 0;
+}
+static int trio_worker(void *arg) {
+    (void)arg;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_leaf, NULL, NULL);
+        aw_spawn(g, trio_leaf, NULL, NULL);
+    }
+    return aw_status();
+}
+static int trio_inherit_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_worker, NULL, NULL);
+        aw_spawn(g, trio_worker, NULL, NULL);
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(aw_status(), 0, "got %d", aw_status());
+    cr_assert_eq(trio_inherit_seen, 4);
+    return 0;
+}
+Test(group, trio_test_cancel_inheritance) { aw_test_run(trio_inherit_main, NULL, 0); }
+
+/* test_nursery_closure: children spawn siblings while the owner waits at
+ * the end; once the block is left, spawning fails. */
+static int trio_child2_ran;
+static int trio_child2(void *arg) {
+    (void)arg;
+    trio_child2_ran++;
+    return 0;
+}
+static int trio_child1(void *arg) {
+    return aw_spawn((aw_group_t *)arg, trio_child2, NULL, NULL);
+}
+static int trio_closure_main(void *arg) {
+    aw_group_t *gp = NULL;
+    aw_with (aw_group_t *g, aw_group()) {
+        gp = g;
+        aw_spawn(g, trio_child1, g, NULL);
+        aw_spawn(g, trio_child1, g, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(trio_child2_ran, 2);
+    (void)gp;
+    return 0;
+}
+Test(group, trio_test_nursery_closure) { aw_test_run(trio_closure_main, NULL, 0); }
+
+/* test_nursery_exception_chaining_doesnt_make_context_loops: a child
+ * fails, the body fails: both kept, the chain is finite and acyclic. */
+static int trio_loops_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_crasher, NULL, NULL);
+        aw_fail(-EINVAL, "ValueError");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "got %s", aw_err_name(e->code));
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -ENOKEY);
+    cr_assert_not_null(aw_err_find(e, -EINVAL));
+    int n = 0;
+    for (const aw_err_t *c = e; c; c = c->context)
+        cr_assert_lt(++n, 100, "a context loop");
+    for (const aw_err_t *c = e->members; c; c = c->context)
+        cr_assert_lt(++n, 200, "a context loop in a member");
+    aw_err_clear();
+    return 0;
+}
+Test(group, trio_test_nursery_exception_chaining_doesnt_make_context_loops) { aw_test_run(trio_loops_main, NULL, 0); }
+
+/* test_child_crash_basic: one child failure is a group error. */
+static int trio_crash_basic_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_crasher, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -ENOKEY);
+    aw_err_clear();
+    return 0;
+}
+Test(group, trio_test_child_crash_basic) { aw_test_run(trio_crash_basic_main, NULL, 0); }
+
+/* test_cancel_unbound, the parts awith has: a scope entered in a child
+ * and cancelled from the parent after entry; a scope entered by one task
+ * refused to a second task while its block runs. */
+static aw_scope_t *trio_unbound_scope;
+static int trio_unbound_rc = 1;
+static int trio_sleep_until_cancelled(void *arg) {
+    (void)arg;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_fail_after(AW_SEC(1))) {
+            trio_unbound_scope = s;
+            trio_unbound_rc = aw_sleep(AW_NEVER);
+        }
+    }
+    return aw_status();
+}
+static int trio_unbound_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_sleep_until_cancelled, NULL, NULL);
+        aw_sleep_ms(5);
+        cr_assert_not_null(trio_unbound_scope);
+        aw_scope_cancel(trio_unbound_scope);
+    }
+    cr_assert_eq(aw_status(), 0, "got %d", aw_status());
+    cr_assert_eq(trio_unbound_rc, -ECANCELED);
+    return 0;
+}
+Test(group, trio_test_cancel_unbound) { aw_test_run(trio_unbound_main, NULL, 0); }

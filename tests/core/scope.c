@@ -2464,3 +2464,352 @@ static int g6_loop_main(void *arg) {
     return 0;
 }
 Test(scope, G6_a_deadline_written_inside_a_loop_is_a_new_scope_each_round) { aw_test_run(g6_loop_main, NULL, 0); }
+
+/* ============ Trio's own tests (src/trio/_core/_tests/test_run.py,
+ * src/trio/_tests/test_timeouts.py), ported. Cancelled -> -ECANCELED,
+ * TooSlowError -> -ETIMEDOUT, cancel_called -> aw_scope_cancelled. ============ */
+
+/* test_cancel_points: a checkpoint and a sleep "forever" inside a cancelled
+ * scope return -ECANCELED; a shielded checkpoint does not, the next plain
+ * one does again. */
+static int trio_cancel_points_main(void *arg) {
+    int rc[5] = {1, 1, 1, 1, 1};
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        rc[0] = aw_checkpoint();
+        aw_scope_cancel(s);
+        rc[1] = aw_checkpoint();
+        aw_err_clear();
+        rc[2] = aw_sleep(AW_NEVER);
+        aw_err_clear();
+        aw_with (aw_shield(AW_NEVER)) {
+            rc[3] = aw_checkpoint();
+        }
+        rc[4] = aw_checkpoint();
+    }
+    cr_assert_eq(rc[0], 0);
+    cr_assert_eq(rc[1], -ECANCELED);
+    cr_assert_eq(rc[2], -ECANCELED);
+    cr_assert_eq(rc[3], 0, "a shielded checkpoint in a cancelled scope returned %d", rc[3]);
+    cr_assert_eq(rc[4], -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_cancel_points) { aw_test_run(trio_cancel_points_main, NULL, 0); }
+
+/* test_cancel_edge_cases: two cancels in a row are one; level-triggered. */
+static int trio_cancel_edge_main(void *arg) {
+    bool called = false;
+    int rc1 = 1, rc2 = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_scope_cancel(s);
+        (void)aw_checkpoint();
+        called = aw_scope_cancelled(s);
+    }
+    cr_assert(called);
+    cr_assert_eq(aw_status(), 0, "the scope catches its own cancel");
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        rc1 = aw_sleep(AW_NEVER);
+        aw_err_clear();
+        rc2 = aw_sleep(AW_NEVER);
+    }
+    cr_assert_eq(rc1, -ECANCELED);
+    cr_assert_eq(rc2, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_cancel_edge_cases) { aw_test_run(trio_cancel_edge_main, NULL, 0); }
+
+/* test_cancel_scope_nesting, part 1: scope3 and scope2 both cancelled, the
+ * outer one (scope2) is the one that catches: what runs after scope3's
+ * block inside scope2 sees the cancel still propagating. Part 3: a scope
+ * cancelled and left through a shielded checkpoint only delivers nothing
+ * once it is popped. */
+static int trio_nesting_main(void *arg) {
+    bool s3_called = false, s2_called = false, s1_called = true;
+    int after3 = 1;
+    aw_with (aw_scope_t *s1, aw_cancel_scope()) {
+        aw_with (aw_scope_t *s2, aw_cancel_scope()) {
+            aw_with (aw_scope_t *s3, aw_cancel_scope()) {
+                aw_scope_cancel(s3);
+                aw_scope_cancel(s2);
+                (void)aw_sleep(AW_NEVER);
+                s3_called = aw_scope_cancelled(s3);
+            }
+            after3 = aw_status();
+            s2_called = aw_scope_cancelled(s2);
+        }
+        s1_called = aw_scope_cancelled(s1);
+        cr_assert_eq(aw_status(), 0, "scope2 catches the cancel");
+    }
+    cr_assert(s3_called);
+    cr_assert(s2_called);
+    cr_assert(!s1_called);
+    cr_assert_eq(after3, -ECANCELED,
+                 "scope3 let the cancel through to scope2 (it is cancelled too): got %d", after3);
+    /* part 2 without toggling the shield: an outer cancel is level-triggered
+     * in an inner scope; a shielded inner scope cancelled itself raises. */
+    int rc[4] = {1, 1, 1, 1};
+    aw_with (aw_scope_t *s1, aw_cancel_scope()) {
+        aw_with (aw_cancel_scope()) {
+            aw_scope_cancel(s1);
+            rc[0] = aw_checkpoint();
+            aw_err_clear();
+            rc[1] = aw_checkpoint();
+            aw_err_clear();
+            aw_with (aw_scope_t *sh, aw_shield(AW_NEVER)) {
+                rc[2] = aw_checkpoint();
+                aw_scope_cancel(sh);
+                rc[3] = aw_checkpoint();
+            }
+        }
+    }
+    cr_assert_eq(rc[0], -ECANCELED);
+    cr_assert_eq(rc[1], -ECANCELED);
+    cr_assert_eq(rc[2], 0);
+    cr_assert_eq(rc[3], -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    /* part 3 */
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_with (aw_shield(AW_NEVER)) {
+            (void)aw_checkpoint();
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_checkpoint(), 0, "a popped cancelled scope delivers nothing");
+    return 0;
+}
+Test(scope, trio_test_cancel_scope_nesting) { aw_test_run(trio_nesting_main, NULL, 0); }
+
+/* test_cancel_shielding (the parts that need no shield toggle): a shield
+ * protects from an outer cancel, not from a scope inside it, and not from
+ * its own cancel, which it absorbs; the outer cancel is back after it. */
+static int trio_shielding_main(void *arg) {
+    int rc[6] = {1, 1, 1, 1, 1, 1};
+    bool caught = false;
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        rc[0] = aw_checkpoint();
+        aw_scope_cancel(outer);
+        rc[1] = aw_checkpoint();
+        aw_err_clear();
+        aw_with (aw_scope_t *inner, aw_shield(AW_NEVER)) {
+            rc[2] = aw_checkpoint();
+            aw_with (aw_scope_t *innerest, aw_cancel_scope()) {
+                aw_scope_cancel(innerest);
+                rc[3] = aw_checkpoint();
+            }
+            rc[4] = aw_checkpoint();
+            aw_scope_cancel(inner);
+            (void)aw_checkpoint();
+            caught = aw_scope_cancelled(inner);
+        }
+        cr_assert_eq(aw_status(), 0, "the shield absorbs its own cancel");
+        rc[5] = aw_checkpoint();
+    }
+    cr_assert_eq(rc[0], 0);
+    cr_assert_eq(rc[1], -ECANCELED);
+    cr_assert_eq(rc[2], 0);
+    cr_assert_eq(rc[3], -ECANCELED);
+    cr_assert_eq(rc[4], 0);
+    cr_assert(caught);
+    cr_assert_eq(rc[5], -ECANCELED, "the outer cancel is back after the shield");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_cancel_shielding) { aw_test_run(trio_shielding_main, NULL, 0); }
+
+/* test_basic_timeout: a deadline set inside a scope and left unexpired
+ * does nothing after; an expired one is caught by its scope; moving the
+ * deadline into the past makes the next checkpoints return -ECANCELED. */
+static int trio_basic_timeout_main(void *arg) {
+    aw_ns_t start = aw_now();
+    bool called = true;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        cr_assert_eq(aw_scope_reschedule(s, start + AW_MS(20)), 0);
+        called = aw_scope_cancelled(s);
+    }
+    cr_assert(!called);
+    aw_sleep_ms(40);
+    cr_assert_eq(aw_checkpoint(), 0);
+    cr_assert_eq(aw_checkpoint(), 0);
+    bool expired = false;
+    start = aw_now();
+    aw_with (aw_scope_t *s, aw_move_on_at(start + AW_MS(5))) {
+        (void)aw_sleep(AW_NEVER);
+        expired = aw_scope_expired(s);
+        called = aw_scope_cancelled(s);
+    }
+    cr_assert(expired && called);
+    cr_assert_eq(aw_status(), 0);
+    int rc[5] = {1, 1, 1, 1, 1};
+    start = aw_now();
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        rc[0] = aw_checkpoint();
+        aw_scope_reschedule(s, start + AW_SEC(10));
+        rc[1] = aw_checkpoint();
+        rc[2] = aw_checkpoint();
+        aw_scope_reschedule(s, start - AW_MS(1));
+        rc[3] = aw_checkpoint();
+        aw_err_clear();
+        rc[4] = aw_checkpoint();
+    }
+    cr_assert_eq(rc[0], 0);
+    cr_assert_eq(rc[1], 0);
+    cr_assert_eq(rc[2], 0);
+    cr_assert_eq(rc[3], -ECANCELED);
+    cr_assert_eq(rc[4], -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_basic_timeout) { aw_test_run(trio_basic_timeout_main, NULL, 0); }
+
+/* test_yield_briefly_checks_for_timeout: a deadline that passes while the
+ * task runs is found by the next checkpoint. */
+static int trio_yield_briefly_main(void *arg) {
+    int rc0 = 1, rc1 = 1;
+    aw_with (aw_move_on_after(AW_MS(5))) {
+        rc0 = aw_checkpoint();
+        spin_until(aw_now() + AW_MS(10));
+        rc1 = aw_checkpoint();
+    }
+    cr_assert_eq(rc0, 0);
+    cr_assert_eq(rc1, -ECANCELED);
+    return 0;
+}
+Test(scope, trio_test_yield_briefly_checks_for_timeout) { aw_test_run(trio_yield_briefly_main, NULL, 0); }
+
+/* test_current_effective_deadline (no shield toggle): min over scopes,
+ * a shield hides the outer deadline, rescheduling moves it. */
+static int trio_effective_deadline_main(void *arg) {
+    cr_assert_eq(aw_effective_deadline(), AW_NEVER);
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_move_on_at(t0 + AW_SEC(5))) {
+        aw_with (aw_scope_t *s2, aw_move_on_at(t0 + AW_SEC(10))) {
+            cr_assert_eq(aw_effective_deadline(), t0 + AW_SEC(5));
+            aw_scope_reschedule(s2, t0 + AW_SEC(3));
+            cr_assert_eq(aw_effective_deadline(), t0 + AW_SEC(3));
+            aw_scope_reschedule(s2, t0 + AW_SEC(10));
+            cr_assert_eq(aw_effective_deadline(), t0 + AW_SEC(5));
+        }
+        aw_with (aw_scope_t *sh, aw_shield(AW_NEVER)) {
+            aw_scope_reschedule(sh, t0 + AW_SEC(10));
+            cr_assert_eq(aw_effective_deadline(), t0 + AW_SEC(10), "a shield hides the outer deadline");
+        }
+        cr_assert_eq(aw_effective_deadline(), t0 + AW_SEC(5));
+    }
+    cr_assert_eq(aw_effective_deadline(), AW_NEVER);
+    return 0;
+}
+Test(scope, trio_test_current_effective_deadline) { aw_test_run(trio_effective_deadline_main, NULL, 0); }
+
+/* test_very_deep_cancel_scope_nesting: 5000 scopes in an exit stack, the
+ * outermost cancelled: the innermost checkpoint sees it. */
+static int trio_deep_main(void *arg) {
+    int rc = 1;
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            for (int i = 0; i < 5000; i++)
+                if (aw_exitstack_enter(st, aw_cancel_scope(), NULL) < 0)
+                    aw_leave();
+            aw_scope_cancel(outer);
+            rc = aw_checkpoint();
+        }
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "got %d", aw_status());
+    return 0;
+}
+Test(scope, trio_test_very_deep_cancel_scope_nesting) { aw_test_run(trio_deep_main, NULL, 0); }
+
+/* test_cancel_scope_deadline_duplicates: many reschedules, then a sleep. */
+static int trio_dup_main(void *arg) {
+    aw_ns_t now = aw_now();
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        for (int i = 0; i < 2000; i++) {
+            aw_scope_reschedule(s, now + AW_SEC(9998));
+            aw_scope_reschedule(s, now + AW_SEC(9999));
+        }
+        rc = aw_sleep_ms(10);
+    }
+    cr_assert_eq(rc, 0);
+    return 0;
+}
+Test(scope, trio_test_cancel_scope_deadline_duplicates) { aw_test_run(trio_dup_main, NULL, 0); }
+
+/* test_cancel_scope_no_cancellederror: a cancelled scope left by another
+ * error does not catch it. */
+static int trio_no_cancellederror_main(void *arg) {
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_fail(-EIO, "test");
+    }
+    cr_assert_eq(aw_status(), -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, trio_test_cancel_scope_no_cancellederror) { aw_test_run(trio_no_cancellederror_main, NULL, 0); }
+
+/* test_timeouts.py: test_sleep (the trivial move_on_at), test_fail,
+ * test_move_on_after. */
+static int trio_timeouts_main(void *arg) {
+    int rc = 1;
+    aw_with (aw_move_on_at(aw_now())) {
+        rc = aw_sleep(0);
+    }
+    cr_assert_eq(rc, -ECANCELED, "sleep(0) under move_on_at(now) is cancelled");
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_fail_at(aw_now() + AW_MS(10))) {
+        (void)aw_sleep(AW_SEC(100));
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    aw_with (aw_fail_at(aw_now() + AW_SEC(100))) {
+        rc = aw_sleep(0);
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_fail_after(AW_MS(10))) {
+        (void)aw_sleep(AW_SEC(100));
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    aw_ns_t t = aw_now();
+    aw_with (aw_move_on_after(AW_MS(10))) {
+        (void)aw_sleep(AW_SEC(100));
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_geq(aw_now() - t, AW_MS(10));
+    return 0;
+}
+Test(scope, trio_test_fail_and_move_on) { aw_test_run(trio_timeouts_main, NULL, 0); }
+
+/* test_context_shields_from_outer (move_on_after and fail_after with
+ * shield=True, minus the toggle): awith has aw_shield(ns), a move-on. The
+ * outer cancel does not reach inside; after it, it does. */
+/* test_move_on_after_moves_on_even_if_shielded: the shield's own deadline
+ * still fires although the outer scope is cancelled. */
+static int trio_shield_deadline_main(void *arg) {
+    int rc = 1, rc_in = 1, rc_after = 1;
+    bool expired = false;
+    aw_ns_t t = aw_now();
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        aw_with (aw_scope_t *sh, aw_shield(AW_MS(10))) {
+            aw_scope_cancel(outer);
+            rc_in = aw_checkpoint();
+            rc = aw_sleep(AW_NEVER);
+            expired = aw_scope_expired(sh);
+        }
+        rc_after = aw_checkpoint();
+    }
+    cr_assert_eq(rc_in, 0);
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert(expired);
+    cr_assert_geq(aw_now() - t, AW_MS(10));
+    cr_assert_eq(rc_after, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_move_on_after_moves_on_even_if_shielded) { aw_test_run(trio_shield_deadline_main, NULL, 0); }
