@@ -287,3 +287,80 @@ static int gm_body(void *arg) {
 Test(cond, M7_a_notify_to_a_generator_whose_consumer_is_cancelled_passes_on) {
     aw_test_run(gm_body, NULL, 0);
 }
+
+/* ---- Trio's test_sync.py, ported ---- */
+
+/* test_Condition: wait and notify need the lock; notify(1) wakes the first
+ * waiter only, notify_all the rest; notify(2) of 3 wakes two, which take
+ * the lock in turn after the notifier's block; a cancelled wait returns
+ * holding the lock. */
+static aw_lock_t trio_l = AW_LOCK_INIT("trio");
+static aw_cond_t trio_c = AW_COND_INIT(&trio_l);
+static int trio_finished[8], trio_nfin;
+static int trio_waiter(void *arg) {
+    aw_with (aw_locked(&trio_l)) {
+        if (aw_cond_wait(&trio_c) < 0)
+            aw_leave();
+    }
+    if (aw_status() == 0)
+        trio_finished[trio_nfin++] = (int)(intptr_t)arg;
+    return aw_status();
+}
+static int trio_cond_body(void *arg) {
+    cr_assert_eq(aw_cond_wait(&trio_c), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_cond_notify(&trio_c, 1), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_cond_notify_all(&trio_c), -EPERM);
+    aw_err_clear();
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++) {
+            aw_spawn(g, trio_waiter, (void *)(intptr_t)i, NULL);
+            aw_sleep_ms(1);
+        }
+        aw_with (aw_locked(&trio_l)) {
+            aw_cond_notify(&trio_c, 1);
+        }
+        aw_sleep_ms(2);
+        cr_assert_eq(trio_nfin, 1);
+        cr_assert_eq(trio_finished[0], 0);
+        aw_with (aw_locked(&trio_l)) {
+            aw_cond_notify_all(&trio_c);
+        }
+        aw_sleep_ms(2);
+        cr_assert_eq(trio_nfin, 3);
+    }
+    cr_assert_eq(aw_status(), 0);
+    trio_nfin = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++) {
+            aw_spawn(g, trio_waiter, (void *)(intptr_t)i, NULL);
+            aw_sleep_ms(1);
+        }
+        aw_with (aw_locked(&trio_l)) {
+            aw_cond_notify(&trio_c, 2);
+        }
+        aw_sleep_ms(2);
+        cr_assert_eq(trio_nfin, 2);
+        cr_assert_eq(trio_finished[0], 0);
+        cr_assert_eq(trio_finished[1], 1);
+        aw_with (aw_locked(&trio_l)) {
+            aw_cond_notify_all(&trio_c);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(trio_nfin, 3);
+    bool held = false;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_locked(&trio_l)) {
+            aw_scope_cancel(s);
+            cr_assert_eq(aw_cond_wait(&trio_c), -ECANCELED);
+            held = aw_lock_owner(&trio_l) == aw_task_self();
+        }
+    }
+    cr_assert(held);
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_null(aw_lock_owner(&trio_l));
+    return 0;
+}
+Test(cond, trio_test_Condition) { aw_test_run(trio_cond_body, NULL, 0); }

@@ -119,3 +119,35 @@ static int sh_body(void *arg) {
     return 0;
 }
 Test(event, a_shielded_waiter_in_a_cancelled_scope_waits_for_the_set) { aw_test_run(sh_body, NULL, 0); }
+
+/* ---- Trio's test_sync.py, ported ---- */
+
+/* test_Event: a wait on a set event is a checkpoint that returns 0; two
+ * waiters both wake on one set. */
+static aw_event_t trio_ev = AW_EVENT_INIT;
+static char trio_rec[64];
+static int trio_ev_child(void *arg) {
+    (void)arg;
+    strcat(trio_rec, "s");
+    int rc = aw_event_wait(&trio_ev);
+    strcat(trio_rec, "w");
+    return rc;
+}
+static int trio_event_body(void *arg) {
+    aw_event_t e = AW_EVENT_INIT;
+    cr_assert(!aw_event_is_set(&e));
+    aw_event_set(&e);
+    cr_assert(aw_event_is_set(&e));
+    cr_assert_eq(aw_event_wait(&e), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_ev_child, NULL, NULL);
+        aw_spawn(g, trio_ev_child, NULL, NULL);
+        aw_sleep_ms(2);
+        cr_assert_str_eq(trio_rec, "ss");
+        aw_event_set(&trio_ev);
+        aw_sleep_ms(2);
+        cr_assert_str_eq(trio_rec, "ssww");
+    }
+    return aw_status();
+}
+Test(event, trio_test_Event) { aw_test_run(trio_event_body, NULL, 0); }

@@ -384,3 +384,94 @@ static int deadline_body(void *arg) {
     return 0;
 }
 Test(lock, a_waiter_under_a_deadline_expires_or_is_granted) { aw_test_run(deadline_body, NULL, 0); }
+
+/* ---- Trio's test_sync.py, ported ---- */
+
+/* test_Lock_and_StrictFIFOLock: ownership errors; a holder and a waiter
+ * cancelled by their group leave the lock free with nobody waiting. */
+static aw_lock_t trio_l = AW_LOCK_INIT("trio");
+static aw_task_t *trio_holder_task;
+static int trio_holder(void *arg) {
+    (void)arg;
+    if (!trio_holder_task)
+        trio_holder_task = aw_task_self();
+    aw_with (aw_locked(&trio_l)) {
+        aw_sleep(AW_NEVER);
+    }
+    return aw_status();
+}
+static int trio_lock_body(void *arg) {
+    cr_assert_null(aw_lock_owner(&trio_l));
+    aw_with (aw_locked(&trio_l)) {
+        cr_assert_eq(aw_lock_owner(&trio_l), aw_task_self());
+    }
+    cr_assert_null(aw_lock_owner(&trio_l));
+    cr_assert_eq(aw_lock_acquire(&trio_l), 0);
+    cr_assert_eq(aw_lock_acquire(&trio_l), -EDEADLK);
+    aw_err_clear();
+    cr_assert_eq(aw_lock_release(&trio_l), 0);
+    cr_assert_eq(aw_lock_release(&trio_l), -EPERM);
+    aw_err_clear();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_holder, NULL, NULL);
+        aw_sleep_ms(2);
+        cr_assert_eq(aw_lock_owner(&trio_l), trio_holder_task);
+        cr_assert_eq(aw_lock_release(&trio_l), -EPERM);
+        aw_err_clear();
+        aw_spawn(g, trio_holder, NULL, NULL);
+        aw_sleep_ms(2);
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(aw_status(), 0, "got %d", aw_status());
+    cr_assert_null(aw_lock_owner(&trio_l));
+    cr_assert_eq(aw_lock_acquire(&trio_l), 0, "nobody is left waiting or holding");
+    aw_lock_release(&trio_l);
+    return 0;
+}
+Test(lock, trio_test_Lock_and_StrictFIFOLock) { aw_test_run(trio_lock_body, NULL, 0); }
+
+/* test_generic_lock_fifo_fairness and _acquire_nowait_blocks_acquire
+ * with Lock. Trio's acquire is a schedule point even uncontended; awith's
+ * yields only every 128th time in a row (lock.h), so the body yields, as
+ * Trio's acquire would, for the three to queue: then no releaser jumps
+ * the queue (J1). */
+static aw_lock_t trio_gl = AW_LOCK_INIT("generic");
+static int trio_order[64], trio_norder, trio_init[3], trio_ninit;
+static char trio_rec[64];
+static int trio_loopy(void *arg) {
+    trio_init[trio_ninit++] = (int)(intptr_t)arg;
+    for (int i = 0; i < 5; i++)
+        aw_with (aw_locked(&trio_gl)) {
+            trio_order[trio_norder++] = (int)(intptr_t)arg;
+            aw_yield();
+        }
+    return aw_status();
+}
+static int trio_taker(void *arg) {
+    (void)arg;
+    strcat(trio_rec, "started;");
+    aw_with (aw_locked(&trio_gl)) {
+    }
+    strcat(trio_rec, "finished;");
+    return aw_status();
+}
+static int trio_fifo_body(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 1; i <= 3; i++)
+            aw_spawn(g, trio_loopy, (void *)(intptr_t)i, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(trio_norder, 15);
+    for (int i = 0; i < 15; i++)
+        cr_assert_eq(trio_order[i], trio_init[i % 3], "round %d", i / 3);
+    aw_with (aw_group_t *g, aw_group()) {
+        cr_assert_eq(aw_lock_acquire(&trio_gl), 0);
+        aw_spawn(g, trio_taker, NULL, NULL);
+        aw_sleep_ms(2);
+        cr_assert_str_eq(trio_rec, "started;");
+        aw_lock_release(&trio_gl);
+    }
+    cr_assert_str_eq(trio_rec, "started;finished;");
+    return aw_status();
+}
+Test(lock, trio_test_generic_lock_fifo_fairness) { aw_test_run(trio_fifo_body, NULL, 0); }

@@ -258,3 +258,104 @@ static int j7m_body(void *arg) {
 Test(sem, J7_a_block_that_released_its_permit_fails_at_exit_naming_it) {
     aw_test_run(j7m_body, NULL, 0);
 }
+
+/* ---- Trio's test_sync.py, ported ---- */
+
+/* test_Semaphore: an unbounded semaphore grows past its start; acquire
+ * takes a permit; a release to a waiter hands the permit over (the value
+ * stays 0: fairness), and the waiter finishes. */
+static aw_sem_t trio_s = AW_SEM_INIT("trio", 1, 0);
+static char trio_rec[64];
+static int trio_do_acquire(void *arg) {
+    (void)arg;
+    strcat(trio_rec, "started;");
+    int rc = aw_sem_acquire(&trio_s);
+    strcat(trio_rec, "finished;");
+    return rc;
+}
+static int trio_sem_body(void *arg) {
+    cr_assert_eq(aw_sem_value(&trio_s), 1);
+    cr_assert_eq(aw_sem_release(&trio_s), 0);
+    cr_assert_eq(aw_sem_value(&trio_s), 2);
+    cr_assert_eq(aw_sem_acquire(&trio_s), 0);
+    cr_assert_eq(aw_sem_value(&trio_s), 1);
+    cr_assert_eq(aw_sem_acquire(&trio_s), 0);
+    cr_assert_eq(aw_sem_value(&trio_s), 0);
+    aw_sem_release(&trio_s);
+    aw_with (aw_sem_held(&trio_s)) {
+        cr_assert_eq(aw_sem_value(&trio_s), 0);
+    }
+    cr_assert_eq(aw_sem_value(&trio_s), 1);
+    cr_assert_eq(aw_sem_acquire(&trio_s), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_do_acquire, NULL, NULL);
+        aw_sleep_ms(2);
+        cr_assert_str_eq(trio_rec, "started;");
+        cr_assert_eq(aw_sem_value(&trio_s), 0);
+        aw_sem_release(&trio_s);
+        cr_assert_eq(aw_sem_value(&trio_s), 0, "the permit went to the waiter");
+    }
+    cr_assert_str_eq(trio_rec, "started;finished;");
+    return aw_status();
+}
+Test(sem, trio_test_Semaphore) { aw_test_run(trio_sem_body, NULL, 0); }
+
+/* test_Semaphore_bounded: releasing past the bound fails and changes
+ * nothing. */
+static int trio_bounded_body(void *arg) {
+    aw_sem_t bs = AW_SEM_INIT("bs", 1, 1);
+    cr_assert_eq(aw_sem_release(&bs), -EINVAL);
+    aw_err_clear();
+    cr_assert_eq(aw_sem_value(&bs), 1);
+    cr_assert_eq(aw_sem_acquire(&bs), 0);
+    cr_assert_eq(aw_sem_value(&bs), 0);
+    cr_assert_eq(aw_sem_release(&bs), 0);
+    cr_assert_eq(aw_sem_value(&bs), 1);
+    return 0;
+}
+Test(sem, trio_test_Semaphore_bounded) { aw_test_run(trio_bounded_body, NULL, 0); }
+
+/* test_generic_lock_exclusion / _fifo_fairness with Semaphore(1). */
+static aw_sem_t trio_gs = AW_SEM_INIT("generic", 1, 1);
+static int trio_in_cs, trio_acquires, trio_order[64], trio_norder, trio_init[3], trio_ninit;
+static int trio_excl_worker(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 10; i++)
+        aw_with (aw_sem_held(&trio_gs)) {
+            trio_acquires++;
+            cr_assert(!trio_in_cs);
+            trio_in_cs = 1;
+            aw_yield(); /* Trio's checkpoint is a schedule point: aw_yield */
+            aw_yield();
+            cr_assert(trio_in_cs);
+            trio_in_cs = 0;
+        }
+    return aw_status();
+}
+static int trio_loopy(void *arg) {
+    trio_init[trio_ninit++] = (int)(intptr_t)arg;
+    for (int i = 0; i < 5; i++)
+        aw_with (aw_sem_held(&trio_gs)) {
+            trio_order[trio_norder++] = (int)(intptr_t)arg;
+            aw_yield(); /* what Trio's acquire does uncontended, awith's not (lock.h) */
+        }
+    return aw_status();
+}
+static int trio_generic_body(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 5; i++)
+            aw_spawn(g, trio_excl_worker, NULL, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(trio_acquires, 50);
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 1; i <= 3; i++)
+            aw_spawn(g, trio_loopy, (void *)(intptr_t)i, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(trio_norder, 15);
+    for (int i = 0; i < 15; i++)
+        cr_assert_eq(trio_order[i], trio_init[i % 3], "round %d", i / 3);
+    return 0;
+}
+Test(sem, trio_test_generic_lock_exclusion_and_fifo_fairness) { aw_test_run(trio_generic_body, NULL, 0); }
