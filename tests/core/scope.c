@@ -2813,3 +2813,91 @@ static int trio_shield_deadline_main(void *arg) {
     return 0;
 }
 Test(scope, trio_test_move_on_after_moves_on_even_if_shielded) { aw_test_run(trio_shield_deadline_main, NULL, 0); }
+
+/* test_timeout_deadline_on_entry: a relative deadline counts from the
+ * block's enter, not from when the manager was made. */
+static int trio_on_entry_main(void *arg) {
+    aw_cm_t cm = aw_move_on_after(AW_MS(500));
+    aw_sleep_ms(30);
+    aw_ns_t start = aw_now();
+    aw_with (aw_scope_t *s, cm) {
+        aw_ns_t d = aw_effective_deadline();
+        cr_assert_geq(d, start + AW_MS(500), "the deadline counts from the enter");
+        aw_scope_reschedule(s, start + AW_MS(300));
+        cr_assert_eq(aw_effective_deadline(), start + AW_MS(300));
+    }
+    return 0;
+}
+Test(scope, trio_test_timeout_deadline_on_entry) { aw_test_run(trio_on_entry_main, NULL, 0); }
+
+/* test_cancel_unbound, "cancel before entry": a scope cancelled before its
+ * block starts is cancelled in it, and catches that cancel. */
+static int trio_cancel_before_entry_main(void *arg) {
+    aw_cm_t cm = aw_cancel_scope();
+    aw_scope_cancel((aw_scope_t *)cm.self);
+    int rc = 1;
+    aw_with (aw_fail_after(AW_SEC(1))) {
+        aw_with (cm) {
+            rc = aw_sleep(AW_NEVER);
+        }
+    }
+    cr_assert_eq(rc, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(scope, trio_test_cancel_unbound_cancel_before_entry) { aw_test_run(trio_cancel_before_entry_main, NULL, 0); }
+
+/* test_cancel_unbound, "can't enter from multiple tasks simultaneously". */
+static aw_scope_t *trio_shared_scope;
+static int trio_enter_scope(void *arg) {
+    (void)arg;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        trio_shared_scope = s;
+        aw_sleep(AW_NEVER);
+    }
+    return aw_status();
+}
+static int trio_multi_enter_main(void *arg) {
+    int rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_enter_scope, NULL, NULL);
+        aw_sleep_ms(2);
+        aw_with (aw_cm(&aw_scope_type, trio_shared_scope)) {
+            cr_assert_fail("entered a scope another task is inside");
+        }
+        rc = aw_status();
+        aw_err_clear();
+        aw_group_cancel(g);
+    }
+    cr_assert_eq(rc, -EBUSY);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_cancel_unbound_enter_from_two_tasks) { aw_test_run(trio_multi_enter_main, NULL, 0); }
+
+/* test_cancel_scope_misnesting_1: an exit stack holding a scope is closed
+ * from inside a block entered after it. Trio refuses ("still within its
+ * child"); awith lets an exit stack's entry end out of order (exitstack.h,
+ * SEMANTICS M5): the closed scope no longer applies inside, and the inner
+ * block goes on. */
+static int trio_misnest_main(void *arg) {
+    int close_rc = 1, rc_after = 1, rc_inner = 1;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_scope_t *outer = NULL;
+        aw_exitstack_enter(st, aw_cancel_scope(), (void **)&outer);
+        aw_with (aw_scope_t *inner, aw_cancel_scope()) {
+            aw_scope_cancel(outer);
+            close_rc = aw_exitstack_close(st);
+            rc_after = aw_checkpoint();
+            aw_scope_cancel(inner);
+            rc_inner = aw_checkpoint();
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    cr_assert_eq(close_rc, 0, "the closed scope absorbed its own cancel: %d", close_rc);
+    cr_assert_eq(rc_after, 0, "a closed scope cancels nothing: %d", rc_after);
+    cr_assert_eq(rc_inner, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, trio_test_cancel_scope_misnesting_1) { aw_test_run(trio_misnest_main, NULL, 0); }
