@@ -2901,3 +2901,21 @@ static int trio_misnest_main(void *arg) {
     return 0;
 }
 Test(scope, trio_test_cancel_scope_misnesting_1) { aw_test_run(trio_misnest_main, NULL, 0); }
+
+/* test_timeouts_raise_value_error has no C counterpart for NaN; a
+ * negative sleep is a checkpoint that returns at once (Trio refuses it). */
+static int trio_neg_sleep_main(void *arg) {
+    aw_ns_t t = aw_now();
+    cr_assert_eq(aw_sleep(-1), 0);
+    cr_assert_eq(aw_sleep(-AW_SEC(5)), 0);
+    cr_assert_eq(aw_sleep_until(t - AW_SEC(5)), 0);
+    cr_assert_lt(aw_now() - t, AW_SEC(1));
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        rc = aw_sleep(-1);
+    }
+    cr_assert_eq(rc, -ECANCELED, "a negative sleep is still a cancellation point");
+    return 0;
+}
+Test(scope, trio_test_sleep_negative_is_a_checkpoint) { aw_test_run(trio_neg_sleep_main, NULL, 0); }

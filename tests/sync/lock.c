@@ -475,3 +475,27 @@ static int trio_fifo_body(void *arg) {
     return aw_status();
 }
 Test(lock, trio_test_generic_lock_fifo_fairness) { aw_test_run(trio_fifo_body, NULL, 0); }
+
+/* test_lock_acquire_unowned_lock / test_lock_multiple_acquire: a task
+ * that ends holding the lock never leaves its waiters hanging. Trio
+ * breaks the lock for good; awith tells each acquirer once (-EOWNERDEAD)
+ * and the lock is usable again (lock.h, SEMANTICS M6). */
+static aw_lock_t trio_ul = AW_LOCK_INIT("unowned");
+static int trio_just_acquire(void *arg) {
+    (void)arg;
+    return aw_lock_acquire(&trio_ul);
+}
+static int trio_unowned_body(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_just_acquire, NULL, NULL);
+        aw_spawn(g, trio_just_acquire, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_not_null(aw_err_find(e->members, -EOWNERDEAD));
+    aw_err_clear();
+    cr_assert_null(aw_lock_owner(&trio_ul));
+    return 0;
+}
+Test(lock, trio_test_lock_multiple_acquire) { aw_test_run(trio_unowned_body, NULL, 0); }
