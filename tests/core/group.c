@@ -1483,3 +1483,185 @@ static int trio_unbound_main(void *arg) {
     return 0;
 }
 Test(group, trio_test_cancel_unbound) { aw_test_run(trio_unbound_main, NULL, 0); }
+
+/* test_trivial_yields, the part awith keeps: a body failure in a group in
+ * a cancelled scope is not swallowed by the scope. Where awith differs
+ * on purpose: Trio's nursery opened and closed in a cancelled scope with
+ * nothing inside that checkpoints raises nothing; awith's group shows an
+ * outer cancel as it is left (group.h: "Cancelled from outside ... a plain
+ * -ECANCELED propagates"; the fuzzer's lost-cancel invariant), so the
+ * scope absorbs it there. */
+static int trio_noop_child(void *arg) {
+    (void)arg;
+    return 0;
+}
+static int trio_trivial_main(void *arg) {
+    int after = 1;
+    aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+        aw_scope_cancel(cs);
+        aw_with (aw_group()) {
+        }
+        after = aw_status();
+    }
+    cr_assert_eq(after, -ECANCELED, "an empty group shows the outer cancel: got %s",
+                 aw_err_name(after));
+    cr_assert_eq(aw_status(), 0);
+    after = 1;
+    aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+        aw_scope_cancel(cs);
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, trio_noop_child, NULL, NULL);
+        }
+        after = aw_status();
+    }
+    cr_assert_eq(after, -ECANCELED, "got %s", aw_err_name(after));
+    cr_assert_eq(aw_status(), 0);
+    aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+        aw_scope_cancel(cs);
+        aw_with (aw_group()) {
+            aw_fail(-ENOKEY, "KeyError");
+        }
+    }
+    cr_assert_eq(aw_status(), -ENOKEY, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(group, trio_test_trivial_yields) { aw_test_run(trio_trivial_main, NULL, 0); }
+
+/* ---- more Trio-model probes: shields and groups ---- */
+
+/* A group opened inside a shield in a cancelled scope: the outer cancel
+ * does not reach its children (Trio: a nursery inside a shielded scope). */
+static int tp_sleep_rc = 1;
+static int tp_sleeper(void *arg) {
+    (void)arg;
+    tp_sleep_rc = aw_sleep_ms(10);
+    return tp_sleep_rc;
+}
+static int tp_shield_group_main(void *arg) {
+    int gst = 1;
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        aw_scope_cancel(outer);
+        aw_with (aw_shield(AW_NEVER)) {
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_spawn(g, tp_sleeper, NULL, NULL);
+            }
+            gst = aw_status();
+        }
+    }
+    cr_assert_eq(tp_sleep_rc, 0, "the child under the shield slept: %d", tp_sleep_rc);
+    cr_assert_eq(gst, 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, trio_model_a_shield_covers_the_children_of_a_group_inside_it) { aw_test_run(tp_shield_group_main, NULL, 0); }
+
+/* A child fails while the body sleeps in a shield: the shield keeps the
+ * group's cancel off the body's sleep, and the group error follows. */
+static int tp_fail_soon(void *arg) {
+    (void)arg;
+    aw_sleep_ms(1);
+    return aw_raise(-EPIPE, "child failed");
+}
+static int tp_body_shield_main(void *arg) {
+    int body_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, tp_fail_soon, NULL, NULL);
+        aw_with (aw_shield(AW_NEVER)) {
+            body_rc = aw_sleep_ms(15);
+        }
+    }
+    cr_assert_eq(body_rc, 0);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(e->members->code, -EPIPE);
+    aw_err_clear();
+    return 0;
+}
+Test(group, trio_model_a_shielded_body_finishes_while_a_child_fails) { aw_test_run(tp_body_shield_main, NULL, 0); }
+
+/* A child cancels the scope its group was opened in: siblings and body
+ * are cancelled, nobody is a failure, the scope absorbs it. */
+static aw_scope_t *tp_outer;
+static int tp_canceller(void *arg) {
+    (void)arg;
+    aw_sleep_ms(1);
+    aw_scope_cancel(tp_outer);
+    return aw_sleep(AW_NEVER);
+}
+static int tp_child_cancels_main(void *arg) {
+    int body_rc = 1, after_group = 1;
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        tp_outer = outer;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, tp_canceller, NULL, NULL);
+            aw_spawn(g, tp_sleeper, NULL, NULL);
+            body_rc = aw_sleep(AW_NEVER);
+        }
+        after_group = aw_status();
+    }
+    cr_assert_eq(body_rc, -ECANCELED);
+    cr_assert_eq(tp_sleep_rc, -ECANCELED);
+    cr_assert_eq(after_group, -ECANCELED);
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(group, trio_model_a_child_cancels_the_scope_around_its_group) { aw_test_run(tp_child_cancels_main, NULL, 0); }
+
+/* A group whose owner was cancelled while it waited at the end, with a
+ * child in a shield: the child finishes, nothing saw the cancel but the
+ * owner's next point. */
+static int tp_shielded_child(void *arg) {
+    (void)arg;
+    aw_with (aw_shield(AW_NEVER)) {
+        tp_sleep_rc = aw_sleep_ms(10);
+    }
+    return aw_status();
+}
+static int tp_wait_main(void *arg) {
+    int gst = 1, next = 1;
+    aw_with (aw_scope_t *outer, aw_cancel_scope()) {
+        tp_outer = outer;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, tp_shielded_child, NULL, NULL);
+            aw_spawn(g, tp_canceller, NULL, NULL);
+        }
+        gst = aw_status();
+        next = aw_yield();
+    }
+    cr_assert_eq(tp_sleep_rc, 0);
+    cr_assert_eq(gst, -ECANCELED, "the canceller ended by the cancel");
+    cr_assert_eq(next, -ECANCELED);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, trio_model_a_shielded_child_finishes_after_an_outer_cancel) { aw_test_run(tp_wait_main, NULL, 0); }
+
+/* Trio's fail_after / move_on_after around a nursery whose owner waits at
+ * the end of the block: the deadline reaches the children, the scope
+ * turns it into -ETIMEDOUT or leaves quietly, and no child is a failure. */
+static int tp_deadline_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, trio_sleep_forever, NULL, NULL);
+            aw_spawn(g, trio_sleep_forever, NULL, NULL);
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "got %s", aw_err_name(e->code));
+    cr_assert_null(aw_err_find(e, -AW_EGROUP), "a child the deadline cancelled is no failure");
+    aw_err_clear();
+    bool expired = false;
+    aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(5))) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, trio_sleep_forever, NULL, NULL);
+        }
+        expired = aw_scope_expired(s);
+    }
+    cr_assert(expired);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, trio_model_a_deadline_around_a_waiting_group) { aw_test_run(tp_deadline_main, NULL, 0); }
