@@ -499,3 +499,33 @@ static int trio_unowned_body(void *arg) {
     return 0;
 }
 Test(lock, trio_test_lock_multiple_acquire) { aw_test_run(trio_unowned_body, NULL, 0); }
+
+/* test_lock_handover: release hands the lock to the waiter at once (it
+ * owns it before it runs); the waiter then ends holding it (M6). */
+static aw_lock_t trio_hl = AW_LOCK_INIT("handover");
+static aw_task_t *trio_hl_child;
+static int trio_hl_acquire(void *arg) {
+    (void)arg;
+    trio_hl_child = aw_task_self();
+    return aw_lock_acquire(&trio_hl);
+}
+static int trio_handover_body(void *arg) {
+    cr_assert_eq(aw_lock_acquire(&trio_hl), 0);
+    aw_task_t *owner_after_release = NULL;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, trio_hl_acquire, NULL, NULL);
+        aw_sleep_ms(2);
+        cr_assert_eq(aw_lock_release(&trio_hl), 0);
+        owner_after_release = aw_lock_owner(&trio_hl);
+    }
+    cr_assert_not_null(trio_hl_child);
+    cr_assert_eq(owner_after_release, trio_hl_child, "the waiter owns the lock as release returns");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(e->members->code, -EOWNERDEAD);
+    aw_err_clear();
+    cr_assert_null(aw_lock_owner(&trio_hl));
+    return 0;
+}
+Test(lock, trio_test_lock_handover) { aw_test_run(trio_handover_body, NULL, 0); }
