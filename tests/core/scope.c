@@ -2919,3 +2919,27 @@ static int trio_neg_sleep_main(void *arg) {
     return 0;
 }
 Test(scope, trio_test_sleep_negative_is_a_checkpoint) { aw_test_run(trio_neg_sleep_main, NULL, 0); }
+
+/* test_cancel_scope_nesting with deadlines: two scopes whose deadlines
+ * fire together; the outer one wins. Inside the outer, after the inner
+ * block, the cancel is still propagating; a fail_at outside a move_on_at
+ * of the same deadline gives -ETIMEDOUT (Trio: TooSlowError). */
+static int trio_nesting_deadline_main(void *arg) {
+    aw_ns_t d = aw_now() + AW_MS(5);
+    int after_inner = 1;
+    bool inner_expired = false;
+    aw_with (aw_fail_at(d)) {
+        aw_with (aw_scope_t *in, aw_move_on_at(d)) {
+            (void)aw_sleep(AW_NEVER);
+            inner_expired = aw_scope_expired(in);
+        }
+        after_inner = aw_status();
+    }
+    cr_assert(inner_expired);
+    cr_assert_eq(after_inner, -ECANCELED, "the outer scope's cancel passes the inner: got %s",
+                 aw_err_name(after_inner));
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, trio_test_cancel_scope_nesting_with_deadlines) { aw_test_run(trio_nesting_deadline_main, NULL, 0); }
