@@ -2909,7 +2909,7 @@ static int trio_neg_sleep_main(void *arg) {
     cr_assert_eq(aw_sleep(-1), 0);
     cr_assert_eq(aw_sleep(-AW_SEC(5)), 0);
     cr_assert_eq(aw_sleep_until(t - AW_SEC(5)), 0);
-    cr_assert_lt(aw_now() - t, AW_SEC(1));
+    cr_assert_lt(aw_now() - t, AW_SEC(4), "a negative sleep waited: it is not 5 s from now");
     int rc = 1;
     aw_with (aw_scope_t *s, aw_cancel_scope()) {
         aw_scope_cancel(s);
