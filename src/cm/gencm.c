@@ -209,15 +209,20 @@ static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) 
     c->thrown_seq = x->seq;
 }
 
+/* What became of the copy thrown in at the yield. */
+enum { AW__THROWN_NONE, AW__THROWN_GONE, AW__THROWN_KEPT, AW__THROWN_TOP };
+
 /* Take the thrown copy out of the generator's chain (if its managers left
  * it there): the original is still pending in the user, and must appear
- * once. True if it was on top, nothing raised over it. */
-static bool aw__gencm_unthrow(gencm_side_t *c) {
-    bool top = false;
+ * once. Says whether it was on top (nothing raised over it), below what
+ * the generator raised, or gone: a scope or group the generator held
+ * around its yield ended it as its own cancel (SEMANTICS M4). */
+static int aw__gencm_unthrow(gencm_side_t *c) {
+    int what = c->thrown ? AW__THROWN_GONE : AW__THROWN_NONE;
     for (aw_err_t **p = &c->ctx.err; c->thrown && *p; p = &(*p)->context) {
         aw_err_t *x = *p;
         if (x == c->thrown && x->seq == c->thrown_seq && x->code == c->body_code) {
-            top = p == &c->ctx.err;
+            what = p == &c->ctx.err ? AW__THROWN_TOP : AW__THROWN_KEPT;
             *p = x->context;
             x->context = NULL;
             aw__err_free(x);
@@ -225,7 +230,7 @@ static bool aw__gencm_unthrow(gencm_side_t *c) {
         }
     }
     c->thrown = NULL;
-    return top;
+    return what;
 }
 
 /* The cleanup runs below the exit's shield (sh, u->scope now), with the
@@ -263,7 +268,8 @@ static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
 static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_t *c,
                                                       aw_task_t *u, const aw_err_t *err,
                                                       int st) {
-    bool unchanged = aw__gencm_unthrow(c);
+    int thrown = aw__gencm_unthrow(c);
+    bool unchanged = thrown == AW__THROWN_TOP;
     int rc;
     /* A function answering as an exit would, AW_SUPPRESS, has finished:
      * it means what 0 means, so a cancel still visible is not lost
@@ -283,6 +289,16 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
     } else if (err && st == c->body_code && (unchanged || !c->ctx.err || c->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
     } else {
+        /* The block's cancel was one a scope or group of the generator
+         * made and ended (its copy absorbed at the yield, nothing of it
+         * visible to the user now): it ends here too, as it would around
+         * a plain block (SEMANTICS M3, M4), and what the generator raised
+         * (a group's failures) leaves without it. */
+        if (err && err->code == -ECANCELED && thrown == AW__THROWN_GONE &&
+            !aw__gencm_cancel_visible(u)) {
+            aw__err_absorb_cancels(u, aw__with_exit_mark(u), false);
+            err = NULL; /* freed: no cancel is left to keep on top below */
+        }
         aw__err_move_chain(u, c->ctx.err);
         c->ctx.err = NULL;
         rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st > 0 ? aw__gencm_bad_return(g, st) : st;

@@ -653,6 +653,40 @@ Test(gencm, M3_a_group_around_the_yield_cancels_the_block_when_a_child_fails) {
     aw_test_run(m3_group_body, NULL, 0);
 }
 
+/* The cancel that group made ends with it (SEMANTICS M4), as a plain
+ * group's does: what leaves the block is the group's error alone, no
+ * -ECANCELED in its chain that nobody outside asked for (Trio's nursery
+ * in an @asynccontextmanager raises the group with no Cancelled). */
+static int m4_group_error_alone(const char *how) {
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "%s", how);
+    cr_assert_eq(e->code, -AW_EGROUP, "%s: got %s", how, aw_err_name(e->code));
+    cr_assert_null(aw_err_find(e, -ECANCELED), "%s: the group's own cancel is still in the chain", how);
+    cr_assert_eq(aw_err_count(e), 2, "%s: the group and its member", how);
+    aw_err_clear();
+    return 0;
+}
+static int m4_group_body(void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_spawn(grp, m3_failing_child, NULL, NULL);
+        aw_sleep(AW_SEC(2));
+    }
+    m4_group_error_alone("a plain group");
+    aw_with (aw_gencm(m3_group_gen, NULL)) {
+        aw_sleep(AW_SEC(2));
+    }
+    m4_group_error_alone("a group around the yield");
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(m3_group_gen, NULL), NULL);
+        aw_sleep(AW_SEC(2));
+    }
+    m4_group_error_alone("the same in an exit stack");
+    return 0;
+}
+Test(gencm, M4_a_group_around_the_yield_ends_its_own_cancel_as_a_plain_group_does) {
+    aw_test_run(m4_group_body, NULL, 0);
+}
+
 /* A cancel of the user itself still leaves the block (never lost), even
  * through a generator that opened a scope that ends its own cancels. */
 static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
