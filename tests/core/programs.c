@@ -563,3 +563,297 @@ Test(programs, F3_to_thread_calls_cancelled_while_queued_never_run) {
     cr_assert_eq(busy_rc[0], 0);
     cr_assert_eq(busy_rc[1], 0);
 }
+
+/* ======== probes ======== */
+
+/* A generator manager with a deadline around its yield, entered into an
+ * exit stack (held by the same task): the deadline covers what the task
+ * does while the entry is on the stack. */
+static int pr1_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int pr1_sleep;
+static int pr1_main(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        cr_assert_eq(aw_exitstack_enter(st, aw_gencm(pr1_gen, NULL), NULL), 0);
+        pr1_sleep = aw_sleep(AW_SEC(5));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "%s", aw_err_name(e->code));
+    cr_assert_eq(chain_count(e, -ECANCELED), 1);
+    aw_err_clear();
+    return 0;
+}
+Test(programs, M5_a_generators_deadline_entered_in_an_exit_stack_covers_the_task) {
+    aw_test_run(pr1_main, NULL, 0);
+    cr_assert_eq(pr1_sleep, -ECANCELED);
+}
+
+/* A producer waiting on to_thread when the consumer's deadline fires. */
+static int pr2_work_ran;
+static void pr2_work(void *arg) { usleep(20000); __atomic_add_fetch(&pr2_work_ran, 1, __ATOMIC_SEQ_CST); }
+static int pr2_gen_rc, pr2_cleanups;
+static int pr2_gen(aw_gen_t *g, void *arg) {
+    int rc = 0;
+    for (int i = 0; rc == 0; i++) {
+        if ((rc = aw_to_thread(pr2_work, NULL, NULL)) < 0)
+            break;
+        rc = aw_gen_yield(g, &i);
+    }
+    pr2_gen_rc = rc;
+    pr2_cleanups++;
+    return rc == -AW_ECLOSED ? 0 : rc;
+}
+static int pr2_items;
+static int pr2_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(50))) {
+        aw_for (int *v, aw_gen(pr2_gen, NULL)) {
+            pr2_items++;
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "%s", aw_err_name(e->code));
+    aw_err_clear();
+    return 0;
+}
+Test(programs, G1_a_deadline_reaches_a_producer_in_to_thread) {
+    aw_test_run(pr2_main, NULL, 0);
+    cr_assert_eq(pr2_cleanups, 1);
+    cr_assert_eq(pr2_gen_rc, -ECANCELED);
+    cr_assert_geq(pr2_items, 1);
+}
+
+/* A group's error through a generator manager that re-raises it: the
+ * same record, no wrapper (C6); the generator's exit stack around its
+ * yield sees it (M3). */
+static int pr3_seen;
+static int pr3_exit(void *arg, const aw_err_t *err) {
+    pr3_seen = err ? err->code : 0;
+    return 0;
+}
+static int pr3_gen(aw_gencm_t *g, void *arg) {
+    int rc = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, pr3_exit, NULL);
+        rc = aw_gencm_yield(g, NULL);
+    }
+    return rc;
+}
+static int pr3_fail(void *arg, void **v) {
+    aw_sleep_ms(1);
+    return aw_raise(-EIO, "member %d failed", (int)(intptr_t)arg);
+}
+static int pr3_main(void *arg) {
+    aw_with (aw_gencm(pr3_gen, NULL)) {
+        aw_result_t r[2] = {AW_RESULT(pr3_fail, 1), AW_RESULT(pr3_fail, 2)};
+        aw_gather(r, 2);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_null(e->context, "no wrapper, nothing added");
+    int n = 0;
+    for (const aw_err_t *m = e->members; m; m = m->next)
+        n++;
+    cr_assert_eq(n, 2);
+    aw_err_clear();
+    return 0;
+}
+#include <awith/gather.h>
+Test(programs, C6_a_group_error_through_a_generator_manager_is_unchanged) {
+    aw_test_run(pr3_main, NULL, 0);
+    cr_assert_eq(pr3_seen, -AW_EGROUP);
+}
+
+/* A child fails while the body is suspended in another manager's exit:
+ * the exit's cleanup is not cut (I10 is a defect of asyncio: exits run
+ * shielded), and the group error comes after. */
+static int pr4_cleanup;
+static int slow_exit(void *self, const aw_err_t *err) {
+    pr4_cleanup = aw_sleep_ms(20);
+    return 0;
+}
+static int noop_enter(void *self, void **out) { return 0; }
+static const aw_cm_type_t slow_exit_type = {"slow-exit", noop_enter, slow_exit, 0, 0, NULL};
+static int pr4_child(void *arg) {
+    aw_sleep_ms(2);
+    return aw_raise(-EIO, "child failed");
+}
+static int pr4_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, pr4_child, NULL, NULL);
+        aw_with (aw_cm(&slow_exit_type, NULL)) {
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_null(e->context, "the body did not fail: %s", e->context ? aw_err_name(e->context->code) : "");
+    aw_err_clear();
+    return 0;
+}
+Test(programs, I10_a_child_failing_during_an_exit_does_not_cut_it) {
+    aw_test_run(pr4_main, NULL, 0);
+    cr_assert_eq(pr4_cleanup, 0);
+}
+
+/* pop_all into a stack closed by another task (a "connection handed to a
+ * worker"): each callback once, in the worker, with the worker's error. */
+static int pr5_runs, pr5_seen;
+static int pr5_exit(void *arg, const aw_err_t *err) {
+    pr5_runs++;
+    pr5_seen = err ? err->code : 0;
+    return aw_sleep_ms(1);
+}
+static aw_exitstack_t pr5_dst;
+static int pr5_worker(void *arg) {
+    aw_raise(-EIO, "worker failed");
+    int rc = aw_exitstack_close(&pr5_dst);
+    cr_assert_eq(rc, 0, "close: %s", aw_err_name(rc));
+    return aw_status();
+}
+static int pr5_main(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, pr5_exit, NULL);
+        aw_exitstack_push_exit(st, pr5_exit, NULL);
+        aw_exitstack_pop_all(st, &pr5_dst);
+    }
+    cr_assert_eq(pr5_runs, 0);
+    aw_task_t *t;
+    aw_spawn(NULL, pr5_worker, NULL, &t); /* joinable: its failure is the joiner's */
+    int jr = aw_task_join(t);
+    cr_assert_eq(jr, -EIO, "join: %s", aw_err_name(jr));
+    aw_err_clear();
+    return aw_status();
+}
+Test(programs, D9_a_stack_popped_into_another_closed_by_a_worker) {
+    aw_test_run(pr5_main, NULL, 0);
+    cr_assert_eq(pr5_runs, 2);
+    cr_assert_eq(pr5_seen, 0, "close runs as a clean way out: %d", pr5_seen);
+}
+
+/* A generator manager that runs a group around its yield (a "connection"
+ * with a keep-alive task): the keep-alive failing cancels the block, and
+ * what leaves is the group's error with that failure, no cancel. */
+static int ka_cleanup;
+static int keepalive(void *arg) {
+    aw_sleep_ms(2);
+    return aw_raise(-ECONNRESET, "keep-alive: peer reset");
+}
+static int ka_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_spawn(grp, keepalive, NULL, NULL);
+        aw_gencm_yield(g, NULL);
+    }
+    ka_cleanup = aw_sleep_ms(1);
+    return aw_status();
+}
+static int ka_body;
+static int ka_check(void) {
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP, "%s", aw_err_name(e->code));
+    cr_assert_not_null(e->members);
+    cr_assert_eq(e->members->code, -ECONNRESET);
+    cr_assert_null(e->members->next);
+    cr_assert_eq(chain_count(e, -ECANCELED), 0, "the group's own cancel is not kept");
+    aw_err_clear();
+    return 0;
+}
+static int ka_main(void *arg) {
+    aw_with (aw_group_t *grp, aw_group()) {
+        aw_spawn(grp, keepalive, NULL, NULL);
+        aw_sleep(AW_SEC(5));
+    }
+    ka_check();
+    aw_with (aw_gencm(ka_gen, NULL)) {
+        ka_body = aw_sleep(AW_SEC(5));
+    }
+    ka_check();
+    cr_assert_eq(ka_cleanup, 0);
+    ka_cleanup = -1;
+    /* the same, entered into an exit stack by the task that holds it */
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(ka_gen, NULL), NULL);
+        ka_body = aw_sleep(AW_SEC(5));
+    }
+    ka_check();
+    cr_assert_eq(ka_cleanup, 0);
+    return 0;
+}
+Test(programs, M3_a_group_around_a_generators_yield_fails_the_block) {
+    aw_test_run(ka_main, NULL, 0);
+    cr_assert_eq(ka_body, -ECANCELED);
+}
+
+/* Generator managers composed: the outer enters the inner around its
+ * yield, the inner holds a deadline around its own; both cleanups await. */
+static int inner_clean, outer_clean, outer_saw;
+static int inner_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    inner_clean = aw_sleep_ms(1);
+    return aw_status();
+}
+static int outer_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_gencm(inner_gen, NULL)) {
+        outer_saw = aw_gencm_yield(g, NULL);
+    }
+    outer_clean = aw_sleep_ms(1);
+    return aw_status();
+}
+static int nest_main(void *arg) {
+    aw_with (aw_gencm(outer_gen, NULL)) {
+        aw_sleep(AW_SEC(5));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -ETIMEDOUT, "%s", aw_err_name(e->code));
+    cr_assert_eq(chain_count(e, -ECANCELED), 1);
+    cr_assert_eq(aw_err_count(e), 2, "ETIMEDOUT <- ECANCELED, %d records", aw_err_count(e));
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "no deadline left behind");
+    return 0;
+}
+Test(programs, M3_composed_generator_managers_carry_the_inner_deadline) {
+    aw_test_run(nest_main, NULL, 0);
+    cr_assert_eq(outer_saw, -ECANCELED);
+    cr_assert_eq(inner_clean, 0);
+    cr_assert_eq(outer_clean, 0);
+}
+
+/* A move-on around the generator's yield; the body turns the cancel into
+ * its own error: that error leaves, the cancel in its context (M4). */
+static int mo_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_MS(5))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int mo_main(void *arg) {
+    aw_with (aw_gencm(mo_gen, NULL)) {
+        if (aw_sleep(AW_SEC(5)) < 0)
+            { aw_fail(-EIO, "body: gave up"); }
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -EIO, "%s", aw_err_name(e->code));
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -ECANCELED);
+    cr_assert_eq(aw_err_count(e), 2);
+    aw_err_clear();
+    aw_with (aw_gencm(mo_gen, NULL)) {
+        aw_sleep(AW_SEC(5));
+    }
+    cr_assert_eq(aw_status(), 0, "a move-on ends its own cancel: %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(programs, M4_a_move_on_around_a_yield_keeps_the_bodys_own_error) {
+    aw_test_run(mo_main, NULL, 0);
+}
