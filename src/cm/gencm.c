@@ -42,6 +42,7 @@ typedef struct gencm_side {
     aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
     const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
+    aw_err_t *below;              /* what the generator had pending under that copy */
     gencm_ctx_t ctx;              /* the generator's error context, while the user's is in */
     int body_code;
     uint8_t auto_err;             /* its chain is the lone "returned X" record */
@@ -202,7 +203,7 @@ static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) 
     if (!x)
         return; /* out of memory: the code still reaches it through the yield */
     x->seq = ++u->errseq;
-    x->context = c->ctx.err;
+    x->context = c->below = c->ctx.err;
     c->ctx.err = x;
     c->ctx.floor = x->seq;
     c->thrown = x;
@@ -231,6 +232,32 @@ static int aw__gencm_unthrow(gencm_side_t *c) {
     }
     c->thrown = NULL;
     return what;
+}
+
+/* A manager the generator held around its yield may have put records
+ * under the thrown copy, as the block's error's context: a fail-after's
+ * timeout under the error that ended its block (G10: "EIO <- ETIMEDOUT <-
+ * ECANCELED"). The copy goes, the original stays: those records go under
+ * the original, in the user's chain, as around a plain block; what the
+ * generator had pending before (c->below) is not the block's. */
+static void aw__gencm_keep_context(gencm_side_t *c, aw_task_t *u, const aw_err_t *err) {
+    aw_err_t *head = c->ctx.err, *tail = NULL;
+    for (aw_err_t *x = head; x && x != c->below; x = x->context)
+        tail = x;
+    if (!tail)
+        return;
+    for (aw_err_t *x = u->err; x; x = x->context)
+        if (x == err) {
+            c->ctx.err = tail->context;
+            for (aw_err_t *y = head;; y = y->context) {
+                y->seq = x->seq; /* raised in the block, as the error they are under */
+                if (y == tail)
+                    break;
+            }
+            tail->context = x->context;
+            x->context = head;
+            return;
+        }
 }
 
 /* The cleanup runs below the exit's shield (sh, u->scope now), with the
@@ -288,6 +315,8 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
         rc = !err ? 0 : err->code == -ECANCELED && aw__gencm_cancel_visible(u) ? 0 : AW_SUPPRESS;
     } else if (err && st == c->body_code && (unchanged || !c->ctx.err || c->auto_err)) {
         rc = 0; /* re-raised: the same error, unchanged */
+        if (unchanged)
+            aw__gencm_keep_context(c, u, err);
     } else {
         /* The block's cancel was one a scope or group of the generator
          * made and ended (its copy absorbed at the yield, nothing of it

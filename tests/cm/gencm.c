@@ -687,6 +687,48 @@ Test(gencm, M4_a_group_around_the_yield_ends_its_own_cancel_as_a_plain_group_doe
     aw_test_run(m4_group_body, NULL, 0);
 }
 
+/* A deadline around the yield that the block answers with an error of its
+ * own: the timeout is recorded under that error, as around a plain block
+ * (SEMANTICS G10, Python 3.13: OSError <- TimeoutError <- CancelledError;
+ * awith/scope.h: "EIO <- ETIMEDOUT <- ECANCELED" after a fail-after). */
+static int g10_deadline_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(AW_MS(3))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static void g10_check(const char *how) {
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "%s", how);
+    cr_assert_eq(e->code, -EIO, "%s: got %s", how, aw_err_name(e->code));
+    cr_assert(e->context && e->context->code == -ETIMEDOUT, "%s: the timeout is not under the error", how);
+    cr_assert(e->context->context && e->context->context->code == -ECANCELED, "%s", how);
+    cr_assert_eq(aw_err_count(e), 3, "%s", how);
+    aw_err_clear();
+}
+static int g10_body(void *arg) {
+    aw_with (aw_fail_after(AW_MS(3))) {
+        if (aw_sleep(AW_SEC(2)) < 0)
+            aw_raise(-EIO, "the block gave up");
+    }
+    g10_check("a plain block");
+    aw_with (aw_gencm(g10_deadline_gen, NULL)) {
+        if (aw_sleep(AW_SEC(2)) < 0)
+            aw_raise(-EIO, "the block gave up");
+    }
+    g10_check("a deadline around the yield");
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(g10_deadline_gen, NULL), NULL);
+        if (aw_sleep(AW_SEC(2)) < 0)
+            aw_raise(-EIO, "the block gave up");
+    }
+    g10_check("the same in an exit stack");
+    return 0;
+}
+Test(gencm, G10_a_deadline_around_the_yield_keeps_its_timeout_under_the_blocks_error) {
+    aw_test_run(g10_body, NULL, 0);
+}
+
 /* A cancel of the user itself still leaves the block (never lost), even
  * through a generator that opened a scope that ends its own cancels. */
 static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
