@@ -857,3 +857,104 @@ static int mo_main(void *arg) {
 Test(programs, M4_a_move_on_around_a_yield_keeps_the_bodys_own_error) {
     aw_test_run(mo_main, NULL, 0);
 }
+
+/* ======== the same shapes, plain and held by a generator manager ======== */
+
+/* The chain as "EIO<-ETIMEDOUT<-ECANCELED" (members as [..]). */
+static void chain_str(const aw_err_t *e, char *out, size_t cap) {
+    out[0] = 0;
+    for (; e; e = e->context) {
+        if (out[0])
+            strncat(out, "<-", cap - strlen(out) - 1);
+        strncat(out, aw_err_name(e->code), cap - strlen(out) - 1);
+        if (e->members) {
+            strncat(out, "[", cap - strlen(out) - 1);
+            for (const aw_err_t *m = e->members; m; m = m->next) {
+                char sub[128];
+                chain_str(m, sub, sizeof sub);
+                strncat(out, sub, cap - strlen(out) - 1);
+                if (m->next)
+                    strncat(out, ",", cap - strlen(out) - 1);
+            }
+            strncat(out, "]", cap - strlen(out) - 1);
+        }
+    }
+}
+
+enum { SH_FAIL, SH_MOVE, SH_GROUP, SH_NSHAPES };
+static const char *shape_names[] = {"fail-after", "move-on", "group"};
+static int failing_kid(void *arg) {
+    aw_sleep_ms(2);
+    return aw_raise(-ECONNRESET, "kid failed");
+}
+/* The body: sleeps; `convert` turns the cancel into its own EIO. */
+static void shape_body(bool convert) {
+    if (aw_sleep(AW_SEC(5)) < 0 && convert)
+        aw_raise(-EIO, "body gave up");
+}
+typedef struct shape { int kind; bool convert; } shape_t;
+static void run_shape_plain(const shape_t *s) {
+    switch (s->kind) {
+    case SH_FAIL:
+        aw_with (aw_fail_after(AW_MS(3))) shape_body(s->convert);
+        break;
+    case SH_MOVE:
+        aw_with (aw_move_on_after(AW_MS(3))) shape_body(s->convert);
+        break;
+    case SH_GROUP:
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, failing_kid, NULL, NULL);
+            shape_body(s->convert);
+        }
+        break;
+    }
+}
+static int shape_gen(aw_gencm_t *g, void *arg) {
+    const shape_t *s = arg;
+    switch (s->kind) {
+    case SH_FAIL:
+        aw_with (aw_fail_after(AW_MS(3))) aw_gencm_yield(g, NULL);
+        break;
+    case SH_MOVE:
+        aw_with (aw_move_on_after(AW_MS(3))) aw_gencm_yield(g, NULL);
+        break;
+    case SH_GROUP:
+        aw_with (aw_group_t *grp, aw_group()) {
+            aw_spawn(grp, failing_kid, NULL, NULL);
+            aw_gencm_yield(g, NULL);
+        }
+        break;
+    }
+    return aw_status();
+}
+static char shape_fails[2048];
+static int shapes_main(void *arg) {
+    for (int k = 0; k < SH_NSHAPES; k++)
+        for (int c = 0; c < 2; c++) {
+            shape_t s = {k, c};
+            char plain[256], held[256], stacked[256];
+            run_shape_plain(&s);
+            chain_str(aw_err_current(), plain, sizeof plain);
+            aw_err_clear();
+            aw_with (aw_gencm(shape_gen, &s)) shape_body(s.convert);
+            chain_str(aw_err_current(), held, sizeof held);
+            aw_err_clear();
+            aw_with (aw_exitstack_t *st, aw_exitstack()) {
+                aw_exitstack_enter(st, aw_gencm(shape_gen, &s), NULL);
+                shape_body(s.convert);
+            }
+            chain_str(aw_err_current(), stacked, sizeof stacked);
+            aw_err_clear();
+            if (strcmp(plain, held) || strcmp(plain, stacked)) {
+                char line[900];
+                snprintf(line, sizeof line, "%s%s: plain '%s', held '%s', in a stack '%s'\n",
+                         shape_names[k], c ? "+convert" : "", plain, held, stacked);
+                strncat(shape_fails, line, sizeof shape_fails - strlen(shape_fails) - 1);
+            }
+        }
+    return 0;
+}
+Test(programs, M3_a_scope_held_at_a_yield_leaves_the_chain_a_plain_one_leaves) {
+    aw_test_run(shapes_main, NULL, 0);
+    cr_assert_str_eq(shape_fails, "", "%s", shape_fails);
+}
