@@ -453,3 +453,148 @@ Test(programs, M1_a_service_over_a_pool_shuts_down_on_sigterm) {
     cr_assert_str_eq(reports, "", "nothing reported: %s", reports);
     aw_test_rmtree(dir);
 }
+
+/* ======== probes ======== */
+
+/* An async generator that holds a transaction around its yields: the
+ * consumer breaks out (GeneratorExit at the yield), the transaction rolls
+ * back; the consumer consumes to the end, it commits. */
+static int txg_seen_close;
+static int tx_gen(aw_gen_t *g, void *arg) {
+    aw_sqlite_t *db = arg;
+    int rc = 0;
+    aw_with (aw_sqlite_tx(db)) {
+        for (int i = 0; i < 5 && rc == 0; i++) {
+            if (aw_sqlite_exec(db, "INSERT INTO kv VALUES (?, ?)",
+                               aw_sqlite_args(aw_sqlite_int(i), aw_sqlite_int(i))) < 0)
+                aw_leave();
+            rc = aw_gen_yield(g, &i);
+        }
+    }
+    txg_seen_close = rc;
+    return aw_status() == -AW_ECLOSED ? 0 : aw_status();
+}
+static int txg_main(void *arg) {
+    long long n = -1;
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(dbpath)) {
+        aw_sqlite_script(db, "CREATE TABLE kv (k, v)");
+        aw_for (int *i, aw_gen(tx_gen, db)) {
+            if (*i == 2)
+                break;
+        }
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+        cr_assert_eq(txg_seen_close, -AW_ECLOSED);
+        aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM kv", aw_sqlite_noargs);
+        cr_assert_eq(n, 0, "the break rolled back");
+        aw_for (int *i, aw_gen(tx_gen, db)) {
+        }
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+        aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM kv", aw_sqlite_noargs);
+        cr_assert_eq(n, 5, "the end committed");
+        /* the consumer fails inside its loop */
+        aw_for (int *i, aw_gen(tx_gen, db)) {
+            if (*i == 3) {
+                aw_raise(-EINVAL, "consumer: bad item %d", *i);
+                break;
+            }
+        }
+        cr_assert_eq(aw_status(), -EINVAL, "%s", aw_err_name(aw_status()));
+        cr_assert_eq(aw_err_count(aw_err_current()), 1);
+        aw_err_clear();
+        aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM kv", aw_sqlite_noargs);
+        cr_assert_eq(n, 5, "the failure rolled back");
+    }
+    return aw_status();
+}
+Test(programs, M3_a_generator_holding_a_transaction_rolls_back_on_break) {
+    make_inputs(-1, 0, false);
+    aw_test_run(txg_main, NULL, 0);
+    aw_test_rmtree(dir);
+}
+
+/* Savepoints entered into an exit stack in a loop (one per batch): a
+ * failure at batch 3 rolls every one back; under a move-on that fires in
+ * batch 2, nothing is committed either (the move-on ends the block
+ * quietly, but the transaction saw the cancel). */
+static int sp_main(void *arg) {
+    long long n = -1;
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(dbpath)) {
+        aw_sqlite_script(db, "CREATE TABLE kv (k, v)");
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            int b;
+            for (b = 0; b < 4; b++) {
+                if (aw_exitstack_enter(st, aw_sqlite_tx(db), NULL) < 0)
+                    break;
+                if (aw_sqlite_exec(db, "INSERT INTO kv VALUES (?, 0)", aw_sqlite_args(aw_sqlite_int(b))) < 0)
+                    break;
+                if (b == 3) {
+                    aw_raise(-EIO, "batch %d failed", b);
+                    break;
+                }
+            }
+        }
+        cr_assert_eq(aw_status(), -EIO, "%s", aw_err_name(aw_status()));
+        cr_assert_eq(aw_err_count(aw_err_current()), 1);
+        aw_err_clear();
+        aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM kv", aw_sqlite_noargs);
+        cr_assert_eq(n, 0);
+        aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(20))) {
+            aw_with (aw_exitstack_t *st, aw_exitstack()) {
+                for (int b2 = 0; b2 < 4; b2++) {
+                    if (aw_exitstack_enter(st, aw_sqlite_tx(db), NULL) < 0)
+                        break;
+                    aw_sqlite_exec(db, "INSERT INTO kv VALUES (?, 1)", aw_sqlite_args(aw_sqlite_int(b2)));
+                    if (b2 == 2 && aw_sleep(AW_SEC(5)) < 0)
+                        break;
+                }
+            }
+        }
+        cr_assert_eq(aw_status(), 0, "%s", aw_err_name(aw_status()));
+        aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM kv", aw_sqlite_noargs);
+        cr_assert_eq(n, 0, "a cancelled block does not commit");
+        cr_assert_eq(aw_sqlite_exec(db, "INSERT INTO kv VALUES (9, 9)", aw_sqlite_noargs), 1);
+        aw_with (aw_sqlite_tx(db)) {
+        }
+        cr_assert_eq(aw_status(), 0, "no transaction left open: %s", aw_status() ? aw_err_current()->msg : "");
+    }
+    return aw_status();
+}
+Test(programs, M5_savepoints_filled_in_a_loop_roll_back_together) {
+    make_inputs(-1, 0, false);
+    aw_test_run(sp_main, NULL, 0);
+    aw_test_rmtree(dir);
+}
+
+/* Rows streamed with aw_sqlite_rows inside a transaction, left early by a
+ * deadline: the statement is finalized and the next call works. */
+static int rows_main(void *arg) {
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(dbpath)) {
+        aw_sqlite_script(db, "CREATE TABLE kv (k, v); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000) INSERT INTO kv SELECT x, x FROM c");
+        int seen = 0;
+        aw_with (aw_fail_after(AW_MS(20))) {
+            aw_with (aw_sqlite_tx(db)) {
+                aw_for (aw_sqlite_res_t *row, aw_sqlite_rows(db, "SELECT k FROM kv", aw_sqlite_noargs)) {
+                    seen++;
+                    if (aw_sleep_ms(1) < 0)
+                        break;
+                }
+            }
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", aw_err_name(aw_status()));
+        aw_err_clear();
+        cr_assert_geq(seen, 1);
+        long long n = -1;
+        cr_assert_eq(aw_sqlite_fetch_int(db, &n, "SELECT count(*) FROM kv", aw_sqlite_noargs), 0);
+        cr_assert_eq(n, 2000);
+        aw_with (aw_sqlite_tx(db)) {
+            aw_sqlite_exec(db, "DELETE FROM kv", aw_sqlite_noargs);
+        }
+        cr_assert_eq(aw_status(), 0, "%s", aw_status() ? aw_err_current()->msg : "");
+    }
+    return aw_status();
+}
+Test(programs, G1_rows_streamed_in_a_transaction_cut_by_a_deadline) {
+    make_inputs(-1, 0, false);
+    aw_test_run(rows_main, NULL, 0);
+    aw_test_rmtree(dir);
+}
