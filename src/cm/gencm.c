@@ -43,6 +43,7 @@ typedef struct gencm_side {
     const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
     aw_err_t *below;              /* what the generator had pending under that copy */
+    aw_err_t *over;               /* what its managers raised right over it (unthrow) */
     gencm_ctx_t ctx;              /* the generator's error context, while the user's is in */
     int body_code;
     uint8_t auto_err;             /* its chain is the lone "returned X" record */
@@ -220,7 +221,8 @@ enum { AW__THROWN_NONE, AW__THROWN_GONE, AW__THROWN_KEPT, AW__THROWN_TOP };
  * around its yield ended it as its own cancel (SEMANTICS M4). */
 static int aw__gencm_unthrow(gencm_side_t *c) {
     int what = c->thrown ? AW__THROWN_GONE : AW__THROWN_NONE;
-    for (aw_err_t **p = &c->ctx.err; c->thrown && *p; p = &(*p)->context) {
+    c->over = NULL;
+    for (aw_err_t **p = &c->ctx.err; c->thrown && *p; c->over = *p, p = &(*p)->context) {
         aw_err_t *x = *p;
         if (x == c->thrown && x->seq == c->thrown_seq && x->code == c->body_code) {
             what = p == &c->ctx.err ? AW__THROWN_TOP : AW__THROWN_KEPT;
@@ -289,6 +291,43 @@ static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
         }
 }
 
+/* Did a scope or group the generator held around its yield end the
+ * block's cancel? The copy thrown in was a cancel that its managers
+ * absorbed (gone) or kept under what they raised (a fail-after's timeout),
+ * and no cancel is visible to the user now: the only scopes that end
+ * before this exit are the generator's. */
+static bool aw__gencm_ended_cancel(const aw_task_t *u, const aw_err_t *err, int thrown) {
+    return err && err->code == -ECANCELED &&
+           (thrown == AW__THROWN_GONE || thrown == AW__THROWN_KEPT) && !aw__gencm_cancel_visible(u);
+}
+
+/* That cancel ends in the user's chain too, as the scope would have ended
+ * it around a plain block (SEMANTICS M3, M4): its records on top of the
+ * block's go (a fail-after keeps the last, unless failures were raised
+ * while it unwound the block), and what the block raised besides (an exit
+ * failing under the cancel) stays. The scope saw only the copy of the top
+ * record, so a fail-after's timeout, raised right over that copy, goes
+ * where the scope would have put it: under those failures, over the
+ * cancel (G10). True if it moved that timeout. */
+static bool aw__gencm_end_cancel(gencm_side_t *c, aw_task_t *u, int thrown) {
+    uint64_t mark = aw__with_exit_mark(u);
+    bool fail = thrown == AW__THROWN_KEPT;
+    aw__err_absorb_cancels(u, mark, fail);
+    bool other = u->err && u->err->seq > mark && u->err->code != -ECANCELED;
+    aw_err_t *t = c->over;
+    if (!fail || !other || !t || t->code != -ETIMEDOUT)
+        return false;
+    for (aw_err_t **p = &c->ctx.err; *p; p = &(*p)->context)
+        if (*p == t) {
+            *p = t->context;
+            t->context = NULL;
+            aw__err_move_chain(u, t);
+            aw__err_sink(u, mark);
+            return true;
+        }
+    return false;
+}
+
 /* What leaves the block, when the generator did more than finish cleanly
  * on a clean block: it raised, returned an error, yielded twice, or was
  * handed the block's error. */
@@ -297,6 +336,7 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
                                                       int st) {
     int thrown = aw__gencm_unthrow(c);
     bool unchanged = thrown == AW__THROWN_TOP;
+    bool ended = aw__gencm_ended_cancel(u, err, thrown);
     int rc;
     /* A function answering as an exit would, AW_SUPPRESS, has finished:
      * it means what 0 means, so a cancel still visible is not lost
@@ -308,6 +348,12 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
         c->ctx.err = NULL;
         rc = aw_raise(-AW_EPROTOCOL, "generator manager '%s' didn't stop (it yielded twice)",
                       g->name);
+    } else if (st == 0 && ended) {
+        /* the generator's scope ended the cancel: what the block raised
+         * besides (an exit's failure under it) is not handled by that */
+        aw__gencm_end_cancel(c, u, thrown);
+        err = NULL; /* freed */
+        rc = 0;
     } else if (st == 0) {
         /* A cancel is never lost (the type may suppress -ECANCELED only so
          * that a scope of the generator covering the block can end its own
@@ -318,19 +364,23 @@ static __attribute__((noinline)) int aw__gencm_decide(aw_gencm_t *g, gencm_side_
         if (unchanged)
             aw__gencm_keep_context(c, u, err);
     } else {
-        /* The block's cancel was one a scope or group of the generator
-         * made and ended (its copy absorbed at the yield, nothing of it
-         * visible to the user now): it ends here too, as it would around
-         * a plain block (SEMANTICS M3, M4), and what the generator raised
-         * (a group's failures) leaves without it. */
-        if (err && err->code == -ECANCELED && thrown == AW__THROWN_GONE &&
-            !aw__gencm_cancel_visible(u)) {
-            aw__err_absorb_cancels(u, aw__with_exit_mark(u), false);
+        /* what the generator raised (a group's failures, a timeout)
+         * leaves over what the block raised, without the cancel its
+         * scope ended */
+        bool sunk = false;
+        if (ended) {
+            sunk = aw__gencm_end_cancel(c, u, thrown);
             err = NULL; /* freed: no cancel is left to keep on top below */
         }
+        bool raised = c->ctx.err != NULL;
         aw__err_move_chain(u, c->ctx.err);
         c->ctx.err = NULL;
         rc = st == -AW_ECLOSED ? aw__gencm_closed_signal(g) : st > 0 ? aw__gencm_bad_return(g, st) : st;
+        /* all it raised was the timeout, now in place among the block's
+         * records: they leave as they are (a code here would be recorded
+         * again on top) */
+        if (sunk && !raised)
+            rc = 0;
     }
     /* a failure ("didn't stop" included) while a cancel still visible to
      * the user unwinds the block: the cancel stays on top ((c) 13) */

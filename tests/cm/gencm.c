@@ -729,6 +729,62 @@ Test(gencm, G10_a_deadline_around_the_yield_keeps_its_timeout_under_the_blocks_e
     aw_test_run(g10_body, NULL, 0);
 }
 
+/* An exit in the block that fails while the cancel of a scope held at the
+ * yield unwinds it (a close failing): the scope ends its cancel and
+ * nothing else (SEMANTICS M4, K5), as around a plain block: "EPIPE <-
+ * ECANCELED" after a move-on, "EPIPE <- ETIMEDOUT <- ECANCELED" after a
+ * fail-after (awith/scope.h). */
+static int m4_enter(void *self, void **out) { return 0; }
+static int m4_failing_close(void *self, const aw_err_t *err) { return aw_raise(-EPIPE, "close failed"); }
+static const aw_cm_type_t m4_closing_type = {"closing", m4_enter, m4_failing_close, 0, 0, NULL};
+static int m4_move_on_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_move_on_after(AW_MS(3))) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static void m4_block(void) {
+    aw_with (aw_cm(&m4_closing_type, NULL)) {
+        aw_sleep(AW_SEC(2));
+    }
+}
+static void m4_check(const char *how, bool timeout) {
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e, "%s: the close's failure was lost", how);
+    cr_assert_eq(e->code, -EPIPE, "%s: got %s", how, aw_err_name(e->code));
+    if (timeout) {
+        cr_assert(e->context && e->context->code == -ETIMEDOUT, "%s: no timeout under the failure", how);
+        e = e->context;
+    }
+    cr_assert(e->context && e->context->code == -ECANCELED && !e->context->context,
+              "%s: the cancel that unwound the block, once, below", how);
+    aw_err_clear();
+}
+static int m4_close_body(void *arg) {
+    aw_with (aw_move_on_after(AW_MS(3))) m4_block();
+    m4_check("a plain move-on", false);
+    aw_with (aw_gencm(m4_move_on_gen, NULL)) m4_block();
+    m4_check("a move-on around the yield", false);
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(m4_move_on_gen, NULL), NULL);
+        m4_block();
+    }
+    m4_check("the same in an exit stack", false);
+    aw_with (aw_fail_after(AW_MS(3))) m4_block();
+    m4_check("a plain fail-after", true);
+    aw_with (aw_gencm(g10_deadline_gen, NULL)) m4_block();
+    m4_check("a fail-after around the yield", true);
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(g10_deadline_gen, NULL), NULL);
+        m4_block();
+    }
+    m4_check("the same in an exit stack", true);
+    return 0;
+}
+Test(gencm, M4_an_exit_failing_under_a_held_scopes_cancel_leaves_the_block) {
+    aw_test_run(m4_close_body, NULL, 0);
+}
+
 /* A cancel of the user itself still leaves the block (never lost), even
  * through a generator that opened a scope that ends its own cancels. */
 static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
