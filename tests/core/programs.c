@@ -881,18 +881,40 @@ static void chain_str(const aw_err_t *e, char *out, size_t cap) {
     }
 }
 
-enum { SH_FAIL, SH_MOVE, SH_GROUP, SH_NSHAPES };
-static const char *shape_names[] = {"fail-after", "move-on", "group"};
+enum { SH_FAIL, SH_MOVE, SH_GROUP, SH_CANCEL, SH_NESTED, SH_ZERO, SH_NSHAPES };
+static const char *shape_names[] = {"fail-after", "move-on", "group", "cancel-scope",
+                                    "fail-after-in-move-on", "fail-after(0)"};
 static int failing_kid(void *arg) {
     aw_sleep_ms(2);
     return aw_raise(-ECONNRESET, "kid failed");
 }
-/* The body: sleeps; `convert` turns the cancel into its own EIO. */
-static void shape_body(bool convert) {
+/* The body: sleeps; `convert` 1 turns the cancel into its own EIO, 2
+ * runs an exit that fails while the cancel unwinds it, 3 runs a fail-after
+ * of its own (50 ms) that the held scope's cancel must not convert (G4),
+ * 4 is cancelled from outside (its task) while the held scope is not. */
+static int pipe_exit(void *self, const aw_err_t *err) { return aw_raise(-EPIPE, "exit failed"); }
+static const aw_cm_type_t pipe_exit_type = {"pipe-exit", noop_enter, pipe_exit, 0, 0, NULL};
+static aw_scope_t *shape_scope; /* a cancel scope the body cancels */
+static void shape_body(int convert) {
+    if (shape_scope)
+        aw_scope_cancel(shape_scope);
+    if (convert == 4) {
+        aw_task_cancel(aw_task_self());
+        aw_sleep(AW_SEC(5));
+        return;
+    }
+    if (convert == 2) {
+        aw_with (aw_cm(&pipe_exit_type, NULL)) aw_sleep(AW_SEC(5));
+        return;
+    }
+    if (convert == 3) {
+        aw_with (aw_fail_after(AW_MS(50))) aw_sleep(AW_SEC(5));
+        return;
+    }
     if (aw_sleep(AW_SEC(5)) < 0 && convert)
         aw_raise(-EIO, "body gave up");
 }
-typedef struct shape { int kind; bool convert; } shape_t;
+typedef struct shape { int kind; int convert; } shape_t;
 static void run_shape_plain(const shape_t *s) {
     switch (s->kind) {
     case SH_FAIL:
@@ -907,7 +929,21 @@ static void run_shape_plain(const shape_t *s) {
             shape_body(s->convert);
         }
         break;
+    case SH_CANCEL:
+        aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+            shape_scope = cs;
+            shape_body(s->convert);
+        }
+        break;
+    case SH_NESTED:
+        aw_with (aw_move_on_after(AW_SEC(60)))
+            aw_with (aw_fail_after(AW_MS(3))) shape_body(s->convert);
+        break;
+    case SH_ZERO:
+        aw_with (aw_fail_after(0)) shape_body(s->convert);
+        break;
     }
+    shape_scope = NULL;
 }
 static int shape_gen(aw_gencm_t *g, void *arg) {
     const shape_t *s = arg;
@@ -924,31 +960,61 @@ static int shape_gen(aw_gencm_t *g, void *arg) {
             aw_gencm_yield(g, NULL);
         }
         break;
+    case SH_CANCEL:
+        aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+            shape_scope = cs;
+            aw_gencm_yield(g, NULL);
+        }
+        break;
+    case SH_NESTED:
+        aw_with (aw_move_on_after(AW_SEC(60)))
+            aw_with (aw_fail_after(AW_MS(3))) aw_gencm_yield(g, NULL);
+        break;
+    case SH_ZERO:
+        aw_with (aw_fail_after(0)) aw_gencm_yield(g, NULL);
+        break;
     }
+    shape_scope = NULL;
     return aw_status();
 }
-static char shape_fails[2048];
+static char shape_fails[8192];
+/* One form of one shape, in a task of its own (a shape cancels its task):
+ * 0 plain, 1 held by a generator manager, 2 the same in an exit stack. */
+typedef struct shape_run { shape_t s; int form; char out[256]; } shape_run_t;
+static int shape_task(void *arg) {
+    shape_run_t *r = arg;
+    switch (r->form) {
+    case 0:
+        run_shape_plain(&r->s);
+        break;
+    case 1:
+        aw_with (aw_gencm(shape_gen, &r->s)) shape_body(r->s.convert);
+        break;
+    case 2:
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_exitstack_enter(st, aw_gencm(shape_gen, &r->s), NULL);
+            shape_body(r->s.convert);
+        }
+        break;
+    }
+    chain_str(aw_err_current(), r->out, sizeof r->out);
+    aw_err_clear();
+    return 0;
+}
 static int shapes_main(void *arg) {
     for (int k = 0; k < SH_NSHAPES; k++)
-        for (int c = 0; c < 2; c++) {
-            shape_t s = {k, c};
-            char plain[256], held[256], stacked[256];
-            run_shape_plain(&s);
-            chain_str(aw_err_current(), plain, sizeof plain);
-            aw_err_clear();
-            aw_with (aw_gencm(shape_gen, &s)) shape_body(s.convert);
-            chain_str(aw_err_current(), held, sizeof held);
-            aw_err_clear();
-            aw_with (aw_exitstack_t *st, aw_exitstack()) {
-                aw_exitstack_enter(st, aw_gencm(shape_gen, &s), NULL);
-                shape_body(s.convert);
+        for (int c = 0; c < 5; c++) {
+            shape_run_t r[3];
+            for (int f = 0; f < 3; f++) {
+                r[f] = (shape_run_t){{k, c}, f, ""};
+                aw_task_t *t;
+                cr_assert_eq(aw_spawn(NULL, shape_task, &r[f], &t), 0);
+                cr_assert_eq(aw_task_join(t), 0);
             }
-            chain_str(aw_err_current(), stacked, sizeof stacked);
-            aw_err_clear();
-            if (strcmp(plain, held) || strcmp(plain, stacked)) {
+            if (strcmp(r[0].out, r[1].out) || strcmp(r[0].out, r[2].out)) {
                 char line[900];
-                snprintf(line, sizeof line, "%s%s: plain '%s', held '%s', in a stack '%s'\n",
-                         shape_names[k], c ? "+convert" : "", plain, held, stacked);
+                snprintf(line, sizeof line, "%s+%d: plain '%s', held '%s', in a stack '%s'\n",
+                         shape_names[k], c, r[0].out, r[1].out, r[2].out);
                 strncat(shape_fails, line, sizeof shape_fails - strlen(shape_fails) - 1);
             }
         }
