@@ -1024,3 +1024,121 @@ Test(programs, M3_a_scope_held_at_a_yield_leaves_the_chain_a_plain_one_leaves) {
     aw_test_run(shapes_main, NULL, 0);
     cr_assert_str_eq(shape_fails, "", "%s", shape_fails);
 }
+
+/* ======== three managers: nested blocks, an exit stack, generator wrappers ======== */
+
+/* A manager whose exit does one of: 0 propagate, 1 suppress, 2 fail with
+ * EIO, 3 raise and handle its own error then propagate, 4 await 1 ms then
+ * fail with ENOSPC, 5 return the code it was handed. */
+typedef struct kexit { int kind; } kexit_t;
+static int kexit_enter(void *self, void **out) { return 0; }
+static int kexit_exit(void *self, const aw_err_t *err) {
+    switch (((kexit_t *)self)->kind) {
+    case 1:
+        return AW_SUPPRESS;
+    case 2:
+        return aw_raise(-EIO, "exit failed");
+    case 3:
+        if (aw_raise(-EPIPE, "own") < 0)
+            aw_err_clear();
+        return 0;
+    case 4:
+        aw_sleep_ms(1);
+        return aw_raise(-ENOSPC, "exit failed after a wait");
+    case 5:
+        return err ? err->code : 0;
+    }
+    return 0;
+}
+static const aw_cm_type_t kexit_type = {"kexit", kexit_enter, kexit_exit, 0, 0, NULL};
+/* @asynccontextmanager async def wrap(m): async with m: yield */
+static int wrap_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_cm(&kexit_type, arg)) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+/* Body kinds: 0 ends, 1 raises EBADF, 2 cancels the enclosing cancel
+ * scope and sleeps, 3 sleeps past an enclosing fail-after. */
+typedef struct trio_run { int k[3], body, form; char out[256]; } trio_run_t;
+static aw_scope_t *trio_cs;
+static void trio_body(int body) {
+    if (body == 1)
+        aw_raise(-EBADF, "body failed");
+    else if (body == 2) {
+        aw_scope_cancel(trio_cs);
+        aw_sleep(AW_SEC(5));
+    } else if (body == 3)
+        aw_sleep(AW_SEC(5));
+}
+static void trio_forms(trio_run_t *r) {
+    kexit_t m[3] = {{r->k[0]}, {r->k[1]}, {r->k[2]}};
+    switch (r->form) {
+    case 0:
+        aw_with (aw_cm(&kexit_type, &m[0]))
+        aw_with (aw_cm(&kexit_type, &m[1]))
+        aw_with (aw_cm(&kexit_type, &m[2])) trio_body(r->body);
+        break;
+    case 1:
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            for (int i = 0; i < 3; i++)
+                aw_exitstack_enter(st, aw_cm(&kexit_type, &m[i]), NULL);
+            trio_body(r->body);
+        }
+        break;
+    case 2:
+        aw_with (aw_gencm(wrap_gen, &m[0]))
+        aw_with (aw_gencm(wrap_gen, &m[1]))
+        aw_with (aw_gencm(wrap_gen, &m[2])) trio_body(r->body);
+        break;
+    case 3:
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            for (int i = 0; i < 3; i++)
+                aw_exitstack_enter(st, aw_gencm(wrap_gen, &m[i]), NULL);
+            trio_body(r->body);
+        }
+        break;
+    }
+}
+static int trio_task(void *arg) {
+    trio_run_t *r = arg;
+    if (r->body == 3) {
+        aw_with (aw_fail_after(AW_MS(2))) trio_forms(r);
+    } else {
+        aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+            trio_cs = cs;
+            trio_forms(r);
+        }
+    }
+    chain_str(aw_err_current(), r->out, sizeof r->out);
+    aw_err_clear();
+    return 0;
+}
+static char trio_fails[16384];
+static int trio_main(void *arg) {
+    static const char *forms[] = {"nested", "stack", "wrapped", "wrapped-in-stack"};
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++)
+            for (int c = 0; c < 6; c++)
+                for (int body = 0; body < 4; body++) {
+                    trio_run_t r[4];
+                    for (int f = 0; f < 4; f++) {
+                        r[f] = (trio_run_t){{a, b, c}, body, f, ""};
+                        aw_task_t *t;
+                        cr_assert_eq(aw_spawn(NULL, trio_task, &r[f], &t), 0);
+                        cr_assert_eq(aw_task_join(t), 0);
+                    }
+                    for (int f = 1; f < 4; f++)
+                        if (strcmp(r[0].out, r[f].out) && strlen(trio_fails) < sizeof trio_fails - 300) {
+                            char line[300];
+                            snprintf(line, sizeof line, "exits %d,%d,%d body %d: nested '%s', %s '%s'\n", a,
+                                     b, c, body, r[0].out, forms[f], r[f].out);
+                            strcat(trio_fails, line);
+                        }
+                }
+    return 0;
+}
+Test(programs, D5_three_managers_nested_stacked_or_wrapped_leave_the_same_chain, .timeout = 120) {
+    aw_test_run(trio_main, NULL, 0);
+    cr_assert_str_eq(trio_fails, "", "%s", trio_fails);
+}
