@@ -598,3 +598,46 @@ Test(programs, G1_rows_streamed_in_a_transaction_cut_by_a_deadline) {
     aw_test_run(rows_main, NULL, 0);
     aw_test_rmtree(dir);
 }
+
+/* Ctrl-C (a real SIGINT, cancel_on_signals) while the ETL loads item 6:
+ * aw_main returns -ECANCELED after one line naming the signal; nothing
+ * committed, every file closed once. */
+static int interrupter_at_6(void *arg) {
+    while (E.loaded < 6)
+        if (aw_sleep_ms(1) < 0)
+            return 0;
+    kill(getpid(), SIGINT);
+    return 0;
+}
+static long long committed = -1;
+static int committed_rows_task(void *arg) {
+    committed = committed_rows();
+    return 0;
+}
+static int sigint_main(void *arg) {
+    E.slow_at = 6;
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(dbpath)) {
+        aw_sqlite_script(db, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)");
+    }
+    fds0 = aw_test_fds();
+    aw_with (aw_sqlite_t *db, aw_sqlite_connect(dbpath)) {
+        E.db = db;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, (aw_task_fn)interrupter_at_6, NULL, NULL);
+            etl(&E);
+        }
+    }
+    cr_assert_eq(aw_test_fds(), fds0);
+    return aw_status();
+}
+Test(programs, G1_ctrl_c_during_an_etl_commits_nothing) {
+    make_inputs(-1, 0, false);
+    aw_loop_opts_t o = {.log = keep_report, .cancel_on_signals = true};
+    cr_assert_eq(aw_main_opts(&o, sigint_main, NULL), -ECANCELED);
+    check_closed_once();
+    cr_assert_eq(E.tx_saw, -ECANCELED);
+    cr_assert(strstr(reports, "INT received"), "%s", reports);
+    aw_main(committed_rows_task, NULL);
+    cr_assert_eq(committed, 0, "nothing committed");
+    aw_test_rmtree(dir);
+}

@@ -190,3 +190,87 @@ Test(programs, K4_ctrl_c_halfway_through_a_crawl_releases_everything, .init = st
     cr_assert(strstr(reports, "INT received"), "%s", reports);
     fprintf(stderr, "reports: %s\n", reports);
 }
+
+/* ======== a mirror: downloads streamed into atomic files ======== */
+
+/* Each download streams its body into aw_file_atomic: the file appears
+ * whole, or not at all. /slow/1m.bin is cut by its deadline, /status/404
+ * fails with raise_for_status: neither leaves a file or a temporary. */
+#include <awith/file.h>
+#include <dirent.h>
+static char mdir[128];
+typedef struct dl { const char *path; const char *dest; long got; } dl_t;
+static int download(void *arg, void **value) {
+    dl_t *d = arg;
+    aw_with (aw_sem_held(C.sem))
+    aw_with (aw_fail_after(AW_MS(300)))
+    aw_with (aw_http_response_t *r, aw_http_get(C.s, d->path, .raise_for_status = 1))
+    aw_with (aw_file_t *f, aw_file_atomic(d->dest, 0644)) {
+        const void *data;
+        long n;
+        while ((n = aw_http_response_read(r, &data)) > 0) {
+            if (aw_file_write(f, data, (size_t)n) < 0)
+                break;
+            d->got += n;
+        }
+    }
+    return aw_status();
+}
+static int count_entries(const char *dir) {
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+static int mirror_main(void *arg) {
+    static char dest[3][192];
+    static dl_t d[3] = {{"/1m.bin"}, {"/slow/1m.bin"}, {"/status/404"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(dest[i], sizeof dest[i], "%s/f%d", mdir, i);
+        d[i].dest = dest[i];
+    }
+    int fds0 = aw_test_fds();
+    aw_result_t r[3];
+    aw_with (aw_http_session_t *s, aw_http_session(.base_url = srv.url)) {
+        C.s = s;
+        C.sem = &slots;
+        aw_with (aw_group_t *g, aw_group()) {
+            for (int i = 0; i < 3; i++)
+                aw_spawn_result(g, (aw_result_fn)download, &d[i], &r[i]);
+        }
+        const aw_err_t *e = aw_err_current();
+        cr_assert_not_null(e);
+        cr_assert_eq(e->code, -AW_EGROUP);
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_test_fds(), fds0);
+    /* the 404 fails first and cancels its siblings: what is left on disk
+     * is whole files only */
+    cr_assert_eq(r[2].status, -EREMOTEIO, "404: %s", aw_err_name(r[2].status));
+    char p[256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/f%d", mdir, i);
+        struct stat st;
+        if (stat(p, &st) == 0)
+            cr_assert_eq(st.st_size, 1 << 20, "f%d is whole (%ld)", i, (long)st.st_size);
+        else
+            cr_assert_neq(r[i].status, 0, "f%d: the download succeeded but no file", i);
+    }
+    int n = count_entries(mdir);
+    int whole = 0;
+    for (int i = 0; i < 3; i++)
+        whole += r[i].status == 0;
+    cr_assert_eq(n, whole, "no temporary left behind (%d entries, %d whole)", n, whole);
+    return 0;
+}
+Test(programs, K5_a_mirror_leaves_whole_files_or_none, .init = start_both, .fini = stop_all) {
+    aw_test_mkdtemp(mdir, sizeof mdir, "mirror");
+    aw_loop_opts_t o = {.log = keep_report};
+    cr_assert_eq(aw_main_opts(&o, mirror_main, NULL), 0);
+    cr_assert_str_eq(reports, "", "nothing reported: %s", reports);
+    aw_test_rmtree(mdir);
+}
