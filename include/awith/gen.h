@@ -32,6 +32,9 @@
  * with -AW_EPROTOCOL (the original as context), not as "finished"
  * (SEMANTICS C10, PEP 479). If the cleanup fails while the consumer is
  * being cancelled, -ECANCELED stays on top with the failure in its chain;
+ * after a `return` from inside the loop it is pending in the caller, and a
+ * task that returns 0 that way fails with it, as from a with block
+ * (awith/with.h, SEMANTICS K5);
  * a cleanup that overruns the exit grace is cut and reported by name. A
  * generator never closed (aw_gen_next by hand) is listed at loop close,
  * with the line where it was made, and aw_main returns -EBUSY (E3).

@@ -182,8 +182,10 @@ static __attribute__((noinline)) bool aw__gen_step_slow(aw_gen_t *g) {
  * the task that iterates it, yielding again) apart: no state dispatch,
  * and the value is already where the body reads it (g->value). */
 bool aw__gen_step(aw_gen_t *g) {
-    if (g->once)
-        return false; /* the body left with break */
+    if (g->once) {
+        g->once = 0; /* the body left with break: the code after the loop runs */
+        return false;
+    }
     aw_task_t *u = aw__task_cur();
     if (__builtin_expect(!u || g->state != AW__GEN_SUSPENDED, 0))
         return aw__gen_step_slow(g);
@@ -205,7 +207,14 @@ void aw__gen_cleanup(aw_gen_t *g) {
      * the failure in its chain. */
     aw_task_t *u = aw__task_cur();
     bool cancel = u && u->err && u->err->code == -ECANCELED;
+    uint64_t before = u && u->err ? u->err->seq : 0;
     int rc = aw_gen_close(g);
     if (cancel && rc < 0 && rc != -ECANCELED)
         aw_raise(-ECANCELED, "cancelled (and closing async generator '%s' failed)", g->name);
+    /* SEMANTICS K5, as a with block's exit (with.c): left by return or
+     * goto (the body was running: once is still set), the value returned
+     * is fixed before the close ran; a failing close marks its record, so
+     * that a task returning success with it pending fails with it */
+    if (g->once && u && u->err && u->err->seq > before)
+        u->late_err = u->err->seq;
 }

@@ -997,3 +997,44 @@ static int e8_shield(void *arg) {
 Test(gen, E8_a_yield_inside_a_shield_the_generator_opened_does_not_shield_the_consumer) {
     aw_test_run(e8_shield, NULL, 0);
 }
+
+/* K5 (Go's `defer f.Close(); return nil`; Python's
+ * `async with aclosing(g): async for v in g: return 0`, where aclose's
+ * OSError replaces the return): a task that returns 0 from inside an
+ * aw_for whose generator's cleanup then fails ends with that failure, as
+ * from inside a with block; left by break, the code after the loop saw
+ * the error, and returning 0 there handles it. */
+static int k5_flushing_gen(aw_gen_t *g, void *arg) {
+    int i = 0;
+    while (aw_gen_yield(g, &i) == 0)
+        i++;
+    return aw_raise(-EIO, "flush on close failed");
+}
+static int k5_return_task(void *arg) {
+    aw_for (int *v, aw_gen(k5_flushing_gen, NULL)) {
+        if (*v == 2)
+            return 0; /* the loop's work is done; the close fails after this */
+    }
+    return -EINVAL;
+}
+static int k5_break_task(void *arg) {
+    aw_for (int *v, aw_gen(k5_flushing_gen, NULL)) {
+        if (*v == 2)
+            break;
+    }
+    return aw_status() == -EIO ? 0 : -EINVAL;
+}
+static int k5_gen_body(void *arg) {
+    aw_task_t *h;
+    cr_assert_eq(aw_spawn(NULL, k5_return_task, NULL, &h), 0);
+    cr_assert_eq(aw_task_join(h), -EIO, "a task returning 0 from inside the loop");
+    cr_assert_not_null(aw_err_current());
+    cr_assert_str_eq(aw_err_current()->msg, "flush on close failed");
+    aw_err_clear();
+    cr_assert_eq(aw_spawn(NULL, k5_break_task, NULL, &h), 0);
+    cr_assert_eq(aw_task_join(h), 0, "left by break: the code after the loop saw it");
+    return 0;
+}
+Test(gen, K5_a_cleanup_error_after_a_return_from_the_loop_is_the_tasks_status) {
+    aw_test_run(k5_gen_body, NULL, 0);
+}
