@@ -282,10 +282,12 @@ static void aw__gencm_unhook(gencm_side_t *c, aw_task_t *u) {
             u->scope = top;
             /* what the generator holds at its yield still covers its
              * children's chains (core/scope.c: aw__walk_on); the scope
-             * and group exits clear the mark */
+             * and group exits clear the mark. Held already, by the
+             * cleanup of a generator manager this one was entered in
+             * around its yield, they hang over one more exit shield. */
             for (aw_scope_t *h = top; h != sh; h = h->parent)
                 if (h != &u->xshield)
-                    h->held = 1;
+                    h->held++;
             aw__scope_epoch++; /* chains re-hung: every kept value is read again */
             return;
         }

@@ -31,14 +31,18 @@ __thread uint64_t aw__scope_epoch __attribute__((tls_model("initial-exec"))) = 1
  * yield) passes that shield on to the user's own scope: Trio's nursery in
  * an @asynccontextmanager is not shielded, its children see the user's
  * outer cancels while the cleanup drains them, within the exit's grace.
- * A walk steps from s (prev before it) with this; false: stop here. */
-static inline bool aw__walk_on(const aw_scope_t *s, const aw_scope_t *prev, bool *via) {
+ * Generator managers composed (one entered around another's yield) hang
+ * such scopes over the exit shield of each (their cleanups nest): `held`
+ * counts those shields, all passed in a row. A walk steps from s (prev
+ * before it) with this, via the shields still to pass; false: stop here. */
+static inline bool aw__walk_on(const aw_scope_t *s, const aw_scope_t *prev, int *via) {
     if (s->held && prev && prev->task != s->task)
-        *via = true;
+        *via = s->held;
     if (!s->shield)
         return true;
-    if (*via && prev && prev->held && !s->held) { /* the exit's shield */
-        *via = false;
+    if (*via && prev && !s->held &&
+        (prev->held || (prev->shield && s->kind == AW__SCOPE_SHIELD))) { /* the exits' shields */
+        (*via)--;
         return true;
     }
     return false;
@@ -46,7 +50,7 @@ static inline bool aw__walk_on(const aw_scope_t *s, const aw_scope_t *prev, bool
 
 aw__chain_t aw__scope_walk(const aw_scope_t *s) {
     aw__chain_t c = {AW_NEVER, false};
-    bool via = false;
+    int via = 0;
     for (const aw_scope_t *prev = NULL; s; prev = s, s = s->parent) {
         if (s->deadline < c.deadline)
             c.deadline = s->deadline;
@@ -71,7 +75,7 @@ static bool aw__chain_true(const aw_scope_t *s) {
  * lazy shield unknown, and what is linked below an unknown scope is
  * unknown), so starting one does not move the epoch on. */
 static __attribute__((noinline)) void aw__chain_refresh(aw_scope_t *top) {
-    bool via = false;
+    int via = 0;
     for (aw_scope_t *s = top, *prev = NULL; s; prev = s, s = s->parent) {
         if (s->lazy) {
             /* the loop's time is refreshed only by timer rounds: read the clock */
@@ -132,7 +136,8 @@ bool aw__outer_cancelled(const aw_scope_t *s) {
     if (__builtin_expect(s->held, 0)) {
         /* held at a generator's yield: judged by its own view above, the
          * one its children have (aw__walk_on), not the cleanup's shield */
-        bool via = true, c = false;
+        int via = s->held;
+        bool c = false;
         for (const aw_scope_t *p = s->parent, *prev = s; p; prev = p, p = p->parent) {
             c |= p->cancelled;
             if (!aw__walk_on(p, prev, &via))
@@ -149,7 +154,7 @@ const char aw__cancel_at_point[] = "aw__raise_cancel";
 int aw__raise_cancel(aw_task_t *t) {
     /* name the outermost visible cause, for the message */
     const aw_scope_t *cause = NULL;
-    bool via = false;
+    int via = 0;
     for (const aw_scope_t *s = t->scope, *prev = NULL; s; prev = s, s = s->parent) {
         if (s->cancelled)
             cause = s;
@@ -192,7 +197,7 @@ int aw__point_slow(aw_task_t *t, aw_ns_t *deadline) {
 
 int aw__expire(aw_task_t *t, aw_ns_t now) {
     int n = 0;
-    bool via = false;
+    int via = 0;
     for (aw_scope_t *s = t->scope, *prev = NULL; s; prev = s, s = s->parent) {
         if (s->deadline <= now && !s->cancelled) {
             s->cancelled = 1;

@@ -785,6 +785,49 @@ Test(gencm, M4_an_exit_failing_under_a_held_scopes_cancel_leaves_the_block) {
     aw_test_run(m4_close_body, NULL, 0);
 }
 
+/* Decision 6 through composed generator managers: the deadline held two
+ * generator managers deep (one entered around the other's yield) expires
+ * in the tick an enclosing cancel scope is cancelled. The timeout belongs
+ * to that cancel, and the cancel scope that ends it drops it too: the
+ * scope is left quietly, as with the deadline around a plain block or
+ * held one generator deep (awith/scope.h; Trio's move_on_after around a
+ * fail_after). */
+static int d6_zero_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_fail_after(0)) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int d6_compose_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_gencm(d6_zero_gen, NULL)) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
+static int d6_compose_body(void *arg) {
+    for (int form = 0; form < 3; form++) {
+        aw_with (aw_scope_t *cs, aw_cancel_scope()) {
+            if (form == 0) {
+                aw_with (aw_fail_after(0)) {
+                    aw_scope_cancel(cs);
+                    aw_sleep(AW_SEC(2));
+                }
+            } else {
+                aw_with (aw_gencm(form == 1 ? d6_zero_gen : d6_compose_gen, NULL)) {
+                    aw_scope_cancel(cs);
+                    aw_sleep(AW_SEC(2));
+                }
+            }
+        }
+        cr_assert_eq(aw_status(), 0, "form %d: the cancel scope left with %s", form,
+                     aw_err_name(aw_status()));
+    }
+    return 0;
+}
+Test(gencm, decision6_a_deadline_held_two_managers_deep_ends_with_the_outer_cancel) {
+    aw_test_run(d6_compose_body, NULL, 0);
+}
+
 /* A cancel of the user itself still leaves the block (never lost), even
  * through a generator that opened a scope that ends its own cancels. */
 static int m3_long_move_on_gen(aw_gencm_t *g, void *arg) {
