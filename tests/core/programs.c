@@ -990,9 +990,25 @@ static int compose_gen(aw_gencm_t *g, void *arg) {
     }
     return aw_status();
 }
+/* And one more level: a generator manager holding compose_gen's. */
+static int compose2_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_gencm(compose_gen, arg)) {
+        aw_gencm_yield(g, NULL);
+    }
+    return aw_status();
+}
 static int shape_task(void *arg) {
     shape_run_t *r = arg;
     switch (r->form) {
+    case 5:
+        aw_with (aw_gencm(compose2_gen, &r->s)) shape_body(r->s.convert);
+        break;
+    case 6:
+        aw_with (aw_exitstack_t *st, aw_exitstack()) {
+            aw_exitstack_enter(st, aw_gencm(compose2_gen, &r->s), NULL);
+            shape_body(r->s.convert);
+        }
+        break;
     case 3:
         aw_with (aw_gencm(shape_gen, &r->s))
         aw_with (aw_gencm(pass_gen, NULL)) shape_body(r->s.convert);
@@ -1020,16 +1036,17 @@ static int shape_task(void *arg) {
 static int shapes_main(void *arg) {
     for (int k = 0; k < SH_NSHAPES; k++)
         for (int c = 0; c < 5; c++) {
-            shape_run_t r[5];
-            for (int f = 0; f < 5; f++) {
+            shape_run_t r[7];
+            for (int f = 0; f < 7; f++) {
                 r[f] = (shape_run_t){{k, c}, f, ""};
                 aw_task_t *t;
                 cr_assert_eq(aw_spawn(NULL, shape_task, &r[f], &t), 0);
                 cr_assert_eq(aw_task_join(t), 0);
             }
             static const char *forms[] = {"plain", "held", "in a stack", "over a pass-through",
-                                          "composed"};
-            for (int f = 1; f < 5; f++)
+                                          "composed", "composed twice",
+                                          "composed twice in a stack"};
+            for (int f = 1; f < 7; f++)
                 if (strcmp(r[0].out, r[f].out)) {
                     char line[700];
                     snprintf(line, sizeof line, "%s+%d: plain '%s', %s '%s'\n", shape_names[k], c,
