@@ -4,8 +4,12 @@
  * shields, exit stacks filled in loops, worker pools fed by a generator,
  * to_thread calls cancelled while queued). Each checks the status, the
  * error chain, that every manager entered exited exactly once, and that
- * nothing was reported that the program did not cause. Lines covered:
- * decision 2; C4, C13; D1, D5; E6; G1, G9; H2; M2, M3, M4; (c) 1, 2.
+ * nothing was reported that the program did not cause. The probes at the
+ * end compare the chain a plain block leaves with the one left when the
+ * same scope is held at a generator manager's yield (directly, in an exit
+ * stack, composed), and nested blocks with exit stacks and wrappers.
+ * Lines covered: decisions 2, 6; A12; C4, C6, C13; D1, D5, D9; E5, E6;
+ * F3; G1, G9, G10; H2; I10; J2; M2, M3, M4, M5, M7; (c) 1, 2.
  *
  * Timing: what must be cut waits 5 s against a deadline of a few ms; what
  * must finish gets a wait of a few ms under a grace of seconds. */
