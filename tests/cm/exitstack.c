@@ -1341,3 +1341,268 @@ Test(exitstack, M4_a_stack_holding_another_tasks_scope_is_not_closed_by_a_child)
     cr_assert_eq(mis.sleep_rc, -ECANCELED);
     cr_assert_eq(mis.end, -ETIMEDOUT, "the parent's deadline ended as %s", aw_err_name(mis.end));
 }
+/* Ports of CPython's Lib/test/test_contextlib_async.py (TestAsyncExitStack)
+ * and of the TestBaseExitStack tests it inherits from test_contextlib.py.
+ * Exceptions become codes: ZeroDivisionError EDOM, ValueError EINVAL,
+ * AttributeError ENOENT, KeyError EACCES, IndexError ERANGE. */
+static int raise_after_sleep(void *arg) {
+    aw_sleep_ms(1); /* an async callback: it really suspends */
+    return aw_raise((int)(intptr_t)arg, "raised %s", aw_err_name((int)(intptr_t)arg));
+}
+static int saved_code, saved_ctx_code;
+static int suppress_saving(void *arg, const aw_err_t *err) {
+    saved_code = err ? err->code : 0;
+    saved_ctx_code = err && err->context ? err->context->code : 0;
+    return AW_SUPPRESS;
+}
+static int cp_chaining(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-ERANGE);
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-EACCES);
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-ENOENT);
+        aw_exitstack_push_exit(st, suppress_saving, NULL);
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-EINVAL);
+        aw_fail(-EDOM, "1 / 0");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -ERANGE);
+    cr_assert_eq(e->context->code, -EACCES);
+    cr_assert_eq(e->context->context->code, -ENOENT);
+    cr_assert_null(e->context->context->context, "inner errors were suppressed");
+    cr_assert_eq(saved_code, -EINVAL);
+    cr_assert_eq(saved_ctx_code, -EDOM);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_async_exit_exception_chaining) { aw_test_run(cp_chaining, NULL, 0); }
+
+/* test_async_push: exit callbacks see the error or "no error" as the ones
+ * after them left it; the suppressing one clears it for the outer ones. */
+static int expect_exc(void *arg, const aw_err_t *err) {
+    cr_assert_not_null(err, "%s expected the error", (char *)arg);
+    cr_assert_eq(err->code, -EDOM);
+    note(arg);
+    return 0;
+}
+static int expect_ok(void *arg, const aw_err_t *err) {
+    cr_assert_null(err, "%s expected no error", (char *)arg);
+    note(arg);
+    return 0;
+}
+static int suppress_all(void *arg, const aw_err_t *err) {
+    note(arg);
+    return AW_SUPPRESS;
+}
+static int cp_push(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, expect_ok, "ok1");
+        aw_exitstack_push_exit(st, expect_ok, "ok2");
+        aw_exitstack_push_exit(st, suppress_all, "S");
+        aw_exitstack_push_exit(st, expect_exc, "e1");
+        aw_exitstack_push_exit(st, expect_exc, "e2");
+        aw_exitstack_push_exit(st, expect_exc, "e3");
+        aw_fail(-EDOM, "1/0");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(log_, "e3;e2;e1;S;ok2;ok1;");
+    return 0;
+}
+Test(exitstack, cpython_test_async_push) { aw_test_run(cp_push, NULL, 0); }
+
+static int cp_enter_context(void *arg) {
+    res_t a = {"cm"};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb, "4");
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        note("2");
+    }
+    cr_assert_str_eq(log_, "+cm;2;-cm(ok);4;");
+    return 0;
+}
+Test(exitstack, cpython_test_async_enter_context) { aw_test_run(cp_enter_context, NULL, 0); }
+
+/* test_exit_exception_with_correct_context: generator managers that raise
+ * in their cleanup chain each error once: exc4 <- exc3 <- exc2 <- exc1. */
+static int raise_in_finally(aw_gencm_t *g, void *arg) {
+    aw_gencm_yield(g, NULL);
+    return aw_raise((int)(intptr_t)arg, "cleanup raised");
+}
+static int cp_correct_context(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(raise_in_finally, (void *)(intptr_t)-EACCES), NULL);
+        aw_exitstack_enter(st, aw_gencm(raise_in_finally, (void *)(intptr_t)-EBUSY), NULL);
+        aw_exitstack_enter(st, aw_gencm(raise_in_finally, (void *)(intptr_t)-EPIPE), NULL);
+        aw_fail(-EIO, "exc1");
+    }
+    const aw_err_t *e = aw_err_current();
+    int want[] = {-EACCES, -EBUSY, -EPIPE, -EIO};
+    for (int i = 0; i < 4; i++, e = e->context) {
+        cr_assert_not_null(e, "link %d", i);
+        cr_assert_eq(e->code, want[i], "link %d is %s", i, aw_err_name(e->code));
+    }
+    cr_assert_null(e);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_exit_exception_with_correct_context) { aw_test_run(cp_correct_context, NULL, 0); }
+
+/* test_exit_exception_with_existing_context: a callback that raises one
+ * error and then another over it keeps both: 5 <- 4 <- 3 <- 2 <- 1. */
+static int raise_nested(void *arg) {
+    int *codes = arg;
+    aw_raise(codes[0], "inner");
+    return aw_raise(codes[1], "outer");
+}
+static int cp_existing_context(void *arg) {
+    int c45[] = {-EACCES, -ENOENT}, c23[] = {-EPIPE, -EBUSY};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, raise_nested, c45);
+        aw_exitstack_callback(st, raise_nested, c23);
+        aw_fail(-EIO, "exc1");
+    }
+    const aw_err_t *e = aw_err_current();
+    int want[] = {-ENOENT, -EACCES, -EBUSY, -EPIPE, -EIO};
+    for (int i = 0; i < 5; i++, e = e->context) {
+        cr_assert_not_null(e, "link %d", i);
+        cr_assert_eq(e->code, want[i], "link %d is %s", i, aw_err_name(e->code));
+    }
+    cr_assert_null(e);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_exit_exception_with_existing_context) { aw_test_run(cp_existing_context, NULL, 0); }
+
+static int noop_cb(void *arg) { return 0; }
+static int cp_non_suppressing(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, noop_cb, NULL);
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-ERANGE);
+    }
+    cr_assert_eq(aw_status(), -ERANGE);
+    aw_err_clear();
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-EACCES);
+        aw_exitstack_push_exit(st, suppress_all, "S");
+        aw_exitstack_callback(st, raise_after_sleep, (void *)(intptr_t)-ERANGE);
+    }
+    cr_assert_eq(aw_status(), -EACCES);
+    cr_assert_null(aw_err_current()->context, "the IndexError was suppressed");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_exit_exception_non_suppressing) { aw_test_run(cp_non_suppressing, NULL, 0); }
+
+static int cp_body_suppress(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, suppress_all, "S");
+        aw_fail(-EDOM, "1/0");
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(exitstack, cpython_test_body_exception_suppress) { aw_test_run(cp_body_suppress, NULL, 0); }
+
+static int fail_exit(void *arg, const aw_err_t *err) { return aw_raise((int)(intptr_t)arg, "exit raised"); }
+static int cp_chaining_suppress(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, suppress_all, "S");
+        aw_exitstack_push_exit(st, fail_exit, (void *)(intptr_t)-EDOM);
+        aw_exitstack_push_exit(st, fail_exit, (void *)(intptr_t)-EACCES);
+    }
+    cr_assert_eq(aw_status(), 0, "both exit errors suppressed by the outermost");
+    return 0;
+}
+Test(exitstack, cpython_test_exit_exception_chaining_suppress) { aw_test_run(cp_chaining_suppress, NULL, 0); }
+
+static int cp_raise_suppress(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_push_exit(st, xcb, "F"); /* returns false */
+        aw_fail(-EDOM, "1/0");
+    }
+    cr_assert_eq(aw_status(), -EDOM, "test_exit_raise");
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_exit_raise) { aw_test_run(cp_raise_suppress, NULL, 0); }
+
+static int count_cb(void *arg) {
+    (*(int *)arg)++;
+    return 0;
+}
+static int fail_cb(void *arg) {
+    (*(int *)arg)++;
+    return aw_raise(-EPIPE, "callback %d failed", *(int *)arg);
+}
+/* test_excessive_nesting: 10000 callbacks (the original implementation
+ * died of recursion); the same with every one failing keeps all 10000. */
+static int cp_excessive(void *arg) {
+    int n = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 10000; i++)
+            cr_assert_eq(aw_exitstack_callback(st, count_cb, &n), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(n, 10000);
+    n = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < 10000; i++)
+            aw_exitstack_callback(st, fail_cb, &n);
+    }
+    cr_assert_eq(n, 10000);
+    cr_assert_eq(aw_status(), -EPIPE);
+    cr_assert_eq(aw_err_count(aw_err_current()), 10000);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_excessive_nesting) { aw_test_run(cp_excessive, NULL, 0); }
+
+/* test_dont_reraise_RuntimeError: first() re-raises what it caught,
+ * second() raises a new error from it: new <- body, nothing more. */
+static int rr_second(aw_gencm_t *g, void *arg) {
+    int rc = aw_gencm_yield(g, NULL);
+    if (rc < 0)
+        return aw_raise(-EACCES, "new exception");
+    return 0;
+}
+static int rr_first(aw_gencm_t *g, void *arg) { return aw_gencm_yield(g, NULL); }
+static int cp_dont_reraise(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_gencm(rr_second, NULL), NULL);
+        aw_exitstack_enter(st, aw_gencm(rr_first, NULL), NULL);
+        aw_fail(-EIO, "please no infinite loop.");
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -EACCES);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EIO);
+    cr_assert_null(e->context->context);
+    cr_assert_eq(aw_err_count(e), 2);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, cpython_test_dont_reraise_RuntimeError) { aw_test_run(cp_dont_reraise, NULL, 0); }
+
+static int cp_close(void *arg) {
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb, "1");
+        aw_exitstack_close(st);
+        note("2");
+    }
+    cr_assert_str_eq(log_, "1;2;");
+    return 0;
+}
+Test(exitstack, cpython_test_close) { aw_test_run(cp_close, NULL, 0); }
+
+static int cp_pop_all(void *arg) {
+    aw_exitstack_t keep = {0};
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_callback(st, cb, "3");
+        aw_exitstack_pop_all(st, &keep);
+        note("1");
+    }
+    note("2");
+    aw_exitstack_close(&keep);
+    cr_assert_str_eq(log_, "1;2;3;");
+    return 0;
+}
+Test(exitstack, cpython_test_pop_all) { aw_test_run(cp_pop_all, NULL, 0); }
