@@ -1967,3 +1967,180 @@ Test(gencm, decision2_a_cancelled_childs_cleanup_overrun_reaches_the_group_error
     aw_loop_opts_t o = {.exit_grace = AW_MS(30)};
     cr_assert_eq(aw_main_opts(&o, d25_body, NULL), 0);
 }
+
+/* Ports of CPython's Lib/test/test_contextlib_async.py
+ * (AsyncContextManagerTestCase). ZeroDivisionError is EDOM,
+ * RuntimeError is -AW_EPROTOCOL, StopAsyncIteration is -AW_ECLOSED. */
+static int cp_state[8], cp_n;
+static void st(int v) { cp_state[cp_n++] = v; }
+static int woohoo(aw_gencm_t *g, void *arg) {
+    st(1);
+    int rc = aw_gencm_yield(g, (void *)(intptr_t)42);
+    st(999);
+    return rc;
+}
+static int cp_plain_body(void *arg) {
+    cp_n = 0;
+    aw_with (void *x, aw_gencm(woohoo, NULL)) {
+        cr_assert_eq(cp_n, 1);
+        cr_assert_eq((intptr_t)x, 42);
+        st((int)(intptr_t)x);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(cp_n, 3);
+    cr_assert(cp_state[0] == 1 && cp_state[1] == 42 && cp_state[2] == 999);
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_plain) { aw_test_run(cp_plain_body, NULL, 0); }
+
+static int cp_finally_body(void *arg) {
+    cp_n = 0;
+    aw_with (void *x, aw_gencm(woohoo, NULL)) {
+        st((int)(intptr_t)x);
+        aw_fail(-EDOM, "ZeroDivisionError");
+    }
+    cr_assert_eq(aw_status(), -EDOM);
+    cr_assert_eq(cp_n, 3);
+    cr_assert_eq(cp_state[2], 999);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_finally) { aw_test_run(cp_finally_body, NULL, 0); }
+
+/* try: yield / except: yield -> RuntimeError, the body's error as context. */
+static int yield_after_throw(aw_gencm_t *g, void *arg) {
+    if (aw_gencm_yield(g, NULL) < 0)
+        aw_gencm_yield(g, NULL);
+    return 0;
+}
+static int cp_trap_after_throw_body(void *arg) {
+    aw_with (aw_gencm(yield_after_throw, NULL)) aw_fail(-EINVAL, "TypeError('foo')");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert(strstr(e->msg, "didn't stop"), "%s", e->msg);
+    cr_assert_not_null(aw_err_find(e, -EINVAL), "the body's error is in the chain");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_trap_yield_after_throw) { aw_test_run(cp_trap_after_throw_body, NULL, 0); }
+
+static int cp_trap_no_yield_body(void *arg) {
+    int ran = 0;
+    aw_with (aw_gencm(noyield_ok, NULL)) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_trap_no_yield) { aw_test_run(cp_trap_no_yield_body, NULL, 0); }
+
+static int cp_trap_second_yield_body(void *arg) {
+    aw_with (aw_gencm(twice, NULL)) {
+    }
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_trap_second_yield) { aw_test_run(cp_trap_second_yield_body, NULL, 0); }
+
+static int catches_edom(aw_gencm_t *g, void *arg) {
+    st(1);
+    int rc = aw_gencm_yield(g, (void *)(intptr_t)42);
+    if (rc == -EDOM) {
+        st(atoi(aw_gencm_error(g)->msg)); /* e.args[0] */
+        cr_assert_eq(cp_n, 3);
+        return 0;
+    }
+    return rc;
+}
+static int cp_except_body(void *arg) {
+    cp_n = 0;
+    aw_with (void *x, aw_gencm(catches_edom, NULL)) {
+        st((int)(intptr_t)x);
+        aw_fail(-EDOM, "999");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(cp_n == 3 && cp_state[2] == 999);
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_except) { aw_test_run(cp_except_body, NULL, 0); }
+
+static int just_yield(aw_gencm_t *g, void *arg) { return aw_gencm_yield(g, NULL); }
+static int cp_except_stopiter_body(void *arg) {
+    const aw_err_t *raised = NULL;
+    aw_with (aw_gencm(just_yield, NULL)) {
+        aw_raise(-AW_ECLOSED, "ham");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_eq(aw_status(), -AW_ECLOSED, "not suppressed");
+    cr_assert_eq(aw_err_current(), raised, "the same record");
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_except_stopiter) { aw_test_run(cp_except_stopiter_body, NULL, 0); }
+
+static int wraps(aw_gencm_t *g, void *arg) {
+    if (aw_gencm_yield(g, NULL) < 0)
+        return aw_raise(-AW_EPROTOCOL, "caught %s", aw_gencm_error(g)->msg);
+    return 0;
+}
+static int cp_wrap_body(void *arg) {
+    aw_with (aw_gencm(wraps, NULL)) aw_fail(-EDOM, "division by zero");
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert_eq(aw_err_current()->context->code, -EDOM);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_contextmanager_wrap_runtimeerror) { aw_test_run(cp_wrap_body, NULL, 0); }
+
+/* test_recursive: a decorated function that recurses through its own
+ * decorator: ten fresh instances, each cleaned up in turn. */
+static int depth, ncols;
+static int counting(aw_gencm_t *g, void *arg) {
+    ncols++;
+    int before = depth;
+    depth++;
+    int rc = aw_gencm_yield(g, NULL);
+    depth--;
+    cr_assert_eq(depth, before);
+    return rc;
+}
+static int recursive(void *arg) {
+    if (depth < 10)
+        return aw_gencm_call(counting, NULL, recursive, NULL);
+    return 0;
+}
+static int cp_recursive_body(void *arg) {
+    depth = ncols = 0;
+    cr_assert_eq(aw_gencm_call(counting, NULL, recursive, NULL), 0);
+    cr_assert_eq(ncols, 10);
+    cr_assert_eq(depth, 0);
+    return 0;
+}
+Test(gencm, cpython_test_recursive) { aw_test_run(cp_recursive_body, NULL, 0); }
+
+static bool entered;
+static int entering(aw_gencm_t *g, void *arg) {
+    entered = true;
+    int rc = aw_gencm_yield(g, NULL);
+    entered = false;
+    return rc;
+}
+static int check_entered(void *arg) {
+    cr_assert(entered);
+    if (arg)
+        return aw_raise(-ENOENT, "foo");
+    return 0;
+}
+static int cp_decorator_body(void *arg) {
+    cr_assert_not(entered);
+    cr_assert_eq(aw_gencm_call(entering, NULL, check_entered, NULL), 0);
+    cr_assert_not(entered);
+    cr_assert_eq(aw_gencm_call(entering, NULL, check_entered, (void *)1), -ENOENT);
+    cr_assert_str_eq(aw_err_current()->msg, "foo");
+    cr_assert_not(entered);
+    aw_err_clear();
+    return 0;
+}
+Test(gencm, cpython_test_decorator_and_test_decorator_with_exception) { aw_test_run(cp_decorator_body, NULL, 0); }
