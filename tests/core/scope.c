@@ -2943,3 +2943,315 @@ static int trio_nesting_deadline_main(void *arg) {
     return 0;
 }
 Test(scope, trio_test_cancel_scope_nesting_with_deadlines) { aw_test_run(trio_nesting_deadline_main, NULL, 0); }
+/* ---- Ports of CPython's Lib/test/test_asyncio/test_timeouts.py ----
+ * asyncio.timeout is aw_fail_after, timeout_at aw_fail_at, reschedule
+ * aw_scope_reschedule; TimeoutError is -ETIMEDOUT, CancelledError
+ * -ECANCELED. when() has no getter: aw_effective_deadline() inside the
+ * block stands for it. */
+static int cp_basic_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_MS(10));
+    aw_with (cm) aw_sleep(AW_SEC(10));
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert(aw_scope_expired(cm.self));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_timeout_basic) { aw_test_run(cp_basic_main, NULL, 0); }
+
+static int cp_at_basic_main(void *arg) {
+    aw_ns_t deadline = aw_now() + AW_MS(10), when = 0;
+    aw_cm_t cm = aw_fail_at(deadline);
+    aw_with (cm) {
+        when = aw_effective_deadline();
+        aw_sleep(AW_SEC(10));
+    }
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert(aw_scope_expired(cm.self));
+    cr_assert_eq(when, deadline);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_timeout_at_basic) { aw_test_run(cp_at_basic_main, NULL, 0); }
+
+/* Two timeouts of the same deadline: only the topmost raises -ETIMEDOUT,
+ * the inner lets the cancel through; both expired. */
+static int cp_nested_main(void *arg) {
+    aw_ns_t deadline = aw_now() + AW_MS(10);
+    aw_cm_t cm1 = aw_fail_at(deadline), cm2 = aw_fail_at(deadline);
+    int inner = 0;
+    aw_with (cm1) {
+        aw_with (cm2) aw_sleep(AW_SEC(10));
+        inner = aw_status();
+    }
+    cr_assert_eq(inner, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_eq(count_code(aw_err_current(), -ETIMEDOUT), 1);
+    cr_assert(aw_scope_expired(cm1.self));
+    cr_assert(aw_scope_expired(cm2.self));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_nested_timeouts) { aw_test_run(cp_nested_main, NULL, 0); }
+
+static int cp_waiter_main(void *arg) {
+    int rc = 0;
+    aw_with (aw_fail_after(AW_MS(10))) rc = aw_sleep(AW_SEC(10));
+    cr_assert_eq(rc, -ECANCELED, "the waiter was cancelled");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_waiter_cancelled) { aw_test_run(cp_waiter_main, NULL, 0); }
+
+static int cp_not_called_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_SEC(10));
+    aw_ns_t when = 0;
+    aw_with (cm) {
+        when = aw_effective_deadline();
+        aw_sleep_ms(10);
+    }
+    aw_ns_t t1 = aw_now();
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_not(aw_scope_expired(cm.self));
+    cr_assert_gt(when, t1);
+    return 0;
+}
+Test(scope, cpython_test_timeout_not_called) { aw_test_run(cp_not_called_main, NULL, 0); }
+
+static int cp_disabled_main(void *arg) {
+    aw_cm_t cms[2] = {aw_fail_after(AW_NEVER), aw_fail_at(AW_NEVER)};
+    for (int i = 0; i < 2; i++) {
+        aw_ns_t when = 0;
+        aw_with (cms[i]) {
+            when = aw_effective_deadline();
+            cr_assert_eq(aw_sleep_ms(10), 0);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_not(aw_scope_expired(cms[i].self));
+        cr_assert_eq(when, AW_NEVER);
+    }
+    return 0;
+}
+Test(scope, cpython_test_timeout_disabled_and_test_timeout_at_disabled) { aw_test_run(cp_disabled_main, NULL, 0); }
+
+/* timeout(0) / timeout(-11) around sleep(10) or sleep(0): the first
+ * suspension is cut, -ETIMEDOUT, expired, when() between t0 and t1. */
+static int cp_zero_main(void *arg) {
+    struct { aw_ns_t rel, sleep; } cases[] = {{0, AW_SEC(10)}, {0, 0}, {-AW_SEC(11), 0}};
+    for (int i = 0; i < 3; i++) {
+        aw_ns_t t0 = aw_now(), when = 0;
+        aw_cm_t cm = aw_fail_after(cases[i].rel);
+        aw_with (cm) {
+            when = aw_effective_deadline();
+            aw_sleep(cases[i].sleep);
+        }
+        aw_ns_t t1 = aw_now();
+        cr_assert_eq(aw_status(), -ETIMEDOUT, "case %d: %s", i, aw_err_name(aw_status()));
+        cr_assert(aw_scope_expired(cm.self), "case %d", i);
+        cr_assert_leq(when, t1, "case %d", i);
+        if (cases[i].rel == 0)
+            cr_assert_geq(when, t0, "case %d", i);
+        aw_err_clear();
+    }
+    return 0;
+}
+Test(scope, cpython_test_timeout_zero_and_zero_sleep_zero_and_in_the_past_sleep_zero) {
+    aw_test_run(cp_zero_main, NULL, 0);
+}
+
+static int cp_foreign_passed_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_MS(10));
+    aw_with (cm) aw_fail(-EACCES, "KeyError");
+    cr_assert_eq(aw_status(), -EACCES);
+    cr_assert_null(aw_err_current()->context);
+    cr_assert_not(aw_scope_expired(cm.self));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_foreign_exception_passed) { aw_test_run(cp_foreign_passed_main, NULL, 0); }
+
+static int crash(void) {
+    aw_sleep(AW_SEC(1));
+    return aw_raise(-EDOM, "1/0 in finally");
+}
+static int cp_foreign_on_timeout_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(10))) crash();
+    cr_assert_eq(aw_status(), -EDOM, "got %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_foreign_exception_on_timeout) { aw_test_run(cp_foreign_on_timeout_main, NULL, 0); }
+
+static int cp_foreign_cancel_child(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_SEC(10));
+    aw_with (cm) {
+        aw_task_cancel(aw_task_self());
+        aw_sleep(AW_SEC(10));
+    }
+    cr_assert_eq(aw_status(), -ECANCELED);
+    cr_assert_null(aw_err_find(aw_err_current(), -ETIMEDOUT));
+    cr_assert_not(aw_scope_expired(cm.self));
+    return aw_status();
+}
+static int cp_foreign_cancel_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_foreign_cancel_child, NULL, &t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_foreign_cancel_doesnt_timeout_if_not_expired) { aw_test_run(cp_foreign_cancel_main, NULL, 0); }
+
+static int cp_outer_child(void *arg) {
+    aw_with (aw_fail_after(AW_MS(1))) aw_sleep(AW_SEC(10));
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return aw_sleep_ms(1); /* the task itself is not cancelled */
+}
+static int cp_outer_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_outer_child, NULL, &t);
+    cr_assert_eq(aw_task_join(t), 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, cpython_test_outer_task_is_not_cancelled) { aw_test_run(cp_outer_main, NULL, 0); }
+
+/* The outer (2 ms) passes while the body crunches numbers without
+ * suspending; the inner (100 ms) has not: only the outer times out. */
+static int cp_concurrent_main(void *arg) {
+    int inner = 0;
+    aw_with (aw_fail_after(AW_MS(2))) {
+        aw_with (aw_fail_after(AW_MS(100))) {
+            spin_until(aw_now() + AW_MS(10));
+            aw_sleep(AW_SEC(1));
+        }
+        inner = aw_status();
+    }
+    cr_assert_eq(inner, -ECANCELED, "the inner scope does not convert the outer's cancel");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_nested_timeouts_concurrent) { aw_test_run(cp_concurrent_main, NULL, 0); }
+
+/* Both deadlines pass while the loop is busy: whatever the inner block
+ * leaves, the next sleep in the outer block is cut by the outer, which
+ * times out. */
+static int cp_loop_busy_main(void *arg) {
+    int inner = 0, after = 0;
+    aw_ns_t t0 = aw_now();
+    aw_with (aw_fail_after(AW_MS(100))) {
+        aw_with (aw_fail_after(AW_MS(10))) {
+            spin_until(aw_now() + AW_MS(100));
+            aw_sleep(AW_SEC(1));
+        }
+        inner = aw_status();
+        aw_err_clear();
+        after = aw_sleep(AW_SEC(10));
+    }
+    cr_assert(inner == -ETIMEDOUT || inner == -ECANCELED, "got %s", aw_err_name(inner));
+    cr_assert_eq(after, -ECANCELED, "the outer deadline cuts the sleep after the inner block");
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_lt(aw_now() - t0, AW_SEC(10));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_nested_timeouts_loop_busy) { aw_test_run(cp_loop_busy_main, NULL, 0); }
+
+static aw_scope_t *cp_resched_scope;
+static int cp_resched_child(void *arg) {
+    aw_with (aw_scope_t *s, aw_fail_at(*(aw_ns_t *)arg)) {
+        cp_resched_scope = s;
+        aw_sleep(AW_SEC(50));
+    }
+    return aw_status();
+}
+static int cp_resched_main(void *arg) {
+    aw_ns_t deadline1 = aw_now() + AW_SEC(10), deadline2 = deadline1 + AW_SEC(20);
+    aw_task_t *t;
+    aw_spawn(NULL, cp_resched_child, &deadline1, &t);
+    aw_sleep_ms(1); /* the child is in its sleep */
+    aw_scope_t *s = cp_resched_scope;
+    cr_assert_not_null(s);
+    cr_assert_eq(aw_scope_reschedule(s, deadline2), 0);
+    cr_assert_eq(aw_scope_reschedule(s, AW_NEVER), 0);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    cr_assert_null(aw_err_find(aw_err_current(), -ETIMEDOUT), "not expired");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_reschedule) { aw_test_run(cp_resched_main, NULL, 0); }
+
+static int cp_cancel_in_timeout_child(void *arg) {
+    aw_task_cancel(aw_task_self());
+    aw_sleep(AW_SEC(1)); /* work which will be cancelled */
+    aw_err_clear();
+    aw_with (aw_fail_after(AW_SEC(1))) {
+        aw_task_cancel(aw_task_self());
+        aw_sleep(AW_SEC(2));
+    }
+    cr_assert_eq(aw_status(), -ECANCELED);
+    return aw_status();
+}
+static int cp_cancel_in_timeout_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_cancel_in_timeout_child, NULL, &t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_cancel_in_timeout_after_cancellation) { aw_test_run(cp_cancel_in_timeout_main, NULL, 0); }
+
+static int cp_cause_main(void *arg) {
+    aw_with (aw_fail_after(0)) aw_sleep(AW_SEC(1));
+    cr_assert_eq(aw_status(), -ETIMEDOUT);
+    cr_assert_not_null(aw_err_current()->context);
+    cr_assert_eq(aw_err_current()->context->code, -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_timeout_exception_cause) { aw_test_run(cp_cause_main, NULL, 0); }
+
+static int cp_already_entered_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_MS(10));
+    int ran = 0, st = 0;
+    aw_with (cm) {
+        aw_with (cm) ran = 1;
+        st = aw_status();
+        aw_err_clear();
+    }
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(st, -EBUSY, "got %s", aw_err_name(st));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(scope, cpython_test_timeout_already_entered) { aw_test_run(cp_already_entered_main, NULL, 0); }
+
+static int cp_double_enter_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_MS(10));
+    int ran = 0;
+    aw_with (cm) {
+    }
+    cr_assert_eq(aw_status(), 0);
+    aw_with (cm) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -EALREADY);
+    cr_assert(strstr(aw_err_current()->msg, "already been entered"));
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_timeout_double_enter) { aw_test_run(cp_double_enter_main, NULL, 0); }
+
+static int cp_finished_not_entered_main(void *arg) {
+    aw_cm_t cm = aw_fail_after(AW_MS(10));
+    cr_assert_eq(aw_scope_reschedule(cm.self, aw_now() + AW_MS(20)), -EINVAL, "not entered");
+    aw_err_clear();
+    aw_with (cm) {
+    }
+    cr_assert_eq(aw_scope_reschedule(cm.self, aw_now() + AW_MS(20)), -EINVAL, "finished");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_timeout_finished_and_test_timeout_not_entered) { aw_test_run(cp_finished_not_entered_main, NULL, 0); }
