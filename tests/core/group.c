@@ -1665,3 +1665,409 @@ static int tp_deadline_main(void *arg) {
     return 0;
 }
 Test(group, trio_model_a_deadline_around_a_waiting_group) { aw_test_run(tp_deadline_main, NULL, 0); }
+/* ---- Ports of CPython's Lib/test/test_asyncio/test_taskgroups.py ----
+ * TaskGroup is aw_group; an ExceptionGroup is -AW_EGROUP with its child
+ * failures in `members` (a body error alone leaves the block as it is,
+ * no group); ZeroDivisionError is EDOM, ValueError EINVAL, MyExc EIO.
+ * Times are the originals divided by ten. */
+
+/* Is `code` among the failures of group error `e` (its members) or in
+ * its chain (the body's error)? */
+static bool cp_has(const aw_err_t *e, int code) {
+    for (const aw_err_t *x = e; x; x = x->context) {
+        if (x->code == code)
+            return true;
+        for (const aw_err_t *m = x->members; m; m = m->next)
+            if (cp_has(m, code))
+                return true;
+    }
+    return false;
+}
+static int cp_foo(void *arg) {
+    int ms = (int)(intptr_t)arg;
+    if (aw_sleep_ms(ms) < 0)
+        return aw_status();
+    return 0;
+}
+static int cp_crash_after(void *arg) {
+    if (aw_sleep_ms((int)(intptr_t)arg) < 0)
+        return aw_status();
+    return aw_raise(-EINVAL, "ValueError(%d)", (int)(intptr_t)arg);
+}
+
+static int cp01_main(void *arg) {
+    aw_task_t *t1, *t2;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cp_foo, (void *)10, &t1);
+        aw_spawn(g, cp_foo, (void *)20, &t2);
+        cr_assert_eq(aw_task_join(t1), 0);
+        cr_assert_eq(aw_task_join(t2), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, cpython_test_taskgroup_01) { aw_test_run(cp01_main, NULL, 0); }
+
+static int cp02_main(void *arg) {
+    kid_t k1 = {.id = 1, .sleep_ms = 10}, k2 = {.id = 2, .sleep_ms = 20};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &k1, NULL);
+        aw_sleep_ms(15);
+        aw_spawn(g, kid_fn, &k2, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert(k1.finished && k1.rc == 0 && k2.finished && k2.rc == 0);
+    return 0;
+}
+Test(group, cpython_test_taskgroup_02) { aw_test_run(cp02_main, NULL, 0); }
+
+/* A child cancelled explicitly (t1.cancel()) is no failure of the group:
+ * everything else goes on as expected. */
+static int cp03_main(void *arg) {
+    kid_t k1 = {.id = 1, .sleep_ms = 100}, k2 = {.id = 2, .sleep_ms = 20};
+    aw_task_t *t1;
+    int body_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &k1, &t1);
+        aw_sleep_ms(15);
+        aw_task_cancel(t1);
+        aw_spawn(g, kid_fn, &k2, NULL);
+        body_rc = aw_sleep_ms(1);
+    }
+    cr_assert_eq(k1.rc, -ECANCELED, "t1 was cancelled");
+    cr_assert_eq(body_rc, 0, "the body is not cancelled by t1's cancel");
+    cr_assert(k2.finished && k2.rc == 0, "t2 ran to its end");
+    cr_assert_eq(aw_status(), 0, "got %s", aw_err_name(aw_status()));
+    return 0;
+}
+Test(group, cpython_test_taskgroup_03) { aw_test_run(cp03_main, NULL, 0); }
+
+static int cp04_main(void *arg) {
+    kid_t k1 = {.id = 1, .sleep_ms = 10, .fail = -EDOM}, k2 = {.id = 2, .sleep_ms = 100};
+    int num = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, kid_fn, &k1, NULL);
+        aw_spawn(g, kid_fn, &k2, NULL);
+    }
+    if (aw_status() == 0)
+        num += 10;
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EDOM);
+    cr_assert_eq(num, 0);
+    cr_assert_eq(k2.rc, -ECANCELED, "t2 was cancelled");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_04) { aw_test_run(cp04_main, NULL, 0); }
+
+static int cp_children_err_main(void *arg) {
+    kid_t f[3] = {{.id = 1, .sleep_ms = 10, .fail = -EDOM}, {.id = 2, .sleep_ms = 10, .fail = -EDOM},
+                  {.id = 3, .sleep_ms = 10, .fail = -EDOM}};
+    kid_t k2 = {.id = 4, .sleep_ms = 500};
+    int body = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < 3; i++)
+            aw_spawn(g, kid_fn, &f[i], NULL);
+        aw_spawn(g, kid_fn, &k2, NULL);
+        body = aw_sleep(AW_SEC(1));
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_geq(nmembers(e), 1);
+    for (const aw_err_t *m = e->members; m; m = m->next)
+        cr_assert_eq(m->code, -EDOM);
+    cr_assert_null(e->context, "the body's cancel is not an error");
+    cr_assert_eq(k2.rc, -ECANCELED);
+    cr_assert_eq(body, -ECANCELED, "the runner was cancelled");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_cancel_children_on_child_error) { aw_test_run(cp_children_err_main, NULL, 0); }
+
+/* The runner task is cancelled from outside: each child sees its cancel,
+ * the runner ends with a plain -ECANCELED. `body_sleep` as in
+ * test_taskgroup_07, `fail_ms` as in test_cancellation_in_body. */
+typedef struct { int nkids, body_sleep, fail, num; kid_t k[5]; } cp_runner_t;
+static int cp_runner(void *arg) {
+    cp_runner_t *r = arg;
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 0; i < r->nkids; i++) {
+            r->k[i] = (kid_t){.id = i + 1, .sleep_ms = r->fail ? 10 : 500, .fail = r->fail};
+            aw_spawn(g, kid_fn, &r->k[i], NULL);
+        }
+        if (r->body_sleep && aw_sleep(AW_SEC(1)) == -ECANCELED)
+            r->num += 10;
+    }
+    for (int i = 0; i < r->nkids; i++)
+        r->num += r->k[i].rc == -ECANCELED;
+    return aw_status();
+}
+static int cp_cancel_runner_main(void *arg) {
+    cp_runner_t *r = arg;
+    aw_task_t *t;
+    aw_spawn(NULL, cp_runner, r, &t);
+    aw_sleep_ms(r->fail ? 10 : 10);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "got %s", aw_err_name(rc));
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_cancellation) {
+    cp_runner_t r = {.nkids = 5};
+    aw_test_run(cp_cancel_runner_main, &r, 0);
+    cr_assert_eq(r.num, 5);
+}
+Test(group, cpython_test_taskgroup_07) {
+    cp_runner_t r = {.nkids = 5, .body_sleep = 1};
+    aw_test_run(cp_cancel_runner_main, &r, 0);
+    cr_assert_eq(r.num, 15);
+}
+Test(group, cpython_test_cancellation_in_body) {
+    cp_runner_t r = {.nkids = 5, .body_sleep = 1, .fail = -EDOM};
+    aw_test_run(cp_cancel_runner_main, &r, 0);
+}
+Test(group, cpython_test_taskgroup_17) {
+    cp_runner_t r = {.nkids = 0, .body_sleep = 1};
+    aw_test_run(cp_cancel_runner_main, &r, 0);
+    cr_assert_eq(r.num, 10);
+}
+Test(group, cpython_test_taskgroup_22) {
+    cp_runner_t r = {.nkids = 2};
+    aw_test_run(cp_cancel_runner_main, &r, 0);
+}
+
+/* 09 and 10: the body fails (after a sleep, or at once): both children
+ * are cancelled, the body's error leaves the block. */
+static int cp09_main(void *arg) {
+    for (int sleep_first = 1; sleep_first >= 0; sleep_first--) {
+        kid_t k1 = {.id = 1, .sleep_ms = 100}, k2 = {.id = 2, .sleep_ms = 200};
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, kid_fn, &k1, NULL);
+            aw_spawn(g, kid_fn, &k2, NULL);
+            if (sleep_first)
+                aw_sleep_ms(10);
+            aw_fail(-EDOM, "1 / 0");
+        }
+        cr_assert(cp_has(aw_err_current(), -EDOM));
+        cr_assert_eq(k1.rc, -ECANCELED);
+        cr_assert_eq(k2.rc, -ECANCELED);
+        aw_err_clear();
+    }
+    return 0;
+}
+Test(group, cpython_test_taskgroup_09_and_10) { aw_test_run(cp09_main, NULL, 0); }
+
+/* 11 and 12: nested groups whose children fail while the runner is
+ * cancelled from outside: a plain -ECANCELED. */
+static int cp11_runner(void *arg) {
+    aw_with (aw_group_t *g1, aw_group()) {
+        if (arg)
+            aw_spawn(g1, cp_foo, (void *)1000, NULL);
+        aw_with (aw_group_t *g2, aw_group()) {
+            for (int i = 0; i < 5; i++)
+                aw_spawn(g2, cp_crash_after, (void *)10, NULL);
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    return aw_status();
+}
+static int cp11_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp11_runner, arg, &t);
+    aw_sleep_ms(10);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_11) { aw_test_run(cp11_main, NULL, 0); }
+Test(group, cpython_test_taskgroup_12) { aw_test_run(cp11_main, (void *)1, 0); }
+
+/* 13: the outer group's child fails first; the inner group, cancelled by
+ * it, adds nothing: one failure, EINVAL. */
+static int cp13_main(void *arg) {
+    aw_with (aw_group_t *g1, aw_group()) {
+        aw_spawn(g1, cp_crash_after, (void *)10, NULL);
+        aw_with (aw_group_t *g2, aw_group()) aw_spawn(g2, cp_crash_after, (void *)1000, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EINVAL);
+    cr_assert_null(aw_err_find(e->context, -AW_EGROUP), "the inner group raised nothing");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_13) { aw_test_run(cp13_main, NULL, 0); }
+
+/* 14: the inner group's child fails first: the inner group's error
+ * leaves the outer body, and the outer group's error holds it. */
+static int cp14_main(void *arg) {
+    aw_with (aw_group_t *g1, aw_group()) {
+        aw_spawn(g1, cp_crash_after, (void *)1000, NULL);
+        aw_with (aw_group_t *g2, aw_group()) aw_spawn(g2, cp_crash_after, (void *)10, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    const aw_err_t *inner = e->code == -AW_EGROUP && e->context ? e->context : e;
+    cr_assert_eq(inner->code, -AW_EGROUP, "the inner group's error is kept");
+    cr_assert_eq(nmembers(inner), 1);
+    cr_assert_eq(inner->members->code, -EINVAL);
+    if (e != inner)
+        cr_assert_eq(nmembers(e), 0, "the slow sibling was cancelled, not failed");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_14) { aw_test_run(cp14_main, NULL, 0); }
+
+/* 15 and 16: the body handles the outer cancel by awaiting more (cut at
+ * once here: level-triggered) and re-raising; the child that would crash
+ * later is cancelled first: a plain -ECANCELED. */
+static int cp15_runner(void *arg) {
+    aw_with (aw_group_t *g1, aw_group()) {
+        aw_spawn(g1, cp_crash_after, (void *)30, NULL);
+        if (aw_sleep(AW_SEC(1)) == -ECANCELED)
+            aw_sleep_ms(50);
+    }
+    return aw_status();
+}
+static int cp16_runner(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp15_runner, NULL, &t);
+    return aw_task_join(t);
+}
+static int cp15_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, arg ? cp16_runner : cp15_runner, NULL, &t);
+    aw_sleep_ms(10);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_eq(rc, -ECANCELED, "got %s", aw_err_name(rc));
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_15) { aw_test_run(cp15_main, NULL, 0); }
+Test(group, cpython_test_taskgroup_16) { aw_test_run(cp15_main, (void *)1, 0); }
+
+/* 18: the body replaces the outer cancel with MyExc: MyExc is not lost. */
+static int cp18_runner(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        if (aw_sleep(AW_SEC(1)) == -ECANCELED) {
+            (*(int *)arg) += 10;
+            aw_fail(-EIO, "MyExc");
+        }
+    }
+    return aw_status();
+}
+static int cp18_main(void *arg) {
+    int num = 0;
+    aw_task_t *t;
+    aw_spawn(NULL, cp18_runner, &num, &t);
+    aw_sleep_ms(10);
+    aw_task_cancel(t);
+    int rc = aw_task_join(t);
+    cr_assert_lt(rc, 0);
+    cr_assert(cp_has(aw_err_current(), -EIO), "MyExc is kept (got %s)", aw_err_name(rc));
+    cr_assert_eq(num, 10);
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_18) { aw_test_run(cp18_main, NULL, 0); }
+
+/* 19 (and 20a, 21a): a child crashes while the body sleeps; the body's
+ * cleanup raises MyExc: both are reported. */
+static int cp19_nested(void) {
+    aw_sleep(AW_SEC(1));
+    return aw_raise(-EIO, "MyExc");
+}
+static int cp19_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cp_crash_after, (void *)10, NULL);
+        cp19_nested();
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert(cp_has(e, -EIO), "the body's MyExc");
+    cr_assert(cp_has(e, -EINVAL), "the child's error");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_19) { aw_test_run(cp19_main, NULL, 0); }
+
+static int cp_job(void *arg) { return aw_sleep_ms(30); }
+static int cp23_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int count = 0; count < 10; count++) {
+            aw_sleep_ms(10);
+            aw_spawn(g, cp_job, NULL, NULL);
+            if (count == 5)
+                cr_assert_lt(aw_group_size(g), 5);
+        }
+        aw_sleep_ms(135);
+        cr_assert_eq(aw_group_size(g), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, cpython_test_taskgroup_23) { aw_test_run(cp23_main, NULL, 0); }
+
+static int cp24_root(void *arg) {
+    aw_group_t *g = arg;
+    aw_sleep_ms(10);
+    cr_assert_eq(aw_spawn(g, cp_foo, (void *)10, NULL), 0);
+    cr_assert_eq(aw_spawn(g, cp_foo, (void *)20, NULL), 0);
+    return 0;
+}
+static int cp24_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) aw_spawn(g, cp24_root, g, NULL);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(group, cpython_test_taskgroup_24) { aw_test_run(cp24_main, NULL, 0); }
+
+static int nhydras;
+static aw_group_t *hydra_g;
+static int hydra(void *arg) {
+    nhydras++;
+    if (aw_sleep_ms(1) < 0)
+        return aw_status();
+    aw_spawn(hydra_g, hydra, NULL, NULL);
+    aw_spawn(hydra_g, hydra, NULL, NULL);
+    return 0;
+}
+static int hercules(void *arg) {
+    while (nhydras < 10)
+        if (aw_sleep(AW_US(1500)) < 0)
+            return aw_status();
+    return aw_raise(-EDOM, "1 / 0");
+}
+static int cp25_main(void *arg) {
+    nhydras = 0;
+    aw_with (aw_group_t *g, aw_group()) {
+        hydra_g = g;
+        aw_spawn(g, hydra, NULL, NULL);
+        aw_spawn(g, hercules, NULL, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EDOM);
+    cr_assert_geq(nhydras, 10);
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_25) { aw_test_run(cp25_main, NULL, 0); }
+
+static int cp_name_main(void *arg) {
+    aw_task_t *t;
+    aw_task_opts_t o = {.name = "yolo"};
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn_opts(g, cp_job, NULL, &o, &t);
+        cr_assert_str_eq(aw_task_name(t), "yolo");
+    }
+    return 0;
+}
+Test(group, cpython_test_taskgroup_task_name) { aw_test_run(cp_name_main, NULL, 0); }
