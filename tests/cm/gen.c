@@ -1038,3 +1038,364 @@ static int k5_gen_body(void *arg) {
 Test(gen, K5_a_cleanup_error_after_a_return_from_the_loop_is_the_tasks_status) {
     aw_test_run(k5_gen_body, NULL, 0);
 }
+/* ---- Ports of CPython's Lib/test/test_asyncgen.py (the parts about
+ * aclose and finalisation in `async for`) and of the aclosing tests of
+ * Lib/test/test_contextlib_async.py. aclose() is aw_gen_close, anext
+ * aw_gen_next, GeneratorExit the -AW_ECLOSED at the yield, RuntimeError
+ * -AW_EPROTOCOL, ZeroDivisionError EDOM. ---- */
+static int cp_done;
+
+/* test_async_gen_asyncio_02: an error after a yield leaves the for. */
+static int cp_one_then_crash(aw_gen_t *g, void *arg) {
+    int v = 1;
+    if (aw_gen_yield(g, &v) < 0)
+        return 0;
+    aw_sleep_ms(1);
+    v = 2;
+    if (aw_gen_yield(g, &v) < 0)
+        return 0;
+    return aw_raise(-EDOM, "1 / 0");
+}
+static int cp_asyncio_02(void *arg) {
+    int n = 0;
+    aw_for (int *v, aw_gen(cp_one_then_crash, NULL)) cr_assert_eq(*v, ++n);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(aw_status(), -EDOM);
+    aw_err_clear();
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_02) { aw_test_run(cp_asyncio_02, NULL, 0); }
+
+/* test_async_gen_exception_05: raising StopAsyncIteration in the
+ * generator is a RuntimeError. */
+static int cp_raise_stop(aw_gen_t *g, void *arg) {
+    int v = 123;
+    if (aw_gen_yield(g, &v) < 0)
+        return 0;
+    return aw_raise(-AW_ECLOSED, "StopAsyncIteration");
+}
+static int cp_exception_05(void *arg) {
+    aw_for (int *v, aw_gen(cp_raise_stop, NULL)) cr_assert_eq(*v, 123);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert_not_null(aw_err_find(aw_err_current(), -AW_ECLOSED));
+    aw_err_clear();
+    return 0;
+}
+Test(gen, cpython_test_async_gen_exception_05) { aw_test_run(cp_exception_05, NULL, 0); }
+
+/* aclose_06: yielding in the finally during aclose is "ignored
+ * GeneratorExit". */
+static int cp_yield_in_finally(aw_gen_t *g, void *arg) {
+    int v = 1;
+    if (aw_gen_yield(g, &v) == 0)
+        return aw_raise(-EDOM, "1 / 0");
+    aw_sleep_ms(1);
+    v = 12;
+    aw_gen_yield(g, &v);
+    return 0;
+}
+static int cp_aclose_06(void *arg) {
+    aw_gen_t g = aw_gen(cp_yield_in_finally, NULL);
+    void *out;
+    cr_assert_eq(aw_gen_next(&g, &out), 1);
+    cr_assert_eq(aw_gen_close(&g), -AW_EPROTOCOL);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_aclose_06) { aw_test_run(cp_aclose_06, NULL, 0); }
+
+/* aclose_07 and 08: the finally's awaits run to their end; the code
+ * after it does not run (the close propagates). */
+static int cp_finally_sleeps(aw_gen_t *g, void *arg) {
+    int v = 1;
+    if (aw_gen_yield(g, &v) == 0) {
+        cp_done += 1000;
+        v = 2;
+        if (aw_gen_yield(g, &v) == 0)
+            return 0;
+    }
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    cp_done += 1;
+    return 0;
+}
+static int cp_aclose_07(void *arg) {
+    cp_done = 0;
+    aw_gen_t g = aw_gen(cp_finally_sleeps, NULL);
+    int *out;
+    cr_assert_eq(aw_gen_next(&g, (void **)&out), 1);
+    cr_assert_eq(*out, 1);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(cp_done, 1);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_aclose_07_and_08) { aw_test_run(cp_aclose_07, NULL, 0); }
+
+/* aclose_10: a generator that catches the close and finishes closes
+ * cleanly. */
+static int cp_catch_all(aw_gen_t *g, void *arg) {
+    aw_gen_yield(g, NULL); /* try: yield / except: pass */
+    cp_done = 1;
+    return 0;
+}
+static int cp_aclose_10(void *arg) {
+    cp_done = 0;
+    aw_gen_t g = aw_gen(cp_catch_all, NULL);
+    void *out;
+    cr_assert_eq(aw_gen_next(&g, &out), 1);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cp_done += 10;
+    cr_assert_eq(cp_done, 11);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_aclose_10) { aw_test_run(cp_aclose_10, NULL, 0); }
+
+/* aclose_11: one that catches the close and yields again: "ignored
+ * GeneratorExit". (awith then resumes it with the close until it ends,
+ * gen.h; CPython leaves it suspended.) */
+static int cp_catch_then_yield(aw_gen_t *g, void *arg) {
+    aw_gen_yield(g, NULL);
+    if (aw_gen_yield(g, NULL) < 0)
+        return 0;
+    cp_done += 1;
+    return 0;
+}
+static int cp_aclose_11(void *arg) {
+    cp_done = 0;
+    aw_gen_t g = aw_gen(cp_catch_then_yield, NULL);
+    void *out;
+    cr_assert_eq(aw_gen_next(&g, &out), 1);
+    cr_assert_eq(aw_gen_close(&g), -AW_EPROTOCOL);
+    cr_assert(strstr(aw_err_current()->msg, "while being closed"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    cp_done += 10;
+    cr_assert_eq(cp_done, 10);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_aclose_11) { aw_test_run(cp_aclose_11, NULL, 0); }
+
+/* aclose_12: the finally awaits a task the generator started, which
+ * failed; the finally handles that failure. */
+static int cp_target(void *arg) {
+    aw_sleep_ms(1);
+    return aw_raise(-EDOM, "1 / 0");
+}
+static int cp_awaits_task(aw_gen_t *g, void *arg) {
+    aw_task_t *t;
+    cr_assert_eq(aw_spawn(NULL, cp_target, NULL, &t), 0);
+    int v = 1;
+    aw_gen_yield(g, &v);
+    if (aw_task_join(t) == -EDOM) {
+        aw_err_clear();
+        cp_done = 1;
+    }
+    return 0;
+}
+static int cp_aclose_12(void *arg) {
+    cp_done = 0;
+    aw_gen_t g = aw_gen(cp_awaits_task, NULL);
+    void *out;
+    cr_assert_eq(aw_gen_next(&g, &out), 1);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(cp_done, 1);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_aclose_12) { aw_test_run(cp_aclose_12, NULL, 0); }
+
+/* asend_02: the generator fails between two items: its finally (which
+ * awaits) runs before the error reaches the consumer's next. */
+static int cp_crash_in_next(aw_gen_t *g, void *arg) {
+    int v = 1;
+    aw_sleep_ms(1);
+    if (aw_gen_yield(g, &v) == 0) {
+        aw_sleep_ms(1);
+        aw_raise(-EDOM, "1 / 0");
+    }
+    aw_sleep_ms(1); /* finally */
+    aw_sleep_ms(1);
+    cp_done = 1;
+    return aw_status();
+}
+static int cp_asend_02(void *arg) {
+    cp_done = 0;
+    aw_gen_t g = aw_gen(cp_crash_in_next, NULL);
+    int *out;
+    cr_assert_eq(aw_gen_next(&g, (void **)&out), 1);
+    cr_assert_eq(*out, 1);
+    cr_assert_eq(aw_gen_next(&g, (void **)&out), -EDOM);
+    cr_assert_eq(cp_done, 1);
+    aw_err_clear();
+    cr_assert_eq(aw_gen_close(&g), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_asend_02) { aw_test_run(cp_asend_02, NULL, 0); }
+
+/* shutdown_01: two tasks wait in a generator's sleep; cancelling them
+ * finalizes both generators (here at once, in each task). */
+static int cp_finalized;
+static int cp_waiter(aw_gen_t *g, void *arg) {
+    int v = 1;
+    if (aw_sleep(AW_SEC(1)) == 0)
+        aw_gen_yield(g, &v);
+    aw_yield(); /* await asyncio.sleep(0) in the finally */
+    cp_finalized++;
+    return aw_status();
+}
+static int cp_wait(void *arg) {
+    aw_for (int *v, aw_gen(cp_waiter, NULL)) {
+    }
+    return aw_status();
+}
+static int cp_shutdown_01(void *arg) {
+    cp_finalized = 0;
+    aw_task_t *t1, *t2;
+    aw_spawn(NULL, cp_wait, NULL, &t1);
+    aw_spawn(NULL, cp_wait, NULL, &t2);
+    aw_sleep_ms(10);
+    aw_task_cancel(t1);
+    aw_task_cancel(t2);
+    cr_assert_eq(aw_task_join(t1), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_task_join(t2), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(cp_finalized, 2);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_asyncio_shutdown_01) { aw_test_run(cp_shutdown_01, NULL, 0); }
+
+static int cp_two(aw_gen_t *g, void *arg) {
+    for (int i = 1; i <= 2; i++)
+        if (aw_gen_yield(g, &i) < 0)
+            break;
+    return 0;
+}
+static int cp_nonstarted(void *arg) {
+    aw_for (int *v, aw_gen(cp_two, NULL)) break;
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_asyncgen_nonstarted_hooks_are_cancellable) { aw_test_run(cp_nonstarted, NULL, 0); }
+
+static int cp_aclose_twice(void *arg) {
+    aw_gen_t g = aw_gen(cp_two, NULL);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    void *out;
+    cr_assert_eq(aw_gen_next(&g, &out), 0, "closed: exhausted");
+    return 0;
+}
+Test(gen, cpython_test_async_gen_aclose_twice_with_different_coros) { aw_test_run(cp_aclose_twice, NULL, 0); }
+
+static int cp_aclose_exhausted(void *arg) {
+    aw_gen_t g = aw_gen(cp_two, NULL);
+    void *out;
+    int n = 0;
+    while (aw_gen_next(&g, &out) == 1)
+        n++;
+    cr_assert_eq(n, 2);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_aclose_after_exhaustion) { aw_test_run(cp_aclose_exhausted, NULL, 0); }
+
+/* expression_01: a generator that iterates another one and yields i * 2. */
+static int cp_arange(aw_gen_t *g, void *arg) {
+    for (int i = 0; i < (int)(intptr_t)arg; i++) {
+        aw_sleep_ms(1);
+        if (aw_gen_yield(g, &i) < 0)
+            break;
+    }
+    return 0;
+}
+static int cp_doubled(aw_gen_t *g, void *arg) {
+    aw_for (int *i, aw_gen(cp_arange, arg)) {
+        int v = *i * 2;
+        if (aw_gen_yield(g, &v) < 0)
+            break;
+    }
+    return aw_status();
+}
+static int cp_expression_01(void *arg) {
+    int n = 0;
+    aw_for (int *v, aw_gen(cp_doubled, (void *)10)) {
+        cr_assert_eq(*v, n * 2);
+        n++;
+    }
+    cr_assert_eq(n, 10);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_expression_01) { aw_test_run(cp_expression_01, NULL, 0); }
+
+/* test_contextlib_async: test_async_gen_propagates_generator_exit (bpo
+ * 33786): a generator that holds a generator manager around its yield,
+ * broken out of and then closed again. */
+static int cp_ctx(aw_gencm_t *m, void *arg) { return aw_gencm_yield(m, NULL); }
+static int cp_gen_in_ctx(aw_gen_t *g, void *arg) {
+    int v = 11;
+    aw_with (aw_gencm(cp_ctx, NULL)) aw_gen_yield(g, &v);
+    return aw_status();
+}
+static int cp_propagates_exit(void *arg) {
+    aw_gen_t g = aw_gen(cp_gen_in_ctx, NULL);
+    int *out;
+    cr_assert_eq(aw_gen_next(&g, (void **)&out), 1);
+    cr_assert_eq(*out, 11);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(aw_gen_close(&g), 0);
+    cr_assert_eq(aw_status(), 0);
+    cp_done = 0;
+    aw_for (int *v, aw_gen(cp_gen_in_ctx, NULL)) {
+        cr_assert_eq(*v, 11);
+        break;
+    }
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(gen, cpython_test_async_gen_propagates_generator_exit) { aw_test_run(cp_propagates_exit, NULL, 0); }
+
+/* test_aclosing, test_aclosing_error, test_aclosing_bpo41229: close
+ * runs on the normal way out and on an error, and a resource the
+ * generator holds around its yields is released by it. */
+typedef struct { int released; } cp_res_t;
+static int cp_res_enter(void *self, void **out) { return 0; }
+static int cp_res_exit(void *self, const aw_err_t *err) {
+    ((cp_res_t *)self)->released++;
+    return 0;
+}
+static const aw_cm_type_t cp_res_type = {"sync_resource", cp_res_enter, cp_res_exit};
+static int cp_agenfunc(aw_gen_t *g, void *arg) {
+    aw_with (aw_cm(&cp_res_type, arg)) {
+        int v = -1;
+        if (aw_gen_yield(g, &v) < 0)
+            aw_leave();
+        v = -2;
+        aw_gen_yield(g, &v);
+    }
+    return aw_status();
+}
+static int cp_aclosing(void *arg) {
+    for (int fail = 0; fail <= 1; fail++) {
+        cp_res_t r = {0};
+        aw_gen_t x = aw_gen(cp_agenfunc, &r);
+        int *out;
+        cr_assert_eq(aw_gen_next(&x, (void **)&out), 1);
+        cr_assert_eq(*out, -1);
+        if (fail)
+            aw_raise(-EDOM, "1 / 0");
+        int rc = aw_gen_close(&x); /* the end of `async with aclosing(x)` */
+        cr_assert_eq(rc, 0, "fail=%d: %s", fail, aw_err_name(rc));
+        cr_assert_eq(r.released, 1);
+        cr_assert_eq(aw_status(), fail ? -EDOM : 0, "the block's error is still the one");
+        if (fail)
+            cr_assert_null(aw_err_current()->context);
+        aw_err_clear();
+    }
+    return 0;
+}
+Test(gen, cpython_test_aclosing_and_aclosing_error_and_aclosing_bpo41229) { aw_test_run(cp_aclosing, NULL, 0); }
