@@ -209,13 +209,11 @@ void aw__err_free(aw_err_t *e) {
     }
 }
 
-/* A deep copy of e (its context and members), prefix before the top
- * record's message. heap: every record from the heap, none from this
- * thread's reserve, so that another thread may free the copy; an older
- * record that cannot be copied ends the copy's chain there. */
-static aw_err_t *aw__err_copy_in(const aw_err_t *e, const char *prefix, bool heap) {
-    if (!e)
-        return NULL;
+static aw_err_t *aw__err_copy_in(const aw_err_t *e, const char *prefix, bool heap);
+
+/* A copy of the one record e with its members (each with its chain), no
+ * context; prefix before its message. NULL when out of memory. */
+static aw_err_t *aw__err_copy_one(const aw_err_t *e, const char *prefix, bool heap) {
     size_t pl = strlen(prefix), ml = strlen(e->msg);
     size_t len = pl + ml + 1;
     aw_err_t *c = heap ? aw__malloc(sizeof *c + len) : aw__err_alloc(NULL, &len);
@@ -223,7 +221,7 @@ static aw_err_t *aw__err_copy_in(const aw_err_t *e, const char *prefix, bool hea
         return NULL;
     memcpy(c, e, sizeof *c);
     snprintf(c->msg, len, "%s%s", prefix, e->msg);
-    c->context = aw__err_copy_in(e->context, "", heap);
+    c->context = NULL;
     c->members = NULL;
     aw_err_t **tail = &c->members;
     for (const aw_err_t *m = e->members; m; m = m->next) {
@@ -236,22 +234,33 @@ static aw_err_t *aw__err_copy_in(const aw_err_t *e, const char *prefix, bool hea
     return c;
 }
 
+/* A deep copy of e (its context and members), prefix before the top
+ * record's message. heap: every record from the heap, none from this
+ * thread's reserve, so that another thread may free the copy; an older
+ * record that cannot be copied ends the copy's chain there. The context
+ * chain is walked in a loop, not by recursion: an exit stack of a few
+ * thousand failing exits makes a chain that long, and a frame per record
+ * overflowed the joiner's 128 KiB stack (only group nesting recurses). */
+static aw_err_t *aw__err_copy_in(const aw_err_t *e, const char *prefix, bool heap) {
+    aw_err_t *head = NULL, **tail = &head;
+    for (; e; e = e->context, prefix = "") {
+        aw_err_t *c = aw__err_copy_one(e, prefix, heap);
+        if (!c)
+            break;
+        *tail = c;
+        tail = &c->context;
+    }
+    return head;
+}
+
 aw_err_t *aw__err_copy(const aw_err_t *e) { return aw__err_copy_in(e, "", false); }
 
 aw_err_t *aw__err_export(const aw_err_t *e, const char *prefix) {
     return aw__err_copy_in(e, prefix, true);
 }
 
-aw_err_t *aw__err_copy_top(const aw_err_t *e) {
-    if (!e)
-        return NULL;
-    aw_err_t *c = aw__err_copy(e);
-    if (c) {
-        aw__err_free(c->context);
-        c->context = NULL;
-    }
-    return c;
-}
+/* The top record alone: its chain is not copied only to be freed. */
+aw_err_t *aw__err_copy_top(const aw_err_t *e) { return e ? aw__err_copy_one(e, "", false) : NULL; }
 
 aw_err_t *aw__err_unlink(aw_task_t *t, const aw_err_t *e) {
     for (aw_err_t **p = &t->err; *p; p = &(*p)->context)

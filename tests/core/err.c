@@ -520,3 +520,63 @@ static int nested_print(void *arg) {
     return 0;
 }
 Test(err, I8_nested_group_errors_count_and_print_every_level) { aw_test_run(nested_print, NULL, 0); }
+
+/* ---- long chains (CPython's test_excessive_nesting: 10000 callbacks in
+ * one exit stack) ---- */
+
+enum { LONG_CHAIN = 10000 };
+static int fail_each(void *arg) {
+    int *n = arg;
+    return aw_raise(-EPIPE, "exit %d failed", ++*n);
+}
+/* A task whose exit stack of LONG_CHAIN callbacks all fail: its error is
+ * a chain that long (decision 5: every exit error kept). */
+static int long_chain_task(void *arg) {
+    int n = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        for (int i = 0; i < LONG_CHAIN; i++)
+            aw_exitstack_callback(st, fail_each, &n);
+    }
+    return aw_status();
+}
+static int long_chain_join(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, long_chain_task, NULL, &t);
+    cr_assert_eq(aw_task_join(t), -EPIPE);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_err_count(e), LONG_CHAIN, "the whole chain is copied into the joiner");
+    cr_assert_str_eq(e->msg, "exit 10000 failed");
+    aw_err_clear();
+    return 0;
+}
+Test(err, D5_a_joined_tasks_chain_of_10000_exit_errors_is_copied_whole) { aw_test_run(long_chain_join, NULL, 0); }
+
+/* The same child, joinable but left to its group: its failure is copied
+ * into the group's error. */
+static int long_chain_group(void *arg) {
+    aw_task_t *t;
+    aw_with (aw_group_t *g, aw_group()) aw_spawn(g, long_chain_task, NULL, &t);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    cr_assert_not_null(e->members);
+    cr_assert_eq(aw_err_count(e->members), LONG_CHAIN);
+    aw_err_clear();
+    return 0;
+}
+Test(err, D5_a_joinable_childs_chain_of_10000_exit_errors_reaches_its_group_whole) {
+    aw_test_run(long_chain_group, NULL, 0);
+}
+
+/* A generator manager around a block that leaves such a chain: the
+ * block's error is thrown in at the yield and propagates once. */
+static int pass_through(aw_gencm_t *g, void *arg) { return aw_gencm_yield(g, NULL); }
+static int long_chain_gencm(void *arg) {
+    aw_with (aw_gencm(pass_through, NULL)) long_chain_task(NULL);
+    cr_assert_eq(aw_status(), -EPIPE);
+    cr_assert_eq(aw_err_count(aw_err_current()), LONG_CHAIN);
+    aw_err_clear();
+    return 0;
+}
+Test(err, D5_C6_a_chain_of_10000_exit_errors_passes_a_generator_manager_once) {
+    aw_test_run(long_chain_gencm, NULL, 0);
+}
