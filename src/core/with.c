@@ -113,8 +113,14 @@ static __attribute__((noinline, cold)) bool aw__with_refuse(aw_with_t *w, aw_tas
     const aw_cm_type_t *ty = w->cm.type;
     w->state = AW__WITH_FAILED;
     if (!t) {
-        aw__log(aw__loop_tls, "awith: aw_with at %s:%d used outside a task; block skipped\n",
-                w->file, w->line);
+        /* -EPERM pending (the thread's last error), as for any suspending
+         * call made there: the code after the block can tell it never ran
+         * (Python's timeout raises outside a task). Reported too: the
+         * caller may not look. */
+        aw_raise(-EPERM, "aw_with of manager '%s' at %s:%d used outside a task; block skipped "
+                         "(use it from a task: the function given to aw_main or to aw_spawn)",
+                 ty && ty->name ? ty->name : "?", w->file, w->line);
+        aw__log(aw__loop_tls, "awith: %s\n", aw_err_current()->msg);
         return false;
     }
     aw_raise(-AW_EPROTOCOL, "manager '%s' at %s:%d has no %s", ty && ty->name ? ty->name : "?",

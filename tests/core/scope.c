@@ -3255,3 +3255,18 @@ static int cp_finished_not_entered_main(void *arg) {
     return 0;
 }
 Test(scope, cpython_test_timeout_finished_and_test_timeout_not_entered) { aw_test_run(cp_finished_not_entered_main, NULL, 0); }
+
+/* test_timeout_without_task: a timeout entered outside a task fails
+ * (-EPERM pending, the block skipped), and rescheduling it afterwards is
+ * "not entered". */
+Test(scope, cpython_test_timeout_without_task) {
+    aw_cm_t cm = aw_fail_after(AW_MS(10));
+    int ran = 0;
+    aw_with (cm) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -EPERM, "got %s", aw_err_name(aw_status()));
+    cr_assert(strstr(aw_err_current()->msg, "task"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    cr_assert_eq(aw_scope_reschedule(cm.self, aw_now() + AW_MS(20)), -EINVAL);
+    aw_err_clear();
+}

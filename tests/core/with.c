@@ -2003,3 +2003,30 @@ static int two_steps_main(void *arg) {
 Test(with, A9_an_exit_failing_bare_after_raising_its_own_keeps_both) {
     aw_test_run(two_steps_main, NULL, 0);
 }
+
+/* A2 outside a task (Python: asyncio.timeout() outside a task raises
+ * RuntimeError, test_timeout_without_task): the block is skipped, enter
+ * never runs, and -EPERM is pending (the thread's last error) saying why,
+ * as for any suspending call made there: the code after the block can
+ * tell it did not run. */
+Test(with, A2_a_block_used_outside_a_task_is_skipped_with_EPERM_pending) {
+    probes_reset();
+    pA.id = 'A';
+    FILE *tmp = tmpfile();
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    int ran = 0;
+    aw_with (PCM(&pA)) ran = 1;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fclose(tmp);
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(pA.entered, 0);
+    cr_assert_eq(aw_status(), -EPERM, "got %s", aw_err_name(aw_status()));
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(strstr(e->msg, "outside a task"), "%s", e->msg);
+    cr_assert_not_null(strstr(e->msg, "probe"), "names the manager: %s", e->msg);
+    aw_err_clear();
+}
