@@ -457,6 +457,10 @@ const aw_err_t *aw_gencm_error(const aw_gencm_t *g) {
 }
 
 int aw_gencm_call(aw_gencm_fn gen, void *garg, aw_task_fn fn, void *arg) {
+    /* outside a task the block is skipped and fn never runs: say so,
+     * rather than return the 0 of a block that left nothing */
+    if (!aw__task_cur())
+        return aw__no_task("aw_gencm_call");
     aw_gencm_t g = {gen, garg, "aw_gencm_call"};
     uint64_t mark = aw_err_mark(); /* what leaves the block, not what was pending before */
     aw_with (aw_cm(&aw_gencm_type, &g)) {

@@ -2144,3 +2144,27 @@ static int cp_decorator_body(void *arg) {
     return 0;
 }
 Test(gencm, cpython_test_decorator_and_test_decorator_with_exception) { aw_test_run(cp_decorator_body, NULL, 0); }
+
+/* C12 outside a task: the decorated function cannot run there; the call
+ * returns -EPERM (pending, saying why) rather than 0, which would claim
+ * that it ran and succeeded. */
+static int c12_never(void *arg) {
+    cr_assert_fail("the decorated function ran outside a task");
+    return 0;
+}
+Test(gencm, C12_the_decorator_form_outside_a_task_is_EPERM_not_success) {
+    FILE *tmp = tmpfile();
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    int rc = aw_gencm_call(plain, NULL, c12_never, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fclose(tmp);
+    cr_assert_eq(rc, -EPERM, "got %s", aw_err_name(rc));
+    cr_assert_eq(aw_status(), -EPERM);
+    cr_assert(strstr(aw_err_current()->msg, "aw_gencm_call"), "%s", aw_err_current()->msg);
+    cr_assert_str_eq(log_, "", "the generator never ran");
+    aw_err_clear();
+}
