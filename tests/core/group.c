@@ -2071,3 +2071,221 @@ static int cp_name_main(void *arg) {
     return 0;
 }
 Test(group, cpython_test_taskgroup_task_name) { aw_test_run(cp_name_main, NULL, 0); }
+
+/* -- ports of the tests newer CPythons added to test_taskgroups.py -- */
+
+static int cp_fail_now(void *arg) { return aw_raise((int)(intptr_t)arg, "failed at once"); }
+static int cp_raise_after0(void *arg) {
+    aw_yield(); /* asyncio.sleep(0) */
+    return aw_raise((int)(intptr_t)arg, "raise_after(0)");
+}
+
+/* no_create_task_after_failure: asyncio refuses create_task once a child
+ * failed; awith accepts it until the group is left (group.h, M8) and the
+ * late child meets the group's cancel at its first suspension (decision
+ * 4): either way the group error holds only the first failure. */
+static int cp_late_rc = 1, cp_late_spawn = 1;
+static int cp_late_child(void *arg) {
+    cp_late_rc = aw_sleep_ms(1);
+    return aw_status();
+}
+static int cp_coro2(void *arg) {
+    if (aw_sleep(AW_SEC(1)) == -ECANCELED)
+        cp_late_spawn = aw_spawn((aw_group_t *)arg, cp_late_child, NULL, NULL);
+    return aw_status();
+}
+static int cp_no_create_after_failure_main(void *arg) {
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, cp_crash_after, (void *)1, NULL);
+        aw_spawn(g, cp_coro2, g, NULL);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EINVAL);
+    cr_assert_eq(cp_late_spawn, 0);
+    cr_assert_eq(cp_late_rc, -ECANCELED, "the late child starts cancelled");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_no_create_task_after_failure) { aw_test_run(cp_no_create_after_failure_main, NULL, 0); }
+
+/* context_manager_exit_raises (gh-95289): a child fails, the body's
+ * generator manager raises in its cleanup: both errors, and the task is
+ * not left cancelled. */
+static int cp_database(aw_gencm_t *m, void *arg) {
+    aw_gencm_yield(m, NULL);
+    return aw_raise(-EIO, "CustomException in finally");
+}
+static int cp_raise_exc(void *arg) { return aw_raise(-EIO, "CustomException"); }
+static int cp_exit_raises_child(void *arg) {
+    aw_with (aw_group_t *tg, aw_group()) {
+        aw_with (aw_gencm(cp_database, NULL)) {
+            aw_spawn(tg, cp_raise_exc, NULL, NULL);
+            aw_sleep(AW_SEC(1));
+        }
+    }
+    const aw_err_t *e = aw_err_current();
+    int n = 0;
+    for (const aw_err_t *x = e; x; x = x->context) {
+        n += x->code == -EIO;
+        for (const aw_err_t *m = x->members; m; m = m->next)
+            n += m->code == -EIO;
+    }
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(n, 2, "both CustomExceptions");
+    aw_err_clear();
+    return aw_sleep_ms(1); /* task.cancelling() == 0 */
+}
+static int cp_exit_raises_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_exit_raises_child, NULL, &t);
+    cr_assert_eq(aw_task_join(t), 0);
+    return 0;
+}
+Test(group, cpython_test_taskgroup_context_manager_exit_raises) { aw_test_run(cp_exit_raises_main, NULL, 0); }
+
+static int cp_entered_main(void *arg) {
+    aw_cm_t cm = aw_group();
+    int ran = 0;
+    cr_assert_eq(aw_spawn((aw_group_t *)cm.self, cp_job, NULL, NULL), -EINVAL, "not entered");
+    aw_err_clear();
+    aw_with (cm) {
+        aw_with (cm) ran = 1;
+        cr_assert_eq(aw_status(), -EBUSY, "already entered");
+        aw_err_clear();
+    }
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), 0);
+    aw_with (cm) ran = 1;
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -EALREADY, "entered again after");
+    aw_err_clear();
+    cr_assert_eq(aw_spawn((aw_group_t *)cm.self, cp_job, NULL, NULL), -EINVAL, "finished");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_taskgroup_already_entered_double_enter_finished_not_entered) {
+    aw_test_run(cp_entered_main, NULL, 0);
+}
+
+Test(group, cpython_test_taskgroup_without_parent_task) {
+    FILE *tmp = tmpfile();
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    aw_cm_t cm = aw_group();
+    int ran = 0;
+    aw_with (cm) ran = 1;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fclose(tmp);
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(aw_status(), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_spawn((aw_group_t *)cm.self, cp_job, NULL, NULL), -EINVAL, "not entered");
+    aw_err_clear();
+}
+
+static int cp_level_preserved_main(void *arg) {
+    aw_with (aw_group_t *tg, aw_group()) aw_spawn(tg, cp_raise_after0, (void *)(intptr_t)-AW_EPROTOCOL, NULL);
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "cancelling() == 0");
+    return 0;
+}
+Test(group, cpython_test_cancelling_level_preserved) { aw_test_run(cp_level_preserved_main, NULL, 0); }
+
+static int cp_both_cancelled_main(void *arg) {
+    int inner = 0, mid = 1;
+    aw_with (aw_group_t *outer_tg, aw_group()) {
+        aw_with (aw_group_t *inner_tg, aw_group()) {
+            aw_spawn(inner_tg, cp_raise_after0, (void *)(intptr_t)-AW_EPROTOCOL, NULL);
+            aw_spawn(outer_tg, cp_raise_after0, (void *)(intptr_t)-EINVAL, NULL);
+        }
+        inner = aw_status();
+        cr_assert(cp_has(aw_err_current(), -AW_EPROTOCOL), "RuntimeError raised by the inner group");
+        aw_err_clear(); /* except* RuntimeError */
+        mid = aw_sleep_ms(1);
+    }
+    /* asyncio raises the inner group's error there; awith keeps the outer
+     * group's cancel on top of it (group.h: cancelled from outside, a plain
+     * -ECANCELED with the group error in its chain) */
+    cr_assert_eq(inner, -ECANCELED);
+    cr_assert_eq(mid, -ECANCELED, "the outer group's cancel still holds (cancelling() == 1)");
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert(cp_has(e, -EINVAL), "ValueError raised by the outer group");
+    aw_err_clear();
+    cr_assert_eq(aw_sleep_ms(1), 0, "cancelling() == 0");
+    return 0;
+}
+Test(group, cpython_test_nested_groups_both_cancelled) { aw_test_run(cp_both_cancelled_main, NULL, 0); }
+
+static aw_event_t cp_ev;
+static int cp_raise_error(void *arg) {
+    aw_event_set(&cp_ev);
+    aw_yield();
+    return aw_raise(-AW_EPROTOCOL, "RuntimeError");
+}
+static int cp_ec_inner(void *arg) {
+    int in_group = 1;
+    aw_with (aw_group_t *tg, aw_group()) {
+        aw_spawn(tg, cp_raise_error, NULL, NULL);
+        in_group = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(in_group, -ECANCELED, "sleep in group should have been cancelled");
+    cr_assert(cp_has(aw_err_current(), -AW_EPROTOCOL));
+    aw_err_clear(); /* except* RuntimeError */
+    cr_assert_eq(aw_sleep(AW_SEC(1)), -ECANCELED, "sleep after group should have been cancelled");
+    return aw_status();
+}
+static int cp_error_and_cancel_main(void *arg) {
+    cp_ev = (aw_event_t){0};
+    aw_task_t *t;
+    aw_spawn(NULL, cp_ec_inner, NULL, &t);
+    aw_event_wait(&cp_ev);
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_error_and_cancel) { aw_test_run(cp_error_and_cancel_main, NULL, 0); }
+
+/* gh-128550: a child spawns a sibling that fails at once; the spawner's
+ * next suspension is cancelled, and the group holds that failure. */
+static bool cp_ran;
+static aw_group_t *cp_tg;
+static int cp_second_task(void *arg) {
+    aw_spawn(cp_tg, cp_fail_now, (void *)(intptr_t)-EIO, NULL);
+    int a = aw_yield(), b = aw_yield();
+    cr_assert(a == -ECANCELED || b == -ECANCELED);
+    cp_ran = true;
+    return aw_status();
+}
+static int cp_creation_main(void *arg) {
+    cp_ran = false;
+    aw_with (aw_group_t *tg, aw_group()) {
+        cp_tg = tg;
+        aw_spawn(tg, cp_second_task, NULL, NULL);
+    }
+    cr_assert(cp_ran);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(nmembers(e), 1);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_test_cancels_task_if_created_during_creation) { aw_test_run(cp_creation_main, NULL, 0); }
+
+static int cp_no_leak_main(void *arg) {
+    aw_with (aw_group_t *tg, aw_group()) aw_spawn(tg, cp_fail_now, (void *)(intptr_t)-EIO, NULL);
+    cr_assert_eq(aw_status(), -AW_EGROUP);
+    cr_assert_eq(nmembers(aw_err_current()), 1);
+    aw_err_clear();
+    cr_assert_eq(aw_yield(), 0, "no cancel leaks out of the group");
+    return 0;
+}
+Test(group, cpython_test_cancellation_does_not_leak_out_of_tg) { aw_test_run(cp_no_leak_main, NULL, 0); }
