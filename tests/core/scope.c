@@ -3270,3 +3270,35 @@ Test(scope, cpython_test_timeout_without_task) {
     cr_assert_eq(aw_scope_reschedule(cm.self, aw_now() + AW_MS(20)), -EINVAL);
     aw_err_clear();
 }
+
+/* test_timeout_taskgroup: a 10 ms timeout around a group whose child
+ * crashes in its cleanup and whose body fails and then sleeps: the group
+ * error holds the crash, and its chain reads timeout, cancel, body error
+ * (Python: eg.__context__ is TimeoutError, caused by a CancelledError
+ * raised while handling the ValueError). */
+static int cp_tg_task(void *arg) {
+    aw_sleep(AW_SEC(2));
+    return aw_raise(-EDOM, "1/0 in cleanup");
+}
+static int cp_timeout_taskgroup_main(void *arg) {
+    aw_with (aw_fail_after(AW_MS(10)))
+    aw_with (aw_group_t *tg, aw_group()) {
+        aw_spawn(tg, cp_tg_task, NULL, NULL);
+        aw_raise(-EINVAL, "ValueError");
+        aw_sleep(AW_SEC(1)); /* finally: await asyncio.sleep(1) */
+    }
+    const aw_err_t *eg = aw_err_current();
+    cr_assert_eq(eg->code, -AW_EGROUP);
+    cr_assert_eq(eg->members->code, -EDOM);
+    cr_assert_null(eg->members->next, "one failure");
+    const aw_err_t *e1 = eg->context;
+    cr_assert_not_null(e1);
+    cr_assert_eq(e1->code, -ETIMEDOUT, "got %s", aw_err_name(e1->code));
+    const aw_err_t *e2 = e1->context;
+    cr_assert_not_null(e2);
+    cr_assert_eq(e2->code, -ECANCELED);
+    cr_assert_not_null(aw_err_find(e2, -EINVAL), "the ValueError below the cancel");
+    aw_err_clear();
+    return 0;
+}
+Test(scope, cpython_test_timeout_taskgroup) { aw_test_run(cp_timeout_taskgroup_main, NULL, 0); }
