@@ -351,6 +351,7 @@ static inline int aw__point(aw_task_t *t, aw_ns_t *deadline) {
     return aw__point_slow(t, deadline);
 }
 int aw__expire(aw_task_t *t, aw_ns_t now);        /* cancel chain scopes past due; count */
+aw_ns_t aw__deadline_pending(aw_task_t *t);       /* soonest deadline of a scope not cancelled */
 void aw__scope_wake_tree(aw_scope_t *s, int rearm);
 bool aw__outer_cancelled(const aw_scope_t *s);    /* is a scope above s cancelled? */
 /* The func of the -ETIMEDOUT a fail-after scope records when a cancel

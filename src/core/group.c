@@ -105,11 +105,20 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
     if (err && !own_cancel)
         aw_scope_cancel(&g->scope); /* the body failed: stop the children */
     while (g->nchildren) {
+        /* An enclosing deadline that passes while the owner waits here is
+         * acted on, as at any suspension point: its scope expires, which
+         * cancels the children, and the cancel shows when the group is
+         * left. With every child shielded or already cancelled (after
+         * aw_group_cancel) no other wait would see it, and a timeout
+         * around the group was lost (CPython gh-155433). */
+        aw_ns_t until = aw__deadline_pending(t);
         g->waiting = 1;
         t->wait_kind = AW__WAIT_GROUP; /* introspection (SEMANTICS L2) */
-        aw__task_wait(t, AW_NEVER, 0);
+        aw__task_wait(t, until, 0);
         t->wait_kind = AW__WAIT_NONE;
         g->waiting = 0;
+        if (until != AW_NEVER)
+            aw__expire(t, aw_now());
     }
     aw__list_each_safe(&g->done, n) /* unjoined: release */
         aw__task_release(aw__container(n, aw_task_t, sibling));

@@ -213,6 +213,21 @@ int aw__expire(aw_task_t *t, aw_ns_t now) {
     return n;
 }
 
+/* The soonest deadline on t's chain of a scope not cancelled yet: where a
+ * wait that is no cancellation point (a group's owner waiting for its
+ * children) sets its timer, to act on that deadline then (aw__expire). */
+aw_ns_t aw__deadline_pending(aw_task_t *t) {
+    aw_ns_t d = AW_NEVER;
+    bool via = false;
+    for (aw_scope_t *s = t->scope, *prev = NULL; s; prev = s, s = s->parent) {
+        if (!s->cancelled && s->deadline < d)
+            d = s->deadline;
+        if (!aw__walk_on(s, prev, &via))
+            break;
+    }
+    return d;
+}
+
 /* A task suspended inside a scope that changed: cut its wait if a cancel
  * is now visible to it, or re-arm its timer if a deadline moved. */
 static void aw__task_poke(aw_task_t *t, int rearm) {

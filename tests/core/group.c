@@ -2289,3 +2289,49 @@ static int cp_no_leak_main(void *arg) {
     return 0;
 }
 Test(group, cpython_test_cancellation_does_not_leak_out_of_tg) { aw_test_run(cp_no_leak_main, NULL, 0); }
+
+/* -- TaskGroup.cancel() (gh-108951, 3.15) is aw_group_cancel -- */
+
+/* gh-155433: after tg.cancel(), a timeout outside the group that fires
+ * while the group waits for its children is not swallowed by it. */
+static int cp_slow_cleanup_child(void *arg) {
+    aw_sleep(AW_SEC(10));
+    aw_with (aw_shield(AW_SEC(5))) aw_sleep_ms(30); /* cleanup outlasting the outer deadline */
+    return aw_status();
+}
+static int cp_gh155433_main(void *arg) {
+    int in_group = 1;
+    aw_with (aw_fail_after(AW_MS(10)))
+    aw_with (aw_group_t *tg, aw_group()) {
+        aw_spawn(tg, cp_slow_cleanup_child, NULL, NULL);
+        aw_sleep_ms(1);
+        aw_group_cancel(tg);
+        in_group = aw_sleep(AW_SEC(1));
+    }
+    cr_assert_eq(in_group, -ECANCELED);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "the outer timeout was swallowed: %s", aw_err_name(aw_status()));
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_gh155433_tg_cancel_does_not_swallow_an_outer_timeout) { aw_test_run(cp_gh155433_main, NULL, 0); }
+
+/* I4 and G1 with children that cannot see the deadline: a 10 ms timeout
+ * around a group whose only child is in a shielded 30 ms cleanup. The
+ * deadline passes while the owner waits at the end of the block; that
+ * wait is where it is acted on: the timeout is not lost. */
+static int i4_shielded_child(void *arg) {
+    aw_with (aw_shield(AW_SEC(5))) aw_sleep_ms(30);
+    return aw_status();
+}
+static int i4_deadline_main(void *arg) {
+    aw_cm_t dl = aw_fail_after(AW_MS(10));
+    aw_with (dl)
+    aw_with (aw_group_t *tg, aw_group()) aw_spawn(tg, i4_shielded_child, NULL, NULL);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "the timeout was lost: %s", aw_err_name(aw_status()));
+    cr_assert(aw_scope_expired(dl.self));
+    aw_err_clear();
+    return 0;
+}
+Test(group, I4_G1_a_deadline_passing_while_the_owner_waits_for_shielded_children_is_kept) {
+    aw_test_run(i4_deadline_main, NULL, 0);
+}
