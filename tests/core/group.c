@@ -2315,6 +2315,73 @@ static int cp_gh155433_main(void *arg) {
 }
 Test(group, cpython_gh155433_tg_cancel_does_not_swallow_an_outer_timeout) { aw_test_run(cp_gh155433_main, NULL, 0); }
 
+/* The same with the outer cancel coming from another task. */
+static int cp_gh155433_child(void *arg) {
+    aw_with (aw_group_t *tg, aw_group()) {
+        aw_spawn(tg, cp_slow_cleanup_child, NULL, NULL);
+        aw_sleep_ms(1);
+        aw_group_cancel(tg);
+        aw_sleep(AW_SEC(1));
+    }
+    return aw_status();
+}
+static int cp_gh155433_ext_main(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_gh155433_child, NULL, &t);
+    aw_sleep_ms(10); /* the group is draining its child's cleanup */
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED, "the external cancel was swallowed");
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_gh155433_tg_cancel_does_not_swallow_an_external_cancel) { aw_test_run(cp_gh155433_ext_main, NULL, 0); }
+
+/* tg.cancel() twice, from the body and from a child, and after the group:
+ * idempotent, no error. A nested group's cancel does not reach the outer. */
+static int cp_canceller(void *arg) {
+    aw_group_cancel(arg);
+    aw_group_cancel(arg);
+    return 0;
+}
+static int cp_tg_cancel_main(void *arg) {
+    aw_cm_t cm = aw_group();
+    int outer_after = 1;
+    aw_with (aw_group_t *outer, aw_group()) {
+        aw_with (cm) {
+            aw_group_t *inner = cm.self;
+            aw_spawn(inner, cp_foo, (void *)1000, NULL);
+            aw_spawn(inner, cp_canceller, inner, NULL);
+            aw_group_cancel(inner);
+            cr_assert_eq(aw_sleep(AW_SEC(1)), -ECANCELED);
+        }
+        cr_assert_eq(aw_status(), 0);
+        outer_after = aw_sleep_ms(1);
+        (void)outer;
+    }
+    aw_group_cancel(cm.self); /* after the group: nothing */
+    cr_assert_eq(outer_after, 0, "the inner group's cancel reached the outer");
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(aw_sleep_ms(1), 0);
+    return 0;
+}
+Test(group, cpython_tg_cancel_is_idempotent_and_stays_in_its_group) { aw_test_run(cp_tg_cancel_main, NULL, 0); }
+
+/* A child failure before tg.cancel() is still raised. */
+static int cp_tg_cancel_err_main(void *arg) {
+    aw_with (aw_group_t *tg, aw_group()) {
+        aw_spawn(tg, cp_fail_now, (void *)(intptr_t)-EIO, NULL);
+        aw_yield();
+        aw_group_cancel(tg);
+    }
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, -AW_EGROUP);
+    cr_assert_eq(e->members->code, -EIO);
+    aw_err_clear();
+    return 0;
+}
+Test(group, cpython_tg_cancel_after_a_child_failure_keeps_it) { aw_test_run(cp_tg_cancel_err_main, NULL, 0); }
+
 /* I4 and G1 with children that cannot see the deadline: a 10 ms timeout
  * around a group whose only child is in a shielded 30 ms cleanup. The
  * deadline passes while the owner waits at the end of the block; that
