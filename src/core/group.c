@@ -117,8 +117,7 @@ static int aw__group_exit(void *self, const aw_err_t *err) {
         aw__task_wait(t, until, 0);
         t->wait_kind = AW__WAIT_NONE;
         g->waiting = 0;
-        if (until != AW_NEVER)
-            aw__expire(t, aw_now());
+        aw__expire(t, aw_now()); /* also one set (rescheduled) meanwhile */
     }
     aw__list_each_safe(&g->done, n) /* unjoined: release */
         aw__task_release(aw__container(n, aw_task_t, sibling));

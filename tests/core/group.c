@@ -2402,3 +2402,28 @@ static int i4_deadline_main(void *arg) {
 Test(group, I4_G1_a_deadline_passing_while_the_owner_waits_for_shielded_children_is_kept) {
     aw_test_run(i4_deadline_main, NULL, 0);
 }
+
+/* The same with the deadline set while the owner drains: another task
+ * moves a scope that had none to 1 ms from now (aw_scope_reschedule).
+ * The owner's wait had no timer to re-arm; the deadline has passed when
+ * it wakes, and is acted on then. */
+static aw_scope_t *i4_moved;
+static int i4_mover(void *arg) {
+    aw_sleep_ms(5);
+    aw_scope_reschedule(i4_moved, aw_now() + AW_MS(1));
+    return 0;
+}
+static int i4_resched_main(void *arg) {
+    aw_cm_t dl = aw_fail_after(AW_NEVER);
+    i4_moved = dl.self;
+    aw_spawn(NULL, i4_mover, NULL, NULL);
+    aw_with (dl)
+    aw_with (aw_group_t *tg, aw_group()) aw_spawn(tg, i4_shielded_child, NULL, NULL);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "the timeout was lost: %s", aw_err_name(aw_status()));
+    cr_assert(aw_scope_expired(dl.self));
+    aw_err_clear();
+    return 0;
+}
+Test(group, I4_G6_a_deadline_set_while_the_owner_waits_for_shielded_children_is_kept) {
+    aw_test_run(i4_resched_main, NULL, 0);
+}
