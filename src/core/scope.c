@@ -218,7 +218,7 @@ int aw__expire(aw_task_t *t, aw_ns_t now) {
  * children) sets its timer, to act on that deadline then (aw__expire). */
 aw_ns_t aw__deadline_pending(aw_task_t *t) {
     aw_ns_t d = AW_NEVER;
-    bool via = false;
+    int via = 0;
     for (aw_scope_t *s = t->scope, *prev = NULL; s; prev = s, s = s->parent) {
         if (!s->cancelled && s->deadline < d)
             d = s->deadline;
