@@ -70,6 +70,8 @@ cr__fail(const char *file, int line, const char *expr, const char *fmt, ...) {
     } while (0)
 
 #define cr_assert(c, ...) cr__check((c), #c, __VA_ARGS__)
+#define cr_assert_not(c, ...) cr__check(!(c), "!(" #c ")", __VA_ARGS__)
+#define cr_assert_fail(...) cr__check(0, "failed", __VA_ARGS__)
 #define cr_expect(c, ...) cr__check((c), #c, __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) cr__check((a) == (b), #a " == " #b, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) cr__check((a) != (b), #a " != " #b, __VA_ARGS__)
