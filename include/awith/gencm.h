@@ -18,7 +18,8 @@
  * is over, 0 or the code of the error the block left with
  * (aw_gencm_error() gives its record). As Python throws the exception in
  * at the yield, that error is then pending inside the generator (a copy
- * of its record, SEMANTICS M3): every manager the generator holds open
+ * of its record and of the newest 7 of its context chain, SEMANTICS M3,
+ * C4; a cancel's record alone): every manager the generator holds open
  * around its yield (an aw_with, an exit stack, a transaction) gets it in
  * its exit and rolls back, and `return aw_status();` after the yield
  * propagates it. A clear in the cleanup drops only what the cleanup raised

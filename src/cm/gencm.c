@@ -34,6 +34,11 @@ _Static_assert(offsetof(aw_task_t, late_err) == offsetof(aw_task_t, err) + 8 &&
 
 /* The state of one use, on the generator's stack: the instance itself
  * (usually a compound literal the block zero-fills) stays five words. */
+/* How much of the block's chain is thrown in: the top record and the
+ * newest of its context (a deeper chain is cut there in the copy; the
+ * block's own chain, which leaves it, keeps every record). */
+enum { AW__GENCM_CHAIN = 8 };
+
 typedef struct gencm_side {
     aw__side_t side;              /* first; side.task is the user */
     aw_gencm_t *g;
@@ -42,6 +47,8 @@ typedef struct gencm_side {
     aw_scope_t *gtop;             /* its innermost scope at the yield, if it holds one open */
     const aw_err_t *body_err;     /* the block's error, while the cleanup runs */
     aw_err_t *thrown;             /* the copy of body_err pending in the generator */
+    aw_err_t *copies[AW__GENCM_CHAIN]; /* thrown and the copies of its context, in order */
+    int ncopies;
     aw_err_t *below;              /* what the generator had pending under that copy */
     aw_err_t *over;               /* what its managers raised right over it (unthrow) */
     gencm_ctx_t ctx;              /* the generator's error context, while the user's is in */
@@ -166,6 +173,7 @@ static int aw__gencm_enter(void *self, void **out) {
     c->g = g;
     c->body_err = NULL;
     c->thrown = NULL;
+    c->ncopies = 0;
     c->body_code = 0;
     c->auto_err = c->twice = 0;
     g->side = c;
@@ -194,21 +202,65 @@ static int aw__gencm_enter(void *self, void **out) {
 }
 
 /* SEMANTICS M3 (Python throws the exception in at the yield): the block's
- * error becomes pending inside the generator, as a copy of its record on
- * top of the generator's chain, so every manager the generator holds open
- * around its yield (a with, an exit stack, a transaction) gets it in its
- * exit; a clear in the generator's cleanup does not drop it (M2: the
- * generator decides by what it returns). */
+ * error becomes pending inside the generator, as a copy of its record and
+ * its context chain (C4: the same object, __context__ included) on top of
+ * the generator's chain, so every manager the generator holds open around
+ * its yield (a with, an exit stack, a transaction) gets it in its exit; a
+ * clear in the generator's cleanup does not drop it (M2: the generator
+ * decides by what it returns). The copies all take the thrown top's seq:
+ * they are one error, handed in at once, and a restore that drops it
+ * drops them all. A cancel goes in alone: a scope of the generator may
+ * end it (its own cancel), and the failures below it must not then
+ * surface as the generator's own. */
 static void aw__gencm_throw(aw_task_t *u, gencm_side_t *c, const aw_err_t *err) {
     aw_err_t *x = aw__err_copy_top(err);
     if (!x)
         return; /* out of memory: the code still reaches it through the yield */
-    x->seq = ++u->errseq;
-    x->context = c->below = c->ctx.err;
+    uint64_t seq = ++u->errseq;
+    aw_err_t *last = x;
+    int n = 0;
+    c->copies[n++] = x;
+    x->seq = seq;
+    /* record by record, the newest few only: a chain of thousands of
+     * failed exits is not copied whole to be cut */
+    for (const aw_err_t *r = err->context; r && err->code != -ECANCELED && n < AW__GENCM_CHAIN;
+         r = r->context) {
+        aw_err_t *y = aw__err_copy_top(r);
+        if (!y)
+            break; /* out of memory: the chain is cut here in the copy */
+        y->seq = seq;
+        c->copies[n++] = last->context = y;
+        last = y;
+    }
+    c->ncopies = n;
+    last->context = c->below = c->ctx.err;
     c->ctx.err = x;
-    c->ctx.floor = x->seq;
+    c->ctx.floor = seq;
     c->thrown = x;
-    c->thrown_seq = x->seq;
+    c->thrown_seq = seq;
+}
+
+/* Take the copies of the thrown record's context out of the generator's
+ * chain, wherever its managers left them (the originals are in the user's
+ * chain), keeping what they put among them (a timeout placed under the
+ * failure it explains: aw__gencm_keep_context moves that). */
+static void aw__gencm_unthrow_context(gencm_side_t *c) {
+    int left = c->ncopies - 1;
+    for (aw_err_t **p = &c->ctx.err; left > 0 && *p && *p != c->below;) {
+        aw_err_t *x = *p;
+        bool copy = false;
+        for (int i = 1; i < c->ncopies && !copy; i++)
+            copy = c->copies[i] == x && x->seq == c->thrown_seq;
+        if (!copy) {
+            p = &x->context;
+            continue;
+        }
+        *p = x->context;
+        x->context = NULL;
+        aw__err_free(x);
+        left--;
+    }
+    c->ncopies = 0;
 }
 
 /* What became of the copy thrown in at the yield. */
@@ -232,6 +284,7 @@ static int aw__gencm_unthrow(gencm_side_t *c) {
             break;
         }
     }
+    aw__gencm_unthrow_context(c);
     c->thrown = NULL;
     return what;
 }

@@ -2168,3 +2168,48 @@ Test(gencm, C12_the_decorator_form_outside_a_task_is_EPERM_not_success) {
     cr_assert_str_eq(log_, "", "the generator never ran");
     aw_err_clear();
 }
+
+/* M3 with C4's "the same object": a manager held around the yield gets
+ * the block's error as an exit in the block's own place would, its
+ * context chain included (Python throws the exception object itself in,
+ * __context__ and all). A held exit that fails chains over the whole of
+ * it, and every record still appears once in what leaves the block. */
+static struct {
+    int code, has_reset, count;
+} m3_chain;
+static int m3_chain_exit(void *self, const aw_err_t *err) {
+    m3_chain.code = err ? err->code : 0;
+    m3_chain.has_reset = aw_err_find(err, -ECONNRESET) != NULL;
+    m3_chain.count = aw_err_count(err);
+    return self ? aw_raise(-EPIPE, "the held exit failed too") : 0;
+}
+static int m3_chain_enter(void *self, void **out) { return 0; }
+static const aw_cm_type_t m3_chain_type = {.name = "held", .enter = m3_chain_enter,
+                                           .exit = m3_chain_exit};
+static int m3_chain_gen(aw_gencm_t *g, void *arg) {
+    aw_with (aw_cm(&m3_chain_type, arg))
+        aw_gencm_yield(g, NULL);
+    return aw_status(); /* what left the held block: Python's propagation */
+}
+static int m3_chain_body(void *arg) {
+    for (int fail = 0; fail < 2; fail++) {
+        memset(&m3_chain, 0, sizeof m3_chain);
+        aw_with (aw_gencm(m3_chain_gen, fail ? (void *)1 : NULL)) {
+            aw_raise(-ECONNRESET, "the first try's connection was reset");
+            aw_fail(-EIO, "the retry failed");
+        }
+        cr_assert_eq(m3_chain.code, -EIO);
+        cr_assert(m3_chain.has_reset, "the held exit got the block's error without its context");
+        cr_assert_eq(m3_chain.count, 2);
+        const aw_err_t *e = aw_err_current();
+        cr_assert_eq(aw_status(), fail ? -EPIPE : -EIO);
+        cr_assert_eq(aw_err_count(e), fail ? 3 : 2, "%d records", aw_err_count(e));
+        cr_assert_eq(count_code(e, -ECONNRESET), 1);
+        cr_assert_eq(count_code(e, -EIO), 1);
+        aw_err_clear();
+    }
+    return 0;
+}
+Test(gencm, M3_a_manager_held_around_the_yield_sees_the_blocks_whole_chain) {
+    aw_test_run(m3_chain_body, NULL, 0);
+}
