@@ -655,3 +655,134 @@ Test(stream, stream_h_a_shutdown_while_another_task_writes_is_refused) {
     aw_test_run(t_shutdown_under_writer, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds0);
 }
+
+/* ---- ports of Trio's check_half_closeable_stream and CPython's
+ * test_streams (asserting what they assert, as error codes) ---- */
+
+typedef struct {
+    aw_stream_t *s;
+    int kind; /* 0 read, 1 write of 16 MiB */
+    ssize_t rc;
+} blk_t;
+static int blocked_op(void *arg) {
+    blk_t *o = arg;
+    if (o->kind == 0) {
+        char c;
+        o->rc = aw_stream_read(o->s, &c, 1);
+    } else {
+        size_t n = 16 << 20;
+        char *x = calloc(1, n);
+        o->rc = aw_stream_write(o->s, x, n);
+        free(x);
+    }
+    aw_err_clear();
+    return 0;
+}
+
+/* Trio: closing a stream while another task is blocked in receive_some or
+ * send_all wakes it with ClosedResourceError (here -EBADF); the stream is
+ * then closed, later operations fail the same way, close stays a no-op. */
+static int t_close_while_blocked(void *arg) {
+    for (int kind = 0; kind < 2; kind++) {
+        aw_stream_t a, b;
+        cr_assert_eq(net_pair(&a, &b), 0);
+        blk_t o = {.s = &a, .kind = kind, .rc = 1};
+        aw_with (aw_group_t *g, aw_group()) {
+            cr_assert_eq(aw_spawn(g, blocked_op, &o, NULL), 0);
+            aw_sleep(AW_MS(20));
+            cr_assert_eq(o.rc, 1, "the %s is blocked", kind ? "write" : "read");
+            cr_assert_eq(aw_stream_close(&a), 0);
+        }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_eq(o.rc, -EBADF, "kind %d: %zd", kind, o.rc);
+        cr_assert_eq(aw_stream_write(&a, "", 0), -EBADF, "send_all(b'') on a closed stream");
+        aw_err_clear();
+        char c;
+        cr_assert_eq(aw_stream_read(&a, &c, 1), -EBADF);
+        aw_err_clear();
+        cr_assert_eq(aw_stream_close(&a), 0);
+        aw_stream_close(&b);
+    }
+    return 0;
+}
+Test(stream, trio_check_half_closeable_stream_close_while_blocked) {
+    fds0 = aw_test_fds();
+    aw_test_run(t_close_while_blocked, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+/* Trio: send_eof twice is fine; send_all after it is ClosedResourceError
+ * (-EPIPE "after shutdown"), even of nothing; the peer reads b"" again and
+ * again; the other direction still works. */
+static int t_send_eof_twice(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    cr_assert_eq(aw_stream_write(&a, "x", 1), 0);
+    cr_assert_eq(aw_stream_shutdown(&a), 0);
+    cr_assert_eq(aw_stream_shutdown(&a), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_write(&a, "", 0), -EPIPE);
+    aw_err_clear();
+    char buf[4];
+    cr_assert_eq(aw_stream_read(&b, buf, sizeof buf), 1);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(aw_stream_read(&b, buf, sizeof buf), 0);
+    cr_assert_eq(aw_stream_write(&b, "y", 1), 0);
+    cr_assert_eq(aw_stream_read(&a, buf, sizeof buf), 1);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, trio_check_half_closeable_stream_send_eof_twice) { aw_test_run(t_send_eof_twice, NULL, 0); }
+
+/* CPython test_readexactly_zero_or_less, test_readline_empty_eof,
+ * test_readuntil_multi_chunks(_1): readexactly(0) is b'' (even at EOF),
+ * readline at EOF is b'', and a multi-byte separator split across
+ * chunks is found. */
+static int t_cpython_chunks(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    char buf[64];
+    const char *chunks[] = {"QWEaa", "XYaa", "a", "aa", "a", "Xaaa", "aaa"};
+    aw_with (aw_group_t *g, aw_group()) {
+        (void)g;
+        for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+            cr_assert_eq(aw_stream_write(&a, chunks[i], strlen(chunks[i])), 0);
+            aw_sleep(AW_MS(2));
+        }
+        aw_stream_close(&a);
+    }
+    cr_assert_eq(aw_stream_read_until(&b, buf, sizeof buf, "aaa", 3), 10);
+    cr_assert_eq(memcmp(buf, "QWEaaXYaaa", 10), 0);
+    cr_assert_eq(aw_stream_read_until(&b, buf, sizeof buf, "aaa", 3), 3, "aaa");
+    cr_assert_eq(aw_stream_read_until(&b, buf, sizeof buf, "aaa", 3), 4, "Xaaa");
+    cr_assert_eq(aw_stream_read_until(&b, buf, sizeof buf, "aaa", 3), 3);
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, 0), 0);
+    cr_assert_eq(aw_stream_read_line(&b, buf, sizeof buf), 0);
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, 0), 0, "readexactly(0) at EOF");
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, cpython_readuntil_multi_chunks_and_empty_eof) { aw_test_run(t_cpython_chunks, NULL, 0); }
+
+/* CPython test_readuntil_limit_found_sep / test_readline_limit: a record
+ * whose separator ends exactly at the limit is returned; one byte over
+ * is refused and nothing is consumed (LimitOverrunError). */
+static int t_cpython_limit(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    cr_assert_eq(aw_stream_write(&a, "abcAAA", 6), 0);
+    char buf[8];
+    wait_until(net_inq(b.fd) == 6);
+    cr_assert_eq(aw_stream_read_until(&b, buf, 5, "AAA", 3), -EMSGSIZE);
+    aw_err_clear();
+    cr_assert_eq(aw_stream_read_until(&b, buf, 6, "AAA", 3), 6, "%s", msg_now());
+    cr_assert_eq(aw_stream_write(&a, "1234567\n", 8), 0);
+    cr_assert_eq(aw_stream_read_line(&b, buf, 7), -EMSGSIZE);
+    aw_err_clear();
+    cr_assert_eq(aw_stream_buffered(&b) + (size_t)net_inq(b.fd), 8);
+    cr_assert_eq(aw_stream_read_line(&b, buf, 8), 8);
+    aw_stream_close(&a);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, cpython_readuntil_limit_found_sep) { aw_test_run(t_cpython_limit, NULL, 0); }

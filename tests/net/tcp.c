@@ -646,3 +646,99 @@ static int t_client_opts(void *arg) {
     return 0;
 }
 Test(tcp, client_manager_with_connect_options) { aw_test_run(t_client_opts, NULL, 0); }
+
+/* ---- ports of Trio's test_highlevel_open_tcp_stream / _listeners ---- */
+
+/* Trio test_open_tcp_stream_input_validation: no host, or a port out of
+ * range, is refused up front (ValueError: -EINVAL), nothing left open. */
+static int t_trio_input_validation(void *arg) {
+    aw_stream_t s;
+    cr_assert_eq(aw_tcp_connect(&s, NULL, 80), -EINVAL);
+    aw_err_clear();
+    cr_assert_eq(aw_tcp_connect(&s, "127.0.0.1", -1), -EINVAL);
+    aw_err_clear();
+    cr_assert_eq(aw_tcp_connect(&s, "127.0.0.1", 65536), -EINVAL);
+    cr_assert(msg_has("out of range"), "%s", msg_now());
+    aw_err_clear();
+    aw_listener_t l;
+    cr_assert_eq(aw_tcp_listen(&l, "127.0.0.1", 70000, NULL), -EINVAL);
+    aw_err_clear();
+    cr_assert_eq(l.fd, -1);
+    return 0;
+}
+Test(tcp, trio_test_open_tcp_stream_input_validation) { CHECK_FDS(t_trio_input_validation, 0); }
+
+/* Trio test_open_tcp_listeners_rebind: SO_REUSEADDR lets a server listen
+ * again on its port while a connection it closed first sits in
+ * TIME_WAIT; and a second listener on a port in use is -EADDRINUSE. */
+static int t_trio_rebind(void *arg) {
+    aw_listener_t l, l2;
+    cr_assert_eq(aw_tcp_listen(&l, "127.0.0.1", 0, NULL), 0);
+    int port = aw_listener_port(&l);
+    cr_assert_eq(aw_tcp_listen(&l2, "127.0.0.1", port, NULL), -EADDRINUSE);
+    aw_err_clear();
+    aw_stream_t c, s;
+    cr_assert_eq(aw_tcp_connect(&c, "127.0.0.1", port), 0);
+    cr_assert_eq(aw_listener_accept(&l, &s), 0);
+    aw_stream_close(&s); /* the server closes first: TIME_WAIT on its side */
+    char b;
+    cr_assert_eq(aw_stream_read(&c, &b, 1), 0);
+    aw_stream_close(&c);
+    aw_listener_close(&l);
+    cr_assert_eq(aw_tcp_listen(&l, "127.0.0.1", port, NULL), 0, "%s", msg_now());
+    cr_assert_eq(aw_listener_port(&l), port);
+    aw_listener_close(&l);
+    return 0;
+}
+Test(tcp, trio_test_open_tcp_listeners_rebind) { CHECK_FDS(t_trio_rebind, 0); }
+
+/* Trio test_SocketListener (closing): an accept blocked when another task
+ * closes the listener fails with ClosedResourceError (-EBADF), and so
+ * does every accept after; close stays a no-op. */
+static aw_listener_t lc_l;
+static int lc_rc = 1;
+static int lc_acceptor(void *arg) {
+    aw_stream_t s;
+    lc_rc = aw_listener_accept(&lc_l, &s);
+    aw_err_clear();
+    return 0;
+}
+static int t_trio_listener_close(void *arg) {
+    cr_assert_eq(aw_tcp_listen(&lc_l, "127.0.0.1", 0, NULL), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, lc_acceptor, NULL, NULL);
+        aw_sleep(AW_MS(10));
+        cr_assert_eq(lc_rc, 1, "the accept waits");
+        cr_assert_eq(aw_listener_close(&lc_l), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(lc_rc, -EBADF);
+    aw_stream_t s;
+    cr_assert_eq(aw_listener_accept(&lc_l, &s), -EBADF);
+    aw_err_clear();
+    cr_assert_eq(aw_listener_close(&lc_l), 0);
+    return 0;
+}
+Test(tcp, trio_test_SocketListener_close_while_accepting) { CHECK_FDS(t_trio_listener_close, 0); }
+
+/* Trio test_socket_stream_works_when_peer_has_already_closed: a peer
+ * that connected, sent, and closed before the accept: the stream reads
+ * its bytes, then end of stream. */
+static int t_trio_peer_closed_first(void *arg) {
+    aw_listener_t l;
+    cr_assert_eq(aw_tcp_listen(&l, "127.0.0.1", 0, NULL), 0);
+    aw_stream_t c, s;
+    cr_assert_eq(aw_tcp_connect(&c, "127.0.0.1", aw_listener_port(&l)), 0);
+    cr_assert_eq(aw_stream_write(&c, "x", 1), 0);
+    aw_stream_close(&c);
+    cr_assert_eq(aw_listener_accept(&l, &s), 0);
+    char b[4];
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 1);
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 0);
+    aw_stream_close(&s);
+    aw_listener_close(&l);
+    return 0;
+}
+Test(tcp, trio_test_socket_stream_works_when_peer_has_already_closed) {
+    CHECK_FDS(t_trio_peer_closed_first, 0);
+}

@@ -1185,3 +1185,191 @@ static int t_tls_twice(void *arg) {
     return 0;
 }
 Test(tls, tls_h_a_second_handshake_on_a_tls_stream_is_refused) { aw_test_run(t_tls_twice, NULL, 0); }
+
+/* ---- ports of Trio's test_ssl (closing, busy, empty sends, ragged EOF) ---- */
+
+/* A verified TLS pair in the test's loop: *c the client, *s the server. */
+static aw_stream_t tp_srv;
+static aw_listener_t tp_l;
+static int tp_accept(void *arg) {
+    (void)arg;
+    int rc = aw_listener_accept(&tp_l, &tp_srv);
+    return rc < 0 ? rc : aw_tls_accept(&tp_srv, &sctx);
+}
+static void tls_pair(aw_tls_ctx_t *cctx, aw_stream_t *c, aw_stream_t *s) {
+    aw_tls_opts_t so = {.cert_file = p("srv.pem"), .key_file = p("srv.key")};
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &so, true), 0, "%s", msg_now());
+    aw_tls_opts_t co = {.ca_file = p("ca.pem")};
+    cr_assert_eq(aw_tls_ctx_init(cctx, &co, false), 0, "%s", msg_now());
+    cr_assert_eq(aw_tcp_listen(&tp_l, "127.0.0.1", 0, NULL), 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, tp_accept, NULL, NULL);
+        cr_assert_eq(aw_tls_connect(c, cctx, "localhost", aw_listener_port(&tp_l)), 0, "%s",
+                     msg_now());
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    aw_listener_close(&tp_l);
+    *s = tp_srv;
+}
+static void tls_pair_free(aw_tls_ctx_t *cctx) {
+    aw_tls_ctx_free(cctx);
+    aw_tls_ctx_free(&sctx);
+}
+
+/* Trio test_closing_nice_case: the client closes (close_notify); the
+ * server reads b"" (again and again); sending more then fails
+ * (BrokenResourceError: -EPIPE or -ECONNRESET, eventually); the server's
+ * close works; then every operation is ClosedResourceError (-EBADF) and
+ * close is idempotent. */
+static int t_trio_closing_nice(void *arg) {
+    (void)arg;
+    aw_tls_ctx_t cctx;
+    aw_stream_t c, s;
+    tls_pair(&cctx, &c, &s);
+    cr_assert_eq(aw_stream_write(&c, "hi", 2), 0);
+    char buf[16];
+    cr_assert_eq(aw_stream_read(&s, buf, sizeof buf), 2);
+    cr_assert_eq(aw_stream_close(&c), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(aw_stream_read(&s, buf, sizeof buf), 0, "%s", msg_now());
+    int rc = 0;
+    for (int i = 0; i < 1000 && rc == 0; i++) {
+        rc = aw_stream_write(&s, "123", 3);
+        if (rc == 0)
+            aw_sleep(AW_MS(1));
+    }
+    cr_assert(rc == -EPIPE || rc == -ECONNRESET, "rc %d: %s", rc, msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_stream_close(&s), 0);
+    cr_assert_eq(aw_stream_close(&s), 0);
+    cr_assert_eq(aw_stream_read(&s, buf, sizeof buf), -EBADF);
+    aw_err_clear();
+    cr_assert_eq(aw_stream_write(&s, "", 0), -EBADF);
+    aw_err_clear();
+    cr_assert_eq(aw_stream_shutdown(&s), -EBADF);
+    aw_err_clear();
+    tls_pair_free(&cctx);
+    return 0;
+}
+Test(tls, trio_test_closing_nice_case) { aw_test_run(t_trio_closing_nice, NULL, 0); }
+
+/* Trio test_send_all_empty_string: sending b"" works and sends nothing. */
+static int t_trio_empty(void *arg) {
+    (void)arg;
+    aw_tls_ctx_t cctx;
+    aw_stream_t c, s;
+    tls_pair(&cctx, &c, &s);
+    cr_assert_eq(aw_stream_write(&c, "", 0), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_write(&c, "x", 1), 0);
+    char buf[4];
+    cr_assert_eq(aw_stream_read(&s, buf, sizeof buf), 1);
+    cr_assert_eq(buf[0], 'x');
+    aw_stream_close(&c);
+    aw_stream_close(&s);
+    tls_pair_free(&cctx);
+    return 0;
+}
+Test(tls, trio_test_send_all_empty_string) { aw_test_run(t_trio_empty, NULL, 0); }
+
+/* Trio test_resource_busy_errors: a second receive while one waits is
+ * BusyResourceError (-EBUSY), and the first goes on intact. */
+static aw_stream_t busy_c;
+static ssize_t busy_rc = 1;
+static char busy_buf[8];
+static int busy_reader(void *arg) {
+    (void)arg;
+    busy_rc = aw_stream_read(&busy_c, busy_buf, sizeof busy_buf);
+    return 0;
+}
+static int t_trio_busy(void *arg) {
+    (void)arg;
+    aw_tls_ctx_t cctx;
+    aw_stream_t s;
+    tls_pair(&cctx, &busy_c, &s);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, busy_reader, NULL, NULL);
+        aw_sleep(AW_MS(10));
+        char x[4];
+        cr_assert_eq(aw_stream_read(&busy_c, x, sizeof x), -EBUSY);
+        aw_err_clear();
+        cr_assert_eq(aw_stream_write(&s, "ok", 2), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(busy_rc, 2);
+    cr_assert_eq(memcmp(busy_buf, "ok", 2), 0);
+    aw_stream_close(&busy_c);
+    aw_stream_close(&s);
+    tls_pair_free(&cctx);
+    return 0;
+}
+Test(tls, trio_test_resource_busy_errors) { aw_test_run(t_trio_busy, NULL, 0); }
+
+/* Trio test_ssl_bad_shutdown_but_its_ok (https_compatible): a peer that
+ * drops the connection without close_notify reads as end of stream
+ * (tls.h: "a peer that closes without close_notify reads as end of
+ * stream"), whether its FIN arrives while the reader waits or before it
+ * reads; the bytes before it are all read first. */
+static aw_stream_t rag_s;
+static ssize_t rag_rc = 1;
+static int rag_reader(void *arg) {
+    (void)arg;
+    char b[8];
+    rag_rc = aw_stream_read(&rag_s, b, sizeof b);
+    return 0;
+}
+static int t_trio_ragged(void *arg) {
+    (void)arg;
+    for (int waiting = 0; waiting < 2; waiting++) {
+        aw_tls_ctx_t cctx;
+        aw_stream_t c;
+        tls_pair(&cctx, &c, &rag_s);
+        cr_assert_eq(aw_stream_write(&c, "last", 4), 0);
+        char b[8];
+        cr_assert_eq(aw_stream_read_exactly(&rag_s, b, 4), 0);
+        rag_rc = 1;
+        aw_with (aw_group_t *g, aw_group()) {
+            if (waiting)
+                aw_spawn(g, rag_reader, NULL, NULL);
+            aw_sleep(AW_MS(10));
+            shutdown(c.fd, SHUT_WR); /* a FIN, no close_notify */
+            aw_sleep(AW_MS(10));
+        }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        if (!waiting)
+            rag_rc = aw_stream_read(&rag_s, b, sizeof b);
+        cr_assert_eq(rag_rc, 0, "waiting %d: %zd %s", waiting, rag_rc, msg_now());
+        aw_err_clear();
+        cr_assert_eq(aw_stream_read(&rag_s, b, sizeof b), 0, "and stays at 0");
+        aw_stream_close(&c);
+        aw_stream_close(&rag_s);
+        tls_pair_free(&cctx);
+    }
+    return 0;
+}
+Test(tls, trio_test_ssl_bad_shutdown_but_its_ok) { aw_test_run(t_trio_ragged, NULL, 0); }
+
+/* Trio's TLS streams refuse send_eof; awith's shutdown sends close_notify
+ * (tls.h). A second shutdown is a no-op, writes after it fail, the peer
+ * reads b"" (again), and still answers. */
+static int t_tls_shutdown_twice(void *arg) {
+    (void)arg;
+    aw_tls_ctx_t cctx;
+    aw_stream_t c, s;
+    tls_pair(&cctx, &c, &s);
+    cr_assert_eq(aw_stream_shutdown(&c), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_shutdown(&c), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_write(&c, "x", 1), -EPIPE);
+    aw_err_clear();
+    char b[8];
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_write(&s, "pong", 4), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_read_exactly(&c, b, 4), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_shutdown(&s), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_read(&c, b, sizeof b), 0, "%s", msg_now());
+    aw_stream_close(&c);
+    aw_stream_close(&s);
+    tls_pair_free(&cctx);
+    return 0;
+}
+Test(tls, trio_send_eof_then_the_other_way) { aw_test_run(t_tls_shutdown_twice, NULL, 0); }
