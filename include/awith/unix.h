@@ -14,7 +14,9 @@ extern "C" {
 AW_API int aw_unix_connect(aw_stream_t *s, const char *path);
 
 /* Listen at `path` (which must not exist: -EADDRINUSE; closing the
- * listener unlinks it). Never suspends. */
+ * listener unlinks it, unless the path names another socket by then: a
+ * newer server that replaced it keeps its own, as asyncio's does).
+ * Never suspends. */
 AW_API int aw_unix_listen(aw_listener_t *l, const char *path, const aw_listen_opts_t *opts);
 
 /* A manager connected to the Unix socket at path: enter connects (a

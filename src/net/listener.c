@@ -91,10 +91,12 @@ int aw_listener_accept(aw_listener_t *l, aw_stream_t *out) {
 
 int aw_listener_close(aw_listener_t *l) {
     if (l->fd >= 0) {
+        /* asked before the close: the question is about this socket */
+        bool unlink_it = l->family == AF_UNIX && l->name[0] && aw__unix_owns_path(l->fd, l->name);
         aw_fd_forget(l->fd);
         close(l->fd);
         l->fd = -1;
-        if (l->family == AF_UNIX && l->name[0])
+        if (unlink_it)
             unlink(l->name);
     }
     aw_track_close(&l->track);

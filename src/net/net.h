@@ -51,6 +51,11 @@ int aw__listener_cm_exit(void *self, const aw_err_t *err);
 __attribute__((format(printf, 3, 4)))
 void aw__stream_break(aw_stream_t *s, int code, const char *fmt, ...);
 
+/* Is the socket file at path still the one the listening Unix socket fd
+ * is bound to (or can that not be told)? A listener unlinks its path on
+ * close only then: a newer server may have replaced it. Never suspends. */
+bool aw__unix_owns_path(int fd, const char *path);
+
 /* Adopt a freshly created socket fd as a listener. */
 int aw__listener_start(aw_listener_t *l, int fd, const aw_listen_opts_t *o);
 

@@ -78,3 +78,33 @@ Test(unix_socket, errors_are_clear) {
     cr_assert_eq(aw_test_fds(), fds0);
     rmdir(dir);
 }
+
+/* CPython test_unix_events test_create_unix_server_cleanup_replaced: a
+ * listener closed after its path was replaced (by a newer server of the
+ * same service) leaves the newer one's socket alone; and one whose path
+ * is already gone closes quietly. */
+static int t_cleanup_replaced(void *arg) {
+    aw_listener_t old, fresh;
+    cr_assert_eq(aw_unix_listen(&old, path, NULL), 0);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(aw_unix_listen(&fresh, path, NULL), 0, "%s", msg_now());
+    aw_listener_close(&old);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "the newer listener's socket is still there");
+    aw_stream_t s, in;
+    cr_assert_eq(aw_unix_connect(&s, path), 0, "%s", msg_now());
+    cr_assert_eq(aw_listener_accept(&fresh, &in), 0);
+    aw_stream_close(&s);
+    aw_stream_close(&in);
+    aw_listener_close(&fresh);
+    cr_assert_eq(stat(path, &st), -1, "its own close unlinks it");
+    return 0;
+}
+Test(unix_socket, cpython_create_unix_server_cleanup_replaced) {
+    mkdir_tmp();
+    fds0 = aw_test_fds();
+    aw_test_run(t_cleanup_replaced, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    unlink(path);
+    rmdir(dir);
+}
