@@ -52,7 +52,8 @@ AW_API int aw_tcp_connect_opts(aw_stream_t *s, const char *host, int port,
 AW_API int aw_tcp_connect_addrs(aw_stream_t *s, const char *const *hosts, size_t n, int port,
                                 const aw_tcp_connect_opts_t *opts);
 
-/* Listen on host:port (host NULL: every address; port 0: any free port,
+/* Listen on host:port (host NULL: every address, IPv4 and IPv6 on one
+ * dual-stack socket where the host has IPv6; port 0: any free port,
  * see aw_listener_port). SO_REUSEADDR always, SO_REUSEPORT if asked.
  * Suspends only to resolve a host name. -EADDRINUSE, -EACCES, -ENXIO, ... */
 AW_API int aw_tcp_listen(aw_listener_t *l, const char *host, int port, const aw_listen_opts_t *opts);

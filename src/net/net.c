@@ -107,6 +107,12 @@ void aw__net_name(const struct sockaddr *sa, socklen_t len, char *buf, size_t ca
         snprintf(buf, cap, "%s:%d", a, ntohs(in->sin_port));
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const void *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            /* an IPv4 peer of a dual-stack listener: named as IPv4 */
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], a, sizeof a);
+            snprintf(buf, cap, "%s:%d", a, ntohs(in6->sin6_port));
+            return;
+        }
         inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a);
         snprintf(buf, cap, "[%s]:%d", a, ntohs(in6->sin6_port));
     } else if (sa->sa_family == AF_UNIX) {

@@ -278,32 +278,44 @@ int aw_tcp_listen(aw_listener_t *l, const char *host, int port, const aw_listen_
     if (rc < 0)
         return rc;
     int last = -EADDRNOTAVAIL;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            last = -errno;
-            continue;
+    /* host NULL is every address, which getaddrinfo lists as 0.0.0.0
+     * first, then ::. One socket holds them all only as a dual-stack ::
+     * (IPV6_V6ONLY off, whatever net.ipv6.bindv6only says): it goes
+     * first; 0.0.0.0 is for hosts without IPv6. */
+    for (int pass = host ? 1 : 0; pass < 2; pass++) {
+        for (struct addrinfo *a = ai; a; a = a->ai_next) {
+            if (!host && (pass == 0) != (a->ai_family == AF_INET6))
+                continue;
+            int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            a->ai_protocol);
+            if (fd < 0) {
+                last = -errno;
+                continue;
+            }
+            int one = 1, zero = 0;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (!host && a->ai_family == AF_INET6)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+            if (o && o->reuseport &&
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+                last = -errno;
+                close(fd);
+                continue;
+            }
+            if (bind(fd, a->ai_addr, a->ai_addrlen) < 0) {
+                last = -errno;
+                close(fd);
+                continue;
+            }
+            l->family = a->ai_family;
+            rc = aw__listener_start(l, fd, o);
+            if (rc < 0) {
+                last = rc;
+                continue;
+            }
+            freeaddrinfo(ai);
+            return 0;
         }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (o && o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
-            last = -errno;
-            close(fd);
-            continue;
-        }
-        if (bind(fd, a->ai_addr, a->ai_addrlen) < 0) {
-            last = -errno;
-            close(fd);
-            continue;
-        }
-        l->family = a->ai_family;
-        rc = aw__listener_start(l, fd, o);
-        if (rc < 0) {
-            last = rc;
-            continue;
-        }
-        freeaddrinfo(ai);
-        return 0;
     }
     freeaddrinfo(ai);
     return aw_raise(last, "listen on %s:%d: %s", host ? host : "*", port, aw_strerror(last));

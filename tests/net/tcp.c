@@ -9,8 +9,10 @@
 #include "netutil.h"
 
 #include <awith/trace.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -741,4 +743,47 @@ static int t_trio_peer_closed_first(void *arg) {
 }
 Test(tcp, trio_test_socket_stream_works_when_peer_has_already_closed) {
     CHECK_FDS(t_trio_peer_closed_first, 0);
+}
+
+/* tcp.h: "host NULL: every address", as Trio's open_tcp_listeners(port)
+ * and asyncio's create_server(host=None) listen on every address of
+ * every family: clients reach it over IPv4 and IPv6 alike, and an IPv4
+ * peer is named as such. */
+static int t_listen_any(void *arg) {
+    aw_listener_t l;
+    cr_assert_eq(aw_tcp_listen(&l, NULL, 0, NULL), 0, "%s", msg_now());
+    const char *hosts[] = {"127.0.0.1", "::1"};
+    for (int i = 0; i < 2; i++) {
+        aw_stream_t c, s;
+        cr_assert_eq(aw_tcp_connect(&c, hosts[i], aw_listener_port(&l)), 0, "%s: %s", hosts[i],
+                     msg_now());
+        cr_assert_eq(aw_listener_accept(&l, &s), 0);
+        if (i == 0)
+            cr_assert(strncmp(s.peer, "127.0.0.1:", 10) == 0, "peer %s", s.peer);
+        aw_stream_close(&c);
+        aw_stream_close(&s);
+    }
+    aw_listener_close(&l);
+    return 0;
+}
+/* The wildcard is bound in a network namespace of the test's own, where
+ * the only interface is a loopback: nothing listens outside it. */
+static bool private_loopback(void) {
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0 && unshare(CLONE_NEWNET) < 0)
+        return false;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
+              (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) == 0);
+    if (fd >= 0)
+        close(fd);
+    return up;
+}
+Test(tcp, trio_test_open_tcp_listeners_any_address_reaches_both_families) {
+    if (!private_loopback())
+        cr_skip_test("no private network namespace here: the wildcard is not bound");
+    if (access("/proc/net/if_inet6", F_OK) != 0)
+        cr_skip_test("no IPv6 here");
+    CHECK_FDS(t_listen_any, 0);
 }
