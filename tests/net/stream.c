@@ -786,3 +786,25 @@ static int t_cpython_limit(void *arg) {
     return 0;
 }
 Test(stream, cpython_readuntil_limit_found_sep) { aw_test_run(t_cpython_limit, NULL, 0); }
+
+/* CPython test_readuntil_separator and test_readexactly_eof: an empty
+ * separator is refused (ValueError: -EINVAL) with nothing consumed; EOF
+ * inside readexactly is IncompleteReadError (-EPIPE) whose partial bytes
+ * are in buf (stream.h: "the k bytes are consumed"). */
+static int t_cpython_sep(void *arg) {
+    aw_stream_t a, b;
+    cr_assert_eq(net_pair(&a, &b), 0);
+    cr_assert_eq(aw_stream_write(&a, "chunk", 5), 0);
+    aw_stream_close(&a);
+    char buf[16] = {0};
+    cr_assert_eq(aw_stream_read_until(&b, buf, sizeof buf, "", 0), -EINVAL);
+    aw_err_clear();
+    cr_assert_eq(aw_stream_read_exactly(&b, buf, 10), -EPIPE);
+    cr_assert(msg_has("after 5 of 10 bytes"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(memcmp(buf, "chunk", 5), 0, "the partial bytes");
+    cr_assert_eq(aw_stream_read(&b, buf, sizeof buf), 0);
+    aw_stream_close(&b);
+    return 0;
+}
+Test(stream, cpython_readuntil_separator_and_readexactly_eof) { aw_test_run(t_cpython_sep, NULL, 0); }

@@ -1373,3 +1373,35 @@ static int t_tls_shutdown_twice(void *arg) {
     return 0;
 }
 Test(tls, trio_send_eof_then_the_other_way) { aw_test_run(t_tls_shutdown_twice, NULL, 0); }
+
+/* Trio test_https_mode_eof_before_handshake: a client that connects and
+ * closes before any TLS byte fails the server's handshake (Broken-
+ * ResourceError: -ECONNRESET "connection closed by the peer"), which
+ * closes the stream; and closing both ends of a pair at once
+ * (test_closing_nice_case, both acloses) works and leaves nothing. */
+static int t_trio_eof_before_handshake(void *arg) {
+    (void)arg;
+    aw_tls_opts_t so = {.cert_file = p("srv.pem"), .key_file = p("srv.key")};
+    cr_assert_eq(aw_tls_ctx_init(&sctx, &so, true), 0, "%s", msg_now());
+    aw_listener_t l;
+    cr_assert_eq(aw_tcp_listen(&l, "127.0.0.1", 0, NULL), 0);
+    aw_stream_t c, s;
+    cr_assert_eq(aw_tcp_connect(&c, "127.0.0.1", aw_listener_port(&l)), 0);
+    cr_assert_eq(aw_listener_accept(&l, &s), 0);
+    aw_stream_close(&c);
+    cr_assert_eq(aw_tls_accept(&s, &sctx), -ECONNRESET, "%s", msg_now());
+    cr_assert(msg_has("connection closed by the peer"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(s.fd, -1);
+    aw_listener_close(&l);
+    aw_tls_ctx_free(&sctx);
+
+    aw_tls_ctx_t cctx;
+    tls_pair(&cctx, &c, &s);
+    cr_assert_eq(aw_stream_close(&c), 0);
+    cr_assert_eq(aw_stream_close(&s), 0);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    tls_pair_free(&cctx);
+    return 0;
+}
+Test(tls, trio_test_https_mode_eof_before_handshake) { aw_test_run(t_trio_eof_before_handshake, NULL, 0); }
