@@ -1405,3 +1405,44 @@ static int t_trio_eof_before_handshake(void *arg) {
     return 0;
 }
 Test(tls, trio_test_https_mode_eof_before_handshake) { aw_test_run(t_trio_eof_before_handshake, NULL, 0); }
+
+/* Trio check_one_way_stream, "cancelled aclose still closes" and "we can
+ * still gracefully close a stream after an operation has been
+ * cancelled": a write and a read cancelled before they start leave the
+ * TLS stream intact; its close then still sends close_notify (the peer
+ * reads a clean end of stream), and a close inside a cancelled scope
+ * still releases; then every operation is -EBADF. */
+static int t_trio_cancelled_then_close(void *arg) {
+    (void)arg;
+    aw_tls_ctx_t cctx;
+    aw_stream_t c, s;
+    tls_pair(&cctx, &c, &s);
+    aw_with (aw_scope_t *sc, aw_cancel_scope()) {
+        aw_scope_cancel(sc);
+        char b[4];
+        cr_assert_eq(aw_stream_write(&c, "x", 1), -ECANCELED);
+        cr_assert_eq(aw_stream_read(&c, b, sizeof b), -ECANCELED);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert(!aw_stream_broken(&c), "cancelled before any progress: intact");
+    cr_assert_eq(aw_stream_write(&c, "ok", 2), 0, "%s", msg_now());
+    cr_assert_eq(aw_stream_close(&c), 0);
+    char b[8];
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 2, "%s", msg_now());
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), 0, "close_notify came: %s", msg_now());
+    aw_with (aw_scope_t *sc, aw_cancel_scope()) {
+        aw_scope_cancel(sc);
+        cr_assert_eq(aw_stream_close(&s), 0);
+    }
+    aw_err_clear();
+    cr_assert_eq(s.fd, -1, "a close in a cancelled scope still releases");
+    cr_assert_eq(aw_stream_write(&s, "123", 3), -EBADF);
+    aw_err_clear();
+    cr_assert_eq(aw_stream_read(&s, b, sizeof b), -EBADF);
+    aw_err_clear();
+    tls_pair_free(&cctx);
+    return 0;
+}
+Test(tls, trio_check_one_way_stream_cancelled_ops_then_graceful_close) {
+    aw_test_run(t_trio_cancelled_then_close, NULL, 0);
+}
