@@ -113,7 +113,10 @@ AW_API int aw_process_signal(aw_process_t *p, int sig);
  * grace, SIGKILL: see above) and reap it. Always releases; idempotent.
  * Suspends while it waits out the grace. Returns 0, or -ECANCELED when a
  * cancel cut the grace short (the process was killed with SIGKILL and
- * reaped all the same). */
+ * reaped all the same). A status taken elsewhere (SIGCHLD ignored) is no
+ * error of close, nor of the manager's exit: the process is gone all the
+ * same (p->exit_code -1, p->term_signal 0); only aw_process_wait says
+ * -ECHILD. */
 AW_API int aw_process_close(aw_process_t *p);
 
 /* The manager: enter spawns (aw_process_spawn), exit releases on every

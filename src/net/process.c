@@ -427,6 +427,20 @@ static void aw__process_close_pipes(aw_process_t *p) {
     aw_stream_close(&p->err);
 }
 
+/* What close makes of a reap that failed with rc (raised after mark m).
+ * -ECHILD: the status was taken elsewhere (SIGCHLD ignored, a
+ * waitpid(-1)); the process is gone all the same and nothing of it is
+ * left to release, so close, which always releases, has no error to
+ * report (Python's Popen takes the lost status as 0; an explicit
+ * aw_process_wait still says -ECHILD). */
+static int aw__process_closed(int rc, uint64_t m) {
+    if (rc == -ECHILD) {
+        aw_err_restore(m);
+        return 0;
+    }
+    return rc;
+}
+
 int aw_process_close(aw_process_t *p) {
     aw_track_close(&p->track); /* closed from here on, whatever the way out */
     aw__process_close_pipes(p);
@@ -434,9 +448,10 @@ int aw_process_close(aw_process_t *p) {
         aw__process_release_pidfd(p);
         return 0;
     }
+    uint64_t m = aw_err_mark();
     int rc = aw__process_reap(p, false);
     if (rc)
-        return rc < 0 ? rc : 0;
+        return rc < 0 ? aw__process_closed(rc, m) : 0;
     /* still running: ask, then insist */
     if (p->pidfd >= 0)
         syscall(SYS_pidfd_send_signal, p->pidfd, SIGTERM, NULL, 0);
@@ -452,8 +467,10 @@ int aw_process_close(aw_process_t *p) {
             kill(p->pid, SIGKILL);
         int r = aw__process_reap(p, true); /* SIGKILL: the kernel ends it now */
         if (r < 0)
-            return r;
+            return aw__process_closed(r, m);
     }
+    if (rc == -ECHILD)
+        return aw__process_closed(rc, m);
     if (rc == -ECANCELED)
         return aw_cancel_pending() ? rc : 0; /* the grace's own end is no error */
     return rc;
@@ -475,7 +492,10 @@ static int aw__process_exit(void *self, const aw_err_t *err) {
     if (!err && p->pid > 0 && !p->reaped) {
         /* a clean way out: end of input, then let it finish (Popen.__exit__) */
         aw__process_close_pipes(p);
+        uint64_t m = aw_err_mark();
         int rc = aw_process_wait(p);
+        if (rc == -ECHILD)
+            rc = aw__process_closed(rc, m); /* it ended; its status went elsewhere */
         if (rc == 0)
             return aw_process_close(p); /* reaped: releases what is left, 0 */
         if (rc != -ECANCELED) {

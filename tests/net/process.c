@@ -1251,3 +1251,43 @@ Test(process, trio_subprocess_pidfd_unnotified) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* trio test_wait_reapable_fails, the other ways out: with SIGCHLD
+ * ignored the kernel takes every status, yet a process that is closed,
+ * or left by its block, is released as any other: close returns 0 (its
+ * header: "Returns 0, or -ECANCELED"), a clean block and a cancelled one
+ * end without an error of the manager's (Trio and Python's Popen treat
+ * the lost status as 0); only an explicit wait says -ECHILD. */
+static int trio_wait_reapable_close_fn(void *arg) {
+    (void)arg;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    const char *argv[] = {"/bin/sleep", "3600", NULL};
+    aw_process_t p;
+    cr_assert_eq(aw_process_spawn(&p, argv, NULL), 0);
+    int rc = aw_process_close(&p);
+    cr_assert_eq(rc, 0, "close: %d %s", rc, msg_now());
+    cr_assert_eq(aw_status(), 0, "close left an error pending: %s", msg_now());
+    cr_assert(p.reaped);
+    const char *quick[] = {"/bin/sh", "-c", "sleep 0.02", NULL};
+    aw_with (aw_process_t *q, aw_process(quick, NULL)) {
+    }
+    cr_assert_eq(aw_status(), 0, "a clean block: %s", msg_now());
+    aw_err_clear();
+    aw_with (aw_scope_t *s, aw_cancel_scope())
+    aw_with (aw_process_t *q, aw_process(argv, NULL)) {
+        aw_scope_cancel(s);
+        aw_sleep(AW_SEC(10));
+    }
+    cr_assert_eq(aw_status(), 0, "a cancelled block: %s", msg_now());
+    aw_err_clear();
+    sigaction(SIGCHLD, &old, NULL);
+    return 0;
+}
+
+Test(process, trio_wait_reapable_fails_close_and_exit_release_all_the_same) {
+    int fds = aw_test_fds();
+    aw_test_run(trio_wait_reapable_close_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
