@@ -1291,3 +1291,299 @@ Test(process, trio_wait_reapable_fails_close_and_exit_release_all_the_same) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* cpython test_stdin_stdout / test_communicate: data through cat,
+ * written, stdin closed, stdout read to its end, exit code 0. */
+static int cpython_stdin_stdout_fn(void *arg) {
+    (void)arg;
+    aw_process_t st = AW_PROCESS_INIT(CAT, &PIPES);
+    char out[32] = {0};
+    size_t n = 0;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(60)))
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        cr_assert_eq(aw_stream_write(&p->in, "some data", 9), 0);
+        cr_assert_eq(aw_stream_flush(&p->in), 0);
+        cr_assert_eq(aw_stream_shutdown(&p->in), 0);
+        ssize_t r;
+        while ((r = aw_stream_read(&p->out, out + n, sizeof out - 1 - n)) > 0)
+            n += (size_t)r;
+        cr_assert_eq(aw_process_wait(p), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(st.exit_code, 0);
+    cr_assert_str_eq(out, "some data");
+    return 0;
+}
+
+Test(process, cpython_stdin_stdout) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_stdin_stdout_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* cpython test_shell: sh -c 'exit 7' ends with 7. */
+static int cpython_shell_fn(void *arg) {
+    (void)arg;
+    aw_process_t st;
+    cr_assert_eq(run_sh("exit 7", &st, NULL), 0);
+    cr_assert_eq(st.exit_code, 7);
+    return 0;
+}
+
+Test(process, cpython_shell) {
+    aw_test_run(cpython_shell_fn, NULL, 0);
+    assert_no_child();
+}
+
+/* cpython test_kill, test_terminate: the status is the signal. */
+static int cpython_kill_terminate_fn(void *arg) {
+    (void)arg;
+    int sigs[] = {SIGKILL, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        aw_process_t p;
+        cr_assert_eq(aw_process_spawn(&p, SLEEP, NULL), 0);
+        cr_assert_eq(aw_process_signal(&p, sigs[i]), 0);
+        cr_assert_eq(aw_process_wait(&p), 0);
+        cr_assert_eq(p.term_signal, sigs[i]);
+        cr_assert_eq(p.exit_code, -1);
+        cr_assert_eq(aw_process_close(&p), 0);
+    }
+    return 0;
+}
+
+Test(process, cpython_kill_and_terminate) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_kill_terminate_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* cpython test_send_signal (bpo-31034): a child that said it is
+ * sleeping gets SIGHUP and dies of it. */
+static int cpython_send_signal_fn(void *arg) {
+    (void)arg;
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
+    sigaction(SIGHUP, &dfl, &old);
+    const char *argv[] = {"/bin/sh", "-c", "echo sleeping; exec sleep 3600", NULL};
+    aw_process_opts_t o = {.out = AW_PROCESS_PIPE};
+    aw_process_t st = AW_PROCESS_INIT(argv, &o);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        char line[16];
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 9);
+        cr_assert_eq(memcmp(line, "sleeping\n", 9), 0);
+        cr_assert_eq(aw_process_signal(p, SIGHUP), 0);
+        cr_assert_eq(aw_process_wait(p), 0);
+    }
+    sigaction(SIGHUP, &old, NULL);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(st.term_signal, SIGHUP);
+    return 0;
+}
+
+Test(process, cpython_send_signal) {
+    aw_test_run(cpython_send_signal_fn, NULL, 0);
+    assert_no_child();
+}
+
+/* cpython test_stdin_broken_pipe: the child ends before its stdin is
+ * fed; a write larger than the pipe fails with -EPIPE (BrokenPipeError),
+ * and the process is still waited for. */
+static int cpython_stdin_broken_pipe_fn(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/true", NULL};
+    aw_process_opts_t o = {.in = AW_PROCESS_PIPE};
+    size_t big = 4 << 20; /* more than any pipe's buffer */
+    char *data = calloc(1, big);
+    aw_with (aw_process_t *p, aw_process(argv, &o)) {
+        aw_sleep(AW_MS(50));
+        cr_assert_eq(aw_stream_write(&p->in, data, big), -EPIPE, "%s", msg_now());
+        aw_err_clear();
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert_eq(p->exit_code, 0);
+    }
+    free(data);
+    return aw_status();
+}
+
+Test(process, cpython_stdin_broken_pipe) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_stdin_broken_pipe_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* cpython test_empty_input / test_devnull_input / test_devnull_output /
+ * test_devnull_error: a stdin closed at once and /dev/null as stdin both
+ * read as empty; stdout or stderr to /dev/null has no pipe. */
+static int cpython_devnull_fn(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "wc -c | tr -d ' '", NULL};
+    int ins[] = {AW_PROCESS_PIPE, AW_PROCESS_DEVNULL};
+    for (int i = 0; i < 2; i++) {
+        aw_process_opts_t o = {.in = ins[i], .out = AW_PROCESS_PIPE, .err = AW_PROCESS_PIPE};
+        char line[16] = {0};
+        aw_with (aw_process_t *p, aw_process(argv, &o)) {
+            if (i == 0)
+                cr_assert_eq(aw_stream_shutdown(&p->in), 0);
+            else
+                cr_assert_eq(p->in.fd, -1);
+            cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 2);
+            cr_assert_eq(aw_process_wait(p), 0);
+            cr_assert_eq(p->exit_code, 0);
+        }
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert_str_eq(line, "0\n");
+    }
+    aw_process_opts_t o = {.in = AW_PROCESS_PIPE, .out = AW_PROCESS_DEVNULL, .err = AW_PROCESS_PIPE};
+    aw_with (aw_process_t *p, aw_process(argv, &o)) {
+        cr_assert_eq(p->out.fd, -1);
+        cr_assert_eq(aw_stream_write(&p->in, "abc", 3), 0);
+        cr_assert_eq(aw_stream_shutdown(&p->in), 0);
+        char b[4];
+        cr_assert_eq(aw_stream_read(&p->err, b, sizeof b), 0);
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert_eq(p->exit_code, 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    aw_process_opts_t o2 = {.in = AW_PROCESS_PIPE, .out = AW_PROCESS_PIPE, .err = AW_PROCESS_DEVNULL};
+    aw_with (aw_process_t *p, aw_process(argv, &o2)) {
+        cr_assert_eq(p->err.fd, -1);
+        cr_assert_eq(aw_stream_write(&p->in, "abc", 3), 0);
+        cr_assert_eq(aw_stream_shutdown(&p->in), 0);
+        char line[8] = {0};
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 2);
+        cr_assert_str_eq(line, "3\n");
+    }
+    return aw_status();
+}
+
+Test(process, cpython_empty_and_devnull_input_output_error) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_devnull_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* cpython test_cancel_process_wait (issue #23140): a wait in a task,
+ * cancelled at once; then a kill and a wait that returns. */
+static int cw_rc;
+static int cw_wait(void *arg) {
+    cw_rc = aw_process_wait(arg);
+    aw_err_clear();
+    return 0;
+}
+
+static int cpython_cancel_process_wait_fn(void *arg) {
+    (void)arg;
+    aw_process_t p;
+    cr_assert_eq(aw_process_spawn(&p, SLEEP, NULL), 0);
+    cw_rc = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *t;
+        cr_assert_eq(aw_spawn(g, cw_wait, &p, &t), 0);
+        aw_yield();
+        aw_task_cancel(t);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(cw_rc, -ECANCELED);
+    cr_assert(!p.reaped);
+    cr_assert_eq(aw_process_signal(&p, SIGKILL), 0);
+    cr_assert_eq(aw_process_wait(&p), 0);
+    cr_assert_eq(p.term_signal, SIGKILL);
+    cr_assert_eq(aw_process_close(&p), 0);
+    return 0;
+}
+
+Test(process, cpython_cancel_process_wait) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_cancel_process_wait_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* cpython test_cancel_make_subprocess_transport_exec: a spawn in a task
+ * already cancelled starts nothing and leaves nothing (decision 7). */
+static int cpython_cancel_spawn_fn(void *arg) {
+    (void)arg;
+    int fds = aw_test_fds();
+    bool ran = false;
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_scope_cancel(s);
+        aw_with (aw_process_t *p, aw_process(SLEEP, &PIPES))
+            ran = true;
+    }
+    cr_assert(!ran);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(aw_test_fds(), fds);
+    return 0;
+}
+
+Test(process, cpython_cancel_make_subprocess_transport_exec) {
+    aw_test_run(cpython_cancel_spawn_fn, NULL, 0);
+    assert_no_child();
+}
+
+/* cpython test_close_kill_running / test_close_dont_kill_finished: close
+ * ends a running child; a child that has ended but is not reaped yet is
+ * not signalled by close (its status stays its own: SIGKILL from the
+ * test, not close's SIGTERM; exit code 5 stays 5). */
+static int cpython_close_fn(void *arg) {
+    (void)arg;
+    aw_process_t p;
+    cr_assert_eq(aw_process_spawn(&p, SLEEP, NULL), 0);
+    cr_assert_eq(aw_process_close(&p), 0);
+    cr_assert(p.reaped);
+    cr_assert_eq(p.term_signal, SIGTERM);
+    cr_assert_eq(aw_process_spawn(&p, SLEEP, NULL), 0);
+    kill(p.pid, SIGKILL);
+    siginfo_t si;
+    waitid(P_PID, (id_t)p.pid, &si, WEXITED | WNOWAIT);
+    cr_assert_eq(aw_process_close(&p), 0);
+    cr_assert_eq(p.term_signal, SIGKILL);
+    const char *argv[] = {"/bin/sh", "-c", "exit 5", NULL};
+    cr_assert_eq(aw_process_spawn(&p, argv, NULL), 0);
+    waitid(P_PID, (id_t)p.pid, &si, WEXITED | WNOWAIT);
+    cr_assert_eq(aw_process_close(&p), 0);
+    cr_assert_eq(p.exit_code, 5);
+    cr_assert_eq(p.term_signal, 0);
+    return 0;
+}
+
+Test(process, cpython_close_kill_running_and_dont_kill_finished) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_close_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* cpython test_read_stdout_after_process_exit: 256 KiB written by a
+ * child that exits 1 at once, read slowly in 64 KiB reads: every byte
+ * arrives after its writer is gone, then the end, then exit code 1. */
+static int cpython_read_after_exit_fn(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "head -c 262144 /dev/zero; exit 1", NULL};
+    aw_process_opts_t o = {.out = AW_PROCESS_PIPE};
+    aw_process_t st = AW_PROCESS_INIT(argv, &o);
+    size_t total = 0;
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+        static char buf[65536];
+        ssize_t r;
+        while ((r = aw_stream_read(&p->out, buf, sizeof buf)) > 0) {
+            total += (size_t)r;
+            aw_sleep(AW_MS(10));
+        }
+        cr_assert_eq(r, 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(total, 262144);
+    cr_assert_eq(st.exit_code, 1);
+    return 0;
+}
+
+Test(process, cpython_read_stdout_after_process_exit) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_read_after_exit_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
