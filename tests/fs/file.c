@@ -927,3 +927,158 @@ Test(file, M9_a_file_left_open_is_reported_at_loop_close) {
     cr_assert(strstr(err, "file '/proc/self/status' was never closed"), "stderr: %s", err);
     close(leaked_file.fd);
 }
+
+/* ---- ports of anyio's tests/test_fileio.py (open_file, AsyncFile,
+ * Path's read/write helpers), in error codes. Path's pure path
+ * arithmetic and its stat/glob/link helpers have no awith form. ---- */
+
+/* anyio's testdata: 10 runs of 1000 bytes, 0 to 9. */
+static void put_testdata(const char *path) {
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 10; i++)
+        for (int k = 0; k < 1000; k++)
+            fputc(i, fp);
+    fclose(fp);
+}
+
+/* test_open_close, and closing twice: the second close does nothing. */
+static int t_anyio_open_close(void *arg) {
+    put_testdata(p("testdata"));
+    aw_file_t f;
+    cr_assert_eq(aw_file_open(&f, p("testdata"), O_RDONLY, 0), 0);
+    cr_assert_eq(aw_file_close(&f), 0);
+    cr_assert_eq(aw_file_close(&f), 0, "a second close is harmless");
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(file, anyio_open_close) { aw_test_run(t_anyio_open_close, NULL, 0); }
+
+/* test_read: the whole file read in the block; after it the file is
+ * closed (f.closed): a read then fails with -EBADF naming the path. */
+static int t_anyio_read(void *arg) {
+    put_testdata(p("testdata"));
+    static char data[10001];
+    size_t n = 0;
+    aw_file_cm_t st = {.path = p("testdata"), .flags = O_RDONLY};
+    aw_file_t *kept = NULL;
+    aw_with (aw_file_t *f, aw_cm(&aw_file_type, &st)) {
+        kept = f;
+        ssize_t r;
+        while ((r = aw_file_read(f, data + n, sizeof data - n)) > 0)
+            n += (size_t)r;
+        cr_assert_eq(r, 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(n, 10000);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(data[i], (char)(i / 1000), "byte %zu", i);
+    cr_assert_eq(kept->fd, -1, "closed by the block's exit");
+    cr_assert_eq(aw_file_read(kept, data, 1), -EBADF);
+    cr_assert(strstr(msg_now(), "testdata: file is closed"), "%s", msg_now());
+    aw_err_clear();
+    return 0;
+}
+Test(file, anyio_read) { aw_test_run(t_anyio_read, NULL, 0); }
+
+/* test_readinto: a read of 100 bytes gets the first 100. */
+static int t_anyio_readinto(void *arg) {
+    put_testdata(p("testdata"));
+    char buf[100];
+    aw_with (aw_file_t *f, aw_file(p("testdata"), O_RDONLY, 0)) {
+        cr_assert_eq(aw_file_read(f, buf, sizeof buf), 100);
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(buf[i], 0);
+    }
+    return aw_status();
+}
+Test(file, anyio_readinto) { aw_test_run(t_anyio_readinto, NULL, 0); }
+
+/* test_write: opened for appending ("ab"), 1000 bytes go after the
+ * 10000 already there. */
+static int t_anyio_write(void *arg) {
+    put_testdata(p("testdata"));
+    char f1000[1000];
+    memset(f1000, 'f', sizeof f1000);
+    aw_with (aw_file_t *f, aw_file(p("testdata"), O_WRONLY | O_APPEND, 0))
+        cr_assert_eq(aw_file_write(f, f1000, sizeof f1000), 0);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    struct stat sb;
+    cr_assert_eq(stat(p("testdata"), &sb), 0);
+    cr_assert_eq(sb.st_size, 11000);
+    char *all;
+    size_t len;
+    cr_assert_eq(aw_file_read_all(p("testdata"), &all, &len, 0), 0);
+    cr_assert_eq(all[9999], 9);
+    cr_assert_eq(all[10000], 'f');
+    free(all);
+    return 0;
+}
+Test(file, anyio_write) { aw_test_run(t_anyio_write, NULL, 0); }
+
+/* test_async_iteration: lines in order, the last without a newline. */
+static int t_anyio_async_iteration(void *arg) {
+    const char *lines[] = {"blah blah\n", "foo foo\n", "bar bar"};
+    put(p("testfile"), "blah blah\nfoo foo\nbar bar");
+    size_t i = 0;
+    aw_for (aw_line_t *l, aw_file_lines(p("testfile"))) {
+        cr_assert_lt(i, 3);
+        cr_assert_str_eq(l->text, lines[i]);
+        cr_assert_eq(l->len, strlen(lines[i]));
+        i++;
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(i, 3);
+    return 0;
+}
+Test(file, anyio_async_iteration) { aw_test_run(t_anyio_async_iteration, NULL, 0); }
+
+/* test_read_bytes / test_read_text / test_write_bytes / test_write_text:
+ * bytes (UTF-8 ones too) written whole and read back whole. */
+static int t_anyio_read_write_bytes(void *arg) {
+    const char *texts[] = {"bibbitibobbitiboo", "some text \xc3\xa5\xc3\xa4\xc3\xb6"};
+    for (int i = 0; i < 2; i++) {
+        aw_with (aw_file_t *f, aw_file(p("testfile"), O_WRONLY | O_CREAT | O_TRUNC, 0644))
+            cr_assert_eq(aw_file_write(f, texts[i], strlen(texts[i])), 0);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        char *all;
+        size_t len;
+        cr_assert_eq(aw_file_read_all(p("testfile"), &all, &len, 0), 0);
+        cr_assert_eq(len, strlen(texts[i]));
+        cr_assert_str_eq(all, texts[i]);
+        free(all);
+    }
+    return 0;
+}
+Test(file, anyio_read_bytes_and_write_bytes) { aw_test_run(t_anyio_read_write_bytes, NULL, 0); }
+
+/* test_replace: a file put over an existing one ends with the new
+ * content and one name (aw_file_atomic: write, then rename). */
+static int t_anyio_replace(void *arg) {
+    put(p("anotherfile"), "world");
+    aw_with (aw_file_t *f, aw_file_atomic(p("anotherfile"), 0644))
+        cr_assert_eq(aw_file_write(f, "hello", 5), 0);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    char *all;
+    size_t len;
+    cr_assert_eq(aw_file_read_all(p("anotherfile"), &all, &len, 0), 0);
+    cr_assert_str_eq(all, "hello");
+    free(all);
+    cr_assert_str_eq(listing(), "anotherfile");
+    return 0;
+}
+Test(file, anyio_replace) { aw_test_run(t_anyio_replace, NULL, 0); }
+
+/* test_open: the file knows its name (fp.name == str(path)): messages
+ * carry it. */
+static int t_anyio_open(void *arg) {
+    put(p("testfile"), "bibbitibobbitiboo");
+    aw_file_t f;
+    cr_assert_eq(aw_file_open(&f, p("testfile"), O_RDONLY, 0), 0);
+    cr_assert_str_eq(f.path, p("testfile"));
+    cr_assert_eq(aw_file_write(&f, "x", 1), -EBADF, "written through a read-only fd");
+    cr_assert(strstr(msg_now(), "write ") && strstr(msg_now(), "testfile"), "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(aw_file_close(&f), 0);
+    return 0;
+}
+Test(file, anyio_open) { aw_test_run(t_anyio_open, NULL, 0); }
