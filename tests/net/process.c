@@ -1587,3 +1587,82 @@ Test(process, cpython_read_stdout_after_process_exit) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* ---- combinations: readers and writers of the pipes in other tasks
+ * when the block is left, a wait under a deadline ---- */
+
+/* trio's run_process in a nursery, cancelled: a task reading stdout and
+ * one writing to a stdin nobody reads are suspended when the body fails;
+ * the process block's exit closes the pipes under them: both get
+ * -EBADF (stream.h: "Closing is always allowed: the suspended operations
+ * then fail with -EBADF"), the child is ended and reaped, and the body's
+ * error is the one that leaves. */
+static int rd_rc, wr_rc2;
+static int pipe_reader(void *arg) {
+    char b[64];
+    rd_rc = (int)aw_stream_read(arg, b, sizeof b);
+    aw_err_clear();
+    return 0;
+}
+static int pipe_writer(void *arg) {
+    static char big[1 << 20];
+    wr_rc2 = aw_stream_write(arg, big, sizeof big);
+    aw_err_clear();
+    return 0;
+}
+
+static int pipes_closed_under_fn(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sleep", "100", NULL};
+    aw_process_t st = AW_PROCESS_INIT(argv, &PIPES);
+    rd_rc = wr_rc2 = 1;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+            aw_spawn(g, pipe_reader, &p->out, NULL);
+            aw_spawn(g, pipe_writer, &p->in, NULL);
+            aw_sleep(AW_MS(10));
+            aw_raise(-EIO, "the body failed");
+        }
+    }
+    cr_assert_eq(aw_status(), -EIO, "%s", msg_now());
+    aw_err_clear();
+    cr_assert_eq(rd_rc, -EBADF);
+    cr_assert_eq(wr_rc2, -EBADF);
+    cr_assert(st.reaped);
+    cr_assert_eq(st.term_signal, SIGTERM);
+    return 0;
+}
+
+Test(process, trio_pipes_closed_under_a_reader_and_a_writer_fail_them_with_ebadf) {
+    int fds = aw_test_fds();
+    aw_test_run(pipes_closed_under_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* A wait under a deadline: -ETIMEDOUT (header), the process still runs
+ * and a later wait ends it. */
+static int wait_deadline_fn(void *arg) {
+    (void)arg;
+    aw_process_t p;
+    cr_assert_eq(aw_process_spawn(&p, SLEEP, NULL), 0);
+    int rc = 1;
+    aw_with (aw_scope_t *s, aw_fail_after(AW_MS(10)))
+        rc = aw_process_wait(&p);
+    cr_assert(rc == -ETIMEDOUT || rc == -ECANCELED, "%d", rc);
+    cr_assert_eq(aw_status(), -ETIMEDOUT, "%s", msg_now());
+    aw_err_clear();
+    cr_assert(!p.reaped);
+    cr_assert_eq(aw_process_signal(&p, SIGTERM), 0);
+    cr_assert_eq(aw_process_wait(&p), 0);
+    cr_assert_eq(p.term_signal, SIGTERM);
+    cr_assert_eq(aw_process_close(&p), 0);
+    return 0;
+}
+
+Test(process, G1_a_wait_past_its_deadline_leaves_the_process_waitable) {
+    int fds = aw_test_fds();
+    aw_test_run(wait_deadline_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
