@@ -112,10 +112,23 @@ static ssize_t aw__pipe_not_writable(aw_stream_t *s, const void *buf, size_t n) 
     return -EBADF;
 }
 
-/* A pipe has no half-close: shutting the write side of the child's stdin
- * closes it (the child reads end of file). */
+/* A pipe has no half-close: the child reads end of file only once our
+ * write end is closed. The stream stays open all the same, as a socket
+ * shut for writing does (stream.h: a write after shutdown is -EPIPE, a
+ * second shutdown does nothing; stream.c refuses writes on its wshut
+ * before they reach the fd): /dev/null takes the fd's place, dup3
+ * closing the pipe's end atomically (no window where the fd number is
+ * free for another thread). Without an fd for /dev/null the end is just
+ * closed, and the stream reads as closed (-EBADF). */
 static int aw__pipe_shutdown_in(aw_stream_t *s) {
     aw_fd_forget(s->fd);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0 && dup3(null, s->fd, O_CLOEXEC) >= 0) {
+        close(null);
+        return 0;
+    }
+    if (null >= 0)
+        close(null);
     close(s->fd);
     s->fd = -1;
     return 0;

@@ -1666,3 +1666,34 @@ Test(process, G1_a_wait_past_its_deadline_leaves_the_process_waitable) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* stream.h: a write after shutdown is -EPIPE ("write after shutdown"),
+ * and a second shutdown does nothing, as on a socket: a process's stdin
+ * is a stream like the others (Trio's send_eof, then a helper that ends
+ * the input once more). */
+static int stdin_after_shutdown_fn(void *arg) {
+    (void)arg;
+    aw_with (aw_process_t *p, aw_process(CAT, &PIPES)) {
+        cr_assert_eq(aw_stream_write(&p->in, "x\n", 2), 0);
+        cr_assert_eq(aw_stream_shutdown(&p->in), 0);
+        int rc = aw_stream_shutdown(&p->in);
+        cr_assert_eq(rc, 0, "a second shutdown: %d %s", rc, msg_now());
+        rc = aw_stream_write(&p->in, "y", 1);
+        cr_assert_eq(rc, -EPIPE, "write after shutdown: %d %s", rc, msg_now());
+        cr_assert(msg_has("after shutdown"), "%s", msg_now());
+        aw_err_clear();
+        char line[8];
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 2);
+        cr_assert_eq(aw_stream_read(&p->out, line, sizeof line), 0, "cat read end of file");
+        cr_assert_eq(aw_process_wait(p), 0);
+        cr_assert_eq(p->exit_code, 0);
+    }
+    return aw_status();
+}
+
+Test(process, stream_h_stdin_after_shutdown_refuses_writes_with_epipe_as_any_stream) {
+    int fds = aw_test_fds();
+    aw_test_run(stdin_after_shutdown_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
