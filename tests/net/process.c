@@ -1697,3 +1697,32 @@ Test(process, stream_h_stdin_after_shutdown_refuses_writes_with_epipe_as_any_str
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* asyncio's StreamReader.readline cut by a timeout keeps what it read
+ * (stream.h: read_until keeps its bytes buffered, never breaks the
+ * stream on a cancel): half a line from a child, a read_line cut by
+ * move_on_after, the rest of the line, and the whole line comes back. */
+static int readline_cut_fn(void *arg) {
+    (void)arg;
+    aw_with (aw_process_t *p, aw_process(CAT, &PIPES)) {
+        cr_assert_eq(aw_stream_write(&p->in, "abc", 3), 0);
+        char line[16] = {0};
+        ssize_t n = 1;
+        aw_with (aw_scope_t *s, aw_move_on_after(AW_MS(30)))
+            n = aw_stream_read_line(&p->out, line, sizeof line);
+        cr_assert_eq(n, -ECANCELED);
+        cr_assert_eq(aw_status(), 0, "%s", msg_now());
+        cr_assert(!aw_stream_broken(&p->out));
+        cr_assert_eq(aw_stream_write(&p->in, "def\n", 4), 0);
+        cr_assert_eq(aw_stream_read_line(&p->out, line, sizeof line), 7, "%s", msg_now());
+        cr_assert_eq(memcmp(line, "abcdef\n", 7), 0, "%.7s", line);
+    }
+    return aw_status();
+}
+
+Test(process, cpython_readline_cut_by_a_timeout_keeps_the_half_line) {
+    int fds = aw_test_fds();
+    aw_test_run(readline_cut_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
