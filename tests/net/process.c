@@ -15,6 +15,7 @@
 #include <awith/testing.h>
 
 #include <awith/process.h>
+#include <awith/gencm.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1723,6 +1724,45 @@ static int readline_cut_fn(void *arg) {
 Test(process, cpython_readline_cut_by_a_timeout_keeps_the_half_line) {
     int fds = aw_test_fds();
     aw_test_run(readline_cut_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
+
+/* M3 with trio's open_process_then_kill: a generator manager that holds
+ * a process around its yield. The block's error is pending inside it at
+ * the yield, so the process block there takes its error way out (SIGTERM,
+ * not the clean wait for the child's own end), and the error leaves the
+ * consumer's block once; a clean block lets the child end on its own. */
+static const char *gen_argv[] = {"/bin/sleep", "100", NULL};
+static aw_process_t gen_st;
+static int open_process_gen(aw_gencm_t *g, void *arg) {
+    gen_st = (aw_process_t)AW_PROCESS_INIT((const char *const *)arg, NULL);
+    aw_with (aw_process_t *p, aw_cm(&aw_process_type, &gen_st))
+        aw_gencm_yield(g, p);
+    return aw_status();
+}
+
+static int gencm_process_fn(void *arg) {
+    (void)arg;
+    aw_with (aw_process_t *p, aw_gencm(open_process_gen, gen_argv)) {
+        cr_assert_gt(p->pid, 0);
+        aw_raise(-EIO, "the block failed");
+    }
+    cr_assert_eq(aw_status(), -EIO, "%s", msg_now());
+    aw_err_clear();
+    cr_assert(gen_st.reaped);
+    cr_assert_eq(gen_st.term_signal, SIGTERM);
+    const char *quick[] = {"/bin/sh", "-c", "exit 6", NULL};
+    aw_with (aw_process_t *p, aw_gencm(open_process_gen, quick))
+        cr_assert_gt(p->pid, 0);
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_eq(gen_st.exit_code, 6);
+    return 0;
+}
+
+Test(process, M3_a_process_held_at_a_generator_yield_gets_the_block_error) {
+    int fds = aw_test_fds();
+    aw_test_run(gencm_process_fn, NULL, 0);
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
