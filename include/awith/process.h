@@ -67,7 +67,8 @@ typedef struct aw_process {      /* private except as marked */
     int exit_code;               /* public, once reaped: its exit code, or -1 if a signal ended it */
     int term_signal;             /* public, once reaped: the signal that ended it, or 0 */
     bool reaped;                 /* public: waited for; pid is no longer ours */
-    int pidfd;                   /* -1: none (reaped, or no pidfd: polling) */
+    int pidfd;                   /* -1: none (reaped, or no pidfd: polling); -2: reaped
+                                    elsewhere before it was opened (process.c) */
     aw_ns_t kill_grace;
     char name[48];               /* argv[0], for messages */
     const char *const *argv;     /* the manager's arguments, read by enter */

@@ -42,6 +42,12 @@
 
 enum { AW__KILL_GRACE_DEFAULT = 5 };   /* seconds, Trio's */
 
+/* aw_process_t.pidfd of a child reaped elsewhere before its pidfd could
+ * be opened: its pid is no longer ours (another process may take it), so
+ * nothing may be sent to it by pid; -1 is "no pidfds here: signal by pid,
+ * which stays ours until we reap it". */
+enum { AW__PIDFD_GONE = -2 };
+
 /* ---- pipes as streams ---- */
 
 static ssize_t aw__pipe_recv(aw_stream_t *s, void *buf, size_t n) {
@@ -183,8 +189,8 @@ static void aw__process_release_pidfd(aw_process_t *p) {
     if (p->pidfd >= 0) {
         aw_fd_forget(p->pidfd);
         close(p->pidfd);
-        p->pidfd = -1;
     }
+    p->pidfd = -1;
 }
 
 int aw_process_spawn(aw_process_t *p, const char *const argv[], const aw_process_opts_t *o) {
@@ -288,7 +294,9 @@ int aw_process_spawn(aw_process_t *p, const char *const argv[], const aw_process
         /* It ran, ended and was reaped already, by the kernel (SIGCHLD
          * ignored) or a waitpid(-1) elsewhere: the spawn succeeded, and
          * the wait says its status is gone (-ECHILD), as it does when
-         * that happens after this point. No kill: the pid is not ours. */
+         * that happens after this point. No kill: the pid is not ours,
+         * and no signal either (aw_process_signal: -ESRCH). */
+        p->pidfd = AW__PIDFD_GONE;
     } else if (p->pidfd < 0 && errno != ENOSYS) {
         /* no fd left for it: do not leave a child nobody can wait for */
         rc = -errno;
@@ -424,6 +432,9 @@ int aw_process_signal(aw_process_t *p, int sig) {
     if (p->pid <= 0 || p->reaped)
         return aw_raise(-ESRCH, "signal %d to %s: %s", sig, p->pid > 0 ? p->name : "a process",
                         p->pid > 0 ? "it has been reaped" : "never started");
+    if (p->pidfd == AW__PIDFD_GONE)
+        return aw_raise(-ESRCH, "signal %d to %s (pid %d): it was reaped elsewhere (SIGCHLD "
+                        "ignored, or waitpid(-1)?)", sig, p->name, (int)p->pid);
     int r = p->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0)
                           : kill(p->pid, sig);
     if (r < 0 && errno != ESRCH) { /* ESRCH: it ended, not reaped yet */

@@ -1766,3 +1766,40 @@ Test(process, M3_a_process_held_at_a_generator_yield_gets_the_block_error) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* process.h: a signal goes through the pidfd "so the pid cannot have
+ * been reused", and a process already reaped gives -ESRCH. A child that
+ * ended and was reaped by the kernel (SIGCHLD ignored) before its pidfd
+ * could be opened has no pidfd and no pid of ours any more: a signal to
+ * it must be -ESRCH, not a kill(2) by a pid another process may have
+ * taken. (/bin/true loses that race some of the time: the runs that
+ * have no pidfd are the ones checked.) */
+static int signal_gone_fn(void *arg) {
+    (void)arg;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    const char *argv[] = {"/bin/true", NULL};
+    int hits = 0;
+    for (int i = 0; i < 1000 && hits < 5; i++) {
+        aw_process_t p;
+        cr_assert_eq(aw_process_spawn(&p, argv, NULL), 0, "%s", msg_now());
+        if (p.pidfd < 0) {
+            hits++;
+            int rc = aw_process_signal(&p, SIGTERM);
+            cr_assert_eq(rc, -ESRCH, "run %d: signal to a pid reaped by the kernel: %d", i, rc);
+            aw_err_clear();
+            cr_assert_eq(aw_process_wait(&p), -ECHILD, "the wait still says where it went");
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_process_close(&p), 0, "%s", msg_now());
+    }
+    sigaction(SIGCHLD, &old, NULL);
+    return 0;
+}
+
+Test(process, process_h_a_signal_to_a_child_reaped_before_its_pidfd_is_esrch) {
+    int fds = aw_test_fds();
+    aw_test_run(signal_gone_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
