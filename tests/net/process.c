@@ -1803,3 +1803,33 @@ Test(process, process_h_a_signal_to_a_child_reaped_before_its_pidfd_is_esrch) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* The harness over trio's test_pipes: three tasks feeding stdin and
+ * draining stdout and stderr of one child, cancelled or timed out at
+ * each suspension point of any of them: no fd, no zombie, every manager
+ * exited once. */
+static int pipes_scenario(void *arg) {
+    (void)arg;
+    aw_process_opts_t o = {.in = AW_PROCESS_PIPE, .out = AW_PROCESS_PIPE, .err = AW_PROCESS_PIPE};
+    drain_t out = {0}, err = {0};
+    aw_with (aw_process_t *p, aw_process(REVERSER, &o)) {
+        out.s = &p->out;
+        err.s = &p->err;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_spawn(g, feed_input, p, NULL);
+            aw_spawn(g, check_output, &out, NULL);
+            aw_spawn(g, check_output, &err, NULL);
+        }
+        if (aw_status() == 0)
+            aw_process_wait(p);
+    }
+    return aw_status();
+}
+
+Test(process, trio_pipes_harness_cancel_at_every_point_leaves_no_fd_and_no_zombie) {
+    aw_testing_t h = {.name = "process pipes", .fn = pipes_scenario};
+    aw_testing_report_t r;
+    cr_assert_eq(aw_testing_run(&h, &r), 0);
+    cr_assert_gt(r.points, 3);
+    assert_no_child();
+}
