@@ -1833,3 +1833,33 @@ Test(process, trio_pipes_harness_cancel_at_every_point_leaves_no_fd_and_no_zombi
     cr_assert_gt(r.points, 3);
     assert_no_child();
 }
+
+/* cpython test_stdin_not_inheritable (asyncio issue #209): a second
+ * child spawned while the first's stdin pipe is open must not inherit
+ * our end of it, or the first never reads end of file: here the first
+ * (wc -c) answers once its stdin is shut, while the second still runs. */
+static int cpython_stdin_not_inheritable_fn(void *arg) {
+    (void)arg;
+    const char *argv[] = {"/bin/sh", "-c", "wc -c | tr -d ' '", NULL};
+    char line[16] = {0};
+    aw_with (aw_scope_t *s, aw_fail_after(AW_SEC(5)))
+    aw_with (aw_process_t *a, aw_process(argv, &PIPES))
+    aw_with (aw_process_t *b, aw_process(SLEEP, &(aw_process_opts_t){.in = AW_PROCESS_PIPE})) {
+        cr_assert_eq(aw_stream_write(&a->in, "abc", 3), 0);
+        cr_assert_eq(aw_stream_shutdown(&a->in), 0);
+        cr_assert_eq(aw_stream_read_line(&a->out, line, sizeof line), 2, "%s", msg_now());
+        cr_assert_eq(aw_process_wait(a), 0);
+        cr_assert_eq(a->exit_code, 0);
+        cr_assert_eq(aw_process_signal(b, SIGTERM), 0);
+    }
+    cr_assert_eq(aw_status(), 0, "%s", msg_now());
+    cr_assert_str_eq(line, "3\n");
+    return 0;
+}
+
+Test(process, cpython_stdin_not_inheritable) {
+    int fds = aw_test_fds();
+    aw_test_run(cpython_stdin_not_inheritable_fn, NULL, 0);
+    cr_assert_eq(aw_test_fds(), fds);
+    assert_no_child();
+}
