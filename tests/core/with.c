@@ -2030,3 +2030,302 @@ Test(with, A2_a_block_used_outside_a_task_is_skipped_with_EPERM_pending) {
     cr_assert_not_null(strstr(e->msg, "probe"), "names the manager: %s", e->msg);
     aw_err_clear();
 }
+
+/* ================= CPython's Lib/test/test_coroutines.py, ported =================
+ *
+ * The test_with_* tests of CoroutineTest and CoroAsyncIOCompatTest's
+ * test_asyncio_1, written with probe managers: enter and exit are
+ * __aenter__ and __aexit__, a raised record is an exception, the log is
+ * the buffer of values the coroutine yielded. test_with_4 (a sync manager
+ * given to `async with`) has no C counterpart: aw_with takes one kind of
+ * manager. */
+
+/* A manager whose enter and exit each suspend twice (Python's
+ * AsyncYieldFrom of two values), logging around each suspension. */
+static int two_step_enter(void *self, void **out) {
+    probe_t *p = self;
+    logc(p->id);
+    if (aw_yield() < 0)
+        return aw_status();
+    logc(p->id);
+    if (aw_yield() < 0)
+        return aw_status();
+    p->entered++;
+    *out = p;
+    return 0;
+}
+static int two_step_exit(void *self, const aw_err_t *err) {
+    probe_t *p = self;
+    p->exited++;
+    p->exit_err_code = err ? err->code : 0;
+    logc((char)tolower((unsigned char)p->id));
+    aw_yield();
+    logc((char)tolower((unsigned char)p->id));
+    aw_yield();
+    return p->exit_rc;
+}
+static const aw_cm_type_t two_step_type = {"two-step", two_step_enter, two_step_exit, 0, 0, NULL};
+
+/* test_with_1: `async with A as a, B as b` enters A then B, exits B then
+ * A; B's exit suppresses the body's ZeroDivisionError, so A's exit gets
+ * no error and the statement completes. With C, which does not suppress,
+ * the error propagates. */
+static int cp_with_1(void *arg) {
+    probes_reset();
+    pB.exit_rc = AW_SUPPRESS;
+    aw_with (probe_t *a, aw_cm(&two_step_type, &pA))
+    aw_with (probe_t *b, aw_cm(&two_step_type, &pB)) {
+        logc(a->id);
+        logc(b->id);
+        aw_fail(-EDOM, "division by zero");
+    }
+    cr_assert_str_eq(logbuf, "AABBABbbaa");
+    cr_assert_eq(pB.exit_err_code, -EDOM);
+    cr_assert_eq(pA.exit_err_code, 0, "B suppressed: A's exit sees no error");
+    cr_assert_eq(aw_status(), 0);
+
+    probes_reset();
+    aw_with (probe_t *a, aw_cm(&two_step_type, &pA))
+    aw_with (probe_t *c, aw_cm(&two_step_type, &pC)) {
+        logc(a->id);
+        logc(c->id);
+        aw_fail(-EDOM, "division by zero");
+    }
+    cr_assert_str_eq(logbuf, "AACCACccaa");
+    cr_assert_eq(pA.exit_err_code, -EDOM);
+    cr_assert_eq(aw_status(), -EDOM);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_1) { aw_test_run(cp_with_1, NULL, 0); }
+
+/* test_with_2 and test_with_3: a manager missing __aexit__ (or
+ * __aenter__) is refused (TypeError "asynchronous context manager
+ * protocol") and the body never runs; awith also never calls the enter
+ * it has (A13). */
+static int cp_with_2_3(void *arg) {
+    probes_reset();
+    int body = 0;
+    aw_with (aw_cm(&probe_noexit_type, &pA)) body = 1;
+    cr_assert_eq(body, 0);
+    cr_assert_eq(pA.entered, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert_not_null(strstr(aw_err_current()->msg, "exit"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    aw_with (aw_cm(&probe_noenter_type, &pA)) body = 1;
+    cr_assert_eq(body, 0);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert_not_null(strstr(aw_err_current()->msg, "enter"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_2_and_3) { aw_test_run(cp_with_2_3, NULL, 0); }
+
+/* test_with_5: an error raised in the body (a failed assert) leaves the
+ * statement unchanged when exit returns None. */
+static int cp_with_5(void *arg) {
+    probes_reset();
+    const aw_err_t *raised = NULL;
+    aw_with (PCM(&pA)) {
+        aw_raise(-EINVAL, "assertion failed");
+        raised = aw_err_current();
+        aw_leave();
+    }
+    cr_assert_eq(aw_status(), -EINVAL);
+    cr_assert_eq(aw_err_current(), raised, "the same record");
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_5) { aw_test_run(cp_with_5, NULL, 0); }
+
+/* test_with_7: __aexit__ returns an invalid value (444) while the body's
+ * ZeroDivisionError propagates: TypeError, whose context is the body's
+ * error. */
+static int cp_with_7(void *arg) {
+    probes_reset();
+    pA.exit_rc = 444;
+    aw_with (PCM(&pA)) aw_fail(-EDOM, "division by zero");
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    const aw_err_t *e = aw_err_current();
+    cr_assert_not_null(strstr(e->msg, "444"), "%s", e->msg);
+    cr_assert_not_null(e->context);
+    cr_assert_eq(e->context->code, -EDOM);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_7) { aw_test_run(cp_with_7, NULL, 0); }
+
+/* test_with_8: __aexit__ returns an invalid value (456) on the normal
+ * way out, after `break`, after `continue` and after `return`: each
+ * time the body ran once and the protocol error propagates. */
+static int cp8_cnt;
+static int cp8_return(void) {
+    aw_with (PCM(&pA)) {
+        cp8_cnt++;
+        return 0;
+    }
+    return 1;
+}
+static int cp_with_8(void *arg) {
+    probes_reset();
+    pA.exit_rc = 456;
+    aw_with (PCM(&pA)) cp8_cnt++;
+    cr_assert_eq(cp8_cnt, 1);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+
+    for (int i = 0; i < 2; i++) {
+        aw_with (PCM(&pA)) {
+            cp8_cnt++;
+            break; /* leaves the block (with.h); the for goes on */
+        }
+        if (aw_status() < 0)
+            break; /* the exception ends the loop, as in Python */
+    }
+    cr_assert_eq(cp8_cnt, 2);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+
+    for (int i = 0; i < 2; i++) {
+        aw_with (PCM(&pA)) {
+            cp8_cnt++;
+            continue;
+        }
+        if (aw_status() < 0)
+            break;
+    }
+    cr_assert_eq(cp8_cnt, 3);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    aw_err_clear();
+
+    cr_assert_eq(cp8_return(), 0, "C cannot change the value returned (with.h)");
+    cr_assert_eq(cp8_cnt, 4);
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "the exit's error is pending in the caller");
+    aw_err_clear();
+    cr_assert_eq(pA.exited, 4);
+    return 0;
+}
+Test(with, cpython_test_with_8) { aw_test_run(cp_with_8, NULL, 0); }
+
+/* test_with_9: __aexit__ raising on the normal way out: its error
+ * propagates, after the body ran once. */
+static int cp_with_9(void *arg) {
+    probes_reset();
+    pA.exit_rc = -EDOM;
+    pA.exit_raise = 1;
+    int cnt = 0;
+    aw_with (PCM(&pA)) cnt++;
+    cr_assert_eq(cnt, 1);
+    cr_assert_eq(aw_status(), -EDOM);
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_9) { aw_test_run(cp_with_9, NULL, 0); }
+
+/* test_with_10: two nested managers whose exits both raise
+ * ZeroDivisionError while the body raised RuntimeError: the error is the
+ * outer exit's, context the inner exit's, context the body's. */
+static int cp_with_10(void *arg) {
+    probes_reset();
+    pA.exit_rc = pB.exit_rc = -EDOM;
+    pA.exit_raise = pB.exit_raise = 1;
+    aw_with (PCM(&pA)) {
+        aw_with (PCM(&pB)) aw_fail(-ENOTRECOVERABLE, "RuntimeError");
+    }
+    int codes[8];
+    int n = chain_codes(aw_err_current(), codes, 8);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(codes[0], -EDOM);
+    cr_assert_str_eq(aw_err_current()->msg, "exit of A failed");
+    cr_assert_eq(codes[1], -EDOM);
+    cr_assert_str_eq(aw_err_current()->context->msg, "exit of B failed");
+    cr_assert_eq(codes[2], -ENOTRECOVERABLE);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_10) { aw_test_run(cp_with_10, NULL, 0); }
+
+/* test_with_11: __aenter__ raising NotImplementedError: that error
+ * propagates with no context; neither the body nor the exit runs. */
+static int cp_with_11(void *arg) {
+    probes_reset();
+    pA.enter_rc = -ENOSYS;
+    pA.enter_raise = 1;
+    pA.exit_rc = -EDOM;
+    pA.exit_raise = 1;
+    int body = 0;
+    aw_with (PCM(&pA)) {
+        body = 1;
+        aw_fail(-ENOTRECOVERABLE, "RuntimeError");
+    }
+    cr_assert_eq(body, 0);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(aw_status(), -ENOSYS);
+    cr_assert_eq(aw_err_current(), pA.enter_err);
+    cr_assert_null(aw_err_current()->context);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_11) { aw_test_run(cp_with_11, NULL, 0); }
+
+/* test_with_12: `async with CM() as cm` binds what __aenter__ returned,
+ * and an __aexit__ returning True swallows the body's RuntimeError. */
+static int cp_with_12(void *arg) {
+    probes_reset();
+    pA.exit_rc = AW_SUPPRESS;
+    aw_with (probe_t *cm, PCM(&pA)) {
+        cr_assert_eq(cm, &pA);
+        aw_fail(-ENOTRECOVERABLE, "RuntimeError");
+    }
+    cr_assert_eq(pA.exit_err_code, -ENOTRECOVERABLE);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(with, cpython_test_with_12) { aw_test_run(cp_with_12, NULL, 0); }
+
+/* test_with_13: __aenter__ failing (1/0) with an exit that would
+ * suppress: the failure propagates, the body did not run and the exit
+ * was not given the chance to swallow it. */
+static int cp_with_13(void *arg) {
+    probes_reset();
+    pA.enter_rc = -EDOM;
+    pA.exit_rc = AW_SUPPRESS;
+    int cnt = 1;
+    aw_with (PCM(&pA)) cnt += 1000;
+    if (aw_status() == 0)
+        cnt += 10000;
+    cr_assert_eq(cnt, 1);
+    cr_assert_eq(pA.exited, 0);
+    cr_assert_eq(aw_status(), -EDOM);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_13) { aw_test_run(cp_with_13, NULL, 0); }
+
+/* CoroAsyncIOCompatTest.test_asyncio_1: enter and exit each sleep; the
+ * body sleeps and raises MyException; the exit sees that error (its
+ * type's name is logged) after its own sleep, and the statement after the
+ * block is not reached. */
+static int cp_asyncio_1(void *arg) {
+    probes_reset();
+    pA.enter_sleep_ms = 10;
+    pA.exit_sleep_ms = 10;
+    aw_with (PCM(&pA)) {
+        logc('*');
+        cr_assert_eq(aw_sleep_ms(10), 0);
+        aw_fail(-EBADMSG, "MyException");
+    }
+    if (aw_status() == 0)
+        logc('!'); /* unreachable */
+    cr_assert_str_eq(logbuf, "A*a~");
+    cr_assert_eq(pA.exit_err_code, -EBADMSG);
+    cr_assert_str_eq(pA.exit_err_msg, "MyException");
+    cr_assert_eq(pA.exit_sleep_rc, 0);
+    cr_assert_eq(aw_status(), -EBADMSG);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_asyncio_1) { aw_test_run(cp_asyncio_1, NULL, 0); }
