@@ -130,6 +130,15 @@ static __attribute__((noinline, cold)) bool aw__with_refuse(aw_with_t *w, aw_tas
 
 static __attribute__((noinline, cold)) bool aw__with_enter_failed(aw_with_t *w, int rc) {
     aw_task_t *t = w->task;
+    if (rc > 0) {
+        /* enter broke its contract (0 or -errno): refused as an exit's
+         * bad value is (A14), and, as a failed enter, no exit is owed (A2;
+         * CPython's test_with_6 does not call __aexit__ either) */
+        const char *name = aw_cm_name(w->cm);
+        rc = aw_raise(-AW_EPROTOCOL, "enter of manager '%s' returned %d: an enter returns 0 "
+                                     "(entered) or a negative error code",
+                      name, rc);
+    }
     if (!t->err || t->err->seq <= w->mark || t->err->code != rc)
         aw_raise(rc, "enter of manager '%s' failed: %s", aw_cm_name(w->cm), aw_strerror(rc));
     aw__with_unlink(w);
@@ -169,8 +178,8 @@ static inline __attribute__((always_inline)) bool aw__with_run_enter(aw_with_t *
     t = w->task;
     t->err_floor = w->floor;
     if (traced)
-        aw__trace_emit(t, AW_TRACE_ENTERED, w, rc < 0 ? rc : 0);
-    if (__builtin_expect(rc < 0, 0))
+        aw__trace_emit(t, AW_TRACE_ENTERED, w, rc > 0 ? -AW_EPROTOCOL : rc);
+    if (__builtin_expect(rc != 0, 0)) /* failed, or broke the contract (A14) */
         return aw__with_enter_failed(w, rc);
     aw__err_restore(t, w->mark); /* enter succeeded: what it raised was handled */
     aw__with_set_body(w);

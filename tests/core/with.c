@@ -2140,6 +2140,32 @@ static int cp_with_5(void *arg) {
 }
 Test(with, cpython_test_with_5) { aw_test_run(cp_with_5, NULL, 0); }
 
+/* test_with_6: __aenter__ returns something that is not an awaitable
+ * (123): TypeError, the body does not run, and "it's important that
+ * __aexit__ wasn't called". The C counterpart of an invalid value from
+ * enter is a positive return (its contract, cm.h: 0 or -errno). */
+static int bad_enter(void *self, void **out) {
+    probe_t *p = self;
+    p->entered++;
+    *out = p;
+    return 123;
+}
+static const aw_cm_type_t bad_enter_type = {"bad-enter", bad_enter, probe_exit, 0, 0, NULL};
+static int cp_with_6(void *arg) {
+    probes_reset();
+    int body = 0;
+    aw_with (aw_cm(&bad_enter_type, &pA)) body = 1;
+    cr_assert_eq(pA.entered, 1);
+    cr_assert_eq(body, 0, "an enter that broke its contract does not run the body");
+    cr_assert_eq(pA.exited, 0, "nor the exit");
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL, "got %s", aw_err_name(aw_status()));
+    cr_assert_not_null(strstr(aw_err_current()->msg, "bad-enter"), "%s", aw_err_current()->msg);
+    cr_assert_not_null(strstr(aw_err_current()->msg, "123"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(with, cpython_test_with_6) { aw_test_run(cp_with_6, NULL, 0); }
+
 /* test_with_7: __aexit__ returns an invalid value (444) while the body's
  * ZeroDivisionError propagates: TypeError, whose context is the body's
  * error. */
