@@ -529,3 +529,196 @@ static int trio_handover_body(void *arg) {
     return 0;
 }
 Test(lock, trio_test_lock_handover) { aw_test_run(trio_handover_body, NULL, 0); }
+
+/* ---- CPython's Lib/test/test_asyncio/test_locks.py, LockTests ----
+ *
+ * asyncio's Lock has no owner: its tests release, from the test, a lock a
+ * task took. awith's lock has one (J4 ⚠, lock.h: release by a non-owner
+ * is -EPERM), so here each task that takes the lock holds it until the
+ * test says "go" (an event), then releases it itself: the order in which
+ * the tasks get the lock is what CPython asserts. test_lock,
+ * test_lock_by_with_statement and the loop-parameter tests are about
+ * Python's `await lock` and constructor syntax: nothing to port. */
+static aw_lock_t cp_l = AW_LOCK_INIT("cpython");
+static char cp_res[64];
+static aw_event_t cp_go[4];
+static int cp_lockit(void *arg) {
+    int i = (int)(intptr_t)arg;
+    int rc = aw_lock_acquire(&cp_l);
+    if (rc < 0)
+        return rc;
+    char c[2] = {(char)('0' + i), 0};
+    strcat(cp_res, c);
+    rc = aw_event_wait(&cp_go[i]); /* "the test releases it" */
+    aw_lock_release(&cp_l);
+    return rc;
+}
+/* test_acquire: three waiters get the lock in the order they asked,
+ * also the one that queued after two releases. */
+static int cp_acquire_body(void *arg) {
+    aw_task_t *t1, *t2, *t3;
+    cr_assert_eq(aw_lock_acquire(&cp_l), 0);
+    aw_spawn(NULL, cp_lockit, (void *)1, &t1);
+    aw_spawn(NULL, cp_lockit, (void *)2, &t2);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    aw_lock_release(&cp_l);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "1");
+    aw_yield();
+    cr_assert_str_eq(cp_res, "1");
+    aw_spawn(NULL, cp_lockit, (void *)3, &t3);
+    aw_event_set(&cp_go[1]);
+    aw_yield();
+    aw_yield();
+    cr_assert_str_eq(cp_res, "12");
+    aw_event_set(&cp_go[2]);
+    aw_yield();
+    aw_yield();
+    cr_assert_str_eq(cp_res, "123");
+    aw_event_set(&cp_go[3]);
+    cr_assert_eq(aw_task_join(t1), 0);
+    cr_assert_eq(aw_task_join(t2), 0);
+    cr_assert_eq(aw_task_join(t3), 0);
+    cr_assert_null(aw_lock_owner(&cp_l));
+    return 0;
+}
+Test(lock, cpython_test_acquire) { aw_test_run(cp_acquire_body, NULL, 0); }
+
+/* test_acquire_cancel: a waiter cancelled while queued ends with
+ * CancelledError and leaves no waiter behind: the next release frees the
+ * lock and the next acquire takes it at once. */
+static int cp_acquirer(void *arg) {
+    (void)arg;
+    int rc = aw_lock_acquire(&cp_l);
+    if (rc == 0)
+        aw_lock_release(&cp_l);
+    return rc;
+}
+static int cp_acquire_cancel_body(void *arg) {
+    aw_task_t *t;
+    cr_assert_eq(aw_lock_acquire(&cp_l), 0);
+    aw_spawn(NULL, cp_acquirer, NULL, &t);
+    aw_yield();
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_lock_release(&cp_l), 0);
+    cr_assert_null(aw_lock_owner(&cp_l), "no waiter left to hand the lock to");
+    cr_assert_eq(aw_lock_acquire(&cp_l), 0);
+    aw_lock_release(&cp_l);
+    return 0;
+}
+Test(lock, cpython_test_acquire_cancel) { aw_test_run(cp_acquire_cancel_body, NULL, 0); }
+
+/* test_cancel_race: A holds the lock, B and C wait; in one tick B is
+ * cancelled and A releases. The lock goes past B to C, and ends free. */
+static aw_event_t cp_fa;
+static int cp_a(void *arg) {
+    (void)arg;
+    aw_with (aw_locked(&cp_l)) aw_event_wait(&cp_fa);
+    return aw_status();
+}
+static int cp_race_body(void *arg) {
+    aw_task_t *ta, *tb, *tc;
+    aw_spawn(NULL, cp_a, NULL, &ta);
+    aw_yield();
+    cr_assert_eq(aw_lock_owner(&cp_l), ta);
+    aw_spawn(NULL, cp_acquirer, NULL, &tb);
+    aw_yield();
+    aw_spawn(NULL, cp_acquirer, NULL, &tc);
+    aw_yield();
+    aw_event_set(&cp_fa);
+    aw_task_cancel(tb);
+    aw_yield();
+    cr_assert_eq(aw_task_join(ta), 0);
+    cr_assert_eq(aw_task_join(tb), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_task_join(tc), 0);
+    cr_assert_null(aw_lock_owner(&cp_l));
+    return 0;
+}
+Test(lock, cpython_test_cancel_race) { aw_test_run(cp_race_body, NULL, 0); }
+
+/* test_cancel_release_race (bpo-32734): the test holds the lock, three
+ * tasks wait; in one tick the first is cancelled and the lock released:
+ * exactly one of them takes it (the second), never two. */
+static int cp_lock_count, cp_call_count;
+static aw_event_t cp_done;
+static int cp_counter(void *arg) {
+    (void)arg;
+    cp_call_count++;
+    int rc = aw_lock_acquire(&cp_l);
+    if (rc < 0)
+        return rc;
+    cp_lock_count++;
+    rc = aw_event_wait(&cp_done);
+    aw_lock_release(&cp_l);
+    return rc;
+}
+static int cp_release_race_body(void *arg) {
+    aw_task_t *t1, *t2, *t3;
+    cr_assert_eq(aw_lock_acquire(&cp_l), 0);
+    aw_spawn(NULL, cp_counter, NULL, &t1);
+    aw_spawn(NULL, cp_counter, NULL, &t2);
+    aw_spawn(NULL, cp_counter, NULL, &t3);
+    aw_yield();
+    aw_task_cancel(t1);
+    aw_lock_release(&cp_l);
+    cr_assert_eq(aw_task_join(t1), -ECANCELED);
+    aw_err_clear();
+    for (int i = 0; i < 4; i++)
+        aw_yield();
+    cr_assert_eq(cp_lock_count, 1, "only one lock was taken");
+    cr_assert_eq(cp_call_count, 3);
+    cr_assert_eq(aw_lock_owner(&cp_l), t2);
+    aw_task_cancel(t3);
+    cr_assert_eq(aw_task_join(t3), -ECANCELED);
+    aw_err_clear();
+    aw_event_set(&cp_done);
+    cr_assert_eq(aw_task_join(t2), 0);
+    cr_assert_null(aw_lock_owner(&cp_l));
+    return 0;
+}
+Test(lock, cpython_test_cancel_release_race) { aw_test_run(cp_release_race_body, NULL, 0); }
+
+/* test_finished_waiter_cancelled: B waits; C is created; B is cancelled
+ * and the lock released in one tick: B ends cancelled and C, though it
+ * had not queued yet, takes the lock (no lost wake-up). */
+static int cp_finished_body(void *arg) {
+    aw_task_t *tb, *tc;
+    cr_assert_eq(aw_lock_acquire(&cp_l), 0);
+    aw_spawn(NULL, cp_acquirer, NULL, &tb);
+    aw_yield();
+    aw_spawn(NULL, cp_lockit, (void *)1, &tc);
+    aw_task_cancel(tb);
+    aw_lock_release(&cp_l);
+    aw_yield();
+    aw_yield();
+    cr_assert_eq(aw_lock_owner(&cp_l), tc, "locked, by C");
+    cr_assert_eq(aw_task_join(tb), -ECANCELED);
+    aw_err_clear();
+    aw_event_set(&cp_go[1]);
+    cr_assert_eq(aw_task_join(tc), 0);
+    cr_assert_str_eq(cp_res, "1");
+    return 0;
+}
+Test(lock, cpython_test_finished_waiter_cancelled) { aw_test_run(cp_finished_body, NULL, 0); }
+
+/* test_release_not_acquired (RuntimeError), test_release_no_waiters and
+ * test_context_manager. */
+static int cp_release_body(void *arg) {
+    cr_assert_eq(aw_lock_release(&cp_l), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_lock_acquire(&cp_l), 0);
+    cr_assert_eq(aw_lock_owner(&cp_l), aw_task_self());
+    cr_assert_eq(aw_lock_release(&cp_l), 0);
+    cr_assert_null(aw_lock_owner(&cp_l));
+    aw_with (aw_locked(&cp_l)) cr_assert_eq(aw_lock_owner(&cp_l), aw_task_self());
+    cr_assert_null(aw_lock_owner(&cp_l));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(lock, cpython_test_release_not_acquired_no_waiters_and_context_manager) {
+    aw_test_run(cp_release_body, NULL, 0);
+}
