@@ -359,3 +359,282 @@ static int trio_generic_body(void *arg) {
     return 0;
 }
 Test(sem, trio_test_generic_lock_exclusion_and_fifo_fairness) { aw_test_run(trio_generic_body, NULL, 0); }
+
+/* ---- CPython's Lib/test/test_asyncio/test_locks.py, SemaphoreTests ----
+ *
+ * aw_yield() stands for asyncio.sleep(0). test_repr, test_semaphore
+ * (`await sem`) and test_semaphore_value (the constructor's ValueError;
+ * AW_SEM_INIT is an initialiser) have nothing to port. */
+static char cp_res[64];
+static int cp_append(int i) {
+    char c[2] = {(char)('0' + i), 0};
+    strcat(cp_res, c);
+    return 0;
+}
+static aw_sem_t cp_s;
+static int cp_take(void *arg) {
+    int rc = aw_sem_acquire(&cp_s);
+    if (rc < 0)
+        return rc;
+    return cp_append((int)(intptr_t)arg);
+}
+
+/* test_initial_value_zero and test_acquire: Semaphore(3) taken twice;
+ * of three waiters the first gets the last permit; two releases go to
+ * the next two in line (the value stays 0), and a fourth waits. */
+static int cp_sem_acquire_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 3, 0);
+    cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    cr_assert_eq(aw_sem_value(&cp_s), 1);
+    aw_task_t *t[5];
+    for (int i = 1; i <= 3; i++)
+        aw_spawn(NULL, cp_take, (void *)(intptr_t)i, &t[i]);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "1");
+    cr_assert_eq(aw_sem_value(&cp_s), 0);
+    aw_spawn(NULL, cp_take, (void *)4, &t[4]);
+    aw_sem_release(&cp_s);
+    aw_sem_release(&cp_s);
+    cr_assert_eq(aw_sem_value(&cp_s), 0, "handed to waiters, not counted");
+    aw_yield();
+    cr_assert_eq(aw_sem_value(&cp_s), 0);
+    cr_assert_eq(strlen(cp_res), 3);
+    cr_assert_str_eq(cp_res, "123", "FIFO: the two first in line");
+    cr_assert_eq(aw_task_join(t[1]), 0);
+    aw_sem_release(&cp_s);
+    for (int i = 2; i <= 4; i++)
+        cr_assert_eq(aw_task_join(t[i]), 0);
+    cr_assert_str_eq(cp_res, "1234");
+    return 0;
+}
+Test(sem, cpython_test_acquire) { aw_test_run(cp_sem_acquire_body, NULL, 0); }
+
+/* test_acquire_cancel: a waiter cancelled while queued ends cancelled and
+ * leaves no waiter behind. */
+static int cp_sem_cancel_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 1, 0);
+    cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    aw_task_t *t;
+    aw_spawn(NULL, cp_take, (void *)1, &t);
+    aw_yield();
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    aw_sem_release(&cp_s);
+    cr_assert_eq(aw_sem_value(&cp_s), 1, "nobody left in the queue");
+    return 0;
+}
+Test(sem, cpython_test_acquire_cancel) { aw_test_run(cp_sem_cancel_body, NULL, 0); }
+
+/* test_acquire_cancel_before_awoken: four waiters on Semaphore(0); the
+ * first two are cancelled and one permit released in the same tick: the
+ * third gets it, the fourth still waits. */
+static int cp_before_awoken_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 0, 0);
+    aw_task_t *t[5];
+    for (int i = 1; i <= 4; i++)
+        aw_spawn(NULL, cp_take, (void *)(intptr_t)i, &t[i]);
+    aw_yield();
+    aw_task_cancel(t[1]);
+    aw_task_cancel(t[2]);
+    aw_sem_release(&cp_s);
+    aw_yield();
+    aw_yield();
+    cr_assert_str_eq(cp_res, "3");
+    cr_assert_eq(aw_task_join(t[3]), 0);
+    cr_assert_eq(aw_sem_value(&cp_s), 0);
+    aw_task_cancel(t[4]);
+    for (int i = 1; i <= 4; i++)
+        if (i != 3)
+            cr_assert_eq(aw_task_join(t[i]), -ECANCELED, "task %d", i);
+    aw_err_clear();
+    cr_assert_eq(aw_sem_value(&cp_s), 0, "no permit made up or lost");
+    return 0;
+}
+Test(sem, cpython_test_acquire_cancel_before_awoken) { aw_test_run(cp_before_awoken_body, NULL, 0); }
+
+/* test_acquire_hang: two waiters on Semaphore(0); the first is cancelled
+ * and a permit released in the same tick: the second takes it, and the
+ * semaphore is at 0 (locked). */
+static int cp_hang_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 0, 0);
+    aw_task_t *t1, *t2;
+    aw_spawn(NULL, cp_take, (void *)1, &t1);
+    aw_spawn(NULL, cp_take, (void *)2, &t2);
+    aw_yield();
+    aw_task_cancel(t1);
+    aw_sem_release(&cp_s);
+    aw_yield();
+    aw_yield();
+    cr_assert_eq(aw_sem_value(&cp_s), 0);
+    cr_assert_str_eq(cp_res, "2", "t2 is done");
+    cr_assert_eq(aw_task_join(t1), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_task_join(t2), 0);
+    return 0;
+}
+Test(sem, cpython_test_acquire_hang) { aw_test_run(cp_hang_body, NULL, 0); }
+
+/* test_acquire_no_hang: c1 holds Semaphore(1) across a yield, and right
+ * after its block cancels c2, to whom the permit was just handed: c2's
+ * block never runs, it ends cancelled, and the permit is back (a further
+ * acquire does not hang). */
+static aw_task_t *cp_t2;
+static int cp_c1(void *arg) {
+    (void)arg;
+    aw_with (aw_sem_held(&cp_s)) aw_yield();
+    aw_task_cancel(cp_t2);
+    return aw_status();
+}
+static int cp_c2_ran;
+static int cp_c2(void *arg) {
+    (void)arg;
+    aw_with (aw_sem_held(&cp_s)) cp_c2_ran = 1;
+    return aw_status();
+}
+static int cp_no_hang_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 1, 0);
+    aw_task_t *t1;
+    aw_spawn(NULL, cp_c1, NULL, &t1);
+    aw_spawn(NULL, cp_c2, NULL, &cp_t2);
+    cr_assert_eq(aw_task_join(t1), 0);
+    cr_assert_eq(aw_task_join(cp_t2), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(cp_c2_ran, 0);
+    cr_assert_eq(aw_sem_value(&cp_s), 1);
+    aw_with (aw_fail_after(AW_MS(1000))) cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(sem, cpython_test_acquire_no_hang) { aw_test_run(cp_no_hang_body, NULL, 0); }
+
+/* test_release_not_acquired (BoundedSemaphore: ValueError) and
+ * test_release_no_waiters. */
+static int cp_release_body(void *arg) {
+    aw_sem_t b = AW_SEM_INIT("bounded", 1, 1);
+    cr_assert_eq(aw_sem_release(&b), -EINVAL);
+    aw_err_clear();
+    aw_sem_t s = AW_SEM_INIT("plain", 1, 0);
+    cr_assert_eq(aw_sem_acquire(&s), 0);
+    cr_assert_eq(aw_sem_value(&s), 0);
+    cr_assert_eq(aw_sem_release(&s), 0);
+    cr_assert_eq(aw_sem_value(&s), 1);
+    return 0;
+}
+Test(sem, cpython_test_release_not_acquired_and_no_waiters) { aw_test_run(cp_release_body, NULL, 0); }
+
+/* test_acquire_fifo_order: three tasks each take Semaphore(1) twice,
+ * holding it across a sleep: c1_1 c2_1 c3_1 c1_2 c2_2 c3_2. */
+static int cp_twice(void *arg) {
+    int i = (int)(intptr_t)arg;
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+        cp_append(i);
+        aw_sleep_ms(10);
+        aw_sem_release(&cp_s);
+    }
+    return 0;
+}
+static int cp_fifo_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 1, 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        for (int i = 1; i <= 3; i++)
+            aw_spawn(g, cp_twice, (void *)(intptr_t)i, NULL);
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_str_eq(cp_res, "123123");
+    return 0;
+}
+Test(sem, cpython_test_acquire_fifo_order) { aw_test_run(cp_fifo_body, NULL, 0); }
+
+/* test_acquire_fifo_order_3: three waiters on Semaphore(0), the first
+ * cancelled; two releases go to the other two. */
+static int cp_fifo3_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 0, 0);
+    aw_task_t *t[4];
+    for (int i = 1; i <= 3; i++)
+        aw_spawn(NULL, cp_take, (void *)(intptr_t)i, &t[i]);
+    aw_yield();
+    aw_task_cancel(t[1]);
+    aw_yield();
+    aw_sem_release(&cp_s);
+    aw_sem_release(&cp_s);
+    cr_assert_eq(aw_task_join(t[1]), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(aw_task_join(t[2]), 0);
+    cr_assert_eq(aw_task_join(t[3]), 0);
+    cr_assert_str_eq(cp_res, "23");
+    return 0;
+}
+Test(sem, cpython_test_acquire_fifo_order_3) { aw_test_run(cp_fifo3_body, NULL, 0); }
+
+/* test_acquire_fifo_order_2: c1 takes Semaphore(1); c2 and c3 wait; two
+ * releases hand a permit to c2 and then to c3. c2 gives its permit back
+ * and takes one again: CPython's result is 1 2 3 4, since c3, first in
+ * line, is served before c2's second acquire. With awith's direct
+ * hand-off, c3 holds its permit from the second release on: c2's second
+ * acquire finds a permit free and nobody waiting, so it may append 4
+ * before c3 runs; no waiter is overtaken (J1). What holds in both: c3's
+ * permit was granted before c2's second acquire. */
+static int cp_c3_granted_before;
+static aw_task_t *cp_t3;
+static int cp_fifo2_c2(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    cp_append(2);
+    aw_sem_release(&cp_s);
+    cp_c3_granted_before = aw_sem_value(&cp_s) == 1; /* c3's permit is not the free one */
+    cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    cp_append(4);
+    return 0;
+}
+static int cp_fifo2_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 1, 0);
+    aw_task_t *t1, *t2;
+    aw_spawn(NULL, cp_take, (void *)1, &t1);
+    aw_spawn(NULL, cp_fifo2_c2, NULL, &t2);
+    aw_spawn(NULL, cp_take, (void *)3, &cp_t3);
+    aw_yield();
+    aw_sem_release(&cp_s);
+    aw_sem_release(&cp_s);
+    cr_assert_eq(aw_task_join(t1), 0);
+    cr_assert_eq(aw_task_join(t2), 0);
+    cr_assert_eq(aw_task_join(cp_t3), 0);
+    cr_assert_eq(strlen(cp_res), 4);
+    cr_assert_eq(cp_res[0], '1');
+    cr_assert_eq(cp_res[1], '2');
+    cr_assert(cp_c3_granted_before, "c3 was served before c2 took a permit again");
+    cr_assert_eq(aw_sem_value(&cp_s), 0);
+    return 0;
+}
+Test(sem, cpython_test_acquire_fifo_order_2) { aw_test_run(cp_fifo2_body, NULL, 0); }
+
+/* test_acquire_fifo_order_4: c1 waits on Semaphore(0); c2 releases three
+ * times (one permit goes to c1, two are left: CPython asserts value 2)
+ * and takes one; c3 takes the last. Every task ends holding its permit
+ * and the value is 0. (CPython's append order 1 2 3 4 is its scheduling
+ * of woken tasks; see fifo_order_2.) */
+static int cp_f4_c2(void *arg) {
+    (void)arg;
+    aw_sem_release(&cp_s);
+    aw_sem_release(&cp_s);
+    aw_sem_release(&cp_s);
+    cr_assert_eq(aw_sem_value(&cp_s), 2, "one permit handed to c1");
+    cr_assert_eq(aw_sem_acquire(&cp_s), 0);
+    return cp_append(2);
+}
+static int cp_fifo4_body(void *arg) {
+    cp_s = (aw_sem_t)AW_SEM_INIT("cpython", 0, 0);
+    aw_task_t *t1, *t2, *t3;
+    aw_spawn(NULL, cp_take, (void *)1, &t1);
+    aw_spawn(NULL, cp_f4_c2, NULL, &t2);
+    aw_spawn(NULL, cp_take, (void *)3, &t3);
+    cr_assert_eq(aw_task_join(t1), 0);
+    cr_assert_eq(aw_task_join(t2), 0);
+    cr_assert_eq(aw_task_join(t3), 0);
+    cr_assert_eq(strlen(cp_res), 3);
+    cr_assert_eq(aw_sem_value(&cp_s), 0);
+    return 0;
+}
+Test(sem, cpython_test_acquire_fifo_order_4) { aw_test_run(cp_fifo4_body, NULL, 0); }
