@@ -9,8 +9,9 @@
  * aw_cond_wait releases the lock, waits for a notify, and re-takes the lock
  * before returning -- also when it was cancelled (SEMANTICS J6), so the
  * block's exit always finds the lock held. A notified waiter that is
- * cancelled before it runs returns -ECANCELED and passes the notification
- * to the next waiter, so none is lost (SEMANTICS M7, CPython gh-112202). */
+ * cancelled before it runs, or while it queues to re-take the lock,
+ * returns -ECANCELED and passes the notification to the next waiter, so
+ * none is lost (SEMANTICS M7, CPython gh-112202). */
 #ifndef AWITH_COND_H
 #define AWITH_COND_H
 

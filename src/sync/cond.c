@@ -1,4 +1,5 @@
-/* cond.c: condition variable; re-taking the lock is not cancellable. */
+/* cond.c: condition variable; re-taking the lock is not cancellable (a
+ * cancel that lands during it is returned once the lock is held). */
 #include <awith/cond.h>
 
 #include "wq.h"
@@ -20,6 +21,19 @@ static int aw__cond_held(aw_cond_t *c, const char *op) {
     return 0;
 }
 
+/* A notified wait whose re-take of the lock was cancelled (or cut by a
+ * deadline) while it queued for the lock: the wait is one suspension
+ * point in a cancelled scope, so it returns -ECANCELED, now holding the
+ * lock (decision 1, J6), as asyncio's and Trio's wait raise there. Its
+ * caller will not act on the notify, so it passes to the next waiter
+ * (M7; a spurious wake-up at worst, as CPython re-notifies). */
+static int aw__cond_cut_in_take(aw_cond_t *c) {
+    int rc = aw__point(aw__task_cur(), NULL); /* the running coroutine's chain, as a point reads it */
+    if (rc < 0)
+        aw__cond_pass_on(c);
+    return rc;
+}
+
 int aw_cond_wait(aw_cond_t *c) {
     aw_task_t *self = aw__task_self();
     if (!self)
@@ -30,6 +44,8 @@ int aw_cond_wait(aw_cond_t *c) {
     aw_lock_release(c->lock);
     rc = aw__wq_wait(&c->waiters, aw__cond_pass_on, c, AW__WAIT_CONDITION);
     int taken = aw__lock_take(c->lock);
+    if (rc == 0 && taken == 0)
+        rc = aw__cond_cut_in_take(c);
     return rc < 0 ? rc : taken;
 }
 

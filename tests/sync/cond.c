@@ -234,6 +234,54 @@ static int pc_body(void *arg) {
 }
 Test(cond, J6_a_wait_with_a_cancel_pending_returns_holding_the_lock) { aw_test_run(pc_body, NULL, 0); }
 
+/* J6 and decision 1 when the cancel lands while the notified waiter
+ * queues to re-take the lock (the notifier still holds it): the wait was
+ * a suspension point in a cancelled scope, so it returns -ECANCELED,
+ * holding the lock, as asyncio's and Trio's wait raise there (CPython
+ * test_wait_cancel_after_notify, bpo-32841); and since the waiter will
+ * not act on the notify, it passes to the next waiter (M7, as CPython
+ * re-notifies on any error out of wait). */
+static aw_lock_t rl_lk = AW_LOCK_INIT("rl");
+static aw_cond_t rl_cv = AW_COND_INIT(&rl_lk);
+static int rl_rc[2] = {1, 1}, rl_held = -1;
+static int rl_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    aw_with (aw_locked(&rl_lk)) {
+        rl_rc[i] = aw_cond_wait(&rl_cv);
+        if (i == 0)
+            rl_held = aw_lock_owner(&rl_lk) == aw_task_self();
+    }
+    return aw_status();
+}
+static int rl_body(void *arg) {
+    aw_task_t *a, *b;
+    aw_spawn(NULL, rl_waiter, (void *)0, &a);
+    aw_spawn(NULL, rl_waiter, (void *)1, &b);
+    aw_yield(); /* both wait, a first */
+    aw_with (aw_locked(&rl_lk)) {
+        aw_cond_notify(&rl_cv, 1);
+        aw_yield(); /* a runs and queues for the lock */
+        aw_task_cancel(a);
+        aw_yield();
+    }
+    cr_assert_eq(aw_task_join(a), -ECANCELED, "the cancelled waiter ended %s",
+                 aw_err_name(rl_rc[0]));
+    aw_err_clear();
+    cr_assert_eq(rl_rc[0], -ECANCELED);
+    cr_assert_eq(rl_held, 1, "returned without the lock");
+    aw_with (aw_move_on_after(AW_SEC(10))) /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    cr_assert_eq(rl_rc[1], 0, "the notify was lost with the cancelled waiter");
+    if (rl_rc[1] == 1)
+        aw_task_cancel(b);
+    aw_err_clear();
+    cr_assert_null(aw_lock_owner(&rl_lk));
+    return 0;
+}
+Test(cond, J6_M7_a_wait_cancelled_while_retaking_the_lock_returns_ECANCELED) {
+    aw_test_run(rl_body, NULL, 0);
+}
+
 /* M7 through a generator: the first waiter is an async generator's
  * coroutine, waiting on behalf of its consumer; notify(1) wakes it, and
  * its consumer is cancelled before it runs. The generator's wait returns
