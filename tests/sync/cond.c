@@ -412,3 +412,351 @@ static int trio_cond_body(void *arg) {
     return 0;
 }
 Test(cond, trio_test_Condition) { aw_test_run(trio_cond_body, NULL, 0); }
+
+/* ---- CPython's Lib/test/test_asyncio/test_locks.py, ConditionTests ----
+ *
+ * asyncio's notify only checks that the lock is locked, by anyone; awith's
+ * requires the caller to hold it (cond.h), so where CPython notifies
+ * while a woken waiter holds the lock, the waiters here release it after
+ * their step. aw_yield() stands for asyncio.sleep(0). test_repr and the
+ * loop-parameter tests have nothing to port. */
+static aw_lock_t cp_lk = AW_LOCK_INIT("cpython");
+static aw_cond_t cp_cv = AW_COND_INIT(&cp_lk);
+static char cp_res[64];
+static void cp_append(int i) {
+    char c[2] = {(char)('0' + i), 0};
+    strcat(cp_res, c);
+}
+/* c1, c2, c3 of test_notify: take the lock, wait, append, release. */
+static int cp_waiter(void *arg) {
+    aw_with (aw_locked(&cp_lk)) {
+        if (aw_cond_wait(&cp_cv) < 0)
+            aw_leave();
+        cp_append((int)(intptr_t)arg);
+    }
+    return aw_status();
+}
+
+/* test_wait: a notified waiter does not run while the notifier holds the
+ * lock; when it is released, the first waiter runs holding it. */
+static int cp_wait_holds(void *arg) {
+    aw_with (aw_locked(&cp_lk)) {
+        if (aw_cond_wait(&cp_cv) < 0)
+            aw_leave();
+        cp_append((int)(intptr_t)arg);
+        cr_assert_eq(aw_lock_owner(&cp_lk), aw_task_self());
+    }
+    return aw_status();
+}
+static int cp_wait_body(void *arg) {
+    aw_task_t *t[4];
+    for (int i = 1; i <= 3; i++)
+        aw_spawn(NULL, cp_wait_holds, (void *)(intptr_t)i, &t[i]);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    cr_assert_null(aw_lock_owner(&cp_lk), "the waiters released it");
+    cr_assert_eq(aw_lock_acquire(&cp_lk), 0);
+    cr_assert_eq(aw_cond_notify(&cp_cv, 1), 0);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "", "the notified waiter waits for the lock");
+    aw_lock_release(&cp_lk);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "1");
+    cr_assert_eq(aw_task_join(t[1]), 0);
+    aw_with (aw_locked(&cp_lk)) aw_cond_notify(&cp_cv, 2);
+    aw_yield();
+    aw_yield();
+    cr_assert_str_eq(cp_res, "123");
+    for (int i = 2; i <= 3; i++)
+        cr_assert_eq(aw_task_join(t[i]), 0);
+    return 0;
+}
+Test(cond, cpython_test_wait) { aw_test_run(cp_wait_body, NULL, 0); }
+
+/* test_wait_cancel: a waiter cancelled in wait ends with CancelledError,
+ * holding the lock again, and leaves no waiter behind. */
+static int cp_held_on_return = -1;
+static int cp_wait_one(void *arg) {
+    (void)arg;
+    int rc = aw_cond_wait(&cp_cv);
+    cp_held_on_return = aw_lock_owner(&cp_lk) == aw_task_self();
+    aw_lock_release(&cp_lk);
+    return rc;
+}
+static int cp_wait_cancel_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_wait_holds, (void *)1, &t);
+    aw_yield();
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_null(aw_lock_owner(&cp_lk));
+    aw_with (aw_locked(&cp_lk)) aw_cond_notify_all(&cp_cv); /* nobody left */
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    return 0;
+}
+Test(cond, cpython_test_wait_cancel) { aw_test_run(cp_wait_cancel_body, NULL, 0); }
+
+/* test_wait_cancel_contested: the waiter is notified, then cancelled and
+ * the lock released in one tick: whatever wait returns, it returns
+ * holding the lock. */
+static int cp_contested(void *arg) {
+    (void)arg;
+    cr_assert_eq(aw_lock_acquire(&cp_lk), 0);
+    return cp_wait_one(NULL);
+}
+static int cp_contested_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_contested, NULL, &t);
+    aw_yield();
+    cr_assert_null(aw_lock_owner(&cp_lk), "the waiter released it");
+    cr_assert_eq(aw_lock_acquire(&cp_lk), 0);
+    aw_cond_notify(&cp_cv, 1);
+    aw_task_cancel(t);
+    aw_lock_release(&cp_lk);
+    int rc = aw_task_join(t);
+    cr_assert(rc == 0 || rc == -ECANCELED, "%s", aw_err_name(rc));
+    aw_err_clear();
+    cr_assert_eq(cp_held_on_return, 1);
+    return 0;
+}
+Test(cond, cpython_test_wait_cancel_contested) { aw_test_run(cp_contested_body, NULL, 0); }
+
+/* test_wait_cancel_after_notify (bpo-32841): the waiter is notified and
+ * gets to re-take the lock, which the notifier still holds; it is
+ * cancelled there; once the lock is released it ends cancelled, and its
+ * block was reached. */
+static int cp_waited;
+static int cp_wait_on_cond(void *arg) {
+    (void)arg;
+    aw_with (aw_locked(&cp_lk)) {
+        cp_waited = 1;
+        aw_cond_wait(&cp_cv);
+    }
+    return aw_status();
+}
+static int cp_after_notify_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_wait_on_cond, NULL, &t);
+    aw_yield();
+    cr_assert_eq(aw_lock_acquire(&cp_lk), 0);
+    aw_cond_notify(&cp_cv, 1);
+    aw_yield(); /* it runs, and queues for the lock */
+    aw_task_cancel(t);
+    aw_yield();
+    aw_lock_release(&cp_lk);
+    aw_yield();
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert(cp_waited);
+    cr_assert_null(aw_lock_owner(&cp_lk));
+    return 0;
+}
+Test(cond, cpython_test_wait_cancel_after_notify) { aw_test_run(cp_after_notify_body, NULL, 0); }
+
+/* test_wait_unacquired, test_wait_for_unacquired, test_notify_unacquired
+ * and test_notify_all_unacquired: RuntimeError, here -EPERM. */
+static int cp_unacquired_body(void *arg) {
+    cr_assert_eq(aw_cond_wait(&cp_cv), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_cond_notify(&cp_cv, 1), -EPERM);
+    aw_err_clear();
+    cr_assert_eq(aw_cond_notify_all(&cp_cv), -EPERM);
+    aw_err_clear();
+    cr_assert_null(aw_lock_owner(&cp_lk));
+    return 0;
+}
+Test(cond, cpython_test_wait_and_notify_unacquired) { aw_test_run(cp_unacquired_body, NULL, 0); }
+
+/* test_wait_for: a waiter looping on a predicate is notified once while
+ * it is false (goes on waiting) and once when true (done). */
+static int cp_presult;
+static int cp_wait_for(void *arg) {
+    (void)arg;
+    aw_with (aw_locked(&cp_lk)) {
+        while (!cp_presult)
+            if (aw_cond_wait(&cp_cv) < 0)
+                aw_leave();
+        cp_append(1);
+    }
+    return aw_status();
+}
+static int cp_wait_for_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_wait_for, NULL, &t);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    aw_with (aw_locked(&cp_lk)) aw_cond_notify(&cp_cv, 1);
+    aw_yield();
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    cp_presult = 1;
+    aw_with (aw_locked(&cp_lk)) aw_cond_notify(&cp_cv, 1);
+    cr_assert_eq(aw_task_join(t), 0);
+    cr_assert_str_eq(cp_res, "1");
+    return 0;
+}
+Test(cond, cpython_test_wait_for) { aw_test_run(cp_wait_for_body, NULL, 0); }
+
+/* test_notify and test_notify_all: notify(1) wakes the first; notify(1)
+ * then notify(2048) the other two, in order; notify_all wakes all. */
+static int cp_notify_body(void *arg) {
+    aw_task_t *t[4];
+    for (int i = 1; i <= 3; i++)
+        aw_spawn(NULL, cp_waiter, (void *)(intptr_t)i, &t[i]);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    aw_with (aw_locked(&cp_lk)) aw_cond_notify(&cp_cv, 1);
+    aw_yield();
+    aw_yield();
+    cr_assert_str_eq(cp_res, "1");
+    aw_with (aw_locked(&cp_lk)) {
+        aw_cond_notify(&cp_cv, 1);
+        aw_cond_notify(&cp_cv, 2048);
+    }
+    for (int i = 1; i <= 3; i++)
+        cr_assert_eq(aw_task_join(t[i]), 0);
+    cr_assert_str_eq(cp_res, "123");
+
+    cp_res[0] = 0;
+    for (int i = 1; i <= 2; i++)
+        aw_spawn(NULL, cp_waiter, (void *)(intptr_t)i, &t[i]);
+    aw_yield();
+    aw_with (aw_locked(&cp_lk)) aw_cond_notify_all(&cp_cv);
+    for (int i = 1; i <= 2; i++)
+        cr_assert_eq(aw_task_join(t[i]), 0);
+    cr_assert_str_eq(cp_res, "12");
+    return 0;
+}
+Test(cond, cpython_test_notify_and_notify_all) { aw_test_run(cp_notify_body, NULL, 0); }
+
+/* test_timeout_in_block: inside the condition's block, a wait cut by a
+ * timeout raises TimeoutError, and the block still holds the lock. */
+static int cp_timeout_body(void *arg) {
+    aw_with (aw_locked(&cp_lk)) {
+        aw_with (aw_fail_after(AW_MS(5))) aw_cond_wait(&cp_cv);
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        cr_assert_eq(aw_lock_owner(&cp_lk), aw_task_self());
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_null(aw_lock_owner(&cp_lk));
+    return 0;
+}
+Test(cond, cpython_test_timeout_in_block) { aw_test_run(cp_timeout_body, NULL, 0); }
+
+/* test_cancelled_error_wakeup and test_cancelled_error_re_aquire: the
+ * cancel a waiter gets in its wait (before or after it was notified) is
+ * what leaves its block and the task: the same record, not a copy or a
+ * second one. */
+static const aw_err_t *cp_raised;
+static int cp_raised_count;
+static int cp_wake;
+static int cp_func(void *arg) {
+    (void)arg;
+    aw_with (aw_locked(&cp_lk)) {
+        int rc = 0;
+        while (!cp_wake && (rc = aw_cond_wait(&cp_cv)) == 0)
+            ;
+        cr_assert_eq(rc, -ECANCELED);
+        cp_raised = aw_err_current();
+        cp_raised_count = aw_err_count(cp_raised);
+        aw_leave();
+    }
+    cr_assert_eq(aw_err_current(), cp_raised, "the same record left the block");
+    cr_assert_eq(aw_err_count(aw_err_current()), cp_raised_count);
+    return aw_status();
+}
+static int cp_cancelled_error_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_func, NULL, &t);
+    aw_yield();
+    aw_task_cancel(t); /* waiting for the wake-up */
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(cp_raised_count, 1);
+
+    aw_spawn(NULL, cp_func, NULL, &t);
+    aw_yield();
+    cr_assert_eq(aw_lock_acquire(&cp_lk), 0);
+    cp_wake = 1;
+    aw_cond_notify(&cp_cv, 1);
+    aw_yield();        /* it is now re-taking the lock */
+    aw_task_cancel(t); /* cancel it there */
+    aw_lock_release(&cp_lk);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    cr_assert_eq(cp_raised_count, 1);
+    return 0;
+}
+Test(cond, cpython_test_cancelled_error_wakeup_and_re_aquire) {
+    aw_test_run(cp_cancelled_error_body, NULL, 0);
+}
+
+/* test_cancelled_wakeup and test_cancelled_wakeup_relock: two consumers
+ * wait for an item; one item is produced and notify(1) made; the woken
+ * consumer is cancelled before it runs (wakeup), or while re-taking the
+ * lock (relock). The item is consumed all the same: no lost wake-up. */
+static int cp_state;
+static int cp_consumer(void *arg) {
+    (void)arg;
+    aw_with (aw_locked(&cp_lk)) {
+        for (;;) {
+            while (cp_state == 0)
+                if (aw_cond_wait(&cp_cv) < 0)
+                    goto out;
+            if (cp_state < 0)
+                break;
+            cp_state--;
+        }
+    out:;
+    }
+    return aw_status();
+}
+static int cp_cancelled_wakeup_run(bool relock) {
+    aw_task_t *c[2];
+    cp_state = 0;
+    aw_spawn(NULL, cp_consumer, NULL, &c[0]);
+    aw_spawn(NULL, cp_consumer, NULL, &c[1]);
+    aw_yield();
+    aw_with (aw_locked(&cp_lk)) {
+        cp_state++;
+        aw_cond_notify(&cp_cv, 1);
+        if (relock)
+            aw_yield(); /* the woken one queues for the lock */
+        aw_task_cancel(c[0]);
+        aw_with (aw_move_on_after(AW_MS(10))) {
+            while (cp_state != 0)
+                if (aw_cond_wait(&cp_cv) < 0)
+                    aw_leave();
+        }
+        cr_assert_eq(cp_state, 0, "the notify was lost to the cancel");
+        cp_state = -1;
+        aw_cond_notify_all(&cp_cv);
+    }
+    int rc0 = aw_task_join(c[0]);
+    cr_assert(rc0 == -ECANCELED || rc0 == 0);
+    aw_err_clear();
+    cr_assert_eq(aw_task_join(c[1]), 0);
+    return 0;
+}
+static int cp_wakeup_body(void *arg) { return cp_cancelled_wakeup_run(false); }
+static int cp_relock_body(void *arg) { return cp_cancelled_wakeup_run(true); }
+Test(cond, cpython_test_cancelled_wakeup) { aw_test_run(cp_wakeup_body, NULL, 0); }
+Test(cond, cpython_test_cancelled_wakeup_relock) { aw_test_run(cp_relock_body, NULL, 0); }
+
+/* test_context_manager and test_explicit_lock: the condition's lock is
+ * the block's, and the lock's block is the condition's. */
+static int cp_cm_body(void *arg) {
+    aw_lock_t l = AW_LOCK_INIT("explicit");
+    aw_cond_t c = AW_COND_INIT(&l);
+    aw_with (aw_locked(&l)) {
+        cr_assert_eq(aw_lock_owner(&l), aw_task_self());
+        cr_assert_eq(aw_cond_notify(&c, 1), 0, "the block holds the condition's lock");
+    }
+    cr_assert_null(aw_lock_owner(&l));
+    cr_assert_eq(aw_status(), 0);
+    return 0;
+}
+Test(cond, cpython_test_context_manager_and_explicit_lock) { aw_test_run(cp_cm_body, NULL, 0); }
