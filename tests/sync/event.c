@@ -151,3 +151,92 @@ static int trio_event_body(void *arg) {
     return aw_status();
 }
 Test(event, trio_test_Event) { aw_test_run(trio_event_body, NULL, 0); }
+
+/* ---- CPython's Lib/test/test_asyncio/test_locks.py, EventTests ----
+ * aw_yield() stands for asyncio.sleep(0); test_repr has nothing to port. */
+#include <string.h>
+static aw_event_t cp_ev;
+static char cp_res[16];
+static int cp_waiter(void *arg) {
+    int rc = aw_event_wait(&cp_ev);
+    if (rc == 0) {
+        char c[2] = {(char)('0' + (int)(intptr_t)arg), 0};
+        strcat(cp_res, c);
+    }
+    return rc;
+}
+
+/* test_wait: set wakes the two that waited, in the order they waited,
+ * and lets a third, created before the set but not yet run, through at
+ * once (a wait on a set event does not suspend): 3 1 2, as in CPython. */
+static int cp_wait_body(void *arg) {
+    cr_assert(!aw_event_is_set(&cp_ev));
+    aw_task_t *t[4];
+    aw_spawn(NULL, cp_waiter, (void *)1, &t[1]);
+    aw_spawn(NULL, cp_waiter, (void *)2, &t[2]);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    aw_spawn(NULL, cp_waiter, (void *)3, &t[3]);
+    aw_event_set(&cp_ev);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "312");
+    for (int i = 1; i <= 3; i++)
+        cr_assert_eq(aw_task_join(t[i]), 0);
+    return 0;
+}
+Test(event, cpython_test_wait) { aw_test_run(cp_wait_body, NULL, 0); }
+
+/* test_wait_on_set, test_clear. */
+static int cp_on_set_body(void *arg) {
+    aw_event_set(&cp_ev);
+    cr_assert_eq(aw_event_wait(&cp_ev), 0);
+    cr_assert(aw_event_is_set(&cp_ev));
+    aw_event_clear(&cp_ev);
+    cr_assert(!aw_event_is_set(&cp_ev));
+    return 0;
+}
+Test(event, cpython_test_wait_on_set_and_clear) { aw_test_run(cp_on_set_body, NULL, 0); }
+
+/* test_wait_cancel: a cancelled waiter ends cancelled and leaves no
+ * waiter behind. */
+static int cp_cancel_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_waiter, (void *)1, &t);
+    aw_yield();
+    aw_task_cancel(t);
+    cr_assert_eq(aw_task_join(t), -ECANCELED);
+    aw_err_clear();
+    aw_event_set(&cp_ev);
+    cr_assert_str_eq(cp_res, "");
+    return 0;
+}
+Test(event, cpython_test_wait_cancel) { aw_test_run(cp_cancel_body, NULL, 0); }
+
+/* test_clear_with_waiters: set, clear, set, set while one task waits: it
+ * is woken once and its wait returns True; and a set cleared before the
+ * waiter ran still wakes it (the set reached it). */
+static int cp_clear_body(void *arg) {
+    aw_task_t *t;
+    aw_spawn(NULL, cp_waiter, (void *)1, &t);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "");
+    aw_event_set(&cp_ev);
+    aw_event_clear(&cp_ev);
+    cr_assert(!aw_event_is_set(&cp_ev));
+    aw_event_set(&cp_ev);
+    aw_event_set(&cp_ev);
+    aw_yield();
+    cr_assert_str_eq(cp_res, "1");
+    cr_assert_eq(aw_task_join(t), 0);
+
+    aw_event_clear(&cp_ev);
+    aw_spawn(NULL, cp_waiter, (void *)2, &t);
+    aw_yield();
+    aw_event_set(&cp_ev);
+    aw_event_clear(&cp_ev);
+    aw_with (aw_move_on_after(AW_SEC(10))) /* a guard against a hang, not a bound */
+        cr_assert_eq(aw_task_join(t), 0, "a set cleared before the waiter ran was lost");
+    cr_assert_str_eq(cp_res, "12");
+    return 0;
+}
+Test(event, cpython_test_clear_with_waiters) { aw_test_run(cp_clear_body, NULL, 0); }
