@@ -1606,3 +1606,36 @@ static int cp_pop_all(void *arg) {
     return 0;
 }
 Test(exitstack, cpython_test_pop_all) { aw_test_run(cp_pop_all, NULL, 0); }
+
+/* A14 and D2 through the exit stack: an enter that returns a positive
+ * value (its contract is 0 or -errno) is refused with -AW_EPROTOCOL
+ * naming the manager, is not pushed, and its exit never runs; what was
+ * pushed before exits with that error (CPython's test_with_6). */
+static int positive_enter(void *self, void **out) {
+    note("+P");
+    *out = self;
+    return 2;
+}
+static int positive_exit(void *self, const aw_err_t *err) {
+    note("-P");
+    return 0;
+}
+static const aw_cm_type_t positive_type = {"positive-enter", positive_enter, positive_exit};
+static int a14_xs(void *arg) {
+    res_t a = {"A"};
+    int rc = 0;
+    aw_with (aw_exitstack_t *st, aw_exitstack()) {
+        aw_exitstack_enter(st, aw_cm(&res_type, &a), NULL);
+        rc = aw_exitstack_enter(st, aw_cm(&positive_type, NULL), NULL);
+        cr_assert_eq(aw_exitstack_size(st), 1, "the refused manager is not pushed");
+    }
+    cr_assert_eq(rc, -AW_EPROTOCOL);
+    cr_assert_str_eq(log_, "+A;+P;-A(AW_EPROTOCOL);");
+    cr_assert_eq(aw_status(), -AW_EPROTOCOL);
+    cr_assert_not_null(strstr(aw_err_current()->msg, "positive-enter"), "%s", aw_err_current()->msg);
+    aw_err_clear();
+    return 0;
+}
+Test(exitstack, A14_D2_an_enter_returning_a_positive_value_is_refused_and_not_pushed) {
+    aw_test_run(a14_xs, NULL, 0);
+}
