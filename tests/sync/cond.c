@@ -760,3 +760,52 @@ static int cp_cm_body(void *arg) {
     return 0;
 }
 Test(cond, cpython_test_context_manager_and_explicit_lock) { aw_test_run(cp_cm_body, NULL, 0); }
+
+/* J6, M7 and G-lines together: a notified waiter whose deadline passes
+ * while it queues to re-take the lock (the notifier holds it, shielded,
+ * past that deadline) returns -ECANCELED holding the lock, its scope
+ * leaves with -ETIMEDOUT, and the notify passes to the other waiter. */
+static aw_lock_t rd_lk = AW_LOCK_INIT("rd");
+static aw_cond_t rd_cv = AW_COND_INIT(&rd_lk);
+static int rd_rc[2] = {1, 1}, rd_held = -1, rd_status = 1;
+static int rd_waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    if (i == 0) {
+        aw_with (aw_fail_after(AW_MS(5)))
+            aw_with (aw_locked(&rd_lk)) {
+                rd_rc[0] = aw_cond_wait(&rd_cv);
+                rd_held = aw_lock_owner(&rd_lk) == aw_task_self();
+            }
+        rd_status = aw_status();
+        aw_err_clear();
+        return 0;
+    }
+    aw_with (aw_locked(&rd_lk)) rd_rc[1] = aw_cond_wait(&rd_cv);
+    return aw_status();
+}
+static int rd_body(void *arg) {
+    aw_task_t *a, *b;
+    aw_spawn(NULL, rd_waiter, (void *)0, &a);
+    aw_spawn(NULL, rd_waiter, (void *)1, &b);
+    aw_yield();
+    aw_with (aw_locked(&rd_lk)) {
+        aw_cond_notify(&rd_cv, 1);
+        aw_yield(); /* a queues for the lock */
+        aw_with (aw_shield(AW_NEVER)) aw_sleep_ms(20); /* past a's deadline */
+    }
+    cr_assert_eq(aw_task_join(a), 0);
+    cr_assert_eq(rd_rc[0], -ECANCELED, "got %s", aw_err_name(rd_rc[0]));
+    cr_assert_eq(rd_held, 1);
+    cr_assert_eq(rd_status, -ETIMEDOUT, "got %s", aw_err_name(rd_status));
+    aw_with (aw_move_on_after(AW_SEC(10))) /* a guard against a hang, not a bound */
+        aw_task_join(b);
+    cr_assert_eq(rd_rc[1], 0, "the notify was lost with the timed-out waiter");
+    if (rd_rc[1] == 1)
+        aw_task_cancel(b);
+    aw_err_clear();
+    cr_assert_null(aw_lock_owner(&rd_lk));
+    return 0;
+}
+Test(cond, J6_M7_a_deadline_passing_while_retaking_the_lock_cuts_the_wait) {
+    aw_test_run(rd_body, NULL, 0);
+}
