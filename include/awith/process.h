@@ -126,7 +126,9 @@ AW_API int aw_process_close(aw_process_t *p);
  * the process to end on its own, as Python's Popen.__exit__ does; if the
  * exit's grace runs out first it is killed (SIGKILL) and the block fails
  * with -ETIMEDOUT naming "process". Leaving with an error or a cancel
- * terminates it (aw_process_close). Either way it is reaped. The state is
+ * terminates it (aw_process_close), also a cancel or a passed deadline
+ * the block never reached a suspension point to see (as Trio's aclose:
+ * the cancel then shows after the block). Either way it is reaped. The state is
  * a compound literal living as long as the block (argv and opts are read
  * by enter only); declare the state yourself with AW_PROCESS_INIT and
  * enter it with aw_cm(&aw_process_type, &st) to read p->exit_code after

@@ -148,12 +148,7 @@ static int aw__gencm_bad_return(aw_gencm_t *g, int st) {
 }
 
 /* Is a cancel visible at the user's own chain (below its exit shield)? */
-static bool aw__gencm_cancel_visible(const aw_task_t *u) {
-    const aw_scope_t *s = u->scope;
-    if (s && s->shield && s->kind == AW__SCOPE_SHIELD)
-        s = s->parent; /* the exit's own shield */
-    return aw__scope_walk(s).cancelled;
-}
+static bool aw__gencm_cancel_visible(const aw_task_t *u) { return aw__exit_chain(u).cancelled; }
 
 static int aw__gencm_enter(void *self, void **out) {
     aw_gencm_t *g = self;

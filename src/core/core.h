@@ -275,6 +275,12 @@ typedef struct aw__chain {
  * counts as no deadline. Shared by everything that reads a chain without
  * suspending (the dump, a group judging a child's cancel). */
 aw__chain_t aw__scope_walk(const aw_scope_t *s);
+/* The chain an exit's block ran in: the walk from below the running
+ * exit's own shield, what the shield hides from the exit. An exit that
+ * would wait for something on a clean way out (a process to end by
+ * itself) reads there a cancel or deadline the block never observed;
+ * a generator manager, whether the block's cancel is still visible. */
+aw__chain_t aw__exit_chain(const aw_task_t *t);
 
 /* An exit shield, free, lazy and unknown (its grace starts at the first
  * suspension inside it): what every exit shield starts as, whether the

@@ -130,6 +130,13 @@ bool aw__cancelled_walk(const aw_task_t *t) {
     return aw__scope_walk(t->scope).cancelled; /* not a suspension: no grace starts */
 }
 
+aw__chain_t aw__exit_chain(const aw_task_t *t) {
+    const aw_scope_t *s = t->scope;
+    if (s && s->shield && s->kind == AW__SCOPE_SHIELD)
+        s = s->parent; /* the exit's own shield */
+    return aw__scope_walk(s);
+}
+
 bool aw__outer_cancelled(const aw_scope_t *s) {
     if (s->shield || !s->parent)
         return false;

@@ -17,6 +17,7 @@
  * pipes and the pidfd: about 6 fds with three pipes, 1 left per process
  * after the spawn (the pidfd) plus the pipes' parent ends. */
 #include "net.h"
+#include "../core/core.h" /* aw__exit_chain: what the exit's shield hides */
 
 #include <awith/process.h>
 #include <awith/scope.h>
@@ -511,9 +512,18 @@ static int aw__process_enter(void *self, void **out) {
     return 0;
 }
 
+/* Left cleanly, but in a cancelled scope (or past a deadline) that the
+ * block did not reach a suspension point to see: Trio's aclose, whose
+ * wait is a checkpoint, kills the child there. The exit is shielded
+ * (decision 2), so it asks the chain below its shield. */
+static bool aw__process_block_cancelled(void) {
+    aw__chain_t c = aw__exit_chain(aw__task_cur());
+    return c.cancelled || c.deadline <= aw_now();
+}
+
 static int aw__process_exit(void *self, const aw_err_t *err) {
     aw_process_t *p = self;
-    if (!err && p->pid > 0 && !p->reaped) {
+    if (!err && p->pid > 0 && !p->reaped && !aw__process_block_cancelled()) {
         /* a clean way out: end of input, then let it finish (Popen.__exit__) */
         aw__process_close_pipes(p);
         uint64_t m = aw_err_mark();

@@ -1863,3 +1863,39 @@ Test(process, cpython_stdin_not_inheritable) {
     cr_assert_eq(aw_test_fds(), fds);
     assert_no_child();
 }
+
+/* A block left with no error while its scope is cancelled (the cancel
+ * came after the body's last suspension point: a CPU loop past its
+ * deadline, or aw_scope_cancel as the last statement) is left with a
+ * cancel, as Trio's Process.aclose sees it: the child is terminated at
+ * once (SIGTERM), not waited for until the exit's grace runs out and the
+ * block fails -ETIMEDOUT. The cancel then shows after the block. */
+static struct {
+    int term_signal, rc_after, status;
+    bool reaped;
+} unobs;
+static int unobserved_cancel(void *arg) {
+    (void)arg;
+    aw_process_t st = AW_PROCESS_INIT(SLEEP, NULL);
+    aw_with (aw_scope_t *s, aw_cancel_scope()) {
+        aw_with (aw_process_t *p, aw_cm(&aw_process_type, &st)) {
+            cr_assert_gt(p->pid, 0);
+            aw_scope_cancel(s); /* no suspension point after it in the block */
+        }
+        unobs.status = aw_status();
+        unobs.rc_after = aw_checkpoint(); /* the cancel, still there */
+    }
+    unobs.reaped = st.reaped;
+    unobs.term_signal = st.term_signal;
+    return aw_status();
+}
+Test(process, a_block_left_in_a_cancelled_scope_terminates_its_child_at_once) {
+    memset(&unobs, 0, sizeof unobs);
+    aw_loop_opts_t o = {.exit_grace = AW_SEC(3)};
+    cr_assert_eq(aw_main_opts(&o, unobserved_cancel, NULL), 0);
+    cr_assert(unobs.reaped);
+    cr_assert_eq(unobs.term_signal, SIGTERM, "the child ended by %d", unobs.term_signal);
+    cr_assert_eq(unobs.status, 0, "the block failed: %s", aw_err_name(unobs.status));
+    cr_assert_eq(unobs.rc_after, -ECANCELED);
+    assert_no_child();
+}
