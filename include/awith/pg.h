@@ -180,7 +180,9 @@ AW_API int aw_pg_resync(aw_pg_t *c);
 
 /* DISCARD ALL (session state back to new, UNLISTEN * included), forget
  * the cached prepared statements and drop the notifications libpq has
- * queued. Suspends; a cancellation point. */
+ * queued. A transaction begun by hand (aw_pg_exec(db, "BEGIN"), no
+ * aw_pg_tx block open) is rolled back first; inside a block, reset fails
+ * (25001) and leaves the block's transaction to its exit. Suspends; a cancellation point. */
 AW_API int aw_pg_reset(aw_pg_t *c);
 
 /* Pool callbacks for PostgreSQL connections (awith/pool.h); the pool's

@@ -1596,7 +1596,17 @@ leave:
 /* --- pool callbacks ------------------------------------------------------- */
 
 int aw_pg_reset(aw_pg_t *c) {
-    long long rc = aw_pg_exec(c, "DISCARD ALL", NULL, 0);
+    long long rc = pg_start(c, "reset"); /* in sync: the status below is true */
+    if (rc < 0)
+        return (int)rc;
+    /* A transaction begun by hand (no block of ours open) is rolled back
+     * first, as asyncpg's reset() does: DISCARD ALL cannot run inside one
+     * (25001), and a new session has none. A block's own transaction is
+     * left to the block: its exit decides. */
+    if (c->txdepth == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
+        (rc = aw_pg_exec(c, "ROLLBACK", NULL, 0)) < 0)
+        return (int)rc;
+    rc = aw_pg_exec(c, "DISCARD ALL", NULL, 0);
     if (rc < 0)
         return (int)rc;
     pg_forget_stmts(c);

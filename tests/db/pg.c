@@ -1667,3 +1667,38 @@ static int bad_channel(void *arg) {
     return 0;
 }
 PG_TEST(K2_a_channel_name_libpq_cannot_quote_is_refused_not_a_lost_connection, bad_channel)
+
+/* asyncpg's own transaction, cancellation and timeout tests
+ * (MagicStack/asyncpg tests/test_transaction.py, test_cancellation.py,
+ * test_timeout.py), ported: what asyncpg asserts, as error codes. */
+
+/* test_transaction_within_manual_transaction: a block refused on a
+ * connection inside a transaction begun by hand; asyncpg's reset() then
+ * ends that transaction. aw_pg_reset's DISCARD ALL cannot run inside a
+ * transaction block (25001): it must end it first. */
+static int apg_tx_manual_reset(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "SET work_mem = '7MB'", aw_pg_noargs);
+        cr_assert_eq(aw_pg_exec(db, "BEGIN", aw_pg_noargs), 0);
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_fail("entered inside a transaction begun by hand");
+        }
+        cr_assert_eq(aw_status(), -EINVAL);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_reset(db), 0, "reset ends the transaction begun by hand");
+        cr_assert_eq(aw_pg_exec(db, "SAVEPOINT s", aw_pg_noargs), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P01", "no longer inside the transaction begun by hand");
+        aw_err_clear();
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query(db, &r, "SHOW work_mem", aw_pg_noargs), 0);
+        cr_assert_str_neq(aw_pg_res_text(r, 0, 0), "7MB", "session state back to new");
+        aw_pg_res_free(r);
+        aw_with (aw_pg_tx(db)) {
+        }
+        cr_assert_eq(aw_status(), 0, "a block can be entered again");
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_transaction_within_manual_transaction, apg_tx_manual_reset)
