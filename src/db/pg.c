@@ -266,9 +266,34 @@ static void pg_close_hard(aw_pg_t *c) {
 
 static void pg_note_tag(aw_pg_t *c, const PGresult *res);
 
+/* A pipeline cut before its sync was read: a sync of our own goes out
+ * (whether the pipeline's did or not, the server answers each; the
+ * cancel request stops the query running and the server skips the rest
+ * up to a sync), then everything is read until libpq lets the pipeline
+ * end. A timed-out pipeline leaves a usable connection, as a query does. */
+static int pg_drain_pipeline(aw_pg_t *c) {
+    if (!PQpipelineSync(c->pg))
+        return pg_lost(c, "settle");
+    int rc = pg_flush(c);
+    while (rc == 0) {
+        PGresult *res;
+        if ((rc = pg_next(c, &res)) < 0)
+            break;
+        if (!res) {
+            if (PQexitPipelineMode(c->pg))
+                return 0;
+            continue; /* one query's end: more are queued */
+        }
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) /* a SET: for a pool's reset */
+            pg_note_tag(c, res);
+        PQclear(res);
+    }
+    return rc;
+}
+
 static int pg_drain(aw_pg_t *c) {
     if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
-        return -EPROTO; /* resync of a pipeline: not worth it, reconnect */
+        return pg_drain_pipeline(c);
     for (;;) {
         PGresult *res;
         int rc = pg_next(c, &res);

@@ -1702,3 +1702,42 @@ static int apg_tx_manual_reset(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_test_transaction_within_manual_transaction, apg_tx_manual_reset)
+
+/* test_timeout_01/02: a deadline of 20 ms on pg_sleep(10), by each call
+ * (a pipeline too, asyncpg's executemany: one query, and many with the
+ * deadline cutting it before its sync went out), fails with -ETIMEDOUT;
+ * the same connection serves `select 1` after. */
+static int apg_timeout_01(void *arg) {
+    enum { N = 20000 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_int(i);
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int pid = aw_pg_backend_pid(db);
+        for (int m = 0; m < 6; m++) {
+            aw_with (aw_fail_after(AW_MS(20))) {
+                aw_pg_res_t *r = NULL;
+                long long v;
+                const char *sql = "select pg_sleep(10)";
+                int rc = m == 0   ? aw_pg_query(db, &r, sql, aw_pg_noargs)
+                         : m == 1 ? aw_pg_query_prepared(db, &r, sql, aw_pg_noargs)
+                         : m == 2 ? (int)aw_pg_exec(db, sql, aw_pg_noargs)
+                         : m == 3 ? aw_pg_fetch_int(db, &v, "select pg_sleep(10)::text::int", aw_pg_noargs)
+                         : m == 4 ? aw_pg_pipeline(db, sql, NULL, 0, 1, NULL, NULL)
+                                  : aw_pg_pipeline(db, "select pg_sleep(0.001), $1::int", many, 1, N, NULL, NULL);
+                cr_assert_eq(rc, -ECANCELED, "method %d", m);
+                cr_assert_null(r);
+            }
+            cr_assert_eq(aw_status(), -ETIMEDOUT, "method %d", m);
+            aw_err_clear();
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "select 1", aw_pg_noargs), 0, "after method %d", m);
+            cr_assert_eq(v, 1);
+            cr_assert_eq(aw_pg_backend_pid(db), pid, "method %d: the same connection, back in sync", m);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_timeout_01, apg_timeout_01)
