@@ -1672,6 +1672,67 @@ PG_TEST(K2_a_channel_name_libpq_cannot_quote_is_refused_not_a_lost_connection, b
  * (MagicStack/asyncpg tests/test_transaction.py, test_cancellation.py,
  * test_timeout.py), ported: what asyncpg asserts, as error codes. */
 
+/* test_transaction_regular: a block failed by its body rolls back a
+ * CREATE TABLE; the table is gone afterwards (42P01). */
+static int apg_tx_regular(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_with (aw_pg_tx(db)) {
+            cr_assert_eq(aw_pg_exec(db, "CREATE TABLE mytab (a int)", aw_pg_noargs), 0);
+            aw_fail(-EDOM, "1 / 0");
+        }
+        cr_assert_eq(aw_status(), -EDOM, "the body's error, not the rollback's");
+        aw_err_clear();
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query_prepared(db, &r, "SELECT * FROM mytab", aw_pg_noargs), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "42P01");
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_transaction_regular, apg_tx_regular)
+
+/* test_transaction_nested: a clean inner block keeps its rows, a failed
+ * one loses its own, the outer sees 2 rows by a row loop; the outer's
+ * failure then drops the table. */
+static int apg_tx_nested(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "CREATE TABLE mytab (a int)", aw_pg_noargs);
+            aw_with (aw_pg_tx(db)) {
+                cr_assert_eq(aw_pg_exec(db, "INSERT INTO mytab (a) VALUES (1), (2)", aw_pg_noargs), 2);
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_with (aw_pg_tx(db)) {
+                aw_pg_exec(db, "INSERT INTO mytab (a) VALUES (3), (4)", aw_pg_noargs);
+                aw_fail(-EDOM, "1 / 0");
+            }
+            cr_assert_eq(aw_status(), -EDOM);
+            aw_err_clear();
+            long long seen[4] = {0};
+            int n = 0;
+            aw_for (aw_pg_res_t *row, aw_pg_rows(db, "SELECT * FROM mytab ORDER BY a", aw_pg_noargs)) {
+                cr_assert_lt(n, 4);
+                aw_pg_res_int(row, 0, 0, &seen[n++]);
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(n, 2);
+            cr_assert(seen[0] == 1 && seen[1] == 2);
+            aw_fail(-EDOM, "1 / 0");
+        }
+        cr_assert_eq(aw_status(), -EDOM);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_exec(db, "SELECT * FROM mytab", aw_pg_noargs), -EREMOTEIO);
+        cr_assert_str_eq(aw_pg_error(db)->sqlstate, "42P01");
+        aw_err_clear();
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_transaction_nested, apg_tx_nested)
+
 /* test_transaction_within_manual_transaction: a block refused on a
  * connection inside a transaction begun by hand; asyncpg's reset() then
  * ends that transaction. aw_pg_reset's DISCARD ALL cannot run inside a
@@ -1702,6 +1763,114 @@ static int apg_tx_manual_reset(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_test_transaction_within_manual_transaction, apg_tx_manual_reset)
+
+/* test_isolation_level: a block without a level takes the session's
+ * (SET SESSION CHARACTERISTICS), one with a level takes its own. */
+static void show_isolation(aw_pg_t *db, char *out) {
+    aw_pg_res_t *r;
+    cr_assert_eq(aw_pg_query(db, &r, "SHOW TRANSACTION ISOLATION LEVEL", aw_pg_noargs), 0);
+    snprintf(out, 32, "%s", aw_pg_res_text(r, 0, 0));
+    aw_pg_res_free(r);
+}
+
+static int apg_isolation(void *arg) {
+    static const char *names[] = {NULL, "read committed", "repeatable read", "serializable"};
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        char deflt[32], got[32];
+        show_isolation(db, deflt);
+        for (int tx = 0; tx < 4; tx++)
+            for (int conn = 0; conn < 4; conn++) {
+                char sql[128];
+                if (conn) {
+                    snprintf(sql, sizeof sql, "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL %s",
+                             names[conn]);
+                    cr_assert_eq(aw_pg_exec(db, sql, aw_pg_noargs), 0);
+                }
+                show_isolation(db, got);
+                cr_assert_str_eq(got, conn ? names[conn] : deflt);
+                aw_with (aw_pg_tx(db, .isolation = tx)) {
+                    show_isolation(db, got);
+                    cr_assert_str_eq(got, tx ? names[tx] : conn ? names[conn] : deflt, "tx %d conn %d", tx,
+                                     conn);
+                }
+                cr_assert_eq(aw_status(), 0);
+                cr_assert_eq(aw_pg_reset(db), 0);
+            }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_isolation_level, apg_isolation)
+
+/* test_cancellation_01: a task running pg_sleep(20) is cancelled; the
+ * connection then serves a block and a query at once (the settle's
+ * cancel request stopped the sleep). */
+static aw_pg_t *apg_db;
+static int apg_sleeper(void *arg) {
+    return aw_pg_exec(apg_db, "SELECT pg_sleep(20)", aw_pg_noargs) < 0 ? aw_status() : 0;
+}
+
+static int apg_cancel_01(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        apg_db = db;
+        for (int i = 0; i < 3; i++) {
+            aw_ns_t t0 = aw_now();
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_task_t *t;
+                cr_assert_eq(aw_spawn(g, apg_sleeper, NULL, &t), 0);
+                aw_sleep(AW_MS(50));
+                aw_task_cancel(t);
+                cr_assert_eq(aw_task_join(t), -ECANCELED);
+                aw_err_clear();
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_with (aw_pg_tx(db)) {
+                long long v;
+                cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 42", aw_pg_noargs), 0);
+                cr_assert_eq(v, 42);
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_lt(aw_now() - t0, AW_SEC(5), "the server stopped the 20 s sleep");
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_cancellation_01, apg_cancel_01)
+
+/* test_cancellation_03: inside a block, another task's query is cut;
+ * the transaction is failed on the server, so the owner's next query
+ * fails with 25P02 and the block with it; the connection serves after. */
+static int apg_cancel_03(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        apg_db = db;
+        aw_with (aw_pg_tx(db)) {
+            aw_with (aw_group_t *g, aw_group()) {
+                aw_task_t *t;
+                cr_assert_eq(aw_spawn(g, apg_sleeper, NULL, &t), 0);
+                aw_sleep(AW_MS(50));
+                aw_task_cancel(t);
+                cr_assert_eq(aw_task_join(t), -ECANCELED);
+                aw_err_clear();
+            }
+            cr_assert_eq(aw_status(), 0);
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SELECT generate_series(0, 100)", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P02", "in failed SQL transaction");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 42", aw_pg_noargs), 0);
+        cr_assert_eq(v, 42);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_cancellation_03, apg_cancel_03)
 
 /* test_timeout_01/02: a deadline of 20 ms on pg_sleep(10), by each call
  * (a pipeline too, asyncpg's executemany: one query, and many with the
@@ -1741,3 +1910,93 @@ static int apg_timeout_01(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_test_timeout_01, apg_timeout_01)
+
+/* test_timeout_05: a race between the cancel request and the next query:
+ * many tiny deadlines, each followed by `SELECT 1`, which must never be
+ * the query the late cancel request stops. */
+static int apg_timeout_05(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        for (int i = 0; i < 300; i++) {
+            aw_with (aw_fail_after(AW_US(i % 50 * 20))) {
+                aw_pg_exec(db, "SELECT pg_sleep(1)", aw_pg_noargs);
+            }
+            aw_err_clear();
+            long long v = 0;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0, "round %d: %s", i,
+                         aw_pg_error(db)->message);
+            cr_assert_eq(v, 1);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_timeout_05, apg_timeout_05)
+
+/* test_timeout_04/06: a row loop timed out inside a block fails the
+ * block; a loop timed out inside a block the body survives leaves the
+ * transaction failed (25P02); the connection serves after both. */
+static int apg_timeout_06(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_with (aw_fail_after(AW_MS(100))) {
+            aw_with (aw_pg_tx(db)) {
+                aw_for (aw_pg_res_t *row, aw_pg_rows(db, "select pg_sleep(10)", aw_pg_noargs)) {
+                    (void)row;
+                }
+            }
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "select 1", aw_pg_noargs), 0);
+        aw_with (aw_pg_tx(db)) {
+            aw_with (aw_move_on_after(AW_MS(100))) {
+                aw_for (aw_pg_res_t *row, aw_pg_rows(db, "select pg_sleep(10)", aw_pg_noargs)) {
+                    (void)row;
+                }
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(aw_pg_exec(db, "select 1", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P02");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "select 1", aw_pg_noargs), 0);
+        cr_assert_eq(v, 1);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_timeout_06, apg_timeout_06)
+
+/* test_timeout_03: a task whose query has a 200 ms deadline is cancelled
+ * at 50 ms: it ends cancelled, not timed out; the connection serves. */
+static int apg_sleeper_timed(void *arg) {
+    aw_with (aw_fail_after(AW_MS(200))) {
+        aw_pg_exec(apg_db, "select pg_sleep(10)", aw_pg_noargs);
+    }
+    return aw_status();
+}
+
+static int apg_timeout_03(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        apg_db = db;
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_task_t *t;
+            cr_assert_eq(aw_spawn(g, apg_sleeper_timed, NULL, &t), 0);
+            aw_sleep(AW_MS(50));
+            aw_task_cancel(t);
+            cr_assert_eq(aw_task_join(t), -ECANCELED);
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), 0);
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "select 1", aw_pg_noargs), 0);
+        cr_assert_eq(v, 1);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_timeout_03, apg_timeout_03)

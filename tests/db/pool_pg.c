@@ -1526,3 +1526,285 @@ static int release_in_tx(void *arg) {
     return 0;
 }
 PP_TEST(K3_a_connection_given_back_inside_a_transaction_commits_nothing, release_in_tx)
+
+/* asyncpg's own pool tests (MagicStack/asyncpg tests/test_pool.py),
+ * ported: what asyncpg asserts, in pool counts and error codes. */
+
+static void apg_pool_open(int min, int max, aw_ns_t max_idle) {
+    cr_assert_eq(aw_pool_open(&pool, &aw_pg_pool_ops, (void *)pg_dsn(),
+                              &(aw_pool_opts_t){.min = min, .max = max, .max_idle = max_idle}),
+                 0);
+}
+
+static void apg_pool_close(void) {
+    cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+}
+
+static int apg_idle(void) {
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    return s.idle;
+}
+
+static int apg_pid_of_pool(void) {
+    int pid = -1;
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        pid = aw_pg_backend_pid(db);
+    }
+    cr_assert_eq(aw_status(), 0);
+    return pid;
+}
+
+/* test_pool_handles_task_cancel_in_acquire_with_timeout: a task
+ * cancelled as it acquires (with a timeout) leaves the connection idle. */
+static int apg_acquirer(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item_timeout(pool, AW_SEC(100))) {
+        (void)db;
+    }
+    return aw_status();
+}
+
+static int apg_cancel_in_acquire(void *arg) {
+    apg_pool_open(1, 1, 0);
+    int pid = apg_pid_of_pool();
+    for (int i = 0; i < 20; i++) {
+        aw_with (aw_group_t *g, aw_group()) {
+            aw_task_t *t;
+            aw_spawn(g, apg_acquirer, NULL, &t);
+            if (i % 2)
+                aw_yield(); /* let it start: cancelled inside acquire or its block */
+            aw_task_cancel(t);
+            int rc = aw_task_join(t);
+            cr_assert(rc == 0 || rc == -ECANCELED);
+            aw_err_clear();
+        }
+        aw_err_clear();
+        aw_sleep(AW_MS(5));
+        aw_pool_stats_t s;
+        aw_pool_stats(pool, &s);
+        cr_assert_eq(s.idle, 1, "round %d: the connection is back in the pool", i);
+        cr_assert_eq(s.in_use + s.opening + s.waiters, 0);
+    }
+    cr_assert_eq(apg_pid_of_pool(), pid, "the same connection throughout");
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_handles_task_cancel_in_acquire_with_timeout, apg_cancel_in_acquire)
+
+/* test_pool_handles_query_cancel_in_release: a task cancelled while its
+ * pooled connection runs pg_sleep(10); the connection is back, in sync,
+ * the same one, soon after. */
+static int apg_sleeper_pooled(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "SELECT pg_sleep(10)", aw_pg_noargs);
+    }
+    return aw_status();
+}
+
+static int apg_query_cancel_in_release(void *arg) {
+    apg_pool_open(1, 1, 0);
+    int pid = apg_pid_of_pool();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *t;
+        aw_spawn(g, apg_sleeper_pooled, NULL, &t);
+        aw_sleep(AW_MS(100));
+        aw_task_cancel(t);
+        cr_assert_eq(aw_task_join(t), -ECANCELED);
+        aw_err_clear();
+    }
+    aw_err_clear();
+    aw_sleep(AW_MS(500));
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.idle, 1, "back in the pool");
+    cr_assert_eq(s.destroyed, 0, "kept, not closed");
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_eq(aw_pg_backend_pid(db), pid);
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_handles_query_cancel_in_release, apg_query_cancel_in_release)
+
+/* test_pool_no_acquire_deadlock: with one connection busy for a second,
+ * a second acquire waits and then runs. */
+static int apg_sleep_and_release(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "SELECT pg_sleep(1)", aw_pg_noargs);
+    }
+    return aw_status();
+}
+
+static int apg_no_deadlock(void *arg) {
+    apg_pool_open(1, 1, 0);
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, apg_sleep_and_release, NULL, NULL);
+        aw_sleep(AW_MS(500));
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            long long v;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+            cr_assert_eq(v, 1);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_no_acquire_deadlock, apg_no_deadlock)
+
+/* test_pool_max_inactive_time_01: a query longer than max_idle does not
+ * cost the connection its place. */
+static int apg_max_inactive_01(void *arg) {
+    apg_pool_open(1, 1, AW_MS(100));
+    int pid = apg_pid_of_pool();
+    for (int i = 0; i < 3; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_exec(db, "SELECT pg_sleep(0.5)", aw_pg_noargs);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(apg_pid_of_pool(), pid);
+    }
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_max_inactive_time_01, apg_max_inactive_01)
+
+/* test_pool_max_inactive_time_03/04 as awith keeps them: an idle
+ * connection beyond `min` is replaced after max_idle. */
+static int apg_max_inactive_beyond_min(void *arg) {
+    apg_pool_open(0, 1, AW_MS(100));
+    int pid = apg_pid_of_pool();
+    cr_assert_eq(apg_pid_of_pool(), pid, "kept while not idle long");
+    aw_sleep(AW_MS(300));
+    cr_assert_neq(apg_pid_of_pool(), pid, "an idle connection past max_idle is replaced");
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_max_inactive_time_beyond_min, apg_max_inactive_beyond_min)
+
+/* test_pool_size_and_capacity */
+static int apg_size(void *arg) {
+    apg_pool_open(2, 3, 0);
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert(s.size == 2 && s.idle == 2);
+    aw_with (aw_pg_t *a, aw_pool_item(pool)) {
+        cr_assert_eq(apg_idle(), 1);
+        aw_with (aw_pg_t *b, aw_pool_item(pool)) {
+            cr_assert_eq(apg_idle(), 0);
+            aw_with (aw_pg_t *c, aw_pool_item(pool)) {
+                aw_pool_stats(pool, &s);
+                cr_assert(s.size == 3 && s.idle == 0);
+                aw_with (aw_pg_t *d, aw_pool_item_timeout(pool, AW_MS(50))) {
+                    cr_assert_fail("a fourth connection beyond max");
+                }
+                cr_assert_eq(aw_status(), -ETIMEDOUT);
+                aw_err_clear();
+            }
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_size_and_capacity, apg_size)
+
+/* test_pool_handles_transaction_exit_in_asyncgen_1/2: a generator holds
+ * a transaction around its yields; the consumer's body fails; the
+ * failure comes out, the generator's block rolls back, the connection
+ * goes back to the pool usable. */
+static int apg_iterate(aw_gen_t *g, void *arg) {
+    aw_pg_t *db = arg;
+    aw_with (aw_pg_tx(db)) {
+        aw_pg_exec(db, "INSERT INTO apg_gen VALUES (1)", aw_pg_noargs);
+        aw_pg_res_t *r;
+        if (aw_pg_query(db, &r, "SELECT 1", aw_pg_noargs) < 0)
+            aw_leave();
+        long long v;
+        aw_pg_res_int(r, 0, 0, &v);
+        aw_pg_res_free(r);
+        if (aw_gen_yield(g, &v) < 0)
+            aw_leave();
+    }
+    return aw_status();
+}
+
+static int apg_asyncgen_tx(void *arg) {
+    apg_pool_open(1, 1, 0);
+    int pid = apg_pid_of_pool();
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "CREATE TABLE IF NOT EXISTS apg_gen (v int)", aw_pg_noargs);
+    }
+    for (int way = 0; way < 2; way++) {
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_for (long long *v, aw_gen(apg_iterate, db)) {
+                (void)v;
+                aw_fail(-EDOM, "MyException");
+            }
+        }
+        cr_assert_eq(aw_status(), -EDOM, "way %d: the body's exception comes out", way);
+        aw_err_clear();
+        long long n = -1;
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_eq(aw_pg_backend_pid(db), pid, "kept: the transaction was rolled back");
+            cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM apg_gen", aw_pg_noargs), 0);
+        }
+        cr_assert_eq(aw_status(), 0);
+        cr_assert_eq(n, 0, "rolled back");
+    }
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "DROP TABLE apg_gen", aw_pg_noargs);
+    }
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_handles_transaction_exit_in_asyncgen, apg_asyncgen_tx)
+
+/* test_pool_close_waits_for_release: close waits for a connection in a
+ * transaction to come back; test_pool_close_timeout: a close whose
+ * grace runs out says so (-EBUSY) and the holder still finishes. */
+static bool apg_released;
+static int apg_holder(void *arg) {
+    aw_ns_t hold = (aw_ns_t)(uintptr_t)arg;
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "SELECT 1", aw_pg_noargs);
+            aw_sleep(hold);
+        }
+    }
+    apg_released = true;
+    return aw_status();
+}
+
+static int apg_close_waits(void *arg) {
+    apg_pool_open(1, 1, 0);
+    apg_released = false;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, apg_holder, (void *)(uintptr_t)AW_MS(100), NULL);
+        aw_sleep(AW_MS(20));
+        cr_assert_eq(aw_pool_close(pool, AW_SEC(5)), 0);
+        cr_assert(apg_released, "close returned once the connection came back");
+    }
+    cr_assert_eq(aw_status(), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    apg_pool_open(1, 1, 0);
+    apg_released = false;
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_spawn(g, apg_holder, (void *)(uintptr_t)AW_MS(500), NULL);
+        aw_sleep(AW_MS(20));
+        cr_assert_eq(aw_pool_close(pool, AW_MS(100)), -EBUSY);
+        aw_err_clear();
+        cr_assert_not(apg_released);
+    }
+    cr_assert_eq(aw_status(), 0, "the holder's block committed and released");
+    cr_assert(apg_released);
+    cr_assert_eq(pg_server_conns_settled(), 0, "closed as it came back");
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_close_waits_for_release_and_close_timeout, apg_close_waits)
