@@ -2000,3 +2000,38 @@ static int apg_timeout_03(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_test_timeout_03, apg_timeout_03)
+
+/* A pipeline cut inside a transaction block: the settle drains it, the
+ * transaction has failed (the next query says 25P02), the block rolls
+ * back, and the same connection serves after. */
+static int pipeline_cut_in_tx(void *arg) {
+    enum { N = 5000 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_int(i);
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int pid = aw_pg_backend_pid(db);
+        aw_pg_exec(db, "CREATE TEMP TABLE pc (v int)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO pc VALUES (1)", aw_pg_noargs);
+            aw_with (aw_move_on_after(AW_MS(30))) {
+                cr_assert_eq(aw_pg_pipeline(db, "INSERT INTO pc SELECT $1::int FROM pg_sleep(0.001)", many, 1, N,
+                                            NULL, NULL),
+                             -ECANCELED);
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(aw_pg_exec(db, "SELECT 1", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P02");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pc", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0, "rolled back");
+        cr_assert_eq(aw_pg_backend_pid(db), pid);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(K2_a_pipeline_cut_inside_a_transaction_block_is_drained_and_rolled_back, pipeline_cut_in_tx)

@@ -1808,3 +1808,39 @@ static int apg_close_waits(void *arg) {
     return 0;
 }
 PP_TEST(asyncpg_test_pool_close_waits_for_release_and_close_timeout, apg_close_waits)
+
+/* A pooled connection whose pipeline, inside a transaction block, is
+ * cut by a deadline goes back, is drained by the settle, and serves the
+ * next user: the same backend, in sync, and no
+ * transaction left of the cut one. */
+static int pipeline_cut_pooled(void *arg) {
+    enum { N = 5000 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_int(i);
+    apg_pool_open(1, 1, 0);
+    int pid = apg_pid_of_pool();
+    for (int round = 0; round < 5; round++) {
+        aw_with (aw_move_on_after(AW_MS(10 + 10 * round))) {
+            aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+                aw_with (aw_pg_tx(db)) {
+                    aw_pg_pipeline(db, "SELECT $1::int FROM pg_sleep(0.001)", many, 1, N, NULL, NULL);
+                }
+            }
+        }
+        cr_assert_eq(aw_status(), 0);
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            cr_assert_eq(aw_pg_backend_pid(db), pid, "round %d: kept", round);
+            cr_assert_eq(aw_pg_exec(db, "SAVEPOINT s", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P01", "no transaction left");
+            aw_err_clear();
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.destroyed, 0);
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(K2_a_pooled_pipeline_cut_by_a_deadline_is_drained_and_kept, pipeline_cut_pooled)
