@@ -2035,3 +2035,33 @@ static int pipeline_cut_in_tx(void *arg) {
     return 0;
 }
 PG_TEST(K2_a_pipeline_cut_inside_a_transaction_block_is_drained_and_rolled_back, pipeline_cut_in_tx)
+
+/* test_timeout_05 for pipelines (asyncpg's executemany with a timeout):
+ * tiny deadlines cut a pipeline at every point of its protocol (sending,
+ * before or after its sync, reading); the settle's sync and the cancel
+ * request never reach the `SELECT 1` after, on the same backend. */
+static int apg_timeout_05_pipeline(void *arg) {
+    enum { N = 300 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_int(i);
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int pid = aw_pg_backend_pid(db);
+        for (int i = 0; i < 200; i++) {
+            aw_with (aw_fail_after(AW_US(i % 40 * 50))) {
+                aw_pg_pipeline(db, i % 2 ? "SELECT $1::int" : "SELECT $1::int FROM pg_sleep(0.0001)", many, 1, N,
+                               NULL, NULL);
+            }
+            aw_err_clear();
+            long long v = 0;
+            cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0, "round %d: %s", i,
+                         aw_pg_error(db)->message);
+            cr_assert_eq(v, 1);
+            cr_assert_eq(aw_pg_backend_pid(db), pid, "round %d", i);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_timeout_05_pipeline, apg_timeout_05_pipeline)

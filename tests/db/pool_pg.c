@@ -1844,3 +1844,105 @@ static int pipeline_cut_pooled(void *arg) {
     return 0;
 }
 PP_TEST(K2_a_pooled_pipeline_cut_by_a_deadline_is_drained_and_kept, pipeline_cut_pooled)
+
+/* test_pool_handles_task_cancel_in_release: a task cancelled while it
+ * holds a connection whose session it changed: the release's reset runs
+ * all the same (the exit is shielded), and the connection goes back to
+ * the pool, reset, not closed. */
+static int apg_setter(void *arg) {
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        aw_pg_exec(db, "SET work_mem = '7MB'", aw_pg_noargs);
+        aw_pg_exec(db, "LISTEN apg_chan", aw_pg_noargs);
+        aw_sleep(AW_SEC(10));
+    }
+    return aw_status();
+}
+
+static int apg_cancel_in_release(void *arg) {
+    apg_pool_open(1, 1, 0);
+    int pid = apg_pid_of_pool();
+    aw_with (aw_group_t *g, aw_group()) {
+        aw_task_t *t;
+        aw_spawn(g, apg_setter, NULL, &t);
+        aw_sleep(AW_MS(100));
+        aw_task_cancel(t);
+        cr_assert_eq(aw_task_join(t), -ECANCELED);
+        aw_err_clear();
+    }
+    aw_err_clear();
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert_eq(s.idle, 1, "back in the pool");
+    cr_assert_eq(s.destroyed + s.reset_failures, 0, "reset, not closed");
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_eq(aw_pg_backend_pid(db), pid);
+        aw_pg_res_t *r;
+        cr_assert_eq(aw_pg_query(db, &r, "SHOW work_mem", aw_pg_noargs), 0);
+        cr_assert_str_neq(aw_pg_res_text(r, 0, 0), "7MB", "the cancelled user's SET was reset");
+        aw_pg_res_free(r);
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_listening_channels()", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0, "and its LISTEN");
+    }
+    cr_assert_eq(aw_status(), 0);
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_handles_task_cancel_in_release, apg_cancel_in_release)
+
+/* The same race swept: deadlines landing anywhere in a block that SETs
+ * and LISTENs, and in its release; whatever was cut, the next user never
+ * finds the previous user's session state. */
+static int apg_release_sweep(void *arg) {
+    apg_pool_open(1, 1, 0);
+    for (int i = 0; i < 120; i++) {
+        aw_with (aw_move_on_after(AW_US(i * 50))) {
+            aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+                aw_pg_exec(db, "SET work_mem = '7MB'", aw_pg_noargs);
+                aw_pg_exec(db, "LISTEN apg_chan", aw_pg_noargs);
+            }
+        }
+        aw_err_clear();
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SHOW work_mem", aw_pg_noargs), 0);
+            cr_assert_str_neq(aw_pg_res_text(r, 0, 0), "7MB", "round %d: the SET leaked", i);
+            aw_pg_res_free(r);
+            long long n = -1;
+            cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM pg_listening_channels()", aw_pg_noargs), 0);
+            cr_assert_eq(n, 0, "round %d: the LISTEN leaked", i);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_handles_task_cancel_in_release_swept, apg_release_sweep)
+
+/* The sweep with a pipeline (asyncpg's executemany) that changes the
+ * session by set_config, cut anywhere: the next user never finds it. */
+static int apg_release_sweep_pipeline(void *arg) {
+    enum { N = 200 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_text("7MB");
+    apg_pool_open(1, 1, 0);
+    for (int i = 0; i < 120; i++) {
+        aw_with (aw_move_on_after(AW_US(i * 50))) {
+            aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+                aw_pg_pipeline(db, "SELECT set_config('work_mem', $1, false)", many, 1, N, NULL, NULL);
+            }
+        }
+        aw_err_clear();
+        aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+            aw_pg_res_t *r;
+            cr_assert_eq(aw_pg_query(db, &r, "SHOW work_mem", aw_pg_noargs), 0);
+            cr_assert_str_neq(aw_pg_res_text(r, 0, 0), "7MB", "round %d: the set_config leaked", i);
+            aw_pg_res_free(r);
+        }
+        cr_assert_eq(aw_status(), 0);
+    }
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_release_after_a_cut_pipeline_swept, apg_release_sweep_pipeline)
