@@ -2065,3 +2065,26 @@ static int apg_timeout_05_pipeline(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_test_timeout_05_pipeline, apg_timeout_05_pipeline)
+
+/* aw_pg_reset inside a transaction block leaves the block's transaction
+ * to the block: it fails (25001), the block with it, and what the block
+ * did is rolled back, not committed by a ROLLBACK of reset's own. */
+static int reset_in_block(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE rb (v int)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO rb VALUES (1)", aw_pg_noargs);
+            cr_assert_eq(aw_pg_reset(db), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25001");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM rb", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_reset_inside_a_transaction_block_leaves_it_to_the_block, reset_in_block)

@@ -1946,3 +1946,96 @@ static int apg_release_sweep_pipeline(void *arg) {
     return 0;
 }
 PP_TEST(asyncpg_test_pool_release_after_a_cut_pipeline_swept, apg_release_sweep_pipeline)
+
+/* test_pool_03: with the one connection out, an acquire with 30 ms
+ * fails with -ETIMEDOUT. test_pool_04: a connection the block discards
+ * (asyncpg's con.terminate()) frees its slot at once; the exit does not
+ * give it back again; the next acquire opens a fresh one. */
+static int apg_pool_03_04(void *arg) {
+    apg_pool_open(1, 1, 0);
+    int pid = -1;
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        pid = aw_pg_backend_pid(db);
+        aw_with (aw_pg_t *other, aw_pool_item_timeout(pool, AW_MS(30))) {
+            cr_assert_fail("a second connection beyond max 1");
+        }
+        cr_assert_eq(aw_status(), -ETIMEDOUT);
+        aw_err_clear();
+        cr_assert_eq(aw_pool_discard(pool, db), 0);
+        aw_pool_stats_t s;
+        aw_pool_stats(pool, &s);
+        cr_assert(s.size == 0 && s.in_use == 0, "the slot is free at once");
+    }
+    cr_assert_eq(aw_status(), 0, "the exit does not give it back again");
+    aw_with (aw_pg_t *db, aw_pool_item(pool)) {
+        cr_assert_neq(aw_pg_backend_pid(db), pid);
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 1", aw_pg_noargs), 0);
+    }
+    aw_pool_stats_t s;
+    aw_pool_stats(pool, &s);
+    cr_assert(s.size == 1 && s.idle == 1 && s.created == 2 && s.destroyed == 1);
+    apg_pool_close();
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_03_04, apg_pool_03_04)
+
+/* test_pool_08/09: a connection released to a pool it is not a member
+ * of is refused (-EINVAL) and both pools are left as they were.
+ * test_pool_10: a second release of the same connection is refused
+ * (asyncpg ignores it) and does not put it in the pool twice. */
+static int apg_pool_08_09_10(void *arg) {
+    aw_pool_t *p1, *p2;
+    cr_assert_eq(aw_pool_open(&p1, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 1, .max = 1}), 0);
+    cr_assert_eq(aw_pool_open(&p2, &aw_pg_pool_ops, (void *)pg_dsn(), &(aw_pool_opts_t){.min = 1, .max = 1}), 0);
+    void *c1;
+    cr_assert_eq(aw_pool_acquire(p1, &c1, AW_NEVER), 0);
+    cr_assert_eq(aw_pool_release(p2, c1), -EINVAL, "not a member");
+    aw_err_clear();
+    aw_pool_stats_t s;
+    aw_pool_stats(p2, &s);
+    cr_assert(s.size == 1 && s.idle == 1 && s.in_use == 0);
+    cr_assert_eq(aw_pool_release(p1, c1), 0);
+    cr_assert_eq(aw_pool_release(p1, c1), -EINVAL, "released twice");
+    aw_err_clear();
+    aw_pool_stats(p1, &s);
+    cr_assert(s.size == 1 && s.idle == 1 && s.in_use == 0, "once in the pool");
+    void *a, *b;
+    cr_assert_eq(aw_pool_acquire(p1, &a, AW_NEVER), 0);
+    cr_assert_eq(aw_pool_acquire(p1, &b, aw_now() + AW_MS(30)), -ETIMEDOUT, "not handed out twice");
+    aw_err_clear();
+    cr_assert_eq(aw_pool_release(p1, a), 0);
+    cr_assert_eq(aw_pool_close(p1, AW_SEC(5)), 0);
+    cr_assert_eq(aw_pool_close(p2, AW_SEC(5)), 0);
+    cr_assert_eq(pg_server_conns_settled(), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_08_09_10, apg_pool_08_09_10)
+
+/* test_pool_auth / test_pool_exception_in_setup_and_init: a pool whose
+ * connections cannot authenticate fails to open (min 1) with -EACCES and
+ * leaves nothing; with min 0 each acquire fails so and leaves the counts
+ * as they were; the password is never shown. */
+static int apg_pool_auth(void *arg) {
+    aw_pool_t *p = (aw_pool_t *)1;
+    const char *bad = pg_dsn_with("awtest:wrong", "awtest");
+    cr_assert_eq(aw_pool_open(&p, &aw_pg_pool_ops, (void *)bad, &(aw_pool_opts_t){.min = 1, .max = 2}), -EACCES);
+    cr_assert_null(strstr(aw_err_current()->msg, "wrong"), "the password is not shown");
+    aw_err_clear();
+    cr_assert_eq(aw_pool_open(&p, &aw_pg_pool_ops, (void *)bad, &(aw_pool_opts_t){.min = 0, .max = 2}), 0);
+    for (int i = 0; i < 3; i++) {
+        aw_with (aw_pg_t *db, aw_pool_item(p)) {
+            cr_assert_fail("the block does not run when the connection cannot open");
+        }
+        cr_assert_eq(aw_status(), -EACCES);
+        aw_err_clear();
+        aw_pool_stats_t s;
+        aw_pool_stats(p, &s);
+        cr_assert(s.size == 0 && s.opening == 0 && s.waiters == 0 && s.in_use == 0);
+    }
+    cr_assert_eq(aw_pool_close(p, AW_SEC(5)), 0);
+    cr_assert_eq(aw_test_fds(), fds0);
+    return 0;
+}
+PP_TEST(asyncpg_test_pool_auth, apg_pool_auth)
