@@ -2088,3 +2088,61 @@ static int reset_in_block(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_reset_inside_a_transaction_block_leaves_it_to_the_block, reset_in_block)
+
+/* An empty pipeline runs nothing; a pipeline cut and its connection closed at
+ * once while the settle drains it (nothing leaks, nothing freed twice). */
+static int pipeline_edges(void *arg) {
+    enum { N = 3000 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_int(i);
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int rc = aw_pg_pipeline(db, "SELECT $1::int", many, 1, 0, NULL, NULL);
+        cr_assert(rc == 0 || rc == -EINVAL, "%d", rc);
+        aw_err_clear();
+        long long v;
+        cr_assert_eq(aw_pg_fetch_int(db, &v, "SELECT 2", aw_pg_noargs), 0);
+    }
+    cr_assert_eq(aw_status(), 0);
+    for (int i = 0; i < 5; i++) {
+        aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+            aw_with (aw_move_on_after(AW_MS(5 + 5 * i))) {
+                aw_pg_pipeline(db, "SELECT $1::int FROM pg_sleep(0.001)", many, 1, N, NULL, NULL);
+            }
+        }
+        aw_err_clear();
+    }
+    aw_sleep(AW_MS(200));
+    leak_check();
+    return 0;
+}
+PG_TEST(K2_an_empty_pipeline_and_one_closed_while_its_settle_drains_it, pipeline_edges)
+
+/* test_cancellation_03 with the owner's own query cut by a scope inside
+ * the block: the body goes on, its next query says 25P02, the block
+ * fails and rolls back; the same connection serves after. */
+static int apg_cancel_03_own(void *arg) {
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        int pid = aw_pg_backend_pid(db);
+        aw_pg_exec(db, "CREATE TEMP TABLE c3 (v int)", aw_pg_noargs);
+        aw_with (aw_pg_tx(db)) {
+            aw_pg_exec(db, "INSERT INTO c3 VALUES (1)", aw_pg_noargs);
+            aw_with (aw_move_on_after(AW_MS(50))) {
+                cr_assert_eq(aw_pg_exec(db, "SELECT pg_sleep(20)", aw_pg_noargs), -ECANCELED);
+            }
+            cr_assert_eq(aw_status(), 0);
+            cr_assert_eq(aw_pg_exec(db, "SELECT generate_series(0, 100)", aw_pg_noargs), -EREMOTEIO);
+            cr_assert_str_eq(aw_pg_error(db)->sqlstate, "25P02");
+        }
+        cr_assert_eq(aw_status(), -EREMOTEIO);
+        aw_err_clear();
+        long long n = -1;
+        cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM c3", aw_pg_noargs), 0);
+        cr_assert_eq(n, 0);
+        cr_assert_eq(aw_pg_backend_pid(db), pid);
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_cancellation_03_own_query, apg_cancel_03_own)
