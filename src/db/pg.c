@@ -79,6 +79,7 @@ struct aw_pg {
     bool reset_changed;        /* ...of what changed: decided once drained (pg_sync) */
     bool gone;                 /* the server said FATAL while it was idle: it is closing */
     bool answer_due;           /* a command just went out, no wait since: see pg_next */
+    bool pipe_synced;          /* the running pipeline's sync went out: see pg_drain_pipeline */
     aw_ns_t idle_since;        /* back in a pool at (its reset ran): see pool_check */
     char gonemsg[200];         /* what it said */
     int undo;                  /* 1 + the transaction depth to roll back once in sync; 0 none */
@@ -270,8 +271,17 @@ static void pg_note_tag(aw_pg_t *c, const PGresult *res);
  * (whether the pipeline's did or not, the server answers each; the
  * cancel request stops the query running and the server skips the rest
  * up to a sync), then everything is read until libpq lets the pipeline
- * end. A timed-out pipeline leaves a usable connection, as a query does. */
+ * end. A timed-out pipeline leaves a usable connection, as a query does.
+ * Cut before its own sync went out, it is failed first by a statement
+ * that always fails: the cancel request finds nothing to stop when the
+ * server has run all that was sent and waits for more, and our sync
+ * would then commit the queries sent so far (the pipeline is one
+ * transaction: all or nothing). Inside a transaction block the failure
+ * fails the block's transaction, as a cancel that lands does. */
 static int pg_drain_pipeline(aw_pg_t *c) {
+    if (!c->pipe_synced &&
+        !PQsendQueryParams(c->pg, "SELECT 'awith: a cut pipeline is undone'::int", 0, NULL, NULL, NULL, NULL, 0))
+        return pg_lost(c, "settle");
     if (!PQpipelineSync(c->pg))
         return pg_lost(c, "settle");
     int rc = pg_flush(c);
@@ -1096,6 +1106,7 @@ static int pg_pipeline_run(aw_pg_t *c, aw__pg_stmt_t *s, const aw_pg_arg_t *args
     if (!PQenterPipelineMode(c->pg))
         return pg_lost(c, "pipeline");
     c->busy = true;
+    c->pipe_synced = false;
     int rc = 0, first = 0, stop = 0, sent = 0, got = 0;
     bool synced = false, sync_seen = false;
     *fail_at = -1;
@@ -1123,7 +1134,7 @@ static int pg_pipeline_run(aw_pg_t *c, aw__pg_stmt_t *s, const aw_pg_arg_t *args
                 rc = pg_lost(c, "pipeline");
                 break;
             }
-            synced = true;
+            synced = c->pipe_synced = true;
         }
         if ((rc = pg_flush(c)) < 0)
             break;

@@ -2146,3 +2146,32 @@ static int apg_cancel_03_own(void *arg) {
     return 0;
 }
 PG_TEST(asyncpg_test_cancellation_03_own_query, apg_cancel_03_own)
+
+/* test_executemany_timeout: a pipeline of INSERTs (one implicit
+ * transaction) cut by a deadline inserts nothing, wherever the cut
+ * lands: also when the server had run all that was sent and waited for
+ * more, so that the cancel request finds nothing to cancel. */
+static int apg_executemany_timeout(void *arg) {
+    enum { N = 100000 };
+    static aw_pg_arg_t many[N];
+    for (int i = 0; i < N; i++)
+        many[i] = aw_pg_int(i);
+    aw_with (aw_pg_t *db, aw_pg_connect(pg_dsn())) {
+        aw_pg_exec(db, "CREATE TEMP TABLE exmany (b int)", aw_pg_noargs);
+        for (int i = 0; i < 20; i++) {
+            aw_with (aw_fail_after(AW_MS(2 + i))) {
+                cr_assert_eq(aw_pg_pipeline(db, "INSERT INTO exmany VALUES ($1)", many, 1, N, NULL, NULL),
+                             -ECANCELED);
+            }
+            cr_assert_eq(aw_status(), -ETIMEDOUT);
+            aw_err_clear();
+            long long n = -1;
+            cr_assert_eq(aw_pg_fetch_int(db, &n, "SELECT count(*) FROM exmany", aw_pg_noargs), 0);
+            cr_assert_eq(n, 0, "round %d: a cut pipeline committed %lld rows", i, n);
+        }
+    }
+    cr_assert_eq(aw_status(), 0);
+    leak_check();
+    return 0;
+}
+PG_TEST(asyncpg_test_executemany_timeout, apg_executemany_timeout)
