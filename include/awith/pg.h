@@ -143,7 +143,9 @@ AW_API int aw_pg_fetch_int(aw_pg_t *c, long long *out, const char *sql,
  * `each` (may be NULL) sees every result before a failure, in order; a
  * non-zero return stops sending (what was sent is drained). Returns 0 or
  * the first error. Suspends; a cancellation point (a cancel poisons the
- * connection until it is back in sync). */
+ * connection until it is back in sync: the settle fails what the cut
+ * pipeline sent before its sync, so none of it commits, drains it and
+ * keeps the connection). */
 AW_API int aw_pg_pipeline(aw_pg_t *c, const char *sql, const aw_pg_arg_t *args, int nargs, int n,
                           int (*each)(void *ctx, int i, const aw_pg_res_t *r), void *ctx);
 
