@@ -64,7 +64,7 @@ typedef struct aw__lcall {
     /* the target's loop */
     uint8_t cancelled;               /* the notice arrived */
     aw_task_t *task;                 /* fn's task while it runs */
-    struct aw__lcall *rprev, *rnext; /* on the target's `running` list */
+    aw__link_t rlink;                /* on the target's `running` list */
     /* the answer */
     int rc;
     aw_err_t *err;                   /* fn's error, whole (heap records), or NULL */
@@ -83,7 +83,7 @@ struct aw__lslot {
     aw_scope_t *stop_scope;          /* around fn while it runs */
     int closing;                     /* fn returned: calls are refused */
     int lent;                        /* calls out whose caller awaits the answer */
-    aw__lcall_t *running;            /* calls in, spawned and not answered */
+    aw__list_t running;              /* calls in, spawned and not answered (rlink) */
     aw__atclose_t atclose;           /* waits for them if the grace ran out */
     int index;
     int status;                      /* aw_main_opts' */
@@ -172,23 +172,6 @@ static void aw__lcall_refuse(aw__lcall_t *m, int rc, const char *why) {
     aw__lcall_reply(m);
 }
 
-static void aw__running_add(aw__lslot_t *s, aw__lcall_t *m) {
-    m->rprev = NULL;
-    m->rnext = s->running;
-    if (s->running)
-        s->running->rprev = m;
-    s->running = m;
-}
-
-static void aw__running_remove(aw__lslot_t *s, aw__lcall_t *m) {
-    if (m->rprev)
-        m->rprev->rnext = m->rnext;
-    else
-        s->running = m->rnext;
-    if (m->rnext)
-        m->rnext->rprev = m->rprev;
-}
-
 /* fn's task on the target loop. Never fails the root group: the status
  * and the message travel to the caller. */
 static int aw__lcall_task(void *arg) {
@@ -219,7 +202,7 @@ static int aw__lcall_task(void *arg) {
     }
     aw_err_clear(); /* moved to the caller, in m->err or m->msg */
     m->rc = rc;
-    aw__running_remove(&m->set->slots[m->to], m);
+    aw__list_remove(&m->set->slots[m->to].running, &m->rlink);
     aw__lcall_reply(m);
     return 0;
 }
@@ -253,7 +236,7 @@ static void aw__inbox_dispatch(aw__lslot_t *s, aw__lnode_t *n) {
             snprintf(why, sizeof why, "loop %d: no memory for the call's task", s->index);
             aw__lcall_refuse(m, -ENOMEM, why);
         } else {
-            aw__running_add(s, m);
+            aw__list_push_front(&s->running, &m->rlink);
         }
         break;
     }
@@ -450,9 +433,8 @@ static void aw__loops_atclose(aw__atclose_t *a) {
     /* Calls whose task outlived the grace here: it never resumes, so it
      * can no longer touch arg; answer now (a caller on this loop too),
      * or their callers would wait for ever, their abandon never run. */
-    while (s->running) {
-        aw__lcall_t *m = s->running;
-        aw__running_remove(s, m);
+    for (aw__link_t *n; (n = aw__list_pop_front(&s->running));) {
+        aw__lcall_t *m = aw__container(n, aw__lcall_t, rlink);
         m->rc = -ESHUTDOWN;
         snprintf(m->msg, sizeof m->msg, "loop %d closed with the call's task alive", s->index);
         aw__lcall_reply(m);
