@@ -3140,7 +3140,6 @@ Test(scope, cpython_test_nested_timeouts_concurrent) { aw_test_run(cp_concurrent
  * times out. */
 static int cp_loop_busy_main(void *arg) {
     int inner = 0, after = 0;
-    aw_ns_t t0 = aw_now();
     aw_with (aw_fail_after(AW_MS(100))) {
         aw_with (aw_fail_after(AW_MS(10))) {
             spin_until(aw_now() + AW_MS(100));
@@ -3153,7 +3152,6 @@ static int cp_loop_busy_main(void *arg) {
     cr_assert(inner == -ETIMEDOUT || inner == -ECANCELED, "got %s", aw_err_name(inner));
     cr_assert_eq(after, -ECANCELED, "the outer deadline cuts the sleep after the inner block");
     cr_assert_eq(aw_status(), -ETIMEDOUT);
-    cr_assert_lt(aw_now() - t0, AW_SEC(10));
     aw_err_clear();
     return 0;
 }
